@@ -1,0 +1,639 @@
+//! The content model: documents, front matter, identity, pairing and normalisation.
+//!
+//! Read-only: this module turns files (from a folder or, through [`SourceFile`], from any other
+//! source such as a git tree) into a [`KnowledgeBase`]. Problems that belong to one file (bad
+//! front matter, non-UTF-8 bytes) become findings for `lint`, not errors, so `kbrel check` can
+//! report all of them at once; problems with the whole input (missing root or language folder,
+//! a symlink escaping the root, I/O) are errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::config::{Config, Pairing};
+use crate::error::{Error, Result};
+use crate::lint::{Code, Finding};
+
+/// One file of a content tree: its path relative to the content root (`en/guide/a.md`,
+/// always `/`-separated) and its raw bytes.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A scalar front-matter field as written: its raw YAML text and the line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawField {
+    /// The text after `key:` including continuation lines, trimmed.
+    pub raw: String,
+    /// 1-based line in the document.
+    pub line: usize,
+}
+
+/// One document in one language, normalised and hashed.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub lang: String,
+    /// Path relative to the language folder, with extension: `commands/publish.md`.
+    pub path: String,
+    /// Stable identity across versions and languages (see [`Pairing`]).
+    pub id: String,
+    /// Name in the JS bundles.
+    pub key: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub date: Option<String>,
+    pub url: Option<String>,
+    /// The URL path of `url` without its language segment.
+    pub slug: Option<String>,
+    /// Whether the document opens with a front-matter block.
+    pub has_front_matter: bool,
+    /// Every top-level front-matter field, verbatim (unknown fields included).
+    pub fields: BTreeMap<String, RawField>,
+    /// The normalised full text (front matter included): the bytes that are hashed and stored.
+    pub text: String,
+    /// Byte offset where the body (after front matter) starts in `text`.
+    pub body_start: usize,
+    /// 1-based line on which the body starts.
+    pub body_line: usize,
+    /// Lowercase hex sha256 of `text`.
+    pub sha256: String,
+}
+
+impl Document {
+    pub fn body(&self) -> &str {
+        &self.text[self.body_start..]
+    }
+
+    /// `en/commands/publish.md`: the path relative to the content root.
+    pub fn full_path(&self) -> String {
+        format!("{}/{}", self.lang, self.path)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.text.len() as u64
+    }
+}
+
+/// Every document of every configured language, plus what the linter needs to know.
+#[derive(Debug, Clone, Default)]
+pub struct KnowledgeBase {
+    pub languages: Vec<String>,
+    pub source_language: String,
+    /// Sorted by language (configured order) then path.
+    pub documents: Vec<Document>,
+    /// Every file below the content root (markdown or not), relative to the root.
+    pub files: BTreeSet<String>,
+    /// Findings produced while reading (front matter, encoding).
+    pub problems: Vec<Finding>,
+}
+
+impl KnowledgeBase {
+    pub fn docs_in<'a>(&'a self, lang: &'a str) -> impl Iterator<Item = &'a Document> + 'a {
+        self.documents.iter().filter(move |d| d.lang == lang)
+    }
+}
+
+/// key → path, per language, from `kbrel.toml` and/or a keys file.
+pub type KeyMap = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Normalise text for hashing and diffing: strip a BOM, CRLF → LF, Unicode NFC (never NFKC,
+/// which would rewrite Chinese full-width punctuation).
+pub fn normalize(text: &str) -> String {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = if text.contains("\r\n") {
+        std::borrow::Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    if unicode_normalization::is_nfc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes
+    {
+        text.into_owned()
+    } else {
+        text.nfc().collect()
+    }
+}
+
+/// Lowercase hex sha256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// The slug of a document URL: its path without the language segment, query and fragment
+/// ignored. `https://docs.x.com/en/kb/rum/faq?nav=1` → `kb/rum/faq`.
+pub fn url_slug(url: &str, languages: &[String]) -> Option<String> {
+    let url = url.trim();
+    let no_frag = url.split(['#', '?']).next().unwrap_or("");
+    let path = match no_frag.find("://") {
+        Some(i) => {
+            let rest = &no_frag[i + 3..];
+            rest.find('/').map(|j| &rest[j..]).unwrap_or("")
+        }
+        None => no_frag,
+    };
+    let mut segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(pos) = segs.iter().position(|s| languages.iter().any(|l| l == s)) {
+        segs.remove(pos);
+    }
+    if let Some(last) = segs.last_mut() {
+        *last = last.strip_suffix(".html").unwrap_or(last);
+    }
+    if segs.is_empty() {
+        return None;
+    }
+    Some(segs.join("/"))
+}
+
+enum Split<'a> {
+    None,
+    Unclosed,
+    Some {
+        yaml: &'a str,
+        body_start: usize,
+        body_line: usize,
+    },
+}
+
+fn split_front_matter(text: &str) -> Split<'_> {
+    let Some(rest) = text.strip_prefix("---\n") else {
+        if text == "---" {
+            return Split::Unclosed;
+        }
+        return Split::None;
+    };
+    let mut offset = 4;
+    let mut line = 2;
+    for l in rest.split_inclusive('\n') {
+        let trimmed = l.trim_end_matches('\n').trim_end();
+        if trimmed == "---" || trimmed == "..." {
+            return Split::Some {
+                yaml: &text[4..offset],
+                body_start: offset + l.len(),
+                body_line: line + 1,
+            };
+        }
+        offset += l.len();
+        line += 1;
+    }
+    Split::Unclosed
+}
+
+/// Top-level `key: value` fields of a YAML mapping, verbatim, with their line numbers.
+fn raw_fields(yaml: &str, first_line: usize) -> BTreeMap<String, RawField> {
+    let mut out: BTreeMap<String, RawField> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for (i, line) in yaml.lines().enumerate() {
+        let starts_key = !line.starts_with([' ', '\t', '#', '-']) && !line.is_empty();
+        if starts_key && let Some(colon) = line.find(':') {
+            let key = line[..colon].trim().trim_matches(['"', '\'']).to_string();
+            out.insert(
+                key.clone(),
+                RawField {
+                    raw: line[colon + 1..].trim().to_string(),
+                    line: first_line + i,
+                },
+            );
+            current = Some(key);
+            continue;
+        }
+        if let Some(k) = &current
+            && let Some(f) = out.get_mut(k)
+        {
+            if !f.raw.is_empty() {
+                f.raw.push('\n');
+            }
+            f.raw.push_str(line.trim_end());
+        }
+    }
+    out
+}
+
+/// Top-level front-matter fields of a normalised text, verbatim (empty without front matter).
+pub fn raw_front_matter(text: &str) -> BTreeMap<String, RawField> {
+    match split_front_matter(text) {
+        Split::Some { yaml, .. } => raw_fields(yaml, 2),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// The body of a normalised text: what follows its front matter.
+pub fn body_of(text: &str) -> &str {
+    match split_front_matter(text) {
+        Split::Some { body_start, .. } => &text[body_start..],
+        Split::None => text,
+        Split::Unclosed => "",
+    }
+}
+
+const KNOWN_FIELDS: [&str; 6] = ["title", "description", "date", "url", "id", "key"];
+
+/// Parse one markdown file's bytes. Returns the document (when it can be identified) and the
+/// findings it raised.
+fn parse_document(
+    cfg: &Config,
+    lang: &str,
+    path: &str,
+    bytes: &[u8],
+    key_of_path: &BTreeMap<String, String>,
+) -> (Option<Document>, Vec<Finding>) {
+    let full = format!("{lang}/{path}");
+    let mut findings = Vec::new();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => normalize(t),
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            findings.push(Finding::error(
+                Code::NonUtf8,
+                &full,
+                line,
+                format!(
+                    "not valid UTF-8 (invalid byte at offset {}); save the file as UTF-8",
+                    e.valid_up_to()
+                ),
+            ));
+            return (None, findings);
+        }
+    };
+    let mut fields = BTreeMap::new();
+    let mut known: BTreeMap<&str, String> = BTreeMap::new();
+    let (body_start, body_line, has_fm) = match split_front_matter(&text) {
+        Split::None => {
+            findings.push(Finding::warning(
+                Code::NoFrontMatter,
+                &full,
+                1,
+                "no front matter; the id is taken from the path".into(),
+            ));
+            (0, 1, false)
+        }
+        Split::Unclosed => {
+            findings.push(Finding::error(
+                Code::FrontMatter,
+                &full,
+                1,
+                "front matter is not closed: add a `---` line after it".into(),
+            ));
+            (text.len(), text.lines().count() + 1, true)
+        }
+        Split::Some {
+            yaml,
+            body_start,
+            body_line,
+        } => {
+            match serde_saphyr::from_str::<serde_json::Value>(yaml) {
+                Ok(serde_json::Value::Object(map)) => {
+                    fields = raw_fields(yaml, 2);
+                    for name in KNOWN_FIELDS {
+                        let line = fields.get(name).map_or(1, |f| f.line);
+                        match map.get(name) {
+                            None | Some(serde_json::Value::Null) => {}
+                            Some(serde_json::Value::String(s)) => {
+                                known.insert(name, s.trim().to_string());
+                            }
+                            Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                                known.insert(name, v.to_string());
+                            }
+                            Some(_) => findings.push(Finding::error(
+                                Code::FrontMatter,
+                                &full,
+                                line,
+                                format!("front-matter field `{name}` must be a string"),
+                            )),
+                        }
+                    }
+                }
+                Ok(serde_json::Value::Null) => {}
+                Ok(_) => findings.push(Finding::error(
+                    Code::FrontMatter,
+                    &full,
+                    2,
+                    "front matter must be a YAML mapping of `field: value`".into(),
+                )),
+                Err(e) => {
+                    let msg = e.to_string();
+                    let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+                    findings.push(Finding::error(
+                        Code::FrontMatter,
+                        &full,
+                        2,
+                        format!("invalid YAML in front matter: {first}"),
+                    ))
+                }
+            }
+            (body_start, body_line, true)
+        }
+    };
+
+    let path_id = path.strip_suffix(".md").unwrap_or(path).to_string();
+    let url = known.get("url").cloned();
+    let slug = url
+        .as_deref()
+        .and_then(|u| url_slug(u, &cfg.content.languages));
+    let id = match cfg.content.pairing {
+        Pairing::Path => path_id.clone(),
+        Pairing::FrontMatterId => known.get("id").cloned().unwrap_or(path_id.clone()),
+        Pairing::FrontMatterUrl => slug.clone().unwrap_or(path_id.clone()),
+    };
+    let key = known
+        .get("key")
+        .cloned()
+        .or_else(|| key_of_path.get(path).cloned())
+        .unwrap_or_else(|| id.clone());
+    let sha256 = sha256_hex(text.as_bytes());
+    let doc = Document {
+        lang: lang.to_string(),
+        path: path.to_string(),
+        id,
+        key,
+        title: known.get("title").cloned(),
+        description: known.get("description").cloned(),
+        date: known.get("date").cloned(),
+        url,
+        slug,
+        has_front_matter: has_fm,
+        fields,
+        text,
+        body_start,
+        body_line,
+        sha256,
+    };
+    (Some(doc), findings)
+}
+
+/// Build a knowledge base from source files (paths relative to the content root).
+/// `all_files` lists every file of the tree, markdown or not (for link checks).
+pub fn build(
+    cfg: &Config,
+    files: Vec<SourceFile>,
+    all_files: BTreeSet<String>,
+    keys: &KeyMap,
+) -> Result<KnowledgeBase> {
+    let langs = &cfg.content.languages;
+    // key maps are key -> path; invert per language.
+    let mut key_of_path: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (lang, map) in keys {
+        for (key, path) in map {
+            key_of_path
+                .entry(lang.clone())
+                .or_default()
+                .insert(path.clone(), key.clone());
+        }
+    }
+    let empty = BTreeMap::new();
+    let parsed: Vec<(Option<Document>, Vec<Finding>)> = files
+        .par_iter()
+        .filter_map(|f| {
+            let (lang, rest) = f.path.split_once('/')?;
+            if !langs.iter().any(|l| l == lang) || !rest.ends_with(".md") {
+                return None;
+            }
+            let kop = key_of_path.get(lang).unwrap_or(&empty);
+            Some(parse_document(cfg, lang, rest, &f.bytes, kop))
+        })
+        .collect();
+    let mut documents = Vec::with_capacity(parsed.len());
+    let mut problems = Vec::new();
+    for (doc, findings) in parsed {
+        documents.extend(doc);
+        problems.extend(findings);
+    }
+    if documents.is_empty() && problems.is_empty() {
+        return Err(Error::Content {
+            path: cfg.content_root(),
+            message: format!(
+                "the knowledge base is empty: no `*.md` files under any of {}",
+                langs
+                    .iter()
+                    .map(|l| format!("{l}/"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    let lang_rank = |l: &str| langs.iter().position(|x| x == l).unwrap_or(usize::MAX);
+    documents.sort_by(|a, b| {
+        (lang_rank(&a.lang), &a.path).cmp(&(lang_rank(&b.lang), &b.path))
+    });
+    problems.sort();
+    Ok(KnowledgeBase {
+        languages: langs.clone(),
+        source_language: cfg.source_language().to_string(),
+        documents,
+        files: all_files,
+        problems,
+    })
+}
+
+/// Load the configured key map: inline `[content.keys]` merged over the keys file.
+pub fn load_key_map(cfg: &Config) -> Result<KeyMap> {
+    let mut map = KeyMap::new();
+    if let Some(file) = &cfg.content.keys_file {
+        let path = cfg.base_dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        map = serde_json::from_str(&text).map_err(|e| Error::Config {
+            path: path.clone(),
+            message: format!("keys file must be {{\"<lang>\": {{\"<key>\": \"<path>\"}}}}: {e}"),
+        })?;
+        for lang in map.keys() {
+            if !cfg.content.languages.contains(lang) {
+                return Err(Error::Config {
+                    path,
+                    message: format!("unknown language `{lang}`"),
+                });
+            }
+        }
+    }
+    for (lang, keys) in &cfg.content.keys {
+        map.entry(lang.clone()).or_default().extend(keys.clone());
+    }
+    Ok(map)
+}
+
+/// Load `<root>/<lang>/**` from the filesystem and build the knowledge base.
+pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
+    let meta = std::fs::metadata(root).map_err(|e| Error::io("read content root", root, e))?;
+    if !meta.is_dir() {
+        return Err(Error::Content {
+            path: root.to_path_buf(),
+            message: "the content root is not a directory".into(),
+        });
+    }
+    let canon_root = root
+        .canonicalize()
+        .map_err(|e| Error::io("resolve", root, e))?;
+    let mut paths: Vec<(String, PathBuf)> = Vec::new();
+    let mut all = BTreeSet::new();
+    for lang in &cfg.content.languages {
+        let dir = root.join(lang);
+        if !dir.is_dir() {
+            return Err(Error::Content {
+                path: dir,
+                message: format!(
+                    "language folder `{lang}` is missing (content.languages lists it)"
+                ),
+            });
+        }
+        walk(&canon_root, &dir, lang, &mut paths, &mut all)?;
+    }
+    let files: Vec<SourceFile> = paths
+        .par_iter()
+        .filter(|(rel, _)| rel.ends_with(".md"))
+        .map(|(rel, p)| {
+            std::fs::read(p)
+                .map(|bytes| SourceFile {
+                    path: rel.clone(),
+                    bytes,
+                })
+                .map_err(|e| Error::io("read", p, e))
+        })
+        .collect::<Result<_>>()?;
+    let keys = load_key_map(cfg)?;
+    build(cfg, files, all, &keys)
+}
+
+fn walk(
+    canon_root: &Path,
+    dir: &Path,
+    rel: &str,
+    out: &mut Vec<(String, PathBuf)>,
+    all: &mut BTreeSet<String>,
+) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io("read directory", dir, e))?
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io("read directory", dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(Error::Content {
+                path: entry.path(),
+                message: "file name is not valid UTF-8".into(),
+            });
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let child = format!("{rel}/{name}");
+        let ft = entry
+            .file_type()
+            .map_err(|e| Error::io("stat", &path, e))?;
+        let target_is_dir = if ft.is_symlink() {
+            let target = path.canonicalize().map_err(|e| Error::io("resolve symlink", &path, e))?;
+            if !target.starts_with(canon_root) {
+                return Err(Error::Content {
+                    path,
+                    message: format!(
+                        "symlink points outside the content root (to `{}`); refusing to follow it",
+                        target.display()
+                    ),
+                });
+            }
+            target.is_dir()
+        } else {
+            ft.is_dir()
+        };
+        if target_is_dir {
+            walk(canon_root, &path, &child, out, all)?;
+        } else if ft.is_file() || ft.is_symlink() {
+            all.insert(child.clone());
+            out.push((child, path));
+        }
+    }
+    Ok(())
+}
+
+/// Resolve `target` relative to the folder of `from` (both `/`-separated, relative to the
+/// content root). `None` when it climbs above the root.
+pub fn resolve_relative(from: &str, target: &str) -> Option<String> {
+    let base = from.rsplit_once('/').map_or("", |(d, _)| d);
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        base.split('/').filter(|s| !s.is_empty()).collect()
+    };
+    for comp in Path::new(target).components() {
+        match comp {
+            Component::Normal(s) => parts.push(s.to_str()?),
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn langs() -> Vec<String> {
+        vec!["en".into(), "zh".into()]
+    }
+
+    #[test]
+    fn slug_drops_language_and_query() {
+        assert_eq!(
+            url_slug("https://docs.x.com/en/kb/rum/faq?nav=1", &langs()).as_deref(),
+            Some("kb/rum/faq")
+        );
+        assert_eq!(
+            url_slug("https://docs.x.com/zh/kb/rum/faq", &langs()).as_deref(),
+            Some("kb/rum/faq")
+        );
+        assert_eq!(url_slug("/en/a/b/", &langs()).as_deref(), Some("a/b"));
+        assert_eq!(url_slug("https://x.com/", &langs()), None);
+    }
+
+    #[test]
+    fn normalize_bom_crlf_nfc_not_nfkc() {
+        // e + combining acute → é (NFC); full-width comma stays (NFKC would make it ',').
+        let s = "\u{feff}cafe\u{301}\r\n，好\r\n";
+        assert_eq!(normalize(s), "caf\u{e9}\n，好\n");
+    }
+
+    #[test]
+    fn raw_fields_keep_verbatim_text() {
+        let f = raw_fields("title: A\nversion: 1.10\ntags:\n  - a\n  - b\n", 2);
+        assert_eq!(f["version"].raw, "1.10");
+        assert_eq!(f["tags"].raw, "- a\n  - b");
+        assert_eq!(f["tags"].line, 4);
+    }
+
+    #[test]
+    fn body_and_fields_of_text() {
+        let t = "---\ntitle: A\ntags:\n  - x\n---\nbody\n";
+        assert_eq!(raw_front_matter(t)["tags"].raw, "- x");
+        assert_eq!(body_of(t), "body\n");
+        assert_eq!(body_of("plain\n"), "plain\n");
+    }
+
+    #[test]
+    fn relative_links_resolve() {
+        assert_eq!(
+            resolve_relative("en/commands/publish.md", "../configuration.md").as_deref(),
+            Some("en/configuration.md")
+        );
+        assert_eq!(resolve_relative("en/a.md", "../../x.md"), None);
+    }
+}

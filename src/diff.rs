@@ -1,0 +1,225 @@
+//! Document-level and line-level differences between two snapshots (pure).
+//!
+//! A snapshot side is a list of [`ManifestDoc`]s plus a way to get a document's text; texts are
+//! only fetched for documents whose hash differs (unchanged documents are skipped by hash, as
+//! git skips unchanged blobs). Line counts come from a minimal edit script (Myers without
+//! heuristics), so `+added -removed` equals `git diff --numstat --minimal`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use similar::{Algorithm, ChangeTag, TextDiff};
+
+use crate::content::{body_of, raw_front_matter};
+use crate::error::Result;
+use crate::manifest::{ChangeCounts, ChangeStatus, DocChange, ManifestDoc};
+
+/// Minimum similarity (percent) for a removed + added pair to count as a rename.
+pub const RENAME_THRESHOLD: u8 = 50;
+
+/// Lines added and removed by a minimal edit script from `old` to `new`.
+pub fn line_counts(old: &str, new: &str) -> (u64, u64) {
+    if old == new {
+        return (0, 0);
+    }
+    let diff = TextDiff::configure()
+        .algorithm(Algorithm::Myers)
+        .diff_lines(old, new);
+    let (mut added, mut removed) = (0, 0);
+    for op in diff.ops() {
+        for change in diff.iter_changes(op) {
+            match change.tag() {
+                ChangeTag::Insert => added += 1,
+                ChangeTag::Delete => removed += 1,
+                ChangeTag::Equal => {}
+            }
+        }
+    }
+    (added, removed)
+}
+
+/// Similarity of two texts in percent (share of lines kept, as git's rename score).
+pub fn similarity(old: &str, new: &str) -> u8 {
+    if old == new {
+        return 100;
+    }
+    let total = old.lines().count().max(new.lines().count());
+    if total == 0 {
+        return 100;
+    }
+    let (added, _) = line_counts(old, new);
+    let kept = new.lines().count() as u64 - added.min(new.lines().count() as u64);
+    ((kept * 100) / total as u64) as u8
+}
+
+/// Fetches a document's normalised text.
+pub trait TextSource {
+    fn text(&self, doc: &ManifestDoc) -> Result<String>;
+}
+
+impl<F: Fn(&ManifestDoc) -> Result<String>> TextSource for F {
+    fn text(&self, doc: &ManifestDoc) -> Result<String> {
+        self(doc)
+    }
+}
+
+/// Differences between `old` and `new`, sorted by language (in `languages` order), then path.
+pub fn diff_docs(
+    languages: &[String],
+    old: &[ManifestDoc],
+    old_text: &dyn TextSource,
+    new: &[ManifestDoc],
+    new_text: &dyn TextSource,
+) -> Result<Vec<DocChange>> {
+    let old_by: HashMap<(&str, &str), &ManifestDoc> =
+        old.iter().map(|d| ((d.lang.as_str(), d.id.as_str()), d)).collect();
+    let new_by: HashMap<(&str, &str), &ManifestDoc> =
+        new.iter().map(|d| ((d.lang.as_str(), d.id.as_str()), d)).collect();
+    let mut changes = Vec::new();
+    let mut added: Vec<&ManifestDoc> = Vec::new();
+    let mut removed: Vec<&ManifestDoc> = Vec::new();
+    for n in new {
+        match old_by.get(&(n.lang.as_str(), n.id.as_str())) {
+            None => added.push(n),
+            Some(o) if o.sha256 == n.sha256 && o.path == n.path && o.key == n.key => {}
+            Some(o) => {
+                let (ot, nt) = (old_text.text(o)?, new_text.text(n)?);
+                let status = if o.path != n.path {
+                    ChangeStatus::Renamed
+                } else {
+                    ChangeStatus::Modified
+                };
+                let sim = (status == ChangeStatus::Renamed).then(|| similarity(&ot, &nt));
+                changes.push(change(status, Some(o), Some(n), &ot, &nt, sim));
+            }
+        }
+    }
+    for o in old {
+        if !new_by.contains_key(&(o.lang.as_str(), o.id.as_str())) {
+            removed.push(o);
+        }
+    }
+    // Renames between different ids (path-derived ids): exact hash first, then similarity.
+    let mut used_new = vec![false; added.len()];
+    let mut texts_new: HashMap<usize, String> = HashMap::new();
+    for o in removed {
+        let candidates: Vec<usize> = (0..added.len())
+            .filter(|&i| !used_new[i] && added[i].lang == o.lang)
+            .collect();
+        let exact = candidates.iter().copied().find(|&i| added[i].sha256 == o.sha256);
+        let ot = old_text.text(o)?;
+        let mut best: Option<(usize, u8)> = exact.map(|i| (i, 100));
+        if best.is_none() && !candidates.is_empty() && candidates.len() <= 2000 {
+            for &i in &candidates {
+                if !texts_new.contains_key(&i) {
+                    texts_new.insert(i, new_text.text(added[i])?);
+                }
+                let s = similarity(&ot, &texts_new[&i]);
+                if s >= RENAME_THRESHOLD && best.is_none_or(|(_, b)| s > b) {
+                    best = Some((i, s));
+                }
+            }
+        }
+        match best {
+            Some((i, sim)) => {
+                used_new[i] = true;
+                let nt = match texts_new.remove(&i) {
+                    Some(t) => t,
+                    None => new_text.text(added[i])?,
+                };
+                changes.push(change(ChangeStatus::Renamed, Some(o), Some(added[i]), &ot, &nt, Some(sim)));
+            }
+            None => changes.push(change(ChangeStatus::Removed, Some(o), None, &ot, "", None)),
+        }
+    }
+    for (i, n) in added.iter().enumerate() {
+        if !used_new[i] {
+            let nt = match texts_new.remove(&i) {
+                Some(t) => t,
+                None => new_text.text(n)?,
+            };
+            changes.push(change(ChangeStatus::Added, None, Some(n), "", &nt, None));
+        }
+    }
+    let rank = |l: &str| languages.iter().position(|x| x == l).unwrap_or(usize::MAX);
+    changes.sort_by(|a, b| (rank(&a.lang), &a.path, a.status).cmp(&(rank(&b.lang), &b.path, b.status)));
+    Ok(changes)
+}
+
+fn change(
+    status: ChangeStatus,
+    old: Option<&ManifestDoc>,
+    new: Option<&ManifestDoc>,
+    old_text: &str,
+    new_text: &str,
+    similarity: Option<u8>,
+) -> DocChange {
+    let (added_lines, removed_lines) = line_counts(old_text, new_text);
+    let (of, nf) = (raw_front_matter(old_text), raw_front_matter(new_text));
+    let mut fields_changed: Vec<String> = of
+        .iter()
+        .filter(|(k, v)| nf.get(*k).map(|n| &n.raw) != Some(&v.raw))
+        .map(|(k, _)| k.clone())
+        .chain(nf.keys().filter(|k| !of.contains_key(*k)).cloned())
+        .collect();
+    fields_changed.sort();
+    if old.is_none() || new.is_none() {
+        fields_changed.clear();
+    }
+    let main = new.or(old).expect("a change has at least one side");
+    DocChange {
+        lang: main.lang.clone(),
+        id: main.id.clone(),
+        status,
+        path: main.path.clone(),
+        old_path: old.filter(|o| new.is_some_and(|n| n.path != o.path)).map(|o| o.path.clone()),
+        key: main.key.clone(),
+        old_key: old.filter(|o| new.is_some_and(|n| n.key != o.key)).map(|o| o.key.clone()),
+        title: main.title.clone(),
+        old_title: old
+            .filter(|o| new.is_some_and(|n| n.title != o.title))
+            .and_then(|o| o.title.clone()),
+        old_sha256: old.map(|o| o.sha256.clone()),
+        sha256: new.map(|n| n.sha256.clone()),
+        added_lines,
+        removed_lines,
+        similarity,
+        fields_changed,
+        body_changed: body_of(old_text) != body_of(new_text),
+    }
+}
+
+/// Per-language counts for a set of changes; `documents` counts the newer side.
+pub fn summarize(languages: &[String], new: &[ManifestDoc], changes: &[DocChange]) -> BTreeMap<String, ChangeCounts> {
+    let mut out: BTreeMap<String, ChangeCounts> = languages
+        .iter()
+        .map(|l| (l.clone(), ChangeCounts::default()))
+        .collect();
+    for d in new {
+        out.entry(d.lang.clone()).or_default().documents += 1;
+    }
+    for c in changes {
+        let e = out.entry(c.lang.clone()).or_default();
+        match c.status {
+            ChangeStatus::Added => e.added += 1,
+            ChangeStatus::Modified => e.modified += 1,
+            ChangeStatus::Removed => e.removed += 1,
+            ChangeStatus::Renamed => e.renamed += 1,
+        }
+        e.added_lines += c.added_lines;
+        e.removed_lines += c.removed_lines;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_minimal() {
+        assert_eq!(line_counts("a\nb\nc\n", "a\nB\nc\nd\n"), (2, 1));
+        assert_eq!(line_counts("x", "x\n"), (1, 1), "missing final newline is a change, as in git");
+        assert_eq!(line_counts("", "a\n"), (1, 0));
+    }
+
+}

@@ -1,0 +1,98 @@
+//! Typed errors with context (the file, field or value at fault) and a hint saying what to do.
+//! Nothing here prints; the binary renders the chain once at the edge.
+
+use std::path::PathBuf;
+
+use crate::lint::Finding;
+
+/// Every way a kbrel operation can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot {action} `{}`", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("invalid configuration in `{}`: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+
+    #[error("invalid content: `{}`: {message}", path.display())]
+    Content { path: PathBuf, message: String },
+
+    #[error("invalid version `{value}`: {reason}")]
+    InvalidVersion { value: String, reason: String },
+
+    #[error("invalid date `{value}`: {reason}")]
+    InvalidDate { value: String, reason: String },
+
+    #[error("the knowledge base has {} error(s); publishing is blocked", count_errors(.findings))]
+    LintFailed { findings: Vec<Finding> },
+
+    #[error("version {version} is already published with different content")]
+    VersionConflict { version: String, detail: String },
+
+    #[error("unknown version or tag `{name}` (known: {known})")]
+    UnknownVersion { name: String, known: String },
+
+    #[error("corrupt registry file `{}`: {message}", path.display())]
+    CorruptRegistry { path: PathBuf, message: String },
+
+    #[error("the registry `{}` is locked by another publish", path.display())]
+    Locked { path: PathBuf },
+
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn count_errors(findings: &[Finding]) -> usize {
+    findings
+        .iter()
+        .filter(|f| f.severity == crate::lint::Severity::Error)
+        .count()
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::CorruptRegistry {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// What the user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::CorruptRegistry { .. } => Some(
+                "the registry was not touched; run `kbrel verify` to see every problem".into(),
+            ),
+            Error::LintFailed { .. } => {
+                Some("run `kbrel check` for the full list of findings".into())
+            }
+            Error::VersionConflict { .. } => Some(
+                "published versions are immutable: publish the new content under a new version"
+                    .into(),
+            ),
+            Error::InvalidVersion { .. } => {
+                Some("use a full semantic version such as 1.3.4 or 2.0.0-beta.1".into())
+            }
+            Error::Locked { .. } => Some(
+                "wait for the other publish to finish; the lock is released when it exits".into(),
+            ),
+            Error::Config { .. } => Some("see `kbrel --help` and docs: configuration".into()),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

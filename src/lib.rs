@@ -1,0 +1,31 @@
+//! kbrel releases a bilingual markdown knowledge base the way npm releases code: checked,
+//! snapshotted as immutable semver releases, diffed per document and language, packaged as an
+//! npm-compatible tarball, indexed for consumers that download only what changed.
+//!
+//! The library never prints, exits, or reads the clock or the environment: the `kbrel`
+//! binary passes those in. One module owns each file format.
+//!
+//! - [`config`]: `kbrel.toml`
+//! - [`content`]: documents, front matter, identity, pairing, normalisation
+//! - [`lint`]: findings (`kbrel check`)
+//! - [`diff`]: document and line differences (pure)
+//! - [`changelog`]: changelog context and Keep a Changelog rendering (pure)
+//! - [`package`]: the npm tarball and bundles
+//! - [`manifest`]: `index.json`, `manifest.json`, `diff.json`
+//! - [`registry`]: the registry directory: verified reads, lock, atomic commit
+//! - [`publish`]: the release pipeline
+//! - [`date`]: release timestamps
+
+pub mod changelog;
+pub mod config;
+pub mod content;
+pub mod date;
+pub mod diff;
+pub mod error;
+pub mod lint;
+pub mod manifest;
+pub mod package;
+pub mod publish;
+pub mod registry;
+
+pub use error::{Error, Result};

@@ -1,0 +1,639 @@
+//! The npm tarball: `package.json`, README, `docs/`, ESM and IIFE bundles, `manifest.json`;
+//! deterministic headers as `npm pack` writes them, parallel gzip, integrity strings; and a
+//! hardened unpack (size caps, no links, no paths outside `package/`).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use base64::Engine;
+use rayon::prelude::*;
+use serde::Serialize;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::content::{Document, hex};
+use crate::error::{Error, Result};
+
+/// `npm pack`'s fixed mtime: 1985-10-26T08:15:00Z.
+pub const NPM_MTIME: u64 = 499_162_500;
+/// Uncompressed tar bytes compressed independently per chunk (fixed, so output is
+/// deterministic whatever the number of threads).
+const GZIP_CHUNK: usize = 1 << 20;
+
+/// npm's package-name rules (scoped names allowed).
+pub fn validate_package_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() || name.len() > 214 {
+        return Err("must be 1 to 214 characters".into());
+    }
+    let bare = match name.strip_prefix('@') {
+        Some(scoped) => {
+            let (scope, bare) = scoped
+                .split_once('/')
+                .ok_or("a scoped name must look like @scope/name")?;
+            check_part(scope)?;
+            bare
+        }
+        None => name,
+    };
+    check_part(bare)
+}
+
+fn check_part(part: &str) -> std::result::Result<(), String> {
+    if part.is_empty() {
+        return Err("name parts must not be empty".into());
+    }
+    if part.starts_with(['.', '_']) {
+        return Err("must not start with `.` or `_`".into());
+    }
+    if let Some(c) = part.chars().find(|c| {
+        !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | '~'))
+    }) {
+        return Err(format!(
+            "character `{c}` is not allowed (lowercase letters, digits, - . _ ~)"
+        ));
+    }
+    Ok(())
+}
+
+pub fn is_js_identifier(s: &str) -> bool {
+    let mut cs = s.chars();
+    matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// `@scope/name` + `1.0.0` → `scope-name-1.0.0.tgz`, as `npm pack` names it.
+pub fn tarball_file_name(name: &str, version: &str) -> String {
+    format!(
+        "{}-{version}.tgz",
+        name.trim_start_matches('@').replace('/', "-")
+    )
+}
+
+/// Append `s` as a double-quoted JavaScript string literal that is safe in any context:
+/// JSON-compatible escapes, plus U+2028/U+2029 and `</` / `<!--` escaped so the bundle can be
+/// inlined in a `<script>` element.
+pub fn push_js_string(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            b'<' if matches!(bytes.get(i + 1), Some(b'/') | Some(b'!')) => Some("\\u003c"),
+            0..=0x1f => None,
+            0xe2 if bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) => {
+                out.push_str(&s[start..i]);
+                out.push_str(if bytes[i + 2] == 0xa8 { "\\u2028" } else { "\\u2029" });
+                i += 3;
+                start = i;
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => out.push_str(&format!("\\u{:04x}", b)),
+        }
+        i += 1;
+        start = i;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// The object literal `{ "<key>": "<markdown>", … }` for one language, sorted by key.
+/// Fails on a duplicate key: a key must never silently point at another document.
+pub fn bundle_object(docs: &[&Document]) -> Result<String> {
+    let mut by_key: BTreeMap<&str, &Document> = BTreeMap::new();
+    for d in docs {
+        if let Some(other) = by_key.insert(&d.key, d) {
+            return Err(Error::Content {
+                path: d.full_path().into(),
+                message: format!(
+                    "bundle key `{}` is also used by `{}`",
+                    d.key,
+                    other.full_path()
+                ),
+            });
+        }
+    }
+    let cap = docs.iter().map(|d| d.text.len() + d.key.len() + 16).sum::<usize>() + 8;
+    let mut out = String::with_capacity(cap);
+    out.push_str("{\n");
+    for (key, doc) in by_key {
+        out.push_str("  ");
+        push_js_string(&mut out, key);
+        out.push_str(": ");
+        push_js_string(&mut out, &doc.text);
+        out.push_str(",\n");
+    }
+    out.push('}');
+    Ok(out)
+}
+
+/// What goes into a package besides the documents.
+#[derive(Debug, Clone)]
+pub struct PackageInput<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub description: &'a str,
+    pub license: &'a str,
+    pub repository: Option<&'a str>,
+    pub languages: &'a [String],
+    pub source_language: &'a str,
+    /// IIFE global per language.
+    pub globals: BTreeMap<String, String>,
+    pub documents: &'a [Document],
+    /// The bytes of `v/<version>/manifest.json`, shipped as `package/manifest.json`.
+    pub manifest_json: &'a [u8],
+    pub gzip_level: u32,
+}
+
+/// A built tarball and its integrity data.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub tgz: Vec<u8>,
+    pub sha256: String,
+    pub integrity: String,
+    pub shasum: String,
+    pub file_count: u64,
+    pub unpacked_size: u64,
+    /// Entry paths in tarball order (`package/…`).
+    pub files: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct PackageJson<'a> {
+    name: &'a str,
+    version: &'a str,
+    description: &'a str,
+    license: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repository: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    main: String,
+    exports: BTreeMap<String, String>,
+    files: [&'static str; 3],
+    kbrel: PackageJsonKbrel<'a>,
+}
+
+#[derive(Serialize)]
+struct PackageJsonKbrel<'a> {
+    schema_version: u32,
+    languages: &'a [String],
+    source_language: &'a str,
+    globals: &'a BTreeMap<String, String>,
+}
+
+/// A tar entry's data: owned bytes or a shared bundle body.
+enum Data<'a> {
+    Owned(Vec<u8>),
+    Borrowed(&'a [u8]),
+    /// A bundle object wrapped in a prefix and suffix (ESM and IIFE share one object).
+    Shared(Arc<String>, String, String),
+}
+
+impl Data<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Data::Owned(v) => v.len(),
+            Data::Borrowed(b) => b.len(),
+            Data::Shared(s, pre, post) => pre.len() + s.len() + post.len(),
+        }
+    }
+}
+
+/// Build the package for one release. Deterministic: same input, same bytes.
+pub fn build(input: &PackageInput<'_>) -> Result<Package> {
+    let mut entries: Vec<(String, Data<'_>)> = Vec::new();
+    let mut exports = BTreeMap::new();
+    let src = input.source_language;
+    exports.insert(".".to_string(), format!("./dist/esm/{src}.js"));
+    for lang in input.languages {
+        exports.insert(format!("./{lang}"), format!("./dist/esm/{lang}.js"));
+        exports.insert(format!("./iife/{lang}"), format!("./dist/iife/{lang}.js"));
+    }
+    exports.insert("./manifest.json".into(), "./manifest.json".into());
+    exports.insert("./package.json".into(), "./package.json".into());
+    let pj = PackageJson {
+        name: input.name,
+        version: input.version,
+        description: input.description,
+        license: input.license,
+        repository: input.repository,
+        kind: "module",
+        main: format!("./dist/esm/{src}.js"),
+        exports,
+        files: ["dist", "docs", "manifest.json"],
+        kbrel: PackageJsonKbrel {
+            schema_version: crate::manifest::SCHEMA_VERSION,
+            languages: input.languages,
+            source_language: src,
+            globals: &input.globals,
+        },
+    };
+    entries.push((
+        "package/package.json".into(),
+        Data::Owned(crate::manifest::to_json_bytes(&pj)),
+    ));
+    entries.push((
+        "package/README.md".into(),
+        Data::Owned(readme(input).into_bytes()),
+    ));
+    entries.push((
+        "package/manifest.json".into(),
+        Data::Borrowed(input.manifest_json),
+    ));
+    let objects: Vec<Arc<String>> = input
+        .languages
+        .par_iter()
+        .map(|lang| {
+            let docs: Vec<&Document> = input.documents.iter().filter(|d| &d.lang == lang).collect();
+            bundle_object(&docs).map(Arc::new)
+        })
+        .collect::<Result<_>>()?;
+    for (lang, obj) in input.languages.iter().zip(&objects) {
+        entries.push((
+            format!("package/dist/esm/{lang}.js"),
+            Data::Shared(obj.clone(), "export default ".into(), ";\n".into()),
+        ));
+    }
+    for (lang, obj) in input.languages.iter().zip(&objects) {
+        let global = input.globals.get(lang).map(String::as_str).unwrap_or("KbrelDocs");
+        let pre = format!("(function (g) {{\n  g[\"{global}\"] = ");
+        let post = ";\n})(typeof globalThis !== \"undefined\" ? globalThis : this);\n".to_string();
+        entries.push((
+            format!("package/dist/iife/{lang}.js"),
+            Data::Shared(obj.clone(), pre, post),
+        ));
+    }
+    for d in input.documents {
+        entries.push((
+            format!("package/docs/{}/{}", d.lang, d.path),
+            Data::Borrowed(d.text.as_bytes()),
+        ));
+    }
+    let file_count = entries.len() as u64;
+    let unpacked_size = entries.iter().map(|(_, d)| d.len() as u64).sum();
+    let files = entries.iter().map(|(p, _)| p.clone()).collect();
+    let tgz = gzip_parallel(&write_tar(&entries)?, input.gzip_level);
+    let (sha256, integrity, shasum) = integrity_of(&tgz);
+    Ok(Package {
+        tgz,
+        sha256,
+        integrity,
+        shasum,
+        file_count,
+        unpacked_size,
+        files,
+    })
+}
+
+/// sha256 hex, `sha512-<base64>` SRI and sha1 hex of a tarball.
+pub fn integrity_of(bytes: &[u8]) -> (String, String, String) {
+    let (sha256, (sha512, sha1)) = rayon::join(
+        || hex(&Sha256::digest(bytes)),
+        || {
+            rayon::join(
+                || Sha512::digest(bytes),
+                || hex(&Sha1::digest(bytes)),
+            )
+        },
+    );
+    let integrity = format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha512)
+    );
+    (sha256, integrity, sha1)
+}
+
+fn readme(input: &PackageInput<'_>) -> String {
+    let mut s = format!("# {}\n\n", input.name);
+    if !input.description.is_empty() {
+        s.push_str(input.description);
+        s.push_str("\n\n");
+    }
+    s.push_str(&format!(
+        "Version {} of this knowledge base, released with kbrel.\n\n## Documents\n\n| language | documents | import | global (IIFE) |\n| --- | --- | --- | --- |\n",
+        input.version
+    ));
+    for lang in input.languages {
+        let n = input.documents.iter().filter(|d| &d.lang == lang).count();
+        let global = input.globals.get(lang).map(String::as_str).unwrap_or("");
+        s.push_str(&format!(
+            "| {lang} | {n} | `import docs from \"{}/{lang}\"` | `globalThis.{global}` |\n",
+            input.name
+        ));
+    }
+    s.push_str(
+        "\nEach bundle maps a document's key to its markdown. The markdown files are also under `docs/<lang>/`, and `manifest.json` lists every document with its id, key, path, title and sha256.\n",
+    );
+    s
+}
+
+/// Serialise entries as a ustar archive with npm's normalised headers.
+fn write_tar<'a>(entries: &'a [(String, Data<'a>)]) -> Result<TarStream<'a>> {
+    let mut segments: Vec<Segment<'a>> = Vec::with_capacity(entries.len() * 3);
+    fn push<'a>(seg: Segment<'a>, segments: &mut Vec<Segment<'a>>) {
+        segments.push(seg);
+    }
+    for (path, data) in entries {
+        let len = data.len();
+        let mut head = Vec::with_capacity(1536);
+        header_bytes(path, len as u64, &mut head)?;
+        push(Segment::Bytes(head), &mut segments);
+        match data {
+            Data::Owned(v) => push(Segment::Bytes(v.clone()), &mut segments),
+            Data::Borrowed(b) => push(Segment::Slice(b), &mut segments),
+            Data::Shared(s, pre, post) => {
+                push(Segment::Slice(pre.as_bytes()), &mut segments);
+                push(Segment::Shared(s.clone()), &mut segments);
+                push(Segment::Slice(post.as_bytes()), &mut segments);
+            }
+        }
+        let pad = (512 - len % 512) % 512;
+        if pad > 0 {
+            push(Segment::Bytes(vec![0; pad]), &mut segments);
+        }
+    }
+    push(Segment::Bytes(vec![0; 1024]), &mut segments);
+    let total = segments.iter().map(Segment::len).sum();
+    Ok(TarStream { segments, total })
+}
+
+/// A tar archive as a sequence of byte segments (document texts are not copied).
+struct TarStream<'a> {
+    segments: Vec<Segment<'a>>,
+    total: usize,
+}
+
+enum Segment<'a> {
+    Bytes(Vec<u8>),
+    /// Borrowed from a document (document texts are never copied into the archive).
+    Slice(&'a [u8]),
+    Shared(Arc<String>),
+}
+
+impl Segment<'_> {
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Segment::Bytes(v) => v,
+            Segment::Slice(b) => b,
+            Segment::Shared(s) => s.as_bytes(),
+        }
+    }
+}
+
+impl TarStream<'_> {
+    /// Copy bytes `[start, start+len)` of the archive into `out`.
+    fn copy_range(&self, start: usize, len: usize, out: &mut Vec<u8>) {
+        let mut pos = 0usize;
+        let end = start + len;
+        for seg in &self.segments {
+            let n = seg.len();
+            let (s, e) = (pos, pos + n);
+            pos = e;
+            if e <= start {
+                continue;
+            }
+            if s >= end {
+                break;
+            }
+            let from = start.max(s) - s;
+            let to = end.min(e) - s;
+            out.extend_from_slice(&seg.bytes()[from..to]);
+        }
+    }
+}
+
+fn header_bytes(path: &str, size: u64, out: &mut Vec<u8>) -> Result<()> {
+    let mut h = tar::Header::new_ustar();
+    let needs_pax = !path.is_ascii() || h.set_path(path).is_err() || path.len() > 255;
+    if needs_pax {
+        let mut record = format!(" path={path}\n");
+        // The length prefix counts itself.
+        let mut n = record.len();
+        loop {
+            let candidate = n.to_string().len() + record.len();
+            if candidate == n {
+                break;
+            }
+            n = candidate;
+        }
+        record = format!("{n}{record}");
+        let mut ph = tar::Header::new_ustar();
+        let short: String = path
+            .rsplit('/')
+            .next()
+            .unwrap_or(path)
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(80)
+            .collect();
+        ph.set_path(format!("PaxHeader/{short}"))
+            .map_err(|e| Error::Usage(format!("tar header for `{path}`: {e}")))?;
+        normalize_header(&mut ph, record.len() as u64);
+        ph.set_entry_type(tar::EntryType::XHeader);
+        ph.set_cksum();
+        out.extend_from_slice(ph.as_bytes());
+        out.extend_from_slice(record.as_bytes());
+        out.extend(std::iter::repeat_n(0u8, (512 - record.len() % 512) % 512));
+        let ascii: String = path.chars().filter(char::is_ascii).take(99).collect();
+        h = tar::Header::new_ustar();
+        h.set_path(&ascii)
+            .map_err(|e| Error::Usage(format!("tar header for `{path}`: {e}")))?;
+    }
+    normalize_header(&mut h, size);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    out.extend_from_slice(h.as_bytes());
+    Ok(())
+}
+
+fn normalize_header(h: &mut tar::Header, size: u64) {
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(NPM_MTIME);
+    let _ = h.set_username("");
+    let _ = h.set_groupname("");
+}
+
+/// gzip with independent fixed-size chunks compressed in parallel and stitched into one
+/// gzip member (the pigz technique): each non-final chunk ends with a sync flush, so the raw
+/// deflate streams concatenate into one valid stream. Header mtime 0, deterministic.
+fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<u8> {
+    let n_chunks = tar.total.div_ceil(GZIP_CHUNK).max(1);
+    let parts: Vec<(Vec<u8>, crc32fast::Hasher)> = (0..n_chunks)
+        .into_par_iter()
+        .map(|i| {
+            let start = i * GZIP_CHUNK;
+            let len = GZIP_CHUNK.min(tar.total - start);
+            let mut input = Vec::with_capacity(len);
+            tar.copy_range(start, len, &mut input);
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&input);
+            let last = i + 1 == n_chunks;
+            let mut c = flate2::Compress::new(flate2::Compression::new(level), false);
+            let mut out = Vec::with_capacity(len / 2 + 1024);
+            let flush = if last {
+                flate2::FlushCompress::Finish
+            } else {
+                flate2::FlushCompress::Sync
+            };
+            loop {
+                let consumed = c.total_in() as usize;
+                if out.capacity() - out.len() < 64 * 1024 {
+                    out.reserve(256 * 1024);
+                }
+                let status = c
+                    .compress_vec(&input[consumed..], &mut out, flush)
+                    .expect("deflate on valid state");
+                let done_in = c.total_in() as usize == input.len();
+                match status {
+                    flate2::Status::StreamEnd => break,
+                    _ if done_in && !last && out.capacity() > out.len() => break,
+                    _ => {}
+                }
+            }
+            (out, crc)
+        })
+        .collect();
+    let body: usize = parts.iter().map(|(p, _)| p.len()).sum();
+    let mut gz = Vec::with_capacity(body + 18);
+    gz.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    let mut crc = crc32fast::Hasher::new();
+    for (part, c) in &parts {
+        gz.extend_from_slice(part);
+        crc.combine(c);
+    }
+    gz.extend_from_slice(&crc.finalize().to_le_bytes());
+    gz.extend_from_slice(&(tar.total as u32).to_le_bytes());
+    gz
+}
+
+/// Limits for [`unpack`].
+#[derive(Debug, Clone, Copy)]
+pub struct UnpackLimits {
+    pub max_unpacked: u64,
+    pub max_entries: usize,
+}
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        UnpackLimits {
+            max_unpacked: 2 << 30,
+            max_entries: 500_000,
+        }
+    }
+}
+
+/// Unpack a package tarball into memory: `package/`-relative path → bytes, in archive order.
+/// Refuses links, devices, paths outside `package/`, duplicates, and anything past the limits.
+pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(String, Vec<u8>)>> {
+    let bad = |message: String| Error::corrupt(what, message);
+    let gz = flate2::read::GzDecoder::new(tgz);
+    let mut archive = tar::Archive::new(gz.take(limits.max_unpacked + 1));
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0u64;
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("not a tar archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("unreadable tar entry: {e}")))?;
+        let path_bytes = entry.path_bytes().into_owned();
+        let path = String::from_utf8(path_bytes)
+            .map_err(|_| bad("an entry name is not UTF-8".into()))?;
+        let kind = entry.header().entry_type();
+        if !kind.is_file() {
+            return Err(bad(format!(
+                "entry `{path}` is a {kind:?}, only regular files are allowed"
+            )));
+        }
+        let rel = path
+            .strip_prefix("package/")
+            .filter(|r| crate::manifest::is_safe_relative_path(r))
+            .ok_or_else(|| bad(format!("entry `{path}` is outside `package/` or unsafe")))?;
+        if !seen.insert(rel.to_string()) {
+            return Err(bad(format!("entry `{path}` appears twice")));
+        }
+        if out.len() >= limits.max_entries {
+            return Err(bad(format!("more than {} entries", limits.max_entries)));
+        }
+        let size = entry.header().size().map_err(|e| bad(format!("entry `{path}`: {e}")))?;
+        total = total.saturating_add(size);
+        if total > limits.max_unpacked {
+            return Err(bad(format!(
+                "unpacks to more than {} bytes (at `{path}`)",
+                limits.max_unpacked
+            )));
+        }
+        let mut buf = Vec::with_capacity(size.min(64 << 20) as usize);
+        entry
+            .read_to_end(&mut buf)
+            .map_err(|e| bad(format!("entry `{path}`: {e}")))?;
+        out.push((rel.to_string(), buf));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn js_strings_escape_everything_dangerous() {
+        let mut s = String::new();
+        push_js_string(&mut s, "a\"b\\c\n`${x}`</script><!--\u{2028}\u{2029}\u{1}é中");
+        assert_eq!(
+            s,
+            "\"a\\\"b\\\\c\\n`${x}`\\u003c/script>\\u003c!--\\u2028\\u2029\\u0001é中\""
+        );
+    }
+
+    #[test]
+    fn package_names() {
+        assert!(validate_package_name("@acme/flash-docs").is_ok());
+        assert!(validate_package_name("kbrel-guide").is_ok());
+        assert!(validate_package_name("Big").is_err());
+        assert!(validate_package_name("@acme").is_err());
+        assert!(validate_package_name(".x").is_err());
+        assert_eq!(tarball_file_name("@a/b", "1.0.0"), "a-b-1.0.0.tgz");
+    }
+
+    #[test]
+    fn parallel_gzip_roundtrips_across_chunks() {
+        let data: Vec<u8> = (0..3 * GZIP_CHUNK + 123).map(|i| (i * 7 % 251) as u8).collect();
+        let stream = TarStream {
+            segments: vec![
+                Segment::Bytes(data[..1000].to_vec()),
+                Segment::Bytes(data[1000..].to_vec()),
+            ],
+            total: data.len(),
+        };
+        let gz = gzip_parallel(&stream, 6);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+        assert_eq!(gz, gzip_parallel(&stream, 6), "deterministic");
+    }
+}

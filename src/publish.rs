@@ -1,0 +1,591 @@
+//! `kbrel publish`: load → lint gate → snapshot → diff against the previous release →
+//! package → commit to the registry (index last) → changelog section.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::changelog::{self, ReleaseInfo};
+use crate::config::Config;
+use crate::content::{Document, KnowledgeBase, sha256_hex};
+use crate::date::Timestamp;
+use crate::diff;
+use crate::error::{Error, Result};
+use crate::lint::{self, Finding, Severity};
+use crate::manifest::{
+    self, ChangeCounts, DiffFile, FileRef, GitInfo, Index, IndexVersion, Manifest, ManifestDoc,
+    SCHEMA_VERSION, TarballRef,
+};
+use crate::package::{self, PackageInput};
+use crate::registry::{self, Commit, Registry};
+
+/// `major`, `minor`, `patch` or `prerelease`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bump {
+    Major,
+    Minor,
+    Patch,
+    Prerelease,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSpec {
+    Exact(String),
+    Bump(Bump),
+}
+
+/// Parse a version as given on the command line: full semver, a leading `v` allowed.
+pub fn parse_version(input: &str) -> Result<semver::Version> {
+    let bad = |reason: String| Error::InvalidVersion {
+        value: input.to_string(),
+        reason,
+    };
+    let s = input.trim();
+    let s = s.strip_prefix('v').unwrap_or(s);
+    if s.is_empty() {
+        return Err(bad("empty".into()));
+    }
+    let v = semver::Version::parse(s).map_err(|e| {
+        let dots = s.split(['-', '+']).next().unwrap_or("").matches('.').count();
+        if dots < 2 && s.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            bad("a version needs three numbers: MAJOR.MINOR.PATCH".into())
+        } else {
+            bad(e.to_string())
+        }
+    })?;
+    if !v.build.is_empty() {
+        return Err(bad(
+            "build metadata (`+…`) is ignored by npm and not allowed in a release version".into(),
+        ));
+    }
+    Ok(v)
+}
+
+/// The next version after `current` for a bump.
+pub fn bump_version(current: Option<&semver::Version>, bump: Bump) -> semver::Version {
+    let zero = semver::Version::new(0, 0, 0);
+    let c = current.unwrap_or(&zero);
+    let mut v = c.clone();
+    v.build = semver::BuildMetadata::EMPTY;
+    match bump {
+        Bump::Major => {
+            if !(c.pre.is_empty() == false && c.minor == 0 && c.patch == 0) {
+                v.major += 1;
+            }
+            v.minor = 0;
+            v.patch = 0;
+            v.pre = semver::Prerelease::EMPTY;
+        }
+        Bump::Minor => {
+            if !(c.pre.is_empty() == false && c.patch == 0) {
+                v.minor += 1;
+            }
+            v.patch = 0;
+            v.pre = semver::Prerelease::EMPTY;
+        }
+        Bump::Patch => {
+            if c.pre.is_empty() {
+                v.patch += 1;
+            }
+            v.pre = semver::Prerelease::EMPTY;
+        }
+        Bump::Prerelease => {
+            if c.pre.is_empty() {
+                v.patch += 1;
+                v.pre = semver::Prerelease::new("0").expect("valid");
+            } else {
+                let pre = c.pre.as_str();
+                let next = match pre.rsplit_once('.') {
+                    Some((head, n)) if n.parse::<u64>().is_ok() => {
+                        format!("{head}.{}", n.parse::<u64>().unwrap_or(0) + 1)
+                    }
+                    _ if pre.parse::<u64>().is_ok() => (pre.parse::<u64>().unwrap_or(0) + 1).to_string(),
+                    _ => format!("{pre}.0"),
+                };
+                v.pre = semver::Prerelease::new(&next).expect("valid prerelease");
+            }
+        }
+    }
+    v
+}
+
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    pub version: VersionSpec,
+    /// The release date (from `--date`, `SOURCE_DATE_EPOCH` or the clock: the caller decides).
+    pub date: Timestamp,
+    pub dry_run: bool,
+    /// dist-tag to set; default `latest`, or `next` for a prerelease.
+    pub tag: Option<String>,
+    pub git: Option<GitInfo>,
+    /// How long to wait for another publisher's lock.
+    pub lock_wait: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Published,
+    AlreadyPublished,
+    DryRun,
+}
+
+/// What a publish did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishReport {
+    pub name: String,
+    pub version: String,
+    pub outcome: Outcome,
+    pub published: String,
+    pub previous: Option<String>,
+    /// An older version published after a newer one: `latest` did not move.
+    pub backport: bool,
+    /// The dist-tags this publish set.
+    pub tags_set: Vec<String>,
+    pub dist_tags: BTreeMap<String, String>,
+    pub summary: BTreeMap<String, ChangeCounts>,
+    pub tarball: TarballRef,
+    /// New content-addressed blobs (documents not in any earlier release).
+    pub new_blobs: usize,
+    /// Files written (or to be written), relative to the registry directory.
+    pub files: Vec<String>,
+    pub changelog: PathBuf,
+    pub changelog_section: String,
+    pub warnings: Vec<Finding>,
+}
+
+/// The identity of a release's content (documents + package metadata; not the date).
+fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
+    #[derive(Serialize)]
+    struct Digest<'a> {
+        name: &'a str,
+        description: &'a str,
+        license: &'a str,
+        repository: Option<&'a str>,
+        languages: &'a [String],
+        source_language: &'a str,
+        globals: BTreeMap<String, String>,
+        documents: &'a [ManifestDoc],
+    }
+    let d = Digest {
+        name: &cfg.package.name,
+        description: &cfg.package.description,
+        license: &cfg.package.license,
+        repository: cfg.package.repository.as_deref(),
+        languages: &cfg.content.languages,
+        source_language: cfg.source_language(),
+        globals: globals(cfg),
+        documents: docs,
+    };
+    sha256_hex(&serde_json::to_vec(&d).expect("serialisable"))
+}
+
+fn globals(cfg: &Config) -> BTreeMap<String, String> {
+    cfg.content
+        .languages
+        .iter()
+        .map(|l| (l.clone(), cfg.bundle_global(l)))
+        .collect()
+}
+
+pub fn manifest_doc(d: &Document) -> ManifestDoc {
+    ManifestDoc {
+        id: d.id.clone(),
+        lang: d.lang.clone(),
+        path: d.path.clone(),
+        key: d.key.clone(),
+        title: d.title.clone(),
+        url: d.url.clone(),
+        sha256: d.sha256.clone(),
+        size: d.size(),
+    }
+}
+
+/// Resolve a version spec against the registry's versions.
+pub fn resolve_version(spec: &VersionSpec, index: Option<&Index>) -> Result<semver::Version> {
+    match spec {
+        VersionSpec::Exact(s) => parse_version(s),
+        VersionSpec::Bump(b) => {
+            let highest = index.and_then(|i| {
+                i.versions
+                    .iter()
+                    .filter_map(|v| semver::Version::parse(&v.version).ok())
+                    .max()
+            });
+            Ok(bump_version(highest.as_ref(), *b))
+        }
+    }
+}
+
+/// Publish `kb` into the registry.
+pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishOptions) -> Result<PublishReport> {
+    let findings = lint::lint(kb, cfg);
+    if lint::has_errors(&findings) {
+        return Err(Error::LintFailed { findings });
+    }
+    let warnings: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .collect();
+    let lock = if opts.dry_run {
+        None
+    } else {
+        Some(reg.lock(opts.lock_wait)?)
+    };
+    let index = reg.read_index()?.map(|(i, _)| i);
+    if let Some(i) = &index
+        && i.name != cfg.package.name
+    {
+        return Err(Error::corrupt(
+            reg.path(registry::INDEX_FILE),
+            format!(
+                "the registry holds package `{}`, not `{}` (check --registry and package.name)",
+                i.name, cfg.package.name
+            ),
+        ));
+    }
+    let version = resolve_version(&opts.version, index.as_ref())?;
+    let vs = version.to_string();
+    let published = opts.date.rfc3339();
+    let docs: Vec<ManifestDoc> = kb.documents.iter().map(manifest_doc).collect();
+    let digest = content_digest(cfg, &docs);
+
+    if let Some(existing) = index.as_ref().and_then(|i| i.get(&vs)) {
+        return already_published(cfg, reg, index.as_ref().expect("some"), existing, &digest, &docs, warnings, lock.is_some());
+    }
+
+    let previous = index.as_ref().and_then(|i| {
+        i.versions
+            .iter()
+            .filter_map(|v| semver::Version::parse(&v.version).ok().map(|p| (p, v)))
+            .filter(|(p, _)| *p < version)
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, v)| v.clone())
+    });
+    let prev_manifest = match &previous {
+        Some(p) => Some(reg.read_manifest(p)?),
+        None => None,
+    };
+    let by_sha: BTreeMap<&str, &Document> = kb.documents.iter().map(|d| (d.sha256.as_str(), d)).collect();
+    let old_text = |d: &ManifestDoc| -> Result<String> {
+        if let Some(doc) = by_sha.get(d.sha256.as_str()) {
+            return Ok(doc.text.clone());
+        }
+        let bytes = reg.read_blob(&d.sha256)?;
+        String::from_utf8(bytes).map_err(|_| Error::corrupt(reg.path(&registry::blob_path(&d.sha256)), "blob is not UTF-8"))
+    };
+    let new_text = |d: &ManifestDoc| -> Result<String> {
+        Ok(by_sha.get(d.sha256.as_str()).map(|doc| doc.text.clone()).unwrap_or_default())
+    };
+    let old_docs = prev_manifest.as_ref().map(|m| m.documents.as_slice()).unwrap_or(&[]);
+    let changes = diff::diff_docs(&cfg.content.languages, old_docs, &old_text, &docs, &new_text)?;
+    let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
+    let prev_version = previous.as_ref().map(|p| p.version.clone());
+
+    let manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        name: cfg.package.name.clone(),
+        version: vs.clone(),
+        published: published.clone(),
+        previous: prev_version.clone(),
+        languages: cfg.content.languages.clone(),
+        source_language: cfg.source_language().to_string(),
+        content_digest: digest.clone(),
+        git: opts.git.clone(),
+        documents: docs.clone(),
+        warnings: warnings.clone(),
+    };
+    let manifest_json = manifest::to_json_bytes(&manifest);
+    let diff_file = DiffFile {
+        schema_version: SCHEMA_VERSION,
+        name: cfg.package.name.clone(),
+        from: prev_version.clone(),
+        to: vs.clone(),
+        summary: summary.clone(),
+        changes,
+    };
+    let diff_json = manifest::to_json_bytes(&diff_file);
+    let pkg = package::build(&PackageInput {
+        name: &cfg.package.name,
+        version: &vs,
+        description: &cfg.package.description,
+        license: &cfg.package.license,
+        repository: cfg.package.repository.as_deref(),
+        languages: &cfg.content.languages,
+        source_language: cfg.source_language(),
+        globals: globals(cfg),
+        documents: &kb.documents,
+        manifest_json: &manifest_json,
+        gzip_level: cfg.registry.gzip_level,
+    })?;
+    let tarball_name = package::tarball_file_name(&cfg.package.name, &vs);
+    let tarball = TarballRef {
+        path: tarball_name.clone(),
+        sha256: pkg.sha256.clone(),
+        size: pkg.tgz.len() as u64,
+        integrity: pkg.integrity.clone(),
+        shasum: pkg.shasum.clone(),
+        file_count: pkg.file_count,
+        unpacked_size: pkg.unpacked_size,
+    };
+
+    // The new index.
+    let mut new_index = index.clone().unwrap_or_else(|| Index::new(&cfg.package.name));
+    new_index.sequence += 1;
+    let entry = IndexVersion {
+        version: vs.clone(),
+        published: published.clone(),
+        previous: prev_version.clone(),
+        content_digest: digest,
+        manifest: FileRef {
+            path: registry::manifest_path(&vs),
+            sha256: sha256_hex(&manifest_json),
+            size: manifest_json.len() as u64,
+        },
+        diff: FileRef {
+            path: registry::diff_path(&vs),
+            sha256: sha256_hex(&diff_json),
+            size: diff_json.len() as u64,
+        },
+        tarball: tarball.clone(),
+        summary: summary.clone(),
+    };
+    let pos = new_index
+        .versions
+        .iter()
+        .position(|v| semver::Version::parse(&v.version).is_ok_and(|p| p > version))
+        .unwrap_or(new_index.versions.len());
+    new_index.versions.insert(pos, entry);
+    let (tags_set, backport) = update_dist_tags(&mut new_index, &version, opts.tag.as_deref())?;
+
+    // The changelog section.
+    let rc = changelog::release_context(
+        ReleaseInfo {
+            version: &vs,
+            date: &opts.date.date(),
+            previous: prev_version.as_deref(),
+            repository: cfg.package.repository.as_deref(),
+            tag_format: &cfg.registry.tag_format,
+        },
+        &cfg.content.languages,
+        &diff_file,
+    );
+    let section = changelog::render_release(&rc);
+    let changelog_path = cfg.changelog_path();
+
+    let new_blobs: Vec<&Document> = {
+        let mut seen = std::collections::HashSet::new();
+        kb.documents
+            .iter()
+            .filter(|d| seen.insert(d.sha256.as_str()))
+            .filter(|d| !reg.path(&registry::blob_path(&d.sha256)).exists())
+            .collect()
+    };
+    let mut files: Vec<String> = new_blobs.iter().map(|d| registry::blob_path(&d.sha256)).collect();
+    files.sort();
+    files.extend([
+        registry::manifest_path(&vs),
+        registry::diff_path(&vs),
+        tarball_name.clone(),
+        registry::INDEX_FILE.to_string(),
+    ]);
+
+    let mut report = PublishReport {
+        name: cfg.package.name.clone(),
+        version: vs.clone(),
+        outcome: Outcome::DryRun,
+        published,
+        previous: prev_version,
+        backport,
+        tags_set,
+        dist_tags: new_index.dist_tags.clone(),
+        summary,
+        tarball,
+        new_blobs: new_blobs.len(),
+        files,
+        changelog: changelog_path.clone(),
+        changelog_section: section.clone(),
+        warnings,
+    };
+    let Some(lock) = lock else {
+        return Ok(report);
+    };
+    let existing_changelog = read_changelog(&changelog_path)?;
+    let blobs: Vec<(&str, &[u8])> = new_blobs.iter().map(|d| (d.sha256.as_str(), d.text.as_bytes())).collect();
+    reg.commit(
+        &lock,
+        &Commit {
+            version: &vs,
+            blobs,
+            manifest_json: &manifest_json,
+            diff_json: &diff_json,
+            tarball_name: &tarball_name,
+            tgz: &pkg.tgz,
+            extra: Vec::new(),
+            index: &new_index,
+        },
+    )?;
+    let updated = changelog::insert_section(&existing_changelog, &version, &section);
+    registry::write_atomic(&changelog_path, updated.as_bytes())?;
+    report.outcome = Outcome::Published;
+    Ok(report)
+}
+
+fn read_changelog(path: &std::path::Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+/// Set dist-tags for a newly inserted version. `latest` only moves forward.
+fn update_dist_tags(index: &mut Index, version: &semver::Version, tag: Option<&str>) -> Result<(Vec<String>, bool)> {
+    let tag = tag.unwrap_or(if version.pre.is_empty() { "latest" } else { "next" });
+    if tag.is_empty() || parse_version(tag).is_ok() || tag.contains(['/', ' ']) {
+        return Err(Error::Usage(format!(
+            "invalid dist-tag `{tag}`: a tag is a name such as latest, next or beta, not a version"
+        )));
+    }
+    let vs = version.to_string();
+    let mut set = Vec::new();
+    let mut backport = false;
+    if tag == "latest" {
+        let current = index
+            .dist_tags
+            .get("latest")
+            .and_then(|v| semver::Version::parse(v).ok());
+        match current {
+            Some(c) if c > *version => backport = true,
+            _ => {
+                index.dist_tags.insert("latest".into(), vs.clone());
+                set.push("latest".into());
+            }
+        }
+    } else {
+        index.dist_tags.insert(tag.to_string(), vs.clone());
+        set.push(tag.to_string());
+        if !index.dist_tags.contains_key("latest") && version.pre.is_empty() {
+            index.dist_tags.insert("latest".into(), vs);
+            set.push("latest".into());
+        }
+    }
+    Ok((set, backport))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn already_published(
+    cfg: &Config,
+    reg: &Registry,
+    index: &Index,
+    existing: &IndexVersion,
+    digest: &str,
+    docs: &[ManifestDoc],
+    warnings: Vec<Finding>,
+    writing: bool,
+) -> Result<PublishReport> {
+    let vs = existing.version.clone();
+    if existing.content_digest != digest {
+        let old = reg.read_manifest(existing)?;
+        let mut differing: Vec<String> = Vec::new();
+        let old_by: BTreeMap<(&str, &str), &ManifestDoc> =
+            old.documents.iter().map(|d| ((d.lang.as_str(), d.path.as_str()), d)).collect();
+        for d in docs {
+            match old_by.get(&(d.lang.as_str(), d.path.as_str())) {
+                Some(o) if *o == d => {}
+                Some(_) => differing.push(format!("{}/{} changed", d.lang, d.path)),
+                None => differing.push(format!("{}/{} added", d.lang, d.path)),
+            }
+        }
+        let new_keys: std::collections::HashSet<(&str, &str)> =
+            docs.iter().map(|d| (d.lang.as_str(), d.path.as_str())).collect();
+        for o in &old.documents {
+            if !new_keys.contains(&(o.lang.as_str(), o.path.as_str())) {
+                differing.push(format!("{}/{} removed", o.lang, o.path));
+            }
+        }
+        let more = differing.len().saturating_sub(5);
+        differing.truncate(5);
+        let mut detail = differing.join(", ");
+        if more > 0 {
+            detail.push_str(&format!(" and {more} more"));
+        }
+        if detail.is_empty() {
+            detail = "package metadata (description, license, repository or globals) changed".into();
+        }
+        return Err(Error::VersionConflict { version: vs, detail });
+    }
+    // Identical content. Make sure the changelog has its section (a publish interrupted
+    // after the index was written may have missed it).
+    let changelog_path = cfg.changelog_path();
+    let diff_bytes = reg.read_verified(&existing.diff)?;
+    let diff_file = manifest::parse_diff(&diff_bytes, &reg.path(&existing.diff.path))?;
+    let rc = changelog::release_context(
+        ReleaseInfo {
+            version: &vs,
+            date: existing.published.get(..10).unwrap_or(&existing.published),
+            previous: existing.previous.as_deref(),
+            repository: cfg.package.repository.as_deref(),
+            tag_format: &cfg.registry.tag_format,
+        },
+        &cfg.content.languages,
+        &diff_file,
+    );
+    let section = changelog::render_release(&rc);
+    let mut files = Vec::new();
+    let text = read_changelog(&changelog_path)?;
+    let heading = format!("## [{vs}]");
+    if !text.lines().any(|l| l.starts_with(&heading)) {
+        files.push(changelog_path.display().to_string());
+        if writing {
+            let v = semver::Version::parse(&vs).map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
+            registry::write_atomic(&changelog_path, changelog::insert_section(&text, &v, &section).as_bytes())?;
+        }
+    }
+    Ok(PublishReport {
+        name: index.name.clone(),
+        version: vs,
+        outcome: Outcome::AlreadyPublished,
+        published: existing.published.clone(),
+        previous: existing.previous.clone(),
+        backport: false,
+        tags_set: Vec::new(),
+        dist_tags: index.dist_tags.clone(),
+        summary: existing.summary.clone(),
+        tarball: existing.tarball.clone(),
+        new_blobs: 0,
+        files,
+        changelog: changelog_path,
+        changelog_section: section,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("v1.3.4").unwrap().to_string(), "1.3.4");
+        assert_eq!(parse_version("2.0.0-beta.1").unwrap().to_string(), "2.0.0-beta.1");
+        for bad in ["1.3", "01.2.3", "latest", "1.2.3-", "", "1.2.3+build", "v"] {
+            assert!(parse_version(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bumps() {
+        let v = |s: &str| semver::Version::parse(s).unwrap();
+        assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Patch), v("1.2.4"));
+        assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Minor), v("1.3.0"));
+        assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Major), v("2.0.0"));
+        assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Prerelease), v("1.2.4-0"));
+        assert_eq!(bump_version(Some(&v("2.0.0-beta.1")), Bump::Prerelease), v("2.0.0-beta.2"));
+        assert_eq!(bump_version(Some(&v("2.0.0-beta.1")), Bump::Major), v("2.0.0"));
+        assert_eq!(bump_version(Some(&v("1.2.4-0")), Bump::Patch), v("1.2.4"));
+        assert_eq!(bump_version(None, Bump::Minor), v("0.1.0"));
+    }
+}

@@ -1,0 +1,285 @@
+//! The registry directory (`releases/`): read with verification, lock, atomic commit.
+//!
+//! Architecture invariant: a version becomes visible only when `index.json` (written last,
+//! temp file + fsync + rename) lists it, and everything it lists is already durable. Files are
+//! staged in `.staging-*` inside the registry, fsynced and renamed into place. Blobs are
+//! content-addressed and verified by hash before use.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rayon::prelude::*;
+
+use crate::content::sha256_hex;
+use crate::error::{Error, Result};
+use crate::manifest::{self, FileRef, Index, IndexVersion, Manifest};
+
+pub const INDEX_FILE: &str = "index.json";
+pub const LOCK_FILE: &str = ".lock";
+pub const STAGING_PREFIX: &str = ".staging-";
+
+/// A registry directory (which need not exist yet).
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub dir: PathBuf,
+}
+
+/// Held while publishing; dropping it releases the OS lock.
+#[derive(Debug)]
+pub struct LockGuard {
+    _file: File,
+}
+
+/// Everything one release adds to the registry.
+#[derive(Debug)]
+pub struct Commit<'a> {
+    pub version: &'a str,
+    /// (sha256, normalised bytes) of every document.
+    pub blobs: Vec<(&'a str, &'a [u8])>,
+    pub manifest_json: &'a [u8],
+    pub diff_json: &'a [u8],
+    pub tarball_name: &'a str,
+    pub tgz: &'a [u8],
+    /// Mutable files replaced atomically (e.g. the npm packument), relative paths.
+    pub extra: Vec<(String, Vec<u8>)>,
+    /// The new index; written last.
+    pub index: &'a Index,
+}
+
+pub fn blob_path(sha256: &str) -> String {
+    format!("blobs/sha256/{}/{}", &sha256[..2], &sha256[2..])
+}
+
+pub fn manifest_path(version: &str) -> String {
+    format!("v/{version}/manifest.json")
+}
+
+pub fn diff_path(version: &str) -> String {
+    format!("v/{version}/diff.json")
+}
+
+impl Registry {
+    pub fn new(dir: impl Into<PathBuf>) -> Registry {
+        Registry { dir: dir.into() }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// The index, or `None` for a registry nothing was published to yet. A corrupt index is
+    /// an error: the registry is never touched on a guess.
+    pub fn read_index(&self) -> Result<Option<(Index, Vec<u8>)>> {
+        let path = self.path(INDEX_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some((manifest::parse_index(&bytes, &path)?, bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if self.dir.exists() && !self.dir.is_dir() {
+                    return Err(Error::corrupt(&self.dir, "the registry path is not a directory"));
+                }
+                Ok(None)
+            }
+            Err(e) => Err(Error::io("read", path, e)),
+        }
+    }
+
+    /// Read a registry file and check it against its recorded hash.
+    pub fn read_verified(&self, file: &FileRef) -> Result<Vec<u8>> {
+        let path = self.path(&file.path);
+        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let actual = sha256_hex(&bytes);
+        if actual != file.sha256 {
+            return Err(Error::corrupt(
+                path,
+                format!("sha256 mismatch: expected {}, found {actual}", file.sha256),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    pub fn read_manifest(&self, v: &IndexVersion) -> Result<Manifest> {
+        let bytes = self.read_verified(&v.manifest)?;
+        manifest::parse_manifest(&bytes, &self.path(&v.manifest.path))
+    }
+
+    /// A document's bytes, verified against its name.
+    pub fn read_blob(&self, sha256: &str) -> Result<Vec<u8>> {
+        if !manifest::is_sha256_hex(sha256) {
+            return Err(Error::corrupt(&self.dir, format!("invalid blob name `{sha256}`")));
+        }
+        let path = self.path(&blob_path(sha256));
+        let bytes = fs::read(&path).map_err(|e| Error::io("read blob", &path, e))?;
+        let actual = sha256_hex(&bytes);
+        if actual != sha256 {
+            return Err(Error::corrupt(
+                path,
+                format!("blob content hashes to {actual}, not to its name {sha256}"),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Take the publish lock, waiting up to `wait` for another publisher to finish.
+    pub fn lock(&self, wait: Duration) -> Result<LockGuard> {
+        create_dir_all(&self.dir)?;
+        let path = self.path(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("create lock file", &path, e))?;
+        let step = Duration::from_millis(50);
+        let mut waited = Duration::ZERO;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(LockGuard { _file: file }),
+                Err(fs::TryLockError::WouldBlock) if waited < wait => {
+                    std::thread::sleep(step);
+                    waited += step;
+                }
+                Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked { path }),
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+            }
+        }
+    }
+
+    /// Staging directories left by an interrupted publish. Only garbage while the lock is held.
+    pub fn stale_staging(&self) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("read directory", &self.dir, e)),
+        };
+        for entry in rd {
+            let entry = entry.map_err(|e| Error::io("read directory", &self.dir, e))?;
+            if entry.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+                out.push(entry.path());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Write one release. The caller holds the lock and has checked immutability.
+    pub fn commit(&self, _lock: &LockGuard, c: &Commit<'_>) -> Result<()> {
+        for stale in self.stale_staging()? {
+            fs::remove_dir_all(&stale).map_err(|e| Error::io("remove stale staging", &stale, e))?;
+        }
+        let stage = self.path(&format!("{STAGING_PREFIX}{}", std::process::id()));
+        create_dir_all(&stage)?;
+        let result = self.commit_staged(&stage, c);
+        let _ = fs::remove_dir_all(&stage);
+        result
+    }
+
+    fn commit_staged(&self, stage: &Path, c: &Commit<'_>) -> Result<()> {
+        // 1. Blobs: content-addressed, so they may land before the index. An existing blob is
+        //    re-verified and replaced if it does not hash to its name.
+        let blob_root = stage.join("blobs");
+        c.blobs
+            .par_iter()
+            .enumerate()
+            .try_for_each(|(i, (sha, bytes))| -> Result<()> {
+                let rel = blob_path(sha);
+                let dest = self.path(&rel);
+                if let Ok(existing) = fs::read(&dest)
+                    && sha256_hex(&existing) == *sha
+                {
+                    return Ok(());
+                }
+                let tmp = blob_root.join(format!("{i}"));
+                write_durable(&tmp, bytes)?;
+                rename_into(&tmp, &dest)
+            })?;
+        // 2. The version directory, complete, renamed in one step.
+        let vstage = stage.join("v");
+        write_durable(&vstage.join("manifest.json"), c.manifest_json)?;
+        write_durable(&vstage.join("diff.json"), c.diff_json)?;
+        fsync_dir(&vstage)?;
+        let vdir = self.path(&format!("v/{}", c.version));
+        if vdir.exists() {
+            // Not listed in the index (checked by the caller): left by a crashed publish.
+            fs::remove_dir_all(&vdir).map_err(|e| Error::io("remove unlisted", &vdir, e))?;
+        }
+        rename_into(&vstage, &vdir)?;
+        // 3. Tarball and mutable extras.
+        let mut created = vec![vdir.clone()];
+        let undo = |created: &[PathBuf]| {
+            for p in created {
+                let _ = if p.is_dir() {
+                    fs::remove_dir_all(p)
+                } else {
+                    fs::remove_file(p)
+                };
+            }
+        };
+        let tstage = stage.join("tarball");
+        let tdest = self.path(c.tarball_name);
+        if let Err(e) = write_durable(&tstage, c.tgz).and_then(|_| rename_into(&tstage, &tdest)) {
+            undo(&created);
+            return Err(e);
+        }
+        created.push(tdest);
+        for (i, (rel, bytes)) in c.extra.iter().enumerate() {
+            let tmp = stage.join(format!("extra-{i}"));
+            if let Err(e) = write_durable(&tmp, bytes).and_then(|_| rename_into(&tmp, &self.path(rel))) {
+                undo(&created);
+                return Err(e);
+            }
+        }
+        // 4. The index, last.
+        let tmp = stage.join(INDEX_FILE);
+        let index_bytes = manifest::to_json_bytes(c.index);
+        if let Err(e) = write_durable(&tmp, &index_bytes)
+            .and_then(|_| rename_into(&tmp, &self.path(INDEX_FILE)))
+        {
+            undo(&created);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+fn create_dir_all(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))
+}
+
+/// Write a file and fsync it.
+pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        create_dir_all(parent)?;
+    }
+    let mut f = File::create(path).map_err(|e| Error::io("create", path, e))?;
+    f.write_all(bytes).map_err(|e| Error::io("write", path, e))?;
+    f.sync_all().map_err(|e| Error::io("fsync", path, e))?;
+    Ok(())
+}
+
+/// Rename into place (creating parents) and fsync the destination directory.
+pub fn rename_into(from: &Path, to: &Path) -> Result<()> {
+    let parent = to.parent().unwrap_or(Path::new("."));
+    create_dir_all(parent)?;
+    fs::rename(from, to).map_err(|e| Error::io("rename into", to, e))?;
+    fsync_dir(parent)
+}
+
+fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+/// Write a file atomically outside the registry (temp file in the same folder + rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    create_dir_all(parent)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| Error::io("create temp file in", parent, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io("write", path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io("fsync", path, e))?;
+    tmp.persist(path).map_err(|e| Error::io("replace", path, e.error))?;
+    fsync_dir(parent)
+}
