@@ -1,1 +1,21 @@
-fn main() {}
+//! The `kbrel` binary: parse, call the library, print. Exit codes: 0 success, 1 "the answer
+//! is no", 2 error.
+
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            output::error(&err);
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Command-line arguments (clap derive). Parsing only validates shapes; anything that needs
+//! the environment or the filesystem happens in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  ran fine, and the answer is no (check found errors, diff --exit-code found changes)
+  2  error (bad input, bad configuration, I/O); nothing was changed";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kbrel",
+    version,
+    about = "Release a bilingual markdown knowledge base the way npm releases code",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// kbrel.toml to use (default: ./kbrel.toml, else the nearest one in a parent folder)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Content root, overriding content.root (one folder per language)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub content: Option<PathBuf>,
+    /// Registry directory, overriding registry.dir [default: releases/]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub registry: Option<PathBuf>,
+    /// Print less (only errors and the requested data)
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Lint the knowledge base: front matter, identities, keys, slugs, links, HTML
+    #[command(after_help = "Examples:
+  kbrel check
+  kbrel check --json | jq '.findings[] | select(.severity == \"error\")'
+  kbrel --content ../docs/content check
+
+Exit codes: 0 no errors (warnings allowed), 1 errors found, 2 could not check.")]
+    Check(CheckArgs),
+    /// Publish the knowledge base as an immutable release into the registry
+    #[command(after_help = "Examples:
+  kbrel publish 1.3.4
+  kbrel publish v2.0.0-beta.1            # leading v is stripped; goes to dist-tag `next`
+  kbrel publish --bump minor --dry-run   # show what 1.4.0 would write, write nothing
+  kbrel publish 1.2.5 --date 2026-11-25  # reproducible: same content + date = same bytes
+
+The release date comes from --date, else SOURCE_DATE_EPOCH, else the clock.
+Exit codes: 0 published (or already published with identical content), 2 error.")]
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print findings as JSON: {schema_version, findings: [{file, line, code, severity, message}], errors, warnings}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BumpArg {
+    Major,
+    Minor,
+    Patch,
+    Prerelease,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The version to publish (semver, e.g. 1.3.4 or 2.0.0-beta.1)
+    #[arg(required_unless_present = "bump", conflicts_with = "bump")]
+    pub version: Option<String>,
+    /// Derive the version from the highest published one
+    #[arg(long, value_enum)]
+    pub bump: Option<BumpArg>,
+    /// Run every check and compute everything, but write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the release summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Release date: YYYY-MM-DD or RFC 3339 (default: SOURCE_DATE_EPOCH, else now)
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
+    /// dist-tag to set [default: latest, or next for a prerelease]
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Changelog file to update, overriding changelog.path
+    #[arg(long, value_name = "FILE")]
+    pub changelog: Option<PathBuf>,
+    /// Seconds to wait for another publisher's lock
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub lock_wait: u64,
+}
