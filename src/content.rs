@@ -213,10 +213,12 @@ fn raw_fields(yaml: &str, first_line: usize) -> BTreeMap<String, RawField> {
         if let Some(k) = &current
             && let Some(f) = out.get_mut(k)
         {
-            if !f.raw.is_empty() {
+            if f.raw.is_empty() {
+                f.raw.push_str(line.trim());
+            } else {
                 f.raw.push('\n');
+                f.raw.push_str(line.trim_end());
             }
-            f.raw.push_str(line.trim_end());
         }
     }
     out
