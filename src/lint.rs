@@ -140,8 +140,3 @@ pub fn has_errors(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.severity == Severity::Error)
 }
 
-mod rules {
-    use super::*;
-
-    pub(super) fn run(_kb: &KnowledgeBase, _cfg: &Config, _out: &mut Vec<Finding>) {}
-}
