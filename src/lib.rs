@@ -14,6 +14,7 @@
 //! - [`manifest`]: `index.json`, `manifest.json`, `diff.json`
 //! - [`registry`]: the registry directory: verified reads, lock, atomic commit
 //! - [`publish`]: the release pipeline
+//! - [`snapshot`]: one side of a comparison (a published version or the working content)
 //! - [`date`]: release timestamps
 
 pub mod changelog;
@@ -27,5 +28,6 @@ pub mod manifest;
 pub mod package;
 pub mod publish;
 pub mod registry;
+pub mod snapshot;
 
 pub use error::{Error, Result};

@@ -61,6 +61,21 @@ Exit codes: 0 no errors (warnings allowed), 1 errors found, 2 could not check.")
 The release date comes from --date, else SOURCE_DATE_EPOCH, else the clock.
 Exit codes: 0 published (or already published with identical content), 2 error.")]
     Publish(PublishArgs),
+    /// Show what changed between two releases (or a release and the working content)
+    #[command(after_help = "Sides: a published version (1.3.4 or v1.3.4), `latest`, a dist-tag, or `.` for the
+working content. Defaults: FROM = latest, TO = `.`.
+
+Examples:
+  kbrel diff                          # unpublished changes against latest
+  kbrel diff 1.3.3 1.3.4 --stat
+  kbrel diff 1.3.3 1.3.4 --patch -U5 --lang zh > zh.patch   # git apply accepts it in content/
+  kbrel diff 1.3.3 latest --word --doc commands/publish
+  kbrel diff 1.3.3 1.3.4 --json | jq '.summary'
+  kbrel diff 1.3.3 1.3.4 --package --name-status            # tarball file by file, like npm diff
+  kbrel diff latest . --exit-code --quiet || echo 'unpublished changes'
+
+Exit codes: 0 (no changes, or changes without --exit-code), 1 changes with --exit-code, 2 error.")]
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,4 +119,59 @@ pub struct PublishArgs {
     /// Seconds to wait for another publisher's lock
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub lock_wait: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("mode").multiple(false))]
+pub struct DiffArgs {
+    /// Older side [default: latest]
+    pub from: Option<String>,
+    /// Newer side [default: . (working content)]
+    pub to: Option<String>,
+    /// One line per document and language with +/- line counts, then totals (default)
+    #[arg(long, group = "mode")]
+    pub stat: bool,
+    /// git-style status letters: A, M, D, R<similarity>
+    #[arg(long, group = "mode")]
+    pub name_status: bool,
+    /// Unified diff with git headers (a/en/…, b/en/…), accepted by `git apply` in the content folder
+    #[arg(long, short = 'p', group = "mode")]
+    pub patch: bool,
+    /// Word-level changes, ignoring re-wrapped lines; Chinese per character
+    #[arg(long, group = "mode")]
+    pub word: bool,
+    /// Which headings (by anchor) were added, removed or changed per document
+    #[arg(long, group = "mode")]
+    pub sections: bool,
+    /// The full structured report (the diff.json schema)
+    #[arg(long, group = "mode")]
+    pub json: bool,
+    /// Lines of context for --patch
+    #[arg(short = 'U', long = "unified", default_value_t = 3, value_name = "N")]
+    pub context: usize,
+    /// Only these languages (repeatable)
+    #[arg(long, value_name = "LANG")]
+    pub lang: Vec<String>,
+    /// Only the document with this id (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub doc: Vec<String>,
+    /// Only documents whose path (relative to the language folder) matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub path: Vec<String>,
+    /// Exit with 1 when there are changes
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Colour: auto (only on a terminal, never with NO_COLOR), always or never
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Compare the two versions' tarballs file by file (both sides must be published)
+    #[arg(long)]
+    pub package: bool,
 }

@@ -10,14 +10,16 @@ use kbrel::content::{self, KnowledgeBase};
 use kbrel::date::Timestamp;
 use kbrel::publish::{self, Bump, PublishOptions, VersionSpec};
 use kbrel::registry::Registry;
+use kbrel::snapshot::{self, SideSpec, Snapshot};
 
-use crate::cli::{BumpArg, CheckArgs, Cli, Command, Global, PublishArgs};
+use crate::cli::{BumpArg, CheckArgs, Cli, ColorChoice, Command, DiffArgs, Global, PublishArgs};
 use crate::output;
 
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Check(args) => check(&cli.global, args),
         Command::Publish(args) => publish(&cli.global, args),
+        Command::Diff(args) => diff(&cli.global, args),
     }
 }
 
@@ -108,4 +110,85 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
     let report = publish::publish(&cfg, &kb, &reg, &opts)?;
     output::publish(&report, &reg, args.json, g.quiet)?;
     Ok(0)
+}
+
+/// Whether to colour stdout.
+fn use_color(choice: ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
+    let cfg = load_config(g)?;
+    let reg = Registry::new(cfg.registry_dir());
+    let index = reg.read_index()?.map(|(i, _)| i);
+    let from = args.from.clone().unwrap_or_else(|| "latest".into());
+    let to = args.to.clone().unwrap_or_else(|| ".".into());
+    let mode = if args.name_status {
+        output::DiffMode::NameStatus
+    } else if args.patch {
+        output::DiffMode::Patch(args.context)
+    } else if args.word {
+        output::DiffMode::Word
+    } else if args.sections {
+        output::DiffMode::Sections
+    } else if args.json {
+        output::DiffMode::Json
+    } else {
+        output::DiffMode::Stat
+    };
+    let color = use_color(args.color);
+    for l in &args.lang {
+        if !cfg.content.languages.contains(l) {
+            anyhow::bail!(kbrel::Error::Usage(format!(
+                "--lang {l}: not one of the configured languages ({})",
+                cfg.content.languages.join(", ")
+            )));
+        }
+    }
+    let mut globs = globset::GlobSetBuilder::new();
+    for p in &args.path {
+        globs.add(globset::Glob::new(p).map_err(|e| kbrel::Error::Usage(format!("--path {p}: {e}")))?);
+    }
+    let globs = globs.build().context("invalid --path globs")?;
+    let keep = |lang: &str, id: Option<&str>, path: &str| {
+        (args.lang.is_empty() || args.lang.iter().any(|l| l == lang))
+            && (args.doc.is_empty() || id.is_some_and(|id| args.doc.iter().any(|d| d == id)))
+            && (args.path.is_empty() || globs.is_match(path))
+    };
+
+    if args.package {
+        if matches!(mode, output::DiffMode::Word | output::DiffMode::Sections) {
+            anyhow::bail!(kbrel::Error::Usage("--package supports --stat, --name-status, --patch and --json".into()));
+        }
+        let (fv, old) = snapshot::package_files(&reg, index.as_ref(), &from)?;
+        let (tv, new) = snapshot::package_files(&reg, index.as_ref(), &to)?;
+        let mut changes = kbrel::diff::diff_files(&old, &new);
+        changes.retain(|c| {
+            let (lang, rest) = c.path.strip_prefix("docs/").and_then(|r| r.split_once('/')).unwrap_or(("", &c.path));
+            (args.lang.is_empty() && args.doc.is_empty() && args.path.is_empty()) || (!lang.is_empty() && keep(lang, None, rest))
+        });
+        output::package_diff(&fv, &tv, &changes, &old, &new, mode, color)?;
+        return Ok(if args.exit_code && !changes.is_empty() { 1 } else { 0 });
+    }
+
+    let side = |name: &str| -> Result<Snapshot> {
+        Ok(match SideSpec::parse(name) {
+            SideSpec::Working => Snapshot::working(&load_kb(&cfg)?),
+            SideSpec::Published(v) => Snapshot::published(&reg, index.as_ref(), &v)?,
+        })
+    };
+    let mut a = side(&from)?;
+    let mut b = side(&to)?;
+    a.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
+    b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
+    let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
+    output::diff(&report, &a, &b, mode, color, g.quiet)?;
+    Ok(if args.exit_code && !report.changes.is_empty() { 1 } else { 0 })
 }

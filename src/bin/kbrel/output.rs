@@ -6,7 +6,11 @@ use std::io::Write;
 
 use kbrel::lint::{Finding, Severity};
 use kbrel::publish::{Outcome, PublishReport};
+use kbrel::diff::sections::{self, SectionStatus};
+use kbrel::diff::{FileChange, patch, word};
+use kbrel::manifest::{ChangeStatus, DiffFile};
 use kbrel::registry::Registry;
+use kbrel::snapshot::Snapshot;
 use serde::Serialize;
 
 /// Write to stdout, treating a broken pipe as success.
@@ -157,6 +161,317 @@ pub fn publish(r: &PublishReport, reg: &Registry, as_json: bool, quiet: bool) ->
         }
         if r.outcome != Outcome::AlreadyPublished {
             let _ = writeln!(s, "    {} (new section)", r.changelog.display());
+        }
+    }
+    emit(&s)
+}
+
+/// How `kbrel diff` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffMode {
+    Stat,
+    NameStatus,
+    Patch(usize),
+    Word,
+    Sections,
+    Json,
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(&self, code: &str, s: &str) -> String {
+        if self.0 && !s.is_empty() {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn add(&self, s: &str) -> String {
+        self.wrap("32", s)
+    }
+    fn del(&self, s: &str) -> String {
+        self.wrap("31", s)
+    }
+    fn meta(&self, s: &str) -> String {
+        self.wrap("1", s)
+    }
+    fn hunk(&self, s: &str) -> String {
+        self.wrap("36", s)
+    }
+}
+
+fn doc_label(c: &kbrel::manifest::DocChange) -> String {
+    match &c.old_path {
+        Some(old) => format!("{}/{} → {}/{}", c.lang, old, c.lang, c.path),
+        None => format!("{}/{}", c.lang, c.path),
+    }
+}
+
+fn name_status_line(status: ChangeStatus, similarity: Option<u8>, old: Option<&str>, new: &str) -> String {
+    match (status, old) {
+        (ChangeStatus::Renamed, Some(old)) => {
+            format!("R{:03}\t{old}\t{new}\n", similarity.unwrap_or(100))
+        }
+        _ => format!("{}\t{new}\n", status.letter()),
+    }
+}
+
+fn color_patch(patch: &str, p: &Paint) -> String {
+    if !p.0 {
+        return patch.to_string();
+    }
+    let mut s = String::with_capacity(patch.len() + 64);
+    for line in patch.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let painted = if body.starts_with("diff --git")
+            || body.starts_with("--- ")
+            || body.starts_with("+++ ")
+            || body.starts_with("new file")
+            || body.starts_with("deleted file")
+            || body.starts_with("similarity")
+            || body.starts_with("rename ")
+        {
+            p.meta(body)
+        } else if body.starts_with("@@") {
+            p.hunk(body)
+        } else if body.starts_with('+') {
+            p.add(body)
+        } else if body.starts_with('-') {
+            p.del(body)
+        } else {
+            body.to_string()
+        };
+        s.push_str(&painted);
+        if line.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// Lines of a word diff that contain a change, with one line of context, `…` between gaps.
+fn word_excerpt(pieces: &[word::Piece], p: &Paint) -> String {
+    let mut rendered = String::new();
+    let mut changed_lines = std::collections::BTreeSet::new();
+    let mut line = 0usize;
+    for piece in pieces {
+        let (text, kind) = match piece {
+            word::Piece::Equal(t) => (t, 0),
+            word::Piece::Delete(t) => (t, 1),
+            word::Piece::Insert(t) => (t, 2),
+        };
+        if kind != 0 {
+            let (w, ws) = word::split_trailing_ws(text);
+            changed_lines.insert(line);
+            let marked = if kind == 1 {
+                if p.0 { p.wrap("31;9", w) } else { format!("[-{w}-]") }
+            } else if p.0 {
+                p.add(w)
+            } else {
+                format!("{{+{w}+}}")
+            };
+            rendered.push_str(&marked);
+            rendered.push_str(ws);
+            line += text.matches('\n').count();
+        } else {
+            rendered.push_str(text);
+            line += text.matches('\n').count();
+        }
+    }
+    let lines: Vec<&str> = rendered.lines().collect();
+    let mut keep = std::collections::BTreeSet::new();
+    for &l in &changed_lines {
+        for k in l.saturating_sub(1)..=(l + 1).min(lines.len().saturating_sub(1)) {
+            keep.insert(k);
+        }
+    }
+    let mut s = String::new();
+    let mut last: Option<usize> = None;
+    for k in keep {
+        if last.is_some_and(|l| k > l + 1) {
+            s.push_str("…\n");
+        }
+        if let Some(l) = lines.get(k) {
+            s.push_str(l);
+            s.push('\n');
+        }
+        last = Some(k);
+    }
+    s
+}
+
+pub fn diff(
+    report: &DiffFile,
+    from: &Snapshot,
+    to: &Snapshot,
+    mode: DiffMode,
+    color: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use kbrel::diff::TextSource;
+    let p = Paint(color);
+    let mut s = String::new();
+    let texts = |c: &kbrel::manifest::DocChange| -> anyhow::Result<(String, String)> {
+        let old = match from.docs.iter().find(|d| Some(&d.sha256) == c.old_sha256.as_ref() && d.lang == c.lang) {
+            Some(d) => from.text(d)?,
+            None => String::new(),
+        };
+        let new = match to.docs.iter().find(|d| Some(&d.sha256) == c.sha256.as_ref() && d.lang == c.lang) {
+            Some(d) => to.text(d)?,
+            None => String::new(),
+        };
+        Ok((old, new))
+    };
+    match mode {
+        DiffMode::Json => return json(report),
+        DiffMode::Stat => {
+            for c in &report.changes {
+                let _ = writeln!(
+                    s,
+                    "- {} {} {}{}",
+                    sanitize(&doc_label(c)),
+                    p.add(&format!("+{}", c.added_lines)),
+                    p.del(&format!("-{}", c.removed_lines)),
+                    if c.fields_changed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (front matter: {})", c.fields_changed.join(", "))
+                    }
+                );
+            }
+            for (lang, c) in &report.summary {
+                if c.changed() == 0 && !report.changes.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(
+                    s,
+                    "{lang}: {} document(s) changed ({} added, {} modified, {} renamed, {} removed), {} {}",
+                    c.changed(),
+                    c.added,
+                    c.modified,
+                    c.renamed,
+                    c.removed,
+                    p.add(&format!("+{}", c.added_lines)),
+                    p.del(&format!("-{}", c.removed_lines)),
+                );
+            }
+        }
+        DiffMode::NameStatus => {
+            for c in &report.changes {
+                let old = c.old_path.as_ref().map(|o| format!("{}/{}", c.lang, o));
+                s.push_str(&sanitize(&name_status_line(
+                    c.status,
+                    c.similarity,
+                    old.as_deref(),
+                    &format!("{}/{}", c.lang, c.path),
+                )));
+            }
+        }
+        DiffMode::Patch(context) => {
+            for c in &report.changes {
+                let (old, new) = texts(c)?;
+                s.push_str(&color_patch(&patch::unified(c, &old, &new, context), &p));
+            }
+        }
+        DiffMode::Word => {
+            for c in &report.changes {
+                let (old, new) = texts(c)?;
+                let _ = writeln!(s, "{}", p.meta(&format!("{} {}", c.status.letter(), sanitize(&doc_label(c)))));
+                s.push_str(&sanitize(&word_excerpt(&word::word_diff(&old, &new), &p)));
+            }
+        }
+        DiffMode::Sections => {
+            for c in &report.changes {
+                let (old, new) = texts(c)?;
+                let _ = writeln!(s, "{}", p.meta(&format!("{} {}", c.status.letter(), sanitize(&doc_label(c)))));
+                for sc in sections::section_changes(
+                    kbrel::content::body_of(&old),
+                    kbrel::content::body_of(&new),
+                ) {
+                    let (mark, painted) = match sc.status {
+                        SectionStatus::Added => ("+", p.add(&format!("+ #{}", sc.anchor))),
+                        SectionStatus::Removed => ("-", p.del(&format!("- #{}", sc.anchor))),
+                        SectionStatus::Changed => ("~", format!("~ #{}", sc.anchor)),
+                    };
+                    let _ = mark;
+                    let _ = writeln!(s, "  {} ({})", painted, sanitize(&sc.title));
+                }
+            }
+        }
+    }
+    if report.changes.is_empty() && !quiet {
+        eprintln!("no changes between {} and {}", report.from.as_deref().unwrap_or("nothing"), report.to);
+    }
+    emit(&s)
+}
+
+pub fn package_diff(
+    from: &str,
+    to: &str,
+    changes: &[FileChange],
+    old: &[(String, Vec<u8>)],
+    new: &[(String, Vec<u8>)],
+    mode: DiffMode,
+    color: bool,
+) -> anyhow::Result<()> {
+    let p = Paint(color);
+    let mut s = String::new();
+    let text_of = |files: &[(String, Vec<u8>)], path: &str| -> String {
+        files
+            .iter()
+            .find(|(f, _)| f == path)
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    };
+    match mode {
+        DiffMode::Json => {
+            #[derive(Serialize)]
+            struct PackageDiff<'a> {
+                schema_version: u32,
+                from: &'a str,
+                to: &'a str,
+                files: &'a [FileChange],
+            }
+            return json(&PackageDiff { schema_version: kbrel::manifest::SCHEMA_VERSION, from, to, files: changes });
+        }
+        DiffMode::NameStatus => {
+            for c in changes {
+                s.push_str(&sanitize(&name_status_line(c.status, None, None, &c.path)));
+            }
+        }
+        DiffMode::Patch(context) => {
+            for c in changes {
+                if c.binary {
+                    let _ = writeln!(s, "Binary files a/{0} and b/{0} differ", sanitize(&c.path));
+                    continue;
+                }
+                let patch = patch::unified_paths(
+                    c.status,
+                    &c.path,
+                    &c.path,
+                    None,
+                    &text_of(old, &c.path),
+                    &text_of(new, &c.path),
+                    context,
+                );
+                s.push_str(&color_patch(&patch, &p));
+            }
+        }
+        _ => {
+            let (mut add, mut del) = (0, 0);
+            for c in changes {
+                add += c.added_lines;
+                del += c.removed_lines;
+                let _ = writeln!(
+                    s,
+                    "- {} {} {}",
+                    sanitize(&c.path),
+                    p.add(&format!("+{}", c.added_lines)),
+                    p.del(&format!("-{}", c.removed_lines))
+                );
+            }
+            let _ = writeln!(s, "{} file(s) changed between {from} and {to}, {} {}", changes.len(), p.add(&format!("+{add}")), p.del(&format!("-{del}")));
         }
     }
     emit(&s)

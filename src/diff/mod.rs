@@ -5,6 +5,10 @@
 //! git skips unchanged blobs). Line counts come from a minimal edit script (Myers without
 //! heuristics), so `+added -removed` equals `git diff --numstat --minimal`.
 
+pub mod patch;
+pub mod sections;
+pub mod word;
+
 use std::collections::{BTreeMap, HashMap};
 
 use similar::{Algorithm, ChangeTag, TextDiff};
@@ -222,4 +226,46 @@ mod tests {
         assert_eq!(line_counts("", "a\n"), (1, 0));
     }
 
+}
+
+/// One file that differs between two packages.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileChange {
+    pub path: String,
+    pub status: ChangeStatus,
+    pub added_lines: u64,
+    pub removed_lines: u64,
+    /// Not UTF-8 text: no line counts.
+    pub binary: bool,
+}
+
+/// File-by-file differences between two unpacked packages (as `npm diff` compares them).
+pub fn diff_files(old: &[(String, Vec<u8>)], new: &[(String, Vec<u8>)]) -> Vec<FileChange> {
+    let old_by: BTreeMap<&str, &[u8]> = old.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let new_by: BTreeMap<&str, &[u8]> = new.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let mut paths: Vec<&str> = old_by.keys().chain(new_by.keys()).copied().collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let (o, n) = (old_by.get(p).copied(), new_by.get(p).copied());
+            if o == n {
+                return None;
+            }
+            let status = match (o, n) {
+                (None, _) => ChangeStatus::Added,
+                (_, None) => ChangeStatus::Removed,
+                _ => ChangeStatus::Modified,
+            };
+            let ot = std::str::from_utf8(o.unwrap_or_default());
+            let nt = std::str::from_utf8(n.unwrap_or_default());
+            let (binary, (added_lines, removed_lines)) = match (ot, nt) {
+                (Ok(a), Ok(b)) => (false, line_counts(a, b)),
+                _ => (true, (0, 0)),
+            };
+            Some(FileChange { path: p.to_string(), status, added_lines, removed_lines, binary })
+        })
+        .collect()
 }
