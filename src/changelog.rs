@@ -150,6 +150,7 @@ fn code(s: &str) -> String {
 /// Markdown for one release section (ends with a newline).
 pub fn render_release(r: &ReleaseContext) -> String {
     let mut s = match &r.compare_url {
+        _ if r.version == "Unreleased" => "## [Unreleased]\n".to_string(),
         Some(url) => format!("## [{}]({url}) - {}\n", r.version, r.date),
         None => format!("## [{}] - {}\n", r.version, r.date),
     };

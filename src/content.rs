@@ -224,6 +224,11 @@ fn raw_fields(yaml: &str, first_line: usize) -> BTreeMap<String, RawField> {
     out
 }
 
+/// The path-derived id of a document path (`guide/a.md` → `guide/a`).
+pub fn path_id(path: &str) -> String {
+    path.strip_suffix(".md").unwrap_or(path).to_string()
+}
+
 /// Top-level front-matter fields of a normalised text, verbatim (empty without front matter).
 pub fn raw_front_matter(text: &str) -> BTreeMap<String, RawField> {
     match split_front_matter(text) {
@@ -344,7 +349,7 @@ fn parse_document(
         }
     };
 
-    let path_id = path.strip_suffix(".md").unwrap_or(path).to_string();
+    let path_id = path_id(path);
     let url = known.get("url").cloned();
     let slug = url
         .as_deref()

@@ -13,6 +13,7 @@
 //! - [`package`]: the npm tarball and bundles
 //! - [`manifest`]: `index.json`, `manifest.json`, `diff.json`
 //! - [`registry`]: the registry directory: verified reads, lock, atomic commit
+//! - [`history`]: changelog of all releases, translation drift
 //! - [`publish`]: the release pipeline
 //! - [`snapshot`]: one side of a comparison (a published version or the working content)
 //! - [`date`]: release timestamps
@@ -23,6 +24,7 @@ pub mod content;
 pub mod date;
 pub mod diff;
 pub mod error;
+pub mod history;
 pub mod lint;
 pub mod manifest;
 pub mod package;

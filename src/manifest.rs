@@ -173,6 +173,8 @@ pub struct DocChange {
     pub path: String,
     /// The path in the older release, when it differs (renames).
     pub old_path: Option<String>,
+    /// The id in the older release, when it differs (renames detected by similarity).
+    pub old_id: Option<String>,
     pub key: String,
     pub old_key: Option<String>,
     pub title: Option<String>,

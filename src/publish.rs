@@ -22,7 +22,8 @@ use crate::package::{self, PackageInput};
 use crate::registry::{self, Commit, Registry};
 
 /// `major`, `minor`, `patch` or `prerelease`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Bump {
     Major,
     Minor,
@@ -34,6 +35,8 @@ pub enum Bump {
 pub enum VersionSpec {
     Exact(String),
     Bump(Bump),
+    /// Bump the highest published version as [`suggest_bump`] says.
+    Auto,
 }
 
 /// Parse a version as given on the command line: full semver, a leading `v` allowed.
@@ -111,6 +114,64 @@ pub fn bump_version(current: Option<&semver::Version>, bump: Bump) -> semver::Ve
     v
 }
 
+/// A suggested bump and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BumpSuggestion {
+    /// `None` when nothing changed.
+    pub bump: Option<Bump>,
+    pub reasons: Vec<String>,
+}
+
+/// Suggest a semver bump from a diff: a removed or renamed document id or a changed bundle key
+/// breaks consumers keyed by it (major); an added document is a feature (minor); edits are a
+/// patch.
+pub fn suggest_bump(diff: &DiffFile) -> BumpSuggestion {
+    use crate::manifest::ChangeStatus::*;
+    let mut major = Vec::new();
+    let mut minor = Vec::new();
+    let mut patch = Vec::new();
+    for c in &diff.changes {
+        let label = format!("{}/{}", c.lang, c.path);
+        match c.status {
+            Removed => major.push(format!("removed {label} (id `{}`, key `{}`)", c.id, c.key)),
+            Renamed if c.old_id.is_some() || c.old_key.is_some() => major.push(format!(
+                "renamed {}/{} → {label}: {}",
+                c.lang,
+                c.old_path.as_deref().unwrap_or(""),
+                match (&c.old_id, &c.old_key) {
+                    (Some(old), _) => format!("id `{old}` → `{}`", c.id),
+                    (None, Some(old)) => format!("key `{old}` → `{}`", c.key),
+                    (None, None) => String::new(),
+                }
+            )),
+            Renamed => patch.push(format!(
+                "moved {}/{} → {label} (id `{}` and key `{}` unchanged)",
+                c.lang,
+                c.old_path.as_deref().unwrap_or(""),
+                c.id,
+                c.key
+            )),
+            Modified if c.old_key.is_some() => major.push(format!(
+                "{label}: bundle key `{}` → `{}`",
+                c.old_key.as_deref().unwrap_or(""),
+                c.key
+            )),
+            Added => minor.push(format!("added {label}")),
+            Modified => patch.push(format!("edited {label} (+{} -{})", c.added_lines, c.removed_lines)),
+        }
+    }
+    let (bump, reasons) = if !major.is_empty() {
+        (Some(Bump::Major), major)
+    } else if !minor.is_empty() {
+        (Some(Bump::Minor), minor)
+    } else if !patch.is_empty() {
+        (Some(Bump::Patch), patch)
+    } else {
+        (None, Vec::new())
+    };
+    BumpSuggestion { bump, reasons }
+}
+
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
     pub version: VersionSpec,
@@ -154,6 +215,8 @@ pub struct PublishReport {
     pub changelog: PathBuf,
     pub changelog_section: String,
     pub warnings: Vec<Finding>,
+    /// Advice that does not stop the publish (e.g. a version lower than the suggested bump).
+    pub notes: Vec<String>,
 }
 
 /// The identity of a release's content (documents + package metadata; not the date).
@@ -216,7 +279,34 @@ pub fn resolve_version(spec: &VersionSpec, index: Option<&Index>) -> Result<semv
             });
             Ok(bump_version(highest.as_ref(), *b))
         }
+        VersionSpec::Auto => Err(Error::Usage("--bump auto needs the diff; use publish()".into())),
     }
+}
+
+fn highest(index: Option<&Index>) -> Option<&IndexVersion> {
+    index?.versions.iter().max_by(|a, b| {
+        let pa = semver::Version::parse(&a.version).ok();
+        let pb = semver::Version::parse(&b.version).ok();
+        pa.cmp(&pb)
+    })
+}
+
+/// Suggest the next version for the working content against the highest published version.
+pub fn suggest_next(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, index: Option<&Index>) -> Result<(Option<semver::Version>, BumpSuggestion)> {
+    let Some(top) = highest(index) else {
+        return Ok((
+            None,
+            BumpSuggestion {
+                bump: Some(Bump::Minor),
+                reasons: vec!["nothing is published yet".into()],
+            },
+        ));
+    };
+    let from = crate::snapshot::Snapshot::published(reg, index, &top.version)?;
+    let to = crate::snapshot::Snapshot::working(kb);
+    let diff = crate::snapshot::compare(&cfg.package.name, &cfg.content.languages, &from, &to)?;
+    let current = semver::Version::parse(&top.version).map_err(|e| Error::corrupt(reg.path(registry::INDEX_FILE), e.to_string()))?;
+    Ok((Some(current), suggest_bump(&diff)))
 }
 
 /// Publish `kb` into the registry.
@@ -246,7 +336,21 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
             ),
         ));
     }
-    let version = resolve_version(&opts.version, index.as_ref())?;
+    let version = match &opts.version {
+        VersionSpec::Auto => {
+            let (current, suggestion) = suggest_next(cfg, kb, reg, index.as_ref())?;
+            match (current, suggestion.bump) {
+                (None, _) => semver::Version::new(0, 1, 0),
+                (Some(c), Some(b)) => bump_version(Some(&c), b),
+                (Some(c), None) => {
+                    return Err(Error::Usage(format!(
+                        "--bump auto: nothing changed since {c}; there is nothing to publish"
+                    )));
+                }
+            }
+        }
+        spec => resolve_version(spec, index.as_ref())?,
+    };
     let vs = version.to_string();
     let published = opts.date.rfc3339();
     let docs: Vec<ManifestDoc> = kb.documents.iter().map(manifest_doc).collect();
@@ -282,6 +386,7 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     let old_docs = prev_manifest.as_ref().map(|m| m.documents.as_slice()).unwrap_or(&[]);
     let changes = diff::diff_docs(&cfg.content.languages, old_docs, &old_text, &docs, &new_text)?;
     let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
+    let mut notes = Vec::new();
     let prev_version = previous.as_ref().map(|p| p.version.clone());
 
     let manifest = Manifest {
@@ -307,6 +412,20 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
         changes,
     };
     let diff_json = manifest::to_json_bytes(&diff_file);
+    if let Some(p) = &prev_version
+        && let Ok(pv) = semver::Version::parse(p)
+        && let Some(b) = suggest_bump(&diff_file).bump
+    {
+        let suggested = bump_version(Some(&pv), b);
+        if version < suggested {
+            let reasons = suggest_bump(&diff_file).reasons;
+            notes.push(format!(
+                "{version} is lower than the suggested {suggested} ({}{})",
+                reasons.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
+                if reasons.len() > 3 { "; …" } else { "" }
+            ));
+        }
+    }
     let pkg = package::build(&PackageInput {
         name: &cfg.package.name,
         version: &vs,
@@ -408,6 +527,7 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
         changelog: changelog_path.clone(),
         changelog_section: section.clone(),
         warnings,
+        notes,
     };
     let Some(lock) = lock else {
         return Ok(report);
@@ -560,6 +680,7 @@ fn already_published(
         changelog: changelog_path,
         changelog_section: section,
         warnings,
+        notes: Vec::new(),
     })
 }
 

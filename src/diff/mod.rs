@@ -176,6 +176,7 @@ fn change(
         status,
         path: main.path.clone(),
         old_path: old.filter(|o| new.is_some_and(|n| n.path != o.path)).map(|o| o.path.clone()),
+        old_id: old.filter(|o| new.is_some_and(|n| n.id != o.id)).map(|o| o.id.clone()),
         key: main.key.clone(),
         old_key: old.filter(|o| new.is_some_and(|n| n.key != o.key)).map(|o| o.key.clone()),
         title: main.title.clone(),

@@ -76,6 +76,23 @@ Examples:
 
 Exit codes: 0 (no changes, or changes without --exit-code), 1 changes with --exit-code, 2 error.")]
     Diff(DiffArgs),
+    /// Render the changelog of the registry's releases, or of the changes between two sides
+    #[command(after_help = "Examples:
+  kbrel changelog                          # every release, newest first (what CHANGELOG.md holds)
+  kbrel changelog --from 1.3.3 --to 1.3.4  # one section for the changes between two sides
+  kbrel changelog --from latest --to .     # what the next release's section will say
+  kbrel changelog --format json > ctx.json # the data; edit it, then:
+  kbrel changelog --from-context ctx.json  # render (possibly hand-edited) data to markdown")]
+    Changelog(ChangelogArgs),
+    /// Suggest the next version from the changes since the highest published version
+    #[command(after_help = "Rules: a removed or renamed document id, or a changed bundle key, breaks consumers
+keyed by it (major); an added document is minor; edits are a patch.
+
+Examples:
+  kbrel bump            # e.g. `1.4.0 (minor): added en/integrations/lark.md`
+  kbrel bump --json
+  kbrel publish --bump auto")]
+    Bump(BumpArgs),
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +108,8 @@ pub enum BumpArg {
     Minor,
     Patch,
     Prerelease,
+    /// As `kbrel bump` suggests from the changes since the highest published version
+    Auto,
 }
 
 #[derive(Debug, Args)]
@@ -174,4 +193,39 @@ pub struct DiffArgs {
     /// Compare the two versions' tarballs file by file (both sides must be published)
     #[arg(long)]
     pub package: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChangelogFormat {
+    Md,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangelogArgs {
+    /// Older side (version, tag, latest or .); with --to, renders one section
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// Newer side (version, tag, latest or .)
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ChangelogFormat::Md)]
+    pub format: ChangelogFormat,
+    /// Same as --format json
+    #[arg(long)]
+    pub json: bool,
+    /// Render this changelog context (JSON, as printed by --format json) instead
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "to"])]
+    pub from_context: Option<PathBuf>,
+    /// Release date for a section whose newer side is `.` [default: SOURCE_DATE_EPOCH, else today]
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    /// Print the suggestion as JSON
+    #[arg(long)]
+    pub json: bool,
 }

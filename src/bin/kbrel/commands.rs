@@ -12,7 +12,10 @@ use kbrel::publish::{self, Bump, PublishOptions, VersionSpec};
 use kbrel::registry::Registry;
 use kbrel::snapshot::{self, SideSpec, Snapshot};
 
-use crate::cli::{BumpArg, CheckArgs, Cli, ColorChoice, Command, DiffArgs, Global, PublishArgs};
+use crate::cli::{
+    BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
+    DiffArgs, Global, PublishArgs,
+};
 use crate::output;
 
 pub fn run(cli: Cli) -> Result<u8> {
@@ -20,6 +23,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Check(args) => check(&cli.global, args),
         Command::Publish(args) => publish(&cli.global, args),
         Command::Diff(args) => diff(&cli.global, args),
+        Command::Changelog(args) => changelog(&cli.global, args),
+        Command::Bump(args) => bump(&cli.global, args),
     }
 }
 
@@ -85,11 +90,13 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
     }
     let version = match (&args.version, args.bump) {
         (Some(v), _) => VersionSpec::Exact(v.clone()),
+        (None, Some(BumpArg::Auto)) => VersionSpec::Auto,
         (None, Some(b)) => VersionSpec::Bump(match b {
             BumpArg::Major => Bump::Major,
             BumpArg::Minor => Bump::Minor,
             BumpArg::Patch => Bump::Patch,
             BumpArg::Prerelease => Bump::Prerelease,
+            BumpArg::Auto => unreachable!("handled above"),
         }),
         (None, None) => unreachable!("clap requires a version or --bump"),
     };
@@ -191,4 +198,62 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
     let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
     output::diff(&report, &a, &b, mode, color, g.quiet)?;
     Ok(if args.exit_code && !report.changes.is_empty() { 1 } else { 0 })
+}
+
+fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
+    let as_json = args.json || args.format == ChangelogFormat::Json;
+    if let Some(file) = &args.from_context {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+        let ctx: kbrel::changelog::ChangelogContext = serde_json::from_str(&text)
+            .map_err(|e| kbrel::Error::Usage(format!("`{}` is not a changelog context: {e}", file.display())))?;
+        return output::changelog(&ctx, as_json).map(|_| 0);
+    }
+    let cfg = load_config(g)?;
+    let reg = Registry::new(cfg.registry_dir());
+    let index = reg.read_index()?.map(|(i, _)| i);
+    let ctx = match (&args.from, &args.to) {
+        (Some(from), Some(to)) => {
+            let side = |name: &str| -> Result<Snapshot> {
+                Ok(match SideSpec::parse(name) {
+                    SideSpec::Working => Snapshot::working(&load_kb(&cfg)?),
+                    SideSpec::Published(v) => Snapshot::published(&reg, index.as_ref(), &v)?,
+                })
+            };
+            let (a, b) = (side(from)?, side(to)?);
+            let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
+            let date = match (&b.version, index.as_ref()) {
+                (Some(v), Some(i)) => i.get(v).map(|e| e.published[..10].to_string()).unwrap_or_default(),
+                _ => release_date(args.date.as_deref())?.date(),
+            };
+            let version = b.version.clone().unwrap_or_else(|| "Unreleased".into());
+            let rc = kbrel::changelog::release_context(
+                kbrel::changelog::ReleaseInfo {
+                    version: &version,
+                    date: &date,
+                    previous: a.version.as_deref(),
+                    repository: cfg.package.repository.as_deref(),
+                    tag_format: &cfg.registry.tag_format,
+                },
+                &cfg.content.languages,
+                &report,
+            );
+            kbrel::changelog::new_context(&cfg.package.name, vec![rc])
+        }
+        _ => match &index {
+            Some(i) => kbrel::history::changelog_context(&cfg, &reg, i)?,
+            None => kbrel::changelog::new_context(&cfg.package.name, Vec::new()),
+        },
+    };
+    output::changelog(&ctx, as_json)?;
+    Ok(0)
+}
+
+fn bump(g: &Global, args: BumpArgs) -> Result<u8> {
+    let cfg = load_config(g)?;
+    let reg = Registry::new(cfg.registry_dir());
+    let index = reg.read_index()?.map(|(i, _)| i);
+    let kb = load_kb(&cfg)?;
+    let (current, suggestion) = publish::suggest_next(&cfg, &kb, &reg, index.as_ref())?;
+    output::bump(current.as_ref(), &suggestion, args.json)?;
+    Ok(0)
 }

@@ -112,6 +112,11 @@ pub fn publish(r: &PublishReport, reg: &Registry, as_json: bool, quiet: bool) ->
             eprint!("{}", finding_line(w));
         }
     }
+    if !quiet {
+        for n in &r.notes {
+            eprintln!("note: {}", sanitize(n));
+        }
+    }
     if as_json {
         return json(r);
     }
@@ -475,4 +480,49 @@ pub fn package_diff(
         }
     }
     emit(&s)
+}
+
+pub fn changelog(ctx: &kbrel::changelog::ChangelogContext, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(ctx);
+    }
+    emit(&kbrel::changelog::render(ctx))
+}
+
+pub fn bump(current: Option<&semver::Version>, s: &kbrel::publish::BumpSuggestion, as_json: bool) -> anyhow::Result<()> {
+    let next = match (current, s.bump) {
+        (None, _) => Some(semver::Version::new(0, 1, 0)),
+        (Some(c), Some(b)) => Some(kbrel::publish::bump_version(Some(c), b)),
+        (Some(_), None) => None,
+    };
+    if as_json {
+        #[derive(Serialize)]
+        struct BumpJson<'a> {
+            current: Option<String>,
+            next: Option<String>,
+            #[serde(flatten)]
+            suggestion: &'a kbrel::publish::BumpSuggestion,
+        }
+        return json(&BumpJson {
+            current: current.map(ToString::to_string),
+            next: next.as_ref().map(ToString::to_string),
+            suggestion: s,
+        });
+    }
+    let mut out = String::new();
+    match (&next, s.bump) {
+        (Some(n), Some(b)) => {
+            let _ = writeln!(out, "{n} ({})", format!("{b:?}").to_lowercase());
+        }
+        (Some(n), None) => {
+            let _ = writeln!(out, "{n}");
+        }
+        (None, _) => {
+            let _ = writeln!(out, "no changes since {}", current.map(ToString::to_string).unwrap_or_default());
+        }
+    }
+    for r in &s.reasons {
+        let _ = writeln!(out, "  {}", sanitize(r));
+    }
+    emit(&out)
 }
