@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use crate::history::DriftCounts;
 use crate::manifest::{ChangeCounts, ChangeStatus, DiffFile, DocChange, SCHEMA_VERSION};
 
 /// At most this many entries are listed per language and kind; the rest are counted.
@@ -31,6 +34,9 @@ pub struct ReleaseContext {
     pub previous: Option<String>,
     pub compare_url: Option<String>,
     pub languages: Vec<LanguageSection>,
+    /// Translation drift per non-source language (from the release's manifest).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub drift: BTreeMap<String, DriftCounts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +121,7 @@ pub fn release_context(info: ReleaseInfo<'_>, languages: &[String], diff: &DiffF
         previous: info.previous.map(String::from),
         compare_url,
         languages,
+        drift: BTreeMap::new(),
     }
 }
 
@@ -164,6 +171,23 @@ pub fn render_release(r: &ReleaseContext) -> String {
         s.push_str(&format!("\nFirst release: {} documents.\n", counts.join(", ")));
     } else if total == 0 {
         s.push_str("\nNo document changes.\n");
+    }
+    let drift: Vec<String> = r
+        .drift
+        .iter()
+        .filter(|(_, d)| d.outdated + d.missing + d.orphaned > 0)
+        .map(|(lang, d)| {
+            let mut parts = Vec::new();
+            for (n, what) in [(d.outdated, "outdated"), (d.missing, "missing"), (d.orphaned, "orphaned")] {
+                if n > 0 {
+                    parts.push(format!("{n} {what}"));
+                }
+            }
+            format!("{lang}: {}", parts.join(", "))
+        })
+        .collect();
+    if !drift.is_empty() {
+        s.push_str(&format!("\nTranslations: {}.\n", drift.join("; ")));
     }
     for l in &r.languages {
         if l.counts.changed() == 0 {

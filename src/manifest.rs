@@ -105,6 +105,9 @@ pub struct Manifest {
     pub documents: Vec<ManifestDoc>,
     /// Lint warnings at publish time.
     pub warnings: Vec<Finding>,
+    /// Translation drift per non-source language at publish time.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub drift: BTreeMap<String, crate::history::DriftCounts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

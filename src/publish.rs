@@ -183,6 +183,8 @@ pub struct PublishOptions {
     pub git: Option<GitInfo>,
     /// How long to wait for another publisher's lock.
     pub lock_wait: Duration,
+    /// Fail when a translation is missing or outdated.
+    pub require_translations: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -389,6 +391,33 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     let mut notes = Vec::new();
     let prev_version = previous.as_ref().map(|p| p.version.clone());
 
+    let diff_file = DiffFile {
+        schema_version: SCHEMA_VERSION,
+        name: cfg.package.name.clone(),
+        from: prev_version.clone(),
+        to: vs.clone(),
+        summary: summary.clone(),
+        changes,
+    };
+    let diff_json = manifest::to_json_bytes(&diff_file);
+    let acks = crate::history::load_acks(cfg)?;
+    let drift_status = crate::history::status_after_history(cfg, reg, index.as_ref(), Some(&version), &vs, &docs, &acks)?;
+    if opts.require_translations {
+        let bad: Vec<String> = drift_status
+            .iter()
+            .filter(|s| matches!(s.state, crate::history::Drift::Missing | crate::history::Drift::Outdated))
+            .map(|s| format!("{}/{} {:?}", s.lang, s.path, s.state).to_lowercase())
+            .collect();
+        if !bad.is_empty() {
+            let more = bad.len().saturating_sub(5);
+            return Err(Error::Usage(format!(
+                "--require-translations: {}{}",
+                bad[..bad.len().min(5)].join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            )));
+        }
+    }
+    let drift = crate::history::drift_counts(&drift_status);
     let manifest = Manifest {
         schema_version: SCHEMA_VERSION,
         name: cfg.package.name.clone(),
@@ -401,24 +430,17 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
         git: opts.git.clone(),
         documents: docs.clone(),
         warnings: warnings.clone(),
+        drift: drift.clone(),
     };
     let manifest_json = manifest::to_json_bytes(&manifest);
-    let diff_file = DiffFile {
-        schema_version: SCHEMA_VERSION,
-        name: cfg.package.name.clone(),
-        from: prev_version.clone(),
-        to: vs.clone(),
-        summary: summary.clone(),
-        changes,
-    };
-    let diff_json = manifest::to_json_bytes(&diff_file);
     if let Some(p) = &prev_version
         && let Ok(pv) = semver::Version::parse(p)
-        && let Some(b) = suggest_bump(&diff_file).bump
+        && let suggestion = suggest_bump(&diff_file)
+        && let Some(b) = suggestion.bump
     {
         let suggested = bump_version(Some(&pv), b);
         if version < suggested {
-            let reasons = suggest_bump(&diff_file).reasons;
+            let reasons = suggestion.reasons;
             notes.push(format!(
                 "{version} is lower than the suggested {suggested} ({}{})",
                 reasons.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
@@ -491,6 +513,8 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
         &cfg.content.languages,
         &diff_file,
     );
+    let mut rc = rc;
+    rc.drift = drift;
     let section = changelog::render_release(&rc);
     let changelog_path = cfg.changelog_path();
 
@@ -653,6 +677,8 @@ fn already_published(
         &cfg.content.languages,
         &diff_file,
     );
+    let mut rc = rc;
+    rc.drift = reg.read_manifest(existing)?.drift;
     let section = changelog::render_release(&rc);
     let mut files = Vec::new();
     let text = read_changelog(&changelog_path)?;

@@ -93,6 +93,25 @@ Examples:
   kbrel bump --json
   kbrel publish --bump auto")]
     Bump(BumpArgs),
+    /// Translation status of every document pair: current, outdated, missing, orphaned
+    #[command(after_help = "A translation is outdated when its source changed (in a release or in the working
+content) after the translation was last updated, unless that source text was acknowledged
+with `kbrel ack`. Computed from the registry's history; no hand-kept hashes.
+
+Examples:
+  kbrel status
+  kbrel status --lang zh --diff     # show the source changes each outdated translation lacks
+  kbrel status --json
+  kbrel status --exit-code          # exit 1 when anything is outdated, missing or orphaned")]
+    Status(StatusArgs),
+    /// Record that a source edit needs no translation change (e.g. a typo fix)
+    #[command(after_help = "Stores the current source text's hash in .kbrel/acks.json next to kbrel.toml; commit it.
+The ack survives releases and stops applying as soon as the source changes again.
+
+Examples:
+  kbrel ack commands/publish            # all translations of the document
+  kbrel ack commands/publish --lang zh")]
+    Ack(AckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +154,9 @@ pub struct PublishArgs {
     /// Changelog file to update, overriding changelog.path
     #[arg(long, value_name = "FILE")]
     pub changelog: Option<PathBuf>,
+    /// Fail when a translation is missing or outdated (see `kbrel status`)
+    #[arg(long)]
+    pub require_translations: bool,
     /// Seconds to wait for another publisher's lock
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub lock_wait: u64,
@@ -228,4 +250,32 @@ pub struct BumpArgs {
     /// Print the suggestion as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only these translation languages (repeatable)
+    #[arg(long, value_name = "LANG")]
+    pub lang: Vec<String>,
+    /// Show, for each outdated translation, the source diff it has not absorbed
+    #[arg(long)]
+    pub diff: bool,
+    /// Also list current translations
+    #[arg(long)]
+    pub all: bool,
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with 1 when a translation is outdated, missing or orphaned
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// Document id (see `kbrel status`)
+    pub id: String,
+    /// Translation language(s) to acknowledge [default: every non-source language]
+    #[arg(long, value_name = "LANG")]
+    pub lang: Vec<String>,
 }

@@ -13,7 +13,7 @@ use kbrel::registry::Registry;
 use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
-    BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
+    AckArgs, BumpArg, BumpArgs, StatusArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
     DiffArgs, Global, PublishArgs,
 };
 use crate::output;
@@ -25,6 +25,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Diff(args) => diff(&cli.global, args),
         Command::Changelog(args) => changelog(&cli.global, args),
         Command::Bump(args) => bump(&cli.global, args),
+        Command::Status(args) => status(&cli.global, args),
+        Command::Ack(args) => ack(&cli.global, args),
     }
 }
 
@@ -111,6 +113,7 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         tag: args.tag.clone(),
         git: None,
         lock_wait: Duration::from_secs(args.lock_wait),
+        require_translations: args.require_translations,
     };
     let kb = load_kb(&cfg)?;
     let reg = Registry::new(cfg.registry_dir());
@@ -255,5 +258,76 @@ fn bump(g: &Global, args: BumpArgs) -> Result<u8> {
     let kb = load_kb(&cfg)?;
     let (current, suggestion) = publish::suggest_next(&cfg, &kb, &reg, index.as_ref())?;
     output::bump(current.as_ref(), &suggestion, args.json)?;
+    Ok(0)
+}
+
+fn status(g: &Global, args: StatusArgs) -> Result<u8> {
+    use kbrel::diff::TextSource;
+    let cfg = load_config(g)?;
+    let reg = Registry::new(cfg.registry_dir());
+    let index = reg.read_index()?.map(|(i, _)| i);
+    let kb = load_kb(&cfg)?;
+    let working = Snapshot::working(&kb);
+    let acks = kbrel::history::load_acks(&cfg)?;
+    let mut statuses =
+        kbrel::history::status_after_history(&cfg, &reg, index.as_ref(), None, ".", &working.docs, &acks)?;
+    statuses.retain(|s| args.lang.is_empty() || args.lang.contains(&s.lang));
+    let mut diffs = Vec::new();
+    if args.diff {
+        let src = cfg.source_language().to_string();
+        for s in statuses.iter().filter(|s| s.state == kbrel::history::Drift::Outdated) {
+            let (Some(then), Some(now)) = (&s.source_sha256_then, &s.source_sha256_now) else { continue };
+            let old = String::from_utf8(reg.read_blob(then)?).unwrap_or_default();
+            let new_doc = working.docs.iter().find(|d| d.lang == src && &d.sha256 == now);
+            let new = match new_doc {
+                Some(d) => working.text(d)?,
+                None => String::from_utf8(reg.read_blob(now)?).unwrap_or_default(),
+            };
+            let path = format!("{src}/{}", s.source_path.clone().unwrap_or_default());
+            diffs.push(kbrel::diff::patch::unified_paths(
+                kbrel::manifest::ChangeStatus::Modified,
+                &path,
+                &path,
+                None,
+                &old,
+                &new,
+                3,
+            ));
+        }
+    }
+    output::status(&statuses, &diffs, args.all, args.json)?;
+    let bad = statuses.iter().any(|s| s.state != kbrel::history::Drift::Current);
+    Ok(if args.exit_code && bad { 1 } else { 0 })
+}
+
+fn ack(g: &Global, args: AckArgs) -> Result<u8> {
+    let cfg = load_config(g)?;
+    let kb = load_kb(&cfg)?;
+    let src = cfg.source_language();
+    let doc = kb
+        .documents
+        .iter()
+        .find(|d| d.lang == src && d.id == args.id)
+        .ok_or_else(|| kbrel::Error::Usage(format!("no `{src}` document has the id `{}` (see `kbrel status`)", args.id)))?;
+    let langs: Vec<String> = if args.lang.is_empty() {
+        cfg.content.languages.iter().filter(|l| *l != src).cloned().collect()
+    } else {
+        args.lang.clone()
+    };
+    let mut acks = kbrel::history::load_acks(&cfg)?;
+    let mut added = Vec::new();
+    for lang in &langs {
+        if !cfg.content.languages.contains(lang) || lang == src {
+            anyhow::bail!(kbrel::Error::Usage(format!("--lang {lang}: not a translation language of this knowledge base")));
+        }
+        if acks.add(kbrel::history::Ack { id: args.id.clone(), lang: lang.clone(), source_sha256: doc.sha256.clone() }) {
+            added.push(lang.clone());
+        }
+    }
+    let path = kbrel::history::acks_path(&cfg);
+    if !added.is_empty() {
+        kbrel::registry::write_atomic(&path, &kbrel::manifest::to_json_bytes(&acks))?;
+    }
+    output::ack(&args.id, &added, &path, g.quiet);
     Ok(0)
 }

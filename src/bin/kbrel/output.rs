@@ -526,3 +526,59 @@ pub fn bump(current: Option<&semver::Version>, s: &kbrel::publish::BumpSuggestio
     }
     emit(&out)
 }
+
+pub fn status(statuses: &[kbrel::history::PairStatus], diffs: &[String], all: bool, as_json: bool) -> anyhow::Result<()> {
+    use kbrel::history::Drift;
+    if as_json {
+        #[derive(Serialize)]
+        struct StatusJson<'a> {
+            schema_version: u32,
+            counts: std::collections::BTreeMap<String, kbrel::history::DriftCounts>,
+            translations: &'a [kbrel::history::PairStatus],
+        }
+        return json(&StatusJson {
+            schema_version: kbrel::manifest::SCHEMA_VERSION,
+            counts: kbrel::history::drift_counts(statuses),
+            translations: statuses,
+        });
+    }
+    let mut s = String::new();
+    for st in statuses.iter().filter(|st| all || st.state != Drift::Current) {
+        let path = format!("{}/{}", st.lang, st.path);
+        let detail = match st.state {
+            Drift::Outdated => format!(
+                "source changed in {}, translation last in step at {}",
+                st.since.as_deref().unwrap_or("?"),
+                st.synced_at.as_deref().unwrap_or("?")
+            ),
+            Drift::Missing => "no translation of the source document".into(),
+            Drift::Orphaned => "the source document is gone".into(),
+            Drift::Current => String::new(),
+        };
+        let state = format!("{:?}", st.state).to_lowercase();
+        let _ = writeln!(s, "{state:<9} {}  {}", sanitize(&path), detail);
+    }
+    for (lang, c) in kbrel::history::drift_counts(statuses) {
+        let _ = writeln!(
+            s,
+            "{lang}: {} current, {} outdated, {} missing, {} orphaned",
+            c.current, c.outdated, c.missing, c.orphaned
+        );
+    }
+    for d in diffs {
+        s.push('\n');
+        s.push_str(&sanitize(d));
+    }
+    emit(&s)
+}
+
+pub fn ack(id: &str, added: &[String], path: &std::path::Path, quiet: bool) {
+    if quiet {
+        return;
+    }
+    if added.is_empty() {
+        eprintln!("already acknowledged: {id}");
+    } else {
+        eprintln!("acknowledged {id} for {} in {}", added.join(", "), path.display());
+    }
+}
