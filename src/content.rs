@@ -500,6 +500,22 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
         }
         walk(&canon_root, &dir, lang, &mut paths, &mut all)?;
     }
+    // Shared assets outside the language folders (images, downloads) are link targets too.
+    let entries = std::fs::read_dir(root).map_err(|e| Error::io("read directory", root, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("read directory", root, e))?;
+        let Some(name) = entry.file_name().to_str().map(String::from) else { continue };
+        if name.starts_with('.') || cfg.content.languages.contains(&name) {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            let mut ignored = Vec::new();
+            walk(&canon_root, &path, &name, &mut ignored, &mut all)?;
+        } else {
+            all.insert(name);
+        }
+    }
     let files: Vec<SourceFile> = paths
         .par_iter()
         .filter(|(rel, _)| rel.ends_with(".md"))
