@@ -394,6 +394,15 @@ pub fn build(
     keys: &KeyMap,
 ) -> Result<KnowledgeBase> {
     let langs = &cfg.content.languages;
+    for lang in langs {
+        let prefix = format!("{lang}/");
+        if !all_files.iter().any(|f| f.starts_with(&prefix)) && !files.iter().any(|f| f.path.starts_with(&prefix)) {
+            return Err(Error::Content {
+                path: cfg.content_root().join(lang),
+                message: format!("language folder `{lang}` is missing or empty (content.languages lists it)"),
+            });
+        }
+    }
     // key maps are key -> path; invert per language.
     let mut key_of_path: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for (lang, map) in keys {

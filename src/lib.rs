@@ -13,6 +13,8 @@
 //! - [`package`]: the npm tarball and bundles
 //! - [`manifest`]: `index.json`, `manifest.json`, `diff.json`
 //! - [`registry`]: the registry directory: verified reads, lock, atomic commit
+//! - [`git`]: content trees at any revision, tags, commits (the only git2 user)
+//! - [`import`]: rebuild a registry from git release tags
 //! - [`history`]: changelog of all releases, translation drift
 //! - [`publish`]: the release pipeline
 //! - [`snapshot`]: one side of a comparison (a published version or the working content)
@@ -24,7 +26,9 @@ pub mod content;
 pub mod date;
 pub mod diff;
 pub mod error;
+pub mod git;
 pub mod history;
+pub mod import;
 pub mod lint;
 pub mod manifest;
 pub mod package;

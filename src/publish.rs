@@ -172,8 +172,12 @@ pub fn suggest_bump(diff: &DiffFile) -> BumpSuggestion {
     BumpSuggestion { bump, reasons }
 }
 
-#[derive(Debug, Clone)]
-pub struct PublishOptions {
+/// Called with the resolved version before anything is written (e.g. to refuse a git tag that
+/// exists on another commit).
+pub type Guard<'a> = &'a dyn Fn(&str) -> Result<()>;
+
+#[derive(Clone)]
+pub struct PublishOptions<'a> {
     pub version: VersionSpec,
     /// The release date (from `--date`, `SOURCE_DATE_EPOCH` or the clock: the caller decides).
     pub date: Timestamp,
@@ -185,6 +189,7 @@ pub struct PublishOptions {
     pub lock_wait: Duration,
     /// Fail when a translation is missing or outdated.
     pub require_translations: bool,
+    pub guard: Option<Guard<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -312,7 +317,7 @@ pub fn suggest_next(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, index: Opt
 }
 
 /// Publish `kb` into the registry.
-pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishOptions) -> Result<PublishReport> {
+pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishOptions<'_>) -> Result<PublishReport> {
     let findings = lint::lint(kb, cfg);
     if lint::has_errors(&findings) {
         return Err(Error::LintFailed { findings });
@@ -359,9 +364,17 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     let digest = content_digest(cfg, &docs);
 
     if let Some(existing) = index.as_ref().and_then(|i| i.get(&vs)) {
+        if existing.content_digest == digest
+            && let Some(guard) = opts.guard
+        {
+            guard(&vs)?;
+        }
         return already_published(cfg, reg, index.as_ref().expect("some"), existing, &digest, &docs, warnings, lock.is_some());
     }
 
+    if let Some(guard) = opts.guard {
+        guard(&vs)?;
+    }
     let previous = index.as_ref().and_then(|i| {
         i.versions
             .iter()

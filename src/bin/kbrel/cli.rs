@@ -25,7 +25,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// kbrel.toml to use (default: ./kbrel.toml, else the nearest one in a parent folder)
     #[arg(long, global = true, value_name = "FILE")]
@@ -36,6 +36,14 @@ pub struct Global {
     /// Registry directory, overriding registry.dir [default: releases/]
     #[arg(long, global = true, value_name = "DIR")]
     pub registry: Option<PathBuf>,
+    /// Read the content (and, with --config-from-rev, kbrel.toml) at this git revision
+    /// (commit, tag or branch) straight from the object database, without a checkout
+    /// (`kbrel import --from-git` takes no revision: it reads every release tag.)
+    #[arg(long, global = true, value_name = "REV", num_args = 0..=1, default_missing_value = "")]
+    pub from_git: Option<String>,
+    /// With --from-git: take kbrel.toml from that revision instead of the working tree
+    #[arg(long, global = true, requires = "from_git")]
+    pub config_from_rev: bool,
     /// Print less (only errors and the requested data)
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -112,6 +120,17 @@ Examples:
   kbrel ack commands/publish            # all translations of the document
   kbrel ack commands/publish --lang zh")]
     Ack(AckArgs),
+    /// Rebuild the registry from a repository's semver tags (v1.2.3 or 1.2.3), oldest first
+    #[command(after_help = "Each tag's tree is read from the object database and published as that version, dated
+by the tag (annotated) or its commit, so manifests, diffs and CHANGELOG.md come out as if
+every release had been published with kbrel at the time. Tags that are not semver are listed
+and skipped. Versions already in the registry are verified: identical → skipped, different → error.
+
+Examples:
+  kbrel import --from-git --dry-run
+  kbrel import --from-git --tags 'v1.*'
+  kbrel import --from-git --repo ../docs --registry ../docs/releases")]
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +176,31 @@ pub struct PublishArgs {
     /// Fail when a translation is missing or outdated (see `kbrel status`)
     #[arg(long)]
     pub require_translations: bool,
+    /// Publish even when the content folder has uncommitted changes (recorded as dirty)
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Do not create the git tag (registry.tag_format, default v{version}) at the published commit
+    #[arg(long)]
+    pub no_tag: bool,
+    /// Seconds to wait for another publisher's lock
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub lock_wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The repository [default: the one containing kbrel.toml]
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Only tags matching this glob, e.g. 'v1.*'
+    #[arg(long, value_name = "GLOB")]
+    pub tags: Option<String>,
+    /// List what would be imported, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
     /// Seconds to wait for another publisher's lock
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub lock_wait: u64,

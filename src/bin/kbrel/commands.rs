@@ -9,11 +9,13 @@ use kbrel::config::{CONFIG_FILE, Config};
 use kbrel::content::{self, KnowledgeBase};
 use kbrel::date::Timestamp;
 use kbrel::publish::{self, Bump, PublishOptions, VersionSpec};
+use kbrel::git::Repo;
+use kbrel::manifest::GitInfo;
 use kbrel::registry::Registry;
 use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
-    AckArgs, BumpArg, BumpArgs, StatusArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
+    AckArgs, BumpArg, BumpArgs, ImportArgs, StatusArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
     DiffArgs, Global, PublishArgs,
 };
 use crate::output;
@@ -27,6 +29,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Bump(args) => bump(&cli.global, args),
         Command::Status(args) => status(&cli.global, args),
         Command::Ack(args) => ack(&cli.global, args),
+        Command::Import(args) => import(&cli.global, args),
     }
 }
 
@@ -42,7 +45,18 @@ fn load_config(g: &Global) -> Result<Config> {
             ))
         })?,
     };
-    let mut cfg = Config::load(&path)?;
+    let mut cfg = match (&g.from_git, g.config_from_rev) {
+        (Some(rev), true) => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let repo = Repo::discover(dir)?;
+            let rel = repo.relative(&path)?;
+            let bytes = repo.read_file(rev, &rel)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| kbrel::Error::Usage(format!("`{rel}` at `{rev}` is not UTF-8")))?;
+            Config::parse(&text, &path)?
+        }
+        _ => Config::load(&path)?,
+    };
     if let Some(c) = &g.content {
         cfg.content.root = std::path::absolute(c).context("cannot resolve --content")?;
     }
@@ -63,9 +77,39 @@ fn load_kb(cfg: &Config) -> Result<KnowledgeBase> {
     Ok(content::load_dir(cfg, &cfg.content_root())?)
 }
 
+/// The knowledge base the global options name: the working folder, or `--from-git REV`.
+fn load_source(g: &Global, cfg: &Config) -> Result<(KnowledgeBase, Option<String>)> {
+    match &g.from_git {
+        Some(rev) if rev.is_empty() => {
+            anyhow::bail!(kbrel::Error::Usage("--from-git needs a revision (a commit, tag or branch)".into()))
+        }
+        Some(rev) => {
+            let repo = Repo::discover(&cfg.base_dir)?;
+            let (kb, commit) = kbrel::git::load_kb(cfg, &repo, rev)?;
+            Ok((kb, Some(commit)))
+        }
+        None => Ok((load_kb(cfg)?, None)),
+    }
+}
+
+/// A diff side: `.` (or `--from-git REV` when given), `git:<rev>`, or a published version/tag.
+fn load_side(g: &Global, cfg: &Config, reg: &Registry, index: Option<&kbrel::manifest::Index>, name: &str) -> Result<Snapshot> {
+    if let Some(rev) = name.strip_prefix("git:") {
+        let repo = Repo::discover(&cfg.base_dir)?;
+        let (kb, commit) = kbrel::git::load_kb(cfg, &repo, rev)?;
+        let mut snap = Snapshot::working(&kb);
+        snap.label = format!("git:{}", &commit[..12]);
+        return Ok(snap);
+    }
+    Ok(match SideSpec::parse(name) {
+        SideSpec::Working => Snapshot::working(&load_source(g, cfg)?.0),
+        SideSpec::Published(v) => Snapshot::published(reg, index, &v)?,
+    })
+}
+
 fn check(g: &Global, args: CheckArgs) -> Result<u8> {
     let cfg = load_config(g)?;
-    let kb = load_kb(&cfg)?;
+    let (kb, _) = load_source(g, &cfg)?;
     let findings = kbrel::lint::lint(&kb, &cfg);
     output::findings(&findings, kb.documents.len(), args.json, g.quiet)?;
     Ok(if kbrel::lint::has_errors(&findings) { 1 } else { 0 })
@@ -106,19 +150,121 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
     if let VersionSpec::Exact(v) = &version {
         publish::parse_version(v)?;
     }
+    let repo = Repo::try_discover(&cfg.base_dir);
+    let (kb, git) = match (&g.from_git, &repo) {
+        (Some(_), _) => {
+            let (kb, commit) = load_source(g, &cfg)?;
+            (kb, commit.map(|commit| GitInfo { commit, dirty: false }))
+        }
+        (None, Some(r)) => {
+            let root = r.relative(&cfg.content_root())?;
+            let state = r.head_state(&root)?;
+            if let Some((_, true)) = &state
+                && !args.allow_dirty
+                && !args.dry_run
+            {
+                anyhow::bail!(kbrel::Error::Usage(format!(
+                    "the content folder `{root}` has uncommitted changes; commit them, or pass --allow-dirty to publish anyway (recorded as dirty)"
+                )));
+            }
+            (load_kb(&cfg)?, state.map(|(commit, dirty)| GitInfo { commit, dirty }))
+        }
+        (None, None) => (load_kb(&cfg)?, None),
+    };
+    let tag_name = |v: &str| cfg.registry.tag_format.replace("{version}", v);
+    let tag_check = |v: &str| -> kbrel::Result<()> {
+        if let (Some(r), Some(gi)) = (&repo, &git)
+            && !args.no_tag
+            && let Some(existing) = r.tag_target(&tag_name(v))
+            && existing != gi.commit
+        {
+            return Err(kbrel::Error::Usage(format!(
+                "git tag `{}` already exists on commit {} (this release is commit {}); use another version or --no-tag",
+                tag_name(v),
+                &existing[..12],
+                &gi.commit[..12]
+            )));
+        }
+        Ok(())
+    };
     let opts = PublishOptions {
         version,
         date: release_date(args.date.as_deref())?,
         dry_run: args.dry_run,
         tag: args.tag.clone(),
-        git: None,
+        git: git.clone(),
         lock_wait: Duration::from_secs(args.lock_wait),
         require_translations: args.require_translations,
+        guard: Some(&tag_check),
     };
-    let kb = load_kb(&cfg)?;
     let reg = Registry::new(cfg.registry_dir());
     let report = publish::publish(&cfg, &kb, &reg, &opts)?;
-    output::publish(&report, &reg, args.json, g.quiet)?;
+    let mut tagged = None;
+    if report.outcome == publish::Outcome::Published
+        && !args.no_tag
+        && let (Some(r), Some(gi)) = (&repo, &git)
+    {
+        let name = tag_name(&report.version);
+        let message = format!("{} {}", report.name, report.version);
+        if r.create_tag(&name, &gi.commit, &message)? {
+            tagged = Some((name, gi.commit.clone()));
+        }
+    }
+    output::publish(&report, &reg, args.json, g.quiet, args.dry_run)?;
+    if let Some((name, commit)) = tagged
+        && !g.quiet
+        && !args.json
+    {
+        eprintln!("tagged {name} at {}", &commit[..12]);
+    }
+    Ok(0)
+}
+
+fn import(g: &Global, args: ImportArgs) -> Result<u8> {
+    use std::io::IsTerminal;
+    match g.from_git.as_deref() {
+        Some("") => {}
+        Some(rev) => anyhow::bail!(kbrel::Error::Usage(format!(
+            "`kbrel import --from-git` reads every release tag and takes no revision (got `{rev}`); use --tags GLOB to choose tags"
+        ))),
+        None => anyhow::bail!(kbrel::Error::Usage("kbrel import needs a source: --from-git".into())),
+    }
+    let cfg = load_config(&Global { from_git: None, ..g.clone() })?;
+    let repo = Repo::discover(args.repo.as_deref().unwrap_or(&cfg.base_dir))?;
+    let tags = match &args.tags {
+        Some(t) => Some(
+            globset::Glob::new(t)
+                .map_err(|e| kbrel::Error::Usage(format!("--tags {t}: {e}")))?
+                .compile_matcher(),
+        ),
+        None => None,
+    };
+    let opts = kbrel::import::ImportOptions {
+        tags,
+        dry_run: args.dry_run,
+        lock_wait: Duration::from_secs(args.lock_wait),
+    };
+    let reg = Registry::new(cfg.registry_dir());
+    let bar = (std::io::stderr().is_terminal() && !g.quiet).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut progress = |done: usize, total: usize, tag: &str| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+            b.set_message(tag.to_string());
+        }
+    };
+    let report = kbrel::import::import(&cfg, &repo, &reg, &opts, &mut progress);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    output::import(&report?, args.dry_run, args.json)?;
     Ok(0)
 }
 
@@ -188,14 +334,8 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
         return Ok(if args.exit_code && !changes.is_empty() { 1 } else { 0 });
     }
 
-    let side = |name: &str| -> Result<Snapshot> {
-        Ok(match SideSpec::parse(name) {
-            SideSpec::Working => Snapshot::working(&load_kb(&cfg)?),
-            SideSpec::Published(v) => Snapshot::published(&reg, index.as_ref(), &v)?,
-        })
-    };
-    let mut a = side(&from)?;
-    let mut b = side(&to)?;
+    let mut a = load_side(g, &cfg, &reg, index.as_ref(), &from)?;
+    let mut b = load_side(g, &cfg, &reg, index.as_ref(), &to)?;
     a.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
@@ -216,13 +356,8 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
     let index = reg.read_index()?.map(|(i, _)| i);
     let ctx = match (&args.from, &args.to) {
         (Some(from), Some(to)) => {
-            let side = |name: &str| -> Result<Snapshot> {
-                Ok(match SideSpec::parse(name) {
-                    SideSpec::Working => Snapshot::working(&load_kb(&cfg)?),
-                    SideSpec::Published(v) => Snapshot::published(&reg, index.as_ref(), &v)?,
-                })
-            };
-            let (a, b) = (side(from)?, side(to)?);
+            let a = load_side(g, &cfg, &reg, index.as_ref(), from)?;
+            let b = load_side(g, &cfg, &reg, index.as_ref(), to)?;
             let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
             let date = match (&b.version, index.as_ref()) {
                 (Some(v), Some(i)) => i.get(v).map(|e| e.published[..10].to_string()).unwrap_or_default(),
@@ -255,7 +390,7 @@ fn bump(g: &Global, args: BumpArgs) -> Result<u8> {
     let cfg = load_config(g)?;
     let reg = Registry::new(cfg.registry_dir());
     let index = reg.read_index()?.map(|(i, _)| i);
-    let kb = load_kb(&cfg)?;
+    let (kb, _) = load_source(g, &cfg)?;
     let (current, suggestion) = publish::suggest_next(&cfg, &kb, &reg, index.as_ref())?;
     output::bump(current.as_ref(), &suggestion, args.json)?;
     Ok(0)
@@ -266,7 +401,7 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
     let cfg = load_config(g)?;
     let reg = Registry::new(cfg.registry_dir());
     let index = reg.read_index()?.map(|(i, _)| i);
-    let kb = load_kb(&cfg)?;
+    let (kb, _) = load_source(g, &cfg)?;
     let working = Snapshot::working(&kb);
     let acks = kbrel::history::load_acks(&cfg)?;
     let mut statuses =

@@ -106,7 +106,7 @@ pub fn findings(findings: &[Finding], documents: usize, as_json: bool, quiet: bo
     Ok(())
 }
 
-pub fn publish(r: &PublishReport, reg: &Registry, as_json: bool, quiet: bool) -> anyhow::Result<()> {
+pub fn publish(r: &PublishReport, reg: &Registry, as_json: bool, quiet: bool, dry_run: bool) -> anyhow::Result<()> {
     if !quiet {
         for w in &r.warnings {
             eprint!("{}", finding_line(w));
@@ -159,7 +159,8 @@ pub fn publish(r: &PublishReport, reg: &Registry, as_json: bool, quiet: bool) ->
         let _ = writeln!(s, "  dist-tags: {} → {}", r.tags_set.join(", "), r.version);
     }
     if r.outcome != Outcome::AlreadyPublished || !r.files.is_empty() {
-        let would = if r.outcome == Outcome::DryRun { "would write" } else { "wrote" };
+        // An already-published version under --dry-run may list a missing changelog section.
+        let would = if r.outcome == Outcome::DryRun || dry_run { "would write" } else { "wrote" };
         let _ = writeln!(s, "  {would} {} new blob(s) and:", r.new_blobs);
         for f in r.files.iter().filter(|f| !f.starts_with("blobs/")) {
             let _ = writeln!(s, "    {}", reg.path(f).display());
@@ -581,4 +582,30 @@ pub fn ack(id: &str, added: &[String], path: &std::path::Path, quiet: bool) {
     } else {
         eprintln!("acknowledged {id} for {} in {}", added.join(", "), path.display());
     }
+}
+
+pub fn import(r: &kbrel::import::ImportReport, dry_run: bool, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let mut s = String::new();
+    for t in &r.imported {
+        let what = match (t.outcome, dry_run) {
+            (Outcome::AlreadyPublished, _) => "already in the registry (identical)",
+            (_, true) => "would import",
+            _ => "imported",
+        };
+        let _ = writeln!(
+            s,
+            "{:<12} {} ({}, {}) {what}",
+            sanitize(&t.tag),
+            t.version,
+            &t.commit[..7.min(t.commit.len())],
+            &t.date[..10.min(t.date.len())]
+        );
+    }
+    for t in &r.skipped {
+        let _ = writeln!(s, "{:<12} skipped: not a semver version", sanitize(t));
+    }
+    emit(&s)
 }

@@ -1,0 +1,373 @@
+//! Git access through libgit2: read a content tree at any revision straight from the object
+//! database (no checkout), list release tags, record the commit a release came from, create
+//! annotated tags, and find the commits that touched a document. The only user of `git2`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use serde::{Deserialize, Serialize};
+
+use crate::content::SourceFile;
+use crate::error::{Error, Result};
+use crate::lint::{Code, Finding};
+
+/// An open repository.
+pub struct Repo {
+    repo: Repository,
+}
+
+/// A tag that names a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInfo {
+    pub name: String,
+    pub commit: String,
+    /// Seconds since the epoch: the tagger's time for annotated tags, else the commit time.
+    pub time: i64,
+    pub annotated: bool,
+}
+
+/// A commit that touched a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitInfo {
+    pub id: String,
+    pub short_id: String,
+    pub author: String,
+    /// RFC 3339 author time.
+    pub date: String,
+    pub subject: String,
+}
+
+/// A content tree read from the object database.
+pub struct TreeContent {
+    pub commit: String,
+    pub files: Vec<SourceFile>,
+    pub all: BTreeSet<String>,
+    /// Symlinks and submodules found in the tree: skipped, never followed.
+    pub findings: Vec<Finding>,
+}
+
+fn git_err(what: impl std::fmt::Display, e: git2::Error) -> Error {
+    Error::Usage(format!("{what}: {}", e.message()))
+}
+
+/// The first bytes of a Git LFS pointer file.
+const LFS_POINTER: &[u8] = b"version https://git-lfs.github.com/spec/";
+
+impl Repo {
+    /// Open the repository containing `path` (work tree or bare).
+    pub fn discover(path: &Path) -> Result<Repo> {
+        let repo = Repository::discover(path)
+            .map_err(|e| git_err(format!("`{}` is not inside a git repository", path.display()), e))?;
+        Ok(Repo { repo })
+    }
+
+    /// Like [`discover`](Self::discover) but `None` outside a repository.
+    pub fn try_discover(path: &Path) -> Option<Repo> {
+        Repository::discover(path).ok().map(|repo| Repo { repo })
+    }
+
+    pub fn is_bare(&self) -> bool {
+        self.repo.is_bare()
+    }
+
+    pub fn workdir(&self) -> Option<&Path> {
+        self.repo.workdir()
+    }
+
+    /// `path` relative to the work tree root, `/`-separated (for bare repositories the path is
+    /// taken as already relative).
+    pub fn relative(&self, path: &Path) -> Result<String> {
+        let rel: PathBuf = match self.repo.workdir() {
+            Some(wd) => {
+                let wd = wd.canonicalize().map_err(|e| Error::io("resolve", wd, e))?;
+                let abs = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
+                let abs = abs.canonicalize().unwrap_or(abs);
+                abs.strip_prefix(&wd)
+                    .map(Path::to_path_buf)
+                    .map_err(|_| Error::Usage(format!("`{}` is outside the repository `{}`", path.display(), wd.display())))?
+            }
+            None => path.to_path_buf(),
+        };
+        let s = rel
+            .to_str()
+            .ok_or_else(|| Error::Usage(format!("`{}` is not valid UTF-8", rel.display())))?
+            .replace('\\', "/");
+        Ok(s.trim_start_matches("./").trim_end_matches('/').to_string())
+    }
+
+    fn commit_of(&self, rev: &str) -> Result<git2::Commit<'_>> {
+        let obj = self.repo.revparse_single(rev).map_err(|e| {
+            let hint = if self.repo.is_shallow() {
+                " (this is a shallow clone; the commit may be missing: fetch with --unshallow)"
+            } else {
+                ""
+            };
+            Error::UnknownVersion {
+                name: format!("git:{rev}"),
+                known: format!("no such revision in the repository: {}{hint}", e.message()),
+            }
+        })?;
+        obj.peel_to_commit()
+            .map_err(|e| git_err(format!("revision `{rev}` does not name a commit"), e))
+    }
+
+    /// Resolve a revision to a full commit id.
+    pub fn resolve(&self, rev: &str) -> Result<String> {
+        Ok(self.commit_of(rev)?.id().to_string())
+    }
+
+    /// Read the files below `root` (relative to the repository root) at `rev`.
+    pub fn read_tree(&self, rev: &str, root: &str) -> Result<TreeContent> {
+        let commit = self.commit_of(rev)?;
+        let tree = commit.tree().map_err(|e| git_err(format!("tree of `{rev}`"), e))?;
+        let sub = if root.is_empty() || root == "." {
+            tree
+        } else {
+            let entry = tree.get_path(Path::new(root)).map_err(|_| Error::Content {
+                path: PathBuf::from(root),
+                message: format!("the content root `{root}` does not exist at `{rev}` ({})", short(&commit.id())),
+            })?;
+            entry
+                .to_object(&self.repo)
+                .and_then(|o| o.peel_to_tree())
+                .map_err(|_| Error::Content {
+                    path: PathBuf::from(root),
+                    message: format!("`{root}` is not a directory at `{rev}`"),
+                })?
+        };
+        let mut files = Vec::new();
+        let mut all = BTreeSet::new();
+        let mut findings = Vec::new();
+        let mut failure: Option<Error> = None;
+        sub.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
+                failure = Some(Error::Content {
+                    path: PathBuf::from(format!("{root}/{dir}")),
+                    message: format!("a file name at `{rev}` is not valid UTF-8 ({:?})", String::from_utf8_lossy(entry.name_bytes())),
+                });
+                return TreeWalkResult::Abort;
+            };
+            let path = format!("{dir}{name}");
+            match entry.kind() {
+                Some(ObjectType::Tree) => {
+                    return if name.starts_with('.') { TreeWalkResult::Skip } else { TreeWalkResult::Ok };
+                }
+                Some(ObjectType::Commit) => {
+                    findings.push(Finding::warning(Code::NoFrontMatter, &path, 1, "submodule in the content tree: skipped".into()));
+                    return TreeWalkResult::Ok;
+                }
+                Some(ObjectType::Blob) => {}
+                _ => return TreeWalkResult::Ok,
+            }
+            if name.starts_with('.') {
+                return TreeWalkResult::Ok;
+            }
+            if entry.filemode() == 0o120000 {
+                findings.push(Finding::warning(Code::NoFrontMatter, &path, 1, "symlink in the content tree: skipped, never followed".into()));
+                return TreeWalkResult::Ok;
+            }
+            all.insert(path.clone());
+            if !name.ends_with(".md") {
+                return TreeWalkResult::Ok;
+            }
+            match self.repo.find_blob(entry.id()) {
+                Ok(blob) => {
+                    let bytes = blob.content();
+                    if bytes.starts_with(LFS_POINTER) {
+                        failure = Some(Error::Content {
+                            path: PathBuf::from(format!("{root}/{path}")),
+                            message: format!("is a Git LFS pointer at `{rev}`, not markdown: run `git lfs pull` or keep documents out of LFS"),
+                        });
+                        return TreeWalkResult::Abort;
+                    }
+                    files.push(SourceFile { path, bytes: bytes.to_vec() });
+                }
+                Err(e) => {
+                    failure = Some(git_err(format!("blob `{root}/{path}` at `{rev}`"), e));
+                    return TreeWalkResult::Abort;
+                }
+            }
+            TreeWalkResult::Ok
+        })
+        .map_err(|e| failure.take().unwrap_or_else(|| git_err(format!("reading `{root}` at `{rev}`"), e)))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(TreeContent { commit: commit.id().to_string(), files, all, findings })
+    }
+
+    /// Read a single file at `rev` (e.g. kbrel.toml for `--config-from-rev`).
+    pub fn read_file(&self, rev: &str, path: &str) -> Result<Vec<u8>> {
+        let commit = self.commit_of(rev)?;
+        let tree = commit.tree().map_err(|e| git_err(format!("tree of `{rev}`"), e))?;
+        let entry = tree.get_path(Path::new(path)).map_err(|_| Error::Content {
+            path: PathBuf::from(path),
+            message: format!("does not exist at `{rev}`"),
+        })?;
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(|e| git_err(format!("`{path}` at `{rev}`"), e))?;
+        Ok(blob.content().to_vec())
+    }
+
+    /// Every tag, with its commit and date. Tags on non-commits are left out.
+    pub fn tags(&self) -> Result<Vec<TagInfo>> {
+        let names = self.repo.tag_names(None).map_err(|e| git_err("listing tags", e))?;
+        let mut out = Vec::new();
+        for name in names.iter().flatten().flatten() {
+            let Ok(reference) = self.repo.find_reference(&format!("refs/tags/{name}")) else {
+                continue;
+            };
+            let Ok(obj) = reference.peel(ObjectType::Any) else { continue };
+            let (annotated, tagger_time) = match reference.peel(ObjectType::Tag) {
+                Ok(t) => (true, t.as_tag().and_then(|t| t.tagger()).map(|s| s.when().seconds())),
+                Err(_) => (false, None),
+            };
+            let Ok(commit) = obj.peel_to_commit() else { continue };
+            out.push(TagInfo {
+                name: name.to_string(),
+                commit: commit.id().to_string(),
+                time: tagger_time.unwrap_or_else(|| commit.time().seconds()),
+                annotated,
+            });
+        }
+        Ok(out)
+    }
+
+    /// HEAD's commit id and whether anything under `root` differs from it (index, work tree
+    /// or untracked files).
+    /// `None` when HEAD has no commit yet.
+    pub fn head_state(&self, root: &str) -> Result<Option<(String, bool)>> {
+        let Ok(head) = self.repo.head().and_then(|h| h.peel_to_commit()) else {
+            return Ok(None);
+        };
+        if self.repo.is_bare() {
+            return Ok(Some((head.id().to_string(), false)));
+        }
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+        if !root.is_empty() && root != "." {
+            opts.pathspec(format!("{root}/"));
+        }
+        let statuses = self.repo.statuses(Some(&mut opts)).map_err(|e| git_err("git status", e))?;
+        Ok(Some((head.id().to_string(), !statuses.is_empty())))
+    }
+
+    /// The commit a tag points at, if the tag exists.
+    pub fn tag_target(&self, name: &str) -> Option<String> {
+        let r = self.repo.find_reference(&format!("refs/tags/{name}")).ok()?;
+        r.peel_to_commit().ok().map(|c| c.id().to_string())
+    }
+
+    /// Create an annotated tag `name` on `commit`. An existing tag on the same commit is left as
+    /// it is; on another commit it is an error.
+    pub fn create_tag(&self, name: &str, commit: &str, message: &str) -> Result<bool> {
+        if let Some(existing) = self.tag_target(name) {
+            if existing == commit {
+                return Ok(false);
+            }
+            return Err(Error::Usage(format!(
+                "tag `{name}` already exists on commit {} (not {}); refusing to move it",
+                &existing[..12.min(existing.len())],
+                &commit[..12.min(commit.len())]
+            )));
+        }
+        let oid = Oid::from_str(commit).map_err(|e| git_err(format!("commit `{commit}`"), e))?;
+        let obj = self
+            .repo
+            .find_object(oid, Some(ObjectType::Commit))
+            .map_err(|e| git_err(format!("commit `{commit}`"), e))?;
+        let sig = self
+            .repo
+            .signature()
+            .or_else(|_| git2::Signature::now("kbrel", "kbrel@localhost"))
+            .map_err(|e| git_err("tagger signature", e))?;
+        self.repo
+            .tag(name, &obj, &sig, message, false)
+            .map_err(|e| git_err(format!("creating tag `{name}`"), e))?;
+        Ok(true)
+    }
+
+    /// For each document path (relative to the repository root), the commits between `from`
+    /// (exclusive, `None` = the beginning) and `to` that touched it, newest first, following
+    /// renames backwards.
+    pub fn commits_touching(&self, from: Option<&str>, to: &str, paths: &[String]) -> Result<HashMap<String, Vec<CommitInfo>>> {
+        let mut walk = self.repo.revwalk().map_err(|e| git_err("revwalk", e))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME).map_err(|e| git_err("revwalk", e))?;
+        let to_id = self.commit_of(to)?.id();
+        walk.push(to_id).map_err(|e| git_err("revwalk", e))?;
+        if let Some(f) = from {
+            walk.hide(self.commit_of(f)?.id()).map_err(|e| git_err("revwalk", e))?;
+        }
+        // current name (as seen walking backwards) → the document path it becomes at `to`.
+        let mut alias: HashMap<String, String> = paths.iter().map(|p| (p.clone(), p.clone())).collect();
+        let mut out: HashMap<String, Vec<CommitInfo>> = HashMap::new();
+        for oid in walk {
+            let oid = oid.map_err(|e| git_err("revwalk", e))?;
+            let commit = self.repo.find_commit(oid).map_err(|e| git_err("commit", e))?;
+            let tree = commit.tree().map_err(|e| git_err("tree", e))?;
+            let parent_tree = commit.parents().next().and_then(|p| p.tree().ok());
+            let mut diff = self
+                .repo
+                .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)
+                .map_err(|e| git_err("diff", e))?;
+            let mut find = git2::DiffFindOptions::new();
+            find.renames(true);
+            let _ = diff.find_similar(Some(&mut find));
+            let mut touched: Vec<String> = Vec::new();
+            for delta in diff.deltas() {
+                let new = delta.new_file().path().and_then(Path::to_str).map(String::from);
+                let old = delta.old_file().path().and_then(Path::to_str).map(String::from);
+                if let Some(target) = new.as_ref().and_then(|n| alias.get(n)).cloned() {
+                    touched.push(target.clone());
+                    if delta.status() == git2::Delta::Renamed
+                        && let Some(o) = old
+                    {
+                        alias.insert(o, target);
+                    }
+                } else if let Some(target) = old.as_ref().and_then(|o| alias.get(o)).cloned() {
+                    touched.push(target);
+                }
+            }
+            if touched.is_empty() {
+                continue;
+            }
+            let author = commit.author();
+            let info = CommitInfo {
+                id: oid.to_string(),
+                short_id: short(&oid),
+                author: author.name().unwrap_or("").to_string(),
+                date: crate::date::Timestamp(author.when().seconds()).rfc3339(),
+                subject: commit.summary().ok().flatten().unwrap_or("").to_string(),
+            };
+            touched.sort();
+            touched.dedup();
+            for t in touched {
+                out.entry(t).or_default().push(info.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn short(oid: &Oid) -> String {
+    oid.to_string()[..7].to_string()
+}
+
+/// Load the knowledge base as it is at `rev`, with the configured layout and pairing rules.
+/// Symlinks and submodules in the tree become warnings; LFS pointers are errors.
+pub fn load_kb(cfg: &crate::config::Config, repo: &Repo, rev: &str) -> Result<(crate::content::KnowledgeBase, String)> {
+    let root = repo.relative(&cfg.content_root())?;
+    let tree = repo.read_tree(rev, &root)?;
+    let keys = crate::content::load_key_map(cfg)?;
+    let mut kb = crate::content::build(cfg, tree.files, tree.all, &keys).map_err(|e| match e {
+        Error::Content { path, message } => Error::Content { path, message: format!("{message} (at git revision `{rev}`)") },
+        other => other,
+    })?;
+    kb.problems.extend(tree.findings);
+    kb.problems.sort();
+    Ok((kb, tree.commit))
+}

@@ -1,0 +1,124 @@
+//! `kbrel import --from-git`: rebuild a registry from a repository's release tags, in semver
+//! order, each tag's tree published as that version with the tag's date, exactly as if each
+//! release had been published with kbrel at the time.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::date::Timestamp;
+use crate::error::{Error, Result};
+use crate::git::{Repo, TagInfo};
+use crate::manifest::GitInfo;
+use crate::publish::{self, Outcome, PublishOptions, VersionSpec};
+use crate::registry::Registry;
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Only tags whose name matches this glob.
+    pub tags: Option<globset::GlobMatcher>,
+    pub dry_run: bool,
+    pub lock_wait: Duration,
+}
+
+/// What happened to one tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportedTag {
+    pub tag: String,
+    pub version: String,
+    pub commit: String,
+    pub date: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub imported: Vec<ImportedTag>,
+    /// Tags whose names are not semver versions.
+    pub skipped: Vec<String>,
+}
+
+/// Progress: (done, total, the tag being imported).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, &str);
+
+/// The semver release tags of a repository, sorted by version, plus the names skipped.
+pub fn release_tags(repo: &Repo, filter: Option<&globset::GlobMatcher>) -> Result<(Vec<(semver::Version, TagInfo)>, Vec<String>)> {
+    let mut tags = Vec::new();
+    let mut skipped = Vec::new();
+    for t in repo.tags()? {
+        if filter.is_some_and(|g| !g.is_match(&t.name)) {
+            continue;
+        }
+        match publish::parse_version(&t.name) {
+            Ok(v) => tags.push((v, t)),
+            Err(_) => skipped.push(t.name),
+        }
+    }
+    tags.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.name.cmp(&b.1.name)));
+    for w in tags.windows(2) {
+        if w[0].0 == w[1].0 && w[0].1.commit != w[1].1.commit {
+            return Err(Error::Usage(format!(
+                "tags `{}` and `{}` both name version {} but point at different commits",
+                w[0].1.name, w[1].1.name, w[0].0
+            )));
+        }
+    }
+    tags.dedup_by(|a, b| a.0 == b.0);
+    skipped.sort();
+    Ok((tags, skipped))
+}
+
+/// Import every release tag into the registry.
+pub fn import(cfg: &Config, repo: &Repo, reg: &Registry, opts: &ImportOptions, progress: Progress<'_>) -> Result<ImportReport> {
+    let (tags, skipped) = release_tags(repo, opts.tags.as_ref())?;
+    let mut report = ImportReport { imported: Vec::new(), skipped };
+    let total = tags.len();
+    for (i, (version, tag)) in tags.iter().enumerate() {
+        progress(i, total, &tag.name);
+        let (kb, commit) = crate::git::load_kb(cfg, repo, &tag.commit).map_err(|e| match e {
+            Error::Content { path, message } => Error::Content { path, message: format!("{message} [tag {}]", tag.name) },
+            other => other,
+        })?;
+        let date = Timestamp(tag.time);
+        let out = publish::publish(
+            cfg,
+            &kb,
+            reg,
+            &PublishOptions {
+                version: VersionSpec::Exact(version.to_string()),
+                date,
+                dry_run: opts.dry_run,
+                tag: None,
+                git: Some(GitInfo { commit: commit.clone(), dirty: false }),
+                lock_wait: opts.lock_wait,
+                require_translations: false,
+                guard: None,
+            },
+        )
+        .map_err(|e| match e {
+            Error::LintFailed { findings } => Error::Usage(format!(
+                "tag {} does not pass `kbrel check` ({} error(s), first: {}:{} {})",
+                tag.name,
+                findings.iter().filter(|f| f.severity == crate::lint::Severity::Error).count(),
+                findings.iter().find(|f| f.severity == crate::lint::Severity::Error).map(|f| f.file.as_str()).unwrap_or(""),
+                findings.iter().find(|f| f.severity == crate::lint::Severity::Error).map(|f| f.line).unwrap_or(0),
+                findings.iter().find(|f| f.severity == crate::lint::Severity::Error).map(|f| f.message.as_str()).unwrap_or(""),
+            )),
+            Error::VersionConflict { version, detail } => Error::VersionConflict {
+                version,
+                detail: format!("{detail} (tag {} differs from the registry)", tag.name),
+            },
+            other => other,
+        })?;
+        report.imported.push(ImportedTag {
+            tag: tag.name.clone(),
+            version: version.to_string(),
+            commit,
+            date: date.rfc3339(),
+            outcome: out.outcome,
+        });
+    }
+    progress(total, total, "");
+    Ok(report)
+}
