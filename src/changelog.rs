@@ -63,6 +63,9 @@ pub struct Entry {
     /// `small` (< 10 lines), `medium` (< 100) or `large`.
     pub size: String,
     pub fields_changed: Vec<String>,
+    /// Commits that touched the document between the two releases (with a repository).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<crate::git::CommitInfo>,
 }
 
 /// Size tag for a change of `lines` lines.
@@ -136,6 +139,7 @@ fn entry(c: &DocChange) -> Entry {
         similarity: c.similarity,
         size: size_tag(c.added_lines.max(c.removed_lines)).to_string(),
         fields_changed: c.fields_changed.clone(),
+        commits: Vec::new(),
     }
 }
 

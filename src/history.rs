@@ -12,7 +12,9 @@ use crate::manifest::{self, Index, ManifestDoc, SCHEMA_VERSION};
 use crate::registry::Registry;
 
 /// The changelog context of every published release, newest first, from the stored diffs.
-pub fn changelog_context(cfg: &Config, reg: &Registry, index: &Index) -> Result<ChangelogContext> {
+/// With a repository, every entry lists the commits that touched its document between the
+/// commits the two releases were published from.
+pub fn changelog_context(cfg: &Config, reg: &Registry, index: &Index, repo: Option<&crate::git::Repo>) -> Result<ChangelogContext> {
     let mut releases: Vec<ReleaseContext> = Vec::with_capacity(index.versions.len());
     for v in index.versions.iter().rev() {
         let bytes = reg.read_verified(&v.diff)?;
@@ -28,10 +30,43 @@ pub fn changelog_context(cfg: &Config, reg: &Registry, index: &Index) -> Result<
             &cfg.content.languages,
             &diff,
         );
-        rc.drift = reg.read_manifest(v)?.drift;
+        let manifest = reg.read_manifest(v)?;
+        rc.drift = manifest.drift.clone();
+        if let (Some(repo), Some(git)) = (repo, &manifest.git) {
+            let prev_commit = match v.previous.as_deref().and_then(|p| index.get(p)) {
+                Some(p) => reg.read_manifest(p)?.git.map(|g| g.commit),
+                None => None,
+            };
+            add_commits(cfg, repo, prev_commit.as_deref(), &git.commit, &mut rc)?;
+        }
         releases.push(rc);
     }
     Ok(changelog::new_context(&cfg.package.name, releases))
+}
+
+/// Fill each entry's `commits` from the repository history between two commits.
+pub fn add_commits(cfg: &Config, repo: &crate::git::Repo, from: Option<&str>, to: &str, rc: &mut ReleaseContext) -> Result<()> {
+    let root = repo.relative(&cfg.content_root())?;
+    let full = |lang: &str, path: &str| {
+        if root.is_empty() { format!("{lang}/{path}") } else { format!("{root}/{lang}/{path}") }
+    };
+    let mut paths = Vec::new();
+    for l in &rc.languages {
+        for e in l.added.iter().chain(&l.changed).chain(&l.removed).chain(&l.renamed) {
+            paths.push(full(&l.lang, &e.path));
+        }
+    }
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let commits = repo.commits_touching(from, to, &paths)?;
+    for l in &mut rc.languages {
+        let lang = l.lang.clone();
+        for e in l.added.iter_mut().chain(&mut l.changed).chain(&mut l.removed).chain(&mut l.renamed) {
+            e.commits = commits.get(&full(&lang, &e.path)).cloned().unwrap_or_default();
+        }
+    }
+    Ok(())
 }
 
 /// Translation state of one document in one non-source language.

@@ -375,10 +375,16 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
                 &cfg.content.languages,
                 &report,
             );
+            let mut rc = rc;
+            if let (Some(repo), Some(fm), Some(tm)) = (Repo::try_discover(&cfg.base_dir), &a.manifest, &b.manifest)
+                && let (Some(fg), Some(tg)) = (&fm.git, &tm.git)
+            {
+                kbrel::history::add_commits(&cfg, &repo, Some(&fg.commit), &tg.commit, &mut rc)?;
+            }
             kbrel::changelog::new_context(&cfg.package.name, vec![rc])
         }
         _ => match &index {
-            Some(i) => kbrel::history::changelog_context(&cfg, &reg, i)?,
+            Some(i) => kbrel::history::changelog_context(&cfg, &reg, i, Repo::try_discover(&cfg.base_dir).as_ref())?,
             None => kbrel::changelog::new_context(&cfg.package.name, Vec::new()),
         },
     };
