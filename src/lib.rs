@@ -18,6 +18,7 @@
 //! - [`history`]: changelog of all releases, translation drift
 //! - [`publish`]: the release pipeline
 //! - [`snapshot`]: one side of a comparison (a published version or the working content)
+//! - [`verify`]: full registry verification and garbage repair
 //! - [`date`]: release timestamps
 
 pub mod changelog;
@@ -35,5 +36,6 @@ pub mod package;
 pub mod publish;
 pub mod registry;
 pub mod snapshot;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -131,6 +131,19 @@ Examples:
   kbrel import --from-git --tags 'v1.*'
   kbrel import --from-git --repo ../docs --registry ../docs/releases")]
     Import(ImportArgs),
+    /// Check a registry completely: index, manifests, blobs, tarballs, diffs, leftovers
+    #[command(after_help = "Checks that index.json parses and is consistent, every manifest matches its recorded
+sha256, every blob hashes to its name, every tarball matches its integrity and unpacks to
+exactly its manifest's documents, every stored diff equals the recomputed one, and that no
+staging directories or unreferenced files were left by an interrupted publish.
+
+Examples:
+  kbrel verify
+  kbrel verify path/to/releases --json
+  kbrel verify --repair     # remove only provably garbage files, under the publish lock
+
+Exit codes: 0 no problems, 1 problems found (one line each), 2 could not verify.")]
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -322,4 +335,16 @@ pub struct AckArgs {
     /// Translation language(s) to acknowledge [default: every non-source language]
     #[arg(long, value_name = "LANG")]
     pub lang: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Registry directory [default: --registry, else registry.dir from kbrel.toml, else releases/]
+    pub dir: Option<PathBuf>,
+    /// Remove provably garbage files (staging directories, unreferenced versions, tarballs, blobs)
+    #[arg(long)]
+    pub repair: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
 }

@@ -15,7 +15,7 @@ use kbrel::registry::Registry;
 use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
-    AckArgs, BumpArg, BumpArgs, ImportArgs, StatusArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
+    AckArgs, BumpArg, BumpArgs, ImportArgs, StatusArgs, VerifyArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
     DiffArgs, Global, PublishArgs,
 };
 use crate::output;
@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Status(args) => status(&cli.global, args),
         Command::Ack(args) => ack(&cli.global, args),
         Command::Import(args) => import(&cli.global, args),
+        Command::Verify(args) => verify(&cli.global, args),
     }
 }
 
@@ -471,4 +472,18 @@ fn ack(g: &Global, args: AckArgs) -> Result<u8> {
     }
     output::ack(&args.id, &added, &path, g.quiet);
     Ok(0)
+}
+
+fn verify(g: &Global, args: VerifyArgs) -> Result<u8> {
+    let dir = match (&args.dir, &g.registry) {
+        (Some(d), _) | (None, Some(d)) => d.clone(),
+        (None, None) => match load_config(g) {
+            Ok(cfg) => cfg.registry_dir(),
+            Err(_) => PathBuf::from("releases"),
+        },
+    };
+    let reg = Registry::new(dir);
+    let report = kbrel::verify::verify(&reg, args.repair)?;
+    output::verify(&report, &reg, args.json, g.quiet)?;
+    Ok(if report.ok() { 0 } else { 1 })
 }

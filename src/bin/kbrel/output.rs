@@ -609,3 +609,35 @@ pub fn import(r: &kbrel::import::ImportReport, dry_run: bool, as_json: bool) -> 
     }
     emit(&s)
 }
+
+pub fn verify(r: &kbrel::verify::VerifyReport, reg: &Registry, as_json: bool, quiet: bool) -> anyhow::Result<()> {
+    if as_json {
+        #[derive(Serialize)]
+        struct VerifyJson<'a> {
+            schema_version: u32,
+            ok: bool,
+            #[serde(flatten)]
+            report: &'a kbrel::verify::VerifyReport,
+        }
+        return json(&VerifyJson { schema_version: kbrel::manifest::SCHEMA_VERSION, ok: r.ok(), report: r });
+    }
+    let mut s = String::new();
+    for p in &r.problems {
+        let kind = serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let _ = writeln!(s, "{}: {kind}: {}", sanitize(&p.path), sanitize(&p.message));
+    }
+    for p in &r.repaired {
+        let _ = writeln!(s, "{}: removed", sanitize(p));
+    }
+    emit(&s)?;
+    if !quiet {
+        eprintln!(
+            "verified {}: {} version(s), {} blob(s), {} problem(s)",
+            reg.dir.display(),
+            r.versions,
+            r.blobs,
+            r.problems.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! `kbrel verify`: check a registry directory completely, and (with repair) remove only what
+//! is provably garbage: staging directories, and version directories, tarballs and blobs that
+//! the index does not reference, all while holding the publish lock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::content::sha256_hex;
+use crate::error::{Error, Result};
+use crate::manifest::{self, Index, Manifest};
+use crate::registry::{self, Registry};
+
+/// One problem, at one path of the registry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Problem {
+    /// Relative to the registry root.
+    pub path: String,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// index.json is unreadable or inconsistent.
+    Index,
+    /// A listed file is missing or does not match its recorded hash.
+    Corrupt,
+    /// A tarball does not unpack to exactly the manifest's documents.
+    Tarball,
+    /// A stored diff does not match the recomputed one.
+    Diff,
+    /// Left by an interrupted publish; `--repair` removes it.
+    Garbage,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    pub versions: usize,
+    pub blobs: usize,
+    pub problems: Vec<Problem>,
+    /// Paths removed by repair.
+    pub repaired: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+fn problem(path: impl Into<String>, kind: ProblemKind, message: impl Into<String>) -> Problem {
+    Problem { path: path.into(), kind, message: message.into() }
+}
+
+/// Check everything; with `repair`, take the lock and remove garbage.
+pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
+    if !reg.dir.is_dir() {
+        return Err(Error::corrupt(&reg.dir, "not a registry directory (it does not exist or is not a folder)"));
+    }
+    let _lock = if repair { Some(reg.lock(Duration::from_secs(30))?) } else { None };
+    let mut report = VerifyReport::default();
+    let index_path = reg.path(registry::INDEX_FILE);
+    let index = match std::fs::read(&index_path) {
+        Ok(bytes) => match manifest::parse_index(&bytes, &index_path) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                report.problems.push(problem(registry::INDEX_FILE, ProblemKind::Index, e.to_string()));
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("read", index_path, e)),
+    };
+    let mut referenced: BTreeSet<String> = BTreeSet::new();
+    if let Some(index) = &index {
+        check_index(reg, index, &mut report, &mut referenced);
+    }
+    // Garbage: staging directories, unlisted version dirs, tarballs and blobs. Only judged
+    // when the index is readable (otherwise nothing is provably unreferenced).
+    for stale in reg.stale_staging()? {
+        let rel = rel_path(reg, &stale);
+        report.problems.push(problem(&rel, ProblemKind::Garbage, "staging directory left by an interrupted publish"));
+        if repair {
+            std::fs::remove_dir_all(&stale).map_err(|e| Error::io("remove", &stale, e))?;
+            report.repaired.push(rel);
+        }
+    }
+    if index.is_some() || !reg.path(registry::INDEX_FILE).exists() {
+        for rel in unreferenced(reg, &referenced)? {
+            report.problems.push(problem(&rel, ProblemKind::Garbage, "not referenced by index.json (left by an interrupted publish)"));
+            if repair {
+                let p = reg.path(&rel);
+                let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                r.map_err(|e| Error::io("remove", &p, e))?;
+                report.repaired.push(rel);
+            }
+        }
+    }
+    if repair {
+        let repaired: BTreeSet<&String> = report.repaired.iter().collect();
+        report.problems.retain(|p| !repaired.contains(&p.path));
+    }
+    report.problems.sort();
+    Ok(report)
+}
+
+fn rel_path(reg: &Registry, p: &Path) -> String {
+    p.strip_prefix(&reg.dir).unwrap_or(p).to_string_lossy().replace('\\', "/")
+}
+
+fn check_index(reg: &Registry, index: &Index, report: &mut VerifyReport, referenced: &mut BTreeSet<String>) {
+    let mut manifests: BTreeMap<String, Manifest> = BTreeMap::new();
+    let mut blobs: BTreeSet<String> = BTreeSet::new();
+    for v in &index.versions {
+        report.versions += 1;
+        referenced.insert(format!("v/{}", v.version));
+        referenced.insert(v.tarball.path.clone());
+        let m = match reg.read_manifest(v) {
+            Ok(m) => m,
+            Err(e) => {
+                report.problems.push(problem(&v.manifest.path, ProblemKind::Corrupt, e.to_string()));
+                continue;
+            }
+        };
+        if m.version != v.version || m.name != index.name {
+            report.problems.push(problem(
+                &v.manifest.path,
+                ProblemKind::Corrupt,
+                format!("manifest says {}@{}, index says {}@{}", m.name, m.version, index.name, v.version),
+            ));
+        }
+        for d in &m.documents {
+            blobs.insert(d.sha256.clone());
+        }
+        manifests.insert(v.version.clone(), m);
+    }
+    // Blobs, each once, in parallel.
+    report.blobs = blobs.len();
+    let blob_problems: Vec<Problem> = blobs
+        .par_iter()
+        .filter_map(|sha| {
+            let rel = registry::blob_path(sha);
+            match std::fs::read(reg.path(&rel)) {
+                Ok(bytes) if sha256_hex(&bytes) == *sha => None,
+                Ok(bytes) => Some(problem(&rel, ProblemKind::Corrupt, format!("content hashes to {}, not to its name", sha256_hex(&bytes)))),
+                Err(e) => Some(problem(&rel, ProblemKind::Corrupt, format!("missing or unreadable: {e}"))),
+            }
+        })
+        .collect();
+    report.problems.extend(blob_problems);
+    for sha in &blobs {
+        referenced.insert(registry::blob_path(sha));
+    }
+    // Tarballs and diffs.
+    let per_version: Vec<Vec<Problem>> = index
+        .versions
+        .par_iter()
+        .map(|v| {
+            let mut out = Vec::new();
+            let Some(m) = manifests.get(&v.version) else { return out };
+            check_tarball(reg, v, m, &mut out);
+            check_diff(reg, index, v, m, &manifests, &mut out);
+            out
+        })
+        .collect();
+    report.problems.extend(per_version.into_iter().flatten());
+}
+
+fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: &mut Vec<Problem>) {
+    let t = &v.tarball;
+    let tgz = match std::fs::read(reg.path(&t.path)) {
+        Ok(b) => b,
+        Err(e) => {
+            out.push(problem(&t.path, ProblemKind::Corrupt, format!("missing or unreadable: {e}")));
+            return;
+        }
+    };
+    let (sha256, integrity, shasum) = crate::package::integrity_of(&tgz);
+    if sha256 != t.sha256 || integrity != t.integrity || shasum != t.shasum || tgz.len() as u64 != t.size {
+        out.push(problem(&t.path, ProblemKind::Corrupt, format!("does not match its recorded integrity (sha256 {sha256}, expected {})", t.sha256)));
+        return;
+    }
+    let files = match crate::package::unpack(&tgz, &t.path, crate::package::UnpackLimits::default()) {
+        Ok(f) => f,
+        Err(e) => {
+            out.push(problem(&t.path, ProblemKind::Tarball, e.to_string()));
+            return;
+        }
+    };
+    let by_path: BTreeMap<&str, &Vec<u8>> = files.iter().map(|(p, b)| (p.as_str(), b)).collect();
+    let manifest_bytes = std::fs::read(reg.path(&v.manifest.path)).unwrap_or_default();
+    if by_path.get("manifest.json").map(|b| b.as_slice()) != Some(manifest_bytes.as_slice()) {
+        out.push(problem(&t.path, ProblemKind::Tarball, "package/manifest.json differs from the version's manifest.json"));
+    }
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    for d in &m.documents {
+        let p = format!("docs/{}/{}", d.lang, d.path);
+        match by_path.get(p.as_str()) {
+            Some(b) if sha256_hex(b) == d.sha256 => {}
+            Some(_) => out.push(problem(&t.path, ProblemKind::Tarball, format!("package/{p} does not match sha256 {}", d.sha256))),
+            None => out.push(problem(&t.path, ProblemKind::Tarball, format!("package/{p} is missing"))),
+        }
+        expected.insert(p);
+    }
+    for p in by_path.keys().filter(|p| p.starts_with("docs/")) {
+        if !expected.contains(*p) {
+            out.push(problem(&t.path, ProblemKind::Tarball, format!("package/{p} is not in the manifest")));
+        }
+    }
+    let unpacked: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+    if files.len() as u64 != t.file_count || unpacked != t.unpacked_size {
+        out.push(problem(
+            &t.path,
+            ProblemKind::Tarball,
+            format!("has {} files / {unpacked} bytes, index says {} / {}", files.len(), t.file_count, t.unpacked_size),
+        ));
+    }
+}
+
+fn check_diff(reg: &Registry, index: &Index, v: &manifest::IndexVersion, m: &Manifest, manifests: &BTreeMap<String, Manifest>, out: &mut Vec<Problem>) {
+    let stored = match reg.read_verified(&v.diff).and_then(|b| manifest::parse_diff(&b, &reg.path(&v.diff.path))) {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(problem(&v.diff.path, ProblemKind::Corrupt, e.to_string()));
+            return;
+        }
+    };
+    let prev_docs: &[manifest::ManifestDoc] = match v.previous.as_deref() {
+        Some(p) => match manifests.get(p) {
+            Some(pm) => &pm.documents,
+            None if index.get(p).is_none() => {
+                out.push(problem(&v.diff.path, ProblemKind::Diff, format!("previous version {p} is not in the index")));
+                return;
+            }
+            None => return,
+        },
+        None => &[],
+    };
+    let text = |d: &manifest::ManifestDoc| -> Result<String> {
+        String::from_utf8(reg.read_blob(&d.sha256)?).map_err(|_| Error::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
+    };
+    match crate::diff::diff_docs(&m.languages, prev_docs, &text, &m.documents, &text) {
+        Ok(changes) if changes == stored.changes => {}
+        Ok(_) => out.push(problem(&v.diff.path, ProblemKind::Diff, "does not match the diff recomputed from the two manifests")),
+        Err(e) => out.push(problem(&v.diff.path, ProblemKind::Diff, format!("cannot recompute: {e}"))),
+    }
+}
+
+/// Version directories, tarballs and blobs present on disk but not referenced.
+fn unreferenced(reg: &Registry, referenced: &BTreeSet<String>) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let read = |dir: &Path| -> Result<Vec<std::fs::DirEntry>> {
+        match std::fs::read_dir(dir) {
+            Ok(rd) => rd.collect::<std::io::Result<Vec<_>>>().map_err(|e| Error::io("read directory", dir, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io("read directory", dir, e)),
+        }
+    };
+    for e in read(&reg.path("v"))? {
+        let rel = format!("v/{}", e.file_name().to_string_lossy());
+        if !referenced.contains(&rel) {
+            out.push(rel);
+        }
+    }
+    for e in read(&reg.dir)? {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.ends_with(".tgz") && !referenced.contains(&name) {
+            out.push(name);
+        }
+    }
+    for a in read(&reg.path("blobs/sha256"))? {
+        for b in read(&a.path())? {
+            let rel = format!("blobs/sha256/{}/{}", a.file_name().to_string_lossy(), b.file_name().to_string_lossy());
+            if !referenced.contains(&rel) {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
