@@ -145,6 +145,10 @@ pub struct RegistryConfig {
     pub gzip_level: u32,
     #[serde(default = "default_tag_format")]
     pub tag_format: String,
+    /// The URL this registry directory is served from (static hosting / CDN). Tarball URLs in
+    /// the static npm packument are made absolute with it; without it they are relative.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_registry() -> PathBuf {
@@ -163,6 +167,7 @@ impl Default for RegistryConfig {
             dir: default_registry(),
             gzip_level: default_gzip(),
             tag_format: default_tag_format(),
+            public_url: None,
         }
     }
 }

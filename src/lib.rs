@@ -11,12 +11,14 @@
 //! - [`diff`]: document and line differences (pure)
 //! - [`changelog`]: changelog context and Keep a Changelog rendering (pure)
 //! - [`package`]: the npm tarball and bundles
+//! - [`npm`]: npm packuments and the publish document
 //! - [`manifest`]: `index.json`, `manifest.json`, `diff.json`
 //! - [`registry`]: the registry directory: verified reads, lock, atomic commit
 //! - [`git`]: content trees at any revision, tags, commits (the only git2 user)
 //! - [`import`]: rebuild a registry from git release tags
 //! - [`history`]: changelog of all releases, translation drift
 //! - [`publish`]: the release pipeline
+//! - [`server`]: read-only HTTP over a registry (registry files + npm read API)
 //! - [`snapshot`]: one side of a comparison (a published version or the working content)
 //! - [`verify`]: full registry verification and garbage repair
 //! - [`date`]: release timestamps
@@ -32,9 +34,11 @@ pub mod history;
 pub mod import;
 pub mod lint;
 pub mod manifest;
+pub mod npm;
 pub mod package;
 pub mod publish;
 pub mod registry;
+pub mod server;
 pub mod snapshot;
 pub mod verify;
 

@@ -40,6 +40,8 @@ pub struct IndexVersion {
     pub content_digest: String,
     pub manifest: FileRef,
     pub diff: FileRef,
+    /// `v/<version>/package.json`: the tarball's package.json (the npm version document).
+    pub package_json: FileRef,
     pub tarball: TarballRef,
     /// Per language: document count and changes against `previous`.
     pub summary: BTreeMap<String, ChangeCounts>,
@@ -301,7 +303,7 @@ impl Index {
                     format!("index versions are not in ascending order at `{}`", v.version),
                 ));
             }
-            for f in [&v.manifest.path, &v.diff.path, &v.tarball.path] {
+            for f in [&v.manifest.path, &v.diff.path, &v.package_json.path, &v.tarball.path] {
                 if !is_safe_relative_path(f) {
                     return Err(Error::corrupt(
                         path,

@@ -26,6 +26,9 @@ pub fn validate_package_name(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() || name.len() > 214 {
         return Err("must be 1 to 214 characters".into());
     }
+    if matches!(name, "v" | "blobs" | "index.json" | "index.json.sig") || name.ends_with(".tgz") {
+        return Err(format!("`{name}` collides with a file of the registry layout"));
+    }
     let bare = match name.strip_prefix('@') {
         Some(scoped) => {
             let (scope, bare) = scoped
@@ -171,6 +174,8 @@ pub struct Package {
     pub unpacked_size: u64,
     /// Entry paths in tarball order (`package/…`).
     pub files: Vec<String>,
+    /// The bytes of `package/package.json` (also stored as `v/<version>/package.json`).
+    pub package_json: Vec<u8>,
 }
 
 #[derive(Serialize)]
@@ -244,9 +249,10 @@ pub fn build(input: &PackageInput<'_>) -> Result<Package> {
             globals: &input.globals,
         },
     };
+    let package_json = crate::manifest::to_json_bytes(&pj);
     entries.push((
         "package/package.json".into(),
-        Data::Owned(crate::manifest::to_json_bytes(&pj)),
+        Data::Borrowed(&package_json),
     ));
     entries.push((
         "package/README.md".into(),
@@ -298,6 +304,7 @@ pub fn build(input: &PackageInput<'_>) -> Result<Package> {
         file_count,
         unpacked_size,
         files,
+        package_json: package_json.clone(),
     })
 }
 

@@ -503,6 +503,11 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
             sha256: sha256_hex(&diff_json),
             size: diff_json.len() as u64,
         },
+        package_json: FileRef {
+            path: registry::package_json_path(&vs),
+            sha256: sha256_hex(&pkg.package_json),
+            size: pkg.package_json.len() as u64,
+        },
         tarball: tarball.clone(),
         summary: summary.clone(),
     };
@@ -513,6 +518,17 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
         .unwrap_or(new_index.versions.len());
     new_index.versions.insert(pos, entry);
     let (tags_set, backport) = update_dist_tags(&mut new_index, &version, opts.tag.as_deref())?;
+    let packument = {
+        let mut docs = match &index {
+            Some(i) => crate::npm::version_documents(reg, i)?,
+            None => BTreeMap::new(),
+        };
+        let pj: serde_json::Value = serde_json::from_slice(&pkg.package_json).map_err(|e| Error::Usage(e.to_string()))?;
+        docs.insert(vs.clone(), pj);
+        let base = cfg.registry.public_url.as_deref().map(|u| format!("{}/", u.trim_end_matches('/')));
+        let url = |file: &str| format!("{}{file}", base.as_deref().unwrap_or(""));
+        manifest::to_json_bytes(&crate::npm::packument(&new_index, &docs, &url))
+    };
 
     // The changelog section.
     let rc = changelog::release_context(
@@ -544,7 +560,9 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     files.extend([
         registry::manifest_path(&vs),
         registry::diff_path(&vs),
+        registry::package_json_path(&vs),
         tarball_name.clone(),
+        crate::npm::packument_path(&cfg.package.name),
         registry::INDEX_FILE.to_string(),
     ]);
 
@@ -578,9 +596,10 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
             blobs,
             manifest_json: &manifest_json,
             diff_json: &diff_json,
+            package_json: &pkg.package_json,
             tarball_name: &tarball_name,
             tgz: &pkg.tgz,
-            extra: Vec::new(),
+            extra: vec![(crate::npm::packument_path(&cfg.package.name), packument)],
             index: &new_index,
         },
     )?;

@@ -40,6 +40,7 @@ pub struct Commit<'a> {
     pub blobs: Vec<(&'a str, &'a [u8])>,
     pub manifest_json: &'a [u8],
     pub diff_json: &'a [u8],
+    pub package_json: &'a [u8],
     pub tarball_name: &'a str,
     pub tgz: &'a [u8],
     /// Mutable files replaced atomically (e.g. the npm packument), relative paths.
@@ -58,6 +59,10 @@ pub fn manifest_path(version: &str) -> String {
 
 pub fn diff_path(version: &str) -> String {
     format!("v/{version}/diff.json")
+}
+
+pub fn package_json_path(version: &str) -> String {
+    format!("v/{version}/package.json")
 }
 
 impl Registry {
@@ -199,6 +204,7 @@ impl Registry {
         let vstage = stage.join("v");
         write_durable(&vstage.join("manifest.json"), c.manifest_json)?;
         write_durable(&vstage.join("diff.json"), c.diff_json)?;
+    write_durable(&vstage.join("package.json"), c.package_json)?;
         fsync_dir(&vstage)?;
         let vdir = self.path(&format!("v/{}", c.version));
         if vdir.exists() {

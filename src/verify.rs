@@ -194,6 +194,11 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
     };
     let by_path: BTreeMap<&str, &Vec<u8>> = files.iter().map(|(p, b)| (p.as_str(), b)).collect();
     let manifest_bytes = std::fs::read(reg.path(&v.manifest.path)).unwrap_or_default();
+    match reg.read_verified(&v.package_json) {
+        Ok(pj) if by_path.get("package.json").map(|b| b.as_slice()) == Some(pj.as_slice()) => {}
+        Ok(_) => out.push(problem(&t.path, ProblemKind::Tarball, "package/package.json differs from the version's package.json")),
+        Err(e) => out.push(problem(&v.package_json.path, ProblemKind::Corrupt, e.to_string())),
+    }
     if by_path.get("manifest.json").map(|b| b.as_slice()) != Some(manifest_bytes.as_slice()) {
         out.push(problem(&t.path, ProblemKind::Tarball, "package/manifest.json differs from the version's manifest.json"));
     }

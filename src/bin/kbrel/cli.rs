@@ -144,6 +144,19 @@ Examples:
 
 Exit codes: 0 no problems, 1 problems found (one line each), 2 could not verify.")]
     Verify(VerifyArgs),
+    /// Serve a registry over HTTP (read-only): registry files and npm's read API
+    #[command(after_help = "Routes: /index.json, /v/<version>/{manifest,diff,package}.json, /blobs/sha256/<aa>/<rest>,
+/<tarball>.tgz, and npm's read API: /<name> (packument; abbreviated with
+Accept: application/vnd.npm.install-v1+json), /<name>/<version|tag>, /<name>/-/<file>.tgz,
+scoped names as /@scope%2fname. Strong ETags with 304s, immutable caching for versioned and
+content-addressed files, gzip, HEAD. A new publish is picked up without a restart; a broken
+index.json is logged and the last good one kept. Stops gracefully on Ctrl-C / SIGTERM.
+
+Examples:
+  kbrel serve
+  kbrel serve releases --addr 127.0.0.1:8080
+  npm install kbrel-guide --registry http://127.0.0.1:8080/")]
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -347,4 +360,19 @@ pub struct VerifyArgs {
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Registry directory [default: --registry, else registry.dir from kbrel.toml, else releases/]
+    pub dir: Option<PathBuf>,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Public base URL for tarball links in packuments [default: http://<Host header>]
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Seconds a client may take to send a request header before it is disconnected
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub header_timeout: u64,
 }

@@ -15,7 +15,7 @@ use kbrel::registry::Registry;
 use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
-    AckArgs, BumpArg, BumpArgs, ImportArgs, StatusArgs, VerifyArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
+    AckArgs, BumpArg, BumpArgs, ImportArgs, ServeArgs, StatusArgs, VerifyArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
     DiffArgs, Global, PublishArgs,
 };
 use crate::output;
@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Ack(args) => ack(&cli.global, args),
         Command::Import(args) => import(&cli.global, args),
         Command::Verify(args) => verify(&cli.global, args),
+        Command::Serve(args) => serve(&cli.global, args),
     }
 }
 
@@ -475,15 +476,60 @@ fn ack(g: &Global, args: AckArgs) -> Result<u8> {
 }
 
 fn verify(g: &Global, args: VerifyArgs) -> Result<u8> {
-    let dir = match (&args.dir, &g.registry) {
+    let reg = Registry::new(registry_arg(g, args.dir.as_ref()));
+    let report = kbrel::verify::verify(&reg, args.repair)?;
+    output::verify(&report, &reg, args.json, g.quiet)?;
+    Ok(if report.ok() { 0 } else { 1 })
+}
+
+/// The registry directory for commands that take one as an argument.
+fn registry_arg(g: &Global, arg: Option<&PathBuf>) -> PathBuf {
+    match (arg, &g.registry) {
         (Some(d), _) | (None, Some(d)) => d.clone(),
         (None, None) => match load_config(g) {
             Ok(cfg) => cfg.registry_dir(),
             Err(_) => PathBuf::from("releases"),
         },
+    }
+}
+
+fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
+    let reg = Registry::new(registry_arg(g, args.dir.as_ref()));
+    kbrel::server::check_registry(&reg)?;
+    let quiet = g.quiet;
+    let log: kbrel::server::Log = std::sync::Arc::new(move |line: &str| {
+        if !quiet || line.starts_with("error") {
+            eprintln!("{}", output::sanitize(line));
+        }
+    });
+    let opts = kbrel::server::ServeOptions {
+        base_url: args.base_url.clone(),
+        log,
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        shutdown_grace: Duration::from_secs(10),
     };
-    let reg = Registry::new(dir);
-    let report = kbrel::verify::verify(&reg, args.repair)?;
-    output::verify(&report, &reg, args.json, g.quiet)?;
-    Ok(if report.ok() { 0 } else { 1 })
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.addr).await.map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (the port is in use: pick another with --addr)" } else { "" };
+            kbrel::Error::Usage(format!("cannot listen on {}: {e}{hint}", args.addr))
+        })?;
+        let local = listener.local_addr().context("listener address")?;
+        if !g.quiet {
+            eprintln!("serving {} on http://{local}/ (Ctrl-C to stop)", reg.dir.display());
+        }
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+            }
+        };
+        kbrel::server::serve(listener, reg.clone(), opts, shutdown).await?;
+        if !g.quiet {
+            eprintln!("stopped");
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(0)
 }

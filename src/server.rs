@@ -1,0 +1,431 @@
+//! `kbrel serve`: read-only HTTP over a registry directory — the registry files and npm's read
+//! API — with strong ETags, immutable caching, gzip, HEAD, timeouts and graceful shutdown.
+//!
+//! Architecture invariant: request paths are never joined onto the filesystem. Every route
+//! names a file through the index (versions, tarball names) or a strict pattern (a sha256), so
+//! nothing outside the registry, and nothing the index does not list, can be served.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::Value;
+
+use crate::content::sha256_hex;
+use crate::error::{Error, Result};
+use crate::manifest::{self, Index};
+use crate::registry::{self, Registry};
+
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub const SHORT: &str = "public, max-age=60";
+const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
+/// Immutable files kept in memory after their first (verified) read.
+const CACHE_LIMIT: usize = 256 << 20;
+
+/// Where request log lines and errors go (the binary prints them).
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Absolute base for tarball URLs in packuments; default: `http://<Host header>/`.
+    pub base_url: Option<String>,
+    pub log: Log,
+    /// Close connections that do not send a complete request header in time.
+    pub header_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+struct Loaded {
+    key: (u64, i128, u64),
+    index: Arc<Index>,
+    bytes: Bytes,
+    etag: String,
+    docs: Arc<BTreeMap<String, Value>>,
+    packuments: HashMap<(String, bool), (Bytes, String)>,
+}
+
+struct State {
+    reg: Registry,
+    opts: ServeOptions,
+    loaded: Mutex<Option<Loaded>>,
+    files: Mutex<(usize, HashMap<String, Bytes>)>,
+}
+
+fn file_key(meta: &std::fs::Metadata) -> (u64, i128, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.len(), meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128, meta.ino())
+}
+
+impl State {
+    /// The current index: reloaded when index.json changed; a bad new index is logged and the
+    /// last good one kept.
+    fn current(&self) -> Option<(Arc<Index>, Bytes, String, Arc<BTreeMap<String, Value>>)> {
+        let path = self.reg.path(registry::INDEX_FILE);
+        let key = std::fs::metadata(&path).ok().map(|m| file_key(&m));
+        let mut guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = match (&*guard, key) {
+            (Some(l), Some(k)) => l.key != k,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        if stale && let Some(k) = key {
+            match self.load(&path) {
+                Ok((index, bytes, docs)) => {
+                    let etag = format!("\"{}\"", sha256_hex(&bytes));
+                    *guard = Some(Loaded {
+                        key: k,
+                        index: Arc::new(index),
+                        bytes: Bytes::from(bytes),
+                        etag,
+                        docs: Arc::new(docs),
+                        packuments: HashMap::new(),
+                    });
+                }
+                Err(e) => {
+                    (self.opts.log)(&format!("error: {e}; still serving the last good index"));
+                    if let Some(l) = guard.as_mut() {
+                        l.key = k;
+                    }
+                }
+            }
+        }
+        guard.as_ref().map(|l| (l.index.clone(), l.bytes.clone(), l.etag.clone(), l.docs.clone()))
+    }
+
+    fn load(&self, path: &std::path::Path) -> Result<(Index, Vec<u8>, BTreeMap<String, Value>)> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        let index = manifest::parse_index(&bytes, path)?;
+        let docs = crate::npm::version_documents(&self.reg, &index)?;
+        Ok((index, bytes, docs))
+    }
+
+    /// An immutable registry file, verified against `sha256` on first read, then cached.
+    fn immutable(&self, rel: &str, sha256: &str) -> Option<Bytes> {
+        if let Some(b) = self.files.lock().unwrap_or_else(|p| p.into_inner()).1.get(rel) {
+            return Some(b.clone());
+        }
+        let bytes = std::fs::read(self.reg.path(rel)).ok()?;
+        if sha256_hex(&bytes) != sha256 {
+            (self.opts.log)(&format!("error: {rel} does not match its sha256 {sha256}; not served (run `kbrel verify`)"));
+            return None;
+        }
+        let bytes = Bytes::from(bytes);
+        let mut cache = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.0 + bytes.len() <= CACHE_LIMIT {
+            cache.0 += bytes.len();
+            cache.1.insert(rel.to_string(), bytes.clone());
+        }
+        Some(bytes)
+    }
+
+    fn packument(&self, host: &str, abbreviated: bool) -> Option<(Bytes, String)> {
+        let mut guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let l = guard.as_mut()?;
+        let key = (host.to_string(), abbreviated);
+        if let Some(p) = l.packuments.get(&key) {
+            return Some(p.clone());
+        }
+        let base = match &self.opts.base_url {
+            Some(b) => b.trim_end_matches('/').to_string(),
+            None => format!("http://{host}"),
+        };
+        let name = l.index.name.clone();
+        let url = |file: &str| format!("{base}/{name}/-/{file}");
+        let v = if abbreviated {
+            crate::npm::abbreviated(&l.index, &l.docs, &url)
+        } else {
+            crate::npm::packument(&l.index, &l.docs, &url)
+        };
+        let bytes = Bytes::from(manifest::to_json_bytes(&v));
+        let etag = format!("\"{}\"", sha256_hex(&bytes));
+        l.packuments.insert(key, (bytes.clone(), etag.clone()));
+        Some((bytes, etag))
+    }
+}
+
+/// A response under construction.
+struct Reply {
+    status: StatusCode,
+    body: Bytes,
+    content_type: &'static str,
+    etag: Option<String>,
+    cache: Option<&'static str>,
+}
+
+impl Reply {
+    fn ok(body: Bytes, content_type: &'static str, etag: String, cache: &'static str) -> Reply {
+        Reply { status: StatusCode::OK, body, content_type, etag: Some(etag), cache: Some(cache) }
+    }
+    fn json(status: StatusCode, v: &Value) -> Reply {
+        Reply {
+            status,
+            body: Bytes::from(manifest::to_json_bytes(v)),
+            content_type: "application/json",
+            etag: None,
+            cache: Some("no-store"),
+        }
+    }
+    fn not_found() -> Reply {
+        Reply::json(StatusCode::NOT_FOUND, &crate::npm::not_found())
+    }
+    fn bad_request(msg: &str) -> Reply {
+        Reply::json(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": msg }))
+    }
+}
+
+/// Decode `%XX` escapes once. `None` for malformed escapes or non-UTF-8 results.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
+    let Some(decoded) = percent_decode(path) else {
+        return Reply::bad_request("malformed percent-encoding in the path");
+    };
+    if decoded.contains(['\0', '\\']) || decoded.split('/').any(|s| s == ".." || s == ".") || !decoded.starts_with('/') {
+        return Reply::bad_request("invalid path");
+    }
+    let Some((index, index_bytes, index_etag, _docs)) = state.current() else {
+        return Reply::json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({ "error": "no valid index.json in the registry" }));
+    };
+    let rest = &decoded[1..];
+    if rest == registry::INDEX_FILE {
+        return Reply::ok(index_bytes, "application/json", index_etag, SHORT);
+    }
+    if rest.is_empty() {
+        return Reply {
+            status: StatusCode::OK,
+            body: Bytes::from(format!("kbrel registry for {}: GET /index.json, or use it as an npm registry\n", index.name)),
+            content_type: "text/plain; charset=utf-8",
+            etag: None,
+            cache: Some(SHORT),
+        };
+    }
+    if let Some(sha) = rest.strip_prefix("blobs/sha256/") {
+        let hex: String = sha.split('/').collect();
+        let well_formed = sha.len() == 65 && sha.as_bytes()[2] == b'/' && manifest::is_sha256_hex(&hex);
+        if !well_formed {
+            return Reply::not_found();
+        }
+        return match state.immutable(rest, &hex) {
+            Some(b) => Reply::ok(b, "text/markdown; charset=utf-8", format!("\"{hex}\""), IMMUTABLE),
+            None => Reply::not_found(),
+        };
+    }
+    if let Some(vrest) = rest.strip_prefix("v/")
+        && let Some((version, file)) = vrest.split_once('/')
+    {
+        let Some(v) = index.get(version) else { return Reply::not_found() };
+        let f = match file {
+            "manifest.json" => &v.manifest,
+            "diff.json" => &v.diff,
+            "package.json" => &v.package_json,
+            _ => return Reply::not_found(),
+        };
+        return match state.immutable(&f.path, &f.sha256) {
+            Some(b) => Reply::ok(b, "application/json", format!("\"{}\"", f.sha256), IMMUTABLE),
+            None => Reply::not_found(),
+        };
+    }
+    let tarball = |file: &str| -> Reply {
+        match index.versions.iter().find(|v| v.tarball.path == file) {
+            Some(v) => match state.immutable(&v.tarball.path, &v.tarball.sha256) {
+                Some(b) => Reply::ok(b, "application/octet-stream", format!("\"{}\"", v.tarball.sha256), IMMUTABLE),
+                None => Reply::not_found(),
+            },
+            None => Reply::not_found(),
+        }
+    };
+    if !rest.contains('/') && rest.ends_with(".tgz") {
+        return tarball(rest);
+    }
+    // npm read API: /<name>, /<name>/<version|tag>, /<name>/-/<file>.tgz
+    let name = index.name.as_str();
+    let Some(after) = rest.strip_prefix(name) else { return Reply::not_found() };
+    let abbreviated = accept.contains(ABBREVIATED);
+    if after.is_empty() {
+        return match state.packument(host, abbreviated) {
+            Some((b, etag)) => Reply::ok(b, if abbreviated { ABBREVIATED } else { "application/json" }, etag, SHORT),
+            None => Reply::not_found(),
+        };
+    }
+    let Some(sub) = after.strip_prefix('/') else { return Reply::not_found() };
+    if let Some(file) = sub.strip_prefix("-/") {
+        return tarball(file.rsplit('/').next().unwrap_or(file));
+    }
+    let version = index.dist_tags.get(sub).map(String::as_str).unwrap_or(sub);
+    let (_, _, _, docs) = match state.current() {
+        Some(c) => c,
+        None => return Reply::not_found(),
+    };
+    let base = match &state.opts.base_url {
+        Some(b) => b.trim_end_matches('/').to_string(),
+        None => format!("http://{host}"),
+    };
+    let url = |file: &str| format!("{base}/{name}/-/{file}");
+    match crate::npm::version(&index, &docs, version, &url) {
+        Some(v) => {
+            let body = Bytes::from(manifest::to_json_bytes(&v));
+            let etag = format!("\"{}\"", sha256_hex(&body));
+            let cache = if index.dist_tags.contains_key(sub) { SHORT } else { IMMUTABLE };
+            Reply::ok(body, "application/json", etag, cache)
+        }
+        None => Reply::not_found(),
+    }
+}
+
+fn gzip(body: &[u8]) -> Option<Vec<u8>> {
+    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 3), flate2::Compression::new(6));
+    e.write_all(body).ok()?;
+    e.finish().ok()
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let header = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let host = header(header::HOST);
+    let host = if host.is_empty() || host.contains(['/', ' ']) { "localhost".to_string() } else { host };
+    let reply = if method != Method::GET && method != Method::HEAD {
+        let mut r = Reply::json(StatusCode::METHOD_NOT_ALLOWED, &serde_json::json!({ "error": "read-only registry: only GET and HEAD" }));
+        r.cache = None;
+        r
+    } else {
+        let st = state.clone();
+        let (p, h, a) = (path.clone(), host.clone(), header(header::ACCEPT));
+        tokio::task::spawn_blocking(move || route(&st, &p, &h, &a))
+            .await
+            .unwrap_or_else(|_| Reply::json(StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({ "error": "internal error" })))
+    };
+    let if_none_match = header(header::IF_NONE_MATCH);
+    let accepts_gzip = header(header::ACCEPT_ENCODING).split(',').any(|e| e.trim().split(';').next() == Some("gzip"));
+    let mut builder = Response::builder();
+    let not_modified = reply.status == StatusCode::OK
+        && reply.etag.as_ref().is_some_and(|e| if_none_match.split(',').any(|c| c.trim() == e || c.trim() == "*"));
+    let compressible = reply.content_type.starts_with("application/json")
+        || reply.content_type.starts_with("text/")
+        || reply.content_type == ABBREVIATED;
+    let (status, body, encoded) = if not_modified {
+        (StatusCode::NOT_MODIFIED, Bytes::new(), false)
+    } else if accepts_gzip && compressible && reply.body.len() > 860 {
+        match gzip(&reply.body) {
+            Some(z) => (reply.status, Bytes::from(z), true),
+            None => (reply.status, reply.body.clone(), false),
+        }
+    } else {
+        (reply.status, reply.body.clone(), false)
+    };
+    builder = builder.status(status);
+    if let Some(e) = &reply.etag {
+        builder = builder.header(header::ETAG, e.as_str());
+    }
+    if let Some(c) = reply.cache {
+        builder = builder.header(header::CACHE_CONTROL, c);
+    }
+    if compressible {
+        builder = builder.header(header::VARY, "Accept-Encoding");
+    }
+    if status != StatusCode::NOT_MODIFIED {
+        builder = builder.header(header::CONTENT_TYPE, reply.content_type);
+        if encoded {
+            builder = builder.header(header::CONTENT_ENCODING, "gzip");
+        }
+        builder = builder.header(header::CONTENT_LENGTH, body.len());
+    }
+    let len = body.len();
+    let body = if method == Method::HEAD { Bytes::new() } else { body };
+    let mut resp = builder.body(Full::new(body)).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+    if reply.status == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    (state.opts.log)(&format!(
+        "{method} {} {} {len} {:.1}ms",
+        crate::server::printable(&path),
+        status.as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
+    Ok(resp)
+}
+
+/// Control characters escaped, for log lines.
+pub fn printable(s: &str) -> String {
+    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+/// Check that `reg` is a registry we can serve (an index that parses).
+pub fn check_registry(reg: &Registry) -> Result<Index> {
+    match reg.read_index()? {
+        Some((index, _)) => Ok(index),
+        None => Err(Error::corrupt(&reg.dir, "not a registry: there is no index.json (publish something first)")),
+    }
+}
+
+/// Serve until `shutdown` resolves, then finish in-flight requests (up to the grace period).
+pub async fn serve(listener: tokio::net::TcpListener, reg: Registry, opts: ServeOptions, shutdown: impl Future<Output = ()>) -> Result<()> {
+    check_registry(&reg)?;
+    let state = Arc::new(State {
+        reg,
+        opts: opts.clone(),
+        loaded: Mutex::new(None),
+        files: Mutex::new((0, HashMap::new())),
+    });
+    let _ = state.current();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(opts.header_timeout)
+        .max_buf_size(64 * 1024);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        (opts.log)(&format!("error: accept: {e}"));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let st = state.clone();
+                let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(opts.shutdown_grace) => {}
+    }
+    Ok(())
+}
