@@ -18,6 +18,7 @@
 //! - [`import`]: rebuild a registry from git release tags
 //! - [`history`]: changelog of all releases, translation drift
 //! - [`publish`]: the release pipeline
+//! - [`push`]: publish a release to a real npm registry
 //! - [`server`]: read-only HTTP over a registry (registry files + npm read API)
 //! - [`snapshot`]: one side of a comparison (a published version or the working content)
 //! - [`verify`]: full registry verification and garbage repair
@@ -37,6 +38,7 @@ pub mod manifest;
 pub mod npm;
 pub mod package;
 pub mod publish;
+pub mod push;
 pub mod registry;
 pub mod server;
 pub mod snapshot;

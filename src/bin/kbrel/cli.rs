@@ -157,6 +157,14 @@ Examples:
   kbrel serve releases --addr 127.0.0.1:8080
   npm install kbrel-guide --registry http://127.0.0.1:8080/")]
     Serve(ServeArgs),
+    /// Publish a release from the registry directory to an npm registry (npm's publish API)
+    #[command(after_help = "Idempotent: pushing a version the registry already has with the same integrity succeeds;
+different content under that version is an error. The registry's own error text is shown.
+
+Examples:
+  kbrel push 1.3.4 --to http://127.0.0.1:4873/
+  NPM_TOKEN=… kbrel push latest --to https://registry.example.com/")]
+    Push(PushArgs),
 }
 
 #[derive(Debug, Args)]
@@ -375,4 +383,22 @@ pub struct ServeArgs {
     /// Seconds a client may take to send a request header before it is disconnected
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub header_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Version (or dist-tag / latest) to push
+    pub version: String,
+    /// npm registry URL
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Auth token [default: $KBREL_NPM_TOKEN, else $NPM_TOKEN]
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// dist-tag [default: the tag pointing at the version in our index, else latest]
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
 }

@@ -15,7 +15,7 @@ use kbrel::registry::Registry;
 use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
-    AckArgs, BumpArg, BumpArgs, ImportArgs, ServeArgs, StatusArgs, VerifyArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
+    AckArgs, BumpArg, BumpArgs, ImportArgs, PushArgs, ServeArgs, StatusArgs, VerifyArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
     DiffArgs, Global, PublishArgs,
 };
 use crate::output;
@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Import(args) => import(&cli.global, args),
         Command::Verify(args) => verify(&cli.global, args),
         Command::Serve(args) => serve(&cli.global, args),
+        Command::Push(args) => push(&cli.global, args),
     }
 }
 
@@ -531,5 +532,20 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
         }
         anyhow::Ok(())
     })?;
+    Ok(0)
+}
+
+fn push(g: &Global, args: PushArgs) -> Result<u8> {
+    let reg = Registry::new(registry_arg(g, None));
+    let index = kbrel::server::check_registry(&reg)?;
+    let token = args
+        .token
+        .clone()
+        .or_else(|| std::env::var("KBREL_NPM_TOKEN").ok())
+        .or_else(|| std::env::var("NPM_TOKEN").ok())
+        .filter(|t| !t.is_empty());
+    let opts = kbrel::push::PushOptions { to: args.to.clone(), token, tag: args.tag.clone(), timeout: Duration::from_secs(120) };
+    let report = kbrel::push::push(&reg, &index, &args.version, &opts)?;
+    output::push(&report, args.json)?;
     Ok(0)
 }

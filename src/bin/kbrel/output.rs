@@ -641,3 +641,14 @@ pub fn verify(r: &kbrel::verify::VerifyReport, reg: &Registry, as_json: bool, qu
     }
     Ok(())
 }
+
+pub fn push(r: &kbrel::push::PushReport, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let what = match r.outcome {
+        kbrel::push::PushOutcome::Published => "pushed",
+        kbrel::push::PushOutcome::AlreadyPresent => "already present (identical)",
+    };
+    emit(&format!("{}@{} {what} at {} (dist-tag {})\n", r.name, r.version, r.registry, r.tag))
+}
