@@ -149,6 +149,9 @@ pub struct RegistryConfig {
     /// the static npm packument are made absolute with it; without it they are relative.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// With signing: the index expires this many days after each publish.
+    #[serde(default)]
+    pub expires_days: Option<u32>,
 }
 
 fn default_registry() -> PathBuf {
@@ -168,6 +171,7 @@ impl Default for RegistryConfig {
             gzip_level: default_gzip(),
             tag_format: default_tag_format(),
             public_url: None,
+            expires_days: None,
         }
     }
 }

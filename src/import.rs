@@ -94,6 +94,7 @@ pub fn import(cfg: &Config, repo: &Repo, reg: &Registry, opts: &ImportOptions, p
                 lock_wait: opts.lock_wait,
                 require_translations: false,
                 guard: None,
+                sign: None,
             },
         )
         .map_err(|e| match e {

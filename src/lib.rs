@@ -20,7 +20,9 @@
 //! - [`publish`]: the release pipeline
 //! - [`push`]: publish a release to a real npm registry
 //! - [`server`]: read-only HTTP over a registry (registry files + npm read API)
+//! - [`sign`]: ed25519 signatures over index.json, key rotation
 //! - [`snapshot`]: one side of a comparison (a published version or the working content)
+//! - [`sync`]: the consumer: verified, delta, atomic cache updates
 //! - [`verify`]: full registry verification and garbage repair
 //! - [`date`]: release timestamps
 
@@ -41,7 +43,9 @@ pub mod publish;
 pub mod push;
 pub mod registry;
 pub mod server;
+pub mod sign;
 pub mod snapshot;
+pub mod sync;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -25,6 +25,10 @@ pub struct Index {
     pub dist_tags: BTreeMap<String, String>,
     /// Every published version, in ascending semver order.
     pub versions: Vec<IndexVersion>,
+    /// RFC 3339: consumers that verify signatures refuse this index after that time
+    /// (freeze protection). Set by `registry.expires_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +199,10 @@ pub struct DocChange {
     pub fields_changed: Vec<String>,
     /// Whether the body (after the front matter) changed.
     pub body_changed: bool,
+    /// The line counts are approximate: the document pair is so large and so heavily edited
+    /// that the exact (minimal) count ran out of time. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approximate: bool,
 }
 
 /// Serialise as pretty JSON with a trailing newline (the registry's canonical bytes).
@@ -274,6 +282,7 @@ impl Index {
             sequence: 0,
             dist_tags: BTreeMap::new(),
             versions: Vec::new(),
+            expires: None,
         }
     }
 

@@ -190,6 +190,8 @@ pub struct PublishOptions<'a> {
     /// Fail when a translation is missing or outdated.
     pub require_translations: bool,
     pub guard: Option<Guard<'a>>,
+    /// Sign index.json with this key (and endorse the next key, for rotation).
+    pub sign: Option<(&'a ed25519_dalek::SigningKey, Option<ed25519_dalek::VerifyingKey>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -369,6 +371,9 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
         {
             guard(&vs)?;
         }
+        if let (Some(lock), Some((key, next))) = (&lock, &opts.sign) {
+            resign_if_needed(reg, lock, key, next.as_ref())?;
+        }
         return already_published(cfg, reg, index.as_ref().expect("some"), existing, &digest, &docs, warnings, lock.is_some());
     }
 
@@ -488,6 +493,10 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     // The new index.
     let mut new_index = index.clone().unwrap_or_else(|| Index::new(&cfg.package.name));
     new_index.sequence += 1;
+    new_index.expires = cfg
+        .registry
+        .expires_days
+        .map(|d| crate::date::Timestamp(opts.date.0 + i64::from(d) * 86_400).rfc3339());
     let entry = IndexVersion {
         version: vs.clone(),
         published: published.clone(),
@@ -519,15 +528,8 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     new_index.versions.insert(pos, entry);
     let (tags_set, backport) = update_dist_tags(&mut new_index, &version, opts.tag.as_deref())?;
     let packument = {
-        let mut docs = match &index {
-            Some(i) => crate::npm::version_documents(reg, i)?,
-            None => BTreeMap::new(),
-        };
         let pj: serde_json::Value = serde_json::from_slice(&pkg.package_json).map_err(|e| Error::Usage(e.to_string()))?;
-        docs.insert(vs.clone(), pj);
-        let base = cfg.registry.public_url.as_deref().map(|u| format!("{}/", u.trim_end_matches('/')));
-        let url = |file: &str| format!("{}{file}", base.as_deref().unwrap_or(""));
-        manifest::to_json_bytes(&crate::npm::packument(&new_index, &docs, &url))
+        static_packument(cfg, reg, index.as_ref(), &new_index, Some((&vs, pj)))?
     };
 
     // The changelog section.
@@ -601,12 +603,45 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
             tgz: &pkg.tgz,
             extra: vec![(crate::npm::packument_path(&cfg.package.name), packument)],
             index: &new_index,
+            index_sig: opts
+                .sign
+                .as_ref()
+                .map(|(k, next)| crate::sign::sign_index(&manifest::to_json_bytes(&new_index), k, next.as_ref())),
         },
     )?;
     let updated = changelog::insert_section(&existing_changelog, &version, &section);
     registry::write_atomic(&changelog_path, updated.as_bytes())?;
     report.outcome = Outcome::Published;
     Ok(report)
+}
+
+/// Rewrite `index.json.sig` when it is missing or does not match the index (a publish that
+/// crashed between the two renames).
+fn resign_if_needed(reg: &Registry, _lock: &registry::LockGuard, key: &ed25519_dalek::SigningKey, next: Option<&ed25519_dalek::VerifyingKey>) -> Result<()> {
+    let index_path = reg.path(registry::INDEX_FILE);
+    let bytes = std::fs::read(&index_path).map_err(|e| Error::io("read", &index_path, e))?;
+    let trusted = [crate::sign::public_key_string(&key.verifying_key())];
+    let current = std::fs::read(reg.path(crate::sign::SIG_FILE)).ok();
+    if current.is_some_and(|s| crate::sign::verify_index(&bytes, &s, &trusted).is_ok()) {
+        return Ok(());
+    }
+    registry::write_atomic(&reg.path(crate::sign::SIG_FILE), &crate::sign::sign_index(&bytes, key, next))
+}
+
+/// The static npm packument file for `index`: version documents come from the verified
+/// `v/<version>/package.json` files of `stored` (plus `new` for a version being published);
+/// tarball URLs are absolute with `registry.public_url`, else relative (npm needs absolute).
+pub fn static_packument(cfg: &Config, reg: &Registry, stored: Option<&Index>, index: &Index, new: Option<(&str, serde_json::Value)>) -> Result<Vec<u8>> {
+    let mut docs = match stored {
+        Some(i) => crate::npm::version_documents(reg, i)?,
+        None => BTreeMap::new(),
+    };
+    if let Some((v, pj)) = new {
+        docs.insert(v.to_string(), pj);
+    }
+    let base = cfg.registry.public_url.as_deref().map(|u| format!("{}/", u.trim_end_matches('/')));
+    let url = |file: &str| format!("{}{file}", base.as_deref().unwrap_or(""));
+    Ok(manifest::to_json_bytes(&crate::npm::packument(index, &docs, &url)))
 }
 
 fn read_changelog(path: &std::path::Path) -> Result<String> {
@@ -713,6 +748,15 @@ fn already_published(
     rc.drift = reg.read_manifest(existing)?.drift;
     let section = changelog::render_release(&rc);
     let mut files = Vec::new();
+    // The static packument follows the index; repair it if a crash left it behind.
+    let packument = static_packument(cfg, reg, Some(index), index, None)?;
+    let packument_rel = crate::npm::packument_path(&index.name);
+    if std::fs::read(reg.path(&packument_rel)).ok().as_deref() != Some(packument.as_slice()) {
+        files.push(packument_rel.clone());
+        if writing {
+            registry::write_atomic(&reg.path(&packument_rel), &packument)?;
+        }
+    }
     let text = read_changelog(&changelog_path)?;
     let heading = format!("## [{vs}]");
     if !text.lines().any(|l| l.starts_with(&heading)) {

@@ -43,10 +43,12 @@ pub struct Commit<'a> {
     pub package_json: &'a [u8],
     pub tarball_name: &'a str,
     pub tgz: &'a [u8],
-    /// Mutable files replaced atomically (e.g. the npm packument), relative paths.
+    /// Derived mutable files replaced atomically after the index (e.g. the npm packument).
     pub extra: Vec<(String, Vec<u8>)>,
     /// The new index; written last.
     pub index: &'a Index,
+    /// `index.json.sig` for exactly the bytes of `index` (written right after it).
+    pub index_sig: Option<Vec<u8>>,
 }
 
 pub fn blob_path(sha256: &str) -> String {
@@ -230,13 +232,6 @@ impl Registry {
             return Err(e);
         }
         created.push(tdest);
-        for (i, (rel, bytes)) in c.extra.iter().enumerate() {
-            let tmp = stage.join(format!("extra-{i}"));
-            if let Err(e) = write_durable(&tmp, bytes).and_then(|_| rename_into(&tmp, &self.path(rel))) {
-                undo(&created);
-                return Err(e);
-            }
-        }
         // 4. The index, last.
         let tmp = stage.join(INDEX_FILE);
         let index_bytes = manifest::to_json_bytes(c.index);
@@ -245,6 +240,19 @@ impl Registry {
         {
             undo(&created);
             return Err(e);
+        }
+        // Derived files follow the index (the static npm packument, the signature): a reader
+        // racing the renames sees the previous ones; a crash here is repaired by re-running the
+        // same publish.
+        for (i, (rel, bytes)) in c.extra.iter().enumerate() {
+            let tmp = stage.join(format!("extra-{i}"));
+            write_durable(&tmp, bytes)?;
+            rename_into(&tmp, &self.path(rel))?;
+        }
+        if let Some(sig) = &c.index_sig {
+            let tmp = stage.join(crate::sign::SIG_FILE);
+            write_durable(&tmp, sig)?;
+            rename_into(&tmp, &self.path(crate::sign::SIG_FILE))?;
         }
         Ok(())
     }

@@ -165,6 +165,41 @@ Examples:
   kbrel push 1.3.4 --to http://127.0.0.1:4873/
   NPM_TOKEN=… kbrel push latest --to https://registry.example.com/")]
     Push(PushArgs),
+    /// Manage ed25519 signing keys for index.json
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Update a local docs cache from a registry, downloading only what changed
+    #[command(after_help = "The cache holds the documents as plain files, <CACHE>/<lang>/<path>.md, switched to a new
+version in one atomic step; every byte is verified against the index's hashes first.
+
+Examples:
+  kbrel sync --from http://127.0.0.1:8080/ --into docs-cache
+  kbrel sync --from releases --into docs-cache --version '^1.3' --lang zh
+  kbrel sync --from https://docs.example.com/kb/ --into cache --trust-key ed25519:…
+  kbrel sync --into docs-cache --offline      # check the cache against its state
+
+Exit codes: 0 synced (or already current), 1 --offline found problems, 2 error (the cache is
+left at its previous complete version).")]
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a signing key: the private key file (mode 0600) and the public key on stdout
+    #[command(after_help = "Examples:
+  kbrel key generate --out ~/.config/kbrel/sign.key
+  kbrel publish 1.4.0 --sign-key ~/.config/kbrel/sign.key
+  kbrel sync --from https://docs.example.com/kb/ --into cache --trust-key ed25519:…")]
+    Generate {
+        /// Where to write the private key (refuses to overwrite)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print the public key of a private key file
+    Public {
+        /// The private key file
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +254,12 @@ pub struct PublishArgs {
     /// Seconds to wait for another publisher's lock
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub lock_wait: u64,
+    /// Sign index.json with this private key (from `kbrel key generate`); writes index.json.sig
+    #[arg(long, value_name = "FILE", env = "KBREL_SIGN_KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// With --sign-key: endorse this public key as the next signing key (key rotation)
+    #[arg(long, value_name = "PUBKEY", requires = "sign_key")]
+    pub next_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -399,6 +440,40 @@ pub struct PushArgs {
     #[arg(long)]
     pub tag: Option<String>,
     /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Registry URL (kbrel serve, a static server) or registry directory
+    #[arg(long, value_name = "URL|DIR", required_unless_present = "offline")]
+    pub from: Option<String>,
+    /// The cache directory
+    #[arg(long, value_name = "CACHE")]
+    pub into: PathBuf,
+    /// Exact version, dist-tag, latest, or a semver requirement such as ^1.3 [default: latest]
+    #[arg(long, value_name = "REQ")]
+    pub version: Option<String>,
+    /// Only these languages, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "LANGS")]
+    pub lang: Vec<String>,
+    /// Show what would be fetched; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Check the cache against its state, without the network
+    #[arg(long)]
+    pub offline: bool,
+    /// Require index.json to be signed by this key (repeatable); ed25519:<base64>
+    #[arg(long, value_name = "KEY")]
+    pub trust_key: Vec<String>,
+    /// Accept an older index or move the cache to a lower version
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// Parallel downloads
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub jobs: usize,
+    /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -15,7 +15,7 @@ use kbrel::registry::Registry;
 use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
-    AckArgs, BumpArg, BumpArgs, ImportArgs, PushArgs, ServeArgs, StatusArgs, VerifyArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
+    AckArgs, BumpArg, BumpArgs, ImportArgs, KeyCommand, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
     DiffArgs, Global, PublishArgs,
 };
 use crate::output;
@@ -33,6 +33,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Verify(args) => verify(&cli.global, args),
         Command::Serve(args) => serve(&cli.global, args),
         Command::Push(args) => push(&cli.global, args),
+        Command::Key(cmd) => key(cmd),
+        Command::Sync(args) => sync(&cli.global, args),
     }
 }
 
@@ -174,6 +176,8 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         }
         (None, None) => (load_kb(&cfg)?, None),
     };
+    let sign_key = args.sign_key.as_deref().map(kbrel::sign::read_private_key).transpose()?;
+    let next_key = args.next_key.as_deref().map(kbrel::sign::parse_public_key).transpose()?;
     let tag_name = |v: &str| cfg.registry.tag_format.replace("{version}", v);
     let tag_check = |v: &str| -> kbrel::Result<()> {
         if let (Some(r), Some(gi)) = (&repo, &git)
@@ -199,6 +203,7 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         lock_wait: Duration::from_secs(args.lock_wait),
         require_translations: args.require_translations,
         guard: Some(&tag_check),
+        sign: sign_key.as_ref().map(|k| (k, next_key)),
     };
     let reg = Registry::new(cfg.registry_dir());
     let report = publish::publish(&cfg, &kb, &reg, &opts)?;
@@ -547,5 +552,76 @@ fn push(g: &Global, args: PushArgs) -> Result<u8> {
     let opts = kbrel::push::PushOptions { to: args.to.clone(), token, tag: args.tag.clone(), timeout: Duration::from_secs(120) };
     let report = kbrel::push::push(&reg, &index, &args.version, &opts)?;
     output::push(&report, args.json)?;
+    Ok(0)
+}
+
+fn key(cmd: KeyCommand) -> Result<u8> {
+    match cmd {
+        KeyCommand::Generate { out } => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let key = kbrel::sign::generate()?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&out)
+                .with_context(|| format!("cannot create `{}` (it must not exist yet)", out.display()))?;
+            f.write_all(kbrel::sign::private_key_text(&key).as_bytes())
+                .and_then(|_| f.sync_all())
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
+            output::public_key(&kbrel::sign::public_key_string(&key.verifying_key()))?;
+            eprintln!("private key written to {} (mode 0600); keep it secret", out.display());
+        }
+        KeyCommand::Public { file } => {
+            let key = kbrel::sign::read_private_key(&file)?;
+            output::public_key(&kbrel::sign::public_key_string(&key.verifying_key()))?;
+        }
+    }
+    Ok(0)
+}
+
+fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
+    use std::io::IsTerminal;
+    if args.offline {
+        let report = kbrel::sync::check_offline(&args.into)?;
+        output::sync_offline(&report, args.json)?;
+        return Ok(if report.problems.is_empty() { 0 } else { 1 });
+    }
+    let from = args.from.clone().unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?;
+    let opts = kbrel::sync::SyncOptions {
+        from,
+        version: args.version.clone(),
+        langs: (!args.lang.is_empty()).then(|| args.lang.clone()),
+        dry_run: args.dry_run,
+        trust_keys: args.trust_key.clone(),
+        allow_downgrade: args.allow_downgrade,
+        now: Timestamp(now.as_secs() as i64),
+        parallel: args.jobs,
+        retries: 3,
+        timeout: Duration::from_secs(60),
+    };
+    let bar = (std::io::stderr().is_terminal() && !g.quiet && !args.json).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} documents")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut progress = |p: kbrel::sync::Progress| {
+        if let Some(b) = &bar {
+            b.set_length(p.total);
+            b.set_position(p.done);
+        }
+    };
+    let result = kbrel::sync::sync(&args.into, &opts, &mut progress);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    output::sync(&result?, &args.into, args.json)?;
     Ok(0)
 }

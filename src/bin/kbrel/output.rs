@@ -335,10 +335,11 @@ pub fn diff(
             for c in &report.changes {
                 let _ = writeln!(
                     s,
-                    "- {} {} {}{}",
+                    "- {} {} {}{}{}",
                     sanitize(&doc_label(c)),
                     p.add(&format!("+{}", c.added_lines)),
                     p.del(&format!("-{}", c.removed_lines)),
+                    if c.approximate { " (approximate)" } else { "" },
                     if c.fields_changed.is_empty() {
                         String::new()
                     } else {
@@ -651,4 +652,51 @@ pub fn push(r: &kbrel::push::PushReport, as_json: bool) -> anyhow::Result<()> {
         kbrel::push::PushOutcome::AlreadyPresent => "already present (identical)",
     };
     emit(&format!("{}@{} {what} at {} (dist-tag {})\n", r.name, r.version, r.registry, r.tag))
+}
+
+pub fn public_key(key: &str) -> anyhow::Result<()> {
+    emit(&format!("{key}\n"))
+}
+
+pub fn sync(r: &kbrel::sync::SyncReport, cache: &std::path::Path, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let mut s = String::new();
+    let head = if r.up_to_date {
+        format!("{}@{} is current in {}", r.name, r.version, cache.display())
+    } else {
+        let verb = if r.dry_run { "would update" } else { "updated" };
+        format!(
+            "{verb} {} {} → {}",
+            cache.display(),
+            r.previous.as_deref().unwrap_or("(empty)"),
+            r.version
+        )
+    };
+    let _ = writeln!(s, "{}{}", sanitize(&head), if r.not_modified { " (index not modified)" } else { "" });
+    for (lang, c) in &r.changes {
+        let _ = writeln!(s, "  {lang}: {} added, {} updated, {} removed", c.added, c.updated, c.removed);
+    }
+    let _ = writeln!(s, "  fetched {} document(s), {} bytes in {} request(s)", r.documents_fetched, r.bytes_fetched, r.requests);
+    emit(&s)
+}
+
+pub fn sync_offline(r: &kbrel::sync::OfflineReport, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let mut s = String::new();
+    for p in &r.problems {
+        let _ = writeln!(s, "{}", sanitize(p));
+    }
+    let _ = writeln!(
+        s,
+        "{}@{}: {} documents, {} problem(s)",
+        r.name.as_deref().unwrap_or("?"),
+        r.version.as_deref().unwrap_or("?"),
+        r.documents,
+        r.problems.len()
+    );
+    emit(&s)
 }
