@@ -1,0 +1,474 @@
+//! Shared helpers for the end-to-end tests (`tests/publish.rs`, `tests/node.rs`).
+//!
+//! Every test works in its own temporary directory holding a copy of the fixture knowledge base
+//! (`tests/fixtures/kb`: `kbrel.toml` + `content/{en,zh}/**.md`), and runs the real `kbrel`
+//! binary with `--config`, `--registry`, `--changelog` and `--date` (or `SOURCE_DATE_EPOCH`) all
+//! pointing inside that directory, so nothing outside it is ever touched.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+use tempfile::TempDir;
+
+/// The release date every test uses unless it tests dates.
+pub const DATE: &str = "2026-11-25";
+/// `DATE` at midnight UTC as a `SOURCE_DATE_EPOCH`.
+pub const DATE_EPOCH: &str = "1795564800";
+/// `DATE` as the manifests record it.
+pub const DATE_RFC3339: &str = "2026-11-25T00:00:00Z";
+/// The fixture's package name.
+pub const NAME: &str = "acme-kb";
+/// Every document of the fixture, relative to the content root.
+pub const FIXTURE_DOCS: [&str; 8] = [
+    "en/faq.md",
+    "en/guide/setup.md",
+    "en/intro.md",
+    "en/legacy.md",
+    "zh/faq.md",
+    "zh/guide/setup.md",
+    "zh/intro.md",
+    "zh/legacy.md",
+];
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture_dir() -> PathBuf {
+    manifest_dir().join("tests/fixtures/kb")
+}
+
+/// The `kbrel` binary Cargo built for the integration tests, with a clean environment for the
+/// variables kbrel reads.
+pub fn kbrel() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbrel"));
+    cmd.env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+/// The outcome of one `kbrel` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from_output(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+        }
+    }
+
+    /// Exit 0, or panic showing both streams.
+    pub fn success(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\n{self}");
+        self
+    }
+
+    /// Exit `code`, or panic showing both streams.
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit code {code}\n{self}");
+        self
+    }
+
+    /// stderr contains every needle.
+    pub fn stderr_has(self, needles: &[&str]) -> Run {
+        for n in needles {
+            assert!(self.stderr.contains(n), "stderr lacks {n:?}\n{self}");
+        }
+        self
+    }
+
+    /// stdout contains every needle.
+    pub fn stdout_has(self, needles: &[&str]) -> Run {
+        for n in needles {
+            assert!(self.stdout.contains(n), "stdout lacks {n:?}\n{self}");
+        }
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit code: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A copy of the fixture knowledge base in a fresh temporary directory.
+pub struct Kb {
+    pub tmp: TempDir,
+}
+
+impl Default for Kb {
+    fn default() -> Self {
+        Kb::new()
+    }
+}
+
+impl Kb {
+    pub fn new() -> Kb {
+        let tmp = tempfile::Builder::new()
+            .prefix("kbrel-test-")
+            .tempdir()
+            .expect("create temp dir");
+        copy_dir(&fixture_dir(), tmp.path());
+        Kb { tmp }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.root().join("kbrel.toml")
+    }
+
+    pub fn content(&self) -> PathBuf {
+        self.root().join("content")
+    }
+
+    pub fn registry(&self) -> PathBuf {
+        self.root().join("registry")
+    }
+
+    pub fn changelog(&self) -> PathBuf {
+        self.root().join("CHANGELOG.md")
+    }
+
+    /// A path inside the registry.
+    pub fn reg(&self, rel: &str) -> PathBuf {
+        self.registry().join(rel)
+    }
+
+    /// `kbrel --config <root>/kbrel.toml --registry <registry> <args…>`, run in the temp dir.
+    pub fn cmd_with(&self, registry: &Path) -> Command {
+        let mut cmd = kbrel();
+        cmd.current_dir(self.root())
+            .arg("--config")
+            .arg(self.config())
+            .arg("--registry")
+            .arg(registry);
+        cmd
+    }
+
+    pub fn cmd(&self) -> Command {
+        self.cmd_with(&self.registry())
+    }
+
+    /// `kbrel publish <args…> --date DATE --changelog <root>/CHANGELOG.md` (no `--date` is
+    /// added when `args` has one).
+    pub fn publish(&self, args: &[&str]) -> Run {
+        self.publish_into(&self.registry(), &self.changelog(), args)
+    }
+
+    pub fn publish_into(&self, registry: &Path, changelog: &Path, args: &[&str]) -> Run {
+        let mut cmd = self.cmd_with(registry);
+        cmd.arg("publish")
+            .args(args)
+            .arg("--changelog")
+            .arg(changelog);
+        if !args.contains(&"--date") {
+            cmd.args(["--date", DATE]);
+        }
+        run(&mut cmd)
+    }
+
+    /// A content file (relative to the content root) as text.
+    pub fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.content().join(rel)).expect("read content file")
+    }
+
+    /// Write a content file (relative to the content root), creating folders.
+    pub fn write(&self, rel: &str, text: impl AsRef<[u8]>) {
+        let p = self.content().join(rel);
+        fs::create_dir_all(p.parent().expect("parent")).expect("create folders");
+        fs::write(p, text).expect("write content file");
+    }
+
+    pub fn remove(&self, rel: &str) {
+        fs::remove_file(self.content().join(rel)).expect("remove content file");
+    }
+
+    pub fn rename(&self, from: &str, to: &str) {
+        let to = self.content().join(to);
+        fs::create_dir_all(to.parent().expect("parent")).expect("create folders");
+        fs::rename(self.content().join(from), to).expect("rename content file");
+    }
+
+    /// Replace `from` (which must occur exactly once) by `to` in a content file.
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert_eq!(text.matches(from).count(), 1, "{from:?} in {rel}");
+        self.write(rel, text.replace(from, to));
+    }
+
+    /// The changes of the fixture's second release, in both languages unless noted:
+    /// - `en/intro.md` modified (one line replaced, two appended: +3 -1),
+    /// - `guide/upgrade.md` added,
+    /// - `legacy.md` removed,
+    /// - `guide/setup.md` renamed to `guide/installation.md` (only its `url` line changes).
+    pub fn apply_release_2_changes(&self) {
+        self.edit(
+            "en/intro.md",
+            "Pages are short on purpose: one task per page.\n",
+            "Pages are short on purpose: one task per page, one screen at most.\n\nRead the upgrade guide before moving to a new major version.\n",
+        );
+        self.write(
+            "en/guide/upgrade.md",
+            doc(
+                "Upgrading",
+                "Move the agent to a new major version.",
+                "https://kb.acme.example/en/guide/upgrade",
+                "GuideUpgrade",
+                "# Upgrading\n\nStop the agent, install the new package, then run `acme migrate`.\nYour configuration is converted in place; a backup is kept.\n",
+            ),
+        );
+        self.write(
+            "zh/guide/upgrade.md",
+            doc(
+                "升级",
+                "将代理升级到新的主版本。",
+                "https://kb.acme.example/zh/guide/upgrade",
+                "GuideUpgrade",
+                "# 升级\n\n停止代理，安装新的安装包，然后运行 `acme migrate`。\n配置会被就地转换，并保留一份备份。\n",
+            ),
+        );
+        self.remove("en/legacy.md");
+        self.remove("zh/legacy.md");
+        for lang in ["en", "zh"] {
+            self.rename(
+                &format!("{lang}/guide/setup.md"),
+                &format!("{lang}/guide/installation.md"),
+            );
+            self.edit(
+                &format!("{lang}/guide/installation.md"),
+                &format!("/{lang}/guide/setup\""),
+                &format!("/{lang}/guide/installation\""),
+            );
+        }
+    }
+
+    /// Add `escape.md` in both languages: a body with every character that is dangerous in a
+    /// JavaScript string or an HTML `<script>` element. Returns the en and zh texts.
+    pub fn add_escape_docs(&self) -> (String, String) {
+        let en = doc(
+            "Escaping \"quotes\", \\backslashes\\ and 中文 😀",
+            "Characters that must survive the JavaScript bundles.",
+            "https://kb.acme.example/en/escape",
+            "Escape",
+            &format!("# Escapes\n\n{}", tricky_body()),
+        );
+        let zh = doc(
+            "转义：“引号”与反斜杠",
+            "必须在 JavaScript 包中原样保留的字符。",
+            "https://kb.acme.example/zh/escape",
+            "Escape",
+            &format!("# 转义\n\n中文标点：，。！？「」《》\n\n{}", tricky_body()),
+        );
+        self.write("en/escape.md", &en);
+        self.write("zh/escape.md", &zh);
+        (en, zh)
+    }
+}
+
+/// Markdown whose every line is hostile to naive string embedding. The dangerous characters
+/// sit in a fenced code block so that they are content, not markup, for the linter.
+pub fn tricky_body() -> String {
+    [
+        "Inline: `${x}` and \"double\" and 'single' quotes, a back\\slash, 😀 and 中文。",
+        "",
+        "```text",
+        "template: `${x}` ${`nested ${y}`} `back` ``ticks``",
+        "script: </script><script>alert(\"x\")</script> <!-- comment --> </SCRIPT>",
+        "quotes: \"double\" 'single' \\\" \\' ",
+        "backslashes: \\ \\\\ \\n \\u2028 \\x00 C:\\path\\to\\file",
+        "separators: [\u{2028}] and [\u{2029}] and \u{2028}\u{2029} together",
+        "emoji: 😀 👍🏽 👨‍👩‍👧 🏳️‍🌈 and Chinese: 你好，世界！「引号」",
+        "tab:\there, nbsp:\u{a0}here, zero-width:\u{200b}here",
+        "```",
+        "",
+    ]
+    .join("\n")
+}
+
+/// A markdown document with complete front matter.
+pub fn doc(title: &str, description: &str, url: &str, key: &str, body: &str) -> String {
+    format!(
+        "---\ntitle: {}\ndescription: {}\ndate: 2026-11-20\nurl: \"{url}\"\nkey: {key}\n---\n\n{body}",
+        yaml_str(title),
+        yaml_str(description),
+    )
+}
+
+/// A double-quoted YAML scalar.
+pub fn yaml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("string")
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    Run::from_output(cmd.output().expect("run command"))
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create dir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let dest = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            fs::copy(entry.path(), dest).expect("copy file");
+        }
+    }
+}
+
+/// Every file and folder below `dir` (relative, `/`-separated) with the bytes of the files
+/// (`None` for folders); `None` when `dir` does not exist.
+pub type Tree = BTreeMap<String, Option<Vec<u8>>>;
+
+pub fn snapshot(dir: &Path) -> Option<Tree> {
+    if fs::symlink_metadata(dir).is_err() {
+        return None;
+    }
+    let mut out = Tree::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Tree) {
+        for entry in fs::read_dir(dir).expect("read dir") {
+            let entry = entry.expect("dir entry");
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(base)
+                .expect("below base")
+                .to_string_lossy()
+                .replace('\\', "/");
+            if entry.file_type().expect("file type").is_dir() {
+                out.insert(rel, None);
+                walk(base, &path, out);
+            } else {
+                out.insert(rel, Some(fs::read(&path).expect("read file")));
+            }
+        }
+    }
+    if fs::metadata(dir).expect("stat").is_dir() {
+        walk(dir, dir, &mut out);
+    } else {
+        out.insert(String::new(), Some(fs::read(dir).expect("read file")));
+    }
+    Some(out)
+}
+
+/// Assert two snapshots are equal, naming the paths that differ.
+pub fn assert_same_tree(before: &Option<Tree>, after: &Option<Tree>, what: &str) {
+    match (before, after) {
+        (None, None) => {}
+        (None, Some(a)) => panic!("{what} was created: {:?}", a.keys().collect::<Vec<_>>()),
+        (Some(_), None) => panic!("{what} was deleted"),
+        (Some(b), Some(a)) => {
+            let mut diffs = Vec::new();
+            for (k, v) in b {
+                match a.get(k) {
+                    None => diffs.push(format!("removed {k}")),
+                    Some(w) if w != v => diffs.push(format!("changed {k}")),
+                    _ => {}
+                }
+            }
+            for k in a.keys().filter(|k| !b.contains_key(*k)) {
+                diffs.push(format!("added {k}"));
+            }
+            assert!(diffs.is_empty(), "{what} changed: {diffs:#?}");
+        }
+    }
+}
+
+/// The files (not folders) below `dir`, relative and `/`-separated.
+pub fn list_files(dir: &Path) -> BTreeSet<String> {
+    snapshot(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| k)
+        .collect()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    hex(&Sha1::digest(bytes))
+}
+
+/// npm's `dist.integrity`: `sha512-<base64>`.
+pub fn sha512_sri(bytes: &[u8]) -> String {
+    format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha512::digest(bytes))
+    )
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// `blobs/sha256/<aa>/<62 hex>` for a sha256.
+pub fn blob_rel(sha256: &str) -> String {
+    format!("blobs/sha256/{}/{}", &sha256[..2], &sha256[2..])
+}
+
+/// The entries of a gzipped tarball: path → (header, bytes), in archive order.
+pub fn tar_entries(tgz: &[u8]) -> Vec<(String, tar::Header, Vec<u8>)> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+    let mut out = Vec::new();
+    for entry in archive.entries().expect("tar entries") {
+        let mut entry = entry.expect("tar entry");
+        let path = String::from_utf8(entry.path_bytes().into_owned()).expect("UTF-8 path");
+        let header = entry.header().clone();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("read entry");
+        out.push((path, header, data));
+    }
+    out
+}
+
+/// Unpack a gzipped tarball into `dest` (which gets `package/…`).
+pub fn extract_tgz(tgz: &[u8], dest: &Path) {
+    fs::create_dir_all(dest).expect("create dir");
+    tar::Archive::new(flate2::read::GzDecoder::new(tgz))
+        .unpack(dest)
+        .expect("unpack tarball");
+}
+
+/// The value of a top-level front-matter field, unquoted (enough for the fixtures).
+pub fn front_matter_field(text: &str, field: &str) -> Option<String> {
+    let rest = text.strip_prefix("---\n")?;
+    let end = rest.find("\n---")?;
+    rest[..end].lines().find_map(|l| {
+        let v = l.strip_prefix(field)?.strip_prefix(':')?.trim();
+        Some(v.trim_matches('"').trim_matches('\'').to_string())
+    })
+}
