@@ -82,11 +82,18 @@ impl Repo {
         let rel: PathBuf = match self.repo.workdir() {
             Some(wd) => {
                 let wd = wd.canonicalize().map_err(|e| Error::io("resolve", wd, e))?;
-                let abs = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
-                let abs = abs.canonicalize().unwrap_or(abs);
+                let abs = canonical_prefix(&std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?);
                 abs.strip_prefix(&wd)
                     .map(Path::to_path_buf)
                     .map_err(|_| Error::Usage(format!("`{}` is outside the repository `{}`", path.display(), wd.display())))?
+            }
+            // A bare repository: a path inside the repository folder (e.g. `--config
+            // repo.git/kbrel.toml`) is taken relative to it; any other relative path as it is.
+            None if path.is_absolute() => {
+                let git_dir = self.repo.path().canonicalize().map_err(|e| Error::io("resolve", self.repo.path(), e))?;
+                canonical_prefix(path).strip_prefix(&git_dir).map(Path::to_path_buf).map_err(|_| {
+                    Error::Usage(format!("`{}` is outside the bare repository `{}`", path.display(), git_dir.display()))
+                })?
             }
             None => path.to_path_buf(),
         };
@@ -141,11 +148,12 @@ impl Repo {
         let mut all = BTreeSet::new();
         let mut findings = Vec::new();
         let mut failure: Option<Error> = None;
+        let in_root = |p: &str| if root.is_empty() || root == "." { p.to_string() } else { format!("{root}/{p}") };
         sub.walk(TreeWalkMode::PreOrder, |dir, entry| {
             let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
                 failure = Some(Error::Content {
-                    path: PathBuf::from(format!("{root}/{dir}")),
-                    message: format!("a file name at `{rev}` is not valid UTF-8 ({:?})", String::from_utf8_lossy(entry.name_bytes())),
+                    path: PathBuf::from(in_root(&format!("{dir}{}", entry.name_bytes().escape_ascii()))),
+                    message: format!("the file name is not valid UTF-8 at `{rev}`; rename it"),
                 });
                 return TreeWalkResult::Abort;
             };
@@ -177,7 +185,7 @@ impl Repo {
                     let bytes = blob.content();
                     if bytes.starts_with(LFS_POINTER) {
                         failure = Some(Error::Content {
-                            path: PathBuf::from(format!("{root}/{path}")),
+                            path: PathBuf::from(in_root(&path)),
                             message: format!("is a Git LFS pointer at `{rev}`, not markdown: run `git lfs pull` or keep documents out of LFS"),
                         });
                         return TreeWalkResult::Abort;
@@ -185,7 +193,7 @@ impl Repo {
                     files.push(SourceFile { path, bytes: bytes.to_vec() });
                 }
                 Err(e) => {
-                    failure = Some(git_err(format!("blob `{root}/{path}` at `{rev}`"), e));
+                    failure = Some(git_err(format!("blob `{}` at `{rev}`", in_root(&path)), e));
                     return TreeWalkResult::Abort;
                 }
             }
@@ -310,6 +318,14 @@ impl Repo {
             let commit = self.repo.find_commit(oid).map_err(|e| git_err("commit", e))?;
             let tree = commit.tree().map_err(|e| git_err("tree", e))?;
             let parent_tree = commit.parents().next().and_then(|p| p.tree().ok());
+            // A merge touched a path only when the path differs from every parent (as `git log
+            // -- <path>` sees it): a change brought in unchanged from a merged branch belongs
+            // to the branch's commits, not to the merge.
+            let other_parents: Vec<git2::Tree<'_>> = commit.parents().skip(1).filter_map(|p| p.tree().ok()).collect();
+            let same_as_other_parent = |p: &str| {
+                let here = tree.get_path(Path::new(p)).ok().map(|e| e.id());
+                other_parents.iter().any(|t| t.get_path(Path::new(p)).ok().map(|e| e.id()) == here)
+            };
             let mut diff = self
                 .repo
                 .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)
@@ -322,13 +338,17 @@ impl Repo {
                 let new = delta.new_file().path().and_then(Path::to_str).map(String::from);
                 let old = delta.old_file().path().and_then(Path::to_str).map(String::from);
                 if let Some(target) = new.as_ref().and_then(|n| alias.get(n)).cloned() {
-                    touched.push(target.clone());
+                    if !new.as_deref().is_some_and(same_as_other_parent) {
+                        touched.push(target.clone());
+                    }
                     if delta.status() == git2::Delta::Renamed
                         && let Some(o) = old
                     {
                         alias.insert(o, target);
                     }
-                } else if let Some(target) = old.as_ref().and_then(|o| alias.get(o)).cloned() {
+                } else if let Some(target) = old.as_ref().and_then(|o| alias.get(o)).cloned()
+                    && !old.as_deref().is_some_and(same_as_other_parent)
+                {
                     touched.push(target);
                 }
             }
@@ -353,6 +373,42 @@ impl Repo {
     }
 }
 
+/// `path` with its longest existing ancestor canonicalised (so a path that does not exist
+/// yet still resolves through symlinked parents such as macOS's `/tmp`).
+fn canonical_prefix(path: &Path) -> PathBuf {
+    for anc in path.ancestors() {
+        if let Ok(c) = anc.canonicalize() {
+            let rest = path.strip_prefix(anc).unwrap_or(Path::new(""));
+            return if rest.as_os_str().is_empty() { c } else { c.join(rest) };
+        }
+    }
+    path.to_path_buf()
+}
+
+/// The configured content root inside the repository, `/`-separated. When kbrel.toml is
+/// outside the repository (a bare repository, or `import --repo` naming another one), the
+/// content root is taken relative to the repository root exactly as kbrel.toml places it
+/// relative to its own folder.
+pub fn content_root_in(cfg: &crate::config::Config, repo: &Repo) -> Result<String> {
+    let root = cfg.content_root();
+    match repo.relative(&root) {
+        Ok(rel) if !Path::new(&rel).has_root() => Ok(rel),
+        other => {
+            let fallback = root
+                .strip_prefix(&cfg.base_dir)
+                .ok()
+                .filter(|r| r.is_relative() && !r.components().any(|c| c == std::path::Component::ParentDir))
+                .and_then(Path::to_str)
+                .map(|r| r.replace('\\', "/").trim_start_matches("./").trim_end_matches('/').to_string());
+            match (fallback, other) {
+                (Some(rel), _) => Ok(rel),
+                (None, Err(e)) => Err(e),
+                (None, Ok(rel)) => Err(Error::Usage(format!("the content root `{rel}` is outside the repository"))),
+            }
+        }
+    }
+}
+
 fn short(oid: &Oid) -> String {
     oid.to_string()[..7].to_string()
 }
@@ -360,7 +416,7 @@ fn short(oid: &Oid) -> String {
 /// Load the knowledge base as it is at `rev`, with the configured layout and pairing rules.
 /// Symlinks and submodules in the tree become warnings; LFS pointers are errors.
 pub fn load_kb(cfg: &crate::config::Config, repo: &Repo, rev: &str) -> Result<(crate::content::KnowledgeBase, String)> {
-    let root = repo.relative(&cfg.content_root())?;
+    let root = content_root_in(cfg, repo)?;
     let tree = repo.read_tree(rev, &root)?;
     let keys = crate::content::load_key_map(cfg)?;
     let mut kb = crate::content::build(cfg, tree.files, tree.all, &keys).map_err(|e| match e {

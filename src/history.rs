@@ -46,7 +46,7 @@ pub fn changelog_context(cfg: &Config, reg: &Registry, index: &Index, repo: Opti
 
 /// Fill each entry's `commits` from the repository history between two commits.
 pub fn add_commits(cfg: &Config, repo: &crate::git::Repo, from: Option<&str>, to: &str, rc: &mut ReleaseContext) -> Result<()> {
-    let root = repo.relative(&cfg.content_root())?;
+    let root = crate::git::content_root_in(cfg, repo)?;
     let full = |lang: &str, path: &str| {
         if root.is_empty() { format!("{lang}/{path}") } else { format!("{root}/{lang}/{path}") }
     };
