@@ -74,12 +74,21 @@ pub fn import(cfg: &Config, repo: &Repo, reg: &Registry, opts: &ImportOptions, p
     let (tags, skipped) = release_tags(repo, opts.tags.as_ref())?;
     let mut report = ImportReport { imported: Vec::new(), skipped };
     let total = tags.len();
-    for (i, (version, tag)) in tags.iter().enumerate() {
-        progress(i, total, &tag.name);
-        let (kb, commit) = crate::git::load_kb(cfg, repo, &tag.commit).map_err(|e| match e {
+    let load = |tag: &TagInfo| {
+        crate::git::load_kb(cfg, repo, &tag.commit).map_err(|e| match e {
             Error::Content { path, message } => Error::Content { path, message: format!("{message} [tag {}]", tag.name) },
             other => other,
-        })?;
+        })
+    };
+    // Vet every tag before writing anything, so a bad tag leaves the registry unchanged.
+    let index = reg.read_index()?.map(|(i, _)| i);
+    for (version, tag) in &tags {
+        let (kb, _) = load(tag)?;
+        publish::precheck(cfg, &kb, index.as_ref(), &version.to_string()).map_err(|e| tag_error(e, tag))?;
+    }
+    for (i, (version, tag)) in tags.iter().enumerate() {
+        progress(i, total, &tag.name);
+        let (kb, commit) = load(tag)?;
         let date = Timestamp(tag.time);
         let out = publish::publish(
             cfg,
@@ -97,7 +106,22 @@ pub fn import(cfg: &Config, repo: &Repo, reg: &Registry, opts: &ImportOptions, p
                 sign: None,
             },
         )
-        .map_err(|e| match e {
+        .map_err(|e| tag_error(e, tag))?;
+        report.imported.push(ImportedTag {
+            tag: tag.name.clone(),
+            version: version.to_string(),
+            commit,
+            date: date.rfc3339(),
+            outcome: out.outcome,
+        });
+    }
+    progress(total, total, "");
+    Ok(report)
+}
+
+/// Name the tag in publish errors.
+fn tag_error(e: Error, tag: &TagInfo) -> Error {
+    match e {
             Error::LintFailed { findings } => Error::Usage(format!(
                 "tag {} does not pass `kbrel check` ({} error(s), first: {}:{} {})",
                 tag.name,
@@ -111,15 +135,5 @@ pub fn import(cfg: &Config, repo: &Repo, reg: &Registry, opts: &ImportOptions, p
                 detail: format!("{detail} (tag {} differs from the registry)", tag.name),
             },
             other => other,
-        })?;
-        report.imported.push(ImportedTag {
-            tag: tag.name.clone(),
-            version: version.to_string(),
-            commit,
-            date: date.rfc3339(),
-            outcome: out.outcome,
-        });
     }
-    progress(total, total, "");
-    Ok(report)
 }

@@ -318,6 +318,26 @@ pub fn suggest_next(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, index: Opt
     Ok((Some(current), suggest_bump(&diff)))
 }
 
+/// The checks `publish` runs before writing anything, without building the release: the lint
+/// gate, and immutability when `version` is already published. Used to vet every tag of an
+/// import before the first one is written.
+pub fn precheck(cfg: &Config, kb: &KnowledgeBase, index: Option<&Index>, version: &str) -> Result<()> {
+    let findings = lint::lint(kb, cfg);
+    if lint::has_errors(&findings) {
+        return Err(Error::LintFailed { findings });
+    }
+    if let Some(existing) = index.and_then(|i| i.get(version)) {
+        let docs: Vec<ManifestDoc> = kb.documents.iter().map(manifest_doc).collect();
+        if existing.content_digest != content_digest(cfg, &docs) {
+            return Err(Error::VersionConflict {
+                version: version.to_string(),
+                detail: "the content differs from the published release".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Publish `kb` into the registry.
 pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishOptions<'_>) -> Result<PublishReport> {
     let findings = lint::lint(kb, cfg);
