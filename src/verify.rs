@@ -79,6 +79,7 @@ pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     if let Some(index) = &index {
         check_index(reg, index, &mut report, &mut referenced);
+        check_derived(reg, index, &mut report);
     }
     // Garbage: staging directories, unlisted version dirs, tarballs and blobs. Only judged
     // when the index is readable (otherwise nothing is provably unreferenced).
@@ -169,6 +170,37 @@ fn check_index(reg: &Registry, index: &Index, report: &mut VerifyReport, referen
         })
         .collect();
     report.problems.extend(per_version.into_iter().flatten());
+}
+
+/// The signature (when present) signs this exact index with the key it names; the static npm
+/// packument lists every version with the index's integrity.
+fn check_derived(reg: &Registry, index: &Index, report: &mut VerifyReport) {
+    let index_bytes = std::fs::read(reg.path(registry::INDEX_FILE)).unwrap_or_default();
+    if let Ok(sig) = std::fs::read(reg.path(crate::sign::SIG_FILE)) {
+        let own_key = serde_json::from_slice::<crate::sign::IndexSignature>(&sig).map(|s| s.key);
+        let result = match own_key {
+            Ok(k) => crate::sign::verify_index(&index_bytes, &sig, &[k]).map(|_| ()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            report.problems.push(problem(crate::sign::SIG_FILE, ProblemKind::Corrupt, format!("{e} (re-run the last publish with --sign-key to re-sign)")));
+        }
+    }
+    let rel = crate::npm::packument_path(&index.name);
+    let packument: Option<serde_json::Value> = std::fs::read(reg.path(&rel)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(p) = packument else {
+        report.problems.push(problem(&rel, ProblemKind::Corrupt, "the static npm packument is missing or not JSON (re-run the last publish to rewrite it)"));
+        return;
+    };
+    for v in &index.versions {
+        let integrity = p.pointer(&format!("/versions/{}/dist/integrity", v.version)).and_then(|x| x.as_str());
+        if integrity != Some(v.tarball.integrity.as_str()) {
+            report.problems.push(problem(&rel, ProblemKind::Corrupt, format!("does not list {} with integrity {}", v.version, v.tarball.integrity)));
+        }
+    }
+    if p.get("dist-tags") != serde_json::to_value(&index.dist_tags).ok().as_ref() {
+        report.problems.push(problem(&rel, ProblemKind::Corrupt, "its dist-tags differ from index.json"));
+    }
 }
 
 fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: &mut Vec<Problem>) {
