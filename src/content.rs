@@ -176,8 +176,7 @@ fn split_front_matter(text: &str) -> Split<'_> {
         return Split::None;
     };
     let mut offset = 4;
-    let mut line = 2;
-    for l in rest.split_inclusive('\n') {
+    for (line, l) in (2..).zip(rest.split_inclusive('\n')) {
         let trimmed = l.trim_end_matches('\n').trim_end();
         if trimmed == "---" || trimmed == "..." {
             return Split::Some {
@@ -187,7 +186,6 @@ fn split_front_matter(text: &str) -> Split<'_> {
             };
         }
         offset += l.len();
-        line += 1;
     }
     Split::Unclosed
 }

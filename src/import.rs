@@ -43,7 +43,10 @@ pub struct ImportReport {
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, &str);
 
 /// The semver release tags of a repository, sorted by version, plus the names skipped.
-pub fn release_tags(repo: &Repo, filter: Option<&globset::GlobMatcher>) -> Result<(Vec<(semver::Version, TagInfo)>, Vec<String>)> {
+/// Release tags with their versions, sorted, and the names of tags that are not versions.
+pub type ReleaseTags = (Vec<(semver::Version, TagInfo)>, Vec<String>);
+
+pub fn release_tags(repo: &Repo, filter: Option<&globset::GlobMatcher>) -> Result<ReleaseTags> {
     let mut tags = Vec::new();
     let mut skipped = Vec::new();
     for t in repo.tags()? {

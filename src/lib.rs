@@ -5,26 +5,26 @@
 //! The library never prints, exits, or reads the clock or the environment: the `kbrel`
 //! binary passes those in. One module owns each file format.
 //!
-//! - [`config`]: `kbrel.toml`
-//! - [`content`]: documents, front matter, identity, pairing, normalisation
-//! - [`lint`]: findings (`kbrel check`)
-//! - [`diff`]: document and line differences (pure)
-//! - [`changelog`]: changelog context and Keep a Changelog rendering (pure)
-//! - [`package`]: the npm tarball and bundles
-//! - [`npm`]: npm packuments and the publish document
-//! - [`manifest`]: `index.json`, `manifest.json`, `diff.json`
-//! - [`registry`]: the registry directory: verified reads, lock, atomic commit
-//! - [`git`]: content trees at any revision, tags, commits (the only git2 user)
-//! - [`import`]: rebuild a registry from git release tags
-//! - [`history`]: changelog of all releases, translation drift
-//! - [`publish`]: the release pipeline
-//! - [`push`]: publish a release to a real npm registry
-//! - [`server`]: read-only HTTP over a registry (registry files + npm read API)
-//! - [`sign`]: ed25519 signatures over index.json, key rotation
-//! - [`snapshot`]: one side of a comparison (a published version or the working content)
-//! - [`sync`]: the consumer: verified, delta, atomic cache updates
-//! - [`verify`]: full registry verification and garbage repair
-//! - [`date`]: release timestamps
+//! - [`config`] — `kbrel.toml`
+//! - [`content`] — documents, front matter, identity, pairing, normalisation
+//! - [`lint`] — findings (`kbrel check`)
+//! - [`diff`] — document and line differences (pure)
+//! - [`changelog`] — changelog context and Keep a Changelog rendering (pure)
+//! - [`package`] — the npm tarball and bundles
+//! - [`npm`] — npm packuments and the publish document
+//! - [`manifest`] — `index.json`, `manifest.json`, `diff.json`
+//! - [`registry`] — the registry directory: verified reads, lock, atomic commit
+//! - [`git`] — content trees at any revision, tags, commits (the only git2 user)
+//! - [`import`] — rebuild a registry from git release tags
+//! - [`history`] — changelog of all releases, translation drift
+//! - [`publish`] — the release pipeline
+//! - [`push`] — publish a release to a real npm registry
+//! - [`server`] — read-only HTTP over a registry (registry files + npm read API)
+//! - [`sign`] — ed25519 signatures over index.json, key rotation
+//! - [`snapshot`] — one side of a comparison (a published version or the working content)
+//! - [`sync`] — the consumer: verified, delta, atomic cache updates
+//! - [`verify`] — full registry verification and garbage repair
+//! - [`date`] — release timestamps
 
 pub mod changelog;
 pub mod config;

@@ -74,7 +74,7 @@ pub fn bump_version(current: Option<&semver::Version>, bump: Bump) -> semver::Ve
     v.build = semver::BuildMetadata::EMPTY;
     match bump {
         Bump::Major => {
-            if !(c.pre.is_empty() == false && c.minor == 0 && c.patch == 0) {
+            if c.pre.is_empty() || c.minor != 0 || c.patch != 0 {
                 v.major += 1;
             }
             v.minor = 0;
@@ -82,7 +82,7 @@ pub fn bump_version(current: Option<&semver::Version>, bump: Bump) -> semver::Ve
             v.pre = semver::Prerelease::EMPTY;
         }
         Bump::Minor => {
-            if !(c.pre.is_empty() == false && c.patch == 0) {
+            if c.pre.is_empty() || c.patch != 0 {
                 v.minor += 1;
             }
             v.patch = 0;

@@ -135,8 +135,11 @@ pub fn compare(name: &str, languages: &[String], from: &Snapshot, to: &Snapshot)
     })
 }
 
+/// `package/`-relative paths and bytes of an unpacked tarball.
+pub type PackageFiles = Vec<(String, Vec<u8>)>;
+
 /// The unpacked files of a published version's tarball, verified against the index.
-pub fn package_files(reg: &Registry, index: Option<&Index>, name: &str) -> Result<(String, Vec<(String, Vec<u8>)>)> {
+pub fn package_files(reg: &Registry, index: Option<&Index>, name: &str) -> Result<(String, PackageFiles)> {
     let v = resolve_version(index, name)?;
     let file = crate::manifest::FileRef {
         path: v.tarball.path.clone(),
