@@ -25,6 +25,7 @@
 //! - [`sync`] — the consumer: verified, delta, atomic cache updates
 //! - [`verify`] — full registry verification and garbage repair
 //! - [`date`] — release timestamps
+//! - [`synth`] — deterministic synthetic knowledge bases for tests and benchmarks
 
 pub mod changelog;
 pub mod config;
@@ -47,5 +48,6 @@ pub mod sign;
 pub mod snapshot;
 pub mod sync;
 pub mod verify;
+pub mod synth;
 
 pub use error::{Error, Result};
