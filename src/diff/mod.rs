@@ -11,7 +11,9 @@ pub mod word;
 
 use std::collections::{BTreeMap, HashMap};
 
-use similar::{Algorithm, ChangeTag, TextDiff};
+use std::time::{Duration, Instant};
+
+use similar::Algorithm;
 
 use crate::content::{body_of, raw_front_matter};
 use crate::error::Result;
@@ -20,25 +22,106 @@ use crate::manifest::{ChangeCounts, ChangeStatus, DocChange, ManifestDoc};
 /// Minimum similarity (percent) for a removed + added pair to count as a rename.
 pub const RENAME_THRESHOLD: u8 = 50;
 
-/// Lines added and removed by a minimal edit script from `old` to `new`.
+/// Lines added and removed by a minimal edit script from `old` to `new` (see [`count_lines`]).
 pub fn line_counts(old: &str, new: &str) -> (u64, u64) {
+    let c = count_lines(old, new);
+    (c.added, c.removed)
+}
+
+/// How long the exact search may take before the counts fall back to an approximation.
+pub const EXACT_TIME_LIMIT: Duration = Duration::from_secs(2);
+
+/// Up to this many lines (after trimming and dropping one-sided lines) the exact search runs
+/// without a time limit.
+const UNLIMITED_LINES: usize = 20_000;
+
+/// Line counts of a change; `approximate` when the exact search ran out of time (only for
+/// enormous, heavily edited documents), in which case the counts describe a valid but
+/// possibly longer edit script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineCounts {
+    pub added: u64,
+    pub removed: u64,
+    pub approximate: bool,
+}
+
+/// Lines added and removed by a minimal edit script from `old` to `new`, as
+/// `git diff --numstat --minimal` counts them (a missing final newline makes the last line
+/// differ). Lines are compared as whole strings including their `\n`.
+///
+/// Exact: the common prefix and suffix are trimmed, and lines that occur on one side only
+/// are dropped before the search (they can never be kept, so the longest common
+/// subsequence, and with it the counts, stays the same); the rest goes through Myers
+/// without heuristics. Only when more than 20,000 lines remain is the search limited to
+/// [`EXACT_TIME_LIMIT`]; past it, git's default heuristics give the counts (as
+/// `git diff --numstat` without `--minimal` would) and the result is flagged `approximate`.
+pub fn count_lines<'t>(old: &'t str, new: &'t str) -> LineCounts {
     if old == new {
-        return (0, 0);
+        return LineCounts::default();
     }
-    let diff = TextDiff::configure()
-        .algorithm(Algorithm::Myers)
-        .diff_lines(old, new);
-    let (mut added, mut removed) = (0, 0);
-    for op in diff.ops() {
-        for change in diff.iter_changes(op) {
-            match change.tag() {
-                ChangeTag::Insert => added += 1,
-                ChangeTag::Delete => removed += 1,
-                ChangeTag::Equal => {}
-            }
+    let a: Vec<&str> = old.split_inclusive('\n').collect();
+    let b: Vec<&str> = new.split_inclusive('\n').collect();
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (a, b) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
+    // Lines → dense ids, and on which side each id occurs.
+    let mut ids: HashMap<&str, u32> = HashMap::with_capacity(a.len() + b.len());
+    let mut sides: Vec<[bool; 2]> = Vec::new();
+    let mut intern = |line: &'t str, side: usize| -> u32 {
+        let next = sides.len() as u32;
+        let id = *ids.entry(line).or_insert(next);
+        if id == next {
+            sides.push([false; 2]);
         }
+        sides[id as usize][side] = true;
+        id
+    };
+    let ia: Vec<u32> = a.iter().map(|l| intern(l, 0)).collect();
+    let ib: Vec<u32> = b.iter().map(|l| intern(l, 1)).collect();
+    let shared = |id: &u32| sides[*id as usize] == [true, true];
+    let ra: Vec<u32> = ia.into_iter().filter(shared).collect();
+    let rb: Vec<u32> = ib.into_iter().filter(shared).collect();
+    let (kept, approximate) = if ra.is_empty() || rb.is_empty() {
+        (0, false)
+    } else {
+        let deadline =
+            (ra.len() + rb.len() > UNLIMITED_LINES).then(|| Instant::now() + EXACT_TIME_LIMIT);
+        let ops = similar::capture_diff_slices_deadline(Algorithm::RawMyers, &ra, &rb, deadline);
+        let kept = kept_by(&ops);
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // Out of time: git's heuristics (bounded middle-snake search) give a short
+            // script quickly; keep whichever script keeps more lines.
+            let ops = similar::capture_diff_slices_deadline(
+                Algorithm::Myers,
+                &ra,
+                &rb,
+                Some(Instant::now() + EXACT_TIME_LIMIT / 2),
+            );
+            (kept.max(kept_by(&ops)), true)
+        } else {
+            (kept, false)
+        }
+    };
+    LineCounts {
+        added: (b.len() - kept) as u64,
+        removed: (a.len() - kept) as u64,
+        approximate,
     }
-    (added, removed)
+}
+
+/// Items an edit script keeps.
+fn kept_by(ops: &[similar::DiffOp]) -> usize {
+    ops.iter()
+        .map(|op| match op {
+            similar::DiffOp::Equal { len, .. } => *len,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Similarity of two texts in percent (share of lines kept, as git's rename score).
@@ -145,7 +228,13 @@ pub fn diff_docs(
         }
     }
     let rank = |l: &str| languages.iter().position(|x| x == l).unwrap_or(usize::MAX);
-    changes.sort_by(|a, b| (rank(&a.lang), &a.path, a.status).cmp(&(rank(&b.lang), &b.path, b.status)));
+    // At one path, a removal comes first: a patch must delete a document before another
+    // document (a different id) is added or renamed to the same path.
+    let not_removed = |c: &DocChange| c.status != ChangeStatus::Removed;
+    changes.sort_by(|a, b| {
+        (rank(&a.lang), &a.path, not_removed(a), a.status)
+            .cmp(&(rank(&b.lang), &b.path, not_removed(b), b.status))
+    });
     Ok(changes)
 }
 
@@ -157,7 +246,7 @@ fn change(
     new_text: &str,
     similarity: Option<u8>,
 ) -> DocChange {
-    let (added_lines, removed_lines) = line_counts(old_text, new_text);
+    let counts = count_lines(old_text, new_text);
     let (of, nf) = (raw_front_matter(old_text), raw_front_matter(new_text));
     let mut fields_changed: Vec<String> = of
         .iter()
@@ -185,11 +274,12 @@ fn change(
             .and_then(|o| o.title.clone()),
         old_sha256: old.map(|o| o.sha256.clone()),
         sha256: new.map(|n| n.sha256.clone()),
-        added_lines,
-        removed_lines,
+        added_lines: counts.added,
+        removed_lines: counts.removed,
         similarity,
         fields_changed,
         body_changed: body_of(old_text) != body_of(new_text),
+        approximate: counts.approximate,
     }
 }
 
@@ -227,6 +317,75 @@ mod tests {
         assert_eq!(line_counts("", "a\n"), (1, 0));
     }
 
+    /// Longest common subsequence of two line lists, by dynamic programming (the reference).
+    fn lcs_len(a: &[&str], b: &[&str]) -> usize {
+        let mut row = vec![0usize; b.len() + 1];
+        for x in a {
+            let mut diag = 0;
+            for (j, y) in b.iter().enumerate() {
+                let up = row[j + 1];
+                row[j + 1] = if x == y { diag + 1 } else { up.max(row[j]) };
+                diag = up;
+            }
+        }
+        row[b.len()]
+    }
+
+    /// Deterministic texts of `n` lines drawn from `alphabet` (xorshift, no dependencies).
+    fn noise(seed: u64, n: usize, alphabet: &[&str]) -> String {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("{}\n", alphabet[(x % alphabet.len() as u64) as usize])
+            })
+            .collect()
+    }
+
+    /// Regression: similar 3's `Algorithm::Myers` takes git-style shortcuts once the edit
+    /// distance passes 256, so counts of heavily edited documents with many repeated lines
+    /// (tables, blank lines, list markers) came out larger than `git diff --minimal`'s. The
+    /// counts must always be those of a minimal edit script: lengths minus the LCS.
+    #[test]
+    fn counts_stay_minimal_past_the_heuristics_threshold() {
+        let alphabet =
+            ["", "|---|---|", "- item", "```", "提高效率", "提升效率", "## 标题", "text"];
+        for seed in [1, 7, 42] {
+            let old = noise(seed, 1500, &alphabet);
+            let new = noise(seed * 1000 + 3, 1400, &alphabet);
+            let (a, b): (Vec<&str>, Vec<&str>) =
+                (old.split_inclusive('\n').collect(), new.split_inclusive('\n').collect());
+            let lcs = lcs_len(&a, &b);
+            let expected = ((b.len() - lcs) as u64, (a.len() - lcs) as u64);
+            assert_eq!(line_counts(&old, &new), expected, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn lines_on_one_side_only_do_not_change_the_counts() {
+        // Unique lines are dropped before the search; the counts still include them.
+        assert_eq!(line_counts("a\nx\nb\n", "a\nb\ny\nz\n"), (2, 1));
+        assert_eq!(line_counts("a\nb\n", "c\nd\ne\n"), (3, 2));
+        assert_eq!(line_counts("a\nb", "a\nb\n"), (1, 1));
+        assert_eq!(line_counts("a\n", ""), (0, 1));
+        assert_eq!(line_counts("b\na\n", "a\nb\n"), (1, 1));
+        let c = count_lines("x\n", "y\n");
+        assert_eq!(c, LineCounts { added: 1, removed: 1, approximate: false });
+    }
+
+    #[test]
+    fn enormous_hard_inputs_are_flagged_approximate() {
+        // Two unrelated 100,000-line texts of two repeated lines: an exact search would take
+        // minutes, so it stops at the time limit; the counts still describe a valid script.
+        let old = noise(3, 100_000, &["a", "b"]);
+        let new = noise(5, 100_000, &["a", "b"]);
+        let c = count_lines(&old, &new);
+        assert!(c.approximate, "{c:?}");
+        assert_eq!(c.added, c.removed);
+        assert!(c.added <= 100_000, "{c:?}");
+    }
 }
 
 /// One file that differs between two packages.

@@ -26,6 +26,12 @@ pub fn unified_paths(
     new: &str,
     context: usize,
 ) -> String {
+    let in_place = !matches!(status, ChangeStatus::Added | ChangeStatus::Removed);
+    if old == new && old_path == new_path && in_place {
+        // Only metadata changed (e.g. the bundle key): nothing for `git apply` to do, and a
+        // bare `diff --git` header would make it reject the whole patch.
+        return String::new();
+    }
     let mut s = format!("diff --git a/{old_path} b/{new_path}\n");
     let (from, to) = match status {
         ChangeStatus::Added => {
@@ -61,4 +67,33 @@ pub fn unified_paths(
         s.push('\n');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_text_makes_no_patch_unless_the_path_changes() {
+        let same = |status| unified_paths(status, "en/a.md", "en/a.md", None, "x\n", "x\n", 3);
+        assert_eq!(same(ChangeStatus::Modified), "", "a bare header makes git apply fail");
+        assert_eq!(same(ChangeStatus::Renamed), "");
+        let moved =
+            unified_paths(ChangeStatus::Renamed, "en/a.md", "en/b.md", Some(100), "x\n", "x\n", 3);
+        assert_eq!(
+            moved,
+            "diff --git a/en/a.md b/en/b.md\nsimilarity index 100%\n\
+             rename from en/a.md\nrename to en/b.md\n"
+        );
+    }
+
+    #[test]
+    fn missing_final_newline_is_marked() {
+        let p = unified_paths(ChangeStatus::Modified, "en/a.md", "en/a.md", None, "x\n", "x", 3);
+        assert_eq!(
+            p,
+            "diff --git a/en/a.md b/en/a.md\n--- a/en/a.md\n+++ b/en/a.md\n@@ -1 +1 @@\n\
+             -x\n+x\n\\ No newline at end of file\n"
+        );
+    }
 }

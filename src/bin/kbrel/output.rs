@@ -269,7 +269,8 @@ fn word_excerpt(pieces: &[word::Piece], p: &Paint) -> String {
         };
         if kind != 0 {
             let (w, ws) = word::split_trailing_ws(text);
-            changed_lines.insert(line);
+            // Every line the change spans (a multi-line insertion is shown whole).
+            changed_lines.extend(line..=line + w.matches('\n').count());
             let marked = if kind == 1 {
                 if p.0 { p.wrap("31;9", w) } else { format!("[-{w}-]") }
             } else if p.0 {
