@@ -118,6 +118,14 @@ pub fn normalize(text: &str) -> String {
     }
 }
 
+/// [`normalize`] without copying text that is already normal.
+pub fn normalize_owned(text: String) -> String {
+    let normal = !text.starts_with('\u{feff}')
+        && !text.contains("\r\n")
+        && unicode_normalization::is_nfc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes;
+    if normal { text } else { normalize(&text) }
+}
+
 /// Lowercase hex sha256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -252,14 +260,16 @@ fn parse_document(
     cfg: &Config,
     lang: &str,
     path: &str,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     key_of_path: &BTreeMap<String, String>,
 ) -> (Option<Document>, Vec<Finding>) {
     let full = format!("{lang}/{path}");
     let mut findings = Vec::new();
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => normalize(t),
-        Err(e) => {
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => normalize_owned(t),
+        Err(err) => {
+            let e = err.utf8_error();
+            let bytes = err.as_bytes();
             let line = bytes[..e.valid_up_to()]
                 .iter()
                 .filter(|b| **b == b'\n')
@@ -412,15 +422,16 @@ pub fn build(
         }
     }
     let empty = BTreeMap::new();
+    // Consumed one file at a time, so raw bytes are freed as documents are built.
     let parsed: Vec<(Option<Document>, Vec<Finding>)> = files
-        .par_iter()
+        .into_par_iter()
         .filter_map(|f| {
             let (lang, rest) = f.path.split_once('/')?;
             if !langs.iter().any(|l| l == lang) || !rest.ends_with(".md") {
                 return None;
             }
             let kop = key_of_path.get(lang).unwrap_or(&empty);
-            Some(parse_document(cfg, lang, rest, &f.bytes, kop))
+            Some(parse_document(cfg, lang, rest, f.bytes, kop))
         })
         .collect();
     let mut documents = Vec::with_capacity(parsed.len());

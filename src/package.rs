@@ -115,34 +115,110 @@ pub fn push_js_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// The object literal `{ "<key>": "<markdown>", … }` for one language, sorted by key.
-/// Fails on a duplicate key: a key must never silently point at another document.
-pub fn bundle_object(docs: &[&Document]) -> Result<String> {
-    let mut by_key: BTreeMap<&str, &Document> = BTreeMap::new();
-    for d in docs {
-        if let Some(other) = by_key.insert(&d.key, d) {
-            return Err(Error::Content {
-                path: d.full_path().into(),
-                message: format!(
-                    "bundle key `{}` is also used by `{}`",
-                    d.key,
-                    other.full_path()
-                ),
-            });
-        }
+/// Length of [`push_js_string`]'s output for `s`, without building it.
+pub fn js_string_len(s: &str) -> usize {
+    let b = s.as_bytes();
+    let mut n = 2;
+    let mut i = 0;
+    while i < b.len() {
+        n += match b[i] {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 2,
+            b'<' if matches!(b.get(i + 1), Some(b'/') | Some(b'!')) => 6,
+            0..=0x1f => 6,
+            0xe2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xa8 | 0xa9)) => {
+                i += 3;
+                n += 6;
+                continue;
+            }
+            _ => 1,
+        };
+        i += 1;
     }
-    let cap = docs.iter().map(|d| d.text.len() + d.key.len() + 16).sum::<usize>() + 8;
-    let mut out = String::with_capacity(cap);
-    out.push_str("{\n");
-    for (key, doc) in by_key {
+    n
+}
+
+/// A language's bundle object `{ "<key>": "<markdown>", … }`, sorted by key. It is never held
+/// in memory whole: bytes are rendered on demand, a document at a time, while compressing.
+pub struct BundleBody<'a> {
+    entries: Vec<(&'a str, &'a str)>,
+    /// Offset of each entry in the object.
+    offsets: Vec<usize>,
+    len: usize,
+}
+
+impl<'a> BundleBody<'a> {
+    /// Fails on a duplicate key: a key must never silently point at another document.
+    pub fn new(docs: &[&'a Document]) -> Result<BundleBody<'a>> {
+        let mut by_key: BTreeMap<&'a str, &'a Document> = BTreeMap::new();
+        for d in docs {
+            if let Some(other) = by_key.insert(&d.key, d) {
+                return Err(Error::Content {
+                    path: d.full_path().into(),
+                    message: format!("bundle key `{}` is also used by `{}`", d.key, other.full_path()),
+                });
+            }
+        }
+        let entries: Vec<(&str, &str)> = by_key.into_iter().map(|(k, d)| (k, d.text.as_str())).collect();
+        let mut offsets = Vec::with_capacity(entries.len());
+        let mut at = 2; // "{\n"
+        for (k, t) in &entries {
+            offsets.push(at);
+            at += 2 + js_string_len(k) + 2 + js_string_len(t) + 2;
+        }
+        Ok(BundleBody { entries, offsets, len: at + 1 })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    fn render_entry(&self, i: usize, out: &mut String) {
+        let (k, t) = self.entries[i];
         out.push_str("  ");
-        push_js_string(&mut out, key);
+        push_js_string(out, k);
         out.push_str(": ");
-        push_js_string(&mut out, &doc.text);
+        push_js_string(out, t);
         out.push_str(",\n");
     }
-    out.push('}');
-    Ok(out)
+
+    /// Append bytes `[start, end)` of the object to `out`.
+    fn copy_range(&self, start: usize, end: usize, out: &mut Vec<u8>) {
+        let mut pos = start;
+        if pos < 2 {
+            out.extend_from_slice(&b"{\n"[pos..end.min(2)]);
+            pos = 2;
+        }
+        let mut i = self.offsets.partition_point(|&o| o <= pos).saturating_sub(1);
+        let mut buf = String::new();
+        while pos < end && i < self.entries.len() {
+            let from = self.offsets[i];
+            let to = self.offsets.get(i + 1).copied().unwrap_or(self.len - 1);
+            if to > pos {
+                buf.clear();
+                self.render_entry(i, &mut buf);
+                debug_assert_eq!(buf.len(), to - from);
+                out.extend_from_slice(&buf.as_bytes()[pos - from..end.min(to) - from]);
+                pos = end.min(to);
+            }
+            i += 1;
+        }
+        if pos < end && end == self.len {
+            out.push(b'}');
+        }
+    }
+}
+
+/// The object literal `{ "<key>": "<markdown>", … }` for one language, sorted by key, as one
+/// string. Fails on a duplicate key.
+pub fn bundle_object(docs: &[&Document]) -> Result<String> {
+    let body = BundleBody::new(docs)?;
+    let mut out = Vec::with_capacity(body.len());
+    body.copy_range(0, body.len(), &mut out);
+    Ok(String::from_utf8(out).expect("rendered from strings"))
 }
 
 /// What goes into a package besides the documents.
@@ -166,7 +242,10 @@ pub struct PackageInput<'a> {
 /// A built tarball and its integrity data.
 #[derive(Debug, Clone)]
 pub struct Package {
-    pub tgz: Vec<u8>,
+    /// The `.tgz` bytes as consecutive parts (gzip header, compressed chunks, trailer); not
+    /// concatenated, to keep peak memory at one copy.
+    pub tgz: Vec<Vec<u8>>,
+    pub size: u64,
     pub sha256: String,
     pub integrity: String,
     pub shasum: String,
@@ -207,7 +286,7 @@ enum Data<'a> {
     Owned(Vec<u8>),
     Borrowed(&'a [u8]),
     /// A bundle object wrapped in a prefix and suffix (ESM and IIFE share one object).
-    Shared(Arc<String>, String, String),
+    Shared(Arc<BundleBody<'a>>, String, String),
 }
 
 impl Data<'_> {
@@ -262,12 +341,12 @@ pub fn build(input: &PackageInput<'_>) -> Result<Package> {
         "package/manifest.json".into(),
         Data::Borrowed(input.manifest_json),
     ));
-    let objects: Vec<Arc<String>> = input
+    let objects: Vec<Arc<BundleBody<'_>>> = input
         .languages
-        .par_iter()
+        .iter()
         .map(|lang| {
             let docs: Vec<&Document> = input.documents.iter().filter(|d| &d.lang == lang).collect();
-            bundle_object(&docs).map(Arc::new)
+            BundleBody::new(&docs).map(Arc::new)
         })
         .collect::<Result<_>>()?;
     for (lang, obj) in input.languages.iter().zip(&objects) {
@@ -295,9 +374,11 @@ pub fn build(input: &PackageInput<'_>) -> Result<Package> {
     let unpacked_size = entries.iter().map(|(_, d)| d.len() as u64).sum();
     let files = entries.iter().map(|(p, _)| p.clone()).collect();
     let tgz = gzip_parallel(&write_tar(&entries)?, input.gzip_level);
-    let (sha256, integrity, shasum) = integrity_of(&tgz);
+    let (sha256, integrity, shasum) = integrity_of_parts(&tgz);
+    let size = tgz.iter().map(|p| p.len() as u64).sum();
     Ok(Package {
         tgz,
+        size,
         sha256,
         integrity,
         shasum,
@@ -306,6 +387,33 @@ pub fn build(input: &PackageInput<'_>) -> Result<Package> {
         files,
         package_json: package_json.clone(),
     })
+}
+
+/// [`integrity_of`] over consecutive parts.
+pub fn integrity_of_parts(parts: &[Vec<u8>]) -> (String, String, String) {
+    let (sha256, (sha512, sha1)) = rayon::join(
+        || {
+            let mut h = Sha256::new();
+            parts.iter().for_each(|p| h.update(p));
+            hex(&h.finalize())
+        },
+        || {
+            rayon::join(
+                || {
+                    let mut h = Sha512::new();
+                    parts.iter().for_each(|p| h.update(p));
+                    h.finalize()
+                },
+                || {
+                    let mut h = Sha1::new();
+                    parts.iter().for_each(|p| h.update(p));
+                    hex(&h.finalize())
+                },
+            )
+        },
+    );
+    let integrity = format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(sha512));
+    (sha256, integrity, sha1)
 }
 
 /// sha256 hex, `sha512-<base64>` SRI and sha1 hex of a tarball.
@@ -390,18 +498,15 @@ enum Segment<'a> {
     Bytes(Vec<u8>),
     /// Borrowed from a document (document texts are never copied into the archive).
     Slice(&'a [u8]),
-    Shared(Arc<String>),
+    Shared(Arc<BundleBody<'a>>),
 }
 
 impl Segment<'_> {
     fn len(&self) -> usize {
-        self.bytes().len()
-    }
-    fn bytes(&self) -> &[u8] {
         match self {
-            Segment::Bytes(v) => v,
-            Segment::Slice(b) => b,
-            Segment::Shared(s) => s.as_bytes(),
+            Segment::Bytes(v) => v.len(),
+            Segment::Slice(b) => b.len(),
+            Segment::Shared(body) => body.len(),
         }
     }
 }
@@ -423,7 +528,11 @@ impl TarStream<'_> {
             }
             let from = start.max(s) - s;
             let to = end.min(e) - s;
-            out.extend_from_slice(&seg.bytes()[from..to]);
+            match seg {
+                Segment::Bytes(v) => out.extend_from_slice(&v[from..to]),
+                Segment::Slice(b) => out.extend_from_slice(&b[from..to]),
+                Segment::Shared(body) => body.copy_range(from, to, out),
+            }
         }
     }
 }
@@ -482,57 +591,102 @@ fn normalize_header(h: &mut tar::Header, size: u64) {
     let _ = h.set_groupname("");
 }
 
-/// gzip with independent fixed-size chunks compressed in parallel and stitched into one
-/// gzip member (the pigz technique): each non-final chunk ends with a sync flush, so the raw
-/// deflate streams concatenate into one valid stream. Header mtime 0, deterministic.
-fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<u8> {
-    let n_chunks = tar.total.div_ceil(GZIP_CHUNK).max(1);
-    let parts: Vec<(Vec<u8>, crc32fast::Hasher)> = (0..n_chunks)
-        .into_par_iter()
-        .map(|i| {
-            let start = i * GZIP_CHUNK;
-            let len = GZIP_CHUNK.min(tar.total - start);
-            let mut input = Vec::with_capacity(len);
-            tar.copy_range(start, len, &mut input);
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(&input);
-            let last = i + 1 == n_chunks;
-            let mut c = flate2::Compress::new(flate2::Compression::new(level), false);
-            let mut out = Vec::with_capacity(len / 2 + 1024);
-            let flush = if last {
-                flate2::FlushCompress::Finish
-            } else {
-                flate2::FlushCompress::Sync
-            };
-            loop {
-                let consumed = c.total_in() as usize;
-                if out.capacity() - out.len() < 64 * 1024 {
-                    out.reserve(256 * 1024);
-                }
-                let status = c
-                    .compress_vec(&input[consumed..], &mut out, flush)
-                    .expect("deflate on valid state");
-                let done_in = c.total_in() as usize == input.len();
-                match status {
-                    flate2::Status::StreamEnd => break,
-                    _ if done_in && !last && out.capacity() > out.len() => break,
-                    _ => {}
-                }
+/// gzip with independent chunks compressed in parallel and stitched into one gzip member (the
+/// pigz technique): each chunk ends with a sync flush, so the raw deflate streams concatenate
+/// into one valid stream, closed by an empty final block. Chunks are cut at fixed offsets and
+/// at the start of every shared bundle body, so the ESM and IIFE copies of a language's
+/// object compress to identical bytes — computed once, emitted twice. Header mtime 0;
+/// deterministic whatever the number of threads.
+fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Vec<u8>> {
+    struct Job {
+        start: usize,
+        len: usize,
+        /// (shared body, offset in it): equal keys have equal bytes.
+        key: Option<(usize, usize)>,
+    }
+    let mut jobs: Vec<Job> = Vec::new();
+    let plain = |jobs: &mut Vec<Job>, from: usize, to: usize| {
+        let mut at = from;
+        while at < to {
+            let len = GZIP_CHUNK.min(to - at);
+            jobs.push(Job { start: at, len, key: None });
+            at += len;
+        }
+    };
+    let (mut pos, mut plain_from) = (0usize, 0usize);
+    for seg in &tar.segments {
+        let n = seg.len();
+        if let Segment::Shared(body) = seg {
+            plain(&mut jobs, plain_from, pos);
+            let id = Arc::as_ptr(body) as usize;
+            let mut off = 0;
+            while off < n {
+                let len = GZIP_CHUNK.min(n - off);
+                jobs.push(Job { start: pos + off, len, key: Some((id, off)) });
+                off += len;
             }
-            (out, crc)
+            plain_from = pos + n;
+        }
+        pos += n;
+    }
+    plain(&mut jobs, plain_from, pos);
+    // The first job of each key does the work.
+    let mut first: std::collections::HashMap<(usize, usize), usize> = std::collections::HashMap::new();
+    let source: Vec<usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| match j.key {
+            Some(k) => *first.entry(k).or_insert(i),
+            None => i,
         })
         .collect();
-    let body: usize = parts.iter().map(|(p, _)| p.len()).sum();
-    let mut gz = Vec::with_capacity(body + 18);
-    gz.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    let unique: Vec<usize> = (0..jobs.len()).filter(|&i| source[i] == i).collect();
+    let done: Vec<(Vec<u8>, crc32fast::Hasher)> = unique
+        .par_iter()
+        .map(|&i| {
+            let mut input = Vec::with_capacity(jobs[i].len);
+            tar.copy_range(jobs[i].start, jobs[i].len, &mut input);
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&input);
+            (deflate_chunk(&input, level, false), crc)
+        })
+        .collect();
+    let slot: std::collections::HashMap<usize, usize> = unique.iter().enumerate().map(|(k, &i)| (i, k)).collect();
     let mut crc = crc32fast::Hasher::new();
-    for (part, c) in &parts {
-        gz.extend_from_slice(part);
+    let mut out = Vec::with_capacity(jobs.len() + 3);
+    out.push(vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    for i in 0..jobs.len() {
+        let (part, c) = &done[slot[&source[i]]];
         crc.combine(c);
+        out.push(part.clone());
     }
-    gz.extend_from_slice(&crc.finalize().to_le_bytes());
-    gz.extend_from_slice(&(tar.total as u32).to_le_bytes());
-    gz
+    out.push(deflate_chunk(&[], level, true));
+    let mut trailer = crc.finalize().to_le_bytes().to_vec();
+    trailer.extend_from_slice(&(tar.total as u32).to_le_bytes());
+    out.push(trailer);
+    out
+}
+
+/// Raw deflate of one chunk with a fresh dictionary, ending with a sync flush (or, for the
+/// last chunk, the final block).
+fn deflate_chunk(input: &[u8], level: u32, last: bool) -> Vec<u8> {
+    let mut c = flate2::Compress::new(flate2::Compression::new(level), false);
+    let mut out = Vec::with_capacity(input.len() / 2 + 1024);
+    let flush = if last { flate2::FlushCompress::Finish } else { flate2::FlushCompress::Sync };
+    loop {
+        let consumed = c.total_in() as usize;
+        if out.capacity() - out.len() < 64 * 1024 {
+            out.reserve(256 * 1024);
+        }
+        let status = c.compress_vec(&input[consumed..], &mut out, flush).expect("deflate on valid state");
+        let done_in = c.total_in() as usize == input.len();
+        match status {
+            flate2::Status::StreamEnd => break,
+            _ if done_in && !last && out.capacity() > out.len() => break,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Limits for [`unpack`].
@@ -625,6 +779,81 @@ mod tests {
         assert_eq!(tarball_file_name("@a/b", "1.0.0"), "a-b-1.0.0.tgz");
     }
 
+    fn test_doc(key: &str, text: &str) -> Document {
+        Document {
+            lang: "en".into(),
+            path: format!("{key}.md"),
+            id: key.into(),
+            key: key.into(),
+            title: None,
+            description: None,
+            date: None,
+            url: None,
+            slug: None,
+            has_front_matter: false,
+            fields: BTreeMap::new(),
+            text: text.into(),
+            body_start: 0,
+            body_line: 1,
+            sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn bundle_body_renders_any_range_exactly() {
+        let texts = ["a\"b\\c\n`${x}`</script><!--\u{2028}\u{2029}\u{1}é中", "", "plain", "<<//!!\r\t"];
+        let docs: Vec<Document> = texts.iter().enumerate().map(|(i, t)| test_doc(&format!("K{i}"), t)).collect();
+        let refs: Vec<&Document> = docs.iter().collect();
+        let body = BundleBody::new(&refs).unwrap();
+        let mut expected = String::from("{\n");
+        for d in &docs {
+            expected.push_str("  ");
+            push_js_string(&mut expected, &d.key);
+            expected.push_str(": ");
+            push_js_string(&mut expected, &d.text);
+            expected.push_str(",\n");
+        }
+        expected.push('}');
+        assert_eq!(body.len(), expected.len());
+        for start in 0..expected.len() {
+            for end in start..=expected.len() {
+                let mut out = Vec::new();
+                body.copy_range(start, end, &mut out);
+                assert_eq!(out, &expected.as_bytes()[start..end], "{start}..{end}");
+            }
+        }
+        let dup = [&docs[0], &docs[0]];
+        assert!(BundleBody::new(&dup).is_err());
+    }
+
+    #[test]
+    fn shared_bodies_compress_once_and_roundtrip() {
+        let text: String = (0..GZIP_CHUNK + 5000).map(|i| char::from(b'a' + (i * 13 % 26) as u8)).collect();
+        let doc = test_doc("K", &text);
+        let shared = Arc::new(BundleBody::new(&[&doc]).unwrap());
+        let rendered = bundle_object(&[&doc]).unwrap();
+        let stream = TarStream {
+            segments: vec![
+                Segment::Bytes(b"head".to_vec()),
+                Segment::Shared(shared.clone()),
+                Segment::Slice(b"middle"),
+                Segment::Shared(shared.clone()),
+                Segment::Bytes(vec![0; 1024]),
+            ],
+            total: 4 + rendered.len() + 6 + rendered.len() + 1024,
+        };
+        let gz = gzip_parallel(&stream, 6).concat();
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
+        let mut expected = b"head".to_vec();
+        expected.extend_from_slice(rendered.as_bytes());
+        expected.extend_from_slice(b"middle");
+        expected.extend_from_slice(rendered.as_bytes());
+        expected.extend_from_slice(&[0; 1024]);
+        assert_eq!(back, expected);
+        assert_eq!(gz, gzip_parallel(&stream, 6).concat(), "deterministic");
+    }
+
     #[test]
     fn parallel_gzip_roundtrips_across_chunks() {
         let data: Vec<u8> = (0..3 * GZIP_CHUNK + 123).map(|i| (i * 7 % 251) as u8).collect();
@@ -635,12 +864,12 @@ mod tests {
             ],
             total: data.len(),
         };
-        let gz = gzip_parallel(&stream, 6);
+        let gz = gzip_parallel(&stream, 6).concat();
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
-        assert_eq!(gz, gzip_parallel(&stream, 6), "deterministic");
+        assert_eq!(gz, gzip_parallel(&stream, 6).concat(), "deterministic");
     }
 }

@@ -486,7 +486,25 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
             ));
         }
     }
-    let pkg = package::build(&PackageInput {
+    let new_blobs: Vec<&Document> = {
+        let mut seen = std::collections::HashSet::new();
+        kb.documents
+            .iter()
+            .filter(|d| seen.insert(d.sha256.as_str()))
+            // An existing blob of the wrong size (torn by a crash) is written again.
+            .filter(|d| {
+                std::fs::metadata(reg.path(&registry::blob_path(&d.sha256))).ok().map(|m| m.len()) != Some(d.size())
+            })
+            .collect()
+    };
+    // Blob files are written (kernel work) while the tarball is compressed (CPU work).
+    let blobs: Vec<(&str, &[u8])> = new_blobs.iter().map(|d| (d.sha256.as_str(), d.text.as_bytes())).collect();
+    let (written, pkg) = rayon::join(
+        || match &lock {
+            Some(l) => reg.write_blobs(l, &blobs),
+            None => Ok(()),
+        },
+        || package::build(&PackageInput {
         name: &cfg.package.name,
         version: &vs,
         description: &cfg.package.description,
@@ -498,12 +516,18 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
         documents: &kb.documents,
         manifest_json: &manifest_json,
         gzip_level: cfg.registry.gzip_level,
-    })?;
+    }),
+    );
+    let written_blobs: Vec<&str> = blobs.iter().map(|(sha, _)| *sha).collect();
+    // Until the commit succeeds, an early return removes the blobs this publish wrote.
+    let mut cleanup = BlobCleanup { reg, lock: lock.as_ref(), shas: &written_blobs, armed: true };
+    written?;
+    let pkg = pkg?;
     let tarball_name = package::tarball_file_name(&cfg.package.name, &vs);
     let tarball = TarballRef {
         path: tarball_name.clone(),
         sha256: pkg.sha256.clone(),
-        size: pkg.tgz.len() as u64,
+        size: pkg.size,
         integrity: pkg.integrity.clone(),
         shasum: pkg.shasum.clone(),
         file_count: pkg.file_count,
@@ -569,14 +593,6 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     let section = changelog::render_release(&rc);
     let changelog_path = cfg.changelog_path();
 
-    let new_blobs: Vec<&Document> = {
-        let mut seen = std::collections::HashSet::new();
-        kb.documents
-            .iter()
-            .filter(|d| seen.insert(d.sha256.as_str()))
-            .filter(|d| !reg.path(&registry::blob_path(&d.sha256)).exists())
-            .collect()
-    };
     let mut files: Vec<String> = new_blobs.iter().map(|d| registry::blob_path(&d.sha256)).collect();
     files.sort();
     files.extend([
@@ -606,16 +622,15 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
         warnings,
         notes,
     };
-    let Some(lock) = lock else {
+    let Some(lock) = lock.as_ref() else {
         return Ok(report);
     };
     let existing_changelog = read_changelog(&changelog_path)?;
-    let blobs: Vec<(&str, &[u8])> = new_blobs.iter().map(|d| (d.sha256.as_str(), d.text.as_bytes())).collect();
     reg.commit(
-        &lock,
+        lock,
         &Commit {
             version: &vs,
-            blobs,
+            blobs: Vec::new(),
             manifest_json: &manifest_json,
             diff_json: &diff_json,
             package_json: &pkg.package_json,
@@ -627,12 +642,33 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
                 .sign
                 .as_ref()
                 .map(|(k, next)| crate::sign::sign_index(&manifest::to_json_bytes(&new_index), k, next.as_ref())),
+            written_blobs: Vec::new(),
         },
     )?;
+    cleanup.armed = false;
+    drop(cleanup);
     let updated = changelog::insert_section(&existing_changelog, &version, &section);
     registry::write_atomic(&changelog_path, updated.as_bytes())?;
     report.outcome = Outcome::Published;
     Ok(report)
+}
+
+/// Removes the blobs a failed publish wrote (they are unreferenced: the index never listed them).
+struct BlobCleanup<'a> {
+    reg: &'a Registry,
+    lock: Option<&'a registry::LockGuard>,
+    shas: &'a [&'a str],
+    armed: bool,
+}
+
+impl Drop for BlobCleanup<'_> {
+    fn drop(&mut self) {
+        if self.armed
+            && let Some(lock) = self.lock
+        {
+            self.reg.remove_blobs(lock, self.shas);
+        }
+    }
 }
 
 /// Rewrite `index.json.sig` when it is missing or does not match the index (a publish that

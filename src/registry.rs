@@ -42,13 +42,18 @@ pub struct Commit<'a> {
     pub diff_json: &'a [u8],
     pub package_json: &'a [u8],
     pub tarball_name: &'a str,
-    pub tgz: &'a [u8],
+    /// The tarball as consecutive parts.
+    pub tgz: &'a [Vec<u8>],
     /// Derived mutable files replaced atomically after the index (e.g. the npm packument).
     pub extra: Vec<(String, Vec<u8>)>,
     /// The new index; written last.
     pub index: &'a Index,
     /// `index.json.sig` for exactly the bytes of `index` (written right after it).
     pub index_sig: Option<Vec<u8>>,
+    /// Blobs this publish wrote with [`Registry::write_blobs`]: removed again if the commit
+    /// fails, so a failed publish leaves the registry as it was (callers that clean up
+    /// themselves pass an empty list).
+    pub written_blobs: Vec<&'a str>,
 }
 
 pub fn blob_path(sha256: &str) -> String {
@@ -177,44 +182,92 @@ impl Registry {
             fs::remove_dir_all(&stale).map_err(|e| Error::io("remove stale staging", &stale, e))?;
         }
         let stage = self.path(&format!("{STAGING_PREFIX}{}", std::process::id()));
-        create_dir_all(&stage)?;
-        let result = self.commit_staged(&stage, c);
+        let result = create_dir_all(&stage).and_then(|_| self.commit_staged(&stage, c));
         let _ = fs::remove_dir_all(&stage);
+        if result.is_err() && !self.index_lists(c.version) {
+            self.remove_blobs(_lock, &c.written_blobs);
+        }
         result
     }
 
+    fn index_lists(&self, version: &str) -> bool {
+        matches!(self.read_index(), Ok(Some((i, _))) if i.get(version).is_some())
+    }
+
+    /// Remove blobs written by a publish that then failed (best effort, under the lock).
+    pub fn remove_blobs(&self, _lock: &LockGuard, shas: &[&str]) {
+        for sha in shas {
+            let _ = fs::remove_file(self.path(&blob_path(sha)));
+        }
+    }
+
+    /// Write blobs into the store: each to a temporary name in its fan-out folder, then renamed.
+    /// No fsync per blob: [`commit`](Self::commit) makes everything durable with one filesystem
+    /// sync before the index can reference them. A blob torn by a crash fails its hash check on
+    /// every read and is rewritten by the next publish that needs it. Content-addressed, so
+    /// blobs written by a publish that fails later are harmless (`kbrel verify --repair` removes
+    /// unreferenced ones).
+    pub fn write_blobs(&self, _lock: &LockGuard, blobs: &[(&str, &[u8])]) -> Result<()> {
+        self.store_blobs(blobs)
+    }
+
+    fn store_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<()> {
+        let mut fanout: Vec<&str> = blobs.iter().map(|(sha, _)| &sha[..2]).collect();
+        fanout.sort_unstable();
+        fanout.dedup();
+        for aa in fanout {
+            create_dir_all(&self.path(&format!("blobs/sha256/{aa}")))?;
+        }
+        let pid = std::process::id();
+        io_pool().install(|| {
+            blobs.par_iter().try_for_each(|(sha, bytes)| -> Result<()> {
+                let dest = self.path(&blob_path(sha));
+                let tmp = dest.with_file_name(format!(".{}.tmp-{pid}", &sha[2..]));
+                fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
+                fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e))
+            })
+        })
+    }
+
     fn commit_staged(&self, stage: &Path, c: &Commit<'_>) -> Result<()> {
-        // 1. Blobs: content-addressed, so they may land before the index. An existing blob is
-        //    re-verified and replaced if it does not hash to its name.
-        let blob_root = stage.join("blobs");
-        c.blobs
-            .par_iter()
-            .enumerate()
-            .try_for_each(|(i, (sha, bytes))| -> Result<()> {
-                let rel = blob_path(sha);
-                let dest = self.path(&rel);
-                if let Ok(existing) = fs::read(&dest)
-                    && sha256_hex(&existing) == *sha
-                {
-                    return Ok(());
-                }
-                let tmp = blob_root.join(format!("{i}"));
-                write_durable(&tmp, bytes)?;
-                rename_into(&tmp, &dest)
-            })?;
-        // 2. The version directory, complete, renamed in one step.
+        // 1. Blobs (normally already written by `write_blobs`, in parallel with packing).
+        if !c.blobs.is_empty() {
+            self.store_blobs(&c.blobs)?;
+        }
+        // 2. Stage the version directory and the tarball, then one filesystem sync makes the
+        //    blobs and the staged files durable.
         let vstage = stage.join("v");
-        write_durable(&vstage.join("manifest.json"), c.manifest_json)?;
-        write_durable(&vstage.join("diff.json"), c.diff_json)?;
-    write_durable(&vstage.join("package.json"), c.package_json)?;
-        fsync_dir(&vstage)?;
+        create_dir_all(&vstage)?;
+        for (name, bytes) in [("manifest.json", c.manifest_json), ("diff.json", c.diff_json), ("package.json", c.package_json)] {
+            let p = vstage.join(name);
+            fs::write(&p, bytes).map_err(|e| Error::io("write", &p, e))?;
+        }
+        let tstage = stage.join("tarball");
+        write_parts(&tstage, c.tgz)?;
+        // Derived files are staged now too, so a failure to write them happens before anything
+        // is visible; a destination that cannot be replaced is refused up front.
+        let mut staged_extra = Vec::new();
+        for (i, (rel, bytes)) in c.extra.iter().enumerate() {
+            let dest = self.path(rel);
+            if dest.is_dir() {
+                return Err(Error::corrupt(&dest, "is a directory; it must be a file (kbrel writes the npm packument there)"));
+            }
+            let tmp = stage.join(format!("extra-{i}"));
+            fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
+            staged_extra.push((tmp, dest));
+        }
+        let sig_tmp = stage.join(crate::sign::SIG_FILE);
+        if let Some(sig) = &c.index_sig {
+            fs::write(&sig_tmp, sig).map_err(|e| Error::io("write", &sig_tmp, e))?;
+        }
+        sync_filesystem(&self.dir)?;
+        // 3. Rename into place: the version directory in one step, then the tarball.
         let vdir = self.path(&format!("v/{}", c.version));
         if vdir.exists() {
             // Not listed in the index (checked by the caller): left by a crashed publish.
             fs::remove_dir_all(&vdir).map_err(|e| Error::io("remove unlisted", &vdir, e))?;
         }
         rename_into(&vstage, &vdir)?;
-        // 3. Tarball and mutable extras.
         let mut created = vec![vdir.clone()];
         let undo = |created: &[PathBuf]| {
             for p in created {
@@ -225,9 +278,8 @@ impl Registry {
                 };
             }
         };
-        let tstage = stage.join("tarball");
         let tdest = self.path(c.tarball_name);
-        if let Err(e) = write_durable(&tstage, c.tgz).and_then(|_| rename_into(&tstage, &tdest)) {
+        if let Err(e) = rename_into(&tstage, &tdest) {
             undo(&created);
             return Err(e);
         }
@@ -244,17 +296,42 @@ impl Registry {
         // Derived files follow the index (the static npm packument, the signature): a reader
         // racing the renames sees the previous ones; a crash here is repaired by re-running the
         // same publish.
-        for (i, (rel, bytes)) in c.extra.iter().enumerate() {
-            let tmp = stage.join(format!("extra-{i}"));
-            write_durable(&tmp, bytes)?;
-            rename_into(&tmp, &self.path(rel))?;
+        for (tmp, dest) in staged_extra {
+            rename_into(&tmp, &dest)?;
         }
-        if let Some(sig) = &c.index_sig {
-            let tmp = stage.join(crate::sign::SIG_FILE);
-            write_durable(&tmp, sig)?;
-            rename_into(&tmp, &self.path(crate::sign::SIG_FILE))?;
+        if c.index_sig.is_some() {
+            rename_into(&sig_tmp, &self.path(crate::sign::SIG_FILE))?;
         }
         Ok(())
+    }
+}
+
+/// Blob files are created on more threads than cores: the work is in the kernel.
+fn io_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(8)
+            .build()
+            .unwrap_or_else(|_| rayon::ThreadPoolBuilder::new().build().expect("a thread pool"))
+    })
+}
+
+/// Make everything written so far on the filesystem holding `dir` durable (one `syncfs`).
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    let f = File::open(dir).map_err(|e| Error::io("open", dir, e))?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `f` is an open file descriptor for the duration of the call.
+        if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+            return Err(Error::io("sync filesystem of", dir, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        f.sync_all().map_err(|e| Error::io("fsync", dir, e))
     }
 }
 
@@ -270,6 +347,19 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = File::create(path).map_err(|e| Error::io("create", path, e))?;
     f.write_all(bytes).map_err(|e| Error::io("write", path, e))?;
     f.sync_all().map_err(|e| Error::io("fsync", path, e))?;
+    Ok(())
+}
+
+/// Write consecutive parts as one file (made durable by the caller).
+fn write_parts(path: &Path, parts: &[Vec<u8>]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        create_dir_all(parent)?;
+    }
+    let mut f = std::io::BufWriter::new(File::create(path).map_err(|e| Error::io("create", path, e))?);
+    for p in parts {
+        f.write_all(p).map_err(|e| Error::io("write", path, e))?;
+    }
+    f.into_inner().map_err(|e| Error::io("write", path, e.into_error()))?;
     Ok(())
 }
 
