@@ -4,6 +4,8 @@
 #   bench/run.sh              run every available benchmark
 #   bench/run.sh publish      kbrel publish vs tar czf on 20,000 documents (en + zh)
 #   bench/run.sh scaling      kbrel publish at 2,000 / 20,000 / 100,000 documents
+#   bench/run.sh serve        kbrel serve vs nginx (wrk): 304 revalidation and a 20 KB blob
+#   bench/run.sh sync         kbrel sync 1.0 → 1.1 (2% changed) vs npm install, bytes and time
 #   bench/run.sh list         list the benchmarks
 #
 # Environment:
@@ -11,6 +13,8 @@
 #   BENCH_RUNS=5        runs per tool (medians are reported; at least 5 recommended)
 #   BENCH_SCALES="2000 20000 100000"   totals for `scaling`
 #   BENCH_SEED=1        generator seed
+#   BENCH_SECONDS=30    wrk duration per row for `serve` (SERVE_CONNS=64, SERVE_THREADS=2)
+#   SYNC_CHANGED_PCT=2  documents edited between 1.0.0 and 1.1.0 for `sync`
 #   BENCH_NO_BUILD=1    skip `cargo build --release --bins`
 #   KBREL_BIN=path      kbrel binary to measure (default target/release/kbrel)
 #   BENCH_NO_WRITE=1    do not update BENCHMARKS.md
@@ -34,8 +38,8 @@ TARGET_RATIO=1.0
 TARGET_RSS_MB=300
 
 # Registered benchmarks, in the order `bench/run.sh` runs them. Planned: diff (vs git diff /
-# npm diff), sync (vs npm install), serve (vs nginx).
-BENCHES=(publish scaling)
+# npm diff).
+BENCHES=(publish scaling serve sync)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: error: $*"; exit 2; }
@@ -156,7 +160,7 @@ publish_once() {
     local kb=$1 scratch
     scratch=$(mktemp -d "$OUT/publish.XXXXXX")
     measure kbrel "$KBREL" --config "$kb/kbrel.toml" --registry "$scratch/registry" \
-        publish 1.0.0 --date "$DATE_ARG" --changelog "$scratch/CHANGELOG.md" --quiet
+        publish --no-tag 1.0.0 --date "$DATE_ARG" --changelog "$scratch/CHANGELOG.md" --quiet
     rm -rf "$scratch"
 }
 
@@ -198,7 +202,7 @@ bench_publish() {
     rm -f "$OUT/out.tgz"
     local scratch pkg_size
     scratch=$(mktemp -d "$OUT/publish.XXXXXX")
-    "$KBREL" --config "$kb/kbrel.toml" --registry "$scratch/registry" publish 1.0.0 \
+    "$KBREL" --config "$kb/kbrel.toml" --registry "$scratch/registry" publish --no-tag 1.0.0 \
         --date "$DATE_ARG" --changelog "$scratch/CHANGELOG.md" --quiet >/dev/null
     pkg_size=$(stat -c %s "$scratch"/registry/*.tgz)
     rm -rf "$scratch"
@@ -227,7 +231,7 @@ bench_publish() {
         machine_md
         printf '\nCommands:\n\n```sh\n'
         printf 'tar czf out.tgz -C bench/out/%s content\n' "$(basename "$kb")"
-        printf 'kbrel --config bench/out/%s/kbrel.toml --registry <fresh tmp dir> publish 1.0.0 \\\n' "$(basename "$kb")"
+        printf 'kbrel --config bench/out/%s/kbrel.toml --registry <fresh tmp dir> publish --no-tag 1.0.0 \\\n' "$(basename "$kb")"
         printf '    --date %s --changelog <tmp>/CHANGELOG.md --quiet\n```\n\n' "$DATE_ARG"
         printf '%s\n\n' "$table"
         printf 'kbrel does more than tar: it parses and lints every document, hashes it, writes one\ncontent-addressed blob per document (each fsynced), builds ESM and IIFE bundles per\nlanguage, the npm tarball (docs + bundles, parallel gzip), manifest.json, diff.json,\nindex.json and the changelog.\n'
@@ -271,6 +275,365 @@ bench_scaling() {
         printf '\n%s\n' "$table"
     } >"$body"
     write_section scaling "$body"
+}
+
+# --- serve vs nginx ------------------------------------------------------------------------
+
+# free_port: a TCP port on 127.0.0.1 nothing listens on.
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            printf '%s\n' "$p"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# wait_port <port>: until something accepts connections (10 s at most).
+wait_port() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    die "nothing listens on 127.0.0.1:$1"
+}
+
+# http_probe <port> <path> [header line]: the response head (status line and headers) of one GET.
+http_probe() {
+    local port=$1 path=$2 extra=${3:-} line
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n%s\r\n' "$path" "$port" \
+        "${extra:+$extra$'\r\n'}" >&3
+    while IFS= read -r line <&3; do
+        line=${line%$'\r'}
+        [[ -z $line ]] && break
+        printf '%s\n' "$line"
+    done
+    exec 3<&-
+}
+
+probe_status() { http_probe "$@" | head -1 | awk '{ print $2 }'; }
+probe_header() { http_probe "$1" "$2" "${4:-}" | awk -v h="$3" 'tolower($0) ~ "^" tolower(h) ":" { sub(/^[^:]*: */, ""); print; exit }'; }
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# wrk_run <label> <url> [header]: sets RPS, ERRORS (socket errors + non-2xx/3xx), LAT (avg).
+wrk_run() {
+    local label=$1 url=$2 header=${3:-} out=$OUT/serve/wrk-$1.txt
+    local args=(-t "$SERVE_THREADS" -c "$SERVE_CONNS" -d "${BENCH_SECONDS}s" --latency)
+    [[ -n $header ]] && args+=(-H "$header")
+    wrk "${args[@]}" -d 2s "$url" >/dev/null 2>&1 || true # warm-up
+    wrk "${args[@]}" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed: $label"; }
+    RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    LAT=$(awk '$1 == "Latency" { print $2; exit }' "$out")
+    local sock non2xx
+    sock=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$out")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+    ERRORS=$((${sock:-0} + ${non2xx:-0}))
+    log "   $label: $RPS req/s, avg latency $LAT, errors $ERRORS"
+}
+
+bench_serve() {
+    BENCH_SECONDS=${BENCH_SECONDS:-30}
+    SERVE_CONNS=${SERVE_CONNS:-64}
+    SERVE_THREADS=${SERVE_THREADS:-2}
+    local target=0.5 missing=() load0
+    load0=$(cut -d' ' -f1-3 /proc/loadavg)
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    local nginx
+    nginx=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
+    [[ -n $nginx ]] || missing+=(nginx-light)
+    if ((${#missing[@]})); then
+        log "== installing ${missing[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+            die "cannot install ${missing[*]} (apt-get install -y wrk nginx-light)"
+        nginx=$(command -v nginx || echo /usr/sbin/nginx)
+    fi
+
+    # A small knowledge base with one ~20 KB document per language, published once.
+    local dir=$OUT/serve kb
+    rm -rf "$dir"
+    kb=$dir/kb
+    mkdir -p "$kb/content/en" "$kb/content/zh" "$dir/nginx"
+    printf '[package]\nname = "bench-serve"\ndescription = "serve benchmark"\nlicense = "MIT"\n\n[content]\nroot = "content"\nlanguages = ["en", "zh"]\nrequired_fields = ["title", "description", "date", "url"]\n' >"$kb/kbrel.toml"
+    local lang
+    for lang in en zh; do
+        {
+            printf -- '---\ntitle: Big page\ndescription: A page of about 20 KB.\ndate: 2026-11-20\nurl: "https://kb.example.test/%s/big"\nkey: Big\n---\n\n# Big page\n\n' "$lang"
+            awk -v seed="${lang}" 'BEGIN { srand(length(seed)); for (i = 0; i < 300; i++) { l = ""; for (w = 0; w < 10; w++) { n = 3 + int(rand() * 6); s = ""; for (c = 0; c < n; c++) s = s sprintf("%c", 97 + int(rand() * 26)); l = l s " " } print l "." } }'
+        } >"$kb/content/$lang/big.md"
+        printf -- '---\ntitle: Small page\ndescription: A short page.\ndate: 2026-11-20\nurl: "https://kb.example.test/%s/small"\nkey: Small\n---\n\n# Small page\n\nShort.\n' "$lang" >"$kb/content/$lang/small.md"
+    done
+    "$KBREL" --config "$kb/kbrel.toml" --registry "$dir/registry" publish --no-tag 1.0.0 --date "$DATE_ARG" \
+        --changelog "$dir/CHANGELOG.md" --quiet >/dev/null || die "kbrel publish failed"
+    local sha blob blob_size
+    sha=$(sha256sum "$kb/content/en/big.md" | cut -c1-64)
+    blob=/blobs/sha256/${sha:0:2}/${sha:2}
+    [[ -f $dir/registry$blob ]] || die "no blob $blob in the registry"
+    blob_size=$(stat -c %s "$dir/registry$blob")
+
+    # nginx as people run it for static files: all cores, sendfile, open-file cache, no logs.
+    local np kp
+    np=$(free_port)
+    kp=$(free_port)
+    while [[ $kp == "$np" ]]; do kp=$(free_port); done
+    cat >"$dir/nginx/nginx.conf" <<NGINX
+daemon off;
+worker_processes auto;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    open_file_cache max=1000 inactive=60s;
+    client_body_temp_path $dir/nginx/body;
+    proxy_temp_path $dir/nginx/proxy;
+    fastcgi_temp_path $dir/nginx/fastcgi;
+    uwsgi_temp_path $dir/nginx/uwsgi;
+    scgi_temp_path $dir/nginx/scgi;
+    types { application/json json; application/octet-stream tgz; }
+    default_type application/json;
+    server {
+        listen 127.0.0.1:$np;
+        root $dir/registry;
+    }
+}
+NGINX
+    chmod -R a+rX "$dir"
+    "$nginx" -p "$dir/nginx" -e "$dir/nginx/error.log" -c "$dir/nginx/nginx.conf" >"$dir/nginx/out.log" 2>&1 &
+    local ngx_pid=$!
+    "$KBREL" --quiet serve "$dir/registry" --addr "127.0.0.1:$kp" >"$dir/kbrel-serve.log" 2>&1 &
+    local kb_pid=$!
+    # shellcheck disable=SC2064
+    trap "kill $ngx_pid $kb_pid 2>/dev/null || true" EXIT
+    wait_port "$np"
+    wait_port "$kp"
+
+    # Both answer the same requests the same way before anything is measured.
+    local netag ketag
+    netag=$(probe_header "$np" /index.json etag)
+    ketag=$(probe_header "$kp" /index.json etag)
+    [[ -n $netag && -n $ketag ]] || die "no ETag for index.json (nginx: '$netag', kbrel: '$ketag')"
+    [[ $(probe_status "$np" /index.json "If-None-Match: $netag") == 304 ]] || die "nginx does not answer 304"
+    [[ $(probe_status "$kp" /index.json "If-None-Match: $ketag") == 304 ]] || die "kbrel serve does not answer 304"
+    [[ $(probe_header "$np" "$blob" content-length) == "$blob_size" ]] || die "nginx: wrong blob length"
+    [[ $(probe_header "$kp" "$blob" content-length) == "$blob_size" ]] || die "kbrel serve: wrong blob length"
+
+    local rss0 rss1
+    rss0=$(rss_kb "$kb_pid")
+    log "== serve vs nginx: wrk -t$SERVE_THREADS -c$SERVE_CONNS -d${BENCH_SECONDS}s on loopback; blob $blob_size bytes"
+    wrk_run nginx-304 "http://127.0.0.1:$np/index.json" "If-None-Match: $netag"
+    local n304=$RPS n304e=$ERRORS n304l=$LAT
+    wrk_run kbrel-304 "http://127.0.0.1:$kp/index.json" "If-None-Match: $ketag"
+    local k304=$RPS k304e=$ERRORS k304l=$LAT
+    wrk_run nginx-blob "http://127.0.0.1:$np$blob"
+    local nblob=$RPS nblobe=$ERRORS nblobl=$LAT
+    wrk_run kbrel-blob "http://127.0.0.1:$kp$blob"
+    local kblob=$RPS kblobe=$ERRORS kblobl=$LAT
+    rss1=$(rss_kb "$kb_pid")
+    kill -0 "$kb_pid" 2>/dev/null || die "kbrel serve died during the benchmark"
+    kill "$ngx_pid" "$kb_pid" 2>/dev/null || true
+    wait "$ngx_pid" "$kb_pid" 2>/dev/null || true
+    trap - EXIT
+
+    local r304 rblob errs
+    r304=$(div "$k304" "$n304")
+    rblob=$(div "$kblob" "$nblob")
+    errs=$((n304e + k304e + nblobe + kblobe))
+    atleast() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t) ? "PASS" : "FAIL" }'; }
+    local table
+    table=$(
+        printf '| request | nginx req/s | kbrel serve req/s | ratio kbrel / nginx | target | result | avg latency nginx / kbrel | errors nginx / kbrel |\n'
+        printf '|---|---:|---:|---:|---|---|---|---|\n'
+        printf '| `GET /index.json` + `If-None-Match` (304) | %s | %s | %s | ≥ %s | %s | %s / %s | %s / %s |\n' \
+            "$n304" "$k304" "$r304" "$target" "$(atleast "$r304" "$target")" "$n304l" "$k304l" "$n304e" "$k304e"
+        printf '| `GET` a %s-byte blob (200) | %s | %s | %s | ≥ %s | %s | %s / %s | %s / %s |\n' \
+            "$blob_size" "$nblob" "$kblob" "$rblob" "$target" "$(atleast "$rblob" "$target")" "$nblobl" "$kblobl" "$nblobe" "$kblobe"
+        printf '| errors (socket errors + non-2xx/3xx), all runs | | | | 0 | %s | | |\n' "$( ((errs == 0)) && echo PASS || echo FAIL)"
+        printf '| kbrel serve RSS (MB) before / after | | %s / %s | | | | | |\n' "$(div "$rss0" 1024 %.1f)" "$(div "$rss1" 1024 %.1f)"
+    )
+    printf '\n%s\n\n' "$table"
+
+    local body=$OUT/section-serve.md
+    {
+        printf '## serve vs nginx\n\n'
+        printf '`kbrel serve` (release build, `--quiet`) against nginx %s serving the same registry\n' "$("$nginx" -v 2>&1 | sed 's|.*/||')"
+        printf 'directory as static files (`worker_processes auto`, sendfile, `open_file_cache`, no access\n'
+        printf 'log), both on 127.0.0.1, measured with %s: `wrk -t%s -c%s -d%ss` per row after a 2 s\n' "$(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }')" "$SERVE_THREADS" "$SERVE_CONNS" "$BENCH_SECONDS"
+        printf 'warm-up, one server at a time. wrk runs on the same machine and competes for the same\n'
+        printf 'cores. The 304 row sends each server its own ETag of `index.json` (kbrel: sha256 of the\n'
+        printf 'file; nginx: mtime-size); the blob row fetches one content-addressed document.\n\n'
+        machine_md
+        printf -- '- load average (1, 5, 15 min) before / after the run: %s / %s (other work on the machine\n  shows here: ratios are more trustworthy than absolute numbers)\n' "$load0" "$(cut -d' ' -f1-3 /proc/loadavg)"
+        printf '\nCommands:\n\n```sh\n'
+        printf 'BENCH_SECONDS=%s bench/run.sh serve\n' "$BENCH_SECONDS"
+        printf 'kbrel --quiet serve bench/out/serve/registry --addr 127.0.0.1:<port>\n'
+        printf 'wrk -t%s -c%s -d%ss --latency -H '"'"'If-None-Match: <etag>'"'"' http://127.0.0.1:<port>/index.json\n' "$SERVE_THREADS" "$SERVE_CONNS" "$BENCH_SECONDS"
+        printf 'wrk -t%s -c%s -d%ss --latency http://127.0.0.1:<port>%s\n```\n\n' "$SERVE_THREADS" "$SERVE_CONNS" "$BENCH_SECONDS" "$blob"
+        printf '%s\n' "$table"
+    } >"$body"
+    write_section serve "$body"
+}
+
+# --- sync vs npm install -------------------------------------------------------------------
+
+# sync_kb2 <total>: generation 2 of the `kb_dir <total>` knowledge base with SYNC_CHANGED_PCT %
+# of the documents edited and none added, removed or renamed (cached like kb_dir).
+sync_kb2() {
+    local total=$1 per=$(($1 / 2))
+    local dir=$OUT/kb-$total-s$BENCH_SEED-g2-c$SYNC_CHANGED_PCT
+    local stamp
+    stamp="$(sha256sum "$SYNTH" | cut -c1-16) $per $BENCH_SEED 2 $SYNC_CHANGED_PCT"
+    if [[ ! -f $dir/.stamp || $(cat "$dir/.stamp") != "$stamp" ]]; then
+        log "== generating generation 2 ($SYNC_CHANGED_PCT% edited) in ${dir#"$ROOT"/}"
+        rm -rf "$dir"
+        "$SYNTH" --docs-per-lang "$per" --seed "$BENCH_SEED" --generation 2 \
+            --changed-pct "$SYNC_CHANGED_PCT" --added-pct 0 --out "$dir" --quiet
+        printf '%s' "$stamp" >"$dir/.stamp"
+    fi
+    printf '%s\n' "$dir"
+}
+
+# sync_traffic <serve log> <first line>: "<requests> <body bytes> <statuses>" of the requests
+# kbrel serve logged from line <first line> on (log lines: `GET <path> <status> <bytes> <ms>`).
+sync_traffic() {
+    awk -v from="$2" 'NR >= from && ($1 == "GET" || $1 == "HEAD") { n++; b += $4; s[$3]++ }
+        END { st = ""; for (k in s) st = st (st == "" ? "" : ",") s[k] "x" k; printf "%d %d %s\n", n, b, (st == "" ? "-" : st) }' "$1"
+}
+
+bench_sync() {
+    SYNC_CHANGED_PCT=${SYNC_CHANGED_PCT:-2}
+    local missing=()
+    command -v node >/dev/null 2>&1 || missing+=(node)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+    ((${#missing[@]} == 0)) || die "sync needs ${missing[*]} (npm install is the baseline)"
+    local kb1 kb2 dir reg stamp
+    kb1=$(kb_dir "$BENCH_DOCS")
+    kb2=$(sync_kb2 "$BENCH_DOCS")
+    dir=$OUT/sync
+    reg=$dir/registry
+    stamp="$(cat "$kb1/.stamp") / $(cat "$kb2/.stamp") / $(sha256sum "$KBREL" | cut -c1-16)"
+    mkdir -p "$dir"
+    if [[ ! -f $reg/.stamp || $(cat "$reg/.stamp") != "$stamp" ]]; then
+        log "== publishing 1.0.0 and 1.1.0 into ${reg#"$ROOT"/}"
+        rm -rf "$reg"
+        "$KBREL" --config "$kb1/kbrel.toml" --registry "$reg" publish --no-tag 1.0.0 --date "$DATE_ARG" \
+            --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
+        "$KBREL" --config "$kb2/kbrel.toml" --registry "$reg" publish --no-tag 1.1.0 --date 2026-11-26 \
+            --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
+        printf '%s' "$stamp" >"$reg/.stamp"
+    fi
+    # What an update must fetch at least: the documents new in 1.1.0, its manifest, the index.
+    local facts
+    facts=$(node -e '
+        const fs = require("fs"), reg = process.argv[1];
+        const index = JSON.parse(fs.readFileSync(reg + "/index.json"));
+        const v = (n) => index.versions.find((x) => x.version === n);
+        const docs = (n) => JSON.parse(fs.readFileSync(reg + "/" + v(n).manifest.path)).documents;
+        const old = new Set(docs("1.0.0").map((d) => d.sha256));
+        const seen = new Set(); let n = 0, bytes = 0;
+        for (const d of docs("1.1.0")) if (!old.has(d.sha256) && !seen.has(d.sha256)) { seen.add(d.sha256); n++; bytes += d.size; }
+        console.log(n, bytes, v("1.1.0").manifest.size, fs.statSync(reg + "/index.json").size,
+            v("1.1.0").tarball.size, docs("1.1.0").length, index.name);' "$reg")
+    local changed changed_bytes manifest_size index_size tgz_size doc_count name
+    read -r changed changed_bytes manifest_size index_size tgz_size doc_count name <<<"$facts"
+    local floor=$((changed_bytes + manifest_size + index_size))
+    log "== sync vs npm install: $doc_count documents, $changed changed ($(div "$changed_bytes" 1000 %.1f) KB), tarball $(div "$tgz_size" 1000000 %.1f) MB, $BENCH_RUNS runs each"
+
+    local port serve_log pid
+    port=$(free_port)
+    serve_log=$dir/serve.log
+    : >"$serve_log"
+    "$KBREL" serve "$reg" --addr "127.0.0.1:$port" 2>>"$serve_log" &
+    pid=$!
+    # shellcheck disable=SC2064
+    trap "kill $pid 2>/dev/null" EXIT
+    wait_port "$port"
+    local url=http://127.0.0.1:$port/
+    local cache=$dir/cache
+    rm -rf "$cache"
+    "$KBREL" sync --from "$url" --into "$cache" --version 1.0.0 --quiet >/dev/null
+
+    local kb_t=() kb_b=() kb_n=() noop_t=() noop_s=() npm_t=() npm_b=() npm_n=() i mark t
+    for ((i = 1; i <= BENCH_RUNS; i++)); do
+        # kbrel: the cache at 1.0.0, then the update to latest (1.1.0), then a sync with nothing new.
+        "$KBREL" sync --from "$url" --into "$cache" --version 1.0.0 --allow-downgrade --quiet >/dev/null
+        mark=$(($(wc -l <"$serve_log") + 1))
+        measure kbrel "$KBREL" sync --from "$url" --into "$cache" --json
+        grep -q '"version": "1.1.0"' "$OUT/last.log" || die "kbrel sync did not reach 1.1.0"
+        read -r t b _ <<<"$(sync_traffic "$serve_log" "$mark")"
+        kb_t+=("$WALL"); kb_b+=("$b"); kb_n+=("$t")
+        mark=$(($(wc -l <"$serve_log") + 1))
+        measure noop "$KBREL" sync --from "$url" --into "$cache" --json
+        noop_t+=("$WALL"); noop_s+=("$(sync_traffic "$serve_log" "$mark" | awk '{ print $1 "/" $3 }')")
+        # npm: a project with 1.0.0 installed (own npm cache), then `npm install <name>@1.1.0`.
+        local proj
+        proj=$(mktemp -d "$dir/npm.XXXXXX")
+        (cd "$proj" && npm init -y >/dev/null &&
+            npm install "$name@1.0.0" --registry "$url" --cache "$proj/.npm-cache" \
+                --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null) || die "npm install $name@1.0.0 failed"
+        mark=$(($(wc -l <"$serve_log") + 1))
+        measure npm bash -c "cd '$proj' && npm install '$name@1.1.0' --registry '$url' --cache '$proj/.npm-cache' --no-audit --no-fund --ignore-scripts --loglevel=error"
+        grep -q '"version": "1.1.0"' "$proj/node_modules/$name/package.json" || die "npm did not install 1.1.0"
+        read -r t b _ <<<"$(sync_traffic "$serve_log" "$mark")"
+        npm_t+=("$WALL"); npm_b+=("$b"); npm_n+=("$t")
+        rm -rf "$proj"
+        log "   run $i: kbrel ${kb_t[-1]} s, ${kb_b[-1]} B in ${kb_n[-1]} requests; no-op ${noop_t[-1]} s (${noop_s[-1]}); npm ${npm_t[-1]} s, ${npm_b[-1]} B in ${npm_n[-1]} requests"
+    done
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+    trap - EXIT
+
+    local km nm kbm nbm knm nnm noopm
+    km=$(echo "${kb_t[*]}" | median); nm=$(echo "${npm_t[*]}" | median)
+    kbm=$(echo "${kb_b[*]}" | median); nbm=$(echo "${npm_b[*]}" | median)
+    knm=$(echo "${kb_n[*]}" | median); nnm=$(echo "${npm_n[*]}" | median)
+    noopm=$(echo "${noop_t[*]}" | median)
+    local r_floor r_tgz noop_ok=PASS s
+    r_floor=$(div "$kbm" "$floor" %.3f)
+    r_tgz=$(div "$kbm" "$tgz_size" %.4f)
+    for s in "${noop_s[@]}"; do [[ $s == "1/1x304" ]] || noop_ok=FAIL; done
+    local table
+    table=$(
+        printf '| | kbrel sync 1.0.0 → 1.1.0 | npm install %s@1.1.0 | target | result |\n|---|---:|---:|---|---|\n' "$name"
+        printf '| median wall time (s) | %s | %s | | |\n' "$km" "$nm"
+        printf '| all runs (s) | %s | %s | | |\n' "${kb_t[*]}" "${npm_t[*]}"
+        printf '| bytes over the wire (median) | %s | %s | | |\n' "$kbm" "$nbm"
+        printf '| requests (median) | %s | %s | | |\n' "$knm" "$nnm"
+        printf '| kbrel bytes / (changed documents + manifest + index = %s B) | %s | | ≤ 1.1 | %s |\n' "$floor" "$r_floor" "$(passfail "$r_floor" 1.1)"
+        printf '| kbrel bytes / 1.1.0 tarball (%s B) | %s | | ≤ 0.10 | %s |\n' "$tgz_size" "$r_tgz" "$(passfail "$r_tgz" 0.10)"
+        printf '| sync with nothing new: requests/status per run | %s | | 1/1x304 | %s |\n' "${noop_s[*]}" "$noop_ok"
+        printf '| sync with nothing new: median wall time (s) | %s | | | |\n' "$noopm"
+    )
+    printf '\n%s\n\n' "$table"
+    local body=$OUT/section-sync.md
+    {
+        printf '## sync vs npm install\n\n'
+        printf 'Update a consumer from 1.0.0 to 1.1.0 of a generated knowledge base of %s documents\n' "$doc_count"
+        printf '(`kbrel-synth --docs-per-lang %s --seed %s`; 1.1.0 is `--generation 2 --changed-pct %s\n' "$((doc_count / 2))" "$BENCH_SEED" "$SYNC_CHANGED_PCT"
+        printf -- '--added-pct 0`: %s documents changed, %s bytes) served by `kbrel serve` on 127.0.0.1.\n' "$changed" "$changed_bytes"
+        printf '`kbrel sync` fetches the index, the manifest (%s bytes, most of its traffic) and the changed\n' "$manifest_size"
+        printf 'documents, gzip-encoded; `npm install` fetches the whole 1.1.0 tarball (%s bytes) into a\n' "$tgz_size"
+        printf 'project that has 1.0.0 installed (plus the packument, unless its npm cache still holds it).\n'
+        printf 'Bytes and requests are counted from the server'"'"'s request log (body bytes as sent).\n'
+        printf '%s runs each; before each kbrel run the cache goes back to 1.0.0 (`--allow-downgrade`),\n' "$BENCH_RUNS"
+        printf 'before each npm run a fresh project and npm cache get 1.0.0.\n\n'
+        machine_md
+        printf -- '- node %s; npm %s\n' "$(node --version)" "$(npm --version)"
+        printf '\nCommands:\n\n```sh\n'
+        printf 'kbrel serve bench/out/sync/registry --addr 127.0.0.1:PORT\n'
+        printf 'kbrel sync --from http://127.0.0.1:PORT/ --into bench/out/sync/cache --json      # 1.0.0 → 1.1.0, then again\n'
+        printf 'npm install %s@1.1.0 --registry http://127.0.0.1:PORT/ --cache <project>/.npm-cache --no-audit --no-fund --ignore-scripts\n```\n\n' "$name"
+        printf '%s\n' "$table"
+    } >"$body"
+    write_section sync "$body"
 }
 
 # --- main ----------------------------------------------------------------------------------

@@ -244,7 +244,7 @@ pub struct PackageInput<'a> {
 pub struct Package {
     /// The `.tgz` bytes as consecutive parts (gzip header, compressed chunks, trailer); not
     /// concatenated, to keep peak memory at one copy.
-    pub tgz: Vec<Vec<u8>>,
+    pub tgz: Vec<Arc<Vec<u8>>>,
     pub size: u64,
     pub sha256: String,
     pub integrity: String,
@@ -390,23 +390,23 @@ pub fn build(input: &PackageInput<'_>) -> Result<Package> {
 }
 
 /// [`integrity_of`] over consecutive parts.
-pub fn integrity_of_parts(parts: &[Vec<u8>]) -> (String, String, String) {
+pub fn integrity_of_parts(parts: &[Arc<Vec<u8>>]) -> (String, String, String) {
     let (sha256, (sha512, sha1)) = rayon::join(
         || {
             let mut h = Sha256::new();
-            parts.iter().for_each(|p| h.update(p));
+            parts.iter().for_each(|p| h.update(p.as_slice()));
             hex(&h.finalize())
         },
         || {
             rayon::join(
                 || {
                     let mut h = Sha512::new();
-                    parts.iter().for_each(|p| h.update(p));
+                    parts.iter().for_each(|p| h.update(p.as_slice()));
                     h.finalize()
                 },
                 || {
                     let mut h = Sha1::new();
-                    parts.iter().for_each(|p| h.update(p));
+                    parts.iter().for_each(|p| h.update(p.as_slice()));
                     hex(&h.finalize())
                 },
             )
@@ -466,7 +466,7 @@ fn write_tar<'a>(entries: &'a [(String, Data<'a>)]) -> Result<TarStream<'a>> {
     }
     for (path, data) in entries {
         let len = data.len();
-        let mut head = Vec::with_capacity(1536);
+        let mut head = Vec::with_capacity(512);
         header_bytes(path, len as u64, &mut head)?;
         push(Segment::Bytes(head), &mut segments);
         match data {
@@ -597,7 +597,7 @@ fn normalize_header(h: &mut tar::Header, size: u64) {
 /// at the start of every shared bundle body, so the ESM and IIFE copies of a language's
 /// object compress to identical bytes — computed once, emitted twice. Header mtime 0;
 /// deterministic whatever the number of threads.
-fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Vec<u8>> {
+fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Arc<Vec<u8>>> {
     struct Job {
         start: usize,
         len: usize,
@@ -641,29 +641,29 @@ fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Vec<u8>> {
         })
         .collect();
     let unique: Vec<usize> = (0..jobs.len()).filter(|&i| source[i] == i).collect();
-    let done: Vec<(Vec<u8>, crc32fast::Hasher)> = unique
+    let done: Vec<(Arc<Vec<u8>>, crc32fast::Hasher)> = unique
         .par_iter()
         .map(|&i| {
             let mut input = Vec::with_capacity(jobs[i].len);
             tar.copy_range(jobs[i].start, jobs[i].len, &mut input);
             let mut crc = crc32fast::Hasher::new();
             crc.update(&input);
-            (deflate_chunk(&input, level, false), crc)
+            (Arc::new(deflate_chunk(&input, level, false)), crc)
         })
         .collect();
     let slot: std::collections::HashMap<usize, usize> = unique.iter().enumerate().map(|(k, &i)| (i, k)).collect();
     let mut crc = crc32fast::Hasher::new();
     let mut out = Vec::with_capacity(jobs.len() + 3);
-    out.push(vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    out.push(Arc::new(vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]));
     for i in 0..jobs.len() {
         let (part, c) = &done[slot[&source[i]]];
         crc.combine(c);
         out.push(part.clone());
     }
-    out.push(deflate_chunk(&[], level, true));
+    out.push(Arc::new(deflate_chunk(&[], level, true)));
     let mut trailer = crc.finalize().to_le_bytes().to_vec();
     trailer.extend_from_slice(&(tar.total as u32).to_le_bytes());
-    out.push(trailer);
+    out.push(Arc::new(trailer));
     out
 }
 
@@ -686,6 +686,8 @@ fn deflate_chunk(input: &[u8], level: u32, last: bool) -> Vec<u8> {
             _ => {}
         }
     }
+    // Compressed text is a fraction of the reservation: keep only what is used.
+    out.shrink_to_fit();
     out
 }
 
@@ -842,7 +844,7 @@ mod tests {
             ],
             total: 4 + rendered.len() + 6 + rendered.len() + 1024,
         };
-        let gz = gzip_parallel(&stream, 6).concat();
+        let gz: Vec<u8> = gzip_parallel(&stream, 6).iter().flat_map(|p| p.iter().copied()).collect();
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
         let mut expected = b"head".to_vec();
@@ -851,7 +853,8 @@ mod tests {
         expected.extend_from_slice(rendered.as_bytes());
         expected.extend_from_slice(&[0; 1024]);
         assert_eq!(back, expected);
-        assert_eq!(gz, gzip_parallel(&stream, 6).concat(), "deterministic");
+        let again: Vec<u8> = gzip_parallel(&stream, 6).iter().flat_map(|p| p.iter().copied()).collect();
+        assert_eq!(gz, again, "deterministic");
     }
 
     #[test]
@@ -864,12 +867,13 @@ mod tests {
             ],
             total: data.len(),
         };
-        let gz = gzip_parallel(&stream, 6).concat();
+        let gz: Vec<u8> = gzip_parallel(&stream, 6).iter().flat_map(|p| p.iter().copied()).collect();
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
-        assert_eq!(gz, gzip_parallel(&stream, 6).concat(), "deterministic");
+        let again: Vec<u8> = gzip_parallel(&stream, 6).iter().flat_map(|p| p.iter().copied()).collect();
+        assert_eq!(gz, again, "deterministic");
     }
 }

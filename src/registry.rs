@@ -43,7 +43,7 @@ pub struct Commit<'a> {
     pub package_json: &'a [u8],
     pub tarball_name: &'a str,
     /// The tarball as consecutive parts.
-    pub tgz: &'a [Vec<u8>],
+    pub tgz: &'a [std::sync::Arc<Vec<u8>>],
     /// Derived mutable files replaced atomically after the index (e.g. the npm packument).
     pub extra: Vec<(String, Vec<u8>)>,
     /// The new index; written last.
@@ -190,7 +190,9 @@ impl Registry {
         result
     }
 
-    fn index_lists(&self, version: &str) -> bool {
+    /// Whether the readable index lists `version` (a commit that failed after the index was
+    /// written published it: its blobs must stay).
+    pub fn index_lists(&self, version: &str) -> bool {
         matches!(self.read_index(), Ok(Some((i, _))) if i.get(version).is_some())
     }
 
@@ -223,8 +225,14 @@ impl Registry {
             blobs.par_iter().try_for_each(|(sha, bytes)| -> Result<()> {
                 let dest = self.path(&blob_path(sha));
                 let tmp = dest.with_file_name(format!(".{}.tmp-{pid}", &sha[2..]));
-                fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
-                fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e))
+                // A failed write (e.g. a full filesystem) leaves no partial temporary file.
+                let written = fs::write(&tmp, bytes)
+                    .map_err(|e| Error::io("write", &tmp, e))
+                    .and_then(|_| fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e)));
+                if written.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                }
+                written
             })
         })
     }
@@ -351,7 +359,7 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Write consecutive parts as one file (made durable by the caller).
-fn write_parts(path: &Path, parts: &[Vec<u8>]) -> Result<()> {
+fn write_parts(path: &Path, parts: &[std::sync::Arc<Vec<u8>>]) -> Result<()> {
     if let Some(parent) = path.parent() {
         create_dir_all(parent)?;
     }
