@@ -20,6 +20,7 @@
 //! - [`publish`] — the release pipeline
 //! - [`push`] — publish a release to a real npm registry
 //! - [`server`] — read-only HTTP over a registry (registry files + npm read API)
+//! - [`web`] — the release viewer: HTML pages (versions, diffs, documents, translation status) for `kbrel serve`
 //! - [`sign`] — ed25519 signatures over index.json, key rotation
 //! - [`snapshot`] — one side of a comparison (a published version or the working content)
 //! - [`sync`] — the consumer: verified, delta, atomic cache updates
@@ -48,6 +49,7 @@ pub mod sign;
 pub mod snapshot;
 pub mod sync;
 pub mod verify;
+pub mod web;
 pub mod synth;
 
 pub use error::{Error, Result};

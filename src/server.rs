@@ -1,5 +1,7 @@
 //! `kbrel serve`: read-only HTTP over a registry directory — the registry files and npm's read
 //! API — with strong ETags, immutable caching, gzip, HEAD, timeouts and graceful shutdown.
+//! Browsers also get the release viewer ([`crate::web`]: versions, diffs, documents, translation
+//! status) under `/`, `/diff/`, `/v/<version>/<lang>/`, `/status` and `/assets/`.
 //!
 //! Architecture invariant: request paths are never joined onto the filesystem. Every route
 //! names a file through the index (versions, tarball names) or a strict pattern (a sha256), so
@@ -29,6 +31,8 @@ pub const SHORT: &str = "public, max-age=60";
 const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
 /// Immutable files kept in memory after their first (verified) read.
 const CACHE_LIMIT: usize = 256 << 20;
+/// Rendered packuments kept per index (one per Host header and format).
+const PACKUMENT_CACHE_ENTRIES: usize = 64;
 
 /// Where request log lines and errors go (the binary prints them).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -134,6 +138,10 @@ impl State {
         if let Some(p) = l.packuments.get(&key) {
             return Some(p.clone());
         }
+        // Keyed by the client's Host header: bound it, or every distinct Host grows memory.
+        if l.packuments.len() >= PACKUMENT_CACHE_ENTRIES {
+            l.packuments.clear();
+        }
         let base = match &self.opts.base_url {
             Some(b) => b.trim_end_matches('/').to_string(),
             None => format!("http://{host}"),
@@ -214,15 +222,6 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
     if rest == registry::INDEX_FILE {
         return Reply::ok(index_bytes, "application/json", index_etag, SHORT);
     }
-    if rest.is_empty() {
-        return Reply {
-            status: StatusCode::OK,
-            body: Bytes::from(format!("kbrel registry for {}: GET /index.json, or use it as an npm registry\n", index.name)),
-            content_type: "text/plain; charset=utf-8",
-            etag: None,
-            cache: Some(SHORT),
-        };
-    }
     if let Some(sha) = rest.strip_prefix("blobs/sha256/") {
         let hex: String = sha.split('/').collect();
         let well_formed = sha.len() == 65 && sha.as_bytes()[2] == b'/' && manifest::is_sha256_hex(&hex);
@@ -296,6 +295,30 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
     }
 }
 
+/// The release viewer's pages ([`crate::web`]: `/`, `/diff/…`, `/v/<version>/<lang>/<path>`,
+/// `/status`, `/assets/…`), else the registry routes.
+fn web_or_route(state: &State, path: &str, query: &str, host: &str, accept: &str) -> Reply {
+    if let Some(decoded) = percent_decode(path)
+        && let Some(rest) = decoded.strip_prefix('/')
+        && !decoded.contains(['\0', '\\'])
+        && !decoded.split('/').any(|s| s == ".." || s == ".")
+        && let Some((index, ..)) = state.current()
+        && crate::web::is_ui_path(rest, accept, &index.name)
+    {
+        let page = crate::web::render(&state.reg, &index, rest, query);
+        let ok = page.status == 200;
+        let body = Bytes::from(page.body);
+        return Reply {
+            status: StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            etag: ok.then(|| format!("\"{}\"", sha256_hex(&body))),
+            cache: Some(if ok { SHORT } else { "no-store" }),
+            content_type: page.content_type,
+            body,
+        };
+    }
+    route(state, path, host, accept)
+}
+
 fn gzip(body: &[u8]) -> Option<Vec<u8>> {
     let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 3), flate2::Compression::new(6));
     e.write_all(body).ok()?;
@@ -306,6 +329,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> std::result::Resul
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
     let header = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let host = header(header::HOST);
     let host = if host.is_empty() || host.contains(['/', ' ']) { "localhost".to_string() } else { host };
@@ -315,22 +339,30 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> std::result::Resul
         r
     } else {
         let st = state.clone();
-        let (p, h, a) = (path.clone(), host.clone(), header(header::ACCEPT));
-        tokio::task::spawn_blocking(move || route(&st, &p, &h, &a))
+        let (p, q, h, a) = (path.clone(), query, host.clone(), header(header::ACCEPT));
+        tokio::task::spawn_blocking(move || web_or_route(&st, &p, &q, &h, &a))
             .await
             .unwrap_or_else(|_| Reply::json(StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({ "error": "internal error" })))
     };
     let if_none_match = header(header::IF_NONE_MATCH);
     let accepts_gzip = header(header::ACCEPT_ENCODING).split(',').any(|e| e.trim().split(';').next() == Some("gzip"));
     let mut builder = Response::builder();
+    // If-None-Match uses the weak comparison (RFC 9110 13.1.2): `W/"x"` matches `"x"`, which is
+    // what clients send back after a gzip-ing proxy (or this server's gzip) weakened the ETag.
     let not_modified = reply.status == StatusCode::OK
-        && reply.etag.as_ref().is_some_and(|e| if_none_match.split(',').any(|c| c.trim() == e || c.trim() == "*"));
+        && reply.etag.as_ref().is_some_and(|e| {
+            if_none_match.split(',').any(|c| {
+                let c = c.trim();
+                c == "*" || c.strip_prefix("W/").unwrap_or(c) == e
+            })
+        });
     let compressible = reply.content_type.starts_with("application/json")
         || reply.content_type.starts_with("text/")
         || reply.content_type == ABBREVIATED;
+    let gzipped = accepts_gzip && compressible && reply.body.len() > 860;
     let (status, body, encoded) = if not_modified {
         (StatusCode::NOT_MODIFIED, Bytes::new(), false)
-    } else if accepts_gzip && compressible && reply.body.len() > 860 {
+    } else if gzipped {
         match gzip(&reply.body) {
             Some(z) => (reply.status, Bytes::from(z), true),
             None => (reply.status, reply.body.clone(), false),
@@ -340,13 +372,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> std::result::Resul
     };
     builder = builder.status(status);
     if let Some(e) = &reply.etag {
-        builder = builder.header(header::ETAG, e.as_str());
+        // A strong ETag names one representation: the gzip-encoded bytes get a weak one.
+        // (also on a 304 answering a client that accepts gzip: that is the representation it has).
+        builder = if gzipped { builder.header(header::ETAG, format!("W/{e}")) } else { builder.header(header::ETAG, e.as_str()) };
     }
     if let Some(c) = reply.cache {
         builder = builder.header(header::CACHE_CONTROL, c);
     }
     if compressible {
         builder = builder.header(header::VARY, "Accept-Encoding");
+    }
+    for (name, value) in crate::web::security_headers(reply.content_type) {
+        builder = builder.header(*name, *value);
     }
     if status != StatusCode::NOT_MODIFIED {
         builder = builder.header(header::CONTENT_TYPE, reply.content_type);
@@ -397,6 +434,9 @@ pub async fn serve(listener: tokio::net::TcpListener, reg: Registry, opts: Serve
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(opts.header_timeout)
+        // max_buf_size alone is a soft limit (a header that arrives whole up to ~2x it parses);
+        // max_header_size is checked on every parsed request head.
+        .max_header_size(64 * 1024)
         .max_buf_size(64 * 1024);
     tokio::pin!(shutdown);
     loop {
