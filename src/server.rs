@@ -222,6 +222,16 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
     if rest == registry::INDEX_FILE {
         return Reply::ok(index_bytes, "application/json", index_etag, SHORT);
     }
+    if rest == crate::sign::SIG_FILE {
+        // Served as it is on disk: consumers check it against the index they fetched.
+        return match std::fs::read(state.reg.path(crate::sign::SIG_FILE)) {
+            Ok(bytes) => {
+                let etag = format!("\"{}\"", sha256_hex(&bytes));
+                Reply::ok(Bytes::from(bytes), "application/json", etag, SHORT)
+            }
+            Err(_) => Reply::not_found(),
+        };
+    }
     if let Some(sha) = rest.strip_prefix("blobs/sha256/") {
         let hex: String = sha.split('/').collect();
         let well_formed = sha.len() == 65 && sha.as_bytes()[2] == b'/' && manifest::is_sha256_hex(&hex);
