@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The main job: publish the embedded user guide (content/) end to end with kbrel.
 #
-# 1. lint it (kbrel check),
-# 2. publish it into a fresh scratch registry (target/guide-release/): snapshot, diff,
-#    tarball, manifests, index, changelog section,
-# 3. prove the result is byte-identical to the committed registry releases/ (deterministic
-#    output),
-# 4. publish it into releases/ itself: a no-op "already published" while content/ is
-#    unchanged, a new release when you bump GUIDE_VERSION after editing content/.
-# Repeatable: every run starts from a clean scratch directory.
+# 1. lint it (kbrel check);
+# 2. publish the working content into a fresh scratch registry (target/guide-release/):
+#    snapshot, diff, tarball, manifests, index, packument, changelog section — and verify it;
+# 3. reproducibility: rebuild the committed release in releases/ from the git commit it records
+#    and check the bytes are identical;
+# 4. publish into releases/ itself: a no-op "already published" while content/ is unchanged;
+#    after editing content/, bump GUIDE_VERSION to cut a new release.
+# Repeatable: every run starts from a clean scratch directory and never moves git tags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,21 +22,30 @@ kbrel=target/release/kbrel
 echo "== kbrel check"
 "$kbrel" check
 
-echo "== kbrel publish $GUIDE_VERSION into a fresh registry ($scratch/releases)"
+echo "== kbrel publish $GUIDE_VERSION of the working content into $scratch/releases"
 rm -rf "$scratch"
 mkdir -p "$scratch"
-"$kbrel" --registry "$scratch/releases" publish "$GUIDE_VERSION" \
-  --date "$GUIDE_DATE" --changelog "$scratch/CHANGELOG.md"
+"$kbrel" --registry "$scratch/releases" publish "$GUIDE_VERSION" --date "$GUIDE_DATE" \
+  --changelog "$scratch/CHANGELOG.md" --no-tag --allow-dirty
+"$kbrel" verify "$scratch/releases"
 
-if [ -f releases/index.json ] && grep -q "\"version\": \"$GUIDE_VERSION\"" releases/index.json \
-   && [ "$(grep -c '"version":' releases/index.json)" = 1 ]; then
-  echo "== comparing with the committed registry releases/"
-  for f in index.json "v/$GUIDE_VERSION/manifest.json" "v/$GUIDE_VERSION/diff.json" \
-           "kbrel-guide-$GUIDE_VERSION.tgz"; do
-    cmp "$scratch/releases/$f" "releases/$f"
-    echo "   identical: $f"
-  done
+manifest="releases/v/$GUIDE_VERSION/manifest.json"
+if [ -f "$manifest" ]; then
+  commit=$(sed -n 's/.*"commit": "\([0-9a-f]*\)".*/\1/p' "$manifest" | head -n 1)
+  if [ -n "$commit" ] && git cat-file -e "$commit^{commit}" 2>/dev/null; then
+    echo "== rebuilding releases/ $GUIDE_VERSION from commit ${commit:0:12}: bytes must be identical"
+    "$kbrel" --from-git "$commit" --registry "$scratch/rebuilt" publish "$GUIDE_VERSION" \
+      --date "$GUIDE_DATE" --changelog "$scratch/CHANGELOG.rebuilt.md" --no-tag
+    for f in "v/$GUIDE_VERSION/manifest.json" "v/$GUIDE_VERSION/diff.json" \
+             "v/$GUIDE_VERSION/package.json" "kbrel-guide-$GUIDE_VERSION.tgz"; do
+      cmp "$scratch/rebuilt/$f" "releases/$f"
+      echo "   identical: $f"
+    done
+  else
+    echo "== releases/ $GUIDE_VERSION records commit '${commit:-none}', not in this clone: skipping the rebuild"
+  fi
 fi
 
 echo "== kbrel publish $GUIDE_VERSION into releases/"
-"$kbrel" publish "$GUIDE_VERSION" --date "$GUIDE_DATE"
+"$kbrel" publish "$GUIDE_VERSION" --date "$GUIDE_DATE" --no-tag
+"$kbrel" verify releases

@@ -77,11 +77,10 @@ pub fn push(reg: &Registry, index: &Index, version: &str, opts: &PushOptions) ->
         .into();
     let auth = opts.token.as_ref().map(|t| format!("Bearer {t}"));
     let net = |e: ureq::Error| Error::Usage(format!("cannot reach {url}: {e}"));
-    let tag = opts
-        .tag
-        .clone()
-        .or_else(|| index.dist_tags.iter().find(|(_, ver)| **ver == v.version).map(|(t, _)| t.clone()))
-        .unwrap_or_else(|| "latest".into());
+    let our_tag = index.dist_tags.iter().find(|(_, ver)| **ver == v.version).map(|(t, _)| t.clone());
+    // Neither --tag nor a tag of ours names this version: `latest` by default, as npm does.
+    let implicit_latest = opts.tag.is_none() && our_tag.is_none();
+    let tag = opts.tag.clone().or(our_tag).unwrap_or_else(|| "latest".into());
 
     // What does the registry already have?
     let mut get = agent.get(&url).header("Accept", "application/json");
@@ -113,6 +112,19 @@ pub fn push(reg: &Registry, index: &Index, version: &str, opts: &PushOptions) ->
                     version: v.version.clone(),
                     detail: format!("{base} already has {}@{} with integrity {theirs}, ours is {}", index.name, v.version, v.tarball.integrity),
                 });
+            }
+            // Like npm 11: never move the registry's `latest` back implicitly (pushing an old,
+            // untagged release after a newer one would make `npm install <name>` get the old one).
+            let their_latest = doc.pointer("/dist-tags/latest").and_then(Value::as_str).unwrap_or("");
+            if implicit_latest
+                && let (Ok(theirs), Ok(ours)) = (semver::Version::parse(their_latest), semver::Version::parse(&v.version))
+                && theirs > ours
+            {
+                return Err(Error::Usage(format!(
+                    "cannot implicitly apply the `latest` tag: {base} has {}@{their_latest} as latest, higher than {}; \
+                     pass --tag <name> for this older release (or --tag latest to really move latest back)",
+                    index.name, v.version
+                )));
             }
         }
         404 => {}

@@ -1,0 +1,717 @@
+//! Helpers for `tests/sync.rs` and `tests/schema.rs`: generated bilingual knowledge bases, the
+//! real `kbrel` binary, a registry's expected documents, snapshots of what a cache shows, a
+//! misbehaving HTTP/1.1 server over a registry directory, and `kbrel serve` as a child process.
+//!
+//! External tools (node): when missing, the test prints a note and passes, except with
+//! `CI=true`, where it fails.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+/// The release date of most publishes.
+pub const DATE: &str = "2026-11-25";
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// `node` if it runs; otherwise fail under `CI=true`, or print a note and return `None`.
+pub fn require_node() -> Option<PathBuf> {
+    let ok = Command::new("node")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(PathBuf::from("node"));
+    }
+    assert!(
+        !ci(),
+        "node is required when CI=true (`node --version` failed); .ci/run installs it"
+    );
+    eprintln!("note: node not available; skipping this test (it would fail with CI=true)");
+    None
+}
+
+/// Whether this process runs as root (permissions do not stop it).
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let f = tempfile::NamedTempFile::new().expect("temp file");
+    f.as_file().metadata().expect("metadata").uid() == 0
+}
+
+// --- running kbrel --------------------------------------------------------------------------
+
+pub fn kbrel() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbrel"));
+    cmd.env_remove("SOURCE_DATE_EPOCH").stdin(Stdio::null());
+    cmd
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn success(self) -> Run {
+        self.code(0)
+    }
+
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit code {code}\n{self}");
+        self
+    }
+
+    /// stderr contains every needle.
+    pub fn stderr_has(self, needles: &[&str]) -> Run {
+        for n in needles {
+            assert!(self.stderr.contains(n), "stderr lacks {n:?}\n{self}");
+        }
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit code: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `kbrel sync --from <from> --into <cache> <args>`.
+pub fn sync(from: &str, cache: &Path, args: &[&str]) -> Run {
+    run(kbrel()
+        .args(["sync", "--from", from, "--into"])
+        .arg(cache)
+        .args(args))
+}
+
+/// `kbrel sync --into <cache> --offline`.
+pub fn offline(cache: &Path) -> Run {
+    run(kbrel().args(["sync", "--offline", "--into"]).arg(cache))
+}
+
+// --- generated knowledge bases ---------------------------------------------------------------
+
+/// A document with front matter; `n` makes the body unique.
+pub fn doc_text(lang: &str, path: &str, n: u64, extra: &str) -> String {
+    let stem = path.trim_end_matches(".md");
+    let body = filler(300 + (n % 7) as usize * 150, n);
+    format!(
+        "---\ntitle: \"{lang} {stem}\"\ndescription: \"About {stem}.\"\ndate: 2026-11-20\nurl: \"https://kb.example.test/{lang}/{stem}\"\n---\n\n# {stem} ({lang})\n\n{body}{extra}"
+    )
+}
+
+/// `n` bytes of pseudo-random words in lines (deterministic in `seed`).
+pub fn filler(n: usize, seed: u64) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = String::with_capacity(n + 80);
+    let mut line = 0;
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let len = 3 + (x % 7) as usize;
+        for i in 0..len {
+            out.push((b'a' + ((x >> (5 * i + 8)) % 26) as u8) as char);
+        }
+        line += len + 1;
+        if line > 70 {
+            out.push_str(".\n");
+            line = 0;
+        } else {
+            out.push(' ');
+        }
+    }
+    out.push_str(".\n");
+    out
+}
+
+/// A knowledge base (en + zh) in its own temporary directory: `kbrel.toml`, `content/` and
+/// registries below it.
+pub struct Kb {
+    pub tmp: TempDir,
+    pub name: String,
+}
+
+impl Kb {
+    /// An empty knowledge base named `name` (write documents with [`Kb::write`]).
+    pub fn empty(name: &str) -> Kb {
+        let tmp = tempfile::Builder::new()
+            .prefix("kbrel-sync-test-")
+            .tempdir()
+            .expect("temp dir");
+        let kb = Kb {
+            tmp,
+            name: name.into(),
+        };
+        kb.write_config("kbrel.toml", "");
+        kb
+    }
+
+    /// `docs` documents per language: `d000.md`, `d001.md`, … and every tenth in `sub/`.
+    pub fn generated(name: &str, docs: usize) -> Kb {
+        let kb = Kb::empty(name);
+        for i in 0..docs {
+            for lang in ["en", "zh"] {
+                let path = Kb::doc_path(i);
+                kb.write(
+                    lang,
+                    &path,
+                    &doc_text(lang, &path, i as u64 * 2 + u64::from(lang == "zh"), ""),
+                );
+            }
+        }
+        kb
+    }
+
+    pub fn doc_path(i: usize) -> String {
+        if i % 10 == 9 {
+            format!("sub/d{i:03}.md")
+        } else {
+            format!("d{i:03}.md")
+        }
+    }
+
+    /// A config file next to `content/`; `registry_extra` is appended to `[registry]`.
+    pub fn write_config(&self, file: &str, registry_extra: &str) {
+        fs::write(
+            self.root().join(file),
+            format!(
+                "[package]\nname = {}\ndescription = \"kbrel sync test knowledge base.\"\nlicense = \"MIT\"\n\n\
+                 [content]\nroot = \"content\"\nlanguages = [\"en\", \"zh\"]\nsource_language = \"en\"\npairing = \"path\"\n\
+                 required_fields = [\"title\"]\n\n[registry]\ndir = \"registry\"\n{registry_extra}\n",
+                serde_json::to_string(&self.name).unwrap()
+            ),
+        )
+        .expect("write config");
+    }
+
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn content(&self) -> PathBuf {
+        self.root().join("content")
+    }
+
+    pub fn registry(&self) -> PathBuf {
+        self.root().join("registry")
+    }
+
+    pub fn write(&self, lang: &str, path: &str, text: &str) {
+        let p = self.content().join(lang).join(path);
+        fs::create_dir_all(p.parent().unwrap()).expect("mkdir");
+        fs::write(p, text).expect("write doc");
+    }
+
+    pub fn append(&self, lang: &str, path: &str, text: &str) {
+        let p = self.content().join(lang).join(path);
+        let mut t = fs::read_to_string(&p).expect("read doc");
+        t.push_str(text);
+        fs::write(p, t).expect("write doc");
+    }
+
+    pub fn remove(&self, lang: &str, path: &str) {
+        fs::remove_file(self.content().join(lang).join(path)).expect("remove doc");
+    }
+
+    /// `kbrel --config <root>/<config> --registry <registry> publish <version> --date <date> <extra>`.
+    pub fn publish_with(
+        &self,
+        config: &str,
+        registry: &Path,
+        version: &str,
+        date: &str,
+        extra: &[&str],
+    ) {
+        run(kbrel()
+            .current_dir(self.root())
+            .arg("--config")
+            .arg(self.root().join(config))
+            .arg("--registry")
+            .arg(registry)
+            .args(["publish", version, "--date", date, "--quiet", "--changelog"])
+            .arg(registry.with_extension("CHANGELOG.md"))
+            .args(extra))
+        .success();
+    }
+
+    pub fn publish(&self, version: &str) {
+        self.publish_with("kbrel.toml", &self.registry(), version, DATE, &[]);
+    }
+
+    /// `kbrel key generate --out <root>/<file>`; returns the public key.
+    pub fn key(&self, file: &str) -> String {
+        let r = run(kbrel()
+            .args(["key", "generate", "--out"])
+            .arg(self.root().join(file)))
+        .success();
+        r.stdout.trim().to_string()
+    }
+}
+
+// --- registries and caches -------------------------------------------------------------------
+
+pub fn read_json(path: &Path) -> Value {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn blob_rel(sha: &str) -> String {
+    format!("blobs/sha256/{}/{}", &sha[..2], &sha[2..])
+}
+
+/// `v/<version>/manifest.json` of a registry.
+pub fn manifest(registry: &Path, version: &str) -> Value {
+    read_json(&registry.join(format!("v/{version}/manifest.json")))
+}
+
+/// What a cache at `version` shows: `<lang>/<path>` → bytes, from the manifest and blobs.
+pub fn expected(registry: &Path, version: &str) -> BTreeMap<String, Vec<u8>> {
+    manifest(registry, version)["documents"]
+        .as_array()
+        .expect("documents")
+        .iter()
+        .map(|d| {
+            let sha = d["sha256"].as_str().unwrap();
+            let bytes = fs::read(registry.join(blob_rel(sha))).expect("blob");
+            (
+                format!(
+                    "{}/{}",
+                    d["lang"].as_str().unwrap(),
+                    d["path"].as_str().unwrap()
+                ),
+                bytes,
+            )
+        })
+        .collect()
+}
+
+/// The sha256 of one document of a version.
+pub fn doc_sha(registry: &Path, version: &str, lang: &str, path: &str) -> String {
+    manifest(registry, version)["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["lang"] == lang && d["path"] == path)
+        .unwrap_or_else(|| panic!("{lang}/{path} not in {version}"))["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Every file under `<cache>/en` and `<cache>/zh`, following symlinks: `<lang>/<path>` → bytes.
+/// A missing language folder contributes nothing.
+pub fn visible(cache: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for lang in ["en", "zh"] {
+        walk(&cache.join(lang), lang, &mut out);
+    }
+    out
+}
+
+fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, Vec<u8>>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd {
+        let e = e.expect("dir entry");
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        let child = format!("{rel}/{name}");
+        if fs::metadata(&path).expect("stat").is_dir() {
+            walk(&path, &child, out);
+        } else {
+            out.insert(child, fs::read(&path).expect("read"));
+        }
+    }
+}
+
+/// Every entry below `dir` (not following symlinks): path → file bytes, link target or `dir`.
+pub fn tree(dir: &Path) -> BTreeMap<String, String> {
+    fn go(dir: &Path, rel: &str, out: &mut BTreeMap<String, String>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd {
+            let e = e.expect("dir entry");
+            let child = format!("{rel}{}", e.file_name().to_string_lossy());
+            let ft = e.file_type().expect("file type");
+            if ft.is_symlink() {
+                out.insert(
+                    child,
+                    format!("-> {}", fs::read_link(e.path()).unwrap().display()),
+                );
+            } else if ft.is_dir() {
+                out.insert(child.clone(), "dir".into());
+                go(&e.path(), &format!("{child}/"), out);
+            } else {
+                out.insert(child, sha256_hex(&fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    go(dir, "", &mut out);
+    out
+}
+
+/// Panic unless the cache shows exactly `want` (a complete version), naming the differences.
+pub fn assert_shows(cache: &Path, want: &BTreeMap<String, Vec<u8>>, what: &str) {
+    let got = visible(cache);
+    if &got == want {
+        return;
+    }
+    let missing: Vec<&String> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+    let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    let differ: Vec<&String> = want
+        .keys()
+        .filter(|k| got.get(*k).is_some_and(|g| g != &want[*k]))
+        .collect();
+    panic!(
+        "{} does not show {what}: {} missing {missing:?}, {} extra {extra:?}, {} different {differ:?}",
+        cache.display(),
+        missing.len(),
+        extra.len(),
+        differ.len()
+    );
+}
+
+// --- network ------------------------------------------------------------------------------
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// `kbrel serve` over a registry on a free port; killed on drop.
+pub struct Serve {
+    child: Child,
+    pub url: String,
+}
+
+impl Serve {
+    pub fn start(registry: &Path) -> Serve {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = kbrel()
+            .args(["serve", "--quiet", "--addr", &addr.to_string()])
+            .arg(registry)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kbrel serve");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(s)) = child.try_wait() {
+                panic!("kbrel serve exited with {s} before listening on {addr}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kbrel serve did not listen on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        Serve {
+            child,
+            url: format!("http://{addr}/"),
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request the test server received.
+#[derive(Debug, Clone)]
+pub struct Req {
+    /// Without the leading `/`: `index.json`, `blobs/sha256/ab/…`.
+    pub path: String,
+    pub if_none_match: Option<String>,
+    /// How many times this path was requested, this one included (1 = first).
+    pub nth: usize,
+}
+
+/// What the test server does with a request.
+pub enum Action {
+    /// The registry file (200 with a strong ETag of its sha256, 304 on a matching
+    /// If-None-Match, 404 when absent).
+    Serve,
+    /// 200 with these bytes instead (ETag of their sha256).
+    Body(Vec<u8>),
+    /// An empty response with this status.
+    Status(u16),
+    /// Content-Length of the whole file, half of the bytes, then the connection closes.
+    Truncate,
+    /// Chunked transfer: half of the bytes in one chunk, then the connection closes without
+    /// the final chunk.
+    DropMidBody,
+}
+
+/// One response sent: path, status, body bytes written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub path: String,
+    pub status: u16,
+    pub bytes: u64,
+}
+
+type Behavior = Arc<dyn Fn(&Req) -> Action + Send + Sync>;
+
+struct Shared {
+    root: Mutex<PathBuf>,
+    behavior: Mutex<Behavior>,
+    log: Mutex<Vec<Logged>>,
+    seen: Mutex<BTreeMap<String, usize>>,
+    stop: AtomicBool,
+}
+
+/// A hand-written HTTP/1.1 server over a registry directory that misbehaves on request.
+pub struct TestServer {
+    pub url: String,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(root: &Path) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            root: Mutex::new(root.to_path_buf()),
+            behavior: Mutex::new(Arc::new(|_: &Req| Action::Serve)),
+            log: Mutex::new(Vec::new()),
+            seen: Mutex::new(BTreeMap::new()),
+            stop: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let _ = serve_connection(conn, &s);
+                });
+            }
+        });
+        TestServer {
+            url: format!("http://{addr}/"),
+            addr,
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    /// Serve another registry directory from now on.
+    pub fn set_root(&self, root: &Path) {
+        *self.shared.root.lock().unwrap() = root.to_path_buf();
+    }
+
+    /// Decide per request from now on (request counts start again).
+    pub fn behave(&self, f: impl Fn(&Req) -> Action + Send + Sync + 'static) {
+        *self.shared.behavior.lock().unwrap() = Arc::new(f);
+        self.shared.seen.lock().unwrap().clear();
+    }
+
+    /// Behave well again.
+    pub fn well_behaved(&self) {
+        self.behave(|_| Action::Serve);
+    }
+
+    /// The responses so far, and forget them.
+    pub fn take_log(&self) -> Vec<Logged> {
+        std::mem::take(&mut *self.shared.log.lock().unwrap())
+    }
+
+    /// `<url><rel>`
+    pub fn at(&self, rel: &str) -> String {
+        format!("{}{rel}", self.url)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_connection(conn: TcpStream, s: &Shared) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut out = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut if_none_match = None;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h)? == 0 {
+                return Ok(());
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("if-none-match")
+            {
+                if_none_match = Some(v.trim().to_string());
+            }
+        }
+        let path = target
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('/')
+            .to_string();
+        let nth = {
+            let mut seen = s.seen.lock().unwrap();
+            let n = seen.entry(path.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let req = Req {
+            path: path.clone(),
+            if_none_match,
+            nth,
+        };
+        let behavior = s.behavior.lock().unwrap().clone();
+        let action = behavior(&req);
+        let file = || -> Option<Vec<u8>> {
+            if path.split('/').any(|seg| seg == ".." || seg.is_empty()) {
+                return None;
+            }
+            fs::read(s.root.lock().unwrap().join(&path)).ok()
+        };
+        let log = |status: u16, bytes: usize| {
+            s.log.lock().unwrap().push(Logged {
+                path: path.clone(),
+                status,
+                bytes: bytes as u64,
+            });
+        };
+        let body = match action {
+            Action::Serve => file(),
+            Action::Body(b) => Some(b),
+            Action::Status(code) => {
+                write!(out, "HTTP/1.1 {code} Test\r\nContent-Length: 0\r\n\r\n")?;
+                log(code, 0);
+                continue;
+            }
+            Action::Truncate => {
+                let b = file().unwrap_or_default();
+                let half = b.len() / 2;
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                    b.len()
+                )?;
+                out.write_all(&b[..half])?;
+                out.flush()?;
+                log(200, half);
+                return out.shutdown(std::net::Shutdown::Both);
+            }
+            Action::DropMidBody => {
+                let b = file().unwrap_or_default();
+                let half = b.len() / 2;
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n{half:x}\r\n"
+                )?;
+                out.write_all(&b[..half])?;
+                out.write_all(b"\r\n")?;
+                out.flush()?;
+                log(200, half);
+                return out.shutdown(std::net::Shutdown::Both);
+            }
+        };
+        match body {
+            None => {
+                write!(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
+                log(404, 0);
+            }
+            Some(b) => {
+                let etag = format!("\"{}\"", sha256_hex(&b));
+                if req.if_none_match.as_deref() == Some(etag.as_str()) {
+                    write!(out, "HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\n\r\n")?;
+                    log(304, 0);
+                } else {
+                    write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nETag: {etag}\r\nContent-Length: {}\r\n\r\n",
+                        b.len()
+                    )?;
+                    out.write_all(&b)?;
+                    log(200, b.len());
+                }
+            }
+        }
+        out.flush()?;
+    }
+}
+
+/// Read a child's stdout to the end (for processes that print little).
+pub fn read_all(mut r: impl Read) -> String {
+    let mut s = String::new();
+    let _ = r.read_to_string(&mut s);
+    s
+}
