@@ -42,6 +42,8 @@ pub struct ServeOptions {
     /// Absolute base for tarball URLs in packuments; default: `http://<Host header>/`.
     pub base_url: Option<String>,
     pub log: Log,
+    /// Log one line per request (errors are always logged).
+    pub log_requests: bool,
     /// Close connections that do not send a complete request header in time.
     pub header_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
@@ -308,6 +310,10 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
 /// The release viewer's pages ([`crate::web`]: `/`, `/diff/…`, `/v/<version>/<lang>/<path>`,
 /// `/status`, `/assets/…`), else the registry routes.
 fn web_or_route(state: &State, path: &str, query: &str, host: &str, accept: &str) -> Reply {
+    // The hot registry paths are never viewer pages.
+    if path == "/index.json" || path.starts_with("/blobs/") {
+        return route(state, path, host, accept);
+    }
     if let Some(decoded) = percent_decode(path)
         && let Some(rest) = decoded.strip_prefix('/')
         && !decoded.contains(['\0', '\\'])
@@ -348,11 +354,19 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> std::result::Resul
         r.cache = None;
         r
     } else {
-        let st = state.clone();
-        let (p, q, h, a) = (path.clone(), query, host.clone(), header(header::ACCEPT));
-        tokio::task::spawn_blocking(move || web_or_route(&st, &p, &q, &h, &a))
-            .await
-            .unwrap_or_else(|_| Reply::json(StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({ "error": "internal error" })))
+        let accept = header(header::ACCEPT);
+        // Registry files are served from memory (after a first verified read): answer inline.
+        // Viewer pages may diff thousands of documents: off the async workers.
+        let heavy = path.starts_with("/diff/") || path.starts_with("/status") || (path.starts_with("/v/") && !path.ends_with(".json"));
+        if heavy {
+            let st = state.clone();
+            let (p, h) = (path.clone(), host.clone());
+            tokio::task::spawn_blocking(move || web_or_route(&st, &p, &query, &h, &accept))
+                .await
+                .unwrap_or_else(|_| Reply::json(StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({ "error": "internal error" })))
+        } else {
+            web_or_route(&state, &path, &query, &host, &accept)
+        }
     };
     let if_none_match = header(header::IF_NONE_MATCH);
     let accepts_gzip = header(header::ACCEPT_ENCODING).split(',').any(|e| e.trim().split(';').next() == Some("gzip"));
@@ -408,17 +422,22 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> std::result::Resul
     if reply.status == StatusCode::METHOD_NOT_ALLOWED {
         resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
     }
-    (state.opts.log)(&format!(
+    if state.opts.log_requests {
+        (state.opts.log)(&format!(
         "{method} {} {} {len} {:.1}ms",
         crate::server::printable(&path),
         status.as_u16(),
         started.elapsed().as_secs_f64() * 1000.0
     ));
+    }
     Ok(resp)
 }
 
 /// Control characters escaped, for log lines.
 pub fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
     s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 

@@ -511,6 +511,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
     let opts = kbrel::server::ServeOptions {
         base_url: args.base_url.clone(),
         log,
+        log_requests: !g.quiet,
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         shutdown_grace: Duration::from_secs(10),
     };
