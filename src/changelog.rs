@@ -88,7 +88,11 @@ pub struct ReleaseInfo<'a> {
 }
 
 /// The context of one release.
-pub fn release_context(info: ReleaseInfo<'_>, languages: &[String], diff: &DiffFile) -> ReleaseContext {
+pub fn release_context(
+    info: ReleaseInfo<'_>,
+    languages: &[String],
+    diff: &DiffFile,
+) -> ReleaseContext {
     let compare_url = match (info.repository, info.previous) {
         (Some(repo), Some(prev)) => Some(format!(
             "{}/compare/{}...{}",
@@ -172,7 +176,10 @@ pub fn render_release(r: &ReleaseContext) -> String {
             .iter()
             .map(|l| format!("{} {}", l.counts.documents, l.lang))
             .collect();
-        s.push_str(&format!("\nFirst release: {} documents.\n", counts.join(", ")));
+        s.push_str(&format!(
+            "\nFirst release: {} documents.\n",
+            counts.join(", ")
+        ));
     } else if total == 0 {
         s.push_str("\nNo document changes.\n");
     }
@@ -182,7 +189,11 @@ pub fn render_release(r: &ReleaseContext) -> String {
         .filter(|(_, d)| d.outdated + d.missing + d.orphaned > 0)
         .map(|(lang, d)| {
             let mut parts = Vec::new();
-            for (n, what) in [(d.outdated, "outdated"), (d.missing, "missing"), (d.orphaned, "orphaned")] {
+            for (n, what) in [
+                (d.outdated, "outdated"),
+                (d.missing, "missing"),
+                (d.orphaned, "orphaned"),
+            ] {
                 if n > 0 {
                     parts.push(format!("{n} {what}"));
                 }
@@ -216,14 +227,20 @@ pub fn render_release(r: &ReleaseContext) -> String {
             }
             s.push_str(&format!("\n#### {heading}\n\n"));
             for e in entries.iter().take(MAX_ENTRIES) {
-                let title = e.title.as_deref().map(md_escape).unwrap_or_else(|| md_escape(&e.id));
+                let title = e
+                    .title
+                    .as_deref()
+                    .map(md_escape)
+                    .unwrap_or_else(|| md_escape(&e.id));
                 let mut line = format!("- **{title}** ");
                 match (heading, &e.old_path) {
                     ("Renamed", Some(old)) => line.push_str(&format!(
                         "{} → {}{}",
                         code(old),
                         code(&e.path),
-                        e.similarity.map(|p| format!(" ({p}% similar)")).unwrap_or_default()
+                        e.similarity
+                            .map(|p| format!(" ({p}% similar)"))
+                            .unwrap_or_default()
                     )),
                     _ => line.push_str(&format!("({})", code(&e.path))),
                 }
@@ -320,7 +337,10 @@ mod tests {
         let b = insert_section(&a, &v("1.3.0"), "## [1.3.0] - d\n");
         let c = insert_section(&b, &v("1.2.5"), "## [1.2.5] - d\n");
         let order: Vec<&str> = c.lines().filter(|l| l.starts_with("## [")).collect();
-        assert_eq!(order, ["## [1.3.0] - d", "## [1.2.5] - d", "## [1.0.0] - d"]);
+        assert_eq!(
+            order,
+            ["## [1.3.0] - d", "## [1.2.5] - d", "## [1.0.0] - d"]
+        );
         assert!(c.starts_with("# Changelog"));
     }
 }

@@ -122,7 +122,8 @@ pub fn normalize(text: &str) -> String {
 pub fn normalize_owned(text: String) -> String {
     let normal = !text.starts_with('\u{feff}')
         && !text.contains("\r\n")
-        && unicode_normalization::is_nfc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes;
+        && unicode_normalization::is_nfc_quick(text.chars())
+            == unicode_normalization::IsNormalized::Yes;
     if normal { text } else { normalize(&text) }
 }
 
@@ -323,7 +324,9 @@ fn parse_document(
                             Some(serde_json::Value::String(s)) => {
                                 known.insert(name, s.trim().to_string());
                             }
-                            Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                            Some(
+                                v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)),
+                            ) => {
                                 known.insert(name, v.to_string());
                             }
                             Some(_) => findings.push(Finding::error(
@@ -404,10 +407,14 @@ pub fn build(
     let langs = &cfg.content.languages;
     for lang in langs {
         let prefix = format!("{lang}/");
-        if !all_files.iter().any(|f| f.starts_with(&prefix)) && !files.iter().any(|f| f.path.starts_with(&prefix)) {
+        if !all_files.iter().any(|f| f.starts_with(&prefix))
+            && !files.iter().any(|f| f.path.starts_with(&prefix))
+        {
             return Err(Error::Content {
                 path: cfg.content_root().join(lang),
-                message: format!("language folder `{lang}` is missing or empty (content.languages lists it)"),
+                message: format!(
+                    "language folder `{lang}` is missing or empty (content.languages lists it)"
+                ),
             });
         }
     }
@@ -454,9 +461,7 @@ pub fn build(
         });
     }
     let lang_rank = |l: &str| langs.iter().position(|x| x == l).unwrap_or(usize::MAX);
-    documents.sort_by(|a, b| {
-        (lang_rank(&a.lang), &a.path).cmp(&(lang_rank(&b.lang), &b.path))
-    });
+    documents.sort_by(|a, b| (lang_rank(&a.lang), &a.path).cmp(&(lang_rank(&b.lang), &b.path)));
     problems.sort();
     Ok(KnowledgeBase {
         languages: langs.clone(),
@@ -522,7 +527,9 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
     let entries = std::fs::read_dir(root).map_err(|e| Error::io("read directory", root, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("read directory", root, e))?;
-        let Some(name) = entry.file_name().to_str().map(String::from) else { continue };
+        let Some(name) = entry.file_name().to_str().map(String::from) else {
+            continue;
+        };
         if name.starts_with('.') || cfg.content.languages.contains(&name) {
             continue;
         }
@@ -575,11 +582,11 @@ fn walk(
         }
         let path = entry.path();
         let child = format!("{rel}/{name}");
-        let ft = entry
-            .file_type()
-            .map_err(|e| Error::io("stat", &path, e))?;
+        let ft = entry.file_type().map_err(|e| Error::io("stat", &path, e))?;
         let target_is_dir = if ft.is_symlink() {
-            let target = path.canonicalize().map_err(|e| Error::io("resolve symlink", &path, e))?;
+            let target = path
+                .canonicalize()
+                .map_err(|e| Error::io("resolve symlink", &path, e))?;
             if !target.starts_with(canon_root) {
                 return Err(Error::Content {
                     path,

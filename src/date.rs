@@ -31,7 +31,10 @@ impl Timestamp {
         let mut secs = days_from_civil(y, m, d) * 86_400;
         if t.len() > 10 {
             let b = t.as_bytes();
-            if !matches!(b[10], b'T' | b't' | b' ') || t.len() < 19 || b[13] != b':' || b[16] != b':'
+            if !matches!(b[10], b'T' | b't' | b' ')
+                || t.len() < 19
+                || b[13] != b':'
+                || b[16] != b':'
             {
                 return Err(bad("expected a time like T08:15:00Z"));
             }
@@ -46,7 +49,10 @@ impl Timestamp {
             }
             match rest {
                 "Z" | "z" => {}
-                _ if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') && rest.as_bytes()[3] == b':' => {
+                _ if rest.len() == 6
+                    && matches!(rest.as_bytes()[0], b'+' | b'-')
+                    && rest.as_bytes()[3] == b':' =>
+                {
                     let oh: i64 = rest[1..3].parse().map_err(|_| bad("bad offset"))?;
                     let om: i64 = rest[4..6].parse().map_err(|_| bad("bad offset"))?;
                     let off = oh * 3600 + om * 60;
@@ -136,14 +142,22 @@ mod tests {
         assert_eq!(t.rfc3339(), "1985-10-26T08:15:00Z");
         assert_eq!(Timestamp::parse("2024-02-29").unwrap().date(), "2024-02-29");
         assert_eq!(
-            Timestamp::parse("2026-11-25T08:00:00+08:00").unwrap().rfc3339(),
+            Timestamp::parse("2026-11-25T08:00:00+08:00")
+                .unwrap()
+                .rfc3339(),
             "2026-11-25T00:00:00Z"
         );
     }
 
     #[test]
     fn rejects_nonsense() {
-        for s in ["2023-02-29", "2026-13-01", "yesterday", "2026-1-1", "2026-11-25T25:00:00Z"] {
+        for s in [
+            "2023-02-29",
+            "2026-13-01",
+            "yesterday",
+            "2026-1-1",
+            "2026-11-25T25:00:00Z",
+        ] {
             assert!(Timestamp::parse(s).is_err(), "{s}");
         }
     }

@@ -55,7 +55,11 @@ fn count_errors(findings: &[Finding]) -> usize {
 }
 
 impl Error {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         Error::Io {
             action,
             path: path.into(),
@@ -73,9 +77,9 @@ impl Error {
     /// What the user can do about it, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::CorruptRegistry { .. } => Some(
-                "the registry was not touched; run `kbrel verify` to see every problem".into(),
-            ),
+            Error::CorruptRegistry { .. } => {
+                Some("the registry was not touched; run `kbrel verify` to see every problem".into())
+            }
             Error::LintFailed { .. } => {
                 Some("run `kbrel check` for the full list of findings".into())
             }

@@ -58,8 +58,12 @@ const LFS_POINTER: &[u8] = b"version https://git-lfs.github.com/spec/";
 impl Repo {
     /// Open the repository containing `path` (work tree or bare).
     pub fn discover(path: &Path) -> Result<Repo> {
-        let repo = Repository::discover(path)
-            .map_err(|e| git_err(format!("`{}` is not inside a git repository", path.display()), e))?;
+        let repo = Repository::discover(path).map_err(|e| {
+            git_err(
+                format!("`{}` is not inside a git repository", path.display()),
+                e,
+            )
+        })?;
         Ok(Repo { repo })
     }
 
@@ -82,18 +86,35 @@ impl Repo {
         let rel: PathBuf = match self.repo.workdir() {
             Some(wd) => {
                 let wd = wd.canonicalize().map_err(|e| Error::io("resolve", wd, e))?;
-                let abs = canonical_prefix(&std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?);
-                abs.strip_prefix(&wd)
-                    .map(Path::to_path_buf)
-                    .map_err(|_| Error::Usage(format!("`{}` is outside the repository `{}`", path.display(), wd.display())))?
+                let abs = canonical_prefix(
+                    &std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?,
+                );
+                abs.strip_prefix(&wd).map(Path::to_path_buf).map_err(|_| {
+                    Error::Usage(format!(
+                        "`{}` is outside the repository `{}`",
+                        path.display(),
+                        wd.display()
+                    ))
+                })?
             }
             // A bare repository: a path inside the repository folder (e.g. `--config
             // repo.git/kbrel.toml`) is taken relative to it; any other relative path as it is.
             None if path.is_absolute() => {
-                let git_dir = self.repo.path().canonicalize().map_err(|e| Error::io("resolve", self.repo.path(), e))?;
-                canonical_prefix(path).strip_prefix(&git_dir).map(Path::to_path_buf).map_err(|_| {
-                    Error::Usage(format!("`{}` is outside the bare repository `{}`", path.display(), git_dir.display()))
-                })?
+                let git_dir = self
+                    .repo
+                    .path()
+                    .canonicalize()
+                    .map_err(|e| Error::io("resolve", self.repo.path(), e))?;
+                canonical_prefix(path)
+                    .strip_prefix(&git_dir)
+                    .map(Path::to_path_buf)
+                    .map_err(|_| {
+                        Error::Usage(format!(
+                            "`{}` is outside the bare repository `{}`",
+                            path.display(),
+                            git_dir.display()
+                        ))
+                    })?
             }
             None => path.to_path_buf(),
         };
@@ -128,13 +149,18 @@ impl Repo {
     /// Read the files below `root` (relative to the repository root) at `rev`.
     pub fn read_tree(&self, rev: &str, root: &str) -> Result<TreeContent> {
         let commit = self.commit_of(rev)?;
-        let tree = commit.tree().map_err(|e| git_err(format!("tree of `{rev}`"), e))?;
+        let tree = commit
+            .tree()
+            .map_err(|e| git_err(format!("tree of `{rev}`"), e))?;
         let sub = if root.is_empty() || root == "." {
             tree
         } else {
             let entry = tree.get_path(Path::new(root)).map_err(|_| Error::Content {
                 path: PathBuf::from(root),
-                message: format!("the content root `{root}` does not exist at `{rev}` ({})", short(&commit.id())),
+                message: format!(
+                    "the content root `{root}` does not exist at `{rev}` ({})",
+                    short(&commit.id())
+                ),
             })?;
             entry
                 .to_object(&self.repo)
@@ -148,7 +174,13 @@ impl Repo {
         let mut all = BTreeSet::new();
         let mut findings = Vec::new();
         let mut failure: Option<Error> = None;
-        let in_root = |p: &str| if root.is_empty() || root == "." { p.to_string() } else { format!("{root}/{p}") };
+        let in_root = |p: &str| {
+            if root.is_empty() || root == "." {
+                p.to_string()
+            } else {
+                format!("{root}/{p}")
+            }
+        };
         sub.walk(TreeWalkMode::PreOrder, |dir, entry| {
             let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
                 failure = Some(Error::Content {
@@ -203,13 +235,20 @@ impl Repo {
         if let Some(e) = failure {
             return Err(e);
         }
-        Ok(TreeContent { commit: commit.id().to_string(), files, all, findings })
+        Ok(TreeContent {
+            commit: commit.id().to_string(),
+            files,
+            all,
+            findings,
+        })
     }
 
     /// Read a single file at `rev` (e.g. kbrel.toml for `--config-from-rev`).
     pub fn read_file(&self, rev: &str, path: &str) -> Result<Vec<u8>> {
         let commit = self.commit_of(rev)?;
-        let tree = commit.tree().map_err(|e| git_err(format!("tree of `{rev}`"), e))?;
+        let tree = commit
+            .tree()
+            .map_err(|e| git_err(format!("tree of `{rev}`"), e))?;
         let entry = tree.get_path(Path::new(path)).map_err(|_| Error::Content {
             path: PathBuf::from(path),
             message: format!("does not exist at `{rev}`"),
@@ -223,18 +262,30 @@ impl Repo {
 
     /// Every tag, with its commit and date. Tags on non-commits are left out.
     pub fn tags(&self) -> Result<Vec<TagInfo>> {
-        let names = self.repo.tag_names(None).map_err(|e| git_err("listing tags", e))?;
+        let names = self
+            .repo
+            .tag_names(None)
+            .map_err(|e| git_err("listing tags", e))?;
         let mut out = Vec::new();
         for name in names.iter().flatten().flatten() {
             let Ok(reference) = self.repo.find_reference(&format!("refs/tags/{name}")) else {
                 continue;
             };
-            let Ok(obj) = reference.peel(ObjectType::Any) else { continue };
+            let Ok(obj) = reference.peel(ObjectType::Any) else {
+                continue;
+            };
             let (annotated, tagger_time) = match reference.peel(ObjectType::Tag) {
-                Ok(t) => (true, t.as_tag().and_then(|t| t.tagger()).map(|s| s.when().seconds())),
+                Ok(t) => (
+                    true,
+                    t.as_tag()
+                        .and_then(|t| t.tagger())
+                        .map(|s| s.when().seconds()),
+                ),
                 Err(_) => (false, None),
             };
-            let Ok(commit) = obj.peel_to_commit() else { continue };
+            let Ok(commit) = obj.peel_to_commit() else {
+                continue;
+            };
             out.push(TagInfo {
                 name: name.to_string(),
                 commit: commit.id().to_string(),
@@ -256,17 +307,25 @@ impl Repo {
             return Ok(Some((head.id().to_string(), false)));
         }
         let mut opts = git2::StatusOptions::new();
-        opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
         if !root.is_empty() && root != "." {
             opts.pathspec(format!("{root}/"));
         }
-        let statuses = self.repo.statuses(Some(&mut opts)).map_err(|e| git_err("git status", e))?;
+        let statuses = self
+            .repo
+            .statuses(Some(&mut opts))
+            .map_err(|e| git_err("git status", e))?;
         Ok(Some((head.id().to_string(), !statuses.is_empty())))
     }
 
     /// The commit a tag points at, if the tag exists.
     pub fn tag_target(&self, name: &str) -> Option<String> {
-        let r = self.repo.find_reference(&format!("refs/tags/{name}")).ok()?;
+        let r = self
+            .repo
+            .find_reference(&format!("refs/tags/{name}"))
+            .ok()?;
         r.peel_to_commit().ok().map(|c| c.id().to_string())
     }
 
@@ -302,29 +361,46 @@ impl Repo {
     /// For each document path (relative to the repository root), the commits between `from`
     /// (exclusive, `None` = the beginning) and `to` that touched it, newest first, following
     /// renames backwards.
-    pub fn commits_touching(&self, from: Option<&str>, to: &str, paths: &[String]) -> Result<HashMap<String, Vec<CommitInfo>>> {
+    pub fn commits_touching(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        paths: &[String],
+    ) -> Result<HashMap<String, Vec<CommitInfo>>> {
         let mut walk = self.repo.revwalk().map_err(|e| git_err("revwalk", e))?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME).map_err(|e| git_err("revwalk", e))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(|e| git_err("revwalk", e))?;
         let to_id = self.commit_of(to)?.id();
         walk.push(to_id).map_err(|e| git_err("revwalk", e))?;
         if let Some(f) = from {
-            walk.hide(self.commit_of(f)?.id()).map_err(|e| git_err("revwalk", e))?;
+            walk.hide(self.commit_of(f)?.id())
+                .map_err(|e| git_err("revwalk", e))?;
         }
         // current name (as seen walking backwards) → the document path it becomes at `to`.
-        let mut alias: HashMap<String, String> = paths.iter().map(|p| (p.clone(), p.clone())).collect();
+        let mut alias: HashMap<String, String> =
+            paths.iter().map(|p| (p.clone(), p.clone())).collect();
         let mut out: HashMap<String, Vec<CommitInfo>> = HashMap::new();
         for oid in walk {
             let oid = oid.map_err(|e| git_err("revwalk", e))?;
-            let commit = self.repo.find_commit(oid).map_err(|e| git_err("commit", e))?;
+            let commit = self
+                .repo
+                .find_commit(oid)
+                .map_err(|e| git_err("commit", e))?;
             let tree = commit.tree().map_err(|e| git_err("tree", e))?;
             let parent_tree = commit.parents().next().and_then(|p| p.tree().ok());
             // A merge touched a path only when the path differs from every parent (as `git log
             // -- <path>` sees it): a change brought in unchanged from a merged branch belongs
             // to the branch's commits, not to the merge.
-            let other_parents: Vec<git2::Tree<'_>> = commit.parents().skip(1).filter_map(|p| p.tree().ok()).collect();
+            let other_parents: Vec<git2::Tree<'_>> = commit
+                .parents()
+                .skip(1)
+                .filter_map(|p| p.tree().ok())
+                .collect();
             let same_as_other_parent = |p: &str| {
                 let here = tree.get_path(Path::new(p)).ok().map(|e| e.id());
-                other_parents.iter().any(|t| t.get_path(Path::new(p)).ok().map(|e| e.id()) == here)
+                other_parents
+                    .iter()
+                    .any(|t| t.get_path(Path::new(p)).ok().map(|e| e.id()) == here)
             };
             let mut diff = self
                 .repo
@@ -335,8 +411,16 @@ impl Repo {
             let _ = diff.find_similar(Some(&mut find));
             let mut touched: Vec<String> = Vec::new();
             for delta in diff.deltas() {
-                let new = delta.new_file().path().and_then(Path::to_str).map(String::from);
-                let old = delta.old_file().path().and_then(Path::to_str).map(String::from);
+                let new = delta
+                    .new_file()
+                    .path()
+                    .and_then(Path::to_str)
+                    .map(String::from);
+                let old = delta
+                    .old_file()
+                    .path()
+                    .and_then(Path::to_str)
+                    .map(String::from);
                 if let Some(target) = new.as_ref().and_then(|n| alias.get(n)).cloned() {
                     if !new.as_deref().is_some_and(same_as_other_parent) {
                         touched.push(target.clone());
@@ -379,7 +463,11 @@ fn canonical_prefix(path: &Path) -> PathBuf {
     for anc in path.ancestors() {
         if let Ok(c) = anc.canonicalize() {
             let rest = path.strip_prefix(anc).unwrap_or(Path::new(""));
-            return if rest.as_os_str().is_empty() { c } else { c.join(rest) };
+            return if rest.as_os_str().is_empty() {
+                c
+            } else {
+                c.join(rest)
+            };
         }
     }
     path.to_path_buf()
@@ -397,13 +485,22 @@ pub fn content_root_in(cfg: &crate::config::Config, repo: &Repo) -> Result<Strin
             let fallback = root
                 .strip_prefix(&cfg.base_dir)
                 .ok()
-                .filter(|r| r.is_relative() && !r.components().any(|c| c == std::path::Component::ParentDir))
+                .filter(|r| {
+                    r.is_relative() && !r.components().any(|c| c == std::path::Component::ParentDir)
+                })
                 .and_then(Path::to_str)
-                .map(|r| r.replace('\\', "/").trim_start_matches("./").trim_end_matches('/').to_string());
+                .map(|r| {
+                    r.replace('\\', "/")
+                        .trim_start_matches("./")
+                        .trim_end_matches('/')
+                        .to_string()
+                });
             match (fallback, other) {
                 (Some(rel), _) => Ok(rel),
                 (None, Err(e)) => Err(e),
-                (None, Ok(rel)) => Err(Error::Usage(format!("the content root `{rel}` is outside the repository"))),
+                (None, Ok(rel)) => Err(Error::Usage(format!(
+                    "the content root `{rel}` is outside the repository"
+                ))),
             }
         }
     }
@@ -415,12 +512,19 @@ fn short(oid: &Oid) -> String {
 
 /// Load the knowledge base as it is at `rev`, with the configured layout and pairing rules.
 /// Symlinks and submodules in the tree become warnings; LFS pointers are errors.
-pub fn load_kb(cfg: &crate::config::Config, repo: &Repo, rev: &str) -> Result<(crate::content::KnowledgeBase, String)> {
+pub fn load_kb(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev: &str,
+) -> Result<(crate::content::KnowledgeBase, String)> {
     let root = content_root_in(cfg, repo)?;
     let tree = repo.read_tree(rev, &root)?;
     let keys = crate::content::load_key_map(cfg)?;
     let mut kb = crate::content::build(cfg, tree.files, tree.all, &keys).map_err(|e| match e {
-        Error::Content { path, message } => Error::Content { path, message: format!("{message} (at git revision `{rev}`)") },
+        Error::Content { path, message } => Error::Content {
+            path,
+            message: format!("{message} (at git revision `{rev}`)"),
+        },
         other => other,
     })?;
     kb.problems.extend(tree.findings);

@@ -14,7 +14,12 @@ use crate::registry::Registry;
 /// The changelog context of every published release, newest first, from the stored diffs.
 /// With a repository, every entry lists the commits that touched its document between the
 /// commits the two releases were published from.
-pub fn changelog_context(cfg: &Config, reg: &Registry, index: &Index, repo: Option<&crate::git::Repo>) -> Result<ChangelogContext> {
+pub fn changelog_context(
+    cfg: &Config,
+    reg: &Registry,
+    index: &Index,
+    repo: Option<&crate::git::Repo>,
+) -> Result<ChangelogContext> {
     let mut releases: Vec<ReleaseContext> = Vec::with_capacity(index.versions.len());
     for v in index.versions.iter().rev() {
         let bytes = reg.read_verified(&v.diff)?;
@@ -45,14 +50,30 @@ pub fn changelog_context(cfg: &Config, reg: &Registry, index: &Index, repo: Opti
 }
 
 /// Fill each entry's `commits` from the repository history between two commits.
-pub fn add_commits(cfg: &Config, repo: &crate::git::Repo, from: Option<&str>, to: &str, rc: &mut ReleaseContext) -> Result<()> {
+pub fn add_commits(
+    cfg: &Config,
+    repo: &crate::git::Repo,
+    from: Option<&str>,
+    to: &str,
+    rc: &mut ReleaseContext,
+) -> Result<()> {
     let root = crate::git::content_root_in(cfg, repo)?;
     let full = |lang: &str, path: &str| {
-        if root.is_empty() { format!("{lang}/{path}") } else { format!("{root}/{lang}/{path}") }
+        if root.is_empty() {
+            format!("{lang}/{path}")
+        } else {
+            format!("{root}/{lang}/{path}")
+        }
     };
     let mut paths = Vec::new();
     for l in &rc.languages {
-        for e in l.added.iter().chain(&l.changed).chain(&l.removed).chain(&l.renamed) {
+        for e in l
+            .added
+            .iter()
+            .chain(&l.changed)
+            .chain(&l.removed)
+            .chain(&l.renamed)
+        {
             paths.push(full(&l.lang, &e.path));
         }
     }
@@ -62,8 +83,17 @@ pub fn add_commits(cfg: &Config, repo: &crate::git::Repo, from: Option<&str>, to
     let commits = repo.commits_touching(from, to, &paths)?;
     for l in &mut rc.languages {
         let lang = l.lang.clone();
-        for e in l.added.iter_mut().chain(&mut l.changed).chain(&mut l.removed).chain(&mut l.renamed) {
-            e.commits = commits.get(&full(&lang, &e.path)).cloned().unwrap_or_default();
+        for e in l
+            .added
+            .iter_mut()
+            .chain(&mut l.changed)
+            .chain(&mut l.removed)
+            .chain(&mut l.renamed)
+        {
+            e.commits = commits
+                .get(&full(&lang, &e.path))
+                .cloned()
+                .unwrap_or_default();
         }
     }
     Ok(())
@@ -128,8 +158,10 @@ pub struct Ack {
 
 impl Acks {
     pub fn parse(bytes: &[u8], path: &std::path::Path) -> Result<Acks> {
-        let acks: Acks = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Config { path: path.to_path_buf(), message: format!("invalid acks file: {e}") })?;
+        let acks: Acks = serde_json::from_slice(bytes).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: format!("invalid acks file: {e}"),
+        })?;
         if acks.schema_version != SCHEMA_VERSION {
             return Err(Error::Config {
                 path: path.to_path_buf(),
@@ -140,7 +172,9 @@ impl Acks {
     }
 
     pub fn contains(&self, id: &str, lang: &str, sha: &str) -> bool {
-        self.acks.iter().any(|a| a.id == id && a.lang == lang && a.source_sha256 == sha)
+        self.acks
+            .iter()
+            .any(|a| a.id == id && a.lang == lang && a.source_sha256 == sha)
     }
 
     /// Add an ack (idempotent), keeping the list sorted.
@@ -166,7 +200,12 @@ impl Step {
             label: label.to_string(),
             docs: docs
                 .iter()
-                .map(|d| ((d.lang.clone(), d.id.clone()), (d.path.clone(), d.sha256.clone())))
+                .map(|d| {
+                    (
+                        (d.lang.clone(), d.id.clone()),
+                        (d.path.clone(), d.sha256.clone()),
+                    )
+                })
                 .collect(),
         }
     }
@@ -177,12 +216,22 @@ pub fn published_steps(reg: &Registry, index: &Index) -> Result<Vec<Step>> {
     index
         .versions
         .iter()
-        .map(|v| Ok(Step::from_docs(&v.version, &reg.read_manifest(v)?.documents)))
+        .map(|v| {
+            Ok(Step::from_docs(
+                &v.version,
+                &reg.read_manifest(v)?.documents,
+            ))
+        })
         .collect()
 }
 
 /// Translation drift of the last step against the history before it.
-pub fn translation_status(languages: &[String], source: &str, steps: &[Step], acks: &Acks) -> Vec<PairStatus> {
+pub fn translation_status(
+    languages: &[String],
+    source: &str,
+    steps: &[Step],
+    acks: &Acks,
+) -> Vec<PairStatus> {
     let Some(last) = steps.last() else {
         return Vec::new();
     };
@@ -227,7 +276,10 @@ pub fn translation_status(languages: &[String], source: &str, steps: &[Step], ac
                         if t_changed || (acked && s_changed) || (ts.is_some() && acked) {
                             synced = Some(i);
                             source_change_after_sync = None;
-                        } else if s_changed && synced.is_some() && source_change_after_sync.is_none() {
+                        } else if s_changed
+                            && synced.is_some()
+                            && source_change_after_sync.is_none()
+                        {
                             source_change_after_sync = Some(i);
                         }
                         prev_t = ts;
@@ -262,7 +314,10 @@ pub fn load_acks(cfg: &Config) -> Result<Acks> {
     let path = acks_path(cfg);
     match std::fs::read(&path) {
         Ok(bytes) => Acks::parse(&bytes, &path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Acks { schema_version: SCHEMA_VERSION, acks: Vec::new() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Acks {
+            schema_version: SCHEMA_VERSION,
+            acks: Vec::new(),
+        }),
         Err(e) => Err(Error::io("read", path, e)),
     }
 }
@@ -286,12 +341,20 @@ pub fn status_after_history(
                 _ => true,
             };
             if keep {
-                steps.push(Step::from_docs(&v.version, &reg.read_manifest(v)?.documents));
+                steps.push(Step::from_docs(
+                    &v.version,
+                    &reg.read_manifest(v)?.documents,
+                ));
             }
         }
     }
     steps.push(Step::from_docs(label, docs));
-    Ok(translation_status(&cfg.content.languages, cfg.source_language(), &steps, acks))
+    Ok(translation_status(
+        &cfg.content.languages,
+        cfg.source_language(),
+        &steps,
+        acks,
+    ))
 }
 
 /// Counts per language.
@@ -318,7 +381,12 @@ mod tests {
             label: label.into(),
             docs: docs
                 .iter()
-                .map(|(l, id, sha)| ((l.to_string(), id.to_string()), (format!("{id}.md"), sha.to_string())))
+                .map(|(l, id, sha)| {
+                    (
+                        (l.to_string(), id.to_string()),
+                        (format!("{id}.md"), sha.to_string()),
+                    )
+                })
                 .collect(),
         }
     }
@@ -327,9 +395,39 @@ mod tests {
     fn drift_states() {
         let langs = vec!["en".to_string(), "zh".to_string()];
         let steps = vec![
-            step("1.0.0", &[("en", "a", "a1"), ("zh", "a", "za1"), ("en", "b", "b1"), ("zh", "b", "zb1"), ("en", "c", "c1"), ("zh", "d", "zd1")]),
-            step("1.1.0", &[("en", "a", "a2"), ("zh", "a", "za1"), ("en", "b", "b2"), ("zh", "b", "zb2"), ("en", "c", "c1"), ("zh", "d", "zd1")]),
-            step(".", &[("en", "a", "a3"), ("zh", "a", "za1"), ("en", "b", "b2"), ("zh", "b", "zb2"), ("en", "c", "c1"), ("zh", "d", "zd1")]),
+            step(
+                "1.0.0",
+                &[
+                    ("en", "a", "a1"),
+                    ("zh", "a", "za1"),
+                    ("en", "b", "b1"),
+                    ("zh", "b", "zb1"),
+                    ("en", "c", "c1"),
+                    ("zh", "d", "zd1"),
+                ],
+            ),
+            step(
+                "1.1.0",
+                &[
+                    ("en", "a", "a2"),
+                    ("zh", "a", "za1"),
+                    ("en", "b", "b2"),
+                    ("zh", "b", "zb2"),
+                    ("en", "c", "c1"),
+                    ("zh", "d", "zd1"),
+                ],
+            ),
+            step(
+                ".",
+                &[
+                    ("en", "a", "a3"),
+                    ("zh", "a", "za1"),
+                    ("en", "b", "b2"),
+                    ("zh", "b", "zb2"),
+                    ("en", "c", "c1"),
+                    ("zh", "d", "zd1"),
+                ],
+            ),
         ];
         let st = translation_status(&langs, "en", &steps, &Acks::default());
         let get = |id: &str| st.iter().find(|s| s.id == id).unwrap();
@@ -341,10 +439,20 @@ mod tests {
         assert_eq!(get("d").state, Drift::Orphaned);
 
         // Acking the current source text makes `a` current; a later source edit re-opens it.
-        let mut acks = Acks { schema_version: SCHEMA_VERSION, acks: vec![] };
-        acks.add(Ack { id: "a".into(), lang: "zh".into(), source_sha256: "a3".into() });
+        let mut acks = Acks {
+            schema_version: SCHEMA_VERSION,
+            acks: vec![],
+        };
+        acks.add(Ack {
+            id: "a".into(),
+            lang: "zh".into(),
+            source_sha256: "a3".into(),
+        });
         let st = translation_status(&langs, "en", &steps, &acks);
-        assert_eq!(st.iter().find(|s| s.id == "a").unwrap().state, Drift::Current);
+        assert_eq!(
+            st.iter().find(|s| s.id == "a").unwrap().state,
+            Drift::Current
+        );
         let mut more = steps;
         more.push(step("..", &[("en", "a", "a4"), ("zh", "a", "za1")]));
         let st = translation_status(&langs, "en", &more, &acks);

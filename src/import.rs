@@ -73,13 +73,25 @@ pub fn release_tags(repo: &Repo, filter: Option<&globset::GlobMatcher>) -> Resul
 }
 
 /// Import every release tag into the registry.
-pub fn import(cfg: &Config, repo: &Repo, reg: &Registry, opts: &ImportOptions, progress: Progress<'_>) -> Result<ImportReport> {
+pub fn import(
+    cfg: &Config,
+    repo: &Repo,
+    reg: &Registry,
+    opts: &ImportOptions,
+    progress: Progress<'_>,
+) -> Result<ImportReport> {
     let (tags, skipped) = release_tags(repo, opts.tags.as_ref())?;
-    let mut report = ImportReport { imported: Vec::new(), skipped };
+    let mut report = ImportReport {
+        imported: Vec::new(),
+        skipped,
+    };
     let total = tags.len();
     let load = |tag: &TagInfo| {
         crate::git::load_kb(cfg, repo, &tag.commit).map_err(|e| match e {
-            Error::Content { path, message } => Error::Content { path, message: format!("{message} [tag {}]", tag.name) },
+            Error::Content { path, message } => Error::Content {
+                path,
+                message: format!("{message} [tag {}]", tag.name),
+            },
             other => other,
         })
     };
@@ -87,7 +99,8 @@ pub fn import(cfg: &Config, repo: &Repo, reg: &Registry, opts: &ImportOptions, p
     let index = reg.read_index()?.map(|(i, _)| i);
     for (version, tag) in &tags {
         let (kb, _) = load(tag)?;
-        publish::precheck(cfg, &kb, index.as_ref(), &version.to_string()).map_err(|e| tag_error(e, tag))?;
+        publish::precheck(cfg, &kb, index.as_ref(), &version.to_string())
+            .map_err(|e| tag_error(e, tag))?;
     }
     for (i, (version, tag)) in tags.iter().enumerate() {
         progress(i, total, &tag.name);
@@ -102,7 +115,10 @@ pub fn import(cfg: &Config, repo: &Repo, reg: &Registry, opts: &ImportOptions, p
                 date,
                 dry_run: opts.dry_run,
                 tag: None,
-                git: Some(GitInfo { commit: commit.clone(), dirty: false }),
+                git: Some(GitInfo {
+                    commit: commit.clone(),
+                    dirty: false,
+                }),
                 lock_wait: opts.lock_wait,
                 require_translations: false,
                 guard: None,
@@ -125,18 +141,33 @@ pub fn import(cfg: &Config, repo: &Repo, reg: &Registry, opts: &ImportOptions, p
 /// Name the tag in publish errors.
 fn tag_error(e: Error, tag: &TagInfo) -> Error {
     match e {
-            Error::LintFailed { findings } => Error::Usage(format!(
-                "tag {} does not pass `kbrel check` ({} error(s), first: {}:{} {})",
-                tag.name,
-                findings.iter().filter(|f| f.severity == crate::lint::Severity::Error).count(),
-                findings.iter().find(|f| f.severity == crate::lint::Severity::Error).map(|f| f.file.as_str()).unwrap_or(""),
-                findings.iter().find(|f| f.severity == crate::lint::Severity::Error).map(|f| f.line).unwrap_or(0),
-                findings.iter().find(|f| f.severity == crate::lint::Severity::Error).map(|f| f.message.as_str()).unwrap_or(""),
-            )),
-            Error::VersionConflict { version, detail } => Error::VersionConflict {
-                version,
-                detail: format!("{detail} (tag {} differs from the registry)", tag.name),
-            },
-            other => other,
+        Error::LintFailed { findings } => Error::Usage(format!(
+            "tag {} does not pass `kbrel check` ({} error(s), first: {}:{} {})",
+            tag.name,
+            findings
+                .iter()
+                .filter(|f| f.severity == crate::lint::Severity::Error)
+                .count(),
+            findings
+                .iter()
+                .find(|f| f.severity == crate::lint::Severity::Error)
+                .map(|f| f.file.as_str())
+                .unwrap_or(""),
+            findings
+                .iter()
+                .find(|f| f.severity == crate::lint::Severity::Error)
+                .map(|f| f.line)
+                .unwrap_or(0),
+            findings
+                .iter()
+                .find(|f| f.severity == crate::lint::Severity::Error)
+                .map(|f| f.message.as_str())
+                .unwrap_or(""),
+        )),
+        Error::VersionConflict { version, detail } => Error::VersionConflict {
+            version,
+            detail: format!("{detail} (tag {} differs from the registry)", tag.name),
+        },
+        other => other,
     }
 }

@@ -257,13 +257,19 @@ pub fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
         if !is_safe_relative_path(&d.path) || !is_safe_segment(&d.lang) {
             return Err(Error::corrupt(
                 path,
-                format!("manifest lists an unsafe document path `{}/{}`", d.lang, d.path),
+                format!(
+                    "manifest lists an unsafe document path `{}/{}`",
+                    d.lang, d.path
+                ),
             ));
         }
         if !is_sha256_hex(&d.sha256) {
             return Err(Error::corrupt(
                 path,
-                format!("manifest lists an invalid sha256 `{}` for `{}`", d.sha256, d.path),
+                format!(
+                    "manifest lists an invalid sha256 `{}` for `{}`",
+                    d.sha256, d.path
+                ),
             ));
         }
     }
@@ -304,15 +310,26 @@ impl Index {
         let mut prev: Option<semver::Version> = None;
         for v in &self.versions {
             let parsed = semver::Version::parse(&v.version).map_err(|e| {
-                Error::corrupt(path, format!("index lists invalid version `{}`: {e}", v.version))
+                Error::corrupt(
+                    path,
+                    format!("index lists invalid version `{}`: {e}", v.version),
+                )
             })?;
             if prev.as_ref().is_some_and(|p| p >= &parsed) {
                 return Err(Error::corrupt(
                     path,
-                    format!("index versions are not in ascending order at `{}`", v.version),
+                    format!(
+                        "index versions are not in ascending order at `{}`",
+                        v.version
+                    ),
                 ));
             }
-            for f in [&v.manifest.path, &v.diff.path, &v.package_json.path, &v.tarball.path] {
+            for f in [
+                &v.manifest.path,
+                &v.diff.path,
+                &v.package_json.path,
+                &v.tarball.path,
+            ] {
                 if !is_safe_relative_path(f) {
                     return Err(Error::corrupt(
                         path,

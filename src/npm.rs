@@ -31,7 +31,12 @@ pub fn version_documents(reg: &Registry, index: &Index) -> Result<BTreeMap<Strin
         .collect()
 }
 
-fn version_doc(name: &str, v: &IndexVersion, package_json: Option<&Value>, tarball_url: &str) -> Value {
+fn version_doc(
+    name: &str,
+    v: &IndexVersion,
+    package_json: Option<&Value>,
+    tarball_url: &str,
+) -> Value {
     let mut doc = match package_json {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
@@ -53,20 +58,48 @@ fn version_doc(name: &str, v: &IndexVersion, package_json: Option<&Value>, tarba
 }
 
 /// The full packument (`GET /<name>`). `tarball_url` maps a tarball file name to its URL.
-pub fn packument(index: &Index, docs: &BTreeMap<String, Value>, tarball_url: &dyn Fn(&str) -> String) -> Value {
+pub fn packument(
+    index: &Index,
+    docs: &BTreeMap<String, Value>,
+    tarball_url: &dyn Fn(&str) -> String,
+) -> Value {
     let mut versions = Map::new();
     let mut time = Map::new();
     for v in &index.versions {
-        versions.insert(v.version.clone(), version_doc(&index.name, v, docs.get(&v.version), &tarball_url(&v.tarball.path)));
+        versions.insert(
+            v.version.clone(),
+            version_doc(
+                &index.name,
+                v,
+                docs.get(&v.version),
+                &tarball_url(&v.tarball.path),
+            ),
+        );
         time.insert(v.version.clone(), json!(v.published));
     }
-    let created = index.versions.iter().map(|v| v.published.as_str()).min().unwrap_or("");
-    let modified = index.versions.iter().map(|v| v.published.as_str()).max().unwrap_or("");
+    let created = index
+        .versions
+        .iter()
+        .map(|v| v.published.as_str())
+        .min()
+        .unwrap_or("");
+    let modified = index
+        .versions
+        .iter()
+        .map(|v| v.published.as_str())
+        .max()
+        .unwrap_or("");
     time.insert("created".into(), json!(created));
     time.insert("modified".into(), json!(modified));
     let latest_doc = index.dist_tags.get("latest").and_then(|l| docs.get(l));
-    let description = latest_doc.and_then(|d| d.get("description")).cloned().unwrap_or(json!(""));
-    let license = latest_doc.and_then(|d| d.get("license")).cloned().unwrap_or(Value::Null);
+    let description = latest_doc
+        .and_then(|d| d.get("description"))
+        .cloned()
+        .unwrap_or(json!(""));
+    let license = latest_doc
+        .and_then(|d| d.get("license"))
+        .cloned()
+        .unwrap_or(Value::Null);
     json!({
         "_id": index.name,
         "name": index.name,
@@ -79,10 +112,19 @@ pub fn packument(index: &Index, docs: &BTreeMap<String, Value>, tarball_url: &dy
 }
 
 /// The abbreviated packument (`Accept: application/vnd.npm.install-v1+json`).
-pub fn abbreviated(index: &Index, docs: &BTreeMap<String, Value>, tarball_url: &dyn Fn(&str) -> String) -> Value {
+pub fn abbreviated(
+    index: &Index,
+    docs: &BTreeMap<String, Value>,
+    tarball_url: &dyn Fn(&str) -> String,
+) -> Value {
     let mut versions = Map::new();
     for v in &index.versions {
-        let full = version_doc(&index.name, v, docs.get(&v.version), &tarball_url(&v.tarball.path));
+        let full = version_doc(
+            &index.name,
+            v,
+            docs.get(&v.version),
+            &tarball_url(&v.tarball.path),
+        );
         let mut doc = Map::new();
         for key in ["name", "version", "dist", "dependencies", "engines", "bin"] {
             if let Some(x) = full.get(key) {
@@ -91,7 +133,12 @@ pub fn abbreviated(index: &Index, docs: &BTreeMap<String, Value>, tarball_url: &
         }
         versions.insert(v.version.clone(), Value::Object(doc));
     }
-    let modified = index.versions.iter().map(|v| v.published.as_str()).max().unwrap_or("");
+    let modified = index
+        .versions
+        .iter()
+        .map(|v| v.published.as_str())
+        .max()
+        .unwrap_or("");
     json!({
         "name": index.name,
         "modified": modified,
@@ -101,13 +148,30 @@ pub fn abbreviated(index: &Index, docs: &BTreeMap<String, Value>, tarball_url: &
 }
 
 /// One version document (`GET /<name>/<version>`).
-pub fn version(index: &Index, docs: &BTreeMap<String, Value>, version: &str, tarball_url: &dyn Fn(&str) -> String) -> Option<Value> {
+pub fn version(
+    index: &Index,
+    docs: &BTreeMap<String, Value>,
+    version: &str,
+    tarball_url: &dyn Fn(&str) -> String,
+) -> Option<Value> {
     let v = index.get(version)?;
-    Some(version_doc(&index.name, v, docs.get(version), &tarball_url(&v.tarball.path)))
+    Some(version_doc(
+        &index.name,
+        v,
+        docs.get(version),
+        &tarball_url(&v.tarball.path),
+    ))
 }
 
 /// The body of `PUT /<name>` that publishes one version (npm's publish API).
-pub fn publish_document(index: &Index, v: &IndexVersion, package_json: &Value, tgz: &[u8], tarball_url: &str, tag: &str) -> Value {
+pub fn publish_document(
+    index: &Index,
+    v: &IndexVersion,
+    package_json: &Value,
+    tgz: &[u8],
+    tarball_url: &str,
+    tag: &str,
+) -> Value {
     let file = crate::package::tarball_file_name(&index.name, &v.version);
     let doc = version_doc(&index.name, v, Some(package_json), tarball_url);
     json!({

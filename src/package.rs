@@ -27,7 +27,9 @@ pub fn validate_package_name(name: &str) -> std::result::Result<(), String> {
         return Err("must be 1 to 214 characters".into());
     }
     if matches!(name, "v" | "blobs" | "index.json" | "index.json.sig") || name.ends_with(".tgz") {
-        return Err(format!("`{name}` collides with a file of the registry layout"));
+        return Err(format!(
+            "`{name}` collides with a file of the registry layout"
+        ));
     }
     let bare = match name.strip_prefix('@') {
         Some(scoped) => {
@@ -91,9 +93,15 @@ pub fn push_js_string(out: &mut String, s: &str) {
             b'\t' => Some("\\t"),
             b'<' if matches!(bytes.get(i + 1), Some(b'/') | Some(b'!')) => Some("\\u003c"),
             0..=0x1f => None,
-            0xe2 if bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) => {
+            0xe2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
+            {
                 out.push_str(&s[start..i]);
-                out.push_str(if bytes[i + 2] == 0xa8 { "\\u2028" } else { "\\u2029" });
+                out.push_str(if bytes[i + 2] == 0xa8 {
+                    "\\u2028"
+                } else {
+                    "\\u2029"
+                });
                 i += 3;
                 start = i;
                 continue;
@@ -154,18 +162,29 @@ impl<'a> BundleBody<'a> {
             if let Some(other) = by_key.insert(&d.key, d) {
                 return Err(Error::Content {
                     path: d.full_path().into(),
-                    message: format!("bundle key `{}` is also used by `{}`", d.key, other.full_path()),
+                    message: format!(
+                        "bundle key `{}` is also used by `{}`",
+                        d.key,
+                        other.full_path()
+                    ),
                 });
             }
         }
-        let entries: Vec<(&str, &str)> = by_key.into_iter().map(|(k, d)| (k, d.text.as_str())).collect();
+        let entries: Vec<(&str, &str)> = by_key
+            .into_iter()
+            .map(|(k, d)| (k, d.text.as_str()))
+            .collect();
         let mut offsets = Vec::with_capacity(entries.len());
         let mut at = 2; // "{\n"
         for (k, t) in &entries {
             offsets.push(at);
             at += 2 + js_string_len(k) + 2 + js_string_len(t) + 2;
         }
-        Ok(BundleBody { entries, offsets, len: at + 1 })
+        Ok(BundleBody {
+            entries,
+            offsets,
+            len: at + 1,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -192,7 +211,10 @@ impl<'a> BundleBody<'a> {
             out.extend_from_slice(&b"{\n"[pos..end.min(2)]);
             pos = 2;
         }
-        let mut i = self.offsets.partition_point(|&o| o <= pos).saturating_sub(1);
+        let mut i = self
+            .offsets
+            .partition_point(|&o| o <= pos)
+            .saturating_sub(1);
         let mut buf = String::new();
         while pos < end && i < self.entries.len() {
             let from = self.offsets[i];
@@ -329,10 +351,7 @@ pub fn build(input: &PackageInput<'_>) -> Result<Package> {
         },
     };
     let package_json = crate::manifest::to_json_bytes(&pj);
-    entries.push((
-        "package/package.json".into(),
-        Data::Borrowed(&package_json),
-    ));
+    entries.push(("package/package.json".into(), Data::Borrowed(&package_json)));
     entries.push((
         "package/README.md".into(),
         Data::Owned(readme(input).into_bytes()),
@@ -356,7 +375,11 @@ pub fn build(input: &PackageInput<'_>) -> Result<Package> {
         ));
     }
     for (lang, obj) in input.languages.iter().zip(&objects) {
-        let global = input.globals.get(lang).map(String::as_str).unwrap_or("KbrelDocs");
+        let global = input
+            .globals
+            .get(lang)
+            .map(String::as_str)
+            .unwrap_or("KbrelDocs");
         let pre = format!("(function (g) {{\n  g[\"{global}\"] = ");
         let post = ";\n})(typeof globalThis !== \"undefined\" ? globalThis : this);\n".to_string();
         entries.push((
@@ -412,7 +435,10 @@ pub fn integrity_of_parts(parts: &[Arc<Vec<u8>>]) -> (String, String, String) {
             )
         },
     );
-    let integrity = format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(sha512));
+    let integrity = format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha512)
+    );
     (sha256, integrity, sha1)
 }
 
@@ -420,12 +446,7 @@ pub fn integrity_of_parts(parts: &[Arc<Vec<u8>>]) -> (String, String, String) {
 pub fn integrity_of(bytes: &[u8]) -> (String, String, String) {
     let (sha256, (sha512, sha1)) = rayon::join(
         || hex(&Sha256::digest(bytes)),
-        || {
-            rayon::join(
-                || Sha512::digest(bytes),
-                || hex(&Sha1::digest(bytes)),
-            )
-        },
+        || rayon::join(|| Sha512::digest(bytes), || hex(&Sha1::digest(bytes))),
     );
     let integrity = format!(
         "sha512-{}",
@@ -609,7 +630,11 @@ fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Arc<Vec<u8>>> {
         let mut at = from;
         while at < to {
             let len = GZIP_CHUNK.min(to - at);
-            jobs.push(Job { start: at, len, key: None });
+            jobs.push(Job {
+                start: at,
+                len,
+                key: None,
+            });
             at += len;
         }
     };
@@ -622,7 +647,11 @@ fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Arc<Vec<u8>>> {
             let mut off = 0;
             while off < n {
                 let len = GZIP_CHUNK.min(n - off);
-                jobs.push(Job { start: pos + off, len, key: Some((id, off)) });
+                jobs.push(Job {
+                    start: pos + off,
+                    len,
+                    key: Some((id, off)),
+                });
                 off += len;
             }
             plain_from = pos + n;
@@ -631,7 +660,8 @@ fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Arc<Vec<u8>>> {
     }
     plain(&mut jobs, plain_from, pos);
     // The first job of each key does the work.
-    let mut first: std::collections::HashMap<(usize, usize), usize> = std::collections::HashMap::new();
+    let mut first: std::collections::HashMap<(usize, usize), usize> =
+        std::collections::HashMap::new();
     let source: Vec<usize> = jobs
         .iter()
         .enumerate()
@@ -651,7 +681,8 @@ fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Arc<Vec<u8>>> {
             (Arc::new(deflate_chunk(&input, level, false)), crc)
         })
         .collect();
-    let slot: std::collections::HashMap<usize, usize> = unique.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    let slot: std::collections::HashMap<usize, usize> =
+        unique.iter().enumerate().map(|(k, &i)| (i, k)).collect();
     let mut crc = crc32fast::Hasher::new();
     let mut out = Vec::with_capacity(jobs.len() + 3);
     out.push(Arc::new(vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]));
@@ -672,13 +703,19 @@ fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Arc<Vec<u8>>> {
 fn deflate_chunk(input: &[u8], level: u32, last: bool) -> Vec<u8> {
     let mut c = flate2::Compress::new(flate2::Compression::new(level), false);
     let mut out = Vec::with_capacity(input.len() / 2 + 1024);
-    let flush = if last { flate2::FlushCompress::Finish } else { flate2::FlushCompress::Sync };
+    let flush = if last {
+        flate2::FlushCompress::Finish
+    } else {
+        flate2::FlushCompress::Sync
+    };
     loop {
         let consumed = c.total_in() as usize;
         if out.capacity() - out.len() < 64 * 1024 {
             out.reserve(256 * 1024);
         }
-        let status = c.compress_vec(&input[consumed..], &mut out, flush).expect("deflate on valid state");
+        let status = c
+            .compress_vec(&input[consumed..], &mut out, flush)
+            .expect("deflate on valid state");
         let done_in = c.total_in() as usize == input.len();
         match status {
             flate2::Status::StreamEnd => break,
@@ -722,8 +759,8 @@ pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(Strin
     for entry in entries {
         let mut entry = entry.map_err(|e| bad(format!("unreadable tar entry: {e}")))?;
         let path_bytes = entry.path_bytes().into_owned();
-        let path = String::from_utf8(path_bytes)
-            .map_err(|_| bad("an entry name is not UTF-8".into()))?;
+        let path =
+            String::from_utf8(path_bytes).map_err(|_| bad("an entry name is not UTF-8".into()))?;
         let kind = entry.header().entry_type();
         if !kind.is_file() {
             return Err(bad(format!(
@@ -740,7 +777,10 @@ pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(Strin
         if out.len() >= limits.max_entries {
             return Err(bad(format!("more than {} entries", limits.max_entries)));
         }
-        let size = entry.header().size().map_err(|e| bad(format!("entry `{path}`: {e}")))?;
+        let size = entry
+            .header()
+            .size()
+            .map_err(|e| bad(format!("entry `{path}`: {e}")))?;
         total = total.saturating_add(size);
         if total > limits.max_unpacked {
             return Err(bad(format!(
@@ -764,7 +804,10 @@ mod tests {
     #[test]
     fn js_strings_escape_everything_dangerous() {
         let mut s = String::new();
-        push_js_string(&mut s, "a\"b\\c\n`${x}`</script><!--\u{2028}\u{2029}\u{1}é中");
+        push_js_string(
+            &mut s,
+            "a\"b\\c\n`${x}`</script><!--\u{2028}\u{2029}\u{1}é中",
+        );
         assert_eq!(
             s,
             "\"a\\\"b\\\\c\\n`${x}`\\u003c/script>\\u003c!--\\u2028\\u2029\\u0001é中\""
@@ -803,8 +846,17 @@ mod tests {
 
     #[test]
     fn bundle_body_renders_any_range_exactly() {
-        let texts = ["a\"b\\c\n`${x}`</script><!--\u{2028}\u{2029}\u{1}é中", "", "plain", "<<//!!\r\t"];
-        let docs: Vec<Document> = texts.iter().enumerate().map(|(i, t)| test_doc(&format!("K{i}"), t)).collect();
+        let texts = [
+            "a\"b\\c\n`${x}`</script><!--\u{2028}\u{2029}\u{1}é中",
+            "",
+            "plain",
+            "<<//!!\r\t",
+        ];
+        let docs: Vec<Document> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| test_doc(&format!("K{i}"), t))
+            .collect();
         let refs: Vec<&Document> = docs.iter().collect();
         let body = BundleBody::new(&refs).unwrap();
         let mut expected = String::from("{\n");
@@ -830,7 +882,9 @@ mod tests {
 
     #[test]
     fn shared_bodies_compress_once_and_roundtrip() {
-        let text: String = (0..GZIP_CHUNK + 5000).map(|i| char::from(b'a' + (i * 13 % 26) as u8)).collect();
+        let text: String = (0..GZIP_CHUNK + 5000)
+            .map(|i| char::from(b'a' + (i * 13 % 26) as u8))
+            .collect();
         let doc = test_doc("K", &text);
         let shared = Arc::new(BundleBody::new(&[&doc]).unwrap());
         let rendered = bundle_object(&[&doc]).unwrap();
@@ -844,22 +898,32 @@ mod tests {
             ],
             total: 4 + rendered.len() + 6 + rendered.len() + 1024,
         };
-        let gz: Vec<u8> = gzip_parallel(&stream, 6).iter().flat_map(|p| p.iter().copied()).collect();
+        let gz: Vec<u8> = gzip_parallel(&stream, 6)
+            .iter()
+            .flat_map(|p| p.iter().copied())
+            .collect();
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut back)
+            .unwrap();
         let mut expected = b"head".to_vec();
         expected.extend_from_slice(rendered.as_bytes());
         expected.extend_from_slice(b"middle");
         expected.extend_from_slice(rendered.as_bytes());
         expected.extend_from_slice(&[0; 1024]);
         assert_eq!(back, expected);
-        let again: Vec<u8> = gzip_parallel(&stream, 6).iter().flat_map(|p| p.iter().copied()).collect();
+        let again: Vec<u8> = gzip_parallel(&stream, 6)
+            .iter()
+            .flat_map(|p| p.iter().copied())
+            .collect();
         assert_eq!(gz, again, "deterministic");
     }
 
     #[test]
     fn parallel_gzip_roundtrips_across_chunks() {
-        let data: Vec<u8> = (0..3 * GZIP_CHUNK + 123).map(|i| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..3 * GZIP_CHUNK + 123)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         let stream = TarStream {
             segments: vec![
                 Segment::Bytes(data[..1000].to_vec()),
@@ -867,13 +931,19 @@ mod tests {
             ],
             total: data.len(),
         };
-        let gz: Vec<u8> = gzip_parallel(&stream, 6).iter().flat_map(|p| p.iter().copied()).collect();
+        let gz: Vec<u8> = gzip_parallel(&stream, 6)
+            .iter()
+            .flat_map(|p| p.iter().copied())
+            .collect();
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
-        let again: Vec<u8> = gzip_parallel(&stream, 6).iter().flat_map(|p| p.iter().copied()).collect();
+        let again: Vec<u8> = gzip_parallel(&stream, 6)
+            .iter()
+            .flat_map(|p| p.iter().copied())
+            .collect();
         assert_eq!(gz, again, "deterministic");
     }
 }

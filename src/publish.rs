@@ -51,7 +51,12 @@ pub fn parse_version(input: &str) -> Result<semver::Version> {
         return Err(bad("empty".into()));
     }
     let v = semver::Version::parse(s).map_err(|e| {
-        let dots = s.split(['-', '+']).next().unwrap_or("").matches('.').count();
+        let dots = s
+            .split(['-', '+'])
+            .next()
+            .unwrap_or("")
+            .matches('.')
+            .count();
         if dots < 2 && s.chars().next().is_some_and(|c| c.is_ascii_digit()) {
             bad("a version needs three numbers: MAJOR.MINOR.PATCH".into())
         } else {
@@ -104,7 +109,9 @@ pub fn bump_version(current: Option<&semver::Version>, bump: Bump) -> semver::Ve
                     Some((head, n)) if n.parse::<u64>().is_ok() => {
                         format!("{head}.{}", n.parse::<u64>().unwrap_or(0) + 1)
                     }
-                    _ if pre.parse::<u64>().is_ok() => (pre.parse::<u64>().unwrap_or(0) + 1).to_string(),
+                    _ if pre.parse::<u64>().is_ok() => {
+                        (pre.parse::<u64>().unwrap_or(0) + 1).to_string()
+                    }
                     _ => format!("{pre}.0"),
                 };
                 v.pre = semver::Prerelease::new(&next).expect("valid prerelease");
@@ -157,7 +164,10 @@ pub fn suggest_bump(diff: &DiffFile) -> BumpSuggestion {
                 c.key
             )),
             Added => minor.push(format!("added {label}")),
-            Modified => patch.push(format!("edited {label} (+{} -{})", c.added_lines, c.removed_lines)),
+            Modified => patch.push(format!(
+                "edited {label} (+{} -{})",
+                c.added_lines, c.removed_lines
+            )),
         }
     }
     let (bump, reasons) = if !major.is_empty() {
@@ -191,7 +201,10 @@ pub struct PublishOptions<'a> {
     pub require_translations: bool,
     pub guard: Option<Guard<'a>>,
     /// Sign index.json with this key (and endorse the next key, for rotation).
-    pub sign: Option<(&'a ed25519_dalek::SigningKey, Option<ed25519_dalek::VerifyingKey>)>,
+    pub sign: Option<(
+        &'a ed25519_dalek::SigningKey,
+        Option<ed25519_dalek::VerifyingKey>,
+    )>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -288,7 +301,9 @@ pub fn resolve_version(spec: &VersionSpec, index: Option<&Index>) -> Result<semv
             });
             Ok(bump_version(highest.as_ref(), *b))
         }
-        VersionSpec::Auto => Err(Error::Usage("--bump auto needs the diff; use publish()".into())),
+        VersionSpec::Auto => Err(Error::Usage(
+            "--bump auto needs the diff; use publish()".into(),
+        )),
     }
 }
 
@@ -301,7 +316,12 @@ fn highest(index: Option<&Index>) -> Option<&IndexVersion> {
 }
 
 /// Suggest the next version for the working content against the highest published version.
-pub fn suggest_next(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, index: Option<&Index>) -> Result<(Option<semver::Version>, BumpSuggestion)> {
+pub fn suggest_next(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    reg: &Registry,
+    index: Option<&Index>,
+) -> Result<(Option<semver::Version>, BumpSuggestion)> {
     let Some(top) = highest(index) else {
         return Ok((
             None,
@@ -314,14 +334,20 @@ pub fn suggest_next(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, index: Opt
     let from = crate::snapshot::Snapshot::published(reg, index, &top.version)?;
     let to = crate::snapshot::Snapshot::working(kb);
     let diff = crate::snapshot::compare(&cfg.package.name, &cfg.content.languages, &from, &to)?;
-    let current = semver::Version::parse(&top.version).map_err(|e| Error::corrupt(reg.path(registry::INDEX_FILE), e.to_string()))?;
+    let current = semver::Version::parse(&top.version)
+        .map_err(|e| Error::corrupt(reg.path(registry::INDEX_FILE), e.to_string()))?;
     Ok((Some(current), suggest_bump(&diff)))
 }
 
 /// The checks `publish` runs before writing anything, without building the release: the lint
 /// gate, and immutability when `version` is already published. Used to vet every tag of an
 /// import before the first one is written.
-pub fn precheck(cfg: &Config, kb: &KnowledgeBase, index: Option<&Index>, version: &str) -> Result<()> {
+pub fn precheck(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    index: Option<&Index>,
+    version: &str,
+) -> Result<()> {
     let findings = lint::lint(kb, cfg);
     if lint::has_errors(&findings) {
         return Err(Error::LintFailed { findings });
@@ -339,7 +365,12 @@ pub fn precheck(cfg: &Config, kb: &KnowledgeBase, index: Option<&Index>, version
 }
 
 /// Publish `kb` into the registry.
-pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishOptions<'_>) -> Result<PublishReport> {
+pub fn publish(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    reg: &Registry,
+    opts: &PublishOptions<'_>,
+) -> Result<PublishReport> {
     let findings = lint::lint(kb, cfg);
     if lint::has_errors(&findings) {
         return Err(Error::LintFailed { findings });
@@ -394,7 +425,16 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
         if let (Some(lock), Some((key, next))) = (&lock, &opts.sign) {
             resign_if_needed(reg, lock, key, next.as_ref())?;
         }
-        return already_published(cfg, reg, index.as_ref().expect("some"), existing, &digest, &docs, warnings, lock.is_some());
+        return already_published(
+            cfg,
+            reg,
+            index.as_ref().expect("some"),
+            existing,
+            &digest,
+            &docs,
+            warnings,
+            lock.is_some(),
+        );
     }
 
     if let Some(guard) = opts.guard {
@@ -412,19 +452,40 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
         Some(p) => Some(reg.read_manifest(p)?),
         None => None,
     };
-    let by_sha: BTreeMap<&str, &Document> = kb.documents.iter().map(|d| (d.sha256.as_str(), d)).collect();
+    let by_sha: BTreeMap<&str, &Document> = kb
+        .documents
+        .iter()
+        .map(|d| (d.sha256.as_str(), d))
+        .collect();
     let old_text = |d: &ManifestDoc| -> Result<String> {
         if let Some(doc) = by_sha.get(d.sha256.as_str()) {
             return Ok(doc.text.clone());
         }
         let bytes = reg.read_blob(&d.sha256)?;
-        String::from_utf8(bytes).map_err(|_| Error::corrupt(reg.path(&registry::blob_path(&d.sha256)), "blob is not UTF-8"))
+        String::from_utf8(bytes).map_err(|_| {
+            Error::corrupt(
+                reg.path(&registry::blob_path(&d.sha256)),
+                "blob is not UTF-8",
+            )
+        })
     };
     let new_text = |d: &ManifestDoc| -> Result<String> {
-        Ok(by_sha.get(d.sha256.as_str()).map(|doc| doc.text.clone()).unwrap_or_default())
+        Ok(by_sha
+            .get(d.sha256.as_str())
+            .map(|doc| doc.text.clone())
+            .unwrap_or_default())
     };
-    let old_docs = prev_manifest.as_ref().map(|m| m.documents.as_slice()).unwrap_or(&[]);
-    let changes = diff::diff_docs(&cfg.content.languages, old_docs, &old_text, &docs, &new_text)?;
+    let old_docs = prev_manifest
+        .as_ref()
+        .map(|m| m.documents.as_slice())
+        .unwrap_or(&[]);
+    let changes = diff::diff_docs(
+        &cfg.content.languages,
+        old_docs,
+        &old_text,
+        &docs,
+        &new_text,
+    )?;
     let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
     let mut notes = Vec::new();
     let prev_version = previous.as_ref().map(|p| p.version.clone());
@@ -439,11 +500,24 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     };
     let diff_json = manifest::to_json_bytes(&diff_file);
     let acks = crate::history::load_acks(cfg)?;
-    let drift_status = crate::history::status_after_history(cfg, reg, index.as_ref(), Some(&version), &vs, &docs, &acks)?;
+    let drift_status = crate::history::status_after_history(
+        cfg,
+        reg,
+        index.as_ref(),
+        Some(&version),
+        &vs,
+        &docs,
+        &acks,
+    )?;
     if opts.require_translations {
         let bad: Vec<String> = drift_status
             .iter()
-            .filter(|s| matches!(s.state, crate::history::Drift::Missing | crate::history::Drift::Outdated))
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    crate::history::Drift::Missing | crate::history::Drift::Outdated
+                )
+            })
             .map(|s| format!("{}/{} {:?}", s.lang, s.path, s.state).to_lowercase())
             .collect();
         if !bad.is_empty() {
@@ -451,7 +525,11 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
             return Err(Error::Usage(format!(
                 "--require-translations: {}{}",
                 bad[..bad.len().min(5)].join(", "),
-                if more > 0 { format!(" and {more} more") } else { String::new() }
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
             )));
         }
     }
@@ -481,7 +559,12 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
             let reasons = suggestion.reasons;
             notes.push(format!(
                 "{version} is lower than the suggested {suggested} ({}{})",
-                reasons.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
+                reasons
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 if reasons.len() > 3 { "; …" } else { "" }
             ));
         }
@@ -493,34 +576,48 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
             .filter(|d| seen.insert(d.sha256.as_str()))
             // An existing blob of the wrong size (torn by a crash) is written again.
             .filter(|d| {
-                std::fs::metadata(reg.path(&registry::blob_path(&d.sha256))).ok().map(|m| m.len()) != Some(d.size())
+                std::fs::metadata(reg.path(&registry::blob_path(&d.sha256)))
+                    .ok()
+                    .map(|m| m.len())
+                    != Some(d.size())
             })
             .collect()
     };
     // Blob files are written (kernel work) while the tarball is compressed (CPU work).
-    let blobs: Vec<(&str, &[u8])> = new_blobs.iter().map(|d| (d.sha256.as_str(), d.text.as_bytes())).collect();
+    let blobs: Vec<(&str, &[u8])> = new_blobs
+        .iter()
+        .map(|d| (d.sha256.as_str(), d.text.as_bytes()))
+        .collect();
     let (written, pkg) = rayon::join(
         || match &lock {
             Some(l) => reg.write_blobs(l, &blobs),
             None => Ok(()),
         },
-        || package::build(&PackageInput {
-        name: &cfg.package.name,
-        version: &vs,
-        description: &cfg.package.description,
-        license: &cfg.package.license,
-        repository: cfg.package.repository.as_deref(),
-        languages: &cfg.content.languages,
-        source_language: cfg.source_language(),
-        globals: globals(cfg),
-        documents: &kb.documents,
-        manifest_json: &manifest_json,
-        gzip_level: cfg.registry.gzip_level,
-    }),
+        || {
+            package::build(&PackageInput {
+                name: &cfg.package.name,
+                version: &vs,
+                description: &cfg.package.description,
+                license: &cfg.package.license,
+                repository: cfg.package.repository.as_deref(),
+                languages: &cfg.content.languages,
+                source_language: cfg.source_language(),
+                globals: globals(cfg),
+                documents: &kb.documents,
+                manifest_json: &manifest_json,
+                gzip_level: cfg.registry.gzip_level,
+            })
+        },
     );
     let written_blobs: Vec<&str> = blobs.iter().map(|(sha, _)| *sha).collect();
     // Until the commit succeeds, an early return removes the blobs this publish wrote.
-    let mut cleanup = BlobCleanup { reg, lock: lock.as_ref(), shas: &written_blobs, armed: true };
+    let mut cleanup = BlobCleanup {
+        reg,
+        lock: lock.as_ref(),
+        shas: &written_blobs,
+        version: &vs,
+        armed: true,
+    };
     written?;
     let pkg = pkg?;
     let tarball_name = package::tarball_file_name(&cfg.package.name, &vs);
@@ -535,7 +632,9 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     };
 
     // The new index.
-    let mut new_index = index.clone().unwrap_or_else(|| Index::new(&cfg.package.name));
+    let mut new_index = index
+        .clone()
+        .unwrap_or_else(|| Index::new(&cfg.package.name));
     new_index.sequence += 1;
     new_index.expires = cfg
         .registry
@@ -572,7 +671,8 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     new_index.versions.insert(pos, entry);
     let (tags_set, backport) = update_dist_tags(&mut new_index, &version, opts.tag.as_deref())?;
     let packument = {
-        let pj: serde_json::Value = serde_json::from_slice(&pkg.package_json).map_err(|e| Error::Usage(e.to_string()))?;
+        let pj: serde_json::Value =
+            serde_json::from_slice(&pkg.package_json).map_err(|e| Error::Usage(e.to_string()))?;
         static_packument(cfg, reg, index.as_ref(), &new_index, Some((&vs, pj)))?
     };
 
@@ -593,7 +693,10 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
     let section = changelog::render_release(&rc);
     let changelog_path = cfg.changelog_path();
 
-    let mut files: Vec<String> = new_blobs.iter().map(|d| registry::blob_path(&d.sha256)).collect();
+    let mut files: Vec<String> = new_blobs
+        .iter()
+        .map(|d| registry::blob_path(&d.sha256))
+        .collect();
     files.sort();
     files.extend([
         registry::manifest_path(&vs),
@@ -638,10 +741,9 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
             tgz: &pkg.tgz,
             extra: vec![(crate::npm::packument_path(&cfg.package.name), packument)],
             index: &new_index,
-            index_sig: opts
-                .sign
-                .as_ref()
-                .map(|(k, next)| crate::sign::sign_index(&manifest::to_json_bytes(&new_index), k, next.as_ref())),
+            index_sig: opts.sign.as_ref().map(|(k, next)| {
+                crate::sign::sign_index(&manifest::to_json_bytes(&new_index), k, next.as_ref())
+            }),
             written_blobs: Vec::new(),
         },
     )?;
@@ -654,10 +756,13 @@ pub fn publish(cfg: &Config, kb: &KnowledgeBase, reg: &Registry, opts: &PublishO
 }
 
 /// Removes the blobs a failed publish wrote (they are unreferenced: the index never listed them).
+/// A commit that fails after the index was written (e.g. replacing the npm packument) has
+/// published the version: its blobs are referenced and stay.
 struct BlobCleanup<'a> {
     reg: &'a Registry,
     lock: Option<&'a registry::LockGuard>,
     shas: &'a [&'a str],
+    version: &'a str,
     armed: bool,
 }
 
@@ -665,6 +770,7 @@ impl Drop for BlobCleanup<'_> {
     fn drop(&mut self) {
         if self.armed
             && let Some(lock) = self.lock
+            && !self.reg.index_lists(self.version)
         {
             self.reg.remove_blobs(lock, self.shas);
         }
@@ -673,7 +779,12 @@ impl Drop for BlobCleanup<'_> {
 
 /// Rewrite `index.json.sig` when it is missing or does not match the index (a publish that
 /// crashed between the two renames).
-fn resign_if_needed(reg: &Registry, _lock: &registry::LockGuard, key: &ed25519_dalek::SigningKey, next: Option<&ed25519_dalek::VerifyingKey>) -> Result<()> {
+fn resign_if_needed(
+    reg: &Registry,
+    _lock: &registry::LockGuard,
+    key: &ed25519_dalek::SigningKey,
+    next: Option<&ed25519_dalek::VerifyingKey>,
+) -> Result<()> {
     let index_path = reg.path(registry::INDEX_FILE);
     let bytes = std::fs::read(&index_path).map_err(|e| Error::io("read", &index_path, e))?;
     let trusted = [crate::sign::public_key_string(&key.verifying_key())];
@@ -681,13 +792,22 @@ fn resign_if_needed(reg: &Registry, _lock: &registry::LockGuard, key: &ed25519_d
     if current.is_some_and(|s| crate::sign::verify_index(&bytes, &s, &trusted).is_ok()) {
         return Ok(());
     }
-    registry::write_atomic(&reg.path(crate::sign::SIG_FILE), &crate::sign::sign_index(&bytes, key, next))
+    registry::write_atomic(
+        &reg.path(crate::sign::SIG_FILE),
+        &crate::sign::sign_index(&bytes, key, next),
+    )
 }
 
 /// The static npm packument file for `index`: version documents come from the verified
 /// `v/<version>/package.json` files of `stored` (plus `new` for a version being published);
 /// tarball URLs are absolute with `registry.public_url`, else relative (npm needs absolute).
-pub fn static_packument(cfg: &Config, reg: &Registry, stored: Option<&Index>, index: &Index, new: Option<(&str, serde_json::Value)>) -> Result<Vec<u8>> {
+pub fn static_packument(
+    cfg: &Config,
+    reg: &Registry,
+    stored: Option<&Index>,
+    index: &Index,
+    new: Option<(&str, serde_json::Value)>,
+) -> Result<Vec<u8>> {
     let mut docs = match stored {
         Some(i) => crate::npm::version_documents(reg, i)?,
         None => BTreeMap::new(),
@@ -695,9 +815,15 @@ pub fn static_packument(cfg: &Config, reg: &Registry, stored: Option<&Index>, in
     if let Some((v, pj)) = new {
         docs.insert(v.to_string(), pj);
     }
-    let base = cfg.registry.public_url.as_deref().map(|u| format!("{}/", u.trim_end_matches('/')));
+    let base = cfg
+        .registry
+        .public_url
+        .as_deref()
+        .map(|u| format!("{}/", u.trim_end_matches('/')));
     let url = |file: &str| format!("{}{file}", base.as_deref().unwrap_or(""));
-    Ok(manifest::to_json_bytes(&crate::npm::packument(index, &docs, &url)))
+    Ok(manifest::to_json_bytes(&crate::npm::packument(
+        index, &docs, &url,
+    )))
 }
 
 fn read_changelog(path: &std::path::Path) -> Result<String> {
@@ -709,8 +835,16 @@ fn read_changelog(path: &std::path::Path) -> Result<String> {
 }
 
 /// Set dist-tags for a newly inserted version. `latest` only moves forward.
-fn update_dist_tags(index: &mut Index, version: &semver::Version, tag: Option<&str>) -> Result<(Vec<String>, bool)> {
-    let tag = tag.unwrap_or(if version.pre.is_empty() { "latest" } else { "next" });
+fn update_dist_tags(
+    index: &mut Index,
+    version: &semver::Version,
+    tag: Option<&str>,
+) -> Result<(Vec<String>, bool)> {
+    let tag = tag.unwrap_or(if version.pre.is_empty() {
+        "latest"
+    } else {
+        "next"
+    });
     if tag.is_empty() || parse_version(tag).is_ok() || tag.contains(['/', ' ']) {
         return Err(Error::Usage(format!(
             "invalid dist-tag `{tag}`: a tag is a name such as latest, next or beta, not a version"
@@ -757,8 +891,11 @@ fn already_published(
     if existing.content_digest != digest {
         let old = reg.read_manifest(existing)?;
         let mut differing: Vec<String> = Vec::new();
-        let old_by: BTreeMap<(&str, &str), &ManifestDoc> =
-            old.documents.iter().map(|d| ((d.lang.as_str(), d.path.as_str()), d)).collect();
+        let old_by: BTreeMap<(&str, &str), &ManifestDoc> = old
+            .documents
+            .iter()
+            .map(|d| ((d.lang.as_str(), d.path.as_str()), d))
+            .collect();
         for d in docs {
             match old_by.get(&(d.lang.as_str(), d.path.as_str())) {
                 Some(o) if *o == d => {}
@@ -766,8 +903,10 @@ fn already_published(
                 None => differing.push(format!("{}/{} added", d.lang, d.path)),
             }
         }
-        let new_keys: std::collections::HashSet<(&str, &str)> =
-            docs.iter().map(|d| (d.lang.as_str(), d.path.as_str())).collect();
+        let new_keys: std::collections::HashSet<(&str, &str)> = docs
+            .iter()
+            .map(|d| (d.lang.as_str(), d.path.as_str()))
+            .collect();
         for o in &old.documents {
             if !new_keys.contains(&(o.lang.as_str(), o.path.as_str())) {
                 differing.push(format!("{}/{} removed", o.lang, o.path));
@@ -780,9 +919,13 @@ fn already_published(
             detail.push_str(&format!(" and {more} more"));
         }
         if detail.is_empty() {
-            detail = "package metadata (description, license, repository or globals) changed".into();
+            detail =
+                "package metadata (description, license, repository or globals) changed".into();
         }
-        return Err(Error::VersionConflict { version: vs, detail });
+        return Err(Error::VersionConflict {
+            version: vs,
+            detail,
+        });
     }
     // Identical content. Make sure the changelog has its section (a publish interrupted
     // after the index was written may have missed it).
@@ -818,8 +961,12 @@ fn already_published(
     if !text.lines().any(|l| l.starts_with(&heading)) {
         files.push(changelog_path.display().to_string());
         if writing {
-            let v = semver::Version::parse(&vs).map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
-            registry::write_atomic(&changelog_path, changelog::insert_section(&text, &v, &section).as_bytes())?;
+            let v = semver::Version::parse(&vs)
+                .map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
+            registry::write_atomic(
+                &changelog_path,
+                changelog::insert_section(&text, &v, &section).as_bytes(),
+            )?;
         }
     }
     Ok(PublishReport {
@@ -849,7 +996,10 @@ mod tests {
     #[test]
     fn versions() {
         assert_eq!(parse_version("v1.3.4").unwrap().to_string(), "1.3.4");
-        assert_eq!(parse_version("2.0.0-beta.1").unwrap().to_string(), "2.0.0-beta.1");
+        assert_eq!(
+            parse_version("2.0.0-beta.1").unwrap().to_string(),
+            "2.0.0-beta.1"
+        );
         for bad in ["1.3", "01.2.3", "latest", "1.2.3-", "", "1.2.3+build", "v"] {
             assert!(parse_version(bad).is_err(), "{bad}");
         }
@@ -861,9 +1011,18 @@ mod tests {
         assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Patch), v("1.2.4"));
         assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Minor), v("1.3.0"));
         assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Major), v("2.0.0"));
-        assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Prerelease), v("1.2.4-0"));
-        assert_eq!(bump_version(Some(&v("2.0.0-beta.1")), Bump::Prerelease), v("2.0.0-beta.2"));
-        assert_eq!(bump_version(Some(&v("2.0.0-beta.1")), Bump::Major), v("2.0.0"));
+        assert_eq!(
+            bump_version(Some(&v("1.2.3")), Bump::Prerelease),
+            v("1.2.4-0")
+        );
+        assert_eq!(
+            bump_version(Some(&v("2.0.0-beta.1")), Bump::Prerelease),
+            v("2.0.0-beta.2")
+        );
+        assert_eq!(
+            bump_version(Some(&v("2.0.0-beta.1")), Bump::Major),
+            v("2.0.0")
+        );
         assert_eq!(bump_version(Some(&v("1.2.4-0")), Bump::Patch), v("1.2.4"));
         assert_eq!(bump_version(None, Bump::Minor), v("0.1.0"));
     }

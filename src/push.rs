@@ -58,7 +58,12 @@ fn registry_error(status: u16, body: &[u8]) -> String {
 }
 
 /// Push `version` from `reg` to the npm registry in `opts`.
-pub fn push(reg: &Registry, index: &Index, version: &str, opts: &PushOptions) -> Result<PushReport> {
+pub fn push(
+    reg: &Registry,
+    index: &Index,
+    version: &str,
+    opts: &PushOptions,
+) -> Result<PushReport> {
     let v = crate::snapshot::resolve_version(Some(index), version)?;
     let tgz = reg.read_verified(&crate::manifest::FileRef {
         path: v.tarball.path.clone(),
@@ -77,10 +82,18 @@ pub fn push(reg: &Registry, index: &Index, version: &str, opts: &PushOptions) ->
         .into();
     let auth = opts.token.as_ref().map(|t| format!("Bearer {t}"));
     let net = |e: ureq::Error| Error::Usage(format!("cannot reach {url}: {e}"));
-    let our_tag = index.dist_tags.iter().find(|(_, ver)| **ver == v.version).map(|(t, _)| t.clone());
+    let our_tag = index
+        .dist_tags
+        .iter()
+        .find(|(_, ver)| **ver == v.version)
+        .map(|(t, _)| t.clone());
     // Neither --tag nor a tag of ours names this version: `latest` by default, as npm does.
     let implicit_latest = opts.tag.is_none() && our_tag.is_none();
-    let tag = opts.tag.clone().or(our_tag).unwrap_or_else(|| "latest".into());
+    let tag = opts
+        .tag
+        .clone()
+        .or(our_tag)
+        .unwrap_or_else(|| "latest".into());
 
     // What does the registry already have?
     let mut get = agent.get(&url).header("Accept", "application/json");
@@ -89,7 +102,12 @@ pub fn push(reg: &Registry, index: &Index, version: &str, opts: &PushOptions) ->
     }
     let mut resp = get.call().map_err(net)?;
     let status = resp.status().as_u16();
-    let body = resp.body_mut().with_config().limit(256 << 20).read_to_vec().map_err(net)?;
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(256 << 20)
+        .read_to_vec()
+        .map_err(net)?;
     let report = |outcome| PushReport {
         name: index.name.clone(),
         version: v.version.clone(),
@@ -103,21 +121,38 @@ pub fn push(reg: &Registry, index: &Index, version: &str, opts: &PushOptions) ->
             let doc: Value = serde_json::from_slice(&body)
                 .map_err(|e| Error::Usage(format!("{url} answered with invalid JSON: {e}")))?;
             if let Some(existing) = doc.get("versions").and_then(|vs| vs.get(&v.version)) {
-                let theirs = existing.pointer("/dist/integrity").and_then(Value::as_str).unwrap_or("");
-                let their_shasum = existing.pointer("/dist/shasum").and_then(Value::as_str).unwrap_or("");
-                if theirs == v.tarball.integrity || (theirs.is_empty() && their_shasum == v.tarball.shasum) {
+                let theirs = existing
+                    .pointer("/dist/integrity")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let their_shasum = existing
+                    .pointer("/dist/shasum")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if theirs == v.tarball.integrity
+                    || (theirs.is_empty() && their_shasum == v.tarball.shasum)
+                {
                     return Ok(report(PushOutcome::AlreadyPresent));
                 }
                 return Err(Error::VersionConflict {
                     version: v.version.clone(),
-                    detail: format!("{base} already has {}@{} with integrity {theirs}, ours is {}", index.name, v.version, v.tarball.integrity),
+                    detail: format!(
+                        "{base} already has {}@{} with integrity {theirs}, ours is {}",
+                        index.name, v.version, v.tarball.integrity
+                    ),
                 });
             }
             // Like npm 11: never move the registry's `latest` back implicitly (pushing an old,
             // untagged release after a newer one would make `npm install <name>` get the old one).
-            let their_latest = doc.pointer("/dist-tags/latest").and_then(Value::as_str).unwrap_or("");
+            let their_latest = doc
+                .pointer("/dist-tags/latest")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if implicit_latest
-                && let (Ok(theirs), Ok(ours)) = (semver::Version::parse(their_latest), semver::Version::parse(&v.version))
+                && let (Ok(theirs), Ok(ours)) = (
+                    semver::Version::parse(their_latest),
+                    semver::Version::parse(&v.version),
+                )
                 && theirs > ours
             {
                 return Err(Error::Usage(format!(
@@ -128,21 +163,43 @@ pub fn push(reg: &Registry, index: &Index, version: &str, opts: &PushOptions) ->
             }
         }
         404 => {}
-        _ => return Err(Error::Usage(format!("GET {url} failed: {}", registry_error(status, &body)))),
+        _ => {
+            return Err(Error::Usage(format!(
+                "GET {url} failed: {}",
+                registry_error(status, &body)
+            )));
+        }
     }
 
-    let tarball_url = format!("{base}/{}/-/{}", index.name, crate::package::tarball_file_name(&index.name, &v.version));
+    let tarball_url = format!(
+        "{base}/{}/-/{}",
+        index.name,
+        crate::package::tarball_file_name(&index.name, &v.version)
+    );
     let doc = crate::npm::publish_document(index, v, &package_json, &tgz, &tarball_url, &tag);
     let payload = serde_json::to_vec(&doc).map_err(|e| Error::Usage(e.to_string()))?;
-    let mut put = agent.put(&url).header("Content-Type", "application/json").header("npm-command", "publish");
+    let mut put = agent
+        .put(&url)
+        .header("Content-Type", "application/json")
+        .header("npm-command", "publish");
     if let Some(a) = &auth {
         put = put.header("Authorization", a);
     }
     let mut resp = put.send(&payload[..]).map_err(net)?;
     let status = resp.status().as_u16();
-    let body = resp.body_mut().with_config().limit(16 << 20).read_to_vec().unwrap_or_default();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(16 << 20)
+        .read_to_vec()
+        .unwrap_or_default();
     if !(200..300).contains(&status) {
-        return Err(Error::Usage(format!("the registry refused {}@{}: {}", index.name, v.version, registry_error(status, &body))));
+        return Err(Error::Usage(format!(
+            "the registry refused {}@{}: {}",
+            index.name,
+            v.version,
+            registry_error(status, &body)
+        )));
     }
     Ok(report(PushOutcome::Published))
 }

@@ -89,7 +89,10 @@ impl Registry {
             Ok(bytes) => Ok(Some((manifest::parse_index(&bytes, &path)?, bytes))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if self.dir.exists() && !self.dir.is_dir() {
-                    return Err(Error::corrupt(&self.dir, "the registry path is not a directory"));
+                    return Err(Error::corrupt(
+                        &self.dir,
+                        "the registry path is not a directory",
+                    ));
                 }
                 Ok(None)
             }
@@ -119,7 +122,10 @@ impl Registry {
     /// A document's bytes, verified against its name.
     pub fn read_blob(&self, sha256: &str) -> Result<Vec<u8>> {
         if !manifest::is_sha256_hex(sha256) {
-            return Err(Error::corrupt(&self.dir, format!("invalid blob name `{sha256}`")));
+            return Err(Error::corrupt(
+                &self.dir,
+                format!("invalid blob name `{sha256}`"),
+            ));
         }
         let path = self.path(&blob_path(sha256));
         let bytes = fs::read(&path).map_err(|e| Error::io("read blob", &path, e))?;
@@ -168,7 +174,11 @@ impl Registry {
         };
         for entry in rd {
             let entry = entry.map_err(|e| Error::io("read directory", &self.dir, e))?;
-            if entry.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(STAGING_PREFIX)
+            {
                 out.push(entry.path());
             }
         }
@@ -228,7 +238,9 @@ impl Registry {
                 // A failed write (e.g. a full filesystem) leaves no partial temporary file.
                 let written = fs::write(&tmp, bytes)
                     .map_err(|e| Error::io("write", &tmp, e))
-                    .and_then(|_| fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e)));
+                    .and_then(|_| {
+                        fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e))
+                    });
                 if written.is_err() {
                     let _ = fs::remove_file(&tmp);
                 }
@@ -246,7 +258,11 @@ impl Registry {
         //    blobs and the staged files durable.
         let vstage = stage.join("v");
         create_dir_all(&vstage)?;
-        for (name, bytes) in [("manifest.json", c.manifest_json), ("diff.json", c.diff_json), ("package.json", c.package_json)] {
+        for (name, bytes) in [
+            ("manifest.json", c.manifest_json),
+            ("diff.json", c.diff_json),
+            ("package.json", c.package_json),
+        ] {
             let p = vstage.join(name);
             fs::write(&p, bytes).map_err(|e| Error::io("write", &p, e))?;
         }
@@ -258,7 +274,10 @@ impl Registry {
         for (i, (rel, bytes)) in c.extra.iter().enumerate() {
             let dest = self.path(rel);
             if dest.is_dir() {
-                return Err(Error::corrupt(&dest, "is a directory; it must be a file (kbrel writes the npm packument there)"));
+                return Err(Error::corrupt(
+                    &dest,
+                    "is a directory; it must be a file (kbrel writes the npm packument there)",
+                ));
             }
             let tmp = stage.join(format!("extra-{i}"));
             fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
@@ -321,7 +340,11 @@ fn io_pool() -> &'static rayon::ThreadPool {
         rayon::ThreadPoolBuilder::new()
             .num_threads(8)
             .build()
-            .unwrap_or_else(|_| rayon::ThreadPoolBuilder::new().build().expect("a thread pool"))
+            .unwrap_or_else(|_| {
+                rayon::ThreadPoolBuilder::new()
+                    .build()
+                    .expect("a thread pool")
+            })
     })
 }
 
@@ -333,7 +356,11 @@ fn sync_filesystem(dir: &Path) -> Result<()> {
         use std::os::fd::AsRawFd;
         // SAFETY: `f` is an open file descriptor for the duration of the call.
         if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-            return Err(Error::io("sync filesystem of", dir, std::io::Error::last_os_error()));
+            return Err(Error::io(
+                "sync filesystem of",
+                dir,
+                std::io::Error::last_os_error(),
+            ));
         }
         Ok(())
     }
@@ -353,7 +380,8 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
         create_dir_all(parent)?;
     }
     let mut f = File::create(path).map_err(|e| Error::io("create", path, e))?;
-    f.write_all(bytes).map_err(|e| Error::io("write", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("write", path, e))?;
     f.sync_all().map_err(|e| Error::io("fsync", path, e))?;
     Ok(())
 }
@@ -363,11 +391,13 @@ fn write_parts(path: &Path, parts: &[std::sync::Arc<Vec<u8>>]) -> Result<()> {
     if let Some(parent) = path.parent() {
         create_dir_all(parent)?;
     }
-    let mut f = std::io::BufWriter::new(File::create(path).map_err(|e| Error::io("create", path, e))?);
+    let mut f =
+        std::io::BufWriter::new(File::create(path).map_err(|e| Error::io("create", path, e))?);
     for p in parts {
         f.write_all(p).map_err(|e| Error::io("write", path, e))?;
     }
-    f.into_inner().map_err(|e| Error::io("write", path, e.into_error()))?;
+    f.into_inner()
+        .map_err(|e| Error::io("write", path, e.into_error()))?;
     Ok(())
 }
 
@@ -387,11 +417,19 @@ fn fsync_dir(dir: &Path) -> Result<()> {
 
 /// Write a file atomically outside the registry (temp file in the same folder + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     create_dir_all(parent)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| Error::io("create temp file in", parent, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io("write", path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io("fsync", path, e))?;
-    tmp.persist(path).map_err(|e| Error::io("replace", path, e.error))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(parent)
+        .map_err(|e| Error::io("create temp file in", parent, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| Error::io("write", path, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("fsync", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("replace", path, e.error))?;
     fsync_dir(parent)
 }

@@ -68,7 +68,11 @@ struct State {
 
 fn file_key(meta: &std::fs::Metadata) -> (u64, i128, u64) {
     use std::os::unix::fs::MetadataExt;
-    (meta.len(), meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128, meta.ino())
+    (
+        meta.len(),
+        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        meta.ino(),
+    )
 }
 
 impl State {
@@ -104,7 +108,14 @@ impl State {
                 }
             }
         }
-        guard.as_ref().map(|l| (l.index.clone(), l.bytes.clone(), l.etag.clone(), l.docs.clone()))
+        guard.as_ref().map(|l| {
+            (
+                l.index.clone(),
+                l.bytes.clone(),
+                l.etag.clone(),
+                l.docs.clone(),
+            )
+        })
     }
 
     fn load(&self, path: &std::path::Path) -> Result<(Index, Vec<u8>, BTreeMap<String, Value>)> {
@@ -116,12 +127,20 @@ impl State {
 
     /// An immutable registry file, verified against `sha256` on first read, then cached.
     fn immutable(&self, rel: &str, sha256: &str) -> Option<Bytes> {
-        if let Some(b) = self.files.lock().unwrap_or_else(|p| p.into_inner()).1.get(rel) {
+        if let Some(b) = self
+            .files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .get(rel)
+        {
             return Some(b.clone());
         }
         let bytes = std::fs::read(self.reg.path(rel)).ok()?;
         if sha256_hex(&bytes) != sha256 {
-            (self.opts.log)(&format!("error: {rel} does not match its sha256 {sha256}; not served (run `kbrel verify`)"));
+            (self.opts.log)(&format!(
+                "error: {rel} does not match its sha256 {sha256}; not served (run `kbrel verify`)"
+            ));
             return None;
         }
         let bytes = Bytes::from(bytes);
@@ -173,7 +192,13 @@ struct Reply {
 
 impl Reply {
     fn ok(body: Bytes, content_type: &'static str, etag: String, cache: &'static str) -> Reply {
-        Reply { status: StatusCode::OK, body, content_type, etag: Some(etag), cache: Some(cache) }
+        Reply {
+            status: StatusCode::OK,
+            body,
+            content_type,
+            etag: Some(etag),
+            cache: Some(cache),
+        }
     }
     fn json(status: StatusCode, v: &Value) -> Reply {
         Reply {
@@ -188,7 +213,10 @@ impl Reply {
         Reply::json(StatusCode::NOT_FOUND, &crate::npm::not_found())
     }
     fn bad_request(msg: &str) -> Reply {
-        Reply::json(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": msg }))
+        Reply::json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({ "error": msg }),
+        )
     }
 }
 
@@ -214,11 +242,17 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
     let Some(decoded) = percent_decode(path) else {
         return Reply::bad_request("malformed percent-encoding in the path");
     };
-    if decoded.contains(['\0', '\\']) || decoded.split('/').any(|s| s == ".." || s == ".") || !decoded.starts_with('/') {
+    if decoded.contains(['\0', '\\'])
+        || decoded.split('/').any(|s| s == ".." || s == ".")
+        || !decoded.starts_with('/')
+    {
         return Reply::bad_request("invalid path");
     }
     let Some((index, index_bytes, index_etag, _docs)) = state.current() else {
-        return Reply::json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({ "error": "no valid index.json in the registry" }));
+        return Reply::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({ "error": "no valid index.json in the registry" }),
+        );
     };
     let rest = &decoded[1..];
     if rest == registry::INDEX_FILE {
@@ -236,19 +270,27 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
     }
     if let Some(sha) = rest.strip_prefix("blobs/sha256/") {
         let hex: String = sha.split('/').collect();
-        let well_formed = sha.len() == 65 && sha.as_bytes()[2] == b'/' && manifest::is_sha256_hex(&hex);
+        let well_formed =
+            sha.len() == 65 && sha.as_bytes()[2] == b'/' && manifest::is_sha256_hex(&hex);
         if !well_formed {
             return Reply::not_found();
         }
         return match state.immutable(rest, &hex) {
-            Some(b) => Reply::ok(b, "text/markdown; charset=utf-8", format!("\"{hex}\""), IMMUTABLE),
+            Some(b) => Reply::ok(
+                b,
+                "text/markdown; charset=utf-8",
+                format!("\"{hex}\""),
+                IMMUTABLE,
+            ),
             None => Reply::not_found(),
         };
     }
     if let Some(vrest) = rest.strip_prefix("v/")
         && let Some((version, file)) = vrest.split_once('/')
     {
-        let Some(v) = index.get(version) else { return Reply::not_found() };
+        let Some(v) = index.get(version) else {
+            return Reply::not_found();
+        };
         let f = match file {
             "manifest.json" => &v.manifest,
             "diff.json" => &v.diff,
@@ -256,14 +298,24 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
             _ => return Reply::not_found(),
         };
         return match state.immutable(&f.path, &f.sha256) {
-            Some(b) => Reply::ok(b, "application/json", format!("\"{}\"", f.sha256), IMMUTABLE),
+            Some(b) => Reply::ok(
+                b,
+                "application/json",
+                format!("\"{}\"", f.sha256),
+                IMMUTABLE,
+            ),
             None => Reply::not_found(),
         };
     }
     let tarball = |file: &str| -> Reply {
         match index.versions.iter().find(|v| v.tarball.path == file) {
             Some(v) => match state.immutable(&v.tarball.path, &v.tarball.sha256) {
-                Some(b) => Reply::ok(b, "application/octet-stream", format!("\"{}\"", v.tarball.sha256), IMMUTABLE),
+                Some(b) => Reply::ok(
+                    b,
+                    "application/octet-stream",
+                    format!("\"{}\"", v.tarball.sha256),
+                    IMMUTABLE,
+                ),
                 None => Reply::not_found(),
             },
             None => Reply::not_found(),
@@ -274,15 +326,28 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
     }
     // npm read API: /<name>, /<name>/<version|tag>, /<name>/-/<file>.tgz
     let name = index.name.as_str();
-    let Some(after) = rest.strip_prefix(name) else { return Reply::not_found() };
+    let Some(after) = rest.strip_prefix(name) else {
+        return Reply::not_found();
+    };
     let abbreviated = accept.contains(ABBREVIATED);
     if after.is_empty() {
         return match state.packument(host, abbreviated) {
-            Some((b, etag)) => Reply::ok(b, if abbreviated { ABBREVIATED } else { "application/json" }, etag, SHORT),
+            Some((b, etag)) => Reply::ok(
+                b,
+                if abbreviated {
+                    ABBREVIATED
+                } else {
+                    "application/json"
+                },
+                etag,
+                SHORT,
+            ),
             None => Reply::not_found(),
         };
     }
-    let Some(sub) = after.strip_prefix('/') else { return Reply::not_found() };
+    let Some(sub) = after.strip_prefix('/') else {
+        return Reply::not_found();
+    };
     if let Some(file) = sub.strip_prefix("-/") {
         return tarball(file.rsplit('/').next().unwrap_or(file));
     }
@@ -300,7 +365,11 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
         Some(v) => {
             let body = Bytes::from(manifest::to_json_bytes(&v));
             let etag = format!("\"{}\"", sha256_hex(&body));
-            let cache = if index.dist_tags.contains_key(sub) { SHORT } else { IMMUTABLE };
+            let cache = if index.dist_tags.contains_key(sub) {
+                SHORT
+            } else {
+                IMMUTABLE
+            };
             Reply::ok(body, "application/json", etag, cache)
         }
         None => Reply::not_found(),
@@ -336,40 +405,68 @@ fn web_or_route(state: &State, path: &str, query: &str, host: &str, accept: &str
 }
 
 fn gzip(body: &[u8]) -> Option<Vec<u8>> {
-    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 3), flate2::Compression::new(6));
+    let mut e = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 3),
+        flate2::Compression::new(6),
+    );
     e.write_all(body).ok()?;
     e.finish().ok()
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    let header = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let header = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let host = header(header::HOST);
-    let host = if host.is_empty() || host.contains(['/', ' ']) { "localhost".to_string() } else { host };
+    let host = if host.is_empty() || host.contains(['/', ' ']) {
+        "localhost".to_string()
+    } else {
+        host
+    };
     let reply = if method != Method::GET && method != Method::HEAD {
-        let mut r = Reply::json(StatusCode::METHOD_NOT_ALLOWED, &serde_json::json!({ "error": "read-only registry: only GET and HEAD" }));
+        let mut r = Reply::json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &serde_json::json!({ "error": "read-only registry: only GET and HEAD" }),
+        );
         r.cache = None;
         r
     } else {
         let accept = header(header::ACCEPT);
         // Registry files are served from memory (after a first verified read): answer inline.
         // Viewer pages may diff thousands of documents: off the async workers.
-        let heavy = path.starts_with("/diff/") || path.starts_with("/status") || (path.starts_with("/v/") && !path.ends_with(".json"));
+        let heavy = path.starts_with("/diff/")
+            || path.starts_with("/status")
+            || (path.starts_with("/v/") && !path.ends_with(".json"));
         if heavy {
             let st = state.clone();
             let (p, h) = (path.clone(), host.clone());
             tokio::task::spawn_blocking(move || web_or_route(&st, &p, &query, &h, &accept))
                 .await
-                .unwrap_or_else(|_| Reply::json(StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({ "error": "internal error" })))
+                .unwrap_or_else(|_| {
+                    Reply::json(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &serde_json::json!({ "error": "internal error" }),
+                    )
+                })
         } else {
             web_or_route(&state, &path, &query, &host, &accept)
         }
     };
     let if_none_match = header(header::IF_NONE_MATCH);
-    let accepts_gzip = header(header::ACCEPT_ENCODING).split(',').any(|e| e.trim().split(';').next() == Some("gzip"));
+    let accepts_gzip = header(header::ACCEPT_ENCODING)
+        .split(',')
+        .any(|e| e.trim().split(';').next() == Some("gzip"));
     let mut builder = Response::builder();
     // If-None-Match uses the weak comparison (RFC 9110 13.1.2): `W/"x"` matches `"x"`, which is
     // what clients send back after a gzip-ing proxy (or this server's gzip) weakened the ETag.
@@ -398,7 +495,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> std::result::Resul
     if let Some(e) = &reply.etag {
         // A strong ETag names one representation: the gzip-encoded bytes get a weak one.
         // (also on a 304 answering a client that accepts gzip: that is the representation it has).
-        builder = if gzipped { builder.header(header::ETAG, format!("W/{e}")) } else { builder.header(header::ETAG, e.as_str()) };
+        builder = if gzipped {
+            builder.header(header::ETAG, format!("W/{e}"))
+        } else {
+            builder.header(header::ETAG, e.as_str())
+        };
     }
     if let Some(c) = reply.cache {
         builder = builder.header(header::CACHE_CONTROL, c);
@@ -417,18 +518,25 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> std::result::Resul
         builder = builder.header(header::CONTENT_LENGTH, body.len());
     }
     let len = body.len();
-    let body = if method == Method::HEAD { Bytes::new() } else { body };
-    let mut resp = builder.body(Full::new(body)).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+    let body = if method == Method::HEAD {
+        Bytes::new()
+    } else {
+        body
+    };
+    let mut resp = builder
+        .body(Full::new(body))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
     if reply.status == StatusCode::METHOD_NOT_ALLOWED {
-        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
     }
     if state.opts.log_requests {
         (state.opts.log)(&format!(
-        "{method} {} {} {len} {:.1}ms",
-        crate::server::printable(&path),
-        status.as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    ));
+            "{method} {} {} {len} {:.1}ms",
+            crate::server::printable(&path),
+            status.as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        ));
     }
     Ok(resp)
 }
@@ -438,19 +546,35 @@ pub fn printable(s: &str) -> String {
     if !s.chars().any(char::is_control) {
         return s.to_string();
     }
-    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// Check that `reg` is a registry we can serve (an index that parses).
 pub fn check_registry(reg: &Registry) -> Result<Index> {
     match reg.read_index()? {
         Some((index, _)) => Ok(index),
-        None => Err(Error::corrupt(&reg.dir, "not a registry: there is no index.json (publish something first)")),
+        None => Err(Error::corrupt(
+            &reg.dir,
+            "not a registry: there is no index.json (publish something first)",
+        )),
     }
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests (up to the grace period).
-pub async fn serve(listener: tokio::net::TcpListener, reg: Registry, opts: ServeOptions, shutdown: impl Future<Output = ()>) -> Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    reg: Registry,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     check_registry(&reg)?;
     let state = Arc::new(State {
         reg,

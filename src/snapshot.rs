@@ -46,10 +46,15 @@ impl SideSpec {
 }
 
 /// Resolve a version, `v`-prefixed version or dist-tag against the index.
-pub fn resolve_version<'a>(index: Option<&'a Index>, name: &str) -> Result<&'a crate::manifest::IndexVersion> {
+pub fn resolve_version<'a>(
+    index: Option<&'a Index>,
+    name: &str,
+) -> Result<&'a crate::manifest::IndexVersion> {
     let unknown = || Error::UnknownVersion {
         name: name.to_string(),
-        known: index.map(Index::known_versions).unwrap_or_else(|| "none: nothing is published in this registry yet".into()),
+        known: index
+            .map(Index::known_versions)
+            .unwrap_or_else(|| "none: nothing is published in this registry yet".into()),
     };
     let index = index.ok_or_else(unknown)?;
     if let Some(v) = index.dist_tags.get(name) {
@@ -103,11 +108,17 @@ impl TextSource for Snapshot {
                 let bytes = reg.read_blob(&doc.sha256).map_err(|e| match e {
                     Error::CorruptRegistry { path, message } => Error::CorruptRegistry {
                         path,
-                        message: format!("{message} (document {}/{} of version {})", doc.lang, doc.path, self.label),
+                        message: format!(
+                            "{message} (document {}/{} of version {})",
+                            doc.lang, doc.path, self.label
+                        ),
                     },
                     Error::Io { source, .. } => Error::corrupt(
                         reg.path(&registry::blob_path(&doc.sha256)),
-                        format!("blob of {}/{} in version {} is unreadable: {source}", doc.lang, doc.path, self.label),
+                        format!(
+                            "blob of {}/{} in version {} is unreadable: {source}",
+                            doc.lang, doc.path, self.label
+                        ),
                     ),
                     other => other,
                 })?;
@@ -123,7 +134,12 @@ impl TextSource for Snapshot {
 }
 
 /// Compare two snapshots: the same structure as a release's `diff.json`.
-pub fn compare(name: &str, languages: &[String], from: &Snapshot, to: &Snapshot) -> Result<DiffFile> {
+pub fn compare(
+    name: &str,
+    languages: &[String],
+    from: &Snapshot,
+    to: &Snapshot,
+) -> Result<DiffFile> {
     let changes = crate::diff::diff_docs(languages, &from.docs, from, &to.docs, to)?;
     Ok(DiffFile {
         schema_version: crate::manifest::SCHEMA_VERSION,
@@ -139,7 +155,11 @@ pub fn compare(name: &str, languages: &[String], from: &Snapshot, to: &Snapshot)
 pub type PackageFiles = Vec<(String, Vec<u8>)>;
 
 /// The unpacked files of a published version's tarball, verified against the index.
-pub fn package_files(reg: &Registry, index: Option<&Index>, name: &str) -> Result<(String, PackageFiles)> {
+pub fn package_files(
+    reg: &Registry,
+    index: Option<&Index>,
+    name: &str,
+) -> Result<(String, PackageFiles)> {
     let v = resolve_version(index, name)?;
     let file = crate::manifest::FileRef {
         path: v.tarball.path.clone(),
@@ -147,6 +167,10 @@ pub fn package_files(reg: &Registry, index: Option<&Index>, name: &str) -> Resul
         size: v.tarball.size,
     };
     let tgz = reg.read_verified(&file)?;
-    let files = crate::package::unpack(&tgz, &v.tarball.path, crate::package::UnpackLimits::default())?;
+    let files = crate::package::unpack(
+        &tgz,
+        &v.tarball.path,
+        crate::package::UnpackLimits::default(),
+    )?;
     Ok((v.version.clone(), files))
 }

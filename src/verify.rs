@@ -54,22 +54,37 @@ impl VerifyReport {
 }
 
 fn problem(path: impl Into<String>, kind: ProblemKind, message: impl Into<String>) -> Problem {
-    Problem { path: path.into(), kind, message: message.into() }
+    Problem {
+        path: path.into(),
+        kind,
+        message: message.into(),
+    }
 }
 
 /// Check everything; with `repair`, take the lock and remove garbage.
 pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
     if !reg.dir.is_dir() {
-        return Err(Error::corrupt(&reg.dir, "not a registry directory (it does not exist or is not a folder)"));
+        return Err(Error::corrupt(
+            &reg.dir,
+            "not a registry directory (it does not exist or is not a folder)",
+        ));
     }
-    let _lock = if repair { Some(reg.lock(Duration::from_secs(30))?) } else { None };
+    let _lock = if repair {
+        Some(reg.lock(Duration::from_secs(30))?)
+    } else {
+        None
+    };
     let mut report = VerifyReport::default();
     let index_path = reg.path(registry::INDEX_FILE);
     let index = match std::fs::read(&index_path) {
         Ok(bytes) => match manifest::parse_index(&bytes, &index_path) {
             Ok(i) => Some(i),
             Err(e) => {
-                report.problems.push(problem(registry::INDEX_FILE, ProblemKind::Index, e.to_string()));
+                report.problems.push(problem(
+                    registry::INDEX_FILE,
+                    ProblemKind::Index,
+                    e.to_string(),
+                ));
                 None
             }
         },
@@ -85,7 +100,11 @@ pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
     // when the index is readable (otherwise nothing is provably unreferenced).
     for stale in reg.stale_staging()? {
         let rel = rel_path(reg, &stale);
-        report.problems.push(problem(&rel, ProblemKind::Garbage, "staging directory left by an interrupted publish"));
+        report.problems.push(problem(
+            &rel,
+            ProblemKind::Garbage,
+            "staging directory left by an interrupted publish",
+        ));
         if repair {
             std::fs::remove_dir_all(&stale).map_err(|e| Error::io("remove", &stale, e))?;
             report.repaired.push(rel);
@@ -93,10 +112,18 @@ pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
     }
     if index.is_some() || !reg.path(registry::INDEX_FILE).exists() {
         for rel in unreferenced(reg, &referenced)? {
-            report.problems.push(problem(&rel, ProblemKind::Garbage, "not referenced by index.json (left by an interrupted publish)"));
+            report.problems.push(problem(
+                &rel,
+                ProblemKind::Garbage,
+                "not referenced by index.json (left by an interrupted publish)",
+            ));
             if repair {
                 let p = reg.path(&rel);
-                let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
                 r.map_err(|e| Error::io("remove", &p, e))?;
                 report.repaired.push(rel);
             }
@@ -111,10 +138,18 @@ pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
 }
 
 fn rel_path(reg: &Registry, p: &Path) -> String {
-    p.strip_prefix(&reg.dir).unwrap_or(p).to_string_lossy().replace('\\', "/")
+    p.strip_prefix(&reg.dir)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
-fn check_index(reg: &Registry, index: &Index, report: &mut VerifyReport, referenced: &mut BTreeSet<String>) {
+fn check_index(
+    reg: &Registry,
+    index: &Index,
+    report: &mut VerifyReport,
+    referenced: &mut BTreeSet<String>,
+) {
     let mut manifests: BTreeMap<String, Manifest> = BTreeMap::new();
     let mut blobs: BTreeSet<String> = BTreeSet::new();
     for v in &index.versions {
@@ -124,7 +159,11 @@ fn check_index(reg: &Registry, index: &Index, report: &mut VerifyReport, referen
         let m = match reg.read_manifest(v) {
             Ok(m) => m,
             Err(e) => {
-                report.problems.push(problem(&v.manifest.path, ProblemKind::Corrupt, e.to_string()));
+                report.problems.push(problem(
+                    &v.manifest.path,
+                    ProblemKind::Corrupt,
+                    e.to_string(),
+                ));
                 continue;
             }
         };
@@ -132,7 +171,10 @@ fn check_index(reg: &Registry, index: &Index, report: &mut VerifyReport, referen
             report.problems.push(problem(
                 &v.manifest.path,
                 ProblemKind::Corrupt,
-                format!("manifest says {}@{}, index says {}@{}", m.name, m.version, index.name, v.version),
+                format!(
+                    "manifest says {}@{}, index says {}@{}",
+                    m.name, m.version, index.name, v.version
+                ),
             ));
         }
         for d in &m.documents {
@@ -148,8 +190,16 @@ fn check_index(reg: &Registry, index: &Index, report: &mut VerifyReport, referen
             let rel = registry::blob_path(sha);
             match std::fs::read(reg.path(&rel)) {
                 Ok(bytes) if sha256_hex(&bytes) == *sha => None,
-                Ok(bytes) => Some(problem(&rel, ProblemKind::Corrupt, format!("content hashes to {}, not to its name", sha256_hex(&bytes)))),
-                Err(e) => Some(problem(&rel, ProblemKind::Corrupt, format!("missing or unreadable: {e}"))),
+                Ok(bytes) => Some(problem(
+                    &rel,
+                    ProblemKind::Corrupt,
+                    format!("content hashes to {}, not to its name", sha256_hex(&bytes)),
+                )),
+                Err(e) => Some(problem(
+                    &rel,
+                    ProblemKind::Corrupt,
+                    format!("missing or unreadable: {e}"),
+                )),
             }
         })
         .collect();
@@ -163,7 +213,9 @@ fn check_index(reg: &Registry, index: &Index, report: &mut VerifyReport, referen
         .par_iter()
         .map(|v| {
             let mut out = Vec::new();
-            let Some(m) = manifests.get(&v.version) else { return out };
+            let Some(m) = manifests.get(&v.version) else {
+                return out;
+            };
             check_tarball(reg, v, m, &mut out);
             check_diff(reg, index, v, m, &manifests, &mut out);
             out
@@ -183,23 +235,42 @@ fn check_derived(reg: &Registry, index: &Index, report: &mut VerifyReport) {
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = result {
-            report.problems.push(problem(crate::sign::SIG_FILE, ProblemKind::Corrupt, format!("{e} (re-run the last publish with --sign-key to re-sign)")));
+            report.problems.push(problem(
+                crate::sign::SIG_FILE,
+                ProblemKind::Corrupt,
+                format!("{e} (re-run the last publish with --sign-key to re-sign)"),
+            ));
         }
     }
     let rel = crate::npm::packument_path(&index.name);
-    let packument: Option<serde_json::Value> = std::fs::read(reg.path(&rel)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let packument: Option<serde_json::Value> = std::fs::read(reg.path(&rel))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let Some(p) = packument else {
         report.problems.push(problem(&rel, ProblemKind::Corrupt, "the static npm packument is missing or not JSON (re-run the last publish to rewrite it)"));
         return;
     };
     for v in &index.versions {
-        let integrity = p.pointer(&format!("/versions/{}/dist/integrity", v.version)).and_then(|x| x.as_str());
+        let integrity = p
+            .pointer(&format!("/versions/{}/dist/integrity", v.version))
+            .and_then(|x| x.as_str());
         if integrity != Some(v.tarball.integrity.as_str()) {
-            report.problems.push(problem(&rel, ProblemKind::Corrupt, format!("does not list {} with integrity {}", v.version, v.tarball.integrity)));
+            report.problems.push(problem(
+                &rel,
+                ProblemKind::Corrupt,
+                format!(
+                    "does not list {} with integrity {}",
+                    v.version, v.tarball.integrity
+                ),
+            ));
         }
     }
     if p.get("dist-tags") != serde_json::to_value(&index.dist_tags).ok().as_ref() {
-        report.problems.push(problem(&rel, ProblemKind::Corrupt, "its dist-tags differ from index.json"));
+        report.problems.push(problem(
+            &rel,
+            ProblemKind::Corrupt,
+            "its dist-tags differ from index.json",
+        ));
     }
 }
 
@@ -208,16 +279,32 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
     let tgz = match std::fs::read(reg.path(&t.path)) {
         Ok(b) => b,
         Err(e) => {
-            out.push(problem(&t.path, ProblemKind::Corrupt, format!("missing or unreadable: {e}")));
+            out.push(problem(
+                &t.path,
+                ProblemKind::Corrupt,
+                format!("missing or unreadable: {e}"),
+            ));
             return;
         }
     };
     let (sha256, integrity, shasum) = crate::package::integrity_of(&tgz);
-    if sha256 != t.sha256 || integrity != t.integrity || shasum != t.shasum || tgz.len() as u64 != t.size {
-        out.push(problem(&t.path, ProblemKind::Corrupt, format!("does not match its recorded integrity (sha256 {sha256}, expected {})", t.sha256)));
+    if sha256 != t.sha256
+        || integrity != t.integrity
+        || shasum != t.shasum
+        || tgz.len() as u64 != t.size
+    {
+        out.push(problem(
+            &t.path,
+            ProblemKind::Corrupt,
+            format!(
+                "does not match its recorded integrity (sha256 {sha256}, expected {})",
+                t.sha256
+            ),
+        ));
         return;
     }
-    let files = match crate::package::unpack(&tgz, &t.path, crate::package::UnpackLimits::default()) {
+    let files = match crate::package::unpack(&tgz, &t.path, crate::package::UnpackLimits::default())
+    {
         Ok(f) => f,
         Err(e) => {
             out.push(problem(&t.path, ProblemKind::Tarball, e.to_string()));
@@ -228,25 +315,49 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
     let manifest_bytes = std::fs::read(reg.path(&v.manifest.path)).unwrap_or_default();
     match reg.read_verified(&v.package_json) {
         Ok(pj) if by_path.get("package.json").map(|b| b.as_slice()) == Some(pj.as_slice()) => {}
-        Ok(_) => out.push(problem(&t.path, ProblemKind::Tarball, "package/package.json differs from the version's package.json")),
-        Err(e) => out.push(problem(&v.package_json.path, ProblemKind::Corrupt, e.to_string())),
+        Ok(_) => out.push(problem(
+            &t.path,
+            ProblemKind::Tarball,
+            "package/package.json differs from the version's package.json",
+        )),
+        Err(e) => out.push(problem(
+            &v.package_json.path,
+            ProblemKind::Corrupt,
+            e.to_string(),
+        )),
     }
     if by_path.get("manifest.json").map(|b| b.as_slice()) != Some(manifest_bytes.as_slice()) {
-        out.push(problem(&t.path, ProblemKind::Tarball, "package/manifest.json differs from the version's manifest.json"));
+        out.push(problem(
+            &t.path,
+            ProblemKind::Tarball,
+            "package/manifest.json differs from the version's manifest.json",
+        ));
     }
     let mut expected: BTreeSet<String> = BTreeSet::new();
     for d in &m.documents {
         let p = format!("docs/{}/{}", d.lang, d.path);
         match by_path.get(p.as_str()) {
             Some(b) if sha256_hex(b) == d.sha256 => {}
-            Some(_) => out.push(problem(&t.path, ProblemKind::Tarball, format!("package/{p} does not match sha256 {}", d.sha256))),
-            None => out.push(problem(&t.path, ProblemKind::Tarball, format!("package/{p} is missing"))),
+            Some(_) => out.push(problem(
+                &t.path,
+                ProblemKind::Tarball,
+                format!("package/{p} does not match sha256 {}", d.sha256),
+            )),
+            None => out.push(problem(
+                &t.path,
+                ProblemKind::Tarball,
+                format!("package/{p} is missing"),
+            )),
         }
         expected.insert(p);
     }
     for p in by_path.keys().filter(|p| p.starts_with("docs/")) {
         if !expected.contains(*p) {
-            out.push(problem(&t.path, ProblemKind::Tarball, format!("package/{p} is not in the manifest")));
+            out.push(problem(
+                &t.path,
+                ProblemKind::Tarball,
+                format!("package/{p} is not in the manifest"),
+            ));
         }
     }
     let unpacked: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
@@ -254,13 +365,28 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
         out.push(problem(
             &t.path,
             ProblemKind::Tarball,
-            format!("has {} files / {unpacked} bytes, index says {} / {}", files.len(), t.file_count, t.unpacked_size),
+            format!(
+                "has {} files / {unpacked} bytes, index says {} / {}",
+                files.len(),
+                t.file_count,
+                t.unpacked_size
+            ),
         ));
     }
 }
 
-fn check_diff(reg: &Registry, index: &Index, v: &manifest::IndexVersion, m: &Manifest, manifests: &BTreeMap<String, Manifest>, out: &mut Vec<Problem>) {
-    let stored = match reg.read_verified(&v.diff).and_then(|b| manifest::parse_diff(&b, &reg.path(&v.diff.path))) {
+fn check_diff(
+    reg: &Registry,
+    index: &Index,
+    v: &manifest::IndexVersion,
+    m: &Manifest,
+    manifests: &BTreeMap<String, Manifest>,
+    out: &mut Vec<Problem>,
+) {
+    let stored = match reg
+        .read_verified(&v.diff)
+        .and_then(|b| manifest::parse_diff(&b, &reg.path(&v.diff.path)))
+    {
         Ok(d) => d,
         Err(e) => {
             out.push(problem(&v.diff.path, ProblemKind::Corrupt, e.to_string()));
@@ -271,7 +397,11 @@ fn check_diff(reg: &Registry, index: &Index, v: &manifest::IndexVersion, m: &Man
         Some(p) => match manifests.get(p) {
             Some(pm) => &pm.documents,
             None if index.get(p).is_none() => {
-                out.push(problem(&v.diff.path, ProblemKind::Diff, format!("previous version {p} is not in the index")));
+                out.push(problem(
+                    &v.diff.path,
+                    ProblemKind::Diff,
+                    format!("previous version {p} is not in the index"),
+                ));
                 return;
             }
             None => return,
@@ -279,12 +409,21 @@ fn check_diff(reg: &Registry, index: &Index, v: &manifest::IndexVersion, m: &Man
         None => &[],
     };
     let text = |d: &manifest::ManifestDoc| -> Result<String> {
-        String::from_utf8(reg.read_blob(&d.sha256)?).map_err(|_| Error::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
+        String::from_utf8(reg.read_blob(&d.sha256)?)
+            .map_err(|_| Error::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
     };
     match crate::diff::diff_docs(&m.languages, prev_docs, &text, &m.documents, &text) {
         Ok(changes) if changes == stored.changes => {}
-        Ok(_) => out.push(problem(&v.diff.path, ProblemKind::Diff, "does not match the diff recomputed from the two manifests")),
-        Err(e) => out.push(problem(&v.diff.path, ProblemKind::Diff, format!("cannot recompute: {e}"))),
+        Ok(_) => out.push(problem(
+            &v.diff.path,
+            ProblemKind::Diff,
+            "does not match the diff recomputed from the two manifests",
+        )),
+        Err(e) => out.push(problem(
+            &v.diff.path,
+            ProblemKind::Diff,
+            format!("cannot recompute: {e}"),
+        )),
     }
 }
 
@@ -293,7 +432,9 @@ fn unreferenced(reg: &Registry, referenced: &BTreeSet<String>) -> Result<Vec<Str
     let mut out = Vec::new();
     let read = |dir: &Path| -> Result<Vec<std::fs::DirEntry>> {
         match std::fs::read_dir(dir) {
-            Ok(rd) => rd.collect::<std::io::Result<Vec<_>>>().map_err(|e| Error::io("read directory", dir, e)),
+            Ok(rd) => rd
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(|e| Error::io("read directory", dir, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(Error::io("read directory", dir, e)),
         }
@@ -312,7 +453,11 @@ fn unreferenced(reg: &Registry, referenced: &BTreeSet<String>) -> Result<Vec<Str
     }
     for a in read(&reg.path("blobs/sha256"))? {
         for b in read(&a.path())? {
-            let rel = format!("blobs/sha256/{}/{}", a.file_name().to_string_lossy(), b.file_name().to_string_lossy());
+            let rel = format!(
+                "blobs/sha256/{}/{}",
+                a.file_name().to_string_lossy(),
+                b.file_name().to_string_lossy()
+            );
             if !referenced.contains(&rel) {
                 out.push(rel);
             }

@@ -256,5 +256,9 @@ fn many_documents_lint_exactly() {
         "{:?}",
         &findings[..3.min(findings.len())]
     );
-    assert!(findings.iter().all(|f| f.code == kbrel::lint::Code::BrokenLink));
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.code == kbrel::lint::Code::BrokenLink)
+    );
 }

@@ -157,10 +157,14 @@ pub fn diff_docs(
     new: &[ManifestDoc],
     new_text: &dyn TextSource,
 ) -> Result<Vec<DocChange>> {
-    let old_by: HashMap<(&str, &str), &ManifestDoc> =
-        old.iter().map(|d| ((d.lang.as_str(), d.id.as_str()), d)).collect();
-    let new_by: HashMap<(&str, &str), &ManifestDoc> =
-        new.iter().map(|d| ((d.lang.as_str(), d.id.as_str()), d)).collect();
+    let old_by: HashMap<(&str, &str), &ManifestDoc> = old
+        .iter()
+        .map(|d| ((d.lang.as_str(), d.id.as_str()), d))
+        .collect();
+    let new_by: HashMap<(&str, &str), &ManifestDoc> = new
+        .iter()
+        .map(|d| ((d.lang.as_str(), d.id.as_str()), d))
+        .collect();
     let mut changes = Vec::new();
     let mut added: Vec<&ManifestDoc> = Vec::new();
     let mut removed: Vec<&ManifestDoc> = Vec::new();
@@ -192,7 +196,10 @@ pub fn diff_docs(
         let candidates: Vec<usize> = (0..added.len())
             .filter(|&i| !used_new[i] && added[i].lang == o.lang)
             .collect();
-        let exact = candidates.iter().copied().find(|&i| added[i].sha256 == o.sha256);
+        let exact = candidates
+            .iter()
+            .copied()
+            .find(|&i| added[i].sha256 == o.sha256);
         let ot = old_text.text(o)?;
         let mut best: Option<(usize, u8)> = exact.map(|i| (i, 100));
         if best.is_none() && !candidates.is_empty() && candidates.len() <= 2000 {
@@ -213,7 +220,14 @@ pub fn diff_docs(
                     Some(t) => t,
                     None => new_text.text(added[i])?,
                 };
-                changes.push(change(ChangeStatus::Renamed, Some(o), Some(added[i]), &ot, &nt, Some(sim)));
+                changes.push(change(
+                    ChangeStatus::Renamed,
+                    Some(o),
+                    Some(added[i]),
+                    &ot,
+                    &nt,
+                    Some(sim),
+                ));
             }
             None => changes.push(change(ChangeStatus::Removed, Some(o), None, &ot, "", None)),
         }
@@ -232,8 +246,12 @@ pub fn diff_docs(
     // document (a different id) is added or renamed to the same path.
     let not_removed = |c: &DocChange| c.status != ChangeStatus::Removed;
     changes.sort_by(|a, b| {
-        (rank(&a.lang), &a.path, not_removed(a), a.status)
-            .cmp(&(rank(&b.lang), &b.path, not_removed(b), b.status))
+        (rank(&a.lang), &a.path, not_removed(a), a.status).cmp(&(
+            rank(&b.lang),
+            &b.path,
+            not_removed(b),
+            b.status,
+        ))
     });
     Ok(changes)
 }
@@ -264,10 +282,16 @@ fn change(
         id: main.id.clone(),
         status,
         path: main.path.clone(),
-        old_path: old.filter(|o| new.is_some_and(|n| n.path != o.path)).map(|o| o.path.clone()),
-        old_id: old.filter(|o| new.is_some_and(|n| n.id != o.id)).map(|o| o.id.clone()),
+        old_path: old
+            .filter(|o| new.is_some_and(|n| n.path != o.path))
+            .map(|o| o.path.clone()),
+        old_id: old
+            .filter(|o| new.is_some_and(|n| n.id != o.id))
+            .map(|o| o.id.clone()),
         key: main.key.clone(),
-        old_key: old.filter(|o| new.is_some_and(|n| n.key != o.key)).map(|o| o.key.clone()),
+        old_key: old
+            .filter(|o| new.is_some_and(|n| n.key != o.key))
+            .map(|o| o.key.clone()),
         title: main.title.clone(),
         old_title: old
             .filter(|o| new.is_some_and(|n| n.title != o.title))
@@ -284,7 +308,11 @@ fn change(
 }
 
 /// Per-language counts for a set of changes; `documents` counts the newer side.
-pub fn summarize(languages: &[String], new: &[ManifestDoc], changes: &[DocChange]) -> BTreeMap<String, ChangeCounts> {
+pub fn summarize(
+    languages: &[String],
+    new: &[ManifestDoc],
+    changes: &[DocChange],
+) -> BTreeMap<String, ChangeCounts> {
     let mut out: BTreeMap<String, ChangeCounts> = languages
         .iter()
         .map(|l| (l.clone(), ChangeCounts::default()))
@@ -313,7 +341,11 @@ mod tests {
     #[test]
     fn counts_are_minimal() {
         assert_eq!(line_counts("a\nb\nc\n", "a\nB\nc\nd\n"), (2, 1));
-        assert_eq!(line_counts("x", "x\n"), (1, 1), "missing final newline is a change, as in git");
+        assert_eq!(
+            line_counts("x", "x\n"),
+            (1, 1),
+            "missing final newline is a change, as in git"
+        );
         assert_eq!(line_counts("", "a\n"), (1, 0));
     }
 
@@ -350,13 +382,23 @@ mod tests {
     /// counts must always be those of a minimal edit script: lengths minus the LCS.
     #[test]
     fn counts_stay_minimal_past_the_heuristics_threshold() {
-        let alphabet =
-            ["", "|---|---|", "- item", "```", "提高效率", "提升效率", "## 标题", "text"];
+        let alphabet = [
+            "",
+            "|---|---|",
+            "- item",
+            "```",
+            "提高效率",
+            "提升效率",
+            "## 标题",
+            "text",
+        ];
         for seed in [1, 7, 42] {
             let old = noise(seed, 1500, &alphabet);
             let new = noise(seed * 1000 + 3, 1400, &alphabet);
-            let (a, b): (Vec<&str>, Vec<&str>) =
-                (old.split_inclusive('\n').collect(), new.split_inclusive('\n').collect());
+            let (a, b): (Vec<&str>, Vec<&str>) = (
+                old.split_inclusive('\n').collect(),
+                new.split_inclusive('\n').collect(),
+            );
             let lcs = lcs_len(&a, &b);
             let expected = ((b.len() - lcs) as u64, (a.len() - lcs) as u64);
             assert_eq!(line_counts(&old, &new), expected, "seed {seed}");
@@ -372,7 +414,14 @@ mod tests {
         assert_eq!(line_counts("a\n", ""), (0, 1));
         assert_eq!(line_counts("b\na\n", "a\nb\n"), (1, 1));
         let c = count_lines("x\n", "y\n");
-        assert_eq!(c, LineCounts { added: 1, removed: 1, approximate: false });
+        assert_eq!(
+            c,
+            LineCounts {
+                added: 1,
+                removed: 1,
+                approximate: false
+            }
+        );
     }
 
     #[test]
@@ -402,8 +451,14 @@ pub struct FileChange {
 
 /// File-by-file differences between two unpacked packages (as `npm diff` compares them).
 pub fn diff_files(old: &[(String, Vec<u8>)], new: &[(String, Vec<u8>)]) -> Vec<FileChange> {
-    let old_by: BTreeMap<&str, &[u8]> = old.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
-    let new_by: BTreeMap<&str, &[u8]> = new.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let old_by: BTreeMap<&str, &[u8]> = old
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let new_by: BTreeMap<&str, &[u8]> = new
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
     let mut paths: Vec<&str> = old_by.keys().chain(new_by.keys()).copied().collect();
     paths.sort_unstable();
     paths.dedup();
@@ -425,7 +480,13 @@ pub fn diff_files(old: &[(String, Vec<u8>)], new: &[(String, Vec<u8>)]) -> Vec<F
                 (Ok(a), Ok(b)) => (false, line_counts(a, b)),
                 _ => (true, (0, 0)),
             };
-            Some(FileChange { path: p.to_string(), status, added_lines, removed_lines, binary })
+            Some(FileChange {
+                path: p.to_string(),
+                status,
+                added_lines,
+                removed_lines,
+                binary,
+            })
         })
         .collect()
 }

@@ -13,7 +13,15 @@ pub fn unified(change: &DocChange, old: &str, new: &str, context: usize) -> Stri
         change.lang,
         change.old_path.as_deref().unwrap_or(&change.path)
     );
-    unified_paths(change.status, &old_path, &new_path, change.similarity, old, new, context)
+    unified_paths(
+        change.status,
+        &old_path,
+        &new_path,
+        change.similarity,
+        old,
+        new,
+        context,
+    )
 }
 
 /// The `diff --git` text for any file, paths relative to the diff root.
@@ -76,10 +84,21 @@ mod tests {
     #[test]
     fn unchanged_text_makes_no_patch_unless_the_path_changes() {
         let same = |status| unified_paths(status, "en/a.md", "en/a.md", None, "x\n", "x\n", 3);
-        assert_eq!(same(ChangeStatus::Modified), "", "a bare header makes git apply fail");
+        assert_eq!(
+            same(ChangeStatus::Modified),
+            "",
+            "a bare header makes git apply fail"
+        );
         assert_eq!(same(ChangeStatus::Renamed), "");
-        let moved =
-            unified_paths(ChangeStatus::Renamed, "en/a.md", "en/b.md", Some(100), "x\n", "x\n", 3);
+        let moved = unified_paths(
+            ChangeStatus::Renamed,
+            "en/a.md",
+            "en/b.md",
+            Some(100),
+            "x\n",
+            "x\n",
+            3,
+        );
         assert_eq!(
             moved,
             "diff --git a/en/a.md b/en/b.md\nsimilarity index 100%\n\
@@ -89,7 +108,15 @@ mod tests {
 
     #[test]
     fn missing_final_newline_is_marked() {
-        let p = unified_paths(ChangeStatus::Modified, "en/a.md", "en/a.md", None, "x\n", "x", 3);
+        let p = unified_paths(
+            ChangeStatus::Modified,
+            "en/a.md",
+            "en/a.md",
+            None,
+            "x\n",
+            "x",
+            3,
+        );
         assert_eq!(
             p,
             "diff --git a/en/a.md b/en/a.md\n--- a/en/a.md\n+++ b/en/a.md\n@@ -1 +1 @@\n\

@@ -61,7 +61,11 @@ pub fn sections(text: &str) -> Vec<Section> {
             let title = t[level..].trim().trim_end_matches('#').trim().to_string();
             let base = anchor(&title);
             let n = seen.entry(base.clone()).or_insert(0);
-            let anchor = if *n == 0 { base.clone() } else { format!("{base}-{n}") };
+            let anchor = if *n == 0 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            };
             *n += 1;
             out.push(Section {
                 anchor,
@@ -95,7 +99,11 @@ pub fn section_changes(old: &str, new: &str) -> Vec<SectionChange> {
             Some(_) => None,
         };
         if let Some(status) = status {
-            out.push(SectionChange { anchor: s.anchor.clone(), title: s.title.clone(), status });
+            out.push(SectionChange {
+                anchor: s.anchor.clone(),
+                title: s.title.clone(),
+                status,
+            });
         }
     }
     for s in &o {
@@ -121,10 +129,15 @@ mod tests {
         let old = "# A\nx\n## B\ny\n```\n# not a heading\n```\n## C\nz\n";
         let new = "# A\nx\n## B\nY\n## D\nw\n";
         let ch = section_changes(old, new);
-        let got: Vec<(&str, SectionStatus)> = ch.iter().map(|c| (c.anchor.as_str(), c.status)).collect();
+        let got: Vec<(&str, SectionStatus)> =
+            ch.iter().map(|c| (c.anchor.as_str(), c.status)).collect();
         assert_eq!(
             got,
-            [("b", SectionStatus::Changed), ("d", SectionStatus::Added), ("c", SectionStatus::Removed)]
+            [
+                ("b", SectionStatus::Changed),
+                ("d", SectionStatus::Added),
+                ("c", SectionStatus::Removed)
+            ]
         );
     }
 }

@@ -62,18 +62,35 @@ pub fn word_diff(old: &str, new: &str) -> Vec<Piece> {
     let mut runs: Vec<(bool, std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
     for op in ops {
         let (changed, or, nr) = match op {
-            DiffOp::Equal { old_index, new_index, len } => {
-                (false, old_index..old_index + len, new_index..new_index + len)
-            }
-            DiffOp::Delete { old_index, old_len, new_index } => {
-                (true, old_index..old_index + old_len, new_index..new_index)
-            }
-            DiffOp::Insert { old_index, new_index, new_len } => {
-                (true, old_index..old_index, new_index..new_index + new_len)
-            }
-            DiffOp::Replace { old_index, old_len, new_index, new_len } => {
-                (true, old_index..old_index + old_len, new_index..new_index + new_len)
-            }
+            DiffOp::Equal {
+                old_index,
+                new_index,
+                len,
+            } => (
+                false,
+                old_index..old_index + len,
+                new_index..new_index + len,
+            ),
+            DiffOp::Delete {
+                old_index,
+                old_len,
+                new_index,
+            } => (true, old_index..old_index + old_len, new_index..new_index),
+            DiffOp::Insert {
+                old_index,
+                new_index,
+                new_len,
+            } => (true, old_index..old_index, new_index..new_index + new_len),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => (
+                true,
+                old_index..old_index + old_len,
+                new_index..new_index + new_len,
+            ),
         };
         match runs.last_mut() {
             Some(last) if last.0 == changed => {
@@ -87,7 +104,13 @@ pub fn word_diff(old: &str, new: &str) -> Vec<Piece> {
     for i in 0..runs.len() {
         let (changed, ref or, ref nr) = runs[i];
         let single = or.len() <= 1 && nr.len() <= 1;
-        if !changed || !single || !aw[or.clone()].iter().chain(&bw[nr.clone()]).all(|w| is_cjk(w)) {
+        if !changed
+            || !single
+            || !aw[or.clone()]
+                .iter()
+                .chain(&bw[nr.clone()])
+                .all(|w| is_cjk(w))
+        {
             continue;
         }
         let glued = |t: &Token<'_>| t.text.len() == t.word.len();
@@ -162,16 +185,16 @@ mod tests {
     #[test]
     fn rewrapping_is_not_a_change() {
         let pieces = word_diff("one two\nthree four\n", "one two three\nfour\n");
-        assert!(pieces.iter().all(|p| matches!(p, Piece::Equal(_))), "{pieces:?}");
+        assert!(
+            pieces.iter().all(|p| matches!(p, Piece::Equal(_))),
+            "{pieces:?}"
+        );
     }
 
     #[test]
     fn chinese_change_reads_as_one_word() {
         let pieces = word_diff("我们提高了效率。", "我们提升了效率。");
-        assert_eq!(
-            render_plain(&pieces),
-            "我们[-提高-]{+提升+}了效率。"
-        );
+        assert_eq!(render_plain(&pieces), "我们[-提高-]{+提升+}了效率。");
     }
 
     #[test]

@@ -70,7 +70,8 @@ The release date comes from --date, else SOURCE_DATE_EPOCH, else the clock.
 Exit codes: 0 published (or already published with identical content), 2 error.")]
     Publish(PublishArgs),
     /// Show what changed between two releases (or a release and the working content)
-    #[command(after_help = "Sides: a published version (1.3.4 or v1.3.4), `latest`, a dist-tag, or `.` for the
+    #[command(
+        after_help = "Sides: a published version (1.3.4 or v1.3.4), `latest`, a dist-tag, or `.` for the
 working content. Defaults: FROM = latest, TO = `.`.
 
 Examples:
@@ -82,7 +83,8 @@ Examples:
   kbrel diff 1.3.3 1.3.4 --package --name-status            # tarball file by file, like npm diff
   kbrel diff latest . --exit-code --quiet || echo 'unpublished changes'
 
-Exit codes: 0 (no changes, or changes without --exit-code), 1 changes with --exit-code, 2 error.")]
+Exit codes: 0 (no changes, or changes without --exit-code), 1 changes with --exit-code, 2 error."
+    )]
     Diff(DiffArgs),
     /// Render the changelog of the registry's releases, or of the changes between two sides
     #[command(after_help = "Examples:
@@ -93,16 +95,19 @@ Exit codes: 0 (no changes, or changes without --exit-code), 1 changes with --exi
   kbrel changelog --from-context ctx.json  # render (possibly hand-edited) data to markdown")]
     Changelog(ChangelogArgs),
     /// Suggest the next version from the changes since the highest published version
-    #[command(after_help = "Rules: a removed or renamed document id, or a changed bundle key, breaks consumers
+    #[command(
+        after_help = "Rules: a removed or renamed document id, or a changed bundle key, breaks consumers
 keyed by it (major); an added document is minor; edits are a patch.
 
 Examples:
   kbrel bump            # e.g. `1.4.0 (minor): added en/integrations/lark.md`
   kbrel bump --json
-  kbrel publish --bump auto")]
+  kbrel publish --bump auto"
+    )]
     Bump(BumpArgs),
     /// Translation status of every document pair: current, outdated, missing, orphaned
-    #[command(after_help = "A translation is outdated when its source changed (in a release or in the working
+    #[command(
+        after_help = "A translation is outdated when its source changed (in a release or in the working
 content) after the translation was last updated, unless that source text was acknowledged
 with `kbrel ack`. Computed from the registry's history; no hand-kept hashes.
 
@@ -110,18 +115,22 @@ Examples:
   kbrel status
   kbrel status --lang zh --diff     # show the source changes each outdated translation lacks
   kbrel status --json
-  kbrel status --exit-code          # exit 1 when anything is outdated, missing or orphaned")]
+  kbrel status --exit-code          # exit 1 when anything is outdated, missing or orphaned"
+    )]
     Status(StatusArgs),
     /// Record that a source edit needs no translation change (e.g. a typo fix)
-    #[command(after_help = "Stores the current source text's hash in .kbrel/acks.json next to kbrel.toml; commit it.
+    #[command(
+        after_help = "Stores the current source text's hash in .kbrel/acks.json next to kbrel.toml; commit it.
 The ack survives releases and stops applying as soon as the source changes again.
 
 Examples:
   kbrel ack commands/publish            # all translations of the document
-  kbrel ack commands/publish --lang zh")]
+  kbrel ack commands/publish --lang zh"
+    )]
     Ack(AckArgs),
     /// Rebuild the registry from a repository's semver tags (v1.2.3 or 1.2.3), oldest first
-    #[command(after_help = "Each tag's tree is read from the object database and published as that version, dated
+    #[command(
+        after_help = "Each tag's tree is read from the object database and published as that version, dated
 by the tag (annotated) or its commit, so manifests, diffs and CHANGELOG.md come out as if
 every release had been published with kbrel at the time. Tags that are not semver are listed
 and skipped. Versions already in the registry are verified: identical → skipped, different → error.
@@ -129,10 +138,12 @@ and skipped. Versions already in the registry are verified: identical → skippe
 Examples:
   kbrel import --from-git --dry-run
   kbrel import --from-git --tags 'v1.*'
-  kbrel import --from-git --repo ../docs --registry ../docs/releases")]
+  kbrel import --from-git --repo ../docs --registry ../docs/releases"
+    )]
     Import(ImportArgs),
     /// Check a registry completely: index, manifests, blobs, tarballs, diffs, leftovers
-    #[command(after_help = "Checks that index.json parses and is consistent, every manifest matches its recorded
+    #[command(
+        after_help = "Checks that index.json parses and is consistent, every manifest matches its recorded
 sha256, every blob hashes to its name, every tarball matches its integrity and unpacks to
 exactly its manifest's documents, every stored diff equals the recomputed one, and that no
 staging directories or unreferenced files were left by an interrupted publish.
@@ -142,10 +153,12 @@ Examples:
   kbrel verify path/to/releases --json
   kbrel verify --repair     # remove only provably garbage files, under the publish lock
 
-Exit codes: 0 no problems, 1 problems found (one line each), 2 could not verify.")]
+Exit codes: 0 no problems, 1 problems found (one line each), 2 could not verify."
+    )]
     Verify(VerifyArgs),
     /// Serve a registry over HTTP (read-only): registry files and npm's read API
-    #[command(after_help = "Routes: /index.json, /v/<version>/{manifest,diff,package}.json, /blobs/sha256/<aa>/<rest>,
+    #[command(
+        after_help = "Routes: /index.json, /v/<version>/{manifest,diff,package}.json, /blobs/sha256/<aa>/<rest>,
 /<tarball>.tgz, and npm's read API: /<name> (packument; abbreviated with
 Accept: application/vnd.npm.install-v1+json), /<name>/<version|tag>, /<name>/-/<file>.tgz,
 scoped names as /@scope%2fname. Strong ETags with 304s, immutable caching for versioned and
@@ -155,21 +168,25 @@ index.json is logged and the last good one kept. Stops gracefully on Ctrl-C / SI
 Examples:
   kbrel serve
   kbrel serve releases --addr 127.0.0.1:8080
-  npm install kbrel-guide --registry http://127.0.0.1:8080/")]
+  npm install kbrel-guide --registry http://127.0.0.1:8080/"
+    )]
     Serve(ServeArgs),
     /// Publish a release from the registry directory to an npm registry (npm's publish API)
-    #[command(after_help = "Idempotent: pushing a version the registry already has with the same integrity succeeds;
+    #[command(
+        after_help = "Idempotent: pushing a version the registry already has with the same integrity succeeds;
 different content under that version is an error. The registry's own error text is shown.
 
 Examples:
   kbrel push 1.3.4 --to http://127.0.0.1:4873/
-  NPM_TOKEN=… kbrel push latest --to https://registry.example.com/")]
+  NPM_TOKEN=… kbrel push latest --to https://registry.example.com/"
+    )]
     Push(PushArgs),
     /// Manage ed25519 signing keys for index.json
     #[command(subcommand)]
     Key(KeyCommand),
     /// Update a local docs cache from a registry, downloading only what changed
-    #[command(after_help = "The cache holds the documents as plain files, <CACHE>/<lang>/<path>.md, switched to a new
+    #[command(
+        after_help = "The cache holds the documents as plain files, <CACHE>/<lang>/<path>.md, switched to a new
 version in one atomic step; every byte is verified against the index's hashes first.
 
 Examples:
@@ -179,7 +196,8 @@ Examples:
   kbrel sync --into docs-cache --offline      # check the cache against its state
 
 Exit codes: 0 synced (or already current), 1 --offline found problems, 2 error (the cache is
-left at its previous complete version).")]
+left at its previous complete version)."
+    )]
     Sync(SyncArgs),
 }
 

@@ -8,15 +8,16 @@ use anyhow::{Context, Result};
 use kbrel::config::{CONFIG_FILE, Config};
 use kbrel::content::{self, KnowledgeBase};
 use kbrel::date::Timestamp;
-use kbrel::publish::{self, Bump, PublishOptions, VersionSpec};
 use kbrel::git::Repo;
 use kbrel::manifest::GitInfo;
+use kbrel::publish::{self, Bump, PublishOptions, VersionSpec};
 use kbrel::registry::Registry;
 use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
-    AckArgs, BumpArg, BumpArgs, ImportArgs, KeyCommand, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice, Command,
-    DiffArgs, Global, PublishArgs,
+    AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice,
+    Command, DiffArgs, Global, ImportArgs, KeyCommand, PublishArgs, PushArgs, ServeArgs,
+    StatusArgs, SyncArgs, VerifyArgs,
 };
 use crate::output;
 
@@ -52,7 +53,10 @@ fn load_config(g: &Global) -> Result<Config> {
     };
     let mut cfg = match (&g.from_git, g.config_from_rev) {
         (Some(rev), true) => {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             let repo = Repo::discover(dir)?;
             let rel = repo.relative(&path)?;
             let bytes = repo.read_file(rev, &rel)?;
@@ -86,7 +90,9 @@ fn load_kb(cfg: &Config) -> Result<KnowledgeBase> {
 fn load_source(g: &Global, cfg: &Config) -> Result<(KnowledgeBase, Option<String>)> {
     match &g.from_git {
         Some(rev) if rev.is_empty() => {
-            anyhow::bail!(kbrel::Error::Usage("--from-git needs a revision (a commit, tag or branch)".into()))
+            anyhow::bail!(kbrel::Error::Usage(
+                "--from-git needs a revision (a commit, tag or branch)".into()
+            ))
         }
         Some(rev) => {
             let repo = Repo::discover(&cfg.base_dir)?;
@@ -98,7 +104,13 @@ fn load_source(g: &Global, cfg: &Config) -> Result<(KnowledgeBase, Option<String
 }
 
 /// A diff side: `.` (or `--from-git REV` when given), `git:<rev>`, or a published version/tag.
-fn load_side(g: &Global, cfg: &Config, reg: &Registry, index: Option<&kbrel::manifest::Index>, name: &str) -> Result<Snapshot> {
+fn load_side(
+    g: &Global,
+    cfg: &Config,
+    reg: &Registry,
+    index: Option<&kbrel::manifest::Index>,
+    name: &str,
+) -> Result<Snapshot> {
     if let Some(rev) = name.strip_prefix("git:") {
         let repo = Repo::discover(&cfg.base_dir)?;
         let (kb, commit) = kbrel::git::load_kb(cfg, &repo, rev)?;
@@ -117,7 +129,11 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
     let (kb, _) = load_source(g, &cfg)?;
     let findings = kbrel::lint::lint(&kb, &cfg);
     output::findings(&findings, kb.documents.len(), args.json, g.quiet)?;
-    Ok(if kbrel::lint::has_errors(&findings) { 1 } else { 0 })
+    Ok(if kbrel::lint::has_errors(&findings) {
+        1
+    } else {
+        0
+    })
 }
 
 /// The release date: `--date`, else `SOURCE_DATE_EPOCH`, else the clock.
@@ -159,7 +175,13 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
     let (kb, git) = match (&g.from_git, &repo) {
         (Some(_), _) => {
             let (kb, commit) = load_source(g, &cfg)?;
-            (kb, commit.map(|commit| GitInfo { commit, dirty: false }))
+            (
+                kb,
+                commit.map(|commit| GitInfo {
+                    commit,
+                    dirty: false,
+                }),
+            )
         }
         (None, Some(r)) => {
             let root = r.relative(&cfg.content_root())?;
@@ -172,12 +194,23 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
                     "the content folder `{root}` has uncommitted changes; commit them, or pass --allow-dirty to publish anyway (recorded as dirty)"
                 )));
             }
-            (load_kb(&cfg)?, state.map(|(commit, dirty)| GitInfo { commit, dirty }))
+            (
+                load_kb(&cfg)?,
+                state.map(|(commit, dirty)| GitInfo { commit, dirty }),
+            )
         }
         (None, None) => (load_kb(&cfg)?, None),
     };
-    let sign_key = args.sign_key.as_deref().map(kbrel::sign::read_private_key).transpose()?;
-    let next_key = args.next_key.as_deref().map(kbrel::sign::parse_public_key).transpose()?;
+    let sign_key = args
+        .sign_key
+        .as_deref()
+        .map(kbrel::sign::read_private_key)
+        .transpose()?;
+    let next_key = args
+        .next_key
+        .as_deref()
+        .map(kbrel::sign::parse_public_key)
+        .transpose()?;
     let tag_name = |v: &str| cfg.registry.tag_format.replace("{version}", v);
     let tag_check = |v: &str| -> kbrel::Result<()> {
         if let (Some(r), Some(gi)) = (&repo, &git)
@@ -235,9 +268,14 @@ fn import(g: &Global, args: ImportArgs) -> Result<u8> {
         Some(rev) => anyhow::bail!(kbrel::Error::Usage(format!(
             "`kbrel import --from-git` reads every release tag and takes no revision (got `{rev}`); use --tags GLOB to choose tags"
         ))),
-        None => anyhow::bail!(kbrel::Error::Usage("kbrel import needs a source: --from-git".into())),
+        None => anyhow::bail!(kbrel::Error::Usage(
+            "kbrel import needs a source: --from-git".into()
+        )),
     }
-    let cfg = load_config(&Global { from_git: None, ..g.clone() })?;
+    let cfg = load_config(&Global {
+        from_git: None,
+        ..g.clone()
+    })?;
     let repo = Repo::discover(args.repo.as_deref().unwrap_or(&cfg.base_dir))?;
     let tags = match &args.tags {
         Some(t) => Some(
@@ -283,7 +321,8 @@ fn use_color(choice: ColorChoice) -> bool {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
         }
     }
 }
@@ -318,7 +357,9 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
     }
     let mut globs = globset::GlobSetBuilder::new();
     for p in &args.path {
-        globs.add(globset::Glob::new(p).map_err(|e| kbrel::Error::Usage(format!("--path {p}: {e}")))?);
+        globs.add(
+            globset::Glob::new(p).map_err(|e| kbrel::Error::Usage(format!("--path {p}: {e}")))?,
+        );
     }
     let globs = globs.build().context("invalid --path globs")?;
     let keep = |lang: &str, id: Option<&str>, path: &str| {
@@ -329,17 +370,28 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
 
     if args.package {
         if matches!(mode, output::DiffMode::Word | output::DiffMode::Sections) {
-            anyhow::bail!(kbrel::Error::Usage("--package supports --stat, --name-status, --patch and --json".into()));
+            anyhow::bail!(kbrel::Error::Usage(
+                "--package supports --stat, --name-status, --patch and --json".into()
+            ));
         }
         let (fv, old) = snapshot::package_files(&reg, index.as_ref(), &from)?;
         let (tv, new) = snapshot::package_files(&reg, index.as_ref(), &to)?;
         let mut changes = kbrel::diff::diff_files(&old, &new);
         changes.retain(|c| {
-            let (lang, rest) = c.path.strip_prefix("docs/").and_then(|r| r.split_once('/')).unwrap_or(("", &c.path));
-            (args.lang.is_empty() && args.doc.is_empty() && args.path.is_empty()) || (!lang.is_empty() && keep(lang, None, rest))
+            let (lang, rest) = c
+                .path
+                .strip_prefix("docs/")
+                .and_then(|r| r.split_once('/'))
+                .unwrap_or(("", &c.path));
+            (args.lang.is_empty() && args.doc.is_empty() && args.path.is_empty())
+                || (!lang.is_empty() && keep(lang, None, rest))
         });
         output::package_diff(&fv, &tv, &changes, &old, &new, mode, color)?;
-        return Ok(if args.exit_code && !changes.is_empty() { 1 } else { 0 });
+        return Ok(if args.exit_code && !changes.is_empty() {
+            1
+        } else {
+            0
+        });
     }
 
     let mut a = load_side(g, &cfg, &reg, index.as_ref(), &from)?;
@@ -348,15 +400,24 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
     b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
     output::diff(&report, &a, &b, mode, color, g.quiet)?;
-    Ok(if args.exit_code && !report.changes.is_empty() { 1 } else { 0 })
+    Ok(if args.exit_code && !report.changes.is_empty() {
+        1
+    } else {
+        0
+    })
 }
 
 fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
     let as_json = args.json || args.format == ChangelogFormat::Json;
     if let Some(file) = &args.from_context {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
-        let ctx: kbrel::changelog::ChangelogContext = serde_json::from_str(&text)
-            .map_err(|e| kbrel::Error::Usage(format!("`{}` is not a changelog context: {e}", file.display())))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
+        let ctx: kbrel::changelog::ChangelogContext = serde_json::from_str(&text).map_err(|e| {
+            kbrel::Error::Usage(format!(
+                "`{}` is not a changelog context: {e}",
+                file.display()
+            ))
+        })?;
         return output::changelog(&ctx, as_json).map(|_| 0);
     }
     let cfg = load_config(g)?;
@@ -368,7 +429,10 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
             let b = load_side(g, &cfg, &reg, index.as_ref(), to)?;
             let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
             let date = match (&b.version, index.as_ref()) {
-                (Some(v), Some(i)) => i.get(v).map(|e| e.published[..10].to_string()).unwrap_or_default(),
+                (Some(v), Some(i)) => i
+                    .get(v)
+                    .map(|e| e.published[..10].to_string())
+                    .unwrap_or_default(),
                 _ => release_date(args.date.as_deref())?.date(),
             };
             let version = b.version.clone().unwrap_or_else(|| "Unreleased".into());
@@ -384,7 +448,8 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
                 &report,
             );
             let mut rc = rc;
-            if let (Some(repo), Some(fm), Some(tm)) = (Repo::try_discover(&cfg.base_dir), &a.manifest, &b.manifest)
+            if let (Some(repo), Some(fm), Some(tm)) =
+                (Repo::try_discover(&cfg.base_dir), &a.manifest, &b.manifest)
                 && let (Some(fg), Some(tg)) = (&fm.git, &tm.git)
             {
                 kbrel::history::add_commits(&cfg, &repo, Some(&fg.commit), &tg.commit, &mut rc)?;
@@ -392,7 +457,12 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
             kbrel::changelog::new_context(&cfg.package.name, vec![rc])
         }
         _ => match &index {
-            Some(i) => kbrel::history::changelog_context(&cfg, &reg, i, Repo::try_discover(&cfg.base_dir).as_ref())?,
+            Some(i) => kbrel::history::changelog_context(
+                &cfg,
+                &reg,
+                i,
+                Repo::try_discover(&cfg.base_dir).as_ref(),
+            )?,
             None => kbrel::changelog::new_context(&cfg.package.name, Vec::new()),
         },
     };
@@ -418,16 +488,31 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
     let (kb, _) = load_source(g, &cfg)?;
     let working = Snapshot::working(&kb);
     let acks = kbrel::history::load_acks(&cfg)?;
-    let mut statuses =
-        kbrel::history::status_after_history(&cfg, &reg, index.as_ref(), None, ".", &working.docs, &acks)?;
+    let mut statuses = kbrel::history::status_after_history(
+        &cfg,
+        &reg,
+        index.as_ref(),
+        None,
+        ".",
+        &working.docs,
+        &acks,
+    )?;
     statuses.retain(|s| args.lang.is_empty() || args.lang.contains(&s.lang));
     let mut diffs = Vec::new();
     if args.diff {
         let src = cfg.source_language().to_string();
-        for s in statuses.iter().filter(|s| s.state == kbrel::history::Drift::Outdated) {
-            let (Some(then), Some(now)) = (&s.source_sha256_then, &s.source_sha256_now) else { continue };
+        for s in statuses
+            .iter()
+            .filter(|s| s.state == kbrel::history::Drift::Outdated)
+        {
+            let (Some(then), Some(now)) = (&s.source_sha256_then, &s.source_sha256_now) else {
+                continue;
+            };
             let old = String::from_utf8(reg.read_blob(then)?).unwrap_or_default();
-            let new_doc = working.docs.iter().find(|d| d.lang == src && &d.sha256 == now);
+            let new_doc = working
+                .docs
+                .iter()
+                .find(|d| d.lang == src && &d.sha256 == now);
             let new = match new_doc {
                 Some(d) => working.text(d)?,
                 None => String::from_utf8(reg.read_blob(now)?).unwrap_or_default(),
@@ -445,7 +530,9 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
         }
     }
     output::status(&statuses, &diffs, args.all, args.json)?;
-    let bad = statuses.iter().any(|s| s.state != kbrel::history::Drift::Current);
+    let bad = statuses
+        .iter()
+        .any(|s| s.state != kbrel::history::Drift::Current);
     Ok(if args.exit_code && bad { 1 } else { 0 })
 }
 
@@ -457,9 +544,19 @@ fn ack(g: &Global, args: AckArgs) -> Result<u8> {
         .documents
         .iter()
         .find(|d| d.lang == src && d.id == args.id)
-        .ok_or_else(|| kbrel::Error::Usage(format!("no `{src}` document has the id `{}` (see `kbrel status`)", args.id)))?;
+        .ok_or_else(|| {
+            kbrel::Error::Usage(format!(
+                "no `{src}` document has the id `{}` (see `kbrel status`)",
+                args.id
+            ))
+        })?;
     let langs: Vec<String> = if args.lang.is_empty() {
-        cfg.content.languages.iter().filter(|l| *l != src).cloned().collect()
+        cfg.content
+            .languages
+            .iter()
+            .filter(|l| *l != src)
+            .cloned()
+            .collect()
     } else {
         args.lang.clone()
     };
@@ -467,9 +564,15 @@ fn ack(g: &Global, args: AckArgs) -> Result<u8> {
     let mut added = Vec::new();
     for lang in &langs {
         if !cfg.content.languages.contains(lang) || lang == src {
-            anyhow::bail!(kbrel::Error::Usage(format!("--lang {lang}: not a translation language of this knowledge base")));
+            anyhow::bail!(kbrel::Error::Usage(format!(
+                "--lang {lang}: not a translation language of this knowledge base"
+            )));
         }
-        if acks.add(kbrel::history::Ack { id: args.id.clone(), lang: lang.clone(), source_sha256: doc.sha256.clone() }) {
+        if acks.add(kbrel::history::Ack {
+            id: args.id.clone(),
+            lang: lang.clone(),
+            source_sha256: doc.sha256.clone(),
+        }) {
             added.push(lang.clone());
         }
     }
@@ -515,7 +618,10 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         shutdown_grace: Duration::from_secs(10),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.addr).await.map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (the port is in use: pick another with --addr)" } else { "" };
@@ -550,7 +656,12 @@ fn push(g: &Global, args: PushArgs) -> Result<u8> {
         .or_else(|| std::env::var("KBREL_NPM_TOKEN").ok())
         .or_else(|| std::env::var("NPM_TOKEN").ok())
         .filter(|t| !t.is_empty());
-    let opts = kbrel::push::PushOptions { to: args.to.clone(), token, tag: args.tag.clone(), timeout: Duration::from_secs(120) };
+    let opts = kbrel::push::PushOptions {
+        to: args.to.clone(),
+        token,
+        tag: args.tag.clone(),
+        timeout: Duration::from_secs(120),
+    };
     let report = kbrel::push::push(&reg, &index, &args.version, &opts)?;
     output::push(&report, args.json)?;
     Ok(0)
@@ -567,12 +678,17 @@ fn key(cmd: KeyCommand) -> Result<u8> {
                 .create_new(true)
                 .mode(0o600)
                 .open(&out)
-                .with_context(|| format!("cannot create `{}` (it must not exist yet)", out.display()))?;
+                .with_context(|| {
+                    format!("cannot create `{}` (it must not exist yet)", out.display())
+                })?;
             f.write_all(kbrel::sign::private_key_text(&key).as_bytes())
                 .and_then(|_| f.sync_all())
                 .with_context(|| format!("cannot write `{}`", out.display()))?;
             output::public_key(&kbrel::sign::public_key_string(&key.verifying_key()))?;
-            eprintln!("private key written to {} (mode 0600); keep it secret", out.display());
+            eprintln!(
+                "private key written to {} (mode 0600); keep it secret",
+                out.display()
+            );
         }
         KeyCommand::Public { file } => {
             let key = kbrel::sign::read_private_key(&file)?;

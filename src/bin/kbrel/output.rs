@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use kbrel::lint::{Finding, Severity};
-use kbrel::publish::{Outcome, PublishReport};
 use kbrel::diff::sections::{self, SectionStatus};
 use kbrel::diff::{FileChange, patch, word};
+use kbrel::lint::{Finding, Severity};
 use kbrel::manifest::{ChangeStatus, DiffFile};
+use kbrel::publish::{Outcome, PublishReport};
 use kbrel::registry::Registry;
 use kbrel::snapshot::Snapshot;
 use serde::Serialize;
@@ -84,8 +84,16 @@ struct CheckJson<'a> {
     warnings: usize,
 }
 
-pub fn findings(findings: &[Finding], documents: usize, as_json: bool, quiet: bool) -> anyhow::Result<()> {
-    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+pub fn findings(
+    findings: &[Finding],
+    documents: usize,
+    as_json: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
     let warnings = findings.len() - errors;
     if as_json {
         return json(&CheckJson {
@@ -106,7 +114,13 @@ pub fn findings(findings: &[Finding], documents: usize, as_json: bool, quiet: bo
     Ok(())
 }
 
-pub fn publish(r: &PublishReport, reg: &Registry, as_json: bool, quiet: bool, dry_run: bool) -> anyhow::Result<()> {
+pub fn publish(
+    r: &PublishReport,
+    reg: &Registry,
+    as_json: bool,
+    quiet: bool,
+    dry_run: bool,
+) -> anyhow::Result<()> {
     if !quiet {
         for w in &r.warnings {
             eprint!("{}", finding_line(w));
@@ -137,7 +151,12 @@ pub fn publish(r: &PublishReport, reg: &Registry, as_json: bool, quiet: bool, dr
         }
     );
     if r.outcome == Outcome::AlreadyPublished {
-        let _ = writeln!(s, "  identical content is already in {} (published {})", reg.dir.display(), r.published);
+        let _ = writeln!(
+            s,
+            "  identical content is already in {} (published {})",
+            reg.dir.display(),
+            r.published
+        );
     }
     for (lang, c) in &r.summary {
         let _ = writeln!(
@@ -160,7 +179,11 @@ pub fn publish(r: &PublishReport, reg: &Registry, as_json: bool, quiet: bool, dr
     }
     if r.outcome != Outcome::AlreadyPublished || !r.files.is_empty() {
         // An already-published version under --dry-run may list a missing changelog section.
-        let would = if r.outcome == Outcome::DryRun || dry_run { "would write" } else { "wrote" };
+        let would = if r.outcome == Outcome::DryRun || dry_run {
+            "would write"
+        } else {
+            "wrote"
+        };
         let _ = writeln!(s, "  {would} {} new blob(s) and:", r.new_blobs);
         for f in r.files.iter().filter(|f| !f.starts_with("blobs/")) {
             let _ = writeln!(s, "    {}", reg.path(f).display());
@@ -214,7 +237,12 @@ fn doc_label(c: &kbrel::manifest::DocChange) -> String {
     }
 }
 
-fn name_status_line(status: ChangeStatus, similarity: Option<u8>, old: Option<&str>, new: &str) -> String {
+fn name_status_line(
+    status: ChangeStatus,
+    similarity: Option<u8>,
+    old: Option<&str>,
+    new: &str,
+) -> String {
     match (status, old) {
         (ChangeStatus::Renamed, Some(old)) => {
             format!("R{:03}\t{old}\t{new}\n", similarity.unwrap_or(100))
@@ -272,7 +300,11 @@ fn word_excerpt(pieces: &[word::Piece], p: &Paint) -> String {
             // Every line the change spans (a multi-line insertion is shown whole).
             changed_lines.extend(line..=line + w.matches('\n').count());
             let marked = if kind == 1 {
-                if p.0 { p.wrap("31;9", w) } else { format!("[-{w}-]") }
+                if p.0 {
+                    p.wrap("31;9", w)
+                } else {
+                    format!("[-{w}-]")
+                }
             } else if p.0 {
                 p.add(w)
             } else {
@@ -320,11 +352,19 @@ pub fn diff(
     let p = Paint(color);
     let mut s = String::new();
     let texts = |c: &kbrel::manifest::DocChange| -> anyhow::Result<(String, String)> {
-        let old = match from.docs.iter().find(|d| Some(&d.sha256) == c.old_sha256.as_ref() && d.lang == c.lang) {
+        let old = match from
+            .docs
+            .iter()
+            .find(|d| Some(&d.sha256) == c.old_sha256.as_ref() && d.lang == c.lang)
+        {
             Some(d) => from.text(d)?,
             None => String::new(),
         };
-        let new = match to.docs.iter().find(|d| Some(&d.sha256) == c.sha256.as_ref() && d.lang == c.lang) {
+        let new = match to
+            .docs
+            .iter()
+            .find(|d| Some(&d.sha256) == c.sha256.as_ref() && d.lang == c.lang)
+        {
             Some(d) => to.text(d)?,
             None => String::new(),
         };
@@ -385,14 +425,30 @@ pub fn diff(
         DiffMode::Word => {
             for c in &report.changes {
                 let (old, new) = texts(c)?;
-                let _ = writeln!(s, "{}", p.meta(&format!("{} {}", c.status.letter(), sanitize(&doc_label(c)))));
+                let _ = writeln!(
+                    s,
+                    "{}",
+                    p.meta(&format!(
+                        "{} {}",
+                        c.status.letter(),
+                        sanitize(&doc_label(c))
+                    ))
+                );
                 s.push_str(&sanitize(&word_excerpt(&word::word_diff(&old, &new), &p)));
             }
         }
         DiffMode::Sections => {
             for c in &report.changes {
                 let (old, new) = texts(c)?;
-                let _ = writeln!(s, "{}", p.meta(&format!("{} {}", c.status.letter(), sanitize(&doc_label(c)))));
+                let _ = writeln!(
+                    s,
+                    "{}",
+                    p.meta(&format!(
+                        "{} {}",
+                        c.status.letter(),
+                        sanitize(&doc_label(c))
+                    ))
+                );
                 for sc in sections::section_changes(
                     kbrel::content::body_of(&old),
                     kbrel::content::body_of(&new),
@@ -409,7 +465,11 @@ pub fn diff(
         }
     }
     if report.changes.is_empty() && !quiet {
-        eprintln!("no changes between {} and {}", report.from.as_deref().unwrap_or("nothing"), report.to);
+        eprintln!(
+            "no changes between {} and {}",
+            report.from.as_deref().unwrap_or("nothing"),
+            report.to
+        );
     }
     emit(&s)
 }
@@ -441,7 +501,12 @@ pub fn package_diff(
                 to: &'a str,
                 files: &'a [FileChange],
             }
-            return json(&PackageDiff { schema_version: kbrel::manifest::SCHEMA_VERSION, from, to, files: changes });
+            return json(&PackageDiff {
+                schema_version: kbrel::manifest::SCHEMA_VERSION,
+                from,
+                to,
+                files: changes,
+            });
         }
         DiffMode::NameStatus => {
             for c in changes {
@@ -479,7 +544,13 @@ pub fn package_diff(
                     p.del(&format!("-{}", c.removed_lines))
                 );
             }
-            let _ = writeln!(s, "{} file(s) changed between {from} and {to}, {} {}", changes.len(), p.add(&format!("+{add}")), p.del(&format!("-{del}")));
+            let _ = writeln!(
+                s,
+                "{} file(s) changed between {from} and {to}, {} {}",
+                changes.len(),
+                p.add(&format!("+{add}")),
+                p.del(&format!("-{del}"))
+            );
         }
     }
     emit(&s)
@@ -492,7 +563,11 @@ pub fn changelog(ctx: &kbrel::changelog::ChangelogContext, as_json: bool) -> any
     emit(&kbrel::changelog::render(ctx))
 }
 
-pub fn bump(current: Option<&semver::Version>, s: &kbrel::publish::BumpSuggestion, as_json: bool) -> anyhow::Result<()> {
+pub fn bump(
+    current: Option<&semver::Version>,
+    s: &kbrel::publish::BumpSuggestion,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let next = match (current, s.bump) {
         (None, _) => Some(semver::Version::new(0, 1, 0)),
         (Some(c), Some(b)) => Some(kbrel::publish::bump_version(Some(c), b)),
@@ -521,7 +596,11 @@ pub fn bump(current: Option<&semver::Version>, s: &kbrel::publish::BumpSuggestio
             let _ = writeln!(out, "{n}");
         }
         (None, _) => {
-            let _ = writeln!(out, "no changes since {}", current.map(ToString::to_string).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "no changes since {}",
+                current.map(ToString::to_string).unwrap_or_default()
+            );
         }
     }
     for r in &s.reasons {
@@ -530,7 +609,12 @@ pub fn bump(current: Option<&semver::Version>, s: &kbrel::publish::BumpSuggestio
     emit(&out)
 }
 
-pub fn status(statuses: &[kbrel::history::PairStatus], diffs: &[String], all: bool, as_json: bool) -> anyhow::Result<()> {
+pub fn status(
+    statuses: &[kbrel::history::PairStatus],
+    diffs: &[String],
+    all: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
     use kbrel::history::Drift;
     if as_json {
         #[derive(Serialize)]
@@ -546,7 +630,10 @@ pub fn status(statuses: &[kbrel::history::PairStatus], diffs: &[String], all: bo
         });
     }
     let mut s = String::new();
-    for st in statuses.iter().filter(|st| all || st.state != Drift::Current) {
+    for st in statuses
+        .iter()
+        .filter(|st| all || st.state != Drift::Current)
+    {
         let path = format!("{}/{}", st.lang, st.path);
         let detail = match st.state {
             Drift::Outdated => format!(
@@ -582,7 +669,11 @@ pub fn ack(id: &str, added: &[String], path: &std::path::Path, quiet: bool) {
     if added.is_empty() {
         eprintln!("already acknowledged: {id}");
     } else {
-        eprintln!("acknowledged {id} for {} in {}", added.join(", "), path.display());
+        eprintln!(
+            "acknowledged {id} for {} in {}",
+            added.join(", "),
+            path.display()
+        );
     }
 }
 
@@ -612,7 +703,12 @@ pub fn import(r: &kbrel::import::ImportReport, dry_run: bool, as_json: bool) -> 
     emit(&s)
 }
 
-pub fn verify(r: &kbrel::verify::VerifyReport, reg: &Registry, as_json: bool, quiet: bool) -> anyhow::Result<()> {
+pub fn verify(
+    r: &kbrel::verify::VerifyReport,
+    reg: &Registry,
+    as_json: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
     if as_json {
         #[derive(Serialize)]
         struct VerifyJson<'a> {
@@ -621,11 +717,18 @@ pub fn verify(r: &kbrel::verify::VerifyReport, reg: &Registry, as_json: bool, qu
             #[serde(flatten)]
             report: &'a kbrel::verify::VerifyReport,
         }
-        return json(&VerifyJson { schema_version: kbrel::manifest::SCHEMA_VERSION, ok: r.ok(), report: r });
+        return json(&VerifyJson {
+            schema_version: kbrel::manifest::SCHEMA_VERSION,
+            ok: r.ok(),
+            report: r,
+        });
     }
     let mut s = String::new();
     for p in &r.problems {
-        let kind = serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let kind = serde_json::to_value(p.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
         let _ = writeln!(s, "{}: {kind}: {}", sanitize(&p.path), sanitize(&p.message));
     }
     for p in &r.repaired {
@@ -652,14 +755,21 @@ pub fn push(r: &kbrel::push::PushReport, as_json: bool) -> anyhow::Result<()> {
         kbrel::push::PushOutcome::Published => "pushed",
         kbrel::push::PushOutcome::AlreadyPresent => "already present (identical)",
     };
-    emit(&format!("{}@{} {what} at {} (dist-tag {})\n", r.name, r.version, r.registry, r.tag))
+    emit(&format!(
+        "{}@{} {what} at {} (dist-tag {})\n",
+        r.name, r.version, r.registry, r.tag
+    ))
 }
 
 pub fn public_key(key: &str) -> anyhow::Result<()> {
     emit(&format!("{key}\n"))
 }
 
-pub fn sync(r: &kbrel::sync::SyncReport, cache: &std::path::Path, as_json: bool) -> anyhow::Result<()> {
+pub fn sync(
+    r: &kbrel::sync::SyncReport,
+    cache: &std::path::Path,
+    as_json: bool,
+) -> anyhow::Result<()> {
     if as_json {
         return json(r);
     }
@@ -675,11 +785,28 @@ pub fn sync(r: &kbrel::sync::SyncReport, cache: &std::path::Path, as_json: bool)
             r.version
         )
     };
-    let _ = writeln!(s, "{}{}", sanitize(&head), if r.not_modified { " (index not modified)" } else { "" });
+    let _ = writeln!(
+        s,
+        "{}{}",
+        sanitize(&head),
+        if r.not_modified {
+            " (index not modified)"
+        } else {
+            ""
+        }
+    );
     for (lang, c) in &r.changes {
-        let _ = writeln!(s, "  {lang}: {} added, {} updated, {} removed", c.added, c.updated, c.removed);
+        let _ = writeln!(
+            s,
+            "  {lang}: {} added, {} updated, {} removed",
+            c.added, c.updated, c.removed
+        );
     }
-    let _ = writeln!(s, "  fetched {} document(s), {} bytes in {} request(s)", r.documents_fetched, r.bytes_fetched, r.requests);
+    let _ = writeln!(
+        s,
+        "  fetched {} document(s), {} bytes in {} request(s)",
+        r.documents_fetched, r.bytes_fetched, r.requests
+    );
     emit(&s)
 }
 
