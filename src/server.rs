@@ -59,6 +59,9 @@ struct Loaded {
     packuments: HashMap<(String, bool), (Bytes, String)>,
 }
 
+/// The index being served: parsed, raw bytes, ETag, and each version's package.json.
+type Current = (Arc<Index>, Bytes, String, Arc<BTreeMap<String, Value>>);
+
 struct State {
     reg: Registry,
     opts: ServeOptions,
@@ -78,7 +81,7 @@ fn file_key(meta: &std::fs::Metadata) -> (u64, i128, u64) {
 impl State {
     /// The current index: reloaded when index.json changed; a bad new index is logged and the
     /// last good one kept.
-    fn current(&self) -> Option<(Arc<Index>, Bytes, String, Arc<BTreeMap<String, Value>>)> {
+    fn current(&self) -> Option<Current> {
         let path = self.reg.path(registry::INDEX_FILE);
         let key = std::fs::metadata(&path).ok().map(|m| file_key(&m));
         let mut guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());

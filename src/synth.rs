@@ -105,7 +105,7 @@ impl Rng {
 
     /// Uniform in `0..n` (n > 0).
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) * n as u64 >> 32) as usize
+        (((self.next() >> 32) * n as u64) >> 32) as usize
     }
 
     fn range(&mut self, lo: usize, hi_inclusive: usize) -> usize {
@@ -540,7 +540,7 @@ impl Writer<'_> {
                 }
                 1 => {
                     s.push_str(zn);
-                    s.push_str("的");
+                    s.push('的');
                     s.push_str(NOUNS[r.below(NOUNS.len())].1);
                     s.push_str("会在");
                     s.push_str(NOUNS[r.below(NOUNS.len())].1);
@@ -556,7 +556,7 @@ impl Writer<'_> {
                     s.push_str(NOUNS[r.below(NOUNS.len())].1);
                     s.push_str("的状态；");
                     s.push_str(r.pick(&ZH_SUBJECTS));
-                    s.push_str("也");
+                    s.push('也');
                     s.push_str(r.pick(&ZH_MODALS));
                     s.push_str(zv);
                     s.push_str("相关的");
@@ -567,7 +567,7 @@ impl Writer<'_> {
                     s.push_str(zn);
                     s.push_str("最多可以关联");
                     s.push_str(&r.range(2, 500).to_string());
-                    s.push_str("个");
+                    s.push('个');
                     s.push_str(NOUNS[r.below(NOUNS.len())].1);
                     s.push_str("，超出限额后");
                     s.push_str(r.pick(&ZH_SUBJECTS));
@@ -585,11 +585,11 @@ impl Writer<'_> {
                     s.push_str("注意：");
                     s.push_str(za);
                     s.push_str(zn);
-                    s.push_str("在");
+                    s.push('在');
                     s.push_str(NOUNS[r.below(NOUNS.len())].1);
                     s.push_str("中只保留");
                     s.push_str(&r.range(3, 90).to_string());
-                    s.push_str("天");
+                    s.push('天');
                 }
             }
             if let Some(c) = code {

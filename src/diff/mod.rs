@@ -204,8 +204,8 @@ pub fn diff_docs(
         let mut best: Option<(usize, u8)> = exact.map(|i| (i, 100));
         if best.is_none() && !candidates.is_empty() && candidates.len() <= 2000 {
             for &i in &candidates {
-                if !texts_new.contains_key(&i) {
-                    texts_new.insert(i, new_text.text(added[i])?);
+                if let std::collections::hash_map::Entry::Vacant(e) = texts_new.entry(i) {
+                    e.insert(new_text.text(added[i])?);
                 }
                 let s = similarity(&ot, &texts_new[&i]);
                 if s >= RENAME_THRESHOLD && best.is_none_or(|(_, b)| s > b) {
