@@ -4,6 +4,7 @@
 #   bench/run.sh              run every available benchmark
 #   bench/run.sh publish      kbrel publish vs tar czf on 20,000 documents (en + zh)
 #   bench/run.sh scaling      kbrel publish at 2,000 / 20,000 / 100,000 documents
+#   bench/run.sh diff         kbrel diff vs git diff --stat and npm diff (2 % of 20,000 changed)
 #   bench/run.sh serve        kbrel serve vs nginx (wrk): 304 revalidation and a 20 KB blob
 #   bench/run.sh sync         kbrel sync 1.0 → 1.1 (2% changed) vs npm install, bytes and time
 #   bench/run.sh list         list the benchmarks
@@ -39,7 +40,7 @@ TARGET_RSS_MB=300
 
 # Registered benchmarks, in the order `bench/run.sh` runs them. Planned: diff (vs git diff /
 # npm diff).
-BENCHES=(publish scaling serve sync)
+BENCHES=(publish scaling diff serve sync)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: error: $*"; exit 2; }
@@ -634,6 +635,80 @@ bench_sync() {
         printf '%s\n' "$table"
     } >"$body"
     write_section sync "$body"
+}
+
+# --- diff: kbrel diff vs git diff --stat and npm diff ---------------------------------------
+
+# bench_diff: two versions of a $BENCH_DOCS-document knowledge base (2 % of documents changed,
+# plus some added, removed and renamed), committed as two commits of a git repository and
+# published as 1.0.0 and 1.1.0. Compares `kbrel diff 1.0.0 1.1.0 --stat` with
+# `git diff --stat v1 v2` (same repository) and `npm diff` of the two tarballs.
+bench_diff() {
+    local total=$BENCH_DOCS
+    local dir=$OUT/diff-$total-s$BENCH_SEED
+    local stamp
+    stamp="$(sha256sum "$SYNTH" "$KBREL" | cut -c1-16 | tr '\n' ' ')$total"
+    if [[ ! -f $dir/.stamp || $(cat "$dir/.stamp") != "$stamp" ]]; then
+        log "== diff: generating two versions of $total documents (2 % changed) in ${dir#"$ROOT"/}"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        "$SYNTH" --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --generation 1 --out "$dir/v1" --quiet
+        "$SYNTH" --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --generation 2 --changed-pct 2 \
+            --out "$dir/v2" --quiet
+        local g=(git -C "$dir/repo" -c user.name=bench -c user.email=bench@localhost)
+        mkdir -p "$dir/repo"
+        git -C "$dir/repo" init -q
+        cp -r "$dir/v1/content" "$dir/v1/kbrel.toml" "$dir/repo/"
+        "${g[@]}" add -A && "${g[@]}" commit -qm v1 && "${g[@]}" tag v1
+        rm -rf "$dir/repo/content" && cp -r "$dir/v2/content" "$dir/repo/"
+        "${g[@]}" add -A && "${g[@]}" commit -qm v2 && "${g[@]}" tag v2
+        "$KBREL" --config "$dir/repo/kbrel.toml" --from-git v1 --registry "$dir/registry" \
+            publish --no-tag 1.0.0 --date "$DATE_ARG" --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
+        "$KBREL" --config "$dir/repo/kbrel.toml" --from-git v2 --registry "$dir/registry" \
+            publish --no-tag 1.1.0 --date "$DATE_ARG" --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
+        printf '%s' "$stamp" >"$dir/.stamp"
+    fi
+    local name tgz_a tgz_b
+    name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$dir/repo/kbrel.toml" | head -1)
+    tgz_a=$dir/registry/$name-1.0.0.tgz
+    tgz_b=$dir/registry/$name-1.1.0.tgz
+    local changed
+    changed=$("$KBREL" --config "$dir/repo/kbrel.toml" --registry "$dir/registry" diff 1.0.0 1.1.0 --name-status | wc -l)
+    log "== diff: $changed changed documents, $BENCH_RUNS runs each, alternating"
+    local k=() gi=() n=()
+    for ((i = 0; i < BENCH_RUNS; i++)); do
+        measure git git -C "$dir/repo" diff --stat v1 v2; gi+=("$WALL")
+        measure kbrel "$KBREL" --config "$dir/repo/kbrel.toml" --registry "$dir/registry" diff 1.0.0 1.1.0 --stat --color never; k+=("$WALL")
+        measure npm npm diff --diff="$tgz_a" --diff="$tgz_b" --no-color --cache "$dir/.npm-cache"; n+=("$WALL")
+    done
+    local km gm nm
+    km=$(printf '%s ' "${k[@]}" | median)
+    gm=$(printf '%s ' "${gi[@]}" | median)
+    nm=$(printf '%s ' "${n[@]}" | median)
+    local r_git r_npm
+    r_git=$(div "$km" "$gm")
+    r_npm=$(div "$km" "$nm")
+    printf '\n%-34s %10s\n' "diff ($changed changed documents)" "median s"
+    printf '%-34s %10s\n' "git diff --stat v1 v2" "$gm" "kbrel diff 1.0.0 1.1.0 --stat" "$km" "npm diff (two tarballs)" "$nm"
+    printf 'kbrel / git = %s (target <= 1.0: %s); kbrel / npm = %s (target <= 0.1: %s)\n' \
+        "$r_git" "$(passfail "$r_git" 1.0)" "$r_npm" "$(passfail "$r_npm" 0.1)"
+    local body=$OUT/section-diff.md
+    {
+        printf '## diff vs git diff --stat and npm diff\n\n'
+        printf '%s documents per version (en + zh), %s documents changed between 1.0.0 and 1.1.0\n' "$total" "$changed"
+        printf '(2 %% edited, plus additions, removals and renames), committed as two commits of a git\n'
+        printf 'repository and published from those commits. Medians of %s alternating runs.\n\n' "$BENCH_RUNS"
+        machine_md
+        printf -- '- %s; npm %s\n' "$(git --version)" "$(npm --version)"
+        printf '\nCommands:\n\n```sh\ngit -C repo diff --stat v1 v2\n'
+        printf 'kbrel --config repo/kbrel.toml --registry registry diff 1.0.0 1.1.0 --stat --color never\n'
+        printf 'npm diff --diff=registry/%s-1.0.0.tgz --diff=registry/%s-1.1.0.tgz --no-color\n```\n\n' "$name" "$name"
+        printf '| tool | median s | kbrel ratio | target | result |\n|---|---:|---:|---|---|\n'
+        printf '| git diff --stat | %s | %s | <= 1.0 | %s |\n' "$gm" "$r_git" "$(passfail "$r_git" 1.0)"
+        printf '| npm diff | %s | %s | <= 0.1 | %s |\n' "$nm" "$r_npm" "$(passfail "$r_npm" 0.1)"
+        printf '| kbrel diff --stat | %s | | | |\n' "$km"
+    } >"$body"
+    write_section diff "$body"
 }
 
 # --- main ----------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ pub struct Endorsement {
 /// A new random signing key.
 pub fn generate() -> Result<SigningKey> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+    getrandom::fill(&mut seed)
+        .map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
@@ -59,7 +60,11 @@ pub fn public_key_string(key: &VerifyingKey) -> String {
 
 /// Parse `ed25519:<base64>` (the prefix is optional).
 pub fn parse_public_key(s: &str) -> Result<VerifyingKey> {
-    let bad = |why: &str| Error::Usage(format!("invalid public key `{s}`: {why} (expected ed25519:<base64 of 32 bytes>)"));
+    let bad = |why: &str| {
+        Error::Usage(format!(
+            "invalid public key `{s}`: {why} (expected ed25519:<base64 of 32 bytes>)"
+        ))
+    };
     let raw = s.trim().strip_prefix(PUBLIC_PREFIX).unwrap_or(s.trim());
     let bytes = b64().decode(raw).map_err(|_| bad("not base64"))?;
     let arr: [u8; 32] = bytes.try_into().map_err(|_| bad("wrong length"))?;
@@ -73,7 +78,10 @@ pub fn private_key_text(key: &SigningKey) -> String {
 
 pub fn read_private_key(path: &Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("read signing key", path, e))?;
-    let bad = || Error::Config { path: path.to_path_buf(), message: format!("not a kbrel private key (expected `{PRIVATE_PREFIX}<base64>`)") };
+    let bad = || Error::Config {
+        path: path.to_path_buf(),
+        message: format!("not a kbrel private key (expected `{PRIVATE_PREFIX}<base64>`)"),
+    };
     let raw = text.trim().strip_prefix(PRIVATE_PREFIX).ok_or_else(bad)?;
     let bytes = b64().decode(raw).map_err(|_| bad())?;
     let arr: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
@@ -90,7 +98,10 @@ fn endorsement_message(next: &str) -> Vec<u8> {
 pub fn sign_index(index_bytes: &[u8], key: &SigningKey, next: Option<&VerifyingKey>) -> Vec<u8> {
     let next_key = next.map(|n| {
         let k = public_key_string(n);
-        Endorsement { signature: b64().encode(key.sign(&endorsement_message(&k)).to_bytes()), key: k }
+        Endorsement {
+            signature: b64().encode(key.sign(&endorsement_message(&k)).to_bytes()),
+            key: k,
+        }
     });
     let sig = IndexSignature {
         schema_version: SCHEMA_VERSION,
@@ -104,25 +115,61 @@ pub fn sign_index(index_bytes: &[u8], key: &SigningKey, next: Option<&VerifyingK
 
 /// Verify a detached signature against the trusted keys. Returns the key that signed and, when
 /// the signature endorses a next key, that key.
-pub fn verify_index(index_bytes: &[u8], sig_bytes: &[u8], trusted: &[String]) -> std::result::Result<(String, Option<String>), String> {
-    let sig: IndexSignature = serde_json::from_slice(sig_bytes).map_err(|e| format!("index.json.sig is not a kbrel signature file: {e}"))?;
+pub fn verify_index(
+    index_bytes: &[u8],
+    sig_bytes: &[u8],
+    trusted: &[String],
+) -> std::result::Result<(String, Option<String>), String> {
+    let sig: IndexSignature = serde_json::from_slice(sig_bytes)
+        .map_err(|e| format!("index.json.sig is not a kbrel signature file: {e}"))?;
+    if sig.schema_version != SCHEMA_VERSION {
+        return Err(format!(
+            "index.json.sig has schema_version {}, this kbrel understands {SCHEMA_VERSION}{}",
+            sig.schema_version,
+            if sig.schema_version > SCHEMA_VERSION {
+                "; upgrade kbrel"
+            } else {
+                ""
+            }
+        ));
+    }
     let signer = parse_public_key(&sig.key).map_err(|e| e.to_string())?;
     let signer_s = public_key_string(&signer);
-    if !trusted.iter().any(|t| parse_public_key(t).ok().as_ref() == Some(&signer)) {
-        return Err(format!("index.json is signed by {signer_s}, which is not a trusted key"));
+    if !trusted
+        .iter()
+        .any(|t| parse_public_key(t).ok().as_ref() == Some(&signer))
+    {
+        return Err(format!(
+            "index.json is signed by {signer_s}, which is not a trusted key"
+        ));
     }
-    let raw = b64().decode(&sig.signature).map_err(|_| "signature is not base64".to_string())?;
-    let arr: [u8; 64] = raw.try_into().map_err(|_| "signature has the wrong length".to_string())?;
+    let raw = b64()
+        .decode(&sig.signature)
+        .map_err(|_| "signature is not base64".to_string())?;
+    let arr: [u8; 64] = raw
+        .try_into()
+        .map_err(|_| "signature has the wrong length".to_string())?;
     signer
         .verify(index_bytes, &Signature::from_bytes(&arr))
-        .map_err(|_| format!("the signature by {signer_s} does not match index.json (sha256 {})", sha256_hex(index_bytes)))?;
+        .map_err(|_| {
+            format!(
+                "the signature by {signer_s} does not match index.json (sha256 {})",
+                sha256_hex(index_bytes)
+            )
+        })?;
     let next = match &sig.next_key {
         Some(e) => {
-            let raw = b64().decode(&e.signature).map_err(|_| "next-key endorsement is not base64".to_string())?;
-            let arr: [u8; 64] = raw.try_into().map_err(|_| "next-key endorsement has the wrong length".to_string())?;
+            let raw = b64()
+                .decode(&e.signature)
+                .map_err(|_| "next-key endorsement is not base64".to_string())?;
+            let arr: [u8; 64] = raw
+                .try_into()
+                .map_err(|_| "next-key endorsement has the wrong length".to_string())?;
             signer
                 .verify(&endorsement_message(&e.key), &Signature::from_bytes(&arr))
-                .map_err(|_| "the next-key endorsement is not signed by the index key".to_string())?;
+                .map_err(|_| {
+                    "the next-key endorsement is not signed by the index key".to_string()
+                })?;
             parse_public_key(&e.key).map_err(|e| e.to_string())?;
             Some(e.key.clone())
         }
@@ -145,11 +192,22 @@ mod tests {
         let sig = sign_index(index, &k1, Some(&k2.verifying_key()));
         let (signer, next) = verify_index(index, &sig, std::slice::from_ref(&pk1)).unwrap();
         assert_eq!((signer, next.as_deref()), (pk1.clone(), Some(pk2.as_str())));
-        assert!(verify_index(b"{\"x\":2}\n", &sig, std::slice::from_ref(&pk1)).unwrap_err().contains("does not match"));
-        assert!(verify_index(index, &sig, std::slice::from_ref(&pk2)).unwrap_err().contains("not a trusted key"));
+        assert!(
+            verify_index(b"{\"x\":2}\n", &sig, std::slice::from_ref(&pk1))
+                .unwrap_err()
+                .contains("does not match")
+        );
+        assert!(
+            verify_index(index, &sig, std::slice::from_ref(&pk2))
+                .unwrap_err()
+                .contains("not a trusted key")
+        );
         let sig2 = sign_index(index, &k2, None);
         assert!(verify_index(index, &sig2, &[pk1, pk2]).is_ok());
-        assert_eq!(read_private_key_text(&private_key_text(&k1)).to_bytes(), k1.to_bytes());
+        assert_eq!(
+            read_private_key_text(&private_key_text(&k1)).to_bytes(),
+            k1.to_bytes()
+        );
     }
 
     fn read_private_key_text(t: &str) -> SigningKey {

@@ -29,6 +29,8 @@ use crate::registry::{self, Registry};
 
 pub const FORMAT: &str = "kbrel-cache/1";
 const META: &str = ".kbrel";
+/// Trees being removed (see [`gc`]).
+const GC_PREFIX: &str = ".gc-";
 
 /// Where releases come from.
 pub enum Source {
@@ -38,7 +40,10 @@ pub enum Source {
 
 /// One fetched body, or "not modified".
 enum Fetched {
-    Body { bytes: Vec<u8>, etag: Option<String> },
+    Body {
+        bytes: Vec<u8>,
+        etag: Option<String>,
+    },
     NotModified,
     NotFound,
 }
@@ -52,7 +57,10 @@ impl Source {
                 .timeout_global(Some(timeout))
                 .build()
                 .into();
-            return Ok(Source::Http { base: from.trim_end_matches('/').to_string(), agent });
+            return Ok(Source::Http {
+                base: from.trim_end_matches('/').to_string(),
+                agent,
+            });
         }
         let dir = PathBuf::from(from);
         if !dir.join(registry::INDEX_FILE).is_file() {
@@ -68,7 +76,12 @@ impl Source {
         }
     }
 
-    fn fetch_once(&self, rel: &str, etag: Option<&str>, limit: u64) -> std::result::Result<Fetched, (bool, String)> {
+    fn fetch_once(
+        &self,
+        rel: &str,
+        etag: Option<&str>,
+        limit: u64,
+    ) -> std::result::Result<Fetched, (bool, String)> {
         match self {
             Source::Dir(r) => match std::fs::read(r.path(rel)) {
                 Ok(bytes) => Ok(Fetched::Body { bytes, etag: None }),
@@ -76,7 +89,9 @@ impl Source {
                 Err(e) => Err((false, e.to_string())),
             },
             Source::Http { base, agent } => {
-                let mut req = agent.get(format!("{base}/{rel}")).header("Accept-Encoding", "gzip");
+                let mut req = agent
+                    .get(format!("{base}/{rel}"))
+                    .header("Accept-Encoding", "gzip");
                 if let Some(e) = etag {
                     req = req.header("If-None-Match", e);
                 }
@@ -89,9 +104,17 @@ impl Source {
                     304 => Ok(Fetched::NotModified),
                     404 => Ok(Fetched::NotFound),
                     200 => {
-                        let etag = resp.headers().get("etag").and_then(|v| v.to_str().ok()).map(String::from);
+                        let etag = resp
+                            .headers()
+                            .get("etag")
+                            .and_then(|v| v.to_str().ok())
+                            .map(String::from);
                         match resp.body_mut().with_config().limit(limit).read_to_vec() {
                             Ok(bytes) => Ok(Fetched::Body { bytes, etag }),
+                            Err(ureq::Error::BodyExceedsLimit(n)) => Err((
+                                false,
+                                format!("the response is larger than the {n} bytes expected"),
+                            )),
                             Err(e) => Err((true, format!("incomplete response: {e}"))),
                         }
                     }
@@ -103,7 +126,14 @@ impl Source {
     }
 
     /// Fetch with retries (backoff) on 5xx, timeouts and dropped connections.
-    fn fetch(&self, rel: &str, etag: Option<&str>, limit: u64, retries: u32, requests: &AtomicUsize) -> Result<Fetched> {
+    fn fetch(
+        &self,
+        rel: &str,
+        etag: Option<&str>,
+        limit: u64,
+        retries: u32,
+        requests: &AtomicUsize,
+    ) -> Result<Fetched> {
         let mut attempt = 0;
         loop {
             requests.fetch_add(1, Ordering::Relaxed);
@@ -114,7 +144,12 @@ impl Source {
                     std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1)));
                     let _ = msg;
                 }
-                Err((_, msg)) => return Err(Error::Usage(format!("cannot fetch {}: {msg}", self.describe(rel)))),
+                Err((_, msg)) => {
+                    return Err(Error::Usage(format!(
+                        "cannot fetch {}: {msg}",
+                        self.describe(rel)
+                    )));
+                }
             }
         }
     }
@@ -241,7 +276,9 @@ fn read_state(paths: &Paths) -> Result<Option<CacheState>> {
             struct Probe {
                 format: Option<String>,
             }
-            let probe: Probe = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(paths.state(), format!("unreadable cache state: {e}")))?;
+            let probe: Probe = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::corrupt(paths.state(), format!("unreadable cache state: {e}"))
+            })?;
             if probe.format.as_deref() != Some(FORMAT) {
                 return Err(Error::corrupt(
                     paths.state(),
@@ -251,7 +288,9 @@ fn read_state(paths: &Paths) -> Result<Option<CacheState>> {
                     ),
                 ));
             }
-            Ok(Some(serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(paths.state(), e.to_string()))?))
+            Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+                Error::corrupt(paths.state(), e.to_string())
+            })?))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", paths.state(), e)),
@@ -260,10 +299,14 @@ fn read_state(paths: &Paths) -> Result<Option<CacheState>> {
 
 /// The active tree, if any.
 pub fn current_tree(cache: &Path) -> Result<Option<Tree>> {
-    let paths = Paths { root: cache.to_path_buf() };
+    let paths = Paths {
+        root: cache.to_path_buf(),
+    };
     let tree_json = paths.current().join("tree.json");
     match std::fs::read(&tree_json) {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::corrupt(&tree_json, e.to_string())),
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::corrupt(&tree_json, e.to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", &tree_json, e)),
     }
@@ -278,13 +321,19 @@ pub fn select<'a>(index: &'a Index, spec: Option<&str>) -> Result<&'a IndexVersi
     if let Some(v) = index.get(spec.strip_prefix('v').unwrap_or(spec)) {
         return Ok(v);
     }
-    let req = semver::VersionReq::parse(spec).map_err(|_| Error::UnknownVersion { name: spec.into(), known: index.known_versions() })?;
+    let req = semver::VersionReq::parse(spec).map_err(|_| Error::UnknownVersion {
+        name: spec.into(),
+        known: index.known_versions(),
+    })?;
     index
         .versions
         .iter()
         .filter(|v| semver::Version::parse(&v.version).is_ok_and(|p| req.matches(&p)))
         .max_by_key(|v| semver::Version::parse(&v.version).ok())
-        .ok_or_else(|| Error::UnknownVersion { name: spec.into(), known: index.known_versions() })
+        .ok_or_else(|| Error::UnknownVersion {
+            name: spec.into(),
+            known: index.known_versions(),
+        })
 }
 
 fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -292,14 +341,100 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Update the cache at `cache` from `opts.from`.
-pub fn sync(cache: &Path, opts: &SyncOptions, progress: &mut (dyn FnMut(Progress) + Send)) -> Result<SyncReport> {
-    let paths = Paths { root: cache.to_path_buf() };
+///
+/// Fetches `index.json` (conditionally, with the ETag of the last sync), picks the version,
+/// fetches its manifest and checks it against the sha256 the index lists, downloads only the
+/// documents the cache lacks (each checked against its sha256), then switches
+/// `<cache>/<lang>/` to the new version in one rename. `progress` is called after every
+/// downloaded document. On any error the cache keeps showing the version it had.
+///
+/// # Example
+///
+/// Publish a two-document knowledge base into a registry folder, then sync it into a cache:
+///
+/// ```
+/// use std::time::Duration;
+/// use kbrel::config::Config;
+/// use kbrel::content::{self, SourceFile};
+/// use kbrel::date::Timestamp;
+/// use kbrel::publish::{self, PublishOptions, VersionSpec};
+/// use kbrel::registry::Registry;
+/// use kbrel::sync::{self, Progress, SyncOptions};
+///
+/// # fn main() -> kbrel::Result<()> {
+/// let tmp = tempfile::tempdir().unwrap();
+/// let toml = "[package]\nname = \"acme-docs\"\n[content]\nrequired_fields = []\n";
+/// let cfg = Config::parse(toml, &tmp.path().join("kbrel.toml"))?;
+/// let files = vec![
+///     SourceFile { path: "en/intro.md".into(), bytes: b"# Intro\n\nHello.\n".to_vec() },
+///     SourceFile { path: "zh/intro.md".into(), bytes: "# 简介\n\n你好。\n".into() },
+/// ];
+/// let all = files.iter().map(|f| f.path.clone()).collect();
+/// let kb = content::build(&cfg, files, all, &Default::default())?;
+/// let registry = Registry::new(tmp.path().join("releases"));
+/// publish::publish(&cfg, &kb, &registry, &PublishOptions {
+///     version: VersionSpec::Exact("1.0.0".into()),
+///     date: Timestamp::parse("2026-11-25")?,
+///     dry_run: false,
+///     tag: None,
+///     git: None,
+///     lock_wait: Duration::from_secs(5),
+///     require_translations: false,
+///     guard: None,
+///     sign: None,
+/// })?;
+///
+/// let cache = tmp.path().join("cache");
+/// let opts = SyncOptions {
+///     from: registry.dir.display().to_string(), // or the URL of `kbrel serve`
+///     version: None,                            // latest
+///     langs: None,                              // every language
+///     dry_run: false,
+///     trust_keys: vec![],                       // `ed25519:…` keys to require a signature
+///     allow_downgrade: false,
+///     now: Timestamp::parse("2026-11-26")?,
+///     parallel: 8,
+///     retries: 3,
+///     timeout: Duration::from_secs(30),
+/// };
+/// let mut fetched = 0;
+/// let report = sync::sync(&cache, &opts, &mut |p: Progress| fetched = p.done)?;
+/// assert_eq!((report.version.as_str(), fetched), ("1.0.0", 2));
+/// let intro = std::fs::read_to_string(cache.join("en/intro.md")).unwrap();
+/// assert_eq!(intro, "# Intro\n\nHello.\n");
+/// # Ok(())
+/// # }
+/// ```
+pub fn sync(
+    cache: &Path,
+    opts: &SyncOptions,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<SyncReport> {
+    let paths = Paths {
+        root: cache.to_path_buf(),
+    };
+    // A mistyped key would otherwise only show up as "signed by …, which is not a trusted key".
+    for k in &opts.trust_keys {
+        crate::sign::parse_public_key(k)?;
+    }
     let source = Source::open(&opts.from, opts.timeout)?;
+    // A directory source is remembered by its absolute path: the same relative path from
+    // another working directory is another registry (rollback protection is per source).
+    let from = match &source {
+        Source::Dir(r) => std::path::absolute(&r.dir)
+            .map_err(io("resolve", &r.dir))?
+            .display()
+            .to_string(),
+        Source::Http { .. } => opts.from.clone(),
+    };
     let requests = AtomicUsize::new(0);
     let state = read_state(&paths)?;
-    if state.is_none() && cache.is_dir() && std::fs::read_dir(cache).map_err(io("read directory", cache))?.next().is_some() {
+    if state.is_none()
+        && cache.is_dir()
+        && let Some(entry) = foreign_entry(cache)?
+    {
         return Err(Error::Usage(format!(
-            "`{}` is not empty and is not a kbrel cache; refusing to write into it (use an empty or new folder)",
+            "`{}` is not empty (it holds `{entry}`) and is not a kbrel cache; refusing to write into it (use an empty or new folder)",
             cache.display()
         )));
     }
@@ -308,50 +443,110 @@ pub fn sync(cache: &Path, opts: &SyncOptions, progress: &mut (dyn FnMut(Progress
     } else {
         std::fs::create_dir_all(paths.meta()).map_err(io("create", cache))?;
         let lock_path = paths.meta().join("lock");
-        let f = std::fs::File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io("create", &lock_path))?;
+        let f = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io("create", &lock_path))?;
         match f.try_lock() {
             Ok(()) => Some(f),
-            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked { path: lock_path }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked { path: lock_path });
+            }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", lock_path, e)),
         }
     };
-    let mut state = state.unwrap_or_else(|| CacheState { format: FORMAT.into(), ..Default::default() });
+    let mut state = match state {
+        Some(s) => s,
+        None => {
+            let s = CacheState {
+                format: FORMAT.into(),
+                ..Default::default()
+            };
+            if !opts.dry_run {
+                // Mark the folder as a cache before anything else lands in it, so an interrupted
+                // first sync leaves a cache (without a version) that the next sync resumes.
+                durable_write(&paths.state(), &manifest::to_json_bytes(&s))?;
+            }
+            s
+        }
+    };
     let current = current_tree(cache)?;
 
     // 1. The index, conditionally.
-    let same_source = state.source == opts.from;
-    let etag = state.index_etag.as_deref().filter(|_| same_source && current.is_some());
-    let (index_bytes, new_etag, not_modified) = match source.fetch(registry::INDEX_FILE, etag, 64 << 20, opts.retries, &requests)? {
+    let same_source = state.source == from;
+    let etag = state
+        .index_etag
+        .as_deref()
+        .filter(|_| same_source && current.is_some());
+    let (index_bytes, new_etag, not_modified) = match source.fetch(
+        registry::INDEX_FILE,
+        etag,
+        64 << 20,
+        opts.retries,
+        &requests,
+    )? {
         Fetched::Body { bytes, etag } => (bytes, etag, false),
         Fetched::NotModified => {
             let bytes = std::fs::read(paths.index()).map_err(io("read", &paths.index()))?;
             (bytes, state.index_etag.clone(), true)
         }
         Fetched::NotFound => {
-            return Err(Error::Usage(format!("no index.json at {} (is it a kbrel registry?)", source.describe(registry::INDEX_FILE))));
+            return Err(Error::Usage(format!(
+                "no index.json at {} (is it a kbrel registry?)",
+                source.describe(registry::INDEX_FILE)
+            )));
         }
     };
-    let index = manifest::parse_index(&index_bytes, Path::new(&source.describe(registry::INDEX_FILE)))?;
+    let index = manifest::parse_index(
+        &index_bytes,
+        Path::new(&source.describe(registry::INDEX_FILE)),
+    )?;
 
     // 2. Signature, expiry, rollback.
     let mut trusted: Vec<String> = opts.trust_keys.clone();
     trusted.extend(state.trusted_keys.iter().cloned());
     if !opts.trust_keys.is_empty() {
-        let sig = match source.fetch(crate::sign::SIG_FILE, None, 1 << 20, opts.retries, &requests)? {
+        let sig = match source.fetch(
+            crate::sign::SIG_FILE,
+            None,
+            1 << 20,
+            opts.retries,
+            &requests,
+        )? {
             Fetched::Body { bytes, .. } => bytes,
-            _ => return Err(Error::Usage(format!("{} is not signed ({} is missing) but --trust-key requires a signature", source.describe(registry::INDEX_FILE), source.describe(crate::sign::SIG_FILE)))),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{} is not signed ({} is missing) but --trust-key requires a signature",
+                    source.describe(registry::INDEX_FILE),
+                    source.describe(crate::sign::SIG_FILE)
+                )));
+            }
         };
-        let (_, next) = crate::sign::verify_index(&index_bytes, &sig, &trusted)
-            .map_err(|e| Error::Usage(format!("refusing {}: {e}", source.describe(registry::INDEX_FILE))))?;
+        let (_, next) = crate::sign::verify_index(&index_bytes, &sig, &trusted).map_err(|e| {
+            Error::Usage(format!(
+                "refusing {}: {e}",
+                source.describe(registry::INDEX_FILE)
+            ))
+        })?;
         if let Some(n) = next
             && !state.trusted_keys.contains(&n)
         {
             state.trusted_keys.push(n);
         }
         if let Some(exp) = &index.expires {
-            let t = Timestamp::parse(exp).map_err(|_| Error::corrupt(source.describe(registry::INDEX_FILE), format!("invalid expires `{exp}`")))?;
+            let t = Timestamp::parse(exp).map_err(|_| {
+                Error::corrupt(
+                    source.describe(registry::INDEX_FILE),
+                    format!("invalid expires `{exp}`"),
+                )
+            })?;
             if t < opts.now {
-                return Err(Error::Usage(format!("refusing {}: it expired at {exp} (a frozen or replayed index)", source.describe(registry::INDEX_FILE))));
+                return Err(Error::Usage(format!(
+                    "refusing {}: it expired at {exp} (a frozen or replayed index)",
+                    source.describe(registry::INDEX_FILE)
+                )));
             }
         }
     }
@@ -366,7 +561,8 @@ pub fn sync(cache: &Path, opts: &SyncOptions, progress: &mut (dyn FnMut(Progress
 
     // 3. Version.
     let chosen = select(&index, opts.version.as_deref())?;
-    let chosen_v = semver::Version::parse(&chosen.version).map_err(|e| Error::corrupt(registry::INDEX_FILE, e.to_string()))?;
+    let chosen_v = semver::Version::parse(&chosen.version)
+        .map_err(|e| Error::corrupt(registry::INDEX_FILE, e.to_string()))?;
     if let Some(cur) = &current
         && let Ok(cv) = semver::Version::parse(&cur.version)
         && chosen_v < cv
@@ -391,51 +587,117 @@ pub fn sync(cache: &Path, opts: &SyncOptions, progress: &mut (dyn FnMut(Progress
         ..Default::default()
     };
     let same_tree = current.as_ref().is_some_and(|c| {
-        c.manifest_sha256 == chosen.manifest.sha256 && c.name == index.name && (langs.is_empty() || c.languages == langs)
+        c.manifest_sha256 == chosen.manifest.sha256
+            && c.name == index.name
+            && (langs.is_empty() || c.languages == langs)
     });
     if same_tree {
         report.up_to_date = true;
         if !opts.dry_run {
-            state.source = opts.from.clone();
-            state.index_etag = new_etag;
-            state.highest_sequence = state.highest_sequence.max(index.sequence);
-            if !not_modified {
-                durable_write(&paths.index(), &index_bytes)?;
+            commit_index(
+                &paths,
+                &mut state,
+                &from,
+                &index_bytes,
+                new_etag,
+                not_modified,
+                index.sequence,
+            )?;
+            // A sync interrupted between its switch and its clean-up left other trees (and
+            // their objects) behind: finish that clean-up now.
+            if let (Some(cur), Ok(link)) = (&current, std::fs::read_link(paths.current()))
+                && let Some(id) = link.file_name().and_then(|n| n.to_str())
+                && std::fs::read_dir(paths.trees())
+                    .is_ok_and(|rd| rd.flatten().any(|e| e.file_name() != id))
+            {
+                gc(&paths, id, cur)?;
             }
-            durable_write(&paths.state(), &manifest::to_json_bytes(&state))?;
         }
         report.requests = requests.load(Ordering::Relaxed) as u64;
         return Ok(report);
     }
 
     // 4. The manifest, verified against the index.
-    let mbytes = match source.fetch(&chosen.manifest.path, None, 256 << 20, opts.retries, &requests)? {
+    let mbytes = match source.fetch(
+        &chosen.manifest.path,
+        None,
+        256 << 20,
+        opts.retries,
+        &requests,
+    )? {
         Fetched::Body { bytes, .. } => bytes,
-        _ => return Err(Error::Usage(format!("{} is missing", source.describe(&chosen.manifest.path)))),
+        _ => {
+            return Err(Error::Usage(format!(
+                "{} is missing",
+                source.describe(&chosen.manifest.path)
+            )));
+        }
     };
-    report.bytes_fetched += mbytes.len() as u64 + index_bytes.len() as u64 * u64::from(!not_modified);
+    report.bytes_fetched +=
+        mbytes.len() as u64 + index_bytes.len() as u64 * u64::from(!not_modified);
     let actual = sha256_hex(&mbytes);
     if actual != chosen.manifest.sha256 {
-        return Err(Error::corrupt(
+        return Err(Error::Usage(format!(
+            "refusing {}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
             source.describe(&chosen.manifest.path),
-            format!("sha256 mismatch: expected {} (from index.json), got {actual}", chosen.manifest.sha256),
-        ));
+            chosen.manifest.sha256
+        )));
     }
     let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
-    let languages: Vec<String> = if langs.is_empty() { m.languages.clone() } else { langs.clone() };
+    // Languages become folder and link names in the cache: plain names only (as kbrel.toml
+    // allows), so no manifest can point a link outside the cache or at `.kbrel`.
+    if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
+        return Err(Error::Usage(format!(
+            "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",
+            source.describe(&chosen.manifest.path)
+        )));
+    }
+    let languages: Vec<String> = if langs.is_empty() {
+        m.languages.clone()
+    } else {
+        langs.clone()
+    };
     for l in &languages {
         if !m.languages.contains(l) {
-            return Err(Error::Usage(format!("--lang {l}: {} has languages {}", m.name, m.languages.join(", "))));
+            return Err(Error::Usage(format!(
+                "--lang {l}: {} has languages {}",
+                m.name,
+                m.languages.join(", ")
+            )));
         }
     }
-    let docs: Vec<&ManifestDoc> = m.documents.iter().filter(|d| languages.contains(&d.lang)).collect();
+    let docs: Vec<&ManifestDoc> = m
+        .documents
+        .iter()
+        .filter(|d| languages.contains(&d.lang))
+        .collect();
+    let mut listed = BTreeSet::new();
+    if let Some(d) = docs
+        .iter()
+        .find(|d| !listed.insert((d.lang.as_str(), d.path.as_str())))
+    {
+        return Err(Error::Usage(format!(
+            "refusing {}: it lists `{}/{}` twice; the cache was not changed",
+            source.describe(&chosen.manifest.path),
+            d.lang,
+            d.path
+        )));
+    }
 
     // 5. Changes against the current tree.
     let old: BTreeMap<(String, String), String> = current
         .as_ref()
-        .map(|c| c.documents.iter().map(|d| ((d.lang.clone(), d.path.clone()), d.sha256.clone())).collect())
+        .map(|c| {
+            c.documents
+                .iter()
+                .map(|d| ((d.lang.clone(), d.path.clone()), d.sha256.clone()))
+                .collect()
+        })
         .unwrap_or_default();
-    let new: BTreeMap<(String, String), String> = docs.iter().map(|d| ((d.lang.clone(), d.path.clone()), d.sha256.clone())).collect();
+    let new: BTreeMap<(String, String), String> = docs
+        .iter()
+        .map(|d| ((d.lang.clone(), d.path.clone()), d.sha256.clone()))
+        .collect();
     for l in &languages {
         report.changes.insert(l.clone(), LangChanges::default());
     }
@@ -515,13 +777,30 @@ pub fn sync(cache: &Path, opts: &SyncOptions, progress: &mut (dyn FnMut(Progress
         sequence: index.sequence,
         manifest_sha256: chosen.manifest.sha256.clone(),
         languages: languages.clone(),
-        documents: docs.iter().map(|d| TreeDoc { lang: d.lang.clone(), path: d.path.clone(), sha256: d.sha256.clone(), size: d.size }).collect(),
+        documents: docs
+            .iter()
+            .map(|d| TreeDoc {
+                lang: d.lang.clone(),
+                path: d.path.clone(),
+                sha256: d.sha256.clone(),
+                size: d.size,
+            })
+            .collect(),
     };
     let tree_bytes = manifest::to_json_bytes(&tree);
     let id = sha256_hex(&tree_bytes)[..16].to_string();
     let final_dir = paths.trees().join(&id);
-    if !final_dir.join("tree.json").is_file() {
-        let tmp = paths.trees().join(format!("{id}.tmp-{}", std::process::id()));
+    // Reuse a tree only when it is provably this one and complete (every document present at
+    // its size); anything else is rebuilt from the verified objects.
+    let reusable = std::fs::read(final_dir.join("tree.json")).is_ok_and(|b| b == tree_bytes)
+        && docs.iter().all(|d| {
+            std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path))
+                .is_ok_and(|m| m.is_file() && m.len() == d.size)
+        });
+    if !reusable {
+        let tmp = paths
+            .trees()
+            .join(format!("{id}.tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         for d in &docs {
             let dest = tmp.join(&d.lang).join(&d.path);
@@ -535,18 +814,32 @@ pub fn sync(cache: &Path, opts: &SyncOptions, progress: &mut (dyn FnMut(Progress
         }
         registry::write_durable(&tmp.join("tree.json"), &tree_bytes)?;
         sync_dir_tree(&tmp)?;
-        let _ = std::fs::remove_dir_all(&final_dir);
+        if final_dir.symlink_metadata().is_ok() {
+            let trash = paths
+                .trees()
+                .join(format!("{GC_PREFIX}{id}-{}", std::process::id()));
+            std::fs::rename(&final_dir, &trash).map_err(io("move aside", &final_dir))?;
+            let _ = std::fs::remove_dir_all(&trash);
+        }
         registry::rename_into(&tmp, &final_dir)?;
+    }
+    // A language folder that is not kbrel's link stops the sync before the switch.
+    for l in &languages {
+        ensure_lang_link(&paths, l, false)?;
     }
     switch_current(&paths, &id)?;
     for l in &languages {
-        ensure_lang_link(&paths, l)?;
+        ensure_lang_link(&paths, l, true)?;
     }
-    state.source = opts.from.clone();
-    state.index_etag = new_etag;
-    state.highest_sequence = state.highest_sequence.max(index.sequence);
-    durable_write(&paths.index(), &index_bytes)?;
-    durable_write(&paths.state(), &manifest::to_json_bytes(&state))?;
+    commit_index(
+        &paths,
+        &mut state,
+        &from,
+        &index_bytes,
+        new_etag,
+        not_modified,
+        index.sequence,
+    )?;
     gc(&paths, &id, &tree)?;
     report.requests = requests.load(Ordering::Relaxed) as u64;
     Ok(report)
@@ -556,14 +849,27 @@ fn object_ok(paths: &Paths, sha: &str) -> bool {
     std::fs::read(paths.object(sha)).is_ok_and(|b| sha256_hex(&b) == sha)
 }
 
-fn fetch_blob(source: &Source, paths: &Paths, d: &ManifestDoc, retries: u32, requests: &AtomicUsize) -> Result<u64> {
+fn fetch_blob(
+    source: &Source,
+    paths: &Paths,
+    d: &ManifestDoc,
+    retries: u32,
+    requests: &AtomicUsize,
+) -> Result<u64> {
     let rel = registry::blob_path(&d.sha256);
     let limit = d.size.saturating_add(1024).max(1024);
     let mut attempt = 0;
     loop {
         let bytes = match source.fetch(&rel, None, limit, retries, requests)? {
             Fetched::Body { bytes, .. } => bytes,
-            _ => return Err(Error::Usage(format!("{} is missing (document {}/{})", source.describe(&rel), d.lang, d.path))),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{} is missing (document {}/{})",
+                    source.describe(&rel),
+                    d.lang,
+                    d.path
+                )));
+            }
         };
         let actual = sha256_hex(&bytes);
         if actual == d.sha256 {
@@ -572,10 +878,13 @@ fn fetch_blob(source: &Source, paths: &Paths, d: &ManifestDoc, retries: u32, req
             return Ok(bytes.len() as u64);
         }
         if attempt >= 1 {
-            return Err(Error::corrupt(
+            return Err(Error::Usage(format!(
+                "refusing {}: wrong content for {}/{}: expected sha256 {}, got {actual}; the cache was not switched",
                 source.describe(&rel),
-                format!("wrong content for {}/{}: expected sha256 {}, got {actual}", d.lang, d.path, d.sha256),
-            ));
+                d.lang,
+                d.path,
+                d.sha256
+            )));
         }
         attempt += 1;
     }
@@ -588,18 +897,26 @@ fn sync_dir_tree(dir: &Path) -> Result<()> {
             sync_dir_tree(&entry.path())?;
         }
     }
-    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io("fsync", dir))
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io("fsync", dir))
 }
 
 fn switch_current(paths: &Paths, id: &str) -> Result<()> {
-    let tmp = paths.meta().join(format!("current.tmp-{}", std::process::id()));
+    let tmp = paths
+        .meta()
+        .join(format!("current.tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(Path::new("trees").join(id), &tmp).map_err(io("create symlink", &tmp))?;
+    std::os::unix::fs::symlink(Path::new("trees").join(id), &tmp)
+        .map_err(io("create symlink", &tmp))?;
     std::fs::rename(&tmp, paths.current()).map_err(io("switch", &paths.current()))?;
-    std::fs::File::open(paths.meta()).and_then(|f| f.sync_all()).map_err(io("fsync", &paths.meta()))
+    std::fs::File::open(paths.meta())
+        .and_then(|f| f.sync_all())
+        .map_err(io("fsync", &paths.meta()))
 }
 
-fn ensure_lang_link(paths: &Paths, lang: &str) -> Result<()> {
+/// Check (and with `create`, make) the link `<CACHE>/<lang>` → `.kbrel/current/<lang>`.
+fn ensure_lang_link(paths: &Paths, lang: &str, create: bool) -> Result<()> {
     let link = paths.root.join(lang);
     let target = Path::new(META).join("current").join(lang);
     match std::fs::read_link(&link) {
@@ -609,24 +926,102 @@ fn ensure_lang_link(paths: &Paths, lang: &str) -> Result<()> {
             link.display(),
             target.display()
         ))),
+        _ if !create => Ok(()),
         _ => std::os::unix::fs::symlink(&target, &link).map_err(io("create symlink", &link)),
     }
 }
 
+/// A language code as `kbrel.toml` allows it: ASCII letters, digits, `-` and `_`.
+fn is_language(l: &str) -> bool {
+    !l.is_empty()
+        && l.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The first entry of `cache` that kbrel did not make, if any. A folder holding only `.kbrel/`
+/// and kbrel's language links is an interrupted first sync, not somebody else's folder.
+fn foreign_entry(cache: &Path) -> Result<Option<String>> {
+    for e in std::fs::read_dir(cache).map_err(io("read directory", cache))? {
+        let e = e.map_err(io("read directory", cache))?;
+        let (name, path) = (e.file_name(), e.path());
+        if name == META && path.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        if std::fs::read_link(&path).is_ok_and(|t| t == Path::new(META).join("current").join(&name))
+        {
+            continue;
+        }
+        return Ok(Some(name.to_string_lossy().into_owned()));
+    }
+    Ok(None)
+}
+
+/// Record the accepted index. `index.json` and the ETag in `state.json` must describe the same
+/// bytes (a 304 reuses `index.json`), so the old ETag is forgotten before `index.json` is
+/// replaced: a crash in between costs one full index fetch, never a stale index.
+fn commit_index(
+    paths: &Paths,
+    state: &mut CacheState,
+    from: &str,
+    index_bytes: &[u8],
+    etag: Option<String>,
+    not_modified: bool,
+    sequence: u64,
+) -> Result<()> {
+    state.source = from.to_string();
+    state.highest_sequence = state.highest_sequence.max(sequence);
+    if !not_modified {
+        if state.index_etag.is_some() {
+            state.index_etag = None;
+            durable_write(&paths.state(), &manifest::to_json_bytes(state))?;
+        }
+        durable_write(&paths.index(), index_bytes)?;
+    }
+    state.index_etag = etag;
+    durable_write(&paths.state(), &manifest::to_json_bytes(state))
+}
+
 /// Remove trees other than `keep` and objects it does not reference.
 fn gc(paths: &Paths, keep: &str, tree: &Tree) -> Result<()> {
+    // A tree is renamed out of its id before it is removed: `trees/<id>` is then always a
+    // complete tree, so a sync interrupted halfway through a removal never leaves a partial
+    // tree that a later sync would reuse (and switch to) as complete.
+    let mut doomed = Vec::new();
     if let Ok(rd) = std::fs::read_dir(paths.trees()) {
         for e in rd.flatten() {
-            if e.file_name() != keep {
-                let _ = std::fs::remove_dir_all(e.path());
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == keep {
+                continue;
+            }
+            if name.starts_with(GC_PREFIX) {
+                doomed.push(e.path());
+                continue;
+            }
+            let trash = paths
+                .trees()
+                .join(format!("{GC_PREFIX}{name}-{}", std::process::id()));
+            if std::fs::rename(e.path(), &trash).is_ok() {
+                doomed.push(trash);
             }
         }
+    }
+    if !doomed.is_empty() {
+        std::fs::File::open(paths.trees())
+            .and_then(|f| f.sync_all())
+            .map_err(io("fsync", &paths.trees()))?;
+    }
+    for d in doomed {
+        let _ = std::fs::remove_dir_all(d);
     }
     let wanted: BTreeSet<&str> = tree.documents.iter().map(|d| d.sha256.as_str()).collect();
     if let Ok(rd) = std::fs::read_dir(paths.meta().join("objects")) {
         for a in rd.flatten() {
             for b in std::fs::read_dir(a.path()).into_iter().flatten().flatten() {
-                let sha = format!("{}{}", a.file_name().to_string_lossy(), b.file_name().to_string_lossy());
+                let sha = format!(
+                    "{}{}",
+                    a.file_name().to_string_lossy(),
+                    b.file_name().to_string_lossy()
+                );
                 if !wanted.contains(sha.as_str()) {
                     let _ = std::fs::remove_file(b.path());
                 }
@@ -646,8 +1041,15 @@ pub struct OfflineReport {
 }
 
 pub fn check_offline(cache: &Path) -> Result<OfflineReport> {
-    let paths = Paths { root: cache.to_path_buf() };
-    read_state(&paths)?.ok_or_else(|| Error::Usage(format!("`{}` is not a kbrel cache (no state)", cache.display())))?;
+    let paths = Paths {
+        root: cache.to_path_buf(),
+    };
+    read_state(&paths)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "`{}` is not a kbrel cache (no state)",
+            cache.display()
+        ))
+    })?;
     let mut report = OfflineReport::default();
     let Some(tree) = current_tree(cache)? else {
         report.problems.push("no current version".into());
@@ -660,9 +1062,107 @@ pub fn check_offline(cache: &Path) -> Result<OfflineReport> {
         let p = paths.root.join(&d.lang).join(&d.path);
         match std::fs::read(&p) {
             Ok(b) if sha256_hex(&b) == d.sha256 => {}
-            Ok(_) => report.problems.push(format!("{}/{}: content does not match sha256 {}", d.lang, d.path, d.sha256)),
+            Ok(_) => report.problems.push(format!(
+                "{}/{}: content does not match sha256 {}",
+                d.lang, d.path, d.sha256
+            )),
             Err(e) => report.problems.push(format!("{}/{}: {e}", d.lang, d.path)),
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(versions: &[&str], tags: &[(&str, &str)]) -> Index {
+        let file = |path: String| manifest::FileRef {
+            path,
+            sha256: "0".repeat(64),
+            size: 1,
+        };
+        let mut i = Index::new("acme");
+        i.dist_tags = tags
+            .iter()
+            .map(|(t, v)| (t.to_string(), v.to_string()))
+            .collect();
+        i.versions = versions
+            .iter()
+            .map(|v| IndexVersion {
+                version: v.to_string(),
+                published: "2026-11-25T00:00:00Z".into(),
+                previous: None,
+                content_digest: "0".repeat(64),
+                manifest: file(registry::manifest_path(v)),
+                diff: file(registry::diff_path(v)),
+                package_json: file(registry::package_json_path(v)),
+                tarball: manifest::TarballRef {
+                    path: format!("acme-{v}.tgz"),
+                    sha256: "0".repeat(64),
+                    size: 1,
+                    integrity: String::new(),
+                    shasum: String::new(),
+                    file_count: 1,
+                    unpacked_size: 1,
+                },
+                summary: BTreeMap::new(),
+            })
+            .collect();
+        i
+    }
+
+    #[test]
+    fn select_takes_tags_versions_and_ranges() {
+        let i = index(
+            &["1.0.0", "1.2.0", "1.3.1", "2.0.0-beta.1"],
+            &[("latest", "1.3.1"), ("next", "2.0.0-beta.1")],
+        );
+        let pick = |spec: Option<&str>| select(&i, spec).map(|v| v.version.clone());
+        assert_eq!(pick(None).unwrap(), "1.3.1");
+        assert_eq!(pick(Some("next")).unwrap(), "2.0.0-beta.1");
+        assert_eq!(pick(Some("v1.2.0")).unwrap(), "1.2.0");
+        assert_eq!(pick(Some("^1.1")).unwrap(), "1.3.1");
+        assert_eq!(pick(Some("~1.2")).unwrap(), "1.2.0");
+        assert_eq!(pick(Some("<1.2")).unwrap(), "1.0.0");
+        for bad in ["3.0.0", "^3", "nonsense tag"] {
+            let e = pick(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("1.0.0, 1.2.0"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn languages_are_plain_names() {
+        for ok in ["en", "zh", "zh-Hans", "pt_BR"] {
+            assert!(is_language(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".kbrel",
+            "../x",
+            "a/b",
+            "en\n",
+            "tree.json",
+            "ü",
+        ] {
+            assert!(!is_language(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_kbrel_entries_make_a_folder_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(foreign_entry(root).unwrap(), None);
+        std::fs::create_dir(root.join(META)).unwrap();
+        std::os::unix::fs::symlink(".kbrel/current/en", root.join("en")).unwrap();
+        assert_eq!(foreign_entry(root).unwrap(), None);
+        std::os::unix::fs::symlink("/etc", root.join("zh")).unwrap();
+        assert_eq!(foreign_entry(root).unwrap().as_deref(), Some("zh"));
+        std::fs::remove_file(root.join("zh")).unwrap();
+        std::fs::write(root.join("notes.txt"), "x").unwrap();
+        assert_eq!(foreign_entry(root).unwrap().as_deref(), Some("notes.txt"));
+    }
 }
