@@ -138,6 +138,41 @@ pub fn similarity(old: &str, new: &str) -> u8 {
     ((kept * 100) / total as u64) as u8
 }
 
+/// Sorted hashes (FNV-1a) of a text's lines: its multiset of lines.
+fn line_signature(text: &str) -> Vec<u64> {
+    let mut v: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            l.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// An upper bound of [`similarity`]: the share of lines two texts have in common regardless of
+/// order (a longest common subsequence can only be shorter). Cheap, so rename detection can
+/// skip the exact computation for pairs that cannot reach the threshold.
+fn similarity_bound(a: &[u64], b: &[u64]) -> u8 {
+    let total = a.len().max(b.len());
+    if total == 0 {
+        return 100;
+    }
+    let (mut i, mut j, mut common) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (common * 100 / total) as u8
+}
+
 /// Fetches a document's normalised text.
 pub trait TextSource {
     fn text(&self, doc: &ManifestDoc) -> Result<String>;
@@ -192,6 +227,7 @@ pub fn diff_docs(
     // Renames between different ids (path-derived ids): exact hash first, then similarity.
     let mut used_new = vec![false; added.len()];
     let mut texts_new: HashMap<usize, String> = HashMap::new();
+    let mut signatures: HashMap<usize, Vec<u64>> = HashMap::new();
     for o in removed {
         let candidates: Vec<usize> = (0..added.len())
             .filter(|&i| !used_new[i] && added[i].lang == o.lang)
@@ -203,9 +239,15 @@ pub fn diff_docs(
         let ot = old_text.text(o)?;
         let mut best: Option<(usize, u8)> = exact.map(|i| (i, 100));
         if best.is_none() && !candidates.is_empty() && candidates.len() <= 2000 {
+            let osig = line_signature(&ot);
             for &i in &candidates {
                 if let std::collections::hash_map::Entry::Vacant(e) = texts_new.entry(i) {
                     e.insert(new_text.text(added[i])?);
+                }
+                let nsig = signatures.entry(i).or_insert_with(|| line_signature(&texts_new[&i]));
+                let bound = similarity_bound(&osig, nsig);
+                if bound < RENAME_THRESHOLD || best.is_some_and(|(_, b)| bound <= b) {
+                    continue;
                 }
                 let s = similarity(&ot, &texts_new[&i]);
                 if s >= RENAME_THRESHOLD && best.is_none_or(|(_, b)| s > b) {
@@ -337,6 +379,17 @@ pub fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_similarity_bound_is_never_below_the_similarity() {
+        let texts = ["a\nb\nc\n", "c\nb\na\n", "a\nb\n", "a\na\nb\nx", "", "x\n", "a\nb\nc\nd\ne\nf\n"];
+        for a in texts {
+            for b in texts {
+                let bound = similarity_bound(&line_signature(a), &line_signature(b));
+                assert!(bound >= similarity(a, b), "{a:?} {b:?}: bound {bound} < {}", similarity(a, b));
+            }
+        }
+    }
 
     #[test]
     fn counts_are_minimal() {

@@ -394,8 +394,12 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
         });
     }
 
-    let mut a = load_side(g, &cfg, &reg, index.as_ref(), &from)?;
-    let mut b = load_side(g, &cfg, &reg, index.as_ref(), &to)?;
+    // The two sides (manifests read and verified, or content loaded) in parallel.
+    let (a, b) = rayon::join(
+        || load_side(g, &cfg, &reg, index.as_ref(), &from),
+        || load_side(g, &cfg, &reg, index.as_ref(), &to),
+    );
+    let (mut a, mut b) = (a?, b?);
     a.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
