@@ -65,14 +65,21 @@ impl Timestamp {
     }
 
     /// `SOURCE_DATE_EPOCH`-style integer seconds.
+    /// Only the years RFC 3339 can write (0000 to 9999) are accepted.
     pub fn from_epoch_str(s: &str) -> Result<Timestamp> {
-        s.trim()
+        let bad = |reason: &str| Error::InvalidDate {
+            value: s.to_string(),
+            reason: reason.into(),
+        };
+        let secs = s
+            .trim()
             .parse::<i64>()
-            .map(Timestamp)
-            .map_err(|_| Error::InvalidDate {
-                value: s.to_string(),
-                reason: "SOURCE_DATE_EPOCH must be an integer number of seconds".into(),
-            })
+            .map_err(|_| bad("SOURCE_DATE_EPOCH must be an integer number of seconds"))?;
+        // 0000-01-01T00:00:00Z ..= 9999-12-31T23:59:59Z
+        if !(-62_167_219_200..=253_402_300_799).contains(&secs) {
+            return Err(bad("outside the years 0000 to 9999"));
+        }
+        Ok(Timestamp(secs))
     }
 
     /// `2026-11-25T08:15:00Z`

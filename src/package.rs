@@ -777,10 +777,8 @@ pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(Strin
         if out.len() >= limits.max_entries {
             return Err(bad(format!("more than {} entries", limits.max_entries)));
         }
-        let size = entry
-            .header()
-            .size()
-            .map_err(|e| bad(format!("entry `{path}`: {e}")))?;
+        // The effective size: a PAX `size` record overrides the header's.
+        let size = entry.size();
         total = total.saturating_add(size);
         if total > limits.max_unpacked {
             return Err(bad(format!(
@@ -792,8 +790,17 @@ pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(Strin
         entry
             .read_to_end(&mut buf)
             .map_err(|e| bad(format!("entry `{path}`: {e}")))?;
+        if buf.len() as u64 != size {
+            return Err(bad(format!(
+                "entry `{path}` is truncated: {} of {size} bytes",
+                buf.len()
+            )));
+        }
         out.push((rel.to_string(), buf));
     }
+    // Read the gzip stream to its end, so a damaged or missing trailer (CRC, length) is noticed.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+        .map_err(|e| bad(format!("damaged gzip stream after the archive: {e}")))?;
     Ok(out)
 }
 

@@ -396,6 +396,15 @@ pub fn publish(
             ),
         ));
     }
+    // Checked before anything is written: a new version increases the sequence.
+    if let Some(i) = &index
+        && i.sequence == u64::MAX
+    {
+        return Err(Error::corrupt(
+            reg.path(registry::INDEX_FILE),
+            format!("sequence {} cannot be increased", i.sequence),
+        ));
+    }
     let version = match &opts.version {
         VersionSpec::Auto => {
             let (current, suggestion) = suggest_next(cfg, kb, reg, index.as_ref())?;
@@ -424,6 +433,13 @@ pub fn publish(
         }
         if let (Some(lock), Some((key, next))) = (&lock, &opts.sign) {
             resign_if_needed(reg, lock, key, next.as_ref())?;
+        }
+        // A rerun after a publish killed late (index written, staging not yet removed) leaves
+        // the registry clean.
+        if let Some(lock) = &lock
+            && existing.content_digest == digest
+        {
+            reg.remove_leftovers(lock)?;
         }
         return already_published(
             cfg,

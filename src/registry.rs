@@ -187,17 +187,42 @@ impl Registry {
     }
 
     /// Write one release. The caller holds the lock and has checked immutability.
-    pub fn commit(&self, _lock: &LockGuard, c: &Commit<'_>) -> Result<()> {
-        for stale in self.stale_staging()? {
-            fs::remove_dir_all(&stale).map_err(|e| Error::io("remove stale staging", &stale, e))?;
-        }
+    pub fn commit(&self, lock: &LockGuard, c: &Commit<'_>) -> Result<()> {
+        self.remove_leftovers(lock)?;
         let stage = self.path(&format!("{STAGING_PREFIX}{}", std::process::id()));
         let result = create_dir_all(&stage).and_then(|_| self.commit_staged(&stage, c));
         let _ = fs::remove_dir_all(&stage);
         if result.is_err() && !self.index_lists(c.version) {
-            self.remove_blobs(_lock, &c.written_blobs);
+            self.remove_blobs(lock, &c.written_blobs);
         }
         result
+    }
+
+    /// Remove what a killed publish left and nothing can reference: staging directories and
+    /// blob temporary files (`blobs/sha256/<aa>/.<rest>.tmp-<pid>`). Only garbage while the lock
+    /// is held, since only a lock holder writes them.
+    pub fn remove_leftovers(&self, _lock: &LockGuard) -> Result<()> {
+        for stale in self.stale_staging()? {
+            fs::remove_dir_all(&stale).map_err(|e| Error::io("remove stale staging", &stale, e))?;
+        }
+        let Ok(fanout) = fs::read_dir(self.path("blobs/sha256")) else {
+            return Ok(());
+        };
+        for dir in fanout.flatten() {
+            let Ok(entries) = fs::read_dir(dir.path()) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.contains(".tmp-") {
+                    let p = e.path();
+                    fs::remove_file(&p)
+                        .map_err(|e| Error::io("remove stale temporary file", &p, e))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether the readable index lists `version` (a commit that failed after the index was

@@ -92,8 +92,11 @@ pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
         Err(e) => return Err(Error::io("read", index_path, e)),
     };
     let mut referenced: BTreeSet<String> = BTreeSet::new();
+    // Whether every listed manifest was read: otherwise the blobs an unreadable manifest
+    // references are unknown, and no blob is provably garbage.
+    let mut all_manifests = true;
     if let Some(index) = &index {
-        check_index(reg, index, &mut report, &mut referenced);
+        all_manifests = check_index(reg, index, &mut report, &mut referenced);
         check_derived(reg, index, &mut report);
     }
     // Garbage: staging directories, unlisted version dirs, tarballs and blobs. Only judged
@@ -111,7 +114,7 @@ pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
         }
     }
     if index.is_some() || !reg.path(registry::INDEX_FILE).exists() {
-        for rel in unreferenced(reg, &referenced)? {
+        for rel in unreferenced(reg, &referenced, all_manifests)? {
             report.problems.push(problem(
                 &rel,
                 ProblemKind::Garbage,
@@ -149,7 +152,8 @@ fn check_index(
     index: &Index,
     report: &mut VerifyReport,
     referenced: &mut BTreeSet<String>,
-) {
+) -> bool {
+    let mut all_read = true;
     let mut manifests: BTreeMap<String, Manifest> = BTreeMap::new();
     let mut blobs: BTreeSet<String> = BTreeSet::new();
     for v in &index.versions {
@@ -164,6 +168,7 @@ fn check_index(
                     ProblemKind::Corrupt,
                     e.to_string(),
                 ));
+                all_read = false;
                 continue;
             }
         };
@@ -222,6 +227,7 @@ fn check_index(
         })
         .collect();
     report.problems.extend(per_version.into_iter().flatten());
+    all_read
 }
 
 /// The signature (when present) signs this exact index with the key it names; the static npm
@@ -427,8 +433,8 @@ fn check_diff(
     }
 }
 
-/// Version directories, tarballs and blobs present on disk but not referenced.
-fn unreferenced(reg: &Registry, referenced: &BTreeSet<String>) -> Result<Vec<String>> {
+/// Version directories, tarballs and (when `blobs`) blobs present on disk but not referenced.
+fn unreferenced(reg: &Registry, referenced: &BTreeSet<String>, blobs: bool) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let read = |dir: &Path| -> Result<Vec<std::fs::DirEntry>> {
         match std::fs::read_dir(dir) {
@@ -451,7 +457,12 @@ fn unreferenced(reg: &Registry, referenced: &BTreeSet<String>) -> Result<Vec<Str
             out.push(name);
         }
     }
-    for a in read(&reg.path("blobs/sha256"))? {
+    let fanout = if blobs {
+        read(&reg.path("blobs/sha256"))?
+    } else {
+        Vec::new()
+    };
+    for a in fanout {
         for b in read(&a.path())? {
             let rel = format!(
                 "blobs/sha256/{}/{}",

@@ -1,0 +1,157 @@
+//! The properties the fuzz targets check, one function per target. Shared with
+//! `tests/hostile.rs` (`fuzz_regressions_still_pass`), which feeds the inputs kept in
+//! `tests/hostile/fuzz-regressions/<target>/` through the same functions. Each function panics
+//! when a property fails; returning means the input was handled.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+const CONFIG: &str = "[package]\nname = \"fuzz-kb\"\n[content]\nlanguages = [\"en\", \"zh\"]\npairing = \"front-matter:url\"\nbase_url = \"https://docs.example.com/{lang}/\"\n";
+
+/// `content::build` with the input as one document (plus a normal translation), then `lint`:
+/// never panics, and a built document is consistent (hash of its normalised text, body offset
+/// on a character boundary, front-matter helpers agree).
+pub fn front_matter(data: &[u8]) {
+    let cfg = kbrel::config::Config::parse(CONFIG, Path::new("/fuzz/kbrel.toml")).expect("config");
+    let files = vec![
+        kbrel::content::SourceFile {
+            path: "en/doc.md".into(),
+            bytes: data.to_vec(),
+        },
+        kbrel::content::SourceFile {
+            path: "zh/doc.md".into(),
+            bytes: b"---\ntitle: t\nurl: /zh/doc\n---\n\n[a](../en/doc.md)\n".to_vec(),
+        },
+    ];
+    let all: BTreeSet<String> = files.iter().map(|f| f.path.clone()).collect();
+    let Ok(kb) = kbrel::content::build(&cfg, files, all, &Default::default()) else {
+        return;
+    };
+    for d in &kb.documents {
+        assert_eq!(d.sha256, kbrel::content::sha256_hex(d.text.as_bytes()));
+        assert!(d.body_start <= d.text.len() && d.text.is_char_boundary(d.body_start));
+        let _ = d.body();
+        let _ = kbrel::content::raw_front_matter(&d.text);
+        let _ = kbrel::content::body_of(&d.text);
+    }
+    let _ = kbrel::lint::lint(&kb, &cfg);
+}
+
+/// `parse_index`, `parse_manifest` and `parse_diff`: never panic; what parses re-parses from
+/// its canonical bytes to an equal value, and a parsed index or manifest only names safe paths.
+pub fn registry_json(data: &[u8]) {
+    use kbrel::manifest::{
+        is_safe_relative_path, parse_diff, parse_index, parse_manifest, to_json_bytes,
+    };
+    let p = Path::new("fuzz.json");
+    if let Ok(i) = parse_index(data, p) {
+        let again = parse_index(&to_json_bytes(&i), p).expect("a parsed index re-parses");
+        assert_eq!(again, i);
+        for v in &i.versions {
+            for f in [
+                &v.manifest.path,
+                &v.diff.path,
+                &v.package_json.path,
+                &v.tarball.path,
+            ] {
+                assert!(is_safe_relative_path(f), "{f}");
+            }
+        }
+        let _ = i.known_versions();
+    }
+    if let Ok(m) = parse_manifest(data, p) {
+        let again = parse_manifest(&to_json_bytes(&m), p).expect("a parsed manifest re-parses");
+        assert_eq!(again, m);
+        for d in &m.documents {
+            assert!(is_safe_relative_path(&format!("{}/{}", d.lang, d.path)));
+            assert!(kbrel::manifest::is_sha256_hex(&d.sha256));
+            let _ = kbrel::registry::blob_path(&d.sha256);
+        }
+    }
+    if let Ok(d) = parse_diff(data, p) {
+        let again = parse_diff(&to_json_bytes(&d), p).expect("a parsed diff re-parses");
+        assert_eq!(again, d);
+    }
+}
+
+/// `package::unpack` with small limits: never panics; what it returns respects the limits and
+/// holds only unique, safe paths. An input that is not gzip is also gzipped first, so the tar
+/// layer is reached (mutated gzip rarely gets past its header and CRC).
+pub fn unpack(data: &[u8]) {
+    unpack_one(data);
+    if !data.starts_with(&[0x1f, 0x8b]) {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).expect("gzip into memory");
+        unpack_one(&e.finish().expect("gzip into memory"));
+    }
+}
+
+fn unpack_one(data: &[u8]) {
+    let limits = kbrel::package::UnpackLimits {
+        max_unpacked: 1 << 22,
+        max_entries: 256,
+    };
+    let Ok(files) = kbrel::package::unpack(data, "fuzz.tgz", limits) else {
+        return;
+    };
+    assert!(files.len() <= limits.max_entries);
+    let total: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+    assert!(total <= limits.max_unpacked);
+    let mut seen = BTreeSet::new();
+    for (path, _) in &files {
+        assert!(kbrel::manifest::is_safe_relative_path(path), "{path}");
+        assert!(seen.insert(path.clone()), "{path} twice");
+    }
+}
+
+/// `diff::word::word_diff` of the two halves of the input (as lossy UTF-8): never panics; the
+/// equal and inserted pieces rebuild the new text (less its leading whitespace), and the equal
+/// and deleted pieces hold exactly the old text's non-whitespace characters.
+pub fn word_diff(data: &[u8]) {
+    use kbrel::diff::word::{Piece, render_plain, word_diff};
+    let text = String::from_utf8_lossy(data);
+    let mut mid = text.len() / 2;
+    while !text.is_char_boundary(mid) {
+        mid -= 1;
+    }
+    let (old, new) = text.split_at(mid);
+    let pieces = word_diff(old, new);
+    let mut rebuilt_new = String::new();
+    let mut rebuilt_old = String::new();
+    for p in &pieces {
+        match p {
+            Piece::Equal(t) => {
+                assert!(!t.is_empty());
+                rebuilt_new.push_str(t);
+                rebuilt_old.push_str(t);
+            }
+            Piece::Insert(t) => {
+                assert!(!t.is_empty());
+                rebuilt_new.push_str(t);
+            }
+            Piece::Delete(t) => {
+                assert!(!t.is_empty());
+                rebuilt_old.push_str(t);
+            }
+        }
+    }
+    assert!(
+        new.ends_with(&rebuilt_new),
+        "the pieces do not rebuild the new text: {new:?} vs {rebuilt_new:?}"
+    );
+    let dropped = &new[..new.len() - rebuilt_new.len()];
+    assert!(
+        dropped.chars().all(char::is_whitespace),
+        "dropped {dropped:?}"
+    );
+    let non_ws = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    assert_eq!(
+        non_ws(&rebuilt_old),
+        non_ws(old),
+        "the pieces do not hold the old text"
+    );
+    let _ = render_plain(&pieces);
+}
