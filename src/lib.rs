@@ -48,8 +48,8 @@ pub mod server;
 pub mod sign;
 pub mod snapshot;
 pub mod sync;
+pub mod synth;
 pub mod verify;
 pub mod web;
-pub mod synth;
 
 pub use error::{Error, Result};

@@ -586,16 +586,21 @@ pub fn publish(
         }
     }
     let new_blobs: Vec<&Document> = {
+        use rayon::prelude::*;
         let mut seen = std::collections::HashSet::new();
-        kb.documents
+        let unique: Vec<&Document> = kb
+            .documents
             .iter()
             .filter(|d| seen.insert(d.sha256.as_str()))
-            // An existing blob of the wrong size (torn by a crash) is written again.
+            .collect();
+        // Verify before trust: an existing blob is reused only if it hashes to its name; a
+        // missing, torn or corrupted one is written again.
+        unique
+            .into_par_iter()
             .filter(|d| {
-                std::fs::metadata(reg.path(&registry::blob_path(&d.sha256)))
-                    .ok()
-                    .map(|m| m.len())
-                    != Some(d.size())
+                std::fs::read(reg.path(&registry::blob_path(&d.sha256)))
+                    .map(|b| b.len() as u64 != d.size() || sha256_hex(&b) != d.sha256)
+                    .unwrap_or(true)
             })
             .collect()
     };

@@ -1538,3 +1538,24 @@ fn snapshot_of_publish_output_and_changelog_section() {
     - **旧版代理** (`legacy.md`) +13
     ");
 }
+
+#[test]
+fn a_corrupted_blob_of_the_right_size_is_rewritten_not_reused() {
+    let kb = Kb::new();
+    kb.publish(&["1.0.0"]).success();
+    let m = manifest(&kb, "1.0.0");
+    let doc = m["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] != "intro.md")
+        .unwrap();
+    let sha = doc["sha256"].as_str().unwrap().to_string();
+    let blob = kb.reg(&format!("blobs/sha256/{}/{}", &sha[..2], &sha[2..]));
+    let size = fs::metadata(&blob).unwrap().len() as usize;
+    fs::write(&blob, vec![b'x'; size]).unwrap();
+    // 1.1.0 still contains the document: its blob must be written again, not trusted.
+    kb.write("en/intro.md", kb.read("en/intro.md") + "\nOne more line.\n");
+    kb.publish(&["1.1.0"]).success();
+    assert_eq!(sha256_hex(&fs::read(&blob).unwrap()), sha);
+}

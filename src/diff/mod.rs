@@ -143,7 +143,9 @@ fn line_signature(text: &str) -> Vec<u64> {
     let mut v: Vec<u64> = text
         .lines()
         .map(|l| {
-            l.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+            l.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
         })
         .collect();
     v.sort_unstable();
@@ -244,7 +246,9 @@ pub fn diff_docs(
                 if let std::collections::hash_map::Entry::Vacant(e) = texts_new.entry(i) {
                     e.insert(new_text.text(added[i])?);
                 }
-                let nsig = signatures.entry(i).or_insert_with(|| line_signature(&texts_new[&i]));
+                let nsig = signatures
+                    .entry(i)
+                    .or_insert_with(|| line_signature(&texts_new[&i]));
                 let bound = similarity_bound(&osig, nsig);
                 if bound < RENAME_THRESHOLD || best.is_some_and(|(_, b)| bound <= b) {
                     continue;
@@ -382,11 +386,23 @@ mod tests {
 
     #[test]
     fn the_similarity_bound_is_never_below_the_similarity() {
-        let texts = ["a\nb\nc\n", "c\nb\na\n", "a\nb\n", "a\na\nb\nx", "", "x\n", "a\nb\nc\nd\ne\nf\n"];
+        let texts = [
+            "a\nb\nc\n",
+            "c\nb\na\n",
+            "a\nb\n",
+            "a\na\nb\nx",
+            "",
+            "x\n",
+            "a\nb\nc\nd\ne\nf\n",
+        ];
         for a in texts {
             for b in texts {
                 let bound = similarity_bound(&line_signature(a), &line_signature(b));
-                assert!(bound >= similarity(a, b), "{a:?} {b:?}: bound {bound} < {}", similarity(a, b));
+                assert!(
+                    bound >= similarity(a, b),
+                    "{a:?} {b:?}: bound {bound} < {}",
+                    similarity(a, b)
+                );
             }
         }
     }

@@ -32,7 +32,10 @@ fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 pub fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
+            // Control characters, and bidirectional overrides/isolates that could make a
+            // terminal show a name other than the real one.
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+            if (c.is_control() && c != '\n' && c != '\t') || bidi {
                 format!("\\u{{{:x}}}", c as u32)
             } else {
                 c.to_string()
