@@ -43,6 +43,13 @@ pub enum Error {
     #[error("the registry `{}` is locked by another publish", path.display())]
     Locked { path: PathBuf },
 
+    /// The release is complete and listed in index.json, but a file derived from the index
+    /// (static npm packument, signature) could not be updated.
+    #[error(
+        "{version} is published (index.json lists it, complete), but a derived file was not updated: {cause}"
+    )]
+    PartlyPublished { version: String, cause: Box<Error> },
+
     #[error("{0}")]
     Usage(String),
 }
@@ -94,6 +101,9 @@ impl Error {
                 "wait for the other publish to finish; the lock is released when it exits".into(),
             ),
             Error::Config { .. } => Some("see `kbrel --help` and docs: configuration".into()),
+            Error::PartlyPublished { .. } => Some(
+                "fix the cause, then re-run the same publish: it finds the version published and rewrites the derived files".into(),
+            ),
             _ => None,
         }
     }

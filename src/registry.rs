@@ -348,13 +348,19 @@ impl Registry {
         // Derived files follow the index (the static npm packument, the signature): a reader
         // racing the renames sees the previous ones; a crash here is repaired by re-running the
         // same publish.
-        for (tmp, dest) in staged_extra {
-            rename_into(&tmp, &dest)?;
-        }
-        if c.index_sig.is_some() {
-            rename_into(&sig_tmp, &self.path(crate::sign::SIG_FILE))?;
-        }
-        Ok(())
+        let derived = || -> Result<()> {
+            for (tmp, dest) in staged_extra {
+                rename_into(&tmp, &dest)?;
+            }
+            if c.index_sig.is_some() {
+                rename_into(&sig_tmp, &self.path(crate::sign::SIG_FILE))?;
+            }
+            Ok(())
+        };
+        derived().map_err(|e| Error::PartlyPublished {
+            version: c.version.to_string(),
+            cause: Box::new(e),
+        })
     }
 }
 

@@ -720,6 +720,9 @@ fn a_failure_after_the_index_keeps_the_release_complete() {
     let run = kb.publish(&kb.v2, &registry, "1.1.0");
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains(PACKUMENT), "{run}");
+    // The message says the version is published and that a rerun completes it.
+    assert!(run.stderr.contains("1.1.0 is published"), "{run}");
+    assert!(run.stderr.contains("re-run the same publish"), "{run}");
     assert_eq!(listed_versions(&registry), ["1.0.0", "1.1.0"]);
     let (run, report) = verify(&registry, false);
     for (path, kind, message) in problems(&report) {

@@ -9,7 +9,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  ran fine, and the answer is no (check found errors, diff --exit-code found changes)
-  2  error (bad input, bad configuration, I/O); nothing was changed";
+  2  error (bad input, bad configuration, I/O); nothing was changed — except when the message
+     says a version is published: then re-running the same command completes it";
 
 #[derive(Debug, Parser)]
 #[command(
