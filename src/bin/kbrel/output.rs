@@ -240,6 +240,15 @@ fn doc_label(c: &kbrel::manifest::DocChange) -> String {
     }
 }
 
+/// `M en/guide/a.md` in bold: the heading of one document in --word and --sections output.
+fn doc_heading(c: &kbrel::manifest::DocChange, p: &Paint) -> String {
+    p.meta(&format!(
+        "{} {}",
+        c.status.letter(),
+        sanitize(&doc_label(c))
+    ))
+}
+
 fn name_status_line(
     status: ChangeStatus,
     similarity: Option<u8>,
@@ -428,30 +437,14 @@ pub fn diff(
         DiffMode::Word => {
             for c in &report.changes {
                 let (old, new) = texts(c)?;
-                let _ = writeln!(
-                    s,
-                    "{}",
-                    p.meta(&format!(
-                        "{} {}",
-                        c.status.letter(),
-                        sanitize(&doc_label(c))
-                    ))
-                );
+                let _ = writeln!(s, "{}", doc_heading(c, &p));
                 s.push_str(&sanitize(&word_excerpt(&word::word_diff(&old, &new), &p)));
             }
         }
         DiffMode::Sections => {
             for c in &report.changes {
                 let (old, new) = texts(c)?;
-                let _ = writeln!(
-                    s,
-                    "{}",
-                    p.meta(&format!(
-                        "{} {}",
-                        c.status.letter(),
-                        sanitize(&doc_label(c))
-                    ))
-                );
+                let _ = writeln!(s, "{}", doc_heading(c, &p));
                 for sc in sections::section_changes(
                     kbrel::content::body_of(&old),
                     kbrel::content::body_of(&new),
