@@ -889,6 +889,45 @@ fn pair<'a>(index: &'a Index, from: &str, to: &str) -> std::result::Result<Pair<
     })
 }
 
+/// Two published versions being compared, with what the diff pages read of them.
+struct Comparison<'a> {
+    pair: Pair<'a>,
+    old: Arc<Manifest>,
+    new: Arc<Manifest>,
+    stored: Option<Arc<DiffFile>>,
+}
+
+impl<'a> Comparison<'a> {
+    /// The comparison, or (inner `Err`) the 404 page naming an unknown version.
+    fn load(
+        reg: &Registry,
+        index: &'a Index,
+        from: &str,
+        to: &str,
+    ) -> Result<std::result::Result<Comparison<'a>, Page>> {
+        let pair = match pair(index, from, to) {
+            Ok(p) => p,
+            Err(msg) => return Ok(Err(not_found(index, &msg))),
+        };
+        let (old, new) = (manifest_of(reg, pair.from)?, manifest_of(reg, pair.to)?);
+        let stored = stored_diff(reg, &pair)?;
+        Ok(Ok(Comparison {
+            pair,
+            old,
+            new,
+            stored,
+        }))
+    }
+
+    /// Changed documents grouped by id, in the newer version's language order.
+    fn groups(&self) -> Vec<(&str, Vec<Entry<'_>>)> {
+        group(
+            &self.new.languages,
+            entries(&self.old, &self.new, self.stored.as_deref()),
+        )
+    }
+}
+
 /// The stored diff of `to` when it was taken against `from`.
 fn stored_diff(reg: &Registry, p: &Pair<'_>) -> Result<Option<Arc<DiffFile>>> {
     static CACHE: OnceLock<Recent<DiffFile>> = OnceLock::new();
@@ -949,15 +988,13 @@ pub fn diff_page(
     page: usize,
     filter: &str,
 ) -> Result<Page> {
-    let p = match pair(index, from, to) {
-        Ok(p) => p,
-        Err(msg) => return Ok(not_found(index, &msg)),
+    let c = match Comparison::load(reg, index, from, to)? {
+        Ok(c) => c,
+        Err(page) => return Ok(page),
     };
-    let (old, new) = (manifest_of(reg, p.from)?, manifest_of(reg, p.to)?);
-    let stored = stored_diff(reg, &p)?;
+    let (p, new) = (&c.pair, &c.new);
     let languages = new.languages.clone();
-    let all = entries(&old, &new, stored.as_deref());
-    let groups = group(&languages, all);
+    let groups = c.groups();
     let total_groups = groups.len();
     let mut per_lang: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
     let mut lines: BTreeMap<&str, Option<(u64, u64)>> = BTreeMap::new();
@@ -1476,14 +1513,13 @@ pub fn diff_patch(
     to: &str,
     filter: &str,
 ) -> Result<Page> {
-    let p = match pair(index, from, to) {
-        Ok(p) => p,
-        Err(msg) => return Ok(not_found(index, &msg)),
+    let c = match Comparison::load(reg, index, from, to)? {
+        Ok(c) => c,
+        Err(page) => return Ok(page),
     };
-    let (old, new) = (manifest_of(reg, p.from)?, manifest_of(reg, p.to)?);
-    let stored = stored_diff(reg, &p)?;
+    let new = &c.new;
     let languages = new.languages.clone();
-    let groups = group(&languages, entries(&old, &new, stored.as_deref()));
+    let groups = c.groups();
     let mut out = String::new();
     // Patch order: by language, then path (as `kbrel diff --patch`).
     let mut es: Vec<Entry<'_>> = groups
