@@ -22,6 +22,10 @@ pub enum Error {
     #[error("invalid content: `{}`: {message}", path.display())]
     Content { path: PathBuf, message: String },
 
+    /// The content root chosen for a git revision is not a folder of its tree.
+    #[error("{0}")]
+    ContentRootMissing(Box<MissingRoot>),
+
     #[error("invalid version `{value}`: {reason}")]
     InvalidVersion { value: String, reason: String },
 
@@ -52,6 +56,73 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+}
+
+/// What [`Error::ContentRootMissing`] knows: which folder was looked for where, and why there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingRoot {
+    /// The root looked up, relative to the repository root.
+    pub root: String,
+    /// The revision as it was named (for `import`, the tag).
+    pub rev: String,
+    /// Its commit id.
+    pub commit: String,
+    /// The release version the revision was read as, when it is a release tag.
+    pub version: Option<String>,
+    /// The `[[content.history]]` entry that chose the root: its index and `versions`.
+    pub entry: Option<(usize, String)>,
+    /// A folder of that tree holding a folder per configured language, relative to the config
+    /// file's folder like `content.root`, when there is one.
+    pub found: Option<String>,
+}
+
+impl std::fmt::Display for MissingRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let MissingRoot {
+            root, rev, commit, ..
+        } = self;
+        let short = &commit[..commit.len().min(7)];
+        write!(f, "the content root `{root}`")?;
+        if let Some((i, range)) = &self.entry {
+            write!(f, " (content.history[{i}], versions `{range}`)")?;
+        }
+        match self.version {
+            Some(_) => write!(f, " does not exist at tag `{rev}` (commit {short})"),
+            None => write!(f, " does not exist at `{rev}` ({short})"),
+        }
+    }
+}
+
+fn missing_root_hint(
+    rev: &str,
+    version: Option<&str>,
+    entry: Option<&(usize, String)>,
+    found: Option<&str>,
+) -> String {
+    let there = |sep: &str| match found {
+        Some(f) => format!("{sep}at `{rev}` the language folders are in `{f}`"),
+        None => String::new(),
+    };
+    match (version, entry) {
+        (Some(v), Some((i, range))) => format!(
+            "content.history[{i}] (versions = \"{range}\") chose this folder for {v}: correct that entry's root or range in kbrel.toml{}",
+            there("; ")
+        ),
+        (Some(v), None) => {
+            let add = format!(
+                "add to kbrel.toml a [[content.history]] entry with versions = \"<={v}\" (widened to every release that had that folder) and root = \"{}\"; see docs: configuration",
+                found.unwrap_or("<that folder>")
+            );
+            match found {
+                Some(_) => format!("{}: if the content was there in {v}, {add}", there("")),
+                None => format!("if the content folder was elsewhere in {v}, {add}"),
+            }
+        }
+        (None, _) => format!(
+            "[[content.history]] picks the folder by version for release tags only; name the release's tag, or read this revision's folder with --content DIR (--config-from-rev uses kbrel.toml as it was at the revision){}",
+            there("; ")
+        ),
+    }
 }
 
 fn count_errors(findings: &[Finding]) -> usize {
@@ -101,6 +172,12 @@ impl Error {
                 "wait for the other publish to finish; the lock is released when it exits".into(),
             ),
             Error::Config { .. } => Some("see `kbrel --help` and docs: configuration".into()),
+            Error::ContentRootMissing(m) => Some(missing_root_hint(
+                &m.rev,
+                m.version.as_deref(),
+                m.entry.as_ref(),
+                m.found.as_deref(),
+            )),
             Error::PartlyPublished { .. } => Some(
                 "fix the cause, then re-run the same publish: it finds the version published and rewrites the derived files".into(),
             ),

@@ -9,7 +9,7 @@ use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use serde::{Deserialize, Serialize};
 
 use crate::content::SourceFile;
-use crate::error::{Error, Result};
+use crate::error::{Error, MissingRoot, Result};
 use crate::lint::{Code, Finding};
 
 /// An open repository.
@@ -155,12 +155,15 @@ impl Repo {
         let sub = if root.is_empty() || root == "." {
             tree
         } else {
-            let entry = tree.get_path(Path::new(root)).map_err(|_| Error::Content {
-                path: PathBuf::from(root),
-                message: format!(
-                    "the content root `{root}` does not exist at `{rev}` ({})",
-                    short(&commit.id())
-                ),
+            let entry = tree.get_path(Path::new(root)).map_err(|_| {
+                Error::ContentRootMissing(Box::new(MissingRoot {
+                    root: root.to_string(),
+                    rev: rev.to_string(),
+                    commit: commit.id().to_string(),
+                    version: None,
+                    entry: None,
+                    found: None,
+                }))
             })?;
             entry
                 .to_object(&self.repo)
@@ -241,6 +244,79 @@ impl Repo {
             all,
             findings,
         })
+    }
+
+    /// The first folder below `base` (breadth first, at most three levels down) at `rev` that
+    /// holds a folder for every one of `languages`: where the content root probably is.
+    /// The path is relative to `base`; `.` is `base` itself.
+    pub fn find_language_root(
+        &self,
+        rev: &str,
+        base: &str,
+        languages: &[String],
+    ) -> Option<String> {
+        let tree = self.commit_of(rev).ok()?.tree().ok()?;
+        let start = if base.is_empty() || base == "." {
+            tree
+        } else {
+            tree.get_path(Path::new(base))
+                .ok()?
+                .to_object(&self.repo)
+                .ok()?
+                .peel_to_tree()
+                .ok()?
+        };
+        let mut queue = std::collections::VecDeque::from([(String::new(), start, 0)]);
+        let mut budget = 2000;
+        while let Some((path, tree, depth)) = queue.pop_front() {
+            let is_dir = |name: &str| {
+                tree.get_name(name)
+                    .is_some_and(|e| e.kind() == Some(ObjectType::Tree))
+            };
+            if !languages.is_empty() && languages.iter().all(|l| is_dir(l)) {
+                return Some(if path.is_empty() { ".".into() } else { path });
+            }
+            if depth == 3 {
+                continue;
+            }
+            for e in tree.iter() {
+                let Ok(name) = std::str::from_utf8(e.name_bytes()) else {
+                    continue;
+                };
+                if e.kind() != Some(ObjectType::Tree) || name.starts_with('.') {
+                    continue;
+                }
+                budget -= 1;
+                if budget == 0 {
+                    return None;
+                }
+                let Ok(sub) = e.to_object(&self.repo).and_then(|o| o.peel_to_tree()) else {
+                    continue;
+                };
+                let sub_path = if path.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{path}/{name}")
+                };
+                queue.push_back((sub_path, sub, depth + 1));
+            }
+        }
+        None
+    }
+
+    /// The release `rev` names when it is a release tag: a tag name (`v1.2.0`, `tags/v1.2.0`
+    /// or `refs/tags/v1.2.0`) that is a semver version, read as `import` reads tag names.
+    /// `None` for branches, commits and other expressions (`v1.2.0~1`).
+    pub fn release_tag(&self, rev: &str) -> Option<(String, semver::Version)> {
+        let name = rev
+            .strip_prefix("refs/tags/")
+            .or_else(|| rev.strip_prefix("tags/"))
+            .unwrap_or(rev);
+        let version = crate::publish::parse_version(name).ok()?;
+        let tagged = self.tag_target(name)?;
+        // `rev` must resolve to the tag (git prefers tags over branches of the same name, but
+        // `refs/<rev>` comes first).
+        (self.resolve(rev).ok()? == tagged).then(|| (name.to_string(), version))
     }
 
     /// Read a single file at `rev` (e.g. kbrel.toml for `--config-from-rev`).
@@ -478,7 +554,24 @@ fn canonical_prefix(path: &Path) -> PathBuf {
 /// content root is taken relative to the repository root exactly as kbrel.toml places it
 /// relative to its own folder.
 pub fn content_root_in(cfg: &crate::config::Config, repo: &Repo) -> Result<String> {
-    let root = cfg.content_root();
+    folder_in(cfg, &cfg.content.root, repo)
+}
+
+/// The content root of release `version` inside the repository (`/`-separated): the
+/// `[[content.history]]` entry whose range holds the version, else `content.root`; and the
+/// index of that entry. `None` (a revision that is not a release tag) is `content.root`.
+pub fn content_root_for(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    version: Option<&semver::Version>,
+) -> Result<(String, Option<usize>)> {
+    let (root, entry) = cfg.root_for(version)?;
+    Ok((folder_in(cfg, root, repo)?, entry))
+}
+
+/// A folder named in kbrel.toml (relative to its folder, or absolute) inside the repository.
+fn folder_in(cfg: &crate::config::Config, folder: &Path, repo: &Repo) -> Result<String> {
+    let root = cfg.base_dir.join(folder);
     match repo.relative(&root) {
         Ok(rel) if !Path::new(&rel).has_root() => Ok(rel),
         other => {
@@ -511,14 +604,45 @@ fn short(oid: &Oid) -> String {
 }
 
 /// Load the knowledge base as it is at `rev`, with the configured layout and pairing rules.
+/// When `rev` is a release tag ([`Repo::release_tag`]), the content root is the one configured
+/// for its version (`[[content.history]]`); otherwise `content.root`.
 /// Symlinks and submodules in the tree become warnings; LFS pointers are errors.
 pub fn load_kb(
     cfg: &crate::config::Config,
     repo: &Repo,
     rev: &str,
 ) -> Result<(crate::content::KnowledgeBase, String)> {
-    let root = content_root_in(cfg, repo)?;
-    let tree = repo.read_tree(rev, &root)?;
+    let version = repo.release_tag(rev).map(|(_, v)| v);
+    load_release(cfg, repo, rev, rev, version.as_ref())
+}
+
+/// Load the knowledge base at `rev` as release `version` (its content root chosen by
+/// `[[content.history]]`; `None`: `content.root`). `name` is how errors call the revision
+/// (`import` reads a tag's commit and names the tag).
+pub fn load_release(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev: &str,
+    name: &str,
+    version: Option<&semver::Version>,
+) -> Result<(crate::content::KnowledgeBase, String)> {
+    let (root, entry) = content_root_for(cfg, repo, version)?;
+    let tree = match repo.read_tree(rev, &root) {
+        Ok(t) => t,
+        Err(Error::ContentRootMissing(missing)) => {
+            let found = folder_in(cfg, Path::new(""), repo)
+                .ok()
+                .and_then(|base| repo.find_language_root(rev, &base, &cfg.content.languages));
+            return Err(Error::ContentRootMissing(Box::new(MissingRoot {
+                rev: name.to_string(),
+                version: version.map(ToString::to_string),
+                entry: entry.map(|i| (i, cfg.content.history[i].versions.clone())),
+                found,
+                ..*missing
+            })));
+        }
+        Err(e) => return Err(e),
+    };
     let keys = crate::content::load_key_map(cfg)?;
     let mut kb = crate::content::build(cfg, tree.files, tree.all, &keys).map_err(|e| match e {
         Error::Content { path, message } => Error::Content {

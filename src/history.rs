@@ -57,7 +57,9 @@ pub fn add_commits(
     to: &str,
     rc: &mut ReleaseContext,
 ) -> Result<()> {
-    let root = crate::git::content_root_in(cfg, repo)?;
+    // The release's documents are under the content root of its version (`[[content.history]]`).
+    let version = semver::Version::parse(&rc.version).ok();
+    let (root, _) = crate::git::content_root_for(cfg, repo, version.as_ref())?;
     let full = |lang: &str, path: &str| {
         if root.is_empty() {
             format!("{lang}/{path}")

@@ -86,25 +86,28 @@ pub fn import(
         skipped,
     };
     let total = tags.len();
-    let load = |tag: &TagInfo| {
-        crate::git::load_kb(cfg, repo, &tag.commit).map_err(|e| match e {
-            Error::Content { path, message } => Error::Content {
-                path,
-                message: format!("{message} [tag {}]", tag.name),
-            },
-            other => other,
+    // Each tag's tree is read with the content root configured for its version.
+    let load = |version: &semver::Version, tag: &TagInfo| {
+        crate::git::load_release(cfg, repo, &tag.commit, &tag.name, Some(version)).map_err(|e| {
+            match e {
+                Error::Content { path, message } => Error::Content {
+                    path,
+                    message: format!("{message} [tag {}]", tag.name),
+                },
+                other => other,
+            }
         })
     };
     // Vet every tag before writing anything, so a bad tag leaves the registry unchanged.
     let index = reg.read_index()?.map(|(i, _)| i);
     for (version, tag) in &tags {
-        let (kb, _) = load(tag)?;
+        let (kb, _) = load(version, tag)?;
         publish::precheck(cfg, &kb, index.as_ref(), &version.to_string())
             .map_err(|e| tag_error(e, tag))?;
     }
     for (i, (version, tag)) in tags.iter().enumerate() {
         progress(i, total, &tag.name);
-        let (kb, commit) = load(tag)?;
+        let (kb, commit) = load(version, tag)?;
         let date = Timestamp(tag.time);
         let out = publish::publish(
             cfg,

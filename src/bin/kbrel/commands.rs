@@ -68,6 +68,8 @@ fn load_config(g: &Global) -> Result<Config> {
     };
     if let Some(c) = &g.content {
         cfg.content.root = std::path::absolute(c).context("cannot resolve --content")?;
+        // The folder named on the command line is the folder, whatever the version.
+        cfg.content.history.clear();
     }
     if let Some(r) = &g.registry {
         cfg.registry.dir = std::path::absolute(r).context("cannot resolve --registry")?;
