@@ -1957,6 +1957,314 @@ fn import_of_a_tag_without_the_content_root_names_the_tag() {
     assert_eq!(versions(&fx.index()), ["1.0.0"]);
 }
 
+// ---------------------------------------------------------------------------------------------
+// A content folder that moved between releases ([[content.history]])
+
+/// v1.0.0 and v1.1.0 with the content in `docs/` (and kbrel.toml saying so at the time), then
+/// `git mv docs content` and one edit per language for v1.2.0. The work tree's kbrel.toml says
+/// `root = "content"`, followed by `history` (TOML appended to it).
+fn moved_content(history: &str) -> Fx {
+    let fx = Fx::new();
+    fs::rename(fx.wt().join("content"), fx.wt().join("docs")).unwrap();
+    fx.write("kbrel.toml", &config_toml(NAME, "docs"));
+    fx.commit("Docs in docs/");
+    fx.lightweight_tag("v1.0.0");
+    fx.edit(
+        "docs/en/guide.md",
+        "Run the installer",
+        "Run the signed installer",
+    );
+    fx.edit("docs/zh/guide.md", "运行安装程序", "运行已签名的安装程序");
+    fx.commit("Sign the installer");
+    fx.annotated_tag("v1.1.0", 0);
+    fx.git(&["mv", "docs", "content"]);
+    fx.write("kbrel.toml", &config_toml(NAME, "content"));
+    fx.commit("Move docs/ to content/");
+    fx.edit(
+        "content/en/intro.md",
+        "one task per page.",
+        "one task per page.\n\nSearch finds any page by title.",
+    );
+    fx.edit(
+        "content/zh/intro.md",
+        "每页只讲一项任务。",
+        "每页只讲一项任务。\n\n搜索可以按标题找到任何页面。",
+    );
+    fx.commit("Mention search");
+    fx.lightweight_tag("v1.2.0");
+    fx.write(
+        "kbrel.toml",
+        &format!("{}{history}", config_toml(NAME, "content")),
+    );
+    fx
+}
+
+const DOCS_BEFORE_1_2: &str = "\n[[content.history]]\nversions = \"<1.2.0\"\nroot = \"docs\"\n";
+
+/// The `--name-status` lines of a diff, sorted.
+fn name_status(run: &Run) -> Vec<String> {
+    let mut lines: Vec<String> = run.stdout.lines().map(String::from).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn content_history_imports_a_moved_content_folder_in_one_command() {
+    let fx = moved_content(DOCS_BEFORE_1_2);
+    let report = fx.import(&["--json"]).success().json();
+    let imported: Vec<(&str, &str)> = report["imported"]
+        .as_array()
+        .expect("imported")
+        .iter()
+        .map(|t| (s(&t["tag"]), s(&t["outcome"])))
+        .collect();
+    assert_eq!(
+        imported,
+        [
+            ("v1.0.0", "published"),
+            ("v1.1.0", "published"),
+            ("v1.2.0", "published")
+        ]
+    );
+    let index = fx.index();
+    assert_eq!(versions(&index), ["1.0.0", "1.1.0", "1.2.0"]);
+    let docs = ["en/guide.md", "en/intro.md", "zh/guide.md", "zh/intro.md"];
+    for v in ["1.0.0", "1.1.0", "1.2.0"] {
+        assert_eq!(manifest_docs(&fx.manifest(v)), docs, "{v}");
+    }
+    // The move is not a change: 1.2.0 differs from 1.1.0 by the intro edits only.
+    let ns = fx
+        .kbrel(&["diff", "1.1.0", "1.2.0", "--name-status"])
+        .success();
+    assert_eq!(
+        name_status(&ns),
+        ["M\ten/intro.md", "M\tzh/intro.md"],
+        "{ns}"
+    );
+    let ns = fx
+        .kbrel(&["diff", "1.0.0", "1.1.0", "--name-status"])
+        .success();
+    assert_eq!(
+        name_status(&ns),
+        ["M\ten/guide.md", "M\tzh/guide.md"],
+        "{ns}"
+    );
+    for lang in ["en", "zh"] {
+        let summary = &index_entry(&index, "1.2.0")["summary"][lang];
+        assert_eq!(
+            (
+                summary["added"].as_u64(),
+                summary["removed"].as_u64(),
+                summary["modified"].as_u64()
+            ),
+            (Some(0), Some(0), Some(1)),
+            "{lang}: {summary}"
+        );
+    }
+    // A document whose bytes did not change is the same blob in every release.
+    let sha = |v: &str, path: &str| {
+        fx.manifest(v)["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| format!("{}/{}", s(&d["lang"]), s(&d["path"])) == path)
+            .map(|d| s(&d["sha256"]).to_string())
+            .unwrap()
+    };
+    assert_eq!(sha("1.1.0", "en/guide.md"), sha("1.2.0", "en/guide.md"));
+
+    // git:<tag> sides and --from-git <tag> read each tag with its version's root.
+    let ns = fx
+        .kbrel(&["diff", "git:v1.1.0", "git:v1.2.0", "--name-status"])
+        .success();
+    assert_eq!(
+        name_status(&ns),
+        ["M\ten/intro.md", "M\tzh/intro.md"],
+        "{ns}"
+    );
+    fx.kbrel(&["diff", "1.0.0", "git:v1.0.0", "--exit-code", "--quiet"])
+        .success();
+    fx.kbrel(&[
+        "diff",
+        "1.1.0",
+        "git:refs/tags/v1.1.0",
+        "--exit-code",
+        "--quiet",
+    ])
+    .success();
+    for tag in ["v1.0.0", "tags/v1.1.0", "v1.2.0"] {
+        fx.kbrel(&["--from-git", tag, "check"])
+            .success()
+            .stderr_has(&["checked 4 documents"]);
+    }
+    // Another revision (a commit, a branch, an expression) is read with `content.root`: the
+    // range says which releases had `docs/`, not which commits.
+    let c110 = fx.rev("v1.1.0");
+    fx.kbrel(&["--from-git", &c110, "check"])
+        .code(2)
+        .stderr_has(&["`content`", &c110, "release tags", "--content"]);
+    fx.kbrel(&["--from-git", &c110, "--content", "docs", "check"])
+        .success()
+        .stderr_has(&["checked 4 documents"]);
+
+    // The changelog lists each release's commits under the folder of that release.
+    let ctx = fx.kbrel(&["changelog", "--json"]).success().json();
+    let changed = |version: &str, lang: &str, path: &str| -> Vec<String> {
+        let rel = ctx["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["version"] == version)
+            .unwrap_or_else(|| panic!("no {version} in {ctx:#}"));
+        let l = rel["languages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["lang"] == lang)
+            .unwrap();
+        let e = l["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["path"] == path)
+            .unwrap_or_else(|| panic!("{path} not changed in {version}: {l:#}"));
+        e["commits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| s(&c["subject"]).to_string())
+            .collect()
+    };
+    assert_eq!(changed("1.1.0", "en", "guide.md"), ["Sign the installer"]);
+    assert_eq!(
+        changed("1.2.0", "en", "intro.md"),
+        ["Mention search", "Move docs/ to content/"],
+        "git log --follow: the move touched the path too"
+    );
+
+    fx.kbrel(&["verify"]).success();
+    assert_registry_consistent(&fx.registry());
+    // Importing again changes nothing.
+    let before = registry_files(&fx.registry());
+    fx.import(&[]).success();
+    assert_eq!(registry_files(&fx.registry()), before);
+}
+
+#[test]
+fn without_content_history_a_moved_folder_fails_naming_the_tag_and_the_fix() {
+    let fx = moved_content("");
+    // Only the release with today's folder: fine.
+    fx.import(&["--tags", "v1.2.*"]).success();
+    let before = registry_files(&fx.registry());
+    let changelog = fs::read(fx.changelog()).unwrap();
+    let run = fx.import(&[]).code(2).stderr_has(&[
+        "the content root `content` does not exist at tag `v1.0.0`",
+        "[[content.history]]",
+        "versions = \"<=1.0.0\"",
+        "root = \"docs\"",
+        "the language folders are in `docs`",
+    ]);
+    assert!(run.stderr.contains("hint:"), "{run}");
+    assert_eq!(
+        registry_files(&fx.registry()),
+        before,
+        "a failed import changed the registry"
+    );
+    assert_eq!(fs::read(fx.changelog()).unwrap(), changelog);
+    fx.kbrel(&["--from-git", "v1.1.0", "check"])
+        .code(2)
+        .stderr_has(&["tag `v1.1.0`", "[[content.history]]", "1.1.0"]);
+
+    // A range that leaves out v1.1.0: the error names v1.1.0 (no entry chose a root for it).
+    fx.write(
+        "kbrel.toml",
+        &format!(
+            "{}\n[[content.history]]\nversions = \"<1.1.0\"\nroot = \"docs\"\n",
+            config_toml(NAME, "content")
+        ),
+    );
+    fx.import(&[])
+        .code(2)
+        .stderr_has(&["tag `v1.1.0`", "versions = \"<=1.1.0\""]);
+    // A wrong folder in the entry: the error names the entry, and where the folders are.
+    fx.write(
+        "kbrel.toml",
+        &format!(
+            "{}\n[[content.history]]\nversions = \"<1.2.0\"\nroot = \"doc\"\n",
+            config_toml(NAME, "content")
+        ),
+    );
+    fx.import(&[]).code(2).stderr_has(&[
+        "the content root `doc` (content.history[0], versions `<1.2.0`) does not exist at tag `v1.0.0`",
+        "correct that entry",
+        "in `docs`",
+    ]);
+    assert_eq!(registry_files(&fx.registry()), before);
+
+    // The fix: the earlier releases are imported (after 1.2.0, so as backports).
+    fx.write(
+        "kbrel.toml",
+        &format!("{}{DOCS_BEFORE_1_2}", config_toml(NAME, "content")),
+    );
+    let json = fx.import(&["--json"]).success().json();
+    let outcomes: Vec<&str> = json["imported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| s(&t["outcome"]))
+        .collect();
+    assert_eq!(outcomes, ["published", "published", "already-published"]);
+    assert_eq!(versions(&fx.index()), ["1.0.0", "1.1.0", "1.2.0"]);
+    assert_registry_consistent(&fx.registry());
+}
+
+#[test]
+fn bad_content_history_values_are_refused_naming_the_field() {
+    let fx = moved_content("");
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[[content.history]]\nversions = \"<1.x.0\"\nroot = \"docs\"\n",
+            &["content.history[0].versions `<1.x.0`", "not a semver range"],
+        ),
+        (
+            "[[content.history]]\nversions = \"<1.2.0\"\nroot = \"docs\"\n[[content.history]]\nversions = \">=1.1.0, <1.3.0\"\nroot = \"x\"\n",
+            &[
+                "content.history[1].versions `>=1.1.0, <1.3.0` overlaps content.history[0].versions `<1.2.0`",
+                "both match >=1.1.0, <1.2.0",
+            ],
+        ),
+        (
+            "[[content.history]]\nversions = 1.2\nroot = \"docs\"\n",
+            &["versions = 1.2", "invalid type", "expected a string"],
+        ),
+        (
+            "[[content.history]]\nversions = \"<1.2.0\"\nroot = [\"docs\"]\n",
+            &["root = [\"docs\"]", "invalid type"],
+        ),
+        (
+            "[[content.history]]\nversion = \"<1.2.0\"\nroot = \"docs\"\n",
+            &["unknown field `version`", "versions"],
+        ),
+        (
+            "[content.history]\nversions = \"<1.2.0\"\nroot = \"docs\"\n",
+            &["[[content.history]]"],
+        ),
+    ];
+    for (history, needles) in cases {
+        fx.write(
+            "kbrel.toml",
+            &format!("{}\n{history}", config_toml(NAME, "content")),
+        );
+        let run = fx.import(&[]).code(2).stderr_has(needles);
+        assert!(
+            run.stderr.contains("invalid configuration"),
+            "{history}\n{run}"
+        );
+        fx.kbrel(&["check"]).code(2).stderr_has(needles);
+    }
+    assert!(!fx.registry().exists());
+}
+
 #[test]
 fn a_non_utf8_file_name_is_an_error_naming_it() {
     use std::os::unix::ffi::OsStrExt;
