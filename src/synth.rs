@@ -1409,6 +1409,64 @@ pub fn write_to(dir: &Path, files: &[SourceFile]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Turn `dir`, which holds `old` (as written by [`write_to`]), into `new`: write only the files
+/// that are new or whose bytes changed, delete the files `new` no longer has (and folders left
+/// empty by that). Afterwards `dir` holds exactly what `write_to(dir, new)` would write into an
+/// empty folder. Returns (files written, files deleted).
+pub fn update_to(
+    dir: &Path,
+    old: &[SourceFile],
+    new: &[SourceFile],
+) -> std::io::Result<(usize, usize)> {
+    let before: BTreeMap<&str, &[u8]> = old
+        .iter()
+        .map(|f| (f.path.as_str(), &f.bytes[..]))
+        .collect();
+    let after: BTreeSet<&str> = new.iter().map(|f| f.path.as_str()).collect();
+    let mut deleted = 0;
+    for f in old {
+        if after.contains(f.path.as_str()) {
+            continue;
+        }
+        let path = dir.join(&f.path);
+        std::fs::remove_file(&path)?;
+        deleted += 1;
+        // Remove folders the deletion left empty, up to (not including) `dir`.
+        let mut parent = path.parent();
+        while let Some(p) = parent {
+            if p == dir || std::fs::remove_dir(p).is_err() {
+                break;
+            }
+            parent = p.parent();
+        }
+    }
+    let changed: Vec<SourceFile> = new
+        .iter()
+        .filter(|f| before.get(f.path.as_str()) != Some(&&f.bytes[..]))
+        .cloned()
+        .collect();
+    write_to(dir, &changed)?;
+    Ok((changed.len(), deleted))
+}
+
+/// A sha256 (lowercase hex) over what [`write_to`] would write: every file's path and bytes in
+/// order, after `config` (the `kbrel.toml` text). Equal digests mean equal output, so a cached
+/// copy can be checked without writing or reading it.
+pub fn digest(config: &str, files: &[SourceFile]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(config.as_bytes());
+    for f in files {
+        field(f.path.as_bytes());
+        field(&f.bytes);
+    }
+    crate::content::hex(&h.finalize())
+}
+
 /// The `kbrel.toml` for a generated knowledge base written under `content/`.
 pub fn config_toml(spec: &Spec) -> String {
     let langs = spec
@@ -1576,6 +1634,89 @@ mod tests {
         for f in &files {
             assert!(bodies.insert(crate::content::body_of(text(f)).to_string()));
         }
+    }
+
+    /// Every file below `dir` with its bytes, and every folder (to catch empty ones).
+    fn tree(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if p.is_dir() {
+                    out.insert(rel, None);
+                    stack.push(p);
+                } else {
+                    out.insert(rel, Some(std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn update_to_equals_a_fresh_write() {
+        let v1 = generate(&spec(300, 21));
+        // Removals and renames too, so files and whole folders disappear.
+        let es = EvolveSpec {
+            seed: 22,
+            changed_pct: 4.0,
+            added_pct: 6.0,
+            removed_pct: 3.0,
+            renamed_pct: 3.0,
+            ..EvolveSpec::default()
+        };
+        let v2 = evolve(&v1, &es);
+        let v3 = evolve(&v2, &EvolveSpec { seed: 23, ..es });
+        let tmp = tempfile::tempdir().unwrap();
+        let (inc, fresh) = (tmp.path().join("inc"), tmp.path().join("fresh"));
+        write_to(&inc, &v1).unwrap();
+        let (written, deleted) = update_to(&inc, &v1, &v2).unwrap();
+        // Edits, additions, renames and the links rewritten to follow them: far from all.
+        assert!(
+            written > 0 && written < v2.len() / 2,
+            "{written} of {}",
+            v2.len()
+        );
+        assert!(deleted > 0, "{deleted}");
+        write_to(&fresh, &v2).unwrap();
+        assert_eq!(tree(&inc), tree(&fresh));
+        update_to(&inc, &v2, &v3).unwrap();
+        let fresh3 = tmp.path().join("fresh3");
+        write_to(&fresh3, &v3).unwrap();
+        assert_eq!(tree(&inc), tree(&fresh3));
+        // Nothing to do when nothing changed.
+        assert_eq!(update_to(&inc, &v3, &v3).unwrap(), (0, 0));
+        // A folder emptied by a removal is removed too.
+        let file = |path: &str| SourceFile {
+            path: path.into(),
+            bytes: b"x".to_vec(),
+        };
+        let d = tmp.path().join("empty");
+        write_to(&d, &[file("en/faq/x.md")]).unwrap();
+        update_to(&d, &[file("en/faq/x.md")], &[file("en/y.md")]).unwrap();
+        assert!(!d.join("en/faq").exists() && d.join("en/y.md").exists());
+    }
+
+    #[test]
+    fn digest_tells_outputs_apart() {
+        let s = spec(50, 4);
+        let (a, cfg) = (generate(&s), config_toml(&s));
+        assert_eq!(digest(&cfg, &a), digest(&cfg, &generate(&s)));
+        assert_eq!(digest(&cfg, &a).len(), 64);
+        assert_ne!(digest(&cfg, &a), digest(&cfg, &generate(&spec(50, 5))));
+        assert_ne!(
+            digest(&cfg, &a),
+            digest(&cfg, &evolve(&a, &EvolveSpec::default()))
+        );
+        assert_ne!(digest(&cfg, &a), digest("", &a));
+        // Moving bytes between a path and its content changes the digest.
+        let f = |p: &str, b: &[u8]| SourceFile {
+            path: p.into(),
+            bytes: b.to_vec(),
+        };
+        assert_ne!(digest("", &[f("ab", b"c")]), digest("", &[f("a", b"bc")]));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! `kbrel-synth --docs-per-lang 10000 --out DIR` writes `DIR/kbrel.toml` and
 //! `DIR/content/{en,zh}/…`. `--generation K` writes version K of the same knowledge base:
 //! generation 1 is the generated base, each later generation applies one `evolve` step to the
-//! previous one (edits, drift, additions, removals, renames).
+//! previous one (edits, drift, additions, removals, renames). `--on-generation CMD` writes
+//! every generation 1..=K into the same folder in turn (later ones only rewrite what changed)
+//! and runs CMD after each, e.g. to commit and tag it in a git repository.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,6 +21,8 @@ use kbrel::synth::{self, EvolveSpec, Spec};
     after_help = "Examples:
   kbrel-synth --docs-per-lang 10000 --out bench/out/kb-v1
   kbrel-synth --docs-per-lang 10000 --out bench/out/kb-v2 --generation 2
+  kbrel-synth --docs-per-lang 2000 --out repo --generation 50 --changed-pct 2 --added-pct 0 \\
+      --on-generation 'git add -A && git commit -qm g$KBREL_SYNTH_GENERATION'
   kbrel --config bench/out/kb-v1/kbrel.toml check"
 )]
 struct Cli {
@@ -29,8 +33,8 @@ struct Cli {
     #[arg(long, default_value_t = 1, value_name = "S")]
     seed: u64,
     /// Output folder (gets kbrel.toml and content/)
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "digest")]
+    out: Option<PathBuf>,
     /// Version of the knowledge base: 1 = generated, K > 1 = K-1 evolve steps applied
     #[arg(long, default_value_t = 1, value_name = "K")]
     generation: u32,
@@ -40,6 +44,17 @@ struct Cli {
     /// Percentage of documents added per evolve step (removed and renamed: half of it each)
     #[arg(long, default_value_t = 1.0, value_name = "PCT")]
     added_pct: f64,
+    /// Write every generation 1..=K into --out in turn and run this shell command (`sh -c`) in
+    /// --out after each, with KBREL_SYNTH_GENERATION=<k> in its environment. Generation k+1
+    /// rewrites only the files that changed and deletes the removed ones, so the folder always
+    /// holds exactly generation k while CMD runs. A failing CMD stops with an error.
+    #[arg(long, value_name = "CMD")]
+    on_generation: Option<String>,
+    /// Write nothing: print a sha256 over the kbrel.toml and every file (path and bytes) of the
+    /// requested generation, to tell whether a copy written earlier is still what this
+    /// generator writes
+    #[arg(long, conflicts_with_all = ["out", "on_generation", "force"])]
+    digest: bool,
     /// Write into a non-empty folder (its content/ folder is replaced)
     #[arg(long)]
     force: bool,
@@ -74,7 +89,20 @@ fn run(cli: &Cli) -> Result<(), String> {
     if cli.docs_per_lang == 0 {
         return Err("--docs-per-lang must be at least 1".into());
     }
-    let out = &cli.out;
+    let spec = Spec {
+        docs_per_lang: cli.docs_per_lang,
+        seed: cli.seed,
+        languages: vec!["en".into(), "zh".into()],
+    };
+    let Some(out) = &cli.out else {
+        // --digest: the last generation, computed in memory.
+        let mut files = synth::generate(&spec);
+        for g in 2..=cli.generation {
+            files = synth::evolve(&files, &evolve_spec(cli, g));
+        }
+        println!("{}", synth::digest(&synth::config_toml(&spec), &files));
+        return Ok(());
+    };
     let empty = is_empty_dir(out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
     if !empty && !cli.force {
         return Err(format!(
@@ -82,22 +110,26 @@ fn run(cli: &Cli) -> Result<(), String> {
             out.display()
         ));
     }
-    let spec = Spec {
-        docs_per_lang: cli.docs_per_lang,
-        seed: cli.seed,
-        languages: vec!["en".into(), "zh".into()],
+    let content = out.join("content");
+    let prepare = || -> Result<(), String> {
+        if content.exists() {
+            std::fs::remove_dir_all(&content)
+                .map_err(|e| format!("cannot remove {}: {e}", content.display()))?;
+        }
+        std::fs::create_dir_all(out)
+            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        std::fs::write(out.join("kbrel.toml"), synth::config_toml(&spec))
+            .map_err(|e| format!("cannot write kbrel.toml: {e}"))
     };
+    let hook = cli.on_generation.as_deref();
     let mut files = synth::generate(&spec);
+    if let Some(cmd) = hook {
+        prepare()?;
+        synth::write_to(&content, &files).map_err(|e| format!("cannot write content: {e}"))?;
+        run_hook(cmd, out, 1)?;
+    }
     for g in 2..=cli.generation {
-        let es = EvolveSpec {
-            seed: cli.seed.wrapping_mul(1_000_003).wrapping_add(g as u64),
-            changed_pct: cli.changed_pct,
-            added_pct: cli.added_pct,
-            removed_pct: cli.added_pct / 2.0,
-            renamed_pct: cli.added_pct / 2.0,
-            ..EvolveSpec::default()
-        };
-        let (next, st) = synth::evolve_with_stats(&files, &es);
+        let (next, st) = synth::evolve_with_stats(&files, &evolve_spec(cli, g));
         if !cli.quiet {
             eprintln!(
                 "generation {g}: {} edited, {} edited in en only, {} added, {} removed, {} renamed, {} relinked (of {})",
@@ -110,17 +142,17 @@ fn run(cli: &Cli) -> Result<(), String> {
                 st.documents
             );
         }
+        if let Some(cmd) = hook {
+            synth::update_to(&content, &files, &next)
+                .map_err(|e| format!("cannot update content to generation {g}: {e}"))?;
+            run_hook(cmd, out, g)?;
+        }
         files = next;
     }
-    let content = out.join("content");
-    if content.exists() {
-        std::fs::remove_dir_all(&content)
-            .map_err(|e| format!("cannot remove {}: {e}", content.display()))?;
+    if hook.is_none() {
+        prepare()?;
+        synth::write_to(&content, &files).map_err(|e| format!("cannot write content: {e}"))?;
     }
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    std::fs::write(out.join("kbrel.toml"), synth::config_toml(&spec))
-        .map_err(|e| format!("cannot write kbrel.toml: {e}"))?;
-    synth::write_to(&content, &files).map_err(|e| format!("cannot write content: {e}"))?;
     if !cli.quiet {
         let bytes: usize = files.iter().map(|f| f.bytes.len()).sum();
         eprintln!(
@@ -131,4 +163,132 @@ fn run(cli: &Cli) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The evolve step that turns generation `g - 1` into generation `g`.
+fn evolve_spec(cli: &Cli, g: u32) -> EvolveSpec {
+    EvolveSpec {
+        seed: cli.seed.wrapping_mul(1_000_003).wrapping_add(g as u64),
+        changed_pct: cli.changed_pct,
+        added_pct: cli.added_pct,
+        removed_pct: cli.added_pct / 2.0,
+        renamed_pct: cli.added_pct / 2.0,
+        ..EvolveSpec::default()
+    }
+}
+
+/// Run `cmd` with `sh -c` in `dir` once generation `g` is in place.
+fn run_hook(cmd: &str, dir: &Path, g: u32) -> Result<(), String> {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .env("KBREL_SYNTH_GENERATION", g.to_string())
+        .status()
+        .map_err(|e| format!("cannot run the --on-generation command: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the --on-generation command failed after generation {g} ({status})"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(
+            [
+                "kbrel-synth",
+                "--docs-per-lang",
+                "40",
+                "--seed",
+                "3",
+                "--quiet",
+            ]
+            .iter()
+            .chain(args),
+        )
+        .unwrap()
+    }
+
+    /// Every file below `dir` (relative path → bytes); folders as `None`.
+    fn tree(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if p.is_dir() {
+                    out.insert(rel, None);
+                    stack.push(p);
+                } else {
+                    out.insert(rel, Some(std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn on_generation_sees_every_generation_as_a_fresh_write_would() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("kb");
+        let snaps = tmp.path().join("snaps");
+        std::fs::create_dir(&snaps).unwrap();
+        let out_s = out.to_str().unwrap();
+        // Copy the folder as the hook sees it, once per generation.
+        let cmd = format!("cp -r . '{}'/g$KBREL_SYNTH_GENERATION", snaps.display());
+        let evolve = ["--changed-pct", "20", "--added-pct", "10"];
+        let mut args = vec!["--generation", "4", "--out", out_s, "--on-generation", &cmd];
+        args.extend(evolve);
+        run(&cli(&args)).unwrap();
+        let mut seen: Vec<String> = std::fs::read_dir(&snaps)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        seen.sort();
+        assert_eq!(seen, ["g1", "g2", "g3", "g4"]);
+        for g in 1..=4 {
+            let fresh = tmp.path().join(format!("fresh{g}"));
+            let gs = g.to_string();
+            let mut args = vec!["--generation", &gs, "--out", fresh.to_str().unwrap()];
+            args.extend(evolve);
+            run(&cli(&args)).unwrap();
+            assert_eq!(
+                tree(&snaps.join(format!("g{g}"))),
+                tree(&fresh),
+                "generation {g}"
+            );
+        }
+        assert_eq!(tree(&out), tree(&tmp.path().join("fresh4")));
+        // A failing command stops the run and names the generation.
+        let err = run(&cli(&[
+            "--generation",
+            "3",
+            "--out",
+            out_s,
+            "--force",
+            "--on-generation",
+            "test $KBREL_SYNTH_GENERATION -lt 2",
+        ]))
+        .unwrap_err();
+        assert!(err.contains("after generation 2"), "{err}");
+    }
+
+    #[test]
+    fn digest_writes_nothing_and_needs_no_out() {
+        assert!(Cli::try_parse_from(["kbrel-synth", "--digest"]).is_ok());
+        assert!(Cli::try_parse_from(["kbrel-synth"]).is_err());
+        assert!(Cli::try_parse_from(["kbrel-synth", "--digest", "--out", "x"]).is_err());
+        assert!(
+            Cli::try_parse_from(["kbrel-synth", "--digest", "--on-generation", "true"]).is_err()
+        );
+        run(&cli(&["--digest", "--generation", "3"])).unwrap();
+    }
 }
