@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # backticks in single-quoted printf formats are markdown, not commands
 # kbrel benchmarks against the tools people would otherwise use.
 #
 #   bench/run.sh              run every available benchmark
@@ -10,18 +11,37 @@
 #   bench/run.sh list         list the benchmarks
 #
 # Environment:
-#   BENCH_DOCS=20000    total documents (both languages) for `publish`
+#   BENCH_DOCS=20000    total documents (both languages) for `publish`, `diff`, `sync`
 #   BENCH_RUNS=5        runs per tool (medians are reported; at least 5 recommended)
 #   BENCH_SCALES="2000 20000 100000"   totals for `scaling`
 #   BENCH_SEED=1        generator seed
 #   BENCH_SECONDS=30    wrk duration per row for `serve` (SERVE_CONNS=64, SERVE_THREADS=2)
 #   SYNC_CHANGED_PCT=2  documents edited between 1.0.0 and 1.1.0 for `sync`
+#   BENCH_SETTLE=180    seconds to wait after deleting many files before timing file creation
+#   BENCH_SCRATCH_MAX_MB=4096          in `scaling`, scratch left after one scale is deleted
+#                       (then settled) when it is larger than this; else kept to the end
 #   BENCH_NO_BUILD=1    skip `cargo build --release --bins`
 #   KBREL_BIN=path      kbrel binary to measure (default target/release/kbrel)
 #   BENCH_NO_WRITE=1    do not update BENCHMARKS.md
 #
-# Generated knowledge bases, registries and scratch files live in bench/out/ (gitignored).
+# Generated knowledge bases, git repositories and registries are cached in bench/out/
+# (gitignored), keyed by `kbrel-synth --digest` (what the generator would write) and, for
+# registries, the kbrel binary. Scratch output of timed runs goes to bench/out/scratch/.
+# bench/out is made an empty git repository (no commits), so that kbrel, publishing a folder in
+# it, does not find the project's own repository (scanning its status, recording its HEAD).
 # Each benchmark is a function `bench_<name>`; add one and register it in BENCHES.
+#
+# Measurement hygiene: never delete files between timed runs. On ext4 without a journal (as on
+# the machine these numbers come from) the inode allocator skips inodes freed in the last 60 s
+# (up to 360 s while their inode-table block is still dirty: RECENTCY_MIN/RECENTCY_DIRTY in
+# fs/ext4/ialloc.c, `recently_deleted`), so creating many files right after deleting many is
+# quadratic: `tar -x` of 20,000 files took 3.6 s, and 14 s of system time right after an
+# `rm -rf` of 20,000 files. So every timed run writes into its own fresh folder under
+# bench/out/scratch/, all of them are deleted only after the benchmark's timed runs (`bulk_rm`,
+# which records the time in bench/out/.last-bulk-delete), and every timed section that creates
+# files first waits until BENCH_SETTLE seconds have passed since the last bulk deletion
+# (`settle`), also across invocations. A full run needs disk for every run's output at once:
+# about 8 GB for `scaling` (5 runs each).
 
 set -euo pipefail
 
@@ -37,13 +57,30 @@ SYNTH=$ROOT/target/release/kbrel-synth
 DATE_ARG=2026-11-25
 TARGET_RATIO=1.0
 TARGET_RSS_MB=300
+BENCH_SETTLE=${BENCH_SETTLE:-180}
+BENCH_SCRATCH_MAX_MB=${BENCH_SCRATCH_MAX_MB:-4096}
+SCRATCH=$OUT/scratch
+LAST_BULK_DELETE=$OUT/.last-bulk-delete
+# Commit dates of generated repositories: generation k is committed at GIT_EPOCH + (k-1) days.
+GIT_EPOCH=1767225600 # 2026-01-01T00:00:00Z
 
-# Registered benchmarks, in the order `bench/run.sh` runs them. Planned: diff (vs git diff /
-# npm diff).
+# Registered benchmarks, in the order `bench/run.sh` runs them.
 BENCHES=(publish scaling diff serve sync)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: error: $*"; exit 2; }
+
+# Background processes (servers) to stop when the script exits, however it exits.
+BG_PIDS=()
+on_exit() {
+    local rc=$?
+    ((${#BG_PIDS[@]})) && kill "${BG_PIDS[@]}" 2>/dev/null
+    if ((rc != 0)) && [[ -d $SCRATCH ]] && [[ -n $(ls -A "$SCRATCH" 2>/dev/null) ]]; then
+        log "bench: removing the scratch output of the failed run"
+        bulk_rm "$SCRATCH"/*
+    fi
+}
+trap on_exit EXIT
 
 # --- helpers -------------------------------------------------------------------------------
 
@@ -58,6 +95,43 @@ build() {
     [[ -x $SYNTH ]] || die "no kbrel-synth binary at $SYNTH"
 }
 
+# --- scratch space and deletion hygiene (see the header) -------------------------------------
+
+# scratch_dir <name>: a new empty folder for one timed run's output.
+scratch_dir() {
+    mkdir -p "$SCRATCH"
+    mktemp -d "$SCRATCH/$1.XXXXXX"
+}
+
+# bulk_rm <path…>: delete, and remember when (for `settle`).
+bulk_rm() {
+    (($#)) || return 0
+    rm -rf -- "$@"
+    date +%s >"$LAST_BULK_DELETE"
+}
+
+# scratch_clear: delete every timed run's output (after a benchmark's timed runs).
+scratch_clear() {
+    [[ -d $SCRATCH ]] || return 0
+    local left=("$SCRATCH"/*)
+    [[ -e ${left[0]} ]] || return 0
+    log "== removing scratch output ($(du -sm "$SCRATCH" | cut -f1) MB in ${#left[@]} folders)"
+    bulk_rm "${left[@]}"
+}
+
+# settle: before timing anything that creates files, wait until BENCH_SETTLE seconds have
+# passed since the last bulk deletion, so freed inodes no longer slow down allocation.
+settle() {
+    [[ -f $LAST_BULK_DELETE ]] || return 0
+    local last wait
+    last=$(cat "$LAST_BULK_DELETE")
+    wait=$((last + BENCH_SETTLE - $(date +%s)))
+    if ((wait > 0)); then
+        log "== waiting ${wait} s: files were deleted less than ${BENCH_SETTLE} s ago (BENCH_SETTLE)"
+        sleep "$wait"
+    fi
+}
+
 HAVE_GNU_TIME=0
 if [[ -x /usr/bin/time ]] && /usr/bin/time -f '%e %M' true 2>/dev/null; then
     HAVE_GNU_TIME=1
@@ -68,7 +142,7 @@ now() { date +%s.%N; }
 # measure <label> <cmd…>: runs the command; sets WALL (seconds) and RSS_KB (peak RSS of the
 # command, 0 without GNU time). Output of the command goes to $OUT/last.log.
 measure() {
-    local tfile=$OUT/.time.$$ t0 t1
+    local tfile=$OUT/.time t0 t1
     shift
     t0=$(now)
     if ((HAVE_GNU_TIME)); then
@@ -81,33 +155,88 @@ measure() {
     WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     if ((HAVE_GNU_TIME)); then
         RSS_KB=$(awk '{ print $2 }' "$tfile")
-        rm -f "$tfile"
     else
         RSS_KB=0
     fi
 }
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() {
+    tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 }
+        END { if (NR % 2) { print a[(NR + 1) / 2]; exit }
+              m = (a[NR / 2] + a[NR / 2 + 1]) / 2; if (m == int(m)) print m; else printf "%.3f\n", m }'
+}
 maxof() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { printf f, a / b }'; }
+usdoc() { awk -v t="$1" -v n="$2" 'BEGIN { printf "%.1f", t * 1e6 / n }'; }
 passfail() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "PASS" : "FAIL" }'; }
 
-# kb_dir <total docs> [generation]: a generated knowledge base, cached by generator binary.
-kb_dir() {
-    local total=$1 gen=${2:-1}
-    local per=$((total / 2))
-    local dir=$OUT/kb-$total-s$BENCH_SEED-g$gen
-    local stamp
-    stamp="$(sha256sum "$SYNTH" | cut -c1-16) $per $BENCH_SEED $gen"
+# synth_cached <dir> <kbrel-synth options…>: <dir> holds what `kbrel-synth <options> --out <dir>`
+# writes, generated unless an earlier copy is still current (same `--digest`).
+synth_cached() {
+    local dir=$1 stamp
+    shift
+    stamp="$("$SYNTH" "$@" --digest) $*"
     if [[ ! -f $dir/.stamp || $(cat "$dir/.stamp") != "$stamp" ]]; then
-        log "== generating $total documents ($per per language, generation $gen) in ${dir#"$ROOT"/}"
-        rm -rf "$dir"
-        "$SYNTH" --docs-per-lang "$per" --seed "$BENCH_SEED" --generation "$gen" --out "$dir" --quiet
+        [[ -e $dir ]] && bulk_rm "$dir"
+        log "== generating ${dir#"$ROOT"/} (kbrel-synth $*)"
+        "$SYNTH" "$@" --out "$dir" --quiet
         printf '%s' "$stamp" >"$dir/.stamp"
     fi
+}
+
+# kb_dir <total docs> [generation]: a generated knowledge base, cached.
+kb_dir() {
+    local total=$1 gen=${2:-1}
+    local dir=$OUT/kb-$total-s$BENCH_SEED-g$gen
+    synth_cached "$dir" --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --generation "$gen"
     printf '%s\n' "$dir"
 }
+
+# The --on-generation hook of `synth_repo`: commit generation $KBREL_SYNTH_GENERATION with fixed
+# dates and identity, then tag it ($BENCH_TAGS=semver: v1.<(g-1)/12>.<(g-1)%12>; plain: v<g>).
+write_git_hook() {
+    cat >"$OUT/commit-generation.sh" <<'HOOK'
+#!/usr/bin/env bash
+set -euo pipefail
+g=$KBREL_SYNTH_GENERATION
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@localhost
+export GIT_AUTHOR_DATE="@$((BENCH_GIT_EPOCH + (g - 1) * 86400)) +0000"
+export GIT_COMMITTER_DATE=$GIT_AUTHOR_DATE
+case $BENCH_TAGS in
+    semver) tag=v1.$(((g - 1) / 12)).$(((g - 1) % 12)) ;;
+    *) tag=v$g ;;
+esac
+git add -A
+git commit -q -m "generation $g ($tag)"
+git tag "$tag"
+HOOK
+}
+
+# synth_repo <dir> <semver|plain> <kbrel-synth options…>: a git repository <dir>/repo with one
+# commit and tag per generation 1..K of `kbrel-synth <options>` (cached like synth_cached; the
+# work tree holds the last generation and kbrel.toml; packed with `git gc`).
+synth_repo() {
+    local dir=$1 tags=$2 stamp
+    shift 2
+    write_git_hook
+    stamp="$("$SYNTH" "$@" --digest) $* tags=$tags epoch=$GIT_EPOCH $(sha256sum "$OUT/commit-generation.sh" | cut -c1-16)"
+    if [[ ! -f $dir/repo.stamp || $(cat "$dir/repo.stamp") != "$stamp" ]]; then
+        [[ -e $dir/repo ]] && bulk_rm "$dir/repo" "$dir/repo.stamp"
+        log "== generating the git repository ${dir#"$ROOT"/}/repo (kbrel-synth $*, a commit and tag per generation)"
+        mkdir -p "$dir/repo"
+        GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git -C "$dir/repo" init -q -b main
+        BENCH_TAGS=$tags BENCH_GIT_EPOCH=$GIT_EPOCH "$SYNTH" "$@" --out "$dir/repo" --force --quiet \
+            --on-generation "bash '$OUT/commit-generation.sh'"
+        GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git -C "$dir/repo" gc -q --prune=now
+        printf '%s' "$stamp" >"$dir/repo.stamp"
+    fi
+}
+
+# Read every pack and loose object of a repository once (warm page cache).
+warm_git() { find "$1/.git/objects" -type f -print0 | xargs -0 cat >/dev/null; }
 
 # Read every file once so neither tool pays for a cold page cache.
 warm() { find "$1/content" -type f -print0 | xargs -0 cat >/dev/null; }
@@ -156,19 +285,21 @@ write_section() {
     log "== wrote section \"$name\" to ${MD#"$ROOT"/}"
 }
 
-# publish_once <kb dir>: one kbrel publish into a fresh registry; sets WALL and RSS_KB.
+# publish_once <kb dir>: one kbrel publish into a fresh registry (kept until scratch_clear);
+# sets WALL, RSS_KB and LAST_REGISTRY.
 publish_once() {
     local kb=$1 scratch
-    scratch=$(mktemp -d "$OUT/publish.XXXXXX")
+    scratch=$(scratch_dir publish)
+    LAST_REGISTRY=$scratch/registry
     measure kbrel "$KBREL" --config "$kb/kbrel.toml" --registry "$scratch/registry" \
         publish --no-tag 1.0.0 --date "$DATE_ARG" --changelog "$scratch/CHANGELOG.md" --quiet
-    rm -rf "$scratch"
 }
 
+# tar_once <kb dir>: tar czf into a fresh file; sets WALL, RSS_KB and LAST_TGZ.
 tar_once() {
     local kb=$1
-    measure tar tar czf "$OUT/out.tgz" -C "$kb" content
-    rm -f "$OUT/out.tgz"
+    LAST_TGZ=$(scratch_dir tar)/out.tgz
+    measure tar tar czf "$LAST_TGZ" -C "$kb" content
 }
 
 # --- benchmarks ----------------------------------------------------------------------------
@@ -179,6 +310,7 @@ bench_publish() {
     docs=$(find "$kb/content" -name '*.md' | wc -l)
     bytes=$(du -sb "$kb/content" | cut -f1)
     log "== publish vs tar czf: $docs documents, $(div "$bytes" 1000000 %.1f) MB, $BENCH_RUNS runs each, alternating"
+    settle
     warm "$kb"
     local tar_t=() tar_r=() kb_t=() kb_r=()
     for ((i = 1; i <= BENCH_RUNS; i++)); do
@@ -198,15 +330,10 @@ bench_publish() {
     kr=$(echo "${kb_r[*]}" | median)
     krmax=$(echo "${kb_r[*]}" | maxof)
     ratio=$(div "$km" "$tm")
-    tar czf "$OUT/out.tgz" -C "$kb" content
-    tgz_size=$(stat -c %s "$OUT/out.tgz")
-    rm -f "$OUT/out.tgz"
-    local scratch pkg_size
-    scratch=$(mktemp -d "$OUT/publish.XXXXXX")
-    "$KBREL" --config "$kb/kbrel.toml" --registry "$scratch/registry" publish --no-tag 1.0.0 \
-        --date "$DATE_ARG" --changelog "$scratch/CHANGELOG.md" --quiet >/dev/null
-    pkg_size=$(stat -c %s "$scratch"/registry/*.tgz)
-    rm -rf "$scratch"
+    local pkg_size
+    tgz_size=$(stat -c %s "$LAST_TGZ")
+    pkg_size=$(stat -c %s "$LAST_REGISTRY"/*.tgz)
+    scratch_clear
 
     local table
     table=$(
@@ -228,7 +355,8 @@ bench_publish() {
             "$docs" "$((docs / 2))" "$(div "$bytes" 1000000 %.1f)"
         printf 'markdown, `kbrel-synth --docs-per-lang %s --seed %s`) as version 1.0.0 into an empty\n' "$((docs / 2))" "$BENCH_SEED"
         printf 'registry, against archiving the same folder with `tar czf`. %s runs each, alternating,\n' "$BENCH_RUNS"
-        printf 'page cache warm, a fresh registry every run. Wall time from `date +%%s.%%N`, peak RSS from\n`/usr/bin/time -f %%M`.\n\n'
+        printf 'page cache warm, a fresh registry (and tar output file) every run, none deleted before\n'
+        printf 'the last run (see "Measurement notes"). Wall time from `date +%%s.%%N`, peak RSS from\n`/usr/bin/time -f %%M`.\n\n'
         machine_md
         printf '\nCommands:\n\n```sh\n'
         printf 'tar czf out.tgz -C bench/out/%s content\n' "$(basename "$kb")"
@@ -246,20 +374,27 @@ bench_scaling() {
     for total in $BENCH_SCALES; do
         kb=$(kb_dir "$total")
         docs=$(find "$kb/content" -name '*.md' | wc -l)
+        settle
         warm "$kb"
         local ts=() rs=() tt=()
         for ((i = 1; i <= BENCH_RUNS; i++)); do
             publish_once "$kb"; ts+=("$WALL"); rs+=("$RSS_KB")
             tar_once "$kb"; tt+=("$WALL")
         done
+        # Keep the runs' output (deleting it would slow the next scale's file creation) unless
+        # it takes too much disk; then the next scale waits BENCH_SETTLE after deleting it.
+        if (($(du -sm "$SCRATCH" | cut -f1) > BENCH_SCRATCH_MAX_MB)); then
+            scratch_clear
+        fi
         local m tm r per
         m=$(echo "${ts[*]}" | median)
         tm=$(echo "${tt[*]}" | median)
         r=$(echo "${rs[*]}" | maxof)
-        per=$(awk -v t="$m" -v n="$docs" 'BEGIN { printf "%.1f", t * 1e6 / n }')
+        per=$(usdoc "$m" "$docs")
         log "   $docs docs: kbrel $m s ($per µs/doc, $(mb "$r") MB), tar $tm s"
         rows+=("| $docs | $(du -sm "$kb/content" | cut -f1) | $m | $per | $(mb "$r") | $(awk -v r="$r" -v n="$docs" 'BEGIN { printf "%.1f", r / n }') | $tm | $(div "$m" "$tm") |")
     done
+    scratch_clear
     local table
     table=$(
         printf '| documents | content on disk (MB) | kbrel publish median (s) | µs / document | peak RSS (MB) | RSS KB / document | tar czf median (s) | ratio |\n'
@@ -271,7 +406,7 @@ bench_scaling() {
     {
         printf '## publish scaling\n\n'
         printf '`kbrel publish` of generated knowledge bases of growing size into an empty registry\n'
-        printf '(%s runs each, medians; peak RSS is the maximum). Constant µs per document means linear\ntime; constant KB per document means memory grows with the content.\n\n' "$BENCH_RUNS"
+        printf '(%s runs each, medians; peak RSS is the maximum). Constant µs per document means linear\ntime; constant KB per document means memory grows with the content. Every run writes a\nfresh registry (and tar output); they are deleted after the last scale, or after a scale\nwhose output exceeds %s MB, followed by a %s s pause (see "Measurement notes").\n\n' "$BENCH_RUNS" "$BENCH_SCRATCH_MAX_MB" "$BENCH_SETTLE"
         machine_md
         printf '\n%s\n' "$table"
     } >"$body"
@@ -350,8 +485,9 @@ bench_serve() {
     [[ -n $nginx ]] || missing+=(nginx-light)
     if ((${#missing[@]})); then
         log "== installing ${missing[*]}"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
             die "cannot install ${missing[*]} (apt-get install -y wrk nginx-light)"
+        fi
         nginx=$(command -v nginx || echo /usr/sbin/nginx)
     fi
 
@@ -412,8 +548,7 @@ NGINX
     local ngx_pid=$!
     "$KBREL" --quiet serve "$dir/registry" --addr "127.0.0.1:$kp" >"$dir/kbrel-serve.log" 2>&1 &
     local kb_pid=$!
-    # shellcheck disable=SC2064
-    trap "kill $ngx_pid $kb_pid 2>/dev/null || true" EXIT
+    BG_PIDS+=("$ngx_pid" "$kb_pid")
     wait_port "$np"
     wait_port "$kp"
 
@@ -442,7 +577,7 @@ NGINX
     kill -0 "$kb_pid" 2>/dev/null || die "kbrel serve died during the benchmark"
     kill "$ngx_pid" "$kb_pid" 2>/dev/null || true
     wait "$ngx_pid" "$kb_pid" 2>/dev/null || true
-    trap - EXIT
+    BG_PIDS=()
 
     local r304 rblob errs
     r304=$(div "$k304" "$n304")
@@ -488,17 +623,10 @@ NGINX
 # sync_kb2 <total>: generation 2 of the `kb_dir <total>` knowledge base with SYNC_CHANGED_PCT %
 # of the documents edited and none added, removed or renamed (cached like kb_dir).
 sync_kb2() {
-    local total=$1 per=$(($1 / 2))
+    local total=$1
     local dir=$OUT/kb-$total-s$BENCH_SEED-g2-c$SYNC_CHANGED_PCT
-    local stamp
-    stamp="$(sha256sum "$SYNTH" | cut -c1-16) $per $BENCH_SEED 2 $SYNC_CHANGED_PCT"
-    if [[ ! -f $dir/.stamp || $(cat "$dir/.stamp") != "$stamp" ]]; then
-        log "== generating generation 2 ($SYNC_CHANGED_PCT% edited) in ${dir#"$ROOT"/}"
-        rm -rf "$dir"
-        "$SYNTH" --docs-per-lang "$per" --seed "$BENCH_SEED" --generation 2 \
-            --changed-pct "$SYNC_CHANGED_PCT" --added-pct 0 --out "$dir" --quiet
-        printf '%s' "$stamp" >"$dir/.stamp"
-    fi
+    synth_cached "$dir" --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --generation 2 \
+        --changed-pct "$SYNC_CHANGED_PCT" --added-pct 0
     printf '%s\n' "$dir"
 }
 
@@ -524,7 +652,7 @@ bench_sync() {
     mkdir -p "$dir"
     if [[ ! -f $reg/.stamp || $(cat "$reg/.stamp") != "$stamp" ]]; then
         log "== publishing 1.0.0 and 1.1.0 into ${reg#"$ROOT"/}"
-        rm -rf "$reg"
+        [[ -e $reg ]] && bulk_rm "$reg" "$dir/CHANGELOG.md"
         "$KBREL" --config "$kb1/kbrel.toml" --registry "$reg" publish --no-tag 1.0.0 --date "$DATE_ARG" \
             --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
         "$KBREL" --config "$kb2/kbrel.toml" --registry "$reg" publish --no-tag 1.1.0 --date 2026-11-26 \
@@ -554,18 +682,17 @@ bench_sync() {
     : >"$serve_log"
     "$KBREL" serve "$reg" --addr "127.0.0.1:$port" 2>>"$serve_log" &
     pid=$!
-    # shellcheck disable=SC2064
-    trap "kill $pid 2>/dev/null" EXIT
+    BG_PIDS+=("$pid")
     wait_port "$port"
     local url=http://127.0.0.1:$port/
-    local cache=$dir/cache
-    rm -rf "$cache"
-    "$KBREL" sync --from "$url" --into "$cache" --version 1.0.0 --quiet >/dev/null
+    settle
 
-    local kb_t=() kb_b=() kb_n=() noop_t=() noop_s=() npm_t=() npm_b=() npm_n=() i mark t
+    local kb_t=() kb_b=() kb_n=() noop_t=() noop_s=() npm_t=() npm_b=() npm_n=() i mark t cache
     for ((i = 1; i <= BENCH_RUNS; i++)); do
-        # kbrel: the cache at 1.0.0, then the update to latest (1.1.0), then a sync with nothing new.
-        "$KBREL" sync --from "$url" --into "$cache" --version 1.0.0 --allow-downgrade --quiet >/dev/null
+        # kbrel: a fresh cache at 1.0.0, then the update to latest (1.1.0), then a sync with
+        # nothing new. (Caches and npm projects are kept until the last run: see the header.)
+        cache=$(scratch_dir sync-cache)/cache
+        "$KBREL" sync --from "$url" --into "$cache" --version 1.0.0 --quiet >/dev/null
         mark=$(($(wc -l <"$serve_log") + 1))
         measure kbrel "$KBREL" sync --from "$url" --into "$cache" --json
         grep -q '"version": "1.1.0"' "$OUT/last.log" || die "kbrel sync did not reach 1.1.0"
@@ -576,7 +703,7 @@ bench_sync() {
         noop_t+=("$WALL"); noop_s+=("$(sync_traffic "$serve_log" "$mark" | awk '{ print $1 "/" $3 }')")
         # npm: a project with 1.0.0 installed (own npm cache), then `npm install <name>@1.1.0`.
         local proj
-        proj=$(mktemp -d "$dir/npm.XXXXXX")
+        proj=$(scratch_dir sync-npm)
         (cd "$proj" && npm init -y >/dev/null &&
             npm install "$name@1.0.0" --registry "$url" --cache "$proj/.npm-cache" \
                 --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null) || die "npm install $name@1.0.0 failed"
@@ -585,12 +712,12 @@ bench_sync() {
         grep -q '"version": "1.1.0"' "$proj/node_modules/$name/package.json" || die "npm did not install 1.1.0"
         read -r t b _ <<<"$(sync_traffic "$serve_log" "$mark")"
         npm_t+=("$WALL"); npm_b+=("$b"); npm_n+=("$t")
-        rm -rf "$proj"
         log "   run $i: kbrel ${kb_t[-1]} s, ${kb_b[-1]} B in ${kb_n[-1]} requests; no-op ${noop_t[-1]} s (${noop_s[-1]}); npm ${npm_t[-1]} s, ${npm_b[-1]} B in ${npm_n[-1]} requests"
     done
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null || true
-    trap - EXIT
+    BG_PIDS=()
+    scratch_clear
 
     local km nm kbm nbm knm nnm noopm
     km=$(echo "${kb_t[*]}" | median); nm=$(echo "${npm_t[*]}" | median)
@@ -624,13 +751,15 @@ bench_sync() {
         printf 'documents, gzip-encoded; `npm install` fetches the whole 1.1.0 tarball (%s bytes) into a\n' "$tgz_size"
         printf 'project that has 1.0.0 installed (plus the packument, unless its npm cache still holds it).\n'
         printf 'Bytes and requests are counted from the server'"'"'s request log (body bytes as sent).\n'
-        printf '%s runs each; before each kbrel run the cache goes back to 1.0.0 (`--allow-downgrade`),\n' "$BENCH_RUNS"
-        printf 'before each npm run a fresh project and npm cache get 1.0.0.\n\n'
+        printf '%s runs each; before each kbrel run a fresh cache syncs 1.0.0, before each npm run a\n' "$BENCH_RUNS"
+        printf 'fresh project and npm cache get 1.0.0; all are kept until the last run (see "Measurement\n'
+        printf 'notes"). npm replacing the installed package (deleting the 1.0.0 files) is part of its time.\n\n'
         machine_md
         printf -- '- node %s; npm %s\n' "$(node --version)" "$(npm --version)"
         printf '\nCommands:\n\n```sh\n'
         printf 'kbrel serve bench/out/sync/registry --addr 127.0.0.1:PORT\n'
-        printf 'kbrel sync --from http://127.0.0.1:PORT/ --into bench/out/sync/cache --json      # 1.0.0 → 1.1.0, then again\n'
+        printf 'kbrel sync --from http://127.0.0.1:PORT/ --into <fresh cache> --version 1.0.0  # not timed\n'
+        printf 'kbrel sync --from http://127.0.0.1:PORT/ --into <fresh cache> --json      # 1.0.0 → 1.1.0, then again\n'
         printf 'npm install %s@1.1.0 --registry http://127.0.0.1:PORT/ --cache <project>/.npm-cache --no-audit --no-fund --ignore-scripts\n```\n\n' "$name"
         printf '%s\n' "$table"
     } >"$body"
@@ -639,35 +768,42 @@ bench_sync() {
 
 # --- diff: kbrel diff vs git diff --stat and npm diff ---------------------------------------
 
-# bench_diff: two versions of a $BENCH_DOCS-document knowledge base (2 % of documents changed,
-# plus some added, removed and renamed), committed as two commits of a git repository and
-# published as 1.0.0 and 1.1.0. Compares `kbrel diff 1.0.0 1.1.0 --stat` with
-# `git diff --stat v1 v2` (same repository) and `npm diff` of the two tarballs.
-bench_diff() {
-    local total=$BENCH_DOCS
-    local dir=$OUT/diff-$total-s$BENCH_SEED
-    local stamp
-    stamp="$(sha256sum "$SYNTH" "$KBREL" | cut -c1-16 | tr '\n' ' ')$total"
-    if [[ ! -f $dir/.stamp || $(cat "$dir/.stamp") != "$stamp" ]]; then
-        log "== diff: generating two versions of $total documents (2 % changed) in ${dir#"$ROOT"/}"
-        rm -rf "$dir"
-        mkdir -p "$dir"
-        "$SYNTH" --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --generation 1 --out "$dir/v1" --quiet
-        "$SYNTH" --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --generation 2 --changed-pct 2 \
-            --out "$dir/v2" --quiet
-        local g=(git -C "$dir/repo" -c user.name=bench -c user.email=bench@localhost)
-        mkdir -p "$dir/repo"
-        git -C "$dir/repo" init -q
-        cp -r "$dir/v1/content" "$dir/v1/kbrel.toml" "$dir/repo/"
-        "${g[@]}" add -A && "${g[@]}" commit -qm v1 && "${g[@]}" tag v1
-        rm -rf "$dir/repo/content" && cp -r "$dir/v2/content" "$dir/repo/"
-        "${g[@]}" add -A && "${g[@]}" commit -qm v2 && "${g[@]}" tag v2
+# diff_repo <total>: sets DIFF_DIR, whose repo/ holds two commits tagged v1 and v2 of a
+# <total>-document knowledge base: generation 1, then generation 2 with 2 % of the documents
+# edited plus 1 % added and 0.5 % each removed and renamed (kbrel-synth's defaults).
+diff_repo() {
+    local total=$1
+    DIFF_DIR=$OUT/diff-$total-s$BENCH_SEED
+    # Before the repository was generated in place it was built from copies in v1/ and v2/.
+    [[ -d $DIFF_DIR/v1 ]] && bulk_rm "$DIFF_DIR"
+    synth_repo "$DIFF_DIR" plain --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --generation 2 \
+        --changed-pct 2
+}
+
+# diff_registry <total>: diff_repo, plus DIFF_DIR/registry with v1 published as 1.0.0 and v2 as
+# 1.1.0 from the repository (`--from-git`), cached per repository and kbrel binary.
+diff_registry() {
+    diff_repo "$1"
+    local dir=$DIFF_DIR stamp
+    stamp="$(cat "$dir/repo.stamp") / $(sha256sum "$KBREL" | cut -c1-16)"
+    if [[ ! -f $dir/registry.stamp || $(cat "$dir/registry.stamp") != "$stamp" ]]; then
+        [[ -e $dir/registry ]] && bulk_rm "$dir/registry" "$dir/CHANGELOG.md" "$dir/registry.stamp"
+        log "== publishing v1 as 1.0.0 and v2 as 1.1.0 into ${dir#"$ROOT"/}/registry"
         "$KBREL" --config "$dir/repo/kbrel.toml" --from-git v1 --registry "$dir/registry" \
             publish --no-tag 1.0.0 --date "$DATE_ARG" --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
         "$KBREL" --config "$dir/repo/kbrel.toml" --from-git v2 --registry "$dir/registry" \
             publish --no-tag 1.1.0 --date "$DATE_ARG" --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
-        printf '%s' "$stamp" >"$dir/.stamp"
+        printf '%s' "$stamp" >"$dir/registry.stamp"
     fi
+}
+
+# bench_diff: two versions of a $BENCH_DOCS-document knowledge base (diff_registry). Compares
+# `kbrel diff 1.0.0 1.1.0 --stat` with `git diff --stat v1 v2` (same repository) and `npm diff`
+# of the two tarballs. None of them writes files, so no settling is needed.
+bench_diff() {
+    local total=$BENCH_DOCS dir
+    diff_registry "$total"
+    dir=$DIFF_DIR
     local name tgz_a tgz_b
     name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$dir/repo/kbrel.toml" | head -1)
     tgz_a=$dir/registry/$name-1.0.0.tgz
@@ -728,6 +864,12 @@ main() {
     ((BENCH_RUNS >= 1)) || die "BENCH_RUNS must be at least 1"
     ((HAVE_GNU_TIME)) || log "bench: /usr/bin/time (Debian package \`time\`) not found: peak RSS is not measured"
     mkdir -p "$OUT"
+    # bench/out lies inside the project's checkout: kbrel publish of a folder in it would find
+    # that repository, scan its status and record its HEAD. An empty repository (no commits) at
+    # bench/out ends the search there, so those publishes behave as outside any repository.
+    [[ -e $OUT/.git ]] || git init -q "$OUT"
+    # Output of an interrupted earlier run (deleting it makes the first timed section settle).
+    scratch_clear
     build
     for b in "${selected[@]}"; do
         "bench_$b"
