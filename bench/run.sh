@@ -6,6 +6,7 @@
 #   bench/run.sh publish      kbrel publish vs tar czf on 20,000 documents (en + zh)
 #   bench/run.sh scaling      kbrel publish at 2,000 / 20,000 / 100,000 documents
 #   bench/run.sh diff         kbrel diff vs git diff --stat and npm diff (2 % of 20,000 changed)
+#   bench/run.sh diff_scaling kbrel diff vs git diff --stat at 2,000 / 20,000 / 100,000 documents
 #   bench/run.sh serve        kbrel serve vs nginx (wrk): 304 revalidation and a 20 KB blob
 #   bench/run.sh sync         kbrel sync 1.0 → 1.1 (2% changed) vs npm install, bytes and time
 #   bench/run.sh list         list the benchmarks
@@ -13,7 +14,7 @@
 # Environment:
 #   BENCH_DOCS=20000    total documents (both languages) for `publish`, `diff`, `sync`
 #   BENCH_RUNS=5        runs per tool (medians are reported; at least 5 recommended)
-#   BENCH_SCALES="2000 20000 100000"   totals for `scaling`
+#   BENCH_SCALES="2000 20000 100000"   totals for `scaling` and `diff_scaling`
 #   BENCH_SEED=1        generator seed
 #   BENCH_SECONDS=30    wrk duration per row for `serve` (SERVE_CONNS=64, SERVE_THREADS=2)
 #   SYNC_CHANGED_PCT=2  documents edited between 1.0.0 and 1.1.0 for `sync`
@@ -41,7 +42,8 @@
 # which records the time in bench/out/.last-bulk-delete), and every timed section that creates
 # files first waits until BENCH_SETTLE seconds have passed since the last bulk deletion
 # (`settle`), also across invocations. A full run needs disk for every run's output at once:
-# about 8 GB for `scaling` (5 runs each).
+# about 8 GB for `scaling` (5 runs each), and 3 GB of caches for the 100,000-document
+# `diff_scaling` repository and registry.
 
 set -euo pipefail
 
@@ -65,7 +67,7 @@ LAST_BULK_DELETE=$OUT/.last-bulk-delete
 GIT_EPOCH=1767225600 # 2026-01-01T00:00:00Z
 
 # Registered benchmarks, in the order `bench/run.sh` runs them.
-BENCHES=(publish scaling diff serve sync)
+BENCHES=(publish scaling diff diff_scaling serve sync)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: error: $*"; exit 2; }
@@ -845,6 +847,65 @@ bench_diff() {
         printf '| kbrel diff --stat | %s | | | |\n' "$km"
     } >"$body"
     write_section diff "$body"
+}
+
+# --- diff scaling: kbrel diff vs git diff --stat at growing sizes ---------------------------
+
+bench_diff_scaling() {
+    local rows=() total dir docs changed i
+    log "== diff scaling: kbrel diff vs git diff --stat at $BENCH_SCALES documents, $BENCH_RUNS runs each"
+    for total in $BENCH_SCALES; do
+        diff_registry "$total"
+        dir=$DIFF_DIR
+        local kb=(--config "$dir/repo/kbrel.toml" --registry "$dir/registry")
+        docs=$(git -C "$dir/repo" ls-tree -r --name-only v2 -- content | grep -c '\.md$')
+        changed=$("$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --name-status | wc -l)
+        # Warm-up (not timed): objects, manifests and blobs in the page cache.
+        warm_git "$dir/repo"
+        git -C "$dir/repo" diff --stat v1 v2 >/dev/null
+        "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never >/dev/null
+        local k=() g=() kr=()
+        for ((i = 1; i <= BENCH_RUNS; i++)); do
+            if ((i % 2)); then
+                measure git git -C "$dir/repo" diff --stat v1 v2; g+=("$WALL")
+                measure kbrel "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never; k+=("$WALL"); kr+=("$RSS_KB")
+            else
+                measure kbrel "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never; k+=("$WALL"); kr+=("$RSS_KB")
+                measure git git -C "$dir/repo" diff --stat v1 v2; g+=("$WALL")
+            fi
+        done
+        local km gm r
+        km=$(echo "${k[*]}" | median)
+        gm=$(echo "${g[*]}" | median)
+        r=$(div "$km" "$gm")
+        log "   $docs docs ($changed changed): git $gm s, kbrel $km s, ratio $r"
+        rows+=("| $docs | $changed | $gm | $(usdoc "$gm" "$docs") | $km | $(usdoc "$km" "$docs") | $(mb "$(echo "${kr[*]}" | maxof)") | $r | ≤ 1.0 | $(passfail "$r" 1.0) |")
+    done
+    local table
+    table=$(
+        printf '| documents (per version) | changed | git diff --stat median (s) | git µs / document | kbrel diff --stat median (s) | kbrel µs / document | kbrel peak RSS (MB) | ratio kbrel / git | target | result |\n'
+        printf '|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n'
+        printf '%s\n' "${rows[@]}"
+    )
+    printf '\n%s\n\n' "$table"
+    local body=$OUT/section-diff_scaling.md
+    {
+        printf '## diff scaling\n\n'
+        printf '`kbrel diff 1.0.0 1.1.0 --stat` against `git diff --stat v1 v2` on knowledge bases of\n'
+        printf 'growing size, built like the `diff` benchmark above: generation 1 and generation 2 of\n'
+        printf '`kbrel-synth --docs-per-lang <n/2> --seed %s --generation 2 --changed-pct 2` (2 %% of the\n' "$BENCH_SEED"
+        printf 'documents edited, 1 %% added, 0.5 %% removed, 0.5 %% renamed) committed and tagged v1 and v2\n'
+        printf 'in one git repository (packed) and published from those tags as 1.0.0 and 1.1.0. %s runs\n' "$BENCH_RUNS"
+        printf 'each, alternating, after one untimed warm-up run each; medians. Constant µs per document\n'
+        printf 'means linear growth. Neither command writes files.\n\n'
+        machine_md
+        printf -- '- %s\n' "$(git --version)"
+        printf '\nCommands:\n\n```sh\ngit -C bench/out/diff-<n>-s%s/repo diff --stat v1 v2\n' "$BENCH_SEED"
+        printf 'kbrel --config bench/out/diff-<n>-s%s/repo/kbrel.toml --registry bench/out/diff-<n>-s%s/registry \\\n' "$BENCH_SEED" "$BENCH_SEED"
+        printf '    diff 1.0.0 1.1.0 --stat --color never\n```\n\n'
+        printf '%s\n' "$table"
+    } >"$body"
+    write_section diff_scaling "$body"
 }
 
 # --- main ----------------------------------------------------------------------------------
