@@ -7,6 +7,9 @@
 #   bench/run.sh scaling      kbrel publish at 2,000 / 20,000 / 100,000 documents
 #   bench/run.sh diff         kbrel diff vs git diff --stat and npm diff (2 % of 20,000 changed)
 #   bench/run.sh diff_scaling kbrel diff vs git diff --stat at 2,000 / 20,000 / 100,000 documents
+#   bench/run.sh git          kbrel import --from-git (50 tags of 4,000 documents) vs git archive |
+#                             tar -x + kbrel publish per tag; kbrel check --from-git vs git archive |
+#                             tar -x of one 20,000-document tree
 #   bench/run.sh serve        kbrel serve vs nginx (wrk): 304 revalidation and a 20 KB blob
 #   bench/run.sh sync         kbrel sync 1.0 → 1.1 (2% changed) vs npm install, bytes and time
 #   bench/run.sh list         list the benchmarks
@@ -18,6 +21,10 @@
 #   BENCH_SEED=1        generator seed
 #   BENCH_SECONDS=30    wrk duration per row for `serve` (SERVE_CONNS=64, SERVE_THREADS=2)
 #   SYNC_CHANGED_PCT=2  documents edited between 1.0.0 and 1.1.0 for `sync`
+#   BENCH_GIT_DOCS=4000 total documents per tag for `git` (import)
+#   BENCH_GIT_TAGS=50   release tags for `git` (v1.0.0 … v1.0.11, v1.1.0 …: 12 patches per minor)
+#   BENCH_GIT_CHANGED_PCT=2            documents edited from one tag to the next for `git`
+#   BENCH_GIT_TREE_DOCS=$BENCH_DOCS    documents in the one tree `git` reads (check vs archive)
 #   BENCH_SETTLE=180    seconds to wait after deleting many files before timing file creation
 #   BENCH_SCRATCH_MAX_MB=4096          in `scaling`, scratch left after one scale is deleted
 #                       (then settled) when it is larger than this; else kept to the end
@@ -42,8 +49,8 @@
 # which records the time in bench/out/.last-bulk-delete), and every timed section that creates
 # files first waits until BENCH_SETTLE seconds have passed since the last bulk deletion
 # (`settle`), also across invocations. A full run needs disk for every run's output at once:
-# about 8 GB for `scaling` (5 runs each), and 3 GB of caches for the 100,000-document
-# `diff_scaling` repository and registry.
+# about 15 GB for `git`, 8 GB for `scaling` (5 runs each), and 3 GB of caches for the
+# 100,000-document `diff_scaling` repository and registry.
 
 set -euo pipefail
 
@@ -67,7 +74,7 @@ LAST_BULK_DELETE=$OUT/.last-bulk-delete
 GIT_EPOCH=1767225600 # 2026-01-01T00:00:00Z
 
 # Registered benchmarks, in the order `bench/run.sh` runs them.
-BENCHES=(publish scaling diff diff_scaling serve sync)
+BENCHES=(publish scaling diff diff_scaling git serve sync)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: error: $*"; exit 2; }
@@ -906,6 +913,185 @@ bench_diff_scaling() {
         printf '%s\n' "$table"
     } >"$body"
     write_section diff_scaling "$body"
+}
+
+# --- git: import from tags, and reading one tree ---------------------------------------------
+
+# The reference for `kbrel import --from-git`, one timed command:
+# git-reference.sh <kbrel> <repo> <scratch>: for every tag in version order, `git archive` it
+# into a fresh folder and `kbrel publish` that folder, dated like the tag, into one registry.
+write_git_reference() {
+    cat >"$OUT/git-reference.sh" <<'REF'
+#!/usr/bin/env bash
+set -euo pipefail
+kbrel=$1 repo=$2 scratch=$3
+git -C "$repo" for-each-ref --sort=v:refname --format='%(refname:short) %(creatordate:iso-strict)' 'refs/tags/v*' |
+    while read -r tag date; do
+        mkdir "$scratch/$tag"
+        git -C "$repo" archive "$tag" | tar -x -C "$scratch/$tag"
+        "$kbrel" --config "$scratch/$tag/kbrel.toml" --registry "$scratch/registry" publish "$tag" \
+            --no-tag --date "$date" --changelog "$scratch/CHANGELOG.md" --quiet
+    done
+REF
+}
+
+# index_versions <registry>: "<version> <published> <content_digest>" per release, in index order.
+index_versions() {
+    tr -d ' \n' <"$1/index.json" |
+        grep -o '"version":"[^"]*"\|"published":"[^"]*"\|"content_digest":"[^"]*"' |
+        sed 's/^"[a-z_]*":"\(.*\)"$/\1/' | paste -d' ' - - -
+}
+
+bench_git() {
+    local docs=${BENCH_GIT_DOCS:-4000} ntags=${BENCH_GIT_TAGS:-50} pct=${BENCH_GIT_CHANGED_PCT:-2}
+    local tree_docs=${BENCH_GIT_TREE_DOCS:-$BENCH_DOCS}
+    local dir=$OUT/git-$docs-t$ntags-c$pct-s$BENCH_SEED i
+    synth_repo "$dir" semver --docs-per-lang $((docs / 2)) --seed "$BENCH_SEED" --generation "$ntags" \
+        --changed-pct "$pct" --added-pct 0
+    # Reading one tree (first, so that its output can stay on disk during the import runs):
+    # kbrel check --from-git vs git archive | tar -x.
+    diff_repo "$tree_docs"
+    local trepo=$DIFF_DIR/repo tdocs
+    tdocs=$(git -C "$trepo" ls-tree -r --name-only v1 -- content | grep -c '\.md$')
+    log "== git tree: reading v1 of ${trepo#"$ROOT"/} ($tdocs documents), $BENCH_RUNS runs each, alternating"
+    warm_git "$trepo"
+    git -C "$trepo" archive v1 >/dev/null
+    "$KBREL" --config "$trepo/kbrel.toml" check --from-git v1 --quiet >/dev/null ||
+        die "kbrel check --from-git v1 found errors in ${trepo#"$ROOT"/}"
+    settle
+    archive_once() {
+        local d
+        d=$(scratch_dir git-tree)
+        measure archive bash -c 'set -o pipefail; git -C "$1" archive v1 | tar -x -C "$2"' _ "$trepo" "$d"
+    }
+    check_once() { measure check "$KBREL" --config "$trepo/kbrel.toml" check --from-git v1 --quiet; }
+    local at=() ct=() cr=()
+    for ((i = 1; i <= BENCH_RUNS; i++)); do
+        if ((i % 2)); then
+            archive_once; at+=("$WALL")
+            check_once; ct+=("$WALL"); cr+=("$RSS_KB")
+        else
+            check_once; ct+=("$WALL"); cr+=("$RSS_KB")
+            archive_once; at+=("$WALL")
+        fi
+        log "   run $i: git archive | tar -x ${at[-1]} s, kbrel check --from-git ${ct[-1]} s ($(mb "${cr[-1]}") MB)"
+    done
+    # The trees stay until the end of the benchmark: deleting them now would slow down the
+    # file creation of the import runs below.
+    local am cm tratio
+    am=$(echo "${at[*]}" | median)
+    cm=$(echo "${ct[*]}" | median)
+    tratio=$(div "$cm" "$am")
+
+    # Importing every tag: kbrel import --from-git vs git archive | tar -x + kbrel publish.
+    local repo=$dir/repo
+    local tags
+    tags=$(git -C "$repo" tag -l 'v*' | wc -l)
+    ((tags == ntags)) || die "$repo has $tags tags, expected $ntags"
+    write_git_reference
+    # import writes CHANGELOG.md next to its kbrel.toml (it has no --changelog): each run gets a
+    # copy of the repository's kbrel.toml in its scratch folder, so the changelog lands there.
+    import_once() {
+        local scratch
+        scratch=$(scratch_dir git-import)
+        cp "$repo/kbrel.toml" "$scratch/kbrel.toml"
+        IMPORT_REGISTRY=$scratch/registry
+        measure import "$KBREL" --config "$scratch/kbrel.toml" --registry "$scratch/registry" \
+            import --from-git --repo "$repo" --quiet
+    }
+    reference_once() {
+        local scratch
+        scratch=$(scratch_dir git-reference)
+        REFERENCE_REGISTRY=$scratch/registry
+        measure reference bash "$OUT/git-reference.sh" "$KBREL" "$repo" "$scratch"
+    }
+    log "== git import: $ntags tags of $docs documents ($pct % edited per tag), $BENCH_RUNS runs each, alternating"
+    warm_git "$repo"
+    settle
+    local it=() ir=() rt=() rr=()
+    for ((i = 1; i <= BENCH_RUNS; i++)); do
+        if ((i % 2)); then
+            import_once; it+=("$WALL"); ir+=("$RSS_KB")
+            reference_once; rt+=("$WALL"); rr+=("$RSS_KB")
+        else
+            reference_once; rt+=("$WALL"); rr+=("$RSS_KB")
+            import_once; it+=("$WALL"); ir+=("$RSS_KB")
+        fi
+        log "   run $i: import ${it[-1]} s ($(mb "${ir[-1]}") MB), reference ${rt[-1]} s ($(mb "${rr[-1]}") MB)"
+    done
+    # Both must have released the same versions, dated alike, with the same content.
+    local same=yes
+    if [[ $(index_versions "$IMPORT_REGISTRY") != "$(index_versions "$REFERENCE_REGISTRY")" ]]; then
+        same=no
+        log "bench: warning: import and reference registries differ:"
+        diff <(index_versions "$IMPORT_REGISTRY") <(index_versions "$REFERENCE_REGISTRY") >&2 || true
+    fi
+    local nver reg_mb
+    nver=$(index_versions "$IMPORT_REGISTRY" | wc -l)
+    ((nver == ntags)) || die "import published $nver versions, expected $ntags"
+    reg_mb=$(du -sm "$IMPORT_REGISTRY" | cut -f1)
+    scratch_clear
+    local im rm_ ratio
+    im=$(echo "${it[*]}" | median)
+    rm_=$(echo "${rt[*]}" | median)
+    ratio=$(div "$im" "$rm_")
+
+    local table1 table2
+    table1=$(
+        printf '| | reference: git archive \\| tar -x + kbrel publish, per tag | kbrel import --from-git | target | result |\n|---|---:|---:|---|---|\n'
+        printf '| median wall time (s) | %s | %s | | |\n' "$rm_" "$im"
+        printf '| all runs (s) | %s | %s | | |\n' "${rt[*]}" "${it[*]}"
+        printf '| per tag, median (s) | %s | %s | | |\n' "$(div "$rm_" "$ntags" %.3f)" "$(div "$im" "$ntags" %.3f)"
+        printf '| peak RSS (MB), max | %s | %s | | |\n' "$(mb "$(echo "${rr[*]}" | maxof)")" "$(mb "$(echo "${ir[*]}" | maxof)")"
+        printf '| ratio import / reference | | %s | ≤ 1.5 | %s |\n' "$ratio" "$(passfail "$ratio" 1.5)"
+        printf '| same versions, dates and content digests in both registries | | %s | yes | %s |\n' "$same" "$([[ $same == yes ]] && echo PASS || echo FAIL)"
+    )
+    table2=$(
+        printf '| | git archive v1 \\| tar -x | kbrel check --from-git v1 | target | result |\n|---|---:|---:|---|---|\n'
+        printf '| median wall time (s) | %s | %s | | |\n' "$am" "$cm"
+        printf '| all runs (s) | %s | %s | | |\n' "${at[*]}" "${ct[*]}"
+        printf '| peak RSS (MB), max | | %s | | |\n' "$(mb "$(echo "${cr[*]}" | maxof)")"
+        printf '| ratio kbrel / git archive | | %s | ≤ 1.0 | %s |\n' "$tratio" "$(passfail "$tratio" 1.0)"
+    )
+    printf '\n%s\n\n%s\n\n' "$table1" "$table2"
+    local body=$OUT/section-git.md
+    {
+        printf '## git: import from tags, and reading one tree\n\n'
+        printf 'A generated git repository of %s release tags (`v1.0.0` … `v1.0.11`, `v1.1.0` …: a minor\n' "$ntags"
+        printf 'bump every 12 tags) over a knowledge base of %s documents (%s per language,\n' "$docs" "$((docs / 2))"
+        printf '`kbrel-synth --docs-per-lang %s --seed %s --generation %s --changed-pct %s --added-pct 0\n' "$((docs / 2))" "$BENCH_SEED" "$ntags" "$pct"
+        printf -- '--on-generation …`): one commit per generation with fixed author and committer dates one\n'
+        printf 'day apart, each tag editing %s %% of the documents (some only in English), packed with\n' "$pct"
+        printf '`git gc`. `kbrel import --from-git` rebuilds a registry from all tags; the reference does\n'
+        printf 'what one would script without it: for every tag in version order, `git archive` into a\n'
+        printf 'fresh folder and `kbrel publish` it, dated like the tag, into one registry. Both write\n'
+        printf 'the same %s releases (checked: versions, dates, content digests; the import registry is %s MB)\n' "$nver" "$reg_mb"
+        printf 'and a changelog in a scratch folder, and neither creates git tags (import never does; the\n'
+        printf 'reference passes `--no-tag`). import reads every tag twice: it vets all of them before\n'
+        printf 'writing anything. %s runs each, alternating, each into a fresh folder, all deleted after\n' "$BENCH_RUNS"
+        printf 'the last run (see "Measurement notes").\n\n'
+        printf 'Reading one tree: the `diff` benchmark'"'"'s repository at %s documents, tag `v1`. `kbrel check\n' "$tdocs"
+        printf -- '--from-git` reads the tree from the object database and also parses and lints every\n'
+        printf 'document, while `git archive | tar -x` only writes the files out, so the comparison is\n'
+        printf 'conservative for kbrel; no kbrel command reads a tree more cheaply than `check`.\n\n'
+        machine_md
+        printf -- '- %s\n' "$(git --version)"
+        printf '\nCommands:\n\n```sh\n'
+        printf '# import (scratch/kbrel.toml is a copy of repo/kbrel.toml, so CHANGELOG.md goes to scratch/)\n'
+        printf 'kbrel --config scratch/kbrel.toml --registry scratch/registry import --from-git --repo %s --quiet\n' "${repo#"$ROOT"/}"
+        printf '# reference (bench/out/git-reference.sh)\n'
+        printf "git -C repo for-each-ref --sort=v:refname --format='%%(refname:short) %%(creatordate:iso-strict)' 'refs/tags/v*' |\n"
+        printf '    while read -r tag date; do\n'
+        printf '        mkdir scratch/$tag && git -C repo archive $tag | tar -x -C scratch/$tag\n'
+        printf '        kbrel --config scratch/$tag/kbrel.toml --registry scratch/registry publish $tag --no-tag \\\n'
+        printf '            --date $date --changelog scratch/CHANGELOG.md --quiet\n'
+        printf '    done\n'
+        printf '# one tree\n'
+        printf 'git -C %s archive v1 | tar -x -C <fresh dir>\n' "${trepo#"$ROOT"/}"
+        printf 'kbrel --config %s/kbrel.toml check --from-git v1 --quiet\n```\n\n' "${trepo#"$ROOT"/}"
+        printf '%s\n\n%s\n' "$table1" "$table2"
+    } >"$body"
+    write_section git "$body"
 }
 
 # --- main ----------------------------------------------------------------------------------
