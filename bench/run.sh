@@ -264,6 +264,12 @@ machine_md() {
     cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
     mem=$(free -g | awk '/^Mem:/ { print $2 " GB total, " $7 " GB available" }')
     fs=$(df -T "$OUT" | awk 'NR == 2 { print $2 }')
+    if [[ $fs == ext4 ]]; then
+        # A journalled ext4 has a jbd2 entry named after its device (see "Measurement notes").
+        local dev
+        dev=$(basename "$(df --output=source "$OUT" | tail -1)")
+        if compgen -G "/proc/fs/jbd2/$dev-*" >/dev/null; then fs="ext4 (journal)"; else fs="ext4 (no journal)"; fi
+    fi
     cat <<EOF
 - machine: $(nproc) CPUs ($cpu), memory $mem (\`free -g\`), kernel $(uname -r), filesystem of bench/out: $fs
 - kbrel: $("$KBREL" --version 2>/dev/null || echo kbrel), $(if [[ -n ${KBREL_BIN:-} ]]; then printf 'binary %s (KBREL_BIN; tree at git %s)' "$KBREL_BIN" "$(git_rev)"; else printf 'built from git %s' "$(git_rev)"; fi)
@@ -1073,7 +1079,8 @@ bench_git() {
         printf 'Reading one tree: the `diff` benchmark'"'"'s repository at %s documents, tag `v1`. `kbrel check\n' "$tdocs"
         printf -- '--from-git` reads the tree from the object database and also parses and lints every\n'
         printf 'document, while `git archive | tar -x` only writes the files out, so the comparison is\n'
-        printf 'conservative for kbrel; no kbrel command reads a tree more cheaply than `check`.\n\n'
+        printf 'conservative for kbrel. (`status`, `bump` and `diff git:…` read a tree too, but also the\n'
+        printf 'registry or a second side, and were not faster in a small test.)\n\n'
         machine_md
         printf -- '- %s\n' "$(git --version)"
         printf '\nCommands:\n\n```sh\n'
