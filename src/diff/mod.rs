@@ -59,6 +59,15 @@ pub fn count_lines<'t>(old: &'t str, new: &'t str) -> LineCounts {
     if old == new {
         return LineCounts::default();
     }
+    // One side empty (an added or removed document): every line of the other side counts.
+    let lines = |s: &str| s.split_inclusive('\n').count() as u64;
+    if old.is_empty() || new.is_empty() {
+        return LineCounts {
+            added: lines(new),
+            removed: lines(old),
+            approximate: false,
+        };
+    }
     let a: Vec<&str> = old.split_inclusive('\n').collect();
     let b: Vec<&str> = new.split_inclusive('\n').collect();
     let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
@@ -187,13 +196,24 @@ impl<F: Fn(&ManifestDoc) -> Result<String>> TextSource for F {
 }
 
 /// Differences between `old` and `new`, sorted by language (in `languages` order), then path.
+///
+/// Pairing (by id, then renames between different ids) is decided first; the per-document
+/// work (fetching texts, line counts, front matter comparison) then runs in parallel.
 pub fn diff_docs(
     languages: &[String],
     old: &[ManifestDoc],
-    old_text: &dyn TextSource,
+    old_text: &(dyn TextSource + Sync),
     new: &[ManifestDoc],
-    new_text: &dyn TextSource,
+    new_text: &(dyn TextSource + Sync),
 ) -> Result<Vec<DocChange>> {
+    use rayon::prelude::*;
+    /// One change to compute; texts already fetched by the rename search are carried along.
+    enum Job<'a> {
+        Pair(&'a ManifestDoc, &'a ManifestDoc, ChangeStatus),
+        Renamed(&'a ManifestDoc, &'a ManifestDoc, String, Option<String>, u8),
+        Added(&'a ManifestDoc, Option<String>),
+        Removed(&'a ManifestDoc, String),
+    }
     let old_by: HashMap<(&str, &str), &ManifestDoc> = old
         .iter()
         .map(|d| ((d.lang.as_str(), d.id.as_str()), d))
@@ -202,7 +222,7 @@ pub fn diff_docs(
         .iter()
         .map(|d| ((d.lang.as_str(), d.id.as_str()), d))
         .collect();
-    let mut changes = Vec::new();
+    let mut jobs: Vec<Job<'_>> = Vec::new();
     let mut added: Vec<&ManifestDoc> = Vec::new();
     let mut removed: Vec<&ManifestDoc> = Vec::new();
     for n in new {
@@ -210,14 +230,12 @@ pub fn diff_docs(
             None => added.push(n),
             Some(o) if o.sha256 == n.sha256 && o.path == n.path && o.key == n.key => {}
             Some(o) => {
-                let (ot, nt) = (old_text.text(o)?, new_text.text(n)?);
                 let status = if o.path != n.path {
                     ChangeStatus::Renamed
                 } else {
                     ChangeStatus::Modified
                 };
-                let sim = (status == ChangeStatus::Renamed).then(|| similarity(&ot, &nt));
-                changes.push(change(status, Some(o), Some(n), &ot, &nt, sim));
+                jobs.push(Job::Pair(o, n, status));
             }
         }
     }
@@ -259,34 +277,46 @@ pub fn diff_docs(
                 }
             }
         }
-        match best {
+        jobs.push(match best {
             Some((i, sim)) => {
                 used_new[i] = true;
-                let nt = match texts_new.remove(&i) {
-                    Some(t) => t,
-                    None => new_text.text(added[i])?,
-                };
-                changes.push(change(
-                    ChangeStatus::Renamed,
-                    Some(o),
-                    Some(added[i]),
-                    &ot,
-                    &nt,
-                    Some(sim),
-                ));
+                Job::Renamed(o, added[i], ot, texts_new.remove(&i), sim)
             }
-            None => changes.push(change(ChangeStatus::Removed, Some(o), None, &ot, "", None)),
-        }
+            None => Job::Removed(o, ot),
+        });
     }
     for (i, n) in added.iter().enumerate() {
         if !used_new[i] {
-            let nt = match texts_new.remove(&i) {
-                Some(t) => t,
-                None => new_text.text(n)?,
-            };
-            changes.push(change(ChangeStatus::Added, None, Some(n), "", &nt, None));
+            jobs.push(Job::Added(n, texts_new.remove(&i)));
         }
     }
+    let text_or = |known: Option<String>, src: &(dyn TextSource + Sync), d: &ManifestDoc| {
+        known.map_or_else(|| src.text(d), Ok)
+    };
+    let mut changes: Vec<DocChange> = jobs
+        .into_par_iter()
+        .map(|job| -> Result<DocChange> {
+            Ok(match job {
+                Job::Pair(o, n, status) => {
+                    let (ot, nt) = (old_text.text(o)?, new_text.text(n)?);
+                    let sim = (status == ChangeStatus::Renamed).then(|| similarity(&ot, &nt));
+                    change(status, Some(o), Some(n), &ot, &nt, sim)
+                }
+                Job::Renamed(o, n, ot, nt, sim) => {
+                    let nt = text_or(nt, new_text, n)?;
+                    change(ChangeStatus::Renamed, Some(o), Some(n), &ot, &nt, Some(sim))
+                }
+                Job::Added(n, nt) => {
+                    let nt = text_or(nt, new_text, n)?;
+                    change(ChangeStatus::Added, None, Some(n), "", &nt, None)
+                }
+                Job::Removed(o, ot) => change(ChangeStatus::Removed, Some(o), None, &ot, "", None),
+            })
+        })
+        // In job order, so the error reported is the same whatever the scheduling.
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect::<Result<_>>()?;
     let rank = |l: &str| languages.iter().position(|x| x == l).unwrap_or(usize::MAX);
     // At one path, a removal comes first: a patch must delete a document before another
     // document (a different id) is added or renamed to the same path.
@@ -311,16 +341,17 @@ fn change(
     similarity: Option<u8>,
 ) -> DocChange {
     let counts = count_lines(old_text, new_text);
-    let (of, nf) = (raw_front_matter(old_text), raw_front_matter(new_text));
-    let mut fields_changed: Vec<String> = of
-        .iter()
-        .filter(|(k, v)| nf.get(*k).map(|n| &n.raw) != Some(&v.raw))
-        .map(|(k, _)| k.clone())
-        .chain(nf.keys().filter(|k| !of.contains_key(*k)).cloned())
-        .collect();
-    fields_changed.sort();
-    if old.is_none() || new.is_none() {
-        fields_changed.clear();
+    // Front-matter fields are compared only when both sides exist.
+    let mut fields_changed: Vec<String> = Vec::new();
+    if old.is_some() && new.is_some() {
+        let (of, nf) = (raw_front_matter(old_text), raw_front_matter(new_text));
+        fields_changed = of
+            .iter()
+            .filter(|(k, v)| nf.get(*k).map(|n| &n.raw) != Some(&v.raw))
+            .map(|(k, _)| k.clone())
+            .chain(nf.keys().filter(|k| !of.contains_key(*k)).cloned())
+            .collect();
+        fields_changed.sort();
     }
     let main = new.or(old).expect("a change has at least one side");
     DocChange {
