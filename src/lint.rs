@@ -495,11 +495,15 @@ mod rules {
     /// KB008: byte-identical non-empty bodies under two different ids in one language.
     fn duplicate_bodies<'a>(ctx: &Ctx<'a>, out: &mut Vec<Finding>) {
         for idx in &ctx.langs {
-            let non_empty = |d: &'a Document| {
+            // Grouped by length and CRC-32 first (cheap to hash), then by the exact bytes.
+            let fingerprint = |d: &'a Document| {
                 let body = d.body();
-                (!body.trim().is_empty()).then_some(body)
+                (!body.trim().is_empty()).then(|| (body.len(), crc32fast::hash(body.as_bytes())))
             };
-            for group in groups(&idx.docs, non_empty) {
+            let exact = groups(&idx.docs, fingerprint)
+                .into_iter()
+                .flat_map(|candidates| groups(&candidates, |d: &'a Document| Some(d.body())));
+            for group in exact {
                 for (doc, other) in pairs(&group, true) {
                     let body = doc.body();
                     let lead = &body[..body.len() - body.trim_start().len()];
