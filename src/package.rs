@@ -75,49 +75,87 @@ pub fn tarball_file_name(name: &str, version: &str) -> String {
     )
 }
 
+/// Index of the first byte at or after `from` that [`push_js_string`] may have to escape
+/// (`"`, `\\`, `<`, a control character or 0xE2, the lead byte of U+2028/U+2029), or
+/// `bytes.len()`. Eight bytes at a time: the bit tricks below only say whether a word holds
+/// such a byte, so a word that does is scanned byte by byte.
+fn next_special(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let special = |b: u8| matches!(b, b'"' | b'\\' | b'<' | 0..=0x1f | 0xe2);
+    let mut i = from;
+    while i + 8 <= bytes.len() {
+        let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("eight bytes"));
+        let hit = (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+            | has_zero(w ^ (ONES * u64::from(b'"')))
+            | has_zero(w ^ (ONES * u64::from(b'\\')))
+            | has_zero(w ^ (ONES * u64::from(b'<')))
+            | has_zero(w ^ (ONES * 0xe2));
+        if hit != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && !special(bytes[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// The escape [`push_js_string`] writes for the special byte at `i` and the number of input
+/// bytes it replaces, or `None` when the byte stands for itself.
+fn js_escape(bytes: &[u8], i: usize) -> Option<(&'static str, usize)> {
+    const CONTROL: [&str; 32] = [
+        "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005", "\\u0006", "\\u0007",
+        "\\u0008", "\\t", "\\n", "\\u000b", "\\u000c", "\\r", "\\u000e", "\\u000f", "\\u0010",
+        "\\u0011", "\\u0012", "\\u0013", "\\u0014", "\\u0015", "\\u0016", "\\u0017", "\\u0018",
+        "\\u0019", "\\u001a", "\\u001b", "\\u001c", "\\u001d", "\\u001e", "\\u001f",
+    ];
+    match bytes[i] {
+        b'"' => Some(("\\\"", 1)),
+        b'\\' => Some(("\\\\", 1)),
+        b'<' if matches!(bytes.get(i + 1), Some(b'/') | Some(b'!')) => Some(("\\u003c", 1)),
+        b @ 0..=0x1f => Some((CONTROL[usize::from(b)], 1)),
+        0xe2 if bytes.get(i + 1) == Some(&0x80)
+            && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
+        {
+            Some((
+                if bytes[i + 2] == 0xa8 {
+                    "\\u2028"
+                } else {
+                    "\\u2029"
+                },
+                3,
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// Append `s` as a double-quoted JavaScript string literal that is safe in any context:
 /// JSON-compatible escapes, plus U+2028/U+2029 and `</` / `<!--` escaped so the bundle can be
 /// inlined in a `<script>` element.
 pub fn push_js_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let esc: Option<&str> = match b {
-            b'"' => Some("\\\""),
-            b'\\' => Some("\\\\"),
-            b'\n' => Some("\\n"),
-            b'\r' => Some("\\r"),
-            b'\t' => Some("\\t"),
-            b'<' if matches!(bytes.get(i + 1), Some(b'/') | Some(b'!')) => Some("\\u003c"),
-            0..=0x1f => None,
-            0xe2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
-            {
-                out.push_str(&s[start..i]);
-                out.push_str(if bytes[i + 2] == 0xa8 {
-                    "\\u2028"
-                } else {
-                    "\\u2029"
-                });
-                i += 3;
-                start = i;
-                continue;
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        out.push_str(&s[start..i]);
-        match esc {
-            Some(e) => out.push_str(e),
-            None => out.push_str(&format!("\\u{:04x}", b)),
+    let (mut start, mut i) = (0, 0);
+    loop {
+        i = next_special(bytes, i);
+        if i == bytes.len() {
+            break;
         }
-        i += 1;
-        start = i;
+        match js_escape(bytes, i) {
+            Some((esc, n)) => {
+                // `i` is at an ASCII byte or the lead byte of a character: a char boundary.
+                out.push_str(&s[start..i]);
+                out.push_str(esc);
+                i += n;
+                start = i;
+            }
+            None => i += 1,
+        }
     }
     out.push_str(&s[start..]);
     out.push('"');
@@ -125,24 +163,21 @@ pub fn push_js_string(out: &mut String, s: &str) {
 
 /// Length of [`push_js_string`]'s output for `s`, without building it.
 pub fn js_string_len(s: &str) -> usize {
-    let b = s.as_bytes();
-    let mut n = 2;
-    let mut i = 0;
-    while i < b.len() {
-        n += match b[i] {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 2,
-            b'<' if matches!(b.get(i + 1), Some(b'/') | Some(b'!')) => 6,
-            0..=0x1f => 6,
-            0xe2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xa8 | 0xa9)) => {
-                i += 3;
-                n += 6;
-                continue;
+    let bytes = s.as_bytes();
+    let (mut n, mut i) = (2 + bytes.len(), 0);
+    loop {
+        i = next_special(bytes, i);
+        if i == bytes.len() {
+            return n;
+        }
+        match js_escape(bytes, i) {
+            Some((esc, used)) => {
+                n = n + esc.len() - used;
+                i += used;
             }
-            _ => 1,
-        };
-        i += 1;
+            None => i += 1,
+        }
     }
-    n
 }
 
 /// A language's bundle object `{ "<key>": "<markdown>", … }`, sorted by key. It is never held
@@ -174,11 +209,16 @@ impl<'a> BundleBody<'a> {
             .into_iter()
             .map(|(k, d)| (k, d.text.as_str()))
             .collect();
+        // Entry lengths in parallel (a scan of every text), then their running sum.
+        let lens: Vec<usize> = entries
+            .par_iter()
+            .map(|(k, t)| 2 + js_string_len(k) + 2 + js_string_len(t) + 2)
+            .collect();
         let mut offsets = Vec::with_capacity(entries.len());
         let mut at = 2; // "{\n"
-        for (k, t) in &entries {
+        for len in lens {
             offsets.push(at);
-            at += 2 + js_string_len(k) + 2 + js_string_len(t) + 2;
+            at += len;
         }
         Ok(BundleBody {
             entries,
@@ -819,6 +859,30 @@ mod tests {
             s,
             "\"a\\\"b\\\\c\\n`${x}`\\u003c/script>\\u003c!--\\u2028\\u2029\\u0001é中\""
         );
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time scan finds every byte the escaper must see: the output is valid
+        /// JSON for the input, contains no raw `</`, `<!`, U+2028/U+2029 or control
+        /// character, and its length is what `js_string_len` predicts.
+        #[test]
+        fn js_strings_roundtrip_through_json(
+            s in proptest::string::string_regex(
+                "([a-z\"\\\\<>/!\n\t\r\u{1}\u{1f}\u{2028}\u{2029}\u{2014}\u{00e9}中 ]|</|<!){0,64}"
+            ).expect("regex"),
+            pad in 0usize..9,
+        ) {
+            let s = format!("{}{s}", "x".repeat(pad));
+            let mut out = String::new();
+            push_js_string(&mut out, &s);
+            proptest::prop_assert_eq!(js_string_len(&s), out.len());
+            let back: String = serde_json::from_str(&out).expect("valid JSON string");
+            proptest::prop_assert_eq!(&back, &s);
+            proptest::prop_assert!(!out.contains("</") && !out.contains("<!"));
+            let separators = ['\u{2028}', '\u{2029}'];
+            proptest::prop_assert!(!out.contains(separators), "raw line separator in {}", out);
+            proptest::prop_assert!(!out.bytes().any(|b| b < 0x20));
+        }
     }
 
     #[test]
