@@ -110,8 +110,7 @@ pub fn normalize(text: &str) -> String {
     } else {
         std::borrow::Cow::Borrowed(text)
     };
-    if unicode_normalization::is_nfc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes
-    {
+    if is_nfc(&text) {
         text.into_owned()
     } else {
         text.nfc().collect()
@@ -120,11 +119,35 @@ pub fn normalize(text: &str) -> String {
 
 /// [`normalize`] without copying text that is already normal.
 pub fn normalize_owned(text: String) -> String {
-    let normal = !text.starts_with('\u{feff}')
-        && !text.contains("\r\n")
-        && unicode_normalization::is_nfc_quick(text.chars())
-            == unicode_normalization::IsNormalized::Yes;
+    let normal = !text.starts_with('\u{feff}') && !text.contains("\r\n") && is_nfc(&text);
     if normal { text } else { normalize(&text) }
+}
+
+/// Characters that are NFC whatever surrounds them (quick check "yes", combining class 0):
+/// everything below U+0300 (ASCII, Latin-1, Latin Extended), common punctuation, CJK symbols
+/// and punctuation, CJK unified ideographs and full-width ASCII forms. Checked against the
+/// Unicode tables by `nfc_stable_ranges_match_the_unicode_tables`.
+const NFC_STABLE: [(char, char); 6] = [
+    ('\0', '\u{2ff}'),
+    ('\u{2010}', '\u{2027}'),
+    ('\u{2030}', '\u{205e}'),
+    ('\u{3000}', '\u{3029}'),
+    ('\u{4e00}', '\u{9fff}'),
+    ('\u{ff01}', '\u{ff5e}'),
+];
+
+/// Whether `text` is in NFC. Text made only of [`NFC_STABLE`] characters (nearly all English
+/// and Chinese prose) is answered by a range check per character; anything else goes through
+/// the full quick check.
+fn is_nfc(text: &str) -> bool {
+    let stable = |c: char| NFC_STABLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
+    let ascii_prefix = text
+        .bytes()
+        .position(|b| !b.is_ascii())
+        .unwrap_or(text.len());
+    text[ascii_prefix..].chars().all(stable)
+        || unicode_normalization::is_nfc_quick(text.chars())
+            == unicode_normalization::IsNormalized::Yes
 }
 
 /// Lowercase hex sha256.
@@ -651,6 +674,30 @@ mod tests {
         );
         assert_eq!(url_slug("/en/a/b/", &langs()).as_deref(), Some("a/b"));
         assert_eq!(url_slug("https://x.com/", &langs()), None);
+    }
+
+    #[test]
+    fn nfc_stable_ranges_match_the_unicode_tables() {
+        use unicode_normalization::char::canonical_combining_class;
+        for &(lo, hi) in &NFC_STABLE {
+            for c in lo..=hi {
+                assert_eq!(canonical_combining_class(c), 0, "{c:?}");
+                assert_eq!(
+                    unicode_normalization::is_nfc_quick(std::iter::once(c)),
+                    unicode_normalization::IsNormalized::Yes,
+                    "{c:?} U+{:04X}",
+                    c as u32
+                );
+            }
+        }
+        // Mixed text still takes the full path where it must.
+        assert!(is_nfc("中文，English — café"));
+        assert!(!is_nfc("cafe\u{301}"));
+        assert!(!is_nfc("\u{2000}"), "EN QUAD decomposes to EN SPACE");
+        assert!(
+            !is_nfc("\u{f900}"),
+            "a CJK compatibility ideograph is not NFC"
+        );
     }
 
     #[test]
