@@ -468,53 +468,7 @@ pub fn publish(
         Some(p) => Some(reg.read_manifest(p)?),
         None => None,
     };
-    let by_sha: BTreeMap<&str, &Document> = kb
-        .documents
-        .iter()
-        .map(|d| (d.sha256.as_str(), d))
-        .collect();
-    let old_text = |d: &ManifestDoc| -> Result<String> {
-        if let Some(doc) = by_sha.get(d.sha256.as_str()) {
-            return Ok(doc.text.clone());
-        }
-        let bytes = reg.read_blob(&d.sha256)?;
-        String::from_utf8(bytes).map_err(|_| {
-            Error::corrupt(
-                reg.path(&registry::blob_path(&d.sha256)),
-                "blob is not UTF-8",
-            )
-        })
-    };
-    let new_text = |d: &ManifestDoc| -> Result<String> {
-        Ok(by_sha
-            .get(d.sha256.as_str())
-            .map(|doc| doc.text.clone())
-            .unwrap_or_default())
-    };
-    let old_docs = prev_manifest
-        .as_ref()
-        .map(|m| m.documents.as_slice())
-        .unwrap_or(&[]);
-    let changes = diff::diff_docs(
-        &cfg.content.languages,
-        old_docs,
-        &old_text,
-        &docs,
-        &new_text,
-    )?;
-    let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
-    let mut notes = Vec::new();
     let prev_version = previous.as_ref().map(|p| p.version.clone());
-
-    let diff_file = DiffFile {
-        schema_version: SCHEMA_VERSION,
-        name: cfg.package.name.clone(),
-        from: prev_version.clone(),
-        to: vs.clone(),
-        summary: summary.clone(),
-        changes,
-    };
-    let diff_json = manifest::to_json_bytes(&diff_file);
     let acks = crate::history::load_acks(cfg)?;
     let drift_status = crate::history::status_after_history(
         cfg,
@@ -550,41 +504,6 @@ pub fn publish(
         }
     }
     let drift = crate::history::drift_counts(&drift_status);
-    let manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        name: cfg.package.name.clone(),
-        version: vs.clone(),
-        published: published.clone(),
-        previous: prev_version.clone(),
-        languages: cfg.content.languages.clone(),
-        source_language: cfg.source_language().to_string(),
-        content_digest: digest.clone(),
-        git: opts.git.clone(),
-        documents: docs.clone(),
-        warnings: warnings.clone(),
-        drift: drift.clone(),
-    };
-    let manifest_json = manifest::to_json_bytes(&manifest);
-    if let Some(p) = &prev_version
-        && let Ok(pv) = semver::Version::parse(p)
-        && let suggestion = suggest_bump(&diff_file)
-        && let Some(b) = suggestion.bump
-    {
-        let suggested = bump_version(Some(&pv), b);
-        if version < suggested {
-            let reasons = suggestion.reasons;
-            notes.push(format!(
-                "{version} is lower than the suggested {suggested} ({}{})",
-                reasons
-                    .iter()
-                    .take(3)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                if reasons.len() > 3 { "; …" } else { "" }
-            ));
-        }
-    }
     let new_blobs: Vec<&Document> = {
         use rayon::prelude::*;
         let mut seen = std::collections::HashSet::new();
@@ -604,18 +523,119 @@ pub fn publish(
             })
             .collect()
     };
-    // Blob files are written (kernel work) while the tarball is compressed (CPU work).
     let blobs: Vec<(&str, &[u8])> = new_blobs
         .iter()
         .map(|d| (d.sha256.as_str(), d.text.as_bytes()))
         .collect();
-    let (written, pkg) = rayon::join(
+    // Blob files are written (kernel work) while the diff, the manifest and the tarball are
+    // computed (CPU work). A failure on either side removes the blobs written (below).
+    let (git, date) = (&opts.git, opts.date.date());
+    let (written, built) = rayon::join(
         || match &lock {
-            Some(l) => reg.write_blobs(l, &blobs),
+            // Flushed to disk right away, while the CPU is still busy compressing: the sync
+            // before the commit then finds (nearly) nothing left to write.
+            Some(l) => reg.write_blobs(l, &blobs).and_then(|_| reg.sync_to_disk()),
             None => Ok(()),
         },
-        || {
-            package::build(&PackageInput {
+        || -> Result<Built> {
+            let by_sha: BTreeMap<&str, &Document> = kb
+                .documents
+                .iter()
+                .map(|d| (d.sha256.as_str(), d))
+                .collect();
+            let old_text = |d: &ManifestDoc| -> Result<String> {
+                if let Some(doc) = by_sha.get(d.sha256.as_str()) {
+                    return Ok(doc.text.clone());
+                }
+                let bytes = reg.read_blob(&d.sha256)?;
+                String::from_utf8(bytes).map_err(|_| {
+                    Error::corrupt(
+                        reg.path(&registry::blob_path(&d.sha256)),
+                        "blob is not UTF-8",
+                    )
+                })
+            };
+            let new_text = |d: &ManifestDoc| -> Result<String> {
+                Ok(by_sha
+                    .get(d.sha256.as_str())
+                    .map(|doc| doc.text.clone())
+                    .unwrap_or_default())
+            };
+            let old_docs = prev_manifest
+                .as_ref()
+                .map(|m| m.documents.as_slice())
+                .unwrap_or(&[]);
+            let changes = diff::diff_docs(
+                &cfg.content.languages,
+                old_docs,
+                &old_text,
+                &docs,
+                &new_text,
+            )?;
+            let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
+            let mut notes = Vec::new();
+
+            let diff_file = DiffFile {
+                schema_version: SCHEMA_VERSION,
+                name: cfg.package.name.clone(),
+                from: prev_version.clone(),
+                to: vs.clone(),
+                summary: summary.clone(),
+                changes,
+            };
+            let diff_json = manifest::to_json_bytes(&diff_file);
+            let manifest = Manifest {
+                schema_version: SCHEMA_VERSION,
+                name: cfg.package.name.clone(),
+                version: vs.clone(),
+                published: published.clone(),
+                previous: prev_version.clone(),
+                languages: cfg.content.languages.clone(),
+                source_language: cfg.source_language().to_string(),
+                content_digest: digest.clone(),
+                git: git.clone(),
+                documents: docs.clone(),
+                warnings: warnings.clone(),
+                drift: drift.clone(),
+            };
+            let manifest_json = manifest::to_json_bytes(&manifest);
+            if let Some(p) = &prev_version
+                && let Ok(pv) = semver::Version::parse(p)
+                && let suggestion = suggest_bump(&diff_file)
+                && let Some(b) = suggestion.bump
+            {
+                let suggested = bump_version(Some(&pv), b);
+                if version < suggested {
+                    let reasons = suggestion.reasons;
+                    notes.push(format!(
+                        "{version} is lower than the suggested {suggested} ({}{})",
+                        reasons
+                            .iter()
+                            .take(3)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        if reasons.len() > 3 { "; …" } else { "" }
+                    ));
+                }
+            }
+            drop(manifest);
+            // The changelog section; the changes themselves are not needed after this.
+            let mut rc = changelog::release_context(
+                ReleaseInfo {
+                    version: &vs,
+                    date: &date,
+                    previous: prev_version.as_deref(),
+                    repository: cfg.package.repository.as_deref(),
+                    tag_format: &cfg.registry.tag_format,
+                },
+                &cfg.content.languages,
+                &diff_file,
+            );
+            rc.drift = drift.clone();
+            let section = changelog::render_release(&rc);
+            drop((rc, diff_file));
+            let pkg = package::build(&PackageInput {
                 name: &cfg.package.name,
                 version: &vs,
                 description: &cfg.package.description,
@@ -627,6 +647,14 @@ pub fn publish(
                 documents: &kb.documents,
                 manifest_json: &manifest_json,
                 gzip_level: cfg.registry.gzip_level,
+            })?;
+            Ok(Built {
+                summary,
+                section,
+                diff_json,
+                manifest_json,
+                notes,
+                pkg,
             })
         },
     );
@@ -640,7 +668,14 @@ pub fn publish(
         armed: true,
     };
     written?;
-    let pkg = pkg?;
+    let Built {
+        summary,
+        section,
+        diff_json,
+        manifest_json,
+        notes,
+        pkg,
+    } = built?;
     let tarball_name = package::tarball_file_name(&cfg.package.name, &vs);
     let tarball = TarballRef {
         path: tarball_name.clone(),
@@ -697,21 +732,6 @@ pub fn publish(
         static_packument(cfg, reg, index.as_ref(), &new_index, Some((&vs, pj)))?
     };
 
-    // The changelog section.
-    let rc = changelog::release_context(
-        ReleaseInfo {
-            version: &vs,
-            date: &opts.date.date(),
-            previous: prev_version.as_deref(),
-            repository: cfg.package.repository.as_deref(),
-            tag_format: &cfg.registry.tag_format,
-        },
-        &cfg.content.languages,
-        &diff_file,
-    );
-    let mut rc = rc;
-    rc.drift = drift;
-    let section = changelog::render_release(&rc);
     let changelog_path = cfg.changelog_path();
 
     let mut files: Vec<String> = new_blobs
@@ -774,6 +794,17 @@ pub fn publish(
     registry::write_atomic(&changelog_path, updated.as_bytes())?;
     report.outcome = Outcome::Published;
     Ok(report)
+}
+
+/// What [`publish`] computes while the blobs are written.
+struct Built {
+    summary: BTreeMap<String, ChangeCounts>,
+    /// The CHANGELOG.md section.
+    section: String,
+    diff_json: Vec<u8>,
+    manifest_json: Vec<u8>,
+    notes: Vec<String>,
+    pkg: package::Package,
 }
 
 /// Removes the blobs a failed publish wrote (they are unreferenced: the index never listed them).

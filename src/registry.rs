@@ -248,6 +248,11 @@ impl Registry {
         self.store_blobs(blobs)
     }
 
+    /// Make everything written so far durable (one filesystem sync; see [`Self::commit`]).
+    pub fn sync_to_disk(&self) -> Result<()> {
+        sync_filesystem(&self.dir)
+    }
+
     fn store_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<()> {
         let mut fanout: Vec<&str> = blobs.iter().map(|(sha, _)| &sha[..2]).collect();
         fanout.sort_unstable();
