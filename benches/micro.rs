@@ -208,9 +208,15 @@ mod packing {
             gzip_level: cfg.registry.gzip_level,
         };
         let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
-        bencher
-            .counter(BytesCount::new(bytes))
-            .bench(|| kbrel::package::build(black_box(&input)).expect("package"));
+        bencher.counter(BytesCount::new(bytes)).bench(|| {
+            let mut size = 0;
+            kbrel::package::build(black_box(&input), &mut |part: &[u8]| {
+                size += part.len();
+                Ok(())
+            })
+            .expect("package");
+            size
+        });
     }
 
     /// `package::build` (tar + ESM/IIFE bundles + parallel gzip, level 6) of 300 documents.

@@ -2,7 +2,7 @@
 //! deterministic headers as `npm pack` writes them, parallel gzip, integrity strings; and a
 //! hardened unpack (size caps, no links, no paths outside `package/`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -304,9 +304,7 @@ pub struct PackageInput<'a> {
 /// A built tarball and its integrity data.
 #[derive(Debug, Clone)]
 pub struct Package {
-    /// The `.tgz` bytes as consecutive parts (gzip header, compressed chunks, trailer); not
-    /// concatenated, to keep peak memory at one copy.
-    pub tgz: Vec<Arc<Vec<u8>>>,
+    /// Size of the `.tgz` in bytes.
     pub size: u64,
     pub sha256: String,
     pub integrity: String,
@@ -361,8 +359,12 @@ impl Data<'_> {
     }
 }
 
-/// Build the package for one release. Deterministic: same input, same bytes.
-pub fn build(input: &PackageInput<'_>) -> Result<Package> {
+/// Where [`build`] streams the `.tgz` bytes, in order.
+pub type Sink<'s> = &'s mut (dyn FnMut(&[u8]) -> Result<()> + Send);
+
+/// Build the package for one release, streaming the `.tgz` bytes to `out` as they are
+/// compressed (never held whole in memory). Deterministic: same input, same bytes.
+pub fn build(input: &PackageInput<'_>, out: Sink<'_>) -> Result<Package> {
     let mut entries: Vec<(String, Data<'_>)> = Vec::new();
     let mut exports = BTreeMap::new();
     let src = input.source_language;
@@ -436,11 +438,17 @@ pub fn build(input: &PackageInput<'_>) -> Result<Package> {
     let file_count = entries.len() as u64;
     let unpacked_size = entries.iter().map(|(_, d)| d.len() as u64).sum();
     let files = entries.iter().map(|(p, _)| p.clone()).collect();
-    let tgz = gzip_parallel(&write_tar(&entries)?, input.gzip_level);
-    let (sha256, integrity, shasum) = integrity_of_parts(&tgz);
-    let size = tgz.iter().map(|p| p.len() as u64).sum();
+    let mut hashes = Hashes::default();
+    gzip_parallel(
+        &write_tar(&entries)?,
+        input.gzip_level,
+        &mut |part: &[u8]| {
+            hashes.update(part);
+            out(part)
+        },
+    )?;
+    let (sha256, integrity, shasum, size) = hashes.finish();
     Ok(Package {
-        tgz,
         size,
         sha256,
         integrity,
@@ -452,34 +460,32 @@ pub fn build(input: &PackageInput<'_>) -> Result<Package> {
     })
 }
 
-/// [`integrity_of`] over consecutive parts.
-pub fn integrity_of_parts(parts: &[Arc<Vec<u8>>]) -> (String, String, String) {
-    let (sha256, (sha512, sha1)) = rayon::join(
-        || {
-            let mut h = Sha256::new();
-            parts.iter().for_each(|p| h.update(p.as_slice()));
-            hex(&h.finalize())
-        },
-        || {
-            rayon::join(
-                || {
-                    let mut h = Sha512::new();
-                    parts.iter().for_each(|p| h.update(p.as_slice()));
-                    h.finalize()
-                },
-                || {
-                    let mut h = Sha1::new();
-                    parts.iter().for_each(|p| h.update(p.as_slice()));
-                    hex(&h.finalize())
-                },
-            )
-        },
-    );
-    let integrity = format!(
-        "sha512-{}",
-        base64::engine::general_purpose::STANDARD.encode(sha512)
-    );
-    (sha256, integrity, sha1)
+/// The hashes [`integrity_of`] computes, fed part by part.
+#[derive(Default)]
+struct Hashes {
+    sha256: Sha256,
+    sha512: Sha512,
+    sha1: Sha1,
+    size: u64,
+}
+
+impl Hashes {
+    fn update(&mut self, part: &[u8]) {
+        self.sha256.update(part);
+        self.sha512.update(part);
+        self.sha1.update(part);
+        self.size += part.len() as u64;
+    }
+
+    /// (sha256 hex, `sha512-<base64>`, sha1 hex, size).
+    fn finish(self) -> (String, String, String, u64) {
+        let integrity = format!(
+            "sha512-{}",
+            base64::engine::general_purpose::STANDARD.encode(self.sha512.finalize())
+        );
+        let sha256 = hex(&self.sha256.finalize());
+        (sha256, integrity, hex(&self.sha1.finalize()), self.size)
+    }
 }
 
 /// sha256 hex, `sha512-<base64>` SRI and sha1 hex of a tarball.
@@ -658,7 +664,15 @@ fn normalize_header(h: &mut tar::Header, size: u64) {
 /// at the start of every shared bundle body, so the ESM and IIFE copies of a language's
 /// object compress to identical bytes — computed once, emitted twice. Header mtime 0;
 /// deterministic whatever the number of threads.
-fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Arc<Vec<u8>>> {
+///
+/// Streamed: chunks are compressed a window at a time, and while one window is compressed
+/// the previous one is emitted in order, so memory holds two windows plus the shared
+/// chunks still to be emitted again.
+fn gzip_parallel(
+    tar: &TarStream<'_>,
+    level: u32,
+    emit: &mut (dyn FnMut(&[u8]) -> Result<()> + Send),
+) -> Result<()> {
     struct Job {
         start: usize,
         len: usize,
@@ -699,9 +713,8 @@ fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Arc<Vec<u8>>> {
         pos += n;
     }
     plain(&mut jobs, plain_from, pos);
-    // The first job of each key does the work.
-    let mut first: std::collections::HashMap<(usize, usize), usize> =
-        std::collections::HashMap::new();
+    // The first job of each key does the work; its output is kept until the key's last use.
+    let mut first: HashMap<(usize, usize), usize> = HashMap::new();
     let source: Vec<usize> = jobs
         .iter()
         .enumerate()
@@ -710,32 +723,59 @@ fn gzip_parallel(tar: &TarStream<'_>, level: u32) -> Vec<Arc<Vec<u8>>> {
             None => i,
         })
         .collect();
-    let unique: Vec<usize> = (0..jobs.len()).filter(|&i| source[i] == i).collect();
-    let done: Vec<(Arc<Vec<u8>>, crc32fast::Hasher)> = unique
-        .par_iter()
-        .map(|&i| {
-            let mut input = Vec::with_capacity(jobs[i].len);
-            tar.copy_range(jobs[i].start, jobs[i].len, &mut input);
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(&input);
-            (Arc::new(deflate_chunk(&input, level, false)), crc)
-        })
-        .collect();
-    let slot: std::collections::HashMap<usize, usize> =
-        unique.iter().enumerate().map(|(k, &i)| (i, k)).collect();
-    let mut crc = crc32fast::Hasher::new();
-    let mut out = Vec::with_capacity(jobs.len() + 3);
-    out.push(Arc::new(vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]));
-    for i in 0..jobs.len() {
-        let (part, c) = &done[slot[&source[i]]];
-        crc.combine(c);
-        out.push(part.clone());
+    let mut last_use: HashMap<usize, usize> = HashMap::new();
+    for (i, &src) in source.iter().enumerate() {
+        last_use.insert(src, i);
     }
-    out.push(Arc::new(deflate_chunk(&[], level, true)));
+    type Part = (Arc<Vec<u8>>, crc32fast::Hasher);
+    let (jobs, source) = (&jobs, &source);
+    let compress = |range: std::ops::Range<usize>| -> Vec<(usize, Part)> {
+        range
+            .filter(|&i| source[i] == i)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|i| {
+                let mut input = Vec::with_capacity(jobs[i].len);
+                tar.copy_range(jobs[i].start, jobs[i].len, &mut input);
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&input);
+                (i, (Arc::new(deflate_chunk(&input, level, false)), crc))
+            })
+            .collect()
+    };
+    let window = 4 * rayon::current_num_threads().max(2);
+    let mut crc = crc32fast::Hasher::new();
+    let mut done: HashMap<usize, Part> = HashMap::new();
+    emit(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])?;
+    let mut ready = compress(0..window.min(jobs.len()));
+    let mut at = 0;
+    while at < jobs.len() {
+        done.extend(ready.drain(..));
+        let end = (at + window).min(jobs.len());
+        let next = end..(end + window).min(jobs.len());
+        let done_ref = &done;
+        let crc_ref = &mut crc;
+        let emit_ref = &mut *emit;
+        let (computed, emitted) = rayon::join(
+            || compress(next),
+            move || -> Result<()> {
+                for &src in &source[at..end] {
+                    let (part, c) = &done_ref[&src];
+                    crc_ref.combine(c);
+                    emit_ref(part)?;
+                }
+                Ok(())
+            },
+        );
+        emitted?;
+        ready = computed;
+        done.retain(|src, _| last_use[src] >= end);
+        at = end;
+    }
+    emit(&deflate_chunk(&[], level, true))?;
     let mut trailer = crc.finalize().to_le_bytes().to_vec();
     trailer.extend_from_slice(&(tar.total as u32).to_le_bytes());
-    out.push(Arc::new(trailer));
-    out
+    emit(&trailer)
 }
 
 /// Raw deflate of one chunk with a fresh dictionary, ending with a sync flush (or, for the
@@ -969,10 +1009,7 @@ mod tests {
             ],
             total: 4 + rendered.len() + 6 + rendered.len() + 1024,
         };
-        let gz: Vec<u8> = gzip_parallel(&stream, 6)
-            .iter()
-            .flat_map(|p| p.iter().copied())
-            .collect();
+        let gz = gzip_to_vec(&stream);
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut back)
@@ -983,11 +1020,66 @@ mod tests {
         expected.extend_from_slice(rendered.as_bytes());
         expected.extend_from_slice(&[0; 1024]);
         assert_eq!(back, expected);
-        let again: Vec<u8> = gzip_parallel(&stream, 6)
-            .iter()
-            .flat_map(|p| p.iter().copied())
-            .collect();
+        let again = gzip_to_vec(&stream);
         assert_eq!(gz, again, "deterministic");
+    }
+
+    fn gzip_to_vec(stream: &TarStream<'_>) -> Vec<u8> {
+        let mut gz = Vec::new();
+        gzip_parallel(stream, 6, &mut |part: &[u8]| {
+            gz.extend_from_slice(part);
+            Ok(())
+        })
+        .unwrap();
+        gz
+    }
+
+    /// A shared body spanning several chunks, emitted again many windows later: the kept
+    /// chunks are emitted in order and only once computed.
+    #[test]
+    fn streamed_gzip_keeps_shared_chunks_across_windows() {
+        let text: String = (0..70_000)
+            .map(|i| format!("line {i} of the shared body\n"))
+            .collect();
+        let doc = test_doc("K", &text);
+        let shared = Arc::new(BundleBody::new(&[&doc]).unwrap());
+        let rendered = bundle_object(&[&doc]).unwrap();
+        assert!(rendered.len() > 2 * GZIP_CHUNK);
+        let filler: Vec<u8> = (0..40 * GZIP_CHUNK).map(|i| (i * 13 % 241) as u8).collect();
+        let stream = TarStream {
+            segments: vec![
+                Segment::Shared(shared.clone()),
+                Segment::Slice(&filler),
+                Segment::Shared(shared.clone()),
+            ],
+            total: 2 * rendered.len() + filler.len(),
+        };
+        let gz = gzip_to_vec(&stream);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        let mut expected = rendered.as_bytes().to_vec();
+        expected.extend_from_slice(&filler);
+        expected.extend_from_slice(rendered.as_bytes());
+        assert!(back == expected, "round trip");
+        // The second copy of the shared body compresses to the same bytes as the first: the
+        // compressed stream holds them twice.
+        let mut first = Vec::new();
+        gzip_parallel(
+            &TarStream {
+                segments: vec![Segment::Shared(shared)],
+                total: rendered.len(),
+            },
+            6,
+            &mut |part: &[u8]| {
+                first.extend_from_slice(part);
+                Ok(())
+            },
+        )
+        .unwrap();
+        let body = &first[10..first.len() - 8 - deflate_chunk(&[], 6, true).len()];
+        assert_eq!(gz.windows(body.len()).filter(|w| *w == body).count(), 2);
     }
 
     #[test]
@@ -1002,19 +1094,13 @@ mod tests {
             ],
             total: data.len(),
         };
-        let gz: Vec<u8> = gzip_parallel(&stream, 6)
-            .iter()
-            .flat_map(|p| p.iter().copied())
-            .collect();
+        let gz = gzip_to_vec(&stream);
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
-        let again: Vec<u8> = gzip_parallel(&stream, 6)
-            .iter()
-            .flat_map(|p| p.iter().copied())
-            .collect();
+        let again = gzip_to_vec(&stream);
         assert_eq!(gz, again, "deterministic");
     }
 }

@@ -513,13 +513,16 @@ pub fn publish(
             .filter(|d| seen.insert(d.sha256.as_str()))
             .collect();
         // Verify before trust: an existing blob is reused only if it hashes to its name; a
-        // missing, torn or corrupted one is written again.
+        // missing, torn or corrupted one is written again. One directory listing per fan-out
+        // folder tells which exist at all.
+        let stored = reg.stored_blobs();
         unique
             .into_par_iter()
             .filter(|d| {
-                std::fs::read(reg.path(&registry::blob_path(&d.sha256)))
-                    .map(|b| b.len() as u64 != d.size() || sha256_hex(&b) != d.sha256)
-                    .unwrap_or(true)
+                !stored.contains(d.sha256.as_str())
+                    || std::fs::read(reg.path(&registry::blob_path(&d.sha256)))
+                        .map(|b| b.len() as u64 != d.size() || sha256_hex(&b) != d.sha256)
+                        .unwrap_or(true)
             })
             .collect()
     };
@@ -529,6 +532,9 @@ pub fn publish(
         .collect();
     // Blob files are written (kernel work) while the diff, the manifest and the tarball are
     // computed (CPU work). A failure on either side removes the blobs written (below).
+    // Leftovers of killed publishes are removed and this publish's staging directory is
+    // created before anything is written.
+    let staging = lock.as_ref().map(|l| reg.begin(l)).transpose()?;
     let (git, date) = (&opts.git, opts.date.date());
     let (written, built) = rayon::join(
         || match &lock {
@@ -635,7 +641,7 @@ pub fn publish(
             rc.drift = drift.clone();
             let section = changelog::render_release(&rc);
             drop((rc, diff_file));
-            let pkg = package::build(&PackageInput {
+            let input = PackageInput {
                 name: &cfg.package.name,
                 version: &vs,
                 description: &cfg.package.description,
@@ -647,6 +653,12 @@ pub fn publish(
                 documents: &kb.documents,
                 manifest_json: &manifest_json,
                 gzip_level: cfg.registry.gzip_level,
+            };
+            // Streamed into the staging directory (or only hashed, for a dry run).
+            let mut staged = staging.as_ref().map(|s| s.tarball()).transpose()?;
+            let pkg = package::build(&input, &mut |part: &[u8]| match &mut staged {
+                Some(f) => f.write(part),
+                None => Ok(()),
             })?;
             Ok(Built {
                 summary,
@@ -772,6 +784,7 @@ pub fn publish(
     let existing_changelog = read_changelog(&changelog_path)?;
     reg.commit(
         lock,
+        staging.expect("staged with the lock"),
         &Commit {
             version: &vs,
             blobs: Vec::new(),
@@ -779,7 +792,6 @@ pub fn publish(
             diff_json: &diff_json,
             package_json: &pkg.package_json,
             tarball_name: &tarball_name,
-            tgz: &pkg.tgz,
             extra: vec![(crate::npm::packument_path(&cfg.package.name), packument)],
             index: &new_index,
             index_sig: opts.sign.as_ref().map(|(k, next)| {

@@ -42,8 +42,6 @@ pub struct Commit<'a> {
     pub diff_json: &'a [u8],
     pub package_json: &'a [u8],
     pub tarball_name: &'a str,
-    /// The tarball as consecutive parts.
-    pub tgz: &'a [std::sync::Arc<Vec<u8>>],
     /// Derived mutable files replaced atomically after the index (e.g. the npm packument).
     pub extra: Vec<(String, Vec<u8>)>,
     /// The new index; written last.
@@ -54,6 +52,46 @@ pub struct Commit<'a> {
     /// fails, so a failed publish leaves the registry as it was (callers that clean up
     /// themselves pass an empty list).
     pub written_blobs: Vec<&'a str>,
+}
+
+/// This publish's staging directory inside the registry (see [`Registry::begin`]); removed
+/// when dropped, so a failed publish leaves nothing staged behind.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+}
+
+const STAGED_TARBALL: &str = "tarball";
+
+impl Staging {
+    /// Create the file the tarball is streamed into; [`Registry::commit`] makes it durable
+    /// and renames it into place.
+    pub fn tarball(&self) -> Result<StagedFile> {
+        let path = self.dir.join(STAGED_TARBALL);
+        let file = File::create(&path).map_err(|e| Error::io("create", &path, e))?;
+        Ok(StagedFile { path, file })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A file being written in a [`Staging`] directory.
+#[derive(Debug)]
+pub struct StagedFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl StagedFile {
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .map_err(|e| Error::io("write", &self.path, e))
+    }
 }
 
 pub fn blob_path(sha256: &str) -> String {
@@ -186,12 +224,20 @@ impl Registry {
         Ok(out)
     }
 
-    /// Write one release. The caller holds the lock and has checked immutability.
-    pub fn commit(&self, lock: &LockGuard, c: &Commit<'_>) -> Result<()> {
+    /// Start writing a release: remove what killed publishes left, then create this
+    /// publish's staging directory (removed again when the [`Staging`] is dropped).
+    pub fn begin(&self, lock: &LockGuard) -> Result<Staging> {
         self.remove_leftovers(lock)?;
-        let stage = self.path(&format!("{STAGING_PREFIX}{}", std::process::id()));
-        let result = create_dir_all(&stage).and_then(|_| self.commit_staged(&stage, c));
-        let _ = fs::remove_dir_all(&stage);
+        let dir = self.path(&format!("{STAGING_PREFIX}{}", std::process::id()));
+        create_dir_all(&dir)?;
+        Ok(Staging { dir })
+    }
+
+    /// Write one release whose tarball is staged in `staging` ([`Staging::tarball`]). The
+    /// caller holds the lock and has checked immutability.
+    pub fn commit(&self, lock: &LockGuard, staging: Staging, c: &Commit<'_>) -> Result<()> {
+        let result = self.commit_staged(&staging.dir, c);
+        drop(staging);
         if result.is_err() && !self.index_lists(c.version) {
             self.remove_blobs(lock, &c.written_blobs);
         }
@@ -248,6 +294,25 @@ impl Registry {
         self.store_blobs(blobs)
     }
 
+    /// Names (sha256) of the files in the blob store, from one listing per fan-out folder;
+    /// nothing is read or verified. A folder that cannot be listed contributes nothing.
+    pub fn stored_blobs(&self) -> std::collections::HashSet<String> {
+        let mut out = std::collections::HashSet::new();
+        let Ok(fanout) = fs::read_dir(self.path("blobs/sha256")) else {
+            return out;
+        };
+        for dir in fanout.flatten() {
+            let aa = dir.file_name().to_string_lossy().into_owned();
+            let Ok(entries) = fs::read_dir(dir.path()) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                out.insert(format!("{aa}{}", e.file_name().to_string_lossy()));
+            }
+        }
+        out
+    }
+
     /// Make everything written so far durable (one filesystem sync; see [`Self::commit`]).
     pub fn sync_to_disk(&self) -> Result<()> {
         sync_filesystem(&self.dir)
@@ -296,8 +361,14 @@ impl Registry {
             let p = vstage.join(name);
             fs::write(&p, bytes).map_err(|e| Error::io("write", &p, e))?;
         }
-        let tstage = stage.join("tarball");
-        write_parts(&tstage, c.tgz)?;
+        let tstage = stage.join(STAGED_TARBALL);
+        if !tstage.is_file() {
+            return Err(Error::io(
+                "find the staged tarball",
+                &tstage,
+                std::io::ErrorKind::NotFound.into(),
+            ));
+        }
         // Derived files are staged now too, so a failure to write them happens before anything
         // is visible; a destination that cannot be replaced is refused up front.
         let mut staged_extra = Vec::new();
@@ -423,20 +494,6 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Write consecutive parts as one file (made durable by the caller).
-fn write_parts(path: &Path, parts: &[std::sync::Arc<Vec<u8>>]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        create_dir_all(parent)?;
-    }
-    let mut f =
-        std::io::BufWriter::new(File::create(path).map_err(|e| Error::io("create", path, e))?);
-    for p in parts {
-        f.write_all(p).map_err(|e| Error::io("write", path, e))?;
-    }
-    f.into_inner()
-        .map_err(|e| Error::io("write", path, e.into_error()))?;
-    Ok(())
-}
-
 /// Rename into place (creating parents) and fsync the destination directory.
 pub fn rename_into(from: &Path, to: &Path) -> Result<()> {
     let parent = to.parent().unwrap_or(Path::new("."));
