@@ -8,7 +8,8 @@
 #    the date it records, into another scratch registry, and require identical bytes (index,
 #    manifests, diffs, package.json, tarballs, CHANGELOG.md);
 # 4. publish the working content into releases/ as the latest version: a no-op "already
-#    published" while content/ is unchanged (to release edits: GUIDE_VERSION=1.2.0 $0).
+#    published" while content/ is unchanged (to release edits, from committed content:
+#    GUIDE_VERSION=1.2.0 GUIDE_DATE=2026-11-25T19:00:00Z $0).
 # Repeatable: every run starts from clean scratch directories and never moves git tags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ kbrel=target/release/kbrel
 
 latest=$(sed -n '/"dist_tags"/,/}/s/.*"latest": "\([^"]*\)".*/\1/p' releases/index.json 2>/dev/null | head -n 1)
 GUIDE_VERSION="${GUIDE_VERSION:-${latest:-1.0.0}}"
+# Release date of a new version (an "already published" rerun ignores it).
+GUIDE_DATE="${GUIDE_DATE:-2026-11-25}"
 
 echo "== kbrel check"
 "$kbrel" check
@@ -56,5 +59,5 @@ if [ -f releases/index.json ]; then
 fi
 
 echo "== kbrel publish $GUIDE_VERSION into releases/"
-"$kbrel" publish "$GUIDE_VERSION" --date 2026-11-25 --no-tag
+"$kbrel" publish "$GUIDE_VERSION" --date "$GUIDE_DATE" --no-tag
 "$kbrel" verify releases
