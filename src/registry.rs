@@ -515,8 +515,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     create_dir_all(parent)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(parent)
+    // A replaced file keeps its permissions; a new one gets those of any new file
+    // (0666 minus the umask), not the temporary file's private 0600.
+    let existing = fs::metadata(path).ok().map(|m| m.permissions());
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    if existing.is_none() {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder
+        .tempfile_in(parent)
         .map_err(|e| Error::io("create temp file in", parent, e))?;
+    if let Some(perms) = existing {
+        tmp.as_file()
+            .set_permissions(perms)
+            .map_err(|e| Error::io("set permissions of", path, e))?;
+    }
     tmp.write_all(bytes)
         .map_err(|e| Error::io("write", path, e))?;
     tmp.as_file()

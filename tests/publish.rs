@@ -1559,3 +1559,25 @@ fn a_corrupted_blob_of_the_right_size_is_rewritten_not_reused() {
     kb.publish(&["1.1.0"]).success();
     assert_eq!(sha256_hex(&fs::read(&blob).unwrap()), sha);
 }
+
+/// CHANGELOG.md is a user's file: a new one is readable like any new file, and a replaced one
+/// keeps its permissions (the temporary file it is written through is private).
+#[cfg(unix)]
+#[test]
+fn changelog_permissions_are_those_of_a_normal_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let kb = Kb::new();
+    kb.publish(&["1.0.0"]).success();
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let created = mode(&kb.changelog());
+    assert_eq!(
+        created & 0o044,
+        0o044,
+        "a new changelog is readable: {created:o}"
+    );
+    fs::set_permissions(kb.changelog(), fs::Permissions::from_mode(0o640)).unwrap();
+    kb.edit("en/intro.md", "title: Introduction", "title: Intro");
+    kb.publish(&["1.0.1"]).success();
+    assert_eq!(mode(&kb.changelog()), 0o640, "the changelog kept its mode");
+    assert_eq!(mode(&kb.registry().join("index.json")) & 0o044, 0o044);
+}
