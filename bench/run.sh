@@ -237,6 +237,8 @@ synth_repo() {
         log "== generating the git repository ${dir#"$ROOT"/}/repo (kbrel-synth $*, a commit and tag per generation)"
         mkdir -p "$dir/repo"
         GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git -C "$dir/repo" init -q -b main
+        # No background `gc --auto` after the commits: it would race the explicit gc below.
+        git -C "$dir/repo" config gc.auto 0
         BENCH_TAGS=$tags BENCH_GIT_EPOCH=$GIT_EPOCH "$SYNTH" "$@" --out "$dir/repo" --force --quiet \
             --on-generation "bash '$OUT/commit-generation.sh'"
         GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git -C "$dir/repo" gc -q --prune=now
