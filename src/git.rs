@@ -173,7 +173,7 @@ impl Repo {
                     message: format!("`{root}` is not a directory at `{rev}`"),
                 })?
         };
-        let mut files = Vec::new();
+        let mut wanted: Vec<(String, Oid)> = Vec::new();
         let mut all = BTreeSet::new();
         let mut findings = Vec::new();
         let mut failure: Option<Error> = None;
@@ -187,7 +187,10 @@ impl Repo {
         sub.walk(TreeWalkMode::PreOrder, |dir, entry| {
             let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
                 failure = Some(Error::Content {
-                    path: PathBuf::from(in_root(&format!("{dir}{}", entry.name_bytes().escape_ascii()))),
+                    path: PathBuf::from(in_root(&format!(
+                        "{dir}{}",
+                        entry.name_bytes().escape_ascii()
+                    ))),
                     message: format!("the file name is not valid UTF-8 at `{rev}`; rename it"),
                 });
                 return TreeWalkResult::Abort;
@@ -195,10 +198,19 @@ impl Repo {
             let path = format!("{dir}{name}");
             match entry.kind() {
                 Some(ObjectType::Tree) => {
-                    return if name.starts_with('.') { TreeWalkResult::Skip } else { TreeWalkResult::Ok };
+                    return if name.starts_with('.') {
+                        TreeWalkResult::Skip
+                    } else {
+                        TreeWalkResult::Ok
+                    };
                 }
                 Some(ObjectType::Commit) => {
-                    findings.push(Finding::warning(Code::NoFrontMatter, &path, 1, "submodule in the content tree: skipped".into()));
+                    findings.push(Finding::warning(
+                        Code::NoFrontMatter,
+                        &path,
+                        1,
+                        "submodule in the content tree: skipped".into(),
+                    ));
                     return TreeWalkResult::Ok;
                 }
                 Some(ObjectType::Blob) => {}
@@ -208,42 +220,74 @@ impl Repo {
                 return TreeWalkResult::Ok;
             }
             if entry.filemode() == 0o120000 {
-                findings.push(Finding::warning(Code::NoFrontMatter, &path, 1, "symlink in the content tree: skipped, never followed".into()));
+                findings.push(Finding::warning(
+                    Code::NoFrontMatter,
+                    &path,
+                    1,
+                    "symlink in the content tree: skipped, never followed".into(),
+                ));
                 return TreeWalkResult::Ok;
             }
             all.insert(path.clone());
-            if !name.ends_with(".md") {
-                return TreeWalkResult::Ok;
-            }
-            match self.repo.find_blob(entry.id()) {
-                Ok(blob) => {
-                    let bytes = blob.content();
-                    if bytes.starts_with(LFS_POINTER) {
-                        failure = Some(Error::Content {
-                            path: PathBuf::from(in_root(&path)),
-                            message: format!("is a Git LFS pointer at `{rev}`, not markdown: run `git lfs pull` or keep documents out of LFS"),
-                        });
-                        return TreeWalkResult::Abort;
-                    }
-                    files.push(SourceFile { path, bytes: bytes.to_vec() });
-                }
-                Err(e) => {
-                    failure = Some(git_err(format!("blob `{}` at `{rev}`", in_root(&path)), e));
-                    return TreeWalkResult::Abort;
-                }
+            if name.ends_with(".md") {
+                wanted.push((path, entry.id()));
             }
             TreeWalkResult::Ok
         })
-        .map_err(|e| failure.take().unwrap_or_else(|| git_err(format!("reading `{root}` at `{rev}`"), e)))?;
+        .map_err(|e| {
+            failure
+                .take()
+                .unwrap_or_else(|| git_err(format!("reading `{root}` at `{rev}`"), e))
+        })?;
         if let Some(e) = failure {
             return Err(e);
         }
+        let files = self.read_blobs(&wanted, rev, &in_root)?;
         Ok(TreeContent {
             commit: commit.id().to_string(),
             files,
             all,
             findings,
         })
+    }
+
+    /// The blobs `wanted` (path, id), read in parallel: libgit2 handles are not shared between
+    /// threads, so each worker opens the repository once. Errors are reported for the first
+    /// failing path in tree order.
+    fn read_blobs(
+        &self,
+        wanted: &[(String, Oid)],
+        rev: &str,
+        in_root: &(dyn Fn(&str) -> String + Sync),
+    ) -> Result<Vec<SourceFile>> {
+        use rayon::prelude::*;
+        let git_dir = self.repo.path().to_path_buf();
+        let results: Vec<Result<SourceFile>> = wanted
+            .par_iter()
+            .map_init(
+                || Repository::open(&git_dir),
+                |repo, (path, oid)| {
+                    let repo = repo.as_ref().map_err(|e| {
+                        Error::Usage(format!("open `{}`: {}", git_dir.display(), e.message()))
+                    })?;
+                    let blob = repo.find_blob(*oid).map_err(|e| {
+                        git_err(format!("blob `{}` at `{rev}`", in_root(path)), e)
+                    })?;
+                    let bytes = blob.content();
+                    if bytes.starts_with(LFS_POINTER) {
+                        return Err(Error::Content {
+                            path: PathBuf::from(in_root(path)),
+                            message: format!("is a Git LFS pointer at `{rev}`, not markdown: run `git lfs pull` or keep documents out of LFS"),
+                        });
+                    }
+                    Ok(SourceFile {
+                        path: path.clone(),
+                        bytes: bytes.to_vec(),
+                    })
+                },
+            )
+            .collect();
+        results.into_iter().collect()
     }
 
     /// The first folder below `base` (breadth first, at most three levels down) at `rev` that
