@@ -18,6 +18,7 @@ pub struct Snapshot {
     /// The version, when the snapshot is a published release.
     pub version: Option<String>,
     pub docs: Vec<ManifestDoc>,
+    /// The release's manifest, its `documents` moved into [`Self::docs`] (left empty here).
     pub manifest: Option<Manifest>,
     source: Source,
 }
@@ -68,11 +69,11 @@ impl Snapshot {
     /// A published release, verified against the index.
     pub fn published(reg: &Registry, index: Option<&Index>, name: &str) -> Result<Snapshot> {
         let v = resolve_version(index, name)?;
-        let manifest = reg.read_manifest(v)?;
+        let mut manifest = reg.read_manifest(v)?;
         Ok(Snapshot {
             label: v.version.clone(),
             version: Some(v.version.clone()),
-            docs: manifest.documents.clone(),
+            docs: std::mem::take(&mut manifest.documents),
             manifest: Some(manifest),
             source: Source::Registry(reg.clone()),
         })
