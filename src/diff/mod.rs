@@ -22,6 +22,10 @@ use crate::manifest::{ChangeCounts, ChangeStatus, DocChange, ManifestDoc};
 /// Minimum similarity (percent) for a removed + added pair to count as a rename.
 pub const RENAME_THRESHOLD: u8 = 50;
 
+/// Rename detection between different ids is skipped for a removal with more candidates than
+/// this in its language (like git's `diff.renameLimit`): it is quadratic.
+const RENAME_CANDIDATE_LIMIT: usize = 2000;
+
 /// Lines added and removed by a minimal edit script from `old` to `new` (see [`count_lines`]).
 pub fn line_counts(old: &str, new: &str) -> (u64, u64) {
     let c = count_lines(old, new);
@@ -147,9 +151,17 @@ pub fn similarity(old: &str, new: &str) -> u8 {
     ((kept * 100) / total as u64) as u8
 }
 
-/// Sorted hashes (FNV-1a) of a text's lines: its multiset of lines.
-fn line_signature(text: &str) -> Vec<u64> {
-    let mut v: Vec<u64> = text
+/// A text's multiset of lines, for rename detection: the sorted line hashes (FNV-1a) and a
+/// 256-bucket histogram of them.
+struct LineBag {
+    sorted: Vec<u64>,
+    buckets: [u8; 256],
+    /// A bucket count hit `u8::MAX`; the histogram bound is then not used.
+    saturated: bool,
+}
+
+fn line_bag(text: &str) -> LineBag {
+    let mut sorted: Vec<u64> = text
         .lines()
         .map(|l| {
             l.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -157,18 +169,44 @@ fn line_signature(text: &str) -> Vec<u64> {
             })
         })
         .collect();
-    v.sort_unstable();
-    v
+    sorted.sort_unstable();
+    let mut buckets = [0u8; 256];
+    let mut saturated = false;
+    for h in &sorted {
+        let b = &mut buckets[(h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize];
+        *b = b.saturating_add(1);
+        saturated |= *b == u8::MAX;
+    }
+    LineBag {
+        sorted,
+        buckets,
+        saturated,
+    }
 }
 
 /// An upper bound of [`similarity`]: the share of lines two texts have in common regardless of
 /// order (a longest common subsequence can only be shorter). Cheap, so rename detection can
-/// skip the exact computation for pairs that cannot reach the threshold.
-fn similarity_bound(a: &[u64], b: &[u64]) -> u8 {
-    let total = a.len().max(b.len());
+/// skip the exact computation for pairs that cannot reach the threshold. The histogram gives
+/// a coarser bound first (equal lines fall into the same bucket), in a few dozen nanoseconds.
+fn similarity_bound(a: &LineBag, b: &LineBag) -> u8 {
+    let total = a.sorted.len().max(b.sorted.len());
     if total == 0 {
         return 100;
     }
+    if !a.saturated && !b.saturated {
+        // At most 256 × 254: fits a u16, which keeps the loop vectorised.
+        let coarse = usize::from(
+            a.buckets
+                .iter()
+                .zip(&b.buckets)
+                .map(|(x, y)| u16::from(*x.min(y)))
+                .sum::<u16>(),
+        );
+        if coarse * 100 / total < usize::from(RENAME_THRESHOLD) {
+            return (coarse * 100 / total) as u8;
+        }
+    }
+    let (a, b) = (&a.sorted, &b.sorted);
     let (mut i, mut j, mut common) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -199,11 +237,11 @@ impl<F: Fn(&ManifestDoc) -> Result<String>> TextSource for F {
 ///
 /// Pairing (by id, then renames between different ids) is decided first; the per-document
 /// work (fetching texts, line counts, front matter comparison) then runs in parallel.
-pub fn diff_docs(
+pub fn diff_docs<'a>(
     languages: &[String],
-    old: &[ManifestDoc],
+    old: &'a [ManifestDoc],
     old_text: &(dyn TextSource + Sync),
-    new: &[ManifestDoc],
+    new: &'a [ManifestDoc],
     new_text: &(dyn TextSource + Sync),
 ) -> Result<Vec<DocChange>> {
     use rayon::prelude::*;
@@ -214,14 +252,15 @@ pub fn diff_docs(
         Added(&'a ManifestDoc, Option<String>),
         Removed(&'a ManifestDoc, String),
     }
-    let old_by: HashMap<(&str, &str), &ManifestDoc> = old
-        .iter()
-        .map(|d| ((d.lang.as_str(), d.id.as_str()), d))
-        .collect();
-    let new_by: HashMap<(&str, &str), &ManifestDoc> = new
-        .iter()
-        .map(|d| ((d.lang.as_str(), d.id.as_str()), d))
-        .collect();
+    // (language, id) → document, both sides built at once. foldhash: these maps hold every
+    // document of both releases, and SipHash was a tenth of a 100,000-document diff.
+    type ById<'a> = HashMap<(&'a str, &'a str), &'a ManifestDoc, foldhash::fast::RandomState>;
+    let by_id = |docs: &'a [ManifestDoc]| -> ById<'a> {
+        docs.iter()
+            .map(|d| ((d.lang.as_str(), d.id.as_str()), d))
+            .collect()
+    };
+    let (old_by, new_by) = rayon::join(|| by_id(old), || by_id(new));
     let mut jobs: Vec<Job<'_>> = Vec::new();
     let mut added: Vec<&ManifestDoc> = Vec::new();
     let mut removed: Vec<&ManifestDoc> = Vec::new();
@@ -245,49 +284,96 @@ pub fn diff_docs(
         }
     }
     // Renames between different ids (path-derived ids): exact hash first, then similarity.
+    // Every removed and every added document needs its text anyway (for its own change), so
+    // all are fetched up front, in parallel.
+    let fetch = |docs: &[&ManifestDoc], src: &(dyn TextSource + Sync)| -> Result<Vec<String>> {
+        docs.par_iter()
+            .map(|d| src.text(d))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
+    };
+    let removed_texts = fetch(&removed, old_text)?;
+    let mut added_texts: Vec<Option<String>> =
+        fetch(&added, new_text)?.into_iter().map(Some).collect();
+    let searching = !removed.is_empty() && !added.is_empty();
+    let added_bags: Vec<LineBag> = if searching {
+        added_texts
+            .par_iter()
+            .map(|t| line_bag(t.as_deref().unwrap_or_default()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut by_lang: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, a) in added.iter().enumerate() {
+        by_lang.entry(a.lang.as_str()).or_default().push(i);
+    }
+    // The most similar candidate among `candidates` (first one on ties), if it reaches the
+    // threshold; the line-multiset bound skips pairs that cannot beat the best so far.
+    let best_of = |text: &str, candidates: &[usize], texts: &[Option<String>]| {
+        let bag = line_bag(text);
+        let mut best: Option<(usize, u8)> = None;
+        for &i in candidates {
+            let bound = similarity_bound(&bag, &added_bags[i]);
+            if bound < RENAME_THRESHOLD || best.is_some_and(|(_, b)| bound <= b) {
+                continue;
+            }
+            let s = similarity(text, texts[i].as_deref().unwrap_or_default());
+            if s >= RENAME_THRESHOLD && best.is_none_or(|(_, b)| s > b) {
+                best = Some((i, s));
+            }
+        }
+        best
+    };
+    // Parallel pre-pass: each removal's best match among all added documents of its language.
+    // `None`: not computed (an exact-hash candidate exists, or too many candidates).
+    let presearch: Vec<Option<Option<(usize, u8)>>> = if searching {
+        removed
+            .par_iter()
+            .zip(&removed_texts)
+            .map(|(o, ot)| {
+                let all = by_lang.get(o.lang.as_str())?;
+                let exact = all.iter().any(|&i| added[i].sha256 == o.sha256);
+                (!exact && all.len() <= RENAME_CANDIDATE_LIMIT)
+                    .then(|| best_of(ot, all, &added_texts))
+            })
+            .collect()
+    } else {
+        vec![None; removed.len()]
+    };
+    // Greedy assignment in removal order, each added document used at most once. A pre-pass
+    // result stands when its candidate is still free (then it is also the best among the free
+    // ones); otherwise the search reruns over the free candidates.
     let mut used_new = vec![false; added.len()];
-    let mut texts_new: HashMap<usize, String> = HashMap::new();
-    let mut signatures: HashMap<usize, Vec<u64>> = HashMap::new();
-    for o in removed {
-        let candidates: Vec<usize> = (0..added.len())
-            .filter(|&i| !used_new[i] && added[i].lang == o.lang)
-            .collect();
+    for ((o, ot), pre) in removed.into_iter().zip(removed_texts).zip(presearch) {
+        let candidates: Vec<usize> = by_lang
+            .get(o.lang.as_str())
+            .map(|all| all.iter().copied().filter(|&i| !used_new[i]).collect())
+            .unwrap_or_default();
         let exact = candidates
             .iter()
             .copied()
             .find(|&i| added[i].sha256 == o.sha256);
-        let ot = old_text.text(o)?;
         let mut best: Option<(usize, u8)> = exact.map(|i| (i, 100));
-        if best.is_none() && !candidates.is_empty() && candidates.len() <= 2000 {
-            let osig = line_signature(&ot);
-            for &i in &candidates {
-                if let std::collections::hash_map::Entry::Vacant(e) = texts_new.entry(i) {
-                    e.insert(new_text.text(added[i])?);
-                }
-                let nsig = signatures
-                    .entry(i)
-                    .or_insert_with(|| line_signature(&texts_new[&i]));
-                let bound = similarity_bound(&osig, nsig);
-                if bound < RENAME_THRESHOLD || best.is_some_and(|(_, b)| bound <= b) {
-                    continue;
-                }
-                let s = similarity(&ot, &texts_new[&i]);
-                if s >= RENAME_THRESHOLD && best.is_none_or(|(_, b)| s > b) {
-                    best = Some((i, s));
-                }
-            }
+        if best.is_none() && !candidates.is_empty() && candidates.len() <= RENAME_CANDIDATE_LIMIT {
+            best = match pre {
+                Some(Some((i, s))) if !used_new[i] => Some((i, s)),
+                Some(None) => None,
+                _ => best_of(&ot, &candidates, &added_texts),
+            };
         }
         jobs.push(match best {
             Some((i, sim)) => {
                 used_new[i] = true;
-                Job::Renamed(o, added[i], ot, texts_new.remove(&i), sim)
+                Job::Renamed(o, added[i], ot, added_texts[i].take(), sim)
             }
             None => Job::Removed(o, ot),
         });
     }
     for (i, n) in added.iter().enumerate() {
         if !used_new[i] {
-            jobs.push(Job::Added(n, texts_new.remove(&i)));
+            jobs.push(Job::Added(n, added_texts[i].take()));
         }
     }
     let text_or = |known: Option<String>, src: &(dyn TextSource + Sync), d: &ManifestDoc| {
@@ -395,7 +481,10 @@ pub fn summarize(
         .map(|l| (l.clone(), ChangeCounts::default()))
         .collect();
     for d in new {
-        out.entry(d.lang.clone()).or_default().documents += 1;
+        match out.get_mut(&d.lang) {
+            Some(c) => c.documents += 1,
+            None => out.entry(d.lang.clone()).or_default().documents += 1,
+        }
     }
     for c in changes {
         let e = out.entry(c.lang.clone()).or_default();
@@ -415,6 +504,54 @@ pub fn summarize(
 mod tests {
     use super::*;
 
+    fn doc(id: &str, text: &str) -> ManifestDoc {
+        ManifestDoc {
+            id: id.into(),
+            lang: "en".into(),
+            path: format!("{id}.md"),
+            key: id.into(),
+            title: None,
+            url: None,
+            sha256: crate::content::sha256_hex(text.as_bytes()),
+            size: text.len() as u64,
+        }
+    }
+
+    /// Two removals whose best match is the same added document: the first takes it, the
+    /// second falls back to its next best (the parallel pre-pass must not hand both the same).
+    #[test]
+    fn a_contested_rename_candidate_goes_to_the_first_removal() {
+        let texts: HashMap<&str, &str> = [
+            ("r1", "a\nb\nc\nd\ne\nf\n"),
+            ("r2", "a\nb\nc\nd\ne\nx\n"),
+            ("n1", "a\nb\nc\nd\ne\nf\ng\n"),
+            ("n2", "a\nb\nc\nq\nr\ns\n"),
+            ("n3", "unrelated\n"),
+        ]
+        .into();
+        let old = [doc("r1", texts["r1"]), doc("r2", texts["r2"])];
+        let new = [
+            doc("n1", texts["n1"]),
+            doc("n2", texts["n2"]),
+            doc("n3", texts["n3"]),
+        ];
+        let source = |d: &ManifestDoc| -> Result<String> { Ok(texts[d.id.as_str()].to_string()) };
+        assert!(similarity(texts["r2"], texts["n1"]) > similarity(texts["r2"], texts["n2"]));
+        let changes = diff_docs(&["en".into()], &old, &source, &new, &source).unwrap();
+        let got: Vec<(ChangeStatus, &str, Option<&str>, Option<u8>)> = changes
+            .iter()
+            .map(|c| (c.status, c.id.as_str(), c.old_id.as_deref(), c.similarity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ChangeStatus::Renamed, "n1", Some("r1"), Some(85)),
+                (ChangeStatus::Renamed, "n2", Some("r2"), Some(50)),
+                (ChangeStatus::Added, "n3", None, None),
+            ]
+        );
+    }
+
     #[test]
     fn the_similarity_bound_is_never_below_the_similarity() {
         let texts = [
@@ -428,7 +565,7 @@ mod tests {
         ];
         for a in texts {
             for b in texts {
-                let bound = similarity_bound(&line_signature(a), &line_signature(b));
+                let bound = similarity_bound(&line_bag(a), &line_bag(b));
                 assert!(
                     bound >= similarity(a, b),
                     "{a:?} {b:?}: bound {bound} < {}",
