@@ -248,9 +248,15 @@ pub fn diff_docs<'a>(
     /// One change to compute; texts already fetched by the rename search are carried along.
     enum Job<'a> {
         Pair(&'a ManifestDoc, &'a ManifestDoc, ChangeStatus),
-        Renamed(&'a ManifestDoc, &'a ManifestDoc, String, Option<String>, u8),
+        Renamed(
+            &'a ManifestDoc,
+            &'a ManifestDoc,
+            Option<String>,
+            Option<String>,
+            u8,
+        ),
         Added(&'a ManifestDoc, Option<String>),
-        Removed(&'a ManifestDoc, String),
+        Removed(&'a ManifestDoc, Option<String>),
     }
     // (language, id) → document, both sides built at once. foldhash: these maps hold every
     // document of both releases, and SipHash was a tenth of a 100,000-document diff.
@@ -284,42 +290,47 @@ pub fn diff_docs<'a>(
         }
     }
     // Renames between different ids (path-derived ids): exact hash first, then similarity.
-    // Every removed and every added document needs its text anyway (for its own change), so
-    // all are fetched up front, in parallel.
-    let fetch = |docs: &[&ManifestDoc], src: &(dyn TextSource + Sync)| -> Result<Vec<String>> {
-        docs.par_iter()
-            .map(|d| src.text(d))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .collect()
-    };
-    let removed_texts = fetch(&removed, old_text)?;
-    let mut added_texts: Vec<Option<String>> =
-        fetch(&added, new_text)?.into_iter().map(Some).collect();
-    let searching = !removed.is_empty() && !added.is_empty();
-    let added_bags: Vec<LineBag> = if searching {
-        added_texts
-            .par_iter()
-            .map(|t| line_bag(t.as_deref().unwrap_or_default()))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // The similarity search runs in a language with removals and at most
+    // RENAME_CANDIDATE_LIMIT additions; there, the texts it needs are fetched up front, in
+    // parallel. Every other text is fetched by its own change's job, so a first release holds
+    // no more than one text per thread.
     let mut by_lang: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, a) in added.iter().enumerate() {
         by_lang.entry(a.lang.as_str()).or_default().push(i);
     }
+    let searchable = |lang: &str| {
+        by_lang
+            .get(lang)
+            .is_some_and(|all| all.len() <= RENAME_CANDIDATE_LIMIT)
+            && removed.iter().any(|o| o.lang == lang)
+    };
+    let fetch = |docs: &[&ManifestDoc], src: &(dyn TextSource + Sync)| {
+        docs.par_iter()
+            .map(|d| searchable(&d.lang).then(|| src.text(d)).transpose())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect::<Result<Vec<Option<String>>>>()
+    };
+    let removed_texts = fetch(&removed, old_text)?;
+    let mut added_texts = fetch(&added, new_text)?;
+    let added_bags: Vec<Option<LineBag>> = added_texts
+        .par_iter()
+        .map(|t| t.as_deref().map(line_bag))
+        .collect();
     // The most similar candidate among `candidates` (first one on ties), if it reaches the
     // threshold; the line-multiset bound skips pairs that cannot beat the best so far.
     let best_of = |text: &str, candidates: &[usize], texts: &[Option<String>]| {
         let bag = line_bag(text);
         let mut best: Option<(usize, u8)> = None;
         for &i in candidates {
-            let bound = similarity_bound(&bag, &added_bags[i]);
+            let (Some(other), Some(other_bag)) = (&texts[i], &added_bags[i]) else {
+                continue;
+            };
+            let bound = similarity_bound(&bag, other_bag);
             if bound < RENAME_THRESHOLD || best.is_some_and(|(_, b)| bound <= b) {
                 continue;
             }
-            let s = similarity(text, texts[i].as_deref().unwrap_or_default());
+            let s = similarity(text, other);
             if s >= RENAME_THRESHOLD && best.is_none_or(|(_, b)| s > b) {
                 best = Some((i, s));
             }
@@ -327,21 +338,16 @@ pub fn diff_docs<'a>(
         best
     };
     // Parallel pre-pass: each removal's best match among all added documents of its language.
-    // `None`: not computed (an exact-hash candidate exists, or too many candidates).
-    let presearch: Vec<Option<Option<(usize, u8)>>> = if searching {
-        removed
-            .par_iter()
-            .zip(&removed_texts)
-            .map(|(o, ot)| {
-                let all = by_lang.get(o.lang.as_str())?;
-                let exact = all.iter().any(|&i| added[i].sha256 == o.sha256);
-                (!exact && all.len() <= RENAME_CANDIDATE_LIMIT)
-                    .then(|| best_of(ot, all, &added_texts))
-            })
-            .collect()
-    } else {
-        vec![None; removed.len()]
-    };
+    // `None`: not computed (not searchable, or an exact-hash candidate exists).
+    let presearch: Vec<Option<Option<(usize, u8)>>> = removed
+        .par_iter()
+        .zip(&removed_texts)
+        .map(|(o, ot)| {
+            let (ot, all) = (ot.as_deref()?, by_lang.get(o.lang.as_str())?);
+            let exact = all.iter().any(|&i| added[i].sha256 == o.sha256);
+            (!exact).then(|| best_of(ot, all, &added_texts))
+        })
+        .collect();
     // Greedy assignment in removal order, each added document used at most once. A pre-pass
     // result stands when its candidate is still free (then it is also the best among the free
     // ones); otherwise the search reruns over the free candidates.
@@ -355,14 +361,12 @@ pub fn diff_docs<'a>(
             .iter()
             .copied()
             .find(|&i| added[i].sha256 == o.sha256);
-        let mut best: Option<(usize, u8)> = exact.map(|i| (i, 100));
-        if best.is_none() && !candidates.is_empty() && candidates.len() <= RENAME_CANDIDATE_LIMIT {
-            best = match pre {
-                Some(Some((i, s))) if !used_new[i] => Some((i, s)),
-                Some(None) => None,
-                _ => best_of(&ot, &candidates, &added_texts),
-            };
-        }
+        let best = match (exact, pre, &ot) {
+            (Some(i), _, _) => Some((i, 100)),
+            (None, Some(Some((i, s))), _) if !used_new[i] => Some((i, s)),
+            (None, Some(None), _) | (None, _, None) => None,
+            (None, _, Some(ot)) => best_of(ot, &candidates, &added_texts),
+        };
         jobs.push(match best {
             Some((i, sim)) => {
                 used_new[i] = true;
@@ -389,6 +393,7 @@ pub fn diff_docs<'a>(
                     change(status, Some(o), Some(n), &ot, &nt, sim)
                 }
                 Job::Renamed(o, n, ot, nt, sim) => {
+                    let ot = text_or(ot, old_text, o)?;
                     let nt = text_or(nt, new_text, n)?;
                     change(ChangeStatus::Renamed, Some(o), Some(n), &ot, &nt, Some(sim))
                 }
@@ -396,7 +401,10 @@ pub fn diff_docs<'a>(
                     let nt = text_or(nt, new_text, n)?;
                     change(ChangeStatus::Added, None, Some(n), "", &nt, None)
                 }
-                Job::Removed(o, ot) => change(ChangeStatus::Removed, Some(o), None, &ot, "", None),
+                Job::Removed(o, ot) => {
+                    let ot = text_or(ot, old_text, o)?;
+                    change(ChangeStatus::Removed, Some(o), None, &ot, "", None)
+                }
             })
         })
         // In job order, so the error reported is the same whatever the scheduling.
