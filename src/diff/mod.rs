@@ -259,8 +259,9 @@ pub fn diff_docs<'a>(
         Removed(&'a ManifestDoc, Option<String>),
     }
     // (language, id) → document, both sides built at once. foldhash: these maps hold every
-    // document of both releases, and SipHash was a tenth of a 100,000-document diff.
-    type ById<'a> = HashMap<(&'a str, &'a str), &'a ManifestDoc, foldhash::fast::RandomState>;
+    // document of both releases, and SipHash was a tenth of a 100,000-document diff. Fixed seed:
+    // the random one reads the clock.
+    type ById<'a> = HashMap<(&'a str, &'a str), &'a ManifestDoc, foldhash::fast::FixedState>;
     let by_id = |docs: &'a [ManifestDoc]| -> ById<'a> {
         docs.iter()
             .map(|d| ((d.lang.as_str(), d.id.as_str()), d))
