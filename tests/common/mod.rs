@@ -1,16 +1,29 @@
-//! Shared helpers for the end-to-end tests (`tests/publish.rs`, `tests/node.rs`).
+//! Shared helpers for the end-to-end tests.
 //!
-//! Every test works in its own temporary directory holding a copy of the fixture knowledge base
-//! (`tests/fixtures/kb`: `kbrel.toml` + `content/{en,zh}/**.md`), and runs the real `kbrel`
-//! binary with `--config`, `--registry`, `--changelog` and `--date` (or `SOURCE_DATE_EPOCH`) all
-//! pointing inside that directory, so nothing outside it is ever touched.
+//! This module: the real `kbrel` binary and the outcome of a run ([`Run`]), the fixture
+//! knowledge base ([`Kb`]), snapshots of folders, hashes, tarballs and generated text. Its
+//! submodules: [`tools`] (external tools such as node, npm, nginx and Verdaccio, required under
+//! `CI=true`) and [`serve`] (child processes, `kbrel serve` and a raw HTTP/1.1 client).
+//! `tests/support/mod.rs` and `tests/support/sync/mod.rs` add what only their tests need and
+//! re-export the rest.
+//!
+//! The fixture tests (`tests/publish.rs`, `tests/node.rs`, `tests/web.rs`) each work in their
+//! own temporary directory holding a copy of the fixture knowledge base (`tests/fixtures/kb`:
+//! `kbrel.toml` + `content/{en,zh}/**.md`), and run the real `kbrel` binary with `--config`,
+//! `--registry`, `--changelog` and `--date` (or `SOURCE_DATE_EPOCH`) all pointing inside that
+//! directory, so nothing outside it is ever touched.
+//!
+//! Every test binary uses only part of this module, hence `allow(dead_code)`.
 
 #![allow(dead_code)]
+
+pub mod serve;
+pub mod tools;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use base64::Engine;
 use sha1::Sha1;
@@ -46,14 +59,14 @@ pub fn fixture_dir() -> PathBuf {
 }
 
 /// The `kbrel` binary Cargo built for the integration tests, with a clean environment for the
-/// variables kbrel reads.
+/// variables kbrel reads and no stdin.
 pub fn kbrel() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbrel"));
-    cmd.env_remove("SOURCE_DATE_EPOCH");
+    cmd.env_remove("SOURCE_DATE_EPOCH").stdin(Stdio::null());
     cmd
 }
 
-/// The outcome of one `kbrel` run.
+/// The outcome of one command.
 #[derive(Debug)]
 pub struct Run {
     pub code: i32,
@@ -62,11 +75,21 @@ pub struct Run {
 }
 
 impl Run {
+    /// Both streams must be UTF-8.
     pub fn from_output(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
             stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+        }
+    }
+
+    /// Invalid UTF-8 in either stream is replaced.
+    pub fn from_output_lossy(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
 
@@ -112,6 +135,21 @@ impl std::fmt::Display for Run {
             self.code, self.stdout, self.stderr
         )
     }
+}
+
+fn output_of(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Run `cmd` to completion; its output must be UTF-8.
+pub fn run(cmd: &mut Command) -> Run {
+    Run::from_output(output_of(cmd))
+}
+
+/// Run `cmd` to completion, replacing invalid UTF-8 in its output.
+pub fn run_lossy(cmd: &mut Command) -> Run {
+    Run::from_output_lossy(output_of(cmd))
 }
 
 /// A copy of the fixture knowledge base in a fresh temporary directory.
@@ -325,10 +363,6 @@ pub fn yaml_str(s: &str) -> String {
     serde_json::to_string(s).expect("string")
 }
 
-pub fn run(cmd: &mut Command) -> Run {
-    Run::from_output(cmd.output().expect("run command"))
-}
-
 pub fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("create dir");
     for entry in fs::read_dir(from).expect("read dir") {
@@ -471,4 +505,30 @@ pub fn front_matter_field(text: &str, field: &str) -> Option<String> {
         let v = l.strip_prefix(field)?.strip_prefix(':')?.trim();
         Some(v.trim_matches('"').trim_matches('\'').to_string())
     })
+}
+
+/// `n` bytes of pseudo-random lowercase words (poorly compressible) in lines, deterministic in
+/// `seed`.
+pub fn noise(n: usize, seed: u64) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = String::with_capacity(n + 80);
+    let mut line = 0;
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let len = 3 + (x % 7) as usize;
+        for i in 0..len {
+            out.push((b'a' + ((x >> (5 * i + 8)) % 26) as u8) as char);
+        }
+        line += len + 1;
+        if line > 70 {
+            out.push_str(".\n");
+            line = 0;
+        } else {
+            out.push(' ');
+        }
+    }
+    out.push_str(".\n");
+    out
 }
