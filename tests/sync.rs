@@ -7,6 +7,7 @@
 //! every success exactly the new version: `<cache>/en` and `<cache>/zh` are walked through
 //! their symlinks and compared byte for byte with the registry's manifest and blobs.
 
+mod common;
 #[path = "support/sync/mod.rs"]
 mod support;
 
@@ -1111,11 +1112,11 @@ fn the_readme_javascript_consumer_fetches_only_what_changed() {
     let kb = Kb::generated("acme-js", 8);
     kb.publish("1.0.0");
     let reg = kb.registry();
-    let serve = Serve::start(&reg);
+    let serve = Serve::start_quiet(&reg);
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("docs");
 
-    let (fetched, last) = consume(&node, &serve.url, &dir);
+    let (fetched, last) = consume(&node, &serve.url(), &dir);
     let v1 = expected(&reg, "1.0.0");
     let mut sorted = fetched.clone();
     sorted.sort();
@@ -1131,14 +1132,14 @@ fn the_readme_javascript_consumer_fetches_only_what_changed() {
     assert_eq!(files_in(&dir), v1);
 
     // Nothing new: the index is answered 304 and nothing is fetched.
-    let (fetched, last) = consume(&node, &serve.url, &dir);
+    let (fetched, last) = consume(&node, &serve.url(), &dir);
     assert!(fetched.is_empty(), "{fetched:?}");
     assert_eq!(last, "index.json not modified: up to date");
 
     // One document changed: exactly that one is fetched (kbrel serve reloads the index).
     kb.append("zh", "d005.md", "\n新的一行。\n");
     kb.publish("1.1.0");
-    let (fetched, last) = consume(&node, &serve.url, &dir);
+    let (fetched, last) = consume(&node, &serve.url(), &dir);
     assert_eq!(fetched, vec!["zh/d005.md".to_string()]);
     assert_eq!(
         last,

@@ -1,4 +1,4 @@
-//! External tools (node, npm, nginx, Verdaccio, chromium).
+//! External tools (node, npm, nginx, Verdaccio, chromium) and what the machine allows (root).
 //!
 //! When a tool is missing the test prints a note and passes (returns early), except with
 //! `CI=true`, where it fails. `.ci/run` installs them (nginx-light from Debian, Verdaccio 6.8.0
@@ -53,9 +53,14 @@ pub fn require_tool(tool: &str, version_arg: &str) -> Option<PathBuf> {
     found
 }
 
+/// `node`, failing under CI and printing a skip note otherwise.
+pub fn require_node() -> Option<PathBuf> {
+    require_tool("node", "--version")
+}
+
 /// node and npm, both required by the npm compatibility tests.
 pub fn require_node_npm() -> bool {
-    require_tool("node", "--version").is_some() && require_tool("npm", "--version").is_some()
+    require_node().is_some() && require_tool("npm", "--version").is_some()
 }
 
 /// Verdaccio's executable, as installed by `.ci/run` (or `KBREL_TEST_VERDACCIO`).
@@ -77,4 +82,11 @@ pub fn require_verdaccio() -> Option<PathBuf> {
         );
         None
     }
+}
+
+/// Whether this process runs as root (permissions do not stop it).
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let f = tempfile::NamedTempFile::new().expect("temp file");
+    f.as_file().metadata().expect("metadata").uid() == 0
 }

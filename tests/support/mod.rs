@@ -6,8 +6,8 @@
 //! External tools: when one is missing the test prints a note and passes, except with `CI=true`,
 //! where it fails (`common::tools`).
 
-// Each test binary uses part of this module and of what it re-exports.
-#![allow(dead_code, unused_imports)]
+// Each test binary uses part of this module.
+#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -16,9 +16,13 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
+// Shared with the other tests; each test binary uses part of them.
+#[allow(unused_imports)]
 pub use crate::common::serve::*;
+#[allow(unused_imports)]
 pub use crate::common::tools::*;
 // These tests have always read the output of commands lossily (npm's included).
+#[allow(unused_imports)]
 pub use crate::common::{DATE, Run, kbrel, noise, read_json, run_lossy as run};
 
 /// A generated bilingual knowledge base in its own temporary directory: `kbrel.toml`,

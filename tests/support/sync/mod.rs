@@ -1,10 +1,13 @@
-//! Helpers for `tests/sync.rs` and `tests/schema.rs`: generated bilingual knowledge bases, the
-//! real `kbrel` binary, a registry's expected documents, snapshots of what a cache shows, a
-//! misbehaving HTTP/1.1 server over a registry directory, and `kbrel serve` as a child process.
+//! Helpers for `tests/sync.rs` and `tests/schema.rs`: generated bilingual knowledge bases, a
+//! registry's expected documents, snapshots of what a cache shows, and a misbehaving HTTP/1.1
+//! server over a registry directory. The rest (the real `kbrel` binary, `kbrel serve` as a child
+//! process, external tools) is shared with the other tests in `tests/common` and re-exported
+//! here; the test files declare `mod common;` too.
 //!
 //! External tools (node): when missing, the test prints a note and passes, except with
-//! `CI=true`, where it fails.
+//! `CI=true`, where it fails (`common::tools`).
 
+// Each test binary uses part of this module.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -12,117 +15,25 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-/// The release date of most publishes.
-pub const DATE: &str = "2026-11-25";
-
-pub fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-pub fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// `node` if it runs; otherwise fail under `CI=true`, or print a note and return `None`.
-pub fn require_node() -> Option<PathBuf> {
-    let ok = Command::new("node")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(PathBuf::from("node"));
-    }
-    assert!(
-        !ci(),
-        "node is required when CI=true (`node --version` failed); .ci/run installs it"
-    );
-    eprintln!("note: node not available; skipping this test (it would fail with CI=true)");
-    None
-}
-
-/// Whether this process runs as root (permissions do not stop it).
-pub fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let f = tempfile::NamedTempFile::new().expect("temp file");
-    f.as_file().metadata().expect("metadata").uid() == 0
-}
+// Shared with the other tests; each test binary uses part of them.
+#[allow(unused_imports)]
+pub use crate::common::serve::{Serve, free_port};
+#[allow(unused_imports)]
+pub use crate::common::tools::{is_root, require_node};
+// These tests have always read the output of commands lossily.
+#[allow(unused_imports)]
+pub use crate::common::{
+    DATE, Run, blob_rel, kbrel, manifest_dir, noise, read_json, run_lossy as run, sha256_hex,
+};
 
 // --- running kbrel --------------------------------------------------------------------------
-
-pub fn kbrel() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbrel"));
-    cmd.env_remove("SOURCE_DATE_EPOCH").stdin(Stdio::null());
-    cmd
-}
-
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn success(self) -> Run {
-        self.code(0)
-    }
-
-    pub fn code(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "expected exit code {code}\n{self}");
-        self
-    }
-
-    /// stderr contains every needle.
-    pub fn stderr_has(self, needles: &[&str]) -> Run {
-        for n in needles {
-            assert!(self.stderr.contains(n), "stderr lacks {n:?}\n{self}");
-        }
-        self
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit code: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-pub fn run(cmd: &mut Command) -> Run {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// `kbrel sync --from <from> --into <cache> <args>`.
 pub fn sync(from: &str, cache: &Path, args: &[&str]) -> Run {
@@ -142,35 +53,10 @@ pub fn offline(cache: &Path) -> Run {
 /// A document with front matter; `n` makes the body unique.
 pub fn doc_text(lang: &str, path: &str, n: u64, extra: &str) -> String {
     let stem = path.trim_end_matches(".md");
-    let body = filler(300 + (n % 7) as usize * 150, n);
+    let body = noise(300 + (n % 7) as usize * 150, n);
     format!(
         "---\ntitle: \"{lang} {stem}\"\ndescription: \"About {stem}.\"\ndate: 2026-11-20\nurl: \"https://kb.example.test/{lang}/{stem}\"\n---\n\n# {stem} ({lang})\n\n{body}{extra}"
     )
-}
-
-/// `n` bytes of pseudo-random words in lines (deterministic in `seed`).
-pub fn filler(n: usize, seed: u64) -> String {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = String::with_capacity(n + 80);
-    let mut line = 0;
-    while out.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let len = 3 + (x % 7) as usize;
-        for i in 0..len {
-            out.push((b'a' + ((x >> (5 * i + 8)) % 26) as u8) as char);
-        }
-        line += len + 1;
-        if line > 70 {
-            out.push_str(".\n");
-            line = 0;
-        } else {
-            out.push(' ');
-        }
-    }
-    out.push_str(".\n");
-    out
 }
 
 /// A knowledge base (en + zh) in its own temporary directory: `kbrel.toml`, `content/` and
@@ -299,15 +185,6 @@ impl Kb {
 
 // --- registries and caches -------------------------------------------------------------------
 
-pub fn read_json(path: &Path) -> Value {
-    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-pub fn blob_rel(sha: &str) -> String {
-    format!("blobs/sha256/{}/{}", &sha[..2], &sha[2..])
-}
-
 /// `v/<version>/manifest.json` of a registry.
 pub fn manifest(registry: &Path, version: &str) -> Value {
     read_json(&registry.join(format!("v/{version}/manifest.json")))
@@ -420,55 +297,6 @@ pub fn assert_shows(cache: &Path, want: &BTreeMap<String, Vec<u8>>, what: &str) 
 }
 
 // --- network ------------------------------------------------------------------------------
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
-/// `kbrel serve` over a registry on a free port; killed on drop.
-pub struct Serve {
-    child: Child,
-    pub url: String,
-}
-
-impl Serve {
-    pub fn start(registry: &Path) -> Serve {
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut child = kbrel()
-            .args(["serve", "--quiet", "--addr", &addr.to_string()])
-            .arg(registry)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn kbrel serve");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(s)) = child.try_wait() {
-                panic!("kbrel serve exited with {s} before listening on {addr}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kbrel serve did not listen on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(30));
-        }
-        Serve {
-            child,
-            url: format!("http://{addr}/"),
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One request the test server received.
 #[derive(Debug, Clone)]
