@@ -37,7 +37,7 @@ fn two_releases(name: &str, public_url: Option<&str>) -> (Kb, Vec<Release>) {
         en: kb.expected("en"),
         zh: kb.expected("zh"),
     });
-    kb.append(
+    kb.append_both(
         "faq",
         "\n## Is there a CLI?\n\nYes.\n",
         "\n## 有命令行工具吗？\n\n有。\n",
@@ -361,7 +361,7 @@ fn kbrel_push_to_verdaccio_then_npm_install() {
     check_npm(&url, &kb, &releases, &tarball_prefix);
 
     // Different content under a published version: refused with exit 2 and the reason.
-    kb.append(
+    kb.append_both(
         "intro",
         "\nChanged after the release.\n",
         "\n发布之后的修改。\n",

@@ -22,7 +22,7 @@ const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
 fn published(name: &str, args: &[&str]) -> (Kb, Serve) {
     let kb = Kb::new(name, None);
     kb.publish("1.0.0");
-    kb.append("faq", "\nMore answers.\n", "\n更多答案。\n");
+    kb.append_both("faq", "\nMore answers.\n", "\n更多答案。\n");
     kb.publish("1.1.0");
     let serve = Serve::start(&kb.registry(), args);
     (kb, serve)
@@ -450,7 +450,7 @@ fn index_changes_are_picked_up_and_garbage_is_ignored() {
     let packument_etag1 = serve.get("/acme-kb").header("etag").unwrap().to_string();
 
     // A publish while serving: seen on the next request, no restart.
-    kb.append("faq", "\nNew.\n", "\n新的。\n");
+    kb.append_both("faq", "\nNew.\n", "\n新的。\n");
     kb.publish("1.1.0");
     let second = serve.get_with("/index.json", &[("If-None-Match", &etag1)]);
     assert_eq!(second.status, 200, "the old ETag no longer matches");

@@ -960,14 +960,7 @@ fn sigkill_at_random_points_never_leaves_a_mix() {
         kb.append("zh", &path, "\n在 1.1 中编辑。\n");
     }
     for i in 200..210 {
-        for lang in ["en", "zh"] {
-            let path = Kb::doc_path(i);
-            kb.write(
-                lang,
-                &path,
-                &doc_text(lang, &path, i as u64 * 2 + u64::from(lang == "zh"), ""),
-            );
-        }
+        kb.write_generated(i);
     }
     for i in [3, 13, 23, 33, 43] {
         kb.remove("en", &Kb::doc_path(i));

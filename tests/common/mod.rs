@@ -17,6 +17,7 @@
 
 #![allow(dead_code)]
 
+pub mod genkb;
 pub mod serve;
 pub mod tools;
 

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -25,39 +26,35 @@ pub use crate::common::tools::*;
 #[allow(unused_imports)]
 pub use crate::common::{DATE, Run, kbrel, noise, read_json, run_lossy as run};
 
+use crate::common::doc;
+use crate::common::genkb::GenKb;
+
 /// A generated bilingual knowledge base in its own temporary directory: `kbrel.toml`,
-/// `content/{en,zh}/…` and the registry in `registry/`.
-pub struct Kb {
-    pub tmp: TempDir,
-    pub name: String,
+/// `content/{en,zh}/…` and the registry in `registry/` (a [`GenKb`], whose methods it has too).
+pub struct Kb(GenKb);
+
+impl Deref for Kb {
+    type Target = GenKb;
+
+    fn deref(&self) -> &GenKb {
+        &self.0
+    }
 }
 
 impl Kb {
     /// Three documents per language (`intro`, `faq`, `guide/setup`). `public_url` goes to
     /// `registry.public_url`.
     pub fn new(name: &str, public_url: Option<&str>) -> Kb {
-        let tmp = tempfile::Builder::new()
-            .prefix("kbrel-serve-test-")
-            .tempdir()
-            .expect("temp dir");
-        let kb = Kb {
-            tmp,
-            name: name.to_string(),
-        };
+        let kb = Kb(GenKb::new("kbrel-serve-test-", name));
         let public = public_url
             .map(|u| format!("public_url = {}\n", serde_json::to_string(u).unwrap()))
             .unwrap_or_default();
-        fs::write(
-            kb.root().join("kbrel.toml"),
-            format!(
-                "[package]\nname = {}\ndescription = \"kbrel serve test knowledge base.\"\nlicense = \"MIT\"\n\n\
-                 [content]\nroot = \"content\"\nlanguages = [\"en\", \"zh\"]\nsource_language = \"en\"\npairing = \"path\"\n\
-                 required_fields = [\"title\", \"description\", \"date\", \"url\"]\n\n\
-                 [registry]\ndir = \"registry\"\n{public}\n[changelog]\npath = \"CHANGELOG.md\"\n",
-                serde_json::to_string(name).unwrap()
-            ),
-        )
-        .expect("write kbrel.toml");
+        kb.write_config_with(
+            "kbrel.toml",
+            "kbrel serve test knowledge base.",
+            r#"["title", "description", "date", "url"]"#,
+            &format!("{public}\n[changelog]\npath = \"CHANGELOG.md\""),
+        );
         kb.write_doc(
             "intro",
             "Intro",
@@ -88,51 +85,25 @@ impl Kb {
         kb
     }
 
-    pub fn root(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    pub fn registry(&self) -> PathBuf {
-        self.root().join("registry")
-    }
-
-    pub fn content(&self) -> PathBuf {
-        self.root().join("content")
-    }
-
     /// Write one document in both languages: `(title, body)` for en and zh.
     pub fn write_doc(&self, id: &str, key: &str, en: (&str, &str), zh: (&str, &str)) {
         for (lang, (title, body)) in [("en", en), ("zh", zh)] {
-            let path = self.content().join(lang).join(format!("{id}.md"));
-            fs::create_dir_all(path.parent().unwrap()).expect("mkdir");
             let url = format!("https://kb.example.test/{lang}/{id}");
-            fs::write(
-                &path,
-                crate::common::doc(title, &format!("About {title}."), &url, key, body),
-            )
-            .expect("write doc");
+            let text = doc(title, &format!("About {title}."), &url, key, body);
+            self.write(lang, &format!("{id}.md"), &text);
         }
     }
 
     /// Append a line to a document in both languages.
-    pub fn append(&self, id: &str, en: &str, zh: &str) {
+    pub fn append_both(&self, id: &str, en: &str, zh: &str) {
         for (lang, line) in [("en", en), ("zh", zh)] {
-            let path = self.content().join(lang).join(format!("{id}.md"));
-            let mut text = fs::read_to_string(&path).expect("read doc");
-            text.push_str(line);
-            fs::write(&path, text).expect("write doc");
+            self.append(lang, &format!("{id}.md"), line);
         }
     }
 
     /// `kbrel --config … --registry <registry> <args>`.
     pub fn cmd_with(&self, registry: &Path) -> Command {
-        let mut cmd = kbrel();
-        cmd.current_dir(self.root())
-            .arg("--config")
-            .arg(self.root().join("kbrel.toml"))
-            .arg("--registry")
-            .arg(registry);
-        cmd
+        self.cmd_at("kbrel.toml", registry)
     }
 
     pub fn cmd(&self) -> Command {
@@ -145,12 +116,7 @@ impl Kb {
     }
 
     pub fn publish_into(&self, registry: &Path, version: &str) {
-        let changelog = registry.with_extension("CHANGELOG.md");
-        run(self
-            .cmd_with(registry)
-            .args(["publish", version, "--date", DATE, "--changelog"])
-            .arg(changelog))
-        .success();
+        self.publish_at("kbrel.toml", registry, version, DATE, &[]);
     }
 
     /// The documents of the current content of one language: key → text.

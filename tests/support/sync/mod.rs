@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tempfile::TempDir;
 
 // Shared with the other tests; each test binary uses part of them.
 #[allow(unused_imports)]
@@ -32,6 +32,8 @@ pub use crate::common::tools::{is_root, require_node};
 pub use crate::common::{
     DATE, Run, blob_rel, kbrel, manifest_dir, noise, read_json, run_lossy as run, sha256_hex,
 };
+
+use crate::common::genkb::GenKb;
 
 // --- running kbrel --------------------------------------------------------------------------
 
@@ -60,23 +62,21 @@ pub fn doc_text(lang: &str, path: &str, n: u64, extra: &str) -> String {
 }
 
 /// A knowledge base (en + zh) in its own temporary directory: `kbrel.toml`, `content/` and
-/// registries below it.
-pub struct Kb {
-    pub tmp: TempDir,
-    pub name: String,
+/// registries below it (a [`GenKb`], whose methods it has too).
+pub struct Kb(GenKb);
+
+impl Deref for Kb {
+    type Target = GenKb;
+
+    fn deref(&self) -> &GenKb {
+        &self.0
+    }
 }
 
 impl Kb {
-    /// An empty knowledge base named `name` (write documents with [`Kb::write`]).
+    /// An empty knowledge base named `name` (write documents with [`GenKb::write`]).
     pub fn empty(name: &str) -> Kb {
-        let tmp = tempfile::Builder::new()
-            .prefix("kbrel-sync-test-")
-            .tempdir()
-            .expect("temp dir");
-        let kb = Kb {
-            tmp,
-            name: name.into(),
-        };
+        let kb = Kb(GenKb::new("kbrel-sync-test-", name));
         kb.write_config("kbrel.toml", "");
         kb
     }
@@ -85,14 +85,7 @@ impl Kb {
     pub fn generated(name: &str, docs: usize) -> Kb {
         let kb = Kb::empty(name);
         for i in 0..docs {
-            for lang in ["en", "zh"] {
-                let path = Kb::doc_path(i);
-                kb.write(
-                    lang,
-                    &path,
-                    &doc_text(lang, &path, i as u64 * 2 + u64::from(lang == "zh"), ""),
-                );
-            }
+            kb.write_generated(i);
         }
         kb
     }
@@ -105,50 +98,30 @@ impl Kb {
         }
     }
 
+    /// Document `i` of [`Kb::generated`], in both languages.
+    pub fn write_generated(&self, i: usize) {
+        for lang in ["en", "zh"] {
+            let path = Kb::doc_path(i);
+            self.write(
+                lang,
+                &path,
+                &doc_text(lang, &path, i as u64 * 2 + u64::from(lang == "zh"), ""),
+            );
+        }
+    }
+
     /// A config file next to `content/`; `registry_extra` is appended to `[registry]`.
     pub fn write_config(&self, file: &str, registry_extra: &str) {
-        fs::write(
-            self.root().join(file),
-            format!(
-                "[package]\nname = {}\ndescription = \"kbrel sync test knowledge base.\"\nlicense = \"MIT\"\n\n\
-                 [content]\nroot = \"content\"\nlanguages = [\"en\", \"zh\"]\nsource_language = \"en\"\npairing = \"path\"\n\
-                 required_fields = [\"title\"]\n\n[registry]\ndir = \"registry\"\n{registry_extra}\n",
-                serde_json::to_string(&self.name).unwrap()
-            ),
-        )
-        .expect("write config");
+        self.write_config_with(
+            file,
+            "kbrel sync test knowledge base.",
+            r#"["title"]"#,
+            registry_extra,
+        );
     }
 
-    pub fn root(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    pub fn content(&self) -> PathBuf {
-        self.root().join("content")
-    }
-
-    pub fn registry(&self) -> PathBuf {
-        self.root().join("registry")
-    }
-
-    pub fn write(&self, lang: &str, path: &str, text: &str) {
-        let p = self.content().join(lang).join(path);
-        fs::create_dir_all(p.parent().unwrap()).expect("mkdir");
-        fs::write(p, text).expect("write doc");
-    }
-
-    pub fn append(&self, lang: &str, path: &str, text: &str) {
-        let p = self.content().join(lang).join(path);
-        let mut t = fs::read_to_string(&p).expect("read doc");
-        t.push_str(text);
-        fs::write(p, t).expect("write doc");
-    }
-
-    pub fn remove(&self, lang: &str, path: &str) {
-        fs::remove_file(self.content().join(lang).join(path)).expect("remove doc");
-    }
-
-    /// `kbrel --config <root>/<config> --registry <registry> publish <version> --date <date> <extra>`.
+    /// `kbrel --config <root>/<config> --registry <registry> publish <version> --date <date>
+    /// --quiet <extra>`.
     pub fn publish_with(
         &self,
         config: &str,
@@ -157,16 +130,8 @@ impl Kb {
         date: &str,
         extra: &[&str],
     ) {
-        run(kbrel()
-            .current_dir(self.root())
-            .arg("--config")
-            .arg(self.root().join(config))
-            .arg("--registry")
-            .arg(registry)
-            .args(["publish", version, "--date", date, "--quiet", "--changelog"])
-            .arg(registry.with_extension("CHANGELOG.md"))
-            .args(extra))
-        .success();
+        let args: Vec<&str> = ["--quiet"].iter().chain(extra).copied().collect();
+        self.publish_at(config, registry, version, date, &args);
     }
 
     pub fn publish(&self, version: &str) {
