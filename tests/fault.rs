@@ -27,50 +27,19 @@
 //! Everything happens in temporary folders outside any git repository, and every publish passes
 //! `--no-tag`, `--registry`, `--changelog` and `--date`.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Rng, Run, cp_a, env_seed, env_u64, kbrel_unsigned, run_lossy};
 use tempfile::TempDir;
 
 const NAME: &str = "synthetic-kb";
 const PACKUMENT: &str = "synthetic-kb";
-
-fn kbrel() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbrel"));
-    cmd.env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("KBREL_SIGN_KEY");
-    cmd
-}
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(out: Output) -> Run {
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
 
 /// A knowledge base in two generations, with a config outside any git repository.
 struct Kb {
@@ -111,7 +80,7 @@ impl Kb {
 
     /// `kbrel publish VERSION` of `content` into `registry`, not yet started.
     fn publish_cmd(&self, content: &Path, registry: &Path, version: &str) -> Command {
-        let mut cmd = kbrel();
+        let mut cmd = kbrel_unsigned();
         cmd.arg("--config")
             .arg(&self.config)
             .arg("--content")
@@ -126,27 +95,22 @@ impl Kb {
             })
             .arg("--changelog")
             .arg(self.path("CHANGELOG.md"))
-            .current_dir(self.tmp.path())
-            .stdin(Stdio::null());
+            .current_dir(self.tmp.path());
         cmd
     }
 
     fn publish(&self, content: &Path, registry: &Path, version: &str) -> Run {
-        Run::from(
-            self.publish_cmd(content, registry, version)
-                .output()
-                .unwrap(),
-        )
+        run_lossy(&mut self.publish_cmd(content, registry, version))
     }
 }
 
 fn verify(registry: &Path, repair: bool) -> (Run, serde_json::Value) {
-    let mut cmd = kbrel();
+    let mut cmd = kbrel_unsigned();
     cmd.arg("verify").arg(registry).arg("--json");
     if repair {
         cmd.arg("--repair");
     }
-    let run = Run::from(cmd.stdin(Stdio::null()).output().unwrap());
+    let run = run_lossy(&mut cmd);
     let json = serde_json::from_str(&run.stdout).unwrap_or(serde_json::Value::Null);
     (run, json)
 }
@@ -233,45 +197,11 @@ fn assert_same(
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "cp -a {} {}",
-        from.display(),
-        to.display()
-    );
-}
-
 fn reset_dir(pristine: &Path, dir: &Path) {
     if dir.exists() {
         fs::remove_dir_all(dir).unwrap();
     }
-    copy_dir(pristine, dir);
-}
-
-/// xorshift64*: deterministic per seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
+    cp_a(pristine, dir);
 }
 
 // --- SIGKILL at random moments --------------------------------------------------------------
@@ -366,12 +296,7 @@ fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
 #[test]
 fn sigkill_during_publish_leaves_only_garbage() {
     let iterations = env_u64("KBREL_FAULT_ITERATIONS").unwrap_or(12);
-    let seed = env_u64("KBREL_FAULT_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-    });
+    let seed = env_seed("KBREL_FAULT_SEED");
     eprintln!("fault test: {iterations} iterations, KBREL_FAULT_SEED={seed}");
     let mut rng = Rng(seed | 1);
 

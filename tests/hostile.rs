@@ -13,17 +13,19 @@
 //! as files are generated; `tests/hostile/fuzz-regressions/<target>/*` are inputs found by the
 //! fuzz targets in `fuzz/` (docs/fuzzing.md), fed through the same checks (`fuzz/checks.rs`).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::{Run, cp_a, kbrel_unsigned, run_lossy};
 use tempfile::TempDir;
 
 #[path = "../fuzz/checks.rs"]
@@ -33,51 +35,28 @@ fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/hostile")
 }
 
-fn kbrel() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbrel"));
-    cmd.env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("KBREL_SIGN_KEY")
-        .stdin(Stdio::null());
-    cmd
-}
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
+// Run (tests/common) has what every test binary needs; these are for the hostile cases, whose
+// failures are all listed together.
 impl Run {
-    fn from(out: Output) -> Run {
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
     /// Exit `code`, every needle in the output, no panic.
     fn check(&self, code: i32, needles: &[&str]) -> Result<(), String> {
         let all = format!("{}{}", self.stdout, self.stderr);
         if all.contains("panicked") || self.code == 101 {
-            return Err(format!("a panic\n{self}"));
+            return Err(format!("a panic\n{}", self.brief()));
         }
         if self.code != code {
-            return Err(format!("expected exit {code}\n{self}"));
+            return Err(format!("expected exit {code}\n{}", self.brief()));
         }
         match needles.iter().find(|n| !all.contains(**n)) {
-            Some(n) => Err(format!("the output does not name `{n}`\n{self}")),
+            Some(n) => Err(format!("the output does not name `{n}`\n{}", self.brief())),
             None => Ok(()),
         }
     }
-}
 
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    /// The run for a failure message, each stream cut to 2,000 characters.
+    fn brief(&self) -> String {
         let cut = |s: &str| s.chars().take(2000).collect::<String>();
-        write!(
-            f,
+        format!(
             "exit {}\n--- stdout\n{}\n--- stderr\n{}",
             self.code,
             cut(&self.stdout),
@@ -174,17 +153,6 @@ fn same(
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "cp -a {} {}", from.display(), to.display());
-}
-
 // --- a small base knowledge base ------------------------------------------------------------
 
 const CONFIG: &str = r#"[package]
@@ -237,7 +205,7 @@ impl Base {
     fn case(&self) -> (TempDir, Case) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("kb");
-        copy_dir(&self.dir, &dir);
+        cp_a(&self.dir, &dir);
         fs::create_dir_all(tmp.path().join("cwd")).unwrap();
         (tmp, Case { dir })
     }
@@ -259,7 +227,7 @@ impl Case {
 
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let cwd = self.cwd();
-        let mut cmd = kbrel();
+        let mut cmd = kbrel_unsigned();
         cmd.current_dir(&cwd)
             .arg("--config")
             .arg(self.dir.join("kbrel.toml"))
@@ -270,7 +238,7 @@ impl Case {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let run = Run::from(cmd.output().unwrap());
+        let run = run_lossy(&mut cmd);
         let left: Vec<_> = fs::read_dir(&cwd)
             .unwrap()
             .flatten()
@@ -278,7 +246,8 @@ impl Case {
             .collect();
         assert!(
             left.is_empty(),
-            "files written into the working directory: {left:?}\n{run}"
+            "files written into the working directory: {left:?}\n{}",
+            run.brief()
         );
         run
     }
@@ -1232,13 +1201,14 @@ fn damaged_registries_are_reported_by_path_and_never_touched() {
             // --repair removes nothing but garbage.
             let run = case.run(&["verify", &dir, "--repair"], &[]);
             if ![0, 1, 2].contains(&run.code) {
-                return Err(format!("kbrel verify --repair\n{run}"));
+                return Err(format!("kbrel verify --repair\n{}", run.brief()));
             }
             let after = snapshot(&reg);
             for (path, bytes) in &damaged {
                 if !path.starts_with(".staging-") && after.get(path) != Some(bytes) {
                     return Err(format!(
-                        "verify --repair changed or removed `{path}`\n{run}"
+                        "verify --repair changed or removed `{path}`\n{}",
+                        run.brief()
                     ));
                 }
             }
@@ -1253,7 +1223,9 @@ fn damaged_registries_are_reported_by_path_and_never_touched() {
                         .map_err(|e| format!("kbrel publish: {e}"))?;
                     same(&before, &snapshot(&reg), "the registry (publish)")
                 }
-                None if ![0, 2].contains(&run.code) => Err(format!("kbrel publish\n{run}")),
+                None if ![0, 2].contains(&run.code) => {
+                    Err(format!("kbrel publish\n{}", run.brief()))
+                }
                 None => Ok(()),
             }
         },

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::{Rng, env_seed, env_u64};
 use support::*;
 use tempfile::TempDir;
 
@@ -915,40 +916,14 @@ fn an_interrupted_first_sync_or_a_damaged_tree_is_repaired() {
 
 // --- crashes --------------------------------------------------------------------------------
 
-/// A small deterministic random number generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// `kbrel sync` killed with SIGKILL at random points while it moves a 400-document cache
 /// between two versions: after each kill the cache shows exactly one complete version (or, before
 /// the first sync ever completed, none) and passes `--offline`; the next sync completes.
 /// `KBREL_CRASH_ITERATIONS` (default 30) and `KBREL_CRASH_SEED` tune it.
 #[test]
 fn sigkill_at_random_points_never_leaves_a_mix() {
-    let iterations: u64 = std::env::var("KBREL_CRASH_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let seed: u64 = std::env::var("KBREL_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+    let iterations = env_u64("KBREL_CRASH_ITERATIONS").unwrap_or(30);
+    let seed = env_seed("KBREL_CRASH_SEED");
     eprintln!("crash test: {iterations} iterations, KBREL_CRASH_SEED={seed}");
     let mut rng = Rng(seed | 1);
 

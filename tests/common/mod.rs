@@ -67,6 +67,13 @@ pub fn kbrel() -> Command {
     cmd
 }
 
+/// [`kbrel`] without a signing key from the environment either (`KBREL_SIGN_KEY`).
+pub fn kbrel_unsigned() -> Command {
+    let mut cmd = kbrel();
+    cmd.env_remove("KBREL_SIGN_KEY");
+    cmd
+}
+
 /// The outcome of one command.
 #[derive(Debug)]
 pub struct Run {
@@ -508,6 +515,22 @@ pub fn front_matter_field(text: &str, field: &str) -> Option<String> {
     })
 }
 
+/// `cp -a from to`: a copy that keeps modes, times and symlinks (`to` must not exist yet).
+pub fn cp_a(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
+}
+
 /// `n` bytes of pseudo-random lowercase words (poorly compressible) in lines, deterministic in
 /// `seed`.
 pub fn noise(n: usize, seed: u64) -> String {
@@ -532,4 +555,38 @@ pub fn noise(n: usize, seed: u64) -> String {
     }
     out.push_str(".\n");
     out
+}
+
+// --- randomised tests ------------------------------------------------------------------------
+
+/// A small deterministic random number generator (xorshift64*).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// An environment variable as a number (`None` when unset or not a number).
+pub fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// A seed from the environment variable `name`, else from the clock.
+pub fn env_seed(name: &str) -> u64 {
+    env_u64(name).unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    })
 }
