@@ -12,22 +12,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::tools::require_tool;
 use common::*;
 use serde_json::Value;
 
-/// Whether `tool` can run. Missing tools fail the test under `CI=true`.
+/// Whether `tool` can run (`tool --version`). Missing tools fail the test under `CI=true`.
 fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("`{tool}` is required when CI=true, but `{tool} --version` failed");
-        }
-        eprintln!("note: `{tool}` not found; skipping this test (it would fail with CI=true)");
-    }
-    ok
+    require_tool(tool, "--version").is_some()
 }
 
 /// A JavaScript string literal for `s`.

@@ -17,12 +17,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::serve::{Resp, Serve, request_within};
+use common::tools::{missing, require_node};
 use common::*;
 use kbrel::manifest::Index;
 use kbrel::registry::Registry;
@@ -327,109 +327,9 @@ fn pages_render_as_snapshots() {
 // ---------------------------------------------------------------------------------------------
 // Over HTTP
 
-/// `kbrel serve` on a free port, killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(registry: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kbrel"))
-            .arg("serve")
-            .arg(registry)
-            .args(["--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start kbrel serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-                // "serving <dir> on http://127.0.0.1:PORT/ (Ctrl-C to stop)"
-                if !sent && let Some(rest) = line.split("http://").nth(1) {
-                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
-                    sent = true;
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("kbrel serve prints its address");
-        Server {
-            child,
-            addr: addr.parse().expect("socket address"),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
-        let mut s = TcpStream::connect(self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        let mut req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).expect("send");
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).expect("read");
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("header end");
-        let head = String::from_utf8_lossy(&raw[..split]).to_string();
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|c| c.parse().ok())
-            .expect("status");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        Resp {
-            status,
-            headers,
-            body: raw[split + 4..].to_vec(),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-    fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).expect("UTF-8 body")
-    }
+/// A GET to `kbrel serve`, answered within 60 s.
+fn get(server: &Serve, path: &str, headers: &[(&str, &str)]) -> Resp {
+    request_within(server.addr, "GET", path, headers, Duration::from_secs(60))
 }
 
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'";
@@ -437,14 +337,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-
 #[test]
 fn pages_over_http() {
     let kb = fixture();
-    let server = Server::start(&kb.registry());
-    let sha = |b: &[u8]| {
-        use sha2::Digest;
-        sha2::Sha256::digest(b)
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect::<String>()
-    };
+    let server = Serve::start(&kb.registry(), &[]);
     for path in [
         "/",
         "/diff/1.0.0...1.1.0",
@@ -455,8 +348,8 @@ fn pages_over_http() {
         "/v/latest/",
         "/status",
     ] {
-        let r = server.get(path, &[("Accept", "text/html")]);
-        assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+        let r = get(&server, path, &[("Accept", "text/html")]);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.utf8());
         assert_eq!(
             r.header("content-type"),
             Some("text/html; charset=utf-8"),
@@ -473,22 +366,22 @@ fn pages_over_http() {
             Some("public, max-age=60"),
             "{path}"
         );
-        let etag = format!("\"{}\"", sha(&r.body));
+        let etag = format!("\"{}\"", sha256_hex(&r.body));
         assert_eq!(
             r.header("etag"),
             Some(etag.as_str()),
             "{path}: ETag is the body's sha256"
         );
-        let again = server.get(path, &[("If-None-Match", &etag)]);
+        let again = get(&server, path, &[("If-None-Match", &etag)]);
         assert_eq!(again.status, 304, "{path}");
-        assert_page_basics(path, &r.text());
+        assert_page_basics(path, &r.utf8());
     }
     // Without an Accept header the home page is still HTML (it replaced the plain-text line).
-    assert!(server.get("/", &[]).text().contains("<h1>acme-kb</h1>"));
+    assert!(get(&server, "/", &[]).utf8().contains("<h1>acme-kb</h1>"));
     // Percent-encoded paths (Chinese, spaces) reach the document.
-    let r = server.get("/v/1.1.0/zh/%69ntro.md", &[]);
+    let r = get(&server, "/v/1.1.0/zh/%69ntro.md", &[]);
     assert_eq!(r.status, 200);
-    assert!(r.text().contains("说明如何安装"));
+    assert!(r.utf8().contains("说明如何安装"));
 
     // Assets, the patch.
     for (path, ct, needle) in [
@@ -504,7 +397,7 @@ fn pages_over_http() {
             "diff --git a/en/faq.md b/en/faq.md",
         ),
     ] {
-        let r = server.get(path, &[]);
+        let r = get(&server, path, &[]);
         assert_eq!(
             (r.status, r.header("content-type")),
             (200, Some(ct)),
@@ -515,7 +408,7 @@ fn pages_over_http() {
             Some("nosniff"),
             "{path}"
         );
-        assert!(r.text().contains(needle), "{path}");
+        assert!(r.utf8().contains(needle), "{path}");
     }
 
     // 404s are HTML pages with links back, never cached.
@@ -525,7 +418,7 @@ fn pages_over_http() {
         "/diff/1.0.0...2.0.0",
         "/assets/x.css",
     ] {
-        let r = server.get(path, &[("Accept", "text/html")]);
+        let r = get(&server, path, &[("Accept", "text/html")]);
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(
             r.header("content-type"),
@@ -535,7 +428,7 @@ fn pages_over_http() {
         assert_eq!(r.header("content-security-policy"), Some(CSP), "{path}");
         assert_eq!(r.header("cache-control"), Some("no-store"), "{path}");
         assert!(
-            r.text().contains("<a href=\"/\">all versions</a>"),
+            r.utf8().contains("<a href=\"/\">all versions</a>"),
             "{path}"
         );
     }
@@ -550,7 +443,7 @@ fn pages_over_http() {
         ("/acme-kb/1.1.0", "application/json"),
         ("/acme-kb-1.1.0.tgz", "application/octet-stream"),
     ] {
-        let r = server.get(path, &[("Accept", "text/html,application/json")]);
+        let r = get(&server, path, &[("Accept", "text/html,application/json")]);
         assert_eq!(
             (r.status, r.header("content-type")),
             (200, Some(ct)),
@@ -558,7 +451,7 @@ fn pages_over_http() {
         );
         assert!(r.header("content-security-policy").is_none(), "{path}");
     }
-    assert_eq!(server.get("/v/1.1.0/nope.json", &[]).status, 404);
+    assert_eq!(get(&server, "/v/1.1.0/nope.json", &[]).status, 404);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -754,40 +647,22 @@ fn huge_diff_is_paginated() {
 // ---------------------------------------------------------------------------------------------
 // In a browser
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// A missing tool: fail under `CI=true`, else print a note (the test then skips).
-fn missing(what: &str) -> bool {
-    assert!(
-        !ci(),
-        "{what} is required when CI=true (.ci/run installs it)"
-    );
-    eprintln!("note: {what} not available; skipping the browser test (it would fail with CI=true)");
-    false
-}
-
 fn browser_tools() -> Option<(PathBuf, PathBuf)> {
-    let node_ok = Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !node_ok {
-        missing("node");
-        return None;
-    }
+    require_node()?;
     let chromium = PathBuf::from("/usr/bin/chromium");
     if !chromium.exists() {
-        missing("Debian chromium (/usr/bin/chromium)");
+        missing("Debian chromium", "/usr/bin/chromium does not exist");
         return None;
     }
-    let pw = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-tools/playwright");
+    let pw = manifest_dir().join("target/test-tools/playwright");
     if !pw
         .join("node_modules/playwright-core/package.json")
         .exists()
     {
-        missing("playwright-core in target/test-tools/playwright");
+        missing(
+            "playwright-core",
+            "target/test-tools/playwright/node_modules/playwright-core does not exist",
+        );
         return None;
     }
     Some((chromium, pw))
@@ -799,14 +674,14 @@ fn pages_in_headless_chromium() {
         return;
     };
     let kb = fixture();
-    let server = Server::start(&kb.registry());
+    let server = Serve::start(&kb.registry(), &[]);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let artifacts = root.join("target/test-artifacts/web");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
     let profile = tempfile::tempdir().expect("profile dir");
     let out = Command::new("node")
         .arg(root.join("tests/web/e2e.mjs"))
-        .env("BASE_URL", server.url())
+        .env("BASE_URL", format!("http://{}", server.addr))
         .env("CHROMIUM", &chromium)
         .env("PLAYWRIGHT_DIR", &pw)
         .env("ARTIFACTS", &artifacts)
