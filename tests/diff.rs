@@ -17,12 +17,15 @@
 //! - **Enormous documents** are counted exactly when the edits are scattered and flagged
 //!   `approximate` when an exact count would take too long.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::copy_dir;
 use proptest::prelude::*;
 use serde::Deserialize;
 use tempfile::TempDir;
@@ -165,19 +168,6 @@ impl Project {
                     .unwrap()
             }
             None => String::new(),
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
         }
     }
 }

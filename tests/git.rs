@@ -6,17 +6,17 @@
 //! Every test builds its own repository with fixed author/committer dates, so commit ids are
 //! deterministic, and never touches anything outside its temporary directory.
 
+mod common;
+
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use base64::Engine;
+use common::{Run, read_json, sha1_hex, sha256_hex, sha512_sri};
 use serde_json::Value;
-use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
 use tempfile::TempDir;
 
 const NAME: &str = "git-kb";
@@ -26,55 +26,6 @@ const DAY: i64 = 86_400;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// The outcome of one process run.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from_output(out: Output) -> Run {
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn success(self) -> Run {
-        assert_eq!(self.code, 0, "expected success\n{self}");
-        self
-    }
-
-    fn code(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "expected exit code {code}\n{self}");
-        self
-    }
-
-    fn stderr_has(self, needles: &[&str]) -> Run {
-        for n in needles {
-            assert!(self.stderr.contains(n), "stderr lacks {n:?}\n{self}");
-        }
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit code: {}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
 
 /// RFC 3339 UTC of a Unix time, as kbrel writes it.
 fn rfc3339(epoch: i64) -> String {
@@ -132,7 +83,7 @@ fn git_cmd(dir: &Path, epoch: i64) -> Command {
 
 fn run_git(mut cmd: Command, what: &str) -> String {
     let out = cmd.output().expect("run git");
-    let run = Run::from_output(out);
+    let run = Run::from_output_lossy(out);
     assert_eq!(run.code, 0, "git {what} failed\n{run}");
     run.stdout.trim_end().to_string()
 }
@@ -155,7 +106,7 @@ fn kbrel() -> Command {
 }
 
 fn kbrel_run(dir: &Path, args: &[&OsStr]) -> Run {
-    Run::from_output(
+    Run::from_output_lossy(
         kbrel()
             .current_dir(dir)
             .args(args)
@@ -347,21 +298,8 @@ impl Fx {
     }
 }
 
-fn read_json(path: &Path) -> Value {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every file below `dir` (relative path → sha256); empty when `dir` does not exist.
@@ -457,16 +395,12 @@ fn assert_registry_consistent(reg: &Path) {
             t["size"].as_u64().expect("size"),
             "{version} tarball size"
         );
+        assert_eq!(sha1_hex(&tgz), s(&t["shasum"]), "{version} tarball shasum");
         assert_eq!(
-            hex(&Sha1::digest(&tgz)),
-            s(&t["shasum"]),
-            "{version} tarball shasum"
+            sha512_sri(&tgz),
+            s(&t["integrity"]),
+            "{version} tarball integrity"
         );
-        let sri = format!(
-            "sha512-{}",
-            base64::engine::general_purpose::STANDARD.encode(Sha512::digest(&tgz))
-        );
-        assert_eq!(sri, s(&t["integrity"]), "{version} tarball integrity");
         referenced.insert(s(&t["path"]).to_string());
 
         let m = read_json(&reg.join(s(&v["manifest"]["path"])));
@@ -507,7 +441,7 @@ fn assert_registry_consistent(reg: &Path) {
         );
     }
     // And kbrel's own verifier agrees.
-    let run = Run::from_output(
+    let run = Run::from_output_lossy(
         kbrel()
             .current_dir(reg)
             .arg("verify")

@@ -28,14 +28,6 @@ fn published(name: &str, args: &[&str]) -> (Kb, Serve) {
     (kb, serve)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Status, Content-Length, Content-Type, Cache-Control and ETag of a 200, then the 304 for
 /// `If-None-Match` with that ETag (also weakened, and `*`). Returns the response.
 fn check_cached(serve: &Serve, path: &str, content_type: &str, cache: &str) -> Resp {

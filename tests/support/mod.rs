@@ -24,7 +24,7 @@ pub use crate::common::serve::*;
 pub use crate::common::tools::*;
 // These tests have always read the output of commands lossily (npm's included).
 #[allow(unused_imports)]
-pub use crate::common::{DATE, Run, kbrel, noise, read_json, run_lossy as run};
+pub use crate::common::{DATE, Run, kbrel, noise, read_json, run_lossy as run, sha256_hex};
 
 use crate::common::doc;
 use crate::common::genkb::GenKb;
