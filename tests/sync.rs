@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Rng, env_seed, env_u64};
+use common::{Rng, cp_a, env_seed, env_u64};
 use support::*;
 use tempfile::TempDir;
 
@@ -869,28 +869,12 @@ fn an_interrupted_first_sync_or_a_damaged_tree_is_repaired() {
     let v2_tree = cache.join(".kbrel").join(&current);
     let saved = tempfile::tempdir().unwrap();
     let copy = saved.path().join("tree");
-    assert!(
-        std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&v2_tree)
-            .arg(&copy)
-            .status()
-            .unwrap()
-            .success()
-    );
+    cp_a(&v2_tree, &copy);
     sync(&reg, &cache, &["--version", "1.0.0", "--allow-downgrade"]).success();
     assert!(!v2_tree.exists(), "the 1.1.0 tree was removed");
     fs::remove_file(copy.join("en/d004.md")).unwrap();
     fs::remove_dir_all(copy.join("zh/sub")).unwrap();
-    assert!(
-        std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&copy)
-            .arg(&v2_tree)
-            .status()
-            .unwrap()
-            .success()
-    );
+    cp_a(&copy, &v2_tree);
     sync(&reg, &cache, &[]).success();
     assert_shows(&cache, &fx.v2, "1.1.0, complete");
     offline(&cache).success();

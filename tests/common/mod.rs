@@ -1,11 +1,12 @@
 //! Shared helpers for the end-to-end tests.
 //!
 //! This module: the real `kbrel` binary and the outcome of a run ([`Run`]), the fixture
-//! knowledge base ([`Kb`]), snapshots of folders, hashes, tarballs and generated text. Its
-//! submodules: [`tools`] (external tools such as node, npm, nginx and Verdaccio, required under
-//! `CI=true`) and [`serve`] (child processes, `kbrel serve` and a raw HTTP/1.1 client).
-//! `tests/support/mod.rs` and `tests/support/sync/mod.rs` add what only their tests need and
-//! re-export the rest.
+//! knowledge base ([`Kb`]), snapshots and copies of folders, hashes, tarballs, generated text
+//! and the seeds of randomised tests. Its submodules: [`tools`] (external tools such as node,
+//! npm, nginx and Verdaccio, required under `CI=true`), [`serve`] (child processes,
+//! `kbrel serve` and a raw HTTP/1.1 client) and [`genkb`] (knowledge bases a test writes
+//! itself). `tests/support/mod.rs` and `tests/support/sync/mod.rs` add what only their tests
+//! need and re-export the rest; a test file that uses them declares `mod common;` as well.
 //!
 //! The fixture tests (`tests/publish.rs`, `tests/node.rs`, `tests/web.rs`) each work in their
 //! own temporary directory holding a copy of the fixture knowledge base (`tests/fixtures/kb`:
