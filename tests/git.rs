@@ -2345,3 +2345,115 @@ fn publish_in_a_repository_without_commits_records_no_commit() {
         .code(2)
         .stderr_has(&["HEAD"]);
 }
+
+/// Real-world layout: English and Chinese files with different names, paired by the slug of
+/// their front-matter `url` (language segment and query dropped), and documents without front
+/// matter (id from the path, a KB015 warning recorded in the manifest), imported from tags;
+/// renaming the Chinese file in the next tag keeps the pair.
+#[test]
+fn import_pairs_differently_named_files_by_url_slug_and_takes_bare_documents() {
+    let fx = Fx::new();
+    fx.edit(
+        "kbrel.toml",
+        "pairing = \"path\"",
+        "pairing = \"front-matter:url\"",
+    );
+    let page = |lang: &str, title: &str, query: &str, body: &str| {
+        format!(
+            "---\ntitle: {title}\ndescription: {title}.\ndate: 2024-01-01\nurl: \"https://kb.example.com/{lang}/kb/setup/install{query}\"\nkey: Install\n---\n\n# {title}\n\n{body}\n"
+        )
+    };
+    fx.write(
+        "content/en/setup/install.md",
+        &page("en", "Install", "?nav=1", "Download the agent.\n\nRun it."),
+    );
+    fx.write(
+        "content/zh/anzhuang/zhinan.md",
+        &page("zh", "安装", "", "下载代理。\n\n运行它。"),
+    );
+    fx.write(
+        "content/en/notes.md",
+        "# Notes\n\nPlain notes without front matter.\n",
+    );
+    fx.write("content/zh/notes.md", "# 笔记\n\n没有前置元数据的笔记。\n");
+    fx.commit("Install page, named differently per language; bare notes");
+    fx.lightweight_tag("v1.0.0");
+    fx.write(
+        "content/zh/anzhuang/an-zhuang.md",
+        &fx.read("content/zh/anzhuang/zhinan.md"),
+    );
+    fs::remove_file(fx.wt().join("content/zh/anzhuang/zhinan.md")).unwrap();
+    fx.edit("content/en/setup/install.md", "Run it.", "Run it as root.");
+    fx.commit("Rename the Chinese install page; edit the English one");
+    fx.lightweight_tag("v1.1.0");
+
+    fx.import(&[]).success();
+    let m = fx.manifest("1.0.0");
+    let ids: Vec<(String, String, String)> = m["documents"]
+        .as_array()
+        .expect("documents")
+        .iter()
+        .map(|d| {
+            (
+                s(&d["lang"]).into(),
+                s(&d["id"]).into(),
+                s(&d["path"]).into(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("en", "kb/setup/install", "setup/install.md"),
+        ("zh", "kb/setup/install", "anzhuang/zhinan.md"),
+        ("en", "notes", "notes.md"),
+        ("zh", "notes", "notes.md"),
+    ] {
+        let expected = (expected.0.into(), expected.1.into(), expected.2.into());
+        assert!(ids.contains(&expected), "{expected:?} not in {ids:?}");
+    }
+    let warnings: Vec<(String, String)> = m["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| (s(&w["code"]).into(), s(&w["file"]).into()))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            ("KB015".to_string(), "en/notes.md".to_string()),
+            ("KB015".to_string(), "zh/notes.md".to_string())
+        ]
+    );
+    // The pair holds across the rename: one change per language, the Chinese one a rename.
+    let diff = read_json(&fx.registry().join("v/1.1.0/diff.json"));
+    let changes: Vec<(String, String, String, Value)> = diff["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                s(&c["lang"]).into(),
+                s(&c["id"]).into(),
+                s(&c["status"]).into(),
+                c["old_path"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (
+                "en".into(),
+                "kb/setup/install".into(),
+                "modified".into(),
+                Value::Null
+            ),
+            (
+                "zh".into(),
+                "kb/setup/install".into(),
+                "renamed".into(),
+                Value::from("anzhuang/zhinan.md")
+            ),
+        ]
+    );
+    fx.kbrel(&["verify"]).success();
+}
