@@ -119,7 +119,7 @@ fn missing_root_hint(
             }
         }
         (None, _) => format!(
-            "[[content.history]] picks the folder by version for release tags only; name the release's tag, or read this revision's folder with --content DIR (--config-from-rev uses kbrel.toml as it was at the revision){}",
+            "[[content.history]] picks the folder by version for release tags and for `publish VERSION` only; name the release's tag, or read this revision's folder with --content DIR (--config-from-rev uses kbrel.toml as it was at the revision){}",
             there("; ")
         ),
     }

@@ -2040,6 +2040,38 @@ fn content_history_imports_a_moved_content_folder_in_one_command() {
     fx.kbrel(&["--from-git", &c110, "--content", "docs", "check"])
         .success()
         .stderr_has(&["checked 4 documents"]);
+    // `publish VERSION --from-git <commit>` reads the commit with that version's root, and
+    // rebuilds the imported release byte for byte (an "already published" no-op).
+    let run = fx
+        .kbrel(&[
+            "--from-git",
+            &c110,
+            "publish",
+            "1.1.0",
+            "--no-tag",
+            "--json",
+        ])
+        .success();
+    assert_eq!(run.json()["outcome"], "already-published", "{run}");
+    let other = fx.root().join("rebuilt");
+    for (v, rev) in [("1.0.0", fx.rev("v1.0.0")), ("1.1.0", c110.clone())] {
+        let date = s(&index_entry(&index, v)["published"]).to_string();
+        let reg = other.to_str().unwrap();
+        let args = ["--from-git", &rev, "--registry", reg, "publish", v];
+        fx.kbrel(&[&args[..], &["--date", &date, "--no-tag"]].concat())
+            .success();
+    }
+    for f in [
+        "v/1.1.0/manifest.json",
+        "v/1.1.0/diff.json",
+        "git-kb-1.1.0.tgz",
+    ] {
+        let (a, b) = (fx.registry().join(f), other.join(f));
+        assert!(
+            fs::read(&a).unwrap() == fs::read(&b).unwrap(),
+            "{f} differs"
+        );
+    }
 
     // The changelog lists each release's commits under the folder of that release.
     let ctx = fx.kbrel(&["changelog", "--json"]).success().json();

@@ -170,13 +170,23 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         (None, None) => unreachable!("clap requires a version or --bump"),
     };
     // Validate the version before any expensive work.
-    if let VersionSpec::Exact(v) = &version {
-        publish::parse_version(v)?;
-    }
+    let exact = match &version {
+        VersionSpec::Exact(v) => Some(publish::parse_version(v)?),
+        _ => None,
+    };
     let repo = Repo::try_discover(&cfg.base_dir);
     let (kb, git) = match (&g.from_git, &repo) {
         (Some(_), _) => {
-            let (kb, commit) = load_source(g, &cfg)?;
+            // A revision published as a known version is read with that version's content
+            // root (`[[content.history]]`), whatever the revision is called.
+            let (kb, commit) = match (&g.from_git, &exact) {
+                (Some(rev), Some(v)) if !rev.is_empty() && !cfg.content.history.is_empty() => {
+                    let repo = Repo::discover(&cfg.base_dir)?;
+                    let (kb, commit) = kbrel::git::load_release(&cfg, &repo, rev, rev, Some(v))?;
+                    (kb, Some(commit))
+                }
+                _ => load_source(g, &cfg)?,
+            };
             (
                 kb,
                 commit.map(|commit| GitInfo {
