@@ -299,12 +299,22 @@ pub fn diff_docs<'a>(
     for (i, a) in added.iter().enumerate() {
         by_lang.entry(a.lang.as_str()).or_default().push(i);
     }
+    let removed_langs: std::collections::HashSet<&str> =
+        removed.iter().map(|o| o.lang.as_str()).collect();
     let searchable = |lang: &str| {
-        by_lang
-            .get(lang)
-            .is_some_and(|all| all.len() <= RENAME_CANDIDATE_LIMIT)
-            && removed.iter().any(|o| o.lang == lang)
+        removed_langs.contains(lang)
+            && by_lang
+                .get(lang)
+                .is_some_and(|all| all.len() <= RENAME_CANDIDATE_LIMIT)
     };
+    // (language, sha256) → added documents with that content, in order: exact renames.
+    let mut by_content: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (i, a) in added.iter().enumerate() {
+        by_content
+            .entry((a.lang.as_str(), a.sha256.as_str()))
+            .or_default()
+            .push(i);
+    }
     let fetch = |docs: &[&ManifestDoc], src: &(dyn TextSource + Sync)| {
         docs.par_iter()
             .map(|d| searchable(&d.lang).then(|| src.text(d)).transpose())
@@ -345,7 +355,7 @@ pub fn diff_docs<'a>(
         .zip(&removed_texts)
         .map(|(o, ot)| {
             let (ot, all) = (ot.as_deref()?, by_lang.get(o.lang.as_str())?);
-            let exact = all.iter().any(|&i| added[i].sha256 == o.sha256);
+            let exact = by_content.contains_key(&(o.lang.as_str(), o.sha256.as_str()));
             (!exact).then(|| best_of(ot, all, &added_texts))
         })
         .collect();
@@ -354,19 +364,20 @@ pub fn diff_docs<'a>(
     // ones); otherwise the search reruns over the free candidates.
     let mut used_new = vec![false; added.len()];
     for ((o, ot), pre) in removed.into_iter().zip(removed_texts).zip(presearch) {
-        let candidates: Vec<usize> = by_lang
-            .get(o.lang.as_str())
-            .map(|all| all.iter().copied().filter(|&i| !used_new[i]).collect())
-            .unwrap_or_default();
-        let exact = candidates
-            .iter()
-            .copied()
-            .find(|&i| added[i].sha256 == o.sha256);
+        let exact = by_content
+            .get(&(o.lang.as_str(), o.sha256.as_str()))
+            .and_then(|same| same.iter().copied().find(|&i| !used_new[i]));
         let best = match (exact, pre, &ot) {
             (Some(i), _, _) => Some((i, 100)),
             (None, Some(Some((i, s))), _) if !used_new[i] => Some((i, s)),
             (None, Some(None), _) | (None, _, None) => None,
-            (None, _, Some(ot)) => best_of(ot, &candidates, &added_texts),
+            (None, _, Some(ot)) => {
+                let free: Vec<usize> = by_lang
+                    .get(o.lang.as_str())
+                    .map(|all| all.iter().copied().filter(|&i| !used_new[i]).collect())
+                    .unwrap_or_default();
+                best_of(ot, &free, &added_texts)
+            }
         };
         jobs.push(match best {
             Some((i, sim)) => {
