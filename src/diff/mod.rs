@@ -572,6 +572,40 @@ mod tests {
         );
     }
 
+    /// Identical content pairs in order, each added document once, never across languages.
+    #[test]
+    fn exact_renames_pair_in_order_within_a_language() {
+        let zh = |mut d: ManifestDoc| {
+            d.lang = "zh".into();
+            d
+        };
+        let same = "same text\n";
+        let old = [doc("a", same), doc("b", same), zh(doc("c", "only zh\n"))];
+        let new = [doc("x", same), doc("y", same), doc("z", "only zh\n")];
+        let source = |d: &ManifestDoc| -> Result<String> {
+            Ok(if d.id == "c" || d.id == "z" {
+                "only zh\n"
+            } else {
+                same
+            }
+            .to_string())
+        };
+        let changes = diff_docs(&["en".into(), "zh".into()], &old, &source, &new, &source).unwrap();
+        let got: Vec<(ChangeStatus, &str, Option<&str>)> = changes
+            .iter()
+            .map(|c| (c.status, c.id.as_str(), c.old_id.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ChangeStatus::Renamed, "x", Some("a")),
+                (ChangeStatus::Renamed, "y", Some("b")),
+                (ChangeStatus::Added, "z", None),
+                (ChangeStatus::Removed, "c", None),
+            ]
+        );
+    }
+
     #[test]
     fn the_similarity_bound_is_never_below_the_similarity() {
         let texts = [
