@@ -90,6 +90,16 @@ fn load_kb(cfg: &Config) -> Result<KnowledgeBase> {
 
 /// The knowledge base the global options name: the working folder, or `--from-git REV`.
 fn load_source(g: &Global, cfg: &Config) -> Result<(KnowledgeBase, Option<String>)> {
+    load_source_as(g, cfg, None)
+}
+
+/// [`load_source`], where `--from-git REV` is read as release `version` when one is given: its
+/// content root is the one `[[content.history]]` gives that version, whatever `REV` is called.
+fn load_source_as(
+    g: &Global,
+    cfg: &Config,
+    version: Option<&semver::Version>,
+) -> Result<(KnowledgeBase, Option<String>)> {
     match &g.from_git {
         Some(rev) if rev.is_empty() => {
             anyhow::bail!(kbrel::Error::Usage(
@@ -98,7 +108,10 @@ fn load_source(g: &Global, cfg: &Config) -> Result<(KnowledgeBase, Option<String
         }
         Some(rev) => {
             let repo = Repo::discover(&cfg.base_dir)?;
-            let (kb, commit) = kbrel::git::load_kb(cfg, &repo, rev)?;
+            let (kb, commit) = match version {
+                Some(v) => kbrel::git::load_release(cfg, &repo, rev, rev, Some(v))?,
+                None => kbrel::git::load_kb(cfg, &repo, rev)?,
+            };
             Ok((kb, Some(commit)))
         }
         None => Ok((load_kb(cfg)?, None)),
@@ -177,16 +190,7 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
     let repo = Repo::try_discover(&cfg.base_dir);
     let (kb, git) = match (&g.from_git, &repo) {
         (Some(_), _) => {
-            // A revision published as a known version is read with that version's content
-            // root (`[[content.history]]`), whatever the revision is called.
-            let (kb, commit) = match (&g.from_git, &exact) {
-                (Some(rev), Some(v)) if !rev.is_empty() && !cfg.content.history.is_empty() => {
-                    let repo = Repo::discover(&cfg.base_dir)?;
-                    let (kb, commit) = kbrel::git::load_release(&cfg, &repo, rev, rev, Some(v))?;
-                    (kb, Some(commit))
-                }
-                _ => load_source(g, &cfg)?,
-            };
+            let (kb, commit) = load_source_as(g, &cfg, exact.as_ref())?;
             (
                 kb,
                 commit.map(|commit| GitInfo {
