@@ -22,8 +22,9 @@ use crate::manifest::{ChangeCounts, ChangeStatus, DocChange, ManifestDoc};
 /// Minimum similarity (percent) for a removed + added pair to count as a rename.
 pub const RENAME_THRESHOLD: u8 = 50;
 
-/// Rename detection between different ids is skipped for a removal with more candidates than
-/// this in its language (like git's `diff.renameLimit`): it is quadratic.
+/// The similarity search for renames between different ids is skipped in a language with more
+/// added documents than this (like git's `diff.renameLimit`): it is quadratic. Identical
+/// content is still paired.
 const RENAME_CANDIDATE_LIMIT: usize = 2000;
 
 /// Lines added and removed by a minimal edit script from `old` to `new` (see [`count_lines`]).
@@ -627,6 +628,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    proptest::proptest! {
+        /// The histogram bound holds whatever different lines share a bucket (hundreds of
+        /// distinct lines in 256 buckets collide).
+        #[test]
+        fn the_bound_holds_for_random_texts(
+            a in proptest::collection::vec(0u16..600, 0..80),
+            b in proptest::collection::vec(0u16..600, 0..80),
+        ) {
+            let text = |ls: &[u16]| -> String { ls.iter().map(|l| format!("line {l}\n")).collect() };
+            let (a, b) = (text(&a), text(&b));
+            let bound = similarity_bound(&line_bag(&a), &line_bag(&b));
+            proptest::prop_assert!(bound >= similarity(&a, &b), "bound {bound}");
+        }
+    }
+
+    /// A bucket count past 254 would make the histogram undercount: the exact bound is used.
+    #[test]
+    fn saturated_histograms_fall_back_to_the_exact_bound() {
+        let a = format!("{}{}", "same\n".repeat(300), "a\n".repeat(250));
+        let b = format!("{}{}", "same\n".repeat(300), "b\n".repeat(250));
+        let (ba, bb) = (line_bag(&a), line_bag(&b));
+        assert!(ba.saturated && bb.saturated);
+        // 300 of 550 lines in common: 54 %, though the capped histogram sees only 255 (46 %).
+        assert_eq!(similarity_bound(&ba, &bb), 54);
+        assert!(similarity_bound(&ba, &bb) >= similarity(&a, &b));
     }
 
     #[test]
