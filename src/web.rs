@@ -781,24 +781,14 @@ fn entries<'a>(
             }),
         }
     }
-    let mut by_sha: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    for (i, a) in added.iter().enumerate() {
-        by_sha
-            .entry((a.lang.as_str(), a.sha256.as_str()))
-            .or_default()
-            .push(i);
-    }
-    let mut used = vec![false; added.len()];
+    let mut twins = diff::Twins::new(&added);
     for o in &old.documents {
         if new_by.contains_key(&(o.lang.as_str(), o.id.as_str())) {
             continue;
         }
-        let twin = by_sha
-            .get(&(o.lang.as_str(), o.sha256.as_str()))
-            .and_then(|v| v.iter().copied().find(|&i| !used[i]));
-        match twin {
+        match twins.find(o) {
             Some(i) => {
-                used[i] = true;
+                twins.claim(i);
                 out.push(Entry {
                     lang: &o.lang,
                     group: &added[i].id,
@@ -819,7 +809,7 @@ fn entries<'a>(
         }
     }
     for (i, n) in added.iter().enumerate() {
-        if !used[i] {
+        if !twins.is_claimed(i) {
             out.push(Entry {
                 lang: &n.lang,
                 group: &n.id,

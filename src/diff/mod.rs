@@ -223,6 +223,51 @@ fn similarity_bound(a: &LineBag, b: &LineBag) -> u8 {
     (common * 100 / total) as u8
 }
 
+/// Added documents (by index) keyed by language and content hash, each claimable once: a
+/// removed document with the same bytes in the same language is a rename. Shared by
+/// [`diff_docs`] and the viewer's pairing when no stored diff fits.
+pub(crate) struct Twins<'a> {
+    by_content: HashMap<(&'a str, &'a str), Vec<usize>>,
+    claimed: Vec<bool>,
+}
+
+impl<'a> Twins<'a> {
+    pub(crate) fn new(added: &[&'a ManifestDoc]) -> Twins<'a> {
+        let mut by_content: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+        for (i, a) in added.iter().enumerate() {
+            by_content
+                .entry((a.lang.as_str(), a.sha256.as_str()))
+                .or_default()
+                .push(i);
+        }
+        Twins {
+            by_content,
+            claimed: vec![false; added.len()],
+        }
+    }
+
+    /// Whether any added document (claimed or not) has `doc`'s language and content.
+    fn any(&self, doc: &ManifestDoc) -> bool {
+        self.by_content
+            .contains_key(&(doc.lang.as_str(), doc.sha256.as_str()))
+    }
+
+    /// The first unclaimed added document with `doc`'s language and content.
+    pub(crate) fn find(&self, doc: &ManifestDoc) -> Option<usize> {
+        self.by_content
+            .get(&(doc.lang.as_str(), doc.sha256.as_str()))
+            .and_then(|same| same.iter().copied().find(|&i| !self.claimed[i]))
+    }
+
+    pub(crate) fn claim(&mut self, i: usize) {
+        self.claimed[i] = true;
+    }
+
+    pub(crate) fn is_claimed(&self, i: usize) -> bool {
+        self.claimed[i]
+    }
+}
+
 /// Fetches a document's normalised text.
 pub trait TextSource {
     fn text(&self, doc: &ManifestDoc) -> Result<String>;
@@ -308,14 +353,7 @@ pub fn diff_docs<'a>(
                 .get(lang)
                 .is_some_and(|all| all.len() <= RENAME_CANDIDATE_LIMIT)
     };
-    // (language, sha256) → added documents with that content, in order: exact renames.
-    let mut by_content: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    for (i, a) in added.iter().enumerate() {
-        by_content
-            .entry((a.lang.as_str(), a.sha256.as_str()))
-            .or_default()
-            .push(i);
-    }
+    let mut twins = Twins::new(&added);
     let fetch = |docs: &[&ManifestDoc], src: &(dyn TextSource + Sync)| {
         docs.par_iter()
             .map(|d| searchable(&d.lang).then(|| src.text(d)).transpose())
@@ -356,40 +394,40 @@ pub fn diff_docs<'a>(
         .zip(&removed_texts)
         .map(|(o, ot)| {
             let (ot, all) = (ot.as_deref()?, by_lang.get(o.lang.as_str())?);
-            let exact = by_content.contains_key(&(o.lang.as_str(), o.sha256.as_str()));
-            (!exact).then(|| best_of(ot, all, &added_texts))
+            (!twins.any(o)).then(|| best_of(ot, all, &added_texts))
         })
         .collect();
     // Greedy assignment in removal order, each added document used at most once. A pre-pass
     // result stands when its candidate is still free (then it is also the best among the free
     // ones); otherwise the search reruns over the free candidates.
-    let mut used_new = vec![false; added.len()];
     for ((o, ot), pre) in removed.into_iter().zip(removed_texts).zip(presearch) {
-        let exact = by_content
-            .get(&(o.lang.as_str(), o.sha256.as_str()))
-            .and_then(|same| same.iter().copied().find(|&i| !used_new[i]));
-        let best = match (exact, pre, &ot) {
+        let best = match (twins.find(o), pre, &ot) {
             (Some(i), _, _) => Some((i, 100)),
-            (None, Some(Some((i, s))), _) if !used_new[i] => Some((i, s)),
+            (None, Some(Some((i, s))), _) if !twins.is_claimed(i) => Some((i, s)),
             (None, Some(None), _) | (None, _, None) => None,
             (None, _, Some(ot)) => {
                 let free: Vec<usize> = by_lang
                     .get(o.lang.as_str())
-                    .map(|all| all.iter().copied().filter(|&i| !used_new[i]).collect())
+                    .map(|all| {
+                        all.iter()
+                            .copied()
+                            .filter(|&i| !twins.is_claimed(i))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 best_of(ot, &free, &added_texts)
             }
         };
         jobs.push(match best {
             Some((i, sim)) => {
-                used_new[i] = true;
+                twins.claim(i);
                 Job::Renamed(o, added[i], ot, added_texts[i].take(), sim)
             }
             None => Job::Removed(o, ot),
         });
     }
     for (i, n) in added.iter().enumerate() {
-        if !used_new[i] {
+        if !twins.is_claimed(i) {
             jobs.push(Job::Added(n, added_texts[i].take()));
         }
     }
