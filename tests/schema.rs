@@ -217,7 +217,7 @@ fn published() -> Kb {
     kb.key("k1");
     let next = kb.key("k2");
     let k1 = kb.root().join("k1").display().to_string();
-    kb.publish_with(
+    kb.publish_at(
         "kbrel.toml",
         &kb.registry(),
         "1.0.0",
@@ -240,7 +240,7 @@ fn published() -> Kb {
         );
     }
     let k2 = kb.root().join("k2").display().to_string();
-    kb.publish_with(
+    kb.publish_at(
         "kbrel.toml",
         &kb.registry(),
         "1.1.0",

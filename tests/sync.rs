@@ -348,7 +348,7 @@ fn signatures_by_other_keys_tampered_or_missing_are_refused() {
     let trusted = kb.key("k1");
     kb.key("k2");
     let k1 = kb.root().join("k1").display().to_string();
-    kb.publish_with(
+    kb.publish_at(
         "kbrel.toml",
         &kb.registry(),
         "1.0.0",
@@ -357,7 +357,7 @@ fn signatures_by_other_keys_tampered_or_missing_are_refused() {
     );
     let v1 = expected(&kb.registry(), "1.0.0");
     kb.append("en", "d002.md", "\nSigned update.\n");
-    kb.publish_with(
+    kb.publish_at(
         "kbrel.toml",
         &kb.registry(),
         "1.1.0",
@@ -476,7 +476,7 @@ fn a_rotated_key_is_trusted_through_its_endorsement() {
         kb.root().join("old").display().to_string(),
         kb.root().join("new").display().to_string(),
     );
-    kb.publish_with(
+    kb.publish_at(
         "kbrel.toml",
         &kb.registry(),
         "1.0.0",
@@ -497,7 +497,7 @@ fn a_rotated_key_is_trusted_through_its_endorsement() {
     );
 
     kb.append("en", "d001.md", "\nSigned by the new key.\n");
-    kb.publish_with(
+    kb.publish_at(
         "kbrel.toml",
         &kb.registry(),
         "1.1.0",
@@ -523,12 +523,12 @@ fn an_expired_signed_index_is_refused() {
     let pk = kb.key("k");
     let k = kb.root().join("k").display().to_string();
     let fresh = kb.root().join("fresh");
-    kb.publish_with("kbrel.toml", &fresh, "1.0.0", DATE, &["--sign-key", &k]);
+    kb.publish_at("kbrel.toml", &fresh, "1.0.0", DATE, &["--sign-key", &k]);
     let v1 = expected(&fresh, "1.0.0");
     // The same package published long ago with `expires_days = 1`: a frozen mirror.
     kb.write_config("expiring.toml", "expires_days = 1");
     let stale = kb.root().join("stale");
-    kb.publish_with(
+    kb.publish_at(
         "expiring.toml",
         &stale,
         "1.0.0",
@@ -536,7 +536,7 @@ fn an_expired_signed_index_is_refused() {
         &["--sign-key", &k],
     );
     kb.append("zh", "d003.md", "\n更新。\n");
-    kb.publish_with(
+    kb.publish_at(
         "expiring.toml",
         &stale,
         "1.1.0",

@@ -97,8 +97,8 @@ impl GenKb {
         cmd
     }
 
-    /// `kbrel … publish <version> --date <date> --changelog <registry>.CHANGELOG.md <extra…>`,
-    /// which must succeed.
+    /// `kbrel … publish <version> --date <date> --changelog <registry>.CHANGELOG.md --quiet
+    /// <extra…>`, which must succeed (its summary is not read; errors still print).
     pub fn publish_at(
         &self,
         config: &str,
@@ -111,6 +111,7 @@ impl GenKb {
             self.cmd_at(config, registry)
                 .args(["publish", version, "--date", date, "--changelog"])
                 .arg(registry.with_extension("CHANGELOG.md"))
+                .arg("--quiet")
                 .args(extra),
         )
         .success();

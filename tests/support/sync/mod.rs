@@ -120,22 +120,8 @@ impl Kb {
         );
     }
 
-    /// `kbrel --config <root>/<config> --registry <registry> publish <version> --date <date>
-    /// --quiet <extra>`.
-    pub fn publish_with(
-        &self,
-        config: &str,
-        registry: &Path,
-        version: &str,
-        date: &str,
-        extra: &[&str],
-    ) {
-        let args: Vec<&str> = ["--quiet"].iter().chain(extra).copied().collect();
-        self.publish_at(config, registry, version, date, &args);
-    }
-
     pub fn publish(&self, version: &str) {
-        self.publish_with("kbrel.toml", &self.registry(), version, DATE, &[]);
+        self.publish_at("kbrel.toml", &self.registry(), version, DATE, &[]);
     }
 
     /// `kbrel key generate --out <root>/<file>`; returns the public key.
