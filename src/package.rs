@@ -665,9 +665,9 @@ fn normalize_header(h: &mut tar::Header, size: u64) {
 /// object compress to identical bytes — computed once, emitted twice. Header mtime 0;
 /// deterministic whatever the number of threads.
 ///
-/// Streamed: chunks are compressed a window at a time, and while one window is compressed
-/// the previous one is emitted in order, so memory holds two windows plus the shared
-/// chunks still to be emitted again.
+/// Streamed: worker threads compress chunks in order, a bounded number ahead of the
+/// emitter, which hashes and writes them in order ([`ordered_parallel`]); memory holds
+/// that look-ahead plus the shared chunks still to be emitted again.
 fn gzip_parallel(
     tar: &TarStream<'_>,
     level: u32,
@@ -727,85 +727,161 @@ fn gzip_parallel(
     for (i, &src) in source.iter().enumerate() {
         last_use.insert(src, i);
     }
-    type Part = (Arc<Vec<u8>>, crc32fast::Hasher);
-    let (jobs, source) = (&jobs, &source);
-    let compress = |range: std::ops::Range<usize>| -> Vec<(usize, Part)> {
-        range
-            .filter(|&i| source[i] == i)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|i| {
-                let mut input = Vec::with_capacity(jobs[i].len);
-                tar.copy_range(jobs[i].start, jobs[i].len, &mut input);
-                let mut crc = crc32fast::Hasher::new();
-                crc.update(&input);
-                (i, (Arc::new(deflate_chunk(&input, level, false)), crc))
-            })
-            .collect()
+    let compress = |i: usize| -> Part {
+        // Each thread reuses one input buffer.
+        thread_local! {
+            static INPUT: std::cell::RefCell<Vec<u8>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        INPUT.with_borrow_mut(|input| {
+            input.clear();
+            tar.copy_range(jobs[i].start, jobs[i].len, input);
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(input);
+            (Arc::new(deflate_chunk(input, level, false)), crc)
+        })
     };
-    let window = 4 * rayon::current_num_threads().max(2);
-    let mut crc = crc32fast::Hasher::new();
-    let mut done: HashMap<usize, Part> = HashMap::new();
     emit(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])?;
-    let mut ready = compress(0..window.min(jobs.len()));
-    let mut at = 0;
-    while at < jobs.len() {
-        done.extend(ready.drain(..));
-        let end = (at + window).min(jobs.len());
-        let next = end..(end + window).min(jobs.len());
-        let done_ref = &done;
-        let crc_ref = &mut crc;
-        let emit_ref = &mut *emit;
-        let (computed, emitted) = rayon::join(
-            || compress(next),
-            move || -> Result<()> {
-                for &src in &source[at..end] {
-                    let (part, c) = &done_ref[&src];
-                    crc_ref.combine(c);
-                    emit_ref(part)?;
-                }
-                Ok(())
-            },
-        );
-        emitted?;
-        ready = computed;
-        done.retain(|src, _| last_use[src] >= end);
-        at = end;
-    }
+    let crc = ordered_parallel(jobs.len(), &source, &last_use, &compress, emit)?;
     emit(&deflate_chunk(&[], level, true))?;
     let mut trailer = crc.finalize().to_le_bytes().to_vec();
     trailer.extend_from_slice(&(tar.total as u32).to_le_bytes());
     emit(&trailer)
 }
 
+/// A compressed chunk and the CRC-32 of its input.
+type Part = (Arc<Vec<u8>>, crc32fast::Hasher);
+
+/// Compress jobs `0..n` on worker threads and emit them in order on this thread, as pigz
+/// does: workers take the next job as soon as they finish one (no barrier between batches),
+/// at most a fixed number of jobs ahead of the emitter, so memory stays bounded. Job `i`
+/// emits the output of job `source[i]` (computed once, kept until `last_use`). Returns the
+/// combined CRC-32 of everything emitted.
+fn ordered_parallel(
+    n: usize,
+    source: &[usize],
+    last_use: &HashMap<usize, usize>,
+    compress: &(dyn Fn(usize) -> Part + Sync),
+    emit: &mut (dyn FnMut(&[u8]) -> Result<()> + Send),
+) -> Result<crc32fast::Hasher> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex, mpsc};
+    let threads = rayon::current_num_threads().max(1);
+    let ahead = 4 * threads.max(2);
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    // How many jobs have been emitted, for the workers' look-ahead limit.
+    let emitted = (Mutex::new(0usize), Condvar::new());
+    let (tx, rx) = mpsc::channel::<(usize, Part)>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, stop, emitted) = (&next, &stop, &emitted);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n || stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if source[i] != i {
+                        continue;
+                    }
+                    {
+                        let (lock, cv) = emitted;
+                        let mut done = lock.lock().unwrap_or_else(|e| e.into_inner());
+                        while i >= *done + ahead && !stop.load(Ordering::Relaxed) {
+                            done = cv.wait(done).unwrap_or_else(|e| e.into_inner());
+                        }
+                    }
+                    if stop.load(Ordering::Relaxed) || tx.send((i, compress(i))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let finish = |result: Result<crc32fast::Hasher>| {
+            stop.store(true, Ordering::Relaxed);
+            emitted.1.notify_all();
+            result
+        };
+        let mut crc = crc32fast::Hasher::new();
+        let mut ready: HashMap<usize, Part> = HashMap::new();
+        for (at, &src) in source.iter().enumerate().take(n) {
+            while !ready.contains_key(&src) {
+                match rx.recv() {
+                    Ok((i, part)) => {
+                        ready.insert(i, part);
+                    }
+                    // Every worker stopped without the job: it panicked.
+                    Err(_) => {
+                        return finish(Err(Error::Usage(
+                            "a compression thread stopped unexpectedly".into(),
+                        )));
+                    }
+                }
+            }
+            let (part, c) = &ready[&src];
+            crc.combine(c);
+            if let Err(e) = emit(part) {
+                return finish(Err(e));
+            }
+            if last_use.get(&src) == Some(&at) {
+                ready.remove(&src);
+            }
+            let (lock, cv) = &emitted;
+            *lock.lock().unwrap_or_else(|e| e.into_inner()) = at + 1;
+            cv.notify_all();
+        }
+        finish(Ok(crc))
+    })
+}
+
 /// Raw deflate of one chunk with a fresh dictionary, ending with a sync flush (or, for the
-/// last chunk, the final block).
+/// last chunk, the final block). Each thread keeps its compressor and resets it between chunks
+/// (a reset stream compresses exactly like a new one): a new one would allocate and clear its
+/// window and hash tables for every chunk.
 fn deflate_chunk(input: &[u8], level: u32, last: bool) -> Vec<u8> {
-    let mut c = flate2::Compress::new(flate2::Compression::new(level), false);
-    let mut out = Vec::with_capacity(input.len() / 2 + 1024);
-    let flush = if last {
-        flate2::FlushCompress::Finish
-    } else {
-        flate2::FlushCompress::Sync
-    };
-    loop {
-        let consumed = c.total_in() as usize;
-        if out.capacity() - out.len() < 64 * 1024 {
-            out.reserve(256 * 1024);
-        }
-        let status = c
-            .compress_vec(&input[consumed..], &mut out, flush)
-            .expect("deflate on valid state");
-        let done_in = c.total_in() as usize == input.len();
-        match status {
-            flate2::Status::StreamEnd => break,
-            _ if done_in && !last && out.capacity() > out.len() => break,
-            _ => {}
-        }
+    thread_local! {
+        static DEFLATE: std::cell::RefCell<Option<(u32, flate2::Compress)>> =
+            const { std::cell::RefCell::new(None) };
     }
-    // Compressed text is a fraction of the reservation: keep only what is used.
-    out.shrink_to_fit();
-    out
+    DEFLATE.with_borrow_mut(|slot| {
+        let c = match slot {
+            Some((l, c)) if *l == level => {
+                c.reset();
+                c
+            }
+            _ => {
+                let fresh = flate2::Compress::new(flate2::Compression::new(level), false);
+                &mut slot.insert((level, fresh)).1
+            }
+        };
+        let mut out = Vec::with_capacity(input.len() / 2 + 1024);
+        let flush = if last {
+            flate2::FlushCompress::Finish
+        } else {
+            flate2::FlushCompress::Sync
+        };
+        loop {
+            let consumed = c.total_in() as usize;
+            if out.capacity() - out.len() < 64 * 1024 {
+                out.reserve(256 * 1024);
+            }
+            let status = c
+                .compress_vec(&input[consumed..], &mut out, flush)
+                .expect("deflate on valid state");
+            let done_in = c.total_in() as usize == input.len();
+            match status {
+                flate2::Status::StreamEnd => break,
+                _ if done_in && !last && out.capacity() > out.len() => break,
+                _ => {}
+            }
+        }
+        // Compressed text is a fraction of the reservation: keep only what is used.
+        out.shrink_to_fit();
+        out
+    })
 }
 
 /// Limits for [`unpack`].
@@ -1036,6 +1112,84 @@ mod tests {
 
     /// A shared body spanning several chunks, emitted again many windows later: the kept
     /// chunks are emitted in order and only once computed.
+    /// A stand-in for compression: job `i`'s output names it, so the emitted order shows.
+    fn fake_part(i: usize) -> Part {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&[i as u8]);
+        (Arc::new(format!("<{i}>").into_bytes()), crc)
+    }
+
+    #[test]
+    fn ordered_parallel_emits_in_order_and_reuses_shared_outputs() {
+        // Jobs 5 and 9 repeat job 2's output (a bundle body's second copy), job 7 repeats 6.
+        let n = 40;
+        let mut source: Vec<usize> = (0..n).collect();
+        source[5] = 2;
+        source[9] = 2;
+        source[7] = 6;
+        let mut last_use = HashMap::new();
+        for (i, &src) in source.iter().enumerate() {
+            last_use.insert(src, i);
+        }
+        let calls = std::sync::Mutex::new(Vec::new());
+        let compress = |i: usize| {
+            calls.lock().unwrap().push(i);
+            // Uneven work, so that workers finish out of order.
+            std::thread::sleep(std::time::Duration::from_micros(
+                ((i * 7919) % 5) as u64 * 300,
+            ));
+            fake_part(i)
+        };
+        let mut out = Vec::new();
+        let crc = ordered_parallel(n, &source, &last_use, &compress, &mut |p: &[u8]| {
+            out.extend_from_slice(p);
+            Ok(())
+        })
+        .unwrap();
+        let expected: String = source.iter().map(|s| format!("<{s}>")).collect();
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        let mut want = crc32fast::Hasher::new();
+        for &s in &source {
+            want.update(&[s as u8]);
+        }
+        assert_eq!(crc.finalize(), want.finalize());
+        // Each distinct output was computed exactly once.
+        let mut calls = calls.into_inner().unwrap();
+        calls.sort_unstable();
+        let distinct: Vec<usize> = (0..n).filter(|&i| source[i] == i).collect();
+        assert_eq!(calls, distinct);
+    }
+
+    #[test]
+    fn ordered_parallel_stops_at_the_first_emit_error() {
+        let n = 200;
+        let source: Vec<usize> = (0..n).collect();
+        let last_use: HashMap<usize, usize> = (0..n).map(|i| (i, i)).collect();
+        let computed = std::sync::atomic::AtomicUsize::new(0);
+        let compress = |i: usize| {
+            computed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            fake_part(i)
+        };
+        let mut emitted = 0;
+        let err = ordered_parallel(n, &source, &last_use, &compress, &mut |_: &[u8]| {
+            emitted += 1;
+            if emitted == 3 {
+                return Err(Error::Usage("disk full".into()));
+            }
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert_eq!(emitted, 3);
+        // The workers stopped within their look-ahead instead of compressing everything.
+        let ahead = 4 * rayon::current_num_threads().max(2);
+        let done = computed.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            done <= 3 + ahead + rayon::current_num_threads(),
+            "{done} jobs compressed"
+        );
+    }
+
     #[test]
     fn streamed_gzip_keeps_shared_chunks_across_windows() {
         let text: String = (0..70_000)
