@@ -353,7 +353,10 @@ pub fn precheck(
         return Err(Error::LintFailed { findings });
     }
     if let Some(existing) = index.and_then(|i| i.get(version)) {
-        let docs: Vec<ManifestDoc> = kb.documents.iter().map(manifest_doc).collect();
+        let docs: Vec<ManifestDoc> = {
+            use rayon::prelude::*;
+            kb.documents.par_iter().map(manifest_doc).collect()
+        };
         if existing.content_digest != content_digest(cfg, &docs) {
             return Err(Error::VersionConflict {
                 version: version.to_string(),
@@ -422,7 +425,10 @@ pub fn publish(
     };
     let vs = version.to_string();
     let published = opts.date.rfc3339();
-    let docs: Vec<ManifestDoc> = kb.documents.iter().map(manifest_doc).collect();
+    let docs: Vec<ManifestDoc> = {
+        use rayon::prelude::*;
+        kb.documents.par_iter().map(manifest_doc).collect()
+    };
     let digest = content_digest(cfg, &docs);
 
     if let Some(existing) = index.as_ref().and_then(|i| i.get(&vs)) {
@@ -536,140 +542,151 @@ pub fn publish(
     // created before anything is written.
     let staging = lock.as_ref().map(|l| reg.begin(l)).transpose()?;
     let (git, date) = (&opts.git, opts.date.date());
-    let (written, built) = rayon::join(
-        || match &lock {
-            // Flushed to disk right away, while the CPU is still busy compressing: the sync
-            // before the commit then finds (nearly) nothing left to write.
-            Some(l) => reg.write_blobs(l, &blobs).and_then(|_| reg.sync_to_disk()),
-            None => Ok(()),
-        },
-        || -> Result<Built> {
-            let by_sha: BTreeMap<&str, &Document> = kb
-                .documents
-                .iter()
-                .map(|d| (d.sha256.as_str(), d))
-                .collect();
-            let old_text = |d: &ManifestDoc| -> Result<String> {
-                if let Some(doc) = by_sha.get(d.sha256.as_str()) {
-                    return Ok(doc.text.clone());
-                }
-                let bytes = reg.read_blob(&d.sha256)?;
-                String::from_utf8(bytes).map_err(|_| {
-                    Error::corrupt(
-                        reg.path(&registry::blob_path(&d.sha256)),
-                        "blob is not UTF-8",
-                    )
-                })
-            };
-            let new_text = |d: &ManifestDoc| -> Result<String> {
-                Ok(by_sha
-                    .get(d.sha256.as_str())
-                    .map(|doc| doc.text.clone())
-                    .unwrap_or_default())
-            };
-            let old_docs = prev_manifest
-                .as_ref()
-                .map(|m| m.documents.as_slice())
-                .unwrap_or(&[]);
-            let changes = diff::diff_docs(
-                &cfg.content.languages,
-                old_docs,
-                &old_text,
-                &docs,
-                &new_text,
-            )?;
-            let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
-            let mut notes = Vec::new();
-
-            let diff_file = DiffFile {
-                schema_version: SCHEMA_VERSION,
-                name: cfg.package.name.clone(),
-                from: prev_version.clone(),
-                to: vs.clone(),
-                summary: summary.clone(),
-                changes,
-            };
-            let diff_json = manifest::to_json_bytes(&diff_file);
-            let manifest = Manifest {
-                schema_version: SCHEMA_VERSION,
-                name: cfg.package.name.clone(),
-                version: vs.clone(),
-                published: published.clone(),
-                previous: prev_version.clone(),
-                languages: cfg.content.languages.clone(),
-                source_language: cfg.source_language().to_string(),
-                content_digest: digest.clone(),
-                git: git.clone(),
-                documents: docs.clone(),
-                warnings: warnings.clone(),
-                drift: drift.clone(),
-            };
-            let manifest_json = manifest::to_json_bytes(&manifest);
-            if let Some(p) = &prev_version
-                && let Ok(pv) = semver::Version::parse(p)
-                && let suggestion = suggest_bump(&diff_file)
-                && let Some(b) = suggestion.bump
-            {
-                let suggested = bump_version(Some(&pv), b);
-                if version < suggested {
-                    let reasons = suggestion.reasons;
-                    notes.push(format!(
-                        "{version} is lower than the suggested {suggested} ({}{})",
-                        reasons
-                            .iter()
-                            .take(3)
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                        if reasons.len() > 3 { "; …" } else { "" }
-                    ));
-                }
+    // The blob writer is a thread of its own, not a worker of the compute pool: the
+    // filesystem sync it ends with blocks its thread, and a blocked worker would leave
+    // the tarball's compression one core.
+    let write_blobs = || match (&lock, &staging) {
+        // Flushed to disk right away, while the CPU is still busy compressing: the sync
+        // before the commit then finds (nearly) nothing left to write.
+        (Some(l), Some(s)) => reg
+            .write_blobs(l, s, &blobs)
+            .and_then(|_| reg.sync_to_disk()),
+        _ => Ok(()),
+    };
+    let build = || -> Result<Built> {
+        let by_sha: BTreeMap<&str, &Document> = kb
+            .documents
+            .iter()
+            .map(|d| (d.sha256.as_str(), d))
+            .collect();
+        let old_text = |d: &ManifestDoc| -> Result<String> {
+            if let Some(doc) = by_sha.get(d.sha256.as_str()) {
+                return Ok(doc.text.clone());
             }
-            drop(manifest);
-            // The changelog section; the changes themselves are not needed after this.
-            let mut rc = changelog::release_context(
-                ReleaseInfo {
-                    version: &vs,
-                    date: &date,
-                    previous: prev_version.as_deref(),
-                    repository: cfg.package.repository.as_deref(),
-                    tag_format: &cfg.registry.tag_format,
-                },
-                &cfg.content.languages,
-                &diff_file,
-            );
-            rc.drift = drift.clone();
-            let section = changelog::render_release(&rc);
-            drop((rc, diff_file));
-            let input = PackageInput {
-                name: &cfg.package.name,
-                version: &vs,
-                description: &cfg.package.description,
-                license: &cfg.package.license,
-                repository: cfg.package.repository.as_deref(),
-                languages: &cfg.content.languages,
-                source_language: cfg.source_language(),
-                globals: globals(cfg),
-                documents: &kb.documents,
-                manifest_json: &manifest_json,
-                gzip_level: cfg.registry.gzip_level,
-            };
-            // Streamed into the staging directory (or only hashed, for a dry run).
-            let mut staged = staging.as_ref().map(|s| s.tarball()).transpose()?;
-            let pkg = package::build(&input, &mut |part: &[u8]| match &mut staged {
-                Some(f) => f.write(part),
-                None => Ok(()),
-            })?;
-            Ok(Built {
-                summary,
-                section,
-                diff_json,
-                manifest_json,
-                notes,
-                pkg,
+            let bytes = reg.read_blob(&d.sha256)?;
+            String::from_utf8(bytes).map_err(|_| {
+                Error::corrupt(
+                    reg.path(&registry::blob_path(&d.sha256)),
+                    "blob is not UTF-8",
+                )
             })
-        },
-    );
+        };
+        let new_text = |d: &ManifestDoc| -> Result<String> {
+            Ok(by_sha
+                .get(d.sha256.as_str())
+                .map(|doc| doc.text.clone())
+                .unwrap_or_default())
+        };
+        let old_docs = prev_manifest
+            .as_ref()
+            .map(|m| m.documents.as_slice())
+            .unwrap_or(&[]);
+        let changes = diff::diff_docs(
+            &cfg.content.languages,
+            old_docs,
+            &old_text,
+            &docs,
+            &new_text,
+        )?;
+        let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
+        let mut notes = Vec::new();
+
+        let diff_file = DiffFile {
+            schema_version: SCHEMA_VERSION,
+            name: cfg.package.name.clone(),
+            from: prev_version.clone(),
+            to: vs.clone(),
+            summary: summary.clone(),
+            changes,
+        };
+        let diff_json = manifest::to_json_bytes(&diff_file);
+        let manifest = Manifest {
+            schema_version: SCHEMA_VERSION,
+            name: cfg.package.name.clone(),
+            version: vs.clone(),
+            published: published.clone(),
+            previous: prev_version.clone(),
+            languages: cfg.content.languages.clone(),
+            source_language: cfg.source_language().to_string(),
+            content_digest: digest.clone(),
+            git: git.clone(),
+            documents: docs.clone(),
+            warnings: warnings.clone(),
+            drift: drift.clone(),
+        };
+        let manifest_json = manifest::to_json_bytes(&manifest);
+        if let Some(p) = &prev_version
+            && let Ok(pv) = semver::Version::parse(p)
+            && let suggestion = suggest_bump(&diff_file)
+            && let Some(b) = suggestion.bump
+        {
+            let suggested = bump_version(Some(&pv), b);
+            if version < suggested {
+                let reasons = suggestion.reasons;
+                notes.push(format!(
+                    "{version} is lower than the suggested {suggested} ({}{})",
+                    reasons
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    if reasons.len() > 3 { "; …" } else { "" }
+                ));
+            }
+        }
+        drop(manifest);
+        // The changelog section; the changes themselves are not needed after this.
+        let mut rc = changelog::release_context(
+            ReleaseInfo {
+                version: &vs,
+                date: &date,
+                previous: prev_version.as_deref(),
+                repository: cfg.package.repository.as_deref(),
+                tag_format: &cfg.registry.tag_format,
+            },
+            &cfg.content.languages,
+            &diff_file,
+        );
+        rc.drift = drift.clone();
+        let section = changelog::render_release(&rc);
+        drop((rc, diff_file));
+        let input = PackageInput {
+            name: &cfg.package.name,
+            version: &vs,
+            description: &cfg.package.description,
+            license: &cfg.package.license,
+            repository: cfg.package.repository.as_deref(),
+            languages: &cfg.content.languages,
+            source_language: cfg.source_language(),
+            globals: globals(cfg),
+            documents: &kb.documents,
+            manifest_json: &manifest_json,
+            gzip_level: cfg.registry.gzip_level,
+        };
+        // Streamed into the staging directory (or only hashed, for a dry run).
+        let mut staged = staging.as_ref().map(|s| s.tarball()).transpose()?;
+        let pkg = package::build(&input, &mut |part: &[u8]| match &mut staged {
+            Some(f) => f.write(part),
+            None => Ok(()),
+        })?;
+        Ok(Built {
+            summary,
+            section,
+            diff_json,
+            manifest_json,
+            notes,
+            pkg,
+        })
+    };
+    let (written, built) = std::thread::scope(|scope| {
+        let writer = scope.spawn(write_blobs);
+        let built = build();
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Usage("the blob writer thread panicked".into())));
+        (written, built)
+    });
     let written_blobs: Vec<&str> = blobs.iter().map(|(sha, _)| *sha).collect();
     // Until the commit succeeds, an early return removes the blobs this publish wrote.
     let mut cleanup = BlobCleanup {

@@ -284,14 +284,23 @@ impl Registry {
         }
     }
 
-    /// Write blobs into the store: each to a temporary name in its fan-out folder, then renamed.
+    /// Write blobs into the store. A blob whose fan-out folder (`blobs/sha256/<aa>/`) exists is
+    /// written to a temporary name there, then renamed. Blobs of a fan-out folder that does not
+    /// exist yet (every blob of a first release) are written under their final names into that
+    /// folder staged in `staging`, and the finished folder is renamed into place: one rename per
+    /// folder instead of one per blob, and nothing is visible before it is complete.
     /// No fsync per blob: [`commit`](Self::commit) makes everything durable with one filesystem
     /// sync before the index can reference them. A blob torn by a crash fails its hash check on
     /// every read and is rewritten by the next publish that needs it. Content-addressed, so
     /// blobs written by a publish that fails later are harmless (`kbrel verify --repair` removes
     /// unreferenced ones).
-    pub fn write_blobs(&self, _lock: &LockGuard, blobs: &[(&str, &[u8])]) -> Result<()> {
-        self.store_blobs(blobs)
+    pub fn write_blobs(
+        &self,
+        _lock: &LockGuard,
+        staging: &Staging,
+        blobs: &[(&str, &[u8])],
+    ) -> Result<()> {
+        self.store_blobs(blobs, Some(&staging.dir))
     }
 
     /// Names (sha256) of the files in the blob store, from one listing per fan-out folder;
@@ -318,16 +327,32 @@ impl Registry {
         sync_filesystem(&self.dir)
     }
 
-    fn store_blobs(&self, blobs: &[(&str, &[u8])]) -> Result<()> {
+    /// See [`Self::write_blobs`]; without a staging directory every blob goes through a
+    /// temporary name in its fan-out folder.
+    fn store_blobs(&self, blobs: &[(&str, &[u8])], staging: Option<&Path>) -> Result<()> {
         let mut fanout: Vec<&str> = blobs.iter().map(|(sha, _)| &sha[..2]).collect();
         fanout.sort_unstable();
         fanout.dedup();
+        // Fan-out folders that do not exist yet are built whole in the staging directory.
+        let mut fresh = std::collections::HashSet::new();
         for aa in fanout {
-            create_dir_all(&self.path(&format!("blobs/sha256/{aa}")))?;
+            let dir = self.path(&format!("blobs/sha256/{aa}"));
+            match staging {
+                Some(stage) if !dir.exists() => {
+                    create_dir_all(&stage.join("blobs").join(aa))?;
+                    fresh.insert(aa);
+                }
+                _ => create_dir_all(&dir)?,
+            }
         }
         let pid = std::process::id();
         io_pool().install(|| {
             blobs.par_iter().try_for_each(|(sha, bytes)| -> Result<()> {
+                if let (Some(stage), true) = (staging, fresh.contains(&sha[..2])) {
+                    let path = stage.join("blobs").join(&sha[..2]).join(&sha[2..]);
+                    // The staging directory is removed whole if anything fails.
+                    return fs::write(&path, bytes).map_err(|e| Error::io("write", &path, e));
+                }
                 let dest = self.path(&blob_path(sha));
                 let tmp = dest.with_file_name(format!(".{}.tmp-{pid}", &sha[2..]));
                 // A failed write (e.g. a full filesystem) leaves no partial temporary file.
@@ -341,13 +366,27 @@ impl Registry {
                 }
                 written
             })
-        })
+        })?;
+        if let Some(stage) = staging
+            && !fresh.is_empty()
+        {
+            let store = self.path("blobs/sha256");
+            create_dir_all(&store)?;
+            let mut fresh: Vec<&str> = fresh.into_iter().collect();
+            fresh.sort_unstable();
+            for aa in fresh {
+                let dest = store.join(aa);
+                fs::rename(stage.join("blobs").join(aa), &dest)
+                    .map_err(|e| Error::io("rename into", &dest, e))?;
+            }
+        }
+        Ok(())
     }
 
     fn commit_staged(&self, stage: &Path, c: &Commit<'_>) -> Result<()> {
         // 1. Blobs (normally already written by `write_blobs`, in parallel with packing).
         if !c.blobs.is_empty() {
-            self.store_blobs(&c.blobs)?;
+            self.store_blobs(&c.blobs, None)?;
         }
         // 2. Stage the version directory and the tarball, then one filesystem sync makes the
         //    blobs and the staged files durable.
@@ -440,12 +479,15 @@ impl Registry {
     }
 }
 
-/// Blob files are created on more threads than cores: the work is in the kernel.
+/// Blob files are created on a pool of their own, one thread per core (at least two). The
+/// work is in the kernel, and on a warm page cache it is CPU work: more threads than cores
+/// measured more CPU time (lock contention in the filesystem), not less wall time.
 fn io_pool() -> &'static rayon::ThreadPool {
     static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         rayon::ThreadPoolBuilder::new()
-            .num_threads(8)
+            .num_threads(cores.max(2))
             .build()
             .unwrap_or_else(|_| {
                 rayon::ThreadPoolBuilder::new()

@@ -527,9 +527,35 @@ fn unwritable_blob_folder_changes_nothing() {
     });
 }
 
-/// The fan-out folder (existing, so it can be frozen) of some blob that 1.1.0 adds. The blob
-/// names come from the evolved content itself, hashed as kbrel hashes documents.
+#[test]
+fn unwritable_blob_store_changes_nothing() {
+    // Blobs whose fan-out folder does not exist yet are written into a folder staged whole,
+    // then renamed into `blobs/sha256/`: that rename is what fails here.
+    refused_cleanly("unwritable blob store", "blobs/sha256/", |reg| {
+        let store = reg.join("blobs/sha256");
+        let fresh_folders = new_blobs(reg)
+            .iter()
+            .filter(|sha| !store.join(&sha[..2]).exists())
+            .count();
+        assert!(
+            fresh_folders > 0,
+            "1.1.0 adds no blob in a new fan-out folder"
+        );
+        Frozen::new(&store)
+    });
+}
+
+/// The fan-out folder (existing, so it can be frozen) of some blob that 1.1.0 adds.
 fn new_blob_folder(registry: &Path) -> PathBuf {
+    let fresh = new_blobs(registry);
+    let dir = registry.join("blobs/sha256").join(&fresh[0][..2]);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The blobs (sha256) that publishing 1.1.0 adds. The names come from the evolved content
+/// itself, hashed as kbrel hashes documents.
+fn new_blobs(registry: &Path) -> Vec<String> {
     let existing: BTreeSet<String> = snapshot(&registry.join("blobs/sha256"))
         .keys()
         .map(|k| k.replace('/', ""))
@@ -537,16 +563,14 @@ fn new_blob_folder(registry: &Path) -> PathBuf {
     let kb_dir = registry.parent().unwrap();
     let cfg = kbrel::config::Config::load(&kb_dir.join("kbrel.toml")).unwrap();
     let kb = kbrel::content::load_dir(&cfg, &kb_dir.join("v2")).unwrap();
-    let fresh: Vec<&str> = kb
+    let fresh: Vec<String> = kb
         .documents
         .iter()
-        .map(|d| d.sha256.as_str())
-        .filter(|s| !existing.contains(*s))
+        .map(|d| d.sha256.clone())
+        .filter(|s| !existing.contains(s))
         .collect();
     assert!(!fresh.is_empty(), "1.1.0 adds no document");
-    let dir = registry.join("blobs/sha256").join(&fresh[0][..2]);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh
 }
 
 #[test]

@@ -256,6 +256,8 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
     };
     let reg = Registry::new(cfg.registry_dir());
     let report = publish::publish(&cfg, &kb, &reg, &opts)?;
+    // The process ends soon after: freeing every document one by one would only cost time.
+    std::mem::forget(kb);
     let mut tagged = None;
     if report.outcome == publish::Outcome::Published
         && !args.no_tag
