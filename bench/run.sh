@@ -31,6 +31,8 @@
 #   BENCH_NO_BUILD=1    skip `cargo build --release --bins --examples`
 #   KBREL_BIN=path      kbrel binary to measure (default target/release/kbrel)
 #   BENCH_NO_WRITE=1    do not update BENCHMARKS.md
+#   BENCH_GZIP_LEVEL=n  `publish`: publish with registry.gzip_level = n instead of the generated
+#                       kbrel.toml's 6 (use with BENCH_NO_WRITE=1: the section assumes 6)
 #
 # Generated knowledge bases, git repositories and registries are cached in bench/out/
 # (gitignored), keyed by `kbrel-synth --digest` (what the generator would write) and, for
@@ -306,10 +308,14 @@ write_section() {
 # publish_once <kb dir>: one kbrel publish into a fresh registry (kept until scratch_clear);
 # sets WALL, RSS_KB and LAST_REGISTRY.
 publish_once() {
-    local kb=$1 scratch
+    local kb=$1 scratch cfg=$1/kbrel.toml
     scratch=$(scratch_dir publish)
     LAST_REGISTRY=$scratch/registry
-    measure kbrel "$KBREL" --config "$kb/kbrel.toml" --registry "$scratch/registry" \
+    if [[ -n ${BENCH_GZIP_LEVEL:-} ]]; then
+        cfg=$kb/kbrel-gzip$BENCH_GZIP_LEVEL.toml
+        sed "s/^gzip_level = .*/gzip_level = $BENCH_GZIP_LEVEL/" "$kb/kbrel.toml" >"$cfg"
+    fi
+    measure kbrel "$KBREL" --config "$cfg" --registry "$scratch/registry" \
         publish --no-tag 1.0.0 --date "$DATE_ARG" --changelog "$scratch/CHANGELOG.md" --quiet
 }
 
@@ -381,7 +387,7 @@ bench_publish() {
         printf 'kbrel --config bench/out/%s/kbrel.toml --registry <fresh tmp dir> publish --no-tag 1.0.0 \\\n' "$(basename "$kb")"
         printf '    --date %s --changelog <tmp>/CHANGELOG.md --quiet\n```\n\n' "$DATE_ARG"
         printf '%s\n\n' "$table"
-        printf 'kbrel does more than tar: it parses and lints every document, hashes it, writes one\ncontent-addressed blob per document (each fsynced), builds ESM and IIFE bundles per\nlanguage, the npm tarball (docs + bundles, parallel gzip), manifest.json, diff.json,\nindex.json and the changelog.\n'
+        printf 'kbrel does more than tar: it parses and lints every document, hashes it, writes one\ncontent-addressed blob per document (made durable with one syncfs), builds ESM and IIFE\nbundles per language, the npm tarball (docs + bundles, parallel gzip), manifest.json,\ndiff.json, index.json and the changelog.\n'
     } >"$body"
     write_section publish "$body"
 }
