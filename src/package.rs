@@ -773,11 +773,35 @@ fn ordered_parallel(
     // How many jobs have been emitted, for the workers' look-ahead limit.
     let emitted = (Mutex::new(0usize), Condvar::new());
     let (tx, rx) = mpsc::channel::<(usize, Part)>();
+    // Tell every thread to stop. Set under the lock the waiting workers check it under, so
+    // that none can miss the wake-up.
+    let halt = |stop: &AtomicBool, emitted: &(Mutex<usize>, Condvar)| {
+        let guard = emitted.0.lock().unwrap_or_else(|e| e.into_inner());
+        stop.store(true, Ordering::Relaxed);
+        drop(guard);
+        emitted.1.notify_all();
+    };
+    /// Halts everything if its worker panics: the job it held never arrives, and the other
+    /// workers, waiting on the look-ahead limit, would otherwise wait forever. The panic
+    /// then reaches the caller when the scope joins the threads.
+    struct HaltOnPanic<'a, F: Fn(&AtomicBool, &(Mutex<usize>, Condvar))>(
+        &'a F,
+        &'a AtomicBool,
+        &'a (Mutex<usize>, Condvar),
+    );
+    impl<F: Fn(&AtomicBool, &(Mutex<usize>, Condvar))> Drop for HaltOnPanic<'_, F> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                (self.0)(self.1, self.2);
+            }
+        }
+    }
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
-            let (next, stop, emitted) = (&next, &stop, &emitted);
+            let (next, stop, emitted, halt) = (&next, &stop, &emitted, &halt);
             scope.spawn(move || {
+                let _halt = HaltOnPanic(halt, stop, emitted);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= n || stop.load(Ordering::Relaxed) {
@@ -801,8 +825,7 @@ fn ordered_parallel(
         }
         drop(tx);
         let finish = |result: Result<crc32fast::Hasher>| {
-            stop.store(true, Ordering::Relaxed);
-            emitted.1.notify_all();
+            halt(&stop, &emitted);
             result
         };
         let mut crc = crc32fast::Hasher::new();
@@ -1188,6 +1211,21 @@ mod tests {
             done <= 3 + ahead + rayon::current_num_threads(),
             "{done} jobs compressed"
         );
+    }
+
+    #[test]
+    fn ordered_parallel_passes_a_worker_panic_on_instead_of_hanging() {
+        let n = 200;
+        let source: Vec<usize> = (0..n).collect();
+        let last_use: HashMap<usize, usize> = (0..n).map(|i| (i, i)).collect();
+        let compress = |i: usize| {
+            assert!(i != 5, "compression of chunk 5 failed");
+            fake_part(i)
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ordered_parallel(n, &source, &last_use, &compress, &mut |_: &[u8]| Ok(()))
+        }));
+        assert!(result.is_err(), "the panic reaches the caller");
     }
 
     #[test]
