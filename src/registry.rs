@@ -36,8 +36,6 @@ pub struct LockGuard {
 #[derive(Debug)]
 pub struct Commit<'a> {
     pub version: &'a str,
-    /// (sha256, normalised bytes) of every document.
-    pub blobs: Vec<(&'a str, &'a [u8])>,
     pub manifest_json: &'a [u8],
     pub diff_json: &'a [u8],
     pub package_json: &'a [u8],
@@ -48,10 +46,6 @@ pub struct Commit<'a> {
     pub index: &'a Index,
     /// `index.json.sig` for exactly the bytes of `index` (written right after it).
     pub index_sig: Option<Vec<u8>>,
-    /// Blobs this publish wrote with [`Registry::write_blobs`]: removed again if the commit
-    /// fails, so a failed publish leaves the registry as it was (callers that clean up
-    /// themselves pass an empty list).
-    pub written_blobs: Vec<&'a str>,
 }
 
 /// This publish's staging directory inside the registry (see [`Registry::begin`]); removed
@@ -233,15 +227,12 @@ impl Registry {
         Ok(Staging { dir })
     }
 
-    /// Write one release whose tarball is staged in `staging` ([`Staging::tarball`]). The
-    /// caller holds the lock and has checked immutability.
-    pub fn commit(&self, lock: &LockGuard, staging: Staging, c: &Commit<'_>) -> Result<()> {
-        let result = self.commit_staged(&staging.dir, c);
-        drop(staging);
-        if result.is_err() && !self.index_lists(c.version) {
-            self.remove_blobs(lock, &c.written_blobs);
-        }
-        result
+    /// Write one release whose tarball is staged in `staging` ([`Staging::tarball`]) and whose
+    /// blobs are already written ([`Self::write_blobs`]; the caller removes them again if this
+    /// fails before the index lists the version). The caller holds the lock and has checked
+    /// immutability. The staging directory is removed whatever happens.
+    pub fn commit(&self, _lock: &LockGuard, staging: Staging, c: &Commit<'_>) -> Result<()> {
+        self.commit_staged(&staging.dir, c)
     }
 
     /// Remove what a killed publish left and nothing can reference: staging directories and
@@ -300,7 +291,49 @@ impl Registry {
         staging: &Staging,
         blobs: &[(&str, &[u8])],
     ) -> Result<()> {
-        self.store_blobs(blobs, Some(&staging.dir))
+        let staged = staging.dir.join("blobs");
+        // Fan-out folders that do not exist yet are built whole in the staging directory.
+        let fanout: std::collections::BTreeSet<&str> =
+            blobs.iter().map(|(sha, _)| &sha[..2]).collect();
+        let mut fresh = std::collections::BTreeSet::new();
+        for aa in fanout {
+            if !self.path(&format!("blobs/sha256/{aa}")).exists() {
+                create_dir_all(&staged.join(aa))?;
+                fresh.insert(aa);
+            }
+        }
+        let pid = std::process::id();
+        io_pool().install(|| {
+            blobs.par_iter().try_for_each(|(sha, bytes)| -> Result<()> {
+                if fresh.contains(&sha[..2]) {
+                    let path = staged.join(&sha[..2]).join(&sha[2..]);
+                    // The staging directory is removed whole if anything fails.
+                    return fs::write(&path, bytes).map_err(|e| Error::io("write", &path, e));
+                }
+                let dest = self.path(&blob_path(sha));
+                let tmp = dest.with_file_name(format!(".{}.tmp-{pid}", &sha[2..]));
+                // A failed write (e.g. a full filesystem) leaves no partial temporary file.
+                let written = fs::write(&tmp, bytes)
+                    .map_err(|e| Error::io("write", &tmp, e))
+                    .and_then(|_| {
+                        fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e))
+                    });
+                if written.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                }
+                written
+            })
+        })?;
+        if !fresh.is_empty() {
+            let store = self.path("blobs/sha256");
+            create_dir_all(&store)?;
+            for aa in fresh {
+                let dest = store.join(aa);
+                fs::rename(staged.join(aa), &dest)
+                    .map_err(|e| Error::io("rename into", &dest, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Names (sha256) of the files in the blob store, from one listing per fan-out folder;
@@ -327,68 +360,8 @@ impl Registry {
         sync_filesystem(&self.dir)
     }
 
-    /// See [`Self::write_blobs`]; without a staging directory every blob goes through a
-    /// temporary name in its fan-out folder.
-    fn store_blobs(&self, blobs: &[(&str, &[u8])], staging: Option<&Path>) -> Result<()> {
-        let mut fanout: Vec<&str> = blobs.iter().map(|(sha, _)| &sha[..2]).collect();
-        fanout.sort_unstable();
-        fanout.dedup();
-        // Fan-out folders that do not exist yet are built whole in the staging directory.
-        let mut fresh = std::collections::HashSet::new();
-        for aa in fanout {
-            let dir = self.path(&format!("blobs/sha256/{aa}"));
-            match staging {
-                Some(stage) if !dir.exists() => {
-                    create_dir_all(&stage.join("blobs").join(aa))?;
-                    fresh.insert(aa);
-                }
-                _ => create_dir_all(&dir)?,
-            }
-        }
-        let pid = std::process::id();
-        io_pool().install(|| {
-            blobs.par_iter().try_for_each(|(sha, bytes)| -> Result<()> {
-                if let (Some(stage), true) = (staging, fresh.contains(&sha[..2])) {
-                    let path = stage.join("blobs").join(&sha[..2]).join(&sha[2..]);
-                    // The staging directory is removed whole if anything fails.
-                    return fs::write(&path, bytes).map_err(|e| Error::io("write", &path, e));
-                }
-                let dest = self.path(&blob_path(sha));
-                let tmp = dest.with_file_name(format!(".{}.tmp-{pid}", &sha[2..]));
-                // A failed write (e.g. a full filesystem) leaves no partial temporary file.
-                let written = fs::write(&tmp, bytes)
-                    .map_err(|e| Error::io("write", &tmp, e))
-                    .and_then(|_| {
-                        fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e))
-                    });
-                if written.is_err() {
-                    let _ = fs::remove_file(&tmp);
-                }
-                written
-            })
-        })?;
-        if let Some(stage) = staging
-            && !fresh.is_empty()
-        {
-            let store = self.path("blobs/sha256");
-            create_dir_all(&store)?;
-            let mut fresh: Vec<&str> = fresh.into_iter().collect();
-            fresh.sort_unstable();
-            for aa in fresh {
-                let dest = store.join(aa);
-                fs::rename(stage.join("blobs").join(aa), &dest)
-                    .map_err(|e| Error::io("rename into", &dest, e))?;
-            }
-        }
-        Ok(())
-    }
-
     fn commit_staged(&self, stage: &Path, c: &Commit<'_>) -> Result<()> {
-        // 1. Blobs (normally already written by `write_blobs`, in parallel with packing).
-        if !c.blobs.is_empty() {
-            self.store_blobs(&c.blobs, None)?;
-        }
-        // 2. Stage the version directory and the tarball, then one filesystem sync makes the
+        // 1. Stage the version directory and the tarball, then one filesystem sync makes the
         //    blobs and the staged files durable.
         let vstage = stage.join("v");
         create_dir_all(&vstage)?;
@@ -428,7 +401,7 @@ impl Registry {
             fs::write(&sig_tmp, sig).map_err(|e| Error::io("write", &sig_tmp, e))?;
         }
         sync_filesystem(&self.dir)?;
-        // 3. Rename into place: the version directory in one step, then the tarball.
+        // 2. Rename into place: the version directory in one step, then the tarball.
         let vdir = self.path(&format!("v/{}", c.version));
         if vdir.exists() {
             // Not listed in the index (checked by the caller): left by a crashed publish.
@@ -451,7 +424,7 @@ impl Registry {
             return Err(e);
         }
         created.push(tdest);
-        // 4. The index, last.
+        // 3. The index, last.
         let tmp = stage.join(INDEX_FILE);
         let index_bytes = manifest::to_json_bytes(c.index);
         if let Err(e) = write_durable(&tmp, &index_bytes)
