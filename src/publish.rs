@@ -275,7 +275,13 @@ fn globals(cfg: &Config) -> BTreeMap<String, String> {
         .collect()
 }
 
-pub fn manifest_doc(d: &Document) -> ManifestDoc {
+/// The manifest entries of every document, in the knowledge base's order (built in parallel).
+pub fn manifest_docs(kb: &KnowledgeBase) -> Vec<ManifestDoc> {
+    use rayon::prelude::*;
+    kb.documents.par_iter().map(manifest_doc).collect()
+}
+
+fn manifest_doc(d: &Document) -> ManifestDoc {
     ManifestDoc {
         id: d.id.clone(),
         lang: d.lang.clone(),
@@ -353,10 +359,7 @@ pub fn precheck(
         return Err(Error::LintFailed { findings });
     }
     if let Some(existing) = index.and_then(|i| i.get(version)) {
-        let docs: Vec<ManifestDoc> = {
-            use rayon::prelude::*;
-            kb.documents.par_iter().map(manifest_doc).collect()
-        };
+        let docs = manifest_docs(kb);
         if existing.content_digest != content_digest(cfg, &docs) {
             return Err(Error::VersionConflict {
                 version: version.to_string(),
@@ -425,10 +428,7 @@ pub fn publish(
     };
     let vs = version.to_string();
     let published = opts.date.rfc3339();
-    let docs: Vec<ManifestDoc> = {
-        use rayon::prelude::*;
-        kb.documents.par_iter().map(manifest_doc).collect()
-    };
+    let docs = manifest_docs(kb);
     let digest = content_digest(cfg, &docs);
 
     if let Some(existing) = index.as_ref().and_then(|i| i.get(&vs)) {
@@ -682,9 +682,10 @@ pub fn publish(
     let (written, built) = std::thread::scope(|scope| {
         let writer = scope.spawn(write_blobs);
         let built = build();
+        // A panic in the writer is passed on as it is, as `rayon::join` would.
         let written = writer
             .join()
-            .unwrap_or_else(|_| Err(Error::Usage("the blob writer thread panicked".into())));
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (written, built)
     });
     let written_blobs: Vec<&str> = blobs.iter().map(|(sha, _)| *sha).collect();
@@ -804,7 +805,6 @@ pub fn publish(
         staging.expect("staged with the lock"),
         &Commit {
             version: &vs,
-            blobs: Vec::new(),
             manifest_json: &manifest_json,
             diff_json: &diff_json,
             package_json: &pkg.package_json,
@@ -814,7 +814,6 @@ pub fn publish(
             index_sig: opts.sign.as_ref().map(|(k, next)| {
                 crate::sign::sign_index(&manifest::to_json_bytes(&new_index), k, next.as_ref())
             }),
-            written_blobs: Vec::new(),
         },
     )?;
     cleanup.armed = false;

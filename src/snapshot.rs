@@ -8,7 +8,7 @@ use crate::content::KnowledgeBase;
 use crate::diff::TextSource;
 use crate::error::{Error, Result};
 use crate::manifest::{DiffFile, Index, Manifest, ManifestDoc};
-use crate::publish::manifest_doc;
+use crate::publish::manifest_docs;
 use crate::registry::{self, Registry};
 
 /// The documents of one side and where their texts come from.
@@ -84,7 +84,7 @@ impl Snapshot {
         Snapshot {
             label: ".".into(),
             version: None,
-            docs: kb.documents.iter().map(manifest_doc).collect(),
+            docs: manifest_docs(kb),
             manifest: None,
             source: Source::Working(
                 kb.documents
