@@ -764,100 +764,100 @@ fn ordered_parallel(
     compress: &(dyn Fn(usize) -> Part + Sync),
     emit: &mut (dyn FnMut(&[u8]) -> Result<()> + Send),
 ) -> Result<crc32fast::Hasher> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::{Condvar, Mutex, mpsc};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
     let threads = rayon::current_num_threads().max(1);
     let ahead = 4 * threads.max(2);
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    // How many jobs have been emitted, for the workers' look-ahead limit.
-    let emitted = (Mutex::new(0usize), Condvar::new());
+    let turn = Turn::default();
     let (tx, rx) = mpsc::channel::<(usize, Part)>();
-    // Tell every thread to stop. Set under the lock the waiting workers check it under, so
-    // that none can miss the wake-up.
-    let halt = |stop: &AtomicBool, emitted: &(Mutex<usize>, Condvar)| {
-        let guard = emitted.0.lock().unwrap_or_else(|e| e.into_inner());
-        stop.store(true, Ordering::Relaxed);
-        drop(guard);
-        emitted.1.notify_all();
-    };
-    /// Halts everything if its worker panics: the job it held never arrives, and the other
-    /// workers, waiting on the look-ahead limit, would otherwise wait forever. The panic
-    /// then reaches the caller when the scope joins the threads.
-    struct HaltOnPanic<'a, F: Fn(&AtomicBool, &(Mutex<usize>, Condvar))>(
-        &'a F,
-        &'a AtomicBool,
-        &'a (Mutex<usize>, Condvar),
-    );
-    impl<F: Fn(&AtomicBool, &(Mutex<usize>, Condvar))> Drop for HaltOnPanic<'_, F> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                (self.0)(self.1, self.2);
-            }
-        }
-    }
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            let tx = tx.clone();
-            let (next, stop, emitted, halt) = (&next, &stop, &emitted, &halt);
+            let (tx, next, turn) = (tx.clone(), &next, &turn);
             scope.spawn(move || {
-                let _halt = HaltOnPanic(halt, stop, emitted);
+                let _halt = HaltOnPanic(turn);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n || stop.load(Ordering::Relaxed) {
+                    if i >= n {
                         break;
                     }
                     if source[i] != i {
                         continue;
                     }
-                    {
-                        let (lock, cv) = emitted;
-                        let mut done = lock.lock().unwrap_or_else(|e| e.into_inner());
-                        while i >= *done + ahead && !stop.load(Ordering::Relaxed) {
-                            done = cv.wait(done).unwrap_or_else(|e| e.into_inner());
-                        }
-                    }
-                    if stop.load(Ordering::Relaxed) || tx.send((i, compress(i))).is_err() {
+                    if !turn.wait_until_near(i, ahead) || tx.send((i, compress(i))).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(tx);
-        let finish = |result: Result<crc32fast::Hasher>| {
-            halt(&stop, &emitted);
-            result
-        };
         let mut crc = crc32fast::Hasher::new();
         let mut ready: HashMap<usize, Part> = HashMap::new();
         for (at, &src) in source.iter().enumerate().take(n) {
             while !ready.contains_key(&src) {
-                match rx.recv() {
-                    Ok((i, part)) => {
-                        ready.insert(i, part);
-                    }
-                    // Every worker stopped without the job: it panicked.
-                    Err(_) => {
-                        return finish(Err(Error::Usage(
-                            "a compression thread stopped unexpectedly".into(),
-                        )));
-                    }
-                }
+                // Every job up to `at + ahead` is taken and sent, unless a worker panicked:
+                // then all have stopped, and the scope passes that panic on.
+                let (i, part) = rx.recv().expect("a compression worker panicked");
+                ready.insert(i, part);
             }
             let (part, c) = &ready[&src];
             crc.combine(c);
             if let Err(e) = emit(part) {
-                return finish(Err(e));
+                turn.halt();
+                return Err(e);
             }
             if last_use.get(&src) == Some(&at) {
                 ready.remove(&src);
             }
-            let (lock, cv) = &emitted;
-            *lock.lock().unwrap_or_else(|e| e.into_inner()) = at + 1;
-            cv.notify_all();
+            turn.emitted(at + 1);
         }
-        finish(Ok(crc))
+        Ok(crc)
     })
+}
+
+/// How far [`ordered_parallel`]'s emitter has got, for the workers' look-ahead limit, and
+/// whether everything must stop.
+#[derive(Default)]
+struct Turn {
+    state: std::sync::Mutex<(usize, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Turn {
+    fn update(&self, f: impl FnOnce(&mut (usize, bool))) {
+        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
+        self.changed.notify_all();
+    }
+
+    fn emitted(&self, count: usize) {
+        self.update(|s| s.0 = count);
+    }
+
+    fn halt(&self) {
+        self.update(|s| s.1 = true);
+    }
+
+    /// Wait until job `i` is fewer than `ahead` jobs past the emitter; false once halted.
+    fn wait_until_near(&self, i: usize, ahead: usize) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while i >= s.0 + ahead && !s.1 {
+            s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        !s.1
+    }
+}
+
+/// Halts everything if its worker panics: the job it held never arrives, and the other
+/// workers, waiting on the look-ahead limit, would otherwise wait forever. The panic then
+/// reaches the caller when the scope joins the threads.
+struct HaltOnPanic<'a>(&'a Turn);
+
+impl Drop for HaltOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.halt();
+        }
+    }
 }
 
 /// Raw deflate of one chunk with a fresh dictionary, ending with a sync flush (or, for the
