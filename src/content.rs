@@ -254,6 +254,133 @@ fn raw_fields(yaml: &str, first_line: usize) -> BTreeMap<String, RawField> {
     out
 }
 
+/// The front matter nearly every knowledge base writes, parsed without a YAML parser: one
+/// `field: value` line per field, each value a double- or single-quoted string without
+/// escapes or a plain string that YAML could not read as anything else. `None` for anything
+/// outside that subset (nesting, lists, comments, block scalars, escapes, values YAML might
+/// read as a number, boolean, null or date-like scalar other than `YYYY-MM-DD`, duplicate
+/// fields…): the caller then asks the YAML parser, so the result is always what the parser
+/// would return. Parsing YAML was a tenth of the time spent loading a large knowledge base.
+fn flat_front_matter(yaml: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut map = serde_json::Map::new();
+    for line in yaml.split('\n') {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (key, value) = line.split_once(':')?;
+        let key_ok = key.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let value = value.strip_prefix(' ')?.trim_matches(' ');
+        if !key_ok || yaml_word(key) || value.is_empty() || map.contains_key(key) {
+            return None;
+        }
+        // Control characters, and characters some YAML versions read as line breaks.
+        let odd = |c: char| {
+            c < ' '
+                || matches!(
+                    c,
+                    '\u{7f}'
+                        ..='\u{9f}'
+                            | '\u{2028}'
+                            | '\u{2029}'
+                            | '\u{feff}'
+                            | '\u{fffe}'
+                            | '\u{ffff}'
+                )
+        };
+        if value.chars().any(odd) {
+            return None;
+        }
+        let text = if let Some(inner) = value.strip_prefix('"') {
+            let inner = inner.strip_suffix('"')?;
+            if inner.contains(['"', '\\']) {
+                return None;
+            }
+            inner
+        } else if let Some(inner) = value.strip_prefix('\'') {
+            let inner = inner.strip_suffix('\'')?;
+            if inner.contains('\'') {
+                return None;
+            }
+            inner
+        } else if plain_string(value) {
+            value
+        } else {
+            return None;
+        };
+        map.insert(key.to_string(), serde_json::Value::String(text.to_string()));
+    }
+    // Empty front matter is YAML null, not an empty mapping.
+    (!map.is_empty()).then_some(map)
+}
+
+/// Words a YAML parser may read as a null, boolean or number (YAML 1.1 and 1.2, any case).
+fn yaml_word(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "null"
+            | "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | "inf"
+            | "infinity"
+            | "nan"
+    )
+}
+
+/// Whether a plain (unquoted) YAML scalar certainly reads as this very string: it starts
+/// with no indicator, holds no `: ` or ` #`, and cannot resolve to a null, boolean or number
+/// (anything starting with a digit, sign, dot or `~`, except a `YYYY-MM-DD` date, is left to
+/// the YAML parser, as are the words YAML 1.1 reads as booleans).
+fn plain_string(v: &str) -> bool {
+    let b = v.as_bytes();
+    let date = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let starts_ok = !matches!(
+        b[0],
+        b'-' | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+            | b'+'
+            | b'.'
+            | b'~'
+            | b'0'..=b'9'
+    );
+    (date || (starts_ok && !yaml_word(v)))
+        && !v.contains(": ")
+        && !v.contains(" #")
+        && !v.contains('\t')
+        && !v.ends_with(':')
+}
+
 /// The path-derived id of a document path (`guide/a.md` → `guide/a`).
 pub fn path_id(path: &str) -> String {
     path.strip_suffix(".md").unwrap_or(path).to_string()
@@ -337,7 +464,10 @@ fn parse_document(
             body_start,
             body_line,
         } => {
-            match serde_saphyr::from_str::<serde_json::Value>(yaml) {
+            match flat_front_matter(yaml)
+                .map(|m| Ok(serde_json::Value::Object(m)))
+                .unwrap_or_else(|| serde_saphyr::from_str::<serde_json::Value>(yaml))
+            {
                 Ok(serde_json::Value::Object(map)) => {
                     fields = raw_fields(yaml, 2);
                     for name in KNOWN_FIELDS {
@@ -705,6 +835,73 @@ mod tests {
         // e + combining acute → é (NFC); full-width comma stays (NFKC would make it ',').
         let s = "\u{feff}cafe\u{301}\r\n，好\r\n";
         assert_eq!(normalize(s), "caf\u{e9}\n，好\n");
+    }
+
+    #[test]
+    fn flat_front_matter_takes_only_what_yaml_reads_as_strings() {
+        let m = flat_front_matter(
+            "title: \"采集器: 告警\"\ndate: 2026-05-02\nurl: https://x.com/en/a#b\nkey: A-b_1\n\n",
+        )
+        .expect("flat");
+        assert_eq!(m["title"], "采集器: 告警");
+        assert_eq!(m["date"], "2026-05-02");
+        assert_eq!(m["url"], "https://x.com/en/a#b");
+        for other in [
+            "a: 1.0\n",
+            "a: yes\n",
+            "a: ~\n",
+            "a: b: c\n",
+            "a: b #c\n",
+            "a: 'it''s'\n",
+            "a: \"x\\ny\"\n",
+            "a: [1]\n",
+            "a:\n  - x\n",
+            "# c\na: b\n",
+            "a: b\na: c\n",
+            "a:b\n",
+            "a: |\n  x\n",
+            "true: x\n",
+        ] {
+            assert_eq!(flat_front_matter(other), None, "{other:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the fast path accepts, the YAML parser reads the same way.
+        #[test]
+        fn flat_front_matter_agrees_with_the_yaml_parser(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "title", "description", "date", "url", "key", "id", "Null", "True",
+                        "a-b", "x_y", "k k", " t", "t ",
+                    ]),
+                    proptest::sample::select(vec![": ", ":", ":  ", " : ", ":\t", ": \t"]),
+                    proptest::collection::vec(
+                        proptest::sample::select(vec![
+                            "word", "两个字", " ", "#", " #", ": ", ":", "\"", "'", "\\", "1",
+                            "2026-05-02", "2026-13-45", "yes", "No", "~", ".inf", "inf", "NaN",
+                            "0x1f", "-", "[a]", "{b}", "&x", "*y", "!t", "|", ">", "%", "@",
+                            "`", "\u{85}", "\u{2028}", "\t", "?", ",", "<<", "https://a/b",
+                        ]),
+                        0..5,
+                    ),
+                ),
+                0..5,
+            )
+        ) {
+            let yaml: String = lines
+                .iter()
+                .map(|(k, sep, v)| format!("{k}{sep}{}\n", v.concat()))
+                .collect();
+            if let Some(m) = flat_front_matter(&yaml) {
+                let parsed = serde_saphyr::from_str::<serde_json::Value>(&yaml);
+                proptest::prop_assert!(
+                    matches!(&parsed, Ok(serde_json::Value::Object(p)) if *p == m),
+                    "{yaml:?}: fast {m:?}, parser {parsed:?}"
+                );
+            }
+        }
     }
 
     #[test]
