@@ -259,16 +259,24 @@ fn raw_fields(yaml: &str, first_line: usize) -> BTreeMap<String, RawField> {
 /// escapes or a plain string that YAML could not read as anything else. `None` for anything
 /// outside that subset (nesting, lists, comments, block scalars, escapes, values YAML might
 /// read as a number, boolean, null or date-like scalar other than `YYYY-MM-DD`, duplicate
-/// fields…): the caller then asks the YAML parser, so the result is always what the parser
-/// would return. Parsing YAML was a tenth of the time spent loading a large knowledge base.
+/// fields, keys over YAML's 1024-character limit, very large front matter…): the caller then
+/// asks the YAML parser, so the result is always what the parser would return. Parsing YAML
+/// was a tenth of the time spent loading a large knowledge base.
 fn flat_front_matter(yaml: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    // Far larger than any real front matter, far below the parser's budgets (nodes, events,
+    // scalar bytes), which the parser alone enforces.
+    if yaml.len() > 64 * 1024 {
+        return None;
+    }
     let mut map = serde_json::Map::new();
     for line in yaml.split('\n') {
         if line.trim().is_empty() {
             continue;
         }
         let (key, value) = line.split_once(':')?;
-        let key_ok = key.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        // YAML limits an implicit key to 1024 characters.
+        let key_ok = key.len() <= 1000
+            && key.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
             && key
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -864,6 +872,9 @@ mod tests {
         ] {
             assert_eq!(flat_front_matter(other), None, "{other:?}");
         }
+        let long_key = format!("{}: x\n", "k".repeat(1025));
+        assert!(serde_saphyr::from_str::<serde_json::Value>(&long_key).is_err());
+        assert_eq!(flat_front_matter(&long_key), None);
     }
 
     proptest::proptest! {
