@@ -301,6 +301,55 @@ pub struct PackageInput<'a> {
     pub gzip_level: u32,
 }
 
+impl<'a> PackageInput<'a> {
+    /// The input split into what the documents decide and what the release decides.
+    pub fn split(&self) -> (Contents<'a>, Release<'a>) {
+        (
+            Contents {
+                languages: self.languages,
+                globals: self.globals.clone(),
+                documents: self.documents,
+                gzip_level: self.gzip_level,
+            },
+            Release {
+                name: self.name,
+                version: self.version,
+                description: self.description,
+                license: self.license,
+                repository: self.repository,
+                source_language: self.source_language,
+                manifest_json: self.manifest_json,
+            },
+        )
+    }
+}
+
+/// What a tarball holds that only the documents and the configuration decide: the ESM and
+/// IIFE bundles and `docs/`, nearly all of its bytes. Known as soon as the knowledge base is
+/// loaded, so [`start`] can compress it while the release is still being checked.
+#[derive(Debug, Clone)]
+pub struct Contents<'a> {
+    pub languages: &'a [String],
+    /// IIFE global per language.
+    pub globals: BTreeMap<String, String>,
+    pub documents: &'a [Document],
+    pub gzip_level: u32,
+}
+
+/// What the release decides: `package.json`, the README and `manifest.json`, the first
+/// entries of the tarball.
+#[derive(Debug, Clone)]
+pub struct Release<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub description: &'a str,
+    pub license: &'a str,
+    pub repository: Option<&'a str>,
+    pub source_language: &'a str,
+    /// The bytes of `v/<version>/manifest.json`, shipped as `package/manifest.json`.
+    pub manifest_json: &'a [u8],
+}
+
 /// A built tarball and its integrity data.
 #[derive(Debug, Clone)]
 pub struct Package {
@@ -365,59 +414,45 @@ pub type Sink<'s> = &'s mut (dyn FnMut(&[u8]) -> Result<()> + Send);
 /// Build the package for one release, streaming the `.tgz` bytes to `out` as they are
 /// compressed (never held whole in memory). Deterministic: same input, same bytes.
 pub fn build(input: &PackageInput<'_>, out: Sink<'_>) -> Result<Package> {
-    let mut entries: Vec<(String, Data<'_>)> = Vec::new();
-    let mut exports = BTreeMap::new();
-    let src = input.source_language;
-    exports.insert(".".to_string(), format!("./dist/esm/{src}.js"));
-    for lang in input.languages {
-        exports.insert(format!("./{lang}"), format!("./dist/esm/{lang}.js"));
-        exports.insert(format!("./iife/{lang}"), format!("./dist/iife/{lang}.js"));
-    }
-    exports.insert("./manifest.json".into(), "./manifest.json".into());
-    exports.insert("./package.json".into(), "./package.json".into());
-    let pj = PackageJson {
-        name: input.name,
-        version: input.version,
-        description: input.description,
-        license: input.license,
-        repository: input.repository,
-        kind: "module",
-        main: format!("./dist/esm/{src}.js"),
-        exports,
-        files: ["dist", "docs", "manifest.json"],
-        kbrel: PackageJsonKbrel {
-            schema_version: crate::manifest::SCHEMA_VERSION,
-            languages: input.languages,
-            source_language: src,
-            globals: &input.globals,
-        },
-    };
-    let package_json = crate::manifest::to_json_bytes(&pj);
-    entries.push(("package/package.json".into(), Data::Borrowed(&package_json)));
-    entries.push((
-        "package/README.md".into(),
-        Data::Owned(readme(input).into_bytes()),
-    ));
-    entries.push((
-        "package/manifest.json".into(),
-        Data::Borrowed(input.manifest_json),
-    ));
-    let objects: Vec<Arc<BundleBody<'_>>> = input
+    let (contents, release) = input.split();
+    std::thread::scope(|scope| start(scope, &contents)?.finish(&release, out))
+}
+
+/// How many chunks the workers [`start`] spawns may compress ahead of the emitter. While the
+/// release is still being checked nothing is emitted, so this is also how much work is done
+/// in that time at most: 64 chunks of 1 MiB, about 15 MB of compressed bytes held.
+const START_AHEAD: usize = 64;
+
+/// Start compressing the part of the tarball that [`Contents`] decides on worker threads of
+/// `scope`; [`Started::finish`] adds the release's entries and streams the `.tgz`. The
+/// bytes are exactly those of [`build`]: the chunk boundaries of the bundles and `docs/` do
+/// not depend on what precedes them (chunks restart at every bundle object, tar entries are
+/// 512-byte aligned). Dropping the result stops the workers.
+pub fn start<'scope, 'a: 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    contents: &Contents<'a>,
+) -> Result<Started<'a>> {
+    let objects: Vec<Arc<BundleBody<'a>>> = contents
         .languages
         .iter()
         .map(|lang| {
-            let docs: Vec<&Document> = input.documents.iter().filter(|d| &d.lang == lang).collect();
+            let docs: Vec<&Document> = contents
+                .documents
+                .iter()
+                .filter(|d| &d.lang == lang)
+                .collect();
             BundleBody::new(&docs).map(Arc::new)
         })
         .collect::<Result<_>>()?;
-    for (lang, obj) in input.languages.iter().zip(&objects) {
+    let mut entries: Vec<(String, Data<'a>)> = Vec::new();
+    for (lang, obj) in contents.languages.iter().zip(&objects) {
         entries.push((
             format!("package/dist/esm/{lang}.js"),
             Data::Shared(obj.clone(), "export default ".into(), ";\n".into()),
         ));
     }
-    for (lang, obj) in input.languages.iter().zip(&objects) {
-        let global = input
+    for (lang, obj) in contents.languages.iter().zip(&objects) {
+        let global = contents
             .globals
             .get(lang)
             .map(String::as_str)
@@ -429,35 +464,145 @@ pub fn build(input: &PackageInput<'_>, out: Sink<'_>) -> Result<Package> {
             Data::Shared(obj.clone(), pre, post),
         ));
     }
-    for d in input.documents {
+    for d in contents.documents {
         entries.push((
             format!("package/docs/{}/{}", d.lang, d.path),
             Data::Borrowed(d.text.as_bytes()),
         ));
     }
-    let file_count = entries.len() as u64;
+    let files: Vec<String> = entries.iter().map(|(p, _)| p.clone()).collect();
     let unpacked_size = entries.iter().map(|(_, d)| d.len() as u64).sum();
-    let files = entries.iter().map(|(p, _)| p.clone()).collect();
-    let mut hashes = Hashes::default();
-    gzip_parallel(
-        &write_tar(&entries)?,
-        input.gzip_level,
-        &mut |part: &[u8]| {
+    let mut tar = write_tar(&entries, true)?;
+    // The first bundle's header and prefix go at the end of the release's entries: what
+    // follows, from the first bundle object on, is compressed now.
+    let first_body = tar
+        .segments
+        .iter()
+        .position(|s| matches!(s, Segment::Shared(_)))
+        .unwrap_or(tar.segments.len());
+    let lead: Vec<Segment<'a>> = tar.segments.drain(..first_body).collect();
+    tar.total -= lead.iter().map(Segment::len).sum::<usize>();
+    let plan = Arc::new(Plan::new(tar, contents.gzip_level));
+    let worker_plan = plan.clone();
+    let jobs = Ordered::start(scope, plan.source.clone(), START_AHEAD, move |i| {
+        worker_plan.compress(i)
+    });
+    Ok(Started {
+        contents: contents.clone(),
+        lead,
+        files,
+        unpacked_size,
+        plan,
+        jobs,
+    })
+}
+
+/// A tarball whose bundles and `docs/` are being compressed: see [`start`].
+pub struct Started<'a> {
+    contents: Contents<'a>,
+    /// Header and prefix of the first bundle, emitted after the release's entries.
+    lead: Vec<Segment<'a>>,
+    /// Paths and total size of the entries started.
+    files: Vec<String>,
+    unpacked_size: u64,
+    plan: Arc<Plan<'a>>,
+    jobs: Ordered,
+}
+
+impl Started<'_> {
+    /// Compress the release's entries (`package.json`, README, `manifest.json`) and stream the
+    /// whole `.tgz` to `out` in order, as the workers finish the rest.
+    pub fn finish(self, release: &Release<'_>, out: Sink<'_>) -> Result<Package> {
+        let Started {
+            contents,
+            lead,
+            files: rest_files,
+            unpacked_size: rest_unpacked,
+            plan,
+            jobs,
+        } = self;
+        let mut exports = BTreeMap::new();
+        let src = release.source_language;
+        exports.insert(".".to_string(), format!("./dist/esm/{src}.js"));
+        for lang in contents.languages {
+            exports.insert(format!("./{lang}"), format!("./dist/esm/{lang}.js"));
+            exports.insert(format!("./iife/{lang}"), format!("./dist/iife/{lang}.js"));
+        }
+        exports.insert("./manifest.json".into(), "./manifest.json".into());
+        exports.insert("./package.json".into(), "./package.json".into());
+        let pj = PackageJson {
+            name: release.name,
+            version: release.version,
+            description: release.description,
+            license: release.license,
+            repository: release.repository,
+            kind: "module",
+            main: format!("./dist/esm/{src}.js"),
+            exports,
+            files: ["dist", "docs", "manifest.json"],
+            kbrel: PackageJsonKbrel {
+                schema_version: crate::manifest::SCHEMA_VERSION,
+                languages: contents.languages,
+                source_language: src,
+                globals: &contents.globals,
+            },
+        };
+        let package_json = crate::manifest::to_json_bytes(&pj);
+        let entries = [
+            (
+                "package/package.json".to_string(),
+                Data::Borrowed(&package_json),
+            ),
+            (
+                "package/README.md".to_string(),
+                Data::Owned(readme(release, &contents).into_bytes()),
+            ),
+            (
+                "package/manifest.json".to_string(),
+                Data::Borrowed(release.manifest_json),
+            ),
+        ];
+        let mut files: Vec<String> = entries.iter().map(|(p, _)| p.clone()).collect();
+        files.extend(rest_files);
+        let unpacked_size =
+            rest_unpacked + entries.iter().map(|(_, d)| d.len() as u64).sum::<u64>();
+        let mut head = write_tar(&entries, false)?;
+        head.total += lead.iter().map(Segment::len).sum::<usize>();
+        head.segments.extend(lead);
+        let head_plan = Plan::new(head, contents.gzip_level);
+        let head_parts: Vec<Part> = (0..head_plan.jobs.len())
+            .into_par_iter()
+            .map(|i| head_plan.compress(i))
+            .collect();
+
+        let mut hashes = Hashes::default();
+        let mut emit = |part: &[u8]| -> Result<()> {
             hashes.update(part);
             out(part)
-        },
-    )?;
-    let (sha256, integrity, shasum, size) = hashes.finish();
-    Ok(Package {
-        size,
-        sha256,
-        integrity,
-        shasum,
-        file_count,
-        unpacked_size,
-        files,
-        package_json: package_json.clone(),
-    })
+        };
+        emit(&GZIP_HEADER)?;
+        let mut crc = crc32fast::Hasher::new();
+        for (part, c) in &head_parts {
+            crc.combine(c);
+            emit(part)?;
+        }
+        crc.combine(&jobs.emit_all(&mut emit)?);
+        emit(&deflate_chunk(&[], contents.gzip_level, true))?;
+        let mut trailer = crc.finalize().to_le_bytes().to_vec();
+        trailer.extend_from_slice(&((head_plan.tar.total + plan.tar.total) as u32).to_le_bytes());
+        emit(&trailer)?;
+        let (sha256, integrity, shasum, size) = hashes.finish();
+        Ok(Package {
+            size,
+            sha256,
+            integrity,
+            shasum,
+            file_count: files.len() as u64,
+            unpacked_size,
+            files,
+            package_json,
+        })
+    }
 }
 
 /// The hashes [`integrity_of`] computes, fed part by part.
@@ -501,22 +646,26 @@ pub fn integrity_of(bytes: &[u8]) -> (String, String, String) {
     (sha256, integrity, sha1)
 }
 
-fn readme(input: &PackageInput<'_>) -> String {
-    let mut s = format!("# {}\n\n", input.name);
-    if !input.description.is_empty() {
-        s.push_str(input.description);
+fn readme(release: &Release<'_>, contents: &Contents<'_>) -> String {
+    let mut s = format!("# {}\n\n", release.name);
+    if !release.description.is_empty() {
+        s.push_str(release.description);
         s.push_str("\n\n");
     }
     s.push_str(&format!(
         "Version {} of this knowledge base, released with kbrel.\n\n## Documents\n\n| language | documents | import | global (IIFE) |\n| --- | --- | --- | --- |\n",
-        input.version
+        release.version
     ));
-    for lang in input.languages {
-        let n = input.documents.iter().filter(|d| &d.lang == lang).count();
-        let global = input.globals.get(lang).map(String::as_str).unwrap_or("");
+    for lang in contents.languages {
+        let n = contents
+            .documents
+            .iter()
+            .filter(|d| &d.lang == lang)
+            .count();
+        let global = contents.globals.get(lang).map(String::as_str).unwrap_or("");
         s.push_str(&format!(
             "| {lang} | {n} | `import docs from \"{}/{lang}\"` | `globalThis.{global}` |\n",
-            input.name
+            release.name
         ));
     }
     s.push_str(
@@ -525,42 +674,44 @@ fn readme(input: &PackageInput<'_>) -> String {
     s
 }
 
-/// Serialise entries as a ustar archive with npm's normalised headers.
-fn write_tar<'a>(entries: &'a [(String, Data<'a>)]) -> Result<TarStream<'a>> {
+/// Serialise entries as a ustar archive with npm's normalised headers; `end`: close it with
+/// the two zero blocks.
+fn write_tar<'a>(entries: &[(String, Data<'a>)], end: bool) -> Result<TarStream<'a>> {
     let mut segments: Vec<Segment<'a>> = Vec::with_capacity(entries.len() * 3);
-    fn push<'a>(seg: Segment<'a>, segments: &mut Vec<Segment<'a>>) {
-        segments.push(seg);
-    }
     for (path, data) in entries {
         let len = data.len();
         let mut head = Vec::with_capacity(512);
         header_bytes(path, len as u64, &mut head)?;
-        push(Segment::Bytes(head), &mut segments);
+        segments.push(Segment::Bytes(head));
         match data {
-            Data::Owned(v) => push(Segment::Bytes(v.clone()), &mut segments),
-            Data::Borrowed(b) => push(Segment::Slice(b), &mut segments),
+            Data::Owned(v) => segments.push(Segment::Bytes(v.clone())),
+            Data::Borrowed(b) => segments.push(Segment::Slice(b)),
             Data::Shared(s, pre, post) => {
-                push(Segment::Slice(pre.as_bytes()), &mut segments);
-                push(Segment::Shared(s.clone()), &mut segments);
-                push(Segment::Slice(post.as_bytes()), &mut segments);
+                segments.push(Segment::Bytes(pre.as_bytes().to_vec()));
+                segments.push(Segment::Shared(s.clone()));
+                segments.push(Segment::Bytes(post.as_bytes().to_vec()));
             }
         }
         let pad = (512 - len % 512) % 512;
         if pad > 0 {
-            push(Segment::Bytes(vec![0; pad]), &mut segments);
+            segments.push(Segment::Bytes(vec![0; pad]));
         }
     }
-    push(Segment::Bytes(vec![0; 1024]), &mut segments);
+    if end {
+        segments.push(Segment::Bytes(vec![0; 1024]));
+    }
     let total = segments.iter().map(Segment::len).sum();
     Ok(TarStream { segments, total })
 }
 
 /// A tar archive as a sequence of byte segments (document texts are not copied).
+#[derive(Clone)]
 struct TarStream<'a> {
     segments: Vec<Segment<'a>>,
     total: usize,
 }
 
+#[derive(Clone)]
 enum Segment<'a> {
     Bytes(Vec<u8>),
     /// Borrowed from a document (document texts are never copied into the archive).
@@ -658,76 +809,84 @@ fn normalize_header(h: &mut tar::Header, size: u64) {
     let _ = h.set_groupname("");
 }
 
-/// gzip with independent chunks compressed in parallel and stitched into one gzip member (the
-/// pigz technique): each chunk ends with a sync flush, so the raw deflate streams concatenate
-/// into one valid stream, closed by an empty final block. Chunks are cut at fixed offsets and
-/// at the start of every shared bundle body, so the ESM and IIFE copies of a language's
-/// object compress to identical bytes — computed once, emitted twice. Header mtime 0;
-/// deterministic whatever the number of threads.
-///
-/// Streamed: worker threads compress chunks in order, a bounded number ahead of the
-/// emitter, which hashes and writes them in order ([`ordered_parallel`]); memory holds
-/// that look-ahead plus the shared chunks still to be emitted again.
-fn gzip_parallel(
-    tar: &TarStream<'_>,
+/// The gzip member header: deflate, no flags, mtime 0, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+
+/// The chunks of a tar stream and how to compress them: gzip with independent chunks
+/// compressed in parallel and stitched into one gzip member (the pigz technique). Each chunk
+/// ends with a sync flush, so the raw deflate streams concatenate into one valid stream,
+/// closed by an empty final block. Chunks are cut at fixed offsets from the start of the
+/// stream and at the start of every shared bundle body, so the ESM and IIFE copies of a
+/// language's object compress to identical bytes — computed once, emitted twice.
+/// Deterministic whatever the number of threads.
+struct Plan<'a> {
+    tar: TarStream<'a>,
     level: u32,
-    emit: &mut (dyn FnMut(&[u8]) -> Result<()> + Send),
-) -> Result<()> {
-    struct Job {
-        start: usize,
-        len: usize,
-        /// (shared body, offset in it): equal keys have equal bytes.
-        key: Option<(usize, usize)>,
-    }
-    let mut jobs: Vec<Job> = Vec::new();
-    let plain = |jobs: &mut Vec<Job>, from: usize, to: usize| {
-        let mut at = from;
-        while at < to {
-            let len = GZIP_CHUNK.min(to - at);
-            jobs.push(Job {
-                start: at,
-                len,
-                key: None,
-            });
-            at += len;
-        }
-    };
-    let (mut pos, mut plain_from) = (0usize, 0usize);
-    for seg in &tar.segments {
-        let n = seg.len();
-        if let Segment::Shared(body) = seg {
-            plain(&mut jobs, plain_from, pos);
-            let id = Arc::as_ptr(body) as usize;
-            let mut off = 0;
-            while off < n {
-                let len = GZIP_CHUNK.min(n - off);
-                jobs.push(Job {
-                    start: pos + off,
-                    len,
-                    key: Some((id, off)),
-                });
-                off += len;
+    jobs: Vec<Job>,
+    /// Job `i` emits the output of job `source[i]` (equal to `i` unless a shared chunk).
+    source: Vec<usize>,
+}
+
+struct Job {
+    start: usize,
+    len: usize,
+}
+
+impl<'a> Plan<'a> {
+    fn new(tar: TarStream<'a>, level: u32) -> Plan<'a> {
+        // (jobs, the shared body and offset in it of each: equal keys have equal bytes)
+        let mut jobs: Vec<(Job, Option<(usize, usize)>)> = Vec::new();
+        let plain = |jobs: &mut Vec<(Job, Option<(usize, usize)>)>, from: usize, to: usize| {
+            let mut at = from;
+            while at < to {
+                let len = GZIP_CHUNK.min(to - at);
+                jobs.push((Job { start: at, len }, None));
+                at += len;
             }
-            plain_from = pos + n;
+        };
+        let (mut pos, mut plain_from) = (0usize, 0usize);
+        for seg in &tar.segments {
+            let n = seg.len();
+            if let Segment::Shared(body) = seg {
+                plain(&mut jobs, plain_from, pos);
+                let id = Arc::as_ptr(body) as usize;
+                let mut off = 0;
+                while off < n {
+                    let len = GZIP_CHUNK.min(n - off);
+                    jobs.push((
+                        Job {
+                            start: pos + off,
+                            len,
+                        },
+                        Some((id, off)),
+                    ));
+                    off += len;
+                }
+                plain_from = pos + n;
+            }
+            pos += n;
         }
-        pos += n;
+        plain(&mut jobs, plain_from, pos);
+        // The first job of each key does the work.
+        let mut first: HashMap<(usize, usize), usize> = HashMap::new();
+        let source = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, (_, key))| match key {
+                Some(k) => *first.entry(*k).or_insert(i),
+                None => i,
+            })
+            .collect();
+        Plan {
+            tar,
+            level,
+            jobs: jobs.into_iter().map(|(j, _)| j).collect(),
+            source,
+        }
     }
-    plain(&mut jobs, plain_from, pos);
-    // The first job of each key does the work; its output is kept until the key's last use.
-    let mut first: HashMap<(usize, usize), usize> = HashMap::new();
-    let source: Vec<usize> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, j)| match j.key {
-            Some(k) => *first.entry(k).or_insert(i),
-            None => i,
-        })
-        .collect();
-    let mut last_use: HashMap<usize, usize> = HashMap::new();
-    for (i, &src) in source.iter().enumerate() {
-        last_use.insert(src, i);
-    }
-    let compress = |i: usize| -> Part {
+
+    /// Compress job `i`: its chunk's raw deflate and CRC-32.
+    fn compress(&self, i: usize) -> Part {
         // Each thread reuses one input buffer.
         thread_local! {
             static INPUT: std::cell::RefCell<Vec<u8>> =
@@ -735,14 +894,25 @@ fn gzip_parallel(
         }
         INPUT.with_borrow_mut(|input| {
             input.clear();
-            tar.copy_range(jobs[i].start, jobs[i].len, input);
+            self.tar
+                .copy_range(self.jobs[i].start, self.jobs[i].len, input);
             let mut crc = crc32fast::Hasher::new();
             crc.update(input);
-            (Arc::new(deflate_chunk(input, level, false)), crc)
+            (Arc::new(deflate_chunk(input, self.level, false)), crc)
         })
-    };
-    emit(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])?;
-    let crc = ordered_parallel(jobs.len(), &source, &last_use, &compress, emit)?;
+    }
+}
+
+/// gzip a whole tar stream (header mtime 0) on worker threads, emitting it in order.
+#[cfg(test)]
+fn gzip_parallel(
+    tar: &TarStream<'_>,
+    level: u32,
+    emit: &mut (dyn FnMut(&[u8]) -> Result<()> + Send),
+) -> Result<()> {
+    let plan = Plan::new(tar.clone(), level);
+    emit(&GZIP_HEADER)?;
+    let crc = ordered_parallel(&plan.source, &|i| plan.compress(i), emit)?;
     emit(&deflate_chunk(&[], level, true))?;
     let mut trailer = crc.finalize().to_le_bytes().to_vec();
     trailer.extend_from_slice(&(tar.total as u32).to_le_bytes());
@@ -752,33 +922,55 @@ fn gzip_parallel(
 /// A compressed chunk and the CRC-32 of its input.
 type Part = (Arc<Vec<u8>>, crc32fast::Hasher);
 
-/// Compress jobs `0..n` on worker threads and emit them in order on this thread, as pigz
-/// does: workers take the next job as soon as they finish one (no barrier between batches),
-/// at most a fixed number of jobs ahead of the emitter, so memory stays bounded. Job `i`
-/// emits the output of job `source[i]` (computed once, kept until `last_use`). Returns the
-/// combined CRC-32 of everything emitted.
+/// [`Ordered`] from start to end: compress and emit jobs `0..source.len()`.
+#[cfg(test)]
 fn ordered_parallel(
-    n: usize,
     source: &[usize],
-    last_use: &HashMap<usize, usize>,
     compress: &(dyn Fn(usize) -> Part + Sync),
     emit: &mut (dyn FnMut(&[u8]) -> Result<()> + Send),
 ) -> Result<crc32fast::Hasher> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::mpsc;
-    let threads = rayon::current_num_threads().max(1);
-    let ahead = 4 * threads.max(2);
-    let next = AtomicUsize::new(0);
-    let turn = Turn::default();
-    let (tx, rx) = mpsc::channel::<(usize, Part)>();
+    let ahead = 4 * rayon::current_num_threads().max(2);
     std::thread::scope(|scope| {
+        Ordered::start(scope, source.to_vec(), ahead, compress).emit_all(emit)
+    })
+}
+
+/// Jobs compressed on worker threads and emitted in order, as pigz does: workers take the
+/// next job as soon as they finish one (no barrier between batches), at most `ahead` jobs
+/// ahead of the emitter, so memory stays bounded. Job `i` emits the output of job
+/// `source[i]` (computed once, kept until its last use). The workers start at once; the
+/// emitter ([`emit_all`](Self::emit_all)) may come later. Dropping it stops the workers.
+struct Ordered {
+    source: Arc<[usize]>,
+    turn: Arc<Turn>,
+    rx: std::sync::mpsc::Receiver<(usize, Part)>,
+}
+
+impl Ordered {
+    fn start<'scope, F>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        source: Vec<usize>,
+        ahead: usize,
+        compress: F,
+    ) -> Ordered
+    where
+        F: Fn(usize) -> Part + Send + Sync + 'scope,
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let threads = rayon::current_num_threads().max(1);
+        let source: Arc<[usize]> = source.into();
+        let compress = Arc::new(compress);
+        let next = Arc::new(AtomicUsize::new(0));
+        let turn = Arc::new(Turn::default());
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Part)>();
         for _ in 0..threads {
-            let (tx, next, turn) = (tx.clone(), &next, &turn);
+            let (tx, next, turn) = (tx.clone(), next.clone(), turn.clone());
+            let (source, compress) = (source.clone(), compress.clone());
             scope.spawn(move || {
-                let _halt = HaltOnPanic(turn);
+                let _halt = HaltOnPanic(&turn);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
+                    if i >= source.len() {
                         break;
                     }
                     if source[i] != i {
@@ -790,32 +982,48 @@ fn ordered_parallel(
                 }
             });
         }
-        drop(tx);
+        Ordered { source, turn, rx }
+    }
+
+    /// Emit every job's output in order; returns the combined CRC-32 of what was emitted.
+    fn emit_all(
+        self,
+        emit: &mut (dyn FnMut(&[u8]) -> Result<()> + Send),
+    ) -> Result<crc32fast::Hasher> {
+        let mut last_use: HashMap<usize, usize> = HashMap::new();
+        for (i, &src) in self.source.iter().enumerate() {
+            last_use.insert(src, i);
+        }
         let mut crc = crc32fast::Hasher::new();
         let mut ready: HashMap<usize, Part> = HashMap::new();
-        for (at, &src) in source.iter().enumerate().take(n) {
+        for (at, &src) in self.source.iter().enumerate() {
             while !ready.contains_key(&src) {
                 // Every job up to `at + ahead` is taken and sent, unless a worker panicked:
                 // then all have stopped, and the scope passes that panic on.
-                let (i, part) = rx.recv().expect("a compression worker panicked");
+                let (i, part) = self.rx.recv().expect("a compression worker panicked");
                 ready.insert(i, part);
             }
             let (part, c) = &ready[&src];
             crc.combine(c);
-            if let Err(e) = emit(part) {
-                turn.halt();
-                return Err(e);
-            }
+            emit(part)?;
             if last_use.get(&src) == Some(&at) {
                 ready.remove(&src);
             }
-            turn.emitted(at + 1);
+            self.turn.emitted(at + 1);
         }
         Ok(crc)
-    })
+    }
 }
 
-/// How far [`ordered_parallel`]'s emitter has got, for the workers' look-ahead limit, and
+impl Drop for Ordered {
+    /// Done, failed or abandoned: the workers stop (an emit error or an early return of the
+    /// caller must not leave them compressing).
+    fn drop(&mut self) {
+        self.turn.halt();
+    }
+}
+
+/// How far [`Ordered`]'s emitter has got, for the workers' look-ahead limit, and
 /// whether everything must stop.
 #[derive(Default)]
 struct Turn {
@@ -1150,10 +1358,6 @@ mod tests {
         source[5] = 2;
         source[9] = 2;
         source[7] = 6;
-        let mut last_use = HashMap::new();
-        for (i, &src) in source.iter().enumerate() {
-            last_use.insert(src, i);
-        }
         let calls = std::sync::Mutex::new(Vec::new());
         let compress = |i: usize| {
             calls.lock().unwrap().push(i);
@@ -1164,7 +1368,7 @@ mod tests {
             fake_part(i)
         };
         let mut out = Vec::new();
-        let crc = ordered_parallel(n, &source, &last_use, &compress, &mut |p: &[u8]| {
+        let crc = ordered_parallel(&source, &compress, &mut |p: &[u8]| {
             out.extend_from_slice(p);
             Ok(())
         })
@@ -1184,17 +1388,90 @@ mod tests {
     }
 
     #[test]
+    fn dropped_before_emitting_the_workers_stop() {
+        // Without the halt on drop, the workers would wait on the look-ahead limit forever
+        // and the scope would never end.
+        let n = 10_000;
+        let computed = std::sync::atomic::AtomicUsize::new(0);
+        let compress = |i: usize| {
+            computed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            fake_part(i)
+        };
+        let ahead = 16;
+        std::thread::scope(|scope| {
+            let jobs = Ordered::start(scope, (0..n).collect(), ahead, compress);
+            while computed.load(std::sync::atomic::Ordering::Relaxed) < ahead {
+                std::thread::yield_now();
+            }
+            drop(jobs);
+        });
+        let done = computed.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            done <= ahead + rayon::current_num_threads(),
+            "{done} jobs compressed"
+        );
+    }
+
+    #[test]
+    fn finished_late_the_tarball_is_the_same() {
+        // The workers run as far ahead as they may before the release's entries come.
+        let docs: Vec<Document> = (0..40)
+            .map(|i| {
+                let text: String = (0..3000).map(|j| format!("doc {i} line {j}\n")).collect();
+                test_doc(&format!("K{i}"), &text)
+            })
+            .collect();
+        let langs = vec!["en".to_string()];
+        let input = PackageInput {
+            name: "kb",
+            version: "1.0.0",
+            description: "",
+            license: "MIT",
+            repository: None,
+            languages: &langs,
+            source_language: "en",
+            globals: BTreeMap::new(),
+            documents: &docs,
+            manifest_json: b"{}\n",
+            gzip_level: 6,
+        };
+        let mut at_once = Vec::new();
+        build(&input, &mut |p: &[u8]| {
+            at_once.extend_from_slice(p);
+            Ok(())
+        })
+        .unwrap();
+        let (contents, release) = input.split();
+        let mut late = Vec::new();
+        let pkg = std::thread::scope(|scope| {
+            let started = start(scope, &contents).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            started.finish(&release, &mut |p: &[u8]| {
+                late.extend_from_slice(p);
+                Ok(())
+            })
+        })
+        .unwrap();
+        assert!(at_once.len() > 4 * GZIP_CHUNK / 10, "several chunks");
+        assert!(late == at_once, "same bytes");
+        assert_eq!(pkg.size, late.len() as u64);
+        let files = unpack(&late, "test", UnpackLimits::default()).unwrap();
+        assert_eq!(files[0].0, "package.json");
+        assert_eq!(files[2].0, "manifest.json");
+        assert_eq!(files.len(), 3 + 2 + docs.len());
+    }
+
+    #[test]
     fn ordered_parallel_stops_at_the_first_emit_error() {
         let n = 200;
         let source: Vec<usize> = (0..n).collect();
-        let last_use: HashMap<usize, usize> = (0..n).map(|i| (i, i)).collect();
         let computed = std::sync::atomic::AtomicUsize::new(0);
         let compress = |i: usize| {
             computed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             fake_part(i)
         };
         let mut emitted = 0;
-        let err = ordered_parallel(n, &source, &last_use, &compress, &mut |_: &[u8]| {
+        let err = ordered_parallel(&source, &compress, &mut |_: &[u8]| {
             emitted += 1;
             if emitted == 3 {
                 return Err(Error::Usage("disk full".into()));
@@ -1217,13 +1494,12 @@ mod tests {
     fn ordered_parallel_passes_a_worker_panic_on_instead_of_hanging() {
         let n = 200;
         let source: Vec<usize> = (0..n).collect();
-        let last_use: HashMap<usize, usize> = (0..n).map(|i| (i, i)).collect();
         let compress = |i: usize| {
             assert!(i != 5, "compression of chunk 5 failed");
             fake_part(i)
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            ordered_parallel(n, &source, &last_use, &compress, &mut |_: &[u8]| Ok(()))
+            ordered_parallel(&source, &compress, &mut |_: &[u8]| Ok(()))
         }));
         assert!(result.is_err(), "the panic reaches the caller");
     }

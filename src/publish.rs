@@ -18,7 +18,7 @@ use crate::manifest::{
     self, ChangeCounts, DiffFile, FileRef, GitInfo, Index, IndexVersion, Manifest, ManifestDoc,
     SCHEMA_VERSION, TarballRef,
 };
-use crate::package::{self, PackageInput};
+use crate::package;
 use crate::registry::{self, Commit, Registry};
 
 /// `major`, `minor`, `patch` or `prerelease`.
@@ -377,6 +377,28 @@ pub fn publish(
     reg: &Registry,
     opts: &PublishOptions<'_>,
 ) -> Result<PublishReport> {
+    std::thread::scope(|scope| {
+        // Most of the tarball (the bundles and `docs/`) depends on the documents alone: its
+        // compression starts now, on worker threads, while the release is checked, diffed
+        // and described. Dropped unused if the publish stops early.
+        let contents = package::Contents {
+            languages: &cfg.content.languages,
+            globals: globals(cfg),
+            documents: &kb.documents,
+            gzip_level: cfg.registry.gzip_level,
+        };
+        let started = package::start(scope, &contents);
+        publish_started(cfg, kb, reg, opts, started)
+    })
+}
+
+fn publish_started(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    reg: &Registry,
+    opts: &PublishOptions<'_>,
+    started: Result<package::Started<'_>>,
+) -> Result<PublishReport> {
     let findings = lint::lint(kb, cfg);
     if lint::has_errors(&findings) {
         return Err(Error::LintFailed { findings });
@@ -651,22 +673,18 @@ pub fn publish(
         rc.drift = drift.clone();
         let section = changelog::render_release(&rc);
         drop((rc, diff_file));
-        let input = PackageInput {
+        let release = package::Release {
             name: &cfg.package.name,
             version: &vs,
             description: &cfg.package.description,
             license: &cfg.package.license,
             repository: cfg.package.repository.as_deref(),
-            languages: &cfg.content.languages,
             source_language: cfg.source_language(),
-            globals: globals(cfg),
-            documents: &kb.documents,
             manifest_json: &manifest_json,
-            gzip_level: cfg.registry.gzip_level,
         };
         // Streamed into the staging directory (or only hashed, for a dry run).
         let mut staged = staging.as_ref().map(|s| s.tarball()).transpose()?;
-        let pkg = package::build(&input, &mut |part: &[u8]| match &mut staged {
+        let pkg = started?.finish(&release, &mut |part: &[u8]| match &mut staged {
             Some(f) => f.write(part),
             None => Ok(()),
         })?;
