@@ -1,7 +1,8 @@
 //! `kbrel publish`: load → lint gate → snapshot → diff against the previous release →
 //! package → commit to the registry (index last) → changelog section.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -265,6 +266,32 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
         documents: docs,
     };
     sha256_hex(&serde_json::to_vec(&d).expect("serialisable"))
+}
+
+/// Document texts for the diff of a release: the knowledge base's own (borrowed, not copied),
+/// else, for the previous release's documents, the registry's blobs.
+struct Texts<'k> {
+    by_sha: &'k HashMap<&'k str, &'k Document, foldhash::fast::FixedState>,
+    /// Where texts the knowledge base no longer holds are read (`None`: they are empty).
+    reg: Option<&'k Registry>,
+}
+
+impl diff::TextSource for Texts<'_> {
+    fn text(&self, d: &ManifestDoc) -> Result<Cow<'_, str>> {
+        if let Some(doc) = self.by_sha.get(d.sha256.as_str()) {
+            return Ok(Cow::Borrowed(&doc.text));
+        }
+        let Some(reg) = self.reg else {
+            return Ok(Cow::Borrowed(""));
+        };
+        let bytes = reg.read_blob(&d.sha256)?;
+        String::from_utf8(bytes).map(Cow::Owned).map_err(|_| {
+            Error::corrupt(
+                reg.path(&registry::blob_path(&d.sha256)),
+                "blob is not UTF-8",
+            )
+        })
+    }
 }
 
 fn globals(cfg: &Config) -> BTreeMap<String, String> {
@@ -534,7 +561,8 @@ fn publish_started(
     let drift = crate::history::drift_counts(&drift_status);
     let new_blobs: Vec<&Document> = {
         use rayon::prelude::*;
-        let mut seen = std::collections::HashSet::new();
+        let mut seen: std::collections::HashSet<&str, foldhash::fast::FixedState> =
+            Default::default();
         let unique: Vec<&Document> = kb
             .documents
             .iter()
@@ -576,28 +604,18 @@ fn publish_started(
         _ => Ok(()),
     };
     let build = || -> Result<Built> {
-        let by_sha: BTreeMap<&str, &Document> = kb
+        let by_sha: HashMap<&str, &Document, foldhash::fast::FixedState> = kb
             .documents
             .iter()
             .map(|d| (d.sha256.as_str(), d))
             .collect();
-        let old_text = |d: &ManifestDoc| -> Result<String> {
-            if let Some(doc) = by_sha.get(d.sha256.as_str()) {
-                return Ok(doc.text.clone());
-            }
-            let bytes = reg.read_blob(&d.sha256)?;
-            String::from_utf8(bytes).map_err(|_| {
-                Error::corrupt(
-                    reg.path(&registry::blob_path(&d.sha256)),
-                    "blob is not UTF-8",
-                )
-            })
+        let old_text = Texts {
+            by_sha: &by_sha,
+            reg: Some(reg),
         };
-        let new_text = |d: &ManifestDoc| -> Result<String> {
-            Ok(by_sha
-                .get(d.sha256.as_str())
-                .map(|doc| doc.text.clone())
-                .unwrap_or_default())
+        let new_text = Texts {
+            by_sha: &by_sha,
+            reg: None,
         };
         let old_docs = prev_manifest
             .as_ref()

@@ -2,6 +2,7 @@
 //! registry, verified) or of the working content. It resolves names such as `1.3.4`, `v1.3.4`,
 //! `latest`, a dist-tag or `.`, and serves document texts lazily.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::content::KnowledgeBase;
@@ -102,9 +103,11 @@ impl Snapshot {
 }
 
 impl TextSource for Snapshot {
-    fn text(&self, doc: &ManifestDoc) -> Result<String> {
+    fn text(&self, doc: &ManifestDoc) -> Result<Cow<'_, str>> {
         match &self.source {
-            Source::Working(texts) => Ok(texts.get(&doc.sha256).cloned().unwrap_or_default()),
+            Source::Working(texts) => Ok(Cow::Borrowed(
+                texts.get(&doc.sha256).map(String::as_str).unwrap_or(""),
+            )),
             Source::Registry(reg) => {
                 let bytes = reg.read_blob(&doc.sha256).map_err(|e| match e {
                     Error::CorruptRegistry { path, message } => Error::CorruptRegistry {
@@ -123,7 +126,7 @@ impl TextSource for Snapshot {
                     ),
                     other => other,
                 })?;
-                String::from_utf8(bytes).map_err(|_| {
+                String::from_utf8(bytes).map(Cow::Owned).map_err(|_| {
                     Error::corrupt(
                         reg.path(&registry::blob_path(&doc.sha256)),
                         format!("blob of {}/{} is not UTF-8", doc.lang, doc.path),

@@ -9,6 +9,7 @@ pub mod patch;
 pub mod sections;
 pub mod word;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use std::time::{Duration, Instant};
@@ -227,13 +228,14 @@ fn similarity_bound(a: &LineBag, b: &LineBag) -> u8 {
 /// removed document with the same bytes in the same language is a rename. Shared by
 /// [`diff_docs`] and the viewer's pairing when no stored diff fits.
 pub(crate) struct Twins<'a> {
-    by_content: HashMap<(&'a str, &'a str), Vec<usize>>,
+    by_content: HashMap<(&'a str, &'a str), Vec<usize>, foldhash::fast::FixedState>,
     claimed: Vec<bool>,
 }
 
 impl<'a> Twins<'a> {
     pub(crate) fn new(added: &[&'a ManifestDoc]) -> Twins<'a> {
-        let mut by_content: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+        let mut by_content: HashMap<(&str, &str), Vec<usize>, foldhash::fast::FixedState> =
+            HashMap::default();
         for (i, a) in added.iter().enumerate() {
             by_content
                 .entry((a.lang.as_str(), a.sha256.as_str()))
@@ -270,12 +272,14 @@ impl<'a> Twins<'a> {
 
 /// Fetches a document's normalised text.
 pub trait TextSource {
-    fn text(&self, doc: &ManifestDoc) -> Result<String>;
+    /// The text of `doc`, borrowed when the source holds it (a first release's diff reads
+    /// every document: copying each one cost more than counting its lines).
+    fn text(&self, doc: &ManifestDoc) -> Result<Cow<'_, str>>;
 }
 
 impl<F: Fn(&ManifestDoc) -> Result<String>> TextSource for F {
-    fn text(&self, doc: &ManifestDoc) -> Result<String> {
-        self(doc)
+    fn text(&self, doc: &ManifestDoc) -> Result<Cow<'_, str>> {
+        self(doc).map(Cow::Owned)
     }
 }
 
@@ -283,26 +287,26 @@ impl<F: Fn(&ManifestDoc) -> Result<String>> TextSource for F {
 ///
 /// Pairing (by id, then renames between different ids) is decided first; the per-document
 /// work (fetching texts, line counts, front matter comparison) then runs in parallel.
-pub fn diff_docs<'a>(
+pub fn diff_docs<'a, 't>(
     languages: &[String],
     old: &'a [ManifestDoc],
-    old_text: &(dyn TextSource + Sync),
+    old_text: &'t (dyn TextSource + Sync),
     new: &'a [ManifestDoc],
-    new_text: &(dyn TextSource + Sync),
+    new_text: &'t (dyn TextSource + Sync),
 ) -> Result<Vec<DocChange>> {
     use rayon::prelude::*;
     /// One change to compute; texts already fetched by the rename search are carried along.
-    enum Job<'a> {
+    enum Job<'a, 't> {
         Pair(&'a ManifestDoc, &'a ManifestDoc, ChangeStatus),
         Renamed(
             &'a ManifestDoc,
             &'a ManifestDoc,
-            Option<String>,
-            Option<String>,
+            Option<Cow<'t, str>>,
+            Option<Cow<'t, str>>,
             u8,
         ),
-        Added(&'a ManifestDoc, Option<String>),
-        Removed(&'a ManifestDoc, Option<String>),
+        Added(&'a ManifestDoc, Option<Cow<'t, str>>),
+        Removed(&'a ManifestDoc, Option<Cow<'t, str>>),
     }
     // (language, id) → document, both sides built at once. foldhash: these maps hold every
     // document of both releases, and SipHash was a tenth of a 100,000-document diff. Fixed seed:
@@ -314,7 +318,7 @@ pub fn diff_docs<'a>(
             .collect()
     };
     let (old_by, new_by) = rayon::join(|| by_id(old), || by_id(new));
-    let mut jobs: Vec<Job<'_>> = Vec::new();
+    let mut jobs: Vec<Job<'_, 't>> = Vec::new();
     let mut added: Vec<&ManifestDoc> = Vec::new();
     let mut removed: Vec<&ManifestDoc> = Vec::new();
     for n in new {
@@ -354,12 +358,12 @@ pub fn diff_docs<'a>(
                 .is_some_and(|all| all.len() <= RENAME_CANDIDATE_LIMIT)
     };
     let mut twins = Twins::new(&added);
-    let fetch = |docs: &[&ManifestDoc], src: &(dyn TextSource + Sync)| {
+    let fetch = |docs: &[&ManifestDoc], src: &'t (dyn TextSource + Sync)| {
         docs.par_iter()
             .map(|d| searchable(&d.lang).then(|| src.text(d)).transpose())
             .collect::<Vec<_>>()
             .into_iter()
-            .collect::<Result<Vec<Option<String>>>>()
+            .collect::<Result<Vec<Option<Cow<'t, str>>>>>()
     };
     let removed_texts = fetch(&removed, old_text)?;
     let mut added_texts = fetch(&added, new_text)?;
@@ -369,7 +373,7 @@ pub fn diff_docs<'a>(
         .collect();
     // The most similar candidate among `candidates` (first one on ties), if it reaches the
     // threshold; the line-multiset bound skips pairs that cannot beat the best so far.
-    let best_of = |text: &str, candidates: &[usize], texts: &[Option<String>]| {
+    let best_of = |text: &str, candidates: &[usize], texts: &[Option<Cow<'t, str>>]| {
         let bag = line_bag(text);
         let mut best: Option<(usize, u8)> = None;
         for &i in candidates {
@@ -431,7 +435,7 @@ pub fn diff_docs<'a>(
             jobs.push(Job::Added(n, added_texts[i].take()));
         }
     }
-    let text_or = |known: Option<String>, src: &(dyn TextSource + Sync), d: &ManifestDoc| {
+    let text_or = |known: Option<Cow<'t, str>>, src: &'t (dyn TextSource + Sync), d| {
         known.map_or_else(|| src.text(d), Ok)
     };
     let mut changes: Vec<DocChange> = jobs

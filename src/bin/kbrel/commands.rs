@@ -540,7 +540,7 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
                 .iter()
                 .find(|d| d.lang == src && &d.sha256 == now);
             let new = match new_doc {
-                Some(d) => working.text(d)?,
+                Some(d) => working.text(d)?.into_owned(),
                 None => String::from_utf8(reg.read_blob(now)?).unwrap_or_default(),
             };
             let path = format!("{src}/{}", s.source_path.clone().unwrap_or_default());

@@ -369,7 +369,7 @@ pub fn diff(
             .iter()
             .find(|d| Some(&d.sha256) == c.old_sha256.as_ref() && d.lang == c.lang)
         {
-            Some(d) => from.text(d)?,
+            Some(d) => from.text(d)?.into_owned(),
             None => String::new(),
         };
         let new = match to
@@ -377,7 +377,7 @@ pub fn diff(
             .iter()
             .find(|d| Some(&d.sha256) == c.sha256.as_ref() && d.lang == c.lang)
         {
-            Some(d) => to.text(d)?,
+            Some(d) => to.text(d)?.into_owned(),
             None => String::new(),
         };
         Ok((old, new))
