@@ -142,7 +142,10 @@ pub fn has_errors(findings: &[Finding]) -> bool {
 
 mod rules {
     use std::borrow::Cow;
-    use std::collections::{HashMap, HashSet};
+    /// foldhash with a fixed seed: these sets hold every document and file (SipHash showed in
+    /// profiles of large knowledge bases), and a random seed would read the clock.
+    type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+    type HashSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
     use std::hash::Hash;
 
     use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
@@ -181,8 +184,8 @@ mod rules {
                 .map(|l| LangIndex {
                     lang: l.as_str(),
                     docs: Vec::new(),
-                    ids: HashSet::new(),
-                    slugs: HashSet::new(),
+                    ids: HashSet::default(),
+                    slugs: HashSet::default(),
                 })
                 .collect();
             let rank: HashMap<&str, usize> = cfg
@@ -274,7 +277,8 @@ mod rules {
         docs: &[&'a Document],
         key: impl Fn(&'a Document) -> Option<K>,
     ) -> Vec<Vec<&'a Document>> {
-        let mut index: HashMap<K, usize> = HashMap::with_capacity(docs.len());
+        let mut index: HashMap<K, usize> =
+            HashMap::with_capacity_and_hasher(docs.len(), Default::default());
         let mut all: Vec<Vec<&'a Document>> = Vec::new();
         for &doc in docs {
             let Some(k) = key(doc) else { continue };
@@ -461,7 +465,7 @@ mod rules {
     /// KB007: one bundle key names different documents (ids) in different languages. The
     /// first language (in configured order) using the key is the reference.
     fn key_mismatches(ctx: &Ctx, out: &mut Vec<Finding>) {
-        let mut reference: HashMap<&str, &Document> = HashMap::new();
+        let mut reference: HashMap<&str, &Document> = HashMap::default();
         for idx in &ctx.langs {
             for &doc in &idx.docs {
                 reference.entry(doc.key.as_str()).or_insert(doc);
