@@ -140,14 +140,57 @@ const NFC_STABLE: [(char, char); 6] = [
 /// and Chinese prose) is answered by a range check per character; anything else goes through
 /// the full quick check.
 fn is_nfc(text: &str) -> bool {
-    let stable = |c: char| NFC_STABLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
-    let ascii_prefix = text
-        .bytes()
-        .position(|b| !b.is_ascii())
-        .unwrap_or(text.len());
-    text[ascii_prefix..].chars().all(stable)
+    all_nfc_stable(text.as_bytes())
         || unicode_normalization::is_nfc_quick(text.chars())
             == unicode_normalization::IsNormalized::Yes
+}
+
+/// Whether every character of the UTF-8 text `b` is in [`NFC_STABLE`], read from the bytes
+/// (no decoding): ASCII eight bytes at a time, then the lead and continuation bytes of each
+/// range. Checked character by character against the ranges by
+/// `nfc_stable_bytes_match_the_ranges`.
+fn all_nfc_stable(b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < b.len() {
+        if i + 8 <= b.len()
+            && u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"))
+                & 0x8080_8080_8080_8080
+                == 0
+        {
+            i += 8;
+            continue;
+        }
+        let c = b[i];
+        if c < 0x80 {
+            i += 1;
+            continue;
+        }
+        // Valid UTF-8: a lead byte is followed by its continuation bytes.
+        let (b1, b2) = (b[i + 1], b.get(i + 2).copied().unwrap_or(0));
+        let (len, ok) = match c {
+            // U+0080–U+02FF
+            0xC2..=0xCB => (2, true),
+            // U+2010–U+2027, U+2030–U+205E
+            0xE2 => (
+                3,
+                (b1 == 0x80 && ((0x90..=0xA7).contains(&b2) || b2 >= 0xB0))
+                    || (b1 == 0x81 && b2 <= 0x9E),
+            ),
+            // U+3000–U+3029
+            0xE3 => (3, b1 == 0x80 && b2 <= 0xA9),
+            // U+4E00–U+9FFF
+            0xE4 => (3, b1 >= 0xB8),
+            0xE5..=0xE9 => (3, true),
+            // U+FF01–U+FF5E
+            0xEF => (3, (b1 == 0xBC && b2 >= 0x81) || (b1 == 0xBD && b2 <= 0x9E)),
+            _ => (0, false),
+        };
+        if !ok {
+            return false;
+        }
+        i += len;
+    }
+    true
 }
 
 /// Lowercase hex sha256.
@@ -836,6 +879,26 @@ mod tests {
             !is_nfc("\u{f900}"),
             "a CJK compatibility ideograph is not NFC"
         );
+    }
+
+    #[test]
+    fn nfc_stable_bytes_match_the_ranges() {
+        let stable = |c: char| NFC_STABLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let alone = c.encode_utf8(&mut buf).as_bytes().to_vec();
+            assert_eq!(all_nfc_stable(&alone), stable(c), "U+{:04X}", c as u32);
+            // Within ASCII runs too (the eight-byte steps).
+            let mut text = b"0123456789".to_vec();
+            text.extend_from_slice(&alone);
+            text.extend_from_slice(b"abcdefghijk");
+            assert_eq!(
+                all_nfc_stable(&text),
+                stable(c),
+                "U+{:04X} in text",
+                c as u32
+            );
+        }
     }
 
     #[test]
