@@ -127,6 +127,7 @@ pub fn normalize_owned(text: String) -> String {
 /// everything below U+0300 (ASCII, Latin-1, Latin Extended), common punctuation, CJK symbols
 /// and punctuation, CJK unified ideographs and full-width ASCII forms. Checked against the
 /// Unicode tables by `nfc_stable_ranges_match_the_unicode_tables`.
+#[cfg(test)]
 const NFC_STABLE: [(char, char); 6] = [
     ('\0', '\u{2ff}'),
     ('\u{2010}', '\u{2027}'),
@@ -145,7 +146,7 @@ fn is_nfc(text: &str) -> bool {
             == unicode_normalization::IsNormalized::Yes
 }
 
-/// Whether every character of the UTF-8 text `b` is in [`NFC_STABLE`], read from the bytes
+/// Whether every character of the UTF-8 text `b` is in `NFC_STABLE`, read from the bytes
 /// (no decoding): ASCII eight bytes at a time, then the lead and continuation bytes of each
 /// range. Checked character by character against the ranges by
 /// `nfc_stable_bytes_match_the_ranges`.
