@@ -137,8 +137,8 @@ const NFC_STABLE: [(char, char); 6] = [
     ('\u{ff01}', '\u{ff5e}'),
 ];
 
-/// Whether `text` is in NFC. Text made only of [`NFC_STABLE`] characters (nearly all English
-/// and Chinese prose) is answered by a range check per character; anything else goes through
+/// Whether `text` is in NFC. Text made only of `NFC_STABLE` characters (nearly all English
+/// and Chinese prose) is answered from its bytes; anything else goes through
 /// the full quick check.
 fn is_nfc(text: &str) -> bool {
     all_nfc_stable(text.as_bytes())
