@@ -832,10 +832,11 @@ fn publish_started(
         warnings,
         notes,
     };
+    // Checked by a dry run too; a bad changelog path leaves the registry as it was.
+    let (existing_changelog, changelog_file) = read_changelog(&changelog_path)?;
     let Some(lock) = lock.as_ref() else {
         return Ok(report);
     };
-    let existing_changelog = read_changelog(&changelog_path)?;
     reg.commit(
         lock,
         staging.expect("staged with the lock"),
@@ -855,7 +856,7 @@ fn publish_started(
     cleanup.armed = false;
     drop(cleanup);
     let updated = changelog::insert_section(&existing_changelog, &version, &section);
-    registry::write_atomic(&changelog_path, updated.as_bytes())?;
+    registry::write_atomic(&changelog_file, updated.as_bytes())?;
     report.outcome = Outcome::Published;
     Ok(report)
 }
@@ -942,10 +943,32 @@ pub fn static_packument(
     )))
 }
 
-fn read_changelog(path: &std::path::Path) -> Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(s),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+/// The changelog's text (empty if it does not exist yet) and the file to replace with the
+/// updated text: the changelog itself, or what it links to (a symlinked CHANGELOG.md stays a
+/// link). Anything but a regular file (a directory, a device such as `/dev/null`, a FIFO) is
+/// refused before the registry is touched: replacing it with a file, or blocking on a read,
+/// would be wrong.
+fn read_changelog(path: &std::path::Path) -> Result<(String, PathBuf)> {
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(path).map_err(|e| Error::io("follow the link", path, e))?
+        }
+        _ => path.to_path_buf(),
+    };
+    match std::fs::metadata(&target) {
+        Ok(m) if !m.is_file() => {
+            return Err(Error::Usage(format!(
+                "changelog `{}` is not a regular file; name a markdown file (--changelog or changelog.path)",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((String::new(), target));
+        }
+        _ => {}
+    }
+    match std::fs::read_to_string(&target) {
+        Ok(s) => Ok((s, target)),
         Err(e) => Err(Error::io("read", path, e)),
     }
 }
@@ -1072,7 +1095,7 @@ fn already_published(
             registry::write_atomic(&reg.path(&packument_rel), &packument)?;
         }
     }
-    let text = read_changelog(&changelog_path)?;
+    let (text, changelog_file) = read_changelog(&changelog_path)?;
     let heading = format!("## [{vs}]");
     if !text.lines().any(|l| l.starts_with(&heading)) {
         files.push(changelog_path.display().to_string());
@@ -1080,7 +1103,7 @@ fn already_published(
             let v = semver::Version::parse(&vs)
                 .map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
             registry::write_atomic(
-                &changelog_path,
+                &changelog_file,
                 changelog::insert_section(&text, &v, &section).as_bytes(),
             )?;
         }

@@ -733,6 +733,82 @@ fn concurrent_publishes_are_serialised_by_the_lock() {
     );
 }
 
+/// `--changelog` naming a FIFO or a directory is refused before anything is written (a dry run
+/// checks it too); reading a FIFO would block and replacing it would destroy it. A symlinked
+/// changelog is written through and stays a link.
+#[test]
+fn changelog_must_be_a_regular_file_and_a_link_stays_a_link() {
+    use std::os::unix::fs::FileTypeExt;
+    let kb = Kb::new();
+    let fifo = kb.root().join("changelog.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let dir = kb.root().join("changelog-dir");
+    fs::create_dir(&dir).unwrap();
+    for bad in [&fifo, &dir] {
+        for extra in [&[][..], &["--dry-run"][..]] {
+            let mut cmd = kb.cmd();
+            cmd.args(["publish", "1.0.0", "--date", DATE])
+                .args(extra)
+                .arg("--changelog")
+                .arg(bad)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            // Bounded: the bug this guards against blocks on reading the FIFO.
+            let mut child = cmd.spawn().unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while child.try_wait().unwrap().is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("publish with --changelog {} did not finish", bad.display());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(
+                stderr.contains("not a regular file")
+                    && stderr.contains(&*bad.display().to_string()),
+                "{stderr}"
+            );
+            assert!(!kb.reg("index.json").exists(), "nothing published");
+            assert_eq!(
+                list_files(&kb.registry())
+                    .iter()
+                    .filter(|f| !f.starts_with(".lock"))
+                    .count(),
+                0,
+                "registry left empty"
+            );
+        }
+    }
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(fs::symlink_metadata(&dir).unwrap().is_dir());
+
+    let real = kb.root().join("docs/CHANGELOG.md");
+    fs::create_dir_all(real.parent().unwrap()).unwrap();
+    fs::write(&real, "# Changelog\n").unwrap();
+    std::os::unix::fs::symlink("docs/CHANGELOG.md", kb.changelog()).unwrap();
+    kb.publish(&["1.0.0"]).success();
+    assert!(
+        fs::symlink_metadata(kb.changelog())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let text = fs::read_to_string(&real).unwrap();
+    assert!(
+        text.starts_with("# Changelog\n") && text.contains("## [1.0.0]"),
+        "{text}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reproducibility
 

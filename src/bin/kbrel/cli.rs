@@ -258,7 +258,8 @@ pub struct PublishArgs {
     /// dist-tag to set [default: latest, or next for a prerelease]
     #[arg(long)]
     pub tag: Option<String>,
-    /// Changelog file to update, overriding changelog.path
+    /// Changelog file to update, overriding changelog.path (a regular file; a symlink is
+    /// written through, so it stays a link)
     #[arg(long, value_name = "FILE")]
     pub changelog: Option<PathBuf>,
     /// Fail when a translation is missing or outdated (see `kbrel status`)
