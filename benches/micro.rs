@@ -194,23 +194,25 @@ mod packing {
             .iter()
             .map(|l| (l.clone(), cfg.bundle_global(l)))
             .collect();
-        let input = kbrel::package::PackageInput {
+        let contents = kbrel::package::Contents {
+            languages: &cfg.content.languages,
+            globals,
+            documents: docs,
+            gzip_level: cfg.registry.gzip_level,
+        };
+        let release = kbrel::package::Release {
             name: &cfg.package.name,
             version: "1.0.0",
             description: &cfg.package.description,
             license: &cfg.package.license,
             repository: None,
-            languages: &cfg.content.languages,
             source_language: cfg.source_language(),
-            globals,
-            documents: docs,
             manifest_json: b"{}\n",
-            gzip_level: cfg.registry.gzip_level,
         };
         let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
         bencher.counter(BytesCount::new(bytes)).bench(|| {
             let mut size = 0;
-            kbrel::package::build(black_box(&input), &mut |part: &[u8]| {
+            kbrel::package::build(black_box(&contents), &release, &mut |part: &[u8]| {
                 size += part.len();
                 Ok(())
             })

@@ -283,47 +283,6 @@ pub fn bundle_object(docs: &[&Document]) -> Result<String> {
     Ok(String::from_utf8(out).expect("rendered from strings"))
 }
 
-/// What goes into a package besides the documents.
-#[derive(Debug, Clone)]
-pub struct PackageInput<'a> {
-    pub name: &'a str,
-    pub version: &'a str,
-    pub description: &'a str,
-    pub license: &'a str,
-    pub repository: Option<&'a str>,
-    pub languages: &'a [String],
-    pub source_language: &'a str,
-    /// IIFE global per language.
-    pub globals: BTreeMap<String, String>,
-    pub documents: &'a [Document],
-    /// The bytes of `v/<version>/manifest.json`, shipped as `package/manifest.json`.
-    pub manifest_json: &'a [u8],
-    pub gzip_level: u32,
-}
-
-impl<'a> PackageInput<'a> {
-    /// The input split into what the documents decide and what the release decides.
-    pub fn split(&self) -> (Contents<'a>, Release<'a>) {
-        (
-            Contents {
-                languages: self.languages,
-                globals: self.globals.clone(),
-                documents: self.documents,
-                gzip_level: self.gzip_level,
-            },
-            Release {
-                name: self.name,
-                version: self.version,
-                description: self.description,
-                license: self.license,
-                repository: self.repository,
-                source_language: self.source_language,
-                manifest_json: self.manifest_json,
-            },
-        )
-    }
-}
-
 /// What a tarball holds that only the documents and the configuration decide: the ESM and
 /// IIFE bundles and `docs/`, nearly all of its bytes. Known as soon as the knowledge base is
 /// loaded, so [`start`] can compress it while the release is still being checked.
@@ -413,9 +372,9 @@ pub type Sink<'s> = &'s mut (dyn FnMut(&[u8]) -> Result<()> + Send);
 
 /// Build the package for one release, streaming the `.tgz` bytes to `out` as they are
 /// compressed (never held whole in memory). Deterministic: same input, same bytes.
-pub fn build(input: &PackageInput<'_>, out: Sink<'_>) -> Result<Package> {
-    let (contents, release) = input.split();
-    std::thread::scope(|scope| start(scope, &contents)?.finish(&release, out))
+/// [`start`] and [`Started::finish`] do the same in two steps.
+pub fn build(contents: &Contents<'_>, release: &Release<'_>, out: Sink<'_>) -> Result<Package> {
+    std::thread::scope(|scope| start(scope, contents)?.finish(release, out))
 }
 
 /// How many chunks the workers [`start`] spawns may compress ahead of the emitter. While the
@@ -587,10 +546,12 @@ impl Started<'_> {
             emit(part)?;
         }
         crc.combine(&jobs.emit_all(&mut emit)?);
-        emit(&deflate_chunk(&[], contents.gzip_level, true))?;
-        let mut trailer = crc.finalize().to_le_bytes().to_vec();
-        trailer.extend_from_slice(&((head_plan.tar.total + plan.tar.total) as u32).to_le_bytes());
-        emit(&trailer)?;
+        gzip_end(
+            contents.gzip_level,
+            crc,
+            head_plan.tar.total + plan.tar.total,
+            &mut emit,
+        )?;
         let (sha256, integrity, shasum, size) = hashes.finish();
         Ok(Package {
             size,
@@ -913,9 +874,20 @@ fn gzip_parallel(
     let plan = Plan::new(tar.clone(), level);
     emit(&GZIP_HEADER)?;
     let crc = ordered_parallel(&plan.source, &|i| plan.compress(i), emit)?;
+    gzip_end(level, crc, tar.total, emit)
+}
+
+/// Close a gzip member: the empty final deflate block, then the CRC-32 and size (mod 2^32) of
+/// everything compressed.
+fn gzip_end(
+    level: u32,
+    crc: crc32fast::Hasher,
+    total: usize,
+    emit: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     emit(&deflate_chunk(&[], level, true))?;
     let mut trailer = crc.finalize().to_le_bytes().to_vec();
-    trailer.extend_from_slice(&(tar.total as u32).to_le_bytes());
+    trailer.extend_from_slice(&(total as u32).to_le_bytes());
     emit(&trailer)
 }
 
@@ -1341,8 +1313,6 @@ mod tests {
         gz
     }
 
-    /// A shared body spanning several chunks, emitted again many windows later: the kept
-    /// chunks are emitted in order and only once computed.
     /// A stand-in for compression: job `i`'s output names it, so the emitted order shows.
     fn fake_part(i: usize) -> Part {
         let mut crc = crc32fast::Hasher::new();
@@ -1422,26 +1392,27 @@ mod tests {
             })
             .collect();
         let langs = vec!["en".to_string()];
-        let input = PackageInput {
+        let contents = Contents {
+            languages: &langs,
+            globals: BTreeMap::new(),
+            documents: &docs,
+            gzip_level: 6,
+        };
+        let release = Release {
             name: "kb",
             version: "1.0.0",
             description: "",
             license: "MIT",
             repository: None,
-            languages: &langs,
             source_language: "en",
-            globals: BTreeMap::new(),
-            documents: &docs,
             manifest_json: b"{}\n",
-            gzip_level: 6,
         };
         let mut at_once = Vec::new();
-        build(&input, &mut |p: &[u8]| {
+        build(&contents, &release, &mut |p: &[u8]| {
             at_once.extend_from_slice(p);
             Ok(())
         })
         .unwrap();
-        let (contents, release) = input.split();
         let mut late = Vec::new();
         let pkg = std::thread::scope(|scope| {
             let started = start(scope, &contents).unwrap();
@@ -1452,7 +1423,10 @@ mod tests {
             })
         })
         .unwrap();
-        assert!(at_once.len() > 4 * GZIP_CHUNK / 10, "several chunks");
+        assert!(
+            pkg.unpacked_size > 3 * GZIP_CHUNK as u64,
+            "several chunks ahead of the release's entries"
+        );
         assert!(late == at_once, "same bytes");
         assert_eq!(pkg.size, late.len() as u64);
         let files = unpack(&late, "test", UnpackLimits::default()).unwrap();
@@ -1504,6 +1478,8 @@ mod tests {
         assert!(result.is_err(), "the panic reaches the caller");
     }
 
+    /// A shared body spanning several chunks, emitted again many chunks later: the kept
+    /// chunks are emitted in order and only once computed.
     #[test]
     fn streamed_gzip_keeps_shared_chunks_across_windows() {
         let text: String = (0..70_000)
