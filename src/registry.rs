@@ -227,14 +227,6 @@ impl Registry {
         Ok(Staging { dir })
     }
 
-    /// Write one release whose tarball is staged in `staging` ([`Staging::tarball`]) and whose
-    /// blobs are already written ([`Self::write_blobs`]; the caller removes them again if this
-    /// fails before the index lists the version). The caller holds the lock and has checked
-    /// immutability. The staging directory is removed whatever happens.
-    pub fn commit(&self, _lock: &LockGuard, staging: Staging, c: &Commit<'_>) -> Result<()> {
-        self.commit_staged(&staging.dir, c)
-    }
-
     /// Remove what a killed publish left and nothing can reference: staging directories and
     /// blob temporary files (`blobs/sha256/<aa>/.<rest>.tmp-<pid>`). Only garbage while the lock
     /// is held, since only a lock holder writes them.
@@ -360,7 +352,12 @@ impl Registry {
         sync_filesystem(&self.dir)
     }
 
-    fn commit_staged(&self, stage: &Path, c: &Commit<'_>) -> Result<()> {
+    /// Write one release whose tarball is staged in `staging` ([`Staging::tarball`]) and whose
+    /// blobs are already written ([`Self::write_blobs`]; the caller removes them again if this
+    /// fails before the index lists the version). The caller holds the lock and has checked
+    /// immutability. The staging directory is removed whatever happens (when `staging` drops).
+    pub fn commit(&self, _lock: &LockGuard, staging: Staging, c: &Commit<'_>) -> Result<()> {
+        let stage = staging.dir.as_path();
         // 1. Stage the version directory and the tarball, then one filesystem sync makes the
         //    blobs and the staged files durable.
         let vstage = stage.join("v");
