@@ -141,11 +141,8 @@ pub fn has_errors(findings: &[Finding]) -> bool {
 }
 
 mod rules {
+    use crate::{FastMap as HashMap, FastSet as HashSet};
     use std::borrow::Cow;
-    /// foldhash with a fixed seed: these sets hold every document and file (SipHash showed in
-    /// profiles of large knowledge bases), and a random seed would read the clock.
-    type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
-    type HashSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
     use std::hash::Hash;
 
     use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};

@@ -2,7 +2,7 @@
 //! package → commit to the registry (index last) → changelog section.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use crate::manifest::{
 };
 use crate::package;
 use crate::registry::{self, Commit, Registry};
+use crate::{FastMap, FastSet};
 
 /// `major`, `minor`, `patch` or `prerelease`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -271,7 +272,7 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
 /// Document texts for the diff of a release: the knowledge base's own (borrowed, not copied),
 /// else, for the previous release's documents, the registry's blobs.
 struct Texts<'k> {
-    by_sha: &'k HashMap<&'k str, &'k Document, foldhash::fast::FixedState>,
+    by_sha: &'k FastMap<&'k str, &'k Document>,
     /// Where texts the knowledge base no longer holds are read (`None`: they are empty).
     reg: Option<&'k Registry>,
 }
@@ -561,8 +562,7 @@ fn publish_started(
     let drift = crate::history::drift_counts(&drift_status);
     let new_blobs: Vec<&Document> = {
         use rayon::prelude::*;
-        let mut seen: std::collections::HashSet<&str, foldhash::fast::FixedState> =
-            Default::default();
+        let mut seen: FastSet<&str> = FastSet::default();
         let unique: Vec<&Document> = kb
             .documents
             .iter()
@@ -604,7 +604,7 @@ fn publish_started(
         _ => Ok(()),
     };
     let build = || -> Result<Built> {
-        let by_sha: HashMap<&str, &Document, foldhash::fast::FixedState> = kb
+        let by_sha: FastMap<&str, &Document> = kb
             .documents
             .iter()
             .map(|d| (d.sha256.as_str(), d))

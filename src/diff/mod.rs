@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use similar::Algorithm;
 
+use crate::FastMap;
 use crate::content::{body_of, raw_front_matter};
 use crate::error::Result;
 use crate::manifest::{ChangeCounts, ChangeStatus, DocChange, ManifestDoc};
@@ -228,14 +229,13 @@ fn similarity_bound(a: &LineBag, b: &LineBag) -> u8 {
 /// removed document with the same bytes in the same language is a rename. Shared by
 /// [`diff_docs`] and the viewer's pairing when no stored diff fits.
 pub(crate) struct Twins<'a> {
-    by_content: HashMap<(&'a str, &'a str), Vec<usize>, foldhash::fast::FixedState>,
+    by_content: FastMap<(&'a str, &'a str), Vec<usize>>,
     claimed: Vec<bool>,
 }
 
 impl<'a> Twins<'a> {
     pub(crate) fn new(added: &[&'a ManifestDoc]) -> Twins<'a> {
-        let mut by_content: HashMap<(&str, &str), Vec<usize>, foldhash::fast::FixedState> =
-            HashMap::default();
+        let mut by_content: FastMap<(&str, &str), Vec<usize>> = FastMap::default();
         for (i, a) in added.iter().enumerate() {
             by_content
                 .entry((a.lang.as_str(), a.sha256.as_str()))
@@ -308,10 +308,9 @@ pub fn diff_docs<'a, 't>(
         Added(&'a ManifestDoc, Option<Cow<'t, str>>),
         Removed(&'a ManifestDoc, Option<Cow<'t, str>>),
     }
-    // (language, id) → document, both sides built at once. foldhash: these maps hold every
-    // document of both releases, and SipHash was a tenth of a 100,000-document diff. Fixed seed:
-    // the random one reads the clock.
-    type ById<'a> = HashMap<(&'a str, &'a str), &'a ManifestDoc, foldhash::fast::FixedState>;
+    // (language, id) → document, both sides built at once (over every document of both
+    // releases: see `FastMap`).
+    type ById<'a> = FastMap<(&'a str, &'a str), &'a ManifestDoc>;
     let by_id = |docs: &'a [ManifestDoc]| -> ById<'a> {
         docs.iter()
             .map(|d| ((d.lang.as_str(), d.id.as_str()), d))
