@@ -141,16 +141,17 @@ const NFC_STABLE: [(char, char); 6] = [
 /// and Chinese prose) is answered from its bytes; anything else goes through
 /// the full quick check.
 fn is_nfc(text: &str) -> bool {
-    all_nfc_stable(text.as_bytes())
+    all_nfc_stable(text)
         || unicode_normalization::is_nfc_quick(text.chars())
             == unicode_normalization::IsNormalized::Yes
 }
 
-/// Whether every character of the UTF-8 text `b` is in `NFC_STABLE`, read from the bytes
-/// (no decoding): ASCII eight bytes at a time, then the lead and continuation bytes of each
+/// Whether every character of `text` is in `NFC_STABLE`, read from its UTF-8 bytes (no
+/// decoding): ASCII eight bytes at a time, then the lead and continuation bytes of each
 /// range. Checked character by character against the ranges by
 /// `nfc_stable_bytes_match_the_ranges`.
-fn all_nfc_stable(b: &[u8]) -> bool {
+fn all_nfc_stable(text: &str) -> bool {
+    let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
         if i + 8 <= b.len()
@@ -166,7 +167,7 @@ fn all_nfc_stable(b: &[u8]) -> bool {
             i += 1;
             continue;
         }
-        // Valid UTF-8: a lead byte is followed by its continuation bytes.
+        // A `str`: a lead byte is followed by its continuation bytes.
         let (b1, b2) = (b[i + 1], b.get(i + 2).copied().unwrap_or(0));
         let (len, ok) = match c {
             // U+0080–U+02FF
@@ -885,14 +886,15 @@ mod tests {
     #[test]
     fn nfc_stable_bytes_match_the_ranges() {
         let stable = |c: char| NFC_STABLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
-        let mut buf = [0u8; 4];
         for c in (0..=0x10FFFF).filter_map(char::from_u32) {
-            let alone = c.encode_utf8(&mut buf).as_bytes().to_vec();
-            assert_eq!(all_nfc_stable(&alone), stable(c), "U+{:04X}", c as u32);
+            assert_eq!(
+                all_nfc_stable(c.encode_utf8(&mut [0; 4])),
+                stable(c),
+                "U+{:04X}",
+                c as u32
+            );
             // Within ASCII runs too (the eight-byte steps).
-            let mut text = b"0123456789".to_vec();
-            text.extend_from_slice(&alone);
-            text.extend_from_slice(b"abcdefghijk");
+            let text = format!("0123456789{c}abcdefghijk");
             assert_eq!(
                 all_nfc_stable(&text),
                 stable(c),
