@@ -440,6 +440,9 @@ fn publish_started(
     } else {
         Some(reg.lock(opts.lock_wait)?)
     };
+    // Read under the lock, before any other work: a changelog path that is not a regular file
+    // fails here, in a dry run too.
+    let changelog = read_changelog(&cfg.changelog_path())?;
     let index = reg.read_index()?.map(|(i, _)| i);
     if let Some(i) = &index
         && i.name != cfg.package.name
@@ -503,6 +506,7 @@ fn publish_started(
             index.as_ref().expect("some"),
             existing,
             &digest,
+            changelog,
             &docs,
             warnings,
             lock.is_some(),
@@ -832,8 +836,7 @@ fn publish_started(
         warnings,
         notes,
     };
-    // Checked by a dry run too; a bad changelog path leaves the registry as it was.
-    let (existing_changelog, changelog_file) = read_changelog(&changelog_path)?;
+    let (existing_changelog, changelog_file) = changelog;
     let Some(lock) = lock.as_ref() else {
         return Ok(report);
     };
@@ -1022,6 +1025,7 @@ fn already_published(
     index: &Index,
     existing: &IndexVersion,
     digest: &str,
+    (text, changelog_file): (String, PathBuf),
     docs: &[ManifestDoc],
     warnings: Vec<Finding>,
     writing: bool,
@@ -1095,7 +1099,6 @@ fn already_published(
             registry::write_atomic(&reg.path(&packument_rel), &packument)?;
         }
     }
-    let (text, changelog_file) = read_changelog(&changelog_path)?;
     let heading = format!("## [{vs}]");
     if !text.lines().any(|l| l.starts_with(&heading)) {
         files.push(changelog_path.display().to_string());
