@@ -442,7 +442,7 @@ fn publish_started(
     };
     // Read under the lock, before any other work: a changelog path that is not a regular file
     // fails here, in a dry run too.
-    let changelog = read_changelog(&cfg.changelog_path())?;
+    let changelog = read_changelog(cfg.changelog_path())?;
     let index = reg.read_index()?.map(|(i, _)| i);
     if let Some(i) = &index
         && i.name != cfg.package.name
@@ -802,8 +802,6 @@ fn publish_started(
         static_packument(cfg, reg, index.as_ref(), &new_index, Some((&vs, pj)))?
     };
 
-    let changelog_path = cfg.changelog_path();
-
     let mut files: Vec<String> = new_blobs
         .iter()
         .map(|d| registry::blob_path(&d.sha256))
@@ -831,12 +829,11 @@ fn publish_started(
         tarball,
         new_blobs: new_blobs.len(),
         files,
-        changelog: changelog_path.clone(),
+        changelog: changelog.path.clone(),
         changelog_section: section.clone(),
         warnings,
         notes,
     };
-    let (existing_changelog, changelog_file) = changelog;
     let Some(lock) = lock.as_ref() else {
         return Ok(report);
     };
@@ -858,8 +855,8 @@ fn publish_started(
     )?;
     cleanup.armed = false;
     drop(cleanup);
-    let updated = changelog::insert_section(&existing_changelog, &version, &section);
-    registry::write_atomic(&changelog_file, updated.as_bytes())?;
+    let updated = changelog::insert_section(&changelog.text, &version, &section);
+    registry::write_atomic(&changelog.file, updated.as_bytes())?;
     report.outcome = Outcome::Published;
     Ok(report)
 }
@@ -946,34 +943,38 @@ pub fn static_packument(
     )))
 }
 
-/// The changelog's text (empty if it does not exist yet) and the file to replace with the
-/// updated text: the changelog itself, or what it links to (a symlinked CHANGELOG.md stays a
-/// link). Anything but a regular file (a directory, a device such as `/dev/null`, a FIFO) is
-/// refused before the registry is touched: replacing it with a file, or blocking on a read,
-/// would be wrong.
-fn read_changelog(path: &std::path::Path) -> Result<(String, PathBuf)> {
-    let target = match std::fs::symlink_metadata(path) {
+/// The changelog a publish updates, read before any other work.
+struct Changelog {
+    /// As configured (`--changelog` or `changelog.path`): what reports show.
+    path: PathBuf,
+    /// Its text, empty if it does not exist yet.
+    text: String,
+    /// The file to replace with the updated text: the changelog itself, or what it links to
+    /// (a symlinked CHANGELOG.md stays a link).
+    file: PathBuf,
+}
+
+/// Read the changelog at `path`. Anything but a regular file (a directory, a device such as
+/// `/dev/null`, a FIFO) is refused before the registry is touched: replacing it with a file,
+/// or blocking on a read, would be wrong.
+fn read_changelog(path: PathBuf) -> Result<Changelog> {
+    let file = match std::fs::symlink_metadata(&path) {
         Ok(m) if m.file_type().is_symlink() => {
-            std::fs::canonicalize(path).map_err(|e| Error::io("follow the link", path, e))?
+            std::fs::canonicalize(&path).map_err(|e| Error::io("follow the link", &path, e))?
         }
-        _ => path.to_path_buf(),
+        _ => path.clone(),
     };
-    match std::fs::metadata(&target) {
+    let text = match std::fs::metadata(&file) {
         Ok(m) if !m.is_file() => {
             return Err(Error::Usage(format!(
                 "changelog `{}` is not a regular file; name a markdown file (--changelog or changelog.path)",
                 path.display()
             )));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((String::new(), target));
-        }
-        _ => {}
-    }
-    match std::fs::read_to_string(&target) {
-        Ok(s) => Ok((s, target)),
-        Err(e) => Err(Error::io("read", path, e)),
-    }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        _ => std::fs::read_to_string(&file).map_err(|e| Error::io("read", &path, e))?,
+    };
+    Ok(Changelog { path, text, file })
 }
 
 /// Set dist-tags for a newly inserted version. `latest` only moves forward.
@@ -1025,7 +1026,7 @@ fn already_published(
     index: &Index,
     existing: &IndexVersion,
     digest: &str,
-    (text, changelog_file): (String, PathBuf),
+    changelog: Changelog,
     docs: &[ManifestDoc],
     warnings: Vec<Finding>,
     writing: bool,
@@ -1072,10 +1073,9 @@ fn already_published(
     }
     // Identical content. Make sure the changelog has its section (a publish interrupted
     // after the index was written may have missed it).
-    let changelog_path = cfg.changelog_path();
     let diff_bytes = reg.read_verified(&existing.diff)?;
     let diff_file = manifest::parse_diff(&diff_bytes, &reg.path(&existing.diff.path))?;
-    let rc = changelog::release_context(
+    let mut rc = changelog::release_context(
         ReleaseInfo {
             version: &vs,
             date: existing.published.get(..10).unwrap_or(&existing.published),
@@ -1086,7 +1086,6 @@ fn already_published(
         &cfg.content.languages,
         &diff_file,
     );
-    let mut rc = rc;
     rc.drift = reg.read_manifest(existing)?.drift;
     let section = changelog::render_release(&rc);
     let mut files = Vec::new();
@@ -1100,14 +1099,14 @@ fn already_published(
         }
     }
     let heading = format!("## [{vs}]");
-    if !text.lines().any(|l| l.starts_with(&heading)) {
-        files.push(changelog_path.display().to_string());
+    if !changelog.text.lines().any(|l| l.starts_with(&heading)) {
+        files.push(changelog.path.display().to_string());
         if writing {
             let v = semver::Version::parse(&vs)
                 .map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
             registry::write_atomic(
-                &changelog_file,
-                changelog::insert_section(&text, &v, &section).as_bytes(),
+                &changelog.file,
+                changelog::insert_section(&changelog.text, &v, &section).as_bytes(),
             )?;
         }
     }
@@ -1124,7 +1123,7 @@ fn already_published(
         tarball: existing.tarball.clone(),
         new_blobs: 0,
         files,
-        changelog: changelog_path,
+        changelog: changelog.path,
         changelog_section: section,
         warnings,
         notes: Vec::new(),
