@@ -141,7 +141,7 @@ pub fn has_errors(findings: &[Finding]) -> bool {
 }
 
 mod rules {
-    use crate::{FastMap as HashMap, FastSet as HashSet};
+    use crate::{FastMap, FastSet};
     use std::borrow::Cow;
     use std::hash::Hash;
 
@@ -158,9 +158,9 @@ mod rules {
         /// One entry per configured language, in configured order.
         langs: Vec<LangIndex<'a>>,
         /// Every file below the content root.
-        files: HashSet<&'a str>,
+        files: FastSet<&'a str>,
         /// Files that raised KB001: their front matter (and so their fields) is not trustworthy.
-        bad_front_matter: HashSet<&'a str>,
+        bad_front_matter: FastSet<&'a str>,
         /// `(lang, base URL)` for every configured language when `base_url` is set.
         bases: Vec<(&'a str, String)>,
     }
@@ -168,8 +168,8 @@ mod rules {
     struct LangIndex<'a> {
         lang: &'a str,
         docs: Vec<&'a Document>,
-        ids: HashSet<&'a str>,
-        slugs: HashSet<&'a str>,
+        ids: FastSet<&'a str>,
+        slugs: FastSet<&'a str>,
     }
 
     impl<'a> Ctx<'a> {
@@ -181,11 +181,11 @@ mod rules {
                 .map(|l| LangIndex {
                     lang: l.as_str(),
                     docs: Vec::new(),
-                    ids: HashSet::default(),
-                    slugs: HashSet::default(),
+                    ids: FastSet::default(),
+                    slugs: FastSet::default(),
                 })
                 .collect();
-            let rank: HashMap<&str, usize> = cfg
+            let rank: FastMap<&str, usize> = cfg
                 .content
                 .languages
                 .iter()
@@ -274,8 +274,8 @@ mod rules {
         docs: &[&'a Document],
         key: impl Fn(&'a Document) -> Option<K>,
     ) -> Vec<Vec<&'a Document>> {
-        let mut index: HashMap<K, usize> =
-            HashMap::with_capacity_and_hasher(docs.len(), Default::default());
+        let mut index: FastMap<K, usize> =
+            FastMap::with_capacity_and_hasher(docs.len(), Default::default());
         let mut all: Vec<Vec<&'a Document>> = Vec::new();
         for &doc in docs {
             let Some(k) = key(doc) else { continue };
@@ -462,7 +462,7 @@ mod rules {
     /// KB007: one bundle key names different documents (ids) in different languages. The
     /// first language (in configured order) using the key is the reference.
     fn key_mismatches(ctx: &Ctx, out: &mut Vec<Finding>) {
-        let mut reference: HashMap<&str, &Document> = HashMap::default();
+        let mut reference: FastMap<&str, &Document> = FastMap::default();
         for idx in &ctx.langs {
             for &doc in &idx.docs {
                 reference.entry(doc.key.as_str()).or_insert(doc);
