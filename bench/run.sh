@@ -383,7 +383,7 @@ bench_publish() {
         printf 'markdown, `kbrel-synth --docs-per-lang %s --seed %s`) as version 1.0.0 into an empty\n' "$((docs / 2))" "$BENCH_SEED"
         printf 'registry, against archiving the same folder with `tar czf`. %s runs each, alternating,\n' "$BENCH_RUNS"
         printf 'page cache warm, a fresh registry (and tar output file) every run, none deleted before\n'
-        printf 'the last run (see "Measurement notes"). Wall time from `date +%%s.%%N`, peak RSS from\n`/usr/bin/time -f %%M`.\n\n'
+        printf 'the last run, each started after an untimed `sync` (see "Measurement notes"). Wall time from `date +%%s.%%N`, peak RSS from\n`/usr/bin/time -f %%M`.\n\n'
         machine_md
         printf '\nCommands:\n\n```sh\n'
         printf 'tar czf out.tgz -C bench/out/%s content\n' "$(basename "$kb")"
