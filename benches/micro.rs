@@ -199,6 +199,7 @@ mod packing {
             globals,
             documents: docs,
             gzip_level: cfg.registry.gzip_level,
+            format: kbrel::package::FORMAT,
         };
         let release = kbrel::package::Release {
             name: &cfg.package.name,

@@ -5,8 +5,8 @@
 # 2. publish the working content into a fresh scratch registry (target/guide-release/): snapshot,
 #    diff, tarball, manifests, index, packument, changelog section — then verify that registry;
 # 3. reproducibility: rebuild every release in releases/ from the git commit it records, with
-#    the date it records, into another scratch registry, and require identical bytes (index,
-#    manifests, diffs, package.json, tarballs, CHANGELOG.md);
+#    the date and package format it records, into another scratch registry, and require
+#    identical bytes (index, manifests, diffs, package.json, tarballs, CHANGELOG.md);
 # 4. publish the working content into releases/ as the latest version: a no-op "already
 #    published" while content/ is unchanged (to release edits, from committed content:
 #    GUIDE_VERSION=1.2.0 GUIDE_DATE=2026-11-25T19:00:00Z $0).
@@ -40,6 +40,8 @@ if [ -f releases/index.json ]; then
     v=$(basename "$dir")
     commit=$(sed -n 's/.*"commit": "\([0-9a-f]*\)".*/\1/p' "$dir/manifest.json" | head -n 1)
     date=$(sed -n 's/^  "published": "\(.*\)",$/\1/p' "$dir/manifest.json" | head -n 1)
+    # The tarball format it was packed in (absent: format 1, from before kbrel recorded it).
+    format=$(sed -n 's/^  "package_format": \([0-9]*\).*/\1/p' "$dir/manifest.json" | head -n 1)
     if [ -z "$commit" ] || ! git cat-file -e "$commit^{commit}" 2>/dev/null; then
       echo "   $v records commit '${commit:-none}', which this clone lacks: skipping the rebuild"
       rebuilt_all=0
@@ -47,7 +49,8 @@ if [ -f releases/index.json ]; then
     fi
     echo "   $v from ${commit:0:12} dated $date"
     "$kbrel" --from-git "$commit" --registry "$scratch/rebuilt" publish "$v" --date "$date" \
-      --changelog "$scratch/rebuilt-CHANGELOG.md" --no-tag --quiet >/dev/null
+      --package-format "${format:-1}" --changelog "$scratch/rebuilt-CHANGELOG.md" --no-tag \
+      --quiet >/dev/null
   done
   if [ "$rebuilt_all" = 1 ]; then
     (cd releases && find . -type f ! -name .lock | sort) | while read -r f; do

@@ -126,6 +126,7 @@ pub fn import(
                 require_translations: false,
                 guard: None,
                 sign: None,
+                package_format: crate::package::FORMAT,
             },
         )
         .map_err(|e| tag_error(e, tag))?;

@@ -11,6 +11,7 @@
 //! - [`diff`] — document and line differences (pure)
 //! - [`changelog`] — changelog context and Keep a Changelog rendering (pure)
 //! - [`package`] — the npm tarball and bundles
+//! - `deflate` — raw deflate as LZ77 tokens: read back, Huffman-code (for `package`)
 //! - [`npm`] — npm packuments and the publish document
 //! - [`manifest`] — `index.json`, `manifest.json`, `diff.json`
 //! - [`registry`] — the registry directory: verified reads, lock, atomic commit
@@ -32,6 +33,7 @@ pub mod changelog;
 pub mod config;
 pub mod content;
 pub mod date;
+mod deflate;
 pub mod diff;
 pub mod error;
 pub mod git;

@@ -114,6 +114,18 @@ pub struct Manifest {
     /// Translation drift per non-source language at publish time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub drift: BTreeMap<String, crate::history::DriftCounts>,
+    /// The package format of the release's tarball ([`crate::package::FORMAT`]); absent in
+    /// releases of format 1. Rebuilding a release byte for byte takes the same format.
+    #[serde(default = "format_one", skip_serializing_if = "is_format_one")]
+    pub package_format: u32,
+}
+
+fn format_one() -> u32 {
+    1
+}
+
+fn is_format_one(f: &u32) -> bool {
+    *f == 1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

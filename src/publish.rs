@@ -207,6 +207,9 @@ pub struct PublishOptions<'a> {
         &'a ed25519_dalek::SigningKey,
         Option<ed25519_dalek::VerifyingKey>,
     )>,
+    /// The tarball's package format: [`package::FORMAT`], or an older one (1..) to rebuild a
+    /// release made with it byte for byte.
+    pub package_format: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -414,6 +417,7 @@ pub fn publish(
             globals: globals(cfg),
             documents: &kb.documents,
             gzip_level: cfg.registry.gzip_level,
+            format: opts.package_format,
         };
         let started = package::start(scope, &contents);
         publish_started(cfg, kb, reg, opts, started)
@@ -657,6 +661,7 @@ fn publish_started(
             documents: docs.clone(),
             warnings: warnings.clone(),
             drift: drift.clone(),
+            package_format: opts.package_format,
         };
         let manifest_json = manifest::to_json_bytes(&manifest);
         if let Some(p) = &prev_version

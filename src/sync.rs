@@ -382,6 +382,7 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 ///     require_translations: false,
 ///     guard: None,
 ///     sign: None,
+///     package_format: kbrel::package::FORMAT,
 /// })?;
 ///
 /// let cache = tmp.path().join("cache");

@@ -893,6 +893,77 @@ fn same_content_version_and_date_give_identical_bytes() {
     assert!(!e.registry().exists());
 }
 
+#[test]
+fn package_format_1_rebuilds_the_older_layout_and_is_recorded() {
+    let (two, one) = (Kb::new(), Kb::new());
+    two.publish(&["1.0.0"]).success();
+    one.publish(&["1.0.0", "--package-format", "1"]).success();
+    // Recorded: 2 by default, absent for format 1 (releases made before the field existed).
+    assert_eq!(manifest(&two, "1.0.0")["package_format"], 2);
+    assert!(manifest(&one, "1.0.0").get("package_format").is_none());
+    assert_eq!(
+        manifest(&two, "1.0.0")["content_digest"],
+        manifest(&one, "1.0.0")["content_digest"],
+        "the format is not part of the content identity"
+    );
+    let entries = |kb: &Kb| tar_entries(&fs::read(kb.reg("acme-kb-1.0.0.tgz")).unwrap());
+    let (e2, e1) = (entries(&two), entries(&one));
+    let names = |e: &[(String, tar::Header, Vec<u8>)]| -> Vec<String> {
+        e.iter().map(|x| x.0.clone()).collect()
+    };
+    // The same documents and bundles (manifest.json differs by the recorded format)…
+    let files = |e: &[(String, tar::Header, Vec<u8>)]| -> BTreeMap<String, Vec<u8>> {
+        e.iter()
+            .filter(|x| x.0 != "package/manifest.json")
+            .map(|x| (x.0.clone(), x.2.clone()))
+            .collect()
+    };
+    assert_eq!(files(&e2), files(&e1));
+    // …format 1: bundles, then every document by path; format 2: per language, its bundles
+    // then its documents.
+    let n1 = names(&e1);
+    let first_doc = n1.iter().position(|n| n.contains("/docs/")).unwrap();
+    assert!(
+        n1[first_doc..].iter().all(|n| n.contains("/docs/")),
+        "{n1:?}"
+    );
+    let n2 = names(&e2);
+    let zh_esm = n2
+        .iter()
+        .position(|n| n == "package/dist/esm/zh.js")
+        .unwrap();
+    assert!(
+        n2[..zh_esm]
+            .iter()
+            .any(|n| n.starts_with("package/docs/en/")),
+        "{n2:?}"
+    );
+    assert!(
+        n2[zh_esm..]
+            .iter()
+            .all(|n| !n.starts_with("package/docs/en/")),
+        "{n2:?}"
+    );
+    // Each is reproducible with its format.
+    let again = Kb::new();
+    again.publish(&["1.0.0", "--package-format", "1"]).success();
+    assert_eq!(
+        fs::read(one.reg("acme-kb-1.0.0.tgz")).unwrap(),
+        fs::read(again.reg("acme-kb-1.0.0.tgz")).unwrap()
+    );
+    // Re-publishing the same content in the other format is "already published".
+    two.publish(&["1.0.0", "--package-format", "1"])
+        .success()
+        .stdout_has(&["already"]);
+}
+
+#[test]
+fn rejects_an_unknown_package_format() {
+    for bad in ["0", "3", "two"] {
+        assert_rejected(|_| {}, &["1.1.0", "--package-format", bad], &[bad], true);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // dist-tags and versions
 

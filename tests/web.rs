@@ -544,6 +544,7 @@ fn big_registry(dir: &Path, docs: usize) -> Registry {
             documents: mdocs.clone(),
             warnings: Vec::new(),
             drift: Default::default(),
+            package_format: kbrel::package::FORMAT,
         };
         let package_json = format!("{{\"name\":\"big-kb\",\"version\":\"{version}\"}}\n");
         let tarball = format!("big-kb-{version}.tgz");

@@ -280,7 +280,15 @@ pub struct PublishArgs {
     /// With --sign-key: endorse this public key as the next signing key (key rotation)
     #[arg(long, value_name = "PUBKEY", requires = "sign_key")]
     pub next_key: Option<String>,
+    /// Tarball package format: 2 (this kbrel's), or 1 to rebuild byte for byte a release made
+    /// by an older kbrel (its manifest.json records the format; absent means 1)
+    #[arg(long, value_name = "N", default_value_t = kbrel::package::FORMAT,
+          value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub package_format: u32,
 }
+
+// `--package-format` accepts 1..=2: extend its range with the format.
+const _: () = assert!(kbrel::package::FORMAT == 2);
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {

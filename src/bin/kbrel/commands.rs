@@ -253,6 +253,7 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         require_translations: args.require_translations,
         guard: Some(&tag_check),
         sign: sign_key.as_ref().map(|k| (k, next_key)),
+        package_format: args.package_format,
     };
     let reg = Registry::new(cfg.registry_dir());
     let report = publish::publish(&cfg, &kb, &reg, &opts)?;
