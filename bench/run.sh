@@ -390,7 +390,7 @@ bench_publish() {
         printf 'kbrel --config bench/out/%s/kbrel.toml --registry <fresh tmp dir> publish --no-tag 1.0.0 \\\n' "$(basename "$kb")"
         printf '    --date %s --changelog <tmp>/CHANGELOG.md --quiet\n```\n\n' "$DATE_ARG"
         printf '%s\n\n' "$table"
-        printf 'kbrel does more than tar: it parses and lints every document, hashes it, writes one\ncontent-addressed blob per document (made durable with one syncfs), builds ESM and IIFE\nbundles per language, the npm tarball (docs + bundles, parallel gzip), manifest.json,\ndiff.json, index.json and the changelog.\n'
+        printf 'kbrel does more than tar: it parses and lints every document, hashes it, writes one\ncontent-addressed blob per document (made durable with one syncfs), builds ESM and IIFE\nbundles per language, the npm tarball (docs + bundles, parallel gzip; package format 2: the\nbundles coded with the matches found in `docs/`, see "Where publish time and memory go"),\nmanifest.json, diff.json, index.json and the changelog.\n'
     } >"$body"
     write_section publish "$body"
 }
