@@ -25,7 +25,7 @@
 #   BENCH_GIT_TAGS=50   release tags for `git` (v1.0.0 … v1.0.11, v1.1.0 …: 12 patches per minor)
 #   BENCH_GIT_CHANGED_PCT=2            documents edited from one tag to the next for `git`
 #   BENCH_GIT_TREE_DOCS=$BENCH_DOCS    documents in the one tree `git` reads (check vs archive)
-#   BENCH_SETTLE=180    seconds to wait after deleting many files before timing file creation
+#   BENCH_SETTLE=360    seconds to wait after deleting many files before timing file creation
 #   BENCH_SCRATCH_MAX_MB=4096          in `scaling`, scratch left after one scale is deleted
 #                       (then settled) when it is larger than this; else kept to the end
 #   BENCH_NO_BUILD=1    skip `cargo build --release --bins --examples`
@@ -69,7 +69,7 @@ READ_TREE=$ROOT/target/release/examples/read_tree
 DATE_ARG=2026-11-25
 TARGET_RATIO=1.0
 TARGET_RSS_MB=300
-BENCH_SETTLE=${BENCH_SETTLE:-180}
+BENCH_SETTLE=${BENCH_SETTLE:-360}
 BENCH_SCRATCH_MAX_MB=${BENCH_SCRATCH_MAX_MB:-4096}
 SCRATCH=$OUT/scratch
 LAST_BULK_DELETE=$OUT/.last-bulk-delete
