@@ -1896,6 +1896,47 @@ mod tests {
         assert!(a == b, "same files and bytes");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+        /// Whatever the documents, escapes and chunk boundaries (the first document is
+        /// repeated past one or two bundle chunks), format 2 holds exactly format 1's files.
+        #[test]
+        fn format_2_holds_any_documents(
+            pieces in proptest::collection::vec(
+                proptest::string::string_regex(
+                    "([a-z\"\\\\<>/!\n\t\u{1}\u{2028}\u{2029}\u{2014}é中 ]|</|<!){0,40}"
+                ).expect("regex"),
+                1..8,
+            ),
+            repeat in 1_000usize..2_600,
+            keys in proptest::collection::vec("[A-Za-z]{1,6}", 8),
+        ) {
+            let mut docs: Vec<Document> = pieces
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let text = if i == 0 { p.repeat(repeat * 20) } else { p.clone() };
+                    let mut d = test_doc(&format!("{}{i}", keys[i]), &text);
+                    d.path = format!("d{i}.md");
+                    d.lang = if i % 2 == 0 { "en" } else { "zh" }.into();
+                    d
+                })
+                .collect();
+            docs.sort_by(|a, b| (a.lang != "en", &a.path).cmp(&(b.lang != "en", &b.path)));
+            let limits = UnpackLimits {
+                max_unpacked: 1 << 30,
+                max_entries: 10_000,
+            };
+            let (one, _) = pack(&docs, 6, 1);
+            let (two, _) = pack(&docs, 6, 2);
+            let mut a = unpack(&one, "format 1", limits).unwrap();
+            let mut b = unpack(&two, "format 2", limits).unwrap();
+            a.sort();
+            b.sort();
+            proptest::prop_assert!(a == b, "same files and bytes");
+        }
+    }
+
     #[test]
     fn format_2_roundtrips_at_every_level() {
         let docs: Vec<Document> = mirror_docs().into_iter().step_by(3).collect();
