@@ -1,7 +1,7 @@
 //! Reads a raw deflate stream (RFC 1951) back into the LZ77 tokens its compressor chose,
 //! without producing the bytes: the tokens are what `encode` re-codes.
 
-use super::Token;
+use super::{CL_ORDER, DIST_BASE, DIST_EXTRA, LEN_BASE, LEN_EXTRA, Token};
 use std::fmt;
 
 /// Why a stream could not be read.
@@ -38,18 +38,6 @@ const DIST_ROOT: u32 = 8;
 const LIT_MASK: usize = (1 << LIT_ROOT) - 1;
 const DIST_MASK: usize = (1 << DIST_ROOT) - 1;
 
-const LEN_BASE: [u16; 29] = [
-    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
-    163, 195, 227, 258,
-];
-const DIST_BASE: [u16; 30] = [
-    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
-    2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
-];
-const CL_ORDER: [usize; 19] = [
-    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-];
-
 /// A length or distance entry: kind, base, and the extra bits (counted in the bits to consume).
 fn with_extra(base: u16, extra: u64) -> u64 {
     LEN | u64::from(base) << 32 | ((1 << extra) - 1) << 48 | extra
@@ -59,19 +47,14 @@ fn lit_entry(sym: usize) -> u64 {
     match sym {
         0..=255 => (sym as u64) << 32,
         256 => EOB,
-        // Lengths 11..=257 come in groups of four codes per extra-bit count.
-        257..=284 => with_extra(
-            LEN_BASE[sym - 257],
-            (sym as u64 - 257).saturating_sub(4) / 4,
-        ),
-        285 => with_extra(258, 0),
+        257..=285 => with_extra(LEN_BASE[sym - 257], u64::from(LEN_EXTRA[sym - 257])),
         _ => BAD,
     }
 }
 
 fn dist_entry(sym: usize) -> u64 {
     match sym {
-        0..=29 => with_extra(DIST_BASE[sym], (sym as u64 / 2).saturating_sub(1)),
+        0..=29 => with_extra(DIST_BASE[sym], u64::from(DIST_EXTRA[sym])),
         _ => BAD,
     }
 }

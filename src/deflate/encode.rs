@@ -2,7 +2,7 @@
 //! dynamic Huffman, fixed Huffman and stored, and closing with a sync flush so pieces
 //! compressed independently can be concatenated (pigz-style).
 
-use super::Token;
+use super::{CL_ORDER, DIST_BASE, DIST_EXTRA, LEN_BASE, LEN_EXTRA, Token};
 
 /// Tokens per unit of block splitting. zlib ends a block every 16383 tokens (its symbol
 /// buffer is full); merging units greedily adapts block length to the data instead.
@@ -13,26 +13,6 @@ const MAX_BITS: usize = 15;
 const MAX_BL_BITS: usize = 7;
 /// Largest stored block payload.
 const MAX_STORED: usize = 65535;
-/// Order in which code-length code lengths are sent.
-const BL_ORDER: [usize; 19] = [
-    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-];
-
-const LEN_BASE: [u16; 29] = [
-    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
-    163, 195, 227, 258,
-];
-const LEN_EXTRA: [u8; 29] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
-];
-const DIST_BASE: [u16; 30] = [
-    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
-    2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
-];
-const DIST_EXTRA: [u8; 30] = [
-    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
-    13,
-];
 
 /// Length code (0..29) of match length `len - 3`.
 const LEN_CODE: [u8; 256] = {
@@ -277,7 +257,7 @@ impl Dynamic {
             bl_f[s as usize] += 1;
         }
         let bl = limited_lengths(&bl_f, MAX_BL_BITS);
-        let hclen = 4.max(1 + BL_ORDER.iter().rposition(|&s| bl[s] != 0).unwrap_or(0));
+        let hclen = 4.max(1 + CL_ORDER.iter().rposition(|&s| bl[s] != 0).unwrap_or(0));
         let bits = 3 + 14 + 3 * hclen as u64 + dot(&bl_f, &bl) + dot(&bl_f[16..], &[2, 3, 7]);
         let bits = bits + dot(&lit_f, &lit) + dot(&s.dist, &dist) + s.extra();
         Dynamic {
@@ -320,7 +300,7 @@ fn write_block(w: &mut Bits, toks: &[Token], data: &[u8], s: &Stats, d: &Dynamic
         w.put((d.hlit - 257) as u64, 5);
         w.put((d.hdist - 1) as u64, 5);
         w.put((d.hclen - 4) as u64, 4);
-        for &s in &BL_ORDER[..d.hclen] {
+        for &s in &CL_ORDER[..d.hclen] {
             w.put(u64::from(d.bl[s]), 3);
         }
         let bl = canonical(d.bl);
