@@ -31,6 +31,17 @@ mod mirror;
 /// format (manifest.json) so that it can be rebuilt byte for byte.
 pub const FORMAT: u32 = 2;
 
+/// `format` is one this build can write ([`FORMAT`] or an older one).
+pub fn check_format(format: u32) -> Result<()> {
+    if (1..=FORMAT).contains(&format) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "package format {format} is not one of 1..={FORMAT}"
+        )))
+    }
+}
+
 /// npm's package-name rules (scoped names allowed).
 pub fn validate_package_name(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() || name.len() > 214 {
@@ -719,9 +730,8 @@ fn readme(release: &Release<'_>, contents: &Contents<'_>) -> String {
     s
 }
 
-/// Serialise entries as a ustar archive with npm's normalised headers; `end`: close it with
-/// the two zero blocks.
-/// The archive of `entries`, and where each entry's header(s) and data start in it.
+/// Serialise entries as a ustar archive with npm's normalised headers (`end`: close it with
+/// the two zero blocks), and where each entry's header(s) and data start in it.
 fn write_tar<'a>(
     entries: &[(String, Data<'a>)],
     end: bool,
@@ -883,11 +893,6 @@ struct Plan<'a> {
     mirrors: Vec<mirror::MirrorBody<'a>>,
     /// Per mirror and chunk of its bundle body, the `docs/` jobs holding its documents.
     docs_jobs: Vec<Vec<std::ops::Range<usize>>>,
-    /// The output of those `docs/` jobs, for the bundle jobs and the emitter: whichever
-    /// needs it first computes it.
-    kept: Vec<Kept>,
-    /// Whether job `i` is one of `docs_jobs`.
-    kept_jobs: Vec<bool>,
 }
 
 struct Job {
@@ -896,6 +901,9 @@ struct Job {
     /// `Some((m, c))`: chunk `c` of mirror `m`'s bundle body, coded with the matches of its
     /// `docs/` chunks.
     mirror: Option<(usize, usize)>,
+    /// For a `docs/` chunk of a mirror, its output, for the bundle job and the emitter:
+    /// whichever needs it first computes it.
+    kept: Option<Kept>,
 }
 
 /// Jobs, each with the shared body and offset in it it compresses (equal keys, equal bytes).
@@ -913,6 +921,7 @@ impl<'a> Plan<'a> {
                         start: at,
                         len,
                         mirror: None,
+                        kept: None,
                     },
                     None,
                 ));
@@ -966,6 +975,7 @@ impl<'a> Plan<'a> {
                                 start: start + off,
                                 len,
                                 mirror: m.map(|m| (m, off / GZIP_CHUNK)),
+                                kept: None,
                             },
                             Some((id, off)),
                         ));
@@ -990,6 +1000,7 @@ impl<'a> Plan<'a> {
                                 start: cut.start,
                                 len: cut.end - cut.start,
                                 mirror: None,
+                                kept: Some(Kept::default()),
                             },
                             None,
                         ));
@@ -1012,15 +1023,9 @@ impl<'a> Plan<'a> {
                 None => i,
             })
             .collect();
-        let mut kept_jobs = vec![false; jobs.len()];
-        for j in docs_jobs.iter().flatten().flat_map(Clone::clone) {
-            kept_jobs[j] = true;
-        }
         Plan {
             tar,
             level,
-            kept_jobs,
-            kept: (0..jobs.len()).map(|_| Kept::default()).collect(),
             jobs: jobs.into_iter().map(|(j, _)| j).collect(),
             source,
             mirrors,
@@ -1033,10 +1038,10 @@ impl<'a> Plan<'a> {
         if let Some((m, c)) = self.jobs[i].mirror {
             return self.compress_mirrored(i, m, c);
         }
-        if self.kept_jobs[i] {
-            return self.kept[i].get(|| self.deflate(i));
+        match &self.jobs[i].kept {
+            Some(kept) => kept.get(|| self.deflate(i)),
+            None => self.deflate(i),
         }
-        self.deflate(i)
     }
 
     /// Job `i`'s chunk, deflated.
@@ -1064,7 +1069,7 @@ impl<'a> Plan<'a> {
         SCRATCH.with_borrow_mut(|scratch| {
             scratch.raw.clear();
             for j in docs.clone() {
-                let part = self.kept[j].get(|| self.deflate(j));
+                let part = self.compress(j);
                 // A stream this process compressed a moment ago; should it not read back, the
                 // chunk is compressed on its own.
                 if crate::deflate::decode::tokens(&part.0, &mut scratch.raw).is_err() {
@@ -1503,6 +1508,15 @@ mod tests {
         assert!(validate_package_name("@acme").is_err());
         assert!(validate_package_name(".x").is_err());
         assert_eq!(tarball_file_name("@a/b", "1.0.0"), "a-b-1.0.0.tgz");
+    }
+
+    #[test]
+    fn formats_this_build_writes() {
+        assert!(check_format(1).is_ok() && check_format(FORMAT).is_ok());
+        for bad in [0, FORMAT + 1, u32::MAX] {
+            let err = check_format(bad).unwrap_err().to_string();
+            assert!(err.contains(&bad.to_string()), "{err}");
+        }
     }
 
     fn test_release() -> Release<'static> {

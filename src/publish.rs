@@ -408,6 +408,7 @@ pub fn publish(
     reg: &Registry,
     opts: &PublishOptions<'_>,
 ) -> Result<PublishReport> {
+    package::check_format(opts.package_format)?;
     std::thread::scope(|scope| {
         // Most of the tarball (the bundles and `docs/`) depends on the documents alone: its
         // compression starts now, on worker threads, while the release is checked, diffed

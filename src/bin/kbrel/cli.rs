@@ -283,12 +283,17 @@ pub struct PublishArgs {
     /// Tarball package format: 2 (this kbrel's), or 1 to rebuild byte for byte a release made
     /// by an older kbrel (its manifest.json records the format; absent means 1)
     #[arg(long, value_name = "N", default_value_t = kbrel::package::FORMAT,
-          value_parser = clap::value_parser!(u32).range(1..=2))]
+          value_parser = package_format)]
     pub package_format: u32,
 }
 
-// `--package-format` accepts 1..=2: extend its range with the format.
-const _: () = assert!(kbrel::package::FORMAT == 2);
+fn package_format(s: &str) -> Result<u32, String> {
+    let format = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a package format number"))?;
+    kbrel::package::check_format(format).map_err(|e| e.to_string())?;
+    Ok(format)
+}
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
