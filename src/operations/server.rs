@@ -124,7 +124,7 @@ impl State {
     fn load(&self, path: &std::path::Path) -> Result<(Index, Vec<u8>, BTreeMap<String, Value>)> {
         let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
         let index = manifest::parse_index(&bytes, path)?;
-        let docs = crate::npm::version_documents(&self.reg, &index)?;
+        let docs = crate::registry::version_documents(&self.reg, &index)?;
         Ok((index, bytes, docs))
     }
 
