@@ -28,6 +28,7 @@
 //! - [`verify`] — full registry verification and garbage repair
 //! - [`date`] — release timestamps
 //! - [`synth`] — deterministic synthetic knowledge bases for tests and benchmarks
+//! - [`messy`] — a deterministic messy knowledge base with a release history (adoption fixture)
 
 pub mod changelog;
 pub mod config;
@@ -41,6 +42,7 @@ pub mod history;
 pub mod import;
 pub mod lint;
 pub mod manifest;
+pub mod messy;
 pub mod npm;
 pub mod package;
 pub mod publish;
