@@ -32,6 +32,7 @@
 //! - [`sync`] — the consumer: verified, delta, atomic cache updates
 //! - [`verify`] — full registry verification and garbage repair
 //! - [`synth`] — deterministic synthetic knowledge bases for tests and benchmarks
+//! - [`messy`] — a deterministic messy knowledge base with a release history (adoption fixture)
 
 // The floors, bottom to top: a module imports only from its own floor or the ones below
 // (tests/it/layers.rs checks every `crate::` path against ARCHITECTURE.md's layer table).
@@ -50,7 +51,7 @@ pub use ground::{date, error, findings, hash, version};
 pub use model::{config, content};
 pub use operations::{import, publish, push, server, sync, verify, web};
 pub use services::{changelog, diff, git, history, lint, package, registry, snapshot};
-pub use tools::synth;
+pub use tools::{messy, synth};
 
 pub use error::{Error, Result};
 
