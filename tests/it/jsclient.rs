@@ -10,9 +10,8 @@
 //! node and nginx are external tools: when missing the tests print a note and pass, except with
 //! `CI=true`, where they fail (`common::tools`).
 
-mod common;
-#[path = "support/sync/mod.rs"]
-mod support;
+use crate::common;
+use crate::common::sync as support;
 
 use std::collections::BTreeMap;
 use std::fs;
