@@ -64,10 +64,7 @@ fn problem(path: impl Into<String>, kind: ProblemKind, message: impl Into<String
 /// Check everything; with `repair`, take the lock and remove garbage.
 pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
     if !reg.dir.is_dir() {
-        return Err(Error::corrupt(
-            &reg.dir,
-            "not a registry directory (it does not exist or is not a folder)",
-        ));
+        return Err(reg.not_a_registry());
     }
     let _lock = if repair {
         Some(reg.lock(Duration::from_secs(30))?)
