@@ -87,6 +87,7 @@ fn build(kind: &str) -> Fixture {
     }
     kb.publish_at("kbrel.toml", &kb.registry(), "1.1.0", DATE, &sign);
     let mut shows = BTreeMap::new();
+    shows.insert("none".to_string(), Docs::new());
     for v in ["1.0.0", "1.1.0"] {
         shows.insert(v.to_string(), expected(&kb.registry(), v));
     }
@@ -136,10 +137,17 @@ fn target_of(fx: &Fixture, target: &str) -> (String, String) {
             let bytes = fs::read(reg.join(target)).unwrap_or_default();
             (target.to_string(), sha256_hex(&bytes))
         }
-        "manifest" => (
-            v11["manifest"]["path"].as_str().unwrap().to_string(),
-            v11["manifest"]["sha256"].as_str().unwrap().to_string(),
-        ),
+        "manifest" | "delta" => {
+            let field = if target == "manifest" {
+                "manifest"
+            } else {
+                "diff"
+            };
+            (
+                v11[field]["path"].as_str().unwrap().to_string(),
+                v11[field]["sha256"].as_str().unwrap().to_string(),
+            )
+        }
         "changed-blob" => blob("d004.md"),
         "added-blob" => blob("d100.md"),
         other => panic!("unknown target {other:?} in docs/conformance.json"),
@@ -262,9 +270,11 @@ fn run_scenario(node: &Path, fx: &Fixture, s: &Value, client: Client) {
             .tempdir()
             .unwrap();
         let cache = tmp.path().join("cache");
-        let mut args = vec!["--version", start];
-        args.extend(&trust);
-        consume(client, &node, &server.url, &cache, &args).success();
+        if start != "none" {
+            let mut args = vec!["--version", start];
+            args.extend(&trust);
+            consume(client, &node, &server.url, &cache, &args).success();
+        }
         assert_shows(&cache, &fx.shows[start], &format!("{what}: start"));
         (tmp, cache)
     };
@@ -302,7 +312,9 @@ fn run_scenario(node: &Path, fx: &Fixture, s: &Value, client: Client) {
                 assert!(out.stderr.contains(&check), "{what}: lacks {check}\n{out}");
             }
             assert_shows(&cache, &fx.shows[start], &format!("{what}: after"));
-            offline(&cache).success();
+            if start != "none" {
+                offline(&cache).success();
+            }
         }
         o => panic!("unknown outcome {o:?}"),
     }

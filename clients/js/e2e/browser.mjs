@@ -2,7 +2,7 @@
 // tests/jsclient.rs. A console page served from its own origin (this script's static server)
 // reads a registry on another origin (`kbrel serve --cors <page origin>`) and:
 //   1. opens the docs into IndexedDB at 1.0.0;
-//   2. updates 1.0.0 → 1.1.0 fetching only index.json, the manifest and the changed documents
+//   2. updates 1.0.0 → 1.1.0 fetching only index.json, the delta (diff.json) and the changed documents
 //      (every request the page makes to the registry is counted);
 //   3. in another database at 1.0.0, refuses a tampered blob (IntegrityError naming its URL)
 //      and keeps showing 1.0.0;
@@ -120,9 +120,11 @@ try {
   r = await page.evaluate(() => window.update("main", "latest"));
   check(r.ok && r.report.version === "1.1.0", `update to 1.1.0: ${JSON.stringify(r)}`);
   const gets = requests.filter((x) => x.startsWith("GET ")).map((x) => x.slice(4)).sort();
-  const want = ["index.json", "v/1.1.0/manifest.json", ...changed.map((s) => blobUrl(s).slice(registry.length))].sort();
-  assert.deepEqual(gets, want, "the update fetched exactly the index, the manifest and the changed documents");
+  // 1.0.0 is held and 1.1.0 was diffed against it: the delta replaces the whole manifest.
+  const want = ["index.json", "v/1.1.0/diff.json", ...changed.map((s) => blobUrl(s).slice(registry.length))].sort();
+  assert.deepEqual(gets, want, "the update fetched exactly the index, the delta and the changed documents");
   checks++;
+  check(r.report.delta === true, "the update used the delta");
   check(r.report.documentsFetched === changed.length, `documentsFetched ${r.report.documentsFetched}`);
   log(`1.0.0 → 1.1.0: ${gets.length} GETs (${changed.length} changed documents of ${m2.length}), ${r.report.bytesOnWire} bytes on the wire, ${r.report.bytesDecoded} decoded`);
   shown = await page.evaluate(() => window.show("main", "en", "d004.md"));
