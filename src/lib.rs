@@ -27,6 +27,7 @@
 //! - [`sync`] — the consumer: verified, delta, atomic cache updates
 //! - [`verify`] — full registry verification and garbage repair
 //! - [`date`] — release timestamps
+//! - [`fsx`] — hostile-tree file access: non-blocking regular-file reads, removal that never follows a link
 //! - [`synth`] — deterministic synthetic knowledge bases for tests and benchmarks
 
 pub mod changelog;
@@ -36,6 +37,7 @@ pub mod date;
 mod deflate;
 pub mod diff;
 pub mod error;
+pub mod fsx;
 pub mod git;
 pub mod history;
 pub mod import;
