@@ -252,7 +252,7 @@ impl Config {
                 message,
             })
         };
-        if let Err(msg) = crate::package::validate_package_name(&self.package.name) {
+        if let Err(msg) = crate::npm::validate_package_name(&self.package.name) {
             return bad(format!("package.name `{}`: {msg}", self.package.name));
         }
         if self.content.languages.is_empty() {
@@ -317,7 +317,7 @@ impl Config {
             if !self.content.languages.contains(lang) {
                 return bad(format!("bundle.globals.{lang}: unknown language `{lang}`"));
             }
-            if !crate::package::is_js_identifier(global) {
+            if !crate::npm::is_js_identifier(global) {
                 return bad(format!(
                     "bundle.globals.{lang} `{global}` is not a JavaScript identifier"
                 ));

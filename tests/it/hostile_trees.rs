@@ -6,8 +6,6 @@
 //! the message names the offending path. Runs that could hang run under a deadline and fail
 //! the test when they exceed it.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -15,8 +13,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::kbrel_unsigned;
 use tempfile::TempDir;
+
+/// The `kbrel` binary, without the environment kbrel reads.
+fn kbrel_unsigned() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kbrel"));
+    cmd.env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("KBREL_SIGN_KEY")
+        .stdin(Stdio::null());
+    cmd
+}
 
 const CONFIG: &str = r#"[package]
 name = "trees-kb"
