@@ -1,5 +1,5 @@
 // @kbrel/client in headless Chromium (Debian's chromium driven by playwright-core), run by
-// tests/jsclient.rs. A console page served from its own origin (this script's static server)
+// tests/it/jsclient.rs. A console page served from its own origin (this script's static server)
 // reads a registry on another origin (`kbrel serve --cors <page origin>`) and:
 //   1. opens the docs into IndexedDB at 1.0.0;
 //   2. updates 1.0.0 → 1.1.0 fetching only index.json, the delta (diff.json) and the changed documents

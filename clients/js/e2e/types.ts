@@ -1,4 +1,4 @@
-// Compiled with `tsc --noEmit --strict` by tests/jsclient.rs: the declarations describe the API
+// Compiled with `tsc --noEmit --strict` by tests/it/jsclient.rs: the declarations describe the API
 // as the README uses it, and misuse is a type error (the @ts-expect-error lines must fail).
 import {
   openDocs, MemoryStore, IndexedDbStore, KbrelError, IntegrityError, type Doc, type UpdateReport, type Store,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::lint::Finding;
+use crate::findings::{Finding, Severity};
 
 /// Every way a kbrel operation can fail.
 #[derive(Debug, thiserror::Error)]
@@ -128,11 +128,26 @@ fn missing_root_hint(
 fn count_errors(findings: &[Finding]) -> usize {
     findings
         .iter()
-        .filter(|f| f.severity == crate::lint::Severity::Error)
+        .filter(|f| f.severity == Severity::Error)
         .count()
 }
 
 impl Error {
+    /// The message with its causes (`: `-joined), for reports that keep errors as text.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            let s = s.to_string();
+            if !out.contains(&s) {
+                out.push_str(": ");
+                out.push_str(&s);
+            }
+            source = s_next(source);
+        }
+        out
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,
@@ -187,3 +202,9 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn s_next<'a>(
+    e: Option<&'a (dyn std::error::Error + 'static)>,
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    e.and_then(|e| e.source())
+}

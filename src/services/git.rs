@@ -6,11 +6,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
-use serde::{Deserialize, Serialize};
 
+use crate::changelog::CommitInfo;
 use crate::content::SourceFile;
 use crate::error::{Error, MissingRoot, Result};
-use crate::lint::{Code, Finding};
+use crate::findings::{Code, Finding};
 
 /// An open repository.
 pub struct Repo {
@@ -25,18 +25,6 @@ pub struct TagInfo {
     /// Seconds since the epoch: the tagger's time for annotated tags, else the commit time.
     pub time: i64,
     pub annotated: bool,
-}
-
-/// A commit that touched a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CommitInfo {
-    pub id: String,
-    pub short_id: String,
-    pub author: String,
-    /// RFC 3339 author time.
-    pub date: String,
-    pub subject: String,
 }
 
 /// A content tree read from the object database.
@@ -356,7 +344,7 @@ impl Repo {
             .strip_prefix("refs/tags/")
             .or_else(|| rev.strip_prefix("tags/"))
             .unwrap_or(rev);
-        let version = crate::publish::parse_version(name).ok()?;
+        let version = crate::version::parse_version(name).ok()?;
         let tagged = self.tag_target(name)?;
         // `rev` must resolve to the tag (git prefers tags over branches of the same name, but
         // `refs/<rev>` comes first).

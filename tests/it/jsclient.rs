@@ -10,17 +10,15 @@
 //! node and nginx are external tools: when missing the tests print a note and pass, except with
 //! `CI=true`, where they fail (`common::tools`).
 
-mod common;
-#[path = "support/sync/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::*;
+
+use crate::common;
+use crate::support_sync::*;
 
 type Docs = BTreeMap<String, Vec<u8>>;
 

@@ -10,12 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::config::{Config, Pairing};
 use crate::error::{Error, Result};
-use crate::lint::{Code, Finding};
+use crate::findings::{Code, Finding};
+use crate::manifest::ManifestDoc;
+// Old path of the ground floor's hashes, kept: callers in every layer name them here.
+pub use crate::hash::{hex, sha256_hex};
 
 /// One file of a content tree: its path relative to the content root (`en/guide/a.md`,
 /// always `/`-separated) and its raw bytes.
@@ -193,21 +195,6 @@ fn all_nfc_stable(text: &str) -> bool {
         i += len;
     }
     true
-}
-
-/// Lowercase hex sha256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
 }
 
 /// The slug of a document URL: its path without the language segment, query and fragment
@@ -683,7 +670,7 @@ pub fn load_key_map(cfg: &Config) -> Result<KeyMap> {
     let mut map = KeyMap::new();
     if let Some(file) = &cfg.content.keys_file {
         let path = cfg.base_dir.join(file);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        let text = crate::fsx::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
         map = serde_json::from_str(&text).map_err(|e| Error::Config {
             path: path.clone(),
             message: format!("keys file must be {{\"<lang>\": {{\"<key>\": \"<path>\"}}}}: {e}"),
@@ -751,7 +738,7 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
         .par_iter()
         .filter(|(rel, _)| rel.ends_with(".md"))
         .map(|(rel, p)| {
-            std::fs::read(p)
+            crate::fsx::read(p)
                 .map(|bytes| SourceFile {
                     path: rel.clone(),
                     bytes,
@@ -811,6 +798,15 @@ fn walk(
         } else if ft.is_file() || ft.is_symlink() {
             all.insert(child.clone());
             out.push((child, path));
+        } else {
+            // A FIFO would block the read forever, a device could be read without end.
+            return Err(Error::Content {
+                path,
+                message: format!(
+                    "is {}, not a regular file; kbrel reads only regular files and folders in the content tree (remove it)",
+                    crate::fsx::entry_kind(&entry).describe()
+                ),
+            });
         }
     }
     Ok(())
@@ -835,6 +831,25 @@ pub fn resolve_relative(from: &str, target: &str) -> Option<String> {
         }
     }
     Some(parts.join("/"))
+}
+
+/// The manifest entries of every document, in the knowledge base's order (built in parallel).
+pub fn manifest_docs(kb: &KnowledgeBase) -> Vec<ManifestDoc> {
+    use rayon::prelude::*;
+    kb.documents.par_iter().map(manifest_doc).collect()
+}
+
+fn manifest_doc(d: &Document) -> ManifestDoc {
+    ManifestDoc {
+        id: d.id.clone(),
+        lang: d.lang.clone(),
+        path: d.path.clone(),
+        key: d.key.clone(),
+        title: d.title.clone(),
+        url: d.url.clone(),
+        sha256: d.sha256.clone(),
+        size: d.size(),
+    }
 }
 
 #[cfg(test)]

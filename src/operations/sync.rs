@@ -69,8 +69,18 @@ impl Source {
             });
         }
         let dir = PathBuf::from(from);
-        if !dir.join(registry::INDEX_FILE).is_file() {
-            return Err(Error::corrupt(&dir, "not a kbrel registry (no index.json)"));
+        match std::fs::metadata(dir.join(registry::INDEX_FILE)) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(Error::corrupt(
+                    dir.join(registry::INDEX_FILE),
+                    format!(
+                        "is {}, not a regular file; refusing to read it",
+                        crate::fsx::kind(&dir.join(registry::INDEX_FILE)).describe()
+                    ),
+                ));
+            }
+            Err(_) => return Err(Error::corrupt(&dir, "not a kbrel registry (no index.json)")),
         }
         Ok(Source::Dir(Registry::new(dir)))
     }
@@ -97,7 +107,7 @@ impl Source {
         limit: u64,
     ) -> std::result::Result<Fetched, (bool, String)> {
         match self {
-            Source::Dir(r) => match std::fs::read(r.path(rel)) {
+            Source::Dir(r) => match crate::fsx::read_regular(&r.path(rel), limit) {
                 Ok(bytes) => Ok(Fetched::Body { bytes, etag: None }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
                 Err(e) => Err((false, e.to_string())),
@@ -304,7 +314,7 @@ fn io<'a>(action: &'static str, p: &'a Path) -> impl FnOnce(std::io::Error) -> E
 }
 
 fn read_state(paths: &Paths) -> Result<Option<CacheState>> {
-    match std::fs::read(paths.state()) {
+    match crate::fsx::read_regular(&paths.state(), 16 << 20) {
         Ok(bytes) => {
             #[derive(Deserialize)]
             struct Probe {
@@ -337,7 +347,7 @@ pub fn current_tree(cache: &Path) -> Result<Option<Tree>> {
         root: cache.to_path_buf(),
     };
     let tree_json = paths.current().join("tree.json");
-    match std::fs::read(&tree_json) {
+    match crate::fsx::read_regular(&tree_json, registry::MAX_INDEX_BYTES) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
             .map_err(|e| Error::corrupt(&tree_json, e.to_string())),
@@ -494,6 +504,9 @@ pub fn sync(
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", lock_path, e)),
         }
     };
+    if !opts.dry_run {
+        check_cache_folders(&paths)?;
+    }
     let mut state = match state {
         Some(s) => s,
         None => {
@@ -526,7 +539,8 @@ pub fn sync(
     )? {
         Fetched::Body { bytes, etag } => (bytes, etag, false),
         Fetched::NotModified => {
-            let bytes = std::fs::read(paths.index()).map_err(io("read", &paths.index()))?;
+            let bytes = crate::fsx::read_regular(&paths.index(), 64 << 20)
+                .map_err(io("read", &paths.index()))?;
             (bytes, state.index_etag.clone(), true)
         }
         Fetched::NotFound => {
@@ -803,7 +817,9 @@ pub fn sync(
     let mut sized: BTreeMap<&str, u64> = BTreeMap::new();
     for d in docs.iter().filter(|d| d.size == UNKNOWN_SIZE) {
         let obj = paths.object(&d.sha256);
-        let len = std::fs::metadata(&obj).map_err(io("read", &obj))?.len();
+        let len = std::fs::symlink_metadata(&obj)
+            .map_err(io("read", &obj))?
+            .len();
         sized.insert(d.sha256.as_str(), len);
     }
     let size_of = |d: &ManifestDoc| sized.get(d.sha256.as_str()).copied().unwrap_or(d.size);
@@ -829,11 +845,13 @@ pub fn sync(
     let final_dir = paths.trees().join(&id);
     // Reuse a tree only when it is provably this one and complete (every document present at
     // its size); anything else is rebuilt from the verified objects.
-    let reusable = std::fs::read(final_dir.join("tree.json")).is_ok_and(|b| b == tree_bytes)
-        && docs.iter().all(|d| {
-            std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path))
-                .is_ok_and(|m| m.is_file() && m.len() == size_of(d))
-        });
+    let reusable =
+        crate::fsx::read_regular(&final_dir.join("tree.json"), registry::MAX_INDEX_BYTES)
+            .is_ok_and(|b| b == tree_bytes)
+            && docs.iter().all(|d| {
+                std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path))
+                    .is_ok_and(|m| m.is_file() && m.len() == size_of(d))
+            });
     if !reusable {
         let tmp = paths
             .trees()
@@ -1082,7 +1100,7 @@ fn fetch_delta(
 }
 
 fn object_ok(paths: &Paths, sha: &str) -> bool {
-    std::fs::read(paths.object(sha)).is_ok_and(|b| sha256_hex(&b) == sha)
+    crate::fsx::read(&paths.object(sha)).is_ok_and(|b| sha256_hex(&b) == sha)
 }
 
 fn fetch_blob(
@@ -1221,28 +1239,67 @@ fn commit_index(
     durable_write(&paths.state(), &manifest::to_json_bytes(state))
 }
 
-/// Remove trees other than `keep` and objects it does not reference.
+/// Refuse a cache whose own folders (`.kbrel`, `objects`, `trees`, each object fan-out folder
+/// and each tree) are links or special files: writing objects or collecting garbage through
+/// them would change files outside the cache. Nothing is changed; the message names the path.
+fn check_cache_folders(paths: &Paths) -> Result<()> {
+    use crate::fsx::Kind;
+    let bad = |rel: &str, k: Kind| {
+        Error::Usage(format!(
+            "`{}` is {}; kbrel writes and removes only real folders in its cache and never follows links there (remove it by hand; nothing was changed)",
+            paths.root.join(rel).display(),
+            k.describe()
+        ))
+    };
+    for rel in [
+        META.to_string(),
+        format!("{META}/objects"),
+        format!("{META}/trees"),
+    ] {
+        match crate::fsx::check_within(&paths.root, Path::new(&rel)) {
+            Ok(Kind::Dir | Kind::Missing) => {}
+            Ok(k) => return Err(bad(&rel, k)),
+            Err(crate::fsx::RemoveError::Unsafe(u)) => return Err(bad(&u.rel, u.found)),
+            Err(crate::fsx::RemoveError::Io(e)) => {
+                return Err(Error::io("inspect", paths.root.join(rel), e));
+            }
+        }
+    }
+    for folder in ["objects", "trees"] {
+        let rel = format!("{META}/{folder}");
+        let entries = crate::fsx::list_within(&paths.root, Path::new(&rel))
+            .map_err(|e| Error::io("list", paths.root.join(&rel), e.into()))?;
+        for (name, k) in entries {
+            if k != Kind::Dir {
+                return Err(bad(&format!("{rel}/{name}"), k));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Remove trees other than `keep` and objects it does not reference. Nothing is followed: only
+/// real folders (trees) and regular files (objects) inside real folders are removed, through
+/// [`crate::fsx`]; anything else stays for a human to look at.
 fn gc(paths: &Paths, keep: &str, tree: &Tree) -> Result<()> {
+    use crate::fsx::Kind;
+    let root = &paths.root;
+    let trees_rel = format!("{META}/trees");
     // A tree is renamed out of its id before it is removed: `trees/<id>` is then always a
     // complete tree, so a sync interrupted halfway through a removal never leaves a partial
     // tree that a later sync would reuse (and switch to) as complete.
     let mut doomed = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(paths.trees()) {
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name == keep {
-                continue;
-            }
-            if name.starts_with(GC_PREFIX) {
-                doomed.push(e.path());
-                continue;
-            }
-            let trash = paths
-                .trees()
-                .join(format!("{GC_PREFIX}{name}-{}", std::process::id()));
-            if std::fs::rename(e.path(), &trash).is_ok() {
-                doomed.push(trash);
-            }
+    for (name, k) in crate::fsx::list_within(root, Path::new(&trees_rel)).unwrap_or_default() {
+        if name == keep || k != Kind::Dir {
+            continue;
+        }
+        if name.starts_with(GC_PREFIX) {
+            doomed.push(name);
+            continue;
+        }
+        let trash = format!("{GC_PREFIX}{name}-{}", std::process::id());
+        if std::fs::rename(paths.trees().join(&name), paths.trees().join(&trash)).is_ok() {
+            doomed.push(trash);
         }
     }
     if !doomed.is_empty() {
@@ -1251,20 +1308,18 @@ fn gc(paths: &Paths, keep: &str, tree: &Tree) -> Result<()> {
             .map_err(io("fsync", &paths.trees()))?;
     }
     for d in doomed {
-        let _ = std::fs::remove_dir_all(d);
+        let _ = crate::fsx::remove_within(root, &Path::new(&trees_rel).join(d));
     }
     let wanted: BTreeSet<&str> = tree.documents.iter().map(|d| d.sha256.as_str()).collect();
-    if let Ok(rd) = std::fs::read_dir(paths.meta().join("objects")) {
-        for a in rd.flatten() {
-            for b in std::fs::read_dir(a.path()).into_iter().flatten().flatten() {
-                let sha = format!(
-                    "{}{}",
-                    a.file_name().to_string_lossy(),
-                    b.file_name().to_string_lossy()
-                );
-                if !wanted.contains(sha.as_str()) {
-                    let _ = std::fs::remove_file(b.path());
-                }
+    let objects_rel = Path::new(META).join("objects");
+    for (a, k) in crate::fsx::list_within(root, &objects_rel).unwrap_or_default() {
+        if k != Kind::Dir {
+            continue;
+        }
+        let dir = objects_rel.join(&a);
+        for (b, k) in crate::fsx::list_within(root, &dir).unwrap_or_default() {
+            if k == Kind::File && !wanted.contains(format!("{a}{b}").as_str()) {
+                let _ = crate::fsx::remove_within(root, &dir.join(b));
             }
         }
     }
@@ -1300,7 +1355,7 @@ pub fn check_offline(cache: &Path) -> Result<OfflineReport> {
     for d in &tree.documents {
         report.documents += 1;
         let p = paths.root.join(&d.lang).join(&d.path);
-        match std::fs::read(&p) {
+        match crate::fsx::read(&p) {
             Ok(b) if sha256_hex(&b) == d.sha256 => {}
             Ok(_) => report.problems.push(format!(
                 "{}/{}: content does not match sha256 {}",

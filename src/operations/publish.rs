@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::changelog::{self, ReleaseInfo};
 use crate::config::Config;
-use crate::content::{Document, KnowledgeBase, sha256_hex};
+use crate::content::{Document, KnowledgeBase, manifest_docs, sha256_hex};
 use crate::date::Timestamp;
 use crate::diff;
 use crate::error::{Error, Result};
@@ -22,6 +22,9 @@ use crate::manifest::{
 use crate::package;
 use crate::registry::{self, Commit, Registry};
 use crate::{FastMap, FastSet};
+
+// Old path: the CLI and `import` parse a version as publish does.
+pub use crate::version::parse_version;
 
 /// `major`, `minor`, `patch` or `prerelease`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,38 +42,6 @@ pub enum VersionSpec {
     Bump(Bump),
     /// Bump the highest published version as [`suggest_bump`] says.
     Auto,
-}
-
-/// Parse a version as given on the command line: full semver, a leading `v` allowed.
-pub fn parse_version(input: &str) -> Result<semver::Version> {
-    let bad = |reason: String| Error::InvalidVersion {
-        value: input.to_string(),
-        reason,
-    };
-    let s = input.trim();
-    let s = s.strip_prefix('v').unwrap_or(s);
-    if s.is_empty() {
-        return Err(bad("empty".into()));
-    }
-    let v = semver::Version::parse(s).map_err(|e| {
-        let dots = s
-            .split(['-', '+'])
-            .next()
-            .unwrap_or("")
-            .matches('.')
-            .count();
-        if dots < 2 && s.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-            bad("a version needs three numbers: MAJOR.MINOR.PATCH".into())
-        } else {
-            bad(e.to_string())
-        }
-    })?;
-    if !v.build.is_empty() {
-        return Err(bad(
-            "build metadata (`+…`) is ignored by npm and not allowed in a release version".into(),
-        ));
-    }
-    Ok(v)
 }
 
 /// The next version after `current` for a bump.
@@ -304,25 +275,6 @@ fn globals(cfg: &Config) -> BTreeMap<String, String> {
         .iter()
         .map(|l| (l.clone(), cfg.bundle_global(l)))
         .collect()
-}
-
-/// The manifest entries of every document, in the knowledge base's order (built in parallel).
-pub fn manifest_docs(kb: &KnowledgeBase) -> Vec<ManifestDoc> {
-    use rayon::prelude::*;
-    kb.documents.par_iter().map(manifest_doc).collect()
-}
-
-fn manifest_doc(d: &Document) -> ManifestDoc {
-    ManifestDoc {
-        id: d.id.clone(),
-        lang: d.lang.clone(),
-        path: d.path.clone(),
-        key: d.key.clone(),
-        title: d.title.clone(),
-        url: d.url.clone(),
-        sha256: d.sha256.clone(),
-        size: d.size(),
-    }
 }
 
 /// Resolve a version spec against the registry's versions.
@@ -585,9 +537,12 @@ fn publish_started(
             .into_par_iter()
             .filter(|d| {
                 !stored.contains(d.sha256.as_str())
-                    || std::fs::read(reg.path(&registry::blob_path(&d.sha256)))
-                        .map(|b| b.len() as u64 != d.size() || sha256_hex(&b) != d.sha256)
-                        .unwrap_or(true)
+                    || crate::fsx::read_regular(
+                        &reg.path(&registry::blob_path(&d.sha256)),
+                        crate::fsx::bound(d.size()),
+                    )
+                    .map(|b| b.len() as u64 != d.size() || sha256_hex(&b) != d.sha256)
+                    .unwrap_or(true)
             })
             .collect()
     };
@@ -909,9 +864,10 @@ fn resign_if_needed(
     next: Option<&ed25519_dalek::VerifyingKey>,
 ) -> Result<()> {
     let index_path = reg.path(registry::INDEX_FILE);
-    let bytes = std::fs::read(&index_path).map_err(|e| Error::io("read", &index_path, e))?;
+    let bytes = crate::fsx::read_regular(&index_path, registry::MAX_INDEX_BYTES)
+        .map_err(|e| Error::io("read", &index_path, e))?;
     let trusted = [crate::sign::public_key_string(&key.verifying_key())];
-    let current = std::fs::read(reg.path(crate::sign::SIG_FILE)).ok();
+    let current = crate::fsx::read_regular(&reg.path(crate::sign::SIG_FILE), 1 << 20).ok();
     if current.is_some_and(|s| crate::sign::verify_index(&bytes, &s, &trusted).is_ok()) {
         return Ok(());
     }
@@ -932,7 +888,7 @@ pub fn static_packument(
     new: Option<(&str, serde_json::Value)>,
 ) -> Result<Vec<u8>> {
     let mut docs = match stored {
-        Some(i) => crate::npm::version_documents(reg, i)?,
+        Some(i) => crate::registry::version_documents(reg, i)?,
         None => BTreeMap::new(),
     };
     if let Some((v, pj)) = new {
@@ -973,12 +929,13 @@ fn read_changelog(path: PathBuf) -> Result<Changelog> {
     let text = match std::fs::metadata(&file) {
         Ok(m) if !m.is_file() => {
             return Err(Error::Usage(format!(
-                "changelog `{}` is not a regular file; name a markdown file (--changelog or changelog.path)",
-                path.display()
+                "changelog `{}` is {}, not a regular file; name a markdown file (--changelog or changelog.path)",
+                path.display(),
+                crate::fsx::kind(&file).describe()
             )));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        _ => std::fs::read_to_string(&file).map_err(|e| Error::io("read", &path, e))?,
+        _ => crate::fsx::read_to_string(&file).map_err(|e| Error::io("read", &path, e))?,
     };
     Ok(Changelog { path, text, file })
 }
@@ -1098,7 +1055,11 @@ fn already_published(
     // The static packument follows the index; repair it if a crash left it behind.
     let packument = static_packument(cfg, reg, Some(index), index, None)?;
     let packument_rel = crate::npm::packument_path(&index.name);
-    if std::fs::read(reg.path(&packument_rel)).ok().as_deref() != Some(packument.as_slice()) {
+    if crate::fsx::read_regular(&reg.path(&packument_rel), registry::MAX_INDEX_BYTES)
+        .ok()
+        .as_deref()
+        != Some(packument.as_slice())
+    {
         files.push(packument_rel.clone());
         if writing {
             registry::write_atomic(&reg.path(&packument_rel), &packument)?;
