@@ -9,7 +9,7 @@
 //! or the ones below: ground (errors, findings, versions, hashes, dates) ← formats ← model ←
 //! services ← operations ← the binary. ARCHITECTURE.md draws them.
 //!
-//! - [`error`], [`findings`], [`version`], [`hash`], [`date`] — the ground floor's vocabulary
+//! - [`error`], [`findings`], [`version`], [`hash`], [`date`] — the ground floor's vocabulary; [`fsx`] — hostile-tree file access
 //! - [`config`] — `kbrel.toml`
 //! - [`content`] — documents, front matter, identity, pairing, normalisation
 //! - [`lint`] — findings (`kbrel check`)
@@ -47,7 +47,7 @@ mod tools;
 // in the layering is the library's own business and may move.
 pub(crate) use formats::deflate;
 pub use formats::{manifest, npm, sign};
-pub use ground::{date, error, findings, hash, version};
+pub use ground::{date, error, findings, fsx, hash, version};
 pub use model::{config, content};
 pub use operations::{import, publish, push, server, sync, verify, web};
 pub use services::{changelog, diff, git, history, lint, package, registry, snapshot};

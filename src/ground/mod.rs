@@ -4,5 +4,6 @@
 pub mod date;
 pub mod error;
 pub mod findings;
+pub mod fsx;
 pub mod hash;
 pub mod version;

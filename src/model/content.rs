@@ -670,7 +670,7 @@ pub fn load_key_map(cfg: &Config) -> Result<KeyMap> {
     let mut map = KeyMap::new();
     if let Some(file) = &cfg.content.keys_file {
         let path = cfg.base_dir.join(file);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        let text = crate::fsx::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
         map = serde_json::from_str(&text).map_err(|e| Error::Config {
             path: path.clone(),
             message: format!("keys file must be {{\"<lang>\": {{\"<key>\": \"<path>\"}}}}: {e}"),
@@ -738,7 +738,7 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
         .par_iter()
         .filter(|(rel, _)| rel.ends_with(".md"))
         .map(|(rel, p)| {
-            std::fs::read(p)
+            crate::fsx::read(p)
                 .map(|bytes| SourceFile {
                     path: rel.clone(),
                     bytes,
@@ -798,6 +798,15 @@ fn walk(
         } else if ft.is_file() || ft.is_symlink() {
             all.insert(child.clone());
             out.push((child, path));
+        } else {
+            // A FIFO would block the read forever, a device could be read without end.
+            return Err(Error::Content {
+                path,
+                message: format!(
+                    "is {}, not a regular file; kbrel reads only regular files and folders in the content tree (remove it)",
+                    crate::fsx::entry_kind(&entry).describe()
+                ),
+            });
         }
     }
     Ok(())

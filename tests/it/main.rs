@@ -7,6 +7,7 @@ mod diff;
 mod fault;
 mod git;
 mod hostile;
+mod hostile_trees;
 mod jsclient;
 mod layers;
 mod lint;
