@@ -198,3 +198,4 @@ export function sha256Hex(bytes: Uint8Array): Promise<string>;
 export function parsePublicKey(s: string): Uint8Array | null;
 export function isSafePath(p: string): boolean;
 export function blobPath(sha256: string): string;
+export function mapLimit<T, R>(items: T[], n: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]>;
