@@ -31,6 +31,7 @@
 #                       (then settled) when it is larger than this; else kept to the end
 #   BENCH_NO_BUILD=1    skip `cargo build --release --bins --examples`
 #   KBREL_BIN=path      kbrel binary to measure (default target/release/kbrel)
+#   KBREL_SYNTH_BIN=path  kbrel-synth binary (default target/release/kbrel-synth)
 #   BENCH_NO_WRITE=1    do not update BENCHMARKS.md
 #   BENCH_GZIP_LEVEL=n  `publish`: publish with registry.gzip_level = n instead of the generated
 #                       kbrel.toml's 6 (use with BENCH_NO_WRITE=1: the section assumes 6)
@@ -65,7 +66,7 @@ BENCH_RUNS=${BENCH_RUNS:-5}
 BENCH_SEED=${BENCH_SEED:-1}
 BENCH_SCALES=${BENCH_SCALES:-"2000 20000 100000"}
 KBREL=${KBREL_BIN:-$ROOT/target/release/kbrel}
-SYNTH=$ROOT/target/release/kbrel-synth
+SYNTH=${KBREL_SYNTH_BIN:-$ROOT/target/release/kbrel-synth}
 READ_TREE=$ROOT/target/release/examples/read_tree
 DATE_ARG=2026-11-25
 TARGET_RATIO=1.0
