@@ -661,6 +661,18 @@ pub fn sync(
     let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
     // Languages become folder and link names in the cache: plain names only (as kbrel.toml
     // allows), so no manifest can point a link outside the cache or at `.kbrel`.
+    if let Some((i, bad)) = m
+        .languages
+        .iter()
+        .enumerate()
+        .find(|(i, l)| m.languages[..*i].iter().any(|o| o.eq_ignore_ascii_case(l)))
+    {
+        let _ = i;
+        return Err(Error::Usage(format!(
+            "refusing {}: it lists the language `{bad}` twice (language tags are case-insensitive); the cache was not changed",
+            source.describe(&chosen.manifest.path)
+        )));
+    }
     if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
         return Err(Error::Usage(format!(
             "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",

@@ -863,3 +863,199 @@ fn special_files_in_the_content_tree_are_named() {
     assert_eq!(out.code, 1, "{}", out.brief());
     assert!(out.all().contains("device"), "{}", out.brief());
 }
+
+// --- classes 3 and 6: names kbrel could not read back, or other systems refuse -------------
+
+/// File names of every character class. `Some(code)`: refused by `check` and `publish` with
+/// that lint code naming the file; `None`: published, and read back by verify and sync.
+fn name_cases() -> Vec<(String, Option<&'static str>)> {
+    let mut cases: Vec<(String, Option<&'static str>)> = vec![
+        ("plain-Name_1.md".into(), None),
+        ("with space.md".into(), None),
+        ("中文 文档.md".into(), None),
+        ("😀 emoji.md".into(), None),
+        ("punct #%&'+,;=@[]^{}~!$.md".into(), None),
+        ("01 第一章/02 小节.md".into(), None),
+        ("colon:name.md".into(), Some("KB030")),
+        ("back\\slash.md".into(), Some("KB030")),
+        ("new\nline.md".into(), Some("KB030")),
+        ("tab\tname.md".into(), Some("KB030")),
+        ("esc\u{1b}[31m.md".into(), Some("KB030")),
+        ("del\u{7f}.md".into(), Some("KB030")),
+        ("c1\u{85}.md".into(), Some("KB030")),
+        ("CON.md".into(), Some("KB030")),
+        ("nul.md".into(), Some("KB030")),
+        ("com1.md".into(), Some("KB030")),
+        ("LPT9.md".into(), Some("KB030")),
+        ("aux/inside.md".into(), Some("KB030")),
+        ("trailing dot./x.md".into(), Some("KB030")),
+        ("trailing space /x.md".into(), Some("KB030")),
+    ];
+    for c in ['<', '>', '"', '|', '?', '*'] {
+        cases.push((format!("win{c}dows.md"), Some("KB030")));
+    }
+    cases
+}
+
+#[test]
+fn every_name_class_is_refused_or_read_back() {
+    let mut failures = Vec::new();
+    for (name, refused) in name_cases() {
+        let Some(code) = refused else { continue };
+        let p = Project::new();
+        let path = p.kb.join("content/en").join(&name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, doc("Odd", "")).unwrap();
+        let file = format!("en/{name}");
+        let out = p.run(&["check", "--json"]);
+        let found = serde_json::from_str::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v["findings"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f["code"] == code && f["file"] == file.as_str());
+        if out.code != 1 && out.code != 2 || !found {
+            failures.push(format!(
+                "[{name:?}] check must report {code} for `{file}`\n{}",
+                out.brief()
+            ));
+        }
+        let reg_before = snapshot(&p.reg());
+        let out = p.publish("1.1.0");
+        if out.code != 2 || !out.all().contains(code) {
+            failures.push(format!(
+                "[{name:?}] publish must refuse with {code}\n{}",
+                out.brief()
+            ));
+        }
+        let mut after = snapshot(&p.reg());
+        let mut before = reg_before;
+        after.remove(".lock");
+        before.remove(".lock");
+        if before != after {
+            failures.push(format!("[{name:?}] a refused publish changed the registry"));
+        }
+    }
+    // Everything accepted at once: published, verified, and read back by sync byte for byte.
+    let p = Project::new();
+    let mut written = Vec::new();
+    for (name, refused) in name_cases() {
+        if refused.is_some() {
+            continue;
+        }
+        for lang in ["en", "zh"] {
+            let path = p.kb.join("content").join(lang).join(&name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let text = doc(
+                &format!(
+                    "{lang} {}",
+                    name.replace(['#', '[', ']', '{', '}', '@', '&', '*', '!', '%', '\''], "")
+                ),
+                "",
+            );
+            fs::write(&path, &text).unwrap();
+            written.push((format!("{lang}/{name}"), text));
+        }
+    }
+    let out = p.publish("1.1.0");
+    assert_eq!(out.code, 0, "{failures:?}\n{}", out.brief());
+    let out = p.run(&["verify"]);
+    assert_eq!(out.code, 0, "verify reads back every name\n{}", out.brief());
+    let cache = p.kb.parent().unwrap().join("cache");
+    let out = p.run(&[
+        "sync",
+        "--from",
+        "registry",
+        "--into",
+        cache.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.brief());
+    for (rel, text) in &written {
+        match fs::read_to_string(cache.join(rel)) {
+            Ok(t) if t == *text => {}
+            other => failures.push(format!("sync read back `{rel}` as {other:?}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Two names that collide on macOS or Windows (case, NFC/NFD): a KB031 error naming both.
+#[test]
+fn names_colliding_under_case_or_normalisation_are_errors_naming_both() {
+    for (a, b) in [
+        ("Guide.md", "guide.md"),
+        ("caf\u{e9}.md", "cafe\u{301}.md"),
+        ("Dir/x.md", "dir/x.md"),
+    ] {
+        let p = Project::new();
+        for n in [a, b] {
+            let path = p.kb.join("content/en").join(n);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, doc(n, "")).unwrap();
+        }
+        let out = p.run(&["check", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        let hits: Vec<&serde_json::Value> = v["findings"]
+            .as_array()
+            .map(|a| a.iter().filter(|f| f["code"] == "KB031").collect())
+            .unwrap_or_default();
+        let both = |f: &serde_json::Value| {
+            let m = f["message"].as_str().unwrap_or("");
+            m.contains(&format!("en/{a}").escape_debug().to_string())
+                && m.contains(&format!("en/{b}").escape_debug().to_string())
+        };
+        assert!(
+            hits.len() == 2 && hits.iter().all(|f| both(f)),
+            "{a} / {b}\n{}",
+            out.brief()
+        );
+        let out = p.publish("1.1.0");
+        assert_eq!(out.code, 2, "{}", out.brief());
+    }
+}
+
+/// Versions npm cannot read (a number part above 2^53-1) are refused naming the part; the
+/// largest readable one is not.
+#[test]
+fn versions_beyond_javascript_numbers_are_refused() {
+    let p = Project::new();
+    p.edit_content();
+    for v in [
+        "9007199254740992.0.0",
+        "1.0.9007199254740993",
+        "2.0.0-beta.9007199254740992",
+    ] {
+        let before = snapshot(&p.reg());
+        let out = p.publish(v);
+        assert_eq!(out.code, 2, "{v}\n{}", out.brief());
+        assert!(out.stderr.contains("2^53-1"), "{v}\n{}", out.brief());
+        assert_same(&before, &snapshot(&p.reg()), v);
+    }
+    let out = p.publish("9007199254740991.0.0");
+    assert_eq!(out.code, 0, "{}", out.brief());
+}
+
+/// Language tags are compared case-insensitively (BCP 47): `en` and `EN` are one language.
+#[test]
+fn languages_differing_only_in_case_are_one_language() {
+    let p = Project::new();
+    fs::create_dir_all(p.kb.join("content/EN")).unwrap();
+    fs::write(p.kb.join("content/EN/ok.md"), doc("Ok", "")).unwrap();
+    let cfg = CONFIG.replace(
+        r#"languages = ["en", "zh"]"#,
+        r#"languages = ["en", "zh", "EN"]"#,
+    );
+    fs::write(p.kb.join("kbrel.toml"), cfg).unwrap();
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 2, "{}", out.brief());
+    assert!(
+        out.stderr.contains("`en` and `EN`") && out.stderr.contains("case-insensitive"),
+        "{}",
+        out.brief()
+    );
+}

@@ -2,3 +2,4 @@
 
 mod hostile_trees;
 mod layers;
+mod npm_names;
