@@ -1059,3 +1059,209 @@ fn languages_differing_only_in_case_are_one_language() {
         out.brief()
     );
 }
+
+// --- class 8: memory chosen by someone else ------------------------------------------------
+
+/// A hostile HTTP registry: the real index and manifest of `p`'s latest release, except that
+/// every document claims `claim` bytes; blob requests get `stream` bytes (no length, or a
+/// stall after the headers when `stream` is 0). When a blob connection has sent `measure`
+/// bytes, the peak RSS (VmHWM) of the process in `pid` is recorded.
+struct Hostile {
+    addr: String,
+    blob_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    peak_kb: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pid: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+fn hostile_server(p: &Project, claim: u64, stream: u64, measure: u64) -> Hostile {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(p.reg().join("index.json")).unwrap()).unwrap();
+    let last = index["versions"].as_array().unwrap().len() - 1;
+    let mpath = index["versions"][last]["manifest"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(p.reg().join(&mpath)).unwrap()).unwrap();
+    for d in manifest["documents"].as_array_mut().unwrap() {
+        d["size"] = claim.into();
+    }
+    let mbytes = serde_json::to_vec(&manifest).unwrap();
+    index["versions"][last]["manifest"]["sha256"] = kbrel::hash::sha256_hex(&mbytes).into();
+    index["versions"][last]["manifest"]["size"] = (mbytes.len() as u64).into();
+    let ibytes = serde_json::to_vec(&index).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let blob_requests = Arc::new(AtomicUsize::new(0));
+    let peak_kb = Arc::new(AtomicU64::new(0));
+    let pid = Arc::new(AtomicU32::new(0));
+    let (br, pk, pd) = (blob_requests.clone(), peak_kb.clone(), pid.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (ibytes, mbytes, mpath) = (ibytes.clone(), mbytes.clone(), mpath.clone());
+            let (br, pk, pd) = (br.clone(), pk.clone(), pd.clone());
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut line = String::new();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
+                        break;
+                    }
+                }
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                let ok = |body: &[u8]| {
+                    let mut out = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    out.extend_from_slice(body);
+                    out
+                };
+                if path == "/index.json" {
+                    let _ = conn.write_all(&ok(&ibytes));
+                } else if path == format!("/{mpath}") {
+                    let _ = conn.write_all(&ok(&mbytes));
+                } else if path.starts_with("/blobs/sha256/") {
+                    br.fetch_add(1, Ordering::SeqCst);
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/markdown\r\nConnection: close\r\n\r\n");
+                    if stream == 0 {
+                        std::thread::sleep(Duration::from_secs(60));
+                        return;
+                    }
+                    let chunk = vec![b'x'; 64 << 10];
+                    let mut sent = 0u64;
+                    while sent < stream {
+                        if conn.write_all(&chunk).is_err() {
+                            return;
+                        }
+                        sent += chunk.len() as u64;
+                        if sent >= measure && sent < measure + chunk.len() as u64 {
+                            let status = fs::read_to_string(format!(
+                                "/proc/{}/status",
+                                pd.load(Ordering::SeqCst)
+                            ))
+                            .unwrap_or_default();
+                            let kb = status
+                                .lines()
+                                .find_map(|l| l.strip_prefix("VmHWM:"))
+                                .and_then(|v| {
+                                    v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+                                })
+                                .unwrap_or(0);
+                            pk.fetch_max(kb, Ordering::SeqCst);
+                        }
+                    }
+                } else {
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            });
+        }
+    });
+    Hostile {
+        addr,
+        blob_requests,
+        peak_kb,
+        pid,
+    }
+}
+
+fn sync_from(p: &Project, h: &Hostile, extra: &[&str]) -> Out {
+    let cache = p.kb.parent().unwrap().join("cache");
+    let mut cmd = p.cmd();
+    cmd.args([
+        "sync",
+        "--from",
+        &h.addr,
+        "--into",
+        cache.to_str().unwrap(),
+        "--quiet",
+    ])
+    .args(extra);
+    let dir = tempfile::tempdir().unwrap();
+    let (o, e) = (dir.path().join("out"), dir.path().join("err"));
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&o).unwrap())
+        .stderr(fs::File::create(&e).unwrap())
+        .spawn()
+        .unwrap();
+    h.pid.store(child.id(), std::sync::atomic::Ordering::SeqCst);
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code().unwrap_or(-2);
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Out {
+        code,
+        stdout: String::from_utf8_lossy(&fs::read(&o).unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&fs::read(&e).unwrap()).into_owned(),
+        took: started.elapsed(),
+    }
+}
+
+/// Endless bodies within the claimed size stream to disk: four parallel jobs, each 20 MiB into
+/// its download, hold a few MB (measured by the server at that point: the client's VmHWM), and
+/// the sync fails naming the oversized response.
+#[test]
+fn sync_memory_does_not_follow_what_a_server_sends() {
+    let p = Project::new();
+    p.edit_content();
+    assert_eq!(p.publish("1.1.0").code, 0);
+    let h = hostile_server(&p, 24 << 20, 40 << 20, 20 << 20);
+    let out = sync_from(&p, &h, &["--jobs", "4"]);
+    assert_eq!(out.code, 2, "{}", out.brief());
+    assert!(
+        out.stderr.contains("larger than the 25165824 bytes"),
+        "{}",
+        out.brief()
+    );
+    let peak = h.peak_kb.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(peak > 0, "the server measured the client");
+    assert!(
+        peak < 48 * 1024,
+        "peak RSS {peak} kB while four downloads were 20 MiB in"
+    );
+}
+
+/// An absurd claim is refused before any document is fetched; a stalled body gives up by the
+/// documented deadline (`--timeout` per attempt, 4 attempts) naming the document's URL.
+#[test]
+fn sync_refuses_absurd_claims_and_stalls() {
+    let p = Project::new();
+    let h = hostile_server(&p, 600 << 20, 1 << 20, u64::MAX);
+    let out = sync_from(&p, &h, &[]);
+    assert_eq!(out.code, 2, "{}", out.brief());
+    assert!(
+        out.stderr.contains("--max-document-size") && out.stderr.contains("629145600"),
+        "{}",
+        out.brief()
+    );
+    assert_eq!(
+        h.blob_requests.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing fetched"
+    );
+    let h = hostile_server(&p, 100, 0, u64::MAX);
+    let out = sync_from(&p, &h, &["--timeout", "1"]);
+    assert_eq!(out.code, 2, "{}", out.brief());
+    assert!(out.took < Duration::from_secs(20), "{}", out.brief());
+    assert!(out.stderr.contains("/blobs/sha256/"), "{}", out.brief());
+}
