@@ -384,50 +384,10 @@ pub fn diff(
     };
     match mode {
         DiffMode::Json => return json(report),
-        DiffMode::Stat => {
-            for c in &report.changes {
-                let _ = writeln!(
-                    s,
-                    "- {} {} {}{}{}",
-                    sanitize(&doc_label(c)),
-                    p.add(&format!("+{}", c.added_lines)),
-                    p.del(&format!("-{}", c.removed_lines)),
-                    if c.approximate { " (approximate)" } else { "" },
-                    if c.fields_changed.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (front matter: {})", c.fields_changed.join(", "))
-                    }
-                );
-            }
-            for (lang, c) in &report.summary {
-                if c.changed() == 0 && !report.changes.is_empty() {
-                    continue;
-                }
-                let _ = writeln!(
-                    s,
-                    "{lang}: {} document(s) changed ({} added, {} modified, {} renamed, {} removed), {} {}",
-                    c.changed(),
-                    c.added,
-                    c.modified,
-                    c.renamed,
-                    c.removed,
-                    p.add(&format!("+{}", c.added_lines)),
-                    p.del(&format!("-{}", c.removed_lines)),
-                );
-            }
-        }
-        DiffMode::NameStatus => {
-            for c in &report.changes {
-                let old = c.old_path.as_ref().map(|o| format!("{}/{}", c.lang, o));
-                s.push_str(&sanitize(&name_status_line(
-                    c.status,
-                    c.similarity,
-                    old.as_deref(),
-                    &format!("{}/{}", c.lang, c.path),
-                )));
-            }
-        }
+        // git's own formats: C-quoted names (no control character reaches the terminal),
+        // so no further escaping.
+        DiffMode::Stat => s.push_str(&kbrel::diff::gitfmt::stat(&report.changes, 80)),
+        DiffMode::NameStatus => s.push_str(&kbrel::diff::gitfmt::name_status(&report.changes)),
         DiffMode::Patch(context) => {
             for c in &report.changes {
                 let (old, new) = texts(c)?;
@@ -459,6 +419,13 @@ pub fn diff(
                 }
             }
         }
+    }
+    for c in report.changes.iter().filter(|c| c.approximate) {
+        eprintln!(
+            "warning: {}/{}: line counts are approximate (the exact count ran out of time)",
+            c.lang,
+            sanitize(&c.path)
+        );
     }
     if report.changes.is_empty() && !quiet {
         eprintln!(
