@@ -434,6 +434,21 @@ fn plain_string(v: &str) -> bool {
         && !v.ends_with(':')
 }
 
+/// The text of a plain (unquoted, one-line) YAML scalar as its author wrote it, without a
+/// trailing ` # comment`; `None` for an empty value (a real null: `id:`), or anything else
+/// (quoted, tagged, flow or block values, continuation lines).
+fn plain_scalar_text(raw: &str) -> Option<String> {
+    let text = match raw.find(" #") {
+        Some(at) => &raw[..at],
+        None => raw,
+    }
+    .trim();
+    let plain = !text.is_empty()
+        && !text.contains('\n')
+        && !text.starts_with(['"', '\'', '!', '&', '*', '[', '{', '|', '>', '#']);
+    plain.then(|| text.to_string())
+}
+
 /// The path-derived id of a document path (`guide/a.md` → `guide/a`).
 pub fn path_id(path: &str) -> String {
     path.strip_suffix(".md").unwrap_or(path).to_string()
@@ -530,10 +545,15 @@ fn parse_document(
                             Some(serde_json::Value::String(s)) => {
                                 known.insert(name, s.trim().to_string());
                             }
+                            // A scalar YAML re-typed (`1.10` → 1.1, `007` → 7, `0x1F` →
+                            // 31, `yes` → true): the author's text, as written. (A null —
+                            // `id:`, `id: ~`, `id: null` — stays "no value", as lint's
+                            // required-field check reads it.)
                             Some(
                                 v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)),
                             ) => {
-                                known.insert(name, v.to_string());
+                                let text = fields.get(name).and_then(|f| plain_scalar_text(&f.raw));
+                                known.insert(name, text.unwrap_or_else(|| v.to_string()));
                             }
                             Some(_) => findings.push(Finding::error(
                                 Code::FrontMatter,
@@ -1004,5 +1024,100 @@ mod tests {
             Some("en/configuration.md")
         );
         assert_eq!(resolve_relative("en/a.md", "../../x.md"), None);
+    }
+}
+
+/// Issue #21, class 9: front-matter values that pair or identify documents are the author's
+/// text, whatever YAML would re-type them into.
+#[cfg(test)]
+mod identity_text_tests {
+    use super::*;
+
+    fn parsed(pairing: Pairing, front_matter: &str) -> Document {
+        let mut cfg = Config::default_for("t", Path::new("."));
+        cfg.content.pairing = pairing;
+        let text = format!("---\n{front_matter}\n---\n# Body\n");
+        let (doc, findings) =
+            parse_document(&cfg, "en", "a/b.md", text.into_bytes(), &BTreeMap::new());
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.severity != crate::lint::Severity::Error),
+            "{front_matter}: {findings:?}"
+        );
+        doc.expect("a document")
+    }
+
+    /// Every scalar YAML reads as something other than its text: floats with trailing zeros,
+    /// integers with leading zeros, octal and hex, exponents, booleans of YAML 1.1 and 1.2,
+    /// infinities, dates and times. Each must come back exactly as written, as id, key, url
+    /// and title, unquoted or with a trailing comment; quoted, it was text all along.
+    #[test]
+    fn identity_fields_keep_the_authors_text() {
+        let values = [
+            "1.10",
+            "1.0",
+            "01",
+            "007",
+            "0o17",
+            "0x1F",
+            "0b101",
+            "1e3",
+            "-0",
+            "+12",
+            ".5",
+            "1_000",
+            "true",
+            "False",
+            "yes",
+            "NO",
+            "on",
+            "Off",
+            "2024-01-01",
+            "2024-01-01 10:00:00",
+            "2024-01-01T10:00:00Z",
+            "12:30",
+            "10.20.30",
+        ];
+        for v in values {
+            for (written, pairing) in [
+                (format!("id: {v}"), Pairing::FrontMatterId),
+                (format!("id: {v} # the id"), Pairing::FrontMatterId),
+                (format!("id: \"{v}\""), Pairing::FrontMatterId),
+                (format!("id: '{v}'"), Pairing::FrontMatterId),
+            ] {
+                let d = parsed(pairing, &written);
+                assert_eq!(d.id, v, "{written}");
+            }
+            let d = parsed(
+                Pairing::FrontMatterId,
+                &format!("title: {v}\nkey: {v}\nurl: {v}\ndescription: {v}"),
+            );
+            assert_eq!(
+                (d.title.as_deref(), d.key.as_str(), d.url.as_deref()),
+                (Some(v), v, Some(v)),
+                "{v}"
+            );
+            assert_eq!(d.description.as_deref(), Some(v), "{v}");
+        }
+        // A url that YAML reads as a number pairs by its own text.
+        let d = parsed(Pairing::FrontMatterUrl, "url: /en/2.10");
+        assert_eq!(d.id, "2.10");
+    }
+
+    /// Unquoted `1.10` in one language and quoted `"1.10"` in the other are one id.
+    #[test]
+    fn quoted_and_unquoted_ids_pair() {
+        let a = parsed(Pairing::FrontMatterId, "id: 1.10\ntitle: 2.0");
+        let b = parsed(Pairing::FrontMatterId, "id: \"1.10\"\ntitle: \"2.0\"");
+        assert_eq!((a.id, a.title), (b.id, b.title));
+    }
+
+    /// A null is no value (as lint's required-field check reads it): the path is the id.
+    #[test]
+    fn a_null_id_is_no_id() {
+        for null in ["id:", "id: ~", "id: null", "id: Null", "id: NULL"] {
+            assert_eq!(parsed(Pairing::FrontMatterId, null).id, "a/b", "{null}");
+        }
     }
 }

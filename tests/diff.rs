@@ -1660,10 +1660,7 @@ fn key_only_changes_add_nothing_to_the_patch() {
         .run(None, &["diff", "1.0.0", "1.1.0", "--color", "never"])
         .ok()
         .stdout;
-    assert!(
-        stat.starts_with(" en/a.md | 0\n en/b.md | 1 +\n"),
-        "{stat}"
-    );
+    assert!(stat.starts_with(" en/a.md | 0\n en/b.md | 1 +\n"), "{stat}");
     let json: kbrel::manifest::DiffFile = p
         .run(None, &["diff", "1.0.0", "1.1.0", "--json"])
         .ok()

@@ -104,7 +104,13 @@ pub fn rename_name(a: &str, b: &str) -> String {
     let adjust = usize::from(pfx > 0);
     let (mut oi, mut ni) = (ab.len() as isize, bb.len() as isize);
     let mut sfx = 0usize;
-    let at = |s: &[u8], i: isize| if i as usize == s.len() { 0 } else { s[i as usize] };
+    let at = |s: &[u8], i: isize| {
+        if i as usize == s.len() {
+            0
+        } else {
+            s[i as usize]
+        }
+    };
     while (pfx as isize - adjust as isize) <= oi
         && (pfx as isize - adjust as isize) <= ni
         && oi >= 0
@@ -283,7 +289,10 @@ mod tests {
             "en/{moved.md => guide/moved-here.md}"
         );
         assert_eq!(rename_name("en/x/a.md", "en/a.md"), "en/{x => }/a.md");
-        assert_eq!(rename_name("zh/文档/a.md", "zh/指南/a.md"), "zh/{文档 => 指南}/a.md");
+        assert_eq!(
+            rename_name("zh/文档/a.md", "zh/指南/a.md"),
+            "zh/{文档 => 指南}/a.md"
+        );
     }
 
     #[test]

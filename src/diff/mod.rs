@@ -708,18 +708,45 @@ mod tests {
     fn duplicated_ids_pair_by_path_and_never_rename_into_each_other() {
         let tree = vec![
             with_text("zh", "0. 概览/1. 简介.md", "intro", "# 简介\na\nb\nc\n"),
-            with_text("zh", "5. 集成/LDAP 集成指引.md", "intro", "# LDAP\na\nb\nx\n"),
+            with_text(
+                "zh",
+                "5. 集成/LDAP 集成指引.md",
+                "intro",
+                "# LDAP\na\nb\nx\n",
+            ),
             with_text("zh", "other.md", "other", "# other\n"),
         ];
         assert_eq!(run(&tree, &tree), []);
         let mut edited = tree.clone();
-        edited[1] = with_text("zh", "5. 集成/LDAP 集成指引.md", "intro", "# LDAP\na\nb\ny\n");
+        edited[1] = with_text(
+            "zh",
+            "5. 集成/LDAP 集成指引.md",
+            "intro",
+            "# LDAP\na\nb\ny\n",
+        );
         let changes = run(&tree, &edited);
         let got: Vec<(ChangeStatus, &str, Option<&str>, u64, u64)> = changes
             .iter()
-            .map(|c| (c.status, c.path.as_str(), c.old_path.as_deref(), c.added_lines, c.removed_lines))
+            .map(|c| {
+                (
+                    c.status,
+                    c.path.as_str(),
+                    c.old_path.as_deref(),
+                    c.added_lines,
+                    c.removed_lines,
+                )
+            })
             .collect();
-        assert_eq!(got, [(ChangeStatus::Modified, "5. 集成/LDAP 集成指引.md", None, 1, 1)]);
+        assert_eq!(
+            got,
+            [(
+                ChangeStatus::Modified,
+                "5. 集成/LDAP 集成指引.md",
+                None,
+                1,
+                1
+            )]
+        );
     }
 
     /// A document that gains a `url` (a new id) on the same path is modified, with the old
@@ -727,12 +754,22 @@ mod tests {
     #[test]
     fn an_identity_change_on_a_fixed_path_is_a_modification() {
         let old = vec![with_text("en", "guide/a.md", "guide/a", "# A\none\ntwo\n")];
-        let new = vec![with_text("en", "guide/a.md", "docs-a", "---\nurl: /docs-a\n---\n# A\none\ntwo\n")];
+        let new = vec![with_text(
+            "en",
+            "guide/a.md",
+            "docs-a",
+            "---\nurl: /docs-a\n---\n# A\none\ntwo\n",
+        )];
         let changes = run(&old, &new);
         assert_eq!(changes.len(), 1, "{changes:?}");
         let c = &changes[0];
         assert_eq!(
-            (c.status, c.id.as_str(), c.old_id.as_deref(), c.old_path.as_deref()),
+            (
+                c.status,
+                c.id.as_str(),
+                c.old_id.as_deref(),
+                c.old_path.as_deref()
+            ),
             (ChangeStatus::Modified, "docs-a", Some("guide/a"), None)
         );
         assert_eq!((c.added_lines, c.removed_lines), (3, 0));
@@ -765,7 +802,15 @@ mod tests {
     }
 
     /// The two ends of a change: (old lang/path, new lang/path), the counts and the ids.
-    type Ends = (Option<String>, Option<String>, u64, u64, Option<u8>, Option<String>, Option<String>);
+    type Ends = (
+        Option<String>,
+        Option<String>,
+        u64,
+        u64,
+        Option<u8>,
+        Option<String>,
+        Option<String>,
+    );
 
     fn ends(c: &DocChange, reverse: bool) -> Ends {
         let path = format!("{}/{}", c.lang, c.path);
@@ -776,12 +821,31 @@ mod tests {
             ChangeStatus::Modified => (Some(path.clone()), Some(path)),
             ChangeStatus::Renamed => (old_path, Some(path)),
         };
-        let old_id = c.old_id.clone().or_else(|| (c.status != ChangeStatus::Added).then(|| c.id.clone()));
+        let old_id = c
+            .old_id
+            .clone()
+            .or_else(|| (c.status != ChangeStatus::Added).then(|| c.id.clone()));
         let new_id = (c.status != ChangeStatus::Removed).then(|| c.id.clone());
         if reverse {
-            (n, o, c.removed_lines, c.added_lines, c.similarity, new_id, old_id)
+            (
+                n,
+                o,
+                c.removed_lines,
+                c.added_lines,
+                c.similarity,
+                new_id,
+                old_id,
+            )
         } else {
-            (o, n, c.added_lines, c.removed_lines, c.similarity, old_id, new_id)
+            (
+                o,
+                n,
+                c.added_lines,
+                c.removed_lines,
+                c.similarity,
+                old_id,
+                new_id,
+            )
         }
     }
 
@@ -804,7 +868,12 @@ mod tests {
     fn spec() -> impl proptest::strategy::Strategy<Value = Vec<(bool, u8, u8, Vec<u8>)>> {
         use proptest::prelude::*;
         proptest::collection::vec(
-            (any::<bool>(), 0u8..10, 0u8..6, proptest::collection::vec(0u8..12, 0..8)),
+            (
+                any::<bool>(),
+                0u8..10,
+                0u8..6,
+                proptest::collection::vec(0u8..12, 0..8),
+            ),
             0..12,
         )
     }
