@@ -35,6 +35,15 @@ pub fn changelog_context(
             &cfg.content.languages,
             &diff,
         );
+        let blob = |sha: Option<&String>| -> Result<String> {
+            match sha {
+                Some(sha) => Ok(String::from_utf8_lossy(&reg.read_blob(sha)?).into_owned()),
+                None => Ok(String::new()),
+            }
+        };
+        changelog::with_details(&mut rc, &diff, &|c| {
+            Ok((blob(c.old_sha256.as_ref())?, blob(c.sha256.as_ref())?))
+        })?;
         let manifest = reg.read_manifest(v)?;
         rc.drift = manifest.drift.clone();
         if let (Some(repo), Some(git)) = (repo, &manifest.git) {

@@ -1104,16 +1104,15 @@ fn already_published(
             registry::write_atomic(&reg.path(&packument_rel), &packument)?;
         }
     }
-    let heading = format!("## [{vs}]");
-    if !changelog.text.lines().any(|l| l.starts_with(&heading)) {
+    // The section goes in when missing and is replaced in place when it differs (never
+    // added twice).
+    let v = semver::Version::parse(&vs)
+        .map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
+    let updated = changelog::insert_section(&changelog.text, &v, &section);
+    if updated != changelog.text {
         files.push(changelog.path.display().to_string());
         if writing {
-            let v = semver::Version::parse(&vs)
-                .map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
-            registry::write_atomic(
-                &changelog.file,
-                changelog::insert_section(&changelog.text, &v, &section).as_bytes(),
-            )?;
+            registry::write_atomic(&changelog.file, updated.as_bytes())?;
         }
     }
     Ok(PublishReport {

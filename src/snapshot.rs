@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::content::KnowledgeBase;
 use crate::diff::TextSource;
 use crate::error::{Error, Result};
-use crate::manifest::{DiffFile, Index, Manifest, ManifestDoc};
+use crate::manifest::{DiffFile, DocChange, Index, Manifest, ManifestDoc};
 use crate::publish::manifest_docs;
 use crate::registry::{self, Registry};
 
@@ -153,6 +153,25 @@ pub fn compare(
         summary: crate::diff::summarize(languages, &to.docs, &changes),
         changes,
     })
+}
+
+/// The old and new texts of one change between two snapshots (empty for a side the
+/// document does not exist on).
+pub fn change_texts(from: &Snapshot, to: &Snapshot, c: &DocChange) -> Result<(String, String)> {
+    let text = |snap: &Snapshot, sha: Option<&String>| -> Result<String> {
+        match sha.and_then(|sha| {
+            snap.docs
+                .iter()
+                .find(|d| &d.sha256 == sha && d.lang == c.lang)
+        }) {
+            Some(d) => Ok(snap.text(d)?.into_owned()),
+            None => Ok(String::new()),
+        }
+    };
+    Ok((
+        text(from, c.old_sha256.as_ref())?,
+        text(to, c.sha256.as_ref())?,
+    ))
 }
 
 /// `package/`-relative paths and bytes of an unpacked tarball.

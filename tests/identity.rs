@@ -813,3 +813,198 @@ fn the_git_format_parsers_reject_invalid_lines() {
     assert!(parse_stat(" a | 2 -+\n 1 file changed, 1 insertion(+), 1 deletion(-)\n").is_err());
     assert!(parse_stat(" a | 1 +\n 1 files changed, 1 insertion(+)\n").is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Changelogs of ranges
+
+fn page(title: &str, url: &str, key: Option<&str>, body: &str) -> String {
+    let key = key.map(|k| format!("key: {k}\n")).unwrap_or_default();
+    format!("---\ntitle: \"{title}\"\nurl: {url}\n{key}---\n\n{body}")
+}
+
+/// Two tags of a clean bilingual knowledge base with bundle keys: a section changed and one
+/// added (Slack), a title changed (CustomAlert), a move with an edit (FAQ), an addition.
+fn keyed_history(dir: &Path) {
+    fs::write(
+        dir.join("kbrel.toml"),
+        CONFIG.replace("required_fields = []", "required_fields = [\"title\"]"),
+    )
+    .unwrap();
+    git(dir, &["init", "-q"]);
+    let slack = |lang: &str, extra: &str, bot: &str| {
+        page(
+            if lang == "en" {
+                "Slack integration"
+            } else {
+                "Slack 集成"
+            },
+            "/docs/slack",
+            Some("Slack"),
+            &format!(
+                "## Install\n\nAdd the app ({lang}).\n\n## Configure the bot\n\n{bot}\n{extra}"
+            ),
+        )
+    };
+    let alerts = |lang: &str, title: &str| {
+        page(
+            title,
+            "/docs/alerts",
+            Some("CustomAlert"),
+            &format!("## Rules\n\nWrite a rule ({lang}).\n"),
+        )
+    };
+    let faq = |lang: &str, more: &str| {
+        page(
+            "FAQ",
+            "/docs/faq",
+            None,
+            &format!("## Why\n\nBecause ({lang}).\n\nOne.\n\nTwo.\n\nThree.\n{more}"),
+        )
+    };
+    let write = |files: &[(&str, String)]| {
+        let content = dir.join("content");
+        if content.exists() {
+            fs::remove_dir_all(&content).unwrap();
+        }
+        for (p, t) in files {
+            let p = content.join(p);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, t).unwrap();
+        }
+    };
+    write(&[
+        (
+            "en/integrations/slack.md",
+            slack("en", "", "Set the token."),
+        ),
+        ("zh/集成/slack.md", slack("zh", "", "设置令牌。")),
+        ("en/alerts.md", alerts("en", "Custom alerts")),
+        ("zh/告警.md", alerts("zh", "自定义告警")),
+        ("en/faq.md", faq("en", "")),
+        ("zh/常见问题.md", faq("zh", "")),
+    ]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+    git(dir, &["tag", "v1.0.0"]);
+    write(&[
+        (
+            "en/integrations/slack.md",
+            slack(
+                "en",
+                "\n## FAQ\n\nAsk us.\n",
+                "Set the token and the channel.",
+            ),
+        ),
+        (
+            "zh/集成/slack.md",
+            slack("zh", "\n## 常见问题\n\n问我们。\n", "设置令牌和频道。"),
+        ),
+        ("en/alerts.md", alerts("en", "Custom alert rules")),
+        ("zh/告警.md", alerts("zh", "自定义告警规则")),
+        ("en/help/faq.md", faq("en", "\nFour.\n")),
+        ("zh/帮助/常见问题.md", faq("zh", "\n四。\n")),
+        (
+            "en/new.md",
+            page("What is new", "/docs/new", Some("News"), "## Now\n\nNew.\n"),
+        ),
+        (
+            "zh/new.md",
+            page("新功能", "/docs/new", Some("News"), "## 现在\n\n新。\n"),
+        ),
+    ]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "second"]);
+    git(dir, &["tag", "v1.1.0"]);
+}
+
+#[test]
+fn changelogs_of_a_release_range_a_git_range_and_the_working_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    keyed_history(dir);
+    kbrel(dir, &["import", "--from-git"]);
+    let releases = kbrel(dir, &["changelog", "--from", "1.0.0", "--to", "1.1.0"]).stdout;
+    insta::assert_snapshot!("changelog_release_range", releases);
+    let git_range = kbrel(
+        dir,
+        &[
+            "changelog",
+            "--from",
+            "git:v1.0.0",
+            "--to",
+            "git:v1.1.0",
+            "--date",
+            "2026-11-25",
+        ],
+    )
+    .stdout;
+    insta::assert_snapshot!("changelog_git_range", git_range);
+    // Same changes, other heading: the git range is not a release.
+    // The one section, after its heading line.
+    let section = |s: &str| -> (String, String) {
+        let (_, rest) = s.split_once("\n## ").unwrap();
+        let (heading, body) = rest.split_once('\n').unwrap();
+        (heading.to_string(), body.to_string())
+    };
+    let (rh, rb) = section(&releases);
+    let (gh, gb) = section(&git_range);
+    assert_eq!(rh, "[1.1.0] - 2024-01-01");
+    assert_eq!(gh, "Changes from git:v1.0.0 to git:v1.1.0");
+    assert!(!git_range.contains("First release"), "{git_range}");
+    assert_eq!(
+        rb, gb,
+        "a git range and a release range of the same trees list the same entries"
+    );
+    let slack = dir.join("content/en/integrations/slack.md");
+    let text = fs::read_to_string(&slack).unwrap();
+    fs::write(
+        &slack,
+        text.replace(
+            "## Install\n\nAdd the app (en).",
+            "## Install\n\nAdd the app from the directory.",
+        ),
+    )
+    .unwrap();
+    let working = kbrel(
+        dir,
+        &[
+            "changelog",
+            "--from",
+            "latest",
+            "--to",
+            ".",
+            "--date",
+            "2026-11-25",
+        ],
+    )
+    .stdout;
+    insta::assert_snapshot!("changelog_working_tree", working);
+    assert_eq!(section(&working).0, "Changes from 1.1.0 to .");
+}
+
+/// Importing into a fresh registry while CHANGELOG.md already holds the versions gives the
+/// same file as a clean import (sections replaced in place, never added again).
+#[test]
+fn import_with_an_existing_changelog_equals_a_clean_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    keyed_history(dir);
+    kbrel(dir, &["import", "--from-git"]);
+    let clean = fs::read_to_string(dir.join("CHANGELOG.md")).unwrap();
+    assert_eq!(clean.matches("## [1.1.0]").count(), 1, "{clean}");
+    for _ in 0..3 {
+        fs::remove_dir_all(dir.join("releases")).unwrap();
+        kbrel(dir, &["import", "--from-git"]);
+        assert_eq!(fs::read_to_string(dir.join("CHANGELOG.md")).unwrap(), clean);
+    }
+    // A hand-damaged section is put back in place; the rest of the file stays.
+    let damaged = clean.replace("#### Changed", "#### Changed (edited by hand)");
+    let footer = "[1.1.0]: https://example.com/compare/v1.0.0...v1.1.0\n";
+    fs::write(dir.join("CHANGELOG.md"), format!("{damaged}\n{footer}")).unwrap();
+    fs::remove_dir_all(dir.join("releases")).unwrap();
+    kbrel(dir, &["import", "--from-git"]);
+    assert_eq!(
+        fs::read_to_string(dir.join("CHANGELOG.md")).unwrap(),
+        format!("{clean}\n{footer}")
+    );
+}

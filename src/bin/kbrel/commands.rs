@@ -463,7 +463,7 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
                 _ => release_date(args.date.as_deref())?.date(),
             };
             let version = b.version.clone().unwrap_or_else(|| "Unreleased".into());
-            let rc = kbrel::changelog::release_context(
+            let mut rc = kbrel::changelog::release_context(
                 kbrel::changelog::ReleaseInfo {
                     version: &version,
                     date: &date,
@@ -474,7 +474,24 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
                 &cfg.content.languages,
                 &report,
             );
-            let mut rc = rc;
+            rc.range = Some(kbrel::changelog::Range {
+                // A release by its version; `git:` sides and `.` as the user named them.
+                from: if a.version.is_some() {
+                    a.label.clone()
+                } else {
+                    from.clone()
+                },
+                to: if b.version.is_some() {
+                    b.label.clone()
+                } else {
+                    to.clone()
+                },
+                to_is_release: b.version.is_some(),
+                from_is_empty: a.docs.is_empty(),
+            });
+            kbrel::changelog::with_details(&mut rc, &report, &|c| {
+                snapshot::change_texts(&a, &b, c)
+            })?;
             if let (Some(repo), Some(fm), Some(tm)) =
                 (Repo::try_discover(&cfg.base_dir), &a.manifest, &b.manifest)
                 && let (Some(fg), Some(tg)) = (&fm.git, &tm.git)
