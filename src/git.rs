@@ -440,6 +440,15 @@ impl Repo {
         Ok(Some((head.id().to_string(), !statuses.is_empty())))
     }
 
+    /// Whether commit `ancestor` is `of` itself or one of its ancestors (false when either is
+    /// not a commit of this repository).
+    pub fn is_ancestor(&self, ancestor: &str, of: &str) -> bool {
+        let (Ok(a), Ok(b)) = (git2::Oid::from_str(ancestor), git2::Oid::from_str(of)) else {
+            return false;
+        };
+        a == b || self.repo.graph_descendant_of(b, a).unwrap_or(false)
+    }
+
     /// The commit a tag points at, if the tag exists.
     pub fn tag_target(&self, name: &str) -> Option<String> {
         let r = self

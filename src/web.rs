@@ -1845,7 +1845,11 @@ pub fn status_page(reg: &Registry, index: &Index, page: usize) -> Result<Page> {
         &cfg,
         reg,
         Some(index),
-        before.as_ref(),
+        &|x, _| match (&before, semver_of(&x.version)) {
+            (Some(b), Some(p)) => p < *b,
+            _ => true,
+        },
+        false,
         &v.version,
         &man.documents,
         &acks,

@@ -698,7 +698,7 @@ fn ack_makes_outdated_current_until_the_source_changes_again() {
     assert_eq!(state("a"), "current");
     assert_eq!(
         status(&["status"]).ok().stdout,
-        "missing   zh/e.md  no translation of the source document\n\
+        "missing   en/e.md  no zh translation of this document\n\
          orphaned  zh/guide/d.md  the source document is gone\n\
          zh: 3 current, 0 outdated, 1 missing, 1 orphaned\n"
     );

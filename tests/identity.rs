@@ -830,6 +830,7 @@ fn keyed_history(dir: &Path) {
         CONFIG.replace("required_fields = []", "required_fields = [\"title\"]"),
     )
     .unwrap();
+    fs::write(dir.join(".gitignore"), "releases/\nCHANGELOG.md\ncopy/\n").unwrap();
     git(dir, &["init", "-q"]);
     let slack = |lang: &str, extra: &str, bot: &str| {
         page(
@@ -1006,5 +1007,95 @@ fn import_with_an_existing_changelog_equals_a_clean_import() {
     assert_eq!(
         fs::read_to_string(dir.join("CHANGELOG.md")).unwrap(),
         format!("{clean}\n{footer}")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Translation status
+
+/// A status read from an older checkout (or content identical to an older release) never
+/// cites a release newer than the content it reads; a missing translation is named by its
+/// source document's own path.
+#[test]
+fn status_on_an_older_checkout_cites_no_newer_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    keyed_history(dir);
+    kbrel(dir, &["import", "--from-git"]);
+    // At v1.1.0 (HEAD), every translation moved with its source: nothing outdated. Change
+    // the English Slack page in v1.2.0 only.
+    let slack = dir.join("content/en/integrations/slack.md");
+    let text = fs::read_to_string(&slack).unwrap();
+    fs::write(
+        &slack,
+        text.replace(
+            "Set the token and the channel.",
+            "Set the token, then the channel.",
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("content/en/only-en.md"),
+        page("Only English", "/docs/only-en", None, "## A\n\nB.\n"),
+    )
+    .unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "third"]);
+    git(dir, &["tag", "v1.2.0"]);
+    kbrel(dir, &["import", "--from-git"]);
+    let head = common::run_lossy(common::kbrel().current_dir(dir).args(["status"]));
+    assert!(
+        head.stdout
+            .contains("outdated  zh/集成/slack.md  source changed in 1.2.0"),
+        "{head}"
+    );
+    assert!(
+        head.stdout
+            .contains("missing   en/only-en.md  no zh translation of this document"),
+        "{head}"
+    );
+    // The same question asked of v1.1.0's tree: 1.2.0 is not its history.
+    for args in [vec!["--from-git", "v1.1.0", "status"]] {
+        let run = common::run_lossy(common::kbrel().current_dir(dir).args(&args));
+        assert_eq!(run.code, 0, "{run}");
+        assert!(
+            !run.stdout.contains("1.2.0"),
+            "{args:?} cites a newer release:\n{run}"
+        );
+        assert!(
+            run.stdout.contains("zh: 4 current, 0 outdated, 0 missing"),
+            "{run}"
+        );
+    }
+    git(dir, &["checkout", "-q", "v1.1.0"]);
+    let run = common::run_lossy(common::kbrel().current_dir(dir).args(["status"]));
+    assert!(
+        !run.stdout.contains("1.2.0"),
+        "a checkout of v1.1.0:\n{run}"
+    );
+    assert!(run.stdout.contains("zh: 4 current, 0 outdated"), "{run}");
+    // Without git to tell (a copy of v1.1.0's content read from elsewhere), the content
+    // being exactly release 1.1.0 ends the history there.
+    git(dir, &["checkout", "-q", "v1.2.0"]);
+    let copy = dir.join("copy");
+    git(
+        dir,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "--detach",
+            copy.to_str().unwrap(),
+            "v1.1.0",
+        ],
+    );
+    let run = common::run_lossy(common::kbrel().current_dir(dir).args([
+        "--content",
+        copy.join("content").to_str().unwrap(),
+        "status",
+    ]));
+    assert!(
+        !run.stdout.contains("1.2.0"),
+        "content of 1.1.0 read from elsewhere:\n{run}"
     );
 }

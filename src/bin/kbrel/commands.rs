@@ -529,14 +529,29 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
     let cfg = load_config(g)?;
     let reg = Registry::new(cfg.registry_dir());
     let index = reg.read_index()?.map(|(i, _)| i);
-    let (kb, _) = load_source(g, &cfg)?;
+    let (kb, commit) = load_source(g, &cfg)?;
     let working = Snapshot::working(&kb);
     let acks = kbrel::history::load_acks(&cfg)?;
+    // The commit the content is read at (`--from-git`, else the work tree's HEAD): only
+    // releases published from it or its ancestors are its history.
+    let repo = Repo::try_discover(&cfg.base_dir);
+    let at = match (&commit, &repo) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(r)) => r.head_state(".").ok().flatten().map(|(c, _)| c),
+        (None, None) => None,
+    };
+    let keep = |_: &kbrel::manifest::IndexVersion, m: &kbrel::manifest::Manifest| match (
+        &repo, &at, &m.git,
+    ) {
+        (Some(r), Some(at), Some(g)) => r.is_ancestor(&g.commit, at),
+        _ => true,
+    };
     let mut statuses = kbrel::history::status_after_history(
         &cfg,
         &reg,
         index.as_ref(),
-        None,
+        &keep,
+        true,
         ".",
         &working.docs,
         &acks,
@@ -573,7 +588,13 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
             ));
         }
     }
-    output::status(&statuses, &diffs, args.all, args.json)?;
+    output::status(
+        &statuses,
+        cfg.source_language(),
+        &diffs,
+        args.all,
+        args.json,
+    )?;
     let bad = statuses
         .iter()
         .any(|s| s.state != kbrel::history::Drift::Current);

@@ -574,6 +574,7 @@ pub fn bump(
 
 pub fn status(
     statuses: &[kbrel::history::PairStatus],
+    source: &str,
     diffs: &[String],
     all: bool,
     as_json: bool,
@@ -597,14 +598,19 @@ pub fn status(
         .iter()
         .filter(|st| all || st.state != Drift::Current)
     {
-        let path = format!("{}/{}", st.lang, st.path);
+        // Each language's own path: a missing translation has none, so its line names the
+        // source document, under the source language.
+        let path = match st.state {
+            Drift::Missing => format!("{source}/{}", st.source_path.as_deref().unwrap_or(&st.path)),
+            _ => format!("{}/{}", st.lang, st.path),
+        };
         let detail = match st.state {
             Drift::Outdated => format!(
                 "source changed in {}, translation last in step at {}",
                 st.since.as_deref().unwrap_or("?"),
                 st.synced_at.as_deref().unwrap_or("?")
             ),
-            Drift::Missing => "no translation of the source document".into(),
+            Drift::Missing => format!("no {} translation of this document", st.lang),
             Drift::Orphaned => "the source document is gone".into(),
             Drift::Current => String::new(),
         };
