@@ -529,3 +529,138 @@ mod tests {
         );
     }
 }
+
+/// One document of a `kbrel diff --summary`: every language's change of one id together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocSummary {
+    pub id: String,
+    /// The bundle key, when the document has one of its own.
+    pub key: Option<String>,
+    /// The current title (the first language, in configured order, that has one).
+    pub title: Option<String>,
+    pub languages: Vec<LangSummary>,
+}
+
+/// One language's part of a [`DocSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LangSummary {
+    pub lang: String,
+    pub status: ChangeStatus,
+    pub path: String,
+    pub old_path: Option<String>,
+    pub old_title: Option<String>,
+    pub added_lines: u64,
+    pub removed_lines: u64,
+    pub sections: Vec<crate::diff::sections::SectionChange>,
+}
+
+/// The summary of a diff for release notes and chat messages: one entry per document id,
+/// its languages together (in configured order), entries in the order of each document's
+/// first change.
+pub fn summary(
+    languages: &[String],
+    diff: &DiffFile,
+    texts: &dyn Fn(&DocChange) -> crate::error::Result<(String, String)>,
+) -> crate::error::Result<Vec<DocSummary>> {
+    let rank = |l: &str| languages.iter().position(|x| x == l).unwrap_or(usize::MAX);
+    let mut order: Vec<&DocChange> = diff.changes.iter().collect();
+    // Source language first: its path orders the documents.
+    order.sort_by_key(|c| rank(&c.lang));
+    let mut out: Vec<DocSummary> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for c in order {
+        let sections = if matches!(c.status, ChangeStatus::Modified | ChangeStatus::Renamed)
+            && c.body_changed
+        {
+            let (old, new) = texts(c)?;
+            crate::diff::sections::section_changes(
+                crate::content::body_of(&old),
+                crate::content::body_of(&new),
+            )
+        } else {
+            Vec::new()
+        };
+        let i = *index.entry(c.id.clone()).or_insert_with(|| {
+            out.push(DocSummary {
+                id: c.id.clone(),
+                key: None,
+                title: None,
+                languages: Vec::new(),
+            });
+            out.len() - 1
+        });
+        let d = &mut out[i];
+        if d.key.is_none() && c.key != c.id {
+            d.key = Some(c.key.clone());
+        }
+        if d.title.is_none() {
+            d.title = c.title.clone();
+        }
+        d.languages.push(LangSummary {
+            lang: c.lang.clone(),
+            status: c.status,
+            path: c.path.clone(),
+            old_path: c.old_path.clone(),
+            old_title: c.old_title.clone().filter(|t| Some(t) != c.title.as_ref()),
+            added_lines: c.added_lines,
+            removed_lines: c.removed_lines,
+            sections,
+        });
+    }
+    Ok(out)
+}
+
+/// One line per document: `Slack — Slack integration: changed § Configure the bot, added
+/// § FAQ (en +5 -1, zh +5 -1)`; the sections are the first language's.
+pub fn render_summary(docs: &[DocSummary]) -> String {
+    use crate::diff::sections::SectionStatus;
+    let mut s = String::new();
+    for d in docs {
+        let first = &d.languages[0];
+        let name = d.key.clone().unwrap_or_else(|| first.path.clone());
+        let mut line = match &d.title {
+            Some(t) => format!("{name} — {t}"),
+            None => name,
+        };
+        let mut what: Vec<String> = Vec::new();
+        match first.status {
+            ChangeStatus::Added => what.push("new".into()),
+            ChangeStatus::Removed => what.push("removed".into()),
+            ChangeStatus::Renamed => what.push(format!(
+                "moved from {}",
+                first.old_path.as_deref().unwrap_or("?")
+            )),
+            ChangeStatus::Modified => {}
+        }
+        if let Some(old) = &first.old_title {
+            what.push(format!("retitled from {old}"));
+        }
+        for sc in &first.sections {
+            let verb = match sc.status {
+                SectionStatus::Added => "added",
+                SectionStatus::Removed => "removed",
+                SectionStatus::Changed => "changed",
+            };
+            what.push(format!("{verb} § {}", sc.title));
+        }
+        if !what.is_empty() {
+            line.push_str(": ");
+            line.push_str(&what.join(", "));
+        }
+        let counts: Vec<String> = d
+            .languages
+            .iter()
+            .map(|l| match l.status {
+                ChangeStatus::Added => format!("{} new +{}", l.lang, l.added_lines),
+                ChangeStatus::Removed => format!("{} removed -{}", l.lang, l.removed_lines),
+                _ => format!("{} +{} -{}", l.lang, l.added_lines, l.removed_lines),
+            })
+            .collect();
+        line.push_str(&format!(" ({})", counts.join(", ")));
+        s.push_str(&line.replace(['\n', '\r'], " "));
+        s.push('\n');
+    }
+    s
+}

@@ -1099,3 +1099,48 @@ fn status_on_an_older_checkout_cites_no_newer_release() {
         "content of 1.1.0 read from elsewhere:\n{run}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// --summary
+
+#[test]
+fn summary_names_keys_titles_and_sections_with_every_language_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    keyed_history(dir);
+    let out = kbrel(dir, &["diff", "git:v1.0.0", "git:v1.1.0", "--summary"]).stdout;
+    assert_eq!(
+        out,
+        "CustomAlert — Custom alert rules: retitled from Custom alerts (en +1 -1, zh +1 -1)\n\
+         help/faq.md — FAQ: moved from faq.md, changed § Why (en +2 -0, zh +2 -0)\n\
+         Slack — Slack integration: changed § Configure the bot, added § FAQ (en +5 -1, zh +5 -1)\n\
+         News — What is new: new (en new +9, zh new +9)\n"
+    );
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Summary {
+        schema_version: u32,
+        documents: Vec<kbrel::changelog::DocSummary>,
+    }
+    let run = kbrel(
+        dir,
+        &["diff", "git:v1.0.0", "git:v1.1.0", "--summary", "--json"],
+    );
+    let s: Summary = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(s.schema_version, 1);
+    let slack = s
+        .documents
+        .iter()
+        .find(|d| d.key.as_deref() == Some("Slack"))
+        .unwrap();
+    let zh = slack.languages.iter().find(|l| l.lang == "zh").unwrap();
+    let titles: Vec<&str> = zh.sections.iter().map(|x| x.title.as_str()).collect();
+    assert_eq!(
+        (zh.path.as_str(), titles),
+        ("集成/slack.md", vec!["Configure the bot", "常见问题"])
+    );
+    assert_eq!(
+        kbrel(dir, &["diff", "git:v1.0.0", "git:v1.0.0", "--summary"]).stdout,
+        ""
+    );
+}

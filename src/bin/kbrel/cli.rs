@@ -343,9 +343,13 @@ pub struct DiffArgs {
     /// Which headings (by anchor) were added, removed or changed per document
     #[arg(long, group = "mode")]
     pub sections: bool,
-    /// The full structured report (the diff.json schema)
-    #[arg(long, group = "mode")]
+    /// The full structured report (the diff.json schema); with --summary, the summary's data
+    #[arg(long, conflicts_with_all = ["stat", "name_status", "patch", "word", "sections"])]
     pub json: bool,
+    /// One line per document for release notes and chat: bundle key, title, the sections
+    /// that changed, every language together
+    #[arg(long, conflicts_with_all = ["stat", "name_status", "patch", "word", "sections", "package"])]
+    pub summary: bool,
     /// Lines of context for --patch
     #[arg(short = 'U', long = "unified", default_value_t = 3, value_name = "N")]
     pub context: usize,

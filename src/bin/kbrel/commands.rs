@@ -422,7 +422,14 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
     a.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
-    output::diff(&report, &a, &b, mode, color, g.quiet)?;
+    if args.summary {
+        let docs = kbrel::changelog::summary(&cfg.content.languages, &report, &|c| {
+            snapshot::change_texts(&a, &b, c)
+        })?;
+        output::diff_summary(&docs, args.json)?;
+    } else {
+        output::diff(&report, &a, &b, mode, color, g.quiet)?;
+    }
     let code = if args.exit_code && !report.changes.is_empty() {
         1
     } else {

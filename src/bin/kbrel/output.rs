@@ -437,6 +437,22 @@ pub fn diff(
     emit(&s)
 }
 
+/// `kbrel diff --summary`: one line per document, or its data as JSON.
+pub fn diff_summary(docs: &[kbrel::changelog::DocSummary], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        #[derive(Serialize)]
+        struct Summary<'a> {
+            schema_version: u32,
+            documents: &'a [kbrel::changelog::DocSummary],
+        }
+        return json(&Summary {
+            schema_version: kbrel::manifest::SCHEMA_VERSION,
+            documents: docs,
+        });
+    }
+    emit(&sanitize(&kbrel::changelog::render_summary(docs)))
+}
+
 pub fn package_diff(
     from: &str,
     to: &str,
