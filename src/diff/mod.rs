@@ -300,7 +300,11 @@ pub(crate) struct Pairing {
 ///
 /// The rest (left in (language, path) order on each side) is for the rename search. Every
 /// rule is symmetric, so pairing B with A gives the same pairs swapped.
-pub(crate) fn pair_by_identity<'a>(old: &'a [ManifestDoc], new: &'a [ManifestDoc]) -> Pairing {
+pub(crate) fn pair_by_identity<'a>(
+    old: &'a [ManifestDoc],
+    new: &'a [ManifestDoc],
+    by_path: bool,
+) -> Pairing {
     type Count<'a> = FastMap<(&'a str, &'a str), (u32, usize)>;
     let count = |docs: &'a [ManifestDoc]| -> Count<'a> {
         let mut m: Count<'a> = FastMap::default();
@@ -329,7 +333,7 @@ pub(crate) fn pair_by_identity<'a>(old: &'a [ManifestDoc], new: &'a [ManifestDoc
         .map(|(i, d)| ((d.lang.as_str(), d.path.as_str()), i))
         .collect();
     for (o, d) in old.iter().enumerate() {
-        if old_paired[o] {
+        if old_paired[o] || !by_path {
             continue;
         }
         if let Some(&n) = new_by_path.get(&(d.lang.as_str(), d.path.as_str()))
@@ -378,6 +382,29 @@ fn assign_renames(
     out
 }
 
+/// [`Rules::Before20`]'s assignment: each removal in order takes its most similar free
+/// addition (the first one on ties).
+fn assign_in_removal_order(
+    candidates: Vec<(u8, usize, usize)>,
+    removed: usize,
+    added: usize,
+) -> HashMap<usize, (usize, u8)> {
+    let mut by_removal: Vec<Vec<(u8, usize)>> = vec![Vec::new(); removed];
+    for (s, r, a) in candidates {
+        by_removal[r].push((s, a));
+    }
+    let mut taken = vec![false; added];
+    let mut out = HashMap::new();
+    for (r, mut cands) in by_removal.into_iter().enumerate() {
+        cands.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        if let Some(&(s, a)) = cands.iter().find(|(_, a)| !taken[*a]) {
+            taken[a] = true;
+            out.insert(r, (a, s));
+        }
+    }
+    out
+}
+
 /// Differences between `old` and `new`, sorted by language (in `languages` order), then path.
 ///
 /// Pairing is decided first ([`pair_by_identity`]: unique id, then path; then, among what is
@@ -386,6 +413,31 @@ fn assign_renames(
 /// is symmetric: `diff(B, A)` is the inverse of `diff(A, B)`, and a side against itself is
 /// empty whatever ids it duplicates.
 pub fn diff_docs<'a, 't>(
+    languages: &[String],
+    old: &'a [ManifestDoc],
+    old_text: &'t (dyn TextSource + Sync),
+    new: &'a [ManifestDoc],
+    new_text: &'t (dyn TextSource + Sync),
+) -> Result<Vec<DocChange>> {
+    diff_docs_with(Rules::Current, languages, old, old_text, new, new_text)
+}
+
+/// Which pairing rules a diff follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rules {
+    /// Unique id, then path, then content, then similarity (most similar pair first).
+    Current,
+    /// The rules of kbrel before the path step (the `diff.json` of releases published
+    /// then): id, then content, then similarity with each removal, in path order, taking
+    /// its most similar free addition; the search skipped only for more than
+    /// RENAME_CANDIDATE_LIMIT additions. `verify` accepts a stored diff that either rule
+    /// set reproduces. (Published releases never hold duplicated ids: lint refuses them.)
+    Before20,
+}
+
+/// [`diff_docs`] under the given [`Rules`].
+pub fn diff_docs_with<'a, 't>(
+    rules: Rules,
     languages: &[String],
     old: &'a [ManifestDoc],
     old_text: &'t (dyn TextSource + Sync),
@@ -406,7 +458,7 @@ pub fn diff_docs<'a, 't>(
         Added(&'a ManifestDoc, Option<Cow<'t, str>>),
         Removed(&'a ManifestDoc, Option<Cow<'t, str>>),
     }
-    let pairing = pair_by_identity(old, new);
+    let pairing = pair_by_identity(old, new, rules == Rules::Current);
     let mut jobs: Vec<Job<'_, 't>> = Vec::new();
     for &(o, n) in &pairing.pairs {
         let (o, n) = (&old[o], &new[n]);
@@ -440,7 +492,10 @@ pub fn diff_docs<'a, 't>(
             removed_per_lang.get(lang).copied().unwrap_or(0),
             added_by_lang.get(lang).map_or(0, Vec::len),
         );
-        r > 0 && a > 0 && r.max(a) <= RENAME_CANDIDATE_LIMIT
+        match rules {
+            Rules::Current => r > 0 && a > 0 && r.max(a) <= RENAME_CANDIDATE_LIMIT,
+            Rules::Before20 => r > 0 && a > 0 && a <= RENAME_CANDIDATE_LIMIT,
+        }
     };
     // Exact content, in path order on both sides (symmetric).
     let mut twins = Twins::new(&added);
@@ -501,7 +556,10 @@ pub fn diff_docs<'a, 't>(
             found
         })
         .collect();
-    let renames = assign_renames(candidates, &removed, &added);
+    let renames = match rules {
+        Rules::Current => assign_renames(candidates, &removed, &added),
+        Rules::Before20 => assign_in_removal_order(candidates, removed.len(), added.len()),
+    };
     let mut removed_texts = removed_texts;
     for (r, o) in removed.iter().enumerate() {
         let (i, sim) = match (exact[r], renames.get(&r)) {
@@ -773,6 +831,67 @@ mod tests {
             (ChangeStatus::Modified, "docs-a", Some("guide/a"), None)
         );
         assert_eq!((c.added_lines, c.removed_lines), (3, 0));
+    }
+
+    /// The rules of releases published before the path step still reproduce their diffs
+    /// (what `verify` checks old registries with): the same id change on a fixed path was a
+    /// removal and an addition (or a rename onto the same path), and the removals took their
+    /// renames in order.
+    #[test]
+    fn the_earlier_rules_reproduce_earlier_diffs() {
+        let old = vec![with_text("en", "guide/a.md", "guide/a", "# A\none\ntwo\n")];
+        let new = vec![with_text(
+            "en",
+            "guide/a.md",
+            "docs-a",
+            "---\nurl: /docs-a\n---\n# A\nx\n",
+        )];
+        let texts = source_of(&[&old, &new]);
+        let src = |d: &ManifestDoc| -> Result<String> { Ok(texts[&d.sha256].clone()) };
+        let o: Vec<ManifestDoc> = old.iter().map(|(d, _)| d.clone()).collect();
+        let n: Vec<ManifestDoc> = new.iter().map(|(d, _)| d.clone()).collect();
+        let langs = ["en".to_string()];
+        let before = diff_docs_with(Rules::Before20, &langs, &o, &src, &n, &src).unwrap();
+        let statuses: Vec<ChangeStatus> = before.iter().map(|c| c.status).collect();
+        assert_eq!(statuses, [ChangeStatus::Removed, ChangeStatus::Added]);
+        let now = diff_docs(&langs, &o, &src, &n, &src).unwrap();
+        assert_eq!(now.len(), 1);
+        assert_eq!(now[0].status, ChangeStatus::Modified);
+        // Contested: the first removal takes the best candidate under the earlier rules,
+        // the most similar pair wins under the current ones.
+        let old = vec![
+            with_text("en", "r1.md", "r1", "a\nb\nc\nd\nx\n"),
+            with_text("en", "r2.md", "r2", "a\nb\nc\nd\ne\n"),
+        ];
+        let new = vec![
+            with_text("en", "n1.md", "n1", "a\nb\nc\nd\ne\nf\n"),
+            with_text("en", "n2.md", "n2", "a\nb\nc\nq\n"),
+        ];
+        let texts = source_of(&[&old, &new]);
+        let src = |d: &ManifestDoc| -> Result<String> { Ok(texts[&d.sha256].clone()) };
+        let o: Vec<ManifestDoc> = old.iter().map(|(d, _)| d.clone()).collect();
+        let n: Vec<ManifestDoc> = new.iter().map(|(d, _)| d.clone()).collect();
+        let pairs = |rules| -> Vec<(String, Option<String>)> {
+            diff_docs_with(rules, &langs, &o, &src, &n, &src)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.id, c.old_id))
+                .collect()
+        };
+        assert_eq!(
+            pairs(Rules::Before20),
+            [
+                ("n1".into(), Some("r1".into())),
+                ("n2".into(), Some("r2".into()))
+            ]
+        );
+        assert_eq!(
+            pairs(Rules::Current),
+            [
+                ("n1".into(), Some("r2".into())),
+                ("n2".into(), Some("r1".into()))
+            ]
+        );
     }
 
     /// A unique id moving to another path is a rename even when the path it left is now
