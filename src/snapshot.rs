@@ -155,6 +155,29 @@ pub fn compare(
     })
 }
 
+/// The stored `diff.json` of `to` when `from` is the version published right before it
+/// (`None` for anything else: other pairs, `.`, `git:` sides, unknown names — the caller
+/// then compares the two sides itself and reports errors). Reading it costs what the change
+/// costs, where comparing two whole manifests costs what the knowledge base costs.
+pub fn stored_diff(
+    reg: &Registry,
+    index: Option<&Index>,
+    from: &str,
+    to: &str,
+) -> Result<Option<DiffFile>> {
+    if from.starts_with("git:") || to.starts_with("git:") {
+        return Ok(None);
+    }
+    let (Ok(a), Ok(b)) = (resolve_version(index, from), resolve_version(index, to)) else {
+        return Ok(None);
+    };
+    if b.previous.as_deref() != Some(a.version.as_str()) {
+        return Ok(None);
+    }
+    let bytes = reg.read_verified(&b.diff)?;
+    crate::manifest::parse_diff(&bytes, &reg.path(&b.diff.path)).map(Some)
+}
+
 /// The old and new texts of one change between two snapshots (empty for a side the
 /// document does not exist on).
 pub fn change_texts(from: &Snapshot, to: &Snapshot, c: &DocChange) -> Result<(String, String)> {

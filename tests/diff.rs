@@ -609,7 +609,7 @@ fn damaged_blob(damage: impl Fn(&Path)) -> (Fixture, PathBuf) {
 #[test]
 fn a_missing_blob_is_an_error_naming_it_and_the_version() {
     let (f, blob) = damaged_blob(|b| fs::remove_file(b).unwrap());
-    for mode in ["--stat", "--patch", "--json", "--word", "--name-status"] {
+    for mode in ["--patch", "--word", "--sections"] {
         let run = f.run(&["diff", "1.0.0", "1.1.0", mode]).code(2);
         assert_eq!(run.stdout, "", "{run}");
         run.stderr_has(&blob.display().to_string())
@@ -619,12 +619,28 @@ fn a_missing_blob_is_an_error_naming_it_and_the_version() {
     }
     // Versions that do not need the blob still compare.
     f.run(&["diff", "1.0.0", "1.0.0", "--exit-code"]).ok();
+    // Consecutive releases, without texts: the stored diff.json answers (verified against
+    // the index), no blob is read, as the output equals the fixture's.
+    for (mode, expected) in [
+        ("--stat", "expected.stat"),
+        ("--name-status", "expected.name-status"),
+    ] {
+        let run = f.run(&["diff", "1.0.0", "1.1.0", mode]).ok();
+        assert_eq!(
+            run.stdout,
+            fs::read_to_string(fixtures_dir().join("modify").join(expected)).unwrap()
+        );
+    }
+    // Not consecutive (1.1.0 back to 1.0.0): both sides are compared, and the blob is missed.
+    f.run(&["diff", "1.1.0", "1.0.0", "--stat"])
+        .code(2)
+        .stderr_has("en/guide.md");
 }
 
 #[test]
 fn a_corrupt_blob_is_an_error_naming_it_and_the_version() {
     let (f, blob) = damaged_blob(|b| fs::write(b, "# Guide\n\nTampered.\n").unwrap());
-    let run = f.run(&["diff", "1.0.0", "1.1.0"]).code(2);
+    let run = f.run(&["diff", "1.0.0", "1.1.0", "--patch"]).code(2);
     assert_eq!(run.stdout, "", "{run}");
     run.stderr_has(&blob.display().to_string())
         .stderr_has("hashes to")
@@ -650,7 +666,7 @@ fn a_corrupt_manifest_is_an_error() {
         .unwrap()
         .replace("\"guide.md\"", "\"guide2.md\"");
     fs::write(&path, text).unwrap();
-    f.run(&["diff", "1.0.0", "1.1.0"])
+    f.run(&["diff", "1.0.0", "1.1.0", "--patch"])
         .code(2)
         .stderr_has("v/1.0.0/manifest.json")
         .stderr_has("sha256 mismatch")

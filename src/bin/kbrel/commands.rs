@@ -413,6 +413,25 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
         });
     }
 
+    // Consecutive releases, whole: the stored diff.json is the answer.
+    let unfiltered = args.lang.is_empty() && args.doc.is_empty() && args.path.is_empty();
+    let from_store = matches!(
+        mode,
+        output::DiffMode::Stat | output::DiffMode::NameStatus | output::DiffMode::Json
+    ) && !args.summary
+        && unfiltered;
+    if from_store && let Some(report) = snapshot::stored_diff(&reg, index.as_ref(), &from, &to)? {
+        output::diff(
+            &report,
+            &|_| anyhow::bail!("no document texts in this mode"),
+            mode,
+            color,
+            g.quiet,
+        )?;
+        let changed = !report.changes.is_empty();
+        std::mem::forget(report);
+        return Ok(u8::from(args.exit_code && changed));
+    }
     // The two sides (manifests read and verified, or content loaded) in parallel.
     let (a, b) = rayon::join(
         || load_side(g, &cfg, &reg, index.as_ref(), &from),
@@ -428,7 +447,13 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
         })?;
         output::diff_summary(&docs, args.json)?;
     } else {
-        output::diff(&report, &a, &b, mode, color, g.quiet)?;
+        output::diff(
+            &report,
+            &|c| Ok(snapshot::change_texts(&a, &b, c)?),
+            mode,
+            color,
+            g.quiet,
+        )?;
     }
     let code = if args.exit_code && !report.changes.is_empty() {
         1

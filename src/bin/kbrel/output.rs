@@ -10,7 +10,6 @@ use kbrel::lint::{Finding, Severity};
 use kbrel::manifest::{ChangeStatus, DiffFile};
 use kbrel::publish::{Outcome, PublishReport};
 use kbrel::registry::Registry;
-use kbrel::snapshot::Snapshot;
 use serde::Serialize;
 
 /// Write to stdout, treating a broken pipe as success.
@@ -352,36 +351,17 @@ fn word_excerpt(pieces: &[word::Piece], p: &Paint) -> String {
     s
 }
 
+/// A diff report in `mode`; `texts` gives a change's old and new text (for the patch, word
+/// and section modes only).
 pub fn diff(
     report: &DiffFile,
-    from: &Snapshot,
-    to: &Snapshot,
+    texts: &dyn Fn(&kbrel::manifest::DocChange) -> anyhow::Result<(String, String)>,
     mode: DiffMode,
     color: bool,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    use kbrel::diff::TextSource;
     let p = Paint(color);
     let mut s = String::new();
-    let texts = |c: &kbrel::manifest::DocChange| -> anyhow::Result<(String, String)> {
-        let old = match from
-            .docs
-            .iter()
-            .find(|d| Some(&d.sha256) == c.old_sha256.as_ref() && d.lang == c.lang)
-        {
-            Some(d) => from.text(d)?.into_owned(),
-            None => String::new(),
-        };
-        let new = match to
-            .docs
-            .iter()
-            .find(|d| Some(&d.sha256) == c.sha256.as_ref() && d.lang == c.lang)
-        {
-            Some(d) => to.text(d)?.into_owned(),
-            None => String::new(),
-        };
-        Ok((old, new))
-    };
     match mode {
         DiffMode::Json => return json(report),
         // git's own formats: C-quoted names (no control character reaches the terminal),
