@@ -1797,5 +1797,5 @@ fn enormous_heavily_edited_documents_are_flagged_approximate() {
         .ok()
         .stderr_has("en/big.md: line counts are approximate");
     let total = stat_totals(&run.stdout)["en/big.md"];
-    assert!(total % 2 == 0 && total <= 200_000, "{run}");
+    assert!(total.is_multiple_of(2) && total <= 200_000, "{run}");
 }
