@@ -59,6 +59,14 @@ pub enum Code {
     /// The document has no front matter (id taken from the path).
     #[serde(rename = "KB015")]
     NoFrontMatter,
+    /// A file or folder name that is not portable (`:`, `\`, control characters, `<>"|?*`,
+    /// a reserved Windows name, a trailing dot or space): unusable on some systems.
+    #[serde(rename = "KB030")]
+    PortableName,
+    /// Two file names that are the same under case folding or Unicode normalisation: they
+    /// collide on macOS and Windows file systems.
+    #[serde(rename = "KB031")]
+    NameCollision,
 }
 
 impl Code {
@@ -79,6 +87,8 @@ impl Code {
             Code::EmptyDocument => "KB013",
             Code::NonUtf8 => "KB014",
             Code::NoFrontMatter => "KB015",
+            Code::PortableName => "KB030",
+            Code::NameCollision => "KB031",
         }
     }
 }

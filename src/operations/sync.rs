@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::content::sha256_hex;
 use crate::date::Timestamp;
 use crate::error::{Error, Result};
-use crate::manifest::{self, Index, IndexVersion, ManifestDoc};
+use crate::manifest::{self, ChangeStatus, Index, IndexVersion, ManifestDoc};
 use crate::registry::{self, Registry};
 
 pub const FORMAT: &str = "kbrel-cache/1";
@@ -114,11 +114,13 @@ impl Source {
                     304 => Ok(Fetched::NotModified),
                     404 => Ok(Fetched::NotFound),
                     200 => {
-                        let etag = resp
-                            .headers()
-                            .get("etag")
-                            .and_then(|v| v.to_str().ok())
-                            .map(String::from);
+                        let header = |name: &str| {
+                            resp.headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .map(String::from)
+                        };
+                        let etag = header("etag");
                         match resp.body_mut().with_config().limit(limit).read_to_vec() {
                             Ok(bytes) => Ok(Fetched::Body { bytes, etag }),
                             Err(ureq::Error::BodyExceedsLimit(n)) => Err((
@@ -136,6 +138,112 @@ impl Source {
     }
 
     /// Fetch with retries (backoff) on 5xx, timeouts and dropped connections.
+    /// Stream `rel` into `tmp` (created anew, made durable), hashing it on the way, reading at
+    /// most `limit` bytes (more is an error): the sha256 and size, or `None` when missing.
+    fn fetch_to_once(
+        &self,
+        rel: &str,
+        limit: u64,
+        tmp: &Path,
+    ) -> std::result::Result<Option<(String, u64)>, (bool, String)> {
+        use sha2::Digest;
+        use std::io::{Read, Write};
+        let copy = |reader: &mut dyn Read| -> std::result::Result<(String, u64), (bool, String)> {
+            let mut file = std::fs::File::create(tmp)
+                .map_err(|e| (false, format!("cannot create {}: {e}", tmp.display())))?;
+            let mut hasher = sha2::Sha256::new();
+            let mut buf = vec![0u8; 64 << 10];
+            let mut n: u64 = 0;
+            loop {
+                let k = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) if n.saturating_add(1) > limit && e.to_string().contains("limit") => {
+                        return Err((
+                            false,
+                            format!(
+                                "the response is larger than the {limit} bytes the manifest records"
+                            ),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err((true, format!("incomplete response after {n} bytes: {e}")));
+                    }
+                };
+                n += k as u64;
+                if n > limit {
+                    return Err((
+                        false,
+                        format!(
+                            "the response is larger than the {limit} bytes the manifest records"
+                        ),
+                    ));
+                }
+                hasher.update(&buf[..k]);
+                file.write_all(&buf[..k])
+                    .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display())))?;
+            }
+            file.sync_all()
+                .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display())))?;
+            Ok((crate::hash::hex(&hasher.finalize()), n))
+        };
+        match self {
+            Source::Dir(r) => match crate::fsx::open_regular(&r.path(rel)) {
+                Ok((f, _)) => copy(&mut f.take(limit.saturating_add(1))).map(Some),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err((false, e.to_string())),
+            },
+            Source::Http { base, agent } => {
+                let req = agent
+                    .get(format!("{base}/{rel}"))
+                    .header("Accept-Encoding", "gzip");
+                let mut resp = req.call().map_err(|e| (true, e.to_string()))?;
+                match resp.status().as_u16() {
+                    200 => {
+                        let mut reader = resp
+                            .body_mut()
+                            .with_config()
+                            .limit(limit.saturating_add(1))
+                            .reader();
+                        copy(&mut reader).map(Some)
+                    }
+                    404 => Ok(None),
+                    s @ (429 | 500..=599) => Err((true, format!("HTTP {s}"))),
+                    s => Err((false, format!("HTTP {s}"))),
+                }
+            }
+        }
+    }
+
+    /// [`Self::fetch_to_once`] with retries.
+    fn fetch_to(
+        &self,
+        rel: &str,
+        limit: u64,
+        tmp: &Path,
+        retries: u32,
+        requests: &AtomicUsize,
+    ) -> Result<Option<(String, u64)>> {
+        let mut attempt = 0;
+        loop {
+            requests.fetch_add(1, Ordering::Relaxed);
+            match self.fetch_to_once(rel, limit, tmp) {
+                Ok(f) => return Ok(f),
+                Err((retryable, _)) if retryable && attempt < retries => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1)));
+                }
+                Err((_, msg)) => {
+                    return Err(Error::Usage(format!(
+                        "cannot fetch {}: {msg}",
+                        self.describe(rel)
+                    )));
+                }
+            }
+        }
+    }
+
     fn fetch(
         &self,
         rel: &str,
@@ -217,8 +325,16 @@ pub struct SyncOptions {
     /// Parallel blob downloads.
     pub parallel: usize,
     pub retries: u32,
+    /// The deadline of one HTTP attempt, body included: a stalled transfer gives up after it
+    /// (and is retried `retries` times).
     pub timeout: Duration,
+    /// The largest document a manifest may claim: a larger claim is refused before any
+    /// document is fetched. Downloads stream to disk, so memory does not depend on it.
+    pub max_document_size: u64,
 }
+
+/// The default of [`SyncOptions::max_document_size`]: 64 MiB, far above any markdown page.
+pub const DEFAULT_MAX_DOCUMENT_SIZE: u64 = 64 << 20;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LangChanges {
@@ -239,8 +355,14 @@ pub struct SyncReport {
     pub dry_run: bool,
     pub changes: BTreeMap<String, LangChanges>,
     pub documents_fetched: u64,
+    /// Bytes of the index, manifest or delta and documents fetched, decoded. (ureq decodes
+    /// gzip transparently and hides the encoded length: the bytes on the wire are in the
+    /// server's log.)
     pub bytes_fetched: u64,
     pub requests: u64,
+    /// The update applied the version's diff.json to the held version instead of reading its
+    /// whole manifest (see [`sync`]).
+    pub delta: bool,
 }
 
 /// Progress of blob downloads.
@@ -353,7 +475,9 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Update the cache at `cache` from `opts.from`.
 ///
 /// Fetches `index.json` (conditionally, with the ETag of the last sync), picks the version,
-/// fetches its manifest and checks it against the sha256 the index lists, downloads only the
+/// fetches its manifest and checks it against the sha256 the index lists (or, when the cache
+/// holds the version it was diffed against, its much smaller `diff.json`, verified the same
+/// way and applied to the held tree: docs/protocol.md, step 5), downloads only the
 /// documents the cache lacks (each checked against its sha256), then switches
 /// `<cache>/<lang>/` to the new version in one rename. `progress` is called after every
 /// downloaded document. On any error the cache keeps showing the version it had.
@@ -407,6 +531,7 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 ///     parallel: 8,
 ///     retries: 3,
 ///     timeout: Duration::from_secs(30),
+///     max_document_size: sync::DEFAULT_MAX_DOCUMENT_SIZE,
 /// };
 /// let mut fetched = 0;
 /// let report = sync::sync(&cache, &opts, &mut |p: Progress| fetched = p.done)?;
@@ -632,60 +757,45 @@ pub fn sync(
         return Ok(report);
     }
 
-    // 4. The manifest, verified against the index.
-    let mbytes = match source.fetch(
-        &chosen.manifest.path,
-        None,
-        256 << 20,
-        opts.retries,
-        &requests,
-    )? {
-        Fetched::Body { bytes, .. } => bytes,
-        _ => {
-            return Err(Error::Usage(format!(
-                "{} is missing",
-                source.describe(&chosen.manifest.path)
-            )));
+    // 4. The delta (diff.json against the version held) when it applies, else the manifest,
+    //    verified against the index.
+    let delta = match &current {
+        Some(cur) if delta_applies(cur, chosen, &index, &langs) => {
+            fetch_delta(&source, cur, chosen, &index, opts.retries, &requests)?
+        }
+        _ => None,
+    };
+    let (name, version, languages, owned) = match delta {
+        Some((docs, len)) => {
+            report.delta = true;
+            report.bytes_fetched += len + index_bytes.len() as u64 * u64::from(!not_modified);
+            let cur = current.as_ref().expect("a delta applies to a held version");
+            (
+                index.name.clone(),
+                chosen.version.clone(),
+                cur.languages.clone(),
+                docs,
+            )
+        }
+        None => {
+            let (m, languages) = fetch_manifest(
+                &source,
+                chosen,
+                &langs,
+                opts.retries,
+                &requests,
+                &mut report,
+            )?;
+            report.bytes_fetched += index_bytes.len() as u64 * u64::from(!not_modified);
+            let docs: Vec<ManifestDoc> = m
+                .documents
+                .into_iter()
+                .filter(|d| languages.contains(&d.lang))
+                .collect();
+            (m.name, m.version, languages, docs)
         }
     };
-    report.bytes_fetched +=
-        mbytes.len() as u64 + index_bytes.len() as u64 * u64::from(!not_modified);
-    let actual = sha256_hex(&mbytes);
-    if actual != chosen.manifest.sha256 {
-        return Err(Error::Usage(format!(
-            "refusing {}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
-            source.describe(&chosen.manifest.path),
-            chosen.manifest.sha256
-        )));
-    }
-    let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
-    // Languages become folder and link names in the cache: plain names only (as kbrel.toml
-    // allows), so no manifest can point a link outside the cache or at `.kbrel`.
-    if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
-        return Err(Error::Usage(format!(
-            "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",
-            source.describe(&chosen.manifest.path)
-        )));
-    }
-    let languages: Vec<String> = if langs.is_empty() {
-        m.languages.clone()
-    } else {
-        langs.clone()
-    };
-    for l in &languages {
-        if !m.languages.contains(l) {
-            return Err(Error::Usage(format!(
-                "--lang {l}: {} has languages {}",
-                m.name,
-                m.languages.join(", ")
-            )));
-        }
-    }
-    let docs: Vec<&ManifestDoc> = m
-        .documents
-        .iter()
-        .filter(|d| languages.contains(&d.lang))
-        .collect();
+    let docs: Vec<&ManifestDoc> = owned.iter().collect();
     let mut listed = BTreeSet::new();
     if let Some(d) = docs
         .iter()
@@ -730,6 +840,21 @@ pub fn sync(
         }
     }
 
+    // A claim larger than the limit is refused before anything is fetched.
+    if let Some(d) = docs
+        .iter()
+        .find(|d| d.size != UNKNOWN_SIZE && d.size > opts.max_document_size)
+    {
+        return Err(Error::Usage(format!(
+            "refusing {}: it claims {}/{} holds {} bytes, more than the {} allowed (--max-document-size); nothing was fetched",
+            source.describe(&chosen.manifest.path),
+            d.lang,
+            d.path.escape_debug(),
+            d.size,
+            opts.max_document_size
+        )));
+    }
+
     // 6. Fetch what the object store lacks.
     let mut missing: Vec<&ManifestDoc> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -740,7 +865,12 @@ pub fn sync(
     }
     if opts.dry_run {
         report.documents_fetched = missing.len() as u64;
-        report.bytes_fetched += missing.iter().map(|d| d.size).sum::<u64>();
+        // (Documents new in a delta have no size until they are fetched.)
+        report.bytes_fetched += missing
+            .iter()
+            .filter(|d| d.size != UNKNOWN_SIZE)
+            .map(|d| d.size)
+            .sum::<u64>();
         report.requests = requests.load(Ordering::Relaxed) as u64;
         return Ok(report);
     }
@@ -759,7 +889,14 @@ pub fn sync(
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(d) = missing.get(i) else { return };
-                    match fetch_blob(&source, &paths, d, opts.retries, &requests) {
+                    match fetch_blob(
+                        &source,
+                        &paths,
+                        d,
+                        opts.retries,
+                        opts.max_document_size,
+                        &requests,
+                    ) {
                         Ok(n) => {
                             bytes.fetch_add(n, Ordering::Relaxed);
                             let k = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -784,11 +921,21 @@ pub fn sync(
     report.documents_fetched = done.load(Ordering::Relaxed);
     report.bytes_fetched += bytes.load(Ordering::Relaxed);
 
-    // 7. Build the new tree beside the old one, then switch in one rename.
+    // 7. Build the new tree beside the old one, then switch in one rename. Sizes a delta did
+    //    not know are those of the verified objects.
+    let mut sized: BTreeMap<&str, u64> = BTreeMap::new();
+    for d in docs.iter().filter(|d| d.size == UNKNOWN_SIZE) {
+        let obj = paths.object(&d.sha256);
+        let len = std::fs::symlink_metadata(&obj)
+            .map_err(io("read", &obj))?
+            .len();
+        sized.insert(d.sha256.as_str(), len);
+    }
+    let size_of = |d: &ManifestDoc| sized.get(d.sha256.as_str()).copied().unwrap_or(d.size);
     let tree = Tree {
         format: FORMAT.into(),
-        name: m.name.clone(),
-        version: m.version.clone(),
+        name,
+        version,
         sequence: index.sequence,
         manifest_sha256: chosen.manifest.sha256.clone(),
         languages: languages.clone(),
@@ -798,7 +945,7 @@ pub fn sync(
                 lang: d.lang.clone(),
                 path: d.path.clone(),
                 sha256: d.sha256.clone(),
-                size: d.size,
+                size: size_of(d),
             })
             .collect(),
     };
@@ -812,7 +959,7 @@ pub fn sync(
             .is_ok_and(|b| b == tree_bytes)
             && docs.iter().all(|d| {
                 std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path))
-                    .is_ok_and(|m| m.is_file() && m.len() == d.size)
+                    .is_ok_and(|m| m.is_file() && m.len() == size_of(d))
             });
     if !reusable {
         let tmp = paths
@@ -862,6 +1009,216 @@ pub fn sync(
     Ok(report)
 }
 
+/// The chosen version's manifest, verified against the index, and the languages to keep.
+fn fetch_manifest(
+    source: &Source,
+    chosen: &IndexVersion,
+    langs: &[String],
+    retries: u32,
+    requests: &AtomicUsize,
+    report: &mut SyncReport,
+) -> Result<(manifest::Manifest, Vec<String>)> {
+    let mbytes = match source.fetch(&chosen.manifest.path, None, 256 << 20, retries, requests)? {
+        Fetched::Body { bytes, .. } => bytes,
+        _ => {
+            return Err(Error::Usage(format!(
+                "{} is missing",
+                source.describe(&chosen.manifest.path)
+            )));
+        }
+    };
+    report.bytes_fetched += mbytes.len() as u64;
+    let actual = sha256_hex(&mbytes);
+    if actual != chosen.manifest.sha256 {
+        return Err(Error::Usage(format!(
+            "refusing {}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
+            source.describe(&chosen.manifest.path),
+            chosen.manifest.sha256
+        )));
+    }
+    let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
+    // Languages become folder and link names in the cache: plain names only (as kbrel.toml
+    // allows), so no manifest can point a link outside the cache or at `.kbrel`; and tags are
+    // case-insensitive, so `en` and `EN` would be one folder on macOS and Windows.
+    if let Some((_, bad)) = m
+        .languages
+        .iter()
+        .enumerate()
+        .find(|(i, l)| m.languages[..*i].iter().any(|o| o.eq_ignore_ascii_case(l)))
+    {
+        return Err(Error::Usage(format!(
+            "refusing {}: it lists the language `{bad}` twice (language tags are case-insensitive); the cache was not changed",
+            source.describe(&chosen.manifest.path)
+        )));
+    }
+    if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
+        return Err(Error::Usage(format!(
+            "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",
+            source.describe(&chosen.manifest.path)
+        )));
+    }
+    let languages: Vec<String> = if langs.is_empty() {
+        m.languages.clone()
+    } else {
+        langs.to_vec()
+    };
+    for l in &languages {
+        if !m.languages.contains(l) {
+            return Err(Error::Usage(format!(
+                "--lang {l}: {} has languages {}",
+                m.name,
+                m.languages.join(", ")
+            )));
+        }
+    }
+    Ok((m, languages))
+}
+
+/// A size a delta does not know (the document is new): set from its verified bytes.
+const UNKNOWN_SIZE: u64 = u64::MAX;
+/// The most a document of unknown size may be.
+const DELTA_BLOB_LIMIT: u64 = 64 << 20;
+
+/// Whether `chosen` can be reached from the held tree with its diff.json: it was diffed against
+/// the held version, of the same package, for the same languages.
+fn delta_applies(cur: &Tree, chosen: &IndexVersion, index: &Index, langs: &[String]) -> bool {
+    let new_langs: BTreeSet<&String> = chosen.summary.keys().collect();
+    let want: BTreeSet<&String> = if langs.is_empty() {
+        new_langs.clone()
+    } else {
+        langs.iter().collect()
+    };
+    cur.name == index.name
+        && chosen.previous.as_deref() == Some(cur.version.as_str())
+        && want == cur.languages.iter().collect::<BTreeSet<_>>()
+        && want.is_subset(&new_langs)
+}
+
+/// diff.json of `chosen`, verified against the index and applied to the held tree: the new
+/// version's documents (size [`UNKNOWN_SIZE`] where the diff does not know it) and the bytes
+/// read. `None` when the registry has no diff (404): the caller reads the manifest instead. A
+/// diff that does not apply to the held tree, or gives other document counts than the index,
+/// is refused.
+fn fetch_delta(
+    source: &Source,
+    cur: &Tree,
+    chosen: &IndexVersion,
+    index: &Index,
+    retries: u32,
+    requests: &AtomicUsize,
+) -> Result<Option<(Vec<ManifestDoc>, u64)>> {
+    let rel = &chosen.diff.path;
+    let at = source.describe(rel);
+    let bytes = match source.fetch(rel, None, 256 << 20, retries, requests)? {
+        Fetched::Body { bytes, .. } => bytes,
+        _ => return Ok(None),
+    };
+    let actual = sha256_hex(&bytes);
+    if actual != chosen.diff.sha256 {
+        return Err(Error::Usage(format!(
+            "refusing {at}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
+            chosen.diff.sha256
+        )));
+    }
+    let diff = manifest::parse_diff(&bytes, Path::new(&at))?;
+    let refuse =
+        |why: String| Error::Usage(format!("refusing {at}: {why}; the cache was not changed"));
+    if diff.name != index.name
+        || diff.from.as_deref() != Some(cur.version.as_str())
+        || diff.to != chosen.version
+    {
+        return Err(refuse(format!(
+            "it is not the diff from {} to {}",
+            cur.version, chosen.version
+        )));
+    }
+    let mut docs: BTreeMap<(String, String), ManifestDoc> = cur
+        .documents
+        .iter()
+        .map(|d| {
+            let doc = ManifestDoc {
+                id: String::new(),
+                lang: d.lang.clone(),
+                path: d.path.clone(),
+                key: String::new(),
+                title: None,
+                url: None,
+                sha256: d.sha256.clone(),
+                size: d.size,
+            };
+            ((d.lang.clone(), d.path.clone()), doc)
+        })
+        .collect();
+    let changes: Vec<&manifest::DocChange> = diff
+        .changes
+        .iter()
+        .filter(|c| cur.languages.contains(&c.lang))
+        .collect();
+    // Old sides first: a removal or rename may free a path that another change reuses.
+    for c in &changes {
+        if c.status == ChangeStatus::Added {
+            continue;
+        }
+        let from = c.old_path.as_ref().unwrap_or(&c.path);
+        let k = (c.lang.clone(), from.clone());
+        if docs.get(&k).map(|d| Some(&d.sha256)) != Some(c.old_sha256.as_ref()) {
+            return Err(refuse(format!(
+                "{}/{from} is not in {} as held",
+                c.lang, cur.version
+            )));
+        }
+        docs.remove(&k);
+    }
+    for c in &changes {
+        if c.status == ChangeStatus::Removed {
+            continue;
+        }
+        let k = (c.lang.clone(), c.path.clone());
+        let sha = c.sha256.clone().unwrap_or_default();
+        if !manifest::is_safe_relative_path(&c.path)
+            || !manifest::is_sha256_hex(&sha)
+            || docs.contains_key(&k)
+        {
+            return Err(refuse(format!(
+                "{}/{} cannot be {:?}",
+                c.lang, c.path, c.status
+            )));
+        }
+        let doc = ManifestDoc {
+            id: c.id.clone(),
+            lang: c.lang.clone(),
+            path: c.path.clone(),
+            key: c.key.clone(),
+            title: c.title.clone(),
+            url: None,
+            sha256: sha,
+            size: UNKNOWN_SIZE,
+        };
+        docs.insert(k, doc);
+    }
+    // The manifest's order: languages as configured (the held tree's order), then path.
+    let rank = |l: &str| {
+        cur.languages
+            .iter()
+            .position(|x| x == l)
+            .unwrap_or(usize::MAX)
+    };
+    let mut list: Vec<ManifestDoc> = docs.into_values().collect();
+    list.sort_by(|a, b| (rank(&a.lang), &a.path).cmp(&(rank(&b.lang), &b.path)));
+    for l in &cur.languages {
+        let n = list.iter().filter(|d| &d.lang == l).count() as u64;
+        let want = chosen.summary.get(l).map(|s| s.documents);
+        if Some(n) != want {
+            return Err(refuse(format!(
+                "applied to {} it gives {n} {l} documents, the index says {}",
+                cur.version,
+                want.map_or("none".into(), |w| w.to_string())
+            )));
+        }
+    }
+    Ok(Some((list, bytes.len() as u64)))
+}
+
 fn object_ok(paths: &Paths, sha: &str) -> bool {
     crate::fsx::read(&paths.object(sha)).is_ok_and(|b| sha256_hex(&b) == sha)
 }
@@ -871,15 +1228,29 @@ fn fetch_blob(
     paths: &Paths,
     d: &ManifestDoc,
     retries: u32,
+    max_size: u64,
     requests: &AtomicUsize,
 ) -> Result<u64> {
     let rel = registry::blob_path(&d.sha256);
-    let limit = d.size.saturating_add(1024).max(1024);
+    // A document a delta did not size may be at most the smaller of the two limits.
+    let limit = if d.size == UNKNOWN_SIZE {
+        DELTA_BLOB_LIMIT.min(max_size)
+    } else {
+        d.size
+    };
+    let obj = paths.object(&d.sha256);
+    let dir = obj.parent().unwrap_or(&paths.root).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+    // Streamed into a temporary file beside the object while it is hashed: memory stays a
+    // buffer per job whatever the manifest claims; never more than the recorded size is read.
+    let tmp = dir.join(format!(".{}.tmp-{}", &d.sha256[2..], std::process::id()));
     let mut attempt = 0;
     loop {
-        let bytes = match source.fetch(&rel, None, limit, retries, requests)? {
-            Fetched::Body { bytes, .. } => bytes,
-            _ => {
+        let fetched = source.fetch_to(&rel, limit, &tmp, retries, requests);
+        let (actual, n) = match fetched {
+            Ok(Some(got)) => got,
+            Ok(None) => {
+                let _ = std::fs::remove_file(&tmp);
                 return Err(Error::Usage(format!(
                     "{} is missing (document {}/{})",
                     source.describe(&rel),
@@ -887,13 +1258,16 @@ fn fetch_blob(
                     d.path
                 )));
             }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
         };
-        let actual = sha256_hex(&bytes);
         if actual == d.sha256 {
-            let obj = paths.object(&d.sha256);
-            registry::write_atomic(&obj, &bytes)?;
-            return Ok(bytes.len() as u64);
+            std::fs::rename(&tmp, &obj).map_err(io("rename into", &obj))?;
+            return Ok(n);
         }
+        let _ = std::fs::remove_file(&tmp);
         if attempt >= 1 {
             return Err(Error::Usage(format!(
                 "refusing {}: wrong content for {}/{}: expected sha256 {}, got {actual}; the cache was not switched",

@@ -487,7 +487,8 @@ enum Rule {
 }
 
 /// `git diff --numstat --minimal --no-renames A B -- content`: `en/…` → (added, removed).
-fn git_numstat(dir: &Path, a: &str, b: &str) -> BTreeMap<String, (u64, u64)> {
+fn git_numstat_in(dir: &Path, root: &str, a: &str, b: &str) -> BTreeMap<String, (u64, u64)> {
+    let prefix = format!("{root}/");
     git(
         dir,
         &[
@@ -499,7 +500,7 @@ fn git_numstat(dir: &Path, a: &str, b: &str) -> BTreeMap<String, (u64, u64)> {
             a,
             b,
             "--",
-            "content",
+            root,
         ],
     )
     .split('\0')
@@ -509,7 +510,7 @@ fn git_numstat(dir: &Path, a: &str, b: &str) -> BTreeMap<String, (u64, u64)> {
         let mut f = r.splitn(3, '\t');
         let (x, y, p) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
         (
-            p.strip_prefix("content/").unwrap().to_string(),
+            p.strip_prefix(prefix.as_str()).unwrap().to_string(),
             (x.parse().unwrap(), y.parse().unwrap()),
         )
     })
@@ -523,8 +524,12 @@ fn full(c: &DocChange) -> String {
 /// Check kbrel's diff of `a..b` against git's; returns how many documents matched exactly and
 /// how many git lines each rule explained.
 fn compare_with_git(dir: &Path, a: &str, b: &str) -> (usize, BTreeMap<Rule, usize>) {
+    compare_with_git_in(dir, "content", a, b)
+}
+
+fn compare_with_git_in(dir: &Path, root: &str, a: &str, b: &str) -> (usize, BTreeMap<Rule, usize>) {
     let report = diff_json(dir, &format!("git:{a}"), &format!("git:{b}"));
-    let numstat = git_numstat(dir, a, b);
+    let numstat = git_numstat_in(dir, root, a, b);
     let mut exact = 0;
     let mut rules: BTreeMap<Rule, usize> = BTreeMap::new();
     let at: BTreeMap<String, &DocChange> = report
@@ -1142,4 +1147,30 @@ fn summary_names_keys_titles_and_sections_with_every_language_together() {
         kbrel(dir, &["diff", "git:v1.0.0", "git:v1.0.0", "--summary"]).stdout,
         ""
     );
+}
+
+/// The adoption fixture (`kbrel::messy`: 14 tagged releases of a real-shaped knowledge base)
+/// against real git, pair by pair, and every tag against itself.
+#[test]
+fn the_messy_fixture_agrees_with_git_numstat_pair_by_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let releases = kbrel::messy::history(&kbrel::messy::MessySpec::default());
+    kbrel::git::write_history(dir, &kbrel::messy::commits(&releases)).unwrap();
+    fs::write(dir.join("kbrel.toml"), kbrel::messy::config_toml()).unwrap();
+    let tags: Vec<String> = releases.iter().map(|r| r.tag.clone()).collect();
+    let mut exact = 0;
+    for pair in tags.windows(2) {
+        let (e, _) = compare_with_git_in(dir, kbrel::messy::CONTENT_ROOT, &pair[0], &pair[1]);
+        exact += e;
+    }
+    for t in &tags {
+        let g = format!("git:{t}");
+        assert_eq!(
+            kbrel(dir, &["diff", &g, &g, "--name-status"]).stdout,
+            "",
+            "{t}"
+        );
+    }
+    assert!(exact >= 20, "only {exact} documents compared exactly");
 }

@@ -1,7 +1,24 @@
-//! The integration tests: one binary, one module per area.
+//! The integration tests: one binary (one link of the crate), one module per area, one helper
+//! module (`common`). New tests go into a module here, never into a new file under `tests/`.
 
-#[path = "../common/mod.rs"]
 mod common;
+
+mod diff;
+mod fault;
+mod git;
+mod hostile;
 mod hostile_trees;
 mod identity;
+mod jsclient;
 mod layers;
+mod lint;
+mod node;
+mod npm_compat;
+mod npm_names;
+mod output;
+mod publish;
+mod releases;
+mod schema;
+mod serve;
+mod sync;
+mod web;
