@@ -200,6 +200,7 @@ mod packing {
             documents: docs,
             gzip_level: cfg.registry.gzip_level,
             format: kbrel::package::FORMAT,
+            keyed_only: false,
         };
         let release = kbrel::package::Release {
             name: &cfg.package.name,

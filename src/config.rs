@@ -97,6 +97,10 @@ pub struct ContentConfig {
     /// Inline key map: `[content.keys.en] Lark = "integrations/lark.md"`.
     #[serde(default)]
     pub keys: BTreeMap<String, BTreeMap<String, String>>,
+    /// Bundler entry modules whose `import Name from "<path>.md?raw"` lines declare keys
+    /// (`["src/{lang}.ts"]`), relative to the config file; grammar in [`crate::keys`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys_from: Vec<String>,
     /// Earlier locations of the content folder, by release version (`[[content.history]]`).
     /// Used only when reading a release from git; `root` is the location of every other version.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -139,6 +143,7 @@ impl Default for ContentConfig {
             required_fields: default_required(),
             keys_file: None,
             keys: BTreeMap::new(),
+            keys_from: Vec::new(),
             history: Vec::new(),
         }
     }
@@ -151,6 +156,29 @@ pub struct BundleConfig {
     /// package name plus the PascalCase language.
     #[serde(default)]
     pub globals: BTreeMap<String, String>,
+    /// Which documents the bundles hold: every document (`all`, the default), or only those
+    /// with a key from a key source or front matter (`keyed`). `docs/`, the manifest and sync
+    /// hold every document either way.
+    #[serde(default, skip_serializing_if = "BundleDocuments::is_all")]
+    pub documents: BundleDocuments,
+}
+
+/// `[bundle] documents`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum BundleDocuments {
+    /// Every document, keyed or not (an unkeyed document under its id).
+    #[default]
+    #[serde(rename = "all")]
+    All,
+    /// Only documents with a declared key.
+    #[serde(rename = "keyed")]
+    Keyed,
+}
+
+impl BundleDocuments {
+    fn is_all(&self) -> bool {
+        *self == BundleDocuments::All
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -288,13 +316,34 @@ impl Config {
         if !self.registry.tag_format.contains("{version}") {
             return bad("registry.tag_format must contain `{version}`".into());
         }
-        for (lang, global) in &self.bundle.globals {
+        for lang in self.bundle.globals.keys() {
             if !self.content.languages.contains(lang) {
                 return bad(format!("bundle.globals.{lang}: unknown language `{lang}`"));
             }
-            if !crate::package::is_js_identifier(global) {
+        }
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        for lang in &self.content.languages {
+            let global = self.bundle_global(lang);
+            let origin = if self.bundle.globals.contains_key(lang) {
+                format!("bundle.globals.{lang}")
+            } else {
+                format!(
+                    "the IIFE global of `{lang}` (from package.name; set bundle.globals.{lang})"
+                )
+            };
+            if let Some(problem) = crate::js::global_name_problem(&global) {
+                return bad(format!("{origin} `{global}` {problem}"));
+            }
+            if let Some(other) = seen.insert(global.clone(), lang) {
                 return bad(format!(
-                    "bundle.globals.{lang} `{global}` is not a JavaScript identifier"
+                    "{origin} `{global}` is also the global of `{other}`: one language's bundle would replace the other's"
+                ));
+            }
+        }
+        for (i, pattern) in self.content.keys_from.iter().enumerate() {
+            if !pattern.contains("{lang}") && self.content.languages.len() > 1 {
+                return bad(format!(
+                    "content.keys_from[{i}] `{pattern}` must contain `{{lang}}` (one entry module per language)"
                 ));
             }
         }

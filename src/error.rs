@@ -22,6 +22,14 @@ pub enum Error {
     #[error("invalid content: `{}`: {message}", path.display())]
     Content { path: PathBuf, message: String },
 
+    /// A key source (keys file, entry module) that cannot be read as written.
+    #[error("invalid bundle keys: `{}`{}: {message}", path.display(), if *line > 0 { format!(" line {line}") } else { String::new() })]
+    Keys {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
     /// The content root chosen for a git revision is not a folder of its tree.
     #[error("{0}")]
     ContentRootMissing(Box<MissingRoot>),
@@ -172,6 +180,9 @@ impl Error {
                 "wait for the other publish to finish; the lock is released when it exits".into(),
             ),
             Error::Config { .. } => Some("see `kbrel --help` and docs: configuration".into()),
+            Error::Keys { .. } => Some(
+                "fix the key source; `kbrel keys` prints the key map and where each key comes from".into(),
+            ),
             Error::ContentRootMissing(m) => Some(missing_root_hint(
                 &m.rev,
                 m.version.as_deref(),

@@ -7,6 +7,8 @@
 //!
 //! - [`config`] — `kbrel.toml`
 //! - [`content`] — documents, front matter, identity, pairing, normalisation
+//! - [`keys`] — bundle keys: keys file, inline keys, bundler entry modules
+//! - [`js`] — JavaScript names: identifiers, reserved words, platform globals
 //! - [`lint`] — findings (`kbrel check`)
 //! - [`diff`] — document and line differences (pure)
 //! - [`changelog`] — changelog context and Keep a Changelog rendering (pure)
@@ -39,6 +41,8 @@ pub mod error;
 pub mod git;
 pub mod history;
 pub mod import;
+pub mod js;
+pub mod keys;
 pub mod lint;
 pub mod manifest;
 pub mod npm;

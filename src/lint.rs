@@ -62,6 +62,15 @@ pub enum Code {
     /// The document has no front matter (id taken from the path).
     #[serde(rename = "KB015")]
     NoFrontMatter,
+    /// A declared bundle key names a document that does not exist.
+    #[serde(rename = "KB020")]
+    KeyWithoutDocument,
+    /// Two declared keys in one language differ only in case.
+    #[serde(rename = "KB021")]
+    KeyCaseCollision,
+    /// A declared key is not a JavaScript identifier (`docs.Key` cannot reach it).
+    #[serde(rename = "KB022")]
+    KeyNotIdentifier,
 }
 
 impl Code {
@@ -82,6 +91,9 @@ impl Code {
             Code::EmptyDocument => "KB013",
             Code::NonUtf8 => "KB014",
             Code::NoFrontMatter => "KB015",
+            Code::KeyWithoutDocument => "KB020",
+            Code::KeyCaseCollision => "KB021",
+            Code::KeyNotIdentifier => "KB022",
         }
     }
 }
@@ -412,6 +424,34 @@ mod rules {
                             other.id
                         ),
                     ));
+                }
+            }
+            // A document's other keys (aliases) share the bundle with every key.
+            if idx.docs.iter().all(|d| d.aliases.is_empty()) {
+                continue;
+            }
+            let mut owner: FastMap<&str, &Document> = FastMap::default();
+            for &doc in &idx.docs {
+                owner.entry(doc.key.as_str()).or_insert(doc);
+            }
+            for &doc in &idx.docs {
+                for alias in &doc.aliases {
+                    match owner.get(alias.as_str()) {
+                        Some(other) if other.id != doc.id => out.push(Finding::error(
+                            Code::DuplicateKey,
+                            &doc.full_path(),
+                            ctx.id_line(doc),
+                            format!(
+                                "bundle key `{alias}` (declared for this document) is also used by `{}` (id `{}`)",
+                                other.full_path(),
+                                other.id
+                            ),
+                        )),
+                        Some(_) => {}
+                        None => {
+                            owner.insert(alias, doc);
+                        }
+                    }
                 }
             }
         }

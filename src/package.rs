@@ -83,9 +83,7 @@ fn check_part(part: &str) -> std::result::Result<(), String> {
 }
 
 pub fn is_js_identifier(s: &str) -> bool {
-    let mut cs = s.chars();
-    matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    crate::js::is_identifier(s)
 }
 
 /// `@scope/name` + `1.0.0` → `scope-name-1.0.0.tgz`, as `npm pack` names it.
@@ -182,6 +180,49 @@ pub fn push_js_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Append `key` as a property name of an object literal that always makes an own property:
+/// a string literal, except `__proto__`, which as a plain (or quoted) name would set the
+/// object's prototype instead (ECMAScript § 13.2.5.1): it is written computed, `["__proto__"]`.
+pub fn push_js_key(out: &mut String, key: &str) {
+    if key == "__proto__" {
+        out.push('[');
+        push_js_string(out, key);
+        out.push(']');
+    } else {
+        push_js_string(out, key);
+    }
+}
+
+/// Length of [`push_js_key`]'s output for `key`.
+pub fn js_key_len(key: &str) -> usize {
+    js_string_len(key) + if key == "__proto__" { 2 } else { 0 }
+}
+
+/// The statements that add a bundle object's aliases (extra keys naming a document already in
+/// it) as own, enumerable properties, whatever the key (`__proto__` included): `target` is the
+/// object's variable. Empty without aliases.
+pub fn alias_statements(target: &str, aliases: &[(String, String)], indent: &str) -> String {
+    if aliases.is_empty() {
+        return String::new();
+    }
+    let mut list = String::from("[");
+    for (i, (alias, key)) in aliases.iter().enumerate() {
+        list.push_str(if i == 0 { "\n" } else { ",\n" });
+        list.push_str(indent);
+        list.push_str("  [");
+        push_js_string(&mut list, alias);
+        list.push_str(", ");
+        push_js_string(&mut list, key);
+        list.push(']');
+    }
+    list.push('\n');
+    list.push_str(indent);
+    list.push(']');
+    format!(
+        "{indent}{list}.forEach(function (a) {{\n{indent}  Object.defineProperty({target}, a[0], {{ value: {target}[a[1]], enumerable: true, writable: true, configurable: true }});\n{indent}}});\n"
+    )
+}
+
 /// Length of [`push_js_string`]'s output for `s`, without building it.
 pub fn js_string_len(s: &str) -> usize {
     let bytes = s.as_bytes();
@@ -213,6 +254,8 @@ pub struct BundleBody<'a> {
     /// Offset of each entry's value, after its opening quote.
     value_starts: Vec<usize>,
     len: usize,
+    /// (alias, key) of every other key of the documents, sorted: added after the object.
+    aliases: Vec<(String, String)>,
 }
 
 impl<'a> BundleBody<'a> {
@@ -231,6 +274,27 @@ impl<'a> BundleBody<'a> {
                 });
             }
         }
+        let mut aliases: Vec<(String, String)> = Vec::new();
+        for d in by_key.values() {
+            aliases.extend(d.aliases.iter().map(|a| (a.clone(), d.key.clone())));
+        }
+        aliases.sort();
+        for (i, (alias, key)) in aliases.iter().enumerate() {
+            let taken = by_key
+                .get(alias.as_str())
+                .map(|d| d.key.clone())
+                .or_else(|| {
+                    (i > 0 && aliases[i - 1].0 == *alias).then(|| aliases[i - 1].1.clone())
+                });
+            if let Some(other) = taken {
+                return Err(Error::Content {
+                    path: by_key[key.as_str()].full_path().into(),
+                    message: format!(
+                        "bundle key `{alias}` of this document is also a key of the document under `{other}`"
+                    ),
+                });
+            }
+        }
         let documents: Vec<&Document> = by_key.into_values().collect();
         let entries: Vec<(&str, &str)> = documents
             .iter()
@@ -241,7 +305,7 @@ impl<'a> BundleBody<'a> {
         let lens: Vec<(usize, usize)> = entries
             .par_iter()
             .map(|(k, t)| {
-                let head = 2 + js_string_len(k) + 2 + 1;
+                let head = 2 + js_key_len(k) + 2 + 1;
                 (head, head - 1 + js_string_len(t) + 2)
             })
             .collect();
@@ -259,6 +323,7 @@ impl<'a> BundleBody<'a> {
             offsets,
             value_starts,
             len: at + 1,
+            aliases,
         })
     }
 
@@ -278,7 +343,7 @@ impl<'a> BundleBody<'a> {
     fn render_entry(&self, i: usize, out: &mut String) {
         let (k, t) = self.entries[i];
         out.push_str("  ");
-        push_js_string(out, k);
+        push_js_key(out, k);
         out.push_str(": ");
         push_js_string(out, t);
         out.push_str(",\n");
@@ -335,6 +400,16 @@ pub struct Contents<'a> {
     pub gzip_level: u32,
     /// [`FORMAT`], or an older format to rebuild a release made with it.
     pub format: u32,
+    /// `[bundle] documents = "keyed"`: the bundles hold only documents with a declared key
+    /// (`docs/` holds every document either way).
+    pub keyed_only: bool,
+}
+
+impl Contents<'_> {
+    /// Whether `d` is in its language's bundles.
+    pub fn bundles(&self, d: &Document) -> bool {
+        !self.keyed_only || d.keyed
+    }
 }
 
 /// What the release decides: `package.json`, the README and `manifest.json`, the first
@@ -440,15 +515,26 @@ pub fn start<'scope, 'a: 'scope>(
             let docs: Vec<&Document> = contents
                 .documents
                 .iter()
-                .filter(|d| &d.lang == lang)
+                .filter(|d| &d.lang == lang && contents.bundles(d))
                 .collect();
             BundleBody::new(&docs).map(Arc::new)
         })
         .collect::<Result<_>>()?;
     let esm = |lang: &str, obj: &Arc<BundleBody<'a>>| {
+        let (pre, post) = if obj.aliases.is_empty() {
+            ("export default ".to_string(), ";\n".to_string())
+        } else {
+            (
+                "const docs = ".to_string(),
+                format!(
+                    ";\n{}export default docs;\n",
+                    alias_statements("docs", &obj.aliases, "")
+                ),
+            )
+        };
         (
             format!("package/dist/esm/{lang}.js"),
-            Data::Shared(obj.clone(), "export default ".into(), ";\n".into()),
+            Data::Shared(obj.clone(), pre, post),
         )
     };
     let iife = |lang: &str, obj: &Arc<BundleBody<'a>>| {
@@ -457,8 +543,18 @@ pub fn start<'scope, 'a: 'scope>(
             .get(lang)
             .map(String::as_str)
             .unwrap_or("KbrelDocs");
-        let pre = format!("(function (g) {{\n  g[\"{global}\"] = ");
-        let post = ";\n})(typeof globalThis !== \"undefined\" ? globalThis : this);\n".to_string();
+        let end = "})(typeof globalThis !== \"undefined\" ? globalThis : this);\n";
+        let (pre, post) = if obj.aliases.is_empty() {
+            (
+                format!("(function (g) {{\n  g[\"{global}\"] = "),
+                format!(";\n{end}"),
+            )
+        } else {
+            (
+                format!("(function (g) {{\n  var d = g[\"{global}\"] = "),
+                format!(";\n{}{end}", alias_statements("d", &obj.aliases, "  ")),
+            )
+        };
         (
             format!("package/dist/iife/{lang}.js"),
             Data::Shared(obj.clone(), pre, post),
@@ -482,6 +578,14 @@ pub fn start<'scope, 'a: 'scope>(
             let at = entries.len();
             entries.extend(obj.documents.iter().map(|d| doc(d)));
             doc_entries.push((at..entries.len()).collect());
+            // Documents the bundles leave out (`documents = "keyed"`), by path.
+            entries.extend(
+                contents
+                    .documents
+                    .iter()
+                    .filter(|d| &d.lang == lang && !contents.bundles(d))
+                    .map(doc),
+            );
         }
         let others = contents.documents.iter();
         entries.extend(
@@ -1537,6 +1641,8 @@ mod tests {
             path: format!("{key}.md"),
             id: key.into(),
             key: key.into(),
+            aliases: Vec::new(),
+            keyed: true,
             title: None,
             description: None,
             date: None,
@@ -1715,6 +1821,7 @@ mod tests {
             documents: &docs,
             gzip_level: 6,
             format: FORMAT,
+            keyed_only: false,
         };
         let release = test_release();
         let mut at_once = Vec::new();
@@ -1817,6 +1924,7 @@ mod tests {
             documents: docs,
             gzip_level: level,
             format,
+            keyed_only: false,
         };
         let release = test_release();
         let mut tgz = Vec::new();

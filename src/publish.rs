@@ -307,17 +307,23 @@ fn globals(cfg: &Config) -> BTreeMap<String, String> {
 }
 
 /// The manifest entries of every document, in the knowledge base's order (built in parallel).
-pub fn manifest_docs(kb: &KnowledgeBase) -> Vec<ManifestDoc> {
+pub fn manifest_docs(cfg: &Config, kb: &KnowledgeBase) -> Vec<ManifestDoc> {
     use rayon::prelude::*;
-    kb.documents.par_iter().map(manifest_doc).collect()
+    let keyed_only = cfg.bundle.documents == crate::config::BundleDocuments::Keyed;
+    kb.documents
+        .par_iter()
+        .map(|d| manifest_doc(d, keyed_only))
+        .collect()
 }
 
-fn manifest_doc(d: &Document) -> ManifestDoc {
+fn manifest_doc(d: &Document, keyed_only: bool) -> ManifestDoc {
     ManifestDoc {
         id: d.id.clone(),
         lang: d.lang.clone(),
         path: d.path.clone(),
         key: d.key.clone(),
+        aliases: d.aliases.clone(),
+        bundled: !keyed_only || d.keyed,
         title: d.title.clone(),
         url: d.url.clone(),
         sha256: d.sha256.clone(),
@@ -369,7 +375,7 @@ pub fn suggest_next(
         ));
     };
     let from = crate::snapshot::Snapshot::published(reg, index, &top.version)?;
-    let to = crate::snapshot::Snapshot::working(kb);
+    let to = crate::snapshot::Snapshot::working(cfg, kb);
     let diff = crate::snapshot::compare(&cfg.package.name, &cfg.content.languages, &from, &to)?;
     let current = semver::Version::parse(&top.version)
         .map_err(|e| Error::corrupt(reg.path(registry::INDEX_FILE), e.to_string()))?;
@@ -390,7 +396,7 @@ pub fn precheck(
         return Err(Error::LintFailed { findings });
     }
     if let Some(existing) = index.and_then(|i| i.get(version)) {
-        let docs = manifest_docs(kb);
+        let docs = manifest_docs(cfg, kb);
         if existing.content_digest != content_digest(cfg, &docs) {
             return Err(Error::VersionConflict {
                 version: version.to_string(),
@@ -419,6 +425,7 @@ pub fn publish(
             documents: &kb.documents,
             gzip_level: cfg.registry.gzip_level,
             format: opts.package_format,
+            keyed_only: cfg.bundle.documents == crate::config::BundleDocuments::Keyed,
         };
         let started = package::start(scope, &contents);
         publish_started(cfg, kb, reg, opts, started)
@@ -486,7 +493,7 @@ fn publish_started(
     };
     let vs = version.to_string();
     let published = opts.date.rfc3339();
-    let docs = manifest_docs(kb);
+    let docs = manifest_docs(cfg, kb);
     let digest = content_digest(cfg, &docs);
 
     if let Some(existing) = index.as_ref().and_then(|i| i.get(&vs)) {

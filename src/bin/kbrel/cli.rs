@@ -60,6 +60,22 @@ pub enum Command {
 
 Exit codes: 0 no errors (warnings allowed), 1 errors found, 2 could not check.")]
     Check(CheckArgs),
+    /// Print the effective bundle key map: every key, its document, and where it is declared
+    #[command(
+        after_help = "Keys come from content.keys_file, [content.keys.<lang>], content.keys_from entry
+modules (`import Name from \"<path>.md?raw\"`) and front-matter `key:` fields; a document
+without any is bundled under its id. With --from-git REV the key sources are read at REV,
+like the documents.
+
+Examples:
+  kbrel keys
+  kbrel keys --lang zh
+  kbrel keys --json | jq '.keys[] | select(.id == null)'   # keys naming missing documents
+  kbrel --from-git v1.2.0 keys
+
+Exit codes: 0 every declared key names a document, 1 a key names a missing document, 2 error."
+    )]
+    Keys(KeysArgs),
     /// Publish the knowledge base as an immutable release into the registry
     #[command(after_help = "Examples:
   kbrel publish 1.3.4
@@ -226,6 +242,16 @@ pub struct CheckArgs {
     /// Print findings as JSON: {schema_version, findings: [{file, line, code, severity, message}], errors, warnings}
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Print {schema_version, keys: [{lang, key, path, id, primary, origin, source, line}]}
+    #[arg(long)]
+    pub json: bool,
+    /// Only this language
+    #[arg(long)]
+    pub lang: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

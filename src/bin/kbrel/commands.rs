@@ -16,7 +16,7 @@ use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
     AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice,
-    Command, DiffArgs, Global, ImportArgs, KeyCommand, PublishArgs, PushArgs, ServeArgs,
+    Command, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs, PublishArgs, PushArgs, ServeArgs,
     StatusArgs, SyncArgs, VerifyArgs,
 };
 use crate::output;
@@ -24,6 +24,7 @@ use crate::output;
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Check(args) => check(&cli.global, args),
+        Command::Keys(args) => keys(&cli.global, args),
         Command::Publish(args) => publish(&cli.global, args),
         Command::Diff(args) => diff(&cli.global, args),
         Command::Changelog(args) => changelog(&cli.global, args),
@@ -129,12 +130,12 @@ fn load_side(
     if let Some(rev) = name.strip_prefix("git:") {
         let repo = Repo::discover(&cfg.base_dir)?;
         let (kb, commit) = kbrel::git::load_kb(cfg, &repo, rev)?;
-        let mut snap = Snapshot::working(&kb);
+        let mut snap = Snapshot::working(cfg, &kb);
         snap.label = format!("git:{}", &commit[..12]);
         return Ok(snap);
     }
     Ok(match SideSpec::parse(name) {
-        SideSpec::Working => Snapshot::working(&load_source(g, cfg)?.0),
+        SideSpec::Working => Snapshot::working(cfg, &load_source(g, cfg)?.0),
         SideSpec::Published(v) => Snapshot::published(reg, index, &v)?,
     })
 }
@@ -145,6 +146,29 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
     let findings = kbrel::lint::lint(&kb, &cfg);
     output::findings(&findings, kb.documents.len(), args.json, g.quiet)?;
     Ok(if kbrel::lint::has_errors(&findings) {
+        1
+    } else {
+        0
+    })
+}
+
+fn keys(g: &Global, args: KeysArgs) -> Result<u8> {
+    let cfg = load_config(g)?;
+    if let Some(lang) = &args.lang
+        && !cfg.content.languages.contains(lang)
+    {
+        anyhow::bail!(kbrel::Error::Usage(format!(
+            "--lang `{lang}` is not one of content.languages ({})",
+            cfg.content.languages.join(", ")
+        )));
+    }
+    let (kb, _) = load_source(g, &cfg)?;
+    let mut keys = content::effective_keys(&kb);
+    if let Some(lang) = &args.lang {
+        keys.retain(|k| &k.lang == lang);
+    }
+    output::keys(&keys, args.json)?;
+    Ok(if keys.iter().any(|k| k.id.is_none()) {
         1
     } else {
         0
@@ -513,7 +537,7 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
     let reg = Registry::new(cfg.registry_dir());
     let index = reg.read_index()?.map(|(i, _)| i);
     let (kb, _) = load_source(g, &cfg)?;
-    let working = Snapshot::working(&kb);
+    let working = Snapshot::working(&cfg, &kb);
     let acks = kbrel::history::load_acks(&cfg)?;
     let mut statuses = kbrel::history::status_after_history(
         &cfg,

@@ -117,6 +117,51 @@ pub fn findings(
     Ok(())
 }
 
+/// `kbrel keys`.
+pub fn keys(keys: &[kbrel::content::EffectiveKey], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        #[derive(Serialize)]
+        struct KeysJson<'a> {
+            schema_version: u32,
+            keys: &'a [kbrel::content::EffectiveKey],
+        }
+        return json(&KeysJson {
+            schema_version: kbrel::manifest::SCHEMA_VERSION,
+            keys,
+        });
+    }
+    let width = keys
+        .iter()
+        .map(|k| k.key.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    let mut s = String::new();
+    for k in keys {
+        let from = match (&k.source, k.origin) {
+            (_, kbrel::content::KeyOrigin::Id) => "id (no declared key)".to_string(),
+            (Some(src), _) if k.line > 0 => format!("{}:{}", sanitize(src), k.line),
+            (Some(src), _) => sanitize(src),
+            (None, _) => String::new(),
+        };
+        let target = match &k.id {
+            Some(_) => sanitize(&k.path),
+            None => format!("{} (MISSING)", sanitize(&k.path)),
+        };
+        let alias = if k.primary || k.id.is_none() {
+            ""
+        } else {
+            " (alias)"
+        };
+        s.push_str(&format!(
+            "{}  {:<width$}  {target}{alias}  [{from}]\n",
+            k.lang,
+            sanitize(&k.key),
+        ));
+    }
+    emit(&s)
+}
+
 pub fn publish(
     r: &PublishReport,
     reg: &Registry,
