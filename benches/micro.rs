@@ -210,6 +210,7 @@ mod packing {
             repository: None,
             source_language: cfg.source_language(),
             manifest_json: b"{}\n",
+            fields: None,
         };
         let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
         bencher.counter(BytesCount::new(bytes)).bench(|| {

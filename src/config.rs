@@ -42,6 +42,29 @@ pub struct PackageConfig {
     /// Repository URL; enables compare links in the changelog.
     #[serde(default)]
     pub repository: Option<String>,
+    /// package.json `author` (`"Name <email> (url)"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// package.json `homepage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homepage: Option<String>,
+    /// package.json `bugs` (the issue tracker URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bugs: Option<String>,
+    /// package.json `keywords`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    /// package.json `engines` (`{ node = ">=18" }`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub engines: BTreeMap<String, String>,
+    /// package.json `publishConfig` (`{ access = "public", registry = "…" }`).
+    #[serde(
+        default,
+        rename = "publish_config",
+        alias = "publishConfig",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub publish_config: BTreeMap<String, String>,
 }
 
 fn default_license() -> String {
@@ -422,6 +445,12 @@ impl Config {
                 description: String::new(),
                 license: default_license(),
                 repository: None,
+                author: None,
+                homepage: None,
+                bugs: None,
+                keywords: Vec::new(),
+                engines: BTreeMap::new(),
+                publish_config: BTreeMap::new(),
             },
             content: ContentConfig::default(),
             bundle: BundleConfig::default(),

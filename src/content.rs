@@ -644,7 +644,9 @@ pub fn build(
         }
     }
     // key maps are key -> path; invert per language, each path's keys in declaration order.
-    let mut key_of_path: BTreeMap<&str, BTreeMap<&str, Vec<(usize, &str)>>> = BTreeMap::new();
+    // lang → path → (declaration order, key)
+    type Declared<'k> = BTreeMap<&'k str, BTreeMap<&'k str, Vec<(usize, &'k str)>>>;
+    let mut key_of_path: Declared<'_> = BTreeMap::new();
     for (lang, map) in keys {
         for (key, def) in map {
             let dir = format!("{lang}/{}/", def.path);

@@ -257,8 +257,25 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
         languages: &'a [String],
         source_language: &'a str,
         globals: BTreeMap<String, String>,
+        /// The optional package.json fields, when any is set (absent: the digest of releases
+        /// made before they existed is unchanged).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        package_fields: Option<serde_json::Value>,
         documents: &'a [ManifestDoc],
     }
+    let p = &cfg.package;
+    let package_fields = (p.author.is_some()
+        || p.homepage.is_some()
+        || p.bugs.is_some()
+        || !p.keywords.is_empty()
+        || !p.engines.is_empty()
+        || !p.publish_config.is_empty())
+    .then(|| {
+        serde_json::json!({
+            "author": p.author, "homepage": p.homepage, "bugs": p.bugs,
+            "keywords": p.keywords, "engines": p.engines, "publishConfig": p.publish_config,
+        })
+    });
     let d = Digest {
         name: &cfg.package.name,
         description: &cfg.package.description,
@@ -267,6 +284,7 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
         languages: &cfg.content.languages,
         source_language: cfg.source_language(),
         globals: globals(cfg),
+        package_fields,
         documents: docs,
     };
     sha256_hex(&serde_json::to_vec(&d).expect("serialisable"))
@@ -716,6 +734,7 @@ fn publish_started(
             repository: cfg.package.repository.as_deref(),
             source_language: cfg.source_language(),
             manifest_json: &manifest_json,
+            fields: Some(&cfg.package),
         };
         // Streamed into the staging directory (or only hashed, for a dry run).
         let mut staged = staging.as_ref().map(|s| s.tarball()).transpose()?;

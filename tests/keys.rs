@@ -5,15 +5,18 @@
 //! global-name check, and every bad key source refused with its file and line, nothing written.
 
 mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::tools::require_tool;
+use common::serve::Serve;
+use common::tools::{missing, require_tool};
 use common::{DATE, Run, extract_tgz, read_json};
 use serde_json::Value;
+use support::NpmProject;
 use tempfile::TempDir;
 
 /// A `git` command with no user or system configuration and a fixed identity and date.
@@ -553,7 +556,9 @@ fn an_alias_that_is_another_documents_key_is_kb004() {
 /// line where there is one), nothing written anywhere.
 #[test]
 fn bad_key_sources_and_globals_are_refused_before_anything_is_written() {
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    /// (kbrel.toml additions, files to write, what stderr must say)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "keys_from = [\"src/{lang}.ts\"]\n",
             vec![
@@ -682,4 +687,227 @@ fn bad_key_sources_and_globals_are_refused_before_anything_is_written() {
         }
         assert_eq!(fx.files(), before, "{config}: nothing written");
     }
+}
+
+/// A package like the one a team replaces: an alias, a `__proto__` key, entry modules.
+fn consumer_fx() -> Fx {
+    let fx = Fx::new("keys_from = [\"src/{lang}.ts\"]\n");
+    for lang in ["en", "zh"] {
+        fx.doc(
+            lang,
+            "integrations/8.3 Slack.md",
+            "slack",
+            &format!("Slack {lang}"),
+        );
+        fx.doc(lang, "lark.md", "lark", &format!("Lark {lang}"));
+        fx.write(
+            &format!("src/{lang}.ts"),
+            &format!(
+                "import Slack from \"../docs/{lang}/integrations/8.3 Slack.md?raw\";\nimport Lark from '../docs/{lang}/lark.md?raw';\nexport default {{ Slack, OldSlack: Slack, Lark, \"__proto__\": Lark }};\n"
+            ),
+        );
+    }
+    let run = fx.publish("1.0.0");
+    assert_eq!(run.code, 0, "{run}");
+    fx
+}
+
+/// `npm install` from `kbrel serve`; node imports the package by its short and its deep paths;
+/// `tsc --strict` accepts a valid key and rejects a misspelled one, for the ESM default export
+/// (both paths) and the IIFE global.
+#[test]
+fn npm_install_from_serve_then_node_imports_deep_paths_and_tsc_checks_keys() {
+    if require_tool("node", "--version").is_none() || require_tool("npm", "--version").is_none() {
+        return;
+    }
+    let tsc =
+        common::manifest_dir().join("target/test-tools/typescript/node_modules/typescript/bin/tsc");
+    let fx = consumer_fx();
+    let serve = Serve::start(&fx.registry(), &[]);
+    let project = NpmProject::new(&serve.url());
+    project.npm(&["install", "acme-docs@1.0.0"]).success();
+    let dir = project.dir();
+    fs::write(
+        dir.join("check.mjs"),
+        r#"import assert from 'node:assert';
+import fs from 'node:fs';
+import vm from 'node:vm';
+import { createRequire } from 'node:module';
+import short from 'acme-docs/en';
+import deep from 'acme-docs/dist/esm/en.js';
+import main from 'acme-docs';
+import zh from 'acme-docs/zh';
+assert.deepEqual(deep, short);
+assert.strictEqual(main, short);
+assert.equal(short.OldSlack, short.Slack);
+assert.ok(Object.hasOwn(short, '__proto__'));
+assert.equal(short['__proto__'], short.Lark);
+const iife = fs.readFileSync(createRequire(import.meta.url).resolve('acme-docs/dist/iife/zh.js'), 'utf8');
+const ctx = vm.createContext({});
+vm.runInContext(iife, ctx);
+assert.deepEqual(Object.keys(ctx), ['AcmeDocsZh']);
+assert.deepEqual({ ...vm.runInContext('AcmeDocsZh', ctx) }, { ...zh });
+console.log(JSON.stringify(Object.keys(short).sort()));
+"#,
+    )
+    .unwrap();
+    let out = Command::new("node")
+        .current_dir(&dir)
+        .arg("check.mjs")
+        .output()
+        .unwrap();
+    let run = Run::from_output_lossy(out);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(
+        run.stdout.trim(),
+        r#"["Lark","OldSlack","Slack","__proto__"]"#
+    );
+
+    if !tsc.exists() {
+        missing(
+            "typescript",
+            "target/test-tools/typescript (the TypeScript step of .ci/run)",
+        );
+        return;
+    }
+    let tsc_run = |name: &str, files: &[&str], code: &str| -> Run {
+        let case = dir.join(name);
+        fs::create_dir_all(&case).unwrap();
+        fs::write(case.join("main.ts"), code).unwrap();
+        let mut all: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
+        all.push("\"main.ts\"".into());
+        fs::write(
+            case.join("tsconfig.json"),
+            format!(
+                r#"{{"compilerOptions": {{"strict": true, "noEmit": true, "module": "nodenext", "moduleResolution": "nodenext", "target": "es2022", "types": []}}, "files": [{}]}}"#,
+                all.join(", ")
+            ),
+        )
+        .unwrap();
+        // A package.json of type module beside, so `import` is ESM for nodenext.
+        fs::write(case.join("package.json"), r#"{"type": "module"}"#).unwrap();
+        let out = Command::new("node")
+            .current_dir(&case)
+            .arg(&tsc)
+            .arg("-p")
+            .arg(".")
+            .output()
+            .unwrap();
+        Run::from_output_lossy(out)
+    };
+    let ok = tsc_run(
+        "ok",
+        &[],
+        "import docs from 'acme-docs/en';\nimport deep from 'acme-docs/dist/esm/zh.js';\nconst a: string = docs.Slack;\nconst b: string = deep.OldSlack;\nconst c: string = docs['__proto__'];\nexport { a, b, c };\n",
+    );
+    assert_eq!(ok.code, 0, "valid keys compile\n{ok}");
+    let typo = tsc_run(
+        "typo",
+        &[],
+        "import docs from 'acme-docs/en';\nexport const a: string = docs.Slak;\n",
+    );
+    assert_ne!(typo.code, 0, "{typo}");
+    assert!(
+        typo.stdout.contains("Slak") && typo.stdout.contains("TS2339")
+            || typo.stdout.contains("TS2551"),
+        "{typo}"
+    );
+    let deep_typo = tsc_run(
+        "deep-typo",
+        &[],
+        "import docs from 'acme-docs/dist/esm/en.js';\nexport const a: string = docs.OldSlak;\n",
+    );
+    assert_ne!(deep_typo.code, 0, "{deep_typo}");
+    let global = "../node_modules/acme-docs/dist/iife/en.d.ts";
+    let g_ok = tsc_run(
+        "global",
+        &[global],
+        "export const a: string = AcmeDocsEn.Lark;\n",
+    );
+    assert_eq!(g_ok.code, 0, "{g_ok}");
+    let g_typo = tsc_run(
+        "global-typo",
+        &[global],
+        "export const a: string = AcmeDocsEn.Lrak;\n",
+    );
+    assert_ne!(g_typo.code, 0, "{g_typo}");
+    assert!(g_typo.stdout.contains("Lrak"), "{g_typo}");
+}
+
+/// The IIFE bundle in a real browser: a `<script>` sets only its global, every key (alias and
+/// `__proto__` included) is an own property, the prototype is intact; the ESM bundle imported
+/// as a module agrees.
+#[test]
+fn iife_and_esm_bundles_in_headless_chromium() {
+    if require_tool("node", "--version").is_none() {
+        return;
+    }
+    let chromium = PathBuf::from("/usr/bin/chromium");
+    let pw = common::manifest_dir().join("target/test-tools/playwright");
+    if !chromium.exists() {
+        missing("Debian chromium", "/usr/bin/chromium does not exist");
+        return;
+    }
+    if !pw
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        missing("playwright-core", "target/test-tools/playwright (.ci/run)");
+        return;
+    }
+    let fx = consumer_fx();
+    let pkg = fx.unpack("1.0.0");
+    let profile = tempfile::tempdir().unwrap();
+    let script = r#"
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+const require = createRequire(path.join(process.env.PLAYWRIGHT_DIR, 'package.json'));
+const { chromium } = require('playwright-core');
+const pkg = process.env.PKG;
+const ctx = await chromium.launchPersistentContext(process.env.USER_DATA_DIR, {
+  executablePath: process.env.CHROMIUM, headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+});
+try {
+  const page = await ctx.newPage();
+  await page.setContent('<!doctype html><title>t</title>');
+  const before = await page.evaluate(() => Object.getOwnPropertyNames(window).length);
+  await page.addScriptTag({ content: fs.readFileSync(path.join(pkg, 'dist/iife/en.js'), 'utf8') });
+  const esmSource = fs.readFileSync(path.join(pkg, 'dist/esm/en.js'), 'utf8');
+  const r = await page.evaluate(async (src) => {
+    const d = window.AcmeDocsEn;
+    const esm = (await import('data:text/javascript;charset=utf-8,' + encodeURIComponent(src))).default;
+    return {
+      keys: Object.keys(d).sort(),
+      own: Object.prototype.hasOwnProperty.call(d, '__proto__'),
+      protoIntact: Object.getPrototypeOf(d) === Object.prototype,
+      alias: d.OldSlack === d.Slack,
+      same: JSON.stringify(Object.entries(d).sort()) === JSON.stringify(Object.entries(esm).sort()),
+      count: Object.getOwnPropertyNames(window).length,
+    };
+  }, esmSource);
+  assert.deepEqual(r.keys, ['Lark', 'OldSlack', 'Slack', '__proto__']);
+  assert.ok(r.own && r.protoIntact && r.alias && r.same, JSON.stringify(r));
+  assert.equal(r.count, before + 1, 'one global added');
+  console.log('chromium: ok');
+} finally {
+  await ctx.close();
+}
+"#;
+    let file = fx.tmp.path().join("chromium.mjs");
+    fs::write(&file, script).unwrap();
+    let out = Command::new("node")
+        .arg(&file)
+        .env("PLAYWRIGHT_DIR", &pw)
+        .env("CHROMIUM", &chromium)
+        .env("USER_DATA_DIR", profile.path())
+        .env("PKG", &pkg)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let run = Run::from_output_lossy(out);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("chromium: ok"), "{run}");
 }
