@@ -155,3 +155,89 @@ pub fn word_diff(data: &[u8]) {
     );
     let _ = render_plain(&pieces);
 }
+
+/// The bundle key and global emitter: the input, split at NUL bytes (lossy UTF-8), gives a
+/// global name and the keys of three documents (the first key of each its primary key, the
+/// rest aliases). Properties: a global `js::global_name_problem` accepts is an identifier, no
+/// reserved word and no platform global; the bundle object, read as JSON once its computed
+/// `["__proto__"]` names are written plain, holds every primary key (`__proto__` included) with
+/// its document's text and nothing else, never a raw `"__proto__":` (a prototype setter) nor a
+/// `</script` or U+2028 that would break an inline script; the alias list is a JSON array of
+/// exactly the aliases, in order.
+pub fn bundle_keys(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.split('\0');
+    let global = parts.next().unwrap_or("");
+    if kbrel::js::global_name_problem(global).is_none() {
+        assert!(kbrel::js::is_identifier(global), "{global:?}");
+        assert!(!kbrel::js::RESERVED_WORDS.contains(&global), "{global:?}");
+        assert!(!kbrel::js::PLATFORM_GLOBALS.contains(&global), "{global:?}");
+    }
+    let mut seen = BTreeSet::new();
+    let mut docs: Vec<kbrel::content::Document> = Vec::new();
+    for (i, key) in parts.enumerate() {
+        if !seen.insert(key.to_string()) {
+            continue;
+        }
+        if docs.len() < 3 {
+            docs.push(kbrel::content::Document {
+                lang: "en".into(),
+                path: format!("d{i}.md"),
+                id: format!("d{i}"),
+                key: key.to_string(),
+                aliases: Vec::new(),
+                keyed: true,
+                title: None,
+                description: None,
+                date: None,
+                url: None,
+                slug: None,
+                has_front_matter: false,
+                fields: Default::default(),
+                text: format!("{key}</script>\u{2028}<!--{i}"),
+                body_start: 0,
+                body_line: 1,
+                sha256: String::new(),
+            });
+        } else {
+            let n = docs.len();
+            docs[i % n].aliases.push(key.to_string());
+        }
+    }
+    for d in &mut docs {
+        d.aliases.sort();
+    }
+    let refs: Vec<&kbrel::content::Document> = docs.iter().collect();
+    let object = kbrel::package::bundle_object(&refs).expect("distinct keys");
+    assert!(!object.contains("\"__proto__\":"), "{object}");
+    assert!(
+        !object.contains("</") && !object.contains('\u{2028}'),
+        "{object}"
+    );
+    let mut plain = object.replace("\n  [\"__proto__\"]: ", "\n  \"__proto__\": ");
+    // Every entry ends with a comma (JavaScript allows the last one, JSON does not).
+    if let Some(body) = plain.strip_suffix(",\n}") {
+        plain = format!("{body}\n}}");
+    }
+    let parsed: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&plain).unwrap_or_else(|e| panic!("{e}: {plain}"));
+    assert_eq!(parsed.len(), docs.len(), "{plain}");
+    for d in &docs {
+        assert_eq!(parsed[&d.key], serde_json::Value::String(d.text.clone()));
+    }
+    let aliases: Vec<(String, String)> = docs
+        .iter()
+        .flat_map(|d| d.aliases.iter().map(|a| (a.clone(), d.key.clone())))
+        .collect();
+    let statements = kbrel::package::alias_statements("d", &aliases, "  ");
+    if aliases.is_empty() {
+        assert!(statements.is_empty());
+        return;
+    }
+    let list =
+        &statements[statements.find('[').unwrap()..statements.find("].forEach").unwrap() + 1];
+    let got: Vec<(String, String)> =
+        serde_json::from_str(list).unwrap_or_else(|e| panic!("{e}: {list}"));
+    assert_eq!(got, aliases);
+    assert!(!statements.contains("</") && !statements.contains('\u{2028}'));
+}
