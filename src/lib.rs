@@ -13,6 +13,7 @@
 //! - [`diff`] — document and line differences (pure)
 //! - [`changelog`] — changelog context and Keep a Changelog rendering (pure)
 //! - [`package`] — the npm tarball and bundles
+//! - [`pack`] — a release's package listed, or written unpacked into a folder
 //! - `deflate` — raw deflate as LZ77 tokens: read back, Huffman-code (for `package`)
 //! - [`npm`] — npm packuments and the publish document
 //! - [`manifest`] — `index.json`, `manifest.json`, `diff.json`
@@ -46,6 +47,7 @@ pub mod keys;
 pub mod lint;
 pub mod manifest;
 pub mod npm;
+pub mod pack;
 pub mod package;
 pub mod publish;
 pub mod push;

@@ -911,3 +911,123 @@ try {
     assert_eq!(run.code, 0, "{run}");
     assert!(run.stdout.contains("chromium: ok"), "{run}");
 }
+
+/// `kbrel pack --list` lists the tarball's files; `--out` writes exactly them, whole, into a
+/// new or empty folder, and refuses a folder that is not empty; npm packs the written folder
+/// with the same files.
+#[test]
+fn pack_lists_and_writes_the_release_files() {
+    let fx = consumer_fx();
+    let tgz = fs::read(fx.registry().join("acme-docs-1.0.0.tgz")).unwrap();
+    let entries: Vec<(String, Vec<u8>)> = common::tar_entries(&tgz)
+        .into_iter()
+        .map(|(p, _, b)| (p.strip_prefix("package/").unwrap().to_string(), b))
+        .collect();
+    let run = fx.kbrel(&["pack", "1.0.0", "--list", "--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    let listed: Vec<(String, u64)> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = entries
+        .iter()
+        .map(|(p, b)| (p.clone(), b.len() as u64))
+        .collect();
+    assert_eq!(listed, expected);
+    assert_eq!(v["entryCount"], entries.len());
+    assert_eq!(v["size"], tgz.len());
+    assert!(listed.iter().any(|(p, _)| p == "dist/esm/en.d.ts"));
+    let human = fx.kbrel(&["pack", "latest"]);
+    assert_eq!(human.code, 0, "{human}");
+    assert!(human.stdout.contains("  dist/iife/zh.js\n"), "{human}");
+
+    let out = fx.tmp.path().join("cdn/acme-docs-1.0.0");
+    let run = fx.kbrel(&["pack", "v1.0.0", "--out", out.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{run}");
+    let mut written = BTreeMap::new();
+    let mut stack = vec![out.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(&out).unwrap().to_str().unwrap().to_string();
+                written.insert(rel, fs::read(&p).unwrap());
+            }
+        }
+    }
+    let expected: BTreeMap<String, Vec<u8>> = entries.into_iter().collect();
+    assert_eq!(written, expected);
+    let leftovers: Vec<_> = fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no staging folder left: {leftovers:?}");
+
+    // A folder that is not empty, a file, an unknown version: exit 2, nothing changed.
+    let before = fx.files();
+    let file = fx.tmp.path().join("a-file");
+    fs::write(&file, "x").unwrap();
+    let before_with_file = fx.files();
+    for (args, needle) in [
+        (
+            vec!["pack", "1.0.0", "--out", out.to_str().unwrap()],
+            "exists and is not empty",
+        ),
+        (
+            vec!["pack", "1.0.0", "--out", file.to_str().unwrap()],
+            "is not a folder",
+        ),
+        (
+            vec![
+                "pack",
+                "9.9.9",
+                "--out",
+                fx.tmp.path().join("new").to_str().unwrap(),
+            ],
+            "9.9.9",
+        ),
+    ] {
+        let run = fx.kbrel(&args);
+        assert_eq!(run.code, 2, "{args:?}: {run}");
+        assert!(run.stderr.contains(needle), "{args:?}: {run}");
+        assert_eq!(fx.files(), before_with_file, "{args:?}");
+    }
+    assert!(!fx.tmp.path().join("new").exists());
+    fs::remove_file(&file).unwrap();
+    assert_eq!(fx.files(), before);
+
+    // npm packs the written folder with the same files.
+    if require_tool("npm", "--version").is_none() {
+        return;
+    }
+    let out_npm = Command::new("npm")
+        .current_dir(&out)
+        .args(["pack", "--dry-run", "--json", "--ignore-scripts"])
+        .env("npm_config_cache", fx.tmp.path().join("npm-cache"))
+        .env("npm_config_update_notifier", "false")
+        .output()
+        .unwrap();
+    let run = Run::from_output_lossy(out_npm);
+    assert_eq!(run.code, 0, "{run}");
+    let npm: Value = serde_json::from_str(&run.stdout).unwrap();
+    let mut npm_files: Vec<String> = npm[0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    npm_files.sort();
+    let mut ours: Vec<String> = expected.keys().cloned().collect();
+    ours.sort();
+    assert_eq!(npm_files, ours);
+}

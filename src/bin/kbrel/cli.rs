@@ -216,6 +216,21 @@ Exit codes: 0 synced (or already current), 1 --offline found problems, 2 error (
 left at its previous complete version)."
     )]
     Sync(SyncArgs),
+    /// List a release's package files (like `npm pack --dry-run`) or write them unpacked
+    #[command(
+        after_help = "The release's tarball is read from the registry, verified against index.json, and
+unpacked with the hardened reader. --out writes dist/, docs/, package.json, README.md and
+manifest.json into DIR (a new or empty folder; written whole or not at all), e.g. for a CDN
+upload script.
+
+Examples:
+  kbrel pack 1.4.0 --list
+  kbrel pack latest --list --json | jq '.files[].path'
+  kbrel pack 1.4.0 --out build/docs-1.4.0 && aws s3 sync build/docs-1.4.0 s3://cdn/docs/1.4.0
+
+Exit codes: 0 done, 2 error (unknown version, corrupt tarball, --out not empty)."
+    )]
+    Pack(PackArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +255,21 @@ pub enum KeyCommand {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Print findings as JSON: {schema_version, findings: [{file, line, code, severity, message}], errors, warnings}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// A published version, `v`-prefixed version or dist-tag
+    pub version: String,
+    /// Write the package's files unpacked into this new or empty folder
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// List the files (the default without --out)
+    #[arg(long)]
+    pub list: bool,
+    /// Print {name, version, filename, size, unpackedSize, integrity, shasum, entryCount, files: [{path, size}]}
     #[arg(long)]
     pub json: bool,
 }

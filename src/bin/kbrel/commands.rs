@@ -16,8 +16,8 @@ use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
     AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice,
-    Command, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs, PublishArgs, PushArgs, ServeArgs,
-    StatusArgs, SyncArgs, VerifyArgs,
+    Command, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs, PackArgs, PublishArgs, PushArgs,
+    ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
 };
 use crate::output;
 
@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Push(args) => push(&cli.global, args),
         Command::Key(cmd) => key(cmd),
         Command::Sync(args) => sync(&cli.global, args),
+        Command::Pack(args) => pack(&cli.global, args),
     }
 }
 
@@ -150,6 +151,21 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
     } else {
         0
     })
+}
+
+fn pack(g: &Global, args: PackArgs) -> Result<u8> {
+    let cfg = load_config(g)?;
+    let reg = Registry::new(cfg.registry_dir());
+    let index = reg.read_index()?.map(|(i, _)| i);
+    let report = kbrel::pack::pack(
+        &reg,
+        index.as_ref(),
+        &cfg.package.name,
+        &args.version,
+        args.out.as_deref(),
+    )?;
+    output::pack(&report, args.json, args.list || args.out.is_none(), g.quiet)?;
+    Ok(0)
 }
 
 fn keys(g: &Global, args: KeysArgs) -> Result<u8> {

@@ -117,6 +117,45 @@ pub fn findings(
     Ok(())
 }
 
+/// `kbrel pack`: the files (with `list`), then a summary like `npm pack --dry-run`'s.
+pub fn pack(
+    r: &kbrel::pack::PackReport,
+    as_json: bool,
+    list: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let mut s = String::new();
+    if list {
+        for f in &r.files {
+            s.push_str(&format!("{:>10}  {}\n", f.size, sanitize(&f.path)));
+        }
+    }
+    emit(&s)?;
+    if !quiet {
+        eprintln!(
+            "{}@{}: {} ({} bytes), {} files, {} bytes unpacked, {}",
+            sanitize(&r.name),
+            r.version,
+            sanitize(&r.filename),
+            r.size,
+            r.entry_count,
+            r.unpacked_size,
+            r.integrity
+        );
+        if let Some(out) = &r.out {
+            eprintln!(
+                "wrote {} files into {}",
+                r.entry_count,
+                sanitize(&out.display().to_string())
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `kbrel keys`.
 pub fn keys(keys: &[kbrel::content::EffectiveKey], as_json: bool) -> anyhow::Result<()> {
     if as_json {
