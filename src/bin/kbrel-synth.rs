@@ -6,6 +6,11 @@
 //! previous one (edits, drift, additions, removals, renames). `--on-generation CMD` writes
 //! every generation 1..=K into the same folder in turn (later ones only rewrite what changed)
 //! and runs CMD after each, e.g. to commit and tag it in a git repository.
+//!
+//! `kbrel-synth --messy --out DIR` writes instead a git repository holding the messy knowledge
+//! base of `kbrel::messy` (numbered CJK folders, missing front matter, duplicate urls, MDX
+//! components, 50–130 lint errors per release) with one tagged commit per release
+//! (`--releases`, default 14), and an untracked `DIR/kbrel.toml`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,12 +28,13 @@ use kbrel::synth::{self, EvolveSpec, Spec};
   kbrel-synth --docs-per-lang 10000 --out bench/out/kb-v2 --generation 2
   kbrel-synth --docs-per-lang 2000 --out repo --generation 50 --changed-pct 2 --added-pct 0 \\
       --on-generation 'git add -A && git commit -qm g$KBREL_SYNTH_GENERATION'
-  kbrel --config bench/out/kb-v1/kbrel.toml check"
+  kbrel --config bench/out/kb-v1/kbrel.toml check
+  kbrel-synth --messy --out /tmp/handbook && cd /tmp/handbook && kbrel import --from-git"
 )]
 struct Cli {
-    /// Documents per language
-    #[arg(long, default_value_t = 1000, value_name = "N")]
-    docs_per_lang: usize,
+    /// Documents per language [default: 1000; 46 with --messy]
+    #[arg(long, value_name = "N")]
+    docs_per_lang: Option<usize>,
     /// Seed: the same seed and generation always give the same bytes
     #[arg(long, default_value_t = 1, value_name = "S")]
     seed: u64,
@@ -61,6 +67,13 @@ struct Cli {
     /// Print nothing
     #[arg(long, short)]
     quiet: bool,
+    /// Write the messy knowledge base with its git history (one tagged commit per release)
+    /// instead of a clean synthetic one; --docs-per-lang defaults to 46 here
+    #[arg(long, conflicts_with_all = ["digest", "on_generation", "generation"])]
+    messy: bool,
+    /// With --messy: the number of releases (tags)
+    #[arg(long, default_value_t = 14, value_name = "N", requires = "messy")]
+    releases: usize,
 }
 
 fn main() -> ExitCode {
@@ -86,11 +99,14 @@ fn run(cli: &Cli) -> Result<(), String> {
     if cli.generation == 0 {
         return Err("--generation starts at 1 (the generated knowledge base)".into());
     }
-    if cli.docs_per_lang == 0 {
+    if cli.docs_per_lang == Some(0) {
         return Err("--docs-per-lang must be at least 1".into());
     }
+    if cli.messy {
+        return run_messy(cli);
+    }
     let spec = Spec {
-        docs_per_lang: cli.docs_per_lang,
+        docs_per_lang: cli.docs_per_lang.unwrap_or(1000),
         seed: cli.seed,
         languages: vec!["en".into(), "zh".into()],
     };
@@ -160,6 +176,44 @@ fn run(cli: &Cli) -> Result<(), String> {
             files.len(),
             bytes as f64 / 1e6,
             content.display()
+        );
+    }
+    Ok(())
+}
+
+/// `--messy`: a git repository with the messy knowledge base's release history.
+fn run_messy(cli: &Cli) -> Result<(), String> {
+    let out = cli.out.as_ref().ok_or("--messy needs --out DIR")?;
+    let empty = is_empty_dir(out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+    if !empty {
+        return Err(format!(
+            "{} is not empty; --messy writes a new git repository",
+            out.display()
+        ));
+    }
+    if cli.releases == 0 {
+        return Err("--releases must be at least 1".into());
+    }
+    let spec = kbrel::messy::MessySpec {
+        seed: cli.seed,
+        docs_per_lang: cli
+            .docs_per_lang
+            .unwrap_or(kbrel::messy::MessySpec::default().docs_per_lang),
+        releases: cli.releases,
+        non_utf8_release: None,
+    };
+    let releases = kbrel::messy::history(&spec);
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    kbrel::git::write_history(out, &kbrel::messy::commits(&releases)).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("kbrel.toml"), kbrel::messy::config_toml())
+        .map_err(|e| format!("cannot write kbrel.toml: {e}"))?;
+    if !cli.quiet {
+        eprintln!(
+            "wrote a git repository with {} tagged releases ({} … {}) to {}",
+            releases.len(),
+            releases[0].tag,
+            releases[releases.len() - 1].tag,
+            out.display()
         );
     }
     Ok(())
@@ -290,5 +344,49 @@ mod tests {
             Cli::try_parse_from(["kbrel-synth", "--digest", "--on-generation", "true"]).is_err()
         );
         run(&cli(&["--digest", "--generation", "3"])).unwrap();
+    }
+
+    #[test]
+    fn messy_writes_a_tagged_repository_and_its_config() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("handbook");
+        let out_s = out.to_str().unwrap();
+        let args = [
+            "kbrel-synth",
+            "--messy",
+            "--releases",
+            "12",
+            "--quiet",
+            "--out",
+            out_s,
+        ];
+        run(&Cli::try_parse_from(args).unwrap()).unwrap();
+        let repo = kbrel::git::Repo::discover(&out).unwrap();
+        let mut tags: Vec<String> = repo.tags().unwrap().into_iter().map(|t| t.name).collect();
+        tags.sort();
+        assert_eq!(tags.len(), 12);
+        assert!(tags.contains(&"v1.0.0".to_string()), "{tags:?}");
+        let cfg = kbrel::config::Config::load(&out.join("kbrel.toml")).unwrap();
+        assert_eq!(cfg.package.name, kbrel::messy::PACKAGE);
+        // HEAD is checked out: the last release's files are in the work tree.
+        let last = kbrel::messy::history(&kbrel::messy::MessySpec {
+            releases: 12,
+            seed: 1,
+            ..Default::default()
+        })
+        .pop()
+        .unwrap();
+        for f in &last.files {
+            assert_eq!(
+                std::fs::read(out.join(&f.path)).unwrap(),
+                f.bytes,
+                "{}",
+                f.path
+            );
+        }
+        // A second run refuses the non-empty folder.
+        let err = run(&Cli::try_parse_from(args).unwrap()).unwrap_err();
+        assert!(err.contains("not empty"), "{err}");
+        assert!(Cli::try_parse_from(["kbrel-synth", "--messy", "--digest"]).is_err());
     }
 }

@@ -670,6 +670,12 @@ fn registry_arg(g: &Global, arg: Option<&PathBuf>) -> PathBuf {
 }
 
 fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
+    if let Some(bad) = args.cors.iter().find(|o| !kbrel::server::is_cors_origin(o)) {
+        return Err(kbrel::Error::Usage(format!(
+            "--cors {bad:?}: expected `*` or an origin such as https://console.example.com (scheme, host and optional port; no path)"
+        ))
+        .into());
+    }
     let reg = Registry::new(registry_arg(g, args.dir.as_ref()));
     kbrel::server::check_registry(&reg)?;
     let quiet = g.quiet;
@@ -684,6 +690,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
         log_requests: !g.quiet,
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         shutdown_grace: Duration::from_secs(10),
+        cors: args.cors.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -9,8 +9,8 @@ use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::content::sha256_hex;
 use crate::error::{Error, Result};
+use crate::hash::sha256_hex;
 use crate::manifest::SCHEMA_VERSION;
 
 pub const SIG_FILE: &str = "index.json.sig";

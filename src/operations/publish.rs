@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::changelog::{self, ReleaseInfo};
 use crate::config::Config;
-use crate::content::{Document, KnowledgeBase, sha256_hex};
+use crate::content::{Document, KnowledgeBase, manifest_docs, sha256_hex};
 use crate::date::Timestamp;
 use crate::diff;
 use crate::error::{Error, Result};
@@ -22,6 +22,9 @@ use crate::manifest::{
 use crate::package;
 use crate::registry::{self, Commit, Registry};
 use crate::{FastMap, FastSet};
+
+// Old path: the CLI and `import` parse a version as publish does.
+pub use crate::version::parse_version;
 
 /// `major`, `minor`, `patch` or `prerelease`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,38 +42,6 @@ pub enum VersionSpec {
     Bump(Bump),
     /// Bump the highest published version as [`suggest_bump`] says.
     Auto,
-}
-
-/// Parse a version as given on the command line: full semver, a leading `v` allowed.
-pub fn parse_version(input: &str) -> Result<semver::Version> {
-    let bad = |reason: String| Error::InvalidVersion {
-        value: input.to_string(),
-        reason,
-    };
-    let s = input.trim();
-    let s = s.strip_prefix('v').unwrap_or(s);
-    if s.is_empty() {
-        return Err(bad("empty".into()));
-    }
-    let v = semver::Version::parse(s).map_err(|e| {
-        let dots = s
-            .split(['-', '+'])
-            .next()
-            .unwrap_or("")
-            .matches('.')
-            .count();
-        if dots < 2 && s.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-            bad("a version needs three numbers: MAJOR.MINOR.PATCH".into())
-        } else {
-            bad(e.to_string())
-        }
-    })?;
-    if !v.build.is_empty() {
-        return Err(bad(
-            "build metadata (`+…`) is ignored by npm and not allowed in a release version".into(),
-        ));
-    }
-    Ok(v)
 }
 
 /// The next version after `current` for a bump.
@@ -322,31 +293,6 @@ fn globals(cfg: &Config) -> BTreeMap<String, String> {
         .iter()
         .map(|l| (l.clone(), cfg.bundle_global(l)))
         .collect()
-}
-
-/// The manifest entries of every document, in the knowledge base's order (built in parallel).
-pub fn manifest_docs(cfg: &Config, kb: &KnowledgeBase) -> Vec<ManifestDoc> {
-    use rayon::prelude::*;
-    let keyed_only = cfg.bundle.documents == crate::config::BundleDocuments::Keyed;
-    kb.documents
-        .par_iter()
-        .map(|d| manifest_doc(d, keyed_only))
-        .collect()
-}
-
-fn manifest_doc(d: &Document, keyed_only: bool) -> ManifestDoc {
-    ManifestDoc {
-        id: d.id.clone(),
-        lang: d.lang.clone(),
-        path: d.path.clone(),
-        key: d.key.clone(),
-        aliases: d.aliases.clone(),
-        bundled: !keyed_only || d.keyed,
-        title: d.title.clone(),
-        url: d.url.clone(),
-        sha256: d.sha256.clone(),
-        size: d.size(),
-    }
 }
 
 /// Resolve a version spec against the registry's versions.
@@ -958,7 +904,7 @@ pub fn static_packument(
     new: Option<(&str, serde_json::Value)>,
 ) -> Result<Vec<u8>> {
     let mut docs = match stored {
-        Some(i) => crate::npm::version_documents(reg, i)?,
+        Some(i) => crate::registry::version_documents(reg, i)?,
         None => BTreeMap::new(),
     };
     if let Some((v, pj)) = new {

@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, Index, ManifestDoc, SCHEMA_VERSION};
 use crate::registry::Registry;
 
+// Old path: the drift counts are a manifest field now; readers of history name them here.
+pub use crate::manifest::DriftCounts;
+
 /// The changelog context of every published release, newest first, from the stored diffs.
 /// With a repository, every entry lists the commits that touched its document between the
 /// commits the two releases were published from.
@@ -109,16 +112,6 @@ pub enum Drift {
     Outdated,
     Missing,
     Orphaned,
-}
-
-/// Counts of each drift state, per language.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DriftCounts {
-    pub current: u64,
-    pub outdated: u64,
-    pub missing: u64,
-    pub orphaned: u64,
 }
 
 /// The state of one translation.

@@ -48,6 +48,62 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Origins allowed to read the registry from a web page (`--cors`): `*` or exact origins
+    /// (`https://console.example.com`). Empty: no CORS headers, OPTIONS is refused.
+    pub cors: Vec<String>,
+}
+
+/// `*`, or an origin as browsers send it: `http(s)://host[:port]`, no path, no trailing slash.
+pub fn is_cors_origin(o: &str) -> bool {
+    if o == "*" {
+        return true;
+    }
+    let Some(rest) = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// The CORS headers for a request from `origin` (empty when CORS is off or the origin is not
+/// allowed). Browsers send `If-None-Match` (not a safelisted header), so reads of `index.json`
+/// are preflighted; `ETag` and `Content-Encoding` are exposed so a page can poll conditionally
+/// and count the bytes on the wire.
+pub fn cors_headers(
+    allowed: &[String],
+    origin: &str,
+    preflight: bool,
+) -> Vec<(&'static str, String)> {
+    let allow = if allowed.iter().any(|a| a == "*") {
+        "*".to_string()
+    } else if !origin.is_empty() && allowed.iter().any(|a| a == origin) {
+        origin.to_string()
+    } else {
+        return Vec::new();
+    };
+    let mut h = vec![("access-control-allow-origin", allow.clone())];
+    if allow != "*" {
+        h.push(("vary", "Origin".into()));
+    }
+    if preflight {
+        h.push(("access-control-allow-methods", "GET, HEAD".into()));
+        h.push((
+            "access-control-allow-headers",
+            "If-None-Match, Accept".into(),
+        ));
+        h.push(("access-control-max-age", "86400".into()));
+    } else {
+        h.push((
+            "access-control-expose-headers",
+            "ETag, Content-Encoding, Content-Length".into(),
+        ));
+    }
+    h
 }
 
 struct Loaded {
@@ -124,7 +180,7 @@ impl State {
     fn load(&self, path: &std::path::Path) -> Result<(Index, Vec<u8>, BTreeMap<String, Value>)> {
         let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
         let index = manifest::parse_index(&bytes, path)?;
-        let docs = crate::npm::version_documents(&self.reg, &index)?;
+        let docs = crate::registry::version_documents(&self.reg, &index)?;
         Ok((index, bytes, docs))
     }
 
@@ -437,6 +493,30 @@ async fn handle(
     } else {
         host
     };
+    let origin = header(header::ORIGIN);
+    if method == Method::OPTIONS && !state.opts.cors.is_empty() {
+        // A CORS preflight: 204 with the allowed methods and headers (nothing for an origin
+        // that is not allowed, which the browser then refuses).
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        for (name, value) in cors_headers(&state.opts.cors, &origin, true) {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                resp.headers_mut().append(name, v);
+            }
+        }
+        resp.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+        if state.opts.log_requests {
+            (state.opts.log)(&format!(
+                "{method} {} 204 0 {:.1}ms",
+                crate::server::printable(&path),
+                started.elapsed().as_secs_f64() * 1000.0
+            ));
+        }
+        return Ok(resp);
+    }
     let reply = if method != Method::GET && method != Method::HEAD {
         let mut r = Reply::json(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -532,6 +612,11 @@ async fn handle(
     if reply.status == StatusCode::METHOD_NOT_ALLOWED {
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    for (name, value) in cors_headers(&state.opts.cors, &origin, false) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().append(name, v);
+        }
     }
     if state.opts.log_requests {
         (state.opts.log)(&format!(

@@ -10,12 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::config::{Config, Pairing};
 use crate::error::{Error, Result};
-use crate::lint::{Code, Finding};
+use crate::findings::{Code, Finding};
+use crate::manifest::ManifestDoc;
+// Old path of the ground floor's hashes, kept: callers in every layer name them here.
+pub use crate::hash::{hex, sha256_hex};
 
 /// One file of a content tree: its path relative to the content root (`en/guide/a.md`,
 /// always `/`-separated) and its raw bytes.
@@ -201,21 +203,6 @@ fn all_nfc_stable(text: &str) -> bool {
         i += len;
     }
     true
-}
-
-/// Lowercase hex sha256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
 }
 
 /// The slug of a document URL: its path without the language segment, query and fragment
@@ -1043,6 +1030,31 @@ pub fn resolve_relative(from: &str, target: &str) -> Option<String> {
         }
     }
     Some(parts.join("/"))
+}
+
+/// The manifest entries of every document, in the knowledge base's order (built in parallel).
+pub fn manifest_docs(cfg: &Config, kb: &KnowledgeBase) -> Vec<ManifestDoc> {
+    use rayon::prelude::*;
+    let keyed_only = cfg.bundle.documents == crate::config::BundleDocuments::Keyed;
+    kb.documents
+        .par_iter()
+        .map(|d| manifest_doc(d, keyed_only))
+        .collect()
+}
+
+fn manifest_doc(d: &Document, keyed_only: bool) -> ManifestDoc {
+    ManifestDoc {
+        id: d.id.clone(),
+        lang: d.lang.clone(),
+        path: d.path.clone(),
+        key: d.key.clone(),
+        aliases: d.aliases.clone(),
+        bundled: !keyed_only || d.keyed,
+        title: d.title.clone(),
+        url: d.url.clone(),
+        sha256: d.sha256.clone(),
+        size: d.size(),
+    }
 }
 
 #[cfg(test)]

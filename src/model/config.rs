@@ -303,7 +303,7 @@ impl Config {
                 message,
             })
         };
-        if let Err(msg) = crate::package::validate_package_name(&self.package.name) {
+        if let Err(msg) = crate::npm::validate_package_name(&self.package.name) {
             return bad(format!("package.name `{}`: {msg}", self.package.name));
         }
         if self.content.languages.is_empty() {

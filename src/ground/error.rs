@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::lint::Finding;
+use crate::findings::{Finding, Severity};
 
 /// Every way a kbrel operation can fail.
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +136,7 @@ fn missing_root_hint(
 fn count_errors(findings: &[Finding]) -> usize {
     findings
         .iter()
-        .filter(|f| f.severity == crate::lint::Severity::Error)
+        .filter(|f| f.severity == Severity::Error)
         .count()
 }
 

@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256, Sha512};
 use crate::content::{Document, hex};
 use crate::error::{Error, Result};
 
+// Old path of npm's and JavaScript's name rules (now in `npm`, below `config`).
+pub use crate::npm::{is_js_identifier, tarball_file_name, validate_package_name};
+
 /// `npm pack`'s fixed mtime: 1985-10-26T08:15:00Z.
 pub const NPM_MTIME: u64 = 499_162_500;
 /// Uncompressed tar bytes compressed independently per chunk (fixed, so output is
@@ -44,58 +47,6 @@ pub fn check_format(format: u32) -> Result<()> {
             "package format {format} is not one of 1..={FORMAT}"
         )))
     }
-}
-
-/// npm's package-name rules (scoped names allowed).
-pub fn validate_package_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() || name.len() > 214 {
-        return Err("must be 1 to 214 characters".into());
-    }
-    if matches!(name, "v" | "blobs" | "index.json" | "index.json.sig") || name.ends_with(".tgz") {
-        return Err(format!(
-            "`{name}` collides with a file of the registry layout"
-        ));
-    }
-    let bare = match name.strip_prefix('@') {
-        Some(scoped) => {
-            let (scope, bare) = scoped
-                .split_once('/')
-                .ok_or("a scoped name must look like @scope/name")?;
-            check_part(scope)?;
-            bare
-        }
-        None => name,
-    };
-    check_part(bare)
-}
-
-fn check_part(part: &str) -> std::result::Result<(), String> {
-    if part.is_empty() {
-        return Err("name parts must not be empty".into());
-    }
-    if part.starts_with(['.', '_']) {
-        return Err("must not start with `.` or `_`".into());
-    }
-    if let Some(c) = part.chars().find(|c| {
-        !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | '~'))
-    }) {
-        return Err(format!(
-            "character `{c}` is not allowed (lowercase letters, digits, - . _ ~)"
-        ));
-    }
-    Ok(())
-}
-
-pub fn is_js_identifier(s: &str) -> bool {
-    crate::js::is_identifier(s)
-}
-
-/// `@scope/name` + `1.0.0` → `scope-name-1.0.0.tgz`, as `npm pack` names it.
-pub fn tarball_file_name(name: &str, version: &str) -> String {
-    format!(
-        "{}-{version}.tgz",
-        name.trim_start_matches('@').replace('/', "-")
-    )
 }
 
 /// Index of the first byte at or after `from` that [`push_js_string`] may have to escape

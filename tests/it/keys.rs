@@ -4,19 +4,16 @@
 //! properties, ESM and the IIFE in a bare `vm` context), the key rules (KB020–KB022), the IIFE
 //! global-name check, and every bad key source refused with its file and line, nothing written.
 
-mod common;
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::serve::Serve;
-use common::tools::{missing, require_tool};
-use common::{DATE, Run, extract_tgz, read_json};
+use crate::common::serve::Serve;
+use crate::common::tools::{missing, require_tool};
+use crate::common::{DATE, Run, extract_tgz, read_json};
+use crate::support::NpmProject;
 use serde_json::Value;
-use support::NpmProject;
 use tempfile::TempDir;
 
 /// A `git` command with no user or system configuration and a fixed identity and date.
@@ -720,8 +717,8 @@ fn npm_install_from_serve_then_node_imports_deep_paths_and_tsc_checks_keys() {
     if require_tool("node", "--version").is_none() || require_tool("npm", "--version").is_none() {
         return;
     }
-    let tsc =
-        common::manifest_dir().join("target/test-tools/typescript/node_modules/typescript/bin/tsc");
+    let tsc = crate::common::manifest_dir()
+        .join("target/test-tools/typescript/node_modules/typescript/bin/tsc");
     let fx = consumer_fx();
     let serve = Serve::start(&fx.registry(), &[]);
     let project = NpmProject::new(&serve.url());
@@ -843,7 +840,7 @@ fn iife_and_esm_bundles_in_headless_chromium() {
         return;
     }
     let chromium = PathBuf::from("/usr/bin/chromium");
-    let pw = common::manifest_dir().join("target/test-tools/playwright");
+    let pw = crate::common::manifest_dir().join("target/test-tools/playwright");
     if !chromium.exists() {
         missing("Debian chromium", "/usr/bin/chromium does not exist");
         return;
@@ -919,7 +916,7 @@ try {
 fn pack_lists_and_writes_the_release_files() {
     let fx = consumer_fx();
     let tgz = fs::read(fx.registry().join("acme-docs-1.0.0.tgz")).unwrap();
-    let entries: Vec<(String, Vec<u8>)> = common::tar_entries(&tgz)
+    let entries: Vec<(String, Vec<u8>)> = crate::common::tar_entries(&tgz)
         .into_iter()
         .map(|(p, _, b)| (p.strip_prefix("package/").unwrap().to_string(), b))
         .collect();

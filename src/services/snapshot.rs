@@ -5,11 +5,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::content::KnowledgeBase;
+use crate::content::{KnowledgeBase, manifest_docs};
 use crate::diff::TextSource;
 use crate::error::{Error, Result};
 use crate::manifest::{DiffFile, Index, Manifest, ManifestDoc};
-use crate::publish::manifest_docs;
 use crate::registry::{self, Registry};
 
 /// The documents of one side and where their texts come from.

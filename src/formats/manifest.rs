@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::error::{Error, Result};
-use crate::lint::Finding;
+use crate::findings::Finding;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -113,7 +113,7 @@ pub struct Manifest {
     pub warnings: Vec<Finding>,
     /// Translation drift per non-source language at publish time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub drift: BTreeMap<String, crate::history::DriftCounts>,
+    pub drift: BTreeMap<String, DriftCounts>,
     /// The package format of the release's tarball ([`crate::package::FORMAT`]); absent in
     /// releases of format 1. Rebuilding a release byte for byte takes the same format.
     #[serde(default = "format_one", skip_serializing_if = "is_format_one")]
@@ -389,6 +389,16 @@ fn is_safe_segment(s: &str) -> bool {
 /// A relative `/`-separated path with no `..`, no absolute root, no backslashes or NULs.
 pub fn is_safe_relative_path(p: &str) -> bool {
     !p.is_empty() && !p.starts_with('/') && p.split('/').all(is_safe_segment) && !p.contains(':')
+}
+
+/// Counts of each drift state, per language.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftCounts {
+    pub current: u64,
+    pub outdated: u64,
+    pub missing: u64,
+    pub orphaned: u64,
 }
 
 #[cfg(test)]

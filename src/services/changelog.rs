@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
-use crate::history::DriftCounts;
-use crate::manifest::{ChangeCounts, ChangeStatus, DiffFile, DocChange, SCHEMA_VERSION};
+use crate::manifest::{
+    ChangeCounts, ChangeStatus, DiffFile, DocChange, DriftCounts, SCHEMA_VERSION,
+};
 
 /// At most this many entries are listed per language and kind; the rest are counted.
 pub const MAX_ENTRIES: usize = 200;
@@ -65,7 +66,7 @@ pub struct Entry {
     pub fields_changed: Vec<String>,
     /// Commits that touched the document between the two releases (with a repository).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub commits: Vec<crate::git::CommitInfo>,
+    pub commits: Vec<CommitInfo>,
 }
 
 /// Size tag for a change of `lines` lines.
@@ -324,6 +325,18 @@ pub fn insert_section(existing: &str, version: &semver::Version, section: &str) 
         }
     }
     out
+}
+
+/// A commit that touched a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitInfo {
+    pub id: String,
+    pub short_id: String,
+    pub author: String,
+    /// RFC 3339 author time.
+    pub date: String,
+    pub subject: String,
 }
 
 #[cfg(test)]

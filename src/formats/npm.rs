@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use crate::error::{Error, Result};
 use crate::manifest::{Index, IndexVersion};
-use crate::registry::Registry;
 
 /// Where the static packument of a package lives in the registry directory: the URL path npm
 /// requests (`/name`, or `/@scope%2fname` which static servers decode to `@scope/name`).
@@ -17,18 +15,56 @@ pub fn packument_path(name: &str) -> String {
     name.to_string()
 }
 
-/// The `package.json` of every version, verified against the index.
-pub fn version_documents(reg: &Registry, index: &Index) -> Result<BTreeMap<String, Value>> {
-    index
-        .versions
-        .iter()
-        .map(|v| {
-            let bytes = reg.read_verified(&v.package_json)?;
-            let doc: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::corrupt(reg.path(&v.package_json.path), e.to_string()))?;
-            Ok((v.version.clone(), doc))
-        })
-        .collect()
+/// npm's package-name rules (scoped names allowed).
+pub fn validate_package_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() || name.len() > 214 {
+        return Err("must be 1 to 214 characters".into());
+    }
+    if matches!(name, "v" | "blobs" | "index.json" | "index.json.sig") || name.ends_with(".tgz") {
+        return Err(format!(
+            "`{name}` collides with a file of the registry layout"
+        ));
+    }
+    let bare = match name.strip_prefix('@') {
+        Some(scoped) => {
+            let (scope, bare) = scoped
+                .split_once('/')
+                .ok_or("a scoped name must look like @scope/name")?;
+            check_part(scope)?;
+            bare
+        }
+        None => name,
+    };
+    check_part(bare)
+}
+
+fn check_part(part: &str) -> std::result::Result<(), String> {
+    if part.is_empty() {
+        return Err("name parts must not be empty".into());
+    }
+    if part.starts_with(['.', '_']) {
+        return Err("must not start with `.` or `_`".into());
+    }
+    if let Some(c) = part.chars().find(|c| {
+        !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | '~'))
+    }) {
+        return Err(format!(
+            "character `{c}` is not allowed (lowercase letters, digits, - . _ ~)"
+        ));
+    }
+    Ok(())
+}
+
+pub fn is_js_identifier(s: &str) -> bool {
+    crate::js::is_identifier(s)
+}
+
+/// `@scope/name` + `1.0.0` → `scope-name-1.0.0.tgz`, as `npm pack` names it.
+pub fn tarball_file_name(name: &str, version: &str) -> String {
+    format!(
+        "{}-{version}.tgz",
+        name.trim_start_matches('@').replace('/', "-")
+    )
 }
 
 fn version_doc(
@@ -172,7 +208,7 @@ pub fn publish_document(
     tarball_url: &str,
     tag: &str,
 ) -> Value {
-    let file = crate::package::tarball_file_name(&index.name, &v.version);
+    let file = tarball_file_name(&index.name, &v.version);
     let doc = version_doc(&index.name, v, Some(package_json), tarball_url);
     json!({
         "_id": index.name,

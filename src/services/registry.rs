@@ -12,6 +12,10 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
 use crate::content::sha256_hex;
 use crate::error::{Error, Result};
 use crate::manifest::{self, FileRef, Index, IndexVersion, Manifest};
@@ -552,4 +556,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(path)
         .map_err(|e| Error::io("replace", path, e.error))?;
     fsync_dir(parent)
+}
+
+/// The `package.json` of every version, verified against the index.
+pub fn version_documents(reg: &Registry, index: &Index) -> Result<BTreeMap<String, Value>> {
+    index
+        .versions
+        .iter()
+        .map(|v| {
+            let bytes = reg.read_verified(&v.package_json)?;
+            let doc: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::corrupt(reg.path(&v.package_json.path), e.to_string()))?;
+            Ok((v.version.clone(), doc))
+        })
+        .collect()
 }
