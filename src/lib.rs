@@ -18,6 +18,7 @@
 //! - [`diff`] — document and line differences (pure)
 //! - [`changelog`] — changelog context and Keep a Changelog rendering (pure)
 //! - [`package`] — the npm tarball and bundles
+//! - [`compat`] — `kbrel compare-package`: an existing package's entry points against a release's
 //! - [`pack`] — a release's package listed, or written unpacked into a folder
 //! - `deflate` — raw deflate as LZ77 tokens: read back, Huffman-code (for `package`)
 //! - [`npm`] — npm packuments and the publish document
@@ -53,7 +54,7 @@ pub use formats::{manifest, npm, sign};
 pub use ground::{date, error, findings, hash, js, version};
 pub use model::{config, content, keys};
 pub use operations::{import, pack, publish, push, server, sync, verify, web};
-pub use services::{changelog, diff, git, history, lint, package, registry, snapshot};
+pub use services::{changelog, compat, diff, git, history, lint, package, registry, snapshot};
 pub use tools::{messy, synth};
 
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 //! one another without cycles (the layering test checks it).
 
 pub mod changelog;
+pub mod compat;
 pub mod diff;
 pub mod git;
 pub mod history;

@@ -1028,3 +1028,96 @@ fn pack_lists_and_writes_the_release_files() {
     ours.sort();
     assert_eq!(npm_files, ours);
 }
+
+/// A tarball in the shape `vite build` (library mode, ES and IIFE formats) and `npm pack`
+/// give for the fixture's entry modules: strings hoisted into constants, the object exported
+/// as `export { o as default }`, the IIFE a `var Global = function () { … }()`.
+fn old_style_tarball(fx: &Fx, extra_key: Option<&str>, global_prefix: &str) -> PathBuf {
+    let text = |lang: &str, path: &str| {
+        fs::read_to_string(fx.kb().join(format!("docs/{lang}/{path}"))).unwrap()
+    };
+    let mut files: Vec<(String, String)> = vec![(
+        "package/package.json".into(),
+        r#"{"name":"@acme/old-docs","version":"3.2.0","type":"module","exports":{"./en":"./dist/esm/en.js","./zh":"./dist/esm/zh.js"}}"#.into(),
+    )];
+    for lang in ["en", "zh"] {
+        let slack = serde_json::to_string(&text(lang, "integrations/8.3 Slack.md")).unwrap();
+        let lark = serde_json::to_string(&text(lang, "lark.md")).unwrap();
+        let extra = extra_key.map(|k| format!(", {k}: t")).unwrap_or_default();
+        let object = format!("{{ Slack: e, OldSlack: e, Lark: t{extra} }}");
+        files.push((
+            format!("package/dist/esm/{lang}.js"),
+            format!(
+                "const e = {slack}, t = {lark}, o = {object};\nexport {{\n  o as default\n}};\n"
+            ),
+        ));
+        let g = format!("{global_prefix}{}", if lang == "en" { "En" } else { "Zh" });
+        files.push((
+            format!("package/dist/iife/{lang}.js"),
+            format!("var {g} = function() {{\n  \"use strict\";\n  const e = {slack}, t = {lark};\n  return {object};\n}}();\n"),
+        ));
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, body) in &files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, path, body.as_bytes()).unwrap();
+    }
+    let raw = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &raw).unwrap();
+    let out = fx.tmp.path().join(format!(
+        "old-{global_prefix}-{}.tgz",
+        extra_key.unwrap_or("")
+    ));
+    fs::write(&out, gz.finish().unwrap()).unwrap();
+    out
+}
+
+/// `compare-package` against a package of the old pipeline's shape: the release has every
+/// key with the same value (exit 0); an old key the release lacks and a renamed global are
+/// reported (exit 1).
+#[test]
+fn compare_package_proves_the_switch_and_names_what_breaks() {
+    if require_tool("node", "--version").is_none() {
+        return;
+    }
+    let fx = consumer_fx();
+    let same = old_style_tarball(&fx, None, "AcmeDocs");
+    let run = fx.kbrel(&["compare-package", same.to_str().unwrap(), "1.0.0", "--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["missing_keys"], 0, "{v}");
+    assert_eq!(v["changed_keys"], 0, "{v}");
+    assert_eq!(v["changed_globals"], 0, "{v}");
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 4, "{v}");
+    for e in entries {
+        assert_eq!(e["keys"], 3, "{e}");
+        assert!(e["new_gzip_size"].as_u64().unwrap() > 0);
+        // The release also has the `__proto__` key the old object literal could not hold.
+        assert_eq!(e["added_keys"], serde_json::json!(["__proto__"]), "{e}");
+    }
+
+    let broken = old_style_tarball(&fx, Some("Gone"), "Docs");
+    let run = fx.kbrel(&["compare-package", broken.to_str().unwrap(), "latest"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("missing: Gone"), "{run}");
+    assert!(run.stdout.contains("global: DocsEn → AcmeDocsEn"), "{run}");
+    assert!(
+        run.stdout
+            .contains("4 missing key(s), 0 changed value(s), 2 changed global(s)"),
+        "{run}"
+    );
+
+    // Not a tarball, an unknown version: exit 2.
+    let junk = fx.tmp.path().join("junk.tgz");
+    fs::write(&junk, "not gzip").unwrap();
+    let run = fx.kbrel(&["compare-package", junk.to_str().unwrap(), "1.0.0"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("junk.tgz"), "{run}");
+    let run = fx.kbrel(&["compare-package", same.to_str().unwrap(), "9.0.0"]);
+    assert_eq!(run.code, 2, "{run}");
+}

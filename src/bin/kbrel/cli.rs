@@ -231,6 +231,22 @@ Examples:
 Exit codes: 0 done, 2 error (unknown version, corrupt tarball, --out not empty)."
     )]
     Pack(PackArgs),
+    /// Migration check: what a consumer of an existing package would see differently in a release
+    #[command(
+        name = "compare-package",
+        after_help = "Every JavaScript file of OLD.tgz (the package being replaced, e.g. from `vite build` and
+`npm pack`) is evaluated with node — an ES module's default export, or the globals a script
+sets in a bare vm context — and compared key by key with the file at the same path in the
+release's tarball: missing keys (a consumer gets `undefined`), changed values, added keys,
+a changed IIFE global, and each entry's gzip size. Needs node on PATH.
+
+Examples:
+  kbrel compare-package ../old-docs/acme-docs-3.2.0.tgz 1.0.0
+  kbrel compare-package old.tgz latest --json | jq '.entries[] | select(.missing_keys != [])'
+
+Exit codes: 0 nothing missing, 1 a key, entry or global is missing or changed name, 2 error."
+    )]
+    ComparePackage(ComparePackageArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +271,17 @@ pub enum KeyCommand {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Print findings as JSON: {schema_version, findings: [{file, line, code, severity, message}], errors, warnings}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ComparePackageArgs {
+    /// The package being replaced (.tgz)
+    pub old: PathBuf,
+    /// A published version, `v`-prefixed version or dist-tag
+    pub version: String,
+    /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -16,8 +16,8 @@ use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
     AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice,
-    Command, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs, PackArgs, PublishArgs, PushArgs,
-    ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
+    Command, ComparePackageArgs, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs, PackArgs,
+    PublishArgs, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
 };
 use crate::output;
 
@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Key(cmd) => key(cmd),
         Command::Sync(args) => sync(&cli.global, args),
         Command::Pack(args) => pack(&cli.global, args),
+        Command::ComparePackage(args) => compare_package(&cli.global, args),
     }
 }
 
@@ -151,6 +152,150 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
     } else {
         0
     })
+}
+
+/// Evaluates every `.js`/`.mjs` file given on stdin (`{"old": [root, [files]], "new": …}`)
+/// with node: an ES module's default export, else the globals a script sets in a bare vm
+/// context. Prints `{"old": [entries], "new": [entries]}` (values JSON-encoded unless strings).
+const EVALUATE_JS: &str = r#"
+import fs from 'node:fs';
+import path from 'node:path';
+import vm from 'node:vm';
+import { pathToFileURL } from 'node:url';
+const input = JSON.parse(fs.readFileSync(0, 'utf8'));
+const flat = (o) => Object.fromEntries(Object.keys(o).map((k) => [k, typeof o[k] === 'string' ? o[k] : JSON.stringify(o[k]) ?? String(o[k])]));
+const out = {};
+for (const [side, [root, files]] of Object.entries(input)) {
+  out[side] = [];
+  for (const file of files) {
+    const abs = path.join(root, file);
+    const text = fs.readFileSync(abs, 'utf8');
+    if (/(^|[\s;])export[\s{*]/.test(text)) {
+      let mod;
+      try { mod = await import(pathToFileURL(abs).href); }
+      catch { mod = await import('data:text/javascript;charset=utf-8,' + encodeURIComponent(text)); }
+      const d = mod.default;
+      out[side].push({ path: file, kind: 'esm', values: d && typeof d === 'object' ? flat(d) : {} });
+    } else {
+      const ctx = vm.createContext({});
+      try { vm.runInContext(text, ctx, { filename: file, timeout: 10000 }); } catch (e) { }
+      const globals = Object.keys(ctx);
+      const g = globals[0];
+      const v = g === undefined ? {} : ctx[g];
+      out[side].push({ path: file, kind: 'iife', global: g ?? null, values: v && typeof v === 'object' ? flat(v) : {} });
+    }
+  }
+}
+process.stdout.write(JSON.stringify(out));
+"#;
+
+fn compare_package(g: &Global, args: ComparePackageArgs) -> Result<u8> {
+    use std::io::Write as _;
+    let cfg = load_config(g)?;
+    let old_tgz = std::fs::read(&args.old)
+        .map_err(|e| kbrel::Error::Usage(format!("cannot read `{}`: {e}", args.old.display())))?;
+    let old = kbrel::package::unpack(
+        &old_tgz,
+        &args.old.display().to_string(),
+        kbrel::package::UnpackLimits::default(),
+    )?;
+    let reg = Registry::new(cfg.registry_dir());
+    let index = reg.read_index()?.map(|(i, _)| i);
+    let (version, new) = kbrel::snapshot::package_files(&reg, index.as_ref(), &args.version)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("kbrel-compare-")
+        .tempdir()
+        .context("cannot create a temporary folder")?;
+    let mut input = serde_json::Map::new();
+    use std::collections::BTreeMap;
+    let mut gzip: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for (side, files) in [("old", &old), ("new", &new)] {
+        let root = tmp.path().join(side);
+        let mut js = Vec::new();
+        for (rel, bytes) in files.iter() {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().expect("a parent"))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let is_js = rel.ends_with(".js") || rel.ends_with(".mjs");
+            if is_js && !rel.starts_with("node_modules/") {
+                js.push(rel.clone());
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
+                enc.write_all(bytes)?;
+                gzip.insert((side.to_string(), rel.clone()), enc.finish()?.len() as u64);
+            }
+        }
+        input.insert(side.into(), serde_json::json!([root, js]));
+    }
+    let mut child = std::process::Command::new("node")
+        .args(["--input-type=module", "-e", EVALUATE_JS])
+        .current_dir(tmp.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| kbrel::Error::Usage(format!("compare-package needs node on PATH: {e}")))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(serde_json::to_string(&input)?.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        anyhow::bail!(kbrel::Error::Usage(format!(
+            "node could not evaluate the packages: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    struct Sides {
+        old: Vec<kbrel::compat::Entry>,
+        new: Vec<kbrel::compat::Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        path: String,
+        kind: String,
+        #[serde(default)]
+        global: Option<String>,
+        values: BTreeMap<String, String>,
+    }
+    let raw: BTreeMap<String, Vec<Raw>> = serde_json::from_slice(&out.stdout)
+        .context("node printed something that is not the evaluation")?;
+    let mut sides = Sides {
+        old: Vec::new(),
+        new: Vec::new(),
+    };
+    for (side, entries) in raw {
+        let list = if side == "old" {
+            &mut sides.old
+        } else {
+            &mut sides.new
+        };
+        for r in entries {
+            let gzip_size = gzip
+                .get(&(side.clone(), r.path.clone()))
+                .copied()
+                .unwrap_or(0);
+            list.push(kbrel::compat::Entry {
+                path: r.path,
+                kind: r.kind,
+                global: r.global,
+                values: r.values,
+                gzip_size,
+            });
+        }
+    }
+    let report = kbrel::compat::compare(&sides.old, &sides.new);
+    output::compare_package(
+        &report,
+        &args.old.display().to_string(),
+        &version,
+        args.json,
+    )?;
+    Ok(if report.breaks() { 1 } else { 0 })
 }
 
 fn pack(g: &Global, args: PackArgs) -> Result<u8> {

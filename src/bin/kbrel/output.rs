@@ -156,6 +156,58 @@ pub fn pack(
     Ok(())
 }
 
+/// `kbrel compare-package`.
+pub fn compare_package(
+    r: &kbrel::compat::CompatReport,
+    old: &str,
+    version: &str,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let mut s = String::new();
+    for e in &r.entries {
+        let size = match e.new_gzip_size {
+            Some(n) => format!("{} → {n} bytes gzip'd", e.old_gzip_size),
+            None => format!("{} bytes gzip'd → missing", e.old_gzip_size),
+        };
+        s.push_str(&format!(
+            "{} ({}): {} keys, {} missing, {} changed, {} added; {size}\n",
+            sanitize(&e.path),
+            e.kind,
+            e.keys,
+            e.missing_keys.len(),
+            e.changed_keys.len(),
+            e.added_keys.len()
+        ));
+        if e.missing_entry {
+            s.push_str("  the release has no file at this path\n");
+        }
+        if let Some((o, n)) = &e.changed_global {
+            s.push_str(&format!(
+                "  global: {} → {}\n",
+                sanitize(o.as_deref().unwrap_or("(none)")),
+                sanitize(n.as_deref().unwrap_or("(none)"))
+            ));
+        }
+        for k in &e.missing_keys {
+            s.push_str(&format!("  missing: {}\n", sanitize(k)));
+        }
+        for k in &e.changed_keys {
+            s.push_str(&format!("  changed: {}\n", sanitize(k)));
+        }
+    }
+    s.push_str(&format!(
+        "{} against {version}: {} missing key(s), {} changed value(s), {} changed global(s)\n",
+        sanitize(old),
+        r.missing_keys,
+        r.changed_keys,
+        r.changed_globals
+    ));
+    emit(&s)
+}
+
 /// `kbrel keys`.
 pub fn keys(keys: &[kbrel::content::EffectiveKey], as_json: bool) -> anyhow::Result<()> {
     if as_json {
