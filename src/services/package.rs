@@ -438,7 +438,8 @@ enum Exports {
 }
 
 /// The `exports` of format 3: `.` and `./<lang>` (ESM, with `types`), `./iife/<lang>`, the deep
-/// `./dist/esm/*.js` (with `types`) and `./dist/*`, `./docs/*`, manifest and package.json.
+/// `./dist/esm/*.js`, `./dist/iife/*.js` (with `types`) and `./dist/*`, manifest and
+/// package.json. `docs/` stays private, as in the earlier formats.
 fn conditional_exports(languages: &[String], src: &str) -> BTreeMap<String, serde_json::Value> {
     use serde_json::json;
     let esm = |lang: &str| {
@@ -468,7 +469,6 @@ fn conditional_exports(languages: &[String], src: &str) -> BTreeMap<String, serd
         json!({ "types": "./dist/iife/*.d.ts", "default": "./dist/iife/*.js" }),
     );
     exports.insert("./dist/*".into(), json!("./dist/*"));
-    exports.insert("./docs/*".into(), json!("./docs/*"));
     exports.insert("./manifest.json".into(), json!("./manifest.json"));
     exports.insert("./package.json".into(), json!("./package.json"));
     exports
