@@ -628,6 +628,6 @@ fn the_real_guide_imports_all_documents_by_key() {
              console.log(JSON.stringify([Object.keys(en).length, Object.keys(zh).length, \
              typeof en.GettingStarted]));",
         );
-        assert_eq!(out.trim(), r#"[16,16,"string"]"#);
+        assert_eq!(out.trim(), r#"[17,17,"string"]"#);
     }
 }
