@@ -9,7 +9,7 @@
 //! or the ones below: ground (errors, findings, versions, hashes, dates) ← formats ← model ←
 //! services ← operations ← the binary. ARCHITECTURE.md draws them.
 //!
-//! - [`error`], [`findings`], [`version`], [`hash`], [`date`] — the ground floor's vocabulary
+//! - [`error`], [`findings`], [`version`], [`hash`], [`date`] — the ground floor's vocabulary; [`fsx`] — hostile-tree file access
 //! - [`config`] — `kbrel.toml`
 //! - [`content`] — documents, front matter, identity, pairing, normalisation
 //! - [`keys`] — bundle keys: keys file, inline keys, bundler entry modules
@@ -51,7 +51,7 @@ mod tools;
 // in the layering is the library's own business and may move.
 pub(crate) use formats::deflate;
 pub use formats::{manifest, npm, sign};
-pub use ground::{date, error, findings, hash, js, version};
+pub use ground::{date, error, findings, fsx, hash, js, version};
 pub use model::{config, content, keys};
 pub use operations::{import, pack, publish, push, server, sync, verify, web};
 pub use services::{changelog, compat, diff, git, history, lint, package, registry, snapshot};

@@ -77,7 +77,8 @@ pub fn private_key_text(key: &SigningKey) -> String {
 }
 
 pub fn read_private_key(path: &Path) -> Result<SigningKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read signing key", path, e))?;
+    let text =
+        crate::fsx::read_to_string(path).map_err(|e| Error::io("read signing key", path, e))?;
     let bad = || Error::Config {
         path: path.to_path_buf(),
         message: format!("not a kbrel private key (expected `{PRIVATE_PREFIX}<base64>`)"),

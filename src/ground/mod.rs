@@ -4,6 +4,7 @@
 pub mod date;
 pub mod error;
 pub mod findings;
+pub mod fsx;
 pub mod hash;
 pub mod js;
 pub mod version;

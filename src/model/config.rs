@@ -292,7 +292,7 @@ impl Config {
 
     /// Read and parse a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        let text = crate::fsx::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
         Config::parse(&text, path)
     }
 
@@ -329,6 +329,31 @@ impl Config {
             return bad(format!(
                 "content.source_language `{src}` is not one of content.languages"
             ));
+        }
+        // `verify --repair` and publish's clean-up remove what they find in the registry folder:
+        // it must be a folder of its own, never the project root or a folder holding content.
+        let reg = lexical(&self.registry.dir);
+        if reg.as_os_str().is_empty() {
+            return bad(format!(
+                "registry.dir `{}` is the project root; use a folder of its own such as \"releases\"",
+                self.registry.dir.display()
+            ));
+        }
+        let roots = std::iter::once(("content.root", &self.content.root)).chain(
+            self.content
+                .history
+                .iter()
+                .map(|h| ("content.history.root", &h.root)),
+        );
+        for (field, root) in roots {
+            let root_l = lexical(root);
+            if root_l.starts_with(&reg) {
+                return bad(format!(
+                    "registry.dir `{}` contains {field} `{}`; the registry must be a folder of its own",
+                    self.registry.dir.display(),
+                    root.display()
+                ));
+            }
         }
         if self.registry.gzip_level > 9 {
             return bad(format!(
@@ -943,4 +968,25 @@ mod history_tests {
                 .contains(&v(&format!("{}.5.0", u64::MAX)))
         );
     }
+}
+
+/// `p` with `.` dropped and `..` applied lexically (no filesystem access); a path climbing
+/// above its start keeps its leading `..`.
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    out.iter().collect()
 }

@@ -946,7 +946,7 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
         .par_iter()
         .filter(|(rel, _)| rel.ends_with(".md"))
         .map(|(rel, p)| {
-            std::fs::read(p)
+            crate::fsx::read(p)
                 .map(|bytes| SourceFile {
                     path: rel.clone(),
                     bytes,
@@ -1006,6 +1006,15 @@ fn walk(
         } else if ft.is_file() || ft.is_symlink() {
             all.insert(child.clone());
             out.push((child, path));
+        } else {
+            // A FIFO would block the read forever, a device could be read without end.
+            return Err(Error::Content {
+                path,
+                message: format!(
+                    "is {}, not a regular file; kbrel reads only regular files and folders in the content tree (remove it)",
+                    crate::fsx::entry_kind(&entry).describe()
+                ),
+            });
         }
     }
     Ok(())

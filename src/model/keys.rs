@@ -44,11 +44,12 @@ pub type KeyMap = BTreeMap<String, BTreeMap<String, KeyDef>>;
 /// git revision. `Ok(None)`: the file does not exist.
 pub type Reader<'r> = dyn Fn(&Path) -> Result<Option<Vec<u8>>> + 'r;
 
-/// A reader of the working tree below `base`.
+/// A reader of the working tree below `base`: regular files only, opened without blocking (a
+/// FIFO or device in place of a key source is an error naming it, never a hang).
 pub fn fs_reader(base: &Path) -> impl Fn(&Path) -> Result<Option<Vec<u8>>> + '_ {
     move |rel: &Path| {
         let path = base.join(rel);
-        match std::fs::read(&path) {
+        match crate::fsx::read(&path) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("read", &path, e)),

@@ -556,9 +556,12 @@ fn publish_started(
             .into_par_iter()
             .filter(|d| {
                 !stored.contains(d.sha256.as_str())
-                    || std::fs::read(reg.path(&registry::blob_path(&d.sha256)))
-                        .map(|b| b.len() as u64 != d.size() || sha256_hex(&b) != d.sha256)
-                        .unwrap_or(true)
+                    || crate::fsx::read_regular(
+                        &reg.path(&registry::blob_path(&d.sha256)),
+                        crate::fsx::bound(d.size()),
+                    )
+                    .map(|b| b.len() as u64 != d.size() || sha256_hex(&b) != d.sha256)
+                    .unwrap_or(true)
             })
             .collect()
     };
@@ -881,9 +884,10 @@ fn resign_if_needed(
     next: Option<&ed25519_dalek::VerifyingKey>,
 ) -> Result<()> {
     let index_path = reg.path(registry::INDEX_FILE);
-    let bytes = std::fs::read(&index_path).map_err(|e| Error::io("read", &index_path, e))?;
+    let bytes = crate::fsx::read_regular(&index_path, registry::MAX_INDEX_BYTES)
+        .map_err(|e| Error::io("read", &index_path, e))?;
     let trusted = [crate::sign::public_key_string(&key.verifying_key())];
-    let current = std::fs::read(reg.path(crate::sign::SIG_FILE)).ok();
+    let current = crate::fsx::read_regular(&reg.path(crate::sign::SIG_FILE), 1 << 20).ok();
     if current.is_some_and(|s| crate::sign::verify_index(&bytes, &s, &trusted).is_ok()) {
         return Ok(());
     }
@@ -945,12 +949,13 @@ fn read_changelog(path: PathBuf) -> Result<Changelog> {
     let text = match std::fs::metadata(&file) {
         Ok(m) if !m.is_file() => {
             return Err(Error::Usage(format!(
-                "changelog `{}` is not a regular file; name a markdown file (--changelog or changelog.path)",
-                path.display()
+                "changelog `{}` is {}, not a regular file; name a markdown file (--changelog or changelog.path)",
+                path.display(),
+                crate::fsx::kind(&file).describe()
             )));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        _ => std::fs::read_to_string(&file).map_err(|e| Error::io("read", &path, e))?,
+        _ => crate::fsx::read_to_string(&file).map_err(|e| Error::io("read", &path, e))?,
     };
     Ok(Changelog { path, text, file })
 }
@@ -1070,7 +1075,11 @@ fn already_published(
     // The static packument follows the index; repair it if a crash left it behind.
     let packument = static_packument(cfg, reg, Some(index), index, None)?;
     let packument_rel = crate::npm::packument_path(&index.name);
-    if std::fs::read(reg.path(&packument_rel)).ok().as_deref() != Some(packument.as_slice()) {
+    if crate::fsx::read_regular(&reg.path(&packument_rel), registry::MAX_INDEX_BYTES)
+        .ok()
+        .as_deref()
+        != Some(packument.as_slice())
+    {
         files.push(packument_rel.clone());
         if writing {
             registry::write_atomic(&reg.path(&packument_rel), &packument)?;

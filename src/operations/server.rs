@@ -29,8 +29,17 @@ use crate::registry::{self, Registry};
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const SHORT: &str = "public, max-age=60";
 const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
-/// Immutable files kept in memory after their first (verified) read.
-const CACHE_LIMIT: usize = 256 << 20;
+/// The byte budget of the immutable files kept in memory after their first (verified) read:
+/// documents and manifests, never more than this much whatever is requested. Larger files
+/// (tarballs) are read and verified on every request instead of being kept.
+const CACHE_LIMIT: usize = 32 << 20;
+/// A blob is named by its sha256 alone (no size at hand): read at most about this much.
+const BLOB_READ_LIMIT: u64 = 64 << 20;
+/// The largest file kept in that cache.
+const CACHE_FILE_LIMIT: usize = 1 << 20;
+/// How long one request may spend reading and rendering on the blocking pool before it is
+/// answered 503 (a file that never finishes reading cannot hold a connection forever).
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 /// Rendered packuments kept per index (one per Host header and format).
 const PACKUMENT_CACHE_ENTRIES: usize = 64;
 
@@ -178,14 +187,15 @@ impl State {
     }
 
     fn load(&self, path: &std::path::Path) -> Result<(Index, Vec<u8>, BTreeMap<String, Value>)> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        let bytes = crate::fsx::read_regular(path, registry::MAX_INDEX_BYTES)
+            .map_err(|e| Error::io("read", path, e))?;
         let index = manifest::parse_index(&bytes, path)?;
         let docs = crate::registry::version_documents(&self.reg, &index)?;
         Ok((index, bytes, docs))
     }
 
     /// An immutable registry file, verified against `sha256` on first read, then cached.
-    fn immutable(&self, rel: &str, sha256: &str) -> Option<Bytes> {
+    fn immutable(&self, rel: &str, sha256: &str, size: u64) -> Option<Bytes> {
         if let Some(b) = self
             .files
             .lock()
@@ -195,7 +205,15 @@ impl State {
         {
             return Some(b.clone());
         }
-        let bytes = std::fs::read(self.reg.path(rel)).ok()?;
+        let bytes = match crate::fsx::read_regular(&self.reg.path(rel), crate::fsx::bound(size)) {
+            Ok(b) => b,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    (self.opts.log)(&format!("error: cannot read {rel}: {e}; not served"));
+                }
+                return None;
+            }
+        };
         if sha256_hex(&bytes) != sha256 {
             (self.opts.log)(&format!(
                 "error: {rel} does not match its sha256 {sha256}; not served (run `kbrel verify`)"
@@ -204,7 +222,7 @@ impl State {
         }
         let bytes = Bytes::from(bytes);
         let mut cache = self.files.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.0 + bytes.len() <= CACHE_LIMIT {
+        if bytes.len() <= CACHE_FILE_LIMIT && cache.0 + bytes.len() <= CACHE_LIMIT {
             cache.0 += bytes.len();
             cache.1.insert(rel.to_string(), bytes.clone());
         }
@@ -319,7 +337,7 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
     }
     if rest == crate::sign::SIG_FILE {
         // Served as it is on disk: consumers check it against the index they fetched.
-        return match std::fs::read(state.reg.path(crate::sign::SIG_FILE)) {
+        return match crate::fsx::read_regular(&state.reg.path(crate::sign::SIG_FILE), 1 << 20) {
             Ok(bytes) => {
                 let etag = format!("\"{}\"", sha256_hex(&bytes));
                 Reply::ok(Bytes::from(bytes), "application/json", etag, SHORT)
@@ -334,7 +352,7 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
         if !well_formed {
             return Reply::not_found();
         }
-        return match state.immutable(rest, &hex) {
+        return match state.immutable(rest, &hex, BLOB_READ_LIMIT) {
             Some(b) => Reply::ok(
                 b,
                 "text/markdown; charset=utf-8",
@@ -356,7 +374,7 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
             "package.json" => &v.package_json,
             _ => return Reply::not_found(),
         };
-        return match state.immutable(&f.path, &f.sha256) {
+        return match state.immutable(&f.path, &f.sha256, f.size) {
             Some(b) => Reply::ok(
                 b,
                 "application/json",
@@ -368,7 +386,7 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
     }
     let tarball = |file: &str| -> Reply {
         match index.versions.iter().find(|v| v.tarball.path == file) {
-            Some(v) => match state.immutable(&v.tarball.path, &v.tarball.sha256) {
+            Some(v) => match state.immutable(&v.tarball.path, &v.tarball.sha256, v.tarball.size) {
                 Some(b) => Reply::ok(
                     b,
                     "application/octet-stream",
@@ -526,24 +544,29 @@ async fn handle(
         r
     } else {
         let accept = header(header::ACCEPT);
-        // Registry files are served from memory (after a first verified read): answer inline.
-        // Viewer pages may diff thousands of documents: off the async workers.
-        let heavy = path.starts_with("/diff/")
-            || path.starts_with("/status")
-            || (path.starts_with("/v/") && !path.ends_with(".json"));
-        if heavy {
-            let st = state.clone();
-            let (p, h) = (path.clone(), host.clone());
-            tokio::task::spawn_blocking(move || web_or_route(&st, &p, &query, &h, &accept))
-                .await
-                .unwrap_or_else(|_| {
-                    Reply::json(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        &serde_json::json!({ "error": "internal error" }),
-                    )
-                })
-        } else {
-            web_or_route(&state, &path, &query, &host, &accept)
+        // Every route may read a file (the index on reload, a blob, a tarball) or diff
+        // thousands of documents: never on the async workers, and never longer than the
+        // deadline, so no file can stop the server from answering or from stopping.
+        let st = state.clone();
+        let (p, h) = (path.clone(), host.clone());
+        let work = tokio::task::spawn_blocking(move || web_or_route(&st, &p, &query, &h, &accept));
+        match tokio::time::timeout(REQUEST_DEADLINE, work).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Reply::json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({ "error": "internal error" }),
+            ),
+            Err(_) => {
+                (state.opts.log)(&format!(
+                    "error: {} took longer than {} s; answered 503",
+                    path,
+                    REQUEST_DEADLINE.as_secs()
+                ));
+                Reply::json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({ "error": "the registry could not be read in time" }),
+                )
+            }
         }
     };
     let if_none_match = header(header::IF_NONE_MATCH);
@@ -670,7 +693,13 @@ pub async fn serve(
         loaded: Mutex::new(None),
         files: Mutex::new((0, HashMap::new())),
     });
-    let _ = state.current();
+    {
+        let st = state.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = st.current();
+        })
+        .await;
+    }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())

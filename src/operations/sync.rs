@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::content::sha256_hex;
 use crate::date::Timestamp;
 use crate::error::{Error, Result};
-use crate::manifest::{self, Index, IndexVersion, ManifestDoc};
+use crate::manifest::{self, ChangeStatus, Index, IndexVersion, ManifestDoc};
 use crate::registry::{self, Registry};
 
 pub const FORMAT: &str = "kbrel-cache/1";
@@ -35,7 +35,12 @@ const GC_PREFIX: &str = ".gc-";
 /// Where releases come from.
 pub enum Source {
     Dir(Registry),
-    Http { base: String, agent: ureq::Agent },
+    Http {
+        base: String,
+        agent: ureq::Agent,
+        /// Body bytes as received (compressed when the server gzipped them).
+        wire: AtomicU64,
+    },
 }
 
 /// One fetched body, or "not modified".
@@ -60,13 +65,32 @@ impl Source {
             return Ok(Source::Http {
                 base: from.trim_end_matches('/').to_string(),
                 agent,
+                wire: AtomicU64::new(0),
             });
         }
         let dir = PathBuf::from(from);
-        if !dir.join(registry::INDEX_FILE).is_file() {
-            return Err(Error::corrupt(&dir, "not a kbrel registry (no index.json)"));
+        match std::fs::metadata(dir.join(registry::INDEX_FILE)) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(Error::corrupt(
+                    dir.join(registry::INDEX_FILE),
+                    format!(
+                        "is {}, not a regular file; refusing to read it",
+                        crate::fsx::kind(&dir.join(registry::INDEX_FILE)).describe()
+                    ),
+                ));
+            }
+            Err(_) => return Err(Error::corrupt(&dir, "not a kbrel registry (no index.json)")),
         }
         Ok(Source::Dir(Registry::new(dir)))
+    }
+
+    /// Body bytes received so far as they crossed the wire (for a directory: bytes read).
+    pub fn wire_bytes(&self) -> Option<u64> {
+        match self {
+            Source::Dir(_) => None,
+            Source::Http { wire, .. } => Some(wire.load(Ordering::Relaxed)),
+        }
     }
 
     pub fn describe(&self, rel: &str) -> String {
@@ -83,12 +107,12 @@ impl Source {
         limit: u64,
     ) -> std::result::Result<Fetched, (bool, String)> {
         match self {
-            Source::Dir(r) => match std::fs::read(r.path(rel)) {
+            Source::Dir(r) => match crate::fsx::read_regular(&r.path(rel), limit) {
                 Ok(bytes) => Ok(Fetched::Body { bytes, etag: None }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
                 Err(e) => Err((false, e.to_string())),
             },
-            Source::Http { base, agent } => {
+            Source::Http { base, agent, wire } => {
                 let mut req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
@@ -104,13 +128,26 @@ impl Source {
                     304 => Ok(Fetched::NotModified),
                     404 => Ok(Fetched::NotFound),
                     200 => {
-                        let etag = resp
-                            .headers()
-                            .get("etag")
-                            .and_then(|v| v.to_str().ok())
-                            .map(String::from);
+                        let header = |name: &str| {
+                            resp.headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .map(String::from)
+                        };
+                        let etag = header("etag");
+                        // ureq decodes gzip itself: what crossed the wire is Content-Length.
+                        let encoded_length = header("content-encoding")
+                            .filter(|e| e != "identity")
+                            .and(header("content-length"))
+                            .and_then(|l| l.parse::<u64>().ok());
                         match resp.body_mut().with_config().limit(limit).read_to_vec() {
-                            Ok(bytes) => Ok(Fetched::Body { bytes, etag }),
+                            Ok(bytes) => {
+                                wire.fetch_add(
+                                    encoded_length.unwrap_or(bytes.len() as u64),
+                                    Ordering::Relaxed,
+                                );
+                                Ok(Fetched::Body { bytes, etag })
+                            }
                             Err(ureq::Error::BodyExceedsLimit(n)) => Err((
                                 false,
                                 format!("the response is larger than the {n} bytes expected"),
@@ -229,8 +266,15 @@ pub struct SyncReport {
     pub dry_run: bool,
     pub changes: BTreeMap<String, LangChanges>,
     pub documents_fetched: u64,
+    /// Bytes of the index, manifest or delta and documents fetched, decoded.
     pub bytes_fetched: u64,
+    /// The same bytes as they crossed the wire (gzip-encoded by the server or not); equal to
+    /// `bytes_fetched` for a registry directory.
+    pub bytes_on_wire: u64,
     pub requests: u64,
+    /// The update applied the version's diff.json to the held version instead of reading its
+    /// whole manifest (see [`sync`]).
+    pub delta: bool,
 }
 
 /// Progress of blob downloads.
@@ -270,7 +314,7 @@ fn io<'a>(action: &'static str, p: &'a Path) -> impl FnOnce(std::io::Error) -> E
 }
 
 fn read_state(paths: &Paths) -> Result<Option<CacheState>> {
-    match std::fs::read(paths.state()) {
+    match crate::fsx::read_regular(&paths.state(), 16 << 20) {
         Ok(bytes) => {
             #[derive(Deserialize)]
             struct Probe {
@@ -303,7 +347,7 @@ pub fn current_tree(cache: &Path) -> Result<Option<Tree>> {
         root: cache.to_path_buf(),
     };
     let tree_json = paths.current().join("tree.json");
-    match std::fs::read(&tree_json) {
+    match crate::fsx::read_regular(&tree_json, registry::MAX_INDEX_BYTES) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
             .map_err(|e| Error::corrupt(&tree_json, e.to_string())),
@@ -343,7 +387,9 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Update the cache at `cache` from `opts.from`.
 ///
 /// Fetches `index.json` (conditionally, with the ETag of the last sync), picks the version,
-/// fetches its manifest and checks it against the sha256 the index lists, downloads only the
+/// fetches its manifest and checks it against the sha256 the index lists (or, when the cache
+/// holds the version it was diffed against, its much smaller `diff.json`, verified the same
+/// way and applied to the held tree: docs/protocol.md, step 5), downloads only the
 /// documents the cache lacks (each checked against its sha256), then switches
 /// `<cache>/<lang>/` to the new version in one rename. `progress` is called after every
 /// downloaded document. On any error the cache keeps showing the version it had.
@@ -458,6 +504,9 @@ pub fn sync(
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", lock_path, e)),
         }
     };
+    if !opts.dry_run {
+        check_cache_folders(&paths)?;
+    }
     let mut state = match state {
         Some(s) => s,
         None => {
@@ -490,7 +539,8 @@ pub fn sync(
     )? {
         Fetched::Body { bytes, etag } => (bytes, etag, false),
         Fetched::NotModified => {
-            let bytes = std::fs::read(paths.index()).map_err(io("read", &paths.index()))?;
+            let bytes = crate::fsx::read_regular(&paths.index(), 64 << 20)
+                .map_err(io("read", &paths.index()))?;
             (bytes, state.index_etag.clone(), true)
         }
         Fetched::NotFound => {
@@ -615,63 +665,49 @@ pub fn sync(
             }
         }
         report.requests = requests.load(Ordering::Relaxed) as u64;
+        report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
         return Ok(report);
     }
 
-    // 4. The manifest, verified against the index.
-    let mbytes = match source.fetch(
-        &chosen.manifest.path,
-        None,
-        256 << 20,
-        opts.retries,
-        &requests,
-    )? {
-        Fetched::Body { bytes, .. } => bytes,
-        _ => {
-            return Err(Error::Usage(format!(
-                "{} is missing",
-                source.describe(&chosen.manifest.path)
-            )));
+    // 4. The delta (diff.json against the version held) when it applies, else the manifest,
+    //    verified against the index.
+    let delta = match &current {
+        Some(cur) if delta_applies(cur, chosen, &index, &langs) => {
+            fetch_delta(&source, cur, chosen, &index, opts.retries, &requests)?
+        }
+        _ => None,
+    };
+    let (name, version, languages, owned) = match delta {
+        Some((docs, len)) => {
+            report.delta = true;
+            report.bytes_fetched += len + index_bytes.len() as u64 * u64::from(!not_modified);
+            let cur = current.as_ref().expect("a delta applies to a held version");
+            (
+                index.name.clone(),
+                chosen.version.clone(),
+                cur.languages.clone(),
+                docs,
+            )
+        }
+        None => {
+            let (m, languages) = fetch_manifest(
+                &source,
+                chosen,
+                &langs,
+                opts.retries,
+                &requests,
+                &mut report,
+            )?;
+            report.bytes_fetched += index_bytes.len() as u64 * u64::from(!not_modified);
+            let docs: Vec<ManifestDoc> = m
+                .documents
+                .into_iter()
+                .filter(|d| languages.contains(&d.lang))
+                .collect();
+            (m.name, m.version, languages, docs)
         }
     };
-    report.bytes_fetched +=
-        mbytes.len() as u64 + index_bytes.len() as u64 * u64::from(!not_modified);
-    let actual = sha256_hex(&mbytes);
-    if actual != chosen.manifest.sha256 {
-        return Err(Error::Usage(format!(
-            "refusing {}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
-            source.describe(&chosen.manifest.path),
-            chosen.manifest.sha256
-        )));
-    }
-    let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
-    // Languages become folder and link names in the cache: plain names only (as kbrel.toml
-    // allows), so no manifest can point a link outside the cache or at `.kbrel`.
-    if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
-        return Err(Error::Usage(format!(
-            "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",
-            source.describe(&chosen.manifest.path)
-        )));
-    }
-    let languages: Vec<String> = if langs.is_empty() {
-        m.languages.clone()
-    } else {
-        langs.clone()
-    };
-    for l in &languages {
-        if !m.languages.contains(l) {
-            return Err(Error::Usage(format!(
-                "--lang {l}: {} has languages {}",
-                m.name,
-                m.languages.join(", ")
-            )));
-        }
-    }
-    let docs: Vec<&ManifestDoc> = m
-        .documents
-        .iter()
-        .filter(|d| languages.contains(&d.lang))
-        .collect();
+    let docs: Vec<&ManifestDoc> = owned.iter().collect();
     let mut listed = BTreeSet::new();
     if let Some(d) = docs
         .iter()
@@ -726,8 +762,14 @@ pub fn sync(
     }
     if opts.dry_run {
         report.documents_fetched = missing.len() as u64;
-        report.bytes_fetched += missing.iter().map(|d| d.size).sum::<u64>();
+        // (Documents new in a delta have no size until they are fetched.)
+        report.bytes_fetched += missing
+            .iter()
+            .filter(|d| d.size != UNKNOWN_SIZE)
+            .map(|d| d.size)
+            .sum::<u64>();
         report.requests = requests.load(Ordering::Relaxed) as u64;
+        report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
         return Ok(report);
     }
     let total = missing.len() as u64;
@@ -770,11 +812,21 @@ pub fn sync(
     report.documents_fetched = done.load(Ordering::Relaxed);
     report.bytes_fetched += bytes.load(Ordering::Relaxed);
 
-    // 7. Build the new tree beside the old one, then switch in one rename.
+    // 7. Build the new tree beside the old one, then switch in one rename. Sizes a delta did
+    //    not know are those of the verified objects.
+    let mut sized: BTreeMap<&str, u64> = BTreeMap::new();
+    for d in docs.iter().filter(|d| d.size == UNKNOWN_SIZE) {
+        let obj = paths.object(&d.sha256);
+        let len = std::fs::symlink_metadata(&obj)
+            .map_err(io("read", &obj))?
+            .len();
+        sized.insert(d.sha256.as_str(), len);
+    }
+    let size_of = |d: &ManifestDoc| sized.get(d.sha256.as_str()).copied().unwrap_or(d.size);
     let tree = Tree {
         format: FORMAT.into(),
-        name: m.name.clone(),
-        version: m.version.clone(),
+        name,
+        version,
         sequence: index.sequence,
         manifest_sha256: chosen.manifest.sha256.clone(),
         languages: languages.clone(),
@@ -784,7 +836,7 @@ pub fn sync(
                 lang: d.lang.clone(),
                 path: d.path.clone(),
                 sha256: d.sha256.clone(),
-                size: d.size,
+                size: size_of(d),
             })
             .collect(),
     };
@@ -793,11 +845,13 @@ pub fn sync(
     let final_dir = paths.trees().join(&id);
     // Reuse a tree only when it is provably this one and complete (every document present at
     // its size); anything else is rebuilt from the verified objects.
-    let reusable = std::fs::read(final_dir.join("tree.json")).is_ok_and(|b| b == tree_bytes)
-        && docs.iter().all(|d| {
-            std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path))
-                .is_ok_and(|m| m.is_file() && m.len() == d.size)
-        });
+    let reusable =
+        crate::fsx::read_regular(&final_dir.join("tree.json"), registry::MAX_INDEX_BYTES)
+            .is_ok_and(|b| b == tree_bytes)
+            && docs.iter().all(|d| {
+                std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path))
+                    .is_ok_and(|m| m.is_file() && m.len() == size_of(d))
+            });
     if !reusable {
         let tmp = paths
             .trees()
@@ -843,11 +897,214 @@ pub fn sync(
     )?;
     gc(&paths, &id, &tree)?;
     report.requests = requests.load(Ordering::Relaxed) as u64;
+    report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
     Ok(report)
 }
 
+/// The chosen version's manifest, verified against the index, and the languages to keep.
+fn fetch_manifest(
+    source: &Source,
+    chosen: &IndexVersion,
+    langs: &[String],
+    retries: u32,
+    requests: &AtomicUsize,
+    report: &mut SyncReport,
+) -> Result<(manifest::Manifest, Vec<String>)> {
+    let mbytes = match source.fetch(&chosen.manifest.path, None, 256 << 20, retries, requests)? {
+        Fetched::Body { bytes, .. } => bytes,
+        _ => {
+            return Err(Error::Usage(format!(
+                "{} is missing",
+                source.describe(&chosen.manifest.path)
+            )));
+        }
+    };
+    report.bytes_fetched += mbytes.len() as u64;
+    let actual = sha256_hex(&mbytes);
+    if actual != chosen.manifest.sha256 {
+        return Err(Error::Usage(format!(
+            "refusing {}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
+            source.describe(&chosen.manifest.path),
+            chosen.manifest.sha256
+        )));
+    }
+    let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
+    // Languages become folder and link names in the cache: plain names only (as kbrel.toml
+    // allows), so no manifest can point a link outside the cache or at `.kbrel`.
+    if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
+        return Err(Error::Usage(format!(
+            "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",
+            source.describe(&chosen.manifest.path)
+        )));
+    }
+    let languages: Vec<String> = if langs.is_empty() {
+        m.languages.clone()
+    } else {
+        langs.to_vec()
+    };
+    for l in &languages {
+        if !m.languages.contains(l) {
+            return Err(Error::Usage(format!(
+                "--lang {l}: {} has languages {}",
+                m.name,
+                m.languages.join(", ")
+            )));
+        }
+    }
+    Ok((m, languages))
+}
+
+/// A size a delta does not know (the document is new): set from its verified bytes.
+const UNKNOWN_SIZE: u64 = u64::MAX;
+/// The most a document of unknown size may be.
+const DELTA_BLOB_LIMIT: u64 = 64 << 20;
+
+/// Whether `chosen` can be reached from the held tree with its diff.json: it was diffed against
+/// the held version, of the same package, for the same languages.
+fn delta_applies(cur: &Tree, chosen: &IndexVersion, index: &Index, langs: &[String]) -> bool {
+    let new_langs: BTreeSet<&String> = chosen.summary.keys().collect();
+    let want: BTreeSet<&String> = if langs.is_empty() {
+        new_langs.clone()
+    } else {
+        langs.iter().collect()
+    };
+    cur.name == index.name
+        && chosen.previous.as_deref() == Some(cur.version.as_str())
+        && want == cur.languages.iter().collect::<BTreeSet<_>>()
+        && want.is_subset(&new_langs)
+}
+
+/// diff.json of `chosen`, verified against the index and applied to the held tree: the new
+/// version's documents (size [`UNKNOWN_SIZE`] where the diff does not know it) and the bytes
+/// read. `None` when the registry has no diff (404): the caller reads the manifest instead. A
+/// diff that does not apply to the held tree, or gives other document counts than the index,
+/// is refused.
+fn fetch_delta(
+    source: &Source,
+    cur: &Tree,
+    chosen: &IndexVersion,
+    index: &Index,
+    retries: u32,
+    requests: &AtomicUsize,
+) -> Result<Option<(Vec<ManifestDoc>, u64)>> {
+    let rel = &chosen.diff.path;
+    let at = source.describe(rel);
+    let bytes = match source.fetch(rel, None, 256 << 20, retries, requests)? {
+        Fetched::Body { bytes, .. } => bytes,
+        _ => return Ok(None),
+    };
+    let actual = sha256_hex(&bytes);
+    if actual != chosen.diff.sha256 {
+        return Err(Error::Usage(format!(
+            "refusing {at}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
+            chosen.diff.sha256
+        )));
+    }
+    let diff = manifest::parse_diff(&bytes, Path::new(&at))?;
+    let refuse =
+        |why: String| Error::Usage(format!("refusing {at}: {why}; the cache was not changed"));
+    if diff.name != index.name
+        || diff.from.as_deref() != Some(cur.version.as_str())
+        || diff.to != chosen.version
+    {
+        return Err(refuse(format!(
+            "it is not the diff from {} to {}",
+            cur.version, chosen.version
+        )));
+    }
+    let mut docs: BTreeMap<(String, String), ManifestDoc> = cur
+        .documents
+        .iter()
+        .map(|d| {
+            let doc = ManifestDoc {
+                id: String::new(),
+                lang: d.lang.clone(),
+                path: d.path.clone(),
+                key: String::new(),
+                aliases: Vec::new(),
+                bundled: true,
+                title: None,
+                url: None,
+                sha256: d.sha256.clone(),
+                size: d.size,
+            };
+            ((d.lang.clone(), d.path.clone()), doc)
+        })
+        .collect();
+    let changes: Vec<&manifest::DocChange> = diff
+        .changes
+        .iter()
+        .filter(|c| cur.languages.contains(&c.lang))
+        .collect();
+    // Old sides first: a removal or rename may free a path that another change reuses.
+    for c in &changes {
+        if c.status == ChangeStatus::Added {
+            continue;
+        }
+        let from = c.old_path.as_ref().unwrap_or(&c.path);
+        let k = (c.lang.clone(), from.clone());
+        if docs.get(&k).map(|d| Some(&d.sha256)) != Some(c.old_sha256.as_ref()) {
+            return Err(refuse(format!(
+                "{}/{from} is not in {} as held",
+                c.lang, cur.version
+            )));
+        }
+        docs.remove(&k);
+    }
+    for c in &changes {
+        if c.status == ChangeStatus::Removed {
+            continue;
+        }
+        let k = (c.lang.clone(), c.path.clone());
+        let sha = c.sha256.clone().unwrap_or_default();
+        if !manifest::is_safe_relative_path(&c.path)
+            || !manifest::is_sha256_hex(&sha)
+            || docs.contains_key(&k)
+        {
+            return Err(refuse(format!(
+                "{}/{} cannot be {:?}",
+                c.lang, c.path, c.status
+            )));
+        }
+        let doc = ManifestDoc {
+            id: c.id.clone(),
+            lang: c.lang.clone(),
+            path: c.path.clone(),
+            key: c.key.clone(),
+            aliases: Vec::new(),
+            bundled: true,
+            title: c.title.clone(),
+            url: None,
+            sha256: sha,
+            size: UNKNOWN_SIZE,
+        };
+        docs.insert(k, doc);
+    }
+    // The manifest's order: languages as configured (the held tree's order), then path.
+    let rank = |l: &str| {
+        cur.languages
+            .iter()
+            .position(|x| x == l)
+            .unwrap_or(usize::MAX)
+    };
+    let mut list: Vec<ManifestDoc> = docs.into_values().collect();
+    list.sort_by(|a, b| (rank(&a.lang), &a.path).cmp(&(rank(&b.lang), &b.path)));
+    for l in &cur.languages {
+        let n = list.iter().filter(|d| &d.lang == l).count() as u64;
+        let want = chosen.summary.get(l).map(|s| s.documents);
+        if Some(n) != want {
+            return Err(refuse(format!(
+                "applied to {} it gives {n} {l} documents, the index says {}",
+                cur.version,
+                want.map_or("none".into(), |w| w.to_string())
+            )));
+        }
+    }
+    Ok(Some((list, bytes.len() as u64)))
+}
+
 fn object_ok(paths: &Paths, sha: &str) -> bool {
-    std::fs::read(paths.object(sha)).is_ok_and(|b| sha256_hex(&b) == sha)
+    crate::fsx::read(&paths.object(sha)).is_ok_and(|b| sha256_hex(&b) == sha)
 }
 
 fn fetch_blob(
@@ -858,7 +1115,11 @@ fn fetch_blob(
     requests: &AtomicUsize,
 ) -> Result<u64> {
     let rel = registry::blob_path(&d.sha256);
-    let limit = d.size.saturating_add(1024).max(1024);
+    let limit = if d.size == UNKNOWN_SIZE {
+        DELTA_BLOB_LIMIT
+    } else {
+        d.size.saturating_add(1024).max(1024)
+    };
     let mut attempt = 0;
     loop {
         let bytes = match source.fetch(&rel, None, limit, retries, requests)? {
@@ -982,28 +1243,67 @@ fn commit_index(
     durable_write(&paths.state(), &manifest::to_json_bytes(state))
 }
 
-/// Remove trees other than `keep` and objects it does not reference.
+/// Refuse a cache whose own folders (`.kbrel`, `objects`, `trees`, each object fan-out folder
+/// and each tree) are links or special files: writing objects or collecting garbage through
+/// them would change files outside the cache. Nothing is changed; the message names the path.
+fn check_cache_folders(paths: &Paths) -> Result<()> {
+    use crate::fsx::Kind;
+    let bad = |rel: &str, k: Kind| {
+        Error::Usage(format!(
+            "`{}` is {}; kbrel writes and removes only real folders in its cache and never follows links there (remove it by hand; nothing was changed)",
+            paths.root.join(rel).display(),
+            k.describe()
+        ))
+    };
+    for rel in [
+        META.to_string(),
+        format!("{META}/objects"),
+        format!("{META}/trees"),
+    ] {
+        match crate::fsx::check_within(&paths.root, Path::new(&rel)) {
+            Ok(Kind::Dir | Kind::Missing) => {}
+            Ok(k) => return Err(bad(&rel, k)),
+            Err(crate::fsx::RemoveError::Unsafe(u)) => return Err(bad(&u.rel, u.found)),
+            Err(crate::fsx::RemoveError::Io(e)) => {
+                return Err(Error::io("inspect", paths.root.join(rel), e));
+            }
+        }
+    }
+    for folder in ["objects", "trees"] {
+        let rel = format!("{META}/{folder}");
+        let entries = crate::fsx::list_within(&paths.root, Path::new(&rel))
+            .map_err(|e| Error::io("list", paths.root.join(&rel), e.into()))?;
+        for (name, k) in entries {
+            if k != Kind::Dir {
+                return Err(bad(&format!("{rel}/{name}"), k));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Remove trees other than `keep` and objects it does not reference. Nothing is followed: only
+/// real folders (trees) and regular files (objects) inside real folders are removed, through
+/// [`crate::fsx`]; anything else stays for a human to look at.
 fn gc(paths: &Paths, keep: &str, tree: &Tree) -> Result<()> {
+    use crate::fsx::Kind;
+    let root = &paths.root;
+    let trees_rel = format!("{META}/trees");
     // A tree is renamed out of its id before it is removed: `trees/<id>` is then always a
     // complete tree, so a sync interrupted halfway through a removal never leaves a partial
     // tree that a later sync would reuse (and switch to) as complete.
     let mut doomed = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(paths.trees()) {
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name == keep {
-                continue;
-            }
-            if name.starts_with(GC_PREFIX) {
-                doomed.push(e.path());
-                continue;
-            }
-            let trash = paths
-                .trees()
-                .join(format!("{GC_PREFIX}{name}-{}", std::process::id()));
-            if std::fs::rename(e.path(), &trash).is_ok() {
-                doomed.push(trash);
-            }
+    for (name, k) in crate::fsx::list_within(root, Path::new(&trees_rel)).unwrap_or_default() {
+        if name == keep || k != Kind::Dir {
+            continue;
+        }
+        if name.starts_with(GC_PREFIX) {
+            doomed.push(name);
+            continue;
+        }
+        let trash = format!("{GC_PREFIX}{name}-{}", std::process::id());
+        if std::fs::rename(paths.trees().join(&name), paths.trees().join(&trash)).is_ok() {
+            doomed.push(trash);
         }
     }
     if !doomed.is_empty() {
@@ -1012,20 +1312,18 @@ fn gc(paths: &Paths, keep: &str, tree: &Tree) -> Result<()> {
             .map_err(io("fsync", &paths.trees()))?;
     }
     for d in doomed {
-        let _ = std::fs::remove_dir_all(d);
+        let _ = crate::fsx::remove_within(root, &Path::new(&trees_rel).join(d));
     }
     let wanted: BTreeSet<&str> = tree.documents.iter().map(|d| d.sha256.as_str()).collect();
-    if let Ok(rd) = std::fs::read_dir(paths.meta().join("objects")) {
-        for a in rd.flatten() {
-            for b in std::fs::read_dir(a.path()).into_iter().flatten().flatten() {
-                let sha = format!(
-                    "{}{}",
-                    a.file_name().to_string_lossy(),
-                    b.file_name().to_string_lossy()
-                );
-                if !wanted.contains(sha.as_str()) {
-                    let _ = std::fs::remove_file(b.path());
-                }
+    let objects_rel = Path::new(META).join("objects");
+    for (a, k) in crate::fsx::list_within(root, &objects_rel).unwrap_or_default() {
+        if k != Kind::Dir {
+            continue;
+        }
+        let dir = objects_rel.join(&a);
+        for (b, k) in crate::fsx::list_within(root, &dir).unwrap_or_default() {
+            if k == Kind::File && !wanted.contains(format!("{a}{b}").as_str()) {
+                let _ = crate::fsx::remove_within(root, &dir.join(b));
             }
         }
     }
@@ -1061,7 +1359,7 @@ pub fn check_offline(cache: &Path) -> Result<OfflineReport> {
     for d in &tree.documents {
         report.documents += 1;
         let p = paths.root.join(&d.lang).join(&d.path);
-        match std::fs::read(&p) {
+        match crate::fsx::read(&p) {
             Ok(b) if sha256_hex(&b) == d.sha256 => {}
             Ok(_) => report.problems.push(format!(
                 "{}/{}: content does not match sha256 {}",

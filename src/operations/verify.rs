@@ -36,6 +36,9 @@ pub enum ProblemKind {
     Diff,
     /// Left by an interrupted publish; `--repair` removes it.
     Garbage,
+    /// A symbolic link or special file (FIFO, device, socket) where kbrel keeps its own files:
+    /// never followed or removed; a human must fix it.
+    Foreign,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -62,12 +65,63 @@ fn problem(path: impl Into<String>, kind: ProblemKind, message: impl Into<String
 }
 
 /// Check everything; with `repair`, take the lock and remove garbage.
-pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
+///
+/// The folder must be recognisable as a registry first: its `index.json` exists (otherwise
+/// an error: nothing was checked), and, for `repair`, parses and names `expected_name` when
+/// one is given (otherwise repair refuses before anything, even the lock file, is written).
+/// Garbage is judged and removed without following links: a link or special file where
+/// kbrel's own files belong is a [`ProblemKind::Foreign`] problem, never removed.
+pub fn verify(reg: &Registry, repair: bool, expected_name: Option<&str>) -> Result<VerifyReport> {
     if !reg.dir.is_dir() {
         return Err(Error::corrupt(
             &reg.dir,
             "not a registry directory (it does not exist or is not a folder)",
         ));
+    }
+    let read_index = |report: &mut VerifyReport| -> Result<Option<Index>> {
+        let index_path = reg.path(registry::INDEX_FILE);
+        match crate::fsx::read_regular(&index_path, registry::MAX_INDEX_BYTES) {
+            Ok(bytes) => match manifest::parse_index(&bytes, &index_path) {
+                Ok(i) => {
+                    if let Some(want) = expected_name.filter(|w| *w != i.name) {
+                        report.problems.push(problem(
+                            registry::INDEX_FILE,
+                            ProblemKind::Index,
+                            format!(
+                                "this registry is for package `{}`, but kbrel.toml names `{want}` (is registry.dir right?)",
+                                i.name
+                            ),
+                        ));
+                    }
+                    Ok(Some(i))
+                }
+                Err(e) => {
+                    report.problems.push(problem(
+                        registry::INDEX_FILE,
+                        ProblemKind::Index,
+                        e.chain(),
+                    ));
+                    Ok(None)
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::corrupt(
+                &reg.dir,
+                "is not a kbrel registry: it has no index.json (nothing was published here, or this is another folder); nothing was checked or changed",
+            )),
+            Err(e) => Err(Error::io("read", index_path, e)),
+        }
+    };
+    // Recognise the registry before anything is written (the lock file included).
+    let mut why = VerifyReport::default();
+    if repair && (read_index(&mut why)?.is_none() || !why.problems.is_empty()) {
+        return Err(Error::Usage(format!(
+            "refusing to repair {}: it is not recognisably this project's registry ({}); nothing was removed",
+            reg.dir.display(),
+            why.problems
+                .first()
+                .map(|p| p.message.as_str())
+                .unwrap_or("index.json is unreadable")
+        )));
     }
     let _lock = if repair {
         Some(reg.lock(Duration::from_secs(30))?)
@@ -75,22 +129,13 @@ pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
         None
     };
     let mut report = VerifyReport::default();
-    let index_path = reg.path(registry::INDEX_FILE);
-    let index = match std::fs::read(&index_path) {
-        Ok(bytes) => match manifest::parse_index(&bytes, &index_path) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                report.problems.push(problem(
-                    registry::INDEX_FILE,
-                    ProblemKind::Index,
-                    e.to_string(),
-                ));
-                None
-            }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("read", index_path, e)),
-    };
+    let index = read_index(&mut report)?;
+    if repair && (index.is_none() || !report.problems.is_empty()) {
+        return Err(Error::Usage(format!(
+            "refusing to repair {}: its index.json changed while waiting for the lock; nothing was removed",
+            reg.dir.display()
+        )));
+    }
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     // Whether every listed manifest was read: otherwise the blobs an unreadable manifest
     // references are unknown, and no blob is provably garbage.
@@ -101,33 +146,22 @@ pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
     }
     // Garbage: staging directories, unlisted version dirs, tarballs and blobs. Only judged
     // when the index is readable (otherwise nothing is provably unreferenced).
-    for stale in reg.stale_staging()? {
-        let rel = rel_path(reg, &stale);
-        report.problems.push(problem(
-            &rel,
-            ProblemKind::Garbage,
-            "staging directory left by an interrupted publish",
-        ));
-        if repair {
-            std::fs::remove_dir_all(&stale).map_err(|e| Error::io("remove", &stale, e))?;
-            report.repaired.push(rel);
-        }
-    }
-    if index.is_some() || !reg.path(registry::INDEX_FILE).exists() {
-        for rel in unreferenced(reg, &referenced, all_manifests)? {
-            report.problems.push(problem(
-                &rel,
-                ProblemKind::Garbage,
-                "not referenced by index.json (left by an interrupted publish)",
-            ));
+    if index.is_some() {
+        for (rel, kind) in unreferenced(reg, &referenced, all_manifests, &mut report)? {
+            if kind != crate::fsx::Kind::File && kind != crate::fsx::Kind::Dir {
+                report.problems.push(foreign(&rel, kind));
+                continue;
+            }
+            let message = if rel.starts_with(registry::STAGING_PREFIX) {
+                "staging directory left by an interrupted publish"
+            } else {
+                "not referenced by index.json (left by an interrupted publish)"
+            };
+            report
+                .problems
+                .push(problem(&rel, ProblemKind::Garbage, message));
             if repair {
-                let p = reg.path(&rel);
-                let r = if p.is_dir() {
-                    std::fs::remove_dir_all(&p)
-                } else {
-                    std::fs::remove_file(&p)
-                };
-                r.map_err(|e| Error::io("remove", &p, e))?;
+                reg.remove(&rel)?;
                 report.repaired.push(rel);
             }
         }
@@ -140,11 +174,15 @@ pub fn verify(reg: &Registry, repair: bool) -> Result<VerifyReport> {
     Ok(report)
 }
 
-fn rel_path(reg: &Registry, p: &Path) -> String {
-    p.strip_prefix(&reg.dir)
-        .unwrap_or(p)
-        .to_string_lossy()
-        .replace('\\', "/")
+fn foreign(rel: &str, kind: crate::fsx::Kind) -> Problem {
+    problem(
+        rel,
+        ProblemKind::Foreign,
+        format!(
+            "is {} where kbrel keeps its own files; it is neither followed nor removed (remove or replace it by hand)",
+            kind.describe()
+        ),
+    )
 }
 
 fn check_index(
@@ -155,7 +193,8 @@ fn check_index(
 ) -> bool {
     let mut all_read = true;
     let mut manifests: BTreeMap<String, Manifest> = BTreeMap::new();
-    let mut blobs: BTreeSet<String> = BTreeSet::new();
+    // Each blob with the largest size a manifest records for it (reads are bounded by it).
+    let mut blobs: BTreeMap<String, u64> = BTreeMap::new();
     for v in &index.versions {
         report.versions += 1;
         referenced.insert(format!("v/{}", v.version));
@@ -163,11 +202,9 @@ fn check_index(
         let m = match reg.read_manifest(v) {
             Ok(m) => m,
             Err(e) => {
-                report.problems.push(problem(
-                    &v.manifest.path,
-                    ProblemKind::Corrupt,
-                    e.to_string(),
-                ));
+                report
+                    .problems
+                    .push(problem(&v.manifest.path, ProblemKind::Corrupt, e.chain()));
                 all_read = false;
                 continue;
             }
@@ -183,7 +220,8 @@ fn check_index(
             ));
         }
         for d in &m.documents {
-            blobs.insert(d.sha256.clone());
+            let size = blobs.entry(d.sha256.clone()).or_insert(0);
+            *size = (*size).max(d.size);
         }
         manifests.insert(v.version.clone(), m);
     }
@@ -191,9 +229,9 @@ fn check_index(
     report.blobs = blobs.len();
     let blob_problems: Vec<Problem> = blobs
         .par_iter()
-        .filter_map(|sha| {
+        .filter_map(|(sha, size)| {
             let rel = registry::blob_path(sha);
-            match std::fs::read(reg.path(&rel)) {
+            match crate::fsx::read_regular(&reg.path(&rel), crate::fsx::bound(*size)) {
                 Ok(bytes) if sha256_hex(&bytes) == *sha => None,
                 Ok(bytes) => Some(problem(
                     &rel,
@@ -209,7 +247,7 @@ fn check_index(
         })
         .collect();
     report.problems.extend(blob_problems);
-    for sha in &blobs {
+    for sha in blobs.keys() {
         referenced.insert(registry::blob_path(sha));
     }
     // Tarballs and diffs.
@@ -233,8 +271,23 @@ fn check_index(
 /// The signature (when present) signs this exact index with the key it names; the static npm
 /// packument lists every version with the index's integrity.
 fn check_derived(reg: &Registry, index: &Index, report: &mut VerifyReport) {
-    let index_bytes = std::fs::read(reg.path(registry::INDEX_FILE)).unwrap_or_default();
-    if let Ok(sig) = std::fs::read(reg.path(crate::sign::SIG_FILE)) {
+    let index_bytes =
+        crate::fsx::read_regular(&reg.path(registry::INDEX_FILE), registry::MAX_INDEX_BYTES)
+            .unwrap_or_default();
+    let sig_path = reg.path(crate::sign::SIG_FILE);
+    let sig = match crate::fsx::read_regular(&sig_path, 1 << 20) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            report.problems.push(problem(
+                crate::sign::SIG_FILE,
+                ProblemKind::Corrupt,
+                format!("unreadable: {e}"),
+            ));
+            None
+        }
+    };
+    if let Some(sig) = sig {
         let own_key = serde_json::from_slice::<crate::sign::IndexSignature>(&sig).map(|s| s.key);
         let result = match own_key {
             Ok(k) => crate::sign::verify_index(&index_bytes, &sig, &[k]).map(|_| ()),
@@ -249,9 +302,10 @@ fn check_derived(reg: &Registry, index: &Index, report: &mut VerifyReport) {
         }
     }
     let rel = crate::npm::packument_path(&index.name);
-    let packument: Option<serde_json::Value> = std::fs::read(reg.path(&rel))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let packument: Option<serde_json::Value> =
+        crate::fsx::read_regular(&reg.path(&rel), registry::MAX_INDEX_BYTES)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
     let Some(p) = packument else {
         report.problems.push(problem(&rel, ProblemKind::Corrupt, "the static npm packument is missing or not JSON (re-run the last publish to rewrite it)"));
         return;
@@ -282,7 +336,7 @@ fn check_derived(reg: &Registry, index: &Index, report: &mut VerifyReport) {
 
 fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: &mut Vec<Problem>) {
     let t = &v.tarball;
-    let tgz = match std::fs::read(reg.path(&t.path)) {
+    let tgz = match crate::fsx::read_regular(&reg.path(&t.path), crate::fsx::bound(t.size)) {
         Ok(b) => b,
         Err(e) => {
             out.push(problem(
@@ -313,12 +367,16 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
     {
         Ok(f) => f,
         Err(e) => {
-            out.push(problem(&t.path, ProblemKind::Tarball, e.to_string()));
+            out.push(problem(&t.path, ProblemKind::Tarball, e.chain()));
             return;
         }
     };
     let by_path: BTreeMap<&str, &Vec<u8>> = files.iter().map(|(p, b)| (p.as_str(), b)).collect();
-    let manifest_bytes = std::fs::read(reg.path(&v.manifest.path)).unwrap_or_default();
+    let manifest_bytes = crate::fsx::read_regular(
+        &reg.path(&v.manifest.path),
+        crate::fsx::bound(v.manifest.size),
+    )
+    .unwrap_or_default();
     match reg.read_verified(&v.package_json) {
         Ok(pj) if by_path.get("package.json").map(|b| b.as_slice()) == Some(pj.as_slice()) => {}
         Ok(_) => out.push(problem(
@@ -329,7 +387,7 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
         Err(e) => out.push(problem(
             &v.package_json.path,
             ProblemKind::Corrupt,
-            e.to_string(),
+            e.chain(),
         )),
     }
     if by_path.get("manifest.json").map(|b| b.as_slice()) != Some(manifest_bytes.as_slice()) {
@@ -395,7 +453,7 @@ fn check_diff(
     {
         Ok(d) => d,
         Err(e) => {
-            out.push(problem(&v.diff.path, ProblemKind::Corrupt, e.to_string()));
+            out.push(problem(&v.diff.path, ProblemKind::Corrupt, e.chain()));
             return;
         }
     };
@@ -415,7 +473,7 @@ fn check_diff(
         None => &[],
     };
     let text = |d: &manifest::ManifestDoc| -> Result<String> {
-        String::from_utf8(reg.read_blob(&d.sha256)?)
+        String::from_utf8(reg.read_blob_sized(&d.sha256, d.size)?)
             .map_err(|_| Error::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
     };
     match crate::diff::diff_docs(&m.languages, prev_docs, &text, &m.documents, &text) {
@@ -433,44 +491,67 @@ fn check_diff(
     }
 }
 
-/// Version directories, tarballs and (when `blobs`) blobs present on disk but not referenced.
-fn unreferenced(reg: &Registry, referenced: &BTreeSet<String>, blobs: bool) -> Result<Vec<String>> {
+/// Staging folders, version directories, tarballs and (when `blobs`) blobs present on disk but
+/// not referenced, with what each is. Nothing is listed through a link: a link (or special
+/// file) where one of kbrel's folders belongs is reported as [`ProblemKind::Foreign`] and
+/// nothing behind it is listed.
+fn unreferenced(
+    reg: &Registry,
+    referenced: &BTreeSet<String>,
+    blobs: bool,
+    report: &mut VerifyReport,
+) -> Result<Vec<(String, crate::fsx::Kind)>> {
+    use crate::fsx::Kind;
     let mut out = Vec::new();
-    let read = |dir: &Path| -> Result<Vec<std::fs::DirEntry>> {
-        match std::fs::read_dir(dir) {
-            Ok(rd) => rd
-                .collect::<std::io::Result<Vec<_>>>()
-                .map_err(|e| Error::io("read directory", dir, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(Error::io("read directory", dir, e)),
+    // A folder of kbrel's: listed when it is a real folder, reported when it is anything
+    // else but missing.
+    let folder = |rel: &str, report: &mut VerifyReport| -> Result<Vec<(String, Kind)>> {
+        match crate::fsx::check_within(&reg.dir, Path::new(rel)) {
+            Ok(Kind::Dir) => reg.list(rel),
+            Ok(Kind::Missing) => Ok(Vec::new()),
+            Ok(k) => {
+                report.problems.push(foreign(rel, k));
+                Ok(Vec::new())
+            }
+            Err(crate::fsx::RemoveError::Unsafe(u)) => {
+                report.problems.push(foreign(&u.rel, u.found));
+                Ok(Vec::new())
+            }
+            Err(crate::fsx::RemoveError::Io(e)) => {
+                Err(Error::io("read directory", reg.path(rel), e))
+            }
         }
     };
-    for e in read(&reg.path("v"))? {
-        let rel = format!("v/{}", e.file_name().to_string_lossy());
+    for (name, k) in reg.list("")? {
+        if name.starts_with(registry::STAGING_PREFIX)
+            || (name.ends_with(".tgz") && !referenced.contains(&name))
+        {
+            out.push((name, k));
+        }
+    }
+    for (name, k) in folder("v", report)? {
+        let rel = format!("v/{name}");
         if !referenced.contains(&rel) {
-            out.push(rel);
+            out.push((rel, k));
+        } else if k != Kind::Dir {
+            report.problems.push(foreign(&rel, k));
         }
     }
-    for e in read(&reg.dir)? {
-        let name = e.file_name().to_string_lossy().to_string();
-        if name.ends_with(".tgz") && !referenced.contains(&name) {
-            out.push(name);
-        }
-    }
-    let fanout = if blobs {
-        read(&reg.path("blobs/sha256"))?
-    } else {
-        Vec::new()
-    };
-    for a in fanout {
-        for b in read(&a.path())? {
-            let rel = format!(
-                "blobs/sha256/{}/{}",
-                a.file_name().to_string_lossy(),
-                b.file_name().to_string_lossy()
-            );
-            if !referenced.contains(&rel) {
-                out.push(rel);
+    if blobs {
+        let _ = folder("blobs", report)?;
+        for (aa, k) in folder("blobs/sha256", report)? {
+            let dir = format!("blobs/sha256/{aa}");
+            if k != Kind::Dir {
+                out.push((dir, k));
+                continue;
+            }
+            for (b, k) in folder(&dir, report)? {
+                let rel = format!("{dir}/{b}");
+                if !referenced.contains(&rel) {
+                    out.push((rel, k));
+                } else if k != Kind::File {
+                    report.problems.push(foreign(&rel, k));
+                }
             }
         }
     }

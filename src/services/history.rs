@@ -307,7 +307,7 @@ pub fn acks_path(cfg: &Config) -> std::path::PathBuf {
 /// The acks of a project (none when the file does not exist).
 pub fn load_acks(cfg: &Config) -> Result<Acks> {
     let path = acks_path(cfg);
-    match std::fs::read(&path) {
+    match crate::fsx::read(&path) {
         Ok(bytes) => Acks::parse(&bytes, &path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Acks {
             schema_version: SCHEMA_VERSION,

@@ -23,6 +23,10 @@ use crate::manifest::{self, FileRef, Index, IndexVersion, Manifest};
 pub const INDEX_FILE: &str = "index.json";
 pub const LOCK_FILE: &str = ".lock";
 pub const STAGING_PREFIX: &str = ".staging-";
+/// The largest `index.json` any command reads (one entry is a few hundred bytes).
+pub const MAX_INDEX_BYTES: u64 = 256 << 20;
+/// The largest blob read without a recorded size.
+pub const MAX_BLOB_BYTES: u64 = 1 << 30;
 
 /// A registry directory (which need not exist yet).
 #[derive(Debug, Clone)]
@@ -121,7 +125,7 @@ impl Registry {
     /// an error: the registry is never touched on a guess.
     pub fn read_index(&self) -> Result<Option<(Index, Vec<u8>)>> {
         let path = self.path(INDEX_FILE);
-        match fs::read(&path) {
+        match crate::fsx::read_regular(&path, MAX_INDEX_BYTES) {
             Ok(bytes) => Ok(Some((manifest::parse_index(&bytes, &path)?, bytes))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if self.dir.exists() && !self.dir.is_dir() {
@@ -139,7 +143,9 @@ impl Registry {
     /// Read a registry file and check it against its recorded hash.
     pub fn read_verified(&self, file: &FileRef) -> Result<Vec<u8>> {
         let path = self.path(&file.path);
-        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        // Never more than the recorded size: a file cannot choose how much memory it takes.
+        let bytes = crate::fsx::read_regular(&path, crate::fsx::bound(file.size))
+            .map_err(|e| Error::io("read", &path, e))?;
         let actual = sha256_hex(&bytes);
         if actual != file.sha256 {
             return Err(Error::corrupt(
@@ -157,6 +163,12 @@ impl Registry {
 
     /// A document's bytes, verified against its name.
     pub fn read_blob(&self, sha256: &str) -> Result<Vec<u8>> {
+        self.read_blob_sized(sha256, MAX_BLOB_BYTES / 2)
+    }
+
+    /// A document's bytes, verified against its name, read only when the blob holds at most
+    /// `size` bytes (the size its manifest records).
+    pub fn read_blob_sized(&self, sha256: &str, size: u64) -> Result<Vec<u8>> {
         if !manifest::is_sha256_hex(sha256) {
             return Err(Error::corrupt(
                 &self.dir,
@@ -164,7 +176,8 @@ impl Registry {
             ));
         }
         let path = self.path(&blob_path(sha256));
-        let bytes = fs::read(&path).map_err(|e| Error::io("read blob", &path, e))?;
+        let bytes = crate::fsx::read_regular(&path, crate::fsx::bound(size))
+            .map_err(|e| Error::io("read blob", &path, e))?;
         let actual = sha256_hex(&bytes);
         if actual != sha256 {
             return Err(Error::corrupt(
@@ -200,31 +213,80 @@ impl Registry {
         }
     }
 
-    /// Staging directories left by an interrupted publish. Only garbage while the lock is held.
-    pub fn stale_staging(&self) -> Result<Vec<PathBuf>> {
-        let mut out = Vec::new();
-        let rd = match fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("read directory", &self.dir, e)),
-        };
-        for entry in rd {
-            let entry = entry.map_err(|e| Error::io("read directory", &self.dir, e))?;
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(STAGING_PREFIX)
-            {
-                out.push(entry.path());
+    /// Staging directories left by an interrupted publish (names relative to the registry,
+    /// with what each is: only real folders are kbrel's). Only garbage while the lock is held.
+    pub fn stale_staging(&self) -> Result<Vec<(String, crate::fsx::Kind)>> {
+        if !self.dir.exists() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .list("")?
+            .into_iter()
+            .filter(|(n, _)| n.starts_with(STAGING_PREFIX))
+            .collect())
+    }
+
+    /// The entries of the real folder `rel` of the registry, never through a link (a link or
+    /// special file on the way is an error naming it).
+    pub fn list(&self, rel: &str) -> Result<Vec<(String, crate::fsx::Kind)>> {
+        crate::fsx::list_within(&self.dir, Path::new(rel)).map_err(|e| self.unsafe_error(rel, e))
+    }
+
+    /// Remove `rel` (a regular file or a real folder) without following any link.
+    pub fn remove(&self, rel: &str) -> Result<()> {
+        crate::fsx::remove_within(&self.dir, Path::new(rel)).map_err(|e| self.unsafe_error(rel, e))
+    }
+
+    fn unsafe_error(&self, rel: &str, e: crate::fsx::RemoveError) -> Error {
+        match e {
+            crate::fsx::RemoveError::Unsafe(u) => Error::corrupt(
+                self.path(&u.rel),
+                format!(
+                    "is {}; kbrel does not write, remove or follow links or special files inside a registry (replace it with a real folder or remove it by hand)",
+                    u.found.describe()
+                ),
+            ),
+            crate::fsx::RemoveError::Io(e) => Error::io("remove or list", self.path(rel), e),
+        }
+    }
+
+    /// Refuse a registry whose own folders (`v`, `blobs`, `blobs/sha256` and its fan-out
+    /// folders) are links or special files: writing or cleaning up through them would change
+    /// files outside the registry.
+    pub fn check_own_folders(&self) -> Result<()> {
+        for rel in ["v", "blobs", "blobs/sha256"] {
+            match crate::fsx::kind(&self.path(rel)) {
+                crate::fsx::Kind::Dir | crate::fsx::Kind::Missing => {}
+                k => {
+                    return Err(self.unsafe_error(
+                        rel,
+                        crate::fsx::RemoveError::Unsafe(crate::fsx::Unsafe {
+                            rel: rel.into(),
+                            found: k,
+                        }),
+                    ));
+                }
             }
         }
-        out.sort();
-        Ok(out)
+        for (name, k) in self.list("blobs/sha256")? {
+            if k != crate::fsx::Kind::Dir {
+                let rel = format!("blobs/sha256/{name}");
+                return Err(self.unsafe_error(
+                    &rel,
+                    crate::fsx::RemoveError::Unsafe(crate::fsx::Unsafe {
+                        rel: rel.clone(),
+                        found: k,
+                    }),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Start writing a release: remove what killed publishes left, then create this
     /// publish's staging directory (removed again when the [`Staging`] is dropped).
     pub fn begin(&self, lock: &LockGuard) -> Result<Staging> {
+        self.check_own_folders()?;
         self.remove_leftovers(lock)?;
         let dir = self.path(&format!("{STAGING_PREFIX}{}", std::process::id()));
         create_dir_all(&dir)?;
@@ -234,24 +296,20 @@ impl Registry {
     /// Remove what a killed publish left and nothing can reference: staging directories and
     /// blob temporary files (`blobs/sha256/<aa>/.<rest>.tmp-<pid>`). Only garbage while the lock
     /// is held, since only a lock holder writes them.
+    /// Nothing is followed: a link or special file where kbrel's own folders or temporary
+    /// files belong is an error naming it, and nothing behind it is touched.
     pub fn remove_leftovers(&self, _lock: &LockGuard) -> Result<()> {
-        for stale in self.stale_staging()? {
-            fs::remove_dir_all(&stale).map_err(|e| Error::io("remove stale staging", &stale, e))?;
+        use crate::fsx::Kind;
+        for (stale, _) in self.stale_staging()? {
+            self.remove(&stale)?;
         }
-        let Ok(fanout) = fs::read_dir(self.path("blobs/sha256")) else {
-            return Ok(());
-        };
-        for dir in fanout.flatten() {
-            let Ok(entries) = fs::read_dir(dir.path()) else {
+        for (aa, k) in self.list("blobs/sha256")? {
+            if k != Kind::Dir {
                 continue;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with('.') && name.contains(".tmp-") {
-                    let p = e.path();
-                    fs::remove_file(&p)
-                        .map_err(|e| Error::io("remove stale temporary file", &p, e))?;
+            }
+            for (name, k) in self.list(&format!("blobs/sha256/{aa}"))? {
+                if name.starts_with('.') && name.contains(".tmp-") && k == Kind::File {
+                    self.remove(&format!("blobs/sha256/{aa}/{name}"))?;
                 }
             }
         }
@@ -267,7 +325,11 @@ impl Registry {
     /// Remove blobs written by a publish that then failed (best effort, under the lock).
     pub fn remove_blobs(&self, _lock: &LockGuard, shas: &[&str]) {
         for sha in shas {
-            let _ = fs::remove_file(self.path(&blob_path(sha)));
+            if crate::fsx::check_within(&self.dir, Path::new(&blob_path(sha)))
+                .is_ok_and(|k| k == crate::fsx::Kind::File)
+            {
+                let _ = self.remove(&blob_path(sha));
+            }
         }
     }
 
@@ -404,9 +466,9 @@ impl Registry {
         sync_filesystem(&self.dir)?;
         // 2. Rename into place: the version directory in one step, then the tarball.
         let vdir = self.path(&format!("v/{}", c.version));
-        if vdir.exists() {
+        if vdir.symlink_metadata().is_ok() {
             // Not listed in the index (checked by the caller): left by a crashed publish.
-            fs::remove_dir_all(&vdir).map_err(|e| Error::io("remove unlisted", &vdir, e))?;
+            self.remove(&format!("v/{}", c.version))?;
         }
         rename_into(&vstage, &vdir)?;
         let mut created = vec![vdir.clone()];
