@@ -1930,7 +1930,8 @@ mod tests {
         let files = unpack(&late, "test", UnpackLimits::default()).unwrap();
         assert_eq!(files[0].0, "package.json");
         assert_eq!(files[2].0, "manifest.json");
-        assert_eq!(files.len(), 3 + 2 + docs.len());
+        // package.json, README, manifest.json; two bundles; two declarations (format 3).
+        assert_eq!(files.len(), 3 + 2 + 2 + docs.len());
     }
 
     /// Documents that exercise the format-2 mirror: every escape, characters escaped whole,
