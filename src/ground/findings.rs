@@ -68,6 +68,14 @@ pub enum Code {
     /// A declared key is not a JavaScript identifier (`docs.Key` cannot reach it).
     #[serde(rename = "KB022")]
     KeyNotIdentifier,
+    /// A file or folder name that is not portable (`:`, `\`, control characters, `<>"|?*`,
+    /// a reserved Windows name, a trailing dot or space): unusable on some systems.
+    #[serde(rename = "KB030")]
+    PortableName,
+    /// Two file names that are the same under case folding or Unicode normalisation: they
+    /// collide on macOS and Windows file systems.
+    #[serde(rename = "KB031")]
+    NameCollision,
 }
 
 impl Code {
@@ -91,6 +99,8 @@ impl Code {
             Code::KeyWithoutDocument => "KB020",
             Code::KeyCaseCollision => "KB021",
             Code::KeyNotIdentifier => "KB022",
+            Code::PortableName => "KB030",
+            Code::NameCollision => "KB031",
         }
     }
 }

@@ -268,7 +268,8 @@ impl Config {
     /// Parse `kbrel.toml` text; `path` is used for messages and as the base directory.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| {
-            let mut message = e.to_string().trim().replace('\n', " ");
+            // toml's message quotes the line with a caret under the column: keep its lines.
+            let mut message = e.to_string().trim_end().to_string();
             if message.contains("[content.history]") && message.contains("expected a sequence") {
                 message.push_str(
                     " (write `[[content.history]]`: one table per version range, double brackets)",
@@ -319,8 +320,19 @@ impl Config {
                     "content.languages[{i}] `{lang}` is not a language code"
                 ));
             }
-            if self.content.languages[..i].contains(lang) {
-                return bad(format!("content.languages lists `{lang}` twice"));
+            // BCP 47 tags are case-insensitive: `en` and `EN` are one language (and one folder
+            // on macOS and Windows).
+            if let Some(other) = self.content.languages[..i]
+                .iter()
+                .find(|l| l.eq_ignore_ascii_case(lang))
+            {
+                return bad(if other == lang {
+                    format!("content.languages lists `{lang}` twice")
+                } else {
+                    format!(
+                        "content.languages lists `{other}` and `{lang}`, one language (language tags are case-insensitive)"
+                    )
+                });
             }
         }
         if let Some(src) = &self.content.source_language

@@ -135,12 +135,60 @@ mod rules {
         key_mismatches(&ctx, out);
         duplicate_bodies(&ctx, out);
         empty_documents(&ctx, out);
+        portable_names(&ctx, out);
         let per_doc: Vec<Finding> = kb
             .documents
             .par_iter()
             .flat_map_iter(|doc| document_rules(&ctx, doc))
             .collect();
         out.extend(per_doc);
+    }
+
+    /// KB030: a document whose path has a name that is not portable (kbrel's own registry
+    /// reader refuses `:` and `\`: a publish would brick the registry). KB031: two documents
+    /// of one language whose paths are equal under case folding or NFC, each naming the other.
+    fn portable_names(ctx: &Ctx, out: &mut Vec<Finding>) {
+        use unicode_normalization::UnicodeNormalization;
+        for l in &ctx.langs {
+            let mut seen: FastMap<String, &Document> = FastMap::default();
+            for doc in &l.docs {
+                let full = doc.full_path();
+                if let Some((seg, why)) = full
+                    .split('/')
+                    .find_map(|s| crate::manifest::portable_name_problem(s).map(|w| (s, w)))
+                {
+                    out.push(Finding::error(
+                        Code::PortableName,
+                        &full,
+                        1,
+                        format!(
+                            "the name `{}` {why}; rename the file (it could not be unpacked everywhere, and kbrel would not read the release back)",
+                            seg.escape_debug()
+                        ),
+                    ));
+                }
+                let folded: String = doc.path.nfc().collect::<String>().to_lowercase();
+                match seen.get(&folded) {
+                    Some(other) => {
+                        for (a, b) in [(*doc, *other), (*other, *doc)] {
+                            out.push(Finding::error(
+                                Code::NameCollision,
+                                &a.full_path(),
+                                1,
+                                format!(
+                                    "`{}` and `{}` are the same name on case-insensitive or normalising file systems (macOS, Windows); rename one",
+                                    a.full_path().escape_debug(),
+                                    b.full_path().escape_debug()
+                                ),
+                            ));
+                        }
+                    }
+                    None => {
+                        seen.insert(folded, doc);
+                    }
+                }
+            }
+        }
     }
 
     /// The line of a front-matter field, or 1 when the field is absent.

@@ -9,10 +9,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::npm::NpmProject;
 use crate::common::serve::Serve;
 use crate::common::tools::{missing, require_tool};
 use crate::common::{DATE, Run, extract_tgz, read_json};
-use crate::support::NpmProject;
 use serde_json::Value;
 use tempfile::TempDir;
 

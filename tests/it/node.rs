@@ -5,7 +5,7 @@
 //! node 20+, npm and tar must be on PATH. When one is missing the test prints a note and
 //! passes, except with `CI=true`, where it fails.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -7,9 +7,8 @@
 //! every success exactly the new version: `<cache>/en` and `<cache>/zh` are walked through
 //! their symlinks and compared byte for byte with the registry's manifest and blobs.
 
-mod common;
-#[path = "support/sync/mod.rs"]
-mod support;
+use crate::common;
+use crate::common::sync as support;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -1170,6 +1169,7 @@ fn library_sync_reports_progress_and_refuses_a_dry_run_write() {
     let fx = fixture();
     let (_tmp, cache) = new_cache();
     let opts = |version: Option<&str>, dry_run: bool| kbrel::sync::SyncOptions {
+        max_document_size: kbrel::sync::DEFAULT_MAX_DOCUMENT_SIZE,
         from: fx.kb.registry().display().to_string(),
         version: version.map(String::from),
         langs: None,
