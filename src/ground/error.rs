@@ -175,7 +175,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::CorruptRegistry { .. } => {
-                Some("the registry was not touched; run `kbrel verify` to see every problem".into())
+                Some("run `kbrel verify` to see every problem in the registry".into())
             }
             Error::NoRegistry { .. } => Some(
                 "publish a release into it first (`kbrel publish`), or name the folder a publish wrote (--registry DIR)"

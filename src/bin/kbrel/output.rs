@@ -44,6 +44,13 @@ pub fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// A name (a file, a path, a tag) from untrusted input, for one line of output: like
+/// [`sanitize`], and newlines and tabs escaped too, so a name can never start a line of its
+/// own (a forged finding or log line) or shift a tab-separated column.
+pub fn name(s: &str) -> String {
+    sanitize(s).replace('\n', "\\u{a}").replace('\t', "\\u{9}")
+}
+
 pub fn error(err: &anyhow::Error) {
     let mut s = format!("error: {}\n", sanitize(&err.to_string()));
     for cause in err.chain().skip(1) {
@@ -72,10 +79,10 @@ fn finding_line(f: &Finding) -> String {
     };
     format!(
         "{}:{}: {sev}[{}]: {}\n",
-        sanitize(&f.file),
+        name(&f.file),
         f.line,
         f.code,
-        sanitize(&f.message)
+        name(&f.message)
     )
 }
 
@@ -249,7 +256,7 @@ fn doc_heading(c: &kbrel::manifest::DocChange, p: &Paint) -> String {
     p.meta(&format!(
         "{} {}",
         c.status.letter(),
-        sanitize(&doc_label(c))
+        name(&doc_label(c))
     ))
 }
 
@@ -261,9 +268,14 @@ fn name_status_line(
 ) -> String {
     match (status, old) {
         (ChangeStatus::Renamed, Some(old)) => {
-            format!("R{:03}\t{old}\t{new}\n", similarity.unwrap_or(100))
+            format!(
+                "R{:03}\t{}\t{}\n",
+                similarity.unwrap_or(100),
+                name(old),
+                name(new)
+            )
         }
-        _ => format!("{}\t{new}\n", status.letter()),
+        _ => format!("{}\t{}\n", status.letter(), name(new)),
     }
 }
 
@@ -519,7 +531,7 @@ pub fn package_diff(
         DiffMode::Patch(context) => {
             for c in changes {
                 if c.binary {
-                    let _ = writeln!(s, "Binary files a/{0} and b/{0} differ", sanitize(&c.path));
+                    let _ = writeln!(s, "Binary files a/{0} and b/{0} differ", name(&c.path));
                     continue;
                 }
                 let patch = patch::unified_paths(
@@ -649,7 +661,7 @@ pub fn status(
             Drift::Current => String::new(),
         };
         let state = format!("{:?}", st.state).to_lowercase();
-        let _ = writeln!(s, "{state:<9} {}  {}", sanitize(&path), detail);
+        let _ = writeln!(s, "{state:<9} {}  {}", name(&path), detail);
     }
     for (lang, c) in kbrel::history::drift_counts(statuses) {
         let _ = writeln!(
@@ -732,10 +744,10 @@ pub fn verify(
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
-        let _ = writeln!(s, "{}: {kind}: {}", sanitize(&p.path), sanitize(&p.message));
+        let _ = writeln!(s, "{}: {kind}: {}", name(&p.path), name(&p.message));
     }
     for p in &r.repaired {
-        let _ = writeln!(s, "{}: removed", sanitize(p));
+        let _ = writeln!(s, "{}: removed", name(p));
     }
     emit(&s)?;
     if !quiet {
