@@ -1281,7 +1281,11 @@ fn untrusted_names_cannot_forge_output_lines() {
     p.edit_content();
     outs.push(p.publish("1.1.0"));
     for out in &outs {
-        assert!(out.all().contains("FORGED"), "the name is shown\n{}", out.brief());
+        assert!(
+            out.all().contains("FORGED"),
+            "the name is shown\n{}",
+            out.brief()
+        );
         assert!(
             !out.all().lines().any(|l| l.starts_with("FORGED")),
             "a name started a line\n{}",

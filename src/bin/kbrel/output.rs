@@ -253,11 +253,7 @@ fn doc_label(c: &kbrel::manifest::DocChange) -> String {
 
 /// `M en/guide/a.md` in bold: the heading of one document in --word and --sections output.
 fn doc_heading(c: &kbrel::manifest::DocChange, p: &Paint) -> String {
-    p.meta(&format!(
-        "{} {}",
-        c.status.letter(),
-        name(&doc_label(c))
-    ))
+    p.meta(&format!("{} {}", c.status.letter(), name(&doc_label(c))))
 }
 
 fn name_status_line(
