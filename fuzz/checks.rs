@@ -202,10 +202,8 @@ pub fn registry_tree(data: &[u8]) {
     for step in data.chunks(2).take(16) {
         let place = reg.join(&places[step[0] as usize % places.len()]);
         let how = step.get(1).copied().unwrap_or(0);
-        if let Some(parent) = place.parent() {
-            if !parent.starts_with(&reg) {
-                continue;
-            }
+        if place.parent().is_some_and(|p| !p.starts_with(&reg)) {
+            continue;
         }
         // Replace whatever is there (never through a link: remove the entry itself).
         match std::fs::symlink_metadata(&place) {
