@@ -361,6 +361,7 @@ pub fn publish(
     opts: &PublishOptions<'_>,
 ) -> Result<PublishReport> {
     package::check_format(opts.package_format)?;
+    check_registry_place(cfg, reg)?;
     std::thread::scope(|scope| {
         // Most of the tarball (the bundles and `docs/`) depends on the documents alone: its
         // compression starts now, on worker threads, while the release is checked, diffed
@@ -917,6 +918,27 @@ struct Changelog {
     /// The file to replace with the updated text: the changelog itself, or what it links to
     /// (a symlinked CHANGELOG.md stays a link).
     file: PathBuf,
+}
+
+/// The registry folder, as it resolves on disk (links and absolute paths included), is neither
+/// the project root nor a folder holding the content root: kbrel cleans up inside it.
+fn check_registry_place(cfg: &Config, reg: &Registry) -> Result<()> {
+    let Ok(dir) = reg.dir.canonicalize() else {
+        return Ok(());
+    };
+    let base = cfg.base_dir.canonicalize().ok();
+    let content = cfg.content_root().canonicalize().ok();
+    let what = if base.as_ref() == Some(&dir) {
+        "the project root"
+    } else if content.as_ref().is_some_and(|c| c.starts_with(&dir)) {
+        "a folder holding the content root"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Usage(format!(
+        "the registry `{}` is {what}; publish into a folder of its own (registry.dir or --registry); nothing was written",
+        reg.dir.display()
+    )))
 }
 
 /// Parse this release's manifest, diff and the new index with the readers every later command

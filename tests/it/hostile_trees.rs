@@ -1301,3 +1301,28 @@ fn untrusted_names_cannot_forge_output_lines() {
     assert_eq!(out.code, 2, "{}", out.brief());
     assert!(!out.all().contains("not touched"), "{}", out.brief());
 }
+
+/// The same through `--registry`: an absolute path to the project root, or a link to it, is
+/// refused by publish before anything is written.
+#[test]
+fn publish_refuses_the_project_root_whatever_path_names_it() {
+    let p = Project::new();
+    symlink(&p.kb, p.kb.parent().unwrap().join("root-link")).unwrap();
+    let before = snapshot(&p.kb);
+    for reg in [
+        p.kb.clone(),
+        p.kb.parent().unwrap().join("root-link"),
+        p.kb.join("content/.."),
+    ] {
+        let out = p.run(&[
+            "--registry",
+            reg.to_str().unwrap(),
+            "publish",
+            "2.0.0",
+            "--no-tag",
+        ]);
+        assert_eq!(out.code, 2, "{}", out.brief());
+        assert!(out.stderr.contains("project root"), "{}", out.brief());
+    }
+    assert_same(&before, &snapshot(&p.kb), "the project");
+}
