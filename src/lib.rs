@@ -8,6 +8,7 @@
 //! - [`config`] — `kbrel.toml`
 //! - [`content`] — documents, front matter, identity, pairing, normalisation
 //! - [`lint`] — findings (`kbrel check`)
+//! - [`baseline`] — `kbrel-baseline.json`: accepted lint errors, only new ones block
 //! - [`diff`] — document and line differences (pure)
 //! - [`changelog`] — changelog context and Keep a Changelog rendering (pure)
 //! - [`package`] — the npm tarball and bundles
@@ -30,6 +31,7 @@
 //! - [`synth`] — deterministic synthetic knowledge bases for tests and benchmarks
 //! - [`messy`] — a deterministic messy knowledge base with a release history (adoption fixture)
 
+pub mod baseline;
 pub mod changelog;
 pub mod config;
 pub mod content;
