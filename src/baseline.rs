@@ -234,9 +234,14 @@ pub fn parse(bytes: &[u8], path: &Path, package: &str) -> Result<Baseline> {
                 e.code, e.file
             )));
         }
-        if e.fingerprint.len() != 16 || !e.fingerprint.bytes().all(|c| c.is_ascii_hexdigit()) {
+        if e.fingerprint.len() != 16
+            || !e
+                .fingerprint
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        {
             return Err(bad(format!(
-                "entries[{i}] ({} {}): fingerprint `{}` is not 16 hex digits",
+                "entries[{i}] ({} {}): fingerprint `{}` is not 16 lowercase hex digits",
                 e.code, e.file, e.fingerprint
             )));
         }
@@ -300,7 +305,8 @@ mod tests {
     #[test]
     fn keys_survive_edits_elsewhere_and_count_repeats() {
         let a = format!("{FM}\n[x](gone.md)\n\n[x](gone.md)\n");
-        let (cfg, before) = kb(&[("en/a.md", &a), ("zh/a.md", FM)]);
+        let zh = format!("{FM}\nzh\n");
+        let (cfg, before) = kb(&[("en/a.md", &a), ("zh/a.md", &zh)]);
         let findings = crate::lint::lint(&before, &cfg);
         let b = from_findings("t", &before, &findings);
         assert_eq!(b.entries.len(), 1, "{b:?}");
@@ -308,7 +314,7 @@ mod tests {
         assert_eq!(b.entries[0].text, "[x](gone.md)");
         // Lines added above: same keys, nothing new, nothing prunable.
         let moved = format!("{FM}\nNew intro.\n\nMore.\n\n[x](gone.md)\n\n[x](gone.md)\n");
-        let (_, after) = kb(&[("en/a.md", &moved), ("zh/a.md", FM)]);
+        let (_, after) = kb(&[("en/a.md", &moved), ("zh/a.md", &zh)]);
         let g = apply(&b, &after, &crate::lint::lint(&after, &cfg));
         assert_eq!(
             (g.new.len(), g.baselined.len(), g.prunable.len()),
@@ -316,7 +322,7 @@ mod tests {
         );
         // One fixed: prunable with count 1; a new broken link: new.
         let fixed = format!("{FM}\n[x](gone.md)\n\n[y](other.md)\n");
-        let (_, after) = kb(&[("en/a.md", &fixed), ("zh/a.md", FM)]);
+        let (_, after) = kb(&[("en/a.md", &fixed), ("zh/a.md", &zh)]);
         let g = apply(&b, &after, &crate::lint::lint(&after, &cfg));
         assert_eq!(g.new.len(), 1);
         assert!(g.new[0].message.contains("other.md"));

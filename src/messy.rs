@@ -8,7 +8,8 @@
 //!   different file names per language, paired by the front-matter `url`
 //!   (`pairing = "front-matter:url"`);
 //! - documents without front matter (KB015, and KB006 since their ids are their differing
-//!   paths), two English documents claiming the same `url` (KB003);
+//!   paths), two English documents claiming the same `url` (KB005; the later one is released under
+//!   its path id);
 //! - a static-site home page `index.md` with `layout: home` and nested YAML (KB002 × 3 per
 //!   language, and a root-relative link, KB009);
 //! - HTML blocks and MDX-style `<Tabs>` / `<Tab>` components (balanced: no finding), a typo'd
@@ -756,7 +757,7 @@ mod tests {
         );
         for code in [
             Code::MissingField,
-            Code::DuplicateId,
+            Code::DuplicateSlug,
             Code::MissingTranslation,
             Code::BrokenLink,
             Code::UnknownSlug,
