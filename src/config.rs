@@ -266,17 +266,6 @@ pub struct LintOverride {
     pub allow: Vec<String>,
 }
 
-impl LintOverride {
-    /// `(code, level)` in the order written: error, then warn, then allow.
-    pub fn levels(&self) -> impl Iterator<Item = (&str, Level)> {
-        self.error
-            .iter()
-            .map(|c| (c.as_str(), Level::Error))
-            .chain(self.warn.iter().map(|c| (c.as_str(), Level::Warn)))
-            .chain(self.allow.iter().map(|c| (c.as_str(), Level::Allow)))
-    }
-}
-
 /// The default baseline file name.
 pub const BASELINE_FILE: &str = "kbrel-baseline.json";
 
@@ -431,11 +420,7 @@ impl Config {
                 return bad(format!("content.keys.{lang}: unknown language `{lang}`"));
             }
         }
-        for code in self.lint.levels.keys() {
-            if let Err(msg) = crate::lint::Code::parse(code) {
-                return bad(format!("lint.{code}: {msg}"));
-            }
-        }
+        // The codes themselves are checked by `lint::check` (config knows no lint codes).
         for (i, o) in self.lint.overrides.iter().enumerate() {
             if o.paths.is_empty() {
                 return bad(format!(
@@ -445,13 +430,6 @@ impl Config {
             for (j, p) in o.paths.iter().enumerate() {
                 if let Err(msg) = path_glob(p, &self.content.languages) {
                     return bad(format!("lint.overrides[{i}].paths[{j}] `{p}`: {msg}"));
-                }
-            }
-            for (field, codes) in [("error", &o.error), ("warn", &o.warn), ("allow", &o.allow)] {
-                for (j, code) in codes.iter().enumerate() {
-                    if let Err(msg) = crate::lint::Code::parse(code) {
-                        return bad(format!("lint.overrides[{i}].{field}[{j}] `{code}`: {msg}"));
-                    }
                 }
             }
         }

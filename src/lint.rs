@@ -278,10 +278,17 @@ mod policy {
                     );
                 }
                 let mut codes = Vec::new();
-                for (code, level) in o.levels() {
-                    let c =
-                        Code::parse(code).map_err(|m| bad(format!("lint.overrides[{i}]: {m}")))?;
-                    codes.push((c, level));
+                for (field, list, level) in [
+                    ("error", &o.error, Level::Error),
+                    ("warn", &o.warn, Level::Warn),
+                    ("allow", &o.allow, Level::Allow),
+                ] {
+                    for (j, code) in list.iter().enumerate() {
+                        let c = Code::parse(code).map_err(|m| {
+                            bad(format!("lint.overrides[{i}].{field}[{j}] `{code}`: {m}"))
+                        })?;
+                        codes.push((c, level));
+                    }
                 }
                 overrides.push((sets, codes));
             }
@@ -1788,5 +1795,92 @@ mod tests {
                 (Code::CrossLanguageLink, "en/a.md".to_string(), 10),
             ]
         );
+    }
+
+    fn checked(en_body: &str, lint_toml: &str) -> Result<Checked> {
+        let toml = format!(
+            "[package]\nname = \"t\"\n[content]\nbase_url = \"https://kbrel.dev/{{lang}}/\"\n{lint_toml}"
+        );
+        let cfg = Config::parse(&toml, Path::new("kbrel.toml")).unwrap();
+        let files = vec![
+            ("en/a.md", front("a", "en") + en_body),
+            ("zh/a.md", front("a", "zh") + "za\n"),
+        ];
+        let sources: Vec<SourceFile> = files
+            .iter()
+            .map(|(p, t)| SourceFile {
+                path: p.to_string(),
+                bytes: t.as_bytes().to_vec(),
+            })
+            .collect();
+        let all = files.iter().map(|(p, _)| p.to_string()).collect();
+        let kb = content::build(&cfg, sources, all, &Default::default()).unwrap();
+        check(&kb, &cfg)
+    }
+
+    fn summary(c: &Checked) -> Vec<(Code, usize, Severity)> {
+        c.findings
+            .iter()
+            .map(|f| (f.code, f.line, f.severity))
+            .collect()
+    }
+
+    #[test]
+    fn suppression_scopes_and_unused_directives() {
+        // Front matter is 6 lines; the body starts on line 7.
+        let body = "\n<!-- kbrel-disable-next-line KB009 -->\n[x](gone.md)\n[y](gone.md)\n\n<!-- kbrel-disable KB012, KB009 -- legacy -->\n<div>\n</dev>\n<!-- kbrel-enable KB012 -->\n</dev>\n\n```md\n<!-- kbrel-disable KB999 -->\n```\n<!-- kbrel-enable KB011 -->\n";
+        let c = checked(body, "").unwrap();
+        assert_eq!(
+            summary(&c),
+            vec![
+                (Code::BrokenLink, 10, Severity::Error),
+                // KB009 is disabled from line 12 to the end, where there is none.
+                (Code::UnusedSuppression, 12, Severity::Warning),
+                (Code::UnbalancedHtml, 16, Severity::Error),
+                // An enable without a disable.
+                (Code::UnusedSuppression, 21, Severity::Warning),
+            ]
+        );
+        assert_eq!((c.suppressed, c.allowed), (2, 0));
+    }
+
+    #[test]
+    fn levels_overrides_last_wins_and_malformed_directives() {
+        let body = "\n[gone](https://kbrel.dev/en/nope)\n";
+        let c = checked(body, "[lint]\nKB010 = \"warn\"\n").unwrap();
+        assert_eq!(summary(&c), vec![(Code::UnknownSlug, 8, Severity::Warning)]);
+        let c = checked(
+            body,
+            "[[lint.overrides]]\npaths = [\"**\"]\nallow = [\"KB010\"]\n[[lint.overrides]]\npaths = [\"{lang}/a.md\"]\nerror = [\"KB010\"]\n",
+        )
+        .unwrap();
+        assert_eq!(summary(&c), vec![(Code::UnknownSlug, 8, Severity::Error)]);
+        let c = checked(
+            body,
+            "[[lint.overrides]]\npaths = [\"zh/**\"]\nallow = [\"KB010\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.findings.len(), 1);
+        let c = checked(
+            body,
+            "[[lint.overrides]]\npaths = [\"en/*.md\"]\nallow = [\"KB010\"]\n",
+        )
+        .unwrap();
+        assert_eq!((c.findings.len(), c.allowed), (0, 1));
+        let err = checked("\n<!-- kbrel-disable-next-line -->\nx\n", "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("en/a.md") && err.contains("line 8") && err.contains("names no code"),
+            "{err}"
+        );
+        let err = checked("\n<!-- kbrel-disable KB09 -->\n", "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("KB09"), "{err}");
+        let err = checked("", "[lint]\nKB099 = \"warn\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lint.KB099"), "{err}");
     }
 }
