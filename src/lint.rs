@@ -1802,7 +1802,7 @@ mod tests {
             "[package]\nname = \"t\"\n[content]\nbase_url = \"https://kbrel.dev/{{lang}}/\"\n{lint_toml}"
         );
         let cfg = Config::parse(&toml, Path::new("kbrel.toml")).unwrap();
-        let files = vec![
+        let files = [
             ("en/a.md", front("a", "en") + en_body),
             ("zh/a.md", front("a", "zh") + "za\n"),
         ];
