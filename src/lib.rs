@@ -5,6 +5,11 @@
 //! The library never prints, exits, or reads the clock or the environment: the `kbrel`
 //! binary passes those in. One module owns each file format.
 //!
+//! The modules sit on floors (folders under `src/`), each importing only from its own floor
+//! or the ones below: ground (errors, findings, versions, hashes, dates) ← formats ← model ←
+//! services ← operations ← the binary. ARCHITECTURE.md draws them.
+//!
+//! - [`error`], [`findings`], [`version`], [`hash`], [`date`] — the ground floor's vocabulary; [`fsx`] — hostile-tree file access
 //! - [`config`] — `kbrel.toml`
 //! - [`content`] — documents, front matter, identity, pairing, normalisation
 //! - [`lint`] — findings (`kbrel check`)
@@ -27,36 +32,27 @@
 //! - [`snapshot`] — one side of a comparison (a published version or the working content)
 //! - [`sync`] — the consumer: verified, delta, atomic cache updates
 //! - [`verify`] — full registry verification and garbage repair
-//! - [`date`] — release timestamps
 //! - [`synth`] — deterministic synthetic knowledge bases for tests and benchmarks
 //! - [`messy`] — a deterministic messy knowledge base with a release history (adoption fixture)
 
-pub mod baseline;
-pub mod changelog;
-pub mod config;
-pub mod content;
-pub mod date;
-mod deflate;
-pub mod diff;
-pub mod error;
-pub mod git;
-pub mod history;
-pub mod import;
-pub mod lint;
-pub mod manifest;
-pub mod messy;
-pub mod npm;
-pub mod package;
-pub mod publish;
-pub mod push;
-pub mod registry;
-pub mod server;
-pub mod sign;
-pub mod snapshot;
-pub mod sync;
-pub mod synth;
-pub mod verify;
-pub mod web;
+// The floors, bottom to top: a module imports only from its own floor or the ones below
+// (tests/it/layers.rs checks every `crate::` path against ARCHITECTURE.md's layer table).
+mod formats;
+mod ground;
+mod model;
+mod operations;
+mod services;
+mod tools;
+
+// The public paths stay flat (`kbrel::config`, `kbrel::registry`, …): where a module sits
+// in the layering is the library's own business and may move.
+pub(crate) use formats::deflate;
+pub use formats::{manifest, npm, sign};
+pub use ground::{date, error, findings, fsx, hash, version};
+pub use model::{config, content};
+pub use operations::{import, publish, push, server, sync, verify, web};
+pub use services::{baseline, changelog, diff, git, history, lint, package, registry, snapshot};
+pub use tools::{messy, synth};
 
 pub use error::{Error, Result};
 

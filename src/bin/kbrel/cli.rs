@@ -506,6 +506,9 @@ pub struct ServeArgs {
     /// Seconds a client may take to send a request header before it is disconnected
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub header_timeout: u64,
+    /// Let web pages of this origin read the registry (CORS; `*` for any origin; repeatable)
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors: Vec<String>,
 }
 
 #[derive(Debug, Args)]

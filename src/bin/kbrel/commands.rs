@@ -698,25 +698,52 @@ fn ack(g: &Global, args: AckArgs) -> Result<u8> {
 }
 
 fn verify(g: &Global, args: VerifyArgs) -> Result<u8> {
-    let reg = Registry::new(registry_arg(g, args.dir.as_ref()));
-    let report = kbrel::verify::verify(&reg, args.repair)?;
+    let reg = Registry::new(registry_arg(g, args.dir.as_ref())?);
+    // The package this project publishes, when the registry is the project's own: repair then
+    // also requires index.json to name it.
+    let cfg = load_config(g).ok();
+    let expected = cfg
+        .as_ref()
+        .filter(|c| same_dir(&reg.dir, &c.registry_dir()))
+        .map(|c| c.package.name.as_str());
+    let report = kbrel::verify::verify(&reg, args.repair, expected)?;
     output::verify(&report, &reg, args.json, g.quiet)?;
     Ok(if report.ok() { 0 } else { 1 })
 }
 
+/// Whether two paths name the same existing folder.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
 /// The registry directory for commands that take one as an argument.
-fn registry_arg(g: &Global, arg: Option<&PathBuf>) -> PathBuf {
-    match (arg, &g.registry) {
+/// A kbrel.toml that exists but is invalid (say `registry.dir = "."`) is an error, never
+/// silently replaced by the default.
+fn registry_arg(g: &Global, arg: Option<&PathBuf>) -> Result<PathBuf> {
+    Ok(match (arg, &g.registry) {
         (Some(d), _) | (None, Some(d)) => d.clone(),
         (None, None) => match load_config(g) {
             Ok(cfg) => cfg.registry_dir(),
+            Err(e)
+                if g.config.is_some()
+                    || e.downcast_ref::<kbrel::Error>()
+                        .is_some_and(|e| matches!(e, kbrel::Error::Config { .. })) =>
+            {
+                return Err(e);
+            }
             Err(_) => PathBuf::from("releases"),
         },
-    }
+    })
 }
 
 fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
-    let reg = Registry::new(registry_arg(g, args.dir.as_ref()));
+    if let Some(bad) = args.cors.iter().find(|o| !kbrel::server::is_cors_origin(o)) {
+        return Err(kbrel::Error::Usage(format!(
+            "--cors {bad:?}: expected `*` or an origin such as https://console.example.com (scheme, host and optional port; no path)"
+        ))
+        .into());
+    }
+    let reg = Registry::new(registry_arg(g, args.dir.as_ref())?);
     kbrel::server::check_registry(&reg)?;
     let quiet = g.quiet;
     let log: kbrel::server::Log = std::sync::Arc::new(move |line: &str| {
@@ -730,12 +757,13 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
         log_requests: !g.quiet,
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         shutdown_grace: Duration::from_secs(10),
+        cors: args.cors.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.addr).await.map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (the port is in use: pick another with --addr)" } else { "" };
             kbrel::Error::Usage(format!("cannot listen on {}: {e}{hint}", args.addr))
@@ -756,12 +784,16 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
             eprintln!("stopped");
         }
         anyhow::Ok(())
-    })?;
+    });
+    // A request still reading a file (on the blocking pool) must not keep the process alive
+    // past the grace period: SIGTERM stops `serve` within it.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result?;
     Ok(0)
 }
 
 fn push(g: &Global, args: PushArgs) -> Result<u8> {
-    let reg = Registry::new(registry_arg(g, None));
+    let reg = Registry::new(registry_arg(g, None)?);
     let index = kbrel::server::check_registry(&reg)?;
     let token = args
         .token

@@ -273,6 +273,8 @@ pub enum Action {
     /// Chunked transfer: half of the bytes in one chunk, then the connection closes without
     /// the final chunk.
     DropMidBody,
+    /// 200 with a chunked body that never ends (until the client hangs up).
+    Endless,
 }
 
 /// One response sent: path, status, body bytes written.
@@ -429,6 +431,28 @@ fn serve_connection(conn: TcpStream, s: &Shared) -> std::io::Result<()> {
             });
         };
         let body = match action {
+            Action::Endless => {
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                )?;
+                let chunk = vec![b'x'; 16 * 1024];
+                let mut sent = 0usize;
+                // Bounded all the same (4 GiB), so a client without a limit fails the test
+                // instead of hanging it forever.
+                while sent < 4 << 30 {
+                    if write!(out, "{:x}\r\n", chunk.len())
+                        .and_then(|_| out.write_all(&chunk))
+                        .and_then(|_| out.write_all(b"\r\n"))
+                        .is_err()
+                    {
+                        break;
+                    }
+                    sent += chunk.len();
+                }
+                log(200, sent);
+                return Ok(());
+            }
             Action::Serve => file(),
             Action::Body(b) => Some(b),
             Action::Status(code) => {

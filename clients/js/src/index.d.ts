@@ -1,0 +1,200 @@
+// Types of @kbrel/client (src/index.js). The protocol: docs/protocol.md.
+
+/** Checks an error names: which step of the protocol refused. */
+export type Check =
+  | "fetch" | "sha256" | "signature" | "expires" | "rollback" | "format" | "version"
+  | "abort" | "usage" | "store" | "crypto";
+
+export class KbrelError extends Error {
+  /** What failed. */
+  readonly check: Check;
+  /** The resource whose check failed, when there is one. */
+  readonly url: string | null;
+}
+export class FetchError extends KbrelError { readonly check: "fetch"; readonly status: number | null; }
+export class IntegrityError extends KbrelError { readonly check: "sha256"; readonly expected: string | null; readonly actual: string | null; }
+export class SignatureError extends KbrelError { readonly check: "signature"; }
+export class ExpiredError extends KbrelError { readonly check: "expires"; }
+export class RollbackError extends KbrelError { readonly check: "rollback"; }
+export class FormatError extends KbrelError { readonly check: "format"; }
+export class VersionError extends KbrelError { readonly check: "version"; }
+export class AbortError extends KbrelError { readonly check: "abort"; }
+
+export const CACHE_FORMAT: "kbrel-cache/1";
+
+/** The state a store keeps between updates (the fields of a kbrel sync cache's state.json). */
+export interface CacheState {
+  format: string;
+  source: string;
+  index_etag: string | null;
+  highest_sequence: number;
+  trusted_keys: string[];
+}
+
+export interface TreeDoc { lang: string; path: string; sha256: string; size: number; }
+
+/** One complete version (a kbrel sync cache's tree.json). */
+export interface Tree {
+  format: string;
+  name: string;
+  version: string;
+  sequence: number;
+  manifest_sha256: string;
+  languages: string[];
+  documents: TreeDoc[];
+}
+
+/** Where verified documents live. `commit` is the atomic switch. */
+export interface Store {
+  open(): Promise<void>;
+  loadState(): Promise<CacheState | null>;
+  loadIndex(): Promise<Uint8Array | null>;
+  currentTree(): Promise<Tree | null>;
+  hasObject(sha256: string): Promise<boolean>;
+  getObject(sha256: string): Promise<Uint8Array | null>;
+  putObject(sha256: string, bytes: Uint8Array): Promise<void>;
+  getManifest(sha256: string): Promise<Uint8Array | null>;
+  putManifest(sha256: string, bytes: Uint8Array): Promise<void>;
+  commitIndex(state: CacheState, indexBytes: Uint8Array | null): Promise<void>;
+  commit(change: { tree: Tree; state: CacheState; indexBytes: Uint8Array | null }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class MemoryStore implements Store {
+  constructor();
+  open(): Promise<void>;
+  loadState(): Promise<CacheState | null>;
+  loadIndex(): Promise<Uint8Array | null>;
+  currentTree(): Promise<Tree | null>;
+  hasObject(sha256: string): Promise<boolean>;
+  getObject(sha256: string): Promise<Uint8Array | null>;
+  putObject(sha256: string, bytes: Uint8Array): Promise<void>;
+  getManifest(sha256: string): Promise<Uint8Array | null>;
+  putManifest(sha256: string, bytes: Uint8Array): Promise<void>;
+  commitIndex(state: CacheState, indexBytes: Uint8Array | null): Promise<void>;
+  commit(change: { tree: Tree; state: CacheState; indexBytes: Uint8Array | null }): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** IndexedDB (browsers): database `name`; the switch is one transaction. */
+export class IndexedDbStore implements Store {
+  constructor(name?: string, options?: { indexedDB?: IDBFactory });
+  open(): Promise<void>;
+  loadState(): Promise<CacheState | null>;
+  loadIndex(): Promise<Uint8Array | null>;
+  currentTree(): Promise<Tree | null>;
+  hasObject(sha256: string): Promise<boolean>;
+  getObject(sha256: string): Promise<Uint8Array | null>;
+  putObject(sha256: string, bytes: Uint8Array): Promise<void>;
+  getManifest(sha256: string): Promise<Uint8Array | null>;
+  putManifest(sha256: string, bytes: Uint8Array): Promise<void>;
+  commitIndex(state: CacheState, indexBytes: Uint8Array | null): Promise<void>;
+  commit(change: { tree: Tree; state: CacheState; indexBytes: Uint8Array | null }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** The registry URL (kbrel serve, a static host): http(s), with or without a trailing `/`. */
+  registry: string;
+  /** Only these languages (default: every language of the release). */
+  languages?: string[] | null;
+  /** Default: a MemoryStore. */
+  store?: Store;
+  /** Pinned public keys (`ed25519:<base64>`): when given, index.json must be signed by one. */
+  trustKey?: string | string[];
+  /** `latest` (default), a dist-tag, an exact version or a range (Cargo's rules: `^1.3`, `>=1.2, <2`). */
+  version?: string;
+  /** Accept an older index or a lower version than the one held. */
+  allowDowngrade?: boolean;
+  /** Parallel document downloads (1–32, default 8). */
+  parallel?: number;
+  /** Retries after network errors, 5xx, 429 and incomplete bodies (default 3). */
+  retries?: number;
+  /** Per request (default 30 000). */
+  timeoutMs?: number;
+  /** The clock, for `expires` (default Date.now). */
+  now?: () => number;
+  /** A fetch implementation (default globalThis.fetch). */
+  fetch?: typeof globalThis.fetch;
+  /** Ed25519 verification where WebCrypto lacks it, e.g. `verifyAsync` of @noble/ed25519 (argument order: publicKey, signature, message). */
+  verifyEd25519?: (publicKey: Uint8Array, signature: Uint8Array, message: Uint8Array) => Promise<boolean>;
+}
+
+export interface Progress { done: number; total: number; lang: string; path: string; }
+
+export interface UpdateOptions {
+  version?: string;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  allowDowngrade?: boolean;
+}
+
+export interface UpdateReport {
+  name: string;
+  previous: string | null;
+  version: string;
+  /** index.json was answered 304. */
+  notModified: boolean;
+  /** The store already held this version. */
+  upToDate: boolean;
+  changes: Record<string, { added: number; updated: number; removed: number }>;
+  documentsFetched: number;
+  requests: number;
+  /** As received (compressed when the server gzipped). */
+  bytesOnWire: number;
+  /** After Content-Encoding was decoded. */
+  bytesDecoded: number;
+  ms: number;
+}
+
+export interface DocInfo {
+  lang: string;
+  path: string;
+  key: string;
+  title: string | null;
+  url: string | null;
+  sha256: string;
+  size: number;
+}
+
+export interface Doc {
+  lang: string;
+  key: string;
+  path: string;
+  title: string | null;
+  /** Top-level front-matter fields (flat YAML: strings, numbers, booleans, null, lists). */
+  meta: Record<string, unknown>;
+  /** The body, without front matter. */
+  markdown: string;
+  /** The raw front matter (for a full YAML parser), or null. */
+  frontMatter: string | null;
+  /** The whole document, as published. */
+  text: string;
+}
+
+export class Docs {
+  constructor(options: OpenOptions);
+  open(): Promise<void>;
+  readonly currentVersion: string | null;
+  update(options?: UpdateOptions): Promise<UpdateReport>;
+  list(lang?: string | null): Promise<DocInfo[]>;
+  /** By key (as in the bundles) or by path; null when the version has no such document. */
+  get(lang: string, keyOrPath: string): Promise<Doc | null>;
+  close(): Promise<void>;
+}
+
+export function openDocs(options: OpenOptions): Promise<Docs>;
+
+export interface Version { major: number; minor: number; patch: number; pre: string[]; }
+export function parseVersion(v: string): Version | null;
+export function compareVersions(a: Version, b: Version): number;
+export function parseRange(spec: string): ((v: Version) => boolean) | null;
+export function selectVersion<V extends { version: string }>(index: { versions: V[]; dist_tags: Record<string, string> }, spec?: string, url?: string | null): V;
+export function splitFrontMatter(text: string): { frontMatter: string | null; meta: Record<string, unknown>; body: string };
+export function parseIndex(bytes: Uint8Array, url?: string): any;
+export function parseManifest(bytes: Uint8Array, url: string): any;
+export function canonicalJson(value: unknown): Uint8Array;
+export function sha256Hex(bytes: Uint8Array): Promise<string>;
+export function parsePublicKey(s: string): Uint8Array | null;
+export function isSafePath(p: string): boolean;
+export function blobPath(sha256: string): string;

@@ -1,0 +1,978 @@
+// @kbrel/client: the consumer protocol of `kbrel sync` (docs/protocol.md) for Node >= 20 and
+// evergreen browsers. No runtime dependency: fetch, WebCrypto (sha256, Ed25519) and streams are
+// built in. Stores: memory (here), IndexedDB (here, browsers), a folder (./folder.js, Node, the
+// layout of a `kbrel sync` cache).
+
+export const CACHE_FORMAT = "kbrel-cache/1";
+const SCHEMA_VERSION = 1;
+const INDEX = "index.json";
+const SIG = "index.json.sig";
+const ROTATION_CONTEXT = "kbrel next-key endorsement v1:";
+const INDEX_LIMIT = 64 << 20;
+const SIG_LIMIT = 1 << 20;
+const MANIFEST_LIMIT = 256 << 20;
+
+// --- errors -------------------------------------------------------------------------------
+
+/** Every failure: `check` names what failed, `url` the resource (when there is one). */
+export class KbrelError extends Error {
+  constructor(check, message, { url = null, cause } = {}) {
+    super(message, cause ? { cause } : undefined);
+    this.name = "KbrelError";
+    this.check = check;
+    this.url = url;
+  }
+}
+/** The transport failed (network, HTTP status, truncated or oversized body), after retries. */
+export class FetchError extends KbrelError {
+  constructor(message, opts) {
+    super("fetch", message, opts);
+    this.name = "FetchError";
+    this.status = opts?.status ?? null;
+  }
+}
+/** Bytes whose sha256 is not the one the index or manifest promised. */
+export class IntegrityError extends KbrelError {
+  constructor(message, opts) {
+    super("sha256", message, opts);
+    this.name = "IntegrityError";
+    this.expected = opts?.expected ?? null;
+    this.actual = opts?.actual ?? null;
+  }
+}
+/** index.json.sig missing, by an untrusted key, or not matching index.json. */
+export class SignatureError extends KbrelError {
+  constructor(message, opts) {
+    super("signature", message, opts);
+    this.name = "SignatureError";
+  }
+}
+/** A signed index past its `expires`. */
+export class ExpiredError extends KbrelError {
+  constructor(message, opts) {
+    super("expires", message, opts);
+    this.name = "ExpiredError";
+  }
+}
+/** An index older than one already accepted, or a version lower than the one held. */
+export class RollbackError extends KbrelError {
+  constructor(message, opts) {
+    super("rollback", message, opts);
+    this.name = "RollbackError";
+  }
+}
+/** A document that is not what the protocol allows (JSON, schema, unsafe paths…). */
+export class FormatError extends KbrelError {
+  constructor(message, opts) {
+    super("format", message, opts);
+    this.name = "FormatError";
+  }
+}
+/** No version matches the requested exact version, dist-tag or range. */
+export class VersionError extends KbrelError {
+  constructor(message, opts) {
+    super("version", message, opts);
+    this.name = "VersionError";
+  }
+}
+/** The caller's AbortSignal fired. */
+export class AbortError extends KbrelError {
+  constructor(message, opts) {
+    super("abort", message, opts);
+    this.name = "AbortError";
+  }
+}
+
+// --- bytes, hashes, base64 ------------------------------------------------------------------
+
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: false });
+
+function subtle() {
+  const s = globalThis.crypto?.subtle;
+  if (!s) throw new KbrelError("crypto", "WebCrypto (crypto.subtle) is not available: use a secure context (https or localhost) or Node >= 20");
+  return s;
+}
+
+/** Lowercase hex sha256 of bytes. */
+export async function sha256Hex(bytes) {
+  const d = new Uint8Array(await subtle().digest("SHA-256", bytes));
+  let s = "";
+  for (const b of d) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+function b64decode(s) {
+  if (typeof s !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return null;
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function b64encode(bytes) {
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+/** `ed25519:<base64 of 32 bytes>` (prefix optional) → 32 bytes, or null. */
+export function parsePublicKey(s) {
+  if (typeof s !== "string") return null;
+  const t = s.trim();
+  const raw = b64decode(t.startsWith("ed25519:") ? t.slice(8) : t);
+  return raw && raw.length === 32 ? raw : null;
+}
+
+const sameBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Ed25519 through WebCrypto (Node >= 20, Chromium >= 137, Firefox >= 129, Safari >= 17). */
+async function webCryptoVerify(publicKey, signature, message) {
+  let key;
+  try {
+    key = await subtle().importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+  } catch (e) {
+    if (e?.name === "NotSupportedError" || /Unrecognized|not supported/i.test(String(e?.message))) {
+      throw new KbrelError("crypto", "this runtime's WebCrypto lacks Ed25519: pass `verifyEd25519` (e.g. `verifyAsync` of @noble/ed25519) to openDocs", { cause: e });
+    }
+    return false; // not a valid point
+  }
+  return subtle().verify({ name: "Ed25519" }, key, signature, message);
+}
+
+// --- semver (the rules of `kbrel sync`: Cargo's, see docs/protocol.md) ----------------------
+
+const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+
+/** Parse `1.2.3-pre+build` → {major, minor, patch, pre: [...]}, or null. */
+export function parseVersion(v) {
+  const m = SEMVER.exec(v);
+  if (!m) return null;
+  return { major: +m[1], minor: +m[2], patch: +m[3], pre: m[4] ? m[4].split(".") : [] };
+}
+
+/** Semver precedence (build metadata ignored). */
+export function compareVersions(a, b) {
+  for (const k of ["major", "minor", "patch"]) if (a[k] !== b[k]) return a[k] < b[k] ? -1 : 1;
+  if (!a.pre.length || !b.pre.length) return b.pre.length - a.pre.length;
+  for (let i = 0; i < Math.min(a.pre.length, b.pre.length); i++) {
+    const x = a.pre[i], y = b.pre[i];
+    if (x === y) continue;
+    const nx = /^\d+$/.test(x), ny = /^\d+$/.test(y);
+    if (nx && ny) return +x < +y ? -1 : 1;
+    if (nx !== ny) return nx ? -1 : 1;
+    return x < y ? -1 : 1;
+  }
+  return a.pre.length - b.pre.length;
+}
+
+const COMPARATOR = /^(=|>=|<=|>|<|~|\^)?\s*(\*|x|X|0|[1-9]\d*)(?:\.(\*|x|X|0|[1-9]\d*))?(?:\.(\*|x|X|0|[1-9]\d*))?(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$/;
+
+/**
+ * A version requirement as Rust's `semver::VersionReq` (and so `kbrel sync`) reads it:
+ * comma-separated comparators (`>=1.2, <2`), each `=`, `>`, `>=`, `<`, `<=`, `~`, `^` or none
+ * (= `^`), with `*`/`x` wildcards. Not npm's syntax: no `||`, no hyphen ranges.
+ * Returns a predicate over parsed versions, or null.
+ */
+export function parseRange(spec) {
+  const parts = spec.split(",").map((p) => p.trim());
+  if (!parts.length || parts.some((p) => !p)) return null;
+  const preds = [];
+  const exactPre = []; // comparators with a pre-release: [major, minor, patch]
+  for (const p of parts) {
+    if (p === "*") { preds.push(() => true); continue; }
+    const m = COMPARATOR.exec(p);
+    if (!m) return null;
+    const op = m[1] ?? "^";
+    const wild = (x) => x === undefined || x === "*" || x === "x" || x === "X";
+    if (wild(m[2])) { if (m[1] && m[1] !== "=") return null; preds.push(() => true); continue; }
+    const major = +m[2];
+    const minor = wild(m[3]) ? null : +m[3];
+    const patch = minor === null || wild(m[4]) ? null : +m[4];
+    const pre = m[5] ? m[5].split(".") : [];
+    if (pre.length && patch === null) return null;
+    if (pre.length) exactPre.push([major, minor, patch]);
+    const v = { major, minor: minor ?? 0, patch: patch ?? 0, pre };
+    const cmp = (x) => compareVersions(x, v);
+    const lt = (x) => cmp(x) < 0;
+    const upTo = (maj, min, pat) => (x) => compareVersions(x, { major: maj, minor: min, patch: pat, pre: ["0"] }) < 0;
+    let f;
+    switch (op) {
+      case "=":
+        f = minor === null ? (x) => x.major === major
+          : patch === null ? (x) => x.major === major && x.minor === minor
+          : (x) => cmp(x) === 0;
+        break;
+      case ">":
+        f = minor === null ? (x) => x.major > major
+          : patch === null ? (x) => x.major > major || (x.major === major && x.minor > minor)
+          : (x) => cmp(x) > 0;
+        break;
+      case ">=":
+        f = (x) => cmp(x) >= 0;
+        break;
+      case "<":
+        f = lt;
+        break;
+      case "<=":
+        f = minor === null ? (x) => x.major <= major
+          : patch === null ? (x) => x.major < major || (x.major === major && x.minor <= minor)
+          : (x) => cmp(x) <= 0;
+        break;
+      case "~":
+        f = minor === null
+          ? (x) => cmp(x) >= 0 && upTo(major + 1, 0, 0)(x)
+          : (x) => cmp(x) >= 0 && upTo(major, minor + 1, 0)(x);
+        break;
+      case "^": {
+        let hi;
+        if (major > 0 || minor === null) hi = [major + 1, 0, 0];
+        else if (minor > 0 || patch === null) hi = [0, minor + 1, 0];
+        else hi = [0, 0, patch + 1];
+        f = (x) => cmp(x) >= 0 && upTo(...hi)(x);
+        break;
+      }
+    }
+    preds.push(f);
+  }
+  return (x) => {
+    // A pre-release matches only when a comparator names a pre-release of the same x.y.z.
+    if (x.pre.length && !exactPre.some(([a, b, c]) => a === x.major && b === x.minor && c === x.patch)) return false;
+    return preds.every((f) => f(x));
+  };
+}
+
+/** The version `spec` names in `index` (dist-tag, exact version with optional `v`, range). */
+export function selectVersion(index, spec = "latest", url = null) {
+  const known = () => {
+    const names = index.versions.map((v) => v.version).concat(Object.keys(index.dist_tags));
+    return index.versions.length ? names.join(", ") : "none published yet";
+  };
+  const byTag = index.dist_tags[spec];
+  if (byTag !== undefined) {
+    const v = index.versions.find((x) => x.version === byTag);
+    if (v) return v;
+  }
+  const exact = spec.startsWith("v") ? spec.slice(1) : spec;
+  const e = index.versions.find((x) => x.version === exact);
+  if (e) return e;
+  const pred = parseRange(spec);
+  let best = null;
+  if (pred) {
+    for (const v of index.versions) {
+      const p = parseVersion(v.version);
+      if (p && pred(p) && (!best || compareVersions(p, best[1]) > 0)) best = [v, p];
+    }
+  }
+  if (!best) throw new VersionError(`unknown version \`${spec}\`; known: ${known()}`, { url });
+  return best[0];
+}
+
+// --- the registry's formats ---------------------------------------------------------------
+
+const isSha = (s) => typeof s === "string" && /^[0-9a-f]{64}$/.test(s);
+const isSegment = (s) => typeof s === "string" && s !== "" && s !== "." && s !== ".." && !/[/\\\0]/.test(s);
+/** A relative `/`-separated path with no `.`/`..` segments, backslash, NUL or colon. */
+export const isSafePath = (p) => typeof p === "string" && p !== "" && !p.startsWith("/") && !p.includes(":") && p.split("/").every(isSegment);
+const isLanguage = (l) => typeof l === "string" && /^[A-Za-z0-9_-]+$/.test(l);
+
+function parseJson(bytes, url, what) {
+  let v;
+  try {
+    v = JSON.parse(dec.decode(bytes));
+  } catch (e) {
+    throw new FormatError(`${url}: ${what} is not valid JSON: ${e.message}`, { url });
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new FormatError(`${url}: ${what} is not a JSON object`, { url });
+  if (v.schema_version === undefined) throw new FormatError(`${url}: ${what} has no schema_version`, { url });
+  if (typeof v.schema_version === "number" && v.schema_version > SCHEMA_VERSION) {
+    throw new FormatError(`${url}: ${what} has schema_version ${v.schema_version}, newer than this client understands (${SCHEMA_VERSION}); upgrade @kbrel/client`, { url });
+  }
+  if (v.schema_version !== SCHEMA_VERSION) throw new FormatError(`${url}: ${what} has unsupported schema_version ${JSON.stringify(v.schema_version)}`, { url });
+  return v;
+}
+
+function fileRefOk(f) {
+  return f && isSafePath(f.path) && isSha(f.sha256) && Number.isSafeInteger(f.size) && f.size >= 0;
+}
+
+/** Parse and validate `index.json` bytes (docs/protocol.md, step 2). */
+export function parseIndex(bytes, url = INDEX) {
+  const i = parseJson(bytes, url, "index");
+  const bad = (why) => new FormatError(`${url}: ${why}`, { url });
+  if (typeof i.name !== "string" || !i.name) throw bad("index has no name");
+  if (!Number.isSafeInteger(i.sequence) || i.sequence < 0) throw bad("index has no valid sequence");
+  if (!i.dist_tags || typeof i.dist_tags !== "object" || Array.isArray(i.dist_tags)) throw bad("index has no dist_tags");
+  if (!Array.isArray(i.versions)) throw bad("index has no versions");
+  let prev = null;
+  for (const v of i.versions) {
+    const p = v && typeof v.version === "string" ? parseVersion(v.version) : null;
+    if (!p) throw bad(`index lists invalid version \`${v?.version}\``);
+    if (prev && compareVersions(prev, p) >= 0) throw bad(`index versions are not in ascending order at \`${v.version}\``);
+    if (!fileRefOk(v.manifest)) throw bad(`index lists an invalid or unsafe manifest for ${v.version}`);
+    prev = p;
+  }
+  for (const [tag, v] of Object.entries(i.dist_tags)) {
+    if (!i.versions.some((x) => x.version === v)) throw bad(`dist-tag \`${tag}\` points at unlisted version \`${v}\``);
+  }
+  if (i.expires !== undefined && i.expires !== null && typeof i.expires !== "string") throw bad("invalid expires");
+  return i;
+}
+
+/** Parse and validate a `manifest.json` (docs/protocol.md, step 5). */
+export function parseManifest(bytes, url) {
+  const m = parseJson(bytes, url, "manifest");
+  const bad = (why) => new FormatError(`refusing ${url}: ${why}; nothing was changed`, { url });
+  if (typeof m.name !== "string" || typeof m.version !== "string") throw bad("manifest has no name or version");
+  if (!Array.isArray(m.languages) || !Array.isArray(m.documents)) throw bad("manifest has no languages or documents");
+  const badLang = m.languages.find((l) => !isLanguage(l));
+  if (badLang !== undefined) throw bad(`it lists an invalid language \`${badLang}\``);
+  for (const d of m.documents) {
+    if (!d || !isSegment(d.lang) || !isSafePath(d.path)) throw bad(`manifest lists an unsafe document path \`${d?.lang}/${d?.path}\``);
+    if (!isSha(d.sha256)) throw bad(`manifest lists an invalid sha256 \`${d.sha256}\` for \`${d.path}\``);
+    if (!Number.isSafeInteger(d.size) || d.size < 0) throw bad(`manifest lists an invalid size for \`${d.path}\``);
+  }
+  return m;
+}
+
+/** `blobs/sha256/<aa>/<rest>`. */
+export const blobPath = (sha) => `blobs/sha256/${sha.slice(0, 2)}/${sha.slice(2)}`;
+
+/**
+ * The canonical bytes of a JSON value as kbrel writes them (serde_json's pretty printer: two
+ * spaces, `"k": v`, a trailing newline) — `tree.json` and `state.json` must match byte for byte.
+ */
+export function canonicalJson(value) {
+  return enc.encode(JSON.stringify(value, null, 2) + "\n");
+}
+
+// --- front matter -------------------------------------------------------------------------
+
+function scalar(raw) {
+  const v = raw.trim();
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) {
+    try { return JSON.parse(v); } catch { return v.slice(1, -1); }
+  }
+  if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) return v.slice(1, -1).replaceAll("''", "'");
+  if (v === "true" || v === "false") return v === "true";
+  if (v === "null" || v === "~" || v === "") return null;
+  if (/^-?(0|[1-9]\d*)(\.\d+)?$/.test(v)) return Number(v);
+  if (v.startsWith("[") && v.endsWith("]")) {
+    const inner = v.slice(1, -1).trim();
+    return inner ? inner.split(",").map(scalar) : [];
+  }
+  return v;
+}
+
+/**
+ * Split a document into front matter and body. `meta` holds the top-level `key: value` fields:
+ * quoted and plain strings, numbers, booleans, null, flow lists `[a, b]` and block lists
+ * (`- item` lines); anything deeper (nested mappings, block scalars) is kept as its raw text.
+ * `frontMatter` is the raw YAML for a full YAML parser.
+ */
+export function splitFrontMatter(text) {
+  if (!text.startsWith("---\n")) return { frontMatter: null, meta: {}, body: text };
+  let offset = 4;
+  const lines = text.slice(4).split(/(?<=\n)/);
+  let end = -1;
+  for (const l of lines) {
+    const t = l.replace(/\n$/, "").trimEnd();
+    if (t === "---" || t === "...") { end = offset; offset += l.length; break; }
+    offset += l.length;
+  }
+  if (end < 0) return { frontMatter: null, meta: {}, body: text };
+  const yaml = text.slice(4, end);
+  const meta = {};
+  let key = null;
+  let rest = [];
+  const flush = () => {
+    if (key === null) return;
+    const items = rest.filter((l) => l.trim() !== "");
+    if (meta[key] === null && items.length && items.every((l) => /^\s*- /.test(l))) meta[key] = items.map((l) => scalar(l.replace(/^\s*- /, "")));
+    else if (items.length) meta[key] = [meta[key] ?? "", ...items].join("\n").trim();
+  };
+  for (const line of yaml.split("\n")) {
+    const m = /^([A-Za-z_][\w-]*|"[^"]*"|'[^']*')\s*:(?:\s+(.*))?$/.exec(line);
+    if (m && !line.startsWith(" ")) {
+      flush();
+      key = m[1].replace(/^["']|["']$/g, "");
+      const raw = (m[2] ?? "").replace(/\s+#.*$/, "");
+      meta[key] = raw === "|" || raw === ">" || raw === "|-" || raw === ">-" ? null : scalar(raw);
+      rest = [];
+    } else if (key !== null && !line.startsWith("#")) {
+      rest.push(line);
+    }
+  }
+  flush();
+  return { frontMatter: yaml, meta, body: text.slice(offset) };
+}
+
+// --- HTTP with limits, retries and byte counts ------------------------------------------------
+
+const sleep = (ms, signal) => new Promise((resolve, reject) => {
+  const t = setTimeout(resolve, ms);
+  signal?.addEventListener("abort", () => { clearTimeout(t); reject(signal.reason); }, { once: true });
+});
+
+class Http {
+  constructor(base, { fetch: f, retries, timeoutMs, signal, stats }) {
+    this.base = base.endsWith("/") ? base : base + "/";
+    this.fetch = f ?? globalThis.fetch.bind(globalThis);
+    this.retries = retries;
+    this.timeoutMs = timeoutMs;
+    this.signal = signal;
+    this.stats = stats;
+  }
+
+  url(rel) {
+    return this.base + rel;
+  }
+
+  checkAbort() {
+    if (this.signal?.aborted) throw new AbortError(`aborted: ${this.signal.reason?.message ?? this.signal.reason ?? "AbortSignal"}`);
+  }
+
+  /** One attempt: {status, bytes?, etag?} or throws {retryable, message}. */
+  async once(rel, { etag, limit }) {
+    const url = this.url(rel);
+    const signals = [AbortSignal.timeout(this.timeoutMs)];
+    if (this.signal) signals.push(this.signal);
+    const signal = AbortSignal.any(signals);
+    const headers = {};
+    if (etag) headers["If-None-Match"] = etag;
+    let res;
+    this.stats.requests++;
+    try {
+      res = await this.fetch(url, { headers, signal, cache: "no-store", credentials: "omit" });
+    } catch (e) {
+      this.checkAbort();
+      throw { retryable: true, message: `${e?.cause?.code ?? e?.name ?? "error"}: ${e?.cause?.message ?? e?.message ?? e}` };
+    }
+    const status = res.status;
+    if (status === 304) {
+      await res.body?.cancel().catch(() => {});
+      return { status };
+    }
+    if (status === 404) {
+      await res.body?.cancel().catch(() => {});
+      return { status };
+    }
+    if (status !== 200) {
+      await res.body?.cancel().catch(() => {});
+      throw { retryable: status >= 500 || status === 429, status, message: `HTTP ${status}` };
+    }
+    const declared = Number(res.headers.get("content-length"));
+    const encoded = res.headers.get("content-encoding");
+    const chunks = [];
+    let n = 0;
+    try {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        n += value.length;
+        if (n > limit) {
+          await reader.cancel().catch(() => {});
+          throw { retryable: false, message: `the response is larger than the ${limit} bytes expected` };
+        }
+        chunks.push(value);
+      }
+    } catch (e) {
+      if (e && typeof e.retryable === "boolean") throw e;
+      this.checkAbort();
+      throw { retryable: true, message: `incomplete response: ${e?.cause?.message ?? e?.message ?? e}` };
+    }
+    // fetch decodes Content-Encoding itself: the wire size is Content-Length when compressed.
+    const wire = encoded && encoded !== "identity" && Number.isFinite(declared) && declared > 0 ? declared : n;
+    if (!encoded && Number.isFinite(declared) && res.headers.has("content-length") && declared !== n) {
+      throw { retryable: true, message: `incomplete response: ${n} of ${declared} bytes` };
+    }
+    const bytes = new Uint8Array(n);
+    let at = 0;
+    for (const c of chunks) { bytes.set(c, at); at += c.length; }
+    this.stats.bytesOnWire += wire;
+    this.stats.bytesDecoded += n;
+    return { status, bytes, etag: res.headers.get("etag") };
+  }
+
+  /** With retries (backoff 100 ms × 4^k) on network errors, 5xx, 429 and incomplete bodies. */
+  async get(rel, { etag = null, limit } = {}) {
+    for (let attempt = 0; ; attempt++) {
+      this.checkAbort();
+      try {
+        return await this.once(rel, { etag, limit });
+      } catch (e) {
+        if (e instanceof KbrelError) throw e;
+        if (e?.retryable && attempt < this.retries) {
+          await sleep(100 * 4 ** attempt, this.signal).catch(() => this.checkAbort());
+          continue;
+        }
+        throw new FetchError(`cannot fetch ${this.url(rel)}: ${e?.message ?? e}`, { url: this.url(rel), status: e?.status });
+      }
+    }
+  }
+}
+
+// --- stores -------------------------------------------------------------------------------
+
+/**
+ * A store keeps: the state (source, index ETag, highest sequence, trusted keys), the last
+ * accepted index bytes, verified objects by sha256, manifests by sha256, and the current tree.
+ * `commit` makes a new tree current atomically (the switch) and may drop unreferenced objects.
+ */
+export class MemoryStore {
+  constructor() {
+    this.state = null;
+    this.index = null;
+    this.objects = new Map();
+    this.manifests = new Map();
+    this.tree = null;
+  }
+  async open() {}
+  async loadState() { return this.state && structuredClone(this.state); }
+  async loadIndex() { return this.index; }
+  async currentTree() { return this.tree && structuredClone(this.tree); }
+  async hasObject(sha) { return this.objects.has(sha); }
+  async getObject(sha) { return this.objects.get(sha) ?? null; }
+  async putObject(sha, bytes) { this.objects.set(sha, bytes); }
+  async getManifest(sha) { return this.manifests.get(sha) ?? null; }
+  async putManifest(sha, bytes) { this.manifests.set(sha, bytes); }
+  async commitIndex(state, indexBytes) {
+    this.state = structuredClone(state);
+    if (indexBytes) this.index = indexBytes;
+  }
+  async commit({ tree, state, indexBytes }) {
+    this.tree = structuredClone(tree);
+    await this.commitIndex(state, indexBytes);
+    const keep = new Set(tree.documents.map((d) => d.sha256));
+    for (const k of this.objects.keys()) if (!keep.has(k)) this.objects.delete(k);
+    for (const k of this.manifests.keys()) if (k !== tree.manifest_sha256) this.manifests.delete(k);
+  }
+  async close() {}
+}
+
+const idbReq = (r) => new Promise((resolve, reject) => {
+  r.onsuccess = () => resolve(r.result);
+  r.onerror = () => reject(r.error);
+});
+const idbDone = (tx) => new Promise((resolve, reject) => {
+  tx.oncomplete = () => resolve();
+  tx.onerror = () => reject(tx.error);
+  tx.onabort = () => reject(tx.error ?? new Error("IndexedDB transaction aborted"));
+});
+
+/**
+ * IndexedDB (browsers): database `name` with stores `objects` (sha256 → bytes, also manifests)
+ * and `meta` (state, index, tree). The switch is one readwrite transaction over `meta` that
+ * writes the new tree, state and index together: it commits completely or not at all.
+ */
+export class IndexedDbStore {
+  constructor(name = "kbrel", { indexedDB: idb } = {}) {
+    this.name = name;
+    this.idb = idb ?? globalThis.indexedDB;
+    this.db = null;
+  }
+  async open() {
+    if (!this.idb) throw new KbrelError("store", "IndexedDB is not available in this runtime");
+    const r = this.idb.open(this.name, 1);
+    r.onupgradeneeded = () => {
+      r.result.createObjectStore("objects");
+      r.result.createObjectStore("meta");
+    };
+    this.db = await idbReq(r);
+  }
+  async metaGet(k) {
+    return idbReq(this.db.transaction("meta").objectStore("meta").get(k));
+  }
+  async loadState() { return (await this.metaGet("state")) ?? null; }
+  async loadIndex() { return (await this.metaGet("index")) ?? null; }
+  async currentTree() { return (await this.metaGet("tree")) ?? null; }
+  async hasObject(sha) {
+    return (await idbReq(this.db.transaction("objects").objectStore("objects").count(sha))) > 0;
+  }
+  async getObject(sha) {
+    return (await idbReq(this.db.transaction("objects").objectStore("objects").get(sha))) ?? null;
+  }
+  async putObject(sha, bytes) {
+    const tx = this.db.transaction("objects", "readwrite");
+    tx.objectStore("objects").put(bytes, sha);
+    await idbDone(tx);
+  }
+  async getManifest(sha) { return this.getObject("manifest:" + sha); }
+  async putManifest(sha, bytes) { return this.putObject("manifest:" + sha, bytes); }
+  async commitIndex(state, indexBytes) {
+    const tx = this.db.transaction("meta", "readwrite");
+    tx.objectStore("meta").put(state, "state");
+    if (indexBytes) tx.objectStore("meta").put(indexBytes, "index");
+    await idbDone(tx);
+  }
+  async commit({ tree, state, indexBytes }) {
+    const tx = this.db.transaction("meta", "readwrite");
+    const meta = tx.objectStore("meta");
+    meta.put(tree, "tree");
+    meta.put(state, "state");
+    if (indexBytes) meta.put(indexBytes, "index");
+    await idbDone(tx);
+    // After the switch: drop what the new tree does not reference (a crash here only leaves
+    // garbage, which the next commit removes).
+    const keep = new Set(tree.documents.map((d) => d.sha256));
+    keep.add("manifest:" + tree.manifest_sha256);
+    const keys = await idbReq(this.db.transaction("objects").objectStore("objects").getAllKeys());
+    const doomed = keys.filter((k) => !keep.has(k));
+    if (doomed.length) {
+      const gc = this.db.transaction("objects", "readwrite");
+      for (const k of doomed) gc.objectStore("objects").delete(k);
+      await idbDone(gc);
+    }
+  }
+  async close() { this.db?.close(); }
+}
+
+// --- the client -----------------------------------------------------------------------------
+
+/**
+ * Open a local copy of the knowledge base at `registry` (the URL `kbrel serve` or a static host
+ * serves). Reads what `store` holds; `update()` brings it to the requested version.
+ */
+export async function openDocs(options) {
+  const kb = new Docs(options);
+  await kb.open();
+  return kb;
+}
+
+function utf8(bytes) {
+  return dec.decode(bytes);
+}
+
+export class Docs {
+  constructor({
+    registry,
+    languages = null,
+    store = new MemoryStore(),
+    trustKey = [],
+    version = "latest",
+    allowDowngrade = false,
+    parallel = 8,
+    retries = 3,
+    timeoutMs = 30_000,
+    now = () => Date.now(),
+    fetch = undefined,
+    verifyEd25519 = webCryptoVerify,
+  }) {
+    if (typeof registry !== "string" || !/^https?:\/\//.test(registry)) {
+      throw new KbrelError("usage", `registry must be an http(s) URL, got ${JSON.stringify(registry)}`);
+    }
+    this.registry = registry;
+    this.languages = languages;
+    this.store = store;
+    this.trustKeys = Array.isArray(trustKey) ? trustKey : [trustKey];
+    for (const k of this.trustKeys) {
+      if (!parsePublicKey(k)) throw new KbrelError("usage", `invalid public key \`${k}\` (expected ed25519:<base64 of 32 bytes>)`);
+    }
+    this.version = version;
+    this.allowDowngrade = allowDowngrade;
+    this.parallel = Math.min(32, Math.max(1, parallel));
+    this.retries = retries;
+    this.timeoutMs = timeoutMs;
+    this.now = now;
+    this.fetchImpl = fetch;
+    this.verifyEd25519 = verifyEd25519;
+    this.tree = null;
+    this.byKey = null;
+  }
+
+  async open() {
+    await this.store.open();
+    this.tree = await this.store.currentTree();
+    this.byKey = null;
+  }
+
+  /** The version held (null before the first update). */
+  get currentVersion() {
+    return this.tree?.version ?? null;
+  }
+
+  /**
+   * Bring the store to `version` (default: the `version` of openDocs, `latest`). Resolves to a
+   * report; rejects with a KbrelError, after which the store shows what it showed before.
+   */
+  async update({ version = this.version, signal, onProgress, allowDowngrade = this.allowDowngrade } = {}) {
+    const started = Date.now();
+    const stats = { requests: 0, bytesOnWire: 0, bytesDecoded: 0 };
+    const http = new Http(this.registry, { fetch: this.fetchImpl, retries: this.retries, timeoutMs: this.timeoutMs, signal, stats });
+    const store = this.store;
+    const state = (await store.loadState()) ?? { format: CACHE_FORMAT, source: "", index_etag: null, highest_sequence: 0, trusted_keys: [] };
+    const current = await store.currentTree();
+    const from = this.registry;
+    const sameSource = state.source === from;
+
+    // 1. index.json, conditionally.
+    const indexUrl = http.url(INDEX);
+    const etag = sameSource && current ? state.index_etag : null;
+    let r = await http.get(INDEX, { etag, limit: INDEX_LIMIT });
+    let indexBytes, newEtag, notModified = false;
+    if (r.status === 304) {
+      indexBytes = await store.loadIndex();
+      if (!indexBytes) r = await http.get(INDEX, { limit: INDEX_LIMIT });
+      else { newEtag = state.index_etag; notModified = true; }
+    }
+    if (r.status === 404) throw new FetchError(`no index.json at ${indexUrl} (is it a kbrel registry?)`, { url: indexUrl, status: 404 });
+    if (!notModified) { indexBytes = r.bytes; newEtag = r.etag ?? null; }
+    const index = parseIndex(indexBytes, indexUrl);
+
+    // 2. Signature, expiry, rollback.
+    const trusted = [...this.trustKeys, ...(state.trusted_keys ?? [])];
+    if (this.trustKeys.length) {
+      const s = await http.get(SIG, { limit: SIG_LIMIT });
+      if (s.status !== 200) throw new SignatureError(`${indexUrl} is not signed (${http.url(SIG)} is missing) but a trusted key requires a signature`, { url: indexUrl });
+      const next = await this.verifySignature(indexBytes, s.bytes, trusted, indexUrl);
+      if (next && !state.trusted_keys.includes(next)) state.trusted_keys.push(next);
+      if (index.expires) {
+        const t = Date.parse(index.expires);
+        if (Number.isNaN(t)) throw new FormatError(`${indexUrl}: invalid expires \`${index.expires}\``, { url: indexUrl });
+        if (t < this.now()) throw new ExpiredError(`refusing ${indexUrl}: it expired at ${index.expires} (a frozen or replayed index)`, { url: indexUrl });
+      }
+    }
+    if (sameSource && index.sequence < state.highest_sequence && !allowDowngrade) {
+      throw new RollbackError(`refusing ${indexUrl}: its sequence ${index.sequence} is older than the ${state.highest_sequence} this cache already accepted (a rollback?); allowDowngrade to accept`, { url: indexUrl });
+    }
+
+    // 3. The version.
+    const chosen = selectVersion(index, version, indexUrl);
+    if (current && current.name === index.name && !allowDowngrade) {
+      const cv = parseVersion(current.version);
+      if (cv && compareVersions(parseVersion(chosen.version), cv) < 0) {
+        throw new RollbackError(`the cache holds ${current.version}, newer than the selected ${chosen.version}; allowDowngrade to move it back`, { url: indexUrl });
+      }
+    }
+    const report = {
+      name: index.name,
+      previous: current?.version ?? null,
+      version: chosen.version,
+      notModified,
+      upToDate: false,
+      changes: {},
+      documentsFetched: 0,
+      requests: 0,
+      bytesOnWire: 0,
+      bytesDecoded: 0,
+      ms: 0,
+    };
+    const finish = () => {
+      report.requests = stats.requests;
+      report.bytesOnWire = stats.bytesOnWire;
+      report.bytesDecoded = stats.bytesDecoded;
+      report.ms = Date.now() - started;
+      return report;
+    };
+    const wantLangs = this.languages;
+    const sameLangs = (c) => !wantLangs || (c.languages.length === wantLangs.length && c.languages.every((l, i) => l === wantLangs[i]));
+    if (current && current.manifest_sha256 === chosen.manifest.sha256 && current.name === index.name && sameLangs(current)) {
+      report.upToDate = true;
+      state.source = from;
+      state.highest_sequence = Math.max(state.highest_sequence, index.sequence);
+      state.index_etag = newEtag ?? null;
+      await store.commitIndex(state, notModified ? null : indexBytes);
+      // A cache another tool (kbrel sync) filled has no copy of the manifest, which get() needs
+      // for keys and titles: fetch it once, verified against the index.
+      if (!(await store.getManifest(chosen.manifest.sha256))) {
+        const mUrl = http.url(chosen.manifest.path);
+        const mr = await http.get(chosen.manifest.path, { limit: MANIFEST_LIMIT });
+        if (mr.status === 200 && (await sha256Hex(mr.bytes)) === chosen.manifest.sha256) {
+          parseManifest(mr.bytes, mUrl);
+          await store.putManifest(chosen.manifest.sha256, mr.bytes);
+        }
+      }
+      this.tree = current;
+      this.byKey = null;
+      return finish();
+    }
+
+    // 4. The manifest, verified against the index.
+    const mUrl = http.url(chosen.manifest.path);
+    const mr = await http.get(chosen.manifest.path, { limit: MANIFEST_LIMIT });
+    if (mr.status !== 200) throw new FetchError(`${mUrl} is missing`, { url: mUrl, status: mr.status });
+    const mSha = await sha256Hex(mr.bytes);
+    if (mSha !== chosen.manifest.sha256) {
+      throw new IntegrityError(`refusing ${mUrl}: sha256 mismatch: expected ${chosen.manifest.sha256} (from index.json), got ${mSha}; the cache was not changed`, { url: mUrl, expected: chosen.manifest.sha256, actual: mSha });
+    }
+    const m = parseManifest(mr.bytes, mUrl);
+    const languages = wantLangs ?? m.languages;
+    for (const l of languages) {
+      if (!m.languages.includes(l)) throw new KbrelError("usage", `language ${l}: ${m.name} has languages ${m.languages.join(", ")}`, { url: mUrl });
+    }
+    const docs = m.documents.filter((d) => languages.includes(d.lang));
+    const listed = new Set();
+    for (const d of docs) {
+      const k = `${d.lang}/${d.path}`;
+      if (listed.has(k)) throw new FormatError(`refusing ${mUrl}: it lists \`${k}\` twice; the cache was not changed`, { url: mUrl });
+      listed.add(k);
+    }
+
+    // 5. Changes against the current tree.
+    const old = new Map((current?.documents ?? []).map((d) => [`${d.lang}\0${d.path}`, d.sha256]));
+    for (const l of languages) report.changes[l] = { added: 0, updated: 0, removed: 0 };
+    const fresh = new Set();
+    for (const d of docs) {
+      const k = `${d.lang}\0${d.path}`;
+      fresh.add(k);
+      const c = (report.changes[d.lang] ??= { added: 0, updated: 0, removed: 0 });
+      if (!old.has(k)) c.added++;
+      else if (old.get(k) !== d.sha256) c.updated++;
+    }
+    for (const k of old.keys()) {
+      if (!fresh.has(k)) {
+        const l = k.split("\0")[0];
+        (report.changes[l] ??= { added: 0, updated: 0, removed: 0 }).removed++;
+      }
+    }
+
+    // 6. Fetch what the store lacks: bounded parallelism, every byte verified.
+    const missing = [];
+    const seen = new Set();
+    for (const d of docs) {
+      if (seen.has(d.sha256)) continue;
+      seen.add(d.sha256);
+      if (!(await store.hasObject(d.sha256))) missing.push(d);
+    }
+    const total = missing.length;
+    let next = 0, done = 0, failed = null;
+    const worker = async () => {
+      while (!failed && next < missing.length) {
+        const d = missing[next++];
+        try {
+          const bytes = await this.fetchBlob(http, d);
+          await store.putObject(d.sha256, bytes);
+          done++;
+          onProgress?.({ done, total, lang: d.lang, path: d.path });
+        } catch (e) {
+          failed ??= e;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.parallel, Math.max(1, missing.length)) }, worker));
+    if (failed) throw failed;
+    http.checkAbort();
+    report.documentsFetched = done;
+
+    // 7. The switch: the new tree, state and index in one step.
+    const tree = {
+      format: CACHE_FORMAT,
+      name: m.name,
+      version: m.version,
+      sequence: index.sequence,
+      manifest_sha256: chosen.manifest.sha256,
+      languages: [...languages],
+      documents: docs.map((d) => ({ lang: d.lang, path: d.path, sha256: d.sha256, size: d.size })),
+    };
+    await store.putManifest(chosen.manifest.sha256, mr.bytes);
+    state.source = from;
+    state.highest_sequence = Math.max(state.highest_sequence, index.sequence);
+    state.index_etag = newEtag ?? null;
+    await store.commit({ tree, state, indexBytes: notModified ? null : indexBytes });
+    this.tree = tree;
+    this.byKey = null;
+    this.manifest = m;
+    return finish();
+  }
+
+  async fetchBlob(http, d) {
+    const rel = blobPath(d.sha256);
+    const url = http.url(rel);
+    const limit = Math.max(1024, d.size + 1024);
+    for (let attempt = 0; ; attempt++) {
+      const r = await http.get(rel, { limit });
+      if (r.status !== 200) throw new FetchError(`${url} is missing (document ${d.lang}/${d.path})`, { url, status: r.status });
+      const actual = await sha256Hex(r.bytes);
+      if (actual === d.sha256) return r.bytes;
+      if (attempt >= 1) {
+        throw new IntegrityError(`refusing ${url}: wrong content for ${d.lang}/${d.path}: expected sha256 ${d.sha256}, got ${actual}; the cache was not switched`, { url, expected: d.sha256, actual });
+      }
+    }
+  }
+
+  async verifySignature(indexBytes, sigBytes, trusted, url) {
+    let sig;
+    try {
+      sig = JSON.parse(dec.decode(sigBytes));
+    } catch (e) {
+      throw new SignatureError(`refusing ${url}: index.json.sig is not a kbrel signature file: ${e.message}`, { url });
+    }
+    if (sig?.schema_version !== SCHEMA_VERSION) {
+      throw new SignatureError(`refusing ${url}: index.json.sig has schema_version ${sig?.schema_version}, this client understands ${SCHEMA_VERSION}`, { url });
+    }
+    const signer = parsePublicKey(sig.key);
+    if (!signer) throw new SignatureError(`refusing ${url}: index.json.sig names an invalid key \`${sig.key}\``, { url });
+    const signerS = "ed25519:" + b64encode(signer);
+    if (!trusted.some((t) => { const k = parsePublicKey(t); return k && sameBytes(k, signer); })) {
+      throw new SignatureError(`refusing ${url}: index.json is signed by ${signerS}, which is not a trusted key`, { url });
+    }
+    const raw = b64decode(sig.signature);
+    if (!raw || raw.length !== 64) throw new SignatureError(`refusing ${url}: the signature is not 64 bytes of base64`, { url });
+    if (!(await this.verifyEd25519(signer, raw, indexBytes))) {
+      throw new SignatureError(`refusing ${url}: the signature by ${signerS} does not match index.json (sha256 ${await sha256Hex(indexBytes)})`, { url });
+    }
+    if (sig.next_key) {
+      const e = sig.next_key;
+      const er = b64decode(e.signature);
+      const nk = parsePublicKey(e.key);
+      if (!er || er.length !== 64 || !nk || !(await this.verifyEd25519(signer, er, enc.encode(ROTATION_CONTEXT + e.key)))) {
+        throw new SignatureError(`refusing ${url}: the next-key endorsement is not signed by the index key`, { url });
+      }
+      return e.key;
+    }
+    return null;
+  }
+
+  async loadManifest() {
+    if (this.manifest && this.tree && this.manifestSha === this.tree.manifest_sha256) return this.manifest;
+    if (!this.tree) return null;
+    let bytes = await this.store.getManifest(this.tree.manifest_sha256);
+    if (bytes && (await sha256Hex(bytes)) !== this.tree.manifest_sha256) bytes = null;
+    this.manifest = bytes ? parseManifest(bytes, "manifest") : null;
+    this.manifestSha = this.tree.manifest_sha256;
+    return this.manifest;
+  }
+
+  /** Every document of the current version: [{lang, key, path, title, sha256, size}]. */
+  async list(lang = null) {
+    if (!this.tree) return [];
+    const m = await this.loadManifest();
+    const info = new Map((m?.documents ?? []).map((d) => [`${d.lang}\0${d.path}`, d]));
+    return this.tree.documents
+      .filter((d) => !lang || d.lang === lang)
+      .map((d) => {
+        const i = info.get(`${d.lang}\0${d.path}`);
+        return { lang: d.lang, path: d.path, key: i?.key ?? d.path.replace(/\.md$/, ""), title: i?.title ?? null, url: i?.url ?? null, sha256: d.sha256, size: d.size };
+      });
+  }
+
+  /**
+   * One document by its key (as in the bundles) or its path (`guide/setup.md`):
+   * {key, path, title, meta, markdown, frontMatter, text} or null. `markdown` is the body
+   * without front matter, `text` the whole document. Its sha256 is checked again on read.
+   */
+  async get(lang, keyOrPath) {
+    if (!this.tree) return null;
+    if (!this.byKey) {
+      this.byKey = new Map();
+      for (const d of await this.list()) {
+        this.byKey.set(`${d.lang}\0${d.path}`, d);
+        if (!this.byKey.has(`${d.lang}\0${d.key}`)) this.byKey.set(`${d.lang}\0${d.key}`, d);
+      }
+    }
+    const d = this.byKey.get(`${lang}\0${keyOrPath}`);
+    if (!d) return null;
+    const bytes = await this.store.getObject(d.sha256);
+    if (!bytes) throw new KbrelError("store", `document ${lang}/${d.path} (sha256 ${d.sha256}) is missing from the store`);
+    const actual = await sha256Hex(bytes);
+    if (actual !== d.sha256) throw new IntegrityError(`document ${lang}/${d.path} in the store does not match sha256 ${d.sha256} (got ${actual})`, { expected: d.sha256, actual });
+    const text = utf8(bytes);
+    const { meta, body, frontMatter } = splitFrontMatter(text);
+    return { lang, key: d.key, path: d.path, title: d.title ?? meta.title ?? null, meta, markdown: body, frontMatter, text };
+  }
+
+  async close() {
+    await this.store.close();
+  }
+}

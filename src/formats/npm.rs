@@ -1,0 +1,235 @@
+//! npm's registry formats: the packument (full and abbreviated) built from the index and each
+//! version's `package.json`, and the publish document for `PUT /<name>`. The only module that
+//! knows npm's JSON shapes.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use crate::manifest::{Index, IndexVersion};
+
+/// Where the static packument of a package lives in the registry directory: the URL path npm
+/// requests (`/name`, or `/@scope%2fname` which static servers decode to `@scope/name`).
+pub fn packument_path(name: &str) -> String {
+    name.to_string()
+}
+
+/// npm's package-name rules (scoped names allowed).
+pub fn validate_package_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() || name.len() > 214 {
+        return Err("must be 1 to 214 characters".into());
+    }
+    if matches!(name, "v" | "blobs" | "index.json" | "index.json.sig") || name.ends_with(".tgz") {
+        return Err(format!(
+            "`{name}` collides with a file of the registry layout"
+        ));
+    }
+    let bare = match name.strip_prefix('@') {
+        Some(scoped) => {
+            let (scope, bare) = scoped
+                .split_once('/')
+                .ok_or("a scoped name must look like @scope/name")?;
+            check_part(scope)?;
+            bare
+        }
+        None => name,
+    };
+    check_part(bare)
+}
+
+fn check_part(part: &str) -> std::result::Result<(), String> {
+    if part.is_empty() {
+        return Err("name parts must not be empty".into());
+    }
+    if part.starts_with(['.', '_']) {
+        return Err("must not start with `.` or `_`".into());
+    }
+    if let Some(c) = part.chars().find(|c| {
+        !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | '~'))
+    }) {
+        return Err(format!(
+            "character `{c}` is not allowed (lowercase letters, digits, - . _ ~)"
+        ));
+    }
+    Ok(())
+}
+
+pub fn is_js_identifier(s: &str) -> bool {
+    let mut cs = s.chars();
+    matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// `@scope/name` + `1.0.0` → `scope-name-1.0.0.tgz`, as `npm pack` names it.
+pub fn tarball_file_name(name: &str, version: &str) -> String {
+    format!(
+        "{}-{version}.tgz",
+        name.trim_start_matches('@').replace('/', "-")
+    )
+}
+
+fn version_doc(
+    name: &str,
+    v: &IndexVersion,
+    package_json: Option<&Value>,
+    tarball_url: &str,
+) -> Value {
+    let mut doc = match package_json {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    doc.insert("name".into(), json!(name));
+    doc.insert("version".into(), json!(v.version));
+    doc.insert("_id".into(), json!(format!("{name}@{}", v.version)));
+    doc.insert(
+        "dist".into(),
+        json!({
+            "tarball": tarball_url,
+            "integrity": v.tarball.integrity,
+            "shasum": v.tarball.shasum,
+            "fileCount": v.tarball.file_count,
+            "unpackedSize": v.tarball.unpacked_size,
+        }),
+    );
+    Value::Object(doc)
+}
+
+/// The full packument (`GET /<name>`). `tarball_url` maps a tarball file name to its URL.
+pub fn packument(
+    index: &Index,
+    docs: &BTreeMap<String, Value>,
+    tarball_url: &dyn Fn(&str) -> String,
+) -> Value {
+    let mut versions = Map::new();
+    let mut time = Map::new();
+    for v in &index.versions {
+        versions.insert(
+            v.version.clone(),
+            version_doc(
+                &index.name,
+                v,
+                docs.get(&v.version),
+                &tarball_url(&v.tarball.path),
+            ),
+        );
+        time.insert(v.version.clone(), json!(v.published));
+    }
+    let created = index
+        .versions
+        .iter()
+        .map(|v| v.published.as_str())
+        .min()
+        .unwrap_or("");
+    let modified = index
+        .versions
+        .iter()
+        .map(|v| v.published.as_str())
+        .max()
+        .unwrap_or("");
+    time.insert("created".into(), json!(created));
+    time.insert("modified".into(), json!(modified));
+    let latest_doc = index.dist_tags.get("latest").and_then(|l| docs.get(l));
+    let description = latest_doc
+        .and_then(|d| d.get("description"))
+        .cloned()
+        .unwrap_or(json!(""));
+    let license = latest_doc
+        .and_then(|d| d.get("license"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!({
+        "_id": index.name,
+        "name": index.name,
+        "description": description,
+        "license": license,
+        "dist-tags": index.dist_tags,
+        "versions": versions,
+        "time": time,
+    })
+}
+
+/// The abbreviated packument (`Accept: application/vnd.npm.install-v1+json`).
+pub fn abbreviated(
+    index: &Index,
+    docs: &BTreeMap<String, Value>,
+    tarball_url: &dyn Fn(&str) -> String,
+) -> Value {
+    let mut versions = Map::new();
+    for v in &index.versions {
+        let full = version_doc(
+            &index.name,
+            v,
+            docs.get(&v.version),
+            &tarball_url(&v.tarball.path),
+        );
+        let mut doc = Map::new();
+        for key in ["name", "version", "dist", "dependencies", "engines", "bin"] {
+            if let Some(x) = full.get(key) {
+                doc.insert(key.into(), x.clone());
+            }
+        }
+        versions.insert(v.version.clone(), Value::Object(doc));
+    }
+    let modified = index
+        .versions
+        .iter()
+        .map(|v| v.published.as_str())
+        .max()
+        .unwrap_or("");
+    json!({
+        "name": index.name,
+        "modified": modified,
+        "dist-tags": index.dist_tags,
+        "versions": versions,
+    })
+}
+
+/// One version document (`GET /<name>/<version>`).
+pub fn version(
+    index: &Index,
+    docs: &BTreeMap<String, Value>,
+    version: &str,
+    tarball_url: &dyn Fn(&str) -> String,
+) -> Option<Value> {
+    let v = index.get(version)?;
+    Some(version_doc(
+        &index.name,
+        v,
+        docs.get(version),
+        &tarball_url(&v.tarball.path),
+    ))
+}
+
+/// The body of `PUT /<name>` that publishes one version (npm's publish API).
+pub fn publish_document(
+    index: &Index,
+    v: &IndexVersion,
+    package_json: &Value,
+    tgz: &[u8],
+    tarball_url: &str,
+    tag: &str,
+) -> Value {
+    let file = tarball_file_name(&index.name, &v.version);
+    let doc = version_doc(&index.name, v, Some(package_json), tarball_url);
+    json!({
+        "_id": index.name,
+        "name": index.name,
+        "description": package_json.get("description").cloned().unwrap_or(json!("")),
+        "dist-tags": { tag: v.version },
+        "versions": { v.version.clone(): doc },
+        "access": null,
+        "_attachments": {
+            file: {
+                "content_type": "application/octet-stream",
+                "data": base64::engine::general_purpose::STANDARD.encode(tgz),
+                "length": tgz.len(),
+            }
+        }
+    })
+}
+
+/// npm's 404 body.
+pub fn not_found() -> Value {
+    json!({ "error": "Not found" })
+}

@@ -1,0 +1,217 @@
+//! The vocabulary of findings: one problem at one place, with a stable code and a severity.
+//! Produced by loading content (`content`, `git`) and by the rules in `lint`; carried by
+//! errors and manifests. Pure data, at the ground floor so every layer can speak it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A lint rule. The `KBnnn` code of a rule never changes meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Code {
+    /// Front matter missing its closing line, invalid YAML, not a mapping, or a non-string field.
+    #[serde(rename = "KB001")]
+    FrontMatter,
+    /// A required front-matter field is missing or empty.
+    #[serde(rename = "KB002")]
+    MissingField,
+    /// Two documents in one language share an id.
+    #[serde(rename = "KB003")]
+    DuplicateId,
+    /// Two different documents in one language share a bundle key.
+    #[serde(rename = "KB004")]
+    DuplicateKey,
+    /// Two documents in one language share a URL slug.
+    #[serde(rename = "KB005")]
+    DuplicateSlug,
+    /// A document exists in one language but not in another.
+    #[serde(rename = "KB006")]
+    MissingTranslation,
+    /// One bundle key names different documents in different languages.
+    #[serde(rename = "KB007")]
+    KeyMismatch,
+    /// Byte-identical bodies under two ids in one language.
+    #[serde(rename = "KB008")]
+    DuplicateBody,
+    /// A relative link or image points at a file that does not exist.
+    #[serde(rename = "KB009")]
+    BrokenLink,
+    /// An absolute link under the docs base URL names a slug no document declares.
+    #[serde(rename = "KB010")]
+    UnknownSlug,
+    /// An absolute docs link points into another language.
+    #[serde(rename = "KB011")]
+    CrossLanguageLink,
+    /// An HTML block tag is unbalanced or misspelled (`<div>` … `</dev>`).
+    #[serde(rename = "KB012")]
+    UnbalancedHtml,
+    /// The document has no body.
+    #[serde(rename = "KB013")]
+    EmptyDocument,
+    /// The file is not valid UTF-8.
+    #[serde(rename = "KB014")]
+    NonUtf8,
+    /// The document has no front matter (id taken from the path).
+    #[serde(rename = "KB015")]
+    NoFrontMatter,
+    /// An inline `<!-- kbrel-disable… -->` comment that suppresses nothing.
+    #[serde(rename = "KB016")]
+    UnusedSuppression,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::FrontMatter => "KB001",
+            Code::MissingField => "KB002",
+            Code::DuplicateId => "KB003",
+            Code::DuplicateKey => "KB004",
+            Code::DuplicateSlug => "KB005",
+            Code::MissingTranslation => "KB006",
+            Code::KeyMismatch => "KB007",
+            Code::DuplicateBody => "KB008",
+            Code::BrokenLink => "KB009",
+            Code::UnknownSlug => "KB010",
+            Code::CrossLanguageLink => "KB011",
+            Code::UnbalancedHtml => "KB012",
+            Code::EmptyDocument => "KB013",
+            Code::NonUtf8 => "KB014",
+            Code::NoFrontMatter => "KB015",
+            Code::UnusedSuppression => "KB016",
+        }
+    }
+
+    /// Every code, in order.
+    pub const ALL: [Code; 16] = [
+        Code::FrontMatter,
+        Code::MissingField,
+        Code::DuplicateId,
+        Code::DuplicateKey,
+        Code::DuplicateSlug,
+        Code::MissingTranslation,
+        Code::KeyMismatch,
+        Code::DuplicateBody,
+        Code::BrokenLink,
+        Code::UnknownSlug,
+        Code::CrossLanguageLink,
+        Code::UnbalancedHtml,
+        Code::EmptyDocument,
+        Code::NonUtf8,
+        Code::NoFrontMatter,
+        Code::UnusedSuppression,
+    ];
+
+    /// A code as written in `kbrel.toml` or a suppression comment (`KB010`, case-insensitive).
+    pub fn parse(s: &str) -> std::result::Result<Code, String> {
+        let t = s.trim();
+        Code::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| {
+                format!(
+                    "unknown lint code `{t}` (known: {}–{})",
+                    Code::ALL[0],
+                    Code::ALL[Code::ALL.len() - 1]
+                )
+            })
+    }
+
+    /// One line saying what the rule finds (SARIF rule descriptions, docs).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Code::FrontMatter => {
+                "Front matter is not closed, not valid YAML, not a mapping, or a field is not a string"
+            }
+            Code::MissingField => "A required front-matter field is missing or empty",
+            Code::DuplicateId => "Two documents in one language share an id",
+            Code::DuplicateKey => "Two documents in one language share a bundle key",
+            Code::DuplicateSlug => "Two documents in one language share a URL slug",
+            Code::MissingTranslation => "A document exists in one language but not in another",
+            Code::KeyMismatch => "One bundle key names different documents in different languages",
+            Code::DuplicateBody => "Byte-identical bodies under two ids in one language",
+            Code::BrokenLink => "A relative link or image points at a file that does not exist",
+            Code::UnknownSlug => "An absolute docs link names a slug no document declares",
+            Code::CrossLanguageLink => "An absolute docs link points into another language",
+            Code::UnbalancedHtml => "An HTML tag is unbalanced or misspelled",
+            Code::EmptyDocument => "The document has no body",
+            Code::NonUtf8 => "The file is not valid UTF-8",
+            Code::NoFrontMatter => "The document has no front matter",
+            Code::UnusedSuppression => "A kbrel-disable comment suppresses nothing",
+        }
+    }
+
+    /// The level a code has when `kbrel.toml` does not set one.
+    pub fn default_level(self) -> Level {
+        match self {
+            Code::MissingTranslation | Code::NoFrontMatter | Code::UnusedSuppression => Level::Warn,
+            _ => Level::Error,
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The level of a lint code: `error` blocks `publish` (and makes `check` exit 1), `warn` is
+/// reported and recorded in the manifest, `allow` drops the finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Allow,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "error" => Some(Level::Error),
+            "warn" => Some(Level::Warn),
+            "allow" => Some(Level::Allow),
+            _ => None,
+        }
+    }
+}
+
+/// One problem at one place. Ordered by file, line, code so output is stable.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    /// Path relative to the content root: `en/commands/publish.md`.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn error(code: Code, file: &str, line: usize, message: String) -> Finding {
+        Finding {
+            file: file.to_string(),
+            line,
+            code,
+            severity: Severity::Error,
+            message,
+        }
+    }
+
+    pub fn warning(code: Code, file: &str, line: usize, message: String) -> Finding {
+        Finding {
+            file: file.to_string(),
+            line,
+            code,
+            severity: Severity::Warning,
+            message,
+        }
+    }
+}

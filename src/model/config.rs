@@ -1,0 +1,1089 @@
+//! `kbrel.toml`: schema, defaults and resolution of relative paths.
+//!
+//! Unknown keys and wrong types are errors naming the key, so a typo never silently
+//! falls back to a default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The file name looked up in the working directory when `--config` is not given.
+pub const CONFIG_FILE: &str = "kbrel.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub package: PackageConfig,
+    #[serde(default)]
+    pub content: ContentConfig,
+    #[serde(default)]
+    pub bundle: BundleConfig,
+    #[serde(default)]
+    pub registry: RegistryConfig,
+    #[serde(default)]
+    pub changelog: ChangelogConfig,
+    /// `[lint]`: levels per code, per-path overrides, the baseline file.
+    #[serde(default, skip_serializing_if = "LintConfig::is_default")]
+    pub lint: LintConfig,
+    /// Directory the relative paths above are resolved against (the config file's folder).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackageConfig {
+    /// npm package name, scoped names allowed (`@acme/docs`).
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_license")]
+    pub license: String,
+    /// Repository URL; enables compare links in the changelog.
+    #[serde(default)]
+    pub repository: Option<String>,
+}
+
+fn default_license() -> String {
+    "UNLICENSED".into()
+}
+
+/// How documents in different languages are recognised as the same document.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum Pairing {
+    /// The path relative to the language folder, without `.md`.
+    #[serde(rename = "path")]
+    Path,
+    /// Front-matter `id`, else the path.
+    #[default]
+    #[serde(rename = "front-matter:id")]
+    FrontMatterId,
+    /// The URL path of front-matter `url` without its language segment, else the path.
+    #[serde(rename = "front-matter:url")]
+    FrontMatterUrl,
+}
+
+/// Where documents live below the content root.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// `<root>/<lang>/**/*.md`
+    #[default]
+    #[serde(rename = "lang-dir")]
+    LangDir,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ContentConfig {
+    #[serde(default = "default_root")]
+    pub root: PathBuf,
+    #[serde(default = "default_languages")]
+    pub languages: Vec<String>,
+    /// Defaults to the first of `languages`.
+    #[serde(default)]
+    pub source_language: Option<String>,
+    #[serde(default)]
+    pub layout: Layout,
+    #[serde(default)]
+    pub pairing: Pairing,
+    /// Docs site URL with a `{lang}` placeholder; absolute links under it are checked.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default = "default_required")]
+    pub required_fields: Vec<String>,
+    /// JSON file `{ "<lang>": { "<key>": "<path>" } }`, relative to the config file.
+    #[serde(default)]
+    pub keys_file: Option<PathBuf>,
+    /// Inline key map: `[content.keys.en] Lark = "integrations/lark.md"`.
+    #[serde(default)]
+    pub keys: BTreeMap<String, BTreeMap<String, String>>,
+    /// Earlier locations of the content folder, by release version (`[[content.history]]`).
+    /// Used only when reading a release from git; `root` is the location of every other version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+    /// Globs of the files that are documents (default: every `*.md`), relative to each
+    /// language folder (`guides/**`), to the content root when they start with a language
+    /// (`zh/legacy/**`), or with `{lang}` for every language (`{lang}/drafts/**`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Globs of files that are not documents (not linted, bundled or diffed); same forms as
+    /// `include`, applied after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+/// `[[content.history]]`: the content folder of the releases in a version range.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryEntry {
+    /// A semver range in `semver::VersionReq` syntax (`"<1.2.0"`, `">=0.3, <1.0"`), matched by
+    /// semver order with pre-releases included (see [`VersionRange`]).
+    pub versions: String,
+    /// The content folder of those releases, relative to the config file's folder like
+    /// `content.root`.
+    pub root: PathBuf,
+}
+
+fn default_root() -> PathBuf {
+    PathBuf::from("content")
+}
+fn default_languages() -> Vec<String> {
+    vec!["en".into(), "zh".into()]
+}
+fn default_required() -> Vec<String> {
+    ["title", "description", "date", "url"]
+        .map(String::from)
+        .to_vec()
+}
+
+impl Default for ContentConfig {
+    fn default() -> Self {
+        ContentConfig {
+            root: default_root(),
+            languages: default_languages(),
+            source_language: None,
+            layout: Layout::default(),
+            pairing: Pairing::default(),
+            base_url: None,
+            required_fields: default_required(),
+            keys_file: None,
+            keys: BTreeMap::new(),
+            history: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BundleConfig {
+    /// IIFE global per language, e.g. `{ en = "FlashDocsEn" }`. Default: PascalCase of the
+    /// package name plus the PascalCase language.
+    #[serde(default)]
+    pub globals: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    #[serde(default = "default_registry")]
+    pub dir: PathBuf,
+    #[serde(default = "default_gzip")]
+    pub gzip_level: u32,
+    #[serde(default = "default_tag_format")]
+    pub tag_format: String,
+    /// The URL this registry directory is served from (static hosting / CDN). Tarball URLs in
+    /// the static npm packument are made absolute with it; without it they are relative.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// With signing: the index expires this many days after each publish.
+    #[serde(default)]
+    pub expires_days: Option<u32>,
+}
+
+fn default_registry() -> PathBuf {
+    PathBuf::from("releases")
+}
+fn default_gzip() -> u32 {
+    6
+}
+fn default_tag_format() -> String {
+    "v{version}".into()
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            dir: default_registry(),
+            gzip_level: default_gzip(),
+            tag_format: default_tag_format(),
+            public_url: None,
+            expires_days: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChangelogConfig {
+    /// The changelog file `publish` prepends sections to; relative to the config file.
+    #[serde(default = "default_changelog")]
+    pub path: PathBuf,
+}
+
+pub use crate::ground::findings::Level;
+
+/// `[lint]`: `KB010 = "warn"` for any code, `baseline = "…"`, and `[[lint.overrides]]`.
+/// Read from a plain table so that every key can be checked and named in errors.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(try_from = "BTreeMap<String, toml::Value>")]
+pub struct LintConfig {
+    /// Level per code (`"KB010"` → warn), validated against the known codes.
+    #[serde(flatten)]
+    pub levels: BTreeMap<String, Level>,
+    /// The baseline file, relative to the config file (default `kbrel-baseline.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<PathBuf>,
+    /// Per-path levels; for a code, the last override whose paths match a file wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<LintOverride>,
+}
+
+/// `[[lint.overrides]]`: levels for the files matching `paths` (globs relative to the content
+/// root, `{lang}` for every language: `zh/legacy/**`, `{lang}/index.md`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintOverride {
+    pub paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warn: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+}
+
+/// The default baseline file name.
+pub const BASELINE_FILE: &str = "kbrel-baseline.json";
+
+impl LintConfig {
+    fn is_default(&self) -> bool {
+        *self == LintConfig::default()
+    }
+}
+
+impl TryFrom<BTreeMap<String, toml::Value>> for LintConfig {
+    type Error = String;
+
+    fn try_from(table: BTreeMap<String, toml::Value>) -> std::result::Result<Self, String> {
+        let mut out = LintConfig::default();
+        for (key, value) in table {
+            match key.as_str() {
+                "baseline" => match value {
+                    toml::Value::String(s) if !s.trim().is_empty() => {
+                        out.baseline = Some(PathBuf::from(s))
+                    }
+                    other => {
+                        return Err(format!(
+                            "lint.baseline: expected a file path, found `{other}`"
+                        ));
+                    }
+                },
+                "overrides" => {
+                    out.overrides = value.try_into().map_err(|e: toml::de::Error| {
+                        format!(
+                            "lint.overrides: {} (write `[[lint.overrides]]` tables with `paths` and `error` / `warn` / `allow` lists)",
+                            e.message().trim()
+                        )
+                    })?;
+                }
+                code => {
+                    let level = match &value {
+                        toml::Value::String(s) => Level::parse(s),
+                        _ => None,
+                    }
+                    .ok_or_else(|| {
+                        format!(
+                            "lint.{code}: expected \"error\", \"warn\" or \"allow\", found `{value}`"
+                        )
+                    })?;
+                    out.levels.insert(code.to_string(), level);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn default_changelog() -> PathBuf {
+    PathBuf::from("CHANGELOG.md")
+}
+
+impl Default for ChangelogConfig {
+    fn default() -> Self {
+        ChangelogConfig {
+            path: default_changelog(),
+        }
+    }
+}
+
+impl Config {
+    /// Parse `kbrel.toml` text; `path` is used for messages and as the base directory.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let mut message = e.to_string().trim().replace('\n', " ");
+            if message.contains("[content.history]") && message.contains("expected a sequence") {
+                message.push_str(
+                    " (write `[[content.history]]`: one table per version range, double brackets)",
+                );
+            }
+            Error::Config {
+                path: path.to_path_buf(),
+                message,
+            }
+        })?;
+        cfg.base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        if cfg.base_dir.as_os_str().is_empty() {
+            cfg.base_dir = PathBuf::from(".");
+        }
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    /// Read and parse a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = crate::fsx::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        Config::parse(&text, path)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |message: String| {
+            Err(Error::Config {
+                path: path.to_path_buf(),
+                message,
+            })
+        };
+        if let Err(msg) = crate::npm::validate_package_name(&self.package.name) {
+            return bad(format!("package.name `{}`: {msg}", self.package.name));
+        }
+        if self.content.languages.is_empty() {
+            return bad("content.languages must list at least one language".into());
+        }
+        for (i, lang) in self.content.languages.iter().enumerate() {
+            let ok = !lang.is_empty()
+                && lang
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return bad(format!(
+                    "content.languages[{i}] `{lang}` is not a language code"
+                ));
+            }
+            if self.content.languages[..i].contains(lang) {
+                return bad(format!("content.languages lists `{lang}` twice"));
+            }
+        }
+        if let Some(src) = &self.content.source_language
+            && !self.content.languages.contains(src)
+        {
+            return bad(format!(
+                "content.source_language `{src}` is not one of content.languages"
+            ));
+        }
+        // `verify --repair` and publish's clean-up remove what they find in the registry folder:
+        // it must be a folder of its own, never the project root or a folder holding content.
+        let reg = lexical(&self.registry.dir);
+        if reg.as_os_str().is_empty() {
+            return bad(format!(
+                "registry.dir `{}` is the project root; use a folder of its own such as \"releases\"",
+                self.registry.dir.display()
+            ));
+        }
+        let roots = std::iter::once(("content.root", &self.content.root)).chain(
+            self.content
+                .history
+                .iter()
+                .map(|h| ("content.history.root", &h.root)),
+        );
+        for (field, root) in roots {
+            let root_l = lexical(root);
+            if root_l.starts_with(&reg) {
+                return bad(format!(
+                    "registry.dir `{}` contains {field} `{}`; the registry must be a folder of its own",
+                    self.registry.dir.display(),
+                    root.display()
+                ));
+            }
+        }
+        if self.registry.gzip_level > 9 {
+            return bad(format!(
+                "registry.gzip_level {} is out of range 0..=9",
+                self.registry.gzip_level
+            ));
+        }
+        if !self.registry.tag_format.contains("{version}") {
+            return bad("registry.tag_format must contain `{version}`".into());
+        }
+        for (lang, global) in &self.bundle.globals {
+            if !self.content.languages.contains(lang) {
+                return bad(format!("bundle.globals.{lang}: unknown language `{lang}`"));
+            }
+            if !crate::npm::is_js_identifier(global) {
+                return bad(format!(
+                    "bundle.globals.{lang} `{global}` is not a JavaScript identifier"
+                ));
+            }
+        }
+        for lang in self.content.keys.keys() {
+            if !self.content.languages.contains(lang) {
+                return bad(format!("content.keys.{lang}: unknown language `{lang}`"));
+            }
+        }
+        // The codes themselves are checked by `lint::check` (config knows no lint codes).
+        for (i, o) in self.lint.overrides.iter().enumerate() {
+            if o.paths.is_empty() {
+                return bad(format!(
+                    "lint.overrides[{i}].paths is empty: name the files it applies to"
+                ));
+            }
+            for (j, p) in o.paths.iter().enumerate() {
+                if let Err(msg) = path_glob(p, &self.content.languages) {
+                    return bad(format!("lint.overrides[{i}].paths[{j}] `{p}`: {msg}"));
+                }
+            }
+        }
+        for (field, globs) in [
+            ("include", &self.content.include),
+            ("exclude", &self.content.exclude),
+        ] {
+            for (j, p) in globs.iter().enumerate() {
+                if let Err(msg) = path_glob(p, &self.content.languages) {
+                    return bad(format!("content.{field}[{j}] `{p}`: {msg}"));
+                }
+            }
+        }
+        let mut ranges: Vec<VersionRange> = Vec::new();
+        for (i, h) in self.content.history.iter().enumerate() {
+            let range = match VersionRange::parse(&h.versions) {
+                Ok(r) => r,
+                Err(e) => {
+                    return bad(format!(
+                        "content.history[{i}].versions `{}` is not a semver range: {e}",
+                        h.versions
+                    ));
+                }
+            };
+            if range.is_empty() {
+                return bad(format!(
+                    "content.history[{i}].versions `{}` matches no version",
+                    h.versions
+                ));
+            }
+            if h.root.as_os_str().is_empty() {
+                return bad(format!(
+                    "content.history[{i}].root is empty; use \".\" for the folder of kbrel.toml"
+                ));
+            }
+            for (j, earlier) in ranges.iter().enumerate() {
+                let both = earlier.intersect(&range);
+                if !both.is_empty() {
+                    let mut message = format!(
+                        "content.history[{i}].versions `{}` overlaps content.history[{j}].versions `{}` (both match {both}): a version has one content root",
+                        h.versions, self.content.history[j].versions
+                    );
+                    if let Some(release) = both.only_pre_releases_of() {
+                        message.push_str(&format!(
+                            "; the overlap is only pre-releases of {release}, which sort before it: end the earlier range with `<{release}-0` to leave them out"
+                        ));
+                    }
+                    return bad(message);
+                }
+            }
+            ranges.push(range);
+        }
+        Ok(())
+    }
+
+    /// The content root of release `version`, relative to the config file's folder like
+    /// `content.root`, and the index of the `[[content.history]]` entry whose range holds the
+    /// version (`None`: no entry does, or no version; the root is `content.root`).
+    pub fn root_for(&self, version: Option<&semver::Version>) -> Result<(&Path, Option<usize>)> {
+        if let Some(v) = version {
+            for (i, h) in self.content.history.iter().enumerate() {
+                let range = VersionRange::parse(&h.versions).map_err(|e| {
+                    Error::Usage(format!(
+                        "content.history[{i}].versions `{}` is not a semver range: {e}",
+                        h.versions
+                    ))
+                })?;
+                if range.contains(v) {
+                    return Ok((&h.root, Some(i)));
+                }
+            }
+        }
+        Ok((&self.content.root, None))
+    }
+
+    /// A default configuration rooted at `base_dir` (used when no kbrel.toml exists).
+    pub fn default_for(name: &str, base_dir: &Path) -> Config {
+        Config {
+            package: PackageConfig {
+                name: name.into(),
+                description: String::new(),
+                license: default_license(),
+                repository: None,
+            },
+            content: ContentConfig::default(),
+            bundle: BundleConfig::default(),
+            registry: RegistryConfig::default(),
+            changelog: ChangelogConfig::default(),
+            lint: LintConfig::default(),
+            base_dir: base_dir.to_path_buf(),
+        }
+    }
+
+    /// The baseline file: `lint.baseline`, else `kbrel-baseline.json` next to the config file.
+    pub fn baseline_path(&self) -> PathBuf {
+        self.base_dir.join(
+            self.lint
+                .baseline
+                .as_deref()
+                .unwrap_or(Path::new(BASELINE_FILE)),
+        )
+    }
+
+    pub fn source_language(&self) -> &str {
+        self.content
+            .source_language
+            .as_deref()
+            .unwrap_or(&self.content.languages[0])
+    }
+
+    pub fn content_root(&self) -> PathBuf {
+        self.base_dir.join(&self.content.root)
+    }
+
+    pub fn registry_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.registry.dir)
+    }
+
+    pub fn changelog_path(&self) -> PathBuf {
+        self.base_dir.join(&self.changelog.path)
+    }
+
+    /// The IIFE global for a language: configured, or `<PascalName><PascalLang>`.
+    pub fn bundle_global(&self, lang: &str) -> String {
+        if let Some(g) = self.bundle.globals.get(lang) {
+            return g.clone();
+        }
+        let bare = self
+            .package
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.package.name);
+        format!("{}{}", pascal_case(bare), pascal_case(lang))
+    }
+}
+
+/// A glob over content paths as `[content] include/exclude` and `[[lint.overrides]] paths`
+/// write them, compiled to one matcher per language over paths relative to the content root
+/// (`en/guides/a.md`): `{lang}/…` for every language, `<lang>/…` for one, anything else
+/// relative to each language folder. `*` stays within a folder, `**` crosses folders.
+pub fn path_glob(
+    pattern: &str,
+    languages: &[String],
+) -> std::result::Result<globset::GlobSet, String> {
+    let p = pattern.trim();
+    if p.is_empty() {
+        return Err("empty glob".into());
+    }
+    if p.starts_with('/') || p.split('/').any(|s| s == "..") {
+        return Err("must be relative to the content root, without `..`".into());
+    }
+    let mut set = globset::GlobSetBuilder::new();
+    for full in expand_glob(p, languages) {
+        let glob = globset::GlobBuilder::new(&full)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| e.kind().to_string())?;
+        set.add(glob);
+    }
+    set.build().map_err(|e| e.to_string())
+}
+
+/// The content-root patterns a [`path_glob`] pattern stands for, one per language it applies to.
+fn expand_glob(p: &str, languages: &[String]) -> Vec<String> {
+    let first = p.split('/').next().unwrap_or("");
+    languages
+        .iter()
+        .filter_map(|lang| {
+            if p.contains("{lang}") {
+                Some(p.replace("{lang}", lang))
+            } else if languages.iter().any(|l| l == first) {
+                (first == lang).then(|| p.to_string())
+            } else {
+                Some(format!("{lang}/{p}"))
+            }
+        })
+        .collect()
+}
+
+fn pascal_case(s: &str) -> String {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut cs = w.chars();
+            let first = cs.next().map(|c| c.to_ascii_uppercase());
+            first.into_iter().chain(cs).collect::<String>()
+        })
+        .collect()
+}
+
+/// A semver range read as a set of versions: `semver::VersionReq` syntax, matched by semver
+/// order.
+///
+/// Each comparator is an interval of versions and a range (comparators joined by `,`) is their
+/// intersection, kept as one half-open interval `[lo, hi)`. Unlike `VersionReq::matches`
+/// (Cargo's rule, which `sync --version` follows), pre-releases are matched where they sort:
+/// `<1.2.0` holds `1.2.0-beta.1` and `1.1.0-rc.1`, while `^1.0` is `>=1.0.0-0, <2.0.0-0` and
+/// does not hold `2.0.0-rc.1`. That is npm's reading with `includePrerelease`, a superset of
+/// Cargo's matches, and it makes "do two ranges share a version" an exact question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRange {
+    /// Inclusive lower bound; `None`: unbounded.
+    lo: Option<semver::Version>,
+    /// Exclusive upper bound; `None`: unbounded.
+    hi: Option<semver::Version>,
+}
+
+impl VersionRange {
+    /// Every version.
+    pub const ALL: VersionRange = VersionRange { lo: None, hi: None };
+
+    /// Parse `semver::VersionReq` syntax; the message says what is wrong.
+    pub fn parse(text: &str) -> std::result::Result<VersionRange, String> {
+        let req = semver::VersionReq::parse(text).map_err(|e| e.to_string())?;
+        let mut range = VersionRange::ALL;
+        for c in &req.comparators {
+            range = range.intersect(&comparator_range(c)?);
+        }
+        Ok(range)
+    }
+
+    pub fn contains(&self, v: &semver::Version) -> bool {
+        let v = semver::Version {
+            build: semver::BuildMetadata::EMPTY,
+            ..v.clone()
+        };
+        self.lo.as_ref().is_none_or(|lo| &v >= lo) && self.hi.as_ref().is_none_or(|hi| &v < hi)
+    }
+
+    /// No version is in the range.
+    pub fn is_empty(&self) -> bool {
+        matches!((&self.lo, &self.hi), (Some(lo), Some(hi)) if lo >= hi)
+    }
+
+    /// The versions in both ranges.
+    pub fn intersect(&self, other: &VersionRange) -> VersionRange {
+        let lo = match (&self.lo, &other.lo) {
+            (Some(a), Some(b)) => Some(a.max(b).clone()),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        let hi = match (&self.hi, &other.hi) {
+            (Some(a), Some(b)) => Some(a.min(b).clone()),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        VersionRange { lo, hi }
+    }
+
+    /// `Some(x.y.z)` when every version in the range is a pre-release of `x.y.z`.
+    fn only_pre_releases_of(&self) -> Option<semver::Version> {
+        let (lo, hi) = (self.lo.as_ref()?, self.hi.as_ref()?);
+        let release = semver::Version::new(lo.major, lo.minor, lo.patch);
+        (!lo.pre.is_empty() && hi <= &release).then_some(release)
+    }
+
+    /// No version at all (a lower bound past the largest version).
+    fn nothing() -> VersionRange {
+        let max = semver::Version::new(u64::MAX, u64::MAX, u64::MAX);
+        VersionRange {
+            lo: Some(max.clone()),
+            hi: Some(max),
+        }
+    }
+
+    fn from(lo: Option<semver::Version>) -> VersionRange {
+        match lo {
+            Some(lo) => VersionRange {
+                lo: Some(lo),
+                hi: None,
+            },
+            None => VersionRange::nothing(),
+        }
+    }
+
+    fn until(hi: Option<semver::Version>) -> VersionRange {
+        VersionRange { lo: None, hi }
+    }
+
+    fn between(lo: semver::Version, hi: Option<semver::Version>) -> VersionRange {
+        VersionRange { lo: Some(lo), hi }
+    }
+}
+
+impl std::fmt::Display for VersionRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.lo, &self.hi) {
+            (None, None) => write!(f, "*"),
+            (Some(lo), None) => write!(f, ">={lo}"),
+            (None, Some(hi)) => write!(f, "<{hi}"),
+            (Some(lo), Some(hi)) => write!(f, ">={lo}, <{hi}"),
+        }
+    }
+}
+
+/// The first version of `major.minor.patch`, pre-releases included (`major.minor.patch-0`).
+fn first_of(major: u64, minor: u64, patch: u64) -> semver::Version {
+    semver::Version {
+        major,
+        minor,
+        patch,
+        pre: semver::Prerelease::new("0").expect("`0` is a valid pre-release"),
+        build: semver::BuildMetadata::EMPTY,
+    }
+}
+
+/// The next version after `v` in semver order: nothing sorts strictly between the two.
+/// `None` when there is none (a component at `u64::MAX`).
+fn successor(v: &semver::Version) -> Option<semver::Version> {
+    if v.pre.is_empty() {
+        return Some(first_of(v.major, v.minor, v.patch.checked_add(1)?));
+    }
+    Some(semver::Version {
+        pre: semver::Prerelease::new(&format!("{}.0", v.pre)).ok()?,
+        build: semver::BuildMetadata::EMPTY,
+        ..v.clone()
+    })
+}
+
+/// The versions one comparator admits, pre-releases included by their semver order.
+fn comparator_range(c: &semver::Comparator) -> std::result::Result<VersionRange, String> {
+    use semver::Op;
+    // A complete version (`1.2.3`, `1.2.3-beta`), or for a partial one (`1`, `1.2`) the first
+    // version of that line and the first version after it.
+    let full = match (c.minor, c.patch) {
+        (Some(minor), Some(patch)) => Some(semver::Version {
+            major: c.major,
+            minor,
+            patch,
+            pre: c.pre.clone(),
+            build: semver::BuildMetadata::EMPTY,
+        }),
+        _ => None,
+    };
+    let line_start = first_of(c.major, c.minor.unwrap_or(0), 0);
+    let line_end = match c.minor {
+        Some(m) => m.checked_add(1).map(|m| first_of(c.major, m, 0)),
+        None => c.major.checked_add(1).map(|m| first_of(m, 0, 0)),
+    };
+    let line = VersionRange::between(line_start.clone(), line_end.clone());
+    Ok(match (c.op, full) {
+        (Op::Exact, Some(v)) => {
+            let next = successor(&v);
+            VersionRange::between(v, next)
+        }
+        (Op::Exact | Op::Wildcard, None) | (Op::Tilde, None) => line,
+        (Op::Greater, Some(v)) => VersionRange::from(successor(&v)),
+        (Op::Greater, None) => VersionRange::from(line_end),
+        (Op::GreaterEq, Some(v)) => VersionRange::from(Some(v)),
+        (Op::GreaterEq, None) => VersionRange::from(Some(line_start)),
+        (Op::Less, Some(v)) => VersionRange::until(Some(v)),
+        (Op::Less, None) => VersionRange::until(Some(line_start)),
+        (Op::LessEq, Some(v)) => VersionRange::until(successor(&v)),
+        (Op::LessEq, None) => VersionRange::until(line_end),
+        (Op::Tilde, Some(v)) => {
+            let end = v.minor.checked_add(1).map(|m| first_of(v.major, m, 0));
+            VersionRange::between(v, end)
+        }
+        (Op::Caret, full) => {
+            let minor = c.minor.unwrap_or(0);
+            let end = if c.major > 0 {
+                c.major.checked_add(1).map(|m| first_of(m, 0, 0))
+            } else if c.minor.is_none() {
+                Some(first_of(1, 0, 0))
+            } else if minor > 0 {
+                minor.checked_add(1).map(|m| first_of(0, m, 0))
+            } else {
+                match c.patch {
+                    None => Some(first_of(0, 1, 0)),
+                    Some(p) => p.checked_add(1).map(|p| first_of(0, 0, p)),
+                }
+            };
+            VersionRange::between(full.unwrap_or(line_start), end)
+        }
+        (op, _) => return Err(format!("the operator {op:?} in `{c}` is not supported")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse(
+            "[package]\nname = \"x\"\n[content]\nrooot = \"c\"\n",
+            Path::new("kbrel.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("rooot"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = Config::parse(
+            "[package]\nname = \"x\"\n[registry]\ngzip_level = \"fast\"\n",
+            Path::new("kbrel.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("gzip_level"), "{err}");
+    }
+
+    #[test]
+    fn default_globals_are_pascal_case() {
+        let cfg = Config::parse(
+            "[package]\nname = \"@acme/flash-docs\"\n",
+            Path::new("x/kbrel.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.bundle_global("en"), "FlashDocsEn");
+        assert_eq!(cfg.base_dir, PathBuf::from("x"));
+        assert_eq!(cfg.source_language(), "en");
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    fn parse(history: &str) -> Result<Config> {
+        Config::parse(
+            &format!("[package]\nname = \"x\"\n[content]\nroot = \"content\"\n{history}"),
+            Path::new("kbrel.toml"),
+        )
+    }
+
+    fn err(history: &str) -> String {
+        parse(history).unwrap_err().to_string()
+    }
+
+    fn v(s: &str) -> semver::Version {
+        semver::Version::parse(s).unwrap()
+    }
+
+    const TWO: &str = "[[content.history]]\nversions = \">=1.0.0, <1.2.0\"\nroot = \"docs\"\n\n[[content.history]]\nversions = \"<1.0.0\"\nroot = \"old/kb\"\n";
+
+    #[test]
+    fn history_picks_the_root_by_version() {
+        let cfg = parse(TWO).unwrap();
+        assert_eq!(cfg.content.history.len(), 2);
+        assert_eq!(cfg.content.history[1].root, PathBuf::from("old/kb"));
+        let root = |s: &str| {
+            let (p, i) = cfg.root_for(Some(&v(s))).unwrap();
+            (p.to_str().unwrap().to_string(), i)
+        };
+        // The first matching entry: the ranges may not overlap, so there is one at most.
+        assert_eq!(root("1.1.9"), ("docs".into(), Some(0)));
+        assert_eq!(root("1.0.0"), ("docs".into(), Some(0)));
+        assert_eq!(root("0.2.0"), ("old/kb".into(), Some(1)));
+        assert_eq!(root("1.0.0-rc.1"), ("old/kb".into(), Some(1)));
+        assert_eq!(root("1.2.0"), ("content".into(), None));
+        assert_eq!(root("2.0.0"), ("content".into(), None));
+        // Pre-releases by semver order: 1.2.0-beta.1 comes before 1.2.0.
+        assert_eq!(root("1.2.0-beta.1"), ("docs".into(), Some(0)));
+        assert_eq!(root("1.2.1-rc.1"), ("content".into(), None));
+        // No version (a branch or commit): the current root.
+        assert_eq!(cfg.root_for(None).unwrap(), (Path::new("content"), None));
+        // No history: always the current root.
+        let plain = parse("").unwrap();
+        assert!(plain.content.history.is_empty());
+        assert_eq!(
+            plain.root_for(Some(&v("0.1.0"))).unwrap(),
+            (Path::new("content"), None)
+        );
+    }
+
+    #[test]
+    fn history_ranges_that_do_not_overlap_are_accepted() {
+        let cfg = parse(
+            "[[content.history]]\nversions = \"<1.0.0-0\"\nroot = \"a\"\n[[content.history]]\nversions = \"~1.0\"\nroot = \"b\"\n[[content.history]]\nversions = \"=1.1.0\"\nroot = \"c\"\n[[content.history]]\nversions = \">1.1.0, <1.2\"\nroot = \"d\"\n",
+        )
+        .unwrap();
+        let root = |s: &str| cfg.root_for(Some(&v(s))).unwrap().1;
+        assert_eq!(root("0.9.9"), Some(0));
+        assert_eq!(root("1.0.0-rc.1"), Some(1));
+        assert_eq!(root("1.0.7"), Some(1));
+        assert_eq!(root("1.0.99-rc.1"), Some(1));
+        assert_eq!(
+            root("1.1.0-rc.1"),
+            None,
+            "~1.0 ends at 1.1.0-0 and =1.1.0 holds 1.1.0 only"
+        );
+        assert_eq!(root("1.1.0"), Some(2));
+        assert_eq!(root("1.1.1"), Some(3));
+        assert_eq!(root("1.2.0-alpha"), None, "<1.2 ends at 1.2.0-0");
+        assert_eq!(root("1.2.0"), None);
+    }
+
+    #[test]
+    fn history_unparseable_range_names_the_field_and_value() {
+        let e = err("[[content.history]]\nversions = \"<1.x.0\"\nroot = \"docs\"\n");
+        assert!(e.contains("content.history[0].versions `<1.x.0`"), "{e}");
+        assert!(e.contains("not a semver range"), "{e}");
+        let e = err(
+            "[[content.history]]\nversions = \"<1.2.0\"\nroot = \"docs\"\n[[content.history]]\nversions = \"1.2.0 || 2\"\nroot = \"x\"\n",
+        );
+        assert!(
+            e.contains("content.history[1].versions `1.2.0 || 2`"),
+            "{e}"
+        );
+        let e = err("[[content.history]]\nversions = \"\"\nroot = \"docs\"\n");
+        assert!(e.contains("content.history[0].versions ``"), "{e}");
+    }
+
+    #[test]
+    fn history_overlapping_ranges_are_refused_naming_both() {
+        let e = err(
+            "[[content.history]]\nversions = \"<1.2.0\"\nroot = \"docs\"\n[[content.history]]\nversions = \"^1.1\"\nroot = \"x\"\n",
+        );
+        assert!(
+            e.contains(
+                "content.history[1].versions `^1.1` overlaps content.history[0].versions `<1.2.0`"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("both match >=1.1.0-0, <1.2.0"), "{e}");
+        // Touching ends do not overlap; a shared pre-release does.
+        parse("[[content.history]]\nversions = \"<1.2.0\"\nroot = \"a\"\n[[content.history]]\nversions = \">=1.2.0, <2\"\nroot = \"b\"\n").unwrap();
+        let e = err(
+            "[[content.history]]\nversions = \"<=1.2.0\"\nroot = \"a\"\n[[content.history]]\nversions = \">=1.2.0-rc.1, <2\"\nroot = \"b\"\n",
+        );
+        assert!(e.contains("overlaps"), "{e}");
+        let e = err(
+            "[[content.history]]\nversions = \"*\"\nroot = \"a\"\n[[content.history]]\nversions = \"=0.0.1\"\nroot = \"b\"\n",
+        );
+        assert!(e.contains("both match >=0.0.1, <0.0.2-0"), "{e}");
+        // Pre-releases sort before their release: `<1.0.0` holds 1.0.0-rc.1, and so does `~1.0`.
+        let e = err(
+            "[[content.history]]\nversions = \"<1.0.0\"\nroot = \"a\"\n[[content.history]]\nversions = \"~1.0\"\nroot = \"b\"\n",
+        );
+        assert!(e.contains("only pre-releases of 1.0.0"), "{e}");
+        assert!(e.contains("`<1.0.0-0`"), "{e}");
+    }
+
+    #[test]
+    fn history_wrong_types_missing_and_unknown_fields_are_named() {
+        let e = err("[[content.history]]\nversions = 1\nroot = \"docs\"\n");
+        assert!(
+            e.contains("versions = 1") && e.contains("expected a string"),
+            "{e}"
+        );
+        let e = err("[[content.history]]\nversions = \"<1.0.0\"\nroot = 3\n");
+        assert!(e.contains("root = 3") && e.contains("invalid type"), "{e}");
+        let e = err("[[content.history]]\nversions = \"<1.0.0\"\n");
+        assert!(e.contains("missing field `root`"), "{e}");
+        let e = err("[[content.history]]\nroot = \"docs\"\n");
+        assert!(e.contains("missing field `versions`"), "{e}");
+        let e = err("[[content.history]]\nversions = \"<1.0.0\"\nroot = \"docs\"\nrange = \"x\"\n");
+        assert!(e.contains("unknown field `range`"), "{e}");
+        let e = err("[content.history]\nversions = \"<1.0.0\"\nroot = \"docs\"\n");
+        assert!(e.contains("[[content.history]]"), "{e}");
+        let e = err("[[content.history]]\nversions = \"<1.0.0\"\nroot = \"\"\n");
+        assert!(e.contains("content.history[0].root is empty"), "{e}");
+        let e = err("[[content.history]]\nversions = \">2.0.0, <1.0.0\"\nroot = \"docs\"\n");
+        assert!(
+            e.contains("content.history[0].versions `>2.0.0, <1.0.0` matches no version"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn version_ranges_follow_semver_order_with_pre_releases() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            (
+                "<1.2.0",
+                &["0.0.0", "1.1.99", "1.2.0-beta.1"],
+                &["1.2.0", "1.2.1"],
+            ),
+            ("<1.2", &["1.1.99"], &["1.2.0-alpha", "1.2.0"]),
+            (
+                "<=1.2",
+                &["1.2.9", "1.2.0-alpha"],
+                &["1.3.0-alpha", "1.3.0"],
+            ),
+            ("<=1.2.0", &["1.2.0"], &["1.2.1-0", "1.2.1"]),
+            (">1.2.0", &["1.2.1-0", "1.2.1"], &["1.2.0"]),
+            (">1.2", &["1.3.0-alpha", "2.0.0"], &["1.2.9"]),
+            (">=1.2.0", &["1.2.0"], &["1.2.0-rc.1"]),
+            (
+                ">1.2.0-rc.1",
+                &["1.2.0-rc.1.0", "1.2.0-rc.2", "1.2.0"],
+                &["1.2.0-rc.1"],
+            ),
+            ("=1.2.0", &["1.2.0"], &["1.2.0-rc.1", "1.2.1-0"]),
+            ("=1.2", &["1.2.0-rc.1", "1.2.7"], &["1.1.0", "1.3.0-0"]),
+            ("1.2.*", &["1.2.0-0", "1.2.7"], &["1.3.0-0"]),
+            ("1.*", &["1.0.0", "1.9.0"], &["2.0.0-rc.1", "0.9.0"]),
+            ("*", &["0.0.0-0", "99.0.0"], &[]),
+            ("~1.2.3", &["1.2.3", "1.2.9"], &["1.2.3-rc.1", "1.3.0-0"]),
+            ("~1", &["1.0.0-0", "1.9.9"], &["2.0.0-0"]),
+            ("^1.2.3", &["1.2.3", "1.9.0"], &["1.2.2", "2.0.0-rc.1"]),
+            ("1.2.3", &["1.2.3", "1.9.0"], &["2.0.0-0"]),
+            ("^0.2.3", &["0.2.3", "0.2.9"], &["0.3.0-0"]),
+            ("^0.0.3", &["0.0.3"], &["0.0.4-0", "0.0.2"]),
+            ("^0.0", &["0.0.0", "0.0.9"], &["0.1.0-0"]),
+            ("^0", &["0.0.0", "0.9.9"], &["1.0.0-0"]),
+            (
+                ">=0.1.0, <0.3.0",
+                &["0.1.0", "0.2.9", "0.3.0-rc.1"],
+                &["0.0.9", "0.3.0"],
+            ),
+        ];
+        for (req, yes, no) in cases {
+            let r = VersionRange::parse(req).unwrap();
+            for s in *yes {
+                assert!(r.contains(&v(s)), "{req} ({r}) should hold {s}");
+            }
+            for s in *no {
+                assert!(!r.contains(&v(s)), "{req} ({r}) should not hold {s}");
+            }
+            // Whatever Cargo's rule matches, this reading matches too.
+            let cargo = semver::VersionReq::parse(req).unwrap();
+            for s in yes.iter().chain(no.iter()) {
+                if cargo.matches(&v(s)) {
+                    assert!(r.contains(&v(s)), "{req}: Cargo matches {s}");
+                }
+            }
+        }
+        assert!(VersionRange::parse(">1.0.0, <1.0.1-0").unwrap().is_empty());
+        assert!(!VersionRange::parse(">1.0.0, <=1.0.1-0").unwrap().is_empty());
+        let max = format!(">{0}.{0}.{0}", u64::MAX);
+        assert!(VersionRange::parse(&max).unwrap().is_empty());
+        assert!(
+            VersionRange::parse(&format!("^{}", u64::MAX))
+                .unwrap()
+                .contains(&v(&format!("{}.5.0", u64::MAX)))
+        );
+    }
+}
+
+/// `p` with `.` dropped and `..` applied lexically (no filesystem access); a path climbing
+/// above its start keeps its leading `..`.
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    out.iter().collect()
+}

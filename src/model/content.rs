@@ -1,0 +1,1115 @@
+//! The content model: documents, front matter, identity, pairing and normalisation.
+//!
+//! Read-only: this module turns files (from a folder or, through [`SourceFile`], from any other
+//! source such as a git tree) into a [`KnowledgeBase`]. Problems that belong to one file (bad
+//! front matter, non-UTF-8 bytes) become findings for `lint`, not errors, so `kbrel check` can
+//! report all of them at once; problems with the whole input (missing root or language folder,
+//! a symlink escaping the root, I/O) are errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use rayon::prelude::*;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::config::{Config, Pairing};
+use crate::error::{Error, Result};
+use crate::findings::{Code, Finding};
+use crate::manifest::ManifestDoc;
+// Old path of the ground floor's hashes, kept: callers in every layer name them here.
+pub use crate::hash::{hex, sha256_hex};
+
+/// One file of a content tree: its path relative to the content root (`en/guide/a.md`,
+/// always `/`-separated) and its raw bytes.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A scalar front-matter field as written: its raw YAML text and the line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawField {
+    /// The text after `key:` including continuation lines, trimmed.
+    pub raw: String,
+    /// 1-based line in the document.
+    pub line: usize,
+}
+
+/// One document in one language, normalised and hashed.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub lang: String,
+    /// Path relative to the language folder, with extension: `commands/publish.md`.
+    pub path: String,
+    /// Stable identity across versions and languages (see [`Pairing`]).
+    pub id: String,
+    /// Name in the JS bundles.
+    pub key: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub date: Option<String>,
+    pub url: Option<String>,
+    /// The URL path of `url` without its language segment.
+    pub slug: Option<String>,
+    /// Whether the document opens with a front-matter block.
+    pub has_front_matter: bool,
+    /// Every top-level front-matter field, verbatim (unknown fields included).
+    pub fields: BTreeMap<String, RawField>,
+    /// The normalised full text (front matter included): the bytes that are hashed and stored.
+    pub text: String,
+    /// Byte offset where the body (after front matter) starts in `text`.
+    pub body_start: usize,
+    /// 1-based line on which the body starts.
+    pub body_line: usize,
+    /// Lowercase hex sha256 of `text`.
+    pub sha256: String,
+}
+
+impl Document {
+    pub fn body(&self) -> &str {
+        &self.text[self.body_start..]
+    }
+
+    /// `en/commands/publish.md`: the path relative to the content root.
+    pub fn full_path(&self) -> String {
+        format!("{}/{}", self.lang, self.path)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.text.len() as u64
+    }
+}
+
+/// Every document of every configured language, plus what the linter needs to know.
+#[derive(Debug, Clone, Default)]
+pub struct KnowledgeBase {
+    pub languages: Vec<String>,
+    pub source_language: String,
+    /// Sorted by language (configured order) then path.
+    pub documents: Vec<Document>,
+    /// Every file below the content root (markdown or not), relative to the root.
+    pub files: BTreeSet<String>,
+    /// Findings produced while reading (front matter, encoding).
+    pub problems: Vec<Finding>,
+}
+
+impl KnowledgeBase {
+    pub fn docs_in<'a>(&'a self, lang: &'a str) -> impl Iterator<Item = &'a Document> + 'a {
+        self.documents.iter().filter(move |d| d.lang == lang)
+    }
+}
+
+/// key → path, per language, from `kbrel.toml` and/or a keys file.
+pub type KeyMap = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Normalise text for hashing and diffing: strip a BOM, CRLF → LF, Unicode NFC (never NFKC,
+/// which would rewrite Chinese full-width punctuation).
+pub fn normalize(text: &str) -> String {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = if text.contains("\r\n") {
+        std::borrow::Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    if is_nfc(&text) {
+        text.into_owned()
+    } else {
+        text.nfc().collect()
+    }
+}
+
+/// [`normalize`] without copying text that is already normal.
+pub fn normalize_owned(text: String) -> String {
+    let normal = !text.starts_with('\u{feff}') && !text.contains("\r\n") && is_nfc(&text);
+    if normal { text } else { normalize(&text) }
+}
+
+/// Characters that are NFC whatever surrounds them (quick check "yes", combining class 0):
+/// everything below U+0300 (ASCII, Latin-1, Latin Extended), common punctuation, CJK symbols
+/// and punctuation, CJK unified ideographs and full-width ASCII forms. Checked against the
+/// Unicode tables by `nfc_stable_ranges_match_the_unicode_tables`.
+#[cfg(test)]
+const NFC_STABLE: [(char, char); 6] = [
+    ('\0', '\u{2ff}'),
+    ('\u{2010}', '\u{2027}'),
+    ('\u{2030}', '\u{205e}'),
+    ('\u{3000}', '\u{3029}'),
+    ('\u{4e00}', '\u{9fff}'),
+    ('\u{ff01}', '\u{ff5e}'),
+];
+
+/// Whether `text` is in NFC. Text made only of `NFC_STABLE` characters (nearly all English
+/// and Chinese prose) is answered from its bytes; anything else goes through
+/// the full quick check.
+fn is_nfc(text: &str) -> bool {
+    all_nfc_stable(text)
+        || unicode_normalization::is_nfc_quick(text.chars())
+            == unicode_normalization::IsNormalized::Yes
+}
+
+/// Whether every character of `text` is in `NFC_STABLE`, read from its UTF-8 bytes (no
+/// decoding): ASCII eight bytes at a time, then the lead and continuation bytes of each
+/// range. Checked character by character against the ranges by
+/// `nfc_stable_bytes_match_the_ranges`.
+fn all_nfc_stable(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if i + 8 <= b.len()
+            && u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"))
+                & 0x8080_8080_8080_8080
+                == 0
+        {
+            i += 8;
+            continue;
+        }
+        let c = b[i];
+        if c < 0x80 {
+            i += 1;
+            continue;
+        }
+        // A `str`: a lead byte is followed by its continuation bytes.
+        let (b1, b2) = (b[i + 1], b.get(i + 2).copied().unwrap_or(0));
+        let (len, ok) = match c {
+            // U+0080–U+02FF
+            0xC2..=0xCB => (2, true),
+            // U+2010–U+2027, U+2030–U+205E
+            0xE2 => (
+                3,
+                (b1 == 0x80 && ((0x90..=0xA7).contains(&b2) || b2 >= 0xB0))
+                    || (b1 == 0x81 && b2 <= 0x9E),
+            ),
+            // U+3000–U+3029
+            0xE3 => (3, b1 == 0x80 && b2 <= 0xA9),
+            // U+4E00–U+9FFF
+            0xE4 => (3, b1 >= 0xB8),
+            0xE5..=0xE9 => (3, true),
+            // U+FF01–U+FF5E
+            0xEF => (3, (b1 == 0xBC && b2 >= 0x81) || (b1 == 0xBD && b2 <= 0x9E)),
+            _ => (0, false),
+        };
+        if !ok {
+            return false;
+        }
+        i += len;
+    }
+    true
+}
+
+/// The slug of a document URL: its path without the language segment, query and fragment
+/// ignored. `https://docs.x.com/en/kb/rum/faq?nav=1` → `kb/rum/faq`.
+pub fn url_slug(url: &str, languages: &[String]) -> Option<String> {
+    let url = url.trim();
+    let no_frag = url.split(['#', '?']).next().unwrap_or("");
+    let path = match no_frag.find("://") {
+        Some(i) => {
+            let rest = &no_frag[i + 3..];
+            rest.find('/').map(|j| &rest[j..]).unwrap_or("")
+        }
+        None => no_frag,
+    };
+    let mut segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(pos) = segs.iter().position(|s| languages.iter().any(|l| l == s)) {
+        segs.remove(pos);
+    }
+    if let Some(last) = segs.last_mut() {
+        *last = last.strip_suffix(".html").unwrap_or(last);
+    }
+    if segs.is_empty() {
+        return None;
+    }
+    Some(segs.join("/"))
+}
+
+enum Split<'a> {
+    None,
+    Unclosed,
+    Some {
+        yaml: &'a str,
+        body_start: usize,
+        body_line: usize,
+    },
+}
+
+fn split_front_matter(text: &str) -> Split<'_> {
+    let Some(rest) = text.strip_prefix("---\n") else {
+        if text == "---" {
+            return Split::Unclosed;
+        }
+        return Split::None;
+    };
+    let mut offset = 4;
+    for (line, l) in (2..).zip(rest.split_inclusive('\n')) {
+        let trimmed = l.trim_end_matches('\n').trim_end();
+        if trimmed == "---" || trimmed == "..." {
+            return Split::Some {
+                yaml: &text[4..offset],
+                body_start: offset + l.len(),
+                body_line: line + 1,
+            };
+        }
+        offset += l.len();
+    }
+    Split::Unclosed
+}
+
+/// Top-level `key: value` fields of a YAML mapping, verbatim, with their line numbers.
+fn raw_fields(yaml: &str, first_line: usize) -> BTreeMap<String, RawField> {
+    let mut out: BTreeMap<String, RawField> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for (i, line) in yaml.lines().enumerate() {
+        let starts_key = !line.starts_with([' ', '\t', '#', '-']) && !line.is_empty();
+        if starts_key && let Some(colon) = line.find(':') {
+            let key = line[..colon].trim().trim_matches(['"', '\'']).to_string();
+            out.insert(
+                key.clone(),
+                RawField {
+                    raw: line[colon + 1..].trim().to_string(),
+                    line: first_line + i,
+                },
+            );
+            current = Some(key);
+            continue;
+        }
+        if let Some(k) = &current
+            && let Some(f) = out.get_mut(k)
+        {
+            if f.raw.is_empty() {
+                f.raw.push_str(line.trim());
+            } else {
+                f.raw.push('\n');
+                f.raw.push_str(line.trim_end());
+            }
+        }
+    }
+    out
+}
+
+/// The front matter nearly every knowledge base writes, parsed without a YAML parser: one
+/// `field: value` line per field, each value a double- or single-quoted string without
+/// escapes or a plain string that YAML could not read as anything else. `None` for anything
+/// outside that subset (nesting, lists, comments, block scalars, escapes, values YAML might
+/// read as a number, boolean, null or date-like scalar other than `YYYY-MM-DD`, duplicate
+/// fields, keys over YAML's 1024-character limit, very large front matter…): the caller then
+/// asks the YAML parser, so the result is always what the parser would return. Parsing YAML
+/// was a tenth of the time spent loading a large knowledge base.
+fn flat_front_matter(yaml: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    // Far larger than any real front matter, far below the parser's budgets (nodes, events,
+    // scalar bytes), which the parser alone enforces.
+    if yaml.len() > 64 * 1024 {
+        return None;
+    }
+    let mut map = serde_json::Map::new();
+    for line in yaml.split('\n') {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (key, value) = line.split_once(':')?;
+        // YAML limits an implicit key to 1024 characters.
+        let key_ok = key.len() <= 1000
+            && key.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let value = value.strip_prefix(' ')?.trim_matches(' ');
+        if !key_ok || yaml_word(key) || value.is_empty() || map.contains_key(key) {
+            return None;
+        }
+        // Control characters, and characters some YAML versions read as line breaks.
+        let odd = |c: char| {
+            c < ' '
+                || matches!(
+                    c,
+                    '\u{7f}'
+                        ..='\u{9f}'
+                            | '\u{2028}'
+                            | '\u{2029}'
+                            | '\u{feff}'
+                            | '\u{fffe}'
+                            | '\u{ffff}'
+                )
+        };
+        if value.chars().any(odd) {
+            return None;
+        }
+        let text = if let Some(inner) = value.strip_prefix('"') {
+            let inner = inner.strip_suffix('"')?;
+            if inner.contains(['"', '\\']) {
+                return None;
+            }
+            inner
+        } else if let Some(inner) = value.strip_prefix('\'') {
+            let inner = inner.strip_suffix('\'')?;
+            if inner.contains('\'') {
+                return None;
+            }
+            inner
+        } else if plain_string(value) {
+            value
+        } else {
+            return None;
+        };
+        map.insert(key.to_string(), serde_json::Value::String(text.to_string()));
+    }
+    // Empty front matter is YAML null, not an empty mapping.
+    (!map.is_empty()).then_some(map)
+}
+
+/// Words a YAML parser may read as a null, boolean or number (YAML 1.1 and 1.2, any case).
+fn yaml_word(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "null"
+            | "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | "inf"
+            | "infinity"
+            | "nan"
+    )
+}
+
+/// Whether a plain (unquoted) YAML scalar certainly reads as this very string: it starts
+/// with no indicator, holds no `: ` or ` #`, and cannot resolve to a null, boolean or number
+/// (anything starting with a digit, sign, dot or `~`, except a `YYYY-MM-DD` date, is left to
+/// the YAML parser, as are the words YAML 1.1 reads as booleans).
+fn plain_string(v: &str) -> bool {
+    let b = v.as_bytes();
+    let date = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let starts_ok = !matches!(
+        b[0],
+        b'-' | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+            | b'+'
+            | b'.'
+            | b'~'
+            | b'0'..=b'9'
+    );
+    (date || (starts_ok && !yaml_word(v)))
+        && !v.contains(": ")
+        && !v.contains(" #")
+        && !v.contains('\t')
+        && !v.ends_with(':')
+}
+
+/// The path-derived id of a document path (`guide/a.md` → `guide/a`).
+pub fn path_id(path: &str) -> String {
+    path.strip_suffix(".md").unwrap_or(path).to_string()
+}
+
+/// Top-level front-matter fields of a normalised text, verbatim (empty without front matter).
+pub fn raw_front_matter(text: &str) -> BTreeMap<String, RawField> {
+    match split_front_matter(text) {
+        Split::Some { yaml, .. } => raw_fields(yaml, 2),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// The body of a normalised text: what follows its front matter.
+pub fn body_of(text: &str) -> &str {
+    match split_front_matter(text) {
+        Split::Some { body_start, .. } => &text[body_start..],
+        Split::None => text,
+        Split::Unclosed => "",
+    }
+}
+
+const KNOWN_FIELDS: [&str; 6] = ["title", "description", "date", "url", "id", "key"];
+
+/// Parse one markdown file's bytes. Returns the document (when it can be identified) and the
+/// findings it raised.
+fn parse_document(
+    cfg: &Config,
+    lang: &str,
+    path: &str,
+    bytes: Vec<u8>,
+    key_of_path: &BTreeMap<String, String>,
+) -> (Option<Document>, Vec<Finding>) {
+    let full = format!("{lang}/{path}");
+    let mut findings = Vec::new();
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => normalize_owned(t),
+        Err(err) => {
+            let e = err.utf8_error();
+            let bytes = err.as_bytes();
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            findings.push(Finding::error(
+                Code::NonUtf8,
+                &full,
+                line,
+                format!(
+                    "not valid UTF-8 (invalid byte at offset {}); save the file as UTF-8",
+                    e.valid_up_to()
+                ),
+            ));
+            return (None, findings);
+        }
+    };
+    let mut fields = BTreeMap::new();
+    let mut known: BTreeMap<&str, String> = BTreeMap::new();
+    let (body_start, body_line, has_fm) = match split_front_matter(&text) {
+        Split::None => {
+            findings.push(Finding::warning(
+                Code::NoFrontMatter,
+                &full,
+                1,
+                "no front matter; the id is taken from the path".into(),
+            ));
+            (0, 1, false)
+        }
+        Split::Unclosed => {
+            findings.push(Finding::error(
+                Code::FrontMatter,
+                &full,
+                1,
+                "front matter is not closed: add a `---` line after it".into(),
+            ));
+            (text.len(), text.lines().count() + 1, true)
+        }
+        Split::Some {
+            yaml,
+            body_start,
+            body_line,
+        } => {
+            match flat_front_matter(yaml)
+                .map(|m| Ok(serde_json::Value::Object(m)))
+                .unwrap_or_else(|| serde_saphyr::from_str::<serde_json::Value>(yaml))
+            {
+                Ok(serde_json::Value::Object(map)) => {
+                    fields = raw_fields(yaml, 2);
+                    for name in KNOWN_FIELDS {
+                        let line = fields.get(name).map_or(1, |f| f.line);
+                        match map.get(name) {
+                            None | Some(serde_json::Value::Null) => {}
+                            Some(serde_json::Value::String(s)) => {
+                                known.insert(name, s.trim().to_string());
+                            }
+                            Some(
+                                v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)),
+                            ) => {
+                                known.insert(name, v.to_string());
+                            }
+                            Some(_) => findings.push(Finding::error(
+                                Code::FrontMatter,
+                                &full,
+                                line,
+                                format!("front-matter field `{name}` must be a string"),
+                            )),
+                        }
+                    }
+                }
+                Ok(serde_json::Value::Null) => {}
+                Ok(_) => findings.push(Finding::error(
+                    Code::FrontMatter,
+                    &full,
+                    2,
+                    "front matter must be a YAML mapping of `field: value`".into(),
+                )),
+                Err(e) => {
+                    let msg = e.to_string();
+                    let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+                    findings.push(Finding::error(
+                        Code::FrontMatter,
+                        &full,
+                        2,
+                        format!("invalid YAML in front matter: {first}"),
+                    ))
+                }
+            }
+            (body_start, body_line, true)
+        }
+    };
+
+    let path_id = path_id(path);
+    let url = known.get("url").cloned();
+    let slug = url
+        .as_deref()
+        .and_then(|u| url_slug(u, &cfg.content.languages));
+    let id = match cfg.content.pairing {
+        Pairing::Path => path_id.clone(),
+        Pairing::FrontMatterId => known.get("id").cloned().unwrap_or(path_id.clone()),
+        Pairing::FrontMatterUrl => slug.clone().unwrap_or(path_id.clone()),
+    };
+    let key = known
+        .get("key")
+        .cloned()
+        .or_else(|| key_of_path.get(path).cloned())
+        .unwrap_or_else(|| id.clone());
+    let sha256 = sha256_hex(text.as_bytes());
+    let doc = Document {
+        lang: lang.to_string(),
+        path: path.to_string(),
+        id,
+        key,
+        title: known.get("title").cloned(),
+        description: known.get("description").cloned(),
+        date: known.get("date").cloned(),
+        url,
+        slug,
+        has_front_matter: has_fm,
+        fields,
+        text,
+        body_start,
+        body_line,
+        sha256,
+    };
+    (Some(doc), findings)
+}
+
+/// Build a knowledge base from source files (paths relative to the content root).
+/// `all_files` lists every file of the tree, markdown or not (for link checks).
+pub fn build(
+    cfg: &Config,
+    files: Vec<SourceFile>,
+    all_files: BTreeSet<String>,
+    keys: &KeyMap,
+) -> Result<KnowledgeBase> {
+    let langs = &cfg.content.languages;
+    for lang in langs {
+        let prefix = format!("{lang}/");
+        if !all_files.iter().any(|f| f.starts_with(&prefix))
+            && !files.iter().any(|f| f.path.starts_with(&prefix))
+        {
+            return Err(Error::Content {
+                path: cfg.content_root().join(lang),
+                message: format!(
+                    "language folder `{lang}` is missing or empty (content.languages lists it)"
+                ),
+            });
+        }
+    }
+    let (files, all_files) = select(cfg, files, all_files)?;
+    // key maps are key -> path; invert per language.
+    let mut key_of_path: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (lang, map) in keys {
+        for (key, path) in map {
+            key_of_path
+                .entry(lang.clone())
+                .or_default()
+                .insert(path.clone(), key.clone());
+        }
+    }
+    let empty = BTreeMap::new();
+    // Consumed one file at a time, so raw bytes are freed as documents are built.
+    let parsed: Vec<(Option<Document>, Vec<Finding>)> = files
+        .into_par_iter()
+        .filter_map(|f| {
+            let (lang, rest) = f.path.split_once('/')?;
+            if !langs.iter().any(|l| l == lang) || !rest.ends_with(".md") {
+                return None;
+            }
+            let kop = key_of_path.get(lang).unwrap_or(&empty);
+            Some(parse_document(cfg, lang, rest, f.bytes, kop))
+        })
+        .collect();
+    let mut documents = Vec::with_capacity(parsed.len());
+    let mut problems = Vec::new();
+    for (doc, findings) in parsed {
+        documents.extend(doc);
+        problems.extend(findings);
+    }
+    if documents.is_empty() && problems.is_empty() {
+        return Err(Error::Content {
+            path: cfg.content_root(),
+            message: format!(
+                "the knowledge base is empty: no `*.md` files under any of {}",
+                langs
+                    .iter()
+                    .map(|l| format!("{l}/"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    let lang_rank = |l: &str| langs.iter().position(|x| x == l).unwrap_or(usize::MAX);
+    documents.sort_by(|a, b| (lang_rank(&a.lang), &a.path).cmp(&(lang_rank(&b.lang), &b.path)));
+    if cfg.content.pairing == Pairing::FrontMatterUrl {
+        displace_claimed_urls(&mut documents);
+    }
+    problems.sort();
+    Ok(KnowledgeBase {
+        languages: langs.clone(),
+        source_language: cfg.source_language().to_string(),
+        documents,
+        files: all_files,
+        problems,
+    })
+}
+
+/// With `front-matter:url` pairing, two documents of one language claiming one `url` cannot
+/// both be released under it: the first in path order keeps it, each later one falls back to
+/// its path id (and, when its key came from its id, to that as key). Lint still reports the
+/// claim (KB005, from the slugs), so the release can be published, recorded, and fixed later.
+fn displace_claimed_urls(documents: &mut [Document]) {
+    let mut seen: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+    for d in documents.iter_mut() {
+        if seen.insert((d.lang.clone(), d.id.clone())) {
+            continue;
+        }
+        let fallback = path_id(&d.path);
+        if fallback == d.id {
+            continue;
+        }
+        if d.key == d.id {
+            d.key = fallback.clone();
+        }
+        d.id = fallback;
+    }
+}
+
+/// `[content] include` / `exclude`: drop the markdown files that are not documents, from the
+/// sources and from the file list (a link to an excluded page is a link to nothing that is
+/// published). An include/exclude that leaves a language without documents is an error.
+fn select(
+    cfg: &Config,
+    files: Vec<SourceFile>,
+    mut all_files: BTreeSet<String>,
+) -> Result<(Vec<SourceFile>, BTreeSet<String>)> {
+    let c = &cfg.content;
+    if c.include.is_empty() && c.exclude.is_empty() {
+        return Ok((files, all_files));
+    }
+    let compile = |field: &str, globs: &[String]| -> Result<Vec<globset::GlobSet>> {
+        globs
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                crate::config::path_glob(g, &c.languages).map_err(|m| Error::Config {
+                    path: cfg.base_dir.join(crate::config::CONFIG_FILE),
+                    message: format!("content.{field}[{i}] `{g}`: {m}"),
+                })
+            })
+            .collect()
+    };
+    let include = compile("include", &c.include)?;
+    let exclude = compile("exclude", &c.exclude)?;
+    let is_doc = |path: &str| {
+        !path.ends_with(".md")
+            || ((include.is_empty() || include.iter().any(|g| g.is_match(path)))
+                && !exclude.iter().any(|g| g.is_match(path)))
+    };
+    let mut before: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut after: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &files {
+        if let Some((lang, _)) = f.path.split_once('/')
+            && let Some(l) = c.languages.iter().find(|l| *l == lang)
+            && f.path.ends_with(".md")
+        {
+            *before.entry(l.as_str()).or_default() += 1;
+            if is_doc(&f.path) {
+                *after.entry(l.as_str()).or_default() += 1;
+            }
+        }
+    }
+    for (lang, n) in &before {
+        if after.get(lang).copied().unwrap_or(0) == 0 {
+            let what = match (c.include.is_empty(), c.exclude.is_empty()) {
+                (false, true) => format!("content.include {:?}", c.include),
+                (true, false) => format!("content.exclude {:?}", c.exclude),
+                _ => format!(
+                    "content.include {:?} with content.exclude {:?}",
+                    c.include, c.exclude
+                ),
+            };
+            return Err(Error::Config {
+                path: cfg.base_dir.join(crate::config::CONFIG_FILE),
+                message: format!(
+                    "{what} leaves language `{lang}` without documents (it has {n} markdown file(s)); narrow the globs"
+                ),
+            });
+        }
+    }
+    all_files.retain(|p| is_doc(p));
+    let files = files.into_iter().filter(|f| is_doc(&f.path)).collect();
+    Ok((files, all_files))
+}
+
+/// Load the configured key map: inline `[content.keys]` merged over the keys file.
+pub fn load_key_map(cfg: &Config) -> Result<KeyMap> {
+    let mut map = KeyMap::new();
+    if let Some(file) = &cfg.content.keys_file {
+        let path = cfg.base_dir.join(file);
+        let text = crate::fsx::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        map = serde_json::from_str(&text).map_err(|e| Error::Config {
+            path: path.clone(),
+            message: format!("keys file must be {{\"<lang>\": {{\"<key>\": \"<path>\"}}}}: {e}"),
+        })?;
+        for lang in map.keys() {
+            if !cfg.content.languages.contains(lang) {
+                return Err(Error::Config {
+                    path,
+                    message: format!("unknown language `{lang}`"),
+                });
+            }
+        }
+    }
+    for (lang, keys) in &cfg.content.keys {
+        map.entry(lang.clone()).or_default().extend(keys.clone());
+    }
+    Ok(map)
+}
+
+/// Load `<root>/<lang>/**` from the filesystem and build the knowledge base.
+pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
+    let meta = std::fs::metadata(root).map_err(|e| Error::io("read content root", root, e))?;
+    if !meta.is_dir() {
+        return Err(Error::Content {
+            path: root.to_path_buf(),
+            message: "the content root is not a directory".into(),
+        });
+    }
+    let canon_root = root
+        .canonicalize()
+        .map_err(|e| Error::io("resolve", root, e))?;
+    let mut paths: Vec<(String, PathBuf)> = Vec::new();
+    let mut all = BTreeSet::new();
+    for lang in &cfg.content.languages {
+        let dir = root.join(lang);
+        if !dir.is_dir() {
+            return Err(Error::Content {
+                path: dir,
+                message: format!(
+                    "language folder `{lang}` is missing (content.languages lists it)"
+                ),
+            });
+        }
+        walk(&canon_root, &dir, lang, &mut paths, &mut all)?;
+    }
+    // Shared assets outside the language folders (images, downloads) are link targets too.
+    let entries = std::fs::read_dir(root).map_err(|e| Error::io("read directory", root, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("read directory", root, e))?;
+        let Some(name) = entry.file_name().to_str().map(String::from) else {
+            continue;
+        };
+        if name.starts_with('.') || cfg.content.languages.contains(&name) {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            let mut ignored = Vec::new();
+            walk(&canon_root, &path, &name, &mut ignored, &mut all)?;
+        } else {
+            all.insert(name);
+        }
+    }
+    let files: Vec<SourceFile> = paths
+        .par_iter()
+        .filter(|(rel, _)| rel.ends_with(".md"))
+        .map(|(rel, p)| {
+            crate::fsx::read(p)
+                .map(|bytes| SourceFile {
+                    path: rel.clone(),
+                    bytes,
+                })
+                .map_err(|e| Error::io("read", p, e))
+        })
+        .collect::<Result<_>>()?;
+    let keys = load_key_map(cfg)?;
+    build(cfg, files, all, &keys)
+}
+
+fn walk(
+    canon_root: &Path,
+    dir: &Path,
+    rel: &str,
+    out: &mut Vec<(String, PathBuf)>,
+    all: &mut BTreeSet<String>,
+) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io("read directory", dir, e))?
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io("read directory", dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(Error::Content {
+                path: entry.path(),
+                message: "file name is not valid UTF-8".into(),
+            });
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let child = format!("{rel}/{name}");
+        let ft = entry.file_type().map_err(|e| Error::io("stat", &path, e))?;
+        let target_is_dir = if ft.is_symlink() {
+            let target = path
+                .canonicalize()
+                .map_err(|e| Error::io("resolve symlink", &path, e))?;
+            if !target.starts_with(canon_root) {
+                return Err(Error::Content {
+                    path,
+                    message: format!(
+                        "symlink points outside the content root (to `{}`); refusing to follow it",
+                        target.display()
+                    ),
+                });
+            }
+            target.is_dir()
+        } else {
+            ft.is_dir()
+        };
+        if target_is_dir {
+            walk(canon_root, &path, &child, out, all)?;
+        } else if ft.is_file() || ft.is_symlink() {
+            all.insert(child.clone());
+            out.push((child, path));
+        } else {
+            // A FIFO would block the read forever, a device could be read without end.
+            return Err(Error::Content {
+                path,
+                message: format!(
+                    "is {}, not a regular file; kbrel reads only regular files and folders in the content tree (remove it)",
+                    crate::fsx::entry_kind(&entry).describe()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Resolve `target` relative to the folder of `from` (both `/`-separated, relative to the
+/// content root). `None` when it climbs above the root.
+pub fn resolve_relative(from: &str, target: &str) -> Option<String> {
+    let base = from.rsplit_once('/').map_or("", |(d, _)| d);
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        base.split('/').filter(|s| !s.is_empty()).collect()
+    };
+    for comp in Path::new(target).components() {
+        match comp {
+            Component::Normal(s) => parts.push(s.to_str()?),
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// The manifest entries of every document, in the knowledge base's order (built in parallel).
+pub fn manifest_docs(kb: &KnowledgeBase) -> Vec<ManifestDoc> {
+    use rayon::prelude::*;
+    kb.documents.par_iter().map(manifest_doc).collect()
+}
+
+fn manifest_doc(d: &Document) -> ManifestDoc {
+    ManifestDoc {
+        id: d.id.clone(),
+        lang: d.lang.clone(),
+        path: d.path.clone(),
+        key: d.key.clone(),
+        title: d.title.clone(),
+        url: d.url.clone(),
+        sha256: d.sha256.clone(),
+        size: d.size(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn langs() -> Vec<String> {
+        vec!["en".into(), "zh".into()]
+    }
+
+    #[test]
+    fn slug_drops_language_and_query() {
+        assert_eq!(
+            url_slug("https://docs.x.com/en/kb/rum/faq?nav=1", &langs()).as_deref(),
+            Some("kb/rum/faq")
+        );
+        assert_eq!(
+            url_slug("https://docs.x.com/zh/kb/rum/faq", &langs()).as_deref(),
+            Some("kb/rum/faq")
+        );
+        assert_eq!(url_slug("/en/a/b/", &langs()).as_deref(), Some("a/b"));
+        assert_eq!(url_slug("https://x.com/", &langs()), None);
+    }
+
+    #[test]
+    fn nfc_stable_ranges_match_the_unicode_tables() {
+        use unicode_normalization::char::canonical_combining_class;
+        for &(lo, hi) in &NFC_STABLE {
+            for c in lo..=hi {
+                assert_eq!(canonical_combining_class(c), 0, "{c:?}");
+                assert_eq!(
+                    unicode_normalization::is_nfc_quick(std::iter::once(c)),
+                    unicode_normalization::IsNormalized::Yes,
+                    "{c:?} U+{:04X}",
+                    c as u32
+                );
+            }
+        }
+        // Mixed text still takes the full path where it must.
+        assert!(is_nfc("中文，English — café"));
+        assert!(!is_nfc("cafe\u{301}"));
+        assert!(!is_nfc("\u{2000}"), "EN QUAD decomposes to EN SPACE");
+        assert!(
+            !is_nfc("\u{f900}"),
+            "a CJK compatibility ideograph is not NFC"
+        );
+    }
+
+    #[test]
+    fn nfc_stable_bytes_match_the_ranges() {
+        let stable = |c: char| NFC_STABLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(
+                all_nfc_stable(c.encode_utf8(&mut [0; 4])),
+                stable(c),
+                "U+{:04X}",
+                c as u32
+            );
+            // Within ASCII runs too (the eight-byte steps).
+            let text = format!("0123456789{c}abcdefghijk");
+            assert_eq!(
+                all_nfc_stable(&text),
+                stable(c),
+                "U+{:04X} in text",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn normalize_bom_crlf_nfc_not_nfkc() {
+        // e + combining acute → é (NFC); full-width comma stays (NFKC would make it ',').
+        let s = "\u{feff}cafe\u{301}\r\n，好\r\n";
+        assert_eq!(normalize(s), "caf\u{e9}\n，好\n");
+    }
+
+    #[test]
+    fn flat_front_matter_takes_only_what_yaml_reads_as_strings() {
+        let m = flat_front_matter(
+            "title: \"采集器: 告警\"\ndate: 2026-05-02\nurl: https://x.com/en/a#b\nkey: A-b_1\n\n",
+        )
+        .expect("flat");
+        assert_eq!(m["title"], "采集器: 告警");
+        assert_eq!(m["date"], "2026-05-02");
+        assert_eq!(m["url"], "https://x.com/en/a#b");
+        for other in [
+            "a: 1.0\n",
+            "a: yes\n",
+            "a: ~\n",
+            "a: b: c\n",
+            "a: b #c\n",
+            "a: 'it''s'\n",
+            "a: \"x\\ny\"\n",
+            "a: [1]\n",
+            "a:\n  - x\n",
+            "# c\na: b\n",
+            "a: b\na: c\n",
+            "a:b\n",
+            "a: |\n  x\n",
+            "true: x\n",
+        ] {
+            assert_eq!(flat_front_matter(other), None, "{other:?}");
+        }
+        let long_key = format!("{}: x\n", "k".repeat(1025));
+        assert!(serde_saphyr::from_str::<serde_json::Value>(&long_key).is_err());
+        assert_eq!(flat_front_matter(&long_key), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever the fast path accepts, the YAML parser reads the same way.
+        #[test]
+        fn flat_front_matter_agrees_with_the_yaml_parser(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "title", "description", "date", "url", "key", "id", "Null", "True",
+                        "a-b", "x_y", "k k", " t", "t ",
+                    ]),
+                    proptest::sample::select(vec![": ", ":", ":  ", " : ", ":\t", ": \t"]),
+                    proptest::collection::vec(
+                        proptest::sample::select(vec![
+                            "word", "两个字", " ", "#", " #", ": ", ":", "\"", "'", "\\", "1",
+                            "2026-05-02", "2026-13-45", "yes", "No", "~", ".inf", "inf", "NaN",
+                            "0x1f", "-", "[a]", "{b}", "&x", "*y", "!t", "|", ">", "%", "@",
+                            "`", "\u{85}", "\u{2028}", "\t", "?", ",", "<<", "https://a/b",
+                        ]),
+                        0..5,
+                    ),
+                ),
+                0..5,
+            )
+        ) {
+            let yaml: String = lines
+                .iter()
+                .map(|(k, sep, v)| format!("{k}{sep}{}\n", v.concat()))
+                .collect();
+            if let Some(m) = flat_front_matter(&yaml) {
+                let parsed = serde_saphyr::from_str::<serde_json::Value>(&yaml);
+                proptest::prop_assert!(
+                    matches!(&parsed, Ok(serde_json::Value::Object(p)) if *p == m),
+                    "{yaml:?}: fast {m:?}, parser {parsed:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn raw_fields_keep_verbatim_text() {
+        let f = raw_fields("title: A\nversion: 1.10\ntags:\n  - a\n  - b\n", 2);
+        assert_eq!(f["version"].raw, "1.10");
+        assert_eq!(f["tags"].raw, "- a\n  - b");
+        assert_eq!(f["tags"].line, 4);
+    }
+
+    #[test]
+    fn body_and_fields_of_text() {
+        let t = "---\ntitle: A\ntags:\n  - x\n---\nbody\n";
+        assert_eq!(raw_front_matter(t)["tags"].raw, "- x");
+        assert_eq!(body_of(t), "body\n");
+        assert_eq!(body_of("plain\n"), "plain\n");
+    }
+
+    #[test]
+    fn relative_links_resolve() {
+        assert_eq!(
+            resolve_relative("en/commands/publish.md", "../configuration.md").as_deref(),
+            Some("en/configuration.md")
+        );
+        assert_eq!(resolve_relative("en/a.md", "../../x.md"), None);
+    }
+}

@@ -1,0 +1,4 @@
+//! Model: what a knowledge base is. The configuration and the content loaded from it.
+
+pub mod config;
+pub mod content;

@@ -1,0 +1,1181 @@
+//! `kbrel publish`: load → lint gate → snapshot → diff against the previous release →
+//! package → commit to the registry (index last) → changelog section.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::baseline::{self, Baseline};
+use crate::changelog::{self, ReleaseInfo};
+use crate::config::Config;
+use crate::content::{Document, KnowledgeBase, manifest_docs, sha256_hex};
+use crate::date::Timestamp;
+use crate::diff;
+use crate::error::{Error, Result};
+use crate::lint::{self, Finding, Severity};
+use crate::manifest::{
+    self, ChangeCounts, DiffFile, FileRef, GitInfo, Index, IndexVersion, Manifest, ManifestDoc,
+    SCHEMA_VERSION, TarballRef,
+};
+use crate::package;
+use crate::registry::{self, Commit, Registry};
+use crate::{FastMap, FastSet};
+
+// Old path: the CLI and `import` parse a version as publish does.
+pub use crate::version::parse_version;
+
+/// `major`, `minor`, `patch` or `prerelease`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bump {
+    Major,
+    Minor,
+    Patch,
+    Prerelease,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSpec {
+    Exact(String),
+    Bump(Bump),
+    /// Bump the highest published version as [`suggest_bump`] says.
+    Auto,
+}
+
+/// The next version after `current` for a bump.
+pub fn bump_version(current: Option<&semver::Version>, bump: Bump) -> semver::Version {
+    let zero = semver::Version::new(0, 0, 0);
+    let c = current.unwrap_or(&zero);
+    let mut v = c.clone();
+    v.build = semver::BuildMetadata::EMPTY;
+    match bump {
+        Bump::Major => {
+            if c.pre.is_empty() || c.minor != 0 || c.patch != 0 {
+                v.major += 1;
+            }
+            v.minor = 0;
+            v.patch = 0;
+            v.pre = semver::Prerelease::EMPTY;
+        }
+        Bump::Minor => {
+            if c.pre.is_empty() || c.patch != 0 {
+                v.minor += 1;
+            }
+            v.patch = 0;
+            v.pre = semver::Prerelease::EMPTY;
+        }
+        Bump::Patch => {
+            if c.pre.is_empty() {
+                v.patch += 1;
+            }
+            v.pre = semver::Prerelease::EMPTY;
+        }
+        Bump::Prerelease => {
+            if c.pre.is_empty() {
+                v.patch += 1;
+                v.pre = semver::Prerelease::new("0").expect("valid");
+            } else {
+                let pre = c.pre.as_str();
+                let next = match pre.rsplit_once('.') {
+                    Some((head, n)) if n.parse::<u64>().is_ok() => {
+                        format!("{head}.{}", n.parse::<u64>().unwrap_or(0) + 1)
+                    }
+                    _ if pre.parse::<u64>().is_ok() => {
+                        (pre.parse::<u64>().unwrap_or(0) + 1).to_string()
+                    }
+                    _ => format!("{pre}.0"),
+                };
+                v.pre = semver::Prerelease::new(&next).expect("valid prerelease");
+            }
+        }
+    }
+    v
+}
+
+/// A suggested bump and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BumpSuggestion {
+    /// `None` when nothing changed.
+    pub bump: Option<Bump>,
+    pub reasons: Vec<String>,
+}
+
+/// Suggest a semver bump from a diff: a removed or renamed document id or a changed bundle key
+/// breaks consumers keyed by it (major); an added document is a feature (minor); edits are a
+/// patch.
+pub fn suggest_bump(diff: &DiffFile) -> BumpSuggestion {
+    use crate::manifest::ChangeStatus::*;
+    let mut major = Vec::new();
+    let mut minor = Vec::new();
+    let mut patch = Vec::new();
+    for c in &diff.changes {
+        let label = format!("{}/{}", c.lang, c.path);
+        match c.status {
+            Removed => major.push(format!("removed {label} (id `{}`, key `{}`)", c.id, c.key)),
+            Renamed if c.old_id.is_some() || c.old_key.is_some() => major.push(format!(
+                "renamed {}/{} → {label}: {}",
+                c.lang,
+                c.old_path.as_deref().unwrap_or(""),
+                match (&c.old_id, &c.old_key) {
+                    (Some(old), _) => format!("id `{old}` → `{}`", c.id),
+                    (None, Some(old)) => format!("key `{old}` → `{}`", c.key),
+                    (None, None) => String::new(),
+                }
+            )),
+            Renamed => patch.push(format!(
+                "moved {}/{} → {label} (id `{}` and key `{}` unchanged)",
+                c.lang,
+                c.old_path.as_deref().unwrap_or(""),
+                c.id,
+                c.key
+            )),
+            Modified if c.old_key.is_some() => major.push(format!(
+                "{label}: bundle key `{}` → `{}`",
+                c.old_key.as_deref().unwrap_or(""),
+                c.key
+            )),
+            Added => minor.push(format!("added {label}")),
+            Modified => patch.push(format!(
+                "edited {label} (+{} -{})",
+                c.added_lines, c.removed_lines
+            )),
+        }
+    }
+    let (bump, reasons) = if !major.is_empty() {
+        (Some(Bump::Major), major)
+    } else if !minor.is_empty() {
+        (Some(Bump::Minor), minor)
+    } else if !patch.is_empty() {
+        (Some(Bump::Patch), patch)
+    } else {
+        (None, Vec::new())
+    };
+    BumpSuggestion { bump, reasons }
+}
+
+/// Called with the resolved version before anything is written (e.g. to refuse a git tag that
+/// exists on another commit).
+pub type Guard<'a> = &'a dyn Fn(&str) -> Result<()>;
+
+#[derive(Clone)]
+pub struct PublishOptions<'a> {
+    pub version: VersionSpec,
+    /// The release date (from `--date`, `SOURCE_DATE_EPOCH` or the clock: the caller decides).
+    pub date: Timestamp,
+    pub dry_run: bool,
+    /// dist-tag to set; default `latest`, or `next` for a prerelease.
+    pub tag: Option<String>,
+    pub git: Option<GitInfo>,
+    /// How long to wait for another publisher's lock.
+    pub lock_wait: Duration,
+    /// Fail when a translation is missing or outdated.
+    pub require_translations: bool,
+    pub guard: Option<Guard<'a>>,
+    /// Sign index.json with this key (and endorse the next key, for rotation).
+    pub sign: Option<(
+        &'a ed25519_dalek::SigningKey,
+        Option<ed25519_dalek::VerifyingKey>,
+    )>,
+    /// The tarball's package format: [`package::FORMAT`], or an older one (1..) to rebuild a
+    /// release made with it byte for byte.
+    pub package_format: u32,
+    /// What lint errors do: block (less the baseline's), or only be recorded.
+    pub lint: LintGate<'a>,
+}
+
+/// What lint findings do to a publish. Either way the warnings, and the errors that do not
+/// block, are recorded as warnings in the release's manifest: they are facts about it.
+#[derive(Debug, Clone, Copy)]
+pub enum LintGate<'a> {
+    /// Error-level findings block, except those the baseline holds.
+    Block(Option<&'a Baseline>),
+    /// Nothing blocks (`import` recording a release as it was).
+    Record,
+}
+
+/// Apply the lint policy and the gate: the findings to record as warnings, or
+/// `Error::LintFailed` naming the blocking ones.
+pub fn gate(cfg: &Config, kb: &KnowledgeBase, gate: LintGate<'_>) -> Result<Vec<Finding>> {
+    let checked = lint::check(kb, cfg)?;
+    let as_warning = |f: &Finding| Finding {
+        severity: Severity::Warning,
+        ..f.clone()
+    };
+    let mut warnings: Vec<Finding> = match gate {
+        LintGate::Record => checked.findings.iter().map(as_warning).collect(),
+        LintGate::Block(None) => {
+            if lint::has_errors(&checked.findings) {
+                return Err(Error::LintFailed {
+                    findings: checked.findings,
+                    baselined: 0,
+                });
+            }
+            checked.findings
+        }
+        LintGate::Block(Some(b)) => {
+            let g = baseline::apply(b, kb, &checked.findings);
+            if !g.new.is_empty() {
+                return Err(Error::LintFailed {
+                    findings: g.new,
+                    baselined: g.baselined.len(),
+                });
+            }
+            checked
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Warning)
+                .chain(&g.baselined)
+                .map(as_warning)
+                .collect()
+        }
+    };
+    warnings.sort();
+    Ok(warnings)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Published,
+    AlreadyPublished,
+    DryRun,
+}
+
+/// What a publish did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishReport {
+    pub name: String,
+    pub version: String,
+    pub outcome: Outcome,
+    pub published: String,
+    pub previous: Option<String>,
+    /// An older version published after a newer one: `latest` did not move.
+    pub backport: bool,
+    /// The dist-tags this publish set.
+    pub tags_set: Vec<String>,
+    pub dist_tags: BTreeMap<String, String>,
+    pub summary: BTreeMap<String, ChangeCounts>,
+    pub tarball: TarballRef,
+    /// New content-addressed blobs (documents not in any earlier release).
+    pub new_blobs: usize,
+    /// Files written (or to be written), relative to the registry directory.
+    pub files: Vec<String>,
+    pub changelog: PathBuf,
+    pub changelog_section: String,
+    pub warnings: Vec<Finding>,
+    /// Advice that does not stop the publish (e.g. a version lower than the suggested bump).
+    pub notes: Vec<String>,
+}
+
+/// The identity of a release's content (documents + package metadata; not the date).
+fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
+    #[derive(Serialize)]
+    struct Digest<'a> {
+        name: &'a str,
+        description: &'a str,
+        license: &'a str,
+        repository: Option<&'a str>,
+        languages: &'a [String],
+        source_language: &'a str,
+        globals: BTreeMap<String, String>,
+        documents: &'a [ManifestDoc],
+    }
+    let d = Digest {
+        name: &cfg.package.name,
+        description: &cfg.package.description,
+        license: &cfg.package.license,
+        repository: cfg.package.repository.as_deref(),
+        languages: &cfg.content.languages,
+        source_language: cfg.source_language(),
+        globals: globals(cfg),
+        documents: docs,
+    };
+    sha256_hex(&serde_json::to_vec(&d).expect("serialisable"))
+}
+
+/// Document texts for the diff of a release: the knowledge base's own (borrowed, not copied),
+/// else, for the previous release's documents, the registry's blobs.
+struct Texts<'k> {
+    by_sha: &'k FastMap<&'k str, &'k Document>,
+    /// Where texts the knowledge base no longer holds are read (`None`: they are empty).
+    reg: Option<&'k Registry>,
+}
+
+impl diff::TextSource for Texts<'_> {
+    fn text(&self, d: &ManifestDoc) -> Result<Cow<'_, str>> {
+        if let Some(doc) = self.by_sha.get(d.sha256.as_str()) {
+            return Ok(Cow::Borrowed(&doc.text));
+        }
+        let Some(reg) = self.reg else {
+            return Ok(Cow::Borrowed(""));
+        };
+        let bytes = reg.read_blob(&d.sha256)?;
+        String::from_utf8(bytes).map(Cow::Owned).map_err(|_| {
+            Error::corrupt(
+                reg.path(&registry::blob_path(&d.sha256)),
+                "blob is not UTF-8",
+            )
+        })
+    }
+}
+
+fn globals(cfg: &Config) -> BTreeMap<String, String> {
+    cfg.content
+        .languages
+        .iter()
+        .map(|l| (l.clone(), cfg.bundle_global(l)))
+        .collect()
+}
+
+/// Resolve a version spec against the registry's versions.
+pub fn resolve_version(spec: &VersionSpec, index: Option<&Index>) -> Result<semver::Version> {
+    match spec {
+        VersionSpec::Exact(s) => parse_version(s),
+        VersionSpec::Bump(b) => {
+            let highest = index.and_then(|i| {
+                i.versions
+                    .iter()
+                    .filter_map(|v| semver::Version::parse(&v.version).ok())
+                    .max()
+            });
+            Ok(bump_version(highest.as_ref(), *b))
+        }
+        VersionSpec::Auto => Err(Error::Usage(
+            "--bump auto needs the diff; use publish()".into(),
+        )),
+    }
+}
+
+fn highest(index: Option<&Index>) -> Option<&IndexVersion> {
+    index?.versions.iter().max_by(|a, b| {
+        let pa = semver::Version::parse(&a.version).ok();
+        let pb = semver::Version::parse(&b.version).ok();
+        pa.cmp(&pb)
+    })
+}
+
+/// Suggest the next version for the working content against the highest published version.
+pub fn suggest_next(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    reg: &Registry,
+    index: Option<&Index>,
+) -> Result<(Option<semver::Version>, BumpSuggestion)> {
+    let Some(top) = highest(index) else {
+        return Ok((
+            None,
+            BumpSuggestion {
+                bump: Some(Bump::Minor),
+                reasons: vec!["nothing is published yet".into()],
+            },
+        ));
+    };
+    let from = crate::snapshot::Snapshot::published(reg, index, &top.version)?;
+    let to = crate::snapshot::Snapshot::working(kb);
+    let diff = crate::snapshot::compare(&cfg.package.name, &cfg.content.languages, &from, &to)?;
+    let current = semver::Version::parse(&top.version)
+        .map_err(|e| Error::corrupt(reg.path(registry::INDEX_FILE), e.to_string()))?;
+    Ok((Some(current), suggest_bump(&diff)))
+}
+
+/// The checks `publish` runs before writing anything, without building the release: the lint
+/// gate, and immutability when `version` is already published. Used to vet every tag of an
+/// import before the first one is written.
+pub fn precheck(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    index: Option<&Index>,
+    version: &str,
+    lint_gate: LintGate<'_>,
+) -> Result<()> {
+    gate(cfg, kb, lint_gate)?;
+    if let Some(existing) = index.and_then(|i| i.get(version)) {
+        let docs = manifest_docs(kb);
+        if existing.content_digest != content_digest(cfg, &docs) {
+            return Err(Error::VersionConflict {
+                version: version.to_string(),
+                detail: "the content differs from the published release".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Publish `kb` into the registry.
+pub fn publish(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    reg: &Registry,
+    opts: &PublishOptions<'_>,
+) -> Result<PublishReport> {
+    package::check_format(opts.package_format)?;
+    std::thread::scope(|scope| {
+        // Most of the tarball (the bundles and `docs/`) depends on the documents alone: its
+        // compression starts now, on worker threads, while the release is checked, diffed
+        // and described. Dropped unused if the publish stops early.
+        let contents = package::Contents {
+            languages: &cfg.content.languages,
+            globals: globals(cfg),
+            documents: &kb.documents,
+            gzip_level: cfg.registry.gzip_level,
+            format: opts.package_format,
+        };
+        let started = package::start(scope, &contents);
+        publish_started(cfg, kb, reg, opts, started)
+    })
+}
+
+fn publish_started(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    reg: &Registry,
+    opts: &PublishOptions<'_>,
+    started: Result<package::Started<'_>>,
+) -> Result<PublishReport> {
+    let warnings = gate(cfg, kb, opts.lint)?;
+    let lock = if opts.dry_run {
+        None
+    } else {
+        Some(reg.lock(opts.lock_wait)?)
+    };
+    // Read under the lock, before any other work: a changelog path that is not a regular file
+    // fails here, in a dry run too.
+    let changelog = read_changelog(cfg.changelog_path())?;
+    let index = reg.read_index()?.map(|(i, _)| i);
+    if let Some(i) = &index
+        && i.name != cfg.package.name
+    {
+        return Err(Error::corrupt(
+            reg.path(registry::INDEX_FILE),
+            format!(
+                "the registry holds package `{}`, not `{}` (check --registry and package.name)",
+                i.name, cfg.package.name
+            ),
+        ));
+    }
+    // Checked before anything is written: a new version increases the sequence.
+    if let Some(i) = &index
+        && i.sequence == u64::MAX
+    {
+        return Err(Error::corrupt(
+            reg.path(registry::INDEX_FILE),
+            format!("sequence {} cannot be increased", i.sequence),
+        ));
+    }
+    let version = match &opts.version {
+        VersionSpec::Auto => {
+            let (current, suggestion) = suggest_next(cfg, kb, reg, index.as_ref())?;
+            match (current, suggestion.bump) {
+                (None, _) => semver::Version::new(0, 1, 0),
+                (Some(c), Some(b)) => bump_version(Some(&c), b),
+                (Some(c), None) => {
+                    return Err(Error::Usage(format!(
+                        "--bump auto: nothing changed since {c}; there is nothing to publish"
+                    )));
+                }
+            }
+        }
+        spec => resolve_version(spec, index.as_ref())?,
+    };
+    let vs = version.to_string();
+    let published = opts.date.rfc3339();
+    let docs = manifest_docs(kb);
+    let digest = content_digest(cfg, &docs);
+
+    if let Some(existing) = index.as_ref().and_then(|i| i.get(&vs)) {
+        if existing.content_digest == digest
+            && let Some(guard) = opts.guard
+        {
+            guard(&vs)?;
+        }
+        if let (Some(lock), Some((key, next))) = (&lock, &opts.sign) {
+            resign_if_needed(reg, lock, key, next.as_ref())?;
+        }
+        // A rerun after a publish killed late (index written, staging not yet removed) leaves
+        // the registry clean.
+        if let Some(lock) = &lock
+            && existing.content_digest == digest
+        {
+            reg.remove_leftovers(lock)?;
+        }
+        return already_published(
+            cfg,
+            reg,
+            index.as_ref().expect("some"),
+            existing,
+            &digest,
+            changelog,
+            &docs,
+            warnings,
+            lock.is_some(),
+        );
+    }
+
+    if let Some(guard) = opts.guard {
+        guard(&vs)?;
+    }
+    let previous = index.as_ref().and_then(|i| {
+        i.versions
+            .iter()
+            .filter_map(|v| semver::Version::parse(&v.version).ok().map(|p| (p, v)))
+            .filter(|(p, _)| *p < version)
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, v)| v.clone())
+    });
+    let prev_manifest = match &previous {
+        Some(p) => Some(reg.read_manifest(p)?),
+        None => None,
+    };
+    let prev_version = previous.as_ref().map(|p| p.version.clone());
+    let acks = crate::history::load_acks(cfg)?;
+    let drift_status = crate::history::status_after_history(
+        cfg,
+        reg,
+        index.as_ref(),
+        Some(&version),
+        &vs,
+        &docs,
+        &acks,
+    )?;
+    if opts.require_translations {
+        let bad: Vec<String> = drift_status
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    crate::history::Drift::Missing | crate::history::Drift::Outdated
+                )
+            })
+            .map(|s| format!("{}/{} {:?}", s.lang, s.path, s.state).to_lowercase())
+            .collect();
+        if !bad.is_empty() {
+            let more = bad.len().saturating_sub(5);
+            return Err(Error::Usage(format!(
+                "--require-translations: {}{}",
+                bad[..bad.len().min(5)].join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )));
+        }
+    }
+    let drift = crate::history::drift_counts(&drift_status);
+    let new_blobs: Vec<&Document> = {
+        use rayon::prelude::*;
+        let mut seen: FastSet<&str> = FastSet::default();
+        let unique: Vec<&Document> = kb
+            .documents
+            .iter()
+            .filter(|d| seen.insert(d.sha256.as_str()))
+            .collect();
+        // Verify before trust: an existing blob is reused only if it hashes to its name; a
+        // missing, torn or corrupted one is written again. One directory listing per fan-out
+        // folder tells which exist at all.
+        let stored = reg.stored_blobs();
+        unique
+            .into_par_iter()
+            .filter(|d| {
+                !stored.contains(d.sha256.as_str())
+                    || crate::fsx::read_regular(
+                        &reg.path(&registry::blob_path(&d.sha256)),
+                        crate::fsx::bound(d.size()),
+                    )
+                    .map(|b| b.len() as u64 != d.size() || sha256_hex(&b) != d.sha256)
+                    .unwrap_or(true)
+            })
+            .collect()
+    };
+    let blobs: Vec<(&str, &[u8])> = new_blobs
+        .iter()
+        .map(|d| (d.sha256.as_str(), d.text.as_bytes()))
+        .collect();
+    // Blob files are written (kernel work) while the diff, the manifest and the tarball are
+    // computed (CPU work). A failure on either side removes the blobs written (below).
+    // Leftovers of killed publishes are removed and this publish's staging directory is
+    // created before anything is written.
+    let staging = lock.as_ref().map(|l| reg.begin(l)).transpose()?;
+    let (git, date) = (&opts.git, opts.date.date());
+    // The blob writer is a thread of its own, not a worker of the compute pool: the
+    // filesystem sync it ends with blocks its thread, and a blocked worker would leave
+    // the tarball's compression one core.
+    let write_blobs = || match (&lock, &staging) {
+        // Flushed to disk right away, while the CPU is still busy compressing: the sync
+        // before the commit then finds (nearly) nothing left to write.
+        (Some(l), Some(s)) => reg
+            .write_blobs(l, s, &blobs)
+            .and_then(|_| reg.sync_to_disk()),
+        _ => Ok(()),
+    };
+    let build = || -> Result<Built> {
+        let by_sha: FastMap<&str, &Document> = kb
+            .documents
+            .iter()
+            .map(|d| (d.sha256.as_str(), d))
+            .collect();
+        let old_text = Texts {
+            by_sha: &by_sha,
+            reg: Some(reg),
+        };
+        let new_text = Texts {
+            by_sha: &by_sha,
+            reg: None,
+        };
+        let old_docs = prev_manifest
+            .as_ref()
+            .map(|m| m.documents.as_slice())
+            .unwrap_or(&[]);
+        let changes = diff::diff_docs(
+            &cfg.content.languages,
+            old_docs,
+            &old_text,
+            &docs,
+            &new_text,
+        )?;
+        let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
+        let mut notes = Vec::new();
+
+        let diff_file = DiffFile {
+            schema_version: SCHEMA_VERSION,
+            name: cfg.package.name.clone(),
+            from: prev_version.clone(),
+            to: vs.clone(),
+            summary: summary.clone(),
+            changes,
+        };
+        let diff_json = manifest::to_json_bytes(&diff_file);
+        let manifest = Manifest {
+            schema_version: SCHEMA_VERSION,
+            name: cfg.package.name.clone(),
+            version: vs.clone(),
+            published: published.clone(),
+            previous: prev_version.clone(),
+            languages: cfg.content.languages.clone(),
+            source_language: cfg.source_language().to_string(),
+            content_digest: digest.clone(),
+            git: git.clone(),
+            documents: docs.clone(),
+            warnings: warnings.clone(),
+            drift: drift.clone(),
+            package_format: opts.package_format,
+        };
+        let manifest_json = manifest::to_json_bytes(&manifest);
+        if let Some(p) = &prev_version
+            && let Ok(pv) = semver::Version::parse(p)
+            && let suggestion = suggest_bump(&diff_file)
+            && let Some(b) = suggestion.bump
+        {
+            let suggested = bump_version(Some(&pv), b);
+            if version < suggested {
+                let reasons = suggestion.reasons;
+                notes.push(format!(
+                    "{version} is lower than the suggested {suggested} ({}{})",
+                    reasons
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    if reasons.len() > 3 { "; …" } else { "" }
+                ));
+            }
+        }
+        drop(manifest);
+        // The changelog section; the changes themselves are not needed after this.
+        let mut rc = changelog::release_context(
+            ReleaseInfo {
+                version: &vs,
+                date: &date,
+                previous: prev_version.as_deref(),
+                repository: cfg.package.repository.as_deref(),
+                tag_format: &cfg.registry.tag_format,
+            },
+            &cfg.content.languages,
+            &diff_file,
+        );
+        rc.drift = drift.clone();
+        let section = changelog::render_release(&rc);
+        drop((rc, diff_file));
+        let release = package::Release {
+            name: &cfg.package.name,
+            version: &vs,
+            description: &cfg.package.description,
+            license: &cfg.package.license,
+            repository: cfg.package.repository.as_deref(),
+            source_language: cfg.source_language(),
+            manifest_json: &manifest_json,
+        };
+        // Streamed into the staging directory (or only hashed, for a dry run).
+        let mut staged = staging.as_ref().map(|s| s.tarball()).transpose()?;
+        let pkg = started?.finish(&release, &mut |part: &[u8]| match &mut staged {
+            Some(f) => f.write(part),
+            None => Ok(()),
+        })?;
+        Ok(Built {
+            summary,
+            section,
+            diff_json,
+            manifest_json,
+            notes,
+            pkg,
+        })
+    };
+    let (written, built) = std::thread::scope(|scope| {
+        let writer = scope.spawn(write_blobs);
+        let built = build();
+        // A panic in the writer is passed on as it is, as `rayon::join` would.
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (written, built)
+    });
+    let written_blobs: Vec<&str> = blobs.iter().map(|(sha, _)| *sha).collect();
+    // Until the commit succeeds, an early return removes the blobs this publish wrote.
+    let mut cleanup = BlobCleanup {
+        reg,
+        lock: lock.as_ref(),
+        shas: &written_blobs,
+        version: &vs,
+        armed: true,
+    };
+    written?;
+    let Built {
+        summary,
+        section,
+        diff_json,
+        manifest_json,
+        notes,
+        pkg,
+    } = built?;
+    let tarball_name = package::tarball_file_name(&cfg.package.name, &vs);
+    let tarball = TarballRef {
+        path: tarball_name.clone(),
+        sha256: pkg.sha256.clone(),
+        size: pkg.size,
+        integrity: pkg.integrity.clone(),
+        shasum: pkg.shasum.clone(),
+        file_count: pkg.file_count,
+        unpacked_size: pkg.unpacked_size,
+    };
+
+    // The new index.
+    let mut new_index = index
+        .clone()
+        .unwrap_or_else(|| Index::new(&cfg.package.name));
+    new_index.sequence += 1;
+    new_index.expires = cfg
+        .registry
+        .expires_days
+        .map(|d| crate::date::Timestamp(opts.date.0 + i64::from(d) * 86_400).rfc3339());
+    let entry = IndexVersion {
+        version: vs.clone(),
+        published: published.clone(),
+        previous: prev_version.clone(),
+        content_digest: digest,
+        manifest: FileRef {
+            path: registry::manifest_path(&vs),
+            sha256: sha256_hex(&manifest_json),
+            size: manifest_json.len() as u64,
+        },
+        diff: FileRef {
+            path: registry::diff_path(&vs),
+            sha256: sha256_hex(&diff_json),
+            size: diff_json.len() as u64,
+        },
+        package_json: FileRef {
+            path: registry::package_json_path(&vs),
+            sha256: sha256_hex(&pkg.package_json),
+            size: pkg.package_json.len() as u64,
+        },
+        tarball: tarball.clone(),
+        summary: summary.clone(),
+    };
+    let pos = new_index
+        .versions
+        .iter()
+        .position(|v| semver::Version::parse(&v.version).is_ok_and(|p| p > version))
+        .unwrap_or(new_index.versions.len());
+    new_index.versions.insert(pos, entry);
+    let (tags_set, backport) = update_dist_tags(&mut new_index, &version, opts.tag.as_deref())?;
+    let packument = {
+        let pj: serde_json::Value =
+            serde_json::from_slice(&pkg.package_json).map_err(|e| Error::Usage(e.to_string()))?;
+        static_packument(cfg, reg, index.as_ref(), &new_index, Some((&vs, pj)))?
+    };
+
+    let mut files: Vec<String> = new_blobs
+        .iter()
+        .map(|d| registry::blob_path(&d.sha256))
+        .collect();
+    files.sort();
+    files.extend([
+        registry::manifest_path(&vs),
+        registry::diff_path(&vs),
+        registry::package_json_path(&vs),
+        tarball_name.clone(),
+        crate::npm::packument_path(&cfg.package.name),
+        registry::INDEX_FILE.to_string(),
+    ]);
+
+    let mut report = PublishReport {
+        name: cfg.package.name.clone(),
+        version: vs.clone(),
+        outcome: Outcome::DryRun,
+        published,
+        previous: prev_version,
+        backport,
+        tags_set,
+        dist_tags: new_index.dist_tags.clone(),
+        summary,
+        tarball,
+        new_blobs: new_blobs.len(),
+        files,
+        changelog: changelog.path.clone(),
+        changelog_section: section.clone(),
+        warnings,
+        notes,
+    };
+    let Some(lock) = lock.as_ref() else {
+        return Ok(report);
+    };
+    reg.commit(
+        lock,
+        staging.expect("staged with the lock"),
+        &Commit {
+            version: &vs,
+            manifest_json: &manifest_json,
+            diff_json: &diff_json,
+            package_json: &pkg.package_json,
+            tarball_name: &tarball_name,
+            extra: vec![(crate::npm::packument_path(&cfg.package.name), packument)],
+            index: &new_index,
+            index_sig: opts.sign.as_ref().map(|(k, next)| {
+                crate::sign::sign_index(&manifest::to_json_bytes(&new_index), k, next.as_ref())
+            }),
+        },
+    )?;
+    cleanup.armed = false;
+    drop(cleanup);
+    let updated = changelog::insert_section(&changelog.text, &version, &section);
+    registry::write_atomic(&changelog.file, updated.as_bytes())?;
+    report.outcome = Outcome::Published;
+    Ok(report)
+}
+
+/// What [`publish`] computes while the blobs are written.
+struct Built {
+    summary: BTreeMap<String, ChangeCounts>,
+    /// The CHANGELOG.md section.
+    section: String,
+    diff_json: Vec<u8>,
+    manifest_json: Vec<u8>,
+    notes: Vec<String>,
+    pkg: package::Package,
+}
+
+/// Removes the blobs a failed publish wrote (they are unreferenced: the index never listed them).
+/// A commit that fails after the index was written (e.g. replacing the npm packument) has
+/// published the version: its blobs are referenced and stay.
+struct BlobCleanup<'a> {
+    reg: &'a Registry,
+    lock: Option<&'a registry::LockGuard>,
+    shas: &'a [&'a str],
+    version: &'a str,
+    armed: bool,
+}
+
+impl Drop for BlobCleanup<'_> {
+    fn drop(&mut self) {
+        if self.armed
+            && let Some(lock) = self.lock
+            && !self.reg.index_lists(self.version)
+        {
+            self.reg.remove_blobs(lock, self.shas);
+        }
+    }
+}
+
+/// Rewrite `index.json.sig` when it is missing or does not match the index (a publish that
+/// crashed between the two renames).
+fn resign_if_needed(
+    reg: &Registry,
+    _lock: &registry::LockGuard,
+    key: &ed25519_dalek::SigningKey,
+    next: Option<&ed25519_dalek::VerifyingKey>,
+) -> Result<()> {
+    let index_path = reg.path(registry::INDEX_FILE);
+    let bytes = crate::fsx::read_regular(&index_path, registry::MAX_INDEX_BYTES)
+        .map_err(|e| Error::io("read", &index_path, e))?;
+    let trusted = [crate::sign::public_key_string(&key.verifying_key())];
+    let current = crate::fsx::read_regular(&reg.path(crate::sign::SIG_FILE), 1 << 20).ok();
+    if current.is_some_and(|s| crate::sign::verify_index(&bytes, &s, &trusted).is_ok()) {
+        return Ok(());
+    }
+    registry::write_atomic(
+        &reg.path(crate::sign::SIG_FILE),
+        &crate::sign::sign_index(&bytes, key, next),
+    )
+}
+
+/// The static npm packument file for `index`: version documents come from the verified
+/// `v/<version>/package.json` files of `stored` (plus `new` for a version being published);
+/// tarball URLs are absolute with `registry.public_url`, else relative (npm needs absolute).
+pub fn static_packument(
+    cfg: &Config,
+    reg: &Registry,
+    stored: Option<&Index>,
+    index: &Index,
+    new: Option<(&str, serde_json::Value)>,
+) -> Result<Vec<u8>> {
+    let mut docs = match stored {
+        Some(i) => crate::registry::version_documents(reg, i)?,
+        None => BTreeMap::new(),
+    };
+    if let Some((v, pj)) = new {
+        docs.insert(v.to_string(), pj);
+    }
+    let base = cfg
+        .registry
+        .public_url
+        .as_deref()
+        .map(|u| format!("{}/", u.trim_end_matches('/')));
+    let url = |file: &str| format!("{}{file}", base.as_deref().unwrap_or(""));
+    Ok(manifest::to_json_bytes(&crate::npm::packument(
+        index, &docs, &url,
+    )))
+}
+
+/// The changelog a publish updates, read before any other work.
+struct Changelog {
+    /// As configured (`--changelog` or `changelog.path`): what reports show.
+    path: PathBuf,
+    /// Its text, empty if it does not exist yet.
+    text: String,
+    /// The file to replace with the updated text: the changelog itself, or what it links to
+    /// (a symlinked CHANGELOG.md stays a link).
+    file: PathBuf,
+}
+
+/// Read the changelog at `path`. Anything but a regular file (a directory, a device such as
+/// `/dev/null`, a FIFO) is refused before the registry is touched: replacing it with a file,
+/// or blocking on a read, would be wrong.
+fn read_changelog(path: PathBuf) -> Result<Changelog> {
+    let file = match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(&path).map_err(|e| Error::io("follow the link", &path, e))?
+        }
+        _ => path.clone(),
+    };
+    let text = match std::fs::metadata(&file) {
+        Ok(m) if !m.is_file() => {
+            return Err(Error::Usage(format!(
+                "changelog `{}` is {}, not a regular file; name a markdown file (--changelog or changelog.path)",
+                path.display(),
+                crate::fsx::kind(&file).describe()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        _ => crate::fsx::read_to_string(&file).map_err(|e| Error::io("read", &path, e))?,
+    };
+    Ok(Changelog { path, text, file })
+}
+
+/// Set dist-tags for a newly inserted version. `latest` only moves forward.
+fn update_dist_tags(
+    index: &mut Index,
+    version: &semver::Version,
+    tag: Option<&str>,
+) -> Result<(Vec<String>, bool)> {
+    let tag = tag.unwrap_or(if version.pre.is_empty() {
+        "latest"
+    } else {
+        "next"
+    });
+    if tag.is_empty() || parse_version(tag).is_ok() || tag.contains(['/', ' ']) {
+        return Err(Error::Usage(format!(
+            "invalid dist-tag `{tag}`: a tag is a name such as latest, next or beta, not a version"
+        )));
+    }
+    let vs = version.to_string();
+    let mut set = Vec::new();
+    let mut backport = false;
+    if tag == "latest" {
+        let current = index
+            .dist_tags
+            .get("latest")
+            .and_then(|v| semver::Version::parse(v).ok());
+        match current {
+            Some(c) if c > *version => backport = true,
+            _ => {
+                index.dist_tags.insert("latest".into(), vs.clone());
+                set.push("latest".into());
+            }
+        }
+    } else {
+        index.dist_tags.insert(tag.to_string(), vs.clone());
+        set.push(tag.to_string());
+        if !index.dist_tags.contains_key("latest") && version.pre.is_empty() {
+            index.dist_tags.insert("latest".into(), vs);
+            set.push("latest".into());
+        }
+    }
+    Ok((set, backport))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn already_published(
+    cfg: &Config,
+    reg: &Registry,
+    index: &Index,
+    existing: &IndexVersion,
+    digest: &str,
+    changelog: Changelog,
+    docs: &[ManifestDoc],
+    warnings: Vec<Finding>,
+    writing: bool,
+) -> Result<PublishReport> {
+    let vs = existing.version.clone();
+    if existing.content_digest != digest {
+        let old = reg.read_manifest(existing)?;
+        let mut differing: Vec<String> = Vec::new();
+        let old_by: BTreeMap<(&str, &str), &ManifestDoc> = old
+            .documents
+            .iter()
+            .map(|d| ((d.lang.as_str(), d.path.as_str()), d))
+            .collect();
+        for d in docs {
+            match old_by.get(&(d.lang.as_str(), d.path.as_str())) {
+                Some(o) if *o == d => {}
+                Some(_) => differing.push(format!("{}/{} changed", d.lang, d.path)),
+                None => differing.push(format!("{}/{} added", d.lang, d.path)),
+            }
+        }
+        let new_keys: std::collections::HashSet<(&str, &str)> = docs
+            .iter()
+            .map(|d| (d.lang.as_str(), d.path.as_str()))
+            .collect();
+        for o in &old.documents {
+            if !new_keys.contains(&(o.lang.as_str(), o.path.as_str())) {
+                differing.push(format!("{}/{} removed", o.lang, o.path));
+            }
+        }
+        let more = differing.len().saturating_sub(5);
+        differing.truncate(5);
+        let mut detail = differing.join(", ");
+        if more > 0 {
+            detail.push_str(&format!(" and {more} more"));
+        }
+        if detail.is_empty() {
+            detail =
+                "package metadata (description, license, repository or globals) changed".into();
+        }
+        return Err(Error::VersionConflict {
+            version: vs,
+            detail,
+        });
+    }
+    // Identical content. Make sure the changelog has its section (a publish interrupted
+    // after the index was written may have missed it).
+    let diff_bytes = reg.read_verified(&existing.diff)?;
+    let diff_file = manifest::parse_diff(&diff_bytes, &reg.path(&existing.diff.path))?;
+    let mut rc = changelog::release_context(
+        ReleaseInfo {
+            version: &vs,
+            date: existing.published.get(..10).unwrap_or(&existing.published),
+            previous: existing.previous.as_deref(),
+            repository: cfg.package.repository.as_deref(),
+            tag_format: &cfg.registry.tag_format,
+        },
+        &cfg.content.languages,
+        &diff_file,
+    );
+    rc.drift = reg.read_manifest(existing)?.drift;
+    let section = changelog::render_release(&rc);
+    let mut files = Vec::new();
+    // The static packument follows the index; repair it if a crash left it behind.
+    let packument = static_packument(cfg, reg, Some(index), index, None)?;
+    let packument_rel = crate::npm::packument_path(&index.name);
+    if crate::fsx::read_regular(&reg.path(&packument_rel), registry::MAX_INDEX_BYTES)
+        .ok()
+        .as_deref()
+        != Some(packument.as_slice())
+    {
+        files.push(packument_rel.clone());
+        if writing {
+            registry::write_atomic(&reg.path(&packument_rel), &packument)?;
+        }
+    }
+    let heading = format!("## [{vs}]");
+    if !changelog.text.lines().any(|l| l.starts_with(&heading)) {
+        files.push(changelog.path.display().to_string());
+        if writing {
+            let v = semver::Version::parse(&vs)
+                .map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
+            registry::write_atomic(
+                &changelog.file,
+                changelog::insert_section(&changelog.text, &v, &section).as_bytes(),
+            )?;
+        }
+    }
+    Ok(PublishReport {
+        name: index.name.clone(),
+        version: vs,
+        outcome: Outcome::AlreadyPublished,
+        published: existing.published.clone(),
+        previous: existing.previous.clone(),
+        backport: false,
+        tags_set: Vec::new(),
+        dist_tags: index.dist_tags.clone(),
+        summary: existing.summary.clone(),
+        tarball: existing.tarball.clone(),
+        new_blobs: 0,
+        files,
+        changelog: changelog.path,
+        changelog_section: section,
+        warnings,
+        notes: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("v1.3.4").unwrap().to_string(), "1.3.4");
+        assert_eq!(
+            parse_version("2.0.0-beta.1").unwrap().to_string(),
+            "2.0.0-beta.1"
+        );
+        for bad in ["1.3", "01.2.3", "latest", "1.2.3-", "", "1.2.3+build", "v"] {
+            assert!(parse_version(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bumps() {
+        let v = |s: &str| semver::Version::parse(s).unwrap();
+        assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Patch), v("1.2.4"));
+        assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Minor), v("1.3.0"));
+        assert_eq!(bump_version(Some(&v("1.2.3")), Bump::Major), v("2.0.0"));
+        assert_eq!(
+            bump_version(Some(&v("1.2.3")), Bump::Prerelease),
+            v("1.2.4-0")
+        );
+        assert_eq!(
+            bump_version(Some(&v("2.0.0-beta.1")), Bump::Prerelease),
+            v("2.0.0-beta.2")
+        );
+        assert_eq!(
+            bump_version(Some(&v("2.0.0-beta.1")), Bump::Major),
+            v("2.0.0")
+        );
+        assert_eq!(bump_version(Some(&v("1.2.4-0")), Bump::Patch), v("1.2.4"));
+        assert_eq!(bump_version(None, Bump::Minor), v("0.1.0"));
+    }
+}

@@ -1,0 +1,741 @@
+//! `kbrel serve`: read-only HTTP over a registry directory — the registry files and npm's read
+//! API — with strong ETags, immutable caching, gzip, HEAD, timeouts and graceful shutdown.
+//! Browsers also get the release viewer ([`crate::web`]: versions, diffs, documents, translation
+//! status) under `/`, `/diff/`, `/v/<version>/<lang>/`, `/status` and `/assets/`.
+//!
+//! Architecture invariant: request paths are never joined onto the filesystem. Every route
+//! names a file through the index (versions, tarball names) or a strict pattern (a sha256), so
+//! nothing outside the registry, and nothing the index does not list, can be served.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::Value;
+
+use crate::content::sha256_hex;
+use crate::error::{Error, Result};
+use crate::manifest::{self, Index};
+use crate::registry::{self, Registry};
+
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub const SHORT: &str = "public, max-age=60";
+const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
+/// The byte budget of the immutable files kept in memory after their first (verified) read:
+/// documents and manifests, never more than this much whatever is requested. Larger files
+/// (tarballs) are read and verified on every request instead of being kept.
+const CACHE_LIMIT: usize = 32 << 20;
+/// A blob is named by its sha256 alone (no size at hand): read at most about this much.
+const BLOB_READ_LIMIT: u64 = 64 << 20;
+/// The largest file kept in that cache.
+const CACHE_FILE_LIMIT: usize = 1 << 20;
+/// How long one request may spend reading and rendering on the blocking pool before it is
+/// answered 503 (a file that never finishes reading cannot hold a connection forever).
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+/// Rendered packuments kept per index (one per Host header and format).
+const PACKUMENT_CACHE_ENTRIES: usize = 64;
+
+/// Where request log lines and errors go (the binary prints them).
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Absolute base for tarball URLs in packuments; default: `http://<Host header>/`.
+    pub base_url: Option<String>,
+    pub log: Log,
+    /// Log one line per request (errors are always logged).
+    pub log_requests: bool,
+    /// Close connections that do not send a complete request header in time.
+    pub header_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// Origins allowed to read the registry from a web page (`--cors`): `*` or exact origins
+    /// (`https://console.example.com`). Empty: no CORS headers, OPTIONS is refused.
+    pub cors: Vec<String>,
+}
+
+/// `*`, or an origin as browsers send it: `http(s)://host[:port]`, no path, no trailing slash.
+pub fn is_cors_origin(o: &str) -> bool {
+    if o == "*" {
+        return true;
+    }
+    let Some(rest) = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// The CORS headers for a request from `origin` (empty when CORS is off or the origin is not
+/// allowed). Browsers send `If-None-Match` (not a safelisted header), so reads of `index.json`
+/// are preflighted; `ETag` and `Content-Encoding` are exposed so a page can poll conditionally
+/// and count the bytes on the wire.
+pub fn cors_headers(
+    allowed: &[String],
+    origin: &str,
+    preflight: bool,
+) -> Vec<(&'static str, String)> {
+    let allow = if allowed.iter().any(|a| a == "*") {
+        "*".to_string()
+    } else if !origin.is_empty() && allowed.iter().any(|a| a == origin) {
+        origin.to_string()
+    } else {
+        return Vec::new();
+    };
+    let mut h = vec![("access-control-allow-origin", allow.clone())];
+    if allow != "*" {
+        h.push(("vary", "Origin".into()));
+    }
+    if preflight {
+        h.push(("access-control-allow-methods", "GET, HEAD".into()));
+        h.push((
+            "access-control-allow-headers",
+            "If-None-Match, Accept".into(),
+        ));
+        h.push(("access-control-max-age", "86400".into()));
+    } else {
+        h.push((
+            "access-control-expose-headers",
+            "ETag, Content-Encoding, Content-Length".into(),
+        ));
+    }
+    h
+}
+
+struct Loaded {
+    key: (u64, i128, u64),
+    index: Arc<Index>,
+    bytes: Bytes,
+    etag: String,
+    docs: Arc<BTreeMap<String, Value>>,
+    packuments: HashMap<(String, bool), (Bytes, String)>,
+}
+
+/// The index being served: parsed, raw bytes, ETag, and each version's package.json.
+type Current = (Arc<Index>, Bytes, String, Arc<BTreeMap<String, Value>>);
+
+struct State {
+    reg: Registry,
+    opts: ServeOptions,
+    loaded: Mutex<Option<Loaded>>,
+    files: Mutex<(usize, HashMap<String, Bytes>)>,
+}
+
+fn file_key(meta: &std::fs::Metadata) -> (u64, i128, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.len(),
+        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        meta.ino(),
+    )
+}
+
+impl State {
+    /// The current index: reloaded when index.json changed; a bad new index is logged and the
+    /// last good one kept.
+    fn current(&self) -> Option<Current> {
+        let path = self.reg.path(registry::INDEX_FILE);
+        let key = std::fs::metadata(&path).ok().map(|m| file_key(&m));
+        let mut guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = match (&*guard, key) {
+            (Some(l), Some(k)) => l.key != k,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        if stale && let Some(k) = key {
+            match self.load(&path) {
+                Ok((index, bytes, docs)) => {
+                    let etag = format!("\"{}\"", sha256_hex(&bytes));
+                    *guard = Some(Loaded {
+                        key: k,
+                        index: Arc::new(index),
+                        bytes: Bytes::from(bytes),
+                        etag,
+                        docs: Arc::new(docs),
+                        packuments: HashMap::new(),
+                    });
+                }
+                Err(e) => {
+                    (self.opts.log)(&format!("error: {e}; still serving the last good index"));
+                    if let Some(l) = guard.as_mut() {
+                        l.key = k;
+                    }
+                }
+            }
+        }
+        guard.as_ref().map(|l| {
+            (
+                l.index.clone(),
+                l.bytes.clone(),
+                l.etag.clone(),
+                l.docs.clone(),
+            )
+        })
+    }
+
+    fn load(&self, path: &std::path::Path) -> Result<(Index, Vec<u8>, BTreeMap<String, Value>)> {
+        let bytes = crate::fsx::read_regular(path, registry::MAX_INDEX_BYTES)
+            .map_err(|e| Error::io("read", path, e))?;
+        let index = manifest::parse_index(&bytes, path)?;
+        let docs = crate::registry::version_documents(&self.reg, &index)?;
+        Ok((index, bytes, docs))
+    }
+
+    /// An immutable registry file, verified against `sha256` on first read, then cached.
+    fn immutable(&self, rel: &str, sha256: &str, size: u64) -> Option<Bytes> {
+        if let Some(b) = self
+            .files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .get(rel)
+        {
+            return Some(b.clone());
+        }
+        let bytes = match crate::fsx::read_regular(&self.reg.path(rel), crate::fsx::bound(size)) {
+            Ok(b) => b,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    (self.opts.log)(&format!("error: cannot read {rel}: {e}; not served"));
+                }
+                return None;
+            }
+        };
+        if sha256_hex(&bytes) != sha256 {
+            (self.opts.log)(&format!(
+                "error: {rel} does not match its sha256 {sha256}; not served (run `kbrel verify`)"
+            ));
+            return None;
+        }
+        let bytes = Bytes::from(bytes);
+        let mut cache = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        if bytes.len() <= CACHE_FILE_LIMIT && cache.0 + bytes.len() <= CACHE_LIMIT {
+            cache.0 += bytes.len();
+            cache.1.insert(rel.to_string(), bytes.clone());
+        }
+        Some(bytes)
+    }
+
+    fn packument(&self, host: &str, abbreviated: bool) -> Option<(Bytes, String)> {
+        let mut guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let l = guard.as_mut()?;
+        let key = (host.to_string(), abbreviated);
+        if let Some(p) = l.packuments.get(&key) {
+            return Some(p.clone());
+        }
+        // Keyed by the client's Host header: bound it, or every distinct Host grows memory.
+        if l.packuments.len() >= PACKUMENT_CACHE_ENTRIES {
+            l.packuments.clear();
+        }
+        let base = match &self.opts.base_url {
+            Some(b) => b.trim_end_matches('/').to_string(),
+            None => format!("http://{host}"),
+        };
+        let name = l.index.name.clone();
+        let url = |file: &str| format!("{base}/{name}/-/{file}");
+        let v = if abbreviated {
+            crate::npm::abbreviated(&l.index, &l.docs, &url)
+        } else {
+            crate::npm::packument(&l.index, &l.docs, &url)
+        };
+        let bytes = Bytes::from(manifest::to_json_bytes(&v));
+        let etag = format!("\"{}\"", sha256_hex(&bytes));
+        l.packuments.insert(key, (bytes.clone(), etag.clone()));
+        Some((bytes, etag))
+    }
+}
+
+/// A response under construction.
+struct Reply {
+    status: StatusCode,
+    body: Bytes,
+    content_type: &'static str,
+    etag: Option<String>,
+    cache: Option<&'static str>,
+}
+
+impl Reply {
+    fn ok(body: Bytes, content_type: &'static str, etag: String, cache: &'static str) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            body,
+            content_type,
+            etag: Some(etag),
+            cache: Some(cache),
+        }
+    }
+    fn json(status: StatusCode, v: &Value) -> Reply {
+        Reply {
+            status,
+            body: Bytes::from(manifest::to_json_bytes(v)),
+            content_type: "application/json",
+            etag: None,
+            cache: Some("no-store"),
+        }
+    }
+    fn not_found() -> Reply {
+        Reply::json(StatusCode::NOT_FOUND, &crate::npm::not_found())
+    }
+    fn bad_request(msg: &str) -> Reply {
+        Reply::json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({ "error": msg }),
+        )
+    }
+}
+
+/// Decode `%XX` escapes once. `None` for malformed escapes or non-UTF-8 results.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
+    let Some(decoded) = percent_decode(path) else {
+        return Reply::bad_request("malformed percent-encoding in the path");
+    };
+    if decoded.contains(['\0', '\\'])
+        || decoded.split('/').any(|s| s == ".." || s == ".")
+        || !decoded.starts_with('/')
+    {
+        return Reply::bad_request("invalid path");
+    }
+    let Some((index, index_bytes, index_etag, _docs)) = state.current() else {
+        return Reply::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({ "error": "no valid index.json in the registry" }),
+        );
+    };
+    let rest = &decoded[1..];
+    if rest == registry::INDEX_FILE {
+        return Reply::ok(index_bytes, "application/json", index_etag, SHORT);
+    }
+    if rest == crate::sign::SIG_FILE {
+        // Served as it is on disk: consumers check it against the index they fetched.
+        return match crate::fsx::read_regular(&state.reg.path(crate::sign::SIG_FILE), 1 << 20) {
+            Ok(bytes) => {
+                let etag = format!("\"{}\"", sha256_hex(&bytes));
+                Reply::ok(Bytes::from(bytes), "application/json", etag, SHORT)
+            }
+            Err(_) => Reply::not_found(),
+        };
+    }
+    if let Some(sha) = rest.strip_prefix("blobs/sha256/") {
+        let hex: String = sha.split('/').collect();
+        let well_formed =
+            sha.len() == 65 && sha.as_bytes()[2] == b'/' && manifest::is_sha256_hex(&hex);
+        if !well_formed {
+            return Reply::not_found();
+        }
+        return match state.immutable(rest, &hex, BLOB_READ_LIMIT) {
+            Some(b) => Reply::ok(
+                b,
+                "text/markdown; charset=utf-8",
+                format!("\"{hex}\""),
+                IMMUTABLE,
+            ),
+            None => Reply::not_found(),
+        };
+    }
+    if let Some(vrest) = rest.strip_prefix("v/")
+        && let Some((version, file)) = vrest.split_once('/')
+    {
+        let Some(v) = index.get(version) else {
+            return Reply::not_found();
+        };
+        let f = match file {
+            "manifest.json" => &v.manifest,
+            "diff.json" => &v.diff,
+            "package.json" => &v.package_json,
+            _ => return Reply::not_found(),
+        };
+        return match state.immutable(&f.path, &f.sha256, f.size) {
+            Some(b) => Reply::ok(
+                b,
+                "application/json",
+                format!("\"{}\"", f.sha256),
+                IMMUTABLE,
+            ),
+            None => Reply::not_found(),
+        };
+    }
+    let tarball = |file: &str| -> Reply {
+        match index.versions.iter().find(|v| v.tarball.path == file) {
+            Some(v) => match state.immutable(&v.tarball.path, &v.tarball.sha256, v.tarball.size) {
+                Some(b) => Reply::ok(
+                    b,
+                    "application/octet-stream",
+                    format!("\"{}\"", v.tarball.sha256),
+                    IMMUTABLE,
+                ),
+                None => Reply::not_found(),
+            },
+            None => Reply::not_found(),
+        }
+    };
+    if !rest.contains('/') && rest.ends_with(".tgz") {
+        return tarball(rest);
+    }
+    // npm read API: /<name>, /<name>/<version|tag>, /<name>/-/<file>.tgz
+    let name = index.name.as_str();
+    let Some(after) = rest.strip_prefix(name) else {
+        return Reply::not_found();
+    };
+    let abbreviated = accept.contains(ABBREVIATED);
+    if after.is_empty() {
+        return match state.packument(host, abbreviated) {
+            Some((b, etag)) => Reply::ok(
+                b,
+                if abbreviated {
+                    ABBREVIATED
+                } else {
+                    "application/json"
+                },
+                etag,
+                SHORT,
+            ),
+            None => Reply::not_found(),
+        };
+    }
+    let Some(sub) = after.strip_prefix('/') else {
+        return Reply::not_found();
+    };
+    if let Some(file) = sub.strip_prefix("-/") {
+        return tarball(file.rsplit('/').next().unwrap_or(file));
+    }
+    let version = index.dist_tags.get(sub).map(String::as_str).unwrap_or(sub);
+    let (_, _, _, docs) = match state.current() {
+        Some(c) => c,
+        None => return Reply::not_found(),
+    };
+    let base = match &state.opts.base_url {
+        Some(b) => b.trim_end_matches('/').to_string(),
+        None => format!("http://{host}"),
+    };
+    let url = |file: &str| format!("{base}/{name}/-/{file}");
+    match crate::npm::version(&index, &docs, version, &url) {
+        Some(v) => {
+            let body = Bytes::from(manifest::to_json_bytes(&v));
+            let etag = format!("\"{}\"", sha256_hex(&body));
+            let cache = if index.dist_tags.contains_key(sub) {
+                SHORT
+            } else {
+                IMMUTABLE
+            };
+            Reply::ok(body, "application/json", etag, cache)
+        }
+        None => Reply::not_found(),
+    }
+}
+
+/// The release viewer's pages ([`crate::web`]: `/`, `/diff/…`, `/v/<version>/<lang>/<path>`,
+/// `/status`, `/assets/…`), else the registry routes.
+fn web_or_route(state: &State, path: &str, query: &str, host: &str, accept: &str) -> Reply {
+    // The hot registry paths are never viewer pages.
+    if path == "/index.json" || path.starts_with("/blobs/") {
+        return route(state, path, host, accept);
+    }
+    if let Some(decoded) = percent_decode(path)
+        && let Some(rest) = decoded.strip_prefix('/')
+        && !decoded.contains(['\0', '\\'])
+        && !decoded.split('/').any(|s| s == ".." || s == ".")
+        && let Some((index, ..)) = state.current()
+        && crate::web::is_ui_path(rest, accept, &index.name)
+    {
+        let page = crate::web::render(&state.reg, &index, rest, query);
+        let ok = page.status == 200;
+        let body = Bytes::from(page.body);
+        return Reply {
+            status: StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            etag: ok.then(|| format!("\"{}\"", sha256_hex(&body))),
+            cache: Some(if ok { SHORT } else { "no-store" }),
+            content_type: page.content_type,
+            body,
+        };
+    }
+    route(state, path, host, accept)
+}
+
+fn gzip(body: &[u8]) -> Option<Vec<u8>> {
+    let mut e = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 3),
+        flate2::Compression::new(6),
+    );
+    e.write_all(body).ok()?;
+    e.finish().ok()
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let header = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let host = header(header::HOST);
+    let host = if host.is_empty() || host.contains(['/', ' ']) {
+        "localhost".to_string()
+    } else {
+        host
+    };
+    let origin = header(header::ORIGIN);
+    if method == Method::OPTIONS && !state.opts.cors.is_empty() {
+        // A CORS preflight: 204 with the allowed methods and headers (nothing for an origin
+        // that is not allowed, which the browser then refuses).
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        for (name, value) in cors_headers(&state.opts.cors, &origin, true) {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                resp.headers_mut().append(name, v);
+            }
+        }
+        resp.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+        if state.opts.log_requests {
+            (state.opts.log)(&format!(
+                "{method} {} 204 0 {:.1}ms",
+                crate::server::printable(&path),
+                started.elapsed().as_secs_f64() * 1000.0
+            ));
+        }
+        return Ok(resp);
+    }
+    let reply = if method != Method::GET && method != Method::HEAD {
+        let mut r = Reply::json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &serde_json::json!({ "error": "read-only registry: only GET and HEAD" }),
+        );
+        r.cache = None;
+        r
+    } else {
+        let accept = header(header::ACCEPT);
+        // Every route may read a file (the index on reload, a blob, a tarball) or diff
+        // thousands of documents: never on the async workers, and never longer than the
+        // deadline, so no file can stop the server from answering or from stopping.
+        let st = state.clone();
+        let (p, h) = (path.clone(), host.clone());
+        let work = tokio::task::spawn_blocking(move || web_or_route(&st, &p, &query, &h, &accept));
+        match tokio::time::timeout(REQUEST_DEADLINE, work).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Reply::json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({ "error": "internal error" }),
+            ),
+            Err(_) => {
+                (state.opts.log)(&format!(
+                    "error: {} took longer than {} s; answered 503",
+                    path,
+                    REQUEST_DEADLINE.as_secs()
+                ));
+                Reply::json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({ "error": "the registry could not be read in time" }),
+                )
+            }
+        }
+    };
+    let if_none_match = header(header::IF_NONE_MATCH);
+    let accepts_gzip = header(header::ACCEPT_ENCODING)
+        .split(',')
+        .any(|e| e.trim().split(';').next() == Some("gzip"));
+    let mut builder = Response::builder();
+    // If-None-Match uses the weak comparison (RFC 9110 13.1.2): `W/"x"` matches `"x"`, which is
+    // what clients send back after a gzip-ing proxy (or this server's gzip) weakened the ETag.
+    let not_modified = reply.status == StatusCode::OK
+        && reply.etag.as_ref().is_some_and(|e| {
+            if_none_match.split(',').any(|c| {
+                let c = c.trim();
+                c == "*" || c.strip_prefix("W/").unwrap_or(c) == e
+            })
+        });
+    let compressible = reply.content_type.starts_with("application/json")
+        || reply.content_type.starts_with("text/")
+        || reply.content_type == ABBREVIATED;
+    let gzipped = accepts_gzip && compressible && reply.body.len() > 860;
+    let (status, body, encoded) = if not_modified {
+        (StatusCode::NOT_MODIFIED, Bytes::new(), false)
+    } else if gzipped {
+        match gzip(&reply.body) {
+            Some(z) => (reply.status, Bytes::from(z), true),
+            None => (reply.status, reply.body.clone(), false),
+        }
+    } else {
+        (reply.status, reply.body.clone(), false)
+    };
+    builder = builder.status(status);
+    if let Some(e) = &reply.etag {
+        // A strong ETag names one representation: the gzip-encoded bytes get a weak one.
+        // (also on a 304 answering a client that accepts gzip: that is the representation it has).
+        builder = if gzipped {
+            builder.header(header::ETAG, format!("W/{e}"))
+        } else {
+            builder.header(header::ETAG, e.as_str())
+        };
+    }
+    if let Some(c) = reply.cache {
+        builder = builder.header(header::CACHE_CONTROL, c);
+    }
+    if compressible {
+        builder = builder.header(header::VARY, "Accept-Encoding");
+    }
+    for (name, value) in crate::web::security_headers(reply.content_type) {
+        builder = builder.header(*name, *value);
+    }
+    if status != StatusCode::NOT_MODIFIED {
+        builder = builder.header(header::CONTENT_TYPE, reply.content_type);
+        if encoded {
+            builder = builder.header(header::CONTENT_ENCODING, "gzip");
+        }
+        builder = builder.header(header::CONTENT_LENGTH, body.len());
+    }
+    let len = body.len();
+    let body = if method == Method::HEAD {
+        Bytes::new()
+    } else {
+        body
+    };
+    let mut resp = builder
+        .body(Full::new(body))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+    if reply.status == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    for (name, value) in cors_headers(&state.opts.cors, &origin, false) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().append(name, v);
+        }
+    }
+    if state.opts.log_requests {
+        (state.opts.log)(&format!(
+            "{method} {} {} {len} {:.1}ms",
+            crate::server::printable(&path),
+            status.as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        ));
+    }
+    Ok(resp)
+}
+
+/// Control characters escaped, for log lines.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// Check that `reg` is a registry we can serve (an index that parses).
+pub fn check_registry(reg: &Registry) -> Result<Index> {
+    match reg.read_index()? {
+        Some((index, _)) => Ok(index),
+        None => Err(Error::corrupt(
+            &reg.dir,
+            "not a registry: there is no index.json (publish something first)",
+        )),
+    }
+}
+
+/// Serve until `shutdown` resolves, then finish in-flight requests (up to the grace period).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    reg: Registry,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    check_registry(&reg)?;
+    let state = Arc::new(State {
+        reg,
+        opts: opts.clone(),
+        loaded: Mutex::new(None),
+        files: Mutex::new((0, HashMap::new())),
+    });
+    {
+        let st = state.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = st.current();
+        })
+        .await;
+    }
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(opts.header_timeout)
+        // max_buf_size alone is a soft limit (a header that arrives whole up to ~2x it parses);
+        // max_header_size is checked on every parsed request head.
+        .max_header_size(64 * 1024)
+        .max_buf_size(64 * 1024);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        (opts.log)(&format!("error: accept: {e}"));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let st = state.clone();
+                let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(opts.shutdown_grace) => {}
+    }
+    Ok(())
+}

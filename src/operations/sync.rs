@@ -1,0 +1,1222 @@
+//! `kbrel sync`: keep a local docs cache at a release, downloading only the documents it lacks,
+//! verifying every byte, and switching versions in one atomic step.
+//!
+//! # Cache layout
+//! ```text
+//! <CACHE>/en/…, <CACHE>/zh/…      the documents as plain files (symlinks into .kbrel/current)
+//! <CACHE>/.kbrel/state.json        format marker, source, ETag, highest index sequence, trusted keys
+//! <CACHE>/.kbrel/index.json        the last accepted index (reused after a 304)
+//! <CACHE>/.kbrel/objects/<aa>/<rest>  verified document bytes, content-addressed
+//! <CACHE>/.kbrel/trees/<id>/       one complete version: <lang>/<path>.md + tree.json
+//! <CACHE>/.kbrel/current           symlink to the active tree, replaced by rename (the switch)
+//! ```
+//! Architecture invariant: a reader of `<CACHE>/<lang>/…` sees either the previous complete
+//! version or the new complete version, never a mix; nothing is written outside `<CACHE>`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::content::sha256_hex;
+use crate::date::Timestamp;
+use crate::error::{Error, Result};
+use crate::manifest::{self, Index, IndexVersion, ManifestDoc};
+use crate::registry::{self, Registry};
+
+pub const FORMAT: &str = "kbrel-cache/1";
+const META: &str = ".kbrel";
+/// Trees being removed (see [`gc`]).
+const GC_PREFIX: &str = ".gc-";
+
+/// Where releases come from.
+pub enum Source {
+    Dir(Registry),
+    Http { base: String, agent: ureq::Agent },
+}
+
+/// One fetched body, or "not modified".
+enum Fetched {
+    Body {
+        bytes: Vec<u8>,
+        etag: Option<String>,
+    },
+    NotModified,
+    NotFound,
+}
+
+impl Source {
+    /// A URL (`http://`, `https://`) or a registry directory.
+    pub fn open(from: &str, timeout: Duration) -> Result<Source> {
+        if from.starts_with("http://") || from.starts_with("https://") {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(timeout))
+                .build()
+                .into();
+            return Ok(Source::Http {
+                base: from.trim_end_matches('/').to_string(),
+                agent,
+            });
+        }
+        let dir = PathBuf::from(from);
+        match std::fs::metadata(dir.join(registry::INDEX_FILE)) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(Error::corrupt(
+                    dir.join(registry::INDEX_FILE),
+                    format!(
+                        "is {}, not a regular file; refusing to read it",
+                        crate::fsx::kind(&dir.join(registry::INDEX_FILE)).describe()
+                    ),
+                ));
+            }
+            Err(_) => return Err(Error::corrupt(&dir, "not a kbrel registry (no index.json)")),
+        }
+        Ok(Source::Dir(Registry::new(dir)))
+    }
+
+    pub fn describe(&self, rel: &str) -> String {
+        match self {
+            Source::Dir(r) => r.path(rel).display().to_string(),
+            Source::Http { base, .. } => format!("{base}/{rel}"),
+        }
+    }
+
+    fn fetch_once(
+        &self,
+        rel: &str,
+        etag: Option<&str>,
+        limit: u64,
+    ) -> std::result::Result<Fetched, (bool, String)> {
+        match self {
+            Source::Dir(r) => match crate::fsx::read_regular(&r.path(rel), limit) {
+                Ok(bytes) => Ok(Fetched::Body { bytes, etag: None }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
+                Err(e) => Err((false, e.to_string())),
+            },
+            Source::Http { base, agent } => {
+                let mut req = agent
+                    .get(format!("{base}/{rel}"))
+                    .header("Accept-Encoding", "gzip");
+                if let Some(e) = etag {
+                    req = req.header("If-None-Match", e);
+                }
+                let mut resp = match req.call() {
+                    Ok(r) => r,
+                    Err(e) => return Err((true, e.to_string())),
+                };
+                let status = resp.status().as_u16();
+                match status {
+                    304 => Ok(Fetched::NotModified),
+                    404 => Ok(Fetched::NotFound),
+                    200 => {
+                        let etag = resp
+                            .headers()
+                            .get("etag")
+                            .and_then(|v| v.to_str().ok())
+                            .map(String::from);
+                        match resp.body_mut().with_config().limit(limit).read_to_vec() {
+                            Ok(bytes) => Ok(Fetched::Body { bytes, etag }),
+                            Err(ureq::Error::BodyExceedsLimit(n)) => Err((
+                                false,
+                                format!("the response is larger than the {n} bytes expected"),
+                            )),
+                            Err(e) => Err((true, format!("incomplete response: {e}"))),
+                        }
+                    }
+                    s if s >= 500 || s == 429 => Err((true, format!("HTTP {s}"))),
+                    s => Err((false, format!("HTTP {s}"))),
+                }
+            }
+        }
+    }
+
+    /// Fetch with retries (backoff) on 5xx, timeouts and dropped connections.
+    fn fetch(
+        &self,
+        rel: &str,
+        etag: Option<&str>,
+        limit: u64,
+        retries: u32,
+        requests: &AtomicUsize,
+    ) -> Result<Fetched> {
+        let mut attempt = 0;
+        loop {
+            requests.fetch_add(1, Ordering::Relaxed);
+            match self.fetch_once(rel, etag, limit) {
+                Ok(f) => return Ok(f),
+                Err((retryable, msg)) if retryable && attempt < retries => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1)));
+                    let _ = msg;
+                }
+                Err((_, msg)) => {
+                    return Err(Error::Usage(format!(
+                        "cannot fetch {}: {msg}",
+                        self.describe(rel)
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// The cache's state file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheState {
+    pub format: String,
+    pub source: String,
+    pub index_etag: Option<String>,
+    /// The highest index sequence ever accepted (rollback protection).
+    pub highest_sequence: u64,
+    /// Keys trusted through rotation endorsements (in addition to `--trust-key`).
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+}
+
+/// `trees/<id>/tree.json`: what a tree holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tree {
+    pub format: String,
+    pub name: String,
+    pub version: String,
+    pub sequence: u64,
+    pub manifest_sha256: String,
+    pub languages: Vec<String>,
+    pub documents: Vec<TreeDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeDoc {
+    pub lang: String,
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+pub struct SyncOptions {
+    /// URL or registry directory.
+    pub from: String,
+    /// Exact version, dist-tag, `latest` or a semver requirement (`^1.3`); default `latest`.
+    pub version: Option<String>,
+    /// Only these languages (default: all).
+    pub langs: Option<Vec<String>>,
+    pub dry_run: bool,
+    /// Pinned public keys; when non-empty, the index must carry a valid signature by one.
+    pub trust_keys: Vec<String>,
+    pub allow_downgrade: bool,
+    /// The current time (for `expires`).
+    pub now: Timestamp,
+    /// Parallel blob downloads.
+    pub parallel: usize,
+    pub retries: u32,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LangChanges {
+    pub added: u64,
+    pub updated: u64,
+    pub removed: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    pub name: String,
+    pub previous: Option<String>,
+    pub version: String,
+    /// The index was answered with 304 Not Modified.
+    pub not_modified: bool,
+    /// Nothing to do: the cache already holds this version.
+    pub up_to_date: bool,
+    pub dry_run: bool,
+    pub changes: BTreeMap<String, LangChanges>,
+    pub documents_fetched: u64,
+    pub bytes_fetched: u64,
+    pub requests: u64,
+}
+
+/// Progress of blob downloads.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+}
+
+struct Paths {
+    root: PathBuf,
+}
+
+impl Paths {
+    fn meta(&self) -> PathBuf {
+        self.root.join(META)
+    }
+    fn state(&self) -> PathBuf {
+        self.meta().join("state.json")
+    }
+    fn index(&self) -> PathBuf {
+        self.meta().join("index.json")
+    }
+    fn object(&self, sha: &str) -> PathBuf {
+        self.meta().join("objects").join(&sha[..2]).join(&sha[2..])
+    }
+    fn trees(&self) -> PathBuf {
+        self.meta().join("trees")
+    }
+    fn current(&self) -> PathBuf {
+        self.meta().join("current")
+    }
+}
+
+fn io<'a>(action: &'static str, p: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |e| Error::io(action, p, e)
+}
+
+fn read_state(paths: &Paths) -> Result<Option<CacheState>> {
+    match crate::fsx::read_regular(&paths.state(), 16 << 20) {
+        Ok(bytes) => {
+            #[derive(Deserialize)]
+            struct Probe {
+                format: Option<String>,
+            }
+            let probe: Probe = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::corrupt(paths.state(), format!("unreadable cache state: {e}"))
+            })?;
+            if probe.format.as_deref() != Some(FORMAT) {
+                return Err(Error::corrupt(
+                    paths.state(),
+                    format!(
+                        "this cache was written in format {:?}, this kbrel reads {FORMAT}; use another --into or the matching kbrel (nothing was changed)",
+                        probe.format.unwrap_or_default()
+                    ),
+                ));
+            }
+            Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+                Error::corrupt(paths.state(), e.to_string())
+            })?))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", paths.state(), e)),
+    }
+}
+
+/// The active tree, if any.
+pub fn current_tree(cache: &Path) -> Result<Option<Tree>> {
+    let paths = Paths {
+        root: cache.to_path_buf(),
+    };
+    let tree_json = paths.current().join("tree.json");
+    match crate::fsx::read_regular(&tree_json, registry::MAX_INDEX_BYTES) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::corrupt(&tree_json, e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", &tree_json, e)),
+    }
+}
+
+/// Choose the version a spec names.
+pub fn select<'a>(index: &'a Index, spec: Option<&str>) -> Result<&'a IndexVersion> {
+    let spec = spec.unwrap_or("latest");
+    if let Some(v) = index.dist_tags.get(spec).and_then(|v| index.get(v)) {
+        return Ok(v);
+    }
+    if let Some(v) = index.get(spec.strip_prefix('v').unwrap_or(spec)) {
+        return Ok(v);
+    }
+    let req = semver::VersionReq::parse(spec).map_err(|_| Error::UnknownVersion {
+        name: spec.into(),
+        known: index.known_versions(),
+    })?;
+    index
+        .versions
+        .iter()
+        .filter(|v| semver::Version::parse(&v.version).is_ok_and(|p| req.matches(&p)))
+        .max_by_key(|v| semver::Version::parse(&v.version).ok())
+        .ok_or_else(|| Error::UnknownVersion {
+            name: spec.into(),
+            known: index.known_versions(),
+        })
+}
+
+fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    registry::write_atomic(path, bytes)
+}
+
+/// Update the cache at `cache` from `opts.from`.
+///
+/// Fetches `index.json` (conditionally, with the ETag of the last sync), picks the version,
+/// fetches its manifest and checks it against the sha256 the index lists, downloads only the
+/// documents the cache lacks (each checked against its sha256), then switches
+/// `<cache>/<lang>/` to the new version in one rename. `progress` is called after every
+/// downloaded document. On any error the cache keeps showing the version it had.
+///
+/// # Example
+///
+/// Publish a two-document knowledge base into a registry folder, then sync it into a cache:
+///
+/// ```
+/// use std::time::Duration;
+/// use kbrel::config::Config;
+/// use kbrel::content::{self, SourceFile};
+/// use kbrel::date::Timestamp;
+/// use kbrel::publish::{self, PublishOptions, VersionSpec};
+/// use kbrel::registry::Registry;
+/// use kbrel::sync::{self, Progress, SyncOptions};
+///
+/// # fn main() -> kbrel::Result<()> {
+/// let tmp = tempfile::tempdir().unwrap();
+/// let toml = "[package]\nname = \"acme-docs\"\n[content]\nrequired_fields = []\n";
+/// let cfg = Config::parse(toml, &tmp.path().join("kbrel.toml"))?;
+/// let files = vec![
+///     SourceFile { path: "en/intro.md".into(), bytes: b"# Intro\n\nHello.\n".to_vec() },
+///     SourceFile { path: "zh/intro.md".into(), bytes: "# 简介\n\n你好。\n".into() },
+/// ];
+/// let all = files.iter().map(|f| f.path.clone()).collect();
+/// let kb = content::build(&cfg, files, all, &Default::default())?;
+/// let registry = Registry::new(tmp.path().join("releases"));
+/// publish::publish(&cfg, &kb, &registry, &PublishOptions {
+///     version: VersionSpec::Exact("1.0.0".into()),
+///     date: Timestamp::parse("2026-11-25")?,
+///     dry_run: false,
+///     tag: None,
+///     git: None,
+///     lock_wait: Duration::from_secs(5),
+///     require_translations: false,
+///     guard: None,
+///     sign: None,
+///     package_format: kbrel::package::FORMAT,
+/// })?;
+///
+/// let cache = tmp.path().join("cache");
+/// let opts = SyncOptions {
+///     from: registry.dir.display().to_string(), // or the URL of `kbrel serve`
+///     version: None,                            // latest
+///     langs: None,                              // every language
+///     dry_run: false,
+///     trust_keys: vec![],                       // `ed25519:…` keys to require a signature
+///     allow_downgrade: false,
+///     now: Timestamp::parse("2026-11-26")?,
+///     parallel: 8,
+///     retries: 3,
+///     timeout: Duration::from_secs(30),
+/// };
+/// let mut fetched = 0;
+/// let report = sync::sync(&cache, &opts, &mut |p: Progress| fetched = p.done)?;
+/// assert_eq!((report.version.as_str(), fetched), ("1.0.0", 2));
+/// let intro = std::fs::read_to_string(cache.join("en/intro.md")).unwrap();
+/// assert_eq!(intro, "# Intro\n\nHello.\n");
+/// # Ok(())
+/// # }
+/// ```
+pub fn sync(
+    cache: &Path,
+    opts: &SyncOptions,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<SyncReport> {
+    let paths = Paths {
+        root: cache.to_path_buf(),
+    };
+    // A mistyped key would otherwise only show up as "signed by …, which is not a trusted key".
+    for k in &opts.trust_keys {
+        crate::sign::parse_public_key(k)?;
+    }
+    let source = Source::open(&opts.from, opts.timeout)?;
+    // A directory source is remembered by its absolute path: the same relative path from
+    // another working directory is another registry (rollback protection is per source).
+    let from = match &source {
+        Source::Dir(r) => std::path::absolute(&r.dir)
+            .map_err(io("resolve", &r.dir))?
+            .display()
+            .to_string(),
+        Source::Http { .. } => opts.from.clone(),
+    };
+    let requests = AtomicUsize::new(0);
+    let state = read_state(&paths)?;
+    if state.is_none()
+        && cache.is_dir()
+        && let Some(entry) = foreign_entry(cache)?
+    {
+        return Err(Error::Usage(format!(
+            "`{}` is not empty (it holds `{entry}`) and is not a kbrel cache; refusing to write into it (use an empty or new folder)",
+            cache.display()
+        )));
+    }
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        std::fs::create_dir_all(paths.meta()).map_err(io("create", cache))?;
+        let lock_path = paths.meta().join("lock");
+        let f = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io("create", &lock_path))?;
+        match f.try_lock() {
+            Ok(()) => Some(f),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked { path: lock_path });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", lock_path, e)),
+        }
+    };
+    if !opts.dry_run {
+        check_cache_folders(&paths)?;
+    }
+    let mut state = match state {
+        Some(s) => s,
+        None => {
+            let s = CacheState {
+                format: FORMAT.into(),
+                ..Default::default()
+            };
+            if !opts.dry_run {
+                // Mark the folder as a cache before anything else lands in it, so an interrupted
+                // first sync leaves a cache (without a version) that the next sync resumes.
+                durable_write(&paths.state(), &manifest::to_json_bytes(&s))?;
+            }
+            s
+        }
+    };
+    let current = current_tree(cache)?;
+
+    // 1. The index, conditionally.
+    let same_source = state.source == from;
+    let etag = state
+        .index_etag
+        .as_deref()
+        .filter(|_| same_source && current.is_some());
+    let (index_bytes, new_etag, not_modified) = match source.fetch(
+        registry::INDEX_FILE,
+        etag,
+        64 << 20,
+        opts.retries,
+        &requests,
+    )? {
+        Fetched::Body { bytes, etag } => (bytes, etag, false),
+        Fetched::NotModified => {
+            let bytes = crate::fsx::read_regular(&paths.index(), 64 << 20)
+                .map_err(io("read", &paths.index()))?;
+            (bytes, state.index_etag.clone(), true)
+        }
+        Fetched::NotFound => {
+            return Err(Error::Usage(format!(
+                "no index.json at {} (is it a kbrel registry?)",
+                source.describe(registry::INDEX_FILE)
+            )));
+        }
+    };
+    let index = manifest::parse_index(
+        &index_bytes,
+        Path::new(&source.describe(registry::INDEX_FILE)),
+    )?;
+
+    // 2. Signature, expiry, rollback.
+    let mut trusted: Vec<String> = opts.trust_keys.clone();
+    trusted.extend(state.trusted_keys.iter().cloned());
+    if !opts.trust_keys.is_empty() {
+        let sig = match source.fetch(
+            crate::sign::SIG_FILE,
+            None,
+            1 << 20,
+            opts.retries,
+            &requests,
+        )? {
+            Fetched::Body { bytes, .. } => bytes,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{} is not signed ({} is missing) but --trust-key requires a signature",
+                    source.describe(registry::INDEX_FILE),
+                    source.describe(crate::sign::SIG_FILE)
+                )));
+            }
+        };
+        let (_, next) = crate::sign::verify_index(&index_bytes, &sig, &trusted).map_err(|e| {
+            Error::Usage(format!(
+                "refusing {}: {e}",
+                source.describe(registry::INDEX_FILE)
+            ))
+        })?;
+        if let Some(n) = next
+            && !state.trusted_keys.contains(&n)
+        {
+            state.trusted_keys.push(n);
+        }
+        if let Some(exp) = &index.expires {
+            let t = Timestamp::parse(exp).map_err(|_| {
+                Error::corrupt(
+                    source.describe(registry::INDEX_FILE),
+                    format!("invalid expires `{exp}`"),
+                )
+            })?;
+            if t < opts.now {
+                return Err(Error::Usage(format!(
+                    "refusing {}: it expired at {exp} (a frozen or replayed index)",
+                    source.describe(registry::INDEX_FILE)
+                )));
+            }
+        }
+    }
+    if same_source && index.sequence < state.highest_sequence && !opts.allow_downgrade {
+        return Err(Error::Usage(format!(
+            "refusing {}: its sequence {} is older than the {} this cache already accepted (a rollback?); --allow-downgrade to accept",
+            source.describe(registry::INDEX_FILE),
+            index.sequence,
+            state.highest_sequence
+        )));
+    }
+
+    // 3. Version.
+    let chosen = select(&index, opts.version.as_deref())?;
+    let chosen_v = semver::Version::parse(&chosen.version)
+        .map_err(|e| Error::corrupt(registry::INDEX_FILE, e.to_string()))?;
+    if let Some(cur) = &current
+        && let Ok(cv) = semver::Version::parse(&cur.version)
+        && chosen_v < cv
+        && !opts.allow_downgrade
+        && cur.name == index.name
+    {
+        return Err(Error::Usage(format!(
+            "the cache holds {}, newer than the selected {}; --allow-downgrade to move it back",
+            cur.version, chosen.version
+        )));
+    }
+    let langs: Vec<String> = match &opts.langs {
+        Some(l) => l.clone(),
+        None => Vec::new(),
+    };
+    let mut report = SyncReport {
+        name: index.name.clone(),
+        previous: current.as_ref().map(|c| c.version.clone()),
+        version: chosen.version.clone(),
+        not_modified,
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    let same_tree = current.as_ref().is_some_and(|c| {
+        c.manifest_sha256 == chosen.manifest.sha256
+            && c.name == index.name
+            && (langs.is_empty() || c.languages == langs)
+    });
+    if same_tree {
+        report.up_to_date = true;
+        if !opts.dry_run {
+            commit_index(
+                &paths,
+                &mut state,
+                &from,
+                &index_bytes,
+                new_etag,
+                not_modified,
+                index.sequence,
+            )?;
+            // A sync interrupted between its switch and its clean-up left other trees (and
+            // their objects) behind: finish that clean-up now.
+            if let (Some(cur), Ok(link)) = (&current, std::fs::read_link(paths.current()))
+                && let Some(id) = link.file_name().and_then(|n| n.to_str())
+                && std::fs::read_dir(paths.trees())
+                    .is_ok_and(|rd| rd.flatten().any(|e| e.file_name() != id))
+            {
+                gc(&paths, id, cur)?;
+            }
+        }
+        report.requests = requests.load(Ordering::Relaxed) as u64;
+        return Ok(report);
+    }
+
+    // 4. The manifest, verified against the index.
+    let mbytes = match source.fetch(
+        &chosen.manifest.path,
+        None,
+        256 << 20,
+        opts.retries,
+        &requests,
+    )? {
+        Fetched::Body { bytes, .. } => bytes,
+        _ => {
+            return Err(Error::Usage(format!(
+                "{} is missing",
+                source.describe(&chosen.manifest.path)
+            )));
+        }
+    };
+    report.bytes_fetched +=
+        mbytes.len() as u64 + index_bytes.len() as u64 * u64::from(!not_modified);
+    let actual = sha256_hex(&mbytes);
+    if actual != chosen.manifest.sha256 {
+        return Err(Error::Usage(format!(
+            "refusing {}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
+            source.describe(&chosen.manifest.path),
+            chosen.manifest.sha256
+        )));
+    }
+    let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
+    // Languages become folder and link names in the cache: plain names only (as kbrel.toml
+    // allows), so no manifest can point a link outside the cache or at `.kbrel`.
+    if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
+        return Err(Error::Usage(format!(
+            "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",
+            source.describe(&chosen.manifest.path)
+        )));
+    }
+    let languages: Vec<String> = if langs.is_empty() {
+        m.languages.clone()
+    } else {
+        langs.clone()
+    };
+    for l in &languages {
+        if !m.languages.contains(l) {
+            return Err(Error::Usage(format!(
+                "--lang {l}: {} has languages {}",
+                m.name,
+                m.languages.join(", ")
+            )));
+        }
+    }
+    let docs: Vec<&ManifestDoc> = m
+        .documents
+        .iter()
+        .filter(|d| languages.contains(&d.lang))
+        .collect();
+    let mut listed = BTreeSet::new();
+    if let Some(d) = docs
+        .iter()
+        .find(|d| !listed.insert((d.lang.as_str(), d.path.as_str())))
+    {
+        return Err(Error::Usage(format!(
+            "refusing {}: it lists `{}/{}` twice; the cache was not changed",
+            source.describe(&chosen.manifest.path),
+            d.lang,
+            d.path
+        )));
+    }
+
+    // 5. Changes against the current tree.
+    let old: BTreeMap<(String, String), String> = current
+        .as_ref()
+        .map(|c| {
+            c.documents
+                .iter()
+                .map(|d| ((d.lang.clone(), d.path.clone()), d.sha256.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let new: BTreeMap<(String, String), String> = docs
+        .iter()
+        .map(|d| ((d.lang.clone(), d.path.clone()), d.sha256.clone()))
+        .collect();
+    for l in &languages {
+        report.changes.insert(l.clone(), LangChanges::default());
+    }
+    for (k, sha) in &new {
+        let c = report.changes.entry(k.0.clone()).or_default();
+        match old.get(k) {
+            None => c.added += 1,
+            Some(o) if o != sha => c.updated += 1,
+            _ => {}
+        }
+    }
+    for k in old.keys() {
+        if !new.contains_key(k) {
+            report.changes.entry(k.0.clone()).or_default().removed += 1;
+        }
+    }
+
+    // 6. Fetch what the object store lacks.
+    let mut missing: Vec<&ManifestDoc> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for d in &docs {
+        if seen.insert(d.sha256.as_str()) && !object_ok(&paths, &d.sha256) {
+            missing.push(d);
+        }
+    }
+    if opts.dry_run {
+        report.documents_fetched = missing.len() as u64;
+        report.bytes_fetched += missing.iter().map(|d| d.size).sum::<u64>();
+        report.requests = requests.load(Ordering::Relaxed) as u64;
+        return Ok(report);
+    }
+    let total = missing.len() as u64;
+    let done = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let next = AtomicUsize::new(0);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let progress_lock = Mutex::new(progress);
+    std::thread::scope(|s| {
+        for _ in 0..opts.parallel.clamp(1, 32).min(missing.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(d) = missing.get(i) else { return };
+                    match fetch_blob(&source, &paths, d, opts.retries, &requests) {
+                        Ok(n) => {
+                            bytes.fetch_add(n, Ordering::Relaxed);
+                            let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+                            if let Ok(mut p) = progress_lock.lock() {
+                                (p)(Progress { done: k, total });
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut slot) = first_error.lock() {
+                                slot.get_or_insert(e);
+                            }
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    report.documents_fetched = done.load(Ordering::Relaxed);
+    report.bytes_fetched += bytes.load(Ordering::Relaxed);
+
+    // 7. Build the new tree beside the old one, then switch in one rename.
+    let tree = Tree {
+        format: FORMAT.into(),
+        name: m.name.clone(),
+        version: m.version.clone(),
+        sequence: index.sequence,
+        manifest_sha256: chosen.manifest.sha256.clone(),
+        languages: languages.clone(),
+        documents: docs
+            .iter()
+            .map(|d| TreeDoc {
+                lang: d.lang.clone(),
+                path: d.path.clone(),
+                sha256: d.sha256.clone(),
+                size: d.size,
+            })
+            .collect(),
+    };
+    let tree_bytes = manifest::to_json_bytes(&tree);
+    let id = sha256_hex(&tree_bytes)[..16].to_string();
+    let final_dir = paths.trees().join(&id);
+    // Reuse a tree only when it is provably this one and complete (every document present at
+    // its size); anything else is rebuilt from the verified objects.
+    let reusable =
+        crate::fsx::read_regular(&final_dir.join("tree.json"), registry::MAX_INDEX_BYTES)
+            .is_ok_and(|b| b == tree_bytes)
+            && docs.iter().all(|d| {
+                std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path))
+                    .is_ok_and(|m| m.is_file() && m.len() == d.size)
+            });
+    if !reusable {
+        let tmp = paths
+            .trees()
+            .join(format!("{id}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        for d in &docs {
+            let dest = tmp.join(&d.lang).join(&d.path);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+            }
+            let obj = paths.object(&d.sha256);
+            if std::fs::hard_link(&obj, &dest).is_err() {
+                std::fs::copy(&obj, &dest).map_err(io("copy into cache", &dest))?;
+            }
+        }
+        registry::write_durable(&tmp.join("tree.json"), &tree_bytes)?;
+        sync_dir_tree(&tmp)?;
+        if final_dir.symlink_metadata().is_ok() {
+            let trash = paths
+                .trees()
+                .join(format!("{GC_PREFIX}{id}-{}", std::process::id()));
+            std::fs::rename(&final_dir, &trash).map_err(io("move aside", &final_dir))?;
+            let _ = std::fs::remove_dir_all(&trash);
+        }
+        registry::rename_into(&tmp, &final_dir)?;
+    }
+    // A language folder that is not kbrel's link stops the sync before the switch.
+    for l in &languages {
+        ensure_lang_link(&paths, l, false)?;
+    }
+    switch_current(&paths, &id)?;
+    for l in &languages {
+        ensure_lang_link(&paths, l, true)?;
+    }
+    commit_index(
+        &paths,
+        &mut state,
+        &from,
+        &index_bytes,
+        new_etag,
+        not_modified,
+        index.sequence,
+    )?;
+    gc(&paths, &id, &tree)?;
+    report.requests = requests.load(Ordering::Relaxed) as u64;
+    Ok(report)
+}
+
+fn object_ok(paths: &Paths, sha: &str) -> bool {
+    crate::fsx::read(&paths.object(sha)).is_ok_and(|b| sha256_hex(&b) == sha)
+}
+
+fn fetch_blob(
+    source: &Source,
+    paths: &Paths,
+    d: &ManifestDoc,
+    retries: u32,
+    requests: &AtomicUsize,
+) -> Result<u64> {
+    let rel = registry::blob_path(&d.sha256);
+    let limit = d.size.saturating_add(1024).max(1024);
+    let mut attempt = 0;
+    loop {
+        let bytes = match source.fetch(&rel, None, limit, retries, requests)? {
+            Fetched::Body { bytes, .. } => bytes,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{} is missing (document {}/{})",
+                    source.describe(&rel),
+                    d.lang,
+                    d.path
+                )));
+            }
+        };
+        let actual = sha256_hex(&bytes);
+        if actual == d.sha256 {
+            let obj = paths.object(&d.sha256);
+            registry::write_atomic(&obj, &bytes)?;
+            return Ok(bytes.len() as u64);
+        }
+        if attempt >= 1 {
+            return Err(Error::Usage(format!(
+                "refusing {}: wrong content for {}/{}: expected sha256 {}, got {actual}; the cache was not switched",
+                source.describe(&rel),
+                d.lang,
+                d.path,
+                d.sha256
+            )));
+        }
+        attempt += 1;
+    }
+}
+
+fn sync_dir_tree(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(io("read directory", dir))? {
+        let entry = entry.map_err(io("read directory", dir))?;
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            sync_dir_tree(&entry.path())?;
+        }
+    }
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io("fsync", dir))
+}
+
+fn switch_current(paths: &Paths, id: &str) -> Result<()> {
+    let tmp = paths
+        .meta()
+        .join(format!("current.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(Path::new("trees").join(id), &tmp)
+        .map_err(io("create symlink", &tmp))?;
+    std::fs::rename(&tmp, paths.current()).map_err(io("switch", &paths.current()))?;
+    std::fs::File::open(paths.meta())
+        .and_then(|f| f.sync_all())
+        .map_err(io("fsync", &paths.meta()))
+}
+
+/// Check (and with `create`, make) the link `<CACHE>/<lang>` → `.kbrel/current/<lang>`.
+fn ensure_lang_link(paths: &Paths, lang: &str, create: bool) -> Result<()> {
+    let link = paths.root.join(lang);
+    let target = Path::new(META).join("current").join(lang);
+    match std::fs::read_link(&link) {
+        Ok(t) if t == target => Ok(()),
+        Ok(_) | Err(_) if link.symlink_metadata().is_ok() => Err(Error::Usage(format!(
+            "`{}` exists and is not kbrel's link to {}; move it away",
+            link.display(),
+            target.display()
+        ))),
+        _ if !create => Ok(()),
+        _ => std::os::unix::fs::symlink(&target, &link).map_err(io("create symlink", &link)),
+    }
+}
+
+/// A language code as `kbrel.toml` allows it: ASCII letters, digits, `-` and `_`.
+fn is_language(l: &str) -> bool {
+    !l.is_empty()
+        && l.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The first entry of `cache` that kbrel did not make, if any. A folder holding only `.kbrel/`
+/// and kbrel's language links is an interrupted first sync, not somebody else's folder.
+fn foreign_entry(cache: &Path) -> Result<Option<String>> {
+    for e in std::fs::read_dir(cache).map_err(io("read directory", cache))? {
+        let e = e.map_err(io("read directory", cache))?;
+        let (name, path) = (e.file_name(), e.path());
+        if name == META && path.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        if std::fs::read_link(&path).is_ok_and(|t| t == Path::new(META).join("current").join(&name))
+        {
+            continue;
+        }
+        return Ok(Some(name.to_string_lossy().into_owned()));
+    }
+    Ok(None)
+}
+
+/// Record the accepted index. `index.json` and the ETag in `state.json` must describe the same
+/// bytes (a 304 reuses `index.json`), so the old ETag is forgotten before `index.json` is
+/// replaced: a crash in between costs one full index fetch, never a stale index.
+fn commit_index(
+    paths: &Paths,
+    state: &mut CacheState,
+    from: &str,
+    index_bytes: &[u8],
+    etag: Option<String>,
+    not_modified: bool,
+    sequence: u64,
+) -> Result<()> {
+    state.source = from.to_string();
+    state.highest_sequence = state.highest_sequence.max(sequence);
+    if !not_modified {
+        if state.index_etag.is_some() {
+            state.index_etag = None;
+            durable_write(&paths.state(), &manifest::to_json_bytes(state))?;
+        }
+        durable_write(&paths.index(), index_bytes)?;
+    }
+    state.index_etag = etag;
+    durable_write(&paths.state(), &manifest::to_json_bytes(state))
+}
+
+/// Refuse a cache whose own folders (`.kbrel`, `objects`, `trees`, each object fan-out folder
+/// and each tree) are links or special files: writing objects or collecting garbage through
+/// them would change files outside the cache. Nothing is changed; the message names the path.
+fn check_cache_folders(paths: &Paths) -> Result<()> {
+    use crate::fsx::Kind;
+    let bad = |rel: &str, k: Kind| {
+        Error::Usage(format!(
+            "`{}` is {}; kbrel writes and removes only real folders in its cache and never follows links there (remove it by hand; nothing was changed)",
+            paths.root.join(rel).display(),
+            k.describe()
+        ))
+    };
+    for rel in [
+        META.to_string(),
+        format!("{META}/objects"),
+        format!("{META}/trees"),
+    ] {
+        match crate::fsx::check_within(&paths.root, Path::new(&rel)) {
+            Ok(Kind::Dir | Kind::Missing) => {}
+            Ok(k) => return Err(bad(&rel, k)),
+            Err(crate::fsx::RemoveError::Unsafe(u)) => return Err(bad(&u.rel, u.found)),
+            Err(crate::fsx::RemoveError::Io(e)) => {
+                return Err(Error::io("inspect", paths.root.join(rel), e));
+            }
+        }
+    }
+    for folder in ["objects", "trees"] {
+        let rel = format!("{META}/{folder}");
+        let entries = crate::fsx::list_within(&paths.root, Path::new(&rel))
+            .map_err(|e| Error::io("list", paths.root.join(&rel), e.into()))?;
+        for (name, k) in entries {
+            if k != Kind::Dir {
+                return Err(bad(&format!("{rel}/{name}"), k));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Remove trees other than `keep` and objects it does not reference. Nothing is followed: only
+/// real folders (trees) and regular files (objects) inside real folders are removed, through
+/// [`crate::fsx`]; anything else stays for a human to look at.
+fn gc(paths: &Paths, keep: &str, tree: &Tree) -> Result<()> {
+    use crate::fsx::Kind;
+    let root = &paths.root;
+    let trees_rel = format!("{META}/trees");
+    // A tree is renamed out of its id before it is removed: `trees/<id>` is then always a
+    // complete tree, so a sync interrupted halfway through a removal never leaves a partial
+    // tree that a later sync would reuse (and switch to) as complete.
+    let mut doomed = Vec::new();
+    for (name, k) in crate::fsx::list_within(root, Path::new(&trees_rel)).unwrap_or_default() {
+        if name == keep || k != Kind::Dir {
+            continue;
+        }
+        if name.starts_with(GC_PREFIX) {
+            doomed.push(name);
+            continue;
+        }
+        let trash = format!("{GC_PREFIX}{name}-{}", std::process::id());
+        if std::fs::rename(paths.trees().join(&name), paths.trees().join(&trash)).is_ok() {
+            doomed.push(trash);
+        }
+    }
+    if !doomed.is_empty() {
+        std::fs::File::open(paths.trees())
+            .and_then(|f| f.sync_all())
+            .map_err(io("fsync", &paths.trees()))?;
+    }
+    for d in doomed {
+        let _ = crate::fsx::remove_within(root, &Path::new(&trees_rel).join(d));
+    }
+    let wanted: BTreeSet<&str> = tree.documents.iter().map(|d| d.sha256.as_str()).collect();
+    let objects_rel = Path::new(META).join("objects");
+    for (a, k) in crate::fsx::list_within(root, &objects_rel).unwrap_or_default() {
+        if k != Kind::Dir {
+            continue;
+        }
+        let dir = objects_rel.join(&a);
+        for (b, k) in crate::fsx::list_within(root, &dir).unwrap_or_default() {
+            if k == Kind::File && !wanted.contains(format!("{a}{b}").as_str()) {
+                let _ = crate::fsx::remove_within(root, &dir.join(b));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--offline`: check the cache against its own state without the network.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OfflineReport {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub documents: u64,
+    pub problems: Vec<String>,
+}
+
+pub fn check_offline(cache: &Path) -> Result<OfflineReport> {
+    let paths = Paths {
+        root: cache.to_path_buf(),
+    };
+    read_state(&paths)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "`{}` is not a kbrel cache (no state)",
+            cache.display()
+        ))
+    })?;
+    let mut report = OfflineReport::default();
+    let Some(tree) = current_tree(cache)? else {
+        report.problems.push("no current version".into());
+        return Ok(report);
+    };
+    report.name = Some(tree.name.clone());
+    report.version = Some(tree.version.clone());
+    for d in &tree.documents {
+        report.documents += 1;
+        let p = paths.root.join(&d.lang).join(&d.path);
+        match crate::fsx::read(&p) {
+            Ok(b) if sha256_hex(&b) == d.sha256 => {}
+            Ok(_) => report.problems.push(format!(
+                "{}/{}: content does not match sha256 {}",
+                d.lang, d.path, d.sha256
+            )),
+            Err(e) => report.problems.push(format!("{}/{}: {e}", d.lang, d.path)),
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(versions: &[&str], tags: &[(&str, &str)]) -> Index {
+        let file = |path: String| manifest::FileRef {
+            path,
+            sha256: "0".repeat(64),
+            size: 1,
+        };
+        let mut i = Index::new("acme");
+        i.dist_tags = tags
+            .iter()
+            .map(|(t, v)| (t.to_string(), v.to_string()))
+            .collect();
+        i.versions = versions
+            .iter()
+            .map(|v| IndexVersion {
+                version: v.to_string(),
+                published: "2026-11-25T00:00:00Z".into(),
+                previous: None,
+                content_digest: "0".repeat(64),
+                manifest: file(registry::manifest_path(v)),
+                diff: file(registry::diff_path(v)),
+                package_json: file(registry::package_json_path(v)),
+                tarball: manifest::TarballRef {
+                    path: format!("acme-{v}.tgz"),
+                    sha256: "0".repeat(64),
+                    size: 1,
+                    integrity: String::new(),
+                    shasum: String::new(),
+                    file_count: 1,
+                    unpacked_size: 1,
+                },
+                summary: BTreeMap::new(),
+            })
+            .collect();
+        i
+    }
+
+    #[test]
+    fn select_takes_tags_versions_and_ranges() {
+        let i = index(
+            &["1.0.0", "1.2.0", "1.3.1", "2.0.0-beta.1"],
+            &[("latest", "1.3.1"), ("next", "2.0.0-beta.1")],
+        );
+        let pick = |spec: Option<&str>| select(&i, spec).map(|v| v.version.clone());
+        assert_eq!(pick(None).unwrap(), "1.3.1");
+        assert_eq!(pick(Some("next")).unwrap(), "2.0.0-beta.1");
+        assert_eq!(pick(Some("v1.2.0")).unwrap(), "1.2.0");
+        assert_eq!(pick(Some("^1.1")).unwrap(), "1.3.1");
+        assert_eq!(pick(Some("~1.2")).unwrap(), "1.2.0");
+        assert_eq!(pick(Some("<1.2")).unwrap(), "1.0.0");
+        for bad in ["3.0.0", "^3", "nonsense tag"] {
+            let e = pick(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("1.0.0, 1.2.0"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn languages_are_plain_names() {
+        for ok in ["en", "zh", "zh-Hans", "pt_BR"] {
+            assert!(is_language(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".kbrel",
+            "../x",
+            "a/b",
+            "en\n",
+            "tree.json",
+            "ü",
+        ] {
+            assert!(!is_language(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_kbrel_entries_make_a_folder_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(foreign_entry(root).unwrap(), None);
+        std::fs::create_dir(root.join(META)).unwrap();
+        std::os::unix::fs::symlink(".kbrel/current/en", root.join("en")).unwrap();
+        assert_eq!(foreign_entry(root).unwrap(), None);
+        std::os::unix::fs::symlink("/etc", root.join("zh")).unwrap();
+        assert_eq!(foreign_entry(root).unwrap().as_deref(), Some("zh"));
+        std::fs::remove_file(root.join("zh")).unwrap();
+        std::fs::write(root.join("notes.txt"), "x").unwrap();
+        assert_eq!(foreign_entry(root).unwrap().as_deref(), Some("notes.txt"));
+    }
+}

@@ -1,0 +1,560 @@
+//! `kbrel verify`: check a registry directory completely, and (with repair) remove only what
+//! is provably garbage: staging directories, and version directories, tarballs and blobs that
+//! the index does not reference, all while holding the publish lock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::content::sha256_hex;
+use crate::error::{Error, Result};
+use crate::manifest::{self, Index, Manifest};
+use crate::registry::{self, Registry};
+
+/// One problem, at one path of the registry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Problem {
+    /// Relative to the registry root.
+    pub path: String,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// index.json is unreadable or inconsistent.
+    Index,
+    /// A listed file is missing or does not match its recorded hash.
+    Corrupt,
+    /// A tarball does not unpack to exactly the manifest's documents.
+    Tarball,
+    /// A stored diff does not match the recomputed one.
+    Diff,
+    /// Left by an interrupted publish; `--repair` removes it.
+    Garbage,
+    /// A symbolic link or special file (FIFO, device, socket) where kbrel keeps its own files:
+    /// never followed or removed; a human must fix it.
+    Foreign,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    pub versions: usize,
+    pub blobs: usize,
+    pub problems: Vec<Problem>,
+    /// Paths removed by repair.
+    pub repaired: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+fn problem(path: impl Into<String>, kind: ProblemKind, message: impl Into<String>) -> Problem {
+    Problem {
+        path: path.into(),
+        kind,
+        message: message.into(),
+    }
+}
+
+/// Check everything; with `repair`, take the lock and remove garbage.
+///
+/// The folder must be recognisable as a registry first: its `index.json` exists (otherwise
+/// an error: nothing was checked), and, for `repair`, parses and names `expected_name` when
+/// one is given (otherwise repair refuses before anything, even the lock file, is written).
+/// Garbage is judged and removed without following links: a link or special file where
+/// kbrel's own files belong is a [`ProblemKind::Foreign`] problem, never removed.
+pub fn verify(reg: &Registry, repair: bool, expected_name: Option<&str>) -> Result<VerifyReport> {
+    if !reg.dir.is_dir() {
+        return Err(Error::corrupt(
+            &reg.dir,
+            "not a registry directory (it does not exist or is not a folder)",
+        ));
+    }
+    let read_index = |report: &mut VerifyReport| -> Result<Option<Index>> {
+        let index_path = reg.path(registry::INDEX_FILE);
+        match crate::fsx::read_regular(&index_path, registry::MAX_INDEX_BYTES) {
+            Ok(bytes) => match manifest::parse_index(&bytes, &index_path) {
+                Ok(i) => {
+                    if let Some(want) = expected_name.filter(|w| *w != i.name) {
+                        report.problems.push(problem(
+                            registry::INDEX_FILE,
+                            ProblemKind::Index,
+                            format!(
+                                "this registry is for package `{}`, but kbrel.toml names `{want}` (is registry.dir right?)",
+                                i.name
+                            ),
+                        ));
+                    }
+                    Ok(Some(i))
+                }
+                Err(e) => {
+                    report.problems.push(problem(
+                        registry::INDEX_FILE,
+                        ProblemKind::Index,
+                        e.chain(),
+                    ));
+                    Ok(None)
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::corrupt(
+                &reg.dir,
+                "is not a kbrel registry: it has no index.json (nothing was published here, or this is another folder); nothing was checked or changed",
+            )),
+            Err(e) => Err(Error::io("read", index_path, e)),
+        }
+    };
+    // Recognise the registry before anything is written (the lock file included).
+    let mut why = VerifyReport::default();
+    if repair && (read_index(&mut why)?.is_none() || !why.problems.is_empty()) {
+        return Err(Error::Usage(format!(
+            "refusing to repair {}: it is not recognisably this project's registry ({}); nothing was removed",
+            reg.dir.display(),
+            why.problems
+                .first()
+                .map(|p| p.message.as_str())
+                .unwrap_or("index.json is unreadable")
+        )));
+    }
+    let _lock = if repair {
+        Some(reg.lock(Duration::from_secs(30))?)
+    } else {
+        None
+    };
+    let mut report = VerifyReport::default();
+    let index = read_index(&mut report)?;
+    if repair && (index.is_none() || !report.problems.is_empty()) {
+        return Err(Error::Usage(format!(
+            "refusing to repair {}: its index.json changed while waiting for the lock; nothing was removed",
+            reg.dir.display()
+        )));
+    }
+    let mut referenced: BTreeSet<String> = BTreeSet::new();
+    // Whether every listed manifest was read: otherwise the blobs an unreadable manifest
+    // references are unknown, and no blob is provably garbage.
+    let mut all_manifests = true;
+    if let Some(index) = &index {
+        all_manifests = check_index(reg, index, &mut report, &mut referenced);
+        check_derived(reg, index, &mut report);
+    }
+    // Garbage: staging directories, unlisted version dirs, tarballs and blobs. Only judged
+    // when the index is readable (otherwise nothing is provably unreferenced).
+    if index.is_some() {
+        for (rel, kind) in unreferenced(reg, &referenced, all_manifests, &mut report)? {
+            if kind != crate::fsx::Kind::File && kind != crate::fsx::Kind::Dir {
+                report.problems.push(foreign(&rel, kind));
+                continue;
+            }
+            let message = if rel.starts_with(registry::STAGING_PREFIX) {
+                "staging directory left by an interrupted publish"
+            } else {
+                "not referenced by index.json (left by an interrupted publish)"
+            };
+            report
+                .problems
+                .push(problem(&rel, ProblemKind::Garbage, message));
+            if repair {
+                reg.remove(&rel)?;
+                report.repaired.push(rel);
+            }
+        }
+    }
+    if repair {
+        let repaired: BTreeSet<&String> = report.repaired.iter().collect();
+        report.problems.retain(|p| !repaired.contains(&p.path));
+    }
+    report.problems.sort();
+    Ok(report)
+}
+
+fn foreign(rel: &str, kind: crate::fsx::Kind) -> Problem {
+    problem(
+        rel,
+        ProblemKind::Foreign,
+        format!(
+            "is {} where kbrel keeps its own files; it is neither followed nor removed (remove or replace it by hand)",
+            kind.describe()
+        ),
+    )
+}
+
+fn check_index(
+    reg: &Registry,
+    index: &Index,
+    report: &mut VerifyReport,
+    referenced: &mut BTreeSet<String>,
+) -> bool {
+    let mut all_read = true;
+    let mut manifests: BTreeMap<String, Manifest> = BTreeMap::new();
+    // Each blob with the largest size a manifest records for it (reads are bounded by it).
+    let mut blobs: BTreeMap<String, u64> = BTreeMap::new();
+    for v in &index.versions {
+        report.versions += 1;
+        referenced.insert(format!("v/{}", v.version));
+        referenced.insert(v.tarball.path.clone());
+        let m = match reg.read_manifest(v) {
+            Ok(m) => m,
+            Err(e) => {
+                report
+                    .problems
+                    .push(problem(&v.manifest.path, ProblemKind::Corrupt, e.chain()));
+                all_read = false;
+                continue;
+            }
+        };
+        if m.version != v.version || m.name != index.name {
+            report.problems.push(problem(
+                &v.manifest.path,
+                ProblemKind::Corrupt,
+                format!(
+                    "manifest says {}@{}, index says {}@{}",
+                    m.name, m.version, index.name, v.version
+                ),
+            ));
+        }
+        for d in &m.documents {
+            let size = blobs.entry(d.sha256.clone()).or_insert(0);
+            *size = (*size).max(d.size);
+        }
+        manifests.insert(v.version.clone(), m);
+    }
+    // Blobs, each once, in parallel.
+    report.blobs = blobs.len();
+    let blob_problems: Vec<Problem> = blobs
+        .par_iter()
+        .filter_map(|(sha, size)| {
+            let rel = registry::blob_path(sha);
+            match crate::fsx::read_regular(&reg.path(&rel), crate::fsx::bound(*size)) {
+                Ok(bytes) if sha256_hex(&bytes) == *sha => None,
+                Ok(bytes) => Some(problem(
+                    &rel,
+                    ProblemKind::Corrupt,
+                    format!("content hashes to {}, not to its name", sha256_hex(&bytes)),
+                )),
+                Err(e) => Some(problem(
+                    &rel,
+                    ProblemKind::Corrupt,
+                    format!("missing or unreadable: {e}"),
+                )),
+            }
+        })
+        .collect();
+    report.problems.extend(blob_problems);
+    for sha in blobs.keys() {
+        referenced.insert(registry::blob_path(sha));
+    }
+    // Tarballs and diffs.
+    let per_version: Vec<Vec<Problem>> = index
+        .versions
+        .par_iter()
+        .map(|v| {
+            let mut out = Vec::new();
+            let Some(m) = manifests.get(&v.version) else {
+                return out;
+            };
+            check_tarball(reg, v, m, &mut out);
+            check_diff(reg, index, v, m, &manifests, &mut out);
+            out
+        })
+        .collect();
+    report.problems.extend(per_version.into_iter().flatten());
+    all_read
+}
+
+/// The signature (when present) signs this exact index with the key it names; the static npm
+/// packument lists every version with the index's integrity.
+fn check_derived(reg: &Registry, index: &Index, report: &mut VerifyReport) {
+    let index_bytes =
+        crate::fsx::read_regular(&reg.path(registry::INDEX_FILE), registry::MAX_INDEX_BYTES)
+            .unwrap_or_default();
+    let sig_path = reg.path(crate::sign::SIG_FILE);
+    let sig = match crate::fsx::read_regular(&sig_path, 1 << 20) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            report.problems.push(problem(
+                crate::sign::SIG_FILE,
+                ProblemKind::Corrupt,
+                format!("unreadable: {e}"),
+            ));
+            None
+        }
+    };
+    if let Some(sig) = sig {
+        let own_key = serde_json::from_slice::<crate::sign::IndexSignature>(&sig).map(|s| s.key);
+        let result = match own_key {
+            Ok(k) => crate::sign::verify_index(&index_bytes, &sig, &[k]).map(|_| ()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            report.problems.push(problem(
+                crate::sign::SIG_FILE,
+                ProblemKind::Corrupt,
+                format!("{e} (re-run the last publish with --sign-key to re-sign)"),
+            ));
+        }
+    }
+    let rel = crate::npm::packument_path(&index.name);
+    let packument: Option<serde_json::Value> =
+        crate::fsx::read_regular(&reg.path(&rel), registry::MAX_INDEX_BYTES)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(p) = packument else {
+        report.problems.push(problem(&rel, ProblemKind::Corrupt, "the static npm packument is missing or not JSON (re-run the last publish to rewrite it)"));
+        return;
+    };
+    for v in &index.versions {
+        let integrity = p
+            .pointer(&format!("/versions/{}/dist/integrity", v.version))
+            .and_then(|x| x.as_str());
+        if integrity != Some(v.tarball.integrity.as_str()) {
+            report.problems.push(problem(
+                &rel,
+                ProblemKind::Corrupt,
+                format!(
+                    "does not list {} with integrity {}",
+                    v.version, v.tarball.integrity
+                ),
+            ));
+        }
+    }
+    if p.get("dist-tags") != serde_json::to_value(&index.dist_tags).ok().as_ref() {
+        report.problems.push(problem(
+            &rel,
+            ProblemKind::Corrupt,
+            "its dist-tags differ from index.json",
+        ));
+    }
+}
+
+fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: &mut Vec<Problem>) {
+    let t = &v.tarball;
+    let tgz = match crate::fsx::read_regular(&reg.path(&t.path), crate::fsx::bound(t.size)) {
+        Ok(b) => b,
+        Err(e) => {
+            out.push(problem(
+                &t.path,
+                ProblemKind::Corrupt,
+                format!("missing or unreadable: {e}"),
+            ));
+            return;
+        }
+    };
+    let (sha256, integrity, shasum) = crate::package::integrity_of(&tgz);
+    if sha256 != t.sha256
+        || integrity != t.integrity
+        || shasum != t.shasum
+        || tgz.len() as u64 != t.size
+    {
+        out.push(problem(
+            &t.path,
+            ProblemKind::Corrupt,
+            format!(
+                "does not match its recorded integrity (sha256 {sha256}, expected {})",
+                t.sha256
+            ),
+        ));
+        return;
+    }
+    let files = match crate::package::unpack(&tgz, &t.path, crate::package::UnpackLimits::default())
+    {
+        Ok(f) => f,
+        Err(e) => {
+            out.push(problem(&t.path, ProblemKind::Tarball, e.chain()));
+            return;
+        }
+    };
+    let by_path: BTreeMap<&str, &Vec<u8>> = files.iter().map(|(p, b)| (p.as_str(), b)).collect();
+    let manifest_bytes = crate::fsx::read_regular(
+        &reg.path(&v.manifest.path),
+        crate::fsx::bound(v.manifest.size),
+    )
+    .unwrap_or_default();
+    match reg.read_verified(&v.package_json) {
+        Ok(pj) if by_path.get("package.json").map(|b| b.as_slice()) == Some(pj.as_slice()) => {}
+        Ok(_) => out.push(problem(
+            &t.path,
+            ProblemKind::Tarball,
+            "package/package.json differs from the version's package.json",
+        )),
+        Err(e) => out.push(problem(
+            &v.package_json.path,
+            ProblemKind::Corrupt,
+            e.chain(),
+        )),
+    }
+    if by_path.get("manifest.json").map(|b| b.as_slice()) != Some(manifest_bytes.as_slice()) {
+        out.push(problem(
+            &t.path,
+            ProblemKind::Tarball,
+            "package/manifest.json differs from the version's manifest.json",
+        ));
+    }
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    for d in &m.documents {
+        let p = format!("docs/{}/{}", d.lang, d.path);
+        match by_path.get(p.as_str()) {
+            Some(b) if sha256_hex(b) == d.sha256 => {}
+            Some(_) => out.push(problem(
+                &t.path,
+                ProblemKind::Tarball,
+                format!("package/{p} does not match sha256 {}", d.sha256),
+            )),
+            None => out.push(problem(
+                &t.path,
+                ProblemKind::Tarball,
+                format!("package/{p} is missing"),
+            )),
+        }
+        expected.insert(p);
+    }
+    for p in by_path.keys().filter(|p| p.starts_with("docs/")) {
+        if !expected.contains(*p) {
+            out.push(problem(
+                &t.path,
+                ProblemKind::Tarball,
+                format!("package/{p} is not in the manifest"),
+            ));
+        }
+    }
+    let unpacked: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+    if files.len() as u64 != t.file_count || unpacked != t.unpacked_size {
+        out.push(problem(
+            &t.path,
+            ProblemKind::Tarball,
+            format!(
+                "has {} files / {unpacked} bytes, index says {} / {}",
+                files.len(),
+                t.file_count,
+                t.unpacked_size
+            ),
+        ));
+    }
+}
+
+fn check_diff(
+    reg: &Registry,
+    index: &Index,
+    v: &manifest::IndexVersion,
+    m: &Manifest,
+    manifests: &BTreeMap<String, Manifest>,
+    out: &mut Vec<Problem>,
+) {
+    let stored = match reg
+        .read_verified(&v.diff)
+        .and_then(|b| manifest::parse_diff(&b, &reg.path(&v.diff.path)))
+    {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(problem(&v.diff.path, ProblemKind::Corrupt, e.chain()));
+            return;
+        }
+    };
+    let prev_docs: &[manifest::ManifestDoc] = match v.previous.as_deref() {
+        Some(p) => match manifests.get(p) {
+            Some(pm) => &pm.documents,
+            None if index.get(p).is_none() => {
+                out.push(problem(
+                    &v.diff.path,
+                    ProblemKind::Diff,
+                    format!("previous version {p} is not in the index"),
+                ));
+                return;
+            }
+            None => return,
+        },
+        None => &[],
+    };
+    let text = |d: &manifest::ManifestDoc| -> Result<String> {
+        String::from_utf8(reg.read_blob_sized(&d.sha256, d.size)?)
+            .map_err(|_| Error::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
+    };
+    match crate::diff::diff_docs(&m.languages, prev_docs, &text, &m.documents, &text) {
+        Ok(changes) if changes == stored.changes => {}
+        Ok(_) => out.push(problem(
+            &v.diff.path,
+            ProblemKind::Diff,
+            "does not match the diff recomputed from the two manifests",
+        )),
+        Err(e) => out.push(problem(
+            &v.diff.path,
+            ProblemKind::Diff,
+            format!("cannot recompute: {e}"),
+        )),
+    }
+}
+
+/// Staging folders, version directories, tarballs and (when `blobs`) blobs present on disk but
+/// not referenced, with what each is. Nothing is listed through a link: a link (or special
+/// file) where one of kbrel's folders belongs is reported as [`ProblemKind::Foreign`] and
+/// nothing behind it is listed.
+fn unreferenced(
+    reg: &Registry,
+    referenced: &BTreeSet<String>,
+    blobs: bool,
+    report: &mut VerifyReport,
+) -> Result<Vec<(String, crate::fsx::Kind)>> {
+    use crate::fsx::Kind;
+    let mut out = Vec::new();
+    // A folder of kbrel's: listed when it is a real folder, reported when it is anything
+    // else but missing.
+    let folder = |rel: &str, report: &mut VerifyReport| -> Result<Vec<(String, Kind)>> {
+        match crate::fsx::check_within(&reg.dir, Path::new(rel)) {
+            Ok(Kind::Dir) => reg.list(rel),
+            Ok(Kind::Missing) => Ok(Vec::new()),
+            Ok(k) => {
+                report.problems.push(foreign(rel, k));
+                Ok(Vec::new())
+            }
+            Err(crate::fsx::RemoveError::Unsafe(u)) => {
+                report.problems.push(foreign(&u.rel, u.found));
+                Ok(Vec::new())
+            }
+            Err(crate::fsx::RemoveError::Io(e)) => {
+                Err(Error::io("read directory", reg.path(rel), e))
+            }
+        }
+    };
+    for (name, k) in reg.list("")? {
+        if name.starts_with(registry::STAGING_PREFIX)
+            || (name.ends_with(".tgz") && !referenced.contains(&name))
+        {
+            out.push((name, k));
+        }
+    }
+    for (name, k) in folder("v", report)? {
+        let rel = format!("v/{name}");
+        if !referenced.contains(&rel) {
+            out.push((rel, k));
+        } else if k != Kind::Dir {
+            report.problems.push(foreign(&rel, k));
+        }
+    }
+    if blobs {
+        let _ = folder("blobs", report)?;
+        for (aa, k) in folder("blobs/sha256", report)? {
+            let dir = format!("blobs/sha256/{aa}");
+            if k != Kind::Dir {
+                out.push((dir, k));
+                continue;
+            }
+            for (b, k) in folder(&dir, report)? {
+                let rel = format!("{dir}/{b}");
+                if !referenced.contains(&rel) {
+                    out.push((rel, k));
+                } else if k != Kind::File {
+                    report.problems.push(foreign(&rel, k));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

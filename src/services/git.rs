@@ -1,0 +1,792 @@
+//! Git access through libgit2: read a content tree at any revision straight from the object
+//! database (no checkout), list release tags, record the commit a release came from, create
+//! annotated tags, and find the commits that touched a document. The only user of `git2`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+
+use crate::changelog::CommitInfo;
+use crate::content::SourceFile;
+use crate::error::{Error, MissingRoot, Result};
+use crate::findings::{Code, Finding};
+
+/// An open repository.
+pub struct Repo {
+    repo: Repository,
+}
+
+/// A tag that names a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInfo {
+    pub name: String,
+    pub commit: String,
+    /// Seconds since the epoch: the tagger's time for annotated tags, else the commit time.
+    pub time: i64,
+    pub annotated: bool,
+}
+
+/// A content tree read from the object database.
+pub struct TreeContent {
+    pub commit: String,
+    pub files: Vec<SourceFile>,
+    pub all: BTreeSet<String>,
+    /// Symlinks and submodules found in the tree: skipped, never followed.
+    pub findings: Vec<Finding>,
+}
+
+fn git_err(what: impl std::fmt::Display, e: git2::Error) -> Error {
+    Error::Usage(format!("{what}: {}", e.message()))
+}
+
+/// The first bytes of a Git LFS pointer file.
+const LFS_POINTER: &[u8] = b"version https://git-lfs.github.com/spec/";
+
+impl Repo {
+    /// Open the repository containing `path` (work tree or bare).
+    pub fn discover(path: &Path) -> Result<Repo> {
+        let repo = Repository::discover(path).map_err(|e| {
+            git_err(
+                format!("`{}` is not inside a git repository", path.display()),
+                e,
+            )
+        })?;
+        Ok(Repo { repo })
+    }
+
+    /// Like [`discover`](Self::discover) but `None` outside a repository.
+    pub fn try_discover(path: &Path) -> Option<Repo> {
+        Repository::discover(path).ok().map(|repo| Repo { repo })
+    }
+
+    pub fn is_bare(&self) -> bool {
+        self.repo.is_bare()
+    }
+
+    pub fn workdir(&self) -> Option<&Path> {
+        self.repo.workdir()
+    }
+
+    /// `path` relative to the work tree root, `/`-separated (for bare repositories the path is
+    /// taken as already relative).
+    pub fn relative(&self, path: &Path) -> Result<String> {
+        let rel: PathBuf = match self.repo.workdir() {
+            Some(wd) => {
+                let wd = wd.canonicalize().map_err(|e| Error::io("resolve", wd, e))?;
+                let abs = canonical_prefix(
+                    &std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?,
+                );
+                abs.strip_prefix(&wd).map(Path::to_path_buf).map_err(|_| {
+                    Error::Usage(format!(
+                        "`{}` is outside the repository `{}`",
+                        path.display(),
+                        wd.display()
+                    ))
+                })?
+            }
+            // A bare repository: a path inside the repository folder (e.g. `--config
+            // repo.git/kbrel.toml`) is taken relative to it; any other relative path as it is.
+            None if path.is_absolute() => {
+                let git_dir = self
+                    .repo
+                    .path()
+                    .canonicalize()
+                    .map_err(|e| Error::io("resolve", self.repo.path(), e))?;
+                canonical_prefix(path)
+                    .strip_prefix(&git_dir)
+                    .map(Path::to_path_buf)
+                    .map_err(|_| {
+                        Error::Usage(format!(
+                            "`{}` is outside the bare repository `{}`",
+                            path.display(),
+                            git_dir.display()
+                        ))
+                    })?
+            }
+            None => path.to_path_buf(),
+        };
+        let s = rel
+            .to_str()
+            .ok_or_else(|| Error::Usage(format!("`{}` is not valid UTF-8", rel.display())))?
+            .replace('\\', "/");
+        Ok(s.trim_start_matches("./").trim_end_matches('/').to_string())
+    }
+
+    fn commit_of(&self, rev: &str) -> Result<git2::Commit<'_>> {
+        let obj = self.repo.revparse_single(rev).map_err(|e| {
+            let hint = if self.repo.is_shallow() {
+                " (this is a shallow clone; the commit may be missing: fetch with --unshallow)"
+            } else {
+                ""
+            };
+            Error::UnknownVersion {
+                name: format!("git:{rev}"),
+                known: format!("no such revision in the repository: {}{hint}", e.message()),
+            }
+        })?;
+        obj.peel_to_commit()
+            .map_err(|e| git_err(format!("revision `{rev}` does not name a commit"), e))
+    }
+
+    /// Resolve a revision to a full commit id.
+    pub fn resolve(&self, rev: &str) -> Result<String> {
+        Ok(self.commit_of(rev)?.id().to_string())
+    }
+
+    /// Read the files below `root` (relative to the repository root) at `rev`.
+    pub fn read_tree(&self, rev: &str, root: &str) -> Result<TreeContent> {
+        let commit = self.commit_of(rev)?;
+        let tree = commit
+            .tree()
+            .map_err(|e| git_err(format!("tree of `{rev}`"), e))?;
+        let sub = if root.is_empty() || root == "." {
+            tree
+        } else {
+            let entry = tree.get_path(Path::new(root)).map_err(|_| {
+                Error::ContentRootMissing(Box::new(MissingRoot {
+                    root: root.to_string(),
+                    rev: rev.to_string(),
+                    commit: commit.id().to_string(),
+                    version: None,
+                    entry: None,
+                    found: None,
+                }))
+            })?;
+            entry
+                .to_object(&self.repo)
+                .and_then(|o| o.peel_to_tree())
+                .map_err(|_| Error::Content {
+                    path: PathBuf::from(root),
+                    message: format!("`{root}` is not a directory at `{rev}`"),
+                })?
+        };
+        let mut wanted: Vec<(String, Oid)> = Vec::new();
+        let mut all = BTreeSet::new();
+        let mut findings = Vec::new();
+        let mut failure: Option<Error> = None;
+        let in_root = |p: &str| {
+            if root.is_empty() || root == "." {
+                p.to_string()
+            } else {
+                format!("{root}/{p}")
+            }
+        };
+        sub.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
+                failure = Some(Error::Content {
+                    path: PathBuf::from(in_root(&format!(
+                        "{dir}{}",
+                        entry.name_bytes().escape_ascii()
+                    ))),
+                    message: format!("the file name is not valid UTF-8 at `{rev}`; rename it"),
+                });
+                return TreeWalkResult::Abort;
+            };
+            let path = format!("{dir}{name}");
+            match entry.kind() {
+                Some(ObjectType::Tree) => {
+                    return if name.starts_with('.') {
+                        TreeWalkResult::Skip
+                    } else {
+                        TreeWalkResult::Ok
+                    };
+                }
+                Some(ObjectType::Commit) => {
+                    findings.push(Finding::warning(
+                        Code::NoFrontMatter,
+                        &path,
+                        1,
+                        "submodule in the content tree: skipped".into(),
+                    ));
+                    return TreeWalkResult::Ok;
+                }
+                Some(ObjectType::Blob) => {}
+                _ => return TreeWalkResult::Ok,
+            }
+            if name.starts_with('.') {
+                return TreeWalkResult::Ok;
+            }
+            if entry.filemode() == 0o120000 {
+                findings.push(Finding::warning(
+                    Code::NoFrontMatter,
+                    &path,
+                    1,
+                    "symlink in the content tree: skipped, never followed".into(),
+                ));
+                return TreeWalkResult::Ok;
+            }
+            all.insert(path.clone());
+            if name.ends_with(".md") {
+                wanted.push((path, entry.id()));
+            }
+            TreeWalkResult::Ok
+        })
+        .map_err(|e| {
+            failure
+                .take()
+                .unwrap_or_else(|| git_err(format!("reading `{root}` at `{rev}`"), e))
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let files = self.read_blobs(&wanted, rev, &in_root)?;
+        Ok(TreeContent {
+            commit: commit.id().to_string(),
+            files,
+            all,
+            findings,
+        })
+    }
+
+    /// The blobs `wanted` (path, id), read in parallel: libgit2 handles are not shared between
+    /// threads, so each worker opens the repository once. Errors are reported for the first
+    /// failing path in tree order.
+    fn read_blobs(
+        &self,
+        wanted: &[(String, Oid)],
+        rev: &str,
+        in_root: &(dyn Fn(&str) -> String + Sync),
+    ) -> Result<Vec<SourceFile>> {
+        use rayon::prelude::*;
+        let git_dir = self.repo.path().to_path_buf();
+        let results: Vec<Result<SourceFile>> = wanted
+            .par_iter()
+            .map_init(
+                || Repository::open(&git_dir),
+                |repo, (path, oid)| {
+                    let repo = repo.as_ref().map_err(|e| {
+                        Error::Usage(format!("open `{}`: {}", git_dir.display(), e.message()))
+                    })?;
+                    let blob = repo.find_blob(*oid).map_err(|e| {
+                        git_err(format!("blob `{}` at `{rev}`", in_root(path)), e)
+                    })?;
+                    let bytes = blob.content();
+                    if bytes.starts_with(LFS_POINTER) {
+                        return Err(Error::Content {
+                            path: PathBuf::from(in_root(path)),
+                            message: format!("is a Git LFS pointer at `{rev}`, not markdown: run `git lfs pull` or keep documents out of LFS"),
+                        });
+                    }
+                    Ok(SourceFile {
+                        path: path.clone(),
+                        bytes: bytes.to_vec(),
+                    })
+                },
+            )
+            .collect();
+        results.into_iter().collect()
+    }
+
+    /// The first folder below `base` (breadth first, at most three levels down) at `rev` that
+    /// holds a folder for every one of `languages`: where the content root probably is.
+    /// The path is relative to `base`; `.` is `base` itself.
+    pub fn find_language_root(
+        &self,
+        rev: &str,
+        base: &str,
+        languages: &[String],
+    ) -> Option<String> {
+        let tree = self.commit_of(rev).ok()?.tree().ok()?;
+        let start = if base.is_empty() || base == "." {
+            tree
+        } else {
+            tree.get_path(Path::new(base))
+                .ok()?
+                .to_object(&self.repo)
+                .ok()?
+                .peel_to_tree()
+                .ok()?
+        };
+        let mut queue = std::collections::VecDeque::from([(String::new(), start, 0)]);
+        let mut budget = 2000;
+        while let Some((path, tree, depth)) = queue.pop_front() {
+            let is_dir = |name: &str| {
+                tree.get_name(name)
+                    .is_some_and(|e| e.kind() == Some(ObjectType::Tree))
+            };
+            if !languages.is_empty() && languages.iter().all(|l| is_dir(l)) {
+                return Some(if path.is_empty() { ".".into() } else { path });
+            }
+            if depth == 3 {
+                continue;
+            }
+            for e in tree.iter() {
+                let Ok(name) = std::str::from_utf8(e.name_bytes()) else {
+                    continue;
+                };
+                if e.kind() != Some(ObjectType::Tree) || name.starts_with('.') {
+                    continue;
+                }
+                budget -= 1;
+                if budget == 0 {
+                    return None;
+                }
+                let Ok(sub) = e.to_object(&self.repo).and_then(|o| o.peel_to_tree()) else {
+                    continue;
+                };
+                let sub_path = if path.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{path}/{name}")
+                };
+                queue.push_back((sub_path, sub, depth + 1));
+            }
+        }
+        None
+    }
+
+    /// The release `rev` names when it is a release tag: a tag name (`v1.2.0`, `tags/v1.2.0`
+    /// or `refs/tags/v1.2.0`) that is a semver version, read as `import` reads tag names.
+    /// `None` for branches, commits and other expressions (`v1.2.0~1`).
+    pub fn release_tag(&self, rev: &str) -> Option<(String, semver::Version)> {
+        let name = rev
+            .strip_prefix("refs/tags/")
+            .or_else(|| rev.strip_prefix("tags/"))
+            .unwrap_or(rev);
+        let version = crate::version::parse_version(name).ok()?;
+        let tagged = self.tag_target(name)?;
+        // `rev` must resolve to the tag (git prefers tags over branches of the same name, but
+        // `refs/<rev>` comes first).
+        (self.resolve(rev).ok()? == tagged).then(|| (name.to_string(), version))
+    }
+
+    /// Read a single file at `rev` (e.g. kbrel.toml for `--config-from-rev`).
+    pub fn read_file(&self, rev: &str, path: &str) -> Result<Vec<u8>> {
+        let commit = self.commit_of(rev)?;
+        let tree = commit
+            .tree()
+            .map_err(|e| git_err(format!("tree of `{rev}`"), e))?;
+        let entry = tree.get_path(Path::new(path)).map_err(|_| Error::Content {
+            path: PathBuf::from(path),
+            message: format!("does not exist at `{rev}`"),
+        })?;
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(|e| git_err(format!("`{path}` at `{rev}`"), e))?;
+        Ok(blob.content().to_vec())
+    }
+
+    /// Every tag, with its commit and date. Tags on non-commits are left out.
+    pub fn tags(&self) -> Result<Vec<TagInfo>> {
+        let names = self
+            .repo
+            .tag_names(None)
+            .map_err(|e| git_err("listing tags", e))?;
+        let mut out = Vec::new();
+        for name in names.iter().flatten().flatten() {
+            let Ok(reference) = self.repo.find_reference(&format!("refs/tags/{name}")) else {
+                continue;
+            };
+            let Ok(obj) = reference.peel(ObjectType::Any) else {
+                continue;
+            };
+            let (annotated, tagger_time) = match reference.peel(ObjectType::Tag) {
+                Ok(t) => (
+                    true,
+                    t.as_tag()
+                        .and_then(|t| t.tagger())
+                        .map(|s| s.when().seconds()),
+                ),
+                Err(_) => (false, None),
+            };
+            let Ok(commit) = obj.peel_to_commit() else {
+                continue;
+            };
+            out.push(TagInfo {
+                name: name.to_string(),
+                commit: commit.id().to_string(),
+                time: tagger_time.unwrap_or_else(|| commit.time().seconds()),
+                annotated,
+            });
+        }
+        Ok(out)
+    }
+
+    /// HEAD's commit id and whether anything under `root` differs from it (index, work tree
+    /// or untracked files).
+    /// `None` when HEAD has no commit yet.
+    pub fn head_state(&self, root: &str) -> Result<Option<(String, bool)>> {
+        let Ok(head) = self.repo.head().and_then(|h| h.peel_to_commit()) else {
+            return Ok(None);
+        };
+        if self.repo.is_bare() {
+            return Ok(Some((head.id().to_string(), false)));
+        }
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        if !root.is_empty() && root != "." {
+            opts.pathspec(format!("{root}/"));
+        }
+        let statuses = self
+            .repo
+            .statuses(Some(&mut opts))
+            .map_err(|e| git_err("git status", e))?;
+        Ok(Some((head.id().to_string(), !statuses.is_empty())))
+    }
+
+    /// The commit a tag points at, if the tag exists.
+    pub fn tag_target(&self, name: &str) -> Option<String> {
+        let r = self
+            .repo
+            .find_reference(&format!("refs/tags/{name}"))
+            .ok()?;
+        r.peel_to_commit().ok().map(|c| c.id().to_string())
+    }
+
+    /// Create an annotated tag `name` on `commit`. An existing tag on the same commit is left as
+    /// it is; on another commit it is an error.
+    pub fn create_tag(&self, name: &str, commit: &str, message: &str) -> Result<bool> {
+        if let Some(existing) = self.tag_target(name) {
+            if existing == commit {
+                return Ok(false);
+            }
+            return Err(Error::Usage(format!(
+                "tag `{name}` already exists on commit {} (not {}); refusing to move it",
+                &existing[..12.min(existing.len())],
+                &commit[..12.min(commit.len())]
+            )));
+        }
+        let oid = Oid::from_str(commit).map_err(|e| git_err(format!("commit `{commit}`"), e))?;
+        let obj = self
+            .repo
+            .find_object(oid, Some(ObjectType::Commit))
+            .map_err(|e| git_err(format!("commit `{commit}`"), e))?;
+        let sig = self
+            .repo
+            .signature()
+            .or_else(|_| git2::Signature::now("kbrel", "kbrel@localhost"))
+            .map_err(|e| git_err("tagger signature", e))?;
+        self.repo
+            .tag(name, &obj, &sig, message, false)
+            .map_err(|e| git_err(format!("creating tag `{name}`"), e))?;
+        Ok(true)
+    }
+
+    /// For each document path (relative to the repository root), the commits between `from`
+    /// (exclusive, `None` = the beginning) and `to` that touched it, newest first, following
+    /// renames backwards.
+    pub fn commits_touching(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        paths: &[String],
+    ) -> Result<HashMap<String, Vec<CommitInfo>>> {
+        let mut walk = self.repo.revwalk().map_err(|e| git_err("revwalk", e))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(|e| git_err("revwalk", e))?;
+        let to_id = self.commit_of(to)?.id();
+        walk.push(to_id).map_err(|e| git_err("revwalk", e))?;
+        if let Some(f) = from {
+            walk.hide(self.commit_of(f)?.id())
+                .map_err(|e| git_err("revwalk", e))?;
+        }
+        // current name (as seen walking backwards) → the document path it becomes at `to`.
+        let mut alias: HashMap<String, String> =
+            paths.iter().map(|p| (p.clone(), p.clone())).collect();
+        let mut out: HashMap<String, Vec<CommitInfo>> = HashMap::new();
+        for oid in walk {
+            let oid = oid.map_err(|e| git_err("revwalk", e))?;
+            let commit = self
+                .repo
+                .find_commit(oid)
+                .map_err(|e| git_err("commit", e))?;
+            let tree = commit.tree().map_err(|e| git_err("tree", e))?;
+            let parent_tree = commit.parents().next().and_then(|p| p.tree().ok());
+            // A merge touched a path only when the path differs from every parent (as `git log
+            // -- <path>` sees it): a change brought in unchanged from a merged branch belongs
+            // to the branch's commits, not to the merge.
+            let other_parents: Vec<git2::Tree<'_>> = commit
+                .parents()
+                .skip(1)
+                .filter_map(|p| p.tree().ok())
+                .collect();
+            let same_as_other_parent = |p: &str| {
+                let here = tree.get_path(Path::new(p)).ok().map(|e| e.id());
+                other_parents
+                    .iter()
+                    .any(|t| t.get_path(Path::new(p)).ok().map(|e| e.id()) == here)
+            };
+            let mut diff = self
+                .repo
+                .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)
+                .map_err(|e| git_err("diff", e))?;
+            let mut find = git2::DiffFindOptions::new();
+            find.renames(true);
+            let _ = diff.find_similar(Some(&mut find));
+            let mut touched: Vec<String> = Vec::new();
+            for delta in diff.deltas() {
+                let new = delta
+                    .new_file()
+                    .path()
+                    .and_then(Path::to_str)
+                    .map(String::from);
+                let old = delta
+                    .old_file()
+                    .path()
+                    .and_then(Path::to_str)
+                    .map(String::from);
+                if let Some(target) = new.as_ref().and_then(|n| alias.get(n)).cloned() {
+                    if !new.as_deref().is_some_and(same_as_other_parent) {
+                        touched.push(target.clone());
+                    }
+                    if delta.status() == git2::Delta::Renamed
+                        && let Some(o) = old
+                    {
+                        alias.insert(o, target);
+                    }
+                } else if let Some(target) = old.as_ref().and_then(|o| alias.get(o)).cloned()
+                    && !old.as_deref().is_some_and(same_as_other_parent)
+                {
+                    touched.push(target);
+                }
+            }
+            if touched.is_empty() {
+                continue;
+            }
+            let author = commit.author();
+            let info = CommitInfo {
+                id: oid.to_string(),
+                short_id: short(&oid),
+                author: author.name().unwrap_or("").to_string(),
+                date: crate::date::Timestamp(author.when().seconds()).rfc3339(),
+                subject: commit.summary().ok().flatten().unwrap_or("").to_string(),
+            };
+            touched.sort();
+            touched.dedup();
+            for t in touched {
+                out.entry(t).or_default().push(info.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `path` with its longest existing ancestor canonicalised (so a path that does not exist
+/// yet still resolves through symlinked parents such as macOS's `/tmp`).
+fn canonical_prefix(path: &Path) -> PathBuf {
+    for anc in path.ancestors() {
+        if let Ok(c) = anc.canonicalize() {
+            let rest = path.strip_prefix(anc).unwrap_or(Path::new(""));
+            return if rest.as_os_str().is_empty() {
+                c
+            } else {
+                c.join(rest)
+            };
+        }
+    }
+    path.to_path_buf()
+}
+
+/// The configured content root inside the repository, `/`-separated. When kbrel.toml is
+/// outside the repository (a bare repository, or `import --repo` naming another one), the
+/// content root is taken relative to the repository root exactly as kbrel.toml places it
+/// relative to its own folder.
+pub fn content_root_in(cfg: &crate::config::Config, repo: &Repo) -> Result<String> {
+    folder_in(cfg, &cfg.content.root, repo)
+}
+
+/// The content root of release `version` inside the repository (`/`-separated): the
+/// `[[content.history]]` entry whose range holds the version, else `content.root`; and the
+/// index of that entry. `None` (a revision that is not a release tag) is `content.root`.
+pub fn content_root_for(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    version: Option<&semver::Version>,
+) -> Result<(String, Option<usize>)> {
+    let (root, entry) = cfg.root_for(version)?;
+    Ok((folder_in(cfg, root, repo)?, entry))
+}
+
+/// A folder named in kbrel.toml (relative to its folder, or absolute) inside the repository.
+fn folder_in(cfg: &crate::config::Config, folder: &Path, repo: &Repo) -> Result<String> {
+    let root = cfg.base_dir.join(folder);
+    match repo.relative(&root) {
+        Ok(rel) if !Path::new(&rel).has_root() => Ok(rel),
+        other => {
+            let fallback = root
+                .strip_prefix(&cfg.base_dir)
+                .ok()
+                .filter(|r| {
+                    r.is_relative() && !r.components().any(|c| c == std::path::Component::ParentDir)
+                })
+                .and_then(Path::to_str)
+                .map(|r| {
+                    r.replace('\\', "/")
+                        .trim_start_matches("./")
+                        .trim_end_matches('/')
+                        .to_string()
+                });
+            match (fallback, other) {
+                (Some(rel), _) => Ok(rel),
+                (None, Err(e)) => Err(e),
+                (None, Ok(rel)) => Err(Error::Usage(format!(
+                    "the content root `{rel}` is outside the repository"
+                ))),
+            }
+        }
+    }
+}
+
+fn short(oid: &Oid) -> String {
+    oid.to_string()[..7].to_string()
+}
+
+/// Load the knowledge base as it is at `rev`, with the configured layout and pairing rules.
+/// When `rev` is a release tag ([`Repo::release_tag`]), the content root is the one configured
+/// for its version (`[[content.history]]`); otherwise `content.root`.
+/// Symlinks and submodules in the tree become warnings; LFS pointers are errors.
+pub fn load_kb(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev: &str,
+) -> Result<(crate::content::KnowledgeBase, String)> {
+    let version = repo.release_tag(rev).map(|(_, v)| v);
+    load_release(cfg, repo, rev, rev, version.as_ref())
+}
+
+/// Load the knowledge base at `rev` as release `version` (its content root chosen by
+/// `[[content.history]]`; `None`: `content.root`). `name` is how errors call the revision
+/// (`import` reads a tag's commit and names the tag).
+pub fn load_release(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev: &str,
+    name: &str,
+    version: Option<&semver::Version>,
+) -> Result<(crate::content::KnowledgeBase, String)> {
+    let (root, entry) = content_root_for(cfg, repo, version)?;
+    let tree = match repo.read_tree(rev, &root) {
+        Ok(t) => t,
+        Err(Error::ContentRootMissing(missing)) => {
+            let found = folder_in(cfg, Path::new(""), repo)
+                .ok()
+                .and_then(|base| repo.find_language_root(rev, &base, &cfg.content.languages));
+            return Err(Error::ContentRootMissing(Box::new(MissingRoot {
+                rev: name.to_string(),
+                version: version.map(ToString::to_string),
+                entry: entry.map(|i| (i, cfg.content.history[i].versions.clone())),
+                found,
+                ..*missing
+            })));
+        }
+        Err(e) => return Err(e),
+    };
+    let keys = crate::content::load_key_map(cfg)?;
+    let mut kb = crate::content::build(cfg, tree.files, tree.all, &keys).map_err(|e| match e {
+        Error::Content { path, message } => Error::Content {
+            path,
+            message: format!("{message} (at git revision `{rev}`)"),
+        },
+        other => other,
+    })?;
+    kb.problems.extend(tree.findings);
+    kb.problems.sort();
+    Ok((kb, tree.commit))
+}
+
+/// One commit for [`write_history`]: the whole tree (paths relative to the repository root),
+/// its message, its author/committer time, and an optional lightweight tag on it.
+#[derive(Debug, Clone)]
+pub struct HistoryCommit {
+    pub files: Vec<SourceFile>,
+    pub message: String,
+    /// Seconds since the epoch (UTC).
+    pub time: i64,
+    pub tag: Option<String>,
+}
+
+/// Create a repository in `dir` (which must not hold one) with `commits` on branch `main`, in
+/// order, each tagged as asked; the last one's files are written to the work tree and the index. Author and committer are
+/// `Acme Docs <docs@example.com>` at the commit's time, so the same commits give the same
+/// object ids everywhere. Used by test fixtures (`messy`) and `kbrel-synth --messy`.
+pub fn write_history(dir: &Path, commits: &[HistoryCommit]) -> Result<()> {
+    let mut init = git2::RepositoryInitOptions::new();
+    init.initial_head("main").no_reinit(true);
+    let repo = Repository::init_opts(dir, &init)
+        .map_err(|e| git_err(format!("creating a repository in {}", dir.display()), e))?;
+    let mut parent: Option<Oid> = None;
+    for c in commits {
+        let tree = write_tree(&repo, &c.files)?;
+        let tree = repo
+            .find_tree(tree)
+            .map_err(|e| git_err("reading a written tree", e))?;
+        let sig =
+            git2::Signature::new("Acme Docs", "docs@example.com", &git2::Time::new(c.time, 0))
+                .map_err(|e| git_err("signature", e))?;
+        let parents: Vec<git2::Commit> = parent
+            .iter()
+            .map(|p| repo.find_commit(*p))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| git_err("reading the parent commit", e))?;
+        let refs: Vec<&git2::Commit> = parents.iter().collect();
+        let id = repo
+            .commit(Some("HEAD"), &sig, &sig, &c.message, &tree, &refs)
+            .map_err(|e| git_err("committing", e))?;
+        if let Some(tag) = &c.tag {
+            let obj = repo
+                .find_object(id, Some(ObjectType::Commit))
+                .map_err(|e| git_err("reading a commit", e))?;
+            repo.tag_lightweight(tag, &obj, false)
+                .map_err(|e| git_err(format!("creating tag `{tag}`"), e))?;
+        }
+        parent = Some(id);
+    }
+    // The work tree and the index: the last commit's files (a checkout of HEAD would compare
+    // against HEAD itself and write nothing).
+    if let Some(last) = commits.last() {
+        for f in &last.files {
+            let path = dir.join(&f.path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io("create directory", parent, e))?;
+            }
+            std::fs::write(&path, &f.bytes).map_err(|e| Error::io("write", &path, e))?;
+        }
+        let tree = repo
+            .head()
+            .and_then(|h| h.peel_to_tree())
+            .map_err(|e| git_err("reading HEAD", e))?;
+        let mut index = repo.index().map_err(|e| git_err("opening the index", e))?;
+        index
+            .read_tree(&tree)
+            .and_then(|_| index.write())
+            .map_err(|e| git_err("writing the index", e))?;
+    }
+    Ok(())
+}
+
+/// Write the tree of `files` (nested folders from `/`-separated paths) into the object database.
+fn write_tree(repo: &Repository, files: &[SourceFile]) -> Result<Oid> {
+    #[derive(Default)]
+    struct Dir<'a> {
+        files: Vec<(&'a str, &'a [u8])>,
+        dirs: std::collections::BTreeMap<&'a str, Dir<'a>>,
+    }
+    fn insert<'a>(dir: &mut Dir<'a>, path: &'a str, bytes: &'a [u8]) {
+        match path.split_once('/') {
+            Some((head, rest)) => insert(dir.dirs.entry(head).or_default(), rest, bytes),
+            None => dir.files.push((path, bytes)),
+        }
+    }
+    fn write(repo: &Repository, dir: &Dir) -> std::result::Result<Oid, git2::Error> {
+        let mut tb = repo.treebuilder(None)?;
+        for (name, bytes) in &dir.files {
+            let blob = repo.blob(bytes)?;
+            tb.insert(name, blob, 0o100644)?;
+        }
+        for (name, sub) in &dir.dirs {
+            let id = write(repo, sub)?;
+            tb.insert(name, id, 0o040000)?;
+        }
+        tb.write()
+    }
+    let mut root = Dir::default();
+    for f in files {
+        insert(&mut root, &f.path, &f.bytes);
+    }
+    write(repo, &root).map_err(|e| git_err("writing a tree", e))
+}

@@ -1,0 +1,179 @@
+//! A snapshot is one side of a comparison: the documents of a published version (read from the
+//! registry, verified) or of the working content. It resolves names such as `1.3.4`, `v1.3.4`,
+//! `latest`, a dist-tag or `.`, and serves document texts lazily.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::content::{KnowledgeBase, manifest_docs};
+use crate::diff::TextSource;
+use crate::error::{Error, Result};
+use crate::manifest::{DiffFile, Index, Manifest, ManifestDoc};
+use crate::registry::{self, Registry};
+
+/// The documents of one side and where their texts come from.
+pub struct Snapshot {
+    /// `1.3.4` or `.` (working content).
+    pub label: String,
+    /// The version, when the snapshot is a published release.
+    pub version: Option<String>,
+    pub docs: Vec<ManifestDoc>,
+    /// The release's manifest, its `documents` moved into [`Self::docs`] (left empty here).
+    pub manifest: Option<Manifest>,
+    source: Source,
+}
+
+enum Source {
+    Registry(Registry),
+    Working(HashMap<String, String>),
+}
+
+/// Which snapshot a name means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SideSpec {
+    /// The working content folder.
+    Working,
+    /// A published version, `latest` or another dist-tag.
+    Published(String),
+}
+
+impl SideSpec {
+    pub fn parse(s: &str) -> SideSpec {
+        match s.trim() {
+            "." => SideSpec::Working,
+            other => SideSpec::Published(other.to_string()),
+        }
+    }
+}
+
+/// Resolve a version, `v`-prefixed version or dist-tag against the index.
+pub fn resolve_version<'a>(
+    index: Option<&'a Index>,
+    name: &str,
+) -> Result<&'a crate::manifest::IndexVersion> {
+    let unknown = || Error::UnknownVersion {
+        name: name.to_string(),
+        known: index
+            .map(Index::known_versions)
+            .unwrap_or_else(|| "none: nothing is published in this registry yet".into()),
+    };
+    let index = index.ok_or_else(unknown)?;
+    if let Some(v) = index.dist_tags.get(name) {
+        return index.get(v).ok_or_else(unknown);
+    }
+    let bare = name.strip_prefix('v').unwrap_or(name);
+    index.get(bare).ok_or_else(unknown)
+}
+
+impl Snapshot {
+    /// A published release, verified against the index.
+    pub fn published(reg: &Registry, index: Option<&Index>, name: &str) -> Result<Snapshot> {
+        let v = resolve_version(index, name)?;
+        let mut manifest = reg.read_manifest(v)?;
+        Ok(Snapshot {
+            label: v.version.clone(),
+            version: Some(v.version.clone()),
+            docs: std::mem::take(&mut manifest.documents),
+            manifest: Some(manifest),
+            source: Source::Registry(reg.clone()),
+        })
+    }
+
+    /// The working content.
+    pub fn working(kb: &KnowledgeBase) -> Snapshot {
+        Snapshot {
+            label: ".".into(),
+            version: None,
+            docs: manifest_docs(kb),
+            manifest: None,
+            source: Source::Working(
+                kb.documents
+                    .iter()
+                    .map(|d| (d.sha256.clone(), d.text.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Keep only documents matching `keep`.
+    pub fn retain(&mut self, keep: impl Fn(&ManifestDoc) -> bool) {
+        self.docs.retain(keep);
+    }
+}
+
+impl TextSource for Snapshot {
+    fn text(&self, doc: &ManifestDoc) -> Result<Cow<'_, str>> {
+        match &self.source {
+            Source::Working(texts) => Ok(Cow::Borrowed(
+                texts.get(&doc.sha256).map(String::as_str).unwrap_or(""),
+            )),
+            Source::Registry(reg) => {
+                let bytes = reg.read_blob(&doc.sha256).map_err(|e| match e {
+                    Error::CorruptRegistry { path, message } => Error::CorruptRegistry {
+                        path,
+                        message: format!(
+                            "{message} (document {}/{} of version {})",
+                            doc.lang, doc.path, self.label
+                        ),
+                    },
+                    Error::Io { source, .. } => Error::corrupt(
+                        reg.path(&registry::blob_path(&doc.sha256)),
+                        format!(
+                            "blob of {}/{} in version {} is unreadable: {source}",
+                            doc.lang, doc.path, self.label
+                        ),
+                    ),
+                    other => other,
+                })?;
+                String::from_utf8(bytes).map(Cow::Owned).map_err(|_| {
+                    Error::corrupt(
+                        reg.path(&registry::blob_path(&doc.sha256)),
+                        format!("blob of {}/{} is not UTF-8", doc.lang, doc.path),
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// Compare two snapshots: the same structure as a release's `diff.json`.
+pub fn compare(
+    name: &str,
+    languages: &[String],
+    from: &Snapshot,
+    to: &Snapshot,
+) -> Result<DiffFile> {
+    let changes = crate::diff::diff_docs(languages, &from.docs, from, &to.docs, to)?;
+    Ok(DiffFile {
+        schema_version: crate::manifest::SCHEMA_VERSION,
+        name: name.to_string(),
+        from: Some(from.label.clone()),
+        to: to.label.clone(),
+        summary: crate::diff::summarize(languages, &to.docs, &changes),
+        changes,
+    })
+}
+
+/// `package/`-relative paths and bytes of an unpacked tarball.
+pub type PackageFiles = Vec<(String, Vec<u8>)>;
+
+/// The unpacked files of a published version's tarball, verified against the index.
+pub fn package_files(
+    reg: &Registry,
+    index: Option<&Index>,
+    name: &str,
+) -> Result<(String, PackageFiles)> {
+    let v = resolve_version(index, name)?;
+    let file = crate::manifest::FileRef {
+        path: v.tarball.path.clone(),
+        sha256: v.tarball.sha256.clone(),
+        size: v.tarball.size,
+    };
+    let tgz = reg.read_verified(&file)?;
+    let files = crate::package::unpack(
+        &tgz,
+        &v.tarball.path,
+        crate::package::UnpackLimits::default(),
+    )?;
+    Ok((v.version.clone(), files))
+}

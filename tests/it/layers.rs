@@ -1,0 +1,531 @@
+//! The library's floors: every `crate::` path in `src/` points at its own floor or one below,
+//! the modules import one another without cycles, and ARCHITECTURE.md's layer table names
+//! exactly the modules the tree holds. Test code (`#[cfg(test)] mod … { … }`) is exempt: a
+//! module's tests may use anything in the crate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// One row of ARCHITECTURE.md's layer table.
+#[derive(Debug)]
+struct Floor {
+    name: String,
+    folder: String,
+    modules: BTreeSet<String>,
+}
+
+/// The table under `<!-- layers -->` in ARCHITECTURE.md, bottom floor first.
+fn floors(doc: &str) -> Vec<Floor> {
+    let start = doc
+        .find("<!-- layers -->")
+        .expect("ARCHITECTURE.md has no `<!-- layers -->` table");
+    let cell = |c: &str| c.trim().trim_matches('`').to_string();
+    doc[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // header and separator
+        .map(|row| {
+            let cells: Vec<&str> = row.trim().trim_matches('|').split('|').collect();
+            assert_eq!(
+                cells.len(),
+                4,
+                "layer table row `{row}`: want | floor | folder | modules | what it is |"
+            );
+            Floor {
+                name: cell(cells[0]),
+                folder: cell(cells[1]),
+                modules: cells[2]
+                    .split(',')
+                    .map(cell)
+                    .filter(|m| !m.is_empty())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `text` with comments, string and char literals blanked (newlines kept, so byte offsets
+/// and line numbers still hold).
+fn code_only(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = b.to_vec();
+    let blank = |out: &mut Vec<u8>, from: usize, to: usize| {
+        for c in &mut out[from..to] {
+            if *c != b'\n' {
+                *c = b' ';
+            }
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        if rest.starts_with(b"//") {
+            let end = text[i..].find('\n').map_or(b.len(), |n| i + n);
+            blank(&mut out, i, end);
+            i = end;
+        } else if rest.starts_with(b"/*") {
+            let (mut depth, mut j) = (0usize, i);
+            while j < b.len() {
+                if b[j..].starts_with(b"/*") {
+                    depth += 1;
+                    j += 2;
+                } else if b[j..].starts_with(b"*/") {
+                    depth -= 1;
+                    j += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    j += 1;
+                }
+            }
+            blank(&mut out, i, j);
+            i = j;
+        } else if (rest.starts_with(b"r\"") || rest.starts_with(b"r#") || rest.starts_with(b"br"))
+            && (i == 0 || !is_ident(b[i - 1]))
+            && raw_string_end(b, i).is_some()
+        {
+            let end = raw_string_end(b, i).unwrap();
+            blank(&mut out, i, end);
+            i = end;
+        } else if b[i] == b'"' {
+            let mut j = i + 1;
+            while j < b.len() && b[j] != b'"' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            blank(&mut out, i, j + 1);
+            i = j + 1;
+        } else if b[i] == b'\'' {
+            // A char literal ('x', '\n', '\u{..}', '"'), else a lifetime.
+            let end = if rest.get(1) == Some(&b'\\') {
+                text[i + 2..].find('\'').map(|n| i + 2 + n + 1)
+            } else {
+                text[i + 1..]
+                    .chars()
+                    .next()
+                    .map(|c| i + 1 + c.len_utf8())
+                    .filter(|&j| b.get(j) == Some(&b'\''))
+                    .map(|j| j + 1)
+            };
+            match end {
+                Some(end) => {
+                    blank(&mut out, i, end);
+                    i = end;
+                }
+                None => i += 1,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The end of the raw string literal starting at `i` (`r"…"`, `r#"…"#`, `br#"…"#`).
+fn raw_string_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + if b[i] == b'b' { 2 } else { 1 };
+    let hashes = b[j..].iter().take_while(|&&c| c == b'#').count();
+    j += hashes;
+    if b.get(j) != Some(&b'"') {
+        return None;
+    }
+    let close: Vec<u8> = std::iter::once(b'"')
+        .chain(std::iter::repeat_n(b'#', hashes))
+        .collect();
+    let n = b[j + 1..].windows(close.len()).position(|w| w == close)?;
+    Some(j + 1 + n + close.len())
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// `code` with every `#[cfg(test)] mod name { … }` blanked.
+fn without_test_modules(code: &str) -> String {
+    let mut out = code.to_string();
+    let mut from = 0;
+    while let Some(n) = out[from..].find("#[cfg(test)]") {
+        let at = from + n;
+        let after = out[at + "#[cfg(test)]".len()..].trim_start();
+        from = at + 1;
+        let Some(rest) = after.strip_prefix("mod ") else {
+            continue;
+        };
+        if !rest
+            .trim_start()
+            .split('{')
+            .next()
+            .unwrap()
+            .trim()
+            .bytes()
+            .all(is_ident)
+        {
+            continue;
+        }
+        let open = at + out[at..].find('{').unwrap();
+        let mut depth = 0;
+        let mut end = out.len();
+        for (j, c) in out[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + j + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let blanked: String = out[at..end]
+            .chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' })
+            .collect();
+        out.replace_range(at..end, &blanked);
+    }
+    out
+}
+
+/// Every path named after `prefix` (`crate::` or `super::`) with the line it starts on, as
+/// its first two segments: `use crate::{a::B, c}` → `[a, B]`, `[c]`.
+fn paths_after(code: &str, prefix: &str) -> Vec<(usize, Vec<String>)> {
+    let b = code.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(n) = code[from..].find(prefix) {
+        let at = from + n;
+        from = at + prefix.len();
+        if at > 0 && (is_ident(b[at - 1]) || b[at - 1] == b':') {
+            continue;
+        }
+        let line = code[..at].matches('\n').count() + 1;
+        let mut found = Vec::new();
+        tree(b, &mut (at + prefix.len()), &mut Vec::new(), &mut found);
+        out.extend(found.into_iter().map(|p| (line, p)));
+    }
+    out
+}
+
+/// Parse a use tree at `*i` (after a `::`), pushing each path's first two segments.
+fn tree(b: &[u8], i: &mut usize, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && b[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    skip_ws(i);
+    if b.get(*i) == Some(&b'{') {
+        *i += 1;
+        loop {
+            skip_ws(i);
+            match b.get(*i) {
+                Some(b'}') | None => {
+                    *i += 1;
+                    return;
+                }
+                Some(b',') => *i += 1,
+                _ => {
+                    let before = *i;
+                    tree(b, i, &mut prefix.clone(), out);
+                    // Anything else (`self`, `*`, `as x`): step over it.
+                    while *i < b.len() && !matches!(b[*i], b',' | b'}') {
+                        *i += 1;
+                    }
+                    if *i == before {
+                        *i += 1;
+                    }
+                }
+            }
+        }
+    }
+    let start = *i;
+    while *i < b.len() && is_ident(b[*i]) {
+        *i += 1;
+    }
+    if *i > start {
+        prefix.push(String::from_utf8_lossy(&b[start..*i]).into_owned());
+    }
+    skip_ws(i);
+    if prefix.len() < 2 && *i > start && b[*i..].starts_with(b"::") {
+        *i += 2;
+        tree(b, i, prefix, out);
+        return;
+    }
+    if !prefix.is_empty() {
+        out.push(prefix.clone());
+    }
+}
+
+struct Import {
+    file: String,
+    line: usize,
+    path: String,
+    from: (usize, String),
+    to: (usize, String),
+}
+
+#[test]
+fn imports_only_point_down_and_the_table_is_true() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let floors = floors(&doc);
+    let names: Vec<&str> = floors.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ground",
+            "formats",
+            "model",
+            "services",
+            "operations",
+            "tools",
+            "binary"
+        ],
+        "ARCHITECTURE.md's layer table lists the floors bottom first"
+    );
+    let mut problems = Vec::new();
+
+    // The table names exactly the modules the tree holds.
+    let src = root.join("src");
+    let mut on_disk: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            let folder = format!("src/{name}/");
+            if !floors.iter().any(|f| f.folder == folder) {
+                problems.push(format!(
+                    "{folder} is not a floor of ARCHITECTURE.md's layer table"
+                ));
+            }
+            for m in std::fs::read_dir(&path).unwrap() {
+                let m = m.unwrap().file_name().to_string_lossy().into_owned();
+                if m != "mod.rs" {
+                    on_disk
+                        .entry(folder.clone())
+                        .or_default()
+                        .insert(m.trim_end_matches(".rs").to_string());
+                }
+            }
+        } else if name != "lib.rs" {
+            problems.push(format!(
+                "src/{name}: every module lives in a floor's folder (see ARCHITECTURE.md's layer table)"
+            ));
+        }
+    }
+    for f in &floors {
+        let disk = on_disk.remove(&f.folder).unwrap_or_default();
+        for m in disk.difference(&f.modules) {
+            problems.push(format!(
+                "{}{m} is not in ARCHITECTURE.md's layer table (floor {})",
+                f.folder, f.name
+            ));
+        }
+        for m in f.modules.difference(&disk) {
+            problems.push(format!(
+                "ARCHITECTURE.md's layer table lists `{m}` on floor {}, but {} holds no such module",
+                f.name, f.folder
+            ));
+        }
+    }
+
+    // Every `crate::`/`super::` path of the library against the floors.
+    let floor_of_module: BTreeMap<&str, usize> = floors
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| f.modules.iter().map(move |m| (m.as_str(), i)))
+        .collect();
+    let floor_index = |name: &str| floors.iter().position(|f| f.name == name);
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut imports = Vec::new();
+    for path in &files {
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let parts: Vec<&str> = rel.split('/').collect();
+        // src/<floor folder>/<module>[.rs|/…]
+        if parts.len() < 3 || parts[1] == "bin" || parts[2] == "mod.rs" {
+            continue;
+        }
+        let Some(from_floor) = floors
+            .iter()
+            .position(|f| f.folder == format!("src/{}/", parts[1]))
+        else {
+            continue;
+        };
+        let module = parts[2].trim_end_matches(".rs").to_string();
+        let at_module_root = parts.len() == 3 || (parts.len() == 4 && parts[3] == "mod.rs");
+        let code = without_test_modules(&code_only(&std::fs::read_to_string(path).unwrap()));
+        let mut named = paths_after(&code, "crate::");
+        if at_module_root {
+            // `super::x` from a module's root file names a sibling on the same floor.
+            named.extend(
+                paths_after(&code, "super::")
+                    .into_iter()
+                    .filter(|(_, p)| floors[from_floor].modules.contains(&p[0])),
+            );
+        }
+        for (line, p) in named {
+            let target = if let Some(f) = floor_index(&p[0]) {
+                (f, p.get(1).cloned().unwrap_or_default())
+            } else if let Some(&f) = floor_of_module.get(p[0].as_str()) {
+                (f, p[0].clone())
+            } else {
+                // An item of the crate root (`FastMap`, `Error`): the ground floor's.
+                (0, String::new())
+            };
+            imports.push(Import {
+                file: rel.clone(),
+                line,
+                path: p.join("::"),
+                from: (from_floor, module.clone()),
+                to: target,
+            });
+        }
+    }
+    let chain = names.join(" ← ");
+    for i in &imports {
+        if i.to.0 > i.from.0 {
+            problems.push(format!(
+                "{}:{}: `crate::{}` runs up a floor: {} (floor {}) imports {} (floor {}); layers only point down: {chain}",
+                i.file, i.line, i.path, i.from.1, floors[i.from.0].name, i.to.1, floors[i.to.0].name
+            ));
+        }
+    }
+
+    // No cycles between modules.
+    let mut edges: BTreeMap<&str, BTreeMap<&str, &Import>> = BTreeMap::new();
+    for i in &imports {
+        if !i.to.1.is_empty() && i.to.1 != i.from.1 {
+            edges
+                .entry(i.from.1.as_str())
+                .or_default()
+                .entry(i.to.1.as_str())
+                .or_insert(i);
+        }
+    }
+    if let Some(cycle) = find_cycle(&edges) {
+        let steps: Vec<String> = cycle
+            .windows(2)
+            .map(|w| {
+                let i = edges[w[0]][w[1]];
+                format!(
+                    "  {} → {} ({}:{} `crate::{}`)",
+                    w[0], w[1], i.file, i.line, i.path
+                )
+            })
+            .collect();
+        problems.push(format!(
+            "modules import each other in a circle:\n{}",
+            steps.join("\n")
+        ));
+    }
+
+    assert!(
+        problems.is_empty(),
+        "the layering is broken ({} problem(s)); move the shared item down a floor, or the \
+         module up (and update ARCHITECTURE.md's layer table):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    // The check saw the library: a floor test that reads nothing passes vacuously.
+    assert!(
+        imports.len() > 100,
+        "only {} crate paths found in src/",
+        imports.len()
+    );
+}
+
+/// A cycle of the graph as a closed walk (`a, b, a`), if there is one.
+fn find_cycle<'a>(edges: &BTreeMap<&'a str, BTreeMap<&'a str, &Import>>) -> Option<Vec<&'a str>> {
+    fn visit<'a>(
+        n: &'a str,
+        edges: &BTreeMap<&'a str, BTreeMap<&'a str, &Import>>,
+        state: &mut BTreeMap<&'a str, u8>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        state.insert(n, 1);
+        stack.push(n);
+        for &m in edges.get(n).map(|e| e.keys()).into_iter().flatten() {
+            match state.get(m) {
+                Some(1) => {
+                    let at = stack.iter().position(|&s| s == m).unwrap();
+                    let mut cycle = stack[at..].to_vec();
+                    cycle.push(m);
+                    return Some(cycle);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(c) = visit(m, edges, state, stack) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        stack.pop();
+        state.insert(n, 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for &n in edges.keys() {
+        if !state.contains_key(n)
+            && let Some(c) = visit(n, edges, &mut state, &mut Vec::new())
+        {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[test]
+fn the_scanner_reads_use_trees_and_skips_comments_strings_and_tests() {
+    let src = r#####"
+use crate::{FastMap, lint::{Code, Finding}};
+// use crate::publish::x;
+let s = "crate::web::page";
+let r = r#"crate::server"#;
+let c = '{';
+fn f<'a>(x: &'a crate::content::Document) {}
+#[cfg(test)]
+mod tests {
+    use crate::synth;
+    fn g() { let _ = '}'; }
+}
+use crate::diff::{self, sections};
+"#####;
+    let code = without_test_modules(&code_only(src));
+    let got: Vec<(usize, String)> = paths_after(&code, "crate::")
+        .into_iter()
+        .map(|(l, p)| (l, p.join("::")))
+        .collect();
+    let want = [
+        (2, "FastMap"),
+        (2, "lint::Code"),
+        (2, "lint::Finding"),
+        (7, "content::Document"),
+        (13, "diff::self"),
+        (13, "diff::sections"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(l, p)| (l, p.to_string())).to_vec(),
+        "scanned:\n{code}"
+    );
+}
