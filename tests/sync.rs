@@ -221,12 +221,11 @@ fn server_errors_are_retried_then_reported() {
         "1.0.0 after 503s",
     );
 
-    // 500 then 200 for the index, the manifest and a blob.
+    // 500 then 200 for the index, the delta (what an update from 1.0.0 reads instead of the
+    // manifest) and a blob.
     let b = blob.clone();
     server.behave(move |r| {
-        if r.nth == 1
-            && (r.path == "index.json" || r.path == "v/1.1.0/manifest.json" || r.path == b)
-        {
+        if r.nth == 1 && (r.path == "index.json" || r.path == "v/1.1.0/diff.json" || r.path == b) {
             Action::Status(500)
         } else {
             Action::Serve
@@ -303,43 +302,51 @@ fn an_older_index_is_refused_unless_downgrades_are_allowed() {
 }
 
 #[test]
-fn a_tampered_manifest_is_refused_naming_both_hashes() {
+fn a_tampered_manifest_or_delta_is_refused_naming_both_hashes() {
     let fx = fixture();
     let server = TestServer::start(&fx.kb.registry());
     let (_tmp, cache) = cache_at(&server, "1.0.0", &fx.v1, &[]);
-    let path = fx.kb.registry().join("v/1.1.0/manifest.json");
-    let mut tampered = fs::read(&path).unwrap();
-    tampered.extend_from_slice(b" ");
     let index = read_json(&fx.kb.registry().join("index.json"));
-    let listed = index["versions"][1]["manifest"]["sha256"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let t = tampered.clone();
-    server.take_log();
-    server.behave(move |r| {
-        if r.path == "v/1.1.0/manifest.json" {
-            Action::Body(t.clone())
-        } else {
-            Action::Serve
-        }
-    });
-    refused(
-        sync(&server.url, &cache, &[]),
-        &[
-            &server.at("v/1.1.0/manifest.json"),
-            &format!("expected {listed}"),
-            &format!("got {}", sha256_hex(&tampered)),
-        ],
-        &cache,
-        &fx.v1,
-        "1.0.0 after a tampered manifest",
-    );
-    let log = server.take_log();
-    assert!(
-        !log.iter().any(|l| l.path.starts_with("blobs/")),
-        "no blob fetched after a bad manifest: {log:?}"
-    );
+    // The cache holds 1.0.0, which 1.1.0 was diffed against: sync reads the delta (diff.json);
+    // when the registry has none (404) it reads the whole manifest. Either, tampered, is refused.
+    for (file, field, no_delta) in [
+        ("v/1.1.0/diff.json", "diff", false),
+        ("v/1.1.0/manifest.json", "manifest", true),
+    ] {
+        let mut tampered = fs::read(fx.kb.registry().join(file)).unwrap();
+        tampered.extend_from_slice(b" ");
+        let listed = index["versions"][1][field]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let t = tampered.clone();
+        server.take_log();
+        server.behave(move |r| {
+            if r.path == file {
+                Action::Body(t.clone())
+            } else if no_delta && r.path == "v/1.1.0/diff.json" {
+                Action::Status(404)
+            } else {
+                Action::Serve
+            }
+        });
+        refused(
+            sync(&server.url, &cache, &[]),
+            &[
+                &server.at(file),
+                &format!("expected {listed}"),
+                &format!("got {}", sha256_hex(&tampered)),
+            ],
+            &cache,
+            &fx.v1,
+            &format!("1.0.0 after a tampered {field}"),
+        );
+        let log = server.take_log();
+        assert!(
+            !log.iter().any(|l| l.path.starts_with("blobs/")),
+            "no blob fetched after a bad {field}: {log:?}"
+        );
+    }
 }
 
 #[test]
@@ -609,10 +616,11 @@ fn an_update_fetches_only_the_changed_document() {
             status: 200,
             bytes: size("index.json"),
         },
+        // The delta from the held 1.0.0, not the whole manifest.
         Logged {
-            path: "v/1.1.0/manifest.json".into(),
+            path: "v/1.1.0/diff.json".into(),
             status: 200,
-            bytes: size("v/1.1.0/manifest.json"),
+            bytes: size("v/1.1.0/diff.json"),
         },
         Logged {
             path: blob.clone(),
@@ -629,8 +637,19 @@ fn an_update_fetches_only_the_changed_document() {
         report["bytes_fetched"].as_u64().unwrap(),
         want.iter().map(|l| l.bytes).sum::<u64>()
     );
+    // Served without gzip: as many bytes on the wire as decoded.
+    assert_eq!(report["bytes_on_wire"], report["bytes_fetched"]);
+    assert_eq!(report["delta"], true);
     assert_eq!(report["changes"]["en"]["updated"], 1);
     assert_shows(&cache, &expected(&reg, "1.1.0"), "1.1.0");
+    // The tree built from the delta is the one the manifest gives, byte for byte.
+    let (_tmp2, fresh) = cache_at(&server, "1.1.0", &expected(&reg, "1.1.0"), &[]);
+    let tree = |c: &Path| fs::read(c.join(".kbrel/current/tree.json")).unwrap();
+    assert_eq!(tree(&cache), tree(&fresh));
+    assert_eq!(
+        fs::read_link(cache.join(".kbrel/current")).unwrap(),
+        fs::read_link(fresh.join(".kbrel/current")).unwrap()
+    );
 }
 
 // --- bad input ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::content::sha256_hex;
 use crate::date::Timestamp;
 use crate::error::{Error, Result};
-use crate::manifest::{self, Index, IndexVersion, ManifestDoc};
+use crate::manifest::{self, ChangeStatus, Index, IndexVersion, ManifestDoc};
 use crate::registry::{self, Registry};
 
 pub const FORMAT: &str = "kbrel-cache/1";
@@ -35,7 +35,12 @@ const GC_PREFIX: &str = ".gc-";
 /// Where releases come from.
 pub enum Source {
     Dir(Registry),
-    Http { base: String, agent: ureq::Agent },
+    Http {
+        base: String,
+        agent: ureq::Agent,
+        /// Body bytes as received (compressed when the server gzipped them).
+        wire: AtomicU64,
+    },
 }
 
 /// One fetched body, or "not modified".
@@ -60,6 +65,7 @@ impl Source {
             return Ok(Source::Http {
                 base: from.trim_end_matches('/').to_string(),
                 agent,
+                wire: AtomicU64::new(0),
             });
         }
         let dir = PathBuf::from(from);
@@ -77,6 +83,14 @@ impl Source {
             Err(_) => return Err(Error::corrupt(&dir, "not a kbrel registry (no index.json)")),
         }
         Ok(Source::Dir(Registry::new(dir)))
+    }
+
+    /// Body bytes received so far as they crossed the wire (for a directory: bytes read).
+    pub fn wire_bytes(&self) -> Option<u64> {
+        match self {
+            Source::Dir(_) => None,
+            Source::Http { wire, .. } => Some(wire.load(Ordering::Relaxed)),
+        }
     }
 
     pub fn describe(&self, rel: &str) -> String {
@@ -98,7 +112,7 @@ impl Source {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
                 Err(e) => Err((false, e.to_string())),
             },
-            Source::Http { base, agent } => {
+            Source::Http { base, agent, wire } => {
                 let mut req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
@@ -114,13 +128,26 @@ impl Source {
                     304 => Ok(Fetched::NotModified),
                     404 => Ok(Fetched::NotFound),
                     200 => {
-                        let etag = resp
-                            .headers()
-                            .get("etag")
-                            .and_then(|v| v.to_str().ok())
-                            .map(String::from);
+                        let header = |name: &str| {
+                            resp.headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .map(String::from)
+                        };
+                        let etag = header("etag");
+                        // ureq decodes gzip itself: what crossed the wire is Content-Length.
+                        let encoded_length = header("content-encoding")
+                            .filter(|e| e != "identity")
+                            .and(header("content-length"))
+                            .and_then(|l| l.parse::<u64>().ok());
                         match resp.body_mut().with_config().limit(limit).read_to_vec() {
-                            Ok(bytes) => Ok(Fetched::Body { bytes, etag }),
+                            Ok(bytes) => {
+                                wire.fetch_add(
+                                    encoded_length.unwrap_or(bytes.len() as u64),
+                                    Ordering::Relaxed,
+                                );
+                                Ok(Fetched::Body { bytes, etag })
+                            }
                             Err(ureq::Error::BodyExceedsLimit(n)) => Err((
                                 false,
                                 format!("the response is larger than the {n} bytes expected"),
@@ -239,8 +266,15 @@ pub struct SyncReport {
     pub dry_run: bool,
     pub changes: BTreeMap<String, LangChanges>,
     pub documents_fetched: u64,
+    /// Bytes of the index, manifest or delta and documents fetched, decoded.
     pub bytes_fetched: u64,
+    /// The same bytes as they crossed the wire (gzip-encoded by the server or not); equal to
+    /// `bytes_fetched` for a registry directory.
+    pub bytes_on_wire: u64,
     pub requests: u64,
+    /// The update applied the version's diff.json to the held version instead of reading its
+    /// whole manifest (see [`sync`]).
+    pub delta: bool,
 }
 
 /// Progress of blob downloads.
@@ -353,7 +387,9 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Update the cache at `cache` from `opts.from`.
 ///
 /// Fetches `index.json` (conditionally, with the ETag of the last sync), picks the version,
-/// fetches its manifest and checks it against the sha256 the index lists, downloads only the
+/// fetches its manifest and checks it against the sha256 the index lists (or, when the cache
+/// holds the version it was diffed against, its much smaller `diff.json`, verified the same
+/// way and applied to the held tree: docs/protocol.md, step 5), downloads only the
 /// documents the cache lacks (each checked against its sha256), then switches
 /// `<cache>/<lang>/` to the new version in one rename. `progress` is called after every
 /// downloaded document. On any error the cache keeps showing the version it had.
@@ -629,63 +665,49 @@ pub fn sync(
             }
         }
         report.requests = requests.load(Ordering::Relaxed) as u64;
+        report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
         return Ok(report);
     }
 
-    // 4. The manifest, verified against the index.
-    let mbytes = match source.fetch(
-        &chosen.manifest.path,
-        None,
-        256 << 20,
-        opts.retries,
-        &requests,
-    )? {
-        Fetched::Body { bytes, .. } => bytes,
-        _ => {
-            return Err(Error::Usage(format!(
-                "{} is missing",
-                source.describe(&chosen.manifest.path)
-            )));
+    // 4. The delta (diff.json against the version held) when it applies, else the manifest,
+    //    verified against the index.
+    let delta = match &current {
+        Some(cur) if delta_applies(cur, chosen, &index, &langs) => {
+            fetch_delta(&source, cur, chosen, &index, opts.retries, &requests)?
+        }
+        _ => None,
+    };
+    let (name, version, languages, owned) = match delta {
+        Some((docs, len)) => {
+            report.delta = true;
+            report.bytes_fetched += len + index_bytes.len() as u64 * u64::from(!not_modified);
+            let cur = current.as_ref().expect("a delta applies to a held version");
+            (
+                index.name.clone(),
+                chosen.version.clone(),
+                cur.languages.clone(),
+                docs,
+            )
+        }
+        None => {
+            let (m, languages) = fetch_manifest(
+                &source,
+                chosen,
+                &langs,
+                opts.retries,
+                &requests,
+                &mut report,
+            )?;
+            report.bytes_fetched += index_bytes.len() as u64 * u64::from(!not_modified);
+            let docs: Vec<ManifestDoc> = m
+                .documents
+                .into_iter()
+                .filter(|d| languages.contains(&d.lang))
+                .collect();
+            (m.name, m.version, languages, docs)
         }
     };
-    report.bytes_fetched +=
-        mbytes.len() as u64 + index_bytes.len() as u64 * u64::from(!not_modified);
-    let actual = sha256_hex(&mbytes);
-    if actual != chosen.manifest.sha256 {
-        return Err(Error::Usage(format!(
-            "refusing {}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
-            source.describe(&chosen.manifest.path),
-            chosen.manifest.sha256
-        )));
-    }
-    let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
-    // Languages become folder and link names in the cache: plain names only (as kbrel.toml
-    // allows), so no manifest can point a link outside the cache or at `.kbrel`.
-    if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
-        return Err(Error::Usage(format!(
-            "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",
-            source.describe(&chosen.manifest.path)
-        )));
-    }
-    let languages: Vec<String> = if langs.is_empty() {
-        m.languages.clone()
-    } else {
-        langs.clone()
-    };
-    for l in &languages {
-        if !m.languages.contains(l) {
-            return Err(Error::Usage(format!(
-                "--lang {l}: {} has languages {}",
-                m.name,
-                m.languages.join(", ")
-            )));
-        }
-    }
-    let docs: Vec<&ManifestDoc> = m
-        .documents
-        .iter()
-        .filter(|d| languages.contains(&d.lang))
-        .collect();
+    let docs: Vec<&ManifestDoc> = owned.iter().collect();
     let mut listed = BTreeSet::new();
     if let Some(d) = docs
         .iter()
@@ -740,8 +762,14 @@ pub fn sync(
     }
     if opts.dry_run {
         report.documents_fetched = missing.len() as u64;
-        report.bytes_fetched += missing.iter().map(|d| d.size).sum::<u64>();
+        // (Documents new in a delta have no size until they are fetched.)
+        report.bytes_fetched += missing
+            .iter()
+            .filter(|d| d.size != UNKNOWN_SIZE)
+            .map(|d| d.size)
+            .sum::<u64>();
         report.requests = requests.load(Ordering::Relaxed) as u64;
+        report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
         return Ok(report);
     }
     let total = missing.len() as u64;
@@ -784,11 +812,21 @@ pub fn sync(
     report.documents_fetched = done.load(Ordering::Relaxed);
     report.bytes_fetched += bytes.load(Ordering::Relaxed);
 
-    // 7. Build the new tree beside the old one, then switch in one rename.
+    // 7. Build the new tree beside the old one, then switch in one rename. Sizes a delta did
+    //    not know are those of the verified objects.
+    let mut sized: BTreeMap<&str, u64> = BTreeMap::new();
+    for d in docs.iter().filter(|d| d.size == UNKNOWN_SIZE) {
+        let obj = paths.object(&d.sha256);
+        let len = std::fs::symlink_metadata(&obj)
+            .map_err(io("read", &obj))?
+            .len();
+        sized.insert(d.sha256.as_str(), len);
+    }
+    let size_of = |d: &ManifestDoc| sized.get(d.sha256.as_str()).copied().unwrap_or(d.size);
     let tree = Tree {
         format: FORMAT.into(),
-        name: m.name.clone(),
-        version: m.version.clone(),
+        name,
+        version,
         sequence: index.sequence,
         manifest_sha256: chosen.manifest.sha256.clone(),
         languages: languages.clone(),
@@ -798,7 +836,7 @@ pub fn sync(
                 lang: d.lang.clone(),
                 path: d.path.clone(),
                 sha256: d.sha256.clone(),
-                size: d.size,
+                size: size_of(d),
             })
             .collect(),
     };
@@ -812,7 +850,7 @@ pub fn sync(
             .is_ok_and(|b| b == tree_bytes)
             && docs.iter().all(|d| {
                 std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path))
-                    .is_ok_and(|m| m.is_file() && m.len() == d.size)
+                    .is_ok_and(|m| m.is_file() && m.len() == size_of(d))
             });
     if !reusable {
         let tmp = paths
@@ -859,7 +897,206 @@ pub fn sync(
     )?;
     gc(&paths, &id, &tree)?;
     report.requests = requests.load(Ordering::Relaxed) as u64;
+    report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
     Ok(report)
+}
+
+/// The chosen version's manifest, verified against the index, and the languages to keep.
+fn fetch_manifest(
+    source: &Source,
+    chosen: &IndexVersion,
+    langs: &[String],
+    retries: u32,
+    requests: &AtomicUsize,
+    report: &mut SyncReport,
+) -> Result<(manifest::Manifest, Vec<String>)> {
+    let mbytes = match source.fetch(&chosen.manifest.path, None, 256 << 20, retries, requests)? {
+        Fetched::Body { bytes, .. } => bytes,
+        _ => {
+            return Err(Error::Usage(format!(
+                "{} is missing",
+                source.describe(&chosen.manifest.path)
+            )));
+        }
+    };
+    report.bytes_fetched += mbytes.len() as u64;
+    let actual = sha256_hex(&mbytes);
+    if actual != chosen.manifest.sha256 {
+        return Err(Error::Usage(format!(
+            "refusing {}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
+            source.describe(&chosen.manifest.path),
+            chosen.manifest.sha256
+        )));
+    }
+    let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
+    // Languages become folder and link names in the cache: plain names only (as kbrel.toml
+    // allows), so no manifest can point a link outside the cache or at `.kbrel`.
+    if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
+        return Err(Error::Usage(format!(
+            "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",
+            source.describe(&chosen.manifest.path)
+        )));
+    }
+    let languages: Vec<String> = if langs.is_empty() {
+        m.languages.clone()
+    } else {
+        langs.to_vec()
+    };
+    for l in &languages {
+        if !m.languages.contains(l) {
+            return Err(Error::Usage(format!(
+                "--lang {l}: {} has languages {}",
+                m.name,
+                m.languages.join(", ")
+            )));
+        }
+    }
+    Ok((m, languages))
+}
+
+/// A size a delta does not know (the document is new): set from its verified bytes.
+const UNKNOWN_SIZE: u64 = u64::MAX;
+/// The most a document of unknown size may be.
+const DELTA_BLOB_LIMIT: u64 = 64 << 20;
+
+/// Whether `chosen` can be reached from the held tree with its diff.json: it was diffed against
+/// the held version, of the same package, for the same languages.
+fn delta_applies(cur: &Tree, chosen: &IndexVersion, index: &Index, langs: &[String]) -> bool {
+    let new_langs: BTreeSet<&String> = chosen.summary.keys().collect();
+    let want: BTreeSet<&String> = if langs.is_empty() {
+        new_langs.clone()
+    } else {
+        langs.iter().collect()
+    };
+    cur.name == index.name
+        && chosen.previous.as_deref() == Some(cur.version.as_str())
+        && want == cur.languages.iter().collect::<BTreeSet<_>>()
+        && want.is_subset(&new_langs)
+}
+
+/// diff.json of `chosen`, verified against the index and applied to the held tree: the new
+/// version's documents (size [`UNKNOWN_SIZE`] where the diff does not know it) and the bytes
+/// read. `None` when the registry has no diff (404): the caller reads the manifest instead. A
+/// diff that does not apply to the held tree, or gives other document counts than the index,
+/// is refused.
+fn fetch_delta(
+    source: &Source,
+    cur: &Tree,
+    chosen: &IndexVersion,
+    index: &Index,
+    retries: u32,
+    requests: &AtomicUsize,
+) -> Result<Option<(Vec<ManifestDoc>, u64)>> {
+    let rel = &chosen.diff.path;
+    let at = source.describe(rel);
+    let bytes = match source.fetch(rel, None, 256 << 20, retries, requests)? {
+        Fetched::Body { bytes, .. } => bytes,
+        _ => return Ok(None),
+    };
+    let actual = sha256_hex(&bytes);
+    if actual != chosen.diff.sha256 {
+        return Err(Error::Usage(format!(
+            "refusing {at}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
+            chosen.diff.sha256
+        )));
+    }
+    let diff = manifest::parse_diff(&bytes, Path::new(&at))?;
+    let refuse =
+        |why: String| Error::Usage(format!("refusing {at}: {why}; the cache was not changed"));
+    if diff.name != index.name
+        || diff.from.as_deref() != Some(cur.version.as_str())
+        || diff.to != chosen.version
+    {
+        return Err(refuse(format!(
+            "it is not the diff from {} to {}",
+            cur.version, chosen.version
+        )));
+    }
+    let mut docs: BTreeMap<(String, String), ManifestDoc> = cur
+        .documents
+        .iter()
+        .map(|d| {
+            let doc = ManifestDoc {
+                id: String::new(),
+                lang: d.lang.clone(),
+                path: d.path.clone(),
+                key: String::new(),
+                title: None,
+                url: None,
+                sha256: d.sha256.clone(),
+                size: d.size,
+            };
+            ((d.lang.clone(), d.path.clone()), doc)
+        })
+        .collect();
+    let changes: Vec<&manifest::DocChange> = diff
+        .changes
+        .iter()
+        .filter(|c| cur.languages.contains(&c.lang))
+        .collect();
+    // Old sides first: a removal or rename may free a path that another change reuses.
+    for c in &changes {
+        if c.status == ChangeStatus::Added {
+            continue;
+        }
+        let from = c.old_path.as_ref().unwrap_or(&c.path);
+        let k = (c.lang.clone(), from.clone());
+        if docs.get(&k).map(|d| Some(&d.sha256)) != Some(c.old_sha256.as_ref()) {
+            return Err(refuse(format!(
+                "{}/{from} is not in {} as held",
+                c.lang, cur.version
+            )));
+        }
+        docs.remove(&k);
+    }
+    for c in &changes {
+        if c.status == ChangeStatus::Removed {
+            continue;
+        }
+        let k = (c.lang.clone(), c.path.clone());
+        let sha = c.sha256.clone().unwrap_or_default();
+        if !manifest::is_safe_relative_path(&c.path)
+            || !manifest::is_sha256_hex(&sha)
+            || docs.contains_key(&k)
+        {
+            return Err(refuse(format!(
+                "{}/{} cannot be {:?}",
+                c.lang, c.path, c.status
+            )));
+        }
+        let doc = ManifestDoc {
+            id: c.id.clone(),
+            lang: c.lang.clone(),
+            path: c.path.clone(),
+            key: c.key.clone(),
+            title: c.title.clone(),
+            url: None,
+            sha256: sha,
+            size: UNKNOWN_SIZE,
+        };
+        docs.insert(k, doc);
+    }
+    // The manifest's order: languages as configured (the held tree's order), then path.
+    let rank = |l: &str| {
+        cur.languages
+            .iter()
+            .position(|x| x == l)
+            .unwrap_or(usize::MAX)
+    };
+    let mut list: Vec<ManifestDoc> = docs.into_values().collect();
+    list.sort_by(|a, b| (rank(&a.lang), &a.path).cmp(&(rank(&b.lang), &b.path)));
+    for l in &cur.languages {
+        let n = list.iter().filter(|d| &d.lang == l).count() as u64;
+        let want = chosen.summary.get(l).map(|s| s.documents);
+        if Some(n) != want {
+            return Err(refuse(format!(
+                "applied to {} it gives {n} {l} documents, the index says {}",
+                cur.version,
+                want.map_or("none".into(), |w| w.to_string())
+            )));
+        }
+    }
+    Ok(Some((list, bytes.len() as u64)))
 }
 
 fn object_ok(paths: &Paths, sha: &str) -> bool {
@@ -874,7 +1111,11 @@ fn fetch_blob(
     requests: &AtomicUsize,
 ) -> Result<u64> {
     let rel = registry::blob_path(&d.sha256);
-    let limit = d.size.saturating_add(1024).max(1024);
+    let limit = if d.size == UNKNOWN_SIZE {
+        DELTA_BLOB_LIMIT
+    } else {
+        d.size.saturating_add(1024).max(1024)
+    };
     let mut attempt = 0;
     loop {
         let bytes = match source.fetch(&rel, None, limit, retries, requests)? {

@@ -220,7 +220,7 @@ export class FolderStore {
     }
     const manifests = join(this.meta, "manifests");
     for (const f of await fs.readdir(manifests).catch(() => [])) {
-      if (f !== `${tree.manifest_sha256}.json`) await fs.rm(join(manifests, f), { force: true });
+      if (f !== `${tree.manifest_sha256}.json` && f !== `derived-${tree.manifest_sha256}.json`) await fs.rm(join(manifests, f), { force: true });
     }
   }
 

@@ -11,6 +11,8 @@ const ROTATION_CONTEXT = "kbrel next-key endorsement v1:";
 const INDEX_LIMIT = 64 << 20;
 const SIG_LIMIT = 1 << 20;
 const MANIFEST_LIMIT = 256 << 20;
+const DIFF_LIMIT = 256 << 20;
+const DELTA_BLOB_LIMIT = 64 << 20;
 
 // --- errors -------------------------------------------------------------------------------
 
@@ -274,6 +276,12 @@ const isSha = (s) => typeof s === "string" && /^[0-9a-f]{64}$/.test(s);
 const isSegment = (s) => typeof s === "string" && s !== "" && s !== "." && s !== ".." && !/[/\\\0]/.test(s);
 /** A relative `/`-separated path with no `.`/`..` segments, backslash, NUL or colon. */
 export const isSafePath = (p) => typeof p === "string" && p !== "" && !p.startsWith("/") && !p.includes(":") && p.split("/").every(isSegment);
+/** Rust's `str` order (UTF-8 bytes), which the manifest's document order follows. */
+function compareUtf8(a, b) {
+  const x = enc.encode(a), y = enc.encode(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
 const isLanguage = (l) => typeof l === "string" && /^[A-Za-z0-9_-]+$/.test(l);
 
 function parseJson(bytes, url, what) {
@@ -546,7 +554,7 @@ export class MemoryStore {
     await this.commitIndex(state, indexBytes);
     const keep = new Set(tree.documents.map((d) => d.sha256));
     for (const k of this.objects.keys()) if (!keep.has(k)) this.objects.delete(k);
-    for (const k of this.manifests.keys()) if (k !== tree.manifest_sha256) this.manifests.delete(k);
+    for (const k of this.manifests.keys()) if (k !== tree.manifest_sha256 && k !== `derived-${tree.manifest_sha256}`) this.manifests.delete(k);
   }
   async close() {}
 }
@@ -617,6 +625,7 @@ export class IndexedDbStore {
     // garbage, which the next commit removes).
     const keep = new Set(tree.documents.map((d) => d.sha256));
     keep.add("manifest:" + tree.manifest_sha256);
+    keep.add("manifest:derived-" + tree.manifest_sha256);
     const keys = await idbReq(this.db.transaction("objects").objectStore("objects").getAllKeys());
     const doomed = keys.filter((k) => !keep.has(k));
     if (doomed.length) {
@@ -658,6 +667,7 @@ export class Docs {
     now = () => Date.now(),
     fetch = undefined,
     verifyEd25519 = webCryptoVerify,
+    delta = true,
   }) {
     if (typeof registry !== "string" || !/^https?:\/\//.test(registry)) {
       throw new KbrelError("usage", `registry must be an http(s) URL, got ${JSON.stringify(registry)}`);
@@ -677,6 +687,7 @@ export class Docs {
     this.now = now;
     this.fetchImpl = fetch;
     this.verifyEd25519 = verifyEd25519;
+    this.delta = delta;
     this.tree = null;
     this.byKey = null;
   }
@@ -703,6 +714,10 @@ export class Docs {
     const store = this.store;
     const state = (await store.loadState()) ?? { format: CACHE_FORMAT, source: "", index_etag: null, highest_sequence: 0, trusted_keys: [] };
     const current = await store.currentTree();
+    if (current?.manifest_sha256 !== this.tree?.manifest_sha256) {
+      this.tree = current;
+      this.byKey = null;
+    }
     const from = this.registry;
     const sameSource = state.source === from;
 
@@ -751,6 +766,7 @@ export class Docs {
       version: chosen.version,
       notModified,
       upToDate: false,
+      delta: false,
       changes: {},
       documentsFetched: 0,
       requests: 0,
@@ -775,7 +791,7 @@ export class Docs {
       await store.commitIndex(state, notModified ? null : indexBytes);
       // A cache another tool (kbrel sync) filled has no copy of the manifest, which get() needs
       // for keys and titles: fetch it once, verified against the index.
-      if (!(await store.getManifest(chosen.manifest.sha256))) {
+      if (!(await store.getManifest(chosen.manifest.sha256)) && !(await store.getManifest(`derived-${chosen.manifest.sha256}`))) {
         const mUrl = http.url(chosen.manifest.path);
         const mr = await http.get(chosen.manifest.path, { limit: MANIFEST_LIMIT });
         if (mr.status === 200 && (await sha256Hex(mr.bytes)) === chosen.manifest.sha256) {
@@ -788,25 +804,46 @@ export class Docs {
       return finish();
     }
 
-    // 4. The manifest, verified against the index.
-    const mUrl = http.url(chosen.manifest.path);
-    const mr = await http.get(chosen.manifest.path, { limit: MANIFEST_LIMIT });
-    if (mr.status !== 200) throw new FetchError(`${mUrl} is missing`, { url: mUrl, status: mr.status });
-    const mSha = await sha256Hex(mr.bytes);
-    if (mSha !== chosen.manifest.sha256) {
-      throw new IntegrityError(`refusing ${mUrl}: sha256 mismatch: expected ${chosen.manifest.sha256} (from index.json), got ${mSha}; the cache was not changed`, { url: mUrl, expected: chosen.manifest.sha256, actual: mSha });
+    // 4. The delta (diff.json against the version held) when it applies, else the manifest,
+    //    verified against the index.
+    let docs = null;
+    let info = null; // the new version's documents with keys and titles, for get()
+    let languages;
+    let mBytes = null;
+    const heldLangs = current?.languages ?? [];
+    const newLangs = Object.keys(chosen.summary ?? {});
+    const deltaLangs = wantLangs ?? newLangs;
+    if (this.delta && current && current.name === index.name && chosen.previous === current.version && chosen.diff
+      && deltaLangs.length === heldLangs.length && deltaLangs.every((l) => heldLangs.includes(l) && newLangs.includes(l))) {
+      const d = await this.fetchDelta(http, chosen, current, index);
+      if (d) {
+        ({ docs, info } = d);
+        languages = [...heldLangs];
+        report.delta = true;
+      }
     }
-    const m = parseManifest(mr.bytes, mUrl);
-    const languages = wantLangs ?? m.languages;
-    for (const l of languages) {
-      if (!m.languages.includes(l)) throw new KbrelError("usage", `language ${l}: ${m.name} has languages ${m.languages.join(", ")}`, { url: mUrl });
-    }
-    const docs = m.documents.filter((d) => languages.includes(d.lang));
-    const listed = new Set();
-    for (const d of docs) {
-      const k = `${d.lang}/${d.path}`;
-      if (listed.has(k)) throw new FormatError(`refusing ${mUrl}: it lists \`${k}\` twice; the cache was not changed`, { url: mUrl });
-      listed.add(k);
+    if (!docs) {
+      const mUrl = http.url(chosen.manifest.path);
+      const mr = await http.get(chosen.manifest.path, { limit: MANIFEST_LIMIT });
+      if (mr.status !== 200) throw new FetchError(`${mUrl} is missing`, { url: mUrl, status: mr.status });
+      const mSha = await sha256Hex(mr.bytes);
+      if (mSha !== chosen.manifest.sha256) {
+        throw new IntegrityError(`refusing ${mUrl}: sha256 mismatch: expected ${chosen.manifest.sha256} (from index.json), got ${mSha}; the cache was not changed`, { url: mUrl, expected: chosen.manifest.sha256, actual: mSha });
+      }
+      const m = parseManifest(mr.bytes, mUrl);
+      mBytes = mr.bytes;
+      languages = wantLangs ?? m.languages;
+      for (const l of languages) {
+        if (!m.languages.includes(l)) throw new KbrelError("usage", `language ${l}: ${m.name} has languages ${m.languages.join(", ")}`, { url: mUrl });
+      }
+      docs = m.documents.filter((d) => languages.includes(d.lang));
+      const listed = new Set();
+      for (const d of docs) {
+        const k = `${d.lang}/${d.path}`;
+        if (listed.has(k)) throw new FormatError(`refusing ${mUrl}: it lists \`${k}\` twice; the cache was not changed`, { url: mUrl });
+        listed.add(k);
+      }
+      info = m;
     }
 
     // 5. Changes against the current tree.
@@ -836,12 +873,14 @@ export class Docs {
       if (!(await store.hasObject(d.sha256))) missing.push(d);
     }
     const total = missing.length;
+    const sizes = new Map();
     let next = 0, done = 0, failed = null;
     const worker = async () => {
       while (!failed && next < missing.length) {
         const d = missing[next++];
         try {
           const bytes = await this.fetchBlob(http, d);
+          sizes.set(d.sha256, bytes.length);
           await store.putObject(d.sha256, bytes);
           done++;
           onProgress?.({ done, total, lang: d.lang, path: d.path });
@@ -856,30 +895,99 @@ export class Docs {
     report.documentsFetched = done;
 
     // 7. The switch: the new tree, state and index in one step.
+    // Sizes a delta does not carry come from the verified bytes.
+    for (const d of docs) {
+      if (d.size === null) d.size = sizes.get(d.sha256) ?? (await store.getObject(d.sha256))?.length ?? 0;
+    }
     const tree = {
       format: CACHE_FORMAT,
-      name: m.name,
-      version: m.version,
+      name: index.name,
+      version: chosen.version,
       sequence: index.sequence,
       manifest_sha256: chosen.manifest.sha256,
       languages: [...languages],
       documents: docs.map((d) => ({ lang: d.lang, path: d.path, sha256: d.sha256, size: d.size })),
     };
-    await store.putManifest(chosen.manifest.sha256, mr.bytes);
+    if (mBytes) await store.putManifest(chosen.manifest.sha256, mBytes);
+    else await store.putManifest(`derived-${chosen.manifest.sha256}`, canonicalJson(info));
     state.source = from;
     state.highest_sequence = Math.max(state.highest_sequence, index.sequence);
     state.index_etag = newEtag ?? null;
     await store.commit({ tree, state, indexBytes: notModified ? null : indexBytes });
     this.tree = tree;
     this.byKey = null;
-    this.manifest = m;
+    this.manifest = info;
+    this.manifestSha = tree.manifest_sha256;
     return finish();
+  }
+
+  /**
+   * diff.json of `chosen` (against `current.version`), verified against the index and applied
+   * to the current tree: the new tree's documents (size null where the diff does not know it)
+   * and their keys and titles. Null when the registry has no diff (404): the caller falls back
+   * to the full manifest. A diff that does not apply to the tree is refused.
+   */
+  async fetchDelta(http, chosen, current, index) {
+    const url = http.url(chosen.diff.path);
+    const r = await http.get(chosen.diff.path, { limit: DIFF_LIMIT });
+    if (r.status === 404) return null;
+    const sha = await sha256Hex(r.bytes);
+    if (sha !== chosen.diff.sha256) {
+      throw new IntegrityError(`refusing ${url}: sha256 mismatch: expected ${chosen.diff.sha256} (from index.json), got ${sha}; the cache was not changed`, { url, expected: chosen.diff.sha256, actual: sha });
+    }
+    const diff = parseJson(r.bytes, url, "diff");
+    const bad = (why) => new FormatError(`refusing ${url}: ${why}; the cache was not changed`, { url });
+    if (diff.name !== index.name || diff.from !== current.version || diff.to !== chosen.version || !Array.isArray(diff.changes)) {
+      throw bad(`it is not the diff from ${current.version} to ${chosen.version}`);
+    }
+    const langs = current.languages;
+    const key = (l, p) => `${l}\0${p}`;
+    const docs = new Map(current.documents.map((d) => [key(d.lang, d.path), { ...d }]));
+    const oldInfo = new Map(((await this.loadManifest())?.documents ?? []).map((d) => [key(d.lang, d.path), d]));
+    const meta = new Map();
+    const changes = diff.changes.filter((c) => langs.includes(c?.lang));
+    // Old sides first (a path may be freed by a removal or rename and reused in the same diff).
+    for (const c of changes) {
+      if (!["added", "modified", "renamed", "removed"].includes(c.status)) throw bad(`unknown change status \`${c.status}\``);
+      if (c.status === "added") continue;
+      const from = c.old_path ?? c.path;
+      const k = key(c.lang, from);
+      if (!isSafePath(from) || docs.get(k)?.sha256 !== c.old_sha256) throw bad(`${c.lang}/${from} (sha256 ${c.old_sha256}) is not in ${current.version} as held`);
+      docs.delete(k);
+    }
+    for (const c of changes) {
+      if (c.status === "removed") continue;
+      const k = key(c.lang, c.path);
+      if (!isSafePath(c.path) || !isSha(c.sha256) || docs.has(k)) throw bad(`${c.lang}/${c.path} cannot be ${c.status}`);
+      docs.set(k, { lang: c.lang, path: c.path, sha256: c.sha256, size: null });
+      const was = oldInfo.get(key(c.lang, c.old_path ?? c.path));
+      meta.set(k, { key: c.key, title: c.title ?? null, url: c.status === "modified" ? was?.url ?? null : null, id: c.id });
+    }
+    const rank = (l) => langs.indexOf(l);
+    const list = [...docs.values()].sort((a, b) => rank(a.lang) - rank(b.lang) || compareUtf8(a.path, b.path));
+    for (const l of langs) {
+      const n = list.filter((d) => d.lang === l).length;
+      const want = chosen.summary?.[l]?.documents;
+      if (n !== want) throw bad(`applied to ${current.version} it gives ${n} ${l} documents, the index says ${want}`);
+    }
+    const info = {
+      schema_version: SCHEMA_VERSION,
+      name: index.name,
+      version: chosen.version,
+      languages: langs,
+      documents: list.map((d) => {
+        const m = meta.get(key(d.lang, d.path)) ?? oldInfo.get(key(d.lang, d.path));
+        return { lang: d.lang, path: d.path, key: m?.key ?? d.path.replace(/\.md$/, ""), title: m?.title ?? null, url: m?.url ?? null, sha256: d.sha256 };
+      }),
+    };
+    return { docs: list, info };
   }
 
   async fetchBlob(http, d) {
     const rel = blobPath(d.sha256);
     const url = http.url(rel);
-    const limit = Math.max(1024, d.size + 1024);
+    // A document from a delta has no size yet: the limit is then DELTA_BLOB_LIMIT.
+    const limit = d.size === null ? DELTA_BLOB_LIMIT : Math.max(1024, d.size + 1024);
     for (let attempt = 0; ; attempt++) {
       const r = await http.get(rel, { limit });
       if (r.status !== 200) throw new FetchError(`${url} is missing (document ${d.lang}/${d.path})`, { url, status: r.status });
@@ -929,7 +1037,13 @@ export class Docs {
     if (!this.tree) return null;
     let bytes = await this.store.getManifest(this.tree.manifest_sha256);
     if (bytes && (await sha256Hex(bytes)) !== this.tree.manifest_sha256) bytes = null;
-    this.manifest = bytes ? parseManifest(bytes, "manifest") : null;
+    if (bytes) this.manifest = parseManifest(bytes, "manifest");
+    else {
+      // After a delta: the documents' keys and titles as derived from the previous manifest
+      // and the diff (written by update(), not fetched).
+      const derived = await this.store.getManifest(`derived-${this.tree.manifest_sha256}`);
+      this.manifest = derived ? JSON.parse(dec.decode(derived)) : null;
+    }
     this.manifestSha = this.tree.manifest_sha256;
     return this.manifest;
   }

@@ -1,7 +1,7 @@
 // Shared by the node tests: a generated bilingual knowledge base published with the real
 // `kbrel` ($KBREL_BIN), `kbrel serve` and nginx ($KBREL_NGINX) started on 127.0.0.1, and a
 // fetch that counts requests. Without KBREL_BIN the tests that need it are skipped, except with
-// CI=true, where they fail (tests/jsclient.rs always sets both).
+// CI=true, where they fail (tests/it/jsclient.rs always sets both).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, appendFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";

@@ -51,7 +51,7 @@ test("updates through nginx: everything, then only the changed documents, then o
   kb.publish("1.1.0");
   const r = await docs.update();
   assert.equal(r.version, "1.1.0");
-  assert.deepEqual(net.take().map((l) => l.url.slice(server.url.length).replace(/blobs\/.*/, "blob")).sort(), ["blob", "index.json", "v/1.1.0/manifest.json"]);
+  assert.deepEqual(net.take().map((l) => l.url.slice(server.url.length).replace(/blobs\/.*/, "blob")).sort(), ["blob", "index.json", "v/1.1.0/diff.json"]);
   assert.ok((await docs.get("en", "02 参考/d2.md")).markdown.endsWith("Changed.\n"));
   const r2 = await docs.update();
   assert.deepEqual([r2.notModified, r2.requests], [true, 1]);

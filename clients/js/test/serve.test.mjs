@@ -66,9 +66,21 @@ test("first update, get by key and path, then only the changed documents, then o
   assert.equal(r2.previous, "1.0.0");
   assert.deepEqual(r2.changes, { en: { added: 0, updated: 1, removed: 0 }, zh: { added: 0, updated: 1, removed: 0 } });
   assert.equal(r2.documentsFetched, 2);
-  assert.deepEqual(log.map((l) => l.url.slice(server.url.length).replace(/blobs\/.*/, "blob")).sort(), ["blob", "blob", "index.json", "v/1.1.0/manifest.json"]);
+  // 1.0.0 is held and 1.1.0's previous: the delta (diff.json) replaces the whole manifest.
+  assert.deepEqual(log.map((l) => l.url.slice(server.url.length).replace(/blobs\/.*/, "blob")).sort(), ["blob", "blob", "index.json", "v/1.1.0/diff.json"]);
   assert.equal(r2.requests, 4);
-  assert.ok((await docs.get("en", "02 参考/d3.md")).markdown.endsWith("One more line.\n"));
+  assert.equal(r2.delta, true);
+  const d3 = await docs.get("en", "02 参考/d3.md");
+  assert.ok(d3.markdown.endsWith("One more line.\n"));
+  assert.deepEqual([d3.title, d3.key], ["Doc 3", (await docs.list("en")).find((d) => d.path === "02 参考/d3.md").key]);
+  assert.equal((await docs.get("zh", "Install")).title, "安装指南", "unchanged documents keep their keys and titles");
+
+  // Without the delta (or when the registry has none) the manifest: the same documents.
+  const full = await openDocs({ registry: server.url, delta: false, version: "1.0.0" });
+  await full.update();
+  const rf = await full.update({ version: "1.1.0" });
+  assert.deepEqual([rf.delta, rf.documentsFetched], [false, 2]);
+  assert.deepEqual(await full.list(), await docs.list());
 
   const r3 = await docs.update();
   assert.deepEqual(net.take().map((l) => [l.url.slice(server.url.length), l.status, !!l.ifNoneMatch]), [["index.json", 304, true]]);

@@ -10,17 +10,15 @@
 //! node and nginx are external tools: when missing the tests print a note and pass, except with
 //! `CI=true`, where they fail (`common::tools`).
 
-mod common;
-#[path = "support/sync/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::*;
+
+use crate::common;
+use crate::support_sync::*;
 
 type Docs = BTreeMap<String, Vec<u8>>;
 
@@ -87,6 +85,7 @@ fn build(kind: &str) -> Fixture {
     }
     kb.publish_at("kbrel.toml", &kb.registry(), "1.1.0", DATE, &sign);
     let mut shows = BTreeMap::new();
+    shows.insert("none".to_string(), Docs::new());
     for v in ["1.0.0", "1.1.0"] {
         shows.insert(v.to_string(), expected(&kb.registry(), v));
     }
@@ -136,10 +135,17 @@ fn target_of(fx: &Fixture, target: &str) -> (String, String) {
             let bytes = fs::read(reg.join(target)).unwrap_or_default();
             (target.to_string(), sha256_hex(&bytes))
         }
-        "manifest" => (
-            v11["manifest"]["path"].as_str().unwrap().to_string(),
-            v11["manifest"]["sha256"].as_str().unwrap().to_string(),
-        ),
+        "manifest" | "delta" => {
+            let field = if target == "manifest" {
+                "manifest"
+            } else {
+                "diff"
+            };
+            (
+                v11[field]["path"].as_str().unwrap().to_string(),
+                v11[field]["sha256"].as_str().unwrap().to_string(),
+            )
+        }
         "changed-blob" => blob("d004.md"),
         "added-blob" => blob("d100.md"),
         other => panic!("unknown target {other:?} in docs/conformance.json"),
@@ -215,81 +221,108 @@ fn the_conformance_table_holds_for_kbrel_sync_and_the_javascript_client() {
         );
     }
     let mut fixtures: BTreeMap<String, Fixture> = BTreeMap::new();
-    let mut ran = 0;
     for s in scenarios {
-        let id = s["id"].as_str().unwrap();
         let kind = s["fixture"].as_str().unwrap();
-        let fx = fixtures
-            .entry(kind.to_string())
-            .or_insert_with(|| build(kind));
-        let (path, sha) = target_of(fx, s["target"].as_str().unwrap());
-        let start = s["start"].as_str().unwrap();
-        let e = &s["expect"];
-        for client in [Client::Kbrel, Client::Js] {
-            let what = format!("scenario {id} with {client:?}");
-            let server = TestServer::start(&fx.kb.registry());
-            let trust: Vec<&str> = fx.trust.iter().map(String::as_str).collect();
-            let (_tmp, cache) = {
-                let tmp = tempfile::Builder::new()
-                    .prefix("kbrel-conformance-")
-                    .tempdir()
-                    .unwrap();
-                let cache = tmp.path().join("cache");
-                let mut args = vec!["--version", start];
-                args.extend(&trust);
-                consume(client, &node, &server.url, &cache, &args).success();
-                assert_shows(&cache, &fx.shows[start], &format!("{what}: start"));
-                (tmp, cache)
-            };
-            server.take_log();
-            misbehave(&server, fx, s, &path);
-            let out = consume(client, &node, &server.url, &cache, &trust);
-            let log = server.take_log();
-            let outcome = e["outcome"].as_str().unwrap();
-            match outcome {
-                "updated" => {
-                    assert_eq!(out.code, 0, "{what}: expected an update\n{out}");
-                    assert_shows(&cache, &fx.shows["1.1.0"], &what);
-                }
-                "not-modified" => {
-                    assert_eq!(out.code, 0, "{what}\n{out}");
-                    assert_eq!(log.len(), 1, "{what}: {log:?}");
-                    assert_eq!(log[0].status, 304, "{what}: {log:?}");
-                    assert_shows(&cache, &fx.shows[start], &what);
-                }
-                "refused" => {
-                    assert_eq!(out.code, 2, "{what}: expected a refusal\n{out}");
-                    let url = server.at(&path);
-                    let other = fx.other_key.clone().unwrap_or_default();
-                    for m in e["message"].as_array().unwrap() {
-                        let m = m
-                            .as_str()
-                            .unwrap()
-                            .replace("{url}", &url)
-                            .replace("{sha}", &sha)
-                            .replace("{other_key}", &other);
-                        assert!(out.stderr.contains(&m), "{what}: stderr lacks {m:?}\n{out}");
-                    }
-                    if client == Client::Js {
-                        let check = format!("error[{}]", e["check"].as_str().unwrap());
-                        assert!(out.stderr.contains(&check), "{what}: lacks {check}\n{out}");
-                    }
-                    assert_shows(&cache, &fx.shows[start], &format!("{what}: after"));
-                    offline(&cache).success();
-                }
-                o => panic!("unknown outcome {o:?}"),
-            }
-            if let Some(n) = e["target_requests"].as_u64() {
-                let got = log.iter().filter(|l| l.path == path).count() as u64;
-                assert_eq!(got, n, "{what}: requests of {path}: {log:?}");
-            }
-            if let Some(n) = e["requests"].as_u64() {
-                assert_eq!(log.len() as u64, n, "{what}: requests: {log:?}");
-            }
-            ran += 1;
+        if !fixtures.contains_key(kind) {
+            fixtures.insert(kind.to_string(), build(kind));
         }
     }
-    assert_eq!(ran, scenarios.len() * 2);
+    // Every (scenario, client) pair on its own server and cache, a few at a time.
+    let jobs: Vec<(&Value, Client)> = scenarios
+        .iter()
+        .flat_map(|s| [(s, Client::Kbrel), (s, Client::Js)])
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&(s, client)) = jobs.get(i) else {
+                        return;
+                    };
+                    run_scenario(&node, &fixtures[s["fixture"].as_str().unwrap()], s, client);
+                    ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(ran.into_inner(), scenarios.len() * 2);
+}
+
+/// One scenario of docs/conformance.json with one client: a cache at `start` from a
+/// well-behaved server, then the update under the scenario's misbehaviour.
+fn run_scenario(node: &Path, fx: &Fixture, s: &Value, client: Client) {
+    let node = node.to_path_buf();
+    let id = s["id"].as_str().unwrap();
+    let (path, sha) = target_of(fx, s["target"].as_str().unwrap());
+    let start = s["start"].as_str().unwrap();
+    let e = &s["expect"];
+    let what = format!("scenario {id} with {client:?}");
+    let server = TestServer::start(&fx.kb.registry());
+    let trust: Vec<&str> = fx.trust.iter().map(String::as_str).collect();
+    let (_tmp, cache) = {
+        let tmp = tempfile::Builder::new()
+            .prefix("kbrel-conformance-")
+            .tempdir()
+            .unwrap();
+        let cache = tmp.path().join("cache");
+        if start != "none" {
+            let mut args = vec!["--version", start];
+            args.extend(&trust);
+            consume(client, &node, &server.url, &cache, &args).success();
+        }
+        assert_shows(&cache, &fx.shows[start], &format!("{what}: start"));
+        (tmp, cache)
+    };
+    server.take_log();
+    misbehave(&server, fx, s, &path);
+    let out = consume(client, &node, &server.url, &cache, &trust);
+    let log = server.take_log();
+    let outcome = e["outcome"].as_str().unwrap();
+    match outcome {
+        "updated" => {
+            assert_eq!(out.code, 0, "{what}: expected an update\n{out}");
+            assert_shows(&cache, &fx.shows["1.1.0"], &what);
+        }
+        "not-modified" => {
+            assert_eq!(out.code, 0, "{what}\n{out}");
+            assert_eq!(log.len(), 1, "{what}: {log:?}");
+            assert_eq!(log[0].status, 304, "{what}: {log:?}");
+            assert_shows(&cache, &fx.shows[start], &what);
+        }
+        "refused" => {
+            assert_eq!(out.code, 2, "{what}: expected a refusal\n{out}");
+            let url = server.at(&path);
+            let other = fx.other_key.clone().unwrap_or_default();
+            for m in e["message"].as_array().unwrap() {
+                let m = m
+                    .as_str()
+                    .unwrap()
+                    .replace("{url}", &url)
+                    .replace("{sha}", &sha)
+                    .replace("{other_key}", &other);
+                assert!(out.stderr.contains(&m), "{what}: stderr lacks {m:?}\n{out}");
+            }
+            if client == Client::Js {
+                let check = format!("error[{}]", e["check"].as_str().unwrap());
+                assert!(out.stderr.contains(&check), "{what}: lacks {check}\n{out}");
+            }
+            assert_shows(&cache, &fx.shows[start], &format!("{what}: after"));
+            if start != "none" {
+                offline(&cache).success();
+            }
+        }
+        o => panic!("unknown outcome {o:?}"),
+    }
+    if let Some(n) = e["target_requests"].as_u64() {
+        let got = log.iter().filter(|l| l.path == path).count() as u64;
+        assert_eq!(got, n, "{what}: requests of {path}: {log:?}");
+    }
+    if let Some(n) = e["requests"].as_u64() {
+        assert_eq!(log.len() as u64, n, "{what}: requests: {log:?}");
+    }
 }
 
 #[test]
@@ -343,4 +376,68 @@ fn docs_protocol_md_is_the_guide_page() {
     // Both languages have the page, with the same key.
     let zh = fs::read_to_string(manifest_dir().join("content/zh/protocol.md")).unwrap();
     assert!(zh.contains("key: Protocol") && page.contains("key: Protocol"));
+}
+
+#[test]
+fn a_page_on_another_origin_keeps_indexeddb_up_to_date_in_chromium() {
+    let Some(node) = require_node() else { return };
+    let chromium = PathBuf::from("/usr/bin/chromium");
+    if !chromium.exists()
+        && !common::tools::missing("Debian chromium", "/usr/bin/chromium does not exist")
+    {
+        return;
+    }
+    let pw = manifest_dir().join("target/test-tools/playwright");
+    if !pw
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+        && !common::tools::missing(
+            "playwright-core",
+            "target/test-tools/playwright/node_modules/playwright-core does not exist",
+        )
+    {
+        return;
+    }
+    let fx = build("plain");
+    let page_port = free_port();
+    // Only the console's origin may read the registry.
+    let server = Serve::start(
+        &fx.kb.registry(),
+        &["--cors", &format!("http://127.0.0.1:{page_port}")],
+    );
+    let artifacts = manifest_dir().join("target/test-artifacts/web");
+    fs::create_dir_all(&artifacts).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let out = run(Command::new(&node)
+        .arg(manifest_dir().join("clients/js/e2e/browser.mjs"))
+        .env("REGISTRY", server.url())
+        .env("PAGE_PORT", page_port.to_string())
+        .env("CHROMIUM", &chromium)
+        .env("PLAYWRIGHT_DIR", &pw)
+        .env("ARTIFACTS", &artifacts)
+        .env("USER_DATA_DIR", profile.path()));
+    assert_eq!(out.code, 0, "clients/js/e2e/browser.mjs failed\n{out}");
+    assert!(out.stdout.contains("checks passed"), "{out}");
+    eprintln!("{}", out.stdout);
+}
+
+#[test]
+fn the_typescript_declarations_type_check_the_readme_usage() {
+    let Some(node) = require_node() else { return };
+    let tsc = manifest_dir().join("target/test-tools/typescript/node_modules/typescript/bin/tsc");
+    if !tsc.exists()
+        && !common::tools::missing(
+            "TypeScript",
+            "target/test-tools/typescript/node_modules/typescript does not exist; install it with the TypeScript step of .ci/run",
+        )
+    {
+        return;
+    }
+    // clients/js/e2e/types.ts imports "@kbrel/client" (the package referring to itself) and
+    // holds @ts-expect-error lines that fail the build if the declarations accept misuse.
+    let out = run(Command::new(&node)
+        .arg(&tsc)
+        .args(["-p", "tsconfig.json"])
+        .current_dir(manifest_dir().join("clients/js/e2e")));
+    assert_eq!(out.code, 0, "tsc found type errors\n{out}");
 }
