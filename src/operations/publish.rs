@@ -196,9 +196,15 @@ pub enum LintGate<'a> {
     Record,
 }
 
-/// Apply the lint policy and the gate: the findings to record as warnings, or
+/// Apply the lint policy and the gate: the findings to record as warnings and, when baseline
+/// entries no longer match anything, a note saying they can be pruned; or
 /// `Error::LintFailed` naming the blocking ones.
-pub fn gate(cfg: &Config, kb: &KnowledgeBase, gate: LintGate<'_>) -> Result<Vec<Finding>> {
+pub fn gate(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    gate: LintGate<'_>,
+) -> Result<(Vec<Finding>, Option<String>)> {
+    let mut note = None;
     let checked = lint::check(kb, cfg)?;
     let as_warning = |f: &Finding| Finding {
         severity: Severity::Warning,
@@ -223,6 +229,12 @@ pub fn gate(cfg: &Config, kb: &KnowledgeBase, gate: LintGate<'_>) -> Result<Vec<
                     baselined: g.baselined.len(),
                 });
             }
+            let fixed: u32 = g.prunable.iter().map(|e| e.count).sum();
+            if fixed > 0 {
+                note = Some(format!(
+                    "{fixed} baselined finding(s) are fixed; remove their entries with `kbrel check --prune-baseline`"
+                ));
+            }
             checked
                 .findings
                 .iter()
@@ -233,7 +245,7 @@ pub fn gate(cfg: &Config, kb: &KnowledgeBase, gate: LintGate<'_>) -> Result<Vec<
         }
     };
     warnings.sort();
-    Ok(warnings)
+    Ok((warnings, note))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -435,7 +447,7 @@ fn publish_started(
     opts: &PublishOptions<'_>,
     started: Result<package::Started<'_>>,
 ) -> Result<PublishReport> {
-    let warnings = gate(cfg, kb, opts.lint)?;
+    let (warnings, lint_note) = gate(cfg, kb, opts.lint)?;
     let lock = if opts.dry_run {
         None
     } else {
@@ -637,7 +649,7 @@ fn publish_started(
             &new_text,
         )?;
         let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = lint_note.iter().cloned().collect();
 
         let diff_file = DiffFile {
             schema_version: SCHEMA_VERSION,

@@ -220,6 +220,8 @@ fn day_one_import_baseline_publish_and_burn_down() {
 
     // One new error: publish fails naming only that finding, and writes nothing.
     let files = h.registry_files();
+    let channels = h.doc("en/1. On-call/4. 配置/4.2 Channels.md");
+    let channels_text = fs::read_to_string(&channels).unwrap();
     h.append(
         "en/1. On-call/4. 配置/4.2 Channels.md",
         "\n[Runbook](../../9.%20Missing/runbook.md)\n",
@@ -262,13 +264,22 @@ fn day_one_import_baseline_publish_and_burn_down() {
     assert_eq!(prunable[0]["code"], "KB012");
     let human = h.kbrel(&["check"]).code(1);
     assert!(human.stderr.contains("--prune-baseline"), "{human}");
+    // Without the new error, publish goes through and says the same.
+    fs::write(&channels, &channels_text).unwrap();
+    let published = publish("2024-05-01").success();
+    assert!(
+        published
+            .stderr
+            .contains("1 baselined finding(s) are fixed"),
+        "{published}"
+    );
     let entries = |h: &Handbook| {
         let b: Value =
             serde_json::from_slice(&fs::read(h.dir.join("kbrel-baseline.json")).unwrap()).unwrap();
         b["entries"].as_array().unwrap().len()
     };
     let n = entries(&h);
-    h.kbrel(&["check", "--prune-baseline"]).code(1);
+    h.kbrel(&["check", "--prune-baseline"]).success();
     assert_eq!(entries(&h), n - 1);
     assert!(h.check_json(&[])["prunable"].as_array().unwrap().is_empty());
 }
