@@ -1,5 +1,5 @@
 //! The properties the fuzz targets check, one function per target. Shared with
-//! `tests/hostile.rs` (`fuzz_regressions_still_pass`), which feeds the inputs kept in
+//! `tests/it/hostile.rs` (`fuzz_regressions_still_pass`), which feeds the inputs kept in
 //! `tests/hostile/fuzz-regressions/<target>/` through the same functions. Each function panics
 //! when a property fails; returning means the input was handled.
 

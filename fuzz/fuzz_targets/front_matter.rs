@@ -1,5 +1,5 @@
 //! `kbrel::content::build` with the input as one document (front matter, encodings, markdown), then `kbrel::lint::lint`.
-//! The property lives in `fuzz/checks.rs`, shared with `tests/hostile.rs`.
+//! The property lives in `fuzz/checks.rs`, shared with `tests/it/hostile.rs`.
 
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! `kbrel::manifest::parse_index`, `parse_manifest` and `parse_diff` on the input; what parses must re-parse to an equal value.
-//! The property lives in `fuzz/checks.rs`, shared with `tests/hostile.rs`.
+//! The property lives in `fuzz/checks.rs`, shared with `tests/it/hostile.rs`.
 
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! `kbrel::package::unpack` (the hardened tarball reader) on the input, with small limits.
-//! The property lives in `fuzz/checks.rs`, shared with `tests/hostile.rs`.
+//! The property lives in `fuzz/checks.rs`, shared with `tests/it/hostile.rs`.
 
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! `kbrel::diff::word::word_diff` of the two halves of the input; the pieces must rebuild the new text.
-//! The property lives in `fuzz/checks.rs`, shared with `tests/hostile.rs`.
+//! The property lives in `fuzz/checks.rs`, shared with `tests/it/hostile.rs`.
 
 #![no_main]
 

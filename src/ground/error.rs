@@ -60,6 +60,10 @@ pub enum Error {
     #[error("corrupt registry file `{}`: {message}", path.display())]
     CorruptRegistry { path: PathBuf, message: String },
 
+    /// Where a registry was expected there is none (yet): nothing is corrupt.
+    #[error("`{}` is not a registry: {reason}", path.display())]
+    NoRegistry { path: PathBuf, reason: String },
+
     #[error("the registry `{}` is locked by another publish", path.display())]
     Locked { path: PathBuf },
 
@@ -200,6 +204,10 @@ impl Error {
             Error::CorruptRegistry { .. } => {
                 Some("the registry was not touched; run `kbrel verify` to see every problem".into())
             }
+            Error::NoRegistry { .. } => Some(
+                "publish a release into it first (`kbrel publish`), or name the folder a publish wrote (--registry DIR)"
+                    .into(),
+            ),
             Error::LintFailed { .. } => Some(
                 "run `kbrel check` for the full list; to adopt kbrel gradually, set levels in `[lint]` of kbrel.toml, or accept today's errors with `kbrel check --write-baseline` (only new errors block then)"
                     .into(),

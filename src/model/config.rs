@@ -315,7 +315,8 @@ impl Config {
     /// Parse `kbrel.toml` text; `path` is used for messages and as the base directory.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| {
-            let mut message = e.to_string().trim().replace('\n', " ");
+            // toml's message quotes the line with a caret under the column: keep its lines.
+            let mut message = e.to_string().trim_end().to_string();
             if message.contains("[content.history]") && message.contains("expected a sequence") {
                 message.push_str(
                     " (write `[[content.history]]`: one table per version range, double brackets)",

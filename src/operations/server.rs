@@ -670,12 +670,12 @@ pub fn printable(s: &str) -> String {
 
 /// Check that `reg` is a registry we can serve (an index that parses).
 pub fn check_registry(reg: &Registry) -> Result<Index> {
+    if !reg.dir.is_dir() {
+        return Err(reg.not_a_registry());
+    }
     match reg.read_index()? {
         Some((index, _)) => Ok(index),
-        None => Err(Error::corrupt(
-            &reg.dir,
-            "not a registry: there is no index.json (publish something first)",
-        )),
+        None => Err(reg.not_a_registry()),
     }
 }
 

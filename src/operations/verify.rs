@@ -73,10 +73,7 @@ fn problem(path: impl Into<String>, kind: ProblemKind, message: impl Into<String
 /// kbrel's own files belong is a [`ProblemKind::Foreign`] problem, never removed.
 pub fn verify(reg: &Registry, repair: bool, expected_name: Option<&str>) -> Result<VerifyReport> {
     if !reg.dir.is_dir() {
-        return Err(Error::corrupt(
-            &reg.dir,
-            "not a registry directory (it does not exist or is not a folder)",
-        ));
+        return Err(reg.not_a_registry());
     }
     let read_index = |report: &mut VerifyReport| -> Result<Option<Index>> {
         let index_path = reg.path(registry::INDEX_FILE);
@@ -104,10 +101,7 @@ pub fn verify(reg: &Registry, repair: bool, expected_name: Option<&str>) -> Resu
                     Ok(None)
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::corrupt(
-                &reg.dir,
-                "is not a kbrel registry: it has no index.json (nothing was published here, or this is another folder); nothing was checked or changed",
-            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(reg.not_a_registry()),
             Err(e) => Err(Error::io("read", index_path, e)),
         }
     };

@@ -121,6 +121,22 @@ impl Registry {
         self.dir.join(rel)
     }
 
+    /// The error for a folder where a registry was expected and there is none: it does not
+    /// exist, is not a folder, or nothing is published there. Not corruption.
+    pub fn not_a_registry(&self) -> Error {
+        let reason = if !self.dir.exists() {
+            "it does not exist"
+        } else if !self.dir.is_dir() {
+            "it is not a folder"
+        } else {
+            "it has no index.json (nothing was published here, or this is another folder)"
+        };
+        Error::NoRegistry {
+            path: self.dir.clone(),
+            reason: reason.into(),
+        }
+    }
+
     /// The index, or `None` for a registry nothing was published to yet. A corrupt index is
     /// an error: the registry is never touched on a guess.
     pub fn read_index(&self) -> Result<Option<(Index, Vec<u8>)>> {

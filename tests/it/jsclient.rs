@@ -18,7 +18,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::common;
-use crate::support_sync::*;
+use crate::common::sync::*;
 
 type Docs = BTreeMap<String, Vec<u8>>;
 

@@ -1,13 +1,23 @@
-//! The integration tests: one binary, one module per area.
+//! The integration tests: one binary (one link of the crate), one module per area, one helper
+//! module (`common`). New tests go into a module here, never into a new file under `tests/`.
 
-// Shared helpers of the older test binaries (tests/common, tests/support), used by the modules
-// moved here.
-#[path = "../common/mod.rs"]
 mod common;
-#[path = "../support/sync/mod.rs"]
-mod support_sync;
 
 mod adopt;
+mod diff;
+mod fault;
+mod git;
+mod hostile;
 mod hostile_trees;
 mod jsclient;
 mod layers;
+mod lint;
+mod node;
+mod npm_compat;
+mod output;
+mod publish;
+mod releases;
+mod schema;
+mod serve;
+mod sync;
+mod web;

@@ -409,6 +409,10 @@ pub fn publish(
     if as_json {
         return json(r);
     }
+    if quiet {
+        // Errors only: what was published is in the registry (and in `--json`).
+        return Ok(());
+    }
     let mut s = String::new();
     let verb = match r.outcome {
         Outcome::Published => "Published",
@@ -579,6 +583,9 @@ fn word_excerpt(pieces: &[word::Piece], p: &Paint) -> String {
             word::Piece::Delete(t) => (t, 1),
             word::Piece::Insert(t) => (t, 2),
         };
+        // The content is escaped before it is painted: kbrel's own colour codes must reach
+        // the terminal as codes. `sanitize` keeps line breaks, so lines count the same.
+        let text = &sanitize(text);
         if kind != 0 {
             let (w, ws) = word::split_trailing_ws(text);
             // Every line the change spans (a multi-line insertion is shown whole).
@@ -710,7 +717,7 @@ pub fn diff(
             for c in &report.changes {
                 let (old, new) = texts(c)?;
                 let _ = writeln!(s, "{}", doc_heading(c, &p));
-                s.push_str(&sanitize(&word_excerpt(&word::word_diff(&old, &new), &p)));
+                s.push_str(&word_excerpt(&word::word_diff(&old, &new), &p));
             }
         }
         DiffMode::Sections => {

@@ -1,7 +1,7 @@
-//! Helpers for `tests/serve.rs` and `tests/npm_compat.rs`: a small generated bilingual knowledge
+//! Helpers for `tests/it/serve.rs` and `tests/it/npm_compat.rs`: a small generated bilingual knowledge
 //! base, its published index, and an npm consumer project. The rest (the real `kbrel` binary,
 //! child processes, `kbrel serve`, the raw HTTP/1.1 client, external tools) is shared with the
-//! other tests in `tests/common` and re-exported here; the test files declare `mod common;` too.
+//! other tests in `tests/it/common` and re-exported here; the test modules import this one as `support`.
 //!
 //! External tools: when one is missing the test prints a note and passes, except with `CI=true`,
 //! where it fails (`common::tools`).

@@ -15,7 +15,7 @@
 //! `target/test-tools/playwright` (`.ci/run` installs all three). When one is missing the
 //! test prints a note and passes, except with `CI=true`, where it fails.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -123,7 +123,7 @@ fn html(reg: &Registry, index: &Index, path: &str) -> String {
 
 macro_rules! snap {
     ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "web/snapshots", prepend_module_to_snapshot => false }, {
+        insta::with_settings!({ snapshot_path => "../web/snapshots", prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!($name, $value);
         })
     };

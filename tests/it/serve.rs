@@ -4,8 +4,7 @@
 //! graceful shutdown. Every test publishes a generated knowledge base into its own temp dir and
 //! runs its own `kbrel serve --addr 127.0.0.1:0` child, killed on drop.
 
-mod common;
-mod support;
+use crate::common::npm as support;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

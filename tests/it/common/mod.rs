@@ -5,10 +5,10 @@
 //! and the seeds of randomised tests. Its submodules: [`tools`] (external tools such as node,
 //! npm, nginx and Verdaccio, required under `CI=true`), [`serve`] (child processes,
 //! `kbrel serve` and a raw HTTP/1.1 client) and [`genkb`] (knowledge bases a test writes
-//! itself). `tests/support/mod.rs` and `tests/support/sync/mod.rs` add what only their tests
-//! need and re-export the rest; a test file that uses them declares `mod common;` as well.
+//! itself). `npm` (serve, npm) and `sync` (sync, schema) add what only their tests
+//! need and re-export the rest; a test module imports them as `support`.
 //!
-//! The fixture tests (`tests/publish.rs`, `tests/node.rs`, `tests/web.rs`) each work in their
+//! The fixture tests (`tests/it/publish.rs`, `tests/it/node.rs`, `tests/it/web.rs`) each work in their
 //! own temporary directory holding a copy of the fixture knowledge base (`tests/fixtures/kb`:
 //! `kbrel.toml` + `content/{en,zh}/**.md`), and run the real `kbrel` binary with `--config`,
 //! `--registry`, `--changelog` and `--date` (or `SOURCE_DATE_EPOCH`) all pointing inside that
@@ -19,7 +19,9 @@
 #![allow(dead_code)]
 
 pub mod genkb;
+pub mod npm;
 pub mod serve;
+pub mod sync;
 pub mod tools;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -6,7 +6,7 @@
 //! Every test builds its own repository with fixed author/committer dates, so commit ids are
 //! deterministic, and never touches anything outside its temporary directory.
 
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};

@@ -17,7 +17,7 @@
 //! - **Enormous documents** are counted exactly when the edits are scattered and flagged
 //!   `approximate` when an exact count would take too long.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;

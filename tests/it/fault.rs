@@ -22,12 +22,12 @@
 //! Immutable files use `chattr +i` (root ignores permission bits); without root the permission
 //! bits are used; where neither works the case prints a note and passes. The full filesystem is a
 //! 2 MiB tmpfs, which needs root (else a note). `kbrel sync` crashes are covered by
-//! `tests/sync.rs` (`sigkill_at_random_points_never_leaves_a_mix`).
+//! `tests/it/sync.rs` (`sigkill_at_random_points_never_leaves_a_mix`).
 //!
 //! Everything happens in temporary folders outside any git repository, and every publish passes
 //! `--no-tag`, `--registry`, `--changelog` and `--date`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

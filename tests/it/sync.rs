@@ -7,9 +7,8 @@
 //! every success exactly the new version: `<cache>/en` and `<cache>/zh` are walked through
 //! their symlinks and compared byte for byte with the registry's manifest and blobs.
 
-mod common;
-#[path = "support/sync/mod.rs"]
-mod support;
+use crate::common;
+use crate::common::sync as support;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,8 +1,8 @@
-//! Helpers for `tests/sync.rs` and `tests/schema.rs`: generated bilingual knowledge bases, a
+//! Helpers for `tests/it/sync.rs` and `tests/it/schema.rs`: generated bilingual knowledge bases, a
 //! registry's expected documents, snapshots of what a cache shows, and a misbehaving HTTP/1.1
 //! server over a registry directory. The rest (the real `kbrel` binary, `kbrel serve` as a child
-//! process, external tools) is shared with the other tests in `tests/common` and re-exported
-//! here; the test files declare `mod common;` too.
+//! process, external tools) is shared with the other tests in `tests/it/common` and re-exported
+//! here; the test modules import this one as `support`.
 //!
 //! External tools (node): when missing, the test prints a note and passes, except with
 //! `CI=true`, where it fails (`common::tools`).

@@ -13,7 +13,7 @@
 //! as files are generated; `tests/hostile/fuzz-regressions/<target>/*` are inputs found by the
 //! fuzz targets in `fuzz/` (docs/fuzzing.md), fed through the same checks (`fuzz/checks.rs`).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -28,14 +28,14 @@ use std::time::Duration;
 use common::{Run, cp_a, kbrel_unsigned, run_lossy};
 use tempfile::TempDir;
 
-#[path = "../fuzz/checks.rs"]
+#[path = "../../fuzz/checks.rs"]
 mod fuzz_checks;
 
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/hostile")
 }
 
-// Run (tests/common) has what every test binary needs; these are for the hostile cases, whose
+// Run (tests/it/common) has what every test binary needs; these are for the hostile cases, whose
 // failures are all listed together.
 impl Run {
     /// Exit `code`, every needle in the output, no panic.
@@ -157,7 +157,7 @@ fn same(
 
 const CONFIG: &str = r#"[package]
 name = "hostile-kb"
-description = "Base knowledge base of tests/hostile.rs."
+description = "Base knowledge base of tests/it/hostile.rs."
 license = "MIT"
 
 [content]

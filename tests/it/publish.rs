@@ -2,7 +2,7 @@
 //! diffs and changelog, `--json`, `--dry-run`, immutability, reproducibility, dist-tags,
 //! `--bump`, the lock, and bad input (exit 2, registry untouched).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -1513,7 +1513,7 @@ fn an_unlisted_version_folder_left_by_a_crash_is_replaced() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Escaping (the node round trip is in tests/node.rs)
+// Escaping (the node round trip is in tests/it/node.rs)
 
 #[test]
 fn tricky_characters_are_stored_verbatim_and_escaped_in_bundles() {

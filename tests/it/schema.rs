@@ -10,9 +10,7 @@
 //! the result exactly when serde does (the one allowed difference: serde tolerates a missing
 //! `Option` field that kbrel always writes as `null`; the schema requires it).
 
-mod common;
-#[path = "support/sync/mod.rs"]
-mod support;
+use crate::common::sync as support;
 
 use std::fs;
 use std::path::Path;

@@ -6,8 +6,7 @@
 //! available; when one is missing the test prints a note and passes, except with `CI=true`,
 //! where it fails.
 
-mod common;
-mod support;
+use crate::common::npm as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
