@@ -17,7 +17,6 @@
 //! - [`diff`] — document and line differences (pure)
 //! - [`changelog`] — changelog context and Keep a Changelog rendering (pure)
 //! - [`package`] — the npm tarball and bundles
-//! - `deflate` — raw deflate as LZ77 tokens: read back, Huffman-code (for `package`)
 //! - [`npm`] — npm packuments and the publish document
 //! - [`manifest`] — `index.json`, `manifest.json`, `diff.json`
 //! - [`registry`] — the registry directory: verified reads, lock, atomic commit
@@ -46,7 +45,6 @@ mod tools;
 
 // The public paths stay flat (`kbrel::config`, `kbrel::registry`, …): where a module sits
 // in the layering is the library's own business and may move.
-pub(crate) use formats::deflate;
 pub use formats::{manifest, npm, sign};
 pub use ground::{date, error, findings, fsx, hash, version};
 pub use model::{config, content};

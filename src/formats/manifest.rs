@@ -371,6 +371,47 @@ fn is_safe_segment(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0'])
 }
 
+/// Why one file or folder name is not portable, if it is not: what every file system kbrel's
+/// output lands on (tarballs unpacked by npm on Windows, caches on macOS) accepts. Anything
+/// that passes is also a safe segment for [`is_safe_relative_path`], so what a publish
+/// writes, kbrel's readers read back.
+pub fn portable_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Some("is empty, `.` or `..`".into());
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Some(format!(
+            "contains the control character {}",
+            c.escape_unicode()
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| ":\\/<>\"|?*".contains(*c)) {
+        return Some(format!(
+            "contains `{c}`, which Windows (and kbrel's registry) refuse in file names"
+        ));
+    }
+    if name.ends_with(['.', ' ']) {
+        return Some("ends with a dot or a space, which Windows drops".into());
+    }
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or(name)
+        .trim_end()
+        .to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit());
+    if reserved {
+        return Some(format!("`{stem}` is a reserved device name on Windows"));
+    }
+    if name.len() > 255 {
+        return Some("is longer than 255 bytes".into());
+    }
+    None
+}
+
 /// A relative `/`-separated path with no `..`, no absolute root, no backslashes or NULs.
 pub fn is_safe_relative_path(p: &str) -> bool {
     !p.is_empty() && !p.starts_with('/') && p.split('/').all(is_safe_segment) && !p.contains(':')

@@ -15,41 +15,159 @@ pub fn packument_path(name: &str) -> String {
     name.to_string()
 }
 
-/// npm's package-name rules (scoped names allowed).
+/// Node.js core module names, which npm refuses for new packages (the list of
+/// validate-npm-package-name 8.0.0, `lib/builtin-modules.json`).
+const NODE_BUILTINS: &[&str] = &[
+    "_http_agent",
+    "_http_client",
+    "_http_common",
+    "_http_incoming",
+    "_http_outgoing",
+    "_http_server",
+    "_stream_duplex",
+    "_stream_passthrough",
+    "_stream_readable",
+    "_stream_transform",
+    "_stream_wrap",
+    "_stream_writable",
+    "_tls_common",
+    "_tls_wrap",
+    "assert",
+    "assert/strict",
+    "async_hooks",
+    "buffer",
+    "child_process",
+    "cluster",
+    "console",
+    "constants",
+    "crypto",
+    "dgram",
+    "diagnostics_channel",
+    "dns",
+    "dns/promises",
+    "domain",
+    "events",
+    "fs",
+    "fs/promises",
+    "http",
+    "http2",
+    "https",
+    "inspector",
+    "inspector/promises",
+    "module",
+    "net",
+    "os",
+    "path",
+    "path/posix",
+    "path/win32",
+    "perf_hooks",
+    "process",
+    "punycode",
+    "querystring",
+    "readline",
+    "readline/promises",
+    "repl",
+    "stream",
+    "stream/consumers",
+    "stream/promises",
+    "stream/web",
+    "string_decoder",
+    "sys",
+    "timers",
+    "timers/promises",
+    "tls",
+    "trace_events",
+    "tty",
+    "url",
+    "util",
+    "util/types",
+    "v8",
+    "vm",
+    "wasi",
+    "worker_threads",
+    "zlib",
+    "node:sea",
+    "node:sqlite",
+    "node:test",
+    "node:test/reporters",
+];
+
+/// The characters `encodeURIComponent` leaves alone.
+fn url_friendly(s: &str) -> bool {
+    s.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            )
+    })
+}
+
+/// npm's package-name rules for new packages, exactly those of validate-npm-package-name
+/// 8.0.0 (`validForNewPackages`; `tests/it/npm_names.rs` compares the two in Node), plus the
+/// names that would collide with the registry's own files.
 pub fn validate_package_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() || name.len() > 214 {
-        return Err("must be 1 to 214 characters".into());
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.starts_with('.') {
+        return Err("must not start with a period".into());
+    }
+    if name.starts_with('-') {
+        return Err("must not start with a hyphen".into());
+    }
+    if name.starts_with('_') {
+        return Err("must not start with an underscore".into());
+    }
+    if name.trim() != name {
+        return Err("must not have leading or trailing spaces".into());
+    }
+    let lower = name.to_lowercase();
+    if lower == "node_modules" || lower == "favicon.ico" {
+        return Err(format!("`{name}` is a name npm refuses"));
+    }
+    if NODE_BUILTINS.contains(&lower.as_str()) {
+        return Err(format!(
+            "`{name}` is a Node.js core module name, which npm refuses for new packages"
+        ));
+    }
+    if name.encode_utf16().count() > 214 {
+        return Err("must be at most 214 characters".into());
+    }
+    if lower != name {
+        return Err("must not contain capital letters".into());
+    }
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if let Some(c) = last.chars().find(|c| "~'!()*".contains(*c)) {
+        return Err(format!(
+            "character `{c}` is not allowed in the name (npm refuses ~'!()* there)"
+        ));
+    }
+    if !url_friendly(name) {
+        let scoped = name
+            .strip_prefix('@')
+            .and_then(|r| r.split_once('/'))
+            .filter(|(user, pkg)| !user.is_empty() && !pkg.is_empty() && !pkg.contains('/'));
+        match scoped {
+            Some((_, pkg)) if pkg.starts_with('.') => {
+                return Err("the name after the scope must not start with a period".into());
+            }
+            Some((user, pkg)) if url_friendly(user) && url_friendly(pkg) => {}
+            _ => {
+                let c = name
+                    .chars()
+                    .find(|c| !url_friendly(&c.to_string()) && *c != '@' && *c != '/')
+                    .map(|c| format!(" (`{}`)", c.escape_debug()))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "can only contain URL-friendly characters: lowercase letters, digits, - . _, and one @scope/ prefix{c}"
+                ));
+            }
+        }
     }
     if matches!(name, "v" | "blobs" | "index.json" | "index.json.sig") || name.ends_with(".tgz") {
         return Err(format!(
             "`{name}` collides with a file of the registry layout"
-        ));
-    }
-    let bare = match name.strip_prefix('@') {
-        Some(scoped) => {
-            let (scope, bare) = scoped
-                .split_once('/')
-                .ok_or("a scoped name must look like @scope/name")?;
-            check_part(scope)?;
-            bare
-        }
-        None => name,
-    };
-    check_part(bare)
-}
-
-fn check_part(part: &str) -> std::result::Result<(), String> {
-    if part.is_empty() {
-        return Err("name parts must not be empty".into());
-    }
-    if part.starts_with(['.', '_']) {
-        return Err("must not start with `.` or `_`".into());
-    }
-    if let Some(c) = part.chars().find(|c| {
-        !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | '~'))
-    }) {
-        return Err(format!(
-            "character `{c}` is not allowed (lowercase letters, digits, - . _ ~)"
         ));
     }
     Ok(())

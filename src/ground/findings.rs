@@ -62,6 +62,14 @@ pub enum Code {
     /// An inline `<!-- kbrel-disable… -->` comment that suppresses nothing.
     #[serde(rename = "KB016")]
     UnusedSuppression,
+    /// A file or folder name that is not portable (`:`, `\`, control characters, `<>"|?*`,
+    /// a reserved Windows name, a trailing dot or space): unusable on some systems.
+    #[serde(rename = "KB030")]
+    PortableName,
+    /// Two file names that are the same under case folding or Unicode normalisation: they
+    /// collide on macOS and Windows file systems.
+    #[serde(rename = "KB031")]
+    NameCollision,
 }
 
 impl Code {
@@ -83,11 +91,13 @@ impl Code {
             Code::NonUtf8 => "KB014",
             Code::NoFrontMatter => "KB015",
             Code::UnusedSuppression => "KB016",
+            Code::PortableName => "KB030",
+            Code::NameCollision => "KB031",
         }
     }
 
     /// Every code, in order.
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 18] = [
         Code::FrontMatter,
         Code::MissingField,
         Code::DuplicateId,
@@ -104,6 +114,8 @@ impl Code {
         Code::NonUtf8,
         Code::NoFrontMatter,
         Code::UnusedSuppression,
+        Code::PortableName,
+        Code::NameCollision,
     ];
 
     /// A code as written in `kbrel.toml` or a suppression comment (`KB010`, case-insensitive).
@@ -142,7 +154,18 @@ impl Code {
             Code::NonUtf8 => "The file is not valid UTF-8",
             Code::NoFrontMatter => "The document has no front matter",
             Code::UnusedSuppression => "A kbrel-disable comment suppresses nothing",
+            Code::PortableName => "A file or folder name is not portable",
+            Code::NameCollision => {
+                "Two file names are the same under case folding or Unicode normalisation"
+            }
         }
+    }
+
+    /// Whether a finding means the release could not be packaged or read back (a name that
+    /// is not portable, two names that collide): no level, suppression or baseline lowers
+    /// it, and `import` refuses the tag.
+    pub fn is_fatal(self) -> bool {
+        matches!(self, Code::PortableName | Code::NameCollision)
     }
 
     /// The level a code has when `kbrel.toml` does not set one.

@@ -26,6 +26,24 @@ pub fn parse_version(input: &str) -> Result<semver::Version> {
             bad(e.to_string())
         }
     })?;
+    // npm reads versions with JavaScript numbers: a larger part is unreadable there (and a
+    // `latest` that npm cannot compare could never move again).
+    const MAX_SAFE: u64 = (1 << 53) - 1;
+    let pre_numbers = v
+        .pre
+        .split('.')
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    for part in [v.major, v.minor, v.patch]
+        .into_iter()
+        .map(|n| n.to_string())
+        .chain(pre_numbers.map(String::from))
+    {
+        if part.parse::<u64>().map_or(true, |n| n > MAX_SAFE) {
+            return Err(bad(format!(
+                "{part} is larger than 2^53-1 ({MAX_SAFE}), the largest number npm can read in a version"
+            )));
+        }
+    }
     if !v.build.is_empty() {
         return Err(bad(
             "build metadata (`+…`) is ignored by npm and not allowed in a release version".into(),

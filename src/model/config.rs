@@ -367,8 +367,19 @@ impl Config {
                     "content.languages[{i}] `{lang}` is not a language code"
                 ));
             }
-            if self.content.languages[..i].contains(lang) {
-                return bad(format!("content.languages lists `{lang}` twice"));
+            // BCP 47 tags are case-insensitive: `en` and `EN` are one language (and one folder
+            // on macOS and Windows).
+            if let Some(other) = self.content.languages[..i]
+                .iter()
+                .find(|l| l.eq_ignore_ascii_case(lang))
+            {
+                return bad(if other == lang {
+                    format!("content.languages lists `{lang}` twice")
+                } else {
+                    format!(
+                        "content.languages lists `{other}` and `{lang}`, one language (language tags are case-insensitive)"
+                    )
+                });
             }
         }
         if let Some(src) = &self.content.source_language

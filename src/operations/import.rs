@@ -197,8 +197,13 @@ pub fn import(
 fn tag_error(e: Error, tag: &TagInfo) -> Error {
     match e {
         Error::LintFailed { findings, .. } => Error::Usage(format!(
-            "tag {} does not pass `kbrel check` with --lint-gate ({} error(s), first: {}:{} {}); without --lint-gate each tag is imported with its findings recorded as warnings",
+            "tag {} {} ({} error(s), first: {}:{} {})",
             tag.name,
+            if findings.iter().all(|f| f.code.is_fatal()) {
+                "cannot be released as it is: its file names could not be unpacked everywhere or read back"
+            } else {
+                "does not pass `kbrel check` with --lint-gate (without it each tag is imported with its findings recorded as warnings)"
+            },
             findings
                 .iter()
                 .filter(|f| f.severity == crate::lint::Severity::Error)

@@ -211,7 +211,22 @@ pub fn gate(
         ..f.clone()
     };
     let mut warnings: Vec<Finding> = match gate {
-        LintGate::Record => checked.findings.iter().map(as_warning).collect(),
+        LintGate::Record => {
+            // A release recorded as it was must still be one that can be read back.
+            let fatal: Vec<Finding> = checked
+                .findings
+                .iter()
+                .filter(|f| f.code.is_fatal())
+                .cloned()
+                .collect();
+            if !fatal.is_empty() {
+                return Err(Error::LintFailed {
+                    findings: fatal,
+                    baselined: 0,
+                });
+            }
+            checked.findings.iter().map(as_warning).collect()
+        }
         LintGate::Block(None) => {
             if lint::has_errors(&checked.findings) {
                 return Err(Error::LintFailed {
@@ -851,6 +866,9 @@ fn publish_started(
         warnings,
         notes,
     };
+    // What kbrel writes, kbrel must read back: every registry document goes through the
+    // registry's own readers (and comes back byte for byte) before anything points at it.
+    read_back(reg, &vs, &manifest_json, &diff_json, &new_index)?;
     let Some(lock) = lock.as_ref() else {
         return Ok(report);
     };
@@ -970,6 +988,45 @@ struct Changelog {
     /// The file to replace with the updated text: the changelog itself, or what it links to
     /// (a symlinked CHANGELOG.md stays a link).
     file: PathBuf,
+}
+
+/// Parse this release's manifest, diff and the new index with the readers every later command
+/// uses, and check that they serialise back to the same bytes.
+fn read_back(
+    reg: &Registry,
+    version: &str,
+    manifest_json: &[u8],
+    diff_json: &[u8],
+    index: &Index,
+) -> Result<()> {
+    let refuse = |rel: String, e: String| {
+        Error::Usage(format!(
+            "refusing to publish {version}: kbrel could not read back the {rel} it would write ({e}); nothing was published"
+        ))
+    };
+    let mpath = reg.path(&registry::manifest_path(version));
+    let m = manifest::parse_manifest(manifest_json, &mpath)
+        .map_err(|e| refuse(registry::manifest_path(version), e.chain()))?;
+    if manifest::to_json_bytes(&m) != manifest_json {
+        return Err(refuse(
+            registry::manifest_path(version),
+            "it reads back different".into(),
+        ));
+    }
+    let dpath = reg.path(&registry::diff_path(version));
+    manifest::parse_diff(diff_json, &dpath)
+        .map_err(|e| refuse(registry::diff_path(version), e.chain()))?;
+    let index_json = manifest::to_json_bytes(index);
+    let ipath = reg.path(registry::INDEX_FILE);
+    let back = manifest::parse_index(&index_json, &ipath)
+        .map_err(|e| refuse(registry::INDEX_FILE.into(), e.chain()))?;
+    if manifest::to_json_bytes(&back) != index_json {
+        return Err(refuse(
+            registry::INDEX_FILE.into(),
+            "it reads back different".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Read the changelog at `path`. Anything but a regular file (a directory, a device such as

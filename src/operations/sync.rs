@@ -35,12 +35,7 @@ const GC_PREFIX: &str = ".gc-";
 /// Where releases come from.
 pub enum Source {
     Dir(Registry),
-    Http {
-        base: String,
-        agent: ureq::Agent,
-        /// Body bytes as received (compressed when the server gzipped them).
-        wire: AtomicU64,
-    },
+    Http { base: String, agent: ureq::Agent },
 }
 
 /// One fetched body, or "not modified".
@@ -65,7 +60,6 @@ impl Source {
             return Ok(Source::Http {
                 base: from.trim_end_matches('/').to_string(),
                 agent,
-                wire: AtomicU64::new(0),
             });
         }
         let dir = PathBuf::from(from);
@@ -83,14 +77,6 @@ impl Source {
             Err(_) => return Err(Error::corrupt(&dir, "not a kbrel registry (no index.json)")),
         }
         Ok(Source::Dir(Registry::new(dir)))
-    }
-
-    /// Body bytes received so far as they crossed the wire (for a directory: bytes read).
-    pub fn wire_bytes(&self) -> Option<u64> {
-        match self {
-            Source::Dir(_) => None,
-            Source::Http { wire, .. } => Some(wire.load(Ordering::Relaxed)),
-        }
     }
 
     pub fn describe(&self, rel: &str) -> String {
@@ -112,7 +98,7 @@ impl Source {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
                 Err(e) => Err((false, e.to_string())),
             },
-            Source::Http { base, agent, wire } => {
+            Source::Http { base, agent } => {
                 let mut req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
@@ -135,19 +121,8 @@ impl Source {
                                 .map(String::from)
                         };
                         let etag = header("etag");
-                        // ureq decodes gzip itself: what crossed the wire is Content-Length.
-                        let encoded_length = header("content-encoding")
-                            .filter(|e| e != "identity")
-                            .and(header("content-length"))
-                            .and_then(|l| l.parse::<u64>().ok());
                         match resp.body_mut().with_config().limit(limit).read_to_vec() {
-                            Ok(bytes) => {
-                                wire.fetch_add(
-                                    encoded_length.unwrap_or(bytes.len() as u64),
-                                    Ordering::Relaxed,
-                                );
-                                Ok(Fetched::Body { bytes, etag })
-                            }
+                            Ok(bytes) => Ok(Fetched::Body { bytes, etag }),
                             Err(ureq::Error::BodyExceedsLimit(n)) => Err((
                                 false,
                                 format!("the response is larger than the {n} bytes expected"),
@@ -163,6 +138,112 @@ impl Source {
     }
 
     /// Fetch with retries (backoff) on 5xx, timeouts and dropped connections.
+    /// Stream `rel` into `tmp` (created anew, made durable), hashing it on the way, reading at
+    /// most `limit` bytes (more is an error): the sha256 and size, or `None` when missing.
+    fn fetch_to_once(
+        &self,
+        rel: &str,
+        limit: u64,
+        tmp: &Path,
+    ) -> std::result::Result<Option<(String, u64)>, (bool, String)> {
+        use sha2::Digest;
+        use std::io::{Read, Write};
+        let copy = |reader: &mut dyn Read| -> std::result::Result<(String, u64), (bool, String)> {
+            let mut file = std::fs::File::create(tmp)
+                .map_err(|e| (false, format!("cannot create {}: {e}", tmp.display())))?;
+            let mut hasher = sha2::Sha256::new();
+            let mut buf = vec![0u8; 64 << 10];
+            let mut n: u64 = 0;
+            loop {
+                let k = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) if n.saturating_add(1) > limit && e.to_string().contains("limit") => {
+                        return Err((
+                            false,
+                            format!(
+                                "the response is larger than the {limit} bytes the manifest records"
+                            ),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err((true, format!("incomplete response after {n} bytes: {e}")));
+                    }
+                };
+                n += k as u64;
+                if n > limit {
+                    return Err((
+                        false,
+                        format!(
+                            "the response is larger than the {limit} bytes the manifest records"
+                        ),
+                    ));
+                }
+                hasher.update(&buf[..k]);
+                file.write_all(&buf[..k])
+                    .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display())))?;
+            }
+            file.sync_all()
+                .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display())))?;
+            Ok((crate::hash::hex(&hasher.finalize()), n))
+        };
+        match self {
+            Source::Dir(r) => match crate::fsx::open_regular(&r.path(rel)) {
+                Ok((f, _)) => copy(&mut f.take(limit.saturating_add(1))).map(Some),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err((false, e.to_string())),
+            },
+            Source::Http { base, agent } => {
+                let req = agent
+                    .get(format!("{base}/{rel}"))
+                    .header("Accept-Encoding", "gzip");
+                let mut resp = req.call().map_err(|e| (true, e.to_string()))?;
+                match resp.status().as_u16() {
+                    200 => {
+                        let mut reader = resp
+                            .body_mut()
+                            .with_config()
+                            .limit(limit.saturating_add(1))
+                            .reader();
+                        copy(&mut reader).map(Some)
+                    }
+                    404 => Ok(None),
+                    s @ (429 | 500..=599) => Err((true, format!("HTTP {s}"))),
+                    s => Err((false, format!("HTTP {s}"))),
+                }
+            }
+        }
+    }
+
+    /// [`Self::fetch_to_once`] with retries.
+    fn fetch_to(
+        &self,
+        rel: &str,
+        limit: u64,
+        tmp: &Path,
+        retries: u32,
+        requests: &AtomicUsize,
+    ) -> Result<Option<(String, u64)>> {
+        let mut attempt = 0;
+        loop {
+            requests.fetch_add(1, Ordering::Relaxed);
+            match self.fetch_to_once(rel, limit, tmp) {
+                Ok(f) => return Ok(f),
+                Err((retryable, _)) if retryable && attempt < retries => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1)));
+                }
+                Err((_, msg)) => {
+                    return Err(Error::Usage(format!(
+                        "cannot fetch {}: {msg}",
+                        self.describe(rel)
+                    )));
+                }
+            }
+        }
+    }
+
     fn fetch(
         &self,
         rel: &str,
@@ -244,8 +325,16 @@ pub struct SyncOptions {
     /// Parallel blob downloads.
     pub parallel: usize,
     pub retries: u32,
+    /// The deadline of one HTTP attempt, body included: a stalled transfer gives up after it
+    /// (and is retried `retries` times).
     pub timeout: Duration,
+    /// The largest document a manifest may claim: a larger claim is refused before any
+    /// document is fetched. Downloads stream to disk, so memory does not depend on it.
+    pub max_document_size: u64,
 }
+
+/// The default of [`SyncOptions::max_document_size`]: 64 MiB, far above any markdown page.
+pub const DEFAULT_MAX_DOCUMENT_SIZE: u64 = 64 << 20;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LangChanges {
@@ -266,11 +355,10 @@ pub struct SyncReport {
     pub dry_run: bool,
     pub changes: BTreeMap<String, LangChanges>,
     pub documents_fetched: u64,
-    /// Bytes of the index, manifest or delta and documents fetched, decoded.
+    /// Bytes of the index, manifest or delta and documents fetched, decoded. (ureq decodes
+    /// gzip transparently and hides the encoded length: the bytes on the wire are in the
+    /// server's log.)
     pub bytes_fetched: u64,
-    /// The same bytes as they crossed the wire (gzip-encoded by the server or not); equal to
-    /// `bytes_fetched` for a registry directory.
-    pub bytes_on_wire: u64,
     pub requests: u64,
     /// The update applied the version's diff.json to the held version instead of reading its
     /// whole manifest (see [`sync`]).
@@ -443,6 +531,7 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 ///     parallel: 8,
 ///     retries: 3,
 ///     timeout: Duration::from_secs(30),
+///     max_document_size: sync::DEFAULT_MAX_DOCUMENT_SIZE,
 /// };
 /// let mut fetched = 0;
 /// let report = sync::sync(&cache, &opts, &mut |p: Progress| fetched = p.done)?;
@@ -665,7 +754,6 @@ pub fn sync(
             }
         }
         report.requests = requests.load(Ordering::Relaxed) as u64;
-        report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
         return Ok(report);
     }
 
@@ -752,6 +840,21 @@ pub fn sync(
         }
     }
 
+    // A claim larger than the limit is refused before anything is fetched.
+    if let Some(d) = docs
+        .iter()
+        .find(|d| d.size != UNKNOWN_SIZE && d.size > opts.max_document_size)
+    {
+        return Err(Error::Usage(format!(
+            "refusing {}: it claims {}/{} holds {} bytes, more than the {} allowed (--max-document-size); nothing was fetched",
+            source.describe(&chosen.manifest.path),
+            d.lang,
+            d.path.escape_debug(),
+            d.size,
+            opts.max_document_size
+        )));
+    }
+
     // 6. Fetch what the object store lacks.
     let mut missing: Vec<&ManifestDoc> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -769,7 +872,6 @@ pub fn sync(
             .map(|d| d.size)
             .sum::<u64>();
         report.requests = requests.load(Ordering::Relaxed) as u64;
-        report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
         return Ok(report);
     }
     let total = missing.len() as u64;
@@ -787,7 +889,14 @@ pub fn sync(
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(d) = missing.get(i) else { return };
-                    match fetch_blob(&source, &paths, d, opts.retries, &requests) {
+                    match fetch_blob(
+                        &source,
+                        &paths,
+                        d,
+                        opts.retries,
+                        opts.max_document_size,
+                        &requests,
+                    ) {
                         Ok(n) => {
                             bytes.fetch_add(n, Ordering::Relaxed);
                             let k = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -897,7 +1006,6 @@ pub fn sync(
     )?;
     gc(&paths, &id, &tree)?;
     report.requests = requests.load(Ordering::Relaxed) as u64;
-    report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
     Ok(report)
 }
 
@@ -930,7 +1038,19 @@ fn fetch_manifest(
     }
     let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
     // Languages become folder and link names in the cache: plain names only (as kbrel.toml
-    // allows), so no manifest can point a link outside the cache or at `.kbrel`.
+    // allows), so no manifest can point a link outside the cache or at `.kbrel`; and tags are
+    // case-insensitive, so `en` and `EN` would be one folder on macOS and Windows.
+    if let Some((_, bad)) = m
+        .languages
+        .iter()
+        .enumerate()
+        .find(|(i, l)| m.languages[..*i].iter().any(|o| o.eq_ignore_ascii_case(l)))
+    {
+        return Err(Error::Usage(format!(
+            "refusing {}: it lists the language `{bad}` twice (language tags are case-insensitive); the cache was not changed",
+            source.describe(&chosen.manifest.path)
+        )));
+    }
     if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
         return Err(Error::Usage(format!(
             "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",
@@ -1108,19 +1228,29 @@ fn fetch_blob(
     paths: &Paths,
     d: &ManifestDoc,
     retries: u32,
+    max_size: u64,
     requests: &AtomicUsize,
 ) -> Result<u64> {
     let rel = registry::blob_path(&d.sha256);
+    // A document a delta did not size may be at most the smaller of the two limits.
     let limit = if d.size == UNKNOWN_SIZE {
-        DELTA_BLOB_LIMIT
+        DELTA_BLOB_LIMIT.min(max_size)
     } else {
-        d.size.saturating_add(1024).max(1024)
+        d.size
     };
+    let obj = paths.object(&d.sha256);
+    let dir = obj.parent().unwrap_or(&paths.root).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+    // Streamed into a temporary file beside the object while it is hashed: memory stays a
+    // buffer per job whatever the manifest claims; never more than the recorded size is read.
+    let tmp = dir.join(format!(".{}.tmp-{}", &d.sha256[2..], std::process::id()));
     let mut attempt = 0;
     loop {
-        let bytes = match source.fetch(&rel, None, limit, retries, requests)? {
-            Fetched::Body { bytes, .. } => bytes,
-            _ => {
+        let fetched = source.fetch_to(&rel, limit, &tmp, retries, requests);
+        let (actual, n) = match fetched {
+            Ok(Some(got)) => got,
+            Ok(None) => {
+                let _ = std::fs::remove_file(&tmp);
                 return Err(Error::Usage(format!(
                     "{} is missing (document {}/{})",
                     source.describe(&rel),
@@ -1128,13 +1258,16 @@ fn fetch_blob(
                     d.path
                 )));
             }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
         };
-        let actual = sha256_hex(&bytes);
         if actual == d.sha256 {
-            let obj = paths.object(&d.sha256);
-            registry::write_atomic(&obj, &bytes)?;
-            return Ok(bytes.len() as u64);
+            std::fs::rename(&tmp, &obj).map_err(io("rename into", &obj))?;
+            return Ok(n);
         }
+        let _ = std::fs::remove_file(&tmp);
         if attempt >= 1 {
             return Err(Error::Usage(format!(
                 "refusing {}: wrong content for {}/{}: expected sha256 {}, got {actual}; the cache was not switched",

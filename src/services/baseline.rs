@@ -117,7 +117,12 @@ fn keyed<'f>(kb: &KnowledgeBase, findings: &'f [Finding]) -> Vec<(&'f Finding, S
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .map(|f| {
-            let text = lines.text(f);
+            // A fatal finding never matches: it is keyed apart from every entry.
+            let text = if f.code.is_fatal() {
+                format!("\0{}", f.message)
+            } else {
+                lines.text(f)
+            };
             (f, fingerprint(f.code, &f.file, &text), text)
         })
         .collect()
@@ -127,6 +132,9 @@ fn keyed<'f>(kb: &KnowledgeBase, findings: &'f [Finding]) -> Vec<(&'f Finding, S
 pub fn from_findings(name: &str, kb: &KnowledgeBase, findings: &[Finding]) -> Baseline {
     let mut map: BTreeMap<(String, Code, String), Entry> = BTreeMap::new();
     for (f, fp, text) in keyed(kb, findings) {
+        if f.code.is_fatal() {
+            continue;
+        }
         map.entry((f.file.clone(), f.code, fp.clone()))
             .and_modify(|e| e.count += 1)
             .or_insert_with(|| Entry {

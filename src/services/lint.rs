@@ -71,8 +71,18 @@ mod policy {
                 message,
             };
             let mut levels = FastMap::default();
+            let fatal = |key: String, c: Code, level: Level| {
+                if c.is_fatal() && level != Level::Error {
+                    Err(bad(format!(
+                        "{key}: {c} cannot be lowered: such a release could not be unpacked everywhere or read back"
+                    )))
+                } else {
+                    Ok(())
+                }
+            };
             for (code, level) in &cfg.lint.levels {
                 let c = Code::parse(code).map_err(|m| bad(format!("lint.{code}: {m}")))?;
+                fatal(format!("lint.{code}"), c, *level)?;
                 levels.insert(c, *level);
             }
             let mut overrides = Vec::new();
@@ -95,6 +105,7 @@ mod policy {
                         let c = Code::parse(code).map_err(|m| {
                             bad(format!("lint.overrides[{i}].{field}[{j}] `{code}`: {m}"))
                         })?;
+                        fatal(format!("lint.overrides[{i}].{field}[{j}]"), c, level)?;
                         codes.push((c, level));
                     }
                 }
@@ -317,6 +328,7 @@ mod policy {
                 continue;
             }
             if let Some(scopes) = by_file.get_mut(&f.file)
+                && !f.code.is_fatal()
                 && let Some(s) = scopes.iter_mut().find(|s| {
                     s.code == f.code && s.kind != Kind::Enable && (s.from..=s.to).contains(&f.line)
                 })
@@ -492,12 +504,60 @@ mod rules {
         key_mismatches(&ctx, out);
         duplicate_bodies(&ctx, out);
         empty_documents(&ctx, out);
+        portable_names(&ctx, out);
         let per_doc: Vec<Finding> = kb
             .documents
             .par_iter()
             .flat_map_iter(|doc| document_rules(&ctx, doc))
             .collect();
         out.extend(per_doc);
+    }
+
+    /// KB030: a document whose path has a name that is not portable (kbrel's own registry
+    /// reader refuses `:` and `\`: a publish would brick the registry). KB031: two documents
+    /// of one language whose paths are equal under case folding or NFC, each naming the other.
+    fn portable_names(ctx: &Ctx, out: &mut Vec<Finding>) {
+        use unicode_normalization::UnicodeNormalization;
+        for l in &ctx.langs {
+            let mut seen: FastMap<String, &Document> = FastMap::default();
+            for doc in &l.docs {
+                let full = doc.full_path();
+                if let Some((seg, why)) = full
+                    .split('/')
+                    .find_map(|s| crate::manifest::portable_name_problem(s).map(|w| (s, w)))
+                {
+                    out.push(Finding::error(
+                        Code::PortableName,
+                        &full,
+                        1,
+                        format!(
+                            "the name `{}` {why}; rename the file (it could not be unpacked everywhere, and kbrel would not read the release back)",
+                            seg.escape_debug()
+                        ),
+                    ));
+                }
+                let folded: String = doc.path.nfc().collect::<String>().to_lowercase();
+                match seen.get(&folded) {
+                    Some(other) => {
+                        for (a, b) in [(*doc, *other), (*other, *doc)] {
+                            out.push(Finding::error(
+                                Code::NameCollision,
+                                &a.full_path(),
+                                1,
+                                format!(
+                                    "`{}` and `{}` are the same name on case-insensitive or normalising file systems (macOS, Windows); rename one",
+                                    a.full_path().escape_debug(),
+                                    b.full_path().escape_debug()
+                                ),
+                            ));
+                        }
+                    }
+                    None => {
+                        seen.insert(folded, doc);
+                    }
+                }
+            }
+        }
     }
 
     /// The line of a front-matter field, or 1 when the field is absent.
@@ -1690,5 +1750,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("lint.KB099"), "{err}");
+        let err = checked("", "[lint]\nKB030 = \"allow\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lint.KB030") && err.contains("cannot be lowered"),
+            "{err}"
+        );
     }
 }

@@ -1883,6 +1883,7 @@ fn fuzz_regressions_still_pass() {
                 "registry_json" => fuzz_checks::registry_json(data),
                 "unpack" => fuzz_checks::unpack(data),
                 "word_diff" => fuzz_checks::word_diff(data),
+                "deflate_tokens" => fuzz_checks::deflate_tokens(data),
                 other => return Err(format!("unknown fuzz target folder `{other}`")),
             }
             Ok(())

@@ -863,3 +863,405 @@ fn special_files_in_the_content_tree_are_named() {
     assert_eq!(out.code, 1, "{}", out.brief());
     assert!(out.all().contains("device"), "{}", out.brief());
 }
+
+// --- classes 3 and 6: names kbrel could not read back, or other systems refuse -------------
+
+/// File names of every character class. `Some(code)`: refused by `check` and `publish` with
+/// that lint code naming the file; `None`: published, and read back by verify and sync.
+fn name_cases() -> Vec<(String, Option<&'static str>)> {
+    let mut cases: Vec<(String, Option<&'static str>)> = vec![
+        ("plain-Name_1.md".into(), None),
+        ("with space.md".into(), None),
+        ("中文 文档.md".into(), None),
+        ("😀 emoji.md".into(), None),
+        ("punct #%&'+,;=@[]^{}~!$.md".into(), None),
+        ("01 第一章/02 小节.md".into(), None),
+        ("colon:name.md".into(), Some("KB030")),
+        ("back\\slash.md".into(), Some("KB030")),
+        ("new\nline.md".into(), Some("KB030")),
+        ("tab\tname.md".into(), Some("KB030")),
+        ("esc\u{1b}[31m.md".into(), Some("KB030")),
+        ("del\u{7f}.md".into(), Some("KB030")),
+        ("c1\u{85}.md".into(), Some("KB030")),
+        ("CON.md".into(), Some("KB030")),
+        ("nul.md".into(), Some("KB030")),
+        ("com1.md".into(), Some("KB030")),
+        ("LPT9.md".into(), Some("KB030")),
+        ("aux/inside.md".into(), Some("KB030")),
+        ("trailing dot./x.md".into(), Some("KB030")),
+        ("trailing space /x.md".into(), Some("KB030")),
+    ];
+    for c in ['<', '>', '"', '|', '?', '*'] {
+        cases.push((format!("win{c}dows.md"), Some("KB030")));
+    }
+    cases
+}
+
+#[test]
+fn every_name_class_is_refused_or_read_back() {
+    let mut failures = Vec::new();
+    for (name, refused) in name_cases() {
+        let Some(code) = refused else { continue };
+        let p = Project::new();
+        let path = p.kb.join("content/en").join(&name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, doc("Odd", "")).unwrap();
+        let file = format!("en/{name}");
+        let out = p.run(&["check", "--json"]);
+        let found = serde_json::from_str::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v["findings"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f["code"] == code && f["file"] == file.as_str());
+        if out.code != 1 && out.code != 2 || !found {
+            failures.push(format!(
+                "[{name:?}] check must report {code} for `{file}`\n{}",
+                out.brief()
+            ));
+        }
+        let reg_before = snapshot(&p.reg());
+        let out = p.publish("1.1.0");
+        if out.code != 2 || !out.all().contains(code) {
+            failures.push(format!(
+                "[{name:?}] publish must refuse with {code}\n{}",
+                out.brief()
+            ));
+        }
+        let mut after = snapshot(&p.reg());
+        let mut before = reg_before;
+        after.remove(".lock");
+        before.remove(".lock");
+        if before != after {
+            failures.push(format!("[{name:?}] a refused publish changed the registry"));
+        }
+    }
+    // Everything accepted at once: published, verified, and read back by sync byte for byte.
+    let p = Project::new();
+    let mut written = Vec::new();
+    for (name, refused) in name_cases() {
+        if refused.is_some() {
+            continue;
+        }
+        for lang in ["en", "zh"] {
+            let path = p.kb.join("content").join(lang).join(&name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let text = doc(
+                &format!(
+                    "{lang} {}",
+                    name.replace(['#', '[', ']', '{', '}', '@', '&', '*', '!', '%', '\''], "")
+                ),
+                "",
+            );
+            fs::write(&path, &text).unwrap();
+            written.push((format!("{lang}/{name}"), text));
+        }
+    }
+    let out = p.publish("1.1.0");
+    assert_eq!(out.code, 0, "{failures:?}\n{}", out.brief());
+    let out = p.run(&["verify"]);
+    assert_eq!(out.code, 0, "verify reads back every name\n{}", out.brief());
+    let cache = p.kb.parent().unwrap().join("cache");
+    let out = p.run(&[
+        "sync",
+        "--from",
+        "registry",
+        "--into",
+        cache.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.brief());
+    for (rel, text) in &written {
+        match fs::read_to_string(cache.join(rel)) {
+            Ok(t) if t == *text => {}
+            other => failures.push(format!("sync read back `{rel}` as {other:?}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Two names that collide on macOS or Windows (case, NFC/NFD): a KB031 error naming both.
+#[test]
+fn names_colliding_under_case_or_normalisation_are_errors_naming_both() {
+    for (a, b) in [
+        ("Guide.md", "guide.md"),
+        ("caf\u{e9}.md", "cafe\u{301}.md"),
+        ("Dir/x.md", "dir/x.md"),
+    ] {
+        let p = Project::new();
+        for n in [a, b] {
+            let path = p.kb.join("content/en").join(n);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, doc(n, "")).unwrap();
+        }
+        let out = p.run(&["check", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        let hits: Vec<&serde_json::Value> = v["findings"]
+            .as_array()
+            .map(|a| a.iter().filter(|f| f["code"] == "KB031").collect())
+            .unwrap_or_default();
+        let both = |f: &serde_json::Value| {
+            let m = f["message"].as_str().unwrap_or("");
+            m.contains(&format!("en/{a}").escape_debug().to_string())
+                && m.contains(&format!("en/{b}").escape_debug().to_string())
+        };
+        assert!(
+            hits.len() == 2 && hits.iter().all(|f| both(f)),
+            "{a} / {b}\n{}",
+            out.brief()
+        );
+        let out = p.publish("1.1.0");
+        assert_eq!(out.code, 2, "{}", out.brief());
+    }
+}
+
+/// Versions npm cannot read (a number part above 2^53-1) are refused naming the part; the
+/// largest readable one is not.
+#[test]
+fn versions_beyond_javascript_numbers_are_refused() {
+    let p = Project::new();
+    p.edit_content();
+    for v in [
+        "9007199254740992.0.0",
+        "1.0.9007199254740993",
+        "2.0.0-beta.9007199254740992",
+    ] {
+        let before = snapshot(&p.reg());
+        let out = p.publish(v);
+        assert_eq!(out.code, 2, "{v}\n{}", out.brief());
+        assert!(out.stderr.contains("2^53-1"), "{v}\n{}", out.brief());
+        assert_same(&before, &snapshot(&p.reg()), v);
+    }
+    let out = p.publish("9007199254740991.0.0");
+    assert_eq!(out.code, 0, "{}", out.brief());
+}
+
+/// Language tags are compared case-insensitively (BCP 47): `en` and `EN` are one language.
+#[test]
+fn languages_differing_only_in_case_are_one_language() {
+    let p = Project::new();
+    fs::create_dir_all(p.kb.join("content/EN")).unwrap();
+    fs::write(p.kb.join("content/EN/ok.md"), doc("Ok", "")).unwrap();
+    let cfg = CONFIG.replace(
+        r#"languages = ["en", "zh"]"#,
+        r#"languages = ["en", "zh", "EN"]"#,
+    );
+    fs::write(p.kb.join("kbrel.toml"), cfg).unwrap();
+    let out = p.run(&["check"]);
+    assert_eq!(out.code, 2, "{}", out.brief());
+    assert!(
+        out.stderr.contains("`en` and `EN`") && out.stderr.contains("case-insensitive"),
+        "{}",
+        out.brief()
+    );
+}
+
+// --- class 8: memory chosen by someone else ------------------------------------------------
+
+/// A hostile HTTP registry: the real index and manifest of `p`'s latest release, except that
+/// every document claims `claim` bytes; blob requests get `stream` bytes (no length, or a
+/// stall after the headers when `stream` is 0). When a blob connection has sent `measure`
+/// bytes, the peak RSS (VmHWM) of the process in `pid` is recorded.
+struct Hostile {
+    addr: String,
+    blob_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    peak_kb: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pid: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+fn hostile_server(p: &Project, claim: u64, stream: u64, measure: u64) -> Hostile {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(p.reg().join("index.json")).unwrap()).unwrap();
+    let last = index["versions"].as_array().unwrap().len() - 1;
+    let mpath = index["versions"][last]["manifest"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(p.reg().join(&mpath)).unwrap()).unwrap();
+    for d in manifest["documents"].as_array_mut().unwrap() {
+        d["size"] = claim.into();
+    }
+    let mbytes = serde_json::to_vec(&manifest).unwrap();
+    index["versions"][last]["manifest"]["sha256"] = kbrel::hash::sha256_hex(&mbytes).into();
+    index["versions"][last]["manifest"]["size"] = (mbytes.len() as u64).into();
+    let ibytes = serde_json::to_vec(&index).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let blob_requests = Arc::new(AtomicUsize::new(0));
+    let peak_kb = Arc::new(AtomicU64::new(0));
+    let pid = Arc::new(AtomicU32::new(0));
+    let (br, pk, pd) = (blob_requests.clone(), peak_kb.clone(), pid.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (ibytes, mbytes, mpath) = (ibytes.clone(), mbytes.clone(), mpath.clone());
+            let (br, pk, pd) = (br.clone(), pk.clone(), pd.clone());
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut line = String::new();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
+                        break;
+                    }
+                }
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                let ok = |body: &[u8]| {
+                    let mut out = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    out.extend_from_slice(body);
+                    out
+                };
+                if path == "/index.json" {
+                    let _ = conn.write_all(&ok(&ibytes));
+                } else if path == format!("/{mpath}") {
+                    let _ = conn.write_all(&ok(&mbytes));
+                } else if path.starts_with("/blobs/sha256/") {
+                    br.fetch_add(1, Ordering::SeqCst);
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/markdown\r\nConnection: close\r\n\r\n");
+                    if stream == 0 {
+                        std::thread::sleep(Duration::from_secs(60));
+                        return;
+                    }
+                    let chunk = vec![b'x'; 64 << 10];
+                    let mut sent = 0u64;
+                    while sent < stream {
+                        if conn.write_all(&chunk).is_err() {
+                            return;
+                        }
+                        sent += chunk.len() as u64;
+                        if sent >= measure && sent < measure + chunk.len() as u64 {
+                            let status = fs::read_to_string(format!(
+                                "/proc/{}/status",
+                                pd.load(Ordering::SeqCst)
+                            ))
+                            .unwrap_or_default();
+                            let kb = status
+                                .lines()
+                                .find_map(|l| l.strip_prefix("VmHWM:"))
+                                .and_then(|v| {
+                                    v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+                                })
+                                .unwrap_or(0);
+                            pk.fetch_max(kb, Ordering::SeqCst);
+                        }
+                    }
+                } else {
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            });
+        }
+    });
+    Hostile {
+        addr,
+        blob_requests,
+        peak_kb,
+        pid,
+    }
+}
+
+fn sync_from(p: &Project, h: &Hostile, extra: &[&str]) -> Out {
+    let cache = p.kb.parent().unwrap().join("cache");
+    let mut cmd = p.cmd();
+    cmd.args([
+        "sync",
+        "--from",
+        &h.addr,
+        "--into",
+        cache.to_str().unwrap(),
+        "--quiet",
+    ])
+    .args(extra);
+    let dir = tempfile::tempdir().unwrap();
+    let (o, e) = (dir.path().join("out"), dir.path().join("err"));
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&o).unwrap())
+        .stderr(fs::File::create(&e).unwrap())
+        .spawn()
+        .unwrap();
+    h.pid.store(child.id(), std::sync::atomic::Ordering::SeqCst);
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code().unwrap_or(-2);
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Out {
+        code,
+        stdout: String::from_utf8_lossy(&fs::read(&o).unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&fs::read(&e).unwrap()).into_owned(),
+        took: started.elapsed(),
+    }
+}
+
+/// Endless bodies within the claimed size stream to disk: four parallel jobs, each 20 MiB into
+/// its download, hold a few MB (measured by the server at that point: the client's VmHWM), and
+/// the sync fails naming the oversized response.
+#[test]
+fn sync_memory_does_not_follow_what_a_server_sends() {
+    let p = Project::new();
+    p.edit_content();
+    assert_eq!(p.publish("1.1.0").code, 0);
+    let h = hostile_server(&p, 24 << 20, 40 << 20, 20 << 20);
+    let out = sync_from(&p, &h, &["--jobs", "4"]);
+    assert_eq!(out.code, 2, "{}", out.brief());
+    assert!(
+        out.stderr.contains("larger than the 25165824 bytes"),
+        "{}",
+        out.brief()
+    );
+    let peak = h.peak_kb.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(peak > 0, "the server measured the client");
+    assert!(
+        peak < 48 * 1024,
+        "peak RSS {peak} kB while four downloads were 20 MiB in"
+    );
+}
+
+/// An absurd claim is refused before any document is fetched; a stalled body gives up by the
+/// documented deadline (`--timeout` per attempt, 4 attempts) naming the document's URL.
+#[test]
+fn sync_refuses_absurd_claims_and_stalls() {
+    let p = Project::new();
+    let h = hostile_server(&p, 600 << 20, 1 << 20, u64::MAX);
+    let out = sync_from(&p, &h, &[]);
+    assert_eq!(out.code, 2, "{}", out.brief());
+    assert!(
+        out.stderr.contains("--max-document-size") && out.stderr.contains("629145600"),
+        "{}",
+        out.brief()
+    );
+    assert_eq!(
+        h.blob_requests.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing fetched"
+    );
+    let h = hostile_server(&p, 100, 0, u64::MAX);
+    let out = sync_from(&p, &h, &["--timeout", "1"]);
+    assert_eq!(out.code, 2, "{}", out.brief());
+    assert!(out.took < Duration::from_secs(20), "{}", out.brief());
+    assert!(out.stderr.contains("/blobs/sha256/"), "{}", out.brief());
+}

@@ -14,6 +14,7 @@ mod layers;
 mod lint;
 mod node;
 mod npm_compat;
+mod npm_names;
 mod output;
 mod publish;
 mod releases;

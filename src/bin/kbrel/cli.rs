@@ -558,6 +558,14 @@ pub struct SyncArgs {
     /// Parallel downloads
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub jobs: usize,
+    /// Refuse a release whose manifest claims a document larger than BYTES, before anything
+    /// is fetched (downloads stream to disk: memory does not grow with it)
+    #[arg(long, default_value_t = kbrel::sync::DEFAULT_MAX_DOCUMENT_SIZE, value_name = "BYTES")]
+    pub max_document_size: u64,
+    /// Give up one HTTP attempt (body included) after SECS seconds; a stalled transfer is
+    /// retried 3 times, so it fails after at most 4 x SECS seconds plus back-off
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub timeout: u64,
     /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,

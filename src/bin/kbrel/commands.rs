@@ -864,7 +864,8 @@ fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
         now: Timestamp(now.as_secs() as i64),
         parallel: args.jobs,
         retries: 3,
-        timeout: Duration::from_secs(60),
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        max_document_size: args.max_document_size,
     };
     let bar = (std::io::stderr().is_terminal() && !g.quiet && !args.json).then(|| {
         let b = indicatif::ProgressBar::new(0);

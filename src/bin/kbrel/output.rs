@@ -1094,10 +1094,9 @@ pub fn sync(
     }
     let _ = writeln!(
         s,
-        "  fetched {} document(s), {} bytes ({} on the wire) in {} request(s){}",
+        "  fetched {} document(s), {} bytes in {} request(s){}",
         r.documents_fetched,
         r.bytes_fetched,
-        r.bytes_on_wire,
         r.requests,
         if r.delta {
             ", with the delta against the held version"
