@@ -281,6 +281,7 @@ fn template_registry() -> &'static Path {
                 guard: None,
                 sign: None,
                 package_format: kbrel::package::FORMAT,
+                lint: kbrel::publish::LintGate::Block(None),
             },
         )
         .expect("publish");
@@ -331,4 +332,65 @@ fn snapshot_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// The codec's contract, tokens in, bytes out: tokens derived from the input (literals, and
+/// matches of any length 3..=258 at any distance the output so far allows) are coded by
+/// `kbrel_deflate::encode::encode` into blocks that zlib inflates to exactly the bytes they
+/// expand to, the same bytes every time, and `kbrel_deflate::decode::tokens` reads back tokens
+/// that expand to those bytes.
+pub fn deflate_tokens(data: &[u8]) {
+    use kbrel_deflate::Token;
+    let mut tokens = Vec::new();
+    let mut expanded: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i];
+        i += 1;
+        if b >= 0xE0 && !expanded.is_empty() && i + 2 < data.len() {
+            let len = 3 + u16::from(data[i]);
+            let back = u16::from_le_bytes([data[i + 1], data[i + 2]]);
+            i += 3;
+            let dist = 1 + back % expanded.len().min(32_768) as u16;
+            for _ in 0..len {
+                expanded.push(expanded[expanded.len() - usize::from(dist)]);
+            }
+            tokens.push(Token::Match { len, dist });
+        } else {
+            expanded.push(b);
+            tokens.push(Token::Literal(b));
+        }
+    }
+    let mut coded = Vec::new();
+    kbrel_deflate::encode::encode(&tokens, &expanded, &mut coded);
+    let mut again = Vec::new();
+    kbrel_deflate::encode::encode(&tokens, &expanded, &mut again);
+    assert_eq!(coded, again, "same tokens, same bytes");
+
+    let mut read_back = Vec::new();
+    let n = kbrel_deflate::decode::tokens(&coded, &mut read_back).expect("reads its own output");
+    assert_eq!(n, expanded.len(), "decoded length");
+    let mut re_expanded: Vec<u8> = Vec::with_capacity(n);
+    for t in &read_back {
+        match *t {
+            Token::Literal(b) => re_expanded.push(b),
+            Token::Match { len, dist } => {
+                for _ in 0..len {
+                    re_expanded.push(re_expanded[re_expanded.len() - usize::from(dist)]);
+                }
+            }
+        }
+    }
+    assert!(
+        re_expanded == expanded,
+        "decoded tokens expand to the input"
+    );
+
+    // zlib agrees: the blocks, closed by an empty final fixed block, inflate to the bytes.
+    coded.extend_from_slice(&[0x03, 0x00]);
+    let mut z = flate2::Decompress::new(false);
+    let mut inflated = Vec::with_capacity(expanded.len() + 16);
+    let status = z.decompress_vec(&coded, &mut inflated, flate2::FlushDecompress::Finish);
+    assert_eq!(status.expect("zlib inflates it"), flate2::Status::StreamEnd);
+    assert!(inflated == expanded, "zlib inflates to the expanded tokens");
 }

@@ -13,10 +13,10 @@
 //! - [`config`] — `kbrel.toml`
 //! - [`content`] — documents, front matter, identity, pairing, normalisation
 //! - [`lint`] — findings (`kbrel check`)
+//! - [`baseline`] — `kbrel-baseline.json`: accepted lint errors, only new ones block
 //! - [`diff`] — document and line differences (pure)
 //! - [`changelog`] — changelog context and Keep a Changelog rendering (pure)
 //! - [`package`] — the npm tarball and bundles
-//! - `deflate` — raw deflate as LZ77 tokens: read back, Huffman-code (for `package`)
 //! - [`npm`] — npm packuments and the publish document
 //! - [`manifest`] — `index.json`, `manifest.json`, `diff.json`
 //! - [`registry`] — the registry directory: verified reads, lock, atomic commit
@@ -45,12 +45,11 @@ mod tools;
 
 // The public paths stay flat (`kbrel::config`, `kbrel::registry`, …): where a module sits
 // in the layering is the library's own business and may move.
-pub(crate) use formats::deflate;
 pub use formats::{manifest, npm, sign};
 pub use ground::{date, error, findings, fsx, hash, version};
 pub use model::{config, content};
 pub use operations::{import, publish, push, server, sync, verify, web};
-pub use services::{changelog, diff, git, history, lint, package, registry, snapshot};
+pub use services::{baseline, changelog, diff, git, history, lint, package, registry, snapshot};
 pub use tools::{messy, synth};
 
 pub use error::{Error, Result};
