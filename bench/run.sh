@@ -12,6 +12,7 @@
 #                             tar -x of one 20,000-document tree
 #   bench/run.sh serve        kbrel serve vs nginx (wrk): 304 revalidation and a 20 KB blob
 #   bench/run.sh sync         kbrel sync 1.0 → 1.1 (2% changed) vs npm install, bytes and time
+#   bench/run.sh clients      the same update with kbrel sync and the JavaScript client side by side
 #   bench/run.sh list         list the benchmarks
 #
 # Environment:
@@ -30,6 +31,7 @@
 #                       (then settled) when it is larger than this; else kept to the end
 #   BENCH_NO_BUILD=1    skip `cargo build --release --bins --examples`
 #   KBREL_BIN=path      kbrel binary to measure (default target/release/kbrel)
+#   KBREL_SYNTH_BIN=path  kbrel-synth binary (default target/release/kbrel-synth)
 #   BENCH_NO_WRITE=1    do not update BENCHMARKS.md
 #   BENCH_GZIP_LEVEL=n  `publish`: publish with registry.gzip_level = n instead of the generated
 #                       kbrel.toml's 6 (use with BENCH_NO_WRITE=1: the section assumes 6)
@@ -64,7 +66,7 @@ BENCH_RUNS=${BENCH_RUNS:-5}
 BENCH_SEED=${BENCH_SEED:-1}
 BENCH_SCALES=${BENCH_SCALES:-"2000 20000 100000"}
 KBREL=${KBREL_BIN:-$ROOT/target/release/kbrel}
-SYNTH=$ROOT/target/release/kbrel-synth
+SYNTH=${KBREL_SYNTH_BIN:-$ROOT/target/release/kbrel-synth}
 READ_TREE=$ROOT/target/release/examples/read_tree
 DATE_ARG=2026-11-25
 TARGET_RATIO=1.0
@@ -77,7 +79,7 @@ LAST_BULK_DELETE=$OUT/.last-bulk-delete
 GIT_EPOCH=1767225600 # 2026-01-01T00:00:00Z
 
 # Registered benchmarks, in the order `bench/run.sh` runs them.
-BENCHES=(publish scaling diff diff_scaling git serve sync)
+BENCHES=(publish scaling diff diff_scaling git serve sync clients)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: error: $*"; exit 2; }
@@ -664,12 +666,11 @@ sync_traffic() {
         END { st = ""; for (k in s) st = st (st == "" ? "" : ",") s[k] "x" k; printf "%d %d %s\n", n, b, (st == "" ? "-" : st) }' "$1"
 }
 
-bench_sync() {
+# sync_registry: publish 1.0.0 (`kb_dir`) and 1.1.0 (`sync_kb2`) into $OUT/sync/registry (cached
+# by the inputs' stamps) and set SYNC_FACTS: "<changed documents> <their bytes> <1.1.0 manifest
+# bytes> <index bytes> <tarball bytes> <documents> <package name>".
+sync_registry() {
     SYNC_CHANGED_PCT=${SYNC_CHANGED_PCT:-2}
-    local missing=()
-    command -v node >/dev/null 2>&1 || missing+=(node)
-    command -v npm >/dev/null 2>&1 || missing+=(npm)
-    ((${#missing[@]} == 0)) || die "sync needs ${missing[*]} (npm install is the baseline)"
     local kb1 kb2 dir reg stamp
     kb1=$(kb_dir "$BENCH_DOCS")
     kb2=$(sync_kb2 "$BENCH_DOCS")
@@ -687,8 +688,7 @@ bench_sync() {
         printf '%s' "$stamp" >"$reg/.stamp"
     fi
     # What an update must fetch at least: the documents new in 1.1.0, its manifest, the index.
-    local facts
-    facts=$(node -e '
+    SYNC_FACTS=$(node -e '
         const fs = require("fs"), reg = process.argv[1];
         const index = JSON.parse(fs.readFileSync(reg + "/index.json"));
         const v = (n) => index.versions.find((x) => x.version === n);
@@ -698,8 +698,18 @@ bench_sync() {
         for (const d of docs("1.1.0")) if (!old.has(d.sha256) && !seen.has(d.sha256)) { seen.add(d.sha256); n++; bytes += d.size; }
         console.log(n, bytes, v("1.1.0").manifest.size, fs.statSync(reg + "/index.json").size,
             v("1.1.0").tarball.size, docs("1.1.0").length, index.name);' "$reg")
+}
+
+bench_sync() {
+    SYNC_CHANGED_PCT=${SYNC_CHANGED_PCT:-2}
+    local missing=()
+    command -v node >/dev/null 2>&1 || missing+=(node)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+    ((${#missing[@]} == 0)) || die "sync needs ${missing[*]} (npm install is the baseline)"
+    local dir=$OUT/sync reg=$OUT/sync/registry
+    sync_registry
     local changed changed_bytes manifest_size index_size tgz_size doc_count name
-    read -r changed changed_bytes manifest_size index_size tgz_size doc_count name <<<"$facts"
+    read -r changed changed_bytes manifest_size index_size tgz_size doc_count name <<<"$SYNC_FACTS"
     local floor=$((changed_bytes + manifest_size + index_size))
     log "== sync vs npm install: $doc_count documents, $changed changed ($(div "$changed_bytes" 1000 %.1f) KB), tarball $(div "$tgz_size" 1000000 %.1f) MB, $BENCH_RUNS runs each"
 
@@ -791,6 +801,109 @@ bench_sync() {
         printf '%s\n' "$table"
     } >"$body"
     write_section sync "$body"
+}
+
+# --- clients: kbrel sync vs the JavaScript client -------------------------------------------
+
+# bench_clients: the `sync` update (1.0.0 → 1.1.0, SYNC_CHANGED_PCT % changed) with `kbrel sync`
+# and with clients/js (bin/kbrel-js-sync.mjs, Node, the folder store) against one `kbrel serve`:
+# wall time, bytes on the wire (the server's log: body bytes as sent, gzip-encoded) and each
+# client's own report (bytes on the wire, bytes decoded), and an update with nothing new.
+bench_clients() {
+    command -v node >/dev/null 2>&1 || die "clients needs node"
+    local js=$ROOT/clients/js/bin/kbrel-js-sync.mjs
+    sync_registry
+    local changed changed_bytes manifest_size index_size tgz_size doc_count name
+    read -r changed changed_bytes manifest_size index_size tgz_size doc_count name <<<"$SYNC_FACTS"
+    local dir=$OUT/sync reg=$OUT/sync/registry
+    log "== clients: $doc_count documents, $changed changed ($(div "$changed_bytes" 1000 %.1f) KB), $BENCH_RUNS runs each"
+    local port serve_log pid
+    port=$(free_port)
+    serve_log=$dir/serve-clients.log
+    : >"$serve_log"
+    "$KBREL" serve "$reg" --addr "127.0.0.1:$port" 2>>"$serve_log" &
+    pid=$!
+    BG_PIDS+=("$pid")
+    wait_port "$port"
+    local url=http://127.0.0.1:$port/
+    settle
+
+    local k_t=() k_b=() k_r=() j_t=() j_b=() j_r=() k_noop=() j_noop=() j_noop_t=() i mark t b cache
+    for ((i = 1; i <= BENCH_RUNS; i++)); do
+        cache=$(scratch_dir clients-kbrel)/cache
+        "$KBREL" sync --from "$url" --into "$cache" --version 1.0.0 --quiet >/dev/null
+        mark=$(($(wc -l <"$serve_log") + 1))
+        measure kbrel "$KBREL" sync --from "$url" --into "$cache" --json
+        grep -q '"version": "1.1.0"' "$OUT/last.log" || die "kbrel sync did not reach 1.1.0"
+        read -r t b _ <<<"$(sync_traffic "$serve_log" "$mark")"
+        k_t+=("$WALL"); k_b+=("$b")
+        k_r+=("-/$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(r.bytes_fetched)' "$OUT/last.log")")
+        mark=$(($(wc -l <"$serve_log") + 1))
+        "$KBREL" sync --from "$url" --into "$cache" --quiet >/dev/null
+        k_noop+=("$(sync_traffic "$serve_log" "$mark" | awk '{ print $1 "/" $3 }')")
+
+        cache=$(scratch_dir clients-js)/cache
+        node "$js" --from "$url" --into "$cache" --version 1.0.0 --json >/dev/null
+        mark=$(($(wc -l <"$serve_log") + 1))
+        measure js node "$js" --from "$url" --into "$cache" --json
+        grep -q '"version": "1.1.0"' "$OUT/last.log" || die "the JavaScript client did not reach 1.1.0"
+        read -r t b _ <<<"$(sync_traffic "$serve_log" "$mark")"
+        j_t+=("$WALL"); j_b+=("$b")
+        j_r+=("$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(`${r.bytesOnWire}/${r.bytesDecoded}`)' "$OUT/last.log")")
+        mark=$(($(wc -l <"$serve_log") + 1))
+        measure js-noop node "$js" --from "$url" --into "$cache" --json
+        j_noop_t+=("$WALL")
+        j_noop+=("$(sync_traffic "$serve_log" "$mark" | awk '{ print $1 "/" $3 }')")
+        log "   run $i: kbrel ${k_t[-1]} s, ${k_b[-1]} B (report ${k_r[-1]}); js ${j_t[-1]} s, ${j_b[-1]} B (report ${j_r[-1]}); no-op kbrel ${k_noop[-1]}, js ${j_noop[-1]}"
+    done
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+    BG_PIDS=()
+    scratch_clear
+
+    local km jm kbm jbm r_time r_k r_j noop_ok=PASS s jnm
+    km=$(echo "${k_t[*]}" | median); jm=$(echo "${j_t[*]}" | median)
+    kbm=$(echo "${k_b[*]}" | median); jbm=$(echo "${j_b[*]}" | median)
+    jnm=$(echo "${j_noop_t[*]}" | median)
+    r_time=$(div "$jm" "$km" %.2f)
+    r_k=$(div "$kbm" "$changed_bytes" %.3f)
+    r_j=$(div "$jbm" "$changed_bytes" %.3f)
+    for s in "${k_noop[@]}" "${j_noop[@]}"; do [[ $s == "1/1x304" ]] || noop_ok=FAIL; done
+    local table
+    table=$(
+        printf '| | kbrel sync | JavaScript client (Node) | target | result |\n|---|---:|---:|---|---|\n'
+        printf '| median wall time 1.0.0 → 1.1.0 (s) | %s | %s | | |\n' "$km" "$jm"
+        printf '| all runs (s) | %s | %s | | |\n' "${k_t[*]}" "${j_t[*]}"
+        printf '| JS / kbrel wall time | | %s | ≤ 2 | %s |\n' "$r_time" "$(passfail "$r_time" 2)"
+        printf '| bytes on the wire, server log (median) | %s | %s | | |\n' "$kbm" "$jbm"
+        printf '| client report: on the wire / decoded (per run) | %s | %s | | |\n' "${k_r[*]}" "${j_r[*]}"
+        printf '| bytes on the wire / changed documents (%s B) | %s | %s | ≤ 0.5 | %s / %s |\n' "$changed_bytes" "$r_k" "$r_j" "$(passfail "$r_k" 0.5)" "$(passfail "$r_j" 0.5)"
+        printf '| nothing new: requests/status per run | %s | %s | 1/1x304 | %s |\n' "${k_noop[*]}" "${j_noop[*]}" "$noop_ok"
+        printf '| nothing new: JS median wall time (s) | | %s | | |\n' "$jnm"
+    )
+    printf '\n%s\n\n' "$table"
+    local body=$OUT/section-clients.md
+    {
+        printf '## clients: kbrel sync vs the JavaScript client\n\n'
+        printf 'The `sync` update (%s documents, 1.0.0 → 1.1.0 with %s documents changed, %s bytes) with\n' "$doc_count" "$changed" "$changed_bytes"
+        printf '`kbrel sync` and with `clients/js` (`bin/kbrel-js-sync.mjs`: Node, the folder store, the\n'
+        printf 'layout of a `kbrel sync` cache), both against one `kbrel serve` on 127.0.0.1. Both hold\n'
+        printf '1.0.0, which 1.1.0 was diffed against, so both read the delta (`v/1.1.0/diff.json`, %s B\n' "$(stat -c %s "$reg/v/1.1.0/diff.json")"
+        printf 'raw) instead of the manifest (%s B raw); JSON and documents travel gzip-encoded. Bytes on\n' "$manifest_size"
+        printf 'the wire from the server'"'"'s request log (body bytes as sent); each client'"'"'s own report\n'
+        printf 'counts bytes decoded, and the JavaScript one also bytes on the wire (kbrel sync: "-", its HTTP\n'
+        printf 'client decodes gzip transparently). %s runs each; before each run a\n' "$BENCH_RUNS"
+        printf 'fresh cache syncs 1.0.0 with the same client (not timed). Measured on a shared, loaded\n'
+        printf 'machine.\n\n'
+        machine_md
+        printf -- '- node %s\n' "$(node --version)"
+        printf '\nCommands:\n\n```sh\n'
+        printf 'kbrel serve bench/out/sync/registry --addr 127.0.0.1:PORT\n'
+        printf 'kbrel sync --from http://127.0.0.1:PORT/ --into <fresh cache> --json                      # 1.0.0 → 1.1.0\n'
+        printf 'node clients/js/bin/kbrel-js-sync.mjs --from http://127.0.0.1:PORT/ --into <fresh cache> --json   # the same\n```\n\n'
+        printf '%s\n' "$table"
+    } >"$body"
+    write_section clients "$body"
 }
 
 # --- diff: kbrel diff vs git diff --stat and npm diff ---------------------------------------

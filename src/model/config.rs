@@ -25,6 +25,9 @@ pub struct Config {
     pub registry: RegistryConfig,
     #[serde(default)]
     pub changelog: ChangelogConfig,
+    /// `[lint]`: levels per code, per-path overrides, the baseline file.
+    #[serde(default, skip_serializing_if = "LintConfig::is_default")]
+    pub lint: LintConfig,
     /// Directory the relative paths above are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -128,6 +131,15 @@ pub struct ContentConfig {
     /// Used only when reading a release from git; `root` is the location of every other version.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryEntry>,
+    /// Globs of the files that are documents (default: every `*.md`), relative to each
+    /// language folder (`guides/**`), to the content root when they start with a language
+    /// (`zh/legacy/**`), or with `{lang}` for every language (`{lang}/drafts/**`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Globs of files that are not documents (not linted, bundled or diffed); same forms as
+    /// `include`, applied after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 /// `[[content.history]]`: the content folder of the releases in a version range.
@@ -168,6 +180,8 @@ impl Default for ContentConfig {
             keys: BTreeMap::new(),
             keys_from: Vec::new(),
             history: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
         }
     }
 }
@@ -250,6 +264,90 @@ pub struct ChangelogConfig {
     /// The changelog file `publish` prepends sections to; relative to the config file.
     #[serde(default = "default_changelog")]
     pub path: PathBuf,
+}
+
+pub use crate::ground::findings::Level;
+
+/// `[lint]`: `KB010 = "warn"` for any code, `baseline = "…"`, and `[[lint.overrides]]`.
+/// Read from a plain table so that every key can be checked and named in errors.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(try_from = "BTreeMap<String, toml::Value>")]
+pub struct LintConfig {
+    /// Level per code (`"KB010"` → warn), validated against the known codes.
+    #[serde(flatten)]
+    pub levels: BTreeMap<String, Level>,
+    /// The baseline file, relative to the config file (default `kbrel-baseline.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<PathBuf>,
+    /// Per-path levels; for a code, the last override whose paths match a file wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<LintOverride>,
+}
+
+/// `[[lint.overrides]]`: levels for the files matching `paths` (globs relative to the content
+/// root, `{lang}` for every language: `zh/legacy/**`, `{lang}/index.md`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintOverride {
+    pub paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warn: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+}
+
+/// The default baseline file name.
+pub const BASELINE_FILE: &str = "kbrel-baseline.json";
+
+impl LintConfig {
+    fn is_default(&self) -> bool {
+        *self == LintConfig::default()
+    }
+}
+
+impl TryFrom<BTreeMap<String, toml::Value>> for LintConfig {
+    type Error = String;
+
+    fn try_from(table: BTreeMap<String, toml::Value>) -> std::result::Result<Self, String> {
+        let mut out = LintConfig::default();
+        for (key, value) in table {
+            match key.as_str() {
+                "baseline" => match value {
+                    toml::Value::String(s) if !s.trim().is_empty() => {
+                        out.baseline = Some(PathBuf::from(s))
+                    }
+                    other => {
+                        return Err(format!(
+                            "lint.baseline: expected a file path, found `{other}`"
+                        ));
+                    }
+                },
+                "overrides" => {
+                    out.overrides = value.try_into().map_err(|e: toml::de::Error| {
+                        format!(
+                            "lint.overrides: {} (write `[[lint.overrides]]` tables with `paths` and `error` / `warn` / `allow` lists)",
+                            e.message().trim()
+                        )
+                    })?;
+                }
+                code => {
+                    let level = match &value {
+                        toml::Value::String(s) => Level::parse(s),
+                        _ => None,
+                    }
+                    .ok_or_else(|| {
+                        format!(
+                            "lint.{code}: expected \"error\", \"warn\" or \"allow\", found `{value}`"
+                        )
+                    })?;
+                    out.levels.insert(code.to_string(), level);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn default_changelog() -> PathBuf {
@@ -412,6 +510,29 @@ impl Config {
                 return bad(format!("content.keys.{lang}: unknown language `{lang}`"));
             }
         }
+        // The codes themselves are checked by `lint::check` (config knows no lint codes).
+        for (i, o) in self.lint.overrides.iter().enumerate() {
+            if o.paths.is_empty() {
+                return bad(format!(
+                    "lint.overrides[{i}].paths is empty: name the files it applies to"
+                ));
+            }
+            for (j, p) in o.paths.iter().enumerate() {
+                if let Err(msg) = path_glob(p, &self.content.languages) {
+                    return bad(format!("lint.overrides[{i}].paths[{j}] `{p}`: {msg}"));
+                }
+            }
+        }
+        for (field, globs) in [
+            ("include", &self.content.include),
+            ("exclude", &self.content.exclude),
+        ] {
+            for (j, p) in globs.iter().enumerate() {
+                if let Err(msg) = path_glob(p, &self.content.languages) {
+                    return bad(format!("content.{field}[{j}] `{p}`: {msg}"));
+                }
+            }
+        }
         let mut ranges: Vec<VersionRange> = Vec::new();
         for (i, h) in self.content.history.iter().enumerate() {
             let range = match VersionRange::parse(&h.versions) {
@@ -493,8 +614,19 @@ impl Config {
             bundle: BundleConfig::default(),
             registry: RegistryConfig::default(),
             changelog: ChangelogConfig::default(),
+            lint: LintConfig::default(),
             base_dir: base_dir.to_path_buf(),
         }
+    }
+
+    /// The baseline file: `lint.baseline`, else `kbrel-baseline.json` next to the config file.
+    pub fn baseline_path(&self) -> PathBuf {
+        self.base_dir.join(
+            self.lint
+                .baseline
+                .as_deref()
+                .unwrap_or(Path::new(BASELINE_FILE)),
+        )
     }
 
     pub fn source_language(&self) -> &str {
@@ -529,6 +661,49 @@ impl Config {
             .unwrap_or(&self.package.name);
         format!("{}{}", pascal_case(bare), pascal_case(lang))
     }
+}
+
+/// A glob over content paths as `[content] include/exclude` and `[[lint.overrides]] paths`
+/// write them, compiled to one matcher per language over paths relative to the content root
+/// (`en/guides/a.md`): `{lang}/…` for every language, `<lang>/…` for one, anything else
+/// relative to each language folder. `*` stays within a folder, `**` crosses folders.
+pub fn path_glob(
+    pattern: &str,
+    languages: &[String],
+) -> std::result::Result<globset::GlobSet, String> {
+    let p = pattern.trim();
+    if p.is_empty() {
+        return Err("empty glob".into());
+    }
+    if p.starts_with('/') || p.split('/').any(|s| s == "..") {
+        return Err("must be relative to the content root, without `..`".into());
+    }
+    let mut set = globset::GlobSetBuilder::new();
+    for full in expand_glob(p, languages) {
+        let glob = globset::GlobBuilder::new(&full)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| e.kind().to_string())?;
+        set.add(glob);
+    }
+    set.build().map_err(|e| e.to_string())
+}
+
+/// The content-root patterns a [`path_glob`] pattern stands for, one per language it applies to.
+fn expand_glob(p: &str, languages: &[String]) -> Vec<String> {
+    let first = p.split('/').next().unwrap_or("");
+    languages
+        .iter()
+        .filter_map(|lang| {
+            if p.contains("{lang}") {
+                Some(p.replace("{lang}", lang))
+            } else if languages.iter().any(|l| l == first) {
+                (first == lang).then(|| p.to_string())
+            } else {
+                Some(format!("{lang}/{p}"))
+            }
+        })
+        .collect()
 }
 
 fn pascal_case(s: &str) -> String {

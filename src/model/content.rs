@@ -630,6 +630,7 @@ pub fn build(
             });
         }
     }
+    let (files, all_files) = select(cfg, files, all_files)?;
     // key maps are key -> path; invert per language, each path's keys in declaration order.
     // lang → path → (declaration order, key)
     type Declared<'k> = BTreeMap<&'k str, BTreeMap<&'k str, Vec<(usize, &'k str)>>>;
@@ -733,6 +734,9 @@ pub fn build(
     }
     let lang_rank = |l: &str| langs.iter().position(|x| x == l).unwrap_or(usize::MAX);
     documents.sort_by(|a, b| (lang_rank(&a.lang), &a.path).cmp(&(lang_rank(&b.lang), &b.path)));
+    if cfg.content.pairing == Pairing::FrontMatterUrl {
+        displace_claimed_urls(&mut documents);
+    }
     problems.sort();
     Ok(KnowledgeBase {
         languages: langs.clone(),
@@ -742,6 +746,94 @@ pub fn build(
         problems,
         keys: keys.clone(),
     })
+}
+
+/// With `front-matter:url` pairing, two documents of one language claiming one `url` cannot
+/// both be released under it: the first in path order keeps it, each later one falls back to
+/// its path id (and, when its key came from its id, to that as key). Lint still reports the
+/// claim (KB005, from the slugs), so the release can be published, recorded, and fixed later.
+fn displace_claimed_urls(documents: &mut [Document]) {
+    let mut seen: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+    for d in documents.iter_mut() {
+        if seen.insert((d.lang.clone(), d.id.clone())) {
+            continue;
+        }
+        let fallback = path_id(&d.path);
+        if fallback == d.id {
+            continue;
+        }
+        if d.key == d.id {
+            d.key = fallback.clone();
+        }
+        d.id = fallback;
+    }
+}
+
+/// `[content] include` / `exclude`: drop the markdown files that are not documents, from the
+/// sources and from the file list (a link to an excluded page is a link to nothing that is
+/// published). An include/exclude that leaves a language without documents is an error.
+fn select(
+    cfg: &Config,
+    files: Vec<SourceFile>,
+    mut all_files: BTreeSet<String>,
+) -> Result<(Vec<SourceFile>, BTreeSet<String>)> {
+    let c = &cfg.content;
+    if c.include.is_empty() && c.exclude.is_empty() {
+        return Ok((files, all_files));
+    }
+    let compile = |field: &str, globs: &[String]| -> Result<Vec<globset::GlobSet>> {
+        globs
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                crate::config::path_glob(g, &c.languages).map_err(|m| Error::Config {
+                    path: cfg.base_dir.join(crate::config::CONFIG_FILE),
+                    message: format!("content.{field}[{i}] `{g}`: {m}"),
+                })
+            })
+            .collect()
+    };
+    let include = compile("include", &c.include)?;
+    let exclude = compile("exclude", &c.exclude)?;
+    let is_doc = |path: &str| {
+        !path.ends_with(".md")
+            || ((include.is_empty() || include.iter().any(|g| g.is_match(path)))
+                && !exclude.iter().any(|g| g.is_match(path)))
+    };
+    let mut before: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut after: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &files {
+        if let Some((lang, _)) = f.path.split_once('/')
+            && let Some(l) = c.languages.iter().find(|l| *l == lang)
+            && f.path.ends_with(".md")
+        {
+            *before.entry(l.as_str()).or_default() += 1;
+            if is_doc(&f.path) {
+                *after.entry(l.as_str()).or_default() += 1;
+            }
+        }
+    }
+    for (lang, n) in &before {
+        if after.get(lang).copied().unwrap_or(0) == 0 {
+            let what = match (c.include.is_empty(), c.exclude.is_empty()) {
+                (false, true) => format!("content.include {:?}", c.include),
+                (true, false) => format!("content.exclude {:?}", c.exclude),
+                _ => format!(
+                    "content.include {:?} with content.exclude {:?}",
+                    c.include, c.exclude
+                ),
+            };
+            return Err(Error::Config {
+                path: cfg.base_dir.join(crate::config::CONFIG_FILE),
+                message: format!(
+                    "{what} leaves language `{lang}` without documents (it has {n} markdown file(s)); narrow the globs"
+                ),
+            });
+        }
+    }
+    all_files.retain(|p| is_doc(p));
+    let files = files.into_iter().filter(|f| is_doc(&f.path)).collect();
+    Ok((files, all_files))
 }
 
 /// Where a bundle key comes from.

@@ -35,12 +35,7 @@ const GC_PREFIX: &str = ".gc-";
 /// Where releases come from.
 pub enum Source {
     Dir(Registry),
-    Http {
-        base: String,
-        agent: ureq::Agent,
-        /// Body bytes as received (compressed when the server gzipped them).
-        wire: AtomicU64,
-    },
+    Http { base: String, agent: ureq::Agent },
 }
 
 /// One fetched body, or "not modified".
@@ -65,7 +60,6 @@ impl Source {
             return Ok(Source::Http {
                 base: from.trim_end_matches('/').to_string(),
                 agent,
-                wire: AtomicU64::new(0),
             });
         }
         let dir = PathBuf::from(from);
@@ -83,14 +77,6 @@ impl Source {
             Err(_) => return Err(Error::corrupt(&dir, "not a kbrel registry (no index.json)")),
         }
         Ok(Source::Dir(Registry::new(dir)))
-    }
-
-    /// Body bytes received so far as they crossed the wire (for a directory: bytes read).
-    pub fn wire_bytes(&self) -> Option<u64> {
-        match self {
-            Source::Dir(_) => None,
-            Source::Http { wire, .. } => Some(wire.load(Ordering::Relaxed)),
-        }
     }
 
     pub fn describe(&self, rel: &str) -> String {
@@ -112,7 +98,7 @@ impl Source {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
                 Err(e) => Err((false, e.to_string())),
             },
-            Source::Http { base, agent, wire } => {
+            Source::Http { base, agent } => {
                 let mut req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
@@ -135,19 +121,8 @@ impl Source {
                                 .map(String::from)
                         };
                         let etag = header("etag");
-                        // ureq decodes gzip itself: what crossed the wire is Content-Length.
-                        let encoded_length = header("content-encoding")
-                            .filter(|e| e != "identity")
-                            .and(header("content-length"))
-                            .and_then(|l| l.parse::<u64>().ok());
                         match resp.body_mut().with_config().limit(limit).read_to_vec() {
-                            Ok(bytes) => {
-                                wire.fetch_add(
-                                    encoded_length.unwrap_or(bytes.len() as u64),
-                                    Ordering::Relaxed,
-                                );
-                                Ok(Fetched::Body { bytes, etag })
-                            }
+                            Ok(bytes) => Ok(Fetched::Body { bytes, etag }),
                             Err(ureq::Error::BodyExceedsLimit(n)) => Err((
                                 false,
                                 format!("the response is larger than the {n} bytes expected"),
@@ -219,32 +194,19 @@ impl Source {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err((false, e.to_string())),
             },
-            Source::Http { base, agent, wire } => {
+            Source::Http { base, agent } => {
                 let req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
                 let mut resp = req.call().map_err(|e| (true, e.to_string()))?;
                 match resp.status().as_u16() {
                     200 => {
-                        let header = |name: &str| {
-                            resp.headers()
-                                .get(name)
-                                .and_then(|v| v.to_str().ok())
-                                .map(String::from)
-                        };
-                        // ureq decodes gzip itself: what crossed the wire is Content-Length.
-                        let encoded_length = header("content-encoding")
-                            .filter(|e| e != "identity")
-                            .and(header("content-length"))
-                            .and_then(|l| l.parse::<u64>().ok());
                         let mut reader = resp
                             .body_mut()
                             .with_config()
                             .limit(limit.saturating_add(1))
                             .reader();
-                        let got = copy(&mut reader)?;
-                        wire.fetch_add(encoded_length.unwrap_or(got.1), Ordering::Relaxed);
-                        Ok(Some(got))
+                        copy(&mut reader).map(Some)
                     }
                     404 => Ok(None),
                     s @ (429 | 500..=599) => Err((true, format!("HTTP {s}"))),
@@ -393,11 +355,10 @@ pub struct SyncReport {
     pub dry_run: bool,
     pub changes: BTreeMap<String, LangChanges>,
     pub documents_fetched: u64,
-    /// Bytes of the index, manifest or delta and documents fetched, decoded.
+    /// Bytes of the index, manifest or delta and documents fetched, decoded. (ureq decodes
+    /// gzip transparently and hides the encoded length: the bytes on the wire are in the
+    /// server's log.)
     pub bytes_fetched: u64,
-    /// The same bytes as they crossed the wire (gzip-encoded by the server or not); equal to
-    /// `bytes_fetched` for a registry directory.
-    pub bytes_on_wire: u64,
     pub requests: u64,
     /// The update applied the version's diff.json to the held version instead of reading its
     /// whole manifest (see [`sync`]).
@@ -793,7 +754,6 @@ pub fn sync(
             }
         }
         report.requests = requests.load(Ordering::Relaxed) as u64;
-        report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
         return Ok(report);
     }
 
@@ -912,7 +872,6 @@ pub fn sync(
             .map(|d| d.size)
             .sum::<u64>();
         report.requests = requests.load(Ordering::Relaxed) as u64;
-        report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
         return Ok(report);
     }
     let total = missing.len() as u64;
@@ -1047,7 +1006,6 @@ pub fn sync(
     )?;
     gc(&paths, &id, &tree)?;
     report.requests = requests.load(Ordering::Relaxed) as u64;
-    report.bytes_on_wire = source.wire_bytes().unwrap_or(report.bytes_fetched);
     Ok(report)
 }
 

@@ -1256,7 +1256,7 @@ impl<'a> Plan<'a> {
                 let part = self.compress(j);
                 // A stream this process compressed a moment ago; should it not read back, the
                 // chunk is compressed on its own.
-                if crate::deflate::decode::tokens(&part.0, &mut scratch.raw).is_err() {
+                if kbrel_deflate::decode::tokens(&part.0, &mut scratch.raw).is_err() {
                     return self.deflate(i);
                 }
             }
@@ -1273,7 +1273,7 @@ impl<'a> Plan<'a> {
                 crc.update(input);
                 let tokens = mirror::derive(&self.mirrors[m], &cut, input, scratch);
                 let mut out = Vec::with_capacity(input.len() / 4 + 1024);
-                crate::deflate::encode::encode(tokens, input, &mut out);
+                kbrel_deflate::encode::encode(tokens, input, &mut out);
                 out.shrink_to_fit();
                 (Arc::new(out), crc)
             })

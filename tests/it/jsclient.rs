@@ -168,6 +168,42 @@ fn misbehave(server: &TestServer, fx: &Fixture, s: &Value, path: &str) {
         );
         return;
     }
+    if action == "doctored-delta" {
+        // An unsigned registry lets a server change index.json and diff.json together: a delta
+        // whose first change names a document the held 1.0.0 does not have, with its hash in the
+        // index. Every hash checks out; applying it must not.
+        let reg = fx.kb.registry();
+        let mut diff = read_json(&reg.join(path));
+        let change = diff["changes"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|c| c["status"] == "modified")
+            .expect("a modified document");
+        change["old_sha256"] = "0".repeat(64).into();
+        let diff = kbrel::manifest::to_json_bytes(&diff);
+        let mut index = read_json(&reg.join("index.json"));
+        let v = index["versions"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|v| v["version"] == "1.1.0")
+            .unwrap();
+        v["diff"]["sha256"] = sha256_hex(&diff).into();
+        v["diff"]["size"] = diff.len().into();
+        let index = kbrel::manifest::to_json_bytes(&index);
+        let path = path.to_string();
+        server.behave(move |r| {
+            if r.path == path {
+                Action::Body(diff.clone())
+            } else if r.path == "index.json" {
+                Action::Body(index.clone())
+            } else {
+                Action::Serve
+            }
+        });
+        return;
+    }
     let original = fs::read(fx.kb.registry().join(path)).unwrap_or_default();
     let older = fx.index_v1.clone();
     let foreign = fx.foreign_sig.clone().unwrap_or_default();

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod adopt;
 mod diff;
 mod fault;
 mod git;

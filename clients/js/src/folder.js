@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import { join, dirname } from "node:path";
 
-import { CACHE_FORMAT, KbrelError, canonicalJson } from "./index.js";
+import { CACHE_FORMAT, KbrelError, canonicalJson, mapLimit } from "./index.js";
 
 const META = ".kbrel";
 const GC_PREFIX = ".gc-";
@@ -166,11 +166,12 @@ export class FolderStore {
     if (!reusable) {
       const tmp = join(trees, `${id}.tmp-${tag()}`);
       await fs.rm(tmp, { recursive: true, force: true });
-      for (const d of tree.documents) {
+      const dirs = [...new Set(tree.documents.map((d) => dirname(join(tmp, d.lang, d.path))))];
+      for (const dir of dirs) await fs.mkdir(dir, { recursive: true });
+      await mapLimit(tree.documents, 32, async (d) => {
         const dest = join(tmp, d.lang, d.path);
-        await fs.mkdir(dirname(dest), { recursive: true });
         await fs.link(this.objectPath(d.sha256), dest).catch(() => fs.copyFile(this.objectPath(d.sha256), dest));
-      }
+      });
       await writeAtomic(join(tmp, "tree.json"), treeBytes);
       await syncTree(tmp);
       if (await exists(finalDir)) {

@@ -140,7 +140,11 @@ export interface UpdateReport {
   changes: Record<string, { added: number; updated: number; removed: number }>;
   documentsFetched: number;
   requests: number;
-  /** As received (compressed when the server gzipped). */
+  /**
+   * As received: the Content-Length of gzip-encoded responses. A server that compresses on the
+   * fly without Content-Length (nginx `gzip on`) hides the encoded size from fetch: those
+   * responses count their decoded bytes (an upper bound).
+   */
   bytesOnWire: number;
   /** After Content-Encoding was decoded. */
   bytesDecoded: number;
@@ -198,3 +202,4 @@ export function sha256Hex(bytes: Uint8Array): Promise<string>;
 export function parsePublicKey(s: string): Uint8Array | null;
 export function isSafePath(p: string): boolean;
 export function blobPath(sha256: string): string;
+export function mapLimit<T, R>(items: T[], n: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]>;

@@ -415,6 +415,20 @@ export function splitFrontMatter(text) {
   return { frontMatter: yaml, meta, body: text.slice(offset) };
 }
 
+/** `fn` over `items`, at most `n` at a time; results in order. */
+export async function mapLimit(items, n, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
 // --- HTTP with limits, retries and byte counts ------------------------------------------------
 
 const sleep = (ms, signal) => new Promise((resolve, reject) => {
@@ -865,13 +879,16 @@ export class Docs {
     }
 
     // 6. Fetch what the store lacks: bounded parallelism, every byte verified.
-    const missing = [];
+    const unique = [];
     const seen = new Set();
     for (const d of docs) {
       if (seen.has(d.sha256)) continue;
       seen.add(d.sha256);
-      if (!(await store.hasObject(d.sha256))) missing.push(d);
+      unique.push(d);
     }
+    // The store's checks (a folder re-hashes every object) run 32 at a time.
+    const held = await mapLimit(unique, 32, (d) => store.hasObject(d.sha256));
+    const missing = unique.filter((_, i) => !held[i]);
     const total = missing.length;
     const sizes = new Map();
     let next = 0, done = 0, failed = null;

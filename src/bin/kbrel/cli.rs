@@ -57,8 +57,16 @@ pub enum Command {
   kbrel check
   kbrel check --json | jq '.findings[] | select(.severity == \"error\")'
   kbrel --content ../docs/content check
+  kbrel check --write-baseline      # accept today's errors; only new ones fail from now on
+  kbrel check --prune-baseline      # drop the entries of findings that were fixed
+  kbrel check --format github       # annotations in a GitHub Actions job
+  kbrel check --format sarif > kbrel.sarif
 
-Exit codes: 0 no errors (warnings allowed), 1 errors found, 2 could not check.")]
+Levels per code and path: [lint] in kbrel.toml (KB010 = \"warn\"); inline:
+<!-- kbrel-disable-next-line KB012 -->, <!-- kbrel-disable KB010 --> … <!-- kbrel-enable KB010 -->,
+<!-- kbrel-disable-file KB006 -->.
+Exit codes: 0 no errors (warnings and baselined errors allowed), 1 errors found, 2 could not
+check (bad configuration, baseline or suppression comment).")]
     Check(CheckArgs),
     /// Print the effective bundle key map: every key, its document, and where it is declared
     #[command(
@@ -270,9 +278,36 @@ pub enum KeyCommand {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Print findings as JSON: {schema_version, findings: [{file, line, code, severity, message}], errors, warnings}
-    #[arg(long)]
+    /// Print findings as JSON (same as --format json): {schema_version, findings: [{file,
+    /// path, line, code, severity, message}], errors, warnings, baselined, allowed,
+    /// suppressed, prunable}
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Output format: human (grouped by file, counts per code), json, github (GitHub Actions
+    /// annotations), sarif (SARIF 2.1.0, for code-scanning UIs)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<CheckFormat>,
+    /// Record today's error-level findings in the baseline file (lint.baseline, default
+    /// kbrel-baseline.json); from then on only new errors fail `check` and `publish`
+    #[arg(long, conflicts_with_all = ["prune_baseline", "no_baseline"])]
+    pub write_baseline: bool,
+    /// Remove the baseline entries whose findings are fixed (new findings are not added)
+    #[arg(long, conflicts_with = "no_baseline")]
+    pub prune_baseline: bool,
+    /// Baseline file to use, overriding lint.baseline
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Ignore the baseline file: every error counts
+    #[arg(long, conflicts_with = "baseline")]
+    pub no_baseline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Human,
+    Json,
+    Github,
+    Sarif,
 }
 
 #[derive(Debug, Args)]
@@ -363,6 +398,12 @@ pub struct PublishArgs {
     /// With --sign-key: endorse this public key as the next signing key (key rotation)
     #[arg(long, value_name = "PUBKEY", requires = "sign_key")]
     pub next_key: Option<String>,
+    /// Baseline file to use, overriding lint.baseline (errors it holds do not block)
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Ignore the baseline file: every error blocks
+    #[arg(long, conflicts_with = "baseline")]
+    pub no_baseline: bool,
     /// Tarball package format: 2 (this kbrel's), or 1 to rebuild byte for byte a release made
     /// by an older kbrel (its manifest.json records the format; absent means 1)
     #[arg(long, value_name = "N", default_value_t = kbrel::package::FORMAT,
@@ -395,6 +436,14 @@ pub struct ImportArgs {
     /// Seconds to wait for another publisher's lock
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub lock_wait: u64,
+    /// Refuse tags with lint errors, as `publish` does without a baseline (by default each
+    /// tag is imported as it was, its findings recorded as warnings in its manifest)
+    #[arg(long)]
+    pub lint_gate: bool,
+    /// Import a tag holding a file that is not UTF-8 without that file (listed in the summary,
+    /// recorded as a KB014 warning)
+    #[arg(long)]
+    pub skip_unreadable: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -15,9 +15,9 @@ use kbrel::registry::Registry;
 use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
-    AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice,
-    Command, ComparePackageArgs, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs, PackArgs,
-    PublishArgs, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
+    AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, CheckFormat, Cli,
+    ColorChoice, Command, ComparePackageArgs, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs,
+    PackArgs, PublishArgs, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
 };
 use crate::output;
 
@@ -143,15 +143,89 @@ fn load_side(
 }
 
 fn check(g: &Global, args: CheckArgs) -> Result<u8> {
+    use kbrel::baseline;
     let cfg = load_config(g)?;
     let (kb, _) = load_source(g, &cfg)?;
-    let findings = kbrel::lint::lint(&kb, &cfg);
-    output::findings(&findings, kb.documents.len(), args.json, g.quiet)?;
-    Ok(if kbrel::lint::has_errors(&findings) {
-        1
+    let checked = kbrel::lint::check(&kb, &cfg)?;
+    let baseline_path = match &args.baseline {
+        Some(p) => std::path::absolute(p).context("cannot resolve --baseline")?,
+        None => cfg.baseline_path(),
+    };
+    let format = match (args.json, args.format) {
+        (true, _) => CheckFormat::Json,
+        (false, f) => f.unwrap_or(CheckFormat::Human),
+    };
+    let mut view = output::CheckView {
+        checked: &checked,
+        documents: kb.documents.len(),
+        prefix: repo_prefix(g, &cfg),
+        baselined: 0,
+        prunable: Vec::new(),
+        new_errors: checked.errors(),
+        baseline: None,
+        wrote_baseline: None,
+    };
+    if args.write_baseline {
+        let b = baseline::from_findings(&cfg.package.name, &kb, &checked.findings);
+        baseline::write(&baseline_path, &b)?;
+        view.baselined = view.new_errors;
+        view.new_errors = 0;
+        view.wrote_baseline = Some((baseline_path.clone(), b.entries.len()));
+        output::check(&view, format, g.quiet)?;
+        return Ok(0);
+    }
+    let loaded = if args.no_baseline {
+        None
     } else {
-        0
-    })
+        baseline::load(&baseline_path, &cfg.package.name)?
+    };
+    let gate = loaded
+        .as_ref()
+        .map(|b| baseline::apply(b, &kb, &checked.findings));
+    if args.prune_baseline {
+        let (Some(b), Some(gate)) = (&loaded, &gate) else {
+            anyhow::bail!(kbrel::Error::Usage(format!(
+                "--prune-baseline: there is no baseline file at `{}` (write one with --write-baseline)",
+                baseline_path.display()
+            )));
+        };
+        baseline::write(&baseline_path, &baseline::prune(b, gate))?;
+    }
+    if let Some(gate) = gate {
+        view.baselined = gate.baselined.len();
+        view.new_errors = gate.new.len();
+        view.prunable = if args.prune_baseline {
+            Vec::new()
+        } else {
+            gate.prunable
+        };
+        view.baseline = Some((baseline_path, gate.baselined));
+    }
+    output::check(&view, format, g.quiet)?;
+    Ok(if view.new_errors > 0 { 1 } else { 0 })
+}
+
+/// Where the content root is, relative to the repository's work tree (or, outside a
+/// repository, to the folder of kbrel.toml): the prefix of the paths CI annotations need.
+fn repo_prefix(g: &Global, cfg: &Config) -> String {
+    let repo = Repo::try_discover(&cfg.base_dir);
+    let rel = match (&g.from_git, &repo) {
+        (Some(_), Some(r)) => kbrel::git::content_root_in(cfg, r).ok(),
+        (None, Some(r)) => r.relative(&cfg.content_root()).ok(),
+        _ => None,
+    };
+    let rel = rel.unwrap_or_else(|| {
+        cfg.content_root()
+            .strip_prefix(&cfg.base_dir)
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| cfg.content.root.to_string_lossy().into_owned())
+    });
+    let rel = rel.trim_start_matches("./").trim_end_matches('/');
+    if rel.is_empty() || rel == "." {
+        String::new()
+    } else {
+        format!("{rel}/")
+    }
 }
 
 /// Evaluates every `.js`/`.mjs` file given on stdin (`{"old": [root, [files]], "new": …}`)
@@ -412,6 +486,15 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         .as_deref()
         .map(kbrel::sign::parse_public_key)
         .transpose()?;
+    let baseline = if args.no_baseline {
+        None
+    } else {
+        let path = match &args.baseline {
+            Some(p) => std::path::absolute(p).context("cannot resolve --baseline")?,
+            None => cfg.baseline_path(),
+        };
+        kbrel::baseline::load(&path, &cfg.package.name)?
+    };
     let tag_name = |v: &str| cfg.registry.tag_format.replace("{version}", v);
     let tag_check = |v: &str| -> kbrel::Result<()> {
         if let (Some(r), Some(gi)) = (&repo, &git)
@@ -439,6 +522,7 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         guard: Some(&tag_check),
         sign: sign_key.as_ref().map(|k| (k, next_key)),
         package_format: args.package_format,
+        lint: publish::LintGate::Block(baseline.as_ref()),
     };
     let reg = Registry::new(cfg.registry_dir());
     let report = publish::publish(&cfg, &kb, &reg, &opts)?;
@@ -493,6 +577,8 @@ fn import(g: &Global, args: ImportArgs) -> Result<u8> {
         tags,
         dry_run: args.dry_run,
         lock_wait: Duration::from_secs(args.lock_wait),
+        lint_gate: args.lint_gate,
+        skip_unreadable: args.skip_unreadable,
     };
     let reg = Registry::new(cfg.registry_dir());
     let bar = (std::io::stderr().is_terminal() && !g.quiet).then(|| {
