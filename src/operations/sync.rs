@@ -517,6 +517,7 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 ///     guard: None,
 ///     sign: None,
 ///     package_format: kbrel::package::FORMAT,
+///     lint: publish::LintGate::Block(None),
 /// })?;
 ///
 /// let cache = tmp.path().join("cache");
