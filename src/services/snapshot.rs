@@ -80,11 +80,11 @@ impl Snapshot {
     }
 
     /// The working content.
-    pub fn working(kb: &KnowledgeBase) -> Snapshot {
+    pub fn working(cfg: &crate::config::Config, kb: &KnowledgeBase) -> Snapshot {
         Snapshot {
             label: ".".into(),
             version: None,
-            docs: manifest_docs(kb),
+            docs: manifest_docs(cfg, kb),
             manifest: None,
             source: Source::Working(
                 kb.documents

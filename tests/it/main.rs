@@ -3,6 +3,7 @@
 
 mod common;
 
+mod adopt;
 mod diff;
 mod fault;
 mod git;
@@ -10,6 +11,7 @@ mod hostile;
 mod hostile_trees;
 mod identity;
 mod jsclient;
+mod keys;
 mod layers;
 mod lint;
 mod node;

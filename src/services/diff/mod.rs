@@ -722,6 +722,8 @@ mod tests {
             lang: "en".into(),
             path: format!("{id}.md"),
             key: id.into(),
+            aliases: Vec::new(),
+            bundled: true,
             title: None,
             url: None,
             sha256: crate::content::sha256_hex(text.as_bytes()),
