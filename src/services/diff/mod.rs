@@ -292,6 +292,7 @@ pub(crate) struct Pairing {
 
 /// Pair two document lists by identity, as a total and stable relation, in this order:
 ///
+/// 0. the same bytes at the same path in the same language (an unchanged file);
 /// 1. the same id in the same language, when that id names exactly one document on each
 ///    side;
 /// 2. among the rest, the same path in the same language (the id changed — a document that
@@ -306,19 +307,43 @@ pub(crate) fn pair_by_identity<'a>(
     by_path: bool,
 ) -> Pairing {
     type Count<'a> = FastMap<(&'a str, &'a str), (u32, usize)>;
-    let count = |docs: &'a [ManifestDoc]| -> Count<'a> {
+    let mut old_paired = vec![false; old.len()];
+    let mut new_paired = vec![false; new.len()];
+    let mut pairs = Vec::new();
+    // 0. The same bytes at the same path are the same document, whatever its id now says
+    //    (an id can change without its file: a url another document now claims first gives
+    //    way to the path id, a key map moves).
+    if by_path {
+        let old_at: FastMap<(&str, &str, &str), usize> = old
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ((d.lang.as_str(), d.path.as_str(), d.sha256.as_str()), i))
+            .collect();
+        for (n, d) in new.iter().enumerate() {
+            if let Some(&o) = old_at.get(&(d.lang.as_str(), d.path.as_str(), d.sha256.as_str())) {
+                pairs.push((o, n));
+                old_paired[o] = true;
+                new_paired[n] = true;
+            }
+        }
+    }
+    // Ids counted over the documents still unpaired.
+    let count_left = |docs: &'a [ManifestDoc], paired: &[bool]| -> Count<'a> {
         let mut m: Count<'a> = FastMap::default();
-        for (i, d) in docs.iter().enumerate() {
+        for (i, d) in docs.iter().enumerate().filter(|(i, _)| !paired[*i]) {
             let e = m.entry((d.lang.as_str(), d.id.as_str())).or_insert((0, i));
             e.0 += 1;
         }
         m
     };
-    let (old_ids, new_ids) = rayon::join(|| count(old), || count(new));
-    let mut old_paired = vec![false; old.len()];
-    let mut new_paired = vec![false; new.len()];
-    let mut pairs = Vec::new();
+    let (old_ids, new_ids) = rayon::join(
+        || count_left(old, &old_paired),
+        || count_left(new, &new_paired),
+    );
     for (n, d) in new.iter().enumerate() {
+        if new_paired[n] {
+            continue;
+        }
         let k = (d.lang.as_str(), d.id.as_str());
         if let (Some(&(1, o)), Some(&(1, _))) = (old_ids.get(&k), new_ids.get(&k)) {
             pairs.push((o, n));
