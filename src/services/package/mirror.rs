@@ -7,9 +7,9 @@
 //! in chunks cut where the bundle's 1 MiB chunks are cut (format 2 stores each language's
 //! `docs/` in bundle-key order, right after its bundles), and each bundle chunk reuses the
 //! matches of its `docs/` chunks: their deflate streams are read back as tokens
-//! ([`crate::deflate::decode`]), each match is carried over to the bundle's offsets (escapes
+//! ([`kbrel_deflate::decode`]), each match is carried over to the bundle's offsets (escapes
 //! added; a match that reached into a tar header has no counterpart), checked against the
-//! bytes, and the tokens are Huffman-coded ([`crate::deflate::encode`]). What has no match to
+//! bytes, and the tokens are Huffman-coded ([`kbrel_deflate::encode`]). What has no match to
 //! carry (keys and punctuation between values, the rest of an escape) is matched against the
 //! byte before, the same place before the previous value, and the last place its four bytes
 //! were seen at a token start.
@@ -22,7 +22,7 @@
 //! them did not.
 
 use super::{BundleBody, GZIP_CHUNK, js_escape, next_special};
-use crate::deflate::Token;
+use kbrel_deflate::Token;
 
 /// Where a bundle entry's document sits in the tar stream.
 #[derive(Debug, Clone, Copy)]

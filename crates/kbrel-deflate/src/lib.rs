@@ -1,6 +1,13 @@
 //! Raw deflate (RFC 1951) as LZ77 token streams: [`decode`] reads the tokens a compressor
-//! chose, [`encode`] writes tokens as Huffman-coded blocks. The package uses them to compress
-//! each document once although the tarball holds it twice (see `package`).
+//! chose, [`encode`] writes tokens as Huffman-coded blocks. kbrel's package uses them to
+//! compress each document once although the tarball holds it twice (see `package::mirror`).
+//!
+//! The contract, tokens in, bytes out: [`encode::encode`] turns tokens that expand to
+//! `data` into deflate blocks any inflater expands to exactly `data`, deterministically (same
+//! tokens, same bytes: kbrel's releases rebuild byte for byte from them), and
+//! [`decode::tokens`] reads any raw deflate stream back into tokens that expand to what the
+//! stream inflates to, refusing malformed input without panicking. The tests hold both to
+//! zlib; `fuzz/fuzz_targets/deflate_tokens.rs` fuzzes the round trip.
 
 pub mod decode;
 pub mod encode;
