@@ -7,6 +7,9 @@
 #   bench/run.sh scaling      kbrel publish at 2,000 / 20,000 / 100,000 documents
 #   bench/run.sh diff         kbrel diff vs git diff --stat and npm diff (2 % of 20,000 changed)
 #   bench/run.sh diff_scaling kbrel diff vs git diff --stat at 2,000 / 20,000 / 100,000 documents
+#   bench/run.sh diff_fractions kbrel diff A B --stat vs git diff --stat, and kbrel diff git:A
+#                             git:B --stat vs git diff --stat A B -- content, at 0.1 / 2 / 20 % of
+#                             the documents changed (BENCH_FRACTION_SCALES, default 2000 20000)
 #   bench/run.sh git          kbrel import --from-git (50 tags of 4,000 documents) vs git archive |
 #                             tar -x + kbrel publish per tag; kbrel check --from-git vs git archive |
 #                             tar -x of one 20,000-document tree
@@ -79,7 +82,7 @@ LAST_BULK_DELETE=$OUT/.last-bulk-delete
 GIT_EPOCH=1767225600 # 2026-01-01T00:00:00Z
 
 # Registered benchmarks, in the order `bench/run.sh` runs them.
-BENCHES=(publish scaling diff diff_scaling git serve sync clients)
+BENCHES=(publish scaling diff diff_scaling diff_fractions git serve sync clients)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: error: $*"; exit 2; }
@@ -1044,6 +1047,76 @@ bench_diff_scaling() {
         printf '%s\n' "$table"
     } >"$body"
     write_section diff_scaling "$body"
+}
+
+# --- diff fractions: the cost follows the change ---------------------------------------------
+
+# bench_diff_fractions: for each total in BENCH_FRACTION_SCALES and each change fraction (0.1,
+# 2 and 20 % of the documents edited, nothing added or removed), two generations tagged v1 and
+# v2 and published as 1.0.0 and 1.1.0. Side by side: `kbrel diff 1.0.0 1.1.0 --stat` against
+# `git diff --stat v1 v2`, and `kbrel diff git:v1 git:v2 --stat` against
+# `git diff --stat v1 v2 -- content`. Alternating runs after one untimed warm-up; medians.
+bench_diff_fractions() {
+    local rows=() total pct dir i
+    local scales=${BENCH_FRACTION_SCALES:-2000 20000}
+    log "== diff fractions: $scales documents × 0.1 / 2 / 20 % changed, $BENCH_RUNS runs each"
+    for total in $scales; do
+        for pct in 0.1 2 20; do
+            dir=$OUT/diff-frac-$total-$pct-s$BENCH_SEED
+            synth_repo "$dir" plain --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --generation 2 \
+                --changed-pct "$pct" --added-pct 0
+            local stamp
+            stamp="$(cat "$dir/repo.stamp") / $(sha256sum "$KBREL" | cut -c1-16)"
+            if [[ ! -f $dir/registry.stamp || $(cat "$dir/registry.stamp") != "$stamp" ]]; then
+                [[ -e $dir/registry ]] && bulk_rm "$dir/registry" "$dir/CHANGELOG.md" "$dir/registry.stamp"
+                "$KBREL" --config "$dir/repo/kbrel.toml" --from-git v1 --registry "$dir/registry" \
+                    publish --no-tag 1.0.0 --date "$DATE_ARG" --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
+                "$KBREL" --config "$dir/repo/kbrel.toml" --from-git v2 --registry "$dir/registry" \
+                    publish --no-tag 1.1.0 --date "$DATE_ARG" --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
+                printf '%s' "$stamp" >"$dir/registry.stamp"
+            fi
+            local kb=(--config "$dir/repo/kbrel.toml" --registry "$dir/registry")
+            local changed
+            changed=$(git -C "$dir/repo" diff --name-only v1 v2 -- content | wc -l)
+            warm_git "$dir/repo"
+            git -C "$dir/repo" diff --stat v1 v2 >/dev/null
+            "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never >/dev/null
+            "$KBREL" "${kb[@]}" diff git:v1 git:v2 --stat --color never >/dev/null
+            local g=() k=() gg=() kg=()
+            for ((i = 1; i <= BENCH_RUNS; i++)); do
+                measure git git -C "$dir/repo" diff --stat v1 v2; g+=("$WALL")
+                measure kbrel "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never; k+=("$WALL")
+                measure git git -C "$dir/repo" diff --stat v1 v2 -- content; gg+=("$WALL")
+                measure kbrel "$KBREL" "${kb[@]}" diff git:v1 git:v2 --stat --color never; kg+=("$WALL")
+            done
+            local gm km ggm kgm
+            gm=$(echo "${g[*]}" | median); km=$(echo "${k[*]}" | median)
+            ggm=$(echo "${gg[*]}" | median); kgm=$(echo "${kg[*]}" | median)
+            local r1 r2
+            r1=$(div "$km" "$gm"); r2=$(div "$kgm" "$ggm")
+            log "   $total docs, $pct % ($changed files): releases $km s vs git $gm s ($r1); git:A git:B $kgm s vs git $ggm s ($r2)"
+            rows+=("| $total | $pct % | $changed | $gm | $km | $r1 | $(passfail "$r1" 1.0) | $ggm | $kgm | $r2 | $(passfail "$r2" 1.0) |")
+        done
+    done
+    local table
+    table=$(
+        printf '| documents | changed | files | git diff --stat (s) | kbrel diff 1.0.0 1.1.0 --stat (s) | ratio | ≤ 1.0 | git diff --stat -- content (s) | kbrel diff git:v1 git:v2 --stat (s) | ratio | ≤ 1.0 |\n'
+        printf '|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|\n'
+        printf '%s\n' "${rows[@]}"
+    )
+    printf '\n%s\n\n' "$table"
+    local body=$OUT/section-diff_fractions.md
+    {
+        printf '## diff fractions: the cost follows the change\n\n'
+        printf 'Two generations of `kbrel-synth --docs-per-lang <n/2> --seed %s --generation 2\n' "$BENCH_SEED"
+        printf -- '--changed-pct <pct> --added-pct 0` tagged v1 and v2 (packed) and published as 1.0.0 and\n'
+        printf '1.1.0. Consecutive releases answer from the stored `diff.json`; two git revisions are\n'
+        printf 'read whole (both trees loaded and parsed). %s runs each, alternating, medians.\n\n' "$BENCH_RUNS"
+        machine_md
+        printf -- '- %s\n\n' "$(git --version)"
+        printf '%s\n' "$table"
+    } >"$body"
+    write_section diff_fractions "$body"
 }
 
 # --- git: import from tags, and reading one tree ---------------------------------------------

@@ -200,6 +200,7 @@ mod packing {
             documents: docs,
             gzip_level: cfg.registry.gzip_level,
             format: kbrel::package::FORMAT,
+            keyed_only: false,
         };
         let release = kbrel::package::Release {
             name: &cfg.package.name,
@@ -209,6 +210,7 @@ mod packing {
             repository: None,
             source_language: cfg.source_language(),
             manifest_json: b"{}\n",
+            fields: None,
         };
         let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
         bencher.counter(BytesCount::new(bytes)).bench(|| {

@@ -156,6 +156,270 @@ pub fn word_diff(data: &[u8]) {
     let _ = render_plain(&pieces);
 }
 
+/// The bundle key and global emitter: the input, split at NUL bytes (lossy UTF-8), gives a
+/// global name and the keys of three documents (the first key of each its primary key, the
+/// rest aliases). Properties: a global `js::global_name_problem` accepts is an identifier, no
+/// reserved word and no platform global; the bundle object, read as JSON once its computed
+/// `["__proto__"]` names are written plain, holds every primary key (`__proto__` included) with
+/// its document's text and nothing else, never a raw `"__proto__":` (a prototype setter) nor a
+/// `</script` or U+2028 that would break an inline script; the alias list is a JSON array of
+/// exactly the aliases, in order.
+pub fn bundle_keys(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.split('\0');
+    let global = parts.next().unwrap_or("");
+    if kbrel::js::global_name_problem(global).is_none() {
+        assert!(kbrel::js::is_identifier(global), "{global:?}");
+        assert!(!kbrel::js::RESERVED_WORDS.contains(&global), "{global:?}");
+        assert!(!kbrel::js::PLATFORM_GLOBALS.contains(&global), "{global:?}");
+    }
+    let mut seen = BTreeSet::new();
+    let mut docs: Vec<kbrel::content::Document> = Vec::new();
+    for (i, key) in parts.enumerate() {
+        if !seen.insert(key.to_string()) {
+            continue;
+        }
+        if docs.len() < 3 {
+            docs.push(kbrel::content::Document {
+                lang: "en".into(),
+                path: format!("d{i}.md"),
+                id: format!("d{i}"),
+                key: key.to_string(),
+                aliases: Vec::new(),
+                keyed: true,
+                title: None,
+                description: None,
+                date: None,
+                url: None,
+                slug: None,
+                has_front_matter: false,
+                fields: Default::default(),
+                text: format!("{key}</script>\u{2028}<!--{i}"),
+                body_start: 0,
+                body_line: 1,
+                sha256: String::new(),
+            });
+        } else {
+            let n = docs.len();
+            docs[i % n].aliases.push(key.to_string());
+        }
+    }
+    for d in &mut docs {
+        d.aliases.sort();
+    }
+    let refs: Vec<&kbrel::content::Document> = docs.iter().collect();
+    let object = kbrel::package::bundle_object(&refs).expect("distinct keys");
+    assert!(!object.contains("\"__proto__\":"), "{object}");
+    assert!(
+        !object.contains("</") && !object.contains('\u{2028}'),
+        "{object}"
+    );
+    let mut plain = object.replace("\n  [\"__proto__\"]: ", "\n  \"__proto__\": ");
+    // Every entry ends with a comma (JavaScript allows the last one, JSON does not).
+    if let Some(body) = plain.strip_suffix(",\n}") {
+        plain = format!("{body}\n}}");
+    }
+    let parsed: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&plain).unwrap_or_else(|e| panic!("{e}: {plain}"));
+    assert_eq!(parsed.len(), docs.len(), "{plain}");
+    for d in &docs {
+        assert_eq!(parsed[&d.key], serde_json::Value::String(d.text.clone()));
+    }
+    let aliases: Vec<(String, String)> = docs
+        .iter()
+        .flat_map(|d| d.aliases.iter().map(|a| (a.clone(), d.key.clone())))
+        .collect();
+    let statements = kbrel::package::alias_statements("d", &aliases, "  ");
+    if aliases.is_empty() {
+        assert!(statements.is_empty());
+        return;
+    }
+    let list =
+        &statements[statements.find('[').unwrap()..statements.find("].forEach").unwrap() + 1];
+    let got: Vec<(String, String)> =
+        serde_json::from_str(list).unwrap_or_else(|e| panic!("{e}: {list}"));
+    assert_eq!(got, aliases);
+    assert!(!statements.contains("</") && !statements.contains('\u{2028}'));
+}
+
+/// A registry (one published release, made once) with a tree planted from the input: each
+/// 2-byte step creates, at one of kbrel's own paths, a folder, a file, a socket, or a link to
+/// a folder or file outside the registry (absolute or relative) or inside it. Then
+/// `verify --repair` and publish's leftover clean-up run. Property: never a panic, and nothing
+/// outside the registry changes (links there are reported, never followed).
+pub fn registry_tree(data: &[u8]) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RUN: AtomicUsize = AtomicUsize::new(0);
+    let base = std::env::temp_dir().join(format!(
+        "kbrel-fuzz-tree-{}-{}",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&base);
+    let template = template_registry();
+    let reg = base.join("registry");
+    let outside = base.join("outside");
+    copy_tree(template, &reg);
+    std::fs::create_dir_all(outside.join("dir/sub")).expect("outside");
+    std::fs::write(outside.join("file"), b"keep").expect("outside");
+    std::fs::write(outside.join("dir/sub/.x.tmp-1"), b"keep").expect("outside");
+    let aa = std::fs::read_dir(reg.join("blobs/sha256"))
+        .expect("blobs")
+        .flatten()
+        .next()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .expect("a fan-out folder");
+    let places = [
+        "blobs".to_string(),
+        "blobs/sha256".into(),
+        "blobs/sha256/zz".into(),
+        format!("blobs/sha256/{aa}"),
+        format!("blobs/sha256/{aa}/{}", "0".repeat(62)),
+        format!("blobs/sha256/{aa}/.0.tmp-1"),
+        "blobs/sha256/zz/.1.tmp-2".into(),
+        "v".into(),
+        "v/9.9.9".into(),
+        "v/9.9.9/manifest.json".into(),
+        ".staging-1".into(),
+        ".staging-1/blobs".into(),
+        "old-0.0.1.tgz".into(),
+        "index.json.sig".into(),
+    ];
+    for step in data.chunks(2).take(16) {
+        let place = reg.join(&places[step[0] as usize % places.len()]);
+        let how = step.get(1).copied().unwrap_or(0);
+        if place.parent().is_some_and(|p| !p.starts_with(&reg)) {
+            continue;
+        }
+        // Replace whatever is there (never through a link: remove the entry itself).
+        match std::fs::symlink_metadata(&place) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir_all(&place);
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&place);
+            }
+            Err(_) => {}
+        }
+        let _ = match how % 7 {
+            0 => std::fs::create_dir_all(&place),
+            1 => std::fs::write(&place, b"planted"),
+            2 => std::os::unix::fs::symlink(outside.join("dir"), &place),
+            3 => std::os::unix::fs::symlink(outside.join("file"), &place),
+            4 => {
+                let depth = place
+                    .strip_prefix(&base)
+                    .map_or(1, |p| p.components().count());
+                let up = "../".repeat(depth.saturating_sub(1));
+                std::os::unix::fs::symlink(format!("{up}outside/dir"), &place)
+            }
+            5 => std::os::unix::net::UnixListener::bind(&place).map(|_| ()),
+            _ => std::os::unix::fs::symlink(reg.join("v"), &place),
+        };
+    }
+    let before = snapshot_tree(&outside);
+    let registry = kbrel::registry::Registry::new(&reg);
+    let _ = kbrel::verify::verify(&registry, true, Some("fuzz-tree"));
+    if let Ok(lock) = registry.lock(std::time::Duration::from_secs(5)) {
+        let _ = registry.remove_leftovers(&lock);
+    }
+    assert_eq!(
+        before,
+        snapshot_tree(&outside),
+        "something outside the registry changed"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A registry with one release of a two-document knowledge base, published once per process.
+fn template_registry() -> &'static Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("kbrel-fuzz-template-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let toml = "[package]\nname = \"fuzz-tree\"\n[content]\nrequired_fields = []\n";
+        let cfg = kbrel::config::Config::parse(toml, &dir.join("kbrel.toml")).expect("config");
+        let files = vec![
+            kbrel::content::SourceFile {
+                path: "en/a.md".into(),
+                bytes: b"# A\n\nText.\n".to_vec(),
+            },
+            kbrel::content::SourceFile {
+                path: "zh/a.md".into(),
+                bytes: "# 甲\n\n文字。\n".into(),
+            },
+        ];
+        let all = files.iter().map(|f| f.path.clone()).collect();
+        let kb = kbrel::content::build(&cfg, files, all, &Default::default()).expect("kb");
+        let reg = kbrel::registry::Registry::new(dir.join("registry"));
+        kbrel::publish::publish(
+            &cfg,
+            &kb,
+            &reg,
+            &kbrel::publish::PublishOptions {
+                version: kbrel::publish::VersionSpec::Exact("1.0.0".into()),
+                date: kbrel::date::Timestamp::parse("2026-11-25").expect("date"),
+                dry_run: false,
+                tag: None,
+                git: None,
+                lock_wait: std::time::Duration::from_secs(5),
+                require_translations: false,
+                guard: None,
+                sign: None,
+                package_format: kbrel::package::FORMAT,
+                lint: kbrel::publish::LintGate::Block(None),
+            },
+        )
+        .expect("publish");
+        dir.join("registry")
+    })
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create");
+    for e in std::fs::read_dir(from).expect("read").flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).expect("copy");
+        }
+    }
+}
+
+/// Every entry below `dir` (links as their target, never followed).
+fn snapshot_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            let ft = e.file_type().expect("type");
+            if ft.is_symlink() {
+                out.push((
+                    rel,
+                    std::fs::read_link(&p)
+                        .unwrap_or_default()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                ));
+            } else if ft.is_dir() {
+                out.push((format!("{rel}/"), Vec::new()));
+                walk(root, &p, out);
+            } else {
+                out.push((rel, std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
 /// The codec's contract, tokens in, bytes out: tokens derived from the input (literals, and
 /// matches of any length 3..=258 at any distance the output so far allows) are coded by
 /// `kbrel_deflate::encode::encode` into blocks that zlib inflates to exactly the bytes they

@@ -12,10 +12,15 @@
 //! - [`error`], [`findings`], [`version`], [`hash`], [`date`] — the ground floor's vocabulary; [`fsx`] — hostile-tree file access
 //! - [`config`] — `kbrel.toml`
 //! - [`content`] — documents, front matter, identity, pairing, normalisation
+//! - [`keys`] — bundle keys: keys file, inline keys, bundler entry modules
+//! - [`js`] — JavaScript names: identifiers, reserved words, platform globals
 //! - [`lint`] — findings (`kbrel check`)
+//! - [`baseline`] — `kbrel-baseline.json`: accepted lint errors, only new ones block
 //! - [`diff`] — document and line differences (pure)
 //! - [`changelog`] — changelog context and Keep a Changelog rendering (pure)
 //! - [`package`] — the npm tarball and bundles
+//! - [`compat`] — `kbrel compare-package`: an existing package's entry points against a release's
+//! - [`pack`] — a release's package listed, or written unpacked into a folder
 //! - [`npm`] — npm packuments and the publish document
 //! - [`manifest`] — `index.json`, `manifest.json`, `diff.json`
 //! - [`registry`] — the registry directory: verified reads, lock, atomic commit
@@ -45,10 +50,12 @@ mod tools;
 // The public paths stay flat (`kbrel::config`, `kbrel::registry`, …): where a module sits
 // in the layering is the library's own business and may move.
 pub use formats::{manifest, npm, sign};
-pub use ground::{date, error, findings, fsx, hash, version};
-pub use model::{config, content};
-pub use operations::{import, publish, push, server, sync, verify, web};
-pub use services::{changelog, diff, git, history, lint, package, registry, snapshot};
+pub use ground::{date, error, findings, fsx, hash, js, version};
+pub use model::{config, content, keys};
+pub use operations::{import, pack, publish, push, server, sync, verify, web};
+pub use services::{
+    baseline, changelog, compat, diff, git, history, lint, package, registry, snapshot,
+};
 pub use tools::{messy, synth};
 
 pub use error::{Error, Result};

@@ -120,6 +120,14 @@ pub struct Manifest {
     pub package_format: u32,
 }
 
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
+}
+
 fn format_one() -> u32 {
     1
 }
@@ -143,6 +151,13 @@ pub struct ManifestDoc {
     /// Relative to the language folder: `commands/publish.md`.
     pub path: String,
     pub key: String,
+    /// The document's other bundle keys (sorted); absent when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// `false` when `[bundle] documents = "keyed"` left it out of the bundles (it has no
+    /// declared key); absent (`true`) otherwise.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub bundled: bool,
     pub title: Option<String>,
     pub url: Option<String>,
     /// sha256 of the normalised bytes; the blob's name.

@@ -174,9 +174,7 @@ pub fn validate_package_name(name: &str) -> std::result::Result<(), String> {
 }
 
 pub fn is_js_identifier(s: &str) -> bool {
-    let mut cs = s.chars();
-    matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    crate::js::is_identifier(s)
 }
 
 /// `@scope/name` + `1.0.0` → `scope-name-1.0.0.tgz`, as `npm pack` names it.

@@ -22,6 +22,25 @@ pub enum Error {
     #[error("invalid content: `{}`: {message}", path.display())]
     Content { path: PathBuf, message: String },
 
+    /// A key source (keys file, entry module) that cannot be read as written.
+    #[error("invalid bundle keys: `{}`{}: {message}", path.display(), if *line > 0 { format!(" line {line}") } else { String::new() })]
+    Keys {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    #[error("invalid baseline `{}`: {message}", path.display())]
+    Baseline { path: PathBuf, message: String },
+
+    /// `import` met a file it cannot read as text in a release tag.
+    #[error("tag {tag}: `{file}` is not UTF-8 and cannot be read as text ({message})")]
+    Unreadable {
+        tag: String,
+        file: String,
+        message: String,
+    },
+
     /// The content root chosen for a git revision is not a folder of its tree.
     #[error("{0}")]
     ContentRootMissing(Box<MissingRoot>),
@@ -32,8 +51,13 @@ pub enum Error {
     #[error("invalid date `{value}`: {reason}")]
     InvalidDate { value: String, reason: String },
 
-    #[error("the knowledge base has {} error(s); publishing is blocked", count_errors(.findings))]
-    LintFailed { findings: Vec<Finding> },
+    #[error("{}", lint_failed(.findings, *.baselined))]
+    LintFailed {
+        /// The findings that block (error level, not in the baseline).
+        findings: Vec<Finding>,
+        /// Error-level findings the baseline accepts.
+        baselined: usize,
+    },
 
     #[error("version {version} is already published with different content")]
     VersionConflict { version: String, detail: String },
@@ -136,6 +160,17 @@ fn count_errors(findings: &[Finding]) -> usize {
         .count()
 }
 
+fn lint_failed(findings: &[Finding], baselined: usize) -> String {
+    let n = count_errors(findings);
+    if baselined == 0 {
+        format!("the knowledge base has {n} error(s); publishing is blocked")
+    } else {
+        format!(
+            "the knowledge base has {n} new error(s) not in the baseline ({baselined} baselined); publishing is blocked"
+        )
+    }
+}
+
 impl Error {
     /// The message with its causes (`: `-joined), for reports that keep errors as text.
     pub fn chain(&self) -> String {
@@ -175,15 +210,22 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::CorruptRegistry { .. } => {
-                Some("the registry was not touched; run `kbrel verify` to see every problem".into())
+                Some("run `kbrel verify` to see every problem in the registry".into())
             }
             Error::NoRegistry { .. } => Some(
                 "publish a release into it first (`kbrel publish`), or name the folder a publish wrote (--registry DIR)"
                     .into(),
             ),
-            Error::LintFailed { .. } => {
-                Some("run `kbrel check` for the full list of findings".into())
-            }
+            Error::LintFailed { .. } => Some(
+                "run `kbrel check` for the full list; to adopt kbrel gradually, set levels in `[lint]` of kbrel.toml, or accept today's errors with `kbrel check --write-baseline` (only new errors block then)"
+                    .into(),
+            ),
+            Error::Baseline { .. } => Some(
+                "fix the file, or write it again from the current findings with `kbrel check --write-baseline`".into(),
+            ),
+            Error::Unreadable { .. } => Some(
+                "convert the file to UTF-8 in a new release, or pass --skip-unreadable to import the tag without it (the skip is listed and recorded as a KB014 warning)".into(),
+            ),
             Error::VersionConflict { .. } => Some(
                 "published versions are immutable: publish the new content under a new version"
                     .into(),
@@ -195,6 +237,9 @@ impl Error {
                 "wait for the other publish to finish; the lock is released when it exits".into(),
             ),
             Error::Config { .. } => Some("see `kbrel --help` and docs: configuration".into()),
+            Error::Keys { .. } => Some(
+                "fix the key source; `kbrel keys` prints the key map and where each key comes from".into(),
+            ),
             Error::ContentRootMissing(m) => Some(missing_root_hint(
                 &m.rev,
                 m.version.as_deref(),

@@ -59,6 +59,18 @@ pub enum Code {
     /// The document has no front matter (id taken from the path).
     #[serde(rename = "KB015")]
     NoFrontMatter,
+    /// A declared bundle key names a document that does not exist.
+    #[serde(rename = "KB020")]
+    KeyWithoutDocument,
+    /// Two declared keys in one language differ only in case.
+    #[serde(rename = "KB021")]
+    KeyCaseCollision,
+    /// A declared key is not a JavaScript identifier (`docs.Key` cannot reach it).
+    #[serde(rename = "KB022")]
+    KeyNotIdentifier,
+    /// An inline `<!-- kbrel-disable… -->` comment that suppresses nothing.
+    #[serde(rename = "KB016")]
+    UnusedSuppression,
     /// A file or folder name that is not portable (`:`, `\`, control characters, `<>"|?*`,
     /// a reserved Windows name, a trailing dot or space): unusable on some systems.
     #[serde(rename = "KB030")]
@@ -87,8 +99,106 @@ impl Code {
             Code::EmptyDocument => "KB013",
             Code::NonUtf8 => "KB014",
             Code::NoFrontMatter => "KB015",
+            Code::KeyWithoutDocument => "KB020",
+            Code::KeyCaseCollision => "KB021",
+            Code::KeyNotIdentifier => "KB022",
+            Code::UnusedSuppression => "KB016",
             Code::PortableName => "KB030",
             Code::NameCollision => "KB031",
+        }
+    }
+
+    /// Every code, in order.
+    pub const ALL: [Code; 21] = [
+        Code::FrontMatter,
+        Code::MissingField,
+        Code::DuplicateId,
+        Code::DuplicateKey,
+        Code::DuplicateSlug,
+        Code::MissingTranslation,
+        Code::KeyMismatch,
+        Code::DuplicateBody,
+        Code::BrokenLink,
+        Code::UnknownSlug,
+        Code::CrossLanguageLink,
+        Code::UnbalancedHtml,
+        Code::EmptyDocument,
+        Code::NonUtf8,
+        Code::NoFrontMatter,
+        Code::UnusedSuppression,
+        Code::KeyWithoutDocument,
+        Code::KeyCaseCollision,
+        Code::KeyNotIdentifier,
+        Code::PortableName,
+        Code::NameCollision,
+    ];
+
+    /// A code as written in `kbrel.toml` or a suppression comment (`KB010`, case-insensitive).
+    pub fn parse(s: &str) -> std::result::Result<Code, String> {
+        let t = s.trim();
+        Code::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| {
+                format!(
+                    "unknown lint code `{t}` (known: {}–{})",
+                    Code::ALL[0],
+                    Code::ALL[Code::ALL.len() - 1]
+                )
+            })
+    }
+
+    /// One line saying what the rule finds (SARIF rule descriptions, docs).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Code::FrontMatter => {
+                "Front matter is not closed, not valid YAML, not a mapping, or a field is not a string"
+            }
+            Code::MissingField => "A required front-matter field is missing or empty",
+            Code::DuplicateId => "Two documents in one language share an id",
+            Code::DuplicateKey => "Two documents in one language share a bundle key",
+            Code::DuplicateSlug => "Two documents in one language share a URL slug",
+            Code::MissingTranslation => "A document exists in one language but not in another",
+            Code::KeyMismatch => "One bundle key names different documents in different languages",
+            Code::DuplicateBody => "Byte-identical bodies under two ids in one language",
+            Code::BrokenLink => "A relative link or image points at a file that does not exist",
+            Code::UnknownSlug => "An absolute docs link names a slug no document declares",
+            Code::CrossLanguageLink => "An absolute docs link points into another language",
+            Code::UnbalancedHtml => "An HTML tag is unbalanced or misspelled",
+            Code::EmptyDocument => "The document has no body",
+            Code::NonUtf8 => "The file is not valid UTF-8",
+            Code::NoFrontMatter => "The document has no front matter",
+            Code::UnusedSuppression => "A kbrel-disable comment suppresses nothing",
+            Code::KeyWithoutDocument => {
+                "A declared bundle key names a document that does not exist"
+            }
+            Code::KeyCaseCollision => {
+                "Two declared bundle keys in one language differ only in case"
+            }
+            Code::KeyNotIdentifier => "A declared bundle key is not a JavaScript identifier",
+            Code::PortableName => "A file or folder name is not portable",
+            Code::NameCollision => {
+                "Two file names are the same under case folding or Unicode normalisation"
+            }
+        }
+    }
+
+    /// Whether a finding means the release could not be packaged or read back (a name that
+    /// is not portable, two names that collide): no level, suppression or baseline lowers
+    /// it, and `import` refuses the tag.
+    pub fn is_fatal(self) -> bool {
+        matches!(self, Code::PortableName | Code::NameCollision)
+    }
+
+    /// The level a code has when `kbrel.toml` does not set one.
+    pub fn default_level(self) -> Level {
+        match self {
+            Code::MissingTranslation
+            | Code::NoFrontMatter
+            | Code::UnusedSuppression
+            | Code::KeyCaseCollision
+            | Code::KeyNotIdentifier => Level::Warn,
+            _ => Level::Error,
         }
     }
 }
@@ -96,6 +206,27 @@ impl Code {
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The level of a lint code: `error` blocks `publish` (and makes `check` exit 1), `warn` is
+/// reported and recorded in the manifest, `allow` drops the finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Allow,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "error" => Some(Level::Error),
+            "warn" => Some(Level::Warn),
+            "allow" => Some(Level::Allow),
+            _ => None,
+        }
     }
 }
 

@@ -6,4 +6,5 @@ pub mod error;
 pub mod findings;
 pub mod fsx;
 pub mod hash;
+pub mod js;
 pub mod version;

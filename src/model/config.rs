@@ -25,6 +25,9 @@ pub struct Config {
     pub registry: RegistryConfig,
     #[serde(default)]
     pub changelog: ChangelogConfig,
+    /// `[lint]`: levels per code, per-path overrides, the baseline file.
+    #[serde(default, skip_serializing_if = "LintConfig::is_default")]
+    pub lint: LintConfig,
     /// Directory the relative paths above are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -42,6 +45,29 @@ pub struct PackageConfig {
     /// Repository URL; enables compare links in the changelog.
     #[serde(default)]
     pub repository: Option<String>,
+    /// package.json `author` (`"Name <email> (url)"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// package.json `homepage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homepage: Option<String>,
+    /// package.json `bugs` (the issue tracker URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bugs: Option<String>,
+    /// package.json `keywords`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    /// package.json `engines` (`{ node = ">=18" }`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub engines: BTreeMap<String, String>,
+    /// package.json `publishConfig` (`{ access = "public", registry = "…" }`).
+    #[serde(
+        default,
+        rename = "publish_config",
+        alias = "publishConfig",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub publish_config: BTreeMap<String, String>,
 }
 
 fn default_license() -> String {
@@ -97,10 +123,23 @@ pub struct ContentConfig {
     /// Inline key map: `[content.keys.en] Lark = "integrations/lark.md"`.
     #[serde(default)]
     pub keys: BTreeMap<String, BTreeMap<String, String>>,
+    /// Bundler entry modules whose `import Name from "<path>.md?raw"` lines declare keys
+    /// (`["src/{lang}.ts"]`), relative to the config file; grammar in [`crate::keys`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys_from: Vec<String>,
     /// Earlier locations of the content folder, by release version (`[[content.history]]`).
     /// Used only when reading a release from git; `root` is the location of every other version.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryEntry>,
+    /// Globs of the files that are documents (default: every `*.md`), relative to each
+    /// language folder (`guides/**`), to the content root when they start with a language
+    /// (`zh/legacy/**`), or with `{lang}` for every language (`{lang}/drafts/**`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Globs of files that are not documents (not linted, bundled or diffed); same forms as
+    /// `include`, applied after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 /// `[[content.history]]`: the content folder of the releases in a version range.
@@ -139,7 +178,10 @@ impl Default for ContentConfig {
             required_fields: default_required(),
             keys_file: None,
             keys: BTreeMap::new(),
+            keys_from: Vec::new(),
             history: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
         }
     }
 }
@@ -151,6 +193,29 @@ pub struct BundleConfig {
     /// package name plus the PascalCase language.
     #[serde(default)]
     pub globals: BTreeMap<String, String>,
+    /// Which documents the bundles hold: every document (`all`, the default), or only those
+    /// with a key from a key source or front matter (`keyed`). `docs/`, the manifest and sync
+    /// hold every document either way.
+    #[serde(default, skip_serializing_if = "BundleDocuments::is_all")]
+    pub documents: BundleDocuments,
+}
+
+/// `[bundle] documents`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum BundleDocuments {
+    /// Every document, keyed or not (an unkeyed document under its id).
+    #[default]
+    #[serde(rename = "all")]
+    All,
+    /// Only documents with a declared key.
+    #[serde(rename = "keyed")]
+    Keyed,
+}
+
+impl BundleDocuments {
+    fn is_all(&self) -> bool {
+        *self == BundleDocuments::All
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -199,6 +264,90 @@ pub struct ChangelogConfig {
     /// The changelog file `publish` prepends sections to; relative to the config file.
     #[serde(default = "default_changelog")]
     pub path: PathBuf,
+}
+
+pub use crate::ground::findings::Level;
+
+/// `[lint]`: `KB010 = "warn"` for any code, `baseline = "…"`, and `[[lint.overrides]]`.
+/// Read from a plain table so that every key can be checked and named in errors.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(try_from = "BTreeMap<String, toml::Value>")]
+pub struct LintConfig {
+    /// Level per code (`"KB010"` → warn), validated against the known codes.
+    #[serde(flatten)]
+    pub levels: BTreeMap<String, Level>,
+    /// The baseline file, relative to the config file (default `kbrel-baseline.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<PathBuf>,
+    /// Per-path levels; for a code, the last override whose paths match a file wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<LintOverride>,
+}
+
+/// `[[lint.overrides]]`: levels for the files matching `paths` (globs relative to the content
+/// root, `{lang}` for every language: `zh/legacy/**`, `{lang}/index.md`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintOverride {
+    pub paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warn: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+}
+
+/// The default baseline file name.
+pub const BASELINE_FILE: &str = "kbrel-baseline.json";
+
+impl LintConfig {
+    fn is_default(&self) -> bool {
+        *self == LintConfig::default()
+    }
+}
+
+impl TryFrom<BTreeMap<String, toml::Value>> for LintConfig {
+    type Error = String;
+
+    fn try_from(table: BTreeMap<String, toml::Value>) -> std::result::Result<Self, String> {
+        let mut out = LintConfig::default();
+        for (key, value) in table {
+            match key.as_str() {
+                "baseline" => match value {
+                    toml::Value::String(s) if !s.trim().is_empty() => {
+                        out.baseline = Some(PathBuf::from(s))
+                    }
+                    other => {
+                        return Err(format!(
+                            "lint.baseline: expected a file path, found `{other}`"
+                        ));
+                    }
+                },
+                "overrides" => {
+                    out.overrides = value.try_into().map_err(|e: toml::de::Error| {
+                        format!(
+                            "lint.overrides: {} (write `[[lint.overrides]]` tables with `paths` and `error` / `warn` / `allow` lists)",
+                            e.message().trim()
+                        )
+                    })?;
+                }
+                code => {
+                    let level = match &value {
+                        toml::Value::String(s) => Level::parse(s),
+                        _ => None,
+                    }
+                    .ok_or_else(|| {
+                        format!(
+                            "lint.{code}: expected \"error\", \"warn\" or \"allow\", found `{value}`"
+                        )
+                    })?;
+                    out.levels.insert(code.to_string(), level);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn default_changelog() -> PathBuf {
@@ -325,19 +474,63 @@ impl Config {
         if !self.registry.tag_format.contains("{version}") {
             return bad("registry.tag_format must contain `{version}`".into());
         }
-        for (lang, global) in &self.bundle.globals {
+        for lang in self.bundle.globals.keys() {
             if !self.content.languages.contains(lang) {
                 return bad(format!("bundle.globals.{lang}: unknown language `{lang}`"));
             }
-            if !crate::npm::is_js_identifier(global) {
+        }
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        for lang in &self.content.languages {
+            let global = self.bundle_global(lang);
+            let origin = if self.bundle.globals.contains_key(lang) {
+                format!("bundle.globals.{lang}")
+            } else {
+                format!(
+                    "the IIFE global of `{lang}` (from package.name; set bundle.globals.{lang})"
+                )
+            };
+            if let Some(problem) = crate::js::global_name_problem(&global) {
+                return bad(format!("{origin} `{global}` {problem}"));
+            }
+            if let Some(other) = seen.insert(global.clone(), lang) {
                 return bad(format!(
-                    "bundle.globals.{lang} `{global}` is not a JavaScript identifier"
+                    "{origin} `{global}` is also the global of `{other}`: one language's bundle would replace the other's"
+                ));
+            }
+        }
+        for (i, pattern) in self.content.keys_from.iter().enumerate() {
+            if !pattern.contains("{lang}") && self.content.languages.len() > 1 {
+                return bad(format!(
+                    "content.keys_from[{i}] `{pattern}` must contain `{{lang}}` (one entry module per language)"
                 ));
             }
         }
         for lang in self.content.keys.keys() {
             if !self.content.languages.contains(lang) {
                 return bad(format!("content.keys.{lang}: unknown language `{lang}`"));
+            }
+        }
+        // The codes themselves are checked by `lint::check` (config knows no lint codes).
+        for (i, o) in self.lint.overrides.iter().enumerate() {
+            if o.paths.is_empty() {
+                return bad(format!(
+                    "lint.overrides[{i}].paths is empty: name the files it applies to"
+                ));
+            }
+            for (j, p) in o.paths.iter().enumerate() {
+                if let Err(msg) = path_glob(p, &self.content.languages) {
+                    return bad(format!("lint.overrides[{i}].paths[{j}] `{p}`: {msg}"));
+                }
+            }
+        }
+        for (field, globs) in [
+            ("include", &self.content.include),
+            ("exclude", &self.content.exclude),
+        ] {
+            for (j, p) in globs.iter().enumerate() {
+                if let Err(msg) = path_glob(p, &self.content.languages) {
+                    return bad(format!("content.{field}[{j}] `{p}`: {msg}"));
+                }
             }
         }
         let mut ranges: Vec<VersionRange> = Vec::new();
@@ -410,13 +603,30 @@ impl Config {
                 description: String::new(),
                 license: default_license(),
                 repository: None,
+                author: None,
+                homepage: None,
+                bugs: None,
+                keywords: Vec::new(),
+                engines: BTreeMap::new(),
+                publish_config: BTreeMap::new(),
             },
             content: ContentConfig::default(),
             bundle: BundleConfig::default(),
             registry: RegistryConfig::default(),
             changelog: ChangelogConfig::default(),
+            lint: LintConfig::default(),
             base_dir: base_dir.to_path_buf(),
         }
+    }
+
+    /// The baseline file: `lint.baseline`, else `kbrel-baseline.json` next to the config file.
+    pub fn baseline_path(&self) -> PathBuf {
+        self.base_dir.join(
+            self.lint
+                .baseline
+                .as_deref()
+                .unwrap_or(Path::new(BASELINE_FILE)),
+        )
     }
 
     pub fn source_language(&self) -> &str {
@@ -451,6 +661,49 @@ impl Config {
             .unwrap_or(&self.package.name);
         format!("{}{}", pascal_case(bare), pascal_case(lang))
     }
+}
+
+/// A glob over content paths as `[content] include/exclude` and `[[lint.overrides]] paths`
+/// write them, compiled to one matcher per language over paths relative to the content root
+/// (`en/guides/a.md`): `{lang}/…` for every language, `<lang>/…` for one, anything else
+/// relative to each language folder. `*` stays within a folder, `**` crosses folders.
+pub fn path_glob(
+    pattern: &str,
+    languages: &[String],
+) -> std::result::Result<globset::GlobSet, String> {
+    let p = pattern.trim();
+    if p.is_empty() {
+        return Err("empty glob".into());
+    }
+    if p.starts_with('/') || p.split('/').any(|s| s == "..") {
+        return Err("must be relative to the content root, without `..`".into());
+    }
+    let mut set = globset::GlobSetBuilder::new();
+    for full in expand_glob(p, languages) {
+        let glob = globset::GlobBuilder::new(&full)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| e.kind().to_string())?;
+        set.add(glob);
+    }
+    set.build().map_err(|e| e.to_string())
+}
+
+/// The content-root patterns a [`path_glob`] pattern stands for, one per language it applies to.
+fn expand_glob(p: &str, languages: &[String]) -> Vec<String> {
+    let first = p.split('/').next().unwrap_or("");
+    languages
+        .iter()
+        .filter_map(|lang| {
+            if p.contains("{lang}") {
+                Some(p.replace("{lang}", lang))
+            } else if languages.iter().any(|l| l == first) {
+                (first == lang).then(|| p.to_string())
+            } else {
+                Some(format!("{lang}/{p}"))
+            }
+        })
+        .collect()
 }
 
 fn pascal_case(s: &str) -> String {

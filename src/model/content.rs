@@ -44,8 +44,14 @@ pub struct Document {
     pub path: String,
     /// Stable identity across versions and languages (see [`Pairing`]).
     pub id: String,
-    /// Name in the JS bundles.
+    /// Name in the JS bundles: the front-matter `key`, else the first key a key source
+    /// declares for it, else the id.
     pub key: String,
+    /// The document's other keys (declared by key sources), sorted: the bundles hold it under
+    /// each of them too.
+    pub aliases: Vec<String>,
+    /// Whether a key source or front matter declares a key for it (else its key is its id).
+    pub keyed: bool,
     pub title: Option<String>,
     pub description: Option<String>,
     pub date: Option<String>,
@@ -90,8 +96,10 @@ pub struct KnowledgeBase {
     pub documents: Vec<Document>,
     /// Every file below the content root (markdown or not), relative to the root.
     pub files: BTreeSet<String>,
-    /// Findings produced while reading (front matter, encoding).
+    /// Findings produced while reading (front matter, encoding, key sources).
     pub problems: Vec<Finding>,
+    /// The key map the documents' keys were built from (read at the same revision).
+    pub keys: KeyMap,
 }
 
 impl KnowledgeBase {
@@ -100,8 +108,8 @@ impl KnowledgeBase {
     }
 }
 
-/// key → path, per language, from `kbrel.toml` and/or a keys file.
-pub type KeyMap = BTreeMap<String, BTreeMap<String, String>>;
+/// key → declaration, per language, from the key sources ([`crate::keys`]).
+pub type KeyMap = crate::keys::KeyMap;
 
 /// Normalise text for hashing and diffing: strip a BOM, CRLF → LF, Unicode NFC (never NFKC,
 /// which would rewrite Chinese full-width punctuation).
@@ -421,6 +429,21 @@ fn plain_string(v: &str) -> bool {
         && !v.ends_with(':')
 }
 
+/// The text of a plain (unquoted, one-line) YAML scalar as its author wrote it, without a
+/// trailing ` # comment`; `None` for an empty value (a real null: `id:`), or anything else
+/// (quoted, tagged, flow or block values, continuation lines).
+fn plain_scalar_text(raw: &str) -> Option<String> {
+    let text = match raw.find(" #") {
+        Some(at) => &raw[..at],
+        None => raw,
+    }
+    .trim();
+    let plain = !text.is_empty()
+        && !text.contains('\n')
+        && !text.starts_with(['"', '\'', '!', '&', '*', '[', '{', '|', '>', '#']);
+    plain.then(|| text.to_string())
+}
+
 /// The path-derived id of a document path (`guide/a.md` → `guide/a`).
 pub fn path_id(path: &str) -> String {
     path.strip_suffix(".md").unwrap_or(path).to_string()
@@ -452,7 +475,7 @@ fn parse_document(
     lang: &str,
     path: &str,
     bytes: Vec<u8>,
-    key_of_path: &BTreeMap<String, String>,
+    key_of_path: &BTreeMap<&str, Vec<&str>>,
 ) -> (Option<Document>, Vec<Finding>) {
     let full = format!("{lang}/{path}");
     let mut findings = Vec::new();
@@ -517,10 +540,15 @@ fn parse_document(
                             Some(serde_json::Value::String(s)) => {
                                 known.insert(name, s.trim().to_string());
                             }
+                            // A scalar YAML re-typed (`1.10` → 1.1, `007` → 7, `0x1F` →
+                            // 31, `yes` → true): the author's text, as written. (A null —
+                            // `id:`, `id: ~`, `id: null` — stays "no value", as lint's
+                            // required-field check reads it.)
                             Some(
                                 v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)),
                             ) => {
-                                known.insert(name, v.to_string());
+                                let text = fields.get(name).and_then(|f| plain_scalar_text(&f.raw));
+                                known.insert(name, text.unwrap_or_else(|| v.to_string()));
                             }
                             Some(_) => findings.push(Finding::error(
                                 Code::FrontMatter,
@@ -563,17 +591,28 @@ fn parse_document(
         Pairing::FrontMatterId => known.get("id").cloned().unwrap_or(path_id.clone()),
         Pairing::FrontMatterUrl => slug.clone().unwrap_or(path_id.clone()),
     };
+    let declared: &[&str] = key_of_path.get(path).map_or(&[], Vec::as_slice);
+    let keyed = known.contains_key("key") || !declared.is_empty();
     let key = known
         .get("key")
         .cloned()
-        .or_else(|| key_of_path.get(path).cloned())
+        .or_else(|| declared.first().map(|k| k.to_string()))
         .unwrap_or_else(|| id.clone());
+    let mut aliases: Vec<String> = declared
+        .iter()
+        .filter(|k| **k != key)
+        .map(|k| k.to_string())
+        .collect();
+    aliases.sort();
+    aliases.dedup();
     let sha256 = sha256_hex(text.as_bytes());
     let doc = Document {
         lang: lang.to_string(),
         path: path.to_string(),
         id,
         key,
+        aliases,
+        keyed,
         title: known.get("title").cloned(),
         description: known.get("description").cloned(),
         date: known.get("date").cloned(),
@@ -611,16 +650,49 @@ pub fn build(
             });
         }
     }
-    // key maps are key -> path; invert per language.
-    let mut key_of_path: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let (files, all_files) = select(cfg, files, all_files)?;
+    // key maps are key -> path; invert per language, each path's keys in declaration order.
+    // lang → path → (declaration order, key)
+    type Declared<'k> = BTreeMap<&'k str, BTreeMap<&'k str, Vec<(usize, &'k str)>>>;
+    let mut key_of_path: Declared<'_> = BTreeMap::new();
     for (lang, map) in keys {
-        for (key, path) in map {
+        for (key, def) in map {
+            let dir = format!("{lang}/{}/", def.path);
+            if all_files
+                .range(dir.clone()..)
+                .next()
+                .is_some_and(|f| f.starts_with(&dir))
+            {
+                return Err(Error::Keys {
+                    path: def.source.clone().into(),
+                    line: def.line,
+                    message: format!(
+                        "key `{key}` ({lang}) names `{}`, which is a folder, not a document",
+                        def.path
+                    ),
+                });
+            }
             key_of_path
-                .entry(lang.clone())
+                .entry(lang.as_str())
                 .or_default()
-                .insert(path.clone(), key.clone());
+                .entry(def.path.as_str())
+                .or_default()
+                .push((def.order, key.as_str()));
         }
     }
+    let key_of_path: BTreeMap<&str, BTreeMap<&str, Vec<&str>>> = key_of_path
+        .into_iter()
+        .map(|(lang, paths)| {
+            let paths = paths
+                .into_iter()
+                .map(|(p, mut ks)| {
+                    ks.sort();
+                    (p, ks.into_iter().map(|(_, k)| k).collect())
+                })
+                .collect();
+            (lang, paths)
+        })
+        .collect();
     let empty = BTreeMap::new();
     // Consumed one file at a time, so raw bytes are freed as documents are built.
     let parsed: Vec<(Option<Document>, Vec<Finding>)> = files
@@ -640,6 +712,33 @@ pub fn build(
         documents.extend(doc);
         problems.extend(findings);
     }
+    // KB020: a declared key whose document does not exist.
+    let present: crate::FastSet<(&str, &str)> = documents
+        .iter()
+        .map(|d| (d.lang.as_str(), d.path.as_str()))
+        .collect();
+    let mut missing = Vec::new();
+    for (lang, map) in keys {
+        for (key, def) in map {
+            let full = format!("{lang}/{}", def.path);
+            if !present.contains(&(lang.as_str(), def.path.as_str())) {
+                let why = if all_files.contains(&full) {
+                    "exists but is not a document that could be read"
+                } else {
+                    "does not exist"
+                };
+                missing.push(Finding::error(
+                    Code::KeyWithoutDocument,
+                    &def.source,
+                    def.line.max(1),
+                    format!("key `{key}` names `{full}`, which {why}; the bundle would lack it"),
+                ));
+            }
+        }
+    }
+    drop(present);
+    problems.extend(missing);
+    problems.extend(declared_key_findings(keys, &documents));
     if documents.is_empty() && problems.is_empty() {
         return Err(Error::Content {
             path: cfg.content_root(),
@@ -655,6 +754,9 @@ pub fn build(
     }
     let lang_rank = |l: &str| langs.iter().position(|x| x == l).unwrap_or(usize::MAX);
     documents.sort_by(|a, b| (lang_rank(&a.lang), &a.path).cmp(&(lang_rank(&b.lang), &b.path)));
+    if cfg.content.pairing == Pairing::FrontMatterUrl {
+        displace_claimed_urls(&mut documents);
+    }
     problems.sort();
     Ok(KnowledgeBase {
         languages: langs.clone(),
@@ -662,32 +764,250 @@ pub fn build(
         documents,
         files: all_files,
         problems,
+        keys: keys.clone(),
     })
 }
 
-/// Load the configured key map: inline `[content.keys]` merged over the keys file.
-pub fn load_key_map(cfg: &Config) -> Result<KeyMap> {
-    let mut map = KeyMap::new();
-    if let Some(file) = &cfg.content.keys_file {
-        let path = cfg.base_dir.join(file);
-        let text = crate::fsx::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-        map = serde_json::from_str(&text).map_err(|e| Error::Config {
-            path: path.clone(),
-            message: format!("keys file must be {{\"<lang>\": {{\"<key>\": \"<path>\"}}}}: {e}"),
-        })?;
-        for lang in map.keys() {
-            if !cfg.content.languages.contains(lang) {
-                return Err(Error::Config {
-                    path,
-                    message: format!("unknown language `{lang}`"),
+/// With `front-matter:url` pairing, two documents of one language claiming one `url` cannot
+/// both be released under it: the first in path order keeps it, each later one falls back to
+/// its path id (and, when its key came from its id, to that as key). Lint still reports the
+/// claim (KB005, from the slugs), so the release can be published, recorded, and fixed later.
+fn displace_claimed_urls(documents: &mut [Document]) {
+    let mut seen: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+    for d in documents.iter_mut() {
+        if seen.insert((d.lang.clone(), d.id.clone())) {
+            continue;
+        }
+        let fallback = path_id(&d.path);
+        if fallback == d.id {
+            continue;
+        }
+        if d.key == d.id {
+            d.key = fallback.clone();
+        }
+        d.id = fallback;
+    }
+}
+
+/// `[content] include` / `exclude`: drop the markdown files that are not documents, from the
+/// sources and from the file list (a link to an excluded page is a link to nothing that is
+/// published). An include/exclude that leaves a language without documents is an error.
+fn select(
+    cfg: &Config,
+    files: Vec<SourceFile>,
+    mut all_files: BTreeSet<String>,
+) -> Result<(Vec<SourceFile>, BTreeSet<String>)> {
+    let c = &cfg.content;
+    if c.include.is_empty() && c.exclude.is_empty() {
+        return Ok((files, all_files));
+    }
+    let compile = |field: &str, globs: &[String]| -> Result<Vec<globset::GlobSet>> {
+        globs
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                crate::config::path_glob(g, &c.languages).map_err(|m| Error::Config {
+                    path: cfg.base_dir.join(crate::config::CONFIG_FILE),
+                    message: format!("content.{field}[{i}] `{g}`: {m}"),
+                })
+            })
+            .collect()
+    };
+    let include = compile("include", &c.include)?;
+    let exclude = compile("exclude", &c.exclude)?;
+    let is_doc = |path: &str| {
+        !path.ends_with(".md")
+            || ((include.is_empty() || include.iter().any(|g| g.is_match(path)))
+                && !exclude.iter().any(|g| g.is_match(path)))
+    };
+    let mut before: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut after: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &files {
+        if let Some((lang, _)) = f.path.split_once('/')
+            && let Some(l) = c.languages.iter().find(|l| *l == lang)
+            && f.path.ends_with(".md")
+        {
+            *before.entry(l.as_str()).or_default() += 1;
+            if is_doc(&f.path) {
+                *after.entry(l.as_str()).or_default() += 1;
+            }
+        }
+    }
+    for (lang, n) in &before {
+        if after.get(lang).copied().unwrap_or(0) == 0 {
+            let what = match (c.include.is_empty(), c.exclude.is_empty()) {
+                (false, true) => format!("content.include {:?}", c.include),
+                (true, false) => format!("content.exclude {:?}", c.exclude),
+                _ => format!(
+                    "content.include {:?} with content.exclude {:?}",
+                    c.include, c.exclude
+                ),
+            };
+            return Err(Error::Config {
+                path: cfg.base_dir.join(crate::config::CONFIG_FILE),
+                message: format!(
+                    "{what} leaves language `{lang}` without documents (it has {n} markdown file(s)); narrow the globs"
+                ),
+            });
+        }
+    }
+    all_files.retain(|p| is_doc(p));
+    let files = files.into_iter().filter(|f| is_doc(&f.path)).collect();
+    Ok((files, all_files))
+}
+
+/// Where a bundle key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyOrigin {
+    /// The document's front-matter `key:` field.
+    FrontMatter,
+    /// A key source: keys file, `[content.keys]`, an entry module.
+    KeySource,
+    /// No declared key: the document's id.
+    Id,
+}
+
+/// One key of the effective key map (`kbrel keys`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EffectiveKey {
+    pub lang: String,
+    pub key: String,
+    /// The document, relative to the language folder.
+    pub path: String,
+    /// The document's id; `None` when the key names a document that does not exist (KB020).
+    pub id: Option<String>,
+    /// Whether this is the document's primary key (its `key` in manifest.json) or an alias.
+    pub primary: bool,
+    pub origin: KeyOrigin,
+    /// The file that declares the key and the line (`en/a.md` for front matter).
+    pub source: Option<String>,
+    pub line: usize,
+}
+
+/// Every key of every document (and every declared key whose document is missing), sorted by
+/// language (configured order) then key.
+pub fn effective_keys(kb: &KnowledgeBase) -> Vec<EffectiveKey> {
+    let mut out = Vec::new();
+    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for d in &kb.documents {
+        let declared = kb.keys.get(&d.lang);
+        for (i, key) in std::iter::once(&d.key).chain(&d.aliases).enumerate() {
+            seen.insert((&d.lang, key));
+            let def = declared
+                .and_then(|m| m.get(key))
+                .filter(|def| def.path == d.path);
+            let (origin, source, line) = match (i, d.fields.get("key"), def) {
+                (0, Some(f), _) if d.keyed => (KeyOrigin::FrontMatter, Some(d.full_path()), f.line),
+                (_, _, Some(def)) => (KeyOrigin::KeySource, Some(def.source.clone()), def.line),
+                _ => (KeyOrigin::Id, None, 0),
+            };
+            out.push(EffectiveKey {
+                lang: d.lang.clone(),
+                key: key.clone(),
+                path: d.path.clone(),
+                id: Some(d.id.clone()),
+                primary: i == 0,
+                origin,
+                source,
+                line,
+            });
+        }
+    }
+    for (lang, map) in &kb.keys {
+        for (key, def) in map {
+            if !seen.contains(&(lang.as_str(), key.as_str())) {
+                out.push(EffectiveKey {
+                    lang: lang.clone(),
+                    key: key.clone(),
+                    path: def.path.clone(),
+                    id: None,
+                    primary: false,
+                    origin: KeyOrigin::KeySource,
+                    source: Some(def.source.clone()),
+                    line: def.line,
                 });
             }
         }
     }
-    for (lang, keys) in &cfg.content.keys {
-        map.entry(lang.clone()).or_default().extend(keys.clone());
+    let rank = |l: &str| {
+        kb.languages
+            .iter()
+            .position(|x| x == l)
+            .unwrap_or(usize::MAX)
+    };
+    out.sort_by(|a, b| (rank(&a.lang), &a.key).cmp(&(rank(&b.lang), &b.key)));
+    out
+}
+
+/// KB021 and KB022 over the keys a key source or front matter declares (keys that are ids
+/// are not checked: an id is a path, and nothing declared it as a name).
+fn declared_key_findings(keys: &KeyMap, documents: &[Document]) -> Vec<Finding> {
+    // (lang, key) → where it is declared.
+    let mut declared: BTreeMap<(&str, &str), (String, usize)> = BTreeMap::new();
+    for (lang, map) in keys {
+        for (key, def) in map {
+            declared.insert((lang, key), (def.source.clone(), def.line.max(1)));
+        }
     }
-    Ok(map)
+    for d in documents {
+        if let Some(f) = d.fields.get("key") {
+            declared
+                .entry((&d.lang, &d.key))
+                .or_insert_with(|| (d.full_path(), f.line));
+        }
+    }
+    let mut out = Vec::new();
+    let mut folded: BTreeMap<(&str, String), Vec<&str>> = BTreeMap::new();
+    for ((lang, key), (file, line)) in &declared {
+        if !crate::js::is_identifier(key) {
+            out.push(Finding::warning(
+                Code::KeyNotIdentifier,
+                file,
+                *line,
+                format!(
+                    "key `{key}` ({lang}) is not a JavaScript identifier: consumers must write `docs[\"{key}\"]`, not `docs.{key}`"
+                ),
+            ));
+        }
+        folded
+            .entry((lang, key.to_lowercase()))
+            .or_default()
+            .push(key);
+    }
+    for ((lang, _), group) in folded {
+        if group.len() < 2 {
+            continue;
+        }
+        for key in &group {
+            let (file, line) = &declared[&(lang, *key)];
+            let others: Vec<String> = group
+                .iter()
+                .filter(|k| *k != key)
+                .map(|k| format!("`{k}`"))
+                .collect();
+            out.push(Finding::warning(
+                Code::KeyCaseCollision,
+                file,
+                *line,
+                format!(
+                    "key `{key}` ({lang}) differs only in case from {}: a consumer that mistypes the case gets `undefined`",
+                    others.join(", ")
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Load the configured key map from the working tree (every key source, see [`crate::keys`]).
+pub fn load_key_map(cfg: &Config) -> Result<KeyMap> {
+    crate::keys::load(
+        cfg,
+        &cfg.content.root,
+        &crate::keys::fs_reader(&cfg.base_dir),
+        false,
+    )
 }
 
 /// Load `<root>/<lang>/**` from the filesystem and build the knowledge base.
@@ -834,17 +1154,23 @@ pub fn resolve_relative(from: &str, target: &str) -> Option<String> {
 }
 
 /// The manifest entries of every document, in the knowledge base's order (built in parallel).
-pub fn manifest_docs(kb: &KnowledgeBase) -> Vec<ManifestDoc> {
+pub fn manifest_docs(cfg: &Config, kb: &KnowledgeBase) -> Vec<ManifestDoc> {
     use rayon::prelude::*;
-    kb.documents.par_iter().map(manifest_doc).collect()
+    let keyed_only = cfg.bundle.documents == crate::config::BundleDocuments::Keyed;
+    kb.documents
+        .par_iter()
+        .map(|d| manifest_doc(d, keyed_only))
+        .collect()
 }
 
-fn manifest_doc(d: &Document) -> ManifestDoc {
+fn manifest_doc(d: &Document, keyed_only: bool) -> ManifestDoc {
     ManifestDoc {
         id: d.id.clone(),
         lang: d.lang.clone(),
         path: d.path.clone(),
         key: d.key.clone(),
+        aliases: d.aliases.clone(),
+        bundled: !keyed_only || d.keyed,
         title: d.title.clone(),
         url: d.url.clone(),
         sha256: d.sha256.clone(),
@@ -1019,5 +1345,100 @@ mod tests {
             Some("en/configuration.md")
         );
         assert_eq!(resolve_relative("en/a.md", "../../x.md"), None);
+    }
+}
+
+/// Issue #21, class 9: front-matter values that pair or identify documents are the author's
+/// text, whatever YAML would re-type them into.
+#[cfg(test)]
+mod identity_text_tests {
+    use super::*;
+
+    fn parsed(pairing: Pairing, front_matter: &str) -> Document {
+        let mut cfg = Config::default_for("t", Path::new("."));
+        cfg.content.pairing = pairing;
+        let text = format!("---\n{front_matter}\n---\n# Body\n");
+        let (doc, findings) =
+            parse_document(&cfg, "en", "a/b.md", text.into_bytes(), &BTreeMap::new());
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.severity != crate::lint::Severity::Error),
+            "{front_matter}: {findings:?}"
+        );
+        doc.expect("a document")
+    }
+
+    /// Every scalar YAML reads as something other than its text: floats with trailing zeros,
+    /// integers with leading zeros, octal and hex, exponents, booleans of YAML 1.1 and 1.2,
+    /// infinities, dates and times. Each must come back exactly as written, as id, key, url
+    /// and title, unquoted or with a trailing comment; quoted, it was text all along.
+    #[test]
+    fn identity_fields_keep_the_authors_text() {
+        let values = [
+            "1.10",
+            "1.0",
+            "01",
+            "007",
+            "0o17",
+            "0x1F",
+            "0b101",
+            "1e3",
+            "-0",
+            "+12",
+            ".5",
+            "1_000",
+            "true",
+            "False",
+            "yes",
+            "NO",
+            "on",
+            "Off",
+            "2024-01-01",
+            "2024-01-01 10:00:00",
+            "2024-01-01T10:00:00Z",
+            "12:30",
+            "10.20.30",
+        ];
+        for v in values {
+            for (written, pairing) in [
+                (format!("id: {v}"), Pairing::FrontMatterId),
+                (format!("id: {v} # the id"), Pairing::FrontMatterId),
+                (format!("id: \"{v}\""), Pairing::FrontMatterId),
+                (format!("id: '{v}'"), Pairing::FrontMatterId),
+            ] {
+                let d = parsed(pairing, &written);
+                assert_eq!(d.id, v, "{written}");
+            }
+            let d = parsed(
+                Pairing::FrontMatterId,
+                &format!("title: {v}\nkey: {v}\nurl: {v}\ndescription: {v}"),
+            );
+            assert_eq!(
+                (d.title.as_deref(), d.key.as_str(), d.url.as_deref()),
+                (Some(v), v, Some(v)),
+                "{v}"
+            );
+            assert_eq!(d.description.as_deref(), Some(v), "{v}");
+        }
+        // A url that YAML reads as a number pairs by its own text.
+        let d = parsed(Pairing::FrontMatterUrl, "url: /en/2.10");
+        assert_eq!(d.id, "2.10");
+    }
+
+    /// Unquoted `1.10` in one language and quoted `"1.10"` in the other are one id.
+    #[test]
+    fn quoted_and_unquoted_ids_pair() {
+        let a = parsed(Pairing::FrontMatterId, "id: 1.10\ntitle: 2.0");
+        let b = parsed(Pairing::FrontMatterId, "id: \"1.10\"\ntitle: \"2.0\"");
+        assert_eq!((a.id, a.title), (b.id, b.title));
+    }
+
+    /// A null is no value (as lint's required-field check reads it): the path is the id.
+    #[test]
+    fn a_null_id_is_no_id() {
+        for null in ["id:", "id: ~", "id: null", "id: Null", "id: NULL"] {
+            assert_eq!(parsed(Pairing::FrontMatterId, null).id, "a/b", "{null}");
+        }
     }
 }

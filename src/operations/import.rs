@@ -10,8 +10,9 @@ use crate::config::Config;
 use crate::date::Timestamp;
 use crate::error::{Error, Result};
 use crate::git::{Repo, TagInfo};
+use crate::lint::Code;
 use crate::manifest::GitInfo;
-use crate::publish::{self, Outcome, PublishOptions, VersionSpec};
+use crate::publish::{self, LintGate, Outcome, PublishOptions, VersionSpec};
 use crate::registry::Registry;
 
 #[derive(Debug, Clone)]
@@ -20,6 +21,11 @@ pub struct ImportOptions {
     pub tags: Option<globset::GlobMatcher>,
     pub dry_run: bool,
     pub lock_wait: Duration,
+    /// Refuse tags with lint errors (`--lint-gate`), as `publish` would without a baseline.
+    /// Otherwise each tag is published with its findings recorded as warnings.
+    pub lint_gate: bool,
+    /// Import a tag that holds a file that is not UTF-8 without that file (`--skip-unreadable`).
+    pub skip_unreadable: bool,
 }
 
 /// What happened to one tag.
@@ -30,6 +36,13 @@ pub struct ImportedTag {
     pub commit: String,
     pub date: String,
     pub outcome: Outcome,
+    /// Documents in the release.
+    pub documents: usize,
+    /// Findings by level (at the levels `kbrel.toml` gives), as the tag had them.
+    pub errors: usize,
+    pub warnings: usize,
+    /// Files left out because they cannot be read as text (`--skip-unreadable`).
+    pub skipped_files: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -98,14 +111,47 @@ pub fn import(
             }
         })
     };
+    let lint_gate = if opts.lint_gate {
+        LintGate::Block(None)
+    } else {
+        LintGate::Record
+    };
     // Vet every tag before writing anything, so a bad tag leaves the registry unchanged.
     let index = reg.read_index()?.map(|(i, _)| i);
+    let mut vetted = Vec::with_capacity(tags.len());
     for (version, tag) in &tags {
         let (kb, _) = load(version, tag)?;
-        publish::precheck(cfg, &kb, index.as_ref(), &version.to_string())
+        let unreadable: Vec<&crate::lint::Finding> = kb
+            .problems
+            .iter()
+            .filter(|f| f.code == Code::NonUtf8)
+            .collect();
+        if let Some(f) = unreadable.first()
+            && !opts.skip_unreadable
+        {
+            return Err(Error::Unreadable {
+                tag: tag.name.clone(),
+                file: f.file.clone(),
+                message: f.message.clone(),
+            });
+        }
+        let checked = crate::lint::check(&kb, cfg).map_err(|e| tag_error(e, tag))?;
+        publish::precheck(cfg, &kb, index.as_ref(), &version.to_string(), lint_gate)
             .map_err(|e| tag_error(e, tag))?;
+        let errors = checked.errors();
+        vetted.push((
+            kb.documents.len(),
+            errors,
+            checked.findings.len() - errors,
+            unreadable
+                .iter()
+                .map(|f| f.file.clone())
+                .collect::<Vec<_>>(),
+        ));
     }
-    for (i, (version, tag)) in tags.iter().enumerate() {
+    for (i, ((version, tag), (documents, errors, warnings, skipped_files))) in
+        tags.iter().zip(vetted).enumerate()
+    {
         progress(i, total, &tag.name);
         let (kb, commit) = load(version, tag)?;
         let date = Timestamp(tag.time);
@@ -127,6 +173,7 @@ pub fn import(
                 guard: None,
                 sign: None,
                 package_format: crate::package::FORMAT,
+                lint: lint_gate,
             },
         )
         .map_err(|e| tag_error(e, tag))?;
@@ -136,6 +183,10 @@ pub fn import(
             commit,
             date: date.rfc3339(),
             outcome: out.outcome,
+            documents,
+            errors,
+            warnings,
+            skipped_files,
         });
     }
     progress(total, total, "");
@@ -145,9 +196,14 @@ pub fn import(
 /// Name the tag in publish errors.
 fn tag_error(e: Error, tag: &TagInfo) -> Error {
     match e {
-        Error::LintFailed { findings } => Error::Usage(format!(
-            "tag {} does not pass `kbrel check` ({} error(s), first: {}:{} {})",
+        Error::LintFailed { findings, .. } => Error::Usage(format!(
+            "tag {} {} ({} error(s), first: {}:{} {})",
             tag.name,
+            if findings.iter().all(|f| f.code.is_fatal()) {
+                "cannot be released as it is: its file names could not be unpacked everywhere or read back"
+            } else {
+                "does not pass `kbrel check` with --lint-gate (without it each tag is imported with its findings recorded as warnings)"
+            },
             findings
                 .iter()
                 .filter(|f| f.severity == crate::lint::Severity::Error)

@@ -2,6 +2,7 @@
 //! command.
 
 pub mod import;
+pub mod pack;
 pub mod publish;
 pub mod push;
 pub mod server;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::baseline::{self, Baseline};
 use crate::changelog::{self, ReleaseInfo};
 use crate::config::Config;
 use crate::content::{Document, KnowledgeBase, manifest_docs, sha256_hex};
@@ -181,6 +182,85 @@ pub struct PublishOptions<'a> {
     /// The tarball's package format: [`package::FORMAT`], or an older one (1..) to rebuild a
     /// release made with it byte for byte.
     pub package_format: u32,
+    /// What lint errors do: block (less the baseline's), or only be recorded.
+    pub lint: LintGate<'a>,
+}
+
+/// What lint findings do to a publish. Either way the warnings, and the errors that do not
+/// block, are recorded as warnings in the release's manifest: they are facts about it.
+#[derive(Debug, Clone, Copy)]
+pub enum LintGate<'a> {
+    /// Error-level findings block, except those the baseline holds.
+    Block(Option<&'a Baseline>),
+    /// Nothing blocks (`import` recording a release as it was).
+    Record,
+}
+
+/// Apply the lint policy and the gate: the findings to record as warnings and, when baseline
+/// entries no longer match anything, a note saying they can be pruned; or
+/// `Error::LintFailed` naming the blocking ones.
+pub fn gate(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    gate: LintGate<'_>,
+) -> Result<(Vec<Finding>, Option<String>)> {
+    let mut note = None;
+    let checked = lint::check(kb, cfg)?;
+    let as_warning = |f: &Finding| Finding {
+        severity: Severity::Warning,
+        ..f.clone()
+    };
+    let mut warnings: Vec<Finding> = match gate {
+        LintGate::Record => {
+            // A release recorded as it was must still be one that can be read back.
+            let fatal: Vec<Finding> = checked
+                .findings
+                .iter()
+                .filter(|f| f.code.is_fatal())
+                .cloned()
+                .collect();
+            if !fatal.is_empty() {
+                return Err(Error::LintFailed {
+                    findings: fatal,
+                    baselined: 0,
+                });
+            }
+            checked.findings.iter().map(as_warning).collect()
+        }
+        LintGate::Block(None) => {
+            if lint::has_errors(&checked.findings) {
+                return Err(Error::LintFailed {
+                    findings: checked.findings,
+                    baselined: 0,
+                });
+            }
+            checked.findings
+        }
+        LintGate::Block(Some(b)) => {
+            let g = baseline::apply(b, kb, &checked.findings);
+            if !g.new.is_empty() {
+                return Err(Error::LintFailed {
+                    findings: g.new,
+                    baselined: g.baselined.len(),
+                });
+            }
+            let fixed: u32 = g.prunable.iter().map(|e| e.count).sum();
+            if fixed > 0 {
+                note = Some(format!(
+                    "{fixed} baselined finding(s) are fixed; remove their entries with `kbrel check --prune-baseline`"
+                ));
+            }
+            checked
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Warning)
+                .chain(&g.baselined)
+                .map(as_warning)
+                .collect()
+        }
+    };
+    warnings.sort();
+    Ok((warnings, note))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -228,8 +308,25 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
         languages: &'a [String],
         source_language: &'a str,
         globals: BTreeMap<String, String>,
+        /// The optional package.json fields, when any is set (absent: the digest of releases
+        /// made before they existed is unchanged).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        package_fields: Option<serde_json::Value>,
         documents: &'a [ManifestDoc],
     }
+    let p = &cfg.package;
+    let package_fields = (p.author.is_some()
+        || p.homepage.is_some()
+        || p.bugs.is_some()
+        || !p.keywords.is_empty()
+        || !p.engines.is_empty()
+        || !p.publish_config.is_empty())
+    .then(|| {
+        serde_json::json!({
+            "author": p.author, "homepage": p.homepage, "bugs": p.bugs,
+            "keywords": p.keywords, "engines": p.engines, "publishConfig": p.publish_config,
+        })
+    });
     let d = Digest {
         name: &cfg.package.name,
         description: &cfg.package.description,
@@ -238,6 +335,7 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
         languages: &cfg.content.languages,
         source_language: cfg.source_language(),
         globals: globals(cfg),
+        package_fields,
         documents: docs,
     };
     sha256_hex(&serde_json::to_vec(&d).expect("serialisable"))
@@ -321,7 +419,7 @@ pub fn suggest_next(
         ));
     };
     let from = crate::snapshot::Snapshot::published(reg, index, &top.version)?;
-    let to = crate::snapshot::Snapshot::working(kb);
+    let to = crate::snapshot::Snapshot::working(cfg, kb);
     let diff = crate::snapshot::compare(&cfg.package.name, &cfg.content.languages, &from, &to)?;
     let current = semver::Version::parse(&top.version)
         .map_err(|e| Error::corrupt(reg.path(registry::INDEX_FILE), e.to_string()))?;
@@ -336,13 +434,11 @@ pub fn precheck(
     kb: &KnowledgeBase,
     index: Option<&Index>,
     version: &str,
+    lint_gate: LintGate<'_>,
 ) -> Result<()> {
-    let findings = lint::lint(kb, cfg);
-    if lint::has_errors(&findings) {
-        return Err(Error::LintFailed { findings });
-    }
+    gate(cfg, kb, lint_gate)?;
     if let Some(existing) = index.and_then(|i| i.get(version)) {
-        let docs = manifest_docs(kb);
+        let docs = manifest_docs(cfg, kb);
         if existing.content_digest != content_digest(cfg, &docs) {
             return Err(Error::VersionConflict {
                 version: version.to_string(),
@@ -361,6 +457,7 @@ pub fn publish(
     opts: &PublishOptions<'_>,
 ) -> Result<PublishReport> {
     package::check_format(opts.package_format)?;
+    check_registry_place(cfg, reg)?;
     std::thread::scope(|scope| {
         // Most of the tarball (the bundles and `docs/`) depends on the documents alone: its
         // compression starts now, on worker threads, while the release is checked, diffed
@@ -371,6 +468,7 @@ pub fn publish(
             documents: &kb.documents,
             gzip_level: cfg.registry.gzip_level,
             format: opts.package_format,
+            keyed_only: cfg.bundle.documents == crate::config::BundleDocuments::Keyed,
         };
         let started = package::start(scope, &contents);
         publish_started(cfg, kb, reg, opts, started)
@@ -384,14 +482,7 @@ fn publish_started(
     opts: &PublishOptions<'_>,
     started: Result<package::Started<'_>>,
 ) -> Result<PublishReport> {
-    let findings = lint::lint(kb, cfg);
-    if lint::has_errors(&findings) {
-        return Err(Error::LintFailed { findings });
-    }
-    let warnings: Vec<Finding> = findings
-        .into_iter()
-        .filter(|f| f.severity == Severity::Warning)
-        .collect();
+    let (warnings, lint_note) = gate(cfg, kb, opts.lint)?;
     let lock = if opts.dry_run {
         None
     } else {
@@ -438,7 +529,7 @@ fn publish_started(
     };
     let vs = version.to_string();
     let published = opts.date.rfc3339();
-    let docs = manifest_docs(kb);
+    let docs = manifest_docs(cfg, kb);
     let digest = content_digest(cfg, &docs);
 
     if let Some(existing) = index.as_ref().and_then(|i| i.get(&vs)) {
@@ -491,7 +582,10 @@ fn publish_started(
         cfg,
         reg,
         index.as_ref(),
-        Some(&version),
+        crate::history::HistoryFilter {
+            keep: &|v, _| semver::Version::parse(&v.version).map_or(true, |p| p < version),
+            stop_at_same: false,
+        },
         &vs,
         &docs,
         &acks,
@@ -593,7 +687,7 @@ fn publish_started(
             &new_text,
         )?;
         let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = lint_note.iter().cloned().collect();
 
         let diff_file = DiffFile {
             schema_version: SCHEMA_VERSION,
@@ -664,6 +758,7 @@ fn publish_started(
             repository: cfg.package.repository.as_deref(),
             source_language: cfg.source_language(),
             manifest_json: &manifest_json,
+            fields: Some(&cfg.package),
         };
         // Streamed into the staging directory (or only hashed, for a dry run).
         let mut staged = staging.as_ref().map(|s| s.tarball()).transpose()?;
@@ -919,6 +1014,27 @@ struct Changelog {
     file: PathBuf,
 }
 
+/// The registry folder, as it resolves on disk (links and absolute paths included), is neither
+/// the project root nor a folder holding the content root: kbrel cleans up inside it.
+fn check_registry_place(cfg: &Config, reg: &Registry) -> Result<()> {
+    let Ok(dir) = reg.dir.canonicalize() else {
+        return Ok(());
+    };
+    let base = cfg.base_dir.canonicalize().ok();
+    let content = cfg.content_root().canonicalize().ok();
+    let what = if base.as_ref() == Some(&dir) {
+        "the project root"
+    } else if content.as_ref().is_some_and(|c| c.starts_with(&dir)) {
+        "a folder holding the content root"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Usage(format!(
+        "the registry `{}` is {what}; publish into a folder of its own (registry.dir or --registry); nothing was written",
+        reg.dir.display()
+    )))
+}
+
 /// Parse this release's manifest, diff and the new index with the readers every later command
 /// uses, and check that they serialise back to the same bytes.
 fn read_back(
@@ -1107,16 +1223,15 @@ fn already_published(
             registry::write_atomic(&reg.path(&packument_rel), &packument)?;
         }
     }
-    let heading = format!("## [{vs}]");
-    if !changelog.text.lines().any(|l| l.starts_with(&heading)) {
+    // The section goes in when missing and is replaced in place when it differs (never
+    // added twice).
+    let v = semver::Version::parse(&vs)
+        .map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
+    let updated = changelog::insert_section(&changelog.text, &v, &section);
+    if updated != changelog.text {
         files.push(changelog.path.display().to_string());
         if writing {
-            let v = semver::Version::parse(&vs)
-                .map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
-            registry::write_atomic(
-                &changelog.file,
-                changelog::insert_section(&changelog.text, &v, &section).as_bytes(),
-            )?;
+            registry::write_atomic(&changelog.file, updated.as_bytes())?;
         }
     }
     Ok(PublishReport {

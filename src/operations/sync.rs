@@ -517,6 +517,7 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 ///     guard: None,
 ///     sign: None,
 ///     package_format: kbrel::package::FORMAT,
+///     lint: publish::LintGate::Block(None),
 /// })?;
 ///
 /// let cache = tmp.path().join("cache");
@@ -1141,6 +1142,8 @@ fn fetch_delta(
                 lang: d.lang.clone(),
                 path: d.path.clone(),
                 key: String::new(),
+                aliases: Vec::new(),
+                bundled: true,
                 title: None,
                 url: None,
                 sha256: d.sha256.clone(),
@@ -1189,6 +1192,8 @@ fn fetch_delta(
             lang: c.lang.clone(),
             path: c.path.clone(),
             key: c.key.clone(),
+            aliases: Vec::new(),
+            bundled: true,
             title: c.title.clone(),
             url: None,
             sha256: sha,

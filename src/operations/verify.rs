@@ -470,8 +470,14 @@ fn check_diff(
         String::from_utf8(reg.read_blob_sized(&d.sha256, d.size)?)
             .map_err(|_| Error::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
     };
-    match crate::diff::diff_docs(&m.languages, prev_docs, &text, &m.documents, &text) {
+    // A diff.json written before the current pairing rules is checked against the rules it
+    // was written with.
+    let recompute = |rules| {
+        crate::diff::diff_docs_with(rules, &m.languages, prev_docs, &text, &m.documents, &text)
+    };
+    match recompute(crate::diff::Rules::Current) {
         Ok(changes) if changes == stored.changes => {}
+        Ok(_) if recompute(crate::diff::Rules::Before20).is_ok_and(|c| c == stored.changes) => {}
         Ok(_) => out.push(problem(
             &v.diff.path,
             ProblemKind::Diff,

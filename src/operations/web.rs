@@ -1845,7 +1845,13 @@ pub fn status_page(reg: &Registry, index: &Index, page: usize) -> Result<Page> {
         &cfg,
         reg,
         Some(index),
-        before.as_ref(),
+        history::HistoryFilter {
+            keep: &|x, _| match (&before, semver_of(&x.version)) {
+                (Some(b), Some(p)) => p < *b,
+                _ => true,
+            },
+            stop_at_same: false,
+        },
         &v.version,
         &man.documents,
         &acks,

@@ -38,6 +38,29 @@ pub struct ReleaseContext {
     /// Translation drift per non-source language (from the release's manifest).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub drift: BTreeMap<String, DriftCounts>,
+    /// For `kbrel changelog --from X --to Y`: the two sides as named. The heading is then
+    /// the release's own (`## [2.4.1] - date`) only when `to` is a published version, and
+    /// "Changes from X to Y" otherwise; `previous` is unset unless `from` is a release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<Range>,
+    /// Entries name bundle keys, titles (the old one only when it changed) and the sections
+    /// that changed ([`with_details`]). The sections `publish` writes into CHANGELOG.md do
+    /// not, so the releases in a registry rebuild byte for byte.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detailed: bool,
+}
+
+/// The two sides of an arbitrary changelog range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    /// `1.2.0`, `git:3f2a…` or `.` (the working tree).
+    pub from: String,
+    pub to: String,
+    /// Whether `to` is a published version.
+    pub to_is_release: bool,
+    /// The `from` side holds no documents: the range is a first release.
+    pub from_is_empty: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +87,15 @@ pub struct Entry {
     /// `small` (< 10 lines), `medium` (< 100) or `large`.
     pub size: String,
     pub fields_changed: Vec<String>,
+    /// The bundle key, when the document has one of its own (not just its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The title in the older version, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_title: Option<String>,
+    /// Sections (by heading) added, removed or changed inside the document.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<crate::diff::sections::SectionChange>,
     /// Commits that touched the document between the two releases (with a repository).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commits: Vec<CommitInfo>,
@@ -130,7 +162,46 @@ pub fn release_context(
         compare_url,
         languages,
         drift: BTreeMap::new(),
+        range: None,
+        detailed: false,
     }
+}
+
+/// Fill the details readers know documents by: each entry's bundle key (when the document
+/// has its own), its old title when it changed, and the sections that changed inside it
+/// (`texts` gives a change's old and new text; added and removed documents have none).
+pub fn with_details(
+    rc: &mut ReleaseContext,
+    diff: &DiffFile,
+    texts: &dyn Fn(&DocChange) -> crate::error::Result<(String, String)>,
+) -> crate::error::Result<()> {
+    rc.detailed = true;
+    for l in &mut rc.languages {
+        let groups = [&mut l.added, &mut l.changed, &mut l.removed, &mut l.renamed];
+        for entries in groups {
+            for e in entries.iter_mut() {
+                let Some(c) = diff
+                    .changes
+                    .iter()
+                    .find(|c| c.lang == l.lang && c.path == e.path && c.id == e.id)
+                else {
+                    continue;
+                };
+                e.key = (c.key != c.id).then(|| c.key.clone());
+                e.old_title = c.old_title.clone().filter(|t| Some(t) != c.title.as_ref());
+                if matches!(c.status, ChangeStatus::Modified | ChangeStatus::Renamed)
+                    && c.body_changed
+                {
+                    let (old, new) = texts(c)?;
+                    e.sections = crate::diff::sections::section_changes(
+                        crate::content::body_of(&old),
+                        crate::content::body_of(&new),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn entry(c: &DocChange) -> Entry {
@@ -144,6 +215,9 @@ fn entry(c: &DocChange) -> Entry {
         similarity: c.similarity,
         size: size_tag(c.added_lines.max(c.removed_lines)).to_string(),
         fields_changed: c.fields_changed.clone(),
+        key: None,
+        old_title: None,
+        sections: Vec::new(),
         commits: Vec::new(),
     }
 }
@@ -165,13 +239,24 @@ fn code(s: &str) -> String {
 
 /// Markdown for one release section (ends with a newline).
 pub fn render_release(r: &ReleaseContext) -> String {
-    let mut s = match &r.compare_url {
+    let mut s = match (&r.range, &r.compare_url) {
+        (Some(range), _) if !range.to_is_release => {
+            format!(
+                "## Changes from {} to {}\n",
+                md_escape(&range.from),
+                md_escape(&range.to)
+            )
+        }
         _ if r.version == "Unreleased" => "## [Unreleased]\n".to_string(),
-        Some(url) => format!("## [{}]({url}) - {}\n", r.version, r.date),
-        None => format!("## [{}] - {}\n", r.version, r.date),
+        (_, Some(url)) => format!("## [{}]({url}) - {}\n", r.version, r.date),
+        (_, None) => format!("## [{}] - {}\n", r.version, r.date),
     };
     let total: u64 = r.languages.iter().map(|l| l.counts.changed()).sum();
-    if r.previous.is_none() {
+    let first = match &r.range {
+        Some(range) => range.from_is_empty,
+        None => r.previous.is_none(),
+    };
+    if first {
         let counts: Vec<String> = r
             .languages
             .iter()
@@ -233,7 +318,15 @@ pub fn render_release(r: &ReleaseContext) -> String {
                     .as_deref()
                     .map(md_escape)
                     .unwrap_or_else(|| md_escape(&e.id));
-                let mut line = format!("- **{title}** ");
+                let mut line = match (&e.key, &e.old_title) {
+                    _ if !r.detailed => format!("- **{title}** "),
+                    (Some(key), Some(old)) => {
+                        format!("- {} — **{title}** (was {}) ", code(key), md_escape(old))
+                    }
+                    (Some(key), None) => format!("- {} — **{title}** ", code(key)),
+                    (None, Some(old)) => format!("- **{title}** (was {}) ", md_escape(old)),
+                    (None, None) => format!("- **{title}** "),
+                };
                 match (heading, &e.old_path) {
                     ("Renamed", Some(old)) => line.push_str(&format!(
                         "{} → {}{}",
@@ -256,6 +349,21 @@ pub fn render_release(r: &ReleaseContext) -> String {
                 }
                 if heading != "Added" && heading != "Removed" && !e.fields_changed.is_empty() {
                     line.push_str(&format!("; front matter: {}", e.fields_changed.join(", ")));
+                }
+                if !e.sections.is_empty() {
+                    let parts: Vec<String> = e
+                        .sections
+                        .iter()
+                        .map(|sc| {
+                            let verb = match sc.status {
+                                crate::diff::sections::SectionStatus::Added => "added",
+                                crate::diff::sections::SectionStatus::Removed => "removed",
+                                crate::diff::sections::SectionStatus::Changed => "changed",
+                            };
+                            format!("{verb} § {}", md_escape(&sc.title))
+                        })
+                        .collect();
+                    line.push_str(&format!(": {}", parts.join(", ")));
                 }
                 s.push_str(&line);
                 s.push('\n');
@@ -286,30 +394,78 @@ pub fn new_context(name: &str, releases: Vec<ReleaseContext>) -> ChangelogContex
     }
 }
 
-/// Insert a release section into an existing changelog, keeping sections in descending
-/// version order (a backport lands below newer releases). An empty file gets the header.
+/// The version a `## [x.y.z]` heading line names, if it is one.
+fn heading_version(line: &str) -> Option<semver::Version> {
+    let rest = line.strip_prefix("## [")?;
+    semver::Version::parse(rest.split(']').next()?).ok()
+}
+
+/// Put a release section into an existing changelog, idempotently: a section already there
+/// for `version` is replaced in place (left byte for byte alone when equal; further copies,
+/// such as earlier kbrel versions left after repeated imports, are removed); otherwise the
+/// section goes in descending version order (a backport lands below newer releases). An
+/// empty file gets the header.
 pub fn insert_section(existing: &str, version: &semver::Version, section: &str) -> String {
     let base = if existing.trim().is_empty() {
         HEADER.to_string()
     } else {
         existing.to_string()
     };
+    // Every section: (start, end) offsets, from its `## ` line to the next one, or to the
+    // link reference definitions (`[1.0.0]: https://…`) that end a Keep a Changelog file.
+    let mut starts: Vec<(usize, Option<semver::Version>)> = Vec::new();
+    let mut footer = base.len();
     let mut offset = 0;
-    let mut insert_at = None;
     for line in base.split_inclusive('\n') {
-        if let Some(rest) = line.strip_prefix("## [") {
-            let v = rest.split(']').next().unwrap_or("");
-            match semver::Version::parse(v) {
-                Ok(other) if other < *version => {
-                    insert_at = Some(offset);
-                    break;
-                }
-                Err(_) if v.eq_ignore_ascii_case("unreleased") => {}
-                _ => {}
-            }
+        if line.starts_with("## ") {
+            starts.push((offset, heading_version(line)));
+            footer = base.len();
+        } else if footer == base.len()
+            && line.starts_with('[')
+            && line
+                .split_once("]: ")
+                .is_some_and(|(l, _)| !l.contains(']'))
+        {
+            footer = offset;
         }
         offset += line.len();
     }
+    let spans: Vec<(usize, usize, Option<&semver::Version>)> = starts
+        .iter()
+        .enumerate()
+        .map(|(i, (start, v))| {
+            let end = starts.get(i + 1).map_or(footer, |n| n.0);
+            (*start, end, v.as_ref())
+        })
+        .collect();
+    let same: Vec<(usize, usize)> = spans
+        .iter()
+        .filter(|(_, _, v)| *v == Some(version))
+        .map(|(s, e, _)| (*s, *e))
+        .collect();
+    if let Some(&(first, _)) = same.first() {
+        let mut out = String::with_capacity(base.len() + section.len());
+        let mut at = 0;
+        for &(start, end) in &same {
+            out.push_str(&base[at..start]);
+            if start == first {
+                out.push_str(section);
+                if end < base.len() {
+                    out.push('\n');
+                }
+            } else if end == base.len() {
+                // A dropped copy was last: the kept text ends with its blank line.
+                out.truncate(out.trim_end_matches('\n').len() + 1);
+            }
+            at = end;
+        }
+        out.push_str(&base[at..]);
+        return out;
+    }
+    let insert_at = spans
+        .iter()
+        .find(|(_, _, v)| v.is_some_and(|other| other < version))
+        .map(|(s, _, _)| *s);
     let mut out = String::with_capacity(base.len() + section.len() + 2);
     match insert_at {
         Some(at) => {
@@ -356,4 +512,168 @@ mod tests {
         );
         assert!(c.starts_with("# Changelog"));
     }
+
+    /// A section already present is replaced in place (or left alone when equal), never
+    /// added again; duplicates left by earlier versions collapse into one.
+    #[test]
+    fn inserting_a_present_version_replaces_it_in_place() {
+        let v = |s: &str| semver::Version::parse(s).unwrap();
+        let mut text = String::new();
+        for (ver, body) in [("1.0.0", "a"), ("1.1.0", "b"), ("1.2.0", "c")] {
+            text = insert_section(&text, &v(ver), &format!("## [{ver}] - d\n\n{body}\n"));
+        }
+        let again = insert_section(&text, &v("1.1.0"), "## [1.1.0] - d\n\nb\n");
+        assert_eq!(again, text, "an equal section changes nothing");
+        let last = insert_section(&text, &v("1.0.0"), "## [1.0.0] - d\n\na\n");
+        assert_eq!(last, text, "the last section too");
+        let replaced = insert_section(&text, &v("1.1.0"), "## [1.1.0] - d\n\nB!\n");
+        assert_eq!(replaced, text.replace("\nb\n", "\nB!\n"));
+        let replaced = insert_section(&text, &v("1.0.0"), "## [1.0.0] - d\n\nA\n");
+        assert_eq!(replaced, text.replace("\na\n", "\nA\n"));
+        // Four copies (as four imports used to leave) become one.
+        let dup = "## [1.1.0] - d\n\nb\n\n".repeat(3);
+        let messy = text.replace(
+            "## [1.1.0] - d\n\nb\n\n",
+            &format!("{dup}## [1.1.0] - d\n\nb\n\n"),
+        );
+        assert_eq!(
+            insert_section(&messy, &v("1.1.0"), "## [1.1.0] - d\n\nb\n"),
+            text
+        );
+    }
+}
+
+/// One document of a `kbrel diff --summary`: every language's change of one id together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocSummary {
+    pub id: String,
+    /// The bundle key, when the document has one of its own.
+    pub key: Option<String>,
+    /// The current title (the first language, in configured order, that has one).
+    pub title: Option<String>,
+    pub languages: Vec<LangSummary>,
+}
+
+/// One language's part of a [`DocSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LangSummary {
+    pub lang: String,
+    pub status: ChangeStatus,
+    pub path: String,
+    pub old_path: Option<String>,
+    pub old_title: Option<String>,
+    pub added_lines: u64,
+    pub removed_lines: u64,
+    pub sections: Vec<crate::diff::sections::SectionChange>,
+}
+
+/// The summary of a diff for release notes and chat messages: one entry per document id,
+/// its languages together (in configured order), entries in the order of each document's
+/// first change.
+pub fn summary(
+    languages: &[String],
+    diff: &DiffFile,
+    texts: &dyn Fn(&DocChange) -> crate::error::Result<(String, String)>,
+) -> crate::error::Result<Vec<DocSummary>> {
+    let rank = |l: &str| languages.iter().position(|x| x == l).unwrap_or(usize::MAX);
+    let mut order: Vec<&DocChange> = diff.changes.iter().collect();
+    // Source language first: its path orders the documents.
+    order.sort_by_key(|c| rank(&c.lang));
+    let mut out: Vec<DocSummary> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for c in order {
+        let sections = if matches!(c.status, ChangeStatus::Modified | ChangeStatus::Renamed)
+            && c.body_changed
+        {
+            let (old, new) = texts(c)?;
+            crate::diff::sections::section_changes(
+                crate::content::body_of(&old),
+                crate::content::body_of(&new),
+            )
+        } else {
+            Vec::new()
+        };
+        let i = *index.entry(c.id.clone()).or_insert_with(|| {
+            out.push(DocSummary {
+                id: c.id.clone(),
+                key: None,
+                title: None,
+                languages: Vec::new(),
+            });
+            out.len() - 1
+        });
+        let d = &mut out[i];
+        if d.key.is_none() && c.key != c.id {
+            d.key = Some(c.key.clone());
+        }
+        if d.title.is_none() {
+            d.title = c.title.clone();
+        }
+        d.languages.push(LangSummary {
+            lang: c.lang.clone(),
+            status: c.status,
+            path: c.path.clone(),
+            old_path: c.old_path.clone(),
+            old_title: c.old_title.clone().filter(|t| Some(t) != c.title.as_ref()),
+            added_lines: c.added_lines,
+            removed_lines: c.removed_lines,
+            sections,
+        });
+    }
+    Ok(out)
+}
+
+/// One line per document: `Slack — Slack integration: changed § Configure the bot, added
+/// § FAQ (en +5 -1, zh +5 -1)`; the sections are the first language's.
+pub fn render_summary(docs: &[DocSummary]) -> String {
+    use crate::diff::sections::SectionStatus;
+    let mut s = String::new();
+    for d in docs {
+        let first = &d.languages[0];
+        let name = d.key.clone().unwrap_or_else(|| first.path.clone());
+        let mut line = match &d.title {
+            Some(t) => format!("{name} — {t}"),
+            None => name,
+        };
+        let mut what: Vec<String> = Vec::new();
+        match first.status {
+            ChangeStatus::Added => what.push("new".into()),
+            ChangeStatus::Removed => what.push("removed".into()),
+            ChangeStatus::Renamed => what.push(format!(
+                "moved from {}",
+                first.old_path.as_deref().unwrap_or("?")
+            )),
+            ChangeStatus::Modified => {}
+        }
+        if let Some(old) = &first.old_title {
+            what.push(format!("retitled from {old}"));
+        }
+        for sc in &first.sections {
+            let verb = match sc.status {
+                SectionStatus::Added => "added",
+                SectionStatus::Removed => "removed",
+                SectionStatus::Changed => "changed",
+            };
+            what.push(format!("{verb} § {}", sc.title));
+        }
+        if !what.is_empty() {
+            line.push_str(": ");
+            line.push_str(&what.join(", "));
+        }
+        let counts: Vec<String> = d
+            .languages
+            .iter()
+            .map(|l| match l.status {
+                ChangeStatus::Added => format!("{} new +{}", l.lang, l.added_lines),
+                ChangeStatus::Removed => format!("{} removed -{}", l.lang, l.removed_lines),
+                _ => format!("{} +{} -{}", l.lang, l.added_lines, l.removed_lines),
+            })
+            .collect();
+        line.push_str(&format!(" ({})", counts.join(", ")));
+        s.push_str(&line.replace(['\n', '\r'], " "));
+        s.push('\n');
+    }
+    s
 }

@@ -428,6 +428,15 @@ impl Repo {
         Ok(Some((head.id().to_string(), !statuses.is_empty())))
     }
 
+    /// Whether commit `ancestor` is `of` itself or one of its ancestors (false when either is
+    /// not a commit of this repository).
+    pub fn is_ancestor(&self, ancestor: &str, of: &str) -> bool {
+        let (Ok(a), Ok(b)) = (git2::Oid::from_str(ancestor), git2::Oid::from_str(of)) else {
+            return false;
+        };
+        a == b || self.repo.graph_descendant_of(b, a).unwrap_or(false)
+    }
+
     /// The commit a tag points at, if the tag exists.
     pub fn tag_target(&self, name: &str) -> Option<String> {
         let r = self
@@ -635,6 +644,47 @@ fn short(oid: &Oid) -> String {
     oid.to_string()[..7].to_string()
 }
 
+/// The key map at `rev`: every key source read from the revision's tree, like its documents
+/// (a source the revision does not have yet gives no keys). Entry-module imports resolve
+/// against the content root of `version`.
+pub fn keys_at(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev: &str,
+    version: Option<&semver::Version>,
+) -> Result<crate::keys::KeyMap> {
+    let base = folder_in(cfg, Path::new(""), repo)?;
+    let (root, _) = cfg.root_for(version)?;
+    let read = |rel: &Path| -> Result<Option<Vec<u8>>> {
+        let Some(rel) = rel.to_str() else {
+            return Ok(None);
+        };
+        let path = if base.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{base}/{rel}")
+        };
+        let path = path.trim_start_matches("./").to_string();
+        match repo.read_file(rev, &path) {
+            Ok(b) => Ok(Some(b)),
+            Err(Error::Content { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    crate::keys::load(cfg, root, &read, true).map_err(|e| match e {
+        Error::Keys {
+            path,
+            line,
+            message,
+        } => Error::Keys {
+            path,
+            line,
+            message: format!("{message} (at git revision `{rev}`)"),
+        },
+        other => other,
+    })
+}
+
 /// Load the knowledge base as it is at `rev`, with the configured layout and pairing rules.
 /// When `rev` is a release tag ([`Repo::release_tag`]), the content root is the one configured
 /// for its version (`[[content.history]]`); otherwise `content.root`.
@@ -675,7 +725,7 @@ pub fn load_release(
         }
         Err(e) => return Err(e),
     };
-    let keys = crate::content::load_key_map(cfg)?;
+    let keys = keys_at(cfg, repo, rev, version)?;
     let mut kb = crate::content::build(cfg, tree.files, tree.all, &keys).map_err(|e| match e {
         Error::Content { path, message } => Error::Content {
             path,

@@ -38,6 +38,15 @@ pub fn changelog_context(
             &cfg.content.languages,
             &diff,
         );
+        let blob = |sha: Option<&String>| -> Result<String> {
+            match sha {
+                Some(sha) => Ok(String::from_utf8_lossy(&reg.read_blob(sha)?).into_owned()),
+                None => Ok(String::new()),
+            }
+        };
+        changelog::with_details(&mut rc, &diff, &|c| {
+            Ok((blob(c.old_sha256.as_ref())?, blob(c.sha256.as_ref())?))
+        })?;
         let manifest = reg.read_manifest(v)?;
         rc.drift = manifest.drift.clone();
         if let (Some(repo), Some(git)) = (repo, &manifest.git) {
@@ -317,31 +326,44 @@ pub fn load_acks(cfg: &Config) -> Result<Acks> {
     }
 }
 
+/// Which published versions are the history of a status ([`status_after_history`]).
+#[derive(Clone, Copy)]
+pub struct HistoryFilter<'a> {
+    /// The versions that came before the content.
+    pub keep: &'a dyn Fn(&manifest::IndexVersion, &manifest::Manifest) -> bool,
+    /// Stop at the last kept version whose documents are exactly the content's.
+    pub stop_at_same: bool,
+}
+
 /// Translation status of `docs` (the working content or a new release) after the published
-/// history (versions lower than `before`, when given).
+/// history: the versions `keep` accepts (for a new release, those below it; for a checkout,
+/// those its commit contains). With `stop_at_same`, history stops at the last kept version
+/// whose documents are exactly `docs`, so a status read from an older checkout never cites
+/// a release newer than the content it reads (even without git to tell).
 pub fn status_after_history(
     cfg: &Config,
     reg: &Registry,
     index: Option<&Index>,
-    before: Option<&semver::Version>,
+    history: HistoryFilter<'_>,
     label: &str,
     docs: &[ManifestDoc],
     acks: &Acks,
 ) -> Result<Vec<PairStatus>> {
     let mut steps = Vec::new();
+    let mut same_as: Option<usize> = None;
     if let Some(index) = index {
         for v in &index.versions {
-            let keep = match (before, semver::Version::parse(&v.version)) {
-                (Some(b), Ok(p)) => p < *b,
-                _ => true,
-            };
-            if keep {
-                steps.push(Step::from_docs(
-                    &v.version,
-                    &reg.read_manifest(v)?.documents,
-                ));
+            let m = reg.read_manifest(v)?;
+            if (history.keep)(v, &m) {
+                if history.stop_at_same && same_docs(&m.documents, docs) {
+                    same_as = Some(steps.len());
+                }
+                steps.push(Step::from_docs(&v.version, &m.documents));
             }
         }
+    }
+    if let Some(i) = same_as {
+        steps.truncate(i + 1);
     }
     steps.push(Step::from_docs(label, docs));
     Ok(translation_status(
@@ -350,6 +372,23 @@ pub fn status_after_history(
         &steps,
         acks,
     ))
+}
+
+/// Whether two document lists hold the same documents (language, path, id, content).
+fn same_docs(a: &[ManifestDoc], b: &[ManifestDoc]) -> bool {
+    let key = |d: &ManifestDoc| {
+        (
+            d.lang.clone(),
+            d.path.clone(),
+            d.id.clone(),
+            d.sha256.clone(),
+        )
+    };
+    let mut x: Vec<_> = a.iter().map(key).collect();
+    let mut y: Vec<_> = b.iter().map(key).collect();
+    x.sort_unstable();
+    y.sort_unstable();
+    x == y
 }
 
 /// Counts per language.

@@ -4,7 +4,8 @@
 
 use crate::config::Config;
 use crate::content::KnowledgeBase;
-pub use crate::ground::findings::{Code, Finding, Severity};
+use crate::error::{Error, Result};
+pub use crate::ground::findings::{Code, Finding, Level, Severity};
 
 /// All findings for a knowledge base, sorted (file, line, code).
 pub fn lint(kb: &KnowledgeBase, cfg: &Config) -> Vec<Finding> {
@@ -17,6 +18,374 @@ pub fn lint(kb: &KnowledgeBase, cfg: &Config) -> Vec<Finding> {
 
 pub fn has_errors(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.severity == Severity::Error)
+}
+
+/// The findings `check` and `publish` act on: [`lint`]'s, at the level `kbrel.toml` gives
+/// their code and file (`[lint]`, `[[lint.overrides]]`), less those an inline comment
+/// suppresses, plus KB016 for comments that suppress nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// Sorted (file, line, code); `allow`ed and suppressed findings are not here.
+    pub findings: Vec<Finding>,
+    /// Findings dropped by an `allow` level.
+    pub allowed: usize,
+    /// Findings dropped by an inline `<!-- kbrel-disable… -->` comment.
+    pub suppressed: usize,
+}
+
+impl Checked {
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+    }
+}
+
+/// Lint `kb` and apply the lint policy of `cfg`. A suppression comment naming no code or an
+/// unknown one is an error (the file and line are named), like a bad `kbrel.toml` key.
+pub fn check(kb: &KnowledgeBase, cfg: &Config) -> Result<Checked> {
+    let policy = policy::Policy::new(cfg)?;
+    let raw = lint(kb, cfg);
+    policy::apply(kb, cfg, &policy, raw)
+}
+
+/// Levels, overrides and inline suppressions.
+mod policy {
+    use super::*;
+    use crate::FastMap;
+
+    /// One `[[lint.overrides]]` table: its path globs and its levels.
+    type Override = (Vec<globset::GlobSet>, Vec<(Code, Level)>);
+
+    pub struct Policy {
+        levels: FastMap<Code, Level>,
+        /// In file order: for a code, the last matching override wins.
+        overrides: Vec<Override>,
+    }
+
+    impl Policy {
+        pub fn new(cfg: &Config) -> Result<Policy> {
+            let bad = |message: String| Error::Config {
+                path: cfg.base_dir.join(crate::config::CONFIG_FILE),
+                message,
+            };
+            let mut levels = FastMap::default();
+            let fatal = |key: String, c: Code, level: Level| {
+                if c.is_fatal() && level != Level::Error {
+                    Err(bad(format!(
+                        "{key}: {c} cannot be lowered: such a release could not be unpacked everywhere or read back"
+                    )))
+                } else {
+                    Ok(())
+                }
+            };
+            for (code, level) in &cfg.lint.levels {
+                let c = Code::parse(code).map_err(|m| bad(format!("lint.{code}: {m}")))?;
+                fatal(format!("lint.{code}"), c, *level)?;
+                levels.insert(c, *level);
+            }
+            let mut overrides = Vec::new();
+            for (i, o) in cfg.lint.overrides.iter().enumerate() {
+                let mut sets = Vec::new();
+                for (j, p) in o.paths.iter().enumerate() {
+                    sets.push(
+                        crate::config::path_glob(p, &cfg.content.languages).map_err(|m| {
+                            bad(format!("lint.overrides[{i}].paths[{j}] `{p}`: {m}"))
+                        })?,
+                    );
+                }
+                let mut codes = Vec::new();
+                for (field, list, level) in [
+                    ("error", &o.error, Level::Error),
+                    ("warn", &o.warn, Level::Warn),
+                    ("allow", &o.allow, Level::Allow),
+                ] {
+                    for (j, code) in list.iter().enumerate() {
+                        let c = Code::parse(code).map_err(|m| {
+                            bad(format!("lint.overrides[{i}].{field}[{j}] `{code}`: {m}"))
+                        })?;
+                        fatal(format!("lint.overrides[{i}].{field}[{j}]"), c, level)?;
+                        codes.push((c, level));
+                    }
+                }
+                overrides.push((sets, codes));
+            }
+            Ok(Policy { levels, overrides })
+        }
+
+        /// The level of `code` in `file` (relative to the content root).
+        pub fn level(&self, code: Code, file: &str) -> Level {
+            for (sets, codes) in self.overrides.iter().rev() {
+                if let Some(&(_, level)) = codes.iter().rev().find(|(c, _)| *c == code)
+                    && sets.iter().any(|s| s.is_match(file))
+                {
+                    return level;
+                }
+            }
+            self.levels
+                .get(&code)
+                .copied()
+                .unwrap_or_else(|| code.default_level())
+        }
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Kind {
+        NextLine,
+        Disable,
+        Enable,
+        File,
+    }
+
+    impl Kind {
+        fn word(self) -> &'static str {
+            match self {
+                Kind::NextLine => "kbrel-disable-next-line",
+                Kind::Disable => "kbrel-disable",
+                Kind::Enable => "kbrel-enable",
+                Kind::File => "kbrel-disable-file",
+            }
+        }
+    }
+
+    /// One code of one directive, and the lines it covers.
+    struct Scope {
+        code: Code,
+        kind: Kind,
+        /// The directive's line.
+        line: usize,
+        /// Covered lines, inclusive.
+        from: usize,
+        to: usize,
+        used: bool,
+    }
+
+    /// The directives of one file's body: their scopes, KB016 for stray `kbrel-enable`s, and
+    /// the malformed ones (`line: message`).
+    fn directives(body_line: usize, body: &str) -> (Vec<Scope>, Vec<(usize, String)>) {
+        let mut scopes: Vec<Scope> = Vec::new();
+        let mut bad = Vec::new();
+        let mut fence: Option<(char, usize)> = None;
+        let total = body_line + body.lines().count();
+        for (n, raw) in (body_line..).zip(body.lines()) {
+            let indent = raw.len() - raw.trim_start_matches(' ').len();
+            let t = raw.trim();
+            // Fenced code blocks hold examples, not directives.
+            if indent < 4 {
+                let ch = t.chars().next().unwrap_or(' ');
+                if ch == '`' || ch == '~' {
+                    let run = t.chars().take_while(|&c| c == ch).count();
+                    if run >= 3 {
+                        match fence {
+                            None => fence = Some((ch, run)),
+                            Some((c, r)) if c == ch && run >= r && t[run..].trim().is_empty() => {
+                                fence = None
+                            }
+                            _ => {}
+                        }
+                        continue;
+                    }
+                }
+            }
+            if fence.is_some() || indent >= 4 {
+                continue;
+            }
+            let Some(inner) = t.strip_prefix("<!--").and_then(|r| r.strip_suffix("-->")) else {
+                continue;
+            };
+            let inner = inner.trim();
+            let mut words = inner.split_whitespace();
+            let kind = match words.next() {
+                Some("kbrel-disable-next-line") => Kind::NextLine,
+                Some("kbrel-disable") => Kind::Disable,
+                Some("kbrel-enable") => Kind::Enable,
+                Some("kbrel-disable-file") => Kind::File,
+                Some(w) if w.starts_with("kbrel-") => {
+                    bad.push((
+                        n,
+                        format!(
+                            "`{t}`: unknown directive `{w}` (use kbrel-disable-next-line, kbrel-disable, kbrel-enable or kbrel-disable-file)"
+                        ),
+                    ));
+                    continue;
+                }
+                _ => continue,
+            };
+            // Codes, separated by spaces and/or commas; `--` starts a free-text reason.
+            let rest: Vec<&str> = words.collect();
+            let mut codes = Vec::new();
+            let mut failed = false;
+            for w in rest.iter().take_while(|w| **w != "--") {
+                for part in w.split(',').filter(|p| !p.is_empty()) {
+                    match Code::parse(part) {
+                        Ok(c) => codes.push(c),
+                        Err(m) => {
+                            bad.push((n, format!("`{t}`: {m}")));
+                            failed = true;
+                        }
+                    }
+                }
+            }
+            if failed {
+                continue;
+            }
+            if codes.is_empty() {
+                bad.push((
+                    n,
+                    format!(
+                        "`{t}` names no code: write e.g. `<!-- {} KB012 -->` (suppressing every code is not supported)",
+                        kind.word()
+                    ),
+                ));
+                continue;
+            }
+            for code in codes {
+                match kind {
+                    Kind::NextLine => scopes.push(Scope {
+                        code,
+                        kind,
+                        line: n,
+                        from: n + 1,
+                        to: n + 1,
+                        used: false,
+                    }),
+                    Kind::File => scopes.push(Scope {
+                        code,
+                        kind,
+                        line: n,
+                        from: 1,
+                        to: total,
+                        used: false,
+                    }),
+                    Kind::Disable => scopes.push(Scope {
+                        code,
+                        kind,
+                        line: n,
+                        from: n,
+                        to: total,
+                        used: false,
+                    }),
+                    Kind::Enable => {
+                        let open = scopes
+                            .iter_mut()
+                            .rev()
+                            .find(|s| s.kind == Kind::Disable && s.code == code && s.to == total);
+                        match open {
+                            Some(s) => s.to = n,
+                            // Reported as unused: it re-enables nothing.
+                            None => scopes.push(Scope {
+                                code,
+                                kind,
+                                line: n,
+                                from: 0,
+                                to: 0,
+                                used: false,
+                            }),
+                        }
+                    }
+                }
+            }
+        }
+        (scopes, bad)
+    }
+
+    pub fn apply(
+        kb: &KnowledgeBase,
+        cfg: &Config,
+        policy: &Policy,
+        raw: Vec<Finding>,
+    ) -> Result<Checked> {
+        let mut out = Checked::default();
+        let mut by_file: FastMap<String, Vec<Scope>> = FastMap::default();
+        let mut malformed: Vec<(String, usize, String)> = Vec::new();
+        for doc in &kb.documents {
+            let body = doc.body();
+            if !body.contains("kbrel-") {
+                continue;
+            }
+            let file = doc.full_path();
+            let (scopes, bad) = directives(doc.body_line, body);
+            malformed.extend(bad.into_iter().map(|(l, m)| (file.clone(), l, m)));
+            if !scopes.is_empty() {
+                by_file.insert(file, scopes);
+            }
+        }
+        if let Some((file, line, message)) = malformed.first() {
+            let more = match malformed.len() - 1 {
+                0 => String::new(),
+                n => format!(" (and {n} more malformed suppression comment(s))"),
+            };
+            return Err(Error::Content {
+                path: cfg.content_root().join(file),
+                message: format!("line {line}: {message}{more}"),
+            });
+        }
+        for mut f in raw {
+            let level = policy.level(f.code, &f.file);
+            if level == Level::Allow {
+                out.allowed += 1;
+                continue;
+            }
+            if let Some(scopes) = by_file.get_mut(&f.file)
+                && !f.code.is_fatal()
+                && let Some(s) = scopes.iter_mut().find(|s| {
+                    s.code == f.code && s.kind != Kind::Enable && (s.from..=s.to).contains(&f.line)
+                })
+            {
+                s.used = true;
+                out.suppressed += 1;
+                continue;
+            }
+            f.severity = match level {
+                Level::Error => Severity::Error,
+                _ => Severity::Warning,
+            };
+            out.findings.push(f);
+        }
+        let mut files: Vec<(&String, &Vec<Scope>)> = by_file.iter().collect();
+        files.sort_by(|a, b| a.0.cmp(b.0));
+        for (file, scopes) in files {
+            for s in scopes.iter().filter(|s| !s.used) {
+                let level = policy.level(Code::UnusedSuppression, file);
+                if level == Level::Allow {
+                    out.allowed += 1;
+                    continue;
+                }
+                let message = match s.kind {
+                    Kind::Enable => format!(
+                        "`kbrel-enable {}` has no `kbrel-disable {}` before it; remove it",
+                        s.code, s.code
+                    ),
+                    Kind::NextLine => format!(
+                        "`kbrel-disable-next-line {}` suppresses nothing: line {} has no {} finding; remove it",
+                        s.code, s.from, s.code
+                    ),
+                    Kind::Disable => format!(
+                        "`kbrel-disable {}` suppresses nothing (lines {}–{}); remove it",
+                        s.code, s.from, s.to
+                    ),
+                    Kind::File => format!(
+                        "`kbrel-disable-file {}` suppresses nothing: the file has no {} finding; remove it",
+                        s.code, s.code
+                    ),
+                };
+                out.findings.push(Finding {
+                    file: file.clone(),
+                    line: s.line,
+                    code: Code::UnusedSuppression,
+                    severity: if level == Level::Error {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    },
+                    message,
+                });
+            }
+        }
+        out.findings.sort();
+        Ok(out)
+    }
 }
 
 mod rules {
@@ -341,15 +710,40 @@ mod rules {
                     ));
                 }
             }
+            // A document's other keys (aliases) share the bundle with every key.
+            if idx.docs.iter().all(|d| d.aliases.is_empty()) {
+                continue;
+            }
+            let mut owner: FastMap<&str, &Document> = FastMap::default();
+            for &doc in &idx.docs {
+                owner.entry(doc.key.as_str()).or_insert(doc);
+            }
+            for &doc in &idx.docs {
+                for alias in &doc.aliases {
+                    match owner.get(alias.as_str()) {
+                        Some(other) if other.id != doc.id => out.push(Finding::error(
+                            Code::DuplicateKey,
+                            &doc.full_path(),
+                            ctx.id_line(doc),
+                            format!(
+                                "bundle key `{alias}` (declared for this document) is also used by `{}` (id `{}`)",
+                                other.full_path(),
+                                other.id
+                            ),
+                        )),
+                        Some(_) => {}
+                        None => {
+                            owner.insert(alias, doc);
+                        }
+                    }
+                }
+            }
         }
     }
 
-    /// KB005: two documents in one language share a URL slug. With `front-matter:url` pairing
-    /// the slug is the id, so KB003 already reports it.
+    /// KB005: two documents in one language share a URL slug (with `front-matter:url`
+    /// pairing, the later ones were given their path ids: see `content::build`).
     fn duplicate_slugs(ctx: &Ctx, out: &mut Vec<Finding>) {
-        if ctx.cfg.content.pairing == Pairing::FrontMatterUrl {
-            return;
-        }
         for idx in &ctx.langs {
             for group in groups(&idx.docs, |d| d.slug.as_deref()) {
                 for (doc, other) in pairs(&group, false) {
@@ -799,6 +1193,8 @@ mod rules {
             pub kind: Kind,
             /// Lowercase.
             pub name: String,
+            /// As the author wrote it (`Tabs`), for messages.
+            pub spelled: String,
             /// Byte offset of `<` in the tokenized text.
             pub pos: usize,
             pub attrs: Vec<Attr>,
@@ -877,7 +1273,8 @@ mod rules {
             {
                 j += 1;
             }
-            let name = s[name_start..j].to_ascii_lowercase();
+            let spelled = s[name_start..j].to_string();
+            let name = spelled.to_ascii_lowercase();
             let mut attrs = Vec::new();
             let ws = |c: u8| c.is_ascii_whitespace();
             loop {
@@ -892,6 +1289,7 @@ mod rules {
                             Tag {
                                 kind,
                                 name,
+                                spelled,
                                 pos: start,
                                 attrs,
                             },
@@ -908,6 +1306,7 @@ mod rules {
                             Tag {
                                 kind,
                                 name,
+                                spelled,
                                 pos: start,
                                 attrs,
                             },
@@ -976,31 +1375,33 @@ mod rules {
         pub fn balance<'t>(
             tags: impl IntoIterator<Item = (&'t Tag, usize)>,
         ) -> Vec<(usize, String)> {
-            let mut stack: Vec<(&str, usize)> = Vec::new();
+            // (lowercase name, as spelled, line)
+            let mut stack: Vec<(&str, &str, usize)> = Vec::new();
             let mut out = Vec::new();
             for (tag, line) in tags {
                 let name = tag.name.as_str();
+                let spelled = tag.spelled.as_str();
                 match tag.kind {
                     Kind::SelfClosing => {}
                     Kind::Open if is_void(name) => {}
-                    Kind::Open => stack.push((name, line)),
+                    Kind::Open => stack.push((name, spelled, line)),
                     Kind::Close if is_void(name) => {}
                     Kind::Close => match stack.last() {
                         None => out.push((
                             line,
-                            format!("closing tag `</{name}>` has no matching opening tag"),
+                            format!("closing tag `</{spelled}>` has no matching opening tag"),
                         )),
-                        Some(&(top, _)) if top == name => {
+                        Some(&(top, _, _)) if top == name => {
                             stack.pop();
                         }
-                        Some(&(top, top_line)) => {
-                            match stack.iter().rposition(|&(n, _)| n == name) {
+                        Some(&(_, top, top_line)) => {
+                            match stack.iter().rposition(|&(n, _, _)| n == name) {
                                 Some(pos) => {
-                                    for &(open, open_line) in stack[pos + 1..].iter().rev() {
+                                    for &(_, open, open_line) in stack[pos + 1..].iter().rev() {
                                         out.push((
                                             open_line,
                                             format!(
-                                                "`<{open}>` is not closed before `</{name}>` on line {line}"
+                                                "`<{open}>` is not closed before `</{spelled}>` on line {line}"
                                             ),
                                         ));
                                     }
@@ -1010,7 +1411,7 @@ mod rules {
                                     out.push((
                                         line,
                                         format!(
-                                            "closing tag `</{name}>` does not match `<{top}>` opened on line {top_line}"
+                                            "closing tag `</{spelled}>` does not match `<{top}>` opened on line {top_line}"
                                         ),
                                     ));
                                     stack.pop();
@@ -1020,7 +1421,7 @@ mod rules {
                     },
                 }
             }
-            for (open, open_line) in stack {
+            for (_, open, open_line) in stack {
                 out.push((open_line, format!("`<{open}>` is never closed")));
             }
             out
@@ -1289,6 +1690,100 @@ mod tests {
                 (Code::UnknownSlug, "en/a.md".to_string(), 9),
                 (Code::CrossLanguageLink, "en/a.md".to_string(), 10),
             ]
+        );
+    }
+
+    fn checked(en_body: &str, lint_toml: &str) -> Result<Checked> {
+        let toml = format!(
+            "[package]\nname = \"t\"\n[content]\nbase_url = \"https://kbrel.dev/{{lang}}/\"\n{lint_toml}"
+        );
+        let cfg = Config::parse(&toml, Path::new("kbrel.toml")).unwrap();
+        let files = [
+            ("en/a.md", front("a", "en") + en_body),
+            ("zh/a.md", front("a", "zh") + "za\n"),
+        ];
+        let sources: Vec<SourceFile> = files
+            .iter()
+            .map(|(p, t)| SourceFile {
+                path: p.to_string(),
+                bytes: t.as_bytes().to_vec(),
+            })
+            .collect();
+        let all = files.iter().map(|(p, _)| p.to_string()).collect();
+        let kb = content::build(&cfg, sources, all, &Default::default()).unwrap();
+        check(&kb, &cfg)
+    }
+
+    fn summary(c: &Checked) -> Vec<(Code, usize, Severity)> {
+        c.findings
+            .iter()
+            .map(|f| (f.code, f.line, f.severity))
+            .collect()
+    }
+
+    #[test]
+    fn suppression_scopes_and_unused_directives() {
+        // Front matter is 6 lines; the body starts on line 7.
+        let body = "\n<!-- kbrel-disable-next-line KB009 -->\n[x](gone.md)\n[y](gone.md)\n\n<!-- kbrel-disable KB012, KB009 -- legacy -->\n<div>\n</dev>\n<!-- kbrel-enable KB012 -->\n</dev>\n\n```md\n<!-- kbrel-disable KB999 -->\n```\n<!-- kbrel-enable KB011 -->\n";
+        let c = checked(body, "").unwrap();
+        assert_eq!(
+            summary(&c),
+            vec![
+                (Code::BrokenLink, 10, Severity::Error),
+                // KB009 is disabled from line 12 to the end, where there is none.
+                (Code::UnusedSuppression, 12, Severity::Warning),
+                (Code::UnbalancedHtml, 16, Severity::Error),
+                // An enable without a disable.
+                (Code::UnusedSuppression, 21, Severity::Warning),
+            ]
+        );
+        assert_eq!((c.suppressed, c.allowed), (2, 0));
+    }
+
+    #[test]
+    fn levels_overrides_last_wins_and_malformed_directives() {
+        let body = "\n[gone](https://kbrel.dev/en/nope)\n";
+        let c = checked(body, "[lint]\nKB010 = \"warn\"\n").unwrap();
+        assert_eq!(summary(&c), vec![(Code::UnknownSlug, 8, Severity::Warning)]);
+        let c = checked(
+            body,
+            "[[lint.overrides]]\npaths = [\"**\"]\nallow = [\"KB010\"]\n[[lint.overrides]]\npaths = [\"{lang}/a.md\"]\nerror = [\"KB010\"]\n",
+        )
+        .unwrap();
+        assert_eq!(summary(&c), vec![(Code::UnknownSlug, 8, Severity::Error)]);
+        let c = checked(
+            body,
+            "[[lint.overrides]]\npaths = [\"zh/**\"]\nallow = [\"KB010\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.findings.len(), 1);
+        let c = checked(
+            body,
+            "[[lint.overrides]]\npaths = [\"en/*.md\"]\nallow = [\"KB010\"]\n",
+        )
+        .unwrap();
+        assert_eq!((c.findings.len(), c.allowed), (0, 1));
+        let err = checked("\n<!-- kbrel-disable-next-line -->\nx\n", "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("en/a.md") && err.contains("line 8") && err.contains("names no code"),
+            "{err}"
+        );
+        let err = checked("\n<!-- kbrel-disable KB09 -->\n", "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("KB09"), "{err}");
+        let err = checked("", "[lint]\nKB099 = \"warn\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lint.KB099"), "{err}");
+        let err = checked("", "[lint]\nKB030 = \"allow\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lint.KB030") && err.contains("cannot be lowered"),
+            "{err}"
         );
     }
 }

@@ -1,7 +1,9 @@
 //! Services: what kbrel does with a knowledge base and a registry, one job each. They use
 //! one another without cycles (the layering test checks it).
 
+pub mod baseline;
 pub mod changelog;
+pub mod compat;
 pub mod diff;
 pub mod git;
 pub mod history;

@@ -32,7 +32,11 @@ mod mirror;
 /// `docs/` in bundle-key order, and the bundles coded with the matches zlib found in `docs/`
 /// (see [`mirror`]): about 12 % less CPU for a 1.5 % larger tarball. A release records its
 /// format (manifest.json) so that it can be rebuilt byte for byte.
-pub const FORMAT: u32 = 2;
+/// Format 3 adds TypeScript declarations (`dist/esm/<lang>.d.ts` with the literal union of the
+/// bundle's keys, `dist/iife/<lang>.d.ts` declaring the global) after `docs/`, and
+/// package.json `types` and conditional `exports` with the deep `./dist/…` and `./docs/…`
+/// paths.
+pub const FORMAT: u32 = 3;
 
 /// `format` is one this build can write ([`FORMAT`] or an older one).
 pub fn check_format(format: u32) -> Result<()> {
@@ -131,6 +135,49 @@ pub fn push_js_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Append `key` as a property name of an object literal that always makes an own property:
+/// a string literal, except `__proto__`, which as a plain (or quoted) name would set the
+/// object's prototype instead (ECMAScript § 13.2.5.1): it is written computed, `["__proto__"]`.
+pub fn push_js_key(out: &mut String, key: &str) {
+    if key == "__proto__" {
+        out.push('[');
+        push_js_string(out, key);
+        out.push(']');
+    } else {
+        push_js_string(out, key);
+    }
+}
+
+/// Length of [`push_js_key`]'s output for `key`.
+pub fn js_key_len(key: &str) -> usize {
+    js_string_len(key) + if key == "__proto__" { 2 } else { 0 }
+}
+
+/// The statements that add a bundle object's aliases (extra keys naming a document already in
+/// it) as own, enumerable properties, whatever the key (`__proto__` included): `target` is the
+/// object's variable. Empty without aliases.
+pub fn alias_statements(target: &str, aliases: &[(String, String)], indent: &str) -> String {
+    if aliases.is_empty() {
+        return String::new();
+    }
+    let mut list = String::from("[");
+    for (i, (alias, key)) in aliases.iter().enumerate() {
+        list.push_str(if i == 0 { "\n" } else { ",\n" });
+        list.push_str(indent);
+        list.push_str("  [");
+        push_js_string(&mut list, alias);
+        list.push_str(", ");
+        push_js_string(&mut list, key);
+        list.push(']');
+    }
+    list.push('\n');
+    list.push_str(indent);
+    list.push(']');
+    format!(
+        "{indent}{list}.forEach(function (a) {{\n{indent}  Object.defineProperty({target}, a[0], {{ value: {target}[a[1]], enumerable: true, writable: true, configurable: true }});\n{indent}}});\n"
+    )
+}
+
 /// Length of [`push_js_string`]'s output for `s`, without building it.
 pub fn js_string_len(s: &str) -> usize {
     let bytes = s.as_bytes();
@@ -162,6 +209,8 @@ pub struct BundleBody<'a> {
     /// Offset of each entry's value, after its opening quote.
     value_starts: Vec<usize>,
     len: usize,
+    /// (alias, key) of every other key of the documents, sorted: added after the object.
+    aliases: Vec<(String, String)>,
 }
 
 impl<'a> BundleBody<'a> {
@@ -180,6 +229,27 @@ impl<'a> BundleBody<'a> {
                 });
             }
         }
+        let mut aliases: Vec<(String, String)> = Vec::new();
+        for d in by_key.values() {
+            aliases.extend(d.aliases.iter().map(|a| (a.clone(), d.key.clone())));
+        }
+        aliases.sort();
+        for (i, (alias, key)) in aliases.iter().enumerate() {
+            let taken = by_key
+                .get(alias.as_str())
+                .map(|d| d.key.clone())
+                .or_else(|| {
+                    (i > 0 && aliases[i - 1].0 == *alias).then(|| aliases[i - 1].1.clone())
+                });
+            if let Some(other) = taken {
+                return Err(Error::Content {
+                    path: by_key[key.as_str()].full_path().into(),
+                    message: format!(
+                        "bundle key `{alias}` of this document is also a key of the document under `{other}`"
+                    ),
+                });
+            }
+        }
         let documents: Vec<&Document> = by_key.into_values().collect();
         let entries: Vec<(&str, &str)> = documents
             .iter()
@@ -190,7 +260,7 @@ impl<'a> BundleBody<'a> {
         let lens: Vec<(usize, usize)> = entries
             .par_iter()
             .map(|(k, t)| {
-                let head = 2 + js_string_len(k) + 2 + 1;
+                let head = 2 + js_key_len(k) + 2 + 1;
                 (head, head - 1 + js_string_len(t) + 2)
             })
             .collect();
@@ -208,6 +278,7 @@ impl<'a> BundleBody<'a> {
             offsets,
             value_starts,
             len: at + 1,
+            aliases,
         })
     }
 
@@ -227,7 +298,7 @@ impl<'a> BundleBody<'a> {
     fn render_entry(&self, i: usize, out: &mut String) {
         let (k, t) = self.entries[i];
         out.push_str("  ");
-        push_js_string(out, k);
+        push_js_key(out, k);
         out.push_str(": ");
         push_js_string(out, t);
         out.push_str(",\n");
@@ -284,6 +355,16 @@ pub struct Contents<'a> {
     pub gzip_level: u32,
     /// [`FORMAT`], or an older format to rebuild a release made with it.
     pub format: u32,
+    /// `[bundle] documents = "keyed"`: the bundles hold only documents with a declared key
+    /// (`docs/` holds every document either way).
+    pub keyed_only: bool,
+}
+
+impl Contents<'_> {
+    /// Whether `d` is in its language's bundles.
+    pub fn bundles(&self, d: &Document) -> bool {
+        !self.keyed_only || d.keyed
+    }
 }
 
 /// What the release decides: `package.json`, the README and `manifest.json`, the first
@@ -298,6 +379,8 @@ pub struct Release<'a> {
     pub source_language: &'a str,
     /// The bytes of `v/<version>/manifest.json`, shipped as `package/manifest.json`.
     pub manifest_json: &'a [u8],
+    /// `[package]`'s optional package.json fields (author, homepage, …), written when set.
+    pub fields: Option<&'a crate::config::PackageConfig>,
 }
 
 /// A built tarball and its integrity data.
@@ -324,12 +407,102 @@ struct PackageJson<'a> {
     license: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     repository: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    homepage: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bugs: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    keywords: &'a [String],
     #[serde(rename = "type")]
     kind: &'static str,
     main: String,
-    exports: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    types: Option<String>,
+    exports: Exports,
     files: [&'static str; 3],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engines: Option<&'a BTreeMap<String, String>>,
+    #[serde(rename = "publishConfig", skip_serializing_if = "Option::is_none")]
+    publish_config: Option<&'a BTreeMap<String, String>>,
     kbrel: PackageJsonKbrel<'a>,
+}
+
+/// package.json `exports`: paths only (formats 1 and 2), or with `types` conditions (3).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Exports {
+    Paths(BTreeMap<String, String>),
+    Conditional(BTreeMap<String, serde_json::Value>),
+}
+
+/// The `exports` of format 3: `.` and `./<lang>` (ESM, with `types`), `./iife/<lang>`, the deep
+/// `./dist/esm/*.js`, `./dist/iife/*.js` (with `types`) and `./dist/*`, manifest and
+/// package.json. `docs/` stays private, as in the earlier formats.
+fn conditional_exports(languages: &[String], src: &str) -> BTreeMap<String, serde_json::Value> {
+    use serde_json::json;
+    let esm = |lang: &str| {
+        json!({
+            "types": format!("./dist/esm/{lang}.d.ts"),
+            "default": format!("./dist/esm/{lang}.js"),
+        })
+    };
+    let mut exports = BTreeMap::new();
+    exports.insert(".".to_string(), esm(src));
+    for lang in languages {
+        exports.insert(format!("./{lang}"), esm(lang));
+        exports.insert(
+            format!("./iife/{lang}"),
+            json!({
+                "types": format!("./dist/iife/{lang}.d.ts"),
+                "default": format!("./dist/iife/{lang}.js"),
+            }),
+        );
+    }
+    exports.insert(
+        "./dist/esm/*.js".into(),
+        json!({ "types": "./dist/esm/*.d.ts", "default": "./dist/esm/*.js" }),
+    );
+    exports.insert(
+        "./dist/iife/*.js".into(),
+        json!({ "types": "./dist/iife/*.d.ts", "default": "./dist/iife/*.js" }),
+    );
+    exports.insert("./dist/*".into(), json!("./dist/*"));
+    exports.insert("./manifest.json".into(), json!("./manifest.json"));
+    exports.insert("./package.json".into(), json!("./package.json"));
+    exports
+}
+
+/// `dist/esm/<lang>.d.ts`: the default export typed with the literal union of the bundle's
+/// keys (aliases included), so strict TypeScript rejects a misspelled key.
+fn esm_declaration(lang: &str, keys: &[&str]) -> String {
+    format!(
+        "// Generated by kbrel: the bundle of the `{lang}` documents.\nexport type Key ={};\ndeclare const docs: {{ readonly [K in Key]: string }};\nexport default docs;\n",
+        key_union(keys)
+    )
+}
+
+/// `dist/iife/<lang>.d.ts`: the global the IIFE bundle sets (a script declaration: reference it
+/// with `/// <reference types="<pkg>/iife/<lang>" />` or list it in tsconfig `files`).
+fn iife_declaration(lang: &str, global: &str, keys: &[&str]) -> String {
+    format!(
+        "// Generated by kbrel: the global the IIFE bundle of the `{lang}` documents sets.\ndeclare var {global}: {{ readonly [K in{}]: string }};\n",
+        key_union(keys)
+    )
+}
+
+/// `\n  | "a"\n  | "b"`, or ` never` without keys.
+fn key_union(keys: &[&str]) -> String {
+    if keys.is_empty() {
+        return " never".into();
+    }
+    let mut out = String::new();
+    for k in keys {
+        out.push_str("\n  | ");
+        push_js_string(&mut out, k);
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -389,15 +562,26 @@ pub fn start<'scope, 'a: 'scope>(
             let docs: Vec<&Document> = contents
                 .documents
                 .iter()
-                .filter(|d| &d.lang == lang)
+                .filter(|d| &d.lang == lang && contents.bundles(d))
                 .collect();
             BundleBody::new(&docs).map(Arc::new)
         })
         .collect::<Result<_>>()?;
     let esm = |lang: &str, obj: &Arc<BundleBody<'a>>| {
+        let (pre, post) = if obj.aliases.is_empty() {
+            ("export default ".to_string(), ";\n".to_string())
+        } else {
+            (
+                "const docs = ".to_string(),
+                format!(
+                    ";\n{}export default docs;\n",
+                    alias_statements("docs", &obj.aliases, "")
+                ),
+            )
+        };
         (
             format!("package/dist/esm/{lang}.js"),
-            Data::Shared(obj.clone(), "export default ".into(), ";\n".into()),
+            Data::Shared(obj.clone(), pre, post),
         )
     };
     let iife = |lang: &str, obj: &Arc<BundleBody<'a>>| {
@@ -406,8 +590,18 @@ pub fn start<'scope, 'a: 'scope>(
             .get(lang)
             .map(String::as_str)
             .unwrap_or("KbrelDocs");
-        let pre = format!("(function (g) {{\n  g[\"{global}\"] = ");
-        let post = ";\n})(typeof globalThis !== \"undefined\" ? globalThis : this);\n".to_string();
+        let end = "})(typeof globalThis !== \"undefined\" ? globalThis : this);\n";
+        let (pre, post) = if obj.aliases.is_empty() {
+            (
+                format!("(function (g) {{\n  g[\"{global}\"] = "),
+                format!(";\n{end}"),
+            )
+        } else {
+            (
+                format!("(function (g) {{\n  var d = g[\"{global}\"] = "),
+                format!(";\n{}{end}", alias_statements("d", &obj.aliases, "  ")),
+            )
+        };
         (
             format!("package/dist/iife/{lang}.js"),
             Data::Shared(obj.clone(), pre, post),
@@ -431,6 +625,14 @@ pub fn start<'scope, 'a: 'scope>(
             let at = entries.len();
             entries.extend(obj.documents.iter().map(|d| doc(d)));
             doc_entries.push((at..entries.len()).collect());
+            // Documents the bundles leave out (`documents = "keyed"`), by path.
+            entries.extend(
+                contents
+                    .documents
+                    .iter()
+                    .filter(|d| &d.lang == lang && !contents.bundles(d))
+                    .map(doc),
+            );
         }
         let others = contents.documents.iter();
         entries.extend(
@@ -438,6 +640,26 @@ pub fn start<'scope, 'a: 'scope>(
                 .filter(|d| !contents.languages.contains(&d.lang))
                 .map(doc),
         );
+        if contents.format >= 3 {
+            for (lang, obj) in contents.languages.iter().zip(&objects) {
+                let mut keys: Vec<&str> = obj.entries.iter().map(|(k, _)| *k).collect();
+                keys.extend(obj.aliases.iter().map(|(a, _)| a.as_str()));
+                keys.sort_unstable();
+                let global = contents
+                    .globals
+                    .get(lang)
+                    .map(String::as_str)
+                    .unwrap_or("KbrelDocs");
+                entries.push((
+                    format!("package/dist/esm/{lang}.d.ts"),
+                    Data::Owned(esm_declaration(lang, &keys).into_bytes()),
+                ));
+                entries.push((
+                    format!("package/dist/iife/{lang}.d.ts"),
+                    Data::Owned(iife_declaration(lang, global, &keys).into_bytes()),
+                ));
+            }
+        }
     } else {
         for (lang, obj) in contents.languages.iter().zip(&objects) {
             entries.push(esm(lang, obj));
@@ -524,25 +746,38 @@ impl Started<'_> {
             plan,
             jobs,
         } = self;
-        let mut exports = BTreeMap::new();
         let src = release.source_language;
-        exports.insert(".".to_string(), format!("./dist/esm/{src}.js"));
-        for lang in contents.languages {
-            exports.insert(format!("./{lang}"), format!("./dist/esm/{lang}.js"));
-            exports.insert(format!("./iife/{lang}"), format!("./dist/iife/{lang}.js"));
-        }
-        exports.insert("./manifest.json".into(), "./manifest.json".into());
-        exports.insert("./package.json".into(), "./package.json".into());
+        let exports = if contents.format >= 3 {
+            Exports::Conditional(conditional_exports(contents.languages, src))
+        } else {
+            let mut exports = BTreeMap::new();
+            exports.insert(".".to_string(), format!("./dist/esm/{src}.js"));
+            for lang in contents.languages {
+                exports.insert(format!("./{lang}"), format!("./dist/esm/{lang}.js"));
+                exports.insert(format!("./iife/{lang}"), format!("./dist/iife/{lang}.js"));
+            }
+            exports.insert("./manifest.json".into(), "./manifest.json".into());
+            exports.insert("./package.json".into(), "./package.json".into());
+            Exports::Paths(exports)
+        };
+        let f = release.fields;
         let pj = PackageJson {
             name: release.name,
             version: release.version,
             description: release.description,
             license: release.license,
             repository: release.repository,
+            author: f.and_then(|f| f.author.as_deref()),
+            homepage: f.and_then(|f| f.homepage.as_deref()),
+            bugs: f.and_then(|f| f.bugs.as_deref()),
+            keywords: f.map_or(&[], |f| f.keywords.as_slice()),
             kind: "module",
             main: format!("./dist/esm/{src}.js"),
+            types: (contents.format >= 3).then(|| format!("./dist/esm/{src}.d.ts")),
             exports,
             files: ["dist", "docs", "manifest.json"],
+            engines: f.map(|f| &f.engines).filter(|e| !e.is_empty()),
+            publish_config: f.map(|f| &f.publish_config).filter(|e| !e.is_empty()),
             kbrel: PackageJsonKbrel {
                 schema_version: crate::manifest::SCHEMA_VERSION,
                 languages: contents.languages,
@@ -1477,6 +1712,7 @@ mod tests {
             repository: None,
             source_language: "en",
             manifest_json: b"{}\n",
+            fields: None,
         }
     }
 
@@ -1486,6 +1722,8 @@ mod tests {
             path: format!("{key}.md"),
             id: key.into(),
             key: key.into(),
+            aliases: Vec::new(),
+            keyed: true,
             title: None,
             description: None,
             date: None,
@@ -1664,6 +1902,7 @@ mod tests {
             documents: &docs,
             gzip_level: 6,
             format: FORMAT,
+            keyed_only: false,
         };
         let release = test_release();
         let mut at_once = Vec::new();
@@ -1691,7 +1930,8 @@ mod tests {
         let files = unpack(&late, "test", UnpackLimits::default()).unwrap();
         assert_eq!(files[0].0, "package.json");
         assert_eq!(files[2].0, "manifest.json");
-        assert_eq!(files.len(), 3 + 2 + docs.len());
+        // package.json, README, manifest.json; two bundles; two declarations (format 3).
+        assert_eq!(files.len(), 3 + 2 + 2 + docs.len());
     }
 
     /// Documents that exercise the format-2 mirror: every escape, characters escaped whole,
@@ -1766,6 +2006,7 @@ mod tests {
             documents: docs,
             gzip_level: level,
             format,
+            keyed_only: false,
         };
         let release = test_release();
         let mut tgz = Vec::new();

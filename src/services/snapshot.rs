@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::content::{KnowledgeBase, manifest_docs};
 use crate::diff::TextSource;
 use crate::error::{Error, Result};
-use crate::manifest::{DiffFile, Index, Manifest, ManifestDoc};
+use crate::manifest::{DiffFile, DocChange, Index, Manifest, ManifestDoc};
 use crate::registry::{self, Registry};
 
 /// The documents of one side and where their texts come from.
@@ -80,11 +80,11 @@ impl Snapshot {
     }
 
     /// The working content.
-    pub fn working(kb: &KnowledgeBase) -> Snapshot {
+    pub fn working(cfg: &crate::config::Config, kb: &KnowledgeBase) -> Snapshot {
         Snapshot {
             label: ".".into(),
             version: None,
-            docs: manifest_docs(kb),
+            docs: manifest_docs(cfg, kb),
             manifest: None,
             source: Source::Working(
                 kb.documents
@@ -152,6 +152,48 @@ pub fn compare(
         summary: crate::diff::summarize(languages, &to.docs, &changes),
         changes,
     })
+}
+
+/// The stored `diff.json` of `to` when `from` is the version published right before it
+/// (`None` for anything else: other pairs, `.`, `git:` sides, unknown names — the caller
+/// then compares the two sides itself and reports errors). Reading it costs what the change
+/// costs, where comparing two whole manifests costs what the knowledge base costs.
+pub fn stored_diff(
+    reg: &Registry,
+    index: Option<&Index>,
+    from: &str,
+    to: &str,
+) -> Result<Option<DiffFile>> {
+    if from.starts_with("git:") || to.starts_with("git:") {
+        return Ok(None);
+    }
+    let (Ok(a), Ok(b)) = (resolve_version(index, from), resolve_version(index, to)) else {
+        return Ok(None);
+    };
+    if b.previous.as_deref() != Some(a.version.as_str()) {
+        return Ok(None);
+    }
+    let bytes = reg.read_verified(&b.diff)?;
+    crate::manifest::parse_diff(&bytes, &reg.path(&b.diff.path)).map(Some)
+}
+
+/// The old and new texts of one change between two snapshots (empty for a side the
+/// document does not exist on).
+pub fn change_texts(from: &Snapshot, to: &Snapshot, c: &DocChange) -> Result<(String, String)> {
+    let text = |snap: &Snapshot, sha: Option<&String>| -> Result<String> {
+        match sha.and_then(|sha| {
+            snap.docs
+                .iter()
+                .find(|d| &d.sha256 == sha && d.lang == c.lang)
+        }) {
+            Some(d) => Ok(snap.text(d)?.into_owned()),
+            None => Ok(String::new()),
+        }
+    };
+    Ok((
+        text(from, c.old_sha256.as_ref())?,
+        text(to, c.sha256.as_ref())?,
+    ))
 }
 
 /// `package/`-relative paths and bytes of an unpacked tarball.

@@ -8,7 +8,8 @@
 //!   different file names per language, paired by the front-matter `url`
 //!   (`pairing = "front-matter:url"`);
 //! - documents without front matter (KB015, and KB006 since their ids are their differing
-//!   paths), two English documents claiming the same `url` (KB003);
+//!   paths), two English documents claiming the same `url` (KB005; the later one is released under
+//!   its path id);
 //! - a static-site home page `index.md` with `layout: home` and nested YAML (KB002 × 3 per
 //!   language, and a root-relative link, KB009);
 //! - HTML blocks and MDX-style `<Tabs>` / `<Tab>` components (balanced: no finding), a typo'd
@@ -38,6 +39,7 @@
 //! that build a knowledge base in memory. `kbrel-synth --messy --out DIR` writes the same
 //! repository from the command line.
 
+use super::synth::Rng;
 use crate::content::SourceFile;
 
 /// What [`history`] builds.
@@ -138,28 +140,6 @@ pub fn content(release: &Release) -> Vec<SourceFile> {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/// splitmix64 (the same generator as `synth`).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, stream: u64) -> Rng {
-        Rng(seed ^ stream.wrapping_mul(0xA076_1D64_78BD_642F))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 32) * n as u64) >> 32) as usize
-    }
-    fn chance(&mut self, pct: usize) -> bool {
-        self.below(100) < pct
-    }
-}
 
 /// Sections: (English folder, Chinese folder, url segment).
 const SECTIONS: [(&str, &str, &str); 5] = [
@@ -756,7 +736,7 @@ mod tests {
         );
         for code in [
             Code::MissingField,
-            Code::DuplicateId,
+            Code::DuplicateSlug,
             Code::MissingTranslation,
             Code::BrokenLink,
             Code::UnknownSlug,

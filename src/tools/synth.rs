@@ -85,17 +85,22 @@ pub struct EvolveStats {
 
 /// splitmix64: tiny, fast, good enough for synthetic text, identical everywhere.
 #[derive(Debug, Clone)]
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
+    /// The generator of one stream of a seed (`messy` uses it too).
+    pub(crate) fn new(seed: u64, stream: u64) -> Rng {
+        Rng(seed ^ stream.wrapping_mul(0xA076_1D64_78BD_642F))
+    }
+
     /// A generator for one purpose: independent of the order other items are generated in.
     fn derive(seed: u64, stream: u64, item: u64) -> Rng {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0xA076_1D64_78BD_642F));
+        let mut r = Rng::new(seed, stream);
         let a = r.next();
         Rng(a ^ item.wrapping_mul(0xE703_7ED1_A0B4_28DB))
     }
 
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -104,7 +109,7 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (((self.next() >> 32) * n as u64) >> 32) as usize
     }
 
@@ -116,7 +121,7 @@ impl Rng {
         items[self.below(items.len())]
     }
 
-    fn chance(&mut self, pct: usize) -> bool {
+    pub(crate) fn chance(&mut self, pct: usize) -> bool {
         self.below(100) < pct
     }
 }

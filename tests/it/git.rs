@@ -2284,13 +2284,27 @@ fn import_of_a_tag_that_fails_check_names_the_tag() {
     fx.edit("content/zh/guide.md", "title: 安装指南\n", "");
     fx.commit("Drop a required field");
     fx.lightweight_tag("v1.1.0");
+    // --lint-gate: refused, naming the tag and the file.
     let run = fx
-        .import(&[])
+        .import(&["--lint-gate"])
         .code(2)
         .stderr_has(&["v1.1.0", "zh/guide.md"]);
     assert!(run.stderr.contains("check"), "{run}");
     // Every tag is vetted before the first is written: nothing at all was written.
     assert!(!fx.registry().exists(), "the registry must not be created");
+    // By default the tag is imported as it was, the error recorded as a warning.
+    let report = fx.import(&["--json"]).success().json();
+    assert_eq!(report["imported"][1]["errors"], 1);
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(fx.registry().join("v/1.1.0/manifest.json")).unwrap())
+            .unwrap();
+    let w = m["warnings"].as_array().unwrap();
+    assert!(
+        w.iter().any(|f| f["code"] == "KB002"
+            && f["file"] == "zh/guide.md"
+            && f["severity"] == "warning"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -1883,6 +1883,8 @@ fn fuzz_regressions_still_pass() {
                 "registry_json" => fuzz_checks::registry_json(data),
                 "unpack" => fuzz_checks::unpack(data),
                 "word_diff" => fuzz_checks::word_diff(data),
+                "bundle_keys" => fuzz_checks::bundle_keys(data),
+                "registry_tree" => fuzz_checks::registry_tree(data),
                 "deflate_tokens" => fuzz_checks::deflate_tokens(data),
                 other => return Err(format!("unknown fuzz target folder `{other}`")),
             }

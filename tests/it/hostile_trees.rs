@@ -1265,3 +1265,64 @@ fn sync_refuses_absurd_claims_and_stalls() {
     assert!(out.took < Duration::from_secs(20), "{}", out.brief());
     assert!(out.stderr.contains("/blobs/sha256/"), "{}", out.brief());
 }
+
+// --- class 10: messages that lie or can be forged ------------------------------------------
+
+/// A newline in a file name never starts a line of output of its own (check, verify, publish),
+/// and a failed publish does not claim it left the registry untouched.
+#[test]
+fn untrusted_names_cannot_forge_output_lines() {
+    let p = Project::new();
+    let forged = "x\nFORGED.md:1: error[KB999]: forged line.md";
+    fs::write(p.kb.join("content/en").join(forged), doc("X", "")).unwrap();
+    fs::write(p.reg().join("junk\nFORGED: removed.tgz"), b"x").unwrap();
+    fs::write(p.reg().join("tab\tname.tgz"), b"x").unwrap();
+    let mut outs = vec![p.run(&["check"]), p.run(&["verify"])];
+    p.edit_content();
+    outs.push(p.publish("1.1.0"));
+    for out in &outs {
+        assert!(
+            out.all().contains("FORGED"),
+            "the name is shown\n{}",
+            out.brief()
+        );
+        assert!(
+            !out.all().lines().any(|l| l.starts_with("FORGED")),
+            "a name started a line\n{}",
+            out.brief()
+        );
+        assert!(!out.all().contains("tab\tname"), "{}", out.brief());
+    }
+    // A publish that fails after taking the lock (a planted staging link) does not say the
+    // registry was not touched.
+    fs::remove_file(p.kb.join("content/en").join(forged)).unwrap();
+    symlink(p.outside.join("staging"), p.reg().join(".staging-1")).unwrap();
+    let out = p.publish("1.1.0");
+    assert_eq!(out.code, 2, "{}", out.brief());
+    assert!(!out.all().contains("not touched"), "{}", out.brief());
+}
+
+/// The same through `--registry`: an absolute path to the project root, or a link to it, is
+/// refused by publish before anything is written.
+#[test]
+fn publish_refuses_the_project_root_whatever_path_names_it() {
+    let p = Project::new();
+    symlink(&p.kb, p.kb.parent().unwrap().join("root-link")).unwrap();
+    let before = snapshot(&p.kb);
+    for reg in [
+        p.kb.clone(),
+        p.kb.parent().unwrap().join("root-link"),
+        p.kb.join("content/.."),
+    ] {
+        let out = p.run(&[
+            "--registry",
+            reg.to_str().unwrap(),
+            "publish",
+            "2.0.0",
+            "--no-tag",
+        ]);
+        assert_eq!(out.code, 2, "{}", out.brief());
+        assert!(out.stderr.contains("project root"), "{}", out.brief());
+    }
+    assert_same(&before, &snapshot(&p.kb), "the project");
+}

@@ -3,12 +3,15 @@
 
 mod common;
 
+mod adopt;
 mod diff;
 mod fault;
 mod git;
 mod hostile;
 mod hostile_trees;
+mod identity;
 mod jsclient;
+mod keys;
 mod layers;
 mod lint;
 mod node;

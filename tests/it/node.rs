@@ -445,8 +445,8 @@ fn tar_headers_are_normalised_like_npm_pack() {
     let n = assert_normalised_headers(&p.tgz);
     assert_eq!(
         n,
-        7 + 10,
-        "package.json, README, manifest, 4 bundles, 10 docs"
+        11 + 10,
+        "package.json, README, manifest, 4 bundles, 4 declarations (format 3), 10 docs"
     );
 }
 
@@ -609,7 +609,7 @@ fn the_real_guide_imports_all_documents_by_key() {
     for lang in ["en", "zh"] {
         let got = import_default(p.kb.root(), &p.package.join(format!("dist/esm/{lang}.js")));
         let want = guide_keys(&content, lang);
-        assert_eq!(want.len(), 17, "{lang}: the guide has 17 documents");
+        assert_eq!(want.len(), 18, "{lang}: the guide has 18 documents");
         assert_eq!(
             got.keys().collect::<Vec<_>>(),
             want.keys().collect::<Vec<_>>(),
@@ -628,6 +628,6 @@ fn the_real_guide_imports_all_documents_by_key() {
              console.log(JSON.stringify([Object.keys(en).length, Object.keys(zh).length, \
              typeof en.GettingStarted]));",
         );
-        assert_eq!(out.trim(), r#"[17,17,"string"]"#);
+        assert_eq!(out.trim(), r#"[18,18,"string"]"#);
     }
 }

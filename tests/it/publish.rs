@@ -157,6 +157,10 @@ fn first_publish_writes_exactly_the_registry_layout() {
         "package/dist/esm/zh.js",
         "package/dist/iife/en.js",
         "package/dist/iife/zh.js",
+        "package/dist/esm/en.d.ts",
+        "package/dist/esm/zh.d.ts",
+        "package/dist/iife/en.d.ts",
+        "package/dist/iife/zh.d.ts",
     ]
     .map(String::from)
     .into();
@@ -896,9 +900,9 @@ fn same_content_version_and_date_give_identical_bytes() {
 #[test]
 fn package_format_1_rebuilds_the_older_layout_and_is_recorded() {
     let (two, one) = (Kb::new(), Kb::new());
-    two.publish(&["1.0.0"]).success();
+    two.publish(&["1.0.0", "--package-format", "2"]).success();
     one.publish(&["1.0.0", "--package-format", "1"]).success();
-    // Recorded: 2 by default, absent for format 1 (releases made before the field existed).
+    // Recorded: absent for format 1 (releases made before the field existed).
     assert_eq!(manifest(&two, "1.0.0")["package_format"], 2);
     assert!(manifest(&one, "1.0.0").get("package_format").is_none());
     assert_eq!(
@@ -959,9 +963,83 @@ fn package_format_1_rebuilds_the_older_layout_and_is_recorded() {
 
 #[test]
 fn rejects_an_unknown_package_format() {
-    for bad in ["0", "3", "two"] {
+    for bad in ["0", "4", "two"] {
         assert_rejected(|_| {}, &["1.1.0", "--package-format", bad], &[bad], true);
     }
+}
+
+#[test]
+fn package_format_3_adds_declarations_and_conditional_exports_to_format_2() {
+    let (three, two) = (Kb::new(), Kb::new());
+    three.publish(&["1.0.0"]).success();
+    two.publish(&["1.0.0", "--package-format", "2"]).success();
+    assert_eq!(
+        manifest(&three, "1.0.0")["package_format"],
+        3,
+        "the default"
+    );
+    let entries = |kb: &Kb| tar_entries(&fs::read(kb.reg("acme-kb-1.0.0.tgz")).unwrap());
+    let files = |e: &[(String, tar::Header, Vec<u8>)]| -> BTreeMap<String, Vec<u8>> {
+        e.iter()
+            .filter(|x| x.0 != "package/manifest.json" && x.0 != "package/package.json")
+            .map(|x| (x.0.clone(), x.2.clone()))
+            .collect()
+    };
+    let (mut f3, f2) = (files(&entries(&three)), files(&entries(&two)));
+    // Format 3 = format 2's files plus one declaration per bundle…
+    let mut dts: Vec<String> = f3
+        .keys()
+        .filter(|n| n.ends_with(".d.ts"))
+        .cloned()
+        .collect();
+    dts.sort();
+    assert_eq!(
+        dts,
+        [
+            "package/dist/esm/en.d.ts",
+            "package/dist/esm/zh.d.ts",
+            "package/dist/iife/en.d.ts",
+            "package/dist/iife/zh.d.ts"
+        ]
+    );
+    let esm_dts = String::from_utf8(f3["package/dist/esm/en.d.ts"].clone()).unwrap();
+    let keys: Vec<String> = manifest(&three, "1.0.0")["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["lang"] == "en")
+        .map(|d| d["key"].as_str().unwrap().to_string())
+        .collect();
+    for k in &keys {
+        assert!(
+            esm_dts.contains(&format!("| {}", serde_json::to_string(k).unwrap())),
+            "{k} in {esm_dts}"
+        );
+    }
+    assert!(esm_dts.contains("export default docs;"));
+    let iife_dts = String::from_utf8(f3["package/dist/iife/en.d.ts"].clone()).unwrap();
+    assert!(
+        iife_dts.contains("declare var AcmeKbEn: { readonly [K in"),
+        "{iife_dts}"
+    );
+    f3.retain(|n, _| !n.ends_with(".d.ts"));
+    assert_eq!(f3, f2, "…and the same bundles and documents");
+    // package.json: `types` and conditional exports with the deep paths.
+    let pj = read_json(&three.reg("v/1.0.0/package.json"));
+    assert_eq!(pj["types"], "./dist/esm/en.d.ts");
+    assert_eq!(pj["exports"]["./zh"]["types"], "./dist/esm/zh.d.ts");
+    assert_eq!(pj["exports"]["./zh"]["default"], "./dist/esm/zh.js");
+    assert_eq!(
+        pj["exports"]["./dist/esm/*.js"]["default"],
+        "./dist/esm/*.js"
+    );
+    assert_eq!(
+        pj["exports"]["./dist/iife/*.js"]["default"],
+        "./dist/iife/*.js"
+    );
+    let pj2 = read_json(&two.reg("v/1.0.0/package.json"));
+    assert!(pj2.get("types").is_none());
+    assert_eq!(pj2["exports"]["./zh"], "./dist/esm/zh.js");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1593,7 +1671,7 @@ fn snapshot_of_publish_output_and_changelog_section() {
     Published acme-kb@1.0.0 (first release)
       en: 4 documents; 4 added, 0 modified, 0 renamed, 0 removed (+65 -0 lines)
       zh: 4 documents; 4 added, 0 modified, 0 renamed, 0 removed (+61 -0 lines)
-      tarball acme-kb-1.0.0.tgz (15 files, [SIZE] bytes, [INTEGRITY])
+      tarball acme-kb-1.0.0.tgz (19 files, [SIZE] bytes, [INTEGRITY])
       dist-tags: latest → 1.0.0
       wrote 8 new blob(s) and:
         [TMP]/registry/v/1.0.0/manifest.json
@@ -1611,7 +1689,7 @@ fn snapshot_of_publish_output_and_changelog_section() {
     Published acme-kb@1.1.0 (changes against 1.0.0)
       en: 4 documents; 1 added, 1 modified, 1 renamed, 1 removed (+16 -16 lines)
       zh: 4 documents; 1 added, 0 modified, 1 renamed, 1 removed (+13 -14 lines)
-      tarball acme-kb-1.1.0.tgz (15 files, [SIZE] bytes, [INTEGRITY])
+      tarball acme-kb-1.1.0.tgz (19 files, [SIZE] bytes, [INTEGRITY])
       dist-tags: latest → 1.1.0
       wrote 5 new blob(s) and:
         [TMP]/registry/v/1.1.0/manifest.json

@@ -282,7 +282,8 @@ fn npm_read_api_routes() {
         // The version document is the packument's entry; exports come from package.json.
         let vd = serve.get(&format!("/acme-kb/{v}")).json();
         assert_eq!(&vd, doc);
-        assert!(vd["exports"]["./en"].is_string() && vd["exports"]["./zh"].is_string());
+        assert_eq!(vd["exports"]["./en"]["default"], "./dist/esm/en.js");
+        assert_eq!(vd["exports"]["./zh"]["types"], "./dist/esm/zh.d.ts");
         // The tarball URL of the packument answers with the tarball.
         let path = doc["dist"]["tarball"]
             .as_str()

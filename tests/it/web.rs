@@ -501,6 +501,8 @@ fn big_registry(dir: &Path, docs: usize) -> Registry {
                     id: path.trim_end_matches(".md").to_string(),
                     lang: lang.into(),
                     key: format!("Doc{i}"),
+                    aliases: Vec::new(),
+                    bundled: true,
                     title: Some(format!("{word} {i}")),
                     url: None,
                     sha256: sha256.clone(),

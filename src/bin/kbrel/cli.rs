@@ -57,9 +57,33 @@ pub enum Command {
   kbrel check
   kbrel check --json | jq '.findings[] | select(.severity == \"error\")'
   kbrel --content ../docs/content check
+  kbrel check --write-baseline      # accept today's errors; only new ones fail from now on
+  kbrel check --prune-baseline      # drop the entries of findings that were fixed
+  kbrel check --format github       # annotations in a GitHub Actions job
+  kbrel check --format sarif > kbrel.sarif
 
-Exit codes: 0 no errors (warnings allowed), 1 errors found, 2 could not check.")]
+Levels per code and path: [lint] in kbrel.toml (KB010 = \"warn\"); inline:
+<!-- kbrel-disable-next-line KB012 -->, <!-- kbrel-disable KB010 --> … <!-- kbrel-enable KB010 -->,
+<!-- kbrel-disable-file KB006 -->.
+Exit codes: 0 no errors (warnings and baselined errors allowed), 1 errors found, 2 could not
+check (bad configuration, baseline or suppression comment).")]
     Check(CheckArgs),
+    /// Print the effective bundle key map: every key, its document, and where it is declared
+    #[command(
+        after_help = "Keys come from content.keys_file, [content.keys.<lang>], content.keys_from entry
+modules (`import Name from \"<path>.md?raw\"`) and front-matter `key:` fields; a document
+without any is bundled under its id. With --from-git REV the key sources are read at REV,
+like the documents.
+
+Examples:
+  kbrel keys
+  kbrel keys --lang zh
+  kbrel keys --json | jq '.keys[] | select(.id == null)'   # keys naming missing documents
+  kbrel --from-git v1.2.0 keys
+
+Exit codes: 0 every declared key names a document, 1 a key names a missing document, 2 error."
+    )]
+    Keys(KeysArgs),
     /// Publish the knowledge base as an immutable release into the registry
     #[command(after_help = "Examples:
   kbrel publish 1.3.4
@@ -200,6 +224,37 @@ Exit codes: 0 synced (or already current), 1 --offline found problems, 2 error (
 left at its previous complete version)."
     )]
     Sync(SyncArgs),
+    /// List a release's package files (like `npm pack --dry-run`) or write them unpacked
+    #[command(
+        after_help = "The release's tarball is read from the registry, verified against index.json, and
+unpacked with the hardened reader. --out writes dist/, docs/, package.json, README.md and
+manifest.json into DIR (a new or empty folder; written whole or not at all), e.g. for a CDN
+upload script.
+
+Examples:
+  kbrel pack 1.4.0 --list
+  kbrel pack latest --list --json | jq '.files[].path'
+  kbrel pack 1.4.0 --out build/docs-1.4.0 && aws s3 sync build/docs-1.4.0 s3://cdn/docs/1.4.0
+
+Exit codes: 0 done, 2 error (unknown version, corrupt tarball, --out not empty)."
+    )]
+    Pack(PackArgs),
+    /// Migration check: what a consumer of an existing package would see differently in a release
+    #[command(
+        name = "compare-package",
+        after_help = "Every JavaScript file of OLD.tgz (the package being replaced, e.g. from `vite build` and
+`npm pack`) is evaluated with node — an ES module's default export, or the globals a script
+sets in a bare vm context — and compared key by key with the file at the same path in the
+release's tarball: missing keys (a consumer gets `undefined`), changed values, added keys,
+a changed IIFE global, and each entry's gzip size. Needs node on PATH.
+
+Examples:
+  kbrel compare-package ../old-docs/acme-docs-3.2.0.tgz 1.0.0
+  kbrel compare-package old.tgz latest --json | jq '.entries[] | select(.missing_keys != [])'
+
+Exit codes: 0 nothing missing, 1 a key, entry or global is missing or changed name, 2 error."
+    )]
+    ComparePackage(ComparePackageArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,9 +278,72 @@ pub enum KeyCommand {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Print findings as JSON: {schema_version, findings: [{file, line, code, severity, message}], errors, warnings}
+    /// Print findings as JSON (same as --format json): {schema_version, findings: [{file,
+    /// path, line, code, severity, message}], errors, warnings, baselined, allowed,
+    /// suppressed, prunable}
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Output format: human (grouped by file, counts per code), json, github (GitHub Actions
+    /// annotations), sarif (SARIF 2.1.0, for code-scanning UIs)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<CheckFormat>,
+    /// Record today's error-level findings in the baseline file (lint.baseline, default
+    /// kbrel-baseline.json); from then on only new errors fail `check` and `publish`
+    #[arg(long, conflicts_with_all = ["prune_baseline", "no_baseline"])]
+    pub write_baseline: bool,
+    /// Remove the baseline entries whose findings are fixed (new findings are not added)
+    #[arg(long, conflicts_with = "no_baseline")]
+    pub prune_baseline: bool,
+    /// Baseline file to use, overriding lint.baseline
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Ignore the baseline file: every error counts
+    #[arg(long, conflicts_with = "baseline")]
+    pub no_baseline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Human,
+    Json,
+    Github,
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub struct ComparePackageArgs {
+    /// The package being replaced (.tgz)
+    pub old: PathBuf,
+    /// A published version, `v`-prefixed version or dist-tag
+    pub version: String,
+    /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// A published version, `v`-prefixed version or dist-tag
+    pub version: String,
+    /// Write the package's files unpacked into this new or empty folder
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// List the files (the default without --out)
+    #[arg(long)]
+    pub list: bool,
+    /// Print {name, version, filename, size, unpackedSize, integrity, shasum, entryCount, files: [{path, size}]}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Print {schema_version, keys: [{lang, key, path, id, primary, origin, source, line}]}
+    #[arg(long)]
+    pub json: bool,
+    /// Only this language
+    #[arg(long)]
+    pub lang: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -280,6 +398,12 @@ pub struct PublishArgs {
     /// With --sign-key: endorse this public key as the next signing key (key rotation)
     #[arg(long, value_name = "PUBKEY", requires = "sign_key")]
     pub next_key: Option<String>,
+    /// Baseline file to use, overriding lint.baseline (errors it holds do not block)
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Ignore the baseline file: every error blocks
+    #[arg(long, conflicts_with = "baseline")]
+    pub no_baseline: bool,
     /// Tarball package format: 2 (this kbrel's), or 1 to rebuild byte for byte a release made
     /// by an older kbrel (its manifest.json records the format; absent means 1)
     #[arg(long, value_name = "N", default_value_t = kbrel::package::FORMAT,
@@ -312,6 +436,14 @@ pub struct ImportArgs {
     /// Seconds to wait for another publisher's lock
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub lock_wait: u64,
+    /// Refuse tags with lint errors, as `publish` does without a baseline (by default each
+    /// tag is imported as it was, its findings recorded as warnings in its manifest)
+    #[arg(long)]
+    pub lint_gate: bool,
+    /// Import a tag holding a file that is not UTF-8 without that file (listed in the summary,
+    /// recorded as a KB014 warning)
+    #[arg(long)]
+    pub skip_unreadable: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -343,9 +475,13 @@ pub struct DiffArgs {
     /// Which headings (by anchor) were added, removed or changed per document
     #[arg(long, group = "mode")]
     pub sections: bool,
-    /// The full structured report (the diff.json schema)
-    #[arg(long, group = "mode")]
+    /// The full structured report (the diff.json schema); with --summary, the summary's data
+    #[arg(long, conflicts_with_all = ["stat", "name_status", "patch", "word", "sections"])]
     pub json: bool,
+    /// One line per document for release notes and chat: bundle key, title, the sections
+    /// that changed, every language together
+    #[arg(long, conflicts_with_all = ["stat", "name_status", "patch", "word", "sections", "package"])]
+    pub summary: bool,
     /// Lines of context for --patch
     #[arg(short = 'U', long = "unified", default_value_t = 3, value_name = "N")]
     pub context: usize,

@@ -15,15 +15,16 @@ use kbrel::registry::Registry;
 use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
-    AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, Cli, ColorChoice,
-    Command, DiffArgs, Global, ImportArgs, KeyCommand, PublishArgs, PushArgs, ServeArgs,
-    StatusArgs, SyncArgs, VerifyArgs,
+    AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, CheckFormat, Cli,
+    ColorChoice, Command, ComparePackageArgs, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs,
+    PackArgs, PublishArgs, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
 };
 use crate::output;
 
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Check(args) => check(&cli.global, args),
+        Command::Keys(args) => keys(&cli.global, args),
         Command::Publish(args) => publish(&cli.global, args),
         Command::Diff(args) => diff(&cli.global, args),
         Command::Changelog(args) => changelog(&cli.global, args),
@@ -36,6 +37,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Push(args) => push(&cli.global, args),
         Command::Key(cmd) => key(cmd),
         Command::Sync(args) => sync(&cli.global, args),
+        Command::Pack(args) => pack(&cli.global, args),
+        Command::ComparePackage(args) => compare_package(&cli.global, args),
     }
 }
 
@@ -129,22 +132,278 @@ fn load_side(
     if let Some(rev) = name.strip_prefix("git:") {
         let repo = Repo::discover(&cfg.base_dir)?;
         let (kb, commit) = kbrel::git::load_kb(cfg, &repo, rev)?;
-        let mut snap = Snapshot::working(&kb);
+        let mut snap = Snapshot::working(cfg, &kb);
         snap.label = format!("git:{}", &commit[..12]);
         return Ok(snap);
     }
     Ok(match SideSpec::parse(name) {
-        SideSpec::Working => Snapshot::working(&load_source(g, cfg)?.0),
+        SideSpec::Working => Snapshot::working(cfg, &load_source(g, cfg)?.0),
         SideSpec::Published(v) => Snapshot::published(reg, index, &v)?,
     })
 }
 
 fn check(g: &Global, args: CheckArgs) -> Result<u8> {
+    use kbrel::baseline;
     let cfg = load_config(g)?;
     let (kb, _) = load_source(g, &cfg)?;
-    let findings = kbrel::lint::lint(&kb, &cfg);
-    output::findings(&findings, kb.documents.len(), args.json, g.quiet)?;
-    Ok(if kbrel::lint::has_errors(&findings) {
+    let checked = kbrel::lint::check(&kb, &cfg)?;
+    let baseline_path = match &args.baseline {
+        Some(p) => std::path::absolute(p).context("cannot resolve --baseline")?,
+        None => cfg.baseline_path(),
+    };
+    let format = match (args.json, args.format) {
+        (true, _) => CheckFormat::Json,
+        (false, f) => f.unwrap_or(CheckFormat::Human),
+    };
+    let mut view = output::CheckView {
+        checked: &checked,
+        documents: kb.documents.len(),
+        prefix: repo_prefix(g, &cfg),
+        baselined: 0,
+        prunable: Vec::new(),
+        new_errors: checked.errors(),
+        baseline: None,
+        wrote_baseline: None,
+    };
+    if args.write_baseline {
+        let b = baseline::from_findings(&cfg.package.name, &kb, &checked.findings);
+        baseline::write(&baseline_path, &b)?;
+        view.baselined = view.new_errors;
+        view.new_errors = 0;
+        view.wrote_baseline = Some((baseline_path.clone(), b.entries.len()));
+        output::check(&view, format, g.quiet)?;
+        return Ok(0);
+    }
+    let loaded = if args.no_baseline {
+        None
+    } else {
+        baseline::load(&baseline_path, &cfg.package.name)?
+    };
+    let gate = loaded
+        .as_ref()
+        .map(|b| baseline::apply(b, &kb, &checked.findings));
+    if args.prune_baseline {
+        let (Some(b), Some(gate)) = (&loaded, &gate) else {
+            anyhow::bail!(kbrel::Error::Usage(format!(
+                "--prune-baseline: there is no baseline file at `{}` (write one with --write-baseline)",
+                baseline_path.display()
+            )));
+        };
+        baseline::write(&baseline_path, &baseline::prune(b, gate))?;
+    }
+    if let Some(gate) = gate {
+        view.baselined = gate.baselined.len();
+        view.new_errors = gate.new.len();
+        view.prunable = if args.prune_baseline {
+            Vec::new()
+        } else {
+            gate.prunable
+        };
+        view.baseline = Some((baseline_path, gate.baselined));
+    }
+    output::check(&view, format, g.quiet)?;
+    Ok(if view.new_errors > 0 { 1 } else { 0 })
+}
+
+/// Where the content root is, relative to the repository's work tree (or, outside a
+/// repository, to the folder of kbrel.toml): the prefix of the paths CI annotations need.
+fn repo_prefix(g: &Global, cfg: &Config) -> String {
+    let repo = Repo::try_discover(&cfg.base_dir);
+    let rel = match (&g.from_git, &repo) {
+        (Some(_), Some(r)) => kbrel::git::content_root_in(cfg, r).ok(),
+        (None, Some(r)) => r.relative(&cfg.content_root()).ok(),
+        _ => None,
+    };
+    let rel = rel.unwrap_or_else(|| {
+        cfg.content_root()
+            .strip_prefix(&cfg.base_dir)
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| cfg.content.root.to_string_lossy().into_owned())
+    });
+    let rel = rel.trim_start_matches("./").trim_end_matches('/');
+    if rel.is_empty() || rel == "." {
+        String::new()
+    } else {
+        format!("{rel}/")
+    }
+}
+
+/// Evaluates every `.js`/`.mjs` file given on stdin (`{"old": [root, [files]], "new": …}`)
+/// with node: an ES module's default export, else the globals a script sets in a bare vm
+/// context. Prints `{"old": [entries], "new": [entries]}` (values JSON-encoded unless strings).
+const EVALUATE_JS: &str = r#"
+import fs from 'node:fs';
+import path from 'node:path';
+import vm from 'node:vm';
+import { pathToFileURL } from 'node:url';
+const input = JSON.parse(fs.readFileSync(0, 'utf8'));
+const flat = (o) => Object.fromEntries(Object.keys(o).map((k) => [k, typeof o[k] === 'string' ? o[k] : JSON.stringify(o[k]) ?? String(o[k])]));
+const out = {};
+for (const [side, [root, files]] of Object.entries(input)) {
+  out[side] = [];
+  for (const file of files) {
+    const abs = path.join(root, file);
+    const text = fs.readFileSync(abs, 'utf8');
+    if (/(^|[\s;])export[\s{*]/.test(text)) {
+      let mod;
+      try { mod = await import(pathToFileURL(abs).href); }
+      catch { mod = await import('data:text/javascript;charset=utf-8,' + encodeURIComponent(text)); }
+      const d = mod.default;
+      out[side].push({ path: file, kind: 'esm', values: d && typeof d === 'object' ? flat(d) : {} });
+    } else {
+      const ctx = vm.createContext({});
+      try { vm.runInContext(text, ctx, { filename: file, timeout: 10000 }); } catch (e) { }
+      const globals = Object.keys(ctx);
+      const g = globals[0];
+      const v = g === undefined ? {} : ctx[g];
+      out[side].push({ path: file, kind: 'iife', global: g ?? null, values: v && typeof v === 'object' ? flat(v) : {} });
+    }
+  }
+}
+process.stdout.write(JSON.stringify(out));
+"#;
+
+fn compare_package(g: &Global, args: ComparePackageArgs) -> Result<u8> {
+    use std::io::Write as _;
+    let cfg = load_config(g)?;
+    let old_tgz = std::fs::read(&args.old)
+        .map_err(|e| kbrel::Error::Usage(format!("cannot read `{}`: {e}", args.old.display())))?;
+    let old = kbrel::package::unpack(
+        &old_tgz,
+        &args.old.display().to_string(),
+        kbrel::package::UnpackLimits::default(),
+    )?;
+    let reg = Registry::new(cfg.registry_dir());
+    let index = reg.read_index()?.map(|(i, _)| i);
+    let (version, new) = kbrel::snapshot::package_files(&reg, index.as_ref(), &args.version)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("kbrel-compare-")
+        .tempdir()
+        .context("cannot create a temporary folder")?;
+    let mut input = serde_json::Map::new();
+    use std::collections::BTreeMap;
+    let mut gzip: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for (side, files) in [("old", &old), ("new", &new)] {
+        let root = tmp.path().join(side);
+        let mut js = Vec::new();
+        for (rel, bytes) in files.iter() {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().expect("a parent"))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let is_js = rel.ends_with(".js") || rel.ends_with(".mjs");
+            if is_js && !rel.starts_with("node_modules/") {
+                js.push(rel.clone());
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
+                enc.write_all(bytes)?;
+                gzip.insert((side.to_string(), rel.clone()), enc.finish()?.len() as u64);
+            }
+        }
+        input.insert(side.into(), serde_json::json!([root, js]));
+    }
+    let mut child = std::process::Command::new("node")
+        .args(["--input-type=module", "-e", EVALUATE_JS])
+        .current_dir(tmp.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| kbrel::Error::Usage(format!("compare-package needs node on PATH: {e}")))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(serde_json::to_string(&input)?.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        anyhow::bail!(kbrel::Error::Usage(format!(
+            "node could not evaluate the packages: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    struct Sides {
+        old: Vec<kbrel::compat::Entry>,
+        new: Vec<kbrel::compat::Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        path: String,
+        kind: String,
+        #[serde(default)]
+        global: Option<String>,
+        values: BTreeMap<String, String>,
+    }
+    let raw: BTreeMap<String, Vec<Raw>> = serde_json::from_slice(&out.stdout)
+        .context("node printed something that is not the evaluation")?;
+    let mut sides = Sides {
+        old: Vec::new(),
+        new: Vec::new(),
+    };
+    for (side, entries) in raw {
+        let list = if side == "old" {
+            &mut sides.old
+        } else {
+            &mut sides.new
+        };
+        for r in entries {
+            let gzip_size = gzip
+                .get(&(side.clone(), r.path.clone()))
+                .copied()
+                .unwrap_or(0);
+            list.push(kbrel::compat::Entry {
+                path: r.path,
+                kind: r.kind,
+                global: r.global,
+                values: r.values,
+                gzip_size,
+            });
+        }
+    }
+    let report = kbrel::compat::compare(&sides.old, &sides.new);
+    output::compare_package(
+        &report,
+        &args.old.display().to_string(),
+        &version,
+        args.json,
+    )?;
+    Ok(if report.breaks() { 1 } else { 0 })
+}
+
+fn pack(g: &Global, args: PackArgs) -> Result<u8> {
+    let cfg = load_config(g)?;
+    let reg = Registry::new(cfg.registry_dir());
+    let index = reg.read_index()?.map(|(i, _)| i);
+    let report = kbrel::pack::pack(
+        &reg,
+        index.as_ref(),
+        &cfg.package.name,
+        &args.version,
+        args.out.as_deref(),
+    )?;
+    output::pack(&report, args.json, args.list || args.out.is_none(), g.quiet)?;
+    Ok(0)
+}
+
+fn keys(g: &Global, args: KeysArgs) -> Result<u8> {
+    let cfg = load_config(g)?;
+    if let Some(lang) = &args.lang
+        && !cfg.content.languages.contains(lang)
+    {
+        anyhow::bail!(kbrel::Error::Usage(format!(
+            "--lang `{lang}` is not one of content.languages ({})",
+            cfg.content.languages.join(", ")
+        )));
+    }
+    let (kb, _) = load_source(g, &cfg)?;
+    let mut keys = content::effective_keys(&kb);
+    if let Some(lang) = &args.lang {
+        keys.retain(|k| &k.lang == lang);
+    }
+    output::keys(&keys, args.json)?;
+    Ok(if keys.iter().any(|k| k.id.is_none()) {
         1
     } else {
         0
@@ -227,6 +486,15 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         .as_deref()
         .map(kbrel::sign::parse_public_key)
         .transpose()?;
+    let baseline = if args.no_baseline {
+        None
+    } else {
+        let path = match &args.baseline {
+            Some(p) => std::path::absolute(p).context("cannot resolve --baseline")?,
+            None => cfg.baseline_path(),
+        };
+        kbrel::baseline::load(&path, &cfg.package.name)?
+    };
     let tag_name = |v: &str| cfg.registry.tag_format.replace("{version}", v);
     let tag_check = |v: &str| -> kbrel::Result<()> {
         if let (Some(r), Some(gi)) = (&repo, &git)
@@ -254,6 +522,7 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         guard: Some(&tag_check),
         sign: sign_key.as_ref().map(|k| (k, next_key)),
         package_format: args.package_format,
+        lint: publish::LintGate::Block(baseline.as_ref()),
     };
     let reg = Registry::new(cfg.registry_dir());
     let report = publish::publish(&cfg, &kb, &reg, &opts)?;
@@ -308,6 +577,8 @@ fn import(g: &Global, args: ImportArgs) -> Result<u8> {
         tags,
         dry_run: args.dry_run,
         lock_wait: Duration::from_secs(args.lock_wait),
+        lint_gate: args.lint_gate,
+        skip_unreadable: args.skip_unreadable,
     };
     let reg = Registry::new(cfg.registry_dir());
     let bar = (std::io::stderr().is_terminal() && !g.quiet).then(|| {
@@ -413,6 +684,25 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
         });
     }
 
+    // Consecutive releases, whole: the stored diff.json is the answer.
+    let unfiltered = args.lang.is_empty() && args.doc.is_empty() && args.path.is_empty();
+    let from_store = matches!(
+        mode,
+        output::DiffMode::Stat | output::DiffMode::NameStatus | output::DiffMode::Json
+    ) && !args.summary
+        && unfiltered;
+    if from_store && let Some(report) = snapshot::stored_diff(&reg, index.as_ref(), &from, &to)? {
+        output::diff(
+            &report,
+            &|_| anyhow::bail!("no document texts in this mode"),
+            mode,
+            color,
+            g.quiet,
+        )?;
+        let changed = !report.changes.is_empty();
+        std::mem::forget(report);
+        return Ok(u8::from(args.exit_code && changed));
+    }
     // The two sides (manifests read and verified, or content loaded) in parallel.
     let (a, b) = rayon::join(
         || load_side(g, &cfg, &reg, index.as_ref(), &from),
@@ -422,7 +712,20 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
     a.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
-    output::diff(&report, &a, &b, mode, color, g.quiet)?;
+    if args.summary {
+        let docs = kbrel::changelog::summary(&cfg.content.languages, &report, &|c| {
+            snapshot::change_texts(&a, &b, c)
+        })?;
+        output::diff_summary(&docs, args.json)?;
+    } else {
+        output::diff(
+            &report,
+            &|c| Ok(snapshot::change_texts(&a, &b, c)?),
+            mode,
+            color,
+            g.quiet,
+        )?;
+    }
     let code = if args.exit_code && !report.changes.is_empty() {
         1
     } else {
@@ -463,7 +766,7 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
                 _ => release_date(args.date.as_deref())?.date(),
             };
             let version = b.version.clone().unwrap_or_else(|| "Unreleased".into());
-            let rc = kbrel::changelog::release_context(
+            let mut rc = kbrel::changelog::release_context(
                 kbrel::changelog::ReleaseInfo {
                     version: &version,
                     date: &date,
@@ -474,7 +777,24 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
                 &cfg.content.languages,
                 &report,
             );
-            let mut rc = rc;
+            rc.range = Some(kbrel::changelog::Range {
+                // A release by its version; `git:` sides and `.` as the user named them.
+                from: if a.version.is_some() {
+                    a.label.clone()
+                } else {
+                    from.clone()
+                },
+                to: if b.version.is_some() {
+                    b.label.clone()
+                } else {
+                    to.clone()
+                },
+                to_is_release: b.version.is_some(),
+                from_is_empty: a.docs.is_empty(),
+            });
+            kbrel::changelog::with_details(&mut rc, &report, &|c| {
+                snapshot::change_texts(&a, &b, c)
+            })?;
             if let (Some(repo), Some(fm), Some(tm)) =
                 (Repo::try_discover(&cfg.base_dir), &a.manifest, &b.manifest)
                 && let (Some(fg), Some(tg)) = (&fm.git, &tm.git)
@@ -512,14 +832,31 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
     let cfg = load_config(g)?;
     let reg = Registry::new(cfg.registry_dir());
     let index = reg.read_index()?.map(|(i, _)| i);
-    let (kb, _) = load_source(g, &cfg)?;
-    let working = Snapshot::working(&kb);
+    let (kb, commit) = load_source(g, &cfg)?;
+    let working = Snapshot::working(&cfg, &kb);
     let acks = kbrel::history::load_acks(&cfg)?;
+    // The commit the content is read at (`--from-git`, else the work tree's HEAD): only
+    // releases published from it or its ancestors are its history.
+    let repo = Repo::try_discover(&cfg.base_dir);
+    let at = match (&commit, &repo) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(r)) => r.head_state(".").ok().flatten().map(|(c, _)| c),
+        (None, None) => None,
+    };
+    let keep = |_: &kbrel::manifest::IndexVersion, m: &kbrel::manifest::Manifest| match (
+        &repo, &at, &m.git,
+    ) {
+        (Some(r), Some(at), Some(g)) => r.is_ancestor(&g.commit, at),
+        _ => true,
+    };
     let mut statuses = kbrel::history::status_after_history(
         &cfg,
         &reg,
         index.as_ref(),
-        None,
+        kbrel::history::HistoryFilter {
+            keep: &keep,
+            stop_at_same: true,
+        },
         ".",
         &working.docs,
         &acks,
@@ -556,7 +893,13 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
             ));
         }
     }
-    output::status(&statuses, &diffs, args.all, args.json)?;
+    output::status(
+        &statuses,
+        cfg.source_language(),
+        &diffs,
+        args.all,
+        args.json,
+    )?;
     let bad = statuses
         .iter()
         .any(|s| s.state != kbrel::history::Drift::Current);

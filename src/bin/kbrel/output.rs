@@ -10,7 +10,6 @@ use kbrel::lint::{Finding, Severity};
 use kbrel::manifest::{ChangeStatus, DiffFile};
 use kbrel::publish::{Outcome, PublishReport};
 use kbrel::registry::Registry;
-use kbrel::snapshot::Snapshot;
 use serde::Serialize;
 
 /// Write to stdout, treating a broken pipe as success.
@@ -44,13 +43,20 @@ pub fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// A name (a file, a path, a tag) from untrusted input, for one line of output: like
+/// [`sanitize`], and newlines and tabs escaped too, so a name can never start a line of its
+/// own (a forged finding or log line) or shift a tab-separated column.
+pub fn name(s: &str) -> String {
+    sanitize(s).replace('\n', "\\u{a}").replace('\t', "\\u{9}")
+}
+
 pub fn error(err: &anyhow::Error) {
     let mut s = format!("error: {}\n", sanitize(&err.to_string()));
     for cause in err.chain().skip(1) {
         let _ = writeln!(s, "  caused by: {}", sanitize(&cause.to_string()));
     }
     if let Some(k) = err.downcast_ref::<kbrel::Error>() {
-        if let kbrel::Error::LintFailed { findings } = k {
+        if let kbrel::Error::LintFailed { findings, .. } = k {
             for f in findings.iter().filter(|f| f.severity == Severity::Error) {
                 s.push_str(&finding_line(f));
             }
@@ -72,49 +78,457 @@ fn finding_line(f: &Finding) -> String {
     };
     format!(
         "{}:{}: {sev}[{}]: {}\n",
-        sanitize(&f.file),
+        name(&f.file),
         f.line,
         f.code,
-        sanitize(&f.message)
+        name(&f.message)
     )
+}
+
+/// What `kbrel check` found, for every output format.
+pub struct CheckView<'a> {
+    pub checked: &'a kbrel::lint::Checked,
+    pub documents: usize,
+    /// The content root relative to the repository (`docs/`, or empty).
+    pub prefix: String,
+    /// Error-level findings the baseline holds.
+    pub baselined: usize,
+    /// Baseline entries no finding matches any more.
+    pub prunable: Vec<kbrel::baseline::Entry>,
+    /// Error-level findings not in the baseline (all of them without a baseline).
+    pub new_errors: usize,
+    /// The baseline file used and the findings it holds (left out of the listing).
+    pub baseline: Option<(std::path::PathBuf, Vec<Finding>)>,
+    /// `--write-baseline`: the file written and its number of entries.
+    pub wrote_baseline: Option<(std::path::PathBuf, usize)>,
+}
+
+impl CheckView<'_> {
+    /// The findings to list: everything but the baselined ones (and, after
+    /// `--write-baseline`, no errors).
+    fn listed(&self) -> Vec<&Finding> {
+        let held: std::collections::BTreeSet<&Finding> = self
+            .baseline
+            .as_ref()
+            .map(|(_, b)| b.iter().collect())
+            .unwrap_or_default();
+        self.checked
+            .findings
+            .iter()
+            .filter(|f| !held.contains(f))
+            .filter(|f| self.wrote_baseline.is_none() || f.severity == Severity::Warning)
+            .collect()
+    }
+
+    fn path(&self, f: &Finding) -> String {
+        format!("{}{}", self.prefix, f.file)
+    }
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    #[serde(flatten)]
+    finding: &'a Finding,
+    /// Relative to the repository (the content root's prefix added).
+    path: String,
 }
 
 #[derive(Serialize)]
 struct CheckJson<'a> {
     schema_version: u32,
-    findings: &'a [Finding],
+    findings: Vec<JsonFinding<'a>>,
     errors: usize,
     warnings: usize,
+    baselined: usize,
+    allowed: usize,
+    suppressed: usize,
+    prunable: &'a [kbrel::baseline::Entry],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<String>,
 }
 
-pub fn findings(
-    findings: &[Finding],
-    documents: usize,
-    as_json: bool,
+pub fn check(
+    v: &CheckView<'_>,
+    format: crate::cli::CheckFormat,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let errors = findings
+    use crate::cli::CheckFormat;
+    let listed = v.listed();
+    let errors = listed
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .count();
-    let warnings = findings.len() - errors;
-    if as_json {
-        return json(&CheckJson {
-            schema_version: kbrel::manifest::SCHEMA_VERSION,
-            findings,
-            errors,
-            warnings,
-        });
+    let warnings = listed.len() - errors;
+    match format {
+        CheckFormat::Json => {
+            return json(&CheckJson {
+                schema_version: kbrel::manifest::SCHEMA_VERSION,
+                findings: listed
+                    .iter()
+                    .map(|f| JsonFinding {
+                        finding: f,
+                        path: v.path(f),
+                    })
+                    .collect(),
+                errors,
+                warnings,
+                baselined: v.baselined,
+                allowed: v.checked.allowed,
+                suppressed: v.checked.suppressed,
+                prunable: &v.prunable,
+                baseline: v
+                    .baseline
+                    .as_ref()
+                    .map(|(p, _)| p.display().to_string())
+                    .or_else(|| {
+                        v.wrote_baseline
+                            .as_ref()
+                            .map(|(p, _)| p.display().to_string())
+                    }),
+            });
+        }
+        CheckFormat::Github => {
+            let mut s = String::new();
+            for f in &listed {
+                s.push_str(&github_annotation(f, &v.path(f)));
+            }
+            emit(&s)?;
+        }
+        CheckFormat::Sarif => return json(&sarif(v, &listed)),
+        CheckFormat::Human => emit(&grouped(&listed))?,
+    }
+    if quiet {
+        return Ok(());
     }
     let mut s = String::new();
-    for f in findings {
-        s.push_str(&finding_line(f));
+    if format == CheckFormat::Human && !listed.is_empty() {
+        let mut per_code: std::collections::BTreeMap<(kbrel::lint::Code, Severity), usize> =
+            Default::default();
+        for f in &listed {
+            *per_code.entry((f.code, f.severity)).or_default() += 1;
+        }
+        for ((code, sev), n) in &per_code {
+            let _ = writeln!(
+                s,
+                "{code} {n:>5} {} ({})",
+                match sev {
+                    Severity::Error => "error(s)",
+                    Severity::Warning => "warning(s)",
+                },
+                code.summary()
+            );
+        }
+    }
+    let mut extra = Vec::new();
+    if v.baselined > 0 {
+        extra.push(format!("{} baselined", v.baselined));
+    }
+    if v.checked.allowed > 0 {
+        extra.push(format!("{} allowed", v.checked.allowed));
+    }
+    if v.checked.suppressed > 0 {
+        extra.push(format!("{} suppressed", v.checked.suppressed));
+    }
+    let _ = writeln!(
+        s,
+        "checked {} documents: {errors} error(s), {warnings} warning(s){}",
+        v.documents,
+        if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", extra.join(", "))
+        }
+    );
+    if let Some((path, entries)) = &v.wrote_baseline {
+        let _ = writeln!(
+            s,
+            "wrote {} ({entries} entries, {} error(s)); commit it: from now on only new errors fail `check` and `publish`",
+            sanitize(&path.display().to_string()),
+            v.baselined
+        );
+    }
+    if !v.prunable.is_empty() {
+        let n: u32 = v.prunable.iter().map(|e| e.count).sum();
+        let _ = writeln!(
+            s,
+            "{n} baselined finding(s) are fixed; remove their entries with `kbrel check --prune-baseline`:"
+        );
+        for e in v.prunable.iter().take(10) {
+            let _ = writeln!(
+                s,
+                "  {} {}{}: {}",
+                e.code,
+                name(&e.file),
+                if e.count > 1 {
+                    format!(" ×{}", e.count)
+                } else {
+                    String::new()
+                },
+                sanitize(&e.text)
+            );
+        }
+        if v.prunable.len() > 10 {
+            let _ = writeln!(s, "  … and {} more", v.prunable.len() - 10);
+        }
+    }
+    if errors > 0 {
+        let _ = writeln!(
+            s,
+            "hint: errors block `kbrel publish`. Fix them, set a code's level in [lint] of kbrel.toml (e.g. KB010 = \"warn\", or per path with [[lint.overrides]]), suppress one with <!-- kbrel-disable-next-line CODE -->, or accept today's with `kbrel check --write-baseline`"
+        );
+    }
+    eprint!("{s}");
+    Ok(())
+}
+
+/// `kbrel pack`: the files (with `list`), then a summary like `npm pack --dry-run`'s.
+pub fn pack(
+    r: &kbrel::pack::PackReport,
+    as_json: bool,
+    list: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let mut s = String::new();
+    if list {
+        for f in &r.files {
+            s.push_str(&format!("{:>10}  {}\n", f.size, sanitize(&f.path)));
+        }
     }
     emit(&s)?;
     if !quiet {
-        eprintln!("checked {documents} documents: {errors} error(s), {warnings} warning(s)");
+        eprintln!(
+            "{}@{}: {} ({} bytes), {} files, {} bytes unpacked, {}",
+            sanitize(&r.name),
+            r.version,
+            sanitize(&r.filename),
+            r.size,
+            r.entry_count,
+            r.unpacked_size,
+            r.integrity
+        );
+        if let Some(out) = &r.out {
+            eprintln!(
+                "wrote {} files into {}",
+                r.entry_count,
+                sanitize(&out.display().to_string())
+            );
+        }
     }
     Ok(())
+}
+
+/// `kbrel compare-package`.
+pub fn compare_package(
+    r: &kbrel::compat::CompatReport,
+    old: &str,
+    version: &str,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let mut s = String::new();
+    for e in &r.entries {
+        let size = match e.new_gzip_size {
+            Some(n) => format!("{} → {n} bytes gzip'd", e.old_gzip_size),
+            None => format!("{} bytes gzip'd → missing", e.old_gzip_size),
+        };
+        s.push_str(&format!(
+            "{} ({}): {} keys, {} missing, {} changed, {} added; {size}\n",
+            sanitize(&e.path),
+            e.kind,
+            e.keys,
+            e.missing_keys.len(),
+            e.changed_keys.len(),
+            e.added_keys.len()
+        ));
+        if e.missing_entry {
+            s.push_str("  the release has no file at this path\n");
+        }
+        if let Some((o, n)) = &e.changed_global {
+            s.push_str(&format!(
+                "  global: {} → {}\n",
+                sanitize(o.as_deref().unwrap_or("(none)")),
+                sanitize(n.as_deref().unwrap_or("(none)"))
+            ));
+        }
+        for k in &e.missing_keys {
+            s.push_str(&format!("  missing: {}\n", sanitize(k)));
+        }
+        for k in &e.changed_keys {
+            s.push_str(&format!("  changed: {}\n", sanitize(k)));
+        }
+    }
+    s.push_str(&format!(
+        "{} against {version}: {} missing key(s), {} changed value(s), {} changed global(s)\n",
+        sanitize(old),
+        r.missing_keys,
+        r.changed_keys,
+        r.changed_globals
+    ));
+    emit(&s)
+}
+
+/// `kbrel keys`.
+pub fn keys(keys: &[kbrel::content::EffectiveKey], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        #[derive(Serialize)]
+        struct KeysJson<'a> {
+            schema_version: u32,
+            keys: &'a [kbrel::content::EffectiveKey],
+        }
+        return json(&KeysJson {
+            schema_version: kbrel::manifest::SCHEMA_VERSION,
+            keys,
+        });
+    }
+    let width = keys
+        .iter()
+        .map(|k| k.key.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    let mut s = String::new();
+    for k in keys {
+        let from = match (&k.source, k.origin) {
+            (_, kbrel::content::KeyOrigin::Id) => "id (no declared key)".to_string(),
+            (Some(src), _) if k.line > 0 => format!("{}:{}", sanitize(src), k.line),
+            (Some(src), _) => sanitize(src),
+            (None, _) => String::new(),
+        };
+        let target = match &k.id {
+            Some(_) => sanitize(&k.path),
+            None => format!("{} (MISSING)", sanitize(&k.path)),
+        };
+        let alias = if k.primary || k.id.is_none() {
+            ""
+        } else {
+            " (alias)"
+        };
+        s.push_str(&format!(
+            "{}  {:<width$}  {target}{alias}  [{from}]\n",
+            k.lang,
+            sanitize(&k.key),
+        ));
+    }
+    emit(&s)
+}
+
+/// Human output: a header per file, then `line: severity[code]: message`.
+fn grouped(listed: &[&Finding]) -> String {
+    let mut s = String::new();
+    let mut current: Option<&str> = None;
+    for f in listed {
+        if current != Some(f.file.as_str()) {
+            if current.is_some() {
+                s.push('\n');
+            }
+            let _ = writeln!(s, "{}", name(&f.file));
+            current = Some(&f.file);
+        }
+        let sev = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let _ = writeln!(
+            s,
+            "  {}:{}: {sev}[{}]: {}",
+            name(&f.file),
+            f.line,
+            f.code,
+            name(&f.message)
+        );
+    }
+    s
+}
+
+/// One GitHub Actions workflow command (`::error file=…,line=…,title=…::message`).
+fn github_annotation(f: &Finding, path: &str) -> String {
+    fn data(s: &str) -> String {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    }
+    fn property(s: &str) -> String {
+        data(s).replace(':', "%3A").replace(',', "%2C")
+    }
+    let kind = match f.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    format!(
+        "::{kind} file={},line={},title={}::{}\n",
+        property(path),
+        f.line,
+        property(&format!("{} {}", f.code, f.code.summary())),
+        data(&f.message)
+    )
+}
+
+/// A SARIF 2.1.0 log with one run.
+fn sarif(v: &CheckView<'_>, listed: &[&Finding]) -> serde_json::Value {
+    use serde_json::json;
+    let rules: Vec<serde_json::Value> = kbrel::lint::Code::ALL
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.as_str(),
+                "shortDescription": { "text": c.summary() },
+                "helpUri": format!("https://kbrel.dev/en/configuration#{}", c.as_str().to_lowercase()),
+                "defaultConfiguration": { "level": match c.default_level() {
+                    kbrel::config::Level::Error => "error",
+                    _ => "warning",
+                } },
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = listed
+        .iter()
+        .map(|f| {
+            json!({
+                "ruleId": f.code.as_str(),
+                "ruleIndex": kbrel::lint::Code::ALL.iter().position(|c| *c == f.code).unwrap_or(0),
+                "level": match f.severity { Severity::Error => "error", Severity::Warning => "warning" },
+                "message": { "text": f.message },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": uri_path(&v.path(f)) },
+                        "region": { "startLine": f.line.max(1) },
+                    }
+                }],
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "kbrel",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://kbrel.dev/",
+                "rules": rules,
+            } },
+            "results": results,
+        }],
+    })
+}
+
+/// A relative path as a URI reference: every byte outside RFC 3986's unreserved set and `/`
+/// percent-encoded (spaces, CJK, `#`, `?`).
+fn uri_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 pub fn publish(
@@ -246,11 +660,7 @@ fn doc_label(c: &kbrel::manifest::DocChange) -> String {
 
 /// `M en/guide/a.md` in bold: the heading of one document in --word and --sections output.
 fn doc_heading(c: &kbrel::manifest::DocChange, p: &Paint) -> String {
-    p.meta(&format!(
-        "{} {}",
-        c.status.letter(),
-        sanitize(&doc_label(c))
-    ))
+    p.meta(&format!("{} {}", c.status.letter(), name(&doc_label(c))))
 }
 
 fn name_status_line(
@@ -261,9 +671,14 @@ fn name_status_line(
 ) -> String {
     match (status, old) {
         (ChangeStatus::Renamed, Some(old)) => {
-            format!("R{:03}\t{old}\t{new}\n", similarity.unwrap_or(100))
+            format!(
+                "R{:03}\t{}\t{}\n",
+                similarity.unwrap_or(100),
+                name(old),
+                name(new)
+            )
         }
-        _ => format!("{}\t{new}\n", status.letter()),
+        _ => format!("{}\t{}\n", status.letter(), name(new)),
     }
 }
 
@@ -359,82 +774,23 @@ fn word_excerpt(pieces: &[word::Piece], p: &Paint) -> String {
     s
 }
 
+/// A diff report in `mode`; `texts` gives a change's old and new text (for the patch, word
+/// and section modes only).
 pub fn diff(
     report: &DiffFile,
-    from: &Snapshot,
-    to: &Snapshot,
+    texts: &dyn Fn(&kbrel::manifest::DocChange) -> anyhow::Result<(String, String)>,
     mode: DiffMode,
     color: bool,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    use kbrel::diff::TextSource;
     let p = Paint(color);
     let mut s = String::new();
-    let texts = |c: &kbrel::manifest::DocChange| -> anyhow::Result<(String, String)> {
-        let old = match from
-            .docs
-            .iter()
-            .find(|d| Some(&d.sha256) == c.old_sha256.as_ref() && d.lang == c.lang)
-        {
-            Some(d) => from.text(d)?.into_owned(),
-            None => String::new(),
-        };
-        let new = match to
-            .docs
-            .iter()
-            .find(|d| Some(&d.sha256) == c.sha256.as_ref() && d.lang == c.lang)
-        {
-            Some(d) => to.text(d)?.into_owned(),
-            None => String::new(),
-        };
-        Ok((old, new))
-    };
     match mode {
         DiffMode::Json => return json(report),
-        DiffMode::Stat => {
-            for c in &report.changes {
-                let _ = writeln!(
-                    s,
-                    "- {} {} {}{}{}",
-                    sanitize(&doc_label(c)),
-                    p.add(&format!("+{}", c.added_lines)),
-                    p.del(&format!("-{}", c.removed_lines)),
-                    if c.approximate { " (approximate)" } else { "" },
-                    if c.fields_changed.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (front matter: {})", c.fields_changed.join(", "))
-                    }
-                );
-            }
-            for (lang, c) in &report.summary {
-                if c.changed() == 0 && !report.changes.is_empty() {
-                    continue;
-                }
-                let _ = writeln!(
-                    s,
-                    "{lang}: {} document(s) changed ({} added, {} modified, {} renamed, {} removed), {} {}",
-                    c.changed(),
-                    c.added,
-                    c.modified,
-                    c.renamed,
-                    c.removed,
-                    p.add(&format!("+{}", c.added_lines)),
-                    p.del(&format!("-{}", c.removed_lines)),
-                );
-            }
-        }
-        DiffMode::NameStatus => {
-            for c in &report.changes {
-                let old = c.old_path.as_ref().map(|o| format!("{}/{}", c.lang, o));
-                s.push_str(&sanitize(&name_status_line(
-                    c.status,
-                    c.similarity,
-                    old.as_deref(),
-                    &format!("{}/{}", c.lang, c.path),
-                )));
-            }
-        }
+        // git's own formats: C-quoted names (no control character reaches the terminal),
+        // so no further escaping.
+        DiffMode::Stat => s.push_str(&kbrel::diff::gitfmt::stat(&report.changes, 80)),
+        DiffMode::NameStatus => s.push_str(&kbrel::diff::gitfmt::name_status(&report.changes)),
         DiffMode::Patch(context) => {
             for c in &report.changes {
                 let (old, new) = texts(c)?;
@@ -467,6 +823,13 @@ pub fn diff(
             }
         }
     }
+    for c in report.changes.iter().filter(|c| c.approximate) {
+        eprintln!(
+            "warning: {}/{}: line counts are approximate (the exact count ran out of time)",
+            c.lang,
+            sanitize(&c.path)
+        );
+    }
     if report.changes.is_empty() && !quiet {
         eprintln!(
             "no changes between {} and {}",
@@ -475,6 +838,22 @@ pub fn diff(
         );
     }
     emit(&s)
+}
+
+/// `kbrel diff --summary`: one line per document, or its data as JSON.
+pub fn diff_summary(docs: &[kbrel::changelog::DocSummary], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        #[derive(Serialize)]
+        struct Summary<'a> {
+            schema_version: u32,
+            documents: &'a [kbrel::changelog::DocSummary],
+        }
+        return json(&Summary {
+            schema_version: kbrel::manifest::SCHEMA_VERSION,
+            documents: docs,
+        });
+    }
+    emit(&sanitize(&kbrel::changelog::render_summary(docs)))
 }
 
 pub fn package_diff(
@@ -519,7 +898,7 @@ pub fn package_diff(
         DiffMode::Patch(context) => {
             for c in changes {
                 if c.binary {
-                    let _ = writeln!(s, "Binary files a/{0} and b/{0} differ", sanitize(&c.path));
+                    let _ = writeln!(s, "Binary files a/{0} and b/{0} differ", name(&c.path));
                     continue;
                 }
                 let patch = patch::unified_paths(
@@ -614,6 +993,7 @@ pub fn bump(
 
 pub fn status(
     statuses: &[kbrel::history::PairStatus],
+    source: &str,
     diffs: &[String],
     all: bool,
     as_json: bool,
@@ -637,19 +1017,24 @@ pub fn status(
         .iter()
         .filter(|st| all || st.state != Drift::Current)
     {
-        let path = format!("{}/{}", st.lang, st.path);
+        // Each language's own path: a missing translation has none, so its line names the
+        // source document, under the source language.
+        let path = match st.state {
+            Drift::Missing => format!("{source}/{}", st.source_path.as_deref().unwrap_or(&st.path)),
+            _ => format!("{}/{}", st.lang, st.path),
+        };
         let detail = match st.state {
             Drift::Outdated => format!(
                 "source changed in {}, translation last in step at {}",
                 st.since.as_deref().unwrap_or("?"),
                 st.synced_at.as_deref().unwrap_or("?")
             ),
-            Drift::Missing => "no translation of the source document".into(),
+            Drift::Missing => format!("no {} translation of this document", st.lang),
             Drift::Orphaned => "the source document is gone".into(),
             Drift::Current => String::new(),
         };
         let state = format!("{:?}", st.state).to_lowercase();
-        let _ = writeln!(s, "{state:<9} {}  {}", sanitize(&path), detail);
+        let _ = writeln!(s, "{state:<9} {}  {}", name(&path), detail);
     }
     for (lang, c) in kbrel::history::drift_counts(statuses) {
         let _ = writeln!(
@@ -693,11 +1078,26 @@ pub fn import(r: &kbrel::import::ImportReport, dry_run: bool, as_json: bool) -> 
         };
         let _ = writeln!(
             s,
-            "{:<12} {} ({}, {}) {what}",
+            "{:<12} {} ({}, {}) {what}: {} documents, {} error(s), {} warning(s){}",
             sanitize(&t.tag),
             t.version,
             &t.commit[..7.min(t.commit.len())],
-            &t.date[..10.min(t.date.len())]
+            &t.date[..10.min(t.date.len())],
+            t.documents,
+            t.errors,
+            t.warnings,
+            if t.skipped_files.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; skipped (not UTF-8): {}",
+                    t.skipped_files
+                        .iter()
+                        .map(|f| sanitize(f))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         );
     }
     for t in &r.skipped {
@@ -732,10 +1132,10 @@ pub fn verify(
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
-        let _ = writeln!(s, "{}: {kind}: {}", sanitize(&p.path), sanitize(&p.message));
+        let _ = writeln!(s, "{}: {kind}: {}", name(&p.path), name(&p.message));
     }
     for p in &r.repaired {
-        let _ = writeln!(s, "{}: removed", sanitize(p));
+        let _ = writeln!(s, "{}: removed", name(p));
     }
     emit(&s)?;
     if !quiet {

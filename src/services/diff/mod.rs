@@ -5,6 +5,7 @@
 //! git skips unchanged blobs). Line counts come from a minimal edit script (Myers without
 //! heuristics), so `+added -removed` equals `git diff --numstat --minimal`.
 
+pub mod gitfmt;
 pub mod patch;
 pub mod sections;
 pub mod word;
@@ -248,12 +249,6 @@ impl<'a> Twins<'a> {
         }
     }
 
-    /// Whether any added document (claimed or not) has `doc`'s language and content.
-    fn any(&self, doc: &ManifestDoc) -> bool {
-        self.by_content
-            .contains_key(&(doc.lang.as_str(), doc.sha256.as_str()))
-    }
-
     /// The first unclaimed added document with `doc`'s language and content.
     pub(crate) fn find(&self, doc: &ManifestDoc) -> Option<usize> {
         self.by_content
@@ -283,11 +278,191 @@ impl<F: Fn(&ManifestDoc) -> Result<String>> TextSource for F {
     }
 }
 
+/// How identity and path pair two document lists (indexes into them); what is left goes to
+/// the rename search.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pairing {
+    /// (old, new) pairs: same unique id, or, among the rest, same path.
+    pub pairs: Vec<(usize, usize)>,
+    /// Old documents left unpaired, in (language, path) order.
+    pub removed: Vec<usize>,
+    /// New documents left unpaired, in (language, path) order.
+    pub added: Vec<usize>,
+}
+
+/// Pair two document lists by identity, as a total and stable relation, in this order:
+///
+/// 0. the same bytes at the same path in the same language (an unchanged file);
+/// 1. the same id in the same language, when that id names exactly one document on each
+///    side;
+/// 2. among the rest, the same path in the same language (the id changed — a document that
+///    gained or edited its `url` — or is duplicated: documents sharing an id are told apart
+///    by their paths, and a duplicated id never pairs two documents by itself).
+///
+/// The rest (left in (language, path) order on each side) is for the rename search. Every
+/// rule is symmetric, so pairing B with A gives the same pairs swapped.
+pub(crate) fn pair_by_identity<'a>(
+    old: &'a [ManifestDoc],
+    new: &'a [ManifestDoc],
+    by_path: bool,
+) -> Pairing {
+    type Count<'a> = FastMap<(&'a str, &'a str), (u32, usize)>;
+    let mut old_paired = vec![false; old.len()];
+    let mut new_paired = vec![false; new.len()];
+    let mut pairs = Vec::new();
+    // 0. The same bytes at the same path are the same document, whatever its id now says
+    //    (an id can change without its file: a url another document now claims first gives
+    //    way to the path id, a key map moves).
+    if by_path {
+        let old_at: FastMap<(&str, &str, &str), usize> = old
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ((d.lang.as_str(), d.path.as_str(), d.sha256.as_str()), i))
+            .collect();
+        for (n, d) in new.iter().enumerate() {
+            if let Some(&o) = old_at.get(&(d.lang.as_str(), d.path.as_str(), d.sha256.as_str())) {
+                pairs.push((o, n));
+                old_paired[o] = true;
+                new_paired[n] = true;
+            }
+        }
+    }
+    // Ids counted over the documents still unpaired.
+    let count_left = |docs: &'a [ManifestDoc], paired: &[bool]| -> Count<'a> {
+        let mut m: Count<'a> = FastMap::default();
+        for (i, d) in docs.iter().enumerate().filter(|(i, _)| !paired[*i]) {
+            let e = m.entry((d.lang.as_str(), d.id.as_str())).or_insert((0, i));
+            e.0 += 1;
+        }
+        m
+    };
+    let (old_ids, new_ids) = rayon::join(
+        || count_left(old, &old_paired),
+        || count_left(new, &new_paired),
+    );
+    for (n, d) in new.iter().enumerate() {
+        if new_paired[n] {
+            continue;
+        }
+        let k = (d.lang.as_str(), d.id.as_str());
+        if let (Some(&(1, o)), Some(&(1, _))) = (old_ids.get(&k), new_ids.get(&k)) {
+            pairs.push((o, n));
+            old_paired[o] = true;
+            new_paired[n] = true;
+        }
+    }
+    let new_by_path: FastMap<(&str, &str), usize> = new
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !new_paired[*i])
+        .map(|(i, d)| ((d.lang.as_str(), d.path.as_str()), i))
+        .collect();
+    for (o, d) in old.iter().enumerate() {
+        if old_paired[o] || !by_path {
+            continue;
+        }
+        if let Some(&n) = new_by_path.get(&(d.lang.as_str(), d.path.as_str()))
+            && !new_paired[n]
+        {
+            pairs.push((o, n));
+            old_paired[o] = true;
+            new_paired[n] = true;
+        }
+    }
+    let left = |docs: &[ManifestDoc], paired: &[bool]| {
+        let mut v: Vec<usize> = (0..docs.len()).filter(|&i| !paired[i]).collect();
+        v.sort_by(|&a, &b| (&docs[a].lang, &docs[a].path).cmp(&(&docs[b].lang, &docs[b].path)));
+        v
+    };
+    Pairing {
+        removed: left(old, &old_paired),
+        added: left(new, &new_paired),
+        pairs,
+    }
+}
+
+/// Assign renames from scored candidates `(similarity, removed, added)`: the most similar
+/// pair first, ties broken by the two paths (the smaller one first, so the order does not
+/// depend on which side is old), each document used at most once. Removed index → (added
+/// index, similarity).
+fn assign_renames(
+    mut candidates: Vec<(u8, usize, usize)>,
+    removed: &[&ManifestDoc],
+    added: &[&ManifestDoc],
+) -> HashMap<usize, (usize, u8)> {
+    let key = |&(s, r, a): &(u8, usize, usize)| {
+        let (p, q) = (removed[r].path.as_str(), added[a].path.as_str());
+        (std::cmp::Reverse(s), p.min(q), p.max(q))
+    };
+    candidates.sort_by(|x, y| key(x).cmp(&key(y)));
+    let mut taken = vec![false; added.len()];
+    let mut out = HashMap::new();
+    for (s, r, a) in candidates {
+        if taken[a] || out.contains_key(&r) {
+            continue;
+        }
+        taken[a] = true;
+        out.insert(r, (a, s));
+    }
+    out
+}
+
+/// [`Rules::Before20`]'s assignment: each removal in order takes its most similar free
+/// addition (the first one on ties).
+fn assign_in_removal_order(
+    candidates: Vec<(u8, usize, usize)>,
+    removed: usize,
+    added: usize,
+) -> HashMap<usize, (usize, u8)> {
+    let mut by_removal: Vec<Vec<(u8, usize)>> = vec![Vec::new(); removed];
+    for (s, r, a) in candidates {
+        by_removal[r].push((s, a));
+    }
+    let mut taken = vec![false; added];
+    let mut out = HashMap::new();
+    for (r, mut cands) in by_removal.into_iter().enumerate() {
+        cands.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        if let Some(&(s, a)) = cands.iter().find(|(_, a)| !taken[*a]) {
+            taken[a] = true;
+            out.insert(r, (a, s));
+        }
+    }
+    out
+}
+
 /// Differences between `old` and `new`, sorted by language (in `languages` order), then path.
 ///
-/// Pairing (by id, then renames between different ids) is decided first; the per-document
-/// work (fetching texts, line counts, front matter comparison) then runs in parallel.
+/// Pairing is decided first ([`pair_by_identity`]: unique id, then path; then, among what is
+/// left, exact content and similarity, see [`assign_renames`]); the per-document work
+/// (fetching texts, line counts, front matter comparison) then runs in parallel. Every step
+/// is symmetric: `diff(B, A)` is the inverse of `diff(A, B)`, and a side against itself is
+/// empty whatever ids it duplicates.
 pub fn diff_docs<'a, 't>(
+    languages: &[String],
+    old: &'a [ManifestDoc],
+    old_text: &'t (dyn TextSource + Sync),
+    new: &'a [ManifestDoc],
+    new_text: &'t (dyn TextSource + Sync),
+) -> Result<Vec<DocChange>> {
+    diff_docs_with(Rules::Current, languages, old, old_text, new, new_text)
+}
+
+/// Which pairing rules a diff follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rules {
+    /// Unique id, then path, then content, then similarity (most similar pair first).
+    Current,
+    /// The rules of kbrel before the path step (the `diff.json` of releases published
+    /// then): id, then content, then similarity with each removal, in path order, taking
+    /// its most similar free addition; the search skipped only for more than
+    /// RENAME_CANDIDATE_LIMIT additions. `verify` accepts a stored diff that either rule
+    /// set reproduces. (Published releases never hold duplicated ids: lint refuses them.)
+    Before20,
+}
+
+/// [`diff_docs`] under the given [`Rules`].
+pub fn diff_docs_with<'a, 't>(
+    rules: Rules,
     languages: &[String],
     old: &'a [ManifestDoc],
     old_text: &'t (dyn TextSource + Sync),
@@ -308,126 +483,126 @@ pub fn diff_docs<'a, 't>(
         Added(&'a ManifestDoc, Option<Cow<'t, str>>),
         Removed(&'a ManifestDoc, Option<Cow<'t, str>>),
     }
-    // (language, id) → document, both sides built at once (over every document of both
-    // releases: see `FastMap`).
-    type ById<'a> = FastMap<(&'a str, &'a str), &'a ManifestDoc>;
-    let by_id = |docs: &'a [ManifestDoc]| -> ById<'a> {
-        docs.iter()
-            .map(|d| ((d.lang.as_str(), d.id.as_str()), d))
-            .collect()
-    };
-    let (old_by, new_by) = rayon::join(|| by_id(old), || by_id(new));
+    let pairing = pair_by_identity(old, new, rules == Rules::Current);
     let mut jobs: Vec<Job<'_, 't>> = Vec::new();
-    let mut added: Vec<&ManifestDoc> = Vec::new();
-    let mut removed: Vec<&ManifestDoc> = Vec::new();
-    for n in new {
-        match old_by.get(&(n.lang.as_str(), n.id.as_str())) {
-            None => added.push(n),
-            Some(o) if o.sha256 == n.sha256 && o.path == n.path && o.key == n.key => {}
-            Some(o) => {
-                let status = if o.path != n.path {
-                    ChangeStatus::Renamed
-                } else {
-                    ChangeStatus::Modified
-                };
-                jobs.push(Job::Pair(o, n, status));
-            }
+    for &(o, n) in &pairing.pairs {
+        let (o, n) = (&old[o], &new[n]);
+        if o.sha256 == n.sha256 && o.path == n.path && o.key == n.key && o.id == n.id {
+            continue;
         }
+        let status = if o.path != n.path {
+            ChangeStatus::Renamed
+        } else {
+            ChangeStatus::Modified
+        };
+        jobs.push(Job::Pair(o, n, status));
     }
-    for o in old {
-        if !new_by.contains_key(&(o.lang.as_str(), o.id.as_str())) {
-            removed.push(o);
-        }
-    }
-    // Renames between different ids (path-derived ids): exact hash first, then similarity.
-    // The similarity search runs in a language with removals and at most
-    // RENAME_CANDIDATE_LIMIT additions; there, the texts it needs are fetched up front, in
-    // parallel. Every other text is fetched by its own change's job, so a first release holds
-    // no more than one text per thread.
-    let mut by_lang: HashMap<&str, Vec<usize>> = HashMap::new();
+    let removed: Vec<&ManifestDoc> = pairing.removed.iter().map(|&i| &old[i]).collect();
+    let added: Vec<&ManifestDoc> = pairing.added.iter().map(|&i| &new[i]).collect();
+    // Renames among what identity and path left: exact content first, then similarity. The
+    // similarity search runs in a language where neither side has more than
+    // RENAME_CANDIDATE_LIMIT leftovers (symmetric, so A→B and B→A pair alike); there, the
+    // texts it needs are fetched up front, in parallel. Every other text is fetched by its
+    // own change's job, so a first release holds no more than one text per thread.
+    let mut added_by_lang: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, a) in added.iter().enumerate() {
-        by_lang.entry(a.lang.as_str()).or_default().push(i);
+        added_by_lang.entry(a.lang.as_str()).or_default().push(i);
     }
-    let removed_langs: std::collections::HashSet<&str> =
-        removed.iter().map(|o| o.lang.as_str()).collect();
+    let mut removed_per_lang: HashMap<&str, usize> = HashMap::new();
+    for o in &removed {
+        *removed_per_lang.entry(o.lang.as_str()).or_default() += 1;
+    }
     let searchable = |lang: &str| {
-        removed_langs.contains(lang)
-            && by_lang
-                .get(lang)
-                .is_some_and(|all| all.len() <= RENAME_CANDIDATE_LIMIT)
+        let (r, a) = (
+            removed_per_lang.get(lang).copied().unwrap_or(0),
+            added_by_lang.get(lang).map_or(0, Vec::len),
+        );
+        match rules {
+            Rules::Current => r > 0 && a > 0 && r.max(a) <= RENAME_CANDIDATE_LIMIT,
+            Rules::Before20 => r > 0 && a > 0 && a <= RENAME_CANDIDATE_LIMIT,
+        }
     };
+    // Exact content, in path order on both sides (symmetric).
     let mut twins = Twins::new(&added);
-    let fetch = |docs: &[&ManifestDoc], src: &'t (dyn TextSource + Sync)| {
-        docs.par_iter()
-            .map(|d| searchable(&d.lang).then(|| src.text(d)).transpose())
-            .collect::<Vec<_>>()
-            .into_iter()
-            .collect::<Result<Vec<Option<Cow<'t, str>>>>>()
-    };
-    let removed_texts = fetch(&removed, old_text)?;
-    let mut added_texts = fetch(&added, new_text)?;
+    let mut exact: Vec<Option<usize>> = Vec::with_capacity(removed.len());
+    for o in &removed {
+        let found = twins.find(o);
+        if let Some(i) = found {
+            twins.claim(i);
+        }
+        exact.push(found);
+    }
+    let searched = |o: &ManifestDoc, e: &Option<usize>| e.is_none() && searchable(&o.lang);
+    let removed_texts: Vec<Option<Cow<'t, str>>> = removed
+        .par_iter()
+        .zip(&exact)
+        .map(|(o, e)| searched(o, e).then(|| old_text.text(o)).transpose())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let mut added_texts: Vec<Option<Cow<'t, str>>> = added
+        .par_iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (!twins.is_claimed(i) && searchable(&n.lang))
+                .then(|| new_text.text(n))
+                .transpose()
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect::<Result<_>>()?;
     let added_bags: Vec<Option<LineBag>> = added_texts
         .par_iter()
         .map(|t| t.as_deref().map(line_bag))
         .collect();
-    // The most similar candidate among `candidates` (first one on ties), if it reaches the
-    // threshold; the line-multiset bound skips pairs that cannot beat the best so far.
-    let best_of = |text: &str, candidates: &[usize], texts: &[Option<Cow<'t, str>>]| {
-        let bag = line_bag(text);
-        let mut best: Option<(usize, u8)> = None;
-        for &i in candidates {
-            let (Some(other), Some(other_bag)) = (&texts[i], &added_bags[i]) else {
-                continue;
-            };
-            let bound = similarity_bound(&bag, other_bag);
-            if bound < RENAME_THRESHOLD || best.is_some_and(|(_, b)| bound <= b) {
-                continue;
-            }
-            let s = similarity(text, other);
-            if s >= RENAME_THRESHOLD && best.is_none_or(|(_, b)| s > b) {
-                best = Some((i, s));
-            }
-        }
-        best
-    };
-    // Parallel pre-pass: each removal's best match among all added documents of its language.
-    // `None`: not computed (not searchable, or an exact-hash candidate exists).
-    let presearch: Vec<Option<Option<(usize, u8)>>> = removed
+    // Every (removed, added) pair of one language that reaches the threshold; the
+    // line-multiset bound skips pairs that cannot.
+    let candidates: Vec<(u8, usize, usize)> = removed
         .par_iter()
         .zip(&removed_texts)
-        .map(|(o, ot)| {
-            let (ot, all) = (ot.as_deref()?, by_lang.get(o.lang.as_str())?);
-            (!twins.any(o)).then(|| best_of(ot, all, &added_texts))
+        .enumerate()
+        .flat_map_iter(|(r, (o, ot))| {
+            let mut found = Vec::new();
+            if let (Some(ot), Some(all)) = (ot.as_deref(), added_by_lang.get(o.lang.as_str())) {
+                let bag = line_bag(ot);
+                for &i in all {
+                    let (Some(other), Some(other_bag)) = (&added_texts[i], &added_bags[i]) else {
+                        continue;
+                    };
+                    if similarity_bound(&bag, other_bag) < RENAME_THRESHOLD {
+                        continue;
+                    }
+                    let s = similarity(ot, other);
+                    if s >= RENAME_THRESHOLD {
+                        found.push((s, r, i));
+                    }
+                }
+            }
+            found
         })
         .collect();
-    // Greedy assignment in removal order, each added document used at most once. A pre-pass
-    // result stands when its candidate is still free (then it is also the best among the free
-    // ones); otherwise the search reruns over the free candidates.
-    for ((o, ot), pre) in removed.into_iter().zip(removed_texts).zip(presearch) {
-        let best = match (twins.find(o), pre, &ot) {
-            (Some(i), _, _) => Some((i, 100)),
-            (None, Some(Some((i, s))), _) if !twins.is_claimed(i) => Some((i, s)),
-            (None, Some(None), _) | (None, _, None) => None,
-            (None, _, Some(ot)) => {
-                let free: Vec<usize> = by_lang
-                    .get(o.lang.as_str())
-                    .map(|all| {
-                        all.iter()
-                            .copied()
-                            .filter(|&i| !twins.is_claimed(i))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                best_of(ot, &free, &added_texts)
+    let renames = match rules {
+        Rules::Current => assign_renames(candidates, &removed, &added),
+        Rules::Before20 => assign_in_removal_order(candidates, removed.len(), added.len()),
+    };
+    let mut removed_texts = removed_texts;
+    for (r, o) in removed.iter().enumerate() {
+        let (i, sim) = match (exact[r], renames.get(&r)) {
+            (Some(i), _) => (i, 100),
+            (None, Some(&(i, sim))) => (i, sim),
+            (None, None) => {
+                jobs.push(Job::Removed(o, removed_texts[r].take()));
+                continue;
             }
         };
-        jobs.push(match best {
-            Some((i, sim)) => {
-                twins.claim(i);
-                Job::Renamed(o, added[i], ot, added_texts[i].take(), sim)
-            }
-            None => Job::Removed(o, ot),
-        });
+        twins.claim(i);
+        jobs.push(Job::Renamed(
+            o,
+            added[i],
+            removed_texts[r].take(),
+            added_texts[i].take(),
+            sim,
+        ));
     }
     for (i, n) in added.iter().enumerate() {
         if !twins.is_claimed(i) {
@@ -572,10 +747,297 @@ mod tests {
             lang: "en".into(),
             path: format!("{id}.md"),
             key: id.into(),
+            aliases: Vec::new(),
+            bundled: true,
             title: None,
             url: None,
             sha256: crate::content::sha256_hex(text.as_bytes()),
             size: text.len() as u64,
+        }
+    }
+
+    /// A document at `lang/path` with `id` and `text`.
+    fn at(lang: &str, path: &str, id: &str, text: &str) -> ManifestDoc {
+        ManifestDoc {
+            lang: lang.into(),
+            path: path.into(),
+            ..doc(id, text)
+        }
+    }
+
+    /// Texts by content hash, for trees built with [`at`].
+    fn source_of(sides: &[&[(ManifestDoc, String)]]) -> HashMap<String, String> {
+        sides
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|(d, t)| (d.sha256.clone(), t.clone()))
+            .collect()
+    }
+
+    fn run(old: &[(ManifestDoc, String)], new: &[(ManifestDoc, String)]) -> Vec<DocChange> {
+        let texts = source_of(&[old, new]);
+        let src = |d: &ManifestDoc| -> Result<String> { Ok(texts[&d.sha256].clone()) };
+        let o: Vec<ManifestDoc> = old.iter().map(|(d, _)| d.clone()).collect();
+        let n: Vec<ManifestDoc> = new.iter().map(|(d, _)| d.clone()).collect();
+        diff_docs(&["en".into(), "zh".into()], &o, &src, &n, &src).unwrap()
+    }
+
+    fn with_text(lang: &str, path: &str, id: &str, text: &str) -> (ManifestDoc, String) {
+        (at(lang, path, id, text), text.to_string())
+    }
+
+    /// The phantom renames of a real history: two documents claiming the same url (id), one
+    /// of them similar to a third document. A tree against itself is empty, and an edit of
+    /// one duplicate is a modification at its path, never a rename to another duplicate.
+    #[test]
+    fn duplicated_ids_pair_by_path_and_never_rename_into_each_other() {
+        let tree = vec![
+            with_text("zh", "0. 概览/1. 简介.md", "intro", "# 简介\na\nb\nc\n"),
+            with_text(
+                "zh",
+                "5. 集成/LDAP 集成指引.md",
+                "intro",
+                "# LDAP\na\nb\nx\n",
+            ),
+            with_text("zh", "other.md", "other", "# other\n"),
+        ];
+        assert_eq!(run(&tree, &tree), []);
+        let mut edited = tree.clone();
+        edited[1] = with_text(
+            "zh",
+            "5. 集成/LDAP 集成指引.md",
+            "intro",
+            "# LDAP\na\nb\ny\n",
+        );
+        let changes = run(&tree, &edited);
+        let got: Vec<(ChangeStatus, &str, Option<&str>, u64, u64)> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.status,
+                    c.path.as_str(),
+                    c.old_path.as_deref(),
+                    c.added_lines,
+                    c.removed_lines,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                ChangeStatus::Modified,
+                "5. 集成/LDAP 集成指引.md",
+                None,
+                1,
+                1
+            )]
+        );
+    }
+
+    /// A document that gains a `url` (a new id) on the same path is modified, with the old
+    /// id shown, and counted against its own old text (not delete + add).
+    #[test]
+    fn an_identity_change_on_a_fixed_path_is_a_modification() {
+        let old = vec![with_text("en", "guide/a.md", "guide/a", "# A\none\ntwo\n")];
+        let new = vec![with_text(
+            "en",
+            "guide/a.md",
+            "docs-a",
+            "---\nurl: /docs-a\n---\n# A\none\ntwo\n",
+        )];
+        let changes = run(&old, &new);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let c = &changes[0];
+        assert_eq!(
+            (
+                c.status,
+                c.id.as_str(),
+                c.old_id.as_deref(),
+                c.old_path.as_deref()
+            ),
+            (ChangeStatus::Modified, "docs-a", Some("guide/a"), None)
+        );
+        assert_eq!((c.added_lines, c.removed_lines), (3, 0));
+    }
+
+    /// The rules of releases published before the path step still reproduce their diffs
+    /// (what `verify` checks old registries with): the same id change on a fixed path was a
+    /// removal and an addition (or a rename onto the same path), and the removals took their
+    /// renames in order.
+    #[test]
+    fn the_earlier_rules_reproduce_earlier_diffs() {
+        let old = vec![with_text("en", "guide/a.md", "guide/a", "# A\none\ntwo\n")];
+        let new = vec![with_text(
+            "en",
+            "guide/a.md",
+            "docs-a",
+            "---\nurl: /docs-a\n---\n# A\nx\n",
+        )];
+        let texts = source_of(&[&old, &new]);
+        let src = |d: &ManifestDoc| -> Result<String> { Ok(texts[&d.sha256].clone()) };
+        let o: Vec<ManifestDoc> = old.iter().map(|(d, _)| d.clone()).collect();
+        let n: Vec<ManifestDoc> = new.iter().map(|(d, _)| d.clone()).collect();
+        let langs = ["en".to_string()];
+        let before = diff_docs_with(Rules::Before20, &langs, &o, &src, &n, &src).unwrap();
+        let statuses: Vec<ChangeStatus> = before.iter().map(|c| c.status).collect();
+        assert_eq!(statuses, [ChangeStatus::Removed, ChangeStatus::Added]);
+        let now = diff_docs(&langs, &o, &src, &n, &src).unwrap();
+        assert_eq!(now.len(), 1);
+        assert_eq!(now[0].status, ChangeStatus::Modified);
+        // Contested: the first removal takes the best candidate under the earlier rules,
+        // the most similar pair wins under the current ones.
+        let old = vec![
+            with_text("en", "r1.md", "r1", "a\nb\nc\nd\nx\n"),
+            with_text("en", "r2.md", "r2", "a\nb\nc\nd\ne\n"),
+        ];
+        let new = vec![
+            with_text("en", "n1.md", "n1", "a\nb\nc\nd\ne\nf\n"),
+            with_text("en", "n2.md", "n2", "a\nb\nc\nq\n"),
+        ];
+        let texts = source_of(&[&old, &new]);
+        let src = |d: &ManifestDoc| -> Result<String> { Ok(texts[&d.sha256].clone()) };
+        let o: Vec<ManifestDoc> = old.iter().map(|(d, _)| d.clone()).collect();
+        let n: Vec<ManifestDoc> = new.iter().map(|(d, _)| d.clone()).collect();
+        let pairs = |rules| -> Vec<(String, Option<String>)> {
+            diff_docs_with(rules, &langs, &o, &src, &n, &src)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.id, c.old_id))
+                .collect()
+        };
+        assert_eq!(
+            pairs(Rules::Before20),
+            [
+                ("n1".into(), Some("r1".into())),
+                ("n2".into(), Some("r2".into()))
+            ]
+        );
+        assert_eq!(
+            pairs(Rules::Current),
+            [
+                ("n1".into(), Some("r2".into())),
+                ("n2".into(), Some("r1".into()))
+            ]
+        );
+    }
+
+    /// A unique id moving to another path is a rename even when the path it left is now
+    /// taken by another document (whose own id it pairs with, or which is added).
+    #[test]
+    fn a_unique_id_wins_over_the_path() {
+        let old = vec![
+            with_text("en", "a.md", "x", "x text\n"),
+            with_text("en", "b.md", "y", "y text\n"),
+        ];
+        let new = vec![
+            with_text("en", "a.md", "y", "y text\n"),
+            with_text("en", "b.md", "x", "x text\n"),
+        ];
+        let changes = run(&old, &new);
+        let got: Vec<(ChangeStatus, &str, Option<&str>)> = changes
+            .iter()
+            .map(|c| (c.status, c.path.as_str(), c.old_path.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ChangeStatus::Renamed, "a.md", Some("b.md")),
+                (ChangeStatus::Renamed, "b.md", Some("a.md")),
+            ]
+        );
+    }
+
+    /// The two ends of a change: (old lang/path, new lang/path), the counts and the ids.
+    type Ends = (
+        Option<String>,
+        Option<String>,
+        u64,
+        u64,
+        Option<u8>,
+        Option<String>,
+        Option<String>,
+    );
+
+    fn ends(c: &DocChange, reverse: bool) -> Ends {
+        let path = format!("{}/{}", c.lang, c.path);
+        let old_path = c.old_path.as_ref().map(|p| format!("{}/{}", c.lang, p));
+        let (o, n) = match c.status {
+            ChangeStatus::Added => (None, Some(path)),
+            ChangeStatus::Removed => (Some(path), None),
+            ChangeStatus::Modified => (Some(path.clone()), Some(path)),
+            ChangeStatus::Renamed => (old_path, Some(path)),
+        };
+        let old_id = c
+            .old_id
+            .clone()
+            .or_else(|| (c.status != ChangeStatus::Added).then(|| c.id.clone()));
+        let new_id = (c.status != ChangeStatus::Removed).then(|| c.id.clone());
+        if reverse {
+            (
+                n,
+                o,
+                c.removed_lines,
+                c.added_lines,
+                c.similarity,
+                new_id,
+                old_id,
+            )
+        } else {
+            (
+                o,
+                n,
+                c.added_lines,
+                c.removed_lines,
+                c.similarity,
+                old_id,
+                new_id,
+            )
+        }
+    }
+
+    /// A generated tree: (lang, path slot, id slot, text lines), paths unique per language.
+    fn tree_of(spec: &[(bool, u8, u8, Vec<u8>)]) -> Vec<(ManifestDoc, String)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (zh, p, id, lines) in spec {
+            let lang = if *zh { "zh" } else { "en" };
+            let path = format!("dir {}/文档 {p}.md", p % 3);
+            if !seen.insert((lang, path.clone())) {
+                continue;
+            }
+            let text: String = lines.iter().map(|l| format!("line {}\n", l % 12)).collect();
+            out.push(with_text(lang, &path, &format!("id{}", id % 6), &text));
+        }
+        out
+    }
+
+    fn spec() -> impl proptest::strategy::Strategy<Value = Vec<(bool, u8, u8, Vec<u8>)>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            (
+                any::<bool>(),
+                0u8..10,
+                0u8..6,
+                proptest::collection::vec(0u8..12, 0..8),
+            ),
+            0..12,
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Over trees with duplicated ids, id changes, moves and edits: a tree against itself
+        /// is empty, and B→A is A→B inverted, change for change.
+        #[test]
+        fn self_diff_is_empty_and_reverse_is_inverse(a in spec(), b in spec()) {
+            let (a, b) = (tree_of(&a), tree_of(&b));
+            proptest::prop_assert_eq!(run(&a, &a), vec![]);
+            proptest::prop_assert_eq!(run(&b, &b), vec![]);
+            let mut fwd: Vec<Ends> = run(&a, &b).iter().map(|c| ends(c, false)).collect();
+            let mut back: Vec<Ends> = run(&b, &a).iter().map(|c| ends(c, true)).collect();
+            fwd.sort();
+            back.sort();
+            proptest::prop_assert_eq!(fwd, back);
         }
     }
 

@@ -1,0 +1,1188 @@
+//! Diffs on real-shaped histories, against real git (issue #20):
+//!
+//! - a generated history (a git repository, one tag per step) with duplicate urls, urls that
+//!   appear, change and disappear on fixed paths, moves with edits, CJK folder and file
+//!   names, documents without front matter, additions and removals;
+//! - for every pair of consecutive tags, `kbrel diff git:A git:B --json` against
+//!   `git diff --numstat --minimal --no-renames A B`: exact for every document at a path that
+//!   exists on both sides (whether or not its identity changed), exact for additions and
+//!   removals, and every other git line explained by a rule ([`Rule`]);
+//! - a tag against itself is empty, B→A is A→B inverted;
+//! - `--name-status` and `--stat` parse with a parser written to git's documentation, and
+//!   agree with the JSON; on a history without identity subtleties `--stat` is byte for byte
+//!   `git diff --stat -M` (lines sorted).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{self, Rng, Run};
+use kbrel::manifest::{ChangeStatus, DiffFile, DocChange};
+
+// ---------------------------------------------------------------------------------------------
+// git and kbrel
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_DATE", "1704067200 +0000")
+        .env("GIT_COMMITTER_DATE", "1704067200 +0000")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+        .args(["-c", "init.defaultBranch=main", "-c", "core.autocrlf=false"])
+        .args(["-c", "core.quotePath=false", "-c", "diff.algorithm=myers"])
+        .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    let run = Run::from_output_lossy(out);
+    assert_eq!(run.code, 0, "git {args:?}\n{run}");
+    run.stdout
+}
+
+fn kbrel(dir: &Path, args: &[&str]) -> Run {
+    let run = common::run_lossy(
+        common::kbrel()
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .env_remove("GIT_DIR")
+            .args(args),
+    );
+    assert_eq!(run.code, 0, "kbrel {args:?}\n{run}");
+    run
+}
+
+fn diff_json(dir: &Path, a: &str, b: &str) -> DiffFile {
+    let run = kbrel(dir, &["diff", a, b, "--json"]);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{run}"))
+}
+
+const CONFIG: &str = r#"[package]
+name = "messy-kb"
+description = "a generated history"
+license = "MIT"
+
+[content]
+root = "content"
+languages = ["en", "zh"]
+source_language = "en"
+pairing = "front-matter:url"
+required_fields = []
+"#;
+
+// ---------------------------------------------------------------------------------------------
+// A generated history
+
+#[derive(Clone, Debug)]
+struct GenDoc {
+    /// `en/…` or `zh/…`, relative to the content root.
+    path: String,
+    url: Option<String>,
+    front_matter: bool,
+    lines: Vec<String>,
+}
+
+impl GenDoc {
+    fn text(&self) -> String {
+        let mut s = String::new();
+        if self.front_matter {
+            s.push_str("---\ntitle: \"");
+            s.push_str(
+                self.path
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches(".md"),
+            );
+            s.push_str("\"\n");
+            if let Some(u) = &self.url {
+                s.push_str(&format!("url: {u}\n"));
+            }
+            s.push_str("---\n");
+        }
+        for l in &self.lines {
+            s.push_str(l);
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// Lines with many repeats (blank lines, table rows, list markers), as real pages have.
+const VOCAB: [&str; 14] = [
+    "",
+    "| key | value |",
+    "|---|---|",
+    "- item",
+    "```",
+    "## 配置",
+    "## Configure the bot",
+    "提高效率",
+    "Run the command below.",
+    "注意：需要管理员权限。",
+    "See the FAQ.",
+    "<Tabs>",
+    "</Tabs>",
+    "text",
+];
+
+const FOLDERS: [&str; 5] = [
+    "0. 概览",
+    "1. Getting started",
+    "5. 集成",
+    "guide",
+    "部署 指南",
+];
+const NAMES: [&str; 8] = [
+    "1. 简介",
+    "LDAP 集成指引",
+    "Slack",
+    "setup",
+    "FAQ",
+    "告警 规则",
+    "install",
+    "overview",
+];
+
+fn random_lines(rng: &mut Rng, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| match rng.below(4) {
+            0 => format!("line {}", rng.below(40)),
+            _ => VOCAB[rng.below(VOCAB.len() as u64) as usize].to_string(),
+        })
+        .collect()
+}
+
+fn free_path(rng: &mut Rng, docs: &[GenDoc], lang: &str) -> String {
+    loop {
+        let p = format!(
+            "{lang}/{}/{} {}.md",
+            FOLDERS[rng.below(FOLDERS.len() as u64) as usize],
+            NAMES[rng.below(NAMES.len() as u64) as usize],
+            rng.below(30)
+        );
+        if docs.iter().all(|d| d.path != p) {
+            return p;
+        }
+    }
+}
+
+/// One step of history: edits, url changes on fixed paths, duplicated urls, moves with
+/// edits, additions and removals.
+fn step(rng: &mut Rng, docs: &mut Vec<GenDoc>, serial: &mut u32) {
+    let ops = 2 + rng.below(6);
+    for _ in 0..ops {
+        if docs.is_empty() {
+            break;
+        }
+        let i = rng.below(docs.len() as u64) as usize;
+        match rng.below(10) {
+            0..=2 => {
+                // Edit: replace, insert or delete a few lines.
+                let d = &mut docs[i];
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(d.lines.len() as u64 + 1) as usize;
+                    match rng.below(3) {
+                        0 if at < d.lines.len() => {
+                            d.lines.remove(at);
+                        }
+                        1 if at < d.lines.len() => d.lines[at] = random_lines(rng, 1).remove(0),
+                        _ => d.lines.insert(at, random_lines(rng, 1).remove(0)),
+                    }
+                }
+            }
+            3 => {
+                // The url appears, changes or disappears on a fixed path.
+                let d = &mut docs[i];
+                d.front_matter = true;
+                d.url = match (&d.url, rng.below(3)) {
+                    (Some(_), 0) => None,
+                    _ => {
+                        *serial += 1;
+                        Some(format!("/docs/page-{serial}"))
+                    }
+                };
+            }
+            4 => {
+                // Another document claims the same url (in the same language).
+                let j = rng.below(docs.len() as u64) as usize;
+                if docs[j].path[..2] == docs[i].path[..2] && i != j && docs[j].url.is_some() {
+                    docs[i].url = docs[j].url.clone();
+                    docs[i].front_matter = true;
+                }
+            }
+            5 | 6 => {
+                // Move, with a small edit.
+                let lang = docs[i].path[..2].to_string();
+                let p = free_path(rng, docs, &lang);
+                let d = &mut docs[i];
+                d.path = p;
+                if rng.below(2) == 0 && !d.lines.is_empty() {
+                    let at = rng.below(d.lines.len() as u64) as usize;
+                    d.lines[at] = random_lines(rng, 1).remove(0);
+                }
+            }
+            7 | 8 => {
+                let lang = if rng.below(2) == 0 { "en" } else { "zh" };
+                let path = free_path(rng, docs, lang);
+                *serial += 1;
+                let n = 3 + rng.below(25) as usize;
+                docs.push(GenDoc {
+                    path,
+                    url: (rng.below(3) > 0).then(|| format!("/docs/page-{serial}")),
+                    front_matter: rng.below(5) > 0,
+                    lines: random_lines(rng, n),
+                });
+            }
+            _ => {
+                docs.remove(i);
+            }
+        }
+    }
+}
+
+/// Write `docs` as the whole content tree, commit, tag.
+fn commit(dir: &Path, docs: &[GenDoc], tag: &str) {
+    let content = dir.join("content");
+    if content.exists() {
+        fs::remove_dir_all(&content).unwrap();
+    }
+    for lang in ["en", "zh"] {
+        fs::create_dir_all(content.join(lang)).unwrap();
+        fs::write(content.join(lang).join(".keep"), "").unwrap();
+    }
+    for d in docs {
+        let p = content.join(&d.path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, d.text()).unwrap();
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", tag]);
+    git(dir, &["tag", tag]);
+}
+
+/// A repository with `steps + 1` tags `v1.0.0`, `v1.0.1`, …; returns the tags.
+fn history(dir: &Path, seed: u64, steps: usize) -> Vec<String> {
+    fs::write(dir.join("kbrel.toml"), CONFIG).unwrap();
+    git(dir, &["init", "-q"]);
+    let mut rng = Rng(seed | 1);
+    let mut serial = 0;
+    let mut docs: Vec<GenDoc> = Vec::new();
+    for _ in 0..24 {
+        let lang = if rng.below(2) == 0 { "en" } else { "zh" };
+        let path = free_path(&mut rng, &docs, lang);
+        serial += 1;
+        let n = 3 + rng.below(30) as usize;
+        docs.push(GenDoc {
+            path,
+            url: (rng.below(4) > 0).then(|| format!("/docs/page-{serial}")),
+            front_matter: rng.below(6) > 0,
+            lines: random_lines(&mut rng, n),
+        });
+    }
+    // Two documents claiming one url from the start, as real knowledge bases have.
+    let zh: Vec<usize> = (0..docs.len())
+        .filter(|&i| docs[i].path.starts_with("zh/"))
+        .collect();
+    if let [a, b, ..] = zh[..] {
+        docs[a].front_matter = true;
+        docs[b].front_matter = true;
+        docs[a].url = Some("/docs/shared".into());
+        docs[b].url = Some("/docs/shared".into());
+    }
+    let mut tags = Vec::new();
+    for s in 0..=steps {
+        if s > 0 {
+            step(&mut rng, &mut docs, &mut serial);
+        }
+        let tag = format!("v1.0.{s}");
+        commit(dir, &docs, &tag);
+        tags.push(tag);
+    }
+    tags
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsers written to git's documentation
+
+/// A C-quoted or plain path of git's output (`core.quotePath=false`): a name starting with
+/// `"` must be one quoted string with only git's escapes; a plain one has no tab, newline,
+/// `"` or `\`.
+fn parse_path(field: &str) -> Result<String, String> {
+    if let Some(inner) = field.strip_prefix('"') {
+        let inner = inner
+            .strip_suffix('"')
+            .ok_or(format!("unterminated quoted path {field:?}"))?;
+        let mut out = Vec::new();
+        let mut bytes = inner.bytes();
+        while let Some(b) = bytes.next() {
+            if b == b'"' {
+                return Err(format!("unescaped quote in {field:?}"));
+            }
+            if b != b'\\' {
+                out.push(b);
+                continue;
+            }
+            let e = bytes
+                .next()
+                .ok_or(format!("dangling escape in {field:?}"))?;
+            out.push(match e {
+                b'a' => 7,
+                b'b' => 8,
+                b't' => b'\t',
+                b'n' => b'\n',
+                b'v' => 11,
+                b'f' => 12,
+                b'r' => b'\r',
+                b'"' => b'"',
+                b'\\' => b'\\',
+                b'0'..=b'3' => {
+                    let (x, y) = (bytes.next(), bytes.next());
+                    match (x, y) {
+                        (Some(x @ b'0'..=b'7'), Some(y @ b'0'..=b'7')) => {
+                            (e - b'0') * 64 + (x - b'0') * 8 + (y - b'0')
+                        }
+                        _ => return Err(format!("bad octal escape in {field:?}")),
+                    }
+                }
+                _ => return Err(format!("unknown escape \\{} in {field:?}", e as char)),
+            });
+        }
+        String::from_utf8(out).map_err(|_| format!("not UTF-8: {field:?}"))
+    } else if field.is_empty() || field.contains(['\t', '\n', '"', '\\']) {
+        Err(format!("bad plain path {field:?}"))
+    } else {
+        Ok(field.to_string())
+    }
+}
+
+/// One `--name-status` line: (letter, score, paths).
+type NameStatus = (char, Option<u8>, Vec<String>);
+
+/// `git diff --name-status`: `X\tpath` for A, D, M, T; `R<score>\told\tnew` (and C, which
+/// kbrel must never print) with a three-digit score 000–100.
+fn parse_name_status(out: &str) -> Result<Vec<NameStatus>, String> {
+    if !out.is_empty() && !out.ends_with('\n') {
+        return Err("no final newline".into());
+    }
+    out.lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let status = fields[0];
+            let letter = status.chars().next().ok_or("empty status")?;
+            let (score, n) = match letter {
+                'A' | 'D' | 'M' | 'T' if status.len() == 1 => (None, 1),
+                'R' | 'C' => {
+                    let digits = &status[1..];
+                    if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(format!("{line:?}: a rename needs a three-digit score"));
+                    }
+                    let s: u8 = digits.parse().map_err(|_| "score")?;
+                    if s > 100 {
+                        return Err(format!("{line:?}: score over 100"));
+                    }
+                    (Some(s), 2)
+                }
+                _ => return Err(format!("{line:?}: unknown status {status:?}")),
+            };
+            if fields.len() != n + 1 {
+                return Err(format!(
+                    "{line:?}: {} path(s) for {letter}",
+                    fields.len() - 1
+                ));
+            }
+            let paths = fields[1..]
+                .iter()
+                .map(|f| parse_path(f))
+                .collect::<Result<Vec<_>, _>>()?;
+            if letter == 'R' && paths[0] == paths[1] {
+                return Err(format!("{line:?}: a rename to the same path"));
+            }
+            Ok((letter, score, paths))
+        })
+        .collect()
+}
+
+/// `git diff --stat`: ` name | N +++---` rows with the `|` in one column (display width),
+/// `+` before `-`, then ` N file(s) changed[, X insertion(s)(+)][, Y deletion(s)(-)]` whose
+/// numbers are the sums of the rows. Returns name → changed lines.
+fn parse_stat(out: &str) -> Result<Vec<(String, u64)>, String> {
+    use unicode_width::UnicodeWidthStr;
+    if out.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lines: Vec<&str> = out.lines().collect();
+    let (summary, rows) = lines.split_last().unwrap();
+    let mut bar_col = None;
+    let mut parsed = Vec::new();
+    for row in rows {
+        let (name, rest) = row.rsplit_once(" | ").ok_or(format!("{row:?}: no ` | `"))?;
+        let name = name
+            .strip_prefix(' ')
+            .ok_or(format!("{row:?}: no leading space"))?;
+        let col = name.width();
+        if *bar_col.get_or_insert(col) != col {
+            return Err(format!("{row:?}: `|` not aligned"));
+        }
+        let rest = rest.trim_start();
+        let (n, graph) = rest.split_once(' ').unwrap_or((rest, ""));
+        let n: u64 = n.parse().map_err(|_| format!("{row:?}: count"))?;
+        let plus = graph.bytes().take_while(|b| *b == b'+').count();
+        if !graph[plus..].bytes().all(|b| b == b'-') || (n > 0 && graph.is_empty()) {
+            return Err(format!("{row:?}: bad graph"));
+        }
+        if graph.len() as u64 > n.max(1) && n > 0 && graph.len() as u64 > n {
+            return Err(format!("{row:?}: graph longer than the count"));
+        }
+        let name = name.trim_end();
+        for part in name.split(" => ") {
+            let part = part.replace(['{', '}'], "");
+            if part.starts_with('"') {
+                parse_path(&part)?;
+            }
+        }
+        parsed.push((name.to_string(), n));
+    }
+    let files = rows.len() as u64;
+    let total: u64 = parsed.iter().map(|(_, n)| n).sum();
+    let words: Vec<&str> = summary.trim_start().split(", ").collect();
+    let expect_files = format!("{files} file{} changed", if files == 1 { "" } else { "s" });
+    if !summary.starts_with(' ') || words[0] != expect_files {
+        return Err(format!("summary {summary:?}, expected {expect_files:?}"));
+    }
+    let mut ins_del = 0;
+    for w in &words[1..] {
+        let (n, what) = w.split_once(' ').ok_or(format!("summary part {w:?}"))?;
+        let n: u64 = n.parse().map_err(|_| format!("summary part {w:?}"))?;
+        let ok = match what {
+            "insertion(+)" | "deletion(-)" => n == 1,
+            "insertions(+)" | "deletions(-)" => n != 1,
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("summary part {w:?}"));
+        }
+        ins_del += n;
+    }
+    if ins_del != total {
+        return Err(format!("summary {summary:?} does not add up to {total}"));
+    }
+    Ok(parsed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The comparison with git
+
+/// Why a line of `git diff --numstat --no-renames` has no exact kbrel counterpart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rule {
+    /// kbrel follows the document (same identity, or a similar text) to its new path: git,
+    /// without rename detection, deletes the old path and adds the new one.
+    RenameOldPath,
+    RenameNewPath,
+    /// The file did not change but its identity did (a url another document now claims first
+    /// gives way to the path id, and the bundle key with it): kbrel reports `M` +0 −0 with
+    /// the old id; git sees nothing.
+    IdentityOnly,
+}
+
+/// `git diff --numstat --minimal --no-renames A B -- content`: `en/…` → (added, removed).
+fn git_numstat_in(dir: &Path, root: &str, a: &str, b: &str) -> BTreeMap<String, (u64, u64)> {
+    let prefix = format!("{root}/");
+    git(
+        dir,
+        &[
+            "diff",
+            "--numstat",
+            "--minimal",
+            "--no-renames",
+            "-z",
+            a,
+            b,
+            "--",
+            root,
+        ],
+    )
+    .split('\0')
+    .filter(|r| !r.is_empty())
+    .filter(|r| !r.ends_with("/.keep"))
+    .map(|r| {
+        let mut f = r.splitn(3, '\t');
+        let (x, y, p) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+        (
+            p.strip_prefix(prefix.as_str()).unwrap().to_string(),
+            (x.parse().unwrap(), y.parse().unwrap()),
+        )
+    })
+    .collect()
+}
+
+fn full(c: &DocChange) -> String {
+    format!("{}/{}", c.lang, c.path)
+}
+
+/// Check kbrel's diff of `a..b` against git's; returns how many documents matched exactly and
+/// how many git lines each rule explained.
+fn compare_with_git(dir: &Path, a: &str, b: &str) -> (usize, BTreeMap<Rule, usize>) {
+    compare_with_git_in(dir, "content", a, b)
+}
+
+fn compare_with_git_in(dir: &Path, root: &str, a: &str, b: &str) -> (usize, BTreeMap<Rule, usize>) {
+    let report = diff_json(dir, &format!("git:{a}"), &format!("git:{b}"));
+    let numstat = git_numstat_in(dir, root, a, b);
+    let mut exact = 0;
+    let mut rules: BTreeMap<Rule, usize> = BTreeMap::new();
+    let at: BTreeMap<String, &DocChange> = report
+        .changes
+        .iter()
+        .filter(|c| c.status != ChangeStatus::Renamed)
+        .map(|c| (full(c), c))
+        .collect();
+    let rename_old: BTreeSet<String> = report
+        .changes
+        .iter()
+        .filter_map(|c| c.old_path.as_ref().map(|o| format!("{}/{o}", c.lang)))
+        .collect();
+    let rename_new: BTreeSet<String> = report
+        .changes
+        .iter()
+        .filter(|c| c.status == ChangeStatus::Renamed)
+        .map(full)
+        .collect();
+    for (path, &(added, removed)) in &numstat {
+        if let Some(c) = at.get(path) {
+            assert_eq!(
+                (c.added_lines, c.removed_lines),
+                (added, removed),
+                "{a}..{b} {path}: kbrel {:?} counts differ from git's numstat",
+                c.status
+            );
+            exact += 1;
+        } else if rename_new.contains(path) {
+            *rules.entry(Rule::RenameNewPath).or_default() += 1;
+        } else if rename_old.contains(path) {
+            *rules.entry(Rule::RenameOldPath).or_default() += 1;
+        } else {
+            panic!("{a}..{b} {path}: git sees +{added} -{removed}, kbrel nothing\n{report:#?}");
+        }
+    }
+    // Nothing kbrel reports is invisible to git (no phantom renames or modifications), but
+    // for identity changes of unchanged files.
+    for c in &report.changes {
+        if c.status == ChangeStatus::Modified && c.sha256 == c.old_sha256 {
+            assert!(c.old_id.is_some() || c.old_key.is_some(), "{c:#?}");
+            assert_eq!((c.added_lines, c.removed_lines), (0, 0));
+            assert!(!numstat.contains_key(&full(c)), "{c:#?}");
+            *rules.entry(Rule::IdentityOnly).or_default() += 1;
+            continue;
+        }
+        let mut ends = vec![full(c)];
+        ends.extend(c.old_path.as_ref().map(|o| format!("{}/{o}", c.lang)));
+        for p in ends {
+            assert!(
+                numstat.contains_key(&p),
+                "{a}..{b} {p}: kbrel reports {:?}, git sees no change there\n{c:#?}",
+                c.status
+            );
+        }
+    }
+    (exact, rules)
+}
+
+/// The two ends and counts of a change, reversed for a B→A diff.
+fn ends(c: &DocChange, reverse: bool) -> (Option<String>, Option<String>, u64, u64) {
+    let path = full(c);
+    let (o, n) = match c.status {
+        ChangeStatus::Added => (None, Some(path)),
+        ChangeStatus::Removed => (Some(path), None),
+        ChangeStatus::Modified => (Some(path.clone()), Some(path)),
+        ChangeStatus::Renamed => (
+            c.old_path.as_ref().map(|o| format!("{}/{o}", c.lang)),
+            Some(path),
+        ),
+    };
+    if reverse {
+        (n, o, c.removed_lines, c.added_lines)
+    } else {
+        (o, n, c.added_lines, c.removed_lines)
+    }
+}
+
+#[test]
+fn a_messy_history_agrees_with_git_numstat_pair_by_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tags = history(dir, 0x5eed_2026, 14);
+    let mut exact = 0;
+    let mut rules: BTreeMap<Rule, usize> = BTreeMap::new();
+    let mut renames = 0;
+    for pair in tags.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let (e, r) = compare_with_git(dir, a, b);
+        exact += e;
+        for (k, v) in r {
+            *rules.entry(k).or_default() += v;
+        }
+        let (ga, gb) = (format!("git:{a}"), format!("git:{b}"));
+        let fwd = diff_json(dir, &ga, &gb);
+        let back = diff_json(dir, &gb, &ga);
+        let mut f: Vec<_> = fwd.changes.iter().map(|c| ends(c, false)).collect();
+        let mut g: Vec<_> = back.changes.iter().map(|c| ends(c, true)).collect();
+        f.sort();
+        g.sort();
+        assert_eq!(f, g, "{b}→{a} is not {a}→{b} inverted");
+        renames += fwd
+            .changes
+            .iter()
+            .filter(|c| c.status == ChangeStatus::Renamed)
+            .count();
+        // The git formats parse and say what the JSON says.
+        let ns = kbrel(dir, &["diff", &ga, &gb, "--name-status"]).stdout;
+        let parsed = parse_name_status(&ns).unwrap_or_else(|e| panic!("{e}\n{ns}"));
+        assert_eq!(parsed.len(), fwd.changes.len());
+        for ((letter, _, paths), c) in parsed.iter().zip(&fwd.changes) {
+            let expected = match c.status {
+                ChangeStatus::Added => 'A',
+                ChangeStatus::Removed => 'D',
+                ChangeStatus::Modified => 'M',
+                ChangeStatus::Renamed => 'R',
+            };
+            assert_eq!(
+                (*letter, paths.last().unwrap().clone()),
+                (expected, full(c)),
+                "{ns}"
+            );
+        }
+        let stat = kbrel(dir, &["diff", &ga, &gb, "--stat"]).stdout;
+        let rows = parse_stat(&stat).unwrap_or_else(|e| panic!("{e}\n{stat}"));
+        let counts: Vec<u64> = fwd
+            .changes
+            .iter()
+            .map(|c| c.added_lines + c.removed_lines)
+            .collect();
+        assert_eq!(
+            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            counts,
+            "{stat}"
+        );
+    }
+    for t in &tags {
+        let g = format!("git:{t}");
+        let run = kbrel(dir, &["diff", &g, &g, "--name-status", "--exit-code"]);
+        assert_eq!(run.stdout, "", "{t} against itself");
+    }
+    // The history exercised what it is for.
+    assert!(exact >= 20, "only {exact} documents compared exactly");
+    assert!(renames >= 3, "only {renames} renames");
+    eprintln!("exact: {exact}, explained by rules: {rules:?}");
+}
+
+/// A tree where two documents claim one url and a third gains a url: against itself it is
+/// empty (no phantom rename between the duplicates), and the url change is an `M`.
+#[test]
+fn duplicate_urls_and_url_changes_on_fixed_paths_are_what_git_sees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::write(dir.join("kbrel.toml"), CONFIG).unwrap();
+    git(dir, &["init", "-q"]);
+    let doc = |path: &str, url: Option<&str>, body: &str| GenDoc {
+        path: path.into(),
+        url: url.map(String::from),
+        front_matter: true,
+        lines: body.lines().map(String::from).collect(),
+    };
+    let mut docs = vec![
+        doc(
+            "zh/0. 概览/1. 简介.md",
+            Some("/docs/intro"),
+            "# 简介\na\nb\nc\nd",
+        ),
+        doc(
+            "zh/5. 集成/LDAP 集成指引.md",
+            Some("/docs/intro"),
+            "# LDAP\na\nb\nc\nx",
+        ),
+        doc("en/guide/a.md", None, "one\ntwo\nthree"),
+    ];
+    commit(dir, &docs, "v1");
+    docs[2].url = Some("/docs/a".into());
+    docs[2].lines.push("four".into());
+    docs[1].lines[4] = "y".into();
+    commit(dir, &docs, "v2");
+    let same = kbrel(dir, &["diff", "git:v1", "git:v1", "--name-status"]);
+    assert_eq!(same.stdout, "");
+    let ns = kbrel(dir, &["diff", "git:v1", "git:v2", "--name-status"]).stdout;
+    assert_eq!(ns, "M\ten/guide/a.md\nM\tzh/5. 集成/LDAP 集成指引.md\n");
+    let report = diff_json(dir, "git:v1", "git:v2");
+    let a = &report.changes[0];
+    assert_eq!(
+        (
+            a.id.as_str(),
+            a.old_id.as_deref(),
+            a.added_lines,
+            a.removed_lines
+        ),
+        ("docs/a", Some("guide/a"), 2, 0)
+    );
+    let (exact, rules) = compare_with_git(dir, "v1", "v2");
+    assert_eq!((exact, rules.len()), (2, 0));
+}
+
+/// On a history without identity subtleties (edits, additions, removals, a move with an
+/// edit), kbrel's `--stat` is git's `--stat -M`, byte for byte (rows sorted).
+#[test]
+fn stat_is_byte_for_byte_gits_on_plain_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::write(
+        dir.join("kbrel.toml"),
+        CONFIG.replace("front-matter:url", "path"),
+    )
+    .unwrap();
+    git(dir, &["init", "-q"]);
+    let doc = |path: &str, n: usize, salt: usize| GenDoc {
+        path: path.into(),
+        url: None,
+        front_matter: false,
+        lines: (0..n).map(|i| format!("line {i} of {salt}")).collect(),
+    };
+    let mut docs = vec![
+        doc(
+            "en/guide/a very long folder name for the stat width/setup.md",
+            40,
+            1,
+        ),
+        doc("en/faq.md", 12, 2),
+        doc("zh/部署 指南/安装.md", 30, 3),
+        doc("zh/old/moved.md", 20, 4),
+        doc("en/gone.md", 5, 5),
+    ];
+    commit(dir, &docs, "v1");
+    for i in 0..25 {
+        docs[0].lines[i] = format!("edited {i}");
+    }
+    docs[1].lines.push("added".into());
+    docs[2].lines.truncate(10);
+    docs[3].path = "zh/new/moved.md".into();
+    docs[3].lines[0] = "changed".into();
+    docs.remove(4);
+    docs.push(doc("en/new.md", 300, 6));
+    commit(dir, &docs, "v2");
+    let ours = kbrel(dir, &["diff", "git:v1", "git:v2", "--stat"]).stdout;
+    let theirs = git(
+        dir,
+        &["diff", "--stat=80", "-M", "--relative=content", "v1", "v2"],
+    );
+    let sorted = |s: &str| {
+        let mut l: Vec<&str> = s.lines().collect();
+        let last = l.pop();
+        l.sort();
+        l.extend(last);
+        l.join("\n")
+    };
+    assert_eq!(
+        sorted(&ours),
+        sorted(&theirs),
+        "ours:\n{ours}\ngit's:\n{theirs}"
+    );
+    parse_stat(&theirs).unwrap();
+    parse_stat(&ours).unwrap();
+}
+
+/// The parsers reject what git never prints.
+#[test]
+fn the_git_format_parsers_reject_invalid_lines() {
+    assert!(
+        parse_name_status("R\ten/a.md\n").is_err(),
+        "a rename without score"
+    );
+    assert!(
+        parse_name_status("R090\ten/a.md\n").is_err(),
+        "a rename with one path"
+    );
+    assert!(parse_name_status("R101\ta\tb\n").is_err());
+    assert!(parse_name_status("R100\ta\ta\n").is_err());
+    assert!(parse_name_status("M\ta\tb\n").is_err());
+    assert!(parse_name_status("M\t\"a\n").is_err());
+    assert!(parse_name_status("M\ta\\b\n").is_err());
+    assert_eq!(
+        parse_name_status("M\t\"en/a\\tb\\346\\226\\207.md\"\nR050\ta\tb\n").unwrap(),
+        [
+            ('M', None, vec!["en/a\tb文.md".to_string()]),
+            ('R', Some(50), vec!["a".into(), "b".into()])
+        ]
+    );
+    assert!(
+        parse_stat(" a | 2 ++\n b | 1 -\n 2 files changed, 2 insertions(+), 1 deletion(-)\n")
+            .is_ok()
+    );
+    assert!(
+        parse_stat(" a | 2 ++\n bb | 1 -\n 2 files changed, 2 insertions(+), 1 deletion(-)\n")
+            .is_err()
+    );
+    assert!(parse_stat(" a | 2 ++\n 1 file changed, 3 insertions(+)\n").is_err());
+    assert!(parse_stat(" a | 2 -+\n 1 file changed, 1 insertion(+), 1 deletion(-)\n").is_err());
+    assert!(parse_stat(" a | 1 +\n 1 files changed, 1 insertion(+)\n").is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changelogs of ranges
+
+fn page(title: &str, url: &str, key: Option<&str>, body: &str) -> String {
+    let key = key.map(|k| format!("key: {k}\n")).unwrap_or_default();
+    format!("---\ntitle: \"{title}\"\nurl: {url}\n{key}---\n\n{body}")
+}
+
+/// Two tags of a clean bilingual knowledge base with bundle keys: a section changed and one
+/// added (Slack), a title changed (CustomAlert), a move with an edit (FAQ), an addition.
+fn keyed_history(dir: &Path) {
+    fs::write(
+        dir.join("kbrel.toml"),
+        CONFIG.replace("required_fields = []", "required_fields = [\"title\"]"),
+    )
+    .unwrap();
+    fs::write(dir.join(".gitignore"), "releases/\nCHANGELOG.md\ncopy/\n").unwrap();
+    git(dir, &["init", "-q"]);
+    let slack = |lang: &str, extra: &str, bot: &str| {
+        page(
+            if lang == "en" {
+                "Slack integration"
+            } else {
+                "Slack 集成"
+            },
+            "/docs/slack",
+            Some("Slack"),
+            &format!(
+                "## Install\n\nAdd the app ({lang}).\n\n## Configure the bot\n\n{bot}\n{extra}"
+            ),
+        )
+    };
+    let alerts = |lang: &str, title: &str| {
+        page(
+            title,
+            "/docs/alerts",
+            Some("CustomAlert"),
+            &format!("## Rules\n\nWrite a rule ({lang}).\n"),
+        )
+    };
+    let faq = |lang: &str, more: &str| {
+        page(
+            "FAQ",
+            "/docs/faq",
+            None,
+            &format!("## Why\n\nBecause ({lang}).\n\nOne.\n\nTwo.\n\nThree.\n{more}"),
+        )
+    };
+    let write = |files: &[(&str, String)]| {
+        let content = dir.join("content");
+        if content.exists() {
+            fs::remove_dir_all(&content).unwrap();
+        }
+        for (p, t) in files {
+            let p = content.join(p);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, t).unwrap();
+        }
+    };
+    write(&[
+        (
+            "en/integrations/slack.md",
+            slack("en", "", "Set the token."),
+        ),
+        ("zh/集成/slack.md", slack("zh", "", "设置令牌。")),
+        ("en/alerts.md", alerts("en", "Custom alerts")),
+        ("zh/告警.md", alerts("zh", "自定义告警")),
+        ("en/faq.md", faq("en", "")),
+        ("zh/常见问题.md", faq("zh", "")),
+    ]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+    git(dir, &["tag", "v1.0.0"]);
+    write(&[
+        (
+            "en/integrations/slack.md",
+            slack(
+                "en",
+                "\n## FAQ\n\nAsk us.\n",
+                "Set the token and the channel.",
+            ),
+        ),
+        (
+            "zh/集成/slack.md",
+            slack("zh", "\n## 常见问题\n\n问我们。\n", "设置令牌和频道。"),
+        ),
+        ("en/alerts.md", alerts("en", "Custom alert rules")),
+        ("zh/告警.md", alerts("zh", "自定义告警规则")),
+        ("en/help/faq.md", faq("en", "\nFour.\n")),
+        ("zh/帮助/常见问题.md", faq("zh", "\n四。\n")),
+        (
+            "en/new.md",
+            page("What is new", "/docs/new", Some("News"), "## Now\n\nNew.\n"),
+        ),
+        (
+            "zh/new.md",
+            page("新功能", "/docs/new", Some("News"), "## 现在\n\n新。\n"),
+        ),
+    ]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "second"]);
+    git(dir, &["tag", "v1.1.0"]);
+}
+
+#[test]
+fn changelogs_of_a_release_range_a_git_range_and_the_working_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    keyed_history(dir);
+    kbrel(dir, &["import", "--from-git"]);
+    let releases = kbrel(dir, &["changelog", "--from", "1.0.0", "--to", "1.1.0"]).stdout;
+    insta::assert_snapshot!("changelog_release_range", releases);
+    let git_range = kbrel(
+        dir,
+        &[
+            "changelog",
+            "--from",
+            "git:v1.0.0",
+            "--to",
+            "git:v1.1.0",
+            "--date",
+            "2026-11-25",
+        ],
+    )
+    .stdout;
+    insta::assert_snapshot!("changelog_git_range", git_range);
+    // Same changes, other heading: the git range is not a release.
+    // The one section, after its heading line.
+    let section = |s: &str| -> (String, String) {
+        let (_, rest) = s.split_once("\n## ").unwrap();
+        let (heading, body) = rest.split_once('\n').unwrap();
+        (heading.to_string(), body.to_string())
+    };
+    let (rh, rb) = section(&releases);
+    let (gh, gb) = section(&git_range);
+    assert_eq!(rh, "[1.1.0] - 2024-01-01");
+    assert_eq!(gh, "Changes from git:v1.0.0 to git:v1.1.0");
+    assert!(!git_range.contains("First release"), "{git_range}");
+    assert_eq!(
+        rb, gb,
+        "a git range and a release range of the same trees list the same entries"
+    );
+    let slack = dir.join("content/en/integrations/slack.md");
+    let text = fs::read_to_string(&slack).unwrap();
+    fs::write(
+        &slack,
+        text.replace(
+            "## Install\n\nAdd the app (en).",
+            "## Install\n\nAdd the app from the directory.",
+        ),
+    )
+    .unwrap();
+    let working = kbrel(
+        dir,
+        &[
+            "changelog",
+            "--from",
+            "latest",
+            "--to",
+            ".",
+            "--date",
+            "2026-11-25",
+        ],
+    )
+    .stdout;
+    insta::assert_snapshot!("changelog_working_tree", working);
+    assert_eq!(section(&working).0, "Changes from 1.1.0 to .");
+}
+
+/// Importing into a fresh registry while CHANGELOG.md already holds the versions gives the
+/// same file as a clean import (sections replaced in place, never added again).
+#[test]
+fn import_with_an_existing_changelog_equals_a_clean_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    keyed_history(dir);
+    kbrel(dir, &["import", "--from-git"]);
+    let clean = fs::read_to_string(dir.join("CHANGELOG.md")).unwrap();
+    assert_eq!(clean.matches("## [1.1.0]").count(), 1, "{clean}");
+    for _ in 0..3 {
+        fs::remove_dir_all(dir.join("releases")).unwrap();
+        kbrel(dir, &["import", "--from-git"]);
+        assert_eq!(fs::read_to_string(dir.join("CHANGELOG.md")).unwrap(), clean);
+    }
+    // A hand-damaged section is put back in place; the rest of the file stays.
+    let damaged = clean.replace("#### Changed", "#### Changed (edited by hand)");
+    let footer = "[1.1.0]: https://example.com/compare/v1.0.0...v1.1.0\n";
+    fs::write(dir.join("CHANGELOG.md"), format!("{damaged}\n{footer}")).unwrap();
+    fs::remove_dir_all(dir.join("releases")).unwrap();
+    kbrel(dir, &["import", "--from-git"]);
+    assert_eq!(
+        fs::read_to_string(dir.join("CHANGELOG.md")).unwrap(),
+        format!("{clean}\n{footer}")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Translation status
+
+/// A status read from an older checkout (or content identical to an older release) never
+/// cites a release newer than the content it reads; a missing translation is named by its
+/// source document's own path.
+#[test]
+fn status_on_an_older_checkout_cites_no_newer_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    keyed_history(dir);
+    kbrel(dir, &["import", "--from-git"]);
+    // At v1.1.0 (HEAD), every translation moved with its source: nothing outdated. Change
+    // the English Slack page in v1.2.0 only.
+    let slack = dir.join("content/en/integrations/slack.md");
+    let text = fs::read_to_string(&slack).unwrap();
+    fs::write(
+        &slack,
+        text.replace(
+            "Set the token and the channel.",
+            "Set the token, then the channel.",
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("content/en/only-en.md"),
+        page("Only English", "/docs/only-en", None, "## A\n\nB.\n"),
+    )
+    .unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "third"]);
+    git(dir, &["tag", "v1.2.0"]);
+    kbrel(dir, &["import", "--from-git"]);
+    let head = common::run_lossy(common::kbrel().current_dir(dir).args(["status"]));
+    assert!(
+        head.stdout
+            .contains("outdated  zh/集成/slack.md  source changed in 1.2.0"),
+        "{head}"
+    );
+    assert!(
+        head.stdout
+            .contains("missing   en/only-en.md  no zh translation of this document"),
+        "{head}"
+    );
+    // The same question asked of v1.1.0's tree: 1.2.0 is not its history.
+    {
+        let args = ["--from-git", "v1.1.0", "status"];
+        let run = common::run_lossy(common::kbrel().current_dir(dir).args(args));
+        assert_eq!(run.code, 0, "{run}");
+        assert!(
+            !run.stdout.contains("1.2.0"),
+            "{args:?} cites a newer release:\n{run}"
+        );
+        assert!(
+            run.stdout.contains("zh: 4 current, 0 outdated, 0 missing"),
+            "{run}"
+        );
+    }
+    git(dir, &["checkout", "-q", "v1.1.0"]);
+    let run = common::run_lossy(common::kbrel().current_dir(dir).args(["status"]));
+    assert!(
+        !run.stdout.contains("1.2.0"),
+        "a checkout of v1.1.0:\n{run}"
+    );
+    assert!(run.stdout.contains("zh: 4 current, 0 outdated"), "{run}");
+    // Without git to tell (a copy of v1.1.0's content read from elsewhere), the content
+    // being exactly release 1.1.0 ends the history there.
+    git(dir, &["checkout", "-q", "v1.2.0"]);
+    let copy = dir.join("copy");
+    git(
+        dir,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "--detach",
+            copy.to_str().unwrap(),
+            "v1.1.0",
+        ],
+    );
+    let run = common::run_lossy(common::kbrel().current_dir(dir).args([
+        "--content",
+        copy.join("content").to_str().unwrap(),
+        "status",
+    ]));
+    assert!(
+        !run.stdout.contains("1.2.0"),
+        "content of 1.1.0 read from elsewhere:\n{run}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// --summary
+
+#[test]
+fn summary_names_keys_titles_and_sections_with_every_language_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    keyed_history(dir);
+    let out = kbrel(dir, &["diff", "git:v1.0.0", "git:v1.1.0", "--summary"]).stdout;
+    assert_eq!(
+        out,
+        "CustomAlert — Custom alert rules: retitled from Custom alerts (en +1 -1, zh +1 -1)\n\
+         help/faq.md — FAQ: moved from faq.md, changed § Why (en +2 -0, zh +2 -0)\n\
+         Slack — Slack integration: changed § Configure the bot, added § FAQ (en +5 -1, zh +5 -1)\n\
+         News — What is new: new (en new +9, zh new +9)\n"
+    );
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Summary {
+        schema_version: u32,
+        documents: Vec<kbrel::changelog::DocSummary>,
+    }
+    let run = kbrel(
+        dir,
+        &["diff", "git:v1.0.0", "git:v1.1.0", "--summary", "--json"],
+    );
+    let s: Summary = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(s.schema_version, 1);
+    let slack = s
+        .documents
+        .iter()
+        .find(|d| d.key.as_deref() == Some("Slack"))
+        .unwrap();
+    let zh = slack.languages.iter().find(|l| l.lang == "zh").unwrap();
+    let titles: Vec<&str> = zh.sections.iter().map(|x| x.title.as_str()).collect();
+    assert_eq!(
+        (zh.path.as_str(), titles),
+        ("集成/slack.md", vec!["Configure the bot", "常见问题"])
+    );
+    assert_eq!(
+        kbrel(dir, &["diff", "git:v1.0.0", "git:v1.0.0", "--summary"]).stdout,
+        ""
+    );
+}
+
+/// The adoption fixture (`kbrel::messy`: 14 tagged releases of a real-shaped knowledge base)
+/// against real git, pair by pair, and every tag against itself.
+#[test]
+fn the_messy_fixture_agrees_with_git_numstat_pair_by_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let releases = kbrel::messy::history(&kbrel::messy::MessySpec::default());
+    kbrel::git::write_history(dir, &kbrel::messy::commits(&releases)).unwrap();
+    fs::write(dir.join("kbrel.toml"), kbrel::messy::config_toml()).unwrap();
+    let tags: Vec<String> = releases.iter().map(|r| r.tag.clone()).collect();
+    let mut exact = 0;
+    for pair in tags.windows(2) {
+        let (e, _) = compare_with_git_in(dir, kbrel::messy::CONTENT_ROOT, &pair[0], &pair[1]);
+        exact += e;
+    }
+    for t in &tags {
+        let g = format!("git:{t}");
+        assert_eq!(
+            kbrel(dir, &["diff", &g, &g, "--name-status"]).stdout,
+            "",
+            "{t}"
+        );
+    }
+    assert!(exact >= 20, "only {exact} documents compared exactly");
+}
