@@ -35,6 +35,10 @@ const PINS: &[(&str, &str)] = &[
         "1.2.3",
         "sha512-GZUOnyXpHL+VSScgBIzBmFApgopXNvyyDV1/RxRX4OWLkYnsYGGuRngk1JpSDg5FfctV/spCAJ9ctC67pPwVTQ==",
     ),
+    (
+        "1.3.0",
+        "sha512-Q/0q9vY9dldhgaLJRN4bDWLd8RvOjksChY48MSRA0wAUtSFvOE1tFEb82qJoWAg0FBvqBCL7xGYo890uGVI51A==",
+    ),
 ];
 
 fn sri512(bytes: &[u8]) -> String {
