@@ -396,17 +396,24 @@ impl Config {
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
-        let bad = |message: String| {
-            Err(Error::Config {
+        self.validate_languages()
+            .and_then(|()| self.validate_registry())
+            .and_then(|()| self.validate_bundle())
+            .and_then(|()| self.validate_globs())
+            .and_then(|()| self.validate_history())
+            .map_err(|message| Error::Config {
                 path: path.to_path_buf(),
                 message,
             })
-        };
+    }
+
+    /// The package name and the languages (BCP 47 tags compare case-insensitively).
+    fn validate_languages(&self) -> std::result::Result<(), String> {
         if let Err(msg) = crate::npm::validate_package_name(&self.package.name) {
-            return bad(format!("package.name `{}`: {msg}", self.package.name));
+            return Err(format!("package.name `{}`: {msg}", self.package.name));
         }
         if self.content.languages.is_empty() {
-            return bad("content.languages must list at least one language".into());
+            return Err("content.languages must list at least one language".into());
         }
         for (i, lang) in self.content.languages.iter().enumerate() {
             let ok = !lang.is_empty()
@@ -414,7 +421,7 @@ impl Config {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
-                return bad(format!(
+                return Err(format!(
                     "content.languages[{i}] `{lang}` is not a language code"
                 ));
             }
@@ -424,7 +431,7 @@ impl Config {
                 .iter()
                 .find(|l| l.eq_ignore_ascii_case(lang))
             {
-                return bad(if other == lang {
+                return Err(if other == lang {
                     format!("content.languages lists `{lang}` twice")
                 } else {
                     format!(
@@ -436,15 +443,20 @@ impl Config {
         if let Some(src) = &self.content.source_language
             && !self.content.languages.contains(src)
         {
-            return bad(format!(
+            return Err(format!(
                 "content.source_language `{src}` is not one of content.languages"
             ));
         }
+        Ok(())
+    }
+
+    /// The registry folder (never the project root or a folder holding content), gzip level and tag format.
+    fn validate_registry(&self) -> std::result::Result<(), String> {
         // `verify --repair` and publish's clean-up remove what they find in the registry folder:
         // it must be a folder of its own, never the project root or a folder holding content.
         let reg = lexical(&self.registry.dir);
         if reg.as_os_str().is_empty() {
-            return bad(format!(
+            return Err(format!(
                 "registry.dir `{}` is the project root; use a folder of its own such as \"releases\"",
                 self.registry.dir.display()
             ));
@@ -458,7 +470,7 @@ impl Config {
         for (field, root) in roots {
             let root_l = lexical(root);
             if root_l.starts_with(&reg) {
-                return bad(format!(
+                return Err(format!(
                     "registry.dir `{}` contains {field} `{}`; the registry must be a folder of its own",
                     self.registry.dir.display(),
                     root.display()
@@ -466,17 +478,22 @@ impl Config {
             }
         }
         if self.registry.gzip_level > 9 {
-            return bad(format!(
+            return Err(format!(
                 "registry.gzip_level {} is out of range 0..=9",
                 self.registry.gzip_level
             ));
         }
         if !self.registry.tag_format.contains("{version}") {
-            return bad("registry.tag_format must contain `{version}`".into());
+            return Err("registry.tag_format must contain `{version}`".into());
         }
+        Ok(())
+    }
+
+    /// IIFE globals (safe JavaScript names, one per language) and key sources.
+    fn validate_bundle(&self) -> std::result::Result<(), String> {
         for lang in self.bundle.globals.keys() {
             if !self.content.languages.contains(lang) {
-                return bad(format!("bundle.globals.{lang}: unknown language `{lang}`"));
+                return Err(format!("bundle.globals.{lang}: unknown language `{lang}`"));
             }
         }
         let mut seen: BTreeMap<String, &str> = BTreeMap::new();
@@ -490,36 +507,41 @@ impl Config {
                 )
             };
             if let Some(problem) = crate::js::global_name_problem(&global) {
-                return bad(format!("{origin} `{global}` {problem}"));
+                return Err(format!("{origin} `{global}` {problem}"));
             }
             if let Some(other) = seen.insert(global.clone(), lang) {
-                return bad(format!(
+                return Err(format!(
                     "{origin} `{global}` is also the global of `{other}`: one language's bundle would replace the other's"
                 ));
             }
         }
         for (i, pattern) in self.content.keys_from.iter().enumerate() {
             if !pattern.contains("{lang}") && self.content.languages.len() > 1 {
-                return bad(format!(
+                return Err(format!(
                     "content.keys_from[{i}] `{pattern}` must contain `{{lang}}` (one entry module per language)"
                 ));
             }
         }
         for lang in self.content.keys.keys() {
             if !self.content.languages.contains(lang) {
-                return bad(format!("content.keys.{lang}: unknown language `{lang}`"));
+                return Err(format!("content.keys.{lang}: unknown language `{lang}`"));
             }
         }
+        Ok(())
+    }
+
+    /// Path globs: lint overrides, content include/exclude.
+    fn validate_globs(&self) -> std::result::Result<(), String> {
         // The codes themselves are checked by `lint::check` (config knows no lint codes).
         for (i, o) in self.lint.overrides.iter().enumerate() {
             if o.paths.is_empty() {
-                return bad(format!(
+                return Err(format!(
                     "lint.overrides[{i}].paths is empty: name the files it applies to"
                 ));
             }
             for (j, p) in o.paths.iter().enumerate() {
                 if let Err(msg) = path_glob(p, &self.content.languages) {
-                    return bad(format!("lint.overrides[{i}].paths[{j}] `{p}`: {msg}"));
+                    return Err(format!("lint.overrides[{i}].paths[{j}] `{p}`: {msg}"));
                 }
             }
         }
@@ -529,29 +551,34 @@ impl Config {
         ] {
             for (j, p) in globs.iter().enumerate() {
                 if let Err(msg) = path_glob(p, &self.content.languages) {
-                    return bad(format!("content.{field}[{j}] `{p}`: {msg}"));
+                    return Err(format!("content.{field}[{j}] `{p}`: {msg}"));
                 }
             }
         }
+        Ok(())
+    }
+
+    /// `[[content.history]]`: valid, non-empty, non-overlapping version ranges.
+    fn validate_history(&self) -> std::result::Result<(), String> {
         let mut ranges: Vec<VersionRange> = Vec::new();
         for (i, h) in self.content.history.iter().enumerate() {
             let range = match VersionRange::parse(&h.versions) {
                 Ok(r) => r,
                 Err(e) => {
-                    return bad(format!(
+                    return Err(format!(
                         "content.history[{i}].versions `{}` is not a semver range: {e}",
                         h.versions
                     ));
                 }
             };
             if range.is_empty() {
-                return bad(format!(
+                return Err(format!(
                     "content.history[{i}].versions `{}` matches no version",
                     h.versions
                 ));
             }
             if h.root.as_os_str().is_empty() {
-                return bad(format!(
+                return Err(format!(
                     "content.history[{i}].root is empty; use \".\" for the folder of kbrel.toml"
                 ));
             }
@@ -567,7 +594,7 @@ impl Config {
                             "; the overlap is only pre-releases of {release}, which sort before it: end the earlier range with `<{release}-0` to leave them out"
                         ));
                     }
-                    return bad(message);
+                    return Err(message);
                 }
             }
             ranges.push(range);
