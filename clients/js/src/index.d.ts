@@ -60,37 +60,17 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export class MemoryStore implements Store {
+// Declaration merging: the class has every member of Store (written once, above).
+export interface MemoryStore extends Store {}
+export class MemoryStore {
   constructor();
-  open(): Promise<void>;
-  loadState(): Promise<CacheState | null>;
-  loadIndex(): Promise<Uint8Array | null>;
-  currentTree(): Promise<Tree | null>;
-  hasObject(sha256: string): Promise<boolean>;
-  getObject(sha256: string): Promise<Uint8Array | null>;
-  putObject(sha256: string, bytes: Uint8Array): Promise<void>;
-  getManifest(sha256: string): Promise<Uint8Array | null>;
-  putManifest(sha256: string, bytes: Uint8Array): Promise<void>;
-  commitIndex(state: CacheState, indexBytes: Uint8Array | null): Promise<void>;
-  commit(change: { tree: Tree; state: CacheState; indexBytes: Uint8Array | null }): Promise<void>;
-  close(): Promise<void>;
 }
 
 /** IndexedDB (browsers): database `name`; the switch is one transaction. */
-export class IndexedDbStore implements Store {
+// Declaration merging: the class has every member of Store (written once, above).
+export interface IndexedDbStore extends Store {}
+export class IndexedDbStore {
   constructor(name?: string, options?: { indexedDB?: IDBFactory });
-  open(): Promise<void>;
-  loadState(): Promise<CacheState | null>;
-  loadIndex(): Promise<Uint8Array | null>;
-  currentTree(): Promise<Tree | null>;
-  hasObject(sha256: string): Promise<boolean>;
-  getObject(sha256: string): Promise<Uint8Array | null>;
-  putObject(sha256: string, bytes: Uint8Array): Promise<void>;
-  getManifest(sha256: string): Promise<Uint8Array | null>;
-  putManifest(sha256: string, bytes: Uint8Array): Promise<void>;
-  commitIndex(state: CacheState, indexBytes: Uint8Array | null): Promise<void>;
-  commit(change: { tree: Tree; state: CacheState; indexBytes: Uint8Array | null }): Promise<void>;
-  close(): Promise<void>;
 }
 
 export interface OpenOptions {
