@@ -17,8 +17,8 @@ use crate::diff;
 use crate::error::{Error, Result};
 use crate::lint::{self, Finding, Severity};
 use crate::manifest::{
-    self, ChangeCounts, DiffFile, FileRef, GitInfo, Index, IndexVersion, Manifest, ManifestDoc,
-    SCHEMA_VERSION, TarballRef,
+    self, ChangeCounts, DiffFile, FileRef, GitInfo, Index, IndexVersion, Manifest, ManifestAsset,
+    ManifestDoc, SCHEMA_VERSION, TarballRef,
 };
 use crate::package;
 use crate::registry::{self, Commit, Registry};
@@ -297,8 +297,26 @@ pub struct PublishReport {
     pub notes: Vec<String>,
 }
 
+/// The manifest entries of the assets a release of `format` ships (none before format 4),
+/// each with the documents that link to it.
+fn manifest_assets(cfg: &Config, kb: &KnowledgeBase, format: u32) -> Vec<ManifestAsset> {
+    if format < 4 || kb.assets.is_empty() {
+        return Vec::new();
+    }
+    let mut refs = crate::lint::asset_references(kb, cfg);
+    kb.assets
+        .iter()
+        .map(|a| ManifestAsset {
+            path: a.path.clone(),
+            sha256: a.sha256.clone(),
+            size: a.size,
+            referenced_by: refs.remove(&a.path).unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// The identity of a release's content (documents + package metadata; not the date).
-fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
+fn content_digest(cfg: &Config, docs: &[ManifestDoc], assets: &[ManifestAsset]) -> String {
     #[derive(Serialize)]
     struct Digest<'a> {
         name: &'a str,
@@ -313,6 +331,9 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
         #[serde(skip_serializing_if = "Option::is_none")]
         package_fields: Option<serde_json::Value>,
         documents: &'a [ManifestDoc],
+        /// Absent without assets: the digest of releases made before them is unchanged.
+        #[serde(skip_serializing_if = "<[ManifestAsset]>::is_empty")]
+        assets: &'a [ManifestAsset],
     }
     let p = &cfg.package;
     let package_fields = (p.author.is_some()
@@ -343,6 +364,7 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
         globals: globals(cfg),
         package_fields,
         documents: docs,
+        assets,
     };
     sha256_hex(&serde_json::to_vec(&d).expect("serialisable"))
 }
@@ -445,7 +467,8 @@ pub fn precheck(
     gate(cfg, kb, lint_gate)?;
     if let Some(existing) = index.and_then(|i| i.get(version)) {
         let docs = manifest_docs(cfg, kb);
-        if existing.content_digest != content_digest(cfg, &docs) {
+        let assets = manifest_assets(cfg, kb, package::FORMAT);
+        if existing.content_digest != content_digest(cfg, &docs, &assets) {
             return Err(Error::VersionConflict {
                 version: version.to_string(),
                 detail: "the content differs from the published release".into(),
@@ -475,6 +498,7 @@ pub fn publish(
             gzip_level: cfg.registry.gzip_level,
             format: opts.package_format,
             keyed_only: cfg.bundle.documents == crate::config::BundleDocuments::Keyed,
+            assets: &kb.assets,
         };
         let started = package::start(scope, &contents);
         publish_started(cfg, kb, reg, opts, started)
@@ -536,7 +560,8 @@ fn publish_started(
     let vs = version.to_string();
     let published = opts.date.rfc3339();
     let docs = manifest_docs(cfg, kb);
-    let digest = content_digest(cfg, &docs);
+    let assets = manifest_assets(cfg, kb, opts.package_format);
+    let digest = content_digest(cfg, &docs, &assets);
 
     if let Some(existing) = index.as_ref().and_then(|i| i.get(&vs)) {
         if existing.content_digest == digest
@@ -646,10 +671,40 @@ fn publish_started(
             })
             .collect()
     };
-    let blobs: Vec<(&str, &[u8])> = new_blobs
+    let mut blobs: Vec<(&str, registry::BlobData<'_>)> = new_blobs
         .iter()
-        .map(|d| (d.sha256.as_str(), d.text.as_bytes()))
+        .map(|d| {
+            (
+                d.sha256.as_str(),
+                registry::BlobData::Bytes(d.text.as_bytes()),
+            )
+        })
         .collect();
+    // Assets are content-addressed like documents: one blob per distinct content (an image
+    // shared by two languages is stored once), streamed from its file, and never rewritten
+    // when a blob of its name and size is stored already (it is not read back: publish packs
+    // from the source file, and every reader verifies a blob against its name).
+    if opts.package_format >= 4 {
+        let stored = reg.stored_blobs();
+        let mut seen: FastSet<&str> = new_blobs.iter().map(|d| d.sha256.as_str()).collect();
+        for a in &kb.assets {
+            if !seen.insert(a.sha256.as_str()) {
+                continue;
+            }
+            let present = stored.contains(a.sha256.as_str())
+                && std::fs::symlink_metadata(reg.path(&registry::blob_path(&a.sha256)))
+                    .is_ok_and(|m| m.is_file() && m.len() == a.size);
+            if !present {
+                blobs.push((
+                    a.sha256.as_str(),
+                    registry::BlobData::File {
+                        path: &a.source,
+                        size: a.size,
+                    },
+                ));
+            }
+        }
+    }
     // Blob files are written (kernel work) while the diff, the manifest and the tarball are
     // computed (CPU work). A failure on either side removes the blobs written (below).
     // Leftovers of killed publishes are removed and this publish's staging directory is
@@ -718,6 +773,7 @@ fn publish_started(
             warnings: warnings.clone(),
             drift: drift.clone(),
             package_format: opts.package_format,
+            assets: assets.clone(),
         };
         let manifest_json = manifest::to_json_bytes(&manifest);
         if let Some(p) = &prev_version
