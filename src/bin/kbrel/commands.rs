@@ -553,7 +553,7 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
     };
     // Validate the version before any expensive work.
     let exact = match &version {
-        VersionSpec::Exact(v) => Some(publish::parse_version(v)?),
+        VersionSpec::Exact(v) => Some(kbrel::version::parse_version(v)?),
         _ => None,
     };
     let repo = Repo::try_discover(&cfg.base_dir);
