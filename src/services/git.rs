@@ -309,7 +309,7 @@ impl Repo {
         })
     }
 
-    /// The paths of the markdown files below `root` at `rev` that [`read_tree`]
+    /// The paths of the documents below `root` at `rev` that [`read_tree`]
     /// (`Self::read_tree`) would read, without reading them.
     pub fn markdown_paths(&self, rev: &str, root: &str) -> Result<Vec<String>> {
         let commit = self.commit_of(rev)?;
@@ -324,7 +324,7 @@ impl Repo {
             }
             if entry.kind() == Some(ObjectType::Blob)
                 && entry.filemode() != 0o120000
-                && name.ends_with(".md")
+                && crate::content::is_document_name(name)
             {
                 out.push(format!("{dir}{name}"));
             }
@@ -741,7 +741,9 @@ fn diff_trees(
                     diff_trees(repo, None, Some(&t), &sub, revs, old, new)
                 }
             }
-            Some(ObjectType::Blob) if e.filemode() != 0o120000 && path.ends_with(".md") => {
+            Some(ObjectType::Blob)
+                if e.filemode() != 0o120000 && crate::content::is_document_name(&path) =>
+            {
                 if is_old { old } else { new }.push((path, e.id()));
                 Ok(())
             }

@@ -183,12 +183,11 @@ pub fn git_pair(
     a.label = format!("git:{}", &changed.old_commit[..12]);
     b.label = format!("git:{}", &changed.new_commit[..12]);
     if count_documents {
-        let is_doc = crate::content::document_filter(cfg)?;
+        let classifier = crate::content::Classifier::new(cfg)?;
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for p in repo.markdown_paths(rev_b, &changed.roots.1)? {
             if let Some((lang, _)) = p.split_once('/')
-                && cfg.content.languages.iter().any(|l| l == lang)
-                && is_doc(&p)
+                && classifier.classify(&p) == crate::content::FileClass::Document
             {
                 *counts.entry(lang.to_string()).or_default() += 1;
             }
