@@ -29,8 +29,8 @@ use object_store::{
     RetryConfig, UpdateVersion,
 };
 
-use crate::content::sha256_hex;
 use crate::error::{Error, Result};
+use crate::hash::sha256_hex;
 use crate::manifest::{self, Index};
 use crate::registry::{self, INDEX_FILE, MAX_BLOB_BYTES, MAX_INDEX_BYTES, Registry};
 
