@@ -373,6 +373,19 @@ fn assets_are_published_content_addressed_and_packed() {
     );
     // Publishing the same content again is "already published", not a conflict.
     kb.publish(&["1.1.0"]).success();
+    // verify checks the asset blobs and tarball entries; --repair keeps them (referenced).
+    run(kb.cmd().arg("verify")).success();
+    run(kb.cmd().args(["verify", "--repair"])).success();
+    assert!(kb.reg(&blob_rel(&sha256_hex(&arch))).is_file());
+    // A corrupted asset blob is found.
+    fs::write(kb.reg(&blob_rel(&sha256_hex(&changed))), b"not the image").unwrap();
+    let bad = run(kb.cmd().arg("verify"));
+    assert_ne!(bad.code, 0, "{bad}");
+    assert!(
+        bad.stdout.contains(&sha256_hex(&changed)[2..])
+            || bad.stderr.contains(&sha256_hex(&changed)[2..]),
+        "{bad}"
+    );
 }
 
 /// Format 3 (the releases made before assets) ships no assets and lists none: a rebuild of
