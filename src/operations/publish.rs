@@ -979,6 +979,12 @@ impl Draft<'_> {
             to: self.vs.clone(),
             summary: summary.clone(),
             changes,
+            assets: if self.package_format >= 4 {
+                let old = self.prev_manifest.as_ref().map(|m| m.assets.as_slice());
+                diff::diff_assets(old.unwrap_or(&[]), &self.assets)
+            } else {
+                Vec::new()
+            },
         };
         let diff_json = manifest::to_json_bytes(&diff_file);
         let manifest_json = manifest::to_json_bytes(&self.manifest());

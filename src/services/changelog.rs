@@ -48,6 +48,9 @@ pub struct ReleaseContext {
     /// not, so the releases in a registry rebuild byte for byte.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub detailed: bool,
+    /// Asset changes (package format 4 on), by path; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<crate::manifest::AssetChange>,
 }
 
 /// The two sides of an arbitrary changelog range.
@@ -164,6 +167,7 @@ pub fn release_context(
         drift: BTreeMap::new(),
         range: None,
         detailed: false,
+        assets: diff.assets.clone(),
     }
 }
 
@@ -371,6 +375,35 @@ pub fn render_release(r: &ReleaseContext) -> String {
             if entries.len() > MAX_ENTRIES {
                 s.push_str(&format!("- …and {} more\n", entries.len() - MAX_ENTRIES));
             }
+        }
+    }
+    if !r.assets.is_empty() {
+        s.push_str(&format!("\n### Assets ({} changed)\n\n", r.assets.len()));
+        for a in r.assets.iter().take(MAX_ENTRIES) {
+            use crate::manifest::ChangeStatus;
+            let line = match a.status {
+                ChangeStatus::Added => format!(
+                    "- Added {} ({} bytes)",
+                    code(&a.path),
+                    a.new_size.unwrap_or(0)
+                ),
+                ChangeStatus::Removed => format!(
+                    "- Removed {} ({} bytes)",
+                    code(&a.path),
+                    a.old_size.unwrap_or(0)
+                ),
+                _ => format!(
+                    "- Changed {} ({} → {} bytes)",
+                    code(&a.path),
+                    a.old_size.unwrap_or(0),
+                    a.new_size.unwrap_or(0)
+                ),
+            };
+            s.push_str(&line);
+            s.push('\n');
+        }
+        if r.assets.len() > MAX_ENTRIES {
+            s.push_str(&format!("- …and {} more\n", r.assets.len() - MAX_ENTRIES));
         }
     }
     s
