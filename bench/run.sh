@@ -19,6 +19,10 @@
 #   bench/run.sh object_store kbrel publish --registry s3://… into a local S3-compatible server
 #                             (moto, target/test-tools/moto, installed by .ci/run) vs kbrel publish
 #                             into a folder + `aws s3 cp --recursive` of it (awscli, same venv)
+#   bench/run.sh assets       kbrel publish of a release with BENCH_ASSETS images of BENCH_ASSET_KB KB
+#                             (BENCH_ASSET_PCT % changed since the previous release) against the
+#                             same publish without the images plus `tar czf` of the changed images
+#                             (target ≤ 1.2×); BENCH_ASSET_DOCS documents (default 2000)
 #   bench/run.sh list         list the benchmarks
 #
 # Environment:
@@ -85,7 +89,7 @@ LAST_BULK_DELETE=$OUT/.last-bulk-delete
 GIT_EPOCH=1767225600 # 2026-01-01T00:00:00Z
 
 # Registered benchmarks, in the order `bench/run.sh` runs them.
-BENCHES=(publish scaling diff diff_scaling diff_fractions git serve sync clients object_store)
+BENCHES=(publish scaling diff diff_scaling diff_fractions git serve sync clients object_store assets)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: error: $*"; exit 2; }
@@ -401,6 +405,105 @@ bench_publish() {
         printf 'kbrel does more than tar: it parses and lints every document, hashes it, writes one\ncontent-addressed blob per document (made durable with one syncfs), builds ESM and IIFE\nbundles per language, the npm tarball (docs + bundles, parallel gzip; package format 2: the\nbundles coded with the matches found in `docs/`, see "Where publish time and memory go"),\nmanifest.json, diff.json, index.json and the changelog.\n'
     } >"$body"
     write_section publish "$body"
+}
+
+# --- assets ----------------------------------------------------------------------------------
+
+# assets_kb <docs> <images> <kb per image> <pct changed>: two copies of a generated knowledge
+# base with images (content/images/img-N.png, random bytes: they do not compress, like real
+# photographs), generation 1 and generation 2 (pct % of the images rewritten), and the same
+# two without images; cached by their parameters. Prints the folder holding a1 a2 p1 p2.
+assets_kb() {
+    local docs=$1 n=$2 kb=$3 pct=$4 src dir stamp i changed
+    src=$(kb_dir "$docs")
+    dir=$OUT/assets-$docs-$n-$kb-$pct-s$BENCH_SEED
+    stamp="$(cat "$src/.stamp") $n $kb $pct"
+    if [[ ! -f $dir/.stamp || $(cat "$dir/.stamp") != "$stamp" ]]; then
+        [[ -e $dir ]] && bulk_rm "$dir"
+        log "== generating ${dir#"$ROOT"/} ($n images of $kb KB, $pct % changed)"
+        mkdir -p "$dir"
+        for v in p1 a1; do
+            mkdir -p "$dir/$v"
+            cp -a "$src/content" "$src/kbrel.toml" "$dir/$v/"
+        done
+        sed -i 's/^\[content\]$/[content]\nassets = ["images"]/' "$dir/a1/kbrel.toml"
+        mkdir -p "$dir/a1/content/images"
+        for ((i = 0; i < n; i++)); do
+            head -c $((kb * 1024)) /dev/urandom >"$dir/a1/content/images/img-$i.png"
+        done
+        cp -a "$dir/a1" "$dir/a2"
+        cp -a "$dir/p1" "$dir/p2"
+        changed=$((n * pct / 100))
+        mkdir -p "$dir/changed"
+        for ((i = 0; i < changed; i++)); do
+            head -c $((kb * 1024)) /dev/urandom >"$dir/a2/content/images/img-$((i * n / changed)).png"
+            cp "$dir/a2/content/images/img-$((i * n / changed)).png" "$dir/changed/"
+        done
+        printf '%s' "$stamp" >"$dir/.stamp"
+    fi
+    printf '%s\n' "$dir"
+}
+
+bench_assets() {
+    local docs=${BENCH_ASSET_DOCS:-2000} n=${BENCH_ASSETS:-2000} kb=${BENCH_ASSET_KB:-200}
+    local pct=${BENCH_ASSET_PCT:-2} dir i base_a base_p
+    dir=$(assets_kb "$docs" "$n" "$kb" "$pct")
+    log "== assets: $docs documents + $n images of $kb KB, $pct % changed; $BENCH_RUNS runs each"
+    # The previous release (1.0.0) of each, published once, untimed; each timed run publishes
+    # 1.1.0 into a fresh copy of it.
+    base_a=$dir/reg-a1
+    base_p=$dir/reg-p1
+    for pair in "a1 $base_a" "p1 $base_p"; do
+        set -- $pair
+        if [[ ! -f $2/index.json ]]; then
+            "$KBREL" --config "$dir/$1/kbrel.toml" --registry "$2" publish --no-tag 1.0.0 \
+                --date "$DATE_ARG" --changelog "$dir/$1-CHANGELOG.md" --quiet
+        fi
+    done
+    settle
+    warm "$dir/a2"
+    warm "$dir/p2"
+    local a_t=() p_t=() t_t=() s
+    for ((i = 1; i <= BENCH_RUNS; i++)); do
+        s=$(scratch_dir assets)
+        cp -a "$base_a" "$s/ra"
+        cp -a "$base_p" "$s/rp"
+        measure kbrel "$KBREL" --config "$dir/a2/kbrel.toml" --registry "$s/ra" publish --no-tag 1.1.0 \
+            --date "$DATE_ARG" --changelog "$s/a.md" --quiet
+        a_t+=("$WALL")
+        measure kbrel "$KBREL" --config "$dir/p2/kbrel.toml" --registry "$s/rp" publish --no-tag 1.1.0 \
+            --date "$DATE_ARG" --changelog "$s/p.md" --quiet
+        p_t+=("$WALL")
+        measure tar tar czf "$s/changed.tgz" -C "$dir" changed
+        t_t+=("$WALL")
+        log "   run $i: with assets ${a_t[-1]} s; without ${p_t[-1]} s + tar czf of the changed images ${t_t[-1]} s"
+    done
+    local am pm tm ratio
+    am=$(echo "${a_t[*]}" | median)
+    pm=$(echo "${p_t[*]}" | median)
+    tm=$(echo "${t_t[*]}" | median)
+    ratio=$(awk -v a="$am" -v p="$pm" -v t="$tm" 'BEGIN { printf "%.2f", a / (p + t) }')
+    scratch_clear
+    local table
+    table=$(
+        printf '| | seconds (median) | all runs |\n|---|---:|---|\n'
+        printf '| kbrel publish 1.1.0 with %s images (%s %% changed) | %s | %s |\n' "$n" "$pct" "$am" "${a_t[*]}"
+        printf '| kbrel publish 1.1.0 without images | %s | %s |\n' "$pm" "${p_t[*]}"
+        printf '| tar czf of the changed images | %s | %s |\n' "$tm" "${t_t[*]}"
+        printf '| ratio with / (without + tar) | %s | target ≤ 1.2: %s |\n' "$ratio" "$(passfail "$ratio" 1.2)"
+    )
+    printf '\n%s\n\n' "$table"
+    local body=$OUT/section-assets.md
+    {
+        printf '## publish with assets\n\n'
+        printf 'A release of %s documents and %s images of %s KB (random bytes, `.png`: they do not\n' "$docs" "$n" "$kb"
+        printf 'compress), %s %% of the images changed since 1.0.0, published as 1.1.0 into a copy of\n' "$pct"
+        printf 'the registry holding 1.0.0; against the same publish without images plus `tar czf` of the\n'
+        printf 'changed images. Load average at the start: %s.\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+        machine_md
+        printf '\n%s\n' "$table"
+    } >"$body"
+    write_section assets "$body"
 }
 
 # --- object storage --------------------------------------------------------------------------
