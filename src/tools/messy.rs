@@ -510,7 +510,7 @@ fn render(state: &State, i: usize, lang: usize, seed: u64, stable_links: Option<
         // The first other document from a serial picked among the first release's: the
         // same neighbour from release to release while it lives (docs are in serial order).
         Some(n) => {
-            let mut pick = |rng: &mut Rng| {
+            let pick = |rng: &mut Rng| {
                 let target = rng.below(n.max(1));
                 let from = state.docs.partition_point(|d| d.serial < target);
                 state.docs[from..]
