@@ -15,9 +15,8 @@ use unicode_normalization::UnicodeNormalization;
 use crate::config::{Config, Pairing};
 use crate::error::{Error, Result};
 use crate::findings::{Code, Finding};
+use crate::hash::sha256_hex;
 use crate::manifest::ManifestDoc;
-// Old path of the ground floor's hashes, kept: callers in every layer name them here.
-pub use crate::hash::{hex, sha256_hex};
 
 /// One file of a content tree: its path relative to the content root (`en/guide/a.md`,
 /// always `/`-separated) and its raw bytes.
@@ -1681,7 +1680,7 @@ mod identity_text_tests {
         assert!(
             findings
                 .iter()
-                .all(|f| f.severity != crate::lint::Severity::Error),
+                .all(|f| f.severity != crate::findings::Severity::Error),
             "{front_matter}: {findings:?}"
         );
         doc.expect("a document")

@@ -11,11 +11,13 @@ use serde::Serialize;
 use crate::baseline::{self, Baseline};
 use crate::changelog::{self, ReleaseInfo};
 use crate::config::Config;
-use crate::content::{Document, KnowledgeBase, manifest_docs, sha256_hex};
+use crate::content::{Document, KnowledgeBase, manifest_docs};
 use crate::date::Timestamp;
 use crate::diff;
 use crate::error::{Error, Result};
-use crate::lint::{self, Finding, Severity};
+use crate::findings::{Finding, Severity};
+use crate::hash::sha256_hex;
+use crate::lint;
 use crate::manifest::{
     self, ChangeCounts, DiffFile, DriftCounts, FileRef, GitInfo, Index, IndexVersion, Manifest,
     ManifestDoc, SCHEMA_VERSION, TarballRef,
@@ -24,8 +26,7 @@ use crate::package;
 use crate::registry::{self, Commit, Registry};
 use crate::{FastMap, FastSet};
 
-// Old path: the CLI and `import` parse a version as publish does.
-pub use crate::version::parse_version;
+use crate::version::parse_version;
 
 /// `major`, `minor`, `patch` or `prerelease`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -980,7 +981,7 @@ impl Draft<'_> {
                 manifest_json: &built.manifest_json,
                 diff_json: &built.diff_json,
                 package_json: &built.pkg.package_json,
-                tarball_name: &package::tarball_file_name(&cfg.package.name, &self.vs),
+                tarball_name: &crate::npm::tarball_file_name(&cfg.package.name, &self.vs),
                 extra: vec![(crate::npm::packument_path(&cfg.package.name), packument)],
                 index: new_index,
                 index_sig: sign.map(|(k, next)| {
@@ -1046,7 +1047,7 @@ impl Draft<'_> {
 
     fn tarball_ref(&self, pkg: &package::Package) -> TarballRef {
         TarballRef {
-            path: package::tarball_file_name(&self.cfg.package.name, &self.vs),
+            path: crate::npm::tarball_file_name(&self.cfg.package.name, &self.vs),
             sha256: pkg.sha256.clone(),
             size: pkg.size,
             integrity: pkg.integrity.clone(),

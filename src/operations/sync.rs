@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::sha256_hex;
 use crate::date::Timestamp;
 use crate::error::{Error, Result};
+use crate::hash::sha256_hex;
 use crate::manifest::{self, ChangeStatus, Index, IndexVersion, ManifestDoc};
 use crate::registry::{self, Registry};
 
