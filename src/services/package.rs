@@ -34,7 +34,10 @@ mod mirror;
 /// bundle's keys, `dist/iife/<lang>.d.ts` declaring the global) after `docs/`, and
 /// package.json `types` and conditional `exports` with the deep `./dist/…` and `./docs/…`
 /// paths.
-pub const FORMAT: u32 = 3;
+/// Format 4: the tarball of format 3; the release's CHANGELOG.md section names bundle keys,
+/// changed titles and the sections that changed inside each document
+/// ([`crate::changelog::detailed_in`]). (Later changes of this session join format 4.)
+pub const FORMAT: u32 = 4;
 
 /// `format` is one this build can write ([`FORMAT`] or an older one).
 pub fn check_format(format: u32) -> Result<()> {
