@@ -899,6 +899,18 @@ fn publish_started(
     // What kbrel writes, kbrel must read back: every registry document goes through the
     // registry's own readers (and comes back byte for byte) before anything points at it.
     read_back(reg, &vs, &manifest_json, &diff_json, &new_index)?;
+    // The tarball too: unpacked by the reader every command uses, it must hold what was meant.
+    if let Some(staging) = &staging {
+        let tgz = staging.read_tarball(pkg.size)?;
+        let documents =
+            manifest::parse_manifest(&manifest_json, &reg.path(&registry::manifest_path(&vs)))?
+                .documents;
+        package::check_written(&tgz, &pkg, &manifest_json, &documents).map_err(|e| {
+            Error::Usage(format!(
+                "refusing to publish {vs}: kbrel could not read back the tarball {tarball_name} it wrote ({e}); nothing was published"
+            ))
+        })?;
+    }
     let Some(lock) = lock.as_ref() else {
         return Ok(report);
     };

@@ -1587,6 +1587,72 @@ impl Default for UnpackLimits {
     }
 }
 
+/// Check a written tarball against what was meant to be written, reading it the way every
+/// reader of a release does ([`unpack`]): its bytes hash to `pkg.sha256`, it holds exactly
+/// `pkg.files` in that order and `pkg.unpacked_size` bytes, `package.json` and `manifest.json`
+/// byte for byte, and each of `documents` at `docs/<lang>/<path>` with its sha256. The error
+/// says what differs.
+pub fn check_written(
+    tgz: &[u8],
+    pkg: &Package,
+    manifest_json: &[u8],
+    documents: &[crate::manifest::ManifestDoc],
+) -> std::result::Result<(), String> {
+    if tgz.len() as u64 != pkg.size || crate::content::sha256_hex(tgz) != pkg.sha256 {
+        return Err(format!(
+            "the tarball written ({} bytes) is not the one built ({} bytes, sha256 {})",
+            tgz.len(),
+            pkg.size,
+            pkg.sha256
+        ));
+    }
+    let files =
+        unpack(tgz, "the tarball written", UnpackLimits::default()).map_err(|e| e.to_string())?;
+    let names: Vec<String> = files.iter().map(|(p, _)| format!("package/{p}")).collect();
+    if names != pkg.files {
+        let first = names
+            .iter()
+            .zip(&pkg.files)
+            .position(|(a, b)| a != b)
+            .unwrap_or(names.len().min(pkg.files.len()));
+        return Err(format!(
+            "it holds {} entries where {} were written; the first difference is entry {first} ({:?} instead of {:?})",
+            names.len(),
+            pkg.files.len(),
+            names.get(first),
+            pkg.files.get(first)
+        ));
+    }
+    let unpacked: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+    if unpacked != pkg.unpacked_size {
+        return Err(format!(
+            "it unpacks to {unpacked} bytes where {} were written",
+            pkg.unpacked_size
+        ));
+    }
+    let by_path: std::collections::HashMap<&str, &[u8]> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    for (path, want) in [
+        ("package.json", pkg.package_json.as_slice()),
+        ("manifest.json", manifest_json),
+    ] {
+        if by_path.get(path) != Some(&want) {
+            return Err(format!("its {path} is not the one written"));
+        }
+    }
+    for d in documents {
+        let path = format!("docs/{}/{}", d.lang, d.path);
+        match by_path.get(path.as_str()) {
+            Some(b) if crate::content::sha256_hex(b) == d.sha256 => {}
+            Some(_) => return Err(format!("{path} does not match its sha256 {}", d.sha256)),
+            None => return Err(format!("{path} is missing")),
+        }
+    }
+    Ok(())
+}
+
 /// Unpack a package tarball into memory: `package/`-relative path → bytes, in archive order.
 /// Refuses links, devices, paths outside `package/`, duplicates, and anything past the limits.
 pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(String, Vec<u8>)>> {
@@ -1888,6 +1954,116 @@ mod tests {
             done <= ahead + rayon::current_num_threads(),
             "{done} jobs compressed"
         );
+    }
+
+    /// Publish's read-back of the tarball it wrote: the tarball as built passes; one whose
+    /// bytes changed after hashing, or whose writer put in other content than it was meant to
+    /// (a changed document, a lost entry, a different package.json, a cut-off stream — each
+    /// hashed as written, so only unpacking finds it), is refused saying what differs.
+    #[test]
+    fn check_written_unpacks_and_compares_every_entry() {
+        let docs: Vec<Document> = (0..5)
+            .map(|i| test_doc(&format!("K{i}"), &format!("# Doc {i}\n\nText {i}.\n")))
+            .collect();
+        let langs = vec!["en".to_string()];
+        let contents = Contents {
+            languages: &langs,
+            globals: BTreeMap::new(),
+            documents: &docs,
+            gzip_level: 6,
+            format: FORMAT,
+            keyed_only: false,
+        };
+        let release = test_release();
+        let mut tgz = Vec::new();
+        let pkg = build(&contents, &release, &mut |p: &[u8]| {
+            tgz.extend_from_slice(p);
+            Ok(())
+        })
+        .unwrap();
+        let manifest_docs: Vec<crate::manifest::ManifestDoc> = docs
+            .iter()
+            .map(|d| crate::manifest::ManifestDoc {
+                id: d.id.clone(),
+                lang: d.lang.clone(),
+                path: d.path.clone(),
+                key: d.key.clone(),
+                aliases: Vec::new(),
+                bundled: true,
+                title: None,
+                url: None,
+                sha256: crate::content::sha256_hex(d.text.as_bytes()),
+                size: d.text.len() as u64,
+            })
+            .collect();
+        let check = |tgz: &[u8], pkg: &Package| {
+            check_written(tgz, pkg, release.manifest_json, &manifest_docs)
+        };
+        check(&tgz, &pkg).unwrap();
+
+        // A byte changed on its way to the file.
+        let mut flipped = tgz.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 1;
+        let e = check(&flipped, &pkg).unwrap_err();
+        assert!(e.contains("is not the one built"), "{e}");
+
+        // A writer that wrote (and hashed) other entries than it was meant to.
+        let entries = unpack(&tgz, "t", UnpackLimits::default()).unwrap();
+        let rewrite = |edit: &dyn Fn(&mut Vec<(String, Vec<u8>)>)| -> (Vec<u8>, Package) {
+            let mut entries = entries.clone();
+            edit(&mut entries);
+            let mut tar = tar::Builder::new(Vec::new());
+            for (path, body) in &entries {
+                let mut h = tar::Header::new_ustar();
+                h.set_size(body.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                tar.append_data(&mut h, format!("package/{path}"), body.as_slice())
+                    .unwrap();
+            }
+            let raw = tar.into_inner().unwrap();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            std::io::Write::write_all(&mut gz, &raw).unwrap();
+            let bytes = gz.finish().unwrap();
+            let mut p = pkg.clone();
+            p.size = bytes.len() as u64;
+            p.sha256 = crate::content::sha256_hex(&bytes);
+            (bytes, p)
+        };
+        let (same, p) = rewrite(&|_| {});
+        check(&same, &p).unwrap();
+        let doc = "docs/en/K3.md";
+        let (t, p) = rewrite(&|e| {
+            let d = e.iter_mut().find(|(n, _)| n == doc).unwrap();
+            d.1 = b"# Doc 3\n\nText 4.\n".to_vec();
+        });
+        let e = check(&t, &p).unwrap_err();
+        assert!(e.contains("docs/en/K3.md does not match its sha256"), "{e}");
+        let (t, p) = rewrite(&|e| e.retain(|(n, _)| n != doc));
+        let e = check(&t, &p).unwrap_err();
+        assert!(e.contains("entries where"), "{e}");
+        let (t, p) = rewrite(&|e| e[0].1 = b"{}".to_vec());
+        let e = check(&t, &p).unwrap_err();
+        assert!(
+            e.contains("unpacks to") || e.contains("package.json"),
+            "{e}"
+        );
+        let (t, p) = rewrite(&|e| e[0].1[2] ^= 0x20);
+        let e = check(&t, &p).unwrap_err();
+        assert!(e.contains("its package.json is not the one written"), "{e}");
+        let mut cut = tgz[..tgz.len() - 40].to_vec();
+        cut.extend_from_slice(&[0; 8]);
+        let mut p = pkg.clone();
+        p.size = cut.len() as u64;
+        p.sha256 = crate::content::sha256_hex(&cut);
+        let e = check(&cut, &p).unwrap_err();
+        assert!(!e.is_empty());
+        // A document the manifest lists but the tarball lacks entirely.
+        let mut more = manifest_docs.clone();
+        more[0].path = "missing.md".into();
+        let e = check_written(&tgz, &pkg, release.manifest_json, &more).unwrap_err();
+        assert!(e.contains("docs/en/missing.md is missing"), "{e}");
     }
 
     #[test]
