@@ -150,6 +150,43 @@ pub struct ContentConfig {
     /// `include`, applied after it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// Folders below the content root whose every file is an asset (`static`, `{lang}/img`),
+    /// whatever its extension. Released even when no document links to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<String>,
+    /// File extensions (without the dot, case-insensitive) of the files that are assets:
+    /// images, PDFs, videos… Replaces the default list ([`DEFAULT_ASSET_EXTENSIONS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_extensions: Option<Vec<String>>,
+    /// The largest asset in bytes (KB052 above it). Default: 100 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_asset_size: Option<u64>,
+}
+
+/// The extensions of the files that are assets when `[content] asset_extensions` is not set.
+pub const DEFAULT_ASSET_EXTENSIONS: [&str; 17] = [
+    "png", "jpg", "jpeg", "gif", "webp", "avif", "svg", "ico", "bmp", "pdf", "mp4", "webm", "mov",
+    "mp3", "ogg", "wav", "zip",
+];
+
+/// The largest asset when `[content] max_asset_size` is not set: 100 MiB.
+pub const DEFAULT_MAX_ASSET_SIZE: u64 = 100 * 1024 * 1024;
+
+impl ContentConfig {
+    /// The asset extensions in force, lowercase.
+    pub fn asset_extensions(&self) -> Vec<String> {
+        match &self.asset_extensions {
+            Some(list) => list
+                .iter()
+                .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
+                .collect(),
+            None => DEFAULT_ASSET_EXTENSIONS.map(String::from).to_vec(),
+        }
+    }
+
+    pub fn max_asset_size(&self) -> u64 {
+        self.max_asset_size.unwrap_or(DEFAULT_MAX_ASSET_SIZE)
+    }
 }
 
 /// `[[content.history]]`: the content folder of the releases in a version range.
@@ -192,6 +229,9 @@ impl Default for ContentConfig {
             history: Vec::new(),
             include: Vec::new(),
             exclude: Vec::new(),
+            assets: Vec::new(),
+            asset_extensions: None,
+            max_asset_size: None,
         }
     }
 }
@@ -276,7 +316,7 @@ pub struct ChangelogConfig {
     pub path: PathBuf,
 }
 
-pub use crate::ground::findings::Level;
+use crate::findings::Level;
 
 /// `[lint]`: `KB010 = "warn"` for any code, `baseline = "…"`, and `[[lint.overrides]]`.
 /// Read from a plain table so that every key can be checked and named in errors.
@@ -638,6 +678,27 @@ impl Config {
                 if let Err(msg) = path_glob(p, &self.content.languages) {
                     return Err(format!("content.{field}[{j}] `{p}`: {msg}"));
                 }
+            }
+        }
+        for (j, p) in self.content.assets.iter().enumerate() {
+            let t = p.trim().trim_end_matches('/');
+            if t.is_empty() || t.starts_with('/') || t.split('/').any(|s| s == ".." || s == ".") {
+                return Err(format!(
+                    "content.assets[{j}] `{p}`: name a folder relative to the content root, without `.` or `..`"
+                ));
+            }
+        }
+        for (j, e) in self.content.asset_extensions.iter().flatten().enumerate() {
+            let t = e.trim_start_matches('.');
+            if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(format!(
+                    "content.asset_extensions[{j}] `{e}`: an extension is letters and digits (`png`)"
+                ));
+            }
+            if matches!(t.to_ascii_lowercase().as_str(), "md" | "mdx") {
+                return Err(format!(
+                    "content.asset_extensions[{j}] `{e}`: `.{t}` files are documents, not assets"
+                ));
             }
         }
         Ok(())

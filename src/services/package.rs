@@ -12,11 +12,9 @@ use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::content::{Document, hex};
+use crate::content::Document;
 use crate::error::{Error, Result};
-
-// Old path of npm's and JavaScript's name rules (now in `npm`, below `config`).
-pub use crate::npm::{is_js_identifier, tarball_file_name, validate_package_name};
+use crate::hash::hex;
 
 /// `npm pack`'s fixed mtime: 1985-10-26T08:15:00Z.
 pub const NPM_MTIME: u64 = 499_162_500;
@@ -1598,7 +1596,7 @@ pub fn check_written(
     manifest_json: &[u8],
     documents: &[crate::manifest::ManifestDoc],
 ) -> std::result::Result<(), String> {
-    if tgz.len() as u64 != pkg.size || crate::content::sha256_hex(tgz) != pkg.sha256 {
+    if tgz.len() as u64 != pkg.size || crate::hash::sha256_hex(tgz) != pkg.sha256 {
         return Err(format!(
             "the tarball written ({} bytes) is not the one built ({} bytes, sha256 {})",
             tgz.len(),
@@ -1645,7 +1643,7 @@ pub fn check_written(
     for d in documents {
         let path = format!("docs/{}/{}", d.lang, d.path);
         match by_path.get(path.as_str()) {
-            Some(b) if crate::content::sha256_hex(b) == d.sha256 => {}
+            Some(b) if crate::hash::sha256_hex(b) == d.sha256 => {}
             Some(_) => return Err(format!("{path} does not match its sha256 {}", d.sha256)),
             None => return Err(format!("{path} is missing")),
         }
@@ -1756,6 +1754,7 @@ mod tests {
 
     #[test]
     fn package_names() {
+        use crate::npm::{tarball_file_name, validate_package_name};
         assert!(validate_package_name("@acme/flash-docs").is_ok());
         assert!(validate_package_name("kbrel-guide").is_ok());
         assert!(validate_package_name("Big").is_err());
@@ -1992,7 +1991,7 @@ mod tests {
                 bundled: true,
                 title: None,
                 url: None,
-                sha256: crate::content::sha256_hex(d.text.as_bytes()),
+                sha256: crate::hash::sha256_hex(d.text.as_bytes()),
                 size: d.text.len() as u64,
             })
             .collect();
@@ -2028,7 +2027,7 @@ mod tests {
             let bytes = gz.finish().unwrap();
             let mut p = pkg.clone();
             p.size = bytes.len() as u64;
-            p.sha256 = crate::content::sha256_hex(&bytes);
+            p.sha256 = crate::hash::sha256_hex(&bytes);
             (bytes, p)
         };
         let (same, p) = rewrite(&|_| {});
@@ -2056,7 +2055,7 @@ mod tests {
         cut.extend_from_slice(&[0; 8]);
         let mut p = pkg.clone();
         p.size = cut.len() as u64;
-        p.sha256 = crate::content::sha256_hex(&cut);
+        p.sha256 = crate::hash::sha256_hex(&cut);
         let e = check(&cut, &p).unwrap_err();
         assert!(!e.is_empty());
         // A document the manifest lists but the tarball lacks entirely.

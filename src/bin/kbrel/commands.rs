@@ -553,7 +553,7 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
     };
     // Validate the version before any expensive work.
     let exact = match &version {
-        VersionSpec::Exact(v) => Some(publish::parse_version(v)?),
+        VersionSpec::Exact(v) => Some(kbrel::version::parse_version(v)?),
         _ => None,
     };
     let repo = Repo::try_discover(&cfg.base_dir);
@@ -813,12 +813,22 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
         std::mem::forget(report);
         return Ok(u8::from(args.exit_code && changed));
     }
-    // The two sides (manifests read and verified, or content loaded) in parallel.
-    let (a, b) = rayon::join(
-        || load_side(g, &cfg, &reg, index.as_ref(), &from),
-        || load_side(g, &cfg, &reg, index.as_ref(), &to),
-    );
-    let (mut a, mut b) = (a?, b?);
+    // Two git revisions: only what differs between them is read. Anything else: the two
+    // sides (manifests read and verified, or content loaded) in parallel.
+    let (mut a, mut b) = match (from.strip_prefix("git:"), to.strip_prefix("git:")) {
+        (Some(ra), Some(rb)) => {
+            let repo = Repo::discover(&cfg.base_dir)?;
+            let json = matches!(mode, output::DiffMode::Json) && !args.summary;
+            snapshot::git_pair(&cfg, &repo, ra, rb, json)?
+        }
+        _ => {
+            let (a, b) = rayon::join(
+                || load_side(g, &cfg, &reg, index.as_ref(), &from),
+                || load_side(g, &cfg, &reg, index.as_ref(), &to),
+            );
+            (a?, b?)
+        }
+    };
     a.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
     let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
