@@ -34,7 +34,10 @@ mod mirror;
 /// bundle's keys, `dist/iife/<lang>.d.ts` declaring the global) after `docs/`, and
 /// package.json `types` and conditional `exports` with the deep `./dist/…` and `./docs/…`
 /// paths.
-pub const FORMAT: u32 = 3;
+/// Format 4 adds the assets (images, PDFs… [`crate::content::Asset`]) as `docs/<path>` after
+/// everything else, streamed from their files, already-compressed formats as stored deflate
+/// blocks ([`is_stored`]); the manifest lists them (`assets`).
+pub const FORMAT: u32 = 4;
 
 /// `format` is one this build can write ([`FORMAT`] or an older one).
 pub fn check_format(format: u32) -> Result<()> {
@@ -356,9 +359,17 @@ pub struct Contents<'a> {
     /// `[bundle] documents = "keyed"`: the bundles hold only documents with a declared key
     /// (`docs/` holds every document either way).
     pub keyed_only: bool,
+    /// The assets, shipped as `docs/<path>` after everything else (format 4 on; ignored by
+    /// older formats). Streamed from their files when the tarball is emitted.
+    pub assets: &'a [crate::content::Asset],
 }
 
 impl Contents<'_> {
+    /// The assets this format ships: none before format 4.
+    pub fn shipped_assets(&self) -> &[crate::content::Asset] {
+        if self.format >= 4 { self.assets } else { &[] }
+    }
+
     /// Whether `d` is in its language's bundles.
     pub fn bundles(&self, d: &Document) -> bool {
         !self.keyed_only || d.keyed
@@ -667,9 +678,15 @@ pub fn start<'scope, 'a: 'scope>(
         }
         entries.extend(contents.documents.iter().map(doc));
     }
-    let files: Vec<String> = entries.iter().map(|(p, _)| p.clone()).collect();
-    let unpacked_size = entries.iter().map(|(_, d)| d.len() as u64).sum();
-    let (mut tar, places) = write_tar(&entries, true)?;
+    let mut files: Vec<String> = entries.iter().map(|(p, _)| p.clone()).collect();
+    let mut unpacked_size: u64 = entries.iter().map(|(_, d)| d.len() as u64).sum();
+    let assets = contents.shipped_assets();
+    for a in assets {
+        files.push(format!("package/docs/{}", a.path));
+        unpacked_size += a.size;
+    }
+    // With assets, the archive is closed after them, by `finish` (they are streamed there).
+    let (mut tar, places) = write_tar(&entries, assets.is_empty())?;
     // The first bundle's header and prefix go at the end of the release's entries: what
     // follows, from the first bundle object on, is compressed now.
     let first_body = tar
@@ -827,10 +844,12 @@ impl Started<'_> {
             emit(part)?;
         }
         crc.combine(&jobs.emit_all(&mut emit)?);
+        let tail = emit_assets(contents.shipped_assets(), contents.gzip_level, &mut emit)?;
+        crc.combine(&tail.1);
         gzip_end(
             contents.gzip_level,
             crc,
-            head_plan.tar.total + plan.tar.total,
+            head_plan.tar.total + plan.tar.total + tail.0 as usize,
             &mut emit,
         )?;
         let (sha256, integrity, shasum, size) = hashes.finish();
@@ -845,6 +864,100 @@ impl Started<'_> {
             package_json,
         })
     }
+}
+
+/// Extensions of formats that are compressed already: their bytes go into the gzip stream
+/// as stored deflate blocks, never compressed again.
+pub const STORED_EXTENSIONS: [&str; 19] = [
+    "png", "jpg", "jpeg", "gif", "webp", "avif", "pdf", "mp4", "webm", "mov", "mp3", "ogg", "zip",
+    "gz", "tgz", "bz2", "xz", "woff", "woff2",
+];
+
+/// Whether an asset's bytes are stored in the gzip stream as they are.
+pub fn is_stored(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.rsplit_once('.')
+        .is_some_and(|(_, e)| STORED_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The asset entries, streamed after everything else (format 4), and the end of the archive:
+/// each asset's file is read through a 1 MiB buffer, hashed as it is read (a file that changed
+/// since it was loaded is an error, and the staged tarball is then removed), and emitted as
+/// stored deflate blocks (already-compressed formats, [`is_stored`]) or as its own
+/// sync-flushed deflate chunks. Returns the archive bytes written and their CRC-32.
+fn emit_assets(
+    assets: &[crate::content::Asset],
+    level: u32,
+    emit: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<(u64, crc32fast::Hasher)> {
+    use std::io::Read;
+    let mut crc = crc32fast::Hasher::new();
+    if assets.is_empty() {
+        return Ok((0, crc));
+    }
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let deflated =
+        |raw: &[u8], crc: &mut crc32fast::Hasher, emit: &mut dyn FnMut(&[u8]) -> Result<()>| {
+            crc.update(raw);
+            emit(&deflate_chunk(raw, level, false))
+        };
+    for a in assets {
+        let mut head = Vec::with_capacity(512);
+        header_bytes(&format!("package/docs/{}", a.path), a.size, &mut head)?;
+        deflated(&head, &mut crc, emit)?;
+        total += head.len() as u64;
+        let (file, _) =
+            crate::fsx::open_regular(&a.source).map_err(|e| Error::io("read", &a.source, e))?;
+        let mut reader = crate::hash::HashingReader::new(file.take(a.size.saturating_add(1)));
+        let stored = level == 0 || is_stored(&a.path);
+        loop {
+            let mut n = 0;
+            while n < buf.len() {
+                match reader.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io("read", &a.source, e)),
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            let chunk = &buf[..n];
+            if stored {
+                crc.update(chunk);
+                for block in chunk.chunks(65_535) {
+                    let len = block.len() as u16;
+                    let mut h = [0u8; 5];
+                    h[1..3].copy_from_slice(&len.to_le_bytes());
+                    h[3..5].copy_from_slice(&(!len).to_le_bytes());
+                    emit(&h)?;
+                    emit(block)?;
+                }
+            } else {
+                deflated(chunk, &mut crc, emit)?;
+            }
+            total += n as u64;
+        }
+        let (sha, len) = reader.finish();
+        if sha != a.sha256 || len != a.size {
+            return Err(Error::Content {
+                path: a.source.clone(),
+                message: format!(
+                    "the file changed while it was published (it held {} bytes hashing to {}, now {len} bytes hashing to {sha}); publish again",
+                    a.size, a.sha256
+                ),
+            });
+        }
+        let pad = ((512 - a.size % 512) % 512) as usize;
+        if pad > 0 {
+            deflated(&vec![0; pad], &mut crc, emit)?;
+            total += pad as u64;
+        }
+    }
+    deflated(&[0; 1024], &mut crc, emit)?;
+    Ok((total + 1024, crc))
 }
 
 /// The hashes [`integrity_of`] computes, fed part by part.
@@ -2082,6 +2195,7 @@ mod tests {
             gzip_level: 6,
             format: FORMAT,
             keyed_only: false,
+            assets: &[],
         };
         let release = test_release();
         let mut at_once = Vec::new();
@@ -2186,6 +2300,7 @@ mod tests {
             gzip_level: level,
             format,
             keyed_only: false,
+            assets: &[],
         };
         let release = test_release();
         let mut tgz = Vec::new();

@@ -18,6 +18,7 @@ mod lint;
 mod node;
 mod npm_compat;
 mod npm_names;
+mod objstore;
 mod output;
 mod publish;
 mod releases;

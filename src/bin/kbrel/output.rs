@@ -1238,3 +1238,54 @@ pub fn sync_offline(r: &kbrel::sync::OfflineReport, as_json: bool) -> anyhow::Re
     );
     emit(&s)
 }
+
+/// What a publish, import or push wrote into object storage.
+pub fn uploaded(up: &kbrel::remote::Uploaded, url: &str, quiet: bool) {
+    if quiet {
+        return;
+    }
+    if up.objects == 0 {
+        eprintln!("{}: up to date, nothing uploaded", sanitize(url));
+    } else {
+        eprintln!(
+            "uploaded {} objects ({} bytes) to {}, index.json last{}",
+            up.objects,
+            up.bytes,
+            sanitize(url),
+            if up.versions.is_empty() {
+                String::new()
+            } else {
+                format!(" (lists {})", up.versions.join(", "))
+            }
+        );
+    }
+}
+
+/// Objects under a registry prefix that its index does not account for.
+pub fn remote_leftovers(
+    leftovers: &[kbrel::remote::Leftover],
+    removed: usize,
+    remote: &kbrel::remote::Remote,
+    as_json: bool,
+    quiet: bool,
+) {
+    if as_json || (quiet && leftovers.is_empty()) {
+        for l in leftovers {
+            eprintln!("leftover: {}", sanitize(&remote.object_url(&l.rel)));
+        }
+        return;
+    }
+    for l in leftovers {
+        let what = match (l.ours, removed > 0) {
+            (true, true) => "removed leftover",
+            (true, false) => {
+                "leftover (not listed by index.json; `kbrel verify --repair` removes it)"
+            }
+            (false, _) => "not kbrel's (left alone)",
+        };
+        eprintln!("{what}: {}", sanitize(&remote.object_url(&l.rel)));
+    }
+    if leftovers.is_empty() {
+        eprintln!("{}: no leftovers", sanitize(remote.url()));
+    }
+}
