@@ -2085,6 +2085,7 @@ mod tests {
             gzip_level: 6,
             format: FORMAT,
             keyed_only: false,
+            assets: &[],
         };
         let release = test_release();
         let mut tgz = Vec::new();
@@ -2122,7 +2123,8 @@ mod tests {
 
         // A writer that wrote (and hashed) other entries than it was meant to.
         let entries = unpack(&tgz, "t", UnpackLimits::default()).unwrap();
-        let rewrite = |edit: &dyn Fn(&mut Vec<(String, Vec<u8>)>)| -> (Vec<u8>, Package) {
+        type Entries = Vec<(String, Vec<u8>)>;
+        let rewrite = |edit: &dyn Fn(&mut Entries)| -> (Vec<u8>, Package) {
             let mut entries = entries.clone();
             edit(&mut entries);
             let mut tar = tar::Builder::new(Vec::new());
