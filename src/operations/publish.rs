@@ -647,12 +647,17 @@ fn publish_started(
     // The tarball too: unpacked by the reader every command uses, it must hold what was meant.
     if let Some(staging) = &staging {
         let tgz = staging.read_tarball(built.pkg.size)?;
-        let documents = manifest::parse_manifest(
+        let m = manifest::parse_manifest(
             &built.manifest_json,
             &reg.path(&registry::manifest_path(&draft.vs)),
-        )?
-        .documents;
-        package::check_written(&tgz, &built.pkg, &built.manifest_json, &documents).map_err(
+        )?;
+        // Assets are in the tarball from package format 4 on.
+        let assets: &[manifest::ManifestAsset] = if m.package_format >= 4 {
+            &m.assets
+        } else {
+            &[]
+        };
+        package::check_written(&tgz, &built.pkg, &built.manifest_json, &m.documents, assets).map_err(
             |e| {
                 Error::Usage(format!(
                     "refusing to publish {}: kbrel could not read back the tarball {} it wrote ({e}); nothing was published",
