@@ -79,6 +79,13 @@ pub enum Code {
     /// collide on macOS and Windows file systems.
     #[serde(rename = "KB031")]
     NameCollision,
+    /// An MDX document that does not parse: a component not closed, closed twice or closed
+    /// out of order, a stray `</Tag>`, a broken `{expression}` or attribute.
+    #[serde(rename = "KB060")]
+    MdxSyntax,
+    /// An MDX component the file neither imports nor `[lint] mdx_components` lists.
+    #[serde(rename = "KB061")]
+    UnknownComponent,
 }
 
 impl Code {
@@ -105,11 +112,13 @@ impl Code {
             Code::UnusedSuppression => "KB016",
             Code::PortableName => "KB030",
             Code::NameCollision => "KB031",
+            Code::MdxSyntax => "KB060",
+            Code::UnknownComponent => "KB061",
         }
     }
 
     /// Every code, in order.
-    pub const ALL: [Code; 21] = [
+    pub const ALL: [Code; 23] = [
         Code::FrontMatter,
         Code::MissingField,
         Code::DuplicateId,
@@ -131,6 +140,8 @@ impl Code {
         Code::KeyNotIdentifier,
         Code::PortableName,
         Code::NameCollision,
+        Code::MdxSyntax,
+        Code::UnknownComponent,
     ];
 
     /// A code as written in `kbrel.toml` or a suppression comment (`KB010`, case-insensitive).
@@ -180,6 +191,10 @@ impl Code {
             Code::NameCollision => {
                 "Two file names are the same under case folding or Unicode normalisation"
             }
+            Code::MdxSyntax => "An MDX document does not parse (unbalanced components, bad JSX)",
+            Code::UnknownComponent => {
+                "An MDX component is neither imported nor listed in lint.mdx_components"
+            }
         }
     }
 
@@ -197,7 +212,8 @@ impl Code {
             | Code::NoFrontMatter
             | Code::UnusedSuppression
             | Code::KeyCaseCollision
-            | Code::KeyNotIdentifier => Level::Warn,
+            | Code::KeyNotIdentifier
+            | Code::UnknownComponent => Level::Warn,
             _ => Level::Error,
         }
     }

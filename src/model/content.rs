@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::findings::{Code, Finding};
 use crate::manifest::ManifestDoc;
 // Old path of the ground floor's hashes, kept: callers in every layer name them here.
+pub use crate::files::{DOCUMENT_EXTENSIONS, FileClass, classify, is_document_path, is_mdx_path};
 pub use crate::hash::{hex, sha256_hex};
 
 /// One file of a content tree: its path relative to the content root (`en/guide/a.md`,
@@ -84,6 +85,11 @@ impl Document {
 
     pub fn size(&self) -> u64 {
         self.text.len() as u64
+    }
+
+    /// Whether the document is MDX (`.mdx`): JSX components and ESM lines in its body.
+    pub fn is_mdx(&self) -> bool {
+        is_mdx_path(&self.path)
     }
 }
 
@@ -444,9 +450,14 @@ fn plain_scalar_text(raw: &str) -> Option<String> {
     plain.then(|| text.to_string())
 }
 
-/// The path-derived id of a document path (`guide/a.md` → `guide/a`).
+/// The path-derived id of a document path: the path without its document extension
+/// (`guide/a.md` and `guide/a.mdx` → `guide/a`), so a document pairs across languages whether
+/// each language writes it as markdown or MDX. Both in one language is a duplicate id (KB003).
 pub fn path_id(path: &str) -> String {
-    path.strip_suffix(".md").unwrap_or(path).to_string()
+    path.strip_suffix(".md")
+        .or_else(|| path.strip_suffix(".mdx"))
+        .unwrap_or(path)
+        .to_string()
 }
 
 /// Top-level front-matter fields of a normalised text, verbatim (empty without front matter).
@@ -699,7 +710,7 @@ pub fn build(
         .into_par_iter()
         .filter_map(|f| {
             let (lang, rest) = f.path.split_once('/')?;
-            if !langs.iter().any(|l| l == lang) || !rest.ends_with(".md") {
+            if !langs.iter().any(|l| l == lang) || !is_document_path(rest) {
                 return None;
             }
             let kop = key_of_path.get(lang).unwrap_or(&empty);
@@ -743,7 +754,7 @@ pub fn build(
         return Err(Error::Content {
             path: cfg.content_root(),
             message: format!(
-                "the knowledge base is empty: no `*.md` files under any of {}",
+                "the knowledge base is empty: no `*.md` or `*.mdx` files under any of {}",
                 langs
                     .iter()
                     .map(|l| format!("{l}/"))
@@ -816,7 +827,7 @@ fn select(
     let include = compile("include", &c.include)?;
     let exclude = compile("exclude", &c.exclude)?;
     let is_doc = |path: &str| {
-        !path.ends_with(".md")
+        !is_document_path(path)
             || ((include.is_empty() || include.iter().any(|g| g.is_match(path)))
                 && !exclude.iter().any(|g| g.is_match(path)))
     };
@@ -825,7 +836,7 @@ fn select(
     for f in &files {
         if let Some((lang, _)) = f.path.split_once('/')
             && let Some(l) = c.languages.iter().find(|l| *l == lang)
-            && f.path.ends_with(".md")
+            && is_document_path(&f.path)
         {
             *before.entry(l.as_str()).or_default() += 1;
             if is_doc(&f.path) {
@@ -1010,8 +1021,14 @@ pub fn load_key_map(cfg: &Config) -> Result<KeyMap> {
     )
 }
 
-/// Load `<root>/<lang>/**` from the filesystem and build the knowledge base.
+/// Load the content below `root` from the filesystem and build the knowledge base: with one
+/// folder per language, `<root>/<lang>/**` (and the files beside the language folders, as
+/// link targets); with another layout or `[content.roots]`, each language's folder
+/// ([`Config::language_root`]), read as `<lang>/**`.
 pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
+    if !cfg.plain_folders() {
+        return load_roots(cfg, root);
+    }
     let meta = std::fs::metadata(root).map_err(|e| Error::io("read content root", root, e))?;
     if !meta.is_dir() {
         return Err(Error::Content {
@@ -1056,7 +1073,7 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
     }
     let files: Vec<SourceFile> = paths
         .par_iter()
-        .filter(|(rel, _)| rel.ends_with(".md"))
+        .filter(|(rel, _)| is_document_path(rel))
         .map(|(rel, p)| {
             crate::fsx::read(p)
                 .map(|bytes| SourceFile {
@@ -1070,10 +1087,84 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
     build(cfg, files, all, &keys)
 }
 
+/// [`load_dir`] for per-language folders: each is walked as `<lang>/…`, leaving out the
+/// folders of the other languages below it, the registry, `node_modules` and dot-folders.
+fn load_roots(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
+    let roots = cfg.language_roots(root);
+    let registry = cfg.registry_dir();
+    let mut paths: Vec<(String, PathBuf)> = Vec::new();
+    let mut all = BTreeSet::new();
+    for (lang, dir) in &roots {
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir.clone()
+        };
+        if !dir.is_dir() {
+            return Err(Error::Content {
+                path: dir,
+                message: format!(
+                    "the folder of language `{lang}` is missing (content.layout {:?}{})",
+                    cfg.content.layout,
+                    if cfg.content.roots.contains_key(lang) {
+                        format!(", content.roots.{lang}")
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
+        }
+        let canon = dir
+            .canonicalize()
+            .map_err(|e| Error::io("resolve", &dir, e))?;
+        let mut skip: Vec<PathBuf> = roots
+            .iter()
+            .filter(|(l, d)| l != lang && d.starts_with(&dir) && *d != dir)
+            .filter_map(|(_, d)| d.canonicalize().ok())
+            .collect();
+        skip.extend(registry.canonicalize().ok());
+        let mut found = Vec::new();
+        walk_skipping(&canon, &dir, lang, &skip, &mut found, &mut all)?;
+        paths.extend(found);
+    }
+    let files: Vec<SourceFile> = paths
+        .par_iter()
+        .filter(|(rel, _)| is_document_path(rel))
+        .map(|(rel, p)| {
+            crate::fsx::read(p)
+                .map(|bytes| SourceFile {
+                    path: rel.clone(),
+                    bytes,
+                })
+                .map_err(|e| Error::io("read", p, e))
+        })
+        .collect::<Result<_>>()?;
+    let keys = load_key_map(cfg)?;
+    build(cfg, files, all, &keys)
+}
+
+/// Whether a folder met while walking a language folder belongs to something else: another
+/// language's folder, the registry, `node_modules`.
+fn skipped_folder(path: &Path, name: &str, skip: &[PathBuf]) -> bool {
+    name == "node_modules"
+        || (!skip.is_empty() && path.canonicalize().is_ok_and(|c| skip.contains(&c)))
+}
+
 fn walk(
     canon_root: &Path,
     dir: &Path,
     rel: &str,
+    out: &mut Vec<(String, PathBuf)>,
+    all: &mut BTreeSet<String>,
+) -> Result<()> {
+    walk_skipping(canon_root, dir, rel, &[], out, all)
+}
+
+fn walk_skipping(
+    canon_root: &Path,
+    dir: &Path,
+    rel: &str,
+    skip: &[PathBuf],
     out: &mut Vec<(String, PathBuf)>,
     all: &mut BTreeSet<String>,
 ) -> Result<()> {
@@ -1114,7 +1205,10 @@ fn walk(
             ft.is_dir()
         };
         if target_is_dir {
-            walk(canon_root, &path, &child, out, all)?;
+            if skipped_folder(&path, name, skip) {
+                continue;
+            }
+            walk_skipping(canon_root, &path, &child, skip, out, all)?;
         } else if ft.is_file() || ft.is_symlink() {
             all.insert(child.clone());
             out.push((child, path));

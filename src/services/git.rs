@@ -186,7 +186,7 @@ impl Repo {
             let path = format!("{dir}{name}");
             match entry.kind() {
                 Some(ObjectType::Tree) => {
-                    return if name.starts_with('.') {
+                    return if name.starts_with('.') || name == "node_modules" {
                         TreeWalkResult::Skip
                     } else {
                         TreeWalkResult::Ok
@@ -217,7 +217,7 @@ impl Repo {
                 return TreeWalkResult::Ok;
             }
             all.insert(path.clone());
-            if name.ends_with(".md") {
+            if crate::files::is_document_path(name) {
                 wanted.push((path, entry.id()));
             }
             TreeWalkResult::Ok
@@ -709,6 +709,9 @@ pub fn load_release(
     version: Option<&semver::Version>,
 ) -> Result<(crate::content::KnowledgeBase, String)> {
     let (root, entry) = content_root_for(cfg, repo, version)?;
+    if !cfg.plain_folders() {
+        return load_roots(cfg, repo, rev, &root, version);
+    }
     let tree = match repo.read_tree(rev, &root) {
         Ok(t) => t,
         Err(Error::ContentRootMissing(missing)) => {
@@ -736,6 +739,73 @@ pub fn load_release(
     kb.problems.extend(tree.findings);
     kb.problems.sort();
     Ok((kb, tree.commit))
+}
+
+/// [`load_release`] for per-language folders ([`crate::config::Config::language_root`]):
+/// each language's folder read at `rev` as `<lang>/…`, without the folders of the other
+/// languages inside it or `node_modules`.
+fn load_roots(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev: &str,
+    root: &str,
+    version: Option<&semver::Version>,
+) -> Result<(crate::content::KnowledgeBase, String)> {
+    let roots = cfg.language_roots(Path::new(root));
+    let folder = |p: &Path| p.to_string_lossy().replace('\\', "/");
+    let mut files = Vec::new();
+    let mut all = BTreeSet::new();
+    let mut findings = Vec::new();
+    let mut commit = String::new();
+    for (lang, dir) in &roots {
+        let dir_s = folder(dir);
+        let tree = repo.read_tree(rev, &dir_s)?;
+        commit = tree.commit;
+        // Folders of other languages inside this one, relative to it, with a trailing `/`.
+        let inner: Vec<String> = roots
+            .iter()
+            .filter(|(l, d)| l != lang && d.starts_with(dir) && d != dir)
+            .filter_map(|(_, d)| d.strip_prefix(dir).ok().map(|r| format!("{}/", folder(r))))
+            .collect();
+        let keep = |p: &str| {
+            !inner.iter().any(|i| p.starts_with(i.as_str()))
+                && !p.split('/').any(|c| c == "node_modules")
+        };
+        for f in tree.files {
+            if keep(&f.path) {
+                files.push(crate::content::SourceFile {
+                    path: format!("{lang}/{}", f.path),
+                    bytes: f.bytes,
+                });
+            }
+        }
+        all.extend(
+            tree.all
+                .iter()
+                .filter(|p| keep(p))
+                .map(|p| format!("{lang}/{p}")),
+        );
+        findings.extend(
+            tree.findings
+                .into_iter()
+                .filter(|f| keep(&f.file))
+                .map(|mut f| {
+                    f.file = format!("{lang}/{}", f.file);
+                    f
+                }),
+        );
+    }
+    let keys = keys_at(cfg, repo, rev, version)?;
+    let mut kb = crate::content::build(cfg, files, all, &keys).map_err(|e| match e {
+        Error::Content { path, message } => Error::Content {
+            path,
+            message: format!("{message} (at git revision `{rev}`)"),
+        },
+        other => other,
+    })?;
+    kb.problems.extend(findings);
+    kb.problems.sort();
+    Ok((kb, commit))
 }
 
 /// One commit for [`write_history`]: the whole tree (paths relative to the repository root),
