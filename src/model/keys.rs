@@ -206,7 +206,7 @@ fn check_doc_path(path: &str, source: &str, line: usize, key: &str) -> Result<St
     {
         return bad("the path leaves the language folder or has empty parts");
     }
-    if path.ends_with('/') || !crate::files::is_document_path(path) {
+    if path.ends_with('/') || !crate::files::is_document_name(path) {
         return bad(
             "a key must name a markdown or MDX document (`*.md`, `*.mdx`), not a folder or another file",
         );
@@ -459,7 +459,7 @@ fn parse_import(t: &str) -> Option<(String, String)> {
     let rest = rest.strip_suffix(';').unwrap_or(rest).trim_end();
     let spec = quoted(rest)?;
     let spec = spec.strip_suffix("?raw").unwrap_or(&spec).to_string();
-    crate::files::is_document_path(&spec).then_some((name.to_string(), spec))
+    crate::files::is_document_name(&spec).then_some((name.to_string(), spec))
 }
 
 /// The text of `"…"` or `'…'` (no escapes inside), the whole of `s`.

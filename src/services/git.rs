@@ -217,7 +217,7 @@ impl Repo {
                 return TreeWalkResult::Ok;
             }
             all.insert(path.clone());
-            if crate::files::is_document_path(name) {
+            if crate::files::is_document_name(name) {
                 wanted.push((path, entry.id()));
             }
             TreeWalkResult::Ok
