@@ -52,7 +52,7 @@ mod tools;
 pub use formats::{manifest, npm, sign};
 pub use ground::{date, error, findings, fsx, hash, js, version};
 pub use model::{config, content, files, keys};
-pub use operations::{import, pack, publish, push, server, sync, verify, web};
+pub use operations::{import, init, pack, publish, push, server, sync, verify, web};
 pub use services::{
     baseline, changelog, compat, diff, git, history, lint, mdx, package, registry, snapshot,
 };

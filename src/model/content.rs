@@ -1323,11 +1323,11 @@ fn load_roots(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
     let registry = cfg.registry_dir();
     let mut paths: Vec<(String, PathBuf)> = Vec::new();
     let mut all = BTreeSet::new();
-    for (lang, dir) in &roots {
-        let dir = if dir.as_os_str().is_empty() {
+    for (lang, lexical_dir) in &roots {
+        let dir = if lexical_dir.as_os_str().is_empty() {
             PathBuf::from(".")
         } else {
-            dir.clone()
+            lexical_dir.clone()
         };
         if !dir.is_dir() {
             return Err(Error::Content {
@@ -1348,12 +1348,30 @@ fn load_roots(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
             .map_err(|e| Error::io("resolve", &dir, e))?;
         let mut skip: Vec<PathBuf> = roots
             .iter()
-            .filter(|(l, d)| l != lang && d.starts_with(&dir) && *d != dir)
+            .filter(|(l, d)| l != lang && d.starts_with(lexical_dir) && d != lexical_dir)
             .filter_map(|(_, d)| d.canonicalize().ok())
             .collect();
         skip.extend(registry.canonicalize().ok());
         let mut found = Vec::new();
-        walk_skipping(&canon, &dir, lang, &skip, &mut found, &mut all)?;
+        let mut seen = BTreeSet::new();
+        walk_skipping(&canon, &dir, lang, &skip, &mut found, &mut seen)?;
+        // kbrel's own files may sit in a language folder that is the project folder.
+        let own: Vec<PathBuf> = [
+            cfg.base_dir.join(crate::config::CONFIG_FILE),
+            cfg.changelog_path(),
+            cfg.baseline_path(),
+        ]
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+        found.retain(|(rel, p)| {
+            let mine = p.canonicalize().is_ok_and(|c| own.contains(&c));
+            if mine {
+                seen.remove(rel);
+            }
+            !mine
+        });
+        all.extend(seen);
         paths.extend(found);
     }
     let files: Vec<SourceFile> = paths

@@ -16,13 +16,14 @@ use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
     AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, CheckFormat, Cli,
-    ColorChoice, Command, ComparePackageArgs, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs,
-    PackArgs, PublishArgs, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
+    ColorChoice, Command, ComparePackageArgs, DiffArgs, Global, ImportArgs, InitArgs, KeyCommand,
+    KeysArgs, PackArgs, PublishArgs, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
 };
 use crate::output;
 
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
+        Command::Init(args) => init(args),
         Command::Check(args) => check(&cli.global, args),
         Command::Keys(args) => keys(&cli.global, args),
         Command::Publish(args) => publish(&cli.global, args),
@@ -140,6 +141,23 @@ fn load_side(
         SideSpec::Working => Snapshot::working(cfg, &load_source(g, cfg)?.0),
         SideSpec::Published(v) => Snapshot::published(reg, index, &v)?,
     })
+}
+
+fn init(args: InitArgs) -> Result<u8> {
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
+    if let Some(name) = &args.name
+        && let Err(msg) = kbrel::npm::validate_package_name(name)
+    {
+        anyhow::bail!(kbrel::Error::Usage(format!("--name `{name}`: {msg}")));
+    }
+    let proposal = kbrel::init::propose(&dir, args.name.as_deref())?;
+    let written = if args.dry_run {
+        None
+    } else {
+        Some(kbrel::init::write(&dir, &proposal.toml, args.force)?)
+    };
+    output::init(&proposal, written.as_deref(), args.json)?;
+    Ok(0)
 }
 
 fn check(g: &Global, args: CheckArgs) -> Result<u8> {

@@ -373,6 +373,63 @@ pub fn compare_package(
 }
 
 /// `kbrel keys`.
+/// `kbrel init`: the proposal (stdout: the kbrel.toml with --dry-run, or the JSON report) and
+/// what was found and written (stderr).
+pub fn init(
+    p: &kbrel::init::Proposal,
+    written: Option<&std::path::Path>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(p);
+    }
+    if written.is_none() {
+        emit(&p.toml)?;
+    }
+    let langs: Vec<String> = p
+        .languages
+        .iter()
+        .map(|l| {
+            format!(
+                "{} ({} documents)",
+                sanitize(l),
+                p.documents.get(l).copied().unwrap_or(0)
+            )
+        })
+        .collect();
+    let keys = match (&p.keys_from, &p.keys_file) {
+        (Some(k), _) => format!("entry modules {}", sanitize(k)),
+        (None, Some(f)) => format!("keys file {}", sanitize(f)),
+        (None, None) => "none (documents bundled under their ids)".into(),
+    };
+    let mut s = format!(
+        "layout:    {} ({})
+languages: {}
+pairing:   {} ({})
+keys:      {keys}
+",
+        p.layout,
+        sanitize(&p.layout_evidence),
+        langs.join(", "),
+        p.pairing,
+        sanitize(&p.pairing_evidence),
+    );
+    s.push_str(&format!(
+        "check:     {} error(s), {} warning(s) under this configuration
+",
+        p.errors, p.warnings
+    ));
+    match written {
+        Some(path) => s.push_str(&format!(
+            "wrote {}; next: kbrel check\n",
+            sanitize(&path.display().to_string())
+        )),
+        None => s.push_str("(dry run: nothing written)\n"),
+    }
+    eprint!("{s}");
+    Ok(())
+}
+
 pub fn keys(keys: &[kbrel::content::EffectiveKey], as_json: bool) -> anyhow::Result<()> {
     if as_json {
         #[derive(Serialize)]
