@@ -753,6 +753,18 @@ fn load_roots(
 ) -> Result<(crate::content::KnowledgeBase, String)> {
     let roots = cfg.language_roots(Path::new(root));
     let folder = |p: &Path| p.to_string_lossy().replace('\\', "/");
+    // kbrel's own files may sit in a language folder that is the project folder.
+    let own: Vec<String> = [
+        PathBuf::from(crate::config::CONFIG_FILE),
+        cfg.changelog.path.clone(),
+        cfg.lint
+            .baseline
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::config::BASELINE_FILE)),
+    ]
+    .iter()
+    .filter_map(|p| folder_in(cfg, p, repo).ok())
+    .collect();
     let mut files = Vec::new();
     let mut all = BTreeSet::new();
     let mut findings = Vec::new();
@@ -768,8 +780,14 @@ fn load_roots(
             .filter_map(|(_, d)| d.strip_prefix(dir).ok().map(|r| format!("{}/", folder(r))))
             .collect();
         let keep = |p: &str| {
+            let in_repo = if dir_s.is_empty() {
+                p.to_string()
+            } else {
+                format!("{dir_s}/{p}")
+            };
             !inner.iter().any(|i| p.starts_with(i.as_str()))
                 && !p.split('/').any(|c| c == "node_modules")
+                && !own.contains(&in_repo)
         };
         for f in tree.files {
             if keep(&f.path) {

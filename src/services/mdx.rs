@@ -93,11 +93,48 @@ fn parse(body: &str, first_line: usize) -> Result<Node, SyntaxError> {
             Some(markdown::message::Place::Position(p)) => p.start.line,
             None => 1,
         };
+        let mut message = file_places(&m.reason, first_line);
+        // The line itself, so the message says what is wrong without opening the file.
+        if let Some(text) = body.lines().nth(line.saturating_sub(1)).map(str::trim)
+            && !text.is_empty()
+        {
+            let text: String = text.chars().take(80).collect();
+            message.push_str(&format!(": `{text}`"));
+        }
         SyntaxError {
             line: first_line + line.saturating_sub(1),
-            message: m.reason,
+            message,
         }
     })
+}
+
+/// markdown-rs names places in its messages as `(line:column)` of the body: say them as lines
+/// of the file (`(3:3)` in a body starting on line 5 → `(line 7)`).
+fn file_places(reason: &str, first_line: usize) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut rest = reason;
+    while let Some(open) = rest.find('(') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let place = after.find(')').and_then(|close| {
+            let (l, c) = after[..close].split_once(':')?;
+            let line: usize = l.parse().ok()?;
+            c.parse::<usize>().ok()?;
+            Some((line, close))
+        });
+        match place {
+            Some((line, close)) => {
+                out.push_str(&format!("(line {})", first_line + line.saturating_sub(1)));
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('(');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether a JSX name is a component (MDX's rule: capitalised, or a member expression);
@@ -489,7 +526,7 @@ mod tests {
     fn unbalanced_components_are_syntax_errors_on_their_line() {
         let e = analyse("# T\n\n<Tabs>\n  <Tab label=\"a\">\n\n  x\n\n</Tabs>\n", 4).unwrap_err();
         assert_eq!(e.line, 11, "{e:?}");
-        assert!(e.message.contains("Tab"), "{e:?}");
+        assert!(e.message.contains("`<Tab>` (line 7)"), "{e:?}");
         let e = analyse("text\n\n</Note>\n", 1).unwrap_err();
         assert_eq!(e.line, 3, "{e:?}");
         let e = analyse("<Note>\n\nnever closed\n", 1).unwrap_err();

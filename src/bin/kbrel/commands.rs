@@ -177,6 +177,7 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
         checked: &checked,
         documents: kb.documents.len(),
         prefix: repo_prefix(g, &cfg),
+        layout: (!cfg.plain_folders()).then_some(&cfg),
         baselined: 0,
         prunable: Vec::new(),
         new_errors: checked.errors(),
@@ -226,6 +227,14 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
 /// Where the content root is, relative to the repository's work tree (or, outside a
 /// repository, to the folder of kbrel.toml): the prefix of the paths CI annotations need.
 fn repo_prefix(g: &Global, cfg: &Config) -> String {
+    if !cfg.plain_folders() {
+        // Findings name files relative to kbrel.toml's folder (`Config::source_path`).
+        let mut base = cfg.clone();
+        base.content.root = PathBuf::from(".");
+        base.content.layout = kbrel::config::Layout::Folders;
+        base.content.roots.clear();
+        return repo_prefix(g, &base);
+    }
     let repo = Repo::try_discover(&cfg.base_dir);
     let rel = match (&g.from_git, &repo) {
         (Some(_), Some(r)) => kbrel::git::content_root_in(cfg, r).ok(),
