@@ -1064,6 +1064,65 @@ mod rules {
             out.findings
                 .push(Finding::error(Code::UnbalancedHtml, &file, line, message));
         }
+        // The components are balanced on their own, read from the text as an MDX pipeline
+        // reads it (indentation is not a code block there; fenced code and code spans are).
+        if tags.iter().any(|(t, _)| looks_like_component(&t.spelled)) {
+            let text = without_code(body);
+            let components: Vec<(html::Tag, usize)> = html::tokenize(&text)
+                .into_iter()
+                .filter(|t| looks_like_component(&t.spelled))
+                .map(|t| {
+                    let line = lines.line(t.pos);
+                    (t, line)
+                })
+                .collect();
+            for (line, message) in html::balance(components.iter().map(|(t, l)| (t, *l))) {
+                out.findings.push(Finding::error(
+                    Code::UnbalancedHtml,
+                    &file,
+                    line,
+                    format!("component {message}"),
+                ));
+            }
+        }
+        out
+    }
+
+    /// `body` with fenced code blocks and code spans blanked out (same length, newlines kept).
+    fn without_code(body: &str) -> String {
+        let mut out = String::with_capacity(body.len());
+        let mut fence: Option<&str> = None;
+        for line in body.split_inclusive('\n') {
+            let t = line.trim_start();
+            let marker = ["```", "~~~"].into_iter().find(|m| t.starts_with(m));
+            let blank = |out: &mut String, l: &str| {
+                out.extend(l.chars().map(|c| if c == '\n' { '\n' } else { ' ' }))
+            };
+            match (fence, marker) {
+                (None, Some(m)) => {
+                    fence = Some(m);
+                    blank(&mut out, line);
+                }
+                (Some(f), Some(m)) if f == m => {
+                    fence = None;
+                    blank(&mut out, line);
+                }
+                (Some(_), _) => blank(&mut out, line),
+                (None, None) => {
+                    let mut in_span = false;
+                    for c in line.chars() {
+                        if c == '`' {
+                            in_span = !in_span;
+                            out.push(' ');
+                        } else if in_span && c != '\n' {
+                            out.extend(std::iter::repeat_n(' ', c.len_utf8()));
+                        } else {
+                            out.push(c);
+                        }
+                    }
+                }
+            }
+        }
         out
     }
 
