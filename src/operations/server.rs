@@ -21,8 +21,8 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::Value;
 
-use crate::content::sha256_hex;
 use crate::error::{Error, Result};
+use crate::hash::sha256_hex;
 use crate::manifest::{self, Index};
 use crate::registry::{self, Registry};
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::content::sha256_hex;
 use crate::error::{Error, Result};
+use crate::hash::sha256_hex;
 use crate::manifest::{self, Index, Manifest};
 use crate::registry::{self, Registry};
 

@@ -11,4 +11,5 @@ pub mod lint;
 pub mod mdx;
 pub mod package;
 pub mod registry;
+pub mod remote;
 pub mod snapshot;

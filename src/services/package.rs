@@ -12,11 +12,9 @@ use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::content::{Document, hex};
+use crate::content::Document;
 use crate::error::{Error, Result};
-
-// Old path of npm's and JavaScript's name rules (now in `npm`, below `config`).
-pub use crate::npm::{is_js_identifier, tarball_file_name, validate_package_name};
+use crate::hash::hex;
 
 /// `npm pack`'s fixed mtime: 1985-10-26T08:15:00Z.
 pub const NPM_MTIME: u64 = 499_162_500;
@@ -1690,6 +1688,7 @@ mod tests {
 
     #[test]
     fn package_names() {
+        use crate::npm::{tarball_file_name, validate_package_name};
         assert!(validate_package_name("@acme/flash-docs").is_ok());
         assert!(validate_package_name("kbrel-guide").is_ok());
         assert!(validate_package_name("Big").is_err());

@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::content::sha256_hex;
 use crate::error::{Error, Result};
+use crate::hash::sha256_hex;
 use crate::manifest::{self, FileRef, Index, IndexVersion, Manifest};
 
 pub const INDEX_FILE: &str = "index.json";

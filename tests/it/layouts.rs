@@ -225,6 +225,9 @@ fn layouts_read_from_git_like_from_the_folder() {
             _ => "M\tzh/index.mdx",
         };
         assert_eq!(d.stdout.trim(), want, "{name}");
+        git(&dir, &["commit", "-qam", "more"]);
+        let d = in_dir(&dir, &["diff", "git:HEAD~1", "git:HEAD", "--name-status"]).success();
+        assert_eq!(d.stdout.trim(), want, "{name}: diff git:A git:B");
     }
 }
 

@@ -34,8 +34,11 @@ pub struct Global {
     /// Content root, overriding content.root (one folder per language)
     #[arg(long, global = true, value_name = "DIR")]
     pub content: Option<PathBuf>,
-    /// Registry directory, overriding registry.dir [default: releases/]
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Registry directory or URL (file://, s3://bucket/prefix, gs://…, az://…), overriding
+    /// registry.dir [default: releases/]. A bucket is read through a verified local mirror
+    /// ($KBREL_MIRROR_DIR, else ~/.cache/kbrel/mirrors); credentials come from the cloud's
+    /// usual AWS_*, GOOGLE_* or AZURE_* environment variables
+    #[arg(long, global = true, value_name = "DIR|URL")]
     pub registry: Option<PathBuf>,
     /// Read the content (and, with --config-from-rev, kbrel.toml) at this git revision
     /// (commit, tag or branch) straight from the object database, without a checkout
@@ -222,7 +225,11 @@ different content under that version is an error. The registry's own error text 
 
 Examples:
   kbrel push 1.3.4 --to http://127.0.0.1:4873/
-  NPM_TOKEN=… kbrel push latest --to https://registry.example.com/"
+  NPM_TOKEN=… kbrel push latest --to https://registry.example.com/
+
+Object storage: `kbrel push all --to s3://bucket/prefix` (or gs://, az://) copies the whole
+registry into the bucket: new blobs, each new version's files (create-only), index.json last
+with a conditional write, then the packument and signature."
     )]
     Push(PushArgs),
     /// Manage ed25519 signing keys for index.json
@@ -638,9 +645,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Version (or dist-tag / latest) to push
+    /// Version (or dist-tag / latest) to push; `all` for object storage
     pub version: String,
-    /// npm registry URL
+    /// npm registry URL, or s3://, gs://, az:// to copy the registry into object storage
     #[arg(long, value_name = "URL")]
     pub to: String,
     /// Auth token [default: $KBREL_NPM_TOKEN, else $NPM_TOKEN]
