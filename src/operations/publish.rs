@@ -469,6 +469,7 @@ pub fn publish(
             gzip_level: cfg.registry.gzip_level,
             format: opts.package_format,
             keyed_only: cfg.bundle.documents == crate::config::BundleDocuments::Keyed,
+            lazy: cfg.bundle.lazy,
         };
         let started = package::start(scope, &contents);
         publish_started(cfg, kb, reg, opts, started)

@@ -4,6 +4,7 @@
 mod common;
 
 mod adopt;
+mod bundles;
 mod diff;
 mod fault;
 mod git;

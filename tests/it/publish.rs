@@ -963,7 +963,7 @@ fn package_format_1_rebuilds_the_older_layout_and_is_recorded() {
 
 #[test]
 fn rejects_an_unknown_package_format() {
-    for bad in ["0", "4", "two"] {
+    for bad in ["0", "5", "two"] {
         assert_rejected(|_| {}, &["1.1.0", "--package-format", bad], &[bad], true);
     }
 }
@@ -971,13 +971,9 @@ fn rejects_an_unknown_package_format() {
 #[test]
 fn package_format_3_adds_declarations_and_conditional_exports_to_format_2() {
     let (three, two) = (Kb::new(), Kb::new());
-    three.publish(&["1.0.0"]).success();
+    three.publish(&["1.0.0", "--package-format", "3"]).success();
     two.publish(&["1.0.0", "--package-format", "2"]).success();
-    assert_eq!(
-        manifest(&three, "1.0.0")["package_format"],
-        3,
-        "the default"
-    );
+    assert_eq!(manifest(&three, "1.0.0")["package_format"], 3);
     let entries = |kb: &Kb| tar_entries(&fs::read(kb.reg("acme-kb-1.0.0.tgz")).unwrap());
     let files = |e: &[(String, tar::Header, Vec<u8>)]| -> BTreeMap<String, Vec<u8>> {
         e.iter()
