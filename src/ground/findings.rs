@@ -79,6 +79,28 @@ pub enum Code {
     /// collide on macOS and Windows file systems.
     #[serde(rename = "KB031")]
     NameCollision,
+    /// A link or image names a file that exists but is not released (ignored or excluded):
+    /// consumers would get a broken link.
+    #[serde(rename = "KB050")]
+    UnreleasedTarget,
+    /// An asset no document links to (outside the declared `[content] assets` folders).
+    #[serde(rename = "KB051")]
+    UnreferencedAsset,
+    /// An asset larger than `[content] max_asset_size`.
+    #[serde(rename = "KB052")]
+    AssetTooLarge,
+    /// An image or asset link that climbs above the content root.
+    #[serde(rename = "KB053")]
+    AssetOutsideRoot,
+    /// An asset that is a symbolic link.
+    #[serde(rename = "KB054")]
+    SymlinkedAsset,
+    /// A binary file (NUL bytes) with a document's extension.
+    #[serde(rename = "KB055")]
+    BinaryDocument,
+    /// A file under the content root that is neither a document, an asset nor excluded.
+    #[serde(rename = "KB056")]
+    IgnoredFile,
 }
 
 impl Code {
@@ -105,11 +127,18 @@ impl Code {
             Code::UnusedSuppression => "KB016",
             Code::PortableName => "KB030",
             Code::NameCollision => "KB031",
+            Code::UnreleasedTarget => "KB050",
+            Code::UnreferencedAsset => "KB051",
+            Code::AssetTooLarge => "KB052",
+            Code::AssetOutsideRoot => "KB053",
+            Code::SymlinkedAsset => "KB054",
+            Code::BinaryDocument => "KB055",
+            Code::IgnoredFile => "KB056",
         }
     }
 
     /// Every code, in order.
-    pub const ALL: [Code; 21] = [
+    pub const ALL: [Code; 28] = [
         Code::FrontMatter,
         Code::MissingField,
         Code::DuplicateId,
@@ -131,6 +160,13 @@ impl Code {
         Code::KeyNotIdentifier,
         Code::PortableName,
         Code::NameCollision,
+        Code::UnreleasedTarget,
+        Code::UnreferencedAsset,
+        Code::AssetTooLarge,
+        Code::AssetOutsideRoot,
+        Code::SymlinkedAsset,
+        Code::BinaryDocument,
+        Code::IgnoredFile,
     ];
 
     /// A code as written in `kbrel.toml` or a suppression comment (`KB010`, case-insensitive).
@@ -180,6 +216,17 @@ impl Code {
             Code::NameCollision => {
                 "Two file names are the same under case folding or Unicode normalisation"
             }
+            Code::UnreleasedTarget => {
+                "A link or image names a file that exists but is not released (ignored or excluded)"
+            }
+            Code::UnreferencedAsset => "An asset no document links to",
+            Code::AssetTooLarge => "An asset is larger than `[content] max_asset_size`",
+            Code::AssetOutsideRoot => "An image or asset link climbs above the content root",
+            Code::SymlinkedAsset => "An asset is a symbolic link",
+            Code::BinaryDocument => "A binary file has a document's extension",
+            Code::IgnoredFile => {
+                "A file under the content root is neither a document, an asset nor excluded"
+            }
         }
     }
 
@@ -197,7 +244,9 @@ impl Code {
             | Code::NoFrontMatter
             | Code::UnusedSuppression
             | Code::KeyCaseCollision
-            | Code::KeyNotIdentifier => Level::Warn,
+            | Code::KeyNotIdentifier
+            | Code::UnreferencedAsset
+            | Code::IgnoredFile => Level::Warn,
             _ => Level::Error,
         }
     }

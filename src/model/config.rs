@@ -68,7 +68,17 @@ pub struct PackageConfig {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub publish_config: BTreeMap<String, String>,
+    /// package.json `files` (default `["dist", "docs", "manifest.json"]`). kbrel writes the
+    /// tarball itself, so this only matters to tools that pack the files again (`npm pack` in
+    /// a `kbrel pack --out` folder): it must cover everything kbrel ships, see
+    /// [`PACKAGE_TOP_LEVEL`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
+
+/// What a release's tarball holds besides `package.json` and `README.md` (which npm always
+/// packs): `[package] files` must cover each of these wholly.
+pub const PACKAGE_TOP_LEVEL: [&str; 3] = ["dist", "docs", "manifest.json"];
 
 fn default_license() -> String {
     "UNLICENSED".into()
@@ -140,6 +150,43 @@ pub struct ContentConfig {
     /// `include`, applied after it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// Folders below the content root whose every file is an asset (`static`, `{lang}/img`),
+    /// whatever its extension. Released even when no document links to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<String>,
+    /// File extensions (without the dot, case-insensitive) of the files that are assets:
+    /// images, PDFs, videos… Replaces the default list ([`DEFAULT_ASSET_EXTENSIONS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_extensions: Option<Vec<String>>,
+    /// The largest asset in bytes (KB052 above it). Default: 100 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_asset_size: Option<u64>,
+}
+
+/// The extensions of the files that are assets when `[content] asset_extensions` is not set.
+pub const DEFAULT_ASSET_EXTENSIONS: [&str; 17] = [
+    "png", "jpg", "jpeg", "gif", "webp", "avif", "svg", "ico", "bmp", "pdf", "mp4", "webm", "mov",
+    "mp3", "ogg", "wav", "zip",
+];
+
+/// The largest asset when `[content] max_asset_size` is not set: 100 MiB.
+pub const DEFAULT_MAX_ASSET_SIZE: u64 = 100 * 1024 * 1024;
+
+impl ContentConfig {
+    /// The asset extensions in force, lowercase.
+    pub fn asset_extensions(&self) -> Vec<String> {
+        match &self.asset_extensions {
+            Some(list) => list
+                .iter()
+                .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
+                .collect(),
+            None => DEFAULT_ASSET_EXTENSIONS.map(String::from).to_vec(),
+        }
+    }
+
+    pub fn max_asset_size(&self) -> u64 {
+        self.max_asset_size.unwrap_or(DEFAULT_MAX_ASSET_SIZE)
+    }
 }
 
 /// `[[content.history]]`: the content folder of the releases in a version range.
@@ -182,6 +229,9 @@ impl Default for ContentConfig {
             history: Vec::new(),
             include: Vec::new(),
             exclude: Vec::new(),
+            assets: Vec::new(),
+            asset_extensions: None,
+            max_asset_size: None,
         }
     }
 }
@@ -420,6 +470,7 @@ impl Config {
 
     fn validate(&self, path: &Path) -> Result<()> {
         self.validate_languages()
+            .and_then(|()| self.validate_package_files())
             .and_then(|()| self.validate_registry())
             .and_then(|()| self.validate_bundle())
             .and_then(|()| self.validate_globs())
@@ -469,6 +520,80 @@ impl Config {
             return Err(format!(
                 "content.source_language `{src}` is not one of content.languages"
             ));
+        }
+        Ok(())
+    }
+
+    /// `[package] files`: relative paths or globs (no `!` exclusions, no `..`) that together
+    /// cover everything the tarball holds, so that `npm pack` of a `kbrel pack --out` folder
+    /// packs the same files. A glob covers a folder it matches wholly, as npm does.
+    fn validate_package_files(&self) -> std::result::Result<(), String> {
+        let files = &self.package.files;
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut globs = globset::GlobSetBuilder::new();
+        for (i, f) in files.iter().enumerate() {
+            let bad = if f.trim().is_empty() {
+                Some("is empty")
+            } else if f.starts_with('!') {
+                Some(
+                    "is an exclusion; kbrel decides what the tarball holds, so `files` can only list what it ships",
+                )
+            } else if f.starts_with('/') || f.contains('\\') {
+                Some("must be a path relative to the package root, with `/`")
+            } else if f.split('/').any(|c| c == "..") {
+                Some("climbs out of the package with `..`")
+            } else {
+                None
+            };
+            if let Some(why) = bad {
+                return Err(format!("package.files[{i}] `{f}` {why}"));
+            }
+            let pattern = f.trim_start_matches("./").trim_end_matches('/');
+            let glob = globset::GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| format!("package.files[{i}] `{f}`: {e}"))?;
+            globs.add(glob);
+        }
+        let globs = globs.build().map_err(|e| format!("package.files: {e}"))?;
+        // A path is packed when the glob matches it or one of its folders.
+        let covered = |path: &str| {
+            let mut prefix = String::new();
+            path.split('/').any(|part| {
+                if !prefix.is_empty() {
+                    prefix.push('/');
+                }
+                prefix.push_str(part);
+                globs.is_match(&prefix)
+            })
+        };
+        for lang in &self.content.languages {
+            for probe in [
+                format!("dist/esm/{lang}.js"),
+                format!("dist/esm/{lang}.d.ts"),
+                format!("dist/iife/{lang}.js"),
+                format!("dist/iife/{lang}.d.ts"),
+                format!("dist/{lang}/any/file"),
+                format!("docs/{lang}/any/document.md"),
+                format!("docs/{lang}/any/file"),
+                "manifest.json".to_string(),
+            ] {
+                if !covered(&probe) {
+                    let top = probe.split('/').next().unwrap_or_default();
+                    return Err(format!(
+                        "package.files = [{}] does not cover `{probe}`, which the tarball holds: \
+                         list `{top}` (kbrel ships {} wholly)",
+                        files
+                            .iter()
+                            .map(|f| format!("{f:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        PACKAGE_TOP_LEVEL.join(", ")
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -578,6 +703,27 @@ impl Config {
                 }
             }
         }
+        for (j, p) in self.content.assets.iter().enumerate() {
+            let t = p.trim().trim_end_matches('/');
+            if t.is_empty() || t.starts_with('/') || t.split('/').any(|s| s == ".." || s == ".") {
+                return Err(format!(
+                    "content.assets[{j}] `{p}`: name a folder relative to the content root, without `.` or `..`"
+                ));
+            }
+        }
+        for (j, e) in self.content.asset_extensions.iter().flatten().enumerate() {
+            let t = e.trim_start_matches('.');
+            if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(format!(
+                    "content.asset_extensions[{j}] `{e}`: an extension is letters and digits (`png`)"
+                ));
+            }
+            if matches!(t.to_ascii_lowercase().as_str(), "md" | "mdx") {
+                return Err(format!(
+                    "content.asset_extensions[{j}] `{e}`: `.{t}` files are documents, not assets"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -659,6 +805,7 @@ impl Config {
                 keywords: Vec::new(),
                 engines: BTreeMap::new(),
                 publish_config: BTreeMap::new(),
+                files: Vec::new(),
             },
             content: ContentConfig::default(),
             bundle: BundleConfig::default(),
@@ -956,6 +1103,69 @@ fn comparator_range(c: &semver::Comparator) -> std::result::Result<VersionRange,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `[package] files` must cover what the tarball holds; each refusal names the field.
+    #[test]
+    fn package_files_must_cover_the_tarball() {
+        let parse = |files: &str| {
+            Config::parse(
+                &format!("[package]\nname = \"x\"\nfiles = {files}\n"),
+                Path::new("kbrel.toml"),
+            )
+            .map(|c| c.package.files)
+            .map_err(|e| e.to_string())
+        };
+        for ok in [
+            r#"["dist", "docs", "manifest.json"]"#,
+            r#"["./dist/", "docs/**", "*.json", "LICENSE"]"#,
+            r#"["dist/*", "docs/*", "manifest.json", "CHANGELOG.md"]"#,
+            r#"["*"]"#,
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}: {:?}", parse(ok));
+        }
+        assert_eq!(
+            parse(r#"["docs", "dist", "manifest.json", "LICENSE"]"#).unwrap(),
+            ["docs", "dist", "manifest.json", "LICENSE"]
+        );
+        for (bad, says) in [
+            (r#"["dist", "docs"]"#, "does not cover `manifest.json`"),
+            (
+                r#"["dist/esm", "docs", "manifest.json"]"#,
+                "`dist/iife/en.js`",
+            ),
+            (
+                r#"["dist/**/*.js", "docs", "manifest.json"]"#,
+                "list `dist`",
+            ),
+            (
+                r#"["dist", "docs/**/*.md", "manifest.json"]"#,
+                "`docs/en/any/file`",
+            ),
+            (
+                r#"["dist", "docs", "manifest.json", "!docs/zh"]"#,
+                "package.files[3] `!docs/zh` is an exclusion",
+            ),
+            (
+                r#"["dist", "docs", "../manifest.json"]"#,
+                "package.files[2] `../manifest.json` climbs out",
+            ),
+            (
+                r#"["/dist", "docs", "manifest.json"]"#,
+                "package.files[0] `/dist` must be a path relative",
+            ),
+            (
+                r#"["dist", "", "manifest.json"]"#,
+                "package.files[1] `` is empty",
+            ),
+            (
+                r#"["dist", "docs", "manifest.json", "a[b"]"#,
+                "package.files[3] `a[b`",
+            ),
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn unknown_key_is_named() {

@@ -100,6 +100,149 @@ pub struct KnowledgeBase {
     pub problems: Vec<Finding>,
     /// The key map the documents' keys were built from (read at the same revision).
     pub keys: KeyMap,
+    /// The assets (see [`Classifier`]), sorted by path. Read from a folder only: a knowledge
+    /// base read from a git tree has none yet.
+    pub assets: Vec<Asset>,
+    /// The files that are not released, neither documents nor assets (ignored or excluded by
+    /// configuration), relative to the content root: a link to one is KB050.
+    pub unreleased: BTreeSet<String>,
+}
+
+/// A file released as it is (an image, a PDF, a video): content-addressed like a document,
+/// its bytes streamed from `source` when they are stored or packed, never held whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asset {
+    /// Path relative to the content root: `en/img/a.png`, `static/logo.svg`.
+    pub path: String,
+    /// Lowercase hex sha256 of the bytes.
+    pub sha256: String,
+    pub size: u64,
+    /// The file its bytes are read from.
+    pub source: PathBuf,
+    /// In a declared `[content] assets` folder: released even when no document links to it.
+    pub declared: bool,
+}
+
+/// What a file below the content root is. [`Classifier::classify`] is the one place that
+/// decides it, for every reader of a content tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileClass {
+    /// A document: in a language folder, with a document extension, kept by `include`/`exclude`.
+    Document,
+    /// An asset: in a `[content] assets` folder, or with an extension of
+    /// `[content] asset_extensions`.
+    Asset,
+    /// Left out by `[content] include`/`exclude`.
+    Excluded,
+    /// None of the above: reported by `check` (KB056), never dropped without a word.
+    Ignored,
+}
+
+/// The extensions of documents.
+pub const DOCUMENT_EXTENSIONS: [&str; 1] = ["md"];
+
+/// Whether a file name has a document extension.
+pub fn is_document_name(name: &str) -> bool {
+    DOCUMENT_EXTENSIONS.iter().any(|ext| {
+        name.len() > ext.len() + 1
+            && name.ends_with(ext)
+            && name.as_bytes()[name.len() - ext.len() - 1] == b'.'
+    })
+}
+
+/// The file classification of one configuration (its globs compiled once).
+pub struct Classifier {
+    languages: Vec<String>,
+    include: Vec<globset::GlobSet>,
+    exclude: Vec<globset::GlobSet>,
+    /// `[content] assets` folders, `{lang}` expanded, each ending in `/`.
+    asset_dirs: Vec<String>,
+    asset_extensions: Vec<String>,
+}
+
+impl Classifier {
+    pub fn new(cfg: &Config) -> Result<Classifier> {
+        let c = &cfg.content;
+        let compile = |field: &str, globs: &[String]| -> Result<Vec<globset::GlobSet>> {
+            globs
+                .iter()
+                .enumerate()
+                .map(|(i, g)| {
+                    crate::config::path_glob(g, &c.languages).map_err(|m| Error::Config {
+                        path: cfg.base_dir.join(crate::config::CONFIG_FILE),
+                        message: format!("content.{field}[{i}] `{g}`: {m}"),
+                    })
+                })
+                .collect()
+        };
+        let mut asset_dirs = Vec::new();
+        for dir in &c.assets {
+            let dir = dir.trim().trim_end_matches('/');
+            if dir.contains("{lang}") {
+                asset_dirs.extend(
+                    c.languages
+                        .iter()
+                        .map(|l| format!("{}/", dir.replace("{lang}", l))),
+                );
+            } else {
+                asset_dirs.push(format!("{dir}/"));
+            }
+        }
+        Ok(Classifier {
+            languages: c.languages.clone(),
+            include: compile("include", &c.include)?,
+            exclude: compile("exclude", &c.exclude)?,
+            asset_dirs,
+            asset_extensions: c.asset_extensions(),
+        })
+    }
+
+    /// What the file at `path` (relative to the content root, `/`-separated) is.
+    pub fn classify(&self, path: &str) -> FileClass {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let in_language = path
+            .split_once('/')
+            .is_some_and(|(lang, _)| self.languages.iter().any(|l| l == lang));
+        if in_language && is_document_name(name) {
+            let included = self.include.is_empty() || self.include.iter().any(|g| g.is_match(path));
+            if !included || self.exclude.iter().any(|g| g.is_match(path)) {
+                return FileClass::Excluded;
+            }
+            return FileClass::Document;
+        }
+        if self.exclude.iter().any(|g| g.is_match(path)) {
+            return FileClass::Excluded;
+        }
+        if self.in_asset_dir(path) {
+            return FileClass::Asset;
+        }
+        let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        match ext {
+            Some(e) if self.asset_extensions.contains(&e) => FileClass::Asset,
+            _ => FileClass::Ignored,
+        }
+    }
+
+    /// Whether `path` is in a declared `[content] assets` folder.
+    pub fn in_asset_dir(&self, path: &str) -> bool {
+        self.asset_dirs.iter().any(|d| path.starts_with(d.as_str()))
+    }
+}
+
+/// The KB056 finding for an ignored file, naming its extension.
+fn ignored_finding(path: &str) -> Finding {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let why = match name.rsplit_once('.') {
+        _ if is_document_name(name) => {
+            "a document outside the language folders is not released: move it into one, or exclude it".into()
+        }
+        Some((stem, ext)) if !stem.is_empty() => format!(
+            "`.{ext}` is neither a document nor an asset extension: add `{}` to `[content] asset_extensions` to release it, or exclude it",
+            ext.to_ascii_lowercase()
+        ),
+        _ => "it has no extension: list its folder in `[content] assets` to release it, or exclude it".into(),
+    };
+    Finding::warning(Code::IgnoredFile, path, 1, format!("ignored: {why}"))
 }
 
 impl KnowledgeBase {
@@ -515,6 +658,18 @@ fn parse_document(
 ) -> (Option<Document>, Vec<Finding>) {
     let full = format!("{lang}/{path}");
     let mut findings = Vec::new();
+    // git's test for binary content: a NUL byte in the first 8,000 bytes.
+    if let Some(at) = bytes.iter().take(8000).position(|b| *b == 0) {
+        findings.push(Finding::error(
+            Code::BinaryDocument,
+            &full,
+            1,
+            format!(
+                "binary content (a NUL byte at offset {at}) in a file with a document's extension; rename it, or exclude it"
+            ),
+        ));
+        return (None, findings);
+    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => normalize_owned(t),
         Err(err) => {
@@ -686,7 +841,24 @@ pub fn build(
             });
         }
     }
-    let (files, all_files) = select(cfg, files, all_files)?;
+    let classifier = Classifier::new(cfg)?;
+    // Nothing dropped silently: every file that is neither a document nor an asset is
+    // reported once (KB056) unless configuration excludes it.
+    let mut unreleased = BTreeSet::new();
+    let mut problems = Vec::new();
+    for path in &all_files {
+        match classifier.classify(path) {
+            FileClass::Document | FileClass::Asset => {}
+            FileClass::Excluded => {
+                unreleased.insert(path.clone());
+            }
+            FileClass::Ignored => {
+                unreleased.insert(path.clone());
+                problems.push(ignored_finding(path));
+            }
+        }
+    }
+    let (files, all_files) = select(cfg, &classifier, files, all_files)?;
     // key maps are key -> path; invert per language, each path's keys in declaration order.
     // lang → path → (declaration order, key)
     type Declared<'k> = BTreeMap<&'k str, BTreeMap<&'k str, Vec<(usize, &'k str)>>>;
@@ -735,7 +907,9 @@ pub fn build(
         .into_par_iter()
         .filter_map(|f| {
             let (lang, rest) = f.path.split_once('/')?;
-            if !langs.iter().any(|l| l == lang) || !rest.ends_with(".md") {
+            if !langs.iter().any(|l| l == lang)
+                || classifier.classify(&f.path) != FileClass::Document
+            {
                 return None;
             }
             let kop = key_of_path.get(lang).unwrap_or(&empty);
@@ -743,7 +917,6 @@ pub fn build(
         })
         .collect();
     let mut documents = Vec::with_capacity(parsed.len());
-    let mut problems = Vec::new();
     for (doc, findings) in parsed {
         documents.extend(doc);
         problems.extend(findings);
@@ -801,6 +974,8 @@ pub fn build(
         files: all_files,
         problems,
         keys: keys.clone(),
+        assets: Vec::new(),
+        unreleased,
     })
 }
 
@@ -825,11 +1000,12 @@ fn displace_claimed_urls(documents: &mut [Document]) {
     }
 }
 
-/// `[content] include` / `exclude`: drop the markdown files that are not documents, from the
-/// sources and from the file list (a link to an excluded page is a link to nothing that is
-/// published). An include/exclude that leaves a language without documents is an error.
+/// `[content] include` / `exclude`: drop the documents that are excluded, from the sources and
+/// from the file list (a link to an excluded page is a link to nothing that is published). An
+/// include/exclude that leaves a language without documents is an error.
 fn select(
     cfg: &Config,
+    classifier: &Classifier,
     files: Vec<SourceFile>,
     mut all_files: BTreeSet<String>,
 ) -> Result<(Vec<SourceFile>, BTreeSet<String>)> {
@@ -837,31 +1013,16 @@ fn select(
     if c.include.is_empty() && c.exclude.is_empty() {
         return Ok((files, all_files));
     }
-    let compile = |field: &str, globs: &[String]| -> Result<Vec<globset::GlobSet>> {
-        globs
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                crate::config::path_glob(g, &c.languages).map_err(|m| Error::Config {
-                    path: cfg.base_dir.join(crate::config::CONFIG_FILE),
-                    message: format!("content.{field}[{i}] `{g}`: {m}"),
-                })
-            })
-            .collect()
-    };
-    let include = compile("include", &c.include)?;
-    let exclude = compile("exclude", &c.exclude)?;
     let is_doc = |path: &str| {
-        !path.ends_with(".md")
-            || ((include.is_empty() || include.iter().any(|g| g.is_match(path)))
-                && !exclude.iter().any(|g| g.is_match(path)))
+        let name = path.rsplit('/').next().unwrap_or(path);
+        !is_document_name(name) || classifier.classify(path) != FileClass::Excluded
     };
     let mut before: BTreeMap<&str, usize> = BTreeMap::new();
     let mut after: BTreeMap<&str, usize> = BTreeMap::new();
     for f in &files {
-        if let Some((lang, _)) = f.path.split_once('/')
+        if let Some((lang, rest)) = f.path.split_once('/')
             && let Some(l) = c.languages.iter().find(|l| *l == lang)
-            && f.path.ends_with(".md")
+            && is_document_name(rest.rsplit('/').next().unwrap_or(rest))
         {
             *before.entry(l.as_str()).or_default() += 1;
             if is_doc(&f.path) {
@@ -1103,7 +1264,91 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
         })
         .collect::<Result<_>>()?;
     let keys = load_key_map(cfg)?;
-    build(cfg, files, all, &keys)
+    let mut kb = build(cfg, files, all, &keys)?;
+    let (assets, problems) = load_assets(cfg, root, &kb.files)?;
+    if !problems.is_empty() {
+        kb.problems.extend(problems);
+        kb.problems.sort();
+    }
+    kb.assets = assets;
+    Ok(kb)
+}
+
+/// The assets of a content folder: every file [`Classifier::classify`] calls an asset, hashed
+/// in parallel, each streamed through a 64 KiB buffer (never read whole). A symbolic link
+/// (KB054) or a file over `[content] max_asset_size` (KB052, not read at all) is a finding
+/// and not an asset.
+fn load_assets(
+    cfg: &Config,
+    root: &Path,
+    files: &BTreeSet<String>,
+) -> Result<(Vec<Asset>, Vec<Finding>)> {
+    let classifier = Classifier::new(cfg)?;
+    let max = cfg.content.max_asset_size();
+    let paths: Vec<&String> = files
+        .iter()
+        .filter(|p| classifier.classify(p) == FileClass::Asset)
+        .collect();
+    let results: Vec<Result<std::result::Result<Asset, Finding>>> = paths
+        .par_iter()
+        .map(|rel| {
+            let source = root.join(rel);
+            let linked = std::fs::symlink_metadata(&source)
+                .map_err(|e| Error::io("stat", &source, e))?
+                .file_type()
+                .is_symlink()
+                || rel
+                    .match_indices('/')
+                    .any(|(i, _)| std::fs::symlink_metadata(root.join(&rel[..i])).is_ok_and(|m| m.file_type().is_symlink()));
+            if linked {
+                return Ok(Err(Finding::error(
+                    Code::SymlinkedAsset,
+                    rel,
+                    1,
+                    "the asset is a symbolic link (or inside one); store the file itself: a release holds files, never links".into(),
+                )));
+            }
+            let (file, size) =
+                crate::fsx::open_regular(&source).map_err(|e| Error::io("read", &source, e))?;
+            if size > max {
+                return Ok(Err(Finding::error(
+                    Code::AssetTooLarge,
+                    rel,
+                    1,
+                    format!(
+                        "the asset holds {size} bytes, more than `[content] max_asset_size` ({max}); shrink it, exclude it, or raise the limit"
+                    ),
+                )));
+            }
+            // Bounded even if the file grows meanwhile: the limit plus one byte tells.
+            let (sha256, len) = crate::hash::sha256_reader(std::io::Read::take(file, max + 1))
+                .map_err(|e| Error::io("read", &source, e))?;
+            if len > max {
+                return Ok(Err(Finding::error(
+                    Code::AssetTooLarge,
+                    rel,
+                    1,
+                    format!("the asset grew past `[content] max_asset_size` ({max}) while it was read"),
+                )));
+            }
+            Ok(Ok(Asset {
+                path: (*rel).clone(),
+                sha256,
+                size: len,
+                source,
+                declared: classifier.in_asset_dir(rel),
+            }))
+        })
+        .collect();
+    let mut assets = Vec::new();
+    let mut problems = Vec::new();
+    for r in results {
+        match r? {
+            Ok(a) => assets.push(a),
+            Err(f) => problems.push(f),
+        }
+    }
+    Ok((assets, problems))
 }
 
 fn walk(

@@ -320,12 +320,18 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
         || p.bugs.is_some()
         || !p.keywords.is_empty()
         || !p.engines.is_empty()
-        || !p.publish_config.is_empty())
+        || !p.publish_config.is_empty()
+        || !p.files.is_empty())
     .then(|| {
-        serde_json::json!({
+        let mut fields = serde_json::json!({
             "author": p.author, "homepage": p.homepage, "bugs": p.bugs,
             "keywords": p.keywords, "engines": p.engines, "publishConfig": p.publish_config,
-        })
+        });
+        // Added after the others: absent unless set, so earlier digests are unchanged.
+        if !p.files.is_empty() {
+            fields["files"] = serde_json::json!(p.files);
+        }
+        fields
     });
     let d = Digest {
         name: &cfg.package.name,

@@ -7,6 +7,14 @@ use crate::content::KnowledgeBase;
 use crate::error::{Error, Result};
 pub use crate::ground::findings::{Code, Finding, Level, Severity};
 
+/// Every asset of `kb` and the documents that link to it (content-root paths, sorted).
+pub fn asset_references(
+    kb: &KnowledgeBase,
+    cfg: &Config,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    rules::asset_references(kb, cfg)
+}
+
 /// All findings for a knowledge base, sorted (file, line, code).
 pub fn lint(kb: &KnowledgeBase, cfg: &Config) -> Vec<Finding> {
     let mut out = kb.problems.clone();
@@ -411,6 +419,10 @@ mod rules {
         bad_front_matter: FastSet<&'a str>,
         /// `(lang, base URL)` for every configured language when `base_url` is set.
         bases: Vec<(&'a str, String)>,
+        /// Files that exist but are not released (KB050).
+        unreleased: FastSet<&'a str>,
+        /// The asset extensions in force (KB053 for a link climbing out to one).
+        asset_extensions: Vec<String>,
     }
 
     struct LangIndex<'a> {
@@ -471,7 +483,15 @@ mod rules {
                     .map(|f| f.file.as_str())
                     .collect(),
                 bases,
+                unreleased: kb.unreleased.iter().map(String::as_str).collect(),
+                asset_extensions: cfg.content.asset_extensions(),
             }
+        }
+
+        fn is_asset_name(&self, path: &str) -> bool {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            name.rsplit_once('.')
+                .is_some_and(|(_, e)| self.asset_extensions.contains(&e.to_ascii_lowercase()))
         }
 
         fn lang(&self, lang: &str) -> Option<&LangIndex<'a>> {
@@ -505,12 +525,63 @@ mod rules {
         duplicate_bodies(&ctx, out);
         empty_documents(&ctx, out);
         portable_names(&ctx, out);
-        let per_doc: Vec<Finding> = kb
+        let per_doc: Vec<DocOut> = kb
             .documents
             .par_iter()
-            .flat_map_iter(|doc| document_rules(&ctx, doc))
+            .map(|doc| document_rules(&ctx, doc))
             .collect();
-        out.extend(per_doc);
+        let mut referenced: FastSet<&str> = FastSet::default();
+        for d in &per_doc {
+            referenced.extend(d.refs.iter().map(String::as_str));
+        }
+        unreferenced_assets(kb, &referenced, out);
+        for d in per_doc {
+            out.extend(d.findings);
+        }
+    }
+
+    /// KB051: an asset no document links to, outside the declared `[content] assets` folders.
+    fn unreferenced_assets(kb: &KnowledgeBase, referenced: &FastSet<&str>, out: &mut Vec<Finding>) {
+        for a in &kb.assets {
+            if !a.declared && !referenced.contains(a.path.as_str()) {
+                out.push(Finding::warning(
+                    Code::UnreferencedAsset,
+                    &a.path,
+                    1,
+                    "no document links to this asset; it is released anyway (exclude it, or declare its folder in `[content] assets`)".into(),
+                ));
+            }
+        }
+    }
+
+    /// Every asset a document links to: asset path → the documents (content-root paths) that
+    /// link to it, sorted. Assets nothing links to are listed with no documents.
+    pub(super) fn asset_references(
+        kb: &KnowledgeBase,
+        cfg: &Config,
+    ) -> std::collections::BTreeMap<String, Vec<String>> {
+        let ctx = Ctx::new(kb, cfg);
+        let mut map: std::collections::BTreeMap<String, Vec<String>> = kb
+            .assets
+            .iter()
+            .map(|a| (a.path.clone(), Vec::new()))
+            .collect();
+        let per_doc: Vec<(String, Vec<String>)> = kb
+            .documents
+            .par_iter()
+            .map(|doc| (doc.full_path(), document_rules(&ctx, doc).refs))
+            .collect();
+        for (doc, refs) in per_doc {
+            for r in refs {
+                if let Some(v) = map.get_mut(&r) {
+                    v.push(doc.clone());
+                }
+            }
+        }
+        for v in map.values_mut() {
+            v.sort();
+        }
+        map
     }
 
     /// KB030: a document whose path has a name that is not portable (kbrel's own registry
@@ -919,10 +990,18 @@ mod rules {
         }
     }
 
-    /// KB009–KB012 for one document: links, images, HTML tags.
-    fn document_rules(ctx: &Ctx, doc: &Document) -> Vec<Finding> {
+    /// What the link rules find in one document: findings, and the files its relative links
+    /// and images name (relative to the content root, each once).
+    #[derive(Default)]
+    pub(super) struct DocOut {
+        pub findings: Vec<Finding>,
+        pub refs: Vec<String>,
+    }
+
+    /// KB009–KB012, KB050, KB053 for one document: links, images, HTML tags.
+    fn document_rules(ctx: &Ctx, doc: &Document) -> DocOut {
         let body = doc.body();
-        let mut out = Vec::new();
+        let mut out = DocOut::default();
         if body.is_empty() {
             return out;
         }
@@ -969,8 +1048,11 @@ mod rules {
             html_fragment(ctx, doc, &file, &lines, &fragment, &mut tags, &mut out);
         }
         for (line, message) in html::balance(tags.iter().map(|(t, l)| (t, *l))) {
-            out.push(Finding::error(Code::UnbalancedHtml, &file, line, message));
+            out.findings
+                .push(Finding::error(Code::UnbalancedHtml, &file, line, message));
         }
+        out.refs.sort();
+        out.refs.dedup();
         out
     }
 
@@ -983,7 +1065,7 @@ mod rules {
         lines: &Lines,
         fragment: &Fragment,
         tags: &mut Vec<(html::Tag, usize)>,
-        out: &mut Vec<Finding>,
+        out: &mut DocOut,
     ) {
         for tag in html::tokenize(&fragment.text) {
             let line = lines.line(fragment.body_offset(tag.pos));
@@ -1082,29 +1164,47 @@ mod rules {
         target: &str,
         image: bool,
         line: usize,
-        out: &mut Vec<Finding>,
+        out: &mut DocOut,
     ) {
         let what = if image { "image" } else { "link" };
         match classify(target) {
             Target::Skip => {}
             Target::Relative(path) => match content::resolve_relative(file, &path) {
-                None => out.push(Finding::error(
+                None if image || ctx.is_asset_name(&path) => out.findings.push(Finding::error(
+                    Code::AssetOutsideRoot,
+                    file,
+                    line,
+                    format!(
+                        "{what} `{target}` climbs above the content root: a release holds only what is inside it; move the file into the content root"
+                    ),
+                )),
+                None => out.findings.push(Finding::error(
                     Code::BrokenLink,
                     file,
                     line,
                     format!("broken {what} `{target}`: it climbs above the content root"),
                 )),
+                Some(resolved) if ctx.unreleased.contains(resolved.as_str()) => {
+                    out.findings.push(Finding::error(
+                        Code::UnreleasedTarget,
+                        file,
+                        line,
+                        format!(
+                            "{what} `{target}`: `{resolved}` exists but is not released (ignored or excluded), so consumers would get a broken {what}; add its extension to `[content] asset_extensions` or its folder to `[content] assets`"
+                        ),
+                    ));
+                }
                 Some(resolved) if !ctx.files.contains(resolved.as_str()) => {
-                    out.push(Finding::error(
+                    out.findings.push(Finding::error(
                         Code::BrokenLink,
                         file,
                         line,
                         format!("broken {what} `{target}`: `{resolved}` does not exist"),
                     ))
                 }
-                Some(_) => {}
+                Some(resolved) => out.refs.push(resolved),
             },
-            Target::Absolute(url) => check_absolute(ctx, doc, file, url, line, out),
+            Target::Absolute(url) => check_absolute(ctx, doc, file, url, line, &mut out.findings),
         }
     }
 

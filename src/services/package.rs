@@ -428,7 +428,7 @@ struct PackageJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     types: Option<String>,
     exports: Exports,
-    files: [&'static str; 3],
+    files: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     engines: Option<&'a BTreeMap<String, String>>,
     #[serde(rename = "publishConfig", skip_serializing_if = "Option::is_none")]
@@ -1010,6 +1010,7 @@ impl Started<'_> {
             Exports::Paths(exports)
         };
         let f = release.fields;
+        let default_files = crate::config::PACKAGE_TOP_LEVEL.map(String::from);
         let pj = PackageJson {
             name: release.name,
             version: release.version,
@@ -1024,7 +1025,10 @@ impl Started<'_> {
             main: format!("./dist/esm/{src}.js"),
             types: (contents.format >= 3).then(|| format!("./dist/esm/{src}.d.ts")),
             exports,
-            files: ["dist", "docs", "manifest.json"],
+            files: f
+                .map(|f| f.files.as_slice())
+                .filter(|f| !f.is_empty())
+                .unwrap_or(&default_files),
             engines: f.map(|f| &f.engines).filter(|e| !e.is_empty()),
             publish_config: f.map(|f| &f.publish_config).filter(|e| !e.is_empty()),
             kbrel: PackageJsonKbrel {

@@ -1121,3 +1121,116 @@ fn compare_package_proves_the_switch_and_names_what_breaks() {
     let run = fx.kbrel(&["compare-package", same.to_str().unwrap(), "9.0.0"]);
     assert_eq!(run.code, 2, "{run}");
 }
+
+/// A gzip'd tar of `files` (`package/…` paths) written to `out`.
+fn write_tgz(files: &[(String, String)], out: &Path) {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, body) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, path, body.as_bytes()).unwrap();
+    }
+    let raw = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &raw).unwrap();
+    fs::write(out, gz.finish().unwrap()).unwrap();
+}
+
+/// `compare-package` runs the OLD package's JavaScript, which may be hostile: in a `vm`
+/// context, under node's permission model, with an empty environment. A script that escapes
+/// the context (`this.constructor.constructor('return process')()`) reads no environment
+/// variable and writes no file; an ES module that imports `node:fs` is refused, naming the
+/// file (exit 2); a module that loops forever is stopped by the evaluation timeout.
+#[test]
+fn compare_package_sandboxes_the_old_packages_javascript() {
+    if require_tool("node", "--version").is_none() {
+        return;
+    }
+    let fx = consumer_fx();
+    let marker = fx.tmp.path().join("pwned");
+    let m = serde_json::to_string(&marker.display().to_string()).unwrap();
+    let pj = (
+        "package/package.json".to_string(),
+        r#"{"name":"evil","version":"1.0.0"}"#.to_string(),
+    );
+    // A script that escapes the vm context: the keys it sets say what it could do.
+    let escape = format!(
+        "var Evil = function () {{ var r = {{}}; try {{ var p = this.constructor.constructor('return process')(); \
+         r['env-' + p.env.KBREL_TEST_SECRET] = 'x'; r['home-' + p.env.HOME] = 'x'; \
+         var fs = p.getBuiltinModule ? p.getBuiltinModule('node:fs') : p.mainModule.require('fs'); \
+         fs.writeFileSync({m}, 'pwned'); r['write-ok'] = 'x'; }} catch (e) {{ r['write-' + (e.code || 'failed')] = 'x'; }} \
+         try {{ p.getBuiltinModule('node:child_process').execSync('touch ' + {m}); r['exec-ok'] = 'x'; }} catch (e) {{ r['exec-' + (e.code || 'failed')] = 'x'; }} \
+         return r; }}();\n"
+    );
+    let old = fx.tmp.path().join("evil-script.tgz");
+    write_tgz(
+        &[pj.clone(), ("package/dist/iife/en.js".into(), escape)],
+        &old,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kbrel"))
+        .current_dir(fx.kb())
+        .env("KBREL_TEST_SECRET", "s3cr3t-value")
+        .args(["compare-package", old.to_str().unwrap(), "1.0.0", "--json"])
+        .output()
+        .unwrap();
+    let run = Run::from_output_lossy(out);
+    // The old entry's keys are all missing from the release: exit 1, and they show what the
+    // script could do.
+    assert_eq!(run.code, 1, "{run}");
+    assert!(!run.stdout.contains("s3cr3t-value"), "{run}");
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    let keys: Vec<&str> = v["entries"][0]["missing_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"env-undefined"), "{keys:?}");
+    assert!(keys.contains(&"home-undefined"), "{keys:?}");
+    assert!(keys.contains(&"write-ERR_ACCESS_DENIED"), "{keys:?}");
+    assert!(keys.contains(&"exec-ERR_ACCESS_DENIED"), "{keys:?}");
+    assert!(
+        !marker.exists(),
+        "the old package wrote {}",
+        marker.display()
+    );
+
+    // An ES module importing a builtin is refused before it runs, naming the file.
+    let module = format!(
+        "import fs from 'node:fs';\nfs.writeFileSync({m}, 'pwned');\nexport default {{ A: 'a' }};\n"
+    );
+    let old = fx.tmp.path().join("evil-module.tgz");
+    write_tgz(
+        &[pj.clone(), ("package/dist/esm/en.js".into(), module)],
+        &old,
+    );
+    let run = fx.kbrel(&["compare-package", old.to_str().unwrap(), "1.0.0"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("dist/esm/en.js"), "{run}");
+    assert!(run.stderr.contains("node:fs"), "{run}");
+    assert!(!marker.exists());
+
+    // A module that reads a file outside the package through an import path is refused too,
+    // and one that never ends is stopped.
+    let outside = "import x from '../../../../etc/passwd.js';\nexport default { x };\n";
+    let spin = "while (true) {}\nexport default {};\n";
+    let old = fx.tmp.path().join("evil-paths.tgz");
+    write_tgz(
+        &[
+            pj.clone(),
+            ("package/dist/esm/en.js".into(), outside.into()),
+        ],
+        &old,
+    );
+    let run = fx.kbrel(&["compare-package", old.to_str().unwrap(), "1.0.0"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("outside the package"), "{run}");
+    write_tgz(&[pj, ("package/dist/esm/en.js".into(), spin.into())], &old);
+    let started = std::time::Instant::now();
+    let run = fx.kbrel(&["compare-package", old.to_str().unwrap(), "1.0.0"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("timed out"), "{run}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(50));
+}

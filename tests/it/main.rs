@@ -4,6 +4,7 @@
 mod common;
 
 mod adopt;
+mod assets;
 mod bundles;
 mod diff;
 mod fault;

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::extract_tgz;
 use support::*;
 
 type Docs = BTreeMap<String, String>;
@@ -482,4 +483,155 @@ fn kbrel_push_with_a_token() {
         &kb.expected("en"),
         &kb.expected("zh"),
     );
+}
+
+/// Every `[package]` field a package being replaced may carry (author, homepage, bugs,
+/// keywords, engines, publishConfig, files, besides name, description, license and
+/// repository) reaches the published package.json exactly; `npm pack` of a `kbrel pack --out`
+/// folder packs exactly the tarball's files (`files` covers them); `npm publish` of that folder
+/// and `kbrel push` of the next version are accepted by Verdaccio, which serves the fields.
+#[test]
+fn every_package_field_reaches_package_json_npm_pack_and_verdaccio() {
+    if !require_node_npm() {
+        return;
+    }
+    let Some(bin) = require_verdaccio() else {
+        return;
+    };
+    let verdaccio = Verdaccio::start(&bin);
+    let url = verdaccio.url.clone();
+    // `@private/*` is the scope the test Verdaccio lets authenticated users publish.
+    let kb = Kb::new("@private/full-docs", None);
+    let config = kb.root().join("kbrel.toml");
+    let fields = format!(
+        "license = \"MIT\"\nrepository = \"https://github.com/acme/full-docs\"\n\
+         author = \"Acme Docs Team <docs@acme.test> (https://acme.test)\"\n\
+         homepage = \"https://docs.acme.test\"\nbugs = \"https://github.com/acme/full-docs/issues\"\n\
+         keywords = [\"docs\", \"knowledge-base\", \"acme\"]\n\
+         engines = {{ node = \">=18\" }}\n\
+         publish_config = {{ access = \"public\", registry = \"{url}\" }}\n\
+         files = [\"manifest.json\", \"dist/\", \"docs/**\"]\n"
+    );
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replacen("license = \"MIT\"\n", &fields, 1);
+    fs::write(&config, text).unwrap();
+    kb.publish("1.0.0");
+
+    // The package.json in the tarball, field by field.
+    let index = kb.index();
+    let (tgz, _) = index_file(&index, "1.0.0", "tarball");
+    let unpacked = kb.root().join("unpacked");
+    extract_tgz(&fs::read(kb.registry().join(tgz)).unwrap(), &unpacked);
+    let pj = read_json(&unpacked.join("package/package.json"));
+    let keys: BTreeSet<&str> = pj.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let all = [
+        "name",
+        "version",
+        "description",
+        "license",
+        "repository",
+        "author",
+        "homepage",
+        "bugs",
+        "keywords",
+        "type",
+        "main",
+        "types",
+        "exports",
+        "files",
+        "engines",
+        "publishConfig",
+        "kbrel",
+    ];
+    assert_eq!(keys, all.into_iter().collect::<BTreeSet<_>>());
+    let expected = serde_json::json!({
+        "name": "@private/full-docs",
+        "version": "1.0.0",
+        "description": "kbrel serve test knowledge base.",
+        "license": "MIT",
+        "repository": "https://github.com/acme/full-docs",
+        "author": "Acme Docs Team <docs@acme.test> (https://acme.test)",
+        "homepage": "https://docs.acme.test",
+        "bugs": "https://github.com/acme/full-docs/issues",
+        "keywords": ["docs", "knowledge-base", "acme"],
+        "files": ["manifest.json", "dist/", "docs/**"],
+        "engines": { "node": ">=18" },
+        "publishConfig": { "access": "public", "registry": url },
+    });
+    for (k, v) in expected.as_object().unwrap() {
+        assert_eq!(&pj[k], v, "package.json `{k}`");
+    }
+
+    // `npm pack` of the unpacked release packs exactly the tarball's files.
+    let out = kb.root().join("out");
+    run(kb.cmd().args(["pack", "1.0.0", "--out"]).arg(&out)).success();
+    let project = NpmProject::new(&url);
+    let r = project
+        .npm(&["pack", "--dry-run", "--json", out.to_str().unwrap()])
+        .success();
+    let mut npm_files: Vec<String> = r.json()[0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    npm_files.sort();
+    let mut ours = Vec::new();
+    let mut stack = vec![unpacked.join("package")];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(unpacked.join("package")).unwrap();
+                ours.push(rel.display().to_string());
+            }
+        }
+    }
+    ours.sort();
+    assert_eq!(npm_files, ours);
+
+    // npm publishes that folder to Verdaccio (to publishConfig.registry), and kbrel pushes the
+    // next version; both carry the fields.
+    let token = add_user(&url, "packer", "a-long-test-password-2");
+    let host = url.trim_start_matches("http:");
+    fs::write(
+        project.tmp.path().join("npmrc"),
+        format!("{host}:_authToken={token}\n"),
+    )
+    .unwrap();
+    project.npm(&["publish", out.to_str().unwrap()]).success();
+    kb.append_both("intro", "\nMore.\n", "\n更多。\n");
+    kb.publish("1.1.0");
+    run(kb
+        .cmd()
+        .args(["push", "1.1.0", "--to", &url, "--token", &token]))
+    .success();
+    for version in ["1.0.0", "1.1.0"] {
+        let v = project
+            .npm(&["view", &format!("@private/full-docs@{version}"), "--json"])
+            .success()
+            .json();
+        assert_eq!(v["version"], version, "{v}");
+        assert_eq!(
+            v["author"]["name"]
+                .as_str()
+                .or(v["author"].as_str())
+                .map(|a| a.starts_with("Acme Docs Team")),
+            Some(true),
+            "{v}"
+        );
+        assert_eq!(v["homepage"], "https://docs.acme.test", "{v}");
+        assert_eq!(v["keywords"], expected["keywords"], "{v}");
+        assert_eq!(v["engines"], expected["engines"], "{v}");
+        let bugs = v["bugs"]["url"].as_str().or(v["bugs"].as_str());
+        assert_eq!(
+            bugs,
+            Some("https://github.com/acme/full-docs/issues"),
+            "{v}"
+        );
+    }
+    drop(verdaccio.proc);
 }

@@ -229,39 +229,155 @@ fn repo_prefix(g: &Global, cfg: &Config) -> String {
 }
 
 /// Evaluates every `.js`/`.mjs` file given on stdin (`{"old": [root, [files]], "new": …}`)
-/// with node: an ES module's default export, else the globals a script sets in a bare vm
-/// context. Prints `{"old": [entries], "new": [entries]}` (values JSON-encoded unless strings).
+/// with node, sandboxed: an ES module is linked and run as a `vm.SourceTextModule` in a fresh
+/// context (imports only of the package's own files), a script in a bare `vm` context; neither
+/// sees `require`, `process` or `import.meta`. Node itself runs under its permission model
+/// (reads only of the unpacked packages, no writes, no child processes) with an empty
+/// environment, so even code that escapes the `vm` context can neither write nor read secrets.
+/// Prints `{"old": [entries], "new": [entries]}` (values JSON-encoded unless strings; an entry
+/// that cannot be evaluated carries `error`).
 const EVALUATE_JS: &str = r#"
 import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
-import { pathToFileURL } from 'node:url';
 const input = JSON.parse(fs.readFileSync(0, 'utf8'));
 const flat = (o) => Object.fromEntries(Object.keys(o).map((k) => [k, typeof o[k] === 'string' ? o[k] : JSON.stringify(o[k]) ?? String(o[k])]));
+async function esm(root, file) {
+  const context = vm.createContext({});
+  const cache = new Map();
+  const load = (abs) => {
+    if (!cache.has(abs)) cache.set(abs, new vm.SourceTextModule(fs.readFileSync(abs, 'utf8'), { identifier: abs, context }));
+    return cache.get(abs);
+  };
+  const link = async (spec, ref) => {
+    if (!spec.startsWith('./') && !spec.startsWith('../')) throw new Error(`imports \`${spec}\`; only the package's own files can be imported`);
+    const abs = path.resolve(path.dirname(ref.identifier), spec);
+    if (!abs.startsWith(root + path.sep)) throw new Error(`imports \`${spec}\`, outside the package`);
+    return load(abs);
+  };
+  const m = load(path.join(root, file));
+  await m.link(link);
+  await m.evaluate({ timeout: 10000 });
+  return m.namespace.default;
+}
 const out = {};
 for (const [side, [root, files]] of Object.entries(input)) {
   out[side] = [];
   for (const file of files) {
-    const abs = path.join(root, file);
-    const text = fs.readFileSync(abs, 'utf8');
-    if (/(^|[\s;])export[\s{*]/.test(text)) {
-      let mod;
-      try { mod = await import(pathToFileURL(abs).href); }
-      catch { mod = await import('data:text/javascript;charset=utf-8,' + encodeURIComponent(text)); }
-      const d = mod.default;
-      out[side].push({ path: file, kind: 'esm', values: d && typeof d === 'object' ? flat(d) : {} });
-    } else {
-      const ctx = vm.createContext({});
-      try { vm.runInContext(text, ctx, { filename: file, timeout: 10000 }); } catch (e) { }
-      const globals = Object.keys(ctx);
-      const g = globals[0];
-      const v = g === undefined ? {} : ctx[g];
-      out[side].push({ path: file, kind: 'iife', global: g ?? null, values: v && typeof v === 'object' ? flat(v) : {} });
+    const text = fs.readFileSync(path.join(root, file), 'utf8');
+    try {
+      if (/(^|[\s;])export[\s{*]/.test(text)) {
+        const d = await esm(root, file);
+        out[side].push({ path: file, kind: 'esm', values: d && typeof d === 'object' ? flat(d) : {} });
+      } else {
+        const ctx = vm.createContext({});
+        vm.runInContext(text, ctx, { filename: file, timeout: 10000 });
+        const g = Object.keys(ctx)[0];
+        const v = g === undefined ? {} : ctx[g];
+        out[side].push({ path: file, kind: 'iife', global: g ?? null, values: v && typeof v === 'object' ? flat(v) : {} });
+      }
+    } catch (e) {
+      out[side].push({ path: file, kind: 'error', values: {}, error: String(e && e.message || e) });
     }
   }
 }
 process.stdout.write(JSON.stringify(out));
 "#;
+
+/// How long node may take to evaluate both packages before it is killed.
+const EVALUATE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The flags of node's permission model: `--permission` from node 22 on, the experimental
+/// flag of node 20 and 21; `None` before node 20, which has no permission model.
+fn node_permission_flag() -> Result<Option<&'static str>> {
+    let out = std::process::Command::new("node")
+        .arg("--version")
+        .env_clear()
+        .output()
+        .map_err(|e| kbrel::Error::Usage(format!("compare-package needs node on PATH: {e}")))?;
+    let v = String::from_utf8_lossy(&out.stdout);
+    let major: u32 = v
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    Ok(match major {
+        22.. => Some("--permission"),
+        20 | 21 => Some("--experimental-permission"),
+        _ => None,
+    })
+}
+
+/// Run [`EVALUATE_JS`] on `input` in a sandboxed node reading only below `root`, killed after
+/// [`EVALUATE_DEADLINE`]; its stdout.
+fn evaluate_sandboxed(root: &std::path::Path, input: &serde_json::Value) -> Result<Vec<u8>> {
+    use std::io::{Read as _, Write as _};
+    let Some(permission) = node_permission_flag()? else {
+        anyhow::bail!(kbrel::Error::Usage(
+            "compare-package runs the old package's JavaScript under node's permission model, \
+             which needs node 20 or later"
+                .into()
+        ));
+    };
+    let mut child = std::process::Command::new("node")
+        .env_clear()
+        .arg(permission)
+        .arg(format!("--allow-fs-read={}/", root.display()))
+        .args([
+            "--experimental-vm-modules",
+            "--no-warnings",
+            "--input-type=module",
+            "-e",
+            EVALUATE_JS,
+        ])
+        .current_dir(root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| kbrel::Error::Usage(format!("compare-package needs node on PATH: {e}")))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        stdout.read_to_end(&mut b).map(|_| b)
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        stderr.read_to_end(&mut b).map(|_| b)
+    });
+    let mut stdin = child.stdin.take().expect("piped");
+    // A node that exits early closes the pipe: its status and stderr say why.
+    let _ = stdin.write_all(serde_json::to_string(input)?.as_bytes());
+    drop(stdin);
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break Some(s);
+        }
+        if start.elapsed() > EVALUATE_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stdout = out.join().expect("reader")?;
+    let stderr = err.join().expect("reader")?;
+    match status {
+        None => anyhow::bail!(kbrel::Error::Usage(format!(
+            "node did not finish evaluating the packages within {} s",
+            EVALUATE_DEADLINE.as_secs()
+        ))),
+        Some(s) if !s.success() => anyhow::bail!(kbrel::Error::Usage(format!(
+            "node could not evaluate the packages: {}",
+            String::from_utf8_lossy(&stderr).trim()
+        ))),
+        Some(_) => Ok(stdout),
+    }
+}
 
 fn compare_package(g: &Global, args: ComparePackageArgs) -> Result<u8> {
     use std::io::Write as _;
@@ -303,26 +419,7 @@ fn compare_package(g: &Global, args: ComparePackageArgs) -> Result<u8> {
         }
         input.insert(side.into(), serde_json::json!([root, js]));
     }
-    let mut child = std::process::Command::new("node")
-        .args(["--input-type=module", "-e", EVALUATE_JS])
-        .current_dir(tmp.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| kbrel::Error::Usage(format!("compare-package needs node on PATH: {e}")))?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(serde_json::to_string(&input)?.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        anyhow::bail!(kbrel::Error::Usage(format!(
-            "node could not evaluate the packages: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
+    let stdout = evaluate_sandboxed(tmp.path(), &serde_json::Value::Object(input))?;
     #[derive(serde::Deserialize)]
     struct Sides {
         old: Vec<kbrel::compat::Entry>,
@@ -335,8 +432,10 @@ fn compare_package(g: &Global, args: ComparePackageArgs) -> Result<u8> {
         #[serde(default)]
         global: Option<String>,
         values: BTreeMap<String, String>,
+        #[serde(default)]
+        error: Option<String>,
     }
-    let raw: BTreeMap<String, Vec<Raw>> = serde_json::from_slice(&out.stdout)
+    let raw: BTreeMap<String, Vec<Raw>> = serde_json::from_slice(&stdout)
         .context("node printed something that is not the evaluation")?;
     let mut sides = Sides {
         old: Vec::new(),
@@ -349,6 +448,17 @@ fn compare_package(g: &Global, args: ComparePackageArgs) -> Result<u8> {
             &mut sides.new
         };
         for r in entries {
+            if let Some(error) = r.error {
+                let of = if side == "old" {
+                    args.old.display().to_string()
+                } else {
+                    format!("release {version}")
+                };
+                anyhow::bail!(kbrel::Error::Usage(format!(
+                    "cannot evaluate `{}` of {of} in the sandbox: {error}",
+                    r.path
+                )));
+            }
             let gzip_size = gzip
                 .get(&(side.clone(), r.path.clone()))
                 .copied()
