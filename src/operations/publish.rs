@@ -17,8 +17,8 @@ use crate::diff;
 use crate::error::{Error, Result};
 use crate::lint::{self, Finding, Severity};
 use crate::manifest::{
-    self, ChangeCounts, DiffFile, FileRef, GitInfo, Index, IndexVersion, Manifest, ManifestDoc,
-    SCHEMA_VERSION, TarballRef,
+    self, ChangeCounts, DiffFile, DriftCounts, FileRef, GitInfo, Index, IndexVersion, Manifest,
+    ManifestDoc, SCHEMA_VERSION, TarballRef,
 };
 use crate::package;
 use crate::registry::{self, Commit, Registry};
@@ -498,6 +498,141 @@ fn publish_started(
     // Read under the lock, before any other work: a changelog path that is not a regular file
     // fails here, in a dry run too.
     let changelog = read_changelog(cfg.changelog_path())?;
+    let index = read_index_of(cfg, reg)?;
+    let version = choose_version(cfg, kb, reg, &opts.version, index.as_ref())?;
+    let vs = version.to_string();
+    let docs = manifest_docs(cfg, kb);
+    let digest = content_digest(cfg, &docs);
+    if let Some(i) = &index
+        && let Some(existing) = i.get(&vs)
+    {
+        return republish(
+            cfg,
+            reg,
+            opts,
+            lock.as_ref(),
+            i,
+            existing,
+            &digest,
+            changelog,
+            &docs,
+            warnings,
+        );
+    }
+    if let Some(guard) = opts.guard {
+        guard(&vs)?;
+    }
+    let previous = previous_release(index.as_ref(), &version);
+    let prev_manifest = match &previous {
+        Some(p) => Some(reg.read_manifest(p)?),
+        None => None,
+    };
+    let drift = translation_drift(cfg, reg, index.as_ref(), &version, &docs, opts)?;
+    let draft = Draft {
+        cfg,
+        package_format: opts.package_format,
+        git: &opts.git,
+        date: opts.date.date(),
+        published: opts.date.rfc3339(),
+        version,
+        vs,
+        docs,
+        digest,
+        previous: previous.map(|p| p.version),
+        prev_manifest,
+        drift,
+        warnings,
+        lint_note,
+    };
+    let new_blobs = blobs_to_write(kb, reg);
+    let blobs: Vec<(&str, &[u8])> = new_blobs
+        .iter()
+        .map(|d| (d.sha256.as_str(), d.text.as_bytes()))
+        .collect();
+    // Blob files are written (kernel work) while the diff, the manifest and the tarball are
+    // computed (CPU work). A failure on either side removes the blobs written (below).
+    // Leftovers of killed publishes are removed and this publish's staging directory is
+    // created before anything is written.
+    let staging = lock.as_ref().map(|l| reg.begin(l)).transpose()?;
+    let (written, built) = std::thread::scope(|scope| {
+        // The blob writer is a thread of its own, not a worker of the compute pool: the
+        // filesystem sync it ends with blocks its thread, and a blocked worker would leave
+        // the tarball's compression one core.
+        let writer = scope.spawn(|| write_blobs(reg, lock.as_ref(), staging.as_ref(), &blobs));
+        let built = draft.build(kb, reg, staging.as_ref(), started);
+        // A panic in the writer is passed on as it is, as `rayon::join` would.
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (written, built)
+    });
+    let written_blobs: Vec<&str> = blobs.iter().map(|(sha, _)| *sha).collect();
+    // Until the commit succeeds, an early return removes the blobs this publish wrote.
+    let mut cleanup = BlobCleanup {
+        reg,
+        lock: lock.as_ref(),
+        shas: &written_blobs,
+        version: &draft.vs,
+        armed: true,
+    };
+    written?;
+    let built = built?;
+    let tarball = draft.tarball_ref(&built.pkg);
+    let mut new_index = draft.next_index(index.as_ref(), opts.date, &built, &tarball);
+    let (tags_set, backport) =
+        update_dist_tags(&mut new_index, &draft.version, opts.tag.as_deref())?;
+    let packument = draft.packument(reg, index.as_ref(), &new_index, &built.pkg)?;
+    let files = files_written(cfg, &draft.vs, &new_blobs, &tarball.path);
+    let mut report = PublishReport {
+        name: cfg.package.name.clone(),
+        version: draft.vs.clone(),
+        outcome: Outcome::DryRun,
+        published: draft.published.clone(),
+        previous: draft.previous.clone(),
+        backport,
+        tags_set,
+        dist_tags: new_index.dist_tags.clone(),
+        summary: built.summary.clone(),
+        tarball,
+        new_blobs: new_blobs.len(),
+        files,
+        changelog: changelog.path.clone(),
+        changelog_section: built.section.clone(),
+        warnings: draft.warnings.clone(),
+        notes: built.notes.clone(),
+    };
+    // What kbrel writes, kbrel must read back: every registry document goes through the
+    // registry's own readers (and comes back byte for byte) before anything points at it.
+    read_back(
+        reg,
+        &draft.vs,
+        &built.manifest_json,
+        &built.diff_json,
+        &new_index,
+    )?;
+    let Some(lock) = lock.as_ref() else {
+        return Ok(report);
+    };
+    draft.commit(
+        reg,
+        lock,
+        staging.expect("staged with the lock"),
+        &built,
+        &new_index,
+        packument,
+        opts.sign.as_ref(),
+    )?;
+    cleanup.armed = false;
+    drop(cleanup);
+    let updated = changelog::insert_section(&changelog.text, &draft.version, &built.section);
+    registry::write_atomic(&changelog.file, updated.as_bytes())?;
+    report.outcome = Outcome::Published;
+    Ok(report)
+}
+
+/// The registry's index, refused when it holds another package or its sequence cannot grow
+/// (checked before anything is written: a new version increases the sequence).
+fn read_index_of(cfg: &Config, reg: &Registry) -> Result<Option<Index>> {
     let index = reg.read_index()?.map(|(i, _)| i);
     if let Some(i) = &index
         && i.name != cfg.package.name
@@ -510,7 +645,6 @@ fn publish_started(
             ),
         ));
     }
-    // Checked before anything is written: a new version increases the sequence.
     if let Some(i) = &index
         && i.sequence == u64::MAX
     {
@@ -519,82 +653,109 @@ fn publish_started(
             format!("sequence {} cannot be increased", i.sequence),
         ));
     }
-    let version = match &opts.version {
+    Ok(index)
+}
+
+/// The version to publish: `spec` resolved against the index (`--bump auto` diffs the working
+/// content against the highest published version).
+fn choose_version(
+    cfg: &Config,
+    kb: &KnowledgeBase,
+    reg: &Registry,
+    spec: &VersionSpec,
+    index: Option<&Index>,
+) -> Result<semver::Version> {
+    match spec {
         VersionSpec::Auto => {
-            let (current, suggestion) = suggest_next(cfg, kb, reg, index.as_ref())?;
+            let (current, suggestion) = suggest_next(cfg, kb, reg, index)?;
             match (current, suggestion.bump) {
-                (None, _) => semver::Version::new(0, 1, 0),
-                (Some(c), Some(b)) => bump_version(Some(&c), b),
-                (Some(c), None) => {
-                    return Err(Error::Usage(format!(
-                        "--bump auto: nothing changed since {c}; there is nothing to publish"
-                    )));
-                }
+                (None, _) => Ok(semver::Version::new(0, 1, 0)),
+                (Some(c), Some(b)) => Ok(bump_version(Some(&c), b)),
+                (Some(c), None) => Err(Error::Usage(format!(
+                    "--bump auto: nothing changed since {c}; there is nothing to publish"
+                ))),
             }
         }
-        spec => resolve_version(spec, index.as_ref())?,
-    };
-    let vs = version.to_string();
-    let published = opts.date.rfc3339();
-    let docs = manifest_docs(cfg, kb);
-    let digest = content_digest(cfg, &docs);
-
-    if let Some(existing) = index.as_ref().and_then(|i| i.get(&vs)) {
-        if existing.content_digest == digest
-            && let Some(guard) = opts.guard
-        {
-            guard(&vs)?;
-        }
-        if let (Some(lock), Some((key, next))) = (&lock, &opts.sign) {
-            resign_if_needed(reg, lock, key, next.as_ref())?;
-        }
-        // A rerun after a publish killed late (index written, staging not yet removed) leaves
-        // the registry clean.
-        if let Some(lock) = &lock
-            && existing.content_digest == digest
-        {
-            reg.remove_leftovers(lock)?;
-        }
-        return already_published(
-            cfg,
-            reg,
-            index.as_ref().expect("some"),
-            existing,
-            &digest,
-            changelog,
-            &docs,
-            warnings,
-            lock.is_some(),
-        );
+        spec => resolve_version(spec, index),
     }
+}
 
-    if let Some(guard) = opts.guard {
-        guard(&vs)?;
+/// The version is published already: the guard runs when the content is the same, the
+/// signature and leftovers are repaired, and [`already_published`] reports (or refuses).
+#[allow(clippy::too_many_arguments)]
+fn republish(
+    cfg: &Config,
+    reg: &Registry,
+    opts: &PublishOptions<'_>,
+    lock: Option<&registry::LockGuard>,
+    index: &Index,
+    existing: &IndexVersion,
+    digest: &str,
+    changelog: Changelog,
+    docs: &[ManifestDoc],
+    warnings: Vec<Finding>,
+) -> Result<PublishReport> {
+    if existing.content_digest == digest
+        && let Some(guard) = opts.guard
+    {
+        guard(&existing.version)?;
     }
-    let previous = index.as_ref().and_then(|i| {
+    if let (Some(lock), Some((key, next))) = (lock, &opts.sign) {
+        resign_if_needed(reg, lock, key, next.as_ref())?;
+    }
+    // A rerun after a publish killed late (index written, staging not yet removed) leaves
+    // the registry clean.
+    if let Some(lock) = lock
+        && existing.content_digest == digest
+    {
+        reg.remove_leftovers(lock)?;
+    }
+    already_published(
+        cfg,
+        reg,
+        index,
+        existing,
+        digest,
+        changelog,
+        docs,
+        warnings,
+        lock.is_some(),
+    )
+}
+
+/// The highest published version below `version`: the one this release is diffed against.
+fn previous_release(index: Option<&Index>, version: &semver::Version) -> Option<IndexVersion> {
+    index.and_then(|i| {
         i.versions
             .iter()
             .filter_map(|v| semver::Version::parse(&v.version).ok().map(|p| (p, v)))
-            .filter(|(p, _)| *p < version)
+            .filter(|(p, _)| p < version)
             .max_by(|a, b| a.0.cmp(&b.0))
             .map(|(_, v)| v.clone())
-    });
-    let prev_manifest = match &previous {
-        Some(p) => Some(reg.read_manifest(p)?),
-        None => None,
-    };
-    let prev_version = previous.as_ref().map(|p| p.version.clone());
+    })
+}
+
+/// Translation drift per language against the history before `version`; with
+/// `--require-translations`, a missing or outdated translation is refused.
+fn translation_drift(
+    cfg: &Config,
+    reg: &Registry,
+    index: Option<&Index>,
+    version: &semver::Version,
+    docs: &[ManifestDoc],
+    opts: &PublishOptions<'_>,
+) -> Result<BTreeMap<String, DriftCounts>> {
     let acks = crate::history::load_acks(cfg)?;
     let drift_status = crate::history::status_after_history(
         cfg,
         reg,
-        index.as_ref(),
+        index,
         crate::history::HistoryFilter {
-            keep: &|v, _| semver::Version::parse(&v.version).map_or(true, |p| p < version),
+            keep: &|v, _| semver::Version::parse(&v.version).map_or(true, |p| p < *version),
             stop_at_same: false,
         },
-        &vs,
-        &docs,
+        &version.to_string(),
+        docs,
         &acks,
     )?;
     if opts.require_translations {
@@ -621,54 +782,102 @@ fn publish_started(
             )));
         }
     }
-    let drift = crate::history::drift_counts(&drift_status);
-    let new_blobs: Vec<&Document> = {
-        use rayon::prelude::*;
-        let mut seen: FastSet<&str> = FastSet::default();
-        let unique: Vec<&Document> = kb
-            .documents
-            .iter()
-            .filter(|d| seen.insert(d.sha256.as_str()))
-            .collect();
-        // Verify before trust: an existing blob is reused only if it hashes to its name; a
-        // missing, torn or corrupted one is written again. One directory listing per fan-out
-        // folder tells which exist at all.
-        let stored = reg.stored_blobs();
-        unique
-            .into_par_iter()
-            .filter(|d| {
-                !stored.contains(d.sha256.as_str())
-                    || crate::fsx::read_regular(
-                        &reg.path(&registry::blob_path(&d.sha256)),
-                        crate::fsx::bound(d.size()),
-                    )
-                    .map(|b| b.len() as u64 != d.size() || sha256_hex(&b) != d.sha256)
-                    .unwrap_or(true)
-            })
-            .collect()
-    };
-    let blobs: Vec<(&str, &[u8])> = new_blobs
+    Ok(crate::history::drift_counts(&drift_status))
+}
+
+/// The documents whose blobs must be written: one per content hash, not stored yet or stored
+/// torn. Verify before trust: an existing blob is reused only if it hashes to its name; a
+/// missing, torn or corrupted one is written again. One directory listing per fan-out folder
+/// tells which exist at all.
+fn blobs_to_write<'k>(kb: &'k KnowledgeBase, reg: &Registry) -> Vec<&'k Document> {
+    use rayon::prelude::*;
+    let mut seen: FastSet<&str> = FastSet::default();
+    let unique: Vec<&Document> = kb
+        .documents
         .iter()
-        .map(|d| (d.sha256.as_str(), d.text.as_bytes()))
+        .filter(|d| seen.insert(d.sha256.as_str()))
         .collect();
-    // Blob files are written (kernel work) while the diff, the manifest and the tarball are
-    // computed (CPU work). A failure on either side removes the blobs written (below).
-    // Leftovers of killed publishes are removed and this publish's staging directory is
-    // created before anything is written.
-    let staging = lock.as_ref().map(|l| reg.begin(l)).transpose()?;
-    let (git, date) = (&opts.git, opts.date.date());
-    // The blob writer is a thread of its own, not a worker of the compute pool: the
-    // filesystem sync it ends with blocks its thread, and a blocked worker would leave
-    // the tarball's compression one core.
-    let write_blobs = || match (&lock, &staging) {
-        // Flushed to disk right away, while the CPU is still busy compressing: the sync
-        // before the commit then finds (nearly) nothing left to write.
+    let stored = reg.stored_blobs();
+    unique
+        .into_par_iter()
+        .filter(|d| {
+            !stored.contains(d.sha256.as_str())
+                || crate::fsx::read_regular(
+                    &reg.path(&registry::blob_path(&d.sha256)),
+                    crate::fsx::bound(d.size()),
+                )
+                .map(|b| b.len() as u64 != d.size() || sha256_hex(&b) != d.sha256)
+                .unwrap_or(true)
+        })
+        .collect()
+}
+
+/// Write the blobs into the staging directory (nothing for a dry run), flushed to disk right
+/// away, while the CPU is still busy compressing: the sync before the commit then finds
+/// (nearly) nothing left to write.
+fn write_blobs(
+    reg: &Registry,
+    lock: Option<&registry::LockGuard>,
+    staging: Option<&registry::Staging>,
+    blobs: &[(&str, &[u8])],
+) -> Result<()> {
+    match (lock, staging) {
         (Some(l), Some(s)) => reg
-            .write_blobs(l, s, &blobs)
+            .write_blobs(l, s, blobs)
             .and_then(|_| reg.sync_to_disk()),
         _ => Ok(()),
-    };
-    let build = || -> Result<Built> {
+    }
+}
+
+/// The files a publish writes, relative to the registry directory.
+fn files_written(cfg: &Config, vs: &str, new_blobs: &[&Document], tarball: &str) -> Vec<String> {
+    let mut files: Vec<String> = new_blobs
+        .iter()
+        .map(|d| registry::blob_path(&d.sha256))
+        .collect();
+    files.sort();
+    files.extend([
+        registry::manifest_path(vs),
+        registry::diff_path(vs),
+        registry::package_json_path(vs),
+        tarball.to_string(),
+        crate::npm::packument_path(&cfg.package.name),
+        registry::INDEX_FILE.to_string(),
+    ]);
+    files
+}
+
+/// What is known of a new release before it is built.
+struct Draft<'a> {
+    cfg: &'a Config,
+    package_format: u32,
+    git: &'a Option<GitInfo>,
+    /// The release date, `YYYY-MM-DD`.
+    date: String,
+    /// The release time, RFC 3339.
+    published: String,
+    version: semver::Version,
+    vs: String,
+    docs: Vec<ManifestDoc>,
+    digest: String,
+    previous: Option<String>,
+    prev_manifest: Option<Manifest>,
+    drift: BTreeMap<String, DriftCounts>,
+    warnings: Vec<Finding>,
+    lint_note: Option<String>,
+}
+
+impl Draft<'_> {
+    /// Diff against the previous release, write the manifest, the changelog section and the
+    /// tarball (streamed into `staging`, or only hashed for a dry run).
+    fn build(
+        &self,
+        kb: &KnowledgeBase,
+        reg: &Registry,
+        staging: Option<&registry::Staging>,
+        started: Result<package::Started<'_>>,
+    ) -> Result<Built> {
+        let cfg = self.cfg;
         let by_sha: FastMap<&str, &Document> = kb
             .documents
             .iter()
@@ -682,7 +891,8 @@ fn publish_started(
             by_sha: &by_sha,
             reg: None,
         };
-        let old_docs = prev_manifest
+        let old_docs = self
+            .prev_manifest
             .as_ref()
             .map(|m| m.documents.as_slice())
             .unwrap_or(&[]);
@@ -690,76 +900,40 @@ fn publish_started(
             &cfg.content.languages,
             old_docs,
             &old_text,
-            &docs,
+            &self.docs,
             &new_text,
         )?;
-        let summary = diff::summarize(&cfg.content.languages, &docs, &changes);
-        let mut notes: Vec<String> = lint_note.iter().cloned().collect();
-
+        let summary = diff::summarize(&cfg.content.languages, &self.docs, &changes);
         let diff_file = DiffFile {
             schema_version: SCHEMA_VERSION,
             name: cfg.package.name.clone(),
-            from: prev_version.clone(),
-            to: vs.clone(),
+            from: self.previous.clone(),
+            to: self.vs.clone(),
             summary: summary.clone(),
             changes,
         };
         let diff_json = manifest::to_json_bytes(&diff_file);
-        let manifest = Manifest {
-            schema_version: SCHEMA_VERSION,
-            name: cfg.package.name.clone(),
-            version: vs.clone(),
-            published: published.clone(),
-            previous: prev_version.clone(),
-            languages: cfg.content.languages.clone(),
-            source_language: cfg.source_language().to_string(),
-            content_digest: digest.clone(),
-            git: git.clone(),
-            documents: docs.clone(),
-            warnings: warnings.clone(),
-            drift: drift.clone(),
-            package_format: opts.package_format,
-        };
-        let manifest_json = manifest::to_json_bytes(&manifest);
-        if let Some(p) = &prev_version
-            && let Ok(pv) = semver::Version::parse(p)
-            && let suggestion = suggest_bump(&diff_file)
-            && let Some(b) = suggestion.bump
-        {
-            let suggested = bump_version(Some(&pv), b);
-            if version < suggested {
-                let reasons = suggestion.reasons;
-                notes.push(format!(
-                    "{version} is lower than the suggested {suggested} ({}{})",
-                    reasons
-                        .iter()
-                        .take(3)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    if reasons.len() > 3 { "; …" } else { "" }
-                ));
-            }
-        }
-        drop(manifest);
+        let manifest_json = manifest::to_json_bytes(&self.manifest());
+        let mut notes: Vec<String> = self.lint_note.iter().cloned().collect();
+        notes.extend(self.lower_than_suggested(&diff_file));
         // The changelog section; the changes themselves are not needed after this.
         let mut rc = changelog::release_context(
             ReleaseInfo {
-                version: &vs,
-                date: &date,
-                previous: prev_version.as_deref(),
+                version: &self.vs,
+                date: &self.date,
+                previous: self.previous.as_deref(),
                 repository: cfg.package.repository.as_deref(),
                 tag_format: &cfg.registry.tag_format,
             },
             &cfg.content.languages,
             &diff_file,
         );
-        rc.drift = drift.clone();
+        rc.drift = self.drift.clone();
         let section = changelog::render_release(&rc);
         drop((rc, diff_file));
         let release = package::Release {
             name: &cfg.package.name,
-            version: &vs,
+            version: &self.vs,
             description: &cfg.package.description,
             license: &cfg.package.license,
             repository: cfg.package.repository.as_deref(),
@@ -768,7 +942,7 @@ fn publish_started(
             fields: Some(&cfg.package),
         };
         // Streamed into the staging directory (or only hashed, for a dry run).
-        let mut staged = staging.as_ref().map(|s| s.tarball()).transpose()?;
+        let mut staged = staging.map(|s| s.tarball()).transpose()?;
         let pkg = started?.finish(&release, &mut |part: &[u8]| match &mut staged {
             Some(f) => f.write(part),
             None => Ok(()),
@@ -781,150 +955,153 @@ fn publish_started(
             notes,
             pkg,
         })
-    };
-    let (written, built) = std::thread::scope(|scope| {
-        let writer = scope.spawn(write_blobs);
-        let built = build();
-        // A panic in the writer is passed on as it is, as `rayon::join` would.
-        let written = writer
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (written, built)
-    });
-    let written_blobs: Vec<&str> = blobs.iter().map(|(sha, _)| *sha).collect();
-    // Until the commit succeeds, an early return removes the blobs this publish wrote.
-    let mut cleanup = BlobCleanup {
-        reg,
-        lock: lock.as_ref(),
-        shas: &written_blobs,
-        version: &vs,
-        armed: true,
-    };
-    written?;
-    let Built {
-        summary,
-        section,
-        diff_json,
-        manifest_json,
-        notes,
-        pkg,
-    } = built?;
-    let tarball_name = package::tarball_file_name(&cfg.package.name, &vs);
-    let tarball = TarballRef {
-        path: tarball_name.clone(),
-        sha256: pkg.sha256.clone(),
-        size: pkg.size,
-        integrity: pkg.integrity.clone(),
-        shasum: pkg.shasum.clone(),
-        file_count: pkg.file_count,
-        unpacked_size: pkg.unpacked_size,
-    };
+    }
 
-    // The new index.
-    let mut new_index = index
-        .clone()
-        .unwrap_or_else(|| Index::new(&cfg.package.name));
-    new_index.sequence += 1;
-    new_index.expires = cfg
-        .registry
-        .expires_days
-        .map(|d| crate::date::Timestamp(opts.date.0 + i64::from(d) * 86_400).rfc3339());
-    let entry = IndexVersion {
-        version: vs.clone(),
-        published: published.clone(),
-        previous: prev_version.clone(),
-        content_digest: digest,
-        manifest: FileRef {
-            path: registry::manifest_path(&vs),
-            sha256: sha256_hex(&manifest_json),
-            size: manifest_json.len() as u64,
-        },
-        diff: FileRef {
-            path: registry::diff_path(&vs),
-            sha256: sha256_hex(&diff_json),
-            size: diff_json.len() as u64,
-        },
-        package_json: FileRef {
-            path: registry::package_json_path(&vs),
-            sha256: sha256_hex(&pkg.package_json),
-            size: pkg.package_json.len() as u64,
-        },
-        tarball: tarball.clone(),
-        summary: summary.clone(),
-    };
-    let pos = new_index
-        .versions
-        .iter()
-        .position(|v| semver::Version::parse(&v.version).is_ok_and(|p| p > version))
-        .unwrap_or(new_index.versions.len());
-    new_index.versions.insert(pos, entry);
-    let (tags_set, backport) = update_dist_tags(&mut new_index, &version, opts.tag.as_deref())?;
-    let packument = {
+    /// Commit the staged release to the registry, index last (signed with `sign`).
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &self,
+        reg: &Registry,
+        lock: &registry::LockGuard,
+        staging: registry::Staging,
+        built: &Built,
+        new_index: &Index,
+        packument: Vec<u8>,
+        sign: Option<&(
+            &ed25519_dalek::SigningKey,
+            Option<ed25519_dalek::VerifyingKey>,
+        )>,
+    ) -> Result<()> {
+        let cfg = self.cfg;
+        reg.commit(
+            lock,
+            staging,
+            &Commit {
+                version: &self.vs,
+                manifest_json: &built.manifest_json,
+                diff_json: &built.diff_json,
+                package_json: &built.pkg.package_json,
+                tarball_name: &package::tarball_file_name(&cfg.package.name, &self.vs),
+                extra: vec![(crate::npm::packument_path(&cfg.package.name), packument)],
+                index: new_index,
+                index_sig: sign.map(|(k, next)| {
+                    crate::sign::sign_index(&manifest::to_json_bytes(new_index), k, next.as_ref())
+                }),
+            },
+        )
+    }
+
+    /// The static npm packument of `new_index`, this release's package.json included.
+    fn packument(
+        &self,
+        reg: &Registry,
+        index: Option<&Index>,
+        new_index: &Index,
+        pkg: &package::Package,
+    ) -> Result<Vec<u8>> {
         let pj: serde_json::Value =
             serde_json::from_slice(&pkg.package_json).map_err(|e| Error::Usage(e.to_string()))?;
-        static_packument(cfg, reg, index.as_ref(), &new_index, Some((&vs, pj)))?
-    };
+        static_packument(self.cfg, reg, index, new_index, Some((&self.vs, pj)))
+    }
 
-    let mut files: Vec<String> = new_blobs
-        .iter()
-        .map(|d| registry::blob_path(&d.sha256))
-        .collect();
-    files.sort();
-    files.extend([
-        registry::manifest_path(&vs),
-        registry::diff_path(&vs),
-        registry::package_json_path(&vs),
-        tarball_name.clone(),
-        crate::npm::packument_path(&cfg.package.name),
-        registry::INDEX_FILE.to_string(),
-    ]);
+    fn manifest(&self) -> Manifest {
+        let cfg = self.cfg;
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            name: cfg.package.name.clone(),
+            version: self.vs.clone(),
+            published: self.published.clone(),
+            previous: self.previous.clone(),
+            languages: cfg.content.languages.clone(),
+            source_language: cfg.source_language().to_string(),
+            content_digest: self.digest.clone(),
+            git: self.git.clone(),
+            documents: self.docs.clone(),
+            warnings: self.warnings.clone(),
+            drift: self.drift.clone(),
+            package_format: self.package_format,
+        }
+    }
 
-    let mut report = PublishReport {
-        name: cfg.package.name.clone(),
-        version: vs.clone(),
-        outcome: Outcome::DryRun,
-        published,
-        previous: prev_version,
-        backport,
-        tags_set,
-        dist_tags: new_index.dist_tags.clone(),
-        summary,
-        tarball,
-        new_blobs: new_blobs.len(),
-        files,
-        changelog: changelog.path.clone(),
-        changelog_section: section.clone(),
-        warnings,
-        notes,
-    };
-    // What kbrel writes, kbrel must read back: every registry document goes through the
-    // registry's own readers (and comes back byte for byte) before anything points at it.
-    read_back(reg, &vs, &manifest_json, &diff_json, &new_index)?;
-    let Some(lock) = lock.as_ref() else {
-        return Ok(report);
-    };
-    reg.commit(
-        lock,
-        staging.expect("staged with the lock"),
-        &Commit {
-            version: &vs,
-            manifest_json: &manifest_json,
-            diff_json: &diff_json,
-            package_json: &pkg.package_json,
-            tarball_name: &tarball_name,
-            extra: vec![(crate::npm::packument_path(&cfg.package.name), packument)],
-            index: &new_index,
-            index_sig: opts.sign.as_ref().map(|(k, next)| {
-                crate::sign::sign_index(&manifest::to_json_bytes(&new_index), k, next.as_ref())
-            }),
-        },
-    )?;
-    cleanup.armed = false;
-    drop(cleanup);
-    let updated = changelog::insert_section(&changelog.text, &version, &section);
-    registry::write_atomic(&changelog.file, updated.as_bytes())?;
-    report.outcome = Outcome::Published;
-    Ok(report)
+    /// A note when the version is lower than the bump the diff suggests.
+    fn lower_than_suggested(&self, diff_file: &DiffFile) -> Option<String> {
+        let pv = semver::Version::parse(self.previous.as_deref()?).ok()?;
+        let suggestion = suggest_bump(diff_file);
+        let suggested = bump_version(Some(&pv), suggestion.bump?);
+        if self.version >= suggested {
+            return None;
+        }
+        let reasons = suggestion.reasons;
+        Some(format!(
+            "{} is lower than the suggested {suggested} ({}{})",
+            self.version,
+            reasons
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+            if reasons.len() > 3 { "; …" } else { "" }
+        ))
+    }
+
+    fn tarball_ref(&self, pkg: &package::Package) -> TarballRef {
+        TarballRef {
+            path: package::tarball_file_name(&self.cfg.package.name, &self.vs),
+            sha256: pkg.sha256.clone(),
+            size: pkg.size,
+            integrity: pkg.integrity.clone(),
+            shasum: pkg.shasum.clone(),
+            file_count: pkg.file_count,
+            unpacked_size: pkg.unpacked_size,
+        }
+    }
+
+    /// `index` (or a new one) with this release inserted in version order, the sequence
+    /// increased and the expiry renewed. Dist-tags are [`update_dist_tags`]'s.
+    fn next_index(
+        &self,
+        index: Option<&Index>,
+        now: Timestamp,
+        built: &Built,
+        tarball: &TarballRef,
+    ) -> Index {
+        let cfg = self.cfg;
+        let mut new_index = index
+            .cloned()
+            .unwrap_or_else(|| Index::new(&cfg.package.name));
+        new_index.sequence += 1;
+        new_index.expires = cfg
+            .registry
+            .expires_days
+            .map(|d| crate::date::Timestamp(now.0 + i64::from(d) * 86_400).rfc3339());
+        let file_ref = |path: String, bytes: &[u8]| FileRef {
+            path,
+            sha256: sha256_hex(bytes),
+            size: bytes.len() as u64,
+        };
+        let entry = IndexVersion {
+            version: self.vs.clone(),
+            published: self.published.clone(),
+            previous: self.previous.clone(),
+            content_digest: self.digest.clone(),
+            manifest: file_ref(registry::manifest_path(&self.vs), &built.manifest_json),
+            diff: file_ref(registry::diff_path(&self.vs), &built.diff_json),
+            package_json: file_ref(
+                registry::package_json_path(&self.vs),
+                &built.pkg.package_json,
+            ),
+            tarball: tarball.clone(),
+            summary: built.summary.clone(),
+        };
+        let pos = new_index
+            .versions
+            .iter()
+            .position(|v| semver::Version::parse(&v.version).is_ok_and(|p| p > self.version))
+            .unwrap_or(new_index.versions.len());
+        new_index.versions.insert(pos, entry);
+        new_index
+    }
 }
 
 /// What [`publish`] computes while the blobs are written.

@@ -555,17 +555,157 @@ pub fn sync(
         crate::sign::parse_public_key(k)?;
     }
     let source = Source::open(&opts.from, opts.timeout)?;
-    // A directory source is remembered by its absolute path: the same relative path from
-    // another working directory is another registry (rollback protection is per source).
-    let from = match &source {
+    let from = source_id(&source, opts)?;
+    let requests = AtomicUsize::new(0);
+    let (mut state, _lock) = open_cache(&paths, opts)?;
+    let current = current_tree(cache)?;
+
+    // 1. The index, conditionally.
+    let same_source = state.source == from;
+    let fetched = fetch_index(
+        &source,
+        &paths,
+        &state,
+        same_source && current.is_some(),
+        opts,
+        &requests,
+    )?;
+    let index = &fetched.index;
+
+    // 2. Signature, expiry, rollback.
+    check_index(&source, &fetched, &mut state, same_source, opts, &requests)?;
+
+    // 3. Version.
+    let chosen = choose_version(index, current.as_ref(), opts)?;
+    let langs: Vec<String> = match &opts.langs {
+        Some(l) => l.clone(),
+        None => Vec::new(),
+    };
+    let mut report = SyncReport {
+        name: index.name.clone(),
+        previous: current.as_ref().map(|c| c.version.clone()),
+        version: chosen.version.clone(),
+        not_modified: fetched.not_modified,
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    let same_tree = current.as_ref().is_some_and(|c| {
+        c.manifest_sha256 == chosen.manifest.sha256
+            && c.name == index.name
+            && (langs.is_empty() || c.languages == langs)
+    });
+    if same_tree {
+        report.up_to_date = true;
+        if !opts.dry_run {
+            commit_index(
+                &paths,
+                &mut state,
+                &from,
+                &fetched.bytes,
+                fetched.etag.clone(),
+                fetched.not_modified,
+                index.sequence,
+            )?;
+            finish_interrupted_gc(&paths, current.as_ref())?;
+        }
+        report.requests = requests.load(Ordering::Relaxed) as u64;
+        return Ok(report);
+    }
+
+    // 4. The delta (diff.json against the version held) when it applies, else the manifest,
+    //    verified against the index.
+    let listing = fetch_listing(
+        &source,
+        &fetched,
+        current.as_ref(),
+        chosen,
+        &langs,
+        opts,
+        &requests,
+        &mut report,
+    )?;
+    let docs: Vec<&ManifestDoc> = listing.docs.iter().collect();
+    check_listed_once(&source, chosen, &docs)?;
+
+    // 5. Changes against the current tree.
+    report.changes = count_changes(current.as_ref(), &docs, &listing.languages);
+    // A claim larger than the limit is refused before anything is fetched.
+    check_claimed_sizes(&source, chosen, &docs, opts.max_document_size)?;
+
+    // 6. Fetch what the object store lacks.
+    let missing = missing_objects(&paths, &docs);
+    if opts.dry_run {
+        report.documents_fetched = missing.len() as u64;
+        // (Documents new in a delta have no size until they are fetched.)
+        report.bytes_fetched += missing
+            .iter()
+            .filter(|d| d.size != UNKNOWN_SIZE)
+            .map(|d| d.size)
+            .sum::<u64>();
+        report.requests = requests.load(Ordering::Relaxed) as u64;
+        return Ok(report);
+    }
+    let (documents, bytes) = fetch_missing(&source, &paths, &missing, opts, &requests, progress)?;
+    report.documents_fetched = documents;
+    report.bytes_fetched += bytes;
+
+    // 7. Build the new tree beside the old one, then switch in one rename.
+    let Listing {
+        name,
+        version,
+        languages,
+        ..
+    } = listing;
+    let tree = tree_of(
+        &paths,
+        name,
+        version,
+        index.sequence,
+        chosen,
+        languages,
+        &docs,
+    )?;
+    let id = build_tree(&paths, &tree, &docs)?;
+    // A language folder that is not kbrel's link stops the sync before the switch.
+    for l in &tree.languages {
+        ensure_lang_link(&paths, l, false)?;
+    }
+    switch_current(&paths, &id)?;
+    for l in &tree.languages {
+        ensure_lang_link(&paths, l, true)?;
+    }
+    commit_index(
+        &paths,
+        &mut state,
+        &from,
+        &fetched.bytes,
+        fetched.etag,
+        fetched.not_modified,
+        index.sequence,
+    )?;
+    gc(&paths, &id, &tree)?;
+    report.requests = requests.load(Ordering::Relaxed) as u64;
+    Ok(report)
+}
+
+/// How the cache names `source`: a directory source is remembered by its absolute path (the
+/// same relative path from another working directory is another registry, and rollback
+/// protection is per source).
+fn source_id(source: &Source, opts: &SyncOptions) -> Result<String> {
+    Ok(match source {
         Source::Dir(r) => std::path::absolute(&r.dir)
             .map_err(io("resolve", &r.dir))?
             .display()
             .to_string(),
         Source::Http { .. } => opts.from.clone(),
-    };
-    let requests = AtomicUsize::new(0);
-    let state = read_state(&paths)?;
+    })
+}
+
+/// Refuse a folder that is not a cache, take the cache's lock (not for a dry run) and read or
+/// create its state.
+fn open_cache(paths: &Paths, opts: &SyncOptions) -> Result<(CacheState, Option<std::fs::File>)> {
+    let cache = paths.root.as_path();
+    let state = read_state(paths)?;
     if state.is_none()
         && cache.is_dir()
         && let Some(entry) = foreign_entry(cache)?
@@ -575,7 +715,7 @@ pub fn sync(
             cache.display()
         )));
     }
-    let _lock = if opts.dry_run {
+    let lock = if opts.dry_run {
         None
     } else {
         std::fs::create_dir_all(paths.meta()).map_err(io("create", cache))?;
@@ -595,9 +735,9 @@ pub fn sync(
         }
     };
     if !opts.dry_run {
-        check_cache_folders(&paths)?;
+        check_cache_folders(paths)?;
     }
-    let mut state = match state {
+    let state = match state {
         Some(s) => s,
         None => {
             let s = CacheState {
@@ -612,60 +752,77 @@ pub fn sync(
             s
         }
     };
-    let current = current_tree(cache)?;
+    Ok((state, lock))
+}
 
-    // 1. The index, conditionally.
-    let same_source = state.source == from;
-    let etag = state
-        .index_etag
-        .as_deref()
-        .filter(|_| same_source && current.is_some());
-    let (index_bytes, new_etag, not_modified) = match source.fetch(
-        registry::INDEX_FILE,
-        etag,
-        64 << 20,
-        opts.retries,
-        &requests,
-    )? {
-        Fetched::Body { bytes, etag } => (bytes, etag, false),
-        Fetched::NotModified => {
-            let bytes = crate::fsx::read_regular(&paths.index(), 64 << 20)
-                .map_err(io("read", &paths.index()))?;
-            (bytes, state.index_etag.clone(), true)
-        }
-        Fetched::NotFound => {
-            return Err(Error::Usage(format!(
-                "no index.json at {} (is it a kbrel registry?)",
-                source.describe(registry::INDEX_FILE)
-            )));
-        }
-    };
-    let index = manifest::parse_index(
-        &index_bytes,
-        Path::new(&source.describe(registry::INDEX_FILE)),
-    )?;
+/// The index as fetched (or, after a 304, as the cache kept it) and parsed.
+struct FetchedIndex {
+    bytes: Vec<u8>,
+    etag: Option<String>,
+    not_modified: bool,
+    index: Index,
+}
 
-    // 2. Signature, expiry, rollback.
-    let mut trusted: Vec<String> = opts.trust_keys.clone();
-    trusted.extend(state.trusted_keys.iter().cloned());
-    if !opts.trust_keys.is_empty() {
-        let sig = match source.fetch(
-            crate::sign::SIG_FILE,
-            None,
-            1 << 20,
-            opts.retries,
-            &requests,
-        )? {
-            Fetched::Body { bytes, .. } => bytes,
-            _ => {
+/// Step 1: fetch `index.json`, conditionally on the last sync's ETag when `conditional`.
+fn fetch_index(
+    source: &Source,
+    paths: &Paths,
+    state: &CacheState,
+    conditional: bool,
+    opts: &SyncOptions,
+    requests: &AtomicUsize,
+) -> Result<FetchedIndex> {
+    let etag = state.index_etag.as_deref().filter(|_| conditional);
+    let (bytes, etag, not_modified) =
+        match source.fetch(registry::INDEX_FILE, etag, 64 << 20, opts.retries, requests)? {
+            Fetched::Body { bytes, etag } => (bytes, etag, false),
+            Fetched::NotModified => {
+                let bytes = crate::fsx::read_regular(&paths.index(), 64 << 20)
+                    .map_err(io("read", &paths.index()))?;
+                (bytes, state.index_etag.clone(), true)
+            }
+            Fetched::NotFound => {
                 return Err(Error::Usage(format!(
-                    "{} is not signed ({} is missing) but --trust-key requires a signature",
-                    source.describe(registry::INDEX_FILE),
-                    source.describe(crate::sign::SIG_FILE)
+                    "no index.json at {} (is it a kbrel registry?)",
+                    source.describe(registry::INDEX_FILE)
                 )));
             }
         };
-        let (_, next) = crate::sign::verify_index(&index_bytes, &sig, &trusted).map_err(|e| {
+    let index = manifest::parse_index(&bytes, Path::new(&source.describe(registry::INDEX_FILE)))?;
+    Ok(FetchedIndex {
+        bytes,
+        etag,
+        not_modified,
+        index,
+    })
+}
+
+/// Step 2: the index's signature (a key it endorses joins `state.trusted_keys`) and expiry when
+/// keys are pinned, and rollback protection.
+fn check_index(
+    source: &Source,
+    fetched: &FetchedIndex,
+    state: &mut CacheState,
+    same_source: bool,
+    opts: &SyncOptions,
+    requests: &AtomicUsize,
+) -> Result<()> {
+    let index = &fetched.index;
+    let mut trusted: Vec<String> = opts.trust_keys.clone();
+    trusted.extend(state.trusted_keys.iter().cloned());
+    if !opts.trust_keys.is_empty() {
+        let sig =
+            match source.fetch(crate::sign::SIG_FILE, None, 1 << 20, opts.retries, requests)? {
+                Fetched::Body { bytes, .. } => bytes,
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "{} is not signed ({} is missing) but --trust-key requires a signature",
+                        source.describe(registry::INDEX_FILE),
+                        source.describe(crate::sign::SIG_FILE)
+                    )));
+                }
+            };
+        let (_, next) = crate::sign::verify_index(&fetched.bytes, &sig, &trusted).map_err(|e| {
             Error::Usage(format!(
                 "refusing {}: {e}",
                 source.describe(registry::INDEX_FILE)
@@ -699,12 +856,19 @@ pub fn sync(
             state.highest_sequence
         )));
     }
+    Ok(())
+}
 
-    // 3. Version.
-    let chosen = select(&index, opts.version.as_deref())?;
+/// Step 3: the version `opts.version` selects, refused when it would move the cache back.
+fn choose_version<'a>(
+    index: &'a Index,
+    current: Option<&Tree>,
+    opts: &SyncOptions,
+) -> Result<&'a IndexVersion> {
+    let chosen = select(index, opts.version.as_deref())?;
     let chosen_v = semver::Version::parse(&chosen.version)
         .map_err(|e| Error::corrupt(registry::INDEX_FILE, e.to_string()))?;
-    if let Some(cur) = &current
+    if let Some(cur) = current
         && let Ok(cv) = semver::Version::parse(&cur.version)
         && chosen_v < cv
         && !opts.allow_downgrade
@@ -715,88 +879,84 @@ pub fn sync(
             cur.version, chosen.version
         )));
     }
-    let langs: Vec<String> = match &opts.langs {
-        Some(l) => l.clone(),
-        None => Vec::new(),
-    };
-    let mut report = SyncReport {
-        name: index.name.clone(),
-        previous: current.as_ref().map(|c| c.version.clone()),
-        version: chosen.version.clone(),
-        not_modified,
-        dry_run: opts.dry_run,
-        ..Default::default()
-    };
-    let same_tree = current.as_ref().is_some_and(|c| {
-        c.manifest_sha256 == chosen.manifest.sha256
-            && c.name == index.name
-            && (langs.is_empty() || c.languages == langs)
-    });
-    if same_tree {
-        report.up_to_date = true;
-        if !opts.dry_run {
-            commit_index(
-                &paths,
-                &mut state,
-                &from,
-                &index_bytes,
-                new_etag,
-                not_modified,
-                index.sequence,
-            )?;
-            // A sync interrupted between its switch and its clean-up left other trees (and
-            // their objects) behind: finish that clean-up now.
-            if let (Some(cur), Ok(link)) = (&current, std::fs::read_link(paths.current()))
-                && let Some(id) = link.file_name().and_then(|n| n.to_str())
-                && std::fs::read_dir(paths.trees())
-                    .is_ok_and(|rd| rd.flatten().any(|e| e.file_name() != id))
-            {
-                gc(&paths, id, cur)?;
-            }
-        }
-        report.requests = requests.load(Ordering::Relaxed) as u64;
-        return Ok(report);
-    }
+    Ok(chosen)
+}
 
-    // 4. The delta (diff.json against the version held) when it applies, else the manifest,
-    //    verified against the index.
-    let delta = match &current {
-        Some(cur) if delta_applies(cur, chosen, &index, &langs) => {
-            fetch_delta(&source, cur, chosen, &index, opts.retries, &requests)?
+/// A sync interrupted between its switch and its clean-up left other trees (and their
+/// objects) behind: finish that clean-up now.
+fn finish_interrupted_gc(paths: &Paths, current: Option<&Tree>) -> Result<()> {
+    if let (Some(cur), Ok(link)) = (current, std::fs::read_link(paths.current()))
+        && let Some(id) = link.file_name().and_then(|n| n.to_str())
+        && std::fs::read_dir(paths.trees())
+            .is_ok_and(|rd| rd.flatten().any(|e| e.file_name() != id))
+    {
+        gc(paths, id, cur)?;
+    }
+    Ok(())
+}
+
+/// What the chosen version holds, from its delta or its manifest.
+struct Listing {
+    name: String,
+    version: String,
+    languages: Vec<String>,
+    docs: Vec<ManifestDoc>,
+}
+
+/// Step 4: the documents of `chosen`, from the delta against the held version when it applies,
+/// else from the manifest (both verified against the index).
+#[allow(clippy::too_many_arguments)]
+fn fetch_listing(
+    source: &Source,
+    fetched: &FetchedIndex,
+    current: Option<&Tree>,
+    chosen: &IndexVersion,
+    langs: &[String],
+    opts: &SyncOptions,
+    requests: &AtomicUsize,
+    report: &mut SyncReport,
+) -> Result<Listing> {
+    let index = &fetched.index;
+    let index_len = fetched.bytes.len() as u64 * u64::from(!fetched.not_modified);
+    let delta = match current {
+        Some(cur) if delta_applies(cur, chosen, index, langs) => {
+            fetch_delta(source, cur, chosen, index, opts.retries, requests)?
         }
         _ => None,
     };
-    let (name, version, languages, owned) = match delta {
+    Ok(match delta {
         Some((docs, len)) => {
             report.delta = true;
-            report.bytes_fetched += len + index_bytes.len() as u64 * u64::from(!not_modified);
-            let cur = current.as_ref().expect("a delta applies to a held version");
-            (
-                index.name.clone(),
-                chosen.version.clone(),
-                cur.languages.clone(),
+            report.bytes_fetched += len + index_len;
+            let cur = current.expect("a delta applies to a held version");
+            Listing {
+                name: index.name.clone(),
+                version: chosen.version.clone(),
+                languages: cur.languages.clone(),
                 docs,
-            )
+            }
         }
         None => {
-            let (m, languages) = fetch_manifest(
-                &source,
-                chosen,
-                &langs,
-                opts.retries,
-                &requests,
-                &mut report,
-            )?;
-            report.bytes_fetched += index_bytes.len() as u64 * u64::from(!not_modified);
+            let (m, languages) =
+                fetch_manifest(source, chosen, langs, opts.retries, requests, report)?;
+            report.bytes_fetched += index_len;
             let docs: Vec<ManifestDoc> = m
                 .documents
                 .into_iter()
                 .filter(|d| languages.contains(&d.lang))
                 .collect();
-            (m.name, m.version, languages, docs)
+            Listing {
+                name: m.name,
+                version: m.version,
+                languages,
+                docs,
+            }
         }
-    };
-    let docs: Vec<&ManifestDoc> = owned.iter().collect();
+    })
+}
+
+/// A listing that names a document twice is refused.
+fn check_listed_once(source: &Source, chosen: &IndexVersion, docs: &[&ManifestDoc]) -> Result<()> {
     let mut listed = BTreeSet::new();
     if let Some(d) = docs
         .iter()
@@ -809,10 +969,16 @@ pub fn sync(
             d.path
         )));
     }
+    Ok(())
+}
 
-    // 5. Changes against the current tree.
+/// Step 5: added, updated and removed documents per language against the current tree.
+fn count_changes(
+    current: Option<&Tree>,
+    docs: &[&ManifestDoc],
+    languages: &[String],
+) -> BTreeMap<String, LangChanges> {
     let old: BTreeMap<(String, String), String> = current
-        .as_ref()
         .map(|c| {
             c.documents
                 .iter()
@@ -824,11 +990,12 @@ pub fn sync(
         .iter()
         .map(|d| ((d.lang.clone(), d.path.clone()), d.sha256.clone()))
         .collect();
-    for l in &languages {
-        report.changes.insert(l.clone(), LangChanges::default());
+    let mut changes = BTreeMap::new();
+    for l in languages {
+        changes.insert(l.clone(), LangChanges::default());
     }
     for (k, sha) in &new {
-        let c = report.changes.entry(k.0.clone()).or_default();
+        let c: &mut LangChanges = changes.entry(k.0.clone()).or_default();
         match old.get(k) {
             None => c.added += 1,
             Some(o) if o != sha => c.updated += 1,
@@ -837,44 +1004,54 @@ pub fn sync(
     }
     for k in old.keys() {
         if !new.contains_key(k) {
-            report.changes.entry(k.0.clone()).or_default().removed += 1;
+            changes.entry(k.0.clone()).or_default().removed += 1;
         }
     }
+    changes
+}
 
-    // A claim larger than the limit is refused before anything is fetched.
-    if let Some(d) = docs
-        .iter()
-        .find(|d| d.size != UNKNOWN_SIZE && d.size > opts.max_document_size)
-    {
+/// A document claimed larger than `max` is refused before anything is fetched.
+fn check_claimed_sizes(
+    source: &Source,
+    chosen: &IndexVersion,
+    docs: &[&ManifestDoc],
+    max: u64,
+) -> Result<()> {
+    if let Some(d) = docs.iter().find(|d| d.size != UNKNOWN_SIZE && d.size > max) {
         return Err(Error::Usage(format!(
             "refusing {}: it claims {}/{} holds {} bytes, more than the {} allowed (--max-document-size); nothing was fetched",
             source.describe(&chosen.manifest.path),
             d.lang,
             d.path.escape_debug(),
             d.size,
-            opts.max_document_size
+            max
         )));
     }
+    Ok(())
+}
 
-    // 6. Fetch what the object store lacks.
+/// The documents whose bytes the object store lacks, one per content hash.
+fn missing_objects<'a>(paths: &Paths, docs: &[&'a ManifestDoc]) -> Vec<&'a ManifestDoc> {
     let mut missing: Vec<&ManifestDoc> = Vec::new();
     let mut seen = BTreeSet::new();
-    for d in &docs {
-        if seen.insert(d.sha256.as_str()) && !object_ok(&paths, &d.sha256) {
+    for d in docs {
+        if seen.insert(d.sha256.as_str()) && !object_ok(paths, &d.sha256) {
             missing.push(d);
         }
     }
-    if opts.dry_run {
-        report.documents_fetched = missing.len() as u64;
-        // (Documents new in a delta have no size until they are fetched.)
-        report.bytes_fetched += missing
-            .iter()
-            .filter(|d| d.size != UNKNOWN_SIZE)
-            .map(|d| d.size)
-            .sum::<u64>();
-        report.requests = requests.load(Ordering::Relaxed) as u64;
-        return Ok(report);
-    }
+    missing
+}
+
+/// Step 6: download `missing` on `opts.parallel` threads, each verified into the object
+/// store; the first error stops the others. Returns the documents and bytes fetched.
+fn fetch_missing(
+    source: &Source,
+    paths: &Paths,
+    missing: &[&ManifestDoc],
+    opts: &SyncOptions,
+    requests: &AtomicUsize,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<(u64, u64)> {
     let total = missing.len() as u64;
     let done = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
@@ -891,12 +1068,12 @@ pub fn sync(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(d) = missing.get(i) else { return };
                     match fetch_blob(
-                        &source,
-                        &paths,
+                        source,
+                        paths,
                         d,
                         opts.retries,
                         opts.max_document_size,
-                        &requests,
+                        requests,
                     ) {
                         Ok(n) => {
                             bytes.fetch_add(n, Ordering::Relaxed);
@@ -919,11 +1096,19 @@ pub fn sync(
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
-    report.documents_fetched = done.load(Ordering::Relaxed);
-    report.bytes_fetched += bytes.load(Ordering::Relaxed);
+    Ok((done.load(Ordering::Relaxed), bytes.load(Ordering::Relaxed)))
+}
 
-    // 7. Build the new tree beside the old one, then switch in one rename. Sizes a delta did
-    //    not know are those of the verified objects.
+/// The tree of the new version. Sizes a delta did not know are those of the verified objects.
+fn tree_of(
+    paths: &Paths,
+    name: String,
+    version: String,
+    sequence: u64,
+    chosen: &IndexVersion,
+    languages: Vec<String>,
+    docs: &[&ManifestDoc],
+) -> Result<Tree> {
     let mut sized: BTreeMap<&str, u64> = BTreeMap::new();
     for d in docs.iter().filter(|d| d.size == UNKNOWN_SIZE) {
         let obj = paths.object(&d.sha256);
@@ -933,13 +1118,13 @@ pub fn sync(
         sized.insert(d.sha256.as_str(), len);
     }
     let size_of = |d: &ManifestDoc| sized.get(d.sha256.as_str()).copied().unwrap_or(d.size);
-    let tree = Tree {
+    Ok(Tree {
         format: FORMAT.into(),
         name,
         version,
-        sequence: index.sequence,
+        sequence,
         manifest_sha256: chosen.manifest.sha256.clone(),
-        languages: languages.clone(),
+        languages,
         documents: docs
             .iter()
             .map(|d| TreeDoc {
@@ -949,25 +1134,37 @@ pub fn sync(
                 size: size_of(d),
             })
             .collect(),
-    };
-    let tree_bytes = manifest::to_json_bytes(&tree);
+    })
+}
+
+/// Step 7: write `tree` under `trees/<id>/` from the verified objects (or reuse it when it is
+/// provably this one and complete) and return its id.
+fn build_tree(paths: &Paths, tree: &Tree, docs: &[&ManifestDoc]) -> Result<String> {
+    let tree_bytes = manifest::to_json_bytes(tree);
     let id = sha256_hex(&tree_bytes)[..16].to_string();
     let final_dir = paths.trees().join(&id);
+    let size_of: BTreeMap<(&str, &str), u64> = tree
+        .documents
+        .iter()
+        .map(|d| ((d.lang.as_str(), d.path.as_str()), d.size))
+        .collect();
     // Reuse a tree only when it is provably this one and complete (every document present at
     // its size); anything else is rebuilt from the verified objects.
     let reusable =
         crate::fsx::read_regular(&final_dir.join("tree.json"), registry::MAX_INDEX_BYTES)
             .is_ok_and(|b| b == tree_bytes)
             && docs.iter().all(|d| {
-                std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path))
-                    .is_ok_and(|m| m.is_file() && m.len() == size_of(d))
+                std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path)).is_ok_and(|m| {
+                    m.is_file()
+                        && Some(&m.len()) == size_of.get(&(d.lang.as_str(), d.path.as_str()))
+                })
             });
     if !reusable {
         let tmp = paths
             .trees()
             .join(format!("{id}.tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        for d in &docs {
+        for d in docs {
             let dest = tmp.join(&d.lang).join(&d.path);
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent).map_err(io("create", parent))?;
@@ -988,26 +1185,7 @@ pub fn sync(
         }
         registry::rename_into(&tmp, &final_dir)?;
     }
-    // A language folder that is not kbrel's link stops the sync before the switch.
-    for l in &languages {
-        ensure_lang_link(&paths, l, false)?;
-    }
-    switch_current(&paths, &id)?;
-    for l in &languages {
-        ensure_lang_link(&paths, l, true)?;
-    }
-    commit_index(
-        &paths,
-        &mut state,
-        &from,
-        &index_bytes,
-        new_etag,
-        not_modified,
-        index.sequence,
-    )?;
-    gc(&paths, &id, &tree)?;
-    report.requests = requests.load(Ordering::Relaxed) as u64;
-    Ok(report)
+    Ok(id)
 }
 
 /// The chosen version's manifest, verified against the index, and the languages to keep.
