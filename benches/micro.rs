@@ -116,7 +116,7 @@ mod hashing {
         text.truncate(text.floor_char_boundary(len));
         bencher
             .counter(BytesCount::new(text.len()))
-            .bench(|| kbrel::content::sha256_hex(black_box(text.as_bytes())));
+            .bench(|| kbrel::hash::sha256_hex(black_box(text.as_bytes())));
     }
 
     /// Every document of the 300-document knowledge base, one after another.
@@ -126,7 +126,7 @@ mod hashing {
         let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
         bencher.counter(BytesCount::new(bytes)).bench(|| {
             for d in docs {
-                black_box(kbrel::content::sha256_hex(d.text.as_bytes()));
+                black_box(kbrel::hash::sha256_hex(d.text.as_bytes()));
             }
         });
     }
@@ -202,6 +202,7 @@ mod packing {
             format: kbrel::package::FORMAT,
             keyed_only: false,
             lazy: cfg.bundle.lazy,
+            assets: &[],
         };
         let release = kbrel::package::Release {
             name: &cfg.package.name,

@@ -30,7 +30,7 @@ pub fn front_matter(data: &[u8]) {
         return;
     };
     for d in &kb.documents {
-        assert_eq!(d.sha256, kbrel::content::sha256_hex(d.text.as_bytes()));
+        assert_eq!(d.sha256, kbrel::hash::sha256_hex(d.text.as_bytes()));
         assert!(d.body_start <= d.text.len() && d.text.is_char_boundary(d.body_start));
         let _ = d.body();
         let _ = kbrel::content::raw_front_matter(&d.text);

@@ -54,7 +54,7 @@ pub use ground::{date, error, findings, fsx, hash, js, version};
 pub use model::{config, content, keys};
 pub use operations::{import, pack, publish, push, server, sync, verify, web};
 pub use services::{
-    baseline, changelog, compat, diff, git, history, lint, package, registry, snapshot,
+    baseline, changelog, compat, diff, git, history, lint, package, registry, remote, snapshot,
 };
 pub use tools::{messy, synth};
 

@@ -339,7 +339,7 @@ pub struct ChangelogConfig {
     pub path: PathBuf,
 }
 
-pub use crate::ground::findings::Level;
+use crate::findings::Level;
 
 /// `[lint]`: `KB010 = "warn"` for any code, `baseline = "…"`, and `[[lint.overrides]]`.
 /// Read from a plain table so that every key can be checked and named in errors.

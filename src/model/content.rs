@@ -15,9 +15,8 @@ use unicode_normalization::UnicodeNormalization;
 use crate::config::{Config, Pairing};
 use crate::error::{Error, Result};
 use crate::findings::{Code, Finding};
+use crate::hash::sha256_hex;
 use crate::manifest::ManifestDoc;
-// Old path of the ground floor's hashes, kept: callers in every layer name them here.
-pub use crate::hash::{hex, sha256_hex};
 
 /// One file of a content tree: its path relative to the content root (`en/guide/a.md`,
 /// always `/`-separated) and its raw bytes.
@@ -859,10 +858,7 @@ pub fn build(
         }
     }
     let (files, all_files) = select(cfg, &classifier, files, all_files)?;
-    // key maps are key -> path; invert per language, each path's keys in declaration order.
-    // lang → path → (declaration order, key)
-    type Declared<'k> = BTreeMap<&'k str, BTreeMap<&'k str, Vec<(usize, &'k str)>>>;
-    let mut key_of_path: Declared<'_> = BTreeMap::new();
+    // A key must name a document, never a folder.
     for (lang, map) in keys {
         for (key, def) in map {
             let dir = format!("{lang}/{}/", def.path);
@@ -880,47 +876,11 @@ pub fn build(
                     ),
                 });
             }
-            key_of_path
-                .entry(lang.as_str())
-                .or_default()
-                .entry(def.path.as_str())
-                .or_default()
-                .push((def.order, key.as_str()));
         }
     }
-    let key_of_path: BTreeMap<&str, BTreeMap<&str, Vec<&str>>> = key_of_path
-        .into_iter()
-        .map(|(lang, paths)| {
-            let paths = paths
-                .into_iter()
-                .map(|(p, mut ks)| {
-                    ks.sort();
-                    (p, ks.into_iter().map(|(_, k)| k).collect())
-                })
-                .collect();
-            (lang, paths)
-        })
-        .collect();
-    let empty = BTreeMap::new();
-    // Consumed one file at a time, so raw bytes are freed as documents are built.
-    let parsed: Vec<(Option<Document>, Vec<Finding>)> = files
-        .into_par_iter()
-        .filter_map(|f| {
-            let (lang, rest) = f.path.split_once('/')?;
-            if !langs.iter().any(|l| l == lang)
-                || classifier.classify(&f.path) != FileClass::Document
-            {
-                return None;
-            }
-            let kop = key_of_path.get(lang).unwrap_or(&empty);
-            Some(parse_document(cfg, lang, rest, f.bytes, kop))
-        })
-        .collect();
-    let mut documents = Vec::with_capacity(parsed.len());
-    for (doc, findings) in parsed {
-        documents.extend(doc);
-        problems.extend(findings);
-    }
+    let key_of_path = declarations(keys);
+    let (mut documents, read_problems) = parse_all(cfg, &classifier, files, &key_of_path);
+    problems.extend(read_problems);
     // KB020: a declared key whose document does not exist.
     let present: crate::FastSet<(&str, &str)> = documents
         .iter()
@@ -976,6 +936,118 @@ pub fn build(
         keys: keys.clone(),
         assets: Vec::new(),
         unreleased,
+    })
+}
+
+/// lang → path → the keys declared for it, in declaration order.
+type KeysOfPath<'k> = BTreeMap<&'k str, BTreeMap<&'k str, Vec<&'k str>>>;
+
+/// The keys each document path is declared under by `keys` (lang → path → keys, primary
+/// first).
+fn declarations(keys: &KeyMap) -> KeysOfPath<'_> {
+    // (declaration order, key) per path, sorted, then the keys alone.
+    type Ordered<'k> = Vec<(usize, &'k str)>;
+    let mut out: BTreeMap<&str, BTreeMap<&str, Ordered<'_>>> = BTreeMap::new();
+    for (lang, map) in keys {
+        for (key, def) in map {
+            out.entry(lang.as_str())
+                .or_default()
+                .entry(def.path.as_str())
+                .or_default()
+                .push((def.order, key.as_str()));
+        }
+    }
+    out.into_iter()
+        .map(|(lang, paths)| {
+            let paths = paths
+                .into_iter()
+                .map(|(p, mut ks)| {
+                    ks.sort();
+                    (p, ks.into_iter().map(|(_, k)| k).collect())
+                })
+                .collect();
+            (lang, paths)
+        })
+        .collect()
+}
+
+/// The documents among `files` ([`FileClass::Document`]; parsed in parallel,
+/// consumed one file at a time, so raw bytes are freed as documents are built), and the
+/// findings of reading them.
+fn parse_all(
+    cfg: &Config,
+    classifier: &Classifier,
+    files: Vec<SourceFile>,
+    key_of_path: &KeysOfPath<'_>,
+) -> (Vec<Document>, Vec<Finding>) {
+    let langs = &cfg.content.languages;
+    let empty = BTreeMap::new();
+    let parsed: Vec<(Option<Document>, Vec<Finding>)> = files
+        .into_par_iter()
+        .filter_map(|f| {
+            let (lang, rest) = f.path.split_once('/')?;
+            if !langs.iter().any(|l| l == lang)
+                || classifier.classify(&f.path) != FileClass::Document
+            {
+                return None;
+            }
+            let kop = key_of_path.get(lang).unwrap_or(&empty);
+            Some(parse_document(cfg, lang, rest, f.bytes, kop))
+        })
+        .collect();
+    let mut documents = Vec::with_capacity(parsed.len());
+    let mut problems = Vec::new();
+    for (doc, findings) in parsed {
+        documents.extend(doc);
+        problems.extend(findings);
+    }
+    (documents, problems)
+}
+
+/// The document paths (`en/guide/a.md`) whose declared keys differ between two key maps:
+/// the documents whose key can change although their file did not.
+pub fn redeclared_paths(a: &KeyMap, b: &KeyMap) -> BTreeSet<String> {
+    let (da, db) = (declarations(a), declarations(b));
+    let mut out = BTreeSet::new();
+    let empty = BTreeMap::new();
+    for lang in da.keys().chain(db.keys()) {
+        let (pa, pb) = (
+            da.get(lang).unwrap_or(&empty),
+            db.get(lang).unwrap_or(&empty),
+        );
+        for (path, keys) in pa.iter().chain(pb.iter()) {
+            if pa.get(path) != Some(keys) || pb.get(path) != Some(keys) {
+                out.insert(format!("{lang}/{path}"));
+            }
+        }
+    }
+    out
+}
+
+/// Some documents of a knowledge base: `files` (paths relative to the content root) read as
+/// [`build`] reads them — the configured include/exclude, the keys `keys` declares, url
+/// claims settled among these documents in path order — without the checks that need the
+/// whole tree (empty language folders, keys naming folders or missing documents). What a
+/// diff of two git revisions reads: only the files that differ between them.
+pub fn build_some(cfg: &Config, files: Vec<SourceFile>, keys: &KeyMap) -> Result<KnowledgeBase> {
+    let classifier = Classifier::new(cfg)?;
+    let key_of_path = declarations(keys);
+    let (mut documents, mut problems) = parse_all(cfg, &classifier, files, &key_of_path);
+    let langs = &cfg.content.languages;
+    let lang_rank = |l: &str| langs.iter().position(|x| x == l).unwrap_or(usize::MAX);
+    documents.sort_by(|a, b| (lang_rank(&a.lang), &a.path).cmp(&(lang_rank(&b.lang), &b.path)));
+    if cfg.content.pairing == Pairing::FrontMatterUrl {
+        displace_claimed_urls(&mut documents);
+    }
+    problems.sort();
+    Ok(KnowledgeBase {
+        languages: langs.clone(),
+        source_language: cfg.source_language().to_string(),
+        documents,
+        files: BTreeSet::new(),
+        problems,
+        keys: keys.clone(),
+        ..KnowledgeBase::default()
     })
 }
 
@@ -1644,7 +1716,7 @@ mod identity_text_tests {
         assert!(
             findings
                 .iter()
-                .all(|f| f.severity != crate::lint::Severity::Error),
+                .all(|f| f.severity != crate::findings::Severity::Error),
             "{front_matter}: {findings:?}"
         );
         doc.expect("a document")

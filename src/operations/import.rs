@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::date::Timestamp;
 use crate::error::{Error, Result};
+use crate::findings::Code;
 use crate::git::{Repo, TagInfo};
-use crate::lint::Code;
 use crate::manifest::GitInfo;
 use crate::publish::{self, LintGate, Outcome, PublishOptions, VersionSpec};
 use crate::registry::Registry;
@@ -66,7 +66,7 @@ pub fn release_tags(repo: &Repo, filter: Option<&globset::GlobMatcher>) -> Resul
         if filter.is_some_and(|g| !g.is_match(&t.name)) {
             continue;
         }
-        match publish::parse_version(&t.name) {
+        match crate::version::parse_version(&t.name) {
             Ok(v) => tags.push((v, t)),
             Err(_) => skipped.push(t.name),
         }
@@ -121,7 +121,7 @@ pub fn import(
     let mut vetted = Vec::with_capacity(tags.len());
     for (version, tag) in &tags {
         let (kb, _) = load(version, tag)?;
-        let unreadable: Vec<&crate::lint::Finding> = kb
+        let unreadable: Vec<&crate::findings::Finding> = kb
             .problems
             .iter()
             .filter(|f| f.code == Code::NonUtf8)
@@ -206,21 +206,21 @@ fn tag_error(e: Error, tag: &TagInfo) -> Error {
             },
             findings
                 .iter()
-                .filter(|f| f.severity == crate::lint::Severity::Error)
+                .filter(|f| f.severity == crate::findings::Severity::Error)
                 .count(),
             findings
                 .iter()
-                .find(|f| f.severity == crate::lint::Severity::Error)
+                .find(|f| f.severity == crate::findings::Severity::Error)
                 .map(|f| f.file.as_str())
                 .unwrap_or(""),
             findings
                 .iter()
-                .find(|f| f.severity == crate::lint::Severity::Error)
+                .find(|f| f.severity == crate::findings::Severity::Error)
                 .map(|f| f.line)
                 .unwrap_or(0),
             findings
                 .iter()
-                .find(|f| f.severity == crate::lint::Severity::Error)
+                .find(|f| f.severity == crate::findings::Severity::Error)
                 .map(|f| f.message.as_str())
                 .unwrap_or(""),
         )),

@@ -174,7 +174,7 @@ pub fn push(
     let tarball_url = format!(
         "{base}/{}/-/{}",
         index.name,
-        crate::package::tarball_file_name(&index.name, &v.version)
+        crate::npm::tarball_file_name(&index.name, &v.version)
     );
     let doc = crate::npm::publish_document(index, v, &package_json, &tgz, &tarball_url, &tag);
     let payload = serde_json::to_vec(&doc).map_err(|e| Error::Usage(e.to_string()))?;

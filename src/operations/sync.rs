@@ -15,15 +15,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::sha256_hex;
 use crate::date::Timestamp;
 use crate::error::{Error, Result};
+use crate::hash::sha256_hex;
 use crate::manifest::{self, ChangeStatus, Index, IndexVersion, ManifestDoc};
 use crate::registry::{self, Registry};
 
@@ -231,6 +231,7 @@ impl Source {
         rel: &str,
         limit: u64,
         tmp: &Path,
+        received: &AtomicU64,
     ) -> std::result::Result<Option<(String, u64)>, (bool, String)> {
         use sha2::Digest;
         use std::io::{Read, Write};
@@ -258,6 +259,7 @@ impl Source {
                     }
                 };
                 n += k as u64;
+                received.store(n, Ordering::Relaxed);
                 if n > limit {
                     return Err((
                         false,
@@ -310,11 +312,15 @@ impl Source {
         tmp: &Path,
         retries: u32,
         requests: &AtomicUsize,
+        watch: &Watch,
     ) -> Result<Option<(String, u64)>> {
         let mut attempt = 0;
         loop {
             requests.fetch_add(1, Ordering::Relaxed);
-            match self.fetch_to_once(rel, limit, tmp) {
+            let watched = watch.start(self.describe(rel));
+            let fetched = self.fetch_to_once(rel, limit, tmp, &watched.bytes);
+            drop(watched);
+            match fetched {
                 Ok(f) => return Ok(f),
                 Err((retryable, _)) if retryable && attempt < retries => {
                     attempt += 1;
@@ -412,8 +418,12 @@ pub struct SyncOptions {
     pub parallel: usize,
     pub retries: u32,
     /// The deadline of one HTTP attempt, body included: a stalled transfer gives up after it
-    /// (and is retried `retries` times).
+    /// (and is retried `retries` times), so a document fails after at most
+    /// `(retries + 1) × timeout` plus the back-off between attempts.
     pub timeout: Duration,
+    /// A download that receives nothing for this long is reported through the progress
+    /// callback ([`Progress::waiting`]), again at this interval while it stays stalled.
+    pub stall_report: Duration,
     /// The largest document a manifest may claim: a larger claim is refused before any
     /// document is fetched. Downloads stream to disk, so memory does not depend on it.
     pub max_document_size: u64,
@@ -455,10 +465,141 @@ pub struct SyncReport {
 }
 
 /// Progress of blob downloads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Progress {
     pub done: u64,
     pub total: u64,
+    /// Set when a download has received nothing for [`SyncOptions::stall_report`]: reported
+    /// again at that interval until bytes arrive or its attempt's deadline
+    /// ([`SyncOptions::timeout`]) gives up on it.
+    pub waiting: Option<Waiting>,
+}
+
+/// A download that has stalled: what a user needs to see that sync is not hung.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The URL (or file) being fetched.
+    pub url: String,
+    /// Bytes of it received so far.
+    pub bytes: u64,
+    /// How long nothing has arrived.
+    pub idle: Duration,
+}
+
+/// The downloads in progress, watched for stalls by one thread while the workers fetch.
+struct Watch {
+    every: Duration,
+    transfers: Mutex<BTreeMap<u64, Transfer>>,
+    next_id: AtomicU64,
+    stopped: Mutex<bool>,
+    wake: std::sync::Condvar,
+}
+
+struct Transfer {
+    url: String,
+    bytes: Arc<AtomicU64>,
+    seen: u64,
+    since: std::time::Instant,
+    reported: Option<std::time::Instant>,
+}
+
+/// Unregisters its transfer when dropped.
+struct Watched<'a> {
+    watch: &'a Watch,
+    id: u64,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Drop for Watched<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.watch.transfers.lock() {
+            t.remove(&self.id);
+        }
+    }
+}
+
+impl Watch {
+    fn new(every: Duration) -> Watch {
+        Watch {
+            every: every.max(Duration::from_millis(10)),
+            transfers: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(0),
+            stopped: Mutex::new(false),
+            wake: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Watch one attempt at fetching `url` (its byte counter is [`Watched::bytes`]).
+    fn start(&self, url: String) -> Watched<'_> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let bytes = Arc::new(AtomicU64::new(0));
+        if let Ok(mut t) = self.transfers.lock() {
+            t.insert(
+                id,
+                Transfer {
+                    url,
+                    bytes: bytes.clone(),
+                    seen: 0,
+                    since: std::time::Instant::now(),
+                    reported: None,
+                },
+            );
+        }
+        Watched {
+            watch: self,
+            id,
+            bytes,
+        }
+    }
+
+    /// Until [`Self::stop`]: every `every / 4`, report the transfers idle for `every` or more
+    /// (each at most once per `every`).
+    fn run(&self, report: &dyn Fn(Waiting)) {
+        let tick = self.every / 4;
+        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        while !*stopped {
+            stopped = self
+                .wake
+                .wait_timeout(stopped, tick)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            if *stopped {
+                break;
+            }
+            let now = std::time::Instant::now();
+            let mut due = Vec::new();
+            if let Ok(mut transfers) = self.transfers.lock() {
+                for t in transfers.values_mut() {
+                    let n = t.bytes.load(Ordering::Relaxed);
+                    if n != t.seen {
+                        t.seen = n;
+                        t.since = now;
+                        t.reported = None;
+                    } else if now.duration_since(t.since) >= self.every
+                        && t.reported
+                            .is_none_or(|r| now.duration_since(r) >= self.every)
+                    {
+                        t.reported = Some(now);
+                        due.push(Waiting {
+                            url: t.url.clone(),
+                            bytes: n,
+                            idle: now.duration_since(t.since),
+                        });
+                    }
+                }
+            }
+            drop(stopped);
+            for w in due {
+                report(w);
+            }
+            stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn stop(&self) {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.wake.notify_all();
+    }
 }
 
 struct Paths {
@@ -621,6 +762,7 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 ///     parallel: 8,
 ///     retries: 3,
 ///     timeout: Duration::from_secs(30),
+///     stall_report: Duration::from_secs(10),
 ///     max_document_size: sync::DEFAULT_MAX_DOCUMENT_SIZE,
 /// };
 /// let mut fetched = 0;
@@ -1156,40 +1298,60 @@ fn fetch_missing(
     let next = AtomicUsize::new(0);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let progress_lock = Mutex::new(progress);
-    std::thread::scope(|s| {
-        for _ in 0..opts.parallel.clamp(1, 32).min(missing.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(d) = missing.get(i) else { return };
-                    match fetch_blob(
-                        source,
-                        paths,
-                        d,
-                        opts.retries,
-                        opts.max_document_size,
-                        requests,
-                    ) {
-                        Ok(n) => {
-                            bytes.fetch_add(n, Ordering::Relaxed);
-                            let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-                            if let Ok(mut p) = progress_lock.lock() {
-                                (p)(Progress { done: k, total });
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut slot) = first_error.lock() {
-                                slot.get_or_insert(e);
-                            }
+    let watch = Watch::new(opts.stall_report);
+    std::thread::scope(|outer| {
+        outer.spawn(|| {
+            watch.run(&|w| {
+                if let Ok(mut p) = progress_lock.lock() {
+                    (p)(Progress {
+                        done: done.load(Ordering::Relaxed),
+                        total,
+                        waiting: Some(w),
+                    });
+                }
+            })
+        });
+        std::thread::scope(|s| {
+            for _ in 0..opts.parallel.clamp(1, 32).min(missing.len().max(1)) {
+                s.spawn(|| {
+                    loop {
+                        if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                             return;
                         }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(d) = missing.get(i) else { return };
+                        match fetch_blob(
+                            source,
+                            paths,
+                            d,
+                            opts.retries,
+                            opts.max_document_size,
+                            requests,
+                            &watch,
+                        ) {
+                            Ok(n) => {
+                                bytes.fetch_add(n, Ordering::Relaxed);
+                                let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+                                if let Ok(mut p) = progress_lock.lock() {
+                                    (p)(Progress {
+                                        done: k,
+                                        total,
+                                        waiting: None,
+                                    });
+                                }
+                            }
+                            Err(e) => {
+                                if let Ok(mut slot) = first_error.lock() {
+                                    slot.get_or_insert(e);
+                                }
+                                return;
+                            }
+                        }
                     }
-                }
-            });
-        }
+                });
+            }
+        });
+        watch.stop();
     });
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
@@ -1511,6 +1673,7 @@ fn fetch_blob(
     retries: u32,
     max_size: u64,
     requests: &AtomicUsize,
+    watch: &Watch,
 ) -> Result<u64> {
     let rel = registry::blob_path(&d.sha256);
     // A document a delta did not size may be at most the smaller of the two limits.
@@ -1527,7 +1690,7 @@ fn fetch_blob(
     let tmp = dir.join(format!(".{}.tmp-{}", &d.sha256[2..], std::process::id()));
     let mut attempt = 0;
     loop {
-        let fetched = source.fetch_to(&rel, limit, &tmp, retries, requests);
+        let fetched = source.fetch_to(&rel, limit, &tmp, retries, requests, watch);
         let (actual, n) = match fetched {
             Ok(Some(got)) => got,
             Ok(None) => {

@@ -31,7 +31,8 @@ use crate::config::Config;
 use crate::content::{body_of, raw_front_matter};
 use crate::diff::{self, patch, word};
 use crate::error::{Error, Result};
-use crate::history::{self, Drift, DriftCounts, PairStatus};
+use crate::history::{self, Drift, PairStatus};
+use crate::manifest::DriftCounts;
 use crate::manifest::{
     self, ChangeStatus, DiffFile, DocChange, Index, IndexVersion, Manifest, ManifestDoc,
 };

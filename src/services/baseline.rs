@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::content::{Document, KnowledgeBase};
 use crate::error::{Error, Result};
-use crate::lint::{Code, Finding, Severity};
+use crate::findings::{Code, Finding, Severity};
 
 /// The baseline format version this kbrel reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -100,7 +100,7 @@ fn fingerprint(code: Code, file: &str, text: &str) -> String {
     h.extend_from_slice(file.as_bytes());
     h.push(0);
     h.extend_from_slice(text.as_bytes());
-    crate::content::sha256_hex(&h)[..16].to_string()
+    crate::hash::sha256_hex(&h)[..16].to_string()
 }
 
 fn excerpt(text: &str) -> String {

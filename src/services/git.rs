@@ -134,13 +134,17 @@ impl Repo {
         Ok(self.commit_of(rev)?.id().to_string())
     }
 
-    /// Read the files below `root` (relative to the repository root) at `rev`.
-    pub fn read_tree(&self, rev: &str, root: &str) -> Result<TreeContent> {
-        let commit = self.commit_of(rev)?;
+    /// The tree of `root` (relative to the repository root) at `commit`.
+    fn root_tree<'r>(
+        &'r self,
+        commit: &git2::Commit<'r>,
+        rev: &str,
+        root: &str,
+    ) -> Result<git2::Tree<'r>> {
         let tree = commit
             .tree()
             .map_err(|e| git_err(format!("tree of `{rev}`"), e))?;
-        let sub = if root.is_empty() || root == "." {
+        Ok(if root.is_empty() || root == "." {
             tree
         } else {
             let entry = tree.get_path(Path::new(root)).map_err(|_| {
@@ -160,7 +164,13 @@ impl Repo {
                     path: PathBuf::from(root),
                     message: format!("`{root}` is not a directory at `{rev}`"),
                 })?
-        };
+        })
+    }
+
+    /// Read the files below `root` (relative to the repository root) at `rev`.
+    pub fn read_tree(&self, rev: &str, root: &str) -> Result<TreeContent> {
+        let commit = self.commit_of(rev)?;
+        let sub = self.root_tree(&commit, rev, root)?;
         let mut wanted: Vec<(String, Oid)> = Vec::new();
         let mut all = BTreeSet::new();
         let mut findings = Vec::new();
@@ -239,6 +249,91 @@ impl Repo {
         })
     }
 
+    /// The markdown files that differ between the content tree `root_a` at `rev_a` and
+    /// `root_b` at `rev_b`, found as git finds them: subtrees with the same id on both sides
+    /// are skipped unread, and only the blobs that differ (added, removed, modified, or whose
+    /// mode changed) are read — plus, on both sides, the files `also` names (paths relative
+    /// to the content roots) when they exist there. The same entries as [`read_tree`]
+    /// (`Self::read_tree`) reads are considered: names starting with `.`, symlinks and
+    /// submodules are left out.
+    pub fn changed_files(
+        &self,
+        (rev_a, root_a): (&str, &str),
+        (rev_b, root_b): (&str, &str),
+        also: &BTreeSet<String>,
+    ) -> Result<ChangedFiles> {
+        let (ca, cb) = (self.commit_of(rev_a)?, self.commit_of(rev_b)?);
+        let (ta, tb) = (
+            self.root_tree(&ca, rev_a, root_a)?,
+            self.root_tree(&cb, rev_b, root_b)?,
+        );
+        let (mut old, mut new) = (Vec::new(), Vec::new());
+        if ta.id() != tb.id() {
+            let revs = (rev_a, rev_b);
+            diff_trees(
+                &self.repo,
+                Some(&ta),
+                Some(&tb),
+                "",
+                revs,
+                &mut old,
+                &mut new,
+            )?;
+        }
+        for (tree, list) in [(&ta, &mut old), (&tb, &mut new)] {
+            let known: BTreeSet<String> = list.iter().map(|(p, _)| p.clone()).collect();
+            for p in also {
+                if known.contains(p) || p.split('/').any(|c| c.starts_with('.')) {
+                    continue;
+                }
+                if let Ok(e) = tree.get_path(Path::new(p))
+                    && e.kind() == Some(ObjectType::Blob)
+                    && e.filemode() != 0o120000
+                {
+                    list.push((p.clone(), e.id()));
+                }
+            }
+        }
+        let in_root = |root: &str, p: &str| {
+            if root.is_empty() || root == "." {
+                p.to_string()
+            } else {
+                format!("{root}/{p}")
+            }
+        };
+        Ok(ChangedFiles {
+            old_commit: ca.id().to_string(),
+            new_commit: cb.id().to_string(),
+            old: self.read_blobs(&old, rev_a, &|p| in_root(root_a, p))?,
+            new: self.read_blobs(&new, rev_b, &|p| in_root(root_b, p))?,
+        })
+    }
+
+    /// The paths of the documents below `root` at `rev` that [`read_tree`]
+    /// (`Self::read_tree`) would read, without reading them.
+    pub fn markdown_paths(&self, rev: &str, root: &str) -> Result<Vec<String>> {
+        let commit = self.commit_of(rev)?;
+        let sub = self.root_tree(&commit, rev, root)?;
+        let mut out = Vec::new();
+        sub.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
+                return TreeWalkResult::Skip;
+            };
+            if name.starts_with('.') {
+                return TreeWalkResult::Skip;
+            }
+            if entry.kind() == Some(ObjectType::Blob)
+                && entry.filemode() != 0o120000
+                && crate::content::is_document_name(name)
+            {
+                out.push(format!("{dir}{name}"));
+            }
+            TreeWalkResult::Ok
+        })
+        .map_err(|e| git_err(format!("reading `{root}` at `{rev}`"), e))?;
+        Ok(out)
+    }
+
     /// The blobs `wanted` (path, id), read in parallel: libgit2 handles are not shared between
     /// threads, so each worker opens the repository once. Errors are reported for the first
     /// failing path in tree order.
@@ -249,6 +344,14 @@ impl Repo {
         in_root: &(dyn Fn(&str) -> String + Sync),
     ) -> Result<Vec<SourceFile>> {
         use rayon::prelude::*;
+        // A few blobs (a small change) are read on this thread: opening the repository once
+        // per worker would cost more than reading them.
+        if wanted.len() <= 64 {
+            return wanted
+                .iter()
+                .map(|(path, oid)| read_blob(&self.repo, path, *oid, rev, in_root))
+                .collect();
+        }
         let git_dir = self.repo.path().to_path_buf();
         let results: Vec<Result<SourceFile>> = wanted
             .par_iter()
@@ -258,20 +361,7 @@ impl Repo {
                     let repo = repo.as_ref().map_err(|e| {
                         Error::Usage(format!("open `{}`: {}", git_dir.display(), e.message()))
                     })?;
-                    let blob = repo.find_blob(*oid).map_err(|e| {
-                        git_err(format!("blob `{}` at `{rev}`", in_root(path)), e)
-                    })?;
-                    let bytes = blob.content();
-                    if bytes.starts_with(LFS_POINTER) {
-                        return Err(Error::Content {
-                            path: PathBuf::from(in_root(path)),
-                            message: format!("is a Git LFS pointer at `{rev}`, not markdown: run `git lfs pull` or keep documents out of LFS"),
-                        });
-                    }
-                    Ok(SourceFile {
-                        path: path.clone(),
-                        bytes: bytes.to_vec(),
-                    })
+                    read_blob(repo, path, *oid, rev, in_root)
                 },
             )
             .collect();
@@ -574,6 +664,143 @@ impl Repo {
     }
 }
 
+/// What [`Repo::changed_files`] found: each side's files (relative to its content root) that
+/// differ from the other side's.
+pub struct ChangedFiles {
+    pub old_commit: String,
+    pub new_commit: String,
+    pub old: Vec<SourceFile>,
+    pub new: Vec<SourceFile>,
+}
+
+/// One blob as a source file; a Git LFS pointer is an error.
+fn read_blob(
+    repo: &Repository,
+    path: &str,
+    oid: Oid,
+    rev: &str,
+    in_root: &(dyn Fn(&str) -> String + Sync),
+) -> Result<SourceFile> {
+    let blob = repo
+        .find_blob(oid)
+        .map_err(|e| git_err(format!("blob `{}` at `{rev}`", in_root(path)), e))?;
+    let bytes = blob.content();
+    if bytes.starts_with(LFS_POINTER) {
+        return Err(Error::Content {
+            path: PathBuf::from(in_root(path)),
+            message: format!(
+                "is a Git LFS pointer at `{rev}`, not markdown: run `git lfs pull` or keep documents out of LFS"
+            ),
+        });
+    }
+    Ok(SourceFile {
+        path: path.to_string(),
+        bytes: bytes.to_vec(),
+    })
+}
+
+/// The markdown blobs (path below `dir`, id) that differ between trees `a` and `b` (either may
+/// be absent: a whole subtree added or removed), into `old` and `new`. An entry with the same
+/// id and mode on both sides is skipped without being read, so the cost follows the change.
+fn diff_trees(
+    repo: &Repository,
+    a: Option<&git2::Tree<'_>>,
+    b: Option<&git2::Tree<'_>>,
+    dir: &str,
+    revs: (&str, &str),
+    old: &mut Vec<(String, Oid)>,
+    new: &mut Vec<(String, Oid)>,
+) -> Result<()> {
+    let name_of = |e: &git2::TreeEntry<'_>, rev: &str| -> Result<String> {
+        std::str::from_utf8(e.name_bytes())
+            .map(str::to_string)
+            .map_err(|_| Error::Content {
+                path: PathBuf::from(format!("{dir}{}", e.name_bytes().escape_ascii())),
+                message: format!("the file name is not valid UTF-8 at `{rev}`; rename it"),
+            })
+    };
+    let tree_of = |e: &git2::TreeEntry<'_>| {
+        e.to_object(repo)
+            .and_then(|o| o.peel_to_tree())
+            .map_err(|e| git_err("reading a tree", e))
+    };
+    // One side's entry, alone: a blob to read, or a whole subtree.
+    let one_side = |e: &git2::TreeEntry<'_>,
+                    path: String,
+                    is_old: bool,
+                    old: &mut Vec<(String, Oid)>,
+                    new: &mut Vec<(String, Oid)>|
+     -> Result<()> {
+        match e.kind() {
+            Some(ObjectType::Tree) => {
+                let t = tree_of(e)?;
+                let sub = format!("{path}/");
+                if is_old {
+                    diff_trees(repo, Some(&t), None, &sub, revs, old, new)
+                } else {
+                    diff_trees(repo, None, Some(&t), &sub, revs, old, new)
+                }
+            }
+            Some(ObjectType::Blob)
+                if e.filemode() != 0o120000 && crate::content::is_document_name(&path) =>
+            {
+                if is_old { old } else { new }.push((path, e.id()));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    };
+    if let Some(a) = a {
+        for ea in a.iter() {
+            let name = name_of(&ea, revs.0)?;
+            if name.starts_with('.') {
+                continue;
+            }
+            let eb = b.and_then(|b| b.get_name(&name));
+            if let Some(eb) = &eb
+                && eb.id() == ea.id()
+                && eb.filemode() == ea.filemode()
+            {
+                continue;
+            }
+            let path = format!("{dir}{name}");
+            match &eb {
+                Some(eb)
+                    if ea.kind() == Some(ObjectType::Tree)
+                        && eb.kind() == Some(ObjectType::Tree) =>
+                {
+                    let (ta, tb) = (tree_of(&ea)?, tree_of(eb)?);
+                    diff_trees(
+                        repo,
+                        Some(&ta),
+                        Some(&tb),
+                        &format!("{path}/"),
+                        revs,
+                        old,
+                        new,
+                    )?;
+                }
+                _ => {
+                    one_side(&ea, path.clone(), true, old, new)?;
+                    if let Some(eb) = &eb {
+                        one_side(eb, path, false, old, new)?;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(b) = b {
+        for eb in b.iter() {
+            let name = name_of(&eb, revs.1)?;
+            if name.starts_with('.') || a.is_some_and(|a| a.get_name(&name).is_some()) {
+                continue;
+            }
+            one_side(&eb, format!("{dir}{name}"), false, old, new)?;
+        }
+    }
+    Ok(())
+}
+
 /// `path` with its longest existing ancestor canonicalised (so a path that does not exist
 /// yet still resolves through symlinked parents such as macOS's `/tmp`).
 fn canonical_prefix(path: &Path) -> PathBuf {
@@ -709,33 +936,114 @@ pub fn load_release(
     version: Option<&semver::Version>,
 ) -> Result<(crate::content::KnowledgeBase, String)> {
     let (root, entry) = content_root_for(cfg, repo, version)?;
-    let tree = match repo.read_tree(rev, &root) {
-        Ok(t) => t,
-        Err(Error::ContentRootMissing(missing)) => {
-            let found = folder_in(cfg, Path::new(""), repo)
-                .ok()
-                .and_then(|base| repo.find_language_root(rev, &base, &cfg.content.languages));
-            return Err(Error::ContentRootMissing(Box::new(MissingRoot {
-                rev: name.to_string(),
-                version: version.map(ToString::to_string),
-                entry: entry.map(|i| (i, cfg.content.history[i].versions.clone())),
-                found,
-                ..*missing
-            })));
-        }
-        Err(e) => return Err(e),
-    };
+    let tree = repo
+        .read_tree(rev, &root)
+        .map_err(|e| explain_missing_root(cfg, repo, rev, name, version, entry, e))?;
     let keys = keys_at(cfg, repo, rev, version)?;
-    let mut kb = crate::content::build(cfg, tree.files, tree.all, &keys).map_err(|e| match e {
+    let mut kb =
+        crate::content::build(cfg, tree.files, tree.all, &keys).map_err(|e| at_revision(rev, e))?;
+    kb.problems.extend(tree.findings);
+    kb.problems.sort();
+    Ok((kb, tree.commit))
+}
+
+/// A content error, saying at which revision.
+fn at_revision(rev: &str, e: Error) -> Error {
+    match e {
         Error::Content { path, message } => Error::Content {
             path,
             message: format!("{message} (at git revision `{rev}`)"),
         },
         other => other,
-    })?;
-    kb.problems.extend(tree.findings);
-    kb.problems.sort();
-    Ok((kb, tree.commit))
+    }
+}
+
+/// A missing content root, with the release, the `[[content.history]]` entry and a likely
+/// root named; other errors as they are.
+fn explain_missing_root(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev: &str,
+    name: &str,
+    version: Option<&semver::Version>,
+    entry: Option<usize>,
+    e: Error,
+) -> Error {
+    let Error::ContentRootMissing(missing) = e else {
+        return e;
+    };
+    let found = folder_in(cfg, Path::new(""), repo)
+        .ok()
+        .and_then(|base| repo.find_language_root(rev, &base, &cfg.content.languages));
+    Error::ContentRootMissing(Box::new(MissingRoot {
+        rev: name.to_string(),
+        version: version.map(ToString::to_string),
+        entry: entry.map(|i| (i, cfg.content.history[i].versions.clone())),
+        found,
+        ..*missing
+    }))
+}
+
+/// The documents that differ between two revisions, read as [`load_kb`] reads each side
+/// (content root by release tag, key sources at the revision) but only from the files whose
+/// blobs differ (see [`Repo::changed_files`]) and the documents whose declared keys differ:
+/// a document with the same bytes at the same path on both sides, and the same declared keys,
+/// is the same document and is not read. Url claims (`front-matter:url`) are settled among
+/// the documents read, in path order. What `kbrel diff git:A git:B` compares.
+pub struct ChangedDocs {
+    pub old: crate::content::KnowledgeBase,
+    pub new: crate::content::KnowledgeBase,
+    pub old_commit: String,
+    pub new_commit: String,
+    /// The content roots of the two sides (relative to the repository root).
+    pub roots: (String, String),
+}
+
+/// [`ChangedDocs`] between `rev_a` and `rev_b`.
+pub fn load_changed(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev_a: &str,
+    rev_b: &str,
+) -> Result<ChangedDocs> {
+    let side = |rev: &str| -> Result<(String, crate::keys::KeyMap)> {
+        let version = repo.release_tag(rev).map(|(_, v)| v);
+        let (root, entry) = content_root_for(cfg, repo, version.as_ref())?;
+        // The root must exist (the error names the release and a likely root).
+        let commit = repo.commit_of(rev)?;
+        let tree = repo
+            .root_tree(&commit, rev, &root)
+            .map_err(|e| explain_missing_root(cfg, repo, rev, rev, version.as_ref(), entry, e))?;
+        // As a whole load would find (a git tree holds no empty folder).
+        for lang in &cfg.content.languages {
+            if tree.get_name(lang).and_then(|e| e.kind()) != Some(ObjectType::Tree) {
+                return Err(at_revision(
+                    rev,
+                    Error::Content {
+                        path: cfg.content_root().join(lang),
+                        message: format!(
+                            "language folder `{lang}` is missing or empty (content.languages lists it)"
+                        ),
+                    },
+                ));
+            }
+        }
+        Ok((root, keys_at(cfg, repo, rev, version.as_ref())?))
+    };
+    let ((root_a, keys_a), (root_b, keys_b)) = (side(rev_a)?, side(rev_b)?);
+    let redeclared = crate::content::redeclared_paths(&keys_a, &keys_b);
+    let changed = repo.changed_files((rev_a, &root_a), (rev_b, &root_b), &redeclared)?;
+    let (old, new) = rayon::join(
+        || crate::content::build_some(cfg, changed.old, &keys_a),
+        || crate::content::build_some(cfg, changed.new, &keys_b),
+    );
+    Ok(ChangedDocs {
+        old: old.map_err(|e| at_revision(rev_a, e))?,
+        new: new.map_err(|e| at_revision(rev_b, e))?,
+        old_commit: changed.old_commit,
+        new_commit: changed.new_commit,
+        roots: (root_a, root_b),
+    })
 }
 
 /// One commit for [`write_history`]: the whole tree (paths relative to the repository root),

@@ -11,8 +11,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, Index, ManifestDoc, SCHEMA_VERSION};
 use crate::registry::Registry;
 
-// Old path: the drift counts are a manifest field now; readers of history name them here.
-pub use crate::manifest::DriftCounts;
+use crate::manifest::DriftCounts;
 
 /// The changelog context of every published release, newest first, from the stored diffs.
 /// With a repository, every entry lists the commits that touched its document between the

@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::content::KnowledgeBase;
 use crate::error::{Error, Result};
-pub use crate::ground::findings::{Code, Finding, Level, Severity};
+use crate::findings::{Code, Finding, Level, Severity};
 
 /// Every asset of `kb` and the documents that link to it (content-root paths, sorted).
 pub fn asset_references(

@@ -10,4 +10,5 @@ pub mod history;
 pub mod lint;
 pub mod package;
 pub mod registry;
+pub mod remote;
 pub mod snapshot;

@@ -12,11 +12,9 @@ use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::content::{Document, hex};
+use crate::content::Document;
 use crate::error::{Error, Result};
-
-// Old path of npm's and JavaScript's name rules (now in `npm`, below `config`).
-pub use crate::npm::{is_js_identifier, tarball_file_name, validate_package_name};
+use crate::hash::hex;
 
 /// `npm pack`'s fixed mtime: 1985-10-26T08:15:00Z.
 pub const NPM_MTIME: u64 = 499_162_500;
@@ -41,6 +39,9 @@ mod mirror;
 /// without it) and, with `[bundle] lazy` (the default), a lazy index
 /// (`dist/esm/<lang>/index.js`: `key → () => import("./doc/<sha>.js")`) and one small module
 /// per document text (see [`lazy_entries`]), each typed; and their package.json `exports`.
+/// Format 4 adds the assets (images, PDFs… [`crate::content::Asset`]) as `docs/<path>` after
+/// everything else, streamed from their files, already-compressed formats as stored deflate
+/// blocks ([`is_stored`]); the manifest lists them (`assets`).
 pub const FORMAT: u32 = 4;
 
 /// `format` is one this build can write ([`FORMAT`] or an older one).
@@ -365,9 +366,17 @@ pub struct Contents<'a> {
     pub keyed_only: bool,
     /// `[bundle] lazy` (format 4): per-document modules and the lazy index.
     pub lazy: bool,
+    /// The assets, shipped as `docs/<path>` after everything else (format 4 on; ignored by
+    /// older formats). Streamed from their files when the tarball is emitted.
+    pub assets: &'a [crate::content::Asset],
 }
 
 impl Contents<'_> {
+    /// The assets this format ships: none before format 4.
+    pub fn shipped_assets(&self) -> &[crate::content::Asset] {
+        if self.format >= 4 { self.assets } else { &[] }
+    }
+
     /// Whether `d` is in its language's bundles.
     pub fn bundles(&self, d: &Document) -> bool {
         !self.keyed_only || d.keyed
@@ -908,9 +917,15 @@ pub fn start<'scope, 'a: 'scope>(
         }
         entries.extend(contents.documents.iter().map(doc));
     }
-    let files: Vec<String> = entries.iter().map(|(p, _)| p.clone()).collect();
-    let unpacked_size = entries.iter().map(|(_, d)| d.len() as u64).sum();
-    let (mut tar, places) = write_tar(&entries, true)?;
+    let mut files: Vec<String> = entries.iter().map(|(p, _)| p.clone()).collect();
+    let mut unpacked_size: u64 = entries.iter().map(|(_, d)| d.len() as u64).sum();
+    let assets = contents.shipped_assets();
+    for a in assets {
+        files.push(format!("package/docs/{}", a.path));
+        unpacked_size += a.size;
+    }
+    // With assets, the archive is closed after them, by `finish` (they are streamed there).
+    let (mut tar, places) = write_tar(&entries, assets.is_empty())?;
     // The first bundle's header and prefix go at the end of the release's entries: what
     // follows, from the first bundle object on, is compressed now.
     let first_body = tar
@@ -1078,10 +1093,12 @@ impl Started<'_> {
             emit(part)?;
         }
         crc.combine(&jobs.emit_all(&mut emit)?);
+        let tail = emit_assets(contents.shipped_assets(), contents.gzip_level, &mut emit)?;
+        crc.combine(&tail.1);
         gzip_end(
             contents.gzip_level,
             crc,
-            head_plan.tar.total + plan.tar.total,
+            head_plan.tar.total + plan.tar.total + tail.0 as usize,
             &mut emit,
         )?;
         let (sha256, integrity, shasum, size) = hashes.finish();
@@ -1096,6 +1113,100 @@ impl Started<'_> {
             package_json,
         })
     }
+}
+
+/// Extensions of formats that are compressed already: their bytes go into the gzip stream
+/// as stored deflate blocks, never compressed again.
+pub const STORED_EXTENSIONS: [&str; 19] = [
+    "png", "jpg", "jpeg", "gif", "webp", "avif", "pdf", "mp4", "webm", "mov", "mp3", "ogg", "zip",
+    "gz", "tgz", "bz2", "xz", "woff", "woff2",
+];
+
+/// Whether an asset's bytes are stored in the gzip stream as they are.
+pub fn is_stored(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.rsplit_once('.')
+        .is_some_and(|(_, e)| STORED_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The asset entries, streamed after everything else (format 4), and the end of the archive:
+/// each asset's file is read through a 1 MiB buffer, hashed as it is read (a file that changed
+/// since it was loaded is an error, and the staged tarball is then removed), and emitted as
+/// stored deflate blocks (already-compressed formats, [`is_stored`]) or as its own
+/// sync-flushed deflate chunks. Returns the archive bytes written and their CRC-32.
+fn emit_assets(
+    assets: &[crate::content::Asset],
+    level: u32,
+    emit: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<(u64, crc32fast::Hasher)> {
+    use std::io::Read;
+    let mut crc = crc32fast::Hasher::new();
+    if assets.is_empty() {
+        return Ok((0, crc));
+    }
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let deflated =
+        |raw: &[u8], crc: &mut crc32fast::Hasher, emit: &mut dyn FnMut(&[u8]) -> Result<()>| {
+            crc.update(raw);
+            emit(&deflate_chunk(raw, level, false))
+        };
+    for a in assets {
+        let mut head = Vec::with_capacity(512);
+        header_bytes(&format!("package/docs/{}", a.path), a.size, &mut head)?;
+        deflated(&head, &mut crc, emit)?;
+        total += head.len() as u64;
+        let (file, _) =
+            crate::fsx::open_regular(&a.source).map_err(|e| Error::io("read", &a.source, e))?;
+        let mut reader = crate::hash::HashingReader::new(file.take(a.size.saturating_add(1)));
+        let stored = level == 0 || is_stored(&a.path);
+        loop {
+            let mut n = 0;
+            while n < buf.len() {
+                match reader.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io("read", &a.source, e)),
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            let chunk = &buf[..n];
+            if stored {
+                crc.update(chunk);
+                for block in chunk.chunks(65_535) {
+                    let len = block.len() as u16;
+                    let mut h = [0u8; 5];
+                    h[1..3].copy_from_slice(&len.to_le_bytes());
+                    h[3..5].copy_from_slice(&(!len).to_le_bytes());
+                    emit(&h)?;
+                    emit(block)?;
+                }
+            } else {
+                deflated(chunk, &mut crc, emit)?;
+            }
+            total += n as u64;
+        }
+        let (sha, len) = reader.finish();
+        if sha != a.sha256 || len != a.size {
+            return Err(Error::Content {
+                path: a.source.clone(),
+                message: format!(
+                    "the file changed while it was published (it held {} bytes hashing to {}, now {len} bytes hashing to {sha}); publish again",
+                    a.size, a.sha256
+                ),
+            });
+        }
+        let pad = ((512 - a.size % 512) % 512) as usize;
+        if pad > 0 {
+            deflated(&vec![0; pad], &mut crc, emit)?;
+            total += pad as u64;
+        }
+    }
+    deflated(&[0; 1024], &mut crc, emit)?;
+    Ok((total + 1024, crc))
 }
 
 /// The hashes [`integrity_of`] computes, fed part by part.
@@ -1848,6 +1959,72 @@ impl Default for UnpackLimits {
     }
 }
 
+/// Check a written tarball against what was meant to be written, reading it the way every
+/// reader of a release does ([`unpack`]): its bytes hash to `pkg.sha256`, it holds exactly
+/// `pkg.files` in that order and `pkg.unpacked_size` bytes, `package.json` and `manifest.json`
+/// byte for byte, and each of `documents` at `docs/<lang>/<path>` with its sha256. The error
+/// says what differs.
+pub fn check_written(
+    tgz: &[u8],
+    pkg: &Package,
+    manifest_json: &[u8],
+    documents: &[crate::manifest::ManifestDoc],
+) -> std::result::Result<(), String> {
+    if tgz.len() as u64 != pkg.size || crate::hash::sha256_hex(tgz) != pkg.sha256 {
+        return Err(format!(
+            "the tarball written ({} bytes) is not the one built ({} bytes, sha256 {})",
+            tgz.len(),
+            pkg.size,
+            pkg.sha256
+        ));
+    }
+    let files =
+        unpack(tgz, "the tarball written", UnpackLimits::default()).map_err(|e| e.to_string())?;
+    let names: Vec<String> = files.iter().map(|(p, _)| format!("package/{p}")).collect();
+    if names != pkg.files {
+        let first = names
+            .iter()
+            .zip(&pkg.files)
+            .position(|(a, b)| a != b)
+            .unwrap_or(names.len().min(pkg.files.len()));
+        return Err(format!(
+            "it holds {} entries where {} were written; the first difference is entry {first} ({:?} instead of {:?})",
+            names.len(),
+            pkg.files.len(),
+            names.get(first),
+            pkg.files.get(first)
+        ));
+    }
+    let unpacked: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+    if unpacked != pkg.unpacked_size {
+        return Err(format!(
+            "it unpacks to {unpacked} bytes where {} were written",
+            pkg.unpacked_size
+        ));
+    }
+    let by_path: std::collections::HashMap<&str, &[u8]> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    for (path, want) in [
+        ("package.json", pkg.package_json.as_slice()),
+        ("manifest.json", manifest_json),
+    ] {
+        if by_path.get(path) != Some(&want) {
+            return Err(format!("its {path} is not the one written"));
+        }
+    }
+    for d in documents {
+        let path = format!("docs/{}/{}", d.lang, d.path);
+        match by_path.get(path.as_str()) {
+            Some(b) if crate::hash::sha256_hex(b) == d.sha256 => {}
+            Some(_) => return Err(format!("{path} does not match its sha256 {}", d.sha256)),
+            None => return Err(format!("{path} is missing")),
+        }
+    }
+    Ok(())
+}
+
 /// Unpack a package tarball into memory: `package/`-relative path → bytes, in archive order.
 /// Refuses links, devices, paths outside `package/`, duplicates, and anything past the limits.
 pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(String, Vec<u8>)>> {
@@ -1951,6 +2128,7 @@ mod tests {
 
     #[test]
     fn package_names() {
+        use crate::npm::{tarball_file_name, validate_package_name};
         assert!(validate_package_name("@acme/flash-docs").is_ok());
         assert!(validate_package_name("kbrel-guide").is_ok());
         assert!(validate_package_name("Big").is_err());
@@ -2151,6 +2329,119 @@ mod tests {
         );
     }
 
+    /// Publish's read-back of the tarball it wrote: the tarball as built passes; one whose
+    /// bytes changed after hashing, or whose writer put in other content than it was meant to
+    /// (a changed document, a lost entry, a different package.json, a cut-off stream — each
+    /// hashed as written, so only unpacking finds it), is refused saying what differs.
+    #[test]
+    fn check_written_unpacks_and_compares_every_entry() {
+        let docs: Vec<Document> = (0..5)
+            .map(|i| test_doc(&format!("K{i}"), &format!("# Doc {i}\n\nText {i}.\n")))
+            .collect();
+        let langs = vec!["en".to_string()];
+        let contents = Contents {
+            languages: &langs,
+            globals: BTreeMap::new(),
+            documents: &docs,
+            gzip_level: 6,
+            format: FORMAT,
+            keyed_only: false,
+            lazy: true,
+            assets: &[],
+        };
+        let release = test_release();
+        let mut tgz = Vec::new();
+        let pkg = build(&contents, &release, &mut |p: &[u8]| {
+            tgz.extend_from_slice(p);
+            Ok(())
+        })
+        .unwrap();
+        let manifest_docs: Vec<crate::manifest::ManifestDoc> = docs
+            .iter()
+            .map(|d| crate::manifest::ManifestDoc {
+                id: d.id.clone(),
+                lang: d.lang.clone(),
+                path: d.path.clone(),
+                key: d.key.clone(),
+                aliases: Vec::new(),
+                bundled: true,
+                title: None,
+                url: None,
+                sha256: crate::hash::sha256_hex(d.text.as_bytes()),
+                size: d.text.len() as u64,
+            })
+            .collect();
+        let check = |tgz: &[u8], pkg: &Package| {
+            check_written(tgz, pkg, release.manifest_json, &manifest_docs)
+        };
+        check(&tgz, &pkg).unwrap();
+
+        // A byte changed on its way to the file.
+        let mut flipped = tgz.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 1;
+        let e = check(&flipped, &pkg).unwrap_err();
+        assert!(e.contains("is not the one built"), "{e}");
+
+        // A writer that wrote (and hashed) other entries than it was meant to.
+        let entries = unpack(&tgz, "t", UnpackLimits::default()).unwrap();
+        type Entries = Vec<(String, Vec<u8>)>;
+        let rewrite = |edit: &dyn Fn(&mut Entries)| -> (Vec<u8>, Package) {
+            let mut entries = entries.clone();
+            edit(&mut entries);
+            let mut tar = tar::Builder::new(Vec::new());
+            for (path, body) in &entries {
+                let mut h = tar::Header::new_ustar();
+                h.set_size(body.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                tar.append_data(&mut h, format!("package/{path}"), body.as_slice())
+                    .unwrap();
+            }
+            let raw = tar.into_inner().unwrap();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            std::io::Write::write_all(&mut gz, &raw).unwrap();
+            let bytes = gz.finish().unwrap();
+            let mut p = pkg.clone();
+            p.size = bytes.len() as u64;
+            p.sha256 = crate::hash::sha256_hex(&bytes);
+            (bytes, p)
+        };
+        let (same, p) = rewrite(&|_| {});
+        check(&same, &p).unwrap();
+        let doc = "docs/en/K3.md";
+        let (t, p) = rewrite(&|e| {
+            let d = e.iter_mut().find(|(n, _)| n == doc).unwrap();
+            d.1 = b"# Doc 3\n\nText 4.\n".to_vec();
+        });
+        let e = check(&t, &p).unwrap_err();
+        assert!(e.contains("docs/en/K3.md does not match its sha256"), "{e}");
+        let (t, p) = rewrite(&|e| e.retain(|(n, _)| n != doc));
+        let e = check(&t, &p).unwrap_err();
+        assert!(e.contains("entries where"), "{e}");
+        let (t, p) = rewrite(&|e| e[0].1 = b"{}".to_vec());
+        let e = check(&t, &p).unwrap_err();
+        assert!(
+            e.contains("unpacks to") || e.contains("package.json"),
+            "{e}"
+        );
+        let (t, p) = rewrite(&|e| e[0].1[2] ^= 0x20);
+        let e = check(&t, &p).unwrap_err();
+        assert!(e.contains("its package.json is not the one written"), "{e}");
+        let mut cut = tgz[..tgz.len() - 40].to_vec();
+        cut.extend_from_slice(&[0; 8]);
+        let mut p = pkg.clone();
+        p.size = cut.len() as u64;
+        p.sha256 = crate::hash::sha256_hex(&cut);
+        let e = check(&cut, &p).unwrap_err();
+        assert!(!e.is_empty());
+        // A document the manifest lists but the tarball lacks entirely.
+        let mut more = manifest_docs.clone();
+        more[0].path = "missing.md".into();
+        let e = check_written(&tgz, &pkg, release.manifest_json, &more).unwrap_err();
+        assert!(e.contains("docs/en/missing.md is missing"), "{e}");
+    }
+
     #[test]
     fn finished_late_the_tarball_is_the_same() {
         // The workers run as far ahead as they may before the release's entries come.
@@ -2169,6 +2460,7 @@ mod tests {
             format: FORMAT,
             keyed_only: false,
             lazy: true,
+            assets: &[],
         };
         let release = test_release();
         let mut at_once = Vec::new();
@@ -2289,6 +2581,7 @@ mod tests {
             format,
             keyed_only: false,
             lazy: true,
+            assets: &[],
         };
         let release = test_release();
         let mut tgz = Vec::new();

@@ -3,7 +3,7 @@
 //! `latest`, a dist-tag or `.`, and serves document texts lazily.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::content::{KnowledgeBase, manifest_docs};
 use crate::diff::TextSource;
@@ -20,6 +20,9 @@ pub struct Snapshot {
     pub docs: Vec<ManifestDoc>,
     /// The release's manifest, its `documents` moved into [`Self::docs`] (left empty here).
     pub manifest: Option<Manifest>,
+    /// Documents per language when [`Self::docs`] holds only some of the side's documents
+    /// (two git revisions compared from what differs, [`git_pair`]); `None`: all of them.
+    pub documents: Option<BTreeMap<String, u64>>,
     source: Source,
 }
 
@@ -75,6 +78,7 @@ impl Snapshot {
             version: Some(v.version.clone()),
             docs: std::mem::take(&mut manifest.documents),
             manifest: Some(manifest),
+            documents: None,
             source: Source::Registry(reg.clone()),
         })
     }
@@ -86,6 +90,7 @@ impl Snapshot {
             version: None,
             docs: manifest_docs(cfg, kb),
             manifest: None,
+            documents: None,
             source: Source::Working(
                 kb.documents
                     .iter()
@@ -144,14 +149,52 @@ pub fn compare(
     to: &Snapshot,
 ) -> Result<DiffFile> {
     let changes = crate::diff::diff_docs(languages, &from.docs, from, &to.docs, to)?;
+    let mut summary = crate::diff::summarize(languages, &to.docs, &changes);
+    if let Some(counts) = &to.documents {
+        for (lang, c) in summary.iter_mut() {
+            c.documents = counts.get(lang).copied().unwrap_or(0);
+        }
+    }
     Ok(DiffFile {
         schema_version: crate::manifest::SCHEMA_VERSION,
         name: name.to_string(),
         from: Some(from.label.clone()),
         to: to.label.clone(),
-        summary: crate::diff::summarize(languages, &to.docs, &changes),
+        summary,
         changes,
     })
+}
+
+/// The two sides of `kbrel diff git:A git:B`, holding only the documents that differ between
+/// the revisions ([`crate::git::load_changed`]: the cost follows the change, as `git diff`'s
+/// does). With `count_documents`, the `B` side also counts its documents per language for
+/// the summary (a walk of its tree that reads no blob; a file that is not valid UTF-8 and did
+/// not change counts as a document there).
+pub fn git_pair(
+    cfg: &crate::config::Config,
+    repo: &crate::git::Repo,
+    rev_a: &str,
+    rev_b: &str,
+    count_documents: bool,
+) -> Result<(Snapshot, Snapshot)> {
+    let changed = crate::git::load_changed(cfg, repo, rev_a, rev_b)?;
+    let mut a = Snapshot::working(cfg, &changed.old);
+    let mut b = Snapshot::working(cfg, &changed.new);
+    a.label = format!("git:{}", &changed.old_commit[..12]);
+    b.label = format!("git:{}", &changed.new_commit[..12]);
+    if count_documents {
+        let classifier = crate::content::Classifier::new(cfg)?;
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for p in repo.markdown_paths(rev_b, &changed.roots.1)? {
+            if let Some((lang, _)) = p.split_once('/')
+                && classifier.classify(&p) == crate::content::FileClass::Document
+            {
+                *counts.entry(lang.to_string()).or_default() += 1;
+            }
+        }
+        b.documents = Some(counts);
+    }
+    Ok((a, b))
 }
 
 /// The stored `diff.json` of `to` when `from` is the version published right before it

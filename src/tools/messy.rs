@@ -699,7 +699,7 @@ mod tests {
 
     #[test]
     fn every_release_has_50_to_130_lint_errors() {
-        use crate::lint::{Code, Severity};
+        use crate::findings::{Code, Severity};
         let cfg = crate::config::Config::parse(&config_toml(), std::path::Path::new("kbrel.toml"))
             .unwrap();
         let mut seen = std::collections::BTreeSet::new();

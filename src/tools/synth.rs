@@ -1469,7 +1469,7 @@ pub fn digest(config: &str, files: &[SourceFile]) -> String {
         field(f.path.as_bytes());
         field(&f.bytes);
     }
-    crate::content::hex(&h.finalize())
+    crate::hash::hex(&h.finalize())
 }
 
 /// The `kbrel.toml` for a generated knowledge base written under `content/`.
@@ -1611,7 +1611,7 @@ mod tests {
                 )
             );
             let key = &fm["key"].raw;
-            assert!(crate::package::is_js_identifier(key) && key.starts_with(char::is_uppercase));
+            assert!(crate::npm::is_js_identifier(key) && key.starts_with(char::is_uppercase));
             if lang == "en" {
                 assert!(keys.insert(key.clone()), "duplicate key {key}");
             }

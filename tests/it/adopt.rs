@@ -560,7 +560,7 @@ fn findings_are_actionable_in_ci_formats_with_repository_paths() {
     let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
         .as_array()
         .unwrap();
-    assert_eq!(rules.len(), kbrel::lint::Code::ALL.len());
+    assert_eq!(rules.len(), kbrel::findings::Code::ALL.len());
     // Human output: grouped by file, counts per code, the hint naming levels and baselines.
     let human = h.kbrel(&["check"]).code(1);
     assert!(human.stdout.lines().any(|l| l == "en/index.md"), "{human}");

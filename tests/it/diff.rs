@@ -974,7 +974,7 @@ fn check_status_json(text: &str) -> StatusJson {
             serde_json::from_value(t.clone()).expect("library PairStatus");
     }
     for counts in value["counts"].as_object().unwrap().values() {
-        let _: kbrel::history::DriftCounts =
+        let _: kbrel::manifest::DriftCounts =
             serde_json::from_value(counts.clone()).expect("library DriftCounts");
     }
     s

@@ -455,9 +455,9 @@ fn library_document(bytes: &[u8], expect: Doc) -> Result<(), String> {
     let kb = kbrel::content::build(&cfg, files, all, &Default::default())
         .map_err(|e| format!("build failed: {e}"))?;
     let findings = kbrel::lint::lint(&kb, &cfg);
-    let errors: Vec<&kbrel::lint::Finding> = findings
+    let errors: Vec<&kbrel::findings::Finding> = findings
         .iter()
-        .filter(|f| f.severity == kbrel::lint::Severity::Error)
+        .filter(|f| f.severity == kbrel::findings::Severity::Error)
         .collect();
     match expect {
         Refused(needles) => {
@@ -788,7 +788,7 @@ fn replace_listed(reg: &Path, version: &str, which: &str, bytes: &[u8]) {
             .iter_mut()
             .find(|v| v["version"] == version)
             .unwrap();
-        e[which]["sha256"] = kbrel::content::sha256_hex(bytes).into();
+        e[which]["sha256"] = kbrel::hash::sha256_hex(bytes).into();
         e[which]["size"] = bytes.len().into();
     });
 }

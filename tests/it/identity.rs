@@ -1186,3 +1186,188 @@ fn the_messy_fixture_agrees_with_git_numstat_pair_by_pair() {
     }
     assert!(exact >= 20, "only {exact} documents compared exactly");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `diff git:A git:B` reads only what differs
+
+/// `a..b` twice, through the library: from the two whole trees (every document loaded and
+/// parsed), and as `kbrel diff git:A git:B` computes it (`snapshot::git_pair`: only the blobs
+/// that differ, and the documents whose declared keys differ). Also returns how many
+/// documents the changed-only sides hold.
+fn whole_and_changed(dir: &Path, a: &str, b: &str) -> (DiffFile, DiffFile, usize) {
+    use kbrel::snapshot::{self, Snapshot};
+    let cfg = kbrel::config::Config::load(&dir.join("kbrel.toml")).unwrap();
+    let repo = kbrel::git::Repo::discover(dir).unwrap();
+    let langs = &cfg.content.languages;
+    let side = |rev: &str| {
+        let (kb, _) = kbrel::git::load_kb(&cfg, &repo, rev).unwrap();
+        let mut s = Snapshot::working(&cfg, &kb);
+        s.label = rev.to_string();
+        s
+    };
+    let whole = snapshot::compare("kb", langs, &side(a), &side(b)).unwrap();
+    let (mut x, mut y) = snapshot::git_pair(&cfg, &repo, a, b, true).unwrap();
+    (x.label, y.label) = (a.to_string(), b.to_string());
+    let read = x.docs.len() + y.docs.len();
+    let changed = snapshot::compare("kb", langs, &x, &y).unwrap();
+    (whole, changed, read)
+}
+
+/// The one documented difference between the two ([`whole_and_changed`]): a document whose
+/// bytes and path did not change is not read, so an identity change it undergoes only
+/// because another document claimed or gave up its url (`front-matter:url`: the first in
+/// path order keeps a url) is not reported (a whole-tree diff shows it as `M` with `old_id`
+/// and no line changed); ids of documents that changed are settled among the documents read.
+/// Returns the whole-tree report without those entries.
+fn without_unread_identity_shifts(whole: &DiffFile) -> Vec<DocChange> {
+    whole
+        .changes
+        .iter()
+        .filter(|c| {
+            // (A key that is the id follows it.)
+            !(c.status == ChangeStatus::Modified
+                && c.sha256 == c.old_sha256
+                && c.old_id.is_some()
+                && (c.old_key.is_none() || c.old_key == c.old_id))
+        })
+        .cloned()
+        .collect()
+}
+
+/// `fast` is `whole` entry for entry, but for the second documented difference: a document
+/// that changed and claims a url that an unchanged document earlier in path order claims too
+/// keeps the url's id (the claim is settled among the documents read), where the whole tree
+/// gives it its path id. Everything else — status, paths, pairing, counts, titles — is equal.
+fn same_but_displaced_ids(fast: &[DocChange], whole: &[DocChange], what: &str) {
+    let shape = |c: &DocChange| {
+        let mut c = c.clone();
+        (c.id, c.old_id, c.key, c.old_key) = (String::new(), None, String::new(), None);
+        c
+    };
+    assert_eq!(
+        fast.iter().map(shape).collect::<Vec<_>>(),
+        whole.iter().map(shape).collect::<Vec<_>>(),
+        "{what}"
+    );
+    let path_id = |p: &str| p.strip_suffix(".md").unwrap_or(p).to_string();
+    for (f, w) in fast.iter().zip(whole) {
+        let (f_old, w_old) = (
+            f.old_id.as_ref().unwrap_or(&f.id),
+            w.old_id.as_ref().unwrap_or(&w.id),
+        );
+        let old_path = w.old_path.as_ref().unwrap_or(&w.path);
+        assert!(
+            f.id == w.id || w.id == path_id(&w.path),
+            "{what}: {f:#?}\n{w:#?}"
+        );
+        assert!(
+            f_old == w_old || *w_old == path_id(old_path),
+            "{what}: {f:#?}\n{w:#?}"
+        );
+    }
+}
+
+#[test]
+fn git_ranges_read_only_what_changed_and_say_what_the_whole_trees_say() {
+    // The generated history (duplicate urls, url changes on fixed paths, moves with edits).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tags = history(dir, 0x5eed_2026, 14);
+    let mut shifted = 0;
+    for pair in tags.windows(2) {
+        let (whole, changed, read) = whole_and_changed(dir, &pair[0], &pair[1]);
+        let expected = without_unread_identity_shifts(&whole);
+        shifted += whole.changes.len() - expected.len();
+        same_but_displaced_ids(
+            &changed.changes,
+            &expected,
+            &format!("{}..{}", pair[0], pair[1]),
+        );
+        assert_eq!(
+            changed.summary.keys().collect::<Vec<_>>(),
+            whole.summary.keys().collect::<Vec<_>>()
+        );
+        for (lang, c) in &whole.summary {
+            assert_eq!(changed.summary[lang].documents, c.documents, "{lang}");
+        }
+        // Only the documents a change touches were read.
+        let touched = changed
+            .changes
+            .iter()
+            .map(|c| 1 + usize::from(c.old_sha256.is_some() && c.sha256.is_some()))
+            .sum::<usize>();
+        assert_eq!(read, touched, "{}..{}", pair[0], pair[1]);
+    }
+    eprintln!("identity shifts of unread documents: {shifted}");
+    // A tag against itself reads nothing.
+    let (_, same, read) = whole_and_changed(dir, &tags[3], &tags[3]);
+    assert_eq!((same.changes.len(), read), (0, 0));
+
+    // The messy fixture: numbered CJK folders, missing front matter, duplicate urls.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let releases = kbrel::messy::history(&kbrel::messy::MessySpec::default());
+    kbrel::git::write_history(dir, &kbrel::messy::commits(&releases)).unwrap();
+    fs::write(dir.join("kbrel.toml"), kbrel::messy::config_toml()).unwrap();
+    for pair in releases.windows(2) {
+        let (whole, changed, _) = whole_and_changed(dir, &pair[0].tag, &pair[1].tag);
+        let what = format!("{}..{}", pair[0].tag, pair[1].tag);
+        same_but_displaced_ids(
+            &changed.changes,
+            &without_unread_identity_shifts(&whole),
+            &what,
+        );
+    }
+}
+
+/// A key source that changes while the documents do not: the documents whose declared keys
+/// changed are read on both sides (their files did not change) and reported with `old_key`,
+/// exactly as a whole-tree diff reports them; the others are not read.
+#[test]
+fn git_ranges_read_the_documents_whose_keys_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::write(
+        dir.join("kbrel.toml"),
+        CONFIG.replace("[content]\n", "[content]\nkeys_file = \"keys.json\"\n"),
+    )
+    .unwrap();
+    git(dir, &["init", "-q"]);
+    let mut docs: Vec<GenDoc> = (0..6)
+        .map(|i| GenDoc {
+            path: format!("{}/guide/p{i}.md", if i % 2 == 0 { "en" } else { "zh" }),
+            url: Some(format!("/docs/p{i}")),
+            front_matter: true,
+            lines: vec![format!("page {i}"), "text".into()],
+        })
+        .collect();
+    let keys = |en: &str| {
+        format!(
+            r#"{{"en": {{"{en}": "guide/p0.md", "Two": "guide/p2.md"}}, "zh": {{"Two": "guide/p3.md"}}}}"#
+        )
+    };
+    fs::write(dir.join("keys.json"), keys("Slack")).unwrap();
+    commit(dir, &docs, "v1");
+    // Only the key of en/guide/p0.md changes (and one document is edited).
+    fs::write(dir.join("keys.json"), keys("SlackBot")).unwrap();
+    docs[4].lines.push("more".into());
+    commit(dir, &docs, "v2");
+    let (whole, changed, read) = whole_and_changed(dir, "v1", "v2");
+    assert_eq!(changed.changes, whole.changes);
+    let got: Vec<(&str, &str, Option<&str>)> = changed
+        .changes
+        .iter()
+        .map(|c| (c.path.as_str(), c.key.as_str(), c.old_key.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("guide/p0.md", "SlackBot", Some("Slack")),
+            ("guide/p4.md", "docs/p4", None)
+        ]
+    );
+    // p0 on both sides, p4 on both sides.
+    assert_eq!(read, 4);
+    let ns = kbrel(dir, &["diff", "git:v1", "git:v2", "--name-status"]).stdout;
+    assert_eq!(ns, "M\ten/guide/p0.md\nM\ten/guide/p4.md\n");
+}

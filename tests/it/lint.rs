@@ -212,7 +212,7 @@ fn embedded_guide_has_no_errors() {
     let findings = kbrel::lint::lint(&kb, &cfg);
     let errors: Vec<String> = findings
         .iter()
-        .filter(|f| f.severity == kbrel::lint::Severity::Error)
+        .filter(|f| f.severity == kbrel::findings::Severity::Error)
         .map(|f| format!("{}:{}: {} {}", f.file, f.line, f.code, f.message))
         .collect();
     assert!(errors.is_empty(), "{}", errors.join("\n"));
@@ -259,6 +259,6 @@ fn many_documents_lint_exactly() {
     assert!(
         findings
             .iter()
-            .all(|f| f.code == kbrel::lint::Code::BrokenLink)
+            .all(|f| f.code == kbrel::findings::Code::BrokenLink)
     );
 }

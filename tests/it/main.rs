@@ -19,6 +19,7 @@ mod lint;
 mod node;
 mod npm_compat;
 mod npm_names;
+mod objstore;
 mod output;
 mod publish;
 mod releases;

@@ -349,7 +349,7 @@ fn every_optional_field_of_the_types_is_in_the_schemas() {
     });
     m.drift.insert(
         "zh".into(),
-        kbrel::history::DriftCounts {
+        kbrel::manifest::DriftCounts {
             current: 1,
             outdated: 2,
             missing: 3,

@@ -91,6 +91,51 @@ fn blob_of(fx: &Fixture, version: &str, lang: &str, path: &str) -> String {
 
 // --- a misbehaving server ---------------------------------------------------------------------
 
+/// A download that stalls (10 bytes, then silence) is reported on stderr while sync waits
+/// ("waiting for <url>: 10 bytes in 1 s", every `--timeout`/3 here, every 10 s by default) and
+/// abandoned by its documented deadline: `--timeout` per attempt, 4 attempts. The cache is
+/// left as it was.
+#[test]
+fn a_stalled_download_is_reported_and_given_up_by_its_deadline() {
+    let fx = fixture();
+    let server = TestServer::start(&fx.kb.registry());
+    let (_tmp, cache) = cache_at(&server, "1.0.0", &fx.v1, &[]);
+    let blob = blob_of(&fx, "1.1.0", "en", "d004.md");
+    let b = blob.clone();
+    server.behave(move |r| {
+        if r.path == b {
+            Action::Stall(10, Duration::from_secs(20))
+        } else {
+            Action::Serve
+        }
+    });
+    let started = Instant::now();
+    let run = sync(&server.url, &cache, &["--timeout", "3"]);
+    let took = started.elapsed();
+    let url = server.at(&blob);
+    assert!(
+        run.stderr
+            .contains(&format!("waiting for {url}: 10 bytes in 1 s")),
+        "{run}"
+    );
+    // Reported again while it stays stalled, for every attempt.
+    let reports = run.stderr.matches(&format!("waiting for {url}")).count();
+    assert!(reports >= 4, "{reports} reports\n{run}");
+    let attempts = server.take_log().iter().filter(|l| l.path == blob).count();
+    assert_eq!(attempts, 4, "one attempt and three retries");
+    assert!(
+        took >= Duration::from_secs(12) && took < Duration::from_secs(40),
+        "gave up after {took:?}"
+    );
+    refused(
+        run,
+        &[&format!("cannot fetch {url}")],
+        &cache,
+        &fx.v1,
+        "1.0.0",
+    );
+}
+
 #[test]
 fn wrong_blob_bytes_are_refused_naming_url_and_hashes() {
     let fx = fixture();
@@ -1226,6 +1271,7 @@ fn library_sync_reports_progress_and_refuses_a_dry_run_write() {
         parallel: 4,
         retries: 0,
         timeout: Duration::from_secs(10),
+        stall_report: Duration::from_secs(10),
     };
     // A dry run writes nothing.
     let report = kbrel::sync::sync(

@@ -463,7 +463,7 @@ fn pages_over_http() {
 /// out, minus the tarball and bundles (the viewer never reads them), the linting and the
 /// per-blob fsyncs that make a real 40,000-document publish take half a minute.
 fn big_registry(dir: &Path, docs: usize) -> Registry {
-    use kbrel::content::sha256_hex;
+    use kbrel::hash::sha256_hex;
     use kbrel::manifest::{self, FileRef, IndexVersion, Manifest, TarballRef};
     let languages = vec!["en".to_string(), "zh".to_string()];
     let reg = Registry::new(dir.join("registry"));
@@ -547,6 +547,7 @@ fn big_registry(dir: &Path, docs: usize) -> Registry {
             warnings: Vec::new(),
             drift: Default::default(),
             package_format: kbrel::package::FORMAT,
+            assets: Vec::new(),
         };
         let package_json = format!("{{\"name\":\"big-kb\",\"version\":\"{version}\"}}\n");
         let tarball = format!("big-kb-{version}.tgz");

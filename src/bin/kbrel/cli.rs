@@ -34,8 +34,11 @@ pub struct Global {
     /// Content root, overriding content.root (one folder per language)
     #[arg(long, global = true, value_name = "DIR")]
     pub content: Option<PathBuf>,
-    /// Registry directory, overriding registry.dir [default: releases/]
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Registry directory or URL (file://, s3://bucket/prefix, gs://…, az://…), overriding
+    /// registry.dir [default: releases/]. A bucket is read through a verified local mirror
+    /// ($KBREL_MIRROR_DIR, else ~/.cache/kbrel/mirrors); credentials come from the cloud's
+    /// usual AWS_*, GOOGLE_* or AZURE_* environment variables
+    #[arg(long, global = true, value_name = "DIR|URL")]
     pub registry: Option<PathBuf>,
     /// Read the content (and, with --config-from-rev, kbrel.toml) at this git revision
     /// (commit, tag or branch) straight from the object database, without a checkout
@@ -203,7 +206,11 @@ different content under that version is an error. The registry's own error text 
 
 Examples:
   kbrel push 1.3.4 --to http://127.0.0.1:4873/
-  NPM_TOKEN=… kbrel push latest --to https://registry.example.com/"
+  NPM_TOKEN=… kbrel push latest --to https://registry.example.com/
+
+Object storage: `kbrel push all --to s3://bucket/prefix` (or gs://, az://) copies the whole
+registry into the bucket: new blobs, each new version's files (create-only), index.json last
+with a conditional write, then the packument and signature."
     )]
     Push(PushArgs),
     /// Manage ed25519 signing keys for index.json
@@ -404,9 +411,9 @@ pub struct PublishArgs {
     /// Ignore the baseline file: every error blocks
     #[arg(long, conflicts_with = "baseline")]
     pub no_baseline: bool,
-    /// Tarball package format: 4 (this kbrel's: `{ meta, body }` bundles and lazy per-document
-    /// modules), or 1-3 to rebuild byte for byte a release made by an older kbrel (its
-    /// manifest.json records the format; absent means 1)
+    /// Tarball package format: 4 (this kbrel's: assets, `{ meta, body }` bundles and lazy
+    /// per-document modules), or 1–3 to rebuild byte for byte a release made by an older kbrel
+    /// (its manifest.json records the format; absent means 1)
     #[arg(long, value_name = "N", default_value_t = kbrel::package::FORMAT,
           value_parser = package_format)]
     pub package_format: u32,
@@ -601,9 +608,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Version (or dist-tag / latest) to push
+    /// Version (or dist-tag / latest) to push; `all` for object storage
     pub version: String,
-    /// npm registry URL
+    /// npm registry URL, or s3://, gs://, az:// to copy the registry into object storage
     #[arg(long, value_name = "URL")]
     pub to: String,
     /// Auth token [default: $KBREL_NPM_TOKEN, else $NPM_TOKEN]

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use kbrel::diff::sections::{self, SectionStatus};
 use kbrel::diff::{FileChange, patch, word};
-use kbrel::lint::{Finding, Severity};
+use kbrel::findings::{Finding, Severity};
 use kbrel::manifest::{ChangeStatus, DiffFile};
 use kbrel::publish::{Outcome, PublishReport};
 use kbrel::registry::Registry;
@@ -202,7 +202,7 @@ pub fn check(
     }
     let mut s = String::new();
     if format == CheckFormat::Human && !listed.is_empty() {
-        let mut per_code: std::collections::BTreeMap<(kbrel::lint::Code, Severity), usize> =
+        let mut per_code: std::collections::BTreeMap<(kbrel::findings::Code, Severity), usize> =
             Default::default();
         for f in &listed {
             *per_code.entry((f.code, f.severity)).or_default() += 1;
@@ -471,7 +471,7 @@ fn github_annotation(f: &Finding, path: &str) -> String {
 /// A SARIF 2.1.0 log with one run.
 fn sarif(v: &CheckView<'_>, listed: &[&Finding]) -> serde_json::Value {
     use serde_json::json;
-    let rules: Vec<serde_json::Value> = kbrel::lint::Code::ALL
+    let rules: Vec<serde_json::Value> = kbrel::findings::Code::ALL
         .iter()
         .map(|c| {
             json!({
@@ -479,7 +479,7 @@ fn sarif(v: &CheckView<'_>, listed: &[&Finding]) -> serde_json::Value {
                 "shortDescription": { "text": c.summary() },
                 "helpUri": format!("https://kbrel.dev/en/configuration#{}", c.as_str().to_lowercase()),
                 "defaultConfiguration": { "level": match c.default_level() {
-                    kbrel::config::Level::Error => "error",
+                    kbrel::findings::Level::Error => "error",
                     _ => "warning",
                 } },
             })
@@ -490,7 +490,7 @@ fn sarif(v: &CheckView<'_>, listed: &[&Finding]) -> serde_json::Value {
         .map(|f| {
             json!({
                 "ruleId": f.code.as_str(),
-                "ruleIndex": kbrel::lint::Code::ALL.iter().position(|c| *c == f.code).unwrap_or(0),
+                "ruleIndex": kbrel::findings::Code::ALL.iter().position(|c| *c == f.code).unwrap_or(0),
                 "level": match f.severity { Severity::Error => "error", Severity::Warning => "warning" },
                 "message": { "text": f.message },
                 "locations": [{
@@ -1003,7 +1003,7 @@ pub fn status(
         #[derive(Serialize)]
         struct StatusJson<'a> {
             schema_version: u32,
-            counts: std::collections::BTreeMap<String, kbrel::history::DriftCounts>,
+            counts: std::collections::BTreeMap<String, kbrel::manifest::DriftCounts>,
             translations: &'a [kbrel::history::PairStatus],
         }
         return json(&StatusJson {
@@ -1242,4 +1242,55 @@ pub fn sync_offline(r: &kbrel::sync::OfflineReport, as_json: bool) -> anyhow::Re
         r.problems.len()
     );
     emit(&s)
+}
+
+/// What a publish, import or push wrote into object storage.
+pub fn uploaded(up: &kbrel::remote::Uploaded, url: &str, quiet: bool) {
+    if quiet {
+        return;
+    }
+    if up.objects == 0 {
+        eprintln!("{}: up to date, nothing uploaded", sanitize(url));
+    } else {
+        eprintln!(
+            "uploaded {} objects ({} bytes) to {}, index.json last{}",
+            up.objects,
+            up.bytes,
+            sanitize(url),
+            if up.versions.is_empty() {
+                String::new()
+            } else {
+                format!(" (lists {})", up.versions.join(", "))
+            }
+        );
+    }
+}
+
+/// Objects under a registry prefix that its index does not account for.
+pub fn remote_leftovers(
+    leftovers: &[kbrel::remote::Leftover],
+    removed: usize,
+    remote: &kbrel::remote::Remote,
+    as_json: bool,
+    quiet: bool,
+) {
+    if as_json || (quiet && leftovers.is_empty()) {
+        for l in leftovers {
+            eprintln!("leftover: {}", sanitize(&remote.object_url(&l.rel)));
+        }
+        return;
+    }
+    for l in leftovers {
+        let what = match (l.ours, removed > 0) {
+            (true, true) => "removed leftover",
+            (true, false) => {
+                "leftover (not listed by index.json; `kbrel verify --repair` removes it)"
+            }
+            (false, _) => "not kbrel's (left alone)",
+        };
+        eprintln!("{what}: {}", sanitize(&remote.object_url(&l.rel)));
+    }
+    if leftovers.is_empty() {
+        eprintln!("{}: no leftovers", sanitize(remote.url()));
+    }
 }

@@ -751,7 +751,7 @@ mod tests {
             bundled: true,
             title: None,
             url: None,
-            sha256: crate::content::sha256_hex(text.as_bytes()),
+            sha256: crate::hash::sha256_hex(text.as_bytes()),
             size: text.len() as u64,
         }
     }
