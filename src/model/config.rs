@@ -253,7 +253,7 @@ impl Default for ContentConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BundleConfig {
     /// IIFE global per language, e.g. `{ en = "FlashDocsEn" }`. Default: PascalCase of the
@@ -265,6 +265,29 @@ pub struct BundleConfig {
     /// hold every document either way.
     #[serde(default, skip_serializing_if = "BundleDocuments::is_all")]
     pub documents: BundleDocuments,
+    /// Package format 4: whether each language also gets per-document ES modules and a lazy
+    /// index (`dist/esm/<lang>/index.js`, `key → () => import(…)`) a bundler splits into one
+    /// chunk per document. Default true; false leaves them out (a smaller, faster tarball).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub lazy: bool,
+}
+
+impl Default for BundleConfig {
+    fn default() -> Self {
+        BundleConfig {
+            globals: BTreeMap::new(),
+            documents: BundleDocuments::All,
+            lazy: true,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// `[bundle] documents`.

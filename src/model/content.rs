@@ -588,6 +588,42 @@ pub fn raw_front_matter(text: &str) -> BTreeMap<String, RawField> {
     }
 }
 
+/// A document's front matter as data, for the `{ meta, body }` bundles: every top-level field
+/// as the YAML parser reads it, except that the fields kbrel itself reads (`title`,
+/// `description`, `date`, `url`, `id`, `key`) are strings as kbrel reads them: trimmed, a
+/// scalar YAML would re-type kept as written (`title: 1.10` stays `"1.10"`), no value left
+/// out. Empty without front matter (or with front matter that is not a mapping).
+pub fn front_matter_data(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let Split::Some { yaml, .. } = split_front_matter(text) else {
+        return serde_json::Map::new();
+    };
+    let mut map = match flat_front_matter(yaml)
+        .map(|m| Ok(Value::Object(m)))
+        .unwrap_or_else(|| serde_saphyr::from_str::<Value>(yaml))
+    {
+        Ok(Value::Object(map)) => map,
+        _ => return serde_json::Map::new(),
+    };
+    let mut raw = None;
+    for name in KNOWN_FIELDS {
+        match map.get_mut(name) {
+            None => {}
+            Some(Value::Null) => {
+                map.remove(name);
+            }
+            Some(Value::String(s)) => *s = s.trim().to_string(),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => {
+                let fields = raw.get_or_insert_with(|| raw_fields(yaml, 2));
+                let text = fields.get(name).and_then(|f| plain_scalar_text(&f.raw));
+                *v = Value::String(text.unwrap_or_else(|| v.to_string()));
+            }
+            Some(_) => {}
+        }
+    }
+    map
+}
+
 /// The body of a normalised text: what follows its front matter.
 pub fn body_of(text: &str) -> &str {
     match split_front_matter(text) {

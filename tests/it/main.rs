@@ -5,6 +5,7 @@ mod common;
 
 mod adopt;
 mod assets;
+mod bundles;
 mod diff;
 mod fault;
 mod git;

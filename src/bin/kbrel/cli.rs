@@ -449,8 +449,9 @@ pub struct PublishArgs {
     /// Ignore the baseline file: every error blocks
     #[arg(long, conflicts_with = "baseline")]
     pub no_baseline: bool,
-    /// Tarball package format: 2 (this kbrel's), or 1 to rebuild byte for byte a release made
-    /// by an older kbrel (its manifest.json records the format; absent means 1)
+    /// Tarball package format: 4 (this kbrel's: assets, `{ meta, body }` bundles and lazy
+    /// per-document modules), or 1–3 to rebuild byte for byte a release made by an older kbrel
+    /// (its manifest.json records the format; absent means 1)
     #[arg(long, value_name = "N", default_value_t = kbrel::package::FORMAT,
           value_parser = package_format)]
     pub package_format: u32,

@@ -1393,6 +1393,8 @@ fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
         parallel: args.jobs,
         retries: 3,
         timeout: Duration::from_secs(args.timeout.max(1)),
+        // Every 10 s, or three times per attempt for a shorter --timeout.
+        stall_report: Duration::from_secs(10).min(Duration::from_secs(args.timeout.max(1)) / 3),
         max_document_size: args.max_document_size,
     };
     let bar = (std::io::stderr().is_terminal() && !g.quiet && !args.json).then(|| {
@@ -1403,7 +1405,23 @@ fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
         );
         b
     });
+    let timeout = args.timeout.max(1);
     let mut progress = |p: kbrel::sync::Progress| {
+        if let Some(w) = &p.waiting {
+            if !g.quiet {
+                let line = format!(
+                    "waiting for {}: {} bytes in {} s (each attempt gives up after {timeout} s, --timeout)",
+                    kbrel::server::printable(&w.url),
+                    w.bytes,
+                    w.idle.as_secs()
+                );
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            return;
+        }
         if let Some(b) = &bar {
             b.set_length(p.total);
             b.set_position(p.done);

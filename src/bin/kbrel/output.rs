@@ -1275,9 +1275,14 @@ pub fn sync(
             c.added, c.updated, c.removed
         );
     }
+    let wire = if r.bytes_on_wire == r.bytes_decoded {
+        String::new()
+    } else {
+        format!(" ({} on the wire)", r.bytes_on_wire)
+    };
     let _ = writeln!(
         s,
-        "  fetched {} document(s), {} bytes in {} request(s){}",
+        "  fetched {} document(s), {} bytes{wire} in {} request(s){}",
         r.documents_fetched,
         r.bytes_fetched,
         r.requests,
