@@ -499,6 +499,7 @@ pub fn publish(
             gzip_level: cfg.registry.gzip_level,
             format: opts.package_format,
             keyed_only: cfg.bundle.documents == crate::config::BundleDocuments::Keyed,
+            lazy: cfg.bundle.lazy,
             assets: &kb.assets,
         };
         let started = package::start(scope, &contents);

@@ -35,7 +35,71 @@ const GC_PREFIX: &str = ".gc-";
 /// Where releases come from.
 pub enum Source {
     Dir(Registry),
-    Http { base: String, agent: ureq::Agent },
+    Http {
+        base: String,
+        agent: ureq::Agent,
+        /// Body bytes received as sent (gzip-encoded when the server compressed them) and
+        /// the bytes they decoded to, over every request (retries included).
+        traffic: Traffic,
+    },
+}
+
+/// Bytes a [`Source`] received: on the wire, and decoded.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub wire: AtomicU64,
+    pub decoded: AtomicU64,
+}
+
+/// A reader that adds what it reads to a counter.
+struct Counting<'c, R> {
+    inner: R,
+    count: &'c AtomicU64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The decoded body of a 200 response, read through `Counting` readers: ureq is built
+/// without its gzip feature, so the body comes as sent and is decoded here (`gzip`,
+/// `x-gzip`), which is how the bytes on the wire can be told from the bytes decoded. At most
+/// `limit + 1` decoded bytes are read (the caller refuses more), and at most as many on the
+/// wire as a gzip of `limit` bytes can take.
+fn decoded_body<'r>(
+    resp: &'r mut ureq::http::Response<ureq::Body>,
+    limit: u64,
+    traffic: &'r Traffic,
+) -> std::result::Result<Box<dyn std::io::Read + 'r>, (bool, String)> {
+    let encoding = resp
+        .headers()
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let wire_limit = limit.saturating_add(limit / 8).saturating_add(64 << 10);
+    let raw = Counting {
+        inner: resp.body_mut().with_config().limit(wire_limit).reader(),
+        count: &traffic.wire,
+    };
+    let body: Box<dyn std::io::Read + 'r> = match encoding.as_str() {
+        "" | "identity" => Box::new(raw),
+        "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+        other => {
+            return Err((
+                false,
+                format!("unsupported Content-Encoding `{other}` (kbrel asks for gzip only)"),
+            ));
+        }
+    };
+    Ok(Box::new(Counting {
+        inner: std::io::Read::take(body, limit.saturating_add(1)),
+        count: &traffic.decoded,
+    }))
 }
 
 /// One fetched body, or "not modified".
@@ -60,6 +124,7 @@ impl Source {
             return Ok(Source::Http {
                 base: from.trim_end_matches('/').to_string(),
                 agent,
+                traffic: Traffic::default(),
             });
         }
         let dir = PathBuf::from(from);
@@ -77,6 +142,17 @@ impl Source {
             Err(_) => return Err(Error::corrupt(&dir, "not a kbrel registry (no index.json)")),
         }
         Ok(Source::Dir(Registry::new(dir)))
+    }
+
+    /// (bytes on the wire, bytes decoded) received so far; a directory's files count as both.
+    pub fn traffic(&self) -> Option<(u64, u64)> {
+        match self {
+            Source::Dir(_) => None,
+            Source::Http { traffic, .. } => Some((
+                traffic.wire.load(Ordering::Relaxed),
+                traffic.decoded.load(Ordering::Relaxed),
+            )),
+        }
     }
 
     pub fn describe(&self, rel: &str) -> String {
@@ -98,7 +174,11 @@ impl Source {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
                 Err(e) => Err((false, e.to_string())),
             },
-            Source::Http { base, agent } => {
+            Source::Http {
+                base,
+                agent,
+                traffic,
+            } => {
                 let mut req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
@@ -121,11 +201,17 @@ impl Source {
                                 .map(String::from)
                         };
                         let etag = header("etag");
-                        match resp.body_mut().with_config().limit(limit).read_to_vec() {
-                            Ok(bytes) => Ok(Fetched::Body { bytes, etag }),
-                            Err(ureq::Error::BodyExceedsLimit(n)) => Err((
+                        let mut body = decoded_body(&mut resp, limit, traffic)?;
+                        let mut bytes = Vec::new();
+                        match body.read_to_end(&mut bytes) {
+                            Ok(_) if bytes.len() as u64 > limit => Err((
                                 false,
-                                format!("the response is larger than the {n} bytes expected"),
+                                format!("the response is larger than the {limit} bytes expected"),
+                            )),
+                            Ok(_) => Ok(Fetched::Body { bytes, etag }),
+                            Err(e) if e.to_string().contains("limit") => Err((
+                                false,
+                                format!("the response is larger than the {limit} bytes expected"),
                             )),
                             Err(e) => Err((true, format!("incomplete response: {e}"))),
                         }
@@ -196,18 +282,18 @@ impl Source {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err((false, e.to_string())),
             },
-            Source::Http { base, agent } => {
+            Source::Http {
+                base,
+                agent,
+                traffic,
+            } => {
                 let req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
                 let mut resp = req.call().map_err(|e| (true, e.to_string()))?;
                 match resp.status().as_u16() {
                     200 => {
-                        let mut reader = resp
-                            .body_mut()
-                            .with_config()
-                            .limit(limit.saturating_add(1))
-                            .reader();
+                        let mut reader = decoded_body(&mut resp, limit, traffic)?;
                         copy(&mut reader).map(Some)
                     }
                     404 => Ok(None),
@@ -365,10 +451,13 @@ pub struct SyncReport {
     pub dry_run: bool,
     pub changes: BTreeMap<String, LangChanges>,
     pub documents_fetched: u64,
-    /// Bytes of the index, manifest or delta and documents fetched, decoded. (ureq decodes
-    /// gzip transparently and hides the encoded length: the bytes on the wire are in the
-    /// server's log.)
+    /// Bytes of the index, manifest or delta and documents used, decoded (what was verified).
     pub bytes_fetched: u64,
+    /// Body bytes received as sent, gzip-encoded where the server compressed them, over every
+    /// request (retries included); for a registry directory, the bytes read.
+    pub bytes_on_wire: u64,
+    /// The bytes those bodies decoded to.
+    pub bytes_decoded: u64,
     pub requests: u64,
     /// The update applied the version's diff.json to the held version instead of reading its
     /// whole manifest (see [`sync`]).
@@ -750,7 +839,7 @@ pub fn sync(
             )?;
             finish_interrupted_gc(&paths, current.as_ref())?;
         }
-        report.requests = requests.load(Ordering::Relaxed) as u64;
+        count_traffic(&mut report, &source, &requests);
         return Ok(report);
     }
 
@@ -784,7 +873,7 @@ pub fn sync(
             .filter(|d| d.size != UNKNOWN_SIZE)
             .map(|d| d.size)
             .sum::<u64>();
-        report.requests = requests.load(Ordering::Relaxed) as u64;
+        count_traffic(&mut report, &source, &requests);
         return Ok(report);
     }
     let (documents, bytes) = fetch_missing(&source, &paths, &missing, opts, &requests, progress)?;
@@ -826,8 +915,17 @@ pub fn sync(
         index.sequence,
     )?;
     gc(&paths, &id, &tree)?;
-    report.requests = requests.load(Ordering::Relaxed) as u64;
+    count_traffic(&mut report, &source, &requests);
     Ok(report)
+}
+
+/// The request count and the bytes received (on the wire and decoded) into the report; a
+/// registry directory's bytes read count as both.
+fn count_traffic(report: &mut SyncReport, source: &Source, requests: &AtomicUsize) {
+    report.requests = requests.load(Ordering::Relaxed) as u64;
+    (report.bytes_on_wire, report.bytes_decoded) = source
+        .traffic()
+        .unwrap_or((report.bytes_fetched, report.bytes_fetched));
 }
 
 /// How the cache names `source`: a directory source is remembered by its absolute path (the

@@ -34,6 +34,11 @@ mod mirror;
 /// bundle's keys, `dist/iife/<lang>.d.ts` declaring the global) after `docs/`, and
 /// package.json `types` and conditional `exports` with the deep `./dist/…` and `./docs/…`
 /// paths.
+/// Format 4 adds, per language after the declarations, bundles apps use as they are: the
+/// `{ meta, body }` bundle (`dist/esm/<lang>.meta.js`: the front matter parsed, the body
+/// without it) and, with `[bundle] lazy` (the default), a lazy index
+/// (`dist/esm/<lang>/index.js`: `key → () => import("./doc/<sha>.js")`) and one small module
+/// per document text (see [`lazy_entries`]), each typed; and their package.json `exports`.
 /// Format 4 adds the assets (images, PDFs… [`crate::content::Asset`]) as `docs/<path>` after
 /// everything else, streamed from their files, already-compressed formats as stored deflate
 /// blocks ([`is_stored`]); the manifest lists them (`assets`).
@@ -359,6 +364,8 @@ pub struct Contents<'a> {
     /// `[bundle] documents = "keyed"`: the bundles hold only documents with a declared key
     /// (`docs/` holds every document either way).
     pub keyed_only: bool,
+    /// `[bundle] lazy` (format 4): per-document modules and the lazy index.
+    pub lazy: bool,
     /// The assets, shipped as `docs/<path>` after everything else (format 4 on; ignored by
     /// older formats). Streamed from their files when the tarball is emitted.
     pub assets: &'a [crate::content::Asset],
@@ -438,12 +445,14 @@ struct PackageJson<'a> {
     kbrel: PackageJsonKbrel<'a>,
 }
 
-/// package.json `exports`: paths only (formats 1 and 2), or with `types` conditions (3).
+/// package.json `exports`: paths only (formats 1 and 2), or with `types` conditions (3, 4).
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Exports {
     Paths(BTreeMap<String, String>),
     Conditional(BTreeMap<String, serde_json::Value>),
+    /// Format 4: `types` first.
+    Typed(BTreeMap<String, Target>),
 }
 
 /// The `exports` of format 3: `.` and `./<lang>` (ESM, with `types`), `./iife/<lang>`, the deep
@@ -483,6 +492,60 @@ fn conditional_exports(languages: &[String], src: &str) -> BTreeMap<String, serd
     exports
 }
 
+/// An `exports` target of format 4: a path, or `types` then `default` (conditions match in
+/// object order, and TypeScript and package linters want `types` first; format 3's
+/// `serde_json` objects sort `default` first).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Target {
+    Path(String),
+    Typed { types: String, default: String },
+}
+
+/// Format 4's `exports`: format 3's with `types` first, plus `./<lang>/meta` (the
+/// `{ meta, body }` bundle) and, with lazy modules, `./<lang>/lazy` (the lazy index);
+/// `./meta` and `./lazy` for the source language.
+fn lazy_exports(
+    format3: BTreeMap<String, serde_json::Value>,
+    languages: &[String],
+    src: &str,
+    lazy: bool,
+) -> BTreeMap<String, Target> {
+    use serde_json::Value;
+    let mut exports: BTreeMap<String, Target> = format3
+        .into_iter()
+        .map(|(k, v)| {
+            let target = match v {
+                Value::Object(m) => Target::Typed {
+                    types: m["types"].as_str().expect("types").to_string(),
+                    default: m["default"].as_str().expect("default").to_string(),
+                },
+                v => Target::Path(v.as_str().expect("a path").to_string()),
+            };
+            (k, target)
+        })
+        .collect();
+    let meta = |lang: &str| Target::Typed {
+        types: format!("./dist/esm/{lang}.meta.d.ts"),
+        default: format!("./dist/esm/{lang}.meta.js"),
+    };
+    let index = |lang: &str| Target::Typed {
+        types: format!("./dist/esm/{lang}/index.d.ts"),
+        default: format!("./dist/esm/{lang}/index.js"),
+    };
+    exports.insert("./meta".into(), meta(src));
+    if lazy {
+        exports.insert("./lazy".into(), index(src));
+    }
+    for lang in languages {
+        exports.insert(format!("./{lang}/meta"), meta(lang));
+        if lazy {
+            exports.insert(format!("./{lang}/lazy"), index(lang));
+        }
+    }
+    exports
+}
+
 /// `dist/esm/<lang>.d.ts`: the default export typed with the literal union of the bundle's
 /// keys (aliases included), so strict TypeScript rejects a misspelled key.
 fn esm_declaration(lang: &str, keys: &[&str]) -> String {
@@ -512,6 +575,175 @@ fn key_union(keys: &[&str]) -> String {
         push_js_string(&mut out, k);
     }
     out
+}
+
+/// Every key of a bundle object, aliases included, sorted.
+fn bundle_keys<'b>(obj: &'b BundleBody<'_>) -> Vec<&'b str> {
+    let mut keys: Vec<&str> = obj.entries.iter().map(|(k, _)| *k).collect();
+    keys.extend(obj.aliases.iter().map(|(a, _)| a.as_str()));
+    keys.sort_unstable();
+    keys
+}
+
+/// Append `v` as a JavaScript expression (a JSON value whose strings are written by
+/// [`push_js_string`] and object keys by [`push_js_key`], so a `__proto__` field stays an own
+/// property).
+pub fn push_js_value(out: &mut String, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => push_js_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_js_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            if map.is_empty() {
+                out.push_str("{}");
+                return;
+            }
+            out.push_str("{ ");
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_js_key(out, k);
+                out.push_str(": ");
+                push_js_value(out, item);
+            }
+            out.push_str(" }");
+        }
+    }
+}
+
+/// The `meta` and `body` of a document as JavaScript expressions.
+fn meta_and_body(d: &Document) -> (String, String) {
+    let mut meta = String::new();
+    push_js_value(
+        &mut meta,
+        &serde_json::Value::Object(crate::content::front_matter_data(&d.text)),
+    );
+    let mut body = String::with_capacity(d.text.len() - d.body_start + 16);
+    push_js_string(&mut body, d.body());
+    (meta, body)
+}
+
+/// The types of the `{ meta, body }` forms, shared by `<lang>.meta.d.ts` and the lazy index.
+const DOC_TYPES: &str = "/** A document's front matter: every field as YAML reads it; the fields kbrel reads are strings. */\nexport interface Meta {\n  readonly title?: string;\n  readonly description?: string;\n  readonly date?: string;\n  readonly url?: string;\n  readonly id?: string;\n  readonly key?: string;\n  readonly [field: string]: unknown;\n}\n/** A document as apps use it: its front matter parsed, its markdown body without it. */\nexport interface Doc {\n  readonly meta: Meta;\n  readonly body: string;\n}\n";
+
+/// How many hex digits of a document's sha256 name its lazy module (`doc/<hex>.js`).
+const LAZY_NAME_HEX: usize = 16;
+
+/// Format 4's files for one language (paths with `package/`): the `{ meta, body }` bundle
+/// `dist/esm/<lang>.meta.js` and its declaration; with `lazy`, the lazy index
+/// `dist/esm/<lang>/index.js` (`key → () => import("./doc/<hex>.js")`, every key of the
+/// bundle, aliases included) and its declaration, then one module per distinct document
+/// text, named by its sha256 (the same text, the same module; unchanged documents keep their
+/// names from release to release), in name order. Documents are rendered in parallel.
+fn lazy_entries(lang: &str, obj: &BundleBody<'_>, lazy: bool) -> Result<Vec<(String, Vec<u8>)>> {
+    let rendered: Vec<(String, String)> =
+        obj.documents.par_iter().map(|d| meta_and_body(d)).collect();
+    let keys = bundle_keys(obj);
+    let mut out = Vec::new();
+
+    let mut meta_js = format!(
+        "// Generated by kbrel: the `{lang}` documents as {{ meta, body }} (front matter parsed).\nconst docs = {{\n"
+    );
+    for ((k, _), (meta, body)) in obj.entries.iter().zip(&rendered) {
+        meta_js.push_str("  ");
+        push_js_key(&mut meta_js, k);
+        meta_js.push_str(": { meta: ");
+        meta_js.push_str(meta);
+        meta_js.push_str(", body: ");
+        meta_js.push_str(body);
+        meta_js.push_str(" },\n");
+    }
+    meta_js.push_str("};\n");
+    meta_js.push_str(&alias_statements("docs", &obj.aliases, ""));
+    meta_js.push_str("export default docs;\n");
+    out.push((
+        format!("package/dist/esm/{lang}.meta.js"),
+        meta_js.into_bytes(),
+    ));
+    out.push((
+        format!("package/dist/esm/{lang}.meta.d.ts"),
+        format!(
+            "// Generated by kbrel: the `{lang}` documents as {{ meta, body }}.\n{DOC_TYPES}export type Key ={};\ndeclare const docs: {{ readonly [K in Key]: Doc }};\nexport default docs;\n",
+            key_union(&keys)
+        )
+        .into_bytes(),
+    ));
+    if !lazy {
+        return Ok(out);
+    }
+
+    // Module name of each entry; one module per distinct text.
+    let mut modules: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut names: Vec<&str> = Vec::with_capacity(obj.documents.len());
+    for (i, d) in obj.documents.iter().enumerate() {
+        let name = &d.sha256[..LAZY_NAME_HEX.min(d.sha256.len())];
+        let first = *modules.entry(name).or_insert(i);
+        if obj.documents[first].sha256 != d.sha256 {
+            return Err(Error::Content {
+                path: d.full_path().into(),
+                message: format!(
+                    "its sha256 starts like the one of `{}`: the lazy module names collide",
+                    obj.documents[first].full_path()
+                ),
+            });
+        }
+        names.push(name);
+    }
+    let entry_of = |key: &str| obj.entries.binary_search_by(|(k, _)| (*k).cmp(key)).ok();
+    let mut index = format!(
+        "// Generated by kbrel: the `{lang}` documents, each imported on demand (a bundler makes one chunk per document).\nexport default {{\n"
+    );
+    for k in &keys {
+        let i = match entry_of(k) {
+            Some(i) => i,
+            None => {
+                let (_, target) = &obj.aliases[obj
+                    .aliases
+                    .binary_search_by(|(a, _)| a.as_str().cmp(k))
+                    .expect("a key is an entry or an alias")];
+                entry_of(target).expect("an alias names an entry")
+            }
+        };
+        index.push_str("  ");
+        push_js_key(&mut index, k);
+        index.push_str(&format!(": () => import(\"./doc/{}.js\"),\n", names[i]));
+    }
+    index.push_str("};\n");
+    out.push((
+        format!("package/dist/esm/{lang}/index.js"),
+        index.into_bytes(),
+    ));
+    out.push((
+        format!("package/dist/esm/{lang}/index.d.ts"),
+        format!(
+            "// Generated by kbrel: the `{lang}` documents, each imported on demand.\nimport type {{ Doc, Key }} from \"../{lang}.meta.js\";\nexport type {{ Doc, Key, Meta }} from \"../{lang}.meta.js\";\n/** What importing one document gives. */\nexport interface DocModule {{\n  readonly default: Doc;\n  readonly meta: Doc[\"meta\"];\n  readonly body: string;\n}}\ndeclare const docs: {{ readonly [K in Key]: () => Promise<DocModule> }};\nexport default docs;\n"
+        )
+        .into_bytes(),
+    ));
+    for (name, &i) in &modules {
+        let (meta, body) = &rendered[i];
+        out.push((
+            format!("package/dist/esm/{lang}/doc/{name}.js"),
+            format!(
+                "// Generated by kbrel: one `{lang}` document.\nexport const meta = {meta};\nexport const body = {body};\nexport default {{ meta, body }};\n"
+            )
+            .into_bytes(),
+        ));
+    }
+    Ok(out)
 }
 
 #[derive(Serialize)]
@@ -651,9 +883,7 @@ pub fn start<'scope, 'a: 'scope>(
         );
         if contents.format >= 3 {
             for (lang, obj) in contents.languages.iter().zip(&objects) {
-                let mut keys: Vec<&str> = obj.entries.iter().map(|(k, _)| *k).collect();
-                keys.extend(obj.aliases.iter().map(|(a, _)| a.as_str()));
-                keys.sort_unstable();
+                let keys = bundle_keys(obj);
                 let global = contents
                     .globals
                     .get(lang)
@@ -667,6 +897,15 @@ pub fn start<'scope, 'a: 'scope>(
                     format!("package/dist/iife/{lang}.d.ts"),
                     Data::Owned(iife_declaration(lang, global, &keys).into_bytes()),
                 ));
+            }
+        }
+        if contents.format >= 4 {
+            for (lang, obj) in contents.languages.iter().zip(&objects) {
+                entries.extend(
+                    lazy_entries(lang, obj, contents.lazy)?
+                        .into_iter()
+                        .map(|(p, b)| (p, Data::Owned(b))),
+                );
             }
         }
     } else {
@@ -763,7 +1002,17 @@ impl Started<'_> {
         } = self;
         let src = release.source_language;
         let exports = if contents.format >= 3 {
-            Exports::Conditional(conditional_exports(contents.languages, src))
+            let exports = conditional_exports(contents.languages, src);
+            if contents.format >= 4 {
+                Exports::Typed(lazy_exports(
+                    exports,
+                    contents.languages,
+                    src,
+                    contents.lazy,
+                ))
+            } else {
+                Exports::Conditional(exports)
+            }
         } else {
             let mut exports = BTreeMap::new();
             exports.insert(".".to_string(), format!("./dist/esm/{src}.js"));
@@ -1026,6 +1275,18 @@ fn readme(release: &Release<'_>, contents: &Contents<'_>) -> String {
     s.push_str(
         "\nEach bundle maps a document's key to its markdown. The markdown files are also under `docs/<lang>/`, and `manifest.json` lists every document with its id, key, path, title and sha256.\n",
     );
+    if contents.format >= 4 {
+        let n = release.name;
+        s.push_str(&format!(
+            "\n## Ready to use\n\n- `import docs from \"{n}/<lang>/meta\"`: each key maps to `{{ meta, body }}`, the front matter parsed and the markdown body without it.\n"
+        ));
+        if contents.lazy {
+            s.push_str(&format!(
+                "- `import docs from \"{n}/<lang>/lazy\"`: each key maps to `() => import(…)` of one small module per document (`{{ default, meta, body }}`), so a bundler splits them and an app loads only what it shows: `const {{ meta, body }} = await docs.Slack();`.\n"
+            ));
+        }
+        s.push_str("\nBoth are typed: a misspelled key does not compile in strict TypeScript.\n");
+    }
     s
 }
 
@@ -1924,7 +2185,7 @@ mod tests {
             text: text.into(),
             body_start: 0,
             body_line: 1,
-            sha256: String::new(),
+            sha256: crate::hash::sha256_hex(text.as_bytes()),
         }
     }
 
@@ -2093,6 +2354,7 @@ mod tests {
             gzip_level: 6,
             format: FORMAT,
             keyed_only: false,
+            lazy: true,
             assets: &[],
         };
         let release = test_release();
@@ -2215,6 +2477,7 @@ mod tests {
             gzip_level: 6,
             format: FORMAT,
             keyed_only: false,
+            lazy: true,
             assets: &[],
         };
         let release = test_release();
@@ -2243,8 +2506,23 @@ mod tests {
         let files = unpack(&late, "test", UnpackLimits::default()).unwrap();
         assert_eq!(files[0].0, "package.json");
         assert_eq!(files[2].0, "manifest.json");
-        // package.json, README, manifest.json; two bundles; two declarations (format 3).
-        assert_eq!(files.len(), 3 + 2 + 2 + docs.len());
+        // package.json, README, manifest.json; two bundles; two declarations (format 3); the
+        // `{ meta, body }` bundle, the lazy index, their declarations and one module per
+        // document (format 4).
+        assert_eq!(files.len(), 3 + 2 + 2 + docs.len() + 4 + docs.len());
+        let index = &files
+            .iter()
+            .find(|f| f.0 == "dist/esm/en/index.js")
+            .unwrap()
+            .1;
+        let index = std::str::from_utf8(index).unwrap();
+        for d in &docs {
+            let module = format!("./doc/{}.js", &d.sha256[..LAZY_NAME_HEX]);
+            assert!(
+                index.contains(&format!("\"{}\": () => import(\"{module}\")", d.key)),
+                "{index}"
+            );
+        }
     }
 
     /// Documents that exercise the format-2 mirror: every escape, characters escaped whole,
@@ -2320,6 +2598,7 @@ mod tests {
             gzip_level: level,
             format,
             keyed_only: false,
+            lazy: true,
             assets: &[],
         };
         let release = test_release();

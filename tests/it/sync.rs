@@ -681,6 +681,9 @@ fn an_update_fetches_only_the_changed_document() {
         report["bytes_fetched"].as_u64().unwrap(),
         want.iter().map(|l| l.bytes).sum::<u64>()
     );
+    // This server never compresses: what came over the wire is what was decoded.
+    assert_eq!(report["bytes_on_wire"], report["bytes_fetched"]);
+    assert_eq!(report["bytes_decoded"], report["bytes_fetched"]);
     assert_eq!(report["delta"], true);
     assert_eq!(report["changes"]["en"]["updated"], 1);
     assert_shows(&cache, &expected(&reg, "1.1.0"), "1.1.0");
@@ -691,6 +694,51 @@ fn an_update_fetches_only_the_changed_document() {
     assert_eq!(
         fs::read_link(cache.join(".kbrel/current")).unwrap(),
         fs::read_link(fresh.join(".kbrel/current")).unwrap()
+    );
+}
+
+/// Against `kbrel serve`, which gzips JSON and markdown for a client that accepts it, the
+/// report tells the bytes on the wire (as sent: the gzip bodies the server answers) from the
+/// bytes decoded (what was verified), and the human report shows both.
+#[test]
+fn sync_reports_wire_and_decoded_bytes_separately() {
+    let kb = Kb::generated("acme-wire", 12);
+    kb.publish("1.0.0");
+    let reg = kb.registry();
+    let serve = common::serve::Serve::start(&reg, &[]);
+    let (_tmp, cache) = new_cache();
+    let report = sync(&serve.url(), &cache, &["--json"]).success().json();
+    let manifest = common::read_json(&reg.join("v/1.0.0/manifest.json"));
+    let mut paths = vec![
+        "index.json".to_string(),
+        "v/1.0.0/manifest.json".to_string(),
+    ];
+    for d in manifest["documents"].as_array().unwrap() {
+        let blob = common::blob_rel(d["sha256"].as_str().unwrap());
+        if !paths.contains(&blob) {
+            paths.push(blob);
+        }
+    }
+    let (mut wire, mut decoded) = (0, 0);
+    for p in &paths {
+        let resp = serve.get_with(&format!("/{p}"), &[("Accept-Encoding", "gzip")]);
+        assert_eq!(resp.status, 200, "{p}");
+        wire += resp.body.len() as u64;
+        decoded += fs::metadata(reg.join(p)).unwrap().len();
+    }
+    assert_eq!(report["requests"], paths.len() as u64);
+    assert_eq!(report["bytes_fetched"], decoded);
+    assert_eq!(report["bytes_decoded"], decoded);
+    assert_eq!(report["bytes_on_wire"], wire);
+    assert!(wire < decoded, "gzip saved nothing: {wire} of {decoded}");
+
+    let (_tmp2, cache2) = new_cache();
+    let human = sync(&serve.url(), &cache2, &[]).success();
+    assert!(
+        human
+            .stdout
+            .contains(&format!("{decoded} bytes ({wire} on the wire) in")),
+        "{human}"
     );
 }
 
