@@ -910,7 +910,7 @@ bench_clients() {
         grep -q '"version": "1.1.0"' "$OUT/last.log" || die "kbrel sync did not reach 1.1.0"
         read -r t b _ <<<"$(sync_traffic "$serve_log" "$mark")"
         k_t+=("$WALL"); k_b+=("$b")
-        k_r+=("-/$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(r.bytes_fetched)' "$OUT/last.log")")
+        k_r+=("$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(`${r.bytes_on_wire}/${r.bytes_decoded}`)' "$OUT/last.log")")
         mark=$(($(wc -l <"$serve_log") + 1))
         "$KBREL" sync --from "$url" --into "$cache" --quiet >/dev/null
         k_noop+=("$(sync_traffic "$serve_log" "$mark" | awk '{ print $1 "/" $3 }')")
@@ -964,8 +964,8 @@ bench_clients() {
         printf '1.0.0, which 1.1.0 was diffed against, so both read the delta (`v/1.1.0/diff.json`, %s B\n' "$(stat -c %s "$reg/v/1.1.0/diff.json")"
         printf 'raw) instead of the manifest (%s B raw); JSON and documents travel gzip-encoded. Bytes on\n' "$manifest_size"
         printf 'the wire from the server'"'"'s request log (body bytes as sent); each client'"'"'s own report\n'
-        printf 'counts bytes decoded, and the JavaScript one also bytes on the wire (kbrel sync: "-", its HTTP\n'
-        printf 'client decodes gzip transparently). %s runs each; before each run a\n' "$BENCH_RUNS"
+        printf 'counts bytes on the wire and bytes decoded (`bytes_on_wire`/`bytes_decoded` in `kbrel sync\n'
+        printf -- '--json`, `bytesOnWire`/`bytesDecoded` in the JavaScript report). %s runs each; before each run a\n' "$BENCH_RUNS"
         printf 'fresh cache syncs 1.0.0 with the same client (not timed). Measured on a shared, loaded\n'
         printf 'machine.\n\n'
         machine_md

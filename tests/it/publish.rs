@@ -165,6 +165,25 @@ fn first_publish_writes_exactly_the_registry_layout() {
     .map(String::from)
     .into();
     want.extend(FIXTURE_DOCS.iter().map(|d| format!("package/docs/{d}")));
+    // Format 4: the `{ meta, body }` bundles, the lazy indexes, their declarations and one
+    // module per document text, named by its sha256.
+    for lang in ["en", "zh"] {
+        for f in ["meta.js", "meta.d.ts"] {
+            want.insert(format!("package/dist/esm/{lang}.{f}"));
+        }
+        for f in ["index.js", "index.d.ts"] {
+            want.insert(format!("package/dist/esm/{lang}/{f}"));
+        }
+    }
+    for (p, _, bytes) in &entries {
+        if let Some(rest) = p.strip_prefix("package/docs/") {
+            let lang = rest.split('/').next().unwrap();
+            want.insert(format!(
+                "package/dist/esm/{lang}/doc/{}.js",
+                &sha256_hex(bytes)[..16]
+            ));
+        }
+    }
     assert_eq!(names, want);
     assert_eq!(t["file_count"], entries.len());
     assert_eq!(
@@ -1668,7 +1687,7 @@ fn snapshot_of_publish_output_and_changelog_section() {
     Published acme-kb@1.0.0 (first release)
       en: 4 documents; 4 added, 0 modified, 0 renamed, 0 removed (+65 -0 lines)
       zh: 4 documents; 4 added, 0 modified, 0 renamed, 0 removed (+61 -0 lines)
-      tarball acme-kb-1.0.0.tgz (19 files, [SIZE] bytes, [INTEGRITY])
+      tarball acme-kb-1.0.0.tgz (35 files, [SIZE] bytes, [INTEGRITY])
       dist-tags: latest → 1.0.0
       wrote 8 new blob(s) and:
         [TMP]/registry/v/1.0.0/manifest.json
@@ -1686,7 +1705,7 @@ fn snapshot_of_publish_output_and_changelog_section() {
     Published acme-kb@1.1.0 (changes against 1.0.0)
       en: 4 documents; 1 added, 1 modified, 1 renamed, 1 removed (+16 -16 lines)
       zh: 4 documents; 1 added, 0 modified, 1 renamed, 1 removed (+13 -14 lines)
-      tarball acme-kb-1.1.0.tgz (19 files, [SIZE] bytes, [INTEGRITY])
+      tarball acme-kb-1.1.0.tgz (35 files, [SIZE] bytes, [INTEGRITY])
       dist-tags: latest → 1.1.0
       wrote 5 new blob(s) and:
         [TMP]/registry/v/1.1.0/manifest.json
