@@ -73,6 +73,13 @@ impl Staging {
         let file = File::create(&path).map_err(|e| Error::io("create", &path, e))?;
         Ok(StagedFile { path, file })
     }
+
+    /// The staged tarball's bytes, read back (at most about `size`, what was written).
+    pub fn read_tarball(&self, size: u64) -> Result<Vec<u8>> {
+        let path = self.dir.join(STAGED_TARBALL);
+        crate::fsx::read_regular(&path, crate::fsx::bound(size))
+            .map_err(|e| Error::io("read", &path, e))
+    }
 }
 
 impl Drop for Staging {
