@@ -391,8 +391,12 @@ impl Remote {
         let mut fetched = self.fetch_verified(mirror, files).await?;
         let mut blobs: BTreeSet<(String, u64)> = BTreeSet::new();
         for v in &index.versions {
-            for d in mirror.read_manifest(v)?.documents {
+            let m = mirror.read_manifest(v)?;
+            for d in m.documents {
                 blobs.insert((d.sha256, d.size));
+            }
+            for a in m.assets {
+                blobs.insert((a.sha256, a.size));
             }
         }
         let have = mirror.stored_blobs();
@@ -502,9 +506,9 @@ impl Remote {
                     });
                 }
             }
-            for d in source.read_manifest(v)?.documents {
-                old_blobs.insert(d.sha256);
-            }
+            let m = source.read_manifest(v)?;
+            old_blobs.extend(m.documents.into_iter().map(|d| d.sha256));
+            old_blobs.extend(m.assets.into_iter().map(|a| a.sha256));
         }
         let new: Vec<_> = index
             .versions
@@ -515,9 +519,11 @@ impl Remote {
         // 1. Content-addressed blobs (overwriting one writes the same bytes).
         let mut blobs: BTreeSet<(String, u64)> = BTreeSet::new();
         for v in &new {
-            for d in source.read_manifest(v)?.documents {
-                if !old_blobs.contains(&d.sha256) {
-                    blobs.insert((d.sha256, d.size));
+            let m = source.read_manifest(v)?;
+            let all = m.documents.into_iter().map(|d| (d.sha256, d.size));
+            for (sha, size) in all.chain(m.assets.into_iter().map(|a| (a.sha256, a.size))) {
+                if !old_blobs.contains(&sha) {
+                    blobs.insert((sha, size));
                 }
             }
         }
@@ -657,6 +663,9 @@ impl Remote {
             for m in mirror_less {
                 for d in m.documents {
                     referenced.insert(registry::blob_path(&d.sha256));
+                }
+                for a in m.assets {
+                    referenced.insert(registry::blob_path(&a.sha256));
                 }
             }
         }

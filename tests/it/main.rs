@@ -5,6 +5,7 @@ mod common;
 
 mod adopt;
 mod assets;
+mod bundles;
 mod diff;
 mod fault;
 mod git;
@@ -14,6 +15,7 @@ mod identity;
 mod jsclient;
 mod keys;
 mod layers;
+mod layouts;
 mod lint;
 mod node;
 mod npm_compat;

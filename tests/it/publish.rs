@@ -165,6 +165,25 @@ fn first_publish_writes_exactly_the_registry_layout() {
     .map(String::from)
     .into();
     want.extend(FIXTURE_DOCS.iter().map(|d| format!("package/docs/{d}")));
+    // Format 4: the `{ meta, body }` bundles, the lazy indexes, their declarations and one
+    // module per document text, named by its sha256.
+    for lang in ["en", "zh"] {
+        for f in ["meta.js", "meta.d.ts"] {
+            want.insert(format!("package/dist/esm/{lang}.{f}"));
+        }
+        for f in ["index.js", "index.d.ts"] {
+            want.insert(format!("package/dist/esm/{lang}/{f}"));
+        }
+    }
+    for (p, _, bytes) in &entries {
+        if let Some(rest) = p.strip_prefix("package/docs/") {
+            let lang = rest.split('/').next().unwrap();
+            want.insert(format!(
+                "package/dist/esm/{lang}/doc/{}.js",
+                &sha256_hex(bytes)[..16]
+            ));
+        }
+    }
     assert_eq!(names, want);
     assert_eq!(t["file_count"], entries.len());
     assert_eq!(
@@ -358,7 +377,8 @@ fn second_publish_diffs_statuses_and_counts_and_prepends_changelog() {
         .count();
     assert_eq!(blobs, 8 + 5, "5 new texts: en intro, 2 renamed, 2 added");
 
-    // The changelog: the new section goes on top, under the header, with titles and counts.
+    // The changelog: the new section goes on top, under the header, with keys, titles and
+    // counts (package format 4: `Key` — **Title**).
     let changelog = fs::read_to_string(kb.changelog()).expect("changelog");
     assert_eq!(changelog.matches("# Changelog").count(), 1);
     let new_at = changelog.find("## [1.1.0]").expect("1.1.0 section");
@@ -373,17 +393,17 @@ fn second_publish_diffs_statuses_and_counts_and_prepends_changelog() {
         "## [1.1.0](https://github.com/acme/kb/compare/v1.0.0...v1.1.0) - 2026-12-01\n",
         &format!("### en (4 changed, +{en_added} -{en_removed})\n"),
         &format!("### zh (3 changed, +{zh_added} -{zh_removed})\n"),
-        "- **Introduction** (`intro.md`) +3 -1",
+        "— **Introduction** (`intro.md`) +3 -1",
         &format!(
-            "- **Upgrading** (`guide/upgrade.md`) +{}\n",
+            "— **Upgrading** (`guide/upgrade.md`) +{}\n",
             lines(&upgrade[0])
         ),
-        &format!("- **Legacy agent** (`legacy.md`) -{}\n", lines(&legacy[0])),
+        &format!("— **Legacy agent** (`legacy.md`) -{}\n", lines(&legacy[0])),
         &format!(
-            "- **Setting up the agent** `guide/setup.md` → `guide/installation.md` ({sim}% similar)"
+            "— **Setting up the agent** `guide/setup.md` → `guide/installation.md` ({sim}% similar)"
         ),
-        "- **升级** (`guide/upgrade.md`)",
-        "- **旧版代理** (`legacy.md`)",
+        "— **升级** (`guide/upgrade.md`)",
+        "— **旧版代理** (`legacy.md`)",
         "#### Added",
         "#### Changed",
         "#### Removed",
@@ -963,7 +983,7 @@ fn package_format_1_rebuilds_the_older_layout_and_is_recorded() {
 
 #[test]
 fn rejects_an_unknown_package_format() {
-    for bad in ["0", "4", "two"] {
+    for bad in ["0", "5", "two"] {
         assert_rejected(|_| {}, &["1.1.0", "--package-format", bad], &[bad], true);
     }
 }
@@ -971,13 +991,9 @@ fn rejects_an_unknown_package_format() {
 #[test]
 fn package_format_3_adds_declarations_and_conditional_exports_to_format_2() {
     let (three, two) = (Kb::new(), Kb::new());
-    three.publish(&["1.0.0"]).success();
+    three.publish(&["1.0.0", "--package-format", "3"]).success();
     two.publish(&["1.0.0", "--package-format", "2"]).success();
-    assert_eq!(
-        manifest(&three, "1.0.0")["package_format"],
-        3,
-        "the default"
-    );
+    assert_eq!(manifest(&three, "1.0.0")["package_format"], 3);
     let entries = |kb: &Kb| tar_entries(&fs::read(kb.reg("acme-kb-1.0.0.tgz")).unwrap());
     let files = |e: &[(String, tar::Header, Vec<u8>)]| -> BTreeMap<String, Vec<u8>> {
         e.iter()
@@ -1671,7 +1687,7 @@ fn snapshot_of_publish_output_and_changelog_section() {
     Published acme-kb@1.0.0 (first release)
       en: 4 documents; 4 added, 0 modified, 0 renamed, 0 removed (+65 -0 lines)
       zh: 4 documents; 4 added, 0 modified, 0 renamed, 0 removed (+61 -0 lines)
-      tarball acme-kb-1.0.0.tgz (19 files, [SIZE] bytes, [INTEGRITY])
+      tarball acme-kb-1.0.0.tgz (35 files, [SIZE] bytes, [INTEGRITY])
       dist-tags: latest → 1.0.0
       wrote 8 new blob(s) and:
         [TMP]/registry/v/1.0.0/manifest.json
@@ -1689,7 +1705,7 @@ fn snapshot_of_publish_output_and_changelog_section() {
     Published acme-kb@1.1.0 (changes against 1.0.0)
       en: 4 documents; 1 added, 1 modified, 1 renamed, 1 removed (+16 -16 lines)
       zh: 4 documents; 1 added, 0 modified, 1 renamed, 1 removed (+13 -14 lines)
-      tarball acme-kb-1.1.0.tgz (19 files, [SIZE] bytes, [INTEGRITY])
+      tarball acme-kb-1.1.0.tgz (35 files, [SIZE] bytes, [INTEGRITY])
       dist-tags: latest → 1.1.0
       wrote 5 new blob(s) and:
         [TMP]/registry/v/1.1.0/manifest.json
@@ -1711,33 +1727,33 @@ fn snapshot_of_publish_output_and_changelog_section() {
 
     #### Added
 
-    - **Upgrading** (`guide/upgrade.md`) +12
+    - `GuideUpgrade` — **Upgrading** (`guide/upgrade.md`) +12
 
     #### Changed
 
-    - **Introduction** (`intro.md`) +3 -1, small
+    - `Intro` — **Introduction** (`intro.md`) +3 -1, small: changed § Introduction
 
     #### Removed
 
-    - **Legacy agent** (`legacy.md`) -14
+    - `Legacy` — **Legacy agent** (`legacy.md`) -14
 
     #### Renamed
 
-    - **Setting up the agent** `guide/setup.md` → `guide/installation.md` (93% similar) +1 -1, small; front matter: url
+    - `GuideSetup` — **Setting up the agent** `guide/setup.md` → `guide/installation.md` (93% similar) +1 -1, small; front matter: url
 
     ### zh (3 changed, +13 -14)
 
     #### Added
 
-    - **升级** (`guide/upgrade.md`) +12
+    - `GuideUpgrade` — **升级** (`guide/upgrade.md`) +12
 
     #### Removed
 
-    - **旧版代理** (`legacy.md`) -13
+    - `Legacy` — **旧版代理** (`legacy.md`) -13
 
     #### Renamed
 
-    - **安装代理** `guide/setup.md` → `guide/installation.md` (93% similar) +1 -1, small; front matter: url
+    - `GuideSetup` — **安装代理** `guide/setup.md` → `guide/installation.md` (93% similar) +1 -1, small; front matter: url
     ");
     insta::assert_snapshot!(changelog_section(&changelog, "1.0.0"), @r"
     ## [1.0.0] - 2026-11-25
@@ -1748,19 +1764,19 @@ fn snapshot_of_publish_output_and_changelog_section() {
 
     #### Added
 
-    - **Frequently asked questions** (`faq.md`) +18
-    - **Setting up the agent** (`guide/setup.md`) +16
-    - **Introduction** (`intro.md`) +17
-    - **Legacy agent** (`legacy.md`) +14
+    - `Faq` — **Frequently asked questions** (`faq.md`) +18
+    - `GuideSetup` — **Setting up the agent** (`guide/setup.md`) +16
+    - `Intro` — **Introduction** (`intro.md`) +17
+    - `Legacy` — **Legacy agent** (`legacy.md`) +14
 
     ### zh (4 changed, +61 -0)
 
     #### Added
 
-    - **常见问题** (`faq.md`) +17
-    - **安装代理** (`guide/setup.md`) +16
-    - **简介** (`intro.md`) +15
-    - **旧版代理** (`legacy.md`) +13
+    - `Faq` — **常见问题** (`faq.md`) +17
+    - `GuideSetup` — **安装代理** (`guide/setup.md`) +16
+    - `Intro` — **简介** (`intro.md`) +15
+    - `Legacy` — **旧版代理** (`legacy.md`) +13
     ");
 }
 
