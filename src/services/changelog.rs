@@ -45,7 +45,8 @@ pub struct ReleaseContext {
     pub range: Option<Range>,
     /// Entries name bundle keys, titles (the old one only when it changed) and the sections
     /// that changed ([`with_details`]). The sections `publish` writes into CHANGELOG.md do
-    /// not, so the releases in a registry rebuild byte for byte.
+    /// from package format 4 on ([`detailed_in`]); a release of an older format keeps its
+    /// entries as they were, so rebuilding it writes its section's old bytes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub detailed: bool,
 }
@@ -99,6 +100,17 @@ pub struct Entry {
     /// Commits that touched the document between the two releases (with a repository).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commits: Vec<CommitInfo>,
+}
+
+/// The package format from which the CHANGELOG.md section of a release has detailed entries
+/// (bundle keys, changed titles, changed sections).
+pub const DETAILED_SINCE_FORMAT: u32 = 4;
+
+/// Whether the CHANGELOG.md section of a release of `package_format` has detailed entries
+/// ([`with_details`]): the changelog format is the package format's, recorded in the
+/// release's manifest, so an old release's section is rebuilt as it was written.
+pub fn detailed_in(package_format: u32) -> bool {
+    package_format >= DETAILED_SINCE_FORMAT
 }
 
 /// Size tag for a change of `lines` lines.

@@ -15,6 +15,7 @@ mod identity;
 mod jsclient;
 mod keys;
 mod layers;
+mod layouts;
 mod lint;
 mod node;
 mod npm_compat;

@@ -55,6 +55,25 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a kbrel.toml for an existing repository: layout, languages, pairing, key source
+    #[command(
+        after_help = "Detects a Docusaurus site (docs/ + i18n/<lang>/docusaurus-plugin-content-docs/current/),
+a Mintlify or Starlight site (<lang>/ folders, a default locale at the root) or one folder per
+language (content/<lang>/), the languages, how documents pair across them, the key source
+(bundler entry modules such as src/en.ts, or keys.json), the front-matter fields every document
+has and the MDX components the site provides; writes a commented kbrel.toml and says what
+`kbrel check` finds under it. Never replaces an existing kbrel.toml without --force.
+
+Examples:
+  kbrel init                       # in the repository's folder
+  kbrel init --dry-run             # print the proposal, write nothing
+  kbrel init ../website --name @acme/docs
+  kbrel init --force               # replace an existing kbrel.toml
+
+Exit codes: 0 written (or printed with --dry-run), 2 error (nothing found to configure, or
+kbrel.toml exists without --force; nothing was written)."
+    )]
+    Init(InitArgs),
     /// Lint the knowledge base: front matter, identities, keys, slugs, links, HTML
     #[command(after_help = "Examples:
   kbrel check
@@ -329,6 +348,25 @@ pub struct ComparePackageArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The repository (or site) folder [default: .]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The npm package name [default: package.json's name, else the folder's name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace an existing kbrel.toml
+    #[arg(long)]
+    pub force: bool,
+    /// Print the proposed kbrel.toml to stdout; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the detection as JSON (with the proposed kbrel.toml in `toml`)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct PackArgs {
     /// A published version, `v`-prefixed version or dist-tag
     pub version: String,
@@ -413,7 +451,8 @@ pub struct PublishArgs {
     pub no_baseline: bool,
     /// Tarball package format: 4 (this kbrel's: assets, `{ meta, body }` bundles and lazy
     /// per-document modules), or 1–3 to rebuild byte for byte a release made by an older kbrel
-    /// (its manifest.json records the format; absent means 1)
+    /// (its manifest.json records the format; absent means 1). Format 4 also writes the
+    /// release's CHANGELOG.md section with bundle keys, changed titles and sections
     #[arg(long, value_name = "N", default_value_t = kbrel::package::FORMAT,
           value_parser = package_format)]
     pub package_format: u32,

@@ -16,8 +16,8 @@ use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
     AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, CheckFormat, Cli,
-    ColorChoice, Command, ComparePackageArgs, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs,
-    PackArgs, PublishArgs, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
+    ColorChoice, Command, ComparePackageArgs, DiffArgs, Global, ImportArgs, InitArgs, KeyCommand,
+    KeysArgs, PackArgs, PublishArgs, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
 };
 use crate::output;
 
@@ -32,6 +32,7 @@ pub fn run(mut cli: Cli) -> Result<u8> {
 
 fn run_local(cli: Cli) -> Result<u8> {
     match cli.command {
+        Command::Init(args) => init(args),
         Command::Check(args) => check(&cli.global, args),
         Command::Keys(args) => keys(&cli.global, args),
         Command::Publish(args) => publish(&cli.global, args),
@@ -247,6 +248,23 @@ fn load_side(
     })
 }
 
+fn init(args: InitArgs) -> Result<u8> {
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
+    if let Some(name) = &args.name
+        && let Err(msg) = kbrel::npm::validate_package_name(name)
+    {
+        anyhow::bail!(kbrel::Error::Usage(format!("--name `{name}`: {msg}")));
+    }
+    let proposal = kbrel::init::propose(&dir, args.name.as_deref())?;
+    let written = if args.dry_run {
+        None
+    } else {
+        Some(kbrel::init::write(&dir, &proposal.toml, args.force)?)
+    };
+    output::init(&proposal, written.as_deref(), args.json)?;
+    Ok(0)
+}
+
 fn check(g: &Global, args: CheckArgs) -> Result<u8> {
     use kbrel::baseline;
     let cfg = load_config(g)?;
@@ -264,6 +282,7 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
         checked: &checked,
         documents: kb.documents.len(),
         prefix: repo_prefix(g, &cfg),
+        layout: (!cfg.plain_folders()).then_some(&cfg),
         baselined: 0,
         prunable: Vec::new(),
         new_errors: checked.errors(),
@@ -313,6 +332,14 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
 /// Where the content root is, relative to the repository's work tree (or, outside a
 /// repository, to the folder of kbrel.toml): the prefix of the paths CI annotations need.
 fn repo_prefix(g: &Global, cfg: &Config) -> String {
+    if !cfg.plain_folders() {
+        // Findings name files relative to kbrel.toml's folder (`Config::source_path`).
+        let mut base = cfg.clone();
+        base.content.root = PathBuf::from(".");
+        base.content.layout = kbrel::config::Layout::Folders;
+        base.content.roots.clear();
+        return repo_prefix(g, &base);
+    }
     let repo = Repo::try_discover(&cfg.base_dir);
     let rel = match (&g.from_git, &repo) {
         (Some(_), Some(r)) => kbrel::git::content_root_in(cfg, r).ok(),
