@@ -524,6 +524,7 @@ pub fn publish(
             gzip_level: cfg.registry.gzip_level,
             format: opts.package_format,
             keyed_only: cfg.bundle.documents == crate::config::BundleDocuments::Keyed,
+            meta: cfg.bundle.meta,
             lazy: cfg.bundle.lazy,
             assets: &kb.assets,
         };

@@ -107,15 +107,21 @@ fn text(files: &[(String, Vec<u8>)], path: &str) -> String {
 
 /// Format 4 = format 3's files with the same bytes (package.json and README aside), then per
 /// language the `{ meta, body }` bundle, the lazy index, their declarations and one module per
-/// distinct document; `[bundle] lazy = false` keeps only the meta bundle; `exports` name
-/// `types` first.
+/// distinct document when `[bundle] meta` and `lazy` are on; `meta` alone gives only the
+/// meta bundle; neither (the default) adds no file; `exports` name `types` first.
 #[test]
 fn format_4_adds_meta_bundles_and_lazy_modules_to_format_3() {
-    let (four, three, eager) = (Fx::new(""), Fx::new(""), Fx::new("lazy = false\n"));
+    let (four, three, eager, plain) = (
+        Fx::new("meta = true\nlazy = true\n"),
+        Fx::new("meta = true\nlazy = true\n"),
+        Fx::new("meta = true\n"),
+        Fx::new(""),
+    );
     four.publish(&[]);
     three.publish(&["--package-format", "3"]);
     eager.publish(&[]);
-    let (f4, f3, fe) = (four.files(), three.files(), eager.files());
+    plain.publish(&[]);
+    let (f4, f3, fe, fp) = (four.files(), three.files(), eager.files(), plain.files());
     let same = |f: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
         f.iter()
             .filter(|(p, _)| !["package.json", "README.md", "manifest.json"].contains(&p.as_str()))
@@ -161,6 +167,19 @@ fn format_4_adds_meta_bundles_and_lazy_modules_to_format_3() {
             );
         }
     }
+
+    // By default (neither `meta` nor `lazy`): format 3's files and nothing more, so a publish
+    // costs what format 3's does.
+    assert_eq!(same(&fp), s3, "format 4 by default adds no file");
+    let pjp: serde_json::Value = serde_json::from_str(&text(&fp, "package.json")).unwrap();
+    let plain_exports: Vec<&String> = pjp["exports"].as_object().unwrap().keys().collect();
+    assert!(
+        plain_exports
+            .iter()
+            .all(|k| !k.ends_with("/meta") && !k.ends_with("/lazy")),
+        "{plain_exports:?}"
+    );
+    assert!(!text(&fp, "README.md").contains("Ready to use"));
 
     // Without lazy modules: the meta bundle alone, byte for byte the same.
     let se = same(&fe);
@@ -252,7 +271,7 @@ fn meta_and_lazy_forms_install_from_serve_import_in_node_and_type_check() {
     if !have_node() {
         return;
     }
-    let fx = Fx::new("");
+    let fx = Fx::new("meta = true\nlazy = true\n");
     fx.publish(&[]);
     let serve = Serve::start(&fx.registry(), &[]);
     let project = NpmProject::new(&serve.url());
@@ -358,7 +377,7 @@ fn esbuild_splits_the_lazy_index_into_one_chunk_per_document() {
     let Some(esbuild) = tool("esbuild/node_modules/.bin/esbuild", "esbuild") else {
         return;
     };
-    let fx = Fx::new("");
+    let fx = Fx::new("meta = true\nlazy = true\n");
     fx.publish(&[]);
     let app = fx.tmp.path().join("app");
     let tgz = fx.registry().join("acme-docs-1.0.0.tgz");
