@@ -5,14 +5,20 @@
 # (the layout before them). Both are timed against `tar czf` of the same folder, alternating
 # A, B and tar in rotating order, each run into a fresh folder (nothing deleted until the end).
 #
-#   bench/keys-ab.sh            (BENCH_DOCS=20000 BENCH_RUNS=5 BENCH_SEED=1)
+#   cargo build --release --bins && bench/keys-ab.sh      (BENCH_DOCS=20000 BENCH_RUNS=5 BENCH_SEED=1)
 #
-# Needs target/release/kbrel and kbrel-synth (`cargo build --release --bins`). Prints the table;
-# BENCHMARKS.md's "Key resolution and declarations" section records a run.
+# Needs target/release/kbrel and kbrel-synth (`cargo build --release --bins`; KBREL_BIN and
+# KBREL_SYNTH_BIN override them, e.g. debug builds for a smoke run:
+# `KBREL_BIN=target/debug/kbrel KBREL_SYNTH_BIN=target/debug/kbrel-synth BENCH_DOCS=200
+# BENCH_RUNS=2 bench/keys-ab.sh`). KBREL_A_BIN runs A with another binary in its default format
+# instead (e.g. one built at `4889192^`, before issue #19, in a worktree of its own: then A/B is
+# everything since, not only #19). Prints the table; BENCHMARKS.md's "Key resolution and
+# declarations" section records a run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KBREL=${KBREL_BIN:-$ROOT/target/release/kbrel}
-SYNTH=$ROOT/target/release/kbrel-synth
+SYNTH=${KBREL_SYNTH_BIN:-$ROOT/target/release/kbrel-synth}
+A_BIN=${KBREL_A_BIN:-}
 DOCS=${BENCH_DOCS:-20000}
 RUNS=${BENCH_RUNS:-5}
 SEED=${BENCH_SEED:-1}
@@ -39,7 +45,12 @@ timed() { # timed <label> <command…>: appends "<label> <seconds>" to $scratch/
 tar_run() { n=$((n + 1)); timed tar tar czf "$scratch/out-$n.tgz" -C "$KB" content; }
 pub_run() { # pub_run <label> [--package-format N]
     n=$((n + 1))
-    timed "$1" "$KBREL" --config "$KB/kbrel.toml" --registry "$scratch/reg-$n" publish --no-tag 1.0.0 \
+    local bin=$KBREL
+    if [ "$1" = A ] && [ -n "$A_BIN" ]; then
+        bin=$A_BIN
+        set -- A
+    fi
+    timed "$1" "$bin" --config "$KB/kbrel.toml" --registry "$scratch/reg-$n" publish --no-tag 1.0.0 \
         --date 2026-11-25 --changelog "$scratch/CHANGELOG-$n.md" --quiet "${@:2}"
     echo "$1 $(stat -c %s "$scratch/reg-$n"/*.tgz)" >>"$scratch/sizes"
 }

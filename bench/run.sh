@@ -16,6 +16,9 @@
 #   bench/run.sh serve        kbrel serve vs nginx (wrk): 304 revalidation and a 20 KB blob
 #   bench/run.sh sync         kbrel sync 1.0 → 1.1 (2% changed) vs npm install, bytes and time
 #   bench/run.sh clients      the same update with kbrel sync and the JavaScript client side by side
+#   bench/run.sh object_store kbrel publish --registry s3://… into a local S3-compatible server
+#                             (moto, target/test-tools/moto, installed by .ci/run) vs kbrel publish
+#                             into a folder + `aws s3 cp --recursive` of it (awscli, same venv)
 #   bench/run.sh list         list the benchmarks
 #
 # Environment:
@@ -82,7 +85,7 @@ LAST_BULK_DELETE=$OUT/.last-bulk-delete
 GIT_EPOCH=1767225600 # 2026-01-01T00:00:00Z
 
 # Registered benchmarks, in the order `bench/run.sh` runs them.
-BENCHES=(publish scaling diff diff_scaling diff_fractions git serve sync clients)
+BENCHES=(publish scaling diff diff_scaling diff_fractions git serve sync clients object_store)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: error: $*"; exit 2; }
@@ -398,6 +401,70 @@ bench_publish() {
         printf 'kbrel does more than tar: it parses and lints every document, hashes it, writes one\ncontent-addressed blob per document (made durable with one syncfs), builds ESM and IIFE\nbundles per language, the npm tarball (docs + bundles, parallel gzip; package format 2: the\nbundles coded with the matches found in `docs/`, see "Where publish time and memory go"),\nmanifest.json, diff.json, index.json and the changelog.\n'
     } >"$body"
     write_section publish "$body"
+}
+
+# --- object storage --------------------------------------------------------------------------
+
+MOTO_DIR=$ROOT/target/test-tools/moto
+
+bench_object_store() {
+    local kb docs port i scratch
+    [[ -x $MOTO_DIR/bin/moto_server && -x $MOTO_DIR/bin/aws ]] ||
+        die "moto and awscli are not installed in $MOTO_DIR (see the moto step of .ci/run)"
+    kb=$(kb_dir "$BENCH_DOCS")
+    docs=$(find "$kb/content" -name '*.md' | wc -l)
+    port=$(free_port)
+    "$MOTO_DIR/bin/moto_server" -H 127.0.0.1 -p "$port" >"$OUT/moto.log" 2>&1 &
+    BG_PIDS+=($!)
+    wait_port "$port"
+    curl -fsS -X PUT "http://127.0.0.1:$port/bench" >/dev/null
+    export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 \
+        AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT=http://127.0.0.1:$port AWS_ALLOW_HTTP=true
+    log "== object_store: $docs documents into s3://bench on 127.0.0.1:$port (moto), $BENCH_RUNS runs each"
+    settle
+    warm "$kb"
+    local s3_t=() dir_t=() cp_t=() sum_t=() objects
+    for ((i = 1; i <= BENCH_RUNS; i++)); do
+        scratch=$(scratch_dir object_store)
+        KBREL_MIRROR_DIR=$scratch/mirror measure kbrel "$KBREL" --config "$kb/kbrel.toml" \
+            --registry "s3://bench/kbrel$i" publish --no-tag 1.0.0 --date "$DATE_ARG" \
+            --changelog "$scratch/CHANGELOG-s3.md" --quiet
+        s3_t+=("$WALL")
+        publish_once "$kb"
+        dir_t+=("$WALL")
+        measure aws "$MOTO_DIR/bin/aws" --endpoint-url "http://127.0.0.1:$port" s3 cp --recursive \
+            --only-show-errors "$LAST_REGISTRY" "s3://bench/aws$i/"
+        cp_t+=("$WALL")
+        sum_t+=("$(awk -v a="${dir_t[-1]}" -v b="${cp_t[-1]}" 'BEGIN { printf "%.3f", a + b }')")
+        log "   run $i: kbrel → s3 ${s3_t[-1]} s; kbrel → folder ${dir_t[-1]} s + aws s3 cp ${cp_t[-1]} s"
+    done
+    objects=$(find "$LAST_REGISTRY" -type f ! -name .lock | wc -l)
+    scratch_clear
+    local sm dm cm bm ratio table
+    sm=$(echo "${s3_t[*]}" | median)
+    dm=$(echo "${dir_t[*]}" | median)
+    cm=$(echo "${cp_t[*]}" | median)
+    bm=$(echo "${sum_t[*]}" | median)
+    ratio=$(div "$sm" "$bm")
+    table=$(
+        printf '| | kbrel publish → folder | aws s3 cp --recursive | folder + cp | kbrel publish → s3:// | target | result |\n'
+        printf '|---|---:|---:|---:|---:|---|---|\n'
+        printf '| median wall time (s) | %s | %s | %s | %s | | |\n' "$dm" "$cm" "$bm" "$sm"
+        printf '| ratio s3:// / (folder + cp) | | | | %s | ≤ 1.5 | %s |\n' "$ratio" "$(passfail "$ratio" 1.5)"
+    )
+    printf '\n%s\n\n' "$table"
+    local body=$OUT/section-object_store.md
+    {
+        printf '## publish to object storage vs folder + aws s3 cp\n\n'
+        printf 'First release of %s generated documents (%s objects) into a local S3-compatible server\n' "$docs" "$objects"
+        printf '(moto 5.2.6 server mode on 127.0.0.1; both sides pay its per-request cost): `kbrel publish\n'
+        printf -- '--registry s3://bench/<fresh prefix>` (fresh mirror; uploads in parallel, index.json last,\n'
+        printf 'conditional) against `kbrel publish` into a fresh folder followed by `aws s3 cp --recursive`\n'
+        printf '(awscli 1.46.2) of that folder. %s runs each.\n\n' "$BENCH_RUNS"
+        machine_md
+        printf '\n%s\n' "$table"
+    } >"$body"
+    write_section object_store "$body"
 }
 
 bench_scaling() {
@@ -840,7 +907,7 @@ bench_clients() {
         grep -q '"version": "1.1.0"' "$OUT/last.log" || die "kbrel sync did not reach 1.1.0"
         read -r t b _ <<<"$(sync_traffic "$serve_log" "$mark")"
         k_t+=("$WALL"); k_b+=("$b")
-        k_r+=("-/$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(r.bytes_fetched)' "$OUT/last.log")")
+        k_r+=("$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(`${r.bytes_on_wire}/${r.bytes_decoded}`)' "$OUT/last.log")")
         mark=$(($(wc -l <"$serve_log") + 1))
         "$KBREL" sync --from "$url" --into "$cache" --quiet >/dev/null
         k_noop+=("$(sync_traffic "$serve_log" "$mark" | awk '{ print $1 "/" $3 }')")
@@ -894,8 +961,8 @@ bench_clients() {
         printf '1.0.0, which 1.1.0 was diffed against, so both read the delta (`v/1.1.0/diff.json`, %s B\n' "$(stat -c %s "$reg/v/1.1.0/diff.json")"
         printf 'raw) instead of the manifest (%s B raw); JSON and documents travel gzip-encoded. Bytes on\n' "$manifest_size"
         printf 'the wire from the server'"'"'s request log (body bytes as sent); each client'"'"'s own report\n'
-        printf 'counts bytes decoded, and the JavaScript one also bytes on the wire (kbrel sync: "-", its HTTP\n'
-        printf 'client decodes gzip transparently). %s runs each; before each run a\n' "$BENCH_RUNS"
+        printf 'counts bytes on the wire and bytes decoded (`bytes_on_wire`/`bytes_decoded` in `kbrel sync\n'
+        printf -- '--json`, `bytesOnWire`/`bytesDecoded` in the JavaScript report). %s runs each; before each run a\n' "$BENCH_RUNS"
         printf 'fresh cache syncs 1.0.0 with the same client (not timed). Measured on a shared, loaded\n'
         printf 'machine.\n\n'
         machine_md

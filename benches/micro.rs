@@ -201,6 +201,8 @@ mod packing {
             gzip_level: cfg.registry.gzip_level,
             format: kbrel::package::FORMAT,
             keyed_only: false,
+            lazy: cfg.bundle.lazy,
+            assets: &[],
         };
         let release = kbrel::package::Release {
             name: &cfg.package.name,

@@ -51,10 +51,10 @@ mod tools;
 // in the layering is the library's own business and may move.
 pub use formats::{manifest, npm, sign};
 pub use ground::{date, error, findings, fsx, hash, js, version};
-pub use model::{config, content, keys};
-pub use operations::{import, pack, publish, push, server, sync, verify, web};
+pub use model::{config, content, files, keys};
+pub use operations::{import, init, pack, publish, push, server, sync, verify, web};
 pub use services::{
-    baseline, changelog, compat, diff, git, history, lint, package, registry, snapshot,
+    baseline, changelog, compat, diff, git, history, lint, mdx, package, registry, remote, snapshot,
 };
 pub use tools::{messy, synth};
 

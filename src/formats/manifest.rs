@@ -118,6 +118,23 @@ pub struct Manifest {
     /// releases of format 1. Rebuilding a release byte for byte takes the same format.
     #[serde(default = "format_one", skip_serializing_if = "is_format_one")]
     pub package_format: u32,
+    /// The release's assets (images, PDFs…), sorted by path; package format 4 on, absent
+    /// when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<ManifestAsset>,
+}
+
+/// One asset of a release: stored as the blob `sha256`, shipped as `docs/<path>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestAsset {
+    /// Relative to the content root: `en/img/a.png`, `images/shared.png`.
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    /// The documents that link to it (content-root paths, sorted); absent when none does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referenced_by: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -280,6 +297,23 @@ pub fn parse_index(bytes: &[u8], path: &Path) -> Result<Index> {
 
 pub fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
     let m: Manifest = parse(bytes, path, "manifest")?;
+    for a in &m.assets {
+        if !is_safe_relative_path(&a.path) {
+            return Err(Error::corrupt(
+                path,
+                format!("manifest lists an unsafe asset path `{}`", a.path),
+            ));
+        }
+        if !is_sha256_hex(&a.sha256) {
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "manifest lists an invalid sha256 `{}` for asset `{}`",
+                    a.sha256, a.path
+                ),
+            ));
+        }
+    }
     for d in &m.documents {
         if !is_safe_relative_path(&d.path) || !is_safe_segment(&d.lang) {
             return Err(Error::corrupt(

@@ -82,6 +82,22 @@ pub enum Error {
     )]
     PartlyPublished { version: String, cause: Box<Error> },
 
+    /// An object of a registry in object storage could not be read or written (network,
+    /// credentials, a missing bucket): `object` is its full URL.
+    #[error("object storage: cannot {action} `{object}`: {message}")]
+    Remote {
+        action: &'static str,
+        object: String,
+        message: String,
+    },
+
+    /// Another publish changed the registry in object storage first (a conditional write of
+    /// `object` failed): nothing this publish wrote is listed.
+    #[error(
+        "`{object}` was changed by another publish since this one read it ({message}); nothing this publish wrote is listed"
+    )]
+    RemoteConflict { object: String, message: String },
+
     #[error("{0}")]
     Usage(String),
 }
@@ -246,6 +262,12 @@ impl Error {
                 m.entry.as_ref(),
                 m.found.as_deref(),
             )),
+            Error::Remote { .. } => Some(
+                "check the URL, the bucket and the credentials (the cloud's usual environment variables, e.g. AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT_URL); `kbrel verify --registry URL` checks what is there".into(),
+            ),
+            Error::RemoteConflict { .. } => Some(
+                "run the publish again (it reads the new index first); `kbrel verify --repair --registry URL` removes what the losing publish left".into(),
+            ),
             Error::PartlyPublished { .. } => Some(
                 "fix the cause, then re-run the same publish: it finds the version published and rewrites the derived files".into(),
             ),

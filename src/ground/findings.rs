@@ -101,6 +101,13 @@ pub enum Code {
     /// A file under the content root that is neither a document, an asset nor excluded.
     #[serde(rename = "KB056")]
     IgnoredFile,
+    /// An MDX document that does not parse: a component not closed, closed twice or closed
+    /// out of order, a stray `</Tag>`, a broken `{expression}` or attribute.
+    #[serde(rename = "KB060")]
+    MdxSyntax,
+    /// An MDX component the file neither imports nor `[lint] mdx_components` lists.
+    #[serde(rename = "KB061")]
+    UnknownComponent,
 }
 
 impl Code {
@@ -134,11 +141,13 @@ impl Code {
             Code::SymlinkedAsset => "KB054",
             Code::BinaryDocument => "KB055",
             Code::IgnoredFile => "KB056",
+            Code::MdxSyntax => "KB060",
+            Code::UnknownComponent => "KB061",
         }
     }
 
     /// Every code, in order.
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 30] = [
         Code::FrontMatter,
         Code::MissingField,
         Code::DuplicateId,
@@ -167,6 +176,8 @@ impl Code {
         Code::SymlinkedAsset,
         Code::BinaryDocument,
         Code::IgnoredFile,
+        Code::MdxSyntax,
+        Code::UnknownComponent,
     ];
 
     /// A code as written in `kbrel.toml` or a suppression comment (`KB010`, case-insensitive).
@@ -227,6 +238,10 @@ impl Code {
             Code::IgnoredFile => {
                 "A file under the content root is neither a document, an asset nor excluded"
             }
+            Code::MdxSyntax => "An MDX document does not parse (unbalanced components, bad JSX)",
+            Code::UnknownComponent => {
+                "An MDX component is neither imported nor listed in lint.mdx_components"
+            }
         }
     }
 
@@ -246,7 +261,8 @@ impl Code {
             | Code::KeyCaseCollision
             | Code::KeyNotIdentifier
             | Code::UnreferencedAsset
-            | Code::IgnoredFile => Level::Warn,
+            | Code::IgnoredFile
+            | Code::UnknownComponent => Level::Warn,
             _ => Level::Error,
         }
     }

@@ -99,13 +99,23 @@ pub enum Pairing {
     FrontMatterUrl,
 }
 
-/// Where documents live below the content root.
+/// Where each language's documents live (see [`Config::language_roots`]).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub enum Layout {
-    /// `<root>/<lang>/**/*.md`
+    /// `<root>/<lang>/**`: one folder per language below `content.root`.
     #[default]
-    #[serde(rename = "lang-dir")]
-    LangDir,
+    #[serde(rename = "folders", alias = "lang-dir")]
+    Folders,
+    /// Docusaurus: the source language in `<root>/docs/`, every other language in
+    /// `<root>/i18n/<lang>/docusaurus-plugin-content-docs/current/` (`content.root` defaults
+    /// to the folder of kbrel.toml, the site folder).
+    #[serde(rename = "docusaurus")]
+    Docusaurus,
+    /// Mintlify (and Starlight's `src/content/docs` with `content.root` set to it): one
+    /// `<root>/<lang>/` folder per language, `content.root` defaulting to the folder of
+    /// kbrel.toml. A default locale kept at the root is written with `[content.roots]`.
+    #[serde(rename = "mintlify")]
+    Mintlify,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -120,6 +130,12 @@ pub struct ContentConfig {
     pub source_language: Option<String>,
     #[serde(default)]
     pub layout: Layout,
+    /// Explicit language folders, relative to `content.root` (`en = "docs"`, `zh =
+    /// "i18n/zh/docusaurus-plugin-content-docs/current"`); a language not listed takes the
+    /// folder its `layout` gives it. A folder may hold another language's folder (`en = "."`,
+    /// `zh = "zh"`): the inner one is left out of the outer one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roots: BTreeMap<String, PathBuf>,
     #[serde(default)]
     pub pairing: Pairing,
     /// Docs site URL with a `{lang}` placeholder; absolute links under it are checked.
@@ -220,6 +236,7 @@ impl Default for ContentConfig {
             languages: default_languages(),
             source_language: None,
             layout: Layout::default(),
+            roots: BTreeMap::new(),
             pairing: Pairing::default(),
             base_url: None,
             required_fields: default_required(),
@@ -236,7 +253,7 @@ impl Default for ContentConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BundleConfig {
     /// IIFE global per language, e.g. `{ en = "FlashDocsEn" }`. Default: PascalCase of the
@@ -248,6 +265,29 @@ pub struct BundleConfig {
     /// hold every document either way.
     #[serde(default, skip_serializing_if = "BundleDocuments::is_all")]
     pub documents: BundleDocuments,
+    /// Package format 4: whether each language also gets per-document ES modules and a lazy
+    /// index (`dist/esm/<lang>/index.js`, `key → () => import(…)`) a bundler splits into one
+    /// chunk per document. Default true; false leaves them out (a smaller, faster tarball).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub lazy: bool,
+}
+
+impl Default for BundleConfig {
+    fn default() -> Self {
+        BundleConfig {
+            globals: BTreeMap::new(),
+            documents: BundleDocuments::All,
+            lazy: true,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// `[bundle] documents`.
@@ -332,6 +372,10 @@ pub struct LintConfig {
     /// Per-path levels; for a code, the last override whose paths match a file wins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<LintOverride>,
+    /// MDX component names every document may use without importing them (the ones a site
+    /// provides globally: `Tabs`, `Note`, …); others must be imported by the file (KB061).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mdx_components: Vec<String>,
 }
 
 /// `[[lint.overrides]]`: levels for the files matching `paths` (globs relative to the content
@@ -374,6 +418,14 @@ impl TryFrom<BTreeMap<String, toml::Value>> for LintConfig {
                         ));
                     }
                 },
+                "mdx_components" => {
+                    out.mdx_components = value.try_into().map_err(|e: toml::de::Error| {
+                        format!(
+                            "lint.mdx_components: {} (a list of component names: [\"Tabs\", \"Note\"])",
+                            e.message().trim()
+                        )
+                    })?;
+                }
                 "overrides" => {
                     out.overrides = value.try_into().map_err(|e: toml::de::Error| {
                         format!(
@@ -428,6 +480,15 @@ impl Config {
                 message,
             }
         })?;
+        // A layout other than one folder per language places the language folders relative to
+        // the folder of kbrel.toml unless `content.root` says otherwise.
+        let root_given = text
+            .parse::<toml::Table>()
+            .ok()
+            .is_some_and(|t| t.get("content").and_then(|c| c.get("root")).is_some());
+        if !root_given && !cfg.plain_folders() {
+            cfg.content.root = PathBuf::from(".");
+        }
         cfg.base_dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -452,6 +513,7 @@ impl Config {
             .and_then(|()| self.validate_bundle())
             .and_then(|()| self.validate_globs())
             .and_then(|()| self.validate_history())
+            .and_then(|()| self.validate_roots())
             .map_err(|message| Error::Config {
                 path: path.to_path_buf(),
                 message,
@@ -746,6 +808,93 @@ impl Config {
             ranges.push(range);
         }
         Ok(())
+    }
+
+    /// `[content.roots]`: known languages, relative folders inside the project, one per language.
+    fn validate_roots(&self) -> std::result::Result<(), String> {
+        for (lang, folder) in &self.content.roots {
+            if !self.content.languages.contains(lang) {
+                return Err(format!("content.roots.{lang}: unknown language `{lang}`"));
+            }
+            let bad = folder.is_absolute()
+                || folder
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
+            if bad {
+                return Err(format!(
+                    "content.roots.{lang} `{}` must be a folder below content.root (relative, no `..`)",
+                    folder.display()
+                ));
+            }
+        }
+        let roots = self.language_roots(Path::new(""));
+        for (i, (lang, folder)) in roots.iter().enumerate() {
+            if let Some((other, _)) = roots[..i].iter().find(|(_, f)| f == folder) {
+                return Err(format!(
+                    "content.roots: `{other}` and `{lang}` are both read from `{}`; each language needs a folder of its own",
+                    folder.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the content is one folder per language below `content.root` (the layout every
+    /// release before layouts was read with).
+    pub fn plain_folders(&self) -> bool {
+        self.content.layout == Layout::Folders && self.content.roots.is_empty()
+    }
+
+    /// The folder of `lang` below the content root `root` (`content.root` or a
+    /// `[[content.history]]` root), lexically normalised (`""` is `root`'s own folder when
+    /// `root` is empty): `[content.roots]`, else what `layout` says. The one place language
+    /// folders are computed: loading from disk or git, key sources, publish's dirty check.
+    pub fn language_root(&self, root: &Path, lang: &str) -> PathBuf {
+        if let Some(folder) = self.content.roots.get(lang) {
+            return lexical(&root.join(folder));
+        }
+        match self.content.layout {
+            Layout::Folders | Layout::Mintlify => lexical(&root.join(lang)),
+            Layout::Docusaurus if lang == self.source_language() => lexical(&root.join("docs")),
+            Layout::Docusaurus => lexical(
+                &root
+                    .join("i18n")
+                    .join(lang)
+                    .join("docusaurus-plugin-content-docs/current"),
+            ),
+        }
+    }
+
+    /// Every language's folder below `root`, in configured order ([`Config::language_root`]).
+    pub fn language_roots(&self, root: &Path) -> Vec<(String, PathBuf)> {
+        self.content
+            .languages
+            .iter()
+            .map(|l| (l.clone(), self.language_root(root, l)))
+            .collect()
+    }
+
+    /// Where a document (or finding) path `<lang>/<rest>` really is, relative to the folder of
+    /// kbrel.toml, `/`-separated (`zh/a.mdx` → `i18n/zh/docusaurus-plugin-content-docs/current/a.mdx`).
+    /// Other paths are returned relative to the content root.
+    pub fn source_path(&self, path: &str) -> String {
+        let lang_root = path.split_once('/').and_then(|(lang, rest)| {
+            self.content
+                .languages
+                .iter()
+                .any(|l| l == lang)
+                .then(|| (self.language_root(&self.content.root, lang), rest))
+        });
+        let (folder, rest) = match lang_root {
+            Some((folder, rest)) => (folder, rest),
+            None => (lexical(&self.content.root), path),
+        };
+        let folder = folder.to_string_lossy().replace('\\', "/");
+        if folder.is_empty() {
+            rest.to_string()
+        } else {
+            format!("{folder}/{rest}")
+        }
     }
 
     /// The content root of release `version`, relative to the config file's folder like

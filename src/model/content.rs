@@ -14,6 +14,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::config::{Config, Pairing};
 use crate::error::{Error, Result};
+use crate::files::{is_document_name, is_mdx_name, path_id};
 use crate::findings::{Code, Finding};
 use crate::hash::sha256_hex;
 use crate::manifest::ManifestDoc;
@@ -84,6 +85,11 @@ impl Document {
     pub fn size(&self) -> u64 {
         self.text.len() as u64
     }
+
+    /// Whether the document is MDX (`.mdx`): JSX components and ESM lines in its body.
+    pub fn is_mdx(&self) -> bool {
+        is_mdx_name(&self.path)
+    }
 }
 
 /// Every document of every configured language, plus what the linter needs to know.
@@ -135,18 +141,6 @@ pub enum FileClass {
     Excluded,
     /// None of the above: reported by `check` (KB056), never dropped without a word.
     Ignored,
-}
-
-/// The extensions of documents.
-pub const DOCUMENT_EXTENSIONS: [&str; 1] = ["md"];
-
-/// Whether a file name has a document extension.
-pub fn is_document_name(name: &str) -> bool {
-    DOCUMENT_EXTENSIONS.iter().any(|ext| {
-        name.len() > ext.len() + 1
-            && name.ends_with(ext)
-            && name.as_bytes()[name.len() - ext.len() - 1] == b'.'
-    })
 }
 
 /// The file classification of one configuration (its globs compiled once).
@@ -586,17 +580,48 @@ fn plain_scalar_text(raw: &str) -> Option<String> {
     plain.then(|| text.to_string())
 }
 
-/// The path-derived id of a document path (`guide/a.md` → `guide/a`).
-pub fn path_id(path: &str) -> String {
-    path.strip_suffix(".md").unwrap_or(path).to_string()
-}
-
 /// Top-level front-matter fields of a normalised text, verbatim (empty without front matter).
 pub fn raw_front_matter(text: &str) -> BTreeMap<String, RawField> {
     match split_front_matter(text) {
         Split::Some { yaml, .. } => raw_fields(yaml, 2),
         _ => BTreeMap::new(),
     }
+}
+
+/// A document's front matter as data, for the `{ meta, body }` bundles: every top-level field
+/// as the YAML parser reads it, except that the fields kbrel itself reads (`title`,
+/// `description`, `date`, `url`, `id`, `key`) are strings as kbrel reads them: trimmed, a
+/// scalar YAML would re-type kept as written (`title: 1.10` stays `"1.10"`), no value left
+/// out. Empty without front matter (or with front matter that is not a mapping).
+pub fn front_matter_data(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let Split::Some { yaml, .. } = split_front_matter(text) else {
+        return serde_json::Map::new();
+    };
+    let mut map = match flat_front_matter(yaml)
+        .map(|m| Ok(Value::Object(m)))
+        .unwrap_or_else(|| serde_saphyr::from_str::<Value>(yaml))
+    {
+        Ok(Value::Object(map)) => map,
+        _ => return serde_json::Map::new(),
+    };
+    let mut raw = None;
+    for name in KNOWN_FIELDS {
+        match map.get_mut(name) {
+            None => {}
+            Some(Value::Null) => {
+                map.remove(name);
+            }
+            Some(Value::String(s)) => *s = s.trim().to_string(),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => {
+                let fields = raw.get_or_insert_with(|| raw_fields(yaml, 2));
+                let text = fields.get(name).and_then(|f| plain_scalar_text(&f.raw));
+                *v = Value::String(text.unwrap_or_else(|| v.to_string()));
+            }
+            Some(_) => {}
+        }
+    }
+    map
 }
 
 /// The body of a normalised text: what follows its front matter.
@@ -876,7 +901,7 @@ pub fn build(
         return Err(Error::Content {
             path: cfg.content_root(),
             message: format!(
-                "the knowledge base is empty: no `*.md` files under any of {}",
+                "the knowledge base is empty: no `*.md` or `*.mdx` files under any of {}",
                 langs
                     .iter()
                     .map(|l| format!("{l}/"))
@@ -1243,8 +1268,14 @@ pub fn load_key_map(cfg: &Config) -> Result<KeyMap> {
     )
 }
 
-/// Load `<root>/<lang>/**` from the filesystem and build the knowledge base.
+/// Load the content below `root` from the filesystem and build the knowledge base: with one
+/// folder per language, `<root>/<lang>/**` (and the files beside the language folders, as
+/// link targets); with another layout or `[content.roots]`, each language's folder
+/// ([`Config::language_root`]), read as `<lang>/**`.
 pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
+    if !cfg.plain_folders() {
+        return load_roots(cfg, root);
+    }
     let meta = std::fs::metadata(root).map_err(|e| Error::io("read content root", root, e))?;
     if !meta.is_dir() {
         return Err(Error::Content {
@@ -1289,7 +1320,7 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
     }
     let files: Vec<SourceFile> = paths
         .par_iter()
-        .filter(|(rel, _)| rel.ends_with(".md"))
+        .filter(|(rel, _)| is_document_name(rel))
         .map(|(rel, p)| {
             crate::fsx::read(p)
                 .map(|bytes| SourceFile {
@@ -1301,7 +1332,8 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
         .collect::<Result<_>>()?;
     let keys = load_key_map(cfg)?;
     let mut kb = build(cfg, files, all, &keys)?;
-    let (assets, problems) = load_assets(cfg, root, &kb.files)?;
+    let (assets, problems) =
+        load_assets(cfg, &|rel: &str| (root.to_path_buf(), rel.len()), &kb.files)?;
     if !problems.is_empty() {
         kb.problems.extend(problems);
         kb.problems.sort();
@@ -1314,9 +1346,12 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
 /// in parallel, each streamed through a 64 KiB buffer (never read whole). A symbolic link
 /// (KB054) or a file over `[content] max_asset_size` (KB052, not read at all) is a finding
 /// and not an asset.
+/// `folder_of(rel)` is the folder a path relative to the content root is read below and the
+/// length of the path's part inside it (the whole path with one folder per language; the part
+/// after `<lang>/` with per-language folders).
 fn load_assets(
     cfg: &Config,
-    root: &Path,
+    folder_of: &(dyn Fn(&str) -> (PathBuf, usize) + Sync),
     files: &BTreeSet<String>,
 ) -> Result<(Vec<Asset>, Vec<Finding>)> {
     let classifier = Classifier::new(cfg)?;
@@ -1328,14 +1363,16 @@ fn load_assets(
     let results: Vec<Result<std::result::Result<Asset, Finding>>> = paths
         .par_iter()
         .map(|rel| {
-            let source = root.join(rel);
+            let (root, inside) = folder_of(rel);
+            let rel_in = &rel[rel.len() - inside..];
+            let source = root.join(rel_in);
             let linked = std::fs::symlink_metadata(&source)
                 .map_err(|e| Error::io("stat", &source, e))?
                 .file_type()
                 .is_symlink()
-                || rel
+                || rel_in
                     .match_indices('/')
-                    .any(|(i, _)| std::fs::symlink_metadata(root.join(&rel[..i])).is_ok_and(|m| m.file_type().is_symlink()));
+                    .any(|(i, _)| std::fs::symlink_metadata(root.join(&rel_in[..i])).is_ok_and(|m| m.file_type().is_symlink()));
             if linked {
                 return Ok(Err(Finding::error(
                     Code::SymlinkedAsset,
@@ -1387,10 +1424,117 @@ fn load_assets(
     Ok((assets, problems))
 }
 
+/// [`load_dir`] for per-language folders: each is walked as `<lang>/…`, leaving out the
+/// folders of the other languages below it, the registry, `node_modules` and dot-folders.
+fn load_roots(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
+    let roots = cfg.language_roots(root);
+    let registry = cfg.registry_dir();
+    let mut paths: Vec<(String, PathBuf)> = Vec::new();
+    let mut all = BTreeSet::new();
+    for (lang, lexical_dir) in &roots {
+        let dir = if lexical_dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            lexical_dir.clone()
+        };
+        if !dir.is_dir() {
+            return Err(Error::Content {
+                path: dir,
+                message: format!(
+                    "the folder of language `{lang}` is missing (content.layout {:?}{})",
+                    cfg.content.layout,
+                    if cfg.content.roots.contains_key(lang) {
+                        format!(", content.roots.{lang}")
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
+        }
+        let canon = dir
+            .canonicalize()
+            .map_err(|e| Error::io("resolve", &dir, e))?;
+        let mut skip: Vec<PathBuf> = roots
+            .iter()
+            .filter(|(l, d)| l != lang && d.starts_with(lexical_dir) && d != lexical_dir)
+            .filter_map(|(_, d)| d.canonicalize().ok())
+            .collect();
+        skip.extend(registry.canonicalize().ok());
+        let mut found = Vec::new();
+        let mut seen = BTreeSet::new();
+        walk_skipping(&canon, &dir, lang, &skip, &mut found, &mut seen)?;
+        // kbrel's own files may sit in a language folder that is the project folder.
+        let own: Vec<PathBuf> = [
+            cfg.base_dir.join(crate::config::CONFIG_FILE),
+            cfg.changelog_path(),
+            cfg.baseline_path(),
+        ]
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+        found.retain(|(rel, p)| {
+            let mine = p.canonicalize().is_ok_and(|c| own.contains(&c));
+            if mine {
+                seen.remove(rel);
+            }
+            !mine
+        });
+        all.extend(seen);
+        paths.extend(found);
+    }
+    let files: Vec<SourceFile> = paths
+        .par_iter()
+        .filter(|(rel, _)| is_document_name(rel))
+        .map(|(rel, p)| {
+            crate::fsx::read(p)
+                .map(|bytes| SourceFile {
+                    path: rel.clone(),
+                    bytes,
+                })
+                .map_err(|e| Error::io("read", p, e))
+        })
+        .collect::<Result<_>>()?;
+    let keys = load_key_map(cfg)?;
+    let mut kb = build(cfg, files, all, &keys)?;
+    let folder_of = |rel: &str| {
+        let (lang, rest) = rel.split_once('/').unwrap_or(("", rel));
+        let dir = roots
+            .iter()
+            .find(|(l, _)| l == lang)
+            .map_or_else(|| root.to_path_buf(), |(_, d)| d.clone());
+        (dir, rest.len())
+    };
+    let (assets, problems) = load_assets(cfg, &folder_of, &kb.files)?;
+    if !problems.is_empty() {
+        kb.problems.extend(problems);
+        kb.problems.sort();
+    }
+    kb.assets = assets;
+    Ok(kb)
+}
+
+/// Whether a folder met while walking a language folder belongs to something else: another
+/// language's folder, the registry, `node_modules`.
+fn skipped_folder(path: &Path, name: &str, skip: &[PathBuf]) -> bool {
+    name == "node_modules"
+        || (!skip.is_empty() && path.canonicalize().is_ok_and(|c| skip.contains(&c)))
+}
+
 fn walk(
     canon_root: &Path,
     dir: &Path,
     rel: &str,
+    out: &mut Vec<(String, PathBuf)>,
+    all: &mut BTreeSet<String>,
+) -> Result<()> {
+    walk_skipping(canon_root, dir, rel, &[], out, all)
+}
+
+fn walk_skipping(
+    canon_root: &Path,
+    dir: &Path,
+    rel: &str,
+    skip: &[PathBuf],
     out: &mut Vec<(String, PathBuf)>,
     all: &mut BTreeSet<String>,
 ) -> Result<()> {
@@ -1431,7 +1575,10 @@ fn walk(
             ft.is_dir()
         };
         if target_is_dir {
-            walk(canon_root, &path, &child, out, all)?;
+            if skipped_folder(&path, name, skip) {
+                continue;
+            }
+            walk_skipping(canon_root, &path, &child, skip, out, all)?;
         } else if ft.is_file() || ft.is_symlink() {
             all.insert(child.clone());
             out.push((child, path));

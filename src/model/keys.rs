@@ -148,7 +148,7 @@ pub fn load(cfg: &Config, root: &Path, read: &Reader<'_>, missing_ok: bool) -> R
             };
             let text = String::from_utf8(bytes)
                 .map_err(|_| key_error(&source, 0, "the entry module is not UTF-8".into()))?;
-            let lang_dir = lexical(&root.join(lang));
+            let lang_dir = lexical(&cfg.language_root(root, lang));
             for entry in parse_entry_module(&text, &source)? {
                 let target = lexical(&module.parent().unwrap_or(Path::new("")).join(&entry.spec));
                 let rel = target.strip_prefix(&lang_dir).ok().and_then(Path::to_str);
@@ -206,8 +206,10 @@ fn check_doc_path(path: &str, source: &str, line: usize, key: &str) -> Result<St
     {
         return bad("the path leaves the language folder or has empty parts");
     }
-    if path.ends_with('/') || !path.ends_with(".md") {
-        return bad("a key must name a markdown document (`*.md`), not a folder or another file");
+    if path.ends_with('/') || !crate::files::is_document_name(path) {
+        return bad(
+            "a key must name a markdown or MDX document (`*.md`, `*.mdx`), not a folder or another file",
+        );
     }
     Ok(path.to_string())
 }
@@ -457,7 +459,7 @@ fn parse_import(t: &str) -> Option<(String, String)> {
     let rest = rest.strip_suffix(';').unwrap_or(rest).trim_end();
     let spec = quoted(rest)?;
     let spec = spec.strip_suffix("?raw").unwrap_or(&spec).to_string();
-    spec.ends_with(".md").then_some((name.to_string(), spec))
+    crate::files::is_document_name(&spec).then_some((name.to_string(), spec))
 }
 
 /// The text of `"…"` or `'…'` (no escapes inside), the whole of `s`.

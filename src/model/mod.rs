@@ -2,4 +2,5 @@
 
 pub mod config;
 pub mod content;
+pub mod files;
 pub mod keys;

@@ -2,6 +2,7 @@
 //! command.
 
 pub mod import;
+pub mod init;
 pub mod pack;
 pub mod publish;
 pub mod push;

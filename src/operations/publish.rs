@@ -20,7 +20,7 @@ use crate::hash::sha256_hex;
 use crate::lint;
 use crate::manifest::{
     self, ChangeCounts, DiffFile, DriftCounts, FileRef, GitInfo, Index, IndexVersion, Manifest,
-    ManifestDoc, SCHEMA_VERSION, TarballRef,
+    ManifestAsset, ManifestDoc, SCHEMA_VERSION, TarballRef,
 };
 use crate::package;
 use crate::registry::{self, Commit, Registry};
@@ -298,8 +298,26 @@ pub struct PublishReport {
     pub notes: Vec<String>,
 }
 
+/// The manifest entries of the assets a release of `format` ships (none before format 4),
+/// each with the documents that link to it.
+fn manifest_assets(cfg: &Config, kb: &KnowledgeBase, format: u32) -> Vec<ManifestAsset> {
+    if format < 4 || kb.assets.is_empty() {
+        return Vec::new();
+    }
+    let mut refs = crate::lint::asset_references(kb, cfg);
+    kb.assets
+        .iter()
+        .map(|a| ManifestAsset {
+            path: a.path.clone(),
+            sha256: a.sha256.clone(),
+            size: a.size,
+            referenced_by: refs.remove(&a.path).unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// The identity of a release's content (documents + package metadata; not the date).
-fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
+fn content_digest(cfg: &Config, docs: &[ManifestDoc], assets: &[ManifestAsset]) -> String {
     #[derive(Serialize)]
     struct Digest<'a> {
         name: &'a str,
@@ -314,6 +332,9 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
         #[serde(skip_serializing_if = "Option::is_none")]
         package_fields: Option<serde_json::Value>,
         documents: &'a [ManifestDoc],
+        /// Absent without assets: the digest of releases made before them is unchanged.
+        #[serde(skip_serializing_if = "<[ManifestAsset]>::is_empty")]
+        assets: &'a [ManifestAsset],
     }
     let p = &cfg.package;
     let package_fields = (p.author.is_some()
@@ -344,6 +365,7 @@ fn content_digest(cfg: &Config, docs: &[ManifestDoc]) -> String {
         globals: globals(cfg),
         package_fields,
         documents: docs,
+        assets,
     };
     sha256_hex(&serde_json::to_vec(&d).expect("serialisable"))
 }
@@ -446,7 +468,8 @@ pub fn precheck(
     gate(cfg, kb, lint_gate)?;
     if let Some(existing) = index.and_then(|i| i.get(version)) {
         let docs = manifest_docs(cfg, kb);
-        if existing.content_digest != content_digest(cfg, &docs) {
+        let assets = manifest_assets(cfg, kb, package::FORMAT);
+        if existing.content_digest != content_digest(cfg, &docs, &assets) {
             return Err(Error::VersionConflict {
                 version: version.to_string(),
                 detail: "the content differs from the published release".into(),
@@ -476,6 +499,8 @@ pub fn publish(
             gzip_level: cfg.registry.gzip_level,
             format: opts.package_format,
             keyed_only: cfg.bundle.documents == crate::config::BundleDocuments::Keyed,
+            lazy: cfg.bundle.lazy,
+            assets: &kb.assets,
         };
         let started = package::start(scope, &contents);
         publish_started(cfg, kb, reg, opts, started)
@@ -502,7 +527,8 @@ fn publish_started(
     let version = choose_version(cfg, kb, reg, &opts.version, index.as_ref())?;
     let vs = version.to_string();
     let docs = manifest_docs(cfg, kb);
-    let digest = content_digest(cfg, &docs);
+    let assets = manifest_assets(cfg, kb, opts.package_format);
+    let digest = content_digest(cfg, &docs, &assets);
     if let Some(i) = &index
         && let Some(existing) = i.get(&vs)
     {
@@ -537,6 +563,7 @@ fn publish_started(
         version,
         vs,
         docs,
+        assets,
         digest,
         previous: previous.map(|p| p.version),
         prev_manifest,
@@ -545,10 +572,18 @@ fn publish_started(
         lint_note,
     };
     let new_blobs = blobs_to_write(kb, reg);
-    let blobs: Vec<(&str, &[u8])> = new_blobs
+    let mut blobs: Vec<(&str, registry::BlobData<'_>)> = new_blobs
         .iter()
-        .map(|d| (d.sha256.as_str(), d.text.as_bytes()))
+        .map(|d| {
+            (
+                d.sha256.as_str(),
+                registry::BlobData::Bytes(d.text.as_bytes()),
+            )
+        })
         .collect();
+    if opts.package_format >= 4 {
+        blobs.extend(asset_blobs_to_write(kb, reg, &new_blobs));
+    }
     // Blob files are written (kernel work) while the diff, the manifest and the tarball are
     // computed (CPU work). A failure on either side removes the blobs written (below).
     // Leftovers of killed publishes are removed and this publish's staging directory is
@@ -610,6 +645,23 @@ fn publish_started(
         &built.diff_json,
         &new_index,
     )?;
+    // The tarball too: unpacked by the reader every command uses, it must hold what was meant.
+    if let Some(staging) = &staging {
+        let tgz = staging.read_tarball(built.pkg.size)?;
+        let documents = manifest::parse_manifest(
+            &built.manifest_json,
+            &reg.path(&registry::manifest_path(&draft.vs)),
+        )?
+        .documents;
+        package::check_written(&tgz, &built.pkg, &built.manifest_json, &documents).map_err(
+            |e| {
+                Error::Usage(format!(
+                    "refusing to publish {}: kbrel could not read back the tarball {} it wrote ({e}); nothing was published",
+                    draft.vs, report.tarball.path
+                ))
+            },
+        )?;
+    }
     let Some(lock) = lock.as_ref() else {
         return Ok(report);
     };
@@ -812,6 +864,39 @@ fn blobs_to_write<'k>(kb: &'k KnowledgeBase, reg: &Registry) -> Vec<&'k Document
         .collect()
 }
 
+/// The asset blobs a publish writes. Assets are content-addressed like documents: one blob
+/// per distinct content (an image both languages hold is stored once), streamed from its
+/// file, and never rewritten when a blob of its name and size is stored already (it is not
+/// read back: publish packs from the source file, and every reader verifies a blob against
+/// its name).
+fn asset_blobs_to_write<'a>(
+    kb: &'a KnowledgeBase,
+    reg: &Registry,
+    new_blobs: &[&'a Document],
+) -> Vec<(&'a str, registry::BlobData<'a>)> {
+    let stored = reg.stored_blobs();
+    let mut seen: FastSet<&str> = new_blobs.iter().map(|d| d.sha256.as_str()).collect();
+    let mut out = Vec::new();
+    for a in &kb.assets {
+        if !seen.insert(a.sha256.as_str()) {
+            continue;
+        }
+        let present = stored.contains(a.sha256.as_str())
+            && std::fs::symlink_metadata(reg.path(&registry::blob_path(&a.sha256)))
+                .is_ok_and(|m| m.is_file() && m.len() == a.size);
+        if !present {
+            out.push((
+                a.sha256.as_str(),
+                registry::BlobData::File {
+                    path: &a.source,
+                    size: a.size,
+                },
+            ));
+        }
+    }
+    out
+}
+
 /// Write the blobs into the staging directory (nothing for a dry run), flushed to disk right
 /// away, while the CPU is still busy compressing: the sync before the commit then finds
 /// (nearly) nothing left to write.
@@ -819,7 +904,7 @@ fn write_blobs(
     reg: &Registry,
     lock: Option<&registry::LockGuard>,
     staging: Option<&registry::Staging>,
-    blobs: &[(&str, &[u8])],
+    blobs: &[(&str, registry::BlobData<'_>)],
 ) -> Result<()> {
     match (lock, staging) {
         (Some(l), Some(s)) => reg
@@ -859,6 +944,7 @@ struct Draft<'a> {
     version: semver::Version,
     vs: String,
     docs: Vec<ManifestDoc>,
+    assets: Vec<ManifestAsset>,
     digest: String,
     previous: Option<String>,
     prev_manifest: Option<Manifest>,
@@ -1020,6 +1106,7 @@ impl Draft<'_> {
             warnings: self.warnings.clone(),
             drift: self.drift.clone(),
             package_format: self.package_format,
+            assets: self.assets.clone(),
         }
     }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -42,6 +42,10 @@ const CACHE_FILE_LIMIT: usize = 1 << 20;
 const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 /// Rendered packuments kept per index (one per Host header and format).
 const PACKUMENT_CACHE_ENTRIES: usize = 64;
+/// How long a request waits for a changed `index.json` to be reloaded (on a thread of its
+/// own) before it is answered from the last good index: a slow or hostile index file delays
+/// no request longer than this, and holds no lock another request needs.
+const RELOAD_WAIT: Duration = Duration::from_secs(2);
 
 /// Where request log lines and errors go (the binary prints them).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -127,11 +131,61 @@ struct Loaded {
 /// The index being served: parsed, raw bytes, ETag, and each version's package.json.
 type Current = (Arc<Index>, Bytes, String, Arc<BTreeMap<String, Value>>);
 
+/// What loading an index gives: parsed, raw bytes, each version's package.json.
+type LoadedIndex = (Index, Vec<u8>, BTreeMap<String, Value>);
+
+/// A reload of `index.json` in progress: set to `true` (and notified) when it ends.
+type ReloadDone = Arc<(Mutex<bool>, Condvar)>;
+
 struct State {
     reg: Registry,
     opts: ServeOptions,
+    /// The index being served; locked only to read or swap it, never while reading files.
     loaded: Mutex<Option<Loaded>>,
-    files: Mutex<(usize, HashMap<String, Bytes>)>,
+    /// The reload in progress, if any (one at a time).
+    reload: Mutex<Option<ReloadDone>>,
+    /// Reads and parses the index (a parameter so tests can make it slow).
+    loader: fn(&State, &std::path::Path) -> Result<LoadedIndex>,
+    files: Mutex<FileCache>,
+}
+
+/// Immutable registry files kept in memory after their first verified read, within a byte
+/// budget: files larger than `file_limit` are never kept, and once `budget` bytes are resident
+/// nothing more is (they are read and verified on every request instead).
+#[derive(Debug)]
+struct FileCache {
+    budget: usize,
+    file_limit: usize,
+    resident: usize,
+    files: HashMap<String, Bytes>,
+}
+
+impl FileCache {
+    fn new(budget: usize, file_limit: usize) -> FileCache {
+        FileCache {
+            budget,
+            file_limit,
+            resident: 0,
+            files: HashMap::new(),
+        }
+    }
+
+    fn get(&self, rel: &str) -> Option<Bytes> {
+        self.files.get(rel).cloned()
+    }
+
+    /// Keep `bytes` as `rel` if it fits the budget; whether it was kept.
+    fn offer(&mut self, rel: &str, bytes: &Bytes) -> bool {
+        if self.files.contains_key(rel)
+            || bytes.len() > self.file_limit
+            || self.resident + bytes.len() > self.budget
+        {
+            return false;
+        }
+        self.resident += bytes.len();
+        self.files.insert(rel.to_string(), bytes.clone());
+        true
+    }
 }
 
 fn file_key(meta: &std::fs::Metadata) -> (u64, i128, u64) {
@@ -144,38 +198,44 @@ fn file_key(meta: &std::fs::Metadata) -> (u64, i128, u64) {
 }
 
 impl State {
-    /// The current index: reloaded when index.json changed; a bad new index is logged and the
-    /// last good one kept.
-    fn current(&self) -> Option<Current> {
+    fn new(reg: Registry, opts: ServeOptions) -> State {
+        State {
+            reg,
+            opts,
+            loaded: Mutex::new(None),
+            reload: Mutex::new(None),
+            loader: State::load,
+            files: Mutex::new(FileCache::new(CACHE_LIMIT, CACHE_FILE_LIMIT)),
+        }
+    }
+
+    /// The current index. When index.json changed, it is reloaded on a thread of its own and
+    /// the request waits at most [`RELOAD_WAIT`] for it, else is answered from the last good
+    /// index; a bad new index is logged and the last good one kept.
+    fn current(self: &Arc<Self>) -> Option<Current> {
         let path = self.reg.path(registry::INDEX_FILE);
         let key = std::fs::metadata(&path).ok().map(|m| file_key(&m));
-        let mut guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        let stale = match (&*guard, key) {
-            (Some(l), Some(k)) => l.key != k,
-            (None, Some(_)) => true,
-            (_, None) => false,
+        let stale = {
+            let guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+            match (&*guard, key) {
+                (Some(l), Some(k)) => l.key != k,
+                (None, Some(_)) => true,
+                (_, None) => false,
+            }
         };
         if stale && let Some(k) = key {
-            match self.load(&path) {
-                Ok((index, bytes, docs)) => {
-                    let etag = format!("\"{}\"", sha256_hex(&bytes));
-                    *guard = Some(Loaded {
-                        key: k,
-                        index: Arc::new(index),
-                        bytes: Bytes::from(bytes),
-                        etag,
-                        docs: Arc::new(docs),
-                        packuments: HashMap::new(),
-                    });
-                }
-                Err(e) => {
-                    (self.opts.log)(&format!("error: {e}; still serving the last good index"));
-                    if let Some(l) = guard.as_mut() {
-                        l.key = k;
-                    }
-                }
-            }
+            let done = self.start_reload(k, path);
+            let (finished, cv) = &*done;
+            let guard = finished.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = cv
+                .wait_timeout_while(guard, RELOAD_WAIT, |f| !*f)
+                .unwrap_or_else(|p| p.into_inner());
         }
+        self.snapshot()
+    }
+
+    fn snapshot(&self) -> Option<Current> {
+        let guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         guard.as_ref().map(|l| {
             (
                 l.index.clone(),
@@ -186,7 +246,63 @@ impl State {
         })
     }
 
-    fn load(&self, path: &std::path::Path) -> Result<(Index, Vec<u8>, BTreeMap<String, Value>)> {
+    /// The reload in progress, or a new one of `path` (whose metadata key was `key`).
+    fn start_reload(
+        self: &Arc<Self>,
+        key: (u64, i128, u64),
+        path: std::path::PathBuf,
+    ) -> ReloadDone {
+        let mut slot = self.reload.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(done) = &*slot {
+            return done.clone();
+        }
+        let done: ReloadDone = Arc::new((Mutex::new(false), Condvar::new()));
+        *slot = Some(done.clone());
+        drop(slot);
+        let st = self.clone();
+        let d = done.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kbrel-index-reload".into())
+            .spawn(move || {
+                st.reload_now(key, &path);
+                *st.reload.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                *d.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                d.1.notify_all();
+            });
+        if let Err(e) = spawned {
+            (self.opts.log)(&format!("error: cannot start the index reload: {e}"));
+            *self.reload.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            *done.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        }
+        done
+    }
+
+    /// Load `path` (no lock held while reading) and swap it in.
+    fn reload_now(&self, key: (u64, i128, u64), path: &std::path::Path) {
+        let result = (self.loader)(self, path);
+        let mut guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok((index, bytes, docs)) => {
+                let etag = format!("\"{}\"", sha256_hex(&bytes));
+                *guard = Some(Loaded {
+                    key,
+                    index: Arc::new(index),
+                    bytes: Bytes::from(bytes),
+                    etag,
+                    docs: Arc::new(docs),
+                    packuments: HashMap::new(),
+                });
+            }
+            Err(e) => {
+                (self.opts.log)(&format!("error: {e}; still serving the last good index"));
+                if let Some(l) = guard.as_mut() {
+                    l.key = key;
+                }
+            }
+        }
+    }
+
+    fn load(&self, path: &std::path::Path) -> Result<LoadedIndex> {
         let bytes = crate::fsx::read_regular(path, registry::MAX_INDEX_BYTES)
             .map_err(|e| Error::io("read", path, e))?;
         let index = manifest::parse_index(&bytes, path)?;
@@ -200,10 +316,9 @@ impl State {
             .files
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .1
             .get(rel)
         {
-            return Some(b.clone());
+            return Some(b);
         }
         let bytes = match crate::fsx::read_regular(&self.reg.path(rel), crate::fsx::bound(size)) {
             Ok(b) => b,
@@ -221,11 +336,10 @@ impl State {
             return None;
         }
         let bytes = Bytes::from(bytes);
-        let mut cache = self.files.lock().unwrap_or_else(|p| p.into_inner());
-        if bytes.len() <= CACHE_FILE_LIMIT && cache.0 + bytes.len() <= CACHE_LIMIT {
-            cache.0 += bytes.len();
-            cache.1.insert(rel.to_string(), bytes.clone());
-        }
+        self.files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .offer(rel, &bytes);
         Some(bytes)
     }
 
@@ -315,7 +429,7 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
+fn route(state: &Arc<State>, path: &str, host: &str, accept: &str) -> Reply {
     let Some(decoded) = percent_decode(path) else {
         return Reply::bad_request("malformed percent-encoding in the path");
     };
@@ -455,7 +569,7 @@ fn route(state: &State, path: &str, host: &str, accept: &str) -> Reply {
 
 /// The release viewer's pages ([`crate::web`]: `/`, `/diff/…`, `/v/<version>/<lang>/<path>`,
 /// `/status`, `/assets/…`), else the registry routes.
-fn web_or_route(state: &State, path: &str, query: &str, host: &str, accept: &str) -> Reply {
+fn web_or_route(state: &Arc<State>, path: &str, query: &str, host: &str, accept: &str) -> Reply {
     // The hot registry paths are never viewer pages.
     if path == "/index.json" || path.starts_with("/blobs/") {
         return route(state, path, host, accept);
@@ -687,16 +801,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     check_registry(&reg)?;
-    let state = Arc::new(State {
-        reg,
-        opts: opts.clone(),
-        loaded: Mutex::new(None),
-        files: Mutex::new((0, HashMap::new())),
-    });
+    let state = Arc::new(State::new(reg, opts.clone()));
     {
+        // The first index is loaded before the first request (however long it takes).
         let st = state.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            let _ = st.current();
+            let path = st.reg.path(registry::INDEX_FILE);
+            if let Ok(m) = std::fs::metadata(&path) {
+                st.reload_now(file_key(&m), &path);
+            }
         })
         .await;
     }
@@ -738,4 +851,138 @@ pub async fn serve(
         _ = tokio::time::sleep(opts.shutdown_grace) => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn opts(log: Arc<Mutex<Vec<String>>>) -> ServeOptions {
+        ServeOptions {
+            base_url: None,
+            log: Arc::new(move |l: &str| log.lock().unwrap().push(l.to_string())),
+            log_requests: false,
+            header_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(1),
+            cors: Vec::new(),
+        }
+    }
+
+    fn index_json(sequence: u64) -> String {
+        format!(
+            r#"{{"schema_version": 1, "name": "acme-docs", "sequence": {sequence}, "dist_tags": {{}}, "versions": []}}"#
+        )
+    }
+
+    static DELAY_MS: AtomicU64 = AtomicU64::new(0);
+    static LOADS: AtomicU64 = AtomicU64::new(0);
+
+    /// [`State::load`] after [`DELAY_MS`]: an index file that is slow to read.
+    fn slow_load(st: &State, path: &std::path::Path) -> Result<LoadedIndex> {
+        LOADS.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(DELAY_MS.load(Ordering::SeqCst)));
+        State::load(st, path)
+    }
+
+    /// A changed index.json that takes 6 s to load stalls no request: four concurrent requests
+    /// are answered from the last good index within [`RELOAD_WAIT`] (with one reload for all
+    /// of them, on its own thread), and the new index is served once it has loaded.
+    #[test]
+    fn a_slow_index_reload_stalls_no_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(registry::INDEX_FILE);
+        std::fs::write(&path, index_json(1)).unwrap();
+        let mut state = State::new(
+            Registry::new(dir.path()),
+            opts(Arc::new(Mutex::new(Vec::new()))),
+        );
+        state.loader = slow_load;
+        let st = Arc::new(state);
+        assert_eq!(st.current().unwrap().0.sequence, 1);
+        let loads = LOADS.load(Ordering::SeqCst);
+
+        std::fs::write(&path, index_json(12345)).unwrap();
+        DELAY_MS.store(6000, Ordering::SeqCst);
+        let started = Instant::now();
+        let requests: Vec<_> = (0..4)
+            .map(|_| {
+                let st = st.clone();
+                std::thread::spawn(move || {
+                    let t = Instant::now();
+                    let seq = st.current().unwrap().0.sequence;
+                    (seq, t.elapsed())
+                })
+            })
+            .collect();
+        for r in requests {
+            let (seq, took) = r.join().unwrap();
+            assert_eq!(seq, 1, "answered from the last good index");
+            assert!(
+                took < Duration::from_millis(4500),
+                "a request waited {took:?} for the slow reload"
+            );
+        }
+        assert_eq!(
+            LOADS.load(Ordering::SeqCst),
+            loads + 1,
+            "one reload for all"
+        );
+        // Once loaded, the new index is served.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if st.current().unwrap().0.sequence == 12345 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the reload never finished");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(started.elapsed() >= Duration::from_secs(6));
+        DELAY_MS.store(0, Ordering::SeqCst);
+    }
+
+    /// Serving blobs worth four times the cache's byte budget keeps at most the budget in
+    /// memory, every read still verified and correct; a file over the per-file limit is never
+    /// kept.
+    #[test]
+    fn the_file_cache_stays_within_its_byte_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = State::new(
+            Registry::new(dir.path()),
+            opts(Arc::new(Mutex::new(Vec::new()))),
+        );
+        let budget = 1 << 20;
+        state.files = Mutex::new(FileCache::new(budget, 256 << 10));
+        let mut blobs = Vec::new();
+        for i in 0..41u32 {
+            // 40 blobs of 100 KiB, then one of 300 KiB.
+            let len = if i == 40 { 300 << 10 } else { 100 << 10 };
+            let bytes: Vec<u8> = (0..len)
+                .map(|j| (j as u32 ^ i.wrapping_mul(2654435761)) as u8)
+                .collect();
+            let sha = sha256_hex(&bytes);
+            let rel = format!("blobs/sha256/{}/{sha}", &sha[..2]);
+            std::fs::create_dir_all(dir.path().join(&rel).parent().unwrap()).unwrap();
+            std::fs::write(dir.path().join(&rel), &bytes).unwrap();
+            blobs.push((rel, sha, bytes));
+        }
+        for _ in 0..2 {
+            for (rel, sha, bytes) in &blobs {
+                let got = state.immutable(rel, sha, bytes.len() as u64).unwrap();
+                assert_eq!(&got[..], &bytes[..]);
+            }
+        }
+        let cache = state.files.lock().unwrap();
+        let held: usize = cache.files.values().map(|b| b.len()).sum();
+        assert_eq!(held, cache.resident);
+        assert!(held <= budget, "{held} bytes resident, budget {budget}");
+        assert_eq!(cache.files.len(), 10, "the budget is used, not wasted");
+        assert!(!cache.files.contains_key(&blobs[40].0));
+        drop(cache);
+        // A file changed on disk after it was cached is still served from memory only when it
+        // was verified; one that is not cached is verified again and refused.
+        let (rel, sha, bytes) = &blobs[39];
+        std::fs::write(dir.path().join(rel), b"tampered").unwrap();
+        assert!(state.immutable(rel, sha, bytes.len() as u64).is_none());
+    }
 }

@@ -15,8 +15,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,71 @@ const GC_PREFIX: &str = ".gc-";
 /// Where releases come from.
 pub enum Source {
     Dir(Registry),
-    Http { base: String, agent: ureq::Agent },
+    Http {
+        base: String,
+        agent: ureq::Agent,
+        /// Body bytes received as sent (gzip-encoded when the server compressed them) and
+        /// the bytes they decoded to, over every request (retries included).
+        traffic: Traffic,
+    },
+}
+
+/// Bytes a [`Source`] received: on the wire, and decoded.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub wire: AtomicU64,
+    pub decoded: AtomicU64,
+}
+
+/// A reader that adds what it reads to a counter.
+struct Counting<'c, R> {
+    inner: R,
+    count: &'c AtomicU64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The decoded body of a 200 response, read through `Counting` readers: ureq is built
+/// without its gzip feature, so the body comes as sent and is decoded here (`gzip`,
+/// `x-gzip`), which is how the bytes on the wire can be told from the bytes decoded. At most
+/// `limit + 1` decoded bytes are read (the caller refuses more), and at most as many on the
+/// wire as a gzip of `limit` bytes can take.
+fn decoded_body<'r>(
+    resp: &'r mut ureq::http::Response<ureq::Body>,
+    limit: u64,
+    traffic: &'r Traffic,
+) -> std::result::Result<Box<dyn std::io::Read + 'r>, (bool, String)> {
+    let encoding = resp
+        .headers()
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let wire_limit = limit.saturating_add(limit / 8).saturating_add(64 << 10);
+    let raw = Counting {
+        inner: resp.body_mut().with_config().limit(wire_limit).reader(),
+        count: &traffic.wire,
+    };
+    let body: Box<dyn std::io::Read + 'r> = match encoding.as_str() {
+        "" | "identity" => Box::new(raw),
+        "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+        other => {
+            return Err((
+                false,
+                format!("unsupported Content-Encoding `{other}` (kbrel asks for gzip only)"),
+            ));
+        }
+    };
+    Ok(Box::new(Counting {
+        inner: std::io::Read::take(body, limit.saturating_add(1)),
+        count: &traffic.decoded,
+    }))
 }
 
 /// One fetched body, or "not modified".
@@ -60,6 +124,7 @@ impl Source {
             return Ok(Source::Http {
                 base: from.trim_end_matches('/').to_string(),
                 agent,
+                traffic: Traffic::default(),
             });
         }
         let dir = PathBuf::from(from);
@@ -77,6 +142,17 @@ impl Source {
             Err(_) => return Err(Error::corrupt(&dir, "not a kbrel registry (no index.json)")),
         }
         Ok(Source::Dir(Registry::new(dir)))
+    }
+
+    /// (bytes on the wire, bytes decoded) received so far; a directory's files count as both.
+    pub fn traffic(&self) -> Option<(u64, u64)> {
+        match self {
+            Source::Dir(_) => None,
+            Source::Http { traffic, .. } => Some((
+                traffic.wire.load(Ordering::Relaxed),
+                traffic.decoded.load(Ordering::Relaxed),
+            )),
+        }
     }
 
     pub fn describe(&self, rel: &str) -> String {
@@ -98,7 +174,11 @@ impl Source {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
                 Err(e) => Err((false, e.to_string())),
             },
-            Source::Http { base, agent } => {
+            Source::Http {
+                base,
+                agent,
+                traffic,
+            } => {
                 let mut req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
@@ -121,11 +201,17 @@ impl Source {
                                 .map(String::from)
                         };
                         let etag = header("etag");
-                        match resp.body_mut().with_config().limit(limit).read_to_vec() {
-                            Ok(bytes) => Ok(Fetched::Body { bytes, etag }),
-                            Err(ureq::Error::BodyExceedsLimit(n)) => Err((
+                        let mut body = decoded_body(&mut resp, limit, traffic)?;
+                        let mut bytes = Vec::new();
+                        match body.read_to_end(&mut bytes) {
+                            Ok(_) if bytes.len() as u64 > limit => Err((
                                 false,
-                                format!("the response is larger than the {n} bytes expected"),
+                                format!("the response is larger than the {limit} bytes expected"),
+                            )),
+                            Ok(_) => Ok(Fetched::Body { bytes, etag }),
+                            Err(e) if e.to_string().contains("limit") => Err((
+                                false,
+                                format!("the response is larger than the {limit} bytes expected"),
                             )),
                             Err(e) => Err((true, format!("incomplete response: {e}"))),
                         }
@@ -145,6 +231,7 @@ impl Source {
         rel: &str,
         limit: u64,
         tmp: &Path,
+        received: &AtomicU64,
     ) -> std::result::Result<Option<(String, u64)>, (bool, String)> {
         use sha2::Digest;
         use std::io::{Read, Write};
@@ -172,6 +259,7 @@ impl Source {
                     }
                 };
                 n += k as u64;
+                received.store(n, Ordering::Relaxed);
                 if n > limit {
                     return Err((
                         false,
@@ -194,18 +282,18 @@ impl Source {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err((false, e.to_string())),
             },
-            Source::Http { base, agent } => {
+            Source::Http {
+                base,
+                agent,
+                traffic,
+            } => {
                 let req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
                 let mut resp = req.call().map_err(|e| (true, e.to_string()))?;
                 match resp.status().as_u16() {
                     200 => {
-                        let mut reader = resp
-                            .body_mut()
-                            .with_config()
-                            .limit(limit.saturating_add(1))
-                            .reader();
+                        let mut reader = decoded_body(&mut resp, limit, traffic)?;
                         copy(&mut reader).map(Some)
                     }
                     404 => Ok(None),
@@ -224,11 +312,15 @@ impl Source {
         tmp: &Path,
         retries: u32,
         requests: &AtomicUsize,
+        watch: &Watch,
     ) -> Result<Option<(String, u64)>> {
         let mut attempt = 0;
         loop {
             requests.fetch_add(1, Ordering::Relaxed);
-            match self.fetch_to_once(rel, limit, tmp) {
+            let watched = watch.start(self.describe(rel));
+            let fetched = self.fetch_to_once(rel, limit, tmp, &watched.bytes);
+            drop(watched);
+            match fetched {
                 Ok(f) => return Ok(f),
                 Err((retryable, _)) if retryable && attempt < retries => {
                     attempt += 1;
@@ -326,8 +418,12 @@ pub struct SyncOptions {
     pub parallel: usize,
     pub retries: u32,
     /// The deadline of one HTTP attempt, body included: a stalled transfer gives up after it
-    /// (and is retried `retries` times).
+    /// (and is retried `retries` times), so a document fails after at most
+    /// `(retries + 1) × timeout` plus the back-off between attempts.
     pub timeout: Duration,
+    /// A download that receives nothing for this long is reported through the progress
+    /// callback ([`Progress::waiting`]), again at this interval while it stays stalled.
+    pub stall_report: Duration,
     /// The largest document a manifest may claim: a larger claim is refused before any
     /// document is fetched. Downloads stream to disk, so memory does not depend on it.
     pub max_document_size: u64,
@@ -355,10 +451,13 @@ pub struct SyncReport {
     pub dry_run: bool,
     pub changes: BTreeMap<String, LangChanges>,
     pub documents_fetched: u64,
-    /// Bytes of the index, manifest or delta and documents fetched, decoded. (ureq decodes
-    /// gzip transparently and hides the encoded length: the bytes on the wire are in the
-    /// server's log.)
+    /// Bytes of the index, manifest or delta and documents used, decoded (what was verified).
     pub bytes_fetched: u64,
+    /// Body bytes received as sent, gzip-encoded where the server compressed them, over every
+    /// request (retries included); for a registry directory, the bytes read.
+    pub bytes_on_wire: u64,
+    /// The bytes those bodies decoded to.
+    pub bytes_decoded: u64,
     pub requests: u64,
     /// The update applied the version's diff.json to the held version instead of reading its
     /// whole manifest (see [`sync`]).
@@ -366,10 +465,141 @@ pub struct SyncReport {
 }
 
 /// Progress of blob downloads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Progress {
     pub done: u64,
     pub total: u64,
+    /// Set when a download has received nothing for [`SyncOptions::stall_report`]: reported
+    /// again at that interval until bytes arrive or its attempt's deadline
+    /// ([`SyncOptions::timeout`]) gives up on it.
+    pub waiting: Option<Waiting>,
+}
+
+/// A download that has stalled: what a user needs to see that sync is not hung.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The URL (or file) being fetched.
+    pub url: String,
+    /// Bytes of it received so far.
+    pub bytes: u64,
+    /// How long nothing has arrived.
+    pub idle: Duration,
+}
+
+/// The downloads in progress, watched for stalls by one thread while the workers fetch.
+struct Watch {
+    every: Duration,
+    transfers: Mutex<BTreeMap<u64, Transfer>>,
+    next_id: AtomicU64,
+    stopped: Mutex<bool>,
+    wake: std::sync::Condvar,
+}
+
+struct Transfer {
+    url: String,
+    bytes: Arc<AtomicU64>,
+    seen: u64,
+    since: std::time::Instant,
+    reported: Option<std::time::Instant>,
+}
+
+/// Unregisters its transfer when dropped.
+struct Watched<'a> {
+    watch: &'a Watch,
+    id: u64,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Drop for Watched<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.watch.transfers.lock() {
+            t.remove(&self.id);
+        }
+    }
+}
+
+impl Watch {
+    fn new(every: Duration) -> Watch {
+        Watch {
+            every: every.max(Duration::from_millis(10)),
+            transfers: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(0),
+            stopped: Mutex::new(false),
+            wake: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Watch one attempt at fetching `url` (its byte counter is [`Watched::bytes`]).
+    fn start(&self, url: String) -> Watched<'_> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let bytes = Arc::new(AtomicU64::new(0));
+        if let Ok(mut t) = self.transfers.lock() {
+            t.insert(
+                id,
+                Transfer {
+                    url,
+                    bytes: bytes.clone(),
+                    seen: 0,
+                    since: std::time::Instant::now(),
+                    reported: None,
+                },
+            );
+        }
+        Watched {
+            watch: self,
+            id,
+            bytes,
+        }
+    }
+
+    /// Until [`Self::stop`]: every `every / 4`, report the transfers idle for `every` or more
+    /// (each at most once per `every`).
+    fn run(&self, report: &dyn Fn(Waiting)) {
+        let tick = self.every / 4;
+        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        while !*stopped {
+            stopped = self
+                .wake
+                .wait_timeout(stopped, tick)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            if *stopped {
+                break;
+            }
+            let now = std::time::Instant::now();
+            let mut due = Vec::new();
+            if let Ok(mut transfers) = self.transfers.lock() {
+                for t in transfers.values_mut() {
+                    let n = t.bytes.load(Ordering::Relaxed);
+                    if n != t.seen {
+                        t.seen = n;
+                        t.since = now;
+                        t.reported = None;
+                    } else if now.duration_since(t.since) >= self.every
+                        && t.reported
+                            .is_none_or(|r| now.duration_since(r) >= self.every)
+                    {
+                        t.reported = Some(now);
+                        due.push(Waiting {
+                            url: t.url.clone(),
+                            bytes: n,
+                            idle: now.duration_since(t.since),
+                        });
+                    }
+                }
+            }
+            drop(stopped);
+            for w in due {
+                report(w);
+            }
+            stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn stop(&self) {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.wake.notify_all();
+    }
 }
 
 struct Paths {
@@ -532,6 +762,7 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 ///     parallel: 8,
 ///     retries: 3,
 ///     timeout: Duration::from_secs(30),
+///     stall_report: Duration::from_secs(10),
 ///     max_document_size: sync::DEFAULT_MAX_DOCUMENT_SIZE,
 /// };
 /// let mut fetched = 0;
@@ -608,7 +839,7 @@ pub fn sync(
             )?;
             finish_interrupted_gc(&paths, current.as_ref())?;
         }
-        report.requests = requests.load(Ordering::Relaxed) as u64;
+        count_traffic(&mut report, &source, &requests);
         return Ok(report);
     }
 
@@ -642,7 +873,7 @@ pub fn sync(
             .filter(|d| d.size != UNKNOWN_SIZE)
             .map(|d| d.size)
             .sum::<u64>();
-        report.requests = requests.load(Ordering::Relaxed) as u64;
+        count_traffic(&mut report, &source, &requests);
         return Ok(report);
     }
     let (documents, bytes) = fetch_missing(&source, &paths, &missing, opts, &requests, progress)?;
@@ -684,8 +915,17 @@ pub fn sync(
         index.sequence,
     )?;
     gc(&paths, &id, &tree)?;
-    report.requests = requests.load(Ordering::Relaxed) as u64;
+    count_traffic(&mut report, &source, &requests);
     Ok(report)
+}
+
+/// The request count and the bytes received (on the wire and decoded) into the report; a
+/// registry directory's bytes read count as both.
+fn count_traffic(report: &mut SyncReport, source: &Source, requests: &AtomicUsize) {
+    report.requests = requests.load(Ordering::Relaxed) as u64;
+    (report.bytes_on_wire, report.bytes_decoded) = source
+        .traffic()
+        .unwrap_or((report.bytes_fetched, report.bytes_fetched));
 }
 
 /// How the cache names `source`: a directory source is remembered by its absolute path (the
@@ -1058,40 +1298,60 @@ fn fetch_missing(
     let next = AtomicUsize::new(0);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let progress_lock = Mutex::new(progress);
-    std::thread::scope(|s| {
-        for _ in 0..opts.parallel.clamp(1, 32).min(missing.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(d) = missing.get(i) else { return };
-                    match fetch_blob(
-                        source,
-                        paths,
-                        d,
-                        opts.retries,
-                        opts.max_document_size,
-                        requests,
-                    ) {
-                        Ok(n) => {
-                            bytes.fetch_add(n, Ordering::Relaxed);
-                            let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-                            if let Ok(mut p) = progress_lock.lock() {
-                                (p)(Progress { done: k, total });
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut slot) = first_error.lock() {
-                                slot.get_or_insert(e);
-                            }
+    let watch = Watch::new(opts.stall_report);
+    std::thread::scope(|outer| {
+        outer.spawn(|| {
+            watch.run(&|w| {
+                if let Ok(mut p) = progress_lock.lock() {
+                    (p)(Progress {
+                        done: done.load(Ordering::Relaxed),
+                        total,
+                        waiting: Some(w),
+                    });
+                }
+            })
+        });
+        std::thread::scope(|s| {
+            for _ in 0..opts.parallel.clamp(1, 32).min(missing.len().max(1)) {
+                s.spawn(|| {
+                    loop {
+                        if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                             return;
                         }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(d) = missing.get(i) else { return };
+                        match fetch_blob(
+                            source,
+                            paths,
+                            d,
+                            opts.retries,
+                            opts.max_document_size,
+                            requests,
+                            &watch,
+                        ) {
+                            Ok(n) => {
+                                bytes.fetch_add(n, Ordering::Relaxed);
+                                let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+                                if let Ok(mut p) = progress_lock.lock() {
+                                    (p)(Progress {
+                                        done: k,
+                                        total,
+                                        waiting: None,
+                                    });
+                                }
+                            }
+                            Err(e) => {
+                                if let Ok(mut slot) = first_error.lock() {
+                                    slot.get_or_insert(e);
+                                }
+                                return;
+                            }
+                        }
                     }
-                }
-            });
-        }
+                });
+            }
+        });
+        watch.stop();
     });
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
@@ -1413,6 +1673,7 @@ fn fetch_blob(
     retries: u32,
     max_size: u64,
     requests: &AtomicUsize,
+    watch: &Watch,
 ) -> Result<u64> {
     let rel = registry::blob_path(&d.sha256);
     // A document a delta did not size may be at most the smaller of the two limits.
@@ -1429,7 +1690,7 @@ fn fetch_blob(
     let tmp = dir.join(format!(".{}.tmp-{}", &d.sha256[2..], std::process::id()));
     let mut attempt = 0;
     loop {
-        let fetched = source.fetch_to(&rel, limit, &tmp, retries, requests);
+        let fetched = source.fetch_to(&rel, limit, &tmp, retries, requests, watch);
         let (actual, n) = match fetched {
             Ok(Some(got)) => got,
             Ok(None) => {

@@ -217,6 +217,10 @@ fn check_index(
             let size = blobs.entry(d.sha256.clone()).or_insert(0);
             *size = (*size).max(d.size);
         }
+        for asset in &m.assets {
+            let size = blobs.entry(asset.sha256.clone()).or_insert(0);
+            *size = (*size).max(asset.size);
+        }
         manifests.insert(v.version.clone(), m);
     }
     // Blobs, each once, in parallel.
@@ -400,6 +404,23 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
                 &t.path,
                 ProblemKind::Tarball,
                 format!("package/{p} does not match sha256 {}", d.sha256),
+            )),
+            None => out.push(problem(
+                &t.path,
+                ProblemKind::Tarball,
+                format!("package/{p} is missing"),
+            )),
+        }
+        expected.insert(p);
+    }
+    for a in &m.assets {
+        let p = format!("docs/{}", a.path);
+        match by_path.get(p.as_str()) {
+            Some(b) if sha256_hex(b) == a.sha256 => {}
+            Some(_) => out.push(problem(
+                &t.path,
+                ProblemKind::Tarball,
+                format!("package/{p} does not match sha256 {}", a.sha256),
             )),
             None => out.push(problem(
                 &t.path,

@@ -196,7 +196,7 @@ impl Repo {
             let path = format!("{dir}{name}");
             match entry.kind() {
                 Some(ObjectType::Tree) => {
-                    return if name.starts_with('.') {
+                    return if name.starts_with('.') || name == "node_modules" {
                         TreeWalkResult::Skip
                     } else {
                         TreeWalkResult::Ok
@@ -227,7 +227,7 @@ impl Repo {
                 return TreeWalkResult::Ok;
             }
             all.insert(path.clone());
-            if name.ends_with(".md") {
+            if crate::files::is_document_name(name) {
                 wanted.push((path, entry.id()));
             }
             TreeWalkResult::Ok
@@ -324,7 +324,7 @@ impl Repo {
             }
             if entry.kind() == Some(ObjectType::Blob)
                 && entry.filemode() != 0o120000
-                && crate::content::is_document_name(name)
+                && crate::files::is_document_name(name)
             {
                 out.push(format!("{dir}{name}"));
             }
@@ -742,7 +742,7 @@ fn diff_trees(
                 }
             }
             Some(ObjectType::Blob)
-                if e.filemode() != 0o120000 && crate::content::is_document_name(&path) =>
+                if e.filemode() != 0o120000 && crate::files::is_document_name(&path) =>
             {
                 if is_old { old } else { new }.push((path, e.id()));
                 Ok(())
@@ -936,6 +936,9 @@ pub fn load_release(
     version: Option<&semver::Version>,
 ) -> Result<(crate::content::KnowledgeBase, String)> {
     let (root, entry) = content_root_for(cfg, repo, version)?;
+    if !cfg.plain_folders() {
+        return load_roots(cfg, repo, rev, &root, version);
+    }
     let tree = repo
         .read_tree(rev, &root)
         .map_err(|e| explain_missing_root(cfg, repo, rev, name, version, entry, e))?;
@@ -1006,6 +1009,19 @@ pub fn load_changed(
     rev_a: &str,
     rev_b: &str,
 ) -> Result<ChangedDocs> {
+    if !cfg.plain_folders() {
+        // Per-language folders: both sides read whole (each language's folder on its own).
+        let (old, old_commit) = load_kb(cfg, repo, rev_a)?;
+        let (new, new_commit) = load_kb(cfg, repo, rev_b)?;
+        let root = content_root_in(cfg, repo)?;
+        return Ok(ChangedDocs {
+            old,
+            new,
+            old_commit,
+            new_commit,
+            roots: (root.clone(), root),
+        });
+    }
     let side = |rev: &str| -> Result<(String, crate::keys::KeyMap)> {
         let version = repo.release_tag(rev).map(|(_, v)| v);
         let (root, entry) = content_root_for(cfg, repo, version.as_ref())?;
@@ -1044,6 +1060,91 @@ pub fn load_changed(
         new_commit: changed.new_commit,
         roots: (root_a, root_b),
     })
+}
+
+/// [`load_release`] for per-language folders ([`crate::config::Config::language_root`]):
+/// each language's folder read at `rev` as `<lang>/…`, without the folders of the other
+/// languages inside it or `node_modules`.
+fn load_roots(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev: &str,
+    root: &str,
+    version: Option<&semver::Version>,
+) -> Result<(crate::content::KnowledgeBase, String)> {
+    let roots = cfg.language_roots(Path::new(root));
+    let folder = |p: &Path| p.to_string_lossy().replace('\\', "/");
+    // kbrel's own files may sit in a language folder that is the project folder.
+    let own: Vec<String> = [
+        PathBuf::from(crate::config::CONFIG_FILE),
+        cfg.changelog.path.clone(),
+        cfg.lint
+            .baseline
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::config::BASELINE_FILE)),
+    ]
+    .iter()
+    .filter_map(|p| folder_in(cfg, p, repo).ok())
+    .collect();
+    let mut files = Vec::new();
+    let mut all = BTreeSet::new();
+    let mut findings = Vec::new();
+    let mut commit = String::new();
+    for (lang, dir) in &roots {
+        let dir_s = folder(dir);
+        let tree = repo.read_tree(rev, &dir_s)?;
+        commit = tree.commit;
+        // Folders of other languages inside this one, relative to it, with a trailing `/`.
+        let inner: Vec<String> = roots
+            .iter()
+            .filter(|(l, d)| l != lang && d.starts_with(dir) && d != dir)
+            .filter_map(|(_, d)| d.strip_prefix(dir).ok().map(|r| format!("{}/", folder(r))))
+            .collect();
+        let keep = |p: &str| {
+            let in_repo = if dir_s.is_empty() {
+                p.to_string()
+            } else {
+                format!("{dir_s}/{p}")
+            };
+            !inner.iter().any(|i| p.starts_with(i.as_str()))
+                && !p.split('/').any(|c| c == "node_modules")
+                && !own.contains(&in_repo)
+        };
+        for f in tree.files {
+            if keep(&f.path) {
+                files.push(crate::content::SourceFile {
+                    path: format!("{lang}/{}", f.path),
+                    bytes: f.bytes,
+                });
+            }
+        }
+        all.extend(
+            tree.all
+                .iter()
+                .filter(|p| keep(p))
+                .map(|p| format!("{lang}/{p}")),
+        );
+        findings.extend(
+            tree.findings
+                .into_iter()
+                .filter(|f| keep(&f.file))
+                .map(|mut f| {
+                    f.file = format!("{lang}/{}", f.file);
+                    f
+                }),
+        );
+    }
+    let keys = keys_at(cfg, repo, rev, version)?;
+    let mut kb = crate::content::build(cfg, files, all, &keys).map_err(|e| match e {
+        Error::Content { path, message } => Error::Content {
+            path,
+            message: format!("{message} (at git revision `{rev}`)"),
+        },
+        other => other,
+    })?;
+    kb.problems.extend(findings);
+    kb.problems.sort();
+    Ok((kb, commit))
 }
 
 /// One commit for [`write_history`]: the whole tree (paths relative to the repository root),

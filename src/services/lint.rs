@@ -1047,13 +1047,123 @@ mod rules {
         if let Some(fragment) = block.take() {
             html_fragment(ctx, doc, &file, &lines, &fragment, &mut tags, &mut out);
         }
-        for (line, message) in html::balance(tags.iter().map(|(t, l)| (t, *l))) {
+        out.refs.sort();
+        out.refs.dedup();
+        if doc.is_mdx() {
+            // JSX, not HTML: markdown-rs parses it (KB060, KB061).
+            mdx_rules(ctx, doc, &file, &mut out.findings);
+            return out;
+        }
+        // MDX-style components in markdown (`<Tabs>`, `<Note />`) are not HTML: a site's MDX
+        // pipeline renders them, and their children are markdown the HTML view cannot follow.
+        let html_tags = tags
+            .iter()
+            .filter(|(t, _)| !looks_like_component(&t.spelled))
+            .map(|(t, l)| (t, *l));
+        for (line, message) in html::balance(html_tags) {
             out.findings
                 .push(Finding::error(Code::UnbalancedHtml, &file, line, message));
         }
-        out.refs.sort();
-        out.refs.dedup();
+        // The components are balanced on their own, read from the text as an MDX pipeline
+        // reads it (indentation is not a code block there; fenced code and code spans are).
+        if tags.iter().any(|(t, _)| looks_like_component(&t.spelled)) {
+            let text = without_code(body);
+            let components: Vec<(html::Tag, usize)> = html::tokenize(&text)
+                .into_iter()
+                .filter(|t| looks_like_component(&t.spelled))
+                .map(|t| {
+                    let line = lines.line(t.pos);
+                    (t, line)
+                })
+                .collect();
+            for (line, message) in html::balance(components.iter().map(|(t, l)| (t, *l))) {
+                out.findings.push(Finding::error(
+                    Code::UnbalancedHtml,
+                    &file,
+                    line,
+                    format!("component {message}"),
+                ));
+            }
+        }
         out
+    }
+
+    /// `body` with fenced code blocks and code spans blanked out (same length, newlines kept).
+    fn without_code(body: &str) -> String {
+        let mut out = String::with_capacity(body.len());
+        let mut fence: Option<&str> = None;
+        for line in body.split_inclusive('\n') {
+            let t = line.trim_start();
+            let marker = ["```", "~~~"].into_iter().find(|m| t.starts_with(m));
+            let blank = |out: &mut String, l: &str| {
+                out.extend(l.chars().map(|c| if c == '\n' { '\n' } else { ' ' }))
+            };
+            match (fence, marker) {
+                (None, Some(m)) => {
+                    fence = Some(m);
+                    blank(&mut out, line);
+                }
+                (Some(f), Some(m)) if f == m => {
+                    fence = None;
+                    blank(&mut out, line);
+                }
+                (Some(_), _) => blank(&mut out, line),
+                (None, None) => {
+                    let mut in_span = false;
+                    for c in line.chars() {
+                        if c == '`' {
+                            in_span = !in_span;
+                            out.push(' ');
+                        } else if in_span && c != '\n' {
+                            out.extend(std::iter::repeat_n(' ', c.len_utf8()));
+                        } else {
+                            out.push(c);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A JSX component name in a markdown file: `Foo.Bar`, or capitalised with a lowercase
+    /// letter (`Tabs`, `TabItem`; `DIV` stays an HTML tag written in capitals).
+    fn looks_like_component(name: &str) -> bool {
+        name.contains('.')
+            || (name.starts_with(|c: char| c.is_ascii_uppercase())
+                && name.chars().any(|c| c.is_ascii_lowercase()))
+    }
+
+    /// KB060 and KB061 for an MDX document.
+    fn mdx_rules(ctx: &Ctx, doc: &Document, file: &str, out: &mut Vec<Finding>) {
+        match crate::mdx::analyse(doc.body(), doc.body_line) {
+            Err(e) => out.push(Finding::error(
+                Code::MdxSyntax,
+                file,
+                e.line,
+                format!("MDX does not parse: {}", e.message),
+            )),
+            Ok(a) => {
+                let configured = &ctx.cfg.lint.mdx_components;
+                let mut reported: FastSet<&str> = FastSet::default();
+                for u in &a.components {
+                    let root = u.name.split('.').next().unwrap_or(&u.name);
+                    let known = a.bound.contains(root)
+                        || configured.iter().any(|c| c == &u.name || c == root);
+                    if !known && reported.insert(u.name.as_str()) {
+                        out.push(Finding::warning(
+                            Code::UnknownComponent,
+                            file,
+                            u.line,
+                            format!(
+                                "component `<{}>` is not imported by this file; import it, or list it in [lint] mdx_components if the site provides it",
+                                u.name
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
     }
 
     /// Tokenize an HTML fragment: its tags (with lines) for the balance check, and the links
@@ -1791,6 +1901,78 @@ mod tests {
                 (Code::CrossLanguageLink, "en/a.md".to_string(), 10),
             ]
         );
+    }
+
+    #[test]
+    fn components_in_markdown_are_not_html() {
+        // A Docusaurus page written as .md: indented tab content is not a code block to the
+        // site, and the components are not HTML tags; a real HTML mistake is still reported.
+        // (`    </Note>` after a blank line is an indented code block to CommonMark.)
+        let body = "\n<Tabs>\n  <Tab title=\"A\">\n    <Note>\n\n      Inner.\n\n    </Note>\n  </Tab>\n</Tabs>\n\n<Note />\n\n<div>\n</dev>\n";
+        let a = front("a", "en") + body;
+        let za = front("a", "zh") + "za\n";
+        let found = run(&[("en/a.md", a), ("zh/a.md", za)], &[]);
+        assert_eq!(
+            found,
+            vec![(Code::UnbalancedHtml, "en/a.md".to_string(), 21)]
+        );
+    }
+
+    #[test]
+    fn mdx_components_balanced_imported_or_configured() {
+        let ok = "import Tabs from '@theme/Tabs'\nimport { TabItem } from '@theme/TabItem'\n\n# Setup\n\n<Tabs>\n  <TabItem value=\"npm\">\n\n  [next](b.mdx)\n\n  </TabItem>\n</Tabs>\n\n<Note>Global.</Note>\n\n<Badge />\n";
+        let unbalanced = "# Setup\n\n<Tabs>\n  <TabItem value=\"npm\">\n\n  text\n\n</Tabs>\n";
+        let stray = "# Setup\n\ntext\n\n</Note>\n";
+        let files = [
+            ("en/a.mdx", front("a", "en") + ok),
+            ("en/b.mdx", front("b", "en") + unbalanced),
+            ("en/c.mdx", front("c", "en") + stray),
+            ("zh/a.md", front("a", "zh") + "za\n"),
+            ("zh/b.md", front("b", "zh") + "zb\n"),
+            ("zh/c.md", front("c", "zh") + "zc\n"),
+        ];
+        let mut cfg = Config::default_for("t", Path::new("."));
+        cfg.lint.mdx_components = vec!["Note".into()];
+        let sources: Vec<SourceFile> = files
+            .iter()
+            .map(|(p, t)| SourceFile {
+                path: p.to_string(),
+                bytes: t.as_bytes().to_vec(),
+            })
+            .collect();
+        let all = files.iter().map(|(p, _)| p.to_string()).collect();
+        let kb = content::build(&cfg, sources, all, &Default::default()).unwrap();
+        // x.md in zh pairs with x.mdx in en: no missing translation.
+        let ids: Vec<(&str, &str)> = kb
+            .documents
+            .iter()
+            .map(|d| (d.lang.as_str(), d.id.as_str()))
+            .collect();
+        assert!(
+            ids.contains(&("en", "a")) && ids.contains(&("zh", "a")),
+            "{ids:?}"
+        );
+        let found: Vec<(Code, String, usize, String)> = lint(&kb, &cfg)
+            .into_iter()
+            .filter(|f| f.code != Code::MissingField)
+            .map(|f| (f.code, f.file, f.line, f.message))
+            .collect();
+        let codes: Vec<(Code, &str, usize)> = found
+            .iter()
+            .map(|(c, f, l, _)| (*c, f.as_str(), *l))
+            .collect();
+        // Front matter is 6 lines: the body starts on line 7.
+        assert_eq!(
+            codes,
+            vec![
+                (Code::UnknownComponent, "en/a.mdx", 22),
+                (Code::MdxSyntax, "en/b.mdx", 14),
+                (Code::MdxSyntax, "en/c.mdx", 11),
+            ],
+            "{found:#?}"
+        );
+        assert!(found[0].3.contains("`<Badge>`"), "{}", found[0].3);
+        assert!(found[1].3.contains("TabItem"), "{}", found[1].3);
     }
 
     fn checked(en_body: &str, lint_toml: &str) -> Result<Checked> {

@@ -8,6 +8,8 @@ pub mod diff;
 pub mod git;
 pub mod history;
 pub mod lint;
+pub mod mdx;
 pub mod package;
 pub mod registry;
+pub mod remote;
 pub mod snapshot;

@@ -34,7 +34,15 @@ mod mirror;
 /// bundle's keys, `dist/iife/<lang>.d.ts` declaring the global) after `docs/`, and
 /// package.json `types` and conditional `exports` with the deep `./dist/…` and `./docs/…`
 /// paths.
-pub const FORMAT: u32 = 3;
+/// Format 4 adds, per language after the declarations, bundles apps use as they are: the
+/// `{ meta, body }` bundle (`dist/esm/<lang>.meta.js`: the front matter parsed, the body
+/// without it) and, with `[bundle] lazy` (the default), a lazy index
+/// (`dist/esm/<lang>/index.js`: `key → () => import("./doc/<sha>.js")`) and one small module
+/// per document text (see [`lazy_entries`]), each typed; and their package.json `exports`.
+/// Format 4 adds the assets (images, PDFs… [`crate::content::Asset`]) as `docs/<path>` after
+/// everything else, streamed from their files, already-compressed formats as stored deflate
+/// blocks ([`is_stored`]); the manifest lists them (`assets`).
+pub const FORMAT: u32 = 4;
 
 /// `format` is one this build can write ([`FORMAT`] or an older one).
 pub fn check_format(format: u32) -> Result<()> {
@@ -356,9 +364,19 @@ pub struct Contents<'a> {
     /// `[bundle] documents = "keyed"`: the bundles hold only documents with a declared key
     /// (`docs/` holds every document either way).
     pub keyed_only: bool,
+    /// `[bundle] lazy` (format 4): per-document modules and the lazy index.
+    pub lazy: bool,
+    /// The assets, shipped as `docs/<path>` after everything else (format 4 on; ignored by
+    /// older formats). Streamed from their files when the tarball is emitted.
+    pub assets: &'a [crate::content::Asset],
 }
 
 impl Contents<'_> {
+    /// The assets this format ships: none before format 4.
+    pub fn shipped_assets(&self) -> &[crate::content::Asset] {
+        if self.format >= 4 { self.assets } else { &[] }
+    }
+
     /// Whether `d` is in its language's bundles.
     pub fn bundles(&self, d: &Document) -> bool {
         !self.keyed_only || d.keyed
@@ -427,12 +445,14 @@ struct PackageJson<'a> {
     kbrel: PackageJsonKbrel<'a>,
 }
 
-/// package.json `exports`: paths only (formats 1 and 2), or with `types` conditions (3).
+/// package.json `exports`: paths only (formats 1 and 2), or with `types` conditions (3, 4).
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Exports {
     Paths(BTreeMap<String, String>),
     Conditional(BTreeMap<String, serde_json::Value>),
+    /// Format 4: `types` first.
+    Typed(BTreeMap<String, Target>),
 }
 
 /// The `exports` of format 3: `.` and `./<lang>` (ESM, with `types`), `./iife/<lang>`, the deep
@@ -472,6 +492,60 @@ fn conditional_exports(languages: &[String], src: &str) -> BTreeMap<String, serd
     exports
 }
 
+/// An `exports` target of format 4: a path, or `types` then `default` (conditions match in
+/// object order, and TypeScript and package linters want `types` first; format 3's
+/// `serde_json` objects sort `default` first).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Target {
+    Path(String),
+    Typed { types: String, default: String },
+}
+
+/// Format 4's `exports`: format 3's with `types` first, plus `./<lang>/meta` (the
+/// `{ meta, body }` bundle) and, with lazy modules, `./<lang>/lazy` (the lazy index);
+/// `./meta` and `./lazy` for the source language.
+fn lazy_exports(
+    format3: BTreeMap<String, serde_json::Value>,
+    languages: &[String],
+    src: &str,
+    lazy: bool,
+) -> BTreeMap<String, Target> {
+    use serde_json::Value;
+    let mut exports: BTreeMap<String, Target> = format3
+        .into_iter()
+        .map(|(k, v)| {
+            let target = match v {
+                Value::Object(m) => Target::Typed {
+                    types: m["types"].as_str().expect("types").to_string(),
+                    default: m["default"].as_str().expect("default").to_string(),
+                },
+                v => Target::Path(v.as_str().expect("a path").to_string()),
+            };
+            (k, target)
+        })
+        .collect();
+    let meta = |lang: &str| Target::Typed {
+        types: format!("./dist/esm/{lang}.meta.d.ts"),
+        default: format!("./dist/esm/{lang}.meta.js"),
+    };
+    let index = |lang: &str| Target::Typed {
+        types: format!("./dist/esm/{lang}/index.d.ts"),
+        default: format!("./dist/esm/{lang}/index.js"),
+    };
+    exports.insert("./meta".into(), meta(src));
+    if lazy {
+        exports.insert("./lazy".into(), index(src));
+    }
+    for lang in languages {
+        exports.insert(format!("./{lang}/meta"), meta(lang));
+        if lazy {
+            exports.insert(format!("./{lang}/lazy"), index(lang));
+        }
+    }
+    exports
+}
+
 /// `dist/esm/<lang>.d.ts`: the default export typed with the literal union of the bundle's
 /// keys (aliases included), so strict TypeScript rejects a misspelled key.
 fn esm_declaration(lang: &str, keys: &[&str]) -> String {
@@ -501,6 +575,175 @@ fn key_union(keys: &[&str]) -> String {
         push_js_string(&mut out, k);
     }
     out
+}
+
+/// Every key of a bundle object, aliases included, sorted.
+fn bundle_keys<'b>(obj: &'b BundleBody<'_>) -> Vec<&'b str> {
+    let mut keys: Vec<&str> = obj.entries.iter().map(|(k, _)| *k).collect();
+    keys.extend(obj.aliases.iter().map(|(a, _)| a.as_str()));
+    keys.sort_unstable();
+    keys
+}
+
+/// Append `v` as a JavaScript expression (a JSON value whose strings are written by
+/// [`push_js_string`] and object keys by [`push_js_key`], so a `__proto__` field stays an own
+/// property).
+pub fn push_js_value(out: &mut String, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => push_js_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_js_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            if map.is_empty() {
+                out.push_str("{}");
+                return;
+            }
+            out.push_str("{ ");
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_js_key(out, k);
+                out.push_str(": ");
+                push_js_value(out, item);
+            }
+            out.push_str(" }");
+        }
+    }
+}
+
+/// The `meta` and `body` of a document as JavaScript expressions.
+fn meta_and_body(d: &Document) -> (String, String) {
+    let mut meta = String::new();
+    push_js_value(
+        &mut meta,
+        &serde_json::Value::Object(crate::content::front_matter_data(&d.text)),
+    );
+    let mut body = String::with_capacity(d.text.len() - d.body_start + 16);
+    push_js_string(&mut body, d.body());
+    (meta, body)
+}
+
+/// The types of the `{ meta, body }` forms, shared by `<lang>.meta.d.ts` and the lazy index.
+const DOC_TYPES: &str = "/** A document's front matter: every field as YAML reads it; the fields kbrel reads are strings. */\nexport interface Meta {\n  readonly title?: string;\n  readonly description?: string;\n  readonly date?: string;\n  readonly url?: string;\n  readonly id?: string;\n  readonly key?: string;\n  readonly [field: string]: unknown;\n}\n/** A document as apps use it: its front matter parsed, its markdown body without it. */\nexport interface Doc {\n  readonly meta: Meta;\n  readonly body: string;\n}\n";
+
+/// How many hex digits of a document's sha256 name its lazy module (`doc/<hex>.js`).
+const LAZY_NAME_HEX: usize = 16;
+
+/// Format 4's files for one language (paths with `package/`): the `{ meta, body }` bundle
+/// `dist/esm/<lang>.meta.js` and its declaration; with `lazy`, the lazy index
+/// `dist/esm/<lang>/index.js` (`key → () => import("./doc/<hex>.js")`, every key of the
+/// bundle, aliases included) and its declaration, then one module per distinct document
+/// text, named by its sha256 (the same text, the same module; unchanged documents keep their
+/// names from release to release), in name order. Documents are rendered in parallel.
+fn lazy_entries(lang: &str, obj: &BundleBody<'_>, lazy: bool) -> Result<Vec<(String, Vec<u8>)>> {
+    let rendered: Vec<(String, String)> =
+        obj.documents.par_iter().map(|d| meta_and_body(d)).collect();
+    let keys = bundle_keys(obj);
+    let mut out = Vec::new();
+
+    let mut meta_js = format!(
+        "// Generated by kbrel: the `{lang}` documents as {{ meta, body }} (front matter parsed).\nconst docs = {{\n"
+    );
+    for ((k, _), (meta, body)) in obj.entries.iter().zip(&rendered) {
+        meta_js.push_str("  ");
+        push_js_key(&mut meta_js, k);
+        meta_js.push_str(": { meta: ");
+        meta_js.push_str(meta);
+        meta_js.push_str(", body: ");
+        meta_js.push_str(body);
+        meta_js.push_str(" },\n");
+    }
+    meta_js.push_str("};\n");
+    meta_js.push_str(&alias_statements("docs", &obj.aliases, ""));
+    meta_js.push_str("export default docs;\n");
+    out.push((
+        format!("package/dist/esm/{lang}.meta.js"),
+        meta_js.into_bytes(),
+    ));
+    out.push((
+        format!("package/dist/esm/{lang}.meta.d.ts"),
+        format!(
+            "// Generated by kbrel: the `{lang}` documents as {{ meta, body }}.\n{DOC_TYPES}export type Key ={};\ndeclare const docs: {{ readonly [K in Key]: Doc }};\nexport default docs;\n",
+            key_union(&keys)
+        )
+        .into_bytes(),
+    ));
+    if !lazy {
+        return Ok(out);
+    }
+
+    // Module name of each entry; one module per distinct text.
+    let mut modules: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut names: Vec<&str> = Vec::with_capacity(obj.documents.len());
+    for (i, d) in obj.documents.iter().enumerate() {
+        let name = &d.sha256[..LAZY_NAME_HEX.min(d.sha256.len())];
+        let first = *modules.entry(name).or_insert(i);
+        if obj.documents[first].sha256 != d.sha256 {
+            return Err(Error::Content {
+                path: d.full_path().into(),
+                message: format!(
+                    "its sha256 starts like the one of `{}`: the lazy module names collide",
+                    obj.documents[first].full_path()
+                ),
+            });
+        }
+        names.push(name);
+    }
+    let entry_of = |key: &str| obj.entries.binary_search_by(|(k, _)| (*k).cmp(key)).ok();
+    let mut index = format!(
+        "// Generated by kbrel: the `{lang}` documents, each imported on demand (a bundler makes one chunk per document).\nexport default {{\n"
+    );
+    for k in &keys {
+        let i = match entry_of(k) {
+            Some(i) => i,
+            None => {
+                let (_, target) = &obj.aliases[obj
+                    .aliases
+                    .binary_search_by(|(a, _)| a.as_str().cmp(k))
+                    .expect("a key is an entry or an alias")];
+                entry_of(target).expect("an alias names an entry")
+            }
+        };
+        index.push_str("  ");
+        push_js_key(&mut index, k);
+        index.push_str(&format!(": () => import(\"./doc/{}.js\"),\n", names[i]));
+    }
+    index.push_str("};\n");
+    out.push((
+        format!("package/dist/esm/{lang}/index.js"),
+        index.into_bytes(),
+    ));
+    out.push((
+        format!("package/dist/esm/{lang}/index.d.ts"),
+        format!(
+            "// Generated by kbrel: the `{lang}` documents, each imported on demand.\nimport type {{ Doc, Key }} from \"../{lang}.meta.js\";\nexport type {{ Doc, Key, Meta }} from \"../{lang}.meta.js\";\n/** What importing one document gives. */\nexport interface DocModule {{\n  readonly default: Doc;\n  readonly meta: Doc[\"meta\"];\n  readonly body: string;\n}}\ndeclare const docs: {{ readonly [K in Key]: () => Promise<DocModule> }};\nexport default docs;\n"
+        )
+        .into_bytes(),
+    ));
+    for (name, &i) in &modules {
+        let (meta, body) = &rendered[i];
+        out.push((
+            format!("package/dist/esm/{lang}/doc/{name}.js"),
+            format!(
+                "// Generated by kbrel: one `{lang}` document.\nexport const meta = {meta};\nexport const body = {body};\nexport default {{ meta, body }};\n"
+            )
+            .into_bytes(),
+        ));
+    }
+    Ok(out)
 }
 
 #[derive(Serialize)]
@@ -640,9 +883,7 @@ pub fn start<'scope, 'a: 'scope>(
         );
         if contents.format >= 3 {
             for (lang, obj) in contents.languages.iter().zip(&objects) {
-                let mut keys: Vec<&str> = obj.entries.iter().map(|(k, _)| *k).collect();
-                keys.extend(obj.aliases.iter().map(|(a, _)| a.as_str()));
-                keys.sort_unstable();
+                let keys = bundle_keys(obj);
                 let global = contents
                     .globals
                     .get(lang)
@@ -658,6 +899,15 @@ pub fn start<'scope, 'a: 'scope>(
                 ));
             }
         }
+        if contents.format >= 4 {
+            for (lang, obj) in contents.languages.iter().zip(&objects) {
+                entries.extend(
+                    lazy_entries(lang, obj, contents.lazy)?
+                        .into_iter()
+                        .map(|(p, b)| (p, Data::Owned(b))),
+                );
+            }
+        }
     } else {
         for (lang, obj) in contents.languages.iter().zip(&objects) {
             entries.push(esm(lang, obj));
@@ -667,9 +917,15 @@ pub fn start<'scope, 'a: 'scope>(
         }
         entries.extend(contents.documents.iter().map(doc));
     }
-    let files: Vec<String> = entries.iter().map(|(p, _)| p.clone()).collect();
-    let unpacked_size = entries.iter().map(|(_, d)| d.len() as u64).sum();
-    let (mut tar, places) = write_tar(&entries, true)?;
+    let mut files: Vec<String> = entries.iter().map(|(p, _)| p.clone()).collect();
+    let mut unpacked_size: u64 = entries.iter().map(|(_, d)| d.len() as u64).sum();
+    let assets = contents.shipped_assets();
+    for a in assets {
+        files.push(format!("package/docs/{}", a.path));
+        unpacked_size += a.size;
+    }
+    // With assets, the archive is closed after them, by `finish` (they are streamed there).
+    let (mut tar, places) = write_tar(&entries, assets.is_empty())?;
     // The first bundle's header and prefix go at the end of the release's entries: what
     // follows, from the first bundle object on, is compressed now.
     let first_body = tar
@@ -746,7 +1002,17 @@ impl Started<'_> {
         } = self;
         let src = release.source_language;
         let exports = if contents.format >= 3 {
-            Exports::Conditional(conditional_exports(contents.languages, src))
+            let exports = conditional_exports(contents.languages, src);
+            if contents.format >= 4 {
+                Exports::Typed(lazy_exports(
+                    exports,
+                    contents.languages,
+                    src,
+                    contents.lazy,
+                ))
+            } else {
+                Exports::Conditional(exports)
+            }
         } else {
             let mut exports = BTreeMap::new();
             exports.insert(".".to_string(), format!("./dist/esm/{src}.js"));
@@ -827,10 +1093,12 @@ impl Started<'_> {
             emit(part)?;
         }
         crc.combine(&jobs.emit_all(&mut emit)?);
+        let tail = emit_assets(contents.shipped_assets(), contents.gzip_level, &mut emit)?;
+        crc.combine(&tail.1);
         gzip_end(
             contents.gzip_level,
             crc,
-            head_plan.tar.total + plan.tar.total,
+            head_plan.tar.total + plan.tar.total + tail.0 as usize,
             &mut emit,
         )?;
         let (sha256, integrity, shasum, size) = hashes.finish();
@@ -845,6 +1113,100 @@ impl Started<'_> {
             package_json,
         })
     }
+}
+
+/// Extensions of formats that are compressed already: their bytes go into the gzip stream
+/// as stored deflate blocks, never compressed again.
+pub const STORED_EXTENSIONS: [&str; 19] = [
+    "png", "jpg", "jpeg", "gif", "webp", "avif", "pdf", "mp4", "webm", "mov", "mp3", "ogg", "zip",
+    "gz", "tgz", "bz2", "xz", "woff", "woff2",
+];
+
+/// Whether an asset's bytes are stored in the gzip stream as they are.
+pub fn is_stored(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.rsplit_once('.')
+        .is_some_and(|(_, e)| STORED_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The asset entries, streamed after everything else (format 4), and the end of the archive:
+/// each asset's file is read through a 1 MiB buffer, hashed as it is read (a file that changed
+/// since it was loaded is an error, and the staged tarball is then removed), and emitted as
+/// stored deflate blocks (already-compressed formats, [`is_stored`]) or as its own
+/// sync-flushed deflate chunks. Returns the archive bytes written and their CRC-32.
+fn emit_assets(
+    assets: &[crate::content::Asset],
+    level: u32,
+    emit: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<(u64, crc32fast::Hasher)> {
+    use std::io::Read;
+    let mut crc = crc32fast::Hasher::new();
+    if assets.is_empty() {
+        return Ok((0, crc));
+    }
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let deflated =
+        |raw: &[u8], crc: &mut crc32fast::Hasher, emit: &mut dyn FnMut(&[u8]) -> Result<()>| {
+            crc.update(raw);
+            emit(&deflate_chunk(raw, level, false))
+        };
+    for a in assets {
+        let mut head = Vec::with_capacity(512);
+        header_bytes(&format!("package/docs/{}", a.path), a.size, &mut head)?;
+        deflated(&head, &mut crc, emit)?;
+        total += head.len() as u64;
+        let (file, _) =
+            crate::fsx::open_regular(&a.source).map_err(|e| Error::io("read", &a.source, e))?;
+        let mut reader = crate::hash::HashingReader::new(file.take(a.size.saturating_add(1)));
+        let stored = level == 0 || is_stored(&a.path);
+        loop {
+            let mut n = 0;
+            while n < buf.len() {
+                match reader.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io("read", &a.source, e)),
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            let chunk = &buf[..n];
+            if stored {
+                crc.update(chunk);
+                for block in chunk.chunks(65_535) {
+                    let len = block.len() as u16;
+                    let mut h = [0u8; 5];
+                    h[1..3].copy_from_slice(&len.to_le_bytes());
+                    h[3..5].copy_from_slice(&(!len).to_le_bytes());
+                    emit(&h)?;
+                    emit(block)?;
+                }
+            } else {
+                deflated(chunk, &mut crc, emit)?;
+            }
+            total += n as u64;
+        }
+        let (sha, len) = reader.finish();
+        if sha != a.sha256 || len != a.size {
+            return Err(Error::Content {
+                path: a.source.clone(),
+                message: format!(
+                    "the file changed while it was published (it held {} bytes hashing to {}, now {len} bytes hashing to {sha}); publish again",
+                    a.size, a.sha256
+                ),
+            });
+        }
+        let pad = ((512 - a.size % 512) % 512) as usize;
+        if pad > 0 {
+            deflated(&vec![0; pad], &mut crc, emit)?;
+            total += pad as u64;
+        }
+    }
+    deflated(&[0; 1024], &mut crc, emit)?;
+    Ok((total + 1024, crc))
 }
 
 /// The hashes [`integrity_of`] computes, fed part by part.
@@ -913,6 +1275,18 @@ fn readme(release: &Release<'_>, contents: &Contents<'_>) -> String {
     s.push_str(
         "\nEach bundle maps a document's key to its markdown. The markdown files are also under `docs/<lang>/`, and `manifest.json` lists every document with its id, key, path, title and sha256.\n",
     );
+    if contents.format >= 4 {
+        let n = release.name;
+        s.push_str(&format!(
+            "\n## Ready to use\n\n- `import docs from \"{n}/<lang>/meta\"`: each key maps to `{{ meta, body }}`, the front matter parsed and the markdown body without it.\n"
+        ));
+        if contents.lazy {
+            s.push_str(&format!(
+                "- `import docs from \"{n}/<lang>/lazy\"`: each key maps to `() => import(…)` of one small module per document (`{{ default, meta, body }}`), so a bundler splits them and an app loads only what it shows: `const {{ meta, body }} = await docs.Slack();`.\n"
+            ));
+        }
+        s.push_str("\nBoth are typed: a misspelled key does not compile in strict TypeScript.\n");
+    }
     s
 }
 
@@ -1585,6 +1959,72 @@ impl Default for UnpackLimits {
     }
 }
 
+/// Check a written tarball against what was meant to be written, reading it the way every
+/// reader of a release does ([`unpack`]): its bytes hash to `pkg.sha256`, it holds exactly
+/// `pkg.files` in that order and `pkg.unpacked_size` bytes, `package.json` and `manifest.json`
+/// byte for byte, and each of `documents` at `docs/<lang>/<path>` with its sha256. The error
+/// says what differs.
+pub fn check_written(
+    tgz: &[u8],
+    pkg: &Package,
+    manifest_json: &[u8],
+    documents: &[crate::manifest::ManifestDoc],
+) -> std::result::Result<(), String> {
+    if tgz.len() as u64 != pkg.size || crate::hash::sha256_hex(tgz) != pkg.sha256 {
+        return Err(format!(
+            "the tarball written ({} bytes) is not the one built ({} bytes, sha256 {})",
+            tgz.len(),
+            pkg.size,
+            pkg.sha256
+        ));
+    }
+    let files =
+        unpack(tgz, "the tarball written", UnpackLimits::default()).map_err(|e| e.to_string())?;
+    let names: Vec<String> = files.iter().map(|(p, _)| format!("package/{p}")).collect();
+    if names != pkg.files {
+        let first = names
+            .iter()
+            .zip(&pkg.files)
+            .position(|(a, b)| a != b)
+            .unwrap_or(names.len().min(pkg.files.len()));
+        return Err(format!(
+            "it holds {} entries where {} were written; the first difference is entry {first} ({:?} instead of {:?})",
+            names.len(),
+            pkg.files.len(),
+            names.get(first),
+            pkg.files.get(first)
+        ));
+    }
+    let unpacked: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+    if unpacked != pkg.unpacked_size {
+        return Err(format!(
+            "it unpacks to {unpacked} bytes where {} were written",
+            pkg.unpacked_size
+        ));
+    }
+    let by_path: std::collections::HashMap<&str, &[u8]> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    for (path, want) in [
+        ("package.json", pkg.package_json.as_slice()),
+        ("manifest.json", manifest_json),
+    ] {
+        if by_path.get(path) != Some(&want) {
+            return Err(format!("its {path} is not the one written"));
+        }
+    }
+    for d in documents {
+        let path = format!("docs/{}/{}", d.lang, d.path);
+        match by_path.get(path.as_str()) {
+            Some(b) if crate::hash::sha256_hex(b) == d.sha256 => {}
+            Some(_) => return Err(format!("{path} does not match its sha256 {}", d.sha256)),
+            None => return Err(format!("{path} is missing")),
+        }
+    }
+    Ok(())
+}
+
 /// Unpack a package tarball into memory: `package/`-relative path → bytes, in archive order.
 /// Refuses links, devices, paths outside `package/`, duplicates, and anything past the limits.
 pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(String, Vec<u8>)>> {
@@ -1737,7 +2177,7 @@ mod tests {
             text: text.into(),
             body_start: 0,
             body_line: 1,
-            sha256: String::new(),
+            sha256: crate::hash::sha256_hex(text.as_bytes()),
         }
     }
 
@@ -1889,6 +2329,119 @@ mod tests {
         );
     }
 
+    /// Publish's read-back of the tarball it wrote: the tarball as built passes; one whose
+    /// bytes changed after hashing, or whose writer put in other content than it was meant to
+    /// (a changed document, a lost entry, a different package.json, a cut-off stream — each
+    /// hashed as written, so only unpacking finds it), is refused saying what differs.
+    #[test]
+    fn check_written_unpacks_and_compares_every_entry() {
+        let docs: Vec<Document> = (0..5)
+            .map(|i| test_doc(&format!("K{i}"), &format!("# Doc {i}\n\nText {i}.\n")))
+            .collect();
+        let langs = vec!["en".to_string()];
+        let contents = Contents {
+            languages: &langs,
+            globals: BTreeMap::new(),
+            documents: &docs,
+            gzip_level: 6,
+            format: FORMAT,
+            keyed_only: false,
+            lazy: true,
+            assets: &[],
+        };
+        let release = test_release();
+        let mut tgz = Vec::new();
+        let pkg = build(&contents, &release, &mut |p: &[u8]| {
+            tgz.extend_from_slice(p);
+            Ok(())
+        })
+        .unwrap();
+        let manifest_docs: Vec<crate::manifest::ManifestDoc> = docs
+            .iter()
+            .map(|d| crate::manifest::ManifestDoc {
+                id: d.id.clone(),
+                lang: d.lang.clone(),
+                path: d.path.clone(),
+                key: d.key.clone(),
+                aliases: Vec::new(),
+                bundled: true,
+                title: None,
+                url: None,
+                sha256: crate::hash::sha256_hex(d.text.as_bytes()),
+                size: d.text.len() as u64,
+            })
+            .collect();
+        let check = |tgz: &[u8], pkg: &Package| {
+            check_written(tgz, pkg, release.manifest_json, &manifest_docs)
+        };
+        check(&tgz, &pkg).unwrap();
+
+        // A byte changed on its way to the file.
+        let mut flipped = tgz.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 1;
+        let e = check(&flipped, &pkg).unwrap_err();
+        assert!(e.contains("is not the one built"), "{e}");
+
+        // A writer that wrote (and hashed) other entries than it was meant to.
+        let entries = unpack(&tgz, "t", UnpackLimits::default()).unwrap();
+        type Entries = Vec<(String, Vec<u8>)>;
+        let rewrite = |edit: &dyn Fn(&mut Entries)| -> (Vec<u8>, Package) {
+            let mut entries = entries.clone();
+            edit(&mut entries);
+            let mut tar = tar::Builder::new(Vec::new());
+            for (path, body) in &entries {
+                let mut h = tar::Header::new_ustar();
+                h.set_size(body.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                tar.append_data(&mut h, format!("package/{path}"), body.as_slice())
+                    .unwrap();
+            }
+            let raw = tar.into_inner().unwrap();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            std::io::Write::write_all(&mut gz, &raw).unwrap();
+            let bytes = gz.finish().unwrap();
+            let mut p = pkg.clone();
+            p.size = bytes.len() as u64;
+            p.sha256 = crate::hash::sha256_hex(&bytes);
+            (bytes, p)
+        };
+        let (same, p) = rewrite(&|_| {});
+        check(&same, &p).unwrap();
+        let doc = "docs/en/K3.md";
+        let (t, p) = rewrite(&|e| {
+            let d = e.iter_mut().find(|(n, _)| n == doc).unwrap();
+            d.1 = b"# Doc 3\n\nText 4.\n".to_vec();
+        });
+        let e = check(&t, &p).unwrap_err();
+        assert!(e.contains("docs/en/K3.md does not match its sha256"), "{e}");
+        let (t, p) = rewrite(&|e| e.retain(|(n, _)| n != doc));
+        let e = check(&t, &p).unwrap_err();
+        assert!(e.contains("entries where"), "{e}");
+        let (t, p) = rewrite(&|e| e[0].1 = b"{}".to_vec());
+        let e = check(&t, &p).unwrap_err();
+        assert!(
+            e.contains("unpacks to") || e.contains("package.json"),
+            "{e}"
+        );
+        let (t, p) = rewrite(&|e| e[0].1[2] ^= 0x20);
+        let e = check(&t, &p).unwrap_err();
+        assert!(e.contains("its package.json is not the one written"), "{e}");
+        let mut cut = tgz[..tgz.len() - 40].to_vec();
+        cut.extend_from_slice(&[0; 8]);
+        let mut p = pkg.clone();
+        p.size = cut.len() as u64;
+        p.sha256 = crate::hash::sha256_hex(&cut);
+        let e = check(&cut, &p).unwrap_err();
+        assert!(!e.is_empty());
+        // A document the manifest lists but the tarball lacks entirely.
+        let mut more = manifest_docs.clone();
+        more[0].path = "missing.md".into();
+        let e = check_written(&tgz, &pkg, release.manifest_json, &more).unwrap_err();
+        assert!(e.contains("docs/en/missing.md is missing"), "{e}");
+    }
+
     #[test]
     fn finished_late_the_tarball_is_the_same() {
         // The workers run as far ahead as they may before the release's entries come.
@@ -1906,6 +2459,8 @@ mod tests {
             gzip_level: 6,
             format: FORMAT,
             keyed_only: false,
+            lazy: true,
+            assets: &[],
         };
         let release = test_release();
         let mut at_once = Vec::new();
@@ -1933,8 +2488,23 @@ mod tests {
         let files = unpack(&late, "test", UnpackLimits::default()).unwrap();
         assert_eq!(files[0].0, "package.json");
         assert_eq!(files[2].0, "manifest.json");
-        // package.json, README, manifest.json; two bundles; two declarations (format 3).
-        assert_eq!(files.len(), 3 + 2 + 2 + docs.len());
+        // package.json, README, manifest.json; two bundles; two declarations (format 3); the
+        // `{ meta, body }` bundle, the lazy index, their declarations and one module per
+        // document (format 4).
+        assert_eq!(files.len(), 3 + 2 + 2 + docs.len() + 4 + docs.len());
+        let index = &files
+            .iter()
+            .find(|f| f.0 == "dist/esm/en/index.js")
+            .unwrap()
+            .1;
+        let index = std::str::from_utf8(index).unwrap();
+        for d in &docs {
+            let module = format!("./doc/{}.js", &d.sha256[..LAZY_NAME_HEX]);
+            assert!(
+                index.contains(&format!("\"{}\": () => import(\"{module}\")", d.key)),
+                "{index}"
+            );
+        }
     }
 
     /// Documents that exercise the format-2 mirror: every escape, characters escaped whole,
@@ -2010,6 +2580,8 @@ mod tests {
             gzip_level: level,
             format,
             keyed_only: false,
+            lazy: true,
+            assets: &[],
         };
         let release = test_release();
         let mut tgz = Vec::new();

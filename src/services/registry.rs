@@ -73,6 +73,13 @@ impl Staging {
         let file = File::create(&path).map_err(|e| Error::io("create", &path, e))?;
         Ok(StagedFile { path, file })
     }
+
+    /// The staged tarball's bytes, read back (at most about `size`, what was written).
+    pub fn read_tarball(&self, size: u64) -> Result<Vec<u8>> {
+        let path = self.dir.join(STAGED_TARBALL);
+        crate::fsx::read_regular(&path, crate::fsx::bound(size))
+            .map_err(|e| Error::io("read", &path, e))
+    }
 }
 
 impl Drop for Staging {
@@ -363,7 +370,7 @@ impl Registry {
         &self,
         _lock: &LockGuard,
         staging: &Staging,
-        blobs: &[(&str, &[u8])],
+        blobs: &[(&str, BlobData<'_>)],
     ) -> Result<()> {
         let staged = staging.dir.join("blobs");
         // Fan-out folders that do not exist yet are built whole in the staging directory.
@@ -382,16 +389,14 @@ impl Registry {
                 if fresh.contains(&sha[..2]) {
                     let path = staged.join(&sha[..2]).join(&sha[2..]);
                     // The staging directory is removed whole if anything fails.
-                    return fs::write(&path, bytes).map_err(|e| Error::io("write", &path, e));
+                    return bytes.write_to(&path, sha);
                 }
                 let dest = self.path(&blob_path(sha));
                 let tmp = dest.with_file_name(format!(".{}.tmp-{pid}", &sha[2..]));
                 // A failed write (e.g. a full filesystem) leaves no partial temporary file.
-                let written = fs::write(&tmp, bytes)
-                    .map_err(|e| Error::io("write", &tmp, e))
-                    .and_then(|_| {
-                        fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e))
-                    });
+                let written = bytes.write_to(&tmp, sha).and_then(|_| {
+                    fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e))
+                });
                 if written.is_err() {
                     let _ = fs::remove_file(&tmp);
                 }
@@ -648,4 +653,48 @@ pub fn version_documents(reg: &Registry, index: &Index) -> Result<BTreeMap<Strin
             Ok((v.version.clone(), doc))
         })
         .collect()
+}
+
+/// What a blob is written from: bytes in memory (a document), or a file streamed through a
+/// fixed buffer and hashed as it is copied (an asset, however large).
+#[derive(Debug, Clone, Copy)]
+pub enum BlobData<'a> {
+    Bytes(&'a [u8]),
+    /// A file expected to hold `size` bytes hashing to the blob's name.
+    File {
+        path: &'a Path,
+        size: u64,
+    },
+}
+
+impl BlobData<'_> {
+    /// Write the blob to `dest` (a new file). A streamed file is copied and hashed in one
+    /// pass; one that changed since it was hashed is refused, naming it.
+    fn write_to(&self, dest: &Path, sha256: &str) -> Result<()> {
+        match self {
+            BlobData::Bytes(bytes) => {
+                fs::write(dest, bytes).map_err(|e| Error::io("write", dest, e))
+            }
+            BlobData::File { path, size } => {
+                let (file, _) =
+                    crate::fsx::open_regular(path).map_err(|e| Error::io("read", path, e))?;
+                let mut reader = crate::hash::HashingReader::new(std::io::Read::take(
+                    file,
+                    size.saturating_add(1),
+                ));
+                let mut out = fs::File::create(dest).map_err(|e| Error::io("write", dest, e))?;
+                std::io::copy(&mut reader, &mut out).map_err(|e| Error::io("copy", path, e))?;
+                let (actual, len) = reader.finish();
+                if actual != sha256 || len != *size {
+                    return Err(Error::Content {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "the file changed while it was published (it held {size} bytes hashing to {sha256}, now {len} bytes hashing to {actual}); publish again"
+                        ),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
 }

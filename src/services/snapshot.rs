@@ -182,7 +182,14 @@ pub fn git_pair(
     let mut b = Snapshot::working(cfg, &changed.new);
     a.label = format!("git:{}", &changed.old_commit[..12]);
     b.label = format!("git:{}", &changed.new_commit[..12]);
-    if count_documents {
+    if count_documents && !cfg.plain_folders() {
+        // Read whole (`load_changed`): its documents are the side's documents.
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for d in &changed.new.documents {
+            *counts.entry(d.lang.clone()).or_default() += 1;
+        }
+        b.documents = Some(counts);
+    } else if count_documents {
         let classifier = crate::content::Classifier::new(cfg)?;
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for p in repo.markdown_paths(rev_b, &changed.roots.1)? {

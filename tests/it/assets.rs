@@ -258,3 +258,144 @@ fn asset_bad_inputs_are_findings_naming_the_file() {
         "{text}"
     );
 }
+
+fn manifest(kb: &Kb, version: &str) -> serde_json::Value {
+    read_json(&kb.reg(&format!("v/{version}/manifest.json")))
+}
+
+fn tarball(kb: &Kb, version: &str) -> Vec<u8> {
+    fs::read(kb.reg(&format!("{NAME}-{version}.tgz"))).unwrap()
+}
+
+fn blob_files(kb: &Kb) -> BTreeSet<String> {
+    list_files(&kb.reg("blobs/sha256"))
+}
+
+/// Publish: assets are listed in the manifest (path, sha256, size, the documents linking to
+/// them), stored once per content in the blob store (the image both languages hold is one
+/// blob), shipped under `docs/` with their relative paths, already-compressed formats as
+/// stored deflate blocks (their bytes appear verbatim in the `.tgz`); a second release with
+/// one changed image writes exactly one new asset blob and leaves the others untouched.
+#[test]
+fn assets_are_published_content_addressed_and_packed() {
+    let kb = kb_with_images();
+    kb.publish(&["1.0.0"]).success();
+    let m = manifest(&kb, "1.0.0");
+    assert_eq!(m["package_format"], 4);
+    let assets = m["assets"].as_array().expect("assets listed");
+    let paths: Vec<&str> = assets.iter().map(|a| a["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "downloads/agent.bin",
+            "en/guide/img/setup.png",
+            "images/arch.png",
+            "zh/guide/img/setup.png"
+        ]
+    );
+    let arch = png(40, 30, 1);
+    let arch_entry = &assets[2];
+    assert_eq!(arch_entry["sha256"], sha256_hex(&arch));
+    assert_eq!(arch_entry["size"], arch.len() as u64);
+    assert_eq!(
+        arch_entry["referenced_by"],
+        serde_json::json!([
+            "en/guide/setup.md",
+            "en/intro.md",
+            "zh/guide/setup.md",
+            "zh/intro.md"
+        ])
+    );
+    assert!(
+        assets[0].get("referenced_by").is_none(),
+        "declared, linked by none"
+    );
+    assert_eq!(assets[1]["sha256"], assets[3]["sha256"]);
+    for a in assets {
+        let sha = a["sha256"].as_str().unwrap();
+        let blob = fs::read(kb.reg(&blob_rel(sha))).expect("asset blob stored");
+        assert_eq!(sha256_hex(&blob), sha);
+    }
+    // The tarball: every asset under docs/, byte for byte; the PNGs stored, not recompressed.
+    let tgz = tarball(&kb, "1.0.0");
+    let entries = tar_entries(&tgz);
+    for (path, bytes) in [
+        ("images/arch.png", arch.clone()),
+        ("en/guide/img/setup.png", png(16, 16, 2)),
+        ("zh/guide/img/setup.png", png(16, 16, 2)),
+        ("downloads/agent.bin", b"\x7fELF binary payload\n".to_vec()),
+    ] {
+        let (_, _, data) = entries
+            .iter()
+            .find(|(p, _, _)| *p == format!("package/docs/{path}"))
+            .unwrap_or_else(|| panic!("{path} not in the tarball"));
+        assert_eq!(*data, bytes, "{path}");
+    }
+    assert!(
+        tgz.windows(arch.len()).any(|w| w == arch.as_slice()),
+        "a PNG is stored in the gzip stream as it is"
+    );
+    let pj: serde_json::Value = serde_json::from_slice(
+        &entries
+            .iter()
+            .find(|(p, _, _)| p == "package/manifest.json")
+            .unwrap()
+            .2,
+    )
+    .unwrap();
+    assert_eq!(pj["assets"], m["assets"]);
+
+    // Release 2: one image changed (en only), the rest unchanged.
+    let blobs_before = blob_files(&kb);
+    let arch_blob = kb.reg(&blob_rel(&sha256_hex(&arch)));
+    let mtime = fs::metadata(&arch_blob).unwrap().modified().unwrap();
+    let changed = png(16, 24, 7);
+    kb.write("en/guide/img/setup.png", &changed);
+    kb.publish(&["1.1.0"]).success();
+    let added: Vec<String> = blob_files(&kb).difference(&blobs_before).cloned().collect();
+    assert_eq!(
+        added,
+        [blob_rel(&sha256_hex(&changed))
+            .trim_start_matches("blobs/sha256/")
+            .to_string()]
+    );
+    assert_eq!(
+        fs::metadata(&arch_blob).unwrap().modified().unwrap(),
+        mtime,
+        "unchanged asset not rewritten"
+    );
+    let m2 = manifest(&kb, "1.1.0");
+    assert_eq!(m2["assets"][1]["sha256"], sha256_hex(&changed));
+    assert_eq!(m2["assets"][3]["sha256"], assets[3]["sha256"]);
+    assert_ne!(
+        m2["content_digest"], m["content_digest"],
+        "an asset is content"
+    );
+    // Publishing the same content again is "already published", not a conflict.
+    kb.publish(&["1.1.0"]).success();
+    // verify checks the asset blobs and tarball entries; --repair keeps them (referenced).
+    run(kb.cmd().arg("verify")).success();
+    run(kb.cmd().args(["verify", "--repair"])).success();
+    assert!(kb.reg(&blob_rel(&sha256_hex(&arch))).is_file());
+    // A corrupted asset blob is found.
+    fs::write(kb.reg(&blob_rel(&sha256_hex(&changed))), b"not the image").unwrap();
+    let bad = run(kb.cmd().arg("verify"));
+    assert_ne!(bad.code, 0, "{bad}");
+    assert!(
+        bad.stdout.contains(&sha256_hex(&changed)[2..])
+            || bad.stderr.contains(&sha256_hex(&changed)[2..]),
+        "{bad}"
+    );
+}
+
+/// Format 3 (the releases made before assets) ships no assets and lists none: a rebuild of
+/// an older release is unchanged by them.
+#[test]
+fn format_3_ships_no_assets() {
+    let kb = kb_with_images();
+    kb.publish(&["1.0.0", "--package-format", "3"]).success();
+    let m = manifest(&kb, "1.0.0");
+    assert!(m.get("assets").is_none());
+    let entries = tar_entries(&tarball(&kb, "1.0.0"));
+    assert!(!entries.iter().any(|(p, _, _)| p.ends_with(".png")));
+}

@@ -688,7 +688,12 @@ fn bad_key_sources_and_globals_are_refused_before_anything_is_written() {
 
 /// A package like the one a team replaces: an alias, a `__proto__` key, entry modules.
 fn consumer_fx() -> Fx {
-    let fx = Fx::new("keys_from = [\"src/{lang}.ts\"]\n");
+    consumer_fx_with("")
+}
+
+/// [`consumer_fx`] with more configuration after `[content]` (e.g. a `[bundle]` table).
+fn consumer_fx_with(extra: &str) -> Fx {
+    let fx = Fx::new(&format!("keys_from = [\"src/{{lang}}.ts\"]\n{extra}"));
     for lang in ["en", "zh"] {
         fx.doc(
             lang,
@@ -1233,4 +1238,166 @@ fn compare_package_sandboxes_the_old_packages_javascript() {
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("timed out"), "{run}");
     assert!(started.elapsed() < std::time::Duration::from_secs(50));
+}
+
+/// Vite (`target/test-tools/vite`, installed by `.ci/run`): its `node_modules`, or `None` (a
+/// skip) without it; under `CI=true` a failure.
+fn require_vite() -> Option<PathBuf> {
+    let dir = crate::common::manifest_dir().join("target/test-tools/vite/node_modules");
+    if dir.join("vite/bin/vite.js").exists() {
+        Some(dir)
+    } else {
+        missing(
+            "vite 8.4.1",
+            &format!("{} does not exist", dir.join("vite").display()),
+        );
+        None
+    }
+}
+
+/// The package a team replaces, built the way it was: `vite build` in library mode (formats
+/// `es` and `iife`, global `FlashDocs<Lang>`) of the fixture's entry modules (`?raw` imports in
+/// both quote styles, an alias key) into `dist/esm/<lang>.js` and `dist/iife/<lang>.js`, then
+/// `npm pack`. `compare-package` finds every key with the same value in the kbrel release of
+/// the same entry modules (exit 0); a key dropped from the release is reported (exit 1).
+#[test]
+fn compare_package_against_a_real_vite_build_and_npm_pack() {
+    if require_tool("node", "--version").is_none() || require_tool("npm", "--version").is_none() {
+        return;
+    }
+    let Some(vite_modules) = require_vite() else {
+        return;
+    };
+    let fx =
+        consumer_fx_with("\n[bundle]\nglobals = { en = \"FlashDocsEn\", zh = \"FlashDocsZh\" }\n");
+    // The old pipeline's project: the same documents and entry modules, built by vite.
+    let old = fx.tmp.path().join("old-pipeline");
+    fs::create_dir_all(&old).unwrap();
+    for dir in ["docs", "src"] {
+        let status = Command::new("cp")
+            .arg("-R")
+            .arg(fx.kb().join(dir))
+            .arg(old.join(dir))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    std::os::unix::fs::symlink(&vite_modules, old.join("node_modules")).unwrap();
+    fs::write(
+        old.join("package.json"),
+        r#"{"name":"@acme/flash-docs","version":"3.2.0","type":"module","files":["dist"],
+  "exports":{"./en":"./dist/esm/en.js","./zh":"./dist/esm/zh.js","./dist/*":"./dist/*"}}
+"#,
+    )
+    .unwrap();
+    let cache = fx.tmp.path().join("vite-cache");
+    fs::write(
+        old.join("vite.config.mjs"),
+        format!(
+            r#"import {{ defineConfig }} from 'vite';
+const lang = process.env.DOCS_LANG;
+export default defineConfig({{
+  logLevel: 'warn',
+  cacheDir: {cache},
+  build: {{
+    outDir: 'dist',
+    emptyOutDir: false,
+    lib: {{
+      entry: `src/${{lang}}.ts`,
+      name: `FlashDocs${{lang[0].toUpperCase()}}${{lang.slice(1)}}`,
+      formats: ['es', 'iife'],
+      fileName: (format) => `${{format === 'es' ? 'esm' : 'iife'}}/${{lang}}.js`,
+    }},
+  }},
+}});
+"#,
+            cache = serde_json::to_string(&cache.display().to_string()).unwrap()
+        ),
+    )
+    .unwrap();
+    for lang in ["en", "zh"] {
+        let out = Command::new("node")
+            .arg(vite_modules.join("vite/bin/vite.js"))
+            .arg("build")
+            .current_dir(&old)
+            .env("DOCS_LANG", lang)
+            .output()
+            .unwrap();
+        let run = Run::from_output_lossy(out);
+        assert_eq!(run.code, 0, "vite build {lang}\n{run}");
+    }
+    for f in ["esm/en.js", "iife/en.js", "esm/zh.js", "iife/zh.js"] {
+        let text = fs::read_to_string(old.join("dist").join(f)).unwrap();
+        assert!(text.contains("Slack"), "{f}: {text}");
+    }
+    let iife = fs::read_to_string(old.join("dist/iife/en.js")).unwrap();
+    assert!(iife.contains("FlashDocsEn"), "{iife}");
+    let packed = fx.tmp.path().join("packed");
+    fs::create_dir_all(&packed).unwrap();
+    let out = Command::new("npm")
+        .args(["pack", "--json", "--pack-destination"])
+        .arg(&packed)
+        .arg("--cache")
+        .arg(fx.tmp.path().join("npm-cache"))
+        .current_dir(&old)
+        .output()
+        .unwrap();
+    let run = Run::from_output_lossy(out);
+    assert_eq!(run.code, 0, "npm pack\n{run}");
+    let tgz = packed.join("acme-flash-docs-3.2.0.tgz");
+    assert!(tgz.exists(), "{run}");
+
+    let run = fx.kbrel(&["compare-package", tgz.to_str().unwrap(), "1.0.0", "--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (
+            &v["missing_keys"],
+            &v["changed_keys"],
+            &v["changed_globals"]
+        ),
+        (&Value::from(0), &Value::from(0), &Value::from(0)),
+        "{v}"
+    );
+    let entries = v["entries"].as_array().unwrap();
+    let mut paths: Vec<&str> = entries
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "dist/esm/en.js",
+            "dist/esm/zh.js",
+            "dist/iife/en.js",
+            "dist/iife/zh.js"
+        ]
+    );
+    for e in entries {
+        // Slack, its alias OldSlack, Lark: identical values (vite's quoted `"__proto__"` set
+        // the prototype instead, so only the release has that key).
+        assert_eq!(e["keys"], 3, "{e}");
+        assert_eq!(e["missing_entry"], false, "{e}");
+    }
+
+    // The release drops the alias: both entry kinds of `en` report it, exit 1.
+    fx.write(
+        "src/en.ts",
+        "import Slack from \"../docs/en/integrations/8.3 Slack.md?raw\";\nimport Lark from '../docs/en/lark.md?raw';\nexport default { Slack, Lark };\n",
+    );
+    let run = fx.publish("1.1.0");
+    assert_eq!(run.code, 0, "{run}");
+    let run = fx.kbrel(&["compare-package", tgz.to_str().unwrap(), "1.1.0", "--json"]);
+    assert_eq!(run.code, 1, "{run}");
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["missing_keys"], 2, "{v}");
+    for e in v["entries"].as_array().unwrap() {
+        let expected: Vec<&str> = if e["path"].as_str().unwrap().ends_with("/en.js") {
+            vec!["OldSlack"]
+        } else {
+            vec![]
+        };
+        assert_eq!(e["missing_keys"], serde_json::json!(expected), "{e}");
+    }
 }

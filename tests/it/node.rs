@@ -445,8 +445,9 @@ fn tar_headers_are_normalised_like_npm_pack() {
     let n = assert_normalised_headers(&p.tgz);
     assert_eq!(
         n,
-        11 + 10,
-        "package.json, README, manifest, 4 bundles, 4 declarations (format 3), 10 docs"
+        11 + 10 + 8 + 10,
+        "package.json, README, manifest, 4 bundles, 4 declarations (format 3), 10 docs; 2 meta \
+         bundles, 2 lazy indexes, their 4 declarations and 10 document modules (format 4)"
     );
 }
 

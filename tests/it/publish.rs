@@ -165,6 +165,25 @@ fn first_publish_writes_exactly_the_registry_layout() {
     .map(String::from)
     .into();
     want.extend(FIXTURE_DOCS.iter().map(|d| format!("package/docs/{d}")));
+    // Format 4: the `{ meta, body }` bundles, the lazy indexes, their declarations and one
+    // module per document text, named by its sha256.
+    for lang in ["en", "zh"] {
+        for f in ["meta.js", "meta.d.ts"] {
+            want.insert(format!("package/dist/esm/{lang}.{f}"));
+        }
+        for f in ["index.js", "index.d.ts"] {
+            want.insert(format!("package/dist/esm/{lang}/{f}"));
+        }
+    }
+    for (p, _, bytes) in &entries {
+        if let Some(rest) = p.strip_prefix("package/docs/") {
+            let lang = rest.split('/').next().unwrap();
+            want.insert(format!(
+                "package/dist/esm/{lang}/doc/{}.js",
+                &sha256_hex(bytes)[..16]
+            ));
+        }
+    }
     assert_eq!(names, want);
     assert_eq!(t["file_count"], entries.len());
     assert_eq!(
@@ -963,7 +982,7 @@ fn package_format_1_rebuilds_the_older_layout_and_is_recorded() {
 
 #[test]
 fn rejects_an_unknown_package_format() {
-    for bad in ["0", "4", "two"] {
+    for bad in ["0", "5", "two"] {
         assert_rejected(|_| {}, &["1.1.0", "--package-format", bad], &[bad], true);
     }
 }
@@ -971,13 +990,9 @@ fn rejects_an_unknown_package_format() {
 #[test]
 fn package_format_3_adds_declarations_and_conditional_exports_to_format_2() {
     let (three, two) = (Kb::new(), Kb::new());
-    three.publish(&["1.0.0"]).success();
+    three.publish(&["1.0.0", "--package-format", "3"]).success();
     two.publish(&["1.0.0", "--package-format", "2"]).success();
-    assert_eq!(
-        manifest(&three, "1.0.0")["package_format"],
-        3,
-        "the default"
-    );
+    assert_eq!(manifest(&three, "1.0.0")["package_format"], 3);
     let entries = |kb: &Kb| tar_entries(&fs::read(kb.reg("acme-kb-1.0.0.tgz")).unwrap());
     let files = |e: &[(String, tar::Header, Vec<u8>)]| -> BTreeMap<String, Vec<u8>> {
         e.iter()
@@ -1671,7 +1686,7 @@ fn snapshot_of_publish_output_and_changelog_section() {
     Published acme-kb@1.0.0 (first release)
       en: 4 documents; 4 added, 0 modified, 0 renamed, 0 removed (+65 -0 lines)
       zh: 4 documents; 4 added, 0 modified, 0 renamed, 0 removed (+61 -0 lines)
-      tarball acme-kb-1.0.0.tgz (19 files, [SIZE] bytes, [INTEGRITY])
+      tarball acme-kb-1.0.0.tgz (35 files, [SIZE] bytes, [INTEGRITY])
       dist-tags: latest → 1.0.0
       wrote 8 new blob(s) and:
         [TMP]/registry/v/1.0.0/manifest.json
@@ -1689,7 +1704,7 @@ fn snapshot_of_publish_output_and_changelog_section() {
     Published acme-kb@1.1.0 (changes against 1.0.0)
       en: 4 documents; 1 added, 1 modified, 1 renamed, 1 removed (+16 -16 lines)
       zh: 4 documents; 1 added, 0 modified, 1 renamed, 1 removed (+13 -14 lines)
-      tarball acme-kb-1.1.0.tgz (19 files, [SIZE] bytes, [INTEGRITY])
+      tarball acme-kb-1.1.0.tgz (35 files, [SIZE] bytes, [INTEGRITY])
       dist-tags: latest → 1.1.0
       wrote 5 new blob(s) and:
         [TMP]/registry/v/1.1.0/manifest.json

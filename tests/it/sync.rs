@@ -91,6 +91,51 @@ fn blob_of(fx: &Fixture, version: &str, lang: &str, path: &str) -> String {
 
 // --- a misbehaving server ---------------------------------------------------------------------
 
+/// A download that stalls (10 bytes, then silence) is reported on stderr while sync waits
+/// ("waiting for <url>: 10 bytes in 1 s", every `--timeout`/3 here, every 10 s by default) and
+/// abandoned by its documented deadline: `--timeout` per attempt, 4 attempts. The cache is
+/// left as it was.
+#[test]
+fn a_stalled_download_is_reported_and_given_up_by_its_deadline() {
+    let fx = fixture();
+    let server = TestServer::start(&fx.kb.registry());
+    let (_tmp, cache) = cache_at(&server, "1.0.0", &fx.v1, &[]);
+    let blob = blob_of(&fx, "1.1.0", "en", "d004.md");
+    let b = blob.clone();
+    server.behave(move |r| {
+        if r.path == b {
+            Action::Stall(10, Duration::from_secs(20))
+        } else {
+            Action::Serve
+        }
+    });
+    let started = Instant::now();
+    let run = sync(&server.url, &cache, &["--timeout", "3"]);
+    let took = started.elapsed();
+    let url = server.at(&blob);
+    assert!(
+        run.stderr
+            .contains(&format!("waiting for {url}: 10 bytes in 1 s")),
+        "{run}"
+    );
+    // Reported again while it stays stalled, for every attempt.
+    let reports = run.stderr.matches(&format!("waiting for {url}")).count();
+    assert!(reports >= 4, "{reports} reports\n{run}");
+    let attempts = server.take_log().iter().filter(|l| l.path == blob).count();
+    assert_eq!(attempts, 4, "one attempt and three retries");
+    assert!(
+        took >= Duration::from_secs(12) && took < Duration::from_secs(40),
+        "gave up after {took:?}"
+    );
+    refused(
+        run,
+        &[&format!("cannot fetch {url}")],
+        &cache,
+        &fx.v1,
+        "1.0.0",
+    );
+}
+
 #[test]
 fn wrong_blob_bytes_are_refused_naming_url_and_hashes() {
     let fx = fixture();
@@ -636,6 +681,9 @@ fn an_update_fetches_only_the_changed_document() {
         report["bytes_fetched"].as_u64().unwrap(),
         want.iter().map(|l| l.bytes).sum::<u64>()
     );
+    // This server never compresses: what came over the wire is what was decoded.
+    assert_eq!(report["bytes_on_wire"], report["bytes_fetched"]);
+    assert_eq!(report["bytes_decoded"], report["bytes_fetched"]);
     assert_eq!(report["delta"], true);
     assert_eq!(report["changes"]["en"]["updated"], 1);
     assert_shows(&cache, &expected(&reg, "1.1.0"), "1.1.0");
@@ -646,6 +694,51 @@ fn an_update_fetches_only_the_changed_document() {
     assert_eq!(
         fs::read_link(cache.join(".kbrel/current")).unwrap(),
         fs::read_link(fresh.join(".kbrel/current")).unwrap()
+    );
+}
+
+/// Against `kbrel serve`, which gzips JSON and markdown for a client that accepts it, the
+/// report tells the bytes on the wire (as sent: the gzip bodies the server answers) from the
+/// bytes decoded (what was verified), and the human report shows both.
+#[test]
+fn sync_reports_wire_and_decoded_bytes_separately() {
+    let kb = Kb::generated("acme-wire", 12);
+    kb.publish("1.0.0");
+    let reg = kb.registry();
+    let serve = common::serve::Serve::start(&reg, &[]);
+    let (_tmp, cache) = new_cache();
+    let report = sync(&serve.url(), &cache, &["--json"]).success().json();
+    let manifest = common::read_json(&reg.join("v/1.0.0/manifest.json"));
+    let mut paths = vec![
+        "index.json".to_string(),
+        "v/1.0.0/manifest.json".to_string(),
+    ];
+    for d in manifest["documents"].as_array().unwrap() {
+        let blob = common::blob_rel(d["sha256"].as_str().unwrap());
+        if !paths.contains(&blob) {
+            paths.push(blob);
+        }
+    }
+    let (mut wire, mut decoded) = (0, 0);
+    for p in &paths {
+        let resp = serve.get_with(&format!("/{p}"), &[("Accept-Encoding", "gzip")]);
+        assert_eq!(resp.status, 200, "{p}");
+        wire += resp.body.len() as u64;
+        decoded += fs::metadata(reg.join(p)).unwrap().len();
+    }
+    assert_eq!(report["requests"], paths.len() as u64);
+    assert_eq!(report["bytes_fetched"], decoded);
+    assert_eq!(report["bytes_decoded"], decoded);
+    assert_eq!(report["bytes_on_wire"], wire);
+    assert!(wire < decoded, "gzip saved nothing: {wire} of {decoded}");
+
+    let (_tmp2, cache2) = new_cache();
+    let human = sync(&serve.url(), &cache2, &[]).success();
+    assert!(
+        human
+            .stdout
+            .contains(&format!("{decoded} bytes ({wire} on the wire) in")),
+        "{human}"
     );
 }
 
@@ -1178,6 +1271,7 @@ fn library_sync_reports_progress_and_refuses_a_dry_run_write() {
         parallel: 4,
         retries: 0,
         timeout: Duration::from_secs(10),
+        stall_report: Duration::from_secs(10),
     };
     // A dry run writes nothing.
     let report = kbrel::sync::sync(

@@ -547,6 +547,7 @@ fn big_registry(dir: &Path, docs: usize) -> Registry {
             warnings: Vec::new(),
             drift: Default::default(),
             package_format: kbrel::package::FORMAT,
+            assets: Vec::new(),
         };
         let package_json = format!("{{\"name\":\"big-kb\",\"version\":\"{version}\"}}\n");
         let tarball = format!("big-kb-{version}.tgz");

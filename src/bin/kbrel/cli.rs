@@ -34,8 +34,11 @@ pub struct Global {
     /// Content root, overriding content.root (one folder per language)
     #[arg(long, global = true, value_name = "DIR")]
     pub content: Option<PathBuf>,
-    /// Registry directory, overriding registry.dir [default: releases/]
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Registry directory or URL (file://, s3://bucket/prefix, gs://…, az://…), overriding
+    /// registry.dir [default: releases/]. A bucket is read through a verified local mirror
+    /// ($KBREL_MIRROR_DIR, else ~/.cache/kbrel/mirrors); credentials come from the cloud's
+    /// usual AWS_*, GOOGLE_* or AZURE_* environment variables
+    #[arg(long, global = true, value_name = "DIR|URL")]
     pub registry: Option<PathBuf>,
     /// Read the content (and, with --config-from-rev, kbrel.toml) at this git revision
     /// (commit, tag or branch) straight from the object database, without a checkout
@@ -52,6 +55,25 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a kbrel.toml for an existing repository: layout, languages, pairing, key source
+    #[command(
+        after_help = "Detects a Docusaurus site (docs/ + i18n/<lang>/docusaurus-plugin-content-docs/current/),
+a Mintlify or Starlight site (<lang>/ folders, a default locale at the root) or one folder per
+language (content/<lang>/), the languages, how documents pair across them, the key source
+(bundler entry modules such as src/en.ts, or keys.json), the front-matter fields every document
+has and the MDX components the site provides; writes a commented kbrel.toml and says what
+`kbrel check` finds under it. Never replaces an existing kbrel.toml without --force.
+
+Examples:
+  kbrel init                       # in the repository's folder
+  kbrel init --dry-run             # print the proposal, write nothing
+  kbrel init ../website --name @acme/docs
+  kbrel init --force               # replace an existing kbrel.toml
+
+Exit codes: 0 written (or printed with --dry-run), 2 error (nothing found to configure, or
+kbrel.toml exists without --force; nothing was written)."
+    )]
+    Init(InitArgs),
     /// Lint the knowledge base: front matter, identities, keys, slugs, links, HTML
     #[command(after_help = "Examples:
   kbrel check
@@ -203,7 +225,11 @@ different content under that version is an error. The registry's own error text 
 
 Examples:
   kbrel push 1.3.4 --to http://127.0.0.1:4873/
-  NPM_TOKEN=… kbrel push latest --to https://registry.example.com/"
+  NPM_TOKEN=… kbrel push latest --to https://registry.example.com/
+
+Object storage: `kbrel push all --to s3://bucket/prefix` (or gs://, az://) copies the whole
+registry into the bucket: new blobs, each new version's files (create-only), index.json last
+with a conditional write, then the packument and signature."
     )]
     Push(PushArgs),
     /// Manage ed25519 signing keys for index.json
@@ -322,6 +348,25 @@ pub struct ComparePackageArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The repository (or site) folder [default: .]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The npm package name [default: package.json's name, else the folder's name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace an existing kbrel.toml
+    #[arg(long)]
+    pub force: bool,
+    /// Print the proposed kbrel.toml to stdout; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the detection as JSON (with the proposed kbrel.toml in `toml`)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct PackArgs {
     /// A published version, `v`-prefixed version or dist-tag
     pub version: String,
@@ -404,8 +449,9 @@ pub struct PublishArgs {
     /// Ignore the baseline file: every error blocks
     #[arg(long, conflicts_with = "baseline")]
     pub no_baseline: bool,
-    /// Tarball package format: 2 (this kbrel's), or 1 to rebuild byte for byte a release made
-    /// by an older kbrel (its manifest.json records the format; absent means 1)
+    /// Tarball package format: 4 (this kbrel's: assets, `{ meta, body }` bundles and lazy
+    /// per-document modules), or 1–3 to rebuild byte for byte a release made by an older kbrel
+    /// (its manifest.json records the format; absent means 1)
     #[arg(long, value_name = "N", default_value_t = kbrel::package::FORMAT,
           value_parser = package_format)]
     pub package_format: u32,
@@ -600,9 +646,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Version (or dist-tag / latest) to push
+    /// Version (or dist-tag / latest) to push; `all` for object storage
     pub version: String,
-    /// npm registry URL
+    /// npm registry URL, or s3://, gs://, az:// to copy the registry into object storage
     #[arg(long, value_name = "URL")]
     pub to: String,
     /// Auth token [default: $KBREL_NPM_TOKEN, else $NPM_TOKEN]

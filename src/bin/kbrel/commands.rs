@@ -16,13 +16,23 @@ use kbrel::snapshot::{self, SideSpec, Snapshot};
 
 use crate::cli::{
     AckArgs, BumpArg, BumpArgs, ChangelogArgs, ChangelogFormat, CheckArgs, CheckFormat, Cli,
-    ColorChoice, Command, ComparePackageArgs, DiffArgs, Global, ImportArgs, KeyCommand, KeysArgs,
-    PackArgs, PublishArgs, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
+    ColorChoice, Command, ComparePackageArgs, DiffArgs, Global, ImportArgs, InitArgs, KeyCommand,
+    KeysArgs, PackArgs, PublishArgs, PushArgs, ServeArgs, StatusArgs, SyncArgs, VerifyArgs,
 };
 use crate::output;
 
-pub fn run(cli: Cli) -> Result<u8> {
+pub fn run(mut cli: Cli) -> Result<u8> {
+    // A registry in object storage: read commands run on a verified local mirror of it;
+    // publish and import upload what they added, index last (src/services/remote.rs).
+    if let Some(url) = remote_arg(&mut cli) {
+        return run_remote(cli, &url);
+    }
+    run_local(cli)
+}
+
+fn run_local(cli: Cli) -> Result<u8> {
     match cli.command {
+        Command::Init(args) => init(args),
         Command::Check(args) => check(&cli.global, args),
         Command::Keys(args) => keys(&cli.global, args),
         Command::Publish(args) => publish(&cli.global, args),
@@ -40,6 +50,102 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Pack(args) => pack(&cli.global, args),
         Command::ComparePackage(args) => compare_package(&cli.global, args),
     }
+}
+
+/// The object storage URL this command's registry is, if any (moved into `--registry`).
+fn remote_arg(cli: &mut Cli) -> Option<String> {
+    let is_url = |p: &PathBuf| p.to_str().is_some_and(kbrel::remote::is_remote_url);
+    let positional = match &mut cli.command {
+        Command::Verify(a) => a.dir.take_if(|d| is_url(d)),
+        Command::Serve(a) => a.dir.take_if(|d| is_url(d)),
+        _ => None,
+    };
+    if let Some(p) = positional {
+        cli.global.registry = Some(p);
+    }
+    if let Command::Sync(a) = &cli.command
+        && a.from.as_deref().is_some_and(kbrel::remote::is_remote_url)
+    {
+        return a.from.clone();
+    }
+    let url = cli.global.registry.as_ref().filter(|p| is_url(p))?;
+    url.to_str().map(str::to_string)
+}
+
+/// The object store options from the environment: every `AWS_*`, `GOOGLE_*` and `AZURE_*`
+/// variable, named as `object_store` reads them (credentials are never stored by kbrel).
+fn remote_config() -> kbrel::remote::RemoteConfig {
+    let options = std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
+        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    kbrel::remote::RemoteConfig {
+        options,
+        ..Default::default()
+    }
+}
+
+/// The local mirror of a registry in object storage: `$KBREL_MIRROR_DIR`, else
+/// `$XDG_CACHE_HOME/kbrel/mirrors`, else `~/.cache/kbrel/mirrors`, one folder per URL.
+fn mirror_dir(url: &str) -> Result<PathBuf> {
+    let root = match std::env::var_os("KBREL_MIRROR_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => match std::env::var_os("XDG_CACHE_HOME") {
+            Some(d) => PathBuf::from(d).join("kbrel/mirrors"),
+            None => PathBuf::from(
+                std::env::var_os("HOME").context("HOME is not set; set KBREL_MIRROR_DIR")?,
+            )
+            .join(".cache/kbrel/mirrors"),
+        },
+    };
+    let url = url.trim_end_matches('/');
+    Ok(std::path::absolute(root)?.join(&kbrel::hash::sha256_hex(url.as_bytes())[..16]))
+}
+
+fn run_remote(mut cli: Cli, url: &str) -> Result<u8> {
+    let remote = match kbrel::remote::parse_location(url, &remote_config())? {
+        kbrel::remote::Location::Remote(r) => r,
+        kbrel::remote::Location::Dir(_) => unreachable!("checked by remote_arg"),
+    };
+    if let Command::Push(a) = &cli.command {
+        return Err(kbrel::Error::Usage(format!(
+            "--registry {url} with push: push reads a local registry; use `kbrel push {} --to {url}` to copy one into object storage",
+            a.version
+        ))
+        .into());
+    }
+    let mirror = Registry::new(mirror_dir(url)?);
+    let before = remote.pull(&mirror)?;
+    let writes = matches!(cli.command, Command::Publish(_) | Command::Import(_));
+    let repair = matches!(&cli.command, Command::Verify(a) if a.repair);
+    let verify_json = matches!(&cli.command, Command::Verify(a) if a.json);
+    let is_verify = matches!(cli.command, Command::Verify(_));
+    let quiet = cli.global.quiet;
+    if let Command::Sync(a) = &mut cli.command {
+        a.from = Some(mirror.dir.display().to_string());
+    } else {
+        cli.global.registry = Some(mirror.dir.clone());
+    }
+    let code = run_local(cli)?;
+    if writes && code == 0 {
+        let up = remote.upload_new(&mirror, &before)?;
+        output::uploaded(&up, remote.url(), quiet);
+    }
+    if is_verify {
+        let leftovers = remote.leftovers(before.index.as_ref())?;
+        let removed = if repair {
+            remote.remove_leftovers(&leftovers)?
+        } else {
+            0
+        };
+        output::remote_leftovers(&leftovers, removed, &remote, verify_json, quiet);
+        if leftovers.iter().any(|l| !l.ours) || (!repair && !leftovers.is_empty()) {
+            return Ok(code.max(1));
+        }
+    }
+    Ok(code)
 }
 
 /// Find and load the configuration, then apply the global overrides.
@@ -142,6 +248,23 @@ fn load_side(
     })
 }
 
+fn init(args: InitArgs) -> Result<u8> {
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
+    if let Some(name) = &args.name
+        && let Err(msg) = kbrel::npm::validate_package_name(name)
+    {
+        anyhow::bail!(kbrel::Error::Usage(format!("--name `{name}`: {msg}")));
+    }
+    let proposal = kbrel::init::propose(&dir, args.name.as_deref())?;
+    let written = if args.dry_run {
+        None
+    } else {
+        Some(kbrel::init::write(&dir, &proposal.toml, args.force)?)
+    };
+    output::init(&proposal, written.as_deref(), args.json)?;
+    Ok(0)
+}
+
 fn check(g: &Global, args: CheckArgs) -> Result<u8> {
     use kbrel::baseline;
     let cfg = load_config(g)?;
@@ -159,6 +282,7 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
         checked: &checked,
         documents: kb.documents.len(),
         prefix: repo_prefix(g, &cfg),
+        layout: (!cfg.plain_folders()).then_some(&cfg),
         baselined: 0,
         prunable: Vec::new(),
         new_errors: checked.errors(),
@@ -208,6 +332,14 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
 /// Where the content root is, relative to the repository's work tree (or, outside a
 /// repository, to the folder of kbrel.toml): the prefix of the paths CI annotations need.
 fn repo_prefix(g: &Global, cfg: &Config) -> String {
+    if !cfg.plain_folders() {
+        // Findings name files relative to kbrel.toml's folder (`Config::source_path`).
+        let mut base = cfg.clone();
+        base.content.root = PathBuf::from(".");
+        base.content.layout = kbrel::config::Layout::Folders;
+        base.content.roots.clear();
+        return repo_prefix(g, &base);
+    }
     let repo = Repo::try_discover(&cfg.base_dir);
     let rel = match (&g.from_git, &repo) {
         (Some(_), Some(r)) => kbrel::git::content_root_in(cfg, r).ok(),
@@ -1172,6 +1304,25 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
 fn push(g: &Global, args: PushArgs) -> Result<u8> {
     let reg = Registry::new(registry_arg(g, None)?);
     let index = kbrel::server::check_registry(&reg)?;
+    if kbrel::remote::is_remote_url(&args.to) && !args.to.starts_with("http") {
+        // Object storage: copy the whole local registry, in order, index last.
+        if args.version != "all" {
+            return Err(kbrel::Error::Usage(format!(
+                "push to {}: object storage receives the whole registry; write `kbrel push all --to {}`",
+                args.to, args.to
+            ))
+            .into());
+        }
+        let kbrel::remote::Location::Remote(remote) =
+            kbrel::remote::parse_location(&args.to, &remote_config())?
+        else {
+            unreachable!("an object storage URL")
+        };
+        let before = remote.index_state()?;
+        let up = remote.upload_new(&reg, &before)?;
+        output::uploaded(&up, remote.url(), g.quiet);
+        return Ok(0);
+    }
     let token = args
         .token
         .clone()
@@ -1242,6 +1393,8 @@ fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
         parallel: args.jobs,
         retries: 3,
         timeout: Duration::from_secs(args.timeout.max(1)),
+        // Every 10 s, or three times per attempt for a shorter --timeout.
+        stall_report: Duration::from_secs(10).min(Duration::from_secs(args.timeout.max(1)) / 3),
         max_document_size: args.max_document_size,
     };
     let bar = (std::io::stderr().is_terminal() && !g.quiet && !args.json).then(|| {
@@ -1252,7 +1405,23 @@ fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
         );
         b
     });
+    let timeout = args.timeout.max(1);
     let mut progress = |p: kbrel::sync::Progress| {
+        if let Some(w) = &p.waiting {
+            if !g.quiet {
+                let line = format!(
+                    "waiting for {}: {} bytes in {} s (each attempt gives up after {timeout} s, --timeout)",
+                    kbrel::server::printable(&w.url),
+                    w.bytes,
+                    w.idle.as_secs()
+                );
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            return;
+        }
         if let Some(b) = &bar {
             b.set_length(p.total);
             b.set_position(p.done);

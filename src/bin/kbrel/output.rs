@@ -89,8 +89,11 @@ fn finding_line(f: &Finding) -> String {
 pub struct CheckView<'a> {
     pub checked: &'a kbrel::lint::Checked,
     pub documents: usize,
-    /// The content root relative to the repository (`docs/`, or empty).
+    /// The content root relative to the repository (`docs/`, or empty); with a layout other
+    /// than one folder per language, kbrel.toml's folder.
     pub prefix: String,
+    /// The configuration, when its layout is not one folder per language.
+    pub layout: Option<&'a kbrel::config::Config>,
     /// Error-level findings the baseline holds.
     pub baselined: usize,
     /// Baseline entries no finding matches any more.
@@ -121,7 +124,17 @@ impl CheckView<'_> {
     }
 
     fn path(&self, f: &Finding) -> String {
-        format!("{}{}", self.prefix, f.file)
+        format!("{}{}", self.prefix, self.display(&f.file))
+    }
+
+    /// A finding's file as the user finds it: relative to the content root with one folder
+    /// per language; with another layout, the real file relative to kbrel.toml's folder
+    /// (`zh/a.mdx` → `i18n/zh/docusaurus-plugin-content-docs/current/a.mdx`).
+    fn display(&self, file: &str) -> String {
+        match self.layout {
+            Some(cfg) => cfg.source_path(file),
+            None => file.to_string(),
+        }
     }
 }
 
@@ -195,7 +208,7 @@ pub fn check(
             emit(&s)?;
         }
         CheckFormat::Sarif => return json(&sarif(v, &listed)),
-        CheckFormat::Human => emit(&grouped(&listed))?,
+        CheckFormat::Human => emit(&grouped(&listed, &|file| v.display(file)))?,
     }
     if quiet {
         return Ok(());
@@ -373,6 +386,63 @@ pub fn compare_package(
 }
 
 /// `kbrel keys`.
+/// `kbrel init`: the proposal (stdout: the kbrel.toml with --dry-run, or the JSON report) and
+/// what was found and written (stderr).
+pub fn init(
+    p: &kbrel::init::Proposal,
+    written: Option<&std::path::Path>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(p);
+    }
+    if written.is_none() {
+        emit(&p.toml)?;
+    }
+    let langs: Vec<String> = p
+        .languages
+        .iter()
+        .map(|l| {
+            format!(
+                "{} ({} documents)",
+                sanitize(l),
+                p.documents.get(l).copied().unwrap_or(0)
+            )
+        })
+        .collect();
+    let keys = match (&p.keys_from, &p.keys_file) {
+        (Some(k), _) => format!("entry modules {}", sanitize(k)),
+        (None, Some(f)) => format!("keys file {}", sanitize(f)),
+        (None, None) => "none (documents bundled under their ids)".into(),
+    };
+    let mut s = format!(
+        "layout:    {} ({})
+languages: {}
+pairing:   {} ({})
+keys:      {keys}
+",
+        p.layout,
+        sanitize(&p.layout_evidence),
+        langs.join(", "),
+        p.pairing,
+        sanitize(&p.pairing_evidence),
+    );
+    s.push_str(&format!(
+        "check:     {} error(s), {} warning(s) under this configuration
+",
+        p.errors, p.warnings
+    ));
+    match written {
+        Some(path) => s.push_str(&format!(
+            "wrote {}; next: kbrel check\n",
+            sanitize(&path.display().to_string())
+        )),
+        None => s.push_str("(dry run: nothing written)\n"),
+    }
+    eprint!("{s}");
+    Ok(())
+}
+
 pub fn keys(keys: &[kbrel::content::EffectiveKey], as_json: bool) -> anyhow::Result<()> {
     if as_json {
         #[derive(Serialize)]
@@ -418,7 +488,7 @@ pub fn keys(keys: &[kbrel::content::EffectiveKey], as_json: bool) -> anyhow::Res
 }
 
 /// Human output: a header per file, then `line: severity[code]: message`.
-fn grouped(listed: &[&Finding]) -> String {
+fn grouped(listed: &[&Finding], display: &dyn Fn(&str) -> String) -> String {
     let mut s = String::new();
     let mut current: Option<&str> = None;
     for f in listed {
@@ -426,7 +496,7 @@ fn grouped(listed: &[&Finding]) -> String {
             if current.is_some() {
                 s.push('\n');
             }
-            let _ = writeln!(s, "{}", name(&f.file));
+            let _ = writeln!(s, "{}", name(&display(&f.file)));
             current = Some(&f.file);
         }
         let sev = match f.severity {
@@ -436,7 +506,7 @@ fn grouped(listed: &[&Finding]) -> String {
         let _ = writeln!(
             s,
             "  {}:{}: {sev}[{}]: {}",
-            name(&f.file),
+            name(&display(&f.file)),
             f.line,
             f.code,
             name(&f.message)
@@ -1205,9 +1275,14 @@ pub fn sync(
             c.added, c.updated, c.removed
         );
     }
+    let wire = if r.bytes_on_wire == r.bytes_decoded {
+        String::new()
+    } else {
+        format!(" ({} on the wire)", r.bytes_on_wire)
+    };
     let _ = writeln!(
         s,
-        "  fetched {} document(s), {} bytes in {} request(s){}",
+        "  fetched {} document(s), {} bytes{wire} in {} request(s){}",
         r.documents_fetched,
         r.bytes_fetched,
         r.requests,
@@ -1237,4 +1312,55 @@ pub fn sync_offline(r: &kbrel::sync::OfflineReport, as_json: bool) -> anyhow::Re
         r.problems.len()
     );
     emit(&s)
+}
+
+/// What a publish, import or push wrote into object storage.
+pub fn uploaded(up: &kbrel::remote::Uploaded, url: &str, quiet: bool) {
+    if quiet {
+        return;
+    }
+    if up.objects == 0 {
+        eprintln!("{}: up to date, nothing uploaded", sanitize(url));
+    } else {
+        eprintln!(
+            "uploaded {} objects ({} bytes) to {}, index.json last{}",
+            up.objects,
+            up.bytes,
+            sanitize(url),
+            if up.versions.is_empty() {
+                String::new()
+            } else {
+                format!(" (lists {})", up.versions.join(", "))
+            }
+        );
+    }
+}
+
+/// Objects under a registry prefix that its index does not account for.
+pub fn remote_leftovers(
+    leftovers: &[kbrel::remote::Leftover],
+    removed: usize,
+    remote: &kbrel::remote::Remote,
+    as_json: bool,
+    quiet: bool,
+) {
+    if as_json || (quiet && leftovers.is_empty()) {
+        for l in leftovers {
+            eprintln!("leftover: {}", sanitize(&remote.object_url(&l.rel)));
+        }
+        return;
+    }
+    for l in leftovers {
+        let what = match (l.ours, removed > 0) {
+            (true, true) => "removed leftover",
+            (true, false) => {
+                "leftover (not listed by index.json; `kbrel verify --repair` removes it)"
+            }
+            (false, _) => "not kbrel's (left alone)",
+        };
+        eprintln!("{what}: {}", sanitize(&remote.object_url(&l.rel)));
+    }
+    if leftovers.is_empty() {
+        eprintln!("{}: no leftovers", sanitize(remote.url()));
+    }
 }

@@ -275,6 +275,9 @@ pub enum Action {
     DropMidBody,
     /// 200 with a chunked body that never ends (until the client hangs up).
     Endless,
+    /// Content-Length of the whole file, its first `n` bytes, then nothing more (the
+    /// connection stays open) for this long: a stalled transfer.
+    Stall(usize, Duration),
 }
 
 /// One response sent: path, status, body bytes written.
@@ -471,6 +474,20 @@ fn serve_connection(conn: TcpStream, s: &Shared) -> std::io::Result<()> {
                 out.write_all(&b[..half])?;
                 out.flush()?;
                 log(200, half);
+                return out.shutdown(std::net::Shutdown::Both);
+            }
+            Action::Stall(n, hold) => {
+                let b = file().unwrap_or_default();
+                let n = n.min(b.len());
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                    b.len()
+                )?;
+                out.write_all(&b[..n])?;
+                out.flush()?;
+                log(200, n);
+                std::thread::sleep(hold);
                 return out.shutdown(std::net::Shutdown::Both);
             }
             Action::DropMidBody => {

@@ -1,0 +1,830 @@
+//! Registries in object storage (`s3://bucket/prefix`, `gs://…`, `az://…`) through the
+//! `object_store` crate: a verified local mirror for reading, ordered uploads for writing.
+//!
+//! Reading: [`Remote::pull`] fetches `index.json` (remembering its ETag) and every file it
+//! lists into a local mirror folder (each checked against its sha256 before it is stored,
+//! written to a temporary name and renamed), so every command that reads a registry folder
+//! reads a bucket unchanged. Writing: a publish runs against the mirror, then
+//! [`Remote::upload_new`] uploads what the new index lists and the old one did not, in the
+//! order that keeps the registry valid at every instant: content-addressed blobs, each new
+//! version's `manifest.json` created only if absent (the claim on the version), its tarball,
+//! `diff.json` and `package.json` (also create-only), then `index.json` with a conditional
+//! write (`If-Match` on the ETag read at the start, `If-None-Match: *` for the first release),
+//! and only then the files derived from the index (the npm packument, `index.json.sig`), which
+//! must match the index a reader sees. Of two concurrent publishers exactly one writes the
+//! index; the other gets [`Error::RemoteConflict`] and nothing it wrote is listed.
+//!
+//! No environment is read here: the binary passes the store options (credentials, region,
+//! endpoint) in [`RemoteConfig`].
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig, UpdateVersion,
+};
+
+use crate::error::{Error, Result};
+use crate::hash::sha256_hex;
+use crate::manifest::{self, Index};
+use crate::registry::{self, INDEX_FILE, MAX_BLOB_BYTES, MAX_INDEX_BYTES, Registry};
+
+/// Requests in flight at once (uploads and downloads).
+pub const PARALLEL: usize = 32;
+
+/// `Cache-Control` of content-addressed files and tarballs: they never change.
+pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// `Cache-Control` of files that change with every release (index, packument, signature).
+pub const CACHE_REVALIDATE: &str = "public, max-age=60, must-revalidate";
+
+/// How to reach the store: options in `object_store`'s keys (`aws_access_key_id`,
+/// `aws_region`, `aws_endpoint`, `google_service_account`, `azure_storage_account_name`, …,
+/// case-insensitive) and the retry policy.
+#[derive(Debug, Clone)]
+pub struct RemoteConfig {
+    pub options: Vec<(String, String)>,
+    pub retries: usize,
+    pub retry_timeout: Duration,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        RemoteConfig {
+            options: Vec::new(),
+            retries: 4,
+            retry_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where a registry lives, parsed once at the boundary.
+#[derive(Debug)]
+pub enum Location {
+    /// A folder (a plain path or `file://`).
+    Dir(PathBuf),
+    /// A prefix in object storage.
+    Remote(Box<Remote>),
+}
+
+/// Whether `arg` names object storage (`s3://`, `gs://`, `az://`; any other scheme but
+/// `file://` and HTTP, so that [`parse_location`] names it) rather than a folder or a web
+/// address.
+pub fn is_remote_url(arg: &str) -> bool {
+    matches!(arg.split_once("://"), Some((s, _)) if !matches!(s, "file" | "http" | "https"))
+}
+
+/// Parse a `--registry` value: a plain path, `file:///abs/path`, or an object storage URL.
+pub fn parse_location(arg: &str, config: &RemoteConfig) -> Result<Location> {
+    if let Some(rest) = arg.strip_prefix("file://") {
+        if rest.is_empty() || !rest.starts_with('/') {
+            return Err(Error::Usage(format!(
+                "`{arg}`: a file:// registry URL takes an absolute path (file:///path/to/releases)"
+            )));
+        }
+        return Ok(Location::Dir(PathBuf::from(rest)));
+    }
+    if !is_remote_url(arg) {
+        return Ok(Location::Dir(PathBuf::from(arg)));
+    }
+    Ok(Location::Remote(Box::new(Remote::open(arg, config)?)))
+}
+
+/// A registry in object storage.
+#[derive(Debug)]
+pub struct Remote {
+    /// The URL as given, without a trailing `/`.
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    rt: tokio::runtime::Runtime,
+}
+
+/// What [`Remote::pull`] saw: the index and the ETag the publish's conditional write needs.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    pub index: Option<Index>,
+    pub index_bytes: Option<Vec<u8>>,
+    pub etag: Option<String>,
+    /// Files fetched into the mirror (the rest were there already, verified).
+    pub fetched: usize,
+}
+
+/// What [`Remote::upload_new`] wrote.
+#[derive(Debug, Clone, Default)]
+pub struct Uploaded {
+    pub objects: usize,
+    pub bytes: u64,
+    /// New versions now listed by the remote index.
+    pub versions: Vec<String>,
+}
+
+/// An object under the prefix that the index does not account for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    /// Relative to the registry prefix.
+    pub rel: String,
+    /// Whether its name is one kbrel writes (so `verify --repair` may remove it).
+    pub ours: bool,
+}
+
+impl Remote {
+    /// Connect to `url` (nothing is requested yet).
+    pub fn open(url: &str, config: &RemoteConfig) -> Result<Remote> {
+        let bad = |message: String| Error::Remote {
+            action: "open",
+            object: url.to_string(),
+            message,
+        };
+        let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        // rustls on ring, which the tree already has (ureq); installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let retry = RetryConfig {
+            max_retries: config.retries,
+            retry_timeout: config.retry_timeout,
+            ..RetryConfig::default()
+        };
+        let (store, prefix): (Arc<dyn ObjectStore>, Path) = match parsed.scheme() {
+            "s3" | "s3a" => {
+                let mut b = object_store::aws::AmazonS3Builder::new()
+                    .with_url(url)
+                    .with_retry(retry);
+                for (k, v) in &config.options {
+                    if let Ok(key) = k.to_ascii_lowercase().parse() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                let store = b.build().map_err(|e| bad(e.to_string()))?;
+                (Arc::new(store), Path::from(parsed.path()))
+            }
+            "gs" => {
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
+                    .with_url(url)
+                    .with_retry(retry);
+                for (k, v) in &config.options {
+                    if let Ok(key) = k.to_ascii_lowercase().parse() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                let store = b.build().map_err(|e| bad(e.to_string()))?;
+                (Arc::new(store), Path::from(parsed.path()))
+            }
+            "az" | "azure" | "abfs" | "abfss" => {
+                let mut b = object_store::azure::MicrosoftAzureBuilder::new()
+                    .with_url(url)
+                    .with_retry(retry);
+                for (k, v) in &config.options {
+                    if let Ok(key) = k.to_ascii_lowercase().parse() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                let store = b.build().map_err(|e| bad(e.to_string()))?;
+                (Arc::new(store), Path::from(parsed.path()))
+            }
+            other => {
+                return Err(Error::Usage(format!(
+                    "`{url}`: registry URLs are s3://, gs://, az:// or file:// (not {other}://)"
+                )));
+            }
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| bad(format!("cannot start the I/O runtime: {e}")))?;
+        Ok(Remote {
+            url: url.trim_end_matches('/').to_string(),
+            store,
+            prefix,
+            rt,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The full URL of a registry file, for messages.
+    pub fn object_url(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.url)
+    }
+
+    fn key(&self, rel: &str) -> Path {
+        if self.prefix.as_ref().is_empty() {
+            Path::from(rel)
+        } else {
+            Path::from(format!("{}/{rel}", self.prefix))
+        }
+    }
+
+    fn err(&self, action: &'static str, rel: &str, e: object_store::Error) -> Error {
+        let object = self.object_url(rel);
+        match e {
+            object_store::Error::Precondition { .. }
+            | object_store::Error::AlreadyExists { .. } => Error::RemoteConflict {
+                object,
+                message: format!("conditional {action} refused"),
+            },
+            object_store::Error::NotFound { .. } => Error::Remote {
+                action,
+                object,
+                message: "not found (is the bucket there?)".into(),
+            },
+            e => {
+                let text = e.to_string();
+                let message = if text.contains("NoSuchBucket") {
+                    "the bucket does not exist".to_string()
+                } else if text.contains("InvalidAccessKeyId")
+                    || text.contains("SignatureDoesNotMatch")
+                    || text.contains("403 Forbidden")
+                {
+                    format!("access denied: check the credentials ({})", one_line(&text))
+                } else {
+                    one_line(&text)
+                };
+                Error::Remote {
+                    action,
+                    object,
+                    message,
+                }
+            }
+        }
+    }
+
+    /// An object's bytes and ETag, `None` when it does not exist; refused above `limit`.
+    async fn get(&self, rel: &str, limit: u64) -> Result<Option<(Vec<u8>, Option<String>)>> {
+        let r = match self.store.get(&self.key(rel)).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.err("read", rel, e)),
+        };
+        if r.meta.size > limit {
+            return Err(Error::Remote {
+                action: "read",
+                object: self.object_url(rel),
+                message: format!("{} bytes, more than the {limit} expected", r.meta.size),
+            });
+        }
+        let etag = r.meta.e_tag.clone();
+        let bytes = r.bytes().await.map_err(|e| self.err("read", rel, e))?;
+        Ok(Some((bytes.to_vec(), etag)))
+    }
+
+    async fn put(&self, rel: &str, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::CacheControl, cache_control(rel).into());
+        attributes.insert(Attribute::ContentType, content_type(rel).into());
+        let opts = PutOptions {
+            mode,
+            attributes,
+            ..PutOptions::default()
+        };
+        self.store
+            .put_opts(&self.key(rel), PutPayload::from(bytes), opts)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err("write", rel, e))
+    }
+
+    /// Every object under the prefix, relative to it.
+    async fn list_all(&self) -> Result<Vec<String>> {
+        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+        let metas: Vec<_> = self
+            .store
+            .list(prefix)
+            .try_collect()
+            .await
+            .map_err(|e| self.err("list", "", e))?;
+        let strip = format!("{}/", self.prefix);
+        Ok(metas
+            .into_iter()
+            .map(|m| {
+                let p = m.location.to_string();
+                match p.strip_prefix(&strip) {
+                    Some(rel) if !self.prefix.as_ref().is_empty() => rel.to_string(),
+                    _ => p,
+                }
+            })
+            .collect())
+    }
+
+    /// The remote index and its ETag only (what [`Self::upload_new`] needs when the source
+    /// registry is a complete local one, as for `kbrel push --to URL`).
+    pub fn index_state(&self) -> Result<Pulled> {
+        self.rt.block_on(async {
+            let got = self.get(INDEX_FILE, MAX_INDEX_BYTES).await?;
+            let index = match &got {
+                Some((b, _)) => Some(manifest::parse_index(
+                    b,
+                    FsPath::new(&self.object_url(INDEX_FILE)),
+                )?),
+                None => None,
+            };
+            Ok(Pulled {
+                index,
+                etag: got.as_ref().and_then(|(_, e)| e.clone()),
+                index_bytes: got.map(|(b, _)| b),
+                fetched: 0,
+            })
+        })
+    }
+
+    /// Fetch the registry into `mirror` (a folder kbrel owns): `index.json` and every file
+    /// it lists, each verified against its sha256 before it is stored; files already there
+    /// and intact are not fetched again. `index.json` is written last.
+    pub fn pull(&self, mirror: &Registry) -> Result<Pulled> {
+        self.rt.block_on(self.pull_async(mirror))
+    }
+
+    async fn pull_async(&self, mirror: &Registry) -> Result<Pulled> {
+        std::fs::create_dir_all(&mirror.dir).map_err(|e| Error::io("create", &mirror.dir, e))?;
+        let Some((bytes, etag)) = self.get(INDEX_FILE, MAX_INDEX_BYTES).await? else {
+            // No index: an empty prefix (nothing published yet), or something else.
+            let foreign: Vec<String> = self
+                .list_all()
+                .await?
+                .into_iter()
+                .filter(|rel| !is_ours(rel, None))
+                .collect();
+            if let Some(first) = foreign.first() {
+                return Err(Error::NoRegistry {
+                    path: PathBuf::from(&self.url),
+                    reason: format!(
+                        "it has no index.json and holds objects kbrel does not write ({} of them, e.g. `{}`)",
+                        foreign.len(),
+                        self.object_url(first)
+                    ),
+                });
+            }
+            for rel in [INDEX_FILE, crate::sign::SIG_FILE] {
+                let _ = std::fs::remove_file(mirror.path(rel));
+            }
+            return Ok(Pulled {
+                index: None,
+                index_bytes: None,
+                etag: None,
+                fetched: 0,
+            });
+        };
+        let index = manifest::parse_index(&bytes, FsPath::new(&self.object_url(INDEX_FILE)))?;
+        // The version files and tarballs, then the blobs their manifests list.
+        let mut files: Vec<(String, String, u64)> = Vec::new();
+        for v in &index.versions {
+            for f in [&v.manifest, &v.diff, &v.package_json] {
+                files.push((f.path.clone(), f.sha256.clone(), f.size));
+            }
+            files.push((
+                v.tarball.path.clone(),
+                v.tarball.sha256.clone(),
+                v.tarball.size,
+            ));
+        }
+        let mut fetched = self.fetch_verified(mirror, files).await?;
+        let mut blobs: BTreeSet<(String, u64)> = BTreeSet::new();
+        for v in &index.versions {
+            let m = mirror.read_manifest(v)?;
+            for d in m.documents {
+                blobs.insert((d.sha256, d.size));
+            }
+            for a in m.assets {
+                blobs.insert((a.sha256, a.size));
+            }
+        }
+        let have = mirror.stored_blobs();
+        let wanted = blobs
+            .into_iter()
+            .filter(|(sha, _)| !have.contains(sha))
+            .map(|(sha, size)| (registry::blob_path(&sha), sha, size))
+            .collect();
+        fetched += self.fetch_verified(mirror, wanted).await?;
+        // Derived files: whatever the bucket has (the signature is checked by its readers).
+        for rel in [
+            crate::sign::SIG_FILE.to_string(),
+            crate::npm::packument_path(&index.name),
+        ] {
+            match self.get(&rel, MAX_INDEX_BYTES).await? {
+                Some((b, _)) => write_cache(&mirror.path(&rel), &b)?,
+                None => {
+                    let _ = std::fs::remove_file(mirror.path(&rel));
+                }
+            }
+        }
+        registry::write_atomic(&mirror.path(INDEX_FILE), &bytes)?;
+        Ok(Pulled {
+            index: Some(index),
+            index_bytes: Some(bytes),
+            etag,
+            fetched,
+        })
+    }
+
+    /// Fetch `(rel, sha256, size)` files missing or damaged in the mirror, in parallel.
+    async fn fetch_verified(
+        &self,
+        mirror: &Registry,
+        files: Vec<(String, String, u64)>,
+    ) -> Result<usize> {
+        let results: Vec<Result<bool>> = futures_util::stream::iter(files)
+            .map(|(rel, sha, size)| async move {
+                let local = mirror.path(&rel);
+                if let Ok(b) = crate::fsx::read_regular(&local, crate::fsx::bound(size))
+                    && sha256_hex(&b) == sha
+                {
+                    return Ok(false);
+                }
+                let Some((bytes, _)) = self.get(&rel, size.min(MAX_BLOB_BYTES)).await? else {
+                    return Err(Error::Remote {
+                        action: "read",
+                        object: self.object_url(&rel),
+                        message: "index.json lists it, but it is missing".into(),
+                    });
+                };
+                let actual = sha256_hex(&bytes);
+                if actual != sha {
+                    return Err(Error::CorruptRegistry {
+                        path: PathBuf::from(self.object_url(&rel)),
+                        message: format!("sha256 mismatch: expected {sha}, found {actual}"),
+                    });
+                }
+                write_cache(&local, &bytes)?;
+                Ok(true)
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        let mut n = 0;
+        for r in results {
+            n += usize::from(r?);
+        }
+        Ok(n)
+    }
+
+    /// Upload what `source`'s index lists and `before` (the remote index read at the start)
+    /// did not, in order, index last and conditional on `before.etag`. Versions listed on
+    /// both sides must be the same release. Returns what was written.
+    pub fn upload_new(&self, source: &Registry, before: &Pulled) -> Result<Uploaded> {
+        self.rt.block_on(self.upload_async(source, before))
+    }
+
+    async fn upload_async(&self, source: &Registry, before: &Pulled) -> Result<Uploaded> {
+        let Some((index, index_bytes)) = source.read_index()? else {
+            return Err(source.not_a_registry());
+        };
+        if before.index_bytes.as_deref() == Some(&index_bytes[..]) {
+            return Ok(Uploaded::default());
+        }
+        let old: Vec<_> = before.index.iter().flat_map(|i| &i.versions).collect();
+        if let Some(b) = &before.index
+            && b.name != index.name
+        {
+            return Err(Error::Usage(format!(
+                "`{}` holds package `{}`, not `{}`",
+                self.url, b.name, index.name
+            )));
+        }
+        let mut old_blobs = HashSet::new();
+        for v in &old {
+            match index.versions.iter().find(|n| n.version == v.version) {
+                Some(n) if n.manifest.sha256 == v.manifest.sha256 => {}
+                _ => {
+                    return Err(Error::RemoteConflict {
+                        object: self.object_url(&v.manifest.path),
+                        message: format!(
+                            "{} is listed there with other content than in `{}`",
+                            v.version,
+                            source.dir.display()
+                        ),
+                    });
+                }
+            }
+            let m = source.read_manifest(v)?;
+            old_blobs.extend(m.documents.into_iter().map(|d| d.sha256));
+            old_blobs.extend(m.assets.into_iter().map(|a| a.sha256));
+        }
+        let new: Vec<_> = index
+            .versions
+            .iter()
+            .filter(|n| !old.iter().any(|o| o.version == n.version))
+            .collect();
+        let mut up = Uploaded::default();
+        // 1. Content-addressed blobs (overwriting one writes the same bytes).
+        let mut blobs: BTreeSet<(String, u64)> = BTreeSet::new();
+        for v in &new {
+            let m = source.read_manifest(v)?;
+            let all = m.documents.into_iter().map(|d| (d.sha256, d.size));
+            for (sha, size) in all.chain(m.assets.into_iter().map(|a| (a.sha256, a.size))) {
+                if !old_blobs.contains(&sha) {
+                    blobs.insert((sha, size));
+                }
+            }
+        }
+        let blob_files = blobs
+            .into_iter()
+            .map(|(sha, size)| (registry::blob_path(&sha), sha, size))
+            .collect();
+        self.put_files(source, blob_files, PutMode::Overwrite, &mut up)
+            .await?;
+        // 2. Each version: its manifest first, created only if absent (the claim), then the
+        //    tarball and the rest, also create-only: a version's files are never replaced.
+        for v in &new {
+            let claim = vec![(
+                v.manifest.path.clone(),
+                v.manifest.sha256.clone(),
+                v.manifest.size,
+            )];
+            self.put_files(source, claim, PutMode::Create, &mut up)
+                .await?;
+            let rest = vec![
+                (
+                    v.tarball.path.clone(),
+                    v.tarball.sha256.clone(),
+                    v.tarball.size,
+                ),
+                (v.diff.path.clone(), v.diff.sha256.clone(), v.diff.size),
+                (
+                    v.package_json.path.clone(),
+                    v.package_json.sha256.clone(),
+                    v.package_json.size,
+                ),
+            ];
+            self.put_files(source, rest, PutMode::Create, &mut up)
+                .await?;
+        }
+        // 3. The index, last, conditional on what was read at the start.
+        let mode = match &before.etag {
+            Some(e) if before.index.is_some() => PutMode::Update(UpdateVersion {
+                e_tag: Some(e.clone()),
+                version: None,
+            }),
+            _ => PutMode::Create,
+        };
+        up.bytes += index_bytes.len() as u64;
+        self.put(INDEX_FILE, index_bytes, mode).await?;
+        up.objects += 1;
+        up.versions = new.iter().map(|v| v.version.clone()).collect();
+        // 4. Files derived from the index, after it (they describe it).
+        let derived = async {
+            for rel in [
+                crate::npm::packument_path(&index.name),
+                crate::sign::SIG_FILE.to_string(),
+            ] {
+                if let Ok(b) = crate::fsx::read_regular(&source.path(&rel), MAX_INDEX_BYTES) {
+                    up.bytes += b.len() as u64;
+                    self.put(&rel, b, PutMode::Overwrite).await?;
+                    up.objects += 1;
+                }
+            }
+            Ok::<(), Error>(())
+        };
+        derived.await.map_err(|e| Error::PartlyPublished {
+            version: new.last().map_or_else(String::new, |v| v.version.clone()),
+            cause: Box::new(e),
+        })?;
+        Ok(up)
+    }
+
+    /// Upload registry files of `source`, each checked against its hash first, in parallel.
+    async fn put_files(
+        &self,
+        source: &Registry,
+        files: Vec<(String, String, u64)>,
+        mode: PutMode,
+        up: &mut Uploaded,
+    ) -> Result<()> {
+        let results: Vec<Result<u64>> = futures_util::stream::iter(files)
+            .map(|(rel, sha, size)| {
+                let mode = mode.clone();
+                async move {
+                    let path = source.path(&rel);
+                    let bytes = crate::fsx::read_regular(&path, crate::fsx::bound(size))
+                        .map_err(|e| Error::io("read", &path, e))?;
+                    if sha256_hex(&bytes) != sha {
+                        return Err(Error::corrupt(path, "sha256 mismatch before upload"));
+                    }
+                    let n = bytes.len() as u64;
+                    self.put(&rel, bytes, mode).await.map_err(|e| match e {
+                        Error::RemoteConflict { object, .. } => Error::RemoteConflict {
+                            object,
+                            message: "it exists and index.json does not list it: another publish \
+                                      is writing this version, or an interrupted one left it"
+                                .into(),
+                        },
+                        e => e,
+                    })?;
+                    Ok(n)
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for r in results {
+            up.bytes += r?;
+            up.objects += 1;
+        }
+        Ok(())
+    }
+
+    /// Objects under the prefix that `index` does not account for (left by an interrupted or
+    /// losing publish, or not kbrel's at all).
+    pub fn leftovers(&self, index: Option<&Index>) -> Result<Vec<Leftover>> {
+        let all = self.rt.block_on(self.list_all())?;
+        let mut listed: HashSet<String> = HashSet::new();
+        listed.insert(INDEX_FILE.into());
+        listed.insert(crate::sign::SIG_FILE.into());
+        if let Some(index) = index {
+            listed.insert(crate::npm::packument_path(&index.name));
+            for v in &index.versions {
+                for f in [&v.manifest, &v.diff, &v.package_json] {
+                    listed.insert(f.path.clone());
+                }
+                listed.insert(v.tarball.path.clone());
+            }
+        }
+        let mut referenced: HashSet<String> = HashSet::new();
+        if let Some(index) = index {
+            let mirror_less = self.rt.block_on(async {
+                let mut out = Vec::new();
+                for v in &index.versions {
+                    if let Some((b, _)) = self.get(&v.manifest.path, v.manifest.size).await? {
+                        out.push(manifest::parse_manifest(
+                            &b,
+                            FsPath::new(&self.object_url(&v.manifest.path)),
+                        )?);
+                    }
+                }
+                Ok::<_, Error>(out)
+            })?;
+            for m in mirror_less {
+                for d in m.documents {
+                    referenced.insert(registry::blob_path(&d.sha256));
+                }
+                for a in m.assets {
+                    referenced.insert(registry::blob_path(&a.sha256));
+                }
+            }
+        }
+        let name = index.map(|i| i.name.as_str());
+        let mut out: Vec<Leftover> = all
+            .into_iter()
+            .filter(|rel| !listed.contains(rel) && !referenced.contains(rel))
+            .map(|rel| Leftover {
+                ours: is_ours(&rel, name),
+                rel,
+            })
+            .collect();
+        out.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok(out)
+    }
+
+    /// Remove leftovers kbrel wrote (never anything the index lists or kbrel does not write).
+    pub fn remove_leftovers(&self, leftovers: &[Leftover]) -> Result<usize> {
+        self.rt.block_on(async {
+            let mut n = 0;
+            for l in leftovers.iter().filter(|l| l.ours) {
+                self.store
+                    .delete(&self.key(&l.rel))
+                    .await
+                    .map_err(|e| self.err("delete", &l.rel, e))?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+}
+
+/// Whether `rel` is a name kbrel writes into a registry: a blob, a version file, a tarball of
+/// package `name` (any package when unknown), the index or its derived files.
+pub fn is_ours(rel: &str, name: Option<&str>) -> bool {
+    if rel == INDEX_FILE || rel == crate::sign::SIG_FILE {
+        return true;
+    }
+    if let Some(rest) = rel.strip_prefix("blobs/sha256/") {
+        return matches!(rest.split_once('/'), Some((a, b))
+            if a.len() == 2 && manifest::is_sha256_hex(&format!("{a}{b}")));
+    }
+    if let Some(rest) = rel.strip_prefix("v/") {
+        return matches!(rest.split_once('/'), Some((v, f))
+            if crate::version::parse_version(v).is_ok()
+                && matches!(f, "manifest.json" | "diff.json" | "package.json"));
+    }
+    if let Some(stem) = rel.strip_suffix(".tgz") {
+        let base = name.map(|n| n.rsplit('/').next().unwrap_or(n).to_string());
+        return match base {
+            Some(b) => stem
+                .strip_prefix(&format!("{b}-"))
+                .is_some_and(|v| crate::version::parse_version(v).is_ok()),
+            None => !stem.contains('/'),
+        };
+    }
+    name.is_some_and(|n| rel == crate::npm::packument_path(n))
+}
+
+/// `Cache-Control` for a registry file: immutable for content-addressed files, tarballs and
+/// version files; revalidated for the index and what is derived from it.
+pub fn cache_control(rel: &str) -> &'static str {
+    if rel.starts_with("blobs/") || rel.starts_with("v/") || rel.ends_with(".tgz") {
+        CACHE_IMMUTABLE
+    } else {
+        CACHE_REVALIDATE
+    }
+}
+
+/// `Content-Type` for a registry file.
+pub fn content_type(rel: &str) -> &'static str {
+    if rel.ends_with(".json") {
+        "application/json"
+    } else if rel.ends_with(".tgz") {
+        "application/gzip"
+    } else if rel.ends_with(".sig") {
+        "application/octet-stream"
+    } else if rel.starts_with("blobs/") {
+        "text/markdown; charset=utf-8"
+    } else {
+        // The npm packument (named after the package, no extension).
+        "application/json"
+    }
+}
+
+/// Write a mirror file: temporary name beside it, then rename (the mirror is a cache whose
+/// files are verified when read, so no fsync).
+fn write_cache(path: &FsPath, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+    }
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+}
+
+fn one_line(s: &str) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.len() > 400 {
+        let mut end = 400;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_at_the_boundary() {
+        let c = RemoteConfig::default();
+        assert!(
+            matches!(parse_location("releases", &c), Ok(Location::Dir(p)) if p == FsPath::new("releases"))
+        );
+        assert!(
+            matches!(parse_location("file:///srv/r", &c), Ok(Location::Dir(p)) if p == FsPath::new("/srv/r"))
+        );
+        assert!(matches!(
+            parse_location("file://rel", &c),
+            Err(Error::Usage(_))
+        ));
+        assert!(
+            matches!(parse_location("ftp://x/y", &c), Err(Error::Usage(m)) if m.contains("ftp://"))
+        );
+        match parse_location("s3://bucket/kb/releases/", &c) {
+            Ok(Location::Remote(r)) => {
+                assert_eq!(r.url(), "s3://bucket/kb/releases");
+                assert_eq!(r.key("index.json").as_ref(), "kb/releases/index.json");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_kbrel_writes() {
+        let sha = "a".repeat(64);
+        assert!(is_ours(&format!("blobs/sha256/aa/{}", &sha[2..]), None));
+        assert!(!is_ours("blobs/sha256/aa/zz", None));
+        assert!(is_ours("v/1.2.0/manifest.json", None));
+        assert!(!is_ours("v/1.2.0/notes.txt", None));
+        assert!(is_ours("kb-1.2.0.tgz", Some("kb")));
+        assert!(is_ours("kb-1.2.0.tgz", Some("@team/kb")));
+        assert!(!is_ours("other-1.2.0.tgz", Some("kb")));
+        assert!(!is_ours("photos/cat.jpg", Some("kb")));
+        assert!(is_ours("kb", Some("kb")));
+    }
+
+    #[test]
+    fn cache_headers() {
+        assert_eq!(cache_control("index.json"), CACHE_REVALIDATE);
+        assert_eq!(cache_control("kb-1.0.0.tgz"), CACHE_IMMUTABLE);
+        assert_eq!(cache_control("blobs/sha256/aa/bb"), CACHE_IMMUTABLE);
+        assert_eq!(content_type("kb-1.0.0.tgz"), "application/gzip");
+        assert_eq!(content_type("v/1.0.0/diff.json"), "application/json");
+    }
+}

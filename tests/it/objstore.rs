@@ -1,0 +1,670 @@
+//! Registries in object storage (`--registry s3://bucket/prefix`), against a real
+//! S3-compatible server started here on 127.0.0.1: moto's server mode (`moto_server`,
+//! installed by `.ci/run` into `target/test-tools/moto`, or `KBREL_TEST_MOTO`). It implements
+//! S3's conditional writes (`If-None-Match: *`, `If-Match`), which the publish protocol
+//! relies on, and keeps `Cache-Control`/`Content-Type` as S3 does. Missing, the tests fail
+//! under `CI=true` and skip otherwise.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use crate::common::serve::{Proc, free_port, wait_for_port};
+use crate::common::{self, Kb, Run, manifest_dir, run};
+
+const BUCKET: &str = "kbrel-test";
+const URL: &str = "s3://kbrel-test/team/kb";
+
+/// `moto_server` on a free port, killed on drop.
+struct Moto {
+    _proc: Proc,
+    port: u16,
+}
+
+fn moto_with(env: &[(&str, &str)]) -> Option<Moto> {
+    let bin = std::env::var_os("KBREL_TEST_MOTO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join("target/test-tools/moto/bin/moto_server"));
+    if !bin.exists() {
+        common::tools::missing(
+            "moto (S3-compatible server)",
+            &format!(
+                "{} does not exist; install it with the moto step of .ci/run",
+                bin.display()
+            ),
+        );
+        return None;
+    }
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut proc = Proc::spawn("moto_server", &mut cmd);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_for_port(
+        addr,
+        Duration::from_secs(60),
+        &mut proc.child,
+        "moto_server",
+    );
+    let m = Moto { _proc: proc, port };
+    m.create_bucket(BUCKET);
+    Some(m)
+}
+
+fn moto() -> Option<Moto> {
+    moto_with(&[])
+}
+
+impl Moto {
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A bucket anyone may read (what a CDN in front of it needs).
+    fn create_bucket(&self, name: &str) {
+        let r = ureq::put(&format!("{}/{name}", self.base()))
+            .header("x-amz-acl", "public-read")
+            .send(&[][..]);
+        assert!(r.is_ok(), "create bucket {name}: {r:?}");
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) {
+        let r = ureq::put(&format!("{}/{BUCKET}/{key}", self.base())).send(bytes);
+        assert!(r.is_ok(), "put {key}: {r:?}");
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let mut r = ureq::get(&format!("{}/{BUCKET}/{key}", self.base()))
+            .call()
+            .ok()?;
+        r.body_mut().read_to_vec().ok()
+    }
+
+    /// `(Cache-Control, Content-Type)` of an object.
+    fn headers(&self, key: &str) -> (String, String) {
+        let r = ureq::head(&format!("{}/{BUCKET}/{key}", self.base()))
+            .call()
+            .unwrap_or_else(|e| panic!("HEAD {key}: {e}"));
+        let h = |n: &str| {
+            r.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        (h("cache-control"), h("content-type"))
+    }
+
+    /// Every key in the bucket under `prefix/`, relative to it.
+    fn list(&self, prefix: &str) -> BTreeSet<String> {
+        let mut r = ureq::get(&format!(
+            "{}/{BUCKET}?list-type=2&prefix={prefix}/",
+            self.base()
+        ))
+        .call()
+        .expect("list");
+        let body = r.body_mut().read_to_string().expect("list body");
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(|k| {
+                k.strip_prefix(&format!("{prefix}/"))
+                    .unwrap_or(k)
+                    .to_string()
+            })
+            .collect()
+    }
+}
+
+/// `kbrel --config … --registry <url>` with S3 credentials and endpoint for `port`, and a
+/// mirror folder of its own (as on a CI runner that keeps no disk).
+fn s3(kb: &Kb, port: u16, mirror: &Path) -> Command {
+    let mut cmd = kb.cmd_with(Path::new(URL));
+    s3_env(&mut cmd, port, mirror);
+    cmd
+}
+
+fn s3_env(cmd: &mut Command, port: u16, mirror: &Path) {
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("KBREL_MIRROR_DIR", mirror);
+}
+
+fn publish(kb: &Kb, port: u16, mirror: &Path, version: &str) -> Run {
+    run(s3(kb, port, mirror)
+        .arg("publish")
+        .arg(version)
+        .args(["--date", "2024-05-01T00:00:00Z", "--changelog"])
+        .arg(kb.changelog()))
+}
+
+fn index(m: &Moto) -> serde_json::Value {
+    serde_json::from_slice(
+        &m.get("team/kb/index.json")
+            .expect("index.json in the bucket"),
+    )
+    .expect("index.json parses")
+}
+
+fn versions(m: &Moto) -> Vec<String> {
+    index(m)["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The blobs a version's manifest lists, read from the bucket.
+fn blobs_of(m: &Moto, version: &str) -> BTreeSet<String> {
+    let man: serde_json::Value = serde_json::from_slice(
+        &m.get(&format!("team/kb/v/{version}/manifest.json"))
+            .expect("manifest"),
+    )
+    .unwrap();
+    man["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["sha256"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn uploaded_count(r: &Run) -> usize {
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("uploaded "))
+        .unwrap_or_else(|| panic!("no `uploaded` line:\n{}", r.stderr));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn publish_to_s3_uploads_in_order_with_cdn_headers_and_only_new_blobs_the_second_time() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = publish(&kb, m.port, &tmp.path().join("m1"), "1.0.0").success();
+    assert_eq!(versions(&m), ["1.0.0"]);
+    let blobs1 = blobs_of(&m, "1.0.0");
+    // blobs + 3 version files + tarball + index + packument
+    assert_eq!(uploaded_count(&r), blobs1.len() + 6, "{}", r.stderr);
+    let keys = m.list("team/kb");
+    for b in &blobs1 {
+        assert!(keys.contains(&format!("blobs/sha256/{}/{}", &b[..2], &b[2..])));
+    }
+
+    // CDN-ready metadata.
+    let immutable = "public, max-age=31536000, immutable";
+    let revalidate = "public, max-age=60, must-revalidate";
+    let b = blobs1.iter().next().unwrap();
+    for (key, cc, ct) in [
+        ("index.json", revalidate, "application/json"),
+        ("acme-kb", revalidate, "application/json"),
+        ("acme-kb-1.0.0.tgz", immutable, "application/gzip"),
+        ("v/1.0.0/manifest.json", immutable, "application/json"),
+        ("v/1.0.0/diff.json", immutable, "application/json"),
+        (
+            &format!("blobs/sha256/{}/{}", &b[..2], &b[2..]),
+            immutable,
+            "text/markdown; charset=utf-8",
+        ),
+    ] {
+        assert_eq!(
+            m.headers(&format!("team/kb/{key}")),
+            (cc.to_string(), ct.to_string()),
+            "{key}"
+        );
+    }
+
+    // A second publish from another runner (a fresh mirror) uploads only the new blobs.
+    kb.apply_release_2_changes();
+    let r = publish(&kb, m.port, &tmp.path().join("m2"), "1.1.0").success();
+    assert_eq!(versions(&m), ["1.0.0", "1.1.0"]);
+    let new_blobs = blobs_of(&m, "1.1.0").difference(&blobs1).count();
+    assert!(new_blobs > 0);
+    assert_eq!(uploaded_count(&r), new_blobs + 6, "{}", r.stderr);
+
+    // Publishing the same release again uploads nothing.
+    let r = publish(&kb, m.port, &tmp.path().join("m2"), "1.1.0").success();
+    assert!(r.stderr.contains("nothing uploaded"), "{}", r.stderr);
+
+    // Read commands work through a fresh mirror.
+    let fresh = tmp.path().join("m3");
+    let v = run(s3(&kb, m.port, &fresh).arg("verify")).success();
+    assert!(v.stderr.contains("no leftovers"), "{}", v.stderr);
+    let d = run(s3(&kb, m.port, &fresh).args(["diff", "1.0.0", "1.1.0", "--json"])).success();
+    assert!(
+        !d.json()["changes"].as_array().unwrap().is_empty(),
+        "{}",
+        d.stdout
+    );
+    run(s3(&kb, m.port, &fresh).args(["changelog"]))
+        .success()
+        .stdout_has(&["1.1.0", "1.0.0"]);
+    run(s3(&kb, m.port, &fresh).args(["status"])).success();
+}
+
+#[test]
+fn push_to_copies_a_local_registry_index_last() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    kb.publish(&["1.0.0"]).success();
+    kb.apply_release_2_changes();
+    kb.publish(&["1.1.0"]).success();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = kb.cmd();
+    s3_env(&mut cmd, m.port, &tmp.path().join("m"));
+    run(cmd.args(["push", "all", "--to", URL])).success();
+    assert_eq!(
+        m.get("team/kb/index.json").unwrap(),
+        fs::read(kb.reg("index.json")).unwrap()
+    );
+    assert_eq!(
+        m.get("team/kb/acme-kb-1.1.0.tgz").unwrap(),
+        fs::read(kb.reg("acme-kb-1.1.0.tgz")).unwrap()
+    );
+    run(s3(&kb, m.port, &tmp.path().join("m2")).arg("verify")).success();
+    // Again: nothing to do.
+    let mut cmd = kb.cmd();
+    s3_env(&mut cmd, m.port, &tmp.path().join("m"));
+    run(cmd.args(["push", "all", "--to", URL]))
+        .success()
+        .stderr_has(&["nothing uploaded"]);
+}
+
+#[test]
+fn of_two_concurrent_publishers_exactly_one_wins() {
+    let Some(m) = moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let base = Kb::new();
+    publish(&base, m.port, &tmp.path().join("m0"), "1.0.0").success();
+    for round in 0..3 {
+        let version = format!("1.{}.0", round + 1);
+        // Two runners, two different contents for the same version.
+        let kbs: Vec<Kb> = (0..2)
+            .map(|i| {
+                let kb = Kb::new();
+                for lang in ["en", "zh"] {
+                    kb.write(
+                        &format!("{lang}/guide/race.md"),
+                        common::doc(
+                            "Race",
+                            "Which runner wins",
+                            &format!("https://example.com/{lang}/race"),
+                            "Race",
+                            &format!("runner {i} round {round}\n"),
+                        ),
+                    );
+                }
+                kb
+            })
+            .collect();
+        let procs: Vec<_> = kbs
+            .iter()
+            .enumerate()
+            .map(|(i, kb)| {
+                let mut cmd = s3(kb, m.port, &tmp.path().join(format!("r{round}-{i}")));
+                cmd.arg("publish")
+                    .arg(&version)
+                    .args(["--date", "2024-05-01T00:00:00Z", "--changelog"])
+                    .arg(kb.changelog());
+                cmd.stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = procs
+            .into_iter()
+            .map(|p| p.wait_with_output().unwrap())
+            .collect();
+        let won: Vec<usize> = (0..2).filter(|&i| outs[i].status.success()).collect();
+        assert_eq!(won.len(), 1, "round {round}: {outs:?}");
+        let lost = &outs[1 - won[0]];
+        assert_eq!(lost.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&lost.stderr);
+        assert!(
+            err.contains("another publish")
+                || err.contains("already published with different content"),
+            "round {round}: {err}"
+        );
+        // The listed release is the winner's, complete.
+        let idx = index(&m);
+        let listed = idx["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["version"] == version.as_str())
+            .expect("the version is listed");
+        let man = m
+            .get(&format!("team/kb/v/{version}/manifest.json"))
+            .unwrap();
+        assert_eq!(
+            listed["manifest"]["sha256"].as_str().unwrap(),
+            common::sha256_hex(&man)
+        );
+        let v =
+            run(s3(&base, m.port, &tmp.path().join(format!("v{round}")))
+                .args(["verify", "--repair"]));
+        assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
+    }
+    assert_eq!(versions(&m), ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]);
+}
+
+/// A TCP proxy to `port` that forwards `budget` bytes from clients, then either drops every
+/// connection (and every new one) or stalls them (holds them open, forwarding nothing).
+struct Proxy {
+    port: u16,
+    budget: Arc<AtomicI64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    fn start(target: u16, budget: i64, stall: bool) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let budget = Arc::new(AtomicI64::new(budget));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (b, s) = (budget.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = conn else { continue };
+                if b.load(Ordering::SeqCst) <= 0 {
+                    if !stall {
+                        let _ = client.shutdown(Shutdown::Both);
+                    } else {
+                        std::thread::spawn(move || {
+                            std::thread::sleep(Duration::from_secs(120));
+                            drop(client);
+                        });
+                    }
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let b2 = b.clone();
+                // client → server, within the budget
+                std::thread::spawn(move || {
+                    let (mut c, mut srv) = (client, server);
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let n = match c.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let left = b2.fetch_sub(n as i64, Ordering::SeqCst);
+                        if left < n as i64 {
+                            if stall {
+                                std::thread::sleep(Duration::from_secs(120));
+                            }
+                            break;
+                        }
+                        if srv.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c.shutdown(Shutdown::Both);
+                    let _ = srv.shutdown(Shutdown::Both);
+                });
+                // server → client
+                std::thread::spawn(move || {
+                    let (mut srv, mut c) = (s2, c2);
+                    let _ = std::io::copy(&mut srv, &mut c);
+                    let _ = c.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        Proxy { port, budget, stop }
+    }
+
+    fn open(&self) {
+        self.budget.store(i64::MAX / 2, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+#[test]
+fn a_network_error_mid_upload_lists_nothing_incomplete_and_repair_cleans_up() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    let tmp = tempfile::tempdir().unwrap();
+    publish(&kb, m.port, &tmp.path().join("m0"), "1.0.0").success();
+    let before = m.get("team/kb/index.json").unwrap();
+    kb.apply_release_2_changes();
+    // The pull sends a few KB of requests, the uploads of the second release about 20 KB:
+    // the connections drop half-way through the uploads.
+    let proxy = Proxy::start(m.port, 9_000, false);
+    let r = run(s3(&kb, proxy.port, &tmp.path().join("m1"))
+        .arg("publish")
+        .arg("1.1.0")
+        .args(["--date", "2024-05-01T00:00:00Z", "--changelog"])
+        .arg(kb.changelog()))
+    .code(2);
+    assert!(
+        r.stderr.contains("object storage: cannot")
+            && r.stderr.contains("s3://kbrel-test/team/kb/"),
+        "{}",
+        r.stderr
+    );
+    // Nothing listed changed.
+    assert_eq!(m.get("team/kb/index.json").unwrap(), before);
+    proxy.open();
+    let v = run(s3(&kb, m.port, &tmp.path().join("m2")).arg("verify"));
+    let leftovers = m.list("team/kb").len() > 14;
+    assert_eq!(v.code, if leftovers { 1 } else { 0 }, "{}", v.stderr);
+    run(s3(&kb, m.port, &tmp.path().join("m2")).args(["verify", "--repair"])).success();
+    run(s3(&kb, m.port, &tmp.path().join("m2")).arg("verify"))
+        .success()
+        .stderr_has(&["no leftovers"]);
+    publish(&kb, m.port, &tmp.path().join("m1"), "1.1.0").success();
+    assert_eq!(versions(&m), ["1.0.0", "1.1.0"]);
+}
+
+#[test]
+fn kill_9_during_publish_leaves_a_registry_verify_accepts_and_repair_cleans() {
+    let Some(m) = moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let kb = Kb::new();
+    publish(&kb, m.port, &tmp.path().join("m0"), "1.0.0").success();
+    kb.apply_release_2_changes();
+    // Stall the uploads after a few KB (deterministically mid-upload), and at a few other
+    // points; kill -9 each time.
+    for (i, budget) in [3_000i64, 9_000, 15_000].into_iter().enumerate() {
+        let proxy = Proxy::start(m.port, budget, true);
+        let mut cmd = s3(&kb, proxy.port, &tmp.path().join(format!("k{i}")));
+        cmd.arg("publish")
+            .arg("1.1.0")
+            .args(["--date", "2024-05-01T00:00:00Z", "--changelog"])
+            .arg(kb.changelog());
+        let mut p = Proc::spawn("kbrel publish", &mut cmd);
+        std::thread::sleep(Duration::from_millis(2500));
+        p.signal("KILL");
+        p.wait_timeout(Duration::from_secs(10)).expect("killed");
+        drop(proxy);
+        // The registry is valid: 1.0.0 listed, 1.1.0 not (the index write never happened).
+        assert_eq!(versions(&m), ["1.0.0"], "{}", p.output.text());
+        let v = run(s3(&kb, m.port, &tmp.path().join(format!("v{i}"))).arg("verify"));
+        assert!(v.code == 0 || v.code == 1, "{}", v.stderr);
+        assert!(!v.stdout.contains("error") || v.code == 1, "{}", v.stdout);
+        run(s3(&kb, m.port, &tmp.path().join(format!("v{i}"))).args(["verify", "--repair"]))
+            .success();
+    }
+    // After repair only what the index lists is there, and the publish goes through.
+    run(s3(&kb, m.port, &tmp.path().join("v")).arg("verify"))
+        .success()
+        .stderr_has(&["no leftovers"]);
+    publish(&kb, m.port, &tmp.path().join("m9"), "1.1.0").success();
+    assert_eq!(versions(&m), ["1.0.0", "1.1.0"]);
+}
+
+#[test]
+fn bad_locations_and_buckets_fail_clearly() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = tmp.path().join("m");
+    // A missing bucket.
+    let mut cmd = kb.cmd_with(Path::new("s3://no-such-bucket/kb"));
+    s3_env(&mut cmd, m.port, &mirror);
+    run(cmd.arg("verify"))
+        .code(2)
+        .stderr_has(&["s3://no-such-bucket/kb/", "the bucket does not exist"]);
+    // A prefix holding something that is not a registry: nothing is written there.
+    m.put("photos/cat.jpg", b"not a registry");
+    let mut cmd = kb.cmd_with(Path::new("s3://kbrel-test/photos"));
+    s3_env(&mut cmd, m.port, &mirror);
+    run(cmd
+        .args(["publish", "1.0.0", "--changelog"])
+        .arg(kb.changelog()))
+    .code(2)
+    .stderr_has(&["is not a registry", "s3://kbrel-test/photos/cat.jpg"]);
+    assert_eq!(m.list("photos"), BTreeSet::from(["cat.jpg".to_string()]));
+    // An index too new for this kbrel.
+    m.put(
+        "team/kb/index.json",
+        br#"{"schema_version":99,"name":"acme-kb","sequence":1,"dist_tags":{},"versions":[]}"#,
+    );
+    run(s3(&kb, m.port, &mirror).arg("verify"))
+        .code(2)
+        .stderr_has(&["s3://kbrel-test/team/kb/index.json", "upgrade kbrel"]);
+    // An unsupported scheme and a relative file:// URL.
+    run(kb.cmd_with(Path::new("ftp://host/kb")).arg("verify"))
+        .code(2)
+        .stderr_has(&["ftp://"]);
+}
+
+#[test]
+fn wrong_credentials_are_named() {
+    // Authentication on after the first request (which creates the bucket).
+    let Some(m) = moto_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]) else {
+        return;
+    };
+    let kb = Kb::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run(s3(&kb, m.port, &tmp.path().join("m")).arg("verify")).code(2);
+    assert!(
+        r.stderr.contains("s3://kbrel-test/team/kb/")
+            && r.stderr.contains("access denied: check the credentials"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn serve_from_a_bucket_and_sync_through_nginx_in_front_of_it() {
+    let Some(m) = moto() else { return };
+    let Some(nginx) = common::tools::require_tool("nginx", "-v") else {
+        return;
+    };
+    let kb = Kb::new();
+    let tmp = tempfile::tempdir().unwrap();
+    publish(&kb, m.port, &tmp.path().join("m0"), "1.0.0").success();
+    kb.apply_release_2_changes();
+    publish(&kb, m.port, &tmp.path().join("m0"), "1.1.0").success();
+
+    // kbrel serve --registry s3://…
+    let mut cmd = common::kbrel();
+    cmd.args(["serve", URL, "--addr", "127.0.0.1:0"]);
+    s3_env(&mut cmd, m.port, &tmp.path().join("ms"));
+    let proc = Proc::spawn("kbrel serve", &mut cmd);
+    let line = proc
+        .output
+        .wait_for(Duration::from_secs(30), |l| l.starts_with("serving "))
+        .unwrap_or_else(|| panic!("serve did not start:\n{}", proc.output.text()));
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_string();
+    let mut r = ureq::get(&format!("http://{addr}/index.json"))
+        .call()
+        .unwrap();
+    assert_eq!(
+        r.body_mut().read_to_vec().unwrap(),
+        m.get("team/kb/index.json").unwrap()
+    );
+
+    // nginx proxying the bucket (a CDN stand-in), and `kbrel sync` through it.
+    let port = free_port();
+    let d = tmp.path().join("nginx");
+    fs::create_dir_all(&d).unwrap();
+    let dd = d.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dd}/nginx.pid;\nerror_log {dd}/error.log warn;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log {dd}/access.log;\n  client_body_temp_path {dd}/body;\n  proxy_temp_path {dd}/proxy;\n\
+         fastcgi_temp_path {dd}/fastcgi;\n  uwsgi_temp_path {dd}/uwsgi;\n  scgi_temp_path {dd}/scgi;\n\
+         server {{\n    listen 127.0.0.1:{port};\n    location / {{ proxy_pass http://127.0.0.1:{}/{BUCKET}/team/kb/; }}\n  }}\n}}\n",
+        m.port
+    );
+    fs::write(d.join("nginx.conf"), conf).unwrap();
+    let mut cmd = Command::new(nginx);
+    cmd.arg("-p")
+        .arg(&d)
+        .arg("-e")
+        .arg(d.join("error.log"))
+        .arg("-c")
+        .arg(d.join("nginx.conf"));
+    let mut ng = Proc::spawn("nginx", &mut cmd);
+    wait_for_port(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(10),
+        &mut ng.child,
+        "nginx",
+    );
+    let front = format!("http://127.0.0.1:{port}");
+    let r = ureq::head(&format!("{front}/acme-kb-1.1.0.tgz"))
+        .call()
+        .unwrap();
+    assert_eq!(
+        r.headers().get("cache-control").unwrap(),
+        "public, max-age=31536000, immutable"
+    );
+    let cache = tmp.path().join("cache");
+    let mut cmd = common::kbrel();
+    cmd.args(["sync", "--from", &format!("{front}/"), "--into"])
+        .arg(&cache);
+    run(&mut cmd).success();
+    let tree = fs::canonicalize(cache.join(".kbrel/current")).unwrap();
+    let files = common::list_files(&tree);
+    assert!(
+        files.iter().any(|f| f.starts_with("en/")) && files.iter().any(|f| f.starts_with("zh/")),
+        "{files:?}"
+    );
+    // And `sync --from s3://…` directly.
+    let cache2 = tmp.path().join("cache2");
+    let mut cmd = common::kbrel();
+    cmd.args(["sync", "--from", URL, "--into"]).arg(&cache2);
+    s3_env(&mut cmd, m.port, &tmp.path().join("m5"));
+    run(&mut cmd).success();
+    // The same tree, byte for byte.
+    assert_eq!(
+        common::snapshot(&tree),
+        common::snapshot(&fs::canonicalize(cache2.join(".kbrel/current")).unwrap())
+    );
+}
