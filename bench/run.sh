@@ -8,8 +8,9 @@
 #   bench/run.sh diff         kbrel diff vs git diff --stat and npm diff (2 % of 20,000 changed)
 #   bench/run.sh diff_scaling kbrel diff vs git diff --stat at 2,000 / 20,000 / 100,000 documents
 #   bench/run.sh diff_fractions kbrel diff A B --stat vs git diff --stat, and kbrel diff git:A
-#                             git:B --stat vs git diff --stat A B -- content, at 0.1 / 2 / 20 % of
-#                             the documents changed (BENCH_FRACTION_SCALES, default 2000 20000)
+#                             git:B --stat vs git diff --stat A B -- <root>, at 0.1 / 2 / 20 % of
+#                             the documents changed, on two corpora (synth, messy) at
+#                             BENCH_FRACTION_SCALES (default 2000 20000 100000)
 #   bench/run.sh git          kbrel import --from-git (50 tags of 4,000 documents) vs git archive |
 #                             tar -x + kbrel publish per tag; kbrel check --from-git vs git archive |
 #                             tar -x of one 20,000-document tree
@@ -19,12 +20,18 @@
 #   bench/run.sh object_store kbrel publish --registry s3://… into a local S3-compatible server
 #                             (moto, target/test-tools/moto, installed by .ci/run) vs kbrel publish
 #                             into a folder + `aws s3 cp --recursive` of it (awscli, same venv)
+#   bench/run.sh assets       kbrel publish of a release with BENCH_ASSETS images of BENCH_ASSET_KB KB
+#                             (BENCH_ASSET_PCT % changed since the previous release) against the
+#                             same publish without the images plus `tar czf` of the changed images
+#                             (target ≤ 1.2×); BENCH_ASSET_DOCS documents (default 2000)
 #   bench/run.sh list         list the benchmarks
 #
 # Environment:
 #   BENCH_DOCS=20000    total documents (both languages) for `publish`, `diff`, `sync`
 #   BENCH_RUNS=5        runs per tool (medians are reported; at least 5 recommended)
 #   BENCH_SCALES="2000 20000 100000"   totals for `scaling` and `diff_scaling`
+#   BENCH_FRACTION_SCALES="2000 20000 100000"  totals for `diff_fractions`
+#   BENCH_FRACTION_CORPORA="synth messy"       corpora for `diff_fractions`
 #   BENCH_SEED=1        generator seed
 #   BENCH_SECONDS=30    wrk duration per row for `serve` (SERVE_CONNS=64, SERVE_THREADS=2)
 #   SYNC_CHANGED_PCT=2  documents edited between 1.0.0 and 1.1.0 for `sync`
@@ -85,7 +92,7 @@ LAST_BULK_DELETE=$OUT/.last-bulk-delete
 GIT_EPOCH=1767225600 # 2026-01-01T00:00:00Z
 
 # Registered benchmarks, in the order `bench/run.sh` runs them.
-BENCHES=(publish scaling diff diff_scaling diff_fractions git serve sync clients object_store)
+BENCHES=(publish scaling diff diff_scaling diff_fractions git serve sync clients object_store assets)
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: error: $*"; exit 2; }
@@ -401,6 +408,105 @@ bench_publish() {
         printf 'kbrel does more than tar: it parses and lints every document, hashes it, writes one\ncontent-addressed blob per document (made durable with one syncfs), builds ESM and IIFE\nbundles per language, the npm tarball (docs + bundles, parallel gzip; package format 2: the\nbundles coded with the matches found in `docs/`, see "Where publish time and memory go"),\nmanifest.json, diff.json, index.json and the changelog.\n'
     } >"$body"
     write_section publish "$body"
+}
+
+# --- assets ----------------------------------------------------------------------------------
+
+# assets_kb <docs> <images> <kb per image> <pct changed>: two copies of a generated knowledge
+# base with images (content/images/img-N.png, random bytes: they do not compress, like real
+# photographs), generation 1 and generation 2 (pct % of the images rewritten), and the same
+# two without images; cached by their parameters. Prints the folder holding a1 a2 p1 p2.
+assets_kb() {
+    local docs=$1 n=$2 kb=$3 pct=$4 src dir stamp i changed
+    src=$(kb_dir "$docs")
+    dir=$OUT/assets-$docs-$n-$kb-$pct-s$BENCH_SEED
+    stamp="$(cat "$src/.stamp") $n $kb $pct"
+    if [[ ! -f $dir/.stamp || $(cat "$dir/.stamp") != "$stamp" ]]; then
+        [[ -e $dir ]] && bulk_rm "$dir"
+        log "== generating ${dir#"$ROOT"/} ($n images of $kb KB, $pct % changed)"
+        mkdir -p "$dir"
+        for v in p1 a1; do
+            mkdir -p "$dir/$v"
+            cp -a "$src/content" "$src/kbrel.toml" "$dir/$v/"
+        done
+        sed -i 's/^\[content\]$/[content]\nassets = ["images"]/' "$dir/a1/kbrel.toml"
+        mkdir -p "$dir/a1/content/images"
+        for ((i = 0; i < n; i++)); do
+            head -c $((kb * 1024)) /dev/urandom >"$dir/a1/content/images/img-$i.png"
+        done
+        cp -a "$dir/a1" "$dir/a2"
+        cp -a "$dir/p1" "$dir/p2"
+        changed=$((n * pct / 100))
+        mkdir -p "$dir/changed"
+        for ((i = 0; i < changed; i++)); do
+            head -c $((kb * 1024)) /dev/urandom >"$dir/a2/content/images/img-$((i * n / changed)).png"
+            cp "$dir/a2/content/images/img-$((i * n / changed)).png" "$dir/changed/"
+        done
+        printf '%s' "$stamp" >"$dir/.stamp"
+    fi
+    printf '%s\n' "$dir"
+}
+
+bench_assets() {
+    local docs=${BENCH_ASSET_DOCS:-2000} n=${BENCH_ASSETS:-2000} kb=${BENCH_ASSET_KB:-200}
+    local pct=${BENCH_ASSET_PCT:-2} dir i base_a base_p
+    dir=$(assets_kb "$docs" "$n" "$kb" "$pct")
+    log "== assets: $docs documents + $n images of $kb KB, $pct % changed; $BENCH_RUNS runs each"
+    # The previous release (1.0.0) of each, published once, untimed; each timed run publishes
+    # 1.1.0 into a fresh copy of it.
+    base_a=$dir/reg-a1
+    base_p=$dir/reg-p1
+    for pair in "a1 $base_a" "p1 $base_p"; do
+        set -- $pair
+        if [[ ! -f $2/index.json ]]; then
+            "$KBREL" --config "$dir/$1/kbrel.toml" --registry "$2" publish --no-tag 1.0.0 \
+                --date "$DATE_ARG" --changelog "$dir/$1-CHANGELOG.md" --quiet
+        fi
+    done
+    settle
+    warm "$dir/a2"
+    warm "$dir/p2"
+    local a_t=() p_t=() t_t=() s
+    for ((i = 1; i <= BENCH_RUNS; i++)); do
+        s=$(scratch_dir assets)
+        cp -a "$base_a" "$s/ra"
+        cp -a "$base_p" "$s/rp"
+        measure kbrel "$KBREL" --config "$dir/a2/kbrel.toml" --registry "$s/ra" publish --no-tag 1.1.0 \
+            --date "$DATE_ARG" --changelog "$s/a.md" --quiet
+        a_t+=("$WALL")
+        measure kbrel "$KBREL" --config "$dir/p2/kbrel.toml" --registry "$s/rp" publish --no-tag 1.1.0 \
+            --date "$DATE_ARG" --changelog "$s/p.md" --quiet
+        p_t+=("$WALL")
+        measure tar tar czf "$s/changed.tgz" -C "$dir" changed
+        t_t+=("$WALL")
+        log "   run $i: with assets ${a_t[-1]} s; without ${p_t[-1]} s + tar czf of the changed images ${t_t[-1]} s"
+    done
+    local am pm tm ratio
+    am=$(echo "${a_t[*]}" | median)
+    pm=$(echo "${p_t[*]}" | median)
+    tm=$(echo "${t_t[*]}" | median)
+    ratio=$(awk -v a="$am" -v p="$pm" -v t="$tm" 'BEGIN { printf "%.2f", a / (p + t) }')
+    scratch_clear
+    local table
+    table=$(
+        printf '| | seconds (median) | all runs |\n|---|---:|---|\n'
+        printf '| kbrel publish 1.1.0 with %s images (%s %% changed) | %s | %s |\n' "$n" "$pct" "$am" "${a_t[*]}"
+        printf '| kbrel publish 1.1.0 without images | %s | %s |\n' "$pm" "${p_t[*]}"
+        printf '| tar czf of the changed images | %s | %s |\n' "$tm" "${t_t[*]}"
+        printf '| ratio with / (without + tar) | %s | target ≤ 1.2: %s |\n' "$ratio" "$(passfail "$ratio" 1.2)"
+    )
+    printf '\n%s\n\n' "$table"
+    local body=$OUT/section-assets.md
+    {
+        printf '## publish with assets\n\n'
+        printf 'A release of %s documents and %s images of %s KB (random bytes, `.png`: they do not\n' "$docs" "$n" "$kb"
+        printf 'compress), %s %% of the images changed since 1.0.0, published as 1.1.0 into a copy of\n' "$pct"
+        printf 'the registry holding 1.0.0; against the same publish without images plus `tar czf` of the\n'
+        printf 'changed images. Load average at the start: %s.\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+        machine_md
+        printf '\n%s\n' "$table"
+    } >"$body"
+    write_section assets "$body"
 }
 
 # --- object storage --------------------------------------------------------------------------
@@ -1118,69 +1224,117 @@ bench_diff_scaling() {
 
 # --- diff fractions: the cost follows the change ---------------------------------------------
 
-# bench_diff_fractions: for each total in BENCH_FRACTION_SCALES and each change fraction (0.1,
-# 2 and 20 % of the documents edited, nothing added or removed), two generations tagged v1 and
-# v2 and published as 1.0.0 and 1.1.0. Side by side: `kbrel diff 1.0.0 1.1.0 --stat` against
-# `git diff --stat v1 v2`, and `kbrel diff git:v1 git:v2 --stat` against
-# `git diff --stat v1 v2 -- content`. Alternating runs after one untimed warm-up; medians.
+# bench_diff_fractions: for each corpus in BENCH_FRACTION_CORPORA, each total in
+# BENCH_FRACTION_SCALES and each change fraction (0.1, 2 and 20 % of the documents edited), two
+# releases tagged in git and published. Side by side: `kbrel diff <r1> <r2> --stat` against
+# `git diff --stat <t1> <t2>`, and `kbrel diff git:<t1> git:<t2> --stat` against
+# `git diff --stat <t1> <t2> -- <content root>`. Alternating runs after one untimed warm-up;
+# medians. Corpora:
+#   synth  `kbrel-synth --generation 2 --changed-pct <pct> --added-pct 0`: a flat tree (one
+#          folder per section, thousands of files each), same path in both languages, path
+#          pairing; tagged v1/v2, published as 1.0.0/1.1.0 with `publish --from-git`
+#   messy  `kbrel-synth --messy --releases 2 --changed-pct <pct>`: numbered CJK folders,
+#          per-language file names paired by url, duplicate urls, missing front matter, lint
+#          errors, plus what a release does besides editing (2 additions, a move, defects);
+#          tagged v1.0.0/v1.1.0, imported with `import --from-git` (as 1.0.0/1.1.0)
+diff_fraction_row() {
+    local corpus=$1 total=$2 pct=$3 dir i
+    local t1 t2 root
+    if [[ $corpus == synth ]]; then
+        dir=$OUT/diff-frac-$total-$pct-s$BENCH_SEED
+        synth_repo "$dir" plain --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --generation 2 \
+            --changed-pct "$pct" --added-pct 0
+        t1=v1 t2=v2 root=content
+    else
+        dir=$OUT/diff-frac-messy-$total-$pct-s$BENCH_SEED
+        local args=(--messy --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --releases 2 --changed-pct "$pct")
+        local mstamp
+        mstamp="${args[*]} $(sha256sum "$SYNTH" | cut -c1-16)"
+        if [[ ! -f $dir/repo.stamp || $(cat "$dir/repo.stamp") != "$mstamp" ]]; then
+            [[ -e $dir ]] && bulk_rm "$dir"
+            mkdir -p "$dir"
+            log "== generating ${dir#"$ROOT"/}/repo (kbrel-synth ${args[*]})"
+            "$SYNTH" "${args[@]}" --out "$dir/repo" --quiet
+            GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git -C "$dir/repo" gc -q --prune=now
+            printf '%s' "$mstamp" >"$dir/repo.stamp"
+        fi
+        t1=v1.0.0 t2=v1.1.0 root=docs
+    fi
+    local stamp
+    stamp="$(cat "$dir/repo.stamp") / $(sha256sum "$KBREL" | cut -c1-16)"
+    if [[ ! -f $dir/registry.stamp || $(cat "$dir/registry.stamp") != "$stamp" ]]; then
+        [[ -e $dir/registry ]] && bulk_rm "$dir/registry" "$dir/CHANGELOG.md" "$dir/registry.stamp"
+        if [[ $corpus == synth ]]; then
+            "$KBREL" --config "$dir/repo/kbrel.toml" --from-git v1 --registry "$dir/registry" \
+                publish --no-tag 1.0.0 --date "$DATE_ARG" --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
+            "$KBREL" --config "$dir/repo/kbrel.toml" --from-git v2 --registry "$dir/registry" \
+                publish --no-tag 1.1.0 --date "$DATE_ARG" --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
+        else
+            "$KBREL" --config "$dir/repo/kbrel.toml" --registry "$dir/registry" \
+                import --from-git --quiet >/dev/null
+        fi
+        printf '%s' "$stamp" >"$dir/registry.stamp"
+    fi
+    local kb=(--config "$dir/repo/kbrel.toml" --registry "$dir/registry")
+    local changed
+    changed=$(git -C "$dir/repo" diff --name-only "$t1" "$t2" -- "$root" | wc -l)
+    warm_git "$dir/repo"
+    git -C "$dir/repo" diff --stat "$t1" "$t2" >/dev/null
+    "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never >/dev/null
+    "$KBREL" "${kb[@]}" diff "git:$t1" "git:$t2" --stat --color never >/dev/null
+    local g=() k=() gg=() kg=()
+    for ((i = 1; i <= BENCH_RUNS; i++)); do
+        measure git git -C "$dir/repo" diff --stat "$t1" "$t2"; g+=("$WALL")
+        measure kbrel "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never; k+=("$WALL")
+        measure git git -C "$dir/repo" diff --stat "$t1" "$t2" -- "$root"; gg+=("$WALL")
+        measure kbrel "$KBREL" "${kb[@]}" diff "git:$t1" "git:$t2" --stat --color never; kg+=("$WALL")
+    done
+    local gm km ggm kgm r1 r2
+    gm=$(echo "${g[*]}" | median); km=$(echo "${k[*]}" | median)
+    ggm=$(echo "${gg[*]}" | median); kgm=$(echo "${kg[*]}" | median)
+    r1=$(div "$km" "$gm"); r2=$(div "$kgm" "$ggm")
+    log "   $corpus, $total docs, $pct % ($changed files): releases $km s vs git $gm s ($r1); git:A git:B $kgm s vs git $ggm s ($r2)"
+    ROW="| $corpus | $total | $pct % | $changed | $gm | $km | $r1 | $(passfail "$r1" 1.0) | $ggm | $kgm | $r2 | $(passfail "$r2" 1.0) |"
+}
+
 bench_diff_fractions() {
-    local rows=() total pct dir i
-    local scales=${BENCH_FRACTION_SCALES:-2000 20000}
-    log "== diff fractions: $scales documents × 0.1 / 2 / 20 % changed, $BENCH_RUNS runs each"
-    for total in $scales; do
-        for pct in 0.1 2 20; do
-            dir=$OUT/diff-frac-$total-$pct-s$BENCH_SEED
-            synth_repo "$dir" plain --docs-per-lang $((total / 2)) --seed "$BENCH_SEED" --generation 2 \
-                --changed-pct "$pct" --added-pct 0
-            local stamp
-            stamp="$(cat "$dir/repo.stamp") / $(sha256sum "$KBREL" | cut -c1-16)"
-            if [[ ! -f $dir/registry.stamp || $(cat "$dir/registry.stamp") != "$stamp" ]]; then
-                [[ -e $dir/registry ]] && bulk_rm "$dir/registry" "$dir/CHANGELOG.md" "$dir/registry.stamp"
-                "$KBREL" --config "$dir/repo/kbrel.toml" --from-git v1 --registry "$dir/registry" \
-                    publish --no-tag 1.0.0 --date "$DATE_ARG" --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
-                "$KBREL" --config "$dir/repo/kbrel.toml" --from-git v2 --registry "$dir/registry" \
-                    publish --no-tag 1.1.0 --date "$DATE_ARG" --changelog "$dir/CHANGELOG.md" --quiet >/dev/null
-                printf '%s' "$stamp" >"$dir/registry.stamp"
-            fi
-            local kb=(--config "$dir/repo/kbrel.toml" --registry "$dir/registry")
-            local changed
-            changed=$(git -C "$dir/repo" diff --name-only v1 v2 -- content | wc -l)
-            warm_git "$dir/repo"
-            git -C "$dir/repo" diff --stat v1 v2 >/dev/null
-            "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never >/dev/null
-            "$KBREL" "${kb[@]}" diff git:v1 git:v2 --stat --color never >/dev/null
-            local g=() k=() gg=() kg=()
-            for ((i = 1; i <= BENCH_RUNS; i++)); do
-                measure git git -C "$dir/repo" diff --stat v1 v2; g+=("$WALL")
-                measure kbrel "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never; k+=("$WALL")
-                measure git git -C "$dir/repo" diff --stat v1 v2 -- content; gg+=("$WALL")
-                measure kbrel "$KBREL" "${kb[@]}" diff git:v1 git:v2 --stat --color never; kg+=("$WALL")
+    local rows=() corpus total pct
+    local scales=${BENCH_FRACTION_SCALES:-2000 20000 100000}
+    local corpora=${BENCH_FRACTION_CORPORA:-synth messy}
+    log "== diff fractions: $corpora × $scales documents × 0.1 / 2 / 20 % changed, $BENCH_RUNS runs each"
+    for corpus in $corpora; do
+        [[ $corpus == synth || $corpus == messy ]] || die "BENCH_FRACTION_CORPORA: unknown corpus $corpus (synth, messy)"
+        for total in $scales; do
+            for pct in 0.1 2 20; do
+                diff_fraction_row "$corpus" "$total" "$pct"
+                rows+=("$ROW")
             done
-            local gm km ggm kgm
-            gm=$(echo "${g[*]}" | median); km=$(echo "${k[*]}" | median)
-            ggm=$(echo "${gg[*]}" | median); kgm=$(echo "${kg[*]}" | median)
-            local r1 r2
-            r1=$(div "$km" "$gm"); r2=$(div "$kgm" "$ggm")
-            log "   $total docs, $pct % ($changed files): releases $km s vs git $gm s ($r1); git:A git:B $kgm s vs git $ggm s ($r2)"
-            rows+=("| $total | $pct % | $changed | $gm | $km | $r1 | $(passfail "$r1" 1.0) | $ggm | $kgm | $r2 | $(passfail "$r2" 1.0) |")
         done
     done
     local table
     table=$(
-        printf '| documents | changed | files | git diff --stat (s) | kbrel diff 1.0.0 1.1.0 --stat (s) | ratio | ≤ 1.0 | git diff --stat -- content (s) | kbrel diff git:v1 git:v2 --stat (s) | ratio | ≤ 1.0 |\n'
-        printf '|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|\n'
+        printf '| corpus | documents | changed | files | git diff --stat (s) | kbrel diff 1.0.0 1.1.0 --stat (s) | ratio | ≤ 1.0 | git diff --stat -- root (s) | kbrel diff git:A git:B --stat (s) | ratio | ≤ 1.0 |\n'
+        printf '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|\n'
         printf '%s\n' "${rows[@]}"
     )
     printf '\n%s\n\n' "$table"
     local body=$OUT/section-diff_fractions.md
     {
         printf '## diff fractions: the cost follows the change\n\n'
-        printf 'Two generations of `kbrel-synth --docs-per-lang <n/2> --seed %s --generation 2\n' "$BENCH_SEED"
-        printf -- '--changed-pct <pct> --added-pct 0` tagged v1 and v2 (packed) and published as 1.0.0 and\n'
-        printf '1.1.0. Consecutive releases answer from the stored `diff.json`; two git revisions are\n'
-        printf 'read whole (both trees loaded and parsed). %s runs each, alternating, medians.\n\n' "$BENCH_RUNS"
+        printf 'Two corpora, each at %s documents with 0.1, 2 and 20 %% of them edited between\n' "$scales"
+        printf 'two releases, tagged in git and published. `synth`: `kbrel-synth --docs-per-lang <n/2>\n'
+        printf -- '--seed %s --generation 2 --changed-pct <pct> --added-pct 0` (a flat tree, one folder\n' "$BENCH_SEED"
+        printf 'per section, the same paths in both languages), tagged v1 and v2, published with\n'
+        printf '`publish --from-git` as 1.0.0 and 1.1.0. `messy`: `kbrel-synth --messy --docs-per-lang <n/2>\n'
+        printf -- '--seed %s --releases 2 --changed-pct <pct>` (numbered CJK folders, file names per\n' "$BENCH_SEED"
+        printf 'language paired by url, duplicate urls, lint errors; a release also adds two documents\n'
+        printf 'and moves one), tags v1.0.0 and v1.1.0 imported with `import --from-git`. Consecutive\n'
+        printf 'releases answer from the stored `diff.json`; two git revisions compare tree hashes and\n'
+        printf 'read only the blobs that differ. `files`: `git diff --name-only` below the content\n'
+        printf 'root. %s runs each, alternating, medians.\n\n' "$BENCH_RUNS"
         machine_md
-        printf -- '- %s\n\n' "$(git --version)"
+        printf -- '- %s\n' "$(git --version)"
+        printf -- '- load average before the run: %s\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
         printf '%s\n' "$table"
     } >"$body"
     write_section diff_fractions "$body"

@@ -44,9 +44,10 @@ struct Cli {
     /// Version of the knowledge base: 1 = generated, K > 1 = K-1 evolve steps applied
     #[arg(long, default_value_t = 1, value_name = "K")]
     generation: u32,
-    /// Percentage of documents edited per evolve step
-    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
-    changed_pct: f64,
+    /// Percentage of documents edited per evolve step [default: 5]; with --messy, per
+    /// release (instead of three edits a release)
+    #[arg(long, value_name = "PCT")]
+    changed_pct: Option<f64>,
     /// Percentage of documents added per evolve step (removed and renamed: half of it each)
     #[arg(long, default_value_t = 1.0, value_name = "PCT")]
     added_pct: f64,
@@ -201,6 +202,7 @@ fn run_messy(cli: &Cli) -> Result<(), String> {
             .unwrap_or(kbrel::messy::MessySpec::default().docs_per_lang),
         releases: cli.releases,
         non_utf8_release: None,
+        changed_pct: cli.changed_pct,
     };
     let releases = kbrel::messy::history(&spec);
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
@@ -223,7 +225,7 @@ fn run_messy(cli: &Cli) -> Result<(), String> {
 fn evolve_spec(cli: &Cli, g: u32) -> EvolveSpec {
     EvolveSpec {
         seed: cli.seed.wrapping_mul(1_000_003).wrapping_add(g as u64),
-        changed_pct: cli.changed_pct,
+        changed_pct: cli.changed_pct.unwrap_or(5.0),
         added_pct: cli.added_pct,
         removed_pct: cli.added_pct / 2.0,
         renamed_pct: cli.added_pct / 2.0,

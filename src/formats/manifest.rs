@@ -192,6 +192,26 @@ pub struct DiffFile {
     pub to: String,
     pub summary: BTreeMap<String, ChangeCounts>,
     pub changes: Vec<DocChange>,
+    /// Asset changes by path (package format 4 on); absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<AssetChange>,
+}
+
+/// One asset added, removed or changed (same path, other bytes) between two releases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetChange {
+    pub path: String,
+    /// `added`, `modified` or `removed`.
+    pub status: ChangeStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -378,6 +378,31 @@ struct Texts<'k> {
     reg: Option<&'k Registry>,
 }
 
+impl Texts<'_> {
+    /// The text with sha256 `sha` (empty for `None`: a side the document does not exist on).
+    fn by_hash(&self, sha: Option<&str>) -> Result<String> {
+        let Some(sha) = sha else {
+            return Ok(String::new());
+        };
+        if let Some(doc) = self.by_sha.get(sha) {
+            return Ok(doc.text.clone());
+        }
+        let Some(reg) = self.reg else {
+            return Ok(String::new());
+        };
+        String::from_utf8(reg.read_blob(sha)?)
+            .map_err(|_| Error::corrupt(reg.path(&registry::blob_path(sha)), "blob is not UTF-8"))
+    }
+
+    /// The old and new texts of a change, for [`changelog::with_details`].
+    fn of_change(&self, c: &crate::manifest::DocChange) -> Result<(String, String)> {
+        Ok((
+            self.by_hash(c.old_sha256.as_deref())?,
+            self.by_hash(c.sha256.as_deref())?,
+        ))
+    }
+}
+
 impl diff::TextSource for Texts<'_> {
     fn text(&self, d: &ManifestDoc) -> Result<Cow<'_, str>> {
         if let Some(doc) = self.by_sha.get(d.sha256.as_str()) {
@@ -995,6 +1020,12 @@ impl Draft<'_> {
             to: self.vs.clone(),
             summary: summary.clone(),
             changes,
+            assets: if self.package_format >= 4 {
+                let old = self.prev_manifest.as_ref().map(|m| m.assets.as_slice());
+                diff::diff_assets(old.unwrap_or(&[]), &self.assets)
+            } else {
+                Vec::new()
+            },
         };
         let diff_json = manifest::to_json_bytes(&diff_file);
         let manifest_json = manifest::to_json_bytes(&self.manifest());
@@ -1013,6 +1044,9 @@ impl Draft<'_> {
             &diff_file,
         );
         rc.drift = self.drift.clone();
+        if changelog::detailed_in(self.package_format) {
+            changelog::with_details(&mut rc, &diff_file, &|c| old_text.of_change(c))?;
+        }
         let section = changelog::render_release(&rc);
         drop((rc, diff_file));
         let release = package::Release {
@@ -1097,18 +1131,24 @@ impl Draft<'_> {
         built: &Built,
     ) -> Result<()> {
         let tgz = staging.read_tarball(built.pkg.size)?;
-        let documents = manifest::parse_manifest(
+        let m = manifest::parse_manifest(
             &built.manifest_json,
             &reg.path(&registry::manifest_path(&self.vs)),
-        )?
-        .documents;
+        )?;
+        // Assets are in the tarball from package format 4 on.
+        let assets: &[manifest::ManifestAsset] = if m.package_format >= 4 {
+            &m.assets
+        } else {
+            &[]
+        };
         let tarball = crate::npm::tarball_file_name(&self.cfg.package.name, &self.vs);
-        package::check_written(&tgz, &built.pkg, &built.manifest_json, &documents).map_err(|e| {
-            Error::Usage(format!(
-                "refusing to publish {}: kbrel could not read back the tarball {tarball} it wrote ({e}); nothing was published",
-                self.vs
-            ))
-        })
+        package::check_written(&tgz, &built.pkg, &built.manifest_json, &m.documents, assets)
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "refusing to publish {}: kbrel could not read back the tarball {tarball} it wrote ({e}); nothing was published",
+                    self.vs
+                ))
+            })
     }
 
     fn manifest(&self) -> Manifest {
@@ -1499,7 +1539,17 @@ fn already_published(
         &cfg.content.languages,
         &diff_file,
     );
-    rc.drift = reg.read_manifest(existing)?.drift;
+    let recorded = reg.read_manifest(existing)?;
+    rc.drift = recorded.drift;
+    // The section as the release's own format writes it.
+    if changelog::detailed_in(recorded.package_format) {
+        let by_sha = FastMap::default();
+        let texts = Texts {
+            by_sha: &by_sha,
+            reg: Some(reg),
+        };
+        changelog::with_details(&mut rc, &diff_file, &|c| texts.of_change(c))?;
+    }
     let section = changelog::render_release(&rc);
     let mut files = Vec::new();
     // The static packument follows the index; repair it if a crash left it behind.

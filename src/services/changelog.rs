@@ -45,9 +45,13 @@ pub struct ReleaseContext {
     pub range: Option<Range>,
     /// Entries name bundle keys, titles (the old one only when it changed) and the sections
     /// that changed ([`with_details`]). The sections `publish` writes into CHANGELOG.md do
-    /// not, so the releases in a registry rebuild byte for byte.
+    /// from package format 4 on ([`detailed_in`]); a release of an older format keeps its
+    /// entries as they were, so rebuilding it writes its section's old bytes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub detailed: bool,
+    /// Asset changes (package format 4 on), by path; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<crate::manifest::AssetChange>,
 }
 
 /// The two sides of an arbitrary changelog range.
@@ -99,6 +103,17 @@ pub struct Entry {
     /// Commits that touched the document between the two releases (with a repository).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commits: Vec<CommitInfo>,
+}
+
+/// The package format from which the CHANGELOG.md section of a release has detailed entries
+/// (bundle keys, changed titles, changed sections).
+pub const DETAILED_SINCE_FORMAT: u32 = 4;
+
+/// Whether the CHANGELOG.md section of a release of `package_format` has detailed entries
+/// ([`with_details`]): the changelog format is the package format's, recorded in the
+/// release's manifest, so an old release's section is rebuilt as it was written.
+pub fn detailed_in(package_format: u32) -> bool {
+    package_format >= DETAILED_SINCE_FORMAT
 }
 
 /// Size tag for a change of `lines` lines.
@@ -164,6 +179,7 @@ pub fn release_context(
         drift: BTreeMap::new(),
         range: None,
         detailed: false,
+        assets: diff.assets.clone(),
     }
 }
 
@@ -371,6 +387,35 @@ pub fn render_release(r: &ReleaseContext) -> String {
             if entries.len() > MAX_ENTRIES {
                 s.push_str(&format!("- …and {} more\n", entries.len() - MAX_ENTRIES));
             }
+        }
+    }
+    if !r.assets.is_empty() {
+        s.push_str(&format!("\n### Assets ({} changed)\n\n", r.assets.len()));
+        for a in r.assets.iter().take(MAX_ENTRIES) {
+            use crate::manifest::ChangeStatus;
+            let line = match a.status {
+                ChangeStatus::Added => format!(
+                    "- Added {} ({} bytes)",
+                    code(&a.path),
+                    a.new_size.unwrap_or(0)
+                ),
+                ChangeStatus::Removed => format!(
+                    "- Removed {} ({} bytes)",
+                    code(&a.path),
+                    a.old_size.unwrap_or(0)
+                ),
+                _ => format!(
+                    "- Changed {} ({} → {} bytes)",
+                    code(&a.path),
+                    a.old_size.unwrap_or(0),
+                    a.new_size.unwrap_or(0)
+                ),
+            };
+            s.push_str(&line);
+            s.push('\n');
+        }
+        if r.assets.len() > MAX_ENTRIES {
+            s.push_str(&format!("- …and {} more\n", r.assets.len() - MAX_ENTRIES));
         }
     }
     s

@@ -42,6 +42,8 @@ mod mirror;
 /// Format 4 adds the assets (images, PDFs… [`crate::content::Asset`]) as `docs/<path>` after
 /// everything else, streamed from their files, already-compressed formats as stored deflate
 /// blocks ([`is_stored`]); the manifest lists them (`assets`).
+/// Format 4 also writes the release's CHANGELOG.md section with bundle keys, changed titles
+/// and the sections that changed inside each document ([`crate::changelog::detailed_in`]).
 pub const FORMAT: u32 = 4;
 
 /// `format` is one this build can write ([`FORMAT`] or an older one).
@@ -1973,13 +1975,14 @@ impl Default for UnpackLimits {
 /// Check a written tarball against what was meant to be written, reading it the way every
 /// reader of a release does ([`unpack`]): its bytes hash to `pkg.sha256`, it holds exactly
 /// `pkg.files` in that order and `pkg.unpacked_size` bytes, `package.json` and `manifest.json`
-/// byte for byte, and each of `documents` at `docs/<lang>/<path>` with its sha256. The error
-/// says what differs.
+/// byte for byte, each of `documents` at `docs/<lang>/<path>` and each of `assets` (those the
+/// package format ships) at `docs/<path>`, with its sha256. The error says what differs.
 pub fn check_written(
     tgz: &[u8],
     pkg: &Package,
     manifest_json: &[u8],
     documents: &[crate::manifest::ManifestDoc],
+    assets: &[crate::manifest::ManifestAsset],
 ) -> std::result::Result<(), String> {
     if tgz.len() as u64 != pkg.size || crate::hash::sha256_hex(tgz) != pkg.sha256 {
         return Err(format!(
@@ -2025,11 +2028,18 @@ pub fn check_written(
             return Err(format!("its {path} is not the one written"));
         }
     }
-    for d in documents {
-        let path = format!("docs/{}/{}", d.lang, d.path);
+    let wanted = documents
+        .iter()
+        .map(|d| (format!("docs/{}/{}", d.lang, d.path), &d.sha256))
+        .chain(
+            assets
+                .iter()
+                .map(|a| (format!("docs/{}", a.path), &a.sha256)),
+        );
+    for (path, sha256) in wanted {
         match by_path.get(path.as_str()) {
-            Some(b) if crate::hash::sha256_hex(b) == d.sha256 => {}
-            Some(_) => return Err(format!("{path} does not match its sha256 {}", d.sha256)),
+            Some(b) if &crate::hash::sha256_hex(b) == sha256 => {}
+            Some(_) => return Err(format!("{path} does not match its sha256 {sha256}")),
             None => return Err(format!("{path} is missing")),
         }
     }
@@ -2383,7 +2393,7 @@ mod tests {
             })
             .collect();
         let check = |tgz: &[u8], pkg: &Package| {
-            check_written(tgz, pkg, release.manifest_json, &manifest_docs)
+            check_written(tgz, pkg, release.manifest_json, &manifest_docs, &[])
         };
         check(&tgz, &pkg).unwrap();
 
@@ -2449,8 +2459,18 @@ mod tests {
         // A document the manifest lists but the tarball lacks entirely.
         let mut more = manifest_docs.clone();
         more[0].path = "missing.md".into();
-        let e = check_written(&tgz, &pkg, release.manifest_json, &more).unwrap_err();
+        let e = check_written(&tgz, &pkg, release.manifest_json, &more, &[]).unwrap_err();
         assert!(e.contains("docs/en/missing.md is missing"), "{e}");
+        // An asset the format ships but the tarball lacks.
+        let asset = crate::manifest::ManifestAsset {
+            path: "en/img/a.png".into(),
+            sha256: crate::hash::sha256_hex(b"png"),
+            size: 3,
+            referenced_by: Vec::new(),
+        };
+        let e =
+            check_written(&tgz, &pkg, release.manifest_json, &manifest_docs, &[asset]).unwrap_err();
+        assert!(e.contains("docs/en/img/a.png is missing"), "{e}");
     }
 
     #[test]

@@ -109,7 +109,8 @@ pub struct Remote {
 pub struct Pulled {
     pub index: Option<Index>,
     pub index_bytes: Option<Vec<u8>>,
-    pub etag: Option<String>,
+    /// The index's ETag (S3, Azure) and generation (GCS), for the conditional write.
+    pub etag: Option<UpdateVersion>,
     /// Files fetched into the mirror (the rest were there already, verified).
     pub fetched: usize,
 }
@@ -255,8 +256,9 @@ impl Remote {
         }
     }
 
-    /// An object's bytes and ETag, `None` when it does not exist; refused above `limit`.
-    async fn get(&self, rel: &str, limit: u64) -> Result<Option<(Vec<u8>, Option<String>)>> {
+    /// An object's bytes and version (ETag, and the generation where the store has one, as
+    /// GCS), `None` when it does not exist; refused above `limit`.
+    async fn get(&self, rel: &str, limit: u64) -> Result<Option<(Vec<u8>, UpdateVersion)>> {
         let r = match self.store.get(&self.key(rel)).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
@@ -269,9 +271,12 @@ impl Remote {
                 message: format!("{} bytes, more than the {limit} expected", r.meta.size),
             });
         }
-        let etag = r.meta.e_tag.clone();
+        let version = UpdateVersion {
+            e_tag: r.meta.e_tag.clone(),
+            version: r.meta.version.clone(),
+        };
         let bytes = r.bytes().await.map_err(|e| self.err("read", rel, e))?;
-        Ok(Some((bytes.to_vec(), etag)))
+        Ok(Some((bytes.to_vec(), version)))
     }
 
     async fn put(&self, rel: &str, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
@@ -326,7 +331,7 @@ impl Remote {
             };
             Ok(Pulled {
                 index,
-                etag: got.as_ref().and_then(|(_, e)| e.clone()),
+                etag: got.as_ref().map(|(_, e)| e.clone()),
                 index_bytes: got.map(|(b, _)| b),
                 fetched: 0,
             })
@@ -417,7 +422,7 @@ impl Remote {
         Ok(Pulled {
             index: Some(index),
             index_bytes: Some(bytes),
-            etag,
+            etag: Some(etag),
             fetched,
         })
     }
@@ -556,10 +561,7 @@ impl Remote {
         }
         // 3. The index, last, conditional on what was read at the start.
         let mode = match &before.etag {
-            Some(e) if before.index.is_some() => PutMode::Update(UpdateVersion {
-                e_tag: Some(e.clone()),
-                version: None,
-            }),
+            Some(v) if before.index.is_some() => PutMode::Update(v.clone()),
             _ => PutMode::Create,
         };
         up.bytes += index_bytes.len() as u64;

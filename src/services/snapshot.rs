@@ -23,6 +23,8 @@ pub struct Snapshot {
     /// Documents per language when [`Self::docs`] holds only some of the side's documents
     /// (two git revisions compared from what differs, [`git_pair`]); `None`: all of them.
     pub documents: Option<BTreeMap<String, u64>>,
+    /// The side's assets (the release's manifest lists them from package format 4 on).
+    pub assets: Vec<crate::manifest::ManifestAsset>,
     source: Source,
 }
 
@@ -77,6 +79,7 @@ impl Snapshot {
             label: v.version.clone(),
             version: Some(v.version.clone()),
             docs: std::mem::take(&mut manifest.documents),
+            assets: manifest.assets.clone(),
             manifest: Some(manifest),
             documents: None,
             source: Source::Registry(reg.clone()),
@@ -89,6 +92,16 @@ impl Snapshot {
             label: ".".into(),
             version: None,
             docs: manifest_docs(cfg, kb),
+            assets: kb
+                .assets
+                .iter()
+                .map(|a| crate::manifest::ManifestAsset {
+                    path: a.path.clone(),
+                    sha256: a.sha256.clone(),
+                    size: a.size,
+                    referenced_by: Vec::new(),
+                })
+                .collect(),
             manifest: None,
             documents: None,
             source: Source::Working(
@@ -162,6 +175,7 @@ pub fn compare(
         to: to.label.clone(),
         summary,
         changes,
+        assets: crate::diff::diff_assets(&from.assets, &to.assets),
     })
 }
 

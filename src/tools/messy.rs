@@ -43,7 +43,7 @@ use super::synth::Rng;
 use crate::content::SourceFile;
 
 /// What [`history`] builds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MessySpec {
     pub seed: u64,
     /// Documents per language in the first release (later releases add a few, remove a few).
@@ -52,6 +52,9 @@ pub struct MessySpec {
     pub releases: usize,
     /// Add a file that is not UTF-8 (a GBK-encoded page) to this release (0-based) only.
     pub non_utf8_release: Option<usize>,
+    /// Percentage of the documents edited per release (distinct documents, at least one),
+    /// instead of three edits a release: for benchmarks at a given change fraction.
+    pub changed_pct: Option<f64>,
 }
 
 impl Default for MessySpec {
@@ -61,6 +64,7 @@ impl Default for MessySpec {
             docs_per_lang: 46,
             releases: 14,
             non_utf8_release: None,
+            changed_pct: None,
         }
     }
 }
@@ -338,17 +342,35 @@ fn first_state(spec: &MessySpec) -> State {
 }
 
 /// One release step: what teams do between two releases.
-fn evolve(state: &mut State, seed: u64, k: usize) {
+fn evolve(state: &mut State, seed: u64, k: usize, changed_pct: Option<f64>) {
     let mut rng = Rng::new(seed, 100 + k as u64);
     let live: Vec<usize> = (0..state.docs.len())
         .filter(|&i| state.docs[i].duplicate_of.is_none())
         .collect();
     // Edits (some only in English: translation drift).
-    for _ in 0..3 {
-        let i = live[rng.below(live.len())];
-        state.docs[i].edits[0] += 1;
-        if rng.chance(60) {
-            state.docs[i].edits[1] += 1;
+    match changed_pct {
+        None => {
+            for _ in 0..3 {
+                let i = live[rng.below(live.len())];
+                state.docs[i].edits[0] += 1;
+                if rng.chance(60) {
+                    state.docs[i].edits[1] += 1;
+                }
+            }
+        }
+        Some(pct) => {
+            // Distinct documents: the first `n` of a partial shuffle.
+            let n = ((live.len() as f64 * pct / 100.0).round() as usize).clamp(1, live.len());
+            let mut pool = live.clone();
+            for j in 0..n {
+                let pick = j + rng.below(pool.len() - j);
+                pool.swap(j, pick);
+                let i = pool[j];
+                state.docs[i].edits[0] += 1;
+                if rng.chance(60) {
+                    state.docs[i].edits[1] += 1;
+                }
+            }
         }
     }
     // Fix a few defects, introduce a few.
@@ -435,7 +457,9 @@ fn relative(from: &str, to: &str) -> String {
     format!("{}{}", "../".repeat(depth), href(to))
 }
 
-fn render(state: &State, i: usize, lang: usize, seed: u64) -> String {
+/// `stable_links`: with [`MessySpec::changed_pct`], the first release's document count, so
+/// that links stay put and a release changes only what it edits.
+fn render(state: &State, i: usize, lang: usize, seed: u64, stable_links: Option<usize>) -> String {
     let doc = &state.docs[i];
     let mut rng = Rng::new(seed ^ doc.serial as u64, 10 + lang as u64);
     let l = LANGS[lang];
@@ -469,15 +493,37 @@ fn render(state: &State, i: usize, lang: usize, seed: u64) -> String {
         paragraph(&mut rng, lang)
     ));
     // A link to a neighbour (relative, valid) and one absolute docs link (valid).
-    let others: Vec<&Doc> = state
-        .docs
-        .iter()
-        .filter(|d| d.serial != doc.serial && d.duplicate_of.is_none())
-        .collect();
     let me = doc.path(lang);
-    if !others.is_empty() {
-        let a = others[rng.below(others.len())];
-        let b = others[rng.below(others.len())];
+    let neighbours = match stable_links {
+        // Any other document, picked among all of them (an addition moves every pick).
+        None => {
+            let others: Vec<&Doc> = state
+                .docs
+                .iter()
+                .filter(|d| d.serial != doc.serial && d.duplicate_of.is_none())
+                .collect();
+            (!others.is_empty()).then(|| {
+                let a = others[rng.below(others.len())];
+                (a, others[rng.below(others.len())])
+            })
+        }
+        // The first other document from a serial picked among the first release's: the
+        // same neighbour from release to release while it lives (docs are in serial order).
+        Some(n) => {
+            let pick = |rng: &mut Rng| {
+                let target = rng.below(n.max(1));
+                let from = state.docs.partition_point(|d| d.serial < target);
+                state.docs[from..]
+                    .iter()
+                    .chain(&state.docs[..from])
+                    .find(|d| d.serial != doc.serial && d.duplicate_of.is_none())
+            };
+            let a = pick(&mut rng);
+            let b = pick(&mut rng);
+            a.zip(b)
+        }
+    };
+    if let Some((a, b)) = neighbours {
         let see = if lang == 0 { "See also" } else { "另见" };
         s.push_str(&format!(
             "{see}: [{}]({}) · [{}]({})\n\n",
@@ -584,6 +630,7 @@ fn home(lang: usize, k: usize) -> String {
 }
 
 fn snapshot(state: &State, spec: &MessySpec, k: usize) -> Vec<SourceFile> {
+    let stable = spec.changed_pct.map(|_| spec.docs_per_lang);
     let mut files = Vec::new();
     let mut push = |path: String, bytes: Vec<u8>| files.push(SourceFile { path, bytes });
     for (i, doc) in state.docs.iter().enumerate() {
@@ -593,7 +640,7 @@ fn snapshot(state: &State, spec: &MessySpec, k: usize) -> Vec<SourceFile> {
             }
             push(
                 format!("{CONTENT_ROOT}/{l}/{}", doc.path(lang)),
-                render(state, i, lang, spec.seed).into_bytes(),
+                render(state, i, lang, spec.seed, stable).into_bytes(),
             );
         }
     }
@@ -651,7 +698,7 @@ pub fn history(spec: &MessySpec) -> Vec<Release> {
     let start = 1_672_650_000;
     for k in 0..spec.releases.max(1) {
         if k > 0 {
-            evolve(&mut state, spec.seed, k);
+            evolve(&mut state, spec.seed, k, spec.changed_pct);
         }
         let v = version(k);
         out.push(Release {
@@ -695,6 +742,36 @@ mod tests {
                 .any(|p| p.contains("/4. 配置/4.") && p.starts_with("docs/en/"))
         );
         assert!(paths.contains(&"docs/en/index.md"));
+    }
+
+    #[test]
+    fn changed_pct_edits_that_share_of_the_documents() {
+        let spec = |changed_pct| MessySpec {
+            docs_per_lang: 400,
+            releases: 2,
+            changed_pct,
+            ..MessySpec::default()
+        };
+        // Documents of release 1 whose English text differs from release 0's at one path.
+        let edited = |releases: &[Release]| {
+            let before: std::collections::BTreeMap<&str, &[u8]> = releases[0]
+                .files
+                .iter()
+                .map(|f| (f.path.as_str(), f.bytes.as_slice()))
+                .collect();
+            releases[1]
+                .files
+                .iter()
+                .filter(|f| f.path.starts_with("docs/en/") && !f.path.ends_with("index.md"))
+                .filter(|f| before.get(f.path.as_str()).is_some_and(|b| *b != f.bytes))
+                .count()
+        };
+        let twenty = edited(&history(&spec(Some(20.0))));
+        let default = edited(&history(&spec(None)));
+        // 20 % of 400, plus what a release's other steps touch (defects, a move and the links
+        // to it); without it, most documents (an addition moves every link).
+        assert!((80..=110).contains(&twenty), "{twenty}");
+        assert!(default > 300, "{default}");
     }
 
     #[test]

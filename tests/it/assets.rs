@@ -371,6 +371,44 @@ fn assets_are_published_content_addressed_and_packed() {
         m2["content_digest"], m["content_digest"],
         "an asset is content"
     );
+    // Diffed: the stored diff.json, `kbrel diff` in every format, and the changelog.
+    let (old_size, new_size) = (png(16, 16, 2).len(), changed.len());
+    let want = serde_json::json!([{
+        "path": "en/guide/img/setup.png",
+        "status": "modified",
+        "old_sha256": sha256_hex(&png(16, 16, 2)),
+        "new_sha256": sha256_hex(&changed),
+        "old_size": old_size,
+        "new_size": new_size,
+    }]);
+    assert_eq!(read_json(&kb.reg("v/1.1.0/diff.json"))["assets"], want);
+    let json = run(kb.cmd().args(["diff", "1.0.0", "1.1.0", "--json"]))
+        .success()
+        .json();
+    assert_eq!(json["assets"], want);
+    run(kb.cmd().args(["diff", "1.0.0", "1.1.0", "--stat"]))
+        .success()
+        .stdout_has(&[&format!(
+            " en/guide/img/setup.png | Bin {old_size} -> {new_size} bytes"
+        )]);
+    run(kb.cmd().args(["diff", "1.0.0", "1.1.0", "--name-status"]))
+        .success()
+        .stdout_has(&["M\ten/guide/img/setup.png"]);
+    let changelog = fs::read_to_string(kb.changelog()).unwrap();
+    assert!(
+        changelog.contains(&format!(
+            "### Assets (1 changed)\n\n- Changed `en/guide/img/setup.png` ({old_size} → {new_size} bytes)"
+        )),
+        "{changelog}"
+    );
+    // The working tree against a release: an added and a removed asset.
+    kb.write("en/img/new.png", png(3, 3, 5));
+    fs::remove_file(kb.content().join("downloads/agent.bin")).unwrap();
+    run(kb.cmd().args(["diff", "1.1.0", ".", "--name-status"]))
+        .success()
+        .stdout_has(&["D\tdownloads/agent.bin", "A\ten/img/new.png"]);
+    kb.remove("en/img/new.png");
+    kb.write("downloads/agent.bin", b"\x7fELF binary payload\n");
     // Publishing the same content again is "already published", not a conflict.
     kb.publish(&["1.1.0"]).success();
     // verify checks the asset blobs and tarball entries; --repair keeps them (referenced).

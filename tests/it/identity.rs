@@ -1371,3 +1371,78 @@ fn git_ranges_read_the_documents_whose_keys_changed() {
     let ns = kbrel(dir, &["diff", "git:v1", "git:v2", "--name-status"]).stdout;
     assert_eq!(ns, "M\ten/guide/p0.md\nM\ten/guide/p4.md\n");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The changelog format follows the package format
+
+/// A release of package format 4 (the default) writes its CHANGELOG.md section in the detailed
+/// entry format (bundle keys, current and changed titles, changed sections); a release of
+/// format 3 keeps the earlier entries. Republishing either (identical content, any format
+/// asked) rewrites its section as its recorded format wrote it: the file does not change.
+#[test]
+fn changelog_sections_follow_the_package_format_of_their_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    keyed_history(dir);
+    let publish = |dir: &Path, changelog: &str, tag: &str, version: &str, format: Option<&str>| {
+        let mut args = vec![
+            "--from-git",
+            tag,
+            "--registry",
+            "reg",
+            "publish",
+            version,
+            "--no-tag",
+            "--date",
+            "2026-11-25",
+            "--changelog",
+            changelog,
+        ];
+        if let Some(f) = format {
+            args.extend(["--package-format", f]);
+        }
+        kbrel(dir, &args)
+    };
+    let section = |file: &str, version: &str| -> String {
+        let text = fs::read_to_string(dir.join(file)).unwrap();
+        let start = text.find(&format!("## [{version}]")).unwrap();
+        let rest = &text[start..];
+        let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 4);
+        rest[..end].to_string()
+    };
+    // Format 3, then format 4, for the same two trees (separate registries).
+    publish(dir, "OLD.md", "v1.0.0", "1.0.0", Some("3"));
+    publish(dir, "OLD.md", "v1.1.0", "1.1.0", Some("3"));
+    fs::rename(dir.join("reg"), dir.join("reg3")).unwrap();
+    publish(dir, "NEW.md", "v1.0.0", "1.0.0", None);
+    publish(dir, "NEW.md", "v1.1.0", "1.1.0", None);
+    let (old, new) = (section("OLD.md", "1.1.0"), section("NEW.md", "1.1.0"));
+    insta::assert_snapshot!("changelog_section_format_3", old);
+    insta::assert_snapshot!("changelog_section_format_4", new);
+    assert!(
+        new.contains("`Slack`") && new.contains("Configure the bot"),
+        "{new}"
+    );
+    assert!(!old.contains("`Slack`"), "{old}");
+    // Rebuilding: the format-4 registry keeps its section; the format-3 one keeps its old
+    // bytes even when the current default format is asked for.
+    let before = fs::read_to_string(dir.join("NEW.md")).unwrap();
+    publish(dir, "NEW.md", "v1.1.0", "1.1.0", None);
+    assert_eq!(fs::read_to_string(dir.join("NEW.md")).unwrap(), before);
+    fs::rename(dir.join("reg"), dir.join("reg4")).unwrap();
+    fs::rename(dir.join("reg3"), dir.join("reg")).unwrap();
+    let before = fs::read_to_string(dir.join("OLD.md")).unwrap();
+    for format in [None, Some("3")] {
+        let run = publish(dir, "OLD.md", "v1.1.0", "1.1.0", format);
+        assert!(run.stdout.contains("already"), "{run}");
+        assert_eq!(fs::read_to_string(dir.join("OLD.md")).unwrap(), before);
+    }
+    // A damaged old section is put back as format 3 wrote it.
+    fs::write(
+        dir.join("OLD.md"),
+        before.replace("#### Changed", "#### Edited"),
+    )
+    .unwrap();
+    publish(dir, "OLD.md", "v1.1.0", "1.1.0", None);
+    assert_eq!(fs::read_to_string(dir.join("OLD.md")).unwrap(), before);
+}

@@ -493,6 +493,7 @@ fn kill_9_during_publish_leaves_a_registry_verify_accepts_and_repair_cleans() {
     kb.apply_release_2_changes();
     // Stall the uploads after a few KB (deterministically mid-upload), and at a few other
     // points; kill -9 each time.
+    let mut had_leftovers = false;
     for (i, budget) in [3_000i64, 9_000, 15_000].into_iter().enumerate() {
         let proxy = Proxy::start(m.port, budget, true);
         let mut cmd = s3(&kb, proxy.port, &tmp.path().join(format!("k{i}")));
@@ -508,11 +509,20 @@ fn kill_9_during_publish_leaves_a_registry_verify_accepts_and_repair_cleans() {
         // The registry is valid: 1.0.0 listed, 1.1.0 not (the index write never happened).
         assert_eq!(versions(&m), ["1.0.0"], "{}", p.output.text());
         let v = run(s3(&kb, m.port, &tmp.path().join(format!("v{i}"))).arg("verify"));
-        assert!(v.code == 0 || v.code == 1, "{}", v.stderr);
-        assert!(!v.stdout.contains("error") || v.code == 1, "{}", v.stdout);
+        // Everything listed is intact (0 problems); what the killed publish uploaded, if
+        // anything, is reported as leftovers (exit 1).
+        let all = format!("{}{}", v.stdout, v.stderr);
+        assert!(all.contains(", 0 problem(s)"), "{all}");
+        assert_eq!(
+            v.code,
+            i32::from(all.contains("leftover (not listed")),
+            "{all}"
+        );
+        had_leftovers |= v.code == 1;
         run(s3(&kb, m.port, &tmp.path().join(format!("v{i}"))).args(["verify", "--repair"]))
             .success();
     }
+    assert!(had_leftovers, "no kill landed during the uploads");
     // After repair only what the index lists is there, and the publish goes through.
     run(s3(&kb, m.port, &tmp.path().join("v")).arg("verify"))
         .success()
@@ -667,4 +677,118 @@ fn serve_from_a_bucket_and_sync_through_nginx_in_front_of_it() {
         common::snapshot(&tree),
         common::snapshot(&fs::canonicalize(cache2.join(".kbrel/current")).unwrap())
     );
+}
+
+/// A TCP proxy to `port` that holds every upload (a request starting `PUT `) until released.
+struct PauseProxy {
+    port: u16,
+    paused: Arc<AtomicBool>,
+    released: Arc<AtomicBool>,
+}
+
+impl PauseProxy {
+    fn start(target: u16) -> PauseProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let paused = Arc::new(AtomicBool::new(false));
+        let released = Arc::new(AtomicBool::new(false));
+        let (p, r) = (paused.clone(), released.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (p, r) = (p.clone(), r.clone());
+                std::thread::spawn(move || {
+                    let (mut c, mut srv) = (client, server);
+                    let mut buf = [0u8; 8192];
+                    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                    while let Ok(n @ 1..) = c.read(&mut buf) {
+                        if buf[..n].starts_with(b"PUT ") {
+                            p.store(true, Ordering::SeqCst);
+                            while !r.load(Ordering::SeqCst) && std::time::Instant::now() < deadline
+                            {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                        }
+                        if srv.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = srv.shutdown(Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let (mut srv, mut c) = (s2, c2);
+                    let _ = std::io::copy(&mut srv, &mut c);
+                    let _ = c.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        PauseProxy {
+            port,
+            paused,
+            released,
+        }
+    }
+}
+
+#[test]
+fn a_publish_whose_index_changed_meanwhile_fails_its_conditional_write_and_lists_nothing() {
+    let Some(m) = moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Kb::new();
+    publish(&a, m.port, &tmp.path().join("m0"), "1.0.0").success();
+    // Publisher A reads the index (ETag E0), then its uploads are held…
+    a.apply_release_2_changes();
+    let proxy = PauseProxy::start(m.port);
+    let mut cmd = s3(&a, proxy.port, &tmp.path().join("ma"));
+    cmd.args([
+        "publish",
+        "1.1.0",
+        "--date",
+        "2024-05-01T00:00:00Z",
+        "--changelog",
+    ])
+    .arg(a.changelog());
+    let mut pa = Proc::spawn("kbrel publish (A)", &mut cmd);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !proxy.paused.load(Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A never uploaded:\n{}",
+            pa.output.text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // …while publisher B lists 1.2.0 (the index is now E1).
+    let b = Kb::new();
+    b.write(
+        "en/guide/b.md",
+        common::doc("B", "From B", "https://example.com/en/b", "B", "b\n"),
+    );
+    b.write(
+        "zh/guide/b.md",
+        common::doc("B", "来自 B", "https://example.com/zh/b", "B", "b\n"),
+    );
+    publish(&b, m.port, &tmp.path().join("mb"), "1.2.0").success();
+    proxy.released.store(true, Ordering::SeqCst);
+    let status = pa.wait_timeout(Duration::from_secs(90)).expect("A exits");
+    let err = pa.output.text();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`s3://kbrel-test/team/kb/index.json` was changed by another publish")
+            && err.contains("nothing this publish wrote is listed"),
+        "{err}"
+    );
+    // B's release is listed; A's files are leftovers, which repair removes.
+    assert_eq!(versions(&m), ["1.0.0", "1.2.0"]);
+    assert!(m.list("team/kb").contains("v/1.1.0/manifest.json"));
+    let v = run(s3(&a, m.port, &tmp.path().join("mv")).arg("verify")).code(1);
+    assert!(v.stderr.contains("leftover"), "{}", v.stderr);
+    run(s3(&a, m.port, &tmp.path().join("mv")).args(["verify", "--repair"])).success();
+    assert!(!m.list("team/kb").iter().any(|k| k.starts_with("v/1.1.0/")));
+    run(s3(&a, m.port, &tmp.path().join("mv")).arg("verify"))
+        .success()
+        .stderr_has(&["no leftovers"]);
 }

@@ -377,7 +377,8 @@ fn second_publish_diffs_statuses_and_counts_and_prepends_changelog() {
         .count();
     assert_eq!(blobs, 8 + 5, "5 new texts: en intro, 2 renamed, 2 added");
 
-    // The changelog: the new section goes on top, under the header, with titles and counts.
+    // The changelog: the new section goes on top, under the header, with keys, titles and
+    // counts (package format 4: `Key` — **Title**).
     let changelog = fs::read_to_string(kb.changelog()).expect("changelog");
     assert_eq!(changelog.matches("# Changelog").count(), 1);
     let new_at = changelog.find("## [1.1.0]").expect("1.1.0 section");
@@ -392,17 +393,17 @@ fn second_publish_diffs_statuses_and_counts_and_prepends_changelog() {
         "## [1.1.0](https://github.com/acme/kb/compare/v1.0.0...v1.1.0) - 2026-12-01\n",
         &format!("### en (4 changed, +{en_added} -{en_removed})\n"),
         &format!("### zh (3 changed, +{zh_added} -{zh_removed})\n"),
-        "- **Introduction** (`intro.md`) +3 -1",
+        "— **Introduction** (`intro.md`) +3 -1",
         &format!(
-            "- **Upgrading** (`guide/upgrade.md`) +{}\n",
+            "— **Upgrading** (`guide/upgrade.md`) +{}\n",
             lines(&upgrade[0])
         ),
-        &format!("- **Legacy agent** (`legacy.md`) -{}\n", lines(&legacy[0])),
+        &format!("— **Legacy agent** (`legacy.md`) -{}\n", lines(&legacy[0])),
         &format!(
-            "- **Setting up the agent** `guide/setup.md` → `guide/installation.md` ({sim}% similar)"
+            "— **Setting up the agent** `guide/setup.md` → `guide/installation.md` ({sim}% similar)"
         ),
-        "- **升级** (`guide/upgrade.md`)",
-        "- **旧版代理** (`legacy.md`)",
+        "— **升级** (`guide/upgrade.md`)",
+        "— **旧版代理** (`legacy.md`)",
         "#### Added",
         "#### Changed",
         "#### Removed",
@@ -1726,33 +1727,33 @@ fn snapshot_of_publish_output_and_changelog_section() {
 
     #### Added
 
-    - **Upgrading** (`guide/upgrade.md`) +12
+    - `GuideUpgrade` — **Upgrading** (`guide/upgrade.md`) +12
 
     #### Changed
 
-    - **Introduction** (`intro.md`) +3 -1, small
+    - `Intro` — **Introduction** (`intro.md`) +3 -1, small: changed § Introduction
 
     #### Removed
 
-    - **Legacy agent** (`legacy.md`) -14
+    - `Legacy` — **Legacy agent** (`legacy.md`) -14
 
     #### Renamed
 
-    - **Setting up the agent** `guide/setup.md` → `guide/installation.md` (93% similar) +1 -1, small; front matter: url
+    - `GuideSetup` — **Setting up the agent** `guide/setup.md` → `guide/installation.md` (93% similar) +1 -1, small; front matter: url
 
     ### zh (3 changed, +13 -14)
 
     #### Added
 
-    - **升级** (`guide/upgrade.md`) +12
+    - `GuideUpgrade` — **升级** (`guide/upgrade.md`) +12
 
     #### Removed
 
-    - **旧版代理** (`legacy.md`) -13
+    - `Legacy` — **旧版代理** (`legacy.md`) -13
 
     #### Renamed
 
-    - **安装代理** `guide/setup.md` → `guide/installation.md` (93% similar) +1 -1, small; front matter: url
+    - `GuideSetup` — **安装代理** `guide/setup.md` → `guide/installation.md` (93% similar) +1 -1, small; front matter: url
     ");
     insta::assert_snapshot!(changelog_section(&changelog, "1.0.0"), @r"
     ## [1.0.0] - 2026-11-25
@@ -1763,19 +1764,19 @@ fn snapshot_of_publish_output_and_changelog_section() {
 
     #### Added
 
-    - **Frequently asked questions** (`faq.md`) +18
-    - **Setting up the agent** (`guide/setup.md`) +16
-    - **Introduction** (`intro.md`) +17
-    - **Legacy agent** (`legacy.md`) +14
+    - `Faq` — **Frequently asked questions** (`faq.md`) +18
+    - `GuideSetup` — **Setting up the agent** (`guide/setup.md`) +16
+    - `Intro` — **Introduction** (`intro.md`) +17
+    - `Legacy` — **Legacy agent** (`legacy.md`) +14
 
     ### zh (4 changed, +61 -0)
 
     #### Added
 
-    - **常见问题** (`faq.md`) +17
-    - **安装代理** (`guide/setup.md`) +16
-    - **简介** (`intro.md`) +15
-    - **旧版代理** (`legacy.md`) +13
+    - `Faq` — **常见问题** (`faq.md`) +17
+    - `GuideSetup` — **安装代理** (`guide/setup.md`) +16
+    - `Intro` — **简介** (`intro.md`) +15
+    - `Legacy` — **旧版代理** (`legacy.md`) +13
     ");
 }
 

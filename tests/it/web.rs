@@ -532,6 +532,7 @@ fn big_registry(dir: &Path, docs: usize) -> Registry {
             to: version.into(),
             summary: summary.clone(),
             changes,
+            assets: Vec::new(),
         };
         let man = Manifest {
             schema_version: manifest::SCHEMA_VERSION,

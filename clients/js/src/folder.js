@@ -11,9 +11,10 @@
 //                                        kbrel sync leaves it alone
 import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
+import * as fsSync from "node:fs";
 import { join, dirname } from "node:path";
 
-import { CACHE_FORMAT, KbrelError, canonicalJson, mapLimit } from "./index.js";
+import { CACHE_FORMAT, KbrelError, canonicalJson } from "./index.js";
 
 const META = ".kbrel";
 const GC_PREFIX = ".gc-";
@@ -26,8 +27,9 @@ async function fsyncPath(p) {
   try { await h.sync(); } finally { await h.close(); }
 }
 
-/** Write a file durably and atomically: temp file, fsync, rename, fsync of the folder. */
-async function writeAtomic(path, bytes) {
+/** Write a file durably and atomically: temp file, fsync, rename, fsync of the folder (unless
+ * `syncDir` is false: see putObject). */
+async function writeAtomic(path, bytes, syncDir = true) {
   await fs.mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${tag()}`;
   const h = await fs.open(tmp, "w");
@@ -38,7 +40,7 @@ async function writeAtomic(path, bytes) {
     await h.close();
   }
   await fs.rename(tmp, path);
-  await fsyncPath(dirname(path));
+  if (syncDir) await fsyncPath(dirname(path));
 }
 
 async function syncTree(dir) {
@@ -114,8 +116,11 @@ export class FolderStore {
 
   /** Present and matching its name (as kbrel sync checks). */
   async hasObject(sha) {
-    const b = await fs.readFile(this.objectPath(sha)).catch(() => null);
-    return b !== null && sha256(b) === sha;
+    // Synchronous on purpose: thousands of small reads through the promise API cost four
+    // thread-pool round trips each (open, fstat, read, close); nothing else runs meanwhile.
+    let b;
+    try { b = fsSync.readFileSync(this.objectPath(sha)); } catch { return false; }
+    return sha256(b) === sha;
   }
 
   async getObject(sha) {
@@ -129,7 +134,10 @@ export class FolderStore {
   }
 
   async putObject(sha, bytes) {
-    await writeAtomic(this.objectPath(sha), bytes);
+    // As kbrel sync writes objects: the file is synced, its folder is not (an object lost by
+    // a crash is fetched again: every object is verified before use, and a tree's hard links,
+    // synced with the tree, keep the bytes).
+    await writeAtomic(this.objectPath(sha), bytes, false);
   }
 
   async getManifest(sha) {
@@ -162,16 +170,20 @@ export class FolderStore {
     const id = sha256(treeBytes).slice(0, 16);
     const finalDir = join(trees, id);
     const reusable = (await fs.readFile(join(finalDir, "tree.json")).catch(() => null))?.equals(Buffer.from(treeBytes))
-      && (await Promise.all(tree.documents.map((d) => fs.lstat(join(finalDir, d.lang, d.path)).then((m) => m.isFile() && m.size === d.size, () => false)))).every(Boolean);
+      && tree.documents.every((d) => {
+        const m = fsSync.lstatSync(join(finalDir, d.lang, d.path), { throwIfNoEntry: false });
+        return m !== undefined && m.isFile() && m.size === d.size;
+      });
     if (!reusable) {
       const tmp = join(trees, `${id}.tmp-${tag()}`);
       await fs.rm(tmp, { recursive: true, force: true });
       const dirs = [...new Set(tree.documents.map((d) => dirname(join(tmp, d.lang, d.path))))];
-      for (const dir of dirs) await fs.mkdir(dir, { recursive: true });
-      await mapLimit(tree.documents, 32, async (d) => {
+      for (const dir of dirs) fsSync.mkdirSync(dir, { recursive: true });
+      // Synchronous links, like hasObject: one system call each, no thread-pool round trip.
+      for (const d of tree.documents) {
         const dest = join(tmp, d.lang, d.path);
-        await fs.link(this.objectPath(d.sha256), dest).catch(() => fs.copyFile(this.objectPath(d.sha256), dest));
-      });
+        try { fsSync.linkSync(this.objectPath(d.sha256), dest); } catch { fsSync.copyFileSync(this.objectPath(d.sha256), dest); }
+      }
       await writeAtomic(join(tmp, "tree.json"), treeBytes);
       await syncTree(tmp);
       if (await exists(finalDir)) {
@@ -216,7 +228,7 @@ export class FolderStore {
     const objects = join(this.meta, "objects");
     for (const a of await fs.readdir(objects).catch(() => [])) {
       for (const b of await fs.readdir(join(objects, a)).catch(() => [])) {
-        if (!wanted.has(a + b)) await fs.rm(join(objects, a, b), { force: true });
+        if (!wanted.has(a + b)) fsSync.rmSync(join(objects, a, b), { force: true });
       }
     }
     const manifests = join(this.meta, "manifests");

@@ -451,7 +451,8 @@ pub struct PublishArgs {
     pub no_baseline: bool,
     /// Tarball package format: 4 (this kbrel's: assets, `{ meta, body }` bundles and lazy
     /// per-document modules), or 1–3 to rebuild byte for byte a release made by an older kbrel
-    /// (its manifest.json records the format; absent means 1)
+    /// (its manifest.json records the format; absent means 1). Format 4 also writes the
+    /// release's CHANGELOG.md section with bundle keys, changed titles and sections
     #[arg(long, value_name = "N", default_value_t = kbrel::package::FORMAT,
           value_parser = package_format)]
     pub package_format: u32,

@@ -846,6 +846,47 @@ fn word_excerpt(pieces: &[word::Piece], p: &Paint) -> String {
 
 /// A diff report in `mode`; `texts` gives a change's old and new text (for the patch, word
 /// and section modes only).
+/// The asset rows of a diff, as git shows binary files: `--stat` `path | Bin 120 -> 240
+/// bytes`, `--name-status` `M\tpath`, `--patch` `Binary files a/path and b/path differ`.
+fn asset_rows(assets: &[kbrel::manifest::AssetChange], mode: DiffMode) -> String {
+    use kbrel::manifest::ChangeStatus;
+    let mut s = String::new();
+    for a in assets {
+        let path = sanitize(&a.path);
+        match mode {
+            DiffMode::Stat => {
+                let _ = writeln!(
+                    s,
+                    " {path} | Bin {} -> {} bytes",
+                    a.old_size.unwrap_or(0),
+                    a.new_size.unwrap_or(0)
+                );
+            }
+            DiffMode::NameStatus => {
+                let _ = writeln!(s, "{}\t{path}", a.status.letter());
+            }
+            DiffMode::Patch(_) => {
+                let (old, new) = match a.status {
+                    ChangeStatus::Added => ("/dev/null".to_string(), format!("b/{path}")),
+                    ChangeStatus::Removed => (format!("a/{path}"), "/dev/null".to_string()),
+                    _ => (format!("a/{path}"), format!("b/{path}")),
+                };
+                let _ = writeln!(s, "Binary files {old} and {new} differ");
+            }
+            DiffMode::Word | DiffMode::Sections | DiffMode::Json => {
+                let _ = writeln!(
+                    s,
+                    "{} {path} ({} -> {} bytes)",
+                    a.status.letter(),
+                    a.old_size.unwrap_or(0),
+                    a.new_size.unwrap_or(0)
+                );
+            }
+        }
+    }
+    s
+}
+
 pub fn diff(
     report: &DiffFile,
     texts: &dyn Fn(&kbrel::manifest::DocChange) -> anyhow::Result<(String, String)>,
@@ -893,6 +934,7 @@ pub fn diff(
             }
         }
     }
+    s.push_str(&asset_rows(&report.assets, mode));
     for c in report.changes.iter().filter(|c| c.approximate) {
         eprintln!(
             "warning: {}/{}: line counts are approximate (the exact count ran out of time)",
@@ -900,7 +942,7 @@ pub fn diff(
             sanitize(&c.path)
         );
     }
-    if report.changes.is_empty() && !quiet {
+    if report.changes.is_empty() && report.assets.is_empty() && !quiet {
         eprintln!(
             "no changes between {} and {}",
             report.from.as_deref().unwrap_or("nothing"),

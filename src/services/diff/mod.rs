@@ -1312,3 +1312,87 @@ pub fn diff_files(old: &[(String, Vec<u8>)], new: &[(String, Vec<u8>)]) -> Vec<F
         })
         .collect()
 }
+
+/// The asset changes between two asset lists (each sorted by path), by path: a path on one
+/// side only is added or removed, a path on both with other bytes is modified. Pure.
+pub fn diff_assets(
+    old: &[crate::manifest::ManifestAsset],
+    new: &[crate::manifest::ManifestAsset],
+) -> Vec<crate::manifest::AssetChange> {
+    use crate::manifest::{AssetChange, ChangeStatus};
+    let olds: BTreeMap<&str, &crate::manifest::ManifestAsset> =
+        old.iter().map(|a| (a.path.as_str(), a)).collect();
+    let news: BTreeMap<&str, &crate::manifest::ManifestAsset> =
+        new.iter().map(|a| (a.path.as_str(), a)).collect();
+    let mut paths: Vec<&str> = olds.keys().chain(news.keys()).copied().collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let (o, n) = (olds.get(p), news.get(p));
+            let status = match (o, n) {
+                (Some(o), Some(n)) if o.sha256 == n.sha256 => return None,
+                (Some(_), Some(_)) => ChangeStatus::Modified,
+                (Some(_), None) => ChangeStatus::Removed,
+                (None, Some(_)) => ChangeStatus::Added,
+                (None, None) => return None,
+            };
+            Some(AssetChange {
+                path: p.to_string(),
+                status,
+                old_sha256: o.map(|a| a.sha256.clone()),
+                new_sha256: n.map(|a| a.sha256.clone()),
+                old_size: o.map(|a| a.size),
+                new_size: n.map(|a| a.size),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod asset_tests {
+    use super::*;
+    use crate::manifest::{ChangeStatus, ManifestAsset};
+
+    fn a(path: &str, sha: char, size: u64) -> ManifestAsset {
+        ManifestAsset {
+            path: path.into(),
+            sha256: sha.to_string().repeat(64),
+            size,
+            referenced_by: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn assets_diff_by_path() {
+        let old = [
+            a("en/a.png", '1', 10),
+            a("en/b.png", '2', 20),
+            a("x.pdf", '3', 30),
+        ];
+        let new = [
+            a("en/a.png", '1', 10),
+            a("en/b.png", '4', 25),
+            a("y.pdf", '3', 30),
+        ];
+        let got: Vec<(String, ChangeStatus, Option<u64>, Option<u64>)> = diff_assets(&old, &new)
+            .into_iter()
+            .map(|c| (c.path, c.status, c.old_size, c.new_size))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "en/b.png".into(),
+                    ChangeStatus::Modified,
+                    Some(20),
+                    Some(25)
+                ),
+                ("x.pdf".into(), ChangeStatus::Removed, Some(30), None),
+                ("y.pdf".into(), ChangeStatus::Added, None, Some(30)),
+            ]
+        );
+        assert!(diff_assets(&new, &new).is_empty());
+    }
+}
