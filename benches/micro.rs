@@ -201,6 +201,7 @@ mod packing {
             gzip_level: cfg.registry.gzip_level,
             format: kbrel::package::FORMAT,
             keyed_only: false,
+            meta: cfg.bundle.meta,
             lazy: cfg.bundle.lazy,
             assets: &[],
         };

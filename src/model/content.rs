@@ -646,119 +646,16 @@ fn parse_document(
 ) -> (Option<Document>, Vec<Finding>) {
     let full = format!("{lang}/{path}");
     let mut findings = Vec::new();
-    // git's test for binary content: a NUL byte in the first 8,000 bytes.
-    if let Some(at) = bytes.iter().take(8000).position(|b| *b == 0) {
-        findings.push(Finding::error(
-            Code::BinaryDocument,
-            &full,
-            1,
-            format!(
-                "binary content (a NUL byte at offset {at}) in a file with a document's extension; rename it, or exclude it"
-            ),
-        ));
+    let Some(text) = decode(&full, bytes, &mut findings) else {
         return (None, findings);
-    }
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => normalize_owned(t),
-        Err(err) => {
-            let e = err.utf8_error();
-            let bytes = err.as_bytes();
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1;
-            findings.push(Finding::error(
-                Code::NonUtf8,
-                &full,
-                line,
-                format!(
-                    "not valid UTF-8 (invalid byte at offset {}); save the file as UTF-8",
-                    e.valid_up_to()
-                ),
-            ));
-            return (None, findings);
-        }
     };
-    let mut fields = BTreeMap::new();
-    let mut known: BTreeMap<&str, String> = BTreeMap::new();
-    let (body_start, body_line, has_fm) = match split_front_matter(&text) {
-        Split::None => {
-            findings.push(Finding::warning(
-                Code::NoFrontMatter,
-                &full,
-                1,
-                "no front matter; the id is taken from the path".into(),
-            ));
-            (0, 1, false)
-        }
-        Split::Unclosed => {
-            findings.push(Finding::error(
-                Code::FrontMatter,
-                &full,
-                1,
-                "front matter is not closed: add a `---` line after it".into(),
-            ));
-            (text.len(), text.lines().count() + 1, true)
-        }
-        Split::Some {
-            yaml,
-            body_start,
-            body_line,
-        } => {
-            match flat_front_matter(yaml)
-                .map(|m| Ok(serde_json::Value::Object(m)))
-                .unwrap_or_else(|| serde_saphyr::from_str::<serde_json::Value>(yaml))
-            {
-                Ok(serde_json::Value::Object(map)) => {
-                    fields = raw_fields(yaml, 2);
-                    for name in KNOWN_FIELDS {
-                        let line = fields.get(name).map_or(1, |f| f.line);
-                        match map.get(name) {
-                            None | Some(serde_json::Value::Null) => {}
-                            Some(serde_json::Value::String(s)) => {
-                                known.insert(name, s.trim().to_string());
-                            }
-                            // A scalar YAML re-typed (`1.10` → 1.1, `007` → 7, `0x1F` →
-                            // 31, `yes` → true): the author's text, as written. (A null —
-                            // `id:`, `id: ~`, `id: null` — stays "no value", as lint's
-                            // required-field check reads it.)
-                            Some(
-                                v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)),
-                            ) => {
-                                let text = fields.get(name).and_then(|f| plain_scalar_text(&f.raw));
-                                known.insert(name, text.unwrap_or_else(|| v.to_string()));
-                            }
-                            Some(_) => findings.push(Finding::error(
-                                Code::FrontMatter,
-                                &full,
-                                line,
-                                format!("front-matter field `{name}` must be a string"),
-                            )),
-                        }
-                    }
-                }
-                Ok(serde_json::Value::Null) => {}
-                Ok(_) => findings.push(Finding::error(
-                    Code::FrontMatter,
-                    &full,
-                    2,
-                    "front matter must be a YAML mapping of `field: value`".into(),
-                )),
-                Err(e) => {
-                    let msg = e.to_string();
-                    let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
-                    findings.push(Finding::error(
-                        Code::FrontMatter,
-                        &full,
-                        2,
-                        format!("invalid YAML in front matter: {first}"),
-                    ))
-                }
-            }
-            (body_start, body_line, true)
-        }
-    };
+    let FrontMatter {
+        fields,
+        known,
+        body_start,
+        body_line,
+        has_fm,
+    } = front_matter(&full, &text, &mut findings);
 
     let path_id = path_id(path);
     let url = known.get("url").cloned();
@@ -805,6 +702,154 @@ fn parse_document(
         sha256,
     };
     (Some(doc), findings)
+}
+
+/// The document's text as UTF-8, normalised; `None` (with a finding) for binary content or
+/// invalid UTF-8.
+fn decode(full: &str, bytes: Vec<u8>, findings: &mut Vec<Finding>) -> Option<String> {
+    // git's test for binary content: a NUL byte in the first 8,000 bytes.
+    if let Some(at) = bytes.iter().take(8000).position(|b| *b == 0) {
+        findings.push(Finding::error(
+            Code::BinaryDocument,
+            full,
+            1,
+            format!(
+                "binary content (a NUL byte at offset {at}) in a file with a document's extension; rename it, or exclude it"
+            ),
+        ));
+        return None;
+    }
+    match String::from_utf8(bytes) {
+        Ok(t) => Some(normalize_owned(t)),
+        Err(err) => {
+            let e = err.utf8_error();
+            let bytes = err.as_bytes();
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            findings.push(Finding::error(
+                Code::NonUtf8,
+                full,
+                line,
+                format!(
+                    "not valid UTF-8 (invalid byte at offset {}); save the file as UTF-8",
+                    e.valid_up_to()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// What the front matter says.
+struct FrontMatter {
+    fields: BTreeMap<String, RawField>,
+    known: BTreeMap<&'static str, String>,
+    body_start: usize,
+    body_line: usize,
+    has_fm: bool,
+}
+
+/// Split off and read the front matter of `text` (findings for what is wrong with it).
+fn front_matter(full: &str, text: &str, findings: &mut Vec<Finding>) -> FrontMatter {
+    let mut fields = BTreeMap::new();
+    let mut known: BTreeMap<&'static str, String> = BTreeMap::new();
+    let (body_start, body_line, has_fm) = match split_front_matter(text) {
+        Split::None => {
+            findings.push(Finding::warning(
+                Code::NoFrontMatter,
+                full,
+                1,
+                "no front matter; the id is taken from the path".into(),
+            ));
+            (0, 1, false)
+        }
+        Split::Unclosed => {
+            findings.push(Finding::error(
+                Code::FrontMatter,
+                full,
+                1,
+                "front matter is not closed: add a `---` line after it".into(),
+            ));
+            (text.len(), text.lines().count() + 1, true)
+        }
+        Split::Some {
+            yaml,
+            body_start,
+            body_line,
+        } => {
+            match flat_front_matter(yaml)
+                .map(|m| Ok(serde_json::Value::Object(m)))
+                .unwrap_or_else(|| serde_saphyr::from_str::<serde_json::Value>(yaml))
+            {
+                Ok(serde_json::Value::Object(map)) => {
+                    fields = raw_fields(yaml, 2);
+                    known = known_fields(full, &map, &fields, findings);
+                }
+                Ok(serde_json::Value::Null) => {}
+                Ok(_) => findings.push(Finding::error(
+                    Code::FrontMatter,
+                    full,
+                    2,
+                    "front matter must be a YAML mapping of `field: value`".into(),
+                )),
+                Err(e) => {
+                    let msg = e.to_string();
+                    let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+                    findings.push(Finding::error(
+                        Code::FrontMatter,
+                        full,
+                        2,
+                        format!("invalid YAML in front matter: {first}"),
+                    ))
+                }
+            }
+            (body_start, body_line, true)
+        }
+    };
+    FrontMatter {
+        fields,
+        known,
+        body_start,
+        body_line,
+        has_fm,
+    }
+}
+
+/// The known fields' values from the parsed mapping, as the author wrote them.
+fn known_fields(
+    full: &str,
+    map: &serde_json::Map<String, serde_json::Value>,
+    fields: &BTreeMap<String, RawField>,
+    findings: &mut Vec<Finding>,
+) -> BTreeMap<&'static str, String> {
+    let mut known = BTreeMap::new();
+    for name in KNOWN_FIELDS {
+        let line = fields.get(name).map_or(1, |f| f.line);
+        match map.get(name) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(s)) => {
+                known.insert(name, s.trim().to_string());
+            }
+            // A scalar YAML re-typed (`1.10` → 1.1, `007` → 7, `0x1F` →
+            // 31, `yes` → true): the author's text, as written. (A null —
+            // `id:`, `id: ~`, `id: null` — stays "no value", as lint's
+            // required-field check reads it.)
+            Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                let text = fields.get(name).and_then(|f| plain_scalar_text(&f.raw));
+                known.insert(name, text.unwrap_or_else(|| v.to_string()));
+            }
+            Some(_) => findings.push(Finding::error(
+                Code::FrontMatter,
+                full,
+                line,
+                format!("front-matter field `{name}` must be a string"),
+            )),
+        }
+    }
+    known
 }
 
 /// Build a knowledge base from source files (paths relative to the content root).

@@ -598,18 +598,7 @@ fn publish_started(
         lint_note,
     };
     let new_blobs = blobs_to_write(kb, reg);
-    let mut blobs: Vec<(&str, registry::BlobData<'_>)> = new_blobs
-        .iter()
-        .map(|d| {
-            (
-                d.sha256.as_str(),
-                registry::BlobData::Bytes(d.text.as_bytes()),
-            )
-        })
-        .collect();
-    if opts.package_format >= 4 {
-        blobs.extend(asset_blobs_to_write(kb, reg, &new_blobs));
-    }
+    let blobs = blob_data(kb, reg, &new_blobs, opts.package_format);
     // Blob files are written (kernel work) while the diff, the manifest and the tarball are
     // computed (CPU work). A failure on either side removes the blobs written (below).
     // Leftovers of killed publishes are removed and this publish's staging directory is
@@ -673,25 +662,7 @@ fn publish_started(
     )?;
     // The tarball too: unpacked by the reader every command uses, it must hold what was meant.
     if let Some(staging) = &staging {
-        let tgz = staging.read_tarball(built.pkg.size)?;
-        let m = manifest::parse_manifest(
-            &built.manifest_json,
-            &reg.path(&registry::manifest_path(&draft.vs)),
-        )?;
-        // Assets are in the tarball from package format 4 on.
-        let assets: &[manifest::ManifestAsset] = if m.package_format >= 4 {
-            &m.assets
-        } else {
-            &[]
-        };
-        package::check_written(&tgz, &built.pkg, &built.manifest_json, &m.documents, assets).map_err(
-            |e| {
-                Error::Usage(format!(
-                    "refusing to publish {}: kbrel could not read back the tarball {} it wrote ({e}); nothing was published",
-                    draft.vs, report.tarball.path
-                ))
-            },
-        )?;
+        draft.read_back_tarball(reg, staging, &built)?;
     }
     let Some(lock) = lock.as_ref() else {
         return Ok(report);
@@ -928,6 +899,28 @@ fn asset_blobs_to_write<'a>(
     out
 }
 
+/// The blobs to write: the new documents' texts and, from package format 4, the assets'.
+fn blob_data<'k>(
+    kb: &'k KnowledgeBase,
+    reg: &Registry,
+    new_blobs: &[&'k Document],
+    format: u32,
+) -> Vec<(&'k str, registry::BlobData<'k>)> {
+    let mut blobs: Vec<(&str, registry::BlobData<'_>)> = new_blobs
+        .iter()
+        .map(|d| {
+            (
+                d.sha256.as_str(),
+                registry::BlobData::Bytes(d.text.as_bytes()),
+            )
+        })
+        .collect();
+    if format >= 4 {
+        blobs.extend(asset_blobs_to_write(kb, reg, new_blobs));
+    }
+    blobs
+}
+
 /// Write the blobs into the staging directory (nothing for a dry run), flushed to disk right
 /// away, while the CPU is still busy compressing: the sync before the commit then finds
 /// (nearly) nothing left to write.
@@ -1128,6 +1121,35 @@ impl Draft<'_> {
         let pj: serde_json::Value =
             serde_json::from_slice(&pkg.package_json).map_err(|e| Error::Usage(e.to_string()))?;
         static_packument(self.cfg, reg, index, new_index, Some((&self.vs, pj)))
+    }
+
+    /// The staged tarball read back by the reader every command uses: it must hold what was
+    /// meant.
+    fn read_back_tarball(
+        &self,
+        reg: &Registry,
+        staging: &registry::Staging,
+        built: &Built,
+    ) -> Result<()> {
+        let tgz = staging.read_tarball(built.pkg.size)?;
+        let m = manifest::parse_manifest(
+            &built.manifest_json,
+            &reg.path(&registry::manifest_path(&self.vs)),
+        )?;
+        // Assets are in the tarball from package format 4 on.
+        let assets: &[manifest::ManifestAsset] = if m.package_format >= 4 {
+            &m.assets
+        } else {
+            &[]
+        };
+        let tarball = crate::npm::tarball_file_name(&self.cfg.package.name, &self.vs);
+        package::check_written(&tgz, &built.pkg, &built.manifest_json, &m.documents, assets)
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "refusing to publish {}: kbrel could not read back the tarball {tarball} it wrote ({e}); nothing was published",
+                    self.vs
+                ))
+            })
     }
 
     fn manifest(&self) -> Manifest {

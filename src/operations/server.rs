@@ -627,26 +627,8 @@ async fn handle(
     };
     let origin = header(header::ORIGIN);
     if method == Method::OPTIONS && !state.opts.cors.is_empty() {
-        // A CORS preflight: 204 with the allowed methods and headers (nothing for an origin
-        // that is not allowed, which the browser then refuses).
-        let mut resp = Response::new(Full::new(Bytes::new()));
-        *resp.status_mut() = StatusCode::NO_CONTENT;
-        for (name, value) in cors_headers(&state.opts.cors, &origin, true) {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                resp.headers_mut().append(name, v);
-            }
-        }
-        resp.headers_mut().insert(
-            header::ALLOW,
-            HeaderValue::from_static("GET, HEAD, OPTIONS"),
-        );
-        if state.opts.log_requests {
-            (state.opts.log)(&format!(
-                "{method} {} 204 0 {:.1}ms",
-                crate::server::printable(&path),
-                started.elapsed().as_secs_f64() * 1000.0
-            ));
-        }
+        let resp = preflight(&state, &origin);
+        log_request(&state, &method, &path, StatusCode::NO_CONTENT, 0, started);
         return Ok(resp);
     }
     let reply = if method != Method::GET && method != Method::HEAD {
@@ -657,34 +639,82 @@ async fn handle(
         r.cache = None;
         r
     } else {
-        let accept = header(header::ACCEPT);
-        // Every route may read a file (the index on reload, a blob, a tarball) or diff
-        // thousands of documents: never on the async workers, and never longer than the
-        // deadline, so no file can stop the server from answering or from stopping.
-        let st = state.clone();
-        let (p, h) = (path.clone(), host.clone());
-        let work = tokio::task::spawn_blocking(move || web_or_route(&st, &p, &query, &h, &accept));
-        match tokio::time::timeout(REQUEST_DEADLINE, work).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => Reply::json(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &serde_json::json!({ "error": "internal error" }),
-            ),
-            Err(_) => {
-                (state.opts.log)(&format!(
-                    "error: {} took longer than {} s; answered 503",
-                    path,
-                    REQUEST_DEADLINE.as_secs()
-                ));
-                Reply::json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({ "error": "the registry could not be read in time" }),
-                )
-            }
-        }
+        answer(&state, &path, query, host, header(header::ACCEPT)).await
     };
-    let if_none_match = header(header::IF_NONE_MATCH);
-    let accepts_gzip = header(header::ACCEPT_ENCODING)
+    let (resp, status, len) = respond(
+        &state,
+        &method,
+        &reply,
+        &header(header::IF_NONE_MATCH),
+        &header(header::ACCEPT_ENCODING),
+        &origin,
+    );
+    log_request(&state, &method, &path, status, len, started);
+    Ok(resp)
+}
+
+/// A CORS preflight: 204 with the allowed methods and headers (nothing for an origin that is
+/// not allowed, which the browser then refuses).
+fn preflight(state: &State, origin: &str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    for (name, value) in cors_headers(&state.opts.cors, origin, true) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().append(name, v);
+        }
+    }
+    resp.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    resp
+}
+
+/// The reply to a GET or HEAD. Every route may read a file (the index on reload, a blob, a
+/// tarball) or diff thousands of documents: never on the async workers, and never longer than
+/// the deadline, so no file can stop the server from answering or from stopping.
+async fn answer(
+    state: &Arc<State>,
+    path: &str,
+    query: String,
+    host: String,
+    accept: String,
+) -> Reply {
+    let st = state.clone();
+    let p = path.to_string();
+    let work = tokio::task::spawn_blocking(move || web_or_route(&st, &p, &query, &host, &accept));
+    match tokio::time::timeout(REQUEST_DEADLINE, work).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(_)) => Reply::json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({ "error": "internal error" }),
+        ),
+        Err(_) => {
+            (state.opts.log)(&format!(
+                "error: {} took longer than {} s; answered 503",
+                path,
+                REQUEST_DEADLINE.as_secs()
+            ));
+            Reply::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({ "error": "the registry could not be read in time" }),
+            )
+        }
+    }
+}
+
+/// The HTTP response for `reply`: 304 for a matching If-None-Match, gzip when accepted and
+/// worth it, ETag, caching, security and CORS headers; no body for HEAD. Returns it with its
+/// status and the length of the body it stands for (for the log).
+fn respond(
+    state: &State,
+    method: &Method,
+    reply: &Reply,
+    if_none_match: &str,
+    accept_encoding: &str,
+    origin: &str,
+) -> (Response<Full<Bytes>>, StatusCode, usize) {
+    let accepts_gzip = accept_encoding
         .split(',')
         .any(|e| e.trim().split(';').next() == Some("gzip"));
     let mut builder = Response::builder();
@@ -750,20 +780,30 @@ async fn handle(
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
     }
-    for (name, value) in cors_headers(&state.opts.cors, &origin, false) {
+    for (name, value) in cors_headers(&state.opts.cors, origin, false) {
         if let Ok(v) = HeaderValue::from_str(&value) {
             resp.headers_mut().append(name, v);
         }
     }
+    (resp, status, len)
+}
+
+fn log_request(
+    state: &State,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    len: usize,
+    started: Instant,
+) {
     if state.opts.log_requests {
         (state.opts.log)(&format!(
             "{method} {} {} {len} {:.1}ms",
-            crate::server::printable(&path),
+            crate::server::printable(path),
             status.as_u16(),
             started.elapsed().as_secs_f64() * 1000.0
         ));
     }
-    Ok(resp)
 }
 
 /// Control characters escaped, for log lines.

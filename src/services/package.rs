@@ -829,115 +829,7 @@ pub fn start<'scope, 'a: 'scope>(
             BundleBody::new(&docs).map(Arc::new)
         })
         .collect::<Result<_>>()?;
-    let esm = |lang: &str, obj: &Arc<BundleBody<'a>>| {
-        let (pre, post) = if obj.aliases.is_empty() {
-            ("export default ".to_string(), ";\n".to_string())
-        } else {
-            (
-                "const docs = ".to_string(),
-                format!(
-                    ";\n{}export default docs;\n",
-                    alias_statements("docs", &obj.aliases, "")
-                ),
-            )
-        };
-        (
-            format!("package/dist/esm/{lang}.js"),
-            Data::Shared(obj.clone(), pre, post),
-        )
-    };
-    let iife = |lang: &str, obj: &Arc<BundleBody<'a>>| {
-        let global = contents
-            .globals
-            .get(lang)
-            .map(String::as_str)
-            .unwrap_or("KbrelDocs");
-        let end = "})(typeof globalThis !== \"undefined\" ? globalThis : this);\n";
-        let (pre, post) = if obj.aliases.is_empty() {
-            (
-                format!("(function (g) {{\n  g[\"{global}\"] = "),
-                format!(";\n{end}"),
-            )
-        } else {
-            (
-                format!("(function (g) {{\n  var d = g[\"{global}\"] = "),
-                format!(";\n{}{end}", alias_statements("d", &obj.aliases, "  ")),
-            )
-        };
-        (
-            format!("package/dist/iife/{lang}.js"),
-            Data::Shared(obj.clone(), pre, post),
-        )
-    };
-    let doc = |d: &'a Document| {
-        (
-            format!("package/docs/{}/{}", d.lang, d.path),
-            Data::Borrowed(d.text.as_bytes()),
-        )
-    };
-    let mut entries: Vec<(String, Data<'a>)> = Vec::new();
-    // Per language, the entry index of each of its bundle's documents (format 2).
-    let mut doc_entries: Vec<Vec<usize>> = Vec::new();
-    if contents.format >= 2 {
-        // Each language's bundles, then its documents in bundle order: `docs/` is compressed
-        // with the bundles' matches, and each chunk is held only until both are emitted.
-        for (lang, obj) in contents.languages.iter().zip(&objects) {
-            entries.push(esm(lang, obj));
-            entries.push(iife(lang, obj));
-            let at = entries.len();
-            entries.extend(obj.documents.iter().map(|d| doc(d)));
-            doc_entries.push((at..entries.len()).collect());
-            // Documents the bundles leave out (`documents = "keyed"`), by path.
-            entries.extend(
-                contents
-                    .documents
-                    .iter()
-                    .filter(|d| &d.lang == lang && !contents.bundles(d))
-                    .map(doc),
-            );
-        }
-        let others = contents.documents.iter();
-        entries.extend(
-            others
-                .filter(|d| !contents.languages.contains(&d.lang))
-                .map(doc),
-        );
-        if contents.format >= 3 {
-            for (lang, obj) in contents.languages.iter().zip(&objects) {
-                let keys = bundle_keys(obj);
-                let global = contents
-                    .globals
-                    .get(lang)
-                    .map(String::as_str)
-                    .unwrap_or("KbrelDocs");
-                entries.push((
-                    format!("package/dist/esm/{lang}.d.ts"),
-                    Data::Owned(esm_declaration(lang, &keys).into_bytes()),
-                ));
-                entries.push((
-                    format!("package/dist/iife/{lang}.d.ts"),
-                    Data::Owned(iife_declaration(lang, global, &keys).into_bytes()),
-                ));
-            }
-        }
-        if contents.format >= 4 {
-            for (lang, obj) in contents.languages.iter().zip(&objects) {
-                entries.extend(
-                    lazy_entries(lang, obj, contents.meta, contents.lazy)?
-                        .into_iter()
-                        .map(|(p, b)| (p, Data::Owned(b))),
-                );
-            }
-        }
-    } else {
-        for (lang, obj) in contents.languages.iter().zip(&objects) {
-            entries.push(esm(lang, obj));
-        }
-        for (lang, obj) in contents.languages.iter().zip(&objects) {
-            entries.push(iife(lang, obj));
-        }
-        entries.extend(contents.documents.iter().map(doc));
-    }
+    let (entries, doc_entries) = tarball_entries(contents, &objects)?;
     let mut files: Vec<String> = entries.iter().map(|(p, _)| p.clone()).collect();
     let mut unpacked_size: u64 = entries.iter().map(|(_, d)| d.len() as u64).sum();
     let assets = contents.shipped_assets();
@@ -995,6 +887,125 @@ pub fn start<'scope, 'a: 'scope>(
         plan,
         jobs,
     })
+}
+
+/// The tarball's entries in archive order (the release's own entries, added by
+/// [`Started::finish`], excepted) and, per language, the entry index of each of its bundle's
+/// documents (format 2 and later).
+#[allow(clippy::type_complexity)]
+fn tarball_entries<'a>(
+    contents: &Contents<'a>,
+    objects: &[Arc<BundleBody<'a>>],
+) -> Result<(Vec<(String, Data<'a>)>, Vec<Vec<usize>>)> {
+    let esm = |lang: &str, obj: &Arc<BundleBody<'a>>| {
+        let (pre, post) = if obj.aliases.is_empty() {
+            ("export default ".to_string(), ";\n".to_string())
+        } else {
+            (
+                "const docs = ".to_string(),
+                format!(
+                    ";\n{}export default docs;\n",
+                    alias_statements("docs", &obj.aliases, "")
+                ),
+            )
+        };
+        (
+            format!("package/dist/esm/{lang}.js"),
+            Data::Shared(obj.clone(), pre, post),
+        )
+    };
+    let iife = |lang: &str, obj: &Arc<BundleBody<'a>>| {
+        let global = contents
+            .globals
+            .get(lang)
+            .map(String::as_str)
+            .unwrap_or("KbrelDocs");
+        let end = "})(typeof globalThis !== \"undefined\" ? globalThis : this);\n";
+        let (pre, post) = if obj.aliases.is_empty() {
+            (
+                format!("(function (g) {{\n  g[\"{global}\"] = "),
+                format!(";\n{end}"),
+            )
+        } else {
+            (
+                format!("(function (g) {{\n  var d = g[\"{global}\"] = "),
+                format!(";\n{}{end}", alias_statements("d", &obj.aliases, "  ")),
+            )
+        };
+        (
+            format!("package/dist/iife/{lang}.js"),
+            Data::Shared(obj.clone(), pre, post),
+        )
+    };
+    let doc = |d: &'a Document| {
+        (
+            format!("package/docs/{}/{}", d.lang, d.path),
+            Data::Borrowed(d.text.as_bytes()),
+        )
+    };
+    let mut entries: Vec<(String, Data<'a>)> = Vec::new();
+    let mut doc_entries: Vec<Vec<usize>> = Vec::new();
+    if contents.format >= 2 {
+        // Each language's bundles, then its documents in bundle order: `docs/` is compressed
+        // with the bundles' matches, and each chunk is held only until both are emitted.
+        for (lang, obj) in contents.languages.iter().zip(objects) {
+            entries.push(esm(lang, obj));
+            entries.push(iife(lang, obj));
+            let at = entries.len();
+            entries.extend(obj.documents.iter().map(|d| doc(d)));
+            doc_entries.push((at..entries.len()).collect());
+            // Documents the bundles leave out (`documents = "keyed"`), by path.
+            entries.extend(
+                contents
+                    .documents
+                    .iter()
+                    .filter(|d| &d.lang == lang && !contents.bundles(d))
+                    .map(doc),
+            );
+        }
+        let others = contents.documents.iter();
+        entries.extend(
+            others
+                .filter(|d| !contents.languages.contains(&d.lang))
+                .map(doc),
+        );
+        if contents.format >= 3 {
+            for (lang, obj) in contents.languages.iter().zip(objects) {
+                let keys = bundle_keys(obj);
+                let global = contents
+                    .globals
+                    .get(lang)
+                    .map(String::as_str)
+                    .unwrap_or("KbrelDocs");
+                entries.push((
+                    format!("package/dist/esm/{lang}.d.ts"),
+                    Data::Owned(esm_declaration(lang, &keys).into_bytes()),
+                ));
+                entries.push((
+                    format!("package/dist/iife/{lang}.d.ts"),
+                    Data::Owned(iife_declaration(lang, global, &keys).into_bytes()),
+                ));
+            }
+        }
+        if contents.format >= 4 {
+            for (lang, obj) in contents.languages.iter().zip(objects) {
+                entries.extend(
+                    lazy_entries(lang, obj, contents.meta, contents.lazy)?
+                        .into_iter()
+                        .map(|(p, b)| (p, Data::Owned(b))),
+                );
+            }
+        }
+    } else {
+        for (lang, obj) in contents.languages.iter().zip(objects) {
+            entries.push(esm(lang, obj));
+        }
+        for (lang, obj) in contents.languages.iter().zip(objects) {
+            entries.push(iife(lang, obj));
+        }
+        entries.extend(contents.documents.iter().map(doc));
+    }
+    Ok((entries, doc_entries))
 }
 
 /// A tarball whose bundles and `docs/` are being compressed: see [`start`].

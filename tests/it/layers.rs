@@ -529,3 +529,113 @@ use crate::diff::{self, sections};
         "scanned:\n{code}"
     );
 }
+
+/// The functions of `code` (comments and strings blanked by [`code_only`]) longer than `max`
+/// lines, signature to closing brace: `(name, first line, lines)`. Brace counting, which is
+/// exact on code whose comments and literals are blanked.
+fn long_functions(code: &str, max: usize) -> Vec<(String, usize, usize)> {
+    let b = code.as_bytes();
+    let line_of = |i: usize| code[..i].matches('\n').count() + 1;
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(n) = code[from..].find("fn ") {
+        let at = from + n;
+        from = at + 3;
+        if at > 0 && is_ident(b[at - 1]) {
+            continue;
+        }
+        let name: String = code[at + 3..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            continue;
+        }
+        // The body starts at the first `{` outside the signature's parentheses; a `;` first
+        // is a declaration without a body.
+        let (mut i, mut parens) = (at, 0i32);
+        while i < b.len() {
+            match b[i] {
+                b'(' => parens += 1,
+                b')' => parens -= 1,
+                b';' if parens == 0 => break,
+                b'{' if parens == 0 => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        if i >= b.len() || b[i] != b'{' {
+            continue;
+        }
+        let mut depth = 0;
+        let mut end = i;
+        while end < b.len() {
+            match b[end] {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            end += 1;
+        }
+        let lines = line_of(end) - line_of(at) + 1;
+        if lines > max {
+            out.push((name, line_of(at), lines));
+        }
+    }
+    out
+}
+
+/// The pipelines read as their steps: no function of publish, sync, server, the viewer or the
+/// package builder runs over 150 lines (ARCHITECTURE.md names the steps).
+#[test]
+fn pipeline_functions_stay_within_150_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = ["publish.rs", "sync.rs", "server.rs"]
+        .iter()
+        .map(|f| root.join("src/operations").join(f))
+        .collect();
+    rust_files(&root.join("src/operations/web"), &mut files);
+    files.push(root.join("src/services/package.rs"));
+    rust_files(&root.join("src/services/package"), &mut files);
+    let mut long = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for (name, line, lines) in long_functions(&without_test_modules(&code_only(&text)), 150) {
+            long.push(format!(
+                "{}:{line}: fn {name} is {lines} lines",
+                f.display()
+            ));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "split these into steps:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_length_scanner_counts_signature_to_closing_brace() {
+    let body = "    let x = 1;\n".repeat(148);
+    let src = format!(
+        "fn short(a: impl Fn(u8) -> u8) -> u8 {{\n    a(1)\n}}\n\
+         pub(crate) fn long(x: &str) -> Result<(), String>\nwhere\n    String: Clone,\n{{\n{body}}}\n\
+         trait T {{\n    fn declared(&self);\n}}\n\
+         fn exact() {{\n{}}}\n",
+        "    let y = 2;\n".repeat(148)
+    );
+    let code = code_only(&src);
+    // `long`: its signature (4 lines), 148 body lines and the closing brace.
+    assert_eq!(
+        long_functions(&code, 150),
+        vec![("long".to_string(), 4, 153)]
+    );
+    assert_eq!(long_functions(&code, 153), vec![]);
+    let counted: Vec<String> = long_functions(&code, 0).into_iter().map(|f| f.0).collect();
+    assert_eq!(counted, ["short", "long", "exact"]);
+}

@@ -629,6 +629,6 @@ fn the_real_guide_imports_all_documents_by_key() {
              console.log(JSON.stringify([Object.keys(en).length, Object.keys(zh).length, \
              typeof en.GettingStarted]));",
         );
-        assert_eq!(out.trim(), r#"[18,18,"string"]"#);
+        assert_eq!(out.trim(), r#"[19,19,"string"]"#);
     }
 }

@@ -1670,7 +1670,7 @@ fn snapshot_of_publish_output_and_changelog_section() {
     Published acme-kb@1.0.0 (first release)
       en: 4 documents; 4 added, 0 modified, 0 renamed, 0 removed (+65 -0 lines)
       zh: 4 documents; 4 added, 0 modified, 0 renamed, 0 removed (+61 -0 lines)
-      tarball acme-kb-1.0.0.tgz (35 files, [SIZE] bytes, [INTEGRITY])
+      tarball acme-kb-1.0.0.tgz (19 files, [SIZE] bytes, [INTEGRITY])
       dist-tags: latest → 1.0.0
       wrote 8 new blob(s) and:
         [TMP]/registry/v/1.0.0/manifest.json
@@ -1688,7 +1688,7 @@ fn snapshot_of_publish_output_and_changelog_section() {
     Published acme-kb@1.1.0 (changes against 1.0.0)
       en: 4 documents; 1 added, 1 modified, 1 renamed, 1 removed (+16 -16 lines)
       zh: 4 documents; 1 added, 0 modified, 1 renamed, 1 removed (+13 -14 lines)
-      tarball acme-kb-1.1.0.tgz (35 files, [SIZE] bytes, [INTEGRITY])
+      tarball acme-kb-1.1.0.tgz (19 files, [SIZE] bytes, [INTEGRITY])
       dist-tags: latest → 1.1.0
       wrote 5 new blob(s) and:
         [TMP]/registry/v/1.1.0/manifest.json

@@ -99,6 +99,14 @@ fn fixture() -> Kb {
     // `<img src=x>` must point at a file, or the linter blocks the release.
     kb.write("en/x", "not an image");
     kb.write("zh/x", "not an image");
+    // … and `x` (no extension) is not a released asset since #23: KB050 allowed, the pages
+    // are the same.
+    {
+        let p = kb.root().join("kbrel.toml");
+        let mut t = std::fs::read_to_string(&p).unwrap();
+        t.push_str("\n[lint]\nKB050 = \"allow\"\n");
+        std::fs::write(&p, t).unwrap();
+    }
     kb.publish(&["1.1.0", "--date", DATE_2]).success();
     kb
 }

@@ -470,19 +470,6 @@ pub fn diff_docs_with<'a, 't>(
     new_text: &'t (dyn TextSource + Sync),
 ) -> Result<Vec<DocChange>> {
     use rayon::prelude::*;
-    /// One change to compute; texts already fetched by the rename search are carried along.
-    enum Job<'a, 't> {
-        Pair(&'a ManifestDoc, &'a ManifestDoc, ChangeStatus),
-        Renamed(
-            &'a ManifestDoc,
-            &'a ManifestDoc,
-            Option<Cow<'t, str>>,
-            Option<Cow<'t, str>>,
-            u8,
-        ),
-        Added(&'a ManifestDoc, Option<Cow<'t, str>>),
-        Removed(&'a ManifestDoc, Option<Cow<'t, str>>),
-    }
     let pairing = pair_by_identity(old, new, rules == Rules::Current);
     let mut jobs: Vec<Job<'_, 't>> = Vec::new();
     for &(o, n) in &pairing.pairs {
@@ -551,36 +538,7 @@ pub fn diff_docs_with<'a, 't>(
         .collect::<Vec<_>>()
         .into_iter()
         .collect::<Result<_>>()?;
-    let added_bags: Vec<Option<LineBag>> = added_texts
-        .par_iter()
-        .map(|t| t.as_deref().map(line_bag))
-        .collect();
-    // Every (removed, added) pair of one language that reaches the threshold; the
-    // line-multiset bound skips pairs that cannot.
-    let candidates: Vec<(u8, usize, usize)> = removed
-        .par_iter()
-        .zip(&removed_texts)
-        .enumerate()
-        .flat_map_iter(|(r, (o, ot))| {
-            let mut found = Vec::new();
-            if let (Some(ot), Some(all)) = (ot.as_deref(), added_by_lang.get(o.lang.as_str())) {
-                let bag = line_bag(ot);
-                for &i in all {
-                    let (Some(other), Some(other_bag)) = (&added_texts[i], &added_bags[i]) else {
-                        continue;
-                    };
-                    if similarity_bound(&bag, other_bag) < RENAME_THRESHOLD {
-                        continue;
-                    }
-                    let s = similarity(ot, other);
-                    if s >= RENAME_THRESHOLD {
-                        found.push((s, r, i));
-                    }
-                }
-            }
-            found
-        })
-        .collect();
+    let candidates = rename_candidates(&removed, &removed_texts, &added_by_lang, &added_texts);
     let renames = match rules {
         Rules::Current => assign_renames(candidates, &removed, &added),
         Rules::Before20 => assign_in_removal_order(candidates, removed.len(), added.len()),
@@ -609,11 +567,77 @@ pub fn diff_docs_with<'a, 't>(
             jobs.push(Job::Added(n, added_texts[i].take()));
         }
     }
+    let mut changes = compute_changes(jobs, old_text, new_text)?;
+    sort_changes(&mut changes, languages);
+    Ok(changes)
+}
+
+/// One change to compute; texts already fetched by the rename search are carried along.
+enum Job<'a, 't> {
+    Pair(&'a ManifestDoc, &'a ManifestDoc, ChangeStatus),
+    Renamed(
+        &'a ManifestDoc,
+        &'a ManifestDoc,
+        Option<Cow<'t, str>>,
+        Option<Cow<'t, str>>,
+        u8,
+    ),
+    Added(&'a ManifestDoc, Option<Cow<'t, str>>),
+    Removed(&'a ManifestDoc, Option<Cow<'t, str>>),
+}
+
+/// Every (removed, added) pair of one language that reaches the rename threshold, with its
+/// similarity: `(similarity, removed index, added index)`.
+fn rename_candidates<'t>(
+    removed: &[&ManifestDoc],
+    removed_texts: &[Option<Cow<'t, str>>],
+    added_by_lang: &HashMap<&str, Vec<usize>>,
+    added_texts: &[Option<Cow<'t, str>>],
+) -> Vec<(u8, usize, usize)> {
+    use rayon::prelude::*;
+    let added_bags: Vec<Option<LineBag>> = added_texts
+        .par_iter()
+        .map(|t| t.as_deref().map(line_bag))
+        .collect();
+    // Every (removed, added) pair of one language that reaches the threshold; the
+    // line-multiset bound skips pairs that cannot.
+    removed
+        .par_iter()
+        .zip(removed_texts)
+        .enumerate()
+        .flat_map_iter(|(r, (o, ot))| {
+            let mut found = Vec::new();
+            if let (Some(ot), Some(all)) = (ot.as_deref(), added_by_lang.get(o.lang.as_str())) {
+                let bag = line_bag(ot);
+                for &i in all {
+                    let (Some(other), Some(other_bag)) = (&added_texts[i], &added_bags[i]) else {
+                        continue;
+                    };
+                    if similarity_bound(&bag, other_bag) < RENAME_THRESHOLD {
+                        continue;
+                    }
+                    let s = similarity(ot, other);
+                    if s >= RENAME_THRESHOLD {
+                        found.push((s, r, i));
+                    }
+                }
+            }
+            found
+        })
+        .collect()
+}
+
+/// Compute every change (in parallel), reporting the first error in job order.
+fn compute_changes<'a, 't>(
+    jobs: Vec<Job<'a, 't>>,
+    old_text: &'t (dyn TextSource + Sync),
+    new_text: &'t (dyn TextSource + Sync),
+) -> Result<Vec<DocChange>> {
+    use rayon::prelude::*;
     let text_or = |known: Option<Cow<'t, str>>, src: &'t (dyn TextSource + Sync), d| {
         known.map_or_else(|| src.text(d), Ok)
     };
-    let mut changes: Vec<DocChange> = jobs
-        .into_par_iter()
+    jobs.into_par_iter()
         .map(|job| -> Result<DocChange> {
             Ok(match job {
                 Job::Pair(o, n, status) => {
@@ -639,7 +663,11 @@ pub fn diff_docs_with<'a, 't>(
         // In job order, so the error reported is the same whatever the scheduling.
         .collect::<Vec<_>>()
         .into_iter()
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+/// Languages in configuration order, then paths; at one path, a removal first.
+fn sort_changes(changes: &mut [DocChange], languages: &[String]) {
     let rank = |l: &str| languages.iter().position(|x| x == l).unwrap_or(usize::MAX);
     // At one path, a removal comes first: a patch must delete a document before another
     // document (a different id) is added or renamed to the same path.
@@ -652,7 +680,6 @@ pub fn diff_docs_with<'a, 't>(
             b.status,
         ))
     });
-    Ok(changes)
 }
 
 fn change(
