@@ -17,7 +17,7 @@
 //! No environment is read here: the binary passes the store options (credentials, region,
 //! endpoint) in [`RemoteConfig`].
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -280,9 +280,21 @@ impl Remote {
     }
 
     async fn put(&self, rel: &str, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
+        self.put_as(rel, bytes, mode, content_type(rel)).await
+    }
+
+    /// [`Self::put`] with the `Content-Type` given (a blob is markdown or an asset, which its
+    /// name does not say).
+    async fn put_as(
+        &self,
+        rel: &str,
+        bytes: Vec<u8>,
+        mode: PutMode,
+        ctype: &'static str,
+    ) -> Result<()> {
         let mut attributes = Attributes::new();
         attributes.insert(Attribute::CacheControl, cache_control(rel).into());
-        attributes.insert(Attribute::ContentType, content_type(rel).into());
+        attributes.insert(Attribute::ContentType, ctype.into());
         let opts = PutOptions {
             mode,
             attributes,
@@ -517,19 +529,26 @@ impl Remote {
             .collect();
         let mut up = Uploaded::default();
         // 1. Content-addressed blobs (overwriting one writes the same bytes).
-        let mut blobs: BTreeSet<(String, u64)> = BTreeSet::new();
+        let mut blobs: BTreeMap<String, (u64, &'static str)> = BTreeMap::new();
         for v in &new {
             let m = source.read_manifest(v)?;
-            let all = m.documents.into_iter().map(|d| (d.sha256, d.size));
-            for (sha, size) in all.chain(m.assets.into_iter().map(|a| (a.sha256, a.size))) {
+            let docs = m
+                .documents
+                .into_iter()
+                .map(|d| (d.sha256, d.size, MARKDOWN));
+            let assets = m
+                .assets
+                .into_iter()
+                .map(|a| (a.sha256, a.size, asset_content_type(&a.path)));
+            for (sha, size, ctype) in docs.chain(assets) {
                 if !old_blobs.contains(&sha) {
-                    blobs.insert((sha, size));
+                    blobs.insert(sha, (size, ctype));
                 }
             }
         }
         let blob_files = blobs
             .into_iter()
-            .map(|(sha, size)| (registry::blob_path(&sha), sha, size))
+            .map(|(sha, (size, ctype))| (registry::blob_path(&sha), sha, size, ctype))
             .collect();
         self.put_files(source, blob_files, PutMode::Overwrite, &mut up)
             .await?;
@@ -540,19 +559,19 @@ impl Remote {
                 v.manifest.path.clone(),
                 v.manifest.sha256.clone(),
                 v.manifest.size,
+                content_type(&v.manifest.path),
             )];
             self.put_files(source, claim, PutMode::Create, &mut up)
                 .await?;
+            let file = |path: &String, sha256: &String, size: u64| {
+                (path.clone(), sha256.clone(), size, content_type(path))
+            };
             let rest = vec![
-                (
-                    v.tarball.path.clone(),
-                    v.tarball.sha256.clone(),
-                    v.tarball.size,
-                ),
-                (v.diff.path.clone(), v.diff.sha256.clone(), v.diff.size),
-                (
-                    v.package_json.path.clone(),
-                    v.package_json.sha256.clone(),
+                file(&v.tarball.path, &v.tarball.sha256, v.tarball.size),
+                file(&v.diff.path, &v.diff.sha256, v.diff.size),
+                file(
+                    &v.package_json.path,
+                    &v.package_json.sha256,
                     v.package_json.size,
                 ),
             ];
@@ -593,12 +612,12 @@ impl Remote {
     async fn put_files(
         &self,
         source: &Registry,
-        files: Vec<(String, String, u64)>,
+        files: Vec<(String, String, u64, &'static str)>,
         mode: PutMode,
         up: &mut Uploaded,
     ) -> Result<()> {
         let results: Vec<Result<u64>> = futures_util::stream::iter(files)
-            .map(|(rel, sha, size)| {
+            .map(|(rel, sha, size, ctype)| {
                 let mode = mode.clone();
                 async move {
                     let path = source.path(&rel);
@@ -608,15 +627,18 @@ impl Remote {
                         return Err(Error::corrupt(path, "sha256 mismatch before upload"));
                     }
                     let n = bytes.len() as u64;
-                    self.put(&rel, bytes, mode).await.map_err(|e| match e {
-                        Error::RemoteConflict { object, .. } => Error::RemoteConflict {
-                            object,
-                            message: "it exists and index.json does not list it: another publish \
+                    self.put_as(&rel, bytes, mode, ctype)
+                        .await
+                        .map_err(|e| match e {
+                            Error::RemoteConflict { object, .. } => Error::RemoteConflict {
+                                object,
+                                message:
+                                    "it exists and index.json does not list it: another publish \
                                       is writing this version, or an interrupted one left it"
-                                .into(),
-                        },
-                        e => e,
-                    })?;
+                                        .into(),
+                            },
+                            e => e,
+                        })?;
                     Ok(n)
                 }
             })
@@ -735,6 +757,35 @@ pub fn cache_control(rel: &str) -> &'static str {
     }
 }
 
+const MARKDOWN: &str = "text/markdown; charset=utf-8";
+
+/// `Content-Type` of an asset's blob, from the asset's file name (its blob's name is a hash).
+pub fn asset_content_type(path: &str) -> &'static str {
+    let ext = path
+        .rsplit_once('.')
+        .map_or("", |(_, e)| e)
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "svg" => "image/svg+xml",
+        "ico" => "image/vnd.microsoft.icon",
+        "bmp" => "image/bmp",
+        "pdf" => "application/pdf",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mov" => "video/quicktime",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "wav" => "audio/wav",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
 /// `Content-Type` for a registry file.
 pub fn content_type(rel: &str) -> &'static str {
     if rel.ends_with(".json") {
@@ -744,7 +795,7 @@ pub fn content_type(rel: &str) -> &'static str {
     } else if rel.ends_with(".sig") {
         "application/octet-stream"
     } else if rel.starts_with("blobs/") {
-        "text/markdown; charset=utf-8"
+        MARKDOWN
     } else {
         // The npm packument (named after the package, no extension).
         "application/json"

@@ -191,6 +191,40 @@ fn uploaded_count(r: &Run) -> usize {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// An asset's blob is named by its hash, so its `Content-Type` comes from the asset's file
+/// name in the manifest, not from the blob's name (which says "markdown" for documents).
+#[test]
+fn asset_blobs_get_the_content_type_of_their_file() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    let png: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    kb.write("en/logo.png", png);
+    kb.write("en/manual.pdf", b"%PDF-1.4\n%kbrel test\n");
+    let intro = kb.read("en/intro.md");
+    kb.write(
+        "en/intro.md",
+        format!("{intro}\n![logo](logo.png)\n\n[manual](manual.pdf)\n"),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    publish(&kb, m.port, &tmp.path().join("m1"), "1.0.0").success();
+    for (bytes, ct) in [
+        (png, "image/png"),
+        (&b"%PDF-1.4\n%kbrel test\n"[..], "application/pdf"),
+    ] {
+        let b = crate::common::sha256_hex(bytes);
+        let key = format!("team/kb/blobs/sha256/{}/{}", &b[..2], &b[2..]);
+        assert_eq!(
+            m.headers(&key),
+            (
+                "public, max-age=31536000, immutable".to_string(),
+                ct.to_string()
+            ),
+            "{key}"
+        );
+    }
+}
+
 #[test]
 fn publish_to_s3_uploads_in_order_with_cdn_headers_and_only_new_blobs_the_second_time() {
     let Some(m) = moto() else { return };
