@@ -39,6 +39,10 @@ const PINS: &[(&str, &str)] = &[
         "1.3.0",
         "sha512-Q/0q9vY9dldhgaLJRN4bDWLd8RvOjksChY48MSRA0wAUtSFvOE1tFEb82qJoWAg0FBvqBCL7xGYo890uGVI51A==",
     ),
+    (
+        "1.4.0",
+        "sha512-JK8U5MxeLIqEFv8gNcvKUj3xIJgm/I9+iG1SA81QyO+ivekwz3HHtrPWumGwKnmySrBKigzbnBXpvwWIbbQfDw==",
+    ),
 ];
 
 fn sri512(bytes: &[u8]) -> String {
@@ -127,7 +131,7 @@ fn every_release_rebuilds_to_its_pinned_sha512() {
     }
     assert_eq!(
         formats.into_iter().collect::<Vec<_>>(),
-        [1, 2, 3],
+        [1, 2, 3, 4],
         "the pins cover every package format"
     );
 }
