@@ -651,30 +651,27 @@ fn publish_started(
         warnings: draft.warnings.clone(),
         notes: built.notes.clone(),
     };
-    // What kbrel writes, kbrel must read back: every registry document goes through the
-    // registry's own readers (and comes back byte for byte) before anything points at it.
-    read_back(
-        reg,
-        &draft.vs,
-        &built.manifest_json,
-        &built.diff_json,
-        &new_index,
-    )?;
-    // The tarball too: unpacked by the reader every command uses, it must hold what was meant.
-    if let Some(staging) = &staging {
-        draft.read_back_tarball(reg, staging, &built)?;
-    }
+    // What kbrel writes, kbrel must read back before anything points at it: run by the commit
+    // while the staged files are made durable (or now, for a dry run).
+    let staged_tgz = staging
+        .as_ref()
+        .map(|s| s.read_tarball(built.pkg.size))
+        .transpose()?;
+    let verify = || draft.read_back_all(reg, &built, &new_index, staged_tgz.as_deref());
     let Some(lock) = lock.as_ref() else {
+        verify()?;
         return Ok(report);
     };
+    let staging = staging.expect("staged with the lock");
     draft.commit(
         reg,
         lock,
-        staging.expect("staged with the lock"),
+        staging,
         &built,
         &new_index,
         packument,
         opts.sign.as_ref(),
+        &verify,
     )?;
     cleanup.armed = false;
     drop(cleanup);
@@ -1090,6 +1087,7 @@ impl Draft<'_> {
             &ed25519_dalek::SigningKey,
             Option<ed25519_dalek::VerifyingKey>,
         )>,
+        verify: &(dyn Fn() -> Result<()> + Sync),
     ) -> Result<()> {
         let cfg = self.cfg;
         reg.commit(
@@ -1106,6 +1104,7 @@ impl Draft<'_> {
                 index_sig: sign.map(|(k, next)| {
                     crate::sign::sign_index(&manifest::to_json_bytes(new_index), k, next.as_ref())
                 }),
+                verify,
             },
         )
     }
@@ -1123,15 +1122,31 @@ impl Draft<'_> {
         static_packument(self.cfg, reg, index, new_index, Some((&self.vs, pj)))
     }
 
-    /// The staged tarball read back by the reader every command uses: it must hold what was
-    /// meant.
-    fn read_back_tarball(
+    /// Everything this publish writes, read back by kbrel's own readers: every registry
+    /// document (byte for byte) and, when staged, the tarball (`tgz`).
+    fn read_back_all(
         &self,
         reg: &Registry,
-        staging: &registry::Staging,
         built: &Built,
+        new_index: &Index,
+        tgz: Option<&[u8]>,
     ) -> Result<()> {
-        let tgz = staging.read_tarball(built.pkg.size)?;
+        read_back(
+            reg,
+            &self.vs,
+            &built.manifest_json,
+            &built.diff_json,
+            new_index,
+        )?;
+        match tgz {
+            Some(tgz) => self.read_back_tarball(reg, tgz, built),
+            None => Ok(()),
+        }
+    }
+
+    /// The staged tarball read back by the reader every command uses: it must hold what was
+    /// meant.
+    fn read_back_tarball(&self, reg: &Registry, tgz: &[u8], built: &Built) -> Result<()> {
         let m = manifest::parse_manifest(
             &built.manifest_json,
             &reg.path(&registry::manifest_path(&self.vs)),
@@ -1143,7 +1158,7 @@ impl Draft<'_> {
             &[]
         };
         let tarball = crate::npm::tarball_file_name(&self.cfg.package.name, &self.vs);
-        package::check_written(&tgz, &built.pkg, &built.manifest_json, &m.documents, assets)
+        package::check_written(tgz, &built.pkg, &built.manifest_json, &m.documents, assets)
             .map_err(|e| {
                 Error::Usage(format!(
                     "refusing to publish {}: kbrel could not read back the tarball {tarball} it wrote ({e}); nothing was published",

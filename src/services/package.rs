@@ -2015,9 +2015,44 @@ pub fn check_written(
             pkg.sha256
         ));
     }
-    let files =
-        unpack(tgz, "the tarball written", UnpackLimits::default()).map_err(|e| e.to_string())?;
-    let names: Vec<String> = files.iter().map(|(p, _)| format!("package/{p}")).collect();
+    // Streamed: each entry is checked as it is read and its bytes dropped, so the read-back
+    // holds one entry at a time, not the whole unpacked package.
+    let wanted: Vec<(String, &String)> = documents
+        .iter()
+        .map(|d| (format!("docs/{}/{}", d.lang, d.path), &d.sha256))
+        .chain(
+            assets
+                .iter()
+                .map(|a| (format!("docs/{}", a.path), &a.sha256)),
+        )
+        .collect();
+    let mut verdicts: std::collections::HashMap<&str, Option<bool>> =
+        wanted.iter().map(|(p, _)| (p.as_str(), None)).collect();
+    let sha_of: std::collections::HashMap<&str, &String> =
+        wanted.iter().map(|(p, h)| (p.as_str(), *h)).collect();
+    let mut names: Vec<String> = Vec::with_capacity(pkg.files.len());
+    let mut unpacked = 0u64;
+    let (mut package_json_ok, mut manifest_ok) = (false, false);
+    for_each_entry(
+        tgz,
+        "the tarball written",
+        UnpackLimits::default(),
+        |rel, bytes| {
+            names.push(format!("package/{rel}"));
+            unpacked += bytes.len() as u64;
+            match rel {
+                "package.json" => package_json_ok = bytes == pkg.package_json.as_slice(),
+                "manifest.json" => manifest_ok = bytes == manifest_json,
+                _ => {
+                    if let Some(v) = verdicts.get_mut(rel) {
+                        *v = Some(&crate::hash::sha256_hex(bytes) == sha_of[rel]);
+                    }
+                }
+            }
+            Ok(())
+        },
+    )
+    .map_err(|e| e.to_string())?;
     if names != pkg.files {
         let first = names
             .iter()
@@ -2032,37 +2067,24 @@ pub fn check_written(
             pkg.files.get(first)
         ));
     }
-    let unpacked: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
     if unpacked != pkg.unpacked_size {
         return Err(format!(
             "it unpacks to {unpacked} bytes where {} were written",
             pkg.unpacked_size
         ));
     }
-    let by_path: std::collections::HashMap<&str, &[u8]> = files
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
-    for (path, want) in [
-        ("package.json", pkg.package_json.as_slice()),
-        ("manifest.json", manifest_json),
+    for (path, ok) in [
+        ("package.json", package_json_ok),
+        ("manifest.json", manifest_ok),
     ] {
-        if by_path.get(path) != Some(&want) {
+        if !ok {
             return Err(format!("its {path} is not the one written"));
         }
     }
-    let wanted = documents
-        .iter()
-        .map(|d| (format!("docs/{}/{}", d.lang, d.path), &d.sha256))
-        .chain(
-            assets
-                .iter()
-                .map(|a| (format!("docs/{}", a.path), &a.sha256)),
-        );
-    for (path, sha256) in wanted {
-        match by_path.get(path.as_str()) {
-            Some(b) if &crate::hash::sha256_hex(b) == sha256 => {}
-            Some(_) => return Err(format!("{path} does not match its sha256 {sha256}")),
+    for (path, sha256) in &wanted {
+        match verdicts[path.as_str()] {
+            Some(true) => {}
+            Some(false) => return Err(format!("{path} does not match its sha256 {sha256}")),
             None => return Err(format!("{path} is missing")),
         }
     }
@@ -2072,16 +2094,32 @@ pub fn check_written(
 /// Unpack a package tarball into memory: `package/`-relative path → bytes, in archive order.
 /// Refuses links, devices, paths outside `package/`, duplicates, and anything past the limits.
 pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for_each_entry(tgz, what, limits, |rel, bytes| {
+        out.push((rel.to_string(), bytes.to_vec()));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`unpack`]'s reading, one entry at a time: `f` gets each entry's `package/`-relative path
+/// and bytes (one buffer, reused), in archive order, after the same checks.
+pub fn for_each_entry(
+    tgz: &[u8],
+    what: &str,
+    limits: UnpackLimits,
+    mut f: impl FnMut(&str, &[u8]) -> Result<()>,
+) -> Result<()> {
     let bad = |message: String| Error::corrupt(what, message);
     let gz = flate2::read::GzDecoder::new(tgz);
     let mut archive = tar::Archive::new(gz.take(limits.max_unpacked + 1));
-    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut total = 0u64;
     let entries = archive
         .entries()
         .map_err(|e| bad(format!("not a tar archive: {e}")))?;
-    for entry in entries {
+    for (count, entry) in entries.enumerate() {
         let mut entry = entry.map_err(|e| bad(format!("unreadable tar entry: {e}")))?;
         let path_bytes = entry.path_bytes().into_owned();
         let path =
@@ -2099,7 +2137,7 @@ pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(Strin
         if !seen.insert(rel.to_string()) {
             return Err(bad(format!("entry `{path}` appears twice")));
         }
-        if out.len() >= limits.max_entries {
+        if count >= limits.max_entries {
             return Err(bad(format!("more than {} entries", limits.max_entries)));
         }
         // The effective size: a PAX `size` record overrides the header's.
@@ -2111,7 +2149,8 @@ pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(Strin
                 limits.max_unpacked
             )));
         }
-        let mut buf = Vec::with_capacity(size.min(64 << 20) as usize);
+        buf.clear();
+        buf.reserve(size.min(64 << 20) as usize);
         entry
             .read_to_end(&mut buf)
             .map_err(|e| bad(format!("entry `{path}`: {e}")))?;
@@ -2121,12 +2160,12 @@ pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(Strin
                 buf.len()
             )));
         }
-        out.push((rel.to_string(), buf));
+        f(rel, &buf)?;
     }
     // Read the gzip stream to its end, so a damaged or missing trailer (CRC, length) is noticed.
     std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
         .map_err(|e| bad(format!("damaged gzip stream after the archive: {e}")))?;
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -41,7 +41,6 @@ pub struct LockGuard {
 }
 
 /// Everything one release adds to the registry.
-#[derive(Debug)]
 pub struct Commit<'a> {
     pub version: &'a str,
     pub manifest_json: &'a [u8],
@@ -54,6 +53,9 @@ pub struct Commit<'a> {
     pub index: &'a Index,
     /// `index.json.sig` for exactly the bytes of `index` (written right after it).
     pub index_sig: Option<Vec<u8>>,
+    /// The caller's last check of what was staged (reading it back), run while the staged
+    /// files are made durable; an error stops the commit before anything is renamed.
+    pub verify: &'a (dyn Fn() -> Result<()> + Sync),
 }
 
 /// This publish's staging directory inside the registry (see [`Registry::begin`]); removed
@@ -484,7 +486,17 @@ impl Registry {
         if let Some(sig) = &c.index_sig {
             fs::write(&sig_tmp, sig).map_err(|e| Error::io("write", &sig_tmp, e))?;
         }
-        sync_filesystem(&self.dir)?;
+        let dir = &self.dir;
+        let (synced, verified) = std::thread::scope(|s| {
+            let sync = s.spawn(|| sync_filesystem(dir));
+            let verified = (c.verify)();
+            let synced = sync
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (synced, verified)
+        });
+        verified?;
+        synced?;
         // 2. Rename into place: the version directory in one step, then the tarball.
         let vdir = self.path(&format!("v/{}", c.version));
         if vdir.symlink_metadata().is_ok() {
