@@ -149,42 +149,26 @@ impl Remote {
             retry_timeout: config.retry_timeout,
             ..RetryConfig::default()
         };
+        // The three builders differ only in type: each takes the URL, the retry policy and the
+        // string options (credentials, endpoint…) its config keys accept.
+        macro_rules! build {
+            ($builder:expr) => {{
+                let mut b = $builder.with_url(url).with_retry(retry);
+                for (k, v) in &config.options {
+                    if let Ok(key) = k.to_ascii_lowercase().parse() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                let store: Arc<dyn ObjectStore> =
+                    Arc::new(b.build().map_err(|e| bad(e.to_string()))?);
+                (store, Path::from(parsed.path()))
+            }};
+        }
         let (store, prefix): (Arc<dyn ObjectStore>, Path) = match parsed.scheme() {
-            "s3" | "s3a" => {
-                let mut b = object_store::aws::AmazonS3Builder::new()
-                    .with_url(url)
-                    .with_retry(retry);
-                for (k, v) in &config.options {
-                    if let Ok(key) = k.to_ascii_lowercase().parse() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                let store = b.build().map_err(|e| bad(e.to_string()))?;
-                (Arc::new(store), Path::from(parsed.path()))
-            }
-            "gs" => {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
-                    .with_url(url)
-                    .with_retry(retry);
-                for (k, v) in &config.options {
-                    if let Ok(key) = k.to_ascii_lowercase().parse() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                let store = b.build().map_err(|e| bad(e.to_string()))?;
-                (Arc::new(store), Path::from(parsed.path()))
-            }
+            "s3" | "s3a" => build!(object_store::aws::AmazonS3Builder::new()),
+            "gs" => build!(object_store::gcp::GoogleCloudStorageBuilder::new()),
             "az" | "azure" | "abfs" | "abfss" => {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::new()
-                    .with_url(url)
-                    .with_retry(retry);
-                for (k, v) in &config.options {
-                    if let Ok(key) = k.to_ascii_lowercase().parse() {
-                        b = b.with_config(key, v);
-                    }
-                }
-                let store = b.build().map_err(|e| bad(e.to_string()))?;
-                (Arc::new(store), Path::from(parsed.path()))
+                build!(object_store::azure::MicrosoftAzureBuilder::new())
             }
             other => {
                 return Err(Error::Usage(format!(
