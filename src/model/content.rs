@@ -1363,18 +1363,7 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
             all.insert(name);
         }
     }
-    let files: Vec<SourceFile> = paths
-        .par_iter()
-        .filter(|(rel, _)| is_document_name(rel))
-        .map(|(rel, p)| {
-            crate::fsx::read(p)
-                .map(|bytes| SourceFile {
-                    path: rel.clone(),
-                    bytes,
-                })
-                .map_err(|e| Error::io("read", p, e))
-        })
-        .collect::<Result<_>>()?;
+    let files = read_documents(&paths)?;
     let keys = load_key_map(cfg)?;
     let mut kb = build(cfg, files, all, &keys)?;
     let (assets, problems) =
@@ -1385,6 +1374,23 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
     }
     kb.assets = assets;
     Ok(kb)
+}
+
+/// Read the document files among `paths` (`rel` → file), in parallel; an unreadable one is an
+/// error naming it.
+fn read_documents(paths: &[(String, PathBuf)]) -> Result<Vec<SourceFile>> {
+    paths
+        .par_iter()
+        .filter(|(rel, _)| is_document_name(rel))
+        .map(|(rel, p)| {
+            crate::fsx::read(p)
+                .map(|bytes| SourceFile {
+                    path: rel.clone(),
+                    bytes,
+                })
+                .map_err(|e| Error::io("read", p, e))
+        })
+        .collect()
 }
 
 /// The assets of a content folder: every file [`Classifier::classify`] calls an asset, hashed
@@ -1527,18 +1533,7 @@ fn load_roots(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
         all.extend(seen);
         paths.extend(found);
     }
-    let files: Vec<SourceFile> = paths
-        .par_iter()
-        .filter(|(rel, _)| is_document_name(rel))
-        .map(|(rel, p)| {
-            crate::fsx::read(p)
-                .map(|bytes| SourceFile {
-                    path: rel.clone(),
-                    bytes,
-                })
-                .map_err(|e| Error::io("read", p, e))
-        })
-        .collect::<Result<_>>()?;
+    let files = read_documents(&paths)?;
     let keys = load_key_map(cfg)?;
     let mut kb = build(cfg, files, all, &keys)?;
     let folder_of = |rel: &str| {
