@@ -211,7 +211,7 @@ fn assert_valid(schema_name: &str, instance: &Value, what: &str) {
 fn published() -> Kb {
     let kb = Kb::generated("acme-schema", 5);
     kb.write_config("kbrel.toml", "expires_days = 30");
-    kb.write("en/only-en.md", &doc_text("en", "only-en.md", 77, ""));
+    kb.write("en/only-en.md", doc_text("en", "only-en.md", 77, ""));
     kb.key("k1");
     let next = kb.key("k2");
     let k1 = kb.root().join("k1").display().to_string();
@@ -224,8 +224,8 @@ fn published() -> Kb {
     );
     kb.append("en/d001.md", "\nChanged in English only.\n");
     kb.append("zh/d002.md", "\n更新。\n");
-    kb.write("en/d010.md", &doc_text("en", "d010.md", 100, ""));
-    kb.write("zh/d010.md", &doc_text("zh", "d010.md", 101, ""));
+    kb.write("en/d010.md", doc_text("en", "d010.md", 100, ""));
+    kb.write("zh/d010.md", doc_text("zh", "d010.md", 101, ""));
     kb.remove("en/d003.md");
     kb.remove("zh/d003.md");
     for lang in ["en", "zh"] {
@@ -233,7 +233,7 @@ fn published() -> Kb {
         kb.remove(&format!("{lang}/d004.md"));
         kb.write(
             &format!("{lang}/moved/d004.md"),
-            &text.replace("/d004\"", "/moved/d004\""),
+            text.replace("/d004\"", "/moved/d004\""),
         );
     }
     let k2 = kb.root().join("k2").display().to_string();

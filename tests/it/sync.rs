@@ -43,7 +43,7 @@ fn fixture() -> Fixture {
         }
         kb.write(
             &format!("{lang}/d100.md"),
-            &doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
+            doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
         );
         kb.remove(&format!("{lang}/d007.md"));
     }
