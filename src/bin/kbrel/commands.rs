@@ -1102,7 +1102,8 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
         _ => true,
     };
     let mut statuses = kbrel::history::status_after_history(
-        &cfg,
+        &cfg.content.languages,
+        cfg.source_language(),
         &reg,
         index.as_ref(),
         kbrel::history::HistoryFilter {
