@@ -1317,7 +1317,7 @@ fn sync_json_prints_the_refusal_as_data() {
     let trusted = kb.key("k1");
     kb.key("k2");
     let k1 = kb.root().join("k1").display().to_string();
-    kb.publish_at(
+    kb.release_at(
         "kbrel.toml",
         &kb.registry(),
         "1.0.0",
