@@ -10,9 +10,13 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::{Run, kbrel, run};
+use crate::common::{CheckFinding, CheckJson, Run, kbrel, read_as, run};
+use kbrel::baseline::Baseline;
+use kbrel::findings::Severity;
+use kbrel::import::ImportReport;
+use kbrel::manifest::{ChangeStatus, DiffFile, Manifest};
 use kbrel::messy::{self, MessySpec};
-use serde_json::Value;
+use kbrel::publish::{Outcome, PublishReport};
 
 /// A fresh repository with the messy history (HEAD = the last release) and its kbrel.toml.
 struct Handbook {
@@ -53,12 +57,12 @@ impl Handbook {
         .unwrap();
     }
 
-    fn check_json(&self, args: &[&str]) -> Value {
+    fn check_json(&self, args: &[&str]) -> CheckJson {
         let mut a = vec!["check", "--json"];
         a.extend(args);
         let r = self.kbrel(&a);
         assert!(r.code == 0 || r.code == 1, "{r}");
-        r.json()
+        r.parse()
     }
 
     fn registry_files(&self) -> Vec<String> {
@@ -81,15 +85,15 @@ impl Handbook {
     }
 }
 
-fn findings(report: &Value) -> Vec<&Value> {
-    report["findings"].as_array().unwrap().iter().collect()
+fn findings(report: &CheckJson) -> Vec<&CheckFinding> {
+    report.findings.iter().collect()
 }
 
-fn codes(report: &Value, severity: &str) -> Vec<String> {
+fn codes(report: &CheckJson, severity: Severity) -> Vec<String> {
     findings(report)
         .into_iter()
-        .filter(|f| f["severity"] == severity)
-        .map(|f| f["code"].as_str().unwrap().to_string())
+        .filter(|f| f.severity == severity)
+        .map(|f| f.code.to_string())
         .collect()
 }
 
@@ -99,15 +103,12 @@ fn dev_typo(h: &Handbook) -> (String, usize) {
     let f = findings(&report)
         .into_iter()
         .find(|f| {
-            f["code"] == "KB012"
-                && f["message"].as_str().unwrap().contains("`</dev>`")
-                && f["file"].as_str().unwrap().starts_with("en/")
+            f.code.as_str() == "KB012"
+                && f.message.contains("`</dev>`")
+                && f.file.starts_with("en/")
         })
         .expect("a </dev> typo");
-    (
-        f["file"].as_str().unwrap().to_string(),
-        f["line"].as_u64().unwrap() as usize,
-    )
+    (f.file.clone(), f.line)
 }
 
 /// Insert `line` before 1-based line `at` of a document.
@@ -132,38 +133,29 @@ fn day_one_import_baseline_publish_and_burn_down() {
     assert!(h.registry_files().is_empty());
 
     // Import records every tag as it was.
-    let report = h
+    let report: ImportReport = h
         .kbrel(&["import", "--from-git", "--json"])
         .success()
-        .json();
-    let imported = report["imported"].as_array().unwrap();
+        .parse();
+    let imported = &report.imported;
     assert_eq!(imported.len(), releases.len());
     for (t, r) in imported.iter().zip(&releases) {
-        assert_eq!(t["tag"], r.tag.as_str());
-        assert_eq!(t["outcome"], "published");
-        let errors = t["errors"].as_u64().unwrap();
-        assert!((50..=130).contains(&errors), "{t}");
-        assert!(t["documents"].as_u64().unwrap() > 80, "{t}");
+        assert_eq!(t.tag, r.tag.as_str());
+        assert_eq!(t.outcome, Outcome::Published);
+        let errors = t.errors;
+        assert!((50..=130).contains(&errors), "{t:?}");
+        assert!(t.documents > 80, "{t:?}");
         // The findings are facts about the release: all of them in its manifest, as warnings.
-        let m: Value = serde_json::from_slice(
-            &fs::read(
-                h.dir
-                    .join("releases/v")
-                    .join(r.version.as_str())
-                    .join("manifest.json"),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        let w = m["warnings"].as_array().unwrap();
-        assert_eq!(
-            w.len() as u64,
-            errors + t["warnings"].as_u64().unwrap(),
-            "{}",
-            r.tag
+        let m: Manifest = read_as(
+            &h.dir
+                .join("releases/v")
+                .join(r.version.as_str())
+                .join("manifest.json"),
         );
-        assert!(w.iter().all(|f| f["severity"] == "warning"));
-        assert!(w.iter().any(|f| f["code"] == "KB009"));
+        let w = &m.warnings;
+        assert_eq!(w.len(), errors + t.warnings, "{}", r.tag);
+        assert!(w.iter().all(|f| f.severity == Severity::Warning));
+        assert!(w.iter().any(|f| f.code.as_str() == "KB009"));
     }
     // The human summary lists documents and findings per tag.
     let again = h.kbrel(&["import", "--from-git"]).success();
@@ -190,8 +182,8 @@ fn day_one_import_baseline_publish_and_burn_down() {
         baseline
     );
     let report = h.check_json(&[]);
-    assert_eq!(report["errors"], 0, "{report}");
-    assert!(report["baselined"].as_u64().unwrap() >= 50);
+    assert_eq!(report.errors, 0, "{report:#?}");
+    assert!(report.baselined >= 50);
 
     // The next release publishes.
     h.append("en/index.md", "\nA new paragraph for 1.10.0.\n");
@@ -207,16 +199,10 @@ fn day_one_import_baseline_publish_and_burn_down() {
             "--json",
         ])
     };
-    let out = publish("2024-03-01").success().json();
-    assert_eq!(out["version"], "1.10.0");
+    let out: PublishReport = publish("2024-03-01").success().parse();
+    assert_eq!(out.version, "1.10.0");
     // Baselined errors are recorded in the manifest as warnings.
-    assert!(
-        out["warnings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["code"] == "KB012")
-    );
+    assert!(out.warnings.iter().any(|f| f.code.as_str() == "KB012"));
 
     // One new error: publish fails naming only that finding, and writes nothing.
     let files = h.registry_files();
@@ -238,8 +224,8 @@ fn day_one_import_baseline_publish_and_burn_down() {
     assert_eq!(h.registry_files(), files);
     // check says the same: one error, the baselined ones counted.
     let report = h.check_json(&[]);
-    assert_eq!(report["errors"], 1);
-    assert!(report["findings"][0]["path"].is_string());
+    assert_eq!(report.errors, 1);
+    assert!(!report.findings[0].path.is_empty());
 
     // Fixing a baselined finding makes its entry prunable; --prune-baseline removes it.
     let (file, line) = dev_typo(&h);
@@ -258,10 +244,10 @@ fn day_one_import_baseline_publish_and_burn_down() {
         .collect();
     fs::write(&p, fixed.join("\n")).unwrap();
     let report = h.check_json(&[]);
-    let prunable = report["prunable"].as_array().unwrap();
-    assert_eq!(prunable.len(), 1, "{report}");
-    assert_eq!(prunable[0]["file"], file.as_str());
-    assert_eq!(prunable[0]["code"], "KB012");
+    let prunable = &report.prunable;
+    assert_eq!(prunable.len(), 1, "{report:#?}");
+    assert_eq!(prunable[0].file, file.as_str());
+    assert_eq!(prunable[0].code.as_str(), "KB012");
     let human = h.kbrel(&["check"]).code(1);
     assert!(human.stderr.contains("--prune-baseline"), "{human}");
     // Without the new error, publish goes through and says the same.
@@ -274,14 +260,13 @@ fn day_one_import_baseline_publish_and_burn_down() {
         "{published}"
     );
     let entries = |h: &Handbook| {
-        let b: Value =
-            serde_json::from_slice(&fs::read(h.dir.join("kbrel-baseline.json")).unwrap()).unwrap();
-        b["entries"].as_array().unwrap().len()
+        let b: Baseline = read_as(&h.dir.join("kbrel-baseline.json"));
+        b.entries.len()
     };
     let n = entries(&h);
     h.kbrel(&["check", "--prune-baseline"]).success();
     assert_eq!(entries(&h), n - 1);
-    assert!(h.check_json(&[])["prunable"].as_array().unwrap().is_empty());
+    assert!(h.check_json(&[]).prunable.is_empty());
 }
 
 #[test]
@@ -291,7 +276,7 @@ fn levels_overrides_and_suppressions_behave_as_documented() {
         ..MessySpec::default()
     });
     let plain = h.check_json(&[]);
-    let errors = codes(&plain, "error");
+    let errors = codes(&plain, Severity::Error);
     assert!(errors.contains(&"KB010".to_string()));
     assert!(errors.contains(&"KB011".to_string()));
 
@@ -303,20 +288,20 @@ fn levels_overrides_and_suppressions_behave_as_documented() {
          [[lint.overrides]]\npaths = [\"zh/index.md\"]\nerror = [\"KB002\"]\n",
     );
     let r = h.check_json(&[]);
-    assert!(!codes(&r, "error").contains(&"KB010".to_string()));
-    assert!(codes(&r, "warning").contains(&"KB010".to_string()));
-    assert!(!codes(&r, "error").contains(&"KB011".to_string()));
-    assert!(!codes(&r, "warning").contains(&"KB015".to_string()));
+    assert!(!codes(&r, Severity::Error).contains(&"KB010".to_string()));
+    assert!(codes(&r, Severity::Warning).contains(&"KB010".to_string()));
+    assert!(!codes(&r, Severity::Error).contains(&"KB011".to_string()));
+    assert!(!codes(&r, Severity::Warning).contains(&"KB015".to_string()));
     let kb002: Vec<&str> = findings(&r)
         .into_iter()
-        .filter(|f| f["code"] == "KB002")
-        .map(|f| f["file"].as_str().unwrap())
+        .filter(|f| f.code.as_str() == "KB002")
+        .map(|f| f.file.as_str())
         .collect();
     assert!(
         !kb002.is_empty() && kb002.iter().all(|f| *f == "zh/index.md"),
         "{kb002:?}"
     );
-    assert!(r["allowed"].as_u64().unwrap() > 0);
+    assert!(r.allowed > 0);
 
     // Inline suppressions: next line, a range, a whole file; an unused one is KB016.
     h.config("");
@@ -329,25 +314,25 @@ fn levels_overrides_and_suppressions_behave_as_documented() {
     );
     let r = h.check_json(&[]);
     assert!(
-        !findings(&r).iter().any(|f| f["file"] == file.as_str()
-            && f["code"] == "KB012"
-            && f["message"].as_str().unwrap().contains("</dev>")),
-        "{r}"
+        !findings(&r).iter().any(|f| f.file == file.as_str()
+            && f.code.as_str() == "KB012"
+            && f.message.contains("</dev>")),
+        "{r:#?}"
     );
-    assert_eq!(r["suppressed"], 1);
+    assert_eq!(r.suppressed, 1);
     // The same comment where nothing is wrong: KB016, a warning.
     h.append(
         "en/index.md",
         "\n<!-- kbrel-disable-next-line KB012 -->\nAll good here.\n",
     );
     let r = h.check_json(&[]);
-    let unused: Vec<&Value> = findings(&r)
+    let unused: Vec<&CheckFinding> = findings(&r)
         .into_iter()
-        .filter(|f| f["code"] == "KB016")
+        .filter(|f| f.code.as_str() == "KB016")
         .collect();
-    assert_eq!(unused.len(), 1, "{r}");
-    assert_eq!(unused[0]["file"], "en/index.md");
-    assert_eq!(unused[0]["severity"], "warning");
+    assert_eq!(unused.len(), 1, "{r:#?}");
+    assert_eq!(unused[0].file, "en/index.md");
+    assert_eq!(unused[0].severity, Severity::Warning);
     // A range and a file-level comment on the home page's findings.
     let home = h.doc("en/index.md");
     let text = fs::read_to_string(&home).unwrap();
@@ -361,9 +346,8 @@ fn levels_overrides_and_suppressions_behave_as_documented() {
     assert!(
         !findings(&r)
             .iter()
-            .any(|f| f["file"] == "en/index.md"
-                && matches!(f["code"].as_str(), Some("KB002" | "KB009"))),
-        "{r}"
+            .any(|f| f.file == "en/index.md" && matches!(f.code.as_str(), "KB002" | "KB009")),
+        "{r:#?}"
     );
     // Examples in a fenced code block are not directives.
     h.append(
@@ -476,10 +460,8 @@ fn excluded_files_are_not_documents_and_diff_as_added_when_included_again() {
     fs::write(h.dir.join("kbrel.toml"), &with_exclude).unwrap();
     let r = h.check_json(&[]);
     assert!(
-        !findings(&r)
-            .iter()
-            .any(|f| f["file"].as_str().unwrap().ends_with("index.md")),
-        "{r}"
+        !findings(&r).iter().any(|f| f.file.ends_with("index.md")),
+        "{r:#?}"
     );
     let publish = |version: &str, date: &str| {
         h.kbrel(&[
@@ -492,29 +474,20 @@ fn excluded_files_are_not_documents_and_diff_as_added_when_included_again() {
             "--json",
         ])
         .success()
-        .json()
+        .parse::<PublishReport>()
     };
     h.kbrel(&["check", "--write-baseline"]).success();
     let first = publish("1.0.0", "2024-01-01");
-    assert!(first["summary"]["en"]["documents"].as_u64().unwrap() > 0);
+    assert!(first.summary["en"].documents > 0);
     fs::write(h.dir.join("kbrel.toml"), messy::config_toml()).unwrap();
     h.kbrel(&["check", "--write-baseline"]).success();
     publish("1.1.0", "2024-02-01");
-    let diff: Value =
-        serde_json::from_slice(&fs::read(h.dir.join("releases/v/1.1.0/diff.json")).unwrap())
-            .unwrap();
-    let added: Vec<String> = diff["changes"]
-        .as_array()
-        .unwrap()
+    let diff: DiffFile = read_as(&h.dir.join("releases/v/1.1.0/diff.json"));
+    let added: Vec<String> = diff
+        .changes
         .iter()
-        .filter(|c| c["status"] == "added")
-        .map(|c| {
-            format!(
-                "{}/{}",
-                c["lang"].as_str().unwrap(),
-                c["path"].as_str().unwrap()
-            )
-        })
+        .filter(|c| c.status == ChangeStatus::Added)
+        .map(|c| format!("{}/{}", c.lang, c.path))
         .collect();
     assert_eq!(added, ["en/index.md", "zh/index.md"]);
 }
@@ -527,17 +500,14 @@ fn findings_are_actionable_in_ci_formats_with_repository_paths() {
     });
     let json = h.check_json(&[]);
     for f in findings(&json) {
-        assert_eq!(
-            f["path"].as_str().unwrap(),
-            format!("docs/{}", f["file"].as_str().unwrap())
-        );
+        assert_eq!(f.path, format!("docs/{}", f.file));
     }
     // The author's spelling of MDX components is kept.
     assert!(
         findings(&json)
             .iter()
-            .any(|f| f["message"].as_str().unwrap().contains("`<Tab>`")),
-        "{json}"
+            .any(|f| f.message.contains("`<Tab>`")),
+        "{json:#?}"
     );
     let gh = h.kbrel(&["check", "--format", "github"]).code(1);
     let first = gh.stdout.lines().next().unwrap();
@@ -590,15 +560,12 @@ fn a_tag_with_an_unreadable_file_is_refused_unless_skipped() {
         "--skip-unreadable",
     ]);
     assert!(h.registry_files().is_empty());
-    let r = h
+    let r: ImportReport = h
         .kbrel(&["import", "--from-git", "--skip-unreadable", "--json"])
         .success()
-        .json();
-    let tags = r["imported"].as_array().unwrap();
+        .parse();
+    let tags = &r.imported;
     assert_eq!(tags.len(), 3);
-    assert_eq!(
-        tags[1]["skipped_files"],
-        serde_json::json!(["zh/3. 集成/旧版 GBK.md"])
-    );
-    assert!(tags[0]["skipped_files"].as_array().unwrap().is_empty());
+    assert_eq!(tags[1].skipped_files, ["zh/3. 集成/旧版 GBK.md"]);
+    assert!(tags[0].skipped_files.is_empty());
 }
