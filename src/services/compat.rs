@@ -24,7 +24,8 @@ pub struct Entry {
 }
 
 /// How one entry point of the old package fares in the new one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EntryReport {
     pub path: String,
     pub kind: String,
@@ -43,8 +44,9 @@ pub struct EntryReport {
     pub keys: usize,
 }
 
-/// The whole comparison.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The whole comparison (`kbrel compare-package --json` prints it and reads back into it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CompatReport {
     pub entries: Vec<EntryReport>,
     pub missing_keys: usize,

@@ -12,7 +12,33 @@ use std::process::Command;
 use crate::common::npm::NpmProject;
 use crate::common::serve::Serve;
 use crate::common::tools::{missing, require_tool};
-use crate::common::{DATE, Run, extract_tgz, read_json};
+use crate::common::{CheckJson, DATE, Run, extract_tgz, read_as};
+use kbrel::compat::CompatReport;
+use kbrel::manifest::Manifest;
+
+/// `kbrel keys --json` (the binary's `KeysJson`, mirrored strictly).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysJson {
+    schema_version: u32,
+    keys: Vec<KeyJson>,
+}
+
+/// One key of [`KeysJson`] (`kbrel::content::EffectiveKey`); every field is read, to check the
+/// shape, not every one asserted.
+#[allow(dead_code)]
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyJson {
+    lang: String,
+    key: String,
+    path: String,
+    id: Option<String>,
+    primary: bool,
+    origin: String,
+    source: Option<String>,
+    line: usize,
+}
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -109,8 +135,13 @@ path = "../CHANGELOG.md"
         self.kbrel(&["publish", version, "--date", DATE])
     }
 
-    fn manifest(&self, version: &str) -> Value {
-        read_json(&self.registry().join(format!("v/{version}/manifest.json")))
+    fn manifest(&self, version: &str) -> Manifest {
+        read_as(&self.registry().join(format!("v/{version}/manifest.json")))
+    }
+
+    /// The manifest of `version` as written (to see which fields are left out).
+    fn manifest_text(&self, version: &str) -> String {
+        fs::read_to_string(self.registry().join(format!("v/{version}/manifest.json"))).unwrap()
     }
 
     /// Unpack the release's tarball into `<tmp>/unpacked-<version>/package`.
@@ -140,28 +171,14 @@ path = "../CHANGELOG.md"
 }
 
 /// (lang, path) → (key, aliases) of a manifest.
-fn keys_of(manifest: &Value) -> BTreeMap<(String, String), (String, Vec<String>)> {
-    manifest["documents"]
-        .as_array()
-        .unwrap()
+fn keys_of(manifest: &Manifest) -> BTreeMap<(String, String), (String, Vec<String>)> {
+    manifest
+        .documents
         .iter()
         .map(|d| {
-            let aliases = d
-                .get("aliases")
-                .map(|a| {
-                    a.as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_str().unwrap().to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
             (
-                (
-                    d["lang"].as_str().unwrap().to_string(),
-                    d["path"].as_str().unwrap().to_string(),
-                ),
-                (d["key"].as_str().unwrap().to_string(), aliases),
+                (d.lang.clone(), d.path.clone()),
+                (d.key.clone(), d.aliases.clone()),
             )
         })
         .collect()
@@ -294,25 +311,20 @@ fn import_rebuilds_every_tag_with_the_keys_of_its_entry_modules() {
     // `kbrel keys` at a tag: where each key comes from.
     let run = fx.kbrel(&["--from-git", "v1.0.0", "keys", "--json", "--lang", "zh"]);
     assert_eq!(run.code, 0, "{run}");
-    let keys: Value = serde_json::from_str(&run.stdout).unwrap();
-    let old = keys["keys"]
-        .as_array()
-        .unwrap()
+    let keys: KeysJson = run.parse();
+    assert_eq!(keys.schema_version, kbrel::manifest::SCHEMA_VERSION);
+    let old = keys
+        .keys
         .iter()
-        .find(|k| k["key"] == "OldSlack")
+        .find(|k| k.key == "OldSlack")
         .expect("OldSlack at v1.0.0");
-    assert_eq!(old["path"], "integrations/8.3 Slack.md");
-    assert_eq!(old["source"], "src/zh.ts");
-    assert_eq!(old["line"], 3);
-    assert_eq!(old["primary"], false);
-    assert_eq!(old["origin"], "key-source");
-    let unkeyed = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["key"] == "unkeyed")
-        .unwrap();
-    assert_eq!(unkeyed["origin"], "id");
+    assert_eq!(old.path, "integrations/8.3 Slack.md");
+    assert_eq!(old.source.as_deref(), Some("src/zh.ts"));
+    assert_eq!(old.line, 3);
+    assert!(!old.primary);
+    assert_eq!(old.origin, "key-source");
+    let unkeyed = keys.keys.iter().find(|k| k.key == "unkeyed").unwrap();
+    assert_eq!(unkeyed.origin, "id");
     // Today's keys have no alias.
     let run = fx.kbrel(&["keys"]);
     assert_eq!(run.code, 0, "{run}");
@@ -364,11 +376,11 @@ fn proto_and_alias_keys_are_own_properties_in_esm_and_in_a_bare_vm_iife() {
     assert_eq!(run.code, 0, "{run}");
     // KB022: `b-key` cannot be written `docs.b-key`; a warning recorded in the manifest.
     let m = fx.manifest("1.0.0");
-    let warnings = m["warnings"].as_array().unwrap();
+    let warnings = &m.warnings;
     assert!(
         warnings
             .iter()
-            .any(|w| w["code"] == "KB022" && w["file"] == "keys.json" && w["line"] == 5),
+            .any(|w| w.code.as_str() == "KB022" && w.file == "keys.json" && w.line == 5),
         "{warnings:?}"
     );
     let docs = keys_of(&m);
@@ -447,23 +459,22 @@ fn keyed_bundles_leave_unkeyed_documents_in_docs_and_the_manifest() {
     let run = fx.publish("1.0.0");
     assert_eq!(run.code, 0, "{run}");
     let m = fx.manifest("1.0.0");
-    let plain = m["documents"]
-        .as_array()
-        .unwrap()
+    let plain = m
+        .documents
         .iter()
-        .find(|d| d["lang"] == "en" && d["path"] == "plain.md")
+        .find(|d| d.lang == "en" && d.path == "plain.md")
         .unwrap();
-    assert_eq!(plain["bundled"], false);
-    let a = m["documents"]
-        .as_array()
-        .unwrap()
+    assert!(!plain.bundled);
+    let a = m
+        .documents
         .iter()
-        .find(|d| d["lang"] == "en" && d["path"] == "a.md")
+        .find(|d| d.lang == "en" && d.path == "a.md")
         .unwrap();
-    assert!(
-        a.get("bundled").is_none(),
-        "bundled documents carry no flag"
-    );
+    assert!(a.bundled);
+    // Bundled documents carry no flag: the manifest has one `bundled` per unbundled document.
+    let text = fx.manifest_text("1.0.0");
+    let unbundled = m.documents.iter().filter(|d| !d.bundled).count();
+    assert_eq!(text.matches("\"bundled\"").count(), unbundled, "{text}");
     let pkg = fx.unpack("1.0.0");
     let esm = fs::read_to_string(pkg.join("dist/esm/en.js")).unwrap();
     assert!(!esm.contains("Plain en"), "{esm}");
@@ -475,7 +486,7 @@ fn keyed_bundles_leave_unkeyed_documents_in_docs_and_the_manifest() {
     // The same content bundled whole is another release (its digest records the choice).
     let all = hostile_keys_fx("all");
     all.publish("1.0.0");
-    assert_ne!(m["content_digest"], all.manifest("1.0.0")["content_digest"]);
+    assert_ne!(m.content_digest, all.manifest("1.0.0").content_digest);
 }
 
 #[test]
@@ -496,16 +507,19 @@ fn key_rules_report_missing_documents_case_collisions_and_non_identifiers() {
     );
     let run = fx.kbrel(&["check", "--json"]);
     assert_eq!(run.code, 1, "{run}");
-    let v: Value = serde_json::from_str(&run.stdout).unwrap();
-    let codes: Vec<(String, String, String)> = v["findings"]
-        .as_array()
-        .unwrap()
+    let v: CheckJson = run.parse();
+    let codes: Vec<(String, String, String)> = v
+        .findings
         .iter()
         .map(|f| {
             (
-                f["code"].as_str().unwrap().to_string(),
-                f["severity"].as_str().unwrap().to_string(),
-                f["message"].as_str().unwrap().to_string(),
+                f.code.to_string(),
+                serde_json::to_value(f.severity)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                f.message.clone(),
             )
         })
         .collect();
@@ -1093,17 +1107,17 @@ fn compare_package_proves_the_switch_and_names_what_breaks() {
     let same = old_style_tarball(&fx, None, "AcmeDocs");
     let run = fx.kbrel(&["compare-package", same.to_str().unwrap(), "1.0.0", "--json"]);
     assert_eq!(run.code, 0, "{run}");
-    let v: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(v["missing_keys"], 0, "{v}");
-    assert_eq!(v["changed_keys"], 0, "{v}");
-    assert_eq!(v["changed_globals"], 0, "{v}");
-    let entries = v["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 4, "{v}");
+    let v: CompatReport = run.parse();
+    assert_eq!(v.missing_keys, 0, "{v:?}");
+    assert_eq!(v.changed_keys, 0, "{v:?}");
+    assert_eq!(v.changed_globals, 0, "{v:?}");
+    let entries = &v.entries;
+    assert_eq!(entries.len(), 4, "{v:?}");
     for e in entries {
-        assert_eq!(e["keys"], 3, "{e}");
-        assert!(e["new_gzip_size"].as_u64().unwrap() > 0);
+        assert_eq!(e.keys, 3, "{e:?}");
+        assert!(e.new_gzip_size.unwrap() > 0);
         // The release also has the `__proto__` key the old object literal could not hold.
-        assert_eq!(e["added_keys"], serde_json::json!(["__proto__"]), "{e}");
+        assert_eq!(e.added_keys, ["__proto__"], "{e:?}");
     }
 
     let broken = old_style_tarball(&fx, Some("Gone"), "Docs");
@@ -1185,12 +1199,11 @@ fn compare_package_sandboxes_the_old_packages_javascript() {
     // script could do.
     assert_eq!(run.code, 1, "{run}");
     assert!(!run.stdout.contains("s3cr3t-value"), "{run}");
-    let v: Value = serde_json::from_str(&run.stdout).unwrap();
-    let keys: Vec<&str> = v["entries"][0]["missing_keys"]
-        .as_array()
-        .unwrap()
+    let v: CompatReport = run.parse();
+    let keys: Vec<&str> = v.entries[0]
+        .missing_keys
         .iter()
-        .map(|k| k.as_str().unwrap())
+        .map(String::as_str)
         .collect();
     assert!(keys.contains(&"env-undefined"), "{keys:?}");
     assert!(keys.contains(&"home-undefined"), "{keys:?}");
@@ -1349,21 +1362,14 @@ export default defineConfig({{
 
     let run = fx.kbrel(&["compare-package", tgz.to_str().unwrap(), "1.0.0", "--json"]);
     assert_eq!(run.code, 0, "{run}");
-    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    let v: CompatReport = run.parse();
     assert_eq!(
-        (
-            &v["missing_keys"],
-            &v["changed_keys"],
-            &v["changed_globals"]
-        ),
-        (&Value::from(0), &Value::from(0), &Value::from(0)),
-        "{v}"
+        (v.missing_keys, v.changed_keys, v.changed_globals),
+        (0, 0, 0),
+        "{v:?}"
     );
-    let entries = v["entries"].as_array().unwrap();
-    let mut paths: Vec<&str> = entries
-        .iter()
-        .map(|e| e["path"].as_str().unwrap())
-        .collect();
+    let entries = &v.entries;
+    let mut paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
     paths.sort();
     assert_eq!(
         paths,
@@ -1377,8 +1383,8 @@ export default defineConfig({{
     for e in entries {
         // Slack, its alias OldSlack, Lark: identical values (vite's quoted `"__proto__"` set
         // the prototype instead, so only the release has that key).
-        assert_eq!(e["keys"], 3, "{e}");
-        assert_eq!(e["missing_entry"], false, "{e}");
+        assert_eq!(e.keys, 3, "{e:?}");
+        assert!(!e.missing_entry, "{e:?}");
     }
 
     // The release drops the alias: both entry kinds of `en` report it, exit 1.
@@ -1390,14 +1396,14 @@ export default defineConfig({{
     assert_eq!(run.code, 0, "{run}");
     let run = fx.kbrel(&["compare-package", tgz.to_str().unwrap(), "1.1.0", "--json"]);
     assert_eq!(run.code, 1, "{run}");
-    let v: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(v["missing_keys"], 2, "{v}");
-    for e in v["entries"].as_array().unwrap() {
-        let expected: Vec<&str> = if e["path"].as_str().unwrap().ends_with("/en.js") {
+    let v: CompatReport = run.parse();
+    assert_eq!(v.missing_keys, 2, "{v:?}");
+    for e in &v.entries {
+        let expected: Vec<&str> = if e.path.ends_with("/en.js") {
             vec!["OldSlack"]
         } else {
             vec![]
         };
-        assert_eq!(e["missing_keys"], serde_json::json!(expected), "{e}");
+        assert_eq!(e.missing_keys, expected, "{e:?}");
     }
 }
