@@ -471,7 +471,7 @@ impl Kb {
     }
 
     /// The published index of the default registry.
-    pub fn index(&self) -> serde_json::Value {
-        super::read_json(&self.registry().join("index.json"))
+    pub fn index(&self) -> kbrel::manifest::Index {
+        super::read_as(&self.registry().join("index.json"))
     }
 }

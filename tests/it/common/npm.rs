@@ -25,28 +25,29 @@ pub use crate::common::tools::*;
 #[allow(unused_imports)]
 pub use crate::common::{DATE, Kb, Run, kbrel, noise, read_json, run_lossy as run, sha256_hex};
 
+use kbrel::manifest::Index;
+
 /// The versions of an index.json, in order.
-pub fn index_versions(index: &serde_json::Value) -> Vec<String> {
-    index["versions"]
-        .as_array()
-        .expect("versions")
-        .iter()
-        .map(|v| v["version"].as_str().expect("version").to_string())
-        .collect()
+pub fn index_versions(index: &Index) -> Vec<String> {
+    index.versions.iter().map(|v| v.version.clone()).collect()
 }
 
-/// A registry-relative path of an index file reference (`versions[i].tarball.path` etc.).
-pub fn index_file(index: &serde_json::Value, version: &str, what: &str) -> (String, String) {
-    let v = index["versions"]
-        .as_array()
-        .unwrap()
+/// The registry-relative path and sha256 of a file an index names for a version: `what` is
+/// `manifest`, `diff`, `package_json` or `tarball`.
+pub fn index_file(index: &Index, version: &str, what: &str) -> (String, String) {
+    let v = index
+        .versions
         .iter()
-        .find(|v| v["version"] == version)
+        .find(|v| v.version == version)
         .unwrap_or_else(|| panic!("{version} not in the index"));
-    (
-        v[what]["path"].as_str().unwrap().to_string(),
-        v[what]["sha256"].as_str().unwrap().to_string(),
-    )
+    let (path, sha256) = match what {
+        "manifest" => (&v.manifest.path, &v.manifest.sha256),
+        "diff" => (&v.diff.path, &v.diff.sha256),
+        "package_json" => (&v.package_json.path, &v.package_json.sha256),
+        "tarball" => (&v.tarball.path, &v.tarball.sha256),
+        other => panic!("an index names no {other:?}"),
+    };
+    (path.clone(), sha256.clone())
 }
 
 // --- npm -----------------------------------------------------------------------------------

@@ -236,8 +236,18 @@ impl Resp {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+        self.parse()
+    }
+
+    /// The body deserialised into `T` (e.g. `kbrel::manifest::Index` for `/index.json`).
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not a {} ({e}): {}",
+                std::any::type_name::<T>(),
+                self.text()
+            )
+        })
     }
 
     /// The body, gunzipped when `Content-Encoding: gzip`.

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
+use kbrel::manifest::Manifest;
 
 // Shared with the other tests; each test binary uses part of them.
 #[allow(unused_imports)]
@@ -51,42 +51,30 @@ pub fn offline(cache: &Path) -> Run {
 // --- registries and caches -------------------------------------------------------------------
 
 /// `v/<version>/manifest.json` of a registry.
-pub fn manifest(registry: &Path, version: &str) -> Value {
-    read_json(&registry.join(format!("v/{version}/manifest.json")))
+pub fn manifest(registry: &Path, version: &str) -> Manifest {
+    crate::common::read_as(&registry.join(format!("v/{version}/manifest.json")))
 }
 
 /// What a cache at `version` shows: `<lang>/<path>` → bytes, from the manifest and blobs.
 pub fn expected(registry: &Path, version: &str) -> BTreeMap<String, Vec<u8>> {
-    manifest(registry, version)["documents"]
-        .as_array()
-        .expect("documents")
+    manifest(registry, version)
+        .documents
         .iter()
         .map(|d| {
-            let sha = d["sha256"].as_str().unwrap();
-            let bytes = fs::read(registry.join(blob_rel(sha))).expect("blob");
-            (
-                format!(
-                    "{}/{}",
-                    d["lang"].as_str().unwrap(),
-                    d["path"].as_str().unwrap()
-                ),
-                bytes,
-            )
+            let bytes = fs::read(registry.join(blob_rel(&d.sha256))).expect("blob");
+            (format!("{}/{}", d.lang, d.path), bytes)
         })
         .collect()
 }
 
 /// The sha256 of one document of a version.
 pub fn doc_sha(registry: &Path, version: &str, lang: &str, path: &str) -> String {
-    manifest(registry, version)["documents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["lang"] == lang && d["path"] == path)
-        .unwrap_or_else(|| panic!("{lang}/{path} not in {version}"))["sha256"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    manifest(registry, version)
+        .documents
+        .into_iter()
+        .find(|d| d.lang == lang && d.path == path)
+        .unwrap_or_else(|| panic!("{lang}/{path} not in {version}"))
+        .sha256
 }
 
 /// Every file under `<cache>/en` and `<cache>/zh`, following symlinks: `<lang>/<path>` → bytes.
