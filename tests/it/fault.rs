@@ -53,19 +53,19 @@ struct Kb {
 impl Kb {
     fn generate(docs_per_lang: usize) -> Kb {
         let tmp = tempfile::tempdir().unwrap();
-        let spec = kbrel::synth::Spec {
+        let spec = kbrel_synth::synth::Spec {
             docs_per_lang,
             seed: 7,
             ..Default::default()
         };
-        let files = kbrel::synth::generate(&spec);
-        let next = kbrel::synth::evolve(&files, &kbrel::synth::EvolveSpec::default());
+        let files = kbrel_synth::synth::generate(&spec);
+        let next = kbrel_synth::synth::evolve(&files, &kbrel_synth::synth::EvolveSpec::default());
         let config = tmp.path().join("kbrel.toml");
-        fs::write(&config, kbrel::synth::config_toml(&spec)).unwrap();
+        fs::write(&config, kbrel_synth::synth::config_toml(&spec)).unwrap();
         let v1 = tmp.path().join("v1");
         let v2 = tmp.path().join("v2");
-        kbrel::synth::write_to(&v1, &files).unwrap();
-        kbrel::synth::write_to(&v2, &next).unwrap();
+        kbrel_synth::synth::write_to(&v1, &files).unwrap();
+        kbrel_synth::synth::write_to(&v2, &next).unwrap();
         Kb {
             tmp,
             config,
