@@ -513,6 +513,7 @@ pub fn publish(
 ) -> Result<PublishReport> {
     package::check_format(opts.package_format)?;
     check_registry_place(cfg, reg)?;
+    let bundle_texts = mdx_bundle_texts(cfg, kb);
     std::thread::scope(|scope| {
         // Most of the tarball (the bundles and `docs/`) depends on the documents alone: its
         // compression starts now, on worker threads, while the release is checked, diffed
@@ -527,10 +528,55 @@ pub fn publish(
             meta: cfg.bundle.meta,
             lazy: cfg.bundle.lazy,
             assets: &kb.assets,
+            bundle_texts: &bundle_texts,
         };
         let started = package::start(scope, &contents);
         publish_started(cfg, kb, reg, opts, started)
     })
+}
+
+/// `[bundle] mdx = "markdown"`: the plain-markdown form of every `.mdx` document (its front
+/// matter kept, the body through [`crate::mdx::to_markdown`] with `[bundle.mdx_components]`),
+/// by content-root path. An `.mdx` body that does not parse keeps its source: the lint
+/// reports it (KB060), and a gate that lets it through ships what was written.
+fn mdx_bundle_texts(cfg: &Config, kb: &KnowledgeBase) -> BTreeMap<String, String> {
+    use crate::config::{BundleMdx, MdxRender};
+    use crate::mdx::Render;
+    use rayon::prelude::*;
+    if cfg.bundle.mdx != BundleMdx::Markdown {
+        return BTreeMap::new();
+    }
+    let renders: BTreeMap<String, Render> = cfg
+        .bundle
+        .mdx_components
+        .iter()
+        .map(|(name, r)| {
+            let r = match r {
+                MdxRender::Blockquote => Render::Blockquote,
+                MdxRender::Sections => Render::Sections,
+                MdxRender::Children => Render::Children,
+                MdxRender::Drop => Render::Drop,
+            };
+            (name.clone(), r)
+        })
+        .collect();
+    kb.documents
+        .par_iter()
+        .filter(|d| crate::files::is_mdx_name(&d.path))
+        .filter_map(|d| {
+            let body = crate::mdx::to_markdown(d.body(), &renders).ok()?;
+            let mut text = String::with_capacity(d.body_start + body.len());
+            text.push_str(&d.text[..d.body_start]);
+            // The blank line after the front matter stays (the form drops leading blanks).
+            if d.body().starts_with('\n') && !body.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&body);
+            Some((d.full_path(), text))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect()
 }
 
 fn publish_started(
