@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::baseline::{self, Baseline};
 use crate::changelog::{self, ReleaseInfo};
@@ -264,7 +264,7 @@ pub fn gate(
     Ok((warnings, note))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Published,
@@ -272,8 +272,10 @@ pub enum Outcome {
     DryRun,
 }
 
-/// What a publish did (or, with `--dry-run`, would do).
-#[derive(Debug, Clone, Serialize)]
+/// What a publish did (or, with `--dry-run`, would do): `kbrel publish --json` prints it, and
+/// reads back into it (the tests do).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PublishReport {
     pub name: String,
     pub version: String,

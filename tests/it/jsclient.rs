@@ -70,20 +70,22 @@ fn build(kind: &str) -> Fixture {
         )
     };
     let sign: Vec<&str> = sign.iter().map(String::as_str).collect();
-    kb.publish_at("kbrel.toml", &kb.registry(), "1.0.0", DATE, &sign);
+    kb.release_at("kbrel.toml", &kb.registry(), "1.0.0", DATE, &sign);
     let index_v1 = fs::read(kb.registry().join("index.json")).unwrap();
     for lang in ["en", "zh"] {
         for path in ["d001.md", "d004.md", "sub/d009.md"] {
-            kb.append(lang, path, &format!("\nRevised for 1.1 ({lang} {path}).\n"));
+            kb.append(
+                &format!("{lang}/{path}"),
+                &format!("\nRevised for 1.1 ({lang} {path}).\n"),
+            );
         }
         kb.write(
-            lang,
-            "d100.md",
-            &doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
+            &format!("{lang}/d100.md"),
+            doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
         );
-        kb.remove(lang, "d007.md");
+        kb.remove(&format!("{lang}/d007.md"));
     }
-    kb.publish_at("kbrel.toml", &kb.registry(), "1.1.0", DATE, &sign);
+    kb.release_at("kbrel.toml", &kb.registry(), "1.1.0", DATE, &sign);
     let mut shows = BTreeMap::new();
     shows.insert("none".to_string(), Docs::new());
     for v in ["1.0.0", "1.1.0"] {
@@ -100,9 +102,9 @@ fn build(kind: &str) -> Fixture {
         // The same package published long ago with `expires_days = 1`: a frozen mirror.
         kb.write_config("expiring.toml", "expires_days = 1");
         let dir = kb.root().join("stale");
-        kb.publish_at("expiring.toml", &dir, "1.0.0", "2020-01-01", &sign);
-        kb.append("zh", "d003.md", "\n更新。\n");
-        kb.publish_at("expiring.toml", &dir, "1.1.0", "2020-01-02", &sign);
+        kb.release_at("expiring.toml", &dir, "1.0.0", "2020-01-01", &sign);
+        kb.append("zh/d003.md", "\n更新。\n");
+        kb.release_at("expiring.toml", &dir, "1.1.0", "2020-01-02", &sign);
         stale = Some(dir);
     }
     Fixture {
