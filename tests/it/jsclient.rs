@@ -316,7 +316,9 @@ fn run_scenario(node: &Path, fx: &Fixture, s: &Value, client: Client) {
     };
     server.take_log();
     misbehave(&server, fx, s, &path);
-    let out = consume(client, &node, &server.url, &cache, &trust);
+    let mut args = trust.clone();
+    args.push("--json");
+    let out = consume(client, &node, &server.url, &cache, &args);
     let log = server.take_log();
     let outcome = e["outcome"].as_str().unwrap();
     match outcome {
@@ -347,6 +349,7 @@ fn run_scenario(node: &Path, fx: &Fixture, s: &Value, client: Client) {
                 let check = format!("error[{}]", e["check"].as_str().unwrap());
                 assert!(out.stderr.contains(&check), "{what}: lacks {check}\n{out}");
             }
+            assert_refusal_data(&out, e, &url, &server.at("index.json"), &what);
             assert_shows(&cache, &fx.shows[start], &format!("{what}: after"));
             if start != "none" {
                 offline(&cache).success();
@@ -360,6 +363,40 @@ fn run_scenario(node: &Path, fx: &Fixture, s: &Value, client: Client) {
     }
     if let Some(n) = e["requests"].as_u64() {
         assert_eq!(log.len() as u64, n, "{what}: requests: {log:?}");
+    }
+}
+
+/// The `--json` failure both consumers print (`kbrel::sync::FailureJson`): the scenario's check,
+/// its refusal's `reason` (and `problem`), and the URL at fault, as data.
+fn assert_refusal_data(out: &Run, e: &Value, url: &str, index_url: &str, what: &str) {
+    let failure: kbrel::sync::FailureJson = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|err| panic!("{what}: stdout is not the --json failure: {err}\n{out}"));
+    let error = failure.error;
+    assert_eq!(
+        error.check.as_str(),
+        e["check"].as_str().unwrap(),
+        "{what}\n{out}"
+    );
+    assert!(
+        out.stderr.contains(&error.message),
+        "{what}: the message is not stderr's\n{out}"
+    );
+    let refusal = error
+        .refusal
+        .unwrap_or_else(|| panic!("{what}: no refusal data\n{out}"));
+    assert_eq!(refusal.check(), error.check, "{what}: {refusal:?}");
+    let data = serde_json::to_value(&refusal).unwrap();
+    assert_eq!(data["reason"], e["reason"], "{what}: {data:#}");
+    if let Some(problem) = e.get("problem") {
+        assert_eq!(&data["problem"], problem, "{what}: {data:#}");
+    }
+    match data["reason"].as_str().unwrap() {
+        "signature" => assert_eq!(data["url"], index_url, "{what}: {data:#}"),
+        "unsigned" => {
+            assert_eq!(data["url"], index_url, "{what}: {data:#}");
+            assert_eq!(data["signature_url"], url, "{what}: {data:#}");
+        }
+        _ => assert_eq!(data["url"], url, "{what}: {data:#}"),
     }
 }
 

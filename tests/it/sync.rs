@@ -1306,3 +1306,68 @@ fn library_sync_reports_progress_and_refuses_a_dry_run_write() {
     let offline = kbrel::sync::check_offline(&cache).unwrap();
     assert!(offline.problems.is_empty(), "{:?}", offline.problems);
 }
+
+/// `kbrel sync --json` prints a failure as data on stdout (`kbrel::sync::FailureJson`, the
+/// shape `docs/protocol.md` documents) while stderr keeps the message and the exit status stays
+/// 2: the failed check (the JavaScript client's names), the refusal's `reason` with its fields
+/// (a signature's `problem`), or `refusal: null` for an error that is not a refusal.
+#[test]
+fn sync_json_prints_the_refusal_as_data() {
+    let kb = Kb::generated("acme-refusals", 3);
+    let trusted = kb.key("k1");
+    kb.key("k2");
+    let k1 = kb.root().join("k1").display().to_string();
+    kb.release_at(
+        "kbrel.toml",
+        &kb.registry(),
+        "1.0.0",
+        DATE,
+        &["--sign-key", &k1],
+    );
+    let v1 = expected(&kb.registry(), "1.0.0");
+    let index = fs::read(kb.registry().join("index.json")).unwrap();
+    let other = kbrel::sign::read_private_key(&kb.root().join("k2")).unwrap();
+    let other_pk = kbrel::sign::public_key_string(&other.verifying_key());
+    let foreign = kbrel::sign::sign_index(&index, &other, None);
+    let server = TestServer::start(&kb.registry());
+    let (_tmp, cache) = cache_at(&server, "1.0.0", &v1, &["--trust-key", &trusted]);
+    let mut shown = Vec::new();
+    let mut failed = |what: &str, args: &[&str]| {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let run = sync(&server.url, &cache, &args).code(2);
+        let failure: kbrel::sync::FailureJson =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{what}: {e}\n{run}"));
+        assert!(run.stderr.contains(&failure.error.message), "{what}\n{run}");
+        if let Some(r) = &failure.error.refusal {
+            assert_eq!(r.check(), failure.error.check, "{what}");
+            assert_eq!(r.to_string(), failure.error.message, "{what}");
+        }
+        assert_shows(&cache, &v1, what);
+        shown.push(format!("# {what}\n{}", run.stdout));
+    };
+
+    // A signature by a key that is not trusted.
+    server.behave(move |r| match r.path.as_str() {
+        "index.json.sig" => Action::Body(foreign.clone()),
+        _ => Action::Serve,
+    });
+    failed("untrusted key", &["--trust-key", &trusted]);
+    // No signature at all.
+    server.behave(|r| match r.path.as_str() {
+        "index.json.sig" => Action::Status(404),
+        _ => Action::Serve,
+    });
+    failed("unsigned", &["--trust-key", &trusted]);
+    server.behave(|_| Action::Serve);
+    // A version the registry does not have: an error of the library, not a refusal.
+    failed("unknown version", &["--version", "9.9.9"]);
+    // A language the release does not have.
+    failed("unknown language", &["--lang", "fr"]);
+
+    let text = shown
+        .join("\n")
+        .replace(&server.url, "<server>")
+        .replace(&other_pk, "<k2>");
+    insta::assert_snapshot!(text);
+}
