@@ -88,9 +88,14 @@ impl std::fmt::Display for Check {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum Refusal {
-    /// A request failed after its retries (network, HTTP status, truncated, too large).
+    /// A request failed after its retries (network, HTTP status, truncated, too large);
+    /// `status` is the server's answer when it gave one.
     #[error("cannot fetch {url}: {message}")]
-    Fetch { url: String, message: String },
+    Fetch {
+        url: String,
+        message: String,
+        status: Option<u16>,
+    },
     /// The source has no `index.json`.
     #[error("no index.json at {url} (is it a kbrel registry?)")]
     NoIndex { url: String },
@@ -377,6 +382,10 @@ impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
     }
 }
 
+/// A failed request: whether a retry may help, what went wrong, and the HTTP status when
+/// the server answered.
+type Failed = (bool, String, Option<u16>);
+
 /// The decoded body of a 200 response, read through `Counting` readers: ureq is built
 /// without its gzip feature, so the body comes as sent and is decoded here (`gzip`,
 /// `x-gzip`), which is how the bytes on the wire can be told from the bytes decoded. At most
@@ -386,7 +395,7 @@ fn decoded_body<'r>(
     resp: &'r mut ureq::http::Response<ureq::Body>,
     limit: u64,
     traffic: &'r Traffic,
-) -> std::result::Result<Box<dyn std::io::Read + 'r>, (bool, String)> {
+) -> std::result::Result<Box<dyn std::io::Read + 'r>, Failed> {
     let encoding = resp
         .headers()
         .get("content-encoding")
@@ -405,6 +414,7 @@ fn decoded_body<'r>(
             return Err((
                 false,
                 format!("unsupported Content-Encoding `{other}` (kbrel asks for gzip only)"),
+                None,
             ));
         }
     };
@@ -479,12 +489,12 @@ impl Source {
         rel: &str,
         etag: Option<&str>,
         limit: u64,
-    ) -> std::result::Result<Fetched, (bool, String)> {
+    ) -> std::result::Result<Fetched, Failed> {
         match self {
             Source::Dir(r) => match crate::fsx::read_regular(&r.path(rel), limit) {
                 Ok(bytes) => Ok(Fetched::Body { bytes, etag: None }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
-                Err(e) => Err((false, e.to_string())),
+                Err(e) => Err((false, e.to_string(), None)),
             },
             Source::Http {
                 base,
@@ -499,7 +509,7 @@ impl Source {
                 }
                 let mut resp = match req.call() {
                     Ok(r) => r,
-                    Err(e) => return Err((true, e.to_string())),
+                    Err(e) => return Err((true, e.to_string(), None)),
                 };
                 let status = resp.status().as_u16();
                 match status {
@@ -519,17 +529,19 @@ impl Source {
                             Ok(_) if bytes.len() as u64 > limit => Err((
                                 false,
                                 format!("the response is larger than the {limit} bytes expected"),
+                                None,
                             )),
                             Ok(_) => Ok(Fetched::Body { bytes, etag }),
                             Err(e) if e.to_string().contains("limit") => Err((
                                 false,
                                 format!("the response is larger than the {limit} bytes expected"),
+                                None,
                             )),
-                            Err(e) => Err((true, format!("incomplete response: {e}"))),
+                            Err(e) => Err((true, format!("incomplete response: {e}"), None)),
                         }
                     }
-                    s if s >= 500 || s == 429 => Err((true, format!("HTTP {s}"))),
-                    s => Err((false, format!("HTTP {s}"))),
+                    s if s >= 500 || s == 429 => Err((true, format!("HTTP {s}"), Some(s))),
+                    s => Err((false, format!("HTTP {s}"), Some(s))),
                 }
             }
         }
@@ -544,12 +556,12 @@ impl Source {
         limit: u64,
         tmp: &Path,
         received: &AtomicU64,
-    ) -> std::result::Result<Option<(String, u64)>, (bool, String)> {
+    ) -> std::result::Result<Option<(String, u64)>, Failed> {
         use sha2::Digest;
         use std::io::{Read, Write};
-        let copy = |reader: &mut dyn Read| -> std::result::Result<(String, u64), (bool, String)> {
+        let copy = |reader: &mut dyn Read| -> std::result::Result<(String, u64), Failed> {
             let mut file = std::fs::File::create(tmp)
-                .map_err(|e| (false, format!("cannot create {}: {e}", tmp.display())))?;
+                .map_err(|e| (false, format!("cannot create {}: {e}", tmp.display()), None))?;
             let mut hasher = sha2::Sha256::new();
             let mut buf = vec![0u8; 64 << 10];
             let mut n: u64 = 0;
@@ -564,10 +576,15 @@ impl Source {
                             format!(
                                 "the response is larger than the {limit} bytes the manifest records"
                             ),
+                            None,
                         ));
                     }
                     Err(e) => {
-                        return Err((true, format!("incomplete response after {n} bytes: {e}")));
+                        return Err((
+                            true,
+                            format!("incomplete response after {n} bytes: {e}"),
+                            None,
+                        ));
                     }
                 };
                 n += k as u64;
@@ -578,21 +595,22 @@ impl Source {
                         format!(
                             "the response is larger than the {limit} bytes the manifest records"
                         ),
+                        None,
                     ));
                 }
                 hasher.update(&buf[..k]);
                 file.write_all(&buf[..k])
-                    .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display())))?;
+                    .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display()), None))?;
             }
             file.sync_all()
-                .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display())))?;
+                .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display()), None))?;
             Ok((crate::hash::hex(&hasher.finalize()), n))
         };
         match self {
             Source::Dir(r) => match crate::fsx::open_regular(&r.path(rel)) {
                 Ok((f, _)) => copy(&mut f.take(limit.saturating_add(1))).map(Some),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err((false, e.to_string())),
+                Err(e) => Err((false, e.to_string(), None)),
             },
             Source::Http {
                 base,
@@ -602,15 +620,15 @@ impl Source {
                 let req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
-                let mut resp = req.call().map_err(|e| (true, e.to_string()))?;
+                let mut resp = req.call().map_err(|e| (true, e.to_string(), None))?;
                 match resp.status().as_u16() {
                     200 => {
                         let mut reader = decoded_body(&mut resp, limit, traffic)?;
                         copy(&mut reader).map(Some)
                     }
                     404 => Ok(None),
-                    s @ (429 | 500..=599) => Err((true, format!("HTTP {s}"))),
-                    s => Err((false, format!("HTTP {s}"))),
+                    s @ (429 | 500..=599) => Err((true, format!("HTTP {s}"), Some(s))),
+                    s => Err((false, format!("HTTP {s}"), Some(s))),
                 }
             }
         }
@@ -634,14 +652,15 @@ impl Source {
             drop(watched);
             match fetched {
                 Ok(f) => return Ok(f),
-                Err((retryable, _)) if retryable && attempt < retries => {
+                Err((retryable, _, _)) if retryable && attempt < retries => {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1)));
                 }
-                Err((_, message)) => {
+                Err((_, message, status)) => {
                     return Err(Refusal::Fetch {
                         url: self.describe(rel),
                         message,
+                        status,
                     }
                     .into());
                 }
@@ -662,15 +681,16 @@ impl Source {
             requests.fetch_add(1, Ordering::Relaxed);
             match self.fetch_once(rel, etag, limit) {
                 Ok(f) => return Ok(f),
-                Err((retryable, msg)) if retryable && attempt < retries => {
+                Err((retryable, msg, _)) if retryable && attempt < retries => {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1)));
                     let _ = msg;
                 }
-                Err((_, message)) => {
+                Err((_, message, status)) => {
                     return Err(Refusal::Fetch {
                         url: self.describe(rel),
                         message,
+                        status,
                     }
                     .into());
                 }

@@ -12,7 +12,7 @@ export type Check =
  * a delta refusal too (not-the-diff, not-held, cannot-apply, count, unknown-status).
  */
 export type Refusal =
-  | { reason: "fetch"; url: string; message: string }
+  | { reason: "fetch"; url: string; message: string; status: number | null }
   | { reason: "no-index" | "missing-manifest"; url: string }
   | { reason: "missing-document"; url: string; lang: string; path: string }
   | { reason: "hash-mismatch"; url: string; expected: string; actual: string }

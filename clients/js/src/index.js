@@ -535,7 +535,7 @@ class Http {
           continue;
         }
         const message = `${e?.message ?? e}`;
-        throw new FetchError(`cannot fetch ${this.url(rel)}: ${message}`, { url: this.url(rel), status: e?.status, refusal: { reason: "fetch", url: this.url(rel), message } });
+        throw new FetchError(`cannot fetch ${this.url(rel)}: ${message}`, { url: this.url(rel), status: e?.status, refusal: { reason: "fetch", url: this.url(rel), message, status: e?.status ?? null } });
       }
     }
   }
