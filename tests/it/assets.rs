@@ -438,26 +438,56 @@ fn format_3_ships_no_assets() {
     assert!(!entries.iter().any(|(p, _, _)| p.ends_with(".png")));
 }
 
-/// `kbrel sync` fetches the assets (content-addressed, verified): each at its content-root path
-/// in the tree and reachable from the cache as documents link to it (`<cache>/images/…` beside
-/// `<cache>/en/…`); the image both languages hold is fetched once; `--lang zh` leaves out the
-/// English-only image. An update where one image changed fetches the index, the delta and
-/// that image, nothing else, and builds the tree a fresh sync builds. A tampered image blob is
-/// refused, naming the asset and its sha256, and the cache keeps showing the old version.
+/// Both consumers (`kbrel sync` and the JavaScript client, `clients/js`) fetch the assets
+/// (content-addressed, verified): each at its content-root path in the tree and reachable from
+/// the cache as documents link to it (`<cache>/images/…` beside `<cache>/en/…`); the image
+/// both languages hold is fetched once; `--lang zh` leaves out the English-only image. An
+/// update where one image changed fetches the index, the delta and that image, nothing else,
+/// and builds the tree a fresh sync builds — the same `tree.json`, byte for byte, whichever
+/// client wrote it. A tampered image blob is refused, naming the asset and its sha256, and
+/// the cache keeps showing the old version.
 #[test]
-fn sync_fetches_assets_and_then_only_the_changed_image() {
-    use crate::common::sync::{TestServer, sync};
+fn both_consumers_fetch_assets_and_then_only_the_changed_image() {
+    let js = crate::common::tools::require_node().map(|node| {
+        move |url: &str, cache: &std::path::Path, args: &[&str]| {
+            run_lossy(
+                std::process::Command::new(&node)
+                    .arg(manifest_dir().join("clients/js/bin/kbrel-js-sync.mjs"))
+                    .args(["--from", url, "--into"])
+                    .arg(cache)
+                    .args(args),
+            )
+        }
+    });
+    let rust = |url: &str, cache: &std::path::Path, args: &[&str]| {
+        crate::common::sync::sync(url, cache, args)
+    };
+    let kbrel_tree = consumer_fetches_assets(&rust, "assets_fetched", "documents_fetched");
+    if let Some(js) = js {
+        let js_tree = consumer_fetches_assets(&js, "assetsFetched", "documentsFetched");
+        assert_eq!(
+            String::from_utf8(js_tree).unwrap(),
+            String::from_utf8(kbrel_tree).unwrap()
+        );
+    }
+}
+
+/// The scenario of [`both_consumers_fetch_assets_and_then_only_the_changed_image`] for one
+/// consumer (`sync(url, cache, args)`, its report's names for the counts); returns the
+/// `tree.json` of 1.1.0.
+fn consumer_fetches_assets(
+    sync: &dyn Fn(&str, &std::path::Path, &[&str]) -> Run,
+    assets_fetched: &str,
+    documents_fetched: &str,
+) -> Vec<u8> {
+    use crate::common::sync::TestServer;
     let kb = kb_with_images();
     kb.publish(&["1.0.0"]).success();
     let server = TestServer::start(&kb.registry());
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let r = sync(&server.url, &cache, &["--json"]).success();
-    assert_eq!(
-        r.json()["assets_fetched"],
-        3,
-        "setup.png is one blob: {r:?}"
-    );
+    assert_eq!(r.json()[assets_fetched], 3, "setup.png is one blob: {r:?}");
     assert_eq!(
         fs::read(cache.join("images/arch.png")).unwrap(),
         png(40, 30, 1)
@@ -489,15 +519,16 @@ fn sync_fetches_assets_and_then_only_the_changed_image() {
     let report = r.json();
     assert_eq!(
         (
-            &report["assets_fetched"],
-            &report["documents_fetched"],
+            &report[assets_fetched],
+            &report[documents_fetched],
             &report["delta"]
         ),
         (
             &serde_json::json!(1),
             &serde_json::json!(0),
             &serde_json::json!(true)
-        )
+        ),
+        "{report}"
     );
     assert_eq!(
         fs::read(cache.join("images/arch.png")).unwrap(),
@@ -507,8 +538,9 @@ fn sync_fetches_assets_and_then_only_the_changed_image() {
     sync(&server.url, &fresh, &[]).success();
     let tree = |c: &std::path::Path| fs::read(c.join(".kbrel/current/tree.json")).unwrap();
     assert_eq!(tree(&cache), tree(&fresh));
+    let tree_v11 = tree(&cache);
     assert!(
-        String::from_utf8(tree(&cache))
+        String::from_utf8(tree_v11.clone())
             .unwrap()
             .contains("\"assets\"")
     );
@@ -546,4 +578,5 @@ fn sync_fetches_assets_and_then_only_the_changed_image() {
             .any(|f| f.ends_with(&sha[2..])),
         "the tampered bytes were stored"
     );
+    tree_v11
 }

@@ -119,6 +119,8 @@ export interface UpdateReport {
   upToDate: boolean;
   changes: Record<string, { added: number; updated: number; removed: number }>;
   documentsFetched: number;
+  /** Assets (images, PDFs…) downloaded. */
+  assetsFetched: number;
   requests: number;
   /**
    * As received: the Content-Length of gzip-encoded responses. A server that compresses on the
@@ -164,6 +166,8 @@ export class Docs {
   list(lang?: string | null): Promise<DocInfo[]>;
   /** By key (as in the bundles) or by path; null when the version has no such document. */
   get(lang: string, keyOrPath: string): Promise<Doc | null>;
+  /** An asset's bytes by its content-root path (`images/arch.png`), verified; null if absent. */
+  asset(path: string): Promise<Uint8Array | null>;
   close(): Promise<void>;
 }
 
