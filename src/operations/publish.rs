@@ -1493,7 +1493,7 @@ fn read_changelog(path: PathBuf) -> Result<Changelog> {
 }
 
 /// Set dist-tags for a newly inserted version. `latest` only moves forward.
-fn update_dist_tags(
+pub(crate) fn update_dist_tags(
     index: &mut Index,
     version: &semver::Version,
     tag: Option<&str>,

@@ -1383,6 +1383,31 @@ pub fn uploaded(up: &kbrel::remote::Uploaded, url: &str, quiet: bool) {
     }
 }
 
+/// `serve` mirrored a changed index of the bucket it serves.
+pub fn mirrored(p: &kbrel::remote::Pulled, url: &str, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let listed = p.index.as_ref().map_or_else(String::new, |i| {
+        let vs: Vec<&str> = i.versions.iter().map(|v| v.version.as_str()).collect();
+        format!(": sequence {}, lists {}", i.sequence, vs.join(", "))
+    });
+    eprintln!(
+        "mirrored {} ({} new files){listed}",
+        sanitize(url),
+        p.fetched
+    );
+}
+
+/// `serve` could not follow the bucket it serves this time.
+pub fn mirror_failed(e: &kbrel::Error, url: &str) {
+    eprintln!(
+        "error: cannot follow {}: {}; still serving the last mirrored index",
+        sanitize(url),
+        sanitize(&e.chain())
+    );
+}
+
 /// Objects under a registry prefix that its index does not account for.
 pub fn remote_leftovers(
     leftovers: &[kbrel::remote::Leftover],
