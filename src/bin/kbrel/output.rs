@@ -1342,6 +1342,11 @@ pub fn sync(
     emit(&s)
 }
 
+/// `kbrel sync --json` when the sync failed (the message also goes to stderr).
+pub fn sync_failure(f: &kbrel::sync::FailureJson) -> anyhow::Result<()> {
+    json(f)
+}
+
 pub fn sync_offline(r: &kbrel::sync::OfflineReport, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(r);
