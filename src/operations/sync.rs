@@ -194,6 +194,26 @@ pub enum Refusal {
         size: u64,
         limit: u64,
     },
+    /// The manifest claims an asset larger than `--max-asset-size`.
+    #[error(
+        "refusing {url}: it claims the asset {path} holds {size} bytes, more than the {limit} allowed (--max-asset-size); nothing was fetched"
+    )]
+    AssetTooLarge {
+        url: String,
+        path: String,
+        size: u64,
+        limit: u64,
+    },
+    /// An asset path that cannot be a file of the cache: unsafe, listed twice, `tree.json`,
+    /// below `.kbrel`, a document's path, or a folder of another file.
+    #[error(
+        "refusing {url}: the asset path `{path}` cannot be a file of the cache ({why}); nothing was fetched"
+    )]
+    BadAssetPath {
+        url: String,
+        path: String,
+        why: String,
+    },
     /// The manifest lists a language twice (tags are case-insensitive).
     #[error(
         "refusing {url}: it lists the language `{lang}` twice (language tags are case-insensitive); the cache was not changed"
@@ -284,6 +304,8 @@ impl Refusal {
             Refusal::IndexRollback { .. } | Refusal::Downgrade { .. } => Check::Rollback,
             Refusal::ListedTwice { .. }
             | Refusal::TooLarge { .. }
+            | Refusal::AssetTooLarge { .. }
+            | Refusal::BadAssetPath { .. }
             | Refusal::LanguageTwice { .. }
             | Refusal::InvalidLanguage { .. }
             | Refusal::Delta { .. } => Check::Format,
@@ -1625,50 +1647,44 @@ fn check_assets(
     assets: &[TreeAsset],
     max: u64,
 ) -> Result<()> {
-    let refuse = |why: String| {
-        Error::Usage(format!(
-            "refusing {}: {why}; nothing was fetched",
-            source.describe(&chosen.manifest.path)
-        ))
+    let url = source.describe(&chosen.manifest.path);
+    let bad = |path: &str, why: &str| Refusal::BadAssetPath {
+        url: url.clone(),
+        path: path.to_string(),
+        why: why.to_string(),
     };
     if let Some(a) = assets.iter().find(|a| a.size > max) {
-        return Err(refuse(format!(
-            "it claims the asset {} holds {} bytes, more than the {max} allowed (--max-asset-size)",
-            a.path.escape_debug(),
-            a.size
-        )));
+        return Err(Refusal::AssetTooLarge {
+            url: url.clone(),
+            path: a.path.clone(),
+            size: a.size,
+            limit: max,
+        }
+        .into());
     }
-    let mut files: BTreeSet<String> = docs
-        .iter()
+    let mut files: BTreeSet<String> = (docs.iter())
         .map(|d| format!("{}/{}", d.lang, d.path))
         .collect();
     for a in assets {
         let first = a.path.split('/').next().unwrap_or_default();
-        if !manifest::is_safe_relative_path(&a.path)
-            || !manifest::is_sha256_hex(&a.sha256)
-            || a.path == "tree.json"
-            || first == META
-            || !files.insert(a.path.clone())
-        {
-            return Err(refuse(format!(
-                "it lists the asset path `{}`, which cannot be a file of the cache",
-                a.path.escape_debug()
-            )));
-        }
+        let why = if !manifest::is_safe_relative_path(&a.path) {
+            "unsafe"
+        } else if !manifest::is_sha256_hex(&a.sha256) {
+            "invalid sha256"
+        } else if a.path == "tree.json" || first == META {
+            "reserved"
+        } else if !files.insert(a.path.clone()) {
+            "listed twice or a document's path"
+        } else {
+            continue;
+        };
+        return Err(bad(&a.path, why).into());
     }
-    // In path order a folder is followed by its files (`a/` sorts after `a` and before `a0`
-    // only when nothing sorts between, so look at the next path beginning with it).
+    // A path that is also the folder of another: the next path beginning with it tells.
     for f in &files {
         let folder = format!("{f}/");
-        if files
-            .range(folder.clone()..)
-            .next()
-            .is_some_and(|n| n.starts_with(&folder))
-        {
-            return Err(refuse(format!(
-                "`{}` is listed as a file and as a folder",
-                f.escape_debug()
-            )));
+        if (files.range(folder.clone()..).next()).is_some_and(|n| n.starts_with(&folder)) {
+            return Err(bad(f, "a file and a folder").into());
         }
     }
     Ok(())
@@ -1740,14 +1756,6 @@ struct Want<'a> {
     /// `en/a.md`, or `images/a.png` for an asset.
     path: String,
     asset: bool,
-}
-
-impl Want<'_> {
-    /// `document en/a.md`, `asset images/a.png`.
-    fn describe(&self) -> String {
-        let kind = if self.asset { "asset" } else { "document" };
-        format!("{kind} {}", self.path)
-    }
 }
 
 /// The documents and assets whose bytes the object store lacks, one per content hash.
