@@ -72,19 +72,7 @@ fn build(kind: &str) -> Fixture {
     let sign: Vec<&str> = sign.iter().map(String::as_str).collect();
     kb.release_at("kbrel.toml", &kb.registry(), "1.0.0", DATE, &sign);
     let index_v1 = fs::read(kb.registry().join("index.json")).unwrap();
-    for lang in ["en", "zh"] {
-        for path in ["d001.md", "d004.md", "sub/d009.md"] {
-            kb.append(
-                &format!("{lang}/{path}"),
-                &format!("\nRevised for 1.1 ({lang} {path}).\n"),
-            );
-        }
-        kb.write(
-            &format!("{lang}/d100.md"),
-            doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
-        );
-        kb.remove(&format!("{lang}/d007.md"));
-    }
+    kb.apply_generated_changes();
     kb.release_at("kbrel.toml", &kb.registry(), "1.1.0", DATE, &sign);
     let mut shows = BTreeMap::new();
     shows.insert("none".to_string(), Docs::new());

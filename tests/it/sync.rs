@@ -34,19 +34,7 @@ fn fixture() -> Fixture {
     let kb = Kb::generated("acme-sync", 12);
     kb.release("1.0.0");
     let index_v1 = fs::read(kb.registry().join("index.json")).unwrap();
-    for lang in ["en", "zh"] {
-        for path in ["d001.md", "d004.md", "sub/d009.md"] {
-            kb.append(
-                &format!("{lang}/{path}"),
-                &format!("\nRevised for 1.1 ({lang} {path}).\n"),
-            );
-        }
-        kb.write(
-            &format!("{lang}/d100.md"),
-            doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
-        );
-        kb.remove(&format!("{lang}/d007.md"));
-    }
+    kb.apply_generated_changes();
     kb.release("1.1.0");
     let v1 = expected(&kb.registry(), "1.0.0");
     let v2 = expected(&kb.registry(), "1.1.0");

@@ -263,6 +263,24 @@ impl Kb {
         }
     }
 
+    /// The changes of a [`Kb::generated`] knowledge base's second release, in both languages:
+    /// `d001.md`, `d004.md` and `sub/d009.md` revised, `d100.md` added, `d007.md` removed.
+    pub fn apply_generated_changes(&self) {
+        for lang in ["en", "zh"] {
+            for path in ["d001.md", "d004.md", "sub/d009.md"] {
+                self.append(
+                    &format!("{lang}/{path}"),
+                    &format!("\nRevised for 1.1 ({lang} {path}).\n"),
+                );
+            }
+            self.write(
+                &format!("{lang}/d100.md"),
+                doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
+            );
+            self.remove(&format!("{lang}/d007.md"));
+        }
+    }
+
     /// Write one document `<id>.md` in both languages: `(title, body)` for en and zh.
     pub fn write_doc(&self, id: &str, key: &str, en: (&str, &str), zh: (&str, &str)) {
         for (lang, (title, body)) in [("en", en), ("zh", zh)] {
