@@ -2,10 +2,12 @@
 // `kbrel sync` and this client can update each other's caches.
 //
 //   <dir>/<lang>/…                       symlinks to .kbrel/current/<lang>
+//   <dir>/images/…                       the same for the first component of each other asset path
 //   <dir>/.kbrel/state.json              format, source, index_etag, highest_sequence, trusted_keys
 //   <dir>/.kbrel/index.json              the last accepted index
 //   <dir>/.kbrel/objects/<aa>/<rest>     verified document bytes, content-addressed
-//   <dir>/.kbrel/trees/<id>/             one complete version: <lang>/<path> + tree.json
+//   <dir>/.kbrel/trees/<id>/             one complete version: <lang>/<path>, assets at their
+//                                        content-root paths, tree.json
 //   <dir>/.kbrel/current                 symlink to trees/<id>, replaced by rename (the switch)
 //   <dir>/.kbrel/manifests/<sha256>.json this client's copy of the manifest (keys, titles);
 //                                        kbrel sync leaves it alone
@@ -21,6 +23,9 @@ import { CACHE_FORMAT, KbrelError, canonicalJson } from "./index.js";
 // they run on the thread pool while documents download (putObject) or side by side (fsyncAll).
 // Paths are joined with `/`: every document path was checked safe (isSafePath) before it gets
 // here, and the cache layout is kbrel sync's, a POSIX one (symlinks).
+
+const utf8 = new TextEncoder();
+const compareUtf8 = (a, b) => Buffer.compare(Buffer.from(utf8.encode(a)), Buffer.from(utf8.encode(b)));
 
 const META = ".kbrel";
 const GC_PREFIX = ".gc-";
@@ -181,7 +186,9 @@ export class FolderStore {
     if (b) return new Uint8Array(b);
     const tree = await this.currentTree();
     const d = tree?.documents.find((x) => x.sha256 === sha);
-    return d ? new Uint8Array(fs.readFileSync(`${this.meta}/current/${d.lang}/${d.path}`)) : null;
+    if (d) return new Uint8Array(fs.readFileSync(`${this.meta}/current/${d.lang}/${d.path}`));
+    const a = tree?.assets?.find((x) => x.sha256 === sha);
+    return a ? new Uint8Array(fs.readFileSync(`${this.meta}/current/${a.path}`)) : null;
   }
 
   async putObject(sha, bytes) {
@@ -240,9 +247,14 @@ export class FolderStore {
     const treeBytes = canonicalJson(tree);
     const id = sha256(treeBytes).slice(0, 16);
     const finalDir = `${trees}/${id}`;
+    // Every file of the tree: documents at <lang>/<path>, assets at their content-root path.
+    const files = [
+      ...tree.documents.map((d) => ({ path: `${d.lang}/${d.path}`, sha256: d.sha256, size: d.size })),
+      ...(tree.assets ?? []),
+    ];
     const reusable = readOrNull(`${finalDir}/tree.json`)?.equals(Buffer.from(treeBytes))
-      && tree.documents.every((d) => {
-        const m = fs.lstatSync(`${finalDir}/${d.lang}/${d.path}`, { throwIfNoEntry: false });
+      && files.every((d) => {
+        const m = fs.lstatSync(`${finalDir}/${d.path}`, { throwIfNoEntry: false });
         return m !== undefined && m.isFile() && m.size === d.size;
       });
     if (!reusable) {
@@ -250,12 +262,12 @@ export class FolderStore {
       removeTree(tmp);
       // Every folder of the tree, the tree's own included, to create and then fsync.
       const dirs = new Set([tmp]);
-      for (const d of tree.documents) {
-        for (let dir = dirname(`${tmp}/${d.lang}/${d.path}`); !dirs.has(dir); dir = dirname(dir)) dirs.add(dir);
+      for (const d of files) {
+        for (let dir = dirname(`${tmp}/${d.path}`); !dirs.has(dir); dir = dirname(dir)) dirs.add(dir);
       }
       for (const dir of dirs) fs.mkdirSync(dir, { recursive: true });
-      for (const d of tree.documents) {
-        const dest = `${tmp}/${d.lang}/${d.path}`;
+      for (const d of files) {
+        const dest = `${tmp}/${d.path}`;
         const obj = this.objectPath(d.sha256);
         try { fs.linkSync(obj, dest); } catch { fs.copyFileSync(obj, dest); }
       }
@@ -272,14 +284,18 @@ export class FolderStore {
       fs.renameSync(tmp, finalDir);
       fsyncPath(trees);
     }
-    for (const l of tree.languages) this.langLink(l, false);
+    // The links: each language, then the first component of each other asset path.
+    const roots = [...tree.languages];
+    const others = new Set((tree.assets ?? []).map((a) => a.path.split("/")[0]).filter((r) => !roots.includes(r)));
+    roots.push(...[...others].sort(compareUtf8));
+    for (const l of roots) this.langLink(l, false);
     // The switch: one rename of the `current` symlink.
     const tmpLink = join(this.meta, `current.tmp-${tag()}`);
     fs.rmSync(tmpLink, { force: true });
     fs.symlinkSync(join("trees", id), tmpLink);
     fs.renameSync(tmpLink, join(this.meta, "current"));
     fsyncPath(this.meta);
-    for (const l of tree.languages) this.langLink(l, true);
+    for (const l of roots) this.langLink(l, true);
     await this.commitIndex(state, indexBytes);
     this.gc(id, tree);
   }
@@ -307,7 +323,7 @@ export class FolderStore {
         removeTree(trash);
       } catch { /* left for the next update */ }
     }
-    const wanted = new Set(tree.documents.map((d) => d.sha256));
+    const wanted = new Set([...tree.documents, ...(tree.assets ?? [])].map((d) => d.sha256));
     const objects = `${this.meta}/objects`;
     for (const a of list(objects)) {
       if (!a.isDirectory()) continue;
