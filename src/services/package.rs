@@ -1143,18 +1143,14 @@ impl<'a> Started<'a> {
         let (mut head, _) = write_tar(&entries, false)?;
         // What was written, kept for the read-back: the head's bytes copied (they borrow
         // this function's values), the bundle bodies shared.
-        let copied: Option<Vec<Segment<'a>>> = head
+        let kept: Option<Vec<readback::Piece<'a>>> = head
             .segments
             .iter()
-            .map(|s| s.to_vec().map(Segment::Bytes))
+            .map(|s| readback::Piece::of(s, 64 << 10))
             .collect();
-        let mut head_kept = TarStream {
-            segments: copied.ok_or_else(|| readback::refused("a release entry is a bundle"))?,
-            total: head.total,
-        };
-        head_kept.segments.extend(lead.iter().cloned());
+        let mut head_kept = kept.ok_or_else(|| readback::refused("a release entry is a bundle"))?;
+        head_kept.extend(lead.iter().cloned().map(readback::Piece::Seg));
         head.total += lead.iter().map(Segment::len).sum::<usize>();
-        head_kept.total = head.total;
         head.segments.extend(lead);
         let head_plan = Plan::new(head, contents.gzip_level, Vec::new());
         let head_parts: Vec<Part> = (0..head_plan.jobs.len())
@@ -1173,6 +1169,7 @@ impl<'a> Started<'a> {
         )?;
         let written = Written {
             head: head_kept,
+            head_total,
             body: plan,
             head_jobs,
             assets,
@@ -1527,15 +1524,18 @@ fn write_tar<'a>(
         }
         let pad = (512 - len % 512) % 512;
         if pad > 0 {
-            segments.push(Segment::Bytes(vec![0; pad]));
+            segments.push(Segment::Slice(&ZEROS[..pad]));
         }
     }
     if end {
-        segments.push(Segment::Bytes(vec![0; 1024]));
+        segments.push(Segment::Slice(&ZEROS));
     }
     let total = segments.iter().map(Segment::len).sum();
     Ok((TarStream { segments, total }, places))
 }
+
+/// Zero bytes for the padding of tar entries and the end of an archive (never allocated).
+static ZEROS: [u8; 1024] = [0; 1024];
 
 /// A tar archive as a sequence of byte segments (document texts are not copied).
 #[derive(Clone)]
@@ -1553,15 +1553,6 @@ enum Segment<'a> {
 }
 
 impl<'a> Segment<'a> {
-    /// A copy of the bytes, unless a bundle body.
-    fn to_vec(&self) -> Option<Vec<u8>> {
-        match self {
-            Segment::Bytes(v) => Some(v.clone()),
-            Segment::Slice(b) => Some(b.to_vec()),
-            Segment::Shared(_) => None,
-        }
-    }
-
     fn len(&self) -> usize {
         match self {
             Segment::Bytes(v) => v.len(),
@@ -2670,10 +2661,8 @@ mod tests {
             let (tar, _) = write_tar(&data, true).unwrap();
             let bytes = gzip_to_vec(&tar);
             let w = Written {
-                head: TarStream {
-                    segments: Vec::new(),
-                    total: 0,
-                },
+                head: Vec::new(),
+                head_total: 0,
                 body: Arc::new(Plan::new(tar, 6, Vec::new())),
                 head_jobs: Vec::new(),
                 assets: Vec::new(),
@@ -2724,7 +2713,9 @@ mod tests {
         // An archive that ends inside an entry (its last document cut).
         let (t, mut w, p) = rewrite(&|_| {});
         let mut tar = w.body.tar.clone();
-        while matches!(tar.segments.last(), Some(Segment::Bytes(b)) if b.iter().all(|&x| x == 0)) {
+        while matches!(tar.segments.last(), Some(Segment::Bytes(b)) if b.iter().all(|&x| x == 0))
+            || matches!(tar.segments.last(), Some(Segment::Slice(b)) if b.iter().all(|&x| x == 0))
+        {
             tar.segments.pop();
         }
         tar.segments.push(Segment::Bytes(b"# Doc".to_vec()));
@@ -2761,6 +2752,41 @@ mod tests {
             )
             .unwrap_err();
         assert!(e.contains("docs/en/img/a.png is missing"), "{e}");
+
+        // A large manifest.json is kept as its hash until the read-back.
+        let big = format!("{{\"pad\": \"{}\"}}\n", "x".repeat(100_000));
+        let release = Release {
+            manifest_json: big.as_bytes(),
+            ..test_release()
+        };
+        let mut tgz = Vec::new();
+        let (pkg, written) = std::thread::scope(|scope| {
+            start(scope, &contents)?.finish(&release, &mut |p: &[u8]| {
+                tgz.extend_from_slice(p);
+                Ok(())
+            })
+        })
+        .unwrap();
+        assert!(
+            written
+                .head
+                .iter()
+                .any(|p| matches!(p, readback::Piece::Hashed(..)))
+        );
+        let check = |manifest: &[u8]| written.check(&tgz[..], &pkg, manifest, &manifest_docs, &[]);
+        check(big.as_bytes()).unwrap();
+        let mut other = big.clone().into_bytes();
+        other[50_000] = b'y';
+        let e = check(&other).unwrap_err();
+        assert!(
+            e.contains("its manifest.json is not the one written"),
+            "{e}"
+        );
+        let e = check(&other[1..]).unwrap_err();
+        assert!(
+            e.contains("its manifest.json is not the one written"),
+            "{e}"
+        );
     }
 
     #[test]

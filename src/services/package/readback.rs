@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{Package, Segment, TarStream, UnpackLimits};
+use super::{Package, Segment, UnpackLimits};
 use crate::error::Error;
 
 /// The empty final block (fixed Huffman codes, end of block at once): appended to a chunk
@@ -137,8 +137,10 @@ pub(super) struct AssetWritten {
 /// its chunks were compressed from (each chunk checked by [`inflates_to`] as it was
 /// compressed), the chunks' ranges, and the CRC-32 and length of the `.tgz` bytes emitted.
 pub struct Written<'a> {
-    /// The release's entries and the first bundle's header (owned copies).
-    pub(super) head: TarStream<'a>,
+    /// The release's entries and the first bundle's header: owned copies, the large ones
+    /// (`manifest.json`) as their length and sha256.
+    pub(super) head: Vec<Piece<'a>>,
+    pub(super) head_total: usize,
     /// Everything after them up to the assets (the workers' stream).
     pub(super) body: Arc<super::Plan<'a>>,
     /// `(start, len)` of the chunks of `head`, then of `body`, in emitted order.
@@ -149,22 +151,44 @@ pub struct Written<'a> {
     pub(super) size: u64,
 }
 
+/// A piece of the release's entries as [`Written`] keeps it.
+pub(super) enum Piece<'a> {
+    Seg(Segment<'a>),
+    /// Bytes not kept: their length and sha256.
+    Hashed(usize, String),
+}
+
+impl Piece<'_> {
+    /// `seg` kept: copied, or hashed when larger than `limit`; `None` for a bundle body.
+    pub(super) fn of(seg: &Segment<'_>, limit: usize) -> Option<Piece<'static>> {
+        let bytes: &[u8] = match seg {
+            Segment::Bytes(v) => v,
+            Segment::Slice(b) => b,
+            Segment::Shared(_) => return None,
+        };
+        Some(if bytes.len() > limit {
+            Piece::Hashed(bytes.len(), crate::hash::sha256_hex(bytes))
+        } else {
+            Piece::Seg(Segment::Bytes(bytes.to_vec()))
+        })
+    }
+}
+
 /// One piece of the archive, for reading it back.
 enum Src<'v, 'a> {
     Seg(&'v Segment<'a>),
     Bytes(&'v [u8]),
     Zeros(usize),
-    /// An asset's contents (not held; only their sha256 is known): index into `assets`.
-    Asset(usize),
+    /// Bytes not held (an asset's contents, `manifest.json`): their length and sha256.
+    Hashed(usize, &'v str),
 }
 
 impl Src<'_, '_> {
-    fn len(&self, assets: &[AssetWritten]) -> usize {
+    fn len(&self) -> usize {
         match self {
             Src::Seg(s) => s.len(),
             Src::Bytes(b) => b.len(),
-            Src::Zeros(n) => *n,
-            Src::Asset(i) => assets[*i].size as usize,
+            Src::Zeros(n) | Src::Hashed(n, _) => *n,
         }
     }
 }
@@ -172,7 +196,6 @@ impl Src<'_, '_> {
 /// The whole archive of a [`Written`], random access by offset.
 struct View<'v, 'a> {
     pieces: Vec<(usize, Src<'v, 'a>)>,
-    assets: &'v [AssetWritten],
     total: usize,
 }
 
@@ -180,15 +203,20 @@ impl<'v, 'a> View<'v, 'a> {
     fn new(w: &'v Written<'a>) -> View<'v, 'a> {
         let mut view = View {
             pieces: Vec::new(),
-            assets: &w.assets,
             total: 0,
         };
-        for seg in w.head.segments.iter().chain(&w.body.tar.segments) {
+        for piece in &w.head {
+            view.push(match piece {
+                Piece::Seg(seg) => Src::Seg(seg),
+                Piece::Hashed(n, sha) => Src::Hashed(*n, sha),
+            });
+        }
+        for seg in &w.body.tar.segments {
             view.push(Src::Seg(seg));
         }
-        for (i, a) in w.assets.iter().enumerate() {
+        for a in &w.assets {
             view.push(Src::Bytes(&a.header));
-            view.push(Src::Asset(i));
+            view.push(Src::Hashed(a.size as usize, &a.sha256));
             view.push(Src::Zeros(((512 - a.size % 512) % 512) as usize));
         }
         if !w.assets.is_empty() {
@@ -198,7 +226,7 @@ impl<'v, 'a> View<'v, 'a> {
     }
 
     fn push(&mut self, src: Src<'v, 'a>) {
-        let n = src.len(self.assets);
+        let n = src.len();
         if n > 0 {
             self.pieces.push((self.total, src));
             self.total += n;
@@ -219,7 +247,7 @@ impl<'v, 'a> View<'v, 'a> {
         let end = pos.checked_add(len).filter(|&e| e <= self.total)?;
         let first = self.piece_at(pos);
         let (start, src) = &self.pieces[first];
-        if end <= start + src.len(self.assets) {
+        if end <= start + src.len() {
             let (from, to) = (pos - start, end - start);
             match src {
                 Src::Seg(Segment::Bytes(v)) => return Some(Cow::Borrowed(&v[from..to])),
@@ -233,7 +261,7 @@ impl<'v, 'a> View<'v, 'a> {
             if *start >= end {
                 break;
             }
-            let n = src.len(self.assets);
+            let n = src.len();
             let (from, to) = (pos.max(*start) - start, end.min(start + n) - start);
             match src {
                 Src::Seg(Segment::Bytes(v)) => out.extend_from_slice(&v[from..to]),
@@ -241,7 +269,7 @@ impl<'v, 'a> View<'v, 'a> {
                 Src::Seg(Segment::Shared(body)) => body.copy_range(from, to, &mut out),
                 Src::Bytes(b) => out.extend_from_slice(&b[from..to]),
                 Src::Zeros(_) => out.resize(out.len() + (to - from), 0),
-                Src::Asset(_) => return None,
+                Src::Hashed(..) => return None,
             }
         }
         Some(Cow::Owned(out))
@@ -262,13 +290,11 @@ impl Read for Cursor<'_, '_, '_> {
         }
         let pos = self.pos as usize;
         let (start, src) = &self.view.pieces[self.view.piece_at(pos)];
-        let n = buf
-            .len()
-            .min(start + src.len(self.view.assets) - pos)
-            .min(1 << 20);
-        let bytes = self.view.bytes(pos, n).ok_or_else(|| {
-            std::io::Error::other("an asset's contents were read (they are checked by hash)")
-        })?;
+        let n = buf.len().min(start + src.len() - pos).min(1 << 20);
+        let bytes = self
+            .view
+            .bytes(pos, n)
+            .ok_or_else(|| std::io::Error::other("contents kept only as a hash were read"))?;
         buf[..n].copy_from_slice(&bytes);
         self.pos += n as u64;
         Ok(n)
@@ -351,7 +377,7 @@ impl Written<'_> {
         };
         tiles(
             &mut self.head_jobs.iter().copied(),
-            self.head.total,
+            self.head_total,
             "the release's entries",
         )?;
         tiles(
@@ -380,17 +406,19 @@ impl Written<'_> {
             )
             .collect();
         let wanted: HashMap<&str, &String> = listed.iter().map(|(p, h)| (p.as_str(), *h)).collect();
-        let asset_at: HashMap<usize, usize> = view
+        // Where contents kept only as a hash start: (length, sha256).
+        let hashed_at: HashMap<usize, (usize, &str)> = view
             .pieces
             .iter()
             .filter_map(|(start, src)| match src {
-                Src::Asset(i) => Some((*start, *i)),
+                Src::Hashed(n, sha) => Some((*start, (*n, *sha))),
                 _ => None,
             })
             .collect();
         // Entries whose contents are compared: (path, offset in the archive, size).
         let mut found: Vec<(String, usize, usize)> = Vec::new();
-        let mut names: Vec<String> = Vec::with_capacity(pkg.files.len());
+        // Entry names, compared as they come: how many, and the first that differs.
+        let (mut count, mut first_diff) = (0usize, None::<(usize, String)>);
         let mut unpacked = 0u64;
         let (mut package_json_ok, mut manifest_ok) = (false, false);
         let mut archive = tar::Archive::new(Cursor {
@@ -403,7 +431,7 @@ impl Written<'_> {
         let entries = archive
             .entries_with_seek()
             .map_err(|e| bad(format!("not a tar archive: {e}")).to_string())?;
-        let mut buf = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
         // Where the last entry's padded contents end.
         let mut end = 0usize;
         for entry in entries {
@@ -411,7 +439,16 @@ impl Written<'_> {
                 .map_err(|e| bad(format!("unreadable tar entry: {e}")))
                 .map_err(|e| e.to_string())?;
             let (rel, size) = admission.admit(&entry, &bad).map_err(|e| e.to_string())?;
-            names.push(format!("package/{rel}"));
+            if first_diff.is_none()
+                && pkg
+                    .files
+                    .get(count)
+                    .and_then(|f| f.strip_prefix("package/"))
+                    != Some(&rel)
+            {
+                first_diff = Some((count, format!("package/{rel}")));
+            }
+            count += 1;
             unpacked += size;
             end = (entry.raw_file_position() as usize)
                 .saturating_add((size as usize).next_multiple_of(512));
@@ -423,14 +460,32 @@ impl Written<'_> {
                 "manifest.json" => Some((&mut manifest_ok, manifest_json)),
                 _ => None,
             };
+            let at = entry.raw_file_position() as usize;
             if let Some((ok, meant)) = against {
-                buf.clear();
-                entry
-                    .read_to_end(&mut buf)
-                    .map_err(|e| bad(format!("entry `{rel}`: {e}")).to_string())?;
-                *ok = buf == meant;
+                *ok = match hashed_at.get(&at) {
+                    Some(&(n, sha)) => {
+                        n == meant.len()
+                            && n == size as usize
+                            && crate::hash::sha256_hex(meant) == sha
+                    }
+                    None => {
+                        // Compared as read, a piece at a time.
+                        let (mut read, mut same) = (0usize, true);
+                        loop {
+                            let n = entry
+                                .read(&mut buf)
+                                .map_err(|e| bad(format!("entry `{rel}`: {e}")).to_string())?;
+                            if n == 0 {
+                                break;
+                            }
+                            same = same && meant.get(read..read + n) == Some(&buf[..n]);
+                            read += n;
+                        }
+                        same && read == meant.len()
+                    }
+                };
             } else if wanted.contains_key(rel.as_str()) {
-                found.push((rel, entry.raw_file_position() as usize, size as usize));
+                found.push((rel, at, size as usize));
             }
         }
         // The archive ends with its two zero blocks (and nothing else).
@@ -441,17 +496,11 @@ impl Written<'_> {
                 view.total
             ));
         }
-        if names != pkg.files {
-            let first = names
-                .iter()
-                .zip(&pkg.files)
-                .position(|(a, b)| a != b)
-                .unwrap_or(names.len().min(pkg.files.len()));
+        if first_diff.is_some() || count != pkg.files.len() {
+            let (first, name) = first_diff.map_or((count, None), |(k, n)| (k, Some(n)));
             return Err(format!(
-                "it holds {} entries where {} were written; the first difference is entry {first} ({:?} instead of {:?})",
-                names.len(),
+                "it holds {count} entries where {} were written; the first difference is entry {first} ({name:?} instead of {:?})",
                 pkg.files.len(),
-                names.get(first),
                 pkg.files.get(first)
             ));
         }
@@ -472,10 +521,8 @@ impl Written<'_> {
         // Each document hashed from the archive's bytes, an asset by the hash of the bytes
         // streamed into it: in parallel.
         let sha_of = |&(_, at, size): &(String, usize, usize)| -> Option<String> {
-            match asset_at.get(&at) {
-                Some(&i) if self.assets[i].size as usize == size => {
-                    Some(self.assets[i].sha256.clone())
-                }
+            match hashed_at.get(&at) {
+                Some(&(n, sha)) if n == size => Some(sha.to_string()),
                 _ => view.bytes(at, size).map(|b| crate::hash::sha256_hex(&b)),
             }
         };
