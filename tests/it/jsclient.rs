@@ -390,6 +390,9 @@ fn assert_refusal_data(out: &Run, e: &Value, url: &str, index_url: &str, what: &
     if let Some(problem) = e.get("problem") {
         assert_eq!(&data["problem"], problem, "{what}: {data:#}");
     }
+    if let Some(status) = e.get("status") {
+        assert_eq!(&data["status"], status, "{what}: {data:#}");
+    }
     match data["reason"].as_str().unwrap() {
         "signature" => assert_eq!(data["url"], index_url, "{what}: {data:#}"),
         "unsigned" => {

@@ -450,3 +450,34 @@ pub fn exact_text(text: &str) -> String {
         )
     }
 }
+
+// --- typed outputs the library has no type for ------------------------------------------------
+
+/// `kbrel check --json` (the binary's `CheckJson`, mirrored strictly).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckJson {
+    pub schema_version: u32,
+    pub findings: Vec<CheckFinding>,
+    pub errors: usize,
+    pub warnings: usize,
+    pub baselined: usize,
+    pub allowed: usize,
+    pub suppressed: usize,
+    pub prunable: Vec<kbrel::baseline::Entry>,
+    #[serde(default)]
+    pub baseline: Option<String>,
+}
+
+/// One finding of [`CheckJson`]: a [`kbrel::findings::Finding`] and its path from the
+/// repository root.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckFinding {
+    pub file: String,
+    pub line: usize,
+    pub code: kbrel::findings::Code,
+    pub severity: kbrel::findings::Severity,
+    pub message: String,
+    pub path: String,
+}
