@@ -518,27 +518,43 @@ impl Written<'_> {
                 return Err(format!("its {path} is not the one written"));
             }
         }
-        // Each document hashed from the archive's bytes, an asset by the hash of the bytes
-        // streamed into it: in parallel.
-        let sha_of = |&(_, at, size): &(String, usize, usize)| -> Option<String> {
-            match hashed_at.get(&at) {
-                Some(&(n, sha)) if n == size => Some(sha.to_string()),
-                _ => view.bytes(at, size).map(|b| crate::hash::sha256_hex(&b)),
-            }
-        };
-        let hashes: Vec<Option<String>> = found.par_iter().map(sha_of).collect();
-        let verdicts: HashMap<&str, bool> = found
-            .iter()
-            .zip(&hashes)
-            .map(|((rel, _, _), h)| (rel.as_str(), h.as_ref() == Some(wanted[rel.as_str()])))
-            .collect();
-        for (path, sha256) in &listed {
-            match verdicts.get(path.as_str()) {
-                Some(true) => {}
-                Some(false) => return Err(format!("{path} does not match its sha256 {sha256}")),
-                None => return Err(format!("{path} is missing")),
-            }
-        }
-        Ok(())
+        check_hashes(&view, &hashed_at, &found, &listed)
     }
+}
+
+/// Each document `found` (path, offset, size) hashed from the archive's bytes, an asset by
+/// the hash of the bytes streamed into it, in parallel; each of `listed` (path, sha256) must
+/// be there with its sha256.
+fn check_hashes(
+    view: &View<'_, '_>,
+    hashed_at: &HashMap<usize, (usize, &str)>,
+    found: &[(String, usize, usize)],
+    listed: &[(String, &String)],
+) -> Result<(), String> {
+    let sha_of = |&(_, at, size): &(String, usize, usize)| -> Option<String> {
+        match hashed_at.get(&at) {
+            Some(&(n, sha)) if n == size => Some(sha.to_string()),
+            _ => view.bytes(at, size).map(|b| crate::hash::sha256_hex(&b)),
+        }
+    };
+    let wanted: HashMap<&str, &String> = listed.iter().map(|(p, h)| (p.as_str(), *h)).collect();
+    let hashes: Vec<Option<String>> = found.par_iter().map(sha_of).collect();
+    let verdicts: HashMap<&str, bool> = found
+        .iter()
+        .zip(&hashes)
+        .map(|((rel, _, _), h)| {
+            (
+                rel.as_str(),
+                h.as_ref() == wanted.get(rel.as_str()).copied(),
+            )
+        })
+        .collect();
+    for (path, sha256) in listed {
+        match verdicts.get(path.as_str()) {
+            Some(true) => {}
+            Some(false) => return Err(format!("{path} does not match its sha256 {sha256}")),
+            None => return Err(format!("{path} is missing")),
+        }
+    }
+    Ok(())
 }
