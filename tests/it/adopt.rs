@@ -15,8 +15,8 @@ use kbrel::baseline::Baseline;
 use kbrel::findings::Severity;
 use kbrel::import::ImportReport;
 use kbrel::manifest::{ChangeStatus, DiffFile, Manifest};
-use kbrel_synth::messy::{self, MessySpec};
 use kbrel::publish::{Outcome, PublishReport};
+use kbrel_synth::messy::{self, MessySpec};
 
 /// A fresh repository with the messy history (HEAD = the last release) and its kbrel.toml.
 struct Handbook {
