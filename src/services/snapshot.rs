@@ -181,9 +181,9 @@ pub fn compare(
 
 /// The two sides of `kbrel diff git:A git:B`, holding only the documents that differ between
 /// the revisions ([`crate::git::load_changed`]: the cost follows the change, as `git diff`'s
-/// does). With `count_documents`, the `B` side also counts its documents per language for
-/// the summary (a walk of its tree that reads no blob; a file that is not valid UTF-8 and did
-/// not change counts as a document there).
+/// does). With `count_documents`, both sides also count their documents per language (for
+/// the summary of `--json`, and to tell an empty side): a walk of their trees that reads no
+/// blob (a file that is not valid UTF-8 and did not change counts as a document there).
 pub fn git_pair(
     cfg: &crate::config::Config,
     repo: &crate::git::Repo,
@@ -196,26 +196,49 @@ pub fn git_pair(
     let mut b = Snapshot::working(cfg, &changed.new);
     a.label = format!("git:{}", &changed.old_commit[..12]);
     b.label = format!("git:{}", &changed.new_commit[..12]);
-    if count_documents && !cfg.plain_folders() {
-        // Read whole (`load_changed`): its documents are the side's documents.
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for d in &changed.new.documents {
-            *counts.entry(d.lang.clone()).or_default() += 1;
-        }
-        b.documents = Some(counts);
-    } else if count_documents {
-        let classifier = crate::content::Classifier::new(cfg)?;
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for p in repo.markdown_paths(rev_b, &changed.roots.1)? {
-            if let Some((lang, _)) = p.split_once('/')
-                && classifier.classify(&p) == crate::content::FileClass::Document
-            {
-                *counts.entry(lang.to_string()).or_default() += 1;
-            }
-        }
-        b.documents = Some(counts);
+    if count_documents {
+        let count = |rev, folders| crate::git::document_counts(cfg, repo, rev, folders);
+        a.documents = Some(count(rev_a, &changed.folders.0)?);
+        b.documents = Some(count(rev_b, &changed.folders.1)?);
     }
     Ok((a, b))
+}
+
+/// The two sides of `kbrel diff git:A .` (a revision and the working content), holding only
+/// the documents that differ ([`crate::git::load_changed_worktree`]: git's index says which
+/// files changed). With `count_documents`, both sides count their documents per language
+/// (the work tree's: `rev_a`'s from its tree, plus the documents read from the work tree,
+/// less those read from `rev_a`). `None` when the two sides must be loaded whole.
+pub fn git_worktree_pair(
+    cfg: &crate::config::Config,
+    repo: &crate::git::Repo,
+    rev_a: &str,
+    count_documents: bool,
+) -> Result<Option<(Snapshot, Snapshot)>> {
+    let Some(changed) = crate::git::load_changed_worktree(cfg, repo, rev_a)? else {
+        return Ok(None);
+    };
+    let mut a = Snapshot::working(cfg, &changed.old);
+    let mut b = Snapshot::working(cfg, &changed.new);
+    a.label = format!("git:{}", &changed.old_commit[..12]);
+    if count_documents {
+        let counts = crate::git::document_counts(cfg, repo, rev_a, &changed.folders.0)?;
+        let classifier = crate::content::Classifier::new(cfg)?;
+        let mut after = counts.clone();
+        for (paths, add) in [(&changed.read.0, false), (&changed.read.1, true)] {
+            for p in paths {
+                if let Some((lang, _)) = p.split_once('/')
+                    && classifier.classify(p) == crate::content::FileClass::Document
+                {
+                    let c = after.entry(lang.to_string()).or_default();
+                    *c = if add { *c + 1 } else { c.saturating_sub(1) };
+                }
+            }
+        }
+        a.documents = Some(counts);
+        b.documents = Some(after);
+    }
+    Ok(Some((a, b)))
 }
 
 /// The stored `diff.json` of `to` when `from` is the version published right before it
