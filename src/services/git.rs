@@ -321,11 +321,7 @@ impl Repo {
     /// as kbrel reads a content folder whatever `.gitignore` says. `None` when git cannot tell
     /// it this way and the folders must be read whole: a bare repository, an ignored or
     /// nested-repository folder, a symlink or an unreadable file in the work tree.
-    fn worktree_changes(
-        &self,
-        rev: &str,
-        dirs: &[&str],
-    ) -> Result<Option<Vec<(String, Option<Oid>, bool)>>> {
+    fn worktree_changes(&self, rev: &str, dirs: &[&str]) -> Result<Option<Vec<WorkChange>>> {
         use git2::{Delta, FileMode};
         let Some(workdir) = self.repo.workdir() else {
             return Ok(None);
@@ -799,6 +795,11 @@ fn read_blob(
 fn skipped_entry(name: &str) -> bool {
     name.starts_with('.') || name == "node_modules"
 }
+
+/// A path that differs between a revision and the work tree ([`Repo::worktree_changes`]):
+/// the repository path, its blob at the revision (a regular file there), and whether a file
+/// is at that path in the work tree.
+type WorkChange = (String, Option<Oid>, bool);
 
 /// Which paths (relative to the folder read) a side keeps.
 pub type Keep<'a> = dyn Fn(&str) -> bool + Sync + 'a;

@@ -1525,6 +1525,149 @@ fn git_worktree_ranges_read_only_what_changed() {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// `diff A B` of published releases that are not consecutive, from the stored diffs
+
+/// Every pair of releases of `reg` (oldest first in `versions`) compared twice: from the two
+/// manifests, and composed from the stored `diff.json`s between them
+/// (`snapshot::composed_pair`). Where the composition settles, the reports are equal in
+/// every field; backwards ranges are never composed. Returns (pairs composed, pairs left to
+/// the manifests because of an unsettled title, a range of 3 releases or more with changes
+/// composed without reading a manifest).
+fn composed_equals_full(
+    dir: &Path,
+    versions: &[String],
+) -> (usize, usize, Option<(String, String)>) {
+    use kbrel::snapshot::{self, Snapshot};
+    let cfg = kbrel::config::Config::load(&dir.join("kbrel.toml")).unwrap();
+    let reg = kbrel::registry::Registry::new(cfg.registry_dir());
+    let index = reg.read_index().unwrap().map(|(i, _)| i);
+    let langs = &cfg.content.languages;
+    let (mut composed, mut unsettled, mut heavy, mut far) = (0, 0, 0, None);
+    let mut read_manifest = 0;
+    for (i, a) in versions.iter().enumerate() {
+        for (j, b) in versions.iter().enumerate() {
+            let c = snapshot::composed_pair(&reg, index.as_ref(), langs, a, b).unwrap();
+            let Some(c) = c else {
+                // Backwards, or stored diffs that weigh more than the two manifests.
+                let idx = index.as_ref().unwrap();
+                let weight: u64 = (i + 1..=j)
+                    .map(|k| idx.get(&versions[k]).unwrap().diff.size)
+                    .sum();
+                let budget = idx.get(a).unwrap().manifest.size + idx.get(b).unwrap().manifest.size;
+                assert!(j < i || weight > budget, "{a}..{b} was not composed");
+                heavy += usize::from(j > i);
+                continue;
+            };
+            assert!(j >= i, "{a}..{b} runs backwards");
+            let mut c = c;
+            let mut fast = snapshot::compare("kb", langs, &c.from, &c.to).unwrap();
+            if !c.settle(&reg, index.as_ref().unwrap(), &mut fast).unwrap() {
+                unsettled += 1;
+                continue;
+            }
+            read_manifest += usize::from(c.read_manifest);
+            composed += 1;
+            if !c.read_manifest && j >= i + 3 && !fast.changes.is_empty() && far.is_none() {
+                far = Some((a.clone(), b.clone()));
+            }
+            let full = snapshot::compare(
+                "kb",
+                langs,
+                &Snapshot::published(&reg, index.as_ref(), a).unwrap(),
+                &Snapshot::published(&reg, index.as_ref(), b).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(fast, full, "{a}..{b}");
+            // Only documents some release in the range changed are held.
+            let named: usize = (i + 1..=j)
+                .map(|k| {
+                    index
+                        .as_ref()
+                        .unwrap()
+                        .get(&versions[k])
+                        .unwrap()
+                        .summary
+                        .values()
+                        .map(|s| s.added + s.modified + s.renamed + s.removed)
+                        .sum::<u64>() as usize
+                })
+                .sum();
+            assert!(c.from.docs.len() + c.to.docs.len() <= 2 * named, "{a}..{b}");
+        }
+    }
+    eprintln!("{heavy} ranges whose stored diffs weigh more than their manifests");
+    eprintln!("{read_manifest} ranges read the first manifest to settle a title");
+    (composed, unsettled, far)
+}
+
+/// Non-consecutive published releases (`kbrel diff 1.0.0 1.0.5`) are compared from the stored
+/// diffs of the releases between them, and say exactly what the two manifests say, on the
+/// generated history (duplicate urls, url changes on fixed paths, moves with edits, titles
+/// that come and go) and on the messy fixture. The binary reads no manifest for them: with
+/// every `manifest.json` removed, it prints the same `--stat`.
+#[test]
+fn published_ranges_compose_the_stored_diffs_and_say_what_the_manifests_say() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tags = history(dir, 0x5eed_2029, 12);
+    kbrel(
+        dir,
+        &["--registry", "reg", "import", "--from-git", "--quiet"],
+    );
+    let fs_toml = fs::read_to_string(dir.join("kbrel.toml")).unwrap();
+    fs::write(
+        dir.join("kbrel.toml"),
+        format!("{fs_toml}\n[registry]\ndir = \"reg\"\n"),
+    )
+    .unwrap();
+    let versions: Vec<String> = tags.iter().map(|t| t[1..].to_string()).collect();
+    let (composed, unsettled, far) = composed_equals_full(dir, &versions);
+    eprintln!("generated history: {composed} pairs composed, {unsettled} left to the manifests");
+    assert_eq!(unsettled, 0);
+    assert!(composed >= versions.len() * (versions.len() + 1) / 2 - 10);
+
+    // Without any manifest, a composed range still prints what the manifests said.
+    let (a, b) = &far.expect("a range composed from stored diffs alone");
+    let expected = kbrel(dir, &["diff", a, b, "--stat"]).stdout;
+    let names = kbrel(dir, &["diff", a, b, "--name-status"]).stdout;
+    assert!(!expected.is_empty());
+    for v in &versions {
+        fs::remove_file(dir.join("reg/v").join(v).join("manifest.json")).unwrap();
+    }
+    let got = common::run_lossy(
+        common::kbrel()
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .args(["diff", a, b, "--stat"]),
+    );
+    assert_eq!(
+        (got.code, got.stdout.as_str()),
+        (0, expected.as_str()),
+        "{got}"
+    );
+    assert_eq!(kbrel(dir, &["diff", a, b, "--name-status"]).stdout, names);
+
+    // The messy fixture: numbered CJK folders, missing front matter, duplicate urls.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let releases = kbrel::messy::history(&kbrel::messy::MessySpec {
+        releases: 5,
+        ..kbrel::messy::MessySpec::default()
+    });
+    kbrel::git::write_history(dir, &kbrel::messy::commits(&releases)).unwrap();
+    fs::write(dir.join("kbrel.toml"), kbrel::messy::config_toml()).unwrap();
+    kbrel(dir, &["import", "--from-git", "--quiet"]);
+    let versions: Vec<String> = releases
+        .iter()
+        .map(|r| r.tag.trim_start_matches('v').to_string())
+        .collect();
+    let (composed, unsettled, _) = composed_equals_full(dir, &versions);
+    eprintln!("messy history: {composed} pairs composed, {unsettled} left to the manifests");
+    assert_eq!(unsettled, 0);
+    assert!(composed >= versions.len() + 3, "{composed}");
+}
+
 /// A key source that changes while the documents do not: the documents whose declared keys
 /// changed are read on both sides (their files did not change) and reported with `old_key`,
 /// exactly as a whole-tree diff reports them; the others are not read.

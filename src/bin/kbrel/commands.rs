@@ -993,11 +993,32 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
         std::mem::forget(report);
         return Ok(u8::from(args.exit_code && changed));
     }
-    let json = matches!(mode, output::DiffMode::Json) && !args.summary;
-    let (mut a, mut b) = load_pair(g, &cfg, &reg, index.as_ref(), (&from, &to), json)?;
-    a.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
-    b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
-    let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
+    // Other published releases, whole: composed from the stored diffs between them, unless
+    // a title they leave unsettled shows.
+    let (name, langs) = (&cfg.package.name, &cfg.content.languages);
+    let composed = match unfiltered {
+        true => snapshot::composed_pair(&reg, index.as_ref(), langs, &from, &to)?,
+        false => None,
+    };
+    let composed = match (composed, &index) {
+        (Some(mut c), Some(index)) => {
+            let mut report = snapshot::compare(name, langs, &c.from, &c.to)?;
+            c.settle(&reg, index, &mut report)?
+                .then_some((c.from, c.to, report))
+        }
+        _ => None,
+    };
+    let (a, b, report) = match composed {
+        Some(sides) => sides,
+        None => {
+            let json = matches!(mode, output::DiffMode::Json) && !args.summary;
+            let (mut a, mut b) = load_pair(g, &cfg, &reg, index.as_ref(), (&from, &to), json)?;
+            a.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
+            b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
+            let report = snapshot::compare(name, langs, &a, &b)?;
+            (a, b, report)
+        }
+    };
     if args.summary {
         let docs = kbrel::changelog::summary(&cfg.content.languages, &report, &|c| {
             snapshot::change_texts(&a, &b, c)
