@@ -204,6 +204,7 @@ mod packing {
             meta: cfg.bundle.meta,
             lazy: cfg.bundle.lazy,
             assets: &[],
+            bundle_texts: &kbrel::package::NO_TEXTS,
         };
         let release = kbrel::package::Release {
             name: &cfg.package.name,

@@ -114,64 +114,93 @@ pub fn sign_index(index_bytes: &[u8], key: &SigningKey, next: Option<&VerifyingK
     crate::manifest::to_json_bytes(&sig)
 }
 
+/// Why `index.json.sig` does not vouch for `index.json`, as data (`kbrel sync --json` prints it
+/// under `problem`). The messages are the ones a refusal shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum SignatureError {
+    /// The file is not JSON of the signature's shape.
+    #[error("index.json.sig is not a kbrel signature file: {message}")]
+    Unreadable { message: String },
+    /// A `schema_version` this kbrel does not understand.
+    #[error("index.json.sig has schema_version {found}, this kbrel understands {SCHEMA_VERSION}{}", if *found > SCHEMA_VERSION { "; upgrade kbrel" } else { "" })]
+    Schema { found: u32 },
+    /// The signing key (or the endorsed next key) is not an ed25519 public key.
+    #[error("{message}")]
+    InvalidKey { key: String, message: String },
+    /// A valid key none of the trusted keys is.
+    #[error("index.json is signed by {key}, which is not a trusted key")]
+    UntrustedKey { key: String },
+    /// The signature is not base64.
+    #[error("signature is not base64")]
+    NotBase64,
+    /// The signature is not 64 bytes.
+    #[error("signature has the wrong length")]
+    WrongLength,
+    /// The signature is not the key's over these bytes (a tampered index).
+    #[error("the signature by {key} does not match index.json (sha256 {index_sha256})")]
+    Mismatch { key: String, index_sha256: String },
+    /// The next-key endorsement is not base64.
+    #[error("next-key endorsement is not base64")]
+    EndorsementNotBase64,
+    /// The next-key endorsement is not 64 bytes.
+    #[error("next-key endorsement has the wrong length")]
+    EndorsementWrongLength,
+    /// The next-key endorsement is not the index key's.
+    #[error("the next-key endorsement is not signed by the index key")]
+    EndorsementMismatch,
+}
+
 /// Verify a detached signature against the trusted keys. Returns the key that signed and, when
 /// the signature endorses a next key, that key.
 pub fn verify_index(
     index_bytes: &[u8],
     sig_bytes: &[u8],
     trusted: &[String],
-) -> std::result::Result<(String, Option<String>), String> {
-    let sig: IndexSignature = serde_json::from_slice(sig_bytes)
-        .map_err(|e| format!("index.json.sig is not a kbrel signature file: {e}"))?;
+) -> std::result::Result<(String, Option<String>), SignatureError> {
+    let sig: IndexSignature =
+        serde_json::from_slice(sig_bytes).map_err(|e| SignatureError::Unreadable {
+            message: e.to_string(),
+        })?;
     if sig.schema_version != SCHEMA_VERSION {
-        return Err(format!(
-            "index.json.sig has schema_version {}, this kbrel understands {SCHEMA_VERSION}{}",
-            sig.schema_version,
-            if sig.schema_version > SCHEMA_VERSION {
-                "; upgrade kbrel"
-            } else {
-                ""
-            }
-        ));
+        return Err(SignatureError::Schema {
+            found: sig.schema_version,
+        });
     }
-    let signer = parse_public_key(&sig.key).map_err(|e| e.to_string())?;
+    let invalid = |key: &str, e: Error| SignatureError::InvalidKey {
+        key: key.to_string(),
+        message: e.to_string(),
+    };
+    let signer = parse_public_key(&sig.key).map_err(|e| invalid(&sig.key, e))?;
     let signer_s = public_key_string(&signer);
     if !trusted
         .iter()
         .any(|t| parse_public_key(t).ok().as_ref() == Some(&signer))
     {
-        return Err(format!(
-            "index.json is signed by {signer_s}, which is not a trusted key"
-        ));
+        return Err(SignatureError::UntrustedKey { key: signer_s });
     }
     let raw = b64()
         .decode(&sig.signature)
-        .map_err(|_| "signature is not base64".to_string())?;
-    let arr: [u8; 64] = raw
-        .try_into()
-        .map_err(|_| "signature has the wrong length".to_string())?;
+        .map_err(|_| SignatureError::NotBase64)?;
+    let arr: [u8; 64] = raw.try_into().map_err(|_| SignatureError::WrongLength)?;
     signer
         .verify(index_bytes, &Signature::from_bytes(&arr))
-        .map_err(|_| {
-            format!(
-                "the signature by {signer_s} does not match index.json (sha256 {})",
-                sha256_hex(index_bytes)
-            )
+        .map_err(|_| SignatureError::Mismatch {
+            key: signer_s.clone(),
+            index_sha256: sha256_hex(index_bytes),
         })?;
     let next = match &sig.next_key {
         Some(e) => {
             let raw = b64()
                 .decode(&e.signature)
-                .map_err(|_| "next-key endorsement is not base64".to_string())?;
+                .map_err(|_| SignatureError::EndorsementNotBase64)?;
             let arr: [u8; 64] = raw
                 .try_into()
-                .map_err(|_| "next-key endorsement has the wrong length".to_string())?;
+                .map_err(|_| SignatureError::EndorsementWrongLength)?;
             signer
                 .verify(&endorsement_message(&e.key), &Signature::from_bytes(&arr))
-                .map_err(|_| {
-                    "the next-key endorsement is not signed by the index key".to_string()
-                })?;
-            parse_public_key(&e.key).map_err(|e| e.to_string())?;
+                .map_err(|_| SignatureError::EndorsementMismatch)?;
+            parse_public_key(&e.key).map_err(|err| invalid(&e.key, err))?;
             Some(e.key.clone())
         }
         None => None,
@@ -196,13 +225,31 @@ mod tests {
         assert!(
             verify_index(b"{\"x\":2}\n", &sig, std::slice::from_ref(&pk1))
                 .unwrap_err()
+                .to_string()
                 .contains("does not match")
         );
         assert!(
             verify_index(index, &sig, std::slice::from_ref(&pk2))
                 .unwrap_err()
+                .to_string()
                 .contains("not a trusted key")
         );
+        // The reasons are data.
+        assert_eq!(
+            verify_index(index, &sig, std::slice::from_ref(&pk2)).unwrap_err(),
+            SignatureError::UntrustedKey { key: pk1.clone() }
+        );
+        assert_eq!(
+            verify_index(b"{\"x\":2}\n", &sig, std::slice::from_ref(&pk1)).unwrap_err(),
+            SignatureError::Mismatch {
+                key: pk1.clone(),
+                index_sha256: sha256_hex(b"{\"x\":2}\n"),
+            }
+        );
+        assert!(matches!(
+            verify_index(index, b"{}", std::slice::from_ref(&pk1)).unwrap_err(),
+            SignatureError::Unreadable { .. }
+        ));
         let sig2 = sign_index(index, &k2, None);
         assert!(verify_index(index, &sig2, &[pk1, pk2]).is_ok());
         assert_eq!(

@@ -277,6 +277,18 @@ pub struct BundleConfig {
     /// publish time of a package without it on 4,000 documents).
     #[serde(default, skip_serializing_if = "is_false")]
     pub lazy: bool,
+    /// What the bundles hold for an `.mdx` document: its source as written (`source`, the
+    /// default) or its plain-markdown form (`markdown`: ESM and expressions left out, each
+    /// component rendered as `mdx_components` and the built-in renderings say). `docs/`,
+    /// the manifest and sync keep the source either way.
+    #[serde(default, skip_serializing_if = "BundleMdx::is_source")]
+    pub mdx: BundleMdx,
+    /// With `mdx = "markdown"`: how a component is rendered, by name (`Note = "blockquote"`,
+    /// `Tabs = "sections"`, `Card = "children"`, `Analytics = "drop"`), over the built-in
+    /// renderings (`Note`, `Tip`, `Warning`… → blockquote; `Tabs`, `Steps`… → sections);
+    /// any other component becomes its children.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mdx_components: BTreeMap<String, MdxRender>,
 }
 
 impl Default for BundleConfig {
@@ -286,8 +298,42 @@ impl Default for BundleConfig {
             documents: BundleDocuments::All,
             meta: false,
             lazy: false,
+            mdx: BundleMdx::Source,
+            mdx_components: BTreeMap::new(),
         }
     }
+}
+
+/// `[bundle] mdx`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BundleMdx {
+    /// The `.mdx` source as written.
+    #[default]
+    Source,
+    /// The plain-markdown form (`kbrel::mdx::to_markdown`).
+    Markdown,
+}
+
+impl BundleMdx {
+    fn is_source(&self) -> bool {
+        *self == BundleMdx::Source
+    }
+}
+
+/// `[bundle.mdx_components]`: how `mdx = "markdown"` renders a component (the names of
+/// `kbrel::mdx::Render`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MdxRender {
+    /// Its children quoted with `> `.
+    Blockquote,
+    /// A section per child, headed by its `label`, `title` or `value`.
+    Sections,
+    /// Its children.
+    Children,
+    /// Nothing.
+    Drop,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -203,3 +203,195 @@ pub fn push(
     }
     Ok(report(PushOutcome::Published))
 }
+
+/// Copy one release of `reg` into a registry in object storage, with the ordering and
+/// guarantees of a publish there ([`crate::remote::Upload`]): the blobs the remote does not
+/// have yet, the version's files (create-only, its manifest first), then the remote
+/// `index.json` with this version merged in, written conditionally on the ETag read at the
+/// start (a concurrent publish makes this push fail, never lose a version), then the npm
+/// packument of the merged index. Dist-tags: `tag`, else the tags naming the version in
+/// `index`, else `latest` (`next` for a prerelease) — `latest` only moves forward, as in
+/// `publish`.
+///
+/// A version the remote already lists is a no-op when it is the same release and
+/// [`Error::VersionConflict`] otherwise (a published version never changes). A version
+/// diffed against one the remote does not list is refused (push that one first), and so is
+/// a remote whose index is signed (kbrel push holds no key to re-sign it).
+pub fn push_to_bucket(
+    reg: &Registry,
+    index: &Index,
+    version: &str,
+    remote: &crate::remote::Remote,
+    tag: Option<&str>,
+) -> Result<(PushReport, crate::remote::Uploaded)> {
+    let v = crate::snapshot::resolve_version(Some(index), version)?;
+    let url = remote.url();
+    let before = remote.index_state()?;
+    let report = |outcome, tags: &[String]| PushReport {
+        name: index.name.clone(),
+        version: v.version.clone(),
+        registry: url.to_string(),
+        tag: tags.join(","),
+        outcome,
+        integrity: v.tarball.integrity.clone(),
+    };
+    let mut merged = match &before.index {
+        Some(theirs) if theirs.name != index.name => {
+            return Err(Error::Usage(format!(
+                "`{url}` holds package `{}`, not `{}`",
+                theirs.name, index.name
+            )));
+        }
+        Some(theirs) => theirs.clone(),
+        None => Index::new(&index.name),
+    };
+    if let Some(theirs) = merged.get(&v.version) {
+        if theirs.manifest.sha256 == v.manifest.sha256 && theirs.tarball.sha256 == v.tarball.sha256
+        {
+            let tags: Vec<String> = merged
+                .dist_tags
+                .iter()
+                .filter(|(_, ver)| **ver == v.version)
+                .map(|(t, _)| t.clone())
+                .collect();
+            return Ok((
+                report(PushOutcome::AlreadyPresent, &tags),
+                crate::remote::Uploaded::default(),
+            ));
+        }
+        return Err(Error::VersionConflict {
+            version: v.version.clone(),
+            detail: format!(
+                "{url} already lists {}@{} as another release (manifest sha256 {}, tarball {}; \
+                 ours: {}, {}): a published version never changes",
+                index.name,
+                v.version,
+                theirs.manifest.sha256,
+                theirs.tarball.integrity,
+                v.manifest.sha256,
+                v.tarball.integrity
+            ),
+        });
+    }
+    if let Some(p) = &v.previous
+        && merged.get(p).is_none()
+    {
+        return Err(Error::Usage(format!(
+            "{} was diffed against {p}, which {url} does not list: push {p} first",
+            v.version
+        )));
+    }
+    if remote.exists(crate::sign::SIG_FILE)? {
+        return Err(Error::Usage(format!(
+            "{}: the index there is signed, and adding {} changes it; kbrel push holds no key \
+             to sign it again: publish with --registry {url} --sign-key KEY, or push all from a \
+             registry that holds every version",
+            remote.object_url(crate::sign::SIG_FILE),
+            v.version
+        )));
+    }
+    let (have, mut docs) = remote_releases(remote, &merged)?;
+    let ours = reg.read_manifest(v)?;
+    let mut blobs: Vec<_> = crate::remote::blobs_of(&ours)
+        .filter(|(sha, ..)| !have.contains(sha))
+        .collect();
+    blobs.sort();
+    blobs.dedup_by(|a, b| a.0 == b.0);
+    let pj_bytes = reg.read_verified(&v.package_json)?;
+    let pj: Value = serde_json::from_slice(&pj_bytes)
+        .map_err(|e| Error::corrupt(reg.path(&v.package_json.path), e.to_string()))?;
+    docs.insert(v.version.clone(), pj);
+
+    // The merged index: this version in semver order, the sequence increased, the tags moved.
+    let sv = semver::Version::parse(&v.version)
+        .map_err(|e| Error::corrupt(reg.path(crate::registry::INDEX_FILE), e.to_string()))?;
+    let pos = merged
+        .versions
+        .iter()
+        .position(|o| semver::Version::parse(&o.version).is_ok_and(|p| p > sv))
+        .unwrap_or(merged.versions.len());
+    merged.versions.insert(pos, v.clone());
+    merged.sequence = merged.sequence.checked_add(1).ok_or_else(|| {
+        Error::corrupt(
+            remote.object_url(crate::registry::INDEX_FILE),
+            "its sequence cannot be increased",
+        )
+    })?;
+    let wanted: Vec<String> = match tag {
+        Some(t) => vec![t.to_string()],
+        None => index
+            .dist_tags
+            .iter()
+            .filter(|(_, ver)| **ver == v.version)
+            .map(|(t, _)| t.clone())
+            .collect(),
+    };
+    let mut tags = Vec::new();
+    if wanted.is_empty() {
+        tags.extend(crate::publish::update_dist_tags(&mut merged, &sv, None)?.0);
+    }
+    for t in &wanted {
+        tags.extend(crate::publish::update_dist_tags(&mut merged, &sv, Some(t))?.0);
+    }
+    tags.sort();
+    tags.dedup();
+
+    // The packument of the merged index, with tarball URLs as the source registry has them.
+    let base = tarball_base(reg, index, &v.version);
+    let url_of = |f: &str| format!("{base}{f}");
+    let packument = crate::manifest::to_json_bytes(&crate::npm::packument(&merged, &docs, &url_of));
+    let plan = crate::remote::Upload {
+        blobs,
+        versions: vec![v.clone()],
+        index: crate::manifest::to_json_bytes(&merged),
+        derived: vec![(crate::npm::packument_path(&index.name), packument)],
+    };
+    let up = remote.upload(reg, plan, &before)?;
+    Ok((report(PushOutcome::Published, &tags), up))
+}
+
+/// The blobs the releases of a remote index use, and each release's `package.json`, read from
+/// the bucket and verified against the index.
+type RemoteReleases = (
+    std::collections::HashSet<String>,
+    std::collections::BTreeMap<String, Value>,
+);
+
+fn remote_releases(remote: &crate::remote::Remote, index: &Index) -> Result<RemoteReleases> {
+    let refs: Vec<crate::manifest::FileRef> = index
+        .versions
+        .iter()
+        .flat_map(|o| [o.manifest.clone(), o.package_json.clone()])
+        .collect();
+    let files = remote.read_listed(&refs)?;
+    let mut have = std::collections::HashSet::new();
+    let mut docs = std::collections::BTreeMap::new();
+    for (o, pair) in index.versions.iter().zip(files.chunks(2)) {
+        let object = std::path::PathBuf::from(remote.object_url(&o.manifest.path));
+        let m = crate::manifest::parse_manifest(&pair[0], &object)?;
+        have.extend(crate::remote::blobs_of(&m).map(|(sha, ..)| sha));
+        let pj: Value = serde_json::from_slice(&pair[1])
+            .map_err(|e| Error::corrupt(remote.object_url(&o.package_json.path), e.to_string()))?;
+        docs.insert(o.version.clone(), pj);
+    }
+    Ok((have, docs))
+}
+
+/// What the static packument of `reg` puts before a tarball's file name (`[registry]
+/// public_url` at publish time, else nothing: a relative URL).
+fn tarball_base(reg: &Registry, index: &Index, version: &str) -> String {
+    let file = crate::npm::tarball_file_name(&index.name, version);
+    crate::fsx::read_regular(
+        &reg.path(&crate::npm::packument_path(&index.name)),
+        crate::registry::MAX_INDEX_BYTES,
+    )
+    .ok()
+    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    .and_then(|p| {
+        p.pointer(&format!("/versions/{version}/dist/tarball"))
+            .and_then(Value::as_str)
+            .and_then(|u| u.strip_suffix(file.as_str()))
+            .map(str::to_string)
+    })
+    .unwrap_or_default()
+}

@@ -1817,9 +1817,39 @@ mod tests {
         )
     }
 
-    fn run(files: &[(&str, String)], extra: &[&str]) -> Vec<(Code, String, usize)> {
-        let mut cfg = Config::default_for("t", Path::new("."));
-        cfg.content.base_url = Some("https://kbrel.dev/{lang}/".into());
+    /// The findings of `en/a.md` made of `body` (with front matter) and a plain `zh/a.md`.
+    fn run_en_page(body: &str) -> Vec<(Code, String, usize)> {
+        let a = front("a", "en") + body;
+        let za = front("a", "zh") + "za\n";
+        run(&[("en/a.md", a), ("zh/a.md", za)], &[])
+    }
+
+    /// [`run_en_page`] with a plain `b.md` in both languages too, and `extra` files.
+    fn run_en_pages(body: &str, extra: &[&str]) -> Vec<(Code, String, usize)> {
+        let a = front("a", "en") + body;
+        let b = front("b", "en") + "b\n";
+        let za = front("a", "zh") + "za\n";
+        let zb = front("b", "zh") + "zb\n";
+        let files = [
+            ("en/a.md", a),
+            ("en/b.md", b),
+            ("zh/a.md", za),
+            ("zh/b.md", zb),
+        ];
+        run(&files, extra)
+    }
+
+    /// Findings in `en/a.md`: `(code, line)` as [`run`] returns them.
+    fn in_en_a(found: &[(Code, usize)]) -> Vec<(Code, String, usize)> {
+        found
+            .iter()
+            .map(|(code, line)| (*code, "en/a.md".to_string(), *line))
+            .collect()
+    }
+
+    /// The knowledge base of `files` (content path, text) under `cfg`; `extra` names more
+    /// files that exist (assets).
+    fn build_kb(cfg: &Config, files: &[(&str, String)], extra: &[&str]) -> KnowledgeBase {
         let sources: Vec<SourceFile> = files
             .iter()
             .map(|(p, t)| SourceFile {
@@ -1829,7 +1859,13 @@ mod tests {
             .collect();
         let mut all: BTreeSet<String> = files.iter().map(|(p, _)| p.to_string()).collect();
         all.extend(extra.iter().map(|s| s.to_string()));
-        let kb = content::build(&cfg, sources, all, &Default::default()).unwrap();
+        content::build(cfg, sources, all, &Default::default()).unwrap()
+    }
+
+    fn run(files: &[(&str, String)], extra: &[&str]) -> Vec<(Code, String, usize)> {
+        let mut cfg = Config::default_for("t", Path::new("."));
+        cfg.content.base_url = Some("https://kbrel.dev/{lang}/".into());
+        let kb = build_kb(&cfg, files, extra);
         lint(&kb, &cfg)
             .into_iter()
             .map(|f| {
@@ -1842,64 +1878,35 @@ mod tests {
     #[test]
     fn links_in_code_are_ignored_and_lines_are_file_lines() {
         let body = "\n# A\n\n`[x](nope.md)`\n\n```md\n[x](nope.md)\n<div>\n```\n\n    [x](nope.md)\n\n[ok](b.md) ![i](img/x.png)\n[bad](c.md)\n\n[ref]: missing.md\n[r][ref]\n";
-        let a = front("a", "en") + body;
-        let b = front("b", "en") + "b\n";
-        let za = front("a", "zh") + "za\n";
-        let zb = front("b", "zh") + "zb\n";
-        let found = run(
-            &[
-                ("en/a.md", a),
-                ("en/b.md", b),
-                ("zh/a.md", za),
-                ("zh/b.md", zb),
-            ],
-            &["en/img/x.png"],
-        );
+        let found = run_en_pages(body, &["en/img/x.png"]);
         // Front matter is 6 lines; the body starts on line 7.
         assert_eq!(
             found,
-            vec![
-                (Code::BrokenLink, "en/a.md".to_string(), 20),
-                (Code::BrokenLink, "en/a.md".to_string(), 23),
-            ]
+            in_en_a(&[(Code::BrokenLink, 20), (Code::BrokenLink, 23)])
         );
     }
 
     #[test]
     fn html_across_blocks_and_html_links() {
         let body = "\n<details>\n<summary>S</summary>\n\n**md** <a href=\"gone.md\">x</a>\n\n</details>\n\n<div class=\"x\">\n<img\n  src=\"nope.png\">\n\n</dev>\n";
-        let a = front("a", "en") + body;
-        let za = front("a", "zh") + "za\n";
-        let found = run(&[("en/a.md", a), ("zh/a.md", za)], &[]);
+        let found = run_en_page(body);
         assert_eq!(
             found,
-            vec![
-                (Code::BrokenLink, "en/a.md".to_string(), 11),
-                (Code::BrokenLink, "en/a.md".to_string(), 17),
-                (Code::UnbalancedHtml, "en/a.md".to_string(), 19),
-            ]
+            in_en_a(&[
+                (Code::BrokenLink, 11),
+                (Code::BrokenLink, 17),
+                (Code::UnbalancedHtml, 19),
+            ])
         );
     }
 
     #[test]
     fn absolute_docs_links() {
-        let a = front("a", "en")
-            + "[ok](https://kbrel.dev/en/b#x)\n[home](https://kbrel.dev/en/)\n[gone](https://kbrel.dev/en/nope)\n[zh](https://kbrel.dev/zh/b)\n[other](https://example.com/en/x)\n";
-        let found = run(
-            &[
-                ("en/a.md", a),
-                ("en/b.md", front("b", "en") + "b\n"),
-                ("zh/a.md", front("a", "zh") + "za\n"),
-                ("zh/b.md", front("b", "zh") + "zb\n"),
-            ],
-            &[],
-        );
+        let body = "[ok](https://kbrel.dev/en/b#x)\n[home](https://kbrel.dev/en/)\n[gone](https://kbrel.dev/en/nope)\n[zh](https://kbrel.dev/zh/b)\n[other](https://example.com/en/x)\n";
+        let found = run_en_pages(body, &[]);
         assert_eq!(
             found,
-            vec![
-                (Code::UnknownSlug, "en/a.md".to_string(), 9),
-                (Code::CrossLanguageLink, "en/a.md".to_string(), 10),
-            ]
+            in_en_a(&[(Code::UnknownSlug, 9), (Code::CrossLanguageLink, 10)])
         );
     }
 
@@ -1909,13 +1916,8 @@ mod tests {
         // site, and the components are not HTML tags; a real HTML mistake is still reported.
         // (`    </Note>` after a blank line is an indented code block to CommonMark.)
         let body = "\n<Tabs>\n  <Tab title=\"A\">\n    <Note>\n\n      Inner.\n\n    </Note>\n  </Tab>\n</Tabs>\n\n<Note />\n\n<div>\n</dev>\n";
-        let a = front("a", "en") + body;
-        let za = front("a", "zh") + "za\n";
-        let found = run(&[("en/a.md", a), ("zh/a.md", za)], &[]);
-        assert_eq!(
-            found,
-            vec![(Code::UnbalancedHtml, "en/a.md".to_string(), 21)]
-        );
+        let found = run_en_page(body);
+        assert_eq!(found, in_en_a(&[(Code::UnbalancedHtml, 21)]));
     }
 
     #[test]
@@ -1933,15 +1935,7 @@ mod tests {
         ];
         let mut cfg = Config::default_for("t", Path::new("."));
         cfg.lint.mdx_components = vec!["Note".into()];
-        let sources: Vec<SourceFile> = files
-            .iter()
-            .map(|(p, t)| SourceFile {
-                path: p.to_string(),
-                bytes: t.as_bytes().to_vec(),
-            })
-            .collect();
-        let all = files.iter().map(|(p, _)| p.to_string()).collect();
-        let kb = content::build(&cfg, sources, all, &Default::default()).unwrap();
+        let kb = build_kb(&cfg, &files, &[]);
         // x.md in zh pairs with x.mdx in en: no missing translation.
         let ids: Vec<(&str, &str)> = kb
             .documents
@@ -1984,15 +1978,7 @@ mod tests {
             ("en/a.md", front("a", "en") + en_body),
             ("zh/a.md", front("a", "zh") + "za\n"),
         ];
-        let sources: Vec<SourceFile> = files
-            .iter()
-            .map(|(p, t)| SourceFile {
-                path: p.to_string(),
-                bytes: t.as_bytes().to_vec(),
-            })
-            .collect();
-        let all = files.iter().map(|(p, _)| p.to_string()).collect();
-        let kb = content::build(&cfg, sources, all, &Default::default()).unwrap();
+        let kb = build_kb(&cfg, &files, &[]);
         check(&kb, &cfg)
     }
 

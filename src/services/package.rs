@@ -220,11 +220,23 @@ pub struct BundleBody<'a> {
     len: usize,
     /// (alias, key) of every other key of the documents, sorted: added after the object.
     aliases: Vec<(String, String)>,
+    /// Whether an entry's text is not its document's (`[bundle] mdx = "markdown"`): the
+    /// bundle then does not mirror `docs/` (see [`mirror`]).
+    rewritten: bool,
 }
 
 impl<'a> BundleBody<'a> {
     /// Fails on a duplicate key: a key must never silently point at another document.
     pub fn new(docs: &[&'a Document]) -> Result<BundleBody<'a>> {
+        BundleBody::with_texts(docs, &NO_TEXTS)
+    }
+
+    /// Like [`BundleBody::new`], with the text of each document named (by its content-root
+    /// path) in `texts` replaced by the one given there.
+    pub fn with_texts(
+        docs: &[&'a Document],
+        texts: &'a BTreeMap<String, String>,
+    ) -> Result<BundleBody<'a>> {
         let mut by_key: BTreeMap<&'a str, &'a Document> = BTreeMap::new();
         for d in docs {
             if let Some(other) = by_key.insert(&d.key, d) {
@@ -260,9 +272,18 @@ impl<'a> BundleBody<'a> {
             }
         }
         let documents: Vec<&Document> = by_key.into_values().collect();
+        let mut rewritten = false;
         let entries: Vec<(&str, &str)> = documents
             .iter()
-            .map(|d| (d.key.as_str(), d.text.as_str()))
+            .map(|d| {
+                let text = if texts.is_empty() {
+                    None
+                } else {
+                    texts.get(&d.full_path())
+                };
+                rewritten |= text.is_some();
+                (d.key.as_str(), text.map_or(d.text.as_str(), String::as_str))
+            })
             .collect();
         // Entry lengths in parallel (a scan of every text), then their running sum.
         // (length of `  "<key>": "`, of the entry)
@@ -288,6 +309,7 @@ impl<'a> BundleBody<'a> {
             value_starts,
             len: at + 1,
             aliases,
+            rewritten,
         })
     }
 
@@ -374,7 +396,13 @@ pub struct Contents<'a> {
     /// The assets, shipped as `docs/<path>` after everything else (format 4 on; ignored by
     /// older formats). Streamed from their files when the tarball is emitted.
     pub assets: &'a [crate::content::Asset],
+    /// Bundle texts that are not the document's own, by content-root path (`en/a.mdx`):
+    /// `[bundle] mdx = "markdown"`'s plain-markdown forms. `docs/` keeps the source.
+    pub bundle_texts: &'a BTreeMap<String, String>,
 }
+
+/// No replaced bundle text.
+pub static NO_TEXTS: BTreeMap<String, String> = BTreeMap::new();
 
 impl Contents<'_> {
     /// The assets this format ships: none before format 4.
@@ -634,15 +662,17 @@ pub fn push_js_value(out: &mut String, v: &serde_json::Value) {
     }
 }
 
-/// The `meta` and `body` of a document as JavaScript expressions.
-fn meta_and_body(d: &Document) -> (String, String) {
+/// The `meta` and `body` of a document whose bundle text is `text` (its own, or its
+/// plain-markdown form, which keeps the front matter) as JavaScript expressions.
+fn meta_and_body(d: &Document, text: &str) -> (String, String) {
     let mut meta = String::new();
     push_js_value(
         &mut meta,
         &serde_json::Value::Object(crate::content::front_matter_data(&d.text)),
     );
-    let mut body = String::with_capacity(d.text.len() - d.body_start + 16);
-    push_js_string(&mut body, d.body());
+    let body_text = text.get(d.body_start..).unwrap_or(text);
+    let mut body = String::with_capacity(body_text.len() + 16);
+    push_js_string(&mut body, body_text);
     (meta, body)
 }
 
@@ -668,8 +698,9 @@ fn lazy_entries(
     if !with_meta && !lazy {
         return Ok(out);
     }
-    let rendered: Vec<(String, String)> =
-        obj.documents.par_iter().map(|d| meta_and_body(d)).collect();
+    let rendered: Vec<(String, String)> = (obj.documents.par_iter().zip(&obj.entries))
+        .map(|(d, (_, text))| meta_and_body(d, text))
+        .collect();
     let keys = bundle_keys(obj);
 
     if with_meta {
@@ -826,7 +857,7 @@ pub fn start<'scope, 'a: 'scope>(
                 .iter()
                 .filter(|d| &d.lang == lang && contents.bundles(d))
                 .collect();
-            BundleBody::new(&docs).map(Arc::new)
+            BundleBody::with_texts(&docs, contents.bundle_texts).map(Arc::new)
         })
         .collect::<Result<_>>()?;
     let (entries, doc_entries) = tarball_entries(contents, &objects)?;
@@ -853,7 +884,7 @@ pub fn start<'scope, 'a: 'scope>(
         objects
             .iter()
             .zip(&doc_entries)
-            .filter(|(_, e)| !e.is_empty())
+            .filter(|(body, e)| !e.is_empty() && !body.rewritten)
             .map(|(body, e)| {
                 let placed: Vec<mirror::Placed> = e
                     .iter()
@@ -2242,6 +2273,39 @@ mod tests {
         }
     }
 
+    /// What `build` packs of `docs` in `languages`: gzip level `level`, package format
+    /// `format`, the meta and lazy bundles, no globals, no assets.
+    fn test_contents<'a>(
+        languages: &'a [String],
+        docs: &'a [Document],
+        level: u32,
+        format: u32,
+    ) -> Contents<'a> {
+        Contents {
+            languages,
+            globals: BTreeMap::new(),
+            documents: docs,
+            gzip_level: level,
+            format,
+            keyed_only: false,
+            meta: true,
+            lazy: true,
+            assets: &[],
+            bundle_texts: &NO_TEXTS,
+        }
+    }
+
+    /// `build` into memory: the tarball's bytes and what it reports of them.
+    fn build_in_memory(contents: &Contents<'_>, release: &Release<'_>) -> (Vec<u8>, Package) {
+        let mut tgz = Vec::new();
+        let pkg = build(contents, release, &mut |p: &[u8]| {
+            tgz.extend_from_slice(p);
+            Ok(())
+        })
+        .unwrap();
+        (tgz, pkg)
+    }
+
     fn test_doc(key: &str, text: &str) -> Document {
         Document {
             lang: "en".into(),
@@ -2422,24 +2486,9 @@ mod tests {
             .map(|i| test_doc(&format!("K{i}"), &format!("# Doc {i}\n\nText {i}.\n")))
             .collect();
         let langs = vec!["en".to_string()];
-        let contents = Contents {
-            languages: &langs,
-            globals: BTreeMap::new(),
-            documents: &docs,
-            gzip_level: 6,
-            format: FORMAT,
-            keyed_only: false,
-            meta: true,
-            lazy: true,
-            assets: &[],
-        };
+        let contents = test_contents(&langs, &docs, 6, FORMAT);
         let release = test_release();
-        let mut tgz = Vec::new();
-        let pkg = build(&contents, &release, &mut |p: &[u8]| {
-            tgz.extend_from_slice(p);
-            Ok(())
-        })
-        .unwrap();
+        let (tgz, pkg) = build_in_memory(&contents, &release);
         let manifest_docs: Vec<crate::manifest::ManifestDoc> = docs
             .iter()
             .map(|d| crate::manifest::ManifestDoc {
@@ -2546,24 +2595,9 @@ mod tests {
             })
             .collect();
         let langs = vec!["en".to_string()];
-        let contents = Contents {
-            languages: &langs,
-            globals: BTreeMap::new(),
-            documents: &docs,
-            gzip_level: 6,
-            format: FORMAT,
-            keyed_only: false,
-            meta: true,
-            lazy: true,
-            assets: &[],
-        };
+        let contents = test_contents(&langs, &docs, 6, FORMAT);
         let release = test_release();
-        let mut at_once = Vec::new();
-        build(&contents, &release, &mut |p: &[u8]| {
-            at_once.extend_from_slice(p);
-            Ok(())
-        })
-        .unwrap();
+        let (at_once, _) = build_in_memory(&contents, &release);
         let mut late = Vec::new();
         let pkg = std::thread::scope(|scope| {
             let started = start(scope, &contents).unwrap();
@@ -2668,25 +2702,8 @@ mod tests {
 
     fn pack(docs: &[Document], level: u32, format: u32) -> (Vec<u8>, Package) {
         let langs = vec!["en".to_string(), "zh".to_string()];
-        let contents = Contents {
-            languages: &langs,
-            globals: BTreeMap::new(),
-            documents: docs,
-            gzip_level: level,
-            format,
-            keyed_only: false,
-            meta: true,
-            lazy: true,
-            assets: &[],
-        };
-        let release = test_release();
-        let mut tgz = Vec::new();
-        let pkg = build(&contents, &release, &mut |p: &[u8]| {
-            tgz.extend_from_slice(p);
-            Ok(())
-        })
-        .unwrap();
-        (tgz, pkg)
+        let contents = test_contents(&langs, docs, level, format);
+        build_in_memory(&contents, &test_release())
     }
 
     #[test]

@@ -25,13 +25,15 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    RetryConfig, UpdateVersion,
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    PutPayload, RetryConfig,
 };
+
+pub use object_store::UpdateVersion;
 
 use crate::error::{Error, Result};
 use crate::hash::sha256_hex;
-use crate::manifest::{self, Index};
+use crate::manifest::{self, FileRef, Index, IndexVersion, Manifest};
 use crate::registry::{self, INDEX_FILE, MAX_BLOB_BYTES, MAX_INDEX_BYTES, Registry};
 
 /// Requests in flight at once (uploads and downloads).
@@ -42,11 +44,19 @@ pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of files that change with every release (index, packument, signature).
 pub const CACHE_REVALIDATE: &str = "public, max-age=60, must-revalidate";
 
-/// How to reach the store: options in `object_store`'s keys (`aws_access_key_id`,
-/// `aws_region`, `aws_endpoint`, `google_service_account`, `azure_storage_account_name`, …,
-/// case-insensitive) and the retry policy.
+mod aws;
+
+/// How to reach the store: the environment as the caller read it and the home folder (an S3
+/// store reads the `AWS_*` variables and the profile of `~/.aws/credentials` and
+/// `~/.aws/config`; GCS the `GOOGLE_*` variables; Azure the `AZURE_*` ones, each as
+/// `object_store` names its options), more options in `object_store`'s keys
+/// (`aws_access_key_id`, `aws_region`, `aws_endpoint`, `google_service_account`,
+/// `azure_storage_account_name`, …, case-insensitive) applied after those, and the retry
+/// policy.
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
+    pub env: BTreeMap<String, String>,
+    pub home: Option<PathBuf>,
     pub options: Vec<(String, String)>,
     pub retries: usize,
     pub retry_timeout: Duration,
@@ -55,10 +65,30 @@ pub struct RemoteConfig {
 impl Default for RemoteConfig {
     fn default() -> Self {
         RemoteConfig {
+            env: BTreeMap::new(),
+            home: None,
             options: Vec::new(),
             retries: 4,
             retry_timeout: Duration::from_secs(60),
         }
+    }
+}
+
+impl RemoteConfig {
+    /// The options of a store whose variables start with `prefix` (`AWS_`, `GOOGLE_`,
+    /// `AZURE_`), then [`Self::options`].
+    fn options_for(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let mut out = if prefix == "AWS_" {
+            aws::options(&self.env, self.home.as_deref())?
+        } else {
+            self.env
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect()
+        };
+        out.extend(self.options.iter().cloned());
+        Ok(out)
     }
 }
 
@@ -116,12 +146,41 @@ pub struct Pulled {
 }
 
 /// What [`Remote::upload_new`] wrote.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Uploaded {
     pub objects: usize,
     pub bytes: u64,
     /// New versions now listed by the remote index.
     pub versions: Vec<String>,
+}
+
+/// What [`Remote::upload`] writes, in the order that keeps the registry valid at every
+/// instant: the content-addressed blobs; each version's `manifest.json` created only if absent
+/// (the claim on the version), then its tarball, `diff.json` and `package.json` (also
+/// create-only); `index.json` with a conditional write; then the files derived from it.
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    /// Blobs of the source registry: sha256, size, `Content-Type`.
+    pub blobs: Vec<(String, u64, &'static str)>,
+    /// The versions the new index adds, their files read from the source registry.
+    pub versions: Vec<IndexVersion>,
+    /// The new `index.json`.
+    pub index: Vec<u8>,
+    /// Files derived from the index (the npm packument, `index.json.sig`): path, bytes.
+    pub derived: Vec<(String, Vec<u8>)>,
+}
+
+/// The blobs a manifest lists (documents and assets): sha256, size, `Content-Type`.
+pub fn blobs_of(m: &Manifest) -> impl Iterator<Item = (String, u64, &'static str)> + '_ {
+    let docs = m
+        .documents
+        .iter()
+        .map(|d| (d.sha256.clone(), d.size, MARKDOWN));
+    let assets = m
+        .assets
+        .iter()
+        .map(|a| (a.sha256.clone(), a.size, asset_content_type(&a.path)));
+    docs.chain(assets)
 }
 
 /// An object under the prefix that the index does not account for.
@@ -152,9 +211,9 @@ impl Remote {
         // The three builders differ only in type: each takes the URL, the retry policy and the
         // string options (credentials, endpoint…) its config keys accept.
         macro_rules! build {
-            ($builder:expr) => {{
+            ($builder:expr, $prefix:literal) => {{
                 let mut b = $builder.with_url(url).with_retry(retry);
-                for (k, v) in &config.options {
+                for (k, v) in &config.options_for($prefix)? {
                     if let Ok(key) = k.to_ascii_lowercase().parse() {
                         b = b.with_config(key, v);
                     }
@@ -165,10 +224,13 @@ impl Remote {
             }};
         }
         let (store, prefix): (Arc<dyn ObjectStore>, Path) = match parsed.scheme() {
-            "s3" | "s3a" => build!(object_store::aws::AmazonS3Builder::new()),
-            "gs" => build!(object_store::gcp::GoogleCloudStorageBuilder::new()),
+            "s3" | "s3a" => build!(object_store::aws::AmazonS3Builder::new(), "AWS_"),
+            "gs" => build!(
+                object_store::gcp::GoogleCloudStorageBuilder::new(),
+                "GOOGLE_"
+            ),
             "az" | "azure" | "abfs" | "abfss" => {
-                build!(object_store::azure::MicrosoftAzureBuilder::new())
+                build!(object_store::azure::MicrosoftAzureBuilder::new(), "AZURE_")
             }
             other => {
                 return Err(Error::Usage(format!(
@@ -243,9 +305,28 @@ impl Remote {
     /// An object's bytes and version (ETag, and the generation where the store has one, as
     /// GCS), `None` when it does not exist; refused above `limit`.
     async fn get(&self, rel: &str, limit: u64) -> Result<Option<(Vec<u8>, UpdateVersion)>> {
-        let r = match self.store.get(&self.key(rel)).await {
+        match self.get_if(rel, limit, GetOptions::default()).await? {
+            Some(Some(got)) => Ok(Some(got)),
+            Some(None) => Err(Error::Remote {
+                action: "read",
+                object: self.object_url(rel),
+                message: "answered 304 Not Modified to a request without conditions".into(),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Self::get`] with conditions: `Some(None)` when a condition answered 304 Not Modified.
+    async fn get_if(
+        &self,
+        rel: &str,
+        limit: u64,
+        opts: GetOptions,
+    ) -> Result<Option<Option<(Vec<u8>, UpdateVersion)>>> {
+        let r = match self.store.get_opts(&self.key(rel), opts).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(object_store::Error::NotModified { .. }) => return Ok(Some(None)),
             Err(e) => return Err(self.err("read", rel, e)),
         };
         if r.meta.size > limit {
@@ -260,7 +341,7 @@ impl Remote {
             version: r.meta.version.clone(),
         };
         let bytes = r.bytes().await.map_err(|e| self.err("read", rel, e))?;
-        Ok(Some((bytes.to_vec(), version)))
+        Ok(Some(Some((bytes.to_vec(), version))))
     }
 
     async fn put(&self, rel: &str, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
@@ -371,6 +452,44 @@ impl Remote {
                 fetched: 0,
             });
         };
+        self.mirror_index(mirror, bytes, etag).await
+    }
+
+    /// Whether the registry changed since the index whose version is `since` was pulled: a
+    /// conditional read of `index.json` (`If-None-Match` on its ETag, one request answered
+    /// 304 when nothing was published). When it changed, the mirror is brought up to date as
+    /// [`Self::pull`] does (every new file verified, `index.json` last) and the new state is
+    /// returned; `None` when it did not.
+    pub fn refresh(&self, mirror: &Registry, since: &UpdateVersion) -> Result<Option<Pulled>> {
+        self.rt.block_on(async {
+            let opts = GetOptions {
+                if_none_match: since.e_tag.clone(),
+                ..GetOptions::default()
+            };
+            match self.get_if(INDEX_FILE, MAX_INDEX_BYTES, opts).await? {
+                Some(None) => Ok(None),
+                Some(Some((_, etag))) if since.e_tag.is_some() && etag.e_tag == since.e_tag => {
+                    // A store that ignores If-None-Match answers 200 with the same ETag.
+                    Ok(None)
+                }
+                Some(Some((bytes, etag))) => self.mirror_index(mirror, bytes, etag).await.map(Some),
+                None => Err(Error::Remote {
+                    action: "read",
+                    object: self.object_url(INDEX_FILE),
+                    message: "the registry's index.json is gone".into(),
+                }),
+            }
+        })
+    }
+
+    /// Bring `mirror` up to date with the index `bytes` just read (version `etag`): every file
+    /// it lists, then the derived files, then `index.json` itself, last.
+    async fn mirror_index(
+        &self,
+        mirror: &Registry,
+        bytes: Vec<u8>,
+        etag: UpdateVersion,
+    ) -> Result<Pulled> {
         let index = manifest::parse_index(&bytes, FsPath::new(&self.object_url(INDEX_FILE)))?;
         // The version files and tarballs, then the blobs their manifests list.
         let mut files: Vec<(String, String, u64)> = Vec::new();
@@ -502,43 +621,67 @@ impl Remote {
                     });
                 }
             }
-            let m = source.read_manifest(v)?;
-            old_blobs.extend(m.documents.into_iter().map(|d| d.sha256));
-            old_blobs.extend(m.assets.into_iter().map(|a| a.sha256));
+            old_blobs.extend(blobs_of(&source.read_manifest(v)?).map(|(sha, ..)| sha));
         }
-        let new: Vec<_> = index
+        let new: Vec<IndexVersion> = index
             .versions
             .iter()
             .filter(|n| !old.iter().any(|o| o.version == n.version))
+            .cloned()
             .collect();
-        let mut up = Uploaded::default();
-        // 1. Content-addressed blobs (overwriting one writes the same bytes).
         let mut blobs: BTreeMap<String, (u64, &'static str)> = BTreeMap::new();
         for v in &new {
-            let m = source.read_manifest(v)?;
-            let docs = m
-                .documents
-                .into_iter()
-                .map(|d| (d.sha256, d.size, MARKDOWN));
-            let assets = m
-                .assets
-                .into_iter()
-                .map(|a| (a.sha256, a.size, asset_content_type(&a.path)));
-            for (sha, size, ctype) in docs.chain(assets) {
+            for (sha, size, ctype) in blobs_of(&source.read_manifest(v)?) {
                 if !old_blobs.contains(&sha) {
                     blobs.insert(sha, (size, ctype));
                 }
             }
         }
-        let blob_files = blobs
+        let mut derived = Vec::new();
+        for rel in [
+            crate::npm::packument_path(&index.name),
+            crate::sign::SIG_FILE.to_string(),
+        ] {
+            if let Ok(b) = crate::fsx::read_regular(&source.path(&rel), MAX_INDEX_BYTES) {
+                derived.push((rel, b));
+            }
+        }
+        let plan = Upload {
+            blobs: blobs
+                .into_iter()
+                .map(|(sha, (size, ctype))| (sha, size, ctype))
+                .collect(),
+            versions: new,
+            index: index_bytes,
+            derived,
+        };
+        self.upload_in_order(source, plan, before).await
+    }
+
+    /// Upload `plan` in the order that keeps the registry valid at every instant (see
+    /// [`Upload`]); the index conditional on `before` (the remote index read at the start).
+    pub fn upload(&self, source: &Registry, plan: Upload, before: &Pulled) -> Result<Uploaded> {
+        self.rt.block_on(self.upload_in_order(source, plan, before))
+    }
+
+    async fn upload_in_order(
+        &self,
+        source: &Registry,
+        plan: Upload,
+        before: &Pulled,
+    ) -> Result<Uploaded> {
+        let mut up = Uploaded::default();
+        // 1. Content-addressed blobs (overwriting one writes the same bytes).
+        let blob_files = plan
+            .blobs
             .into_iter()
-            .map(|(sha, (size, ctype))| (registry::blob_path(&sha), sha, size, ctype))
+            .map(|(sha, size, ctype)| (registry::blob_path(&sha), sha, size, ctype))
             .collect();
         self.put_files(source, blob_files, PutMode::Overwrite, &mut up)
             .await?;
         // 2. Each version: its manifest first, created only if absent (the claim), then the
         //    tarball and the rest, also create-only: a version's files are never replaced.
-        for v in &new {
+        for v in &plan.versions {
             let claim = vec![(
                 v.manifest.path.clone(),
                 v.manifest.sha256.clone(),
@@ -567,29 +710,71 @@ impl Remote {
             Some(v) if before.index.is_some() => PutMode::Update(v.clone()),
             _ => PutMode::Create,
         };
-        up.bytes += index_bytes.len() as u64;
-        self.put(INDEX_FILE, index_bytes, mode).await?;
+        up.bytes += plan.index.len() as u64;
+        self.put(INDEX_FILE, plan.index, mode).await?;
         up.objects += 1;
-        up.versions = new.iter().map(|v| v.version.clone()).collect();
+        up.versions = plan.versions.iter().map(|v| v.version.clone()).collect();
         // 4. Files derived from the index, after it (they describe it).
         let derived = async {
-            for rel in [
-                crate::npm::packument_path(&index.name),
-                crate::sign::SIG_FILE.to_string(),
-            ] {
-                if let Ok(b) = crate::fsx::read_regular(&source.path(&rel), MAX_INDEX_BYTES) {
-                    up.bytes += b.len() as u64;
-                    self.put(&rel, b, PutMode::Overwrite).await?;
-                    up.objects += 1;
-                }
+            for (rel, b) in plan.derived {
+                up.bytes += b.len() as u64;
+                self.put(&rel, b, PutMode::Overwrite).await?;
+                up.objects += 1;
             }
             Ok::<(), Error>(())
         };
         derived.await.map_err(|e| Error::PartlyPublished {
-            version: new.last().map_or_else(String::new, |v| v.version.clone()),
+            version: plan
+                .versions
+                .last()
+                .map_or_else(String::new, |v| v.version.clone()),
             cause: Box::new(e),
         })?;
         Ok(up)
+    }
+
+    /// Whether an object exists under the prefix.
+    pub fn exists(&self, rel: &str) -> Result<bool> {
+        self.rt.block_on(async {
+            match self.store.head(&self.key(rel)).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(self.err("read", rel, e)),
+            }
+        })
+    }
+
+    /// Files the remote index lists, each verified against its sha256, in the order given
+    /// (fetched in parallel).
+    pub fn read_listed(&self, files: &[FileRef]) -> Result<Vec<Vec<u8>>> {
+        self.rt.block_on(async {
+            let results: Vec<Result<Vec<u8>>> = futures_util::stream::iter(files)
+                .map(|f| async move {
+                    let Some((bytes, _)) = self.get(&f.path, f.size.min(MAX_BLOB_BYTES)).await?
+                    else {
+                        return Err(Error::Remote {
+                            action: "read",
+                            object: self.object_url(&f.path),
+                            message: "index.json lists it, but it is missing".into(),
+                        });
+                    };
+                    let actual = sha256_hex(&bytes);
+                    if actual != f.sha256 {
+                        return Err(Error::CorruptRegistry {
+                            path: PathBuf::from(self.object_url(&f.path)),
+                            message: format!(
+                                "sha256 mismatch: expected {}, found {actual}",
+                                f.sha256
+                            ),
+                        });
+                    }
+                    Ok(bytes)
+                })
+                .buffered(PARALLEL)
+                .collect()
+                .await;
+            results.into_iter().collect()
+        })
     }
 
     /// Upload registry files of `source`, each checked against its hash first, in parallel.

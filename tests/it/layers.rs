@@ -639,3 +639,41 @@ fn the_length_scanner_counts_signature_to_closing_brace() {
     let counted: Vec<String> = long_functions(&code, 0).into_iter().map(|f| f.0).collect();
     assert_eq!(counted, ["short", "long", "exact"]);
 }
+
+/// The viewer (`src/operations/web/`) shows a registry: everything it says comes from the
+/// registry's own files (the index, manifests, diffs), so it never needs, nor makes up, a
+/// project's `kbrel.toml` (the status page once built a stand-in `Config` to call
+/// `history::status_after_history`).
+#[test]
+fn the_viewer_reads_no_project_configuration() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src/operations/web"), &mut files);
+    assert!(files.len() > 3, "{files:?}");
+    let mut named = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let code = without_test_modules(&code_only(&text));
+        for prefix in ["crate::", "super::"] {
+            for (line, path) in paths_after(&code, prefix) {
+                if path.first().map(String::as_str) == Some("config") {
+                    named.push(format!(
+                        "{}:{line}: {prefix}{}",
+                        f.display(),
+                        path.join("::")
+                    ));
+                }
+            }
+        }
+        for (i, l) in code.lines().enumerate() {
+            if l.contains("Config::") || l.contains("Config {") {
+                named.push(format!("{}:{}: {}", f.display(), i + 1, l.trim()));
+            }
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "the viewer names the project configuration:\n{}",
+        named.join("\n")
+    );
+}

@@ -301,3 +301,67 @@ fn mdx_bad_inputs_are_findings_naming_file_and_line() {
     in_dir(&dir, &["publish", "1.0.0", "--date", "2026-03-01"]).code(2);
     assert_same_tree(&before, &snapshot(&dir.join("releases")), "registry");
 }
+
+/// `[bundle] mdx = "markdown"`: the bundles (the object bundles and the `{ meta, body }`
+/// bundle) hold the plain-markdown form of an `.mdx` document that imports components and
+/// nests them (`Tabs` of `Tab`s holding a `Note`), mapped by configuration; `docs/` keeps
+/// the source byte for byte, and `.md` documents are untouched. Without the key, the bundle
+/// holds the source (`an_mdx_document_is_published_with_its_source_unchanged`).
+#[test]
+fn bundle_mdx_markdown_puts_the_plain_form_in_the_bundles() {
+    let (_t, dir) = fixture("folders");
+    in_dir(&dir, &["init"]).success();
+    let cfg = fs::read_to_string(dir.join("kbrel.toml")).unwrap();
+    fs::write(
+        dir.join("kbrel.toml"),
+        format!(
+            "{cfg}\n[bundle]\nmdx = \"markdown\"\nmeta = true\n\n[bundle.mdx_components]\nNote = \"blockquote\"\nTab = \"children\"\n"
+        ),
+    )
+    .unwrap();
+    in_dir(&dir, &["publish", "1.0.0", "--date", "2026-03-01"]).success();
+    let tgz = fs::read(dir.join("releases/acme-kb-1.0.0.tgz")).unwrap();
+    let entries = tar_entries(&tgz);
+    let file = |p: &str| {
+        let b = entries
+            .iter()
+            .find(|(n, _, _)| n == p)
+            .map(|(_, _, b)| b.clone())
+            .unwrap_or_else(|| panic!("{p} not in the tarball"));
+        String::from_utf8(b).unwrap()
+    };
+    // The value of `key` in a bundle whose entries are one per line (`  "<key>": <value>,`).
+    let value = |js: &str, key: &str, after: &str| -> String {
+        let line = js
+            .lines()
+            .find(|l| l.starts_with(&format!("  \"{key}\": ")))
+            .unwrap_or_else(|| panic!("no {key} in {js}"));
+        let v = line[4 + key.len() + 2..].trim_end_matches(',');
+        let v = v.strip_prefix(after).unwrap_or(v);
+        let end = v.rfind('"').unwrap();
+        serde_json::from_str(&v[..=end]).unwrap()
+    };
+    let source = fs::read_to_string(dir.join("content/en/guide/setup.mdx")).unwrap();
+    assert_eq!(file("package/docs/en/guide/setup.mdx"), source);
+    let plain = "---\ntitle: Setup\ndescription: Setup steps\ndate: 2026-01-05\n---\n\n# Setup\n\n## macOS\n\n> Needs Homebrew.\n\n```sh\nbrew install acme\n```\n\n## Linux\n\n```sh\napt install acme\n```\n\nVersion .\n";
+    let esm = file("package/dist/esm/en.js");
+    assert_eq!(value(&esm, "Setup", ""), plain);
+    assert!(!esm.contains("import { Tabs"), "{esm}");
+    let iife = file("package/dist/iife/en.js");
+    assert!(
+        iife.contains(&serde_json::to_string(plain).unwrap()),
+        "{iife}"
+    );
+    // The `{ meta, body }` bundle: the front matter parsed from the source, the plain body.
+    let meta = file("package/dist/esm/en.meta.js");
+    let body = value(
+        &meta,
+        "Setup",
+        "{ meta: { \"date\": \"2026-01-05\", \"description\": \"Setup steps\", \"title\": \"Setup\" }, body: ",
+    );
+    let (_, after_front_matter) = plain.split_once("---\n\n").unwrap();
+    assert_eq!(body, format!("\n{after_front_matter}"));
+    // An `.md` document keeps its text in the bundle.
+    let faq = fs::read_to_string(dir.join("content/en/faq.md")).unwrap();
+    assert_eq!(value(&esm, "Faq", ""), faq);
+}

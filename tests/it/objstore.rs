@@ -826,3 +826,310 @@ fn a_publish_whose_index_changed_meanwhile_fails_its_conditional_write_and_lists
         .success()
         .stderr_has(&["no leftovers"]);
 }
+
+/// `kbrel push <version> --to s3://…` in a process with the moto credentials.
+fn push_one(kb: &Kb, port: u16, mirror: &Path, version: &str) -> Run {
+    let mut cmd = kb.cmd();
+    s3_env(&mut cmd, port, mirror);
+    run(cmd.args(["push", version, "--to", URL]))
+}
+
+/// One release at a time: each push merges its version into the bucket's index (conditional
+/// write), so pushing 1.0.0 then 1.1.0 gives the bucket exactly the registry that published
+/// them, byte for byte; a version diffed against one the bucket lacks waits for it; a version
+/// the bucket has is a no-op when identical and refused when not.
+#[test]
+fn push_one_version_at_a_time_merges_into_the_bucket_index() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    kb.publish(&["1.0.0"]).success();
+    kb.apply_release_2_changes();
+    kb.publish(&["1.1.0"]).success();
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = tmp.path().join("m");
+
+    // 1.1.0 was diffed against 1.0.0, which the bucket does not have yet.
+    push_one(&kb, m.port, &mirror, "1.1.0")
+        .code(2)
+        .stderr_has(&["1.1.0 was diffed against 1.0.0", "push 1.0.0 first"]);
+    assert!(m.list("team/kb").is_empty(), "{:?}", m.list("team/kb"));
+
+    let r = push_one(&kb, m.port, &mirror, "1.0.0").success();
+    assert!(r.stdout.contains("acme-kb@1.0.0 pushed"), "{}", r.stdout);
+    assert_eq!(versions(&m), ["1.0.0"]);
+    assert_eq!(index(&m)["dist_tags"]["latest"], "1.0.0");
+    // blobs + 3 version files + tarball + index + packument
+    assert_eq!(
+        uploaded_count(&r),
+        blobs_of(&m, "1.0.0").len() + 6,
+        "{}",
+        r.stderr
+    );
+
+    let r = push_one(&kb, m.port, &mirror, "latest").success();
+    assert!(r.stdout.contains("acme-kb@1.1.0 pushed"), "{}", r.stdout);
+    let new_blobs = blobs_of(&m, "1.1.0")
+        .difference(&blobs_of(&m, "1.0.0"))
+        .count();
+    assert_eq!(uploaded_count(&r), new_blobs + 6, "{}", r.stderr);
+    // The bucket now holds what the local registry holds: the same index (sequence and
+    // dist-tags included) and the same packument, byte for byte.
+    for rel in [
+        "index.json",
+        "acme-kb",
+        "v/1.1.0/diff.json",
+        "acme-kb-1.1.0.tgz",
+    ] {
+        assert_eq!(
+            m.get(&format!("team/kb/{rel}")).unwrap(),
+            fs::read(kb.reg(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    let v = run(s3(&kb, m.port, &tmp.path().join("fresh")).arg("verify")).success();
+    assert!(v.stderr.contains("no leftovers"), "{}", v.stderr);
+
+    // Identical again: nothing uploaded.
+    push_one(&kb, m.port, &mirror, "1.0.0")
+        .success()
+        .stdout_has(&["already present (identical)"])
+        .stderr_has(&["nothing uploaded"]);
+
+    // Other bytes under a version the bucket has: refused, nothing changes.
+    let other = Kb::new();
+    other.edit(
+        "en/intro.md",
+        "one task per page",
+        "one task per page (other)",
+    );
+    other.publish(&["1.0.0"]).success();
+    let before = m.list("team/kb");
+    let index_before = m.get("team/kb/index.json").unwrap();
+    push_one(&other, m.port, &tmp.path().join("o"), "1.0.0")
+        .code(2)
+        .stderr_has(&["1.0.0", "a published version never changes"]);
+    assert_eq!(m.list("team/kb"), before);
+    assert_eq!(m.get("team/kb/index.json").unwrap(), index_before);
+
+    // Consumers sync through the bucket: the tree the local registry gives.
+    let cache = tmp.path().join("cache");
+    let mut cmd = common::kbrel();
+    cmd.args(["sync", "--from", URL, "--into"]).arg(&cache);
+    s3_env(&mut cmd, m.port, &tmp.path().join("ms"));
+    run(&mut cmd).success();
+    let local = tmp.path().join("local-cache");
+    let mut cmd = common::kbrel();
+    cmd.args(["sync", "--from"])
+        .arg(kb.registry())
+        .arg("--into")
+        .arg(&local);
+    run(&mut cmd).success();
+    assert_eq!(
+        common::snapshot(&fs::canonicalize(cache.join(".kbrel/current")).unwrap()),
+        common::snapshot(&fs::canonicalize(local.join(".kbrel/current")).unwrap())
+    );
+}
+
+/// `git` in `dir` with a fixed identity and date.
+fn git(dir: &Path, epoch: i64, args: &[&str]) {
+    let date = format!("@{epoch} +0000");
+    let out = Command::new("git")
+        .current_dir(dir)
+        .env("GIT_AUTHOR_DATE", &date)
+        .env("GIT_COMMITTER_DATE", &date)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+        .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+/// `import --from-git` into a bucket writes the registry a folder import writes, in order.
+#[test]
+fn import_from_git_into_a_bucket() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    let root = kb.root();
+    git(root, 1_700_000_000, &["init", "-q", "-b", "main"]);
+    git(root, 1_700_000_000, &["add", "-A"]);
+    git(root, 1_700_000_000, &["commit", "-q", "-m", "first"]);
+    git(root, 1_700_000_000, &["tag", "-a", "v1.0.0", "-m", "1.0.0"]);
+    kb.apply_release_2_changes();
+    git(root, 1_700_086_400, &["add", "-A"]);
+    git(root, 1_700_086_400, &["commit", "-q", "-m", "second"]);
+    git(root, 1_700_086_400, &["tag", "-a", "v1.1.0", "-m", "1.1.0"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run(s3(&kb, m.port, &tmp.path().join("m")).args(["import", "--from-git"])).success();
+    assert!(r.stderr.contains("(lists 1.0.0, 1.1.0)"), "{}", r.stderr);
+    assert_eq!(versions(&m), ["1.0.0", "1.1.0"]);
+    let local = tmp.path().join("local");
+    run(kb.cmd_with(&local).args(["import", "--from-git"])).success();
+    for rel in [
+        "index.json",
+        "acme-kb",
+        "acme-kb-1.0.0.tgz",
+        "v/1.1.0/diff.json",
+    ] {
+        assert_eq!(
+            m.get(&format!("team/kb/{rel}")).unwrap(),
+            fs::read(local.join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    run(s3(&kb, m.port, &tmp.path().join("v")).arg("verify"))
+        .success()
+        .stderr_has(&["no leftovers"]);
+    // Again: every tag is there, nothing uploaded.
+    run(s3(&kb, m.port, &tmp.path().join("m")).args(["import", "--from-git"]))
+        .success()
+        .stderr_has(&["nothing uploaded"]);
+}
+
+/// A temporary home with `~/.aws/credentials` and `~/.aws/config` for moto on `port`.
+fn aws_home(port: u16) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    fs::create_dir_all(home.path().join(".aws")).unwrap();
+    fs::write(
+        home.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n[ci]\naws_access_key_id = test\naws_secret_access_key = test\n",
+    )
+    .unwrap();
+    fs::write(
+        home.path().join(".aws/config"),
+        format!(
+            "[default]\nregion = eu-west-1\n\n[profile ci]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:{port}\ns3 =\n  addressing_style = path\n"
+        ),
+    )
+    .unwrap();
+    home
+}
+
+/// A command with no AWS variable but `AWS_ALLOW_HTTP`, and `home` as its home folder.
+fn without_aws_env(cmd: &mut Command, home: &Path, mirror: &Path) {
+    for k in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT",
+        "AWS_ENDPOINT_URL",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONFIG_FILE",
+    ] {
+        cmd.env_remove(k);
+    }
+    cmd.env("HOME", home)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("KBREL_MIRROR_DIR", mirror);
+}
+
+/// Credentials, region and endpoint come from the profile named by `AWS_PROFILE` in
+/// `~/.aws/credentials` and `~/.aws/config` (the endpoint too: without the profile, nothing
+/// would reach moto); a profile that is not there is named.
+#[test]
+fn credentials_come_from_the_aws_profile_files() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    let home = aws_home(m.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = kb.cmd_with(Path::new(URL));
+    without_aws_env(&mut cmd, home.path(), &tmp.path().join("m"));
+    cmd.env("AWS_PROFILE", "ci");
+    run(cmd
+        .args(["publish", "1.0.0", "--changelog"])
+        .arg(kb.changelog()))
+    .success();
+    assert_eq!(versions(&m), ["1.0.0"]);
+
+    // The files named by AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE instead.
+    let elsewhere = tmp.path().join("aws");
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::rename(home.path().join(".aws/credentials"), elsewhere.join("c")).unwrap();
+    fs::rename(home.path().join(".aws/config"), elsewhere.join("f")).unwrap();
+    let mut cmd = kb.cmd_with(Path::new(URL));
+    without_aws_env(&mut cmd, home.path(), &tmp.path().join("m2"));
+    cmd.env("AWS_PROFILE", "ci")
+        .env("AWS_SHARED_CREDENTIALS_FILE", elsewhere.join("c"))
+        .env("AWS_CONFIG_FILE", elsewhere.join("f"));
+    run(cmd.arg("verify")).success();
+
+    // A profile that is in neither file.
+    let mut cmd = kb.cmd_with(Path::new(URL));
+    without_aws_env(&mut cmd, home.path(), &tmp.path().join("m3"));
+    cmd.env("AWS_PROFILE", "prod")
+        .env("AWS_SHARED_CREDENTIALS_FILE", elsewhere.join("c"))
+        .env("AWS_CONFIG_FILE", elsewhere.join("f"));
+    run(cmd.arg("verify"))
+        .code(2)
+        .stderr_has(&["AWS profile `prod`", "profiles there: ci, default"]);
+}
+
+/// `serve --registry s3://…` follows the bucket: a release published there after it started
+/// is served within the poll interval, mirrored off the request path.
+#[test]
+fn serve_from_a_bucket_sees_later_publishes() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    let tmp = tempfile::tempdir().unwrap();
+    publish(&kb, m.port, &tmp.path().join("m0"), "1.0.0").success();
+    let mut cmd = common::kbrel();
+    cmd.args(["serve", URL, "--addr", "127.0.0.1:0", "--poll", "1"]);
+    s3_env(&mut cmd, m.port, &tmp.path().join("ms"));
+    let proc = Proc::spawn("kbrel serve", &mut cmd);
+    let line = proc
+        .output
+        .wait_for(Duration::from_secs(30), |l| l.starts_with("serving "))
+        .unwrap_or_else(|| panic!("serve did not start:\n{}", proc.output.text()));
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_string();
+    let served = || -> Vec<u8> {
+        ureq::get(&format!("http://{addr}/index.json"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_vec()
+            .unwrap()
+    };
+    assert_eq!(served(), m.get("team/kb/index.json").unwrap());
+
+    kb.apply_release_2_changes();
+    publish(&kb, m.port, &tmp.path().join("m1"), "1.1.0").success();
+    let published = m.get("team/kb/index.json").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while served() != published {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve still shows the old index:\n{}",
+            proc.output.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The new release's files are served too, and the log says what was mirrored.
+    let mut r = ureq::get(&format!("http://{addr}/acme-kb-1.1.0.tgz"))
+        .call()
+        .unwrap();
+    assert_eq!(
+        r.body_mut().read_to_vec().unwrap(),
+        m.get("team/kb/acme-kb-1.1.0.tgz").unwrap()
+    );
+    assert!(
+        proc.output
+            .wait_for(Duration::from_secs(5), |l| l
+                .starts_with("mirrored s3://kbrel-test/team/kb")
+                && l.contains("lists 1.0.0, 1.1.0"))
+            .is_some(),
+        "{}",
+        proc.output.text()
+    );
+}

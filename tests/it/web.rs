@@ -129,14 +129,6 @@ fn html(reg: &Registry, index: &Index, path: &str) -> String {
     p.body
 }
 
-macro_rules! snap {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "../web/snapshots", prepend_module_to_snapshot => false }, {
-            insta::assert_snapshot!($name, $value);
-        })
-    };
-}
-
 /// Markup every page must have: landmarks, a skip link, external assets only.
 fn assert_page_basics(path: &str, body: &str) {
     for needle in [
@@ -191,7 +183,7 @@ fn pages_render_as_snapshots() {
         home.contains("zh</span>: 4 current, 1 outdated, 0 missing, 0 orphaned"),
         "{home}"
     );
-    snap!("index", home);
+    insta::assert_snapshot!("index", home);
 
     let diff = html(&reg, &index, "diff/1.0.0...1.1.0");
     assert_page_basics("/diff", &diff);
@@ -225,7 +217,7 @@ fn pages_render_as_snapshots() {
         "raw script in the diff page"
     );
     assert!(!has_event_handler(&diff));
-    snap!("diff", diff);
+    insta::assert_snapshot!("diff", diff);
 
     let swapped = html(&reg, &index, "diff/1.1.0...1.0.0");
     assert!(
@@ -238,7 +230,7 @@ fn pages_render_as_snapshots() {
         .lines()
         .filter(|l| l.contains("class=\"notice\""))
         .collect();
-    snap!("diff_swapped_notice", notice);
+    insta::assert_snapshot!("diff_swapped_notice", notice);
 
     let filtered = page(&reg, &index, "diff/1.0.0...1.1.0", "q=faq").body;
     assert_eq!(
@@ -270,7 +262,7 @@ fn pages_render_as_snapshots() {
             .body
             .contains("rename from en/guide/setup.md\nrename to en/guide/installation.md\n")
     );
-    snap!("diff_patch", patch.body);
+    insta::assert_snapshot!("diff_patch", patch.body);
 
     let hostile = html(&reg, &index, "v/1.1.0/en/hostile.md");
     assert_page_basics("/v/1.1.0/en/hostile.md", &hostile);
@@ -283,12 +275,12 @@ fn pages_render_as_snapshots() {
     );
     assert!(!has_event_handler(&hostile), "{hostile}");
     assert!(hostile.contains("<a href=\"intro.md\">a safe one</a>"));
-    snap!("doc_hostile", hostile);
+    insta::assert_snapshot!("doc_hostile", hostile);
 
     let zh = html(&reg, &index, "v/1.1.0/zh/intro.md");
     assert!(zh.contains("<article class=\"markdown\" lang=\"zh\">"));
     assert!(zh.contains("hreflang=\"en\""));
-    snap!("doc_zh", zh);
+    insta::assert_snapshot!("doc_zh", zh);
 
     let status = html(&reg, &index, "status");
     assert_page_basics("/status", &status);
@@ -301,13 +293,13 @@ fn pages_render_as_snapshots() {
     assert!(
         status.contains("+In `/var/log/acme/agent.log`, rotated every day and kept for a week.")
     );
-    snap!("status", status);
+    insta::assert_snapshot!("status", status);
 
     let list = html(&reg, &index, "v/1.1.0/");
     assert!(
         list.contains("<a href=\"/v/1.1.0/zh/guide/installation.md\">guide/installation.md</a>")
     );
-    snap!("version", list);
+    insta::assert_snapshot!("version", list);
 
     for (path, needle) in [
         ("v/9.9.9/en/intro.md", "9.9.9"),
@@ -326,7 +318,7 @@ fn pages_render_as_snapshots() {
         );
         assert!(p.body.contains(needle), "{path}: {needle:?} in\n{}", p.body);
     }
-    snap!(
+    insta::assert_snapshot!(
         "not_found",
         page(&reg, &index, "v/1.1.0/en/<script>.md", "").body
     );

@@ -48,6 +48,8 @@ try {
   else console.log(`${report.name}@${report.version}: ${report.upToDate ? "up to date" : `${report.documentsFetched} documents fetched`} (${report.requests} requests, ${report.bytesOnWire} bytes on the wire)`);
 } catch (e) {
   if (e instanceof KbrelError) {
+    // With --json, the failure as data first, in the shape of `kbrel sync --json`.
+    if (args.json) console.log(JSON.stringify({ error: { check: e.check, message: e.message, refusal: e.refusal } }, null, 2));
     console.error(`error[${e.check}]: ${e.message}`);
     process.exit(2);
   }

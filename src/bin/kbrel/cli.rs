@@ -229,7 +229,11 @@ Examples:
 
 Object storage: `kbrel push all --to s3://bucket/prefix` (or gs://, az://) copies the whole
 registry into the bucket: new blobs, each new version's files (create-only), index.json last
-with a conditional write, then the packument and signature."
+with a conditional write, then the packument and signature. `kbrel push 1.3.4 --to s3://…`
+copies one release: its blobs the bucket lacks, its files (create-only), then the bucket's
+index.json with the version merged in (conditional write; dist-tags as publish sets them, or
+--tag), then the packument. A version the bucket has is a no-op if identical, an error if not;
+the version it was diffed against must be there first; a signed bucket index is refused."
     )]
     Push(PushArgs),
     /// Manage ed25519 signing keys for index.json
@@ -643,13 +647,17 @@ pub struct ServeArgs {
     /// Let web pages of this origin read the registry (CORS; `*` for any origin; repeatable)
     #[arg(long, value_name = "ORIGIN")]
     pub cors: Vec<String>,
+    /// With a registry in object storage: check its index.json every SECS (a conditional
+    /// request) and mirror a new release off the request path; 0: never [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub poll: Option<u64>,
 }
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Version (or dist-tag / latest) to push; `all` for object storage
+    /// Version (or dist-tag / latest) to push; `all` (object storage only): every version
     pub version: String,
-    /// npm registry URL, or s3://, gs://, az:// to copy the registry into object storage
+    /// npm registry URL, or s3://, gs://, az:// to copy releases into object storage
     #[arg(long, value_name = "URL")]
     pub to: String,
     /// Auth token [default: $KBREL_NPM_TOKEN, else $NPM_TOKEN]

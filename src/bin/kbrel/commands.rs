@@ -72,17 +72,20 @@ fn remote_arg(cli: &mut Cli) -> Option<String> {
     url.to_str().map(str::to_string)
 }
 
-/// The object store options from the environment: every `AWS_*`, `GOOGLE_*` and `AZURE_*`
-/// variable, named as `object_store` reads them (credentials are never stored by kbrel).
+/// What the object stores read from the environment: every `AWS_*`, `GOOGLE_*` and `AZURE_*`
+/// variable, and the home folder (`~/.aws/credentials`, `~/.aws/config`); credentials are
+/// never stored by kbrel.
 fn remote_config() -> kbrel::remote::RemoteConfig {
-    let options = std::env::vars()
+    let env = std::env::vars()
         .filter(|(k, _)| {
             k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
         })
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
     kbrel::remote::RemoteConfig {
-        options,
+        env,
+        home: std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from),
         ..Default::default()
     }
 }
@@ -118,6 +121,19 @@ fn run_remote(mut cli: Cli, url: &str) -> Result<u8> {
     }
     let mirror = Registry::new(mirror_dir(url)?);
     let before = remote.pull(&mirror)?;
+    let remote = std::sync::Arc::new(*remote);
+    if let Command::Serve(a) = &mut cli.command {
+        // The mirror follows the bucket off the request path; `serve` reloads a changed
+        // index.json of its folder by itself.
+        let every = Duration::from_secs(a.poll.take().unwrap_or(30));
+        if let (false, Some(etag)) = (every.is_zero(), before.etag.clone()) {
+            let (remote, dir, quiet) = (remote.clone(), mirror.dir.clone(), cli.global.quiet);
+            std::thread::Builder::new()
+                .name("kbrel-mirror-poll".into())
+                .spawn(move || follow_bucket(&remote, &Registry::new(dir), etag, every, quiet))
+                .context("cannot start the thread that follows the bucket")?;
+        }
+    }
     let writes = matches!(cli.command, Command::Publish(_) | Command::Import(_));
     let repair = matches!(&cli.command, Command::Verify(a) if a.repair);
     let verify_json = matches!(&cli.command, Command::Verify(a) if a.json);
@@ -146,6 +162,31 @@ fn run_remote(mut cli: Cli, url: &str) -> Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// Keep `mirror` up to date with `remote` for `serve`: every `every`, a conditional read of
+/// index.json; a new release is mirrored (verified, index last). Errors are printed and the
+/// last mirrored index stays served.
+fn follow_bucket(
+    remote: &kbrel::remote::Remote,
+    mirror: &Registry,
+    mut etag: kbrel::remote::UpdateVersion,
+    every: Duration,
+    quiet: bool,
+) {
+    loop {
+        std::thread::sleep(every);
+        match remote.refresh(mirror, &etag) {
+            Ok(None) => {}
+            Ok(Some(pulled)) => {
+                output::mirrored(&pulled, remote.url(), quiet);
+                if let Some(e) = pulled.etag {
+                    etag = e;
+                }
+            }
+            Err(e) => output::mirror_failed(&e, remote.url()),
+        }
+    }
 }
 
 /// Find and load the configuration, then apply the global overrides.
@@ -1159,7 +1200,8 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
         _ => true,
     };
     let mut statuses = kbrel::history::status_after_history(
-        &cfg,
+        &cfg.content.languages,
+        cfg.source_language(),
         &reg,
         index.as_ref(),
         kbrel::history::HistoryFilter {
@@ -1309,6 +1351,12 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
         ))
         .into());
     }
+    if args.poll.is_some() {
+        return Err(kbrel::Error::Usage(
+            "--poll is for a registry in object storage (s3://, gs://, az://); a folder's index.json is checked on every request".into(),
+        )
+        .into());
+    }
     let reg = Registry::new(registry_arg(g, args.dir.as_ref())?);
     kbrel::server::check_registry(&reg)?;
     let quiet = g.quiet;
@@ -1362,22 +1410,23 @@ fn push(g: &Global, args: PushArgs) -> Result<u8> {
     let reg = Registry::new(registry_arg(g, None)?);
     let index = kbrel::server::check_registry(&reg)?;
     if kbrel::remote::is_remote_url(&args.to) && !args.to.starts_with("http") {
-        // Object storage: copy the whole local registry, in order, index last.
-        if args.version != "all" {
-            return Err(kbrel::Error::Usage(format!(
-                "push to {}: object storage receives the whole registry; write `kbrel push all --to {}`",
-                args.to, args.to
-            ))
-            .into());
-        }
         let kbrel::remote::Location::Remote(remote) =
             kbrel::remote::parse_location(&args.to, &remote_config())?
         else {
             unreachable!("an object storage URL")
         };
-        let before = remote.index_state()?;
-        let up = remote.upload_new(&reg, &before)?;
-        output::uploaded(&up, remote.url(), g.quiet);
+        if args.version == "all" {
+            // The whole local registry, in order, index last.
+            let before = remote.index_state()?;
+            let up = remote.upload_new(&reg, &before)?;
+            output::uploaded(&up, remote.url(), g.quiet);
+            return Ok(0);
+        }
+        // One release, merged into the remote index (conditional write).
+        let (report, up) =
+            kbrel::push::push_to_bucket(&reg, &index, &args.version, &remote, args.tag.as_deref())?;
+        output::uploaded(&up, remote.url(), g.quiet || args.json);
+        output::push(&report, args.json)?;
         return Ok(0);
     }
     let token = args
@@ -1431,7 +1480,8 @@ fn key(cmd: KeyCommand) -> Result<u8> {
 fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
     use std::io::IsTerminal;
     if args.offline {
-        let report = kbrel::sync::check_offline(&args.into)?;
+        let report =
+            kbrel::sync::check_offline(&args.into).map_err(|e| sync_failed(e, args.json))?;
         output::sync_offline(&report, args.json)?;
         return Ok(if report.problems.is_empty() { 0 } else { 1 });
     }
@@ -1488,6 +1538,20 @@ fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    output::sync(&result?, &args.into, args.json)?;
+    let report = result.map_err(|e| sync_failed(e, args.json))?;
+    output::sync(&report, &args.into, args.json)?;
     Ok(0)
+}
+
+/// A failed sync: with `--json`, the failure as data on stdout first (`sync::FailureJson`);
+/// then the error as every command reports it (a refusal's message, or the library error with
+/// its hint).
+fn sync_failed(e: kbrel::sync::SyncError, as_json: bool) -> anyhow::Error {
+    if as_json && let Err(printing) = output::sync_failure(&e.to_json()) {
+        return printing;
+    }
+    match e {
+        kbrel::sync::SyncError::Refused(r) => anyhow::Error::new(*r),
+        kbrel::sync::SyncError::Other(e) => e.into(),
+    }
 }

@@ -1337,6 +1337,11 @@ pub fn sync(
     emit(&s)
 }
 
+/// `kbrel sync --json` when the sync failed (the message also goes to stderr).
+pub fn sync_failure(f: &kbrel::sync::FailureJson) -> anyhow::Result<()> {
+    json(f)
+}
+
 pub fn sync_offline(r: &kbrel::sync::OfflineReport, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(r);
@@ -1376,6 +1381,31 @@ pub fn uploaded(up: &kbrel::remote::Uploaded, url: &str, quiet: bool) {
             }
         );
     }
+}
+
+/// `serve` mirrored a changed index of the bucket it serves.
+pub fn mirrored(p: &kbrel::remote::Pulled, url: &str, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let listed = p.index.as_ref().map_or_else(String::new, |i| {
+        let vs: Vec<&str> = i.versions.iter().map(|v| v.version.as_str()).collect();
+        format!(": sequence {}, lists {}", i.sequence, vs.join(", "))
+    });
+    eprintln!(
+        "mirrored {} ({} new files){listed}",
+        sanitize(url),
+        p.fetched
+    );
+}
+
+/// `serve` could not follow the bucket it serves this time.
+pub fn mirror_failed(e: &kbrel::Error, url: &str) {
+    eprintln!(
+        "error: cannot follow {}: {}; still serving the last mirrored index",
+        sanitize(url),
+        sanitize(&e.chain())
+    );
 }
 
 /// Objects under a registry prefix that its index does not account for.

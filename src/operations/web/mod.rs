@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use similar::{Algorithm, DiffOp, TextDiff};
 
-use crate::config::Config;
 use crate::content::{body_of, raw_front_matter};
 use crate::diff::{self, patch, word};
 use crate::error::{Error, Result};
