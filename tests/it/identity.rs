@@ -1651,12 +1651,12 @@ fn published_ranges_compose_the_stored_diffs_and_say_what_the_manifests_say() {
     // The messy fixture: numbered CJK folders, missing front matter, duplicate urls.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let releases = kbrel::messy::history(&kbrel::messy::MessySpec {
+    let releases = kbrel_synth::messy::history(&kbrel_synth::messy::MessySpec {
         releases: 5,
-        ..kbrel::messy::MessySpec::default()
+        ..kbrel_synth::messy::MessySpec::default()
     });
-    kbrel::git::write_history(dir, &kbrel::messy::commits(&releases)).unwrap();
-    fs::write(dir.join("kbrel.toml"), kbrel::messy::config_toml()).unwrap();
+    kbrel_synth::repo::write_history(dir, &kbrel_synth::messy::commits(&releases)).unwrap();
+    fs::write(dir.join("kbrel.toml"), kbrel_synth::messy::config_toml()).unwrap();
     kbrel(dir, &["import", "--from-git", "--quiet"]);
     let versions: Vec<String> = releases
         .iter()
