@@ -1022,8 +1022,8 @@ fn asset_blobs_to_write<'a>(
         if !present {
             out.push((
                 a.sha256.as_str(),
-                registry::BlobData::File {
-                    path: &a.source,
+                registry::BlobData::Asset {
+                    source: &a.source,
                     size: a.size,
                 },
             ));

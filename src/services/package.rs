@@ -1220,43 +1220,44 @@ fn emit_assets(
         header_bytes(&format!("package/docs/{}", a.path), a.size, &mut head)?;
         deflated(&head, &mut crc, emit)?;
         total += head.len() as u64;
-        let (file, _) =
-            crate::fsx::open_regular(&a.source).map_err(|e| Error::io("read", &a.source, e))?;
-        let mut reader = crate::hash::HashingReader::new(file.take(a.size.saturating_add(1)));
         let stored = level == 0 || is_stored(&a.path);
-        loop {
-            let mut n = 0;
-            while n < buf.len() {
-                match reader.read(&mut buf[n..]) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::io("read", &a.source, e)),
+        let (sha, len) = crate::git::with_asset_reader(&a.source, |file| {
+            let mut reader =
+                crate::hash::HashingReader::new(Read::take(file, a.size.saturating_add(1)));
+            loop {
+                let mut n = 0;
+                while n < buf.len() {
+                    match reader.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(Error::io("read", a.source.describe(), e)),
+                    }
                 }
-            }
-            if n == 0 {
-                break;
-            }
-            let chunk = &buf[..n];
-            if stored {
-                crc.update(chunk);
-                for block in chunk.chunks(65_535) {
-                    let len = block.len() as u16;
-                    let mut h = [0u8; 5];
-                    h[1..3].copy_from_slice(&len.to_le_bytes());
-                    h[3..5].copy_from_slice(&(!len).to_le_bytes());
-                    emit(&h)?;
-                    emit(block)?;
+                if n == 0 {
+                    break;
                 }
-            } else {
-                deflated(chunk, &mut crc, emit)?;
+                let chunk = &buf[..n];
+                if stored {
+                    crc.update(chunk);
+                    for block in chunk.chunks(65_535) {
+                        let len = block.len() as u16;
+                        let mut h = [0u8; 5];
+                        h[1..3].copy_from_slice(&len.to_le_bytes());
+                        h[3..5].copy_from_slice(&(!len).to_le_bytes());
+                        emit(&h)?;
+                        emit(block)?;
+                    }
+                } else {
+                    deflated(chunk, &mut crc, emit)?;
+                }
+                total += n as u64;
             }
-            total += n as u64;
-        }
-        let (sha, len) = reader.finish();
+            Ok(reader.finish())
+        })?;
         if sha != a.sha256 || len != a.size {
             return Err(Error::Content {
-                path: a.source.clone(),
+                path: a.source.describe(),
                 message: format!(
                     "the file changed while it was published (it held {} bytes hashing to {}, now {len} bytes hashing to {sha}); publish again",
                     a.size, a.sha256
