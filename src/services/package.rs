@@ -1276,15 +1276,30 @@ fn emit_assets(
 
 /// The hashes [`integrity_of`] computes, fed part by part.
 #[derive(Default)]
-struct Hashes {
+pub struct Hashes {
     sha256: Sha256,
     sha512: Sha512,
     sha1: Sha1,
     size: u64,
 }
 
+/// A reader that feeds what passes through it to [`Hashes`]: a tarball checked and unpacked
+/// in one pass ([`stream_entries`]).
+pub struct HashesReader<R> {
+    pub inner: R,
+    pub hashes: Hashes,
+}
+
+impl<R: Read> Read for HashesReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hashes.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 impl Hashes {
-    fn update(&mut self, part: &[u8]) {
+    pub fn update(&mut self, part: &[u8]) {
         self.sha256.update(part);
         self.sha512.update(part);
         self.sha1.update(part);
@@ -1292,7 +1307,7 @@ impl Hashes {
     }
 
     /// (sha256 hex, `sha512-<base64>`, sha1 hex, size).
-    fn finish(self) -> (String, String, String, u64) {
+    pub fn finish(self) -> (String, String, String, u64) {
         let integrity = format!(
             "sha512-{}",
             base64::engine::general_purpose::STANDARD.encode(self.sha512.finalize())
@@ -2142,10 +2157,32 @@ pub fn for_each_entry(
     limits: UnpackLimits,
     mut f: impl FnMut(&str, &[u8]) -> Result<()>,
 ) -> Result<()> {
-    let bad = |message: String| Error::corrupt(what, message);
-    let gz = flate2::read::GzDecoder::new(tgz);
-    let mut archive = tar::Archive::new(gz.take(limits.max_unpacked + 1));
     let mut buf: Vec<u8> = Vec::new();
+    stream_entries(tgz, what, limits, |rel, size, entry| {
+        buf.clear();
+        buf.reserve(size.min(64 << 20) as usize);
+        entry
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::corrupt(what, format!("entry `package/{rel}`: {e}")))?;
+        f(rel, &buf)
+    })?;
+    Ok(())
+}
+
+/// [`unpack`]'s reading and checks over a reader, streamed: `f` gets each entry's
+/// `package/`-relative path, its size and a reader of its bytes (what `f` leaves unread is
+/// read past; an entry shorter than its size is an error), so no entry is ever held whole
+/// (`verify` hashes a 2 GB asset through it). The gzip stream is read to its end (its CRC and
+/// length checked); the reader is given back after it, for what may follow.
+pub fn stream_entries<R: Read>(
+    reader: R,
+    what: &str,
+    limits: UnpackLimits,
+    mut f: impl FnMut(&str, u64, &mut dyn Read) -> Result<()>,
+) -> Result<R> {
+    let bad = |message: String| Error::corrupt(what, message);
+    let gz = flate2::read::GzDecoder::new(reader);
+    let mut archive = tar::Archive::new(gz.take(limits.max_unpacked + 1));
     let mut seen = std::collections::HashSet::new();
     let mut total = 0u64;
     let entries = archive
@@ -2181,23 +2218,39 @@ pub fn for_each_entry(
                 limits.max_unpacked
             )));
         }
-        buf.clear();
-        buf.reserve(size.min(64 << 20) as usize);
-        entry
-            .read_to_end(&mut buf)
+        let mut counted = CountingRead {
+            inner: &mut entry,
+            read: 0,
+        };
+        f(rel, size, &mut counted)?;
+        std::io::copy(&mut counted, &mut std::io::sink())
             .map_err(|e| bad(format!("entry `{path}`: {e}")))?;
-        if buf.len() as u64 != size {
+        if counted.read != size {
             return Err(bad(format!(
                 "entry `{path}` is truncated: {} of {size} bytes",
-                buf.len()
+                counted.read
             )));
         }
-        f(rel, &buf)?;
     }
     // Read the gzip stream to its end, so a damaged or missing trailer (CRC, length) is noticed.
-    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+    let mut rest = archive.into_inner();
+    std::io::copy(&mut rest, &mut std::io::sink())
         .map_err(|e| bad(format!("damaged gzip stream after the archive: {e}")))?;
-    Ok(())
+    Ok(rest.into_inner().into_inner())
+}
+
+/// A reader that counts what it gives.
+struct CountingRead<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for CountingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

@@ -691,3 +691,75 @@ fn assets_are_read_from_git_trees_like_the_working_tree() {
             .any(|(p, b)| p == "package/docs/images/arch.png" && *b == png(40, 30, 1))
     );
 }
+
+/// `kbrel verify` streams tarballs and blobs: a release holding a 96 MiB asset (a sparse
+/// file: cheap to make) verifies under a data limit of 160 MiB (`RLIMIT_DATA` counts the heap
+/// and anonymous mappings; the binary's heap grows in 64 MiB steps), which holding the tarball
+/// and its asset entry in memory (192 MiB) would exceed; a changed byte inside the asset's
+/// blob is still found.
+#[test]
+fn verify_streams_tarballs_under_a_memory_limit() {
+    use std::os::unix::process::CommandExt;
+    let kb = kb_with_images();
+    let big = kb.content().join("downloads/big.bin");
+    fs::File::create(&big).unwrap().set_len(96 << 20).unwrap();
+    kb.publish(&["1.0.0"]).success();
+    let verify = |limit: u64| {
+        let mut cmd = kb.cmd();
+        cmd.args(["verify", "--json"]);
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_DATA, &r) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        run(&mut cmd)
+    };
+    const LIMIT: u64 = 160 << 20;
+    let r = verify(LIMIT);
+    assert_eq!(r.code, 0, "{r:?}");
+    // The limit bites: a process holding 192 MiB fails under it.
+    let mut hold = std::process::Command::new("sh");
+    hold.args([
+        "-c",
+        "v=$(head -c 201326592 /dev/zero | tr '\\0' a); echo ${#v}",
+    ]);
+    // SAFETY: as above.
+    unsafe {
+        hold.pre_exec(|| {
+            let r = libc::rlimit {
+                rlim_cur: LIMIT,
+                rlim_max: LIMIT,
+            };
+            libc::setrlimit(libc::RLIMIT_DATA, &r);
+            Ok(())
+        });
+    }
+    let held = hold.output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&held.stdout).contains("201326592"),
+        "RLIMIT_DATA is not enforced here: {held:?}"
+    );
+    let sha = manifest(&kb, "1.0.0")["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == "downloads/big.bin")
+        .unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = kb.reg(&blob_rel(&sha));
+    let f = fs::OpenOptions::new().write(true).open(&blob).unwrap();
+    std::os::unix::fs::FileExt::write_at(&f, b"x", 50 << 20).unwrap();
+    let r = verify(LIMIT);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(&sha[2..]), "{r:?}");
+}
