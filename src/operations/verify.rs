@@ -385,6 +385,45 @@ fn check_precompressed(
     Ok(())
 }
 
+/// A reader that hashes what passes through it as the index records a tarball: sha256,
+/// npm's `sha512-<base64>` integrity, sha1, size.
+struct Tee<R> {
+    inner: R,
+    sha256: sha2::Sha256,
+    sha512: sha2::Sha512,
+    sha1: sha1::Sha1,
+    size: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.sha512.update(&buf[..n]);
+        self.sha1.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> Tee<R> {
+    fn finish(self) -> (String, String, String, u64) {
+        use base64::Engine;
+        use sha2::Digest;
+        let integrity = format!(
+            "sha512-{}",
+            base64::engine::general_purpose::STANDARD.encode(self.sha512.finalize())
+        );
+        (
+            crate::hash::hex(&self.sha256.finalize()),
+            integrity,
+            crate::hash::hex(&self.sha1.finalize()),
+            self.size,
+        )
+    }
+}
+
 fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: &mut Vec<Problem>) {
     let t = &v.tarball;
     let path = reg.path(&t.path);
@@ -401,9 +440,12 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
     };
     // One pass, streamed: the file's hashes as it is read, each entry hashed as it is
     // unpacked (a 2 GB asset is never held); only package.json and manifest.json are kept.
-    let reader = crate::package::HashesReader {
+    let reader = Tee {
         inner: std::io::BufReader::new(std::io::Read::take(file, crate::fsx::bound(t.size))),
-        hashes: Default::default(),
+        sha256: Default::default(),
+        sha512: Default::default(),
+        sha1: Default::default(),
+        size: 0,
     };
     let mut kept: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut hashed: BTreeMap<String, String> = BTreeMap::new();
@@ -435,7 +477,7 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
     };
     let integrity = reader.map(|mut r| {
         let _ = std::io::copy(&mut r, &mut std::io::sink());
-        r.hashes.finish()
+        r.finish()
     });
     let matches = |(sha256, integrity, shasum, size): &(String, String, String, u64)| {
         *sha256 == t.sha256 && *integrity == t.integrity && *shasum == t.shasum && *size == t.size
