@@ -273,13 +273,26 @@ pub fn push_to_bucket(
             ),
         });
     }
-    if let Some(p) = &v.previous
-        && merged.get(p).is_none()
-    {
-        return Err(Error::Usage(format!(
-            "{} was diffed against {p}, which {url} does not list: push {p} first",
-            v.version
-        )));
+    if let Some(p) = &v.previous {
+        let ours = index.get(p).map(|o| &o.manifest.sha256);
+        match merged.get(p) {
+            None => {
+                return Err(Error::Usage(format!(
+                    "{} was diffed against {p}, which {url} does not list: push {p} first",
+                    v.version
+                )));
+            }
+            Some(theirs) if Some(&theirs.manifest.sha256) != ours => {
+                return Err(Error::VersionConflict {
+                    version: v.version.clone(),
+                    detail: format!(
+                        "it was diffed against {p}, and {url} lists another release as {p}                          (manifest sha256 {}): its diff.json would not describe the bucket's {p}",
+                        theirs.manifest.sha256
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
     }
     if remote.exists(crate::sign::SIG_FILE)? {
         return Err(Error::Usage(format!(

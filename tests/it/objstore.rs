@@ -910,6 +910,24 @@ fn push_one_version_at_a_time_merges_into_the_bucket_index() {
         .stderr_has(&["1.0.0", "a published version never changes"]);
     assert_eq!(m.list("team/kb"), before);
     assert_eq!(m.get("team/kb/index.json").unwrap(), index_before);
+    // A new version diffed against another release of 1.0.0 than the bucket's: refused too.
+    for lang in ["en", "zh"] {
+        other.write(
+            &format!("{lang}/guide/other.md"),
+            common::doc(
+                "Other",
+                "Other",
+                &format!("https://example.com/{lang}/other"),
+                "Other",
+                "o\n",
+            ),
+        );
+    }
+    other.publish(&["1.2.0"]).success();
+    push_one(&other, m.port, &tmp.path().join("o"), "1.2.0")
+        .code(2)
+        .stderr_has(&["diffed against 1.0.0", "lists another release as 1.0.0"]);
+    assert_eq!(m.list("team/kb"), before);
 
     // Consumers sync through the bucket: the tree the local registry gives.
     let cache = tmp.path().join("cache");
