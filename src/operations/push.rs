@@ -357,7 +357,7 @@ pub fn push_to_bucket(
         blobs,
         versions: vec![v.clone()],
         index: crate::manifest::to_json_bytes(&merged),
-        derived: vec![(crate::npm::packument_path(&index.name), packument)],
+        derived: vec![(crate::npm::packument_path(&index.name), Some(packument))],
     };
     let up = remote.upload(reg, plan, &before)?;
     Ok((report(PushOutcome::Published, &tags), up))

@@ -1151,3 +1151,226 @@ fn serve_from_a_bucket_sees_later_publishes() {
         proc.output.text()
     );
 }
+
+/// nginx on a free port proxying to moto with `locations` (a `server` block's body, `{moto}`
+/// standing for moto's port); returns it and its port.
+fn nginx_front(nginx: &Path, dir: &Path, moto: u16, locations: &str) -> (Proc, u16) {
+    let port = free_port();
+    fs::create_dir_all(dir).unwrap();
+    let dd = dir.display();
+    let locations = locations.replace("{moto}", &moto.to_string());
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dd}/nginx.pid;\nerror_log {dd}/error.log warn;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log {dd}/access.log;\n  client_body_temp_path {dd}/body;\n  proxy_temp_path {dd}/proxy;\n\
+         fastcgi_temp_path {dd}/fastcgi;\n  uwsgi_temp_path {dd}/uwsgi;\n  scgi_temp_path {dd}/scgi;\n\
+         map $http_accept_encoding $gz {{ \"~*gzip\" \".gz\"; default \"\"; }}\n\
+         server {{\n    listen 127.0.0.1:{port};\n{locations}\n  }}\n}}\n"
+    );
+    fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let mut cmd = Command::new(nginx);
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(dir.join("nginx.conf"));
+    let mut ng = Proc::spawn("nginx", &mut cmd);
+    wait_for_port(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(10),
+        &mut ng.child,
+        "nginx",
+    );
+    (ng, port)
+}
+
+/// Write `rel.gz` beside `rel` in a registry folder.
+fn gzip_beside(reg: &Path, rel: &str) {
+    let bytes = fs::read(reg.join(rel)).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&bytes).unwrap();
+    fs::write(reg.join(format!("{rel}.gz")), enc.finish().unwrap()).unwrap();
+}
+
+/// `GET url` with or without `Accept-Encoding: gzip`: status, `Content-Encoding`,
+/// `Content-Type`, `Cache-Control` and the body as sent.
+fn fetch(url: &str, gzip: bool) -> (u16, String, String, String, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.get(url);
+    if gzip {
+        req = req.header("Accept-Encoding", "gzip");
+    }
+    let mut r = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let h = |n: &str| {
+        r.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let head = (
+        r.status().as_u16(),
+        h("content-encoding"),
+        h("content-type"),
+        h("cache-control"),
+    );
+    (
+        head.0,
+        head.1,
+        head.2,
+        head.3,
+        r.body_mut().read_to_vec().unwrap(),
+    )
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("gzip");
+    out
+}
+
+/// Precompressed variants (`X.gz` beside `X` in a registry folder) reach the bucket as `X.gz`
+/// with `Content-Encoding: gzip` and `X`'s type and lifetime, each checked to decode to `X`
+/// first; through nginx in front of the bucket, a client that accepts gzip gets them and one
+/// that does not gets `X`, and `kbrel sync` through it builds the same tree.
+#[test]
+fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
+    let Some(m) = moto() else { return };
+    let Some(nginx) = common::tools::require_tool("nginx", "-v") else {
+        return;
+    };
+    let kb = Kb::new();
+    kb.publish(&["1.0.0"]).success();
+    let reg = kb.registry();
+    let idx: serde_json::Value =
+        serde_json::from_slice(&fs::read(kb.reg("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(kb.reg("v/1.0.0/manifest.json")).unwrap()).unwrap();
+    let blob = manifest["documents"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob_rel = format!("blobs/sha256/{}/{}", &blob[..2], &blob[2..]);
+    // Every file nginx below maps to a variant has one.
+    let blobs: Vec<String> = manifest["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let b = d["sha256"].as_str().unwrap();
+            format!("blobs/sha256/{}/{}", &b[..2], &b[2..])
+        })
+        .collect();
+    for rel in [
+        "index.json",
+        "acme-kb",
+        "v/1.0.0/manifest.json",
+        "v/1.0.0/diff.json",
+    ]
+    .into_iter()
+    .chain(blobs.iter().map(String::as_str))
+    {
+        gzip_beside(&reg, rel);
+    }
+    assert_eq!(idx["versions"][0]["version"], "1.0.0");
+
+    // A variant that does not decode to its file is refused, and the index that would list
+    // it is not written (what was uploaded before is a leftover, as after any failed upload).
+    let good = fs::read(kb.reg("v/1.0.0/diff.json.gz")).unwrap();
+    fs::write(
+        kb.reg("v/1.0.0/diff.json.gz"),
+        gunzip(&fs::read(kb.reg("index.json.gz")).unwrap()),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = kb.cmd();
+    s3_env(&mut cmd, m.port, &tmp.path().join("m"));
+    run(cmd.args(["push", "all", "--to", "s3://kbrel-test/bad"]))
+        .code(2)
+        .stderr_has(&[
+            "v/1.0.0/diff.json.gz",
+            "does not decode to `v/1.0.0/diff.json`",
+        ]);
+    assert_eq!(m.get("bad/index.json"), None);
+    fs::write(kb.reg("v/1.0.0/diff.json.gz"), good).unwrap();
+
+    let mut cmd = kb.cmd();
+    s3_env(&mut cmd, m.port, &tmp.path().join("m"));
+    run(cmd.args(["push", "all", "--to", URL])).success();
+    let immutable = "public, max-age=31536000, immutable";
+    let revalidate = "public, max-age=60, must-revalidate";
+    for (rel, ct, cc) in [
+        ("index.json", "application/json", revalidate),
+        ("acme-kb", "application/json", revalidate),
+        ("v/1.0.0/manifest.json", "application/json", immutable),
+        (blob_rel.as_str(), "text/markdown; charset=utf-8", immutable),
+    ] {
+        let (status, enc, ctype, cache, body) =
+            fetch(&format!("{}/{BUCKET}/team/kb/{rel}.gz", m.base()), false);
+        assert_eq!(
+            (status, enc.as_str(), ctype.as_str(), cache.as_str()),
+            (200, "gzip", ct, cc),
+            "{rel}.gz"
+        );
+        assert_eq!(gunzip(&body), fs::read(reg.join(rel)).unwrap(), "{rel}.gz");
+    }
+    // Accounted for: no leftovers.
+    run(s3(&kb, m.port, &tmp.path().join("v")).arg("verify"))
+        .success()
+        .stderr_has(&["no leftovers"]);
+
+    // nginx in front: the variant for clients that accept gzip, the file for the others.
+    let (_ng, port) = nginx_front(
+        &nginx,
+        &tmp.path().join("nginx"),
+        m.port,
+        &format!(
+            "    location ~ ^/(index\\.json|acme-kb|v/.+\\.json|blobs/.+)$ {{\n      \
+             proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb$uri$gz;\n      add_header Vary Accept-Encoding;\n    }}\n    \
+             location / {{ proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb/; }}"
+        ),
+    );
+    let front = format!("http://127.0.0.1:{port}");
+    for rel in ["index.json", "v/1.0.0/manifest.json", blob_rel.as_str()] {
+        let plain = fs::read(reg.join(rel)).unwrap();
+        let (status, enc, _, _, body) = fetch(&format!("{front}/{rel}"), true);
+        assert_eq!((status, enc.as_str()), (200, "gzip"), "{rel}");
+        assert_eq!(gunzip(&body), plain, "{rel}");
+        let (status, enc, _, _, body) = fetch(&format!("{front}/{rel}"), false);
+        assert_eq!((status, enc.as_str()), (200, ""), "{rel}");
+        assert_eq!(body, plain, "{rel}");
+    }
+    let cache = tmp.path().join("cache");
+    let mut cmd = common::kbrel();
+    cmd.args(["sync", "--from", &format!("{front}/"), "--into"])
+        .arg(&cache);
+    let r = run(cmd.arg("--json")).success();
+    assert!(
+        r.json()["bytes_on_wire"].as_u64() < r.json()["bytes_decoded"].as_u64(),
+        "{}",
+        r.stdout
+    );
+    let local = tmp.path().join("local");
+    let mut cmd = common::kbrel();
+    cmd.args(["sync", "--from"])
+        .arg(&reg)
+        .arg("--into")
+        .arg(&local);
+    run(&mut cmd).success();
+    assert_eq!(
+        common::snapshot(&fs::canonicalize(cache.join(".kbrel/current")).unwrap()),
+        common::snapshot(&fs::canonicalize(local.join(".kbrel/current")).unwrap())
+    );
+
+    // A later publish whose registry has no variant of the new index (this mirror has
+    // none) removes the stale one: gzip clients never get an older index than the others.
+    kb.apply_release_2_changes();
+    publish(&kb, m.port, &tmp.path().join("m2"), "1.1.0").success();
+    assert_eq!(m.get("team/kb/index.json.gz"), None);
+}
