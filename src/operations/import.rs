@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::date::Timestamp;
@@ -29,7 +29,8 @@ pub struct ImportOptions {
 }
 
 /// What happened to one tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImportedTag {
     pub tag: String,
     pub version: String,
@@ -45,7 +46,9 @@ pub struct ImportedTag {
     pub skipped_files: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// What an import did: `kbrel import --json` prints it, and reads back into it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImportReport {
     pub imported: Vec<ImportedTag>,
     /// Tags whose names are not semver versions.

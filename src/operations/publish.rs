@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::baseline::{self, Baseline};
 use crate::changelog::{self, ReleaseInfo};
@@ -19,8 +19,8 @@ use crate::findings::{Finding, Severity};
 use crate::hash::sha256_hex;
 use crate::lint;
 use crate::manifest::{
-    self, ChangeCounts, DiffFile, DriftCounts, FileRef, GitInfo, Index, IndexVersion, Manifest,
-    ManifestAsset, ManifestDoc, SCHEMA_VERSION, TarballRef,
+    self, ChangeCounts, DiffFile, DocChange, DriftCounts, FileRef, GitInfo, Index, IndexVersion,
+    Manifest, ManifestAsset, ManifestDoc, SCHEMA_VERSION, TarballRef,
 };
 use crate::package;
 use crate::registry::{self, Commit, Registry};
@@ -108,11 +108,16 @@ pub struct BumpSuggestion {
 /// breaks consumers keyed by it (major); an added document is a feature (minor); edits are a
 /// patch.
 pub fn suggest_bump(diff: &DiffFile) -> BumpSuggestion {
+    bump_for(&diff.changes)
+}
+
+/// [`suggest_bump`] from the changes alone.
+fn bump_for(changes: &[DocChange]) -> BumpSuggestion {
     use crate::manifest::ChangeStatus::*;
     let mut major = Vec::new();
     let mut minor = Vec::new();
     let mut patch = Vec::new();
-    for c in &diff.changes {
+    for c in changes {
         let label = format!("{}/{}", c.lang, c.path);
         match c.status {
             Removed => major.push(format!("removed {label} (id `{}`, key `{}`)", c.id, c.key)),
@@ -264,7 +269,7 @@ pub fn gate(
     Ok((warnings, note))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Published,
@@ -272,8 +277,10 @@ pub enum Outcome {
     DryRun,
 }
 
-/// What a publish did (or, with `--dry-run`, would do).
-#[derive(Debug, Clone, Serialize)]
+/// What a publish did (or, with `--dry-run`, would do): `kbrel publish --json` prints it, and
+/// reads back into it (the tests do).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PublishReport {
     pub name: String,
     pub version: String,
@@ -378,7 +385,21 @@ struct Texts<'k> {
     reg: Option<&'k Registry>,
 }
 
-impl Texts<'_> {
+impl<'k> Texts<'k> {
+    /// Texts of a previous release: from the knowledge base when it still holds them, else
+    /// from the registry.
+    fn old(by_sha: &'k FastMap<&'k str, &'k Document>, reg: &'k Registry) -> Self {
+        Texts {
+            by_sha,
+            reg: Some(reg),
+        }
+    }
+
+    /// Texts of the knowledge base.
+    fn new(by_sha: &'k FastMap<&'k str, &'k Document>) -> Self {
+        Texts { by_sha, reg: None }
+    }
+
     /// The text with sha256 `sha` (empty for `None`: a side the document does not exist on).
     fn by_hash(&self, sha: Option<&str>) -> Result<String> {
         let Some(sha) = sha else {
@@ -596,9 +617,9 @@ fn publish_started(
     // fails here, in a dry run too.
     let changelog = read_changelog(cfg.changelog_path())?;
     let index = read_index_of(cfg, reg)?;
-    let version = choose_version(cfg, kb, reg, &opts.version, index.as_ref())?;
-    let vs = version.to_string();
     let docs = manifest_docs(cfg, kb);
+    let (version, diffed) = choose_version(cfg, kb, reg, &opts.version, index.as_ref(), &docs)?;
+    let vs = version.to_string();
     let assets = manifest_assets(cfg, kb, opts.package_format);
     let digest = content_digest(cfg, &docs, &assets);
     if let Some(i) = &index
@@ -621,10 +642,7 @@ fn publish_started(
         guard(&vs)?;
     }
     let previous = previous_release(index.as_ref(), &version);
-    let prev_manifest = match &previous {
-        Some(p) => Some(reg.read_manifest(p)?),
-        None => None,
-    };
+    let (prev_manifest, changes) = previous_manifest(reg, previous.as_ref(), diffed)?;
     let drift = translation_drift(cfg, reg, index.as_ref(), &version, &docs, opts)?;
     let draft = Draft {
         cfg,
@@ -655,7 +673,7 @@ fn publish_started(
         // filesystem sync it ends with blocks its thread, and a blocked worker would leave
         // the tarball's compression one core.
         let writer = scope.spawn(|| write_blobs(reg, lock.as_ref(), staging.as_ref(), &blobs));
-        let built = draft.build(kb, reg, staging.as_ref(), started);
+        let built = draft.build(kb, reg, staging.as_ref(), started, changes);
         // A panic in the writer is passed on as it is, as `rayon::join` would.
         let written = writer
             .join()
@@ -753,28 +771,99 @@ fn read_index_of(cfg: &Config, reg: &Registry) -> Result<Option<Index>> {
     Ok(index)
 }
 
-/// The version to publish: `spec` resolved against the index (`--bump auto` diffs the working
-/// content against the highest published version).
+/// What `--bump auto` diffed to choose the version: the highest published version's manifest
+/// and the changes from it to the working content. That version is then the previous release
+/// (the new one is above it), so [`Draft::build`] reuses the changes: the diff runs once.
+struct Diffed {
+    version: String,
+    manifest: Manifest,
+    changes: Vec<DocChange>,
+}
+
+/// The version to publish: `spec` resolved against the index (`--bump auto` diffs `docs`, the
+/// working content, against the highest published version, and hands that diff on).
 fn choose_version(
     cfg: &Config,
     kb: &KnowledgeBase,
     reg: &Registry,
     spec: &VersionSpec,
     index: Option<&Index>,
-) -> Result<semver::Version> {
-    match spec {
-        VersionSpec::Auto => {
-            let (current, suggestion) = suggest_next(cfg, kb, reg, index)?;
-            match (current, suggestion.bump) {
-                (None, _) => Ok(semver::Version::new(0, 1, 0)),
-                (Some(c), Some(b)) => Ok(bump_version(Some(&c), b)),
-                (Some(c), None) => Err(Error::Usage(format!(
-                    "--bump auto: nothing changed since {c}; there is nothing to publish"
-                ))),
-            }
-        }
-        spec => resolve_version(spec, index),
+    docs: &[ManifestDoc],
+) -> Result<(semver::Version, Option<Diffed>)> {
+    let VersionSpec::Auto = spec else {
+        return Ok((resolve_version(spec, index)?, None));
+    };
+    let Some(top) = highest(index) else {
+        return Ok((semver::Version::new(0, 1, 0), None));
+    };
+    let current = semver::Version::parse(&top.version)
+        .map_err(|e| Error::corrupt(reg.path(registry::INDEX_FILE), e.to_string()))?;
+    let manifest = reg.read_manifest(top)?;
+    let by_sha = documents_by_sha(kb);
+    let changes = diff_changes(
+        cfg,
+        &manifest.documents,
+        &Texts::old(&by_sha, reg),
+        docs,
+        &Texts::new(&by_sha),
+    )?;
+    match bump_for(&changes).bump {
+        Some(b) => Ok((
+            bump_version(Some(&current), b),
+            Some(Diffed {
+                version: top.version.clone(),
+                manifest,
+                changes,
+            }),
+        )),
+        None => Err(Error::Usage(format!(
+            "--bump auto: nothing changed since {current}; there is nothing to publish"
+        ))),
     }
+}
+
+/// The previous release's manifest, and the changes from it when [`choose_version`] computed
+/// them already.
+fn previous_manifest(
+    reg: &Registry,
+    previous: Option<&IndexVersion>,
+    diffed: Option<Diffed>,
+) -> Result<(Option<Manifest>, Option<Vec<DocChange>>)> {
+    let Some(p) = previous else {
+        return Ok((None, None));
+    };
+    match diffed {
+        Some(d) if d.version == p.version => Ok((Some(d.manifest), Some(d.changes))),
+        _ => Ok((Some(reg.read_manifest(p)?), None)),
+    }
+}
+
+/// The documents of a knowledge base by sha256 (the texts a diff reads from memory).
+fn documents_by_sha(kb: &KnowledgeBase) -> FastMap<&str, &Document> {
+    kb.documents
+        .iter()
+        .map(|d| (d.sha256.as_str(), d))
+        .collect()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many release diffs this thread computed ([`diff_changes`]), for the test that
+    /// `--bump auto` diffs once.
+    static RELEASE_DIFFS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The changes from `old` to `new` documents: the one place a publish diffs.
+fn diff_changes(
+    cfg: &Config,
+    old: &[ManifestDoc],
+    old_text: &Texts<'_>,
+    new: &[ManifestDoc],
+    new_text: &Texts<'_>,
+) -> Result<Vec<DocChange>> {
+    #[cfg(test)]
+    RELEASE_DIFFS.with(|n| n.set(n.get() + 1));
+    diff::diff_docs(&cfg.content.languages, old, old_text, new, new_text)
 }
 
 /// The version is published already: the guard runs when the content is the same, the
@@ -844,7 +933,8 @@ fn translation_drift(
 ) -> Result<BTreeMap<String, DriftCounts>> {
     let acks = crate::history::load_acks(cfg)?;
     let drift_status = crate::history::status_after_history(
-        cfg,
+        &cfg.content.languages,
+        cfg.source_language(),
         reg,
         index,
         crate::history::HistoryFilter {
@@ -1021,41 +1111,29 @@ struct Draft<'a> {
 }
 
 impl Draft<'_> {
-    /// Diff against the previous release, write the manifest, the changelog section and the
-    /// tarball (streamed into `staging`, or only hashed for a dry run).
+    /// Diff against the previous release (unless `changes` holds that diff already), write
+    /// the manifest, the changelog section and the tarball (streamed into `staging`, or only
+    /// hashed for a dry run).
     fn build(
         &self,
         kb: &KnowledgeBase,
         reg: &Registry,
         staging: Option<&registry::Staging>,
         started: Result<package::Started<'_>>,
+        changes: Option<Vec<DocChange>>,
     ) -> Result<Built> {
         let cfg = self.cfg;
-        let by_sha: FastMap<&str, &Document> = kb
-            .documents
-            .iter()
-            .map(|d| (d.sha256.as_str(), d))
-            .collect();
-        let old_text = Texts {
-            by_sha: &by_sha,
-            reg: Some(reg),
-        };
-        let new_text = Texts {
-            by_sha: &by_sha,
-            reg: None,
-        };
+        let by_sha = documents_by_sha(kb);
+        let old_text = Texts::old(&by_sha, reg);
         let old_docs = self
             .prev_manifest
             .as_ref()
             .map(|m| m.documents.as_slice())
             .unwrap_or(&[]);
-        let changes = diff::diff_docs(
-            &cfg.content.languages,
-            old_docs,
-            &old_text,
-            &self.docs,
-            &new_text,
-        )?;
+        let changes = match changes {
+            Some(c) => c,
+            None => diff_changes(cfg, old_docs, &old_text, &self.docs, &Texts::new(&by_sha))?,
+        };
         let summary = diff::summarize(&cfg.content.languages, &self.docs, &changes);
         let diff_file = DiffFile {
             schema_version: SCHEMA_VERSION,
@@ -1694,5 +1772,80 @@ mod tests {
         );
         assert_eq!(bump_version(Some(&v("1.2.4-0")), Bump::Patch), v("1.2.4"));
         assert_eq!(bump_version(None, Bump::Minor), v("0.1.0"));
+    }
+
+    /// `--bump auto` diffs the working content against the highest release to choose the
+    /// version, and the release's diff.json is that same diff: computed once, with the bytes
+    /// an exact `publish 1.1.0` writes.
+    #[test]
+    fn bump_auto_diffs_once_and_writes_what_an_exact_version_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let toml = "[package]\nname = \"acme-docs\"\n[content]\nrequired_fields = []\n";
+        let cfg = Config::parse(toml, &tmp.path().join("kbrel.toml")).unwrap();
+        let kb = |docs: &[(&str, &str)]| {
+            let files: Vec<crate::content::SourceFile> = docs
+                .iter()
+                .map(|(path, text)| crate::content::SourceFile {
+                    path: path.to_string(),
+                    bytes: text.as_bytes().to_vec(),
+                })
+                .collect();
+            let all = files.iter().map(|f| f.path.clone()).collect();
+            crate::content::build(&cfg, files, all, &Default::default()).unwrap()
+        };
+        let opts = |version: VersionSpec| PublishOptions {
+            version,
+            date: Timestamp::parse("2026-11-25").unwrap(),
+            dry_run: false,
+            tag: None,
+            git: None,
+            lock_wait: Duration::from_secs(5),
+            require_translations: false,
+            guard: None,
+            sign: None,
+            package_format: package::FORMAT,
+            lint: LintGate::Block(None),
+        };
+        let first = kb(&[("en/a.md", "# A\n\nOne.\n"), ("zh/a.md", "# 甲\n\n一。\n")]);
+        let second = kb(&[
+            ("en/a.md", "# A\n\nOne, edited.\n"),
+            ("en/b.md", "# B\n\nNew.\n"),
+            ("zh/a.md", "# 甲\n\n一。\n"),
+        ]);
+        let auto = Registry::new(tmp.path().join("auto"));
+        let exact = Registry::new(tmp.path().join("exact"));
+        for reg in [&auto, &exact] {
+            publish(&cfg, &first, reg, &opts(VersionSpec::Exact("1.0.0".into()))).unwrap();
+        }
+        RELEASE_DIFFS.with(|n| n.set(0));
+        let report = publish(&cfg, &second, &auto, &opts(VersionSpec::Auto)).unwrap();
+        assert_eq!(report.version, "1.1.0", "an added document is a minor bump");
+        assert_eq!(
+            RELEASE_DIFFS.with(|n| n.get()),
+            1,
+            "--bump auto diffed more than once"
+        );
+        // An exact version diffs once too (nothing chose it).
+        RELEASE_DIFFS.with(|n| n.set(0));
+        publish(
+            &cfg,
+            &second,
+            &exact,
+            &opts(VersionSpec::Exact("1.1.0".into())),
+        )
+        .unwrap();
+        assert_eq!(RELEASE_DIFFS.with(|n| n.get()), 1);
+        for file in ["v/1.1.0/diff.json", "v/1.1.0/manifest.json", "index.json"] {
+            let read = |r: &Registry| std::fs::read(r.path(file)).unwrap();
+            assert_eq!(read(&auto), read(&exact), "{file}");
+        }
+        // Nothing changed since 1.1.0: refused, after one diff.
+        RELEASE_DIFFS.with(|n| n.set(0));
+        let err = publish(&cfg, &second, &auto, &opts(VersionSpec::Auto)).unwrap_err();
+        assert!(
+            err.to_string().contains("nothing changed since 1.1.0"),
+            "{err}"
+        );
+        assert_eq!(RELEASE_DIFFS.with(|n| n.get()), 1);
     }
 }

@@ -4,10 +4,14 @@
 //! # Cache layout
 //! ```text
 //! <CACHE>/en/…, <CACHE>/zh/…      the documents as plain files (symlinks into .kbrel/current)
+//! <CACHE>/images/…                 each other first folder (or file) of an asset path, linked
+//!                                  the same way, so relative links between documents and
+//!                                  assets resolve in the cache as in the content root
 //! <CACHE>/.kbrel/state.json        format marker, source, ETag, highest index sequence, trusted keys
 //! <CACHE>/.kbrel/index.json        the last accepted index (reused after a 304)
-//! <CACHE>/.kbrel/objects/<aa>/<rest>  verified document bytes, content-addressed
-//! <CACHE>/.kbrel/trees/<id>/       one complete version: <lang>/<path>.md + tree.json
+//! <CACHE>/.kbrel/objects/<aa>/<rest>  verified document and asset bytes, content-addressed
+//! <CACHE>/.kbrel/trees/<id>/       one complete version: <lang>/<path>.md, each asset at its
+//!                                  content-root path, and tree.json
 //! <CACHE>/.kbrel/current           symlink to the active tree, replaced by rename (the switch)
 //! ```
 //! Architecture invariant: a reader of `<CACHE>/<lang>/…` sees either the previous complete
@@ -22,7 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::date::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::hash::sha256_hex;
 use crate::manifest::{self, ChangeStatus, Index, IndexVersion, ManifestDoc};
 use crate::registry::{self, Registry};
@@ -31,6 +35,361 @@ pub const FORMAT: &str = "kbrel-cache/1";
 const META: &str = ".kbrel";
 /// Trees being removed (see [`gc`]).
 const GC_PREFIX: &str = ".gc-";
+
+/// The check of the consumer protocol that failed (`docs/protocol.md`, "What a failure must
+/// do"): the same names as the JavaScript client's `KbrelError.check` and the conformance
+/// table's `expect.check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// The transport: network, HTTP status, a truncated or oversized body, a missing file.
+    Fetch,
+    /// Bytes whose sha256 is not the one the index or manifest promised.
+    Sha256,
+    /// `index.json.sig` missing, by an untrusted key, or not matching `index.json`.
+    Signature,
+    /// A signed index past its `expires`.
+    Expires,
+    /// An index older than one already accepted, or a version lower than the one held.
+    Rollback,
+    /// A document that is not what the protocol allows (JSON, schema, paths, languages, a
+    /// delta that does not apply).
+    Format,
+    /// No version matches the requested version, dist-tag or range.
+    Version,
+    /// The request itself (a `--lang` the release lacks, a malformed `--trust-key`).
+    Usage,
+    /// The local cache: its folder, links, lock or files.
+    Store,
+}
+
+impl Check {
+    /// The name, as `--json` and the JavaScript client spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Fetch => "fetch",
+            Check::Sha256 => "sha256",
+            Check::Signature => "signature",
+            Check::Expires => "expires",
+            Check::Rollback => "rollback",
+            Check::Format => "format",
+            Check::Version => "version",
+            Check::Usage => "usage",
+            Check::Store => "store",
+        }
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why `kbrel sync` refused, as data: which check failed, on which URL, with what it expected
+/// and found. `reason` names the variant in JSON (`kbrel sync --json`); the message is the one
+/// `kbrel sync` prints. Nothing of the cache changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Refusal {
+    /// A request failed after its retries (network, HTTP status, truncated, too large);
+    /// `status` is the server's answer when it gave one.
+    #[error("cannot fetch {url}: {message}")]
+    Fetch {
+        url: String,
+        message: String,
+        status: Option<u16>,
+    },
+    /// The source has no `index.json`.
+    #[error("no index.json at {url} (is it a kbrel registry?)")]
+    NoIndex { url: String },
+    /// The chosen version's manifest is missing.
+    #[error("{url} is missing")]
+    MissingManifest { url: String },
+    /// A document's blob is missing.
+    #[error("{url} is missing (document {lang}/{path})")]
+    MissingDocument {
+        url: String,
+        lang: String,
+        path: String,
+    },
+    /// An asset's blob is missing.
+    #[error("{url} is missing (asset {path})")]
+    MissingAsset { url: String, path: String },
+    /// The manifest or delta is not the file the index lists.
+    #[error(
+        "refusing {url}: sha256 mismatch: expected {expected} (from index.json), got {actual}; the cache was not changed"
+    )]
+    HashMismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+    /// A document's bytes are not the ones the manifest lists (twice: it was fetched again).
+    #[error(
+        "refusing {url}: wrong content for {lang}/{path}: expected sha256 {expected}, got {actual}; the cache was not switched"
+    )]
+    WrongContent {
+        url: String,
+        lang: String,
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    /// An asset's bytes are not the ones the manifest lists (twice: it was fetched again).
+    #[error(
+        "refusing {url}: wrong content for asset {path}: expected sha256 {expected}, got {actual}; the cache was not switched"
+    )]
+    WrongAssetContent {
+        url: String,
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    /// Keys are pinned and the index has no signature.
+    #[error(
+        "{url} is not signed ({signature_url} is missing) but --trust-key requires a signature"
+    )]
+    Unsigned { url: String, signature_url: String },
+    /// The signature does not vouch for the index: `problem` says why.
+    #[error("refusing {url}: {signature}")]
+    Signature {
+        url: String,
+        #[serde(flatten)]
+        signature: crate::sign::SignatureError,
+    },
+    /// A signed index past its `expires` (a frozen or replayed index).
+    #[error("refusing {url}: it expired at {expires} (a frozen or replayed index)")]
+    Expired { url: String, expires: String },
+    /// An index older than one this cache accepted.
+    #[error(
+        "refusing {url}: its sequence {sequence} is older than the {highest} this cache already accepted (a rollback?); --allow-downgrade to accept"
+    )]
+    IndexRollback {
+        url: String,
+        sequence: u64,
+        highest: u64,
+    },
+    /// The selected version is lower than the one the cache holds.
+    #[error(
+        "the cache holds {held}, newer than the selected {selected}; --allow-downgrade to move it back"
+    )]
+    Downgrade { held: String, selected: String },
+    /// The listing names a document twice.
+    #[error("refusing {url}: it lists `{lang}/{path}` twice; the cache was not changed")]
+    ListedTwice {
+        url: String,
+        lang: String,
+        path: String,
+    },
+    /// A document claimed larger than `--max-document-size`.
+    #[error(
+        "refusing {url}: it claims {lang}/{} holds {size} bytes, more than the {limit} allowed (--max-document-size); nothing was fetched",
+        path.escape_debug()
+    )]
+    TooLarge {
+        url: String,
+        lang: String,
+        path: String,
+        size: u64,
+        limit: u64,
+    },
+    /// The manifest claims an asset larger than `--max-asset-size`.
+    #[error(
+        "refusing {url}: it claims the asset {path} holds {size} bytes, more than the {limit} allowed (--max-asset-size); nothing was fetched"
+    )]
+    AssetTooLarge {
+        url: String,
+        path: String,
+        size: u64,
+        limit: u64,
+    },
+    /// An asset path that cannot be a file of the cache: unsafe, listed twice, `tree.json`,
+    /// below `.kbrel`, a document's path, or a folder of another file.
+    #[error(
+        "refusing {url}: the asset path `{path}` cannot be a file of the cache ({why}); nothing was fetched"
+    )]
+    BadAssetPath {
+        url: String,
+        path: String,
+        why: String,
+    },
+    /// The manifest lists a language twice (tags are case-insensitive).
+    #[error(
+        "refusing {url}: it lists the language `{lang}` twice (language tags are case-insensitive); the cache was not changed"
+    )]
+    LanguageTwice { url: String, lang: String },
+    /// The manifest lists a language that is not a plain name.
+    #[error("refusing {url}: it lists an invalid language `{lang}`; the cache was not changed")]
+    InvalidLanguage { url: String, lang: String },
+    /// The delta does not apply to the version held: `problem` says why.
+    #[error("refusing {url}: {delta}; the cache was not changed")]
+    Delta {
+        url: String,
+        #[serde(flatten)]
+        delta: DeltaProblem,
+    },
+    /// `--lang` names a language the release does not have.
+    #[error("--lang {lang}: {name} has languages {}", languages.join(", "))]
+    UnknownLanguage {
+        lang: String,
+        name: String,
+        languages: Vec<String>,
+    },
+    /// The folder is neither empty nor a cache.
+    #[error(
+        "`{}` is not empty (it holds `{entry}`) and is not a kbrel cache; refusing to write into it (use an empty or new folder)",
+        path.display()
+    )]
+    NotACache { path: PathBuf, entry: String },
+    /// `--offline` on a folder without a cache's state.
+    #[error("`{}` is not a kbrel cache (no state)", path.display())]
+    NoState { path: PathBuf },
+    /// A language folder of the cache is not kbrel's link.
+    #[error("`{}` exists and is not kbrel's link to {}; move it away", path.display(), target.display())]
+    ForeignLink { path: PathBuf, target: PathBuf },
+    /// One of the cache's own folders is a link or a special file.
+    #[error(
+        "`{}` is {found}; kbrel writes and removes only real folders in its cache and never follows links there (remove it by hand; nothing was changed)",
+        path.display()
+    )]
+    NotAFolder { path: PathBuf, found: String },
+}
+
+/// Why a delta (`diff.json`) does not apply to the version held.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum DeltaProblem {
+    /// Its package, `from` or `to` is not the update asked for.
+    #[error("it is not the diff from {held} to {chosen}")]
+    NotTheDiff { held: String, chosen: String },
+    /// An old side it names is not in the held version.
+    #[error("{lang}/{path} is not in {held} as held")]
+    NotHeld {
+        lang: String,
+        path: String,
+        held: String,
+    },
+    /// A new side it names cannot be added (unsafe path, bad sha256, taken path).
+    #[error("{lang}/{path} cannot be {status:?}")]
+    CannotApply {
+        lang: String,
+        path: String,
+        status: ChangeStatus,
+    },
+    /// Applied, it gives another document count than the index.
+    #[error("applied to {held} it gives {got} {lang} documents, the index says {}", index.map_or("none".into(), |w| w.to_string()))]
+    Count {
+        held: String,
+        lang: String,
+        got: u64,
+        index: Option<u64>,
+    },
+}
+
+impl Refusal {
+    /// The check that failed.
+    pub fn check(&self) -> Check {
+        match self {
+            Refusal::Fetch { .. }
+            | Refusal::NoIndex { .. }
+            | Refusal::MissingManifest { .. }
+            | Refusal::MissingDocument { .. }
+            | Refusal::MissingAsset { .. } => Check::Fetch,
+            Refusal::HashMismatch { .. }
+            | Refusal::WrongContent { .. }
+            | Refusal::WrongAssetContent { .. } => Check::Sha256,
+            Refusal::Unsigned { .. } | Refusal::Signature { .. } => Check::Signature,
+            Refusal::Expired { .. } => Check::Expires,
+            Refusal::IndexRollback { .. } | Refusal::Downgrade { .. } => Check::Rollback,
+            Refusal::ListedTwice { .. }
+            | Refusal::TooLarge { .. }
+            | Refusal::AssetTooLarge { .. }
+            | Refusal::BadAssetPath { .. }
+            | Refusal::LanguageTwice { .. }
+            | Refusal::InvalidLanguage { .. }
+            | Refusal::Delta { .. } => Check::Format,
+            Refusal::UnknownLanguage { .. } => Check::Usage,
+            Refusal::NotACache { .. }
+            | Refusal::NoState { .. }
+            | Refusal::ForeignLink { .. }
+            | Refusal::NotAFolder { .. } => Check::Store,
+        }
+    }
+}
+
+/// Every way `kbrel sync` fails: a [`Refusal`] (a check of the protocol, as data), or an
+/// error of the layers below (I/O, a corrupt document, an unknown version…), each with its
+/// message unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Refused(Box<Refusal>),
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+impl From<Refusal> for SyncError {
+    fn from(r: Refusal) -> Self {
+        SyncError::Refused(Box::new(r))
+    }
+}
+
+impl SyncError {
+    /// The check that failed: a refusal's own, else what the error is about (a document that
+    /// does not parse is `format`, an unknown version `version`, a bad argument `usage`, and
+    /// the rest — I/O, the lock — the cache, `store`).
+    pub fn check(&self) -> Check {
+        match self {
+            SyncError::Refused(r) => r.check(),
+            SyncError::Other(e) => match e {
+                Error::CorruptRegistry { .. } => Check::Format,
+                Error::UnknownVersion { .. } | Error::InvalidVersion { .. } => Check::Version,
+                Error::Usage(_) => Check::Usage,
+                _ => Check::Store,
+            },
+        }
+    }
+
+    /// What `kbrel sync --json` prints for this failure.
+    pub fn to_json(&self) -> FailureJson {
+        FailureJson {
+            error: ErrorJson {
+                check: self.check(),
+                message: match self {
+                    SyncError::Refused(r) => r.to_string(),
+                    SyncError::Other(e) => e.chain(),
+                },
+                refusal: match self {
+                    SyncError::Refused(r) => Some((**r).clone()),
+                    SyncError::Other(_) => None,
+                },
+            },
+        }
+    }
+}
+
+/// `kbrel sync --json` when the sync fails (on stdout; the message also goes to stderr, and
+/// the exit status is 2): `{"error": {"check", "message", "refusal"}}`. `check` is the failed
+/// check ([`Check`], the JavaScript client's names); `refusal` the [`Refusal`] as data (its
+/// `reason` and fields), `null` for other errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureJson {
+    pub error: ErrorJson,
+}
+
+/// The error of [`FailureJson`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorJson {
+    pub check: Check,
+    /// The message `kbrel sync` prints (with its causes).
+    pub message: String,
+    pub refusal: Option<Refusal>,
+}
+
+type Result<T, E = SyncError> = std::result::Result<T, E>;
 
 /// Where releases come from.
 pub enum Source {
@@ -65,6 +424,10 @@ impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
     }
 }
 
+/// A failed request: whether a retry may help, what went wrong, and the HTTP status when
+/// the server answered.
+type Failed = (bool, String, Option<u16>);
+
 /// The decoded body of a 200 response, read through `Counting` readers: ureq is built
 /// without its gzip feature, so the body comes as sent and is decoded here (`gzip`,
 /// `x-gzip`), which is how the bytes on the wire can be told from the bytes decoded. At most
@@ -74,7 +437,7 @@ fn decoded_body<'r>(
     resp: &'r mut ureq::http::Response<ureq::Body>,
     limit: u64,
     traffic: &'r Traffic,
-) -> std::result::Result<Box<dyn std::io::Read + 'r>, (bool, String)> {
+) -> std::result::Result<Box<dyn std::io::Read + 'r>, Failed> {
     let encoding = resp
         .headers()
         .get("content-encoding")
@@ -93,6 +456,7 @@ fn decoded_body<'r>(
             return Err((
                 false,
                 format!("unsupported Content-Encoding `{other}` (kbrel asks for gzip only)"),
+                None,
             ));
         }
     };
@@ -114,7 +478,7 @@ enum Fetched {
 
 impl Source {
     /// A URL (`http://`, `https://`) or a registry directory.
-    pub fn open(from: &str, timeout: Duration) -> Result<Source> {
+    pub fn open(from: &str, timeout: Duration) -> crate::Result<Source> {
         if from.starts_with("http://") || from.starts_with("https://") {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -167,12 +531,12 @@ impl Source {
         rel: &str,
         etag: Option<&str>,
         limit: u64,
-    ) -> std::result::Result<Fetched, (bool, String)> {
+    ) -> std::result::Result<Fetched, Failed> {
         match self {
             Source::Dir(r) => match crate::fsx::read_regular(&r.path(rel), limit) {
                 Ok(bytes) => Ok(Fetched::Body { bytes, etag: None }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
-                Err(e) => Err((false, e.to_string())),
+                Err(e) => Err((false, e.to_string(), None)),
             },
             Source::Http {
                 base,
@@ -187,7 +551,7 @@ impl Source {
                 }
                 let mut resp = match req.call() {
                     Ok(r) => r,
-                    Err(e) => return Err((true, e.to_string())),
+                    Err(e) => return Err((true, e.to_string(), None)),
                 };
                 let status = resp.status().as_u16();
                 match status {
@@ -207,17 +571,19 @@ impl Source {
                             Ok(_) if bytes.len() as u64 > limit => Err((
                                 false,
                                 format!("the response is larger than the {limit} bytes expected"),
+                                None,
                             )),
                             Ok(_) => Ok(Fetched::Body { bytes, etag }),
                             Err(e) if e.to_string().contains("limit") => Err((
                                 false,
                                 format!("the response is larger than the {limit} bytes expected"),
+                                None,
                             )),
-                            Err(e) => Err((true, format!("incomplete response: {e}"))),
+                            Err(e) => Err((true, format!("incomplete response: {e}"), None)),
                         }
                     }
-                    s if s >= 500 || s == 429 => Err((true, format!("HTTP {s}"))),
-                    s => Err((false, format!("HTTP {s}"))),
+                    s if s >= 500 || s == 429 => Err((true, format!("HTTP {s}"), Some(s))),
+                    s => Err((false, format!("HTTP {s}"), Some(s))),
                 }
             }
         }
@@ -232,12 +598,12 @@ impl Source {
         limit: u64,
         tmp: &Path,
         received: &AtomicU64,
-    ) -> std::result::Result<Option<(String, u64)>, (bool, String)> {
+    ) -> std::result::Result<Option<(String, u64)>, Failed> {
         use sha2::Digest;
         use std::io::{Read, Write};
-        let copy = |reader: &mut dyn Read| -> std::result::Result<(String, u64), (bool, String)> {
+        let copy = |reader: &mut dyn Read| -> std::result::Result<(String, u64), Failed> {
             let mut file = std::fs::File::create(tmp)
-                .map_err(|e| (false, format!("cannot create {}: {e}", tmp.display())))?;
+                .map_err(|e| (false, format!("cannot create {}: {e}", tmp.display()), None))?;
             let mut hasher = sha2::Sha256::new();
             let mut buf = vec![0u8; 64 << 10];
             let mut n: u64 = 0;
@@ -252,10 +618,15 @@ impl Source {
                             format!(
                                 "the response is larger than the {limit} bytes the manifest records"
                             ),
+                            None,
                         ));
                     }
                     Err(e) => {
-                        return Err((true, format!("incomplete response after {n} bytes: {e}")));
+                        return Err((
+                            true,
+                            format!("incomplete response after {n} bytes: {e}"),
+                            None,
+                        ));
                     }
                 };
                 n += k as u64;
@@ -266,21 +637,22 @@ impl Source {
                         format!(
                             "the response is larger than the {limit} bytes the manifest records"
                         ),
+                        None,
                     ));
                 }
                 hasher.update(&buf[..k]);
                 file.write_all(&buf[..k])
-                    .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display())))?;
+                    .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display()), None))?;
             }
             file.sync_all()
-                .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display())))?;
+                .map_err(|e| (false, format!("cannot write {}: {e}", tmp.display()), None))?;
             Ok((crate::hash::hex(&hasher.finalize()), n))
         };
         match self {
             Source::Dir(r) => match crate::fsx::open_regular(&r.path(rel)) {
                 Ok((f, _)) => copy(&mut f.take(limit.saturating_add(1))).map(Some),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err((false, e.to_string())),
+                Err(e) => Err((false, e.to_string(), None)),
             },
             Source::Http {
                 base,
@@ -290,15 +662,15 @@ impl Source {
                 let req = agent
                     .get(format!("{base}/{rel}"))
                     .header("Accept-Encoding", "gzip");
-                let mut resp = req.call().map_err(|e| (true, e.to_string()))?;
+                let mut resp = req.call().map_err(|e| (true, e.to_string(), None))?;
                 match resp.status().as_u16() {
                     200 => {
                         let mut reader = decoded_body(&mut resp, limit, traffic)?;
                         copy(&mut reader).map(Some)
                     }
                     404 => Ok(None),
-                    s @ (429 | 500..=599) => Err((true, format!("HTTP {s}"))),
-                    s => Err((false, format!("HTTP {s}"))),
+                    s @ (429 | 500..=599) => Err((true, format!("HTTP {s}"), Some(s))),
+                    s => Err((false, format!("HTTP {s}"), Some(s))),
                 }
             }
         }
@@ -322,15 +694,17 @@ impl Source {
             drop(watched);
             match fetched {
                 Ok(f) => return Ok(f),
-                Err((retryable, _)) if retryable && attempt < retries => {
+                Err((retryable, _, _)) if retryable && attempt < retries => {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1)));
                 }
-                Err((_, msg)) => {
-                    return Err(Error::Usage(format!(
-                        "cannot fetch {}: {msg}",
-                        self.describe(rel)
-                    )));
+                Err((_, message, status)) => {
+                    return Err(Refusal::Fetch {
+                        url: self.describe(rel),
+                        message,
+                        status,
+                    }
+                    .into());
                 }
             }
         }
@@ -349,16 +723,18 @@ impl Source {
             requests.fetch_add(1, Ordering::Relaxed);
             match self.fetch_once(rel, etag, limit) {
                 Ok(f) => return Ok(f),
-                Err((retryable, msg)) if retryable && attempt < retries => {
+                Err((retryable, msg, _)) if retryable && attempt < retries => {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(100 * 4u64.pow(attempt - 1)));
                     let _ = msg;
                 }
-                Err((_, msg)) => {
-                    return Err(Error::Usage(format!(
-                        "cannot fetch {}: {msg}",
-                        self.describe(rel)
-                    )));
+                Err((_, message, status)) => {
+                    return Err(Refusal::Fetch {
+                        url: self.describe(rel),
+                        message,
+                        status,
+                    }
+                    .into());
                 }
             }
         }
@@ -390,6 +766,18 @@ pub struct Tree {
     pub manifest_sha256: String,
     pub languages: Vec<String>,
     pub documents: Vec<TreeDoc>,
+    /// The release's assets the cache holds, by path (UTF-8 bytes); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<TreeAsset>,
+}
+
+/// An asset of a tree: `trees/<id>/<path>` (a content-root path: `images/a.png`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeAsset {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -427,10 +815,14 @@ pub struct SyncOptions {
     /// The largest document a manifest may claim: a larger claim is refused before any
     /// document is fetched. Downloads stream to disk, so memory does not depend on it.
     pub max_document_size: u64,
+    /// The largest asset a manifest may claim, likewise refused before anything is fetched.
+    pub max_asset_size: u64,
 }
 
 /// The default of [`SyncOptions::max_document_size`]: 64 MiB, far above any markdown page.
 pub const DEFAULT_MAX_DOCUMENT_SIZE: u64 = 64 << 20;
+/// The default of [`SyncOptions::max_asset_size`]: 4 GiB (assets stream to disk).
+pub const DEFAULT_MAX_ASSET_SIZE: u64 = 4 << 30;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LangChanges {
@@ -451,6 +843,9 @@ pub struct SyncReport {
     pub dry_run: bool,
     pub changes: BTreeMap<String, LangChanges>,
     pub documents_fetched: u64,
+    /// Assets downloaded (absent when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub assets_fetched: u64,
     /// Bytes of the index, manifest or delta and documents used, decoded (what was verified).
     pub bytes_fetched: u64,
     /// Body bytes received as sent, gzip-encoded where the server compressed them, over every
@@ -462,6 +857,10 @@ pub struct SyncReport {
     /// The update applied the version's diff.json to the held version instead of reading its
     /// whole manifest (see [`sync`]).
     pub delta: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Progress of blob downloads.
@@ -631,7 +1030,7 @@ fn io<'a>(action: &'static str, p: &'a Path) -> impl FnOnce(std::io::Error) -> E
     move |e| Error::io(action, p, e)
 }
 
-fn read_state(paths: &Paths) -> Result<Option<CacheState>> {
+fn read_state(paths: &Paths) -> crate::Result<Option<CacheState>> {
     match crate::fsx::read_regular(&paths.state(), 16 << 20) {
         Ok(bytes) => {
             #[derive(Deserialize)]
@@ -660,7 +1059,7 @@ fn read_state(paths: &Paths) -> Result<Option<CacheState>> {
 }
 
 /// The active tree, if any.
-pub fn current_tree(cache: &Path) -> Result<Option<Tree>> {
+pub fn current_tree(cache: &Path) -> crate::Result<Option<Tree>> {
     let paths = Paths {
         root: cache.to_path_buf(),
     };
@@ -675,7 +1074,7 @@ pub fn current_tree(cache: &Path) -> Result<Option<Tree>> {
 }
 
 /// Choose the version a spec names.
-pub fn select<'a>(index: &'a Index, spec: Option<&str>) -> Result<&'a IndexVersion> {
+pub fn select<'a>(index: &'a Index, spec: Option<&str>) -> crate::Result<&'a IndexVersion> {
     let spec = spec.unwrap_or("latest");
     if let Some(v) = index.dist_tags.get(spec).and_then(|v| index.get(v)) {
         return Ok(v);
@@ -699,7 +1098,7 @@ pub fn select<'a>(index: &'a Index, spec: Option<&str>) -> Result<&'a IndexVersi
 }
 
 fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    registry::write_atomic(path, bytes)
+    Ok(registry::write_atomic(path, bytes)?)
 }
 
 /// Update the cache at `cache` from `opts.from`.
@@ -725,7 +1124,7 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// use kbrel::registry::Registry;
 /// use kbrel::sync::{self, Progress, SyncOptions};
 ///
-/// # fn main() -> kbrel::Result<()> {
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tmp = tempfile::tempdir().unwrap();
 /// let toml = "[package]\nname = \"acme-docs\"\n[content]\nrequired_fields = []\n";
 /// let cfg = Config::parse(toml, &tmp.path().join("kbrel.toml"))?;
@@ -764,6 +1163,7 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 ///     timeout: Duration::from_secs(30),
 ///     stall_report: Duration::from_secs(10),
 ///     max_document_size: sync::DEFAULT_MAX_DOCUMENT_SIZE,
+///     max_asset_size: sync::DEFAULT_MAX_ASSET_SIZE,
 /// };
 /// let mut fetched = 0;
 /// let report = sync::sync(&cache, &opts, &mut |p: Progress| fetched = p.done)?;
@@ -857,6 +1257,7 @@ pub fn sync(
     )?;
     let docs: Vec<&ManifestDoc> = listing.docs.iter().collect();
     check_listed_once(&source, chosen, &docs)?;
+    check_assets(&source, chosen, &docs, &listing.assets, opts.max_asset_size)?;
 
     // 5. Changes against the current tree.
     report.changes = count_changes(current.as_ref(), &docs, &listing.languages);
@@ -864,9 +1265,11 @@ pub fn sync(
     check_claimed_sizes(&source, chosen, &docs, opts.max_document_size)?;
 
     // 6. Fetch what the object store lacks.
-    let missing = missing_objects(&paths, &docs);
+    let missing = missing_objects(&paths, &docs, &listing.assets);
+    let assets = missing.iter().filter(|w| w.asset).count() as u64;
+    report.documents_fetched = missing.len() as u64 - assets;
+    report.assets_fetched = assets;
     if opts.dry_run {
-        report.documents_fetched = missing.len() as u64;
         // (Documents new in a delta have no size until they are fetched.)
         report.bytes_fetched += missing
             .iter()
@@ -876,8 +1279,7 @@ pub fn sync(
         count_traffic(&mut report, &source, &requests);
         return Ok(report);
     }
-    let (documents, bytes) = fetch_missing(&source, &paths, &missing, opts, &requests, progress)?;
-    report.documents_fetched = documents;
+    let (_, bytes) = fetch_missing(&source, &paths, &missing, opts, &requests, progress)?;
     report.bytes_fetched += bytes;
 
     // 7. Build the new tree beside the old one, then switch in one rename.
@@ -885,26 +1287,19 @@ pub fn sync(
         name,
         version,
         languages,
+        assets,
         ..
     } = listing;
     let tree = tree_of(
         &paths,
-        name,
-        version,
-        index.sequence,
+        (name, version, index.sequence),
         chosen,
         languages,
         &docs,
+        assets,
     )?;
     let id = build_tree(&paths, &tree, &docs)?;
-    // A language folder that is not kbrel's link stops the sync before the switch.
-    for l in &tree.languages {
-        ensure_lang_link(&paths, l, false)?;
-    }
-    switch_current(&paths, &id)?;
-    for l in &tree.languages {
-        ensure_lang_link(&paths, l, true)?;
-    }
+    switch_tree(&paths, &tree, &id)?;
     commit_index(
         &paths,
         &mut state,
@@ -950,10 +1345,11 @@ fn open_cache(paths: &Paths, opts: &SyncOptions) -> Result<(CacheState, Option<s
         && cache.is_dir()
         && let Some(entry) = foreign_entry(cache)?
     {
-        return Err(Error::Usage(format!(
-            "`{}` is not empty (it holds `{entry}`) and is not a kbrel cache; refusing to write into it (use an empty or new folder)",
-            cache.display()
-        )));
+        return Err(Refusal::NotACache {
+            path: cache.to_path_buf(),
+            entry,
+        }
+        .into());
     }
     let lock = if opts.dry_run {
         None
@@ -969,9 +1365,11 @@ fn open_cache(paths: &Paths, opts: &SyncOptions) -> Result<(CacheState, Option<s
         match f.try_lock() {
             Ok(()) => Some(f),
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Locked { path: lock_path });
+                return Err(Error::Locked { path: lock_path }.into());
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", lock_path, e)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io("lock", lock_path, e).into());
+            }
         }
     };
     if !opts.dry_run {
@@ -1022,10 +1420,10 @@ fn fetch_index(
                 (bytes, state.index_etag.clone(), true)
             }
             Fetched::NotFound => {
-                return Err(Error::Usage(format!(
-                    "no index.json at {} (is it a kbrel registry?)",
-                    source.describe(registry::INDEX_FILE)
-                )));
+                return Err(Refusal::NoIndex {
+                    url: source.describe(registry::INDEX_FILE),
+                }
+                .into());
             }
         };
     let index = manifest::parse_index(&bytes, Path::new(&source.describe(registry::INDEX_FILE)))?;
@@ -1055,19 +1453,20 @@ fn check_index(
             match source.fetch(crate::sign::SIG_FILE, None, 1 << 20, opts.retries, requests)? {
                 Fetched::Body { bytes, .. } => bytes,
                 _ => {
-                    return Err(Error::Usage(format!(
-                        "{} is not signed ({} is missing) but --trust-key requires a signature",
-                        source.describe(registry::INDEX_FILE),
-                        source.describe(crate::sign::SIG_FILE)
-                    )));
+                    return Err(Refusal::Unsigned {
+                        url: source.describe(registry::INDEX_FILE),
+                        signature_url: source.describe(crate::sign::SIG_FILE),
+                    }
+                    .into());
                 }
             };
-        let (_, next) = crate::sign::verify_index(&fetched.bytes, &sig, &trusted).map_err(|e| {
-            Error::Usage(format!(
-                "refusing {}: {e}",
-                source.describe(registry::INDEX_FILE)
-            ))
-        })?;
+        let (_, next) =
+            crate::sign::verify_index(&fetched.bytes, &sig, &trusted).map_err(|signature| {
+                Refusal::Signature {
+                    url: source.describe(registry::INDEX_FILE),
+                    signature,
+                }
+            })?;
         if let Some(n) = next
             && !state.trusted_keys.contains(&n)
         {
@@ -1081,20 +1480,21 @@ fn check_index(
                 )
             })?;
             if t < opts.now {
-                return Err(Error::Usage(format!(
-                    "refusing {}: it expired at {exp} (a frozen or replayed index)",
-                    source.describe(registry::INDEX_FILE)
-                )));
+                return Err(Refusal::Expired {
+                    url: source.describe(registry::INDEX_FILE),
+                    expires: exp.clone(),
+                }
+                .into());
             }
         }
     }
     if same_source && index.sequence < state.highest_sequence && !opts.allow_downgrade {
-        return Err(Error::Usage(format!(
-            "refusing {}: its sequence {} is older than the {} this cache already accepted (a rollback?); --allow-downgrade to accept",
-            source.describe(registry::INDEX_FILE),
-            index.sequence,
-            state.highest_sequence
-        )));
+        return Err(Refusal::IndexRollback {
+            url: source.describe(registry::INDEX_FILE),
+            sequence: index.sequence,
+            highest: state.highest_sequence,
+        }
+        .into());
     }
     Ok(())
 }
@@ -1114,10 +1514,11 @@ fn choose_version<'a>(
         && !opts.allow_downgrade
         && cur.name == index.name
     {
-        return Err(Error::Usage(format!(
-            "the cache holds {}, newer than the selected {}; --allow-downgrade to move it back",
-            cur.version, chosen.version
-        )));
+        return Err(Refusal::Downgrade {
+            held: cur.version.clone(),
+            selected: chosen.version.clone(),
+        }
+        .into());
     }
     Ok(chosen)
 }
@@ -1141,6 +1542,8 @@ struct Listing {
     version: String,
     languages: Vec<String>,
     docs: Vec<ManifestDoc>,
+    /// The assets the tree holds, by path.
+    assets: Vec<TreeAsset>,
 }
 
 /// Step 4: the documents of `chosen`, from the delta against the held version when it applies,
@@ -1165,7 +1568,7 @@ fn fetch_listing(
         _ => None,
     };
     Ok(match delta {
-        Some((docs, len)) => {
+        Some((docs, assets, len)) => {
             report.delta = true;
             report.bytes_fetched += len + index_len;
             let cur = current.expect("a delta applies to a held version");
@@ -1174,6 +1577,7 @@ fn fetch_listing(
                 version: chosen.version.clone(),
                 languages: cur.languages.clone(),
                 docs,
+                assets,
             }
         }
         None => {
@@ -1185,11 +1589,23 @@ fn fetch_listing(
                 .into_iter()
                 .filter(|d| languages.contains(&d.lang))
                 .collect();
+            let mut assets: Vec<TreeAsset> = m
+                .assets
+                .into_iter()
+                .filter(|a| keeps_asset(&a.path, &m.languages, &languages))
+                .map(|a| TreeAsset {
+                    path: a.path,
+                    sha256: a.sha256,
+                    size: a.size,
+                })
+                .collect();
+            assets.sort_by(|a, b| a.path.cmp(&b.path));
             Listing {
                 name: m.name,
                 version: m.version,
                 languages,
                 docs,
+                assets,
             }
         }
     })
@@ -1202,12 +1618,74 @@ fn check_listed_once(source: &Source, chosen: &IndexVersion, docs: &[&ManifestDo
         .iter()
         .find(|d| !listed.insert((d.lang.as_str(), d.path.as_str())))
     {
-        return Err(Error::Usage(format!(
-            "refusing {}: it lists `{}/{}` twice; the cache was not changed",
-            source.describe(&chosen.manifest.path),
-            d.lang,
-            d.path
-        )));
+        return Err(Refusal::ListedTwice {
+            url: source.describe(&chosen.manifest.path),
+            lang: d.lang.clone(),
+            path: d.path.clone(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Whether a tree of `kept` languages holds the asset at `path`: every asset but those below
+/// the folder of a release language that is not kept (`--lang zh` leaves out `en/img/a.png`,
+/// keeps `images/a.png` and `zh/img/a.png`).
+fn keeps_asset(path: &str, release: &[String], kept: &[String]) -> bool {
+    let first = path.split('/').next().unwrap_or(path);
+    !(path.contains('/') && release.iter().any(|l| l == first) && !kept.iter().any(|l| l == first))
+}
+
+/// The assets are refused, before anything is fetched, when one claims more than `max` bytes,
+/// or its path is not a safe relative path, is listed twice, is `tree.json`, starts with
+/// `.kbrel`, or is a document's path or a folder of another file (it would overwrite or hide
+/// it in the tree).
+fn check_assets(
+    source: &Source,
+    chosen: &IndexVersion,
+    docs: &[&ManifestDoc],
+    assets: &[TreeAsset],
+    max: u64,
+) -> Result<()> {
+    let url = source.describe(&chosen.manifest.path);
+    let bad = |path: &str, why: &str| Refusal::BadAssetPath {
+        url: url.clone(),
+        path: path.to_string(),
+        why: why.to_string(),
+    };
+    if let Some(a) = assets.iter().find(|a| a.size > max) {
+        return Err(Refusal::AssetTooLarge {
+            url: url.clone(),
+            path: a.path.clone(),
+            size: a.size,
+            limit: max,
+        }
+        .into());
+    }
+    let mut files: BTreeSet<String> = (docs.iter())
+        .map(|d| format!("{}/{}", d.lang, d.path))
+        .collect();
+    for a in assets {
+        let first = a.path.split('/').next().unwrap_or_default();
+        let why = if !manifest::is_safe_relative_path(&a.path) {
+            "unsafe"
+        } else if !manifest::is_sha256_hex(&a.sha256) {
+            "invalid sha256"
+        } else if a.path == "tree.json" || first == META {
+            "reserved"
+        } else if !files.insert(a.path.clone()) {
+            "listed twice or a document's path"
+        } else {
+            continue;
+        };
+        return Err(bad(&a.path, why).into());
+    }
+    // A path that is also the folder of another: the next path beginning with it tells.
+    for f in &files {
+        let folder = format!("{f}/");
+        if (files.range(folder.clone()..).next()).is_some_and(|n| n.starts_with(&folder)) {
+            return Err(bad(f, "a file and a folder").into());
+        }
     }
     Ok(())
 }
@@ -1258,25 +1736,54 @@ fn check_claimed_sizes(
     max: u64,
 ) -> Result<()> {
     if let Some(d) = docs.iter().find(|d| d.size != UNKNOWN_SIZE && d.size > max) {
-        return Err(Error::Usage(format!(
-            "refusing {}: it claims {}/{} holds {} bytes, more than the {} allowed (--max-document-size); nothing was fetched",
-            source.describe(&chosen.manifest.path),
-            d.lang,
-            d.path.escape_debug(),
-            d.size,
-            max
-        )));
+        return Err(Refusal::TooLarge {
+            url: source.describe(&chosen.manifest.path),
+            lang: d.lang.clone(),
+            path: d.path.clone(),
+            size: d.size,
+            limit: max,
+        }
+        .into());
     }
     Ok(())
 }
 
-/// The documents whose bytes the object store lacks, one per content hash.
-fn missing_objects<'a>(paths: &Paths, docs: &[&'a ManifestDoc]) -> Vec<&'a ManifestDoc> {
-    let mut missing: Vec<&ManifestDoc> = Vec::new();
+/// An object the new tree needs: a document's or an asset's bytes.
+struct Want<'a> {
+    sha256: &'a str,
+    /// [`UNKNOWN_SIZE`] for a document new in a delta.
+    size: u64,
+    /// `en/a.md`, or `images/a.png` for an asset.
+    path: String,
+    asset: bool,
+}
+
+/// The documents and assets whose bytes the object store lacks, one per content hash.
+fn missing_objects<'a>(
+    paths: &Paths,
+    docs: &[&'a ManifestDoc],
+    assets: &'a [TreeAsset],
+) -> Vec<Want<'a>> {
+    let mut missing = Vec::new();
     let mut seen = BTreeSet::new();
     for d in docs {
         if seen.insert(d.sha256.as_str()) && !object_ok(paths, &d.sha256) {
-            missing.push(d);
+            missing.push(Want {
+                sha256: &d.sha256,
+                size: d.size,
+                path: format!("{}/{}", d.lang, d.path),
+                asset: false,
+            });
+        }
+    }
+    for a in assets {
+        if seen.insert(a.sha256.as_str()) && !object_ok(paths, &a.sha256) {
+            missing.push(Want {
+                sha256: &a.sha256,
+                size: a.size,
+                path: a.path.clone(),
+                asset: true,
+            });
         }
     }
     missing
@@ -1287,7 +1794,7 @@ fn missing_objects<'a>(paths: &Paths, docs: &[&'a ManifestDoc]) -> Vec<&'a Manif
 fn fetch_missing(
     source: &Source,
     paths: &Paths,
-    missing: &[&ManifestDoc],
+    missing: &[Want<'_>],
     opts: &SyncOptions,
     requests: &AtomicUsize,
     progress: &mut (dyn FnMut(Progress) + Send),
@@ -1296,7 +1803,7 @@ fn fetch_missing(
     let done = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
-    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let first_error: Mutex<Option<SyncError>> = Mutex::new(None);
     let progress_lock = Mutex::new(progress);
     let watch = Watch::new(opts.stall_report);
     std::thread::scope(|outer| {
@@ -1362,12 +1869,11 @@ fn fetch_missing(
 /// The tree of the new version. Sizes a delta did not know are those of the verified objects.
 fn tree_of(
     paths: &Paths,
-    name: String,
-    version: String,
-    sequence: u64,
+    (name, version, sequence): (String, String, u64),
     chosen: &IndexVersion,
     languages: Vec<String>,
     docs: &[&ManifestDoc],
+    assets: Vec<TreeAsset>,
 ) -> Result<Tree> {
     let mut sized: BTreeMap<&str, u64> = BTreeMap::new();
     for d in docs.iter().filter(|d| d.size == UNKNOWN_SIZE) {
@@ -1394,6 +1900,7 @@ fn tree_of(
                 size: size_of(d),
             })
             .collect(),
+        assets,
     })
 }
 
@@ -1403,33 +1910,32 @@ fn build_tree(paths: &Paths, tree: &Tree, docs: &[&ManifestDoc]) -> Result<Strin
     let tree_bytes = manifest::to_json_bytes(tree);
     let id = sha256_hex(&tree_bytes)[..16].to_string();
     let final_dir = paths.trees().join(&id);
-    let size_of: BTreeMap<(&str, &str), u64> = tree
-        .documents
-        .iter()
-        .map(|d| ((d.lang.as_str(), d.path.as_str()), d.size))
+    // Every file of the tree (its content-root path), its object and size.
+    let files: Vec<(String, &str, u64)> = (tree.documents.iter())
+        .map(|d| (format!("{}/{}", d.lang, d.path), d.sha256.as_str(), d.size))
+        .chain((tree.assets.iter()).map(|a| (a.path.clone(), a.sha256.as_str(), a.size)))
         .collect();
-    // Reuse a tree only when it is provably this one and complete (every document present at
-    // its size); anything else is rebuilt from the verified objects.
+    debug_assert_eq!(tree.documents.len(), docs.len());
+    // Reuse a tree only when it is provably this one and complete (every file present at its
+    // size); anything else is rebuilt from the verified objects.
     let reusable =
         crate::fsx::read_regular(&final_dir.join("tree.json"), registry::MAX_INDEX_BYTES)
             .is_ok_and(|b| b == tree_bytes)
-            && docs.iter().all(|d| {
-                std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path)).is_ok_and(|m| {
-                    m.is_file()
-                        && Some(&m.len()) == size_of.get(&(d.lang.as_str(), d.path.as_str()))
-                })
+            && files.iter().all(|(path, _, size)| {
+                std::fs::symlink_metadata(final_dir.join(path))
+                    .is_ok_and(|m| m.is_file() && m.len() == *size)
             });
     if !reusable {
         let tmp = paths
             .trees()
             .join(format!("{id}.tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        for d in docs {
-            let dest = tmp.join(&d.lang).join(&d.path);
+        for (path, sha, _) in &files {
+            let dest = tmp.join(path);
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent).map_err(io("create", parent))?;
             }
-            let obj = paths.object(&d.sha256);
+            let obj = paths.object(sha);
             if std::fs::hard_link(&obj, &dest).is_err() {
                 std::fs::copy(&obj, &dest).map_err(io("copy into cache", &dest))?;
             }
@@ -1460,20 +1966,21 @@ fn fetch_manifest(
     let mbytes = match source.fetch(&chosen.manifest.path, None, 256 << 20, retries, requests)? {
         Fetched::Body { bytes, .. } => bytes,
         _ => {
-            return Err(Error::Usage(format!(
-                "{} is missing",
-                source.describe(&chosen.manifest.path)
-            )));
+            return Err(Refusal::MissingManifest {
+                url: source.describe(&chosen.manifest.path),
+            }
+            .into());
         }
     };
     report.bytes_fetched += mbytes.len() as u64;
     let actual = sha256_hex(&mbytes);
     if actual != chosen.manifest.sha256 {
-        return Err(Error::Usage(format!(
-            "refusing {}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
-            source.describe(&chosen.manifest.path),
-            chosen.manifest.sha256
-        )));
+        return Err(Refusal::HashMismatch {
+            url: source.describe(&chosen.manifest.path),
+            expected: chosen.manifest.sha256.clone(),
+            actual,
+        }
+        .into());
     }
     let m = manifest::parse_manifest(&mbytes, Path::new(&source.describe(&chosen.manifest.path)))?;
     // Languages become folder and link names in the cache: plain names only (as kbrel.toml
@@ -1485,16 +1992,18 @@ fn fetch_manifest(
         .enumerate()
         .find(|(i, l)| m.languages[..*i].iter().any(|o| o.eq_ignore_ascii_case(l)))
     {
-        return Err(Error::Usage(format!(
-            "refusing {}: it lists the language `{bad}` twice (language tags are case-insensitive); the cache was not changed",
-            source.describe(&chosen.manifest.path)
-        )));
+        return Err(Refusal::LanguageTwice {
+            url: source.describe(&chosen.manifest.path),
+            lang: bad.clone(),
+        }
+        .into());
     }
     if let Some(bad) = m.languages.iter().find(|l| !is_language(l)) {
-        return Err(Error::Usage(format!(
-            "refusing {}: it lists an invalid language `{bad}`; the cache was not changed",
-            source.describe(&chosen.manifest.path)
-        )));
+        return Err(Refusal::InvalidLanguage {
+            url: source.describe(&chosen.manifest.path),
+            lang: bad.clone(),
+        }
+        .into());
     }
     let languages: Vec<String> = if langs.is_empty() {
         m.languages.clone()
@@ -1503,11 +2012,12 @@ fn fetch_manifest(
     };
     for l in &languages {
         if !m.languages.contains(l) {
-            return Err(Error::Usage(format!(
-                "--lang {l}: {} has languages {}",
-                m.name,
-                m.languages.join(", ")
-            )));
+            return Err(Refusal::UnknownLanguage {
+                lang: l.clone(),
+                name: m.name.clone(),
+                languages: m.languages.clone(),
+            }
+            .into());
         }
     }
     Ok((m, languages))
@@ -1533,11 +2043,15 @@ fn delta_applies(cur: &Tree, chosen: &IndexVersion, index: &Index, langs: &[Stri
         && want.is_subset(&new_langs)
 }
 
+/// The new version's documents and assets from a delta, and the bytes read.
+type Delta = (Vec<ManifestDoc>, Vec<TreeAsset>, u64);
+
 /// diff.json of `chosen`, verified against the index and applied to the held tree: the new
-/// version's documents (size [`UNKNOWN_SIZE`] where the diff does not know it) and the bytes
-/// read. `None` when the registry has no diff (404): the caller reads the manifest instead. A
-/// diff that does not apply to the held tree, or gives other document counts than the index,
-/// is refused.
+/// version's documents (size [`UNKNOWN_SIZE`] where the diff does not know it), its assets
+/// and the bytes read. `None` when the registry has no diff (404), or when its asset changes
+/// do not apply to the assets held (a tree synced by a kbrel that did not sync assets): the
+/// caller reads the manifest instead. A diff whose documents do not apply to the held tree,
+/// or gives other document counts than the index, is refused.
 fn fetch_delta(
     source: &Source,
     cur: &Tree,
@@ -1545,7 +2059,7 @@ fn fetch_delta(
     index: &Index,
     retries: u32,
     requests: &AtomicUsize,
-) -> Result<Option<(Vec<ManifestDoc>, u64)>> {
+) -> Result<Option<Delta>> {
     let rel = &chosen.diff.path;
     let at = source.describe(rel);
     let bytes = match source.fetch(rel, None, 256 << 20, retries, requests)? {
@@ -1554,22 +2068,29 @@ fn fetch_delta(
     };
     let actual = sha256_hex(&bytes);
     if actual != chosen.diff.sha256 {
-        return Err(Error::Usage(format!(
-            "refusing {at}: sha256 mismatch: expected {} (from index.json), got {actual}; the cache was not changed",
-            chosen.diff.sha256
-        )));
+        return Err(Refusal::HashMismatch {
+            url: at,
+            expected: chosen.diff.sha256.clone(),
+            actual,
+        }
+        .into());
     }
     let diff = manifest::parse_diff(&bytes, Path::new(&at))?;
-    let refuse =
-        |why: String| Error::Usage(format!("refusing {at}: {why}; the cache was not changed"));
+    let refuse = |delta: DeltaProblem| -> SyncError {
+        Refusal::Delta {
+            url: at.clone(),
+            delta,
+        }
+        .into()
+    };
     if diff.name != index.name
         || diff.from.as_deref() != Some(cur.version.as_str())
         || diff.to != chosen.version
     {
-        return Err(refuse(format!(
-            "it is not the diff from {} to {}",
-            cur.version, chosen.version
-        )));
+        return Err(refuse(DeltaProblem::NotTheDiff {
+            held: cur.version.clone(),
+            chosen: chosen.version.clone(),
+        }));
     }
     let mut docs: BTreeMap<(String, String), ManifestDoc> = cur
         .documents
@@ -1603,10 +2124,11 @@ fn fetch_delta(
         let from = c.old_path.as_ref().unwrap_or(&c.path);
         let k = (c.lang.clone(), from.clone());
         if docs.get(&k).map(|d| Some(&d.sha256)) != Some(c.old_sha256.as_ref()) {
-            return Err(refuse(format!(
-                "{}/{from} is not in {} as held",
-                c.lang, cur.version
-            )));
+            return Err(refuse(DeltaProblem::NotHeld {
+                lang: c.lang.clone(),
+                path: from.clone(),
+                held: cur.version.clone(),
+            }));
         }
         docs.remove(&k);
     }
@@ -1620,10 +2142,11 @@ fn fetch_delta(
             || !manifest::is_sha256_hex(&sha)
             || docs.contains_key(&k)
         {
-            return Err(refuse(format!(
-                "{}/{} cannot be {:?}",
-                c.lang, c.path, c.status
-            )));
+            return Err(refuse(DeltaProblem::CannotApply {
+                lang: c.lang.clone(),
+                path: c.path.clone(),
+                status: c.status,
+            }));
         }
         let doc = ManifestDoc {
             id: c.id.clone(),
@@ -1652,37 +2175,85 @@ fn fetch_delta(
         let n = list.iter().filter(|d| &d.lang == l).count() as u64;
         let want = chosen.summary.get(l).map(|s| s.documents);
         if Some(n) != want {
-            return Err(refuse(format!(
-                "applied to {} it gives {n} {l} documents, the index says {}",
-                cur.version,
-                want.map_or("none".into(), |w| w.to_string())
-            )));
+            return Err(refuse(DeltaProblem::Count {
+                held: cur.version.clone(),
+                lang: l.clone(),
+                got: n,
+                index: want,
+            }));
         }
     }
-    Ok(Some((list, bytes.len() as u64)))
+    let Some(assets) = apply_asset_changes(cur, chosen, &diff.assets) else {
+        return Ok(None);
+    };
+    Ok(Some((list, assets, bytes.len() as u64)))
 }
 
+/// The held tree's assets with a diff's asset changes applied (those of languages the tree
+/// does not hold left out), by path; `None` when a change does not apply to what is held.
+fn apply_asset_changes(
+    cur: &Tree,
+    chosen: &IndexVersion,
+    changes: &[manifest::AssetChange],
+) -> Option<Vec<TreeAsset>> {
+    let release: Vec<String> = chosen.summary.keys().cloned().collect();
+    let mut held: BTreeMap<String, TreeAsset> = (cur.assets.iter())
+        .map(|a| (a.path.clone(), a.clone()))
+        .collect();
+    let changes: Vec<&manifest::AssetChange> = (changes.iter())
+        .filter(|c| keeps_asset(&c.path, &release, &cur.languages))
+        .collect();
+    for c in &changes {
+        if c.status != ChangeStatus::Added {
+            let old = held.remove(&c.path)?;
+            if Some(&old.sha256) != c.old_sha256.as_ref() {
+                return None;
+            }
+        }
+    }
+    for c in &changes {
+        if c.status == ChangeStatus::Removed {
+            continue;
+        }
+        let (Some(sha256), Some(size)) = (c.new_sha256.clone(), c.new_size) else {
+            return None;
+        };
+        let asset = TreeAsset {
+            path: c.path.clone(),
+            sha256,
+            size,
+        };
+        if held.insert(c.path.clone(), asset).is_some() {
+            return None;
+        }
+    }
+    Some(held.into_values().collect())
+}
+
+/// Whether the object store holds `sha`'s bytes (hashed as read: an asset is never held whole).
 fn object_ok(paths: &Paths, sha: &str) -> bool {
-    crate::fsx::read(&paths.object(sha)).is_ok_and(|b| sha256_hex(&b) == sha)
+    crate::fsx::open_regular(&paths.object(sha))
+        .and_then(|(f, _)| crate::hash::sha256_reader(std::io::BufReader::new(f)))
+        .is_ok_and(|(actual, _)| actual == sha)
 }
 
 fn fetch_blob(
     source: &Source,
     paths: &Paths,
-    d: &ManifestDoc,
+    d: &Want<'_>,
     retries: u32,
     max_size: u64,
     requests: &AtomicUsize,
     watch: &Watch,
 ) -> Result<u64> {
-    let rel = registry::blob_path(&d.sha256);
+    let rel = registry::blob_path(d.sha256);
     // A document a delta did not size may be at most the smaller of the two limits.
     let limit = if d.size == UNKNOWN_SIZE {
         DELTA_BLOB_LIMIT.min(max_size)
     } else {
         d.size
     };
-    let obj = paths.object(&d.sha256);
+    let obj = paths.object(d.sha256);
     let dir = obj.parent().unwrap_or(&paths.root).to_path_buf();
     std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
     // Streamed into a temporary file beside the object while it is hashed: memory stays a
@@ -1695,12 +2266,21 @@ fn fetch_blob(
             Ok(Some(got)) => got,
             Ok(None) => {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(Error::Usage(format!(
-                    "{} is missing (document {}/{})",
-                    source.describe(&rel),
-                    d.lang,
-                    d.path
-                )));
+                let url = source.describe(&rel);
+                return Err(if d.asset {
+                    Refusal::MissingAsset {
+                        url,
+                        path: d.path.clone(),
+                    }
+                } else {
+                    let (lang, path) = d.path.split_once('/').unwrap_or(("", &d.path));
+                    Refusal::MissingDocument {
+                        url,
+                        lang: lang.to_string(),
+                        path: path.to_string(),
+                    }
+                }
+                .into());
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
@@ -1713,13 +2293,26 @@ fn fetch_blob(
         }
         let _ = std::fs::remove_file(&tmp);
         if attempt >= 1 {
-            return Err(Error::Usage(format!(
-                "refusing {}: wrong content for {}/{}: expected sha256 {}, got {actual}; the cache was not switched",
-                source.describe(&rel),
-                d.lang,
-                d.path,
-                d.sha256
-            )));
+            let url = source.describe(&rel);
+            let expected = d.sha256.to_string();
+            return Err(if d.asset {
+                Refusal::WrongAssetContent {
+                    url,
+                    path: d.path.clone(),
+                    expected,
+                    actual,
+                }
+            } else {
+                let (lang, path) = d.path.split_once('/').unwrap_or(("", &d.path));
+                Refusal::WrongContent {
+                    url,
+                    lang: lang.to_string(),
+                    path: path.to_string(),
+                    expected,
+                    actual,
+                }
+            }
+            .into());
         }
         attempt += 1;
     }
@@ -1734,7 +2327,31 @@ fn sync_dir_tree(dir: &Path) -> Result<()> {
     }
     std::fs::File::open(dir)
         .and_then(|f| f.sync_all())
-        .map_err(io("fsync", dir))
+        .map_err(io("fsync", dir))?;
+    Ok(())
+}
+
+/// The switch: check the links of the tree's roots (its languages, then the first component
+/// of each other asset path), make `current` name tree `id`, then make the links. A root that
+/// is not kbrel's link stops the sync before the switch.
+fn switch_tree(paths: &Paths, tree: &Tree, id: &str) -> Result<()> {
+    let mut roots: Vec<&str> = tree.languages.iter().map(String::as_str).collect();
+    let mut others: BTreeSet<&str> = BTreeSet::new();
+    for a in &tree.assets {
+        let first = a.path.split('/').next().unwrap_or(&a.path);
+        if !roots.contains(&first) {
+            others.insert(first);
+        }
+    }
+    roots.extend(others);
+    for r in &roots {
+        ensure_lang_link(paths, r, false)?;
+    }
+    switch_current(paths, id)?;
+    for r in &roots {
+        ensure_lang_link(paths, r, true)?;
+    }
+    Ok(())
 }
 
 fn switch_current(paths: &Paths, id: &str) -> Result<()> {
@@ -1747,7 +2364,8 @@ fn switch_current(paths: &Paths, id: &str) -> Result<()> {
     std::fs::rename(&tmp, paths.current()).map_err(io("switch", &paths.current()))?;
     std::fs::File::open(paths.meta())
         .and_then(|f| f.sync_all())
-        .map_err(io("fsync", &paths.meta()))
+        .map_err(io("fsync", &paths.meta()))?;
+    Ok(())
 }
 
 /// Check (and with `create`, make) the link `<CACHE>/<lang>` → `.kbrel/current/<lang>`.
@@ -1756,13 +2374,11 @@ fn ensure_lang_link(paths: &Paths, lang: &str, create: bool) -> Result<()> {
     let target = Path::new(META).join("current").join(lang);
     match std::fs::read_link(&link) {
         Ok(t) if t == target => Ok(()),
-        Ok(_) | Err(_) if link.symlink_metadata().is_ok() => Err(Error::Usage(format!(
-            "`{}` exists and is not kbrel's link to {}; move it away",
-            link.display(),
-            target.display()
-        ))),
+        Ok(_) | Err(_) if link.symlink_metadata().is_ok() => {
+            Err(Refusal::ForeignLink { path: link, target }.into())
+        }
         _ if !create => Ok(()),
-        _ => std::os::unix::fs::symlink(&target, &link).map_err(io("create symlink", &link)),
+        _ => Ok(std::os::unix::fs::symlink(&target, &link).map_err(io("create symlink", &link))?),
     }
 }
 
@@ -1821,12 +2437,12 @@ fn commit_index(
 /// them would change files outside the cache. Nothing is changed; the message names the path.
 fn check_cache_folders(paths: &Paths) -> Result<()> {
     use crate::fsx::Kind;
-    let bad = |rel: &str, k: Kind| {
-        Error::Usage(format!(
-            "`{}` is {}; kbrel writes and removes only real folders in its cache and never follows links there (remove it by hand; nothing was changed)",
-            paths.root.join(rel).display(),
-            k.describe()
-        ))
+    let bad = |rel: &str, k: Kind| -> SyncError {
+        Refusal::NotAFolder {
+            path: paths.root.join(rel),
+            found: k.describe().to_string(),
+        }
+        .into()
     };
     for rel in [
         META.to_string(),
@@ -1838,7 +2454,7 @@ fn check_cache_folders(paths: &Paths) -> Result<()> {
             Ok(k) => return Err(bad(&rel, k)),
             Err(crate::fsx::RemoveError::Unsafe(u)) => return Err(bad(&u.rel, u.found)),
             Err(crate::fsx::RemoveError::Io(e)) => {
-                return Err(Error::io("inspect", paths.root.join(rel), e));
+                return Err(Error::io("inspect", paths.root.join(rel), e).into());
             }
         }
     }
@@ -1887,7 +2503,9 @@ fn gc(paths: &Paths, keep: &str, tree: &Tree) -> Result<()> {
     for d in doomed {
         let _ = crate::fsx::remove_within(root, &Path::new(&trees_rel).join(d));
     }
-    let wanted: BTreeSet<&str> = tree.documents.iter().map(|d| d.sha256.as_str()).collect();
+    let wanted: BTreeSet<&str> = (tree.documents.iter().map(|d| d.sha256.as_str()))
+        .chain(tree.assets.iter().map(|a| a.sha256.as_str()))
+        .collect();
     let objects_rel = Path::new(META).join("objects");
     for (a, k) in crate::fsx::list_within(root, &objects_rel).unwrap_or_default() {
         if k != Kind::Dir {
@@ -1916,11 +2534,8 @@ pub fn check_offline(cache: &Path) -> Result<OfflineReport> {
     let paths = Paths {
         root: cache.to_path_buf(),
     };
-    read_state(&paths)?.ok_or_else(|| {
-        Error::Usage(format!(
-            "`{}` is not a kbrel cache (no state)",
-            cache.display()
-        ))
+    read_state(&paths)?.ok_or_else(|| Refusal::NoState {
+        path: cache.to_path_buf(),
     })?;
     let mut report = OfflineReport::default();
     let Some(tree) = current_tree(cache)? else {
@@ -1939,6 +2554,19 @@ pub fn check_offline(cache: &Path) -> Result<OfflineReport> {
                 d.lang, d.path, d.sha256
             )),
             Err(e) => report.problems.push(format!("{}/{}: {e}", d.lang, d.path)),
+        }
+    }
+    for a in &tree.assets {
+        let p = paths.current().join(&a.path);
+        let hashed = crate::fsx::open_regular(&p)
+            .and_then(|(f, _)| crate::hash::sha256_reader(std::io::BufReader::new(f)));
+        match hashed {
+            Ok((actual, _)) if actual == a.sha256 => {}
+            Ok(_) => report.problems.push(format!(
+                "{}: content does not match sha256 {}",
+                a.path, a.sha256
+            )),
+            Err(e) => report.problems.push(format!("{}: {e}", a.path)),
         }
     }
     Ok(report)

@@ -288,7 +288,9 @@ fn check_derived(reg: &Registry, index: &Index, report: &mut VerifyReport) {
     if let Some(sig) = sig {
         let own_key = serde_json::from_slice::<crate::sign::IndexSignature>(&sig).map(|s| s.key);
         let result = match own_key {
-            Ok(k) => crate::sign::verify_index(&index_bytes, &sig, &[k]).map(|_| ()),
+            Ok(k) => crate::sign::verify_index(&index_bytes, &sig, &[k])
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = result {

@@ -338,9 +338,13 @@ pub struct HistoryFilter<'a> {
 /// history: the versions `keep` accepts (for a new release, those below it; for a checkout,
 /// those its commit contains). With `stop_at_same`, history stops at the last kept version
 /// whose documents are exactly `docs`, so a status read from an older checkout never cites
-/// a release newer than the content it reads (even without git to tell).
+/// a release newer than the content it reads (even without git to tell). `languages` are the
+/// languages to report, `source` the one translations follow (a project's `[content]`, or
+/// what a release's manifest records).
+#[allow(clippy::too_many_arguments)]
 pub fn status_after_history(
-    cfg: &Config,
+    languages: &[String],
+    source: &str,
     reg: &Registry,
     index: Option<&Index>,
     history: HistoryFilter<'_>,
@@ -365,12 +369,7 @@ pub fn status_after_history(
         steps.truncate(i + 1);
     }
     steps.push(Step::from_docs(label, docs));
-    Ok(translation_status(
-        &cfg.content.languages,
-        cfg.source_language(),
-        &steps,
-        acks,
-    ))
+    Ok(translation_status(languages, source, &steps, acks))
 }
 
 /// Whether two document lists hold the same documents (language, path, id, content).

@@ -2273,6 +2273,39 @@ mod tests {
         }
     }
 
+    /// What `build` packs of `docs` in `languages`: gzip level `level`, package format
+    /// `format`, the meta and lazy bundles, no globals, no assets.
+    fn test_contents<'a>(
+        languages: &'a [String],
+        docs: &'a [Document],
+        level: u32,
+        format: u32,
+    ) -> Contents<'a> {
+        Contents {
+            languages,
+            globals: BTreeMap::new(),
+            documents: docs,
+            gzip_level: level,
+            format,
+            keyed_only: false,
+            meta: true,
+            lazy: true,
+            assets: &[],
+            bundle_texts: &NO_TEXTS,
+        }
+    }
+
+    /// `build` into memory: the tarball's bytes and what it reports of them.
+    fn build_in_memory(contents: &Contents<'_>, release: &Release<'_>) -> (Vec<u8>, Package) {
+        let mut tgz = Vec::new();
+        let pkg = build(contents, release, &mut |p: &[u8]| {
+            tgz.extend_from_slice(p);
+            Ok(())
+        })
+        .unwrap();
+        (tgz, pkg)
+    }
+
     fn test_doc(key: &str, text: &str) -> Document {
         Document {
             lang: "en".into(),
@@ -2453,25 +2486,9 @@ mod tests {
             .map(|i| test_doc(&format!("K{i}"), &format!("# Doc {i}\n\nText {i}.\n")))
             .collect();
         let langs = vec!["en".to_string()];
-        let contents = Contents {
-            languages: &langs,
-            globals: BTreeMap::new(),
-            documents: &docs,
-            gzip_level: 6,
-            format: FORMAT,
-            keyed_only: false,
-            meta: true,
-            lazy: true,
-            assets: &[],
-            bundle_texts: &NO_TEXTS,
-        };
+        let contents = test_contents(&langs, &docs, 6, FORMAT);
         let release = test_release();
-        let mut tgz = Vec::new();
-        let pkg = build(&contents, &release, &mut |p: &[u8]| {
-            tgz.extend_from_slice(p);
-            Ok(())
-        })
-        .unwrap();
+        let (tgz, pkg) = build_in_memory(&contents, &release);
         let manifest_docs: Vec<crate::manifest::ManifestDoc> = docs
             .iter()
             .map(|d| crate::manifest::ManifestDoc {
@@ -2578,25 +2595,9 @@ mod tests {
             })
             .collect();
         let langs = vec!["en".to_string()];
-        let contents = Contents {
-            languages: &langs,
-            globals: BTreeMap::new(),
-            documents: &docs,
-            gzip_level: 6,
-            format: FORMAT,
-            keyed_only: false,
-            meta: true,
-            lazy: true,
-            assets: &[],
-            bundle_texts: &NO_TEXTS,
-        };
+        let contents = test_contents(&langs, &docs, 6, FORMAT);
         let release = test_release();
-        let mut at_once = Vec::new();
-        build(&contents, &release, &mut |p: &[u8]| {
-            at_once.extend_from_slice(p);
-            Ok(())
-        })
-        .unwrap();
+        let (at_once, _) = build_in_memory(&contents, &release);
         let mut late = Vec::new();
         let pkg = std::thread::scope(|scope| {
             let started = start(scope, &contents).unwrap();
@@ -2701,26 +2702,8 @@ mod tests {
 
     fn pack(docs: &[Document], level: u32, format: u32) -> (Vec<u8>, Package) {
         let langs = vec!["en".to_string(), "zh".to_string()];
-        let contents = Contents {
-            languages: &langs,
-            globals: BTreeMap::new(),
-            documents: docs,
-            gzip_level: level,
-            format,
-            keyed_only: false,
-            meta: true,
-            lazy: true,
-            assets: &[],
-            bundle_texts: &NO_TEXTS,
-        };
-        let release = test_release();
-        let mut tgz = Vec::new();
-        let pkg = build(&contents, &release, &mut |p: &[u8]| {
-            tgz.extend_from_slice(p);
-            Ok(())
-        })
-        .unwrap();
-        (tgz, pkg)
+        let contents = test_contents(&langs, docs, level, format);
+        build_in_memory(&contents, &test_release())
     }
 
     #[test]

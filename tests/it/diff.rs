@@ -3,11 +3,12 @@
 //!
 //! - **Fixtures** (`tests/fixtures/diff/<case>/`): `before/` is published as 1.0.0 and `after/`
 //!   as 1.1.0 (or, with `publish_after = false` in `case.toml`, used as the working content
-//!   `.`), then `kbrel diff 1.0.0 1.1.0 --stat` etc. must print exactly `expected.stat`,
-//!   `expected.name-status`, `expected.patch`, `expected.word`, `expected.sections`, and
-//!   `kbrel status` exactly `expected.status`. `case.toml` adds more commands (`[[run]]`) with
-//!   their exit codes and stderr. `KBREL_BLESS=1 cargo test --test diff` rewrites the expected
-//!   files from the actual output (review the git diff!).
+//!   `.`), then `kbrel diff 1.0.0 1.1.0 --stat` etc. (the `snapshots` of its `case.toml`:
+//!   `stat`, `name-status`, `patch`, `word`, `sections`, and `status` for `kbrel status`) must
+//!   print exactly the insta snapshot `fixture__<case>__<name>` (`tests/it/snapshots/`,
+//!   [`common::exact_text`]). `case.toml` adds more commands (`[[run]]`) with their exit codes,
+//!   stderr and stdout (a literal or a snapshot). Review changed output with `cargo insta
+//!   review`.
 //! - **Line counts** equal `git diff --no-index --numstat --minimal` (proptest over texts with
 //!   many repeated lines, CJK lines and missing final newlines; and every document of the real
 //!   guide after edits).
@@ -261,9 +262,11 @@ fn git(dir: &Path) -> Command {
 // Fixtures
 
 /// `case.toml`: how a fixture is run, beyond the standard expected files.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CaseFile {
+    /// The standard outputs to snapshot: the `kbrel diff` modes of [`STANDARD`] and `status`.
+    snapshots: Vec<String>,
     /// Publish `after/` as 1.1.0 (default); otherwise `after/` is the working content `.`.
     #[serde(default = "yes")]
     publish_after: bool,
@@ -284,8 +287,8 @@ struct CaseRun {
     args: Vec<String>,
     /// `before` or `after`: passed as `--content`.
     content: Option<String>,
-    /// File in the case folder that stdout must equal.
-    expected: Option<String>,
+    /// The snapshot (`fixture__<case>__<snapshot>`) that stdout must equal.
+    snapshot: Option<String>,
     /// Literal stdout.
     stdout: Option<String>,
     #[serde(default)]
@@ -294,21 +297,18 @@ struct CaseRun {
     stderr_contains: Vec<String>,
 }
 
-/// The standard expected files and the `kbrel diff` flags that produce them.
+/// The standard snapshots of `kbrel diff 1.0.0 <to>` and the flags that produce them.
 const STANDARD: [(&str, &[&str]); 5] = [
-    ("expected.stat", &["--stat", "--color", "never"]),
-    ("expected.name-status", &["--name-status"]),
-    ("expected.patch", &["--patch"]),
-    ("expected.word", &["--word", "--color", "never"]),
-    ("expected.sections", &["--sections", "--color", "never"]),
+    ("stat", &["--stat", "--color", "never"]),
+    ("name-status", &["--name-status"]),
+    ("patch", &["--patch"]),
+    ("word", &["--word", "--color", "never"]),
+    ("sections", &["--sections", "--color", "never"]),
 ];
-
-fn bless() -> bool {
-    std::env::var_os("KBREL_BLESS").is_some_and(|v| !v.is_empty())
-}
 
 /// A fixture, published.
 struct Fixture {
+    name: String,
     dir: PathBuf,
     project: Project,
     before: PathBuf,
@@ -319,13 +319,10 @@ struct Fixture {
 impl Fixture {
     fn publish(name: &str) -> Fixture {
         let dir = fixtures_dir().join(name);
-        let case: CaseFile = match fs::read_to_string(dir.join("case.toml")) {
-            Ok(text) => toml::from_str(&text).unwrap_or_else(|e| panic!("{name}/case.toml: {e}")),
-            Err(_) => CaseFile {
-                publish_after: true,
-                ..CaseFile::default()
-            },
-        };
+        let text = fs::read_to_string(dir.join("case.toml"))
+            .unwrap_or_else(|e| panic!("{name}/case.toml: {e}"));
+        let case: CaseFile =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{name}/case.toml: {e}"));
         let project = Project::from_config(&dir.join("kbrel.toml"));
         let before = dir.join("before");
         let after = match case.after_from_before.as_deref() {
@@ -347,6 +344,7 @@ impl Fixture {
             project.publish(&after, "1.1.0");
         }
         Fixture {
+            name: name.to_string(),
             dir,
             project,
             before,
@@ -368,38 +366,27 @@ impl Fixture {
         self.project.run(Some(&self.after), args)
     }
 
-    fn check_stdout(&self, run: &Run, expected_file: &str) {
-        let path = self.dir.join(expected_file);
-        if bless() {
-            fs::write(&path, &run.stdout).unwrap();
-            return;
-        }
-        let expected =
-            fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(
-            run.stdout == expected,
-            "{}: stdout differs from {expected_file}\n--- expected\n{expected}\n--- actual\n{}\n{run}",
-            self.dir.display(),
-            run.stdout
-        );
+    /// stdout equals the snapshot `fixture__<case>__<snapshot>`, to the byte.
+    fn check_stdout(&self, run: &Run, snapshot: &str) {
+        snapshot_stdout(&self.name, snapshot, run);
     }
 
-    /// Every standard expected file and every `[[run]]` of `case.toml`.
+    /// Every standard snapshot and every `[[run]]` of `case.toml`.
     fn check_all(&self) {
         let mut checked = 0;
-        for (file, flags) in STANDARD {
-            if !self.dir.join(file).is_file() {
-                continue;
-            }
-            let mut args = vec!["diff", "1.0.0", self.to()];
-            args.extend_from_slice(flags);
-            let run = self.run(&args).ok();
-            self.check_stdout(&run, file);
-            checked += 1;
-        }
-        if self.dir.join("expected.status").is_file() {
-            let run = self.run(&["status"]).ok();
-            self.check_stdout(&run, "expected.status");
+        for mode in &self.case.snapshots {
+            let run = if mode == "status" {
+                self.run(&["status"]).ok()
+            } else {
+                let (_, flags) = STANDARD
+                    .iter()
+                    .find(|(m, _)| m == mode)
+                    .unwrap_or_else(|| panic!("{}: unknown snapshot {mode:?}", self.name));
+                let mut args = vec!["diff", "1.0.0", self.to()];
+                args.extend_from_slice(flags);
+                self.run(&args).ok()
+            };
+            self.check_stdout(&run, mode);
             checked += 1;
         }
         for r in &self.case.run {
@@ -417,8 +404,8 @@ impl Fixture {
                     "stderr lacks {needle:?}: {run}"
                 );
             }
-            if let Some(file) = &r.expected {
-                self.check_stdout(&run, file);
+            if let Some(snapshot) = &r.snapshot {
+                self.check_stdout(&run, snapshot);
             }
             if let Some(stdout) = &r.stdout {
                 assert_eq!(&run.stdout, stdout, "stdout of {run}");
@@ -459,6 +446,15 @@ impl Fixture {
             .stdout;
         assert_patch_applies(&self.before, &self.after, &patch);
     }
+}
+
+/// The stdout of `run` equals the insta snapshot `fixture__<case>__<name>`, to the byte.
+fn snapshot_stdout(case: &str, name: &str, run: &Run) {
+    insta::assert_snapshot!(
+        format!("fixture__{case}__{name}"),
+        common::exact_text(&run.stdout),
+        "common::exact_text(&run.stdout)"
+    );
 }
 
 /// `git apply` of `patch` in a copy of `before` yields `after` (normalised, as kbrel sees it).
@@ -621,15 +617,9 @@ fn a_missing_blob_is_an_error_naming_it_and_the_version() {
     f.run(&["diff", "1.0.0", "1.0.0", "--exit-code"]).ok();
     // Consecutive releases, without texts: the stored diff.json answers (verified against
     // the index), no blob is read, as the output equals the fixture's.
-    for (mode, expected) in [
-        ("--stat", "expected.stat"),
-        ("--name-status", "expected.name-status"),
-    ] {
+    for (mode, snapshot) in [("--stat", "stat"), ("--name-status", "name-status")] {
         let run = f.run(&["diff", "1.0.0", "1.1.0", mode]).ok();
-        assert_eq!(
-            run.stdout,
-            fs::read_to_string(fixtures_dir().join("modify").join(expected)).unwrap()
-        );
+        snapshot_stdout("modify", snapshot, &run);
     }
     // Not consecutive (1.1.0 back to 1.0.0): both sides are compared, and the blob is missed.
     f.run(&["diff", "1.1.0", "1.0.0", "--stat"])

@@ -35,73 +35,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Rng, Run, cp_a, env_seed, env_u64, kbrel_unsigned, run_lossy};
-use tempfile::TempDir;
+use common::{Kb, Rng, Run, cp_a, env_seed, env_u64, kbrel_unsigned, run_lossy};
 
 const NAME: &str = "synthetic-kb";
 const PACKUMENT: &str = "synthetic-kb";
 
-/// A knowledge base in two generations, with a config outside any git repository.
-struct Kb {
-    tmp: TempDir,
-    /// `kbrel.toml` (content root overridden per run with `--content`).
-    config: PathBuf,
-    v1: PathBuf,
-    v2: PathBuf,
+/// `kbrel publish VERSION` of the generation `content` (`v1`, `v2`) of a [`Kb::synth`] into
+/// `registry`, not yet started.
+fn publish_cmd(kb: &Kb, content: &str, registry: &Path, version: &str) -> Command {
+    let mut cmd = kbrel_unsigned();
+    cmd.arg("--config")
+        .arg(kb.config())
+        .arg("--content")
+        .arg(kb.path(content))
+        .arg("--registry")
+        .arg(registry)
+        .args(["publish", version, "--no-tag", "--quiet", "--date"])
+        .arg(if version == "1.0.0" {
+            "2026-11-01"
+        } else {
+            "2026-11-25"
+        })
+        .arg("--changelog")
+        .arg(kb.path("CHANGELOG.md"))
+        .current_dir(kb.root());
+    cmd
 }
 
-impl Kb {
-    fn generate(docs_per_lang: usize) -> Kb {
-        let tmp = tempfile::tempdir().unwrap();
-        let spec = kbrel::synth::Spec {
-            docs_per_lang,
-            seed: 7,
-            ..Default::default()
-        };
-        let files = kbrel::synth::generate(&spec);
-        let next = kbrel::synth::evolve(&files, &kbrel::synth::EvolveSpec::default());
-        let config = tmp.path().join("kbrel.toml");
-        fs::write(&config, kbrel::synth::config_toml(&spec)).unwrap();
-        let v1 = tmp.path().join("v1");
-        let v2 = tmp.path().join("v2");
-        kbrel::synth::write_to(&v1, &files).unwrap();
-        kbrel::synth::write_to(&v2, &next).unwrap();
-        Kb {
-            tmp,
-            config,
-            v1,
-            v2,
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
-    }
-
-    /// `kbrel publish VERSION` of `content` into `registry`, not yet started.
-    fn publish_cmd(&self, content: &Path, registry: &Path, version: &str) -> Command {
-        let mut cmd = kbrel_unsigned();
-        cmd.arg("--config")
-            .arg(&self.config)
-            .arg("--content")
-            .arg(content)
-            .arg("--registry")
-            .arg(registry)
-            .args(["publish", version, "--no-tag", "--quiet", "--date"])
-            .arg(if version == "1.0.0" {
-                "2026-11-01"
-            } else {
-                "2026-11-25"
-            })
-            .arg("--changelog")
-            .arg(self.path("CHANGELOG.md"))
-            .current_dir(self.tmp.path());
-        cmd
-    }
-
-    fn publish(&self, content: &Path, registry: &Path, version: &str) -> Run {
-        run_lossy(&mut self.publish_cmd(content, registry, version))
-    }
+fn publish(kb: &Kb, content: &str, registry: &Path, version: &str) -> Run {
+    run_lossy(&mut publish_cmd(kb, content, registry, version))
 }
 
 fn verify(registry: &Path, repair: bool) -> (Run, serde_json::Value) {
@@ -300,9 +262,9 @@ fn sigkill_during_publish_leaves_only_garbage() {
     eprintln!("fault test: {iterations} iterations, KBREL_FAULT_SEED={seed}");
     let mut rng = Rng(seed | 1);
 
-    let kb = Kb::generate(150);
+    let kb = Kb::synth(150);
     let pristine = kb.path("pristine");
-    let run = kb.publish(&kb.v1, &pristine, "1.0.0");
+    let run = publish(&kb, "v1", &pristine, "1.0.0");
     assert_eq!(run.code, 0, "publish 1.0.0\n{run}");
     let changelog_v1 = fs::read(kb.path("CHANGELOG.md")).unwrap();
     let registry = kb.path("registry");
@@ -311,8 +273,7 @@ fn sigkill_during_publish_leaves_only_garbage() {
     // when its commit (the staging directory) begins.
     reset_dir(&pristine, &registry);
     let t0 = Instant::now();
-    let mut child = kb
-        .publish_cmd(&kb.v2, &registry, "1.1.0")
+    let mut child = publish_cmd(&kb, "v2", &registry, "1.1.0")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -342,8 +303,7 @@ fn sigkill_during_publish_leaves_only_garbage() {
     for i in 0..iterations {
         reset_dir(&pristine, &registry);
         fs::write(kb.path("CHANGELOG.md"), &changelog_v1).unwrap();
-        let mut child = kb
-            .publish_cmd(&kb.v2, &registry, "1.1.0")
+        let mut child = publish_cmd(&kb, "v2", &registry, "1.1.0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -378,7 +338,7 @@ fn sigkill_during_publish_leaves_only_garbage() {
             .or_default() += 1;
 
         // The same publish again completes and removes what the killed one left.
-        let run = kb.publish(&kb.v2, &registry, "1.1.0");
+        let run = publish(&kb, "v2", &registry, "1.1.0");
         assert_eq!(run.code, 0, "{context}: the rerun failed\n{run}");
         assert_verifies_clean(&registry, &format!("{context}, after the rerun"));
         // The same bytes as the uninterrupted publish (same content, same date).
@@ -473,9 +433,9 @@ impl Drop for Frozen {
 
 /// A small knowledge base with 1.0.0 published, for the I/O error cases.
 fn small_published() -> (Kb, PathBuf) {
-    let kb = Kb::generate(12);
+    let kb = Kb::synth(12);
     let registry = kb.path("registry");
-    let run = kb.publish(&kb.v1, &registry, "1.0.0");
+    let run = publish(&kb, "v1", &registry, "1.0.0");
     assert_eq!(run.code, 0, "publish 1.0.0\n{run}");
     (kb, registry)
 }
@@ -488,7 +448,7 @@ fn refused_cleanly<F>(what: &str, needle: &str, fault: impl FnOnce(&Path) -> Opt
         return;
     };
     let before = snapshot(&registry);
-    let run = kb.publish(&kb.v2, &registry, "1.1.0");
+    let run = publish(&kb, "v2", &registry, "1.1.0");
     assert_eq!(run.code, 2, "{what}: expected exit 2\n{run}");
     assert!(
         run.stderr.contains(needle),
@@ -503,7 +463,7 @@ fn refused_cleanly<F>(what: &str, needle: &str, fault: impl FnOnce(&Path) -> Opt
         run.code == 0 && report["ok"] == true,
         "{what}: verify after the failure\n{run}"
     );
-    let run = kb.publish(&kb.v2, &registry, "1.1.0");
+    let run = publish(&kb, "v2", &registry, "1.1.0");
     assert_eq!(
         run.code, 0,
         "{what}: publish after the fault is gone\n{run}"
@@ -586,7 +546,7 @@ fn a_folder_where_the_tarball_goes_changes_nothing() {
     let squatter = registry.join(format!("{NAME}-1.1.0.tgz"));
     fs::create_dir_all(squatter.join("inside")).unwrap();
     let before = snapshot(&registry);
-    let run = kb.publish(&kb.v2, &registry, "1.1.0");
+    let run = publish(&kb, "v2", &registry, "1.1.0");
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains(&format!("{NAME}-1.1.0.tgz")), "{run}");
     assert_same(
@@ -607,7 +567,7 @@ fn a_folder_where_the_tarball_goes_changes_nothing() {
     let (run, _) = verify(&registry, true);
     assert_eq!(run.code, 0, "{run}");
     assert!(!squatter.exists());
-    assert_eq!(kb.publish(&kb.v2, &registry, "1.1.0").code, 0);
+    assert_eq!(publish(&kb, "v2", &registry, "1.1.0").code, 0);
     assert_verifies_clean(&registry, "after the rerun");
 }
 
@@ -618,7 +578,7 @@ fn a_folder_where_the_packument_goes_changes_nothing() {
     fs::remove_file(&packument).unwrap();
     fs::create_dir_all(packument.join("inside")).unwrap();
     let before = snapshot(&registry);
-    let run = kb.publish(&kb.v2, &registry, "1.1.0");
+    let run = publish(&kb, "v2", &registry, "1.1.0");
     assert_eq!(run.code, 2, "{run}");
     assert!(
         run.stderr.contains(&format!("registry/{PACKUMENT}`")) && run.stderr.contains("directory"),
@@ -639,7 +599,7 @@ fn index_json_replaced_by_a_folder_is_refused() {
     fs::remove_file(&index).unwrap();
     fs::create_dir_all(index.join("inside")).unwrap();
     let before = snapshot(&registry);
-    let run = kb.publish(&kb.v2, &registry, "1.1.0");
+    let run = publish(&kb, "v2", &registry, "1.1.0");
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("index.json"), "{run}");
     assert_same(&before, &snapshot(&registry), "index.json is a folder");
@@ -666,7 +626,7 @@ fn a_failure_after_the_index_keeps_the_release_complete() {
     let Some(guard) = Frozen::new(&registry.join(PACKUMENT)) else {
         return;
     };
-    let run = kb.publish(&kb.v2, &registry, "1.1.0");
+    let run = publish(&kb, "v2", &registry, "1.1.0");
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains(PACKUMENT), "{run}");
     // The message says the version is published and that a rerun completes it.
@@ -681,7 +641,7 @@ fn a_failure_after_the_index_keeps_the_release_complete() {
         );
     }
     drop(guard);
-    let run = kb.publish(&kb.v2, &registry, "1.1.0");
+    let run = publish(&kb, "v2", &registry, "1.1.0");
     assert_eq!(run.code, 0, "{run}");
     assert_verifies_clean(&registry, "after the rerun");
 }
@@ -720,16 +680,16 @@ impl Drop for Mount {
 fn a_full_filesystem_changes_nothing() {
     // 1.0.0 is small and fits; 1.1.0 is the 300-document knowledge base (about 2.5 MB of blobs
     // and tarball) and does not fit into 2 MiB.
-    let small = Kb::generate(4);
-    let big = Kb::generate(150);
+    let small = Kb::synth(4);
+    let big = Kb::synth(150);
     let Some(_mount) = Mount::tmpfs(&small.path("small-fs"), "2m") else {
         return;
     };
     let registry = small.path("small-fs/registry");
-    let run = small.publish(&small.v1, &registry, "1.0.0");
+    let run = publish(&small, "v1", &registry, "1.0.0");
     assert_eq!(run.code, 0, "{run}");
     let before = snapshot(&registry);
-    let run = big.publish(&big.v1, &registry, "1.1.0");
+    let run = publish(&big, "v1", &registry, "1.1.0");
     assert_eq!(run.code, 2, "{run}");
     assert!(
         run.stderr.contains("No space left on device"),

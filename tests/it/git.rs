@@ -15,8 +15,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, read_json, sha1_hex, sha256_hex, sha512_sri};
-use serde_json::Value;
+use common::{CheckJson, Run, read_as, sha1_hex, sha256_hex, sha512_sri};
+use kbrel::changelog::{ChangelogContext, Entry, LanguageSection, ReleaseContext};
+use kbrel::findings::Severity;
+use kbrel::import::ImportReport;
+use kbrel::manifest::{ChangeStatus, DiffFile, DocChange, GitInfo, Index, IndexVersion, Manifest};
+use kbrel::publish::{Outcome, PublishReport};
 use tempfile::TempDir;
 
 const NAME: &str = "git-kb";
@@ -289,17 +293,13 @@ impl Fx {
         self.kbrel(&v)
     }
 
-    fn index(&self) -> Value {
-        read_json(&self.registry().join("index.json"))
+    fn index(&self) -> Index {
+        read_as(&self.registry().join("index.json"))
     }
 
-    fn manifest(&self, version: &str) -> Value {
-        read_json(&self.registry().join(format!("v/{version}/manifest.json")))
+    fn manifest(&self, version: &str) -> Manifest {
+        read_as(&self.registry().join(format!("v/{version}/manifest.json")))
     }
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
 }
 
 /// Every file below `dir` (relative path → sha256); empty when `dir` does not exist.
@@ -337,8 +337,8 @@ fn registry_files(dir: &Path) -> BTreeMap<String, String> {
 /// manifest, diff and tarball hashes, sizes and npm integrity fields match the files; every
 /// manifest agrees with its index entry and names existing blobs of the right size.
 fn assert_registry_consistent(reg: &Path) {
-    let index = read_json(&reg.join("index.json"));
-    assert_eq!(index["schema_version"], 1);
+    let index: Index = read_as(&reg.join("index.json"));
+    assert_eq!(index.schema_version, 1);
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     // Blobs.
     let files = hash_tree(reg);
@@ -357,83 +357,57 @@ fn assert_registry_consistent(reg: &Path) {
     }
     assert!(blobs > 0, "no blobs in {}", reg.display());
     let mut prev_version: Option<semver_like::V> = None;
-    for v in index["versions"].as_array().expect("versions") {
-        let version = s(&v["version"]);
+    for v in &index.versions {
+        let version = v.version.as_str();
         let this = semver_like::V::parse(version);
         if let Some(p) = &prev_version {
             assert!(p < &this, "index versions are not ascending at {version}");
         }
         prev_version = Some(this);
-        for what in ["manifest", "diff", "package_json"] {
-            let f = &v[what];
-            if f.is_null() {
-                continue;
-            }
-            let path = reg.join(s(&f["path"]));
+        for (what, f) in [
+            ("manifest", &v.manifest),
+            ("diff", &v.diff),
+            ("package_json", &v.package_json),
+        ] {
+            let path = reg.join(&f.path);
             let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{version} {what}: {e}"));
-            assert_eq!(
-                sha256_hex(&bytes),
-                s(&f["sha256"]),
-                "{version} {what} sha256"
-            );
-            assert_eq!(
-                bytes.len() as u64,
-                f["size"].as_u64().expect("size"),
-                "{version} {what} size"
-            );
-            referenced.insert(s(&f["path"]).to_string());
+            assert_eq!(sha256_hex(&bytes), f.sha256, "{version} {what} sha256");
+            assert_eq!(bytes.len() as u64, f.size, "{version} {what} size");
+            referenced.insert(f.path.clone());
         }
-        let t = &v["tarball"];
-        let tgz = fs::read(reg.join(s(&t["path"]))).expect("tarball");
-        assert_eq!(
-            sha256_hex(&tgz),
-            s(&t["sha256"]),
-            "{version} tarball sha256"
-        );
-        assert_eq!(
-            tgz.len() as u64,
-            t["size"].as_u64().expect("size"),
-            "{version} tarball size"
-        );
-        assert_eq!(sha1_hex(&tgz), s(&t["shasum"]), "{version} tarball shasum");
-        assert_eq!(
-            sha512_sri(&tgz),
-            s(&t["integrity"]),
-            "{version} tarball integrity"
-        );
-        referenced.insert(s(&t["path"]).to_string());
+        let t = &v.tarball;
+        let tgz = fs::read(reg.join(&t.path)).expect("tarball");
+        assert_eq!(sha256_hex(&tgz), t.sha256, "{version} tarball sha256");
+        assert_eq!(tgz.len() as u64, t.size, "{version} tarball size");
+        assert_eq!(sha1_hex(&tgz), t.shasum, "{version} tarball shasum");
+        assert_eq!(sha512_sri(&tgz), t.integrity, "{version} tarball integrity");
+        referenced.insert(t.path.clone());
 
-        let m = read_json(&reg.join(s(&v["manifest"]["path"])));
-        assert_eq!(m["version"], v["version"]);
-        assert_eq!(m["published"], v["published"]);
-        assert_eq!(m["previous"], v["previous"]);
-        assert_eq!(m["content_digest"], v["content_digest"]);
-        for d in m["documents"].as_array().expect("documents") {
-            let sha = s(&d["sha256"]);
+        let m: Manifest = read_as(&reg.join(&v.manifest.path));
+        assert_eq!(m.version, v.version);
+        assert_eq!(m.published, v.published);
+        assert_eq!(m.previous, v.previous);
+        assert_eq!(m.content_digest, v.content_digest);
+        for d in &m.documents {
+            let sha = d.sha256.as_str();
             let blob = reg.join(format!("blobs/sha256/{}/{}", &sha[..2], &sha[2..]));
             let bytes =
-                fs::read(&blob).unwrap_or_else(|e| panic!("{version}: blob of {}: {e}", d["path"]));
+                fs::read(&blob).unwrap_or_else(|e| panic!("{version}: blob of {}: {e}", d.path));
             assert_eq!(sha256_hex(&bytes), sha);
-            assert_eq!(bytes.len() as u64, d["size"].as_u64().expect("size"));
+            assert_eq!(bytes.len() as u64, d.size);
             referenced.insert(format!("blobs/sha256/{}/{}", &sha[..2], &sha[2..]));
         }
-        let diff = read_json(&reg.join(s(&v["diff"]["path"])));
-        assert_eq!(diff["to"], v["version"]);
-        assert_eq!(diff["from"], v["previous"]);
-        assert_eq!(diff["summary"], v["summary"]);
+        let diff: DiffFile = read_as(&reg.join(&v.diff.path));
+        assert_eq!(diff.to, v.version);
+        assert_eq!(diff.from, v.previous);
+        assert_eq!(diff.summary, v.summary);
     }
-    for tag_target in index["dist_tags"].as_object().expect("dist_tags").values() {
-        assert!(
-            index["versions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|v| &v["version"] == tag_target)
-        );
+    for tag_target in index.dist_tags.values() {
+        assert!(index.versions.iter().any(|v| &v.version == tag_target));
     }
     // No stray files: everything is the index, the lock, the static npm packument (named after
     // the package), or referenced by the index or a manifest.
-    let packument = s(&index["name"]);
+    let packument = index.name.as_str();
     for rel in files.keys() {
         assert!(
             rel == "index.json" || rel == ".lock" || rel == packument || referenced.contains(rel),
@@ -465,31 +439,71 @@ mod semver_like {
     }
 }
 
-fn index_entry<'a>(index: &'a Value, version: &str) -> &'a Value {
-    index["versions"]
-        .as_array()
-        .expect("versions")
+fn index_entry<'a>(index: &'a Index, version: &str) -> &'a IndexVersion {
+    index
+        .versions
         .iter()
-        .find(|v| v["version"] == version)
-        .unwrap_or_else(|| panic!("{version} not in index {index:#}"))
+        .find(|v| v.version == version)
+        .unwrap_or_else(|| panic!("{version} not in index {index:#?}"))
 }
 
-fn versions(index: &Value) -> Vec<String> {
-    index["versions"]
-        .as_array()
-        .expect("versions")
+/// The release `version` of a changelog context.
+fn release<'a>(ctx: &'a ChangelogContext, version: &str) -> &'a ReleaseContext {
+    ctx.releases
         .iter()
-        .map(|v| s(&v["version"]).to_string())
-        .collect()
+        .find(|r| r.version == version)
+        .unwrap_or_else(|| panic!("{version} not in the changelog {ctx:#?}"))
+}
+
+/// The section of one language of a release.
+fn section<'a>(rel: &'a ReleaseContext, lang: &str) -> &'a LanguageSection {
+    rel.languages
+        .iter()
+        .find(|l| l.lang == lang)
+        .unwrap_or_else(|| panic!("no {lang} in {rel:#?}"))
+}
+
+/// The entry for `path` among `entries`.
+fn entry<'a>(entries: &'a [Entry], path: &str) -> &'a Entry {
+    entries
+        .iter()
+        .find(|e| e.path == path)
+        .unwrap_or_else(|| panic!("no {path} in {entries:#?}"))
+}
+
+/// The subjects of an entry's commits, newest first.
+fn subjects(e: &Entry) -> Vec<String> {
+    e.commits.iter().map(|c| c.subject.clone()).collect()
+}
+
+/// The git commit a manifest records.
+fn git_of(m: &Manifest) -> &kbrel::manifest::GitInfo {
+    m.git.as_ref().expect("manifest without git")
+}
+
+/// An outcome as `--json` spells it.
+fn outcome_name(o: Outcome) -> String {
+    serde_json::to_value(o)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The outcome of each imported tag.
+fn outcomes(report: &ImportReport) -> Vec<Outcome> {
+    report.imported.iter().map(|t| t.outcome).collect()
+}
+
+fn versions(index: &Index) -> Vec<String> {
+    index.versions.iter().map(|v| v.version.clone()).collect()
 }
 
 /// The documents (`lang/path`) of a manifest.
-fn manifest_docs(m: &Value) -> Vec<String> {
-    m["documents"]
-        .as_array()
-        .expect("documents")
+fn manifest_docs(m: &Manifest) -> Vec<String> {
+    m.documents
         .iter()
-        .map(|d| format!("{}/{}", s(&d["lang"]), s(&d["path"])))
+        .map(|d| format!("{}/{}", d.lang, d.path))
         .collect()
 }
 
@@ -571,63 +585,48 @@ fn import_publishes_every_semver_tag_in_order_dated_by_tag_or_commit() {
     let l = linear();
     let fx = &l.fx;
     let run = fx.import(&["--json"]).success();
-    let report = run.json();
-    let imported: Vec<(&str, &str, &str)> = report["imported"]
-        .as_array()
-        .expect("imported")
+    let report: ImportReport = run.parse();
+    let imported: Vec<(&str, &str, Outcome)> = report
+        .imported
         .iter()
-        .map(|t| (s(&t["tag"]), s(&t["version"]), s(&t["outcome"])))
+        .map(|t| (t.tag.as_str(), t.version.as_str(), t.outcome))
         .collect();
     assert_eq!(
         imported,
         [
-            ("v1.0.0", "1.0.0", "published"),
-            ("v1.1.0", "1.1.0", "published"),
-            ("1.2.0", "1.2.0", "published")
+            ("v1.0.0", "1.0.0", Outcome::Published),
+            ("v1.1.0", "1.1.0", Outcome::Published),
+            ("1.2.0", "1.2.0", Outcome::Published)
         ],
         "{run}"
     );
-    let skipped: Vec<&str> = report["skipped"]
-        .as_array()
-        .expect("skipped")
-        .iter()
-        .map(s)
-        .collect();
-    assert_eq!(skipped, ["release-candidate", "v1.2"]);
-    for (t, c) in report["imported"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip([&l.c100, &l.c110, &l.c120])
-    {
-        assert_eq!(s(&t["commit"]), c.as_str());
+    assert_eq!(report.skipped, ["release-candidate", "v1.2"]);
+    for (t, c) in report.imported.iter().zip([&l.c100, &l.c110, &l.c120]) {
+        assert_eq!(t.commit, c.as_str());
     }
 
     let index = fx.index();
     assert_eq!(versions(&index), ["1.0.0", "1.1.0", "1.2.0"]);
-    assert_eq!(index["dist_tags"]["latest"], "1.2.0");
+    assert_eq!(index.dist_tags["latest"], "1.2.0");
     // Lightweight tags: the commit's date; annotated: the tagger's date (not the commit's).
-    assert_eq!(
-        s(&index_entry(&index, "1.0.0")["published"]),
-        rfc3339(l.d100)
-    );
-    assert_eq!(
-        s(&index_entry(&index, "1.1.0")["published"]),
-        rfc3339(l.d110)
-    );
+    assert_eq!(index_entry(&index, "1.0.0").published, rfc3339(l.d100));
+    assert_eq!(index_entry(&index, "1.1.0").published, rfc3339(l.d110));
     assert_ne!(rfc3339(l.d110), rfc3339(l.d110 - 7200));
+    assert_eq!(index_entry(&index, "1.2.0").published, rfc3339(l.d120));
+    assert_eq!(index_entry(&index, "1.0.0").previous, None);
     assert_eq!(
-        s(&index_entry(&index, "1.2.0")["published"]),
-        rfc3339(l.d120)
+        index_entry(&index, "1.1.0").previous.as_deref(),
+        Some("1.0.0")
     );
-    assert_eq!(index_entry(&index, "1.0.0")["previous"], Value::Null);
-    assert_eq!(index_entry(&index, "1.1.0")["previous"], "1.0.0");
-    assert_eq!(index_entry(&index, "1.2.0")["previous"], "1.1.0");
+    assert_eq!(
+        index_entry(&index, "1.2.0").previous.as_deref(),
+        Some("1.1.0")
+    );
 
     for (v, c) in [("1.0.0", &l.c100), ("1.1.0", &l.c110), ("1.2.0", &l.c120)] {
-        let m = fx.manifest(v);
-        assert_eq!(s(&m["git"]["commit"]), c.as_str(), "{v}");
-        assert_eq!(m["git"]["dirty"], false, "{v}");
+        let git = fx.manifest(v).git.expect("git");
+        assert_eq!(git.commit, c.as_str(), "{v}");
+        assert!(!git.dirty, "{v}");
     }
     assert_eq!(
         manifest_docs(&fx.manifest("1.0.0")),
@@ -644,11 +643,8 @@ fn import_publishes_every_semver_tag_in_order_dated_by_tag_or_commit() {
             "zh/intro.md"
         ]
     );
-    let s110 = &index_entry(&index, "1.1.0")["summary"]["en"];
-    assert_eq!(
-        (s110["added"].as_u64(), s110["modified"].as_u64()),
-        (Some(1), Some(1))
-    );
+    let s110 = &index_entry(&index, "1.1.0").summary["en"];
+    assert_eq!((s110.added, s110.modified), (1, 1));
     // Import does not tag (the tags exist) and does not move anything.
     assert_eq!(fx.git(&["tag", "-l"]).lines().count(), 6);
     let changelog = fs::read_to_string(fx.changelog()).expect("changelog written");
@@ -673,45 +669,31 @@ fn import_dry_run_writes_nothing_and_tags_glob_filters() {
     ] {
         assert!(run.stdout.contains(needle), "lacks {needle:?}\n{run}");
     }
-    let json = fx.import(&["--dry-run", "--json"]).success().json();
-    let outcomes: Vec<&str> = json["imported"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| s(&t["outcome"]))
-        .collect();
-    assert_eq!(outcomes, ["dry-run", "dry-run", "dry-run"]);
-    assert_eq!(s(&json["imported"][1]["date"]), rfc3339(l.d110));
+    let json: ImportReport = fx.import(&["--dry-run", "--json"]).success().parse();
+    assert_eq!(outcomes(&json), [Outcome::DryRun; 3]);
+    assert_eq!(json.imported[1].date, rfc3339(l.d110));
     assert!(!fx.registry().exists(), "--dry-run created the registry");
     assert!(!fx.changelog().exists(), "--dry-run wrote the changelog");
 
-    let json = fx.import(&["--tags", "v1.*", "--json"]).success().json();
-    let tags: Vec<&str> = json["imported"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| s(&t["tag"]))
-        .collect();
+    let json: ImportReport = fx.import(&["--tags", "v1.*", "--json"]).success().parse();
+    let tags: Vec<&str> = json.imported.iter().map(|t| t.tag.as_str()).collect();
     assert_eq!(tags, ["v1.0.0", "v1.1.0"]);
-    let skipped: Vec<&str> = json["skipped"].as_array().unwrap().iter().map(s).collect();
     assert_eq!(
-        skipped,
+        json.skipped,
         ["v1.2"],
         "only tags matching the glob are considered"
     );
     assert_eq!(versions(&fx.index()), ["1.0.0", "1.1.0"]);
 
     // The rest later: 1.2.0 only is new.
-    let json = fx.import(&["--json"]).success().json();
-    let outcomes: Vec<&str> = json["imported"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| s(&t["outcome"]))
-        .collect();
+    let json: ImportReport = fx.import(&["--json"]).success().parse();
     assert_eq!(
-        outcomes,
-        ["already-published", "already-published", "published"]
+        outcomes(&json),
+        [
+            Outcome::AlreadyPublished,
+            Outcome::AlreadyPublished,
+            Outcome::Published
+        ]
     );
     assert_eq!(versions(&fx.index()), ["1.0.0", "1.1.0", "1.2.0"]);
     assert_registry_consistent(&fx.registry());
@@ -838,7 +820,7 @@ fn import_of_a_tag_on_a_merge_commit_takes_the_merged_tree() {
 
     fx.import(&[]).success();
     let m = fx.manifest("1.1.0");
-    assert_eq!(s(&m["git"]["commit"]), merge);
+    assert_eq!(m.git.as_ref().expect("git").commit, merge);
     let tree_docs: Vec<String> = fx
         .git(&["ls-tree", "-r", "--name-only", "v1.1.0", "content/"])
         .lines()
@@ -847,25 +829,21 @@ fn import_of_a_tag_on_a_merge_commit_takes_the_merged_tree() {
         .collect();
     assert_eq!(manifest_docs(&m), tree_docs);
     let reg = fx.registry();
-    for d in m["documents"].as_array().unwrap() {
-        let at_tag = fx.git(&[
-            "show",
-            &format!("v1.1.0:content/{}/{}", s(&d["lang"]), s(&d["path"])),
-        ]);
-        let sha = s(&d["sha256"]);
+    for d in &m.documents {
+        let at_tag = fx.git(&["show", &format!("v1.1.0:content/{}/{}", d.lang, d.path)]);
+        let sha = &d.sha256;
         let blob =
             fs::read_to_string(reg.join(format!("blobs/sha256/{}/{}", &sha[..2], &sha[2..])))
                 .expect("blob");
-        assert_eq!(blob.trim_end(), at_tag, "{}/{}", d["lang"], d["path"]);
+        assert_eq!(blob.trim_end(), at_tag, "{}/{}", d.lang, d.path);
     }
     let blob_text = |lang: &str, path: &str| {
-        let d = m["documents"]
-            .as_array()
-            .unwrap()
+        let d = m
+            .documents
             .iter()
-            .find(|d| d["lang"] == lang && d["path"] == path)
+            .find(|d| d.lang == lang && d.path == path)
             .unwrap();
-        let sha = s(&d["sha256"]);
+        let sha = &d.sha256;
         fs::read_to_string(reg.join(format!("blobs/sha256/{}/{}", &sha[..2], &sha[2..]))).unwrap()
     };
     assert!(
@@ -888,24 +866,14 @@ fn import_of_a_tag_on_a_merge_commit_takes_the_merged_tree() {
 
     // The changelog's commits per document are what `git log A..B -- <file>` lists: a merge
     // counts only for the files it changed relative to every parent.
-    let ctx = fx.kbrel(&["changelog", "--json"]).success().json();
-    let rel = ctx["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["version"] == "1.1.0")
-        .expect("1.1.0");
+    let ctx: ChangelogContext = fx.kbrel(&["changelog", "--json"]).success().parse();
+    let rel = release(&ctx, "1.1.0");
     let mut checked = 0;
-    for lang in rel["languages"].as_array().unwrap() {
-        for kind in ["added", "changed", "removed", "renamed"] {
-            for e in lang[kind].as_array().unwrap() {
-                let file = format!("content/{}/{}", s(&lang["lang"]), s(&e["path"]));
-                let mut ours: Vec<String> = e["commits"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|c| s(&c["subject"]).to_string())
-                    .collect();
+    for lang in &rel.languages {
+        for entries in [&lang.added, &lang.changed, &lang.removed, &lang.renamed] {
+            for e in entries {
+                let file = format!("content/{}/{}", lang.lang, e.path);
+                let mut ours = subjects(e);
                 let mut theirs: Vec<String> = fx
                     .git(&["log", "--format=%s", "v1.0.0..v1.1.0", "--", &file])
                     .lines()
@@ -919,24 +887,14 @@ fn import_of_a_tag_on_a_merge_commit_takes_the_merged_tree() {
             }
         }
     }
-    assert_eq!(checked, 5, "en faq+guide+intro, zh faq+guide: {rel:#}");
-    let en = rel["languages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["lang"] == "en")
-        .unwrap();
-    let intro = en["changed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["path"] == "intro.md")
-        .unwrap();
+    assert_eq!(checked, 5, "en faq+guide+intro, zh faq+guide: {rel:#?}");
+    let en = section(rel, "en");
+    let intro = entry(&en.changed, "intro.md");
     assert_eq!(
-        intro["commits"][0]["subject"], "Merge feature",
+        intro.commits[0].subject, "Merge feature",
         "the merge resolved the conflict"
     );
-    assert_eq!(intro["commits"].as_array().unwrap().len(), 3);
+    assert_eq!(intro.commits.len(), 3);
 }
 
 #[test]
@@ -992,85 +950,43 @@ fn a_moved_document_is_renamed_and_the_changelog_follows_its_commits() {
         "a move is not add + delete\n{run}"
     );
 
-    let ctx = fx.kbrel(&["changelog", "--json"]).success().json();
-    let rel = ctx["releases"]
-        .as_array()
-        .expect("releases")
-        .iter()
-        .find(|r| r["version"] == "1.1.0")
-        .expect("1.1.0 in the changelog");
-    let section = |lang: &str| {
-        rel["languages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["lang"] == lang)
-            .unwrap()
-            .clone()
-    };
-    let subjects = |e: &Value| -> Vec<String> {
-        e["commits"]
-            .as_array()
-            .expect("commits")
-            .iter()
-            .map(|c| s(&c["subject"]).to_string())
-            .collect()
-    };
-    let en = section("en");
-    let renamed = en["renamed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["path"] == "howto/guide.md")
-        .unwrap_or_else(|| panic!("no renamed entry in {en:#}"));
-    assert_eq!(renamed["old_path"], "guide.md");
+    let ctx: ChangelogContext = fx.kbrel(&["changelog", "--json"]).success().parse();
+    let rel = release(&ctx, "1.1.0");
+    let en = section(rel, "en");
+    let renamed = entry(&en.renamed, "howto/guide.md");
+    assert_eq!(renamed.old_path.as_deref(), Some("guide.md"));
     assert_eq!(
         subjects(renamed),
         ["Move the guide to howto/", "Edit the guide before the move"],
         "newest first, following the rename back to the old path"
     );
-    for c in renamed["commits"].as_array().unwrap() {
-        assert_eq!(s(&c["id"]).len(), 40);
-        assert!(s(&c["id"]).starts_with(s(&c["short_id"])));
-        assert_eq!(c["author"], "T");
+    for c in &renamed.commits {
+        assert_eq!(c.id.len(), 40);
+        assert!(c.id.starts_with(&c.short_id));
+        assert_eq!(c.author, "T");
     }
-    let zh = section("zh");
-    let zh_renamed = zh["renamed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["path"] == "howto/guide.md")
-        .expect("zh renamed");
+    let zh = section(rel, "zh");
+    let zh_renamed = entry(&zh.renamed, "howto/guide.md");
     assert_eq!(
         subjects(zh_renamed),
         ["Move the guide to howto/"],
         "the zh file was only moved"
     );
-    let intro = en["changed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["path"] == "intro.md")
-        .expect("intro changed");
+    let intro = entry(&en.changed, "intro.md");
     assert_eq!(subjects(intro), ["Unrelated intro wording"]);
     // One section for the two versions says the same.
-    let one = fx
+    let one: ChangelogContext = fx
         .kbrel(&["changelog", "--from", "1.0.0", "--to", "1.1.0", "--json"])
         .success()
-        .json();
-    assert_eq!(one["releases"].as_array().unwrap().len(), 1);
-    assert_eq!(&one["releases"][0]["languages"], &rel["languages"]);
+        .parse();
+    assert_eq!(one.releases.len(), 1);
+    assert_eq!(one.releases[0].languages, rel.languages);
     // The first release lists the initial commit.
-    let first = ctx["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["version"] == "1.0.0")
-        .unwrap();
-    let added = first["languages"][0]["added"].as_array().unwrap();
+    let first = release(&ctx, "1.0.0");
+    let added = &first.languages[0].added;
     assert!(
         added.iter().all(|e| subjects(e) == ["Initial content"]),
-        "{first:#}"
+        "{first:#?}"
     );
 }
 
@@ -1132,18 +1048,18 @@ fn diff_line_counts_equal_git_numstat_minimal() {
     fx.lightweight_tag("v1.1.0");
     fx.import(&[]).success();
 
-    let report = fx
+    let report: DiffFile = fx
         .kbrel(&["diff", "1.0.0", "1.1.0", "--json"])
         .success()
-        .json();
-    let changes = report["changes"].as_array().expect("changes");
-    let modified: Vec<&Value> = changes
+        .parse();
+    let modified: Vec<&DocChange> = report
+        .changes
         .iter()
-        .filter(|c| c["status"] == "modified")
+        .filter(|c| c.status == ChangeStatus::Modified)
         .collect();
-    assert_eq!(modified.len(), 5, "{report:#}");
+    assert_eq!(modified.len(), 5, "{report:#?}");
     for c in modified {
-        let file = format!("content/{}/{}", s(&c["lang"]), s(&c["path"]));
+        let file = format!("content/{}/{}", c.lang, c.path);
         let numstat = fx.git(&[
             "diff",
             "--numstat",
@@ -1157,22 +1073,19 @@ fn diff_line_counts_equal_git_numstat_minimal() {
         assert_eq!(cols.len(), 3, "{numstat}");
         let (added, removed): (u64, u64) = (cols[0].parse().unwrap(), cols[1].parse().unwrap());
         assert_eq!(
-            (
-                c["added_lines"].as_u64().unwrap(),
-                c["removed_lines"].as_u64().unwrap()
-            ),
+            (c.added_lines, c.removed_lines),
             (added, removed),
             "{file}: kbrel +{}/-{} vs git +{added}/-{removed}",
-            c["added_lines"],
-            c["removed_lines"]
+            c.added_lines,
+            c.removed_lines
         );
     }
     // The same counts when one side is read from git directly.
-    let direct = fx
+    let direct: DiffFile = fx
         .kbrel(&["diff", "1.0.0", "git:v1.1.0", "--json"])
         .success()
-        .json();
-    assert_eq!(direct["changes"], report["changes"]);
+        .parse();
+    assert_eq!(direct.changes, report.changes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1228,11 +1141,11 @@ fn from_git_check_diff_status_bump_read_the_revision_not_the_work_tree() {
     ] {
         fx.kbrel(&["--from-git", rev, "check"]).success();
     }
-    let json = fx
+    let json: CheckJson = fx
         .kbrel(&["--from-git", "v1.0.0", "check", "--json"])
         .success()
-        .json();
-    assert_eq!(json["errors"], 0);
+        .parse();
+    assert_eq!(json.errors, 0);
     fx.kbrel(&["--from-git", "v1.1.0", "check"])
         .success()
         .stderr_has(&["checked 6 documents"]);
@@ -1286,13 +1199,20 @@ fn from_git_check_diff_status_bump_read_the_revision_not_the_work_tree() {
         "--no-tag",
     ])
     .success();
-    let bump = fx
+    /// What these tests read of `kbrel bump --json` (the binary flattens the library's
+    /// `BumpSuggestion` into it).
+    #[derive(Debug, serde::Deserialize)]
+    struct Bump {
+        next: Option<String>,
+    }
+    let bump: Bump = fx
         .kbrel(&["--from-git", "v1.1.0", "bump", "--json"])
         .success()
-        .json();
+        .parse();
     assert_eq!(
-        bump["next"], "1.1.0",
-        "an added document is a minor bump: {bump:#}"
+        bump.next.as_deref(),
+        Some("1.1.0"),
+        "an added document is a minor bump: {bump:#?}"
     );
     let st = fx
         .kbrel(&["--from-git", "v1.1.0", "status", "--json"])
@@ -1314,13 +1234,10 @@ fn from_git_publish_publishes_the_tree_at_the_tag_with_its_commit() {
             "--json",
         ])
         .success();
-    assert_eq!(run.json()["version"], "1.0.0");
+    assert_eq!(run.parse::<PublishReport>().version, "1.0.0");
     let m = fx.manifest("1.0.0");
-    assert_eq!(s(&m["git"]["commit"]), c100);
-    assert_eq!(
-        m["git"]["dirty"], false,
-        "a tree read from git is never dirty"
-    );
+    assert_eq!(git_of(&m).commit, c100);
+    assert!(!git_of(&m).dirty, "a tree read from git is never dirty");
     assert_eq!(
         manifest_docs(&m),
         ["en/guide.md", "en/intro.md", "zh/guide.md", "zh/intro.md"]
@@ -1343,7 +1260,7 @@ fn from_git_publish_publishes_the_tree_at_the_tag_with_its_commit() {
         "2024-03-02",
     ])
     .success();
-    assert_eq!(s(&fx.manifest("1.1.0")["git"]["commit"]), c110);
+    assert_eq!(git_of(&fx.manifest("1.1.0")).commit, c110);
     assert_eq!(
         fx.git(&["cat-file", "-t", "v1.1.0"]),
         "commit",
@@ -1381,7 +1298,7 @@ fn from_git_publish_publishes_the_tree_at_the_tag_with_its_commit() {
         "2024-03-03",
     ])
     .success();
-    assert_eq!(s(&fx.manifest("1.1.1")["git"]["commit"]), hotfix);
+    assert_eq!(git_of(&fx.manifest("1.1.1")).commit, hotfix);
     assert_eq!(fx.git(&["cat-file", "-t", "v1.1.1"]), "tag");
     assert_eq!(fx.rev("v1.1.1"), hotfix);
     assert_registry_consistent(&fx.registry());
@@ -1418,7 +1335,7 @@ fn config_from_rev_reads_kbrel_toml_at_the_revision() {
             "2024-03-01",
         ])
         .success();
-    assert_eq!(run.json()["name"], "old-kb");
+    assert_eq!(run.parse::<PublishReport>().name, "old-kb");
     let run = fx
         .kbrel(&[
             "--from-git",
@@ -1431,7 +1348,7 @@ fn config_from_rev_reads_kbrel_toml_at_the_revision() {
             "--no-tag",
         ])
         .success();
-    assert_eq!(run.json()["name"], NAME);
+    assert_eq!(run.parse::<PublishReport>().name, NAME);
     // --config-from-rev without --from-git is refused by the argument parser.
     fx.kbrel(&["--config-from-rev", "check"]).code(2);
     // A revision without kbrel.toml.
@@ -1458,8 +1375,11 @@ fn publish_records_head_and_creates_an_annotated_tag() {
     assert!(run.stderr.contains("tagged v1.0.0"), "{run}");
     let m = fx.manifest("1.0.0");
     assert_eq!(
-        m["git"],
-        serde_json::json!({ "commit": head, "dirty": false })
+        m.git,
+        Some(GitInfo {
+            commit: head.clone(),
+            dirty: false
+        })
     );
     assert_eq!(
         fx.git(&["cat-file", "-t", "v1.0.0"]),
@@ -1546,8 +1466,11 @@ fn publish_refuses_a_dirty_content_folder_unless_allowed() {
     .success();
     let m = fx.manifest("1.0.0");
     assert_eq!(
-        m["git"],
-        serde_json::json!({ "commit": head, "dirty": true })
+        m.git,
+        Some(GitInfo {
+            commit: head.clone(),
+            dirty: true
+        })
     );
     assert_registry_consistent(&fx.registry());
 
@@ -1557,8 +1480,11 @@ fn publish_refuses_a_dirty_content_folder_unless_allowed() {
     fx.kbrel(&["publish", "1.0.1", "--date", "2024-03-02", "--no-tag"])
         .success();
     assert_eq!(
-        fx.manifest("1.0.1")["git"],
-        serde_json::json!({ "commit": head, "dirty": false })
+        fx.manifest("1.0.1").git,
+        Some(GitInfo {
+            commit: head.clone(),
+            dirty: false
+        })
     );
 }
 
@@ -1568,7 +1494,7 @@ fn publish_with_no_tag_creates_no_tag() {
     fx.kbrel(&["publish", "1.0.0", "--date", "2024-03-01", "--no-tag"])
         .success();
     assert!(fx.git(&["tag", "-l"]).is_empty(), "--no-tag created a tag");
-    assert_eq!(s(&fx.manifest("1.0.0")["git"]["commit"]), fx.rev("HEAD"));
+    assert_eq!(git_of(&fx.manifest("1.0.0")).commit, fx.rev("HEAD"));
 }
 
 #[test]
@@ -1613,7 +1539,7 @@ fn publish_refuses_a_tag_that_names_another_commit() {
     // A tag on the same commit is fine; --no-tag ignores the collision.
     fx.kbrel(&["publish", "2.0.0", "--date", "2024-03-02", "--no-tag"])
         .success();
-    assert_eq!(s(&fx.manifest("2.0.0")["git"]["commit"]), second);
+    assert_eq!(git_of(&fx.manifest("2.0.0")).commit, second);
     assert_eq!(fx.rev("v2.0.0"), first);
     assert_registry_consistent(&fx.registry());
 }
@@ -1640,7 +1566,9 @@ fn from_git_outside_a_repository_is_an_error() {
     // Plain publish outside a repository works and records no commit.
     fx.kbrel(&["publish", "1.0.0", "--date", "2024-03-01"])
         .success();
-    assert!(fx.manifest("1.0.0").get("git").is_none());
+    assert_eq!(fx.manifest("1.0.0").git, None);
+    let text = fs::read_to_string(fx.registry().join("v/1.0.0/manifest.json")).unwrap();
+    assert!(!text.contains("\"git\""), "{text}");
 }
 
 #[test]
@@ -1691,13 +1619,8 @@ fn import_from_a_bare_repository() {
         OsStr::new("--json"),
     ];
     let run = kbrel_run(&elsewhere, &args).success();
-    let report = run.json();
-    let tags: Vec<&str> = report["imported"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| s(&t["tag"]))
-        .collect();
+    let report: ImportReport = run.parse();
+    let tags: Vec<&str> = report.imported.iter().map(|t| t.tag.as_str()).collect();
     assert_eq!(tags, ["v1.0.0", "v1.1.0", "1.2.0"], "{run}");
     assert_registry_consistent(&reg);
 
@@ -1771,19 +1694,19 @@ fn a_symlink_in_the_tree_is_skipped_with_a_warning_never_followed() {
         Some("120000")
     );
 
-    let json = fx
+    let json: CheckJson = fx
         .kbrel(&["--from-git", "HEAD", "check", "--json"])
         .success()
-        .json();
-    assert_eq!(json["errors"], 0, "{json:#}");
-    let findings = json["findings"].as_array().unwrap();
+        .parse();
+    assert_eq!(json.errors, 0, "{json:#?}");
     for file in ["en/link.md", "zh/alias.md"] {
-        let f = findings
+        let f = json
+            .findings
             .iter()
-            .find(|f| s(&f["file"]).ends_with(file))
-            .unwrap_or_else(|| panic!("no finding for {file}: {json:#}"));
-        assert_eq!(f["severity"], "warning");
-        assert!(s(&f["message"]).contains("symlink"), "{f}");
+            .find(|f| f.file.ends_with(file))
+            .unwrap_or_else(|| panic!("no finding for {file}: {json:#?}"));
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(f.message.contains("symlink"), "{f:?}");
     }
     fx.kbrel(&["--from-git", "HEAD", "check"])
         .success()
@@ -1837,19 +1760,18 @@ fn a_submodule_in_the_tree_is_skipped_with_a_warning() {
         fx.git(&["ls-tree", "HEAD", "content/en/"])
             .contains("160000 commit")
     );
-    let json = fx
+    let json: CheckJson = fx
         .kbrel(&["--from-git", "HEAD", "check", "--json"])
         .success()
-        .json();
-    let f = json["findings"]
-        .as_array()
-        .unwrap()
+        .parse();
+    let f = json
+        .findings
         .iter()
-        .find(|f| s(&f["file"]).ends_with("en/sub"))
-        .unwrap_or_else(|| panic!("no finding for the submodule: {json:#}"));
-    assert_eq!(f["severity"], "warning");
-    assert!(s(&f["message"]).contains("submodule"), "{f}");
-    assert_eq!(json["errors"], 0);
+        .find(|f| f.file.ends_with("en/sub"))
+        .unwrap_or_else(|| panic!("no finding for the submodule: {json:#?}"));
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("submodule"), "{f:?}");
+    assert_eq!(json.errors, 0);
     fx.import(&[]).success();
 }
 
@@ -1945,13 +1867,13 @@ fn name_status(run: &Run) -> Vec<String> {
 #[test]
 fn content_history_imports_a_moved_content_folder_in_one_command() {
     let fx = moved_content(DOCS_BEFORE_1_2);
-    let report = fx.import(&["--json"]).success().json();
-    let imported: Vec<(&str, &str)> = report["imported"]
-        .as_array()
-        .expect("imported")
+    let report: ImportReport = fx.import(&["--json"]).success().parse();
+    let imported: Vec<(&str, String)> = report
+        .imported
         .iter()
-        .map(|t| (s(&t["tag"]), s(&t["outcome"])))
+        .map(|t| (t.tag.as_str(), outcome_name(t.outcome)))
         .collect();
+    let imported: Vec<(&str, &str)> = imported.iter().map(|(t, o)| (*t, o.as_str())).collect();
     assert_eq!(
         imported,
         [
@@ -1984,25 +1906,20 @@ fn content_history_imports_a_moved_content_folder_in_one_command() {
         "{ns}"
     );
     for lang in ["en", "zh"] {
-        let summary = &index_entry(&index, "1.2.0")["summary"][lang];
+        let summary = &index_entry(&index, "1.2.0").summary[lang];
         assert_eq!(
-            (
-                summary["added"].as_u64(),
-                summary["removed"].as_u64(),
-                summary["modified"].as_u64()
-            ),
-            (Some(0), Some(0), Some(1)),
-            "{lang}: {summary}"
+            (summary.added, summary.removed, summary.modified),
+            (0, 0, 1),
+            "{lang}: {summary:?}"
         );
     }
     // A document whose bytes did not change is the same blob in every release.
     let sha = |v: &str, path: &str| {
-        fx.manifest(v)["documents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| format!("{}/{}", s(&d["lang"]), s(&d["path"])) == path)
-            .map(|d| s(&d["sha256"]).to_string())
+        fx.manifest(v)
+            .documents
+            .into_iter()
+            .find(|d| format!("{}/{}", d.lang, d.path) == path)
+            .map(|d| d.sha256)
             .unwrap()
     };
     assert_eq!(sha("1.1.0", "en/guide.md"), sha("1.2.0", "en/guide.md"));
@@ -2052,10 +1969,14 @@ fn content_history_imports_a_moved_content_folder_in_one_command() {
             "--json",
         ])
         .success();
-    assert_eq!(run.json()["outcome"], "already-published", "{run}");
+    assert_eq!(
+        run.parse::<PublishReport>().outcome,
+        Outcome::AlreadyPublished,
+        "{run}"
+    );
     let other = fx.root().join("rebuilt");
     for (v, rev) in [("1.0.0", fx.rev("v1.0.0")), ("1.1.0", c110.clone())] {
-        let date = s(&index_entry(&index, v)["published"]).to_string();
+        let date = index_entry(&index, v).published.as_str().to_string();
         let reg = other.to_str().unwrap();
         fx.kbrel(&[
             "--from-git",
@@ -2083,32 +2004,9 @@ fn content_history_imports_a_moved_content_folder_in_one_command() {
     }
 
     // The changelog lists each release's commits under the folder of that release.
-    let ctx = fx.kbrel(&["changelog", "--json"]).success().json();
+    let ctx: ChangelogContext = fx.kbrel(&["changelog", "--json"]).success().parse();
     let changed = |version: &str, lang: &str, path: &str| -> Vec<String> {
-        let rel = ctx["releases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["version"] == version)
-            .unwrap_or_else(|| panic!("no {version} in {ctx:#}"));
-        let l = rel["languages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["lang"] == lang)
-            .unwrap();
-        let e = l["changed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["path"] == path)
-            .unwrap_or_else(|| panic!("{path} not changed in {version}: {l:#}"));
-        e["commits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| s(&c["subject"]).to_string())
-            .collect()
+        subjects(entry(&section(release(&ctx, version), lang).changed, path))
     };
     assert_eq!(changed("1.1.0", "en", "guide.md"), ["Sign the installer"]);
     assert_eq!(
@@ -2181,14 +2079,15 @@ fn without_content_history_a_moved_folder_fails_naming_the_tag_and_the_fix() {
         "kbrel.toml",
         &format!("{}{DOCS_BEFORE_1_2}", config_toml(NAME, "content")),
     );
-    let json = fx.import(&["--json"]).success().json();
-    let outcomes: Vec<&str> = json["imported"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| s(&t["outcome"]))
-        .collect();
-    assert_eq!(outcomes, ["published", "published", "already-published"]);
+    let json: ImportReport = fx.import(&["--json"]).success().parse();
+    assert_eq!(
+        outcomes(&json),
+        [
+            Outcome::Published,
+            Outcome::Published,
+            Outcome::AlreadyPublished
+        ]
+    );
     assert_eq!(versions(&fx.index()), ["1.0.0", "1.1.0", "1.2.0"]);
     assert_registry_consistent(&fx.registry());
 }
@@ -2293,17 +2192,14 @@ fn import_of_a_tag_that_fails_check_names_the_tag() {
     // Every tag is vetted before the first is written: nothing at all was written.
     assert!(!fx.registry().exists(), "the registry must not be created");
     // By default the tag is imported as it was, the error recorded as a warning.
-    let report = fx.import(&["--json"]).success().json();
-    assert_eq!(report["imported"][1]["errors"], 1);
-    let m: serde_json::Value =
-        serde_json::from_slice(&fs::read(fx.registry().join("v/1.1.0/manifest.json")).unwrap())
-            .unwrap();
-    let w = m["warnings"].as_array().unwrap();
+    let report: ImportReport = fx.import(&["--json"]).success().parse();
+    assert_eq!(report.imported[1].errors, 1);
+    let m = fx.manifest("1.1.0");
     assert!(
-        w.iter().any(|f| f["code"] == "KB002"
-            && f["file"] == "zh/guide.md"
-            && f["severity"] == "warning"),
-        "{m}"
+        m.warnings.iter().any(|f| f.code.as_str() == "KB002"
+            && f.file == "zh/guide.md"
+            && f.severity == Severity::Warning),
+        "{m:#?}"
     );
 }
 
@@ -2345,23 +2241,12 @@ fn a_knowledge_base_in_a_subdirectory_of_the_repository() {
     run(&["--from-git", "v1.0.0", "--config-from-rev", "check"]).success();
     run(&["import", "--from-git"]).success();
     assert_eq!(versions(&fx.index()), ["1.0.0", "1.1.0"]);
-    let ctx = run(&["changelog", "--json"]).success().json();
-    let rel = &ctx["releases"][0];
-    assert_eq!(rel["version"], "1.1.0");
-    let en = rel["languages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["lang"] == "en")
-        .unwrap();
-    let guide = en["changed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["path"] == "guide.md")
-        .expect("guide changed");
-    assert_eq!(guide["commits"].as_array().unwrap().len(), 1, "{guide:#}");
-    assert_eq!(guide["commits"][0]["subject"], "Edit the guide");
+    let ctx: ChangelogContext = run(&["changelog", "--json"]).success().parse();
+    let rel = &ctx.releases[0];
+    assert_eq!(rel.version, "1.1.0");
+    let guide = entry(&section(rel, "en").changed, "guide.md");
+    assert_eq!(guide.commits.len(), 1, "{guide:#?}");
+    assert_eq!(guide.commits[0].subject, "Edit the guide");
 
     // Dirty means dirty below docs/content only.
     fx.edit("README.md", "(see kbrel.toml)", "(see docs/kbrel.toml)");
@@ -2383,8 +2268,11 @@ fn a_knowledge_base_in_a_subdirectory_of_the_repository() {
     fx.edit("README.md", "docs/kbrel.toml", "the config");
     run(&["publish", "2.0.0", "--date", "2024-03-01"]).success();
     assert_eq!(
-        fx.manifest("2.0.0")["git"],
-        serde_json::json!({ "commit": fx.rev("HEAD"), "dirty": false })
+        fx.manifest("2.0.0").git,
+        Some(GitInfo {
+            commit: fx.rev("HEAD"),
+            dirty: false
+        })
     );
     assert_eq!(fx.git(&["cat-file", "-t", "v2.0.0"]), "tag");
 }
@@ -2394,7 +2282,9 @@ fn publish_in_a_repository_without_commits_records_no_commit() {
     let fx = Fx::new();
     fx.kbrel(&["publish", "1.0.0", "--date", "2024-03-01"])
         .success();
-    assert!(fx.manifest("1.0.0").get("git").is_none());
+    assert_eq!(fx.manifest("1.0.0").git, None);
+    let text = fs::read_to_string(fx.registry().join("v/1.0.0/manifest.json")).unwrap();
+    assert!(!text.contains("\"git\""), "{text}");
     assert!(fx.git(&["tag", "-l"]).is_empty());
     fx.kbrel(&["--from-git", "HEAD", "check"])
         .code(2)
@@ -2445,16 +2335,10 @@ fn import_pairs_differently_named_files_by_url_slug_and_takes_bare_documents() {
     fx.import(&[]).success();
     // (language, id, path) of each document of a version.
     let ids = |v: &str| -> Vec<(String, String, String)> {
-        let m = fx.manifest(v);
-        let docs = m["documents"].as_array().expect("documents");
-        docs.iter()
-            .map(|d| {
-                (
-                    s(&d["lang"]).into(),
-                    s(&d["id"]).into(),
-                    s(&d["path"]).into(),
-                )
-            })
+        fx.manifest(v)
+            .documents
+            .into_iter()
+            .map(|d| (d.lang, d.id, d.path))
             .collect()
     };
     for (v, zh_install) in [
@@ -2473,11 +2357,10 @@ fn import_pairs_differently_named_files_by_url_slug_and_takes_bare_documents() {
         }
     }
     let m = fx.manifest("1.0.0");
-    let warnings: Vec<(String, String)> = m["warnings"]
-        .as_array()
-        .expect("warnings")
+    let warnings: Vec<(String, String)> = m
+        .warnings
         .iter()
-        .map(|w| (s(&w["code"]).into(), s(&w["file"]).into()))
+        .map(|w| (w.code.to_string(), w.file.clone()))
         .collect();
     assert_eq!(
         warnings,

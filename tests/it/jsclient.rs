@@ -70,20 +70,22 @@ fn build(kind: &str) -> Fixture {
         )
     };
     let sign: Vec<&str> = sign.iter().map(String::as_str).collect();
-    kb.publish_at("kbrel.toml", &kb.registry(), "1.0.0", DATE, &sign);
+    kb.release_at("kbrel.toml", &kb.registry(), "1.0.0", DATE, &sign);
     let index_v1 = fs::read(kb.registry().join("index.json")).unwrap();
     for lang in ["en", "zh"] {
         for path in ["d001.md", "d004.md", "sub/d009.md"] {
-            kb.append(lang, path, &format!("\nRevised for 1.1 ({lang} {path}).\n"));
+            kb.append(
+                &format!("{lang}/{path}"),
+                &format!("\nRevised for 1.1 ({lang} {path}).\n"),
+            );
         }
         kb.write(
-            lang,
-            "d100.md",
-            &doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
+            &format!("{lang}/d100.md"),
+            doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
         );
-        kb.remove(lang, "d007.md");
+        kb.remove(&format!("{lang}/d007.md"));
     }
-    kb.publish_at("kbrel.toml", &kb.registry(), "1.1.0", DATE, &sign);
+    kb.release_at("kbrel.toml", &kb.registry(), "1.1.0", DATE, &sign);
     let mut shows = BTreeMap::new();
     shows.insert("none".to_string(), Docs::new());
     for v in ["1.0.0", "1.1.0"] {
@@ -100,9 +102,9 @@ fn build(kind: &str) -> Fixture {
         // The same package published long ago with `expires_days = 1`: a frozen mirror.
         kb.write_config("expiring.toml", "expires_days = 1");
         let dir = kb.root().join("stale");
-        kb.publish_at("expiring.toml", &dir, "1.0.0", "2020-01-01", &sign);
-        kb.append("zh", "d003.md", "\n更新。\n");
-        kb.publish_at("expiring.toml", &dir, "1.1.0", "2020-01-02", &sign);
+        kb.release_at("expiring.toml", &dir, "1.0.0", "2020-01-01", &sign);
+        kb.append("zh/d003.md", "\n更新。\n");
+        kb.release_at("expiring.toml", &dir, "1.1.0", "2020-01-02", &sign);
         stale = Some(dir);
     }
     Fixture {
@@ -314,7 +316,9 @@ fn run_scenario(node: &Path, fx: &Fixture, s: &Value, client: Client) {
     };
     server.take_log();
     misbehave(&server, fx, s, &path);
-    let out = consume(client, &node, &server.url, &cache, &trust);
+    let mut args = trust.clone();
+    args.push("--json");
+    let out = consume(client, &node, &server.url, &cache, &args);
     let log = server.take_log();
     let outcome = e["outcome"].as_str().unwrap();
     match outcome {
@@ -345,6 +349,7 @@ fn run_scenario(node: &Path, fx: &Fixture, s: &Value, client: Client) {
                 let check = format!("error[{}]", e["check"].as_str().unwrap());
                 assert!(out.stderr.contains(&check), "{what}: lacks {check}\n{out}");
             }
+            assert_refusal_data(&out, e, &url, &server.at("index.json"), &what);
             assert_shows(&cache, &fx.shows[start], &format!("{what}: after"));
             if start != "none" {
                 offline(&cache).success();
@@ -358,6 +363,43 @@ fn run_scenario(node: &Path, fx: &Fixture, s: &Value, client: Client) {
     }
     if let Some(n) = e["requests"].as_u64() {
         assert_eq!(log.len() as u64, n, "{what}: requests: {log:?}");
+    }
+}
+
+/// The `--json` failure both consumers print (`kbrel::sync::FailureJson`): the scenario's check,
+/// its refusal's `reason` (and `problem`), and the URL at fault, as data.
+fn assert_refusal_data(out: &Run, e: &Value, url: &str, index_url: &str, what: &str) {
+    let failure: kbrel::sync::FailureJson = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|err| panic!("{what}: stdout is not the --json failure: {err}\n{out}"));
+    let error = failure.error;
+    assert_eq!(
+        error.check.as_str(),
+        e["check"].as_str().unwrap(),
+        "{what}\n{out}"
+    );
+    assert!(
+        out.stderr.contains(&error.message),
+        "{what}: the message is not stderr's\n{out}"
+    );
+    let refusal = error
+        .refusal
+        .unwrap_or_else(|| panic!("{what}: no refusal data\n{out}"));
+    assert_eq!(refusal.check(), error.check, "{what}: {refusal:?}");
+    let data = serde_json::to_value(&refusal).unwrap();
+    assert_eq!(data["reason"], e["reason"], "{what}: {data:#}");
+    if let Some(problem) = e.get("problem") {
+        assert_eq!(&data["problem"], problem, "{what}: {data:#}");
+    }
+    if let Some(status) = e.get("status") {
+        assert_eq!(&data["status"], status, "{what}: {data:#}");
+    }
+    match data["reason"].as_str().unwrap() {
+        "signature" => assert_eq!(data["url"], index_url, "{what}: {data:#}"),
+        "unsigned" => {
+            assert_eq!(data["url"], index_url, "{what}: {data:#}");
+            assert_eq!(data["signature_url"], url, "{what}: {data:#}");
+        }
+        _ => assert_eq!(data["url"], url, "{what}: {data:#}"),
     }
 }
 

@@ -6,7 +6,7 @@
 //! available; when one is missing the test prints a note and passes, except with `CI=true`,
 //! where it fails.
 
-use crate::common::npm as support;
+use crate::common::npm::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -15,7 +15,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::extract_tgz;
-use support::*;
 
 type Docs = BTreeMap<String, String>;
 
@@ -29,9 +28,9 @@ struct Release {
 /// A knowledge base published as 1.0.0, then changed (one document modified, one added) and
 /// published as 1.1.0.
 fn two_releases(name: &str, public_url: Option<&str>) -> (Kb, Vec<Release>) {
-    let kb = Kb::new(name, public_url);
+    let kb = Kb::small(name, public_url);
     let mut releases = Vec::new();
-    kb.publish("1.0.0");
+    kb.release("1.0.0");
     releases.push(Release {
         version: "1.0.0".into(),
         en: kb.expected("en"),
@@ -48,7 +47,7 @@ fn two_releases(name: &str, public_url: Option<&str>) -> (Kb, Vec<Release>) {
         ("News", "# News\n\nVersion 1.1 adds the news page.\n"),
         ("新闻", "# 新闻\n\n1.1 版新增了新闻页面。\n"),
     );
-    kb.publish("1.1.0");
+    kb.release("1.1.0");
     releases.push(Release {
         version: "1.1.0".into(),
         en: kb.expected("en"),
@@ -367,7 +366,7 @@ fn kbrel_push_to_verdaccio_then_npm_install() {
         "\n发布之后的修改。\n",
     );
     let other = kb.root().join("other-registry");
-    kb.publish_into(&other, "1.0.0");
+    kb.release_into(&other, "1.0.0");
     let ours = tarball_integrity(&kb.registry(), "1.0.0");
     let theirs = tarball_integrity(&other, "1.0.0");
     assert_ne!(ours, theirs);
@@ -446,8 +445,8 @@ fn kbrel_push_with_a_token() {
     };
     let verdaccio = Verdaccio::start(&bin);
     let url = verdaccio.url.clone();
-    let kb = Kb::new("@private/docs", None);
-    kb.publish("1.0.0");
+    let kb = Kb::small("@private/docs", None);
+    kb.release("1.0.0");
     // Anonymous: refused, with the registry's reason.
     let r = run(kb
         .cmd()
@@ -501,7 +500,7 @@ fn every_package_field_reaches_package_json_npm_pack_and_verdaccio() {
     let verdaccio = Verdaccio::start(&bin);
     let url = verdaccio.url.clone();
     // `@private/*` is the scope the test Verdaccio lets authenticated users publish.
-    let kb = Kb::new("@private/full-docs", None);
+    let kb = Kb::small("@private/full-docs", None);
     let config = kb.root().join("kbrel.toml");
     let fields = format!(
         "license = \"MIT\"\nrepository = \"https://github.com/acme/full-docs\"\n\
@@ -516,7 +515,7 @@ fn every_package_field_reaches_package_json_npm_pack_and_verdaccio() {
         .unwrap()
         .replacen("license = \"MIT\"\n", &fields, 1);
     fs::write(&config, text).unwrap();
-    kb.publish("1.0.0");
+    kb.release("1.0.0");
 
     // The package.json in the tarball, field by field.
     let index = kb.index();
@@ -604,7 +603,7 @@ fn every_package_field_reaches_package_json_npm_pack_and_verdaccio() {
     .unwrap();
     project.npm(&["publish", out.to_str().unwrap()]).success();
     kb.append_both("intro", "\nMore.\n", "\n更多。\n");
-    kb.publish("1.1.0");
+    kb.release("1.1.0");
     run(kb
         .cmd()
         .args(["push", "1.1.0", "--to", &url, "--token", &token]))

@@ -9,29 +9,94 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
-use serde_json::{Value, json};
+use kbrel::manifest::{ChangeCounts, ChangeStatus, DiffFile, Index, IndexVersion, Manifest};
+use kbrel::publish::{Outcome, PublishReport};
+use serde::Deserialize;
 
 /// Read `v/<version>/manifest.json` of the fixture registry.
-fn manifest(kb: &Kb, version: &str) -> Value {
-    read_json(&kb.reg(&format!("v/{version}/manifest.json")))
+fn manifest(kb: &Kb, version: &str) -> Manifest {
+    read_as(&kb.reg(&format!("v/{version}/manifest.json")))
 }
 
-fn index(kb: &Kb) -> Value {
-    read_json(&kb.reg("index.json"))
+/// Read `v/<version>/diff.json` of the fixture registry.
+fn diff_file(kb: &Kb, version: &str) -> DiffFile {
+    read_as(&kb.reg(&format!("v/{version}/diff.json")))
 }
 
-fn index_entry(kb: &Kb, version: &str) -> Value {
-    index(kb)["versions"]
-        .as_array()
-        .expect("versions")
-        .iter()
-        .find(|v| v["version"] == version)
+fn index(kb: &Kb) -> Index {
+    read_as(&kb.reg("index.json"))
+}
+
+fn index_entry(kb: &Kb, version: &str) -> IndexVersion {
+    index(kb)
+        .versions
+        .into_iter()
+        .find(|v| v.version == version)
         .unwrap_or_else(|| panic!("{version} is not in index.json"))
-        .clone()
 }
 
-fn str_of(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+/// `name → version` (dist-tags).
+fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(t, v)| (t.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The parts of a package.json the tests check (kbrel writes more).
+#[derive(Debug, Deserialize)]
+struct PackageJson {
+    name: String,
+    version: String,
+    types: Option<String>,
+    exports: BTreeMap<String, Export>,
+}
+
+/// A package.json `exports` entry: a path, or conditions (`types`, `default`).
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum Export {
+    Path(String),
+    Conditions(BTreeMap<String, String>),
+}
+
+impl Export {
+    fn condition(&self, name: &str) -> &str {
+        match self {
+            Export::Conditions(c) => c.get(name).map_or("", String::as_str),
+            Export::Path(p) => panic!("{p:?} has no conditions"),
+        }
+    }
+}
+
+/// The static npm packument: what the tests check of it.
+#[derive(Debug, Deserialize)]
+struct Packument {
+    name: String,
+    #[serde(rename = "dist-tags")]
+    dist_tags: BTreeMap<String, String>,
+    versions: BTreeMap<String, PackumentVersion>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PackumentVersion {
+    dist: Dist,
+}
+
+#[derive(Debug, Deserialize)]
+struct Dist {
+    integrity: String,
+    shasum: String,
+    tarball: String,
+}
+
+/// A change status as diff.json spells it.
+fn status_name(status: ChangeStatus) -> String {
+    serde_json::to_value(status)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// The number of lines of a text, as `git diff --numstat` counts them.
@@ -58,10 +123,10 @@ fn first_publish_writes_exactly_the_registry_layout() {
     kb.publish(&["1.0.0"]).success();
 
     let m = manifest(&kb, "1.0.0");
-    let docs = m["documents"].as_array().expect("documents");
+    let docs = &m.documents;
     let doc_paths: Vec<String> = docs
         .iter()
-        .map(|d| format!("{}/{}", str_of(&d["lang"]), str_of(&d["path"])))
+        .map(|d| format!("{}/{}", d.lang, d.path))
         .collect();
     assert_eq!(
         doc_paths, FIXTURE_DOCS,
@@ -81,16 +146,10 @@ fn first_publish_writes_exactly_the_registry_layout() {
     .map(String::from)
     .into();
     for d in docs {
-        let sha = str_of(&d["sha256"]);
-        let source = fs::read(
-            kb.content()
-                .join(str_of(&d["lang"]))
-                .join(str_of(&d["path"])),
-        )
-        .expect("source document");
-        assert_eq!(sha256_hex(&source), sha, "manifest sha256 of {d}");
-        assert_eq!(d["size"], source.len(), "manifest size of {d}");
-        expected.insert(blob_rel(sha));
+        let source = fs::read(kb.content().join(&d.lang).join(&d.path)).expect("source document");
+        assert_eq!(sha256_hex(&source), d.sha256, "manifest sha256 of {d:?}");
+        assert_eq!(d.size, source.len() as u64, "manifest size of {d:?}");
+        expected.insert(blob_rel(&d.sha256));
     }
     assert_eq!(
         expected.len(),
@@ -118,33 +177,33 @@ fn first_publish_writes_exactly_the_registry_layout() {
 
     // index.json points at the files with their true hashes and sizes.
     let idx = index(&kb);
-    assert_eq!(idx["schema_version"], 1);
-    assert_eq!(idx["name"], NAME);
-    assert_eq!(idx["sequence"], 1);
-    assert_eq!(idx["dist_tags"], json!({"latest": "1.0.0"}));
-    assert_eq!(idx["versions"].as_array().map(Vec::len), Some(1));
-    let v = &idx["versions"][0];
-    assert_eq!(v["version"], "1.0.0");
-    assert_eq!(v["published"], DATE_RFC3339);
-    assert_eq!(v["previous"], Value::Null);
-    assert_eq!(v["content_digest"], m["content_digest"]);
-    for (field, path) in [
-        ("manifest", "v/1.0.0/manifest.json"),
-        ("diff", "v/1.0.0/diff.json"),
-        ("package_json", "v/1.0.0/package.json"),
+    assert_eq!(idx.schema_version, 1);
+    assert_eq!(idx.name, NAME);
+    assert_eq!(idx.sequence, 1);
+    assert_eq!(idx.dist_tags, tags(&[("latest", "1.0.0")]));
+    assert_eq!(idx.versions.len(), 1);
+    let v = &idx.versions[0];
+    assert_eq!(v.version, "1.0.0");
+    assert_eq!(v.published, DATE_RFC3339);
+    assert_eq!(v.previous, None);
+    assert_eq!(v.content_digest, m.content_digest);
+    for (field, file, path) in [
+        ("manifest", &v.manifest, "v/1.0.0/manifest.json"),
+        ("diff", &v.diff, "v/1.0.0/diff.json"),
+        ("package_json", &v.package_json, "v/1.0.0/package.json"),
     ] {
         let bytes = fs::read(kb.reg(path)).expect("file");
-        assert_eq!(v[field]["path"], path);
-        assert_eq!(v[field]["sha256"], sha256_hex(&bytes), "{field}");
-        assert_eq!(v[field]["size"], bytes.len(), "{field}");
+        assert_eq!(file.path, path);
+        assert_eq!(file.sha256, sha256_hex(&bytes), "{field}");
+        assert_eq!(file.size, bytes.len() as u64, "{field}");
     }
     let tgz = fs::read(kb.reg("acme-kb-1.0.0.tgz")).expect("tarball");
-    let t = &v["tarball"];
-    assert_eq!(t["path"], "acme-kb-1.0.0.tgz");
-    assert_eq!(t["size"], tgz.len());
-    assert_eq!(t["sha256"], sha256_hex(&tgz));
-    assert_eq!(t["integrity"], sha512_sri(&tgz));
-    assert_eq!(t["shasum"], sha1_hex(&tgz));
+    let t = &v.tarball;
+    assert_eq!(t.path, "acme-kb-1.0.0.tgz");
+    assert_eq!(t.size, tgz.len() as u64);
+    assert_eq!(t.sha256, sha256_hex(&tgz));
+    assert_eq!(t.integrity, sha512_sri(&tgz));
+    assert_eq!(t.shasum, sha1_hex(&tgz));
 
     // The tarball holds the documents as stored, the manifest and the bundles.
     let entries = tar_entries(&tgz);
@@ -168,10 +227,10 @@ fn first_publish_writes_exactly_the_registry_layout() {
     // Format 4 adds the `{ meta, body }` bundles and lazy modules only when `[bundle] meta` /
     // `lazy` ask for them (tests/it/bundles.rs), and this fixture has no assets.
     assert_eq!(names, want);
-    assert_eq!(t["file_count"], entries.len());
+    assert_eq!(t.file_count, entries.len() as u64);
     assert_eq!(
-        t["unpacked_size"],
-        entries.iter().map(|(_, _, d)| d.len()).sum::<usize>()
+        t.unpacked_size,
+        entries.iter().map(|(_, _, d)| d.len() as u64).sum::<u64>()
     );
     for (path, _, data) in &entries {
         if let Some(rel) = path.strip_prefix("package/docs/") {
@@ -192,7 +251,7 @@ fn first_publish_writes_exactly_the_registry_layout() {
         &fs::read(kb.reg("v/1.0.0/manifest.json")).expect("manifest"),
         "the package ships the registry manifest byte for byte"
     );
-    let pkg: Value = serde_json::from_slice(
+    let pkg: PackageJson = serde_json::from_slice(
         &entries
             .iter()
             .find(|(p, _, _)| p == "package/package.json")
@@ -200,8 +259,8 @@ fn first_publish_writes_exactly_the_registry_layout() {
             .2,
     )
     .expect("package.json is JSON");
-    assert_eq!(pkg["name"], NAME);
-    assert_eq!(pkg["version"], "1.0.0");
+    assert_eq!(pkg.name, NAME);
+    assert_eq!(pkg.version, "1.0.0");
     assert_eq!(
         fs::read(kb.reg("v/1.0.0/package.json")).unwrap(),
         entries
@@ -213,29 +272,29 @@ fn first_publish_writes_exactly_the_registry_layout() {
     );
 
     // The static npm packument advertises the tarball with its true integrity.
-    let packument = read_json(&kb.reg("acme-kb"));
-    assert_eq!(packument["name"], NAME);
-    assert_eq!(packument["dist-tags"], idx["dist_tags"]);
-    let dist = &packument["versions"]["1.0.0"]["dist"];
-    assert_eq!(dist["integrity"], sha512_sri(&tgz));
-    assert_eq!(dist["shasum"], sha1_hex(&tgz));
-    assert!(
-        str_of(&dist["tarball"]).ends_with("acme-kb-1.0.0.tgz"),
-        "{dist}"
-    );
+    let packument: Packument = read_as(&kb.reg("acme-kb"));
+    assert_eq!(packument.name, NAME);
+    assert_eq!(packument.dist_tags, idx.dist_tags);
+    let dist = &packument.versions["1.0.0"].dist;
+    assert_eq!(dist.integrity, sha512_sri(&tgz));
+    assert_eq!(dist.shasum, sha1_hex(&tgz));
+    assert!(dist.tarball.ends_with("acme-kb-1.0.0.tgz"), "{dist:?}");
 
     // The first diff adds everything.
-    let diff = read_json(&kb.reg("v/1.0.0/diff.json"));
-    assert_eq!(diff["from"], Value::Null);
-    assert_eq!(diff["to"], "1.0.0");
-    let changes = diff["changes"].as_array().expect("changes");
+    let diff = diff_file(&kb, "1.0.0");
+    assert_eq!(diff.from, None);
+    assert_eq!(diff.to, "1.0.0");
+    let changes = &diff.changes;
     assert_eq!(changes.len(), FIXTURE_DOCS.len());
-    assert!(changes.iter().all(|c| c["status"] == "added"), "{diff}");
+    assert!(
+        changes.iter().all(|c| c.status == ChangeStatus::Added),
+        "{diff:?}"
+    );
     for lang in ["en", "zh"] {
-        assert_eq!(diff["summary"][lang]["documents"], 4);
-        assert_eq!(diff["summary"][lang]["added"], 4);
+        assert_eq!(diff.summary[lang].documents, 4);
+        assert_eq!(diff.summary[lang].added, 4);
     }
-    assert_eq!(v["summary"], diff["summary"]);
+    assert_eq!(v.summary, diff.summary);
     assert!(kb.changelog().is_file());
 }
 
@@ -259,21 +318,20 @@ fn second_publish_diffs_statuses_and_counts_and_prepends_changelog() {
         .success()
         .stdout_has(&["Published acme-kb@1.1.0 (changes against 1.0.0)"]);
 
-    let diff = read_json(&kb.reg("v/1.1.0/diff.json"));
-    assert_eq!(diff["from"], "1.0.0");
-    assert_eq!(diff["to"], "1.1.0");
-    let got: Vec<(String, String, String, Option<String>, u64, u64)> = diff["changes"]
-        .as_array()
-        .expect("changes")
+    let diff = diff_file(&kb, "1.1.0");
+    assert_eq!(diff.from.as_deref(), Some("1.0.0"));
+    assert_eq!(diff.to, "1.1.0");
+    let got: Vec<(String, String, String, Option<String>, u64, u64)> = diff
+        .changes
         .iter()
         .map(|c| {
             (
-                str_of(&c["lang"]).to_string(),
-                str_of(&c["status"]).to_string(),
-                str_of(&c["path"]).to_string(),
-                c["old_path"].as_str().map(String::from),
-                c["added_lines"].as_u64().expect("added_lines"),
-                c["removed_lines"].as_u64().expect("removed_lines"),
+                c.lang.clone(),
+                status_name(c.status),
+                c.path.clone(),
+                c.old_path.clone(),
+                c.added_lines,
+                c.removed_lines,
             )
         })
         .collect();
@@ -310,12 +368,12 @@ fn second_publish_diffs_statuses_and_counts_and_prepends_changelog() {
     }
     assert_eq!(got, want, "sorted by language, then path");
 
-    let changes = diff["changes"].as_array().expect("changes");
+    let changes = &diff.changes;
     let renamed = &changes[0];
-    assert_eq!(renamed["id"], "guide/installation");
-    assert_eq!(renamed["fields_changed"], json!(["url"]));
-    assert_eq!(renamed["body_changed"], false);
-    let sim = renamed["similarity"].as_u64().expect("similarity");
+    assert_eq!(renamed.id, "guide/installation");
+    assert_eq!(renamed.fields_changed, ["url"]);
+    assert!(!renamed.body_changed);
+    let sim = u64::from(renamed.similarity.expect("similarity"));
     assert!(sim >= 50, "{sim}");
     assert_eq!(
         sim,
@@ -323,21 +381,20 @@ fn second_publish_diffs_statuses_and_counts_and_prepends_changelog() {
         "share of lines kept"
     );
     let modified = &changes[2];
-    assert_eq!(modified["body_changed"], true);
-    assert_eq!(modified["fields_changed"], json!([]));
+    assert!(modified.body_changed);
+    assert!(modified.fields_changed.is_empty());
 
     let counts = |lang: &str| {
-        let s = &diff["summary"][lang];
+        let s: &ChangeCounts = &diff.summary[lang];
         [
-            "documents",
-            "added",
-            "modified",
-            "renamed",
-            "removed",
-            "added_lines",
-            "removed_lines",
+            s.documents,
+            s.added,
+            s.modified,
+            s.renamed,
+            s.removed,
+            s.added_lines,
+            s.removed_lines,
         ]
-        .map(|k| s[k].as_u64().expect("count"))
     };
     let en_added = 1 + lines(&upgrade[0]) + 3;
     let en_removed = 1 + lines(&legacy[0]) + 1;
@@ -347,13 +404,13 @@ fn second_publish_diffs_statuses_and_counts_and_prepends_changelog() {
     assert_eq!(counts("zh"), [4, 1, 0, 1, 1, zh_added, zh_removed]);
 
     // previous is recorded everywhere; unchanged documents reuse their blobs.
-    assert_eq!(manifest(&kb, "1.1.0")["previous"], "1.0.0");
+    assert_eq!(manifest(&kb, "1.1.0").previous.as_deref(), Some("1.0.0"));
     let entry = index_entry(&kb, "1.1.0");
-    assert_eq!(entry["previous"], "1.0.0");
-    assert_eq!(entry["published"], "2026-12-01T00:00:00Z");
-    assert_eq!(entry["summary"], diff["summary"]);
-    assert_eq!(index(&kb)["sequence"], 2);
-    assert_eq!(index(&kb)["dist_tags"], json!({"latest": "1.1.0"}));
+    assert_eq!(entry.previous.as_deref(), Some("1.0.0"));
+    assert_eq!(entry.published, "2026-12-01T00:00:00Z");
+    assert_eq!(entry.summary, diff.summary);
+    assert_eq!(index(&kb).sequence, 2);
+    assert_eq!(index(&kb).dist_tags, tags(&[("latest", "1.1.0")]));
     let blobs = list_files(&kb.registry())
         .into_iter()
         .filter(|f| f.starts_with("blobs/"))
@@ -423,13 +480,13 @@ fn rename_below_the_similarity_threshold_is_a_removal_plus_an_addition() {
         ),
     );
     kb.publish(&["1.1.0"]).success();
-    let diff = read_json(&kb.reg("v/1.1.0/diff.json"));
-    let got: Vec<(&str, &str, &str)> = diff["changes"]
-        .as_array()
-        .expect("changes")
+    let diff = diff_file(&kb, "1.1.0");
+    let got: Vec<(&str, String, &str)> = diff
+        .changes
         .iter()
-        .map(|c| (str_of(&c["lang"]), str_of(&c["status"]), str_of(&c["path"])))
+        .map(|c| (c.lang.as_str(), status_name(c.status), c.path.as_str()))
         .collect();
+    let got: Vec<(&str, &str, &str)> = got.iter().map(|(l, s, p)| (*l, s.as_str(), *p)).collect();
     assert_eq!(
         got,
         [
@@ -448,26 +505,21 @@ fn rename_below_the_similarity_threshold_is_a_removal_plus_an_addition() {
 fn json_output_has_version_outcome_and_summary() {
     let kb = Kb::new();
     let first = kb.publish(&["1.0.0", "--json"]).success();
-    let r = first.json();
-    assert_eq!(r["name"], NAME);
-    assert_eq!(r["version"], "1.0.0");
-    assert_eq!(r["outcome"], "published");
-    assert_eq!(r["previous"], Value::Null);
-    assert_eq!(r["published"], DATE_RFC3339);
-    assert_eq!(r["tags_set"], json!(["latest"]));
-    assert_eq!(r["new_blobs"], 8);
+    let r: PublishReport = first.parse();
+    assert_eq!(r.name, NAME);
+    assert_eq!(r.version, "1.0.0");
+    assert_eq!(r.outcome, Outcome::Published);
+    assert_eq!(r.previous, None);
+    assert_eq!(r.published, DATE_RFC3339);
+    assert_eq!(r.tags_set, ["latest"]);
+    assert_eq!(r.new_blobs, 8);
     for lang in ["en", "zh"] {
-        assert_eq!(r["summary"][lang]["documents"], 4, "{r}");
-        assert_eq!(r["summary"][lang]["added"], 4, "{r}");
+        assert_eq!(r.summary[lang].documents, 4, "{r:?}");
+        assert_eq!(r.summary[lang].added, 4, "{r:?}");
     }
-    assert_eq!(r["summary"], index_entry(&kb, "1.0.0")["summary"]);
-    assert_eq!(r["tarball"], index_entry(&kb, "1.0.0")["tarball"]);
-    let files: BTreeSet<&str> = r["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .map(str_of)
-        .collect();
+    assert_eq!(r.summary, index_entry(&kb, "1.0.0").summary);
+    assert_eq!(r.tarball, index_entry(&kb, "1.0.0").tarball);
+    let files: BTreeSet<&str> = r.files.iter().map(String::as_str).collect();
     let on_disk = list_files(&kb.registry());
     let on_disk: BTreeSet<&str> = on_disk
         .iter()
@@ -475,33 +527,24 @@ fn json_output_has_version_outcome_and_summary() {
         .filter(|f| *f != ".lock")
         .collect();
     assert_eq!(files, on_disk, "`files` lists what was written");
-    assert!(
-        str_of(&r["changelog_section"]).starts_with("## [1.0.0]"),
-        "{r}"
-    );
+    assert!(r.changelog_section.starts_with("## [1.0.0]"), "{r:?}");
 
     kb.apply_release_2_changes();
-    let r = kb.publish(&["1.1.0", "--json"]).success().json();
-    assert_eq!(r["version"], "1.1.0");
-    assert_eq!(r["outcome"], "published");
-    assert_eq!(r["previous"], "1.0.0");
-    assert_eq!(r["new_blobs"], 5);
-    let en = &r["summary"]["en"];
+    let r: PublishReport = kb.publish(&["1.1.0", "--json"]).success().parse();
+    assert_eq!(r.version, "1.1.0");
+    assert_eq!(r.outcome, Outcome::Published);
+    assert_eq!(r.previous.as_deref(), Some("1.0.0"));
+    assert_eq!(r.new_blobs, 5);
+    let en = &r.summary["en"];
     assert_eq!(
-        (
-            &en["documents"],
-            &en["added"],
-            &en["modified"],
-            &en["renamed"],
-            &en["removed"]
-        ),
-        (&json!(4), &json!(1), &json!(1), &json!(1), &json!(1))
+        (en.documents, en.added, en.modified, en.renamed, en.removed),
+        (4, 1, 1, 1, 1)
     );
 
-    let again = kb.publish(&["1.1.0", "--json"]).success().json();
-    assert_eq!(again["outcome"], "already-published");
-    assert_eq!(again["version"], "1.1.0");
-    assert_eq!(again["summary"], r["summary"]);
+    let again: PublishReport = kb.publish(&["1.1.0", "--json"]).success().parse();
+    assert_eq!(again.outcome, Outcome::AlreadyPublished);
+    assert_eq!(again.version, "1.1.0");
+    assert_eq!(again.summary, r.summary);
 }
 
 #[test]
@@ -534,18 +577,13 @@ fn dry_run_writes_nothing_but_lists_what_it_would_write() {
         "would write 5 new blob(s) and:",
         &reg.join("v/1.1.0/manifest.json").display().to_string(),
     ]);
-    let r = kb
+    let r: PublishReport = kb
         .publish(&["1.1.0", "--dry-run", "--json"])
         .success()
-        .json();
-    assert_eq!(r["outcome"], "dry-run");
-    assert_eq!(r["version"], "1.1.0");
-    let files: Vec<&str> = r["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .map(str_of)
-        .collect();
+        .parse();
+    assert_eq!(r.outcome, Outcome::DryRun);
+    assert_eq!(r.version, "1.1.0");
+    let files: Vec<&str> = r.files.iter().map(String::as_str).collect();
     assert_eq!(files.iter().filter(|f| f.starts_with("blobs/")).count(), 5);
     assert_eq!(
         files[5..],
@@ -698,18 +736,22 @@ fn concurrent_publishes_are_serialised_by_the_lock() {
         Run::from_output(child.wait_with_output().unwrap()).success();
     }
     let idx = index(&kb);
-    assert_eq!(idx["sequence"], 2);
-    assert_eq!(idx["versions"].as_array().map(Vec::len), Some(2));
-    assert_eq!(idx["dist_tags"]["latest"], "1.1.0");
+    assert_eq!(idx.sequence, 2);
+    assert_eq!(idx.versions.len(), 2);
+    assert_eq!(idx.dist_tags["latest"], "1.1.0");
     let changelog = fs::read_to_string(kb.changelog()).unwrap();
     assert_eq!(changelog.matches("## [1.1.0]").count(), 1, "{changelog}");
     assert_eq!(changelog.matches("## [1.0.0]").count(), 1, "{changelog}");
     assert!(changelog.find("## [1.1.0]") < changelog.find("## [1.0.0]"));
     for v in ["1.0.0", "1.1.0"] {
         let e = index_entry(&kb, v);
-        for f in ["manifest", "diff", "tarball"] {
-            let bytes = fs::read(kb.reg(str_of(&e[f]["path"]))).unwrap();
-            assert_eq!(e[f]["sha256"], sha256_hex(&bytes), "{v} {f}");
+        for (f, path, sha256) in [
+            ("manifest", &e.manifest.path, &e.manifest.sha256),
+            ("diff", &e.diff.path, &e.diff.sha256),
+            ("tarball", &e.tarball.path, &e.tarball.sha256),
+        ] {
+            let bytes = fs::read(kb.reg(path)).unwrap();
+            assert_eq!(*sha256, sha256_hex(&bytes), "{v} {f}");
         }
     }
 
@@ -728,7 +770,7 @@ fn concurrent_publishes_are_serialised_by_the_lock() {
         .filter(|r| r.stdout.starts_with("Already published acme-kb@2.0.0"))
         .count();
     assert_eq!((published, already), (1, 1), "{}\n{}", runs[0], runs[1]);
-    assert_eq!(index(&kb)["sequence"], 3);
+    assert_eq!(index(&kb).sequence, 3);
     let changelog = fs::read_to_string(kb.changelog()).unwrap();
     assert_eq!(changelog.matches("## [2.0.0]").count(), 1, "{changelog}");
     assert!(
@@ -830,7 +872,7 @@ fn same_content_version_and_date_give_identical_bytes() {
         .args(["publish", "1.0.0", "--changelog"])
         .arg(c.changelog());
     run(&mut cmd).success();
-    assert_eq!(manifest(&c, "1.0.0")["published"], DATE_RFC3339);
+    assert_eq!(manifest(&c, "1.0.0").published, DATE_RFC3339);
 
     let files = [
         "index.json",
@@ -879,14 +921,14 @@ fn same_content_version_and_date_give_identical_bytes() {
         .args(["publish", "1.0.0", "--date", "2026-12-24", "--changelog"])
         .arg(d.changelog());
     run(&mut cmd).success();
-    assert_eq!(manifest(&d, "1.0.0")["published"], "2026-12-24T00:00:00Z");
+    assert_eq!(manifest(&d, "1.0.0").published, "2026-12-24T00:00:00Z");
     assert_ne!(
         fs::read(a.reg("acme-kb-1.0.0.tgz")).unwrap(),
         fs::read(d.reg("acme-kb-1.0.0.tgz")).unwrap()
     );
     assert_eq!(
-        manifest(&a, "1.0.0")["content_digest"],
-        manifest(&d, "1.0.0")["content_digest"],
+        manifest(&a, "1.0.0").content_digest,
+        manifest(&d, "1.0.0").content_digest,
         "the date is not part of the content identity"
     );
 
@@ -906,11 +948,13 @@ fn package_format_1_rebuilds_the_older_layout_and_is_recorded() {
     two.publish(&["1.0.0", "--package-format", "2"]).success();
     one.publish(&["1.0.0", "--package-format", "1"]).success();
     // Recorded: absent for format 1 (releases made before the field existed).
-    assert_eq!(manifest(&two, "1.0.0")["package_format"], 2);
-    assert!(manifest(&one, "1.0.0").get("package_format").is_none());
+    assert_eq!(manifest(&two, "1.0.0").package_format, 2);
+    let one_text = fs::read_to_string(one.reg("v/1.0.0/manifest.json")).unwrap();
+    assert!(!one_text.contains("\"package_format\""), "{one_text}");
+    assert_eq!(manifest(&one, "1.0.0").package_format, 1);
     assert_eq!(
-        manifest(&two, "1.0.0")["content_digest"],
-        manifest(&one, "1.0.0")["content_digest"],
+        manifest(&two, "1.0.0").content_digest,
+        manifest(&one, "1.0.0").content_digest,
         "the format is not part of the content identity"
     );
     let entries = |kb: &Kb| tar_entries(&fs::read(kb.reg("acme-kb-1.0.0.tgz")).unwrap());
@@ -976,7 +1020,7 @@ fn package_format_3_adds_declarations_and_conditional_exports_to_format_2() {
     let (three, two) = (Kb::new(), Kb::new());
     three.publish(&["1.0.0", "--package-format", "3"]).success();
     two.publish(&["1.0.0", "--package-format", "2"]).success();
-    assert_eq!(manifest(&three, "1.0.0")["package_format"], 3);
+    assert_eq!(manifest(&three, "1.0.0").package_format, 3);
     let entries = |kb: &Kb| tar_entries(&fs::read(kb.reg("acme-kb-1.0.0.tgz")).unwrap());
     let files = |e: &[(String, tar::Header, Vec<u8>)]| -> BTreeMap<String, Vec<u8>> {
         e.iter()
@@ -1002,12 +1046,11 @@ fn package_format_3_adds_declarations_and_conditional_exports_to_format_2() {
         ]
     );
     let esm_dts = String::from_utf8(f3["package/dist/esm/en.d.ts"].clone()).unwrap();
-    let keys: Vec<String> = manifest(&three, "1.0.0")["documents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["lang"] == "en")
-        .map(|d| d["key"].as_str().unwrap().to_string())
+    let keys: Vec<String> = manifest(&three, "1.0.0")
+        .documents
+        .into_iter()
+        .filter(|d| d.lang == "en")
+        .map(|d| d.key)
         .collect();
     for k in &keys {
         assert!(
@@ -1024,21 +1067,21 @@ fn package_format_3_adds_declarations_and_conditional_exports_to_format_2() {
     f3.retain(|n, _| !n.ends_with(".d.ts"));
     assert_eq!(f3, f2, "…and the same bundles and documents");
     // package.json: `types` and conditional exports with the deep paths.
-    let pj = read_json(&three.reg("v/1.0.0/package.json"));
-    assert_eq!(pj["types"], "./dist/esm/en.d.ts");
-    assert_eq!(pj["exports"]["./zh"]["types"], "./dist/esm/zh.d.ts");
-    assert_eq!(pj["exports"]["./zh"]["default"], "./dist/esm/zh.js");
+    let pj: PackageJson = read_as(&three.reg("v/1.0.0/package.json"));
+    assert_eq!(pj.types.as_deref(), Some("./dist/esm/en.d.ts"));
+    assert_eq!(pj.exports["./zh"].condition("types"), "./dist/esm/zh.d.ts");
+    assert_eq!(pj.exports["./zh"].condition("default"), "./dist/esm/zh.js");
     assert_eq!(
-        pj["exports"]["./dist/esm/*.js"]["default"],
+        pj.exports["./dist/esm/*.js"].condition("default"),
         "./dist/esm/*.js"
     );
     assert_eq!(
-        pj["exports"]["./dist/iife/*.js"]["default"],
+        pj.exports["./dist/iife/*.js"].condition("default"),
         "./dist/iife/*.js"
     );
-    let pj2 = read_json(&two.reg("v/1.0.0/package.json"));
-    assert!(pj2.get("types").is_none());
-    assert_eq!(pj2["exports"]["./zh"], "./dist/esm/zh.js");
+    let pj2: PackageJson = read_as(&two.reg("v/1.0.0/package.json"));
+    assert_eq!(pj2.types, None);
+    assert_eq!(pj2.exports["./zh"], Export::Path("./dist/esm/zh.js".into()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1056,16 +1099,19 @@ fn dist_tags_latest_only_moves_forward_and_prereleases_go_to_next() {
         "{run}"
     );
     assert!(!run.stdout.contains("dist-tags:"), "{run}");
-    assert_eq!(index(&kb)["dist_tags"], json!({"latest": "1.3.0"}));
-    assert_eq!(index_entry(&kb, "1.2.5")["previous"], Value::Null);
+    assert_eq!(index(&kb).dist_tags, tags(&[("latest", "1.3.0")]));
+    assert_eq!(index_entry(&kb, "1.2.5").previous, None);
 
-    let r = kb.publish(&["2.0.0-beta.1", "--json"]).success().json();
-    assert_eq!(r["tags_set"], json!(["next"]));
-    assert_eq!(r["backport"], false);
-    assert_eq!(index_entry(&kb, "2.0.0-beta.1")["previous"], "1.3.0");
+    let r: PublishReport = kb.publish(&["2.0.0-beta.1", "--json"]).success().parse();
+    assert_eq!(r.tags_set, ["next"]);
+    assert!(!r.backport);
     assert_eq!(
-        index(&kb)["dist_tags"],
-        json!({"latest": "1.3.0", "next": "2.0.0-beta.1"})
+        index_entry(&kb, "2.0.0-beta.1").previous.as_deref(),
+        Some("1.3.0")
+    );
+    assert_eq!(
+        index(&kb).dist_tags,
+        tags(&[("latest", "1.3.0"), ("next", "2.0.0-beta.1")])
     );
 
     kb.publish(&["2.0.0-beta.2", "--tag", "beta"])
@@ -1073,17 +1119,16 @@ fn dist_tags_latest_only_moves_forward_and_prereleases_go_to_next() {
         .stdout_has(&["dist-tags: beta → 2.0.0-beta.2"]);
     let idx = index(&kb);
     assert_eq!(
-        idx["dist_tags"],
-        json!({"latest": "1.3.0", "next": "2.0.0-beta.1", "beta": "2.0.0-beta.2"})
+        idx.dist_tags,
+        tags(&[
+            ("latest", "1.3.0"),
+            ("next", "2.0.0-beta.1"),
+            ("beta", "2.0.0-beta.2")
+        ])
     );
-    let versions: Vec<&str> = idx["versions"]
-        .as_array()
-        .expect("versions")
-        .iter()
-        .map(|v| str_of(&v["version"]))
-        .collect();
+    let versions: Vec<&str> = idx.versions.iter().map(|v| v.version.as_str()).collect();
     assert_eq!(versions, ["1.2.5", "1.3.0", "2.0.0-beta.1", "2.0.0-beta.2"]);
-    assert_eq!(idx["sequence"], 4);
+    assert_eq!(idx.sequence, 4);
 
     // The backport's changelog section sits below the newer release.
     let changelog = fs::read_to_string(kb.changelog()).unwrap();
@@ -1109,11 +1154,11 @@ fn dist_tags_latest_only_moves_forward_and_prereleases_go_to_next() {
 
 /// The version `--bump <kind>` resolves to, from a dry run.
 fn bumped(kb: &Kb, kind: &str) -> String {
-    let r = kb
+    let r: PublishReport = kb
         .publish(&["--bump", kind, "--dry-run", "--json"])
         .success()
-        .json();
-    str_of(&r["version"]).to_string()
+        .parse();
+    r.version
 }
 
 #[test]
@@ -1162,7 +1207,7 @@ fn bump_picks_the_next_version_from_the_highest_published() {
     kb.publish(&["--bump", "major"])
         .success()
         .stdout_has(&["Published acme-kb@2.0.0"]);
-    assert_eq!(index(&kb)["dist_tags"]["latest"], "2.0.0");
+    assert_eq!(index(&kb).dist_tags["latest"], "2.0.0");
     assert_eq!(bumped(&kb, "minor"), "2.1.0");
 }
 
@@ -1474,7 +1519,8 @@ fn assert_nothing_partial(kb: &Kb, index_before: &[u8]) {
     assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
     let index_after = fs::read(kb.reg("index.json")).unwrap();
     assert_eq!(index_before, &index_after[..], "index.json changed");
-    assert!(index(kb).to_string().find("1.1.0").is_none());
+    assert!(index(kb).versions.iter().all(|v| v.version != "1.1.0"));
+    assert!(!String::from_utf8_lossy(&index_after).contains("1.1.0"));
     assert!(!kb.reg("v/1.1.0/manifest.json").exists());
 }
 
@@ -1547,7 +1593,7 @@ fn a_failure_after_the_version_folder_is_placed_rolls_it_back() {
     // Once the obstacle is gone the same publish succeeds.
     fs::remove_dir_all(kb.reg("acme-kb-1.1.0.tgz")).unwrap();
     kb.publish(&["1.1.0"]).success();
-    assert_eq!(index(&kb)["dist_tags"]["latest"], "1.1.0");
+    assert_eq!(index(&kb).dist_tags["latest"], "1.1.0");
 }
 
 #[test]
@@ -1577,14 +1623,14 @@ fn an_unlisted_version_folder_left_by_a_crash_is_replaced() {
     fs::create_dir_all(kb.reg(".staging-999999999/v")).unwrap();
     kb.publish(&["1.1.0"]).success();
     let m = manifest(&kb, "1.1.0");
-    assert_eq!(m["version"], "1.1.0");
+    assert_eq!(m.version, "1.1.0");
     assert!(
         !kb.reg(".staging-999999999").exists(),
         "stale staging removed"
     );
     let entry = index_entry(&kb, "1.1.0");
     assert_eq!(
-        entry["manifest"]["sha256"],
+        entry.manifest.sha256,
         sha256_hex(&fs::read(kb.reg("v/1.1.0/manifest.json")).unwrap())
     );
 }
@@ -1604,15 +1650,14 @@ fn tricky_characters_are_stored_verbatim_and_escaped_in_bundles() {
         .map(|(p, _, d)| (p, d))
         .collect();
     for (lang, text) in [("en", &en), ("zh", &zh)] {
-        let d = m["documents"]
-            .as_array()
-            .unwrap()
+        let d = m
+            .documents
             .iter()
-            .find(|d| d["lang"] == lang && d["path"] == "escape.md")
+            .find(|d| d.lang == lang && d.path == "escape.md")
             .expect("escape.md in the manifest");
-        assert_eq!(d["sha256"], sha256_hex(text.as_bytes()));
+        assert_eq!(d.sha256, sha256_hex(text.as_bytes()));
         assert_eq!(
-            fs::read(kb.reg(&blob_rel(str_of(&d["sha256"])))).unwrap(),
+            fs::read(kb.reg(&blob_rel(&d.sha256))).unwrap(),
             text.as_bytes(),
             "blob"
         );
@@ -1768,13 +1813,8 @@ fn a_corrupted_blob_of_the_right_size_is_rewritten_not_reused() {
     let kb = Kb::new();
     kb.publish(&["1.0.0"]).success();
     let m = manifest(&kb, "1.0.0");
-    let doc = m["documents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["path"] != "intro.md")
-        .unwrap();
-    let sha = doc["sha256"].as_str().unwrap().to_string();
+    let doc = m.documents.iter().find(|d| d.path != "intro.md").unwrap();
+    let sha = doc.sha256.clone();
     let blob = kb.reg(&format!("blobs/sha256/{}/{}", &sha[..2], &sha[2..]));
     let size = fs::metadata(&blob).unwrap().len() as usize;
     fs::write(&blob, vec![b'x'; size]).unwrap();

@@ -10,14 +10,13 @@
 //! the result exactly when serde does (the one allowed difference: serde tolerates a missing
 //! `Option` field that kbrel always writes as `null`; the schema requires it).
 
-use crate::common::sync as support;
+use crate::common::sync::*;
 
 use std::fs;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use support::*;
 
 // --- the validator ------------------------------------------------------------------------
 
@@ -212,34 +211,33 @@ fn assert_valid(schema_name: &str, instance: &Value, what: &str) {
 fn published() -> Kb {
     let kb = Kb::generated("acme-schema", 5);
     kb.write_config("kbrel.toml", "expires_days = 30");
-    kb.write("en", "only-en.md", &doc_text("en", "only-en.md", 77, ""));
+    kb.write("en/only-en.md", doc_text("en", "only-en.md", 77, ""));
     kb.key("k1");
     let next = kb.key("k2");
     let k1 = kb.root().join("k1").display().to_string();
-    kb.publish_at(
+    kb.release_at(
         "kbrel.toml",
         &kb.registry(),
         "1.0.0",
         DATE,
         &["--sign-key", &k1, "--next-key", &next],
     );
-    kb.append("en", "d001.md", "\nChanged in English only.\n");
-    kb.append("zh", "d002.md", "\n更新。\n");
-    kb.write("en", "d010.md", &doc_text("en", "d010.md", 100, ""));
-    kb.write("zh", "d010.md", &doc_text("zh", "d010.md", 101, ""));
-    kb.remove("en", "d003.md");
-    kb.remove("zh", "d003.md");
+    kb.append("en/d001.md", "\nChanged in English only.\n");
+    kb.append("zh/d002.md", "\n更新。\n");
+    kb.write("en/d010.md", doc_text("en", "d010.md", 100, ""));
+    kb.write("zh/d010.md", doc_text("zh", "d010.md", 101, ""));
+    kb.remove("en/d003.md");
+    kb.remove("zh/d003.md");
     for lang in ["en", "zh"] {
         let text = fs::read_to_string(kb.content().join(lang).join("d004.md")).unwrap();
-        kb.remove(lang, "d004.md");
+        kb.remove(&format!("{lang}/d004.md"));
         kb.write(
-            lang,
-            "moved/d004.md",
-            &text.replace("/d004\"", "/moved/d004\""),
+            &format!("{lang}/moved/d004.md"),
+            text.replace("/d004\"", "/moved/d004\""),
         );
     }
     let k2 = kb.root().join("k2").display().to_string();
-    kb.publish_at(
+    kb.release_at(
         "kbrel.toml",
         &kb.registry(),
         "1.1.0",
@@ -705,8 +703,7 @@ fn the_schema_files_declare_draft_2020_12() {
 fn the_baseline_file_matches_its_schema() {
     let kb = Kb::generated("acme-baseline", 3);
     kb.append(
-        "en",
-        "d001.md",
+        "en/d001.md",
         "\n[gone](nope.md)\n\n[gone](nope.md)\n<div>\n</dev>\n",
     );
     run(kb

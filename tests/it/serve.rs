@@ -4,14 +4,12 @@
 //! graceful shutdown. Every test publishes a generated knowledge base into its own temp dir and
 //! runs its own `kbrel serve --addr 127.0.0.1:0` child, killed on drop.
 
-use crate::common::npm as support;
+use crate::common::npm::*;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-
-use support::*;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=60";
@@ -19,10 +17,10 @@ const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
 
 /// A knowledge base published as 1.0.0 and 1.1.0, served.
 fn published(name: &str, args: &[&str]) -> (Kb, Serve) {
-    let kb = Kb::new(name, None);
-    kb.publish("1.0.0");
+    let kb = Kb::small(name, None);
+    kb.release("1.0.0");
     kb.append_both("faq", "\nMore answers.\n", "\n更多答案。\n");
-    kb.publish("1.1.0");
+    kb.release("1.1.0");
     let serve = Serve::start(&kb.registry(), args);
     (kb, serve)
 }
@@ -396,8 +394,8 @@ fn npm_read_api_routes() {
 
 #[test]
 fn scoped_name_and_base_url() {
-    let kb = Kb::new("@acme/docs", None);
-    kb.publish("1.0.0");
+    let kb = Kb::small("@acme/docs", None);
+    kb.release("1.0.0");
     let serve = Serve::start(
         &kb.registry(),
         &["--base-url", "https://cdn.example.test/npm/"],
@@ -432,8 +430,8 @@ fn scoped_name_and_base_url() {
 
 #[test]
 fn index_changes_are_picked_up_and_garbage_is_ignored() {
-    let kb = Kb::new("acme-kb", None);
-    kb.publish("1.0.0");
+    let kb = Kb::small("acme-kb", None);
+    kb.release("1.0.0");
     let serve = Serve::start(&kb.registry(), &[]);
     let first = serve.get("/index.json");
     assert_eq!(index_versions(&first.json()), ["1.0.0"]);
@@ -443,7 +441,7 @@ fn index_changes_are_picked_up_and_garbage_is_ignored() {
 
     // A publish while serving: seen on the next request, no restart.
     kb.append_both("faq", "\nNew.\n", "\n新的。\n");
-    kb.publish("1.1.0");
+    kb.release("1.1.0");
     let second = serve.get_with("/index.json", &[("If-None-Match", &etag1)]);
     assert_eq!(second.status, 200, "the old ETag no longer matches");
     assert_eq!(index_versions(&second.json()), ["1.0.0", "1.1.0"]);
@@ -676,8 +674,8 @@ fn path_traversal_never_leaks_a_byte() {
 #[test]
 fn push_to_a_read_only_kbrel_serve_is_refused() {
     let (_kb, serve) = published("acme-kb", &[]);
-    let other = Kb::new("other-kb", None);
-    other.publish("1.0.0");
+    let other = Kb::small("other-kb", None);
+    other.release("1.0.0");
     let r = run(other.cmd().args(["push", "1.0.0", "--to", &serve.url()])).code(2);
     assert!(
         r.stderr.contains("405") && r.stderr.contains("read-only"),
@@ -690,8 +688,8 @@ fn push_to_a_read_only_kbrel_serve_is_refused() {
 
 #[test]
 fn port_in_use_and_not_a_registry() {
-    let kb = Kb::new("acme-kb", None);
-    kb.publish("1.0.0");
+    let kb = Kb::small("acme-kb", None);
+    kb.release("1.0.0");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let started = Instant::now();
@@ -744,7 +742,7 @@ fn port_in_use_and_not_a_registry() {
 
 #[test]
 fn client_disconnecting_mid_transfer_does_not_hurt() {
-    let kb = Kb::new("acme-kb", None);
+    let kb = Kb::small("acme-kb", None);
     // A large, poorly compressible document in both languages: a tarball of several MB.
     kb.write_doc(
         "big",
@@ -752,7 +750,7 @@ fn client_disconnecting_mid_transfer_does_not_hurt() {
         ("Big", &format!("# Big\n\n{}", noise(1_500_000, 1))),
         ("大", &format!("# 大\n\n{}", noise(1_500_000, 2))),
     );
-    kb.publish("1.0.0");
+    kb.release("1.0.0");
     let mut serve = Serve::start(&kb.registry(), &[]);
     let (file, sha) = index_file(&kb.index(), "1.0.0", "tarball");
     let size = std::fs::metadata(kb.registry().join(&file)).unwrap().len();

@@ -8,7 +8,7 @@
 //! their symlinks and compared byte for byte with the registry's manifest and blobs.
 
 use crate::common;
-use crate::common::sync as support;
+use crate::common::sync::*;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,7 +17,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Rng, cp_a, env_seed, env_u64};
-use support::*;
 use tempfile::TempDir;
 
 type Docs = BTreeMap<String, Vec<u8>>;
@@ -33,20 +32,22 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let kb = Kb::generated("acme-sync", 12);
-    kb.publish("1.0.0");
+    kb.release("1.0.0");
     let index_v1 = fs::read(kb.registry().join("index.json")).unwrap();
     for lang in ["en", "zh"] {
         for path in ["d001.md", "d004.md", "sub/d009.md"] {
-            kb.append(lang, path, &format!("\nRevised for 1.1 ({lang} {path}).\n"));
+            kb.append(
+                &format!("{lang}/{path}"),
+                &format!("\nRevised for 1.1 ({lang} {path}).\n"),
+            );
         }
         kb.write(
-            lang,
-            "d100.md",
-            &doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
+            &format!("{lang}/d100.md"),
+            doc_text(lang, "d100.md", 1000 + u64::from(lang == "zh"), ""),
         );
-        kb.remove(lang, "d007.md");
+        kb.remove(&format!("{lang}/d007.md"));
     }
-    kb.publish("1.1.0");
+    kb.release("1.1.0");
     let v1 = expected(&kb.registry(), "1.0.0");
     let v2 = expected(&kb.registry(), "1.1.0");
     assert_ne!(v1, v2);
@@ -399,7 +400,7 @@ fn signatures_by_other_keys_tampered_or_missing_are_refused() {
     let trusted = kb.key("k1");
     kb.key("k2");
     let k1 = kb.root().join("k1").display().to_string();
-    kb.publish_at(
+    kb.release_at(
         "kbrel.toml",
         &kb.registry(),
         "1.0.0",
@@ -407,8 +408,8 @@ fn signatures_by_other_keys_tampered_or_missing_are_refused() {
         &["--sign-key", &k1],
     );
     let v1 = expected(&kb.registry(), "1.0.0");
-    kb.append("en", "d002.md", "\nSigned update.\n");
-    kb.publish_at(
+    kb.append("en/d002.md", "\nSigned update.\n");
+    kb.release_at(
         "kbrel.toml",
         &kb.registry(),
         "1.1.0",
@@ -527,7 +528,7 @@ fn a_rotated_key_is_trusted_through_its_endorsement() {
         kb.root().join("old").display().to_string(),
         kb.root().join("new").display().to_string(),
     );
-    kb.publish_at(
+    kb.release_at(
         "kbrel.toml",
         &kb.registry(),
         "1.0.0",
@@ -547,8 +548,8 @@ fn a_rotated_key_is_trusted_through_its_endorsement() {
         &["--trust-key", &old_pk],
     );
 
-    kb.append("en", "d001.md", "\nSigned by the new key.\n");
-    kb.publish_at(
+    kb.append("en/d001.md", "\nSigned by the new key.\n");
+    kb.release_at(
         "kbrel.toml",
         &kb.registry(),
         "1.1.0",
@@ -574,20 +575,20 @@ fn an_expired_signed_index_is_refused() {
     let pk = kb.key("k");
     let k = kb.root().join("k").display().to_string();
     let fresh = kb.root().join("fresh");
-    kb.publish_at("kbrel.toml", &fresh, "1.0.0", DATE, &["--sign-key", &k]);
+    kb.release_at("kbrel.toml", &fresh, "1.0.0", DATE, &["--sign-key", &k]);
     let v1 = expected(&fresh, "1.0.0");
     // The same package published long ago with `expires_days = 1`: a frozen mirror.
     kb.write_config("expiring.toml", "expires_days = 1");
     let stale = kb.root().join("stale");
-    kb.publish_at(
+    kb.release_at(
         "expiring.toml",
         &stale,
         "1.0.0",
         "2020-01-01",
         &["--sign-key", &k],
     );
-    kb.append("zh", "d003.md", "\n更新。\n");
-    kb.publish_at(
+    kb.append("zh/d003.md", "\n更新。\n");
+    kb.release_at(
         "expiring.toml",
         &stale,
         "1.1.0",
@@ -642,12 +643,12 @@ fn nothing_new_costs_one_request_answered_304() {
 #[test]
 fn an_update_fetches_only_the_changed_document() {
     let kb = Kb::generated("acme-delta", 10);
-    kb.publish("1.0.0");
+    kb.release("1.0.0");
     let reg = kb.registry();
     let server = TestServer::start(&reg);
     let (_tmp, cache) = cache_at(&server, "1.0.0", &expected(&reg, "1.0.0"), &[]);
-    kb.append("en", "d003.md", "\nOne more line.\n");
-    kb.publish("1.1.0");
+    kb.append("en/d003.md", "\nOne more line.\n");
+    kb.release("1.1.0");
     server.take_log();
     let r = sync(&server.url, &cache, &["--json"]).success();
     let blob = blob_rel(&doc_sha(&reg, "1.1.0", "en", "d003.md"));
@@ -703,7 +704,7 @@ fn an_update_fetches_only_the_changed_document() {
 #[test]
 fn sync_reports_wire_and_decoded_bytes_separately() {
     let kb = Kb::generated("acme-wire", 12);
-    kb.publish("1.0.0");
+    kb.release("1.0.0");
     let reg = kb.registry();
     let serve = common::serve::Serve::start(&reg, &[]);
     let (_tmp, cache) = new_cache();
@@ -786,7 +787,7 @@ fn unreachable_missing_or_non_registry_sources_fail_clearly() {
 /// and size updated to match (so only the manifest's content is at fault).
 fn doctored_registry(edit: impl Fn(&mut serde_json::Value)) -> (Kb, PathBuf) {
     let kb = Kb::generated("acme-doctored", 3);
-    kb.publish("1.0.0");
+    kb.release("1.0.0");
     let reg = kb.registry();
     let mpath = reg.join("v/1.0.0/manifest.json");
     let mut m = read_json(&mpath);
@@ -1021,20 +1022,20 @@ fn sigkill_at_random_points_never_leaves_a_mix() {
     let mut rng = Rng(seed | 1);
 
     let kb = Kb::generated("acme-crash", 200);
-    kb.publish("1.0.0");
+    kb.release("1.0.0");
     for i in (0..200).filter(|i| i % 5 < 2) {
         let path = Kb::doc_path(i);
-        kb.append("en", &path, "\nEdited in 1.1.\n");
-        kb.append("zh", &path, "\n在 1.1 中编辑。\n");
+        kb.append(&format!("en/{path}"), "\nEdited in 1.1.\n");
+        kb.append(&format!("zh/{path}"), "\n在 1.1 中编辑。\n");
     }
     for i in 200..210 {
         kb.write_generated(i);
     }
     for i in [3, 13, 23, 33, 43] {
-        kb.remove("en", &Kb::doc_path(i));
-        kb.remove("zh", &Kb::doc_path(i));
+        kb.remove(&format!("en/{}", Kb::doc_path(i)));
+        kb.remove(&format!("zh/{}", Kb::doc_path(i)));
     }
-    kb.publish("1.1.0");
+    kb.release("1.1.0");
     let reg = kb.registry();
     let from = reg.display().to_string();
     let versions = ["1.0.0", "1.1.0"];
@@ -1142,7 +1143,7 @@ fn sigkill_at_random_points_never_leaves_a_mix() {
 // --- the JavaScript consumer ----------------------------------------------------------------
 
 fn consume_script() -> PathBuf {
-    manifest_dir().join("tests/support/sync/consume.mjs")
+    manifest_dir().join("tests/it/common/consume.mjs")
 }
 
 /// `node consume.mjs <url> <dir>`: the `fetched <lang>/<path>` lines and the last line.
@@ -1171,7 +1172,7 @@ fn files_in(dir: &Path) -> Docs {
 fn the_readme_javascript_consumer_fetches_only_what_changed() {
     let Some(node) = require_node() else { return };
     let kb = Kb::generated("acme-js", 8);
-    kb.publish("1.0.0");
+    kb.release("1.0.0");
     let reg = kb.registry();
     let serve = Serve::start_quiet(&reg);
     let out = tempfile::tempdir().unwrap();
@@ -1198,8 +1199,8 @@ fn the_readme_javascript_consumer_fetches_only_what_changed() {
     assert_eq!(last, "index.json not modified: up to date");
 
     // One document changed: exactly that one is fetched (kbrel serve reloads the index).
-    kb.append("zh", "d005.md", "\n新的一行。\n");
-    kb.publish("1.1.0");
+    kb.append("zh/d005.md", "\n新的一行。\n");
+    kb.release("1.1.0");
     let (fetched, last) = consume(&node, &serve.url(), &dir);
     assert_eq!(fetched, vec!["zh/d005.md".to_string()]);
     assert_eq!(
@@ -1210,8 +1211,8 @@ fn the_readme_javascript_consumer_fetches_only_what_changed() {
 
     // A wrong blob is refused, naming the URL and both hashes.
     let server = TestServer::start(&reg);
-    kb.append("en", "d001.md", "\nAnother line.\n");
-    kb.publish("1.2.0");
+    kb.append("en/d001.md", "\nAnother line.\n");
+    kb.release("1.2.0");
     let blob = blob_rel(&doc_sha(&reg, "1.2.0", "en", "d001.md"));
     let b = blob.clone();
     server.behave(move |r| {
@@ -1249,7 +1250,7 @@ fn the_readme_section_shows_the_tested_javascript() {
     assert_eq!(
         &text[start..end],
         script,
-        "the README's JavaScript differs from tests/support/sync/consume.mjs"
+        "the README's JavaScript differs from tests/it/common/consume.mjs"
     );
 }
 
@@ -1261,6 +1262,7 @@ fn library_sync_reports_progress_and_refuses_a_dry_run_write() {
     let (_tmp, cache) = new_cache();
     let opts = |version: Option<&str>, dry_run: bool| kbrel::sync::SyncOptions {
         max_document_size: kbrel::sync::DEFAULT_MAX_DOCUMENT_SIZE,
+        max_asset_size: kbrel::sync::DEFAULT_MAX_ASSET_SIZE,
         from: fx.kb.registry().display().to_string(),
         version: version.map(String::from),
         langs: None,
@@ -1304,4 +1306,69 @@ fn library_sync_reports_progress_and_refuses_a_dry_run_write() {
     );
     let offline = kbrel::sync::check_offline(&cache).unwrap();
     assert!(offline.problems.is_empty(), "{:?}", offline.problems);
+}
+
+/// `kbrel sync --json` prints a failure as data on stdout (`kbrel::sync::FailureJson`, the
+/// shape `docs/protocol.md` documents) while stderr keeps the message and the exit status stays
+/// 2: the failed check (the JavaScript client's names), the refusal's `reason` with its fields
+/// (a signature's `problem`), or `refusal: null` for an error that is not a refusal.
+#[test]
+fn sync_json_prints_the_refusal_as_data() {
+    let kb = Kb::generated("acme-refusals", 3);
+    let trusted = kb.key("k1");
+    kb.key("k2");
+    let k1 = kb.root().join("k1").display().to_string();
+    kb.release_at(
+        "kbrel.toml",
+        &kb.registry(),
+        "1.0.0",
+        DATE,
+        &["--sign-key", &k1],
+    );
+    let v1 = expected(&kb.registry(), "1.0.0");
+    let index = fs::read(kb.registry().join("index.json")).unwrap();
+    let other = kbrel::sign::read_private_key(&kb.root().join("k2")).unwrap();
+    let other_pk = kbrel::sign::public_key_string(&other.verifying_key());
+    let foreign = kbrel::sign::sign_index(&index, &other, None);
+    let server = TestServer::start(&kb.registry());
+    let (_tmp, cache) = cache_at(&server, "1.0.0", &v1, &["--trust-key", &trusted]);
+    let mut shown = Vec::new();
+    let mut failed = |what: &str, args: &[&str]| {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let run = sync(&server.url, &cache, &args).code(2);
+        let failure: kbrel::sync::FailureJson =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{what}: {e}\n{run}"));
+        assert!(run.stderr.contains(&failure.error.message), "{what}\n{run}");
+        if let Some(r) = &failure.error.refusal {
+            assert_eq!(r.check(), failure.error.check, "{what}");
+            assert_eq!(r.to_string(), failure.error.message, "{what}");
+        }
+        assert_shows(&cache, &v1, what);
+        shown.push(format!("# {what}\n{}", run.stdout));
+    };
+
+    // A signature by a key that is not trusted.
+    server.behave(move |r| match r.path.as_str() {
+        "index.json.sig" => Action::Body(foreign.clone()),
+        _ => Action::Serve,
+    });
+    failed("untrusted key", &["--trust-key", &trusted]);
+    // No signature at all.
+    server.behave(|r| match r.path.as_str() {
+        "index.json.sig" => Action::Status(404),
+        _ => Action::Serve,
+    });
+    failed("unsigned", &["--trust-key", &trusted]);
+    server.behave(|_| Action::Serve);
+    // A version the registry does not have: an error of the library, not a refusal.
+    failed("unknown version", &["--version", "9.9.9"]);
+    // A language the release does not have.
+    failed("unknown language", &["--lang", "fr"]);
+
+    let text = shown
+        .join("\n")
+        .replace(&server.url, "<server>")
+        .replace(&other_pk, "<k2>");
+    insta::assert_snapshot!(text);
 }

@@ -129,14 +129,6 @@ fn html(reg: &Registry, index: &Index, path: &str) -> String {
     p.body
 }
 
-macro_rules! snap {
-    ($name:expr, $value:expr) => {
-        insta::with_settings!({ snapshot_path => "../web/snapshots", prepend_module_to_snapshot => false }, {
-            insta::assert_snapshot!($name, $value);
-        })
-    };
-}
-
 /// Markup every page must have: landmarks, a skip link, external assets only.
 fn assert_page_basics(path: &str, body: &str) {
     for needle in [
@@ -191,7 +183,7 @@ fn pages_render_as_snapshots() {
         home.contains("zh</span>: 4 current, 1 outdated, 0 missing, 0 orphaned"),
         "{home}"
     );
-    snap!("index", home);
+    insta::assert_snapshot!("index", home);
 
     let diff = html(&reg, &index, "diff/1.0.0...1.1.0");
     assert_page_basics("/diff", &diff);
@@ -225,7 +217,7 @@ fn pages_render_as_snapshots() {
         "raw script in the diff page"
     );
     assert!(!has_event_handler(&diff));
-    snap!("diff", diff);
+    insta::assert_snapshot!("diff", diff);
 
     let swapped = html(&reg, &index, "diff/1.1.0...1.0.0");
     assert!(
@@ -238,7 +230,7 @@ fn pages_render_as_snapshots() {
         .lines()
         .filter(|l| l.contains("class=\"notice\""))
         .collect();
-    snap!("diff_swapped_notice", notice);
+    insta::assert_snapshot!("diff_swapped_notice", notice);
 
     let filtered = page(&reg, &index, "diff/1.0.0...1.1.0", "q=faq").body;
     assert_eq!(
@@ -270,7 +262,7 @@ fn pages_render_as_snapshots() {
             .body
             .contains("rename from en/guide/setup.md\nrename to en/guide/installation.md\n")
     );
-    snap!("diff_patch", patch.body);
+    insta::assert_snapshot!("diff_patch", patch.body);
 
     let hostile = html(&reg, &index, "v/1.1.0/en/hostile.md");
     assert_page_basics("/v/1.1.0/en/hostile.md", &hostile);
@@ -283,12 +275,12 @@ fn pages_render_as_snapshots() {
     );
     assert!(!has_event_handler(&hostile), "{hostile}");
     assert!(hostile.contains("<a href=\"intro.md\">a safe one</a>"));
-    snap!("doc_hostile", hostile);
+    insta::assert_snapshot!("doc_hostile", hostile);
 
     let zh = html(&reg, &index, "v/1.1.0/zh/intro.md");
     assert!(zh.contains("<article class=\"markdown\" lang=\"zh\">"));
     assert!(zh.contains("hreflang=\"en\""));
-    snap!("doc_zh", zh);
+    insta::assert_snapshot!("doc_zh", zh);
 
     let status = html(&reg, &index, "status");
     assert_page_basics("/status", &status);
@@ -301,13 +293,13 @@ fn pages_render_as_snapshots() {
     assert!(
         status.contains("+In `/var/log/acme/agent.log`, rotated every day and kept for a week.")
     );
-    snap!("status", status);
+    insta::assert_snapshot!("status", status);
 
     let list = html(&reg, &index, "v/1.1.0/");
     assert!(
         list.contains("<a href=\"/v/1.1.0/zh/guide/installation.md\">guide/installation.md</a>")
     );
-    snap!("version", list);
+    insta::assert_snapshot!("version", list);
 
     for (path, needle) in [
         ("v/9.9.9/en/intro.md", "9.9.9"),
@@ -326,7 +318,7 @@ fn pages_render_as_snapshots() {
         );
         assert!(p.body.contains(needle), "{path}: {needle:?} in\n{}", p.body);
     }
-    snap!(
+    insta::assert_snapshot!(
         "not_found",
         page(&reg, &index, "v/1.1.0/en/<script>.md", "").body
     );
@@ -724,6 +716,82 @@ fn pages_in_headless_chromium() {
         let p = artifacts.join(shot);
         assert!(
             p.metadata().is_ok_and(|m| m.len() > 1000),
+            "screenshot {}",
+            p.display()
+        );
+    }
+}
+
+/// The viewer serves a release's assets at `/v/<version>/<path>` from the registry's blobs with
+/// the content type of their extension, and shows them: in headless Chromium, a document's
+/// relatively linked images load on its page (naturalWidth > 0, the published pixels), and the
+/// diff page shows a changed image old and new side by side, both loaded
+/// (`tests/web/assets.mjs`).
+#[test]
+fn assets_show_in_headless_chromium() {
+    let kb = crate::assets::kb_with_images();
+    kb.publish(&["1.0.0", "--date", DATE_1]).success();
+    let new = crate::assets::png(40, 30, 7);
+    kb.write("images/arch.png", &new);
+    kb.publish(&["1.1.0", "--date", DATE_2]).success();
+    let server = Serve::start(&kb.registry(), &[]);
+    // Over HTTP: the bytes of each version, typed, never sniffed.
+    for (path, bytes) in [
+        ("/v/1.1.0/images/arch.png", new.clone()),
+        ("/v/1.0.0/images/arch.png", crate::assets::png(40, 30, 1)),
+        (
+            "/v/latest/en/guide/img/setup.png",
+            crate::assets::png(16, 16, 2),
+        ),
+    ] {
+        let r = get(&server, path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some("image/png"), "{path}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(r.body, bytes, "{path}");
+    }
+    let r = get(&server, "/v/1.1.0/downloads/agent.bin", &[]);
+    assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(get(&server, "/v/1.1.0/images/missing.png", &[]).status, 404);
+    assert_eq!(get(&server, "/v/9.9.9/images/arch.png", &[]).status, 404);
+    // The registry's own files are never shadowed.
+    let m = get(&server, "/v/1.1.0/manifest.json", &[]);
+    assert_eq!(m.header("content-type"), Some("application/json"));
+
+    let Some((chromium, pw)) = browser_tools() else {
+        return;
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let artifacts = root.join("target/test-artifacts/web");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let out = Command::new("node")
+        .arg(root.join("tests/web/assets.mjs"))
+        .env("BASE_URL", format!("http://{}", server.addr))
+        .env("CHROMIUM", &chromium)
+        .env("PLAYWRIGHT_DIR", &pw)
+        .env("ARTIFACTS", &artifacts)
+        .env("USER_DATA_DIR", profile.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "tests/web/assets.mjs failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("assets: all checks passed"), "{stdout}");
+    for shot in ["doc-image.png", "diff-assets.png"] {
+        let p = artifacts.join(shot);
+        assert!(
+            p.metadata().is_ok_and(|m| m.len() > 500),
             "screenshot {}",
             p.display()
         );

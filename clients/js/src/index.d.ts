@@ -5,11 +5,36 @@ export type Check =
   | "fetch" | "sha256" | "signature" | "expires" | "rollback" | "format" | "version"
   | "abort" | "usage" | "store" | "crypto";
 
+/**
+ * A refusal as data: `reason` and its fields, as `kbrel sync --json` prints them under
+ * `error.refusal` (`kbrel::sync::Refusal`). A signature refusal adds `problem` (untrusted-key,
+ * mismatch, unreadable, schema, invalid-key, not-base64, wrong-length, endorsement-mismatch),
+ * a delta refusal too (not-the-diff, not-held, cannot-apply, count, unknown-status).
+ */
+export type Refusal =
+  | { reason: "fetch"; url: string; message: string; status: number | null }
+  | { reason: "no-index" | "missing-manifest"; url: string }
+  | { reason: "missing-document"; url: string; lang: string; path: string }
+  | { reason: "hash-mismatch"; url: string; expected: string; actual: string }
+  | { reason: "wrong-content"; url: string; lang: string; path: string; expected: string; actual: string }
+  | { reason: "missing-asset"; url: string; path: string }
+  | { reason: "wrong-asset-content"; url: string; path: string; expected: string; actual: string }
+  | { reason: "unsigned"; url: string; signature_url: string }
+  | { reason: "signature"; url: string; problem: string; key?: string; index_sha256?: string; message?: string; found?: number | null }
+  | { reason: "expired"; url: string; expires: string }
+  | { reason: "index-rollback"; url: string; sequence: number; highest: number }
+  | { reason: "downgrade"; held: string; selected: string }
+  | { reason: "listed-twice"; url: string; lang: string; path: string }
+  | { reason: "unknown-language"; lang: string; name: string; languages: string[] }
+  | { reason: "delta"; url: string; problem: string; [field: string]: unknown };
+
 export class KbrelError extends Error {
   /** What failed. */
   readonly check: Check;
   /** The resource whose check failed, when there is one. */
   readonly url: string | null;
+  /** The refusal as data, when the error is one of the protocol's refusals. */
+  readonly refusal: Refusal | null;
 }
 export class FetchError extends KbrelError { readonly check: "fetch"; readonly status: number | null; }
 export class IntegrityError extends KbrelError { readonly check: "sha256"; readonly expected: string | null; readonly actual: string | null; }
@@ -119,6 +144,8 @@ export interface UpdateReport {
   upToDate: boolean;
   changes: Record<string, { added: number; updated: number; removed: number }>;
   documentsFetched: number;
+  /** Assets (images, PDFs…) downloaded. */
+  assetsFetched: number;
   requests: number;
   /**
    * As received: the Content-Length of gzip-encoded responses. A server that compresses on the
@@ -164,6 +191,8 @@ export class Docs {
   list(lang?: string | null): Promise<DocInfo[]>;
   /** By key (as in the bundles) or by path; null when the version has no such document. */
   get(lang: string, keyOrPath: string): Promise<Doc | null>;
+  /** An asset's bytes by its content-root path (`images/arch.png`), verified; null if absent. */
+  asset(path: string): Promise<Uint8Array | null>;
   close(): Promise<void>;
 }
 

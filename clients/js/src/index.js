@@ -16,13 +16,18 @@ const DELTA_BLOB_LIMIT = 64 << 20;
 
 // --- errors -------------------------------------------------------------------------------
 
-/** Every failure: `check` names what failed, `url` the resource (when there is one). */
+/**
+ * Every failure: `check` names what failed, `url` the resource (when there is one), `refusal`
+ * the refusal as data (`{ reason, ...fields }`, the names and fields of `kbrel sync --json`'s
+ * `error.refusal`; null when there is no such refusal).
+ */
 export class KbrelError extends Error {
-  constructor(check, message, { url = null, cause } = {}) {
+  constructor(check, message, { url = null, cause, refusal = null } = {}) {
     super(message, cause ? { cause } : undefined);
     this.name = "KbrelError";
     this.check = check;
     this.url = url;
+    this.refusal = refusal;
   }
 }
 /** The transport failed (network, HTTP status, truncated or oversized body), after retries. */
@@ -340,7 +345,60 @@ export function parseManifest(bytes, url) {
     if (!isSha(d.sha256)) throw bad(`manifest lists an invalid sha256 \`${d.sha256}\` for \`${d.path}\``);
     if (!Number.isSafeInteger(d.size) || d.size < 0) throw bad(`manifest lists an invalid size for \`${d.path}\``);
   }
+  if (m.assets !== undefined && !Array.isArray(m.assets)) throw bad("manifest has invalid assets");
+  for (const a of m.assets ?? []) {
+    if (!a || !isSafePath(a.path)) throw bad(`manifest lists an unsafe asset path \`${a?.path}\``);
+    if (!isSha(a.sha256)) throw bad(`manifest lists an invalid sha256 \`${a.sha256}\` for asset \`${a.path}\``);
+    if (!Number.isSafeInteger(a.size) || a.size < 0) throw bad(`manifest lists an invalid size for asset \`${a.path}\``);
+  }
   return m;
+}
+
+/** Whether a tree of the `kept` languages holds the asset at `path` (as kbrel sync decides):
+ * every asset but those below the folder of a release language that is not kept. */
+export function keepsAsset(path, release, kept) {
+  const first = path.split("/")[0];
+  return !(path.includes("/") && release.includes(first) && !kept.includes(first));
+}
+
+/** The held tree's assets with a diff's asset changes applied (those below a language folder
+ * the tree does not hold left out), by path; null when a change does not apply to them. */
+function applyAssetChanges(current, release, changes) {
+  if (!Array.isArray(changes)) return null;
+  const held = new Map((current.assets ?? []).map((a) => [a.path, { ...a }]));
+  const mine = changes.filter((c) => typeof c?.path === "string" && keepsAsset(c.path, release, current.languages));
+  for (const c of mine) {
+    if (!["added", "modified", "removed"].includes(c.status)) return null;
+    if (c.status === "added") continue;
+    if (held.get(c.path)?.sha256 !== c.old_sha256) return null;
+    held.delete(c.path);
+  }
+  for (const c of mine) {
+    if (c.status === "removed") continue;
+    if (held.has(c.path) || !isSha(c.new_sha256) || !Number.isSafeInteger(c.new_size)) return null;
+    held.set(c.path, { path: c.path, sha256: c.new_sha256, size: c.new_size });
+  }
+  return [...held.values()].sort((a, b) => compareUtf8(a.path, b.path));
+}
+
+/** The problem with a tree's asset paths, or null: an asset must be a new file of the tree
+ * (not `tree.json`, not below `.kbrel`, not a document, not a folder of another file). */
+function assetPathProblem(docs, assets) {
+  const files = new Set(docs.map((d) => `${d.lang}/${d.path}`));
+  for (const a of assets) {
+    if (!isSafePath(a.path) || !isSha(a.sha256) || !Number.isSafeInteger(a.size) || a.path === "tree.json" || a.path.split("/")[0] === ".kbrel" || files.has(a.path)) {
+      return `it lists the asset path \`${a.path}\`, which cannot be a file of the cache`;
+    }
+    files.add(a.path);
+  }
+  for (const f of files) {
+    const parts = f.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const folder = parts.slice(0, i).join("/");
+      if (files.has(folder)) return `\`${folder}\` is listed as a file and as a folder`;
+    }
+  }
+  return null;
 }
 
 /** `blobs/sha256/<aa>/<rest>`. */
@@ -529,7 +587,8 @@ class Http {
           await sleep(100 * 4 ** attempt, this.signal).catch(() => this.checkAbort());
           continue;
         }
-        throw new FetchError(`cannot fetch ${this.url(rel)}: ${e?.message ?? e}`, { url: this.url(rel), status: e?.status });
+        const message = `${e?.message ?? e}`;
+        throw new FetchError(`cannot fetch ${this.url(rel)}: ${message}`, { url: this.url(rel), status: e?.status, refusal: { reason: "fetch", url: this.url(rel), message, status: e?.status ?? null } });
       }
     }
   }
@@ -566,7 +625,7 @@ export class MemoryStore {
   async commit({ tree, state, indexBytes }) {
     this.tree = structuredClone(tree);
     await this.commitIndex(state, indexBytes);
-    const keep = new Set(tree.documents.map((d) => d.sha256));
+    const keep = new Set([...tree.documents, ...(tree.assets ?? [])].map((d) => d.sha256));
     for (const k of this.objects.keys()) if (!keep.has(k)) this.objects.delete(k);
     for (const k of this.manifests.keys()) if (k !== tree.manifest_sha256 && k !== `derived-${tree.manifest_sha256}`) this.manifests.delete(k);
   }
@@ -637,7 +696,7 @@ export class IndexedDbStore {
     await idbDone(tx);
     // After the switch: drop what the new tree does not reference (a crash here only leaves
     // garbage, which the next commit removes).
-    const keep = new Set(tree.documents.map((d) => d.sha256));
+    const keep = new Set([...tree.documents, ...(tree.assets ?? [])].map((d) => d.sha256));
     keep.add("manifest:" + tree.manifest_sha256);
     keep.add("manifest:derived-" + tree.manifest_sha256);
     const keys = await idbReq(this.db.transaction("objects").objectStore("objects").getAllKeys());
@@ -745,7 +804,7 @@ export class Docs {
       if (!indexBytes) r = await http.get(INDEX, { limit: INDEX_LIMIT });
       else { newEtag = state.index_etag; notModified = true; }
     }
-    if (r.status === 404) throw new FetchError(`no index.json at ${indexUrl} (is it a kbrel registry?)`, { url: indexUrl, status: 404 });
+    if (r.status === 404) throw new FetchError(`no index.json at ${indexUrl} (is it a kbrel registry?)`, { url: indexUrl, status: 404, refusal: { reason: "no-index", url: indexUrl } });
     if (!notModified) { indexBytes = r.bytes; newEtag = r.etag ?? null; }
     const index = parseIndex(indexBytes, indexUrl);
 
@@ -753,17 +812,17 @@ export class Docs {
     const trusted = [...this.trustKeys, ...(state.trusted_keys ?? [])];
     if (this.trustKeys.length) {
       const s = await http.get(SIG, { limit: SIG_LIMIT });
-      if (s.status !== 200) throw new SignatureError(`${indexUrl} is not signed (${http.url(SIG)} is missing) but a trusted key requires a signature`, { url: indexUrl });
+      if (s.status !== 200) throw new SignatureError(`${indexUrl} is not signed (${http.url(SIG)} is missing) but a trusted key requires a signature`, { url: indexUrl, refusal: { reason: "unsigned", url: indexUrl, signature_url: http.url(SIG) } });
       const next = await this.verifySignature(indexBytes, s.bytes, trusted, indexUrl);
       if (next && !state.trusted_keys.includes(next)) state.trusted_keys.push(next);
       if (index.expires) {
         const t = Date.parse(index.expires);
         if (Number.isNaN(t)) throw new FormatError(`${indexUrl}: invalid expires \`${index.expires}\``, { url: indexUrl });
-        if (t < this.now()) throw new ExpiredError(`refusing ${indexUrl}: it expired at ${index.expires} (a frozen or replayed index)`, { url: indexUrl });
+        if (t < this.now()) throw new ExpiredError(`refusing ${indexUrl}: it expired at ${index.expires} (a frozen or replayed index)`, { url: indexUrl, refusal: { reason: "expired", url: indexUrl, expires: index.expires } });
       }
     }
     if (sameSource && index.sequence < state.highest_sequence && !allowDowngrade) {
-      throw new RollbackError(`refusing ${indexUrl}: its sequence ${index.sequence} is older than the ${state.highest_sequence} this cache already accepted (a rollback?); allowDowngrade to accept`, { url: indexUrl });
+      throw new RollbackError(`refusing ${indexUrl}: its sequence ${index.sequence} is older than the ${state.highest_sequence} this cache already accepted (a rollback?); allowDowngrade to accept`, { url: indexUrl, refusal: { reason: "index-rollback", url: indexUrl, sequence: index.sequence, highest: state.highest_sequence } });
     }
 
     // 3. The version.
@@ -771,7 +830,7 @@ export class Docs {
     if (current && current.name === index.name && !allowDowngrade) {
       const cv = parseVersion(current.version);
       if (cv && compareVersions(parseVersion(chosen.version), cv) < 0) {
-        throw new RollbackError(`the cache holds ${current.version}, newer than the selected ${chosen.version}; allowDowngrade to move it back`, { url: indexUrl });
+        throw new RollbackError(`the cache holds ${current.version}, newer than the selected ${chosen.version}; allowDowngrade to move it back`, { url: indexUrl, refusal: { reason: "downgrade", held: current.version, selected: chosen.version } });
       }
     }
     const report = {
@@ -783,6 +842,7 @@ export class Docs {
       delta: false,
       changes: {},
       documentsFetched: 0,
+      assetsFetched: 0,
       requests: 0,
       bytesOnWire: 0,
       bytesDecoded: 0,
@@ -821,6 +881,7 @@ export class Docs {
     // 4. The delta (diff.json against the version held) when it applies, else the manifest,
     //    verified against the index.
     let docs = null;
+    let assets = [];
     let info = null; // the new version's documents with keys and titles, for get()
     let languages;
     let mBytes = null;
@@ -831,7 +892,7 @@ export class Docs {
       && deltaLangs.length === heldLangs.length && deltaLangs.every((l) => heldLangs.includes(l) && newLangs.includes(l))) {
       const d = await this.fetchDelta(http, chosen, current, index);
       if (d) {
-        ({ docs, info } = d);
+        ({ docs, info, assets } = d);
         languages = [...heldLangs];
         report.delta = true;
       }
@@ -839,24 +900,30 @@ export class Docs {
     if (!docs) {
       const mUrl = http.url(chosen.manifest.path);
       const mr = await http.get(chosen.manifest.path, { limit: MANIFEST_LIMIT });
-      if (mr.status !== 200) throw new FetchError(`${mUrl} is missing`, { url: mUrl, status: mr.status });
+      if (mr.status !== 200) throw new FetchError(`${mUrl} is missing`, { url: mUrl, status: mr.status, refusal: { reason: "missing-manifest", url: mUrl } });
       const mSha = await sha256Hex(mr.bytes);
       if (mSha !== chosen.manifest.sha256) {
-        throw new IntegrityError(`refusing ${mUrl}: sha256 mismatch: expected ${chosen.manifest.sha256} (from index.json), got ${mSha}; the cache was not changed`, { url: mUrl, expected: chosen.manifest.sha256, actual: mSha });
+        throw new IntegrityError(`refusing ${mUrl}: sha256 mismatch: expected ${chosen.manifest.sha256} (from index.json), got ${mSha}; the cache was not changed`, { url: mUrl, expected: chosen.manifest.sha256, actual: mSha, refusal: { reason: "hash-mismatch", url: mUrl, expected: chosen.manifest.sha256, actual: mSha } });
       }
       const m = parseManifest(mr.bytes, mUrl);
       mBytes = mr.bytes;
       languages = wantLangs ?? m.languages;
       for (const l of languages) {
-        if (!m.languages.includes(l)) throw new KbrelError("usage", `language ${l}: ${m.name} has languages ${m.languages.join(", ")}`, { url: mUrl });
+        if (!m.languages.includes(l)) throw new KbrelError("usage", `language ${l}: ${m.name} has languages ${m.languages.join(", ")}`, { url: mUrl, refusal: { reason: "unknown-language", lang: l, name: m.name, languages: m.languages } });
       }
       docs = m.documents.filter((d) => languages.includes(d.lang));
       const listed = new Set();
       for (const d of docs) {
         const k = `${d.lang}/${d.path}`;
-        if (listed.has(k)) throw new FormatError(`refusing ${mUrl}: it lists \`${k}\` twice; the cache was not changed`, { url: mUrl });
+        if (listed.has(k)) throw new FormatError(`refusing ${mUrl}: it lists \`${k}\` twice; the cache was not changed`, { url: mUrl, refusal: { reason: "listed-twice", url: mUrl, lang: d.lang, path: d.path } });
         listed.add(k);
       }
+      assets = (m.assets ?? [])
+        .filter((a) => keepsAsset(a.path, m.languages, languages))
+        .map((a) => ({ path: a.path, sha256: a.sha256, size: a.size }))
+        .sort((a, b) => compareUtf8(a.path, b.path));
+      const problem = assetPathProblem(docs, assets);
+      if (problem) throw new FormatError(`refusing ${mUrl}: ${problem}; nothing was fetched`, { url: mUrl });
       info = m;
     }
 
@@ -881,7 +948,7 @@ export class Docs {
     // 6. Fetch what the store lacks: bounded parallelism, every byte verified.
     const unique = [];
     const seen = new Set();
-    for (const d of docs) {
+    for (const d of [...docs, ...assets.map((a) => ({ ...a, asset: true }))]) {
       if (seen.has(d.sha256)) continue;
       seen.add(d.sha256);
       unique.push(d);
@@ -899,6 +966,7 @@ export class Docs {
           const bytes = await this.fetchBlob(http, d);
           sizes.set(d.sha256, bytes.length);
           await store.putObject(d.sha256, bytes);
+          if (d.asset) report.assetsFetched++;
           done++;
           onProgress?.({ done, total, lang: d.lang, path: d.path });
         } catch (e) {
@@ -909,7 +977,7 @@ export class Docs {
     await Promise.all(Array.from({ length: Math.min(this.parallel, Math.max(1, missing.length)) }, worker));
     if (failed) throw failed;
     http.checkAbort();
-    report.documentsFetched = done;
+    report.documentsFetched = done - report.assetsFetched;
 
     // 7. The switch: the new tree, state and index in one step.
     // Sizes a delta does not carry come from the verified bytes.
@@ -925,6 +993,8 @@ export class Docs {
       languages: [...languages],
       documents: docs.map((d) => ({ lang: d.lang, path: d.path, sha256: d.sha256, size: d.size })),
     };
+    // Absent without assets, as kbrel sync writes tree.json.
+    if (assets.length) tree.assets = assets;
     if (mBytes) await store.putManifest(chosen.manifest.sha256, mBytes);
     else await store.putManifest(`derived-${chosen.manifest.sha256}`, canonicalJson(info));
     state.source = from;
@@ -950,12 +1020,13 @@ export class Docs {
     if (r.status === 404) return null;
     const sha = await sha256Hex(r.bytes);
     if (sha !== chosen.diff.sha256) {
-      throw new IntegrityError(`refusing ${url}: sha256 mismatch: expected ${chosen.diff.sha256} (from index.json), got ${sha}; the cache was not changed`, { url, expected: chosen.diff.sha256, actual: sha });
+      throw new IntegrityError(`refusing ${url}: sha256 mismatch: expected ${chosen.diff.sha256} (from index.json), got ${sha}; the cache was not changed`, { url, expected: chosen.diff.sha256, actual: sha, refusal: { reason: "hash-mismatch", url, expected: chosen.diff.sha256, actual: sha } });
     }
     const diff = parseJson(r.bytes, url, "diff");
-    const bad = (why) => new FormatError(`refusing ${url}: ${why}; the cache was not changed`, { url });
+    // `problem` and its fields: what `kbrel sync --json` says of a delta that does not apply.
+    const bad = (why, problem) => new FormatError(`refusing ${url}: ${why}; the cache was not changed`, { url, refusal: { reason: "delta", url, ...problem } });
     if (diff.name !== index.name || diff.from !== current.version || diff.to !== chosen.version || !Array.isArray(diff.changes)) {
-      throw bad(`it is not the diff from ${current.version} to ${chosen.version}`);
+      throw bad(`it is not the diff from ${current.version} to ${chosen.version}`, { problem: "not-the-diff", held: current.version, chosen: chosen.version });
     }
     const langs = current.languages;
     const key = (l, p) => `${l}\0${p}`;
@@ -965,17 +1036,17 @@ export class Docs {
     const changes = diff.changes.filter((c) => langs.includes(c?.lang));
     // Old sides first (a path may be freed by a removal or rename and reused in the same diff).
     for (const c of changes) {
-      if (!["added", "modified", "renamed", "removed"].includes(c.status)) throw bad(`unknown change status \`${c.status}\``);
+      if (!["added", "modified", "renamed", "removed"].includes(c.status)) throw bad(`unknown change status \`${c.status}\``, { problem: "unknown-status", status: c.status });
       if (c.status === "added") continue;
       const from = c.old_path ?? c.path;
       const k = key(c.lang, from);
-      if (!isSafePath(from) || docs.get(k)?.sha256 !== c.old_sha256) throw bad(`${c.lang}/${from} (sha256 ${c.old_sha256}) is not in ${current.version} as held`);
+      if (!isSafePath(from) || docs.get(k)?.sha256 !== c.old_sha256) throw bad(`${c.lang}/${from} (sha256 ${c.old_sha256}) is not in ${current.version} as held`, { problem: "not-held", lang: c.lang, path: from, held: current.version });
       docs.delete(k);
     }
     for (const c of changes) {
       if (c.status === "removed") continue;
       const k = key(c.lang, c.path);
-      if (!isSafePath(c.path) || !isSha(c.sha256) || docs.has(k)) throw bad(`${c.lang}/${c.path} cannot be ${c.status}`);
+      if (!isSafePath(c.path) || !isSha(c.sha256) || docs.has(k)) throw bad(`${c.lang}/${c.path} cannot be ${c.status}`, { problem: "cannot-apply", lang: c.lang, path: c.path, status: c.status });
       docs.set(k, { lang: c.lang, path: c.path, sha256: c.sha256, size: null });
       const was = oldInfo.get(key(c.lang, c.old_path ?? c.path));
       meta.set(k, { key: c.key, title: c.title ?? null, url: c.status === "modified" ? was?.url ?? null : null, id: c.id });
@@ -985,7 +1056,7 @@ export class Docs {
     for (const l of langs) {
       const n = list.filter((d) => d.lang === l).length;
       const want = chosen.summary?.[l]?.documents;
-      if (n !== want) throw bad(`applied to ${current.version} it gives ${n} ${l} documents, the index says ${want}`);
+      if (n !== want) throw bad(`applied to ${current.version} it gives ${n} ${l} documents, the index says ${want}`, { problem: "count", held: current.version, lang: l, got: n, index: want ?? null });
     }
     const info = {
       schema_version: SCHEMA_VERSION,
@@ -997,52 +1068,67 @@ export class Docs {
         return { lang: d.lang, path: d.path, key: m?.key ?? d.path.replace(/\.md$/, ""), title: m?.title ?? null, url: m?.url ?? null, sha256: d.sha256 };
       }),
     };
-    return { docs: list, info };
+    // A tree synced without assets (an older client) may not hold what the diff changes:
+    // the manifest is read instead.
+    const assets = applyAssetChanges(current, Object.keys(chosen.summary ?? {}), diff.assets ?? []);
+    if (!assets || assetPathProblem(list, assets)) return null;
+    return { docs: list, info, assets };
   }
 
   async fetchBlob(http, d) {
     const rel = blobPath(d.sha256);
     const url = http.url(rel);
+    const what = d.asset ? `asset ${d.path}` : `${d.lang}/${d.path}`;
     // A document from a delta has no size yet: the limit is then DELTA_BLOB_LIMIT.
     const limit = d.size === null ? DELTA_BLOB_LIMIT : Math.max(1024, d.size + 1024);
     for (let attempt = 0; ; attempt++) {
       const r = await http.get(rel, { limit });
-      if (r.status !== 200) throw new FetchError(`${url} is missing (document ${d.lang}/${d.path})`, { url, status: r.status });
+      if (r.status !== 200) {
+        const refusal = d.asset ? { reason: "missing-asset", url, path: d.path } : { reason: "missing-document", url, lang: d.lang, path: d.path };
+        throw new FetchError(`${url} is missing (${d.asset ? "" : "document "}${what})`, { url, status: r.status, refusal });
+      }
       const actual = await sha256Hex(r.bytes);
       if (actual === d.sha256) return r.bytes;
       if (attempt >= 1) {
-        throw new IntegrityError(`refusing ${url}: wrong content for ${d.lang}/${d.path}: expected sha256 ${d.sha256}, got ${actual}; the cache was not switched`, { url, expected: d.sha256, actual });
+        const refusal = d.asset
+          ? { reason: "wrong-asset-content", url, path: d.path, expected: d.sha256, actual }
+          : { reason: "wrong-content", url, lang: d.lang, path: d.path, expected: d.sha256, actual };
+        throw new IntegrityError(`refusing ${url}: wrong content for ${what}: expected sha256 ${d.sha256}, got ${actual}; the cache was not switched`, { url, expected: d.sha256, actual, refusal });
       }
     }
   }
 
   async verifySignature(indexBytes, sigBytes, trusted, url) {
+    // `problem` and its fields: what `kbrel sync --json` says of a signature that does not vouch.
+    const refusal = (problem) => ({ url, refusal: { reason: "signature", url, ...problem } });
     let sig;
     try {
       sig = JSON.parse(dec.decode(sigBytes));
     } catch (e) {
-      throw new SignatureError(`refusing ${url}: index.json.sig is not a kbrel signature file: ${e.message}`, { url });
+      throw new SignatureError(`refusing ${url}: index.json.sig is not a kbrel signature file: ${e.message}`, refusal({ problem: "unreadable", message: e.message }));
     }
     if (sig?.schema_version !== SCHEMA_VERSION) {
-      throw new SignatureError(`refusing ${url}: index.json.sig has schema_version ${sig?.schema_version}, this client understands ${SCHEMA_VERSION}`, { url });
+      throw new SignatureError(`refusing ${url}: index.json.sig has schema_version ${sig?.schema_version}, this client understands ${SCHEMA_VERSION}`, refusal({ problem: "schema", found: sig?.schema_version ?? null }));
     }
     const signer = parsePublicKey(sig.key);
-    if (!signer) throw new SignatureError(`refusing ${url}: index.json.sig names an invalid key \`${sig.key}\``, { url });
+    if (!signer) throw new SignatureError(`refusing ${url}: index.json.sig names an invalid key \`${sig.key}\``, refusal({ problem: "invalid-key", key: sig.key }));
     const signerS = "ed25519:" + b64encode(signer);
     if (!trusted.some((t) => { const k = parsePublicKey(t); return k && sameBytes(k, signer); })) {
-      throw new SignatureError(`refusing ${url}: index.json is signed by ${signerS}, which is not a trusted key`, { url });
+      throw new SignatureError(`refusing ${url}: index.json is signed by ${signerS}, which is not a trusted key`, refusal({ problem: "untrusted-key", key: signerS }));
     }
     const raw = b64decode(sig.signature);
-    if (!raw || raw.length !== 64) throw new SignatureError(`refusing ${url}: the signature is not 64 bytes of base64`, { url });
+    if (!raw) throw new SignatureError(`refusing ${url}: the signature is not 64 bytes of base64`, refusal({ problem: "not-base64" }));
+    if (raw.length !== 64) throw new SignatureError(`refusing ${url}: the signature is not 64 bytes of base64`, refusal({ problem: "wrong-length" }));
     if (!(await this.verifyEd25519(signer, raw, indexBytes))) {
-      throw new SignatureError(`refusing ${url}: the signature by ${signerS} does not match index.json (sha256 ${await sha256Hex(indexBytes)})`, { url });
+      const indexSha = await sha256Hex(indexBytes);
+      throw new SignatureError(`refusing ${url}: the signature by ${signerS} does not match index.json (sha256 ${indexSha})`, refusal({ problem: "mismatch", key: signerS, index_sha256: indexSha }));
     }
     if (sig.next_key) {
       const e = sig.next_key;
       const er = b64decode(e.signature);
       const nk = parsePublicKey(e.key);
       if (!er || er.length !== 64 || !nk || !(await this.verifyEd25519(signer, er, enc.encode(ROTATION_CONTEXT + e.key)))) {
-        throw new SignatureError(`refusing ${url}: the next-key endorsement is not signed by the index key`, { url });
+        throw new SignatureError(`refusing ${url}: the next-key endorsement is not signed by the index key`, refusal({ problem: "endorsement-mismatch" }));
       }
       return e.key;
     }
@@ -1101,6 +1187,20 @@ export class Docs {
     const text = utf8(bytes);
     const { meta, body, frontMatter } = splitFrontMatter(text);
     return { lang, key: d.key, path: d.path, title: d.title ?? meta.title ?? null, meta, markdown: body, frontMatter, text };
+  }
+
+  /**
+   * One asset of the current version by its content-root path (`images/arch.png`, as listed in
+   * the manifest): its bytes, checked against its sha256 again on read, or null.
+   */
+  async asset(path) {
+    const a = this.tree?.assets?.find((x) => x.path === path);
+    if (!a) return null;
+    const bytes = await this.store.getObject(a.sha256);
+    if (!bytes) throw new KbrelError("store", `asset ${path} (sha256 ${a.sha256}) is missing from the store`);
+    const actual = await sha256Hex(bytes);
+    if (actual !== a.sha256) throw new IntegrityError(`asset ${path} in the store does not match sha256 ${a.sha256} (got ${actual})`, { expected: a.sha256, actual });
+    return bytes;
   }
 
   async close() {

@@ -1143,7 +1143,8 @@ fn status(g: &Global, args: StatusArgs) -> Result<u8> {
         _ => true,
     };
     let mut statuses = kbrel::history::status_after_history(
-        &cfg,
+        &cfg.content.languages,
+        cfg.source_language(),
         &reg,
         index.as_ref(),
         kbrel::history::HistoryFilter {
@@ -1422,7 +1423,8 @@ fn key(cmd: KeyCommand) -> Result<u8> {
 fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
     use std::io::IsTerminal;
     if args.offline {
-        let report = kbrel::sync::check_offline(&args.into)?;
+        let report =
+            kbrel::sync::check_offline(&args.into).map_err(|e| sync_failed(e, args.json))?;
         output::sync_offline(&report, args.json)?;
         return Ok(if report.problems.is_empty() { 0 } else { 1 });
     }
@@ -1444,6 +1446,7 @@ fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
         // Every 10 s, or three times per attempt for a shorter --timeout.
         stall_report: Duration::from_secs(10).min(Duration::from_secs(args.timeout.max(1)) / 3),
         max_document_size: args.max_document_size,
+        max_asset_size: args.max_asset_size,
     };
     let bar = (std::io::stderr().is_terminal() && !g.quiet && !args.json).then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -1479,6 +1482,20 @@ fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    output::sync(&result?, &args.into, args.json)?;
+    let report = result.map_err(|e| sync_failed(e, args.json))?;
+    output::sync(&report, &args.into, args.json)?;
     Ok(0)
+}
+
+/// A failed sync: with `--json`, the failure as data on stdout first (`sync::FailureJson`);
+/// then the error as every command reports it (a refusal's message, or the library error with
+/// its hint).
+fn sync_failed(e: kbrel::sync::SyncError, as_json: bool) -> anyhow::Error {
+    if as_json && let Err(printing) = output::sync_failure(&e.to_json()) {
+        return printing;
+    }
+    match e {
+        kbrel::sync::SyncError::Refused(r) => anyhow::Error::new(*r),
+        kbrel::sync::SyncError::Other(e) => e.into(),
+    }
 }

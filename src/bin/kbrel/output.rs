@@ -1324,8 +1324,13 @@ pub fn sync(
     };
     let _ = writeln!(
         s,
-        "  fetched {} document(s), {} bytes{wire} in {} request(s){}",
+        "  fetched {} document(s){}, {} bytes{wire} in {} request(s){}",
         r.documents_fetched,
+        if r.assets_fetched > 0 {
+            format!(" and {} asset(s)", r.assets_fetched)
+        } else {
+            String::new()
+        },
         r.bytes_fetched,
         r.requests,
         if r.delta {
@@ -1335,6 +1340,11 @@ pub fn sync(
         }
     );
     emit(&s)
+}
+
+/// `kbrel sync --json` when the sync failed (the message also goes to stderr).
+pub fn sync_failure(f: &kbrel::sync::FailureJson) -> anyhow::Result<()> {
+    json(f)
 }
 
 pub fn sync_offline(r: &kbrel::sync::OfflineReport, as_json: bool) -> anyhow::Result<()> {

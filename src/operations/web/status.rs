@@ -53,16 +53,14 @@ fn statuses_of(
     v: &IndexVersion,
     man: &Manifest,
 ) -> Result<Vec<PairStatus>> {
-    let mut cfg = Config::default_for(&index.name, std::path::Path::new("."));
-    cfg.content.languages = man.languages.clone();
-    cfg.content.source_language = Some(man.source_language.clone());
     let acks = history::Acks {
         schema_version: manifest::SCHEMA_VERSION,
         acks: Vec::new(),
     };
     let before = semver_of(&v.version);
     history::status_after_history(
-        &cfg,
+        &man.languages,
+        &man.source_language,
         reg,
         Some(index),
         history::HistoryFilter {

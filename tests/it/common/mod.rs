@@ -1,28 +1,23 @@
 //! Shared helpers for the end-to-end tests.
 //!
-//! This module: the real `kbrel` binary and the outcome of a run ([`Run`]), the fixture
-//! knowledge base ([`Kb`]), snapshots and copies of folders, hashes, tarballs, generated text
-//! and the seeds of randomised tests. Its submodules: [`tools`] (external tools such as node,
-//! npm, nginx and Verdaccio, required under `CI=true`), [`serve`] (child processes,
-//! `kbrel serve` and a raw HTTP/1.1 client) and [`genkb`] (knowledge bases a test writes
-//! itself). `npm` (serve, npm) and `sync` (sync, schema) add what only their tests
-//! need and re-export the rest; a test module imports them as `support`.
-//!
-//! The fixture tests (`tests/it/publish.rs`, `tests/it/node.rs`, `tests/it/web.rs`) each work in their
-//! own temporary directory holding a copy of the fixture knowledge base (`tests/fixtures/kb`:
-//! `kbrel.toml` + `content/{en,zh}/**.md`), and run the real `kbrel` binary with `--config`,
-//! `--registry`, `--changelog` and `--date` (or `SOURCE_DATE_EPOCH`) all pointing inside that
-//! directory, so nothing outside it is ever touched.
+//! This module: the real `kbrel` binary and the outcome of a run ([`Run`]), snapshots and
+//! copies of folders, hashes, tarballs, generated text and the seeds of randomised tests. Its
+//! submodules: [`kb`] (the fixture type [`Kb`], re-exported here), [`tools`] (external tools
+//! such as node, npm, nginx and Verdaccio, required under `CI=true`), [`serve`] (child
+//! processes, `kbrel serve` and a raw HTTP/1.1 client); [`npm`] (serve, npm) and [`sync`]
+//! (sync, schema, jsclient) add what only their tests need and re-export the rest.
 //!
 //! Every test binary uses only part of this module, hence `allow(dead_code)`.
 
 #![allow(dead_code)]
 
-pub mod genkb;
+pub mod kb;
 pub mod npm;
 pub mod serve;
 pub mod sync;
 pub mod tools;
+
+pub use kb::{Kb, doc_text};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -32,7 +27,6 @@ use std::process::{Command, Output, Stdio};
 use base64::Engine;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
-use tempfile::TempDir;
 
 /// The release date every test uses unless it tests dates.
 pub const DATE: &str = "2026-11-25";
@@ -133,8 +127,18 @@ impl Run {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
+        self.parse()
+    }
+
+    /// stdout deserialised into `T`: the library's own type for the output (the one the binary
+    /// serialises), or a test struct with `deny_unknown_fields`, so its shape is checked.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not a {}: {e}\n{self}",
+                std::any::type_name::<T>()
+            )
+        })
     }
 }
 
@@ -161,183 +165,6 @@ pub fn run(cmd: &mut Command) -> Run {
 /// Run `cmd` to completion, replacing invalid UTF-8 in its output.
 pub fn run_lossy(cmd: &mut Command) -> Run {
     Run::from_output_lossy(output_of(cmd))
-}
-
-/// A copy of the fixture knowledge base in a fresh temporary directory.
-pub struct Kb {
-    pub tmp: TempDir,
-}
-
-impl Default for Kb {
-    fn default() -> Self {
-        Kb::new()
-    }
-}
-
-impl Kb {
-    pub fn new() -> Kb {
-        let tmp = tempfile::Builder::new()
-            .prefix("kbrel-test-")
-            .tempdir()
-            .expect("create temp dir");
-        copy_dir(&fixture_dir(), tmp.path());
-        Kb { tmp }
-    }
-
-    pub fn root(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    pub fn config(&self) -> PathBuf {
-        self.root().join("kbrel.toml")
-    }
-
-    pub fn content(&self) -> PathBuf {
-        self.root().join("content")
-    }
-
-    pub fn registry(&self) -> PathBuf {
-        self.root().join("registry")
-    }
-
-    pub fn changelog(&self) -> PathBuf {
-        self.root().join("CHANGELOG.md")
-    }
-
-    /// A path inside the registry.
-    pub fn reg(&self, rel: &str) -> PathBuf {
-        self.registry().join(rel)
-    }
-
-    /// `kbrel --config <root>/kbrel.toml --registry <registry> <args…>`, run in the temp dir.
-    pub fn cmd_with(&self, registry: &Path) -> Command {
-        let mut cmd = kbrel();
-        cmd.current_dir(self.root())
-            .arg("--config")
-            .arg(self.config())
-            .arg("--registry")
-            .arg(registry);
-        cmd
-    }
-
-    pub fn cmd(&self) -> Command {
-        self.cmd_with(&self.registry())
-    }
-
-    /// `kbrel publish <args…> --date DATE --changelog <root>/CHANGELOG.md` (no `--date` is
-    /// added when `args` has one).
-    pub fn publish(&self, args: &[&str]) -> Run {
-        self.publish_into(&self.registry(), &self.changelog(), args)
-    }
-
-    pub fn publish_into(&self, registry: &Path, changelog: &Path, args: &[&str]) -> Run {
-        let mut cmd = self.cmd_with(registry);
-        cmd.arg("publish")
-            .args(args)
-            .arg("--changelog")
-            .arg(changelog);
-        if !args.contains(&"--date") {
-            cmd.args(["--date", DATE]);
-        }
-        run(&mut cmd)
-    }
-
-    /// A content file (relative to the content root) as text.
-    pub fn read(&self, rel: &str) -> String {
-        fs::read_to_string(self.content().join(rel)).expect("read content file")
-    }
-
-    /// Write a content file (relative to the content root), creating folders.
-    pub fn write(&self, rel: &str, text: impl AsRef<[u8]>) {
-        let p = self.content().join(rel);
-        fs::create_dir_all(p.parent().expect("parent")).expect("create folders");
-        fs::write(p, text).expect("write content file");
-    }
-
-    pub fn remove(&self, rel: &str) {
-        fs::remove_file(self.content().join(rel)).expect("remove content file");
-    }
-
-    pub fn rename(&self, from: &str, to: &str) {
-        let to = self.content().join(to);
-        fs::create_dir_all(to.parent().expect("parent")).expect("create folders");
-        fs::rename(self.content().join(from), to).expect("rename content file");
-    }
-
-    /// Replace `from` (which must occur exactly once) by `to` in a content file.
-    pub fn edit(&self, rel: &str, from: &str, to: &str) {
-        let text = self.read(rel);
-        assert_eq!(text.matches(from).count(), 1, "{from:?} in {rel}");
-        self.write(rel, text.replace(from, to));
-    }
-
-    /// The changes of the fixture's second release, in both languages unless noted:
-    /// - `en/intro.md` modified (one line replaced, two appended: +3 -1),
-    /// - `guide/upgrade.md` added,
-    /// - `legacy.md` removed,
-    /// - `guide/setup.md` renamed to `guide/installation.md` (only its `url` line changes).
-    pub fn apply_release_2_changes(&self) {
-        self.edit(
-            "en/intro.md",
-            "Pages are short on purpose: one task per page.\n",
-            "Pages are short on purpose: one task per page, one screen at most.\n\nRead the upgrade guide before moving to a new major version.\n",
-        );
-        self.write(
-            "en/guide/upgrade.md",
-            doc(
-                "Upgrading",
-                "Move the agent to a new major version.",
-                "https://kb.acme.example/en/guide/upgrade",
-                "GuideUpgrade",
-                "# Upgrading\n\nStop the agent, install the new package, then run `acme migrate`.\nYour configuration is converted in place; a backup is kept.\n",
-            ),
-        );
-        self.write(
-            "zh/guide/upgrade.md",
-            doc(
-                "升级",
-                "将代理升级到新的主版本。",
-                "https://kb.acme.example/zh/guide/upgrade",
-                "GuideUpgrade",
-                "# 升级\n\n停止代理，安装新的安装包，然后运行 `acme migrate`。\n配置会被就地转换，并保留一份备份。\n",
-            ),
-        );
-        self.remove("en/legacy.md");
-        self.remove("zh/legacy.md");
-        for lang in ["en", "zh"] {
-            self.rename(
-                &format!("{lang}/guide/setup.md"),
-                &format!("{lang}/guide/installation.md"),
-            );
-            self.edit(
-                &format!("{lang}/guide/installation.md"),
-                &format!("/{lang}/guide/setup\""),
-                &format!("/{lang}/guide/installation\""),
-            );
-        }
-    }
-
-    /// Add `escape.md` in both languages: a body with every character that is dangerous in a
-    /// JavaScript string or an HTML `<script>` element. Returns the en and zh texts.
-    pub fn add_escape_docs(&self) -> (String, String) {
-        let en = doc(
-            "Escaping \"quotes\", \\backslashes\\ and 中文 😀",
-            "Characters that must survive the JavaScript bundles.",
-            "https://kb.acme.example/en/escape",
-            "Escape",
-            &format!("# Escapes\n\n{}", tricky_body()),
-        );
-        let zh = doc(
-            "转义：“引号”与反斜杠",
-            "必须在 JavaScript 包中原样保留的字符。",
-            "https://kb.acme.example/zh/escape",
-            "Escape",
-            &format!("# 转义\n\n中文标点：，。！？「」《》\n\n{}", tricky_body()),
-        );
-        self.write("en/escape.md", &en);
-        self.write("zh/escape.md", &zh);
-        (en, zh)
-    }
 }
 
 /// Markdown whose every line is hostile to naive string embedding. The dangerous characters
@@ -475,8 +302,19 @@ pub fn sha512_sri(bytes: &[u8]) -> String {
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
+    read_as(path)
+}
+
+/// A JSON file deserialised into `T` (e.g. `kbrel::manifest::{Index, Manifest, DiffFile}`).
+pub fn read_as<T: serde::de::DeserializeOwned>(path: &Path) -> T {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "parse {} as {}: {e}",
+            path.display(),
+            std::any::type_name::<T>()
+        )
+    })
 }
 
 /// `blobs/sha256/<aa>/<62 hex>` for a sha256.
@@ -592,4 +430,54 @@ pub fn env_seed(name: &str) -> u64 {
             .unwrap()
             .as_nanos() as u64
     })
+}
+
+// --- snapshots -------------------------------------------------------------------------------
+
+/// `text` as an insta snapshot that keeps every byte: insta compares text with trailing white
+/// space trimmed and CRLF turned into LF, so a carriage return is shown as `␍`, and an ending
+/// other than exactly one newline (none, several, spaces) as a last line `⟨end: "…"⟩`.
+pub fn exact_text(text: &str) -> String {
+    let text = text.replace('\r', "␍");
+    let body = text.trim_end();
+    let tail = &text[body.len()..];
+    if tail == "\n" {
+        text
+    } else {
+        format!(
+            "{body}⟨end: {}⟩\n",
+            serde_json::to_string(tail).expect("string")
+        )
+    }
+}
+
+// --- typed outputs the library has no type for ------------------------------------------------
+
+/// `kbrel check --json` (the binary's `CheckJson`, mirrored strictly).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckJson {
+    pub schema_version: u32,
+    pub findings: Vec<CheckFinding>,
+    pub errors: usize,
+    pub warnings: usize,
+    pub baselined: usize,
+    pub allowed: usize,
+    pub suppressed: usize,
+    pub prunable: Vec<kbrel::baseline::Entry>,
+    #[serde(default)]
+    pub baseline: Option<String>,
+}
+
+/// One finding of [`CheckJson`]: a [`kbrel::findings::Finding`] and its path from the
+/// repository root.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckFinding {
+    pub file: String,
+    pub line: usize,
+    pub code: kbrel::findings::Code,
+    pub severity: kbrel::findings::Severity,
+    pub message: String,
+    pub path: String,
 }

@@ -1,7 +1,7 @@
-//! Helpers for `tests/it/serve.rs` and `tests/it/npm_compat.rs`: a small generated bilingual knowledge
-//! base, its published index, and an npm consumer project. The rest (the real `kbrel` binary,
-//! child processes, `kbrel serve`, the raw HTTP/1.1 client, external tools) is shared with the
-//! other tests in `tests/it/common` and re-exported here; the test modules import this one as `support`.
+//! Helpers for `tests/it/serve.rs` and `tests/it/npm_compat.rs`: a published index, and an npm
+//! consumer project. The rest (the fixture [`Kb`], the real `kbrel` binary, child processes,
+//! `kbrel serve`, the raw HTTP/1.1 client, external tools) is in `tests/it/common` and
+//! re-exported here, so those modules need only `use crate::common::npm::*`.
 //!
 //! External tools: when one is missing the test prints a note and passes, except with `CI=true`,
 //! where it fails (`common::tools`).
@@ -11,8 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
@@ -24,129 +23,7 @@ pub use crate::common::serve::*;
 pub use crate::common::tools::*;
 // These tests have always read the output of commands lossily (npm's included).
 #[allow(unused_imports)]
-pub use crate::common::{DATE, Run, kbrel, noise, read_json, run_lossy as run, sha256_hex};
-
-use crate::common::doc;
-use crate::common::genkb::GenKb;
-
-/// A generated bilingual knowledge base in its own temporary directory: `kbrel.toml`,
-/// `content/{en,zh}/…` and the registry in `registry/` (a [`GenKb`], whose methods it has too).
-pub struct Kb(GenKb);
-
-impl Deref for Kb {
-    type Target = GenKb;
-
-    fn deref(&self) -> &GenKb {
-        &self.0
-    }
-}
-
-impl Kb {
-    /// Three documents per language (`intro`, `faq`, `guide/setup`). `public_url` goes to
-    /// `registry.public_url`.
-    pub fn new(name: &str, public_url: Option<&str>) -> Kb {
-        let kb = Kb(GenKb::new("kbrel-serve-test-", name));
-        let public = public_url
-            .map(|u| format!("public_url = {}\n", serde_json::to_string(u).unwrap()))
-            .unwrap_or_default();
-        kb.write_config_with(
-            "kbrel.toml",
-            "kbrel serve test knowledge base.",
-            r#"["title", "description", "date", "url"]"#,
-            &format!("{public}\n[changelog]\npath = \"CHANGELOG.md\""),
-        );
-        kb.write_doc(
-            "intro",
-            "Intro",
-            ("Introduction", "# Introduction\n\nThe knowledge base explains how to install and configure the agent.\n"),
-            ("简介", "# 简介\n\n本知识库介绍如何安装和配置代理。\n"),
-        );
-        kb.write_doc(
-            "faq",
-            "Faq",
-            (
-                "Frequently asked questions",
-                "# FAQ\n\n## Does it work offline?\n\nYes, once installed.\n",
-            ),
-            (
-                "常见问题",
-                "# 常见问题\n\n## 可以离线使用吗？\n\n可以，安装之后即可。\n",
-            ),
-        );
-        kb.write_doc(
-            "guide/setup",
-            "GuideSetup",
-            (
-                "Setup",
-                "# Setup\n\nRun the installer, then `acme start`.\n",
-            ),
-            ("安装", "# 安装\n\n运行安装程序，然后执行 `acme start`。\n"),
-        );
-        kb
-    }
-
-    /// Write one document in both languages: `(title, body)` for en and zh.
-    pub fn write_doc(&self, id: &str, key: &str, en: (&str, &str), zh: (&str, &str)) {
-        for (lang, (title, body)) in [("en", en), ("zh", zh)] {
-            let url = format!("https://kb.example.test/{lang}/{id}");
-            let text = doc(title, &format!("About {title}."), &url, key, body);
-            self.write(lang, &format!("{id}.md"), &text);
-        }
-    }
-
-    /// Append a line to a document in both languages.
-    pub fn append_both(&self, id: &str, en: &str, zh: &str) {
-        for (lang, line) in [("en", en), ("zh", zh)] {
-            self.append(lang, &format!("{id}.md"), line);
-        }
-    }
-
-    /// `kbrel --config … --registry <registry> <args>`.
-    pub fn cmd_with(&self, registry: &Path) -> Command {
-        self.cmd_at("kbrel.toml", registry)
-    }
-
-    pub fn cmd(&self) -> Command {
-        self.cmd_with(&self.registry())
-    }
-
-    /// Publish the current content as `version` into the default registry.
-    pub fn publish(&self, version: &str) {
-        self.publish_into(&self.registry(), version);
-    }
-
-    pub fn publish_into(&self, registry: &Path, version: &str) {
-        self.publish_at("kbrel.toml", registry, version, DATE, &[]);
-    }
-
-    /// The documents of the current content of one language: key → text.
-    pub fn expected(&self, lang: &str) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![self.content().join(lang)];
-        while let Some(dir) = stack.pop() {
-            for entry in fs::read_dir(&dir).expect("read dir") {
-                let path = entry.expect("entry").path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "md") {
-                    let text = fs::read_to_string(&path).expect("read doc");
-                    let key = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("key: "))
-                        .expect("key in front matter")
-                        .to_string();
-                    out.insert(key, text);
-                }
-            }
-        }
-        out
-    }
-
-    /// The published index of the default registry.
-    pub fn index(&self) -> serde_json::Value {
-        read_json(&self.registry().join("index.json"))
-    }
-}
+pub use crate::common::{DATE, Kb, Run, kbrel, noise, read_json, run_lossy as run, sha256_hex};
 
 /// The versions of an index.json, in order.
 pub fn index_versions(index: &serde_json::Value) -> Vec<String> {

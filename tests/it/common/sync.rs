@@ -1,8 +1,8 @@
-//! Helpers for `tests/it/sync.rs` and `tests/it/schema.rs`: generated bilingual knowledge bases, a
-//! registry's expected documents, snapshots of what a cache shows, and a misbehaving HTTP/1.1
-//! server over a registry directory. The rest (the real `kbrel` binary, `kbrel serve` as a child
-//! process, external tools) is shared with the other tests in `tests/it/common` and re-exported
-//! here; the test modules import this one as `support`.
+//! Helpers for `tests/it/sync.rs`, `tests/it/schema.rs` and `tests/it/jsclient.rs`: `kbrel
+//! sync`, a registry's expected documents, snapshots of what a cache shows, and a misbehaving
+//! HTTP/1.1 server over a registry directory. The rest (the fixture [`Kb`], the real `kbrel`
+//! binary, `kbrel serve` as a child process, external tools) is in `tests/it/common` and
+//! re-exported here, so those modules need only `use crate::common::sync::*`.
 //!
 //! External tools (node): when missing, the test prints a note and passes, except with
 //! `CI=true`, where it fails (`common::tools`).
@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,10 +29,9 @@ pub use crate::common::tools::{is_root, require_node};
 // These tests have always read the output of commands lossily.
 #[allow(unused_imports)]
 pub use crate::common::{
-    DATE, Run, blob_rel, kbrel, manifest_dir, noise, read_json, run_lossy as run, sha256_hex,
+    DATE, Kb, Run, blob_rel, doc_text, kbrel, manifest_dir, noise, read_json, run_lossy as run,
+    sha256_hex,
 };
-
-use crate::common::genkb::GenKb;
 
 // --- running kbrel --------------------------------------------------------------------------
 
@@ -48,90 +46,6 @@ pub fn sync(from: &str, cache: &Path, args: &[&str]) -> Run {
 /// `kbrel sync --into <cache> --offline`.
 pub fn offline(cache: &Path) -> Run {
     run(kbrel().args(["sync", "--offline", "--into"]).arg(cache))
-}
-
-// --- generated knowledge bases ---------------------------------------------------------------
-
-/// A document with front matter; `n` makes the body unique.
-pub fn doc_text(lang: &str, path: &str, n: u64, extra: &str) -> String {
-    let stem = path.trim_end_matches(".md");
-    let body = noise(300 + (n % 7) as usize * 150, n);
-    format!(
-        "---\ntitle: \"{lang} {stem}\"\ndescription: \"About {stem}.\"\ndate: 2026-11-20\nurl: \"https://kb.example.test/{lang}/{stem}\"\n---\n\n# {stem} ({lang})\n\n{body}{extra}"
-    )
-}
-
-/// A knowledge base (en + zh) in its own temporary directory: `kbrel.toml`, `content/` and
-/// registries below it (a [`GenKb`], whose methods it has too).
-pub struct Kb(GenKb);
-
-impl Deref for Kb {
-    type Target = GenKb;
-
-    fn deref(&self) -> &GenKb {
-        &self.0
-    }
-}
-
-impl Kb {
-    /// An empty knowledge base named `name` (write documents with [`GenKb::write`]).
-    pub fn empty(name: &str) -> Kb {
-        let kb = Kb(GenKb::new("kbrel-sync-test-", name));
-        kb.write_config("kbrel.toml", "");
-        kb
-    }
-
-    /// `docs` documents per language: `d000.md`, `d001.md`, … and every tenth in `sub/`.
-    pub fn generated(name: &str, docs: usize) -> Kb {
-        let kb = Kb::empty(name);
-        for i in 0..docs {
-            kb.write_generated(i);
-        }
-        kb
-    }
-
-    pub fn doc_path(i: usize) -> String {
-        if i % 10 == 9 {
-            format!("sub/d{i:03}.md")
-        } else {
-            format!("d{i:03}.md")
-        }
-    }
-
-    /// Document `i` of [`Kb::generated`], in both languages.
-    pub fn write_generated(&self, i: usize) {
-        for lang in ["en", "zh"] {
-            let path = Kb::doc_path(i);
-            self.write(
-                lang,
-                &path,
-                &doc_text(lang, &path, i as u64 * 2 + u64::from(lang == "zh"), ""),
-            );
-        }
-    }
-
-    /// A config file next to `content/`; `registry_extra` is appended to `[registry]`.
-    pub fn write_config(&self, file: &str, registry_extra: &str) {
-        self.write_config_with(
-            file,
-            "kbrel sync test knowledge base.",
-            r#"["title"]"#,
-            registry_extra,
-        );
-    }
-
-    pub fn publish(&self, version: &str) {
-        self.publish_at("kbrel.toml", &self.registry(), version, DATE, &[]);
-    }
-
-    /// `kbrel key generate --out <root>/<file>`; returns the public key.
-    pub fn key(&self, file: &str) -> String {
-        let r = run(kbrel()
-            .args(["key", "generate", "--out"])
-            .arg(self.root().join(file)))
-        .success();
-        r.stdout.trim().to_string()
-    }
 }
 
 // --- registries and caches -------------------------------------------------------------------
