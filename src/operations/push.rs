@@ -353,11 +353,24 @@ pub fn push_to_bucket(
     let base = tarball_base(reg, index, &v.version);
     let url_of = |f: &str| format!("{base}{f}");
     let packument = crate::manifest::to_json_bytes(&crate::npm::packument(&merged, &docs, &url_of));
+    // The merged index's precompressed variant when the source registry or the bucket has
+    // one for its index (`[registry] precompress`), else none (a stale one is removed).
+    let index_bytes = crate::manifest::to_json_bytes(&merged);
+    let gz_rel = format!(
+        "{}{}",
+        crate::registry::INDEX_FILE,
+        crate::registry::GZ_SUFFIX
+    );
+    let gz = (reg.path(&gz_rel).symlink_metadata().is_ok() || remote.exists(&gz_rel)?)
+        .then(|| crate::registry::gzip_static(&index_bytes));
     let plan = crate::remote::Upload {
         blobs,
         versions: vec![v.clone()],
-        index: crate::manifest::to_json_bytes(&merged),
-        derived: vec![(crate::npm::packument_path(&index.name), Some(packument))],
+        index: index_bytes,
+        derived: vec![
+            (gz_rel, gz),
+            (crate::npm::packument_path(&index.name), Some(packument)),
+        ],
     };
     let up = remote.upload(reg, plan, &before)?;
     Ok((report(PushOutcome::Published, &tags), up))

@@ -166,9 +166,9 @@ pub struct Upload {
     pub versions: Vec<IndexVersion>,
     /// The new `index.json`.
     pub index: Vec<u8>,
-    /// Files derived from the index (the npm packument, `index.json.sig`, the precompressed
-    /// variants of the index and packument): path, bytes; no bytes: an object the new index
-    /// makes stale, removed if present (a `.gz` variant the source no longer has).
+    /// Files derived from the index (its precompressed variant, the npm packument,
+    /// `index.json.sig`): path, bytes; no bytes: an object the new index makes stale, removed
+    /// if present (an `index.json.gz` the source does not have).
     pub derived: Vec<(String, Option<Vec<u8>>)>,
 }
 
@@ -654,9 +654,7 @@ impl Remote {
         derived.push((format!("{INDEX_FILE}{GZ}"), index_gz));
         let packument = crate::npm::packument_path(&index.name);
         if let Ok(b) = crate::fsx::read_regular(&source.path(&packument), MAX_INDEX_BYTES) {
-            let gz = gz_sibling(source, &packument, &sha256_hex(&b), b.len() as u64)?;
-            derived.push((packument.clone(), Some(b)));
-            derived.push((format!("{packument}{GZ}"), gz));
+            derived.push((packument, Some(b)));
         }
         let sig = crate::sign::SIG_FILE;
         if let Ok(b) = crate::fsx::read_regular(&source.path(sig), MAX_INDEX_BYTES) {
@@ -969,33 +967,32 @@ pub fn is_ours(rel: &str, name: Option<&str>) -> bool {
     name.is_some_and(|n| rel == crate::npm::packument_path(n))
 }
 
-/// The suffix of a precompressed variant: `X.gz` holds `X` gzip-compressed, for clients that
-/// accept gzip (uploaded with `Content-Encoding: gzip` and `X`'s `Content-Type`).
-pub const GZ: &str = ".gz";
+/// The suffix of a precompressed variant ([`registry::GZ_SUFFIX`]): `X.gz` holds `X`
+/// gzip-compressed, for clients that accept gzip (uploaded with `Content-Encoding: gzip` and
+/// `X`'s `Content-Type`).
+pub const GZ: &str = registry::GZ_SUFFIX;
 
-/// Whether `rel` is the precompressed variant of a registry file (`X.gz` beside `X`; a
-/// tarball is compressed already and has none).
+/// Whether `rel` is the precompressed variant of a registry file that has one
+/// ([`registry::precompressed`], the one rule).
 pub fn is_gz_sibling(rel: &str) -> bool {
-    rel.strip_suffix(GZ)
-        .is_some_and(|stem| !stem.is_empty() && !stem.ends_with(".tgz"))
+    rel.strip_suffix(GZ).is_some_and(registry::precompressed)
 }
 
 /// The precompressed variant `rel.gz` that `source` holds beside `rel` (whose bytes hash to
 /// `sha256`, `size` long), if any: checked to decode to exactly those bytes before it is
 /// used, else the registry is corrupt.
 fn gz_sibling(source: &Registry, rel: &str, sha256: &str, size: u64) -> Result<Option<Vec<u8>>> {
-    use std::io::Read as _;
+    if !registry::precompressed(rel) {
+        return Ok(None);
+    }
     let path = source.path(&format!("{rel}{GZ}"));
     let gz = match crate::fsx::read_regular(&path, crate::fsx::bound(size)) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read", &path, e)),
     };
-    let mut decoded = Vec::new();
-    let read = flate2::read::MultiGzDecoder::new(&gz[..])
-        .take(size.saturating_add(1))
-        .read_to_end(&mut decoded);
-    if read.is_err() || decoded.len() as u64 != size || sha256_hex(&decoded) != sha256 {
+    let decoded = registry::gunzip_limited(&gz, size);
+    if !decoded.is_ok_and(|d| d.len() as u64 == size && sha256_hex(&d) == sha256) {
         return Err(Error::corrupt(
             path,
             format!("does not decode to `{rel}` (sha256 {sha256}); remove it or publish again"),
@@ -1130,8 +1127,8 @@ mod tests {
         // Precompressed variants of kbrel's files, and of nothing else.
         assert!(is_ours("index.json.gz", None));
         assert!(is_ours("v/1.2.0/manifest.json.gz", None));
-        assert!(is_ours(&format!("blobs/sha256/aa/{}.gz", &sha[2..]), None));
-        assert!(is_ours("kb.gz", Some("kb")));
+        assert!(!is_ours(&format!("blobs/sha256/aa/{}.gz", &sha[2..]), None));
+        assert!(!is_ours("kb.gz", Some("kb")));
         assert!(!is_ours("kb-1.2.0.tgz.gz", Some("kb")));
         assert!(!is_ours("index.json.sig.gz", None));
         assert!(!is_ours("photos/cat.jpg.gz", Some("kb")));

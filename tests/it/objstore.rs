@@ -1185,14 +1185,6 @@ fn nginx_front(nginx: &Path, dir: &Path, moto: u16, locations: &str) -> (Proc, u
     (ng, port)
 }
 
-/// Write `rel.gz` beside `rel` in a registry folder.
-fn gzip_beside(reg: &Path, rel: &str) {
-    let bytes = fs::read(reg.join(rel)).unwrap();
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(&bytes).unwrap();
-    fs::write(reg.join(format!("{rel}.gz")), enc.finish().unwrap()).unwrap();
-}
-
 /// `GET url` with or without `Accept-Encoding: gzip`: status, `Content-Encoding`,
 /// `Content-Type`, `Cache-Control` and the body as sent.
 fn fetch(url: &str, gzip: bool) -> (u16, String, String, String, Vec<u8>) {
@@ -1246,10 +1238,14 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         return;
     };
     let kb = Kb::new();
+    let cfg = fs::read_to_string(kb.config()).unwrap();
+    fs::write(
+        kb.config(),
+        cfg.replace("[registry]\n", "[registry]\nprecompress = true\n"),
+    )
+    .unwrap();
     kb.publish(&["1.0.0"]).success();
     let reg = kb.registry();
-    let idx: serde_json::Value =
-        serde_json::from_slice(&fs::read(kb.reg("index.json")).unwrap()).unwrap();
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(kb.reg("v/1.0.0/manifest.json")).unwrap()).unwrap();
     let blob = manifest["documents"][0]["sha256"]
@@ -1257,28 +1253,7 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         .unwrap()
         .to_string();
     let blob_rel = format!("blobs/sha256/{}/{}", &blob[..2], &blob[2..]);
-    // Every file nginx below maps to a variant has one.
-    let blobs: Vec<String> = manifest["documents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let b = d["sha256"].as_str().unwrap();
-            format!("blobs/sha256/{}/{}", &b[..2], &b[2..])
-        })
-        .collect();
-    for rel in [
-        "index.json",
-        "acme-kb",
-        "v/1.0.0/manifest.json",
-        "v/1.0.0/diff.json",
-    ]
-    .into_iter()
-    .chain(blobs.iter().map(String::as_str))
-    {
-        gzip_beside(&reg, rel);
-    }
-    assert_eq!(idx["versions"][0]["version"], "1.0.0");
+    assert!(kb.reg("v/1.0.0/manifest.json.gz").is_file());
 
     // A variant that does not decode to its file is refused, and the index that would list
     // it is not written (what was uploaded before is a leftover, as after any failed upload).
@@ -1307,9 +1282,8 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
     let revalidate = "public, max-age=60, must-revalidate";
     for (rel, ct, cc) in [
         ("index.json", "application/json", revalidate),
-        ("acme-kb", "application/json", revalidate),
         ("v/1.0.0/manifest.json", "application/json", immutable),
-        (blob_rel.as_str(), "text/markdown; charset=utf-8", immutable),
+        ("v/1.0.0/package.json", "application/json", immutable),
     ] {
         let (status, enc, ctype, cache, body) =
             fetch(&format!("{}/{BUCKET}/team/kb/{rel}.gz", m.base()), false);
@@ -1331,17 +1305,23 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         &tmp.path().join("nginx"),
         m.port,
         &format!(
-            "    location ~ ^/(index\\.json|acme-kb|v/.+\\.json|blobs/.+)$ {{\n      \
+            "    location ~ ^/(index\\.json|v/[^/]+/(manifest|diff|package)\\.json)$ {{\n      \
              proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb$uri$gz;\n      add_header Vary Accept-Encoding;\n    }}\n    \
              location / {{ proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb/; }}"
         ),
     );
     let front = format!("http://127.0.0.1:{port}");
-    for rel in ["index.json", "v/1.0.0/manifest.json", blob_rel.as_str()] {
+    for (rel, variant) in [
+        ("index.json", true),
+        ("v/1.0.0/manifest.json", true),
+        (blob_rel.as_str(), false),
+    ] {
         let plain = fs::read(reg.join(rel)).unwrap();
         let (status, enc, _, _, body) = fetch(&format!("{front}/{rel}"), true);
-        assert_eq!((status, enc.as_str()), (200, "gzip"), "{rel}");
-        assert_eq!(gunzip(&body), plain, "{rel}");
+        let enc_want = if variant { "gzip" } else { "" };
+        assert_eq!((status, enc.as_str()), (200, enc_want), "{rel}");
+        let body = if variant { gunzip(&body) } else { body };
+        assert_eq!(body, plain, "{rel}");
         let (status, enc, _, _, body) = fetch(&format!("{front}/{rel}"), false);
         assert_eq!((status, enc.as_str()), (200, ""), "{rel}");
         assert_eq!(body, plain, "{rel}");
@@ -1368,9 +1348,53 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         common::snapshot(&fs::canonicalize(local.join(".kbrel/current")).unwrap())
     );
 
-    // A later publish whose registry has no variant of the new index (this mirror has
-    // none) removes the stale one: gzip clients never get an older index than the others.
+    // One release pushed into another bucket prefix: the merged index gets its variant too,
+    // and the version's files theirs.
+    let mut cmd = kb.cmd();
+    s3_env(&mut cmd, m.port, &tmp.path().join("one"));
+    run(cmd.args(["push", "1.0.0", "--to", "s3://kbrel-test/one"])).success();
+    assert_eq!(
+        gunzip(&m.get("one/index.json.gz").unwrap()),
+        m.get("one/index.json").unwrap()
+    );
+    assert_eq!(
+        gunzip(&m.get("one/v/1.0.0/diff.json.gz").unwrap()),
+        fs::read(kb.reg("v/1.0.0/diff.json")).unwrap()
+    );
+
+    // A publish to the bucket writes the new index's variant after it…
     kb.apply_release_2_changes();
     publish(&kb, m.port, &tmp.path().join("m2"), "1.1.0").success();
+    assert_eq!(
+        gunzip(&m.get("team/kb/index.json.gz").unwrap()),
+        m.get("team/kb/index.json").unwrap()
+    );
+    // …and one without `precompress` removes the stale variant: gzip clients never get an
+    // older index than the others.
+    fs::write(kb.config(), cfg).unwrap();
+    kb.write(
+        "en/guide/more.md",
+        common::doc(
+            "More",
+            "More",
+            "https://kb.acme.example/en/guide/more",
+            "More",
+            "m\n",
+        ),
+    );
+    kb.write(
+        "zh/guide/more.md",
+        common::doc(
+            "More",
+            "更多",
+            "https://kb.acme.example/zh/guide/more",
+            "More",
+            "m\n",
+        ),
+    );
+    publish(&kb, m.port, &tmp.path().join("m3"), "1.2.0").success();
     assert_eq!(m.get("team/kb/index.json.gz"), None);
+    run(s3(&kb, m.port, &tmp.path().join("v2")).arg("verify"))
+        .success()
+        .stderr_has(&["no leftovers"]);
 }
