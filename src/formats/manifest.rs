@@ -34,7 +34,10 @@ pub struct Index {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexVersion {
-    pub version: String,
+    /// Validated once when the index is read (see [`index_version`]); written as its
+    /// canonical string, which is exactly the string it was read from.
+    #[serde(deserialize_with = "index_version")]
+    pub version: semver::Version,
     /// RFC 3339 UTC publish time.
     pub published: String,
     /// The version this one was diffed against (the highest lower version at publish time).
@@ -85,6 +88,15 @@ pub struct ChangeCounts {
     pub renamed: u64,
     pub added_lines: u64,
     pub removed_lines: u64,
+}
+
+/// Reads an index version as semver, refusing the index with a message that names the value.
+fn index_version<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<semver::Version, D::Error> {
+    let s = String::deserialize(d)?;
+    semver::Version::parse(&s)
+        .map_err(|e| serde::de::Error::custom(format!("index lists invalid version `{s}`: {e}")))
 }
 
 impl ChangeCounts {
@@ -374,7 +386,12 @@ impl Index {
     }
 
     pub fn get(&self, version: &str) -> Option<&IndexVersion> {
-        self.versions.iter().find(|v| v.version == version)
+        let version = semver::Version::parse(version).ok()?;
+        self.get_version(&version)
+    }
+
+    pub fn get_version(&self, version: &semver::Version) -> Option<&IndexVersion> {
+        self.versions.iter().find(|v| v.version == *version)
     }
 
     /// Every version, comma-separated, for error messages.
@@ -382,21 +399,19 @@ impl Index {
         if self.versions.is_empty() {
             return "none published yet".into();
         }
-        let mut names: Vec<String> = self.versions.iter().map(|v| v.version.clone()).collect();
+        let mut names: Vec<String> = self
+            .versions
+            .iter()
+            .map(|v| v.version.to_string())
+            .collect();
         names.extend(self.dist_tags.keys().cloned());
         names.join(", ")
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
-        let mut prev: Option<semver::Version> = None;
+        let mut prev: Option<&semver::Version> = None;
         for v in &self.versions {
-            let parsed = semver::Version::parse(&v.version).map_err(|e| {
-                Error::corrupt(
-                    path,
-                    format!("index lists invalid version `{}`: {e}", v.version),
-                )
-            })?;
-            if prev.as_ref().is_some_and(|p| p >= &parsed) {
+            if prev.is_some_and(|p| *p >= v.version) {
                 return Err(Error::corrupt(
                     path,
                     format!(
@@ -418,7 +433,7 @@ impl Index {
                     ));
                 }
             }
-            prev = Some(parsed);
+            prev = Some(&v.version);
         }
         for (tag, version) in &self.dist_tags {
             if self.get(version).is_none() {
