@@ -515,6 +515,73 @@ pub struct DriftCounts {
 mod tests {
     use super::*;
 
+    /// An index of `versions`, as `index.json` bytes.
+    fn index_json(versions: &[&str]) -> Vec<u8> {
+        let file = |p: &str| FileRef {
+            path: p.into(),
+            sha256: "0".repeat(64),
+            size: 1,
+        };
+        let mut index = Index::new("acme");
+        for v in versions {
+            index.versions.push(IndexVersion {
+                version: semver::Version::parse(v).unwrap(),
+                published: "2026-12-07T00:00:00Z".into(),
+                previous: None,
+                content_digest: "0".repeat(64),
+                manifest: file(&format!("v/{v}/manifest.json")),
+                diff: file(&format!("v/{v}/diff.json")),
+                package_json: file(&format!("v/{v}/package.json")),
+                tarball: TarballRef {
+                    path: format!("acme-{v}.tgz"),
+                    sha256: "0".repeat(64),
+                    size: 1,
+                    integrity: String::new(),
+                    shasum: String::new(),
+                    file_count: 1,
+                    unpacked_size: 1,
+                },
+                summary: BTreeMap::new(),
+            });
+        }
+        to_json_bytes(&index)
+    }
+
+    #[test]
+    fn index_versions_are_read_typed_and_written_back_as_read() {
+        let versions = ["0.9.0", "1.2.0-beta.2", "1.2.0-beta.10", "1.2.0", "1.10.0"];
+        let bytes = index_json(&versions);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        for v in versions {
+            assert!(text.contains(&format!("\"version\": \"{v}\"")), "{text}");
+        }
+        let index = parse_index(&bytes, Path::new("index.json")).unwrap();
+        assert_eq!(index.versions[3].version, semver::Version::new(1, 2, 0));
+        assert_eq!(to_json_bytes(&index), bytes);
+        assert!(index.get("1.2.0-beta.10").is_some());
+        assert!(index.get("v1.2.0").is_none());
+    }
+
+    #[test]
+    fn an_invalid_index_version_is_refused_naming_it() {
+        let bytes = index_json(&["1.0.0", "1.1.0"]);
+        let text = String::from_utf8(bytes).unwrap();
+        for bad in ["1.0", "v1.0.0", "01.0.0", ""] {
+            let edited = text.replacen(
+                "\"version\": \"1.0.0\"",
+                &format!("\"version\": \"{bad}\""),
+                1,
+            );
+            let e = parse_index(edited.as_bytes(), Path::new("index.json")).unwrap_err();
+            assert!(matches!(e, Error::CorruptRegistry { .. }), "{e:?}");
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("index lists invalid version `{bad}`")),
+                "{e}"
+            );
+        }
+    }
+
     #[test]
     fn newer_schema_is_refused_clearly() {
         let e = parse_index(br#"{"schema_version": 9}"#, Path::new("i.json"))
