@@ -1,7 +1,7 @@
 //! Micro-benchmarks (divan) of the hot functions under `kbrel publish` and `kbrel diff`:
 //! hashing documents (sha256), line and word differences, and building the npm package.
 //!
-//! Inputs are deterministic synthetic knowledge bases (`kbrel::synth`, seed 1), generated once.
+//! Inputs are deterministic synthetic knowledge bases (`kbrel_synth::synth`, seed 1), generated once.
 //!
 //! ```sh
 //! cargo bench --bench micro                 # everything
@@ -29,18 +29,18 @@ struct Kb {
 }
 
 fn build(docs_per_lang: usize) -> Kb {
-    let spec = kbrel::synth::Spec {
+    let spec = kbrel_synth::synth::Spec {
         docs_per_lang,
         seed: 1,
         ..Default::default()
     };
     let cfg = kbrel::config::Config::parse(
-        &kbrel::synth::config_toml(&spec),
+        &kbrel_synth::synth::config_toml(&spec),
         Path::new("/bench/kbrel.toml"),
     )
     .expect("synthetic config");
-    let files = kbrel::synth::generate(&spec);
-    let next = kbrel::synth::evolve(&files, &kbrel::synth::EvolveSpec::default());
+    let files = kbrel_synth::synth::generate(&spec);
+    let next = kbrel_synth::synth::evolve(&files, &kbrel_synth::synth::EvolveSpec::default());
     let load = |files: Vec<kbrel::content::SourceFile>| {
         let all = files.iter().map(|f| f.path.clone()).collect();
         kbrel::content::build(&cfg, files, all, &Default::default()).expect("synthetic content")

@@ -35,17 +35,15 @@
 //! - [`snapshot`] — one side of a comparison (a published version or the working content)
 //! - [`sync`] — the consumer: verified, delta, atomic cache updates
 //! - [`verify`] — full registry verification and garbage repair
-//! - [`synth`] — deterministic synthetic knowledge bases for tests and benchmarks
-//! - [`messy`] — a deterministic messy knowledge base with a release history (adoption fixture)
 
 // The floors, bottom to top: a module imports only from its own floor or the ones below
 // (tests/it/layers.rs checks every `crate::` path against ARCHITECTURE.md's layer table).
-mod formats;
-mod ground;
-mod model;
 mod operations;
 mod services;
-mod tools;
+
+// The floors below services, and the pure services, are the kbrel-core crate's; named here
+// so that `crate::ground::…`, `crate::model::…` paths keep working.
+use kbrel_core::{formats, ground, model};
 
 // The public paths stay flat (`kbrel::config`, `kbrel::registry`, …): where a module sits
 // in the layering is the library's own business and may move.
@@ -56,14 +54,12 @@ pub use operations::{import, init, pack, publish, push, server, sync, verify, we
 pub use services::{
     baseline, changelog, compat, diff, git, history, lint, mdx, package, registry, remote, snapshot,
 };
-pub use tools::{messy, synth};
 
 pub use error::{Error, Result};
 
-/// Hash maps and sets over every document of a knowledge base: foldhash, because SipHash
-/// showed in profiles of large ones (a tenth of a 100,000-document diff), with its fixed
-/// seed, because the random one reads the clock and the library takes no hidden inputs.
-/// Build them with `default()` or `collect()`.
-pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
-/// See [`FastMap`].
-pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
+// Maps and sets over every document (foldhash, fixed seed): kbrel-core's.
+pub(crate) use kbrel_core::{FastMap, FastSet};
+
+// `package`'s unit tests generate knowledge bases (kbrel-synth is a dev-dependency).
+#[cfg(test)]
+use kbrel_synth::synth;

@@ -574,6 +574,9 @@ fn web_or_route(state: &Arc<State>, path: &str, query: &str, host: &str, accept:
     if path == "/index.json" || path.starts_with("/blobs/") {
         return route(state, path, host, accept);
     }
+    if let Some(reply) = asset_reply(state, path) {
+        return reply;
+    }
     if let Some(decoded) = percent_decode(path)
         && let Some(rest) = decoded.strip_prefix('/')
         && !decoded.contains(['\0', '\\'])
@@ -593,6 +596,29 @@ fn web_or_route(state: &Arc<State>, path: &str, query: &str, host: &str, accept:
         };
     }
     route(state, path, host, accept)
+}
+
+/// `/v/<version>/<asset path>`: an asset of that version, from its verified blob, with the
+/// content type of its extension ([`crate::web::asset_at`]); `None` when the path names no
+/// asset. An asset over the blob read limit is not served from memory: 404.
+fn asset_reply(state: &Arc<State>, path: &str) -> Option<Reply> {
+    if !path.starts_with("/v/") {
+        return None;
+    }
+    let decoded = percent_decode(path)?;
+    if decoded.contains(['\0', '\\']) || decoded.split('/').any(|s| s == ".." || s == ".") {
+        return None;
+    }
+    let (index, ..) = state.current()?;
+    let a = crate::web::asset_at(&state.reg, &index, &decoded[1..])?;
+    let rel = registry::blob_path(&a.sha256);
+    let bytes = (a.size <= BLOB_READ_LIMIT)
+        .then(|| state.immutable(&rel, &a.sha256, a.size))
+        .flatten();
+    Some(match bytes {
+        Some(b) => Reply::ok(b, a.content_type, format!("\"{}\"", a.sha256), SHORT),
+        None => Reply::not_found(),
+    })
 }
 
 fn gzip(body: &[u8]) -> Option<Vec<u8>> {

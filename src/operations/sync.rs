@@ -4,10 +4,14 @@
 //! # Cache layout
 //! ```text
 //! <CACHE>/en/…, <CACHE>/zh/…      the documents as plain files (symlinks into .kbrel/current)
+//! <CACHE>/images/…                 each other first folder (or file) of an asset path, linked
+//!                                  the same way, so relative links between documents and
+//!                                  assets resolve in the cache as in the content root
 //! <CACHE>/.kbrel/state.json        format marker, source, ETag, highest index sequence, trusted keys
 //! <CACHE>/.kbrel/index.json        the last accepted index (reused after a 304)
-//! <CACHE>/.kbrel/objects/<aa>/<rest>  verified document bytes, content-addressed
-//! <CACHE>/.kbrel/trees/<id>/       one complete version: <lang>/<path>.md + tree.json
+//! <CACHE>/.kbrel/objects/<aa>/<rest>  verified document and asset bytes, content-addressed
+//! <CACHE>/.kbrel/trees/<id>/       one complete version: <lang>/<path>.md, each asset at its
+//!                                  content-root path, and tree.json
 //! <CACHE>/.kbrel/current           symlink to the active tree, replaced by rename (the switch)
 //! ```
 //! Architecture invariant: a reader of `<CACHE>/<lang>/…` sees either the previous complete
@@ -109,6 +113,9 @@ pub enum Refusal {
         lang: String,
         path: String,
     },
+    /// An asset's blob is missing.
+    #[error("{url} is missing (asset {path})")]
+    MissingAsset { url: String, path: String },
     /// The manifest or delta is not the file the index lists.
     #[error(
         "refusing {url}: sha256 mismatch: expected {expected} (from index.json), got {actual}; the cache was not changed"
@@ -125,6 +132,16 @@ pub enum Refusal {
     WrongContent {
         url: String,
         lang: String,
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    /// An asset's bytes are not the ones the manifest lists (twice: it was fetched again).
+    #[error(
+        "refusing {url}: wrong content for asset {path}: expected sha256 {expected}, got {actual}; the cache was not switched"
+    )]
+    WrongAssetContent {
+        url: String,
         path: String,
         expected: String,
         actual: String,
@@ -176,6 +193,26 @@ pub enum Refusal {
         path: String,
         size: u64,
         limit: u64,
+    },
+    /// The manifest claims an asset larger than `--max-asset-size`.
+    #[error(
+        "refusing {url}: it claims the asset {path} holds {size} bytes, more than the {limit} allowed (--max-asset-size); nothing was fetched"
+    )]
+    AssetTooLarge {
+        url: String,
+        path: String,
+        size: u64,
+        limit: u64,
+    },
+    /// An asset path that cannot be a file of the cache: unsafe, listed twice, `tree.json`,
+    /// below `.kbrel`, a document's path, or a folder of another file.
+    #[error(
+        "refusing {url}: the asset path `{path}` cannot be a file of the cache ({why}); nothing was fetched"
+    )]
+    BadAssetPath {
+        url: String,
+        path: String,
+        why: String,
     },
     /// The manifest lists a language twice (tags are case-insensitive).
     #[error(
@@ -257,13 +294,18 @@ impl Refusal {
             Refusal::Fetch { .. }
             | Refusal::NoIndex { .. }
             | Refusal::MissingManifest { .. }
-            | Refusal::MissingDocument { .. } => Check::Fetch,
-            Refusal::HashMismatch { .. } | Refusal::WrongContent { .. } => Check::Sha256,
+            | Refusal::MissingDocument { .. }
+            | Refusal::MissingAsset { .. } => Check::Fetch,
+            Refusal::HashMismatch { .. }
+            | Refusal::WrongContent { .. }
+            | Refusal::WrongAssetContent { .. } => Check::Sha256,
             Refusal::Unsigned { .. } | Refusal::Signature { .. } => Check::Signature,
             Refusal::Expired { .. } => Check::Expires,
             Refusal::IndexRollback { .. } | Refusal::Downgrade { .. } => Check::Rollback,
             Refusal::ListedTwice { .. }
             | Refusal::TooLarge { .. }
+            | Refusal::AssetTooLarge { .. }
+            | Refusal::BadAssetPath { .. }
             | Refusal::LanguageTwice { .. }
             | Refusal::InvalidLanguage { .. }
             | Refusal::Delta { .. } => Check::Format,
@@ -724,6 +766,18 @@ pub struct Tree {
     pub manifest_sha256: String,
     pub languages: Vec<String>,
     pub documents: Vec<TreeDoc>,
+    /// The release's assets the cache holds, by path (UTF-8 bytes); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<TreeAsset>,
+}
+
+/// An asset of a tree: `trees/<id>/<path>` (a content-root path: `images/a.png`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeAsset {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -761,10 +815,14 @@ pub struct SyncOptions {
     /// The largest document a manifest may claim: a larger claim is refused before any
     /// document is fetched. Downloads stream to disk, so memory does not depend on it.
     pub max_document_size: u64,
+    /// The largest asset a manifest may claim, likewise refused before anything is fetched.
+    pub max_asset_size: u64,
 }
 
 /// The default of [`SyncOptions::max_document_size`]: 64 MiB, far above any markdown page.
 pub const DEFAULT_MAX_DOCUMENT_SIZE: u64 = 64 << 20;
+/// The default of [`SyncOptions::max_asset_size`]: 4 GiB (assets stream to disk).
+pub const DEFAULT_MAX_ASSET_SIZE: u64 = 4 << 30;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LangChanges {
@@ -785,6 +843,9 @@ pub struct SyncReport {
     pub dry_run: bool,
     pub changes: BTreeMap<String, LangChanges>,
     pub documents_fetched: u64,
+    /// Assets downloaded (absent when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub assets_fetched: u64,
     /// Bytes of the index, manifest or delta and documents used, decoded (what was verified).
     pub bytes_fetched: u64,
     /// Body bytes received as sent, gzip-encoded where the server compressed them, over every
@@ -796,6 +857,10 @@ pub struct SyncReport {
     /// The update applied the version's diff.json to the held version instead of reading its
     /// whole manifest (see [`sync`]).
     pub delta: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Progress of blob downloads.
@@ -1098,6 +1163,7 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<()> {
 ///     timeout: Duration::from_secs(30),
 ///     stall_report: Duration::from_secs(10),
 ///     max_document_size: sync::DEFAULT_MAX_DOCUMENT_SIZE,
+///     max_asset_size: sync::DEFAULT_MAX_ASSET_SIZE,
 /// };
 /// let mut fetched = 0;
 /// let report = sync::sync(&cache, &opts, &mut |p: Progress| fetched = p.done)?;
@@ -1191,6 +1257,7 @@ pub fn sync(
     )?;
     let docs: Vec<&ManifestDoc> = listing.docs.iter().collect();
     check_listed_once(&source, chosen, &docs)?;
+    check_assets(&source, chosen, &docs, &listing.assets, opts.max_asset_size)?;
 
     // 5. Changes against the current tree.
     report.changes = count_changes(current.as_ref(), &docs, &listing.languages);
@@ -1198,9 +1265,11 @@ pub fn sync(
     check_claimed_sizes(&source, chosen, &docs, opts.max_document_size)?;
 
     // 6. Fetch what the object store lacks.
-    let missing = missing_objects(&paths, &docs);
+    let missing = missing_objects(&paths, &docs, &listing.assets);
+    let assets = missing.iter().filter(|w| w.asset).count() as u64;
+    report.documents_fetched = missing.len() as u64 - assets;
+    report.assets_fetched = assets;
     if opts.dry_run {
-        report.documents_fetched = missing.len() as u64;
         // (Documents new in a delta have no size until they are fetched.)
         report.bytes_fetched += missing
             .iter()
@@ -1210,8 +1279,7 @@ pub fn sync(
         count_traffic(&mut report, &source, &requests);
         return Ok(report);
     }
-    let (documents, bytes) = fetch_missing(&source, &paths, &missing, opts, &requests, progress)?;
-    report.documents_fetched = documents;
+    let (_, bytes) = fetch_missing(&source, &paths, &missing, opts, &requests, progress)?;
     report.bytes_fetched += bytes;
 
     // 7. Build the new tree beside the old one, then switch in one rename.
@@ -1219,26 +1287,19 @@ pub fn sync(
         name,
         version,
         languages,
+        assets,
         ..
     } = listing;
     let tree = tree_of(
         &paths,
-        name,
-        version,
-        index.sequence,
+        (name, version, index.sequence),
         chosen,
         languages,
         &docs,
+        assets,
     )?;
     let id = build_tree(&paths, &tree, &docs)?;
-    // A language folder that is not kbrel's link stops the sync before the switch.
-    for l in &tree.languages {
-        ensure_lang_link(&paths, l, false)?;
-    }
-    switch_current(&paths, &id)?;
-    for l in &tree.languages {
-        ensure_lang_link(&paths, l, true)?;
-    }
+    switch_tree(&paths, &tree, &id)?;
     commit_index(
         &paths,
         &mut state,
@@ -1480,6 +1541,8 @@ struct Listing {
     version: String,
     languages: Vec<String>,
     docs: Vec<ManifestDoc>,
+    /// The assets the tree holds, by path.
+    assets: Vec<TreeAsset>,
 }
 
 /// Step 4: the documents of `chosen`, from the delta against the held version when it applies,
@@ -1504,7 +1567,7 @@ fn fetch_listing(
         _ => None,
     };
     Ok(match delta {
-        Some((docs, len)) => {
+        Some((docs, assets, len)) => {
             report.delta = true;
             report.bytes_fetched += len + index_len;
             let cur = current.expect("a delta applies to a held version");
@@ -1513,6 +1576,7 @@ fn fetch_listing(
                 version: chosen.version.to_string(),
                 languages: cur.languages.clone(),
                 docs,
+                assets,
             }
         }
         None => {
@@ -1524,11 +1588,23 @@ fn fetch_listing(
                 .into_iter()
                 .filter(|d| languages.contains(&d.lang))
                 .collect();
+            let mut assets: Vec<TreeAsset> = m
+                .assets
+                .into_iter()
+                .filter(|a| keeps_asset(&a.path, &m.languages, &languages))
+                .map(|a| TreeAsset {
+                    path: a.path,
+                    sha256: a.sha256,
+                    size: a.size,
+                })
+                .collect();
+            assets.sort_by(|a, b| a.path.cmp(&b.path));
             Listing {
                 name: m.name,
                 version: m.version,
                 languages,
                 docs,
+                assets,
             }
         }
     })
@@ -1547,6 +1623,68 @@ fn check_listed_once(source: &Source, chosen: &IndexVersion, docs: &[&ManifestDo
             path: d.path.clone(),
         }
         .into());
+    }
+    Ok(())
+}
+
+/// Whether a tree of `kept` languages holds the asset at `path`: every asset but those below
+/// the folder of a release language that is not kept (`--lang zh` leaves out `en/img/a.png`,
+/// keeps `images/a.png` and `zh/img/a.png`).
+fn keeps_asset(path: &str, release: &[String], kept: &[String]) -> bool {
+    let first = path.split('/').next().unwrap_or(path);
+    !(path.contains('/') && release.iter().any(|l| l == first) && !kept.iter().any(|l| l == first))
+}
+
+/// The assets are refused, before anything is fetched, when one claims more than `max` bytes,
+/// or its path is not a safe relative path, is listed twice, is `tree.json`, starts with
+/// `.kbrel`, or is a document's path or a folder of another file (it would overwrite or hide
+/// it in the tree).
+fn check_assets(
+    source: &Source,
+    chosen: &IndexVersion,
+    docs: &[&ManifestDoc],
+    assets: &[TreeAsset],
+    max: u64,
+) -> Result<()> {
+    let url = source.describe(&chosen.manifest.path);
+    let bad = |path: &str, why: &str| Refusal::BadAssetPath {
+        url: url.clone(),
+        path: path.to_string(),
+        why: why.to_string(),
+    };
+    if let Some(a) = assets.iter().find(|a| a.size > max) {
+        return Err(Refusal::AssetTooLarge {
+            url: url.clone(),
+            path: a.path.clone(),
+            size: a.size,
+            limit: max,
+        }
+        .into());
+    }
+    let mut files: BTreeSet<String> = (docs.iter())
+        .map(|d| format!("{}/{}", d.lang, d.path))
+        .collect();
+    for a in assets {
+        let first = a.path.split('/').next().unwrap_or_default();
+        let why = if !manifest::is_safe_relative_path(&a.path) {
+            "unsafe"
+        } else if !manifest::is_sha256_hex(&a.sha256) {
+            "invalid sha256"
+        } else if a.path == "tree.json" || first == META {
+            "reserved"
+        } else if !files.insert(a.path.clone()) {
+            "listed twice or a document's path"
+        } else {
+            continue;
+        };
+        return Err(bad(&a.path, why).into());
+    }
+    // A path that is also the folder of another: the next path beginning with it tells.
+    for f in &files {
+        let folder = format!("{f}/");
+        if (files.range(folder.clone()..).next()).is_some_and(|n| n.starts_with(&folder)) {
+            return Err(bad(f, "a file and a folder").into());
+        }
     }
     Ok(())
 }
@@ -1609,13 +1747,42 @@ fn check_claimed_sizes(
     Ok(())
 }
 
-/// The documents whose bytes the object store lacks, one per content hash.
-fn missing_objects<'a>(paths: &Paths, docs: &[&'a ManifestDoc]) -> Vec<&'a ManifestDoc> {
-    let mut missing: Vec<&ManifestDoc> = Vec::new();
+/// An object the new tree needs: a document's or an asset's bytes.
+struct Want<'a> {
+    sha256: &'a str,
+    /// [`UNKNOWN_SIZE`] for a document new in a delta.
+    size: u64,
+    /// `en/a.md`, or `images/a.png` for an asset.
+    path: String,
+    asset: bool,
+}
+
+/// The documents and assets whose bytes the object store lacks, one per content hash.
+fn missing_objects<'a>(
+    paths: &Paths,
+    docs: &[&'a ManifestDoc],
+    assets: &'a [TreeAsset],
+) -> Vec<Want<'a>> {
+    let mut missing = Vec::new();
     let mut seen = BTreeSet::new();
     for d in docs {
         if seen.insert(d.sha256.as_str()) && !object_ok(paths, &d.sha256) {
-            missing.push(d);
+            missing.push(Want {
+                sha256: &d.sha256,
+                size: d.size,
+                path: format!("{}/{}", d.lang, d.path),
+                asset: false,
+            });
+        }
+    }
+    for a in assets {
+        if seen.insert(a.sha256.as_str()) && !object_ok(paths, &a.sha256) {
+            missing.push(Want {
+                sha256: &a.sha256,
+                size: a.size,
+                path: a.path.clone(),
+                asset: true,
+            });
         }
     }
     missing
@@ -1626,7 +1793,7 @@ fn missing_objects<'a>(paths: &Paths, docs: &[&'a ManifestDoc]) -> Vec<&'a Manif
 fn fetch_missing(
     source: &Source,
     paths: &Paths,
-    missing: &[&ManifestDoc],
+    missing: &[Want<'_>],
     opts: &SyncOptions,
     requests: &AtomicUsize,
     progress: &mut (dyn FnMut(Progress) + Send),
@@ -1701,12 +1868,11 @@ fn fetch_missing(
 /// The tree of the new version. Sizes a delta did not know are those of the verified objects.
 fn tree_of(
     paths: &Paths,
-    name: String,
-    version: String,
-    sequence: u64,
+    (name, version, sequence): (String, String, u64),
     chosen: &IndexVersion,
     languages: Vec<String>,
     docs: &[&ManifestDoc],
+    assets: Vec<TreeAsset>,
 ) -> Result<Tree> {
     let mut sized: BTreeMap<&str, u64> = BTreeMap::new();
     for d in docs.iter().filter(|d| d.size == UNKNOWN_SIZE) {
@@ -1733,6 +1899,7 @@ fn tree_of(
                 size: size_of(d),
             })
             .collect(),
+        assets,
     })
 }
 
@@ -1742,33 +1909,32 @@ fn build_tree(paths: &Paths, tree: &Tree, docs: &[&ManifestDoc]) -> Result<Strin
     let tree_bytes = manifest::to_json_bytes(tree);
     let id = sha256_hex(&tree_bytes)[..16].to_string();
     let final_dir = paths.trees().join(&id);
-    let size_of: BTreeMap<(&str, &str), u64> = tree
-        .documents
-        .iter()
-        .map(|d| ((d.lang.as_str(), d.path.as_str()), d.size))
+    // Every file of the tree (its content-root path), its object and size.
+    let files: Vec<(String, &str, u64)> = (tree.documents.iter())
+        .map(|d| (format!("{}/{}", d.lang, d.path), d.sha256.as_str(), d.size))
+        .chain((tree.assets.iter()).map(|a| (a.path.clone(), a.sha256.as_str(), a.size)))
         .collect();
-    // Reuse a tree only when it is provably this one and complete (every document present at
-    // its size); anything else is rebuilt from the verified objects.
+    debug_assert_eq!(tree.documents.len(), docs.len());
+    // Reuse a tree only when it is provably this one and complete (every file present at its
+    // size); anything else is rebuilt from the verified objects.
     let reusable =
         crate::fsx::read_regular(&final_dir.join("tree.json"), registry::MAX_INDEX_BYTES)
             .is_ok_and(|b| b == tree_bytes)
-            && docs.iter().all(|d| {
-                std::fs::symlink_metadata(final_dir.join(&d.lang).join(&d.path)).is_ok_and(|m| {
-                    m.is_file()
-                        && Some(&m.len()) == size_of.get(&(d.lang.as_str(), d.path.as_str()))
-                })
+            && files.iter().all(|(path, _, size)| {
+                std::fs::symlink_metadata(final_dir.join(path))
+                    .is_ok_and(|m| m.is_file() && m.len() == *size)
             });
     if !reusable {
         let tmp = paths
             .trees()
             .join(format!("{id}.tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        for d in docs {
-            let dest = tmp.join(&d.lang).join(&d.path);
+        for (path, sha, _) in &files {
+            let dest = tmp.join(path);
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent).map_err(io("create", parent))?;
             }
-            let obj = paths.object(&d.sha256);
+            let obj = paths.object(sha);
             if std::fs::hard_link(&obj, &dest).is_err() {
                 std::fs::copy(&obj, &dest).map_err(io("copy into cache", &dest))?;
             }
@@ -1876,11 +2042,15 @@ fn delta_applies(cur: &Tree, chosen: &IndexVersion, index: &Index, langs: &[Stri
         && want.is_subset(&new_langs)
 }
 
+/// The new version's documents and assets from a delta, and the bytes read.
+type Delta = (Vec<ManifestDoc>, Vec<TreeAsset>, u64);
+
 /// diff.json of `chosen`, verified against the index and applied to the held tree: the new
-/// version's documents (size [`UNKNOWN_SIZE`] where the diff does not know it) and the bytes
-/// read. `None` when the registry has no diff (404): the caller reads the manifest instead. A
-/// diff that does not apply to the held tree, or gives other document counts than the index,
-/// is refused.
+/// version's documents (size [`UNKNOWN_SIZE`] where the diff does not know it), its assets
+/// and the bytes read. `None` when the registry has no diff (404), or when its asset changes
+/// do not apply to the assets held (a tree synced by a kbrel that did not sync assets): the
+/// caller reads the manifest instead. A diff whose documents do not apply to the held tree,
+/// or gives other document counts than the index, is refused.
 fn fetch_delta(
     source: &Source,
     cur: &Tree,
@@ -1888,7 +2058,7 @@ fn fetch_delta(
     index: &Index,
     retries: u32,
     requests: &AtomicUsize,
-) -> Result<Option<(Vec<ManifestDoc>, u64)>> {
+) -> Result<Option<Delta>> {
     let rel = &chosen.diff.path;
     let at = source.describe(rel);
     let bytes = match source.fetch(rel, None, 256 << 20, retries, requests)? {
@@ -2012,30 +2182,77 @@ fn fetch_delta(
             }));
         }
     }
-    Ok(Some((list, bytes.len() as u64)))
+    let Some(assets) = apply_asset_changes(cur, chosen, &diff.assets) else {
+        return Ok(None);
+    };
+    Ok(Some((list, assets, bytes.len() as u64)))
 }
 
+/// The held tree's assets with a diff's asset changes applied (those of languages the tree
+/// does not hold left out), by path; `None` when a change does not apply to what is held.
+fn apply_asset_changes(
+    cur: &Tree,
+    chosen: &IndexVersion,
+    changes: &[manifest::AssetChange],
+) -> Option<Vec<TreeAsset>> {
+    let release: Vec<String> = chosen.summary.keys().cloned().collect();
+    let mut held: BTreeMap<String, TreeAsset> = (cur.assets.iter())
+        .map(|a| (a.path.clone(), a.clone()))
+        .collect();
+    let changes: Vec<&manifest::AssetChange> = (changes.iter())
+        .filter(|c| keeps_asset(&c.path, &release, &cur.languages))
+        .collect();
+    for c in &changes {
+        if c.status != ChangeStatus::Added {
+            let old = held.remove(&c.path)?;
+            if Some(&old.sha256) != c.old_sha256.as_ref() {
+                return None;
+            }
+        }
+    }
+    for c in &changes {
+        if c.status == ChangeStatus::Removed {
+            continue;
+        }
+        let (Some(sha256), Some(size)) = (c.new_sha256.clone(), c.new_size) else {
+            return None;
+        };
+        let asset = TreeAsset {
+            path: c.path.clone(),
+            sha256,
+            size,
+        };
+        if held.insert(c.path.clone(), asset).is_some() {
+            return None;
+        }
+    }
+    Some(held.into_values().collect())
+}
+
+/// Whether the object store holds `sha`'s bytes (hashed as read: an asset is never held whole).
 fn object_ok(paths: &Paths, sha: &str) -> bool {
-    crate::fsx::read(&paths.object(sha)).is_ok_and(|b| sha256_hex(&b) == sha)
+    crate::fsx::open_regular(&paths.object(sha))
+        .and_then(|(f, _)| crate::hash::sha256_reader(std::io::BufReader::new(f)))
+        .is_ok_and(|(actual, _)| actual == sha)
 }
 
 fn fetch_blob(
     source: &Source,
     paths: &Paths,
-    d: &ManifestDoc,
+    d: &Want<'_>,
     retries: u32,
     max_size: u64,
     requests: &AtomicUsize,
     watch: &Watch,
 ) -> Result<u64> {
-    let rel = registry::blob_path(&d.sha256);
+    let rel = registry::blob_path(d.sha256);
     // A document a delta did not size may be at most the smaller of the two limits.
     let limit = if d.size == UNKNOWN_SIZE {
         DELTA_BLOB_LIMIT.min(max_size)
     } else {
         d.size
     };
-    let obj = paths.object(&d.sha256);
+    let obj = paths.object(d.sha256);
     let dir = obj.parent().unwrap_or(&paths.root).to_path_buf();
     std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
     // Streamed into a temporary file beside the object while it is hashed: memory stays a
@@ -2048,10 +2265,19 @@ fn fetch_blob(
             Ok(Some(got)) => got,
             Ok(None) => {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(Refusal::MissingDocument {
-                    url: source.describe(&rel),
-                    lang: d.lang.clone(),
-                    path: d.path.clone(),
+                let url = source.describe(&rel);
+                return Err(if d.asset {
+                    Refusal::MissingAsset {
+                        url,
+                        path: d.path.clone(),
+                    }
+                } else {
+                    let (lang, path) = d.path.split_once('/').unwrap_or(("", &d.path));
+                    Refusal::MissingDocument {
+                        url,
+                        lang: lang.to_string(),
+                        path: path.to_string(),
+                    }
                 }
                 .into());
             }
@@ -2066,12 +2292,24 @@ fn fetch_blob(
         }
         let _ = std::fs::remove_file(&tmp);
         if attempt >= 1 {
-            return Err(Refusal::WrongContent {
-                url: source.describe(&rel),
-                lang: d.lang.clone(),
-                path: d.path.clone(),
-                expected: d.sha256.clone(),
-                actual,
+            let url = source.describe(&rel);
+            let expected = d.sha256.to_string();
+            return Err(if d.asset {
+                Refusal::WrongAssetContent {
+                    url,
+                    path: d.path.clone(),
+                    expected,
+                    actual,
+                }
+            } else {
+                let (lang, path) = d.path.split_once('/').unwrap_or(("", &d.path));
+                Refusal::WrongContent {
+                    url,
+                    lang: lang.to_string(),
+                    path: path.to_string(),
+                    expected,
+                    actual,
+                }
             }
             .into());
         }
@@ -2089,6 +2327,29 @@ fn sync_dir_tree(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(io("fsync", dir))?;
+    Ok(())
+}
+
+/// The switch: check the links of the tree's roots (its languages, then the first component
+/// of each other asset path), make `current` name tree `id`, then make the links. A root that
+/// is not kbrel's link stops the sync before the switch.
+fn switch_tree(paths: &Paths, tree: &Tree, id: &str) -> Result<()> {
+    let mut roots: Vec<&str> = tree.languages.iter().map(String::as_str).collect();
+    let mut others: BTreeSet<&str> = BTreeSet::new();
+    for a in &tree.assets {
+        let first = a.path.split('/').next().unwrap_or(&a.path);
+        if !roots.contains(&first) {
+            others.insert(first);
+        }
+    }
+    roots.extend(others);
+    for r in &roots {
+        ensure_lang_link(paths, r, false)?;
+    }
+    switch_current(paths, id)?;
+    for r in &roots {
+        ensure_lang_link(paths, r, true)?;
+    }
     Ok(())
 }
 
@@ -2241,7 +2502,9 @@ fn gc(paths: &Paths, keep: &str, tree: &Tree) -> Result<()> {
     for d in doomed {
         let _ = crate::fsx::remove_within(root, &Path::new(&trees_rel).join(d));
     }
-    let wanted: BTreeSet<&str> = tree.documents.iter().map(|d| d.sha256.as_str()).collect();
+    let wanted: BTreeSet<&str> = (tree.documents.iter().map(|d| d.sha256.as_str()))
+        .chain(tree.assets.iter().map(|a| a.sha256.as_str()))
+        .collect();
     let objects_rel = Path::new(META).join("objects");
     for (a, k) in crate::fsx::list_within(root, &objects_rel).unwrap_or_default() {
         if k != Kind::Dir {
@@ -2290,6 +2553,19 @@ pub fn check_offline(cache: &Path) -> Result<OfflineReport> {
                 d.lang, d.path, d.sha256
             )),
             Err(e) => report.problems.push(format!("{}/{}: {e}", d.lang, d.path)),
+        }
+    }
+    for a in &tree.assets {
+        let p = paths.current().join(&a.path);
+        let hashed = crate::fsx::open_regular(&p)
+            .and_then(|(f, _)| crate::hash::sha256_reader(std::io::BufReader::new(f)));
+        match hashed {
+            Ok((actual, _)) if actual == a.sha256 => {}
+            Ok(_) => report.problems.push(format!(
+                "{}: content does not match sha256 {}",
+                a.path, a.sha256
+            )),
+            Err(e) => report.problems.push(format!("{}: {e}", a.path)),
         }
     }
     Ok(report)

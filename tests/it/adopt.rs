@@ -1,5 +1,5 @@
 //! Adopting kbrel on a real, imperfect knowledge base (issue #18), end to end through the
-//! binary, on the messy fixture of `kbrel::messy`: a git repository whose 14 release tags each
+//! binary, on the messy fixture of `kbrel_synth::messy`: a git repository whose 14 release tags each
 //! have 50–130 lint errors, numbered folders with spaces and Chinese, per-language file names
 //! paired by `url`, documents without front matter, a duplicate url, a `layout: home` page,
 //! HTML and MDX components.
@@ -11,7 +11,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use crate::common::{Run, kbrel, run};
-use kbrel::messy::{self, MessySpec};
+use kbrel_synth::messy::{self, MessySpec};
 use serde_json::Value;
 
 /// A fresh repository with the messy history (HEAD = the last release) and its kbrel.toml.
@@ -25,7 +25,7 @@ impl Handbook {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("handbook");
         fs::create_dir(&dir).unwrap();
-        kbrel::git::write_history(&dir, &messy::commits(&messy::history(spec))).unwrap();
+        kbrel_synth::repo::write_history(&dir, &messy::commits(&messy::history(spec))).unwrap();
         fs::write(dir.join("kbrel.toml"), messy::config_toml()).unwrap();
         Handbook { _tmp: tmp, dir }
     }

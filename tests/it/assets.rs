@@ -437,3 +437,146 @@ fn format_3_ships_no_assets() {
     let entries = tar_entries(&tarball(&kb, "1.0.0"));
     assert!(!entries.iter().any(|(p, _, _)| p.ends_with(".png")));
 }
+
+/// Both consumers (`kbrel sync` and the JavaScript client, `clients/js`) fetch the assets
+/// (content-addressed, verified): each at its content-root path in the tree and reachable from
+/// the cache as documents link to it (`<cache>/images/…` beside `<cache>/en/…`); the image
+/// both languages hold is fetched once; `--lang zh` leaves out the English-only image. An
+/// update where one image changed fetches the index, the delta and that image, nothing else,
+/// and builds the tree a fresh sync builds — the same `tree.json`, byte for byte, whichever
+/// client wrote it. A tampered image blob is refused, naming the asset and its sha256, and
+/// the cache keeps showing the old version.
+#[test]
+fn both_consumers_fetch_assets_and_then_only_the_changed_image() {
+    let js = crate::common::tools::require_node().map(|node| {
+        move |url: &str, cache: &std::path::Path, args: &[&str]| {
+            run_lossy(
+                std::process::Command::new(&node)
+                    .arg(manifest_dir().join("clients/js/bin/kbrel-js-sync.mjs"))
+                    .args(["--from", url, "--into"])
+                    .arg(cache)
+                    .args(args),
+            )
+        }
+    });
+    let rust = |url: &str, cache: &std::path::Path, args: &[&str]| {
+        crate::common::sync::sync(url, cache, args)
+    };
+    let kbrel_tree = consumer_fetches_assets(&rust, "assets_fetched", "documents_fetched");
+    if let Some(js) = js {
+        let js_tree = consumer_fetches_assets(&js, "assetsFetched", "documentsFetched");
+        assert_eq!(
+            String::from_utf8(js_tree).unwrap(),
+            String::from_utf8(kbrel_tree).unwrap()
+        );
+    }
+}
+
+/// The scenario of [`both_consumers_fetch_assets_and_then_only_the_changed_image`] for one
+/// consumer (`sync(url, cache, args)`, its report's names for the counts); returns the
+/// `tree.json` of 1.1.0.
+fn consumer_fetches_assets(
+    sync: &dyn Fn(&str, &std::path::Path, &[&str]) -> Run,
+    assets_fetched: &str,
+    documents_fetched: &str,
+) -> Vec<u8> {
+    use crate::common::sync::TestServer;
+    let kb = kb_with_images();
+    kb.publish(&["1.0.0"]).success();
+    let server = TestServer::start(&kb.registry());
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let r = sync(&server.url, &cache, &["--json"]).success();
+    assert_eq!(r.json()[assets_fetched], 3, "setup.png is one blob: {r:?}");
+    assert_eq!(
+        fs::read(cache.join("images/arch.png")).unwrap(),
+        png(40, 30, 1)
+    );
+    for lang in ["en", "zh"] {
+        let img = cache.join(format!("{lang}/guide/img/setup.png"));
+        assert_eq!(fs::read(img).unwrap(), png(16, 16, 2));
+    }
+    assert_eq!(
+        fs::read(cache.join("downloads/agent.bin")).unwrap(),
+        b"\x7fELF binary payload\n"
+    );
+    let only_zh = tmp.path().join("zh-only");
+    sync(&server.url, &only_zh, &["--lang", "zh"]).success();
+    assert!(only_zh.join("zh/guide/img/setup.png").is_file());
+    assert!(only_zh.join("images/arch.png").is_file());
+    assert!(!only_zh.join("en").exists());
+    assert!(!only_zh.join(".kbrel/current/en").exists());
+
+    // One image changes: the update fetches it alone.
+    kb.write("images/arch.png", png(40, 30, 9));
+    kb.publish(&["1.1.0"]).success();
+    server.take_log();
+    let r = sync(&server.url, &cache, &["--json"]).success();
+    let blob = blob_rel(&sha256_hex(&png(40, 30, 9)));
+    let mut log: Vec<String> = server.take_log().into_iter().map(|l| l.path).collect();
+    log.sort();
+    assert_eq!(log, [blob.as_str(), "index.json", "v/1.1.0/diff.json"]);
+    let report = r.json();
+    assert_eq!(
+        (
+            &report[assets_fetched],
+            &report[documents_fetched],
+            &report["delta"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(0),
+            &serde_json::json!(true)
+        ),
+        "{report}"
+    );
+    assert_eq!(
+        fs::read(cache.join("images/arch.png")).unwrap(),
+        png(40, 30, 9)
+    );
+    let fresh = tmp.path().join("fresh");
+    sync(&server.url, &fresh, &[]).success();
+    let tree = |c: &std::path::Path| fs::read(c.join(".kbrel/current/tree.json")).unwrap();
+    assert_eq!(tree(&cache), tree(&fresh));
+    let tree_v11 = tree(&cache);
+    assert!(
+        String::from_utf8(tree_v11.clone())
+            .unwrap()
+            .contains("\"assets\"")
+    );
+
+    // A tampered image blob: refused, and the cache shows 1.1.0 exactly as before.
+    kb.write("images/arch.png", png(40, 30, 10));
+    kb.publish(&["1.2.0"]).success();
+    let sha = sha256_hex(&png(40, 30, 10));
+    fs::write(kb.reg(&blob_rel(&sha)), png(40, 30, 11)).unwrap();
+    let current = fs::read_link(cache.join(".kbrel/current")).unwrap();
+    let before = snapshot(&cache.join(".kbrel/current"));
+    let r = sync(&server.url, &cache, &[]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("asset images/arch.png")
+            && r.stderr.contains(&format!("expected sha256 {sha}")),
+        "{r:?}"
+    );
+    assert_eq!(
+        fs::read_link(cache.join(".kbrel/current")).unwrap(),
+        current
+    );
+    assert_same_tree(
+        &before,
+        &snapshot(&cache.join(".kbrel/current")),
+        "the cache",
+    );
+    assert_eq!(
+        fs::read(cache.join("images/arch.png")).unwrap(),
+        png(40, 30, 9)
+    );
+    assert!(
+        !list_files(&cache.join(".kbrel/objects"))
+            .iter()
+            .any(|f| f.ends_with(&sha[2..])),
+        "the tampered bytes were stored"
+    );
+    tree_v11
+}

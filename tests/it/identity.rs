@@ -1161,19 +1161,19 @@ fn summary_names_keys_titles_and_sections_with_every_language_together() {
     );
 }
 
-/// The adoption fixture (`kbrel::messy`: 14 tagged releases of a real-shaped knowledge base)
+/// The adoption fixture (`kbrel_synth::messy`: 14 tagged releases of a real-shaped knowledge base)
 /// against real git, pair by pair, and every tag against itself.
 #[test]
 fn the_messy_fixture_agrees_with_git_numstat_pair_by_pair() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let releases = kbrel::messy::history(&kbrel::messy::MessySpec::default());
-    kbrel::git::write_history(dir, &kbrel::messy::commits(&releases)).unwrap();
-    fs::write(dir.join("kbrel.toml"), kbrel::messy::config_toml()).unwrap();
+    let releases = kbrel_synth::messy::history(&kbrel_synth::messy::MessySpec::default());
+    kbrel_synth::repo::write_history(dir, &kbrel_synth::messy::commits(&releases)).unwrap();
+    fs::write(dir.join("kbrel.toml"), kbrel_synth::messy::config_toml()).unwrap();
     let tags: Vec<String> = releases.iter().map(|r| r.tag.clone()).collect();
     let mut exact = 0;
     for pair in tags.windows(2) {
-        let (e, _) = compare_with_git_in(dir, kbrel::messy::CONTENT_ROOT, &pair[0], &pair[1]);
+        let (e, _) = compare_with_git_in(dir, kbrel_synth::messy::CONTENT_ROOT, &pair[0], &pair[1]);
         exact += e;
     }
     for t in &tags {
@@ -1306,9 +1306,9 @@ fn git_ranges_read_only_what_changed_and_say_what_the_whole_trees_say() {
     // The messy fixture: numbered CJK folders, missing front matter, duplicate urls.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let releases = kbrel::messy::history(&kbrel::messy::MessySpec::default());
-    kbrel::git::write_history(dir, &kbrel::messy::commits(&releases)).unwrap();
-    fs::write(dir.join("kbrel.toml"), kbrel::messy::config_toml()).unwrap();
+    let releases = kbrel_synth::messy::history(&kbrel_synth::messy::MessySpec::default());
+    kbrel_synth::repo::write_history(dir, &kbrel_synth::messy::commits(&releases)).unwrap();
+    fs::write(dir.join("kbrel.toml"), kbrel_synth::messy::config_toml()).unwrap();
     for pair in releases.windows(2) {
         let (whole, changed, _) = whole_and_changed(dir, &pair[0].tag, &pair[1].tag);
         let what = format!("{}..{}", pair[0].tag, pair[1].tag);

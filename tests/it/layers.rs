@@ -1,15 +1,19 @@
-//! The library's floors: every `crate::` path in `src/` points at its own floor or one below,
-//! the modules import one another without cycles, and ARCHITECTURE.md's layer table names
-//! exactly the modules the tree holds. Test code (`#[cfg(test)] mod … { … }`) is exempt: a
-//! module's tests may use anything in the crate.
+//! The library's floors: every `crate::` (and `kbrel_core::`) path in the `src/` of each
+//! workspace crate (kbrel, kbrel-core, kbrel-synth) points at its own floor or one below, the
+//! modules import one another without cycles, and ARCHITECTURE.md's layer table names exactly
+//! the modules the trees hold. Test code (`#[cfg(test)] mod … { … }`) is exempt: a module's
+//! tests may use anything in the crate. Between crates, the dependency graph (`cargo metadata`)
+//! points down too, and kbrel-core reaches no git, compression, network or async crate.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// One row of ARCHITECTURE.md's layer table.
+/// One row of ARCHITECTURE.md's layer table: a floor's modules in one crate (a floor may span
+/// crates: the pure services are kbrel-core's, the others kbrel's).
 #[derive(Debug)]
 struct Floor {
     name: String,
+    krate: String,
     folder: String,
     modules: BTreeSet<String>,
 }
@@ -29,13 +33,14 @@ fn floors(doc: &str) -> Vec<Floor> {
             let cells: Vec<&str> = row.trim().trim_matches('|').split('|').collect();
             assert_eq!(
                 cells.len(),
-                4,
-                "layer table row `{row}`: want | floor | folder | modules | what it is |"
+                5,
+                "layer table row `{row}`: want | floor | crate | folder | modules | what it is |"
             );
             Floor {
                 name: cell(cells[0]),
-                folder: cell(cells[1]),
-                modules: cells[2]
+                krate: cell(cells[1]),
+                folder: cell(cells[2]),
+                modules: cells[3]
                     .split(',')
                     .map(cell)
                     .filter(|m| !m.is_empty())
@@ -281,8 +286,14 @@ struct Import {
 fn imports_only_point_down_and_the_table_is_true() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
-    let floors = floors(&doc);
-    let names: Vec<&str> = floors.iter().map(|f| f.name.as_str()).collect();
+    let rows = floors(&doc);
+    // The floors bottom first (a floor spanning crates has a row per crate, rows adjacent).
+    let mut names: Vec<&str> = Vec::new();
+    for r in &rows {
+        if names.last() != Some(&r.name.as_str()) {
+            names.push(&r.name);
+        }
+    }
     assert_eq!(
         names,
         [
@@ -296,37 +307,76 @@ fn imports_only_point_down_and_the_table_is_true() {
         ],
         "ARCHITECTURE.md's layer table lists the floors bottom first"
     );
+    let floor_index = |name: &str| names.iter().position(|n| *n == name);
     let mut problems = Vec::new();
 
-    // The table names exactly the modules the tree holds.
-    let src = root.join("src");
-    let mut on_disk: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
-            let folder = format!("src/{name}/");
-            if !floors.iter().any(|f| f.folder == folder) {
-                problems.push(format!(
-                    "{folder} is not a floor of ARCHITECTURE.md's layer table"
-                ));
-            }
-            for m in std::fs::read_dir(&path).unwrap() {
-                let m = m.unwrap().file_name().to_string_lossy().into_owned();
-                if m != "mod.rs" {
-                    on_disk
-                        .entry(folder.clone())
-                        .or_default()
-                        .insert(m.trim_end_matches(".rs").to_string());
-                }
-            }
-        } else if name != "lib.rs" {
+    // Each crate's `src/` (the folder before `src/` in its rows' folders).
+    let mut crates: BTreeMap<&str, PathBuf> = BTreeMap::new();
+    for r in &rows {
+        let dir = r
+            .folder
+            .strip_suffix('/')
+            .and_then(|f| f.rsplit_once('/'))
+            .map(|(d, _)| d)
+            .unwrap_or_else(|| {
+                panic!(
+                    "layer table: folder `{}` is not <crate>/src/<floor>/",
+                    r.folder
+                )
+            });
+        let src = root.join(dir);
+        if let Some(other) = crates.insert(&r.krate, src.clone())
+            && other != src
+        {
             problems.push(format!(
-                "src/{name}: every module lives in a floor's folder (see ARCHITECTURE.md's layer table)"
+                "layer table: crate {} has two src folders",
+                r.krate
             ));
         }
     }
-    for f in &floors {
+    assert_eq!(
+        crates.keys().copied().collect::<Vec<_>>(),
+        ["kbrel", "kbrel-core", "kbrel-synth"],
+        "the layer table's crates"
+    );
+
+    // The table names exactly the modules the trees hold.
+    let rel_of = |path: &Path| {
+        path.strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
+    let mut on_disk: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for src in crates.values() {
+        for entry in std::fs::read_dir(src).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                let folder = format!("{}/", rel_of(&path));
+                if !rows.iter().any(|f| f.folder == folder) {
+                    problems.push(format!(
+                        "{folder} is not a floor of ARCHITECTURE.md's layer table"
+                    ));
+                }
+                for m in std::fs::read_dir(&path).unwrap() {
+                    let m = m.unwrap().file_name().to_string_lossy().into_owned();
+                    if m != "mod.rs" {
+                        on_disk
+                            .entry(folder.clone())
+                            .or_default()
+                            .insert(m.trim_end_matches(".rs").to_string());
+                    }
+                }
+            } else if name != "lib.rs" {
+                problems.push(format!(
+                    "{}: every module lives in a floor's folder (see ARCHITECTURE.md's layer table)",
+                    rel_of(&path)
+                ));
+            }
+        }
+    }
+    for f in &rows {
         let disk = on_disk.remove(&f.folder).unwrap_or_default();
         for m in disk.difference(&f.modules) {
             problems.push(format!(
@@ -342,44 +392,43 @@ fn imports_only_point_down_and_the_table_is_true() {
         }
     }
 
-    // Every `crate::`/`super::` path of the library against the floors.
-    let floor_of_module: BTreeMap<&str, usize> = floors
+    // Every `crate::`/`super::` path of the libraries (and `kbrel_core::` path of the crates
+    // above it) against the floors.
+    let floor_of_module: BTreeMap<&str, usize> = rows
         .iter()
-        .enumerate()
-        .flat_map(|(i, f)| f.modules.iter().map(move |m| (m.as_str(), i)))
+        .flat_map(|f| {
+            let i = floor_index(&f.name).unwrap();
+            f.modules.iter().map(move |m| (m.as_str(), i))
+        })
         .collect();
-    let floor_index = |name: &str| floors.iter().position(|f| f.name == name);
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    for src in crates.values() {
+        rust_files(src, &mut files);
+    }
     files.sort();
     let mut imports = Vec::new();
     for path in &files {
-        let rel = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        let parts: Vec<&str> = rel.split('/').collect();
-        // src/<floor folder>/<module>[.rs|/…]
-        if parts.len() < 3 || parts[1] == "bin" || parts[2] == "mod.rs" {
-            continue;
-        }
-        let Some(from_floor) = floors
-            .iter()
-            .position(|f| f.folder == format!("src/{}/", parts[1]))
-        else {
+        let rel = rel_of(path);
+        // <crate>/src/<floor folder>/<module>[.rs|/…]
+        let Some(row) = rows.iter().find(|f| rel.starts_with(&f.folder)) else {
             continue;
         };
-        let module = parts[2].trim_end_matches(".rs").to_string();
-        let at_module_root = parts.len() == 3 || (parts.len() == 4 && parts[3] == "mod.rs");
+        let from_floor = floor_index(&row.name).unwrap();
+        let parts: Vec<&str> = rel[row.folder.len()..].split('/').collect();
+        if row.name == "binary" || parts[0] == "mod.rs" {
+            continue;
+        }
+        let module = parts[0].trim_end_matches(".rs").to_string();
+        let at_module_root = parts.len() == 1 || (parts.len() == 2 && parts[1] == "mod.rs");
         let code = without_test_modules(&code_only(&std::fs::read_to_string(path).unwrap()));
         let mut named = paths_after(&code, "crate::");
+        named.extend(paths_after(&code, "kbrel_core::"));
         if at_module_root {
             // `super::x` from a module's root file names a sibling on the same floor.
             named.extend(
                 paths_after(&code, "super::")
                     .into_iter()
-                    .filter(|(_, p)| floors[from_floor].modules.contains(&p[0])),
+                    .filter(|(_, p)| row.modules.contains(&p[0])),
             );
         }
         for (line, p) in named {
@@ -405,7 +454,7 @@ fn imports_only_point_down_and_the_table_is_true() {
         if i.to.0 > i.from.0 {
             problems.push(format!(
                 "{}:{}: `crate::{}` runs up a floor: {} (floor {}) imports {} (floor {}); layers only point down: {chain}",
-                i.file, i.line, i.path, i.from.1, floors[i.from.0].name, i.to.1, floors[i.to.0].name
+                i.file, i.line, i.path, i.from.1, names[i.from.0], i.to.1, names[i.to.0]
             ));
         }
     }
@@ -445,10 +494,15 @@ fn imports_only_point_down_and_the_table_is_true() {
         problems.len(),
         problems.join("\n")
     );
-    // The check saw the library: a floor test that reads nothing passes vacuously.
+    // The check saw each library: a floor test that reads nothing passes vacuously.
+    for (krate, src) in &crates {
+        let dir = format!("{}/", rel_of(src));
+        let n = imports.iter().filter(|i| i.file.starts_with(&dir)).count();
+        assert!(n >= 5, "only {n} crate paths found in {krate}'s {dir}");
+    }
     assert!(
         imports.len() > 100,
-        "only {} crate paths found in src/",
+        "only {} crate paths found",
         imports.len()
     );
 }
@@ -638,6 +692,144 @@ fn the_length_scanner_counts_signature_to_closing_brace() {
     assert_eq!(long_functions(&code, 153), vec![]);
     let counted: Vec<String> = long_functions(&code, 0).into_iter().map(|f| f.0).collect();
     assert_eq!(counted, ["short", "long", "exact"]);
+}
+
+/// The crates point down too: kbrel-core depends on no kbrel crate and, through its whole
+/// dependency graph, on no git, compression, HTTP, async or object-store crate; kbrel-synth
+/// depends on kbrel-core, never on kbrel; kbrel has kbrel-synth as a dev-dependency only.
+/// Read from `cargo metadata`'s resolved graph (normal and build edges; dev edges do not link
+/// into a library).
+#[test]
+fn crates_point_down_and_kbrel_core_stays_pure() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The host's graph only: other platforms' crates may not be downloaded, and offline they
+    // cannot be.
+    let rustc =
+        std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .arg("-vV")
+            .output()
+            .unwrap();
+    let host = String::from_utf8(rustc.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names the host");
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline", "--locked"])
+        .args(["--filter-platform", &host])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name_of: BTreeMap<&str, &str> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    let id_of = |name: &str| {
+        let ids: Vec<&str> = name_of
+            .iter()
+            .filter(|(_, n)| **n == name)
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(ids.len(), 1, "one package {name}: {ids:?}");
+        ids[0]
+    };
+    // Package id → the ids it links (normal or build dependencies).
+    let mut links: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut dev: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for node in meta["resolve"]["nodes"].as_array().unwrap() {
+        let id = node["id"].as_str().unwrap();
+        for d in node["deps"].as_array().unwrap() {
+            let kinds: Vec<&serde_json::Value> = d["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| &k["kind"])
+                .collect();
+            let pkg = d["pkg"].as_str().unwrap();
+            if kinds
+                .iter()
+                .any(|k| k.is_null() || k.as_str() == Some("build"))
+            {
+                links.entry(id).or_default().push(pkg);
+            } else {
+                dev.entry(id).or_default().push(pkg);
+            }
+        }
+    }
+    let closure = |name: &str| -> BTreeSet<&str> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![id_of(name)];
+        while let Some(id) = todo.pop() {
+            for &d in links.get(id).into_iter().flatten() {
+                if seen.insert(d) {
+                    todo.push(d);
+                }
+            }
+        }
+        seen.into_iter().map(|id| name_of[id]).collect()
+    };
+    let impure = [
+        "git2",
+        "libgit2-sys",
+        "flate2",
+        "kbrel-deflate",
+        "hyper",
+        "hyper-util",
+        "tokio",
+        "ureq",
+        "reqwest",
+        "object_store",
+        "tar",
+        "kbrel",
+        "kbrel-synth",
+    ];
+    let core = closure("kbrel-core");
+    let found: Vec<&str> = impure
+        .iter()
+        .copied()
+        .filter(|c| core.contains(c))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "kbrel-core must stay pure, but its dependency graph holds {found:?}"
+    );
+    // The check reads a real graph: kbrel-core's own crates are in it, and kbrel's holds the
+    // crates kbrel-core must not (so the check above can fail).
+    for c in ["serde", "semver", "rayon", "similar"] {
+        assert!(core.contains(c), "kbrel-core's graph lacks {c}: {core:?}");
+    }
+    let kbrel = closure("kbrel");
+    for c in [
+        "kbrel-core",
+        "git2",
+        "flate2",
+        "tokio",
+        "hyper",
+        "ureq",
+        "object_store",
+    ] {
+        assert!(kbrel.contains(c), "kbrel's graph lacks {c}");
+    }
+    let synth = closure("kbrel-synth");
+    assert!(synth.contains("kbrel-core"));
+    assert!(
+        !synth.contains("kbrel"),
+        "kbrel-synth must not depend on kbrel (kbrel's unit tests use it)"
+    );
+    assert!(
+        !kbrel.contains("kbrel-synth"),
+        "kbrel links kbrel-synth: the generators belong off the release path (dev-dependency)"
+    );
+    assert!(dev[id_of("kbrel")].contains(&id_of("kbrel-synth")));
 }
 
 /// The viewer (`src/operations/web/`) shows a registry: everything it says comes from the

@@ -1262,6 +1262,7 @@ fn library_sync_reports_progress_and_refuses_a_dry_run_write() {
     let (_tmp, cache) = new_cache();
     let opts = |version: Option<&str>, dry_run: bool| kbrel::sync::SyncOptions {
         max_document_size: kbrel::sync::DEFAULT_MAX_DOCUMENT_SIZE,
+        max_asset_size: kbrel::sync::DEFAULT_MAX_ASSET_SIZE,
         from: fx.kb.registry().display().to_string(),
         version: version.map(String::from),
         langs: None,

@@ -721,3 +721,79 @@ fn pages_in_headless_chromium() {
         );
     }
 }
+
+/// The viewer serves a release's assets at `/v/<version>/<path>` from the registry's blobs with
+/// the content type of their extension, and shows them: in headless Chromium, a document's
+/// relatively linked images load on its page (naturalWidth > 0, the published pixels), and the
+/// diff page shows a changed image old and new side by side, both loaded
+/// (`tests/web/assets.mjs`).
+#[test]
+fn assets_show_in_headless_chromium() {
+    let kb = crate::assets::kb_with_images();
+    kb.publish(&["1.0.0", "--date", DATE_1]).success();
+    let new = crate::assets::png(40, 30, 7);
+    kb.write("images/arch.png", &new);
+    kb.publish(&["1.1.0", "--date", DATE_2]).success();
+    let server = Serve::start(&kb.registry(), &[]);
+    // Over HTTP: the bytes of each version, typed, never sniffed.
+    for (path, bytes) in [
+        ("/v/1.1.0/images/arch.png", new.clone()),
+        ("/v/1.0.0/images/arch.png", crate::assets::png(40, 30, 1)),
+        (
+            "/v/latest/en/guide/img/setup.png",
+            crate::assets::png(16, 16, 2),
+        ),
+    ] {
+        let r = get(&server, path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some("image/png"), "{path}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(r.body, bytes, "{path}");
+    }
+    let r = get(&server, "/v/1.1.0/downloads/agent.bin", &[]);
+    assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(get(&server, "/v/1.1.0/images/missing.png", &[]).status, 404);
+    assert_eq!(get(&server, "/v/9.9.9/images/arch.png", &[]).status, 404);
+    // The registry's own files are never shadowed.
+    let m = get(&server, "/v/1.1.0/manifest.json", &[]);
+    assert_eq!(m.header("content-type"), Some("application/json"));
+
+    let Some((chromium, pw)) = browser_tools() else {
+        return;
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let artifacts = root.join("target/test-artifacts/web");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let out = Command::new("node")
+        .arg(root.join("tests/web/assets.mjs"))
+        .env("BASE_URL", format!("http://{}", server.addr))
+        .env("CHROMIUM", &chromium)
+        .env("PLAYWRIGHT_DIR", &pw)
+        .env("ARTIFACTS", &artifacts)
+        .env("USER_DATA_DIR", profile.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "tests/web/assets.mjs failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("assets: all checks passed"), "{stdout}");
+    for shot in ["doc-image.png", "diff-assets.png"] {
+        let p = artifacts.join(shot);
+        assert!(
+            p.metadata().is_ok_and(|m| m.len() > 500),
+            "screenshot {}",
+            p.display()
+        );
+    }
+}

@@ -45,7 +45,7 @@ try {
     onProgress: args.json ? undefined : (p) => process.stderr.write(`\rfetched ${p.done}/${p.total}`),
   });
   if (args.json) console.log(JSON.stringify(report, null, 2));
-  else console.log(`${report.name}@${report.version}: ${report.upToDate ? "up to date" : `${report.documentsFetched} documents fetched`} (${report.requests} requests, ${report.bytesOnWire} bytes on the wire)`);
+  else console.log(`${report.name}@${report.version}: ${report.upToDate ? "up to date" : `${report.documentsFetched} documents${report.assetsFetched ? ` and ${report.assetsFetched} assets` : ""} fetched`} (${report.requests} requests, ${report.bytesOnWire} bytes on the wire)`);
 } catch (e) {
   if (e instanceof KbrelError) {
     // With --json, the failure as data first, in the shape of `kbrel sync --json`.

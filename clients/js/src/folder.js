@@ -2,10 +2,12 @@
 // `kbrel sync` and this client can update each other's caches.
 //
 //   <dir>/<lang>/…                       symlinks to .kbrel/current/<lang>
+//   <dir>/images/…                       the same for the first component of each other asset path
 //   <dir>/.kbrel/state.json              format, source, index_etag, highest_sequence, trusted_keys
 //   <dir>/.kbrel/index.json              the last accepted index
 //   <dir>/.kbrel/objects/<aa>/<rest>     verified document bytes, content-addressed
-//   <dir>/.kbrel/trees/<id>/             one complete version: <lang>/<path> + tree.json
+//   <dir>/.kbrel/trees/<id>/             one complete version: <lang>/<path>, assets at their
+//                                        content-root paths, tree.json
 //   <dir>/.kbrel/current                 symlink to trees/<id>, replaced by rename (the switch)
 //   <dir>/.kbrel/manifests/<sha256>.json this client's copy of the manifest (keys, titles);
 //                                        kbrel sync leaves it alone
@@ -15,6 +17,9 @@ import * as fsSync from "node:fs";
 import { join, dirname } from "node:path";
 
 import { CACHE_FORMAT, KbrelError, canonicalJson } from "./index.js";
+
+const utf8 = new TextEncoder();
+const compareUtf8 = (a, b) => Buffer.compare(Buffer.from(utf8.encode(a)), Buffer.from(utf8.encode(b)));
 
 const META = ".kbrel";
 const GC_PREFIX = ".gc-";
@@ -130,7 +135,9 @@ export class FolderStore {
     if (b) return new Uint8Array(b);
     const tree = await this.currentTree();
     const d = tree?.documents.find((x) => x.sha256 === sha);
-    return d ? new Uint8Array(await fs.readFile(join(p, d.lang, d.path))) : null;
+    if (d) return new Uint8Array(await fs.readFile(join(p, d.lang, d.path)));
+    const a = tree?.assets?.find((x) => x.sha256 === sha);
+    return a ? new Uint8Array(await fs.readFile(join(p, a.path))) : null;
   }
 
   async putObject(sha, bytes) {
@@ -169,19 +176,24 @@ export class FolderStore {
     const treeBytes = canonicalJson(tree);
     const id = sha256(treeBytes).slice(0, 16);
     const finalDir = join(trees, id);
+    // Every file of the tree: documents at <lang>/<path>, assets at their content-root path.
+    const files = [
+      ...tree.documents.map((d) => ({ path: join(d.lang, d.path), sha256: d.sha256, size: d.size })),
+      ...(tree.assets ?? []),
+    ];
     const reusable = (await fs.readFile(join(finalDir, "tree.json")).catch(() => null))?.equals(Buffer.from(treeBytes))
-      && tree.documents.every((d) => {
-        const m = fsSync.lstatSync(join(finalDir, d.lang, d.path), { throwIfNoEntry: false });
+      && files.every((d) => {
+        const m = fsSync.lstatSync(join(finalDir, d.path), { throwIfNoEntry: false });
         return m !== undefined && m.isFile() && m.size === d.size;
       });
     if (!reusable) {
       const tmp = join(trees, `${id}.tmp-${tag()}`);
       await fs.rm(tmp, { recursive: true, force: true });
-      const dirs = [...new Set(tree.documents.map((d) => dirname(join(tmp, d.lang, d.path))))];
+      const dirs = [...new Set(files.map((d) => dirname(join(tmp, d.path))))];
       for (const dir of dirs) fsSync.mkdirSync(dir, { recursive: true });
       // Synchronous links, like hasObject: one system call each, no thread-pool round trip.
-      for (const d of tree.documents) {
-        const dest = join(tmp, d.lang, d.path);
+      for (const d of files) {
+        const dest = join(tmp, d.path);
         try { fsSync.linkSync(this.objectPath(d.sha256), dest); } catch { fsSync.copyFileSync(this.objectPath(d.sha256), dest); }
       }
       await writeAtomic(join(tmp, "tree.json"), treeBytes);
@@ -194,14 +206,18 @@ export class FolderStore {
       await fs.rename(tmp, finalDir);
       await fsyncPath(trees);
     }
-    for (const l of tree.languages) await this.langLink(l, false);
+    // The links: each language, then the first component of each other asset path.
+    const roots = [...tree.languages];
+    const others = new Set((tree.assets ?? []).map((a) => a.path.split("/")[0]).filter((r) => !roots.includes(r)));
+    roots.push(...[...others].sort(compareUtf8));
+    for (const l of roots) await this.langLink(l, false);
     // The switch: one rename of the `current` symlink.
     const tmpLink = join(this.meta, `current.tmp-${tag()}`);
     await fs.rm(tmpLink, { force: true });
     await fs.symlink(join("trees", id), tmpLink);
     await fs.rename(tmpLink, join(this.meta, "current"));
     await fsyncPath(this.meta);
-    for (const l of tree.languages) await this.langLink(l, true);
+    for (const l of roots) await this.langLink(l, true);
     await this.commitIndex(state, indexBytes);
     await this.gc(id, tree);
   }
@@ -224,7 +240,7 @@ export class FolderStore {
       const trash = join(trees, `${GC_PREFIX}${name}-${tag()}`);
       if (await fs.rename(p, trash).then(() => true, () => false)) await fs.rm(trash, { recursive: true, force: true });
     }
-    const wanted = new Set(tree.documents.map((d) => d.sha256));
+    const wanted = new Set([...tree.documents, ...(tree.assets ?? [])].map((d) => d.sha256));
     const objects = join(this.meta, "objects");
     for (const a of await fs.readdir(objects).catch(() => [])) {
       for (const b of await fs.readdir(join(objects, a)).catch(() => [])) {

@@ -17,6 +17,8 @@ export type Refusal =
   | { reason: "missing-document"; url: string; lang: string; path: string }
   | { reason: "hash-mismatch"; url: string; expected: string; actual: string }
   | { reason: "wrong-content"; url: string; lang: string; path: string; expected: string; actual: string }
+  | { reason: "missing-asset"; url: string; path: string }
+  | { reason: "wrong-asset-content"; url: string; path: string; expected: string; actual: string }
   | { reason: "unsigned"; url: string; signature_url: string }
   | { reason: "signature"; url: string; problem: string; key?: string; index_sha256?: string; message?: string; found?: number | null }
   | { reason: "expired"; url: string; expires: string }
@@ -142,6 +144,8 @@ export interface UpdateReport {
   upToDate: boolean;
   changes: Record<string, { added: number; updated: number; removed: number }>;
   documentsFetched: number;
+  /** Assets (images, PDFs…) downloaded. */
+  assetsFetched: number;
   requests: number;
   /**
    * As received: the Content-Length of gzip-encoded responses. A server that compresses on the
@@ -187,6 +191,8 @@ export class Docs {
   list(lang?: string | null): Promise<DocInfo[]>;
   /** By key (as in the bundles) or by path; null when the version has no such document. */
   get(lang: string, keyOrPath: string): Promise<Doc | null>;
+  /** An asset's bytes by its content-root path (`images/arch.png`), verified; null if absent. */
+  asset(path: string): Promise<Uint8Array | null>;
   close(): Promise<void>;
 }
 

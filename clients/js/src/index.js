@@ -345,7 +345,60 @@ export function parseManifest(bytes, url) {
     if (!isSha(d.sha256)) throw bad(`manifest lists an invalid sha256 \`${d.sha256}\` for \`${d.path}\``);
     if (!Number.isSafeInteger(d.size) || d.size < 0) throw bad(`manifest lists an invalid size for \`${d.path}\``);
   }
+  if (m.assets !== undefined && !Array.isArray(m.assets)) throw bad("manifest has invalid assets");
+  for (const a of m.assets ?? []) {
+    if (!a || !isSafePath(a.path)) throw bad(`manifest lists an unsafe asset path \`${a?.path}\``);
+    if (!isSha(a.sha256)) throw bad(`manifest lists an invalid sha256 \`${a.sha256}\` for asset \`${a.path}\``);
+    if (!Number.isSafeInteger(a.size) || a.size < 0) throw bad(`manifest lists an invalid size for asset \`${a.path}\``);
+  }
   return m;
+}
+
+/** Whether a tree of the `kept` languages holds the asset at `path` (as kbrel sync decides):
+ * every asset but those below the folder of a release language that is not kept. */
+export function keepsAsset(path, release, kept) {
+  const first = path.split("/")[0];
+  return !(path.includes("/") && release.includes(first) && !kept.includes(first));
+}
+
+/** The held tree's assets with a diff's asset changes applied (those below a language folder
+ * the tree does not hold left out), by path; null when a change does not apply to them. */
+function applyAssetChanges(current, release, changes) {
+  if (!Array.isArray(changes)) return null;
+  const held = new Map((current.assets ?? []).map((a) => [a.path, { ...a }]));
+  const mine = changes.filter((c) => typeof c?.path === "string" && keepsAsset(c.path, release, current.languages));
+  for (const c of mine) {
+    if (!["added", "modified", "removed"].includes(c.status)) return null;
+    if (c.status === "added") continue;
+    if (held.get(c.path)?.sha256 !== c.old_sha256) return null;
+    held.delete(c.path);
+  }
+  for (const c of mine) {
+    if (c.status === "removed") continue;
+    if (held.has(c.path) || !isSha(c.new_sha256) || !Number.isSafeInteger(c.new_size)) return null;
+    held.set(c.path, { path: c.path, sha256: c.new_sha256, size: c.new_size });
+  }
+  return [...held.values()].sort((a, b) => compareUtf8(a.path, b.path));
+}
+
+/** The problem with a tree's asset paths, or null: an asset must be a new file of the tree
+ * (not `tree.json`, not below `.kbrel`, not a document, not a folder of another file). */
+function assetPathProblem(docs, assets) {
+  const files = new Set(docs.map((d) => `${d.lang}/${d.path}`));
+  for (const a of assets) {
+    if (!isSafePath(a.path) || !isSha(a.sha256) || !Number.isSafeInteger(a.size) || a.path === "tree.json" || a.path.split("/")[0] === ".kbrel" || files.has(a.path)) {
+      return `it lists the asset path \`${a.path}\`, which cannot be a file of the cache`;
+    }
+    files.add(a.path);
+  }
+  for (const f of files) {
+    const parts = f.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const folder = parts.slice(0, i).join("/");
+      if (files.has(folder)) return `\`${folder}\` is listed as a file and as a folder`;
+    }
+  }
+  return null;
 }
 
 /** `blobs/sha256/<aa>/<rest>`. */
@@ -572,7 +625,7 @@ export class MemoryStore {
   async commit({ tree, state, indexBytes }) {
     this.tree = structuredClone(tree);
     await this.commitIndex(state, indexBytes);
-    const keep = new Set(tree.documents.map((d) => d.sha256));
+    const keep = new Set([...tree.documents, ...(tree.assets ?? [])].map((d) => d.sha256));
     for (const k of this.objects.keys()) if (!keep.has(k)) this.objects.delete(k);
     for (const k of this.manifests.keys()) if (k !== tree.manifest_sha256 && k !== `derived-${tree.manifest_sha256}`) this.manifests.delete(k);
   }
@@ -643,7 +696,7 @@ export class IndexedDbStore {
     await idbDone(tx);
     // After the switch: drop what the new tree does not reference (a crash here only leaves
     // garbage, which the next commit removes).
-    const keep = new Set(tree.documents.map((d) => d.sha256));
+    const keep = new Set([...tree.documents, ...(tree.assets ?? [])].map((d) => d.sha256));
     keep.add("manifest:" + tree.manifest_sha256);
     keep.add("manifest:derived-" + tree.manifest_sha256);
     const keys = await idbReq(this.db.transaction("objects").objectStore("objects").getAllKeys());
@@ -789,6 +842,7 @@ export class Docs {
       delta: false,
       changes: {},
       documentsFetched: 0,
+      assetsFetched: 0,
       requests: 0,
       bytesOnWire: 0,
       bytesDecoded: 0,
@@ -827,6 +881,7 @@ export class Docs {
     // 4. The delta (diff.json against the version held) when it applies, else the manifest,
     //    verified against the index.
     let docs = null;
+    let assets = [];
     let info = null; // the new version's documents with keys and titles, for get()
     let languages;
     let mBytes = null;
@@ -837,7 +892,7 @@ export class Docs {
       && deltaLangs.length === heldLangs.length && deltaLangs.every((l) => heldLangs.includes(l) && newLangs.includes(l))) {
       const d = await this.fetchDelta(http, chosen, current, index);
       if (d) {
-        ({ docs, info } = d);
+        ({ docs, info, assets } = d);
         languages = [...heldLangs];
         report.delta = true;
       }
@@ -863,6 +918,12 @@ export class Docs {
         if (listed.has(k)) throw new FormatError(`refusing ${mUrl}: it lists \`${k}\` twice; the cache was not changed`, { url: mUrl, refusal: { reason: "listed-twice", url: mUrl, lang: d.lang, path: d.path } });
         listed.add(k);
       }
+      assets = (m.assets ?? [])
+        .filter((a) => keepsAsset(a.path, m.languages, languages))
+        .map((a) => ({ path: a.path, sha256: a.sha256, size: a.size }))
+        .sort((a, b) => compareUtf8(a.path, b.path));
+      const problem = assetPathProblem(docs, assets);
+      if (problem) throw new FormatError(`refusing ${mUrl}: ${problem}; nothing was fetched`, { url: mUrl });
       info = m;
     }
 
@@ -887,7 +948,7 @@ export class Docs {
     // 6. Fetch what the store lacks: bounded parallelism, every byte verified.
     const unique = [];
     const seen = new Set();
-    for (const d of docs) {
+    for (const d of [...docs, ...assets.map((a) => ({ ...a, asset: true }))]) {
       if (seen.has(d.sha256)) continue;
       seen.add(d.sha256);
       unique.push(d);
@@ -905,6 +966,7 @@ export class Docs {
           const bytes = await this.fetchBlob(http, d);
           sizes.set(d.sha256, bytes.length);
           await store.putObject(d.sha256, bytes);
+          if (d.asset) report.assetsFetched++;
           done++;
           onProgress?.({ done, total, lang: d.lang, path: d.path });
         } catch (e) {
@@ -915,7 +977,7 @@ export class Docs {
     await Promise.all(Array.from({ length: Math.min(this.parallel, Math.max(1, missing.length)) }, worker));
     if (failed) throw failed;
     http.checkAbort();
-    report.documentsFetched = done;
+    report.documentsFetched = done - report.assetsFetched;
 
     // 7. The switch: the new tree, state and index in one step.
     // Sizes a delta does not carry come from the verified bytes.
@@ -931,6 +993,8 @@ export class Docs {
       languages: [...languages],
       documents: docs.map((d) => ({ lang: d.lang, path: d.path, sha256: d.sha256, size: d.size })),
     };
+    // Absent without assets, as kbrel sync writes tree.json.
+    if (assets.length) tree.assets = assets;
     if (mBytes) await store.putManifest(chosen.manifest.sha256, mBytes);
     else await store.putManifest(`derived-${chosen.manifest.sha256}`, canonicalJson(info));
     state.source = from;
@@ -1004,21 +1068,32 @@ export class Docs {
         return { lang: d.lang, path: d.path, key: m?.key ?? d.path.replace(/\.md$/, ""), title: m?.title ?? null, url: m?.url ?? null, sha256: d.sha256 };
       }),
     };
-    return { docs: list, info };
+    // A tree synced without assets (an older client) may not hold what the diff changes:
+    // the manifest is read instead.
+    const assets = applyAssetChanges(current, Object.keys(chosen.summary ?? {}), diff.assets ?? []);
+    if (!assets || assetPathProblem(list, assets)) return null;
+    return { docs: list, info, assets };
   }
 
   async fetchBlob(http, d) {
     const rel = blobPath(d.sha256);
     const url = http.url(rel);
+    const what = d.asset ? `asset ${d.path}` : `${d.lang}/${d.path}`;
     // A document from a delta has no size yet: the limit is then DELTA_BLOB_LIMIT.
     const limit = d.size === null ? DELTA_BLOB_LIMIT : Math.max(1024, d.size + 1024);
     for (let attempt = 0; ; attempt++) {
       const r = await http.get(rel, { limit });
-      if (r.status !== 200) throw new FetchError(`${url} is missing (document ${d.lang}/${d.path})`, { url, status: r.status, refusal: { reason: "missing-document", url, lang: d.lang, path: d.path } });
+      if (r.status !== 200) {
+        const refusal = d.asset ? { reason: "missing-asset", url, path: d.path } : { reason: "missing-document", url, lang: d.lang, path: d.path };
+        throw new FetchError(`${url} is missing (${d.asset ? "" : "document "}${what})`, { url, status: r.status, refusal });
+      }
       const actual = await sha256Hex(r.bytes);
       if (actual === d.sha256) return r.bytes;
       if (attempt >= 1) {
-        throw new IntegrityError(`refusing ${url}: wrong content for ${d.lang}/${d.path}: expected sha256 ${d.sha256}, got ${actual}; the cache was not switched`, { url, expected: d.sha256, actual, refusal: { reason: "wrong-content", url, lang: d.lang, path: d.path, expected: d.sha256, actual } });
+        const refusal = d.asset
+          ? { reason: "wrong-asset-content", url, path: d.path, expected: d.sha256, actual }
+          : { reason: "wrong-content", url, lang: d.lang, path: d.path, expected: d.sha256, actual };
+        throw new IntegrityError(`refusing ${url}: wrong content for ${what}: expected sha256 ${d.sha256}, got ${actual}; the cache was not switched`, { url, expected: d.sha256, actual, refusal });
       }
     }
   }
@@ -1112,6 +1187,20 @@ export class Docs {
     const text = utf8(bytes);
     const { meta, body, frontMatter } = splitFrontMatter(text);
     return { lang, key: d.key, path: d.path, title: d.title ?? meta.title ?? null, meta, markdown: body, frontMatter, text };
+  }
+
+  /**
+   * One asset of the current version by its content-root path (`images/arch.png`, as listed in
+   * the manifest): its bytes, checked against its sha256 again on read, or null.
+   */
+  async asset(path) {
+    const a = this.tree?.assets?.find((x) => x.path === path);
+    if (!a) return null;
+    const bytes = await this.store.getObject(a.sha256);
+    if (!bytes) throw new KbrelError("store", `asset ${path} (sha256 ${a.sha256}) is missing from the store`);
+    const actual = await sha256Hex(bytes);
+    if (actual !== a.sha256) throw new IntegrityError(`asset ${path} in the store does not match sha256 ${a.sha256} (got ${actual})`, { expected: a.sha256, actual });
+    return bytes;
   }
 
   async close() {

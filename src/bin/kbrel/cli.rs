@@ -704,6 +704,10 @@ pub struct SyncArgs {
     /// is fetched (downloads stream to disk: memory does not grow with it)
     #[arg(long, default_value_t = kbrel::sync::DEFAULT_MAX_DOCUMENT_SIZE, value_name = "BYTES")]
     pub max_document_size: u64,
+    /// Refuse a release whose manifest claims an asset (image, PDF, video…) larger than
+    /// BYTES, before anything is fetched (assets stream to disk too)
+    #[arg(long, default_value_t = kbrel::sync::DEFAULT_MAX_ASSET_SIZE, value_name = "BYTES")]
+    pub max_asset_size: u64,
     /// Give up one HTTP attempt (body included) after SECS seconds; a stalled transfer is
     /// retried 3 times, so it fails after at most 4 x SECS seconds plus back-off
     #[arg(long, default_value_t = 60, value_name = "SECS")]

@@ -1446,6 +1446,7 @@ fn sync(g: &Global, args: SyncArgs) -> Result<u8> {
         // Every 10 s, or three times per attempt for a shorter --timeout.
         stall_report: Duration::from_secs(10).min(Duration::from_secs(args.timeout.max(1)) / 3),
         max_document_size: args.max_document_size,
+        max_asset_size: args.max_asset_size,
     };
     let bar = (std::io::stderr().is_terminal() && !g.quiet && !args.json).then(|| {
         let b = indicatif::ProgressBar::new(0);

@@ -1324,8 +1324,13 @@ pub fn sync(
     };
     let _ = writeln!(
         s,
-        "  fetched {} document(s), {} bytes{wire} in {} request(s){}",
+        "  fetched {} document(s){}, {} bytes{wire} in {} request(s){}",
         r.documents_fetched,
+        if r.assets_fetched > 0 {
+            format!(" and {} asset(s)", r.assets_fetched)
+        } else {
+            String::new()
+        },
         r.bytes_fetched,
         r.requests,
         if r.delta {

@@ -353,6 +353,9 @@ pub fn diff_page(
     if shown.is_empty() {
         m.push_str("<p>No document changed.</p>\n");
     }
+    if page == 1 {
+        asset_section(&mut m, &c.old, new, fv, tv);
+    }
     let cx = GroupContext {
         reg,
         languages: &languages,

@@ -13,6 +13,8 @@
 //!   `/diff/<from>...<to>.patch` is the same diff as a unified patch (`text/x-diff`);
 //! - `/v/<version>/`: the documents of a version; `/v/<version>/<lang>/<path>`: one document
 //!   rendered from markdown (raw HTML escaped, unsafe link schemes dropped);
+//!   `/v/<version>/<asset path>`: an asset of the version ([`asset_at`], served by the server
+//!   from its blob with the content type of its extension), so relative image links work;
 //! - `/status`: translation status of the latest version after the published history, with the
 //!   source changes each outdated translation has not absorbed;
 //! - `/assets/kbrel.css`, `/assets/kbrel.js`.
@@ -42,6 +44,7 @@ mod documents;
 mod helpers;
 mod hunks;
 mod layout;
+mod media;
 mod reads;
 mod status;
 mod versions;
@@ -51,6 +54,7 @@ pub use documents::*;
 pub use helpers::*;
 pub use hunks::*;
 pub use layout::*;
+pub use media::*;
 use reads::*;
 pub use status::*;
 pub use versions::*;
@@ -87,9 +91,24 @@ pub fn security_headers(content_type: &str) -> &'static [(&'static str, &'static
         ("referrer-policy", "no-referrer"),
     ];
     const OTHER: &[(&str, &str)] = &[("x-content-type-options", "nosniff")];
+    const SVG: &[(&str, &str)] = &[
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        ),
+        ("x-content-type-options", "nosniff"),
+    ];
     if content_type == HTML {
         PAGE
-    } else if [CSS_TYPE, JS_TYPE, PATCH_TYPE].contains(&content_type) {
+    } else if content_type == SVG_TYPE {
+        SVG
+    } else if [CSS_TYPE, JS_TYPE, PATCH_TYPE].contains(&content_type)
+        || content_type.starts_with("image/")
+        || content_type.starts_with("video/")
+        || content_type.starts_with("audio/")
+        || content_type == "application/pdf"
+        || content_type == "application/octet-stream"
+    {
         OTHER
     } else {
         &[]

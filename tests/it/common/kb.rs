@@ -8,7 +8,7 @@
 //!   both languages, every tenth in `sub/`), for sync, schema and the JS client;
 //! - [`Kb::small`]: three hand-written documents per language (`intro`, `faq`,
 //!   `guide/setup`), for serve and npm;
-//! - [`Kb::synth`]: two generations of a [`kbrel::synth`] knowledge base, `v1/` and `v2/`
+//! - [`Kb::synth`]: two generations of a [`kbrel_synth::synth`] knowledge base, `v1/` and `v2/`
 //!   (published with `--content`), for the fault tests.
 //!
 //! Content paths are relative to the content root and start with the language (`en/intro.md`).
@@ -119,21 +119,21 @@ impl Kb {
         kb
     }
 
-    /// A [`kbrel::synth`] knowledge base of `docs_per_lang` documents (seed 7) in `v1/` and
-    /// its evolution in `v2/`, with `kbrel.toml` from [`kbrel::synth::config_toml`] (publish a
+    /// A [`kbrel_synth::synth`] knowledge base of `docs_per_lang` documents (seed 7) in `v1/` and
+    /// its evolution in `v2/`, with `kbrel.toml` from [`kbrel_synth::synth::config_toml`] (publish a
     /// generation with `--content <root>/v1`).
     pub fn synth(docs_per_lang: usize) -> Kb {
-        let spec = kbrel::synth::Spec {
+        let spec = kbrel_synth::synth::Spec {
             docs_per_lang,
             seed: 7,
             ..Default::default()
         };
         let kb = Kb::blank("kbrel-synth-test-", "synthetic-kb");
-        let files = kbrel::synth::generate(&spec);
-        let next = kbrel::synth::evolve(&files, &kbrel::synth::EvolveSpec::default());
-        fs::write(kb.config(), kbrel::synth::config_toml(&spec)).expect("write config");
-        kbrel::synth::write_to(&kb.path("v1"), &files).expect("write v1");
-        kbrel::synth::write_to(&kb.path("v2"), &next).expect("write v2");
+        let files = kbrel_synth::synth::generate(&spec);
+        let next = kbrel_synth::synth::evolve(&files, &kbrel_synth::synth::EvolveSpec::default());
+        fs::write(kb.config(), kbrel_synth::synth::config_toml(&spec)).expect("write config");
+        kbrel_synth::synth::write_to(&kb.path("v1"), &files).expect("write v1");
+        kbrel_synth::synth::write_to(&kb.path("v2"), &next).expect("write v2");
         kb
     }
 }

@@ -8,7 +8,7 @@
 //! and runs CMD after each, e.g. to commit and tag it in a git repository.
 //!
 //! `kbrel-synth --messy --out DIR` writes instead a git repository holding the messy knowledge
-//! base of `kbrel::messy` (numbered CJK folders, missing front matter, duplicate urls, MDX
+//! base of `kbrel_synth::messy` (numbered CJK folders, missing front matter, duplicate urls, MDX
 //! components, 50–130 lint errors per release) with one tagged commit per release
 //! (`--releases`, default 14), and an untracked `DIR/kbrel.toml`.
 
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use kbrel::synth::{self, EvolveSpec, Spec};
+use kbrel_synth::synth::{self, EvolveSpec, Spec};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -195,19 +195,20 @@ fn run_messy(cli: &Cli) -> Result<(), String> {
     if cli.releases == 0 {
         return Err("--releases must be at least 1".into());
     }
-    let spec = kbrel::messy::MessySpec {
+    let spec = kbrel_synth::messy::MessySpec {
         seed: cli.seed,
         docs_per_lang: cli
             .docs_per_lang
-            .unwrap_or(kbrel::messy::MessySpec::default().docs_per_lang),
+            .unwrap_or(kbrel_synth::messy::MessySpec::default().docs_per_lang),
         releases: cli.releases,
         non_utf8_release: None,
         changed_pct: cli.changed_pct,
     };
-    let releases = kbrel::messy::history(&spec);
+    let releases = kbrel_synth::messy::history(&spec);
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    kbrel::git::write_history(out, &kbrel::messy::commits(&releases)).map_err(|e| e.to_string())?;
-    std::fs::write(out.join("kbrel.toml"), kbrel::messy::config_toml())
+    kbrel_synth::repo::write_history(out, &kbrel_synth::messy::commits(&releases))
+        .map_err(|e| e.to_string())?;
+    std::fs::write(out.join("kbrel.toml"), kbrel_synth::messy::config_toml())
         .map_err(|e| format!("cannot write kbrel.toml: {e}"))?;
     if !cli.quiet {
         eprintln!(
@@ -363,15 +364,18 @@ mod tests {
             out_s,
         ];
         run(&Cli::try_parse_from(args).unwrap()).unwrap();
-        let repo = kbrel::git::Repo::discover(&out).unwrap();
-        let mut tags: Vec<String> = repo.tags().unwrap().into_iter().map(|t| t.name).collect();
+        let repo = git2::Repository::open(&out).unwrap();
+        let names = repo.tag_names(None).unwrap();
+        let mut tags: Vec<String> = (0..names.len())
+            .map(|i| names.get(i).unwrap().unwrap().to_string())
+            .collect();
         tags.sort();
         assert_eq!(tags.len(), 12);
         assert!(tags.contains(&"v1.0.0".to_string()), "{tags:?}");
-        let cfg = kbrel::config::Config::load(&out.join("kbrel.toml")).unwrap();
-        assert_eq!(cfg.package.name, kbrel::messy::PACKAGE);
+        let cfg = kbrel_core::config::Config::load(&out.join("kbrel.toml")).unwrap();
+        assert_eq!(cfg.package.name, kbrel_synth::messy::PACKAGE);
         // HEAD is checked out: the last release's files are in the work tree.
-        let last = kbrel::messy::history(&kbrel::messy::MessySpec {
+        let last = kbrel_synth::messy::history(&kbrel_synth::messy::MessySpec {
             releases: 12,
             seed: 1,
             ..Default::default()

@@ -26,11 +26,11 @@
 //! # API (for tests and benchmarks)
 //!
 //! ```no_run
-//! use kbrel::messy::{self, MessySpec};
+//! use kbrel_synth::messy::{self, MessySpec};
 //! let spec = MessySpec::default(); // 14 releases, 46 documents per language
 //! let releases = messy::history(&spec); // Vec<Release>: tag, version, time, files
 //! // Files are relative to the repository root (`docs/en/…`, `static/…`, `package.json`).
-//! kbrel::git::write_history(std::path::Path::new("/tmp/kb"), &messy::commits(&releases))
+//! kbrel_synth::repo::write_history(std::path::Path::new("/tmp/kb"), &messy::commits(&releases))
 //!     .unwrap(); // a git repository, one commit and tag per release, HEAD checked out
 //! std::fs::write("/tmp/kb/kbrel.toml", messy::config_toml()).unwrap();
 //! ```
@@ -114,12 +114,12 @@ pub fn config_toml() -> String {
     )
 }
 
-/// The commits [`crate::git::write_history`] writes for these releases (one per release,
+/// The commits [`write_history`](super::repo::write_history) writes for these releases (one per release,
 /// tagged).
-pub fn commits(releases: &[Release]) -> Vec<crate::git::HistoryCommit> {
+pub fn commits(releases: &[Release]) -> Vec<super::repo::HistoryCommit> {
     releases
         .iter()
-        .map(|r| crate::git::HistoryCommit {
+        .map(|r| super::repo::HistoryCommit {
             files: r.files.clone(),
             message: r.message.clone(),
             time: r.time,

@@ -203,11 +203,8 @@ impl Error {
         out
     }
 
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
+    #[doc(hidden)]
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             action,
             path: path.into(),
@@ -215,7 +212,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn corrupt(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+    #[doc(hidden)]
+    pub fn corrupt(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::CorruptRegistry {
             path: path.into(),
             message: message.into(),

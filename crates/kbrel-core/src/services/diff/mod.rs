@@ -229,13 +229,14 @@ fn similarity_bound(a: &LineBag, b: &LineBag) -> u8 {
 /// Added documents (by index) keyed by language and content hash, each claimable once: a
 /// removed document with the same bytes in the same language is a rename. Shared by
 /// [`diff_docs`] and the viewer's pairing when no stored diff fits.
-pub(crate) struct Twins<'a> {
+#[doc(hidden)]
+pub struct Twins<'a> {
     by_content: FastMap<(&'a str, &'a str), Vec<usize>>,
     claimed: Vec<bool>,
 }
 
 impl<'a> Twins<'a> {
-    pub(crate) fn new(added: &[&'a ManifestDoc]) -> Twins<'a> {
+    pub fn new(added: &[&'a ManifestDoc]) -> Twins<'a> {
         let mut by_content: FastMap<(&str, &str), Vec<usize>> = FastMap::default();
         for (i, a) in added.iter().enumerate() {
             by_content
@@ -250,17 +251,17 @@ impl<'a> Twins<'a> {
     }
 
     /// The first unclaimed added document with `doc`'s language and content.
-    pub(crate) fn find(&self, doc: &ManifestDoc) -> Option<usize> {
+    pub fn find(&self, doc: &ManifestDoc) -> Option<usize> {
         self.by_content
             .get(&(doc.lang.as_str(), doc.sha256.as_str()))
             .and_then(|same| same.iter().copied().find(|&i| !self.claimed[i]))
     }
 
-    pub(crate) fn claim(&mut self, i: usize) {
+    pub fn claim(&mut self, i: usize) {
         self.claimed[i] = true;
     }
 
-    pub(crate) fn is_claimed(&self, i: usize) -> bool {
+    pub fn is_claimed(&self, i: usize) -> bool {
         self.claimed[i]
     }
 }

@@ -126,7 +126,7 @@ pub struct Manifest {
     /// Translation drift per non-source language at publish time.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub drift: BTreeMap<String, DriftCounts>,
-    /// The package format of the release's tarball ([`crate::package::FORMAT`]); absent in
+    /// The package format of the release's tarball (`kbrel::package::FORMAT`); absent in
     /// releases of format 1. Rebuilding a release byte for byte takes the same format.
     #[serde(default = "format_one", skip_serializing_if = "is_format_one")]
     pub package_format: u32,
