@@ -1219,6 +1219,7 @@ impl Draft<'_> {
                     crate::sign::sign_index(&manifest::to_json_bytes(new_index), k, next.as_ref())
                 }),
                 verify,
+                precompress: cfg.registry.precompress,
             },
         )
     }

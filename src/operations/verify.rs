@@ -137,6 +137,7 @@ pub fn verify(reg: &Registry, repair: bool, expected_name: Option<&str>) -> Resu
     if let Some(index) = &index {
         all_manifests = check_index(reg, index, &mut report, &mut referenced);
         check_derived(reg, index, &mut report);
+        check_precompressed(reg, index, repair, &mut report)?;
     }
     // Garbage: staging directories, unlisted version dirs, tarballs and blobs. Only judged
     // when the index is readable (otherwise nothing is provably unreferenced).
@@ -332,6 +333,52 @@ fn check_derived(reg: &Registry, index: &Index, report: &mut VerifyReport) {
             "its dist-tags differ from index.json",
         ));
     }
+}
+
+/// Each `.gz` sibling ([`registry::precompressed`]) decompresses to exactly its file; with
+/// `repair`, one that does not is rewritten from the file (the file is the one the index
+/// verifies). A missing sibling is fine: they are opt-in (`[registry] precompress`).
+fn check_precompressed(
+    reg: &Registry,
+    index: &Index,
+    repair: bool,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let mut files = vec![registry::INDEX_FILE.to_string()];
+    for v in &index.versions {
+        files.extend([&v.manifest.path, &v.diff.path, &v.package_json.path].map(String::clone));
+    }
+    for rel in files.into_iter().filter(|r| registry::precompressed(r)) {
+        let gz_rel = format!("{rel}{}", registry::GZ_SUFFIX);
+        let gz_path = reg.path(&gz_rel);
+        let Ok(meta) = gz_path.symlink_metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            report.problems.push(problem(&gz_rel, ProblemKind::Foreign, "is not a regular file where kbrel writes a precompressed copy; it is neither followed nor removed (remove it by hand)"));
+            continue;
+        }
+        let Ok(plain) = crate::fsx::read_regular(&reg.path(&rel), registry::MAX_INDEX_BYTES) else {
+            continue; // reported by the index and manifest checks
+        };
+        let decoded = crate::fsx::read_regular(&gz_path, registry::MAX_INDEX_BYTES)
+            .and_then(|gz| registry::gunzip_limited(&gz, registry::MAX_INDEX_BYTES));
+        let why = match decoded {
+            Ok(d) if d == plain => continue,
+            Ok(_) => format!("does not decompress to {rel} (a stale or altered copy)"),
+            Err(e) => format!("is not a gzip copy of {rel}: {e}"),
+        };
+        report.problems.push(problem(
+            &gz_rel,
+            ProblemKind::Corrupt,
+            format!("{why}; `kbrel verify --repair` rewrites it from {rel}"),
+        ));
+        if repair {
+            registry::write_atomic(&gz_path, &registry::gzip_static(&plain))?;
+            report.repaired.push(gz_rel);
+        }
+    }
+    Ok(())
 }
 
 fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: &mut Vec<Problem>) {

@@ -56,6 +56,9 @@ pub struct Commit<'a> {
     /// The caller's last check of what was staged (reading it back), run while the staged
     /// files are made durable; an error stops the commit before anything is renamed.
     pub verify: &'a (dyn Fn() -> Result<()> + Sync),
+    /// `[registry] precompress`: write the `.gz` siblings [`precompressed`] names. The
+    /// index's is written whenever one exists already, so it never goes stale.
+    pub precompress: bool,
 }
 
 /// This publish's staging directory inside the registry (see [`Registry::begin`]); removed
@@ -103,6 +106,61 @@ impl StagedFile {
             .write_all(bytes)
             .map_err(|e| Error::io("write", &self.path, e))
     }
+}
+
+/// The suffix of a precompressed sibling (`index.json.gz` beside `index.json`).
+pub const GZ_SUFFIX: &str = ".gz";
+
+/// Whether the registry file `rel` gets a precompressed `<rel>.gz` sibling when
+/// `[registry] precompress` is on, for static hosts that serve it as is (nginx `gzip_static`,
+/// a bucket object with `Content-Encoding: gzip`): the JSON a consumer reads — `index.json`
+/// and each version's `manifest.json`, `diff.json` and `package.json`. Not the tarballs (gzip
+/// already), not `index.json.sig` (a few hundred bytes) and not the packument (npm's
+/// clients read it from `kbrel serve` or compress on the fly). Blobs (documents) are served
+/// compressed on the fly (`gzip on`); precompressing them is not done yet. The one rule: the
+/// writer, `verify` and the bucket uploads ask this function.
+pub fn precompressed(rel: &str) -> bool {
+    if rel == INDEX_FILE {
+        return true;
+    }
+    let mut parts = rel.split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("v"), Some(v), Some("manifest.json" | "diff.json" | "package.json"), None) if !v.is_empty()
+    )
+}
+
+/// The bytes of a `.gz` sibling: gzip at the best level with a fixed header (mtime 0, no file
+/// name, OS 255 "unknown"), so the same input gives the same bytes. `verify` compares what a
+/// sibling decompresses to, never these bytes, so a different deflate implementation does not
+/// make existing siblings wrong.
+pub fn gzip_static(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(
+            Vec::with_capacity(bytes.len() / 4 + 64),
+            flate2::Compression::best(),
+        );
+    // Writing into a Vec cannot fail.
+    let _ = e.write_all(bytes);
+    e.finish().unwrap_or_default()
+}
+
+/// What a `.gz` sibling decompresses to, read at most `limit` bytes far.
+pub fn gunzip_limited(gz: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("decompresses to more than {limit} bytes"),
+        ));
+    }
+    Ok(out)
 }
 
 pub fn blob_path(sha256: &str) -> String {
@@ -458,6 +516,11 @@ impl Registry {
         ] {
             let p = vstage.join(name);
             fs::write(&p, bytes).map_err(|e| Error::io("write", &p, e))?;
+            if c.precompress {
+                // Inside the version directory: renamed into place with it, in one step.
+                let gz = vstage.join(format!("{name}{GZ_SUFFIX}"));
+                fs::write(&gz, gzip_static(bytes)).map_err(|e| Error::io("write", &gz, e))?;
+            }
         }
         let tstage = stage.join(STAGED_TARBALL);
         if !tstage.is_file() {
@@ -520,12 +583,21 @@ impl Registry {
             return Err(e);
         }
         created.push(tdest);
-        // 3. The index, last.
+        // 3. The index, last; its `.gz` sibling is staged durable beside it and renamed right
+        //    after it (a reader of the sibling sees the previous release until then).
         let tmp = stage.join(INDEX_FILE);
         let index_bytes = manifest::to_json_bytes(c.index);
-        if let Err(e) = write_durable(&tmp, &index_bytes)
-            .and_then(|_| rename_into(&tmp, &self.path(INDEX_FILE)))
-        {
+        let gz_name = format!("{INDEX_FILE}{GZ_SUFFIX}");
+        let gz = (c.precompress || self.path(&gz_name).symlink_metadata().is_ok())
+            .then(|| (stage.join(&gz_name), self.path(&gz_name)));
+        let written = gz
+            .as_ref()
+            .map_or(Ok(()), |(t, _)| {
+                write_durable(t, &gzip_static(&index_bytes))
+            })
+            .and_then(|_| write_durable(&tmp, &index_bytes))
+            .and_then(|_| rename_into(&tmp, &self.path(INDEX_FILE)));
+        if let Err(e) = written {
             undo(&created);
             return Err(e);
         }
@@ -533,6 +605,9 @@ impl Registry {
         // racing the renames sees the previous ones; a crash here is repaired by re-running the
         // same publish.
         let derived = || -> Result<()> {
+            if let Some((t, d)) = &gz {
+                rename_into(t, d)?;
+            }
             for (tmp, dest) in staged_extra {
                 rename_into(&tmp, &dest)?;
             }

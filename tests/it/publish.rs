@@ -1850,3 +1850,85 @@ fn changelog_permissions_are_those_of_a_normal_file() {
     assert_eq!(mode(&kb.changelog()), 0o640, "the changelog kept its mode");
     assert_eq!(mode(&kb.registry().join("index.json")) & 0o044, 0o044);
 }
+
+/// `[registry] precompress = true`: index.json and each version's manifest, diff and
+/// package.json get a `.gz` sibling that decompresses to them, with a fixed header (mtime 0,
+/// no file name), written with the release; `verify` reports a stale one and `--repair`
+/// rewrites it. Off by default (releases rebuild byte for byte without them).
+#[test]
+fn precompressed_siblings_are_written_verified_and_repaired() {
+    use std::io::Read;
+    let gunzip = |p: &Path| {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(fs::File::open(p).unwrap())
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    };
+    let off = Kb::small("acme-plain", None);
+    off.release("1.0.0");
+    assert!(!off.reg("index.json.gz").exists());
+    assert!(!off.reg("v/1.0.0/manifest.json.gz").exists());
+
+    let kb = Kb::small("acme-gz", None);
+    let cfg = fs::read_to_string(kb.config()).unwrap();
+    fs::write(
+        kb.config(),
+        cfg.replace(
+            "dir = \"registry\"\n",
+            "dir = \"registry\"\nprecompress = true\n",
+        ),
+    )
+    .unwrap();
+    kb.release("1.0.0");
+    kb.append_both("faq", "\nMore answers.\n", "\n更多答案。\n");
+    kb.release("1.1.0");
+    let mut names = vec!["index.json".to_string()];
+    for v in ["1.0.0", "1.1.0"] {
+        for f in ["manifest.json", "diff.json", "package.json"] {
+            names.push(format!("v/{v}/{f}"));
+        }
+    }
+    for rel in &names {
+        assert!(kbrel::registry::precompressed(rel), "{rel}");
+        let gz = kb.reg(&format!("{rel}.gz"));
+        assert_eq!(gunzip(&gz), fs::read(kb.reg(rel)).unwrap(), "{rel}.gz");
+        let head = fs::read(&gz).unwrap();
+        assert_eq!(&head[3..8], &[0, 0, 0, 0, 0], "{rel}.gz: no name, mtime 0");
+        assert_eq!(
+            head,
+            kbrel::registry::gzip_static(&fs::read(kb.reg(rel)).unwrap())
+        );
+    }
+    for rel in [
+        "synthetic.tgz",
+        "index.json.sig",
+        "blobs/sha256/ab/cd",
+        "v/1.0.0/x.json",
+    ] {
+        assert!(!kbrel::registry::precompressed(rel), "{rel}");
+    }
+    assert!(!kb.reg("acme-gz-1.1.0.tgz.gz").exists());
+    run(kb.cmd().arg("verify")).success();
+
+    // A stale index.json.gz (the previous index's) is reported, then rewritten by --repair.
+    let stale = kbrel::registry::gzip_static(b"{\"old\": true}\n");
+    fs::write(kb.reg("index.json.gz"), &stale).unwrap();
+    fs::write(kb.reg("v/1.0.0/diff.json.gz"), b"not gzip").unwrap();
+    let bad = run(kb.cmd().arg("verify")).code(1);
+    assert!(
+        bad.stdout.contains("does not decompress to index.json")
+            && bad.stdout.contains("v/1.0.0/diff.json.gz"),
+        "{bad}"
+    );
+    run(kb.cmd().args(["verify", "--repair"])).success();
+    run(kb.cmd().arg("verify")).success();
+    assert_eq!(
+        gunzip(&kb.reg("index.json.gz")),
+        fs::read(kb.reg("index.json")).unwrap()
+    );
+    assert_eq!(
+        gunzip(&kb.reg("v/1.0.0/diff.json.gz")),
+        fs::read(kb.reg("v/1.0.0/diff.json")).unwrap()
+    );
+}

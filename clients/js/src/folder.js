@@ -12,11 +12,17 @@
 //   <dir>/.kbrel/manifests/<sha256>.json this client's copy of the manifest (keys, titles);
 //                                        kbrel sync leaves it alone
 import { createHash } from "node:crypto";
-import * as fs from "node:fs/promises";
-import * as fsSync from "node:fs";
-import { join, dirname } from "node:path";
+import * as fs from "node:fs";
+import { dirname, join } from "node:path";
 
 import { CACHE_FORMAT, KbrelError, canonicalJson } from "./index.js";
+
+// The store works with synchronous fs calls: one system call each, where the promise API costs
+// a thread-pool round trip per call (open, read, close… four or more per small file), which on
+// a busy machine is a scheduling delay each. The waits on the disk (fsync) are the exception:
+// they run on the thread pool while documents download (putObject) or side by side (fsyncAll).
+// Paths are joined with `/`: every document path was checked safe (isSafePath) before it gets
+// here, and the cache layout is kbrel sync's, a POSIX one (symlinks).
 
 const utf8 = new TextEncoder();
 const compareUtf8 = (a, b) => Buffer.compare(Buffer.from(utf8.encode(a)), Buffer.from(utf8.encode(b)));
@@ -24,45 +30,79 @@ const compareUtf8 = (a, b) => Buffer.compare(Buffer.from(utf8.encode(a)), Buffer
 const META = ".kbrel";
 const GC_PREFIX = ".gc-";
 const sha256 = (b) => createHash("sha256").update(b).digest("hex");
-const exists = (p) => fs.lstat(p).then(() => true, () => false);
+const exists = (p) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 const tag = () => `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const readOrNull = (p) => {
+  try { return fs.readFileSync(p); } catch (e) {
+    if (e.code === "ENOENT") return null;
+    throw e;
+  }
+};
+// Objects are read without following a final symlink and without blocking on a FIFO.
+// Garbage collection after the switch never fails the update (what stays is removed next time).
+const unlinkQuiet = (p) => { try { fs.unlinkSync(p); } catch { /* gone already, or left for later */ } };
+const READ_OBJECT = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
+const BUFFER = Buffer.allocUnsafe(1 << 16);
 
-async function fsyncPath(p) {
-  const h = await fs.open(p, "r");
-  try { await h.sync(); } finally { await h.close(); }
+function fsyncPath(p) {
+  const fd = fs.openSync(p, "r");
+  try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
 
-/** Write a file durably and atomically: temp file, fsync, rename, fsync of the folder (unless
- * `syncDir` is false: see putObject). */
-async function writeAtomic(path, bytes, syncDir = true) {
-  await fs.mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${tag()}`;
-  const h = await fs.open(tmp, "w");
+const fsyncFd = (fd) => new Promise((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+
+/** fsync every path (files or folders), several at a time on the thread pool. */
+async function fsyncAll(paths) {
+  const fds = [];
   try {
-    await h.writeFile(bytes);
-    await h.sync();
+    for (const p of paths) fds.push(fs.openSync(p, "r"));
+    await Promise.all(fds.map(fsyncFd));
   } finally {
-    await h.close();
+    for (const fd of fds) fs.closeSync(fd);
   }
-  await fs.rename(tmp, path);
-  if (syncDir) await fsyncPath(dirname(path));
 }
 
-async function syncTree(dir) {
-  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
-    if (e.isDirectory()) await syncTree(join(dir, e.name));
+/** Write a file durably and atomically: temp file, fsync, rename, fsync of the folder. */
+function writeAtomic(path, bytes) {
+  fs.mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${tag()}`;
+  const fd = fs.openSync(tmp, "w");
+  try {
+    fs.writeFileSync(fd, bytes);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
-  await fsyncPath(dir);
+  fs.renameSync(tmp, path);
+  fsyncPath(dirname(path));
+}
+
+/** Remove a folder and everything in it without following a link (a link is removed itself). */
+function removeTree(dir) {
+  let entries;
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    if (e.code === "ENOENT") return;
+    throw e;
+  }
+  for (const e of entries) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory()) removeTree(p);
+    else fs.unlinkSync(p);
+  }
+  fs.rmdirSync(dir);
 }
 
 export class FolderStore {
   constructor(dir) {
     this.root = dir;
     this.meta = join(dir, META);
+    this.objectDirs = new Set(); // object folders known to exist
   }
 
   objectPath(sha) {
-    return join(this.meta, "objects", sha.slice(0, 2), sha.slice(2));
+    return `${this.meta}/objects/${sha.slice(0, 2)}/${sha.slice(2)}`;
   }
 
   async open() {
@@ -71,14 +111,15 @@ export class FolderStore {
     if (state) return;
     let entries = [];
     try {
-      entries = await fs.readdir(this.root, { withFileTypes: true });
+      entries = fs.readdirSync(this.root, { withFileTypes: true });
     } catch (e) {
       if (e.code !== "ENOENT") throw new KbrelError("store", `cannot read ${this.root}: ${e.message}`, { cause: e });
     }
     for (const e of entries) {
       if (e.name === META && e.isDirectory()) continue;
       const p = join(this.root, e.name);
-      const target = await fs.readlink(p).catch(() => null);
+      let target = null;
+      try { target = fs.readlinkSync(p); } catch { /* not a link */ }
       if (target === join(META, "current", e.name)) continue;
       throw new KbrelError("store", `\`${this.root}\` is not empty (it holds \`${e.name}\`) and is not a kbrel cache; refusing to write into it (use an empty or new folder)`);
     }
@@ -88,11 +129,11 @@ export class FolderStore {
     const p = join(this.meta, "state.json");
     let bytes;
     try {
-      bytes = await fs.readFile(p);
+      bytes = readOrNull(p);
     } catch (e) {
-      if (e.code === "ENOENT") return null;
       throw new KbrelError("store", `cannot read ${p}: ${e.message}`, { cause: e });
     }
+    if (bytes === null) return null;
     let s;
     try {
       s = JSON.parse(bytes.toString("utf8"));
@@ -106,67 +147,97 @@ export class FolderStore {
   }
 
   async loadIndex() {
-    return fs.readFile(join(this.meta, "index.json")).then((b) => new Uint8Array(b), () => null);
+    try {
+      const b = readOrNull(join(this.meta, "index.json"));
+      return b && new Uint8Array(b);
+    } catch {
+      return null;
+    }
   }
 
   async currentTree() {
     const p = join(this.meta, "current", "tree.json");
     try {
-      return JSON.parse(await fs.readFile(p, "utf8"));
+      const b = readOrNull(p);
+      return b && JSON.parse(b.toString("utf8"));
     } catch (e) {
-      if (e.code === "ENOENT") return null;
       throw new KbrelError("store", `${p}: ${e.message}`, { cause: e });
     }
   }
 
-  /** Present and matching its name (as kbrel sync checks). */
+  /** Present and matching its name (as kbrel sync checks): every byte hashed. */
   async hasObject(sha) {
-    // Synchronous on purpose: thousands of small reads through the promise API cost four
-    // thread-pool round trips each (open, fstat, read, close); nothing else runs meanwhile.
-    let b;
-    try { b = fsSync.readFileSync(this.objectPath(sha)); } catch { return false; }
-    return sha256(b) === sha;
+    let fd;
+    try { fd = fs.openSync(this.objectPath(sha), READ_OBJECT); } catch { return false; }
+    try {
+      const h = createHash("sha256");
+      for (let n; (n = fs.readSync(fd, BUFFER, 0, BUFFER.length, null)) > 0;) h.update(BUFFER.subarray(0, n));
+      return h.digest("hex") === sha;
+    } catch {
+      return false; // a folder, a FIFO…
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   async getObject(sha) {
-    const p = join(this.meta, "current");
     // Objects may have been collected by a kbrel sync; the current tree always has the bytes.
-    const b = await fs.readFile(this.objectPath(sha)).catch(() => null);
+    const b = (() => { try { return readOrNull(this.objectPath(sha)); } catch { return null; } })();
     if (b) return new Uint8Array(b);
     const tree = await this.currentTree();
     const d = tree?.documents.find((x) => x.sha256 === sha);
-    if (d) return new Uint8Array(await fs.readFile(join(p, d.lang, d.path)));
+    if (d) return new Uint8Array(fs.readFileSync(`${this.meta}/current/${d.lang}/${d.path}`));
     const a = tree?.assets?.find((x) => x.sha256 === sha);
-    return a ? new Uint8Array(await fs.readFile(join(p, a.path))) : null;
+    return a ? new Uint8Array(fs.readFileSync(`${this.meta}/current/${a.path}`)) : null;
   }
 
   async putObject(sha, bytes) {
-    // As kbrel sync writes objects: the file is synced, its folder is not (an object lost by
-    // a crash is fetched again: every object is verified before use, and a tree's hard links,
-    // synced with the tree, keep the bytes).
-    await writeAtomic(this.objectPath(sha), bytes, false);
+    // As kbrel sync writes objects: a temporary file, synced, renamed; its folder is not synced
+    // (an object lost by a crash is fetched again: every object is verified before use, and a
+    // tree's hard links, synced with the tree, keep the bytes). The fsync is the one wait here:
+    // on the thread pool, while the other documents download.
+    const dir = `${this.meta}/objects/${sha.slice(0, 2)}`;
+    if (!this.objectDirs.has(dir)) {
+      fs.mkdirSync(dir, { recursive: true });
+      this.objectDirs.add(dir);
+    }
+    const path = this.objectPath(sha);
+    const tmp = `${path}.tmp-${tag()}`;
+    const fd = fs.openSync(tmp, "w");
+    try {
+      fs.writeFileSync(fd, bytes);
+      await fsyncFd(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, path);
   }
 
   async getManifest(sha) {
-    return fs.readFile(join(this.meta, "manifests", `${sha}.json`)).then((b) => new Uint8Array(b), () => null);
+    try {
+      const b = readOrNull(join(this.meta, "manifests", `${sha}.json`));
+      return b && new Uint8Array(b);
+    } catch {
+      return null;
+    }
   }
 
   async putManifest(sha, bytes) {
-    await writeAtomic(join(this.meta, "manifests", `${sha}.json`), bytes);
+    writeAtomic(join(this.meta, "manifests", `${sha}.json`), bytes);
   }
 
   async writeState(state) {
     const s = { format: CACHE_FORMAT, source: state.source, index_etag: state.index_etag ?? null, highest_sequence: state.highest_sequence, trusted_keys: state.trusted_keys ?? [] };
-    await writeAtomic(join(this.meta, "state.json"), canonicalJson(s));
+    writeAtomic(join(this.meta, "state.json"), canonicalJson(s));
   }
 
   /** index.json and the ETag in state.json describe the same bytes (see kbrel's commit_index). */
   async commitIndex(state, indexBytes) {
-    await fs.mkdir(this.meta, { recursive: true });
+    fs.mkdirSync(this.meta, { recursive: true });
     if (indexBytes) {
       const old = await this.loadState();
       if (old?.index_etag) await this.writeState({ ...old, index_etag: null });
-      await writeAtomic(join(this.meta, "index.json"), indexBytes);
+      writeAtomic(join(this.meta, "index.json"), indexBytes);
     }
     await this.writeState(state);
   }
@@ -175,81 +246,94 @@ export class FolderStore {
     const trees = join(this.meta, "trees");
     const treeBytes = canonicalJson(tree);
     const id = sha256(treeBytes).slice(0, 16);
-    const finalDir = join(trees, id);
+    const finalDir = `${trees}/${id}`;
     // Every file of the tree: documents at <lang>/<path>, assets at their content-root path.
     const files = [
-      ...tree.documents.map((d) => ({ path: join(d.lang, d.path), sha256: d.sha256, size: d.size })),
+      ...tree.documents.map((d) => ({ path: `${d.lang}/${d.path}`, sha256: d.sha256, size: d.size })),
       ...(tree.assets ?? []),
     ];
-    const reusable = (await fs.readFile(join(finalDir, "tree.json")).catch(() => null))?.equals(Buffer.from(treeBytes))
+    const reusable = readOrNull(`${finalDir}/tree.json`)?.equals(Buffer.from(treeBytes))
       && files.every((d) => {
-        const m = fsSync.lstatSync(join(finalDir, d.path), { throwIfNoEntry: false });
+        const m = fs.lstatSync(`${finalDir}/${d.path}`, { throwIfNoEntry: false });
         return m !== undefined && m.isFile() && m.size === d.size;
       });
     if (!reusable) {
-      const tmp = join(trees, `${id}.tmp-${tag()}`);
-      await fs.rm(tmp, { recursive: true, force: true });
-      const dirs = [...new Set(files.map((d) => dirname(join(tmp, d.path))))];
-      for (const dir of dirs) fsSync.mkdirSync(dir, { recursive: true });
-      // Synchronous links, like hasObject: one system call each, no thread-pool round trip.
+      const tmp = `${trees}/${id}.tmp-${tag()}`;
+      removeTree(tmp);
+      // Every folder of the tree, the tree's own included, to create and then fsync.
+      const dirs = new Set([tmp]);
       for (const d of files) {
-        const dest = join(tmp, d.path);
-        try { fsSync.linkSync(this.objectPath(d.sha256), dest); } catch { fsSync.copyFileSync(this.objectPath(d.sha256), dest); }
+        for (let dir = dirname(`${tmp}/${d.path}`); !dirs.has(dir); dir = dirname(dir)) dirs.add(dir);
       }
-      await writeAtomic(join(tmp, "tree.json"), treeBytes);
-      await syncTree(tmp);
-      if (await exists(finalDir)) {
-        const trash = join(trees, `${GC_PREFIX}${id}-${tag()}`);
-        await fs.rename(finalDir, trash);
-        await fs.rm(trash, { recursive: true, force: true });
+      for (const dir of dirs) fs.mkdirSync(dir, { recursive: true });
+      for (const d of files) {
+        const dest = `${tmp}/${d.path}`;
+        const obj = this.objectPath(d.sha256);
+        try { fs.linkSync(obj, dest); } catch { fs.copyFileSync(obj, dest); }
       }
-      await fs.rename(tmp, finalDir);
-      await fsyncPath(trees);
+      const fd = fs.openSync(`${tmp}/tree.json`, "w");
+      try { fs.writeFileSync(fd, treeBytes); } finally { fs.closeSync(fd); }
+      // Durable before it is renamed into place: tree.json and every folder (the links' bytes
+      // are the objects', synced when they were written).
+      await fsyncAll([`${tmp}/tree.json`, ...dirs]);
+      if (exists(finalDir)) {
+        const trash = `${trees}/${GC_PREFIX}${id}-${tag()}`;
+        fs.renameSync(finalDir, trash);
+        removeTree(trash);
+      }
+      fs.renameSync(tmp, finalDir);
+      fsyncPath(trees);
     }
     // The links: each language, then the first component of each other asset path.
     const roots = [...tree.languages];
     const others = new Set((tree.assets ?? []).map((a) => a.path.split("/")[0]).filter((r) => !roots.includes(r)));
     roots.push(...[...others].sort(compareUtf8));
-    for (const l of roots) await this.langLink(l, false);
+    for (const l of roots) this.langLink(l, false);
     // The switch: one rename of the `current` symlink.
     const tmpLink = join(this.meta, `current.tmp-${tag()}`);
-    await fs.rm(tmpLink, { force: true });
-    await fs.symlink(join("trees", id), tmpLink);
-    await fs.rename(tmpLink, join(this.meta, "current"));
-    await fsyncPath(this.meta);
-    for (const l of roots) await this.langLink(l, true);
+    fs.rmSync(tmpLink, { force: true });
+    fs.symlinkSync(join("trees", id), tmpLink);
+    fs.renameSync(tmpLink, join(this.meta, "current"));
+    fsyncPath(this.meta);
+    for (const l of roots) this.langLink(l, true);
     await this.commitIndex(state, indexBytes);
-    await this.gc(id, tree);
+    this.gc(id, tree);
   }
 
-  async langLink(lang, create) {
+  langLink(lang, create) {
     const link = join(this.root, lang);
     const target = join(META, "current", lang);
-    const t = await fs.readlink(link).catch(() => null);
+    let t = null;
+    try { t = fs.readlinkSync(link); } catch { /* absent or not a link */ }
     if (t === target) return;
-    if (await exists(link)) throw new KbrelError("store", `\`${link}\` exists and is not kbrel's link to ${target}; move it away`);
-    if (create) await fs.symlink(target, link);
+    if (exists(link)) throw new KbrelError("store", `\`${link}\` exists and is not kbrel's link to ${target}; move it away`);
+    if (create) fs.symlinkSync(target, link);
   }
 
-  async gc(keep, tree) {
+  gc(keep, tree) {
+    const list = (p) => { try { return fs.readdirSync(p, { withFileTypes: true }); } catch { return []; } };
     const trees = join(this.meta, "trees");
-    for (const name of await fs.readdir(trees).catch(() => [])) {
-      if (name === keep) continue;
-      const p = join(trees, name);
-      if (name.startsWith(GC_PREFIX)) { await fs.rm(p, { recursive: true, force: true }); continue; }
-      const trash = join(trees, `${GC_PREFIX}${name}-${tag()}`);
-      if (await fs.rename(p, trash).then(() => true, () => false)) await fs.rm(trash, { recursive: true, force: true });
+    for (const e of list(trees)) {
+      if (e.name === keep || !e.isDirectory()) continue;
+      const p = `${trees}/${e.name}`;
+      // Renamed out of its id first: `trees/<id>` is always a complete tree.
+      const trash = e.name.startsWith(GC_PREFIX) ? p : `${trees}/${GC_PREFIX}${e.name}-${tag()}`;
+      try {
+        if (trash !== p) fs.renameSync(p, trash);
+        removeTree(trash);
+      } catch { /* left for the next update */ }
     }
     const wanted = new Set([...tree.documents, ...(tree.assets ?? [])].map((d) => d.sha256));
-    const objects = join(this.meta, "objects");
-    for (const a of await fs.readdir(objects).catch(() => [])) {
-      for (const b of await fs.readdir(join(objects, a)).catch(() => [])) {
-        if (!wanted.has(a + b)) fsSync.rmSync(join(objects, a, b), { force: true });
+    const objects = `${this.meta}/objects`;
+    for (const a of list(objects)) {
+      if (!a.isDirectory()) continue;
+      for (const b of list(`${objects}/${a.name}`)) {
+        if (b.isFile() && !wanted.has(a.name + b.name)) unlinkQuiet(`${objects}/${a.name}/${b.name}`);
       }
     }
     const manifests = join(this.meta, "manifests");
-    for (const f of await fs.readdir(manifests).catch(() => [])) {
-      if (f !== `${tree.manifest_sha256}.json` && f !== `derived-${tree.manifest_sha256}.json`) await fs.rm(join(manifests, f), { force: true });
+    for (const f of list(manifests)) {
+      if (f.isFile() && f.name !== `${tree.manifest_sha256}.json` && f.name !== `derived-${tree.manifest_sha256}.json`) unlinkQuiet(`${manifests}/${f.name}`);
     }
   }
 

@@ -101,8 +101,14 @@ function subtle() {
   return s;
 }
 
+// In Node (>= 20.16, which has process.getBuiltinModule) sha256 is node:crypto's: the same
+// OpenSSL as WebCrypto's digest, without a thread-pool round trip per document. Browsers (no
+// `process`) and older Node use WebCrypto.
+const nodeCrypto = globalThis.process?.getBuiltinModule?.("node:crypto") ?? null;
+
 /** Lowercase hex sha256 of bytes. */
 export async function sha256Hex(bytes) {
+  if (nodeCrypto) return nodeCrypto.createHash("sha256").update(bytes).digest("hex");
   const d = new Uint8Array(await subtle().digest("SHA-256", bytes));
   let s = "";
   for (const b of d) s += b.toString(16).padStart(2, "0");
@@ -281,8 +287,13 @@ const isSha = (s) => typeof s === "string" && /^[0-9a-f]{64}$/.test(s);
 const isSegment = (s) => typeof s === "string" && s !== "" && s !== "." && s !== ".." && !/[/\\\0]/.test(s);
 /** A relative `/`-separated path with no `.`/`..` segments, backslash, NUL or colon. */
 export const isSafePath = (p) => typeof p === "string" && p !== "" && !p.startsWith("/") && !p.includes(":") && p.split("/").every(isSegment);
+const SURROGATE = /[\uD800-\uDFFF]/;
 /** Rust's `str` order (UTF-8 bytes), which the manifest's document order follows. */
 function compareUtf8(a, b) {
+  // UTF-16 code units order strings as UTF-8 bytes do, except a surrogate pair against U+E000
+  // to U+FFFF: the common case compares without encoding (a sort of 20,000 paths encoded
+  // 600,000 strings).
+  if (!SURROGATE.test(a) && !SURROGATE.test(b)) return a < b ? -1 : a > b ? 1 : 0;
   const x = enc.encode(a), y = enc.encode(b);
   for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
   return x.length - y.length;
@@ -494,10 +505,85 @@ const sleep = (ms, signal) => new Promise((resolve, reject) => {
   signal?.addEventListener("abort", () => { clearTimeout(t); reject(signal.reason); }, { once: true });
 });
 
+// In Node, unless a `fetch` is passed, requests go through node:http(s) and gzip is decoded by
+// node:zlib in one call: fetch (undici) cost about four times the CPU per small request (500 ms
+// against 125 ms for the 362 documents of the clients benchmark), and a response's raw bytes are
+// then counted exactly. Browsers (no `process`) use fetch.
+const nodeModules = (() => {
+  const get = globalThis.process?.getBuiltinModule;
+  if (typeof get !== "function") return null;
+  const m = { http: get("node:http"), https: get("node:https"), zlib: get("node:zlib") };
+  return m.http && m.https && m.zlib ? m : null;
+})();
+let nodeAgents = null;
+const REDIRECTS = 5;
+
+/** One GET through node:http(s): {status, etag, location, bytes, wire} or throws like `once`. */
+function nodeGet(url, headers, signal, limit) {
+  const { http, https, zlib } = nodeModules;
+  nodeAgents ??= {
+    // Idle keep-alive sockets do not hold the process open (Node unrefs them).
+    "http:": new http.Agent({ keepAlive: true, maxSockets: 32 }),
+    "https:": new https.Agent({ keepAlive: true, maxSockets: 32 }),
+  };
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const lib = u.protocol === "https:" ? https : http;
+    const req = lib.get(u, { agent: nodeAgents[u.protocol], headers: { ...headers, "Accept-Encoding": "gzip" }, signal }, (res) => {
+      const status = res.statusCode;
+      if (status !== 200) {
+        res.resume();
+        resolve({ status, location: res.headers.location ?? null });
+        return;
+      }
+      const encoding = (res.headers["content-encoding"] ?? "identity").toLowerCase();
+      const declared = res.headers["content-length"];
+      const chunks = [];
+      let n = 0;
+      let failed = false;
+      const fail = (e) => {
+        if (failed) return;
+        failed = true;
+        res.destroy();
+        reject(e);
+      };
+      res.on("data", (c) => {
+        n += c.length;
+        if (n > limit) fail({ retryable: false, message: `the response is larger than the ${limit} bytes expected` });
+        else chunks.push(c);
+      });
+      let ended = false;
+      res.on("error", (e) => fail({ retryable: true, message: `incomplete response: ${e?.message ?? e}` }));
+      res.on("close", () => ended || fail({ retryable: true, message: `incomplete response: the connection closed after ${n} bytes` }));
+      res.on("end", () => {
+        ended = true;
+        if (failed) return;
+        if (!res.complete || (declared !== undefined && Number(declared) !== n)) {
+          fail({ retryable: true, message: `incomplete response: ${n} of ${declared ?? "?"} bytes` });
+          return;
+        }
+        let bytes = Buffer.concat(chunks, n);
+        try {
+          if (encoding === "gzip" || encoding === "x-gzip") bytes = zlib.gunzipSync(bytes, { maxOutputLength: limit });
+          else if (encoding !== "identity") throw { retryable: false, message: `unsupported Content-Encoding \`${encoding}\`` };
+        } catch (e) {
+          if (typeof e?.retryable === "boolean") fail(e);
+          else if (e?.code === "ERR_BUFFER_TOO_LARGE") fail({ retryable: false, message: `the response is larger than the ${limit} bytes expected` });
+          else fail({ retryable: true, message: `incomplete response: ${e?.message ?? e}` });
+          return;
+        }
+        resolve({ status, etag: res.headers.etag ?? null, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), wire: n });
+      });
+    });
+    req.on("error", reject);
+  });
+}
+
 class Http {
   constructor(base, { fetch: f, retries, timeoutMs, signal, stats }) {
     this.base = base.endsWith("/") ? base : base + "/";
-    this.fetch = f ?? globalThis.fetch.bind(globalThis);
+    this.node = !f && nodeModules !== null;
+    this.fetch = f ?? globalThis.fetch?.bind(globalThis);
     this.retries = retries;
     this.timeoutMs = timeoutMs;
     this.signal = signal;
@@ -520,6 +606,7 @@ class Http {
     const signal = AbortSignal.any(signals);
     const headers = {};
     if (etag) headers["If-None-Match"] = etag;
+    if (this.node) return this.onceNode(url, headers, signal, limit);
     let res;
     this.stats.requests++;
     try {
@@ -573,6 +660,28 @@ class Http {
     this.stats.bytesOnWire += wire;
     this.stats.bytesDecoded += n;
     return { status, bytes, etag: res.headers.get("etag") };
+  }
+
+  async onceNode(url, headers, signal, limit) {
+    let r;
+    for (let hops = 0; ; hops++) {
+      this.stats.requests++;
+      try {
+        r = await nodeGet(url, headers, signal, limit);
+      } catch (e) {
+        this.checkAbort();
+        if (e && typeof e.retryable === "boolean") throw e;
+        throw { retryable: true, message: `${e?.code ?? e?.name ?? "error"}: ${e?.message ?? e}` };
+      }
+      if (![301, 302, 303, 307, 308].includes(r.status) || !r.location || hops >= REDIRECTS) break;
+      url = new URL(r.location, url).href;
+    }
+    const { status } = r;
+    if (status === 304 || status === 404) return { status };
+    if (status !== 200) throw { retryable: status >= 500 || status === 429, status, message: `HTTP ${status}` };
+    this.stats.bytesOnWire += r.wire;
+    this.stats.bytesDecoded += r.bytes.length;
+    return { status, bytes: r.bytes, etag: r.etag };
   }
 
   /** With retries (backoff 100 ms × 4^k) on network errors, 5xx, 429 and incomplete bodies. */

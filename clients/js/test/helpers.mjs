@@ -37,7 +37,7 @@ const doc = (title, body, extra = "") =>
  * A knowledge base shaped like real ones: numbered folders with spaces and CJK, a document
  * without front matter, `docs` generated documents per language. `kb.publish(v)` publishes.
  */
-export function makeKb({ docs = 8, name = "acme-docs", sign = false } = {}) {
+export function makeKb({ docs = 8, name = "acme-docs", sign = false, precompress = false } = {}) {
   const root = tmp("kbrel-js-kb-");
   const content = join(root, "content");
   const files = {};
@@ -47,7 +47,7 @@ export function makeKb({ docs = 8, name = "acme-docs", sign = false } = {}) {
     writeFileSync(p, text);
     files[`${lang}/${path}`] = text;
   };
-  writeFileSync(join(root, "kbrel.toml"), `[package]\nname = "${name}"\n[content]\nroot = "content"\nlanguages = ["en", "zh"]\nsource_language = "en"\nrequired_fields = []\n[registry]\ndir = "releases"\n`);
+  writeFileSync(join(root, "kbrel.toml"), `[package]\nname = "${name}"\n[content]\nroot = "content"\nlanguages = ["en", "zh"]\nsource_language = "en"\nrequired_fields = []\n[registry]\ndir = "releases"\n${precompress ? "precompress = true\n" : ""}`);
   write("en", "01 Getting started/Install guide.md", doc("Install guide", "Run the installer.", "key: Install\n"));
   write("zh", "01 Getting started/Install guide.md", doc("安装指南", "运行安装程序。", "key: Install\n"));
   write("en", "notes.md", "# Notes\n\nNo front matter here.\n");

@@ -4,14 +4,17 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { openDocs, MemoryStore } from "../src/index.js";
-import { needs, makeKb, nginx, countingFetch, kbrelBin, nginxBin } from "./helpers.mjs";
+import { readFileSync } from "node:fs";
+import { get } from "node:http";
+import { join } from "node:path";
+import { needs, makeKb, nginx, countingFetch, kbrel, kbrelBin, nginxBin, tmp } from "./helpers.mjs";
 
 const opt = kbrelBin ? needs("KBREL_NGINX", nginxBin) : needs("KBREL_BIN", kbrelBin);
 let kb, server;
 
 before(async () => {
   if (opt.skip) return;
-  kb = makeKb({ docs: 10, name: "acme-static" });
+  kb = makeKb({ docs: 10, name: "acme-static", precompress: true });
   kb.publish("1.0.0");
   server = await nginx(kb.registry);
 });
@@ -62,4 +65,42 @@ test("updates through nginx: everything, then only the changed documents, then o
   const r2 = await docs.update();
   assert.deepEqual([r2.notModified, r2.requests], [true, 1]);
   assert.deepEqual(net.take().map((l) => l.status), [304]);
+});
+
+/** A raw GET (no decoding): {status, headers, body}. */
+const raw = (url, headers) => new Promise((resolve, reject) => {
+  get(url, { headers }, (res) => {
+    const chunks = [];
+    res.on("data", (c) => chunks.push(c));
+    res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+  }).on("error", reject);
+});
+
+test("gzip_static sends the registry's precompressed copies as they are; both clients update through them", opt, async () => {
+  const gz = readFileSync(join(kb.registry, "index.json.gz"));
+  const r = await raw(server.url + "index.json", { "Accept-Encoding": "gzip" });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers["content-encoding"], "gzip");
+  assert.ok(r.headers.etag, "an ETag for the precompressed copy");
+  assert.equal(Number(r.headers["content-length"]), gz.length, "sent whole, with its length");
+  assert.deepEqual(r.body, gz, "the .gz file's bytes, not a compression per request");
+  const again = await raw(server.url + "index.json", { "Accept-Encoding": "gzip", "If-None-Match": r.headers.etag });
+  assert.equal(again.status, 304);
+  const plain = await raw(server.url + "index.json", {});
+  assert.equal(plain.headers["content-encoding"], undefined);
+  assert.deepEqual(plain.body, readFileSync(join(kb.registry, "index.json")));
+  const m = await raw(server.url + "v/1.0.0/manifest.json", { "Accept-Encoding": "gzip" });
+  assert.deepEqual(m.body, readFileSync(join(kb.registry, "v/1.0.0/manifest.json.gz")));
+
+  // kbrel sync and this client (node:http, Accept-Encoding: gzip) update through them.
+  const cache = join(tmp(), "cache");
+  const k = kbrel(["sync", "--from", server.url, "--into", cache, "--json"]);
+  const kr = JSON.parse(k.stdout);
+  assert.equal(kr.version, (JSON.parse(readFileSync(join(kb.registry, "index.json"), "utf8")).dist_tags.latest));
+  const docs = await openDocs({ registry: server.url });
+  const j = await docs.update();
+  assert.equal(j.version, kr.version);
+  assert.equal(j.documentsFetched, kr.documents_fetched);
+  assert.ok(j.bytesOnWire < j.bytesDecoded, `${j.bytesOnWire} on the wire < ${j.bytesDecoded} decoded`);
+  assert.equal((await docs.get("en", "Install")).title, "Install guide");
 });

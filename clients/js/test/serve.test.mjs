@@ -97,6 +97,40 @@ test("bytes on the wire and bytes decoded are counted separately (gzip from kbre
   assert.ok(r.bytesOnWire < r.bytesDecoded, `gzip-encoded JSON: ${r.bytesOnWire} on the wire < ${r.bytesDecoded} decoded`);
 });
 
+// In Node the client speaks node:http (fetch when one is passed): a redirecting host is
+// followed, and a gzip body that decodes past the limit is refused without being held whole.
+test("node transport: redirects are followed; a gzip bomb is refused, not retried", opt, async () => {
+  const { createServer } = await import("node:http");
+  const { gzipSync } = await import("node:zlib");
+  let bombs = 0;
+  const front = createServer((req, res) => {
+    if (req.url === "/bomb/index.json") {
+      bombs++;
+      const body = gzipSync(Buffer.alloc(65 << 20, 32)); // 64 MiB is the index limit
+      res.writeHead(200, { "Content-Encoding": "gzip", "Content-Length": body.length });
+      res.end(body);
+      return;
+    }
+    res.writeHead(302, { Location: new URL(req.url.replace(/^\/moved/, ""), server.url).href });
+    res.end();
+  });
+  await new Promise((r) => front.listen(0, "127.0.0.1", r));
+  const base = `http://127.0.0.1:${front.address().port}`;
+  try {
+    const docs = await openDocs({ registry: `${base}/moved/`, version: "1.0.0" });
+    const r = await docs.update();
+    assert.equal(r.version, "1.0.0");
+    assert.equal(r.documentsFetched, 28);
+    assert.equal((await docs.get("en", "Install")).title, "Install guide");
+    const e = await openDocs({ registry: `${base}/bomb/` }).then((d) => d.update()).catch((x) => x);
+    assert.equal(e.check, "fetch", String(e));
+    assert.match(e.message, /bomb\/index\.json: the response is larger than the 67108864 bytes expected/);
+    assert.equal(bombs, 1, "a body over the limit is not asked for again");
+  } finally {
+    front.close();
+  }
+});
+
 test("version choice agrees with kbrel sync; downgrades need allowDowngrade", opt, async (t) => {
   const index = JSON.parse(readFileSync(join(kb.registry, "index.json"), "utf8"));
   assert.ok(index.versions.length >= 2);

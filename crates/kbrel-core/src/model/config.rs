@@ -374,6 +374,11 @@ pub struct RegistryConfig {
     /// With signing: the index expires this many days after each publish.
     #[serde(default)]
     pub expires_days: Option<u32>,
+    /// Write a gzip-compressed `.gz` sibling beside the JSON consumers read (index.json and
+    /// each new version's manifest, diff and package.json) for static hosts (nginx
+    /// `gzip_static`). Off by default: it adds files, and releases rebuild byte for byte.
+    #[serde(default)]
+    pub precompress: bool,
 }
 
 fn default_registry() -> PathBuf {
@@ -394,6 +399,7 @@ impl Default for RegistryConfig {
             tag_format: default_tag_format(),
             public_url: None,
             expires_days: None,
+            precompress: false,
         }
     }
 }
