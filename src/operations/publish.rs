@@ -709,10 +709,7 @@ fn publish_started(
     };
     // What kbrel writes, kbrel must read back before anything points at it: run by the commit
     // while the staged files are made durable (or now, for a dry run).
-    let staged_tgz = staging
-        .as_ref()
-        .map(|s| s.read_tarball(built.pkg.size))
-        .transpose()?;
+    let staged_tgz = staging.as_ref().map(registry::Staging::tarball_path);
     let verify = || draft.read_back_all(reg, &built, &new_index, staged_tgz.as_deref());
     let Some(lock) = lock.as_ref() else {
         verify()?;
@@ -1104,14 +1101,14 @@ impl Draft<'_> {
     /// Diff against the previous release (unless `changes` holds that diff already), write
     /// the manifest, the changelog section and the tarball (streamed into `staging`, or only
     /// hashed for a dry run).
-    fn build(
+    fn build<'k>(
         &self,
         kb: &KnowledgeBase,
         reg: &Registry,
         staging: Option<&registry::Staging>,
-        started: Result<package::Started<'_>>,
+        started: Result<package::Started<'k>>,
         changes: Option<Vec<DocChange>>,
-    ) -> Result<Built> {
+    ) -> Result<Built<'k>> {
         let cfg = self.cfg;
         let by_sha = documents_by_sha(kb);
         let old_text = Texts::old(&by_sha, reg);
@@ -1173,7 +1170,7 @@ impl Draft<'_> {
         };
         // Streamed into the staging directory (or only hashed, for a dry run).
         let mut staged = staging.map(|s| s.tarball()).transpose()?;
-        let pkg = started?.finish(&release, &mut |part: &[u8]| match &mut staged {
+        let (pkg, written) = started?.finish(&release, &mut |part: &[u8]| match &mut staged {
             Some(f) => f.write(part),
             None => Ok(()),
         })?;
@@ -1184,6 +1181,7 @@ impl Draft<'_> {
             manifest_json,
             notes,
             pkg,
+            written,
         })
     }
 
@@ -1194,7 +1192,7 @@ impl Draft<'_> {
         reg: &Registry,
         lock: &registry::LockGuard,
         staging: registry::Staging,
-        built: &Built,
+        built: &Built<'_>,
         new_index: &Index,
         packument: Vec<u8>,
         sign: Option<&(
@@ -1238,13 +1236,13 @@ impl Draft<'_> {
     }
 
     /// Everything this publish writes, read back by kbrel's own readers: every registry
-    /// document (byte for byte) and, when staged, the tarball (`tgz`).
+    /// document (byte for byte) and, when staged, the tarball (the file `tgz`).
     fn read_back_all(
         &self,
         reg: &Registry,
-        built: &Built,
+        built: &Built<'_>,
         new_index: &Index,
-        tgz: Option<&[u8]>,
+        tgz: Option<&std::path::Path>,
     ) -> Result<()> {
         read_back(
             reg,
@@ -1261,7 +1259,12 @@ impl Draft<'_> {
 
     /// The staged tarball read back by the reader every command uses: it must hold what was
     /// meant.
-    fn read_back_tarball(&self, reg: &Registry, tgz: &[u8], built: &Built) -> Result<()> {
+    fn read_back_tarball(
+        &self,
+        reg: &Registry,
+        tgz: &std::path::Path,
+        built: &Built<'_>,
+    ) -> Result<()> {
         let m = manifest::parse_manifest(
             &built.manifest_json,
             &reg.path(&registry::manifest_path(&self.vs)),
@@ -1273,7 +1276,10 @@ impl Draft<'_> {
             &[]
         };
         let tarball = crate::npm::tarball_file_name(&self.cfg.package.name, &self.vs);
-        package::check_written(tgz, &built.pkg, &built.manifest_json, &m.documents, assets)
+        let (file, _) = crate::fsx::open_regular(tgz).map_err(|e| Error::io("read", tgz, e))?;
+        built
+            .written
+            .check(file, &built.pkg, &built.manifest_json, &m.documents, assets)
             .map_err(|e| {
                 Error::Usage(format!(
                     "refusing to publish {}: kbrel could not read back the tarball {tarball} it wrote ({e}); nothing was published",
@@ -1342,7 +1348,7 @@ impl Draft<'_> {
         &self,
         index: Option<&Index>,
         now: Timestamp,
-        built: &Built,
+        built: &Built<'_>,
         tarball: &TarballRef,
     ) -> Index {
         let cfg = self.cfg;
@@ -1384,7 +1390,7 @@ impl Draft<'_> {
 }
 
 /// What [`publish`] computes while the blobs are written.
-struct Built {
+struct Built<'a> {
     summary: BTreeMap<String, ChangeCounts>,
     /// The CHANGELOG.md section.
     section: String,
@@ -1392,6 +1398,8 @@ struct Built {
     manifest_json: Vec<u8>,
     notes: Vec<String>,
     pkg: package::Package,
+    /// What the tarball was written from, for its read-back.
+    written: package::Written<'a>,
 }
 
 /// Removes the blobs a failed publish wrote (they are unreferenced: the index never listed them).

@@ -23,6 +23,9 @@ pub const NPM_MTIME: u64 = 499_162_500;
 const GZIP_CHUNK: usize = 1 << 20;
 
 mod mirror;
+mod readback;
+
+pub use readback::Written;
 
 /// The package format this build writes: the same files, in another order, compressed
 /// differently. Format 1: the ESM bundles, the IIFE bundles, then `docs/` sorted by path,
@@ -831,7 +834,7 @@ pub type Sink<'s> = &'s mut (dyn FnMut(&[u8]) -> Result<()> + Send);
 /// compressed (never held whole in memory). Deterministic: same input, same bytes.
 /// [`start`] and [`Started::finish`] do the same in two steps.
 pub fn build(contents: &Contents<'_>, release: &Release<'_>, out: Sink<'_>) -> Result<Package> {
-    std::thread::scope(|scope| start(scope, contents)?.finish(release, out))
+    std::thread::scope(|scope| Ok(start(scope, contents)?.finish(release, out)?.0))
 }
 
 /// How many chunks the workers [`start`] spawns may compress ahead of the emitter. While the
@@ -1051,10 +1054,11 @@ pub struct Started<'a> {
     jobs: Ordered,
 }
 
-impl Started<'_> {
+impl<'a> Started<'a> {
     /// Compress the release's entries (`package.json`, README, `manifest.json`) and stream the
     /// whole `.tgz` to `out` in order, as the workers finish the rest.
-    pub fn finish(self, release: &Release<'_>, out: Sink<'_>) -> Result<Package> {
+    /// Also returns what was written, for the read-back ([`Written::check`]).
+    pub fn finish(self, release: &Release<'_>, out: Sink<'_>) -> Result<(Package, Written<'a>)> {
         let Started {
             contents,
             lead,
@@ -1137,6 +1141,15 @@ impl Started<'_> {
         let unpacked_size =
             rest_unpacked + entries.iter().map(|(_, d)| d.len() as u64).sum::<u64>();
         let (mut head, _) = write_tar(&entries, false)?;
+        // What was written, kept for the read-back: the head's bytes copied (they borrow
+        // this function's values), the bundle bodies shared.
+        let kept: Option<Vec<readback::Piece<'a>>> = head
+            .segments
+            .iter()
+            .map(|s| readback::Piece::of(s, 64 << 10))
+            .collect();
+        let mut head_kept = kept.ok_or_else(|| readback::refused("a release entry is a bundle"))?;
+        head_kept.extend(lead.iter().cloned().map(readback::Piece::Seg));
         head.total += lead.iter().map(Segment::len).sum::<usize>();
         head.segments.extend(lead);
         let head_plan = Plan::new(head, contents.gzip_level, Vec::new());
@@ -1144,17 +1157,56 @@ impl Started<'_> {
             .into_par_iter()
             .map(|i| head_plan.compress(i))
             .collect();
-
-        let mut hashes = Hashes::default();
-        let mut emit = |part: &[u8]| -> Result<()> {
-            hashes.update(part);
-            out(part)
+        let head_jobs = head_plan.jobs.iter().map(|j| (j.start, j.len)).collect();
+        let head_total = head_plan.tar.total;
+        drop(head_plan);
+        let (hashes, assets) = emit_all_parts(
+            &head_parts,
+            jobs,
+            &contents,
+            head_total + plan.tar.total,
+            out,
+        )?;
+        let written = Written {
+            head: head_kept,
+            head_total,
+            body: plan,
+            head_jobs,
+            assets,
+            crc32: hashes.crc32,
+            size: hashes.size,
         };
+        let pkg = Package {
+            size: hashes.size,
+            sha256: hashes.sha256,
+            integrity: hashes.integrity,
+            shasum: hashes.sha1,
+            file_count: files.len() as u64,
+            unpacked_size,
+            files,
+            package_json,
+        };
+        Ok((pkg, written))
+    }
+}
+
+/// Stream the whole `.tgz` to `out`: the gzip header, the release's entries (`head`), the
+/// workers' chunks, the assets, the end; each chunk checked to read back
+/// ([`Part::checked`]). Returns the hashes of what was emitted and the asset entries written.
+fn emit_all_parts(
+    head: &[Part],
+    jobs: Ordered,
+    contents: &Contents<'_>,
+    before_assets: usize,
+    out: Sink<'_>,
+) -> Result<(Hashes, Vec<readback::AssetWritten>)> {
+    hashed(out, |emitter| {
+        let mut emit = |part: &[u8]| emitter.emit(part);
         emit(&GZIP_HEADER)?;
         let mut crc = crc32fast::Hasher::new();
-        for (part, c) in &head_parts {
-            crc.combine(c);
-            emit(part)?;
+        for (k, part) in head.iter().enumerate() {
+            crc.combine(&part.crc);
+            emit(part.checked(|| format!("compressed chunk {k} of the release's entries"))?)?;
         }
         crc.combine(&jobs.emit_all(&mut emit)?);
         let tail = emit_assets(contents.shipped_assets(), contents.gzip_level, &mut emit)?;
@@ -1162,21 +1214,113 @@ impl Started<'_> {
         gzip_end(
             contents.gzip_level,
             crc,
-            head_plan.tar.total + plan.tar.total + tail.0 as usize,
+            before_assets + tail.0 as usize,
             &mut emit,
         )?;
-        let (sha256, integrity, shasum, size) = hashes.finish();
-        Ok(Package {
-            size,
-            sha256,
-            integrity,
-            shasum,
-            file_count: files.len() as u64,
-            unpacked_size,
-            files,
-            package_json,
-        })
+        Ok(tail.2)
+    })
+}
+
+/// How many `.tgz` bytes [`Emitter`] gathers before it writes them and hands them on.
+const EMIT_BATCH: usize = 1 << 20;
+
+/// The `.tgz` bytes in order, gathered in batches: each batch is written to the sink and
+/// handed to the two threads of [`hashed`], so the thread that emits (waiting for chunks,
+/// reading assets, writing the file) never hashes. Batches come back for reuse once both
+/// hashers are done with them.
+struct Emitter<'o> {
+    out: Sink<'o>,
+    batch: Vec<u8>,
+    in_flight: std::collections::VecDeque<Arc<Vec<u8>>>,
+    hashers: [std::sync::mpsc::SyncSender<Arc<Vec<u8>>>; 2],
+}
+
+impl Emitter<'_> {
+    fn emit(&mut self, bytes: &[u8]) -> Result<()> {
+        self.batch.extend_from_slice(bytes);
+        if self.batch.len() >= EMIT_BATCH {
+            self.flush()?;
+        }
+        Ok(())
     }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let reused = match self.in_flight.front() {
+            Some(b) if Arc::strong_count(b) == 1 => {
+                self.in_flight.pop_front().and_then(Arc::into_inner)
+            }
+            _ => None,
+        };
+        let mut next = reused.unwrap_or_else(|| Vec::with_capacity(EMIT_BATCH + (64 << 10)));
+        next.clear();
+        let batch = Arc::new(std::mem::replace(&mut self.batch, next));
+        (self.out)(&batch)?;
+        for tx in &self.hashers {
+            // A hasher that stopped has panicked: the scope passes its panic on.
+            let _ = tx.send(batch.clone());
+        }
+        self.in_flight.push_back(batch);
+        Ok(())
+    }
+}
+
+/// Run `f` with an [`Emitter`] writing to `out`, the tarball's hashes computed beside it on
+/// two threads of their own (sha512 on one; sha256, sha1 and the CRC-32 on the other: about
+/// as much work), at most a few batches behind.
+fn hashed<R>(out: Sink<'_>, f: impl FnOnce(&mut Emitter<'_>) -> Result<R>) -> Result<(Hashes, R)> {
+    use std::sync::mpsc::sync_channel;
+    std::thread::scope(|scope| {
+        let (tx512, rx512) = sync_channel::<Arc<Vec<u8>>>(4);
+        let (tx_rest, rx_rest) = sync_channel::<Arc<Vec<u8>>>(4);
+        let sha512 = scope.spawn(move || {
+            let mut h = Sha512::new();
+            for b in rx512 {
+                h.update(b.as_slice());
+            }
+            h.finalize()
+        });
+        let rest = scope.spawn(move || {
+            let (mut sha256, mut sha1) = (Sha256::new(), Sha1::new());
+            let (mut crc, mut size) = (crc32fast::Hasher::new(), 0u64);
+            for b in rx_rest {
+                sha256.update(b.as_slice());
+                sha1.update(b.as_slice());
+                crc.update(&b);
+                size += b.len() as u64;
+            }
+            (sha256.finalize(), sha1.finalize(), crc.finalize(), size)
+        });
+        let mut emitter = Emitter {
+            out,
+            batch: Vec::with_capacity(EMIT_BATCH + (64 << 10)),
+            in_flight: std::collections::VecDeque::new(),
+            hashers: [tx512, tx_rest],
+        };
+        let result = f(&mut emitter).and_then(|r| emitter.flush().map(|()| r));
+        drop(emitter);
+        // A hasher's panic is passed on as it is.
+        let sha512 = sha512
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let (sha256, sha1, crc32, size) = rest
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let r = result?;
+        let hashes = Hashes {
+            sha256: hex(&sha256),
+            integrity: format!(
+                "sha512-{}",
+                base64::engine::general_purpose::STANDARD.encode(sha512)
+            ),
+            sha1: hex(&sha1),
+            size,
+            crc32,
+        };
+        Ok((hashes, r))
+    })
 }
 
 /// Extensions of formats that are compressed already: their bytes go into the gzip stream
@@ -1202,18 +1346,20 @@ fn emit_assets(
     assets: &[crate::content::Asset],
     level: u32,
     emit: &mut dyn FnMut(&[u8]) -> Result<()>,
-) -> Result<(u64, crc32fast::Hasher)> {
+) -> Result<(u64, crc32fast::Hasher, Vec<readback::AssetWritten>)> {
     use std::io::Read;
     let mut crc = crc32fast::Hasher::new();
+    let mut written = Vec::with_capacity(assets.len());
     if assets.is_empty() {
-        return Ok((0, crc));
+        return Ok((0, crc, written));
     }
     let mut total = 0u64;
     let mut buf = vec![0u8; 1 << 20];
     let deflated =
         |raw: &[u8], crc: &mut crc32fast::Hasher, emit: &mut dyn FnMut(&[u8]) -> Result<()>| {
-            crc.update(raw);
-            emit(&deflate_chunk(raw, level, false))
+            let part = Part::new(deflate_chunk(raw, level, false), raw, false);
+            crc.combine(&part.crc);
+            emit(part.checked(|| "a compressed chunk of the assets".into())?)
         };
     for a in assets {
         let mut head = Vec::with_capacity(512);
@@ -1241,11 +1387,7 @@ fn emit_assets(
             if stored {
                 crc.update(chunk);
                 for block in chunk.chunks(65_535) {
-                    let len = block.len() as u16;
-                    let mut h = [0u8; 5];
-                    h[1..3].copy_from_slice(&len.to_le_bytes());
-                    h[3..5].copy_from_slice(&(!len).to_le_bytes());
-                    emit(&h)?;
+                    emit(&stored_block_header(block.len() as u16))?;
                     emit(block)?;
                 }
             } else {
@@ -1268,37 +1410,35 @@ fn emit_assets(
             deflated(&vec![0; pad], &mut crc, emit)?;
             total += pad as u64;
         }
+        written.push(readback::AssetWritten {
+            header: head,
+            size: len,
+            sha256: sha,
+        });
     }
     deflated(&[0; 1024], &mut crc, emit)?;
-    Ok((total + 1024, crc))
+    Ok((total + 1024, crc, written))
 }
 
-/// The hashes [`integrity_of`] computes, fed part by part.
-#[derive(Default)]
+/// The header of a stored (uncompressed), non-final deflate block of `len` bytes: byte
+/// aligned (the blocks before end with a sync flush or another stored block), LEN and its
+/// one's complement NLEN.
+fn stored_block_header(len: u16) -> [u8; 5] {
+    let mut h = [0u8; 5];
+    h[1..3].copy_from_slice(&len.to_le_bytes());
+    h[3..5].copy_from_slice(&(!len).to_le_bytes());
+    h
+}
+
+/// The hashes [`integrity_of`] computes, of everything emitted ([`hashed`]).
 struct Hashes {
-    sha256: Sha256,
-    sha512: Sha512,
-    sha1: Sha1,
+    sha256: String,
+    /// `sha512-<base64>`.
+    integrity: String,
+    sha1: String,
     size: u64,
-}
-
-impl Hashes {
-    fn update(&mut self, part: &[u8]) {
-        self.sha256.update(part);
-        self.sha512.update(part);
-        self.sha1.update(part);
-        self.size += part.len() as u64;
-    }
-
-    /// (sha256 hex, `sha512-<base64>`, sha1 hex, size).
-    fn finish(self) -> (String, String, String, u64) {
-        let integrity = format!(
-            "sha512-{}",
-            base64::engine::general_purpose::STANDARD.encode(self.sha512.finalize())
-        );
-        let sha256 = hex(&self.sha256.finalize());
-        (sha256, integrity, hex(&self.sha1.finalize()), self.size)
-    }
+    /// For the read-back of the file ([`Written::check`]).
+    crc32: u32,
 }
 
 /// sha256 hex, `sha512-<base64>` SRI and sha1 hex of a tarball.
@@ -1384,15 +1524,18 @@ fn write_tar<'a>(
         }
         let pad = (512 - len % 512) % 512;
         if pad > 0 {
-            segments.push(Segment::Bytes(vec![0; pad]));
+            segments.push(Segment::Slice(&ZEROS[..pad]));
         }
     }
     if end {
-        segments.push(Segment::Bytes(vec![0; 1024]));
+        segments.push(Segment::Slice(&ZEROS));
     }
     let total = segments.iter().map(Segment::len).sum();
     Ok((TarStream { segments, total }, places))
 }
+
+/// Zero bytes for the padding of tar entries and the end of an archive (never allocated).
+static ZEROS: [u8; 1024] = [0; 1024];
 
 /// A tar archive as a sequence of byte segments (document texts are not copied).
 #[derive(Clone)]
@@ -1409,7 +1552,7 @@ enum Segment<'a> {
     Shared(Arc<BundleBody<'a>>),
 }
 
-impl Segment<'_> {
+impl<'a> Segment<'a> {
     fn len(&self) -> usize {
         match self {
             Segment::Bytes(v) => v.len(),
@@ -1676,9 +1819,7 @@ impl<'a> Plan<'a> {
         with_input(|input| {
             self.tar
                 .copy_range(self.jobs[i].start, self.jobs[i].len, input);
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(input);
-            (Arc::new(deflate_chunk(input, self.level, false)), crc)
+            Part::new(deflate_chunk(input, self.level, false), input, false)
         })
     }
 
@@ -1699,7 +1840,7 @@ impl<'a> Plan<'a> {
                 let part = self.compress(j);
                 // A stream this process compressed a moment ago; should it not read back, the
                 // chunk is compressed on its own.
-                if kbrel_deflate::decode::tokens(&part.0, &mut scratch.raw).is_err() {
+                if kbrel_deflate::decode::tokens(&part.bytes, &mut scratch.raw).is_err() {
                     return self.deflate(i);
                 }
             }
@@ -1712,13 +1853,11 @@ impl<'a> Plan<'a> {
             with_input(|input| {
                 self.tar
                     .copy_range(self.jobs[i].start, self.jobs[i].len, input);
-                let mut crc = crc32fast::Hasher::new();
-                crc.update(input);
                 let tokens = mirror::derive(&self.mirrors[m], &cut, input, scratch);
                 let mut out = Vec::with_capacity(input.len() / 4 + 1024);
                 kbrel_deflate::encode::encode(tokens, input, &mut out);
                 out.shrink_to_fit();
-                (Arc::new(out), crc)
+                Part::new(out, input, false)
             })
         })
     }
@@ -1808,14 +1947,44 @@ fn gzip_end(
     total: usize,
     emit: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    emit(&deflate_chunk(&[], level, true))?;
+    let end = Part::new(deflate_chunk(&[], level, true), &[], true);
+    emit(end.checked(|| "the final block".into())?)?;
     let mut trailer = crc.finalize().to_le_bytes().to_vec();
     trailer.extend_from_slice(&(total as u32).to_le_bytes());
     emit(&trailer)
 }
 
-/// A compressed chunk and the CRC-32 of its input.
-type Part = (Arc<Vec<u8>>, crc32fast::Hasher);
+/// A compressed chunk, the CRC-32 of its input, and whether its bytes decompress, on their
+/// own, to exactly that input ([`readback::inflates_to`], checked by the thread that
+/// compressed it): what the emitter refuses to write otherwise.
+#[derive(Clone)]
+struct Part {
+    bytes: Arc<Vec<u8>>,
+    crc: crc32fast::Hasher,
+    check: std::result::Result<(), Arc<str>>,
+}
+
+impl Part {
+    /// `bytes`, the raw deflate of `input` (`last`: ending with the final block), checked.
+    fn new(bytes: Vec<u8>, input: &[u8], last: bool) -> Part {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(input);
+        let check = readback::inflates_to(&bytes, input, last).map_err(Arc::from);
+        Part {
+            bytes: Arc::new(bytes),
+            crc,
+            check,
+        }
+    }
+
+    /// The bytes to emit, or the error naming what did not read back (`what`: which chunk).
+    fn checked(&self, what: impl FnOnce() -> String) -> Result<&[u8]> {
+        match &self.check {
+            Ok(()) => Ok(&self.bytes),
+            Err(e) => Err(readback::refused(&format!("{}: {e}", what()))),
+        }
+    }
+}
 
 /// [`Ordered`] from start to end: compress and emit jobs `0..source.len()`.
 #[cfg(test)]
@@ -1898,9 +2067,9 @@ impl Ordered {
                 let (i, part) = self.rx.recv().expect("a compression worker panicked");
                 ready.insert(i, part);
             }
-            let (part, c) = &ready[&src];
-            crc.combine(c);
-            emit(part)?;
+            let part = &ready[&src];
+            crc.combine(&part.crc);
+            emit(part.checked(|| format!("compressed chunk {at} of the archive"))?)?;
             if last_use.get(&src) == Some(&at) {
                 ready.remove(&src);
             }
@@ -2026,102 +2195,6 @@ impl Default for UnpackLimits {
     }
 }
 
-/// Check a written tarball against what was meant to be written, reading it the way every
-/// reader of a release does ([`unpack`]): its bytes hash to `pkg.sha256`, it holds exactly
-/// `pkg.files` in that order and `pkg.unpacked_size` bytes, `package.json` and `manifest.json`
-/// byte for byte, each of `documents` at `docs/<lang>/<path>` and each of `assets` (those the
-/// package format ships) at `docs/<path>`, with its sha256. The error says what differs.
-pub fn check_written(
-    tgz: &[u8],
-    pkg: &Package,
-    manifest_json: &[u8],
-    documents: &[crate::manifest::ManifestDoc],
-    assets: &[crate::manifest::ManifestAsset],
-) -> std::result::Result<(), String> {
-    if tgz.len() as u64 != pkg.size || crate::hash::sha256_hex(tgz) != pkg.sha256 {
-        return Err(format!(
-            "the tarball written ({} bytes) is not the one built ({} bytes, sha256 {})",
-            tgz.len(),
-            pkg.size,
-            pkg.sha256
-        ));
-    }
-    // Streamed: each entry is checked as it is read and its bytes dropped, so the read-back
-    // holds one entry at a time, not the whole unpacked package.
-    let wanted: Vec<(String, &String)> = documents
-        .iter()
-        .map(|d| (format!("docs/{}/{}", d.lang, d.path), &d.sha256))
-        .chain(
-            assets
-                .iter()
-                .map(|a| (format!("docs/{}", a.path), &a.sha256)),
-        )
-        .collect();
-    let mut verdicts: std::collections::HashMap<&str, Option<bool>> =
-        wanted.iter().map(|(p, _)| (p.as_str(), None)).collect();
-    let sha_of: std::collections::HashMap<&str, &String> =
-        wanted.iter().map(|(p, h)| (p.as_str(), *h)).collect();
-    let mut names: Vec<String> = Vec::with_capacity(pkg.files.len());
-    let mut unpacked = 0u64;
-    let (mut package_json_ok, mut manifest_ok) = (false, false);
-    for_each_entry(
-        tgz,
-        "the tarball written",
-        UnpackLimits::default(),
-        |rel, bytes| {
-            names.push(format!("package/{rel}"));
-            unpacked += bytes.len() as u64;
-            match rel {
-                "package.json" => package_json_ok = bytes == pkg.package_json.as_slice(),
-                "manifest.json" => manifest_ok = bytes == manifest_json,
-                _ => {
-                    if let Some(v) = verdicts.get_mut(rel) {
-                        *v = Some(&crate::hash::sha256_hex(bytes) == sha_of[rel]);
-                    }
-                }
-            }
-            Ok(())
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    if names != pkg.files {
-        let first = names
-            .iter()
-            .zip(&pkg.files)
-            .position(|(a, b)| a != b)
-            .unwrap_or(names.len().min(pkg.files.len()));
-        return Err(format!(
-            "it holds {} entries where {} were written; the first difference is entry {first} ({:?} instead of {:?})",
-            names.len(),
-            pkg.files.len(),
-            names.get(first),
-            pkg.files.get(first)
-        ));
-    }
-    if unpacked != pkg.unpacked_size {
-        return Err(format!(
-            "it unpacks to {unpacked} bytes where {} were written",
-            pkg.unpacked_size
-        ));
-    }
-    for (path, ok) in [
-        ("package.json", package_json_ok),
-        ("manifest.json", manifest_ok),
-    ] {
-        if !ok {
-            return Err(format!("its {path} is not the one written"));
-        }
-    }
-    for (path, sha256) in &wanted {
-        match verdicts[path.as_str()] {
-            Some(true) => {}
-            Some(false) => return Err(format!("{path} does not match its sha256 {sha256}")),
-            None => return Err(format!("{path} is missing")),
-        }
-    }
-    Ok(())
-}
-
 /// Unpack a package tarball into memory: `package/`-relative path → bytes, in archive order.
 /// Refuses links, devices, paths outside `package/`, duplicates, and anything past the limits.
 pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(String, Vec<u8>)>> {
@@ -2131,6 +2204,68 @@ pub fn unpack(tgz: &[u8], what: &str, limits: UnpackLimits) -> Result<Vec<(Strin
         Ok(())
     })?;
     Ok(out)
+}
+
+/// The checks every reader of a package makes on each entry's header, in archive order
+/// ([`for_each_entry`], and the read-back of a tarball just written, [`Written::check`]):
+/// a UTF-8 name inside `package/` and safe, a regular file, no name twice, at most
+/// `max_entries` entries and `max_unpacked` bytes in all.
+struct Admission {
+    limits: UnpackLimits,
+    seen: std::collections::HashSet<String>,
+    count: usize,
+    total: u64,
+}
+
+impl Admission {
+    fn new(limits: UnpackLimits) -> Admission {
+        Admission {
+            limits,
+            seen: std::collections::HashSet::new(),
+            count: 0,
+            total: 0,
+        }
+    }
+
+    /// The entry's `package/`-relative path and its (effective) size, or why it is refused.
+    fn admit<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        bad: &dyn Fn(String) -> Error,
+    ) -> Result<(String, u64)> {
+        let path = String::from_utf8(entry.path_bytes().into_owned())
+            .map_err(|_| bad("an entry name is not UTF-8".into()))?;
+        let kind = entry.header().entry_type();
+        if !kind.is_file() {
+            return Err(bad(format!(
+                "entry `{path}` is a {kind:?}, only regular files are allowed"
+            )));
+        }
+        let rel = path
+            .strip_prefix("package/")
+            .filter(|r| crate::manifest::is_safe_relative_path(r))
+            .ok_or_else(|| bad(format!("entry `{path}` is outside `package/` or unsafe")))?;
+        if !self.seen.insert(rel.to_string()) {
+            return Err(bad(format!("entry `{path}` appears twice")));
+        }
+        if self.count >= self.limits.max_entries {
+            return Err(bad(format!(
+                "more than {} entries",
+                self.limits.max_entries
+            )));
+        }
+        self.count += 1;
+        // The effective size: a PAX `size` record overrides the header's.
+        let size = entry.size();
+        self.total = self.total.saturating_add(size);
+        if self.total > self.limits.max_unpacked {
+            return Err(bad(format!(
+                "unpacks to more than {} bytes (at `{path}`)",
+                self.limits.max_unpacked
+            )));
+        }
+        Ok((rel.to_string(), size))
+    }
 }
 
 /// [`unpack`]'s reading, one entry at a time: `f` gets each entry's `package/`-relative path
@@ -2145,41 +2280,14 @@ pub fn for_each_entry(
     let gz = flate2::read::GzDecoder::new(tgz);
     let mut archive = tar::Archive::new(gz.take(limits.max_unpacked + 1));
     let mut buf: Vec<u8> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut total = 0u64;
+    let mut admission = Admission::new(limits);
     let entries = archive
         .entries()
         .map_err(|e| bad(format!("not a tar archive: {e}")))?;
-    for (count, entry) in entries.enumerate() {
+    for entry in entries {
         let mut entry = entry.map_err(|e| bad(format!("unreadable tar entry: {e}")))?;
-        let path_bytes = entry.path_bytes().into_owned();
-        let path =
-            String::from_utf8(path_bytes).map_err(|_| bad("an entry name is not UTF-8".into()))?;
-        let kind = entry.header().entry_type();
-        if !kind.is_file() {
-            return Err(bad(format!(
-                "entry `{path}` is a {kind:?}, only regular files are allowed"
-            )));
-        }
-        let rel = path
-            .strip_prefix("package/")
-            .filter(|r| crate::manifest::is_safe_relative_path(r))
-            .ok_or_else(|| bad(format!("entry `{path}` is outside `package/` or unsafe")))?;
-        if !seen.insert(rel.to_string()) {
-            return Err(bad(format!("entry `{path}` appears twice")));
-        }
-        if count >= limits.max_entries {
-            return Err(bad(format!("more than {} entries", limits.max_entries)));
-        }
-        // The effective size: a PAX `size` record overrides the header's.
-        let size = entry.size();
-        total = total.saturating_add(size);
-        if total > limits.max_unpacked {
-            return Err(bad(format!(
-                "unpacks to more than {} bytes (at `{path}`)",
-                limits.max_unpacked
-            )));
-        }
+        let (rel, size) = admission.admit(&entry, &bad)?;
+        let path = format!("package/{rel}");
         buf.clear();
         buf.reserve(size.min(64 << 20) as usize);
         entry
@@ -2191,7 +2299,7 @@ pub fn for_each_entry(
                 buf.len()
             )));
         }
-        f(rel, &buf)?;
+        f(&rel, &buf)?;
     }
     // Read the gzip stream to its end, so a damaged or missing trailer (CRC, length) is noticed.
     std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
@@ -2411,7 +2519,11 @@ mod tests {
     fn fake_part(i: usize) -> Part {
         let mut crc = crc32fast::Hasher::new();
         crc.update(&[i as u8]);
-        (Arc::new(format!("<{i}>").into_bytes()), crc)
+        Part {
+            bytes: Arc::new(format!("<{i}>").into_bytes()),
+            crc,
+            check: Ok(()),
+        }
     }
 
     #[test]
@@ -2488,7 +2600,14 @@ mod tests {
         let langs = vec!["en".to_string()];
         let contents = test_contents(&langs, &docs, 6, FORMAT);
         let release = test_release();
-        let (tgz, pkg) = build_in_memory(&contents, &release);
+        let mut tgz = Vec::new();
+        let (pkg, written) = std::thread::scope(|scope| {
+            start(scope, &contents)?.finish(&release, &mut |p: &[u8]| {
+                tgz.extend_from_slice(p);
+                Ok(())
+            })
+        })
+        .unwrap();
         let manifest_docs: Vec<crate::manifest::ManifestDoc> = docs
             .iter()
             .map(|d| crate::manifest::ManifestDoc {
@@ -2504,74 +2623,117 @@ mod tests {
                 size: d.text.len() as u64,
             })
             .collect();
-        let check = |tgz: &[u8], pkg: &Package| {
-            check_written(tgz, pkg, release.manifest_json, &manifest_docs, &[])
+        let check = |tgz: &[u8], w: &Written<'_>, pkg: &Package| {
+            w.check(tgz, pkg, release.manifest_json, &manifest_docs, &[])
         };
-        check(&tgz, &pkg).unwrap();
+        check(&tgz, &written, &pkg).unwrap();
+        // What was checked is what every reader reads.
+        let entries = unpack(&tgz, "t", UnpackLimits::default()).unwrap();
+        let names: Vec<String> = entries
+            .iter()
+            .map(|(n, _)| format!("package/{n}"))
+            .collect();
+        assert_eq!(names, pkg.files);
 
-        // A byte changed on its way to the file.
+        // A byte changed on its way to the file, the file cut short or grown.
         let mut flipped = tgz.clone();
         let mid = flipped.len() / 2;
         flipped[mid] ^= 1;
-        let e = check(&flipped, &pkg).unwrap_err();
+        let e = check(&flipped, &written, &pkg).unwrap_err();
+        assert!(e.contains("is not the one built"), "{e}");
+        let e = check(&tgz[..tgz.len() - 1], &written, &pkg).unwrap_err();
+        assert!(e.contains("is not the one built"), "{e}");
+        let mut longer = tgz.clone();
+        longer.push(0);
+        let e = check(&longer, &written, &pkg).unwrap_err();
         assert!(e.contains("is not the one built"), "{e}");
 
-        // A writer that wrote (and hashed) other entries than it was meant to.
-        let entries = unpack(&tgz, "t", UnpackLimits::default()).unwrap();
+        // A writer that wrote (and compressed, and hashed) other entries than it was meant
+        // to: the archive written from edited entries, checked against the package built.
         type Entries = Vec<(String, Vec<u8>)>;
-        let rewrite = |edit: &dyn Fn(&mut Entries)| -> (Vec<u8>, Package) {
+        let rewrite = |edit: &dyn Fn(&mut Entries)| -> (Vec<u8>, Written<'static>, Package) {
             let mut entries = entries.clone();
             edit(&mut entries);
-            let mut tar = tar::Builder::new(Vec::new());
-            for (path, body) in &entries {
-                let mut h = tar::Header::new_ustar();
-                h.set_size(body.len() as u64);
-                h.set_mode(0o644);
-                h.set_cksum();
-                tar.append_data(&mut h, format!("package/{path}"), body.as_slice())
-                    .unwrap();
-            }
-            let raw = tar.into_inner().unwrap();
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-            std::io::Write::write_all(&mut gz, &raw).unwrap();
-            let bytes = gz.finish().unwrap();
+            let data: Vec<(String, Data<'static>)> = entries
+                .into_iter()
+                .map(|(p, b)| (format!("package/{p}"), Data::Owned(b)))
+                .collect();
+            let (tar, _) = write_tar(&data, true).unwrap();
+            let bytes = gzip_to_vec(&tar);
+            let w = Written {
+                head: Vec::new(),
+                head_total: 0,
+                body: Arc::new(Plan::new(tar, 6, Vec::new())),
+                head_jobs: Vec::new(),
+                assets: Vec::new(),
+                crc32: crc32fast::hash(&bytes),
+                size: bytes.len() as u64,
+            };
             let mut p = pkg.clone();
             p.size = bytes.len() as u64;
             p.sha256 = crate::hash::sha256_hex(&bytes);
-            (bytes, p)
+            (bytes, w, p)
         };
-        let (same, p) = rewrite(&|_| {});
-        check(&same, &p).unwrap();
+        let (same, w, p) = rewrite(&|_| {});
+        check(&same, &w, &p).unwrap();
         let doc = "docs/en/K3.md";
-        let (t, p) = rewrite(&|e| {
+        let (t, w, p) = rewrite(&|e| {
             let d = e.iter_mut().find(|(n, _)| n == doc).unwrap();
             d.1 = b"# Doc 3\n\nText 4.\n".to_vec();
         });
-        let e = check(&t, &p).unwrap_err();
+        let e = check(&t, &w, &p).unwrap_err();
         assert!(e.contains("docs/en/K3.md does not match its sha256"), "{e}");
-        let (t, p) = rewrite(&|e| e.retain(|(n, _)| n != doc));
-        let e = check(&t, &p).unwrap_err();
+        let (t, w, p) = rewrite(&|e| e.retain(|(n, _)| n != doc));
+        let e = check(&t, &w, &p).unwrap_err();
         assert!(e.contains("entries where"), "{e}");
-        let (t, p) = rewrite(&|e| e[0].1 = b"{}".to_vec());
-        let e = check(&t, &p).unwrap_err();
+        let (t, w, p) = rewrite(&|e| e.swap(3, 4));
+        let e = check(&t, &w, &p).unwrap_err();
+        assert!(e.contains("the first difference is entry 3"), "{e}");
+        let (t, w, p) = rewrite(&|e| e[0].1 = b"{}".to_vec());
+        let e = check(&t, &w, &p).unwrap_err();
         assert!(
             e.contains("unpacks to") || e.contains("package.json"),
             "{e}"
         );
-        let (t, p) = rewrite(&|e| e[0].1[2] ^= 0x20);
-        let e = check(&t, &p).unwrap_err();
+        let (t, w, p) = rewrite(&|e| e[0].1[2] ^= 0x20);
+        let e = check(&t, &w, &p).unwrap_err();
         assert!(e.contains("its package.json is not the one written"), "{e}");
-        let mut cut = tgz[..tgz.len() - 40].to_vec();
-        cut.extend_from_slice(&[0; 8]);
-        let mut p = pkg.clone();
-        p.size = cut.len() as u64;
-        p.sha256 = crate::hash::sha256_hex(&cut);
-        let e = check(&cut, &p).unwrap_err();
-        assert!(!e.is_empty());
+        let (t, w, p) = rewrite(&|e| {
+            let m = e.iter_mut().find(|(n, _)| n == "manifest.json").unwrap();
+            m.1[0] ^= 0x01;
+        });
+        let e = check(&t, &w, &p).unwrap_err();
+        assert!(e.contains("manifest.json is not the one written"), "{e}");
+        let (t, w, p) = rewrite(&|e| e[1].0 = "READ:ME.md".into());
+        let e = check(&t, &w, &p).unwrap_err();
+        assert!(e.contains("outside `package/` or unsafe"), "{e}");
+        let (t, w, p) = rewrite(&|e| e[4].0 = e[3].0.clone());
+        let e = check(&t, &w, &p).unwrap_err();
+        assert!(e.contains("appears twice"), "{e}");
+        // An archive that ends inside an entry (its last document cut).
+        let (t, mut w, p) = rewrite(&|_| {});
+        let mut tar = w.body.tar.clone();
+        while matches!(tar.segments.last(), Some(Segment::Bytes(b)) if b.iter().all(|&x| x == 0))
+            || matches!(tar.segments.last(), Some(Segment::Slice(b)) if b.iter().all(|&x| x == 0))
+        {
+            tar.segments.pop();
+        }
+        tar.segments.push(Segment::Bytes(b"# Doc".to_vec()));
+        tar.total = tar.segments.iter().map(Segment::len).sum();
+        w.body = Arc::new(Plan::new(tar, 6, Vec::new()));
+        let e = check(&t, &w, &p).unwrap_err();
+        assert!(e.contains("is cut short"), "{e}");
+        // Chunks that do not cover the archive.
+        let (t, mut w, p) = rewrite(&|_| {});
+        Arc::get_mut(&mut w.body).unwrap().jobs[0].len -= 1;
+        let e = check(&t, &w, &p).unwrap_err();
+        assert!(e.contains("cover"), "{e}");
         // A document the manifest lists but the tarball lacks entirely.
         let mut more = manifest_docs.clone();
         more[0].path = "missing.md".into();
-        let e = check_written(&tgz, &pkg, release.manifest_json, &more, &[]).unwrap_err();
+        let e = written
+            .check(&tgz[..], &pkg, release.manifest_json, &more, &[])
+            .unwrap_err();
         assert!(e.contains("docs/en/missing.md is missing"), "{e}");
         // An asset the format ships but the tarball lacks.
         let asset = crate::manifest::ManifestAsset {
@@ -2580,9 +2742,135 @@ mod tests {
             size: 3,
             referenced_by: Vec::new(),
         };
-        let e =
-            check_written(&tgz, &pkg, release.manifest_json, &manifest_docs, &[asset]).unwrap_err();
+        let e = written
+            .check(
+                &tgz[..],
+                &pkg,
+                release.manifest_json,
+                &manifest_docs,
+                &[asset],
+            )
+            .unwrap_err();
         assert!(e.contains("docs/en/img/a.png is missing"), "{e}");
+
+        // A large manifest.json is kept as its hash until the read-back.
+        let big = format!("{{\"pad\": \"{}\"}}\n", "x".repeat(100_000));
+        let release = Release {
+            manifest_json: big.as_bytes(),
+            ..test_release()
+        };
+        let mut tgz = Vec::new();
+        let (pkg, written) = std::thread::scope(|scope| {
+            start(scope, &contents)?.finish(&release, &mut |p: &[u8]| {
+                tgz.extend_from_slice(p);
+                Ok(())
+            })
+        })
+        .unwrap();
+        assert!(
+            written
+                .head
+                .iter()
+                .any(|p| matches!(p, readback::Piece::Hashed(..)))
+        );
+        let check = |manifest: &[u8]| written.check(&tgz[..], &pkg, manifest, &manifest_docs, &[]);
+        check(big.as_bytes()).unwrap();
+        let mut other = big.clone().into_bytes();
+        other[50_000] = b'y';
+        let e = check(&other).unwrap_err();
+        assert!(
+            e.contains("its manifest.json is not the one written"),
+            "{e}"
+        );
+        let e = check(&other[1..]).unwrap_err();
+        assert!(
+            e.contains("its manifest.json is not the one written"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_chunk_that_does_not_decompress_to_its_input_is_never_written() {
+        let input: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("line {} of {}\n", i % 977, i % 13).into_bytes())
+            .collect();
+        for level in [0, 1, 6, 9] {
+            let chunk = deflate_chunk(&input, level, false);
+            readback::inflates_to(&chunk, &input, false).unwrap();
+            let end = deflate_chunk(&[], level, true);
+            readback::inflates_to(&end, &[], true).unwrap();
+            // A bit flipped anywhere; the chunk cut short (no block boundary at its end).
+            // (Bit 0 of a byte: the padding bits before a stored block are never read, so
+            // a flip there is what the file's CRC-32 catches, not this.)
+            for at in [0, chunk.len() / 3, chunk.len() / 2, 2 * chunk.len() / 3] {
+                let mut bad = chunk.clone();
+                bad[at] ^= 0x01;
+                assert!(
+                    readback::inflates_to(&bad, &input, false).is_err(),
+                    "{level} {at}"
+                );
+            }
+            let e = readback::inflates_to(&chunk[..chunk.len() - 4], &input, false).unwrap_err();
+            assert!(!e.is_empty());
+            // Other input; a final block where the stream goes on; no final block at the end.
+            let mut other = input.clone();
+            other[1000] = b'#';
+            let e = readback::inflates_to(&chunk, &other, false).unwrap_err();
+            assert!(e.contains("differing from byte 1000"), "{e}");
+            let e = readback::inflates_to(&chunk, &input[1..], false).unwrap_err();
+            assert!(!e.is_empty());
+            let fin = deflate_chunk(&input, level, true);
+            let e = readback::inflates_to(&fin, &input, false).unwrap_err();
+            assert!(e.contains("final block"), "{e}");
+            let e = readback::inflates_to(&chunk, &input, true).unwrap_err();
+            assert!(e.contains("does not end the stream"), "{e}");
+        }
+        // A chunk that refers back before its own start (compressed as the second half of
+        // one stream) does not stand on its own.
+        let mut c = flate2::Compress::new(flate2::Compression::new(6), false);
+        let mut out = Vec::with_capacity(1 << 20);
+        c.compress_vec(&input[..100_000], &mut out, flate2::FlushCompress::Sync)
+            .unwrap();
+        let first = out.len();
+        c.compress_vec(
+            &input[100_000..200_000],
+            &mut out,
+            flate2::FlushCompress::Sync,
+        )
+        .unwrap();
+        readback::inflates_to(&out[..first], &input[..100_000], false).unwrap();
+        let e = readback::inflates_to(&out[first..], &input[100_000..200_000], false).unwrap_err();
+        assert!(e.contains("not valid deflate"), "{e}");
+        // Stored blocks as the assets are written.
+        let mut stored = Vec::new();
+        for block in input[..150_000].chunks(65_535) {
+            stored.extend_from_slice(&stored_block_header(block.len() as u16));
+            stored.extend_from_slice(block);
+        }
+        readback::inflates_to(&stored, &input[..150_000], false).unwrap();
+        // The emitter refuses a chunk that failed, and writes nothing of it.
+        let mut emitted = 0usize;
+        let e = ordered_parallel(
+            &[0, 1, 2],
+            &|i| {
+                let mut p = fake_part(i);
+                if i == 1 {
+                    p.check = Err(Arc::from("it decompresses to other bytes"));
+                }
+                p
+            },
+            &mut |_| {
+                emitted += 1;
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("refusing to write the tarball"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("compressed chunk 1"), "{e}");
+        assert_eq!(emitted, 1);
     }
 
     #[test]
@@ -2599,7 +2887,7 @@ mod tests {
         let release = test_release();
         let (at_once, _) = build_in_memory(&contents, &release);
         let mut late = Vec::new();
-        let pkg = std::thread::scope(|scope| {
+        let (pkg, _) = std::thread::scope(|scope| {
             let started = start(scope, &contents).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(300));
             started.finish(&release, &mut |p: &[u8]| {

@@ -79,11 +79,9 @@ impl Staging {
         Ok(StagedFile { path, file })
     }
 
-    /// The staged tarball's bytes, read back (at most about `size`, what was written).
-    pub fn read_tarball(&self, size: u64) -> Result<Vec<u8>> {
-        let path = self.dir.join(STAGED_TARBALL);
-        crate::fsx::read_regular(&path, crate::fsx::bound(size))
-            .map_err(|e| Error::io("read", &path, e))
+    /// Where the staged tarball is, to read it back (until [`Registry::commit`] renames it).
+    pub fn tarball_path(&self) -> PathBuf {
+        self.dir.join(STAGED_TARBALL)
     }
 }
 
