@@ -727,7 +727,11 @@ impl Remote {
         up.bytes += plan.index.len() as u64;
         self.put(INDEX_FILE, plan.index, mode).await?;
         up.objects += 1;
-        up.versions = plan.versions.iter().map(|v| v.version.clone()).collect();
+        up.versions = plan
+            .versions
+            .iter()
+            .map(|v| v.version.to_string())
+            .collect();
         // 4. Files derived from the index, after it (they describe it).
         let derived = async {
             for (rel, b) in plan.derived {
@@ -755,7 +759,7 @@ impl Remote {
             version: plan
                 .versions
                 .last()
-                .map_or_else(String::new, |v| v.version.clone()),
+                .map_or_else(String::new, |v| v.version.to_string()),
             cause: Box::new(e),
         })?;
         Ok(up)
