@@ -284,9 +284,10 @@ pub fn push_to_bucket(
             }
             Some(theirs) if Some(&theirs.manifest.sha256) != ours => {
                 return Err(Error::VersionConflict {
-                    version: v.version.clone(),
+                    version: v.version.to_string(),
                     detail: format!(
-                        "it was diffed against {p}, and {url} lists another release as {p}                          (manifest sha256 {}): its diff.json would not describe the bucket's {p}",
+                        "it was diffed against {p}, and {url} lists another release as {p} \
+                         (manifest sha256 {}): its diff.json would not describe the bucket's {p}",
                         theirs.manifest.sha256
                     ),
                 });
