@@ -203,7 +203,7 @@ fn check_index(
                 continue;
             }
         };
-        if m.version != v.version || m.name != index.name {
+        if m.version != v.version.to_string() || m.name != index.name {
             report.problems.push(problem(
                 &v.manifest.path,
                 ProblemKind::Corrupt,
@@ -221,7 +221,7 @@ fn check_index(
             let size = blobs.entry(asset.sha256.clone()).or_insert(0);
             *size = (*size).max(asset.size);
         }
-        manifests.insert(v.version.clone(), m);
+        manifests.insert(v.version.to_string(), m);
     }
     // Blobs, each once, in parallel.
     report.blobs = blobs.len();
@@ -259,7 +259,7 @@ fn check_index(
         .par_iter()
         .map(|v| {
             let mut out = Vec::new();
-            let Some(m) = manifests.get(&v.version) else {
+            let Some(m) = manifests.get(&v.version.to_string()) else {
                 return out;
             };
             check_tarball(reg, v, m, &mut out);

@@ -735,7 +735,7 @@ pub fn version_documents(reg: &Registry, index: &Index) -> Result<BTreeMap<Strin
             let bytes = reg.read_verified(&v.package_json)?;
             let doc: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| Error::corrupt(reg.path(&v.package_json.path), e.to_string()))?;
-            Ok((v.version.clone(), doc))
+            Ok((v.version.to_string(), doc))
         })
         .collect()
 }
