@@ -2,7 +2,7 @@
 //! database (no checkout), list release tags, record the commit a release came from, create
 //! annotated tags, and find the commits that touched a document. The only user of `git2`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
@@ -34,6 +34,11 @@ pub struct TreeContent {
     pub all: BTreeSet<String>,
     /// Symlinks and submodules found in the tree: skipped, never followed.
     pub findings: Vec<Finding>,
+    /// The blob of every file of `all` that is not a document (the assets among them are
+    /// hashed by [`tree_assets`]).
+    pub others: BTreeMap<String, Oid>,
+    /// The symbolic links of the tree (an asset's path among them is KB054).
+    pub links: BTreeSet<String>,
 }
 
 fn git_err(what: impl std::fmt::Display, e: git2::Error) -> Error {
@@ -174,6 +179,8 @@ impl Repo {
         let mut wanted: Vec<(String, Oid)> = Vec::new();
         let mut all = BTreeSet::new();
         let mut findings = Vec::new();
+        let mut others = BTreeMap::new();
+        let mut links = BTreeSet::new();
         let mut failure: Option<Error> = None;
         let in_root = |p: &str| {
             if root.is_empty() || root == "." {
@@ -224,11 +231,14 @@ impl Repo {
                     1,
                     "symlink in the content tree: skipped, never followed".into(),
                 ));
+                links.insert(path);
                 return TreeWalkResult::Ok;
             }
             all.insert(path.clone());
             if crate::files::is_document_name(name) {
                 wanted.push((path, entry.id()));
+            } else {
+                others.insert(path, entry.id());
             }
             TreeWalkResult::Ok
         })
@@ -246,6 +256,8 @@ impl Repo {
             files,
             all,
             findings,
+            others,
+            links,
         })
     }
 
@@ -1050,7 +1062,11 @@ pub fn load_release(
     let keys = keys_at(cfg, repo, rev, version)?;
     let mut kb =
         crate::content::build(cfg, tree.files, tree.all, &keys).map_err(|e| at_revision(rev, e))?;
-    kb.problems.extend(tree.findings);
+    let (assets, found) = tree_assets(cfg, repo, &kb.files, &tree.others, &tree.links)?;
+    kb.assets = assets;
+    kb.problems
+        .extend(without_asset_links(tree.findings, &found));
+    kb.problems.extend(found);
     kb.problems.sort();
     Ok((kb, tree.commit))
 }
@@ -1452,6 +1468,8 @@ fn load_roots(
     let mut files = Vec::new();
     let mut all = BTreeSet::new();
     let mut findings = Vec::new();
+    let mut others = BTreeMap::new();
+    let mut links = BTreeSet::new();
     let mut commit = String::new();
     for f in folders(cfg, repo, root) {
         let tree = repo.read_tree(rev, &f.dir)?;
@@ -1469,6 +1487,16 @@ fn load_roots(
                 .iter()
                 .filter(|p| f.keep(p))
                 .map(|p| f.content_path(p)),
+        );
+        others.extend(
+            (tree.others.iter())
+                .filter(|(p, _)| keep(p))
+                .map(|(p, id)| (format!("{lang}/{p}"), *id)),
+        );
+        links.extend(
+            (tree.links.iter())
+                .filter(|p| keep(p))
+                .map(|p| format!("{lang}/{p}")),
         );
         findings.extend(
             tree.findings
@@ -1488,7 +1516,163 @@ fn load_roots(
         },
         other => other,
     })?;
-    kb.problems.extend(findings);
+    let (assets, found) = tree_assets(cfg, repo, &kb.files, &others, &links)?;
+    kb.assets = assets;
+    kb.problems.extend(without_asset_links(findings, &found));
+    kb.problems.extend(found);
     kb.problems.sort();
     Ok((kb, commit))
+}
+
+/// The assets of a tree read from git, as [`crate::content`] finds them in a folder: every
+/// file of `files` that [`crate::content::Classifier::classify`] calls an asset, hashed from
+/// its blob (streamed where libgit2 can stream it: loose objects; a packed blob is inflated by
+/// libgit2 itself). A blob over `[content] max_asset_size` is KB052 and never read; a symbolic
+/// link where an asset would be is KB054; a Git LFS pointer in place of an asset is an error
+/// naming it.
+fn tree_assets(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    files: &BTreeSet<String>,
+    others: &BTreeMap<String, Oid>,
+    links: &BTreeSet<String>,
+) -> Result<(Vec<crate::content::Asset>, Vec<Finding>)> {
+    use crate::content::{Asset, AssetSource, Classifier, FileClass};
+    use rayon::prelude::*;
+    let classifier = Classifier::new(cfg)?;
+    let max = cfg.content.max_asset_size();
+    let mut found: Vec<Finding> = links
+        .iter()
+        .filter(|p| classifier.classify(p) == FileClass::Asset)
+        .map(|p| {
+            Finding::error(
+                Code::SymlinkedAsset,
+                p,
+                1,
+                "the asset is a symbolic link (or inside one); store the file itself: a release holds files, never links".into(),
+            )
+        })
+        .collect();
+    let wanted: Vec<(&String, Oid)> = files
+        .iter()
+        .filter(|p| classifier.classify(p) == FileClass::Asset)
+        .filter_map(|p| others.get(p).map(|id| (p, *id)))
+        .collect();
+    let git_dir = repo.repo.path().to_path_buf();
+    let results: Vec<Result<std::result::Result<Asset, Finding>>> = wanted
+        .par_iter()
+        .map_init(
+            || Repository::open(&git_dir),
+            |r, (path, oid)| {
+                let r = r.as_ref().map_err(|e| {
+                    Error::Usage(format!("open `{}`: {}", git_dir.display(), e.message()))
+                })?;
+                let what = || format!("asset `{path}`");
+                let odb = r.odb().map_err(|e| git_err(what(), e))?;
+                let (size, _) = odb.read_header(*oid).map_err(|e| git_err(what(), e))?;
+                let size = size as u64;
+                if size > max {
+                    return Ok(Err(Finding::error(
+                        Code::AssetTooLarge,
+                        path,
+                        1,
+                        format!(
+                            "the asset holds {size} bytes, more than `[content] max_asset_size` ({max}); shrink it, exclude it, or raise the limit"
+                        ),
+                    )));
+                }
+                let source = AssetSource::Git {
+                    git_dir: git_dir.clone(),
+                    blob: oid.to_string(),
+                };
+                let mut head = [0u8; 64];
+                let (sha256, len, lfs) = with_asset_reader(&source, |reader| {
+                    let mut reader = crate::hash::HashingReader::new(reader);
+                    let n = read_up_to(&mut reader, &mut head)
+                        .map_err(|e| Error::io("read", source.describe(), e))?;
+                    std::io::copy(&mut reader, &mut std::io::sink())
+                        .map_err(|e| Error::io("read", source.describe(), e))?;
+                    let (sha, len) = reader.finish();
+                    Ok((sha, len, head[..n].starts_with(LFS_POINTER)))
+                })?;
+                if lfs {
+                    return Err(Error::Content {
+                        path: PathBuf::from(path.as_str()),
+                        message: "is a Git LFS pointer, not the asset: run `git lfs pull` or keep assets out of LFS".into(),
+                    });
+                }
+                Ok(Ok(Asset {
+                    path: (*path).clone(),
+                    sha256,
+                    size: len,
+                    source,
+                    declared: classifier.in_asset_dir(path),
+                }))
+            },
+        )
+        .collect();
+    let mut assets = Vec::new();
+    for r in results {
+        match r? {
+            Ok(a) => assets.push(a),
+            Err(f) => found.push(f),
+        }
+    }
+    Ok((assets, found))
+}
+
+/// Fill `buf` as far as `r` allows; the number of bytes read.
+fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The tree's findings without the generic symlink warning of a path `found` reports as a
+/// symlinked asset (KB054): one finding per file.
+fn without_asset_links(findings: Vec<Finding>, found: &[Finding]) -> Vec<Finding> {
+    let linked: BTreeSet<&str> = found
+        .iter()
+        .filter(|f| f.code == Code::SymlinkedAsset)
+        .map(|f| f.file.as_str())
+        .collect();
+    findings
+        .into_iter()
+        .filter(|f| !linked.contains(f.file.as_str()))
+        .collect()
+}
+
+/// Run `f` on a reader of an asset's bytes: its file (opened as [`crate::fsx`] opens every
+/// content file), or its git blob (streamed when the object is loose; libgit2 inflates a
+/// packed object whole, so that one is read from the blob it gives).
+pub fn with_asset_reader<T>(
+    source: &crate::content::AssetSource,
+    f: impl FnOnce(&mut dyn std::io::Read) -> Result<T>,
+) -> Result<T> {
+    use crate::content::AssetSource;
+    match source {
+        AssetSource::File(path) => {
+            let (mut file, _) =
+                crate::fsx::open_regular(path).map_err(|e| Error::io("read", path, e))?;
+            f(&mut file)
+        }
+        AssetSource::Git { git_dir, blob } => {
+            let what = || format!("blob {blob} of `{}`", git_dir.display());
+            let repo = Repository::open(git_dir).map_err(|e| git_err(what(), e))?;
+            let oid = Oid::from_str(blob).map_err(|e| git_err(what(), e))?;
+            let odb = repo.odb().map_err(|e| git_err(what(), e))?;
+            if let Ok((mut reader, _, _)) = odb.reader(oid) {
+                return f(&mut reader);
+            }
+            let b = repo.find_blob(oid).map_err(|e| git_err(what(), e))?;
+            f(&mut b.content())
+        }
+    }
 }

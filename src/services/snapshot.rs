@@ -76,8 +76,8 @@ impl Snapshot {
         let v = resolve_version(index, name)?;
         let mut manifest = reg.read_manifest(v)?;
         Ok(Snapshot {
-            label: v.version.clone(),
-            version: Some(v.version.clone()),
+            label: v.version.to_string(),
+            version: Some(v.version.to_string()),
             docs: std::mem::take(&mut manifest.documents),
             assets: manifest.assets.clone(),
             manifest: Some(manifest),
@@ -260,7 +260,7 @@ pub fn stored_diff(
     let (Ok(a), Ok(b)) = (resolve_version(index, from), resolve_version(index, to)) else {
         return Ok(None);
     };
-    if b.previous.as_deref() != Some(a.version.as_str()) {
+    if b.previous.as_deref() != Some(a.version.to_string().as_str()) {
         return Ok(None);
     }
     let bytes = reg.read_verified(&b.diff)?;
@@ -617,5 +617,5 @@ pub fn package_files(
         &v.tarball.path,
         crate::package::UnpackLimits::default(),
     )?;
-    Ok((v.version.clone(), files))
+    Ok((v.version.to_string(), files))
 }
