@@ -1490,13 +1490,13 @@ fn load_roots(
         );
         others.extend(
             (tree.others.iter())
-                .filter(|(p, _)| keep(p))
-                .map(|(p, id)| (format!("{lang}/{p}"), *id)),
+                .filter(|(p, _)| f.keep(p))
+                .map(|(p, id)| (f.content_path(p), *id)),
         );
         links.extend(
             (tree.links.iter())
-                .filter(|p| keep(p))
-                .map(|p| format!("{lang}/{p}")),
+                .filter(|p| f.keep(p))
+                .map(|p| f.content_path(p)),
         );
         findings.extend(
             tree.findings

@@ -340,7 +340,7 @@ impl Composed {
             self.budget_left -= v.diff.size;
             let d =
                 crate::manifest::parse_diff(&reg.read_verified(&v.diff)?, &reg.path(&v.diff.path))?;
-            if d.to != v.version || d.from != v.previous {
+            if d.to != v.version.to_string() || d.from != v.previous {
                 break;
             }
             for c in &d.changes {
@@ -433,7 +433,7 @@ pub fn composed_pair(
     let mut diffs = Vec::with_capacity(steps.len());
     for s in &steps {
         let d = crate::manifest::parse_diff(&reg.read_verified(&s.diff)?, &reg.path(&s.diff.path))?;
-        if d.to != s.version || d.from != s.previous {
+        if d.to != s.version.to_string() || d.from != s.previous {
             return Ok(None);
         }
         diffs.push(d);
@@ -451,8 +451,8 @@ pub fn composed_pair(
         m.into_values().flatten().collect::<Vec<_>>()
     };
     let snapshot = |v: &crate::manifest::IndexVersion, docs, assets| Snapshot {
-        label: v.version.clone(),
-        version: Some(v.version.clone()),
+        label: v.version.to_string(),
+        version: Some(v.version.to_string()),
         docs,
         manifest: None,
         documents: None,
