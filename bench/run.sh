@@ -32,6 +32,7 @@
 #   BENCH_SCALES="2000 20000 100000"   totals for `scaling` and `diff_scaling`
 #   BENCH_FRACTION_SCALES="2000 20000 100000"  totals for `diff_fractions`
 #   BENCH_FRACTION_CORPORA="synth messy"       corpora for `diff_fractions`
+#   BENCH_FRACTION_PCTS="0.1 2 20"             change fractions (%) for `diff_fractions`
 #   BENCH_SEED=1        generator seed
 #   BENCH_SECONDS=30    wrk duration per row for `serve` (SERVE_CONNS=64, SERVE_THREADS=2)
 #   SYNC_CHANGED_PCT=2  documents edited between 1.0.0 and 1.1.0 for `sync`
@@ -1301,11 +1302,12 @@ bench_diff_fractions() {
     local rows=() corpus total pct
     local scales=${BENCH_FRACTION_SCALES:-2000 20000 100000}
     local corpora=${BENCH_FRACTION_CORPORA:-synth messy}
-    log "== diff fractions: $corpora × $scales documents × 0.1 / 2 / 20 % changed, $BENCH_RUNS runs each"
+    local pcts=${BENCH_FRACTION_PCTS:-0.1 2 20}
+    log "== diff fractions: $corpora × $scales documents × $pcts % changed, $BENCH_RUNS runs each"
     for corpus in $corpora; do
         [[ $corpus == synth || $corpus == messy ]] || die "BENCH_FRACTION_CORPORA: unknown corpus $corpus (synth, messy)"
         for total in $scales; do
-            for pct in 0.1 2 20; do
+            for pct in $pcts; do
                 diff_fraction_row "$corpus" "$total" "$pct"
                 rows+=("$ROW")
             done
@@ -1321,7 +1323,7 @@ bench_diff_fractions() {
     local body=$OUT/section-diff_fractions.md
     {
         printf '## diff fractions: the cost follows the change\n\n'
-        printf 'Two corpora, each at %s documents with 0.1, 2 and 20 %% of them edited between\n' "$scales"
+        printf 'Two corpora, each at %s documents with %s %% of them edited between\n' "$scales" "$pcts"
         printf 'two releases, tagged in git and published. `synth`: `kbrel-synth --docs-per-lang <n/2>\n'
         printf -- '--seed %s --generation 2 --changed-pct <pct> --added-pct 0` (a flat tree, one folder\n' "$BENCH_SEED"
         printf 'per section, the same paths in both languages), tagged v1 and v2, published with\n'

@@ -55,7 +55,7 @@ pub fn pack(
         check_out(out)?;
     }
     let v = crate::snapshot::resolve_version(index, version)?;
-    let (version, files) = crate::snapshot::package_files(reg, index, &v.version)?;
+    let (version, files) = crate::snapshot::package_files(reg, index, &v.version.to_string())?;
     let report = PackReport {
         name: name.to_string(),
         version,

@@ -455,12 +455,7 @@ pub fn resolve_version(spec: &VersionSpec, index: Option<&Index>) -> Result<semv
     match spec {
         VersionSpec::Exact(s) => parse_version(s),
         VersionSpec::Bump(b) => {
-            let highest = index.and_then(|i| {
-                i.versions
-                    .iter()
-                    .filter_map(|v| semver::Version::parse(&v.version).ok())
-                    .max()
-            });
+            let highest = index.and_then(|i| i.versions.iter().map(|v| v.version.clone()).max());
             Ok(bump_version(highest.as_ref(), *b))
         }
         VersionSpec::Auto => Err(Error::Usage(
@@ -470,11 +465,10 @@ pub fn resolve_version(spec: &VersionSpec, index: Option<&Index>) -> Result<semv
 }
 
 fn highest(index: Option<&Index>) -> Option<&IndexVersion> {
-    index?.versions.iter().max_by(|a, b| {
-        let pa = semver::Version::parse(&a.version).ok();
-        let pb = semver::Version::parse(&b.version).ok();
-        pa.cmp(&pb)
-    })
+    index?
+        .versions
+        .iter()
+        .max_by(|a, b| a.version.cmp(&b.version))
 }
 
 /// Suggest the next version for the working content against the highest published version.
@@ -493,12 +487,10 @@ pub fn suggest_next(
             },
         ));
     };
-    let from = crate::snapshot::Snapshot::published(reg, index, &top.version)?;
+    let from = crate::snapshot::Snapshot::published(reg, index, &top.version.to_string())?;
     let to = crate::snapshot::Snapshot::working(cfg, kb);
     let diff = crate::snapshot::compare(&cfg.package.name, &cfg.content.languages, &from, &to)?;
-    let current = semver::Version::parse(&top.version)
-        .map_err(|e| Error::corrupt(reg.path(registry::INDEX_FILE), e.to_string()))?;
-    Ok((Some(current), suggest_bump(&diff)))
+    Ok((Some(top.version.clone()), suggest_bump(&diff)))
 }
 
 /// The checks `publish` runs before writing anything, without building the release: the lint
@@ -702,7 +694,7 @@ fn publish_started(
         version: draft.vs.clone(),
         outcome: Outcome::DryRun,
         published: draft.published.clone(),
-        previous: draft.previous.clone(),
+        previous: draft.previous.as_ref().map(ToString::to_string),
         backport,
         tags_set,
         dist_tags: new_index.dist_tags.clone(),
@@ -793,8 +785,7 @@ fn choose_version(
     let Some(top) = highest(index) else {
         return Ok((semver::Version::new(0, 1, 0), None));
     };
-    let current = semver::Version::parse(&top.version)
-        .map_err(|e| Error::corrupt(reg.path(registry::INDEX_FILE), e.to_string()))?;
+    let current = top.version.clone();
     let manifest = reg.read_manifest(top)?;
     let by_sha = documents_by_sha(kb);
     let changes = diff_changes(
@@ -808,7 +799,7 @@ fn choose_version(
         Some(b) => Ok((
             bump_version(Some(&current), b),
             Some(Diffed {
-                version: top.version.clone(),
+                version: top.version.to_string(),
                 manifest,
                 changes,
             }),
@@ -830,7 +821,7 @@ fn previous_manifest(
         return Ok((None, None));
     };
     match diffed {
-        Some(d) if d.version == p.version => Ok((Some(d.manifest), Some(d.changes))),
+        Some(d) if d.version == p.version.to_string() => Ok((Some(d.manifest), Some(d.changes))),
         _ => Ok((Some(reg.read_manifest(p)?), None)),
     }
 }
@@ -881,7 +872,7 @@ fn republish(
     if existing.content_digest == digest
         && let Some(guard) = opts.guard
     {
-        guard(&existing.version)?;
+        guard(&existing.version.to_string())?;
     }
     if let (Some(lock), Some((key, next))) = (lock, &opts.sign) {
         resign_if_needed(reg, lock, key, next.as_ref())?;
@@ -911,10 +902,9 @@ fn previous_release(index: Option<&Index>, version: &semver::Version) -> Option<
     index.and_then(|i| {
         i.versions
             .iter()
-            .filter_map(|v| semver::Version::parse(&v.version).ok().map(|p| (p, v)))
-            .filter(|(p, _)| p < version)
-            .max_by(|a, b| a.0.cmp(&b.0))
-            .map(|(_, v)| v.clone())
+            .filter(|v| v.version < *version)
+            .max_by(|a, b| a.version.cmp(&b.version))
+            .cloned()
     })
 }
 
@@ -935,7 +925,7 @@ fn translation_drift(
         reg,
         index,
         crate::history::HistoryFilter {
-            keep: &|v, _| semver::Version::parse(&v.version).map_or(true, |p| p < *version),
+            keep: &|v, _| v.version < *version,
             stop_at_same: false,
         },
         &version.to_string(),
@@ -1019,8 +1009,8 @@ fn asset_blobs_to_write<'a>(
         if !present {
             out.push((
                 a.sha256.as_str(),
-                registry::BlobData::File {
-                    path: &a.source,
+                registry::BlobData::Asset {
+                    source: &a.source,
                     size: a.size,
                 },
             ));
@@ -1100,7 +1090,7 @@ struct Draft<'a> {
     docs: Vec<ManifestDoc>,
     assets: Vec<ManifestAsset>,
     digest: String,
-    previous: Option<String>,
+    previous: Option<semver::Version>,
     prev_manifest: Option<Manifest>,
     drift: BTreeMap<String, DriftCounts>,
     warnings: Vec<Finding>,
@@ -1135,7 +1125,7 @@ impl Draft<'_> {
         let diff_file = DiffFile {
             schema_version: SCHEMA_VERSION,
             name: cfg.package.name.clone(),
-            from: self.previous.clone(),
+            from: self.previous.as_ref().map(ToString::to_string),
             to: self.vs.clone(),
             summary: summary.clone(),
             changes,
@@ -1155,7 +1145,7 @@ impl Draft<'_> {
             ReleaseInfo {
                 version: &self.vs,
                 date: &self.date,
-                previous: self.previous.as_deref(),
+                previous: diff_file.from.as_deref(),
                 repository: cfg.package.repository.as_deref(),
                 tag_format: &cfg.registry.tag_format,
             },
@@ -1305,7 +1295,7 @@ impl Draft<'_> {
             name: cfg.package.name.clone(),
             version: self.vs.clone(),
             published: self.published.clone(),
-            previous: self.previous.clone(),
+            previous: self.previous.as_ref().map(ToString::to_string),
             languages: cfg.content.languages.clone(),
             source_language: cfg.source_language().to_string(),
             content_digest: self.digest.clone(),
@@ -1320,9 +1310,9 @@ impl Draft<'_> {
 
     /// A note when the version is lower than the bump the diff suggests.
     fn lower_than_suggested(&self, diff_file: &DiffFile) -> Option<String> {
-        let pv = semver::Version::parse(self.previous.as_deref()?).ok()?;
+        let pv = self.previous.as_ref()?;
         let suggestion = suggest_bump(diff_file);
-        let suggested = bump_version(Some(&pv), suggestion.bump?);
+        let suggested = bump_version(Some(pv), suggestion.bump?);
         if self.version >= suggested {
             return None;
         }
@@ -1376,9 +1366,9 @@ impl Draft<'_> {
             size: bytes.len() as u64,
         };
         let entry = IndexVersion {
-            version: self.vs.clone(),
+            version: self.version.clone(),
             published: self.published.clone(),
-            previous: self.previous.clone(),
+            previous: self.previous.as_ref().map(ToString::to_string),
             content_digest: self.digest.clone(),
             manifest: file_ref(registry::manifest_path(&self.vs), &built.manifest_json),
             diff: file_ref(registry::diff_path(&self.vs), &built.diff_json),
@@ -1392,7 +1382,7 @@ impl Draft<'_> {
         let pos = new_index
             .versions
             .iter()
-            .position(|v| semver::Version::parse(&v.version).is_ok_and(|p| p > self.version))
+            .position(|v| v.version > self.version)
             .unwrap_or(new_index.versions.len());
         new_index.versions.insert(pos, entry);
         new_index
@@ -1633,7 +1623,7 @@ fn already_published(
     warnings: Vec<Finding>,
     writing: bool,
 ) -> Result<PublishReport> {
-    let vs = existing.version.clone();
+    let vs = existing.version.to_string();
     if existing.content_digest != digest {
         let old = reg.read_manifest(existing)?;
         let mut differing: Vec<String> = Vec::new();
@@ -1716,9 +1706,7 @@ fn already_published(
     }
     // The section goes in when missing and is replaced in place when it differs (never
     // added twice).
-    let v = semver::Version::parse(&vs)
-        .map_err(|e| Error::corrupt(reg.path("index.json"), e.to_string()))?;
-    let updated = changelog::insert_section(&changelog.text, &v, &section);
+    let updated = changelog::insert_section(&changelog.text, &existing.version, &section);
     if updated != changelog.text {
         files.push(changelog.path.display().to_string());
         if writing {

@@ -85,7 +85,7 @@ pub fn push(
     let our_tag = index
         .dist_tags
         .iter()
-        .find(|(_, ver)| **ver == v.version)
+        .find(|(_, ver)| **ver == v.version.to_string())
         .map(|(t, _)| t.clone());
     // Neither --tag nor a tag of ours names this version: `latest` by default, as npm does.
     let implicit_latest = opts.tag.is_none() && our_tag.is_none();
@@ -110,7 +110,7 @@ pub fn push(
         .map_err(net)?;
     let report = |outcome| PushReport {
         name: index.name.clone(),
-        version: v.version.clone(),
+        version: v.version.to_string(),
         registry: base.to_string(),
         tag: tag.clone(),
         outcome,
@@ -120,7 +120,10 @@ pub fn push(
         200 => {
             let doc: Value = serde_json::from_slice(&body)
                 .map_err(|e| Error::Usage(format!("{url} answered with invalid JSON: {e}")))?;
-            if let Some(existing) = doc.get("versions").and_then(|vs| vs.get(&v.version)) {
+            if let Some(existing) = doc
+                .get("versions")
+                .and_then(|vs| vs.get(v.version.to_string()))
+            {
                 let theirs = existing
                     .pointer("/dist/integrity")
                     .and_then(Value::as_str)
@@ -135,7 +138,7 @@ pub fn push(
                     return Ok(report(PushOutcome::AlreadyPresent));
                 }
                 return Err(Error::VersionConflict {
-                    version: v.version.clone(),
+                    version: v.version.to_string(),
                     detail: format!(
                         "{base} already has {}@{} with integrity {theirs}, ours is {}",
                         index.name, v.version, v.tarball.integrity
@@ -149,11 +152,8 @@ pub fn push(
                 .and_then(Value::as_str)
                 .unwrap_or("");
             if implicit_latest
-                && let (Ok(theirs), Ok(ours)) = (
-                    semver::Version::parse(their_latest),
-                    semver::Version::parse(&v.version),
-                )
-                && theirs > ours
+                && let Ok(theirs) = semver::Version::parse(their_latest)
+                && theirs > v.version
             {
                 return Err(Error::Usage(format!(
                     "cannot implicitly apply the `latest` tag: {base} has {}@{their_latest} as latest, higher than {}; \
@@ -174,7 +174,7 @@ pub fn push(
     let tarball_url = format!(
         "{base}/{}/-/{}",
         index.name,
-        crate::npm::tarball_file_name(&index.name, &v.version)
+        crate::npm::tarball_file_name(&index.name, &v.version.to_string())
     );
     let doc = crate::npm::publish_document(index, v, &package_json, &tgz, &tarball_url, &tag);
     let payload = serde_json::to_vec(&doc).map_err(|e| Error::Usage(e.to_string()))?;
@@ -229,7 +229,7 @@ pub fn push_to_bucket(
     let before = remote.index_state()?;
     let report = |outcome, tags: &[String]| PushReport {
         name: index.name.clone(),
-        version: v.version.clone(),
+        version: v.version.to_string(),
         registry: url.to_string(),
         tag: tags.join(","),
         outcome,
@@ -245,13 +245,13 @@ pub fn push_to_bucket(
         Some(theirs) => theirs.clone(),
         None => Index::new(&index.name),
     };
-    if let Some(theirs) = merged.get(&v.version) {
+    if let Some(theirs) = merged.get(&v.version.to_string()) {
         if theirs.manifest.sha256 == v.manifest.sha256 && theirs.tarball.sha256 == v.tarball.sha256
         {
             let tags: Vec<String> = merged
                 .dist_tags
                 .iter()
-                .filter(|(_, ver)| **ver == v.version)
+                .filter(|(_, ver)| **ver == v.version.to_string())
                 .map(|(t, _)| t.clone())
                 .collect();
             return Ok((
@@ -260,7 +260,7 @@ pub fn push_to_bucket(
             ));
         }
         return Err(Error::VersionConflict {
-            version: v.version.clone(),
+            version: v.version.to_string(),
             detail: format!(
                 "{url} already lists {}@{} as another release (manifest sha256 {}, tarball {}; \
                  ours: {}, {}): a published version never changes",
@@ -273,13 +273,27 @@ pub fn push_to_bucket(
             ),
         });
     }
-    if let Some(p) = &v.previous
-        && merged.get(p).is_none()
-    {
-        return Err(Error::Usage(format!(
-            "{} was diffed against {p}, which {url} does not list: push {p} first",
-            v.version
-        )));
+    if let Some(p) = &v.previous {
+        let ours = index.get(p).map(|o| &o.manifest.sha256);
+        match merged.get(p) {
+            None => {
+                return Err(Error::Usage(format!(
+                    "{} was diffed against {p}, which {url} does not list: push {p} first",
+                    v.version
+                )));
+            }
+            Some(theirs) if Some(&theirs.manifest.sha256) != ours => {
+                return Err(Error::VersionConflict {
+                    version: v.version.to_string(),
+                    detail: format!(
+                        "it was diffed against {p}, and {url} lists another release as {p} \
+                         (manifest sha256 {}): its diff.json would not describe the bucket's {p}",
+                        theirs.manifest.sha256
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
     }
     if remote.exists(crate::sign::SIG_FILE)? {
         return Err(Error::Usage(format!(
@@ -300,15 +314,13 @@ pub fn push_to_bucket(
     let pj_bytes = reg.read_verified(&v.package_json)?;
     let pj: Value = serde_json::from_slice(&pj_bytes)
         .map_err(|e| Error::corrupt(reg.path(&v.package_json.path), e.to_string()))?;
-    docs.insert(v.version.clone(), pj);
+    docs.insert(v.version.to_string(), pj);
 
     // The merged index: this version in semver order, the sequence increased, the tags moved.
-    let sv = semver::Version::parse(&v.version)
-        .map_err(|e| Error::corrupt(reg.path(crate::registry::INDEX_FILE), e.to_string()))?;
     let pos = merged
         .versions
         .iter()
-        .position(|o| semver::Version::parse(&o.version).is_ok_and(|p| p > sv))
+        .position(|o| o.version > v.version)
         .unwrap_or(merged.versions.len());
     merged.versions.insert(pos, v.clone());
     merged.sequence = merged.sequence.checked_add(1).ok_or_else(|| {
@@ -322,29 +334,42 @@ pub fn push_to_bucket(
         None => index
             .dist_tags
             .iter()
-            .filter(|(_, ver)| **ver == v.version)
+            .filter(|(_, ver)| **ver == v.version.to_string())
             .map(|(t, _)| t.clone())
             .collect(),
     };
     let mut tags = Vec::new();
     if wanted.is_empty() {
-        tags.extend(crate::publish::update_dist_tags(&mut merged, &sv, None)?.0);
+        tags.extend(crate::publish::update_dist_tags(&mut merged, &v.version, None)?.0);
     }
     for t in &wanted {
-        tags.extend(crate::publish::update_dist_tags(&mut merged, &sv, Some(t))?.0);
+        tags.extend(crate::publish::update_dist_tags(&mut merged, &v.version, Some(t))?.0);
     }
     tags.sort();
     tags.dedup();
 
     // The packument of the merged index, with tarball URLs as the source registry has them.
-    let base = tarball_base(reg, index, &v.version);
+    let base = tarball_base(reg, index, &v.version.to_string());
     let url_of = |f: &str| format!("{base}{f}");
     let packument = crate::manifest::to_json_bytes(&crate::npm::packument(&merged, &docs, &url_of));
+    // The merged index's precompressed variant when the source registry or the bucket has
+    // one for its index (`[registry] precompress`), else none (a stale one is removed).
+    let index_bytes = crate::manifest::to_json_bytes(&merged);
+    let gz_rel = format!(
+        "{}{}",
+        crate::registry::INDEX_FILE,
+        crate::registry::GZ_SUFFIX
+    );
+    let gz = (reg.path(&gz_rel).symlink_metadata().is_ok() || remote.exists(&gz_rel)?)
+        .then(|| crate::registry::gzip_static(&index_bytes));
     let plan = crate::remote::Upload {
         blobs,
         versions: vec![v.clone()],
-        index: crate::manifest::to_json_bytes(&merged),
-        derived: vec![(crate::npm::packument_path(&index.name), packument)],
+        index: index_bytes,
+        derived: vec![
+            (gz_rel, gz),
+            (crate::npm::packument_path(&index.name), Some(packument)),
+        ],
     };
     let up = remote.upload(reg, plan, &before)?;
     Ok((report(PushOutcome::Published, &tags), up))
@@ -372,7 +397,7 @@ fn remote_releases(remote: &crate::remote::Remote, index: &Index) -> Result<Remo
         have.extend(crate::remote::blobs_of(&m).map(|(sha, ..)| sha));
         let pj: Value = serde_json::from_slice(&pair[1])
             .map_err(|e| Error::corrupt(remote.object_url(&o.package_json.path), e.to_string()))?;
-        docs.insert(o.version.clone(), pj);
+        docs.insert(o.version.to_string(), pj);
     }
     Ok((have, docs))
 }

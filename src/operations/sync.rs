@@ -1089,8 +1089,8 @@ pub fn select<'a>(index: &'a Index, spec: Option<&str>) -> crate::Result<&'a Ind
     index
         .versions
         .iter()
-        .filter(|v| semver::Version::parse(&v.version).is_ok_and(|p| req.matches(&p)))
-        .max_by_key(|v| semver::Version::parse(&v.version).ok())
+        .filter(|v| req.matches(&v.version))
+        .max_by_key(|v| &v.version)
         .ok_or_else(|| Error::UnknownVersion {
             name: spec.into(),
             known: index.known_versions(),
@@ -1215,7 +1215,7 @@ pub fn sync(
     let mut report = SyncReport {
         name: index.name.clone(),
         previous: current.as_ref().map(|c| c.version.clone()),
-        version: chosen.version.clone(),
+        version: chosen.version.to_string(),
         not_modified: fetched.not_modified,
         dry_run: opts.dry_run,
         ..Default::default()
@@ -1506,17 +1506,16 @@ fn choose_version<'a>(
     opts: &SyncOptions,
 ) -> Result<&'a IndexVersion> {
     let chosen = select(index, opts.version.as_deref())?;
-    let chosen_v = semver::Version::parse(&chosen.version)
-        .map_err(|e| Error::corrupt(registry::INDEX_FILE, e.to_string()))?;
+    let chosen_v = &chosen.version;
     if let Some(cur) = current
         && let Ok(cv) = semver::Version::parse(&cur.version)
-        && chosen_v < cv
+        && *chosen_v < cv
         && !opts.allow_downgrade
         && cur.name == index.name
     {
         return Err(Refusal::Downgrade {
             held: cur.version.clone(),
-            selected: chosen.version.clone(),
+            selected: chosen.version.to_string(),
         }
         .into());
     }
@@ -1574,7 +1573,7 @@ fn fetch_listing(
             let cur = current.expect("a delta applies to a held version");
             Listing {
                 name: index.name.clone(),
-                version: chosen.version.clone(),
+                version: chosen.version.to_string(),
                 languages: cur.languages.clone(),
                 docs,
                 assets,
@@ -2085,11 +2084,11 @@ fn fetch_delta(
     };
     if diff.name != index.name
         || diff.from.as_deref() != Some(cur.version.as_str())
-        || diff.to != chosen.version
+        || diff.to != chosen.version.to_string()
     {
         return Err(refuse(DeltaProblem::NotTheDiff {
             held: cur.version.clone(),
-            chosen: chosen.version.clone(),
+            chosen: chosen.version.to_string(),
         }));
     }
     let mut docs: BTreeMap<(String, String), ManifestDoc> = cur
@@ -2590,7 +2589,7 @@ mod tests {
         i.versions = versions
             .iter()
             .map(|v| IndexVersion {
-                version: v.to_string(),
+                version: semver::Version::parse(v).unwrap(),
                 published: "2026-11-25T00:00:00Z".into(),
                 previous: None,
                 content_digest: "0".repeat(64),
@@ -2618,7 +2617,7 @@ mod tests {
             &["1.0.0", "1.2.0", "1.3.1", "2.0.0-beta.1"],
             &[("latest", "1.3.1"), ("next", "2.0.0-beta.1")],
         );
-        let pick = |spec: Option<&str>| select(&i, spec).map(|v| v.version.clone());
+        let pick = |spec: Option<&str>| select(&i, spec).map(|v| v.version.to_string());
         assert_eq!(pick(None).unwrap(), "1.3.1");
         assert_eq!(pick(Some("next")).unwrap(), "2.0.0-beta.1");
         assert_eq!(pick(Some("v1.2.0")).unwrap(), "1.2.0");

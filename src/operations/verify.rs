@@ -10,7 +10,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::hash::sha256_hex;
 use crate::manifest::{self, Index, Manifest};
 use crate::registry::{self, Registry};
 
@@ -204,7 +203,7 @@ fn check_index(
                 continue;
             }
         };
-        if m.version != v.version || m.name != index.name {
+        if m.version != v.version.to_string() || m.name != index.name {
             report.problems.push(problem(
                 &v.manifest.path,
                 ProblemKind::Corrupt,
@@ -222,7 +221,7 @@ fn check_index(
             let size = blobs.entry(asset.sha256.clone()).or_insert(0);
             *size = (*size).max(asset.size);
         }
-        manifests.insert(v.version.clone(), m);
+        manifests.insert(v.version.to_string(), m);
     }
     // Blobs, each once, in parallel.
     report.blobs = blobs.len();
@@ -230,12 +229,17 @@ fn check_index(
         .par_iter()
         .filter_map(|(sha, size)| {
             let rel = registry::blob_path(sha);
-            match crate::fsx::read_regular(&reg.path(&rel), crate::fsx::bound(*size)) {
-                Ok(bytes) if sha256_hex(&bytes) == *sha => None,
-                Ok(bytes) => Some(problem(
+            // Hashed as read (an asset blob is never held whole), at most the recorded size
+            // and one byte more.
+            let hashed = crate::fsx::open_regular(&reg.path(&rel)).and_then(|(f, _)| {
+                crate::hash::sha256_reader(std::io::Read::take(f, crate::fsx::bound(*size)))
+            });
+            match hashed {
+                Ok((actual, _)) if actual == *sha => None,
+                Ok((actual, _)) => Some(problem(
                     &rel,
                     ProblemKind::Corrupt,
-                    format!("content hashes to {}, not to its name", sha256_hex(&bytes)),
+                    format!("content hashes to {actual}, not to its name"),
                 )),
                 Err(e) => Some(problem(
                     &rel,
@@ -255,7 +259,7 @@ fn check_index(
         .par_iter()
         .map(|v| {
             let mut out = Vec::new();
-            let Some(m) = manifests.get(&v.version) else {
+            let Some(m) = manifests.get(&v.version.to_string()) else {
                 return out;
             };
             check_tarball(reg, v, m, &mut out);
@@ -381,10 +385,50 @@ fn check_precompressed(
     Ok(())
 }
 
+/// A reader that hashes what passes through it as the index records a tarball: sha256,
+/// npm's `sha512-<base64>` integrity, sha1, size.
+struct Tee<R> {
+    inner: R,
+    sha256: sha2::Sha256,
+    sha512: sha2::Sha512,
+    sha1: sha1::Sha1,
+    size: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.sha256.update(&buf[..n]);
+        self.sha512.update(&buf[..n]);
+        self.sha1.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> Tee<R> {
+    fn finish(self) -> (String, String, String, u64) {
+        use base64::Engine;
+        use sha2::Digest;
+        let integrity = format!(
+            "sha512-{}",
+            base64::engine::general_purpose::STANDARD.encode(self.sha512.finalize())
+        );
+        (
+            crate::hash::hex(&self.sha256.finalize()),
+            integrity,
+            crate::hash::hex(&self.sha1.finalize()),
+            self.size,
+        )
+    }
+}
+
 fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: &mut Vec<Problem>) {
     let t = &v.tarball;
-    let tgz = match crate::fsx::read_regular(&reg.path(&t.path), crate::fsx::bound(t.size)) {
-        Ok(b) => b,
+    let path = reg.path(&t.path);
+    let file = match crate::fsx::open_regular(&path) {
+        Ok((f, _)) => f,
         Err(e) => {
             out.push(problem(
                 &t.path,
@@ -394,38 +438,96 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
             return;
         }
     };
-    let (sha256, integrity, shasum) = crate::package::integrity_of(&tgz);
-    if sha256 != t.sha256
-        || integrity != t.integrity
-        || shasum != t.shasum
-        || tgz.len() as u64 != t.size
-    {
-        out.push(problem(
-            &t.path,
-            ProblemKind::Corrupt,
-            format!(
-                "does not match its recorded integrity (sha256 {sha256}, expected {})",
-                t.sha256
-            ),
-        ));
-        return;
-    }
-    let files = match crate::package::unpack(&tgz, &t.path, crate::package::UnpackLimits::default())
-    {
-        Ok(f) => f,
-        Err(e) => {
-            out.push(problem(&t.path, ProblemKind::Tarball, e.chain()));
+    // One pass, streamed: the file's hashes as it is read, each entry hashed as it is
+    // unpacked (a 2 GB asset is never held); only package.json and manifest.json are kept.
+    let reader = Tee {
+        inner: std::io::BufReader::new(std::io::Read::take(file, crate::fsx::bound(t.size))),
+        sha256: Default::default(),
+        sha512: Default::default(),
+        sha1: Default::default(),
+        size: 0,
+    };
+    let mut kept: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut hashed: BTreeMap<String, String> = BTreeMap::new();
+    let (mut count, mut unpacked) = (0u64, 0u64);
+    let streamed = crate::package::stream_entries(
+        reader,
+        &t.path,
+        crate::package::UnpackLimits::default(),
+        |rel, size, entry| {
+            count += 1;
+            unpacked += size;
+            let io = |e| Error::io("read", &path, e);
+            if rel == "package.json" || rel == "manifest.json" {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::Read::take(entry, 256 << 20), &mut b)
+                    .map_err(io)?;
+                kept.insert(rel.to_string(), b);
+            } else if rel.starts_with("docs/") {
+                let (sha, _) = crate::hash::sha256_reader(entry).map_err(io)?;
+                hashed.insert(rel.to_string(), sha);
+            }
+            Ok(())
+        },
+    );
+    // What the gzip stream leaves is part of the file too.
+    let (reader, unpacked_ok) = match streamed {
+        Ok(r) => (Some(r), Ok(())),
+        Err(e) => (None, Err(e)),
+    };
+    let integrity = reader.map(|mut r| {
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+        r.finish()
+    });
+    let matches = |(sha256, integrity, shasum, size): &(String, String, String, u64)| {
+        *sha256 == t.sha256 && *integrity == t.integrity && *shasum == t.shasum && *size == t.size
+    };
+    match &integrity {
+        Some(h) if !matches(h) => {
+            out.push(problem(
+                &t.path,
+                ProblemKind::Corrupt,
+                format!(
+                    "does not match its recorded integrity (sha256 {}, expected {})",
+                    h.0, t.sha256
+                ),
+            ));
             return;
         }
-    };
-    let by_path: BTreeMap<&str, &Vec<u8>> = files.iter().map(|(p, b)| (p.as_str(), b)).collect();
+        Some(_) => {}
+        None => {
+            // The archive did not read through: is the file the one recorded?
+            let whole = crate::fsx::open_regular(&path)
+                .ok()
+                .and_then(|(f, _)| crate::hash::sha256_reader(f).ok());
+            if whole
+                .as_ref()
+                .is_none_or(|(sha, len)| *sha != t.sha256 || *len != t.size)
+            {
+                out.push(problem(
+                    &t.path,
+                    ProblemKind::Corrupt,
+                    format!(
+                        "does not match its recorded integrity (sha256 {}, expected {})",
+                        whole.map_or_else(|| "unreadable".to_string(), |(s, _)| s),
+                        t.sha256
+                    ),
+                ));
+                return;
+            }
+        }
+    }
+    if let Err(e) = unpacked_ok {
+        out.push(problem(&t.path, ProblemKind::Tarball, e.chain()));
+        return;
+    }
     let manifest_bytes = crate::fsx::read_regular(
         &reg.path(&v.manifest.path),
         crate::fsx::bound(v.manifest.size),
     )
     .unwrap_or_default();
     match reg.read_verified(&v.package_json) {
-        Ok(pj) if by_path.get("package.json").map(|b| b.as_slice()) == Some(pj.as_slice()) => {}
+        Ok(pj) if kept.get("package.json").map(|b| b.as_slice()) == Some(pj.as_slice()) => {}
         Ok(_) => out.push(problem(
             &t.path,
             ProblemKind::Tarball,
@@ -437,7 +539,7 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
             e.chain(),
         )),
     }
-    if by_path.get("manifest.json").map(|b| b.as_slice()) != Some(manifest_bytes.as_slice()) {
+    if kept.get("manifest.json").map(|b| b.as_slice()) != Some(manifest_bytes.as_slice()) {
         out.push(problem(
             &t.path,
             ProblemKind::Tarball,
@@ -447,8 +549,8 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
     let mut expected: BTreeSet<String> = BTreeSet::new();
     for d in &m.documents {
         let p = format!("docs/{}/{}", d.lang, d.path);
-        match by_path.get(p.as_str()) {
-            Some(b) if sha256_hex(b) == d.sha256 => {}
+        match hashed.get(p.as_str()) {
+            Some(sha) if *sha == d.sha256 => {}
             Some(_) => out.push(problem(
                 &t.path,
                 ProblemKind::Tarball,
@@ -464,8 +566,8 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
     }
     for a in &m.assets {
         let p = format!("docs/{}", a.path);
-        match by_path.get(p.as_str()) {
-            Some(b) if sha256_hex(b) == a.sha256 => {}
+        match hashed.get(p.as_str()) {
+            Some(sha) if *sha == a.sha256 => {}
             Some(_) => out.push(problem(
                 &t.path,
                 ProblemKind::Tarball,
@@ -479,8 +581,8 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
         }
         expected.insert(p);
     }
-    for p in by_path.keys().filter(|p| p.starts_with("docs/")) {
-        if !expected.contains(*p) {
+    for p in hashed.keys() {
+        if !expected.contains(p) {
             out.push(problem(
                 &t.path,
                 ProblemKind::Tarball,
@@ -488,16 +590,13 @@ fn check_tarball(reg: &Registry, v: &manifest::IndexVersion, m: &Manifest, out: 
             ));
         }
     }
-    let unpacked: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
-    if files.len() as u64 != t.file_count || unpacked != t.unpacked_size {
+    if count != t.file_count || unpacked != t.unpacked_size {
         out.push(problem(
             &t.path,
             ProblemKind::Tarball,
             format!(
-                "has {} files / {unpacked} bytes, index says {} / {}",
-                files.len(),
-                t.file_count,
-                t.unpacked_size
+                "has {count} files / {unpacked} bytes, index says {} / {}",
+                t.file_count, t.unpacked_size
             ),
         ));
     }

@@ -2,7 +2,7 @@
 //! database (no checkout), list release tags, record the commit a release came from, create
 //! annotated tags, and find the commits that touched a document. The only user of `git2`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
@@ -34,6 +34,11 @@ pub struct TreeContent {
     pub all: BTreeSet<String>,
     /// Symlinks and submodules found in the tree: skipped, never followed.
     pub findings: Vec<Finding>,
+    /// The blob of every file of `all` that is not a document (the assets among them are
+    /// hashed by [`tree_assets`]).
+    pub others: BTreeMap<String, Oid>,
+    /// The symbolic links of the tree (an asset's path among them is KB054).
+    pub links: BTreeSet<String>,
 }
 
 fn git_err(what: impl std::fmt::Display, e: git2::Error) -> Error {
@@ -174,6 +179,8 @@ impl Repo {
         let mut wanted: Vec<(String, Oid)> = Vec::new();
         let mut all = BTreeSet::new();
         let mut findings = Vec::new();
+        let mut others = BTreeMap::new();
+        let mut links = BTreeSet::new();
         let mut failure: Option<Error> = None;
         let in_root = |p: &str| {
             if root.is_empty() || root == "." {
@@ -224,11 +231,14 @@ impl Repo {
                     1,
                     "symlink in the content tree: skipped, never followed".into(),
                 ));
+                links.insert(path);
                 return TreeWalkResult::Ok;
             }
             all.insert(path.clone());
             if crate::files::is_document_name(name) {
                 wanted.push((path, entry.id()));
+            } else {
+                others.insert(path, entry.id());
             }
             TreeWalkResult::Ok
         })
@@ -246,6 +256,8 @@ impl Repo {
             files,
             all,
             findings,
+            others,
+            links,
         })
     }
 
@@ -254,13 +266,15 @@ impl Repo {
     /// are skipped unread, and only the blobs that differ (added, removed, modified, or whose
     /// mode changed) are read — plus, on both sides, the files `also` names (paths relative
     /// to the content roots) when they exist there. The same entries as [`read_tree`]
-    /// (`Self::read_tree`) reads are considered: names starting with `.`, symlinks and
-    /// submodules are left out.
+    /// (`Self::read_tree`) reads are considered: names starting with `.`, `node_modules`
+    /// folders, symlinks and submodules are left out; and of those, only the paths each
+    /// side's `keep` accepts are read.
     pub fn changed_files(
         &self,
         (rev_a, root_a): (&str, &str),
         (rev_b, root_b): (&str, &str),
         also: &BTreeSet<String>,
+        (keep_a, keep_b): (&Keep<'_>, &Keep<'_>),
     ) -> Result<ChangedFiles> {
         let (ca, cb) = (self.commit_of(rev_a)?, self.commit_of(rev_b)?);
         let (ta, tb) = (
@@ -280,10 +294,12 @@ impl Repo {
                 &mut new,
             )?;
         }
-        for (tree, list) in [(&ta, &mut old), (&tb, &mut new)] {
+        old.retain(|(p, _)| keep_a(p));
+        new.retain(|(p, _)| keep_b(p));
+        for (tree, list, keep) in [(&ta, &mut old, keep_a), (&tb, &mut new, keep_b)] {
             let known: BTreeSet<String> = list.iter().map(|(p, _)| p.clone()).collect();
             for p in also {
-                if known.contains(p) || p.split('/').any(|c| c.starts_with('.')) {
+                if known.contains(p) || p.split('/').any(|c| c.starts_with('.')) || !keep(p) {
                     continue;
                 }
                 if let Ok(e) = tree.get_path(Path::new(p))
@@ -309,6 +325,91 @@ impl Repo {
         })
     }
 
+    /// What differs between `rev` and the work tree below the folders `dirs` (repository
+    /// paths; `""` is the whole repository), as `git status` finds it: the index's stat cache
+    /// tells which files changed, so unchanged files are neither read nor hashed. Each entry is
+    /// a repository path, its blob at `rev` (a regular file there, else `None`), and whether
+    /// a file is in the work tree at that path now. Untracked and ignored files are included,
+    /// as kbrel reads a content folder whatever `.gitignore` says. `None` when git cannot tell
+    /// it this way and the folders must be read whole: a bare repository, an ignored or
+    /// nested-repository folder, a symlink or an unreadable file in the work tree.
+    fn worktree_changes(&self, rev: &str, dirs: &[&str]) -> Result<Option<Vec<WorkChange>>> {
+        use git2::{Delta, FileMode};
+        let Some(workdir) = self.repo.workdir() else {
+            return Ok(None);
+        };
+        let commit = self.commit_of(rev)?;
+        let tree = commit
+            .tree()
+            .map_err(|e| git_err(format!("tree of `{rev}`"), e))?;
+        let mut opts = git2::DiffOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(true)
+            .recurse_ignored_dirs(false)
+            .include_typechange(true)
+            .include_unreadable(true)
+            .disable_pathspec_match(true);
+        if !dirs.iter().any(|d| d.is_empty()) {
+            for d in dirs {
+                opts.pathspec(*d);
+            }
+        }
+        let diff = self
+            .repo
+            .diff_tree_to_workdir_with_index(Some(&tree), Some(&mut opts))
+            .map_err(|e| git_err(format!("comparing `{rev}` with the work tree"), e))?;
+        let mut out = Vec::new();
+        for d in diff.deltas() {
+            let (of, nf) = (d.old_file(), d.new_file());
+            let path = nf.path_bytes().or(of.path_bytes()).unwrap_or_default();
+            let Ok(path) = std::str::from_utf8(path) else {
+                return Ok(None);
+            };
+            let inside = dirs.iter().any(|dir| {
+                dir.is_empty()
+                    || path
+                        .strip_prefix(dir)
+                        .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+            });
+            if !inside {
+                continue;
+            }
+            let path = path.trim_end_matches('/');
+            let skipped = |path: &str| path.split('/').any(skipped_entry);
+            let new_kind = match d.status() {
+                Delta::Deleted => None,
+                Delta::Unreadable => return Ok(None),
+                _ => Some(nf.mode()),
+            };
+            match new_kind {
+                // A folder git does not descend into (ignored, or another repository).
+                Some(FileMode::Tree | FileMode::Commit) | Some(FileMode::Unreadable)
+                    if !skipped(path) =>
+                {
+                    return Ok(None);
+                }
+                // kbrel follows a symlink in the work tree, where git never does.
+                Some(FileMode::Link) if !skipped(path) => return Ok(None),
+                _ => {}
+            }
+            if skipped(path) || !crate::files::is_document_name(path) {
+                continue;
+            }
+            let old = match d.status() {
+                Delta::Added | Delta::Untracked | Delta::Ignored => None,
+                _ if matches!(of.mode(), FileMode::Blob | FileMode::BlobExecutable) => {
+                    Some(of.id())
+                }
+                _ => None,
+            };
+            let new = matches!(new_kind, Some(FileMode::Blob | FileMode::BlobExecutable))
+                && workdir.join(path).is_file();
+            out.push((path.to_string(), old, new));
+        }
+        Ok(Some(out))
+    }
+
     /// The paths of the documents below `root` at `rev` that [`read_tree`]
     /// (`Self::read_tree`) would read, without reading them.
     pub fn markdown_paths(&self, rev: &str, root: &str) -> Result<Vec<String>> {
@@ -319,7 +420,9 @@ impl Repo {
             let Ok(name) = std::str::from_utf8(entry.name_bytes()) else {
                 return TreeWalkResult::Skip;
             };
-            if name.starts_with('.') {
+            if name.starts_with('.')
+                || (name == "node_modules" && entry.kind() == Some(ObjectType::Tree))
+            {
                 return TreeWalkResult::Skip;
             }
             if entry.kind() == Some(ObjectType::Blob)
@@ -699,6 +802,20 @@ fn read_blob(
     })
 }
 
+/// What a content tree walk never enters or reads, as [`Repo::read_tree`] walks: names
+/// starting with `.`, and `node_modules` folders (a file of that name is no document either).
+fn skipped_entry(name: &str) -> bool {
+    name.starts_with('.') || name == "node_modules"
+}
+
+/// A path that differs between a revision and the work tree ([`Repo::worktree_changes`]):
+/// the repository path, its blob at the revision (a regular file there), and whether a file
+/// is at that path in the work tree.
+type WorkChange = (String, Option<Oid>, bool);
+
+/// Which paths (relative to the folder read) a side keeps.
+pub type Keep<'a> = dyn Fn(&str) -> bool + Sync + 'a;
+
 /// The markdown blobs (path below `dir`, id) that differ between trees `a` and `b` (either may
 /// be absent: a whole subtree added or removed), into `old` and `new`. An entry with the same
 /// id and mode on both sides is skipped without being read, so the cost follows the change.
@@ -753,7 +870,7 @@ fn diff_trees(
     if let Some(a) = a {
         for ea in a.iter() {
             let name = name_of(&ea, revs.0)?;
-            if name.starts_with('.') {
+            if skipped_entry(&name) {
                 continue;
             }
             let eb = b.and_then(|b| b.get_name(&name));
@@ -792,7 +909,7 @@ fn diff_trees(
     if let Some(b) = b {
         for eb in b.iter() {
             let name = name_of(&eb, revs.1)?;
-            if name.starts_with('.') || a.is_some_and(|a| a.get_name(&name).is_some()) {
+            if skipped_entry(&name) || a.is_some_and(|a| a.get_name(&name).is_some()) {
                 continue;
             }
             one_side(&eb, format!("{dir}{name}"), false, old, new)?;
@@ -945,7 +1062,11 @@ pub fn load_release(
     let keys = keys_at(cfg, repo, rev, version)?;
     let mut kb =
         crate::content::build(cfg, tree.files, tree.all, &keys).map_err(|e| at_revision(rev, e))?;
-    kb.problems.extend(tree.findings);
+    let (assets, found) = tree_assets(cfg, repo, &kb.files, &tree.others, &tree.links)?;
+    kb.assets = assets;
+    kb.problems
+        .extend(without_asset_links(tree.findings, &found));
+    kb.problems.extend(found);
     kb.problems.sort();
     Ok((kb, tree.commit))
 }
@@ -998,33 +1119,119 @@ pub struct ChangedDocs {
     pub new: crate::content::KnowledgeBase,
     pub old_commit: String,
     pub new_commit: String,
-    /// The content roots of the two sides (relative to the repository root).
-    pub roots: (String, String),
+    /// The folders each side was read from.
+    pub folders: (Vec<Folder>, Vec<Folder>),
+    /// The content paths of the files read on each side.
+    pub read: (Vec<String>, Vec<String>),
 }
 
-/// [`ChangedDocs`] between `rev_a` and `rev_b`.
-pub fn load_changed(
+/// A folder documents are read from: the content root (one folder per language below it),
+/// or one language's folder (`[content] layout`, `[content.roots]`: read as `<lang>/…`),
+/// with what inside it belongs to something else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    /// `Some(lang)`: a language's folder, its files read as `<lang>/…`; `None`: the content
+    /// root, its files read as they are.
+    pub lang: Option<String>,
+    /// Relative to the repository root, `/`-separated (`""`: the repository root).
+    pub dir: String,
+    /// The folders of other languages inside this one (relative to it, ending in `/`).
+    inner: Vec<String>,
+    /// kbrel's own files (repository paths), which may sit in a language folder.
+    own: Vec<String>,
+}
+
+impl Folder {
+    /// Whether a path below the folder is read as content.
+    pub fn keep(&self, p: &str) -> bool {
+        self.lang.is_none()
+            || (!self.inner.iter().any(|i| p.starts_with(i.as_str()))
+                && !p.split('/').any(|c| c == "node_modules")
+                && !self.own.contains(&self.in_repo(p)))
+    }
+
+    /// A path below the folder as a content path (`<lang>/…` for a language's folder).
+    pub fn content_path(&self, p: &str) -> String {
+        match &self.lang {
+            Some(l) => format!("{l}/{p}"),
+            None => p.to_string(),
+        }
+    }
+
+    /// A path below the folder relative to the repository root.
+    fn in_repo(&self, p: &str) -> String {
+        if self.dir.is_empty() {
+            p.to_string()
+        } else {
+            format!("{}/{p}", self.dir)
+        }
+    }
+
+    /// The paths of `paths` (content paths) below this folder, relative to it.
+    fn below(&self, paths: &BTreeSet<String>) -> BTreeSet<String> {
+        match &self.lang {
+            None => paths.clone(),
+            Some(l) => paths
+                .iter()
+                .filter_map(|p| p.strip_prefix(l.as_str())?.strip_prefix('/'))
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
+/// The folders the documents below the content root `root` (a repository path) are read
+/// from: `root` itself with one folder per language, else each language's folder
+/// ([`crate::config::Config::language_root`]), in configured order.
+pub fn folders(cfg: &crate::config::Config, repo: &Repo, root: &str) -> Vec<Folder> {
+    if cfg.plain_folders() {
+        return vec![Folder {
+            lang: None,
+            dir: root.to_string(),
+            inner: Vec::new(),
+            own: Vec::new(),
+        }];
+    }
+    let roots = cfg.language_roots(Path::new(root));
+    let folder = |p: &Path| p.to_string_lossy().replace('\\', "/");
+    // kbrel's own files may sit in a language folder that is the project folder.
+    let own: Vec<String> = [
+        PathBuf::from(crate::config::CONFIG_FILE),
+        cfg.changelog.path.clone(),
+        cfg.lint
+            .baseline
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::config::BASELINE_FILE)),
+    ]
+    .iter()
+    .filter_map(|p| folder_in(cfg, p, repo).ok())
+    .collect();
+    roots
+        .iter()
+        .map(|(lang, dir)| Folder {
+            lang: Some(lang.clone()),
+            dir: folder(dir),
+            inner: roots
+                .iter()
+                .filter(|(l, d)| l != lang && d.starts_with(dir) && d != dir)
+                .filter_map(|(_, d)| d.strip_prefix(dir).ok().map(|r| format!("{}/", folder(r))))
+                .collect(),
+            own: own.clone(),
+        })
+        .collect()
+}
+
+/// The content root of `rev` (by its release tag) and its folders, checked as a whole load
+/// checks them (the root exists; with one folder per language, every language's folder),
+/// and its key map.
+fn side_at(
     cfg: &crate::config::Config,
     repo: &Repo,
-    rev_a: &str,
-    rev_b: &str,
-) -> Result<ChangedDocs> {
-    if !cfg.plain_folders() {
-        // Per-language folders: both sides read whole (each language's folder on its own).
-        let (old, old_commit) = load_kb(cfg, repo, rev_a)?;
-        let (new, new_commit) = load_kb(cfg, repo, rev_b)?;
-        let root = content_root_in(cfg, repo)?;
-        return Ok(ChangedDocs {
-            old,
-            new,
-            old_commit,
-            new_commit,
-            roots: (root.clone(), root),
-        });
-    }
-    let side = |rev: &str| -> Result<(String, crate::keys::KeyMap)> {
-        let version = repo.release_tag(rev).map(|(_, v)| v);
-        let (root, entry) = content_root_for(cfg, repo, version.as_ref())?;
+    rev: &str,
+) -> Result<(Vec<Folder>, crate::keys::KeyMap)> {
+    let version = repo.release_tag(rev).map(|(_, v)| v);
+    let (root, entry) = content_root_for(cfg, repo, version.as_ref())?;
+    if cfg.plain_folders() {
         // The root must exist (the error names the release and a likely root).
         let commit = repo.commit_of(rev)?;
         let tree = repo
@@ -1044,22 +1251,208 @@ pub fn load_changed(
                 ));
             }
         }
-        Ok((root, keys_at(cfg, repo, rev, version.as_ref())?))
-    };
-    let ((root_a, keys_a), (root_b, keys_b)) = (side(rev_a)?, side(rev_b)?);
+    }
+    Ok((
+        folders(cfg, repo, &root),
+        keys_at(cfg, repo, rev, version.as_ref())?,
+    ))
+}
+
+/// [`ChangedDocs`] between `rev_a` and `rev_b`.
+pub fn load_changed(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev_a: &str,
+    rev_b: &str,
+) -> Result<ChangedDocs> {
+    let ((fa, keys_a), (fb, keys_b)) = (side_at(cfg, repo, rev_a)?, side_at(cfg, repo, rev_b)?);
     let redeclared = crate::content::redeclared_paths(&keys_a, &keys_b);
-    let changed = repo.changed_files((rev_a, &root_a), (rev_b, &root_b), &redeclared)?;
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    let (mut old_commit, mut new_commit) = (String::new(), String::new());
+    for (a, b) in fa.iter().zip(&fb) {
+        let changed = repo.changed_files(
+            (rev_a, &a.dir),
+            (rev_b, &b.dir),
+            &a.below(&redeclared),
+            (&|p| a.keep(p), &|p| b.keep(p)),
+        )?;
+        (old_commit, new_commit) = (changed.old_commit, changed.new_commit);
+        old.extend(changed.old.into_iter().map(|f| SourceFile {
+            path: a.content_path(&f.path),
+            bytes: f.bytes,
+        }));
+        new.extend(changed.new.into_iter().map(|f| SourceFile {
+            path: b.content_path(&f.path),
+            bytes: f.bytes,
+        }));
+    }
+    let read = paths_of(&old, &new);
     let (old, new) = rayon::join(
-        || crate::content::build_some(cfg, changed.old, &keys_a),
-        || crate::content::build_some(cfg, changed.new, &keys_b),
+        || crate::content::build_some(cfg, old, &keys_a),
+        || crate::content::build_some(cfg, new, &keys_b),
     );
     Ok(ChangedDocs {
+        read,
         old: old.map_err(|e| at_revision(rev_a, e))?,
         new: new.map_err(|e| at_revision(rev_b, e))?,
-        old_commit: changed.old_commit,
-        new_commit: changed.new_commit,
-        roots: (root_a, root_b),
+        old_commit,
+        new_commit,
+        folders: (fa, fb),
     })
+}
+
+/// [`ChangedDocs`] between `rev_a` and the work tree (the working content, as `kbrel diff
+/// git:A .` reads it): git's index tells which files differ ([`Repo::worktree_changes`]);
+/// those and the documents whose declared keys differ are read, at `rev_a` from its blobs and
+/// from the work tree from disk. `None` when this cannot be told cheaply and both sides must
+/// be loaded whole: a bare repository, a content root at `rev_a` other than the working one
+/// (`[[content.history]]`), a missing folder, or what [`Repo::worktree_changes`] refuses.
+pub fn load_changed_worktree(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev_a: &str,
+) -> Result<Option<ChangedDocs>> {
+    let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
+        return Ok(None);
+    };
+    let (fa, keys_a) = side_at(cfg, repo, rev_a)?;
+    let fw = folders(cfg, repo, &content_root_in(cfg, repo)?);
+    if fa != fw {
+        return Ok(None);
+    }
+    // A missing folder: the whole load names it.
+    let present = |dir: &str| workdir.join(dir).is_dir();
+    let missing = match &fw[..] {
+        [
+            Folder {
+                lang: None, dir, ..
+            },
+        ] => cfg
+            .content
+            .languages
+            .iter()
+            .any(|l| !present(&format!("{dir}/{l}"))),
+        _ => fw.iter().any(|f| !present(&f.dir)),
+    };
+    if missing {
+        return Ok(None);
+    }
+    let keys_w = crate::content::load_key_map(cfg)?;
+    let redeclared = crate::content::redeclared_paths(&keys_a, &keys_w);
+    let dirs: Vec<&str> = fw.iter().map(|f| f.dir.as_str()).collect();
+    let Some(changes) = repo.worktree_changes(rev_a, &dirs)? else {
+        return Ok(None);
+    };
+    let commit = repo.resolve(rev_a)?;
+    let tree = repo
+        .commit_of(rev_a)?
+        .tree()
+        .map_err(|e| git_err("tree", e))?;
+    // (content path, blob) at `rev_a`; (content path, file) in the work tree.
+    let mut old: Vec<(String, Oid)> = Vec::new();
+    let mut new: Vec<(String, PathBuf)> = Vec::new();
+    for f in &fw {
+        let rel = |p: &str| -> Option<String> {
+            let r = if f.dir.is_empty() {
+                p
+            } else {
+                p.strip_prefix(f.dir.as_str())?.strip_prefix('/')?
+            };
+            f.keep(r).then(|| r.to_string())
+        };
+        let mut seen = (BTreeSet::new(), BTreeSet::new());
+        for (path, blob, present) in &changes {
+            let Some(r) = rel(path) else { continue };
+            if let Some(oid) = blob {
+                seen.0.insert(r.clone());
+                old.push((f.content_path(&r), *oid));
+            }
+            if *present {
+                seen.1.insert(r.clone());
+                new.push((f.content_path(&r), workdir.join(path)));
+            }
+        }
+        // The documents whose declared keys changed, on both sides.
+        for r in f.below(&redeclared) {
+            if r.split('/').any(skipped_entry) || !f.keep(&r) {
+                continue;
+            }
+            let in_repo = f.in_repo(&r);
+            if !seen.0.contains(&r)
+                && let Ok(e) = tree.get_path(Path::new(&in_repo))
+                && e.kind() == Some(ObjectType::Blob)
+                && e.filemode() != 0o120000
+            {
+                old.push((f.content_path(&r), e.id()));
+            }
+            let file = workdir.join(&in_repo);
+            if !seen.1.contains(&r)
+                && std::fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_file())
+            {
+                new.push((f.content_path(&r), file));
+            }
+        }
+    }
+    let old = repo.read_blobs(&old, rev_a, &|p| p.to_string())?;
+    let new = {
+        use rayon::prelude::*;
+        new.par_iter()
+            .map(|(p, file)| {
+                crate::fsx::read(file)
+                    .map(|bytes| SourceFile {
+                        path: p.clone(),
+                        bytes,
+                    })
+                    .map_err(|e| Error::io("read", file, e))
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let read = paths_of(&old, &new);
+    let (old, new) = rayon::join(
+        || crate::content::build_some(cfg, old, &keys_a),
+        || crate::content::build_some(cfg, new, &keys_w),
+    );
+    Ok(Some(ChangedDocs {
+        read,
+        old: old.map_err(|e| at_revision(rev_a, e))?,
+        new: new?,
+        old_commit: commit,
+        new_commit: String::new(),
+        folders: (fa, fw),
+    }))
+}
+
+/// The paths of two lists of files.
+fn paths_of(old: &[SourceFile], new: &[SourceFile]) -> (Vec<String>, Vec<String>) {
+    let paths = |files: &[SourceFile]| files.iter().map(|f| f.path.clone()).collect();
+    (paths(old), paths(new))
+}
+
+/// The documents per language of `rev` read from `folders` (what a whole load would find),
+/// from a walk of its trees that reads no blob (a file that is not valid UTF-8 counts as a
+/// document here).
+pub fn document_counts(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev: &str,
+    folders: &[Folder],
+) -> Result<std::collections::BTreeMap<String, u64>> {
+    let classifier = crate::content::Classifier::new(cfg)?;
+    let mut counts = std::collections::BTreeMap::new();
+    for f in folders {
+        for p in repo.markdown_paths(rev, &f.dir)? {
+            if !f.keep(&p) {
+                continue;
+            }
+            let p = f.content_path(&p);
+            if let Some((lang, _)) = p.split_once('/')
+                && classifier.classify(&p) == crate::content::FileClass::Document
+            {
+                *counts.entry(lang.to_string()).or_default() += 1;
+            }
+        }
+    }
+    Ok(counts)
 }
 
 /// [`load_release`] for per-language folders ([`crate::config::Config::language_root`]):
@@ -1072,65 +1465,46 @@ fn load_roots(
     root: &str,
     version: Option<&semver::Version>,
 ) -> Result<(crate::content::KnowledgeBase, String)> {
-    let roots = cfg.language_roots(Path::new(root));
-    let folder = |p: &Path| p.to_string_lossy().replace('\\', "/");
-    // kbrel's own files may sit in a language folder that is the project folder.
-    let own: Vec<String> = [
-        PathBuf::from(crate::config::CONFIG_FILE),
-        cfg.changelog.path.clone(),
-        cfg.lint
-            .baseline
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::config::BASELINE_FILE)),
-    ]
-    .iter()
-    .filter_map(|p| folder_in(cfg, p, repo).ok())
-    .collect();
     let mut files = Vec::new();
     let mut all = BTreeSet::new();
     let mut findings = Vec::new();
+    let mut others = BTreeMap::new();
+    let mut links = BTreeSet::new();
     let mut commit = String::new();
-    for (lang, dir) in &roots {
-        let dir_s = folder(dir);
-        let tree = repo.read_tree(rev, &dir_s)?;
+    for f in folders(cfg, repo, root) {
+        let tree = repo.read_tree(rev, &f.dir)?;
         commit = tree.commit;
-        // Folders of other languages inside this one, relative to it, with a trailing `/`.
-        let inner: Vec<String> = roots
-            .iter()
-            .filter(|(l, d)| l != lang && d.starts_with(dir) && d != dir)
-            .filter_map(|(_, d)| d.strip_prefix(dir).ok().map(|r| format!("{}/", folder(r))))
-            .collect();
-        let keep = |p: &str| {
-            let in_repo = if dir_s.is_empty() {
-                p.to_string()
-            } else {
-                format!("{dir_s}/{p}")
-            };
-            !inner.iter().any(|i| p.starts_with(i.as_str()))
-                && !p.split('/').any(|c| c == "node_modules")
-                && !own.contains(&in_repo)
-        };
-        for f in tree.files {
-            if keep(&f.path) {
+        for file in tree.files {
+            if f.keep(&file.path) {
                 files.push(crate::content::SourceFile {
-                    path: format!("{lang}/{}", f.path),
-                    bytes: f.bytes,
+                    path: f.content_path(&file.path),
+                    bytes: file.bytes,
                 });
             }
         }
         all.extend(
             tree.all
                 .iter()
-                .filter(|p| keep(p))
-                .map(|p| format!("{lang}/{p}")),
+                .filter(|p| f.keep(p))
+                .map(|p| f.content_path(p)),
+        );
+        others.extend(
+            (tree.others.iter())
+                .filter(|(p, _)| f.keep(p))
+                .map(|(p, id)| (f.content_path(p), *id)),
+        );
+        links.extend(
+            (tree.links.iter())
+                .filter(|p| f.keep(p))
+                .map(|p| f.content_path(p)),
         );
         findings.extend(
             tree.findings
                 .into_iter()
-                .filter(|f| keep(&f.file))
-                .map(|mut f| {
-                    f.file = format!("{lang}/{}", f.file);
-                    f
+                .filter(|x| f.keep(&x.file))
+                .map(|mut x| {
+                    x.file = f.content_path(&x.file);
+                    x
                 }),
         );
     }
@@ -1142,7 +1516,163 @@ fn load_roots(
         },
         other => other,
     })?;
-    kb.problems.extend(findings);
+    let (assets, found) = tree_assets(cfg, repo, &kb.files, &others, &links)?;
+    kb.assets = assets;
+    kb.problems.extend(without_asset_links(findings, &found));
+    kb.problems.extend(found);
     kb.problems.sort();
     Ok((kb, commit))
+}
+
+/// The assets of a tree read from git, as [`crate::content`] finds them in a folder: every
+/// file of `files` that [`crate::content::Classifier::classify`] calls an asset, hashed from
+/// its blob (streamed where libgit2 can stream it: loose objects; a packed blob is inflated by
+/// libgit2 itself). A blob over `[content] max_asset_size` is KB052 and never read; a symbolic
+/// link where an asset would be is KB054; a Git LFS pointer in place of an asset is an error
+/// naming it.
+fn tree_assets(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    files: &BTreeSet<String>,
+    others: &BTreeMap<String, Oid>,
+    links: &BTreeSet<String>,
+) -> Result<(Vec<crate::content::Asset>, Vec<Finding>)> {
+    use crate::content::{Asset, AssetSource, Classifier, FileClass};
+    use rayon::prelude::*;
+    let classifier = Classifier::new(cfg)?;
+    let max = cfg.content.max_asset_size();
+    let mut found: Vec<Finding> = links
+        .iter()
+        .filter(|p| classifier.classify(p) == FileClass::Asset)
+        .map(|p| {
+            Finding::error(
+                Code::SymlinkedAsset,
+                p,
+                1,
+                "the asset is a symbolic link (or inside one); store the file itself: a release holds files, never links".into(),
+            )
+        })
+        .collect();
+    let wanted: Vec<(&String, Oid)> = files
+        .iter()
+        .filter(|p| classifier.classify(p) == FileClass::Asset)
+        .filter_map(|p| others.get(p).map(|id| (p, *id)))
+        .collect();
+    let git_dir = repo.repo.path().to_path_buf();
+    let results: Vec<Result<std::result::Result<Asset, Finding>>> = wanted
+        .par_iter()
+        .map_init(
+            || Repository::open(&git_dir),
+            |r, (path, oid)| {
+                let r = r.as_ref().map_err(|e| {
+                    Error::Usage(format!("open `{}`: {}", git_dir.display(), e.message()))
+                })?;
+                let what = || format!("asset `{path}`");
+                let odb = r.odb().map_err(|e| git_err(what(), e))?;
+                let (size, _) = odb.read_header(*oid).map_err(|e| git_err(what(), e))?;
+                let size = size as u64;
+                if size > max {
+                    return Ok(Err(Finding::error(
+                        Code::AssetTooLarge,
+                        path,
+                        1,
+                        format!(
+                            "the asset holds {size} bytes, more than `[content] max_asset_size` ({max}); shrink it, exclude it, or raise the limit"
+                        ),
+                    )));
+                }
+                let source = AssetSource::Git {
+                    git_dir: git_dir.clone(),
+                    blob: oid.to_string(),
+                };
+                let mut head = [0u8; 64];
+                let (sha256, len, lfs) = with_asset_reader(&source, |reader| {
+                    let mut reader = crate::hash::HashingReader::new(reader);
+                    let n = read_up_to(&mut reader, &mut head)
+                        .map_err(|e| Error::io("read", source.describe(), e))?;
+                    std::io::copy(&mut reader, &mut std::io::sink())
+                        .map_err(|e| Error::io("read", source.describe(), e))?;
+                    let (sha, len) = reader.finish();
+                    Ok((sha, len, head[..n].starts_with(LFS_POINTER)))
+                })?;
+                if lfs {
+                    return Err(Error::Content {
+                        path: PathBuf::from(path.as_str()),
+                        message: "is a Git LFS pointer, not the asset: run `git lfs pull` or keep assets out of LFS".into(),
+                    });
+                }
+                Ok(Ok(Asset {
+                    path: (*path).clone(),
+                    sha256,
+                    size: len,
+                    source,
+                    declared: classifier.in_asset_dir(path),
+                }))
+            },
+        )
+        .collect();
+    let mut assets = Vec::new();
+    for r in results {
+        match r? {
+            Ok(a) => assets.push(a),
+            Err(f) => found.push(f),
+        }
+    }
+    Ok((assets, found))
+}
+
+/// Fill `buf` as far as `r` allows; the number of bytes read.
+fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The tree's findings without the generic symlink warning of a path `found` reports as a
+/// symlinked asset (KB054): one finding per file.
+fn without_asset_links(findings: Vec<Finding>, found: &[Finding]) -> Vec<Finding> {
+    let linked: BTreeSet<&str> = found
+        .iter()
+        .filter(|f| f.code == Code::SymlinkedAsset)
+        .map(|f| f.file.as_str())
+        .collect();
+    findings
+        .into_iter()
+        .filter(|f| !linked.contains(f.file.as_str()))
+        .collect()
+}
+
+/// Run `f` on a reader of an asset's bytes: its file (opened as [`crate::fsx`] opens every
+/// content file), or its git blob (streamed when the object is loose; libgit2 inflates a
+/// packed object whole, so that one is read from the blob it gives).
+pub fn with_asset_reader<T>(
+    source: &crate::content::AssetSource,
+    f: impl FnOnce(&mut dyn std::io::Read) -> Result<T>,
+) -> Result<T> {
+    use crate::content::AssetSource;
+    match source {
+        AssetSource::File(path) => {
+            let (mut file, _) =
+                crate::fsx::open_regular(path).map_err(|e| Error::io("read", path, e))?;
+            f(&mut file)
+        }
+        AssetSource::Git { git_dir, blob } => {
+            let what = || format!("blob {blob} of `{}`", git_dir.display());
+            let repo = Repository::open(git_dir).map_err(|e| git_err(what(), e))?;
+            let oid = Oid::from_str(blob).map_err(|e| git_err(what(), e))?;
+            let odb = repo.odb().map_err(|e| git_err(what(), e))?;
+            if let Ok((mut reader, _, _)) = odb.reader(oid) {
+                return f(&mut reader);
+            }
+            let b = repo.find_blob(oid).map_err(|e| git_err(what(), e))?;
+            f(&mut b.content())
+        }
+    }
 }

@@ -28,7 +28,7 @@ pub fn changelog_context(
         let diff = manifest::parse_diff(&bytes, &reg.path(&v.diff.path))?;
         let mut rc = changelog::release_context(
             ReleaseInfo {
-                version: &v.version,
+                version: &v.version.to_string(),
                 date: v.published.get(..10).unwrap_or(&v.published),
                 previous: v.previous.as_deref(),
                 repository: cfg.package.repository.as_deref(),
@@ -221,7 +221,7 @@ pub fn published_steps(reg: &Registry, index: &Index) -> Result<Vec<Step>> {
         .iter()
         .map(|v| {
             Ok(Step::from_docs(
-                &v.version,
+                &v.version.to_string(),
                 &reg.read_manifest(v)?.documents,
             ))
         })
@@ -361,7 +361,7 @@ pub fn status_after_history(
                 if history.stop_at_same && same_docs(&m.documents, docs) {
                     same_as = Some(steps.len());
                 }
-                steps.push(Step::from_docs(&v.version, &m.documents));
+                steps.push(Step::from_docs(&v.version.to_string(), &m.documents));
             }
         }
     }

@@ -1366,39 +1366,40 @@ fn emit_assets(
         header_bytes(&format!("package/docs/{}", a.path), a.size, &mut head)?;
         deflated(&head, &mut crc, emit)?;
         total += head.len() as u64;
-        let (file, _) =
-            crate::fsx::open_regular(&a.source).map_err(|e| Error::io("read", &a.source, e))?;
-        let mut reader = crate::hash::HashingReader::new(file.take(a.size.saturating_add(1)));
         let stored = level == 0 || is_stored(&a.path);
-        loop {
-            let mut n = 0;
-            while n < buf.len() {
-                match reader.read(&mut buf[n..]) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::io("read", &a.source, e)),
+        let (sha, len) = crate::git::with_asset_reader(&a.source, |file| {
+            let mut reader =
+                crate::hash::HashingReader::new(Read::take(file, a.size.saturating_add(1)));
+            loop {
+                let mut n = 0;
+                while n < buf.len() {
+                    match reader.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(Error::io("read", a.source.describe(), e)),
+                    }
                 }
-            }
-            if n == 0 {
-                break;
-            }
-            let chunk = &buf[..n];
-            if stored {
-                crc.update(chunk);
-                for block in chunk.chunks(65_535) {
-                    emit(&stored_block_header(block.len() as u16))?;
-                    emit(block)?;
+                if n == 0 {
+                    break;
                 }
-            } else {
-                deflated(chunk, &mut crc, emit)?;
+                let chunk = &buf[..n];
+                if stored {
+                    crc.update(chunk);
+                    for block in chunk.chunks(65_535) {
+                        emit(&stored_block_header(block.len() as u16))?;
+                        emit(block)?;
+                    }
+                } else {
+                    deflated(chunk, &mut crc, emit)?;
+                }
+                total += n as u64;
             }
-            total += n as u64;
-        }
-        let (sha, len) = reader.finish();
+            Ok(reader.finish())
+        })?;
         if sha != a.sha256 || len != a.size {
             return Err(Error::Content {
-                path: a.source.clone(),
+                path: a.source.describe(),
                 message: format!(
                     "the file changed while it was published (it held {} bytes hashing to {}, now {len} bytes hashing to {sha}); publish again",
                     a.size, a.sha256
@@ -2276,10 +2277,32 @@ pub fn for_each_entry(
     limits: UnpackLimits,
     mut f: impl FnMut(&str, &[u8]) -> Result<()>,
 ) -> Result<()> {
-    let bad = |message: String| Error::corrupt(what, message);
-    let gz = flate2::read::GzDecoder::new(tgz);
-    let mut archive = tar::Archive::new(gz.take(limits.max_unpacked + 1));
     let mut buf: Vec<u8> = Vec::new();
+    stream_entries(tgz, what, limits, |rel, size, entry| {
+        buf.clear();
+        buf.reserve(size.min(64 << 20) as usize);
+        entry
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::corrupt(what, format!("entry `package/{rel}`: {e}")))?;
+        f(rel, &buf)
+    })?;
+    Ok(())
+}
+
+/// [`unpack`]'s reading and checks over a reader, streamed: `f` gets each entry's
+/// `package/`-relative path, its size and a reader of its bytes (what `f` leaves unread is
+/// read past; an entry shorter than its size is an error), so no entry is ever held whole
+/// (`verify` hashes a 2 GB asset through it). The gzip stream is read to its end (its CRC and
+/// length checked); the reader is given back after it, for what may follow.
+pub fn stream_entries<R: Read>(
+    reader: R,
+    what: &str,
+    limits: UnpackLimits,
+    mut f: impl FnMut(&str, u64, &mut dyn Read) -> Result<()>,
+) -> Result<R> {
+    let bad = |message: String| Error::corrupt(what, message);
+    let gz = flate2::read::GzDecoder::new(reader);
+    let mut archive = tar::Archive::new(gz.take(limits.max_unpacked + 1));
     let mut admission = Admission::new(limits);
     let entries = archive
         .entries()
@@ -2288,23 +2311,39 @@ pub fn for_each_entry(
         let mut entry = entry.map_err(|e| bad(format!("unreadable tar entry: {e}")))?;
         let (rel, size) = admission.admit(&entry, &bad)?;
         let path = format!("package/{rel}");
-        buf.clear();
-        buf.reserve(size.min(64 << 20) as usize);
-        entry
-            .read_to_end(&mut buf)
+        let mut counted = CountingRead {
+            inner: &mut entry,
+            read: 0,
+        };
+        f(&rel, size, &mut counted)?;
+        std::io::copy(&mut counted, &mut std::io::sink())
             .map_err(|e| bad(format!("entry `{path}`: {e}")))?;
-        if buf.len() as u64 != size {
+        if counted.read != size {
             return Err(bad(format!(
                 "entry `{path}` is truncated: {} of {size} bytes",
-                buf.len()
+                counted.read
             )));
         }
-        f(&rel, &buf)?;
     }
     // Read the gzip stream to its end, so a damaged or missing trailer (CRC, length) is noticed.
-    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+    let mut rest = archive.into_inner();
+    std::io::copy(&mut rest, &mut std::io::sink())
         .map_err(|e| bad(format!("damaged gzip stream after the archive: {e}")))?;
-    Ok(())
+    Ok(rest.into_inner().into_inner())
+}
+
+/// A reader that counts what it gives.
+struct CountingRead<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for CountingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

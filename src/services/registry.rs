@@ -735,7 +735,7 @@ pub fn version_documents(reg: &Registry, index: &Index) -> Result<BTreeMap<Strin
             let bytes = reg.read_verified(&v.package_json)?;
             let doc: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| Error::corrupt(reg.path(&v.package_json.path), e.to_string()))?;
-            Ok((v.version.clone(), doc))
+            Ok((v.version.to_string(), doc))
         })
         .collect()
 }
@@ -745,9 +745,9 @@ pub fn version_documents(reg: &Registry, index: &Index) -> Result<BTreeMap<Strin
 #[derive(Debug, Clone, Copy)]
 pub enum BlobData<'a> {
     Bytes(&'a [u8]),
-    /// A file expected to hold `size` bytes hashing to the blob's name.
-    File {
-        path: &'a Path,
+    /// An asset's file or git blob, expected to hold `size` bytes hashing to the blob's name.
+    Asset {
+        source: &'a crate::content::AssetSource,
         size: u64,
     },
 }
@@ -760,19 +760,22 @@ impl BlobData<'_> {
             BlobData::Bytes(bytes) => {
                 fs::write(dest, bytes).map_err(|e| Error::io("write", dest, e))
             }
-            BlobData::File { path, size } => {
-                let (file, _) =
-                    crate::fsx::open_regular(path).map_err(|e| Error::io("read", path, e))?;
-                let mut reader = crate::hash::HashingReader::new(std::io::Read::take(
-                    file,
-                    size.saturating_add(1),
-                ));
-                let mut out = fs::File::create(dest).map_err(|e| Error::io("write", dest, e))?;
-                std::io::copy(&mut reader, &mut out).map_err(|e| Error::io("copy", path, e))?;
-                let (actual, len) = reader.finish();
+            BlobData::Asset { source, size } => {
+                let path = source.describe();
+                let (actual, len) = crate::git::with_asset_reader(source, |file| {
+                    let mut reader = crate::hash::HashingReader::new(std::io::Read::take(
+                        file,
+                        size.saturating_add(1),
+                    ));
+                    let mut out =
+                        fs::File::create(dest).map_err(|e| Error::io("write", dest, e))?;
+                    std::io::copy(&mut reader, &mut out)
+                        .map_err(|e| Error::io("copy", &path, e))?;
+                    Ok(reader.finish())
+                })?;
                 if actual != sha256 || len != *size {
                     return Err(Error::Content {
-                        path: path.to_path_buf(),
+                        path,
                         message: format!(
                             "the file changed while it was published (it held {size} bytes hashing to {sha256}, now {len} bytes hashing to {actual}); publish again"
                         ),

@@ -166,8 +166,10 @@ pub struct Upload {
     pub versions: Vec<IndexVersion>,
     /// The new `index.json`.
     pub index: Vec<u8>,
-    /// Files derived from the index (the npm packument, `index.json.sig`): path, bytes.
-    pub derived: Vec<(String, Vec<u8>)>,
+    /// Files derived from the index (its precompressed variant, the npm packument,
+    /// `index.json.sig`): path, bytes; no bytes: an object the new index makes stale, removed
+    /// if present (an `index.json.gz` the source does not have).
+    pub derived: Vec<(String, Option<Vec<u8>>)>,
 }
 
 /// The blobs a manifest lists (documents and assets): sha256, size, `Content-Type`.
@@ -345,7 +347,8 @@ impl Remote {
     }
 
     async fn put(&self, rel: &str, bytes: Vec<u8>, mode: PutMode) -> Result<()> {
-        self.put_as(rel, bytes, mode, content_type(rel)).await
+        let ctype = content_type(rel.strip_suffix(GZ).unwrap_or(rel));
+        self.put_as(rel, bytes, mode, ctype).await
     }
 
     /// [`Self::put`] with the `Content-Type` given (a blob is markdown or an asset, which its
@@ -360,6 +363,10 @@ impl Remote {
         let mut attributes = Attributes::new();
         attributes.insert(Attribute::CacheControl, cache_control(rel).into());
         attributes.insert(Attribute::ContentType, ctype.into());
+        if is_gz_sibling(rel) {
+            // A precompressed variant: the type of what it decodes to, sent as gzip.
+            attributes.insert(Attribute::ContentEncoding, "gzip".into());
+        }
         let opts = PutOptions {
             mode,
             attributes,
@@ -638,13 +645,20 @@ impl Remote {
             }
         }
         let mut derived = Vec::new();
-        for rel in [
-            crate::npm::packument_path(&index.name),
-            crate::sign::SIG_FILE.to_string(),
-        ] {
-            if let Ok(b) = crate::fsx::read_regular(&source.path(&rel), MAX_INDEX_BYTES) {
-                derived.push((rel, b));
-            }
+        let index_gz = gz_sibling(
+            source,
+            INDEX_FILE,
+            &sha256_hex(&index_bytes),
+            index_bytes.len() as u64,
+        )?;
+        derived.push((format!("{INDEX_FILE}{GZ}"), index_gz));
+        let packument = crate::npm::packument_path(&index.name);
+        if let Ok(b) = crate::fsx::read_regular(&source.path(&packument), MAX_INDEX_BYTES) {
+            derived.push((packument, Some(b)));
+        }
+        let sig = crate::sign::SIG_FILE;
+        if let Ok(b) = crate::fsx::read_regular(&source.path(sig), MAX_INDEX_BYTES) {
+            derived.push((sig.to_string(), Some(b)));
         }
         let plan = Upload {
             blobs: blobs
@@ -713,13 +727,31 @@ impl Remote {
         up.bytes += plan.index.len() as u64;
         self.put(INDEX_FILE, plan.index, mode).await?;
         up.objects += 1;
-        up.versions = plan.versions.iter().map(|v| v.version.clone()).collect();
+        up.versions = plan
+            .versions
+            .iter()
+            .map(|v| v.version.to_string())
+            .collect();
         // 4. Files derived from the index, after it (they describe it).
         let derived = async {
             for (rel, b) in plan.derived {
-                up.bytes += b.len() as u64;
-                self.put(&rel, b, PutMode::Overwrite).await?;
-                up.objects += 1;
+                match b {
+                    Some(b) => {
+                        up.bytes += b.len() as u64;
+                        self.put(&rel, b, PutMode::Overwrite).await?;
+                        up.objects += 1;
+                    }
+                    // Looked for first: a publisher without delete rights is fine while
+                    // there is nothing stale to remove.
+                    None => match self.store.head(&self.key(&rel)).await {
+                        Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(self.err("read", &rel, e)),
+                        Ok(_) => match self.store.delete(&self.key(&rel)).await {
+                            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                            Err(e) => return Err(self.err("delete", &rel, e)),
+                        },
+                    },
+                }
             }
             Ok::<(), Error>(())
         };
@@ -727,7 +759,7 @@ impl Remote {
             version: plan
                 .versions
                 .last()
-                .map_or_else(String::new, |v| v.version.clone()),
+                .map_or_else(String::new, |v| v.version.to_string()),
             cause: Box::new(e),
         })?;
         Ok(up)
@@ -785,7 +817,7 @@ impl Remote {
         mode: PutMode,
         up: &mut Uploaded,
     ) -> Result<()> {
-        let results: Vec<Result<u64>> = futures_util::stream::iter(files)
+        let results: Vec<Result<(usize, u64)>> = futures_util::stream::iter(files)
             .map(|(rel, sha, size, ctype)| {
                 let mode = mode.clone();
                 async move {
@@ -795,19 +827,26 @@ impl Remote {
                     if sha256_hex(&bytes) != sha {
                         return Err(Error::corrupt(path, "sha256 mismatch before upload"));
                     }
-                    let n = bytes.len() as u64;
-                    self.put_as(&rel, bytes, mode, ctype)
-                        .await
-                        .map_err(|e| match e {
-                            Error::RemoteConflict { object, .. } => Error::RemoteConflict {
-                                object,
-                                message:
-                                    "it exists and index.json does not list it: another publish \
+                    let gz = gz_sibling(source, &rel, &sha, size)?;
+                    let conflict = |e| match e {
+                        Error::RemoteConflict { object, .. } => Error::RemoteConflict {
+                            object,
+                            message: "it exists and index.json does not list it: another publish \
                                       is writing this version, or an interrupted one left it"
-                                        .into(),
-                            },
-                            e => e,
-                        })?;
+                                .into(),
+                        },
+                        e => e,
+                    };
+                    let mut n = (1, bytes.len() as u64);
+                    self.put_as(&rel, bytes, mode.clone(), ctype)
+                        .await
+                        .map_err(conflict)?;
+                    if let Some(gz) = gz {
+                        n = (2, n.1 + gz.len() as u64);
+                        self.put_as(&format!("{rel}{GZ}"), gz, mode, ctype)
+                            .await
+                            .map_err(conflict)?;
+                    }
                     Ok(n)
                 }
             })
@@ -815,8 +854,9 @@ impl Remote {
             .collect()
             .await;
         for r in results {
-            up.bytes += r?;
-            up.objects += 1;
+            let (objects, bytes) = r?;
+            up.bytes += bytes;
+            up.objects += objects;
         }
         Ok(())
     }
@@ -861,9 +901,18 @@ impl Remote {
             }
         }
         let name = index.map(|i| i.name.as_str());
+        // A precompressed variant is accounted for when what it decodes to is (its bytes are
+        // checked by the readers that use it).
+        let accounted = |rel: &str| {
+            let of = match rel.strip_suffix(GZ) {
+                Some(stem) if is_gz_sibling(rel) => stem,
+                _ => rel,
+            };
+            listed.contains(of) || referenced.contains(of)
+        };
         let mut out: Vec<Leftover> = all
             .into_iter()
-            .filter(|rel| !listed.contains(rel) && !referenced.contains(rel))
+            .filter(|rel| !accounted(rel))
             .map(|rel| Leftover {
                 ours: is_ours(&rel, name),
                 rel,
@@ -892,6 +941,12 @@ impl Remote {
 /// Whether `rel` is a name kbrel writes into a registry: a blob, a version file, a tarball of
 /// package `name` (any package when unknown), the index or its derived files.
 pub fn is_ours(rel: &str, name: Option<&str>) -> bool {
+    if is_gz_sibling(rel)
+        && let Some(stem) = rel.strip_suffix(GZ)
+        && stem != crate::sign::SIG_FILE
+    {
+        return is_ours(stem, name);
+    }
     if rel == INDEX_FILE || rel == crate::sign::SIG_FILE {
         return true;
     }
@@ -914,6 +969,40 @@ pub fn is_ours(rel: &str, name: Option<&str>) -> bool {
         };
     }
     name.is_some_and(|n| rel == crate::npm::packument_path(n))
+}
+
+/// The suffix of a precompressed variant ([`registry::GZ_SUFFIX`]): `X.gz` holds `X`
+/// gzip-compressed, for clients that accept gzip (uploaded with `Content-Encoding: gzip` and
+/// `X`'s `Content-Type`).
+pub const GZ: &str = registry::GZ_SUFFIX;
+
+/// Whether `rel` is the precompressed variant of a registry file that has one
+/// ([`registry::precompressed`], the one rule).
+pub fn is_gz_sibling(rel: &str) -> bool {
+    rel.strip_suffix(GZ).is_some_and(registry::precompressed)
+}
+
+/// The precompressed variant `rel.gz` that `source` holds beside `rel` (whose bytes hash to
+/// `sha256`, `size` long), if any: checked to decode to exactly those bytes before it is
+/// used, else the registry is corrupt.
+fn gz_sibling(source: &Registry, rel: &str, sha256: &str, size: u64) -> Result<Option<Vec<u8>>> {
+    if !registry::precompressed(rel) {
+        return Ok(None);
+    }
+    let path = source.path(&format!("{rel}{GZ}"));
+    let gz = match crate::fsx::read_regular(&path, crate::fsx::bound(size)) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    let decoded = registry::gunzip_limited(&gz, size);
+    if !decoded.is_ok_and(|d| d.len() as u64 == size && sha256_hex(&d) == sha256) {
+        return Err(Error::corrupt(
+            path,
+            format!("does not decode to `{rel}` (sha256 {sha256}); remove it or publish again"),
+        ));
+    }
+    Ok(Some(gz))
 }
 
 /// `Cache-Control` for a registry file: immutable for content-addressed files, tarballs and
@@ -1039,6 +1128,14 @@ mod tests {
         assert!(!is_ours("other-1.2.0.tgz", Some("kb")));
         assert!(!is_ours("photos/cat.jpg", Some("kb")));
         assert!(is_ours("kb", Some("kb")));
+        // Precompressed variants of kbrel's files, and of nothing else.
+        assert!(is_ours("index.json.gz", None));
+        assert!(is_ours("v/1.2.0/manifest.json.gz", None));
+        assert!(!is_ours(&format!("blobs/sha256/aa/{}.gz", &sha[2..]), None));
+        assert!(!is_ours("kb.gz", Some("kb")));
+        assert!(!is_ours("kb-1.2.0.tgz.gz", Some("kb")));
+        assert!(!is_ours("index.json.sig.gz", None));
+        assert!(!is_ours("photos/cat.jpg.gz", Some("kb")));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `latest`, a dist-tag or `.`, and serves document texts lazily.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::content::{KnowledgeBase, manifest_docs};
 use crate::diff::TextSource;
@@ -76,8 +76,8 @@ impl Snapshot {
         let v = resolve_version(index, name)?;
         let mut manifest = reg.read_manifest(v)?;
         Ok(Snapshot {
-            label: v.version.clone(),
-            version: Some(v.version.clone()),
+            label: v.version.to_string(),
+            version: Some(v.version.to_string()),
             docs: std::mem::take(&mut manifest.documents),
             assets: manifest.assets.clone(),
             manifest: Some(manifest),
@@ -167,6 +167,9 @@ pub fn compare(
         for (lang, c) in summary.iter_mut() {
             c.documents = counts.get(lang).copied().unwrap_or(0);
         }
+        for (lang, &n) in counts.iter().filter(|(_, n)| **n > 0) {
+            summary.entry(lang.clone()).or_default().documents = n;
+        }
     }
     Ok(DiffFile {
         schema_version: crate::manifest::SCHEMA_VERSION,
@@ -181,9 +184,9 @@ pub fn compare(
 
 /// The two sides of `kbrel diff git:A git:B`, holding only the documents that differ between
 /// the revisions ([`crate::git::load_changed`]: the cost follows the change, as `git diff`'s
-/// does). With `count_documents`, the `B` side also counts its documents per language for
-/// the summary (a walk of its tree that reads no blob; a file that is not valid UTF-8 and did
-/// not change counts as a document there).
+/// does). With `count_documents`, both sides also count their documents per language (for
+/// the summary of `--json`, and to tell an empty side): a walk of their trees that reads no
+/// blob (a file that is not valid UTF-8 and did not change counts as a document there).
 pub fn git_pair(
     cfg: &crate::config::Config,
     repo: &crate::git::Repo,
@@ -196,26 +199,49 @@ pub fn git_pair(
     let mut b = Snapshot::working(cfg, &changed.new);
     a.label = format!("git:{}", &changed.old_commit[..12]);
     b.label = format!("git:{}", &changed.new_commit[..12]);
-    if count_documents && !cfg.plain_folders() {
-        // Read whole (`load_changed`): its documents are the side's documents.
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for d in &changed.new.documents {
-            *counts.entry(d.lang.clone()).or_default() += 1;
-        }
-        b.documents = Some(counts);
-    } else if count_documents {
-        let classifier = crate::content::Classifier::new(cfg)?;
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for p in repo.markdown_paths(rev_b, &changed.roots.1)? {
-            if let Some((lang, _)) = p.split_once('/')
-                && classifier.classify(&p) == crate::content::FileClass::Document
-            {
-                *counts.entry(lang.to_string()).or_default() += 1;
-            }
-        }
-        b.documents = Some(counts);
+    if count_documents {
+        let count = |rev, folders| crate::git::document_counts(cfg, repo, rev, folders);
+        a.documents = Some(count(rev_a, &changed.folders.0)?);
+        b.documents = Some(count(rev_b, &changed.folders.1)?);
     }
     Ok((a, b))
+}
+
+/// The two sides of `kbrel diff git:A .` (a revision and the working content), holding only
+/// the documents that differ ([`crate::git::load_changed_worktree`]: git's index says which
+/// files changed). With `count_documents`, both sides count their documents per language
+/// (the work tree's: `rev_a`'s from its tree, plus the documents read from the work tree,
+/// less those read from `rev_a`). `None` when the two sides must be loaded whole.
+pub fn git_worktree_pair(
+    cfg: &crate::config::Config,
+    repo: &crate::git::Repo,
+    rev_a: &str,
+    count_documents: bool,
+) -> Result<Option<(Snapshot, Snapshot)>> {
+    let Some(changed) = crate::git::load_changed_worktree(cfg, repo, rev_a)? else {
+        return Ok(None);
+    };
+    let mut a = Snapshot::working(cfg, &changed.old);
+    let mut b = Snapshot::working(cfg, &changed.new);
+    a.label = format!("git:{}", &changed.old_commit[..12]);
+    if count_documents {
+        let counts = crate::git::document_counts(cfg, repo, rev_a, &changed.folders.0)?;
+        let classifier = crate::content::Classifier::new(cfg)?;
+        let mut after = counts.clone();
+        for (paths, add) in [(&changed.read.0, false), (&changed.read.1, true)] {
+            for p in paths {
+                if let Some((lang, _)) = p.split_once('/')
+                    && classifier.classify(p) == crate::content::FileClass::Document
+                {
+                    let c = after.entry(lang.to_string()).or_default();
+                    *c = if add { *c + 1 } else { c.saturating_sub(1) };
+                }
+            }
+        }
+        a.documents = Some(counts);
+        b.documents = Some(after);
+    }
+    Ok(Some((a, b)))
 }
 
 /// The stored `diff.json` of `to` when `from` is the version published right before it
@@ -234,11 +260,321 @@ pub fn stored_diff(
     let (Ok(a), Ok(b)) = (resolve_version(index, from), resolve_version(index, to)) else {
         return Ok(None);
     };
-    if b.previous.as_deref() != Some(a.version.as_str()) {
+    if b.previous.as_deref() != Some(a.version.to_string().as_str()) {
         return Ok(None);
     }
     let bytes = reg.read_verified(&b.diff)?;
     crate::manifest::parse_diff(&bytes, &reg.path(&b.diff.path)).map(Some)
+}
+
+/// Two published releases compared from the stored `diff.json`s of the releases between
+/// them ([`composed_pair`]): each side holds only the documents some release in the range
+/// changed, as they were at that side. A document no stored diff in the range names has the
+/// same path, bytes, id and key on both sides, so the full comparison pairs it with itself
+/// first ([`crate::diff::diff_docs`]: the same bytes at the same path) and reports nothing:
+/// leaving it out of both sides changes nothing else (ids are counted, renames searched and
+/// limited among the documents left unpaired). The cost follows what changed in the range,
+/// where comparing the two manifests costs what the knowledge base costs.
+pub struct Composed {
+    pub from: Snapshot,
+    pub to: Snapshot,
+    /// Documents of the `from` side whose title the stored diffs of the range do not settle:
+    /// a diff records an old title only when it differs from the new one, so "none" and "the
+    /// new one" read alike. (language, path) → the title assumed (the new one).
+    unsure_titles: BTreeMap<(String, String), String>,
+    /// The release `from` names, and how many bytes of stored diffs may still be read before
+    /// the two manifests would have cost less.
+    from_version: crate::manifest::IndexVersion,
+    budget_left: u64,
+    /// Whether `from`'s manifest was read (to settle a title the stored diffs did not).
+    pub read_manifest: bool,
+}
+
+impl Composed {
+    /// Make `report` (the comparison of [`Self::from`] and [`Self::to`]) the full
+    /// comparison's: each entry whose old title the range left unsure and that shows it (a
+    /// removal, or a new title other than the one assumed) gets the old title the last
+    /// earlier release that changed the document recorded — the stored diffs before `from`,
+    /// newest first, while the budget lasts; else `from`'s manifest. `false` when a title
+    /// cannot be settled (the registry contradicts itself): the caller compares the
+    /// manifests.
+    pub fn settle(&mut self, reg: &Registry, index: &Index, report: &mut DiffFile) -> Result<bool> {
+        use crate::manifest::ChangeStatus;
+        let old_at = |c: &DocChange| {
+            (
+                c.lang.clone(),
+                c.old_path.as_ref().unwrap_or(&c.path).clone(),
+            )
+        };
+        let shown = |c: &DocChange, t: &String| {
+            c.status == ChangeStatus::Removed || c.title.as_ref() != Some(t)
+        };
+        let mut wanted: BTreeMap<(String, String), Option<Option<String>>> = BTreeMap::new();
+        for c in report
+            .changes
+            .iter()
+            .filter(|c| c.status != ChangeStatus::Added)
+        {
+            if let Some(t) = self.unsure_titles.get(&old_at(c))
+                && shown(c, t)
+            {
+                wanted.insert(old_at(c), None);
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(true);
+        }
+        let sha_at = |at: &(String, String)| {
+            self.from
+                .docs
+                .iter()
+                .find(|d| (&d.lang, &d.path) == (&at.0, &at.1))
+                .map(|d| d.sha256.clone())
+        };
+        let shas: BTreeMap<(String, String), Option<String>> =
+            wanted.keys().map(|at| (at.clone(), sha_at(at))).collect();
+        // The stored diffs before `from`, newest first: the first that names a path decides.
+        let mut v = &self.from_version;
+        let mut open: BTreeSet<(String, String)> = wanted.keys().cloned().collect();
+        while !open.is_empty() && v.diff.size <= self.budget_left {
+            self.budget_left -= v.diff.size;
+            let d =
+                crate::manifest::parse_diff(&reg.read_verified(&v.diff)?, &reg.path(&v.diff.path))?;
+            if d.to != v.version.to_string() || d.from != v.previous {
+                break;
+            }
+            for c in &d.changes {
+                if c.status != ChangeStatus::Removed {
+                    let at = (c.lang.clone(), c.path.clone());
+                    if open.remove(&at) && c.sha256.is_some() && shas[&at] == c.sha256 {
+                        wanted.insert(at, Some(c.title.clone()));
+                    }
+                }
+                if c.status != ChangeStatus::Added {
+                    open.remove(&old_at(c));
+                }
+            }
+            match v.previous.as_deref().and_then(|p| index.get(p)) {
+                Some(p) => v = p,
+                None => break,
+            }
+        }
+        // Still unsettled: `from`'s manifest says.
+        if wanted.values().any(Option::is_none) {
+            self.read_manifest = true;
+            for d in reg.read_manifest(&self.from_version)?.documents {
+                let at = (d.lang, d.path);
+                if let Some(w @ None) = wanted.get_mut(&at)
+                    && shas[&at].as_ref() == Some(&d.sha256)
+                {
+                    *w = Some(d.title);
+                }
+            }
+        }
+        // The entries as the full comparison writes them (`diff::change`).
+        for c in report
+            .changes
+            .iter_mut()
+            .filter(|c| c.status != ChangeStatus::Added)
+        {
+            let Some(w) = wanted.get(&old_at(c)) else {
+                continue;
+            };
+            let Some(title) = w else {
+                return Ok(false);
+            };
+            if c.status == ChangeStatus::Removed {
+                c.title = title.clone();
+            } else {
+                c.old_title = title.clone().filter(|t| c.title.as_ref() != Some(t));
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// [`Composed`] sides of `from` and `to`, published releases where `from` is reached from
+/// `to` by following each release's `previous`; every `diff.json` on the way is read and
+/// verified. `None` (the caller compares the manifests) for anything else: other names, a
+/// range that runs backwards or across branches, stored diffs that together weigh more than
+/// the two manifests, or a stored diff that does not describe its step.
+pub fn composed_pair(
+    reg: &Registry,
+    index: Option<&Index>,
+    languages: &[String],
+    from: &str,
+    to: &str,
+) -> Result<Option<Composed>> {
+    if from.starts_with("git:") || to.starts_with("git:") {
+        return Ok(None);
+    }
+    let (Some(idx), Ok(a), Ok(b)) = (
+        index,
+        resolve_version(index, from),
+        resolve_version(index, to),
+    ) else {
+        return Ok(None);
+    };
+    // The releases from `a` (excluded) to `b`, oldest first.
+    let budget = a.manifest.size + b.manifest.size;
+    let (mut steps, mut bytes, mut v) = (Vec::new(), 0, b);
+    while v.version != a.version {
+        bytes += v.diff.size;
+        let Some(prev) = v.previous.as_deref().and_then(|p| idx.get(p)) else {
+            return Ok(None);
+        };
+        if bytes > budget {
+            return Ok(None);
+        }
+        steps.push(v);
+        v = prev;
+    }
+    steps.reverse();
+    let mut diffs = Vec::with_capacity(steps.len());
+    for s in &steps {
+        let d = crate::manifest::parse_diff(&reg.read_verified(&s.diff)?, &reg.path(&s.diff.path))?;
+        if d.to != s.version.to_string() || d.from != s.previous {
+            return Ok(None);
+        }
+        diffs.push(d);
+    }
+    let Some(chain) = compose(&diffs) else {
+        return Ok(None);
+    };
+    let rank = |l: &str| languages.iter().position(|x| x == l).unwrap_or(usize::MAX);
+    let side = |docs: BTreeMap<(String, String), Option<ManifestDoc>>| {
+        let mut v: Vec<ManifestDoc> = docs.into_values().flatten().collect();
+        v.sort_by(|x, y| (rank(&x.lang), &x.lang, &x.path).cmp(&(rank(&y.lang), &y.lang, &y.path)));
+        v
+    };
+    let assets = |m: BTreeMap<String, Option<crate::manifest::ManifestAsset>>| {
+        m.into_values().flatten().collect::<Vec<_>>()
+    };
+    let snapshot = |v: &crate::manifest::IndexVersion, docs, assets| Snapshot {
+        label: v.version.to_string(),
+        version: Some(v.version.to_string()),
+        docs,
+        manifest: None,
+        documents: None,
+        assets,
+        source: Source::Registry(reg.clone()),
+    };
+    let mut to_side = snapshot(b, side(chain.to), assets(chain.to_assets));
+    // The documents of `to`, per language, as its release recorded them.
+    to_side.documents = Some(
+        b.summary
+            .iter()
+            .filter(|(_, c)| c.documents > 0)
+            .map(|(l, c)| (l.clone(), c.documents))
+            .collect(),
+    );
+    Ok(Some(Composed {
+        from: snapshot(a, side(chain.from), assets(chain.from_assets)),
+        to: to_side,
+        unsure_titles: chain.unsure_titles,
+        from_version: a.clone(),
+        budget_left: budget - bytes,
+        read_manifest: false,
+    }))
+}
+
+/// What a chain of consecutive stored diffs says about the two ends of the chain.
+struct Chain {
+    /// Every (language, path) some diff names: the document there at the start (`None`: none).
+    from: BTreeMap<(String, String), Option<ManifestDoc>>,
+    /// … and at the end.
+    to: BTreeMap<(String, String), Option<ManifestDoc>>,
+    unsure_titles: BTreeMap<(String, String), String>,
+    from_assets: BTreeMap<String, Option<crate::manifest::ManifestAsset>>,
+    to_assets: BTreeMap<String, Option<crate::manifest::ManifestAsset>>,
+}
+
+/// Compose consecutive diffs (oldest first). Within one diff, every old side is applied
+/// before any new side (a document may leave a path another one takes). `None` when an
+/// entry lacks a hash its status needs.
+fn compose(diffs: &[DiffFile]) -> Option<Chain> {
+    use crate::manifest::{ChangeStatus, ManifestAsset};
+    let doc = |c: &DocChange, id: &str, path: &str, key: &str, title, sha: &str| ManifestDoc {
+        id: id.to_string(),
+        lang: c.lang.clone(),
+        path: path.to_string(),
+        key: key.to_string(),
+        aliases: Vec::new(),
+        bundled: true,
+        title,
+        url: None,
+        sha256: sha.to_string(),
+        size: 0,
+    };
+    let mut chain = Chain {
+        from: BTreeMap::new(),
+        to: BTreeMap::new(),
+        unsure_titles: BTreeMap::new(),
+        from_assets: BTreeMap::new(),
+        to_assets: BTreeMap::new(),
+    };
+    for d in diffs {
+        for c in d.changes.iter().filter(|c| c.status != ChangeStatus::Added) {
+            let path = c.old_path.as_ref().unwrap_or(&c.path);
+            let at = (c.lang.clone(), path.clone());
+            if !chain.from.contains_key(&at) {
+                let title = if c.status == ChangeStatus::Removed {
+                    c.title.clone()
+                } else {
+                    if let (None, Some(t)) = (&c.old_title, &c.title) {
+                        chain.unsure_titles.insert(at.clone(), t.clone());
+                    }
+                    c.old_title.clone().or_else(|| c.title.clone())
+                };
+                let old = doc(
+                    c,
+                    c.old_id.as_ref().unwrap_or(&c.id),
+                    path,
+                    c.old_key.as_ref().unwrap_or(&c.key),
+                    title,
+                    c.old_sha256.as_ref()?,
+                );
+                chain.from.insert(at.clone(), Some(old));
+            }
+            chain.to.insert(at, None);
+        }
+        for c in d
+            .changes
+            .iter()
+            .filter(|c| c.status != ChangeStatus::Removed)
+        {
+            let at = (c.lang.clone(), c.path.clone());
+            chain.from.entry(at.clone()).or_insert(None);
+            let new = doc(
+                c,
+                &c.id,
+                &c.path,
+                &c.key,
+                c.title.clone(),
+                c.sha256.as_ref()?,
+            );
+            chain.to.insert(at, Some(new));
+        }
+        for a in &d.assets {
+            let side = |sha: &Option<String>, size: Option<u64>| -> Option<Option<ManifestAsset>> {
+                match (sha, size) {
+                    (Some(sha), Some(size)) => Some(Some(ManifestAsset {
+                        path: a.path.clone(),
+                        sha256: sha.clone(),
+                        size,
+                        referenced_by: Vec::new(),
+                    })),
+                    (None, None) => Some(None),
+                    _ => None,
+                }
+            };
+            let old = side(&a.old_sha256, a.old_size)?;
+            let new = side(&a.new_sha256, a.new_size)?;
+            chain.from_assets.entry(a.path.clone()).or_insert(old);
+            chain.to_assets.insert(a.path.clone(), new);
+        }
+    }
+    Some(chain)
 }
 
 /// The old and new texts of one change between two snapshots (empty for a side the
@@ -281,5 +617,5 @@ pub fn package_files(
         &v.tarball.path,
         crate::package::UnpackLimits::default(),
     )?;
-    Ok((v.version.clone(), files))
+    Ok((v.version.to_string(), files))
 }

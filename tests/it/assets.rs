@@ -580,3 +580,186 @@ fn consumer_fetches_assets(
     );
     tree_v11
 }
+
+/// `git` in `kb`'s folder, with a fixed identity and date.
+fn git(kb: &Kb, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .current_dir(kb.root())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_DATE", "1790000000 +0000")
+        .env("GIT_COMMITTER_DATE", "1790000000 +0000")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(["-c", "tag.gpgsign=false", "-c", "core.autocrlf=false"])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+/// `check --json` findings (code, file) with `extra` global arguments (`--from-git HEAD`).
+fn findings_with(kb: &Kb, extra: &[&str]) -> BTreeSet<(String, String)> {
+    let r = run(kb.cmd().args(extra).args(["check", "--json"]));
+    r.json()["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r:?}"))
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["file"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Assets from git: a tree read at a revision classifies and lints its files as the working
+/// tree does (the same findings, bad input included: a symlinked asset is KB054, a binary
+/// `.md` the same finding as from the folder), `--from-git REV publish` and
+/// `import --from-git` read each asset from its blob (the working tree no longer has the image),
+/// and the release lists and ships the same assets, byte for byte, as one published from the
+/// working tree.
+#[test]
+fn assets_are_read_from_git_trees_like_the_working_tree() {
+    let kb = kb_with_images();
+    std::os::unix::fs::symlink("arch.png", kb.content().join("images/link.png")).unwrap();
+    kb.write("en/blob.md", b"\x00\x01\x02binary\xff\xfe");
+    git(&kb, &["init", "-q"]);
+    git(&kb, &["add", "kbrel.toml", "content"]);
+    git(&kb, &["commit", "-qm", "with bad input"]);
+    let work = findings_with(&kb, &[]);
+    assert!(
+        work.contains(&("KB054".to_string(), "images/link.png".to_string())),
+        "{work:?}"
+    );
+    assert!(work.iter().any(|(_, f)| f == "en/blob.md"), "{work:?}");
+    assert_eq!(findings_with(&kb, &["--from-git", "HEAD"]), work);
+
+    fs::remove_file(kb.content().join("images/link.png")).unwrap();
+    kb.remove("en/blob.md");
+    git(&kb, &["add", "-A", "content"]);
+    git(&kb, &["commit", "-qm", "clean"]);
+    git(&kb, &["tag", "v1.0.0"]);
+    kb.publish(&["1.0.0"]).success();
+    // From here on only git has the image.
+    fs::remove_file(kb.content().join("images/arch.png")).unwrap();
+    let from_git = kb.root().join("from-git");
+    run(kb
+        .cmd_with(&from_git)
+        .args(["--from-git", "HEAD", "publish", "1.0.0", "--date", DATE])
+        .arg("--changelog")
+        .arg(kb.root().join("CHANGELOG-git.md")))
+    .success();
+    let imported = kb.root().join("imported");
+    run(kb.cmd_with(&imported).args(["import", "--from-git"])).success();
+    let assets =
+        |reg: &std::path::Path| read_json(&reg.join("v/1.0.0/manifest.json"))["assets"].clone();
+    let docs_entries = |reg: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let tgz = fs::read(reg.join(format!("{NAME}-1.0.0.tgz"))).unwrap();
+        tar_entries(&tgz)
+            .into_iter()
+            .filter(|(p, _, _)| p.starts_with("package/docs/"))
+            .map(|(p, _, b)| (p, b))
+            .collect()
+    };
+    let want = assets(&kb.registry());
+    assert_eq!(want.as_array().map(Vec::len), Some(4), "{want}");
+    for reg in [&from_git, &imported] {
+        assert_eq!(assets(reg), want, "{}", reg.display());
+        assert_eq!(
+            docs_entries(reg),
+            docs_entries(&kb.registry()),
+            "{}",
+            reg.display()
+        );
+        for a in want.as_array().unwrap() {
+            let blob = fs::read(reg.join(blob_rel(a["sha256"].as_str().unwrap()))).unwrap();
+            assert_eq!(sha256_hex(&blob), a["sha256"].as_str().unwrap());
+        }
+    }
+    assert!(
+        docs_entries(&from_git)
+            .iter()
+            .any(|(p, b)| p == "package/docs/images/arch.png" && *b == png(40, 30, 1))
+    );
+}
+
+/// `kbrel verify` streams tarballs and blobs: a release holding a 96 MiB asset (a sparse
+/// file: cheap to make) verifies under a data limit of 160 MiB (`RLIMIT_DATA` counts the heap
+/// and anonymous mappings; the binary's heap grows in 64 MiB steps), which holding the tarball
+/// and its asset entry in memory (192 MiB) would exceed; a changed byte inside the asset's
+/// blob is still found.
+#[test]
+fn verify_streams_tarballs_under_a_memory_limit() {
+    use std::os::unix::process::CommandExt;
+    let kb = kb_with_images();
+    let big = kb.content().join("downloads/big.bin");
+    fs::File::create(&big).unwrap().set_len(96 << 20).unwrap();
+    kb.publish(&["1.0.0"]).success();
+    let verify = |limit: u64| {
+        let mut cmd = kb.cmd();
+        cmd.args(["verify", "--json"]);
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_DATA, &r) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        run(&mut cmd)
+    };
+    const LIMIT: u64 = 160 << 20;
+    let r = verify(LIMIT);
+    assert_eq!(r.code, 0, "{r:?}");
+    // The limit bites: a process holding 192 MiB fails under it.
+    let mut hold = std::process::Command::new("sh");
+    hold.args([
+        "-c",
+        "v=$(head -c 201326592 /dev/zero | tr '\\0' a); echo ${#v}",
+    ]);
+    // SAFETY: as above.
+    unsafe {
+        hold.pre_exec(|| {
+            let r = libc::rlimit {
+                rlim_cur: LIMIT,
+                rlim_max: LIMIT,
+            };
+            libc::setrlimit(libc::RLIMIT_DATA, &r);
+            Ok(())
+        });
+    }
+    let held = hold.output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&held.stdout).contains("201326592"),
+        "RLIMIT_DATA is not enforced here: {held:?}"
+    );
+    let sha = manifest(&kb, "1.0.0")["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == "downloads/big.bin")
+        .unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = kb.reg(&blob_rel(&sha));
+    let f = fs::OpenOptions::new().write(true).open(&blob).unwrap();
+    std::os::unix::fs::FileExt::write_at(&f, b"x", 50 << 20).unwrap();
+    let r = verify(LIMIT);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(&sha[2..]), "{r:?}");
+}

@@ -358,7 +358,7 @@ fn assert_registry_consistent(reg: &Path) {
     assert!(blobs > 0, "no blobs in {}", reg.display());
     let mut prev_version: Option<semver_like::V> = None;
     for v in &index.versions {
-        let version = v.version.as_str();
+        let version = &*v.version.to_string();
         let this = semver_like::V::parse(version);
         if let Some(p) = &prev_version {
             assert!(p < &this, "index versions are not ascending at {version}");
@@ -384,7 +384,7 @@ fn assert_registry_consistent(reg: &Path) {
         referenced.insert(t.path.clone());
 
         let m: Manifest = read_as(&reg.join(&v.manifest.path));
-        assert_eq!(m.version, v.version);
+        assert_eq!(m.version, v.version.to_string());
         assert_eq!(m.published, v.published);
         assert_eq!(m.previous, v.previous);
         assert_eq!(m.content_digest, v.content_digest);
@@ -398,12 +398,17 @@ fn assert_registry_consistent(reg: &Path) {
             referenced.insert(format!("blobs/sha256/{}/{}", &sha[..2], &sha[2..]));
         }
         let diff: DiffFile = read_as(&reg.join(&v.diff.path));
-        assert_eq!(diff.to, v.version);
+        assert_eq!(diff.to, v.version.to_string());
         assert_eq!(diff.from, v.previous);
         assert_eq!(diff.summary, v.summary);
     }
     for tag_target in index.dist_tags.values() {
-        assert!(index.versions.iter().any(|v| &v.version == tag_target));
+        assert!(
+            index
+                .versions
+                .iter()
+                .any(|v| v.version.to_string() == *tag_target)
+        );
     }
     // No stray files: everything is the index, the lock, the static npm packument (named after
     // the package), or referenced by the index or a manifest.
@@ -443,7 +448,7 @@ fn index_entry<'a>(index: &'a Index, version: &str) -> &'a IndexVersion {
     index
         .versions
         .iter()
-        .find(|v| v.version == version)
+        .find(|v| v.version.to_string() == version)
         .unwrap_or_else(|| panic!("{version} not in index {index:#?}"))
 }
 
@@ -496,7 +501,11 @@ fn outcomes(report: &ImportReport) -> Vec<Outcome> {
 }
 
 fn versions(index: &Index) -> Vec<String> {
-    index.versions.iter().map(|v| v.version.clone()).collect()
+    index
+        .versions
+        .iter()
+        .map(|v| v.version.to_string())
+        .collect()
 }
 
 /// The documents (`lang/path`) of a manifest.

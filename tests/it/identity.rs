@@ -1267,37 +1267,137 @@ fn same_but_displaced_ids(fast: &[DocChange], whole: &[DocChange], what: &str) {
     }
 }
 
+/// `git:a` against the working content twice, through the library: both sides loaded whole,
+/// and as `kbrel diff git:A .` computes it (`snapshot::git_worktree_pair`: git's index tells
+/// which files differ; only those are read). Also returns how many documents the
+/// changed-only sides hold.
+fn whole_and_changed_worktree(dir: &Path, a: &str) -> (DiffFile, DiffFile, usize) {
+    use kbrel::snapshot::{self, Snapshot};
+    let cfg = kbrel::config::Config::load(&dir.join("kbrel.toml")).unwrap();
+    let repo = kbrel::git::Repo::discover(dir).unwrap();
+    let langs = &cfg.content.languages;
+    let (kb, _) = kbrel::git::load_kb(&cfg, &repo, a).unwrap();
+    let mut old = Snapshot::working(&cfg, &kb);
+    old.label = a.to_string();
+    let kb = kbrel::content::load_dir(&cfg, &cfg.content_root()).unwrap();
+    let mut work = Snapshot::working(&cfg, &kb);
+    work.assets.clear();
+    let whole = snapshot::compare("kb", langs, &old, &work).unwrap();
+    let (mut x, y) = snapshot::git_worktree_pair(&cfg, &repo, a, true)
+        .unwrap()
+        .expect("the work tree is compared from what git says changed");
+    x.label = a.to_string();
+    let read = x.docs.len() + y.docs.len();
+    let changed = snapshot::compare("kb", langs, &x, &y).unwrap();
+    (whole, changed, read)
+}
+
+/// `changed` says what `whole` says (but for the documented differences), with the same
+/// document counts, and the changed-only sides held only the documents a change touches.
+fn says_what_the_whole_trees_say(
+    whole: &DiffFile,
+    changed: &DiffFile,
+    read: usize,
+    what: &str,
+) -> usize {
+    let expected = without_unread_identity_shifts(whole);
+    same_but_displaced_ids(&changed.changes, &expected, what);
+    assert_eq!(
+        changed.summary.keys().collect::<Vec<_>>(),
+        whole.summary.keys().collect::<Vec<_>>(),
+        "{what}"
+    );
+    for (lang, c) in &whole.summary {
+        assert_eq!(
+            changed.summary[lang].documents, c.documents,
+            "{what}: {lang}"
+        );
+    }
+    // Only the documents a change touches were read.
+    let touched = changed
+        .changes
+        .iter()
+        .map(|c| 1 + usize::from(c.old_sha256.is_some() && c.sha256.is_some()))
+        .sum::<usize>();
+    assert_eq!(read, touched, "{what}");
+    whole.changes.len() - expected.len()
+}
+
+/// Every consecutive tag pair through [`whole_and_changed`]; returns the identity shifts of
+/// unread documents.
+fn check_git_ranges(dir: &Path, tags: &[String]) -> usize {
+    let mut shifted = 0;
+    for pair in tags.windows(2) {
+        let (whole, changed, read) = whole_and_changed(dir, &pair[0], &pair[1]);
+        let what = format!("{}..{}", pair[0], pair[1]);
+        shifted += says_what_the_whole_trees_say(&whole, &changed, read, &what);
+    }
+    shifted
+}
+
+/// Work-tree edits of every kind git's index tells apart: an unstaged edit, a staged edit
+/// edited again, a deleted file, an untracked document in a new folder, a document
+/// `.gitignore` ignores (kbrel reads it all the same), and a `node_modules` folder (never
+/// content).
+fn edit_work_tree(dir: &Path, content: &Path) {
+    let docs: Vec<std::path::PathBuf> = walk_md(content);
+    assert!(docs.len() >= 6, "{docs:?}");
+    let append = |p: &Path, line: &str| {
+        let mut t = fs::read_to_string(p).unwrap();
+        t.push_str(line);
+        fs::write(p, t).unwrap();
+    };
+    append(&docs[0], "an unstaged line\n");
+    append(&docs[1], "a staged line\n");
+    git(dir, &["add", "--", docs[1].to_str().unwrap()]);
+    append(&docs[1], "and an unstaged one\n");
+    fs::remove_file(&docs[2]).unwrap();
+    let lang_dir = docs[3].parent().unwrap();
+    fs::create_dir_all(lang_dir.join("untracked")).unwrap();
+    fs::write(
+        lang_dir.join("untracked/new.md"),
+        "---\nurl: /docs/untracked\n---\n# New\nnot yet added\n",
+    )
+    .unwrap();
+    fs::write(
+        lang_dir.join("ignored-draft.md"),
+        "# Draft\nignored by git\n",
+    )
+    .unwrap();
+    fs::write(dir.join(".gitignore"), "ignored-*.md\n").unwrap();
+    fs::create_dir_all(lang_dir.join("node_modules/x")).unwrap();
+    fs::write(lang_dir.join("node_modules/x/README.md"), "# not content\n").unwrap();
+}
+
+/// The `.md` files below `dir`, sorted (dot-folders left out).
+fn walk_md(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if name.ends_with(".md") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
 fn git_ranges_read_only_what_changed_and_say_what_the_whole_trees_say() {
     // The generated history (duplicate urls, url changes on fixed paths, moves with edits).
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let tags = history(dir, 0x5eed_2026, 14);
-    let mut shifted = 0;
-    for pair in tags.windows(2) {
-        let (whole, changed, read) = whole_and_changed(dir, &pair[0], &pair[1]);
-        let expected = without_unread_identity_shifts(&whole);
-        shifted += whole.changes.len() - expected.len();
-        same_but_displaced_ids(
-            &changed.changes,
-            &expected,
-            &format!("{}..{}", pair[0], pair[1]),
-        );
-        assert_eq!(
-            changed.summary.keys().collect::<Vec<_>>(),
-            whole.summary.keys().collect::<Vec<_>>()
-        );
-        for (lang, c) in &whole.summary {
-            assert_eq!(changed.summary[lang].documents, c.documents, "{lang}");
-        }
-        // Only the documents a change touches were read.
-        let touched = changed
-            .changes
-            .iter()
-            .map(|c| 1 + usize::from(c.old_sha256.is_some() && c.sha256.is_some()))
-            .sum::<usize>();
-        assert_eq!(read, touched, "{}..{}", pair[0], pair[1]);
-    }
+    let shifted = check_git_ranges(dir, &tags);
     eprintln!("identity shifts of unread documents: {shifted}");
     // A tag against itself reads nothing.
     let (_, same, read) = whole_and_changed(dir, &tags[3], &tags[3]);
@@ -1318,6 +1418,254 @@ fn git_ranges_read_only_what_changed_and_say_what_the_whole_trees_say() {
             &what,
         );
     }
+}
+
+/// The same history read with per-language folders (`[content.roots]`, one of them holding the
+/// other: the fast path leaves the inner language's files out of the outer one, as a whole
+/// load does), and with a layout (`docusaurus`, the generated tree moved into its folders).
+#[test]
+fn git_ranges_with_language_folders_read_only_what_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tags = history(dir, 0x5eed_2027, 8);
+    // `en` is the content root itself, `zh` a folder inside it.
+    fs::write(
+        dir.join("kbrel.toml"),
+        format!("{CONFIG}\n[content.roots]\nen = \".\"\nzh = \"zh\"\n"),
+    )
+    .unwrap();
+    check_git_ranges(dir, &tags);
+    let (_, same, read) = whole_and_changed(dir, &tags[2], &tags[2]);
+    assert_eq!((same.changes.len(), read), (0, 0));
+    // `zh`'s files are read as `zh/…` only, never also as `en/zh/…`.
+    let (whole, _, _) = whole_and_changed(dir, &tags[0], &tags[8]);
+    assert!(whole.changes.iter().any(|c| c.lang == "zh"));
+    assert!(
+        whole
+            .changes
+            .iter()
+            .all(|c| c.lang == "zh" || c.path.starts_with("en/"))
+    );
+
+    // Docusaurus: `docs/` and `i18n/zh/docusaurus-plugin-content-docs/current/`, the tags
+    // rewritten into them.
+    let tmp = tempfile::tempdir().unwrap();
+    let moved = tmp.path();
+    git(moved, &["init", "-q"]);
+    let zh = "i18n/zh/docusaurus-plugin-content-docs/current";
+    for tag in &tags {
+        let _ = fs::remove_dir_all(moved.join("docs"));
+        let _ = fs::remove_dir_all(moved.join("i18n"));
+        git(dir, &["checkout", "-q", tag]);
+        for (lang, to) in [("en", "docs"), ("zh", zh)] {
+            for f in walk_md(&dir.join("content").join(lang)) {
+                let rel = f.strip_prefix(dir.join("content").join(lang)).unwrap();
+                let dest = moved.join(to).join(rel);
+                fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                fs::copy(&f, &dest).unwrap();
+            }
+        }
+        fs::write(
+            moved.join("kbrel.toml"),
+            CONFIG.replace(
+                "root = \"content\"",
+                "root = \".\"\nlayout = \"docusaurus\"",
+            ),
+        )
+        .unwrap();
+        git(moved, &["add", "-A"]);
+        git(moved, &["commit", "-q", "--allow-empty", "-m", tag]);
+        git(moved, &["tag", tag]);
+    }
+    check_git_ranges(moved, &tags);
+}
+
+/// `git:A .`: git's index tells which work-tree files differ from `A`; only those (and the
+/// documents whose keys changed) are read, and the result is what both sides loaded whole
+/// give, for every tag against a work tree with unstaged, staged, deleted, untracked and
+/// ignored files, with one folder per language and with per-language folders.
+#[test]
+fn git_worktree_ranges_read_only_what_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tags = history(dir, 0x5eed_2028, 8);
+    edit_work_tree(dir, &dir.join("content"));
+    let check = |dir: &Path| {
+        for tag in &tags {
+            let (whole, changed, read) = whole_and_changed_worktree(dir, tag);
+            says_what_the_whole_trees_say(&whole, &changed, read, &format!("{tag}..."));
+            // The untracked and the ignored document are there; nothing of node_modules.
+            let paths: Vec<&str> = changed.changes.iter().map(|c| c.path.as_str()).collect();
+            for end in ["untracked/new.md", "ignored-draft.md"] {
+                assert!(paths.iter().any(|p| p.ends_with(end)), "{tag}: {paths:?}");
+            }
+            assert!(
+                !paths.iter().any(|p| p.contains("node_modules")),
+                "{paths:?}"
+            );
+        }
+    };
+    check(dir);
+    fs::write(
+        dir.join("kbrel.toml"),
+        format!("{CONFIG}\n[content.roots]\nen = \".\"\nzh = \"zh\"\n"),
+    )
+    .unwrap();
+    check(dir);
+    // Through the binary: `kbrel diff git:A .` prints what the whole-tree diff says.
+    fs::write(dir.join("kbrel.toml"), CONFIG).unwrap();
+    let (whole, _, _) = whole_and_changed_worktree(dir, &tags[3]);
+    let printed = kbrel(
+        dir,
+        &["diff", &format!("git:{}", tags[3]), ".", "--name-status"],
+    );
+    assert_eq!(
+        printed.stdout,
+        kbrel::diff::gitfmt::name_status(&without_unread_identity_shifts(&whole))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `diff A B` of published releases that are not consecutive, from the stored diffs
+
+/// Every pair of releases of `reg` (oldest first in `versions`) compared twice: from the two
+/// manifests, and composed from the stored `diff.json`s between them
+/// (`snapshot::composed_pair`). Where the composition settles, the reports are equal in
+/// every field; backwards ranges are never composed. Returns (pairs composed, pairs left to
+/// the manifests because of an unsettled title, a range of 3 releases or more with changes
+/// composed without reading a manifest).
+fn composed_equals_full(
+    dir: &Path,
+    versions: &[String],
+) -> (usize, usize, Option<(String, String)>) {
+    use kbrel::snapshot::{self, Snapshot};
+    let cfg = kbrel::config::Config::load(&dir.join("kbrel.toml")).unwrap();
+    let reg = kbrel::registry::Registry::new(cfg.registry_dir());
+    let index = reg.read_index().unwrap().map(|(i, _)| i);
+    let langs = &cfg.content.languages;
+    let (mut composed, mut unsettled, mut heavy, mut far) = (0, 0, 0, None);
+    let mut read_manifest = 0;
+    for (i, a) in versions.iter().enumerate() {
+        for (j, b) in versions.iter().enumerate() {
+            let c = snapshot::composed_pair(&reg, index.as_ref(), langs, a, b).unwrap();
+            let Some(c) = c else {
+                // Backwards, or stored diffs that weigh more than the two manifests.
+                let idx = index.as_ref().unwrap();
+                let weight: u64 = (i + 1..=j)
+                    .map(|k| idx.get(&versions[k]).unwrap().diff.size)
+                    .sum();
+                let budget = idx.get(a).unwrap().manifest.size + idx.get(b).unwrap().manifest.size;
+                assert!(j < i || weight > budget, "{a}..{b} was not composed");
+                heavy += usize::from(j > i);
+                continue;
+            };
+            assert!(j >= i, "{a}..{b} runs backwards");
+            let mut c = c;
+            let mut fast = snapshot::compare("kb", langs, &c.from, &c.to).unwrap();
+            if !c.settle(&reg, index.as_ref().unwrap(), &mut fast).unwrap() {
+                unsettled += 1;
+                continue;
+            }
+            read_manifest += usize::from(c.read_manifest);
+            composed += 1;
+            if !c.read_manifest && j >= i + 3 && !fast.changes.is_empty() && far.is_none() {
+                far = Some((a.clone(), b.clone()));
+            }
+            let full = snapshot::compare(
+                "kb",
+                langs,
+                &Snapshot::published(&reg, index.as_ref(), a).unwrap(),
+                &Snapshot::published(&reg, index.as_ref(), b).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(fast, full, "{a}..{b}");
+            // Only documents some release in the range changed are held.
+            let named: usize = (i + 1..=j)
+                .map(|k| {
+                    index
+                        .as_ref()
+                        .unwrap()
+                        .get(&versions[k])
+                        .unwrap()
+                        .summary
+                        .values()
+                        .map(|s| s.added + s.modified + s.renamed + s.removed)
+                        .sum::<u64>() as usize
+                })
+                .sum();
+            assert!(c.from.docs.len() + c.to.docs.len() <= 2 * named, "{a}..{b}");
+        }
+    }
+    eprintln!("{heavy} ranges whose stored diffs weigh more than their manifests");
+    eprintln!("{read_manifest} ranges read the first manifest to settle a title");
+    (composed, unsettled, far)
+}
+
+/// Non-consecutive published releases (`kbrel diff 1.0.0 1.0.5`) are compared from the stored
+/// diffs of the releases between them, and say exactly what the two manifests say, on the
+/// generated history (duplicate urls, url changes on fixed paths, moves with edits, titles
+/// that come and go) and on the messy fixture. The binary reads no manifest for them: with
+/// every `manifest.json` removed, it prints the same `--stat`.
+#[test]
+fn published_ranges_compose_the_stored_diffs_and_say_what_the_manifests_say() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tags = history(dir, 0x5eed_2029, 12);
+    kbrel(
+        dir,
+        &["--registry", "reg", "import", "--from-git", "--quiet"],
+    );
+    let fs_toml = fs::read_to_string(dir.join("kbrel.toml")).unwrap();
+    fs::write(
+        dir.join("kbrel.toml"),
+        format!("{fs_toml}\n[registry]\ndir = \"reg\"\n"),
+    )
+    .unwrap();
+    let versions: Vec<String> = tags.iter().map(|t| t[1..].to_string()).collect();
+    let (composed, unsettled, far) = composed_equals_full(dir, &versions);
+    eprintln!("generated history: {composed} pairs composed, {unsettled} left to the manifests");
+    assert_eq!(unsettled, 0);
+    assert!(composed >= versions.len() * (versions.len() + 1) / 2 - 10);
+
+    // Without any manifest, a composed range still prints what the manifests said.
+    let (a, b) = &far.expect("a range composed from stored diffs alone");
+    let expected = kbrel(dir, &["diff", a, b, "--stat"]).stdout;
+    let names = kbrel(dir, &["diff", a, b, "--name-status"]).stdout;
+    assert!(!expected.is_empty());
+    for v in &versions {
+        fs::remove_file(dir.join("reg/v").join(v).join("manifest.json")).unwrap();
+    }
+    let got = common::run_lossy(
+        common::kbrel()
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .args(["diff", a, b, "--stat"]),
+    );
+    assert_eq!(
+        (got.code, got.stdout.as_str()),
+        (0, expected.as_str()),
+        "{got}"
+    );
+    assert_eq!(kbrel(dir, &["diff", a, b, "--name-status"]).stdout, names);
+
+    // The messy fixture: numbered CJK folders, missing front matter, duplicate urls.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let releases = kbrel_synth::messy::history(&kbrel_synth::messy::MessySpec {
+        releases: 5,
+        ..kbrel_synth::messy::MessySpec::default()
+    });
+    kbrel_synth::repo::write_history(dir, &kbrel_synth::messy::commits(&releases)).unwrap();
+    fs::write(dir.join("kbrel.toml"), kbrel_synth::messy::config_toml()).unwrap();
+    kbrel(dir, &["import", "--from-git", "--quiet"]);
+    let versions: Vec<String> = releases
+        .iter()
+        .map(|r| r.tag.trim_start_matches('v').to_string())
+        .collect();
+    let (composed, unsettled, _) = composed_equals_full(dir, &versions);
+    eprintln!("messy history: {composed} pairs composed, {unsettled} left to the manifests");
+    assert_eq!(unsettled, 0);
+    assert!(composed >= versions.len() + 3, "{composed}");
 }
 
 /// A key source that changes while the documents do not: the documents whose declared keys

@@ -910,6 +910,24 @@ fn push_one_version_at_a_time_merges_into_the_bucket_index() {
         .stderr_has(&["1.0.0", "a published version never changes"]);
     assert_eq!(m.list("team/kb"), before);
     assert_eq!(m.get("team/kb/index.json").unwrap(), index_before);
+    // A new version diffed against another release of 1.0.0 than the bucket's: refused too.
+    for lang in ["en", "zh"] {
+        other.write(
+            &format!("{lang}/guide/other.md"),
+            common::doc(
+                "Other",
+                "Other",
+                &format!("https://example.com/{lang}/other"),
+                "Other",
+                "o\n",
+            ),
+        );
+    }
+    other.publish(&["1.2.0"]).success();
+    push_one(&other, m.port, &tmp.path().join("o"), "1.2.0")
+        .code(2)
+        .stderr_has(&["diffed against 1.0.0", "lists another release as 1.0.0"]);
+    assert_eq!(m.list("team/kb"), before);
 
     // Consumers sync through the bucket: the tree the local registry gives.
     let cache = tmp.path().join("cache");
@@ -1132,4 +1150,251 @@ fn serve_from_a_bucket_sees_later_publishes() {
         "{}",
         proc.output.text()
     );
+}
+
+/// nginx on a free port proxying to moto with `locations` (a `server` block's body, `{moto}`
+/// standing for moto's port); returns it and its port.
+fn nginx_front(nginx: &Path, dir: &Path, moto: u16, locations: &str) -> (Proc, u16) {
+    let port = free_port();
+    fs::create_dir_all(dir).unwrap();
+    let dd = dir.display();
+    let locations = locations.replace("{moto}", &moto.to_string());
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dd}/nginx.pid;\nerror_log {dd}/error.log warn;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log {dd}/access.log;\n  client_body_temp_path {dd}/body;\n  proxy_temp_path {dd}/proxy;\n\
+         fastcgi_temp_path {dd}/fastcgi;\n  uwsgi_temp_path {dd}/uwsgi;\n  scgi_temp_path {dd}/scgi;\n\
+         map $http_accept_encoding $gz {{ \"~*gzip\" \".gz\"; default \"\"; }}\n\
+         server {{\n    listen 127.0.0.1:{port};\n{locations}\n  }}\n}}\n"
+    );
+    fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let mut cmd = Command::new(nginx);
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(dir.join("nginx.conf"));
+    let mut ng = Proc::spawn("nginx", &mut cmd);
+    wait_for_port(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(10),
+        &mut ng.child,
+        "nginx",
+    );
+    (ng, port)
+}
+
+/// `GET url` with or without `Accept-Encoding: gzip`: status, `Content-Encoding`,
+/// `Content-Type`, `Cache-Control` and the body as sent.
+fn fetch(url: &str, gzip: bool) -> (u16, String, String, String, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.get(url);
+    if gzip {
+        req = req.header("Accept-Encoding", "gzip");
+    }
+    let mut r = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let h = |n: &str| {
+        r.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let head = (
+        r.status().as_u16(),
+        h("content-encoding"),
+        h("content-type"),
+        h("cache-control"),
+    );
+    (
+        head.0,
+        head.1,
+        head.2,
+        head.3,
+        r.body_mut().read_to_vec().unwrap(),
+    )
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("gzip");
+    out
+}
+
+/// Precompressed variants (`X.gz` beside `X` in a registry folder) reach the bucket as `X.gz`
+/// with `Content-Encoding: gzip` and `X`'s type and lifetime, each checked to decode to `X`
+/// first; through nginx in front of the bucket, a client that accepts gzip gets them and one
+/// that does not gets `X`, and `kbrel sync` through it builds the same tree.
+#[test]
+fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
+    let Some(m) = moto() else { return };
+    let Some(nginx) = common::tools::require_tool("nginx", "-v") else {
+        return;
+    };
+    let kb = Kb::new();
+    let cfg = fs::read_to_string(kb.config()).unwrap();
+    fs::write(
+        kb.config(),
+        cfg.replace("[registry]\n", "[registry]\nprecompress = true\n"),
+    )
+    .unwrap();
+    kb.publish(&["1.0.0"]).success();
+    let reg = kb.registry();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(kb.reg("v/1.0.0/manifest.json")).unwrap()).unwrap();
+    let blob = manifest["documents"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob_rel = format!("blobs/sha256/{}/{}", &blob[..2], &blob[2..]);
+    assert!(kb.reg("v/1.0.0/manifest.json.gz").is_file());
+
+    // A variant that does not decode to its file is refused, and the index that would list
+    // it is not written (what was uploaded before is a leftover, as after any failed upload).
+    let good = fs::read(kb.reg("v/1.0.0/diff.json.gz")).unwrap();
+    fs::write(
+        kb.reg("v/1.0.0/diff.json.gz"),
+        gunzip(&fs::read(kb.reg("index.json.gz")).unwrap()),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = kb.cmd();
+    s3_env(&mut cmd, m.port, &tmp.path().join("m"));
+    run(cmd.args(["push", "all", "--to", "s3://kbrel-test/bad"]))
+        .code(2)
+        .stderr_has(&[
+            "v/1.0.0/diff.json.gz",
+            "does not decode to `v/1.0.0/diff.json`",
+        ]);
+    assert_eq!(m.get("bad/index.json"), None);
+    fs::write(kb.reg("v/1.0.0/diff.json.gz"), good).unwrap();
+
+    let mut cmd = kb.cmd();
+    s3_env(&mut cmd, m.port, &tmp.path().join("m"));
+    run(cmd.args(["push", "all", "--to", URL])).success();
+    let immutable = "public, max-age=31536000, immutable";
+    let revalidate = "public, max-age=60, must-revalidate";
+    for (rel, ct, cc) in [
+        ("index.json", "application/json", revalidate),
+        ("v/1.0.0/manifest.json", "application/json", immutable),
+        ("v/1.0.0/package.json", "application/json", immutable),
+    ] {
+        let (status, enc, ctype, cache, body) =
+            fetch(&format!("{}/{BUCKET}/team/kb/{rel}.gz", m.base()), false);
+        assert_eq!(
+            (status, enc.as_str(), ctype.as_str(), cache.as_str()),
+            (200, "gzip", ct, cc),
+            "{rel}.gz"
+        );
+        assert_eq!(gunzip(&body), fs::read(reg.join(rel)).unwrap(), "{rel}.gz");
+    }
+    // Accounted for: no leftovers.
+    run(s3(&kb, m.port, &tmp.path().join("v")).arg("verify"))
+        .success()
+        .stderr_has(&["no leftovers"]);
+
+    // nginx in front: the variant for clients that accept gzip, the file for the others.
+    let (_ng, port) = nginx_front(
+        &nginx,
+        &tmp.path().join("nginx"),
+        m.port,
+        &format!(
+            "    location ~ ^/(index\\.json|v/[^/]+/(manifest|diff|package)\\.json)$ {{\n      \
+             proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb$uri$gz;\n      add_header Vary Accept-Encoding;\n    }}\n    \
+             location / {{ proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb/; }}"
+        ),
+    );
+    let front = format!("http://127.0.0.1:{port}");
+    for (rel, variant) in [
+        ("index.json", true),
+        ("v/1.0.0/manifest.json", true),
+        (blob_rel.as_str(), false),
+    ] {
+        let plain = fs::read(reg.join(rel)).unwrap();
+        let (status, enc, _, _, body) = fetch(&format!("{front}/{rel}"), true);
+        let enc_want = if variant { "gzip" } else { "" };
+        assert_eq!((status, enc.as_str()), (200, enc_want), "{rel}");
+        let body = if variant { gunzip(&body) } else { body };
+        assert_eq!(body, plain, "{rel}");
+        let (status, enc, _, _, body) = fetch(&format!("{front}/{rel}"), false);
+        assert_eq!((status, enc.as_str()), (200, ""), "{rel}");
+        assert_eq!(body, plain, "{rel}");
+    }
+    let cache = tmp.path().join("cache");
+    let mut cmd = common::kbrel();
+    cmd.args(["sync", "--from", &format!("{front}/"), "--into"])
+        .arg(&cache);
+    let r = run(cmd.arg("--json")).success();
+    assert!(
+        r.json()["bytes_on_wire"].as_u64() < r.json()["bytes_decoded"].as_u64(),
+        "{}",
+        r.stdout
+    );
+    let local = tmp.path().join("local");
+    let mut cmd = common::kbrel();
+    cmd.args(["sync", "--from"])
+        .arg(&reg)
+        .arg("--into")
+        .arg(&local);
+    run(&mut cmd).success();
+    assert_eq!(
+        common::snapshot(&fs::canonicalize(cache.join(".kbrel/current")).unwrap()),
+        common::snapshot(&fs::canonicalize(local.join(".kbrel/current")).unwrap())
+    );
+
+    // One release pushed into another bucket prefix: the merged index gets its variant too,
+    // and the version's files theirs.
+    let mut cmd = kb.cmd();
+    s3_env(&mut cmd, m.port, &tmp.path().join("one"));
+    run(cmd.args(["push", "1.0.0", "--to", "s3://kbrel-test/one"])).success();
+    assert_eq!(
+        gunzip(&m.get("one/index.json.gz").unwrap()),
+        m.get("one/index.json").unwrap()
+    );
+    assert_eq!(
+        gunzip(&m.get("one/v/1.0.0/diff.json.gz").unwrap()),
+        fs::read(kb.reg("v/1.0.0/diff.json")).unwrap()
+    );
+
+    // A publish to the bucket writes the new index's variant after it…
+    kb.apply_release_2_changes();
+    publish(&kb, m.port, &tmp.path().join("m2"), "1.1.0").success();
+    assert_eq!(
+        gunzip(&m.get("team/kb/index.json.gz").unwrap()),
+        m.get("team/kb/index.json").unwrap()
+    );
+    // …and one without `precompress` removes the stale variant: gzip clients never get an
+    // older index than the others.
+    fs::write(kb.config(), cfg).unwrap();
+    kb.write(
+        "en/guide/more.md",
+        common::doc(
+            "More",
+            "More",
+            "https://kb.acme.example/en/guide/more",
+            "More",
+            "m\n",
+        ),
+    );
+    kb.write(
+        "zh/guide/more.md",
+        common::doc(
+            "More",
+            "更多",
+            "https://kb.acme.example/zh/guide/more",
+            "More",
+            "m\n",
+        ),
+    );
+    publish(&kb, m.port, &tmp.path().join("m3"), "1.2.0").success();
+    assert_eq!(m.get("team/kb/index.json.gz"), None);
+    run(s3(&kb, m.port, &tmp.path().join("v2")).arg("verify"))
+        .success()
+        .stderr_has(&["no leftovers"]);
 }

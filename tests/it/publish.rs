@@ -31,7 +31,7 @@ fn index_entry(kb: &Kb, version: &str) -> IndexVersion {
     index(kb)
         .versions
         .into_iter()
-        .find(|v| v.version == version)
+        .find(|v| v.version.to_string() == version)
         .unwrap_or_else(|| panic!("{version} is not in index.json"))
 }
 
@@ -183,7 +183,7 @@ fn first_publish_writes_exactly_the_registry_layout() {
     assert_eq!(idx.dist_tags, tags(&[("latest", "1.0.0")]));
     assert_eq!(idx.versions.len(), 1);
     let v = &idx.versions[0];
-    assert_eq!(v.version, "1.0.0");
+    assert_eq!(v.version.to_string(), "1.0.0");
     assert_eq!(v.published, DATE_RFC3339);
     assert_eq!(v.previous, None);
     assert_eq!(v.content_digest, m.content_digest);
@@ -1126,7 +1126,7 @@ fn dist_tags_latest_only_moves_forward_and_prereleases_go_to_next() {
             ("beta", "2.0.0-beta.2")
         ])
     );
-    let versions: Vec<&str> = idx.versions.iter().map(|v| v.version.as_str()).collect();
+    let versions: Vec<String> = idx.versions.iter().map(|v| v.version.to_string()).collect();
     assert_eq!(versions, ["1.2.5", "1.3.0", "2.0.0-beta.1", "2.0.0-beta.2"]);
     assert_eq!(idx.sequence, 4);
 
@@ -1519,7 +1519,12 @@ fn assert_nothing_partial(kb: &Kb, index_before: &[u8]) {
     assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
     let index_after = fs::read(kb.reg("index.json")).unwrap();
     assert_eq!(index_before, &index_after[..], "index.json changed");
-    assert!(index(kb).versions.iter().all(|v| v.version != "1.1.0"));
+    assert!(
+        index(kb)
+            .versions
+            .iter()
+            .all(|v| v.version.to_string() != "1.1.0")
+    );
     assert!(!String::from_utf8_lossy(&index_after).contains("1.1.0"));
     assert!(!kb.reg("v/1.1.0/manifest.json").exists());
 }

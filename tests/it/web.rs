@@ -553,7 +553,7 @@ fn big_registry(dir: &Path, docs: usize) -> Registry {
         let package_json = format!("{{\"name\":\"big-kb\",\"version\":\"{version}\"}}\n");
         let tarball = format!("big-kb-{version}.tgz");
         index.versions.push(IndexVersion {
-            version: version.into(),
+            version: version.parse().unwrap(),
             published,
             previous: prev_version,
             content_digest: man.content_digest.clone(),

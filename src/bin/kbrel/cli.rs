@@ -211,14 +211,18 @@ Accept: application/vnd.npm.install-v1+json), /<name>/<version|tag>, /<name>/-/<
 scoped names as /@scope%2fname. Strong ETags with 304s, immutable caching for versioned and
 content-addressed files, gzip, HEAD. A new publish is picked up without a restart; a broken
 index.json is logged and the last good one kept. Stops gracefully on Ctrl-C / SIGTERM.
+A registry in object storage is served from a verified local mirror that follows the bucket:
+every --poll SECS a conditional read of its index.json, a new release mirrored (index last)
+off the request path.
 
 Examples:
   kbrel serve
   kbrel serve releases --addr 127.0.0.1:8080
+  kbrel serve s3://docs-releases/kb --poll 10
   npm install kbrel-guide --registry http://127.0.0.1:8080/"
     )]
     Serve(ServeArgs),
-    /// Publish a release from the registry directory to an npm registry (npm's publish API)
+    /// Publish a release from the registry directory to an npm registry or object storage
     #[command(
         after_help = "Idempotent: pushing a version the registry already has with the same integrity succeeds;
 different content under that version is an error. The registry's own error text is shown.

@@ -289,6 +289,54 @@ fn load_side(
     })
 }
 
+/// The two sides of a comparison. Two git revisions, or a revision and the working content
+/// (`.`, or the revision `--from-git` names), hold only the documents that differ: their cost
+/// follows the change, as `git diff`'s does. Anything else: both sides (manifests read and
+/// verified, or content loaded) whole, in parallel. With `count_documents`, the partial sides
+/// count their documents per language ([`Snapshot::documents`]).
+fn load_pair(
+    g: &Global,
+    cfg: &Config,
+    reg: &Registry,
+    index: Option<&kbrel::manifest::Index>,
+    (from, to): (&str, &str),
+    count_documents: bool,
+) -> Result<(Snapshot, Snapshot)> {
+    let working = SideSpec::parse(to) == SideSpec::Working;
+    if let Some(ra) = from.strip_prefix("git:") {
+        let repo = Repo::discover(&cfg.base_dir)?;
+        match (to.strip_prefix("git:"), working, &g.from_git) {
+            (Some(rb), _, _) => {
+                return Ok(snapshot::git_pair(cfg, &repo, ra, rb, count_documents)?);
+            }
+            (None, true, Some(rb)) if !rb.is_empty() => {
+                let (a, mut b) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)?;
+                b.label = ".".into();
+                return Ok((a, b));
+            }
+            (None, true, None) => {
+                if let Some(pair) = snapshot::git_worktree_pair(cfg, &repo, ra, count_documents)? {
+                    return Ok(pair);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (a, b) = rayon::join(
+        || load_side(g, cfg, reg, index, from),
+        || load_side(g, cfg, reg, index, to),
+    );
+    let (mut a, mut b) = (a?, b?);
+    // A git revision carries no assets: the working side's are not compared with it.
+    let is_git = |s: &str| s.starts_with("git:");
+    if is_git(from) && working {
+        b.assets.clear();
+    } else if is_git(to) && SideSpec::parse(from) == SideSpec::Working {
+        a.assets.clear();
+    }
+    Ok((a, b))
+}
+
 fn init(args: InitArgs) -> Result<u8> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
     if let Some(name) = &args.name
@@ -986,25 +1034,32 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
         std::mem::forget(report);
         return Ok(u8::from(args.exit_code && changed));
     }
-    // Two git revisions: only what differs between them is read. Anything else: the two
-    // sides (manifests read and verified, or content loaded) in parallel.
-    let (mut a, mut b) = match (from.strip_prefix("git:"), to.strip_prefix("git:")) {
-        (Some(ra), Some(rb)) => {
-            let repo = Repo::discover(&cfg.base_dir)?;
-            let json = matches!(mode, output::DiffMode::Json) && !args.summary;
-            snapshot::git_pair(&cfg, &repo, ra, rb, json)?
+    // Other published releases, whole: composed from the stored diffs between them, unless
+    // a title they leave unsettled shows.
+    let (name, langs) = (&cfg.package.name, &cfg.content.languages);
+    let composed = match unfiltered {
+        true => snapshot::composed_pair(&reg, index.as_ref(), langs, &from, &to)?,
+        false => None,
+    };
+    let composed = match (composed, &index) {
+        (Some(mut c), Some(index)) => {
+            let mut report = snapshot::compare(name, langs, &c.from, &c.to)?;
+            c.settle(&reg, index, &mut report)?
+                .then_some((c.from, c.to, report))
         }
-        _ => {
-            let (a, b) = rayon::join(
-                || load_side(g, &cfg, &reg, index.as_ref(), &from),
-                || load_side(g, &cfg, &reg, index.as_ref(), &to),
-            );
-            (a?, b?)
+        _ => None,
+    };
+    let (a, b, report) = match composed {
+        Some(sides) => sides,
+        None => {
+            let json = matches!(mode, output::DiffMode::Json) && !args.summary;
+            let (mut a, mut b) = load_pair(g, &cfg, &reg, index.as_ref(), (&from, &to), json)?;
+            a.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
+            b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
+            let report = snapshot::compare(name, langs, &a, &b)?;
+            (a, b, report)
         }
     };
-    a.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
-    b.retain(|d| keep(&d.lang, Some(&d.id), &d.path));
-    let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
     if args.summary {
         let docs = kbrel::changelog::summary(&cfg.content.languages, &report, &|c| {
             snapshot::change_texts(&a, &b, c)
@@ -1048,8 +1103,7 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
     let index = reg.read_index()?.map(|(i, _)| i);
     let ctx = match (&args.from, &args.to) {
         (Some(from), Some(to)) => {
-            let a = load_side(g, &cfg, &reg, index.as_ref(), from)?;
-            let b = load_side(g, &cfg, &reg, index.as_ref(), to)?;
+            let (a, b) = load_pair(g, &cfg, &reg, index.as_ref(), (from, to), true)?;
             let report = snapshot::compare(&cfg.package.name, &cfg.content.languages, &a, &b)?;
             let date = match (&b.version, index.as_ref()) {
                 (Some(v), Some(i)) => i
@@ -1083,7 +1137,10 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
                     to.clone()
                 },
                 to_is_release: b.version.is_some(),
-                from_is_empty: a.docs.is_empty(),
+                from_is_empty: a
+                    .documents
+                    .as_ref()
+                    .map_or(a.docs.is_empty(), |c| c.values().all(|&n| n == 0)),
             });
             kbrel::changelog::with_details(&mut rc, &report, &|c| {
                 snapshot::change_texts(&a, &b, c)

@@ -1394,7 +1394,7 @@ pub fn mirrored(p: &kbrel::remote::Pulled, url: &str, quiet: bool) {
         return;
     }
     let listed = p.index.as_ref().map_or_else(String::new, |i| {
-        let vs: Vec<&str> = i.versions.iter().map(|v| v.version.as_str()).collect();
+        let vs: Vec<String> = i.versions.iter().map(|v| v.version.to_string()).collect();
         format!(": sequence {}, lists {}", i.sequence, vs.join(", "))
     });
     eprintln!(

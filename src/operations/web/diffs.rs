@@ -181,10 +181,7 @@ pub(super) fn pair<'a>(
 ) -> std::result::Result<Pair<'a>, String> {
     let f = crate::snapshot::resolve_version(Some(index), from).map_err(|e| e.to_string())?;
     let t = crate::snapshot::resolve_version(Some(index), to).map_err(|e| e.to_string())?;
-    let swapped = match (semver_of(&f.version), semver_of(&t.version)) {
-        (Some(a), Some(b)) => a > b,
-        _ => false,
-    };
+    let swapped = f.version > t.version;
     Ok(if swapped {
         Pair {
             from: t,
@@ -242,7 +239,7 @@ impl<'a> Comparison<'a> {
 /// The stored diff of `to` when it was taken against `from`.
 pub(super) fn stored_diff(reg: &Registry, p: &Pair<'_>) -> Result<Option<Arc<DiffFile>>> {
     static CACHE: OnceLock<Recent<DiffFile>> = OnceLock::new();
-    if p.to.previous.as_deref() != Some(p.from.version.as_str()) {
+    if p.to.previous.as_deref() != Some(p.from.version.to_string().as_str()) {
         return Ok(None);
     }
     let key = format!("{}:{}", reg.dir.display(), p.to.diff.sha256);
@@ -321,7 +318,7 @@ pub fn diff_page(
     let page = page.min(pages);
     let start = (page - 1) * PAGE_SIZE;
     let on_page = &shown[start.min(shown.len())..(start + PAGE_SIZE).min(shown.len())];
-    let (fv, tv) = (&p.from.version, &p.to.version);
+    let (fv, tv) = (&p.from.version.to_string(), &p.to.version.to_string());
     let base = diff_url(fv, tv);
     let new_by = by_key(&new.documents);
 
@@ -406,16 +403,16 @@ fn language_totals<'a>(
 
 /// The heading, the swap notice and the versions' dates.
 fn heading(m: &mut String, p: &Pair<'_>, total_groups: usize) {
-    let (fv, tv) = (&p.from.version, &p.to.version);
+    let (fv, tv) = (&p.from.version.to_string(), &p.to.version.to_string());
     let _ = writeln!(m, "<h1>Changes from {} to {}</h1>", esc(fv), esc(tv));
     if p.swapped {
         let _ = writeln!(
             m,
             "<p class=\"notice\" role=\"status\">You asked for the changes from {} to {}, but {} is the newer version, \
 so the versions were swapped: this page shows the changes from {} to {}.</p>",
-            esc(&p.to.version),
-            esc(&p.from.version),
-            esc(&p.to.version),
+            esc(&p.to.version.to_string()),
+            esc(&p.from.version.to_string()),
+            esc(&p.to.version.to_string()),
             esc(fv),
             esc(tv)
         );

@@ -26,9 +26,14 @@ pub fn version_page(
     let pages = docs.len().div_ceil(LIST_PAGE_SIZE).max(1);
     let page = page.min(pages);
     let start = (page - 1) * LIST_PAGE_SIZE;
-    let base = format!("/v/{}/", enc(&v.version));
+    let base = format!("/v/{}/", enc(&v.version.to_string()));
     let mut m = String::new();
-    let _ = writeln!(m, "<h1>{} {}</h1>", esc(&index.name), esc(&v.version));
+    let _ = writeln!(
+        m,
+        "<h1>{} {}</h1>",
+        esc(&index.name),
+        esc(&v.version.to_string())
+    );
     let _ = writeln!(
         m,
         "<p>Published {}. {}.</p>",
@@ -57,7 +62,7 @@ pub fn version_page(
                 m,
                 "<li data-paths=\"{}\"><a href=\"{}\">{}</a>",
                 esc(&format!("{}/{}", d.lang, d.path)),
-                esc(&doc_url(&v.version, &d.lang, &d.path)),
+                esc(&doc_url(&v.version.to_string(), &d.lang, &d.path)),
                 esc(&d.path)
             );
             if let Some(t) = &d.title {
@@ -108,8 +113,8 @@ pub fn doc_page(
         m,
         "<nav class=\"crumbs\" aria-label=\"Breadcrumb\"><ol><li><a href=\"/\">{}</a></li><li><a href=\"/v/{}/\">{}</a></li><li>{}</li><li aria-current=\"page\">{}</li></ol></nav>",
         esc(&index.name),
-        esc(&enc(&v.version)),
-        esc(&v.version),
+        esc(&enc(&v.version.to_string())),
+        esc(&v.version.to_string()),
         esc(&doc.lang),
         esc(&doc.path)
     );
@@ -126,7 +131,7 @@ pub fn doc_page(
             .map(|d| {
                 format!(
                     "<a href=\"{}\" hreflang=\"{l}\" lang=\"{l}\">{}</a>",
-                    esc(&doc_url(&v.version, &d.lang, &d.path)),
+                    esc(&doc_url(&v.version.to_string(), &d.lang, &d.path)),
                     esc(&format!("{}/{}", d.lang, d.path)),
                     l = esc(&d.lang)
                 )
@@ -147,7 +152,7 @@ pub fn doc_page(
             " · <a href=\"{}\">Changes since {}</a>",
             esc(&format!(
                 "{}?q={}#{}",
-                diff_url(p, &v.version),
+                diff_url(p, &v.version.to_string()),
                 enc(&full),
                 doc_anchor(&doc.lang, &doc.path)
             )),

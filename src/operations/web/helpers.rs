@@ -138,10 +138,6 @@ pub(super) fn counts_html(added: u64, removed: u64) -> String {
     )
 }
 
-pub(super) fn semver_of(v: &str) -> Option<semver::Version> {
-    semver::Version::parse(v).ok()
-}
-
 /// The version `latest` points at, else the highest.
 pub(super) fn latest(index: &Index) -> Option<&IndexVersion> {
     index

@@ -42,14 +42,14 @@ pub(super) fn layout(index: &Index, title: &str, nav: Nav, main: &str) -> String
             let _ = writeln!(
                 s,
                 "<li><a href=\"{}\"{}>Latest changes</a></li>",
-                esc(&diff_url(p, &l.version)),
+                esc(&diff_url(p, &l.version.to_string())),
                 cur(Nav::Diff)
             );
         }
         let _ = writeln!(
             s,
             "<li><a href=\"/v/{}/\"{}>Documents</a></li>",
-            esc(&enc(&l.version)),
+            esc(&enc(&l.version.to_string())),
             cur(Nav::Doc)
         );
     }
@@ -75,8 +75,8 @@ pub fn not_found(index: &Index, message: &str) -> Page {
             let _ = writeln!(
                 m,
                 "<li><a href=\"/v/{}/\">{}</a></li>",
-                esc(&enc(&v.version)),
-                esc(&v.version)
+                esc(&enc(&v.version.to_string())),
+                esc(&v.version.to_string())
             );
         }
         m.push_str("</ul>\n");

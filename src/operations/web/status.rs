@@ -57,20 +57,16 @@ fn statuses_of(
         schema_version: manifest::SCHEMA_VERSION,
         acks: Vec::new(),
     };
-    let before = semver_of(&v.version);
     history::status_after_history(
         &man.languages,
         &man.source_language,
         reg,
         Some(index),
         history::HistoryFilter {
-            keep: &|x, _| match (&before, semver_of(&x.version)) {
-                (Some(b), Some(p)) => p < *b,
-                _ => true,
-            },
+            keep: &|x, _| x.version < v.version,
             stop_at_same: false,
         },
-        &v.version,
+        &v.version.to_string(),
         &man.documents,
         &acks,
     )
@@ -90,13 +86,17 @@ fn summary(
 ) {
     let counts = history::drift_counts(statuses);
     let source = man.source_language.as_str();
-    let _ = writeln!(m, "<h1>Translation status of {}</h1>", esc(&v.version));
+    let _ = writeln!(
+        m,
+        "<h1>Translation status of {}</h1>",
+        esc(&v.version.to_string())
+    );
     let _ = writeln!(
         m,
         "<p>Every translation of version {} against its {} source, after the published history of {}. \
 Acknowledgements made with <code>kbrel ack</code> are kept in the project, not in the registry, so they are not \
 applied here (the drift recorded at publish time on the <a href=\"/\">versions page</a> includes them).</p>",
-        esc(&v.version),
+        esc(&v.version.to_string()),
         esc(source),
         plural(index.versions.len() as u64, "version", "versions")
     );
@@ -150,7 +150,7 @@ fn outdated(
         let _ = writeln!(
             m,
             "<section class=\"doc\" data-nav tabindex=\"-1\" id=\"{a}\" aria-labelledby=\"h-{a}\">\n<h3 id=\"h-{a}\"><a href=\"{}\" lang=\"{l}\">{}</a></h3>",
-            esc(&doc_url(&v.version, &s.lang, &s.path)),
+            esc(&doc_url(&v.version.to_string(), &s.lang, &s.path)),
             esc(&format!("{}/{}", s.lang, s.path)),
             a = esc(&anchor),
             l = esc(&s.lang)
@@ -158,7 +158,7 @@ fn outdated(
         let _ = writeln!(
             m,
             "<div class=\"side\"><p class=\"meta\">Source <a href=\"{}\">{}</a> changed in {}; the translation was last in step at {}.</p>",
-            esc(&doc_url(&v.version, source, src_path)),
+            esc(&doc_url(&v.version.to_string(), source, src_path)),
             esc(&format!("{source}/{src_path}")),
             esc(s.since.as_deref().unwrap_or("?")),
             esc(s.synced_at.as_deref().unwrap_or("?"))
@@ -223,7 +223,7 @@ fn untranslated(
         let _ = writeln!(
             m,
             "<li><a href=\"{}\">{}</a>: {what} in {}</li>",
-            esc(&doc_url(&v.version, lang, path)),
+            esc(&doc_url(&v.version.to_string(), lang, path)),
             esc(&format!("{lang}/{path}")),
             esc(if state == Drift::Missing {
                 &s.lang
@@ -248,7 +248,7 @@ fn current(m: &mut String, v: &IndexVersion, current: &[&PairStatus]) {
             let _ = writeln!(
                 m,
                 "<li><a href=\"{}\" lang=\"{}\">{}</a></li>",
-                esc(&doc_url(&v.version, &s.lang, &s.path)),
+                esc(&doc_url(&v.version.to_string(), &s.lang, &s.path)),
                 esc(&s.lang),
                 esc(&format!("{}/{}", s.lang, s.path))
             );

@@ -46,15 +46,15 @@ pub fn index_page(reg: &Registry, index: &Index) -> Result<String> {
         let tags: Vec<&String> = index
             .dist_tags
             .iter()
-            .filter(|(_, x)| **x == v.version)
+            .filter(|(_, x)| **x == v.version.to_string())
             .map(|(t, _)| t)
             .collect();
         let _ = write!(
             m,
             "<tr id=\"v-{id}\" data-nav tabindex=\"-1\">\n<th scope=\"row\"><a href=\"/v/{u}/\">{ver}</a>",
-            id = esc(&v.version),
-            u = esc(&enc(&v.version)),
-            ver = esc(&v.version)
+            id = esc(&v.version.to_string()),
+            u = esc(&enc(&v.version.to_string())),
+            ver = esc(&v.version.to_string())
         );
         for t in tags {
             let _ = write!(m, " <span class=\"tag\">{}</span>", esc(t));
@@ -101,9 +101,9 @@ pub fn index_page(reg: &Registry, index: &Index) -> Result<String> {
             let _ = write!(
                 m,
                 "<p><a href=\"{}\">Changes from {} to {}</a></p>",
-                esc(&diff_url(p, &v.version)),
+                esc(&diff_url(p, &v.version.to_string())),
                 esc(p),
-                esc(&v.version)
+                esc(&v.version.to_string())
             );
         }
         m.push_str("</td>\n<td>");

@@ -34,7 +34,10 @@ pub struct Index {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexVersion {
-    pub version: String,
+    /// Validated once when the index is read (see [`index_version`]); written as its
+    /// canonical string, which is exactly the string it was read from.
+    #[serde(deserialize_with = "index_version")]
+    pub version: semver::Version,
     /// RFC 3339 UTC publish time.
     pub published: String,
     /// The version this one was diffed against (the highest lower version at publish time).
@@ -85,6 +88,15 @@ pub struct ChangeCounts {
     pub renamed: u64,
     pub added_lines: u64,
     pub removed_lines: u64,
+}
+
+/// Reads an index version as semver, refusing the index with a message that names the value.
+fn index_version<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<semver::Version, D::Error> {
+    let s = String::deserialize(d)?;
+    semver::Version::parse(&s)
+        .map_err(|e| serde::de::Error::custom(format!("index lists invalid version `{s}`: {e}")))
 }
 
 impl ChangeCounts {
@@ -374,7 +386,12 @@ impl Index {
     }
 
     pub fn get(&self, version: &str) -> Option<&IndexVersion> {
-        self.versions.iter().find(|v| v.version == version)
+        let version = semver::Version::parse(version).ok()?;
+        self.get_version(&version)
+    }
+
+    pub fn get_version(&self, version: &semver::Version) -> Option<&IndexVersion> {
+        self.versions.iter().find(|v| v.version == *version)
     }
 
     /// Every version, comma-separated, for error messages.
@@ -382,21 +399,19 @@ impl Index {
         if self.versions.is_empty() {
             return "none published yet".into();
         }
-        let mut names: Vec<String> = self.versions.iter().map(|v| v.version.clone()).collect();
+        let mut names: Vec<String> = self
+            .versions
+            .iter()
+            .map(|v| v.version.to_string())
+            .collect();
         names.extend(self.dist_tags.keys().cloned());
         names.join(", ")
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
-        let mut prev: Option<semver::Version> = None;
+        let mut prev: Option<&semver::Version> = None;
         for v in &self.versions {
-            let parsed = semver::Version::parse(&v.version).map_err(|e| {
-                Error::corrupt(
-                    path,
-                    format!("index lists invalid version `{}`: {e}", v.version),
-                )
-            })?;
-            if prev.as_ref().is_some_and(|p| p >= &parsed) {
+            if prev.is_some_and(|p| *p >= v.version) {
                 return Err(Error::corrupt(
                     path,
                     format!(
@@ -418,7 +433,7 @@ impl Index {
                     ));
                 }
             }
-            prev = Some(parsed);
+            prev = Some(&v.version);
         }
         for (tag, version) in &self.dist_tags {
             if self.get(version).is_none() {
@@ -499,6 +514,73 @@ pub struct DriftCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An index of `versions`, as `index.json` bytes.
+    fn index_json(versions: &[&str]) -> Vec<u8> {
+        let file = |p: &str| FileRef {
+            path: p.into(),
+            sha256: "0".repeat(64),
+            size: 1,
+        };
+        let mut index = Index::new("acme");
+        for v in versions {
+            index.versions.push(IndexVersion {
+                version: semver::Version::parse(v).unwrap(),
+                published: "2026-12-07T00:00:00Z".into(),
+                previous: None,
+                content_digest: "0".repeat(64),
+                manifest: file(&format!("v/{v}/manifest.json")),
+                diff: file(&format!("v/{v}/diff.json")),
+                package_json: file(&format!("v/{v}/package.json")),
+                tarball: TarballRef {
+                    path: format!("acme-{v}.tgz"),
+                    sha256: "0".repeat(64),
+                    size: 1,
+                    integrity: String::new(),
+                    shasum: String::new(),
+                    file_count: 1,
+                    unpacked_size: 1,
+                },
+                summary: BTreeMap::new(),
+            });
+        }
+        to_json_bytes(&index)
+    }
+
+    #[test]
+    fn index_versions_are_read_typed_and_written_back_as_read() {
+        let versions = ["0.9.0", "1.2.0-beta.2", "1.2.0-beta.10", "1.2.0", "1.10.0"];
+        let bytes = index_json(&versions);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        for v in versions {
+            assert!(text.contains(&format!("\"version\": \"{v}\"")), "{text}");
+        }
+        let index = parse_index(&bytes, Path::new("index.json")).unwrap();
+        assert_eq!(index.versions[3].version, semver::Version::new(1, 2, 0));
+        assert_eq!(to_json_bytes(&index), bytes);
+        assert!(index.get("1.2.0-beta.10").is_some());
+        assert!(index.get("v1.2.0").is_none());
+    }
+
+    #[test]
+    fn an_invalid_index_version_is_refused_naming_it() {
+        let bytes = index_json(&["1.0.0", "1.1.0"]);
+        let text = String::from_utf8(bytes).unwrap();
+        for bad in ["1.0", "v1.0.0", "01.0.0", ""] {
+            let edited = text.replacen(
+                "\"version\": \"1.0.0\"",
+                &format!("\"version\": \"{bad}\""),
+                1,
+            );
+            let e = parse_index(edited.as_bytes(), Path::new("index.json")).unwrap_err();
+            assert!(matches!(e, Error::CorruptRegistry { .. }), "{e:?}");
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("index lists invalid version `{bad}`")),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn newer_schema_is_refused_clearly() {

@@ -220,16 +220,17 @@ pub fn packument(
     let mut versions = Map::new();
     let mut time = Map::new();
     for v in &index.versions {
+        let version = v.version.to_string();
         versions.insert(
-            v.version.clone(),
+            version.clone(),
             version_doc(
                 &index.name,
                 v,
-                docs.get(&v.version),
+                docs.get(&version),
                 &tarball_url(&v.tarball.path),
             ),
         );
-        time.insert(v.version.clone(), json!(v.published));
+        time.insert(version, json!(v.published));
     }
     let created = index
         .versions
@@ -273,10 +274,11 @@ pub fn abbreviated(
 ) -> Value {
     let mut versions = Map::new();
     for v in &index.versions {
+        let version = v.version.to_string();
         let full = version_doc(
             &index.name,
             v,
-            docs.get(&v.version),
+            docs.get(&version),
             &tarball_url(&v.tarball.path),
         );
         let mut doc = Map::new();
@@ -285,7 +287,7 @@ pub fn abbreviated(
                 doc.insert(key.into(), x.clone());
             }
         }
-        versions.insert(v.version.clone(), Value::Object(doc));
+        versions.insert(version, Value::Object(doc));
     }
     let modified = index
         .versions
@@ -326,14 +328,14 @@ pub fn publish_document(
     tarball_url: &str,
     tag: &str,
 ) -> Value {
-    let file = tarball_file_name(&index.name, &v.version);
+    let file = tarball_file_name(&index.name, &v.version.to_string());
     let doc = version_doc(&index.name, v, Some(package_json), tarball_url);
     json!({
         "_id": index.name,
         "name": index.name,
         "description": package_json.get("description").cloned().unwrap_or(json!("")),
         "dist-tags": { tag: v.version },
-        "versions": { v.version.clone(): doc },
+        "versions": { v.version.to_string(): doc },
         "access": null,
         "_attachments": {
             file: {

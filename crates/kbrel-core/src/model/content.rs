@@ -122,10 +122,32 @@ pub struct Asset {
     /// Lowercase hex sha256 of the bytes.
     pub sha256: String,
     pub size: u64,
-    /// The file its bytes are read from.
-    pub source: PathBuf,
+    /// Where its bytes are read from: a file of the working tree, or a git blob.
+    pub source: AssetSource,
     /// In a declared `[content] assets` folder: released even when no document links to it.
     pub declared: bool,
+}
+
+/// Where an asset's bytes are read from when it is stored and packed (streamed, never held
+/// whole: `git::with_asset_reader` opens either).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssetSource {
+    /// A file of the working tree.
+    File(PathBuf),
+    /// A blob of a git repository: the repository's git folder and the blob's id (hex).
+    Git { git_dir: PathBuf, blob: String },
+}
+
+impl AssetSource {
+    /// How messages name it: the file, or `<git folder>@<blob id>`.
+    pub fn describe(&self) -> PathBuf {
+        match self {
+            AssetSource::File(p) => p.clone(),
+            AssetSource::Git { git_dir, blob } => {
+                PathBuf::from(format!("{}@{blob}", git_dir.display()))
+            }
+        }
+    }
 }
 
 /// What a file below the content root is. [`Classifier::classify`] is the one place that
@@ -1459,7 +1481,7 @@ fn load_assets(
                 path: (*rel).clone(),
                 sha256,
                 size: len,
-                source,
+                source: AssetSource::File(source),
                 declared: classifier.in_asset_dir(rel),
             }))
         })
