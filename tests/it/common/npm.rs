@@ -29,7 +29,7 @@ use kbrel::manifest::Index;
 
 /// The versions of an index.json, in order.
 pub fn index_versions(index: &Index) -> Vec<String> {
-    index.versions.iter().map(|v| v.version.clone()).collect()
+    index.versions.iter().map(|v| v.version.to_string()).collect()
 }
 
 /// The registry-relative path and sha256 of a file an index names for a version: `what` is
@@ -38,7 +38,7 @@ pub fn index_file(index: &Index, version: &str, what: &str) -> (String, String) 
     let v = index
         .versions
         .iter()
-        .find(|v| v.version == version)
+        .find(|v| v.version.to_string() == version)
         .unwrap_or_else(|| panic!("{version} not in the index"));
     let (path, sha256) = match what {
         "manifest" => (&v.manifest.path, &v.manifest.sha256),
