@@ -262,7 +262,11 @@ fn npm_read_api_routes() {
     for v in ["1.0.0", "1.1.0"] {
         let doc = &p["versions"][v];
         let (file, _) = index_file(&index, v, "tarball");
-        let entry = index.versions.iter().find(|e| e.version.to_string() == v).unwrap();
+        let entry = index
+            .versions
+            .iter()
+            .find(|e| e.version.to_string() == v)
+            .unwrap();
         assert_eq!(doc["name"], "acme-kb");
         assert_eq!(doc["version"], v);
         assert_eq!(

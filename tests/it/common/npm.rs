@@ -29,7 +29,11 @@ use kbrel::manifest::Index;
 
 /// The versions of an index.json, in order.
 pub fn index_versions(index: &Index) -> Vec<String> {
-    index.versions.iter().map(|v| v.version.to_string()).collect()
+    index
+        .versions
+        .iter()
+        .map(|v| v.version.to_string())
+        .collect()
 }
 
 /// The registry-relative path and sha256 of a file an index names for a version: `what` is
