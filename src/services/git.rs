@@ -281,19 +281,22 @@ impl Repo {
             self.root_tree(&ca, rev_a, root_a)?,
             self.root_tree(&cb, rev_b, root_b)?,
         );
-        let (mut old, mut new) = (Vec::new(), Vec::new());
+        let mut delta = TreeDelta::default();
         if ta.id() != tb.id() {
-            let revs = (rev_a, rev_b);
             diff_trees(
                 &self.repo,
                 Some(&ta),
                 Some(&tb),
                 "",
-                revs,
-                &mut old,
-                &mut new,
+                (rev_a, rev_b),
+                &mut delta,
             )?;
         }
+        let TreeDelta {
+            mut old,
+            mut new,
+            other,
+        } = delta;
         old.retain(|(p, _)| keep_a(p));
         new.retain(|(p, _)| keep_b(p));
         for (tree, list, keep) in [(&ta, &mut old, keep_a), (&tb, &mut new, keep_b)] {
@@ -322,6 +325,7 @@ impl Repo {
             new_commit: cb.id().to_string(),
             old: self.read_blobs(&old, rev_a, &|p| in_root(root_a, p))?,
             new: self.read_blobs(&new, rev_b, &|p| in_root(root_b, p))?,
+            other,
         })
     }
 
@@ -333,7 +337,12 @@ impl Repo {
     /// as kbrel reads a content folder whatever `.gitignore` says. `None` when git cannot tell
     /// it this way and the folders must be read whole: a bare repository, an ignored or
     /// nested-repository folder, a symlink or an unreadable file in the work tree.
-    fn worktree_changes(&self, rev: &str, dirs: &[&str]) -> Result<Option<Vec<WorkChange>>> {
+    fn worktree_changes(
+        &self,
+        rev: &str,
+        dirs: &[&str],
+        other: &mut Vec<String>,
+    ) -> Result<Option<Vec<WorkChange>>> {
         use git2::{Delta, FileMode};
         let Some(workdir) = self.repo.workdir() else {
             return Ok(None);
@@ -393,7 +402,11 @@ impl Repo {
                 Some(FileMode::Link) if !skipped(path) => return Ok(None),
                 _ => {}
             }
-            if skipped(path) || !crate::files::is_document_name(path) {
+            if skipped(path) {
+                continue;
+            }
+            if !crate::files::is_document_name(path) {
+                other.push(path.to_string());
                 continue;
             }
             let old = match d.status() {
@@ -774,6 +787,9 @@ pub struct ChangedFiles {
     pub new_commit: String,
     pub old: Vec<SourceFile>,
     pub new: Vec<SourceFile>,
+    /// The other files that differ (not documents: assets, symlinks, anything else), by
+    /// path below the roots; never read.
+    pub other: Vec<String>,
 }
 
 /// One blob as a source file; a Git LFS pointer is an error.
@@ -825,8 +841,7 @@ fn diff_trees(
     b: Option<&git2::Tree<'_>>,
     dir: &str,
     revs: (&str, &str),
-    old: &mut Vec<(String, Oid)>,
-    new: &mut Vec<(String, Oid)>,
+    out: &mut TreeDelta,
 ) -> Result<()> {
     let name_of = |e: &git2::TreeEntry<'_>, rev: &str| -> Result<String> {
         std::str::from_utf8(e.name_bytes())
@@ -842,31 +857,32 @@ fn diff_trees(
             .map_err(|e| git_err("reading a tree", e))
     };
     // One side's entry, alone: a blob to read, or a whole subtree.
-    let one_side = |e: &git2::TreeEntry<'_>,
-                    path: String,
-                    is_old: bool,
-                    old: &mut Vec<(String, Oid)>,
-                    new: &mut Vec<(String, Oid)>|
-     -> Result<()> {
-        match e.kind() {
-            Some(ObjectType::Tree) => {
-                let t = tree_of(e)?;
-                let sub = format!("{path}/");
-                if is_old {
-                    diff_trees(repo, Some(&t), None, &sub, revs, old, new)
-                } else {
-                    diff_trees(repo, None, Some(&t), &sub, revs, old, new)
+    let one_side =
+        |e: &git2::TreeEntry<'_>, path: String, is_old: bool, out: &mut TreeDelta| -> Result<()> {
+            match e.kind() {
+                Some(ObjectType::Tree) => {
+                    let t = tree_of(e)?;
+                    let sub = format!("{path}/");
+                    if is_old {
+                        diff_trees(repo, Some(&t), None, &sub, revs, out)
+                    } else {
+                        diff_trees(repo, None, Some(&t), &sub, revs, out)
+                    }
                 }
+                Some(ObjectType::Blob)
+                    if e.filemode() != 0o120000 && crate::files::is_document_name(&path) =>
+                {
+                    if is_old { &mut out.old } else { &mut out.new }.push((path, e.id()));
+                    Ok(())
+                }
+                // Any other file (an asset, a symlink): named, never read here.
+                Some(ObjectType::Blob) => {
+                    out.other.push(path);
+                    Ok(())
+                }
+                _ => Ok(()),
             }
-            Some(ObjectType::Blob)
-                if e.filemode() != 0o120000 && crate::files::is_document_name(&path) =>
-            {
-                if is_old { old } else { new }.push((path, e.id()));
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    };
+        };
     if let Some(a) = a {
         for ea in a.iter() {
             let name = name_of(&ea, revs.0)?;
@@ -887,20 +903,12 @@ fn diff_trees(
                         && eb.kind() == Some(ObjectType::Tree) =>
                 {
                     let (ta, tb) = (tree_of(&ea)?, tree_of(eb)?);
-                    diff_trees(
-                        repo,
-                        Some(&ta),
-                        Some(&tb),
-                        &format!("{path}/"),
-                        revs,
-                        old,
-                        new,
-                    )?;
+                    diff_trees(repo, Some(&ta), Some(&tb), &format!("{path}/"), revs, out)?;
                 }
                 _ => {
-                    one_side(&ea, path.clone(), true, old, new)?;
+                    one_side(&ea, path.clone(), true, out)?;
                     if let Some(eb) = &eb {
-                        one_side(eb, path, false, old, new)?;
+                        one_side(eb, path, false, out)?;
                     }
                 }
             }
@@ -912,10 +920,19 @@ fn diff_trees(
             if skipped_entry(&name) || a.is_some_and(|a| a.get_name(&name).is_some()) {
                 continue;
             }
-            one_side(&eb, format!("{dir}{name}"), false, old, new)?;
+            one_side(&eb, format!("{dir}{name}"), false, out)?;
         }
     }
     Ok(())
+}
+
+/// What [`diff_trees`] finds: the documents that differ on each side (path, blob), and the
+/// other files that differ (named, never read).
+#[derive(Default)]
+struct TreeDelta {
+    old: Vec<(String, Oid)>,
+    new: Vec<(String, Oid)>,
+    other: Vec<String>,
 }
 
 /// `path` with its longest existing ancestor canonicalised (so a path that does not exist
@@ -1258,17 +1275,19 @@ fn side_at(
     ))
 }
 
-/// [`ChangedDocs`] between `rev_a` and `rev_b`.
+/// [`ChangedDocs`] between `rev_a` and `rev_b`; `None` when an asset differs (both sides are
+/// then loaded whole, which compares assets).
 pub fn load_changed(
     cfg: &crate::config::Config,
     repo: &Repo,
     rev_a: &str,
     rev_b: &str,
-) -> Result<ChangedDocs> {
+) -> Result<Option<ChangedDocs>> {
     let ((fa, keys_a), (fb, keys_b)) = (side_at(cfg, repo, rev_a)?, side_at(cfg, repo, rev_b)?);
     let redeclared = crate::content::redeclared_paths(&keys_a, &keys_b);
     let (mut old, mut new) = (Vec::new(), Vec::new());
     let (mut old_commit, mut new_commit) = (String::new(), String::new());
+    let classifier = crate::content::Classifier::new(cfg)?;
     for (a, b) in fa.iter().zip(&fb) {
         let changed = repo.changed_files(
             (rev_a, &a.dir),
@@ -1276,6 +1295,16 @@ pub fn load_changed(
             &a.below(&redeclared),
             (&|p| a.keep(p), &|p| b.keep(p)),
         )?;
+        let is_asset = |f: &Folder, p: &str| {
+            f.keep(p) && classifier.classify(&f.content_path(p)) == crate::content::FileClass::Asset
+        };
+        if changed
+            .other
+            .iter()
+            .any(|p| is_asset(a, p) || is_asset(b, p))
+        {
+            return Ok(None);
+        }
         (old_commit, new_commit) = (changed.old_commit, changed.new_commit);
         old.extend(changed.old.into_iter().map(|f| SourceFile {
             path: a.content_path(&f.path),
@@ -1291,14 +1320,14 @@ pub fn load_changed(
         || crate::content::build_some(cfg, old, &keys_a),
         || crate::content::build_some(cfg, new, &keys_b),
     );
-    Ok(ChangedDocs {
+    Ok(Some(ChangedDocs {
         read,
         old: old.map_err(|e| at_revision(rev_a, e))?,
         new: new.map_err(|e| at_revision(rev_b, e))?,
         old_commit,
         new_commit,
         folders: (fa, fb),
-    })
+    }))
 }
 
 /// [`ChangedDocs`] between `rev_a` and the work tree (the working content, as `kbrel diff
@@ -1340,9 +1369,29 @@ pub fn load_changed_worktree(
     let keys_w = crate::content::load_key_map(cfg)?;
     let redeclared = crate::content::redeclared_paths(&keys_a, &keys_w);
     let dirs: Vec<&str> = fw.iter().map(|f| f.dir.as_str()).collect();
-    let Some(changes) = repo.worktree_changes(rev_a, &dirs)? else {
+    let mut other = Vec::new();
+    let Some(changes) = repo.worktree_changes(rev_a, &dirs, &mut other)? else {
         return Ok(None);
     };
+    // A changed asset: both sides are loaded whole, which compares assets.
+    let classifier = crate::content::Classifier::new(cfg)?;
+    let asset_changed = other.iter().any(|path| {
+        fw.iter().any(|f| {
+            let r = if f.dir.is_empty() {
+                Some(path.as_str())
+            } else {
+                path.strip_prefix(f.dir.as_str())
+                    .and_then(|r| r.strip_prefix('/'))
+            };
+            r.is_some_and(|r| {
+                f.keep(r)
+                    && classifier.classify(&f.content_path(r)) == crate::content::FileClass::Asset
+            })
+        })
+    });
+    if asset_changed {
+        return Ok(None);
+    }
     let commit = repo.resolve(rev_a)?;
     let tree = repo
         .commit_of(rev_a)?

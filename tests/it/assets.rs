@@ -763,3 +763,34 @@ fn verify_streams_tarballs_under_a_memory_limit() {
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains(&sha[2..]), "{r:?}");
 }
+
+/// A changed image between two git revisions, or between a revision and the work tree, shows
+/// in `diff` exactly as it does between the two published releases: the fast paths that read
+/// only the documents that differ hand over to whole loads when an asset differs.
+#[test]
+fn git_sides_show_a_changed_image_like_published_releases() {
+    let kb = kb_with_images();
+    git(&kb, &["init", "-q"]);
+    git(&kb, &["add", "kbrel.toml", "content"]);
+    git(&kb, &["commit", "-qm", "one"]);
+    git(&kb, &["tag", "v1"]);
+    kb.publish(&["1.0.0", "--no-tag"]).success();
+    fs::write(kb.content().join("images/arch.png"), png(40, 30, 9)).unwrap();
+    git(&kb, &["commit", "-qam", "two"]);
+    git(&kb, &["tag", "v2"]);
+    kb.publish(&["1.1.0", "--no-tag"]).success();
+    let out = |args: &[&str]| run(kb.cmd().arg("diff").args(args)).success().stdout;
+    let published = out(&["1.0.0", "1.1.0", "--name-status"]);
+    assert!(published.contains("images/arch.png"), "{published}");
+    assert_eq!(out(&["git:v1", "git:v2", "--name-status"]), published);
+    assert_eq!(out(&["git:v1", ".", "--name-status"]), published);
+    assert_eq!(
+        out(&["git:v1", "git:v2", "--stat"]),
+        out(&["1.0.0", "1.1.0", "--stat"])
+    );
+    // Documents only: the fast path, and still no asset row.
+    kb.append("en/intro.md", "\nEdited.\n");
+    git(&kb, &["commit", "-qam", "three"]);
+    let docs_only = out(&["git:v2", "git:HEAD", "--name-status"]);
+    assert!(!docs_only.contains("arch.png"), "{docs_only}");
+}

@@ -1206,7 +1206,9 @@ fn whole_and_changed(dir: &Path, a: &str, b: &str) -> (DiffFile, DiffFile, usize
         s
     };
     let whole = snapshot::compare("kb", langs, &side(a), &side(b)).unwrap();
-    let (mut x, mut y) = snapshot::git_pair(&cfg, &repo, a, b, true).unwrap();
+    let (mut x, mut y) = snapshot::git_pair(&cfg, &repo, a, b, true)
+        .unwrap()
+        .expect("no asset differs");
     (x.label, y.label) = (a.to_string(), b.to_string());
     let read = x.docs.len() + y.docs.len();
     let changed = snapshot::compare("kb", langs, &x, &y).unwrap();

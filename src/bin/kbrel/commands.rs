@@ -307,12 +307,15 @@ fn load_pair(
         let repo = Repo::discover(&cfg.base_dir)?;
         match (to.strip_prefix("git:"), working, &g.from_git) {
             (Some(rb), _, _) => {
-                return Ok(snapshot::git_pair(cfg, &repo, ra, rb, count_documents)?);
+                if let Some(pair) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)? {
+                    return Ok(pair);
+                }
             }
             (None, true, Some(rb)) if !rb.is_empty() => {
-                let (a, mut b) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)?;
-                b.label = ".".into();
-                return Ok((a, b));
+                if let Some((a, mut b)) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)? {
+                    b.label = ".".into();
+                    return Ok((a, b));
+                }
             }
             (None, true, None) => {
                 if let Some(pair) = snapshot::git_worktree_pair(cfg, &repo, ra, count_documents)? {
@@ -326,15 +329,7 @@ fn load_pair(
         || load_side(g, cfg, reg, index, from),
         || load_side(g, cfg, reg, index, to),
     );
-    let (mut a, mut b) = (a?, b?);
-    // A git revision carries no assets: the working side's are not compared with it.
-    let is_git = |s: &str| s.starts_with("git:");
-    if is_git(from) && working {
-        b.assets.clear();
-    } else if is_git(to) && SideSpec::parse(from) == SideSpec::Working {
-        a.assets.clear();
-    }
-    Ok((a, b))
+    Ok((a?, b?))
 }
 
 fn init(args: InitArgs) -> Result<u8> {
