@@ -43,6 +43,10 @@ const PINS: &[(&str, &str)] = &[
         "1.4.0",
         "sha512-JK8U5MxeLIqEFv8gNcvKUj3xIJgm/I9+iG1SA81QyO+ivekwz3HHtrPWumGwKnmySrBKigzbnBXpvwWIbbQfDw==",
     ),
+    (
+        "1.4.1",
+        "sha512-BrE6zwL5sEymZP6k2IGv5c6z74kPwVWoF3zKVe1WMel+eSjLD9BPLpGSVSB/VAksv0ROiyTg4Tze7tu6RuaczA==",
+    ),
 ];
 
 fn sri512(bytes: &[u8]) -> String {
