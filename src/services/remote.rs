@@ -178,10 +178,13 @@ pub fn blobs_of(m: &Manifest) -> impl Iterator<Item = (String, u64, &'static str
         .documents
         .iter()
         .map(|d| (d.sha256.clone(), d.size, MARKDOWN));
-    let assets = m
-        .assets
-        .iter()
-        .map(|a| (a.sha256.clone(), a.size, asset_content_type(&a.path)));
+    let assets = m.assets.iter().map(|a| {
+        (
+            a.sha256.clone(),
+            a.size,
+            crate::files::asset_content_type(&a.path),
+        )
+    });
     docs.chain(assets)
 }
 
@@ -1016,33 +1019,6 @@ pub fn cache_control(rel: &str) -> &'static str {
 }
 
 const MARKDOWN: &str = "text/markdown; charset=utf-8";
-
-/// `Content-Type` of an asset's blob, from the asset's file name (its blob's name is a hash).
-pub fn asset_content_type(path: &str) -> &'static str {
-    let ext = path
-        .rsplit_once('.')
-        .map_or("", |(_, e)| e)
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "avif" => "image/avif",
-        "svg" => "image/svg+xml",
-        "ico" => "image/vnd.microsoft.icon",
-        "bmp" => "image/bmp",
-        "pdf" => "application/pdf",
-        "mp4" => "video/mp4",
-        "webm" => "video/webm",
-        "mov" => "video/quicktime",
-        "mp3" => "audio/mpeg",
-        "ogg" => "audio/ogg",
-        "wav" => "audio/wav",
-        "zip" => "application/zip",
-        _ => "application/octet-stream",
-    }
-}
 
 /// `Content-Type` for a registry file.
 pub fn content_type(rel: &str) -> &'static str {

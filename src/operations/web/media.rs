@@ -28,37 +28,8 @@ pub fn asset_at(reg: &Registry, index: &Index, rest: &str) -> Option<AssetRef> {
     Some(AssetRef {
         sha256: a.sha256.clone(),
         size: a.size,
-        content_type: asset_type(&a.path),
+        content_type: crate::files::asset_content_type(&a.path),
     })
-}
-
-/// The content type of an asset, by its extension (case-insensitive); anything not known is
-/// `application/octet-stream` (never sniffed: the server sends `nosniff`).
-pub fn asset_type(path: &str) -> &'static str {
-    let ext = path
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "avif" => "image/avif",
-        "svg" => SVG_TYPE,
-        "ico" => "image/x-icon",
-        "pdf" => "application/pdf",
-        "mp4" => "video/mp4",
-        "webm" => "video/webm",
-        "mp3" => "audio/mpeg",
-        "ogg" => "audio/ogg",
-        "wav" => "audio/wav",
-        "zip" => "application/zip",
-        "json" => "application/json",
-        "txt" => "text/plain; charset=utf-8",
-        "csv" => "text/csv; charset=utf-8",
-        _ => "application/octet-stream",
-    }
 }
 
 /// SVG, served with a sandboxing CSP (an SVG opened on its own could otherwise run script).
@@ -66,7 +37,7 @@ pub const SVG_TYPE: &str = "image/svg+xml";
 
 /// Whether the viewer shows an asset as an image.
 fn is_image(path: &str) -> bool {
-    asset_type(path).starts_with("image/")
+    crate::files::asset_content_type(path).starts_with("image/")
 }
 
 /// `/v/<version>/<path>`, each segment percent-encoded.
@@ -150,4 +121,14 @@ pub(super) fn asset_section(m: &mut String, old: &Manifest, new: &Manifest, from
         m.push_str("</div>\n</div>\n");
     }
     m.push_str("</section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    /// The viewer adds its sandboxing CSP when the asset's type is [`super::SVG_TYPE`].
+    #[test]
+    fn svg_assets_get_the_type_the_csp_is_keyed_on() {
+        assert_eq!(crate::files::asset_content_type("a/B.SVG"), super::SVG_TYPE);
+        assert!(super::is_image("a/B.SVG") && !super::is_image("doc.pdf"));
+    }
 }

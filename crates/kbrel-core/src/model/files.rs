@@ -20,6 +20,38 @@ pub fn is_mdx_name(path: &str) -> bool {
     path.len() > 4 && path.ends_with(".mdx")
 }
 
+/// The `Content-Type` of an asset, by its file name's extension (case-insensitive): what the
+/// viewer serves and what a bucket stores with the asset's blob (whose own name is a hash).
+/// Anything not known is `application/octet-stream` (never sniffed: servers send `nosniff`).
+pub fn asset_content_type(path: &str) -> &'static str {
+    let ext = path
+        .rsplit_once('.')
+        .map_or("", |(_, e)| e)
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "svg" => "image/svg+xml",
+        "ico" => "image/vnd.microsoft.icon",
+        "bmp" => "image/bmp",
+        "pdf" => "application/pdf",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mov" => "video/quicktime",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "wav" => "audio/wav",
+        "zip" => "application/zip",
+        "json" => "application/json",
+        "txt" => "text/plain; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
 /// The path-derived id of a document path: the path without its document extension
 /// (`guide/a.md` and `guide/a.mdx` → `guide/a`), so a document pairs across languages whether
 /// each language writes it as markdown or MDX. Both in one language is a duplicate id (KB003).
@@ -33,6 +65,16 @@ pub fn path_id(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn asset_content_types_by_extension() {
+        assert_eq!(asset_content_type("images/A.PNG"), "image/png");
+        assert_eq!(asset_content_type("x.jpeg"), "image/jpeg");
+        assert_eq!(asset_content_type("d/icon.svg"), "image/svg+xml");
+        assert_eq!(asset_content_type("notes.txt"), "text/plain; charset=utf-8");
+        assert_eq!(asset_content_type("archive"), "application/octet-stream");
+        assert_eq!(asset_content_type("x.exe"), "application/octet-stream");
+    }
 
     #[test]
     fn documents_by_extension() {
