@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use crate::common::serve::{Proc, free_port, wait_for_port};
+use crate::common::serve::{Proc, Serve, free_port, wait_for_port};
 use crate::common::{self, Kb, Run, manifest_dir, run};
 
 const BUCKET: &str = "kbrel-test";
@@ -634,17 +634,7 @@ fn serve_from_a_bucket_and_sync_through_nginx_in_front_of_it() {
     let mut cmd = common::kbrel();
     cmd.args(["serve", URL, "--addr", "127.0.0.1:0"]);
     s3_env(&mut cmd, m.port, &tmp.path().join("ms"));
-    let proc = Proc::spawn("kbrel serve", &mut cmd);
-    let line = proc
-        .output
-        .wait_for(Duration::from_secs(30), |l| l.starts_with("serving "))
-        .unwrap_or_else(|| panic!("serve did not start:\n{}", proc.output.text()));
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap()
-        .to_string();
+    let Serve { proc: _serve, addr } = Serve::spawn(&mut cmd, Duration::from_secs(30));
     let mut r = ureq::get(&format!("http://{addr}/index.json"))
         .call()
         .unwrap();
@@ -1100,17 +1090,7 @@ fn serve_from_a_bucket_sees_later_publishes() {
     let mut cmd = common::kbrel();
     cmd.args(["serve", URL, "--addr", "127.0.0.1:0", "--poll", "1"]);
     s3_env(&mut cmd, m.port, &tmp.path().join("ms"));
-    let proc = Proc::spawn("kbrel serve", &mut cmd);
-    let line = proc
-        .output
-        .wait_for(Duration::from_secs(30), |l| l.starts_with("serving "))
-        .unwrap_or_else(|| panic!("serve did not start:\n{}", proc.output.text()));
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap()
-        .to_string();
+    let Serve { proc, addr } = Serve::spawn(&mut cmd, Duration::from_secs(30));
     let served = || -> Vec<u8> {
         ureq::get(&format!("http://{addr}/index.json"))
             .call()

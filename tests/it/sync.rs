@@ -382,9 +382,10 @@ fn a_tampered_manifest_or_delta_is_refused_naming_both_hashes() {
     }
 }
 
-#[test]
-fn signatures_by_other_keys_tampered_or_missing_are_refused() {
-    let kb = Kb::generated("acme-signed", 6);
+/// A generated knowledge base with two keys (`k1`, `k2` in its root) and 1.0.0 published
+/// signed by `k1`: the knowledge base, `k1`'s public key and the path of its private key.
+fn signed_release(name: &str, docs: usize) -> (Kb, String, String) {
+    let kb = Kb::generated(name, docs);
     let trusted = kb.key("k1");
     kb.key("k2");
     let k1 = kb.root().join("k1").display().to_string();
@@ -395,6 +396,12 @@ fn signatures_by_other_keys_tampered_or_missing_are_refused() {
         DATE,
         &["--sign-key", &k1],
     );
+    (kb, trusted, k1)
+}
+
+#[test]
+fn signatures_by_other_keys_tampered_or_missing_are_refused() {
+    let (kb, trusted, k1) = signed_release("acme-signed", 6);
     let v1 = expected(&kb.registry(), "1.0.0");
     kb.append("en/d002.md", "\nSigned update.\n");
     kb.release_at(
@@ -1302,17 +1309,7 @@ fn library_sync_reports_progress_and_refuses_a_dry_run_write() {
 /// (a signature's `problem`), or `refusal: null` for an error that is not a refusal.
 #[test]
 fn sync_json_prints_the_refusal_as_data() {
-    let kb = Kb::generated("acme-refusals", 3);
-    let trusted = kb.key("k1");
-    kb.key("k2");
-    let k1 = kb.root().join("k1").display().to_string();
-    kb.release_at(
-        "kbrel.toml",
-        &kb.registry(),
-        "1.0.0",
-        DATE,
-        &["--sign-key", &k1],
-    );
+    let (kb, trusted, _) = signed_release("acme-refusals", 3);
     let v1 = expected(&kb.registry(), "1.0.0");
     let index = fs::read(kb.registry().join("index.json")).unwrap();
     let other = kbrel::sign::read_private_key(&kb.root().join("k2")).unwrap();

@@ -673,22 +673,24 @@ fn browser_tools() -> Option<(PathBuf, PathBuf)> {
     Some((chromium, pw))
 }
 
-#[test]
-fn pages_in_headless_chromium() {
-    let Some((chromium, pw)) = browser_tools() else {
-        return;
-    };
-    let kb = fixture();
-    let server = Serve::start(&kb.registry(), &[]);
+/// Run `tests/web/<script>` (Playwright driving `chromium`) against `server`; it must exit 0
+/// and print "<name>: all checks passed". Returns the folder its screenshots go to.
+fn run_browser_script(
+    script: &str,
+    name: &str,
+    server: &Serve,
+    chromium: &Path,
+    pw: &Path,
+) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let artifacts = root.join("target/test-artifacts/web");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
     let profile = tempfile::tempdir().expect("profile dir");
     let out = Command::new("node")
-        .arg(root.join("tests/web/e2e.mjs"))
+        .arg(root.join("tests/web").join(script))
         .env("BASE_URL", format!("http://{}", server.addr))
-        .env("CHROMIUM", &chromium)
-        .env("PLAYWRIGHT_DIR", &pw)
+        .env("CHROMIUM", chromium)
+        .env("PLAYWRIGHT_DIR", pw)
         .env("ARTIFACTS", &artifacts)
         .env("USER_DATA_DIR", profile.path())
         .stdin(Stdio::null())
@@ -701,9 +703,23 @@ fn pages_in_headless_chromium() {
     eprintln!("{stdout}{stderr}");
     assert!(
         out.status.success(),
-        "tests/web/e2e.mjs failed:\n{stdout}\n{stderr}"
+        "tests/web/{script} failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("e2e: all checks passed"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{name}: all checks passed")),
+        "{stdout}"
+    );
+    artifacts
+}
+
+#[test]
+fn pages_in_headless_chromium() {
+    let Some((chromium, pw)) = browser_tools() else {
+        return;
+    };
+    let kb = fixture();
+    let server = Serve::start(&kb.registry(), &[]);
+    let artifacts = run_browser_script("e2e.mjs", "e2e", &server, &chromium, &pw);
     for shot in [
         "index.png",
         "diff.png",
@@ -765,29 +781,7 @@ fn assets_show_in_headless_chromium() {
     let Some((chromium, pw)) = browser_tools() else {
         return;
     };
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let artifacts = root.join("target/test-artifacts/web");
-    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
-    let profile = tempfile::tempdir().expect("profile dir");
-    let out = Command::new("node")
-        .arg(root.join("tests/web/assets.mjs"))
-        .env("BASE_URL", format!("http://{}", server.addr))
-        .env("CHROMIUM", &chromium)
-        .env("PLAYWRIGHT_DIR", &pw)
-        .env("ARTIFACTS", &artifacts)
-        .env("USER_DATA_DIR", profile.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run node");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "tests/web/assets.mjs failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("assets: all checks passed"), "{stdout}");
+    let artifacts = run_browser_script("assets.mjs", "assets", &server, &chromium, &pw);
     for shot in ["doc-image.png", "diff-assets.png"] {
         let p = artifacts.join(shot);
         assert!(

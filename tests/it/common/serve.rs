@@ -150,10 +150,14 @@ impl Serve {
             .arg(dir)
             .args(["--addr", "127.0.0.1:0"])
             .args(args);
-        let proc = Proc::spawn("kbrel serve", &mut cmd);
-        let line = proc
-            .output
-            .wait_for(Duration::from_secs(20), |l| l.starts_with("serving "));
+        Serve::spawn(&mut cmd, Duration::from_secs(20))
+    }
+
+    /// A prepared `kbrel serve … --addr 127.0.0.1:0` command (its own environment, a remote
+    /// registry), its address read from its "serving … on" line within `timeout`.
+    pub fn spawn(cmd: &mut Command, timeout: Duration) -> Serve {
+        let proc = Proc::spawn("kbrel serve", cmd);
+        let line = proc.output.wait_for(timeout, |l| l.starts_with("serving "));
         let Some(line) = line else {
             panic!("kbrel serve did not start:\n{}", proc.output.text());
         };
