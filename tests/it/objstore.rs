@@ -644,32 +644,11 @@ fn serve_from_a_bucket_and_sync_through_nginx_in_front_of_it() {
     );
 
     // nginx proxying the bucket (a CDN stand-in), and `kbrel sync` through it.
-    let port = free_port();
-    let d = tmp.path().join("nginx");
-    fs::create_dir_all(&d).unwrap();
-    let dd = d.display();
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dd}/nginx.pid;\nerror_log {dd}/error.log warn;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n  access_log {dd}/access.log;\n  client_body_temp_path {dd}/body;\n  proxy_temp_path {dd}/proxy;\n\
-         fastcgi_temp_path {dd}/fastcgi;\n  uwsgi_temp_path {dd}/uwsgi;\n  scgi_temp_path {dd}/scgi;\n\
-         server {{\n    listen 127.0.0.1:{port};\n    location / {{ proxy_pass http://127.0.0.1:{}/{BUCKET}/team/kb/; }}\n  }}\n}}\n",
-        m.port
-    );
-    fs::write(d.join("nginx.conf"), conf).unwrap();
-    let mut cmd = Command::new(nginx);
-    cmd.arg("-p")
-        .arg(&d)
-        .arg("-e")
-        .arg(d.join("error.log"))
-        .arg("-c")
-        .arg(d.join("nginx.conf"));
-    let mut ng = Proc::spawn("nginx", &mut cmd);
-    wait_for_port(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(10),
-        &mut ng.child,
-        "nginx",
+    let (_ng, port) = nginx_front(
+        &nginx,
+        &tmp.path().join("nginx"),
+        m.port,
+        &format!("    location / {{ proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb/; }}"),
     );
     let front = format!("http://127.0.0.1:{port}");
     let r = ureq::head(&format!("{front}/acme-kb-1.1.0.tgz"))
