@@ -2453,6 +2453,22 @@ mod tests {
         (tgz, pkg)
     }
 
+    /// [`build_in_memory`], keeping what the read-back checks ([`Written`]).
+    fn build_written<'a>(
+        contents: &'a Contents<'a>,
+        release: &Release<'_>,
+    ) -> (Vec<u8>, Package, Written<'a>) {
+        let mut tgz = Vec::new();
+        let (pkg, written) = std::thread::scope(|scope| {
+            start(scope, contents)?.finish(release, &mut |p: &[u8]| {
+                tgz.extend_from_slice(p);
+                Ok(())
+            })
+        })
+        .unwrap();
+        (tgz, pkg, written)
+    }
+
     fn test_doc(key: &str, text: &str) -> Document {
         Document {
             lang: "en".into(),
@@ -2639,14 +2655,7 @@ mod tests {
         let langs = vec!["en".to_string()];
         let contents = test_contents(&langs, &docs, 6, FORMAT);
         let release = test_release();
-        let mut tgz = Vec::new();
-        let (pkg, written) = std::thread::scope(|scope| {
-            start(scope, &contents)?.finish(&release, &mut |p: &[u8]| {
-                tgz.extend_from_slice(p);
-                Ok(())
-            })
-        })
-        .unwrap();
+        let (tgz, pkg, written) = build_written(&contents, &release);
         let manifest_docs: Vec<crate::manifest::ManifestDoc> = docs
             .iter()
             .map(|d| crate::manifest::ManifestDoc {
@@ -2798,14 +2807,7 @@ mod tests {
             manifest_json: big.as_bytes(),
             ..test_release()
         };
-        let mut tgz = Vec::new();
-        let (pkg, written) = std::thread::scope(|scope| {
-            start(scope, &contents)?.finish(&release, &mut |p: &[u8]| {
-                tgz.extend_from_slice(p);
-                Ok(())
-            })
-        })
-        .unwrap();
+        let (tgz, pkg, written) = build_written(&contents, &release);
         assert!(
             written
                 .head
