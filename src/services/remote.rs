@@ -768,6 +768,13 @@ impl Remote {
         Ok(up)
     }
 
+    /// An object's bytes (at most `limit`), `None` when it does not exist.
+    pub fn read(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        self.rt
+            .block_on(self.get(rel, limit))
+            .map(|got| got.map(|(b, _)| b))
+    }
+
     /// Whether an object exists under the prefix.
     pub fn exists(&self, rel: &str) -> Result<bool> {
         self.rt.block_on(async {

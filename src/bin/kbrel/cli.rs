@@ -670,6 +670,13 @@ pub struct PushArgs {
     /// dist-tag [default: the tag pointing at the version in our index, else latest]
     #[arg(long)]
     pub tag: Option<String>,
+    /// Object storage, one version: sign the merged index.json with this private key (the
+    /// key that signed the bucket's index); writes index.json.sig
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// With --sign-key: endorse this public key as the next signing key (key rotation)
+    #[arg(long, value_name = "PUBKEY", requires = "sign_key")]
+    pub next_key: Option<String>,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,

@@ -1404,7 +1404,16 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
 fn push(g: &Global, args: PushArgs) -> Result<u8> {
     let reg = Registry::new(registry_arg(g, None)?);
     let index = kbrel::server::check_registry(&reg)?;
-    if kbrel::remote::is_remote_url(&args.to) && !args.to.starts_with("http") {
+    let bucket = kbrel::remote::is_remote_url(&args.to) && !args.to.starts_with("http");
+    if args.sign_key.is_some() && (!bucket || args.version == "all") {
+        return Err(kbrel::Error::Usage(
+            "--sign-key signs the merged index of one version pushed to object storage; \
+             `push all` copies the registry's own index.json.sig, and an npm registry signs nothing"
+                .into(),
+        )
+        .into());
+    }
+    if bucket {
         let kbrel::remote::Location::Remote(remote) =
             kbrel::remote::parse_location(&args.to, &remote_config())?
         else {
@@ -1417,9 +1426,25 @@ fn push(g: &Global, args: PushArgs) -> Result<u8> {
             output::uploaded(&up, remote.url(), g.quiet);
             return Ok(0);
         }
-        // One release, merged into the remote index (conditional write).
-        let (report, up) =
-            kbrel::push::push_to_bucket(&reg, &index, &args.version, &remote, args.tag.as_deref())?;
+        // One release, merged into the remote index (conditional write), signed when asked.
+        let sign_key = args
+            .sign_key
+            .as_deref()
+            .map(kbrel::sign::read_private_key)
+            .transpose()?;
+        let next_key = args
+            .next_key
+            .as_deref()
+            .map(kbrel::sign::parse_public_key)
+            .transpose()?;
+        let (report, up) = kbrel::push::push_to_bucket(
+            &reg,
+            &index,
+            &args.version,
+            &remote,
+            args.tag.as_deref(),
+            sign_key.as_ref().map(|k| (k, next_key)),
+        )?;
         output::uploaded(&up, remote.url(), g.quiet || args.json);
         output::push(&report, args.json)?;
         return Ok(0);
