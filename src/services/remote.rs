@@ -948,6 +948,120 @@ impl Remote {
     }
 }
 
+/// How `serve --registry s3://… --poll` waits between conditional reads of the bucket's
+/// index: `every` while the bucket answers; while it fails, twice as long after each failure
+/// in a row, never longer than `cap` (nor shorter than `every`); the first answer goes back to
+/// `every`. So a broken index costs a handful of requests and log lines an hour, not one a
+/// poll, and a fixed one is picked up within `cap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff {
+    every: Duration,
+    cap: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    /// The default cap: ten minutes.
+    pub const CAP: Duration = Duration::from_secs(600);
+
+    pub fn new(every: Duration, cap: Duration) -> Backoff {
+        Backoff {
+            every,
+            cap: cap.max(every),
+            failures: 0,
+        }
+    }
+
+    /// The wait before the next read, after one that succeeded (`ok`) or failed.
+    pub fn next(&mut self, ok: bool) -> Duration {
+        if ok {
+            self.failures = 0;
+            return self.every;
+        }
+        self.failures = self.failures.saturating_add(1);
+        let factor = 1u32.checked_shl(self.failures).unwrap_or(u32::MAX);
+        self.every.saturating_mul(factor).min(self.cap)
+    }
+
+    /// Failed reads in a row.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
+/// What one conditional read of [`follow`] did.
+#[derive(Debug)]
+pub enum Polled {
+    /// The index did not change (304).
+    Unchanged,
+    /// A new index was mirrored.
+    Mirrored(Pulled),
+    /// The read or the mirroring failed; the last mirrored index stays served. The next read
+    /// is in `retry_in`; `failures` in a row so far.
+    Failed {
+        error: Error,
+        retry_in: Duration,
+        failures: u32,
+    },
+}
+
+/// Follow the registry at `remote` into `mirror` from the index version `etag` on: `sleep`,
+/// then [`Remote::refresh`], forever (until `sleep` returns `false`), the waits given by
+/// `backoff`; each read's outcome goes to `report`. The caller passes the sleep (and with it
+/// the clock), so the schedule is testable without waiting.
+pub fn follow(
+    remote: &Remote,
+    mirror: &Registry,
+    etag: UpdateVersion,
+    backoff: Backoff,
+    sleep: impl FnMut(Duration) -> bool,
+    report: impl FnMut(Polled),
+) {
+    follow_with(
+        |since| remote.refresh(mirror, since),
+        etag,
+        backoff,
+        sleep,
+        report,
+    );
+}
+
+/// [`follow`] with the read passed in.
+fn follow_with(
+    mut refresh: impl FnMut(&UpdateVersion) -> Result<Option<Pulled>>,
+    mut etag: UpdateVersion,
+    mut backoff: Backoff,
+    mut sleep: impl FnMut(Duration) -> bool,
+    mut report: impl FnMut(Polled),
+) {
+    let mut wait = backoff.next(true);
+    while sleep(wait) {
+        let polled = match refresh(&etag) {
+            Ok(None) => Polled::Unchanged,
+            Ok(Some(pulled)) => {
+                if let Some(e) = &pulled.etag {
+                    etag = e.clone();
+                }
+                Polled::Mirrored(pulled)
+            }
+            Err(error) => Polled::Failed {
+                error,
+                retry_in: Duration::ZERO,
+                failures: 0,
+            },
+        };
+        wait = backoff.next(!matches!(polled, Polled::Failed { .. }));
+        report(match polled {
+            Polled::Failed { error, .. } => Polled::Failed {
+                error,
+                retry_in: wait,
+                failures: backoff.failures(),
+            },
+            other => other,
+        });
+    }
+}
+
 /// Whether `rel` is a name kbrel writes into a registry: a blob, a version file, a tarball of
 /// package `name` (any package when unknown), the index or its derived files.
 pub fn is_ours(rel: &str, name: Option<&str>) -> bool {
@@ -1119,6 +1233,99 @@ mod tests {
         assert!(!is_ours("kb-1.2.0.tgz.gz", Some("kb")));
         assert!(!is_ours("index.json.sig.gz", None));
         assert!(!is_ours("photos/cat.jpg.gz", Some("kb")));
+    }
+
+    /// While the bucket fails, each wait doubles up to the cap; the first answer (a 304
+    /// included) goes back to the polling interval; the ETag of a mirrored index is the one
+    /// the next read is conditional on.
+    #[test]
+    fn a_failing_bucket_is_polled_with_a_capped_exponential_backoff() {
+        let fail = || {
+            Err(Error::Remote {
+                action: "read",
+                object: "s3://b/index.json".into(),
+                message: "broken".into(),
+            })
+        };
+        let new_etag = UpdateVersion {
+            e_tag: Some("\"2\"".into()),
+            version: None,
+        };
+        let mirrored = Pulled {
+            index: None,
+            index_bytes: None,
+            etag: Some(new_etag.clone()),
+            fetched: 1,
+        };
+        let mut answers: Vec<Result<Option<Pulled>>> = vec![
+            fail(),
+            fail(),
+            fail(),
+            fail(),
+            fail(),
+            fail(),
+            Ok(None),
+            fail(),
+            Ok(Some(mirrored)),
+            Ok(None),
+        ];
+        answers.reverse();
+        let mut asked_with = Vec::new();
+        let mut slept = Vec::new();
+        let mut reported = Vec::new();
+        let reads = answers.len();
+        follow_with(
+            |since| {
+                asked_with.push(since.e_tag.clone());
+                answers.pop().expect("no more reads than answers")
+            },
+            UpdateVersion {
+                e_tag: Some("\"1\"".into()),
+                version: None,
+            },
+            Backoff::new(Duration::from_secs(30), Duration::from_secs(300)),
+            |d| {
+                slept.push(d.as_secs());
+                slept.len() <= reads
+            },
+            |p| {
+                reported.push(match p {
+                    Polled::Unchanged => "unchanged".to_string(),
+                    Polled::Mirrored(_) => "mirrored".to_string(),
+                    Polled::Failed {
+                        retry_in, failures, ..
+                    } => format!("failed {failures}, retry in {}", retry_in.as_secs()),
+                })
+            },
+        );
+        assert_eq!(slept, [30, 60, 120, 240, 300, 300, 300, 30, 60, 30, 30]);
+        assert_eq!(
+            reported,
+            [
+                "failed 1, retry in 60",
+                "failed 2, retry in 120",
+                "failed 3, retry in 240",
+                "failed 4, retry in 300",
+                "failed 5, retry in 300",
+                "failed 6, retry in 300",
+                "unchanged",
+                "failed 1, retry in 60",
+                "mirrored",
+                "unchanged",
+            ]
+        );
+        let one = Some("\"1\"".to_string());
+        let two = Some("\"2\"".to_string());
+        assert_eq!(asked_with[..9], vec![one; 9][..]);
+        assert_eq!(asked_with[9], two);
+        // The cap is never below the interval, and many failures do not overflow.
+        let mut b = Backoff::new(Duration::from_secs(900), Backoff::CAP);
+        assert_eq!(b.next(false), Duration::from_secs(900));
+        let mut b = Backoff::new(Duration::from_secs(1), Backoff::CAP);
+        for _ in 0..100 {
+            b.next(false);
+        }
+        assert_eq!(b.next(false), Backoff::CAP);
     }
 
     #[test]

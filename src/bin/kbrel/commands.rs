@@ -165,28 +165,34 @@ fn run_remote(mut cli: Cli, url: &str) -> Result<u8> {
 }
 
 /// Keep `mirror` up to date with `remote` for `serve`: every `every`, a conditional read of
-/// index.json; a new release is mirrored (verified, index last). Errors are printed and the
-/// last mirrored index stays served.
+/// index.json; a new release is mirrored (verified, index last). Errors are printed, the
+/// reads back off while they fail (`remote::Backoff`), and the last mirrored index stays
+/// served.
 fn follow_bucket(
     remote: &kbrel::remote::Remote,
     mirror: &Registry,
-    mut etag: kbrel::remote::UpdateVersion,
+    etag: kbrel::remote::UpdateVersion,
     every: Duration,
     quiet: bool,
 ) {
-    loop {
-        std::thread::sleep(every);
-        match remote.refresh(mirror, &etag) {
-            Ok(None) => {}
-            Ok(Some(pulled)) => {
-                output::mirrored(&pulled, remote.url(), quiet);
-                if let Some(e) = pulled.etag {
-                    etag = e;
-                }
-            }
-            Err(e) => output::mirror_failed(&e, remote.url()),
-        }
-    }
+    use kbrel::remote::Polled;
+    kbrel::remote::follow(
+        remote,
+        mirror,
+        etag,
+        kbrel::remote::Backoff::new(every, kbrel::remote::Backoff::CAP),
+        |d| {
+            std::thread::sleep(d);
+            true
+        },
+        |polled| match polled {
+            Polled::Unchanged => {}
+            Polled::Mirrored(pulled) => output::mirrored(&pulled, remote.url(), quiet),
+            Polled::Failed {
+                error, retry_in, ..
+            } => output::mirror_failed(&error, remote.url(), retry_in),
+        },
+    );
 }
 
 /// Find and load the configuration, then apply the global overrides.
