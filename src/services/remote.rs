@@ -429,10 +429,17 @@ impl Remote {
     /// it lists, each verified against its sha256 before it is stored; files already there
     /// and intact are not fetched again. `index.json` is written last.
     pub fn pull(&self, mirror: &Registry) -> Result<Pulled> {
-        self.rt.block_on(self.pull_async(mirror))
+        self.rt.block_on(self.pull_async(mirror, false))
     }
 
-    async fn pull_async(&self, mirror: &Registry) -> Result<Pulled> {
+    /// [`Self::pull`], and the precompressed variants the bucket holds for the files the
+    /// index lists (each checked to decode to its file), for a `serve` of the mirror to send
+    /// as they are. One more listing of the prefix, so only what serves asks for it.
+    pub fn pull_with_variants(&self, mirror: &Registry) -> Result<Pulled> {
+        self.rt.block_on(self.pull_async(mirror, true))
+    }
+
+    async fn pull_async(&self, mirror: &Registry, variants: bool) -> Result<Pulled> {
         std::fs::create_dir_all(&mirror.dir).map_err(|e| Error::io("create", &mirror.dir, e))?;
         let Some((bytes, etag)) = self.get(INDEX_FILE, MAX_INDEX_BYTES).await? else {
             // No index: an empty prefix (nothing published yet), or something else.
@@ -462,14 +469,14 @@ impl Remote {
                 fetched: 0,
             });
         };
-        self.mirror_index(mirror, bytes, etag).await
+        self.mirror_index(mirror, bytes, etag, variants).await
     }
 
     /// Whether the registry changed since the index whose version is `since` was pulled: a
     /// conditional read of `index.json` (`If-None-Match` on its ETag, one request answered
     /// 304 when nothing was published). When it changed, the mirror is brought up to date as
-    /// [`Self::pull`] does (every new file verified, `index.json` last) and the new state is
-    /// returned; `None` when it did not.
+    /// [`Self::pull_with_variants`] does (every new file verified, `index.json` last) and the
+    /// new state is returned; `None` when it did not.
     pub fn refresh(&self, mirror: &Registry, since: &UpdateVersion) -> Result<Option<Pulled>> {
         self.rt.block_on(async {
             let opts = GetOptions {
@@ -482,7 +489,9 @@ impl Remote {
                     // A store that ignores If-None-Match answers 200 with the same ETag.
                     Ok(None)
                 }
-                Some(Some((bytes, etag))) => self.mirror_index(mirror, bytes, etag).await.map(Some),
+                Some(Some((bytes, etag))) => {
+                    self.mirror_index(mirror, bytes, etag, true).await.map(Some)
+                }
                 None => Err(Error::Remote {
                     action: "read",
                     object: self.object_url(INDEX_FILE),
@@ -493,12 +502,14 @@ impl Remote {
     }
 
     /// Bring `mirror` up to date with the index `bytes` just read (version `etag`): every file
-    /// it lists, then the derived files, then `index.json` itself, last.
+    /// it lists (and, with `variants`, their precompressed variants), then the derived files,
+    /// then `index.json` itself, last.
     async fn mirror_index(
         &self,
         mirror: &Registry,
         bytes: Vec<u8>,
         etag: UpdateVersion,
+        variants: bool,
     ) -> Result<Pulled> {
         let index = manifest::parse_index(&bytes, FsPath::new(&self.object_url(INDEX_FILE)))?;
         // The version files and tarballs, then the blobs their manifests list.
@@ -513,7 +524,7 @@ impl Remote {
                 v.tarball.size,
             ));
         }
-        let mut fetched = self.fetch_verified(mirror, files).await?;
+        let mut fetched = self.fetch_verified(mirror, files.clone()).await?;
         let mut blobs: BTreeSet<(String, u64)> = BTreeSet::new();
         for v in &index.versions {
             let m = mirror.read_manifest(v)?;
@@ -526,17 +537,42 @@ impl Remote {
         }
         let have = mirror.stored_blobs();
         let wanted = blobs
-            .into_iter()
+            .iter()
             .filter(|(sha, _)| !have.contains(sha))
-            .map(|(sha, size)| (registry::blob_path(&sha), sha, size))
+            .map(|(sha, size)| (registry::blob_path(sha), sha.clone(), *size))
             .collect();
         fetched += self.fetch_verified(mirror, wanted).await?;
-        // Derived files: whatever the bucket has (the signature is checked by its readers).
+        // The precompressed variants of the listed files, so a `serve` of the mirror sends
+        // them as they are.
+        if variants {
+            let mut listed = files;
+            listed.retain(|(rel, ..)| !rel.ends_with(".tgz"));
+            listed.extend(
+                blobs
+                    .into_iter()
+                    .map(|(sha, size)| (registry::blob_path(&sha), sha, size)),
+            );
+            fetched += self.fetch_variants(mirror, listed).await?;
+        }
+        // Derived files: whatever the bucket has (the signature is checked by its readers;
+        // the index's variant only when it decodes to this index: it is uploaded right after
+        // the index, so for a moment the bucket's is the previous one).
         for rel in [
             crate::sign::SIG_FILE.to_string(),
             crate::npm::packument_path(&index.name),
+            format!("{INDEX_FILE}{GZ}"),
         ] {
-            match self.get(&rel, MAX_INDEX_BYTES).await? {
+            let got = if !variants && is_gz_sibling(&rel) {
+                // Not fetched: one of an earlier index would be stale.
+                None
+            } else {
+                self.get(&rel, MAX_INDEX_BYTES).await?
+            };
+            let got = got.filter(|(b, _)| {
+                !is_gz_sibling(&rel)
+                    || registry::gunzip_limited(b, bytes.len() as u64).is_ok_and(|d| d == bytes)
+            });
+            match got {
                 Some((b, _)) => write_cache(&mirror.path(&rel), &b)?,
                 None => {
                     let _ = std::fs::remove_file(mirror.path(&rel));
@@ -582,6 +618,55 @@ impl Remote {
                 }
                 write_cache(&local, &bytes)?;
                 Ok(true)
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        let mut n = 0;
+        for r in results {
+            n += usize::from(r?);
+        }
+        Ok(n)
+    }
+
+    /// Fetch the precompressed variants (`X.gz`, [`registry::precompressed`]) the bucket holds
+    /// for the `(X, sha256, size)` files into the mirror, each checked to decode to exactly
+    /// X's bytes; one the mirror has already is kept (its reader checks it before use). One
+    /// listing of the prefix tells which exist.
+    async fn fetch_variants(
+        &self,
+        mirror: &Registry,
+        files: Vec<(String, String, u64)>,
+    ) -> Result<usize> {
+        let present: HashSet<String> = self
+            .list_all()
+            .await?
+            .into_iter()
+            .filter(|rel| is_gz_sibling(rel))
+            .collect();
+        let wanted = files.into_iter().filter_map(|(rel, sha, size)| {
+            let gz = format!("{rel}{GZ}");
+            (present.contains(&gz) && mirror.path(&gz).symlink_metadata().is_err())
+                .then_some((gz, sha, size))
+        });
+        let results: Vec<Result<bool>> = futures_util::stream::iter(wanted)
+            .map(|(gz, sha, size)| async move {
+                // gzip adds a few bytes to what it cannot shrink.
+                let limit = size.saturating_add(size / 64 + 1024);
+                let Some((bytes, _)) = self.get(&gz, limit).await? else {
+                    return Ok(false); // removed since the listing: served without it
+                };
+                let decoded = registry::gunzip_limited(&bytes, size);
+                if !decoded.is_ok_and(|d| sha256_hex(&d) == sha) {
+                    return Err(Error::CorruptRegistry {
+                        path: PathBuf::from(self.object_url(&gz)),
+                        message: format!(
+                            "does not decode to `{}` (sha256 {sha})",
+                            gz.strip_suffix(GZ).unwrap_or(&gz)
+                        ),
+                    });
+                }
+                write_cache(&mirror.path(&gz), &bytes).map(|_| true)
             })
             .buffer_unordered(PARALLEL)
             .collect()

@@ -1332,6 +1332,24 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         .success()
         .stderr_has(&["no leftovers"]);
 
+    // `kbrel serve` of the bucket mirrors the variants and sends them as they are.
+    let mut cmd = common::kbrel();
+    cmd.args(["serve", URL, "--addr", "127.0.0.1:0", "--poll", "1"]);
+    s3_env(&mut cmd, m.port, &tmp.path().join("ms"));
+    let bucket_serve = Serve::spawn(&mut cmd, Duration::from_secs(30));
+    let served_gz = |rel: &str| {
+        let r = bucket_serve.get_with(&format!("/{rel}"), &[("Accept-Encoding", "gzip")]);
+        assert_eq!(r.header("content-encoding"), Some("gzip"), "{rel}");
+        r.body
+    };
+    for rel in ["index.json", "v/1.0.0/manifest.json", blob_rel.as_str()] {
+        assert_eq!(
+            served_gz(rel),
+            m.get(&format!("team/kb/{rel}.gz")).unwrap(),
+            "{rel}: the bucket's variant, as it is"
+        );
+    }
+
     // nginx in front: the variant for clients that accept gzip, the file for the others.
     let (_ng, port) = nginx_front(
         &nginx,
@@ -1440,6 +1458,22 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         gunzip(&m.get("team/kb/index.json.gz").unwrap()),
         m.get("team/kb/index.json").unwrap()
     );
+    // …which the serve of the bucket mirrors with the new version's variants.
+    let new_gz = m.get("team/kb/index.json.gz").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while served_gz("index.json") != new_gz {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve still sends the old index:\n{}",
+            bucket_serve.proc.output.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        served_gz("v/1.1.0/diff.json"),
+        m.get("team/kb/v/1.1.0/diff.json.gz").unwrap()
+    );
+    drop(bucket_serve);
     // …and one without `precompress` removes the stale variant: gzip clients never get an
     // older index than the others.
     fs::write(kb.config(), cfg).unwrap();

@@ -120,7 +120,12 @@ fn run_remote(mut cli: Cli, url: &str) -> Result<u8> {
         .into());
     }
     let mirror = Registry::new(mirror_dir(url)?);
-    let before = remote.pull(&mirror)?;
+    // `serve` sends the precompressed variants as they are: mirror them too.
+    let before = if matches!(cli.command, Command::Serve(_)) {
+        remote.pull_with_variants(&mirror)?
+    } else {
+        remote.pull(&mirror)?
+    };
     let remote = std::sync::Arc::new(*remote);
     if let Command::Serve(a) = &mut cli.command {
         // The mirror follows the bucket off the request path; `serve` reloads a changed
