@@ -52,7 +52,8 @@ pub use ground::{date, error, findings, fsx, hash, js, version};
 pub use model::{config, content, files, keys};
 pub use operations::{import, init, pack, publish, push, server, sync, verify, web};
 pub use services::{
-    baseline, changelog, compat, diff, git, history, lint, mdx, package, registry, remote, snapshot,
+    baseline, changelog, compat, diff, git, hashcache, history, lint, mdx, package, registry,
+    remote, snapshot,
 };
 
 pub use error::{Error, Result};

@@ -1656,6 +1656,7 @@ fn tree_assets(
                     size: len,
                     source,
                     declared: classifier.in_asset_dir(path),
+                    stamp: None,
                 }))
             },
         )

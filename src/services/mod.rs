@@ -3,6 +3,7 @@
 
 pub mod compat;
 pub mod git;
+pub mod hashcache;
 pub mod history;
 pub mod package;
 pub mod registry;
