@@ -1425,6 +1425,36 @@ fn comparator_range(c: &semver::Comparator) -> std::result::Result<VersionRange,
 mod tests {
     use super::*;
 
+    fn config_error(text: &str) -> ConfigError {
+        match Config::parse(text, Path::new("site/kbrel.toml")) {
+            Err(Error::Config(e)) => *e,
+            other => panic!("want a configuration error, got {other:?}"),
+        }
+    }
+
+    /// A configuration error says which file, key, value and line, as data, beside the message.
+    #[test]
+    fn configuration_errors_name_file_key_value_and_line_as_data() {
+        let e = config_error("[package]\nname = \"x\"\n[content]\nlanguages = [\"en\", \"z h\"]\n");
+        assert_eq!(e.file(), Path::new("site/kbrel.toml"));
+        assert_eq!(e.key(), Some("content.languages[1]"));
+        assert_eq!(e.value_at_fault(), Some("z h"));
+        assert_eq!(e.line(), None);
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration in `site/kbrel.toml`: content.languages[1] `z h` is not a language code"
+        );
+        let e = config_error("[package]\nname = \"x\"\n[registry]\ngzip_level = 12\n");
+        assert_eq!(e.key(), Some("registry.gzip_level"));
+        assert_eq!(e.value_at_fault(), Some("12"));
+        assert_eq!(e.message(), "registry.gzip_level 12 is out of range 0..=9");
+        let e = config_error("[package]\nname = \"x\"\n\n[content]\nlanguage = [\"en\"]\n");
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{e:?}");
+        assert_eq!(e.line(), Some(5), "{e}");
+        assert_eq!(e.key(), None);
+        assert!(e.message().contains("unknown field `language`"), "{e}");
+    }
+
     /// `[package] files` must cover what the tarball holds; each refusal names the field.
     #[test]
     fn package_files_must_cover_the_tarball() {
