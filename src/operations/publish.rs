@@ -652,7 +652,7 @@ fn publish_started(
         lint_note,
     };
     let new_blobs = blobs_to_write(kb, reg);
-    let blobs = blob_data(kb, reg, &new_blobs, opts.package_format);
+    let blobs = blob_data(cfg, kb, reg, &new_blobs, opts.package_format);
     // Blob files are written (kernel work) while the diff, the manifest and the tarball are
     // computed (CPU work). A failure on either side removes the blobs written (below).
     // Leftovers of killed publishes are removed and this publish's staging directory is
@@ -1012,14 +1012,28 @@ fn asset_blobs_to_write<'a>(
     out
 }
 
+/// The blobs a publish writes, and whether documents get their `.gz` siblings
+/// (`[registry] precompress`).
+struct NewBlobs<'k> {
+    list: Vec<(&'k str, registry::BlobData<'k>)>,
+    precompress: bool,
+}
+
+impl<'k> NewBlobs<'k> {
+    fn iter(&self) -> std::slice::Iter<'_, (&'k str, registry::BlobData<'k>)> {
+        self.list.iter()
+    }
+}
+
 /// The blobs to write: the new documents' texts and, from package format 4, the assets'.
 fn blob_data<'k>(
+    cfg: &Config,
     kb: &'k KnowledgeBase,
     reg: &Registry,
     new_blobs: &[&'k Document],
     format: u32,
-) -> Vec<(&'k str, registry::BlobData<'k>)> {
-    let mut blobs: Vec<(&str, registry::BlobData<'_>)> = new_blobs
+) -> NewBlobs<'k> {
+    let mut list: Vec<(&str, registry::BlobData<'_>)> = new_blobs
         .iter()
         .map(|d| {
             (
@@ -1029,9 +1043,12 @@ fn blob_data<'k>(
         })
         .collect();
     if format >= 4 {
-        blobs.extend(asset_blobs_to_write(kb, reg, new_blobs));
+        list.extend(asset_blobs_to_write(kb, reg, new_blobs));
     }
-    blobs
+    NewBlobs {
+        list,
+        precompress: cfg.registry.precompress,
+    }
 }
 
 /// Write the blobs into the staging directory (nothing for a dry run), flushed to disk right
@@ -1041,11 +1058,11 @@ fn write_blobs(
     reg: &Registry,
     lock: Option<&registry::LockGuard>,
     staging: Option<&registry::Staging>,
-    blobs: &[(&str, registry::BlobData<'_>)],
+    blobs: &NewBlobs<'_>,
 ) -> Result<()> {
     match (lock, staging) {
         (Some(l), Some(s)) => reg
-            .write_blobs(l, s, blobs)
+            .write_blobs(l, s, &blobs.list, blobs.precompress)
             .and_then(|_| reg.sync_to_disk()),
         _ => Ok(()),
     }
