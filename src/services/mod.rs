@@ -2,6 +2,7 @@
 //! one another without cycles (the layering test checks it).
 
 pub mod compat;
+pub mod error;
 pub mod git;
 pub mod hashcache;
 pub mod history;

@@ -31,7 +31,7 @@ use object_store::{
 
 pub use object_store::UpdateVersion;
 
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::hash::sha256_hex;
 use crate::manifest::{self, FileRef, Index, IndexVersion, Manifest};
 use crate::registry::{self, INDEX_FILE, MAX_BLOB_BYTES, MAX_INDEX_BYTES, Registry};
@@ -575,10 +575,10 @@ impl Remote {
                 };
                 let actual = sha256_hex(&bytes);
                 if actual != sha {
-                    return Err(Error::CorruptRegistry {
+                    return Err(Error::from(CoreError::CorruptRegistry {
                         path: PathBuf::from(self.object_url(&rel)),
                         message: format!("sha256 mismatch: expected {sha}, found {actual}"),
-                    });
+                    }));
                 }
                 write_cache(&local, &bytes)?;
                 Ok(true)
@@ -795,13 +795,13 @@ impl Remote {
                     };
                     let actual = sha256_hex(&bytes);
                     if actual != f.sha256 {
-                        return Err(Error::CorruptRegistry {
+                        return Err(Error::from(CoreError::CorruptRegistry {
                             path: PathBuf::from(self.object_url(&f.path)),
                             message: format!(
                                 "sha256 mismatch: expected {}, found {actual}",
                                 f.sha256
                             ),
-                        });
+                        }));
                     }
                     Ok(bytes)
                 })
@@ -1107,7 +1107,7 @@ mod tests {
         // Precompressed variants of kbrel's files, and of nothing else.
         assert!(is_ours("index.json.gz", None));
         assert!(is_ours("v/1.2.0/manifest.json.gz", None));
-        assert!(!is_ours(&format!("blobs/sha256/aa/{}.gz", &sha[2..]), None));
+        assert!(is_ours(&format!("blobs/sha256/aa/{}.gz", &sha[2..]), None));
         assert!(!is_ours("kb.gz", Some("kb")));
         assert!(!is_ours("kb-1.2.0.tgz.gz", Some("kb")));
         assert!(!is_ours("index.json.sig.gz", None));

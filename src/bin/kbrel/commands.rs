@@ -1085,7 +1085,7 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
     };
     if args.summary {
         let docs = kbrel::changelog::summary(&cfg.content.languages, &report, &|c| {
-            snapshot::change_texts(&a, &b, c)
+            Ok(snapshot::change_texts(&a, &b, c)?)
         })?;
         output::diff_summary(&docs, args.json)?;
     } else {
@@ -1166,7 +1166,7 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
                     .map_or(a.docs.is_empty(), |c| c.values().all(|&n| n == 0)),
             });
             kbrel::changelog::with_details(&mut rc, &report, &|c| {
-                snapshot::change_texts(&a, &b, c)
+                Ok(snapshot::change_texts(&a, &b, c)?)
             })?;
             if let (Some(repo), Some(fm), Some(tm)) =
                 (Repo::try_discover(&cfg.base_dir), &a.manifest, &b.manifest)
@@ -1357,8 +1357,8 @@ fn registry_arg(g: &Global, arg: Option<&PathBuf>) -> Result<PathBuf> {
             Ok(cfg) => cfg.registry_dir(),
             Err(e)
                 if g.config.is_some()
-                    || e.downcast_ref::<kbrel::Error>()
-                        .is_some_and(|e| matches!(e, kbrel::Error::Config { .. })) =>
+                    || output::core_error(&e)
+                        .is_some_and(|e| matches!(e, kbrel::error::CoreError::Config(_))) =>
             {
                 return Err(e);
             }

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::config::{Config, Pairing};
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 use crate::files::{is_document_name, is_mdx_name, path_id};
 use crate::findings::{Code, Finding};
 use crate::hash::sha256_hex;
@@ -241,9 +241,13 @@ impl Classifier {
                 .iter()
                 .enumerate()
                 .map(|(i, g)| {
-                    crate::config::path_glob(g, &c.languages).map_err(|m| Error::Config {
-                        path: cfg.base_dir.join(crate::config::CONFIG_FILE),
-                        message: format!("content.{field}[{i}] `{g}`: {m}"),
+                    crate::config::path_glob(g, &c.languages).map_err(|m| {
+                        Error::from(ConfigError::value(
+                            cfg.base_dir.join(crate::config::CONFIG_FILE),
+                            format!("content.{field}[{i}]"),
+                            Some(g),
+                            format!("content.{field}[{i}] `{g}`: {m}"),
+                        ))
                     })
                 })
                 .collect()
@@ -1218,20 +1222,32 @@ fn select(
     }
     for (lang, n) in &before {
         if after.get(lang).copied().unwrap_or(0) == 0 {
-            let what = match (c.include.is_empty(), c.exclude.is_empty()) {
-                (false, true) => format!("content.include {:?}", c.include),
-                (true, false) => format!("content.exclude {:?}", c.exclude),
-                _ => format!(
-                    "content.include {:?} with content.exclude {:?}",
-                    c.include, c.exclude
+            let (key, what) = match (c.include.is_empty(), c.exclude.is_empty()) {
+                (false, true) => (
+                    "content.include",
+                    format!("content.include {:?}", c.include),
+                ),
+                (true, false) => (
+                    "content.exclude",
+                    format!("content.exclude {:?}", c.exclude),
+                ),
+                _ => (
+                    "content.include",
+                    format!(
+                        "content.include {:?} with content.exclude {:?}",
+                        c.include, c.exclude
+                    ),
                 ),
             };
-            return Err(Error::Config {
-                path: cfg.base_dir.join(crate::config::CONFIG_FILE),
-                message: format!(
+            return Err(ConfigError::value(
+                cfg.base_dir.join(crate::config::CONFIG_FILE),
+                key,
+                None,
+                format!(
                     "{what} leaves language `{lang}` without documents (it has {n} markdown file(s)); narrow the globs"
                 ),
-            });
+            )
+            .into());
         }
     }
     all_files.retain(|p| is_doc(p));
