@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::manifest::Index;
 use crate::registry::Registry;
 
@@ -137,13 +137,13 @@ pub fn push(
                 {
                     return Ok(report(PushOutcome::AlreadyPresent));
                 }
-                return Err(Error::VersionConflict {
+                return Err(Error::from(CoreError::VersionConflict {
                     version: v.version.to_string(),
                     detail: format!(
                         "{base} already has {}@{} with integrity {theirs}, ours is {}",
                         index.name, v.version, v.tarball.integrity
                     ),
-                });
+                }));
             }
             // Like npm 11: never move the registry's `latest` back implicitly (pushing an old,
             // untagged release after a newer one would make `npm install <name>` get the old one).
@@ -267,7 +267,7 @@ pub fn push_to_bucket(
                 crate::remote::Uploaded::default(),
             ));
         }
-        return Err(Error::VersionConflict {
+        return Err(Error::from(CoreError::VersionConflict {
             version: v.version.to_string(),
             detail: format!(
                 "{url} already lists {}@{} as another release (manifest sha256 {}, tarball {}; \
@@ -279,7 +279,7 @@ pub fn push_to_bucket(
                 v.manifest.sha256,
                 v.tarball.integrity
             ),
-        });
+        }));
     }
     if let Some(p) = &v.previous {
         let ours = index.get(p).map(|o| &o.manifest.sha256);
@@ -291,14 +291,14 @@ pub fn push_to_bucket(
                 )));
             }
             Some(theirs) if Some(&theirs.manifest.sha256) != ours => {
-                return Err(Error::VersionConflict {
+                return Err(Error::from(CoreError::VersionConflict {
                     version: v.version.to_string(),
                     detail: format!(
                         "it was diffed against {p}, and {url} lists another release as {p} \
                          (manifest sha256 {}): its diff.json would not describe the bucket's {p}",
                         theirs.manifest.sha256
                     ),
-                });
+                }));
             }
             Some(_) => {}
         }

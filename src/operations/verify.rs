@@ -9,7 +9,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::manifest::{self, Index, Manifest};
 use crate::registry::{self, Registry};
 
@@ -672,7 +672,7 @@ fn check_diff(
 ) {
     let stored = match reg
         .read_verified(&v.diff)
-        .and_then(|b| manifest::parse_diff(&b, &reg.path(&v.diff.path)))
+        .and_then(|b| Ok(manifest::parse_diff(&b, &reg.path(&v.diff.path))?))
     {
         Ok(d) => d,
         Err(e) => {
@@ -695,9 +695,9 @@ fn check_diff(
         },
         None => &[],
     };
-    let text = |d: &manifest::ManifestDoc| -> Result<String> {
+    let text = |d: &manifest::ManifestDoc| -> Result<String, CoreError> {
         String::from_utf8(reg.read_blob_sized(&d.sha256, d.size)?)
-            .map_err(|_| Error::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
+            .map_err(|_| CoreError::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
     };
     // A diff.json written before the current pairing rules is checked against the rules it
     // was written with.

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::hash::sha256_hex;
 use crate::manifest::{self, FileRef, Index, IndexVersion, Manifest};
 
@@ -254,7 +254,10 @@ impl Registry {
 
     pub fn read_manifest(&self, v: &IndexVersion) -> Result<Manifest> {
         let bytes = self.read_verified(&v.manifest)?;
-        manifest::parse_manifest(&bytes, &self.path(&v.manifest.path))
+        Ok(manifest::parse_manifest(
+            &bytes,
+            &self.path(&v.manifest.path),
+        )?)
     }
 
     /// A document's bytes, verified against its name.
@@ -821,12 +824,12 @@ impl BlobData<'_> {
                     Ok(reader.finish())
                 })?;
                 if actual != sha256 || len != *size {
-                    return Err(Error::Content {
+                    return Err(Error::from(CoreError::Content {
                         path,
                         message: format!(
                             "the file changed while it was published (it held {size} bytes hashing to {sha256}, now {len} bytes hashing to {actual}); publish again"
                         ),
-                    });
+                    }));
                 }
                 Ok(())
             }

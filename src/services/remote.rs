@@ -31,7 +31,7 @@ use object_store::{
 
 pub use object_store::UpdateVersion;
 
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::hash::sha256_hex;
 use crate::manifest::{self, FileRef, Index, IndexVersion, Manifest};
 use crate::registry::{self, INDEX_FILE, MAX_BLOB_BYTES, MAX_INDEX_BYTES, Registry};
@@ -611,10 +611,10 @@ impl Remote {
                 };
                 let actual = sha256_hex(&bytes);
                 if actual != sha {
-                    return Err(Error::CorruptRegistry {
+                    return Err(Error::from(CoreError::CorruptRegistry {
                         path: PathBuf::from(self.object_url(&rel)),
                         message: format!("sha256 mismatch: expected {sha}, found {actual}"),
-                    });
+                    }));
                 }
                 write_cache(&local, &bytes)?;
                 Ok(true)
@@ -887,13 +887,13 @@ impl Remote {
                     };
                     let actual = sha256_hex(&bytes);
                     if actual != f.sha256 {
-                        return Err(Error::CorruptRegistry {
+                        return Err(Error::from(CoreError::CorruptRegistry {
                             path: PathBuf::from(self.object_url(&f.path)),
                             message: format!(
                                 "sha256 mismatch: expected {}, found {actual}",
                                 f.sha256
                             ),
-                        });
+                        }));
                     }
                     Ok(bytes)
                 })

@@ -249,6 +249,11 @@ fn load_kb(cfg: &Config) -> Result<KnowledgeBase> {
     Ok(content::load_dir(cfg, &cfg.content_root())?)
 }
 
+/// [`load_kb`], taking the recorded hash of each asset file `known` holds a stamp of.
+fn load_kb_with(cfg: &Config, known: &content::KnownHashes) -> Result<KnowledgeBase> {
+    Ok(content::load_dir_with(cfg, &cfg.content_root(), known)?)
+}
+
 /// The knowledge base the global options name: the working folder, or `--from-git REV`.
 fn load_source(g: &Global, cfg: &Config) -> Result<(KnowledgeBase, Option<String>)> {
     load_source_as(g, cfg, None)
@@ -784,6 +789,13 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         _ => None,
     };
     let repo = Repo::try_discover(&cfg.base_dir);
+    // The asset hashes of the last publish from this folder, for files that have not changed
+    // since (a cache: the tarball's writer hashes every asset it packs again).
+    let cache = kbrel::hashcache::cache_dir(&cfg.base_dir);
+    let known = match &g.from_git {
+        None => kbrel::hashcache::read(&cache),
+        Some(_) => Default::default(),
+    };
     let (kb, git) = match (&g.from_git, &repo) {
         (Some(_), _) => {
             let (kb, commit) = load_source_as(g, &cfg, exact.as_ref())?;
@@ -807,11 +819,11 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
                 )));
             }
             (
-                load_kb(&cfg)?,
+                load_kb_with(&cfg, &known)?,
                 state.map(|(commit, dirty)| GitInfo { commit, dirty }),
             )
         }
-        (None, None) => (load_kb(&cfg)?, None),
+        (None, None) => (load_kb_with(&cfg, &known)?, None),
     };
     let sign_key = args
         .sign_key
@@ -862,7 +874,23 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         lint: publish::LintGate::Block(baseline.as_ref()),
     };
     let reg = Registry::new(cfg.registry_dir());
-    let report = publish::publish(&cfg, &kb, &reg, &opts)?;
+    let report = match publish::publish(&cfg, &kb, &reg, &opts) {
+        Ok(report) => report,
+        Err(e) => {
+            // A file may have changed under a recorded stamp: the next publish reads them all.
+            let _ = kbrel::hashcache::remove(&cache);
+            return Err(e.into());
+        }
+    };
+    if g.from_git.is_none()
+        && !kb.assets.is_empty()
+        && let Err(e) = kbrel::hashcache::write(&cache, &kb.assets)
+        && !g.quiet
+    {
+        eprintln!(
+            "warning: the asset hash cache was not written (the next publish reads every asset): {e}"
+        );
+    }
     // The process ends soon after: freeing every document one by one would only cost time.
     std::mem::forget(kb);
     let mut tagged = None;
@@ -1068,7 +1096,7 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
     };
     if args.summary {
         let docs = kbrel::changelog::summary(&cfg.content.languages, &report, &|c| {
-            snapshot::change_texts(&a, &b, c)
+            Ok(snapshot::change_texts(&a, &b, c)?)
         })?;
         output::diff_summary(&docs, args.json)?;
     } else {
@@ -1149,7 +1177,7 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
                     .map_or(a.docs.is_empty(), |c| c.values().all(|&n| n == 0)),
             });
             kbrel::changelog::with_details(&mut rc, &report, &|c| {
-                snapshot::change_texts(&a, &b, c)
+                Ok(snapshot::change_texts(&a, &b, c)?)
             })?;
             if let (Some(repo), Some(fm), Some(tm)) =
                 (Repo::try_discover(&cfg.base_dir), &a.manifest, &b.manifest)
@@ -1340,8 +1368,8 @@ fn registry_arg(g: &Global, arg: Option<&PathBuf>) -> Result<PathBuf> {
             Ok(cfg) => cfg.registry_dir(),
             Err(e)
                 if g.config.is_some()
-                    || e.downcast_ref::<kbrel::Error>()
-                        .is_some_and(|e| matches!(e, kbrel::Error::Config { .. })) =>
+                    || output::core_error(&e)
+                        .is_some_and(|e| matches!(e, kbrel::error::CoreError::Config(_))) =>
             {
                 return Err(e);
             }
