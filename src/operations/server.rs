@@ -158,6 +158,8 @@ struct State {
     /// Reads and parses the index (a parameter so tests can make it slow).
     loader: fn(&State, &std::path::Path) -> Result<LoadedIndex>,
     files: Mutex<FileCache>,
+    /// `index.json.gz` checked to decode to the index with this ETag: (ETag, bytes).
+    index_gz: Mutex<Option<(String, Bytes)>>,
 }
 
 /// Immutable registry files kept in memory after their first verified read, within a byte
@@ -217,6 +219,7 @@ impl State {
             reload: Mutex::new(None),
             loader: State::load,
             files: Mutex::new(FileCache::new(CACHE_LIMIT, CACHE_FILE_LIMIT)),
+            index_gz: Mutex::new(None),
         }
     }
 
@@ -394,6 +397,78 @@ impl State {
         }))
     }
 
+    /// The precompressed `.gz` sibling of the registry file `rel` ([`registry::precompressed`];
+    /// at most `size` bytes, hashing to `sha256`), checked on first read to decode to exactly
+    /// those bytes, then cached (and so is its absence: immutable files get theirs written
+    /// with them). A sibling that decodes to anything else is logged and never sent.
+    fn sibling(&self, rel: &str, sha256: &str, size: u64) -> Option<Bytes> {
+        if !registry::precompressed(rel) {
+            return None;
+        }
+        let key = format!("{rel}{}", registry::GZ_SUFFIX);
+        let cached = self
+            .files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key);
+        if let Some(b) = cached {
+            return (!b.is_empty()).then_some(b);
+        }
+        let found = match self.read_sibling(&key, size) {
+            Ok(Some((gz, plain))) if sha256_hex(&plain) == sha256 => Bytes::from(gz),
+            Ok(None) => Bytes::new(),
+            Ok(Some(_)) => {
+                (self.opts.log)(&format!(
+                    "error: {key} does not decompress to {rel}; not used (run `kbrel verify --repair`)"
+                ));
+                Bytes::new()
+            }
+            Err(e) => {
+                (self.opts.log)(&format!("error: cannot read {key}: {e}; not used"));
+                Bytes::new()
+            }
+        };
+        self.files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .offer(&key, &found);
+        (!found.is_empty()).then_some(found)
+    }
+
+    /// A `.gz` file and what it decodes to (at most `size` bytes); `None` when there is none.
+    fn read_sibling(&self, key: &str, size: u64) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+        // gzip adds a few bytes to what it cannot shrink.
+        let bound = size.saturating_add(size / 64 + 1024);
+        let gz = match crate::fsx::read_regular(&self.reg.path(key), bound) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let plain = registry::gunzip_limited(&gz, size)?;
+        Ok(Some((gz, plain)))
+    }
+
+    /// `index.json.gz` when it decodes to exactly the index being served (ETag `etag`), read
+    /// again only when the index changes: a publish renames it right after `index.json`, so
+    /// until then the old one is not used.
+    fn index_sibling(&self, bytes: &Bytes, etag: &str) -> Option<Bytes> {
+        let mut cached = self.index_gz.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((e, gz)) = cached.as_ref()
+            && e == etag
+        {
+            return Some(gz.clone());
+        }
+        let key = format!("{}{}", registry::INDEX_FILE, registry::GZ_SUFFIX);
+        match self.read_sibling(&key, bytes.len() as u64) {
+            Ok(Some((gz, plain))) if plain == bytes[..] => {
+                let gz = Bytes::from(gz);
+                *cached = Some((etag.to_string(), gz.clone()));
+                Some(gz)
+            }
+            _ => None,
+        }
+    }
+
     fn packument(&self, host: &str, abbreviated: bool) -> Option<(Bytes, String)> {
         let mut guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         let l = guard.as_mut()?;
@@ -446,6 +521,9 @@ struct Reply {
     cache: Option<&'static str>,
     /// Streamed instead of `body` (which is then empty).
     stream: Option<Streamed>,
+    /// The body gzip-encoded already (a registry file's `.gz` sibling, checked to decode to
+    /// `body`): sent as it is to a client that accepts gzip.
+    gz: Option<Bytes>,
 }
 
 impl Reply {
@@ -457,6 +535,7 @@ impl Reply {
             etag: Some(etag),
             cache: Some(cache),
             stream: None,
+            gz: None,
         }
     }
     /// An immutable file's content, its sha256 the ETag; 404 when it cannot be served.
@@ -476,6 +555,12 @@ impl Reply {
             None => Reply::not_found(),
         }
     }
+
+    /// This reply with its precompressed form, when there is one.
+    fn with_gz(mut self, gz: Option<Bytes>) -> Reply {
+        self.gz = gz;
+        self
+    }
     fn json(status: StatusCode, v: &Value) -> Reply {
         Reply {
             status,
@@ -484,6 +569,7 @@ impl Reply {
             etag: None,
             cache: Some("no-store"),
             stream: None,
+            gz: None,
         }
     }
     fn not_found() -> Reply {
@@ -515,7 +601,8 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn route(state: &Arc<State>, path: &str, host: &str, accept: &str) -> Reply {
+/// `gzip`: the client accepts gzip, so a file's precompressed sibling is looked up.
+fn route(state: &Arc<State>, path: &str, host: &str, accept: &str, gzip: bool) -> Reply {
     let Some(decoded) = percent_decode(path) else {
         return Reply::bad_request("malformed percent-encoding in the path");
     };
@@ -533,7 +620,10 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str) -> Reply {
     };
     let rest = &decoded[1..];
     if rest == registry::INDEX_FILE {
-        return Reply::ok(index_bytes, "application/json", index_etag, SHORT);
+        let gz = gzip
+            .then(|| state.index_sibling(&index_bytes, &index_etag))
+            .flatten();
+        return Reply::ok(index_bytes, "application/json", index_etag, SHORT).with_gz(gz);
     }
     if rest == crate::sign::SIG_FILE {
         // Served as it is on disk: consumers check it against the index they fetched.
@@ -554,10 +644,17 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str) -> Reply {
         }
         // Documents are markdown; a blob streamed (a large asset) is served as bytes.
         return match state.content(rest, &hex, None) {
-            Some(c @ Content::Streamed(_)) => {
-                Reply::content(Some(c), "application/octet-stream", &hex, IMMUTABLE)
+            Some(Content::Whole(b)) => {
+                let size = b.len() as u64;
+                Reply::ok(
+                    b,
+                    "text/markdown; charset=utf-8",
+                    format!("\"{hex}\""),
+                    IMMUTABLE,
+                )
+                .with_gz(gzip.then(|| state.sibling(rest, &hex, size)).flatten())
             }
-            c => Reply::content(c, "text/markdown; charset=utf-8", &hex, IMMUTABLE),
+            c => Reply::content(c, "application/octet-stream", &hex, IMMUTABLE),
         };
     }
     if let Some(vrest) = rest.strip_prefix("v/")
@@ -578,6 +675,10 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str) -> Reply {
                 "application/json",
                 format!("\"{}\"", f.sha256),
                 IMMUTABLE,
+            )
+            .with_gz(
+                gzip.then(|| state.sibling(&f.path, &f.sha256, f.size))
+                    .flatten(),
             ),
             None => Reply::not_found(),
         };
@@ -650,10 +751,17 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str) -> Reply {
 
 /// The release viewer's pages ([`crate::web`]: `/`, `/diff/…`, `/v/<version>/<lang>/<path>`,
 /// `/status`, `/assets/…`), else the registry routes.
-fn web_or_route(state: &Arc<State>, path: &str, query: &str, host: &str, accept: &str) -> Reply {
+fn web_or_route(
+    state: &Arc<State>,
+    path: &str,
+    query: &str,
+    host: &str,
+    accept: &str,
+    gzip: bool,
+) -> Reply {
     // The hot registry paths are never viewer pages.
     if path == "/index.json" || path.starts_with("/blobs/") {
-        return route(state, path, host, accept);
+        return route(state, path, host, accept, gzip);
     }
     if let Some(reply) = asset_reply(state, path) {
         return reply;
@@ -675,9 +783,10 @@ fn web_or_route(state: &Arc<State>, path: &str, query: &str, host: &str, accept:
             content_type: page.content_type,
             body,
             stream: None,
+            gz: None,
         };
     }
-    route(state, path, host, accept)
+    route(state, path, host, accept, gzip)
 }
 
 /// `/v/<version>/<asset path>`: an asset of that version, from its verified blob, with the
@@ -742,7 +851,8 @@ async fn handle(
         r.cache = None;
         r
     } else {
-        answer(&state, &path, query, host, header(header::ACCEPT)).await
+        let gzip = accepts_gzip(&header(header::ACCEPT_ENCODING));
+        answer(&state, &path, query, host, header(header::ACCEPT), gzip).await
     };
     let (resp, status, len) = respond(
         &state,
@@ -782,10 +892,12 @@ async fn answer(
     query: String,
     host: String,
     accept: String,
+    gzip: bool,
 ) -> Reply {
     let st = state.clone();
     let p = path.to_string();
-    let work = tokio::task::spawn_blocking(move || web_or_route(&st, &p, &query, &host, &accept));
+    let work =
+        tokio::task::spawn_blocking(move || web_or_route(&st, &p, &query, &host, &accept, gzip));
     match tokio::time::timeout(REQUEST_DEADLINE, work).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(_)) => Reply::json(
@@ -806,6 +918,14 @@ async fn answer(
     }
 }
 
+/// Whether an `Accept-Encoding` header names gzip (lowercase, as clients send it; plain bytes
+/// are always acceptable, so a client that refuses gzip can decode what it is sent).
+fn accepts_gzip(accept_encoding: &str) -> bool {
+    accept_encoding
+        .split(',')
+        .any(|e| e.trim().split(';').next() == Some("gzip"))
+}
+
 /// The HTTP response for `reply`: 304 for a matching If-None-Match, gzip when accepted and
 /// worth it, ETag, caching, security and CORS headers; no body for HEAD; a streamed file
 /// never gzipped. Returns it with its status and the length of the body it stands for (for
@@ -818,9 +938,7 @@ fn respond(
     accept_encoding: &str,
     origin: &str,
 ) -> (Response<Body>, StatusCode, usize) {
-    let accepts_gzip = accept_encoding
-        .split(',')
-        .any(|e| e.trim().split(';').next() == Some("gzip"));
+    let accepts_gzip = accepts_gzip(accept_encoding);
     let mut builder = Response::builder();
     // If-None-Match uses the weak comparison (RFC 9110 13.1.2): `W/"x"` matches `"x"`, which is
     // what clients send back after a gzip-ing proxy (or this server's gzip) weakened the ETag.
@@ -835,9 +953,15 @@ fn respond(
         || reply.content_type.starts_with("text/")
         || reply.content_type == ABBREVIATED;
     let stream = reply.stream.take();
-    let gzipped = accepts_gzip && compressible && reply.body.len() > 860 && stream.is_none();
+    let precompressed = reply.gz.as_ref().filter(|_| accepts_gzip);
+    let gzipped = accepts_gzip
+        && stream.is_none()
+        && (precompressed.is_some() || compressible && reply.body.len() > 860);
     let (status, body, encoded) = if not_modified {
         (StatusCode::NOT_MODIFIED, Bytes::new(), false)
+    } else if let Some(gz) = precompressed {
+        // The registry's own `.gz` copy: no compression per request.
+        (reply.status, gz.clone(), true)
     } else if gzipped {
         match gzip(&reply.body) {
             Some(z) => (reply.status, Bytes::from(z), true),

@@ -438,6 +438,77 @@ fn format_3_ships_no_assets() {
     assert!(!entries.iter().any(|(p, _, _)| p.ends_with(".png")));
 }
 
+/// A publish keeps the sha256 of every asset file with its stat (size, times, inode, device) in
+/// `.kbrel-cache/asset-hashes` beside `kbrel.toml` (git-ignored by its own `.gitignore`), and
+/// the next publish takes the hash of a file whose stat is unchanged instead of reading it.
+/// The cache is a hint the tarball's writer checks: a cache that vouches for itself (its sum
+/// line recomputed) but records other bytes for `images/arch.png` under the file's own stat is
+/// believed by the load and then caught when the image is packed — the publish fails naming
+/// the file, the registry is exactly as it was, the cache is gone — and the next publish reads
+/// every file again and releases the true bytes. A cut or edited cache is ignored whole.
+#[test]
+fn publish_reuses_recorded_asset_hashes_and_a_stale_one_never_ships() {
+    let kb = kb_with_images();
+    kb.publish(&["1.0.0"]).success();
+    let cache = kb.path(".kbrel-cache/asset-hashes");
+    let text = fs::read_to_string(&cache).expect("the cache is written");
+    assert_eq!(
+        fs::read_to_string(kb.path(".kbrel-cache/.gitignore")).unwrap(),
+        "*\n"
+    );
+    let arch = sha256_hex(&png(40, 30, 1));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "kbrel asset hashes 1");
+    assert_eq!(lines.len(), 1 + 4 + 1, "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&arch) && l.ends_with(" images/arch.png")),
+        "{text}"
+    );
+    let body_end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    let with_sum = |body: &str| format!("{body}sha256 {}\n", sha256_hex(body.as_bytes()));
+    assert_eq!(with_sum(&text[..body_end]), text);
+
+    // A lie about the image: other bytes recorded under the file's own stat.
+    let lie = sha256_hex(&png(40, 30, 9));
+    let lying = |text: &str| {
+        let end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+        text[..end].replace(&arch, &lie)
+    };
+    let arch_in = |version: &str| {
+        let m = manifest(&kb, version);
+        let listed = m["assets"].as_array().unwrap().iter();
+        let arch = listed.clone().find(|a| a["path"] == "images/arch.png");
+        assert!(!m.to_string().contains(&lie));
+        arch.unwrap()["sha256"].as_str().unwrap().to_string()
+    };
+
+    // Without its sum line the cache is not believed: the files are read, the truth released.
+    kb.append("en/intro.md", "\nMore.\n");
+    fs::write(&cache, lying(&text)).unwrap();
+    kb.publish(&["1.1.0"]).success();
+    assert_eq!(arch_in("1.1.0"), arch);
+
+    // With its sum the lie is believed by the load, and caught by the tarball's writer.
+    let text = fs::read_to_string(&cache).unwrap();
+    kb.append("en/intro.md", "\nMore again.\n");
+    fs::write(&cache, with_sum(&lying(&text))).unwrap();
+    let before = snapshot(&kb.registry());
+    kb.publish(&["1.2.0"])
+        .code(2)
+        .stderr_has(&["arch.png", "changed while it was published"]);
+    assert_same_tree(&before, &snapshot(&kb.registry()), "a refused publish");
+    assert!(
+        !cache.exists(),
+        "a failed publish forgets the recorded hashes"
+    );
+
+    kb.publish(&["1.2.0"]).success();
+    assert_eq!(arch_in("1.2.0"), arch);
+    assert!(fs::read_to_string(&cache).unwrap().contains(&arch));
+}
+
 /// Both consumers (`kbrel sync` and the JavaScript client, `clients/js`) fetch the assets
 /// (content-addressed, verified): each at its content-root path in the tree and reachable from
 /// the cache as documents link to it (`<cache>/images/…` beside `<cache>/en/…`); the image
