@@ -48,11 +48,12 @@ use kbrel_core::{formats, ground, model};
 // The public paths stay flat (`kbrel::config`, `kbrel::registry`, …): where a module sits
 // in the layering is the library's own business and may move.
 pub use formats::{manifest, npm, sign};
-pub use ground::{date, error, findings, fsx, hash, js, version};
+pub use ground::{date, findings, fsx, hash, js, version};
 pub use model::{config, content, files, keys};
 pub use operations::{import, init, pack, publish, push, server, sync, verify, web};
 pub use services::{
-    baseline, changelog, compat, diff, git, history, lint, mdx, package, registry, remote, snapshot,
+    baseline, changelog, compat, diff, error, git, hashcache, history, lint, mdx, package,
+    registry, remote, snapshot,
 };
 
 pub use error::{Error, Result};

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::date::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::findings::Code;
 use crate::git::{Repo, TagInfo};
 use crate::manifest::GitInfo;
@@ -106,7 +106,7 @@ pub fn import(
     let load = |version: &semver::Version, tag: &TagInfo| {
         crate::git::load_release(cfg, repo, &tag.commit, &tag.name, Some(version)).map_err(|e| {
             match e {
-                Error::Content { path, message } => Error::Content {
+                CoreError::Content { path, message } => CoreError::Content {
                     path,
                     message: format!("{message} [tag {}]", tag.name),
                 },
@@ -132,13 +132,13 @@ pub fn import(
         if let Some(f) = unreadable.first()
             && !opts.skip_unreadable
         {
-            return Err(Error::Unreadable {
+            return Err(Error::from(CoreError::Unreadable {
                 tag: tag.name.clone(),
                 file: f.file.clone(),
                 message: f.message.clone(),
-            });
+            }));
         }
-        let checked = crate::lint::check(&kb, cfg).map_err(|e| tag_error(e, tag))?;
+        let checked = crate::lint::check(&kb, cfg).map_err(|e| tag_error(e.into(), tag))?;
         publish::precheck(cfg, &kb, index.as_ref(), &version.to_string(), lint_gate)
             .map_err(|e| tag_error(e, tag))?;
         let errors = checked.errors();
@@ -199,7 +199,7 @@ pub fn import(
 /// Name the tag in publish errors.
 fn tag_error(e: Error, tag: &TagInfo) -> Error {
     match e {
-        Error::LintFailed { findings, .. } => Error::Usage(format!(
+        Error::Core(CoreError::LintFailed { findings, .. }) => Error::Usage(format!(
             "tag {} {} ({} error(s), first: {}:{} {})",
             tag.name,
             if findings.iter().all(|f| f.code.is_fatal()) {
@@ -227,10 +227,12 @@ fn tag_error(e: Error, tag: &TagInfo) -> Error {
                 .map(|f| f.message.as_str())
                 .unwrap_or(""),
         )),
-        Error::VersionConflict { version, detail } => Error::VersionConflict {
-            version,
-            detail: format!("{detail} (tag {} differs from the registry)", tag.name),
-        },
+        Error::Core(CoreError::VersionConflict { version, detail }) => {
+            Error::Core(CoreError::VersionConflict {
+                version,
+                detail: format!("{detail} (tag {} differs from the registry)", tag.name),
+            })
+        }
         other => other,
     }
 }

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::content::{Document, KnowledgeBase, manifest_docs};
 use crate::date::Timestamp;
 use crate::diff;
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, PublishError, Result};
 use crate::findings::{Finding, Severity};
 use crate::hash::sha256_hex;
 use crate::lint;
@@ -226,29 +226,29 @@ pub fn gate(
                 .cloned()
                 .collect();
             if !fatal.is_empty() {
-                return Err(Error::LintFailed {
+                return Err(Error::from(CoreError::LintFailed {
                     findings: fatal,
                     baselined: 0,
-                });
+                }));
             }
             checked.findings.iter().map(as_warning).collect()
         }
         LintGate::Block(None) => {
             if lint::has_errors(&checked.findings) {
-                return Err(Error::LintFailed {
+                return Err(Error::from(CoreError::LintFailed {
                     findings: checked.findings,
                     baselined: 0,
-                });
+                }));
             }
             checked.findings
         }
         LintGate::Block(Some(b)) => {
             let g = baseline::apply(b, kb, &checked.findings);
             if !g.new.is_empty() {
-                return Err(Error::LintFailed {
+                return Err(Error::from(CoreError::LintFailed {
                     findings: g.new,
                     baselined: g.baselined.len(),
-                });
+                }));
             }
             let fixed: u32 = g.prunable.iter().map(|e| e.count).sum();
             if fixed > 0 {
@@ -425,7 +425,7 @@ impl<'k> Texts<'k> {
 }
 
 impl diff::TextSource for Texts<'_> {
-    fn text(&self, d: &ManifestDoc) -> Result<Cow<'_, str>> {
+    fn text(&self, d: &ManifestDoc) -> Result<Cow<'_, str>, CoreError> {
         if let Some(doc) = self.by_sha.get(d.sha256.as_str()) {
             return Ok(Cow::Borrowed(&doc.text));
         }
@@ -434,7 +434,7 @@ impl diff::TextSource for Texts<'_> {
         };
         let bytes = reg.read_blob(&d.sha256)?;
         String::from_utf8(bytes).map(Cow::Owned).map_err(|_| {
-            Error::corrupt(
+            CoreError::corrupt(
                 reg.path(&registry::blob_path(&d.sha256)),
                 "blob is not UTF-8",
             )
@@ -453,14 +453,12 @@ fn globals(cfg: &Config) -> BTreeMap<String, String> {
 /// Resolve a version spec against the registry's versions.
 pub fn resolve_version(spec: &VersionSpec, index: Option<&Index>) -> Result<semver::Version> {
     match spec {
-        VersionSpec::Exact(s) => parse_version(s),
+        VersionSpec::Exact(s) => Ok(parse_version(s)?),
         VersionSpec::Bump(b) => {
             let highest = index.and_then(|i| i.versions.iter().map(|v| v.version.clone()).max());
             Ok(bump_version(highest.as_ref(), *b))
         }
-        VersionSpec::Auto => Err(Error::Usage(
-            "--bump auto needs the diff; use publish()".into(),
-        )),
+        VersionSpec::Auto => Err(PublishError::BumpAutoNeedsDiff.into()),
     }
 }
 
@@ -508,10 +506,10 @@ pub fn precheck(
         let docs = manifest_docs(cfg, kb);
         let assets = manifest_assets(cfg, kb, package::FORMAT);
         if existing.content_digest != content_digest(cfg, &docs, &assets) {
-            return Err(Error::VersionConflict {
+            return Err(Error::from(CoreError::VersionConflict {
                 version: version.to_string(),
                 detail: "the content differs from the published release".into(),
-            });
+            }));
         }
     }
     Ok(())
@@ -654,7 +652,7 @@ fn publish_started(
         lint_note,
     };
     let new_blobs = blobs_to_write(kb, reg);
-    let blobs = blob_data(kb, reg, &new_blobs, opts.package_format);
+    let blobs = blob_data(cfg, kb, reg, &new_blobs, opts.package_format);
     // Blob files are written (kernel work) while the diff, the manifest and the tarball are
     // computed (CPU work). A failure on either side removes the blobs written (below).
     // Leftovers of killed publishes are removed and this publish's staging directory is
@@ -804,9 +802,7 @@ fn choose_version(
                 changes,
             }),
         )),
-        None => Err(Error::Usage(format!(
-            "--bump auto: nothing changed since {current}; there is nothing to publish"
-        ))),
+        None => Err(PublishError::NothingChanged { current }.into()),
     }
 }
 
@@ -851,7 +847,13 @@ fn diff_changes(
 ) -> Result<Vec<DocChange>> {
     #[cfg(test)]
     RELEASE_DIFFS.with(|n| n.set(n.get() + 1));
-    diff::diff_docs(&cfg.content.languages, old, old_text, new, new_text)
+    Ok(diff::diff_docs(
+        &cfg.content.languages,
+        old,
+        old_text,
+        new,
+        new_text,
+    )?)
 }
 
 /// The version is published already: the guard runs when the content is the same, the
@@ -944,16 +946,7 @@ fn translation_drift(
             .map(|s| format!("{}/{} {:?}", s.lang, s.path, s.state).to_lowercase())
             .collect();
         if !bad.is_empty() {
-            let more = bad.len().saturating_sub(5);
-            return Err(Error::Usage(format!(
-                "--require-translations: {}{}",
-                bad[..bad.len().min(5)].join(", "),
-                if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                }
-            )));
+            return Err(PublishError::MissingTranslations { documents: bad }.into());
         }
     }
     Ok(crate::history::drift_counts(&drift_status))
@@ -1019,14 +1012,28 @@ fn asset_blobs_to_write<'a>(
     out
 }
 
+/// The blobs a publish writes, and whether documents get their `.gz` siblings
+/// (`[registry] precompress`).
+struct NewBlobs<'k> {
+    list: Vec<(&'k str, registry::BlobData<'k>)>,
+    precompress: bool,
+}
+
+impl<'k> NewBlobs<'k> {
+    fn iter(&self) -> std::slice::Iter<'_, (&'k str, registry::BlobData<'k>)> {
+        self.list.iter()
+    }
+}
+
 /// The blobs to write: the new documents' texts and, from package format 4, the assets'.
 fn blob_data<'k>(
+    cfg: &Config,
     kb: &'k KnowledgeBase,
     reg: &Registry,
     new_blobs: &[&'k Document],
     format: u32,
-) -> Vec<(&'k str, registry::BlobData<'k>)> {
-    let mut blobs: Vec<(&str, registry::BlobData<'_>)> = new_blobs
+) -> NewBlobs<'k> {
+    let mut list: Vec<(&str, registry::BlobData<'_>)> = new_blobs
         .iter()
         .map(|d| {
             (
@@ -1036,9 +1043,12 @@ fn blob_data<'k>(
         })
         .collect();
     if format >= 4 {
-        blobs.extend(asset_blobs_to_write(kb, reg, new_blobs));
+        list.extend(asset_blobs_to_write(kb, reg, new_blobs));
     }
-    blobs
+    NewBlobs {
+        list,
+        precompress: cfg.registry.precompress,
+    }
 }
 
 /// Write the blobs into the staging directory (nothing for a dry run), flushed to disk right
@@ -1048,11 +1058,11 @@ fn write_blobs(
     reg: &Registry,
     lock: Option<&registry::LockGuard>,
     staging: Option<&registry::Staging>,
-    blobs: &[(&str, registry::BlobData<'_>)],
+    blobs: &NewBlobs<'_>,
 ) -> Result<()> {
     match (lock, staging) {
         (Some(l), Some(s)) => reg
-            .write_blobs(l, s, blobs)
+            .write_blobs(l, s, &blobs.list, blobs.precompress)
             .and_then(|_| reg.sync_to_disk()),
         _ => Ok(()),
     }
@@ -1154,7 +1164,7 @@ impl Draft<'_> {
         );
         rc.drift = self.drift.clone();
         if changelog::detailed_in(self.package_format) {
-            changelog::with_details(&mut rc, &diff_file, &|c| old_text.of_change(c))?;
+            changelog::with_details(&mut rc, &diff_file, &|c| Ok(old_text.of_change(c)?))?;
         }
         let section = changelog::render_release(&rc);
         drop((rc, diff_file));
@@ -1231,7 +1241,9 @@ impl Draft<'_> {
         pkg: &package::Package,
     ) -> Result<Vec<u8>> {
         let pj: serde_json::Value =
-            serde_json::from_slice(&pkg.package_json).map_err(|e| Error::Usage(e.to_string()))?;
+            serde_json::from_slice(&pkg.package_json).map_err(|e| PublishError::PackageJson {
+                reason: e.to_string(),
+            })?;
         static_packument(self.cfg, reg, index, new_index, Some((&self.vs, pj)))
     }
 
@@ -1281,10 +1293,12 @@ impl Draft<'_> {
             .written
             .check(file, &built.pkg, &built.manifest_json, &m.documents, assets)
             .map_err(|e| {
-                Error::Usage(format!(
-                    "refusing to publish {}: kbrel could not read back the tarball {tarball} it wrote ({e}); nothing was published",
-                    self.vs
-                ))
+                PublishError::TarballReadBack {
+                    version: self.vs.clone(),
+                    tarball,
+                    reason: e.to_string(),
+                }
+                .into()
             })
     }
 
@@ -1500,10 +1514,11 @@ fn check_registry_place(cfg: &Config, reg: &Registry) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::Usage(format!(
-        "the registry `{}` is {what}; publish into a folder of its own (registry.dir or --registry); nothing was written",
-        reg.dir.display()
-    )))
+    Err(PublishError::RegistryPlace {
+        dir: reg.dir.clone(),
+        place: what,
+    }
+    .into())
 }
 
 /// Parse this release's manifest, diff and the new index with the readers every later command
@@ -1515,10 +1530,12 @@ fn read_back(
     diff_json: &[u8],
     index: &Index,
 ) -> Result<()> {
-    let refuse = |rel: String, e: String| {
-        Error::Usage(format!(
-            "refusing to publish {version}: kbrel could not read back the {rel} it would write ({e}); nothing was published"
-        ))
+    let refuse = |file: String, reason: String| {
+        Error::from(PublishError::ReadBack {
+            version: version.to_string(),
+            file,
+            reason,
+        })
     };
     let mpath = reg.path(&registry::manifest_path(version));
     let m = manifest::parse_manifest(manifest_json, &mpath)
@@ -1557,11 +1574,11 @@ fn read_changelog(path: PathBuf) -> Result<Changelog> {
     };
     let text = match std::fs::metadata(&file) {
         Ok(m) if !m.is_file() => {
-            return Err(Error::Usage(format!(
-                "changelog `{}` is {}, not a regular file; name a markdown file (--changelog or changelog.path)",
-                path.display(),
-                crate::fsx::kind(&file).describe()
-            )));
+            return Err(PublishError::ChangelogNotAFile {
+                path,
+                kind: crate::fsx::kind(&file).describe(),
+            }
+            .into());
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         _ => crate::fsx::read_to_string(&file).map_err(|e| Error::io("read", &path, e))?,
@@ -1581,9 +1598,7 @@ pub(crate) fn update_dist_tags(
         "next"
     });
     if tag.is_empty() || parse_version(tag).is_ok() || tag.contains(['/', ' ']) {
-        return Err(Error::Usage(format!(
-            "invalid dist-tag `{tag}`: a tag is a name such as latest, next or beta, not a version"
-        )));
+        return Err(PublishError::InvalidDistTag { tag: tag.into() }.into());
     }
     let vs = version.to_string();
     let mut set = Vec::new();
@@ -1658,10 +1673,10 @@ fn already_published(
             detail =
                 "package metadata (description, license, repository or globals) changed".into();
         }
-        return Err(Error::VersionConflict {
+        return Err(Error::from(CoreError::VersionConflict {
             version: vs,
             detail,
-        });
+        }));
     }
     // Identical content. Make sure the changelog has its section (a publish interrupted
     // after the index was written may have missed it).
@@ -1687,7 +1702,7 @@ fn already_published(
             by_sha: &by_sha,
             reg: Some(reg),
         };
-        changelog::with_details(&mut rc, &diff_file, &|c| texts.of_change(c))?;
+        changelog::with_details(&mut rc, &diff_file, &|c| Ok(texts.of_change(c)?))?;
     }
     let section = changelog::render_release(&rc);
     let mut files = Vec::new();

@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::date::Timestamp;
-use crate::error::Error;
+use crate::error::{CoreError, Error};
 use crate::hash::sha256_hex;
 use crate::manifest::{self, ChangeStatus, Index, IndexVersion, ManifestDoc};
 use crate::registry::{self, Registry};
@@ -329,6 +329,12 @@ pub enum SyncError {
     Other(#[from] Error),
 }
 
+impl From<CoreError> for SyncError {
+    fn from(e: CoreError) -> Self {
+        SyncError::Other(e.into())
+    }
+}
+
 impl From<Refusal> for SyncError {
     fn from(r: Refusal) -> Self {
         SyncError::Refused(Box::new(r))
@@ -343,9 +349,11 @@ impl SyncError {
         match self {
             SyncError::Refused(r) => r.check(),
             SyncError::Other(e) => match e {
-                Error::CorruptRegistry { .. } => Check::Format,
-                Error::UnknownVersion { .. } | Error::InvalidVersion { .. } => Check::Version,
-                Error::Usage(_) => Check::Usage,
+                Error::Core(CoreError::CorruptRegistry { .. }) => Check::Format,
+                Error::Core(
+                    CoreError::UnknownVersion { .. } | CoreError::InvalidVersion { .. },
+                ) => Check::Version,
+                Error::Usage(_) | Error::Core(CoreError::Usage(_)) => Check::Usage,
                 _ => Check::Store,
             },
         }
@@ -1082,18 +1090,22 @@ pub fn select<'a>(index: &'a Index, spec: Option<&str>) -> crate::Result<&'a Ind
     if let Some(v) = index.get(spec.strip_prefix('v').unwrap_or(spec)) {
         return Ok(v);
     }
-    let req = semver::VersionReq::parse(spec).map_err(|_| Error::UnknownVersion {
-        name: spec.into(),
-        known: index.known_versions(),
+    let req = semver::VersionReq::parse(spec).map_err(|_| {
+        Error::from(CoreError::UnknownVersion {
+            name: spec.into(),
+            known: index.known_versions(),
+        })
     })?;
     index
         .versions
         .iter()
         .filter(|v| req.matches(&v.version))
         .max_by_key(|v| &v.version)
-        .ok_or_else(|| Error::UnknownVersion {
-            name: spec.into(),
-            known: index.known_versions(),
+        .ok_or_else(|| {
+            Error::from(CoreError::UnknownVersion {
+                name: spec.into(),
+                known: index.known_versions(),
+            })
         })
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::manifest::{self, Index, Manifest};
 use crate::registry::{self, Registry};
 
@@ -137,6 +137,7 @@ pub fn verify(reg: &Registry, repair: bool, expected_name: Option<&str>) -> Resu
         all_manifests = check_index(reg, index, &mut report, &mut referenced);
         check_derived(reg, index, &mut report);
         check_precompressed(reg, index, repair, &mut report)?;
+        check_blob_siblings(reg, &referenced, repair, &mut report)?;
     }
     // Garbage: staging directories, unlisted version dirs, tarballs and blobs. Only judged
     // when the index is readable (otherwise nothing is provably unreferenced).
@@ -385,6 +386,65 @@ fn check_precompressed(
     Ok(())
 }
 
+/// Each referenced blob's `.gz` sibling ([`registry::precompressed`]) decompresses to exactly
+/// the blob (streamed: hashed as it is inflated, never longer than the blob); with `repair`,
+/// one that does not is rewritten from the blob (which the blob check verified). A blob
+/// without a sibling is fine (tiny documents and assets have none).
+fn check_blob_siblings(
+    reg: &Registry,
+    referenced: &BTreeSet<String>,
+    repair: bool,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    // Each sibling that is wrong: its path, and why (`None`: not a regular file).
+    let found: Vec<(String, Option<String>)> = referenced
+        .par_iter()
+        .filter(|rel| rel.starts_with("blobs/") && registry::precompressed(rel))
+        .filter_map(|rel| {
+            let gz_rel = format!("{rel}{}", registry::GZ_SUFFIX);
+            let meta = reg.path(&gz_rel).symlink_metadata().ok()?;
+            if !meta.is_file() {
+                return Some((gz_rel, None));
+            }
+            let sha = blob_sha(rel);
+            let size = crate::fsx::open_regular(&reg.path(rel)).ok()?.1;
+            let decoded = crate::fsx::open_regular(&reg.path(&gz_rel)).and_then(|(f, _)| {
+                let inflate = flate2::read::GzDecoder::new(f);
+                crate::hash::sha256_reader(std::io::Read::take(inflate, size.saturating_add(1)))
+            });
+            let why = match decoded {
+                Ok((actual, len)) if actual == sha && len == size => return None,
+                Ok(_) => format!("does not decompress to {rel} (a stale or altered copy)"),
+                Err(e) => format!("is not a gzip copy of {rel}: {e}"),
+            };
+            Some((gz_rel, Some(why)))
+        })
+        .collect();
+    for (gz_rel, why) in found {
+        let Some(why) = why else {
+            report.problems.push(problem(&gz_rel, ProblemKind::Foreign, "is not a regular file where kbrel writes a precompressed copy; it is neither followed nor removed (remove it by hand)"));
+            continue;
+        };
+        let rel = &gz_rel[..gz_rel.len() - registry::GZ_SUFFIX.len()];
+        report.problems.push(problem(
+            &gz_rel,
+            ProblemKind::Corrupt,
+            format!("{why}; `kbrel verify --repair` rewrites it from {rel}"),
+        ));
+        if repair {
+            let blob = reg.read_blob(&blob_sha(rel))?;
+            registry::write_atomic(&reg.path(&gz_rel), &registry::gzip_static(&blob))?;
+            report.repaired.push(gz_rel);
+        }
+    }
+    Ok(())
+}
+
+/// The sha256 a blob path (`blobs/sha256/<aa>/<rest>`) names.
+fn blob_sha(rel: &str) -> String {
+    rel.trim_start_matches("blobs/sha256/").replace('/', "")
+}
+
 /// A reader that hashes what passes through it as the index records a tarball: sha256,
 /// npm's `sha512-<base64>` integrity, sha1, size.
 struct Tee<R> {
@@ -612,7 +672,7 @@ fn check_diff(
 ) {
     let stored = match reg
         .read_verified(&v.diff)
-        .and_then(|b| manifest::parse_diff(&b, &reg.path(&v.diff.path)))
+        .and_then(|b| Ok(manifest::parse_diff(&b, &reg.path(&v.diff.path))?))
     {
         Ok(d) => d,
         Err(e) => {
@@ -635,9 +695,9 @@ fn check_diff(
         },
         None => &[],
     };
-    let text = |d: &manifest::ManifestDoc| -> Result<String> {
+    let text = |d: &manifest::ManifestDoc| -> Result<String, CoreError> {
         String::from_utf8(reg.read_blob_sized(&d.sha256, d.size)?)
-            .map_err(|_| Error::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
+            .map_err(|_| CoreError::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
     };
     // A diff.json written before the current pairing rules is checked against the rules it
     // was written with.
@@ -716,6 +776,14 @@ fn unreferenced(
             }
             for (b, k) in folder(&dir, report)? {
                 let rel = format!("{dir}/{b}");
+                // A referenced blob's `.gz` sibling is checked by `check_blob_siblings`; one
+                // whose blob is gone (or was never referenced) is a leftover like it.
+                if rel
+                    .strip_suffix(registry::GZ_SUFFIX)
+                    .is_some_and(|blob| referenced.contains(blob))
+                {
+                    continue;
+                }
                 if !referenced.contains(&rel) {
                     out.push((rel, k));
                 } else if k != Kind::File {

@@ -9,7 +9,10 @@ use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 
 use crate::changelog::CommitInfo;
 use crate::content::SourceFile;
-use crate::error::{Error, MissingRoot, Result};
+// Reading content from git says what kbrel-core says about content: its error.
+use crate::error::{CoreError as Error, MissingRoot};
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 use crate::findings::{Code, Finding};
 
 /// An open repository.
@@ -1738,6 +1741,7 @@ fn tree_assets(
                     size: len,
                     source,
                     declared: classifier.in_asset_dir(path),
+                    stamp: None,
                 }))
             },
         )

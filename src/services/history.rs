@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::changelog::{self, ChangelogContext, ReleaseContext, ReleaseInfo};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 use crate::manifest::{self, Index, ManifestDoc, SCHEMA_VERSION};
 use crate::registry::Registry;
 
@@ -161,15 +161,18 @@ pub struct Ack {
 
 impl Acks {
     pub fn parse(bytes: &[u8], path: &std::path::Path) -> Result<Acks> {
-        let acks: Acks = serde_json::from_slice(bytes).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            message: format!("invalid acks file: {e}"),
+        let acks: Acks = serde_json::from_slice(bytes).map_err(|e| {
+            Error::from(ConfigError::file_problem(
+                path,
+                format!("invalid acks file: {e}"),
+            ))
         })?;
         if acks.schema_version != SCHEMA_VERSION {
-            return Err(Error::Config {
-                path: path.to_path_buf(),
-                message: format!("unsupported schema_version {}", acks.schema_version),
-            });
+            return Err(ConfigError::file_problem(
+                path,
+                format!("unsupported schema_version {}", acks.schema_version),
+            )
+            .into());
         }
         Ok(acks)
     }

@@ -2,7 +2,9 @@
 //! one another without cycles (the layering test checks it).
 
 pub mod compat;
+pub mod error;
 pub mod git;
+pub mod hashcache;
 pub mod history;
 pub mod package;
 pub mod registry;

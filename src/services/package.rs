@@ -13,7 +13,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::content::Document;
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::hash::hex;
 
 /// `npm pack`'s fixed mtime: 1985-10-26T08:15:00Z.
@@ -243,14 +243,14 @@ impl<'a> BundleBody<'a> {
         let mut by_key: BTreeMap<&'a str, &'a Document> = BTreeMap::new();
         for d in docs {
             if let Some(other) = by_key.insert(&d.key, d) {
-                return Err(Error::Content {
+                return Err(Error::from(CoreError::Content {
                     path: d.full_path().into(),
                     message: format!(
                         "bundle key `{}` is also used by `{}`",
                         d.key,
                         other.full_path()
                     ),
-                });
+                }));
             }
         }
         let mut aliases: Vec<(String, String)> = Vec::new();
@@ -266,12 +266,12 @@ impl<'a> BundleBody<'a> {
                     (i > 0 && aliases[i - 1].0 == *alias).then(|| aliases[i - 1].1.clone())
                 });
             if let Some(other) = taken {
-                return Err(Error::Content {
+                return Err(Error::from(CoreError::Content {
                     path: by_key[key.as_str()].full_path().into(),
                     message: format!(
                         "bundle key `{alias}` of this document is also a key of the document under `{other}`"
                     ),
-                });
+                }));
             }
         }
         let documents: Vec<&Document> = by_key.into_values().collect();
@@ -746,13 +746,13 @@ fn lazy_entries(
         let name = &d.sha256[..LAZY_NAME_HEX.min(d.sha256.len())];
         let first = *modules.entry(name).or_insert(i);
         if obj.documents[first].sha256 != d.sha256 {
-            return Err(Error::Content {
+            return Err(Error::from(CoreError::Content {
                 path: d.full_path().into(),
                 message: format!(
                     "its sha256 starts like the one of `{}`: the lazy module names collide",
                     obj.documents[first].full_path()
                 ),
-            });
+            }));
         }
         names.push(name);
     }
@@ -1377,7 +1377,7 @@ fn emit_assets(
                         Ok(0) => break,
                         Ok(k) => n += k,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(Error::io("read", a.source.describe(), e)),
+                        Err(e) => return Err(CoreError::io("read", a.source.describe(), e)),
                     }
                 }
                 if n == 0 {
@@ -1398,13 +1398,13 @@ fn emit_assets(
             Ok(reader.finish())
         })?;
         if sha != a.sha256 || len != a.size {
-            return Err(Error::Content {
+            return Err(Error::from(CoreError::Content {
                 path: a.source.describe(),
                 message: format!(
                     "the file changed while it was published (it held {} bytes hashing to {}, now {len} bytes hashing to {sha}); publish again",
                     a.size, a.sha256
                 ),
-            });
+            }));
         }
         let pad = ((512 - a.size % 512) % 512) as usize;
         if pad > 0 {

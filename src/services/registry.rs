@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::hash::sha256_hex;
 use crate::manifest::{self, FileRef, Index, IndexVersion, Manifest};
 
@@ -111,21 +111,36 @@ pub const GZ_SUFFIX: &str = ".gz";
 
 /// Whether the registry file `rel` gets a precompressed `<rel>.gz` sibling when
 /// `[registry] precompress` is on, for static hosts that serve it as is (nginx `gzip_static`,
-/// a bucket object with `Content-Encoding: gzip`): the JSON a consumer reads — `index.json`
-/// and each version's `manifest.json`, `diff.json` and `package.json`. Not the tarballs (gzip
-/// already), not `index.json.sig` (a few hundred bytes) and not the packument (npm's
-/// clients read it from `kbrel serve` or compress on the fly). Blobs (documents) are served
-/// compressed on the fly (`gzip on`); precompressing them is not done yet. The one rule: the
-/// writer, `verify` and the bucket uploads ask this function.
+/// a bucket object with `Content-Encoding: gzip`): what a consumer reads — `index.json`, each
+/// version's `manifest.json`, `diff.json` and `package.json`, and the blobs
+/// (`blobs/sha256/<aa>/<rest>`). Not the tarballs (gzip already), not `index.json.sig` (a few
+/// hundred bytes) and not the packument (npm's clients read it from `kbrel serve` or compress
+/// on the fly). A blob's sibling is written only for a document (markdown; an asset is most
+/// often a compressed format already, and is served as it is) and only when gzip makes it
+/// smaller ([`blob_sibling`]): a tiny document has none, and a static host sends the plain
+/// file (nginx `gzip_static` falls back to it). The one rule: the writers, `verify`, the
+/// bucket uploads and mirrors, and `kbrel serve` ask this function; a reader never needs a
+/// sibling to exist.
 pub fn precompressed(rel: &str) -> bool {
     if rel == INDEX_FILE {
         return true;
+    }
+    if let Some(rest) = rel.strip_prefix("blobs/sha256/") {
+        return matches!(rest.split_once('/'), Some((aa, b))
+            if aa.len() == 2 && b.len() == 62 && manifest::is_sha256_hex(&format!("{aa}{b}")));
     }
     let mut parts = rel.split('/');
     matches!(
         (parts.next(), parts.next(), parts.next(), parts.next()),
         (Some("v"), Some(v), Some("manifest.json" | "diff.json" | "package.json"), None) if !v.is_empty()
     )
+}
+
+/// The `.gz` sibling of a document's blob (bytes `text`), when [`precompressed`] gives it one:
+/// [`gzip_static`] of it, kept only when smaller than the document.
+pub fn blob_sibling(text: &[u8]) -> Option<Vec<u8>> {
+    let gz = gzip_static(text);
+    (gz.len() < text.len()).then_some(gz)
 }
 
 /// The bytes of a `.gz` sibling: gzip at the best level with a fixed header (mtime 0, no file
@@ -239,7 +254,10 @@ impl Registry {
 
     pub fn read_manifest(&self, v: &IndexVersion) -> Result<Manifest> {
         let bytes = self.read_verified(&v.manifest)?;
-        manifest::parse_manifest(&bytes, &self.path(&v.manifest.path))
+        Ok(manifest::parse_manifest(
+            &bytes,
+            &self.path(&v.manifest.path),
+        )?)
     }
 
     /// A document's bytes, verified against its name.
@@ -404,12 +422,17 @@ impl Registry {
     }
 
     /// Remove blobs written by a publish that then failed (best effort, under the lock).
+    /// A blob's `.gz` sibling goes first, so a removal cut short leaves no sibling without
+    /// its blob.
     pub fn remove_blobs(&self, _lock: &LockGuard, shas: &[&str]) {
         for sha in shas {
-            if crate::fsx::check_within(&self.dir, Path::new(&blob_path(sha)))
-                .is_ok_and(|k| k == crate::fsx::Kind::File)
-            {
-                let _ = self.remove(&blob_path(sha));
+            let rel = blob_path(sha);
+            for rel in [format!("{rel}{GZ_SUFFIX}"), rel] {
+                if crate::fsx::check_within(&self.dir, Path::new(&rel))
+                    .is_ok_and(|k| k == crate::fsx::Kind::File)
+                {
+                    let _ = self.remove(&rel);
+                }
             }
         }
     }
@@ -423,12 +446,15 @@ impl Registry {
     /// sync before the index can reference them. A blob torn by a crash fails its hash check on
     /// every read and is rewritten by the next publish that needs it. Content-addressed, so
     /// blobs written by a publish that fails later are harmless (`kbrel verify --repair` removes
-    /// unreferenced ones).
+    /// unreferenced ones). With `precompress`, a document's blob gets its `.gz` sibling
+    /// ([`blob_sibling`]), written the same way right after the blob (in the same staged
+    /// folder, or to a temporary name renamed after the blob's).
     pub fn write_blobs(
         &self,
         _lock: &LockGuard,
         staging: &Staging,
         blobs: &[(&str, BlobData<'_>)],
+        precompress: bool,
     ) -> Result<()> {
         let staged = staging.dir.join("blobs");
         // Fan-out folders that do not exist yet are built whole in the staging directory.
@@ -444,19 +470,40 @@ impl Registry {
         let pid = std::process::id();
         io_pool().install(|| {
             blobs.par_iter().try_for_each(|(sha, bytes)| -> Result<()> {
+                let sibling = match bytes {
+                    BlobData::Bytes(text) if precompress => blob_sibling(text),
+                    _ => None,
+                };
+                let gz_name = format!("{}{GZ_SUFFIX}", &sha[2..]);
                 if fresh.contains(&sha[..2]) {
-                    let path = staged.join(&sha[..2]).join(&sha[2..]);
+                    let dir = staged.join(&sha[..2]);
                     // The staging directory is removed whole if anything fails.
-                    return bytes.write_to(&path, sha);
+                    bytes.write_to(&dir.join(&sha[2..]), sha)?;
+                    return sibling.map_or(Ok(()), |gz| {
+                        let p = dir.join(&gz_name);
+                        fs::write(&p, gz).map_err(|e| Error::io("write", &p, e))
+                    });
                 }
                 let dest = self.path(&blob_path(sha));
                 let tmp = dest.with_file_name(format!(".{}.tmp-{pid}", &sha[2..]));
+                let gz_dest = dest.with_file_name(&gz_name);
+                let gz_tmp = dest.with_file_name(format!(".{gz_name}.tmp-{pid}"));
                 // A failed write (e.g. a full filesystem) leaves no partial temporary file.
-                let written = bytes.write_to(&tmp, sha).and_then(|_| {
-                    fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e))
-                });
+                let written = bytes
+                    .write_to(&tmp, sha)
+                    .and_then(|_| {
+                        fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into", &dest, e))
+                    })
+                    .and_then(|_| {
+                        sibling.map_or(Ok(()), |gz| {
+                            fs::write(&gz_tmp, gz).map_err(|e| Error::io("write", &gz_tmp, e))?;
+                            fs::rename(&gz_tmp, &gz_dest)
+                                .map_err(|e| Error::io("rename into", &gz_dest, e))
+                        })
+                    });
                 if written.is_err() {
                     let _ = fs::remove_file(&tmp);
+                    let _ = fs::remove_file(&gz_tmp);
                 }
                 written
             })
@@ -473,8 +520,8 @@ impl Registry {
         Ok(())
     }
 
-    /// Names (sha256) of the files in the blob store, from one listing per fan-out folder;
-    /// nothing is read or verified. A folder that cannot be listed contributes nothing.
+    /// Names (sha256) of the files in the blob store (not their `.gz` siblings), from one
+    /// listing per fan-out folder; nothing is read or verified. A folder that cannot be listed contributes nothing.
     pub fn stored_blobs(&self) -> std::collections::HashSet<String> {
         let mut out = std::collections::HashSet::new();
         let Ok(fanout) = fs::read_dir(self.path("blobs/sha256")) else {
@@ -486,7 +533,10 @@ impl Registry {
                 continue;
             };
             for e in entries.flatten() {
-                out.insert(format!("{aa}{}", e.file_name().to_string_lossy()));
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !name.ends_with(GZ_SUFFIX) {
+                    out.insert(format!("{aa}{name}"));
+                }
             }
         }
         out
@@ -774,12 +824,12 @@ impl BlobData<'_> {
                     Ok(reader.finish())
                 })?;
                 if actual != sha256 || len != *size {
-                    return Err(Error::Content {
+                    return Err(Error::from(CoreError::Content {
                         path,
                         message: format!(
                             "the file changed while it was published (it held {size} bytes hashing to {sha256}, now {len} bytes hashing to {actual}); publish again"
                         ),
-                    });
+                    }));
                 }
                 Ok(())
             }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::content::{KnowledgeBase, manifest_docs};
 use crate::diff::TextSource;
-use crate::error::{Error, Result};
+use crate::error::{CoreError, Error, Result};
 use crate::manifest::{DiffFile, DocChange, Index, Manifest, ManifestDoc};
 use crate::registry::{self, Registry};
 
@@ -56,11 +56,13 @@ pub fn resolve_version<'a>(
     index: Option<&'a Index>,
     name: &str,
 ) -> Result<&'a crate::manifest::IndexVersion> {
-    let unknown = || Error::UnknownVersion {
-        name: name.to_string(),
-        known: index
-            .map(Index::known_versions)
-            .unwrap_or_else(|| "none: nothing is published in this registry yet".into()),
+    let unknown = || {
+        Error::from(CoreError::UnknownVersion {
+            name: name.to_string(),
+            known: index
+                .map(Index::known_versions)
+                .unwrap_or_else(|| "none: nothing is published in this registry yet".into()),
+        })
     };
     let index = index.ok_or_else(unknown)?;
     if let Some(v) = index.dist_tags.get(name) {
@@ -120,21 +122,21 @@ impl Snapshot {
 }
 
 impl TextSource for Snapshot {
-    fn text(&self, doc: &ManifestDoc) -> Result<Cow<'_, str>> {
+    fn text(&self, doc: &ManifestDoc) -> Result<Cow<'_, str>, CoreError> {
         match &self.source {
             Source::Working(texts) => Ok(Cow::Borrowed(
                 texts.get(&doc.sha256).map(String::as_str).unwrap_or(""),
             )),
             Source::Registry(reg) => {
                 let bytes = reg.read_blob(&doc.sha256).map_err(|e| match e {
-                    Error::CorruptRegistry { path, message } => Error::CorruptRegistry {
+                    Error::Core(CoreError::CorruptRegistry { path, message }) => Error::corrupt(
                         path,
-                        message: format!(
+                        format!(
                             "{message} (document {}/{} of version {})",
                             doc.lang, doc.path, self.label
                         ),
-                    },
-                    Error::Io { source, .. } => Error::corrupt(
+                    ),
+                    Error::Core(CoreError::Io { source, .. }) => Error::corrupt(
                         reg.path(&registry::blob_path(&doc.sha256)),
                         format!(
                             "blob of {}/{} in version {} is unreadable: {source}",
@@ -144,7 +146,7 @@ impl TextSource for Snapshot {
                     other => other,
                 })?;
                 String::from_utf8(bytes).map(Cow::Owned).map_err(|_| {
-                    Error::corrupt(
+                    CoreError::corrupt(
                         reg.path(&registry::blob_path(&doc.sha256)),
                         format!("blob of {}/{} is not UTF-8", doc.lang, doc.path),
                     )
@@ -266,7 +268,10 @@ pub fn stored_diff(
         return Ok(None);
     }
     let bytes = reg.read_verified(&b.diff)?;
-    crate::manifest::parse_diff(&bytes, &reg.path(&b.diff.path)).map(Some)
+    Ok(Some(crate::manifest::parse_diff(
+        &bytes,
+        &reg.path(&b.diff.path),
+    )?))
 }
 
 /// Two published releases compared from the stored `diff.json`s of the releases between

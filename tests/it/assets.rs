@@ -438,6 +438,77 @@ fn format_3_ships_no_assets() {
     assert!(!entries.iter().any(|(p, _, _)| p.ends_with(".png")));
 }
 
+/// A publish keeps the sha256 of every asset file with its stat (size, times, inode, device) in
+/// `.kbrel-cache/asset-hashes` beside `kbrel.toml` (git-ignored by its own `.gitignore`), and
+/// the next publish takes the hash of a file whose stat is unchanged instead of reading it.
+/// The cache is a hint the tarball's writer checks: a cache that vouches for itself (its sum
+/// line recomputed) but records other bytes for `images/arch.png` under the file's own stat is
+/// believed by the load and then caught when the image is packed — the publish fails naming
+/// the file, the registry is exactly as it was, the cache is gone — and the next publish reads
+/// every file again and releases the true bytes. A cut or edited cache is ignored whole.
+#[test]
+fn publish_reuses_recorded_asset_hashes_and_a_stale_one_never_ships() {
+    let kb = kb_with_images();
+    kb.publish(&["1.0.0"]).success();
+    let cache = kb.path(".kbrel-cache/asset-hashes");
+    let text = fs::read_to_string(&cache).expect("the cache is written");
+    assert_eq!(
+        fs::read_to_string(kb.path(".kbrel-cache/.gitignore")).unwrap(),
+        "*\n"
+    );
+    let arch = sha256_hex(&png(40, 30, 1));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "kbrel asset hashes 1");
+    assert_eq!(lines.len(), 1 + 4 + 1, "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&arch) && l.ends_with(" images/arch.png")),
+        "{text}"
+    );
+    let body_end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    let with_sum = |body: &str| format!("{body}sha256 {}\n", sha256_hex(body.as_bytes()));
+    assert_eq!(with_sum(&text[..body_end]), text);
+
+    // A lie about the image: other bytes recorded under the file's own stat.
+    let lie = sha256_hex(&png(40, 30, 9));
+    let lying = |text: &str| {
+        let end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+        text[..end].replace(&arch, &lie)
+    };
+    let arch_in = |version: &str| {
+        let m = manifest(&kb, version);
+        let listed = m["assets"].as_array().unwrap().iter();
+        let arch = listed.clone().find(|a| a["path"] == "images/arch.png");
+        assert!(!m.to_string().contains(&lie));
+        arch.unwrap()["sha256"].as_str().unwrap().to_string()
+    };
+
+    // Without its sum line the cache is not believed: the files are read, the truth released.
+    kb.append("en/intro.md", "\nMore.\n");
+    fs::write(&cache, lying(&text)).unwrap();
+    kb.publish(&["1.1.0"]).success();
+    assert_eq!(arch_in("1.1.0"), arch);
+
+    // With its sum the lie is believed by the load, and caught by the tarball's writer.
+    let text = fs::read_to_string(&cache).unwrap();
+    kb.append("en/intro.md", "\nMore again.\n");
+    fs::write(&cache, with_sum(&lying(&text))).unwrap();
+    let before = snapshot(&kb.registry());
+    kb.publish(&["1.2.0"])
+        .code(2)
+        .stderr_has(&["arch.png", "changed while it was published"]);
+    assert_same_tree(&before, &snapshot(&kb.registry()), "a refused publish");
+    assert!(
+        !cache.exists(),
+        "a failed publish forgets the recorded hashes"
+    );
+
+    kb.publish(&["1.2.0"]).success();
+    assert_eq!(arch_in("1.2.0"), arch);
+    assert!(fs::read_to_string(&cache).unwrap().contains(&arch));
+}
+
 /// Both consumers (`kbrel sync` and the JavaScript client, `clients/js`) fetch the assets
 /// (content-addressed, verified): each at its content-root path in the tree and reachable from
 /// the cache as documents link to it (`<cache>/images/…` beside `<cache>/en/…`); the image
@@ -692,17 +763,29 @@ fn assets_are_read_from_git_trees_like_the_working_tree() {
     );
 }
 
-/// `kbrel verify` streams tarballs and blobs: a release holding a 96 MiB asset (a sparse
-/// file: cheap to make) verifies under a data limit of 160 MiB (`RLIMIT_DATA` counts the heap
-/// and anonymous mappings; the binary's heap grows in 64 MiB steps), which holding the tarball
-/// and its asset entry in memory (192 MiB) would exceed; a changed byte inside the asset's
-/// blob is still found.
+/// A large asset streams everywhere, never held whole. One release holding a 128 MiB asset (a
+/// sparse file: cheap to make), then:
+/// - `kbrel verify` passes under a data limit of 160 MiB (`RLIMIT_DATA` counts the heap and
+///   anonymous mappings; the binary's heap grows in 64 MiB steps), which holding the tarball
+///   and its asset entry in memory (256 MiB) would exceed;
+/// - `kbrel serve` serves it above the old 64 MiB limit, at `/v/<version>/<path>` and as its
+///   blob, streamed with its Content-Length and ETag (HEAD: the headers alone);
+/// - the JavaScript client syncs it into a folder store under `node --test`
+///   (`clients/js/test-large`): streamed into a staged file while hashed, peak memory growing
+///   by under half the asset, refused early by `maxAssetSize`, a larger Content-Length or an
+///   endless body;
+/// - a changed byte inside the asset's blob is found by `verify`, and the server, which hashes
+///   what it streams, cuts the response short rather than complete it with the wrong bytes.
 #[test]
-fn verify_streams_tarballs_under_a_memory_limit() {
+fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
     use std::os::unix::process::CommandExt;
+    const SIZE: u64 = 128 << 20;
     let kb = kb_with_images();
+    let cfg = fs::read_to_string(kb.config()).unwrap();
+    let cfg = cfg.replace("[registry]", "max_asset_size = 1073741824\n\n[registry]");
+    fs::write(kb.config(), cfg).unwrap();
     let big = kb.content().join("downloads/big.bin");
-    fs::File::create(&big).unwrap().set_len(96 << 20).unwrap();
+    fs::File::create(&big).unwrap().set_len(SIZE).unwrap();
     kb.publish(&["1.0.0"]).success();
     let verify = |limit: u64| {
         let mut cmd = kb.cmd();
@@ -756,12 +839,74 @@ fn verify_streams_tarballs_under_a_memory_limit() {
         .as_str()
         .unwrap()
         .to_string();
+
+    // The viewer and the blob route stream it, with its length and ETag.
+    let server = serve::Serve::start(&kb.registry(), &[]);
+    let get = |method: &str, target: &str| {
+        serve::request_within(
+            server.addr,
+            method,
+            target,
+            &[],
+            std::time::Duration::from_secs(120),
+        )
+    };
+    let etag = format!("\"{sha}\"");
+    for target in [
+        "/v/1.0.0/downloads/big.bin".to_string(),
+        format!("/{}", blob_rel(&sha)),
+    ] {
+        let target = target.as_str();
+        let head = get("HEAD", target);
+        assert_eq!(head.status, 200, "{target}: {head:?}");
+        assert_eq!(
+            head.header("content-length"),
+            Some(SIZE.to_string().as_str())
+        );
+        assert_eq!(head.header("etag"), Some(etag.as_str()));
+        assert_eq!(
+            head.header("content-type"),
+            Some("application/octet-stream")
+        );
+        assert!(head.body.is_empty());
+        let r = get("GET", target);
+        assert_eq!(r.status, 200, "{target}");
+        assert_eq!(r.header("content-length"), Some(SIZE.to_string().as_str()));
+        assert_eq!(r.header("content-encoding"), None);
+        assert_eq!(r.body.len() as u64, SIZE, "{target}");
+        assert_eq!(sha256_hex(&r.body), sha, "{target}");
+    }
+
+    // The JavaScript client, under node --test, against this server.
+    if let Some(node) = tools::require_node() {
+        let out = run(std::process::Command::new(&node)
+            .args(["--test", "--test-reporter=spec"])
+            .arg("test-large/")
+            .current_dir(manifest_dir().join("clients/js"))
+            .env("KBREL_LARGE_URL", server.url())
+            .env("KBREL_LARGE_PATH", "downloads/big.bin")
+            .env("KBREL_LARGE_SHA", &sha)
+            .env("KBREL_LARGE_SIZE", SIZE.to_string())
+            .env("CI", "true"));
+        assert_eq!(out.code, 0, "node --test test-large/ failed\n{out:?}");
+        assert!(out.stdout.contains("ℹ pass 3"), "{out:?}");
+    }
+
     let blob = kb.reg(&blob_rel(&sha));
     let f = fs::OpenOptions::new().write(true).open(&blob).unwrap();
     std::os::unix::fs::FileExt::write_at(&f, b"x", 50 << 20).unwrap();
     let r = verify(LIMIT);
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains(&sha[2..]), "{r:?}");
+    // Served as it is streamed, the changed blob is cut short: never a complete wrong body.
+    let r = get("GET", "/v/1.0.0/downloads/big.bin");
+    assert_eq!(r.header("content-length"), Some(SIZE.to_string().as_str()));
+    assert!((r.body.len() as u64) < SIZE, "{} bytes", r.body.len());
+    assert!(
+        server.log().contains("does not match its sha256"),
+        "{}",
+        server.log()
+    );
 }
 
 /// A changed image between two git revisions, or between a revision and the work tree, shows

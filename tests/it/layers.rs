@@ -394,11 +394,14 @@ fn imports_only_point_down_and_the_table_is_true() {
 
     // Every `crate::`/`super::` path of the libraries (and `kbrel_core::` path of the crates
     // above it) against the floors.
-    let floor_of_module: BTreeMap<&str, usize> = rows
+    // Keyed by crate: kbrel's `error` (services) is not kbrel-core's (ground).
+    let floor_of_module: BTreeMap<(&str, &str), usize> = rows
         .iter()
         .flat_map(|f| {
             let i = floor_index(&f.name).unwrap();
-            f.modules.iter().map(move |m| (m.as_str(), i))
+            f.modules
+                .iter()
+                .map(move |m| ((f.krate.as_str(), m.as_str()), i))
         })
         .collect();
     let mut files = Vec::new();
@@ -421,20 +424,34 @@ fn imports_only_point_down_and_the_table_is_true() {
         let module = parts[0].trim_end_matches(".rs").to_string();
         let at_module_root = parts.len() == 1 || (parts.len() == 2 && parts[1] == "mod.rs");
         let code = without_test_modules(&code_only(&std::fs::read_to_string(path).unwrap()));
-        let mut named = paths_after(&code, "crate::");
-        named.extend(paths_after(&code, "kbrel_core::"));
+        // Each path with the crate it names: `crate::` this one (whose root re-exports
+        // kbrel-core's modules beside its own), `kbrel_core::` kbrel-core.
+        let own = row.krate.as_str();
+        let mut named: Vec<(usize, Vec<String>, &str)> = paths_after(&code, "crate::")
+            .into_iter()
+            .map(|(l, p)| (l, p, own))
+            .collect();
+        named.extend(
+            paths_after(&code, "kbrel_core::")
+                .into_iter()
+                .map(|(l, p)| (l, p, "kbrel-core")),
+        );
         if at_module_root {
             // `super::x` from a module's root file names a sibling on the same floor.
             named.extend(
                 paths_after(&code, "super::")
                     .into_iter()
-                    .filter(|(_, p)| row.modules.contains(&p[0])),
+                    .filter(|(_, p)| row.modules.contains(&p[0]))
+                    .map(|(l, p)| (l, p, own)),
             );
         }
-        for (line, p) in named {
+        for (line, p, krate) in named {
+            let floor = floor_of_module
+                .get(&(krate, p[0].as_str()))
+                .or_else(|| floor_of_module.get(&("kbrel-core", p[0].as_str())));
             let target = if let Some(f) = floor_index(&p[0]) {
                 (f, p.get(1).cloned().unwrap_or_default())
-            } else if let Some(&f) = floor_of_module.get(p[0].as_str()) {
+            } else if let Some(&f) = floor {
                 (f, p[0].clone())
             } else {
                 // An item of the crate root (`FastMap`, `Error`): the ground floor's.

@@ -917,6 +917,74 @@ fn push_one_version_at_a_time_merges_into_the_bucket_index() {
     );
 }
 
+/// A signed bucket: `push <version>` re-signs the merged index with `--sign-key` (the signing
+/// code publish uses, so the bucket gets the signature the local registry has, byte for byte),
+/// and is refused without a key or with one the bucket's consumers do not trust, nothing
+/// changed. A consumer pinning the key syncs through the bucket.
+#[test]
+fn push_one_version_into_a_signed_bucket_with_its_key() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    let trusted = kb.key("k1");
+    kb.key("k2");
+    let k1 = kb.root().join("k1").display().to_string();
+    let k2 = kb.root().join("k2").display().to_string();
+    kb.publish(&["1.0.0", "--sign-key", &k1]).success();
+    kb.apply_release_2_changes();
+    kb.publish(&["1.1.0", "--sign-key", &k1]).success();
+    let tmp = tempfile::tempdir().unwrap();
+    let push = |args: &[&str]| {
+        let mut cmd = kb.cmd();
+        s3_env(&mut cmd, m.port, &tmp.path().join("m"));
+        run(cmd.args(["push"]).args(args).args(["--to", URL]))
+    };
+    // An unsigned bucket: signing starts with the first push that has a key.
+    push(&["1.0.0", "--sign-key", &k1]).success();
+    let sig = m
+        .get("team/kb/index.json.sig")
+        .expect("index.json.sig uploaded");
+    kbrel::sign::verify_index(
+        &m.get("team/kb/index.json").unwrap(),
+        &sig,
+        std::slice::from_ref(&trusted),
+    )
+    .unwrap();
+
+    let before = m.list("team/kb");
+    let index_before = m.get("team/kb/index.json").unwrap();
+    push(&["1.1.0"]).code(2).stderr_has(&[
+        "index.json.sig",
+        "the index there is signed",
+        "pass --sign-key",
+    ]);
+    push(&["1.1.0", "--sign-key", &k2]).code(2).stderr_has(&[
+        "the index there is signed by",
+        &trusted,
+        "would refuse",
+    ]);
+    assert_eq!(m.list("team/kb"), before, "nothing uploaded");
+    assert_eq!(m.get("team/kb/index.json").unwrap(), index_before);
+    push(&["all", "--sign-key", &k1])
+        .code(2)
+        .stderr_has(&["--sign-key signs the merged index of one version"]);
+
+    push(&["1.1.0", "--sign-key", &k1]).success();
+    for rel in ["index.json", "index.json.sig"] {
+        assert_eq!(
+            m.get(&format!("team/kb/{rel}")).unwrap(),
+            fs::read(kb.reg(rel)).unwrap(),
+            "{rel}: what publish wrote locally"
+        );
+    }
+    let cache = tmp.path().join("cache");
+    let mut cmd = common::kbrel();
+    cmd.args(["sync", "--from", URL, "--trust-key", &trusted, "--into"])
+        .arg(&cache);
+    s3_env(&mut cmd, m.port, &tmp.path().join("ms"));
+    run(&mut cmd).success();
+    assert!(cache.join(".kbrel/current").exists());
+}
+
 /// `git` in `dir` with a fixed identity and date.
 fn git(dir: &Path, epoch: i64, args: &[&str]) {
     let date = format!("@{epoch} +0000");
@@ -1188,8 +1256,10 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Precompressed variants (`X.gz` beside `X` in a registry folder) reach the bucket as `X.gz`
 /// with `Content-Encoding: gzip` and `X`'s type and lifetime, each checked to decode to `X`
-/// first; through nginx in front of the bucket, a client that accepts gzip gets them and one
-/// that does not gets `X`, and `kbrel sync` through it builds the same tree.
+/// first (a document blob's too, with the markdown type); through nginx in front of the
+/// bucket, a client that accepts gzip gets them and one that does not gets `X` (a blob
+/// without a variant falls back to `X`), and `kbrel sync` through it builds the same tree
+/// with fewer bytes on the wire than it decodes by at least what the variants save.
 #[test]
 fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
     let Some(m) = moto() else { return };
@@ -1207,11 +1277,14 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
     let reg = kb.registry();
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(kb.reg("v/1.0.0/manifest.json")).unwrap()).unwrap();
-    let blob = manifest["documents"][0]["sha256"]
-        .as_str()
+    // A document blob with its precompressed variant (gzip makes it smaller).
+    let blob_rel = manifest["documents"]
+        .as_array()
         .unwrap()
-        .to_string();
-    let blob_rel = format!("blobs/sha256/{}/{}", &blob[..2], &blob[2..]);
+        .iter()
+        .map(|d| kbrel::registry::blob_path(d["sha256"].as_str().unwrap()))
+        .find(|rel| kb.reg(&format!("{rel}.gz")).is_file())
+        .expect("a document blob with a .gz sibling");
     assert!(kb.reg("v/1.0.0/manifest.json.gz").is_file());
 
     // A variant that does not decode to its file is refused, and the index that would list
@@ -1243,6 +1316,7 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         ("index.json", "application/json", revalidate),
         ("v/1.0.0/manifest.json", "application/json", immutable),
         ("v/1.0.0/package.json", "application/json", immutable),
+        (blob_rel.as_str(), "text/markdown; charset=utf-8", immutable),
     ] {
         let (status, enc, ctype, cache, body) =
             fetch(&format!("{}/{BUCKET}/team/kb/{rel}.gz", m.base()), false);
@@ -1258,6 +1332,24 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         .success()
         .stderr_has(&["no leftovers"]);
 
+    // `kbrel serve` of the bucket mirrors the variants and sends them as they are.
+    let mut cmd = common::kbrel();
+    cmd.args(["serve", URL, "--addr", "127.0.0.1:0", "--poll", "1"]);
+    s3_env(&mut cmd, m.port, &tmp.path().join("ms"));
+    let bucket_serve = Serve::spawn(&mut cmd, Duration::from_secs(30));
+    let served_gz = |rel: &str| {
+        let r = bucket_serve.get_with(&format!("/{rel}"), &[("Accept-Encoding", "gzip")]);
+        assert_eq!(r.header("content-encoding"), Some("gzip"), "{rel}");
+        r.body
+    };
+    for rel in ["index.json", "v/1.0.0/manifest.json", blob_rel.as_str()] {
+        assert_eq!(
+            served_gz(rel),
+            m.get(&format!("team/kb/{rel}.gz")).unwrap(),
+            "{rel}: the bucket's variant, as it is"
+        );
+    }
+
     // nginx in front: the variant for clients that accept gzip, the file for the others.
     let (_ng, port) = nginx_front(
         &nginx,
@@ -1266,15 +1358,28 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         &format!(
             "    location ~ ^/(index\\.json|v/[^/]+/(manifest|diff|package)\\.json)$ {{\n      \
              proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb$uri$gz;\n      add_header Vary Accept-Encoding;\n    }}\n    \
-             location / {{ proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb/; }}"
+             location /blobs/ {{
+                   proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb$uri$gz;
+      add_header Vary Accept-Encoding;
+                   proxy_intercept_errors on;
+      error_page 403 404 = @plain;
+    }}
+                 location @plain {{ proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb$uri; }}
+                 location / {{ proxy_pass http://127.0.0.1:{{moto}}/{BUCKET}/team/kb/; }}"
         ),
     );
     let front = format!("http://127.0.0.1:{port}");
-    for (rel, variant) in [
-        ("index.json", true),
-        ("v/1.0.0/manifest.json", true),
-        (blob_rel.as_str(), false),
-    ] {
+    // A blob without a variant (an asset, a tiny document) falls back to the plain object.
+    let plain_blob = (manifest["assets"].as_array().into_iter().flatten())
+        .chain(manifest["documents"].as_array().unwrap())
+        .map(|d| kbrel::registry::blob_path(d["sha256"].as_str().unwrap()))
+        .find(|rel| !kb.reg(&format!("{rel}.gz")).exists());
+    let mut blob_cases = vec![(blob_rel.as_str(), true)];
+    blob_cases.extend(plain_blob.as_deref().map(|rel| (rel, false)));
+    for (rel, variant) in [("index.json", true), ("v/1.0.0/manifest.json", true)]
+        .into_iter()
+        .chain(blob_cases)
+    {
         let plain = fs::read(reg.join(rel)).unwrap();
         let (status, enc, _, _, body) = fetch(&format!("{front}/{rel}"), true);
         let enc_want = if variant { "gzip" } else { "" };
@@ -1290,9 +1395,30 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
     cmd.args(["sync", "--from", &format!("{front}/"), "--into"])
         .arg(&cache);
     let r = run(cmd.arg("--json")).success();
+    // What gzip saved on the wire is at least what the variants of the files sync fetched
+    // save (index, manifest, each document blob): the markdown travels compressed too.
+    let saved_by_variants: u64 = ["index.json".to_string(), "v/1.0.0/manifest.json".into()]
+        .into_iter()
+        .chain(
+            manifest["documents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| kbrel::registry::blob_path(d["sha256"].as_str().unwrap()))
+                .collect::<std::collections::BTreeSet<_>>(),
+        )
+        .filter_map(|rel| {
+            let gz = fs::metadata(reg.join(format!("{rel}.gz"))).ok()?.len();
+            Some(fs::metadata(reg.join(&rel)).unwrap().len() - gz)
+        })
+        .sum();
+    let (wire, decoded) = (
+        r.json()["bytes_on_wire"].as_u64().unwrap(),
+        r.json()["bytes_decoded"].as_u64().unwrap(),
+    );
     assert!(
-        r.json()["bytes_on_wire"].as_u64() < r.json()["bytes_decoded"].as_u64(),
-        "{}",
+        decoded - wire >= saved_by_variants,
+        "{wire} on the wire, {decoded} decoded: the variants save {saved_by_variants}\n{}",
         r.stdout
     );
     let local = tmp.path().join("local");
@@ -1320,6 +1446,10 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         gunzip(&m.get("one/v/1.0.0/diff.json.gz").unwrap()),
         fs::read(kb.reg("v/1.0.0/diff.json")).unwrap()
     );
+    assert_eq!(
+        gunzip(&m.get(&format!("one/{blob_rel}.gz")).unwrap()),
+        fs::read(kb.reg(&blob_rel)).unwrap()
+    );
 
     // A publish to the bucket writes the new index's variant after it…
     kb.apply_release_2_changes();
@@ -1328,6 +1458,22 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         gunzip(&m.get("team/kb/index.json.gz").unwrap()),
         m.get("team/kb/index.json").unwrap()
     );
+    // …which the serve of the bucket mirrors with the new version's variants.
+    let new_gz = m.get("team/kb/index.json.gz").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while served_gz("index.json") != new_gz {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve still sends the old index:\n{}",
+            bucket_serve.proc.output.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        served_gz("v/1.1.0/diff.json"),
+        m.get("team/kb/v/1.1.0/diff.json.gz").unwrap()
+    );
+    drop(bucket_serve);
     // …and one without `precompress` removes the stale variant: gzip clients never get an
     // older index than the others.
     fs::write(kb.config(), cfg).unwrap();

@@ -1851,10 +1851,12 @@ fn changelog_permissions_are_those_of_a_normal_file() {
     assert_eq!(mode(&kb.registry().join("index.json")) & 0o044, 0o044);
 }
 
-/// `[registry] precompress = true`: index.json and each version's manifest, diff and
-/// package.json get a `.gz` sibling that decompresses to them, with a fixed header (mtime 0,
-/// no file name), written with the release; `verify` reports a stale one and `--repair`
-/// rewrites it. Off by default (releases rebuild byte for byte without them).
+/// `[registry] precompress = true`: index.json, each version's manifest, diff and
+/// package.json, and each document blob that gzip makes smaller get a `.gz` sibling that
+/// decompresses to them, with a fixed header (mtime 0, no file name), written with the
+/// release; `verify` reports a stale one (`--repair` rewrites it) and a blob's sibling whose
+/// blob is not referenced (`--repair` removes it). Off by default (releases rebuild byte for
+/// byte without them).
 #[test]
 fn precompressed_siblings_are_written_verified_and_repaired() {
     use std::io::Read;
@@ -1909,20 +1911,96 @@ fn precompressed_siblings_are_written_verified_and_repaired() {
         assert!(!kbrel::registry::precompressed(rel), "{rel}");
     }
     assert!(!kb.reg("acme-gz-1.1.0.tgz.gz").exists());
+    // Every document blob has its sibling exactly when gzip makes it smaller (the rule).
+    let index: kbrel::manifest::Index = read_as(&kb.reg("index.json"));
+    let mut blobs = std::collections::BTreeSet::new();
+    for v in &index.versions {
+        let m: kbrel::manifest::Manifest = read_as(&kb.reg(&v.manifest.path));
+        blobs.extend(m.documents.iter().map(|d| d.sha256.clone()));
+    }
+    let mut with_sibling = Vec::new();
+    for sha in &blobs {
+        let rel = kbrel::registry::blob_path(sha);
+        assert!(kbrel::registry::precompressed(&rel), "{rel}");
+        let text = fs::read(kb.reg(&rel)).unwrap();
+        match kbrel::registry::blob_sibling(&text) {
+            Some(gz) => {
+                assert_eq!(
+                    fs::read(kb.reg(&format!("{rel}.gz"))).unwrap(),
+                    gz,
+                    "{rel}.gz"
+                );
+                assert_eq!(gunzip(&kb.reg(&format!("{rel}.gz"))), text);
+                with_sibling.push(rel);
+            }
+            None => assert!(!kb.reg(&format!("{rel}.gz")).exists(), "{rel}: no sibling"),
+        }
+    }
+    assert!(with_sibling.len() >= 6, "{with_sibling:?}");
+    assert_eq!(
+        kbrel::registry::blob_sibling(b"# A\n"),
+        None,
+        "a tiny document has none"
+    );
     run(kb.cmd().arg("verify")).success();
 
     // A stale index.json.gz (the previous index's) is reported, then rewritten by --repair.
     let stale = kbrel::registry::gzip_static(b"{\"old\": true}\n");
     fs::write(kb.reg("index.json.gz"), &stale).unwrap();
     fs::write(kb.reg("v/1.0.0/diff.json.gz"), b"not gzip").unwrap();
+    // A blob's sibling that decodes to other bytes is an error; one whose blob is gone (or
+    // was never referenced) is a leftover.
+    let (damaged, kept) = (&with_sibling[0], &with_sibling[1]);
+    fs::write(
+        kb.reg(&format!("{damaged}.gz")),
+        kbrel::registry::gzip_static(b"# Other\n\nSome other document.\n"),
+    )
+    .unwrap();
+    let orphan = format!("{}.gz", kbrel::registry::blob_path(&"e".repeat(64)));
+    fs::create_dir_all(kb.reg(&orphan).parent().unwrap()).unwrap();
+    fs::copy(kb.reg(&format!("{kept}.gz")), kb.reg(&orphan)).unwrap();
+    let bad = run(kb.cmd().args(["verify", "--json"])).code(1);
+    let problems: Vec<(String, String)> = bad.parse::<serde_json::Value>()["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().into(),
+                p["kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let damaged_gz = format!("{damaged}.gz");
+    for (path, kind) in [
+        ("index.json.gz", "corrupt"),
+        ("v/1.0.0/diff.json.gz", "corrupt"),
+        (damaged_gz.as_str(), "corrupt"),
+        (orphan.as_str(), "garbage"),
+    ] {
+        assert!(
+            problems.contains(&(path.to_string(), kind.to_string())),
+            "{path} {kind}: {problems:?}"
+        );
+    }
+    assert_eq!(problems.len(), 4, "{problems:?}");
     let bad = run(kb.cmd().arg("verify")).code(1);
     assert!(
         bad.stdout.contains("does not decompress to index.json")
-            && bad.stdout.contains("v/1.0.0/diff.json.gz"),
+            && bad.stdout.contains("v/1.0.0/diff.json.gz")
+            && bad
+                .stdout
+                .contains(&format!("does not decompress to {damaged}")),
         "{bad}"
     );
     run(kb.cmd().args(["verify", "--repair"])).success();
     run(kb.cmd().arg("verify")).success();
+    assert!(!kb.reg(&orphan).exists(), "the orphan sibling is removed");
+    assert_eq!(
+        gunzip(&kb.reg(&damaged_gz)),
+        fs::read(kb.reg(damaged)).unwrap(),
+        "the damaged sibling is rewritten from its blob"
+    );
     assert_eq!(
         gunzip(&kb.reg("index.json.gz")),
         fs::read(kb.reg("index.json")).unwrap()

@@ -203,6 +203,87 @@ fn gzip_when_accepted() {
     assert!(small.header("content-encoding").is_none());
 }
 
+/// With `[registry] precompress = true`, a client that accepts gzip gets the registry's `.gz`
+/// sibling as it is (index, version files, document blobs: no compression per request), with
+/// the headers of an on-the-fly gzip (weak ETag that revalidates, `Vary`, `Content-Encoding`,
+/// `Content-Length`); a sibling that does not decode to its file is never sent.
+#[test]
+fn precompressed_siblings_are_sent_as_they_are() {
+    use std::io::Write as _;
+    let kb = Kb::small("acme-gz", None);
+    let cfg = std::fs::read_to_string(kb.config()).unwrap();
+    std::fs::write(
+        kb.config(),
+        cfg.replace(
+            "dir = \"registry\"\n",
+            "dir = \"registry\"\nprecompress = true\n",
+        ),
+    )
+    .unwrap();
+    kb.release("1.0.0");
+    let m: kbrel::manifest::Manifest = crate::common::read_as(&kb.reg("v/1.0.0/manifest.json"));
+    let blob = m
+        .documents
+        .iter()
+        .map(|d| kbrel::registry::blob_path(&d.sha256))
+        .find(|rel| kb.reg(&format!("{rel}.gz")).is_file())
+        .expect("a document blob with a sibling");
+    // Each sibling replaced by another gzip of the same bytes (a file name in its header): what
+    // is sent is the file's bytes, not a compression of the body.
+    let regzip = |rel: &str| {
+        let plain = std::fs::read(kb.reg(rel)).unwrap();
+        let mut e = flate2::GzBuilder::new()
+            .filename("alt")
+            .write(Vec::new(), flate2::Compression::fast());
+        e.write_all(&plain).unwrap();
+        let gz = e.finish().unwrap();
+        std::fs::write(kb.reg(&format!("{rel}.gz")), &gz).unwrap();
+        (plain, gz)
+    };
+    let files =
+        ["index.json", "v/1.0.0/manifest.json", blob.as_str()].map(|rel| (rel, regzip(rel)));
+    // A sibling of other bytes is not sent.
+    std::fs::write(
+        kb.reg("v/1.0.0/diff.json.gz"),
+        kbrel::registry::gzip_static(b"{}"),
+    )
+    .unwrap();
+    let serve = Serve::start(&kb.registry(), &[]);
+    for (rel, (plain, gz)) in &files {
+        let path = format!("/{rel}");
+        let r = serve.get_with(&path, &[("Accept-Encoding", "gzip")]);
+        assert_eq!(r.status, 200, "{rel}");
+        assert_eq!(r.header("content-encoding"), Some("gzip"), "{rel}");
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{rel}");
+        assert_eq!(r.body, *gz, "{rel}: the .gz file as it is");
+        assert_eq!(
+            r.header("content-length"),
+            Some(gz.len().to_string().as_str())
+        );
+        let etag = format!("W/\"{}\"", kbrel::hash::sha256_hex(plain));
+        assert_eq!(r.header("etag"), Some(etag.as_str()), "{rel}");
+        let nm = serve.get_with(
+            &path,
+            &[("Accept-Encoding", "gzip"), ("If-None-Match", &etag)],
+        );
+        assert_eq!(nm.status, 304, "{rel}");
+        let identity = serve.get(&path);
+        assert_eq!(identity.header("content-encoding"), None, "{rel}");
+        assert_eq!(identity.body, *plain, "{rel}");
+    }
+    let plain = std::fs::read(kb.reg("v/1.0.0/diff.json")).unwrap();
+    let r = serve.get_with("/v/1.0.0/diff.json", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(r.decoded(), plain);
+    assert_ne!(r.body, kbrel::registry::gzip_static(b"{}"));
+    assert!(
+        serve
+            .log()
+            .contains("v/1.0.0/diff.json.gz does not decompress to v/1.0.0/diff.json"),
+        "{}",
+        serve.log()
+    );
+}
+
 #[test]
 fn head_returns_headers_only() {
     let (kb, serve) = published("acme-kb", &[]);

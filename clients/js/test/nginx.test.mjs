@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { openDocs, MemoryStore } from "../src/index.js";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
 import { needs, makeKb, nginx, countingFetch, kbrel, kbrelBin, nginxBin, tmp } from "./helpers.mjs";
@@ -92,6 +92,22 @@ test("gzip_static sends the registry's precompressed copies as they are; both cl
   const m = await raw(server.url + "v/1.0.0/manifest.json", { "Accept-Encoding": "gzip" });
   assert.deepEqual(m.body, readFileSync(join(kb.registry, "v/1.0.0/manifest.json.gz")));
 
+  // Document blobs have theirs too (when gzip makes them smaller): sent as they are.
+  const latest = JSON.parse(readFileSync(join(kb.registry, "index.json"), "utf8")).dist_tags.latest;
+  const manifest = JSON.parse(readFileSync(join(kb.registry, `v/${latest}/manifest.json`), "utf8"));
+  const blobs = [...new Set(manifest.documents.map((d) => `blobs/sha256/${d.sha256.slice(0, 2)}/${d.sha256.slice(2)}`))];
+  const withGz = blobs.filter((b) => existsSync(join(kb.registry, b + ".gz")));
+  assert.ok(withGz.length > 0, "some document blobs have a .gz sibling");
+  const b = await raw(server.url + withGz[0], { "Accept-Encoding": "gzip" });
+  assert.equal(b.headers["content-encoding"], "gzip");
+  assert.equal(Number(b.headers["content-length"]), b.body.length);
+  assert.deepEqual(b.body, readFileSync(join(kb.registry, withGz[0] + ".gz")));
+  assert.ok(b.body.length < statSync(join(kb.registry, withGz[0])).size, "fewer bytes than the markdown");
+  // What the variants of everything a first update fetches save (index, manifest, blobs).
+  const saved = ["index.json", `v/${latest}/manifest.json`, ...blobs]
+    .filter((f) => existsSync(join(kb.registry, f + ".gz")))
+    .reduce((n, f) => n + statSync(join(kb.registry, f)).size - statSync(join(kb.registry, f + ".gz")).size, 0);
+
   // kbrel sync and this client (node:http, Accept-Encoding: gzip) update through them.
   const cache = join(tmp(), "cache");
   const k = kbrel(["sync", "--from", server.url, "--into", cache, "--json"]);
@@ -102,5 +118,8 @@ test("gzip_static sends the registry's precompressed copies as they are; both cl
   assert.equal(j.version, kr.version);
   assert.equal(j.documentsFetched, kr.documents_fetched);
   assert.ok(j.bytesOnWire < j.bytesDecoded, `${j.bytesOnWire} on the wire < ${j.bytesDecoded} decoded`);
+  // Both report wire and decoded bytes: gzip saved at least what the variants save.
+  assert.ok(kr.bytes_decoded - kr.bytes_on_wire >= saved, `kbrel sync: ${kr.bytes_on_wire} on the wire, ${kr.bytes_decoded} decoded, variants save ${saved}`);
+  assert.ok(j.bytesDecoded - j.bytesOnWire >= saved, `js: ${j.bytesOnWire} on the wire, ${j.bytesDecoded} decoded, variants save ${saved}`);
   assert.equal((await docs.get("en", "Install")).title, "Install guide");
 });

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use kbrel::diff::sections::{self, SectionStatus};
 use kbrel::diff::{FileChange, patch, word};
+use kbrel::error::CoreError;
 use kbrel::findings::{Finding, Severity};
 use kbrel::manifest::{ChangeStatus, DiffFile};
 use kbrel::publish::{Outcome, PublishReport};
@@ -55,20 +56,33 @@ pub fn error(err: &anyhow::Error) {
     for cause in err.chain().skip(1) {
         let _ = writeln!(s, "  caused by: {}", sanitize(&cause.to_string()));
     }
-    if let Some(k) = err.downcast_ref::<kbrel::Error>() {
-        if let kbrel::Error::LintFailed { findings, .. } = k {
+    if let Some(k) = core_error(err) {
+        if let CoreError::LintFailed { findings, .. } = k {
             for f in findings.iter().filter(|f| f.severity == Severity::Error) {
                 s.push_str(&finding_line(f));
             }
         }
-        if let kbrel::Error::VersionConflict { detail, .. } = k {
+        if let CoreError::VersionConflict { detail, .. } = k {
             let _ = writeln!(s, "  differences: {}", sanitize(detail));
         }
-        if let Some(h) = k.hint() {
-            let _ = writeln!(s, "hint: {h}");
-        }
+    }
+    let hint = match err.downcast_ref::<kbrel::Error>() {
+        Some(k) => k.hint(),
+        None => err.downcast_ref::<CoreError>().and_then(CoreError::hint),
+    };
+    if let Some(h) = hint {
+        let _ = writeln!(s, "hint: {h}");
     }
     eprint!("{s}");
+}
+
+/// kbrel-core's error at the head of `err`: inside the library's error, or as it is when the
+/// binary called kbrel-core directly (loading kbrel.toml).
+pub fn core_error(err: &anyhow::Error) -> Option<&CoreError> {
+    match err.downcast_ref::<kbrel::Error>() {
+        Some(k) => k.core(),
+        None => err.downcast_ref::<CoreError>(),
+    }
 }
 
 fn finding_line(f: &Finding) -> String {
@@ -1405,11 +1419,12 @@ pub fn mirrored(p: &kbrel::remote::Pulled, url: &str, quiet: bool) {
 }
 
 /// `serve` could not follow the bucket it serves this time.
-pub fn mirror_failed(e: &kbrel::Error, url: &str) {
+pub fn mirror_failed(e: &kbrel::Error, url: &str, retry_in: std::time::Duration) {
     eprintln!(
-        "error: cannot follow {}: {}; still serving the last mirrored index",
+        "error: cannot follow {}: {}; still serving the last mirrored index (next try in {} s)",
         sanitize(url),
-        sanitize(&e.chain())
+        sanitize(&e.chain()),
+        retry_in.as_secs()
     );
 }
 

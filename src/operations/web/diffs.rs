@@ -245,7 +245,7 @@ pub(super) fn stored_diff(reg: &Registry, p: &Pair<'_>) -> Result<Option<Arc<Dif
     let key = format!("{}:{}", reg.dir.display(), p.to.diff.sha256);
     let load = || {
         let bytes = reg.read_verified(&p.to.diff)?;
-        manifest::parse_diff(&bytes, &reg.path(&p.to.diff.path))
+        Ok(manifest::parse_diff(&bytes, &reg.path(&p.to.diff.path))?)
     };
     recent(CACHE.get_or_init(Default::default), key, load).map(Some)
 }
@@ -274,7 +274,7 @@ pub(super) fn doc_change(
     let olds: Vec<ManifestDoc> = e.old.into_iter().cloned().collect();
     let news: Vec<ManifestDoc> = e.new.into_iter().cloned().collect();
     let old_sha = e.old.map(|o| o.sha256.clone());
-    let src = |d: &ManifestDoc| -> Result<String> {
+    let src = |d: &ManifestDoc| -> Result<String, crate::error::CoreError> {
         Ok(if Some(&d.sha256) == old_sha.as_ref() {
             old.to_string()
         } else {

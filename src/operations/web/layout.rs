@@ -86,7 +86,9 @@ pub fn not_found(index: &Index, message: &str) -> Page {
 
 pub(super) fn error_page(index: &Index, e: &Error) -> Page {
     let (status, title) = match e {
-        Error::UnknownVersion { .. } => return not_found(index, &e.to_string()),
+        Error::Core(crate::error::CoreError::UnknownVersion { .. }) => {
+            return not_found(index, &e.to_string());
+        }
         _ => (500, "Error"),
     };
     let m = format!(

@@ -9,7 +9,7 @@ use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 use crate::hash::sha256_hex;
 use crate::manifest::SCHEMA_VERSION;
 
@@ -79,9 +79,11 @@ pub fn private_key_text(key: &SigningKey) -> String {
 pub fn read_private_key(path: &Path) -> Result<SigningKey> {
     let text =
         crate::fsx::read_to_string(path).map_err(|e| Error::io("read signing key", path, e))?;
-    let bad = || Error::Config {
-        path: path.to_path_buf(),
-        message: format!("not a kbrel private key (expected `{PRIVATE_PREFIX}<base64>`)"),
+    let bad = || {
+        Error::from(ConfigError::file_problem(
+            path,
+            format!("not a kbrel private key (expected `{PRIVATE_PREFIX}<base64>`)"),
+        ))
     };
     let raw = text.trim().strip_prefix(PRIVATE_PREFIX).ok_or_else(bad)?;
     let bytes = b64().decode(raw).map_err(|_| bad())?;

@@ -16,8 +16,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("invalid configuration in `{}`: {message}", path.display())]
-    Config { path: PathBuf, message: String },
+    /// A configuration file (`kbrel.toml`, the acks file, a signing key) that cannot be used as
+    /// written: which file, key, value and line, as data.
+    #[error(transparent)]
+    Config(Box<ConfigError>),
 
     #[error("invalid content: `{}`: {message}", path.display())]
     Content { path: PathBuf, message: String },
@@ -68,38 +70,128 @@ pub enum Error {
     #[error("corrupt registry file `{}`: {message}", path.display())]
     CorruptRegistry { path: PathBuf, message: String },
 
-    /// Where a registry was expected there is none (yet): nothing is corrupt.
-    #[error("`{}` is not a registry: {reason}", path.display())]
-    NoRegistry { path: PathBuf, reason: String },
-
-    #[error("the registry `{}` is locked by another publish", path.display())]
-    Locked { path: PathBuf },
-
-    /// The release is complete and listed in index.json, but a file derived from the index
-    /// (static npm packument, signature) could not be updated.
-    #[error(
-        "{version} is published (index.json lists it, complete), but a derived file was not updated: {cause}"
-    )]
-    PartlyPublished { version: String, cause: Box<Error> },
-
-    /// An object of a registry in object storage could not be read or written (network,
-    /// credentials, a missing bucket): `object` is its full URL.
-    #[error("object storage: cannot {action} `{object}`: {message}")]
-    Remote {
-        action: &'static str,
-        object: String,
-        message: String,
-    },
-
-    /// Another publish changed the registry in object storage first (a conditional write of
-    /// `object` failed): nothing this publish wrote is listed.
-    #[error(
-        "`{object}` was changed by another publish since this one read it ({message}); nothing this publish wrote is listed"
-    )]
-    RemoteConflict { object: String, message: String },
-
     #[error("{0}")]
     Usage(String),
+
+    /// The error of a crate above kbrel-core met inside one of core's callbacks (a
+    /// `TextSource` reading a registry, a key `Reader` reading git), carried through unchanged:
+    /// that crate's `From` takes its own error back out.
+    #[error(transparent)]
+    Above(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// What is wrong with a configuration file (`kbrel.toml`, the acks file, a signing key), as
+/// data: the file, the key and value at fault, the line. `message` is the whole sentence the
+/// user reads (it names the key and value itself); the fields say the same for a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The file is not TOML or does not fit the schema (an unknown key, a wrong type): toml's
+    /// message, which quotes the line with a caret under the column.
+    Syntax {
+        file: PathBuf,
+        /// The 1-based line toml points at.
+        line: Option<usize>,
+        message: String,
+    },
+    /// A key whose value breaks a rule.
+    Value {
+        file: PathBuf,
+        /// The key as written in the file, with its index in an array (`content.languages[1]`,
+        /// `lint.overrides[0].paths[2]`, `bundle.globals.en`).
+        key: String,
+        /// The value at fault, when one value is (not for a missing or empty list).
+        value: Option<String>,
+        message: String,
+    },
+    /// The file as a whole is not what it should be (an acks file that is not JSON, a signing key
+    /// without its prefix).
+    File { file: PathBuf, message: String },
+}
+
+impl ConfigError {
+    /// A key's value breaking a rule; `message` names them as the user reads it.
+    pub fn value(
+        file: impl Into<PathBuf>,
+        key: impl Into<String>,
+        value: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        ConfigError::Value {
+            file: file.into(),
+            key: key.into(),
+            value: value.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    /// The file as a whole.
+    pub fn file_problem(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        ConfigError::File {
+            file: file.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The file at fault.
+    pub fn file(&self) -> &std::path::Path {
+        match self {
+            ConfigError::Syntax { file, .. }
+            | ConfigError::Value { file, .. }
+            | ConfigError::File { file, .. } => file,
+        }
+    }
+
+    /// The key at fault, when one is.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Value { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The value at fault, when one is.
+    pub fn value_at_fault(&self) -> Option<&str> {
+        match self {
+            ConfigError::Value { value, .. } => value.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The line at fault, when the parser said.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ConfigError::Syntax { line, .. } => *line,
+            _ => None,
+        }
+    }
+
+    /// The sentence after the file's name.
+    pub fn message(&self) -> &str {
+        match self {
+            ConfigError::Syntax { message, .. }
+            | ConfigError::Value { message, .. }
+            | ConfigError::File { message, .. } => message,
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid configuration in `{}`: {}",
+            self.file().display(),
+            self.message()
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(Box::new(e))
+    }
 }
 
 /// What [`Error::ContentRootMissing`] knows: which folder was looked for where, and why there.
@@ -226,10 +318,6 @@ impl Error {
             Error::CorruptRegistry { .. } => {
                 Some("run `kbrel verify` to see every problem in the registry".into())
             }
-            Error::NoRegistry { .. } => Some(
-                "publish a release into it first (`kbrel publish`), or name the folder a publish wrote (--registry DIR)"
-                    .into(),
-            ),
             Error::LintFailed { .. } => Some(
                 "run `kbrel check` for the full list; to adopt kbrel gradually, set levels in `[lint]` of kbrel.toml, or accept today's errors with `kbrel check --write-baseline` (only new errors block then)"
                     .into(),
@@ -247,10 +335,7 @@ impl Error {
             Error::InvalidVersion { .. } => {
                 Some("use a full semantic version such as 1.3.4 or 2.0.0-beta.1".into())
             }
-            Error::Locked { .. } => Some(
-                "wait for the other publish to finish; the lock is released when it exits".into(),
-            ),
-            Error::Config { .. } => Some("see `kbrel --help` and docs: configuration".into()),
+            Error::Config(_) => Some("see `kbrel --help` and docs: configuration".into()),
             Error::Keys { .. } => Some(
                 "fix the key source; `kbrel keys` prints the key map and where each key comes from".into(),
             ),
@@ -260,15 +345,6 @@ impl Error {
                 m.entry.as_ref(),
                 m.found.as_deref(),
             )),
-            Error::Remote { .. } => Some(
-                "check the URL, the bucket and the credentials (the cloud's usual environment variables, e.g. AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT_URL); `kbrel verify --registry URL` checks what is there".into(),
-            ),
-            Error::RemoteConflict { .. } => Some(
-                "run the publish again (it reads the new index first); `kbrel verify --repair --registry URL` removes what the losing publish left".into(),
-            ),
-            Error::PartlyPublished { .. } => Some(
-                "fix the cause, then re-run the same publish: it finds the version published and rewrites the derived files".into(),
-            ),
             _ => None,
         }
     }

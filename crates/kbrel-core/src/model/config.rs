@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 
 /// The file name looked up in the working directory when `--config` is not given.
 pub const CONFIG_FILE: &str = "kbrel.toml";
@@ -520,6 +520,21 @@ impl Default for ChangelogConfig {
     }
 }
 
+/// A key breaking a rule of [`Config::validate`]: what [`ConfigError::Value`] is made of.
+struct Bad {
+    key: String,
+    value: Option<String>,
+    message: String,
+}
+
+fn bad_key(key: impl Into<String>, value: Option<&str>, message: impl Into<String>) -> Bad {
+    Bad {
+        key: key.into(),
+        value: value.map(str::to_string),
+        message: message.into(),
+    }
+}
+
 impl Config {
     /// Parse `kbrel.toml` text; `path` is used for messages and as the base directory.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
@@ -531,10 +546,14 @@ impl Config {
                     " (write `[[content.history]]`: one table per version range, double brackets)",
                 );
             }
-            Error::Config {
-                path: path.to_path_buf(),
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            Error::from(ConfigError::Syntax {
+                file: path.to_path_buf(),
+                line,
                 message,
-            }
+            })
         })?;
         // A layout other than one folder per language places the language folders relative to
         // the folder of kbrel.toml unless `content.root` says otherwise.
@@ -570,19 +589,24 @@ impl Config {
             .and_then(|()| self.validate_globs())
             .and_then(|()| self.validate_history())
             .and_then(|()| self.validate_roots())
-            .map_err(|message| Error::Config {
-                path: path.to_path_buf(),
-                message,
-            })
+            .map_err(|b| ConfigError::value(path, b.key, b.value.as_deref(), b.message).into())
     }
 
     /// The package name and the languages (BCP 47 tags compare case-insensitively).
-    fn validate_languages(&self) -> std::result::Result<(), String> {
+    fn validate_languages(&self) -> std::result::Result<(), Bad> {
         if let Err(msg) = crate::npm::validate_package_name(&self.package.name) {
-            return Err(format!("package.name `{}`: {msg}", self.package.name));
+            return Err(bad_key(
+                "package.name",
+                Some(&self.package.name),
+                format!("package.name `{}`: {msg}", self.package.name),
+            ));
         }
         if self.content.languages.is_empty() {
-            return Err("content.languages must list at least one language".into());
+            return Err(bad_key(
+                "content.languages",
+                None,
+                "content.languages must list at least one language",
+            ));
         }
         for (i, lang) in self.content.languages.iter().enumerate() {
             let ok = !lang.is_empty()
@@ -590,8 +614,10 @@ impl Config {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
-                return Err(format!(
-                    "content.languages[{i}] `{lang}` is not a language code"
+                return Err(bad_key(
+                    format!("content.languages[{i}]"),
+                    Some(lang),
+                    format!("content.languages[{i}] `{lang}` is not a language code"),
                 ));
             }
             // BCP 47 tags are case-insensitive: `en` and `EN` are one language (and one folder
@@ -600,20 +626,26 @@ impl Config {
                 .iter()
                 .find(|l| l.eq_ignore_ascii_case(lang))
             {
-                return Err(if other == lang {
-                    format!("content.languages lists `{lang}` twice")
-                } else {
-                    format!(
-                        "content.languages lists `{other}` and `{lang}`, one language (language tags are case-insensitive)"
-                    )
-                });
+                return Err(bad_key(
+                    "content.languages",
+                    Some(lang),
+                    if other == lang {
+                        format!("content.languages lists `{lang}` twice")
+                    } else {
+                        format!(
+                            "content.languages lists `{other}` and `{lang}`, one language (language tags are case-insensitive)"
+                        )
+                    },
+                ));
             }
         }
         if let Some(src) = &self.content.source_language
             && !self.content.languages.contains(src)
         {
-            return Err(format!(
-                "content.source_language `{src}` is not one of content.languages"
+            return Err(bad_key(
+                "content.source_language",
+                Some(src),
+                format!("content.source_language `{src}` is not one of content.languages"),
             ));
         }
         Ok(())
@@ -622,7 +654,7 @@ impl Config {
     /// `[package] files`: relative paths or globs (no `!` exclusions, no `..`) that together
     /// cover everything the tarball holds, so that `npm pack` of a `kbrel pack --out` folder
     /// packs the same files. A glob covers a folder it matches wholly, as npm does.
-    fn validate_package_files(&self) -> std::result::Result<(), String> {
+    fn validate_package_files(&self) -> std::result::Result<(), Bad> {
         let files = &self.package.files;
         if files.is_empty() {
             return Ok(());
@@ -643,16 +675,28 @@ impl Config {
                 None
             };
             if let Some(why) = bad {
-                return Err(format!("package.files[{i}] `{f}` {why}"));
+                return Err(bad_key(
+                    format!("package.files[{i}]"),
+                    Some(f),
+                    format!("package.files[{i}] `{f}` {why}"),
+                ));
             }
             let pattern = f.trim_start_matches("./").trim_end_matches('/');
             let glob = globset::GlobBuilder::new(pattern)
                 .literal_separator(true)
                 .build()
-                .map_err(|e| format!("package.files[{i}] `{f}`: {e}"))?;
+                .map_err(|e| {
+                    bad_key(
+                        format!("package.files[{i}]"),
+                        Some(f),
+                        format!("package.files[{i}] `{f}`: {e}"),
+                    )
+                })?;
             globs.add(glob);
         }
-        let globs = globs.build().map_err(|e| format!("package.files: {e}"))?;
+        let globs = globs
+            .build()
+            .map_err(|e| bad_key("package.files", None, format!("package.files: {e}")))?;
         // A path is packed when the glob matches it or one of its folders.
         let covered = |path: &str| {
             let mut prefix = String::new();
@@ -677,15 +721,19 @@ impl Config {
             ] {
                 if !covered(&probe) {
                     let top = probe.split('/').next().unwrap_or_default();
-                    return Err(format!(
-                        "package.files = [{}] does not cover `{probe}`, which the tarball holds: \
+                    return Err(bad_key(
+                        "package.files",
+                        None,
+                        format!(
+                            "package.files = [{}] does not cover `{probe}`, which the tarball holds: \
                          list `{top}` (kbrel ships {} wholly)",
-                        files
-                            .iter()
-                            .map(|f| format!("{f:?}"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        PACKAGE_TOP_LEVEL.join(", ")
+                            files
+                                .iter()
+                                .map(|f| format!("{f:?}"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            PACKAGE_TOP_LEVEL.join(", ")
+                        ),
                     ));
                 }
             }
@@ -694,14 +742,18 @@ impl Config {
     }
 
     /// The registry folder (never the project root or a folder holding content), gzip level and tag format.
-    fn validate_registry(&self) -> std::result::Result<(), String> {
+    fn validate_registry(&self) -> std::result::Result<(), Bad> {
         // `verify --repair` and publish's clean-up remove what they find in the registry folder:
         // it must be a folder of its own, never the project root or a folder holding content.
         let reg = lexical(&self.registry.dir);
         if reg.as_os_str().is_empty() {
-            return Err(format!(
-                "registry.dir `{}` is the project root; use a folder of its own such as \"releases\"",
-                self.registry.dir.display()
+            return Err(bad_key(
+                "registry.dir",
+                Some(&self.registry.dir.to_string_lossy()),
+                format!(
+                    "registry.dir `{}` is the project root; use a folder of its own such as \"releases\"",
+                    self.registry.dir.display()
+                ),
             ));
         }
         let roots = std::iter::once(("content.root", &self.content.root)).chain(
@@ -713,30 +765,46 @@ impl Config {
         for (field, root) in roots {
             let root_l = lexical(root);
             if root_l.starts_with(&reg) {
-                return Err(format!(
-                    "registry.dir `{}` contains {field} `{}`; the registry must be a folder of its own",
-                    self.registry.dir.display(),
-                    root.display()
+                return Err(bad_key(
+                    "registry.dir",
+                    Some(&self.registry.dir.to_string_lossy()),
+                    format!(
+                        "registry.dir `{}` contains {field} `{}`; the registry must be a folder of its own",
+                        self.registry.dir.display(),
+                        root.display()
+                    ),
                 ));
             }
         }
         if self.registry.gzip_level > 9 {
-            return Err(format!(
-                "registry.gzip_level {} is out of range 0..=9",
-                self.registry.gzip_level
+            return Err(bad_key(
+                "registry.gzip_level",
+                Some(&self.registry.gzip_level.to_string()),
+                format!(
+                    "registry.gzip_level {} is out of range 0..=9",
+                    self.registry.gzip_level
+                ),
             ));
         }
         if !self.registry.tag_format.contains("{version}") {
-            return Err("registry.tag_format must contain `{version}`".into());
+            return Err(bad_key(
+                "registry.tag_format",
+                Some(&self.registry.tag_format),
+                "registry.tag_format must contain `{version}`",
+            ));
         }
         Ok(())
     }
 
     /// IIFE globals (safe JavaScript names, one per language) and key sources.
-    fn validate_bundle(&self) -> std::result::Result<(), String> {
+    fn validate_bundle(&self) -> std::result::Result<(), Bad> {
         for lang in self.bundle.globals.keys() {
             if !self.content.languages.contains(lang) {
-                return Err(format!("bundle.globals.{lang}: unknown language `{lang}`"));
+                return Err(bad_key(
+                    format!("bundle.globals.{lang}"),
+                    None,
+                    format!("bundle.globals.{lang}: unknown language `{lang}`"),
+                ));
             }
         }
         let mut seen: BTreeMap<String, &str> = BTreeMap::new();
@@ -750,41 +818,63 @@ impl Config {
                 )
             };
             if let Some(problem) = crate::js::global_name_problem(&global) {
-                return Err(format!("{origin} `{global}` {problem}"));
+                return Err(bad_key(
+                    format!("bundle.globals.{lang}"),
+                    Some(&global),
+                    format!("{origin} `{global}` {problem}"),
+                ));
             }
             if let Some(other) = seen.insert(global.clone(), lang) {
-                return Err(format!(
-                    "{origin} `{global}` is also the global of `{other}`: one language's bundle would replace the other's"
+                return Err(bad_key(
+                    format!("bundle.globals.{lang}"),
+                    Some(&global),
+                    format!(
+                        "{origin} `{global}` is also the global of `{other}`: one language's bundle would replace the other's"
+                    ),
                 ));
             }
         }
         for (i, pattern) in self.content.keys_from.iter().enumerate() {
             if !pattern.contains("{lang}") && self.content.languages.len() > 1 {
-                return Err(format!(
-                    "content.keys_from[{i}] `{pattern}` must contain `{{lang}}` (one entry module per language)"
+                return Err(bad_key(
+                    format!("content.keys_from[{i}]"),
+                    Some(pattern),
+                    format!(
+                        "content.keys_from[{i}] `{pattern}` must contain `{{lang}}` (one entry module per language)"
+                    ),
                 ));
             }
         }
         for lang in self.content.keys.keys() {
             if !self.content.languages.contains(lang) {
-                return Err(format!("content.keys.{lang}: unknown language `{lang}`"));
+                return Err(bad_key(
+                    format!("content.keys.{lang}"),
+                    None,
+                    format!("content.keys.{lang}: unknown language `{lang}`"),
+                ));
             }
         }
         Ok(())
     }
 
     /// Path globs: lint overrides, content include/exclude.
-    fn validate_globs(&self) -> std::result::Result<(), String> {
+    fn validate_globs(&self) -> std::result::Result<(), Bad> {
         // The codes themselves are checked by `lint::check` (config knows no lint codes).
         for (i, o) in self.lint.overrides.iter().enumerate() {
             if o.paths.is_empty() {
-                return Err(format!(
-                    "lint.overrides[{i}].paths is empty: name the files it applies to"
+                return Err(bad_key(
+                    format!("lint.overrides[{i}].paths"),
+                    None,
+                    format!("lint.overrides[{i}].paths is empty: name the files it applies to"),
                 ));
             }
             for (j, p) in o.paths.iter().enumerate() {
                 if let Err(msg) = path_glob(p, &self.content.languages) {
-                    return Err(format!("lint.overrides[{i}].paths[{j}] `{p}`: {msg}"));
+                    return Err(bad_key(
+                        format!("lint.overrides[{i}].paths[{j}]"),
+                        Some(p),
+                        format!("lint.overrides[{i}].paths[{j}] `{p}`: {msg}"),
+                    ));
                 }
             }
         }
@@ -794,28 +884,44 @@ impl Config {
         ] {
             for (j, p) in globs.iter().enumerate() {
                 if let Err(msg) = path_glob(p, &self.content.languages) {
-                    return Err(format!("content.{field}[{j}] `{p}`: {msg}"));
+                    return Err(bad_key(
+                        format!("content.{field}[{j}]"),
+                        Some(p),
+                        format!("content.{field}[{j}] `{p}`: {msg}"),
+                    ));
                 }
             }
         }
         for (j, p) in self.content.assets.iter().enumerate() {
             let t = p.trim().trim_end_matches('/');
             if t.is_empty() || t.starts_with('/') || t.split('/').any(|s| s == ".." || s == ".") {
-                return Err(format!(
-                    "content.assets[{j}] `{p}`: name a folder relative to the content root, without `.` or `..`"
+                return Err(bad_key(
+                    format!("content.assets[{j}]"),
+                    Some(p),
+                    format!(
+                        "content.assets[{j}] `{p}`: name a folder relative to the content root, without `.` or `..`"
+                    ),
                 ));
             }
         }
         for (j, e) in self.content.asset_extensions.iter().flatten().enumerate() {
             let t = e.trim_start_matches('.');
             if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(format!(
-                    "content.asset_extensions[{j}] `{e}`: an extension is letters and digits (`png`)"
+                return Err(bad_key(
+                    format!("content.asset_extensions[{j}]"),
+                    Some(e),
+                    format!(
+                        "content.asset_extensions[{j}] `{e}`: an extension is letters and digits (`png`)"
+                    ),
                 ));
             }
             if matches!(t.to_ascii_lowercase().as_str(), "md" | "mdx") {
-                return Err(format!(
-                    "content.asset_extensions[{j}] `{e}`: `.{t}` files are documents, not assets"
+                return Err(bad_key(
+                    format!("content.asset_extensions[{j}]"),
+                    Some(e),
+                    format!(
+                        "content.asset_extensions[{j}] `{e}`: `.{t}` files are documents, not assets"
+                    ),
                 ));
             }
         }
@@ -823,27 +929,39 @@ impl Config {
     }
 
     /// `[[content.history]]`: valid, non-empty, non-overlapping version ranges.
-    fn validate_history(&self) -> std::result::Result<(), String> {
+    fn validate_history(&self) -> std::result::Result<(), Bad> {
         let mut ranges: Vec<VersionRange> = Vec::new();
         for (i, h) in self.content.history.iter().enumerate() {
             let range = match VersionRange::parse(&h.versions) {
                 Ok(r) => r,
                 Err(e) => {
-                    return Err(format!(
-                        "content.history[{i}].versions `{}` is not a semver range: {e}",
-                        h.versions
+                    return Err(bad_key(
+                        format!("content.history[{i}].versions"),
+                        Some(&h.versions),
+                        format!(
+                            "content.history[{i}].versions `{}` is not a semver range: {e}",
+                            h.versions
+                        ),
                     ));
                 }
             };
             if range.is_empty() {
-                return Err(format!(
-                    "content.history[{i}].versions `{}` matches no version",
-                    h.versions
+                return Err(bad_key(
+                    format!("content.history[{i}].versions"),
+                    Some(&h.versions),
+                    format!(
+                        "content.history[{i}].versions `{}` matches no version",
+                        h.versions
+                    ),
                 ));
             }
             if h.root.as_os_str().is_empty() {
-                return Err(format!(
-                    "content.history[{i}].root is empty; use \".\" for the folder of kbrel.toml"
+                return Err(bad_key(
+                    format!("content.history[{i}].root"),
+                    None,
+                    format!(
+                        "content.history[{i}].root is empty; use \".\" for the folder of kbrel.toml"
+                    ),
                 ));
             }
             for (j, earlier) in ranges.iter().enumerate() {
@@ -858,7 +976,11 @@ impl Config {
                             "; the overlap is only pre-releases of {release}, which sort before it: end the earlier range with `<{release}-0` to leave them out"
                         ));
                     }
-                    return Err(message);
+                    return Err(bad_key(
+                        format!("content.history[{i}].versions"),
+                        Some(&h.versions),
+                        message,
+                    ));
                 }
             }
             ranges.push(range);
@@ -867,28 +989,40 @@ impl Config {
     }
 
     /// `[content.roots]`: known languages, relative folders inside the project, one per language.
-    fn validate_roots(&self) -> std::result::Result<(), String> {
+    fn validate_roots(&self) -> std::result::Result<(), Bad> {
         for (lang, folder) in &self.content.roots {
             if !self.content.languages.contains(lang) {
-                return Err(format!("content.roots.{lang}: unknown language `{lang}`"));
+                return Err(bad_key(
+                    format!("content.roots.{lang}"),
+                    None,
+                    format!("content.roots.{lang}: unknown language `{lang}`"),
+                ));
             }
             let bad = folder.is_absolute()
                 || folder
                     .components()
                     .any(|c| matches!(c, std::path::Component::ParentDir));
             if bad {
-                return Err(format!(
-                    "content.roots.{lang} `{}` must be a folder below content.root (relative, no `..`)",
-                    folder.display()
+                return Err(bad_key(
+                    format!("content.roots.{lang}"),
+                    Some(&folder.to_string_lossy()),
+                    format!(
+                        "content.roots.{lang} `{}` must be a folder below content.root (relative, no `..`)",
+                        folder.display()
+                    ),
                 ));
             }
         }
         let roots = self.language_roots(Path::new(""));
         for (i, (lang, folder)) in roots.iter().enumerate() {
             if let Some((other, _)) = roots[..i].iter().find(|(_, f)| f == folder) {
-                return Err(format!(
-                    "content.roots: `{other}` and `{lang}` are both read from `{}`; each language needs a folder of its own",
-                    folder.display()
+                return Err(bad_key(
+                    "content.roots",
+                    Some(&folder.to_string_lossy()),
+                    format!(
+                        "content.roots: `{other}` and `{lang}` are both read from `{}`; each language needs a folder of its own",
+                        folder.display()
+                    ),
                 ));
             }
         }
@@ -960,9 +1094,14 @@ impl Config {
         if let Some(v) = version {
             for (i, h) in self.content.history.iter().enumerate() {
                 let range = VersionRange::parse(&h.versions).map_err(|e| {
-                    Error::Usage(format!(
-                        "content.history[{i}].versions `{}` is not a semver range: {e}",
-                        h.versions
+                    Error::from(ConfigError::value(
+                        self.base_dir.join(CONFIG_FILE),
+                        format!("content.history[{i}].versions"),
+                        Some(&h.versions),
+                        format!(
+                            "content.history[{i}].versions `{}` is not a semver range: {e}",
+                            h.versions
+                        ),
                     ))
                 })?;
                 if range.contains(v) {
@@ -1285,6 +1424,36 @@ fn comparator_range(c: &semver::Comparator) -> std::result::Result<VersionRange,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config_error(text: &str) -> ConfigError {
+        match Config::parse(text, Path::new("site/kbrel.toml")) {
+            Err(Error::Config(e)) => *e,
+            other => panic!("want a configuration error, got {other:?}"),
+        }
+    }
+
+    /// A configuration error says which file, key, value and line, as data, beside the message.
+    #[test]
+    fn configuration_errors_name_file_key_value_and_line_as_data() {
+        let e = config_error("[package]\nname = \"x\"\n[content]\nlanguages = [\"en\", \"z h\"]\n");
+        assert_eq!(e.file(), Path::new("site/kbrel.toml"));
+        assert_eq!(e.key(), Some("content.languages[1]"));
+        assert_eq!(e.value_at_fault(), Some("z h"));
+        assert_eq!(e.line(), None);
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration in `site/kbrel.toml`: content.languages[1] `z h` is not a language code"
+        );
+        let e = config_error("[package]\nname = \"x\"\n[registry]\ngzip_level = 12\n");
+        assert_eq!(e.key(), Some("registry.gzip_level"));
+        assert_eq!(e.value_at_fault(), Some("12"));
+        assert_eq!(e.message(), "registry.gzip_level 12 is out of range 0..=9");
+        let e = config_error("[package]\nname = \"x\"\n\n[content]\nlanguage = [\"en\"]\n");
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{e:?}");
+        assert_eq!(e.line(), Some(5), "{e}");
+        assert_eq!(e.key(), None);
+        assert!(e.message().contains("unknown field `language`"), "{e}");
+    }
 
     /// `[package] files` must cover what the tarball holds; each refusal names the field.
     #[test]

@@ -6,14 +6,14 @@
 //! report all of them at once; problems with the whole input (missing root or language folder,
 //! a symlink escaping the root, I/O) are errors.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::config::{Config, Pairing};
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 use crate::files::{is_document_name, is_mdx_name, path_id};
 use crate::findings::{Code, Finding};
 use crate::hash::sha256_hex;
@@ -126,6 +126,64 @@ pub struct Asset {
     pub source: AssetSource,
     /// In a declared `[content] assets` folder: released even when no document links to it.
     pub declared: bool,
+    /// The file's metadata when it was read (a working-tree file on Unix; `None` for git
+    /// blobs): what a [`KnownHashes`] entry is matched against.
+    pub stamp: Option<FileStamp>,
+}
+
+/// What a file's metadata said when it was hashed: size, modification and change times (to the
+/// nanosecond), inode and device. Any write to the file changes its change time (which no
+/// user call can set back), a replacement changes its inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+    pub ino: u64,
+    pub dev: u64,
+}
+
+impl FileStamp {
+    /// The stamp of an open file (`fstat`), `None` where the platform has no inode numbers.
+    pub fn of(meta: &std::fs::Metadata) -> Option<FileStamp> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(FileStamp {
+                size: meta.size(),
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+                ctime: (meta.ctime(), meta.ctime_nsec()),
+                ino: meta.ino(),
+                dev: meta.dev(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            None
+        }
+    }
+}
+
+/// The sha256 of asset files hashed before, by path relative to the content root, each with
+/// the [`FileStamp`] it was hashed under: [`load_dir_with`] takes the hash of a file whose
+/// stamp is the same instead of reading it. A hint, never the truth: whatever packs an asset
+/// hashes the bytes it streams and refuses the release when they differ (`package`'s
+/// `emit_assets`), so a stale entry fails a publish, it never ships. Read from and written to
+/// the project's local cache by `hashcache`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownHashes {
+    pub entries: HashMap<String, (FileStamp, String)>,
+}
+
+impl KnownHashes {
+    /// The recorded sha256 of `rel` when it was hashed under exactly `stamp`.
+    pub fn get(&self, rel: &str, stamp: &FileStamp) -> Option<&str> {
+        self.entries
+            .get(rel)
+            .filter(|(s, _)| s == stamp)
+            .map(|(_, sha)| sha.as_str())
+    }
 }
 
 /// Where an asset's bytes are read from when it is stored and packed (streamed, never held
@@ -183,9 +241,13 @@ impl Classifier {
                 .iter()
                 .enumerate()
                 .map(|(i, g)| {
-                    crate::config::path_glob(g, &c.languages).map_err(|m| Error::Config {
-                        path: cfg.base_dir.join(crate::config::CONFIG_FILE),
-                        message: format!("content.{field}[{i}] `{g}`: {m}"),
+                    crate::config::path_glob(g, &c.languages).map_err(|m| {
+                        Error::from(ConfigError::value(
+                            cfg.base_dir.join(crate::config::CONFIG_FILE),
+                            format!("content.{field}[{i}]"),
+                            Some(g),
+                            format!("content.{field}[{i}] `{g}`: {m}"),
+                        ))
                     })
                 })
                 .collect()
@@ -1200,20 +1262,32 @@ fn select(
     }
     for (lang, n) in &before {
         if after.get(lang).copied().unwrap_or(0) == 0 {
-            let what = match (c.include.is_empty(), c.exclude.is_empty()) {
-                (false, true) => format!("content.include {:?}", c.include),
-                (true, false) => format!("content.exclude {:?}", c.exclude),
-                _ => format!(
-                    "content.include {:?} with content.exclude {:?}",
-                    c.include, c.exclude
+            let (key, what) = match (c.include.is_empty(), c.exclude.is_empty()) {
+                (false, true) => (
+                    "content.include",
+                    format!("content.include {:?}", c.include),
+                ),
+                (true, false) => (
+                    "content.exclude",
+                    format!("content.exclude {:?}", c.exclude),
+                ),
+                _ => (
+                    "content.include",
+                    format!(
+                        "content.include {:?} with content.exclude {:?}",
+                        c.include, c.exclude
+                    ),
                 ),
             };
-            return Err(Error::Config {
-                path: cfg.base_dir.join(crate::config::CONFIG_FILE),
-                message: format!(
+            return Err(ConfigError::value(
+                cfg.base_dir.join(crate::config::CONFIG_FILE),
+                key,
+                None,
+                format!(
                     "{what} leaves language `{lang}` without documents (it has {n} markdown file(s)); narrow the globs"
                 ),
-            });
+            )
+            .into());
         }
     }
     all_files.retain(|p| is_doc(p));
@@ -1380,8 +1454,14 @@ pub fn load_key_map(cfg: &Config) -> Result<KeyMap> {
 /// link targets); with another layout or `[content.roots]`, each language's folder
 /// ([`Config::language_root`]), read as `<lang>/**`.
 pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
+    load_dir_with(cfg, root, &KnownHashes::default())
+}
+
+/// [`load_dir`], taking the sha256 of each asset file whose [`FileStamp`] `known` holds
+/// instead of reading it (what `publish` does with the hashes of its previous run).
+pub fn load_dir_with(cfg: &Config, root: &Path, known: &KnownHashes) -> Result<KnowledgeBase> {
     if !cfg.plain_folders() {
-        return load_roots(cfg, root);
+        return load_roots(cfg, root, known);
     }
     let meta = std::fs::metadata(root).map_err(|e| Error::io("read content root", root, e))?;
     if !meta.is_dir() {
@@ -1428,8 +1508,12 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
     let files = read_documents(&paths)?;
     let keys = load_key_map(cfg)?;
     let mut kb = build(cfg, files, all, &keys)?;
-    let (assets, problems) =
-        load_assets(cfg, &|rel: &str| (root.to_path_buf(), rel.len()), &kb.files)?;
+    let (assets, problems) = load_assets(
+        cfg,
+        &|rel: &str| (root.to_path_buf(), rel.len()),
+        &kb.files,
+        known,
+    )?;
     if !problems.is_empty() {
         kb.problems.extend(problems);
         kb.problems.sort();
@@ -1458,7 +1542,7 @@ fn read_documents(paths: &[(String, PathBuf)]) -> Result<Vec<SourceFile>> {
 /// The assets of a content folder: every file [`Classifier::classify`] calls an asset, hashed
 /// in parallel, each streamed through a 64 KiB buffer (never read whole). A symbolic link
 /// (KB054) or a file over `[content] max_asset_size` (KB052, not read at all) is a finding
-/// and not an asset.
+/// and not an asset. A file whose stamp `known` holds is not read: its recorded hash is taken.
 /// `folder_of(rel)` is the folder a path relative to the content root is read below and the
 /// length of the path's part inside it (the whole path with one folder per language; the part
 /// after `<lang>/` with per-language folders).
@@ -1466,6 +1550,7 @@ fn load_assets(
     cfg: &Config,
     folder_of: &(dyn Fn(&str) -> (PathBuf, usize) + Sync),
     files: &BTreeSet<String>,
+    known: &KnownHashes,
 ) -> Result<(Vec<Asset>, Vec<Finding>)> {
     let classifier = Classifier::new(cfg)?;
     let max = cfg.content.max_asset_size();
@@ -1506,9 +1591,17 @@ fn load_assets(
                     ),
                 )));
             }
-            // Bounded even if the file grows meanwhile: the limit plus one byte tells.
-            let (sha256, len) = crate::hash::sha256_reader(std::io::Read::take(file, max + 1))
-                .map_err(|e| Error::io("read", &source, e))?;
+            let stamp = file.metadata().ok().and_then(|m| FileStamp::of(&m));
+            let recorded = stamp
+                .as_ref()
+                .filter(|s| s.size == size)
+                .and_then(|s| known.get(rel, s));
+            let (sha256, len) = match recorded {
+                Some(sha) => (sha.to_string(), size),
+                // Bounded even if the file grows meanwhile: the limit plus one byte tells.
+                None => crate::hash::sha256_reader(std::io::Read::take(file, max + 1))
+                    .map_err(|e| Error::io("read", &source, e))?,
+            };
             if len > max {
                 return Ok(Err(Finding::error(
                     Code::AssetTooLarge,
@@ -1523,6 +1616,7 @@ fn load_assets(
                 size: len,
                 source: AssetSource::File(source),
                 declared: classifier.in_asset_dir(rel),
+                stamp,
             }))
         })
         .collect();
@@ -1539,7 +1633,7 @@ fn load_assets(
 
 /// [`load_dir`] for per-language folders: each is walked as `<lang>/…`, leaving out the
 /// folders of the other languages below it, the registry, `node_modules` and dot-folders.
-fn load_roots(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
+fn load_roots(cfg: &Config, root: &Path, known: &KnownHashes) -> Result<KnowledgeBase> {
     let roots = cfg.language_roots(root);
     let registry = cfg.registry_dir();
     let mut paths: Vec<(String, PathBuf)> = Vec::new();
@@ -1606,7 +1700,7 @@ fn load_roots(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
             .map_or_else(|| root.to_path_buf(), |(_, d)| d.clone());
         (dir, rest.len())
     };
-    let (assets, problems) = load_assets(cfg, &folder_of, &kb.files)?;
+    let (assets, problems) = load_assets(cfg, &folder_of, &kb.files, known)?;
     if !problems.is_empty() {
         kb.problems.extend(problems);
         kb.problems.sort();

@@ -62,6 +62,7 @@ pub fn check(kb: &KnowledgeBase, cfg: &Config) -> Result<Checked> {
 mod policy {
     use super::*;
     use crate::FastMap;
+    use crate::error::ConfigError;
 
     /// One `[[lint.overrides]]` table: its path globs and its levels.
     type Override = (Vec<globset::GlobSet>, Vec<(Code, Level)>);
@@ -74,22 +75,36 @@ mod policy {
 
     impl Policy {
         pub fn new(cfg: &Config) -> Result<Policy> {
-            let bad = |message: String| Error::Config {
-                path: cfg.base_dir.join(crate::config::CONFIG_FILE),
-                message,
+            let bad = |key: String, value: Option<&str>, message: String| {
+                Error::from(ConfigError::value(
+                    cfg.base_dir.join(crate::config::CONFIG_FILE),
+                    key,
+                    value,
+                    message,
+                ))
             };
             let mut levels = FastMap::default();
             let fatal = |key: String, c: Code, level: Level| {
                 if c.is_fatal() && level != Level::Error {
-                    Err(bad(format!(
-                        "{key}: {c} cannot be lowered: such a release could not be unpacked everywhere or read back"
-                    )))
+                    Err(bad(
+                        key.clone(),
+                        None,
+                        format!(
+                            "{key}: {c} cannot be lowered: such a release could not be unpacked everywhere or read back"
+                        ),
+                    ))
                 } else {
                     Ok(())
                 }
             };
             for (code, level) in &cfg.lint.levels {
-                let c = Code::parse(code).map_err(|m| bad(format!("lint.{code}: {m}")))?;
+                let c = Code::parse(code).map_err(|m| {
+                    bad(
+                        format!("lint.{code}"),
+                        Some(code),
+                        format!("lint.{code}: {m}"),
+                    )
+                })?;
                 fatal(format!("lint.{code}"), c, *level)?;
                 levels.insert(c, *level);
             }
@@ -97,11 +112,15 @@ mod policy {
             for (i, o) in cfg.lint.overrides.iter().enumerate() {
                 let mut sets = Vec::new();
                 for (j, p) in o.paths.iter().enumerate() {
-                    sets.push(
-                        crate::config::path_glob(p, &cfg.content.languages).map_err(|m| {
-                            bad(format!("lint.overrides[{i}].paths[{j}] `{p}`: {m}"))
-                        })?,
-                    );
+                    sets.push(crate::config::path_glob(p, &cfg.content.languages).map_err(
+                        |m| {
+                            bad(
+                                format!("lint.overrides[{i}].paths[{j}]"),
+                                Some(p),
+                                format!("lint.overrides[{i}].paths[{j}] `{p}`: {m}"),
+                            )
+                        },
+                    )?);
                 }
                 let mut codes = Vec::new();
                 for (field, list, level) in [
@@ -111,7 +130,11 @@ mod policy {
                 ] {
                     for (j, code) in list.iter().enumerate() {
                         let c = Code::parse(code).map_err(|m| {
-                            bad(format!("lint.overrides[{i}].{field}[{j}] `{code}`: {m}"))
+                            bad(
+                                format!("lint.overrides[{i}].{field}[{j}]"),
+                                Some(code),
+                                format!("lint.overrides[{i}].{field}[{j}] `{code}`: {m}"),
+                            )
                         })?;
                         fatal(format!("lint.overrides[{i}].{field}[{j}]"), c, level)?;
                         codes.push((c, level));

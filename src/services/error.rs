@@ -1,0 +1,286 @@
+//! kbrel's error: kbrel-core's [`CoreError`] (the content, the configuration, the formats)
+//! plus what only a registry, a bucket and the operations over them can say. The layers meet
+//! through `From`: a core error becomes [`Error::Core`] with `?`, its message, causes and hint
+//! unchanged. Nothing here prints; the binary renders the chain once at the edge.
+
+use std::path::PathBuf;
+
+pub use kbrel_core::error::{ConfigError, Error as CoreError, MissingRoot};
+
+/// Every way a kbrel operation can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// What kbrel-core says (content, configuration, formats, versions, the lint gate).
+    #[error(transparent)]
+    Core(CoreError),
+
+    /// Where a registry was expected there is none (yet): nothing is corrupt.
+    #[error("`{}` is not a registry: {reason}", path.display())]
+    NoRegistry { path: PathBuf, reason: String },
+
+    #[error("the registry `{}` is locked by another publish", path.display())]
+    Locked { path: PathBuf },
+
+    /// The release is complete and listed in index.json, but a file derived from the index
+    /// (static npm packument, signature) could not be updated.
+    #[error(
+        "{version} is published (index.json lists it, complete), but a derived file was not updated: {cause}"
+    )]
+    PartlyPublished { version: String, cause: Box<Error> },
+
+    /// An object of a registry in object storage could not be read or written (network,
+    /// credentials, a missing bucket): `object` is its full URL.
+    #[error("object storage: cannot {action} `{object}`: {message}")]
+    Remote {
+        action: &'static str,
+        object: String,
+        message: String,
+    },
+
+    /// Another publish changed the registry in object storage first (a conditional write of
+    /// `object` failed): nothing this publish wrote is listed.
+    #[error(
+        "`{object}` was changed by another publish since this one read it ({message}); nothing this publish wrote is listed"
+    )]
+    RemoteConflict { object: String, message: String },
+
+    /// `publish` refused: which check, as data.
+    #[error(transparent)]
+    Publish(Box<PublishError>),
+
+    /// A refusal of the other operations, as text.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Why `publish` refused, as data (the messages are what the user reads).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// `resolve_version` was asked for `--bump auto`, which needs the diff (`publish` has it).
+    #[error("--bump auto needs the diff; use publish()")]
+    BumpAutoNeedsDiff,
+
+    /// `--bump auto` found no change since the latest release.
+    #[error("--bump auto: nothing changed since {current}; there is nothing to publish")]
+    NothingChanged { current: semver::Version },
+
+    /// `--require-translations`: documents missing or outdated in a translation, as
+    /// `<lang>/<path> <state>` (the first five are named).
+    #[error("--require-translations: {}", first_five(.documents))]
+    MissingTranslations { documents: Vec<String> },
+
+    /// The dist-tag is not a name (empty, a version, or with `/` or a space).
+    #[error(
+        "invalid dist-tag `{tag}`: a tag is a name such as latest, next or beta, not a version"
+    )]
+    InvalidDistTag { tag: String },
+
+    /// The changelog path names something other than a regular file (`kind` says what).
+    #[error(
+        "changelog `{}` is {kind}, not a regular file; name a markdown file (--changelog or changelog.path)",
+        path.display()
+    )]
+    ChangelogNotAFile { path: PathBuf, kind: &'static str },
+
+    /// The registry folder is the project root or holds the content root (`place` says which).
+    #[error(
+        "the registry `{}` is {place}; publish into a folder of its own (registry.dir or --registry); nothing was written",
+        dir.display()
+    )]
+    RegistryPlace { dir: PathBuf, place: &'static str },
+
+    /// A file this publish would write (`file`, relative to the registry) does not read back
+    /// as written.
+    #[error(
+        "refusing to publish {version}: kbrel could not read back the {file} it would write ({reason}); nothing was published"
+    )]
+    ReadBack {
+        version: String,
+        file: String,
+        reason: String,
+    },
+
+    /// The tarball written does not read back as built.
+    #[error(
+        "refusing to publish {version}: kbrel could not read back the tarball {tarball} it wrote ({reason}); nothing was published"
+    )]
+    TarballReadBack {
+        version: String,
+        tarball: String,
+        reason: String,
+    },
+
+    /// The package.json this publish built is not JSON (a bug, never the user's input).
+    #[error("{reason}")]
+    PackageJson { reason: String },
+}
+
+fn first_five(documents: &[String]) -> String {
+    let more = documents.len().saturating_sub(5);
+    format!(
+        "{}{}",
+        documents[..documents.len().min(5)].join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+impl From<CoreError> for Error {
+    /// A core error, or this crate's own error back from a core callback
+    /// ([`CoreError::Above`]).
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Above(above) => match above.downcast::<Error>() {
+                Ok(own) => *own,
+                Err(other) => Error::Core(CoreError::Above(other)),
+            },
+            e => Error::Core(e),
+        }
+    }
+}
+
+/// Into a core callback's result (a `TextSource` reading the registry): carried whole, taken
+/// back out by `From<CoreError>` above.
+impl From<Error> for CoreError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Core(e) => e,
+            e => CoreError::Above(Box::new(e)),
+        }
+    }
+}
+
+impl From<PublishError> for Error {
+    fn from(e: PublishError) -> Self {
+        Error::Publish(Box::new(e))
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Core(e.into())
+    }
+}
+
+impl Error {
+    /// The message with its causes (`: `-joined), for reports that keep errors as text.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !out.contains(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            source = s.source();
+        }
+        out
+    }
+
+    #[doc(hidden)]
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CoreError::io(action, path, source).into()
+    }
+
+    #[doc(hidden)]
+    pub fn corrupt(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        CoreError::corrupt(path, message).into()
+    }
+
+    /// kbrel-core's error, when this is one.
+    pub fn core(&self) -> Option<&CoreError> {
+        match self {
+            Error::Core(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// What the user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Core(e) => e.hint(),
+            Error::NoRegistry { .. } => Some(
+                "publish a release into it first (`kbrel publish`), or name the folder a publish wrote (--registry DIR)"
+                    .into(),
+            ),
+            Error::Locked { .. } => Some(
+                "wait for the other publish to finish; the lock is released when it exits".into(),
+            ),
+            Error::Remote { .. } => Some(
+                "check the URL, the bucket and the credentials (the cloud's usual environment variables, e.g. AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT_URL); `kbrel verify --registry URL` checks what is there".into(),
+            ),
+            Error::RemoteConflict { .. } => Some(
+                "run the publish again (it reads the new index first); `kbrel verify --repair --registry URL` removes what the losing publish left".into(),
+            ),
+            Error::PartlyPublished { .. } => Some(
+                "fix the cause, then re-run the same publish: it finds the version published and rewrites the derived files".into(),
+            ),
+            Error::Publish(_) | Error::Usage(_) => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_errors_keep_their_message_causes_and_hint_through_from() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let core = CoreError::io("read", "a/b", io);
+        let (text, chain, hint) = (core.to_string(), core.chain(), core.hint());
+        let e: Error = core.into();
+        assert_eq!(e.to_string(), text);
+        assert_eq!(e.chain(), chain);
+        assert_eq!(e.chain(), "cannot read `a/b`: gone");
+        assert_eq!(e.hint(), hint);
+        let e: Error = CoreError::corrupt("index.json", "bad").into();
+        assert_eq!(
+            e.hint().as_deref(),
+            Some("run `kbrel verify` to see every problem in the registry")
+        );
+        assert!(matches!(e.core(), Some(CoreError::CorruptRegistry { .. })));
+    }
+
+    #[test]
+    fn errors_from_core_callbacks_come_back_whole() {
+        let e = Error::Locked {
+            path: "releases/.lock".into(),
+        };
+        let (text, hint) = (e.to_string(), e.hint());
+        let through: CoreError = e.into();
+        assert_eq!(through.to_string(), text);
+        let back: Error = through.into();
+        assert!(matches!(back, Error::Locked { .. }));
+        assert_eq!(back.hint(), hint);
+        let core: CoreError = Error::corrupt("x", "y").into();
+        assert!(matches!(core, CoreError::CorruptRegistry { .. }));
+    }
+
+    #[test]
+    fn publish_refusals_are_data_with_the_messages_they_had() {
+        let docs: Vec<String> = (0..7).map(|i| format!("zh/{i}.md missing")).collect();
+        let e: Error = PublishError::MissingTranslations { documents: docs }.into();
+        assert_eq!(
+            e.to_string(),
+            "--require-translations: zh/0.md missing, zh/1.md missing, zh/2.md missing, zh/3.md missing, zh/4.md missing and 2 more"
+        );
+        let e = PublishError::MissingTranslations {
+            documents: vec!["zh/a.md outdated".into()],
+        };
+        assert_eq!(e.to_string(), "--require-translations: zh/a.md outdated");
+        let e = PublishError::NothingChanged {
+            current: semver::Version::new(1, 2, 0),
+        };
+        assert_eq!(
+            e.to_string(),
+            "--bump auto: nothing changed since 1.2.0; there is nothing to publish"
+        );
+    }
+}
