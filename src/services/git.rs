@@ -357,12 +357,13 @@ impl Repo {
     /// a file is in the work tree at that path now. Untracked and ignored files are included,
     /// as kbrel reads a content folder whatever `.gitignore` says. `None` when git cannot tell
     /// it this way and the folders must be read whole: a bare repository, an ignored or
-    /// nested-repository folder, a symlink or an unreadable file in the work tree.
+    /// nested-repository folder, a symlink or an unreadable file in the work tree. The
+    /// documents are returned; the other files (assets, anything else) go to `other`.
     fn worktree_changes(
         &self,
         rev: &str,
         dirs: &[&str],
-        other: &mut Vec<String>,
+        other: &mut Vec<WorkChange>,
     ) -> Result<Option<Vec<WorkChange>>> {
         use git2::{Delta, FileMode};
         let Some(workdir) = self.repo.workdir() else {
@@ -426,10 +427,6 @@ impl Repo {
             if skipped(path) {
                 continue;
             }
-            if !crate::files::is_document_name(path) {
-                other.push(path.to_string());
-                continue;
-            }
             let old = match d.status() {
                 Delta::Added | Delta::Untracked | Delta::Ignored => None,
                 _ if matches!(of.mode(), FileMode::Blob | FileMode::BlobExecutable) => {
@@ -439,7 +436,11 @@ impl Repo {
             };
             let new = matches!(new_kind, Some(FileMode::Blob | FileMode::BlobExecutable))
                 && workdir.join(path).is_file();
-            out.push((path.to_string(), old, new));
+            if crate::files::is_document_name(path) {
+                out.push((path.to_string(), old, new));
+            } else {
+                other.push((path.to_string(), old, new));
+            }
         }
         Ok(Some(out))
     }
@@ -1458,25 +1459,7 @@ pub fn load_changed_worktree(
     let Some(changes) = repo.worktree_changes(rev_a, &dirs, &mut other)? else {
         return Ok(None);
     };
-    // A changed asset: both sides are loaded whole, which compares assets.
     let classifier = crate::content::Classifier::new(cfg)?;
-    let asset_changed = other.iter().any(|path| {
-        fw.iter().any(|f| {
-            let r = if f.dir.is_empty() {
-                Some(path.as_str())
-            } else {
-                path.strip_prefix(f.dir.as_str())
-                    .and_then(|r| r.strip_prefix('/'))
-            };
-            r.is_some_and(|r| {
-                f.keep(r)
-                    && classifier.classify(&f.content_path(r)) == crate::content::FileClass::Asset
-            })
-        })
-    });
-    if asset_changed {
-        return Ok(None);
-    }
     let commit = repo.resolve(rev_a)?;
     let tree = repo
         .commit_of(rev_a)?
@@ -1485,6 +1468,10 @@ pub fn load_changed_worktree(
     // (content path, blob) at `rev_a`; (content path, file) in the work tree.
     let mut old: Vec<(String, Oid)> = Vec::new();
     let mut new: Vec<(String, PathBuf)> = Vec::new();
+    // The assets that differ: (content path → blob) at `rev_a`; in the work tree, content
+    // path → (the folder it is read below, the length of its part inside it).
+    let mut old_assets = BTreeMap::new();
+    let mut new_assets: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
     for f in &fw {
         let rel = |p: &str| -> Option<String> {
             let r = if f.dir.is_empty() {
@@ -1494,6 +1481,19 @@ pub fn load_changed_worktree(
             };
             f.keep(r).then(|| r.to_string())
         };
+        for (path, blob, present) in &other {
+            let Some(r) = rel(path) else { continue };
+            let cp = f.content_path(&r);
+            if classifier.classify(&cp) != crate::content::FileClass::Asset {
+                continue;
+            }
+            if let Some(oid) = blob {
+                old_assets.insert(cp.clone(), *oid);
+            }
+            if *present {
+                new_assets.insert(cp, (workdir.join(&f.dir), r.len()));
+            }
+        }
         let mut seen = (BTreeSet::new(), BTreeSet::new());
         for (path, blob, present) in &changes {
             let Some(r) = rel(path) else { continue };
@@ -1546,10 +1546,23 @@ pub fn load_changed_worktree(
         || crate::content::build_some(cfg, old, &keys_a),
         || crate::content::build_some(cfg, new, &keys_w),
     );
+    let (mut old, mut new) = (old.map_err(|e| at_revision(rev_a, e))?, new?);
+    // The changed assets, hashed as the whole loads would: from their blobs at `rev_a`, from
+    // their files in the work tree.
+    if !old_assets.is_empty() {
+        let paths = old_assets.keys().cloned().collect();
+        old.assets = tree_assets(cfg, repo, &paths, &old_assets, &BTreeSet::new())?.0;
+    }
+    if !new_assets.is_empty() {
+        let paths = new_assets.keys().cloned().collect();
+        let folder_of = |p: &str| new_assets[p].clone();
+        let known = crate::content::KnownHashes::default();
+        new.assets = crate::content::load_assets(cfg, &folder_of, &paths, &known)?.0;
+    }
     Ok(Some(ChangedDocs {
         read,
-        old: old.map_err(|e| at_revision(rev_a, e))?,
-        new: new?,
+        old,
+        new,
         old_commit: commit,
         new_commit: String::new(),
         folders: (fa, fw),

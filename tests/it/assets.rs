@@ -980,8 +980,36 @@ fn a_git_range_with_a_changed_asset_reads_no_unchanged_document() {
         let (kb, _) = kbrel::git::load_kb(&cfg, &repo, rev).unwrap();
         Snapshot::working(&cfg, &kb)
     };
-    let whole = snapshot::compare("kb", langs, &whole("HEAD~1"), &whole("HEAD")).unwrap();
-    assert_eq!(fast.changes, whole.changes);
-    assert_eq!(fast.assets, whole.assets);
+    let report = snapshot::compare("kb", langs, &whole("HEAD~1"), &whole("HEAD")).unwrap();
+    assert_eq!(fast.changes, report.changes);
+    assert_eq!(fast.assets, report.assets);
     assert_eq!(fast.assets.len(), 1);
+
+    // `git:HEAD .` with the image changed again in the work tree, and a new one: git's index
+    // says which files differ; no document is read, the image rows are what whole loads give.
+    let again = png(40, 30, 5);
+    fs::write(kb.content().join("images/arch.png"), &again).unwrap();
+    kb.write("images/new.png", png(8, 8, 3));
+    let (a, b) = snapshot::git_worktree_pair(&cfg, &repo, "HEAD", false)
+        .unwrap()
+        .expect("git's index tells what changed");
+    assert_eq!((a.docs.len(), b.docs.len()), (0, 0));
+    assert_eq!(
+        assets(&a),
+        vec![("images/arch.png".into(), sha256_hex(&new), new.len() as u64)]
+    );
+    assert_eq!(
+        assets(&b)[0],
+        (
+            "images/arch.png".into(),
+            sha256_hex(&again),
+            again.len() as u64
+        )
+    );
+    let fast = snapshot::compare("kb", langs, &a, &b).unwrap();
+    let work = kbrel::content::load_dir(&cfg, &cfg.content_root()).unwrap();
+    let whole =
+        snapshot::compare("kb", langs, &whole("HEAD"), &Snapshot::working(&cfg, &work)).unwrap();
+    assert_eq!(fast.assets, whole.assets);
+    assert_eq!(fast.assets.len(), 2);
 }
