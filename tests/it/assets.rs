@@ -445,7 +445,9 @@ fn format_3_ships_no_assets() {
 /// line recomputed) but records other bytes for `images/arch.png` under the file's own stat is
 /// believed by the load and then caught when the image is packed — the publish fails naming
 /// the file, the registry is exactly as it was, the cache is gone — and the next publish reads
-/// every file again and releases the true bytes. A cut or edited cache is ignored whole.
+/// every file again and releases the true bytes. A cut or edited cache is ignored whole. A
+/// publish that packs nothing (the version is there already) hashes the cached files again
+/// before it answers.
 #[test]
 fn publish_reuses_recorded_asset_hashes_and_a_stale_one_never_ships() {
     let kb = kb_with_images();
@@ -507,6 +509,25 @@ fn publish_reuses_recorded_asset_hashes_and_a_stale_one_never_ships() {
     kb.publish(&["1.2.0"]).success();
     assert_eq!(arch_in("1.2.0"), arch);
     assert!(fs::read_to_string(&cache).unwrap().contains(&arch));
+
+    // A lie that the image still holds what 1.2.0 released, while the file holds other bytes
+    // (its new stat recorded by a dry run): publishing 1.2.0 again packs nothing, so the files
+    // taken from the cache are hashed again before it could say "already published".
+    kb.write("images/arch.png", png(40, 30, 9));
+    kb.publish(&["1.3.0", "--dry-run"]).success();
+    let text = fs::read_to_string(&cache).unwrap();
+    assert!(text.contains(&lie), "{text}");
+    let end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    fs::write(&cache, with_sum(&text[..end].replace(&lie, &arch))).unwrap();
+    let before = snapshot(&kb.registry());
+    kb.publish(&["1.2.0"])
+        .code(2)
+        .stderr_has(&["arch.png", "asset hash cache"]);
+    assert_same_tree(&before, &snapshot(&kb.registry()), "a refused republish");
+    assert!(!cache.exists());
+    kb.publish(&["1.2.0"])
+        .code(2)
+        .stderr_has(&["already published with different content"]);
 }
 
 /// Both consumers (`kbrel sync` and the JavaScript client, `clients/js`) fetch the assets
