@@ -658,13 +658,13 @@ impl Remote {
                 };
                 let decoded = registry::gunzip_limited(&bytes, size);
                 if !decoded.is_ok_and(|d| sha256_hex(&d) == sha) {
-                    return Err(Error::CorruptRegistry {
+                    return Err(Error::from(CoreError::CorruptRegistry {
                         path: PathBuf::from(self.object_url(&gz)),
                         message: format!(
                             "does not decode to `{}` (sha256 {sha})",
                             gz.strip_suffix(GZ).unwrap_or(&gz)
                         ),
-                    });
+                    }));
                 }
                 write_cache(&mirror.path(&gz), &bytes).map(|_| true)
             })
