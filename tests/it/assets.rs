@@ -763,17 +763,29 @@ fn assets_are_read_from_git_trees_like_the_working_tree() {
     );
 }
 
-/// `kbrel verify` streams tarballs and blobs: a release holding a 96 MiB asset (a sparse
-/// file: cheap to make) verifies under a data limit of 160 MiB (`RLIMIT_DATA` counts the heap
-/// and anonymous mappings; the binary's heap grows in 64 MiB steps), which holding the tarball
-/// and its asset entry in memory (192 MiB) would exceed; a changed byte inside the asset's
-/// blob is still found.
+/// A large asset streams everywhere, never held whole. One release holding a 128 MiB asset (a
+/// sparse file: cheap to make), then:
+/// - `kbrel verify` passes under a data limit of 160 MiB (`RLIMIT_DATA` counts the heap and
+///   anonymous mappings; the binary's heap grows in 64 MiB steps), which holding the tarball
+///   and its asset entry in memory (256 MiB) would exceed;
+/// - `kbrel serve` serves it above the old 64 MiB limit, at `/v/<version>/<path>` and as its
+///   blob, streamed with its Content-Length and ETag (HEAD: the headers alone);
+/// - the JavaScript client syncs it into a folder store under `node --test`
+///   (`clients/js/test-large`): streamed into a staged file while hashed, peak memory growing
+///   by under half the asset, refused early by `maxAssetSize`, a larger Content-Length or an
+///   endless body;
+/// - a changed byte inside the asset's blob is found by `verify`, and the server, which hashes
+///   what it streams, cuts the response short rather than complete it with the wrong bytes.
 #[test]
-fn verify_streams_tarballs_under_a_memory_limit() {
+fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
     use std::os::unix::process::CommandExt;
+    const SIZE: u64 = 128 << 20;
     let kb = kb_with_images();
+    let cfg = fs::read_to_string(kb.config()).unwrap();
+    let cfg = cfg.replace("[registry]", "max_asset_size = 1073741824\n\n[registry]");
+    fs::write(kb.config(), cfg).unwrap();
     let big = kb.content().join("downloads/big.bin");
-    fs::File::create(&big).unwrap().set_len(96 << 20).unwrap();
+    fs::File::create(&big).unwrap().set_len(SIZE).unwrap();
     kb.publish(&["1.0.0"]).success();
     let verify = |limit: u64| {
         let mut cmd = kb.cmd();
@@ -827,12 +839,74 @@ fn verify_streams_tarballs_under_a_memory_limit() {
         .as_str()
         .unwrap()
         .to_string();
+
+    // The viewer and the blob route stream it, with its length and ETag.
+    let server = serve::Serve::start(&kb.registry(), &[]);
+    let get = |method: &str, target: &str| {
+        serve::request_within(
+            server.addr,
+            method,
+            target,
+            &[],
+            std::time::Duration::from_secs(120),
+        )
+    };
+    let etag = format!("\"{sha}\"");
+    for target in [
+        "/v/1.0.0/downloads/big.bin".to_string(),
+        format!("/{}", blob_rel(&sha)),
+    ] {
+        let target = target.as_str();
+        let head = get("HEAD", target);
+        assert_eq!(head.status, 200, "{target}: {head:?}");
+        assert_eq!(
+            head.header("content-length"),
+            Some(SIZE.to_string().as_str())
+        );
+        assert_eq!(head.header("etag"), Some(etag.as_str()));
+        assert_eq!(
+            head.header("content-type"),
+            Some("application/octet-stream")
+        );
+        assert!(head.body.is_empty());
+        let r = get("GET", target);
+        assert_eq!(r.status, 200, "{target}");
+        assert_eq!(r.header("content-length"), Some(SIZE.to_string().as_str()));
+        assert_eq!(r.header("content-encoding"), None);
+        assert_eq!(r.body.len() as u64, SIZE, "{target}");
+        assert_eq!(sha256_hex(&r.body), sha, "{target}");
+    }
+
+    // The JavaScript client, under node --test, against this server.
+    if let Some(node) = tools::require_node() {
+        let out = run(std::process::Command::new(&node)
+            .args(["--test", "--test-reporter=spec"])
+            .arg("test-large/")
+            .current_dir(manifest_dir().join("clients/js"))
+            .env("KBREL_LARGE_URL", server.url())
+            .env("KBREL_LARGE_PATH", "downloads/big.bin")
+            .env("KBREL_LARGE_SHA", &sha)
+            .env("KBREL_LARGE_SIZE", SIZE.to_string())
+            .env("CI", "true"));
+        assert_eq!(out.code, 0, "node --test test-large/ failed\n{out:?}");
+        assert!(out.stdout.contains("ℹ pass 3"), "{out:?}");
+    }
+
     let blob = kb.reg(&blob_rel(&sha));
     let f = fs::OpenOptions::new().write(true).open(&blob).unwrap();
     std::os::unix::fs::FileExt::write_at(&f, b"x", 50 << 20).unwrap();
     let r = verify(LIMIT);
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains(&sha[2..]), "{r:?}");
+    // Served as it is streamed, the changed blob is cut short: never a complete wrong body.
+    let r = get("GET", "/v/1.0.0/downloads/big.bin");
+    assert_eq!(r.header("content-length"), Some(SIZE.to_string().as_str()));
+    assert!((r.body.len() as u64) < SIZE, "{} bytes", r.body.len());
+    assert!(
+        server.log().contains("does not match its sha256"),
+        "{}",
+        server.log()
+    );
 }
 
 /// A changed image between two git revisions, or between a revision and the work tree, shows
@@ -864,4 +938,50 @@ fn git_sides_show_a_changed_image_like_published_releases() {
     git(&kb, &["commit", "-qam", "three"]);
     let docs_only = out(&["git:v2", "git:HEAD", "--name-status"]);
     assert!(!docs_only.contains("arch.png"), "{docs_only}");
+}
+
+/// `git:A git:B` where an image and one document changed: the asset row comes from the two
+/// blobs of the image, and no unchanged document is read (no hand-over to whole loads); the
+/// report is what the two trees loaded whole give.
+#[test]
+fn a_git_range_with_a_changed_asset_reads_no_unchanged_document() {
+    use kbrel::snapshot::{self, Snapshot};
+    let kb = kb_with_images();
+    git(&kb, &["init", "-q"]);
+    git(&kb, &["add", "kbrel.toml", "content"]);
+    git(&kb, &["commit", "-qm", "one"]);
+    fs::write(kb.content().join("images/arch.png"), png(40, 30, 9)).unwrap();
+    kb.append("en/intro.md", "\nEdited.\n");
+    git(&kb, &["commit", "-qam", "two"]);
+    let cfg = kbrel::config::Config::load(&kb.config()).unwrap();
+    let repo = kbrel::git::Repo::discover(kb.root()).unwrap();
+    let langs = &cfg.content.languages;
+    let (a, b) = snapshot::git_pair(&cfg, &repo, "HEAD~1", "HEAD", false).unwrap();
+    let docs = |s: &Snapshot| s.docs.iter().map(|d| d.path.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        (docs(&a), docs(&b)),
+        (vec!["intro.md".into()], vec!["intro.md".into()])
+    );
+    let assets = |s: &Snapshot| {
+        (s.assets.iter())
+            .map(|x| (x.path.clone(), x.sha256.clone(), x.size))
+            .collect::<Vec<_>>()
+    };
+    let (old, new) = (png(40, 30, 1), png(40, 30, 9));
+    assert_eq!(
+        (assets(&a), assets(&b)),
+        (
+            vec![("images/arch.png".into(), sha256_hex(&old), old.len() as u64)],
+            vec![("images/arch.png".into(), sha256_hex(&new), new.len() as u64)],
+        )
+    );
+    let fast = snapshot::compare("kb", langs, &a, &b).unwrap();
+    let whole = |rev: &str| {
+        let (kb, _) = kbrel::git::load_kb(&cfg, &repo, rev).unwrap();
+        Snapshot::working(&cfg, &kb)
+    };
+    let whole = snapshot::compare("kb", langs, &whole("HEAD~1"), &whole("HEAD")).unwrap();
+    assert_eq!(fast.changes, whole.changes);
+    assert_eq!(fast.assets, whole.assets);
+    assert_eq!(fast.assets.len(), 1);
 }
