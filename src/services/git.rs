@@ -44,6 +44,18 @@ pub struct TreeContent {
     pub links: BTreeSet<String>,
 }
 
+/// Whether libgit2 checks that every object it reads hashes to its id (its default: on).
+///
+/// A process-wide libgit2 setting, so the library never changes it on its own: the caller
+/// decides, once, before reading. The `kbrel` binary turns it off only for read-only commands
+/// whose output is not stored (`diff`, `changelog`, `status`) — git itself does not re-hash
+/// the objects it reads, and the check was about a quarter of `diff git:A git:B` — and leaves
+/// it on for everything that writes a registry or vouches for content (`publish`, `import`,
+/// `check`, `verify`, …).
+pub fn verify_object_hashes(enabled: bool) {
+    git2::opts::strict_hash_verification(enabled);
+}
+
 fn git_err(what: impl std::fmt::Display, e: git2::Error) -> Error {
     Error::Usage(format!("{what}: {}", e.message()))
 }
@@ -299,9 +311,13 @@ impl Repo {
             mut old,
             mut new,
             other,
+            mut old_others,
+            mut new_others,
         } = delta;
         old.retain(|(p, _)| keep_a(p));
         new.retain(|(p, _)| keep_b(p));
+        old_others.retain(|(p, _)| keep_a(p));
+        new_others.retain(|(p, _)| keep_b(p));
         for (tree, list, keep) in [(&ta, &mut old, keep_a), (&tb, &mut new, keep_b)] {
             let known: BTreeSet<String> = list.iter().map(|(p, _)| p.clone()).collect();
             for p in also {
@@ -329,6 +345,8 @@ impl Repo {
             old: self.read_blobs(&old, rev_a, &|p| in_root(root_a, p))?,
             new: self.read_blobs(&new, rev_b, &|p| in_root(root_b, p))?,
             other,
+            old_others,
+            new_others,
         })
     }
 
@@ -793,6 +811,9 @@ pub struct ChangedFiles {
     /// The other files that differ (not documents: assets, symlinks, anything else), by
     /// path below the roots; never read.
     pub other: Vec<String>,
+    /// Of [`Self::other`], the regular files each side keeps, with their blobs (unread).
+    pub old_others: Vec<(String, Oid)>,
+    pub new_others: Vec<(String, Oid)>,
 }
 
 /// One blob as a source file; a Git LFS pointer is an error.
@@ -836,8 +857,12 @@ type WorkChange = (String, Option<Oid>, bool);
 pub type Keep<'a> = dyn Fn(&str) -> bool + Sync + 'a;
 
 /// The markdown blobs (path below `dir`, id) that differ between trees `a` and `b` (either may
-/// be absent: a whole subtree added or removed), into `old` and `new`. An entry with the same
-/// id and mode on both sides is skipped without being read, so the cost follows the change.
+/// be absent: a whole subtree added or removed), into `old` and `new`; the other files that
+/// differ into `other`, and those that are regular files also into `old_others`/`new_others`.
+/// As git's own tree diff does (libgit2's `diff_tree_to_tree` expands every subtree, so its
+/// cost follows the size of the trees): the two sorted entry lists are walked side by side,
+/// and an entry with the same id and mode on both sides — a whole unchanged subtree — is
+/// skipped without being read, so the cost follows the change.
 fn diff_trees(
     repo: &Repository,
     a: Option<&git2::Tree<'_>>,
@@ -846,96 +871,137 @@ fn diff_trees(
     revs: (&str, &str),
     out: &mut TreeDelta,
 ) -> Result<()> {
-    let name_of = |e: &git2::TreeEntry<'_>, rev: &str| -> Result<String> {
-        std::str::from_utf8(e.name_bytes())
-            .map(str::to_string)
-            .map_err(|_| Error::Content {
-                path: PathBuf::from(format!("{dir}{}", e.name_bytes().escape_ascii())),
-                message: format!("the file name is not valid UTF-8 at `{rev}`; rename it"),
-            })
-    };
-    let tree_of = |e: &git2::TreeEntry<'_>| {
-        e.to_object(repo)
-            .and_then(|o| o.peel_to_tree())
-            .map_err(|e| git_err("reading a tree", e))
-    };
-    // One side's entry, alone: a blob to read, or a whole subtree.
-    let one_side =
-        |e: &git2::TreeEntry<'_>, path: String, is_old: bool, out: &mut TreeDelta| -> Result<()> {
-            match e.kind() {
-                Some(ObjectType::Tree) => {
-                    let t = tree_of(e)?;
-                    let sub = format!("{path}/");
-                    if is_old {
-                        diff_trees(repo, Some(&t), None, &sub, revs, out)
-                    } else {
-                        diff_trees(repo, None, Some(&t), &sub, revs, out)
-                    }
-                }
-                Some(ObjectType::Blob)
-                    if e.filemode() != 0o120000 && crate::files::is_document_name(&path) =>
-                {
-                    if is_old { &mut out.old } else { &mut out.new }.push((path, e.id()));
-                    Ok(())
-                }
-                // Any other file (an asset, a symlink): named, never read here.
-                Some(ObjectType::Blob) => {
-                    out.other.push(path);
-                    Ok(())
-                }
-                _ => Ok(()),
-            }
+    use std::cmp::Ordering;
+    let ea: Vec<git2::TreeEntry<'_>> = a.map(|t| t.iter().collect()).unwrap_or_default();
+    let eb: Vec<git2::TreeEntry<'_>> = b.map(|t| t.iter().collect()).unwrap_or_default();
+    let (mut i, mut j) = (0, 0);
+    while i < ea.len() || j < eb.len() {
+        let order = match (ea.get(i), eb.get(j)) {
+            (Some(x), Some(y)) => git_order(x, y),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
         };
-    if let Some(a) = a {
-        for ea in a.iter() {
-            let name = name_of(&ea, revs.0)?;
-            if skipped_entry(&name) {
-                continue;
+        match order {
+            Ordering::Less => {
+                let x = &ea[i];
+                i += 1;
+                let name = entry_name(x, dir, revs.0)?;
+                if !skipped_entry(name) {
+                    one_side(repo, x, format!("{dir}{name}"), true, revs, out)?;
+                }
             }
-            let eb = b.and_then(|b| b.get_name(&name));
-            if let Some(eb) = &eb
-                && eb.id() == ea.id()
-                && eb.filemode() == ea.filemode()
-            {
-                continue;
+            Ordering::Greater => {
+                let y = &eb[j];
+                j += 1;
+                let name = entry_name(y, dir, revs.1)?;
+                if !skipped_entry(name) {
+                    one_side(repo, y, format!("{dir}{name}"), false, revs, out)?;
+                }
             }
-            let path = format!("{dir}{name}");
-            match &eb {
-                Some(eb)
-                    if ea.kind() == Some(ObjectType::Tree)
-                        && eb.kind() == Some(ObjectType::Tree) =>
-                {
-                    let (ta, tb) = (tree_of(&ea)?, tree_of(eb)?);
+            Ordering::Equal => {
+                let (x, y) = (&ea[i], &eb[j]);
+                (i, j) = (i + 1, j + 1);
+                let name = entry_name(x, dir, revs.0)?;
+                if skipped_entry(name) || (x.id() == y.id() && x.filemode() == y.filemode()) {
+                    continue;
+                }
+                let path = format!("{dir}{name}");
+                if x.kind() == Some(ObjectType::Tree) && y.kind() == Some(ObjectType::Tree) {
+                    let (ta, tb) = (subtree(repo, x)?, subtree(repo, y)?);
                     diff_trees(repo, Some(&ta), Some(&tb), &format!("{path}/"), revs, out)?;
-                }
-                _ => {
-                    one_side(&ea, path.clone(), true, out)?;
-                    if let Some(eb) = &eb {
-                        one_side(eb, path, false, out)?;
-                    }
+                } else {
+                    one_side(repo, x, path.clone(), true, revs, out)?;
+                    one_side(repo, y, path, false, revs, out)?;
                 }
             }
-        }
-    }
-    if let Some(b) = b {
-        for eb in b.iter() {
-            let name = name_of(&eb, revs.1)?;
-            if skipped_entry(&name) || a.is_some_and(|a| a.get_name(&name).is_some()) {
-                continue;
-            }
-            one_side(&eb, format!("{dir}{name}"), false, out)?;
         }
     }
     Ok(())
 }
 
-/// What [`diff_trees`] finds: the documents that differ on each side (path, blob), and the
-/// other files that differ (named, never read).
+/// Git's order of tree entries (`base_name_compare`): by name, a folder's name read as if it
+/// ended in `/`. Two entries of one name but of different kinds (a file that became a folder)
+/// are apart in it, and are then an entry of each side alone.
+fn git_order(x: &git2::TreeEntry<'_>, y: &git2::TreeEntry<'_>) -> std::cmp::Ordering {
+    let (xn, yn) = (x.name_bytes(), y.name_bytes());
+    let n = xn.len().min(yn.len());
+    xn[..n].cmp(&yn[..n]).then_with(|| {
+        let after = |name: &[u8], e: &git2::TreeEntry<'_>| {
+            name.get(n)
+                .copied()
+                .or((e.kind() == Some(ObjectType::Tree)).then_some(b'/'))
+        };
+        after(xn, x).cmp(&after(yn, y))
+    })
+}
+
+/// An entry's name, which must be UTF-8 (as [`Repo::read_tree`] requires of every name).
+fn entry_name<'e>(e: &'e git2::TreeEntry<'_>, dir: &str, rev: &str) -> Result<&'e str> {
+    std::str::from_utf8(e.name_bytes()).map_err(|_| Error::Content {
+        path: PathBuf::from(format!("{dir}{}", e.name_bytes().escape_ascii())),
+        message: format!("the file name is not valid UTF-8 at `{rev}`; rename it"),
+    })
+}
+
+/// The tree an entry names.
+fn subtree<'r>(repo: &'r Repository, e: &git2::TreeEntry<'_>) -> Result<git2::Tree<'r>> {
+    repo.find_tree(e.id())
+        .map_err(|e| git_err("reading a tree", e))
+}
+
+/// One side's entry of [`diff_trees`], alone: a document to read, another file to name, or a
+/// whole subtree of them.
+fn one_side(
+    repo: &Repository,
+    e: &git2::TreeEntry<'_>,
+    path: String,
+    is_old: bool,
+    revs: (&str, &str),
+    out: &mut TreeDelta,
+) -> Result<()> {
+    match e.kind() {
+        Some(ObjectType::Tree) => {
+            let t = subtree(repo, e)?;
+            let sub = format!("{path}/");
+            if is_old {
+                diff_trees(repo, Some(&t), None, &sub, revs, out)
+            } else {
+                diff_trees(repo, None, Some(&t), &sub, revs, out)
+            }
+        }
+        Some(ObjectType::Blob)
+            if e.filemode() != 0o120000 && crate::files::is_document_name(&path) =>
+        {
+            if is_old { &mut out.old } else { &mut out.new }.push((path, e.id()));
+            Ok(())
+        }
+        // Any other file (an asset, a symlink): named; a regular file's blob kept, unread.
+        Some(ObjectType::Blob) => {
+            if e.filemode() != 0o120000 {
+                let others = if is_old {
+                    &mut out.old_others
+                } else {
+                    &mut out.new_others
+                };
+                others.push((path.clone(), e.id()));
+            }
+            out.other.push(path);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What [`diff_trees`] finds: the documents that differ on each side (path, blob), the other
+/// files that differ (named, never read), and of those the regular files on each side (path,
+/// blob: the assets among them are hashed from these by [`load_changed`]).
 #[derive(Default)]
 struct TreeDelta {
     old: Vec<(String, Oid)>,
     new: Vec<(String, Oid)>,
     other: Vec<String>,
+    old_others: Vec<(String, Oid)>,
+    new_others: Vec<(String, Oid)>,
 }
 
 /// `path` with its longest existing ancestor canonicalised (so a path that does not exist
@@ -1278,19 +1344,22 @@ fn side_at(
     ))
 }
 
-/// [`ChangedDocs`] between `rev_a` and `rev_b`; `None` when an asset differs (both sides are
-/// then loaded whole, which compares assets).
+/// [`ChangedDocs`] between `rev_a` and `rev_b`. The assets that differ are hashed from their
+/// blobs on each side (as a whole load hashes every asset, [`tree_assets`]); the assets whose
+/// blob is the same on both sides are not read, and are on neither side.
 pub fn load_changed(
     cfg: &crate::config::Config,
     repo: &Repo,
     rev_a: &str,
     rev_b: &str,
-) -> Result<Option<ChangedDocs>> {
+) -> Result<ChangedDocs> {
     let ((fa, keys_a), (fb, keys_b)) = (side_at(cfg, repo, rev_a)?, side_at(cfg, repo, rev_b)?);
     let redeclared = crate::content::redeclared_paths(&keys_a, &keys_b);
     let (mut old, mut new) = (Vec::new(), Vec::new());
     let (mut old_commit, mut new_commit) = (String::new(), String::new());
     let classifier = crate::content::Classifier::new(cfg)?;
+    // The assets that differ (content path → blob), on each side.
+    let (mut assets_a, mut assets_b) = (BTreeMap::new(), BTreeMap::new());
     for (a, b) in fa.iter().zip(&fb) {
         let changed = repo.changed_files(
             (rev_a, &a.dir),
@@ -1298,15 +1367,16 @@ pub fn load_changed(
             &a.below(&redeclared),
             (&|p| a.keep(p), &|p| b.keep(p)),
         )?;
-        let is_asset = |f: &Folder, p: &str| {
-            f.keep(p) && classifier.classify(&f.content_path(p)) == crate::content::FileClass::Asset
-        };
-        if changed
-            .other
-            .iter()
-            .any(|p| is_asset(a, p) || is_asset(b, p))
-        {
-            return Ok(None);
+        for (f, others, assets) in [
+            (a, &changed.old_others, &mut assets_a),
+            (b, &changed.new_others, &mut assets_b),
+        ] {
+            for (p, oid) in others {
+                let path = f.content_path(p);
+                if classifier.classify(&path) == crate::content::FileClass::Asset {
+                    assets.insert(path, *oid);
+                }
+            }
         }
         (old_commit, new_commit) = (changed.old_commit, changed.new_commit);
         old.extend(changed.old.into_iter().map(|f| SourceFile {
@@ -1323,14 +1393,26 @@ pub fn load_changed(
         || crate::content::build_some(cfg, old, &keys_a),
         || crate::content::build_some(cfg, new, &keys_b),
     );
-    Ok(Some(ChangedDocs {
+    let (mut old, mut new) = (
+        old.map_err(|e| at_revision(rev_a, e))?,
+        new.map_err(|e| at_revision(rev_b, e))?,
+    );
+    let no_links = BTreeSet::new();
+    for (kb, assets) in [(&mut old, assets_a), (&mut new, assets_b)] {
+        if assets.is_empty() {
+            continue;
+        }
+        let paths = assets.keys().cloned().collect();
+        kb.assets = tree_assets(cfg, repo, &paths, &assets, &no_links)?.0;
+    }
+    Ok(ChangedDocs {
         read,
-        old: old.map_err(|e| at_revision(rev_a, e))?,
-        new: new.map_err(|e| at_revision(rev_b, e))?,
+        old,
+        new,
         old_commit,
         new_commit,
         folders: (fa, fb),
-    }))
+    })
 }
 
 /// [`ChangedDocs`] between `rev_a` and the work tree (the working content, as `kbrel diff

@@ -1033,3 +1033,49 @@ fn bad_input_from_git_is_found_and_refused_as_in_the_working_tree() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("en/tabs.mdx"), "{r:?}");
 }
+
+/// `git:A git:B` where an image and one document changed: the asset row comes from the two
+/// blobs of the image, and no unchanged document is read (no hand-over to whole loads); the
+/// report is what the two trees loaded whole give.
+#[test]
+fn a_git_range_with_a_changed_asset_reads_no_unchanged_document() {
+    use kbrel::snapshot::{self, Snapshot};
+    let kb = kb_with_images();
+    git(&kb, &["init", "-q"]);
+    git(&kb, &["add", "kbrel.toml", "content"]);
+    git(&kb, &["commit", "-qm", "one"]);
+    fs::write(kb.content().join("images/arch.png"), png(40, 30, 9)).unwrap();
+    kb.append("en/intro.md", "\nEdited.\n");
+    git(&kb, &["commit", "-qam", "two"]);
+    let cfg = kbrel::config::Config::load(&kb.config()).unwrap();
+    let repo = kbrel::git::Repo::discover(kb.root()).unwrap();
+    let langs = &cfg.content.languages;
+    let (a, b) = snapshot::git_pair(&cfg, &repo, "HEAD~1", "HEAD", false).unwrap();
+    let docs = |s: &Snapshot| s.docs.iter().map(|d| d.path.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        (docs(&a), docs(&b)),
+        (vec!["intro.md".into()], vec!["intro.md".into()])
+    );
+    let assets = |s: &Snapshot| {
+        (s.assets.iter())
+            .map(|x| (x.path.clone(), x.sha256.clone(), x.size))
+            .collect::<Vec<_>>()
+    };
+    let (old, new) = (png(40, 30, 1), png(40, 30, 9));
+    assert_eq!(
+        (assets(&a), assets(&b)),
+        (
+            vec![("images/arch.png".into(), sha256_hex(&old), old.len() as u64)],
+            vec![("images/arch.png".into(), sha256_hex(&new), new.len() as u64)],
+        )
+    );
+    let fast = snapshot::compare("kb", langs, &a, &b).unwrap();
+    let whole = |rev: &str| {
+        let (kb, _) = kbrel::git::load_kb(&cfg, &repo, rev).unwrap();
+        Snapshot::working(&cfg, &kb)
+    };
+    let whole = snapshot::compare("kb", langs, &whole("HEAD~1"), &whole("HEAD")).unwrap();
+    assert_eq!(fast.changes, whole.changes);
+    assert_eq!(fast.assets, whole.assets);
+    assert_eq!(fast.assets.len(), 1);
+}

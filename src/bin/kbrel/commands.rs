@@ -22,6 +22,15 @@ use crate::cli::{
 use crate::output;
 
 pub fn run(mut cli: Cli) -> Result<u8> {
+    // Read-only commands whose output is not stored skip libgit2's re-hash of every object
+    // they read, as git does; whatever writes a registry or vouches for content keeps it
+    // (`kbrel::git::verify_object_hashes`, ARCHITECTURE.md "git").
+    if matches!(
+        cli.command,
+        Command::Diff(_) | Command::Changelog(_) | Command::Status(_)
+    ) {
+        kbrel::git::verify_object_hashes(false);
+    }
     // A registry in object storage: read commands run on a verified local mirror of it;
     // publish and import upload what they added, index last (src/services/remote.rs).
     if let Some(url) = remote_arg(&mut cli) {
@@ -323,15 +332,12 @@ fn load_pair(
         let repo = Repo::discover(&cfg.base_dir)?;
         match (to.strip_prefix("git:"), working, &g.from_git) {
             (Some(rb), _, _) => {
-                if let Some(pair) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)? {
-                    return Ok(pair);
-                }
+                return Ok(snapshot::git_pair(cfg, &repo, ra, rb, count_documents)?);
             }
             (None, true, Some(rb)) if !rb.is_empty() => {
-                if let Some((a, mut b)) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)? {
-                    b.label = ".".into();
-                    return Ok((a, b));
-                }
+                let (a, mut b) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)?;
+                b.label = ".".into();
+                return Ok((a, b));
             }
             (None, true, None) => {
                 if let Some(pair) = snapshot::git_worktree_pair(cfg, &repo, ra, count_documents)? {

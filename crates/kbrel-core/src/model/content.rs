@@ -516,9 +516,11 @@ fn raw_fields(yaml: &str, first_line: usize) -> BTreeMap<String, RawField> {
 
 /// The front matter nearly every knowledge base writes, parsed without a YAML parser: one
 /// `field: value` line per field, each value a double- or single-quoted string without
-/// escapes or a plain string that YAML could not read as anything else. `None` for anything
-/// outside that subset (nesting, lists, comments, block scalars, escapes, values YAML might
-/// read as a number, boolean, null or date-like scalar other than `YYYY-MM-DD`, duplicate
+/// escapes, a plain string that YAML could not read as anything else, a small unsigned
+/// integer (`sidebar_position: 3`) or a one-line list of plain words (`tags: [ops, on-call]`).
+/// `None` for anything outside that subset (nesting, other lists, comments, block scalars,
+/// escapes, other values YAML might read as a number, boolean, null or date-like scalar other
+/// than `YYYY-MM-DD`, duplicate
 /// fields, keys over YAML's 1024-character limit, very large front matter…): the caller then
 /// asks the YAML parser, so the result is always what the parser would return. Parsing YAML
 /// was a tenth of the time spent loading a large knowledge base.
@@ -575,6 +577,12 @@ fn flat_front_matter(yaml: &str) -> Option<serde_json::Map<String, serde_json::V
             inner
         } else if plain_string(value) {
             value
+        } else if let Some(n) = small_integer(value) {
+            map.insert(key.to_string(), serde_json::Value::Number(n.into()));
+            continue;
+        } else if let Some(words) = flow_words(value) {
+            map.insert(key.to_string(), serde_json::Value::Array(words));
+            continue;
         } else {
             return None;
         };
@@ -582,6 +590,38 @@ fn flat_front_matter(yaml: &str) -> Option<serde_json::Map<String, serde_json::V
     }
     // Empty front matter is YAML null, not an empty mapping.
     (!map.is_empty()).then_some(map)
+}
+
+/// A plain decimal integer without sign, leading zero or separator (`sidebar_position: 3`),
+/// small enough for any reading of it to be the same number.
+fn small_integer(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 15
+        && b.iter().all(u8::is_ascii_digit)
+        && (b[0] != b'0' || b.len() == 1);
+    ok.then(|| v.parse().ok()).flatten()
+}
+
+/// A one-line flow sequence of plain words (`tags: [ops, on-call]`): letters first, then
+/// letters, digits, `-` and `_`, none a word YAML reads as something else; `[]` is empty.
+fn flow_words(v: &str) -> Option<Vec<serde_json::Value>> {
+    let inner = v.strip_prefix('[')?.strip_suffix(']')?;
+    if inner.trim_matches(' ').is_empty() {
+        return Some(Vec::new());
+    }
+    inner
+        .split(',')
+        .map(|item| {
+            let w = item.trim_matches(' ');
+            let b = w.as_bytes();
+            let ok = b.first().is_some_and(u8::is_ascii_alphabetic)
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+                && !yaml_word(w);
+            ok.then(|| serde_json::Value::String(w.to_string()))
+        })
+        .collect()
 }
 
 /// Words a YAML parser may read as a null, boolean or number (YAML 1.1 and 1.2, any case).
@@ -1881,6 +1921,15 @@ mod tests {
         assert_eq!(m["title"], "采集器: 告警");
         assert_eq!(m["date"], "2026-05-02");
         assert_eq!(m["url"], "https://x.com/en/a#b");
+        let yaml = "sidebar_position: 3\ntags: [ops, on-call]\nnone: [ ]\none: [ x_1 ]\n";
+        let m = flat_front_matter(yaml).expect("flat");
+        assert_eq!(
+            serde_saphyr::from_str::<serde_json::Value>(yaml).unwrap(),
+            serde_json::Value::Object(m.clone())
+        );
+        assert_eq!(m["sidebar_position"], 3);
+        assert_eq!(m["tags"], serde_json::json!(["ops", "on-call"]));
+        assert_eq!(m["none"], serde_json::json!([]));
         for other in [
             "a: 1.0\n",
             "a: yes\n",
@@ -1890,6 +1939,10 @@ mod tests {
             "a: 'it''s'\n",
             "a: \"x\\ny\"\n",
             "a: [1]\n",
+            "a: 012\n",
+            "a: -1\n",
+            "a: [x, yes]\n",
+            "a: [x, [y]]\n",
             "a:\n  - x\n",
             "# c\na: b\n",
             "a: b\na: c\n",
@@ -1921,6 +1974,8 @@ mod tests {
                             "2026-05-02", "2026-13-45", "yes", "No", "~", ".inf", "inf", "NaN",
                             "0x1f", "-", "[a]", "{b}", "&x", "*y", "!t", "|", ">", "%", "@",
                             "`", "\u{85}", "\u{2028}", "\t", "?", ",", "<<", "https://a/b",
+                            "0", "12", "007", "[a, b]", "[ops, on-call]", "[]", "[ x ]", "[a,b]",
+                            "[yes]", "[a,]", "b]", "[1]", "-1", "1_0", "99999999999999999999",
                         ]),
                         0..5,
                     ),
