@@ -961,6 +961,100 @@ fn git_sides_show_a_changed_image_like_published_releases() {
     assert!(!docs_only.contains("arch.png"), "{docs_only}");
 }
 
+/// Bad input read from git is found as in the working tree, and refused the same way: a link
+/// climbing out of the content root (KB053), unbalanced JSX in an `.mdx` document (KB060), an
+/// asset named with a backslash. `check --from-git` gives the working tree's findings;
+/// `publish --from-git` refuses, naming each file, and writes no registry; `import --from-git`
+/// records them as the release's warnings (history is recorded as it was); a `git:` diff side
+/// reads the same tree and shows the new files.
+#[test]
+fn bad_input_from_git_is_found_and_refused_as_in_the_working_tree() {
+    let kb = kb_with_images();
+    git(&kb, &["init", "-q"]);
+    git(&kb, &["add", "kbrel.toml", "content"]);
+    git(&kb, &["commit", "-qm", "clean"]);
+    git(&kb, &["tag", "v1.0.0"]);
+    fs::write(kb.root().join("outside.png"), png(2, 2, 3)).unwrap();
+    kb.write(
+        "en/faq.md",
+        format!("{}\n![out](../../outside.png)\n", kb.read("en/faq.md")),
+    );
+    kb.write(
+        "en/tabs.mdx",
+        "---\ntitle: Tabs\n---\n\n# Tabs\n\n<Tabs>\n<Tab label=\"a\">\n\nText.\n\n</Tabs>\n",
+    );
+    kb.write("images/back\\slash.png", png(3, 3, 4));
+    git(&kb, &["add", "-A", "content"]);
+    git(&kb, &["commit", "-qm", "bad input"]);
+    git(&kb, &["tag", "v1.1.0"]);
+    let work = findings_with(&kb, &[]);
+    eprintln!("WORK {work:?}");
+    for want in [("KB053", "en/faq.md"), ("KB060", "en/tabs.mdx")] {
+        assert!(
+            work.contains(&(want.0.to_string(), want.1.to_string())),
+            "{want:?} in {work:?}"
+        );
+    }
+    // An asset named with a backslash is refused by KB030 before anything is built (the
+    // registry's reader would refuse the manifest holding it).
+    assert!(
+        work.contains(&("KB030".to_string(), "images/back\\slash.png".to_string())),
+        "{work:?}"
+    );
+    assert_eq!(findings_with(&kb, &["--from-git", "HEAD"]), work);
+
+    // publish from git: refused like the working tree, naming the files; nothing written.
+    let from_git = kb.root().join("from-git");
+    let r = run(kb.cmd_with(&from_git).args([
+        "--from-git",
+        "HEAD",
+        "publish",
+        "1.0.0",
+        "--date",
+        DATE,
+    ]));
+    assert_eq!(r.code, 2, "{r:?}");
+    for file in [
+        "en/faq.md:20: error[KB053]",
+        "en/tabs.mdx:12: error[KB060]",
+        "images/back\\slash.png:1: error[KB030]",
+    ] {
+        assert!(
+            r.stderr.contains(file) || r.stdout.contains(file),
+            "{file}: {r:?}"
+        );
+    }
+    assert!(!from_git.join("index.json").exists(), "{r:?}");
+
+    // import records history as it was (findings become warnings), but a manifest cannot hold
+    // the backslash name: the tags are vetted before anything is written, so 1.1.0 is refused
+    // naming the file and the registry is not created.
+    let imported = kb.root().join("imported");
+    let r = run(kb.cmd_with(&imported).args(["import", "--from-git"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("tag v1.1.0 cannot be released"), "{r:?}");
+    assert!(r.stderr.contains("images/back\\slash.png:1"), "{r:?}");
+    assert!(!imported.join("index.json").exists(), "{r:?}");
+    // Without it, 1.1.0 is imported with the other bad input as its warnings.
+    git(&kb, &["rm", "-q", "content/images/back\\slash.png"]);
+    git(&kb, &["commit", "-qm", "portable"]);
+    git(&kb, &["tag", "-f", "v1.1.0"]);
+    let imported = kb.root().join("imported-2");
+    run(kb.cmd_with(&imported).args(["import", "--from-git"])).success();
+    let m = read_json(&imported.join("v/1.1.0/manifest.json"));
+    let warnings = m["warnings"].to_string();
+    for want in ["KB053", "KB060", "en/faq.md", "en/tabs.mdx"] {
+        assert!(warnings.contains(want), "{want} in {warnings}");
+    }
+
+    // A git: side reads the same tree: the new document and asset show, nothing breaks.
+    let r = run(kb
+        .cmd()
+        .args(["diff", "git:v1.0.0", "git:v1.1.0", "--name-status"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("en/tabs.mdx"), "{r:?}");
+}
+
 /// `git:A git:B` where an image and one document changed: the asset row comes from the two
 /// blobs of the image, and no unchanged document is read (no hand-over to whole loads); the
 /// report is what the two trees loaded whole give.
