@@ -41,6 +41,8 @@ const STREAM_ABOVE: u64 = 64 << 20;
 const STREAM_CHUNK: u64 = 256 << 10;
 /// The largest file kept in that cache.
 const CACHE_FILE_LIMIT: usize = 1 << 20;
+/// The largest precompressed `.gz` copy kept in that cache.
+const CACHE_SIBLING_LIMIT: usize = 8 << 20;
 /// How long one request may spend reading and rendering on the blocking pool before it is
 /// answered 503 (a file that never finishes reading cannot hold a connection forever).
 const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
@@ -189,8 +191,15 @@ impl FileCache {
 
     /// Keep `bytes` as `rel` if it fits the budget; whether it was kept.
     fn offer(&mut self, rel: &str, bytes: &Bytes) -> bool {
+        self.offer_within(rel, bytes, self.file_limit)
+    }
+
+    /// [`Self::offer`] with a per-file limit of `file_limit` (a precompressed copy stands for
+    /// a file several times its size: the 20,000-document manifest is 8.8 MB, its copy less
+    /// than 2).
+    fn offer_within(&mut self, rel: &str, bytes: &Bytes, file_limit: usize) -> bool {
         if self.files.contains_key(rel)
-            || bytes.len() > self.file_limit
+            || bytes.len() > file_limit
             || self.resident + bytes.len() > self.budget
         {
             return false;
@@ -431,7 +440,7 @@ impl State {
         self.files
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .offer(&key, &found);
+            .offer_within(&key, &found, CACHE_SIBLING_LIMIT);
         (!found.is_empty()).then_some(found)
     }
 
@@ -556,6 +565,12 @@ impl Reply {
         }
     }
 
+    /// A file's reply from its precompressed copy alone, for a client that accepts gzip (the
+    /// only one it is built for: `respond` sends `gz` to such a client whatever `body` is).
+    fn gz_only(gz: Bytes, content_type: &'static str, etag: String, cache: &'static str) -> Reply {
+        Reply::ok(Bytes::new(), content_type, etag, cache).with_gz(Some(gz))
+    }
+
     /// This reply with its precompressed form, when there is one.
     fn with_gz(mut self, gz: Option<Bytes>) -> Reply {
         self.gz = gz;
@@ -642,18 +657,16 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str, gzip: bool) -
         if !well_formed {
             return Reply::not_found();
         }
+        let markdown = "text/markdown; charset=utf-8";
+        if let Some(gz) = gzip
+            .then(|| state.sibling(rest, &hex, STREAM_ABOVE))
+            .flatten()
+        {
+            return Reply::gz_only(gz, markdown, format!("\"{hex}\""), IMMUTABLE);
+        }
         // Documents are markdown; a blob streamed (a large asset) is served as bytes.
         return match state.content(rest, &hex, None) {
-            Some(Content::Whole(b)) => {
-                let size = b.len() as u64;
-                Reply::ok(
-                    b,
-                    "text/markdown; charset=utf-8",
-                    format!("\"{hex}\""),
-                    IMMUTABLE,
-                )
-                .with_gz(gzip.then(|| state.sibling(rest, &hex, size)).flatten())
-            }
+            Some(Content::Whole(b)) => Reply::ok(b, markdown, format!("\"{hex}\""), IMMUTABLE),
             c => Reply::content(c, "application/octet-stream", &hex, IMMUTABLE),
         };
     }
@@ -669,17 +682,16 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str, gzip: bool) -
             "package.json" => &v.package_json,
             _ => return Reply::not_found(),
         };
+        let etag = format!("\"{}\"", f.sha256);
+        if let Some(gz) = gzip
+            .then(|| state.sibling(&f.path, &f.sha256, f.size))
+            .flatten()
+        {
+            // The file itself is not read: its copy was checked to decode to its bytes.
+            return Reply::gz_only(gz, "application/json", etag, IMMUTABLE);
+        }
         return match state.immutable(&f.path, &f.sha256, f.size) {
-            Some(b) => Reply::ok(
-                b,
-                "application/json",
-                format!("\"{}\"", f.sha256),
-                IMMUTABLE,
-            )
-            .with_gz(
-                gzip.then(|| state.sibling(&f.path, &f.sha256, f.size))
-                    .flatten(),
-            ),
+            Some(b) => Reply::ok(b, "application/json", etag, IMMUTABLE),
             None => Reply::not_found(),
         };
     }

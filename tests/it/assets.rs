@@ -445,7 +445,9 @@ fn format_3_ships_no_assets() {
 /// line recomputed) but records other bytes for `images/arch.png` under the file's own stat is
 /// believed by the load and then caught when the image is packed — the publish fails naming
 /// the file, the registry is exactly as it was, the cache is gone — and the next publish reads
-/// every file again and releases the true bytes. A cut or edited cache is ignored whole.
+/// every file again and releases the true bytes. A cut or edited cache is ignored whole. A
+/// publish that packs nothing (the version is there already) hashes the cached files again
+/// before it answers.
 #[test]
 fn publish_reuses_recorded_asset_hashes_and_a_stale_one_never_ships() {
     let kb = kb_with_images();
@@ -507,6 +509,25 @@ fn publish_reuses_recorded_asset_hashes_and_a_stale_one_never_ships() {
     kb.publish(&["1.2.0"]).success();
     assert_eq!(arch_in("1.2.0"), arch);
     assert!(fs::read_to_string(&cache).unwrap().contains(&arch));
+
+    // A lie that the image still holds what 1.2.0 released, while the file holds other bytes
+    // (its new stat recorded by a dry run): publishing 1.2.0 again packs nothing, so the files
+    // taken from the cache are hashed again before it could say "already published".
+    kb.write("images/arch.png", png(40, 30, 9));
+    kb.publish(&["1.3.0", "--dry-run"]).success();
+    let text = fs::read_to_string(&cache).unwrap();
+    assert!(text.contains(&lie), "{text}");
+    let end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    fs::write(&cache, with_sum(&text[..end].replace(&lie, &arch))).unwrap();
+    let before = snapshot(&kb.registry());
+    kb.publish(&["1.2.0"])
+        .code(2)
+        .stderr_has(&["arch.png", "asset hash cache"]);
+    assert_same_tree(&before, &snapshot(&kb.registry()), "a refused republish");
+    assert!(!cache.exists());
+    kb.publish(&["1.2.0"])
+        .code(2)
+        .stderr_has(&["already published with different content"]);
 }
 
 /// Both consumers (`kbrel sync` and the JavaScript client, `clients/js`) fetch the assets
@@ -938,6 +959,100 @@ fn git_sides_show_a_changed_image_like_published_releases() {
     git(&kb, &["commit", "-qam", "three"]);
     let docs_only = out(&["git:v2", "git:HEAD", "--name-status"]);
     assert!(!docs_only.contains("arch.png"), "{docs_only}");
+}
+
+/// Bad input read from git is found as in the working tree, and refused the same way: a link
+/// climbing out of the content root (KB053), unbalanced JSX in an `.mdx` document (KB060), an
+/// asset named with a backslash. `check --from-git` gives the working tree's findings;
+/// `publish --from-git` refuses, naming each file, and writes no registry; `import --from-git`
+/// records them as the release's warnings (history is recorded as it was); a `git:` diff side
+/// reads the same tree and shows the new files.
+#[test]
+fn bad_input_from_git_is_found_and_refused_as_in_the_working_tree() {
+    let kb = kb_with_images();
+    git(&kb, &["init", "-q"]);
+    git(&kb, &["add", "kbrel.toml", "content"]);
+    git(&kb, &["commit", "-qm", "clean"]);
+    git(&kb, &["tag", "v1.0.0"]);
+    fs::write(kb.root().join("outside.png"), png(2, 2, 3)).unwrap();
+    kb.write(
+        "en/faq.md",
+        format!("{}\n![out](../../outside.png)\n", kb.read("en/faq.md")),
+    );
+    kb.write(
+        "en/tabs.mdx",
+        "---\ntitle: Tabs\n---\n\n# Tabs\n\n<Tabs>\n<Tab label=\"a\">\n\nText.\n\n</Tabs>\n",
+    );
+    kb.write("images/back\\slash.png", png(3, 3, 4));
+    git(&kb, &["add", "-A", "content"]);
+    git(&kb, &["commit", "-qm", "bad input"]);
+    git(&kb, &["tag", "v1.1.0"]);
+    let work = findings_with(&kb, &[]);
+    eprintln!("WORK {work:?}");
+    for want in [("KB053", "en/faq.md"), ("KB060", "en/tabs.mdx")] {
+        assert!(
+            work.contains(&(want.0.to_string(), want.1.to_string())),
+            "{want:?} in {work:?}"
+        );
+    }
+    // An asset named with a backslash is refused by KB030 before anything is built (the
+    // registry's reader would refuse the manifest holding it).
+    assert!(
+        work.contains(&("KB030".to_string(), "images/back\\slash.png".to_string())),
+        "{work:?}"
+    );
+    assert_eq!(findings_with(&kb, &["--from-git", "HEAD"]), work);
+
+    // publish from git: refused like the working tree, naming the files; nothing written.
+    let from_git = kb.root().join("from-git");
+    let r = run(kb.cmd_with(&from_git).args([
+        "--from-git",
+        "HEAD",
+        "publish",
+        "1.0.0",
+        "--date",
+        DATE,
+    ]));
+    assert_eq!(r.code, 2, "{r:?}");
+    for file in [
+        "en/faq.md:20: error[KB053]",
+        "en/tabs.mdx:12: error[KB060]",
+        "images/back\\slash.png:1: error[KB030]",
+    ] {
+        assert!(
+            r.stderr.contains(file) || r.stdout.contains(file),
+            "{file}: {r:?}"
+        );
+    }
+    assert!(!from_git.join("index.json").exists(), "{r:?}");
+
+    // import records history as it was (findings become warnings), but a manifest cannot hold
+    // the backslash name: the tags are vetted before anything is written, so 1.1.0 is refused
+    // naming the file and the registry is not created.
+    let imported = kb.root().join("imported");
+    let r = run(kb.cmd_with(&imported).args(["import", "--from-git"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("tag v1.1.0 cannot be released"), "{r:?}");
+    assert!(r.stderr.contains("images/back\\slash.png:1"), "{r:?}");
+    assert!(!imported.join("index.json").exists(), "{r:?}");
+    // Without it, 1.1.0 is imported with the other bad input as its warnings.
+    git(&kb, &["rm", "-q", "content/images/back\\slash.png"]);
+    git(&kb, &["commit", "-qm", "portable"]);
+    git(&kb, &["tag", "-f", "v1.1.0"]);
+    let imported = kb.root().join("imported-2");
+    run(kb.cmd_with(&imported).args(["import", "--from-git"])).success();
+    let m = read_json(&imported.join("v/1.1.0/manifest.json"));
+    let warnings = m["warnings"].to_string();
+    for want in ["KB053", "KB060", "en/faq.md", "en/tabs.mdx"] {
+        assert!(warnings.contains(want), "{want} in {warnings}");
+    }
+
+    // A git: side reads the same tree: the new document and asset show, nothing breaks.
+    let r = run(kb
+        .cmd()
+        .args(["diff", "git:v1.0.0", "git:v1.1.0", "--name-status"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("en/tabs.mdx"), "{r:?}");
 }
 
 /// `git:A git:B` where an image and one document changed: the asset row comes from the two
