@@ -225,13 +225,8 @@ fn format_4_adds_meta_bundles_and_lazy_modules_to_format_3() {
     let mut pack = kbrel();
     pack.current_dir(four.kb())
         .args(["pack", "1.0.0", "--json"]);
-    let listed = run(&mut pack).success().json();
-    let listed: Vec<&str> = listed["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
+    let listed: kbrel::pack::PackReport = run(&mut pack).success().parse();
+    let listed: Vec<&str> = listed.files.iter().map(|f| f.path.as_str()).collect();
     for p in &expected {
         assert!(listed.contains(&p.as_str()), "{p} in pack --list");
     }

@@ -12,33 +12,10 @@ use std::process::Command;
 use crate::common::npm::NpmProject;
 use crate::common::serve::Serve;
 use crate::common::tools::{missing, require_tool};
-use crate::common::{CheckJson, DATE, Run, extract_tgz, read_as};
+use crate::common::{CheckJson, DATE, KeysJson, Run, extract_tgz, read_as};
 use kbrel::compat::CompatReport;
 use kbrel::manifest::Manifest;
 
-/// `kbrel keys --json` (the binary's `KeysJson`, mirrored strictly).
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeysJson {
-    schema_version: u32,
-    keys: Vec<KeyJson>,
-}
-
-/// One key of [`KeysJson`] (`kbrel::content::EffectiveKey`); every field is read, to check the
-/// shape, not every one asserted.
-#[allow(dead_code)]
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyJson {
-    lang: String,
-    key: String,
-    path: String,
-    id: Option<String>,
-    primary: bool,
-    origin: String,
-    source: Option<String>,
-    line: usize,
-}
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -941,25 +918,19 @@ fn pack_lists_and_writes_the_release_files() {
         .collect();
     let run = fx.kbrel(&["pack", "1.0.0", "--list", "--json"]);
     assert_eq!(run.code, 0, "{run}");
-    let v: Value = serde_json::from_str(&run.stdout).unwrap();
-    let listed: Vec<(String, u64)> = v["files"]
-        .as_array()
-        .unwrap()
+    let report: kbrel::pack::PackReport = run.parse();
+    let listed: Vec<(String, u64)> = report
+        .files
         .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().unwrap().to_string(),
-                f["size"].as_u64().unwrap(),
-            )
-        })
+        .map(|f| (f.path.clone(), f.size))
         .collect();
     let expected: Vec<(String, u64)> = entries
         .iter()
         .map(|(p, b)| (p.clone(), b.len() as u64))
         .collect();
     assert_eq!(listed, expected);
-    assert_eq!(v["entryCount"], entries.len());
-    assert_eq!(v["size"], tgz.len());
+    assert_eq!(report.entry_count, entries.len());
+    assert_eq!(report.size, tgz.len() as u64);
     assert!(listed.iter().any(|(p, _)| p == "dist/esm/en.d.ts"));
     let human = fx.kbrel(&["pack", "latest"]);
     assert_eq!(human.code, 0, "{human}");
