@@ -1105,33 +1105,15 @@ fn serve_from_a_bucket_sees_later_publishes() {
 /// standing for moto's port); returns it and its port.
 fn nginx_front(nginx: &Path, dir: &Path, moto: u16, locations: &str) -> (Proc, u16) {
     let port = free_port();
-    fs::create_dir_all(dir).unwrap();
-    let dd = dir.display();
     let locations = locations.replace("{moto}", &moto.to_string());
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dd}/nginx.pid;\nerror_log {dd}/error.log warn;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n  access_log {dd}/access.log;\n  client_body_temp_path {dd}/body;\n  proxy_temp_path {dd}/proxy;\n\
-         fastcgi_temp_path {dd}/fastcgi;\n  uwsgi_temp_path {dd}/uwsgi;\n  scgi_temp_path {dd}/scgi;\n\
-         map $http_accept_encoding $gz {{ \"~*gzip\" \".gz\"; default \"\"; }}\n\
-         server {{\n    listen 127.0.0.1:{port};\n{locations}\n  }}\n}}\n"
+    let http = format!(
+        "map $http_accept_encoding $gz {{ \"~*gzip\" \".gz\"; default \"\"; }}\n\
+         server {{\n    listen 127.0.0.1:{port};\n{locations}\n  }}\n"
     );
-    fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let mut cmd = Command::new(nginx);
-    cmd.arg("-p")
-        .arg(dir)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(dir.join("nginx.conf"));
-    let mut ng = Proc::spawn("nginx", &mut cmd);
-    wait_for_port(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(10),
-        &mut ng.child,
-        "nginx",
-    );
-    (ng, port)
+    (
+        crate::common::serve::nginx(nginx, dir, &http, &[port]),
+        port,
+    )
 }
 
 /// `GET url` with or without `Accept-Encoding: gzip`: status, `Content-Encoding`,
