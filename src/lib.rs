@@ -52,8 +52,8 @@ pub use ground::{date, findings, fsx, hash, js, version};
 pub use model::{config, content, files, keys};
 pub use operations::{import, init, pack, publish, push, server, sync, verify, web};
 pub use services::{
-    baseline, changelog, compat, diff, error, git, history, lint, mdx, package, registry, remote,
-    snapshot,
+    baseline, changelog, compat, diff, error, git, hashcache, history, lint, mdx, package,
+    registry, remote, snapshot,
 };
 
 pub use error::{Error, Result};

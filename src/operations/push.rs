@@ -215,14 +215,22 @@ pub fn push(
 ///
 /// A version the remote already lists is a no-op when it is the same release and
 /// [`Error::VersionConflict`] otherwise (a published version never changes). A version
-/// diffed against one the remote does not list is refused (push that one first), and so is
-/// a remote whose index is signed (kbrel push holds no key to re-sign it).
+/// diffed against one the remote does not list is refused (push that one first).
+///
+/// `sign`: the key (and the next key it endorses) that signs the merged index, with the
+/// signing code `publish` uses; `index.json.sig` is uploaded right after the index. A
+/// remote whose index is signed is refused without one, and with a key that is neither the
+/// one that signed it nor the next key it endorses (its consumers would refuse the index).
 pub fn push_to_bucket(
     reg: &Registry,
     index: &Index,
     version: &str,
     remote: &crate::remote::Remote,
     tag: Option<&str>,
+    sign: Option<(
+        &ed25519_dalek::SigningKey,
+        Option<ed25519_dalek::VerifyingKey>,
+    )>,
 ) -> Result<(PushReport, crate::remote::Uploaded)> {
     let v = crate::snapshot::resolve_version(Some(index), version)?;
     let url = remote.url();
@@ -295,15 +303,7 @@ pub fn push_to_bucket(
             Some(_) => {}
         }
     }
-    if remote.exists(crate::sign::SIG_FILE)? {
-        return Err(Error::Usage(format!(
-            "{}: the index there is signed, and adding {} changes it; kbrel push holds no key \
-             to sign it again: publish with --registry {url} --sign-key KEY, or push all from a \
-             registry that holds every version",
-            remote.object_url(crate::sign::SIG_FILE),
-            v.version
-        )));
-    }
+    check_signing_key(remote, &v.version.to_string(), sign.map(|(k, _)| k))?;
     let (have, mut docs) = remote_releases(remote, &merged)?;
     let ours = reg.read_manifest(v)?;
     let mut blobs: Vec<_> = crate::remote::blobs_of(&ours)
@@ -362,17 +362,55 @@ pub fn push_to_bucket(
     );
     let gz = (reg.path(&gz_rel).symlink_metadata().is_ok() || remote.exists(&gz_rel)?)
         .then(|| crate::registry::gzip_static(&index_bytes));
+    let sig = sign.map(|(k, next)| crate::sign::sign_index(&index_bytes, k, next.as_ref()));
+    let mut derived = vec![
+        (gz_rel, gz),
+        (crate::npm::packument_path(&index.name), Some(packument)),
+    ];
+    if let Some(sig) = sig {
+        derived.push((crate::sign::SIG_FILE.to_string(), Some(sig)));
+    }
     let plan = crate::remote::Upload {
         blobs,
         versions: vec![v.clone()],
         index: index_bytes,
-        derived: vec![
-            (gz_rel, gz),
-            (crate::npm::packument_path(&index.name), Some(packument)),
-        ],
+        derived,
     };
     let up = remote.upload(reg, plan, &before)?;
     Ok((report(PushOutcome::Published, &tags), up))
+}
+
+/// Refuse to change a signed remote index without a key that its consumers trust: the key
+/// that signed it, or the next key it endorses.
+fn check_signing_key(
+    remote: &crate::remote::Remote,
+    version: &str,
+    key: Option<&ed25519_dalek::SigningKey>,
+) -> Result<()> {
+    let sig_url = remote.object_url(crate::sign::SIG_FILE);
+    let Some(bytes) = remote.read(crate::sign::SIG_FILE, 1 << 20)? else {
+        return Ok(());
+    };
+    let Some(key) = key else {
+        return Err(Error::Usage(format!(
+            "{sig_url}: the index there is signed, and adding {version} changes it: pass \
+             --sign-key KEY (the key that signed it) to sign the merged index again"
+        )));
+    };
+    let theirs: crate::sign::IndexSignature = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::corrupt(sig_url.clone(), format!("not a kbrel signature: {e}")))?;
+    let ours = crate::sign::public_key_string(&key.verifying_key());
+    let next = theirs.next_key.as_ref().map(|n| n.key.as_str());
+    if ours != theirs.key && Some(ours.as_str()) != next {
+        return Err(Error::Usage(format!(
+            "{sig_url}: the index there is signed by {}{}, and --sign-key is {ours}: its \
+             consumers would refuse an index signed by it (pass that key)",
+            theirs.key,
+            next.map(|n| format!(" (endorsing {n} as the next key)"))
+                .unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// The blobs the releases of a remote index use, and each release's `package.json`, read from

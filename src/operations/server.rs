@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -33,10 +33,16 @@ const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
 /// documents and manifests, never more than this much whatever is requested. Larger files
 /// (tarballs) are read and verified on every request instead of being kept.
 const CACHE_LIMIT: usize = 32 << 20;
-/// A blob is named by its sha256 alone (no size at hand): read at most about this much.
-const BLOB_READ_LIMIT: u64 = 64 << 20;
+/// Immutable files up to this size (nearly all: documents, manifests, diffs, small assets) are
+/// read whole and verified before the first byte is sent; larger ones (big assets, tarballs
+/// holding them) are streamed from disk, hashed as they are sent ([`stream_body`]).
+const STREAM_ABOVE: u64 = 64 << 20;
+/// The chunk a streamed file is read and sent in.
+const STREAM_CHUNK: u64 = 256 << 10;
 /// The largest file kept in that cache.
 const CACHE_FILE_LIMIT: usize = 1 << 20;
+/// The largest precompressed `.gz` copy kept in that cache.
+const CACHE_SIBLING_LIMIT: usize = 8 << 20;
 /// How long one request may spend reading and rendering on the blocking pool before it is
 /// answered 503 (a file that never finishes reading cannot hold a connection forever).
 const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
@@ -46,6 +52,13 @@ const PACKUMENT_CACHE_ENTRIES: usize = 64;
 /// own) before it is answered from the last good index: a slow or hostile index file delays
 /// no request longer than this, and holds no lock another request needs.
 const RELOAD_WAIT: Duration = Duration::from_secs(2);
+
+/// A response body: bytes in memory, or a file streamed from disk.
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
 
 /// Where request log lines and errors go (the binary prints them).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -178,8 +191,15 @@ impl FileCache {
 
     /// Keep `bytes` as `rel` if it fits the budget; whether it was kept.
     fn offer(&mut self, rel: &str, bytes: &Bytes) -> bool {
+        self.offer_within(rel, bytes, self.file_limit)
+    }
+
+    /// [`Self::offer`] with a per-file limit of `file_limit` (a precompressed copy stands for
+    /// a file several times its size: the 20,000-document manifest is 8.8 MB, its copy less
+    /// than 2).
+    fn offer_within(&mut self, rel: &str, bytes: &Bytes, file_limit: usize) -> bool {
         if self.files.contains_key(rel)
-            || bytes.len() > self.file_limit
+            || bytes.len() > file_limit
             || self.resident + bytes.len() > self.budget
         {
             return false;
@@ -346,6 +366,46 @@ impl State {
         Some(bytes)
     }
 
+    /// An immutable file for a response: read whole and verified ([`Self::immutable`]) up to
+    /// [`STREAM_ABOVE`] bytes, opened for streaming above. `size` is what the index or
+    /// manifest records (`None` for a blob, named by its hash alone: its size on disk then
+    /// decides); a file of another size is not served.
+    fn content(&self, rel: &str, sha256: &str, size: Option<u64>) -> Option<Content> {
+        if let Some(s) = size.filter(|&s| s <= STREAM_ABOVE) {
+            return self.immutable(rel, sha256, s).map(Content::Whole);
+        }
+        if size.is_none()
+            && let Some(b) = (self.files.lock().unwrap_or_else(|p| p.into_inner())).get(rel)
+        {
+            return Some(Content::Whole(b));
+        }
+        let (file, len) = match crate::fsx::open_regular(&self.reg.path(rel)) {
+            Ok(opened) => opened,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    (self.opts.log)(&format!("error: cannot read {rel}: {e}; not served"));
+                }
+                return None;
+            }
+        };
+        if let Some(s) = size.filter(|&s| s != len) {
+            (self.opts.log)(&format!(
+                "error: {rel} holds {len} bytes, {s} are recorded; not served (run `kbrel verify`)"
+            ));
+            return None;
+        }
+        if len <= STREAM_ABOVE {
+            drop(file);
+            return self.immutable(rel, sha256, len).map(Content::Whole);
+        }
+        Some(Content::Streamed(Streamed {
+            file,
+            size: len,
+            sha256: sha256.to_string(),
+            rel: rel.to_string(),
+        }))
+    }
+
     /// The precompressed `.gz` sibling of the registry file `rel` ([`registry::precompressed`];
     /// at most `size` bytes, hashing to `sha256`), checked on first read to decode to exactly
     /// those bytes, then cached (and so is its absence: immutable files get theirs written
@@ -380,7 +440,7 @@ impl State {
         self.files
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .offer(&key, &found);
+            .offer_within(&key, &found, CACHE_SIBLING_LIMIT);
         (!found.is_empty()).then_some(found)
     }
 
@@ -447,6 +507,20 @@ impl State {
     }
 }
 
+/// An immutable file's bytes: in memory (verified), or open to be streamed (verified as sent).
+enum Content {
+    Whole(Bytes),
+    Streamed(Streamed),
+}
+
+/// A file over [`STREAM_ABOVE`] bytes, opened and of the recorded size.
+struct Streamed {
+    file: std::fs::File,
+    size: u64,
+    sha256: String,
+    rel: String,
+}
+
 /// A response under construction.
 struct Reply {
     status: StatusCode,
@@ -454,6 +528,8 @@ struct Reply {
     content_type: &'static str,
     etag: Option<String>,
     cache: Option<&'static str>,
+    /// Streamed instead of `body` (which is then empty).
+    stream: Option<Streamed>,
     /// The body gzip-encoded already (a registry file's `.gz` sibling, checked to decode to
     /// `body`): sent as it is to a client that accepts gzip.
     gz: Option<Bytes>,
@@ -467,8 +543,32 @@ impl Reply {
             content_type,
             etag: Some(etag),
             cache: Some(cache),
+            stream: None,
             gz: None,
         }
+    }
+    /// An immutable file's content, its sha256 the ETag; 404 when it cannot be served.
+    fn content(
+        content: Option<Content>,
+        content_type: &'static str,
+        sha256: &str,
+        cache: &'static str,
+    ) -> Reply {
+        let etag = format!("\"{sha256}\"");
+        match content {
+            Some(Content::Whole(b)) => Reply::ok(b, content_type, etag, cache),
+            Some(Content::Streamed(s)) => Reply {
+                stream: Some(s),
+                ..Reply::ok(Bytes::new(), content_type, etag, cache)
+            },
+            None => Reply::not_found(),
+        }
+    }
+
+    /// A file's reply from its precompressed copy alone, for a client that accepts gzip (the
+    /// only one it is built for: `respond` sends `gz` to such a client whatever `body` is).
+    fn gz_only(gz: Bytes, content_type: &'static str, etag: String, cache: &'static str) -> Reply {
+        Reply::ok(Bytes::new(), content_type, etag, cache).with_gz(Some(gz))
     }
 
     /// This reply with its precompressed form, when there is one.
@@ -483,6 +583,7 @@ impl Reply {
             content_type: "application/json",
             etag: None,
             cache: Some("no-store"),
+            stream: None,
             gz: None,
         }
     }
@@ -556,18 +657,17 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str, gzip: bool) -
         if !well_formed {
             return Reply::not_found();
         }
-        return match state.immutable(rest, &hex, BLOB_READ_LIMIT) {
-            Some(b) => {
-                let size = b.len() as u64;
-                Reply::ok(
-                    b,
-                    "text/markdown; charset=utf-8",
-                    format!("\"{hex}\""),
-                    IMMUTABLE,
-                )
-                .with_gz(gzip.then(|| state.sibling(rest, &hex, size)).flatten())
-            }
-            None => Reply::not_found(),
+        let markdown = "text/markdown; charset=utf-8";
+        if let Some(gz) = gzip
+            .then(|| state.sibling(rest, &hex, STREAM_ABOVE))
+            .flatten()
+        {
+            return Reply::gz_only(gz, markdown, format!("\"{hex}\""), IMMUTABLE);
+        }
+        // Documents are markdown; a blob streamed (a large asset) is served as bytes.
+        return match state.content(rest, &hex, None) {
+            Some(Content::Whole(b)) => Reply::ok(b, markdown, format!("\"{hex}\""), IMMUTABLE),
+            c => Reply::content(c, "application/octet-stream", &hex, IMMUTABLE),
         };
     }
     if let Some(vrest) = rest.strip_prefix("v/")
@@ -582,31 +682,27 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str, gzip: bool) -
             "package.json" => &v.package_json,
             _ => return Reply::not_found(),
         };
+        let etag = format!("\"{}\"", f.sha256);
+        if let Some(gz) = gzip
+            .then(|| state.sibling(&f.path, &f.sha256, f.size))
+            .flatten()
+        {
+            // The file itself is not read: its copy was checked to decode to its bytes.
+            return Reply::gz_only(gz, "application/json", etag, IMMUTABLE);
+        }
         return match state.immutable(&f.path, &f.sha256, f.size) {
-            Some(b) => Reply::ok(
-                b,
-                "application/json",
-                format!("\"{}\"", f.sha256),
-                IMMUTABLE,
-            )
-            .with_gz(
-                gzip.then(|| state.sibling(&f.path, &f.sha256, f.size))
-                    .flatten(),
-            ),
+            Some(b) => Reply::ok(b, "application/json", etag, IMMUTABLE),
             None => Reply::not_found(),
         };
     }
     let tarball = |file: &str| -> Reply {
         match index.versions.iter().find(|v| v.tarball.path == file) {
-            Some(v) => match state.immutable(&v.tarball.path, &v.tarball.sha256, v.tarball.size) {
-                Some(b) => Reply::ok(
-                    b,
-                    "application/octet-stream",
-                    format!("\"{}\"", v.tarball.sha256),
-                    IMMUTABLE,
-                ),
-                None => Reply::not_found(),
-            },
+            Some(v) => Reply::content(
+                state.content(&v.tarball.path, &v.tarball.sha256, Some(v.tarball.size)),
+                "application/octet-stream",
+                &v.tarball.sha256,
+                IMMUTABLE,
+            ),
             None => Reply::not_found(),
         }
     };
@@ -698,6 +794,7 @@ fn web_or_route(
             cache: Some(if ok { SHORT } else { "no-store" }),
             content_type: page.content_type,
             body,
+            stream: None,
             gz: None,
         };
     }
@@ -706,7 +803,7 @@ fn web_or_route(
 
 /// `/v/<version>/<asset path>`: an asset of that version, from its verified blob, with the
 /// content type of its extension ([`crate::web::asset_at`]); `None` when the path names no
-/// asset. An asset over the blob read limit is not served from memory: 404.
+/// asset. An asset over [`STREAM_ABOVE`] bytes is streamed from its blob.
 fn asset_reply(state: &Arc<State>, path: &str) -> Option<Reply> {
     if !path.starts_with("/v/") {
         return None;
@@ -718,13 +815,8 @@ fn asset_reply(state: &Arc<State>, path: &str) -> Option<Reply> {
     let (index, ..) = state.current()?;
     let a = crate::web::asset_at(&state.reg, &index, &decoded[1..])?;
     let rel = registry::blob_path(&a.sha256);
-    let bytes = (a.size <= BLOB_READ_LIMIT)
-        .then(|| state.immutable(&rel, &a.sha256, a.size))
-        .flatten();
-    Some(match bytes {
-        Some(b) => Reply::ok(b, a.content_type, format!("\"{}\"", a.sha256), SHORT),
-        None => Reply::not_found(),
-    })
+    let content = state.content(&rel, &a.sha256, Some(a.size));
+    Some(Reply::content(content, a.content_type, &a.sha256, SHORT))
 }
 
 fn gzip(body: &[u8]) -> Option<Vec<u8>> {
@@ -739,7 +831,7 @@ fn gzip(body: &[u8]) -> Option<Vec<u8>> {
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
-) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
+) -> std::result::Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -777,7 +869,7 @@ async fn handle(
     let (resp, status, len) = respond(
         &state,
         &method,
-        &reply,
+        reply,
         &header(header::IF_NONE_MATCH),
         &header(header::ACCEPT_ENCODING),
         &origin,
@@ -788,8 +880,8 @@ async fn handle(
 
 /// A CORS preflight: 204 with the allowed methods and headers (nothing for an origin that is
 /// not allowed, which the browser then refuses).
-fn preflight(state: &State, origin: &str) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::new()));
+fn preflight(state: &State, origin: &str) -> Response<Body> {
+    let mut resp = Response::new(full(Bytes::new()));
     *resp.status_mut() = StatusCode::NO_CONTENT;
     for (name, value) in cors_headers(&state.opts.cors, origin, true) {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -847,16 +939,17 @@ fn accepts_gzip(accept_encoding: &str) -> bool {
 }
 
 /// The HTTP response for `reply`: 304 for a matching If-None-Match, gzip when accepted and
-/// worth it, ETag, caching, security and CORS headers; no body for HEAD. Returns it with its
-/// status and the length of the body it stands for (for the log).
+/// worth it, ETag, caching, security and CORS headers; no body for HEAD; a streamed file
+/// never gzipped. Returns it with its status and the length of the body it stands for (for
+/// the log).
 fn respond(
     state: &State,
     method: &Method,
-    reply: &Reply,
+    mut reply: Reply,
     if_none_match: &str,
     accept_encoding: &str,
     origin: &str,
-) -> (Response<Full<Bytes>>, StatusCode, usize) {
+) -> (Response<Body>, StatusCode, usize) {
     let accepts_gzip = accepts_gzip(accept_encoding);
     let mut builder = Response::builder();
     // If-None-Match uses the weak comparison (RFC 9110 13.1.2): `W/"x"` matches `"x"`, which is
@@ -871,9 +964,11 @@ fn respond(
     let compressible = reply.content_type.starts_with("application/json")
         || reply.content_type.starts_with("text/")
         || reply.content_type == ABBREVIATED;
+    let stream = reply.stream.take();
     let precompressed = reply.gz.as_ref().filter(|_| accepts_gzip);
-    let gzipped =
-        accepts_gzip && (precompressed.is_some() || compressible && reply.body.len() > 860);
+    let gzipped = accepts_gzip
+        && stream.is_none()
+        && (precompressed.is_some() || compressible && reply.body.len() > 860);
     let (status, body, encoded) = if not_modified {
         (StatusCode::NOT_MODIFIED, Bytes::new(), false)
     } else if let Some(gz) = precompressed {
@@ -911,17 +1006,18 @@ fn respond(
         if encoded {
             builder = builder.header(header::CONTENT_ENCODING, "gzip");
         }
-        builder = builder.header(header::CONTENT_LENGTH, body.len());
+        let len = stream.as_ref().map_or(body.len() as u64, |s| s.size);
+        builder = builder.header(header::CONTENT_LENGTH, len);
     }
-    let len = body.len();
-    let body = if method == Method::HEAD {
-        Bytes::new()
-    } else {
-        body
+    let len = stream.as_ref().map_or(body.len(), |s| s.size as usize);
+    let body = match stream {
+        _ if *method == Method::HEAD || status == StatusCode::NOT_MODIFIED => full(Bytes::new()),
+        Some(s) => stream_body(s, state.opts.log.clone()),
+        None => full(body),
     };
     let mut resp = builder
-        .body(Full::new(body))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+        .body(body)
+        .unwrap_or_else(|_| Response::new(full(Bytes::new())));
     if reply.status == StatusCode::METHOD_NOT_ALLOWED {
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -932,6 +1028,61 @@ fn respond(
         }
     }
     (resp, status, len)
+}
+
+/// The body of a streamed file: read on the blocking pool in [`STREAM_CHUNK`]s, at most two
+/// chunks ahead of the client, and hashed as it is sent. The last chunk is sent only when the
+/// bytes match the file's sha256: a read error, a file cut short or other bytes end the body
+/// with an error instead, which aborts the connection, so a client sees a response shorter
+/// than its Content-Length, never a complete wrong one.
+fn stream_body(s: Streamed, log: Log) -> Body {
+    use sha2::Digest;
+    use std::io::Read;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<hyper::body::Frame<Bytes>>>(2);
+    tokio::task::spawn_blocking(move || {
+        let Streamed {
+            mut file,
+            size,
+            sha256,
+            rel,
+        } = s;
+        let mut hasher = sha2::Sha256::new();
+        let mut left = size;
+        while left > 0 {
+            let mut buf = vec![0u8; STREAM_CHUNK.min(left) as usize];
+            let read = file.read(&mut buf);
+            let problem = match read {
+                Ok(0) => Some(format!("{rel} ended {left} bytes early")),
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    hasher.update(&buf);
+                    let actual = if left == 0 {
+                        crate::hash::hex(&hasher.clone().finalize())
+                    } else {
+                        sha256.clone()
+                    };
+                    (actual != sha256).then(|| {
+                        format!("{rel} does not match its sha256 {sha256} (run `kbrel verify`)")
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Some(format!("cannot read {rel}: {e}")),
+            };
+            let frame = match problem {
+                Some(p) => {
+                    log(&format!("error: {p}; the response was cut short"));
+                    Err(std::io::Error::other(p))
+                }
+                None => Ok(hyper::body::Frame::data(Bytes::from(buf))),
+            };
+            let stop = frame.is_err();
+            if tx.blocking_send(frame).is_err() || stop {
+                return; // the client went away, or the body ends in error
+            }
+        }
+    });
+    StreamBody::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))).boxed()
 }
 
 fn log_request(

@@ -4,6 +4,7 @@
 pub mod compat;
 pub mod error;
 pub mod git;
+pub mod hashcache;
 pub mod history;
 pub mod package;
 pub mod registry;

@@ -429,10 +429,17 @@ impl Remote {
     /// it lists, each verified against its sha256 before it is stored; files already there
     /// and intact are not fetched again. `index.json` is written last.
     pub fn pull(&self, mirror: &Registry) -> Result<Pulled> {
-        self.rt.block_on(self.pull_async(mirror))
+        self.rt.block_on(self.pull_async(mirror, false))
     }
 
-    async fn pull_async(&self, mirror: &Registry) -> Result<Pulled> {
+    /// [`Self::pull`], and the precompressed variants the bucket holds for the files the
+    /// index lists (each checked to decode to its file), for a `serve` of the mirror to send
+    /// as they are. One more listing of the prefix, so only what serves asks for it.
+    pub fn pull_with_variants(&self, mirror: &Registry) -> Result<Pulled> {
+        self.rt.block_on(self.pull_async(mirror, true))
+    }
+
+    async fn pull_async(&self, mirror: &Registry, variants: bool) -> Result<Pulled> {
         std::fs::create_dir_all(&mirror.dir).map_err(|e| Error::io("create", &mirror.dir, e))?;
         let Some((bytes, etag)) = self.get(INDEX_FILE, MAX_INDEX_BYTES).await? else {
             // No index: an empty prefix (nothing published yet), or something else.
@@ -462,14 +469,14 @@ impl Remote {
                 fetched: 0,
             });
         };
-        self.mirror_index(mirror, bytes, etag).await
+        self.mirror_index(mirror, bytes, etag, variants).await
     }
 
     /// Whether the registry changed since the index whose version is `since` was pulled: a
     /// conditional read of `index.json` (`If-None-Match` on its ETag, one request answered
     /// 304 when nothing was published). When it changed, the mirror is brought up to date as
-    /// [`Self::pull`] does (every new file verified, `index.json` last) and the new state is
-    /// returned; `None` when it did not.
+    /// [`Self::pull_with_variants`] does (every new file verified, `index.json` last) and the
+    /// new state is returned; `None` when it did not.
     pub fn refresh(&self, mirror: &Registry, since: &UpdateVersion) -> Result<Option<Pulled>> {
         self.rt.block_on(async {
             let opts = GetOptions {
@@ -482,7 +489,9 @@ impl Remote {
                     // A store that ignores If-None-Match answers 200 with the same ETag.
                     Ok(None)
                 }
-                Some(Some((bytes, etag))) => self.mirror_index(mirror, bytes, etag).await.map(Some),
+                Some(Some((bytes, etag))) => {
+                    self.mirror_index(mirror, bytes, etag, true).await.map(Some)
+                }
                 None => Err(Error::Remote {
                     action: "read",
                     object: self.object_url(INDEX_FILE),
@@ -493,12 +502,14 @@ impl Remote {
     }
 
     /// Bring `mirror` up to date with the index `bytes` just read (version `etag`): every file
-    /// it lists, then the derived files, then `index.json` itself, last.
+    /// it lists (and, with `variants`, their precompressed variants), then the derived files,
+    /// then `index.json` itself, last.
     async fn mirror_index(
         &self,
         mirror: &Registry,
         bytes: Vec<u8>,
         etag: UpdateVersion,
+        variants: bool,
     ) -> Result<Pulled> {
         let index = manifest::parse_index(&bytes, FsPath::new(&self.object_url(INDEX_FILE)))?;
         // The version files and tarballs, then the blobs their manifests list.
@@ -513,7 +524,7 @@ impl Remote {
                 v.tarball.size,
             ));
         }
-        let mut fetched = self.fetch_verified(mirror, files).await?;
+        let mut fetched = self.fetch_verified(mirror, files.clone()).await?;
         let mut blobs: BTreeSet<(String, u64)> = BTreeSet::new();
         for v in &index.versions {
             let m = mirror.read_manifest(v)?;
@@ -526,17 +537,42 @@ impl Remote {
         }
         let have = mirror.stored_blobs();
         let wanted = blobs
-            .into_iter()
+            .iter()
             .filter(|(sha, _)| !have.contains(sha))
-            .map(|(sha, size)| (registry::blob_path(&sha), sha, size))
+            .map(|(sha, size)| (registry::blob_path(sha), sha.clone(), *size))
             .collect();
         fetched += self.fetch_verified(mirror, wanted).await?;
-        // Derived files: whatever the bucket has (the signature is checked by its readers).
+        // The precompressed variants of the listed files, so a `serve` of the mirror sends
+        // them as they are.
+        if variants {
+            let mut listed = files;
+            listed.retain(|(rel, ..)| !rel.ends_with(".tgz"));
+            listed.extend(
+                blobs
+                    .into_iter()
+                    .map(|(sha, size)| (registry::blob_path(&sha), sha, size)),
+            );
+            fetched += self.fetch_variants(mirror, listed).await?;
+        }
+        // Derived files: whatever the bucket has (the signature is checked by its readers;
+        // the index's variant only when it decodes to this index: it is uploaded right after
+        // the index, so for a moment the bucket's is the previous one).
         for rel in [
             crate::sign::SIG_FILE.to_string(),
             crate::npm::packument_path(&index.name),
+            format!("{INDEX_FILE}{GZ}"),
         ] {
-            match self.get(&rel, MAX_INDEX_BYTES).await? {
+            let got = if !variants && is_gz_sibling(&rel) {
+                // Not fetched: one of an earlier index would be stale.
+                None
+            } else {
+                self.get(&rel, MAX_INDEX_BYTES).await?
+            };
+            let got = got.filter(|(b, _)| {
+                !is_gz_sibling(&rel)
+                    || registry::gunzip_limited(b, bytes.len() as u64).is_ok_and(|d| d == bytes)
+            });
+            match got {
                 Some((b, _)) => write_cache(&mirror.path(&rel), &b)?,
                 None => {
                     let _ = std::fs::remove_file(mirror.path(&rel));
@@ -582,6 +618,55 @@ impl Remote {
                 }
                 write_cache(&local, &bytes)?;
                 Ok(true)
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        let mut n = 0;
+        for r in results {
+            n += usize::from(r?);
+        }
+        Ok(n)
+    }
+
+    /// Fetch the precompressed variants (`X.gz`, [`registry::precompressed`]) the bucket holds
+    /// for the `(X, sha256, size)` files into the mirror, each checked to decode to exactly
+    /// X's bytes; one the mirror has already is kept (its reader checks it before use). One
+    /// listing of the prefix tells which exist.
+    async fn fetch_variants(
+        &self,
+        mirror: &Registry,
+        files: Vec<(String, String, u64)>,
+    ) -> Result<usize> {
+        let present: HashSet<String> = self
+            .list_all()
+            .await?
+            .into_iter()
+            .filter(|rel| is_gz_sibling(rel))
+            .collect();
+        let wanted = files.into_iter().filter_map(|(rel, sha, size)| {
+            let gz = format!("{rel}{GZ}");
+            (present.contains(&gz) && mirror.path(&gz).symlink_metadata().is_err())
+                .then_some((gz, sha, size))
+        });
+        let results: Vec<Result<bool>> = futures_util::stream::iter(wanted)
+            .map(|(gz, sha, size)| async move {
+                // gzip adds a few bytes to what it cannot shrink.
+                let limit = size.saturating_add(size / 64 + 1024);
+                let Some((bytes, _)) = self.get(&gz, limit).await? else {
+                    return Ok(false); // removed since the listing: served without it
+                };
+                let decoded = registry::gunzip_limited(&bytes, size);
+                if !decoded.is_ok_and(|d| sha256_hex(&d) == sha) {
+                    return Err(Error::from(CoreError::CorruptRegistry {
+                        path: PathBuf::from(self.object_url(&gz)),
+                        message: format!(
+                            "does not decode to `{}` (sha256 {sha})",
+                            gz.strip_suffix(GZ).unwrap_or(&gz)
+                        ),
+                    }));
+                }
+                write_cache(&mirror.path(&gz), &bytes).map(|_| true)
             })
             .buffer_unordered(PARALLEL)
             .collect()
@@ -768,6 +853,13 @@ impl Remote {
         Ok(up)
     }
 
+    /// An object's bytes (at most `limit`), `None` when it does not exist.
+    pub fn read(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        self.rt
+            .block_on(self.get(rel, limit))
+            .map(|got| got.map(|(b, _)| b))
+    }
+
     /// Whether an object exists under the prefix.
     pub fn exists(&self, rel: &str) -> Result<bool> {
         self.rt.block_on(async {
@@ -938,6 +1030,120 @@ impl Remote {
             }
             Ok(n)
         })
+    }
+}
+
+/// How `serve --registry s3://… --poll` waits between conditional reads of the bucket's
+/// index: `every` while the bucket answers; while it fails, twice as long after each failure
+/// in a row, never longer than `cap` (nor shorter than `every`); the first answer goes back to
+/// `every`. So a broken index costs a handful of requests and log lines an hour, not one a
+/// poll, and a fixed one is picked up within `cap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff {
+    every: Duration,
+    cap: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    /// The default cap: ten minutes.
+    pub const CAP: Duration = Duration::from_secs(600);
+
+    pub fn new(every: Duration, cap: Duration) -> Backoff {
+        Backoff {
+            every,
+            cap: cap.max(every),
+            failures: 0,
+        }
+    }
+
+    /// The wait before the next read, after one that succeeded (`ok`) or failed.
+    pub fn next(&mut self, ok: bool) -> Duration {
+        if ok {
+            self.failures = 0;
+            return self.every;
+        }
+        self.failures = self.failures.saturating_add(1);
+        let factor = 1u32.checked_shl(self.failures).unwrap_or(u32::MAX);
+        self.every.saturating_mul(factor).min(self.cap)
+    }
+
+    /// Failed reads in a row.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
+/// What one conditional read of [`follow`] did.
+#[derive(Debug)]
+pub enum Polled {
+    /// The index did not change (304).
+    Unchanged,
+    /// A new index was mirrored.
+    Mirrored(Pulled),
+    /// The read or the mirroring failed; the last mirrored index stays served. The next read
+    /// is in `retry_in`; `failures` in a row so far.
+    Failed {
+        error: Error,
+        retry_in: Duration,
+        failures: u32,
+    },
+}
+
+/// Follow the registry at `remote` into `mirror` from the index version `etag` on: `sleep`,
+/// then [`Remote::refresh`], forever (until `sleep` returns `false`), the waits given by
+/// `backoff`; each read's outcome goes to `report`. The caller passes the sleep (and with it
+/// the clock), so the schedule is testable without waiting.
+pub fn follow(
+    remote: &Remote,
+    mirror: &Registry,
+    etag: UpdateVersion,
+    backoff: Backoff,
+    sleep: impl FnMut(Duration) -> bool,
+    report: impl FnMut(Polled),
+) {
+    follow_with(
+        |since| remote.refresh(mirror, since),
+        etag,
+        backoff,
+        sleep,
+        report,
+    );
+}
+
+/// [`follow`] with the read passed in.
+fn follow_with(
+    mut refresh: impl FnMut(&UpdateVersion) -> Result<Option<Pulled>>,
+    mut etag: UpdateVersion,
+    mut backoff: Backoff,
+    mut sleep: impl FnMut(Duration) -> bool,
+    mut report: impl FnMut(Polled),
+) {
+    let mut wait = backoff.next(true);
+    while sleep(wait) {
+        let polled = match refresh(&etag) {
+            Ok(None) => Polled::Unchanged,
+            Ok(Some(pulled)) => {
+                if let Some(e) = &pulled.etag {
+                    etag = e.clone();
+                }
+                Polled::Mirrored(pulled)
+            }
+            Err(error) => Polled::Failed {
+                error,
+                retry_in: Duration::ZERO,
+                failures: 0,
+            },
+        };
+        wait = backoff.next(!matches!(polled, Polled::Failed { .. }));
+        report(match polled {
+            Polled::Failed { error, .. } => Polled::Failed {
+                error,
+                retry_in: wait,
+                failures: backoff.failures(),
+            },
+            other => other,
+        });
     }
 }
 
@@ -1112,6 +1318,99 @@ mod tests {
         assert!(!is_ours("kb-1.2.0.tgz.gz", Some("kb")));
         assert!(!is_ours("index.json.sig.gz", None));
         assert!(!is_ours("photos/cat.jpg.gz", Some("kb")));
+    }
+
+    /// While the bucket fails, each wait doubles up to the cap; the first answer (a 304
+    /// included) goes back to the polling interval; the ETag of a mirrored index is the one
+    /// the next read is conditional on.
+    #[test]
+    fn a_failing_bucket_is_polled_with_a_capped_exponential_backoff() {
+        let fail = || {
+            Err(Error::Remote {
+                action: "read",
+                object: "s3://b/index.json".into(),
+                message: "broken".into(),
+            })
+        };
+        let new_etag = UpdateVersion {
+            e_tag: Some("\"2\"".into()),
+            version: None,
+        };
+        let mirrored = Pulled {
+            index: None,
+            index_bytes: None,
+            etag: Some(new_etag.clone()),
+            fetched: 1,
+        };
+        let mut answers: Vec<Result<Option<Pulled>>> = vec![
+            fail(),
+            fail(),
+            fail(),
+            fail(),
+            fail(),
+            fail(),
+            Ok(None),
+            fail(),
+            Ok(Some(mirrored)),
+            Ok(None),
+        ];
+        answers.reverse();
+        let mut asked_with = Vec::new();
+        let mut slept = Vec::new();
+        let mut reported = Vec::new();
+        let reads = answers.len();
+        follow_with(
+            |since| {
+                asked_with.push(since.e_tag.clone());
+                answers.pop().expect("no more reads than answers")
+            },
+            UpdateVersion {
+                e_tag: Some("\"1\"".into()),
+                version: None,
+            },
+            Backoff::new(Duration::from_secs(30), Duration::from_secs(300)),
+            |d| {
+                slept.push(d.as_secs());
+                slept.len() <= reads
+            },
+            |p| {
+                reported.push(match p {
+                    Polled::Unchanged => "unchanged".to_string(),
+                    Polled::Mirrored(_) => "mirrored".to_string(),
+                    Polled::Failed {
+                        retry_in, failures, ..
+                    } => format!("failed {failures}, retry in {}", retry_in.as_secs()),
+                })
+            },
+        );
+        assert_eq!(slept, [30, 60, 120, 240, 300, 300, 300, 30, 60, 30, 30]);
+        assert_eq!(
+            reported,
+            [
+                "failed 1, retry in 60",
+                "failed 2, retry in 120",
+                "failed 3, retry in 240",
+                "failed 4, retry in 300",
+                "failed 5, retry in 300",
+                "failed 6, retry in 300",
+                "unchanged",
+                "failed 1, retry in 60",
+                "mirrored",
+                "unchanged",
+            ]
+        );
+        let one = Some("\"1\"".to_string());
+        let two = Some("\"2\"".to_string());
+        assert_eq!(asked_with[..9], vec![one; 9][..]);
+        assert_eq!(asked_with[9], two);
+        // The cap is never below the interval, and many failures do not overflow.
+        let mut b = Backoff::new(Duration::from_secs(900), Backoff::CAP);
+        assert_eq!(b.next(false), Duration::from_secs(900));
+        let mut b = Backoff::new(Duration::from_secs(1), Backoff::CAP);
+        for _ in 0..100 {
+            b.next(false);
+        }
+        assert_eq!(b.next(false), Backoff::CAP);
     }
 
     #[test]

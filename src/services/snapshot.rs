@@ -189,17 +189,15 @@ pub fn compare(
 /// does). With `count_documents`, both sides also count their documents per language (for
 /// the summary of `--json`, and to tell an empty side): a walk of their trees that reads no
 /// blob (a file that is not valid UTF-8 and did not change counts as a document there).
-/// `None` when an asset differs: the caller loads both sides whole, which compares assets.
+/// The assets are likewise only those whose blobs differ, hashed from them.
 pub fn git_pair(
     cfg: &crate::config::Config,
     repo: &crate::git::Repo,
     rev_a: &str,
     rev_b: &str,
     count_documents: bool,
-) -> Result<Option<(Snapshot, Snapshot)>> {
-    let Some(changed) = crate::git::load_changed(cfg, repo, rev_a, rev_b)? else {
-        return Ok(None);
-    };
+) -> Result<(Snapshot, Snapshot)> {
+    let changed = crate::git::load_changed(cfg, repo, rev_a, rev_b)?;
     let mut a = Snapshot::working(cfg, &changed.old);
     let mut b = Snapshot::working(cfg, &changed.new);
     a.label = format!("git:{}", &changed.old_commit[..12]);
@@ -209,15 +207,16 @@ pub fn git_pair(
         a.documents = Some(count(rev_a, &changed.folders.0)?);
         b.documents = Some(count(rev_b, &changed.folders.1)?);
     }
-    Ok(Some((a, b)))
+    Ok((a, b))
 }
 
 /// The two sides of `kbrel diff git:A .` (a revision and the working content), holding only
 /// the documents that differ ([`crate::git::load_changed_worktree`]: git's index says which
 /// files changed). With `count_documents`, both sides count their documents per language
 /// (the work tree's: `rev_a`'s from its tree, plus the documents read from the work tree,
-/// less those read from `rev_a`). `None` when the two sides must be loaded whole (an asset
-/// differs, or git cannot tell cheaply what changed).
+/// less those read from `rev_a`). The assets are those that differ, hashed from their blobs
+/// and files. `None` when the two sides must be loaded whole (git cannot tell cheaply what
+/// changed).
 pub fn git_worktree_pair(
     cfg: &crate::config::Config,
     repo: &crate::git::Repo,

@@ -427,6 +427,98 @@ fn format_3_ships_no_assets() {
     assert!(!entries.iter().any(|(p, _, _)| p.ends_with(".png")));
 }
 
+/// A publish keeps the sha256 of every asset file with its stat (size, times, inode, device) in
+/// `.kbrel-cache/asset-hashes` beside `kbrel.toml` (git-ignored by its own `.gitignore`), and
+/// the next publish takes the hash of a file whose stat is unchanged instead of reading it.
+/// The cache is a hint the tarball's writer checks: a cache that vouches for itself (its sum
+/// line recomputed) but records other bytes for `images/arch.png` under the file's own stat is
+/// believed by the load and then caught when the image is packed — the publish fails naming
+/// the file, the registry is exactly as it was, the cache is gone — and the next publish reads
+/// every file again and releases the true bytes. A cut or edited cache is ignored whole. A
+/// publish that packs nothing (the version is there already) hashes the cached files again
+/// before it answers.
+#[test]
+fn publish_reuses_recorded_asset_hashes_and_a_stale_one_never_ships() {
+    let kb = kb_with_images();
+    kb.publish(&["1.0.0"]).success();
+    let cache = kb.path(".kbrel-cache/asset-hashes");
+    let text = fs::read_to_string(&cache).expect("the cache is written");
+    assert_eq!(
+        fs::read_to_string(kb.path(".kbrel-cache/.gitignore")).unwrap(),
+        "*\n"
+    );
+    let arch = sha256_hex(&png(40, 30, 1));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "kbrel asset hashes 1");
+    assert_eq!(lines.len(), 1 + 4 + 1, "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&arch) && l.ends_with(" images/arch.png")),
+        "{text}"
+    );
+    let body_end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    let with_sum = |body: &str| format!("{body}sha256 {}\n", sha256_hex(body.as_bytes()));
+    assert_eq!(with_sum(&text[..body_end]), text);
+
+    // A lie about the image: other bytes recorded under the file's own stat.
+    let lie = sha256_hex(&png(40, 30, 9));
+    let lying = |text: &str| {
+        let end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+        text[..end].replace(&arch, &lie)
+    };
+    let arch_in = |version: &str| {
+        let m = manifest(&kb, version);
+        let listed = m["assets"].as_array().unwrap().iter();
+        let arch = listed.clone().find(|a| a["path"] == "images/arch.png");
+        assert!(!m.to_string().contains(&lie));
+        arch.unwrap()["sha256"].as_str().unwrap().to_string()
+    };
+
+    // Without its sum line the cache is not believed: the files are read, the truth released.
+    kb.append("en/intro.md", "\nMore.\n");
+    fs::write(&cache, lying(&text)).unwrap();
+    kb.publish(&["1.1.0"]).success();
+    assert_eq!(arch_in("1.1.0"), arch);
+
+    // With its sum the lie is believed by the load, and caught by the tarball's writer.
+    let text = fs::read_to_string(&cache).unwrap();
+    kb.append("en/intro.md", "\nMore again.\n");
+    fs::write(&cache, with_sum(&lying(&text))).unwrap();
+    let before = snapshot(&kb.registry());
+    kb.publish(&["1.2.0"])
+        .code(2)
+        .stderr_has(&["arch.png", "changed while it was published"]);
+    assert_same_tree(&before, &snapshot(&kb.registry()), "a refused publish");
+    assert!(
+        !cache.exists(),
+        "a failed publish forgets the recorded hashes"
+    );
+
+    kb.publish(&["1.2.0"]).success();
+    assert_eq!(arch_in("1.2.0"), arch);
+    assert!(fs::read_to_string(&cache).unwrap().contains(&arch));
+
+    // A lie that the image still holds what 1.2.0 released, while the file holds other bytes
+    // (its new stat recorded by a dry run): publishing 1.2.0 again packs nothing, so the files
+    // taken from the cache are hashed again before it could say "already published".
+    kb.write("images/arch.png", png(40, 30, 9));
+    kb.publish(&["1.3.0", "--dry-run"]).success();
+    let text = fs::read_to_string(&cache).unwrap();
+    assert!(text.contains(&lie), "{text}");
+    let end = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    fs::write(&cache, with_sum(&text[..end].replace(&lie, &arch))).unwrap();
+    let before = snapshot(&kb.registry());
+    kb.publish(&["1.2.0"])
+        .code(2)
+        .stderr_has(&["arch.png", "asset hash cache"]);
+    assert_same_tree(&before, &snapshot(&kb.registry()), "a refused republish");
+    assert!(!cache.exists());
+    kb.publish(&["1.2.0"])
+        .code(2)
+        .stderr_has(&["already published with different content"]);
+}
+
 /// Both consumers (`kbrel sync` and the JavaScript client, `clients/js`) fetch the assets
 /// (content-addressed, verified): each at its content-root path in the tree and reachable from
 /// the cache as documents link to it (`<cache>/images/…` beside `<cache>/en/…`); the image
@@ -676,17 +768,29 @@ fn assets_are_read_from_git_trees_like_the_working_tree() {
     );
 }
 
-/// `kbrel verify` streams tarballs and blobs: a release holding a 96 MiB asset (a sparse
-/// file: cheap to make) verifies under a data limit of 160 MiB (`RLIMIT_DATA` counts the heap
-/// and anonymous mappings; the binary's heap grows in 64 MiB steps), which holding the tarball
-/// and its asset entry in memory (192 MiB) would exceed; a changed byte inside the asset's
-/// blob is still found.
+/// A large asset streams everywhere, never held whole. One release holding a 128 MiB asset (a
+/// sparse file: cheap to make), then:
+/// - `kbrel verify` passes under a data limit of 160 MiB (`RLIMIT_DATA` counts the heap and
+///   anonymous mappings; the binary's heap grows in 64 MiB steps), which holding the tarball
+///   and its asset entry in memory (256 MiB) would exceed;
+/// - `kbrel serve` serves it above the old 64 MiB limit, at `/v/<version>/<path>` and as its
+///   blob, streamed with its Content-Length and ETag (HEAD: the headers alone);
+/// - the JavaScript client syncs it into a folder store under `node --test`
+///   (`clients/js/test-large`): streamed into a staged file while hashed, peak memory growing
+///   by under half the asset, refused early by `maxAssetSize`, a larger Content-Length or an
+///   endless body;
+/// - a changed byte inside the asset's blob is found by `verify`, and the server, which hashes
+///   what it streams, cuts the response short rather than complete it with the wrong bytes.
 #[test]
-fn verify_streams_tarballs_under_a_memory_limit() {
+fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
     use std::os::unix::process::CommandExt;
+    const SIZE: u64 = 128 << 20;
     let kb = kb_with_images();
+    let cfg = fs::read_to_string(kb.config()).unwrap();
+    let cfg = cfg.replace("[registry]", "max_asset_size = 1073741824\n\n[registry]");
+    fs::write(kb.config(), cfg).unwrap();
     let big = kb.content().join("downloads/big.bin");
-    fs::File::create(&big).unwrap().set_len(96 << 20).unwrap();
+    fs::File::create(&big).unwrap().set_len(SIZE).unwrap();
     kb.publish(&["1.0.0"]).success();
     let verify = |limit: u64| {
         let mut cmd = kb.cmd();
@@ -737,12 +841,74 @@ fn verify_streams_tarballs_under_a_memory_limit() {
         .find(|a| a.path == "downloads/big.bin")
         .unwrap()
         .sha256;
+
+    // The viewer and the blob route stream it, with its length and ETag.
+    let server = serve::Serve::start(&kb.registry(), &[]);
+    let get = |method: &str, target: &str| {
+        serve::request_within(
+            server.addr,
+            method,
+            target,
+            &[],
+            std::time::Duration::from_secs(120),
+        )
+    };
+    let etag = format!("\"{sha}\"");
+    for target in [
+        "/v/1.0.0/downloads/big.bin".to_string(),
+        format!("/{}", blob_rel(&sha)),
+    ] {
+        let target = target.as_str();
+        let head = get("HEAD", target);
+        assert_eq!(head.status, 200, "{target}: {head:?}");
+        assert_eq!(
+            head.header("content-length"),
+            Some(SIZE.to_string().as_str())
+        );
+        assert_eq!(head.header("etag"), Some(etag.as_str()));
+        assert_eq!(
+            head.header("content-type"),
+            Some("application/octet-stream")
+        );
+        assert!(head.body.is_empty());
+        let r = get("GET", target);
+        assert_eq!(r.status, 200, "{target}");
+        assert_eq!(r.header("content-length"), Some(SIZE.to_string().as_str()));
+        assert_eq!(r.header("content-encoding"), None);
+        assert_eq!(r.body.len() as u64, SIZE, "{target}");
+        assert_eq!(sha256_hex(&r.body), sha, "{target}");
+    }
+
+    // The JavaScript client, under node --test, against this server.
+    if let Some(node) = tools::require_node() {
+        let out = run(std::process::Command::new(&node)
+            .args(["--test", "--test-reporter=spec"])
+            .arg("test-large/")
+            .current_dir(manifest_dir().join("clients/js"))
+            .env("KBREL_LARGE_URL", server.url())
+            .env("KBREL_LARGE_PATH", "downloads/big.bin")
+            .env("KBREL_LARGE_SHA", &sha)
+            .env("KBREL_LARGE_SIZE", SIZE.to_string())
+            .env("CI", "true"));
+        assert_eq!(out.code, 0, "node --test test-large/ failed\n{out:?}");
+        assert!(out.stdout.contains("ℹ pass 3"), "{out:?}");
+    }
+
     let blob = kb.reg(&blob_rel(&sha));
     let f = fs::OpenOptions::new().write(true).open(&blob).unwrap();
     std::os::unix::fs::FileExt::write_at(&f, b"x", 50 << 20).unwrap();
     let r = verify(LIMIT);
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains(&sha[2..]), "{r:?}");
+    // Served as it is streamed, the changed blob is cut short: never a complete wrong body.
+    let r = get("GET", "/v/1.0.0/downloads/big.bin");
+    assert_eq!(r.header("content-length"), Some(SIZE.to_string().as_str()));
+    assert!((r.body.len() as u64) < SIZE, "{} bytes", r.body.len());
+    assert!(
+        server.log().contains("does not match its sha256"),
+        "{}",
+        server.log()
+    );
 }
 
 /// A changed image between two git revisions, or between a revision and the work tree, shows
@@ -774,4 +940,172 @@ fn git_sides_show_a_changed_image_like_published_releases() {
     git(&kb, &["commit", "-qam", "three"]);
     let docs_only = out(&["git:v2", "git:HEAD", "--name-status"]);
     assert!(!docs_only.contains("arch.png"), "{docs_only}");
+}
+
+/// Bad input read from git is found as in the working tree, and refused the same way: a link
+/// climbing out of the content root (KB053), unbalanced JSX in an `.mdx` document (KB060), an
+/// asset named with a backslash. `check --from-git` gives the working tree's findings;
+/// `publish --from-git` refuses, naming each file, and writes no registry; `import --from-git`
+/// records them as the release's warnings (history is recorded as it was); a `git:` diff side
+/// reads the same tree and shows the new files.
+#[test]
+fn bad_input_from_git_is_found_and_refused_as_in_the_working_tree() {
+    let kb = kb_with_images();
+    git(&kb, &["init", "-q"]);
+    git(&kb, &["add", "kbrel.toml", "content"]);
+    git(&kb, &["commit", "-qm", "clean"]);
+    git(&kb, &["tag", "v1.0.0"]);
+    fs::write(kb.root().join("outside.png"), png(2, 2, 3)).unwrap();
+    kb.write(
+        "en/faq.md",
+        format!("{}\n![out](../../outside.png)\n", kb.read("en/faq.md")),
+    );
+    kb.write(
+        "en/tabs.mdx",
+        "---\ntitle: Tabs\n---\n\n# Tabs\n\n<Tabs>\n<Tab label=\"a\">\n\nText.\n\n</Tabs>\n",
+    );
+    kb.write("images/back\\slash.png", png(3, 3, 4));
+    git(&kb, &["add", "-A", "content"]);
+    git(&kb, &["commit", "-qm", "bad input"]);
+    git(&kb, &["tag", "v1.1.0"]);
+    let work = findings_with(&kb, &[]);
+    eprintln!("WORK {work:?}");
+    for want in [("KB053", "en/faq.md"), ("KB060", "en/tabs.mdx")] {
+        assert!(
+            work.contains(&(want.0.to_string(), want.1.to_string())),
+            "{want:?} in {work:?}"
+        );
+    }
+    // An asset named with a backslash is refused by KB030 before anything is built (the
+    // registry's reader would refuse the manifest holding it).
+    assert!(
+        work.contains(&("KB030".to_string(), "images/back\\slash.png".to_string())),
+        "{work:?}"
+    );
+    assert_eq!(findings_with(&kb, &["--from-git", "HEAD"]), work);
+
+    // publish from git: refused like the working tree, naming the files; nothing written.
+    let from_git = kb.root().join("from-git");
+    let r = run(kb.cmd_with(&from_git).args([
+        "--from-git",
+        "HEAD",
+        "publish",
+        "1.0.0",
+        "--date",
+        DATE,
+    ]));
+    assert_eq!(r.code, 2, "{r:?}");
+    for file in [
+        "en/faq.md:20: error[KB053]",
+        "en/tabs.mdx:12: error[KB060]",
+        "images/back\\slash.png:1: error[KB030]",
+    ] {
+        assert!(
+            r.stderr.contains(file) || r.stdout.contains(file),
+            "{file}: {r:?}"
+        );
+    }
+    assert!(!from_git.join("index.json").exists(), "{r:?}");
+
+    // import records history as it was (findings become warnings), but a manifest cannot hold
+    // the backslash name: the tags are vetted before anything is written, so 1.1.0 is refused
+    // naming the file and the registry is not created.
+    let imported = kb.root().join("imported");
+    let r = run(kb.cmd_with(&imported).args(["import", "--from-git"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("tag v1.1.0 cannot be released"), "{r:?}");
+    assert!(r.stderr.contains("images/back\\slash.png:1"), "{r:?}");
+    assert!(!imported.join("index.json").exists(), "{r:?}");
+    // Without it, 1.1.0 is imported with the other bad input as its warnings.
+    git(&kb, &["rm", "-q", "content/images/back\\slash.png"]);
+    git(&kb, &["commit", "-qm", "portable"]);
+    git(&kb, &["tag", "-f", "v1.1.0"]);
+    let imported = kb.root().join("imported-2");
+    run(kb.cmd_with(&imported).args(["import", "--from-git"])).success();
+    let m = read_json(&imported.join("v/1.1.0/manifest.json"));
+    let warnings = m["warnings"].to_string();
+    for want in ["KB053", "KB060", "en/faq.md", "en/tabs.mdx"] {
+        assert!(warnings.contains(want), "{want} in {warnings}");
+    }
+
+    // A git: side reads the same tree: the new document and asset show, nothing breaks.
+    let r = run(kb
+        .cmd()
+        .args(["diff", "git:v1.0.0", "git:v1.1.0", "--name-status"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("en/tabs.mdx"), "{r:?}");
+}
+
+/// `git:A git:B` where an image and one document changed: the asset row comes from the two
+/// blobs of the image, and no unchanged document is read (no hand-over to whole loads); the
+/// report is what the two trees loaded whole give.
+#[test]
+fn a_git_range_with_a_changed_asset_reads_no_unchanged_document() {
+    use kbrel::snapshot::{self, Snapshot};
+    let kb = kb_with_images();
+    git(&kb, &["init", "-q"]);
+    git(&kb, &["add", "kbrel.toml", "content"]);
+    git(&kb, &["commit", "-qm", "one"]);
+    fs::write(kb.content().join("images/arch.png"), png(40, 30, 9)).unwrap();
+    kb.append("en/intro.md", "\nEdited.\n");
+    git(&kb, &["commit", "-qam", "two"]);
+    let cfg = kbrel::config::Config::load(&kb.config()).unwrap();
+    let repo = kbrel::git::Repo::discover(kb.root()).unwrap();
+    let langs = &cfg.content.languages;
+    let (a, b) = snapshot::git_pair(&cfg, &repo, "HEAD~1", "HEAD", false).unwrap();
+    let docs = |s: &Snapshot| s.docs.iter().map(|d| d.path.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        (docs(&a), docs(&b)),
+        (vec!["intro.md".into()], vec!["intro.md".into()])
+    );
+    let assets = |s: &Snapshot| {
+        (s.assets.iter())
+            .map(|x| (x.path.clone(), x.sha256.clone(), x.size))
+            .collect::<Vec<_>>()
+    };
+    let (old, new) = (png(40, 30, 1), png(40, 30, 9));
+    assert_eq!(
+        (assets(&a), assets(&b)),
+        (
+            vec![("images/arch.png".into(), sha256_hex(&old), old.len() as u64)],
+            vec![("images/arch.png".into(), sha256_hex(&new), new.len() as u64)],
+        )
+    );
+    let fast = snapshot::compare("kb", langs, &a, &b).unwrap();
+    let whole = |rev: &str| {
+        let (kb, _) = kbrel::git::load_kb(&cfg, &repo, rev).unwrap();
+        Snapshot::working(&cfg, &kb)
+    };
+    let report = snapshot::compare("kb", langs, &whole("HEAD~1"), &whole("HEAD")).unwrap();
+    assert_eq!(fast.changes, report.changes);
+    assert_eq!(fast.assets, report.assets);
+    assert_eq!(fast.assets.len(), 1);
+
+    // `git:HEAD .` with the image changed again in the work tree, and a new one: git's index
+    // says which files differ; no document is read, the image rows are what whole loads give.
+    let again = png(40, 30, 5);
+    fs::write(kb.content().join("images/arch.png"), &again).unwrap();
+    kb.write("images/new.png", png(8, 8, 3));
+    let (a, b) = snapshot::git_worktree_pair(&cfg, &repo, "HEAD", false)
+        .unwrap()
+        .expect("git's index tells what changed");
+    assert_eq!((a.docs.len(), b.docs.len()), (0, 0));
+    assert_eq!(
+        assets(&a),
+        vec![("images/arch.png".into(), sha256_hex(&new), new.len() as u64)]
+    );
+    assert_eq!(
+        assets(&b)[0],
+        (
+            "images/arch.png".into(),
+            sha256_hex(&again),
+            again.len() as u64
+        )
+    );
+    let fast = snapshot::compare("kb", langs, &a, &b).unwrap();
+    let work = kbrel::content::load_dir(&cfg, &cfg.content_root()).unwrap();
+    let whole =
+        snapshot::compare("kb", langs, &whole("HEAD"), &Snapshot::working(&cfg, &work)).unwrap();
+    assert_eq!(fast.assets, whole.assets);
+    assert_eq!(fast.assets.len(), 2);
 }

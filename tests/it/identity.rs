@@ -1206,9 +1206,7 @@ fn whole_and_changed(dir: &Path, a: &str, b: &str) -> (DiffFile, DiffFile, usize
         s
     };
     let whole = snapshot::compare("kb", langs, &side(a), &side(b)).unwrap();
-    let (mut x, mut y) = snapshot::git_pair(&cfg, &repo, a, b, true)
-        .unwrap()
-        .expect("no asset differs");
+    let (mut x, mut y) = snapshot::git_pair(&cfg, &repo, a, b, true).unwrap();
     (x.label, y.label) = (a.to_string(), b.to_string());
     let read = x.docs.len() + y.docs.len();
     let changed = snapshot::compare("kb", langs, &x, &y).unwrap();
@@ -1419,6 +1417,57 @@ fn git_ranges_read_only_what_changed_and_say_what_the_whole_trees_say() {
             &without_unread_identity_shifts(&whole),
             &what,
         );
+    }
+}
+
+/// The tree walk pairs entries in git's order, where a folder sorts as if its name ended in
+/// `/`: a file that becomes a folder of the same name, beside names that sort between the two
+/// (`x-a.md`, `x.md`), reads as the two whole trees say, both ways.
+#[test]
+fn git_ranges_pair_tree_entries_in_git_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    git(dir, &["init", "-q"]);
+    fs::write(dir.join("kbrel.toml"), CONFIG).unwrap();
+    let write = |rel: &str, body: &str| {
+        let p = dir.join("content").join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let name = rel.rsplit('/').next().unwrap();
+        fs::write(p, format!("---\ntitle: {name}\n---\n\n{body}\n")).unwrap();
+    };
+    for lang in ["en", "zh"] {
+        write(&format!("{lang}/x.md"), "one");
+        write(&format!("{lang}/x-a.md"), "one");
+        write(&format!("{lang}/x"), "a file, not a document");
+        write(&format!("{lang}/y/z.md"), "one");
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", "one"]);
+    git(dir, &["tag", "v1"]);
+    for lang in ["en", "zh"] {
+        fs::remove_file(dir.join(format!("content/{lang}/x"))).unwrap();
+        write(&format!("{lang}/x/inner.md"), "new");
+        write(&format!("{lang}/x.md"), "two");
+        write(&format!("{lang}/x-b.md"), "new");
+        fs::remove_dir_all(dir.join(format!("content/{lang}/y"))).unwrap();
+        write(&format!("{lang}/y"), "a file where the folder was");
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", "two"]);
+    git(dir, &["tag", "v2"]);
+    for (a, b) in [("v1", "v2"), ("v2", "v1")] {
+        let (whole, changed, read) = whole_and_changed(dir, a, b);
+        assert_eq!(changed.changes, whole.changes, "{a}..{b}");
+        let paths: BTreeSet<&str> = (whole.changes.iter())
+            .flat_map(|c| [Some(c.path.as_str()), c.old_path.as_deref()])
+            .flatten()
+            .collect();
+        for p in ["x/inner.md", "x.md", "x-b.md", "y/z.md"] {
+            assert!(paths.contains(p), "{a}..{b}: {paths:?}");
+        }
+        // Only the changed documents are read, never x-a.md: per language x.md and y/z.md
+        // at v1, x.md, x-b.md and x/inner.md at v2.
+        assert_eq!(read, 2 * (2 + 3), "{a}..{b}");
     }
 }
 

@@ -194,6 +194,44 @@ fn misbehave(server: &TestServer, fx: &Fixture, s: &Value, path: &str) {
         });
         return;
     }
+    if action == "doctored-manifest" {
+        // An unsigned registry lets a server change index.json and the manifest together: the
+        // scenario's `assets` appended to the manifest's, its hash in the index. Every hash
+        // checks out; the assets must still be refused before anything is fetched.
+        let reg = fx.kb.registry();
+        let mut m = read_json(&reg.join(path));
+        let extra = s["assets"]
+            .as_array()
+            .expect("doctored-manifest needs `assets`");
+        let assets = m
+            .as_object_mut()
+            .unwrap()
+            .entry("assets")
+            .or_insert_with(|| Value::Array(vec![]));
+        assets.as_array_mut().unwrap().extend(extra.iter().cloned());
+        let manifest = kbrel::manifest::to_json_bytes(&m);
+        let mut index = read_json(&reg.join("index.json"));
+        let v = index["versions"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|v| v["version"] == "1.1.0")
+            .unwrap();
+        v["manifest"]["sha256"] = sha256_hex(&manifest).into();
+        v["manifest"]["size"] = manifest.len().into();
+        let index = kbrel::manifest::to_json_bytes(&index);
+        let path = path.to_string();
+        server.behave(move |r| {
+            if r.path == path {
+                Action::Body(manifest.clone())
+            } else if r.path == "index.json" {
+                Action::Body(index.clone())
+            } else {
+                Action::Serve
+            }
+        });
+        return;
+    }
     let original = fs::read(fx.kb.registry().join(path)).unwrap_or_default();
     let older = fx.index_v1.clone();
     let foreign = fx.foreign_sig.clone().unwrap_or_default();
@@ -369,6 +407,12 @@ fn assert_refusal_data(out: &Run, e: &Value, url: &str, index_url: &str, what: &
         out.stderr.contains(&error.message),
         "{what}: the message is not stderr's\n{out}"
     );
+    // `reason: null`: an error that is not one of the protocol's refusals (a manifest that
+    // does not parse as the protocol allows), refused all the same.
+    if e["reason"].is_null() {
+        assert_eq!(error.refusal, None, "{what}\n{out}");
+        return;
+    }
     let refusal = error
         .refusal
         .unwrap_or_else(|| panic!("{what}: no refusal data\n{out}"));

@@ -907,6 +907,74 @@ fn push_one_version_at_a_time_merges_into_the_bucket_index() {
     );
 }
 
+/// A signed bucket: `push <version>` re-signs the merged index with `--sign-key` (the signing
+/// code publish uses, so the bucket gets the signature the local registry has, byte for byte),
+/// and is refused without a key or with one the bucket's consumers do not trust, nothing
+/// changed. A consumer pinning the key syncs through the bucket.
+#[test]
+fn push_one_version_into_a_signed_bucket_with_its_key() {
+    let Some(m) = moto() else { return };
+    let kb = Kb::new();
+    let trusted = kb.key("k1");
+    kb.key("k2");
+    let k1 = kb.root().join("k1").display().to_string();
+    let k2 = kb.root().join("k2").display().to_string();
+    kb.publish(&["1.0.0", "--sign-key", &k1]).success();
+    kb.apply_release_2_changes();
+    kb.publish(&["1.1.0", "--sign-key", &k1]).success();
+    let tmp = tempfile::tempdir().unwrap();
+    let push = |args: &[&str]| {
+        let mut cmd = kb.cmd();
+        s3_env(&mut cmd, m.port, &tmp.path().join("m"));
+        run(cmd.args(["push"]).args(args).args(["--to", URL]))
+    };
+    // An unsigned bucket: signing starts with the first push that has a key.
+    push(&["1.0.0", "--sign-key", &k1]).success();
+    let sig = m
+        .get("team/kb/index.json.sig")
+        .expect("index.json.sig uploaded");
+    kbrel::sign::verify_index(
+        &m.get("team/kb/index.json").unwrap(),
+        &sig,
+        std::slice::from_ref(&trusted),
+    )
+    .unwrap();
+
+    let before = m.list("team/kb");
+    let index_before = m.get("team/kb/index.json").unwrap();
+    push(&["1.1.0"]).code(2).stderr_has(&[
+        "index.json.sig",
+        "the index there is signed",
+        "pass --sign-key",
+    ]);
+    push(&["1.1.0", "--sign-key", &k2]).code(2).stderr_has(&[
+        "the index there is signed by",
+        &trusted,
+        "would refuse",
+    ]);
+    assert_eq!(m.list("team/kb"), before, "nothing uploaded");
+    assert_eq!(m.get("team/kb/index.json").unwrap(), index_before);
+    push(&["all", "--sign-key", &k1])
+        .code(2)
+        .stderr_has(&["--sign-key signs the merged index of one version"]);
+
+    push(&["1.1.0", "--sign-key", &k1]).success();
+    for rel in ["index.json", "index.json.sig"] {
+        assert_eq!(
+            m.get(&format!("team/kb/{rel}")).unwrap(),
+            fs::read(kb.reg(rel)).unwrap(),
+            "{rel}: what publish wrote locally"
+        );
+    }
+    let cache = tmp.path().join("cache");
+    let mut cmd = common::kbrel();
+    cmd.args(["sync", "--from", URL, "--trust-key", &trusted, "--into"])
+        .arg(&cache);
+    s3_env(&mut cmd, m.port, &tmp.path().join("ms"));
+    run(&mut cmd).success();
+    assert!(cache.join(".kbrel/current").exists());
+}
+
 /// `git` in `dir` with a fixed identity and date.
 fn git(dir: &Path, epoch: i64, args: &[&str]) {
     let date = format!("@{epoch} +0000");
@@ -1234,6 +1302,24 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         .success()
         .stderr_has(&["no leftovers"]);
 
+    // `kbrel serve` of the bucket mirrors the variants and sends them as they are.
+    let mut cmd = common::kbrel();
+    cmd.args(["serve", URL, "--addr", "127.0.0.1:0", "--poll", "1"]);
+    s3_env(&mut cmd, m.port, &tmp.path().join("ms"));
+    let bucket_serve = Serve::spawn(&mut cmd, Duration::from_secs(30));
+    let served_gz = |rel: &str| {
+        let r = bucket_serve.get_with(&format!("/{rel}"), &[("Accept-Encoding", "gzip")]);
+        assert_eq!(r.header("content-encoding"), Some("gzip"), "{rel}");
+        r.body
+    };
+    for rel in ["index.json", "v/1.0.0/manifest.json", blob_rel.as_str()] {
+        assert_eq!(
+            served_gz(rel),
+            m.get(&format!("team/kb/{rel}.gz")).unwrap(),
+            "{rel}: the bucket's variant, as it is"
+        );
+    }
+
     // nginx in front: the variant for clients that accept gzip, the file for the others.
     let (_ng, port) = nginx_front(
         &nginx,
@@ -1339,6 +1425,22 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
         gunzip(&m.get("team/kb/index.json.gz").unwrap()),
         m.get("team/kb/index.json").unwrap()
     );
+    // …which the serve of the bucket mirrors with the new version's variants.
+    let new_gz = m.get("team/kb/index.json.gz").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while served_gz("index.json") != new_gz {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve still sends the old index:\n{}",
+            bucket_serve.proc.output.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        served_gz("v/1.1.0/diff.json"),
+        m.get("team/kb/v/1.1.0/diff.json.gz").unwrap()
+    );
+    drop(bucket_serve);
     // …and one without `precompress` removes the stale variant: gzip clients never get an
     // older index than the others.
     fs::write(kb.config(), cfg).unwrap();

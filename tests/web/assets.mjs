@@ -1,27 +1,10 @@
 // The release viewer shows a release's assets, in headless Chromium (Debian's chromium driven
 // by playwright-core). Run by tests/it/web.rs (`assets_show_in_headless_chromium`) against
 // `kbrel serve` with a registry of two releases where `images/arch.png` (40×30) changed.
-// Environment as tests/web/e2e.mjs: BASE_URL, CHROMIUM, PLAYWRIGHT_DIR, ARTIFACTS,
-// USER_DATA_DIR.
-import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
+// Environment and set-up: ./harness.mjs (shared with e2e.mjs).
 import path from 'node:path';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-const base = env('BASE_URL');
-const artifacts = env('ARTIFACTS');
-const require = createRequire(path.join(env('PLAYWRIGHT_DIR'), 'package.json'));
-const { chromium } = require('playwright-core');
-
-let checks = 0;
-function check(cond, message) {
-  assert.ok(cond, message);
-  checks += 1;
-}
+import { artifacts, check, checked, launch, open as openPage, shot } from './harness.mjs';
 
 /** naturalWidth × naturalHeight of the image `selector` once loaded (scrolled into view). */
 async function loaded(page, selector) {
@@ -31,21 +14,13 @@ async function loaded(page, selector) {
   return img.evaluate((e) => [e.naturalWidth, e.naturalHeight, e.currentSrc]);
 }
 
-const ctx = await chromium.launchPersistentContext(path.join(env('USER_DATA_DIR'), 'assets'), {
-  executablePath: env('CHROMIUM'),
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-  viewport: { width: 1280, height: 900 },
-});
+const ctx = await launch('assets');
 try {
-  const problems = [];
+  // Each page's console and page errors, kept as they keep coming after the load.
+  const pages = [];
   const open = async (url) => {
-    const page = await ctx.newPage();
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`${url}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`${url}: ${e}`));
-    const resp = await page.goto(base + url, { waitUntil: 'load' });
+    const { page, resp, problems } = await openPage(ctx, url);
+    pages.push([url, problems]);
     check(resp.status() === 200, `${url} answered ${resp.status()}`);
     return page;
   };
@@ -59,7 +34,7 @@ try {
     check(src.endsWith('/v/1.1.0/images/arch.png'), `intro.md: the image comes from ${src}`);
     const [sw] = await loaded(page, 'article.markdown img[alt="architecture"]');
     check(sw > 0, 'naturalWidth > 0');
-    await page.screenshot({ path: path.join(artifacts, 'doc-image.png'), fullPage: true });
+    await shot(page, 'doc-image.png');
     await page.close();
   }
   {
@@ -85,8 +60,9 @@ try {
     await page.locator(change).screenshot({ path: path.join(artifacts, 'diff-assets.png') });
     await page.close();
   }
+  const problems = pages.flatMap(([url, p]) => p.map((m) => `${url}: ${m}`));
   check(problems.length === 0, `console errors (CSP?): ${problems.join('\n')}`);
 } finally {
   await ctx.close();
 }
-console.log(`assets: all checks passed (${checks} checks)`);
+console.log(`assets: all checks passed (${checked()} checks)`);

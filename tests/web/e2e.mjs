@@ -1,69 +1,12 @@
 // End-to-end checks of the kbrel release viewer in headless Chromium (Debian's chromium driven
-// by playwright-core). Run by tests/web.rs against `kbrel serve` on a free port, with the
-// fixture registry that test publishes. Environment:
-//   BASE_URL        http://127.0.0.1:PORT
-//   CHROMIUM        /usr/bin/chromium
-//   PLAYWRIGHT_DIR  folder whose node_modules holds playwright-core
-//   ARTIFACTS       folder for screenshots (target/test-artifacts/web)
-//   USER_DATA_DIR   a fresh, empty browser profile folder
+// by playwright-core). Run by tests/it/web.rs against `kbrel serve` on a free port, with the
+// fixture registry that test publishes. Environment and set-up: ./harness.mjs.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-const base = env('BASE_URL');
-const artifacts = env('ARTIFACTS');
-const require = createRequire(path.join(env('PLAYWRIGHT_DIR'), 'package.json'));
-const { chromium } = require('playwright-core');
+import { base, check, checked, counted, launch, open, shot } from './harness.mjs';
 
-const args = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-let checks = 0;
-function check(cond, message) {
-  assert.ok(cond, message);
-  checks += 1;
-}
 function log(message) {
   console.log(`e2e: ${message}`);
-}
-
-async function launch(profile, options = {}) {
-  return chromium.launchPersistentContext(profile, {
-    executablePath: env('CHROMIUM'),
-    headless: true,
-    args,
-    viewport: { width: 1280, height: 900 },
-    ...options,
-  });
-}
-
-/** Open `url`, recording console errors and page errors (CSP violations show up there). */
-async function open(ctx, url) {
-  const page = await ctx.newPage();
-  const problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(m.text());
-  });
-  page.on('pageerror', (e) => problems.push(String(e)));
-  const resp = await page.goto(base + url, { waitUntil: 'load' });
-  return { page, resp, problems };
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(artifacts, name), fullPage: true });
 }
 
 function visibleCount(page, selector) {
@@ -73,8 +16,7 @@ function visibleCount(page, selector) {
   );
 }
 
-const profile = env('USER_DATA_DIR');
-const ctx = await launch(path.join(profile, 'js'));
+const ctx = await launch('js');
 try {
   // --- / : versions, newest first, counts, drift
   {
@@ -83,7 +25,7 @@ try {
     check((await page.locator('h1').innerText()) === 'acme-kb', 'package name heading');
     const rows = await page.locator('table.versions tbody tr').evaluateAll((trs) => trs.map((t) => t.id));
     assert.deepEqual(rows, ['v-1.1.0', 'v-1.0.0'], 'every version, newest first');
-    checks += 1;
+    counted();
     const newest = await page.locator('#v-1\\.1\\.0').innerText();
     for (const needle of ['1.1.0', 'latest', '2026-11-25', 'en: 5 documents', 'zh: 5 documents',
       'en: 2 added, 2 changed, 1 removed, 1 renamed', 'zh: 4 current, 1 outdated, 0 missing, 0 orphaned']) {
@@ -235,7 +177,7 @@ try {
 }
 
 // --- without JavaScript: both languages shown, no toggle, pages still read
-const nojs = await launch(path.join(profile, 'nojs'), { javaScriptEnabled: false });
+const nojs = await launch('nojs', { javaScriptEnabled: false });
 try {
   const { page } = await open(nojs, '/diff/1.0.0...1.1.0');
   check(await page.locator('#lang-toggle').isHidden(), 'no toggle without JavaScript');
@@ -247,4 +189,4 @@ try {
   await nojs.close();
 }
 
-log(`all checks passed (${checks} checks)`);
+log(`all checks passed (${checked()} checks)`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // kbrel-js-sync --from <URL> --into <DIR> [--version V] [--lang L]... [--trust-key K]...
-//               [--allow-downgrade] [--parallel N] [--retries N] [--now RFC3339] [--json]
+//               [--allow-downgrade] [--parallel N] [--retries N] [--now RFC3339]
+//               [--max-asset-size BYTES] [--json]
 // The JavaScript client as a command, with the exit codes of `kbrel sync`: 0 done, 2 refused
 // (the message names the URL and the failed check). Used by the conformance tests and benchmarks.
 import { parseArgs } from "node:util";
@@ -20,6 +21,7 @@ try {
       parallel: { type: "string" },
       retries: { type: "string" },
       now: { type: "string" },
+      "max-asset-size": { type: "string" },
       json: { type: "boolean" },
     },
   }));
@@ -40,6 +42,7 @@ try {
     parallel: args.parallel ? Number(args.parallel) : 8,
     retries: args.retries ? Number(args.retries) : 3,
     now: now === null ? undefined : () => now,
+    maxAssetSize: args["max-asset-size"] ? Number(args["max-asset-size"]) : undefined,
   });
   const report = await kb.update({
     onProgress: args.json ? undefined : (p) => process.stderr.write(`\rfetched ${p.done}/${p.total}`),

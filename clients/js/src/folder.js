@@ -213,6 +213,44 @@ export class FolderStore {
     fs.renameSync(tmp, path);
   }
 
+  /**
+   * A staged object for a streamed asset: `restart()` (re)creates its temporary file beside the
+   * object, `write(chunk)` appends, `commit()` makes it durable and renames it into place (only
+   * once the caller has checked its size and sha256), `discard()` removes what is left.
+   */
+  stageObject(sha) {
+    const dir = `${this.meta}/objects/${sha.slice(0, 2)}`;
+    if (!this.objectDirs.has(dir)) {
+      fs.mkdirSync(dir, { recursive: true });
+      this.objectDirs.add(dir);
+    }
+    const path = this.objectPath(sha);
+    const tmp = `${path}.tmp-${tag()}`;
+    let fd = null;
+    const close = () => {
+      if (fd !== null) fs.closeSync(fd);
+      fd = null;
+    };
+    return {
+      restart: () => {
+        close();
+        fd = fs.openSync(tmp, "w");
+      },
+      write: (chunk) => {
+        for (let at = 0; at < chunk.length;) at += fs.writeSync(fd, chunk, at, chunk.length - at);
+      },
+      commit: async () => {
+        await fsyncFd(fd);
+        close();
+        fs.renameSync(tmp, path);
+      },
+      discard: () => {
+        close();
+        unlinkQuiet(tmp);
+      },
+    };
+  }
+
   async getManifest(sha) {
     try {
       const b = readOrNull(join(this.meta, "manifests", `${sha}.json`));

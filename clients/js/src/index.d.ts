@@ -26,6 +26,8 @@ export type Refusal =
   | { reason: "downgrade"; held: string; selected: string }
   | { reason: "listed-twice"; url: string; lang: string; path: string }
   | { reason: "unknown-language"; lang: string; name: string; languages: string[] }
+  | { reason: "asset-too-large"; url: string; path: string; size: number; limit: number }
+  | { reason: "bad-asset-path"; url: string; path: string; why: string }
   | { reason: "delta"; url: string; problem: string; [field: string]: unknown };
 
 export class KbrelError extends Error {
@@ -46,6 +48,8 @@ export class VersionError extends KbrelError { readonly check: "version"; }
 export class AbortError extends KbrelError { readonly check: "abort"; }
 
 export const CACHE_FORMAT: "kbrel-cache/1";
+/** The default `maxAssetSize`: 4 GiB (as `kbrel sync --max-asset-size`). */
+export const DEFAULT_MAX_ASSET_SIZE: number;
 
 /** The state a store keeps between updates (the fields of a kbrel sync cache's state.json). */
 export interface CacheState {
@@ -77,7 +81,13 @@ export interface Store {
   currentTree(): Promise<Tree | null>;
   hasObject(sha256: string): Promise<boolean>;
   getObject(sha256: string): Promise<Uint8Array | null>;
-  putObject(sha256: string, bytes: Uint8Array): Promise<void>;
+  /** `asset`: the bytes are an asset's (IndexedDbStore keeps them as a Blob). */
+  putObject(sha256: string, bytes: Uint8Array, options?: { asset?: boolean }): Promise<void>;
+  /**
+   * Optional (the folder store has it): a staged file an asset streams into in Node, renamed
+   * into the objects by `commit()` once its size and sha256 are checked.
+   */
+  stageObject?(sha256: string): { restart(): void; write(chunk: Uint8Array): void; commit(): Promise<void>; discard(): void };
   getManifest(sha256: string): Promise<Uint8Array | null>;
   putManifest(sha256: string, bytes: Uint8Array): Promise<void>;
   commitIndex(state: CacheState, indexBytes: Uint8Array | null): Promise<void>;
@@ -115,8 +125,13 @@ export interface OpenOptions {
   parallel?: number;
   /** Retries after network errors, 5xx, 429 and incomplete bodies (default 3). */
   retries?: number;
-  /** Per request (default 30 000). */
+  /** Per request (default 30 000); for an asset streamed in Node, the longest silence. */
   timeoutMs?: number;
+  /**
+   * The largest asset a manifest may claim (default 4 GiB, DEFAULT_MAX_ASSET_SIZE): a larger
+   * one is refused before anything is fetched (`asset-too-large`), as `kbrel sync --max-asset-size`.
+   */
+  maxAssetSize?: number;
   /** The clock, for `expires` (default Date.now). */
   now?: () => number;
   /** A fetch implementation (default globalThis.fetch). */

@@ -13,6 +13,8 @@ const SIG_LIMIT = 1 << 20;
 const MANIFEST_LIMIT = 256 << 20;
 const DIFF_LIMIT = 256 << 20;
 const DELTA_BLOB_LIMIT = 64 << 20;
+/** The default `maxAssetSize`: 4 GiB, as `kbrel sync --max-asset-size` (assets stream to disk). */
+export const DEFAULT_MAX_ASSET_SIZE = 4 * 2 ** 30;
 
 // --- errors -------------------------------------------------------------------------------
 
@@ -392,24 +394,30 @@ function applyAssetChanges(current, release, changes) {
   return [...held.values()].sort((a, b) => compareUtf8(a.path, b.path));
 }
 
-/** The problem with a tree's asset paths, or null: an asset must be a new file of the tree
- * (not `tree.json`, not below `.kbrel`, not a document, not a folder of another file). */
+/** The problem with a tree's asset paths as {path, why} (the `why` of kbrel sync's
+ * bad-asset-path refusal), or null: an asset must be a new file of the tree (not `tree.json`,
+ * not below `.kbrel`, not a document, not a folder of another file). */
 function assetPathProblem(docs, assets) {
   const files = new Set(docs.map((d) => `${d.lang}/${d.path}`));
   for (const a of assets) {
-    if (!isSafePath(a.path) || !isSha(a.sha256) || !Number.isSafeInteger(a.size) || a.path === "tree.json" || a.path.split("/")[0] === ".kbrel" || files.has(a.path)) {
-      return `it lists the asset path \`${a.path}\`, which cannot be a file of the cache`;
-    }
+    const why = !isSafePath(a.path) ? "unsafe"
+      : !isSha(a.sha256) || !Number.isSafeInteger(a.size) ? "invalid sha256"
+      : a.path === "tree.json" || a.path.split("/")[0] === ".kbrel" ? "reserved"
+      : files.has(a.path) ? "listed twice or a document's path"
+      : null;
+    if (why) return { path: a.path, why };
     files.add(a.path);
   }
+  // A path that is also the folder of another: the first such path in UTF-8 order.
+  let found = null;
   for (const f of files) {
     const parts = f.split("/");
     for (let i = 1; i < parts.length; i++) {
       const folder = parts.slice(0, i).join("/");
-      if (files.has(folder)) return `\`${folder}\` is listed as a file and as a folder`;
+      if (files.has(folder) && (found === null || compareUtf8(folder, found) < 0)) found = folder;
     }
   }
-  return null;
+  return found === null ? null : { path: found, why: "a file and a folder" };
 }
 
 /** `blobs/sha256/<aa>/<rest>`. */
@@ -579,6 +587,82 @@ function nodeGet(url, headers, signal, limit) {
   });
 }
 
+/**
+ * One GET through node:http(s) whose body goes to `sink(chunk)` (decoded, synchronously, in
+ * order) instead of memory: {status, location, etag, wire, n} or throws like `once`. At most
+ * `limit` decoded bytes are taken: a larger Content-Length (identity) is refused before the
+ * body is read, and a body that grows past it while streaming is cut off.
+ */
+function nodeStream(url, headers, signal, limit, sink, idleMs) {
+  const { http, https, zlib } = nodeModules;
+  nodeAgents ??= {
+    "http:": new http.Agent({ keepAlive: true, maxSockets: 32 }),
+    "https:": new https.Agent({ keepAlive: true, maxSockets: 32 }),
+  };
+  const tooLarge = { retryable: false, message: `the response is larger than the ${limit} bytes the manifest records` };
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const lib = u.protocol === "https:" ? https : http;
+    const req = lib.get(u, { agent: nodeAgents[u.protocol], headers: { ...headers, "Accept-Encoding": "gzip" }, signal }, (res) => {
+      const status = res.statusCode;
+      if (status !== 200) {
+        res.resume();
+        resolve({ status, location: res.headers.location ?? null });
+        return;
+      }
+      const encoding = (res.headers["content-encoding"] ?? "identity").toLowerCase();
+      const declared = res.headers["content-length"];
+      const gzip = encoding === "gzip" || encoding === "x-gzip";
+      const gunzip = gzip ? zlib.createGunzip() : null;
+      let failed = false, ended = false, wire = 0, n = 0;
+      const fail = (e) => {
+        if (failed) return;
+        failed = true;
+        res.destroy();
+        gunzip?.destroy();
+        reject(e);
+      };
+      const take = (c) => {
+        if (failed) return;
+        n += c.length;
+        if (n > limit) return fail(tooLarge);
+        try { sink(c); } catch (e) { fail({ retryable: false, message: `${e?.message ?? e}` }); }
+      };
+      if (!gzip && encoding !== "identity") return fail({ retryable: false, message: `unsupported Content-Encoding \`${encoding}\`` });
+      if (!gzip && declared !== undefined && Number(declared) > limit) return fail(tooLarge);
+      const done = () => failed || resolve({ status, etag: res.headers.etag ?? null, wire, n });
+      if (gunzip) {
+        gunzip.on("data", take);
+        gunzip.on("error", (e) => fail({ retryable: true, message: `incomplete response: ${e?.message ?? e}` }));
+        gunzip.on("end", done);
+        // The socket waits while the decoder is behind: memory stays a few chunks.
+        gunzip.on("drain", () => res.resume());
+      }
+      res.on("data", (c) => {
+        wire += c.length;
+        if (wire > limit + (limit >> 3) + (64 << 10)) fail(tooLarge);
+        else if (gunzip) { if (!gunzip.write(c)) res.pause(); }
+        else take(c);
+      });
+      res.on("error", (e) => fail({ retryable: true, message: `incomplete response: ${e?.message ?? e}` }));
+      res.on("close", () => ended || fail({ retryable: true, message: `incomplete response: the connection closed after ${wire} bytes` }));
+      res.on("end", () => {
+        ended = true;
+        if (failed) return;
+        if (!res.complete || (declared !== undefined && Number(declared) !== wire)) {
+          fail({ retryable: true, message: `incomplete response: ${wire} of ${declared ?? "?"} bytes` });
+          return;
+        }
+        if (gunzip) gunzip.end();
+        else done();
+      });
+    });
+    // However large the body, what times out is silence, not the whole transfer.
+    req.setTimeout(idleMs, () => req.destroy(Object.assign(new Error(`no bytes for ${idleMs} ms`), { code: "ETIMEDOUT" })));
+    req.on("error", reject);
+  });
+}
+
 class Http {
   constructor(base, { fetch: f, retries, timeoutMs, signal, stats }) {
     this.base = base.endsWith("/") ? base : base + "/";
@@ -630,6 +714,14 @@ class Http {
     }
     const declared = Number(res.headers.get("content-length"));
     const encoded = res.headers.get("content-encoding");
+    // With a Content-Length (and no encoding) the body is read into one buffer of that size,
+    // not into chunks copied together afterwards: an asset is held once, not twice.
+    const sized = !encoded && res.headers.has("content-length") && Number.isSafeInteger(declared) && declared >= 0;
+    if (sized && declared > limit) {
+      await res.body?.cancel().catch(() => {});
+      throw { retryable: false, message: `the response is larger than the ${limit} bytes expected` };
+    }
+    const into = sized ? new Uint8Array(declared) : null;
     const chunks = [];
     let n = 0;
     try {
@@ -637,12 +729,14 @@ class Http {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        n += value.length;
-        if (n > limit) {
+        if (n + value.length > limit || (into && n + value.length > declared)) {
           await reader.cancel().catch(() => {});
+          if (into && n + value.length <= limit) throw { retryable: true, message: `incomplete response: more than the ${declared} bytes of its Content-Length` };
           throw { retryable: false, message: `the response is larger than the ${limit} bytes expected` };
         }
-        chunks.push(value);
+        if (into) into.set(value, n);
+        else chunks.push(value);
+        n += value.length;
       }
     } catch (e) {
       if (e && typeof e.retryable === "boolean") throw e;
@@ -654,9 +748,12 @@ class Http {
     if (!encoded && Number.isFinite(declared) && res.headers.has("content-length") && declared !== n) {
       throw { retryable: true, message: `incomplete response: ${n} of ${declared} bytes` };
     }
-    const bytes = new Uint8Array(n);
-    let at = 0;
-    for (const c of chunks) { bytes.set(c, at); at += c.length; }
+    let bytes = into;
+    if (!bytes) {
+      bytes = new Uint8Array(n);
+      let at = 0;
+      for (const c of chunks) { bytes.set(c, at); at += c.length; }
+    }
     this.stats.bytesOnWire += wire;
     this.stats.bytesDecoded += n;
     return { status, bytes, etag: res.headers.get("etag") };
@@ -684,12 +781,47 @@ class Http {
     return { status, bytes: r.bytes, etag: r.etag };
   }
 
+  /**
+   * Node only: GET `rel` with its body streamed to `sink` (see nodeStream), once per attempt;
+   * `restart()` runs before each attempt (a retry starts the file over). Resolves to
+   * {status, n}; retries and throws like `get`.
+   */
+  async stream(rel, { limit, sink, restart }) {
+    return this.retrying(rel, async () => {
+      restart();
+      let url = this.url(rel);
+      const signal = this.signal;
+      let r;
+      for (let hops = 0; ; hops++) {
+        this.stats.requests++;
+        try {
+          r = await nodeStream(url, {}, signal, limit, sink, this.timeoutMs);
+        } catch (e) {
+          this.checkAbort();
+          if (e && typeof e.retryable === "boolean") throw e;
+          throw { retryable: true, message: `${e?.code ?? e?.name ?? "error"}: ${e?.message ?? e}` };
+        }
+        if (![301, 302, 303, 307, 308].includes(r.status) || !r.location || hops >= REDIRECTS) break;
+        url = new URL(r.location, url).href;
+      }
+      if (r.status === 404) return { status: 404 };
+      if (r.status !== 200) throw { retryable: r.status >= 500 || r.status === 429, status: r.status, message: `HTTP ${r.status}` };
+      this.stats.bytesOnWire += r.wire;
+      this.stats.bytesDecoded += r.n;
+      return { status: 200, n: r.n };
+    });
+  }
+
   /** With retries (backoff 100 ms × 4^k) on network errors, 5xx, 429 and incomplete bodies. */
   async get(rel, { etag = null, limit } = {}) {
+    return this.retrying(rel, () => this.once(rel, { etag, limit }));
+  }
+
+  async retrying(rel, attemptOnce) {
     for (let attempt = 0; ; attempt++) {
       this.checkAbort();
       try {
-        return await this.once(rel, { etag, limit });
+        return await attemptOnce();
       } catch (e) {
         if (e instanceof KbrelError) throw e;
         if (e?.retryable && attempt < this.retries) {
@@ -781,11 +913,15 @@ export class IndexedDbStore {
     return (await idbReq(this.db.transaction("objects").objectStore("objects").count(sha))) > 0;
   }
   async getObject(sha) {
-    return (await idbReq(this.db.transaction("objects").objectStore("objects").get(sha))) ?? null;
+    const v = (await idbReq(this.db.transaction("objects").objectStore("objects").get(sha))) ?? null;
+    return typeof Blob === "function" && v instanceof Blob ? new Uint8Array(await v.arrayBuffer()) : v;
   }
-  async putObject(sha, bytes) {
+  /** An asset is stored as a Blob (which the browser may keep on disk rather than in the
+   * database's memory); documents and manifests as bytes. */
+  async putObject(sha, bytes, { asset = false } = {}) {
+    const value = asset && typeof Blob === "function" ? new Blob([bytes]) : bytes;
     const tx = this.db.transaction("objects", "readwrite");
-    tx.objectStore("objects").put(bytes, sha);
+    tx.objectStore("objects").put(value, sha);
     await idbDone(tx);
   }
   async getManifest(sha) { return this.getObject("manifest:" + sha); }
@@ -850,6 +986,7 @@ export class Docs {
     fetch = undefined,
     verifyEd25519 = webCryptoVerify,
     delta = true,
+    maxAssetSize = DEFAULT_MAX_ASSET_SIZE,
   }) {
     if (typeof registry !== "string" || !/^https?:\/\//.test(registry)) {
       throw new KbrelError("usage", `registry must be an http(s) URL, got ${JSON.stringify(registry)}`);
@@ -870,6 +1007,8 @@ export class Docs {
     this.fetchImpl = fetch;
     this.verifyEd25519 = verifyEd25519;
     this.delta = delta;
+    if (!Number.isSafeInteger(maxAssetSize) || maxAssetSize < 0) throw new KbrelError("usage", `maxAssetSize must be a byte count, got ${JSON.stringify(maxAssetSize)}`);
+    this.maxAssetSize = maxAssetSize;
     this.tree = null;
     this.byKey = null;
   }
@@ -1031,10 +1170,9 @@ export class Docs {
         .filter((a) => keepsAsset(a.path, m.languages, languages))
         .map((a) => ({ path: a.path, sha256: a.sha256, size: a.size }))
         .sort((a, b) => compareUtf8(a.path, b.path));
-      const problem = assetPathProblem(docs, assets);
-      if (problem) throw new FormatError(`refusing ${mUrl}: ${problem}; nothing was fetched`, { url: mUrl });
       info = m;
     }
+    this.checkAssets(http.url(chosen.manifest.path), docs, assets);
 
     // 5. Changes against the current tree.
     const old = new Map((current?.documents ?? []).map((d) => [`${d.lang}\0${d.path}`, d.sha256]));
@@ -1068,13 +1206,20 @@ export class Docs {
     const total = missing.length;
     const sizes = new Map();
     let next = 0, done = 0, failed = null;
+    // In Node, a store that stages files (the folder store) takes assets as streams: an asset
+    // is never held in memory, whatever its size.
+    const streams = http.node && nodeCrypto !== null && typeof store.stageObject === "function";
     const worker = async () => {
       while (!failed && next < missing.length) {
         const d = missing[next++];
         try {
-          const bytes = await this.fetchBlob(http, d);
-          sizes.set(d.sha256, bytes.length);
-          await store.putObject(d.sha256, bytes);
+          if (d.asset && streams) {
+            sizes.set(d.sha256, await this.streamBlob(http, d, store));
+          } else {
+            const bytes = await this.fetchBlob(http, d);
+            sizes.set(d.sha256, bytes.length);
+            await store.putObject(d.sha256, bytes, { asset: !!d.asset });
+          }
           if (d.asset) report.assetsFetched++;
           done++;
           onProgress?.({ done, total, lang: d.lang, path: d.path });
@@ -1182,6 +1327,60 @@ export class Docs {
     const assets = applyAssetChanges(current, Object.keys(chosen.summary ?? {}), diff.assets ?? []);
     if (!assets || assetPathProblem(list, assets)) return null;
     return { docs: list, info, assets };
+  }
+
+  /**
+   * The assets are refused, before anything is fetched, when one claims more than
+   * `maxAssetSize` bytes or its path cannot be a file of the cache (as kbrel sync refuses them).
+   */
+  checkAssets(url, docs, assets) {
+    const big = assets.find((a) => a.size > this.maxAssetSize);
+    if (big) {
+      throw new FormatError(`refusing ${url}: it claims the asset ${big.path} holds ${big.size} bytes, more than the ${this.maxAssetSize} allowed (--max-asset-size); nothing was fetched`, { url, refusal: { reason: "asset-too-large", url, path: big.path, size: big.size, limit: this.maxAssetSize } });
+    }
+    const problem = assetPathProblem(docs, assets);
+    if (problem) {
+      throw new FormatError(`refusing ${url}: the asset path \`${problem.path}\` cannot be a file of the cache (${problem.why}); nothing was fetched`, { url, refusal: { reason: "bad-asset-path", url, ...problem } });
+    }
+  }
+
+  /**
+   * An asset streamed into the store's staged file (Node): hashed as it arrives, never held
+   * whole, at most its recorded size read (a larger Content-Length is refused before the
+   * body); it becomes an object (renamed into place) only when its size and sha256 match.
+   * Resolves to its size.
+   */
+  async streamBlob(http, d, store) {
+    const rel = blobPath(d.sha256);
+    const url = http.url(rel);
+    const staged = store.stageObject(d.sha256);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        let hash = null;
+        const r = await http.stream(rel, {
+          limit: d.size,
+          restart: () => {
+            staged.restart();
+            hash = nodeCrypto.createHash("sha256");
+          },
+          sink: (chunk) => {
+            hash.update(chunk);
+            staged.write(chunk);
+          },
+        });
+        if (r.status !== 200) throw new FetchError(`${url} is missing (asset ${d.path})`, { url, status: r.status, refusal: { reason: "missing-asset", url, path: d.path } });
+        const actual = hash.digest("hex");
+        if (actual === d.sha256 && r.n === d.size) {
+          await staged.commit();
+          return r.n;
+        }
+        if (attempt >= 1) {
+          throw new IntegrityError(`refusing ${url}: wrong content for asset ${d.path}: expected sha256 ${d.sha256}, got ${actual}; the cache was not switched`, { url, expected: d.sha256, actual, refusal: { reason: "wrong-asset-content", url, path: d.path, expected: d.sha256, actual } });
+        }
+      }
+    } finally {
+      staged.discard();
+    }
   }
 
   async fetchBlob(http, d) {

@@ -213,7 +213,8 @@ content-addressed files, gzip, HEAD. A new publish is picked up without a restar
 index.json is logged and the last good one kept. Stops gracefully on Ctrl-C / SIGTERM.
 A registry in object storage is served from a verified local mirror that follows the bucket:
 every --poll SECS a conditional read of its index.json, a new release mirrored (index last)
-off the request path.
+off the request path; while the bucket fails, the wait doubles after each failure, up to
+10 minutes.
 
 Examples:
   kbrel serve
@@ -237,7 +238,8 @@ with a conditional write, then the packument and signature. `kbrel push 1.3.4 --
 copies one release: its blobs the bucket lacks, its files (create-only), then the bucket's
 index.json with the version merged in (conditional write; dist-tags as publish sets them, or
 --tag), then the packument. A version the bucket has is a no-op if identical, an error if not;
-the version it was diffed against must be there first; a signed bucket index is refused."
+the version it was diffed against must be there first; a signed bucket index needs --sign-key
+with the key that signed it (or the next key it endorses), which signs the merged index."
     )]
     Push(PushArgs),
     /// Manage ed25519 signing keys for index.json
@@ -670,6 +672,13 @@ pub struct PushArgs {
     /// dist-tag [default: the tag pointing at the version in our index, else latest]
     #[arg(long)]
     pub tag: Option<String>,
+    /// Object storage, one version: sign the merged index.json with this private key (the
+    /// key that signed the bucket's index); writes index.json.sig
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// With --sign-key: endorse this public key as the next signing key (key rotation)
+    #[arg(long, value_name = "PUBKEY", requires = "sign_key")]
+    pub next_key: Option<String>,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,

@@ -22,6 +22,15 @@ use crate::cli::{
 use crate::output;
 
 pub fn run(mut cli: Cli) -> Result<u8> {
+    // Read-only commands whose output is not stored skip libgit2's re-hash of every object
+    // they read, as git does; whatever writes a registry or vouches for content keeps it
+    // (`kbrel::git::verify_object_hashes`, ARCHITECTURE.md "git").
+    if matches!(
+        cli.command,
+        Command::Diff(_) | Command::Changelog(_) | Command::Status(_)
+    ) {
+        kbrel::git::verify_object_hashes(false);
+    }
     // A registry in object storage: read commands run on a verified local mirror of it;
     // publish and import upload what they added, index last (src/services/remote.rs).
     if let Some(url) = remote_arg(&mut cli) {
@@ -120,7 +129,12 @@ fn run_remote(mut cli: Cli, url: &str) -> Result<u8> {
         .into());
     }
     let mirror = Registry::new(mirror_dir(url)?);
-    let before = remote.pull(&mirror)?;
+    // `serve` sends the precompressed variants as they are: mirror them too.
+    let before = if matches!(cli.command, Command::Serve(_)) {
+        remote.pull_with_variants(&mirror)?
+    } else {
+        remote.pull(&mirror)?
+    };
     let remote = std::sync::Arc::new(*remote);
     if let Command::Serve(a) = &mut cli.command {
         // The mirror follows the bucket off the request path; `serve` reloads a changed
@@ -165,28 +179,34 @@ fn run_remote(mut cli: Cli, url: &str) -> Result<u8> {
 }
 
 /// Keep `mirror` up to date with `remote` for `serve`: every `every`, a conditional read of
-/// index.json; a new release is mirrored (verified, index last). Errors are printed and the
-/// last mirrored index stays served.
+/// index.json; a new release is mirrored (verified, index last). Errors are printed, the
+/// reads back off while they fail (`remote::Backoff`), and the last mirrored index stays
+/// served.
 fn follow_bucket(
     remote: &kbrel::remote::Remote,
     mirror: &Registry,
-    mut etag: kbrel::remote::UpdateVersion,
+    etag: kbrel::remote::UpdateVersion,
     every: Duration,
     quiet: bool,
 ) {
-    loop {
-        std::thread::sleep(every);
-        match remote.refresh(mirror, &etag) {
-            Ok(None) => {}
-            Ok(Some(pulled)) => {
-                output::mirrored(&pulled, remote.url(), quiet);
-                if let Some(e) = pulled.etag {
-                    etag = e;
-                }
-            }
-            Err(e) => output::mirror_failed(&e, remote.url()),
-        }
-    }
+    use kbrel::remote::Polled;
+    kbrel::remote::follow(
+        remote,
+        mirror,
+        etag,
+        kbrel::remote::Backoff::new(every, kbrel::remote::Backoff::CAP),
+        |d| {
+            std::thread::sleep(d);
+            true
+        },
+        |polled| match polled {
+            Polled::Unchanged => {}
+            Polled::Mirrored(pulled) => output::mirrored(&pulled, remote.url(), quiet),
+            Polled::Failed {
+                error, retry_in, ..
+            } => output::mirror_failed(&error, remote.url(), retry_in),
+        },
+    );
 }
 
 /// Find and load the configuration, then apply the global overrides.
@@ -236,6 +256,11 @@ fn find_config(start: &Path) -> Option<PathBuf> {
 
 fn load_kb(cfg: &Config) -> Result<KnowledgeBase> {
     Ok(content::load_dir(cfg, &cfg.content_root())?)
+}
+
+/// [`load_kb`], taking the recorded hash of each asset file `known` holds a stamp of.
+fn load_kb_with(cfg: &Config, known: &content::KnownHashes) -> Result<KnowledgeBase> {
+    Ok(content::load_dir_with(cfg, &cfg.content_root(), known)?)
 }
 
 /// The knowledge base the global options name: the working folder, or `--from-git REV`.
@@ -307,15 +332,12 @@ fn load_pair(
         let repo = Repo::discover(&cfg.base_dir)?;
         match (to.strip_prefix("git:"), working, &g.from_git) {
             (Some(rb), _, _) => {
-                if let Some(pair) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)? {
-                    return Ok(pair);
-                }
+                return Ok(snapshot::git_pair(cfg, &repo, ra, rb, count_documents)?);
             }
             (None, true, Some(rb)) if !rb.is_empty() => {
-                if let Some((a, mut b)) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)? {
-                    b.label = ".".into();
-                    return Ok((a, b));
-                }
+                let (a, mut b) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)?;
+                b.label = ".".into();
+                return Ok((a, b));
             }
             (None, true, None) => {
                 if let Some(pair) = snapshot::git_worktree_pair(cfg, &repo, ra, count_documents)? {
@@ -773,6 +795,13 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         _ => None,
     };
     let repo = Repo::try_discover(&cfg.base_dir);
+    // The asset hashes of the last publish from this folder, for files that have not changed
+    // since (a cache: the tarball's writer hashes every asset it packs again).
+    let cache = kbrel::hashcache::cache_dir(&cfg.base_dir);
+    let known = match &g.from_git {
+        None => kbrel::hashcache::read(&cache),
+        Some(_) => Default::default(),
+    };
     let (kb, git) = match (&g.from_git, &repo) {
         (Some(_), _) => {
             let (kb, commit) = load_source_as(g, &cfg, exact.as_ref())?;
@@ -796,11 +825,11 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
                 )));
             }
             (
-                load_kb(&cfg)?,
+                load_kb_with(&cfg, &known)?,
                 state.map(|(commit, dirty)| GitInfo { commit, dirty }),
             )
         }
-        (None, None) => (load_kb(&cfg)?, None),
+        (None, None) => (load_kb_with(&cfg, &known)?, None),
     };
     let sign_key = args
         .sign_key
@@ -851,7 +880,29 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         lint: publish::LintGate::Block(baseline.as_ref()),
     };
     let reg = Registry::new(cfg.registry_dir());
-    let report = publish::publish(&cfg, &kb, &reg, &opts)?;
+    let report = match publish::publish(&cfg, &kb, &reg, &opts).and_then(|report| {
+        // Nothing was packed, so nothing read the files whose hashes came from the cache.
+        if report.outcome != publish::Outcome::Published {
+            kbrel::hashcache::confirm(&kb.assets, &known)?;
+        }
+        Ok(report)
+    }) {
+        Ok(report) => report,
+        Err(e) => {
+            // A file may have changed under a recorded stamp: the next publish reads them all.
+            let _ = kbrel::hashcache::remove(&cache);
+            return Err(e.into());
+        }
+    };
+    if g.from_git.is_none()
+        && !kb.assets.is_empty()
+        && let Err(e) = kbrel::hashcache::write(&cache, &kb.assets)
+        && !g.quiet
+    {
+        eprintln!(
+            "warning: the asset hash cache was not written (the next publish reads every asset): {e}"
+        );
+    }
     // The process ends soon after: freeing every document one by one would only cost time.
     std::mem::forget(kb);
     let mut tagged = None;
@@ -1404,7 +1455,16 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
 fn push(g: &Global, args: PushArgs) -> Result<u8> {
     let reg = Registry::new(registry_arg(g, None)?);
     let index = kbrel::server::check_registry(&reg)?;
-    if kbrel::remote::is_remote_url(&args.to) && !args.to.starts_with("http") {
+    let bucket = kbrel::remote::is_remote_url(&args.to) && !args.to.starts_with("http");
+    if args.sign_key.is_some() && (!bucket || args.version == "all") {
+        return Err(kbrel::Error::Usage(
+            "--sign-key signs the merged index of one version pushed to object storage; \
+             `push all` copies the registry's own index.json.sig, and an npm registry signs nothing"
+                .into(),
+        )
+        .into());
+    }
+    if bucket {
         let kbrel::remote::Location::Remote(remote) =
             kbrel::remote::parse_location(&args.to, &remote_config())?
         else {
@@ -1417,9 +1477,25 @@ fn push(g: &Global, args: PushArgs) -> Result<u8> {
             output::uploaded(&up, remote.url(), g.quiet);
             return Ok(0);
         }
-        // One release, merged into the remote index (conditional write).
-        let (report, up) =
-            kbrel::push::push_to_bucket(&reg, &index, &args.version, &remote, args.tag.as_deref())?;
+        // One release, merged into the remote index (conditional write), signed when asked.
+        let sign_key = args
+            .sign_key
+            .as_deref()
+            .map(kbrel::sign::read_private_key)
+            .transpose()?;
+        let next_key = args
+            .next_key
+            .as_deref()
+            .map(kbrel::sign::parse_public_key)
+            .transpose()?;
+        let (report, up) = kbrel::push::push_to_bucket(
+            &reg,
+            &index,
+            &args.version,
+            &remote,
+            args.tag.as_deref(),
+            sign_key.as_ref().map(|k| (k, next_key)),
+        )?;
         output::uploaded(&up, remote.url(), g.quiet || args.json);
         output::push(&report, args.json)?;
         return Ok(0);

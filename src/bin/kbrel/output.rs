@@ -1395,11 +1395,12 @@ pub fn mirrored(p: &kbrel::remote::Pulled, url: &str, quiet: bool) {
 }
 
 /// `serve` could not follow the bucket it serves this time.
-pub fn mirror_failed(e: &kbrel::Error, url: &str) {
+pub fn mirror_failed(e: &kbrel::Error, url: &str, retry_in: std::time::Duration) {
     eprintln!(
-        "error: cannot follow {}: {}; still serving the last mirrored index",
+        "error: cannot follow {}: {}; still serving the last mirrored index (next try in {} s)",
         sanitize(url),
-        sanitize(&e.chain())
+        sanitize(&e.chain()),
+        retry_in.as_secs()
     );
 }
 

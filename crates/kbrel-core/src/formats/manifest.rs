@@ -327,13 +327,28 @@ pub fn parse_index(bytes: &[u8], path: &Path) -> Result<Index> {
     Ok(index)
 }
 
+/// A path from a hostile file as a message shows it: control characters (a NUL, an escape
+/// sequence) escaped, everything else as it is.
+fn shown(p: &str) -> String {
+    p.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 pub fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
     let m: Manifest = parse(bytes, path, "manifest")?;
     for a in &m.assets {
         if !is_safe_relative_path(&a.path) {
             return Err(Error::corrupt(
                 path,
-                format!("manifest lists an unsafe asset path `{}`", a.path),
+                format!("manifest lists an unsafe asset path `{}`", shown(&a.path)),
             ));
         }
         if !is_sha256_hex(&a.sha256) {
@@ -352,7 +367,8 @@ pub fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
                 path,
                 format!(
                     "manifest lists an unsafe document path `{}/{}`",
-                    d.lang, d.path
+                    shown(&d.lang),
+                    shown(&d.path)
                 ),
             ));
         }

@@ -6,7 +6,7 @@
 //! report all of them at once; problems with the whole input (missing root or language folder,
 //! a symlink escaping the root, I/O) are errors.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
@@ -126,6 +126,64 @@ pub struct Asset {
     pub source: AssetSource,
     /// In a declared `[content] assets` folder: released even when no document links to it.
     pub declared: bool,
+    /// The file's metadata when it was read (a working-tree file on Unix; `None` for git
+    /// blobs): what a [`KnownHashes`] entry is matched against.
+    pub stamp: Option<FileStamp>,
+}
+
+/// What a file's metadata said when it was hashed: size, modification and change times (to the
+/// nanosecond), inode and device. Any write to the file changes its change time (which no
+/// user call can set back), a replacement changes its inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+    pub ino: u64,
+    pub dev: u64,
+}
+
+impl FileStamp {
+    /// The stamp of an open file (`fstat`), `None` where the platform has no inode numbers.
+    pub fn of(meta: &std::fs::Metadata) -> Option<FileStamp> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(FileStamp {
+                size: meta.size(),
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+                ctime: (meta.ctime(), meta.ctime_nsec()),
+                ino: meta.ino(),
+                dev: meta.dev(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            None
+        }
+    }
+}
+
+/// The sha256 of asset files hashed before, by path relative to the content root, each with
+/// the [`FileStamp`] it was hashed under: [`load_dir_with`] takes the hash of a file whose
+/// stamp is the same instead of reading it. A hint, never the truth: whatever packs an asset
+/// hashes the bytes it streams and refuses the release when they differ (`package`'s
+/// `emit_assets`), so a stale entry fails a publish, it never ships. Read from and written to
+/// the project's local cache by `hashcache`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownHashes {
+    pub entries: HashMap<String, (FileStamp, String)>,
+}
+
+impl KnownHashes {
+    /// The recorded sha256 of `rel` when it was hashed under exactly `stamp`.
+    pub fn get(&self, rel: &str, stamp: &FileStamp) -> Option<&str> {
+        self.entries
+            .get(rel)
+            .filter(|(s, _)| s == stamp)
+            .map(|(_, sha)| sha.as_str())
+    }
 }
 
 /// Where an asset's bytes are read from when it is stored and packed (streamed, never held
@@ -458,9 +516,11 @@ fn raw_fields(yaml: &str, first_line: usize) -> BTreeMap<String, RawField> {
 
 /// The front matter nearly every knowledge base writes, parsed without a YAML parser: one
 /// `field: value` line per field, each value a double- or single-quoted string without
-/// escapes or a plain string that YAML could not read as anything else. `None` for anything
-/// outside that subset (nesting, lists, comments, block scalars, escapes, values YAML might
-/// read as a number, boolean, null or date-like scalar other than `YYYY-MM-DD`, duplicate
+/// escapes, a plain string that YAML could not read as anything else, a small unsigned
+/// integer (`sidebar_position: 3`) or a one-line list of plain words (`tags: [ops, on-call]`).
+/// `None` for anything outside that subset (nesting, other lists, comments, block scalars,
+/// escapes, other values YAML might read as a number, boolean, null or date-like scalar other
+/// than `YYYY-MM-DD`, duplicate
 /// fields, keys over YAML's 1024-character limit, very large front matter…): the caller then
 /// asks the YAML parser, so the result is always what the parser would return. Parsing YAML
 /// was a tenth of the time spent loading a large knowledge base.
@@ -517,6 +577,12 @@ fn flat_front_matter(yaml: &str) -> Option<serde_json::Map<String, serde_json::V
             inner
         } else if plain_string(value) {
             value
+        } else if let Some(n) = small_integer(value) {
+            map.insert(key.to_string(), serde_json::Value::Number(n.into()));
+            continue;
+        } else if let Some(words) = flow_words(value) {
+            map.insert(key.to_string(), serde_json::Value::Array(words));
+            continue;
         } else {
             return None;
         };
@@ -524,6 +590,38 @@ fn flat_front_matter(yaml: &str) -> Option<serde_json::Map<String, serde_json::V
     }
     // Empty front matter is YAML null, not an empty mapping.
     (!map.is_empty()).then_some(map)
+}
+
+/// A plain decimal integer without sign, leading zero or separator (`sidebar_position: 3`),
+/// small enough for any reading of it to be the same number.
+fn small_integer(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 15
+        && b.iter().all(u8::is_ascii_digit)
+        && (b[0] != b'0' || b.len() == 1);
+    ok.then(|| v.parse().ok()).flatten()
+}
+
+/// A one-line flow sequence of plain words (`tags: [ops, on-call]`): letters first, then
+/// letters, digits, `-` and `_`, none a word YAML reads as something else; `[]` is empty.
+fn flow_words(v: &str) -> Option<Vec<serde_json::Value>> {
+    let inner = v.strip_prefix('[')?.strip_suffix(']')?;
+    if inner.trim_matches(' ').is_empty() {
+        return Some(Vec::new());
+    }
+    inner
+        .split(',')
+        .map(|item| {
+            let w = item.trim_matches(' ');
+            let b = w.as_bytes();
+            let ok = b.first().is_some_and(u8::is_ascii_alphabetic)
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+                && !yaml_word(w);
+            ok.then(|| serde_json::Value::String(w.to_string()))
+        })
+        .collect()
 }
 
 /// Words a YAML parser may read as a null, boolean or number (YAML 1.1 and 1.2, any case).
@@ -1356,8 +1454,14 @@ pub fn load_key_map(cfg: &Config) -> Result<KeyMap> {
 /// link targets); with another layout or `[content.roots]`, each language's folder
 /// ([`Config::language_root`]), read as `<lang>/**`.
 pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
+    load_dir_with(cfg, root, &KnownHashes::default())
+}
+
+/// [`load_dir`], taking the sha256 of each asset file whose [`FileStamp`] `known` holds
+/// instead of reading it (what `publish` does with the hashes of its previous run).
+pub fn load_dir_with(cfg: &Config, root: &Path, known: &KnownHashes) -> Result<KnowledgeBase> {
     if !cfg.plain_folders() {
-        return load_roots(cfg, root);
+        return load_roots(cfg, root, known);
     }
     let meta = std::fs::metadata(root).map_err(|e| Error::io("read content root", root, e))?;
     if !meta.is_dir() {
@@ -1404,8 +1508,12 @@ pub fn load_dir(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
     let files = read_documents(&paths)?;
     let keys = load_key_map(cfg)?;
     let mut kb = build(cfg, files, all, &keys)?;
-    let (assets, problems) =
-        load_assets(cfg, &|rel: &str| (root.to_path_buf(), rel.len()), &kb.files)?;
+    let (assets, problems) = load_assets(
+        cfg,
+        &|rel: &str| (root.to_path_buf(), rel.len()),
+        &kb.files,
+        known,
+    )?;
     if !problems.is_empty() {
         kb.problems.extend(problems);
         kb.problems.sort();
@@ -1434,14 +1542,16 @@ fn read_documents(paths: &[(String, PathBuf)]) -> Result<Vec<SourceFile>> {
 /// The assets of a content folder: every file [`Classifier::classify`] calls an asset, hashed
 /// in parallel, each streamed through a 64 KiB buffer (never read whole). A symbolic link
 /// (KB054) or a file over `[content] max_asset_size` (KB052, not read at all) is a finding
-/// and not an asset.
+/// and not an asset. A file whose stamp `known` holds is not read: its recorded hash is taken.
 /// `folder_of(rel)` is the folder a path relative to the content root is read below and the
 /// length of the path's part inside it (the whole path with one folder per language; the part
-/// after `<lang>/` with per-language folders).
-fn load_assets(
+/// after `<lang>/` with per-language folders). `git::load_changed_worktree` hashes the work
+/// tree's changed assets with it, as a whole load would.
+pub fn load_assets(
     cfg: &Config,
     folder_of: &(dyn Fn(&str) -> (PathBuf, usize) + Sync),
     files: &BTreeSet<String>,
+    known: &KnownHashes,
 ) -> Result<(Vec<Asset>, Vec<Finding>)> {
     let classifier = Classifier::new(cfg)?;
     let max = cfg.content.max_asset_size();
@@ -1482,9 +1592,17 @@ fn load_assets(
                     ),
                 )));
             }
-            // Bounded even if the file grows meanwhile: the limit plus one byte tells.
-            let (sha256, len) = crate::hash::sha256_reader(std::io::Read::take(file, max + 1))
-                .map_err(|e| Error::io("read", &source, e))?;
+            let stamp = file.metadata().ok().and_then(|m| FileStamp::of(&m));
+            let recorded = stamp
+                .as_ref()
+                .filter(|s| s.size == size)
+                .and_then(|s| known.get(rel, s));
+            let (sha256, len) = match recorded {
+                Some(sha) => (sha.to_string(), size),
+                // Bounded even if the file grows meanwhile: the limit plus one byte tells.
+                None => crate::hash::sha256_reader(std::io::Read::take(file, max + 1))
+                    .map_err(|e| Error::io("read", &source, e))?,
+            };
             if len > max {
                 return Ok(Err(Finding::error(
                     Code::AssetTooLarge,
@@ -1499,6 +1617,7 @@ fn load_assets(
                 size: len,
                 source: AssetSource::File(source),
                 declared: classifier.in_asset_dir(rel),
+                stamp,
             }))
         })
         .collect();
@@ -1515,7 +1634,7 @@ fn load_assets(
 
 /// [`load_dir`] for per-language folders: each is walked as `<lang>/…`, leaving out the
 /// folders of the other languages below it, the registry, `node_modules` and dot-folders.
-fn load_roots(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
+fn load_roots(cfg: &Config, root: &Path, known: &KnownHashes) -> Result<KnowledgeBase> {
     let roots = cfg.language_roots(root);
     let registry = cfg.registry_dir();
     let mut paths: Vec<(String, PathBuf)> = Vec::new();
@@ -1582,7 +1701,7 @@ fn load_roots(cfg: &Config, root: &Path) -> Result<KnowledgeBase> {
             .map_or_else(|| root.to_path_buf(), |(_, d)| d.clone());
         (dir, rest.len())
     };
-    let (assets, problems) = load_assets(cfg, &folder_of, &kb.files)?;
+    let (assets, problems) = load_assets(cfg, &folder_of, &kb.files, known)?;
     if !problems.is_empty() {
         kb.problems.extend(problems);
         kb.problems.sort();
@@ -1803,6 +1922,15 @@ mod tests {
         assert_eq!(m["title"], "采集器: 告警");
         assert_eq!(m["date"], "2026-05-02");
         assert_eq!(m["url"], "https://x.com/en/a#b");
+        let yaml = "sidebar_position: 3\ntags: [ops, on-call]\nnone: [ ]\none: [ x_1 ]\n";
+        let m = flat_front_matter(yaml).expect("flat");
+        assert_eq!(
+            serde_saphyr::from_str::<serde_json::Value>(yaml).unwrap(),
+            serde_json::Value::Object(m.clone())
+        );
+        assert_eq!(m["sidebar_position"], 3);
+        assert_eq!(m["tags"], serde_json::json!(["ops", "on-call"]));
+        assert_eq!(m["none"], serde_json::json!([]));
         for other in [
             "a: 1.0\n",
             "a: yes\n",
@@ -1812,6 +1940,10 @@ mod tests {
             "a: 'it''s'\n",
             "a: \"x\\ny\"\n",
             "a: [1]\n",
+            "a: 012\n",
+            "a: -1\n",
+            "a: [x, yes]\n",
+            "a: [x, [y]]\n",
             "a:\n  - x\n",
             "# c\na: b\n",
             "a: b\na: c\n",
@@ -1843,6 +1975,8 @@ mod tests {
                             "2026-05-02", "2026-13-45", "yes", "No", "~", ".inf", "inf", "NaN",
                             "0x1f", "-", "[a]", "{b}", "&x", "*y", "!t", "|", ">", "%", "@",
                             "`", "\u{85}", "\u{2028}", "\t", "?", ",", "<<", "https://a/b",
+                            "0", "12", "007", "[a, b]", "[ops, on-call]", "[]", "[ x ]", "[a,b]",
+                            "[yes]", "[a,]", "b]", "[1]", "-1", "1_0", "99999999999999999999",
                         ]),
                         0..5,
                     ),

@@ -548,6 +548,7 @@ mod rules {
         duplicate_bodies(&ctx, out);
         empty_documents(&ctx, out);
         portable_names(&ctx, out);
+        portable_asset_names(kb, out);
         let per_doc: Vec<DocOut> = kb
             .documents
             .par_iter()
@@ -650,6 +651,28 @@ mod rules {
                         seen.insert(folded, doc);
                     }
                 }
+            }
+        }
+    }
+
+    /// KB030 for an asset too: a name kbrel's registry reader refuses (`\`, `:`, a control
+    /// character…) would stop the publish only when the manifest is read back, after the
+    /// whole release was built; `check` and the lint gate name it first, from the working tree
+    /// and from git alike.
+    fn portable_asset_names(kb: &KnowledgeBase, out: &mut Vec<Finding>) {
+        for a in &kb.assets {
+            if let Some((seg, why)) = (a.path.split('/'))
+                .find_map(|s| crate::manifest::portable_name_problem(s).map(|w| (s, w)))
+            {
+                out.push(Finding::error(
+                    Code::PortableName,
+                    &a.path,
+                    1,
+                    format!(
+                        "the asset name `{}` {why}; rename the file (it could not be unpacked everywhere, and kbrel would not read the release back)",
+                        seg.escape_debug()
+                    ),
+                ));
             }
         }
     }
