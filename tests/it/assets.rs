@@ -469,10 +469,9 @@ fn publish_reuses_recorded_asset_hashes_and_a_stale_one_never_ships() {
     };
     let arch_in = |version: &str| {
         let m = manifest(&kb, version);
-        let listed = m["assets"].as_array().unwrap().iter();
-        let arch = listed.clone().find(|a| a["path"] == "images/arch.png");
-        assert!(!m.to_string().contains(&lie));
-        arch.unwrap()["sha256"].as_str().unwrap().to_string()
+        assert!(!m.assets.iter().any(|a| a.sha256 == lie), "{m:#?}");
+        let arch = m.assets.into_iter().find(|a| a.path == "images/arch.png");
+        arch.unwrap().sha256
     };
 
     // Without its sum line the cache is not believed: the files are read, the truth released.
