@@ -298,14 +298,12 @@ impl Repo {
         );
         let mut delta = TreeDelta::default();
         if ta.id() != tb.id() {
-            diff_trees(
-                &self.repo,
-                Some(&ta),
-                Some(&tb),
-                "",
-                (rev_a, rev_b),
-                &mut delta,
-            )?;
+            let odb = self
+                .repo
+                .odb()
+                .map_err(|e| git_err("the object database", e))?;
+            let ids = (Some(ta.id()), Some(tb.id()));
+            diff_trees(&odb, ids, "", (rev_a, rev_b), &mut delta)?;
         }
         let TreeDelta {
             mut old,
@@ -357,12 +355,13 @@ impl Repo {
     /// a file is in the work tree at that path now. Untracked and ignored files are included,
     /// as kbrel reads a content folder whatever `.gitignore` says. `None` when git cannot tell
     /// it this way and the folders must be read whole: a bare repository, an ignored or
-    /// nested-repository folder, a symlink or an unreadable file in the work tree.
+    /// nested-repository folder, a symlink or an unreadable file in the work tree. The
+    /// documents are returned; the other files (assets, anything else) go to `other`.
     fn worktree_changes(
         &self,
         rev: &str,
         dirs: &[&str],
-        other: &mut Vec<String>,
+        other: &mut Vec<WorkChange>,
     ) -> Result<Option<Vec<WorkChange>>> {
         use git2::{Delta, FileMode};
         let Some(workdir) = self.repo.workdir() else {
@@ -426,10 +425,6 @@ impl Repo {
             if skipped(path) {
                 continue;
             }
-            if !crate::files::is_document_name(path) {
-                other.push(path.to_string());
-                continue;
-            }
             let old = match d.status() {
                 Delta::Added | Delta::Untracked | Delta::Ignored => None,
                 _ if matches!(of.mode(), FileMode::Blob | FileMode::BlobExecutable) => {
@@ -439,7 +434,11 @@ impl Repo {
             };
             let new = matches!(new_kind, Some(FileMode::Blob | FileMode::BlobExecutable))
                 && workdir.join(path).is_file();
-            out.push((path.to_string(), old, new));
+            if crate::files::is_document_name(path) {
+                out.push((path.to_string(), old, new));
+            } else {
+                other.push((path.to_string(), old, new));
+            }
         }
         Ok(Some(out))
     }
@@ -860,20 +859,28 @@ pub type Keep<'a> = dyn Fn(&str) -> bool + Sync + 'a;
 /// be absent: a whole subtree added or removed), into `old` and `new`; the other files that
 /// differ into `other`, and those that are regular files also into `old_others`/`new_others`.
 /// As git's own tree diff does (libgit2's `diff_tree_to_tree` expands every subtree, so its
-/// cost follows the size of the trees): the two sorted entry lists are walked side by side,
-/// and an entry with the same id and mode on both sides — a whole unchanged subtree — is
-/// skipped without being read, so the cost follows the change.
+/// cost follows the size of the trees): the two sorted entry lists, read raw from the object
+/// database (no parsed tree object, no allocation per entry), are walked side by side, and
+/// an entry with the same id and mode on both sides — a whole unchanged subtree — is skipped
+/// without being read, so the cost follows the change.
 fn diff_trees(
-    repo: &Repository,
-    a: Option<&git2::Tree<'_>>,
-    b: Option<&git2::Tree<'_>>,
+    odb: &git2::Odb<'_>,
+    (a, b): (Option<Oid>, Option<Oid>),
     dir: &str,
     revs: (&str, &str),
     out: &mut TreeDelta,
 ) -> Result<()> {
     use std::cmp::Ordering;
-    let ea: Vec<git2::TreeEntry<'_>> = a.map(|t| t.iter().collect()).unwrap_or_default();
-    let eb: Vec<git2::TreeEntry<'_>> = b.map(|t| t.iter().collect()).unwrap_or_default();
+    let read = |id: Option<Oid>| -> Result<Option<git2::OdbObject<'_>>> {
+        id.map(|id| {
+            odb.read(id)
+                .map_err(|e| git_err(format!("reading tree {id} below `{dir}`"), e))
+        })
+        .transpose()
+    };
+    let (oa, ob) = (read(a)?, read(b)?);
+    let ea = raw_entries(oa.as_ref().map_or(&[][..], |o| o.data()), dir)?;
+    let eb = raw_entries(ob.as_ref().map_or(&[][..], |o| o.data()), dir)?;
     let (mut i, mut j) = (0, 0);
     while i < ea.len() || j < eb.len() {
         let order = match (ea.get(i), eb.get(j)) {
@@ -887,7 +894,7 @@ fn diff_trees(
                 i += 1;
                 let name = entry_name(x, dir, revs.0)?;
                 if !skipped_entry(name) {
-                    one_side(repo, x, format!("{dir}{name}"), true, revs, out)?;
+                    one_side(odb, x, format!("{dir}{name}"), true, revs, out)?;
                 }
             }
             Ordering::Greater => {
@@ -895,23 +902,23 @@ fn diff_trees(
                 j += 1;
                 let name = entry_name(y, dir, revs.1)?;
                 if !skipped_entry(name) {
-                    one_side(repo, y, format!("{dir}{name}"), false, revs, out)?;
+                    one_side(odb, y, format!("{dir}{name}"), false, revs, out)?;
                 }
             }
             Ordering::Equal => {
                 let (x, y) = (&ea[i], &eb[j]);
                 (i, j) = (i + 1, j + 1);
                 let name = entry_name(x, dir, revs.0)?;
-                if skipped_entry(name) || (x.id() == y.id() && x.filemode() == y.filemode()) {
+                if skipped_entry(name) || (x.id == y.id && x.mode == y.mode) {
                     continue;
                 }
                 let path = format!("{dir}{name}");
-                if x.kind() == Some(ObjectType::Tree) && y.kind() == Some(ObjectType::Tree) {
-                    let (ta, tb) = (subtree(repo, x)?, subtree(repo, y)?);
-                    diff_trees(repo, Some(&ta), Some(&tb), &format!("{path}/"), revs, out)?;
+                if x.kind() == ObjectType::Tree && y.kind() == ObjectType::Tree {
+                    let ids = (Some(x.oid()?), Some(y.oid()?));
+                    diff_trees(odb, ids, &format!("{path}/"), revs, out)?;
                 } else {
-                    one_side(repo, x, path.clone(), true, revs, out)?;
-                    one_side(repo, y, path, false, revs, out)?;
+                    one_side(odb, x, path.clone(), true, revs, out)?;
+                    one_side(odb, y, path, false, revs, out)?;
                 }
             }
         }
@@ -919,71 +926,115 @@ fn diff_trees(
     Ok(())
 }
 
+/// One entry of a tree object as stored: `<octal mode> <name>\0<20-byte id>`.
+struct RawEntry<'a> {
+    mode: i32,
+    name: &'a [u8],
+    id: &'a [u8],
+}
+
+impl RawEntry<'_> {
+    /// What the entry names, from its mode, as libgit2 tells it (`git_tree_entry_type`).
+    fn kind(&self) -> ObjectType {
+        match self.mode & 0o170000 {
+            0o040000 => ObjectType::Tree,
+            0o160000 => ObjectType::Commit,
+            _ => ObjectType::Blob,
+        }
+    }
+
+    fn oid(&self) -> Result<Oid> {
+        Oid::from_bytes(self.id).map_err(|e| git_err("a tree entry's id", e))
+    }
+}
+
+/// The entries of a tree object's bytes, in their stored order; a malformed tree is an error.
+fn raw_entries<'a>(mut data: &'a [u8], dir: &str) -> Result<Vec<RawEntry<'a>>> {
+    let bad = || Error::Content {
+        path: PathBuf::from(if dir.is_empty() { "." } else { dir }),
+        message: "a malformed tree object in the repository".into(),
+    };
+    let mut out = Vec::with_capacity(data.len() / 48);
+    while !data.is_empty() {
+        let sp = data.iter().position(|&c| c == b' ').ok_or_else(bad)?;
+        let mode = (data[..sp].iter())
+            .try_fold(0i32, |m, &c| {
+                (b'0'..=b'7')
+                    .contains(&c)
+                    .then(|| m.checked_mul(8)?.checked_add(i32::from(c - b'0')))
+                    .flatten()
+            })
+            .filter(|_| sp > 0)
+            .ok_or_else(bad)?;
+        let rest = &data[sp + 1..];
+        let nul = rest.iter().position(|&c| c == 0).ok_or_else(bad)?;
+        let (name, rest) = (&rest[..nul], &rest[nul + 1..]);
+        if name.is_empty() || rest.len() < 20 {
+            return Err(bad());
+        }
+        out.push(RawEntry {
+            mode,
+            name,
+            id: &rest[..20],
+        });
+        data = &rest[20..];
+    }
+    Ok(out)
+}
+
 /// Git's order of tree entries (`base_name_compare`): by name, a folder's name read as if it
 /// ended in `/`. Two entries of one name but of different kinds (a file that became a folder)
 /// are apart in it, and are then an entry of each side alone.
-fn git_order(x: &git2::TreeEntry<'_>, y: &git2::TreeEntry<'_>) -> std::cmp::Ordering {
-    let (xn, yn) = (x.name_bytes(), y.name_bytes());
+fn git_order(x: &RawEntry<'_>, y: &RawEntry<'_>) -> std::cmp::Ordering {
+    let (xn, yn) = (x.name, y.name);
     let n = xn.len().min(yn.len());
     xn[..n].cmp(&yn[..n]).then_with(|| {
-        let after = |name: &[u8], e: &git2::TreeEntry<'_>| {
+        let after = |name: &[u8], e: &RawEntry<'_>| {
             name.get(n)
                 .copied()
-                .or((e.kind() == Some(ObjectType::Tree)).then_some(b'/'))
+                .or((e.kind() == ObjectType::Tree).then_some(b'/'))
         };
         after(xn, x).cmp(&after(yn, y))
     })
 }
 
 /// An entry's name, which must be UTF-8 (as [`Repo::read_tree`] requires of every name).
-fn entry_name<'e>(e: &'e git2::TreeEntry<'_>, dir: &str, rev: &str) -> Result<&'e str> {
-    std::str::from_utf8(e.name_bytes()).map_err(|_| Error::Content {
-        path: PathBuf::from(format!("{dir}{}", e.name_bytes().escape_ascii())),
+fn entry_name<'e>(e: &RawEntry<'e>, dir: &str, rev: &str) -> Result<&'e str> {
+    std::str::from_utf8(e.name).map_err(|_| Error::Content {
+        path: PathBuf::from(format!("{dir}{}", e.name.escape_ascii())),
         message: format!("the file name is not valid UTF-8 at `{rev}`; rename it"),
     })
-}
-
-/// The tree an entry names.
-fn subtree<'r>(repo: &'r Repository, e: &git2::TreeEntry<'_>) -> Result<git2::Tree<'r>> {
-    repo.find_tree(e.id())
-        .map_err(|e| git_err("reading a tree", e))
 }
 
 /// One side's entry of [`diff_trees`], alone: a document to read, another file to name, or a
 /// whole subtree of them.
 fn one_side(
-    repo: &Repository,
-    e: &git2::TreeEntry<'_>,
+    odb: &git2::Odb<'_>,
+    e: &RawEntry<'_>,
     path: String,
     is_old: bool,
     revs: (&str, &str),
     out: &mut TreeDelta,
 ) -> Result<()> {
     match e.kind() {
-        Some(ObjectType::Tree) => {
-            let t = subtree(repo, e)?;
-            let sub = format!("{path}/");
-            if is_old {
-                diff_trees(repo, Some(&t), None, &sub, revs, out)
-            } else {
-                diff_trees(repo, None, Some(&t), &sub, revs, out)
-            }
+        ObjectType::Tree => {
+            let id = Some(e.oid()?);
+            let ids = if is_old { (id, None) } else { (None, id) };
+            diff_trees(odb, ids, &format!("{path}/"), revs, out)
         }
-        Some(ObjectType::Blob)
-            if e.filemode() != 0o120000 && crate::files::is_document_name(&path) =>
-        {
-            if is_old { &mut out.old } else { &mut out.new }.push((path, e.id()));
+        ObjectType::Blob if e.mode != 0o120000 && crate::files::is_document_name(&path) => {
+            if is_old { &mut out.old } else { &mut out.new }.push((path, e.oid()?));
             Ok(())
         }
         // Any other file (an asset, a symlink): named; a regular file's blob kept, unread.
-        Some(ObjectType::Blob) => {
-            if e.filemode() != 0o120000 {
+        ObjectType::Blob => {
+            if e.mode != 0o120000 {
                 let others = if is_old {
                     &mut out.old_others
                 } else {
                     &mut out.new_others
                 };
-                others.push((path.clone(), e.id()));
+                others.push((path.clone(), e.oid()?));
             }
             out.other.push(path);
             Ok(())
@@ -1458,25 +1509,7 @@ pub fn load_changed_worktree(
     let Some(changes) = repo.worktree_changes(rev_a, &dirs, &mut other)? else {
         return Ok(None);
     };
-    // A changed asset: both sides are loaded whole, which compares assets.
     let classifier = crate::content::Classifier::new(cfg)?;
-    let asset_changed = other.iter().any(|path| {
-        fw.iter().any(|f| {
-            let r = if f.dir.is_empty() {
-                Some(path.as_str())
-            } else {
-                path.strip_prefix(f.dir.as_str())
-                    .and_then(|r| r.strip_prefix('/'))
-            };
-            r.is_some_and(|r| {
-                f.keep(r)
-                    && classifier.classify(&f.content_path(r)) == crate::content::FileClass::Asset
-            })
-        })
-    });
-    if asset_changed {
-        return Ok(None);
-    }
     let commit = repo.resolve(rev_a)?;
     let tree = repo
         .commit_of(rev_a)?
@@ -1485,6 +1518,10 @@ pub fn load_changed_worktree(
     // (content path, blob) at `rev_a`; (content path, file) in the work tree.
     let mut old: Vec<(String, Oid)> = Vec::new();
     let mut new: Vec<(String, PathBuf)> = Vec::new();
+    // The assets that differ: (content path → blob) at `rev_a`; in the work tree, content
+    // path → (the folder it is read below, the length of its part inside it).
+    let mut old_assets = BTreeMap::new();
+    let mut new_assets: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
     for f in &fw {
         let rel = |p: &str| -> Option<String> {
             let r = if f.dir.is_empty() {
@@ -1494,6 +1531,19 @@ pub fn load_changed_worktree(
             };
             f.keep(r).then(|| r.to_string())
         };
+        for (path, blob, present) in &other {
+            let Some(r) = rel(path) else { continue };
+            let cp = f.content_path(&r);
+            if classifier.classify(&cp) != crate::content::FileClass::Asset {
+                continue;
+            }
+            if let Some(oid) = blob {
+                old_assets.insert(cp.clone(), *oid);
+            }
+            if *present {
+                new_assets.insert(cp, (workdir.join(&f.dir), r.len()));
+            }
+        }
         let mut seen = (BTreeSet::new(), BTreeSet::new());
         for (path, blob, present) in &changes {
             let Some(r) = rel(path) else { continue };
@@ -1546,10 +1596,23 @@ pub fn load_changed_worktree(
         || crate::content::build_some(cfg, old, &keys_a),
         || crate::content::build_some(cfg, new, &keys_w),
     );
+    let (mut old, mut new) = (old.map_err(|e| at_revision(rev_a, e))?, new?);
+    // The changed assets, hashed as the whole loads would: from their blobs at `rev_a`, from
+    // their files in the work tree.
+    if !old_assets.is_empty() {
+        let paths = old_assets.keys().cloned().collect();
+        old.assets = tree_assets(cfg, repo, &paths, &old_assets, &BTreeSet::new())?.0;
+    }
+    if !new_assets.is_empty() {
+        let paths = new_assets.keys().cloned().collect();
+        let folder_of = |p: &str| new_assets[p].clone();
+        let known = crate::content::KnownHashes::default();
+        new.assets = crate::content::load_assets(cfg, &folder_of, &paths, &known)?.0;
+    }
     Ok(Some(ChangedDocs {
         read,
-        old: old.map_err(|e| at_revision(rev_a, e))?,
-        new: new?,
+        old,
+        new,
         old_commit: commit,
         new_commit: String::new(),
         folders: (fa, fw),

@@ -13,7 +13,9 @@
 //!   clock tick as the hashing would not show in the stamp (git's "racily clean" entries);
 //! - whatever packs an asset hashes the bytes it streams and refuses the release when they
 //!   differ from the hash the load gave (`package`'s `emit_assets`), so a stale entry that got
-//!   through fails the publish, it is never released.
+//!   through fails the publish, it is never released; a publish that packs nothing (the version
+//!   is already published, a dry run) hashes the files it took from the cache again
+//!   ([`confirm`]) before it reports on them.
 //!
 //! The folder holds a `.gitignore` of `*` and a `CACHEDIR.TAG`, so git and backup tools leave it
 //! out. A folder that is a symbolic link, or anything else unexpected, is neither read nor written.
@@ -22,8 +24,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::content::{Asset, FileStamp, KnownHashes};
-use crate::error::{Error, Result};
+use crate::content::{Asset, AssetSource, FileStamp, KnownHashes};
+use crate::error::{CoreError, Error, Result};
 use crate::hash::sha256_hex;
 
 /// The cache folder's name, beside `kbrel.toml`.
@@ -110,6 +112,39 @@ pub fn remove(dir: &Path) -> Result<()> {
     }
 }
 
+/// Hash again, from their files, the assets whose hash the load took from `known`: what a
+/// publish that packs no tarball (a version already published, a dry run) checks before it
+/// reports on them, since nothing else read those files. The first that differs is an error
+/// naming it.
+pub fn confirm(assets: &[Asset], known: &KnownHashes) -> Result<()> {
+    use rayon::prelude::*;
+    assets
+        .par_iter()
+        .filter(|a| {
+            a.stamp.as_ref().and_then(|s| known.get(&a.path, s)) == Some(a.sha256.as_str())
+        })
+        .try_for_each(|a| {
+            let AssetSource::File(path) = &a.source else {
+                return Ok(());
+            };
+            let (file, _) = crate::fsx::open_regular(path).map_err(|e| Error::io("read", path, e))?;
+            let (sha, len) =
+                crate::hash::sha256_reader(std::io::Read::take(file, a.size.saturating_add(1)))
+                    .map_err(|e| Error::io("read", path, e))?;
+            if sha == a.sha256 && len == a.size {
+                return Ok(());
+            }
+            Err(CoreError::Content {
+                path: path.clone(),
+                message: format!(
+                    "the file changed without a change of its size, times or inode: the asset hash cache ({CACHE_DIR}/{FILE}) recorded {} bytes hashing to {}, it holds {len} bytes hashing to {sha}; publish again (the cache is dropped)",
+                    a.size, a.sha256
+                ),
+            }
+            .into())
+        })
+}
+
 fn is_real_dir(dir: &Path) -> bool {
     std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
 }
@@ -180,7 +215,6 @@ fn parse(bytes: &[u8]) -> Option<KnownHashes> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::AssetSource;
 
     fn asset(path: &str, sha: char, stamp: FileStamp) -> Asset {
         Asset {

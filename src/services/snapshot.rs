@@ -214,8 +214,9 @@ pub fn git_pair(
 /// the documents that differ ([`crate::git::load_changed_worktree`]: git's index says which
 /// files changed). With `count_documents`, both sides count their documents per language
 /// (the work tree's: `rev_a`'s from its tree, plus the documents read from the work tree,
-/// less those read from `rev_a`). `None` when the two sides must be loaded whole (an asset
-/// differs, or git cannot tell cheaply what changed).
+/// less those read from `rev_a`). The assets are those that differ, hashed from their blobs
+/// and files. `None` when the two sides must be loaded whole (git cannot tell cheaply what
+/// changed).
 pub fn git_worktree_pair(
     cfg: &crate::config::Config,
     repo: &crate::git::Repo,

@@ -880,7 +880,13 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         lint: publish::LintGate::Block(baseline.as_ref()),
     };
     let reg = Registry::new(cfg.registry_dir());
-    let report = match publish::publish(&cfg, &kb, &reg, &opts) {
+    let report = match publish::publish(&cfg, &kb, &reg, &opts).and_then(|report| {
+        // Nothing was packed, so nothing read the files whose hashes came from the cache.
+        if report.outcome != publish::Outcome::Published {
+            kbrel::hashcache::confirm(&kb.assets, &known)?;
+        }
+        Ok(report)
+    }) {
         Ok(report) => report,
         Err(e) => {
             // A file may have changed under a recorded stamp: the next publish reads them all.

@@ -1545,8 +1545,9 @@ fn read_documents(paths: &[(String, PathBuf)]) -> Result<Vec<SourceFile>> {
 /// and not an asset. A file whose stamp `known` holds is not read: its recorded hash is taken.
 /// `folder_of(rel)` is the folder a path relative to the content root is read below and the
 /// length of the path's part inside it (the whole path with one folder per language; the part
-/// after `<lang>/` with per-language folders).
-fn load_assets(
+/// after `<lang>/` with per-language folders). `git::load_changed_worktree` hashes the work
+/// tree's changed assets with it, as a whole load would.
+pub fn load_assets(
     cfg: &Config,
     folder_of: &(dyn Fn(&str) -> (PathBuf, usize) + Sync),
     files: &BTreeSet<String>,
