@@ -5,22 +5,25 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::manifest::Index;
 use crate::registry::Registry;
 
 /// One file of the package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PackFile {
     /// Relative to the package root (`dist/esm/en.js`), as `npm pack` lists it.
     pub path: String,
     pub size: u64,
 }
 
-/// What `kbrel pack` reports, in the shape of `npm pack --dry-run --json`'s entries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What `kbrel pack` reports (and `kbrel pack --json` prints), in the shape of
+/// `npm pack --dry-run --json`'s entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PackReport {
     pub name: String,
     pub version: String,

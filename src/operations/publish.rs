@@ -29,7 +29,7 @@ use crate::{FastMap, FastSet};
 use crate::version::parse_version;
 
 /// `major`, `minor`, `patch` or `prerelease`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Bump {
     Major,
@@ -102,6 +102,33 @@ pub struct BumpSuggestion {
     /// `None` when nothing changed.
     pub bump: Option<Bump>,
     pub reasons: Vec<String>,
+}
+
+/// What `kbrel bump --json` prints: the latest version, the one the suggestion leads to (`None`:
+/// nothing changed; `0.1.0` before a first release) and the suggestion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BumpReport {
+    pub current: Option<semver::Version>,
+    pub next: Option<semver::Version>,
+    pub bump: Option<Bump>,
+    pub reasons: Vec<String>,
+}
+
+impl BumpReport {
+    pub fn new(current: Option<&semver::Version>, s: &BumpSuggestion) -> BumpReport {
+        let next = match (current, s.bump) {
+            (None, _) => Some(semver::Version::new(0, 1, 0)),
+            (Some(c), Some(b)) => Some(bump_version(Some(c), b)),
+            (Some(_), None) => None,
+        };
+        BumpReport {
+            current: current.cloned(),
+            next,
+            bump: s.bump,
+            reasons: s.reasons.clone(),
+        }
+    }
 }
 
 /// Suggest a semver bump from a diff: a removed or renamed document id or a changed bundle key

@@ -832,14 +832,17 @@ pub const DEFAULT_MAX_DOCUMENT_SIZE: u64 = 64 << 20;
 /// The default of [`SyncOptions::max_asset_size`]: 4 GiB (assets stream to disk).
 pub const DEFAULT_MAX_ASSET_SIZE: u64 = 4 << 30;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LangChanges {
     pub added: u64,
     pub updated: u64,
     pub removed: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// What `kbrel sync` did (and `kbrel sync --json` prints).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SyncReport {
     pub name: String,
     pub previous: Option<String>,
@@ -852,7 +855,7 @@ pub struct SyncReport {
     pub changes: BTreeMap<String, LangChanges>,
     pub documents_fetched: u64,
     /// Assets downloaded (absent when none).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub assets_fetched: u64,
     /// Bytes of the index, manifest or delta and documents used, decoded (what was verified).
     pub bytes_fetched: u64,

@@ -142,6 +142,25 @@ pub struct PairStatus {
     pub source_sha256_now: Option<String>,
 }
 
+/// What `kbrel status --json` prints: each language's counts and every translation's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    pub schema_version: u32,
+    pub counts: std::collections::BTreeMap<String, crate::manifest::DriftCounts>,
+    pub translations: Vec<PairStatus>,
+}
+
+impl StatusReport {
+    pub fn new(statuses: &[PairStatus]) -> StatusReport {
+        StatusReport {
+            schema_version: crate::manifest::SCHEMA_VERSION,
+            counts: drift_counts(statuses),
+            translations: statuses.to_vec(),
+        }
+    }
+}
+
 /// `ack` records: a translation is current with respect to a given source text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

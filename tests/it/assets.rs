@@ -78,19 +78,13 @@ pub fn kb_with_images() -> Kb {
 }
 
 /// `(code, file)` of every finding of `check --json`, and the exit code.
-fn check(kb: &Kb) -> (BTreeSet<(String, String)>, i32, serde_json::Value) {
+fn check(kb: &Kb) -> (BTreeSet<(String, String)>, i32, CheckJson) {
     let run = run(kb.cmd().args(["check", "--json"]));
-    let json = run.json();
-    let got = json["findings"]
-        .as_array()
-        .unwrap()
+    let json: CheckJson = run.parse();
+    let got = json
+        .findings
         .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["file"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|f| (f.code.to_string(), f.file.clone()))
         .collect();
     (got, run.code, json)
 }
@@ -149,12 +143,7 @@ fn every_file_is_a_document_an_asset_excluded_or_reported() {
         ])
     );
     assert_eq!(code, 0, "warnings only");
-    let messages: Vec<&str> = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["message"].as_str().unwrap())
-        .collect();
+    let messages: Vec<&str> = json.findings.iter().map(|f| f.message.as_str()).collect();
     assert!(
         messages
             .iter()
@@ -252,15 +241,16 @@ fn asset_bad_inputs_are_findings_naming_the_file() {
         "a binary .md is KB055, not KB014: {got:?}"
     );
     assert_eq!(code, 1);
-    let text = json.to_string();
     assert!(
-        text.contains("2147483648 bytes, more than `[content] max_asset_size` (1000000)"),
-        "{text}"
+        json.findings.iter().any(|f| f
+            .message
+            .contains("2147483648 bytes, more than `[content] max_asset_size` (1000000)")),
+        "{json:#?}"
     );
 }
 
-fn manifest(kb: &Kb, version: &str) -> serde_json::Value {
-    read_json(&kb.reg(&format!("v/{version}/manifest.json")))
+fn manifest(kb: &Kb, version: &str) -> kbrel::manifest::Manifest {
+    read_as(&kb.reg(&format!("v/{version}/manifest.json")))
 }
 
 fn tarball(kb: &Kb, version: &str) -> Vec<u8> {
@@ -281,9 +271,9 @@ fn assets_are_published_content_addressed_and_packed() {
     let kb = kb_with_images();
     kb.publish(&["1.0.0"]).success();
     let m = manifest(&kb, "1.0.0");
-    assert_eq!(m["package_format"], 4);
-    let assets = m["assets"].as_array().expect("assets listed");
-    let paths: Vec<&str> = assets.iter().map(|a| a["path"].as_str().unwrap()).collect();
+    assert_eq!(m.package_format, 4);
+    let assets = &m.assets;
+    let paths: Vec<&str> = assets.iter().map(|a| a.path.as_str()).collect();
     assert_eq!(
         paths,
         [
@@ -295,24 +285,24 @@ fn assets_are_published_content_addressed_and_packed() {
     );
     let arch = png(40, 30, 1);
     let arch_entry = &assets[2];
-    assert_eq!(arch_entry["sha256"], sha256_hex(&arch));
-    assert_eq!(arch_entry["size"], arch.len() as u64);
+    assert_eq!(arch_entry.sha256, sha256_hex(&arch));
+    assert_eq!(arch_entry.size, arch.len() as u64);
     assert_eq!(
-        arch_entry["referenced_by"],
-        serde_json::json!([
+        arch_entry.referenced_by,
+        [
             "en/guide/setup.md",
             "en/intro.md",
             "zh/guide/setup.md",
             "zh/intro.md"
-        ])
+        ]
     );
     assert!(
-        assets[0].get("referenced_by").is_none(),
+        assets[0].referenced_by.is_empty(),
         "declared, linked by none"
     );
-    assert_eq!(assets[1]["sha256"], assets[3]["sha256"]);
+    assert_eq!(assets[1].sha256, assets[3].sha256);
     for a in assets {
-        let sha = a["sha256"].as_str().unwrap();
+        let sha = a.sha256.as_str();
         let blob = fs::read(kb.reg(&blob_rel(sha))).expect("asset blob stored");
         assert_eq!(sha256_hex(&blob), sha);
     }
@@ -335,7 +325,7 @@ fn assets_are_published_content_addressed_and_packed() {
         tgz.windows(arch.len()).any(|w| w == arch.as_slice()),
         "a PNG is stored in the gzip stream as it is"
     );
-    let pj: serde_json::Value = serde_json::from_slice(
+    let pj: kbrel::manifest::Manifest = serde_json::from_slice(
         &entries
             .iter()
             .find(|(p, _, _)| p == "package/manifest.json")
@@ -343,7 +333,7 @@ fn assets_are_published_content_addressed_and_packed() {
             .2,
     )
     .unwrap();
-    assert_eq!(pj["assets"], m["assets"]);
+    assert_eq!(pj.assets, m.assets);
 
     // Release 2: one image changed (en only), the rest unchanged.
     let blobs_before = blob_files(&kb);
@@ -365,27 +355,25 @@ fn assets_are_published_content_addressed_and_packed() {
         "unchanged asset not rewritten"
     );
     let m2 = manifest(&kb, "1.1.0");
-    assert_eq!(m2["assets"][1]["sha256"], sha256_hex(&changed));
-    assert_eq!(m2["assets"][3]["sha256"], assets[3]["sha256"]);
-    assert_ne!(
-        m2["content_digest"], m["content_digest"],
-        "an asset is content"
-    );
+    assert_eq!(m2.assets[1].sha256, sha256_hex(&changed));
+    assert_eq!(m2.assets[3].sha256, assets[3].sha256);
+    assert_ne!(m2.content_digest, m.content_digest, "an asset is content");
     // Diffed: the stored diff.json, `kbrel diff` in every format, and the changelog.
     let (old_size, new_size) = (png(16, 16, 2).len(), changed.len());
-    let want = serde_json::json!([{
-        "path": "en/guide/img/setup.png",
-        "status": "modified",
-        "old_sha256": sha256_hex(&png(16, 16, 2)),
-        "new_sha256": sha256_hex(&changed),
-        "old_size": old_size,
-        "new_size": new_size,
-    }]);
-    assert_eq!(read_json(&kb.reg("v/1.1.0/diff.json"))["assets"], want);
-    let json = run(kb.cmd().args(["diff", "1.0.0", "1.1.0", "--json"]))
+    let want = [kbrel::manifest::AssetChange {
+        path: "en/guide/img/setup.png".into(),
+        status: kbrel::manifest::ChangeStatus::Modified,
+        old_sha256: Some(sha256_hex(&png(16, 16, 2))),
+        new_sha256: Some(sha256_hex(&changed)),
+        old_size: Some(old_size as u64),
+        new_size: Some(new_size as u64),
+    }];
+    let stored: kbrel::manifest::DiffFile = read_as(&kb.reg("v/1.1.0/diff.json"));
+    assert_eq!(stored.assets, want);
+    let json: kbrel::manifest::DiffFile = run(kb.cmd().args(["diff", "1.0.0", "1.1.0", "--json"]))
         .success()
-        .json();
-    assert_eq!(json["assets"], want);
+        .parse();
+    assert_eq!(json.assets, want);
     run(kb.cmd().args(["diff", "1.0.0", "1.1.0", "--stat"]))
         .success()
         .stdout_has(&[&format!(
@@ -432,8 +420,9 @@ fn assets_are_published_content_addressed_and_packed() {
 fn format_3_ships_no_assets() {
     let kb = kb_with_images();
     kb.publish(&["1.0.0", "--package-format", "3"]).success();
-    let m = manifest(&kb, "1.0.0");
-    assert!(m.get("assets").is_none());
+    let text = fs::read_to_string(kb.reg("v/1.0.0/manifest.json")).unwrap();
+    assert!(manifest(&kb, "1.0.0").assets.is_empty());
+    assert!(!text.contains("\"assets\""), "format 3 lists no assets");
     let entries = tar_entries(&tarball(&kb, "1.0.0"));
     assert!(!entries.iter().any(|(p, _, _)| p.ends_with(".png")));
 }
@@ -480,10 +469,9 @@ fn publish_reuses_recorded_asset_hashes_and_a_stale_one_never_ships() {
     };
     let arch_in = |version: &str| {
         let m = manifest(&kb, version);
-        let listed = m["assets"].as_array().unwrap().iter();
-        let arch = listed.clone().find(|a| a["path"] == "images/arch.png");
-        assert!(!m.to_string().contains(&lie));
-        arch.unwrap()["sha256"].as_str().unwrap().to_string()
+        assert!(!m.assets.iter().any(|a| a.sha256 == lie), "{m:#?}");
+        let arch = m.assets.into_iter().find(|a| a.path == "images/arch.png");
+        arch.unwrap().sha256
     };
 
     // Without its sum line the cache is not believed: the files are read, the truth released.
@@ -700,16 +688,10 @@ fn git(kb: &Kb, args: &[&str]) {
 /// `check --json` findings (code, file) with `extra` global arguments (`--from-git HEAD`).
 fn findings_with(kb: &Kb, extra: &[&str]) -> BTreeSet<(String, String)> {
     let r = run(kb.cmd().args(extra).args(["check", "--json"]));
-    r.json()["findings"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{r:?}"))
+    r.parse::<CheckJson>()
+        .findings
         .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["file"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|f| (f.code.to_string(), f.file.clone()))
         .collect()
 }
 
@@ -752,8 +734,9 @@ fn assets_are_read_from_git_trees_like_the_working_tree() {
     .success();
     let imported = kb.root().join("imported");
     run(kb.cmd_with(&imported).args(["import", "--from-git"])).success();
-    let assets =
-        |reg: &std::path::Path| read_json(&reg.join("v/1.0.0/manifest.json"))["assets"].clone();
+    let assets = |reg: &std::path::Path| {
+        read_as::<kbrel::manifest::Manifest>(&reg.join("v/1.0.0/manifest.json")).assets
+    };
     let docs_entries = |reg: &std::path::Path| -> Vec<(String, Vec<u8>)> {
         let tgz = fs::read(reg.join(format!("{NAME}-1.0.0.tgz"))).unwrap();
         tar_entries(&tgz)
@@ -763,7 +746,7 @@ fn assets_are_read_from_git_trees_like_the_working_tree() {
             .collect()
     };
     let want = assets(&kb.registry());
-    assert_eq!(want.as_array().map(Vec::len), Some(4), "{want}");
+    assert_eq!(want.len(), 4, "{want:#?}");
     for reg in [&from_git, &imported] {
         assert_eq!(assets(reg), want, "{}", reg.display());
         assert_eq!(
@@ -772,9 +755,9 @@ fn assets_are_read_from_git_trees_like_the_working_tree() {
             "{}",
             reg.display()
         );
-        for a in want.as_array().unwrap() {
-            let blob = fs::read(reg.join(blob_rel(a["sha256"].as_str().unwrap()))).unwrap();
-            assert_eq!(sha256_hex(&blob), a["sha256"].as_str().unwrap());
+        for a in &want {
+            let blob = fs::read(reg.join(blob_rel(&a.sha256))).unwrap();
+            assert_eq!(sha256_hex(&blob), a.sha256);
         }
     }
     assert!(
@@ -851,15 +834,12 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
         !String::from_utf8_lossy(&held.stdout).contains("201326592"),
         "RLIMIT_DATA is not enforced here: {held:?}"
     );
-    let sha = manifest(&kb, "1.0.0")["assets"]
-        .as_array()
+    let sha = manifest(&kb, "1.0.0")
+        .assets
+        .into_iter()
+        .find(|a| a.path == "downloads/big.bin")
         .unwrap()
-        .iter()
-        .find(|a| a["path"] == "downloads/big.bin")
-        .unwrap()["sha256"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .sha256;
 
     // The viewer and the blob route stream it, with its length and ETag.
     let server = serve::Serve::start(&kb.registry(), &[]);
@@ -1127,4 +1107,46 @@ fn a_git_range_with_a_changed_asset_reads_no_unchanged_document() {
         snapshot::compare("kb", langs, &whole("HEAD"), &Snapshot::working(&cfg, &work)).unwrap();
     assert_eq!(fast.assets, whole.assets);
     assert_eq!(fast.assets.len(), 2);
+}
+
+/// The viewer answers one byte range of an asset it holds whole (verified bytes): 206 with
+/// Content-Range, 416 past the end, the whole file for anything it does not read as one range;
+/// documents and JSON (compressible) are always sent whole.
+#[test]
+fn the_viewer_answers_a_byte_range_of_an_asset() {
+    let kb = kb_with_images();
+    kb.publish(&["1.0.0"]).success();
+    let server = serve::Serve::start(&kb.registry(), &[]);
+    let png = png(40, 30, 1);
+    let len = png.len();
+    let whole = server.get("/v/1.0.0/images/arch.png");
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    assert_eq!(whole.body, png);
+    for (range, from, to) in [
+        ("bytes=0-9", 0, 9),
+        ("bytes=-5", len - 5, len - 1),
+        ("bytes=10-", 10, len - 1),
+    ] {
+        let r = server.get_with("/v/1.0.0/images/arch.png", &[("Range", range)]);
+        assert_eq!(r.status, 206, "{range}");
+        let want = format!("bytes {from}-{to}/{len}");
+        assert_eq!(r.header("content-range"), Some(want.as_str()), "{range}");
+        assert_eq!(r.body, png[from..=to], "{range}");
+        assert_eq!(r.header("etag"), whole.header("etag"));
+    }
+    let r = server.get_with(
+        "/v/1.0.0/images/arch.png",
+        &[("Range", &format!("bytes={len}-"))],
+    );
+    assert_eq!(r.status, 416);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+    let r = server.get_with("/v/1.0.0/images/arch.png", &[("Range", "bytes=0-1,4-5")]);
+    assert_eq!((r.status, r.body.len()), (200, len));
+    let r = server.get_with("/index.json", &[("Range", "bytes=0-9")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("accept-ranges"), None);
 }

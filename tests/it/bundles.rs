@@ -11,12 +11,12 @@ use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::npm::NpmProject;
 use common::serve::Serve;
-use common::tools::{missing, require_tool};
+use common::tools::{missing, node, require_node_npm as have_node, tsc_strict};
 use common::*;
 use tempfile::TempDir;
 
@@ -225,21 +225,11 @@ fn format_4_adds_meta_bundles_and_lazy_modules_to_format_3() {
     let mut pack = kbrel();
     pack.current_dir(four.kb())
         .args(["pack", "1.0.0", "--json"]);
-    let listed = run(&mut pack).success().json();
-    let listed: Vec<&str> = listed["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
+    let listed: kbrel::pack::PackReport = run(&mut pack).success().parse();
+    let listed: Vec<&str> = listed.files.iter().map(|f| f.path.as_str()).collect();
     for p in &expected {
         assert!(listed.contains(&p.as_str()), "{p} in pack --list");
     }
-}
-
-/// node, npm, and their versions, or a skip.
-fn have_node() -> bool {
-    require_tool("node", "--version").is_some() && require_tool("npm", "--version").is_some()
 }
 
 fn tool(rel: &str, what: &str) -> Option<PathBuf> {
@@ -250,15 +240,6 @@ fn tool(rel: &str, what: &str) -> Option<PathBuf> {
         missing(what, &format!("target/test-tools/{rel} (see .ci/run)"));
         None
     }
-}
-
-fn node(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new("node")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    Run::from_output_lossy(out)
 }
 
 /// `npm install` from `kbrel serve`; Node imports the meta bundle and the lazy index by their
@@ -329,18 +310,7 @@ console.log(JSON.stringify({ slack: meta.Slack.meta, lark: meta.Lark.meta, body:
     let Some(tsc) = tool("typescript/node_modules/typescript/bin/tsc", "typescript") else {
         return;
     };
-    let tsc_run = |name: &str, code: &str| -> Run {
-        let case = dir.join(name);
-        fs::create_dir_all(&case).unwrap();
-        fs::write(case.join("main.ts"), code).unwrap();
-        fs::write(
-            case.join("tsconfig.json"),
-            r#"{"compilerOptions": {"strict": true, "noEmit": true, "module": "nodenext", "moduleResolution": "nodenext", "target": "es2022", "types": []}, "files": ["main.ts"]}"#,
-        )
-        .unwrap();
-        fs::write(case.join("package.json"), r#"{"type": "module"}"#).unwrap();
-        node(&case, &[tsc.to_str().unwrap(), "-p", "."])
-    };
+    let tsc_run = |name: &str, code: &str| tsc_strict(&tsc, &dir.join(name), &[], code);
     let ok = tsc_run(
         "ok",
         "import lazy from 'acme-docs/en/lazy';\nimport meta from 'acme-docs/zh/meta';\nimport type { Doc, Key } from 'acme-docs/en/lazy';\nconst m = await lazy.Slack();\nconst title: string | undefined = m.meta.title;\nconst body: string = m.default.body;\nconst k: Key = '__proto__';\nconst d: Doc = meta.OldSlack;\nconst since: unknown = meta.Lark.meta['since'];\nexport { title, body, k, d, since };\n",

@@ -1208,19 +1208,16 @@ fn from_git_check_diff_status_bump_read_the_revision_not_the_work_tree() {
         "--no-tag",
     ])
     .success();
-    /// What these tests read of `kbrel bump --json` (the binary flattens the library's
-    /// `BumpSuggestion` into it).
-    #[derive(Debug, serde::Deserialize)]
-    struct Bump {
-        next: Option<String>,
-    }
-    let bump: Bump = fx
+    let bump: kbrel::publish::BumpReport = fx
         .kbrel(&["--from-git", "v1.1.0", "bump", "--json"])
         .success()
         .parse();
     assert_eq!(
-        bump.next.as_deref(),
-        Some("1.1.0"),
+        (bump.next.clone(), bump.bump),
+        (
+            Some(semver::Version::new(1, 1, 0)),
+            Some(kbrel::publish::Bump::Minor)
+        ),
         "an added document is a minor bump: {bump:#?}"
     );
     let st = fx

@@ -634,28 +634,19 @@ fn mkfifo(p: &Path) {
 
 /// Where a FIFO goes (relative to the project) and the name the message must contain.
 fn fifo_positions(p: &Project) -> Vec<(&'static str, String)> {
-    let index: serde_json::Value =
-        serde_json::from_slice(&fs::read(p.reg().join("index.json")).unwrap()).unwrap();
-    let v = &index["versions"][0];
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &fs::read(p.reg().join(v["manifest"]["path"].as_str().unwrap())).unwrap(),
-    )
-    .unwrap();
-    let sha = manifest["documents"][0]["sha256"].as_str().unwrap();
+    let index: kbrel::manifest::Index = crate::common::read_as(&p.reg().join("index.json"));
+    let v = &index.versions[0];
+    let manifest: kbrel::manifest::Manifest =
+        crate::common::read_as(&p.reg().join(&v.manifest.path));
+    let sha = &manifest.documents[0].sha256;
     vec![
         ("index.json", "registry/index.json".into()),
-        (
-            "manifest",
-            format!("registry/{}", v["manifest"]["path"].as_str().unwrap()),
-        ),
+        ("manifest", format!("registry/{}", v.manifest.path)),
         (
             "blob",
             format!("registry/blobs/sha256/{}/{}", &sha[..2], &sha[2..]),
         ),
-        (
-            "tarball",
-            format!("registry/{}", v["tarball"]["path"].as_str().unwrap()),
-        ),
+        ("tarball", format!("registry/{}", v.tarball.path)),
         ("content file", "content/en/ok.md".into()),
         ("changelog", "CHANGELOG.md".into()),
     ]
@@ -908,12 +899,11 @@ fn every_name_class_is_refused_or_read_back() {
         fs::write(&path, doc("Odd", "")).unwrap();
         let file = format!("en/{name}");
         let out = p.run(&["check", "--json"]);
-        let found = serde_json::from_str::<serde_json::Value>(&out.stdout)
-            .ok()
-            .and_then(|v| v["findings"].as_array().cloned())
+        let found = serde_json::from_str::<crate::common::CheckJson>(&out.stdout)
+            .map(|v| v.findings)
             .unwrap_or_default()
             .iter()
-            .any(|f| f["code"] == code && f["file"] == file.as_str());
+            .any(|f| f.code.as_str() == code && f.file == file);
         if out.code != 1 && out.code != 2 || !found {
             failures.push(format!(
                 "[{name:?}] check must report {code} for `{file}`\n{}",
@@ -999,13 +989,15 @@ fn names_colliding_under_case_or_normalisation_are_errors_naming_both() {
             fs::write(path, doc(n, "")).unwrap();
         }
         let out = p.run(&["check", "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
-        let hits: Vec<&serde_json::Value> = v["findings"]
-            .as_array()
-            .map(|a| a.iter().filter(|f| f["code"] == "KB031").collect())
+        let findings = serde_json::from_str::<crate::common::CheckJson>(&out.stdout)
+            .map(|v| v.findings)
             .unwrap_or_default();
-        let both = |f: &serde_json::Value| {
-            let m = f["message"].as_str().unwrap_or("");
+        let hits: Vec<&crate::common::CheckFinding> = findings
+            .iter()
+            .filter(|f| f.code.as_str() == "KB031")
+            .collect();
+        let both = |f: &crate::common::CheckFinding| {
+            let m = f.message.as_str();
             m.contains(&format!("en/{a}").escape_debug().to_string())
                 && m.contains(&format!("en/{b}").escape_debug().to_string())
         };

@@ -11,34 +11,13 @@ use std::process::Command;
 
 use crate::common::npm::NpmProject;
 use crate::common::serve::Serve;
-use crate::common::tools::{missing, require_tool};
-use crate::common::{CheckJson, DATE, Run, extract_tgz, read_as};
+use crate::common::tools::{
+    missing, node, node_module, require_node, require_node_npm, require_tool, tsc_strict,
+};
+use crate::common::{CheckJson, DATE, KeysJson, Run, extract_tgz, read_as};
 use kbrel::compat::CompatReport;
 use kbrel::manifest::Manifest;
 
-/// `kbrel keys --json` (the binary's `KeysJson`, mirrored strictly).
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeysJson {
-    schema_version: u32,
-    keys: Vec<KeyJson>,
-}
-
-/// One key of [`KeysJson`] (`kbrel::content::EffectiveKey`); every field is read, to check the
-/// shape, not every one asserted.
-#[allow(dead_code)]
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyJson {
-    lang: String,
-    key: String,
-    path: String,
-    id: Option<String>,
-    primary: bool,
-    origin: String,
-    source: Option<String>,
-    line: usize,
-}
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -332,10 +311,6 @@ fn import_rebuilds_every_tag_with_the_keys_of_its_entry_modules() {
     assert!(run.stdout.contains("src/en.ts:3"), "{}", run.stdout);
 }
 
-fn have_node() -> bool {
-    require_tool("node", "--version").is_some()
-}
-
 /// A knowledge base whose keys are hostile: `__proto__` (as a key-map key and an alias), a
 /// key that is not an identifier, `constructor`, and an alias.
 fn hostile_keys_fx(documents: &str) -> Fx {
@@ -389,7 +364,7 @@ fn proto_and_alias_keys_are_own_properties_in_esm_and_in_a_bare_vm_iife() {
         ("__proto__".to_string(), vec!["toString".to_string()]),
         "the first declared key is the primary one"
     );
-    if !have_node() {
+    if require_node().is_none() {
         return;
     }
     let pkg = fx.unpack("1.0.0");
@@ -419,12 +394,7 @@ console.log(JSON.stringify({{ esm: Object.fromEntries(Object.entries(esm)), iife
                     .unwrap(),
             Lang = if lang == "en" { "En" } else { "Zh" },
         );
-        let out = Command::new("node")
-            .current_dir(fx.kb())
-            .args(["--input-type=module", "-e", &script])
-            .output()
-            .unwrap();
-        let run = Run::from_output_lossy(out);
+        let run = node_module(&fx.kb(), &script);
         assert_eq!(run.code, 0, "{lang}: {run}");
         let v: Value = serde_json::from_str(run.stdout.trim()).unwrap();
         assert_eq!(v["esm"], v["iife"]);
@@ -733,7 +703,7 @@ fn consumer_fx_with(extra: &str) -> Fx {
 /// (both paths) and the IIFE global.
 #[test]
 fn npm_install_from_serve_then_node_imports_deep_paths_and_tsc_checks_keys() {
-    if require_tool("node", "--version").is_none() || require_tool("npm", "--version").is_none() {
+    if !require_node_npm() {
         return;
     }
     let tsc = crate::common::manifest_dir()
@@ -767,12 +737,7 @@ console.log(JSON.stringify(Object.keys(short).sort()));
 "#,
     )
     .unwrap();
-    let out = Command::new("node")
-        .current_dir(&dir)
-        .arg("check.mjs")
-        .output()
-        .unwrap();
-    let run = Run::from_output_lossy(out);
+    let run = node(&dir, &["check.mjs"]);
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(
         run.stdout.trim(),
@@ -786,31 +751,8 @@ console.log(JSON.stringify(Object.keys(short).sort()));
         );
         return;
     }
-    let tsc_run = |name: &str, files: &[&str], code: &str| -> Run {
-        let case = dir.join(name);
-        fs::create_dir_all(&case).unwrap();
-        fs::write(case.join("main.ts"), code).unwrap();
-        let mut all: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
-        all.push("\"main.ts\"".into());
-        fs::write(
-            case.join("tsconfig.json"),
-            format!(
-                r#"{{"compilerOptions": {{"strict": true, "noEmit": true, "module": "nodenext", "moduleResolution": "nodenext", "target": "es2022", "types": []}}, "files": [{}]}}"#,
-                all.join(", ")
-            ),
-        )
-        .unwrap();
-        // A package.json of type module beside, so `import` is ESM for nodenext.
-        fs::write(case.join("package.json"), r#"{"type": "module"}"#).unwrap();
-        let out = Command::new("node")
-            .current_dir(&case)
-            .arg(&tsc)
-            .arg("-p")
-            .arg(".")
-            .output()
-            .unwrap();
-        Run::from_output_lossy(out)
-    };
+    let tsc_run =
+        |name: &str, files: &[&str], code: &str| tsc_strict(&tsc, &dir.join(name), files, code);
     let ok = tsc_run(
         "ok",
         &[],
@@ -855,7 +797,7 @@ console.log(JSON.stringify(Object.keys(short).sort()));
 /// as a module agrees.
 #[test]
 fn iife_and_esm_bundles_in_headless_chromium() {
-    if require_tool("node", "--version").is_none() {
+    if require_node().is_none() {
         return;
     }
     let chromium = PathBuf::from("/usr/bin/chromium");
@@ -941,25 +883,19 @@ fn pack_lists_and_writes_the_release_files() {
         .collect();
     let run = fx.kbrel(&["pack", "1.0.0", "--list", "--json"]);
     assert_eq!(run.code, 0, "{run}");
-    let v: Value = serde_json::from_str(&run.stdout).unwrap();
-    let listed: Vec<(String, u64)> = v["files"]
-        .as_array()
-        .unwrap()
+    let report: kbrel::pack::PackReport = run.parse();
+    let listed: Vec<(String, u64)> = report
+        .files
         .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().unwrap().to_string(),
-                f["size"].as_u64().unwrap(),
-            )
-        })
+        .map(|f| (f.path.clone(), f.size))
         .collect();
     let expected: Vec<(String, u64)> = entries
         .iter()
         .map(|(p, b)| (p.clone(), b.len() as u64))
         .collect();
     assert_eq!(listed, expected);
-    assert_eq!(v["entryCount"], entries.len());
-    assert_eq!(v["size"], tgz.len());
+    assert_eq!(report.entry_count, entries.len());
+    assert_eq!(report.size, tgz.len() as u64);
     assert!(listed.iter().any(|(p, _)| p == "dist/esm/en.d.ts"));
     let human = fx.kbrel(&["pack", "latest"]);
     assert_eq!(human.code, 0, "{human}");
@@ -1100,7 +1036,7 @@ fn old_style_tarball(fx: &Fx, extra_key: Option<&str>, global_prefix: &str) -> P
 /// reported (exit 1).
 #[test]
 fn compare_package_proves_the_switch_and_names_what_breaks() {
-    if require_tool("node", "--version").is_none() {
+    if require_node().is_none() {
         return;
     }
     let fx = consumer_fx();
@@ -1164,7 +1100,7 @@ fn write_tgz(files: &[(String, String)], out: &Path) {
 /// file (exit 2); a module that loops forever is stopped by the evaluation timeout.
 #[test]
 fn compare_package_sandboxes_the_old_packages_javascript() {
-    if require_tool("node", "--version").is_none() {
+    if require_node().is_none() {
         return;
     }
     let fx = consumer_fx();
@@ -1275,7 +1211,7 @@ fn require_vite() -> Option<PathBuf> {
 /// the same entry modules (exit 0); a key dropped from the release is reported (exit 1).
 #[test]
 fn compare_package_against_a_real_vite_build_and_npm_pack() {
-    if require_tool("node", "--version").is_none() || require_tool("npm", "--version").is_none() {
+    if !require_node_npm() {
         return;
     }
     let Some(vite_modules) = require_vite() else {

@@ -32,17 +32,10 @@ fn findings(dir: &Path, extra: &[&str]) -> Vec<(String, String, u64)> {
     args.extend(["check", "--json"]);
     let r = in_dir(dir, &args);
     assert!(r.code == 0 || r.code == 1, "{r:?}");
-    r.json()["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["path"].as_str().unwrap().to_string(),
-                f["line"].as_u64().unwrap(),
-            )
-        })
+    r.parse::<CheckJson>()
+        .findings
+        .into_iter()
+        .map(|f| (f.code.to_string(), f.path, f.line as u64))
         .collect()
 }
 
@@ -117,16 +110,16 @@ fn an_mdx_document_is_published_with_its_source_unchanged() {
     let (_t, dir) = fixture("docusaurus");
     in_dir(&dir, &["init"]).success();
     in_dir(&dir, &["publish", "1.0.0", "--date", "2026-03-01"]).success();
-    let manifest = read_json(&dir.join("releases/v/1.0.0/manifest.json"));
-    let docs = manifest["documents"].as_array().unwrap();
-    let install: Vec<&serde_json::Value> = docs
+    let manifest: kbrel::manifest::Manifest = read_as(&dir.join("releases/v/1.0.0/manifest.json"));
+    let install: Vec<&kbrel::manifest::ManifestDoc> = manifest
+        .documents
         .iter()
-        .filter(|d| d["path"] == "guides/install.mdx")
+        .filter(|d| d.path == "guides/install.mdx")
         .collect();
-    assert_eq!(install.len(), 2, "{manifest}");
+    assert_eq!(install.len(), 2, "{manifest:#?}");
     for d in &install {
-        assert_eq!(d["id"], "guides/install");
-        assert_eq!(d["key"], "Install", "keys_from src/{{lang}}.ts declares it");
+        assert_eq!(d.id, "guides/install");
+        assert_eq!(d.key, "Install", "keys_from src/{{lang}}.ts declares it");
     }
     let tgz = fs::read(dir.join("releases/acme-site-docs-1.0.0.tgz")).unwrap();
     let entries = tar_entries(&tgz);
@@ -192,12 +185,12 @@ fn layouts_read_from_git_like_from_the_folder() {
         git(&dir, &["commit", "-qm", "docs"]);
         let working = findings(&dir, &[]);
         assert_eq!(findings(&dir, &["--from-git", "HEAD"]), working, "{name}");
-        let keys = in_dir(&dir, &["keys", "--json"]).success().json();
-        let at_head = in_dir(&dir, &["--from-git", "HEAD", "keys", "--json"])
+        let keys: KeysJson = in_dir(&dir, &["keys", "--json"]).success().parse();
+        let at_head: KeysJson = in_dir(&dir, &["--from-git", "HEAD", "keys", "--json"])
             .success()
-            .json();
+            .parse();
         assert_eq!(keys, at_head, "{name}");
-        assert!(keys["keys"].as_array().unwrap().len() >= 5, "{keys}");
+        assert!(keys.keys.len() >= 5, "{keys:#?}");
         // Published from git, then diffed against the working tree: nothing changed.
         in_dir(
             &dir,
@@ -258,18 +251,11 @@ fn mdx_bad_inputs_are_findings_naming_file_and_line() {
     )
     .unwrap();
     let r = in_dir(&dir, &["check", "--json"]).code(1);
-    let got: Vec<(String, String, u64, String)> = r.json()["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_string(),
-                f["path"].as_str().unwrap().to_string(),
-                f["line"].as_u64().unwrap(),
-                f["message"].as_str().unwrap().to_string(),
-            )
-        })
+    let got: Vec<(String, String, u64, String)> = r
+        .parse::<CheckJson>()
+        .findings
+        .into_iter()
+        .map(|f| (f.code.to_string(), f.path, f.line as u64, f.message))
         .collect();
     let codes: Vec<(&str, &str, u64)> = got
         .iter()

@@ -60,26 +60,20 @@ struct Published {
 }
 
 impl Published {
-    fn manifest(&self) -> Value {
-        read_json(&self.kb.reg(&format!("v/{}/manifest.json", self.version)))
+    fn manifest(&self) -> kbrel::manifest::Manifest {
+        read_as(&self.kb.reg(&format!("v/{}/manifest.json", self.version)))
     }
 
     /// key → document text for one language, from the manifest and the registry's blobs.
     fn expected_bundle(&self, lang: &str) -> BTreeMap<String, String> {
-        let m = self.manifest();
-        m["documents"]
-            .as_array()
-            .expect("documents")
-            .iter()
-            .filter(|d| d["lang"] == lang)
+        self.manifest()
+            .documents
+            .into_iter()
+            .filter(|d| d.lang == lang)
             .map(|d| {
-                let sha = d["sha256"].as_str().expect("sha256");
-                let bytes = fs::read(self.kb.reg(&blob_rel(sha))).expect("blob");
-                assert_eq!(sha256_hex(&bytes), sha);
-                (
-                    d["key"].as_str().expect("key").to_string(),
-                    String::from_utf8(bytes).expect("UTF-8 blob"),
-                )
+                let bytes = fs::read(self.kb.reg(&blob_rel(&d.sha256))).expect("blob");
+                assert_eq!(sha256_hex(&bytes), d.sha256);
+                (d.key, String::from_utf8(bytes).expect("UTF-8 blob"))
             })
             .collect()
     }
@@ -184,12 +178,12 @@ fn esm_bundles_export_every_document_by_key() {
         assert_eq!(got, want, "{lang}");
         // …and those are the source files, normalised (the fixture is already LF + NFC).
         for (key, text) in &got {
-            let path = p.manifest()["documents"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|d| d["lang"] == lang && d["key"] == key.as_str())
-                .map(|d| d["path"].as_str().unwrap().to_string())
+            let path = p
+                .manifest()
+                .documents
+                .into_iter()
+                .find(|d| d.lang == lang && d.key == *key)
+                .map(|d| d.path)
                 .expect("document for key");
             assert_eq!(text, &p.kb.read(&format!("{lang}/{path}")), "{lang} {key}");
         }

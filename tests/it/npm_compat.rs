@@ -148,21 +148,37 @@ fn check_npm(registry_url: &str, kb: &Kb, releases: &[Release], tarball_prefix: 
     );
 }
 
-#[test]
-fn npm_against_kbrel_serve() {
+/// node and npm, then Verdaccio started (or a skip).
+fn verdaccio() -> Option<Verdaccio> {
     if !require_node_npm() {
-        return;
+        return None;
     }
-    let (kb, releases) = two_releases("acme-kb", None);
+    Some(Verdaccio::start(&require_verdaccio()?))
+}
+
+/// Two releases of package `name` served by `kbrel serve`, checked through npm: the server's
+/// log (or `None` for a skip).
+fn npm_against_serve(name: &str) -> Option<String> {
+    if !require_node_npm() {
+        return None;
+    }
+    let (kb, releases) = two_releases(name, None);
     let serve = Serve::start(&kb.registry(), &[]);
     check_npm(
         &serve.url(),
         &kb,
         &releases,
-        &format!("{}acme-kb/-/", serve.url()),
+        &format!("{}{name}/-/", serve.url()),
     );
+    Some(serve.log())
+}
+
+#[test]
+fn npm_against_kbrel_serve() {
+    let Some(log) = npm_against_serve("acme-kb") else {
+        return;
+    };
     // npm's requests went through the read API and got answers.
-    let log = serve.log();
     assert!(log.contains("GET /acme-kb 200"), "{log}");
     assert!(
         log.contains("GET /acme-kb/-/acme-kb-1.0.0.tgz 200"),
@@ -172,22 +188,10 @@ fn npm_against_kbrel_serve() {
 
 #[test]
 fn npm_scoped_package_against_kbrel_serve() {
-    if !require_node_npm() {
+    let Some(log) = npm_against_serve("@acme/docs") else {
         return;
-    }
-    let (kb, releases) = two_releases("@acme/docs", None);
-    let serve = Serve::start(&kb.registry(), &[]);
-    check_npm(
-        &serve.url(),
-        &kb,
-        &releases,
-        &format!("{}@acme/docs/-/", serve.url()),
-    );
-    assert!(
-        serve.log().contains("GET /@acme%2fdocs 200"),
-        "{}",
-        serve.log()
-    );
+    };
+    assert!(log.contains("GET /@acme%2fdocs 200"), "{log}");
 }
 
 /// nginx serving registry directories as static files, one `server` per `(port, root)`.
@@ -202,39 +206,20 @@ impl Nginx {
             .prefix("kbrel-nginx-")
             .tempdir()
             .unwrap();
-        let d = dir.path().display();
-        let mut conf = format!(
-            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
-             fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-             types {{ application/json json; application/octet-stream tgz; text/markdown md; }}\n\
+        let mut http =
+            "types { application/json json; application/octet-stream tgz; text/markdown md; }\n\
              # The packument (/<name>, /@scope%2fname) and blobs have no extension.\n\
              default_type application/json;\n"
-        );
+                .to_string();
         for (port, root) in servers {
-            conf.push_str(&format!(
+            http.push_str(&format!(
                 "  server {{\n    listen 127.0.0.1:{port};\n    root {};\n    location / {{ try_files $uri =404; }}\n  }}\n",
                 root.display()
             ));
         }
-        conf.push_str("}\n");
-        let conf_path = dir.path().join("nginx.conf");
-        fs::write(&conf_path, conf).unwrap();
-        let mut cmd = Command::new(nginx);
-        cmd.arg("-p")
-            .arg(dir.path())
-            .arg("-e")
-            .arg(dir.path().join("error.log"))
-            .arg("-c")
-            .arg(&conf_path);
-        let mut proc = Proc::spawn("nginx", &mut cmd);
-        for (port, _) in servers {
-            let addr = format!("127.0.0.1:{port}").parse().unwrap();
-            wait_for_port(addr, Duration::from_secs(10), &mut proc.child, "nginx");
-        }
+        let ports: Vec<u16> = servers.iter().map(|(p, _)| *p).collect();
         Nginx {
-            _proc: proc,
+            _proc: crate::common::serve::nginx(nginx, dir.path(), &http, &ports),
             _dir: dir,
         }
     }
@@ -328,13 +313,9 @@ impl Verdaccio {
 
 #[test]
 fn kbrel_push_to_verdaccio_then_npm_install() {
-    if !require_node_npm() {
-        return;
-    }
-    let Some(bin) = require_verdaccio() else {
+    let Some(verdaccio) = verdaccio() else {
         return;
     };
-    let verdaccio = Verdaccio::start(&bin);
     let url = verdaccio.url.clone();
     let (kb, releases) = two_releases("acme-kb", None);
     let push = |registry: &Path, version: &str, extra: &[&str]| {
@@ -437,13 +418,9 @@ fn add_user(url: &str, name: &str, password: &str) -> String {
 
 #[test]
 fn kbrel_push_with_a_token() {
-    if !require_node_npm() {
-        return;
-    }
-    let Some(bin) = require_verdaccio() else {
+    let Some(verdaccio) = verdaccio() else {
         return;
     };
-    let verdaccio = Verdaccio::start(&bin);
     let url = verdaccio.url.clone();
     let kb = Kb::small("@private/docs", None);
     kb.release("1.0.0");
@@ -491,13 +468,9 @@ fn kbrel_push_with_a_token() {
 /// and `kbrel push` of the next version are accepted by Verdaccio, which serves the fields.
 #[test]
 fn every_package_field_reaches_package_json_npm_pack_and_verdaccio() {
-    if !require_node_npm() {
-        return;
-    }
-    let Some(bin) = require_verdaccio() else {
+    let Some(verdaccio) = verdaccio() else {
         return;
     };
-    let verdaccio = Verdaccio::start(&bin);
     let url = verdaccio.url.clone();
     // `@private/*` is the scope the test Verdaccio lets authenticated users publish.
     let kb = Kb::small("@private/full-docs", None);

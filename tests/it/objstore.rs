@@ -150,7 +150,7 @@ fn publish(kb: &Kb, port: u16, mirror: &Path, version: &str) -> Run {
         .arg(kb.changelog()))
 }
 
-fn index(m: &Moto) -> serde_json::Value {
+fn index(m: &Moto) -> kbrel::manifest::Index {
     serde_json::from_slice(
         &m.get("team/kb/index.json")
             .expect("index.json in the bucket"),
@@ -159,27 +159,21 @@ fn index(m: &Moto) -> serde_json::Value {
 }
 
 fn versions(m: &Moto) -> Vec<String> {
-    index(m)["versions"]
-        .as_array()
-        .unwrap()
+    index(m)
+        .versions
         .iter()
-        .map(|v| v["version"].as_str().unwrap().to_string())
+        .map(|v| v.version.to_string())
         .collect()
 }
 
 /// The blobs a version's manifest lists, read from the bucket.
 fn blobs_of(m: &Moto, version: &str) -> BTreeSet<String> {
-    let man: serde_json::Value = serde_json::from_slice(
+    let man: kbrel::manifest::Manifest = serde_json::from_slice(
         &m.get(&format!("team/kb/v/{version}/manifest.json"))
             .expect("manifest"),
     )
     .unwrap();
-    man["documents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["sha256"].as_str().unwrap().to_string())
-        .collect()
+    man.documents.into_iter().map(|d| d.sha256).collect()
 }
 
 fn uploaded_count(r: &Run) -> usize {
@@ -281,7 +275,7 @@ fn publish_to_s3_uploads_in_order_with_cdn_headers_and_only_new_blobs_the_second
     assert!(v.stderr.contains("no leftovers"), "{}", v.stderr);
     let d = run(s3(&kb, m.port, &fresh).args(["diff", "1.0.0", "1.1.0", "--json"])).success();
     assert!(
-        !d.json()["changes"].as_array().unwrap().is_empty(),
+        !d.parse::<kbrel::manifest::DiffFile>().changes.is_empty(),
         "{}",
         d.stdout
     );
@@ -377,19 +371,15 @@ fn of_two_concurrent_publishers_exactly_one_wins() {
         );
         // The listed release is the winner's, complete.
         let idx = index(&m);
-        let listed = idx["versions"]
-            .as_array()
-            .unwrap()
+        let listed = idx
+            .versions
             .iter()
-            .find(|v| v["version"] == version.as_str())
+            .find(|v| v.version.to_string() == version)
             .expect("the version is listed");
         let man = m
             .get(&format!("team/kb/v/{version}/manifest.json"))
             .unwrap();
-        assert_eq!(
-            listed["manifest"]["sha256"].as_str().unwrap(),
-            common::sha256_hex(&man)
-        );
+        assert_eq!(listed.manifest.sha256, common::sha256_hex(&man));
         let v =
             run(s3(&base, m.port, &tmp.path().join(format!("v{round}")))
                 .args(["verify", "--repair"]));
@@ -826,7 +816,7 @@ fn push_one_version_at_a_time_merges_into_the_bucket_index() {
     let r = push_one(&kb, m.port, &mirror, "1.0.0").success();
     assert!(r.stdout.contains("acme-kb@1.0.0 pushed"), "{}", r.stdout);
     assert_eq!(versions(&m), ["1.0.0"]);
-    assert_eq!(index(&m)["dist_tags"]["latest"], "1.0.0");
+    assert_eq!(index(&m).dist_tags["latest"], "1.0.0");
     // blobs + 3 version files + tarball + index + packument
     assert_eq!(
         uploaded_count(&r),
@@ -1183,33 +1173,15 @@ fn serve_from_a_bucket_sees_later_publishes() {
 /// standing for moto's port); returns it and its port.
 fn nginx_front(nginx: &Path, dir: &Path, moto: u16, locations: &str) -> (Proc, u16) {
     let port = free_port();
-    fs::create_dir_all(dir).unwrap();
-    let dd = dir.display();
     let locations = locations.replace("{moto}", &moto.to_string());
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dd}/nginx.pid;\nerror_log {dd}/error.log warn;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n  access_log {dd}/access.log;\n  client_body_temp_path {dd}/body;\n  proxy_temp_path {dd}/proxy;\n\
-         fastcgi_temp_path {dd}/fastcgi;\n  uwsgi_temp_path {dd}/uwsgi;\n  scgi_temp_path {dd}/scgi;\n\
-         map $http_accept_encoding $gz {{ \"~*gzip\" \".gz\"; default \"\"; }}\n\
-         server {{\n    listen 127.0.0.1:{port};\n{locations}\n  }}\n}}\n"
+    let http = format!(
+        "map $http_accept_encoding $gz {{ \"~*gzip\" \".gz\"; default \"\"; }}\n\
+         server {{\n    listen 127.0.0.1:{port};\n{locations}\n  }}\n"
     );
-    fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let mut cmd = Command::new(nginx);
-    cmd.arg("-p")
-        .arg(dir)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(dir.join("nginx.conf"));
-    let mut ng = Proc::spawn("nginx", &mut cmd);
-    wait_for_port(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(10),
-        &mut ng.child,
-        "nginx",
-    );
-    (ng, port)
+    (
+        crate::common::serve::nginx(nginx, dir, &http, &[port]),
+        port,
+    )
 }
 
 /// `GET url` with or without `Accept-Encoding: gzip`: status, `Content-Encoding`,
@@ -1275,14 +1247,12 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
     .unwrap();
     kb.publish(&["1.0.0"]).success();
     let reg = kb.registry();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&fs::read(kb.reg("v/1.0.0/manifest.json")).unwrap()).unwrap();
+    let manifest: kbrel::manifest::Manifest = common::read_as(&kb.reg("v/1.0.0/manifest.json"));
     // A document blob with its precompressed variant (gzip makes it smaller).
-    let blob_rel = manifest["documents"]
-        .as_array()
-        .unwrap()
+    let blob_rel = manifest
+        .documents
         .iter()
-        .map(|d| kbrel::registry::blob_path(d["sha256"].as_str().unwrap()))
+        .map(|d| kbrel::registry::blob_path(&d.sha256))
         .find(|rel| kb.reg(&format!("{rel}.gz")).is_file())
         .expect("a document blob with a .gz sibling");
     assert!(kb.reg("v/1.0.0/manifest.json.gz").is_file());
@@ -1370,9 +1340,9 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
     );
     let front = format!("http://127.0.0.1:{port}");
     // A blob without a variant (an asset, a tiny document) falls back to the plain object.
-    let plain_blob = (manifest["assets"].as_array().into_iter().flatten())
-        .chain(manifest["documents"].as_array().unwrap())
-        .map(|d| kbrel::registry::blob_path(d["sha256"].as_str().unwrap()))
+    let plain_blob = (manifest.assets.iter().map(|a| &a.sha256))
+        .chain(manifest.documents.iter().map(|d| &d.sha256))
+        .map(|sha| kbrel::registry::blob_path(sha))
         .find(|rel| !kb.reg(&format!("{rel}.gz")).exists());
     let mut blob_cases = vec![(blob_rel.as_str(), true)];
     blob_cases.extend(plain_blob.as_deref().map(|rel| (rel, false)));
@@ -1400,11 +1370,10 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
     let saved_by_variants: u64 = ["index.json".to_string(), "v/1.0.0/manifest.json".into()]
         .into_iter()
         .chain(
-            manifest["documents"]
-                .as_array()
-                .unwrap()
+            manifest
+                .documents
                 .iter()
-                .map(|d| kbrel::registry::blob_path(d["sha256"].as_str().unwrap()))
+                .map(|d| kbrel::registry::blob_path(&d.sha256))
                 .collect::<std::collections::BTreeSet<_>>(),
         )
         .filter_map(|rel| {
@@ -1412,10 +1381,8 @@ fn precompressed_variants_reach_the_bucket_and_clients_through_nginx() {
             Some(fs::metadata(reg.join(&rel)).unwrap().len() - gz)
         })
         .sum();
-    let (wire, decoded) = (
-        r.json()["bytes_on_wire"].as_u64().unwrap(),
-        r.json()["bytes_decoded"].as_u64().unwrap(),
-    );
+    let report: kbrel::sync::SyncReport = r.parse();
+    let (wire, decoded) = (report.bytes_on_wire, report.bytes_decoded);
     assert!(
         decoded - wire >= saved_by_variants,
         "{wire} on the wire, {decoded} decoded: the variants save {saved_by_variants}\n{}",

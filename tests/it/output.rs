@@ -63,7 +63,11 @@ fn quiet_publish_prints_nothing_but_publishes() {
 
     kb.apply_release_2_changes();
     let r = kb.publish(&["1.1.0", "-q", "--json"]).success();
-    assert_eq!(r.json()["version"], "1.1.0", "{r}");
+    assert_eq!(
+        r.parse::<kbrel::publish::PublishReport>().version,
+        "1.1.0",
+        "{r}"
+    );
 
     // Without -q the summary is there.
     let kb = Kb::new();

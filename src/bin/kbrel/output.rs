@@ -1076,25 +1076,11 @@ pub fn bump(
     s: &kbrel::publish::BumpSuggestion,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let next = match (current, s.bump) {
-        (None, _) => Some(semver::Version::new(0, 1, 0)),
-        (Some(c), Some(b)) => Some(kbrel::publish::bump_version(Some(c), b)),
-        (Some(_), None) => None,
-    };
+    let report = kbrel::publish::BumpReport::new(current, s);
     if as_json {
-        #[derive(Serialize)]
-        struct BumpJson<'a> {
-            current: Option<String>,
-            next: Option<String>,
-            #[serde(flatten)]
-            suggestion: &'a kbrel::publish::BumpSuggestion,
-        }
-        return json(&BumpJson {
-            current: current.map(ToString::to_string),
-            next: next.as_ref().map(ToString::to_string),
-            suggestion: s,
-        });
+        return json(&report);
     }
+    let next = report.next;
     let mut out = String::new();
     match (&next, s.bump) {
         (Some(n), Some(b)) => {
@@ -1126,17 +1112,7 @@ pub fn status(
 ) -> anyhow::Result<()> {
     use kbrel::history::Drift;
     if as_json {
-        #[derive(Serialize)]
-        struct StatusJson<'a> {
-            schema_version: u32,
-            counts: std::collections::BTreeMap<String, kbrel::manifest::DriftCounts>,
-            translations: &'a [kbrel::history::PairStatus],
-        }
-        return json(&StatusJson {
-            schema_version: kbrel::manifest::SCHEMA_VERSION,
-            counts: kbrel::history::drift_counts(statuses),
-            translations: statuses,
-        });
+        return json(&kbrel::history::StatusReport::new(statuses));
     }
     let mut s = String::new();
     for st in statuses

@@ -469,6 +469,29 @@ pub struct CheckJson {
     pub baseline: Option<String>,
 }
 
+/// `kbrel keys --json` (the binary's `KeysJson`, mirrored strictly).
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysJson {
+    pub schema_version: u32,
+    pub keys: Vec<KeyJson>,
+}
+
+/// One key of [`KeysJson`] (`kbrel::content::EffectiveKey`); every field is read, to check the
+/// shape, not every one asserted.
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyJson {
+    pub lang: String,
+    pub key: String,
+    pub path: String,
+    pub id: Option<String>,
+    pub primary: bool,
+    pub origin: String,
+    pub source: Option<String>,
+    pub line: usize,
+}
+
 /// One finding of [`CheckJson`]: a [`kbrel::findings::Finding`] and its path from the
 /// repository root.
 #[derive(Debug, serde::Deserialize)]

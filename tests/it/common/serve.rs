@@ -350,3 +350,34 @@ pub fn request_within(
 pub fn get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Resp {
     request(addr, "GET", target, headers)
 }
+
+/// nginx started as a foreground process under `dir` (its configuration, pid file, logs and
+/// temporary folders), with `http` — the `server` blocks and whatever else the test needs —
+/// inside the `http` block after the common settings; returns when it listens on each of
+/// `ports` on 127.0.0.1.
+pub fn nginx(bin: &Path, dir: &Path, http: &str, ports: &[u16]) -> Proc {
+    std::fs::create_dir_all(dir).unwrap();
+    let d = dir.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+         {http}}}\n"
+    );
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(&conf_path);
+    let mut proc = Proc::spawn("nginx", &mut cmd);
+    for port in ports {
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        wait_for_port(addr, Duration::from_secs(10), &mut proc.child, "nginx");
+    }
+    proc
+}

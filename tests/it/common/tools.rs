@@ -90,3 +90,40 @@ pub fn is_root() -> bool {
     let f = tempfile::NamedTempFile::new().expect("temp file");
     f.as_file().metadata().expect("metadata").uid() == 0
 }
+
+/// `node ARGS…` in `dir` (a script file, or a tool such as tsc): its output, for the test to
+/// judge.
+pub fn node<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> super::Run {
+    let out = Command::new("node")
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node");
+    super::Run::from_output_lossy(out)
+}
+
+/// An ES module given as text, run by node in `dir` (`node --input-type=module -e`).
+pub fn node_module(dir: &Path, script: &str) -> super::Run {
+    node(dir, &["--input-type=module", "-e", script])
+}
+
+/// `tsc` (the compiler's `bin/tsc`) with `--strict`, no emit and `nodenext` modules over
+/// `main.ts` holding `code` and the `files` beside it, in the new folder `case`; a
+/// `package.json` of type module there makes `import` ESM for nodenext.
+pub fn tsc_strict(tsc: &Path, case: &Path, files: &[&str], code: &str) -> super::Run {
+    std::fs::create_dir_all(case).unwrap();
+    std::fs::write(case.join("main.ts"), code).unwrap();
+    let mut all: Vec<String> = files.iter().map(|f| format!("\"{f}\"")).collect();
+    all.push("\"main.ts\"".into());
+    std::fs::write(
+        case.join("tsconfig.json"),
+        format!(
+            r#"{{"compilerOptions": {{"strict": true, "noEmit": true, "module": "nodenext", "moduleResolution": "nodenext", "target": "es2022", "types": []}}, "files": [{}]}}"#,
+            all.join(", ")
+        ),
+    )
+    .unwrap();
+    std::fs::write(case.join("package.json"), r#"{"type": "module"}"#).unwrap();
+    node(case, &[tsc.as_os_str(), "-p".as_ref(), ".".as_ref()])
+}

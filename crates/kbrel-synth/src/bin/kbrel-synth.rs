@@ -273,23 +273,8 @@ mod tests {
         .unwrap()
     }
 
-    /// Every file below `dir` (relative path → bytes); folders as `None`.
     fn tree(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                if p.is_dir() {
-                    out.insert(rel, None);
-                    stack.push(p);
-                } else {
-                    out.insert(rel, Some(std::fs::read(&p).unwrap()));
-                }
-            }
-        }
-        out
+        kbrel_synth::synth::read_tree(dir).unwrap()
     }
 
     #[test]

@@ -1454,6 +1454,30 @@ pub fn update_to(
     Ok((changed.len(), deleted))
 }
 
+/// Every file below `dir` (relative path → its bytes) and every folder (→ `None`, so an
+/// empty one shows): what tests compare a written or updated folder with.
+pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, Option<Vec<u8>>>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            let rel = p
+                .strip_prefix(dir)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            if p.is_dir() {
+                out.insert(rel, None);
+                stack.push(p);
+            } else {
+                out.insert(rel, Some(std::fs::read(&p)?));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A sha256 (lowercase hex) over what [`write_to`] would write: every file's path and bytes in
 /// order, after `config` (the `kbrel.toml` text). Equal digests mean equal output, so a cached
 /// copy can be checked without writing or reading it.
@@ -1641,25 +1665,6 @@ mod tests {
         }
     }
 
-    /// Every file below `dir` with its bytes, and every folder (to catch empty ones).
-    fn tree(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                if p.is_dir() {
-                    out.insert(rel, None);
-                    stack.push(p);
-                } else {
-                    out.insert(rel, Some(std::fs::read(&p).unwrap()));
-                }
-            }
-        }
-        out
-    }
-
     #[test]
     fn update_to_equals_a_fresh_write() {
         let v1 = generate(&spec(300, 21));
@@ -1686,11 +1691,11 @@ mod tests {
         );
         assert!(deleted > 0, "{deleted}");
         write_to(&fresh, &v2).unwrap();
-        assert_eq!(tree(&inc), tree(&fresh));
+        assert_eq!(read_tree(&inc).unwrap(), read_tree(&fresh).unwrap());
         update_to(&inc, &v2, &v3).unwrap();
         let fresh3 = tmp.path().join("fresh3");
         write_to(&fresh3, &v3).unwrap();
-        assert_eq!(tree(&inc), tree(&fresh3));
+        assert_eq!(read_tree(&inc).unwrap(), read_tree(&fresh3).unwrap());
         // Nothing to do when nothing changed.
         assert_eq!(update_to(&inc, &v3, &v3).unwrap(), (0, 0));
         // A folder emptied by a removal is removed too.
