@@ -472,11 +472,11 @@ bench_assets() {
     # The asset hash cache of the folder (.kbrel-cache/), as the last publish from it leaves it:
     # one untimed publish from a2 fills it (a real next release finds the unchanged 98 % of it
     # valid and hashes the changed 2 %, about 8 MB: a few milliseconds).
+    local a_t=() p_t=() t_t=() a_c=() p_c=() t_c=() s
     s=$(scratch_dir assets)
     cp -a "$base_a" "$s/ra"
     "$KBREL" --config "$dir/a2/kbrel.toml" --registry "$s/ra" publish --no-tag 1.1.0 \
         --date "$DATE_ARG" --changelog "$s/a.md" --quiet
-    local a_t=() p_t=() t_t=() a_c=() p_c=() t_c=() s
     for ((i = 1; i <= BENCH_RUNS; i++)); do
         s=$(scratch_dir assets)
         cp -a "$base_a" "$s/ra"

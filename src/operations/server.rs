@@ -872,6 +872,7 @@ async fn handle(
         reply,
         &header(header::IF_NONE_MATCH),
         &header(header::ACCEPT_ENCODING),
+        &header(header::RANGE),
         &origin,
     );
     log_request(&state, &method, &path, status, len, started);
@@ -948,6 +949,7 @@ fn respond(
     mut reply: Reply,
     if_none_match: &str,
     accept_encoding: &str,
+    range: &str,
     origin: &str,
 ) -> (Response<Body>, StatusCode, usize) {
     let accepts_gzip = accepts_gzip(accept_encoding);
@@ -982,6 +984,34 @@ fn respond(
     } else {
         (reply.status, reply.body.clone(), false)
     };
+    // One byte range of a file held whole (its bytes verified) and sent as it is: an asset,
+    // so that a browser can seek in a video. A streamed file is always sent whole.
+    let rangeable = status == StatusCode::OK
+        && !encoded
+        && stream.is_none()
+        && !compressible
+        && reply.etag.is_some();
+    let total = body.len();
+    let (status, body) = match rangeable.then(|| byte_range(range, total as u64)).flatten() {
+        Some(Ok((start, end))) => {
+            builder = builder.header(
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{end}/{total}"),
+            );
+            (
+                StatusCode::PARTIAL_CONTENT,
+                body.slice(start as usize..=end as usize),
+            )
+        }
+        Some(Err(())) => {
+            builder = builder.header(header::CONTENT_RANGE, format!("bytes */{total}"));
+            (StatusCode::RANGE_NOT_SATISFIABLE, Bytes::new())
+        }
+        None => (status, body),
+    };
+    if rangeable {
+        builder = builder.header(header::ACCEPT_RANGES, "bytes");
+    }
     builder = builder.status(status);
     if let Some(e) = &reply.etag {
         // A strong ETag names one representation: the gzip-encoded bytes get a weak one.
@@ -1028,6 +1058,37 @@ fn respond(
         }
     }
     (resp, status, len)
+}
+
+/// One `Range: bytes=…` over `len` bytes (RFC 9110 14.1.2: `a-b`, `a-`, `-n`), as the first
+/// and last byte: `None` when there is none, or it is not a single well-formed range of bytes
+/// (the whole file is then sent); `Some(Err(()))` when it is not satisfiable (416).
+fn byte_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let last = len.checked_sub(1);
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        match last {
+            Some(last) if n > 0 => (len.saturating_sub(n), last),
+            _ => return Some(Err(())),
+        }
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end = match b {
+            "" => u64::MAX,
+            b => b.parse::<u64>().ok().filter(|&e| e >= start)?,
+        };
+        match last {
+            Some(last) if start <= last => (start, end.min(last)),
+            _ => return Some(Err(())),
+        }
+    };
+    Some(Ok((start, end)))
 }
 
 /// The body of a streamed file: read on the blocking pool in [`STREAM_CHUNK`]s, at most two
@@ -1276,6 +1337,29 @@ mod tests {
         }
         assert!(started.elapsed() >= Duration::from_secs(6));
         DELAY_MS.store(0, Ordering::SeqCst);
+    }
+
+    /// `Range: bytes=…`: one range, clamped to the end; anything else is no range at all.
+    #[test]
+    fn byte_ranges_are_read_as_rfc_9110_says() {
+        assert_eq!(byte_range("bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(byte_range("bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(byte_range("bytes=90-500", 100), Some(Ok((90, 99))));
+        assert_eq!(byte_range("bytes=-5", 100), Some(Ok((95, 99))));
+        assert_eq!(byte_range("bytes=-500", 100), Some(Ok((0, 99))));
+        assert_eq!(byte_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(byte_range("bytes=-0", 100), Some(Err(())));
+        assert_eq!(byte_range("bytes=0-", 0), Some(Err(())));
+        for ignored in [
+            "",
+            "bytes=5-2",
+            "bytes=0-1,4-5",
+            "items=0-1",
+            "bytes=x-1",
+            "bytes=-",
+        ] {
+            assert_eq!(byte_range(ignored, 100), None, "{ignored:?}");
+        }
     }
 
     /// Serving blobs worth four times the cache's byte budget keeps at most the budget in

@@ -1108,3 +1108,45 @@ fn a_git_range_with_a_changed_asset_reads_no_unchanged_document() {
     assert_eq!(fast.assets, whole.assets);
     assert_eq!(fast.assets.len(), 2);
 }
+
+/// The viewer answers one byte range of an asset it holds whole (verified bytes): 206 with
+/// Content-Range, 416 past the end, the whole file for anything it does not read as one range;
+/// documents and JSON (compressible) are always sent whole.
+#[test]
+fn the_viewer_answers_a_byte_range_of_an_asset() {
+    let kb = kb_with_images();
+    kb.publish(&["1.0.0"]).success();
+    let server = serve::Serve::start(&kb.registry(), &[]);
+    let png = png(40, 30, 1);
+    let len = png.len();
+    let whole = server.get("/v/1.0.0/images/arch.png");
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    assert_eq!(whole.body, png);
+    for (range, from, to) in [
+        ("bytes=0-9", 0, 9),
+        ("bytes=-5", len - 5, len - 1),
+        ("bytes=10-", 10, len - 1),
+    ] {
+        let r = server.get_with("/v/1.0.0/images/arch.png", &[("Range", range)]);
+        assert_eq!(r.status, 206, "{range}");
+        let want = format!("bytes {from}-{to}/{len}");
+        assert_eq!(r.header("content-range"), Some(want.as_str()), "{range}");
+        assert_eq!(r.body, png[from..=to], "{range}");
+        assert_eq!(r.header("etag"), whole.header("etag"));
+    }
+    let r = server.get_with(
+        "/v/1.0.0/images/arch.png",
+        &[("Range", &format!("bytes={len}-"))],
+    );
+    assert_eq!(r.status, 416);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+    let r = server.get_with("/v/1.0.0/images/arch.png", &[("Range", "bytes=0-1,4-5")]);
+    assert_eq!((r.status, r.body.len()), (200, len));
+    let r = server.get_with("/index.json", &[("Range", "bytes=0-9")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("accept-ranges"), None);
+}

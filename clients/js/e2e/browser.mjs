@@ -6,7 +6,8 @@
 //      (every request the page makes to the registry is counted);
 //   3. in another database at 1.0.0, refuses a tampered blob (IntegrityError naming its URL)
 //      and keeps showing 1.0.0;
-//   4. reloads with the registry unreachable and still shows 1.1.0 from IndexedDB.
+//   4. reloads with the registry unreachable and still shows 1.1.0 from IndexedDB;
+// and it checks that the IndexedDB store keeps an asset as a Blob, read back as its bytes.
 // Environment: REGISTRY (URL of kbrel serve, with /), PAGE_PORT, CHROMIUM, PLAYWRIGHT_DIR,
 // USER_DATA_DIR, ARTIFACTS.
 import assert from "node:assert/strict";
@@ -59,6 +60,25 @@ window.show = async (db, lang, path) => {
   document.querySelector("#doc").textContent = d ? d.markdown : "";
   await kb.close();
   return { version: kb.currentVersion, markdown: d?.markdown ?? null, title: d?.title ?? null };
+};
+// An asset goes into IndexedDB as a Blob (one copy, which the browser may keep on disk), a
+// document as bytes; both read back as the same bytes.
+window.blobs = async () => {
+  const store = new kbrel.IndexedDbStore("blobs");
+  await store.open();
+  const bytes = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 255);
+  await store.putObject("asset", bytes, { asset: true });
+  await store.putObject("doc", bytes.slice(0, 10));
+  const raw = (key) => new Promise((resolve, reject) => {
+    const r = store.db.transaction("objects").objectStore("objects").get(key);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const [a, d] = [await raw("asset"), await raw("doc")];
+  const back = await store.getObject("asset");
+  const same = back instanceof Uint8Array && back.length === bytes.length && back.every((x, i) => x === bytes[i]);
+  await store.close();
+  return { assetIsBlob: a instanceof Blob, docIsBlob: d instanceof Blob, same };
 };
 window.ready = true;
 </script>`;
@@ -146,6 +166,10 @@ try {
   check(shown.version === "1.0.0" && !shown.markdown.includes("Revised for 1.1"), `still 1.0.0 after the refusal: ${JSON.stringify(shown)}`);
   await page.unroute(blobUrl(target.sha256));
   check(old.sha256 !== target.sha256, "d004.md changed in 1.1.0");
+
+  // An asset is stored as a Blob and read back as its bytes.
+  const blobs = await page.evaluate(() => window.blobs());
+  check(blobs.assetIsBlob && !blobs.docIsBlob && blobs.same, `assets as Blobs in IndexedDB: ${JSON.stringify(blobs)}`);
 
   // 4. Reload with the registry unreachable: IndexedDB still shows 1.1.0.
   await page.route(`${registry}**`, (route) => route.abort("internetdisconnected"));
