@@ -471,8 +471,8 @@ impl Repo {
     }
 
     /// The blobs `wanted` (path, id), read in parallel: libgit2 handles are not shared between
-    /// threads, so each worker opens the repository once. Errors are reported for the first
-    /// failing path in tree order.
+    /// threads, so the list is cut into two runs per thread, each reading through a handle of
+    /// its own. Errors are reported for the first failing path in tree order.
     fn read_blobs(
         &self,
         wanted: &[(String, Oid)],
@@ -488,20 +488,26 @@ impl Repo {
                 .map(|(path, oid)| read_blob(&self.repo, path, *oid, rev, in_root))
                 .collect();
         }
+        // A few runs of blobs per thread, each with its own handle (`map_init` would open the
+        // repository once per rayon job, and opening reads the configuration each time).
         let git_dir = self.repo.path().to_path_buf();
-        let results: Vec<Result<SourceFile>> = wanted
-            .par_iter()
-            .map_init(
-                || Repository::open(&git_dir),
-                |repo, (path, oid)| {
-                    let repo = repo.as_ref().map_err(|e| {
-                        Error::Usage(format!("open `{}`: {}", git_dir.display(), e.message()))
-                    })?;
-                    read_blob(repo, path, *oid, rev, in_root)
-                },
-            )
+        let run = wanted.len().div_ceil(2 * rayon::current_num_threads());
+        let results: Vec<Result<Vec<SourceFile>>> = wanted
+            .par_chunks(run)
+            .map(|part| {
+                let repo = Repository::open(&git_dir).map_err(|e| {
+                    Error::Usage(format!("open `{}`: {}", git_dir.display(), e.message()))
+                })?;
+                (part.iter())
+                    .map(|(path, oid)| read_blob(&repo, path, *oid, rev, in_root))
+                    .collect()
+            })
             .collect();
-        results.into_iter().collect()
+        let mut files = Vec::with_capacity(wanted.len());
+        for part in results {
+            files.extend(part?);
+        }
+        Ok(files)
     }
 
     /// The first folder below `base` (breadth first, at most three levels down) at `rev` that
