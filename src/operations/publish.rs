@@ -1334,9 +1334,9 @@ impl Draft<'_> {
         Manifest {
             schema_version: SCHEMA_VERSION,
             name: cfg.package.name.clone(),
-            version: self.vs.clone(),
+            version: self.version.clone(),
             published: self.published.clone(),
-            previous: self.previous.as_ref().map(ToString::to_string),
+            previous: self.previous.clone(),
             languages: cfg.content.languages.clone(),
             source_language: cfg.source_language().to_string(),
             content_digest: self.digest.clone(),
