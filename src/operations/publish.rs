@@ -651,7 +651,7 @@ fn publish_started(
             existing,
             &digest,
             changelog,
-            &docs,
+            (&docs, &assets),
             warnings,
         );
     }
@@ -895,7 +895,7 @@ fn republish(
     existing: &IndexVersion,
     digest: &str,
     changelog: Changelog,
-    docs: &[ManifestDoc],
+    content: (&[ManifestDoc], &[ManifestAsset]),
     warnings: Vec<Finding>,
 ) -> Result<PublishReport> {
     if existing.content_digest == digest
@@ -920,7 +920,7 @@ fn republish(
         existing,
         digest,
         changelog,
-        docs,
+        content,
         warnings,
         lock.is_some(),
     )
@@ -1334,9 +1334,9 @@ impl Draft<'_> {
         Manifest {
             schema_version: SCHEMA_VERSION,
             name: cfg.package.name.clone(),
-            version: self.vs.clone(),
+            version: self.version.clone(),
             published: self.published.clone(),
-            previous: self.previous.as_ref().map(ToString::to_string),
+            previous: self.previous.clone(),
             languages: cfg.content.languages.clone(),
             source_language: cfg.source_language().to_string(),
             content_digest: self.digest.clone(),
@@ -1653,6 +1653,60 @@ pub(crate) fn update_dist_tags(
     Ok((set, backport))
 }
 
+/// What differs between a published release and the content about to be published under
+/// its version: documents and assets changed, added or removed (the first five, then a
+/// count), else the package metadata.
+fn content_differences(old: &Manifest, docs: &[ManifestDoc], assets: &[ManifestAsset]) -> String {
+    let mut differing: Vec<String> = Vec::new();
+    let old_by: BTreeMap<(&str, &str), &ManifestDoc> = old
+        .documents
+        .iter()
+        .map(|d| ((d.lang.as_str(), d.path.as_str()), d))
+        .collect();
+    for d in docs {
+        match old_by.get(&(d.lang.as_str(), d.path.as_str())) {
+            Some(o) if *o == d => {}
+            Some(_) => differing.push(format!("{}/{} changed", d.lang, d.path)),
+            None => differing.push(format!("{}/{} added", d.lang, d.path)),
+        }
+    }
+    let new_keys: std::collections::HashSet<(&str, &str)> = docs
+        .iter()
+        .map(|d| (d.lang.as_str(), d.path.as_str()))
+        .collect();
+    for o in &old.documents {
+        if !new_keys.contains(&(o.lang.as_str(), o.path.as_str())) {
+            differing.push(format!("{}/{} removed", o.lang, o.path));
+        }
+    }
+    let old_assets: BTreeMap<&str, &ManifestAsset> =
+        old.assets.iter().map(|a| (a.path.as_str(), a)).collect();
+    for a in assets {
+        match old_assets.get(a.path.as_str()) {
+            Some(o) if *o == a => {}
+            Some(_) => differing.push(format!("asset {} changed", a.path)),
+            None => differing.push(format!("asset {} added", a.path)),
+        }
+    }
+    let new_assets: std::collections::HashSet<&str> =
+        assets.iter().map(|a| a.path.as_str()).collect();
+    for o in &old.assets {
+        if !new_assets.contains(o.path.as_str()) {
+            differing.push(format!("asset {} removed", o.path));
+        }
+    }
+    let more = differing.len().saturating_sub(5);
+    differing.truncate(5);
+    let mut detail = differing.join(", ");
+    if more > 0 {
+        detail.push_str(&format!(" and {more} more"));
+    }
+    if detail.is_empty() {
+        detail = "package metadata (description, license, repository or globals) changed".into();
+    }
+    detail
+}
+
 #[allow(clippy::too_many_arguments)]
 fn already_published(
     cfg: &Config,
@@ -1661,48 +1715,16 @@ fn already_published(
     existing: &IndexVersion,
     digest: &str,
     changelog: Changelog,
-    docs: &[ManifestDoc],
+    (docs, assets): (&[ManifestDoc], &[ManifestAsset]),
     warnings: Vec<Finding>,
     writing: bool,
 ) -> Result<PublishReport> {
     let vs = existing.version.to_string();
     if existing.content_digest != digest {
         let old = reg.read_manifest(existing)?;
-        let mut differing: Vec<String> = Vec::new();
-        let old_by: BTreeMap<(&str, &str), &ManifestDoc> = old
-            .documents
-            .iter()
-            .map(|d| ((d.lang.as_str(), d.path.as_str()), d))
-            .collect();
-        for d in docs {
-            match old_by.get(&(d.lang.as_str(), d.path.as_str())) {
-                Some(o) if *o == d => {}
-                Some(_) => differing.push(format!("{}/{} changed", d.lang, d.path)),
-                None => differing.push(format!("{}/{} added", d.lang, d.path)),
-            }
-        }
-        let new_keys: std::collections::HashSet<(&str, &str)> = docs
-            .iter()
-            .map(|d| (d.lang.as_str(), d.path.as_str()))
-            .collect();
-        for o in &old.documents {
-            if !new_keys.contains(&(o.lang.as_str(), o.path.as_str())) {
-                differing.push(format!("{}/{} removed", o.lang, o.path));
-            }
-        }
-        let more = differing.len().saturating_sub(5);
-        differing.truncate(5);
-        let mut detail = differing.join(", ");
-        if more > 0 {
-            detail.push_str(&format!(" and {more} more"));
-        }
-        if detail.is_empty() {
-            detail =
-                "package metadata (description, license, repository or globals) changed".into();
-        }
         return Err(Error::from(CoreError::VersionConflict {
             version: vs,
-            detail,
+            detail: content_differences(&old, docs, assets),
         }));
     }
     // Identical content. Make sure the changelog has its section (a publish interrupted

@@ -1616,7 +1616,7 @@ fn fetch_listing(
             assets.sort_by(|a, b| a.path.cmp(&b.path));
             Listing {
                 name: m.name,
-                version: m.version,
+                version: m.version.to_string(),
                 languages,
                 docs,
                 assets,

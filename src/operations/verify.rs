@@ -204,7 +204,7 @@ fn check_index(
                 continue;
             }
         };
-        if m.version != v.version.to_string() || m.name != index.name {
+        if m.version != v.version || m.name != index.name {
             report.problems.push(problem(
                 &v.manifest.path,
                 ProblemKind::Corrupt,

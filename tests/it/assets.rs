@@ -513,9 +513,21 @@ fn publish_reuses_recorded_asset_hashes_and_a_stale_one_never_ships() {
         .stderr_has(&["arch.png", "asset hash cache"]);
     assert_same_tree(&before, &snapshot(&kb.registry()), "a refused republish");
     assert!(!cache.exists());
-    kb.publish(&["1.2.0"])
-        .code(2)
-        .stderr_has(&["already published with different content"]);
+    // The refusal names what differs: the image, not "package metadata".
+    kb.publish(&["1.2.0"]).code(2).stderr_has(&[
+        "already published with different content",
+        "asset images/arch.png changed",
+    ]);
+    kb.write("images/new.png", png(8, 8, 3));
+    kb.remove("downloads/agent.bin");
+    let before = snapshot(&kb.registry());
+    let out = kb.publish(&["1.2.0"]).code(2).stderr_has(&[
+        "asset images/arch.png changed",
+        "asset images/new.png added",
+        "asset downloads/agent.bin removed",
+    ]);
+    assert!(!out.stderr.contains("package metadata"), "{out}");
+    assert_same_tree(&before, &snapshot(&kb.registry()), "a refused republish");
 }
 
 /// Both consumers (`kbrel sync` and the JavaScript client, `clients/js`) fetch the assets

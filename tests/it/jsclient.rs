@@ -200,15 +200,17 @@ fn misbehave(server: &TestServer, fx: &Fixture, s: &Value, path: &str) {
         // checks out; the assets must still be refused before anything is fetched.
         let reg = fx.kb.registry();
         let mut m = read_json(&reg.join(path));
-        let extra = s["assets"]
-            .as_array()
-            .expect("doctored-manifest needs `assets`");
+        // `document_size`: the first document claims that many bytes.
+        if let Some(n) = s.get("document_size") {
+            m["documents"][0]["size"] = n.clone();
+        }
+        let extra = s["assets"].as_array().cloned().unwrap_or_default();
         let assets = m
             .as_object_mut()
             .unwrap()
             .entry("assets")
             .or_insert_with(|| Value::Array(vec![]));
-        assets.as_array_mut().unwrap().extend(extra.iter().cloned());
+        assets.as_array_mut().unwrap().extend(extra);
         let manifest = kbrel::manifest::to_json_bytes(&m);
         let mut index = read_json(&reg.join("index.json"));
         let v = index["versions"]

@@ -404,7 +404,10 @@ fn second_publish_diffs_statuses_and_counts_and_prepends_changelog() {
     assert_eq!(counts("zh"), [4, 1, 0, 1, 1, zh_added, zh_removed]);
 
     // previous is recorded everywhere; unchanged documents reuse their blobs.
-    assert_eq!(manifest(&kb, "1.1.0").previous.as_deref(), Some("1.0.0"));
+    assert_eq!(
+        manifest(&kb, "1.1.0").previous,
+        Some(semver::Version::new(1, 0, 0))
+    );
     let entry = index_entry(&kb, "1.1.0");
     assert_eq!(entry.previous.as_deref(), Some("1.0.0"));
     assert_eq!(entry.published, "2026-12-01T00:00:00Z");
@@ -1628,7 +1631,7 @@ fn an_unlisted_version_folder_left_by_a_crash_is_replaced() {
     fs::create_dir_all(kb.reg(".staging-999999999/v")).unwrap();
     kb.publish(&["1.1.0"]).success();
     let m = manifest(&kb, "1.1.0");
-    assert_eq!(m.version, "1.1.0");
+    assert_eq!(m.version, semver::Version::new(1, 1, 0));
     assert!(
         !kb.reg(".staging-999999999").exists(),
         "stale staging removed"

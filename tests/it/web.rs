@@ -537,9 +537,11 @@ fn big_registry(dir: &Path, docs: usize) -> Registry {
         let man = Manifest {
             schema_version: manifest::SCHEMA_VERSION,
             name: "big-kb".into(),
-            version: version.into(),
+            version: semver::Version::parse(version).unwrap(),
             published: published.clone(),
-            previous: prev_version.clone(),
+            previous: prev_version
+                .as_deref()
+                .map(|p| semver::Version::parse(p).unwrap()),
             languages: languages.clone(),
             source_language: "en".into(),
             content_digest: sha256_hex(version.as_bytes()),

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // kbrel-js-sync --from <URL> --into <DIR> [--version V] [--lang L]... [--trust-key K]...
 //               [--allow-downgrade] [--parallel N] [--retries N] [--now RFC3339]
-//               [--max-asset-size BYTES] [--json]
+//               [--max-asset-size BYTES] [--max-document-size BYTES] [--json]
 // The JavaScript client as a command, with the exit codes of `kbrel sync`: 0 done, 2 refused
 // (the message names the URL and the failed check). Used by the conformance tests and benchmarks.
 import { parseArgs } from "node:util";
@@ -22,6 +22,7 @@ try {
       retries: { type: "string" },
       now: { type: "string" },
       "max-asset-size": { type: "string" },
+      "max-document-size": { type: "string" },
       json: { type: "boolean" },
     },
   }));
@@ -43,6 +44,7 @@ try {
     retries: args.retries ? Number(args.retries) : 3,
     now: now === null ? undefined : () => now,
     maxAssetSize: args["max-asset-size"] ? Number(args["max-asset-size"]) : undefined,
+    maxDocumentSize: args["max-document-size"] ? Number(args["max-document-size"]) : undefined,
   });
   const report = await kb.update({
     onProgress: args.json ? undefined : (p) => process.stderr.write(`\rfetched ${p.done}/${p.total}`),

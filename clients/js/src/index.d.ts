@@ -27,6 +27,7 @@ export type Refusal =
   | { reason: "listed-twice"; url: string; lang: string; path: string }
   | { reason: "unknown-language"; lang: string; name: string; languages: string[] }
   | { reason: "asset-too-large"; url: string; path: string; size: number; limit: number }
+  | { reason: "too-large"; url: string; lang: string; path: string; size: number; limit: number }
   | { reason: "bad-asset-path"; url: string; path: string; why: string }
   | { reason: "delta"; url: string; problem: string; [field: string]: unknown };
 
@@ -50,6 +51,8 @@ export class AbortError extends KbrelError { readonly check: "abort"; }
 export const CACHE_FORMAT: "kbrel-cache/1";
 /** The default `maxAssetSize`: 4 GiB (as `kbrel sync --max-asset-size`). */
 export const DEFAULT_MAX_ASSET_SIZE: number;
+/** The default `maxDocumentSize`: 64 MiB (as `kbrel sync --max-document-size`). */
+export const DEFAULT_MAX_DOCUMENT_SIZE: number;
 
 /** The state a store keeps between updates (the fields of a kbrel sync cache's state.json). */
 export interface CacheState {
@@ -132,6 +135,8 @@ export interface OpenOptions {
    * one is refused before anything is fetched (`asset-too-large`), as `kbrel sync --max-asset-size`.
    */
   maxAssetSize?: number;
+  /** The largest document a manifest may claim (default 64 MiB): refused before anything is fetched (`too-large`). */
+  maxDocumentSize?: number;
   /** The clock, for `expires` (default Date.now). */
   now?: () => number;
   /** A fetch implementation (default globalThis.fetch). */

@@ -15,6 +15,8 @@ const DIFF_LIMIT = 256 << 20;
 const DELTA_BLOB_LIMIT = 64 << 20;
 /** The default `maxAssetSize`: 4 GiB, as `kbrel sync --max-asset-size` (assets stream to disk). */
 export const DEFAULT_MAX_ASSET_SIZE = 4 * 2 ** 30;
+/** The default `maxDocumentSize`: 64 MiB, as `kbrel sync --max-document-size`. */
+export const DEFAULT_MAX_DOCUMENT_SIZE = 64 * 2 ** 20;
 
 // --- errors -------------------------------------------------------------------------------
 
@@ -987,6 +989,7 @@ export class Docs {
     verifyEd25519 = webCryptoVerify,
     delta = true,
     maxAssetSize = DEFAULT_MAX_ASSET_SIZE,
+    maxDocumentSize = DEFAULT_MAX_DOCUMENT_SIZE,
   }) {
     if (typeof registry !== "string" || !/^https?:\/\//.test(registry)) {
       throw new KbrelError("usage", `registry must be an http(s) URL, got ${JSON.stringify(registry)}`);
@@ -1009,6 +1012,8 @@ export class Docs {
     this.delta = delta;
     if (!Number.isSafeInteger(maxAssetSize) || maxAssetSize < 0) throw new KbrelError("usage", `maxAssetSize must be a byte count, got ${JSON.stringify(maxAssetSize)}`);
     this.maxAssetSize = maxAssetSize;
+    if (!Number.isSafeInteger(maxDocumentSize) || maxDocumentSize < 0) throw new KbrelError("usage", `maxDocumentSize must be a byte count, got ${JSON.stringify(maxDocumentSize)}`);
+    this.maxDocumentSize = maxDocumentSize;
     this.tree = null;
     this.byKey = null;
   }
@@ -1173,6 +1178,7 @@ export class Docs {
       info = m;
     }
     this.checkAssets(http.url(chosen.manifest.path), docs, assets);
+    this.checkDocumentSizes(http.url(chosen.manifest.path), docs);
 
     // 5. Changes against the current tree.
     const old = new Map((current?.documents ?? []).map((d) => [`${d.lang}\0${d.path}`, d.sha256]));
@@ -1341,6 +1347,14 @@ export class Docs {
     const problem = assetPathProblem(docs, assets);
     if (problem) {
       throw new FormatError(`refusing ${url}: the asset path \`${problem.path}\` cannot be a file of the cache (${problem.why}); nothing was fetched`, { url, refusal: { reason: "bad-asset-path", url, ...problem } });
+    }
+  }
+
+  /** A document claimed larger than `maxDocumentSize` is refused before anything is fetched. */
+  checkDocumentSizes(url, docs) {
+    const d = docs.find((x) => x.size !== null && x.size > this.maxDocumentSize);
+    if (d) {
+      throw new FormatError(`refusing ${url}: it claims ${d.lang}/${d.path} holds ${d.size} bytes, more than the ${this.maxDocumentSize} allowed (--max-document-size); nothing was fetched`, { url, refusal: { reason: "too-large", url, lang: d.lang, path: d.path, size: d.size, limit: this.maxDocumentSize } });
     }
   }
 

@@ -99,6 +99,32 @@ fn index_version<'de, D: serde::Deserializer<'de>>(
         .map_err(|e| serde::de::Error::custom(format!("index lists invalid version `{s}`: {e}")))
 }
 
+/// A manifest's `version`, as [`index_version`] reads the index's.
+fn manifest_version<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<semver::Version, D::Error> {
+    let s = String::deserialize(d)?;
+    semver::Version::parse(&s).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "manifest lists invalid version `{s}` (version): {e}"
+        ))
+    })
+}
+
+/// A manifest's `previous` (null for a first release).
+fn manifest_previous<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<semver::Version>, D::Error> {
+    let Some(s) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    semver::Version::parse(&s).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "manifest lists invalid version `{s}` (previous): {e}"
+        ))
+    })
+}
+
 impl ChangeCounts {
     pub fn changed(&self) -> u64 {
         self.added + self.modified + self.removed + self.renamed
@@ -111,9 +137,13 @@ impl ChangeCounts {
 pub struct Manifest {
     pub schema_version: u32,
     pub name: String,
-    pub version: String,
+    /// Read as semver like the index's versions (a manifest naming an invalid one is corrupt,
+    /// the message naming the value and the field); written as the string it was read from.
+    #[serde(deserialize_with = "manifest_version")]
+    pub version: semver::Version,
     pub published: String,
-    pub previous: Option<String>,
+    #[serde(deserialize_with = "manifest_previous")]
+    pub previous: Option<semver::Version>,
     pub languages: Vec<String>,
     pub source_language: String,
     pub content_digest: String,
@@ -593,6 +623,40 @@ mod tests {
             let e = e.to_string();
             assert!(
                 e.contains(&format!("index lists invalid version `{bad}`")),
+                "{e}"
+            );
+        }
+    }
+
+    /// Every manifest in `releases/` reads with typed versions and writes back to its bytes;
+    /// an invalid `version` or `previous` is refused naming the file, the value and the field.
+    #[test]
+    fn manifest_versions_are_typed_and_an_invalid_one_is_refused_naming_it() {
+        let releases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../releases/v");
+        let mut read = 0;
+        for e in std::fs::read_dir(&releases).unwrap() {
+            let path = e.unwrap().path().join("manifest.json");
+            let bytes = std::fs::read(&path).unwrap();
+            let m = parse_manifest(&bytes, &path).unwrap();
+            assert_eq!(to_json_bytes(&m), bytes, "{}", path.display());
+            read += 1;
+        }
+        assert!(read >= 5, "{read} manifests in releases/");
+        let path = releases.join("1.1.0/manifest.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (field, from, bad) in [
+            ("version", "\"version\": \"1.1.0\"", "1.1"),
+            ("previous", "\"previous\": \"1.0.0\"", "v1.0.0"),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let edited = text.replacen(from, &format!("\"{field}\": \"{bad}\""), 1);
+            let e =
+                parse_manifest(edited.as_bytes(), Path::new("v/1.1.0/manifest.json")).unwrap_err();
+            assert!(matches!(e, Error::CorruptRegistry { .. }), "{e:?}");
+            let e = e.to_string();
+            assert!(
+                e.contains("v/1.1.0/manifest.json")
+                    && e.contains(&format!("manifest lists invalid version `{bad}` ({field})")),
                 "{e}"
             );
         }
