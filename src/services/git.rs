@@ -1410,6 +1410,20 @@ pub fn load_changed(
     rev_a: &str,
     rev_b: &str,
 ) -> Result<ChangedDocs> {
+    load_changed_with(cfg, repo, rev_a, rev_b, &|_| {})
+}
+
+/// [`load_changed`], calling `walked` with the number of files that differ (the documents
+/// read on both sides and the assets to hash) once the trees are walked and before they are
+/// parsed: the caller's chance to choose how the rest runs (the binary runs a small change
+/// on its own thread rather than on rayon's workers).
+pub fn load_changed_with(
+    cfg: &crate::config::Config,
+    repo: &Repo,
+    rev_a: &str,
+    rev_b: &str,
+    walked: &dyn Fn(usize),
+) -> Result<ChangedDocs> {
     let ((fa, keys_a), (fb, keys_b)) = (side_at(cfg, repo, rev_a)?, side_at(cfg, repo, rev_b)?);
     let redeclared = crate::content::redeclared_paths(&keys_a, &keys_b);
     let (mut old, mut new) = (Vec::new(), Vec::new());
@@ -1445,6 +1459,7 @@ pub fn load_changed(
             bytes: f.bytes,
         }));
     }
+    walked(old.len() + new.len() + assets_a.len() + assets_b.len());
     let read = paths_of(&old, &new);
     let (old, new) = rayon::join(
         || crate::content::build_some(cfg, old, &keys_a),

@@ -197,7 +197,19 @@ pub fn git_pair(
     rev_b: &str,
     count_documents: bool,
 ) -> Result<(Snapshot, Snapshot)> {
-    let changed = crate::git::load_changed(cfg, repo, rev_a, rev_b)?;
+    git_pair_with(cfg, repo, (rev_a, rev_b), count_documents, &|_| {})
+}
+
+/// [`git_pair`], calling `walked` with the number of files that differ before they are
+/// parsed ([`crate::git::load_changed_with`]).
+pub fn git_pair_with(
+    cfg: &crate::config::Config,
+    repo: &crate::git::Repo,
+    (rev_a, rev_b): (&str, &str),
+    count_documents: bool,
+    walked: &dyn Fn(usize),
+) -> Result<(Snapshot, Snapshot)> {
+    let changed = crate::git::load_changed_with(cfg, repo, rev_a, rev_b, walked)?;
     let mut a = Snapshot::working(cfg, &changed.old);
     let mut b = Snapshot::working(cfg, &changed.new);
     a.label = format!("git:{}", &changed.old_commit[..12]);

@@ -332,10 +332,19 @@ fn load_pair(
         let repo = Repo::discover(&cfg.base_dir)?;
         match (to.strip_prefix("git:"), working, &g.from_git) {
             (Some(rb), _, _) => {
-                return Ok(snapshot::git_pair(cfg, &repo, ra, rb, count_documents)?);
+                let walked = &small_change_on_this_thread;
+                return Ok(snapshot::git_pair_with(
+                    cfg,
+                    &repo,
+                    (ra, rb),
+                    count_documents,
+                    walked,
+                )?);
             }
             (None, true, Some(rb)) if !rb.is_empty() => {
-                let (a, mut b) = snapshot::git_pair(cfg, &repo, ra, rb, count_documents)?;
+                let walked = &small_change_on_this_thread;
+                let (a, mut b) =
+                    snapshot::git_pair_with(cfg, &repo, (ra, rb), count_documents, walked)?;
                 b.label = ".".into();
                 return Ok((a, b));
             }
@@ -352,6 +361,27 @@ fn load_pair(
         || load_side(g, cfg, reg, index, to),
     );
     Ok((a?, b?))
+}
+
+/// Below this many files that differ between two git revisions, the comparison runs on the
+/// calling thread ([`small_change_on_this_thread`]).
+const SMALL_CHANGE: usize = 256;
+
+/// rayon hands every parallel step to its worker threads and the calling thread waits for
+/// them; for a small change that waiting (a wake-up per step, long on a loaded machine) costs
+/// more than the work. With fewer than [`SMALL_CHANGE`] files, this thread becomes a pool of
+/// its own (one thread: itself, `use_current_thread`), so every later rayon call of this
+/// process runs here, in the same order and with the same results, without a hand-off. The
+/// pool is kept for the life of the process (rayon keeps this thread its worker anyway).
+fn small_change_on_this_thread(files: usize) {
+    if files < SMALL_CHANGE
+        && let Ok(pool) = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .use_current_thread()
+            .build()
+    {
+        std::mem::forget(pool);
+    }
 }
 
 fn init(args: InitArgs) -> Result<u8> {
