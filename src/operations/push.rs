@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{CoreError, Error, Result};
+use crate::error::{CoreError, Error, PushError, RemoteError, Result};
 use crate::manifest::Index;
 use crate::registry::Registry;
 
@@ -81,7 +81,12 @@ pub fn push(
         .build()
         .into();
     let auth = opts.token.as_ref().map(|t| format!("Bearer {t}"));
-    let net = |e: ureq::Error| Error::Usage(format!("cannot reach {url}: {e}"));
+    let net = |e: ureq::Error| {
+        Error::from(PushError::Unreachable {
+            url: url.clone(),
+            message: e.to_string(),
+        })
+    };
     let our_tag = index
         .dist_tags
         .iter()
@@ -118,8 +123,10 @@ pub fn push(
     };
     match status {
         200 => {
-            let doc: Value = serde_json::from_slice(&body)
-                .map_err(|e| Error::Usage(format!("{url} answered with invalid JSON: {e}")))?;
+            let doc: Value = serde_json::from_slice(&body).map_err(|e| PushError::InvalidJson {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
             if let Some(existing) = doc
                 .get("versions")
                 .and_then(|vs| vs.get(v.version.to_string()))
@@ -155,19 +162,22 @@ pub fn push(
                 && let Ok(theirs) = semver::Version::parse(their_latest)
                 && theirs > v.version
             {
-                return Err(Error::Usage(format!(
-                    "cannot implicitly apply the `latest` tag: {base} has {}@{their_latest} as latest, higher than {}; \
-                     pass --tag <name> for this older release (or --tag latest to really move latest back)",
-                    index.name, v.version
-                )));
+                return Err(PushError::LatestIsHigher {
+                    base: base.to_string(),
+                    name: index.name.clone(),
+                    their_latest: theirs,
+                    version: v.version.clone(),
+                }
+                .into());
             }
         }
         404 => {}
         _ => {
-            return Err(Error::Usage(format!(
-                "GET {url} failed: {}",
-                registry_error(status, &body)
-            )));
+            return Err(PushError::GetFailed {
+                url: url.clone(),
+                reason: registry_error(status, &body),
+            }
+            .into());
         }
     }
 
@@ -177,7 +187,9 @@ pub fn push(
         crate::npm::tarball_file_name(&index.name, &v.version.to_string())
     );
     let doc = crate::npm::publish_document(index, v, &package_json, &tgz, &tarball_url, &tag);
-    let payload = serde_json::to_vec(&doc).map_err(|e| Error::Usage(e.to_string()))?;
+    let payload = serde_json::to_vec(&doc).map_err(|e| PushError::Payload {
+        reason: e.to_string(),
+    })?;
     let mut put = agent
         .put(&url)
         .header("Content-Type", "application/json")
@@ -194,12 +206,12 @@ pub fn push(
         .read_to_vec()
         .unwrap_or_default();
     if !(200..300).contains(&status) {
-        return Err(Error::Usage(format!(
-            "the registry refused {}@{}: {}",
-            index.name,
-            v.version,
-            registry_error(status, &body)
-        )));
+        return Err(PushError::Refused {
+            name: index.name.clone(),
+            version: v.version.clone(),
+            reason: registry_error(status, &body),
+        }
+        .into());
     }
     Ok(report(PushOutcome::Published))
 }
@@ -245,10 +257,12 @@ pub fn push_to_bucket(
     };
     let mut merged = match &before.index {
         Some(theirs) if theirs.name != index.name => {
-            return Err(Error::Usage(format!(
-                "`{url}` holds package `{}`, not `{}`",
-                theirs.name, index.name
-            )));
+            return Err(RemoteError::OtherPackage {
+                url: url.to_string(),
+                theirs: theirs.name.clone(),
+                ours: index.name.clone(),
+            }
+            .into());
         }
         Some(theirs) => theirs.clone(),
         None => Index::new(&index.name),
@@ -285,10 +299,12 @@ pub fn push_to_bucket(
         let ours = index.get(p).map(|o| &o.manifest.sha256);
         match merged.get(p) {
             None => {
-                return Err(Error::Usage(format!(
-                    "{} was diffed against {p}, which {url} does not list: push {p} first",
-                    v.version
-                )));
+                return Err(PushError::PreviousNotListed {
+                    version: v.version.clone(),
+                    previous: p.to_string(),
+                    url: url.to_string(),
+                }
+                .into());
             }
             Some(theirs) if Some(&theirs.manifest.sha256) != ours => {
                 return Err(Error::from(CoreError::VersionConflict {
@@ -392,23 +408,24 @@ fn check_signing_key(
         return Ok(());
     };
     let Some(key) = key else {
-        return Err(Error::Usage(format!(
-            "{sig_url}: the index there is signed, and adding {version} changes it: pass \
-             --sign-key KEY (the key that signed it) to sign the merged index again"
-        )));
+        return Err(PushError::SignKeyNeeded {
+            sig_url,
+            version: version.to_string(),
+        }
+        .into());
     };
     let theirs: crate::sign::IndexSignature = serde_json::from_slice(&bytes)
         .map_err(|e| Error::corrupt(sig_url.clone(), format!("not a kbrel signature: {e}")))?;
     let ours = crate::sign::public_key_string(&key.verifying_key());
     let next = theirs.next_key.as_ref().map(|n| n.key.as_str());
     if ours != theirs.key && Some(ours.as_str()) != next {
-        return Err(Error::Usage(format!(
-            "{sig_url}: the index there is signed by {}{}, and --sign-key is {ours}: its \
-             consumers would refuse an index signed by it (pass that key)",
-            theirs.key,
-            next.map(|n| format!(" (endorsing {n} as the next key)"))
-                .unwrap_or_default()
-        )));
+        return Err(PushError::WrongSignKey {
+            sig_url,
+            theirs: theirs.key.clone(),
+            next: next.map(str::to_string),
+            ours,
+        }
+        .into());
     }
     Ok(())
 }

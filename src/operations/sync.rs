@@ -353,7 +353,10 @@ impl SyncError {
                 Error::Core(
                     CoreError::UnknownVersion { .. } | CoreError::InvalidVersion { .. },
                 ) => Check::Version,
-                Error::Usage(_) | Error::Core(CoreError::Usage(_)) => Check::Usage,
+                Error::Usage(_)
+                | Error::Push(_)
+                | Error::RemoteRefused(_)
+                | Error::Core(CoreError::Usage(_)) => Check::Usage,
                 _ => Check::Store,
             },
         }

@@ -48,9 +48,153 @@ pub enum Error {
     #[error(transparent)]
     Publish(Box<PublishError>),
 
+    /// `push` refused or failed against an npm registry or a registry in object storage,
+    /// as data.
+    #[error(transparent)]
+    Push(Box<PushError>),
+
+    /// A registry location or its credentials are not usable, or it holds another package,
+    /// as data.
+    #[error(transparent)]
+    RemoteRefused(Box<RemoteError>),
+
     /// A refusal of the other operations, as text.
     #[error("{0}")]
     Usage(String),
+}
+
+/// Why `push` refused or failed, as data (the messages are what the user reads).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The npm registry at `url` could not be reached.
+    #[error("cannot reach {url}: {message}")]
+    Unreachable { url: String, message: String },
+
+    /// The npm registry's packument at `url` is not JSON.
+    #[error("{url} answered with invalid JSON: {message}")]
+    InvalidJson { url: String, message: String },
+
+    /// Pushing `version` without --tag would move the registry's `latest` (`their_latest`)
+    /// back.
+    #[error(
+        "cannot implicitly apply the `latest` tag: {base} has {name}@{their_latest} as latest, higher than {version}; \
+         pass --tag <name> for this older release (or --tag latest to really move latest back)"
+    )]
+    LatestIsHigher {
+        base: String,
+        name: String,
+        their_latest: semver::Version,
+        version: semver::Version,
+    },
+
+    /// `GET url` answered with an unexpected status (`reason` is the registry's own words).
+    #[error("GET {url} failed: {reason}")]
+    GetFailed { url: String, reason: String },
+
+    /// The publish document could not be serialized (a bug, never the user's input).
+    #[error("{reason}")]
+    Payload { reason: String },
+
+    /// The npm registry refused the PUT of `name@version`.
+    #[error("the registry refused {name}@{version}: {reason}")]
+    Refused {
+        name: String,
+        version: semver::Version,
+        reason: String,
+    },
+
+    /// `version` was diffed against `previous`, which the target registry at `url` lacks.
+    #[error(
+        "{version} was diffed against {previous}, which {url} does not list: push {previous} first"
+    )]
+    PreviousNotListed {
+        version: semver::Version,
+        previous: String,
+        url: String,
+    },
+
+    /// The target index is signed (`sig_url`) and no --sign-key was given.
+    #[error(
+        "{sig_url}: the index there is signed, and adding {version} changes it: pass \
+         --sign-key KEY (the key that signed it) to sign the merged index again"
+    )]
+    SignKeyNeeded { sig_url: String, version: String },
+
+    /// --sign-key (`ours`) is neither the key that signed the target index nor its endorsed
+    /// next key.
+    #[error(
+        "{sig_url}: the index there is signed by {theirs}{}, and --sign-key is {ours}: its \
+         consumers would refuse an index signed by it (pass that key)",
+        next.as_ref().map(|n| format!(" (endorsing {n} as the next key)")).unwrap_or_default()
+    )]
+    WrongSignKey {
+        sig_url: String,
+        theirs: String,
+        next: Option<String>,
+        ours: String,
+    },
+}
+
+/// Why a registry location (a `--registry` URL, its cloud credentials, what it holds) is
+/// not usable, as data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteError {
+    /// `file://` followed by something other than an absolute path.
+    #[error("`{url}`: a file:// registry URL takes an absolute path (file:///path/to/releases)")]
+    FileUrlNotAbsolute { url: String },
+
+    /// A URL with a scheme kbrel does not store registries in.
+    #[error("`{url}`: registry URLs are s3://, gs://, az:// or file:// (not {scheme}://)")]
+    UnsupportedScheme { url: String, scheme: String },
+
+    /// The registry at `url` holds another package than the one pushed or published.
+    #[error("`{url}` holds package `{theirs}`, not `{ours}`")]
+    OtherPackage {
+        url: String,
+        theirs: String,
+        ours: String,
+    },
+
+    /// AWS_PROFILE names a profile in neither AWS file (`files` as shown: a quoted path or
+    /// "(no home folder)"; `known` the profiles there).
+    #[error(
+        "AWS profile `{profile}` (AWS_PROFILE) is in neither {} nor {} (profiles there: {})",
+        files.0, files.1,
+        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+    )]
+    UnknownAwsProfile {
+        profile: String,
+        files: (String, String),
+        known: Vec<String>,
+    },
+
+    /// The profile sets only one of the key id and the secret.
+    #[error(
+        "AWS profile `{profile}` in `{}` has only one of aws_access_key_id and aws_secret_access_key",
+        file.display()
+    )]
+    HalfAwsKey { profile: String, file: PathBuf },
+
+    /// The profile gets credentials through `key` (SSO, a process...), which kbrel does not
+    /// read.
+    #[error(
+        "AWS profile `{profile}` in `{}` gets its credentials through `{key}`, which kbrel does not read; \
+         export plain credentials instead (`eval \"$(aws configure export-credentials --profile {profile} --format env)\"`)",
+        file.display()
+    )]
+    UnsupportedAwsCredentials {
+        profile: String,
+        file: PathBuf,
+        key: String,
+    },
+
+    /// An AWS config or credentials file is not UTF-8.
+    #[error("`{}` is not UTF-8 text", file.display())]
+    AwsFileNotText { file: PathBuf },
+
+    /// An AWS config or credentials file does not parse as INI (`reason` says where).
+    #[error("`{}`: {reason}", file.display())]
+    AwsFileInvalid { file: PathBuf, reason: String },
 }
 
 /// Why `publish` refused, as data (the messages are what the user reads).
@@ -159,6 +303,18 @@ impl From<PublishError> for Error {
     }
 }
 
+impl From<PushError> for Error {
+    fn from(e: PushError) -> Self {
+        Error::Push(Box::new(e))
+    }
+}
+
+impl From<RemoteError> for Error {
+    fn from(e: RemoteError) -> Self {
+        Error::RemoteRefused(Box::new(e))
+    }
+}
+
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Error::Core(e.into())
@@ -219,7 +375,7 @@ impl Error {
             Error::PartlyPublished { .. } => Some(
                 "fix the cause, then re-run the same publish: it finds the version published and rewrites the derived files".into(),
             ),
-            Error::Publish(_) | Error::Usage(_) => None,
+            Error::Publish(_) | Error::Push(_) | Error::RemoteRefused(_) | Error::Usage(_) => None,
         }
     }
 }
@@ -281,6 +437,96 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "--bump auto: nothing changed since 1.2.0; there is nothing to publish"
+        );
+    }
+
+    #[test]
+    fn push_refusals_are_data_with_the_messages_they_had() {
+        let e: Error = PushError::LatestIsHigher {
+            base: "http://127.0.0.1:4873".into(),
+            name: "kb".into(),
+            their_latest: semver::Version::new(1, 2, 0),
+            version: semver::Version::new(1, 1, 0),
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "cannot implicitly apply the `latest` tag: http://127.0.0.1:4873 has kb@1.2.0 as latest, higher than 1.1.0; \
+             pass --tag <name> for this older release (or --tag latest to really move latest back)"
+        );
+        assert!(
+            matches!(&e, Error::Push(p) if matches!(**p, PushError::LatestIsHigher { ref their_latest, .. } if their_latest.minor == 2))
+        );
+        let e = PushError::WrongSignKey {
+            sig_url: "s3://b/index.json.sig".into(),
+            theirs: "ed25519:AAA".into(),
+            next: Some("ed25519:BBB".into()),
+            ours: "ed25519:CCC".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "s3://b/index.json.sig: the index there is signed by ed25519:AAA (endorsing ed25519:BBB as the next key), \
+             and --sign-key is ed25519:CCC: its consumers would refuse an index signed by it (pass that key)"
+        );
+        let e = PushError::PreviousNotListed {
+            version: semver::Version::new(1, 1, 0),
+            previous: "1.0.0".into(),
+            url: "s3://b/r".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "1.1.0 was diffed against 1.0.0, which s3://b/r does not list: push 1.0.0 first"
+        );
+        let e: Error = PushError::Refused {
+            name: "kb".into(),
+            version: semver::Version::new(1, 0, 0),
+            reason: "403 forbidden".into(),
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "the registry refused kb@1.0.0: 403 forbidden"
+        );
+        assert_eq!(e.hint(), None);
+    }
+
+    #[test]
+    fn remote_refusals_are_data_with_the_messages_they_had() {
+        let e: Error = RemoteError::UnknownAwsProfile {
+            profile: "ci".into(),
+            files: ("`/h/.aws/credentials`".into(), "(no home folder)".into()),
+            known: vec![],
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "AWS profile `ci` (AWS_PROFILE) is in neither `/h/.aws/credentials` nor (no home folder) (profiles there: none)"
+        );
+        let e = RemoteError::UnknownAwsProfile {
+            profile: "ci".into(),
+            files: ("a".into(), "b".into()),
+            known: vec!["default".into(), "dev".into()],
+        };
+        assert!(e.to_string().ends_with("(profiles there: default, dev)"));
+        let e = RemoteError::UnsupportedAwsCredentials {
+            profile: "sso".into(),
+            file: "/h/.aws/config".into(),
+            key: "sso_session".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "AWS profile `sso` in `/h/.aws/config` gets its credentials through `sso_session`, which kbrel does not read; \
+             export plain credentials instead (`eval \"$(aws configure export-credentials --profile sso --format env)\"`)"
+        );
+        let e: Error = RemoteError::OtherPackage {
+            url: "s3://b/r".into(),
+            theirs: "a".into(),
+            ours: "b".into(),
+        }
+        .into();
+        assert_eq!(e.to_string(), "`s3://b/r` holds package `a`, not `b`");
+        assert!(
+            matches!(&e, Error::RemoteRefused(r) if matches!(&**r, RemoteError::OtherPackage { theirs, .. } if theirs == "a"))
         );
     }
 }

@@ -31,7 +31,7 @@ use object_store::{
 
 pub use object_store::UpdateVersion;
 
-use crate::error::{CoreError, Error, Result};
+use crate::error::{CoreError, Error, RemoteError, Result};
 use crate::hash::sha256_hex;
 use crate::manifest::{self, FileRef, Index, IndexVersion, Manifest};
 use crate::registry::{self, INDEX_FILE, MAX_BLOB_BYTES, MAX_INDEX_BYTES, Registry};
@@ -112,9 +112,10 @@ pub fn is_remote_url(arg: &str) -> bool {
 pub fn parse_location(arg: &str, config: &RemoteConfig) -> Result<Location> {
     if let Some(rest) = arg.strip_prefix("file://") {
         if rest.is_empty() || !rest.starts_with('/') {
-            return Err(Error::Usage(format!(
-                "`{arg}`: a file:// registry URL takes an absolute path (file:///path/to/releases)"
-            )));
+            return Err(RemoteError::FileUrlNotAbsolute {
+                url: arg.to_string(),
+            }
+            .into());
         }
         return Ok(Location::Dir(PathBuf::from(rest)));
     }
@@ -238,9 +239,11 @@ impl Remote {
                 build!(object_store::azure::MicrosoftAzureBuilder::new(), "AZURE_")
             }
             other => {
-                return Err(Error::Usage(format!(
-                    "`{url}`: registry URLs are s3://, gs://, az:// or file:// (not {other}://)"
-                )));
+                return Err(RemoteError::UnsupportedScheme {
+                    url: url.to_string(),
+                    scheme: other.to_string(),
+                }
+                .into());
             }
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -696,10 +699,12 @@ impl Remote {
         if let Some(b) = &before.index
             && b.name != index.name
         {
-            return Err(Error::Usage(format!(
-                "`{}` holds package `{}`, not `{}`",
-                self.url, b.name, index.name
-            )));
+            return Err(RemoteError::OtherPackage {
+                url: self.url.to_string(),
+                theirs: b.name.clone(),
+                ours: index.name.clone(),
+            }
+            .into());
         }
         let mut old_blobs = HashSet::new();
         for v in &old {
@@ -1282,13 +1287,37 @@ mod tests {
         assert!(
             matches!(parse_location("file:///srv/r", &c), Ok(Location::Dir(p)) if p == FsPath::new("/srv/r"))
         );
-        assert!(matches!(
-            parse_location("file://rel", &c),
-            Err(Error::Usage(_))
-        ));
-        assert!(
-            matches!(parse_location("ftp://x/y", &c), Err(Error::Usage(m)) if m.contains("ftp://"))
-        );
+        match parse_location("file://rel", &c) {
+            Err(Error::RemoteRefused(e)) => {
+                assert_eq!(
+                    *e,
+                    RemoteError::FileUrlNotAbsolute {
+                        url: "file://rel".into()
+                    }
+                );
+                assert_eq!(
+                    e.to_string(),
+                    "`file://rel`: a file:// registry URL takes an absolute path (file:///path/to/releases)"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_location("ftp://x/y", &c) {
+            Err(Error::RemoteRefused(e)) => {
+                assert_eq!(
+                    *e,
+                    RemoteError::UnsupportedScheme {
+                        url: "ftp://x/y".into(),
+                        scheme: "ftp".into()
+                    }
+                );
+                assert_eq!(
+                    e.to_string(),
+                    "`ftp://x/y`: registry URLs are s3://, gs://, az:// or file:// (not ftp://)"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         match parse_location("s3://bucket/kb/releases/", &c) {
             Ok(Location::Remote(r)) => {
                 assert_eq!(r.url(), "s3://bucket/kb/releases");

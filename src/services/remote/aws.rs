@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, RemoteError, Result};
 
 /// The largest configuration file read.
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -91,16 +91,12 @@ pub fn options(
             }
             known.sort();
             known.dedup();
-            return Err(Error::Usage(format!(
-                "AWS profile `{name}` (AWS_PROFILE) is in neither {} nor {} (profiles there: {})",
-                shown(&credentials_file),
-                shown(&config_file),
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )));
+            return Err(RemoteError::UnknownAwsProfile {
+                profile: name.to_string(),
+                files: (shown(&credentials_file), shown(&config_file)),
+                known,
+            }
+            .into());
         }
         return Ok(out);
     }
@@ -136,10 +132,11 @@ pub fn options(
                     .or_else(|| profile.get("aws_secret_access_key"))
                     .copied()
                     .unwrap_or(("", Path::new("")));
-                return Err(Error::Usage(format!(
-                    "AWS profile `{name}` in `{}` has only one of aws_access_key_id and aws_secret_access_key",
-                    file.display()
-                )));
+                return Err(RemoteError::HalfAwsKey {
+                    profile: name.to_string(),
+                    file: file.to_path_buf(),
+                }
+                .into());
             }
             (None, None) => {
                 if let (Some(role), Some(token_file)) =
@@ -156,11 +153,12 @@ pub fn options(
                 } else if let Some((key, (_, file))) =
                     UNSUPPORTED.iter().find_map(|k| profile.get_key_value(k))
                 {
-                    return Err(Error::Usage(format!(
-                        "AWS profile `{name}` in `{}` gets its credentials through `{key}`, which kbrel does not read; \
-                         export plain credentials instead (`eval \"$(aws configure export-credentials --profile {name} --format env)\"`)",
-                        file.display()
-                    )));
+                    return Err(RemoteError::UnsupportedAwsCredentials {
+                        profile: name.to_string(),
+                        file: file.to_path_buf(),
+                        key: key.to_string(),
+                    }
+                    .into());
                 }
             }
         }
@@ -191,11 +189,15 @@ fn read_ini(path: Option<&Path>) -> Result<Option<(PathBuf, Sections)>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read", path, e)),
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::Usage(format!("`{}` is not UTF-8 text", path.display())))?;
+    let text = String::from_utf8(bytes).map_err(|_| RemoteError::AwsFileNotText {
+        file: path.to_path_buf(),
+    })?;
     Ok(Some((
         path.to_path_buf(),
-        parse(&text).map_err(|e| Error::Usage(format!("`{}`: {e}", path.display())))?,
+        parse(&text).map_err(|reason| RemoteError::AwsFileInvalid {
+            file: path.to_path_buf(),
+            reason,
+        })?,
     )))
 }
 
