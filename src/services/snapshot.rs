@@ -187,8 +187,10 @@ pub fn compare(
 /// The two sides of `kbrel diff git:A git:B`, holding only the documents that differ between
 /// the revisions ([`crate::git::load_changed`]: the cost follows the change, as `git diff`'s
 /// does). With `count_documents`, both sides also count their documents per language (for
-/// the summary of `--json`, and to tell an empty side): a walk of their trees that reads no
-/// blob (a file that is not valid UTF-8 and did not change counts as a document there).
+/// the summary of `--json`, and to tell an empty side): a walk of `rev_a`'s trees that reads
+/// no blob (a file that is not valid UTF-8 and did not change counts as a document there),
+/// and `rev_b`'s counts told from those and the files read on each side (its trees walked
+/// too only when its folders are not `rev_a`'s).
 /// The assets are likewise only those whose blobs differ, hashed from them.
 pub fn git_pair(
     cfg: &crate::config::Config,
@@ -215,11 +217,41 @@ pub fn git_pair_with(
     a.label = format!("git:{}", &changed.old_commit[..12]);
     b.label = format!("git:{}", &changed.new_commit[..12]);
     if count_documents {
-        let count = |rev, folders| crate::git::document_counts(cfg, repo, rev, folders);
-        a.documents = Some(count(rev_a, &changed.folders.0)?);
-        b.documents = Some(count(rev_b, &changed.folders.1)?);
+        let counts = crate::git::document_counts(cfg, repo, rev_a, &changed.folders.0)?;
+        // With the same folders on both sides, what was not read is the same on both: `rev_b`
+        // holds `rev_a`'s documents less those read only there, plus those read only at
+        // `rev_b` (a file read on both sides is on both), so its tree need not be walked.
+        b.documents = Some(if changed.folders.0 == changed.folders.1 {
+            counts_after(cfg, &counts, &changed.read)?
+        } else {
+            crate::git::document_counts(cfg, repo, rev_b, &changed.folders.1)?
+        });
+        a.documents = Some(counts);
     }
     Ok((a, b))
+}
+
+/// `before` (documents per language) less the documents of `read.0`, plus those of `read.1`
+/// (content paths); a language left with none is not listed, as a tree walk would not.
+fn counts_after(
+    cfg: &crate::config::Config,
+    before: &BTreeMap<String, u64>,
+    read: &(Vec<String>, Vec<String>),
+) -> Result<BTreeMap<String, u64>> {
+    let classifier = crate::content::Classifier::new(cfg)?;
+    let mut after = before.clone();
+    for (paths, add) in [(&read.0, false), (&read.1, true)] {
+        for p in paths {
+            if let Some((lang, _)) = p.split_once('/')
+                && classifier.classify(p) == crate::content::FileClass::Document
+            {
+                let c = after.entry(lang.to_string()).or_default();
+                *c = if add { *c + 1 } else { c.saturating_sub(1) };
+            }
+        }
+    }
+    after.retain(|_, c| *c > 0);
+    Ok(after)
 }
 
 /// The two sides of `kbrel diff git:A .` (a revision and the working content), holding only

@@ -1205,8 +1205,20 @@ fn whole_and_changed(dir: &Path, a: &str, b: &str) -> (DiffFile, DiffFile, usize
         s.label = rev.to_string();
         s
     };
-    let whole = snapshot::compare("kb", langs, &side(a), &side(b)).unwrap();
+    let (whole_a, whole_b) = (side(a), side(b));
+    let whole = snapshot::compare("kb", langs, &whole_a, &whole_b).unwrap();
     let (mut x, mut y) = snapshot::git_pair(&cfg, &repo, a, b, true).unwrap();
+    // Each side's documents per language, `b`'s told from `a`'s and what was read: those of
+    // the whole loads.
+    let per_lang = |s: &Snapshot| {
+        let mut m = std::collections::BTreeMap::new();
+        for d in &s.docs {
+            *m.entry(d.lang.clone()).or_insert(0u64) += 1;
+        }
+        m
+    };
+    assert_eq!(x.documents.as_ref(), Some(&per_lang(&whole_a)), "{a}");
+    assert_eq!(y.documents.as_ref(), Some(&per_lang(&whole_b)), "{b}");
     (x.label, y.label) = (a.to_string(), b.to_string());
     let read = x.docs.len() + y.docs.len();
     let changed = snapshot::compare("kb", langs, &x, &y).unwrap();
