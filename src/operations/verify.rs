@@ -7,14 +7,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Error, Result};
 use crate::manifest::{self, Index, Manifest};
 use crate::registry::{self, Registry};
 
 /// One problem, at one path of the registry.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Problem {
     /// Relative to the registry root.
     pub path: String,
@@ -22,7 +22,7 @@ pub struct Problem {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProblemKind {
     /// index.json is unreadable or inconsistent.
@@ -40,7 +40,9 @@ pub enum ProblemKind {
     Foreign,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// What `verify` found; `kbrel verify --json` prints it (with `schema_version` and `ok`
+/// beside it), and reads back into it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub versions: usize,
     pub blobs: usize,

@@ -36,6 +36,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Kb, Rng, Run, cp_a, env_seed, env_u64, kbrel_unsigned, run_lossy};
+use kbrel::verify::{Problem, ProblemKind, VerifyReport};
 
 const NAME: &str = "synthetic-kb";
 const PACKUMENT: &str = "synthetic-kb";
@@ -66,39 +67,35 @@ fn publish(kb: &Kb, content: &str, registry: &Path, version: &str) -> Run {
     run_lossy(&mut publish_cmd(kb, content, registry, version))
 }
 
-fn verify(registry: &Path, repair: bool) -> (Run, serde_json::Value) {
+/// The run and, when verify could check the registry, its `--json` report, typed.
+fn verify(registry: &Path, repair: bool) -> (Run, Option<VerifyReport>) {
     let mut cmd = kbrel_unsigned();
     cmd.arg("verify").arg(registry).arg("--json");
     if repair {
         cmd.arg("--repair");
     }
     let run = run_lossy(&mut cmd);
-    let json = serde_json::from_str(&run.stdout).unwrap_or(serde_json::Value::Null);
-    (run, json)
+    let report = serde_json::from_str(&run.stdout).ok();
+    (run, report)
 }
 
-/// `(path, kind, message)` of every problem verify reports.
-fn problems(report: &serde_json::Value) -> Vec<(String, String, String)> {
-    report["problems"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|p| {
-                    (
-                        p["path"].as_str().unwrap_or("").to_string(),
-                        p["kind"].as_str().unwrap_or("").to_string(),
-                        p["message"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
-        })
+/// Every problem verify reports (none when it could not report).
+fn problems(report: &Option<VerifyReport>) -> Vec<Problem> {
+    report
+        .as_ref()
+        .map(|r| r.problems.clone())
         .unwrap_or_default()
+}
+
+/// Verify ran and found nothing wrong.
+fn clean(run: &Run, report: &Option<VerifyReport>) -> bool {
+    run.code == 0 && report.as_ref().is_some_and(VerifyReport::ok)
 }
 
 fn assert_verifies_clean(registry: &Path, context: &str) {
     let (run, report) = verify(registry, false);
     assert!(
-        run.code == 0 && report["ok"] == true,
+        clean(&run, &report),
         "{context}: verify is not clean\n{run}"
     );
 }
@@ -203,18 +200,23 @@ fn judge(registry: &Path, context: &str) -> Stage {
     let found = problems(&report);
     let indexed = listed.len() == 2;
     let mut packument_lag = false;
-    for (path, kind, message) in &found {
-        if kind == "garbage" {
+    for Problem {
+        path,
+        kind,
+        message,
+    } in &found
+    {
+        if *kind == ProblemKind::Garbage {
             continue;
         }
         // The packument is replaced right after the index (registry.rs: "Derived files follow
         // the index"); a kill between the two renames leaves the previous packument, which the
         // rerun of the same publish rewrites.
-        if indexed && path == PACKUMENT && kind == "corrupt" {
+        if indexed && path == PACKUMENT && *kind == ProblemKind::Corrupt {
             packument_lag = true;
             continue;
         }
-        panic!("{context}: verify reports `{path}`: {kind}: {message}\n{run}");
+        panic!("{context}: verify reports `{path}`: {kind:?}: {message}\n{run}");
     }
     if indexed {
         return if packument_lag {
@@ -223,7 +225,7 @@ fn judge(registry: &Path, context: &str) -> Stage {
             Stage::Committed
         };
     }
-    let paths: Vec<&str> = found.iter().map(|(p, _, _)| p.as_str()).collect();
+    let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
     if paths
         .iter()
         .any(|p| *p == "v/1.1.0" || p.ends_with("-1.1.0.tgz"))
@@ -460,7 +462,7 @@ fn refused_cleanly<F>(what: &str, needle: &str, fault: impl FnOnce(&Path) -> Opt
     drop(guard);
     let (run, report) = verify(&registry, true);
     assert!(
-        run.code == 0 && report["ok"] == true,
+        clean(&run, &report),
         "{what}: verify after the failure\n{run}"
     );
     let run = publish(&kb, "v2", &registry, "1.1.0");
@@ -561,7 +563,7 @@ fn a_folder_where_the_tarball_goes_changes_nothing() {
     assert!(
         problems(&report)
             .iter()
-            .all(|(p, k, _)| k == "garbage" && p.ends_with("-1.1.0.tgz")),
+            .all(|p| p.kind == ProblemKind::Garbage && p.path.ends_with("-1.1.0.tgz")),
         "{run}"
     );
     let (run, _) = verify(&registry, true);
@@ -634,10 +636,10 @@ fn a_failure_after_the_index_keeps_the_release_complete() {
     assert!(run.stderr.contains("re-run the same publish"), "{run}");
     assert_eq!(listed_versions(&registry), ["1.0.0", "1.1.0"]);
     let (run, report) = verify(&registry, false);
-    for (path, kind, message) in problems(&report) {
+    for p in problems(&report) {
         assert!(
-            path == PACKUMENT && kind == "corrupt",
-            "only the packument may lag behind the index: `{path}`: {kind}: {message}\n{run}"
+            p.path == PACKUMENT && p.kind == ProblemKind::Corrupt,
+            "only the packument may lag behind the index: {p:?}\n{run}"
         );
     }
     drop(guard);

@@ -1963,27 +1963,23 @@ fn precompressed_siblings_are_written_verified_and_repaired() {
     fs::create_dir_all(kb.reg(&orphan).parent().unwrap()).unwrap();
     fs::copy(kb.reg(&format!("{kept}.gz")), kb.reg(&orphan)).unwrap();
     let bad = run(kb.cmd().args(["verify", "--json"])).code(1);
-    let problems: Vec<(String, String)> = bad.parse::<serde_json::Value>()["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["path"].as_str().unwrap().into(),
-                p["kind"].as_str().unwrap().into(),
-            )
-        })
+    let problems: Vec<(String, kbrel::verify::ProblemKind)> = bad
+        .parse::<kbrel::verify::VerifyReport>()
+        .problems
+        .into_iter()
+        .map(|p| (p.path, p.kind))
         .collect();
     let damaged_gz = format!("{damaged}.gz");
+    use kbrel::verify::ProblemKind::{Corrupt, Garbage};
     for (path, kind) in [
-        ("index.json.gz", "corrupt"),
-        ("v/1.0.0/diff.json.gz", "corrupt"),
-        (damaged_gz.as_str(), "corrupt"),
-        (orphan.as_str(), "garbage"),
+        ("index.json.gz", Corrupt),
+        ("v/1.0.0/diff.json.gz", Corrupt),
+        (damaged_gz.as_str(), Corrupt),
+        (orphan.as_str(), Garbage),
     ] {
         assert!(
-            problems.contains(&(path.to_string(), kind.to_string())),
-            "{path} {kind}: {problems:?}"
+            problems.contains(&(path.to_string(), kind)),
+            "{path} {kind:?}: {problems:?}"
         );
     }
     assert_eq!(problems.len(), 4, "{problems:?}");
