@@ -356,6 +356,7 @@ impl SyncError {
                 Error::Usage(_)
                 | Error::Push(_)
                 | Error::RemoteRefused(_)
+                | Error::Git(_)
                 | Error::Core(CoreError::Usage(_)) => Check::Usage,
                 _ => Check::Store,
             },

@@ -58,9 +58,76 @@ pub enum Error {
     #[error(transparent)]
     RemoteRefused(Box<RemoteError>),
 
+    /// A git repository could not be read, or a path or tag in it refused, as data.
+    #[error(transparent)]
+    Git(Box<GitError>),
+
+    /// A package could not be built (a format, a tar header, a chunk that does not read
+    /// back), as data.
+    #[error(transparent)]
+    Package(Box<PackageError>),
+
     /// A refusal of the other operations, as text.
     #[error("{0}")]
     Usage(String),
+}
+
+/// Why a package could not be built, as data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PackageError {
+    /// `format` is not one this build writes (1 to `newest`).
+    #[error("package format {format} is not one of 1..={newest}")]
+    UnknownFormat { format: u32, newest: u32 },
+
+    /// The tar header for `path` could not be written (`reason` is the tar crate's).
+    #[error("tar header for `{path}`: {reason}")]
+    TarHeader { path: String, reason: String },
+
+    /// A compressed chunk did not read back as the bytes it was made of.
+    #[error(
+        "refusing to write the tarball: {detail} (a bug or a memory fault; nothing was published)"
+    )]
+    ChunkReadBack { detail: String },
+}
+
+/// Why reading (or tagging) a git repository failed, as data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GitError {
+    /// libgit2 failed on `what` (a revision, a path at a revision, an asset...).
+    #[error("{what}: {message}")]
+    Git { what: String, message: String },
+
+    /// The repository at `repo` (its git folder) could not be opened.
+    #[error("open `{}`: {message}", repo.display())]
+    Open { repo: PathBuf, message: String },
+
+    /// A path outside the work tree of `repo`.
+    #[error("`{}` is outside the repository `{}`", path.display(), repo.display())]
+    OutsideRepository { path: PathBuf, repo: PathBuf },
+
+    /// A path outside the bare repository `repo`.
+    #[error("`{}` is outside the bare repository `{}`", path.display(), repo.display())]
+    OutsideBareRepository { path: PathBuf, repo: PathBuf },
+
+    /// A path git cannot name (not UTF-8).
+    #[error("`{}` is not valid UTF-8", path.display())]
+    PathNotUtf8 { path: PathBuf },
+
+    /// `tag` exists on another commit (`existing`, full id) than `commit`; shown by 12 digits.
+    #[error(
+        "tag `{tag}` already exists on commit {} (not {}); refusing to move it",
+        &existing[..12.min(existing.len())],
+        &commit[..12.min(commit.len())]
+    )]
+    TagExists {
+        tag: String,
+        existing: String,
+        commit: String,
+    },
+
+    /// The content root (relative to the project) is outside the repository.
+    #[error("the content root `{root}` is outside the repository")]
+    RootOutside { root: String },
 }
 
 /// Why `push` refused or failed, as data (the messages are what the user reads).
@@ -315,6 +382,26 @@ impl From<RemoteError> for Error {
     }
 }
 
+impl From<GitError> for Error {
+    fn from(e: GitError) -> Self {
+        Error::Git(Box::new(e))
+    }
+}
+
+/// git.rs speaks kbrel-core's error (its readers are core callbacks): a [`GitError`] rides
+/// in [`CoreError::Above`] and comes back out as [`Error::Git`].
+impl From<GitError> for CoreError {
+    fn from(e: GitError) -> Self {
+        Error::from(e).into()
+    }
+}
+
+impl From<PackageError> for Error {
+    fn from(e: PackageError) -> Self {
+        Error::Package(Box::new(e))
+    }
+}
+
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Error::Core(e.into())
@@ -375,7 +462,12 @@ impl Error {
             Error::PartlyPublished { .. } => Some(
                 "fix the cause, then re-run the same publish: it finds the version published and rewrites the derived files".into(),
             ),
-            Error::Publish(_) | Error::Push(_) | Error::RemoteRefused(_) | Error::Usage(_) => None,
+            Error::Publish(_)
+            | Error::Push(_)
+            | Error::RemoteRefused(_)
+            | Error::Git(_)
+            | Error::Package(_)
+            | Error::Usage(_) => None,
         }
     }
 }
@@ -528,5 +620,63 @@ mod tests {
         assert!(
             matches!(&e, Error::RemoteRefused(r) if matches!(&**r, RemoteError::OtherPackage { theirs, .. } if theirs == "a"))
         );
+    }
+
+    #[test]
+    fn git_refusals_are_data_and_come_back_whole_through_core() {
+        let e = GitError::TagExists {
+            tag: "v1.0.0".into(),
+            existing: "0123456789abcdef0123".into(),
+            commit: "fedcba9876543210fedc".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "tag `v1.0.0` already exists on commit 0123456789ab (not fedcba987654); refusing to move it"
+        );
+        let e = GitError::OutsideBareRepository {
+            path: "/x/en".into(),
+            repo: "/r.git".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "`/x/en` is outside the bare repository `/r.git`"
+        );
+        // git.rs returns kbrel-core's error; the variant and its fields survive the trip.
+        let core: CoreError = GitError::Open {
+            repo: "/r/.git".into(),
+            message: "gone".into(),
+        }
+        .into();
+        assert_eq!(core.to_string(), "open `/r/.git`: gone");
+        let back: Error = core.into();
+        assert!(
+            matches!(&back, Error::Git(g) if matches!(&**g, GitError::Open { message, .. } if message == "gone"))
+        );
+        assert_eq!(back.hint(), None);
+    }
+
+    #[test]
+    fn package_refusals_are_data_with_the_messages_they_had() {
+        let e: Error = PackageError::UnknownFormat {
+            format: 9,
+            newest: 4,
+        }
+        .into();
+        assert_eq!(e.to_string(), "package format 9 is not one of 1..=4");
+        assert!(
+            matches!(&e, Error::Package(p) if **p == PackageError::UnknownFormat { format: 9, newest: 4 })
+        );
+        let e = PackageError::ChunkReadBack {
+            detail: "chunk 3 inflates to 10 bytes, not 12".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "refusing to write the tarball: chunk 3 inflates to 10 bytes, not 12 (a bug or a memory fault; nothing was published)"
+        );
+        let e = PackageError::TarHeader {
+            path: "en/a.md".into(),
+            reason: "path too long".into(),
+        };
+        assert_eq!(e.to_string(), "tar header for `en/a.md`: path too long");
     }
 }

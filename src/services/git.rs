@@ -10,7 +10,7 @@ use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use crate::changelog::CommitInfo;
 use crate::content::SourceFile;
 // Reading content from git says what kbrel-core says about content: its error.
-use crate::error::{CoreError as Error, MissingRoot};
+use crate::error::{CoreError as Error, GitError, MissingRoot};
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 use crate::findings::{Code, Finding};
@@ -57,7 +57,11 @@ pub fn verify_object_hashes(enabled: bool) {
 }
 
 fn git_err(what: impl std::fmt::Display, e: git2::Error) -> Error {
-    Error::Usage(format!("{what}: {}", e.message()))
+    GitError::Git {
+        what: what.to_string(),
+        message: e.message().to_string(),
+    }
+    .into()
 }
 
 /// The first bytes of a Git LFS pointer file.
@@ -98,11 +102,10 @@ impl Repo {
                     &std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?,
                 );
                 abs.strip_prefix(&wd).map(Path::to_path_buf).map_err(|_| {
-                    Error::Usage(format!(
-                        "`{}` is outside the repository `{}`",
-                        path.display(),
-                        wd.display()
-                    ))
+                    Error::from(GitError::OutsideRepository {
+                        path: path.to_path_buf(),
+                        repo: wd.clone(),
+                    })
                 })?
             }
             // A bare repository: a path inside the repository folder (e.g. `--config
@@ -117,18 +120,17 @@ impl Repo {
                     .strip_prefix(&git_dir)
                     .map(Path::to_path_buf)
                     .map_err(|_| {
-                        Error::Usage(format!(
-                            "`{}` is outside the bare repository `{}`",
-                            path.display(),
-                            git_dir.display()
-                        ))
+                        Error::from(GitError::OutsideBareRepository {
+                            path: path.to_path_buf(),
+                            repo: git_dir.clone(),
+                        })
                     })?
             }
             None => path.to_path_buf(),
         };
         let s = rel
             .to_str()
-            .ok_or_else(|| Error::Usage(format!("`{}` is not valid UTF-8", rel.display())))?
+            .ok_or_else(|| GitError::PathNotUtf8 { path: rel.clone() })?
             .replace('\\', "/");
         Ok(s.trim_start_matches("./").trim_end_matches('/').to_string())
     }
@@ -496,7 +498,10 @@ impl Repo {
             .par_chunks(run)
             .map(|part| {
                 let repo = Repository::open(&git_dir).map_err(|e| {
-                    Error::Usage(format!("open `{}`: {}", git_dir.display(), e.message()))
+                    Error::from(GitError::Open {
+                        repo: git_dir.clone(),
+                        message: e.message().to_string(),
+                    })
                 })?;
                 (part.iter())
                     .map(|(path, oid)| read_blob(&repo, path, *oid, rev, in_root))
@@ -685,11 +690,12 @@ impl Repo {
             if existing == commit {
                 return Ok(false);
             }
-            return Err(Error::Usage(format!(
-                "tag `{name}` already exists on commit {} (not {}); refusing to move it",
-                &existing[..12.min(existing.len())],
-                &commit[..12.min(commit.len())]
-            )));
+            return Err(GitError::TagExists {
+                tag: name.to_string(),
+                existing: existing.to_string(),
+                commit: commit.to_string(),
+            }
+            .into());
         }
         let oid = Oid::from_str(commit).map_err(|e| git_err(format!("commit `{commit}`"), e))?;
         let obj = self
@@ -1119,9 +1125,10 @@ fn folder_in(cfg: &crate::config::Config, folder: &Path, repo: &Repo) -> Result<
             match (fallback, other) {
                 (Some(rel), _) => Ok(rel),
                 (None, Err(e)) => Err(e),
-                (None, Ok(rel)) => Err(Error::Usage(format!(
-                    "the content root `{rel}` is outside the repository"
-                ))),
+                (None, Ok(rel)) => Err(GitError::RootOutside {
+                    root: rel.to_string(),
+                }
+                .into()),
             }
         }
     }
@@ -1783,7 +1790,10 @@ fn tree_assets(
             || Repository::open(&git_dir),
             |r, (path, oid)| {
                 let r = r.as_ref().map_err(|e| {
-                    Error::Usage(format!("open `{}`: {}", git_dir.display(), e.message()))
+                    Error::from(GitError::Open {
+                        repo: git_dir.clone(),
+                        message: e.message().to_string(),
+                    })
                 })?;
                 let what = || format!("asset `{path}`");
                 let odb = r.odb().map_err(|e| git_err(what(), e))?;

@@ -13,7 +13,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::content::Document;
-use crate::error::{CoreError, Error, Result};
+use crate::error::{CoreError, Error, PackageError, Result};
 use crate::hash::hex;
 
 /// `npm pack`'s fixed mtime: 1985-10-26T08:15:00Z.
@@ -55,9 +55,11 @@ pub fn check_format(format: u32) -> Result<()> {
     if (1..=FORMAT).contains(&format) {
         Ok(())
     } else {
-        Err(Error::Usage(format!(
-            "package format {format} is not one of 1..={FORMAT}"
-        )))
+        Err(PackageError::UnknownFormat {
+            format,
+            newest: FORMAT,
+        }
+        .into())
     }
 }
 
@@ -1614,7 +1616,7 @@ fn header_bytes(path: &str, size: u64, out: &mut Vec<u8>) -> Result<()> {
             .take(80)
             .collect();
         ph.set_path(format!("PaxHeader/{short}"))
-            .map_err(|e| Error::Usage(format!("tar header for `{path}`: {e}")))?;
+            .map_err(|e| tar_header(path, e))?;
         normalize_header(&mut ph, record.len() as u64);
         ph.set_entry_type(tar::EntryType::XHeader);
         ph.set_cksum();
@@ -1623,14 +1625,21 @@ fn header_bytes(path: &str, size: u64, out: &mut Vec<u8>) -> Result<()> {
         out.extend(std::iter::repeat_n(0u8, (512 - record.len() % 512) % 512));
         let ascii: String = path.chars().filter(char::is_ascii).take(99).collect();
         h = tar::Header::new_ustar();
-        h.set_path(&ascii)
-            .map_err(|e| Error::Usage(format!("tar header for `{path}`: {e}")))?;
+        h.set_path(&ascii).map_err(|e| tar_header(path, e))?;
     }
     normalize_header(&mut h, size);
     h.set_entry_type(tar::EntryType::Regular);
     h.set_cksum();
     out.extend_from_slice(h.as_bytes());
     Ok(())
+}
+
+fn tar_header(path: &str, e: std::io::Error) -> Error {
+    PackageError::TarHeader {
+        path: path.to_string(),
+        reason: e.to_string(),
+    }
+    .into()
 }
 
 fn normalize_header(h: &mut tar::Header, size: u64) {

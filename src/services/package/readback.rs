@@ -29,7 +29,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::{Package, Segment, UnpackLimits};
-use crate::error::Error;
+use crate::error::{Error, PackageError};
 
 /// The empty final block (fixed Huffman codes, end of block at once): appended to a chunk
 /// that must end on a block boundary, it ends the stream there and nowhere else.
@@ -37,9 +37,10 @@ const FINAL_EMPTY_BLOCK: [u8; 2] = [0x03, 0x00];
 
 /// The error a chunk that does not read back becomes: nothing is written after it.
 pub(super) fn refused(detail: &str) -> Error {
-    Error::Usage(format!(
-        "refusing to write the tarball: {detail} (a bug or a memory fault; nothing was published)"
-    ))
+    PackageError::ChunkReadBack {
+        detail: detail.to_string(),
+    }
+    .into()
 }
 
 /// Check that `compressed`, read as raw deflate on its own (a fresh window), decompresses to
