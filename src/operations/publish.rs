@@ -1409,7 +1409,7 @@ impl Draft<'_> {
         let entry = IndexVersion {
             version: self.version.clone(),
             published: self.published.clone(),
-            previous: self.previous.as_ref().map(ToString::to_string),
+            previous: self.previous.clone(),
             content_digest: self.digest.clone(),
             manifest: file_ref(registry::manifest_path(&self.vs), &built.manifest_json),
             diff: file_ref(registry::diff_path(&self.vs), &built.diff_json),
@@ -1735,7 +1735,11 @@ fn already_published(
         ReleaseInfo {
             version: &vs,
             date: existing.published.get(..10).unwrap_or(&existing.published),
-            previous: existing.previous.as_deref(),
+            previous: existing
+                .previous
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
             repository: cfg.package.repository.as_deref(),
             tag_format: &cfg.registry.tag_format,
         },
@@ -1782,7 +1786,7 @@ fn already_published(
         version: vs,
         outcome: Outcome::AlreadyPublished,
         published: existing.published.clone(),
-        previous: existing.previous.clone(),
+        previous: existing.previous.as_ref().map(ToString::to_string),
         backport: false,
         tags_set: Vec::new(),
         dist_tags: index.dist_tags.clone(),

@@ -296,6 +296,7 @@ pub fn push_to_bucket(
         }));
     }
     if let Some(p) = &v.previous {
+        let p = &p.to_string();
         let ours = index.get(p).map(|o| &o.manifest.sha256);
         match merged.get(p) {
             None => {

@@ -2056,7 +2056,8 @@ fn delta_applies(cur: &Tree, chosen: &IndexVersion, index: &Index, langs: &[Stri
         langs.iter().collect()
     };
     cur.name == index.name
-        && chosen.previous.as_deref() == Some(cur.version.as_str())
+        && chosen.previous.as_ref().map(ToString::to_string).as_deref()
+            == Some(cur.version.as_str())
         && want == cur.languages.iter().collect::<BTreeSet<_>>()
         && want.is_subset(&new_langs)
 }

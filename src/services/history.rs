@@ -30,7 +30,7 @@ pub fn changelog_context(
             ReleaseInfo {
                 version: &v.version.to_string(),
                 date: v.published.get(..10).unwrap_or(&v.published),
-                previous: v.previous.as_deref(),
+                previous: v.previous.as_ref().map(ToString::to_string).as_deref(),
                 repository: cfg.package.repository.as_deref(),
                 tag_format: &cfg.registry.tag_format,
             },
@@ -49,7 +49,7 @@ pub fn changelog_context(
         let manifest = reg.read_manifest(v)?;
         rc.drift = manifest.drift.clone();
         if let (Some(repo), Some(git)) = (repo, &manifest.git) {
-            let prev_commit = match v.previous.as_deref().and_then(|p| index.get(p)) {
+            let prev_commit = match v.previous.as_ref().and_then(|p| index.get(&p.to_string())) {
                 Some(p) => reg.read_manifest(p)?.git.map(|g| g.commit),
                 None => None,
             };

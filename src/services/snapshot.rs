@@ -309,7 +309,9 @@ pub fn stored_diff(
     let (Ok(a), Ok(b)) = (resolve_version(index, from), resolve_version(index, to)) else {
         return Ok(None);
     };
-    if b.previous.as_deref() != Some(a.version.to_string().as_str()) {
+    if b.previous.as_ref().map(ToString::to_string).as_deref()
+        != Some(a.version.to_string().as_str())
+    {
         return Ok(None);
     }
     let bytes = reg.read_verified(&b.diff)?;
@@ -392,7 +394,9 @@ impl Composed {
             self.budget_left -= v.diff.size;
             let d =
                 crate::manifest::parse_diff(&reg.read_verified(&v.diff)?, &reg.path(&v.diff.path))?;
-            if d.to != v.version.to_string() || d.from != v.previous {
+            if d.to != v.version.to_string()
+                || d.from != v.previous.as_ref().map(ToString::to_string)
+            {
                 break;
             }
             for c in &d.changes {
@@ -406,7 +410,7 @@ impl Composed {
                     open.remove(&old_at(c));
                 }
             }
-            match v.previous.as_deref().and_then(|p| index.get(p)) {
+            match v.previous.as_ref().and_then(|p| index.get(&p.to_string())) {
                 Some(p) => v = p,
                 None => break,
             }
@@ -472,7 +476,7 @@ pub fn composed_pair(
     let (mut steps, mut bytes, mut v) = (Vec::new(), 0, b);
     while v.version != a.version {
         bytes += v.diff.size;
-        let Some(prev) = v.previous.as_deref().and_then(|p| idx.get(p)) else {
+        let Some(prev) = v.previous.as_ref().and_then(|p| idx.get(&p.to_string())) else {
             return Ok(None);
         };
         if bytes > budget {
@@ -485,7 +489,7 @@ pub fn composed_pair(
     let mut diffs = Vec::with_capacity(steps.len());
     for s in &steps {
         let d = crate::manifest::parse_diff(&reg.read_verified(&s.diff)?, &reg.path(&s.diff.path))?;
-        if d.to != s.version.to_string() || d.from != s.previous {
+        if d.to != s.version.to_string() || d.from != s.previous.as_ref().map(ToString::to_string) {
             return Ok(None);
         }
         diffs.push(d);

@@ -950,10 +950,14 @@ fn check_registry_json(p: &Project) -> kbrel::manifest::Index {
         kbrel::manifest::parse_diff(diff_text.as_bytes(), Path::new("d")).unwrap();
         assert_eq!(
             (d.from.as_deref(), d.to.as_str()),
-            (v.previous.as_deref(), v.version.to_string().as_str())
+            (
+                v.previous.as_ref().map(ToString::to_string).as_deref(),
+                v.version.to_string().as_str()
+            )
         );
         // `kbrel diff <previous> <version> --json` prints the stored diff, byte for byte.
         if let Some(prev) = &v.previous {
+            let prev = &prev.to_string();
             let printed = p
                 .run(None, &["diff", prev, &v.version.to_string(), "--json"])
                 .ok()

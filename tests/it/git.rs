@@ -386,7 +386,7 @@ fn assert_registry_consistent(reg: &Path) {
         let m: Manifest = read_as(&reg.join(&v.manifest.path));
         assert_eq!(m.version, v.version);
         assert_eq!(m.published, v.published);
-        assert_eq!(m.previous.map(|p| p.to_string()), v.previous);
+        assert_eq!(m.previous, v.previous);
         assert_eq!(m.content_digest, v.content_digest);
         for d in &m.documents {
             let sha = d.sha256.as_str();
@@ -399,7 +399,7 @@ fn assert_registry_consistent(reg: &Path) {
         }
         let diff: DiffFile = read_as(&reg.join(&v.diff.path));
         assert_eq!(diff.to, v.version.to_string());
-        assert_eq!(diff.from, v.previous);
+        assert_eq!(diff.from, v.previous.as_ref().map(ToString::to_string));
         assert_eq!(diff.summary, v.summary);
     }
     for tag_target in index.dist_tags.values() {
@@ -624,12 +624,12 @@ fn import_publishes_every_semver_tag_in_order_dated_by_tag_or_commit() {
     assert_eq!(index_entry(&index, "1.2.0").published, rfc3339(l.d120));
     assert_eq!(index_entry(&index, "1.0.0").previous, None);
     assert_eq!(
-        index_entry(&index, "1.1.0").previous.as_deref(),
-        Some("1.0.0")
+        index_entry(&index, "1.1.0").previous,
+        Some(semver::Version::new(1, 0, 0))
     );
     assert_eq!(
-        index_entry(&index, "1.2.0").previous.as_deref(),
-        Some("1.1.0")
+        index_entry(&index, "1.2.0").previous,
+        Some(semver::Version::new(1, 1, 0))
     );
 
     for (v, c) in [("1.0.0", &l.c100), ("1.1.0", &l.c110), ("1.2.0", &l.c120)] {

@@ -409,7 +409,7 @@ fn second_publish_diffs_statuses_and_counts_and_prepends_changelog() {
         Some(semver::Version::new(1, 0, 0))
     );
     let entry = index_entry(&kb, "1.1.0");
-    assert_eq!(entry.previous.as_deref(), Some("1.0.0"));
+    assert_eq!(entry.previous, Some(semver::Version::new(1, 0, 0)));
     assert_eq!(entry.published, "2026-12-01T00:00:00Z");
     assert_eq!(entry.summary, diff.summary);
     assert_eq!(index(&kb).sequence, 2);
@@ -1109,8 +1109,8 @@ fn dist_tags_latest_only_moves_forward_and_prereleases_go_to_next() {
     assert_eq!(r.tags_set, ["next"]);
     assert!(!r.backport);
     assert_eq!(
-        index_entry(&kb, "2.0.0-beta.1").previous.as_deref(),
-        Some("1.3.0")
+        index_entry(&kb, "2.0.0-beta.1").previous,
+        Some(semver::Version::new(1, 3, 0))
     );
     assert_eq!(
         index(&kb).dist_tags,

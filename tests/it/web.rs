@@ -557,7 +557,7 @@ fn big_registry(dir: &Path, docs: usize) -> Registry {
         index.versions.push(IndexVersion {
             version: version.parse().unwrap(),
             published,
-            previous: prev_version,
+            previous: prev_version.map(|p| p.parse().unwrap()),
             content_digest: man.content_digest.clone(),
             manifest: write(
                 &kbrel::registry::manifest_path(version),

@@ -239,7 +239,9 @@ impl<'a> Comparison<'a> {
 /// The stored diff of `to` when it was taken against `from`.
 pub(super) fn stored_diff(reg: &Registry, p: &Pair<'_>) -> Result<Option<Arc<DiffFile>>> {
     static CACHE: OnceLock<Recent<DiffFile>> = OnceLock::new();
-    if p.to.previous.as_deref() != Some(p.from.version.to_string().as_str()) {
+    if p.to.previous.as_ref().map(ToString::to_string).as_deref()
+        != Some(p.from.version.to_string().as_str())
+    {
         return Ok(None);
     }
     let key = format!("{}:{}", reg.dir.display(), p.to.diff.sha256);

@@ -146,6 +146,7 @@ pub fn doc_page(
         esc(&crate::registry::blob_path(&doc.sha256))
     );
     if let Some(p) = &v.previous {
+        let p = &p.to_string();
         let full = format!("{}/{}", doc.lang, doc.path);
         let _ = write!(
             m,

@@ -39,6 +39,7 @@ pub(super) fn layout(index: &Index, title: &str, nav: Nav, main: &str) -> String
     );
     if let Some(l) = latest(index) {
         if let Some(p) = &l.previous {
+            let p = &p.to_string();
             let _ = writeln!(
                 s,
                 "<li><a href=\"{}\"{}>Latest changes</a></li>",

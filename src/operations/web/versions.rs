@@ -79,6 +79,7 @@ pub fn index_page(reg: &Registry, index: &Index) -> Result<String> {
         m.push_str("</ul></td>\n<td>");
         match &v.previous {
             Some(p) => {
+                let p = &p.to_string();
                 let _ = write!(m, "<p class=\"meta\">Since {}:</p>", esc(p));
             }
             None => m.push_str("<p class=\"meta\">First release:</p>"),
@@ -98,6 +99,7 @@ pub fn index_page(reg: &Registry, index: &Index) -> Result<String> {
         }
         m.push_str("</ul>");
         if let Some(p) = &v.previous {
+            let p = &p.to_string();
             let _ = write!(
                 m,
                 "<p><a href=\"{}\">Changes from {} to {}</a></p>",

@@ -40,8 +40,10 @@ pub struct IndexVersion {
     pub version: semver::Version,
     /// RFC 3339 UTC publish time.
     pub published: String,
-    /// The version this one was diffed against (the highest lower version at publish time).
-    pub previous: Option<String>,
+    /// The version this one was diffed against (the highest lower version at publish time),
+    /// validated once when the index is read like `version`.
+    #[serde(deserialize_with = "index_previous")]
+    pub previous: Option<semver::Version>,
     /// sha256 over the release's content (documents and package metadata, not the date):
     /// equal digests mean a re-publish is a no-op.
     pub content_digest: String,
@@ -97,6 +99,18 @@ fn index_version<'de, D: serde::Deserializer<'de>>(
     let s = String::deserialize(d)?;
     semver::Version::parse(&s)
         .map_err(|e| serde::de::Error::custom(format!("index lists invalid version `{s}`: {e}")))
+}
+
+/// An index version's `previous` (null for a first release), as [`index_version`].
+fn index_previous<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<semver::Version>, D::Error> {
+    let Some(s) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    semver::Version::parse(&s).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!("index lists invalid version `{s}` (previous): {e}"))
+    })
 }
 
 /// A manifest's `version`, as [`index_version`] reads the index's.
@@ -625,7 +639,23 @@ mod tests {
                 e.contains(&format!("index lists invalid version `{bad}`")),
                 "{e}"
             );
-        }
+        } // `previous` is read typed too, and written back as read.
+        assert_eq!(text.matches("\"previous\": null").count(), 2, "{text}");
+        let good = text.replacen("\"previous\": null", "\"previous\": \"1.0.0-rc.1+b7\"", 1);
+        let index = parse_index(good.as_bytes(), Path::new("index.json")).unwrap();
+        assert_eq!(
+            index.versions[0].previous,
+            Some(semver::Version::parse("1.0.0-rc.1+b7").unwrap())
+        );
+        assert_eq!(to_json_bytes(&index), good.as_bytes());
+        let bad = text.replacen("\"previous\": null", "\"previous\": \"v1.0.0\"", 1);
+        let e = parse_index(bad.as_bytes(), Path::new("index.json")).unwrap_err();
+        assert!(matches!(e, Error::CorruptRegistry { .. }), "{e:?}");
+        let e = e.to_string();
+        assert!(
+            e.contains("index lists invalid version `v1.0.0` (previous)"),
+            "{e}"
+        );
     }
 
     /// Every manifest in `releases/` reads with typed versions and writes back to its bytes;
