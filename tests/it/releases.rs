@@ -47,6 +47,10 @@ const PINS: &[(&str, &str)] = &[
         "1.4.1",
         "sha512-BrE6zwL5sEymZP6k2IGv5c6z74kPwVWoF3zKVe1WMel+eSjLD9BPLpGSVSB/VAksv0ROiyTg4Tze7tu6RuaczA==",
     ),
+    (
+        "1.4.2",
+        "sha512-+p4CWIfz97jLsC1SF3IwYEvgoHha1Hqdn4n/hSYFOzpjEqCB8G+kTpy6LU841zFtuilZsvXe5wUjtDS8QNBgQw==",
+    ),
 ];
 
 fn sri512(bytes: &[u8]) -> String {
