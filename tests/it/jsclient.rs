@@ -172,26 +172,7 @@ fn misbehave(server: &TestServer, fx: &Fixture, s: &Value, path: &str) {
             .expect("a modified document");
         change["old_sha256"] = "0".repeat(64).into();
         let diff = kbrel::manifest::to_json_bytes(&diff);
-        let mut index = read_json(&reg.join("index.json"));
-        let v = index["versions"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|v| v["version"] == "1.1.0")
-            .unwrap();
-        v["diff"]["sha256"] = sha256_hex(&diff).into();
-        v["diff"]["size"] = diff.len().into();
-        let index = kbrel::manifest::to_json_bytes(&index);
-        let path = path.to_string();
-        server.behave(move |r| {
-            if r.path == path {
-                Action::Body(diff.clone())
-            } else if r.path == "index.json" {
-                Action::Body(index.clone())
-            } else {
-                Action::Serve
-            }
-        });
+        serve_doctored(server, &reg, path, diff, "diff");
         return;
     }
     if action == "doctored-manifest" {
@@ -212,26 +193,7 @@ fn misbehave(server: &TestServer, fx: &Fixture, s: &Value, path: &str) {
             .or_insert_with(|| Value::Array(vec![]));
         assets.as_array_mut().unwrap().extend(extra);
         let manifest = kbrel::manifest::to_json_bytes(&m);
-        let mut index = read_json(&reg.join("index.json"));
-        let v = index["versions"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|v| v["version"] == "1.1.0")
-            .unwrap();
-        v["manifest"]["sha256"] = sha256_hex(&manifest).into();
-        v["manifest"]["size"] = manifest.len().into();
-        let index = kbrel::manifest::to_json_bytes(&index);
-        let path = path.to_string();
-        server.behave(move |r| {
-            if r.path == path {
-                Action::Body(manifest.clone())
-            } else if r.path == "index.json" {
-                Action::Body(index.clone())
-            } else {
-                Action::Serve
-            }
-        });
+        serve_doctored(server, &reg, path, manifest, "manifest");
         return;
     }
     let original = fs::read(fx.kb.registry().join(path)).unwrap_or_default();
@@ -552,4 +514,30 @@ fn the_typescript_declarations_type_check_the_readme_usage() {
         .args(["-p", "tsconfig.json"])
         .current_dir(manifest_dir().join("clients/js/e2e")));
     assert_eq!(out.code, 0, "tsc found type errors\n{out}");
+}
+
+/// Serve `bytes` at `path` in place of the registry's file, and an index whose 1.1.0 entry's
+/// `field` (`diff`, `manifest`) carries their sha256 and size: every hash checks out, as an
+/// unsigned registry allows.
+fn serve_doctored(server: &TestServer, reg: &Path, path: &str, bytes: Vec<u8>, field: &str) {
+    let mut index = read_json(&reg.join("index.json"));
+    let v = index["versions"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|v| v["version"] == "1.1.0")
+        .unwrap();
+    v[field]["sha256"] = sha256_hex(&bytes).into();
+    v[field]["size"] = bytes.len().into();
+    let index = kbrel::manifest::to_json_bytes(&index);
+    let path = path.to_string();
+    server.behave(move |r| {
+        if r.path == path {
+            Action::Body(bytes.clone())
+        } else if r.path == "index.json" {
+            Action::Body(index.clone())
+        } else {
+            Action::Serve
+        }
+    });
 }

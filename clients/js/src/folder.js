@@ -191,18 +191,23 @@ export class FolderStore {
     return a ? new Uint8Array(fs.readFileSync(`${this.meta}/current/${a.path}`)) : null;
   }
 
-  async putObject(sha, bytes) {
-    // As kbrel sync writes objects: a temporary file, synced, renamed; its folder is not synced
-    // (an object lost by a crash is fetched again: every object is verified before use, and a
-    // tree's hard links, synced with the tree, keep the bytes). The fsync is the one wait here:
-    // on the thread pool, while the other documents download.
+  /** An object's final path and a fresh temporary name beside it (its folder made once). */
+  objectTemp(sha) {
     const dir = `${this.meta}/objects/${sha.slice(0, 2)}`;
     if (!this.objectDirs.has(dir)) {
       fs.mkdirSync(dir, { recursive: true });
       this.objectDirs.add(dir);
     }
     const path = this.objectPath(sha);
-    const tmp = `${path}.tmp-${tag()}`;
+    return { path, tmp: `${path}.tmp-${tag()}` };
+  }
+
+  async putObject(sha, bytes) {
+    // As kbrel sync writes objects: a temporary file, synced, renamed; its folder is not synced
+    // (an object lost by a crash is fetched again: every object is verified before use, and a
+    // tree's hard links, synced with the tree, keep the bytes). The fsync is the one wait here:
+    // on the thread pool, while the other documents download.
+    const { path, tmp } = this.objectTemp(sha);
     const fd = fs.openSync(tmp, "w");
     try {
       fs.writeFileSync(fd, bytes);
@@ -219,13 +224,7 @@ export class FolderStore {
    * once the caller has checked its size and sha256), `discard()` removes what is left.
    */
   stageObject(sha) {
-    const dir = `${this.meta}/objects/${sha.slice(0, 2)}`;
-    if (!this.objectDirs.has(dir)) {
-      fs.mkdirSync(dir, { recursive: true });
-      this.objectDirs.add(dir);
-    }
-    const path = this.objectPath(sha);
-    const tmp = `${path}.tmp-${tag()}`;
+    const { path, tmp } = this.objectTemp(sha);
     let fd = null;
     const close = () => {
       if (fd !== null) fs.closeSync(fd);

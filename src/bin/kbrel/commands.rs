@@ -861,16 +861,7 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
         }
         (None, None) => (load_kb_with(&cfg, &known)?, None),
     };
-    let sign_key = args
-        .sign_key
-        .as_deref()
-        .map(kbrel::sign::read_private_key)
-        .transpose()?;
-    let next_key = args
-        .next_key
-        .as_deref()
-        .map(kbrel::sign::parse_public_key)
-        .transpose()?;
+    let (sign_key, next_key) = signing_keys(args.sign_key.as_deref(), args.next_key.as_deref())?;
     let baseline = if args.no_baseline {
         None
     } else {
@@ -1508,16 +1499,8 @@ fn push(g: &Global, args: PushArgs) -> Result<u8> {
             return Ok(0);
         }
         // One release, merged into the remote index (conditional write), signed when asked.
-        let sign_key = args
-            .sign_key
-            .as_deref()
-            .map(kbrel::sign::read_private_key)
-            .transpose()?;
-        let next_key = args
-            .next_key
-            .as_deref()
-            .map(kbrel::sign::parse_public_key)
-            .transpose()?;
+        let (sign_key, next_key) =
+            signing_keys(args.sign_key.as_deref(), args.next_key.as_deref())?;
         let (report, up) = kbrel::push::push_to_bucket(
             &reg,
             &index,
@@ -1656,4 +1639,19 @@ fn sync_failed(e: kbrel::sync::SyncError, as_json: bool) -> anyhow::Error {
         kbrel::sync::SyncError::Refused(r) => anyhow::Error::new(*r),
         kbrel::sync::SyncError::Other(e) => e.into(),
     }
+}
+
+/// `--sign-key FILE` and `--next-key PUBLIC` (publish, push): the private key read from its
+/// file, the announced next public key parsed.
+fn signing_keys(
+    sign_key: Option<&std::path::Path>,
+    next_key: Option<&str>,
+) -> kbrel::Result<(
+    Option<ed25519_dalek::SigningKey>,
+    Option<ed25519_dalek::VerifyingKey>,
+)> {
+    Ok((
+        sign_key.map(kbrel::sign::read_private_key).transpose()?,
+        next_key.map(kbrel::sign::parse_public_key).transpose()?,
+    ))
 }
