@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use similar::Algorithm;
 
 use crate::FastMap;
-use crate::content::{body_of, raw_front_matter};
+use crate::content::{front_matter_and_body, raw_front_matter};
 use crate::error::Result;
 use crate::manifest::{ChangeCounts, ChangeStatus, DocChange, ManifestDoc};
 
@@ -87,7 +87,8 @@ pub fn count_lines<'t>(old: &'t str, new: &'t str) -> LineCounts {
         .count();
     let (a, b) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
     // Lines → dense ids, and on which side each id occurs.
-    let mut ids: HashMap<&str, u32> = HashMap::with_capacity(a.len() + b.len());
+    let mut ids: FastMap<&str, u32> =
+        FastMap::with_capacity_and_hasher(a.len() + b.len(), Default::default());
     let mut sides: Vec<[bool; 2]> = Vec::new();
     let mut intern = |line: &'t str, side: usize| -> u32 {
         let next = sides.len() as u32;
@@ -692,9 +693,12 @@ fn change(
     similarity: Option<u8>,
 ) -> DocChange {
     let counts = count_lines(old_text, new_text);
-    // Front-matter fields are compared only when both sides exist.
+    // Front-matter fields are compared only when both sides exist, and only when the front
+    // matter's text differs (the same text reads as the same fields).
     let mut fields_changed: Vec<String> = Vec::new();
-    if old.is_some() && new.is_some() {
+    let (old_fm, old_body) = front_matter_and_body(old_text);
+    let (new_fm, new_body) = front_matter_and_body(new_text);
+    if old.is_some() && new.is_some() && old_fm != new_fm {
         let (of, nf) = (raw_front_matter(old_text), raw_front_matter(new_text));
         fields_changed = of
             .iter()
@@ -730,7 +734,7 @@ fn change(
         removed_lines: counts.removed,
         similarity,
         fields_changed,
-        body_changed: body_of(old_text) != body_of(new_text),
+        body_changed: old_body != new_body,
         approximate: counts.approximate,
     }
 }
