@@ -3198,7 +3198,11 @@ mod tests {
         let err = ordered_parallel(&source, &compress, &mut |_: &[u8]| {
             emitted += 1;
             if emitted == 3 {
-                return Err(Error::Usage("disk full".into()));
+                return Err(Error::io(
+                    "write",
+                    "package.tgz",
+                    std::io::Error::other("disk full"),
+                ));
             }
             Ok(())
         })
