@@ -3207,7 +3207,7 @@ mod tests {
             Ok(())
         })
         .unwrap_err();
-        assert!(err.to_string().contains("disk full"), "{err}");
+        assert_eq!(err.chain(), "cannot write `package.tgz`: disk full");
         assert_eq!(emitted, 3);
         // The workers stopped within their look-ahead instead of compressing everything.
         let ahead = 4 * rayon::current_num_threads().max(2);
