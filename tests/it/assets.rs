@@ -967,6 +967,13 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
         "{}",
         server.log()
     );
+    // Put back as it was (a new state of the file, never verified): a range is served again,
+    // after the whole file is hashed and found to match.
+    std::os::unix::fs::FileExt::write_at(&f, b"\0", 50 << 20).unwrap();
+    let at = 50u64 << 20;
+    let r = ranged("GET", &[("Range", &format!("bytes={at}-{}", at + 9))]);
+    assert_eq!(r.status, 206, "{r:?}");
+    assert_eq!(r.body, vec![0u8; 10]);
 }
 
 /// URL-encoded traversal (`%2e%2e`, `..%2f`, double encoding) through the viewer's asset route
