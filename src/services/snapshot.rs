@@ -66,7 +66,7 @@ pub fn resolve_version<'a>(
     };
     let index = index.ok_or_else(unknown)?;
     if let Some(v) = index.dist_tags.get(name) {
-        return index.get(v).ok_or_else(unknown);
+        return index.get_version(v).ok_or_else(unknown);
     }
     let bare = name.strip_prefix('v').unwrap_or(name);
     index.get(bare).ok_or_else(unknown)
