@@ -184,13 +184,16 @@ export class FolderStore {
 
   async getObject(sha) {
     // Objects may have been collected by a kbrel sync; the current tree always has the bytes.
+    // The Buffer read is returned as a Uint8Array over the same memory, not a copy of it (a
+    // small one from Node's shared pool is copied, so that `.buffer` holds these bytes alone).
+    const view = (b) => (b.byteOffset === 0 && b.buffer.byteLength === b.length ? new Uint8Array(b.buffer) : new Uint8Array(b));
     const b = (() => { try { return readOrNull(this.objectPath(sha)); } catch { return null; } })();
-    if (b) return new Uint8Array(b);
+    if (b) return view(b);
     const tree = await this.currentTree();
     const d = tree?.documents.find((x) => x.sha256 === sha);
-    if (d) return new Uint8Array(fs.readFileSync(`${this.meta}/current/${d.lang}/${d.path}`));
+    if (d) return view(fs.readFileSync(`${this.meta}/current/${d.lang}/${d.path}`));
     const a = tree?.assets?.find((x) => x.sha256 === sha);
-    return a ? new Uint8Array(fs.readFileSync(`${this.meta}/current/${a.path}`)) : null;
+    return a ? view(fs.readFileSync(`${this.meta}/current/${a.path}`)) : null;
   }
 
   /**

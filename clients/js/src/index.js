@@ -377,8 +377,16 @@ export function selectVersion(index, spec = "latest", url = null) {
 // --- the registry's formats ---------------------------------------------------------------
 
 const isSha = (s) => typeof s === "string" && /^[0-9a-f]{64}$/.test(s);
-const isSegment = (s) => typeof s === "string" && s !== "" && s !== "." && s !== ".." && !/[/\\\0]/.test(s);
-/** A relative `/`-separated path with no `.`/`..` segments, backslash, NUL or colon. */
+/** A name a URL's `%XX` escapes decode to `.`, `..` or a name with `/`, `\` or NUL (`%2e%2e`,
+ * `..%2f`), which a tool decoding paths would climb out with (kbrel's manifest reader's rule). */
+const decodesUnsafely = (s) => {
+  if (!s.includes("%")) return false;
+  const d = s.replace(/%([0-9a-fA-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+  return d === "." || d === ".." || /[/\\\0]/.test(d);
+};
+const isSegment = (s) => typeof s === "string" && s !== "" && s !== "." && s !== ".." && !/[/\\\0]/.test(s) && !decodesUnsafely(s);
+/** A relative `/`-separated path with no `.`/`..` segments, backslash, NUL or colon, as
+ * written or with `%XX` escapes decoded (`%2e%2e/x`, `..%2fx`). */
 export const isSafePath = (p) => typeof p === "string" && p !== "" && !p.startsWith("/") && !p.includes(":") && p.split("/").every(isSegment);
 const SURROGATE = /[\uD800-\uDFFF]/;
 /** Rust's `str` order (UTF-8 bytes), which the manifest's document order follows. */
