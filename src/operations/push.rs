@@ -298,9 +298,8 @@ pub fn push_to_bucket(
         }));
     }
     if let Some(p) = &v.previous {
-        let p = &p.to_string();
-        let ours = index.get(p).map(|o| &o.manifest.sha256);
-        match merged.get(p) {
+        let ours = index.get_version(p).map(|o| &o.manifest.sha256);
+        match merged.get_version(p) {
             None => {
                 return Err(PushError::PreviousNotListed {
                     version: v.version.clone(),

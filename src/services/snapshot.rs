@@ -410,7 +410,7 @@ impl Composed {
                     open.remove(&old_at(c));
                 }
             }
-            match v.previous.as_ref().and_then(|p| index.get(&p.to_string())) {
+            match v.previous.as_ref().and_then(|p| index.get_version(p)) {
                 Some(p) => v = p,
                 None => break,
             }
