@@ -683,22 +683,21 @@ fn check_diff(
             return;
         }
     };
-    let prev_docs: &[manifest::ManifestDoc] =
-        match &v.previous {
-            Some(p) => match manifests.get(p) {
-                Some(pm) => &pm.documents,
-                None if index.get_version(p).is_none() => {
-                    out.push(problem(
-                        &v.diff.path,
-                        ProblemKind::Diff,
-                        format!("previous version {p} is not in the index"),
-                    ));
-                    return;
-                }
-                None => return,
-            },
-            None => &[],
-        };
+    let prev_docs: &[manifest::ManifestDoc] = match &v.previous {
+        Some(p) => match manifests.get(p) {
+            Some(pm) => &pm.documents,
+            None if index.get_version(p).is_none() => {
+                out.push(problem(
+                    &v.diff.path,
+                    ProblemKind::Diff,
+                    format!("previous version {p} is not in the index"),
+                ));
+                return;
+            }
+            None => return,
+        },
+        None => &[],
+    };
     let text = |d: &manifest::ManifestDoc| -> Result<String, CoreError> {
         String::from_utf8(reg.read_blob_sized(&d.sha256, d.size)?)
             .map_err(|_| CoreError::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))
