@@ -66,7 +66,7 @@ pub fn resolve_version<'a>(
     };
     let index = index.ok_or_else(unknown)?;
     if let Some(v) = index.dist_tags.get(name) {
-        return index.get(v).ok_or_else(unknown);
+        return index.get_version(v).ok_or_else(unknown);
     }
     let bare = name.strip_prefix('v').unwrap_or(name);
     index.get(bare).ok_or_else(unknown)
@@ -443,7 +443,7 @@ impl Composed {
                     open.remove(&old_at(c));
                 }
             }
-            match v.previous.as_ref().and_then(|p| index.get(&p.to_string())) {
+            match v.previous.as_ref().and_then(|p| index.get_version(p)) {
                 Some(p) => v = p,
                 None => break,
             }

@@ -827,6 +827,8 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
     const LIMIT: u64 = 160 << 20;
     let r = verify(LIMIT);
     assert_eq!(r.code, 0, "{r:?}");
+    let report: kbrel::verify::VerifyReport = r.parse();
+    assert!(report.ok() && report.blobs > 0, "{report:?}");
     // The limit bites: a process holding 192 MiB fails under it.
     let mut hold = std::process::Command::new("sh");
     hold.args([
@@ -956,8 +958,18 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
         r.body.len()
     );
     let r = verify(LIMIT);
-    assert_ne!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains(&sha[2..]), "{r:?}");
+    assert_eq!(r.code, 1, "{r:?}");
+    let problems: Vec<(String, kbrel::verify::ProblemKind)> = r
+        .parse::<kbrel::verify::VerifyReport>()
+        .problems
+        .into_iter()
+        .map(|p| (p.path, p.kind))
+        .collect();
+    assert_eq!(
+        problems,
+        [(blob_rel(&sha), kbrel::verify::ProblemKind::Corrupt)],
+        "{r:?}"
+    );
     // Served as it is streamed, the changed blob is cut short: never a complete wrong body.
     let r = get("GET", "/v/1.0.0/downloads/big.bin");
     assert_eq!(r.header("content-length"), Some(SIZE.to_string().as_str()));
