@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::date::Timestamp;
-use crate::error::{CoreError, Error, Result};
+use crate::error::{CoreError, Error, ImportError, Result};
 use crate::findings::Code;
 use crate::git::{Repo, TagInfo};
 use crate::manifest::GitInfo;
@@ -77,10 +77,14 @@ pub fn release_tags(repo: &Repo, filter: Option<&globset::GlobMatcher>) -> Resul
     tags.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.name.cmp(&b.1.name)));
     for w in tags.windows(2) {
         if w[0].0 == w[1].0 && w[0].1.commit != w[1].1.commit {
-            return Err(Error::Usage(format!(
-                "tags `{}` and `{}` both name version {} but point at different commits",
-                w[0].1.name, w[1].1.name, w[0].0
-            )));
+            return Err(ImportError::TagsShareVersion {
+                version: w[0].0.clone(),
+                first: w[0].1.name.clone(),
+                first_commit: w[0].1.commit.clone(),
+                second: w[1].1.name.clone(),
+                second_commit: w[1].1.commit.clone(),
+            }
+            .into());
         }
     }
     tags.dedup_by(|a, b| a.0 == b.0);
@@ -199,34 +203,11 @@ pub fn import(
 /// Name the tag in publish errors.
 fn tag_error(e: Error, tag: &TagInfo) -> Error {
     match e {
-        Error::Core(CoreError::LintFailed { findings, .. }) => Error::Usage(format!(
-            "tag {} {} ({} error(s), first: {}:{} {})",
-            tag.name,
-            if findings.iter().all(|f| f.code.is_fatal()) {
-                "cannot be released as it is: its file names could not be unpacked everywhere or read back"
-            } else {
-                "does not pass `kbrel check` with --lint-gate (without it each tag is imported with its findings recorded as warnings)"
-            },
-            findings
-                .iter()
-                .filter(|f| f.severity == crate::findings::Severity::Error)
-                .count(),
-            findings
-                .iter()
-                .find(|f| f.severity == crate::findings::Severity::Error)
-                .map(|f| f.file.as_str())
-                .unwrap_or(""),
-            findings
-                .iter()
-                .find(|f| f.severity == crate::findings::Severity::Error)
-                .map(|f| f.line)
-                .unwrap_or(0),
-            findings
-                .iter()
-                .find(|f| f.severity == crate::findings::Severity::Error)
-                .map(|f| f.message.as_str())
-                .unwrap_or(""),
-        )),
+        Error::Core(CoreError::LintFailed { findings, .. }) => ImportError::TagBlocked {
+            tag: tag.name.clone(),
+            findings,
+        }
+        .into(),
         Error::Core(CoreError::VersionConflict { version, detail }) => {
             Error::Core(CoreError::VersionConflict {
                 version,

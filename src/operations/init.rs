@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::{CONFIG_FILE, Config, Layout, Pairing};
-use crate::error::{Error, Result};
+use crate::error::{Error, InitError, Result};
 use crate::findings::{Code, Severity};
 
 /// What `init` found, and the configuration it proposes.
@@ -179,10 +179,9 @@ fn language_folders(root: &Path) -> Vec<String> {
 
 fn detect_layout(dir: &Path) -> Result<Found> {
     let nothing = || {
-        Error::Usage(format!(
-            "found no documentation to configure in {}: kbrel init recognises a Docusaurus site (docusaurus.config.*, docs/, i18n/<lang>/docusaurus-plugin-content-docs/current/), a Mintlify site (docs.json or mint.json with <lang>/ folders), a Starlight site (src/content/docs/) and one folder per language (content/<lang>/, docs/<lang>/ or <lang>/ holding .md or .mdx files)",
-            dir.display()
-        ))
+        Error::from(InitError::NothingToConfigure {
+            dir: dir.to_path_buf(),
+        })
     };
     // Docusaurus.
     let docusaurus = first_existing(
@@ -491,10 +490,13 @@ fn render(p: &Proposal) -> String {
 }
 
 fn parse(text: &str, dir: &Path) -> Result<Config> {
-    Config::parse(text, &dir.join(CONFIG_FILE)).map_err(|e| {
-        Error::Usage(format!(
-            "kbrel init produced a configuration that does not parse (a bug; please report it): {e}"
-        ))
+    let file = dir.join(CONFIG_FILE);
+    Config::parse(text, &file).map_err(|e| {
+        InitError::ProposalInvalid {
+            reason: e.to_string(),
+            file,
+        }
+        .into()
     })
 }
 
@@ -670,10 +672,7 @@ pub fn propose(dir: &Path, name: Option<&str>) -> Result<Proposal> {
 pub fn write(dir: &Path, text: &str, force: bool) -> Result<PathBuf> {
     let path = dir.join(CONFIG_FILE);
     if !force && std::fs::symlink_metadata(&path).is_ok() {
-        return Err(Error::Usage(format!(
-            "{} already exists; kbrel init does not replace it (pass --force to, or --dry-run to see the proposal)",
-            path.display()
-        )));
+        return Err(InitError::ConfigExists { file: path }.into());
     }
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("create a file in", dir, e))?;

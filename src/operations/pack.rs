@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PackError, Result};
 use crate::manifest::Index;
 use crate::registry::Registry;
 
@@ -91,18 +91,18 @@ fn check_out(out: &Path) -> Result<()> {
             let mut entries =
                 std::fs::read_dir(out).map_err(|e| Error::io("read directory", out, e))?;
             if entries.next().is_some() {
-                Err(Error::Usage(format!(
-                    "--out `{}` exists and is not empty; give a new or empty folder",
-                    out.display()
-                )))
+                Err(PackError::OutNotEmpty {
+                    out: out.to_path_buf(),
+                }
+                .into())
             } else {
                 Ok(())
             }
         }
-        Ok(_) => Err(Error::Usage(format!(
-            "--out `{}` exists and is not a folder",
-            out.display()
-        ))),
+        Ok(_) => Err(PackError::OutNotAFolder {
+            out: out.to_path_buf(),
+        }
+        .into()),
     }
 }
 

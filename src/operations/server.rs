@@ -172,6 +172,30 @@ struct State {
     /// The registry folder watched for changes of `index.json` (`None`: not on this system, or
     /// not watchable; every request then checks the file itself, on the blocking pool).
     watch: Option<IndexWatch>,
+    /// Streamed files hashed whole and found to match, as they were then ([`Verified`]).
+    verified: Verified,
+}
+
+/// Files over [`STREAM_ABOVE`] bytes hashed whole and found to match their sha256, by
+/// registry path, with the [`StreamKey`] they had then: a byte range is read straight from a
+/// file whose key is unchanged since (a range alone cannot be checked against the whole
+/// file's hash); any change to the file (size, mtime, ctime, inode, device) has it hashed
+/// whole again before a range of it is sent.
+type Verified = Arc<Mutex<HashMap<String, StreamKey>>>;
+
+/// What identifies one state of a file: size, mtime and ctime (ns), inode, device. The ctime
+/// cannot be set back by a user, so a rewrite that restores the mtime still changes it.
+type StreamKey = (u64, i128, i128, u64, u64);
+
+fn stream_key(meta: &std::fs::Metadata) -> StreamKey {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.len(),
+        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+        meta.ino(),
+        meta.dev(),
+    )
 }
 
 /// Immutable registry files kept in memory after their first verified read, within a byte
@@ -240,6 +264,7 @@ impl State {
             files: Mutex::new(FileCache::new(CACHE_LIMIT, CACHE_FILE_LIMIT)),
             index_gz: Mutex::new((0, None)),
             watch: None,
+            verified: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -445,11 +470,21 @@ impl State {
             drop(file);
             return self.immutable(rel, sha256, len).map(Content::Whole);
         }
+        let key = match file.metadata() {
+            Ok(meta) => stream_key(&meta),
+            Err(e) => {
+                (self.opts.log)(&format!("error: cannot read {rel}: {e}; not served"));
+                return None;
+            }
+        };
         Some(Content::Streamed(Streamed {
             file,
             size: len,
             sha256: sha256.to_string(),
             rel: rel.to_string(),
+            key,
+            verified: self.verified.clone(),
+            range: None,
         }))
     }
 
@@ -605,6 +640,11 @@ struct Streamed {
     size: u64,
     sha256: String,
     rel: String,
+    /// The file's [`StreamKey`] when it was opened.
+    key: StreamKey,
+    verified: Verified,
+    /// One byte range (first and last byte) to send instead of the whole file.
+    range: Option<(u64, u64)>,
 }
 
 /// A response under construction.
@@ -1021,7 +1061,10 @@ async fn handle(
         reply,
         &header(header::IF_NONE_MATCH),
         &header(header::ACCEPT_ENCODING),
-        &header(header::RANGE),
+        Ranges {
+            range: &header(header::RANGE),
+            if_range: &header(header::IF_RANGE),
+        },
         &origin,
     );
     log_request(&state, &method, &path, status, len, started);
@@ -1102,7 +1145,7 @@ fn respond(
     mut reply: Reply,
     if_none_match: &str,
     accept_encoding: &str,
-    range: &str,
+    ranges: Ranges<'_>,
     origin: &str,
 ) -> (Response<Body>, StatusCode, usize) {
     let accepts_gzip = accepts_gzip(accept_encoding);
@@ -1119,7 +1162,7 @@ fn respond(
     let compressible = reply.content_type.starts_with("application/json")
         || reply.content_type.starts_with("text/")
         || reply.content_type == ABBREVIATED;
-    let stream = reply.stream.take();
+    let mut stream = reply.stream.take();
     let precompressed = reply.gz.as_ref().filter(|_| accepts_gzip);
     let gzipped = accepts_gzip
         && stream.is_none()
@@ -1137,27 +1180,29 @@ fn respond(
     } else {
         (reply.status, reply.body.clone(), false)
     };
-    // One byte range of a file held whole (its bytes verified) and sent as it is: an asset,
-    // so that a browser can seek in a video. A streamed file is always sent whole.
-    let rangeable = status == StatusCode::OK
-        && !encoded
-        && stream.is_none()
-        && !compressible
-        && reply.etag.is_some();
-    let total = body.len();
-    let (status, body) = match rangeable.then(|| byte_range(range, total as u64)).flatten() {
+    // One byte range of a file sent as it is (an asset, so that a browser can seek in a video):
+    // held whole (its bytes verified), or streamed from a file verified whole (`stream_body`).
+    let rangeable = status == StatusCode::OK && !encoded && !compressible && reply.etag.is_some();
+    let total = stream.as_ref().map_or(body.len() as u64, |s| s.size);
+    let range = ranges.wanted(reply.etag.as_deref());
+    let (status, body) = match rangeable.then(|| byte_range(range, total)).flatten() {
         Some(Ok((start, end))) => {
             builder = builder.header(
                 header::CONTENT_RANGE,
                 format!("bytes {start}-{end}/{total}"),
             );
-            (
-                StatusCode::PARTIAL_CONTENT,
-                body.slice(start as usize..=end as usize),
-            )
+            let body = match stream.as_mut() {
+                Some(s) => {
+                    s.range = Some((start, end));
+                    body
+                }
+                None => body.slice(start as usize..=end as usize),
+            };
+            (StatusCode::PARTIAL_CONTENT, body)
         }
         Some(Err(())) => {
             builder = builder.header(header::CONTENT_RANGE, format!("bytes */{total}"));
+            stream = None;
             (StatusCode::RANGE_NOT_SATISFIABLE, Bytes::new())
         }
         None => (status, body),
@@ -1189,10 +1234,10 @@ fn respond(
         if encoded {
             builder = builder.header(header::CONTENT_ENCODING, "gzip");
         }
-        let len = stream.as_ref().map_or(body.len() as u64, |s| s.size);
+        let len = stream.as_ref().map_or(body.len() as u64, Streamed::len);
         builder = builder.header(header::CONTENT_LENGTH, len);
     }
-    let len = stream.as_ref().map_or(body.len(), |s| s.size as usize);
+    let len = stream.as_ref().map_or(body.len(), |s| s.len() as usize);
     let body = match stream {
         _ if *method == Method::HEAD || status == StatusCode::NOT_MODIFIED => full(Bytes::new()),
         Some(s) => stream_body(s, state.opts.log.clone()),
@@ -1211,6 +1256,26 @@ fn respond(
         }
     }
     (resp, status, len)
+}
+
+/// A request's `Range` and `If-Range` headers (empty when absent).
+struct Ranges<'a> {
+    range: &'a str,
+    if_range: &'a str,
+}
+
+impl Ranges<'_> {
+    /// The `Range` to honour for a representation whose ETag is `etag`: none when `If-Range`
+    /// names another (RFC 9110 13.1.5: a strong comparison, so a weak ETag never matches, and
+    /// a date never does either, since no `Last-Modified` is sent); the whole file is then sent.
+    fn wanted(&self, etag: Option<&str>) -> &str {
+        let validator = self.if_range.trim();
+        if validator.is_empty() || Some(validator) == etag && !validator.starts_with("W/") {
+            self.range
+        } else {
+            ""
+        }
+    }
 }
 
 /// One `Range: bytes=…` over `len` bytes (RFC 9110 14.1.2: `a-b`, `a-`, `-n`), as the first
@@ -1244,59 +1309,122 @@ fn byte_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
     Some(Ok((start, end)))
 }
 
+impl Streamed {
+    /// The bytes this response sends: its range's, or the whole file's.
+    fn len(&self) -> u64 {
+        self.range.map_or(self.size, |(start, end)| end - start + 1)
+    }
+}
+
+type FrameSender = tokio::sync::mpsc::Sender<std::io::Result<hyper::body::Frame<Bytes>>>;
+
 /// The body of a streamed file: read on the blocking pool in [`STREAM_CHUNK`]s, at most two
-/// chunks ahead of the client, and hashed as it is sent. The last chunk is sent only when the
-/// bytes match the file's sha256: a read error, a file cut short or other bytes end the body
-/// with an error instead, which aborts the connection, so a client sees a response shorter
-/// than its Content-Length, never a complete wrong one.
+/// chunks ahead of the client. The whole file is hashed as it is sent, and its last chunk is
+/// sent only when the bytes match the file's sha256: a read error, a file cut short or other
+/// bytes end the body with an error instead, which aborts the connection, so a client sees a
+/// response shorter than its Content-Length, never a complete wrong one. A file sent whole and
+/// matching is remembered as verified ([`Verified`]). A byte range is read from the file at its
+/// offset when the file is verified and unchanged since; otherwise the whole file is hashed
+/// first, and a mismatch ends the body before its first byte.
 fn stream_body(s: Streamed, log: Log) -> Body {
-    use sha2::Digest;
-    use std::io::Read;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<hyper::body::Frame<Bytes>>>(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
     tokio::task::spawn_blocking(move || {
-        let Streamed {
-            mut file,
-            size,
-            sha256,
-            rel,
-        } = s;
-        let mut hasher = sha2::Sha256::new();
-        let mut left = size;
-        while left > 0 {
-            let mut buf = vec![0u8; STREAM_CHUNK.min(left) as usize];
-            let read = file.read(&mut buf);
-            let problem = match read {
-                Ok(0) => Some(format!("{rel} ended {left} bytes early")),
-                Ok(n) => {
-                    buf.truncate(n);
-                    left -= n as u64;
-                    hasher.update(&buf);
-                    let actual = if left == 0 {
-                        crate::hash::hex(&hasher.clone().finalize())
-                    } else {
-                        sha256.clone()
-                    };
-                    (actual != sha256).then(|| {
-                        format!("{rel} does not match its sha256 {sha256} (run `kbrel verify`)")
-                    })
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => Some(format!("cannot read {rel}: {e}")),
-            };
-            let frame = match problem {
-                Some(p) => {
-                    log(&format!("error: {p}; the response was cut short"));
-                    Err(std::io::Error::other(p))
-                }
-                None => Ok(hyper::body::Frame::data(Bytes::from(buf))),
-            };
-            let stop = frame.is_err();
-            if tx.blocking_send(frame).is_err() || stop {
-                return; // the client went away, or the body ends in error
-            }
+        // `Err(None)`: the client went away, nobody to tell.
+        if let Err(Some(p)) = send_streamed(s, &tx) {
+            log(&format!("error: {p}; the response was cut short"));
+            let _ = tx.blocking_send(Err(std::io::Error::other(p)));
         }
     });
     StreamBody::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))).boxed()
+}
+
+/// Send `s` as [`stream_body`] says. `Err(Some(problem))` when the body must end in error,
+/// `Err(None)` when the client went away.
+fn send_streamed(s: Streamed, tx: &FrameSender) -> std::result::Result<(), Option<String>> {
+    use sha2::Digest;
+    use std::io::{Seek, SeekFrom};
+    let Streamed {
+        mut file,
+        size,
+        sha256,
+        rel,
+        key,
+        verified,
+        range,
+    } = s;
+    let mismatch = || {
+        Some(format!(
+            "{rel} does not match its sha256 {sha256} (run `kbrel verify`)"
+        ))
+    };
+    let remember = |ok: bool| {
+        let mut v = verified.lock().unwrap_or_else(|p| p.into_inner());
+        if ok {
+            v.insert(rel.clone(), key);
+        } else {
+            v.remove(&rel);
+        }
+    };
+    let send = |buf: Vec<u8>| {
+        tx.blocking_send(Ok(hyper::body::Frame::data(Bytes::from(buf))))
+            .map_err(|_| None)
+    };
+    let Some((start, end)) = range else {
+        let mut hasher = sha2::Sha256::new();
+        return read_chunks(&mut file, &rel, size, |buf, left| {
+            hasher.update(&buf);
+            if left == 0 {
+                let matched = crate::hash::hex(&hasher.clone().finalize()) == sha256;
+                remember(matched);
+                if !matched {
+                    return Err(mismatch());
+                }
+            }
+            send(buf)
+        });
+    };
+    let known = verified.lock().unwrap_or_else(|p| p.into_inner()).get(&rel) == Some(&key);
+    if !known {
+        let mut hasher = sha2::Sha256::new();
+        read_chunks(&mut file, &rel, size, |buf, _| {
+            hasher.update(&buf);
+            Ok(())
+        })?;
+        let matched = crate::hash::hex(&hasher.finalize()) == sha256;
+        remember(matched);
+        if !matched {
+            return Err(mismatch());
+        }
+    }
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| Some(format!("cannot read {rel}: {e}")))?;
+    read_chunks(&mut file, &rel, end - start + 1, |buf, _| send(buf))
+}
+
+/// Read `n` bytes of `file` from where it stands in [`STREAM_CHUNK`]s, each given to `each`
+/// with the bytes left after it; a read error or an early end is the problem it names.
+fn read_chunks(
+    file: &mut std::fs::File,
+    rel: &str,
+    n: u64,
+    mut each: impl FnMut(Vec<u8>, u64) -> std::result::Result<(), Option<String>>,
+) -> std::result::Result<(), Option<String>> {
+    use std::io::Read;
+    let mut left = n;
+    while left > 0 {
+        let mut buf = vec![0u8; STREAM_CHUNK.min(left) as usize];
+        match file.read(&mut buf) {
+            Ok(0) => return Err(Some(format!("{rel} ended {left} bytes early"))),
+            Ok(got) => {
+                buf.truncate(got);
+                left -= got as u64;
+                each(buf, left)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Some(format!("cannot read {rel}: {e}"))),
+        }
+    }
+    Ok(())
 }
 
 fn log_request(

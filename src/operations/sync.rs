@@ -353,11 +353,10 @@ impl SyncError {
                 Error::Core(
                     CoreError::UnknownVersion { .. } | CoreError::InvalidVersion { .. },
                 ) => Check::Version,
-                Error::Usage(_)
-                | Error::Push(_)
+                Error::Push(_)
                 | Error::RemoteRefused(_)
                 | Error::Git(_)
-                | Error::Core(CoreError::Usage(_)) => Check::Usage,
+                | Error::Core(CoreError::Key(_)) => Check::Usage,
                 _ => Check::Store,
             },
         }
@@ -2648,6 +2647,19 @@ mod tests {
             let e = pick(Some(bad)).unwrap_err().to_string();
             assert!(e.contains("1.0.0, 1.2.0"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_mistyped_trust_key_fails_the_usage_check() {
+        let e = SyncError::from(crate::sign::parse_public_key("ed25519:nope!").unwrap_err());
+        assert!(matches!(e.check(), Check::Usage));
+        assert_eq!(
+            e.to_json().error.message,
+            "invalid public key `ed25519:nope!`: not base64 (expected ed25519:<base64 of 32 bytes>)"
+        );
+        // Anything else kbrel-core says about the cache is the store's.
+        let e = SyncError::from(CoreError::io("read", "x", std::io::Error::other("gone")));
+        assert!(matches!(e.check(), Check::Store));
     }
 
     #[test]

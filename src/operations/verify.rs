@@ -9,7 +9,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CoreError, Error, Result};
+use crate::error::{CoreError, Error, Result, VerifyError};
 use crate::manifest::{self, Index, Manifest};
 use crate::registry::{self, Registry};
 
@@ -109,14 +109,15 @@ pub fn verify(reg: &Registry, repair: bool, expected_name: Option<&str>) -> Resu
     // Recognise the registry before anything is written (the lock file included).
     let mut why = VerifyReport::default();
     if repair && (read_index(&mut why)?.is_none() || !why.problems.is_empty()) {
-        return Err(Error::Usage(format!(
-            "refusing to repair {}: it is not recognisably this project's registry ({}); nothing was removed",
-            reg.dir.display(),
-            why.problems
+        return Err(VerifyError::NotThisRegistry {
+            registry: reg.dir.clone(),
+            reason: why
+                .problems
                 .first()
-                .map(|p| p.message.as_str())
-                .unwrap_or("index.json is unreadable")
-        )));
+                .map(|p| p.message.clone())
+                .unwrap_or_else(|| "index.json is unreadable".into()),
+        }
+        .into());
     }
     let _lock = if repair {
         Some(reg.lock(Duration::from_secs(30))?)
@@ -126,10 +127,10 @@ pub fn verify(reg: &Registry, repair: bool, expected_name: Option<&str>) -> Resu
     let mut report = VerifyReport::default();
     let index = read_index(&mut report)?;
     if repair && (index.is_none() || !report.problems.is_empty()) {
-        return Err(Error::Usage(format!(
-            "refusing to repair {}: its index.json changed while waiting for the lock; nothing was removed",
-            reg.dir.display()
-        )));
+        return Err(VerifyError::IndexChanged {
+            registry: reg.dir.clone(),
+        }
+        .into());
     }
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     // Whether every listed manifest was read: otherwise the blobs an unreadable manifest

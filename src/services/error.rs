@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-pub use kbrel_core::error::{ConfigError, Error as CoreError, MissingRoot};
+pub use kbrel_core::error::{ConfigError, Error as CoreError, KeyError, MissingRoot};
+use kbrel_core::findings::{Finding, Severity};
 
 /// Every way a kbrel operation can fail.
 #[derive(Debug, thiserror::Error)]
@@ -67,9 +68,118 @@ pub enum Error {
     #[error(transparent)]
     Package(Box<PackageError>),
 
-    /// A refusal of the other operations, as text.
-    #[error("{0}")]
-    Usage(String),
+    /// `import` refused a release tag, as data.
+    #[error(transparent)]
+    Import(Box<ImportError>),
+
+    /// `init` found nothing to configure or will not write, as data.
+    #[error(transparent)]
+    Init(Box<InitError>),
+
+    /// `pack --out` names a folder it will not write into, as data.
+    #[error(transparent)]
+    Pack(Box<PackError>),
+
+    /// `verify --repair` refused to touch the registry, as data.
+    #[error(transparent)]
+    Verify(Box<VerifyError>),
+}
+
+/// Why `import` refused a release tag, as data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// Two release tags read as one `version` but point at different commits.
+    #[error(
+        "tags `{first}` and `{second}` both name version {version} but point at different commits"
+    )]
+    TagsShareVersion {
+        version: semver::Version,
+        first: String,
+        first_commit: String,
+        second: String,
+        second_commit: String,
+    },
+
+    /// `tag` failed the lint gate (`--lint-gate`) or holds names no release can carry (fatal
+    /// findings): `findings` are the blocking ones, the first error named in the message.
+    #[error("{}", tag_blocked(.tag, .findings))]
+    TagBlocked { tag: String, findings: Vec<Finding> },
+}
+
+fn tag_blocked(tag: &str, findings: &[Finding]) -> String {
+    let errors: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    let first = errors.first();
+    format!(
+        "tag {tag} {} ({} error(s), first: {}:{} {})",
+        if findings.iter().all(|f| f.code.is_fatal()) {
+            "cannot be released as it is: its file names could not be unpacked everywhere or read back"
+        } else {
+            "does not pass `kbrel check` with --lint-gate (without it each tag is imported with its findings recorded as warnings)"
+        },
+        errors.len(),
+        first.map(|f| f.file.as_str()).unwrap_or(""),
+        first.map(|f| f.line).unwrap_or(0),
+        first.map(|f| f.message.as_str()).unwrap_or(""),
+    )
+}
+
+/// Why `init` found nothing to configure or will not write, as data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitError {
+    /// No documentation layout init recognises in `dir`.
+    #[error(
+        "found no documentation to configure in {}: kbrel init recognises a Docusaurus site (docusaurus.config.*, docs/, i18n/<lang>/docusaurus-plugin-content-docs/current/), a Mintlify site (docs.json or mint.json with <lang>/ folders), a Starlight site (src/content/docs/) and one folder per language (content/<lang>/, docs/<lang>/ or <lang>/ holding .md or .mdx files)",
+        dir.display()
+    )]
+    NothingToConfigure { dir: PathBuf },
+
+    /// The configuration init proposed for `file` does not parse (a bug): `reason` is the
+    /// parser's message.
+    #[error(
+        "kbrel init produced a configuration that does not parse (a bug; please report it): {reason}"
+    )]
+    ProposalInvalid { file: PathBuf, reason: String },
+
+    /// `file` exists and --force was not given.
+    #[error(
+        "{} already exists; kbrel init does not replace it (pass --force to, or --dry-run to see the proposal)",
+        file.display()
+    )]
+    ConfigExists { file: PathBuf },
+}
+
+/// Why `pack --out` refused its folder, as data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PackError {
+    /// `out` is a folder with something in it.
+    #[error("--out `{}` exists and is not empty; give a new or empty folder", out.display())]
+    OutNotEmpty { out: PathBuf },
+
+    /// `out` exists and is not a folder.
+    #[error("--out `{}` exists and is not a folder", out.display())]
+    OutNotAFolder { out: PathBuf },
+}
+
+/// Why `verify --repair` refused to remove anything, as data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// `registry` is not recognisably this project's: `reason` is the first problem found
+    /// (or that index.json is unreadable).
+    #[error(
+        "refusing to repair {}: it is not recognisably this project's registry ({reason}); nothing was removed",
+        registry.display()
+    )]
+    NotThisRegistry { registry: PathBuf, reason: String },
+
+    /// `registry`'s index.json changed between the check and taking the lock.
+    #[error(
+        "refusing to repair {}: its index.json changed while waiting for the lock; nothing was removed",
+        registry.display()
+    )]
+    IndexChanged { registry: PathBuf },
 }
 
 /// Why a package could not be built, as data.
@@ -321,6 +431,19 @@ pub enum PublishError {
         reason: String,
     },
 
+    /// The release's git tag `tag` exists on another commit (`existing`, full id) than the
+    /// release's `commit`; shown by 12 digits.
+    #[error(
+        "git tag `{tag}` already exists on commit {} (this release is commit {}); use another version or --no-tag",
+        &existing[..12.min(existing.len())],
+        &commit[..12.min(commit.len())]
+    )]
+    TagTaken {
+        tag: String,
+        existing: String,
+        commit: String,
+    },
+
     /// The package.json this publish built is not JSON (a bug, never the user's input).
     #[error("{reason}")]
     PackageJson { reason: String },
@@ -402,6 +525,36 @@ impl From<PackageError> for Error {
     }
 }
 
+impl From<ImportError> for Error {
+    fn from(e: ImportError) -> Self {
+        Error::Import(Box::new(e))
+    }
+}
+
+impl From<InitError> for Error {
+    fn from(e: InitError) -> Self {
+        Error::Init(Box::new(e))
+    }
+}
+
+impl From<PackError> for Error {
+    fn from(e: PackError) -> Self {
+        Error::Pack(Box::new(e))
+    }
+}
+
+impl From<VerifyError> for Error {
+    fn from(e: VerifyError) -> Self {
+        Error::Verify(Box::new(e))
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        Error::Core(e.into())
+    }
+}
+
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Error::Core(e.into())
@@ -467,7 +620,10 @@ impl Error {
             | Error::RemoteRefused(_)
             | Error::Git(_)
             | Error::Package(_)
-            | Error::Usage(_) => None,
+            | Error::Import(_)
+            | Error::Init(_)
+            | Error::Pack(_)
+            | Error::Verify(_) => None,
         }
     }
 }
@@ -529,6 +685,20 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "--bump auto: nothing changed since 1.2.0; there is nothing to publish"
+        );
+        // The binary's tag guard: the tag, where it is and where the release is, as data.
+        let e: Error = PublishError::TagTaken {
+            tag: "v2.0.0".into(),
+            existing: "0123456789abcdef0123".into(),
+            commit: "fedcba9876543210fedc".into(),
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "git tag `v2.0.0` already exists on commit 0123456789ab (this release is commit fedcba987654); use another version or --no-tag"
+        );
+        assert!(
+            matches!(&e, Error::Publish(p) if matches!(&**p, PublishError::TagTaken { tag, .. } if tag == "v2.0.0"))
         );
     }
 
@@ -653,6 +823,132 @@ mod tests {
             matches!(&back, Error::Git(g) if matches!(&**g, GitError::Open { message, .. } if message == "gone"))
         );
         assert_eq!(back.hint(), None);
+    }
+
+    #[test]
+    fn import_refusals_are_data_with_the_messages_they_had() {
+        let e: Error = ImportError::TagsShareVersion {
+            version: semver::Version::new(1, 2, 0),
+            first: "1.2.0".into(),
+            first_commit: "aaaa".into(),
+            second: "v1.2.0".into(),
+            second_commit: "bbbb".into(),
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "tags `1.2.0` and `v1.2.0` both name version 1.2.0 but point at different commits"
+        );
+        assert!(
+            matches!(&e, Error::Import(i) if matches!(&**i, ImportError::TagsShareVersion { second_commit, .. } if second_commit == "bbbb"))
+        );
+        use kbrel_core::findings::Code;
+        let findings = vec![
+            Finding::warning(Code::MissingField, "en/a.md", 1, "no title".into()),
+            Finding::error(Code::BrokenLink, "en/b.md", 7, "broken link `x.md`".into()),
+            Finding::error(Code::DuplicateId, "en/c.md", 1, "duplicate id".into()),
+        ];
+        let e = ImportError::TagBlocked {
+            tag: "v1.1.0".into(),
+            findings,
+        };
+        assert_eq!(
+            e.to_string(),
+            "tag v1.1.0 does not pass `kbrel check` with --lint-gate (without it each tag is imported with its findings recorded as warnings) \
+             (2 error(s), first: en/b.md:7 broken link `x.md`)"
+        );
+        let e = ImportError::TagBlocked {
+            tag: "v1.0.0".into(),
+            findings: vec![Finding::error(
+                Code::PortableName,
+                "en/a:b.md",
+                0,
+                "not portable".into(),
+            )],
+        };
+        assert_eq!(
+            e.to_string(),
+            "tag v1.0.0 cannot be released as it is: its file names could not be unpacked everywhere or read back \
+             (1 error(s), first: en/a:b.md:0 not portable)"
+        );
+        assert_eq!(Error::from(e).hint(), None);
+    }
+
+    #[test]
+    fn init_refusals_are_data_with_the_messages_they_had() {
+        let e: Error = InitError::ConfigExists {
+            file: "/kb/kbrel.toml".into(),
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "/kb/kbrel.toml already exists; kbrel init does not replace it (pass --force to, or --dry-run to see the proposal)"
+        );
+        assert!(
+            matches!(&e, Error::Init(i) if matches!(&**i, InitError::ConfigExists { file } if file.ends_with("kbrel.toml")))
+        );
+        let e = InitError::NothingToConfigure { dir: "/kb".into() };
+        assert!(e.to_string().starts_with(
+            "found no documentation to configure in /kb: kbrel init recognises a Docusaurus site"
+        ));
+        let e = InitError::ProposalInvalid {
+            file: "/kb/kbrel.toml".into(),
+            reason: "bad".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "kbrel init produced a configuration that does not parse (a bug; please report it): bad"
+        );
+    }
+
+    #[test]
+    fn pack_refusals_are_data_with_the_messages_they_had() {
+        let e: Error = PackError::OutNotEmpty { out: "dist".into() }.into();
+        assert_eq!(
+            e.to_string(),
+            "--out `dist` exists and is not empty; give a new or empty folder"
+        );
+        assert!(
+            matches!(&e, Error::Pack(p) if **p == PackError::OutNotEmpty { out: "dist".into() })
+        );
+        let e = PackError::OutNotAFolder {
+            out: "a.txt".into(),
+        };
+        assert_eq!(e.to_string(), "--out `a.txt` exists and is not a folder");
+    }
+
+    #[test]
+    fn verify_refusals_are_data_with_the_messages_they_had() {
+        let e: Error = VerifyError::NotThisRegistry {
+            registry: "/kb/releases".into(),
+            reason: "index.json is unreadable".into(),
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "refusing to repair /kb/releases: it is not recognisably this project's registry (index.json is unreadable); nothing was removed"
+        );
+        assert!(
+            matches!(&e, Error::Verify(v) if matches!(&**v, VerifyError::NotThisRegistry { reason, .. } if reason == "index.json is unreadable"))
+        );
+        let e = VerifyError::IndexChanged {
+            registry: "/kb/releases".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "refusing to repair /kb/releases: its index.json changed while waiting for the lock; nothing was removed"
+        );
+        // A signing key's refusal is core's, carried whole.
+        let e: Error = KeyError::InvalidPublicKey {
+            value: "x".into(),
+            reason: "not base64",
+        }
+        .into();
+        assert!(matches!(&e, Error::Core(CoreError::Key(_))));
+        assert_eq!(
+            e.to_string(),
+            "invalid public key `x`: not base64 (expected ed25519:<base64 of 32 bytes>)"
+        );
     }
 
     #[test]

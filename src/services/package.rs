@@ -3198,12 +3198,16 @@ mod tests {
         let err = ordered_parallel(&source, &compress, &mut |_: &[u8]| {
             emitted += 1;
             if emitted == 3 {
-                return Err(Error::Usage("disk full".into()));
+                return Err(Error::io(
+                    "write",
+                    "package.tgz",
+                    std::io::Error::other("disk full"),
+                ));
             }
             Ok(())
         })
         .unwrap_err();
-        assert!(err.to_string().contains("disk full"), "{err}");
+        assert_eq!(err.chain(), "cannot write `package.tgz`: disk full");
         assert_eq!(emitted, 3);
         // The workers stopped within their look-ahead instead of compressing everything.
         let ahead = 4 * rayon::current_num_threads().max(2);

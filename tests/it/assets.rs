@@ -790,8 +790,11 @@ fn assets_are_read_from_git_trees_like_the_working_tree() {
 ///   (`clients/js/test-large`): streamed into a staged file while hashed, peak memory growing
 ///   by under half the asset, refused early by `maxAssetSize`, a larger Content-Length or an
 ///   endless body;
+/// - byte ranges of it are read from the file at their offset once it was verified whole
+///   (206, 416, `If-Range`);
 /// - a changed byte inside the asset's blob is found by `verify`, and the server, which hashes
-///   what it streams, cuts the response short rather than complete it with the wrong bytes.
+///   what it streams, cuts the response short rather than complete it with the wrong bytes,
+///   and sends no byte of a range before the changed file is hashed whole again.
 #[test]
 fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
     use std::os::unix::process::CommandExt;
@@ -905,9 +908,53 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
         assert!(out.stdout.contains("ℹ pass 3"), "{out:?}");
     }
 
+    // Byte ranges of the streamed file (verified whole by the complete GETs above): read from
+    // the file at the offset; If-Range as for files held whole; HEAD tells without a body.
+    let big = "/v/1.0.0/downloads/big.bin";
+    let ranged = |method: &str, headers: &[(&str, &str)]| {
+        serve::request_within(
+            server.addr,
+            method,
+            big,
+            headers,
+            std::time::Duration::from_secs(120),
+        )
+    };
+    let last = SIZE - 1;
+    for (range, from, to) in [
+        ("bytes=100-199", 100, 199),
+        ("bytes=-10", SIZE - 10, last),
+        (&*format!("bytes={}-", SIZE - 3), SIZE - 3, last),
+    ] {
+        let r = ranged("GET", &[("Range", range), ("If-Range", &etag)]);
+        assert_eq!(r.status, 206, "{range}: {r:?}");
+        let want = format!("bytes {from}-{to}/{SIZE}");
+        assert_eq!(r.header("content-range"), Some(want.as_str()), "{range}");
+        assert_eq!(r.header("accept-ranges"), Some("bytes"));
+        assert_eq!(r.body, vec![0u8; (to - from + 1) as usize], "{range}");
+    }
+    let r = ranged("HEAD", &[("Range", "bytes=0-9"), ("If-Range", "\"other\"")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some(SIZE.to_string().as_str()));
+    let r = ranged("GET", &[("Range", &format!("bytes={SIZE}-"))]);
+    assert_eq!(r.status, 416);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes */{SIZE}").as_str())
+    );
+
     let blob = kb.reg(&blob_rel(&sha));
     let f = fs::OpenOptions::new().write(true).open(&blob).unwrap();
     std::os::unix::fs::FileExt::write_at(&f, b"x", 50 << 20).unwrap();
+    // Changed since it was verified: hashed whole again before a range is sent, and refused,
+    // even a range far from the changed byte.
+    let r = ranged("GET", &[("Range", "bytes=0-9")]);
+    assert_eq!(r.status, 206);
+    assert!(
+        r.body.is_empty(),
+        "{} bytes of a changed file",
+        r.body.len()
+    );
     let r = verify(LIMIT);
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains(&sha[2..]), "{r:?}");
@@ -920,6 +967,49 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
         "{}",
         server.log()
     );
+}
+
+/// URL-encoded traversal (`%2e%2e`, `..%2f`, double encoding) through the viewer's asset route
+/// and the blob route, with and without a byte range, never reads outside what the index lists:
+/// 400 or 404, and the planted file's bytes never sent.
+#[test]
+fn encoded_traversal_through_the_asset_routes_never_leaves_the_registry() {
+    let kb = kb_with_images();
+    kb.publish(&["1.0.0"]).success();
+    let secret = format!("SECRET-ASSET-{}", std::process::id());
+    fs::write(kb.root().join("secret.png"), &secret).unwrap();
+    fs::write(kb.content().join("images/secret.png"), &secret).unwrap();
+    fs::write(kb.registry().join("secret.png"), &secret).unwrap();
+    let server = serve::Serve::start(&kb.registry(), &[]);
+    for target in [
+        "/v/1.0.0/%2e%2e/%2e%2e/secret.png",
+        "/v/1.0.0/%2E%2E/secret.png",
+        "/v/1.0.0/images/%2e%2e/%2e%2e/%2e%2e/secret.png",
+        "/v/1.0.0/images/..%2f..%2f..%2fsecret.png",
+        "/v/1.0.0/images%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fsecret.png",
+        "/v/1.0.0/images/%252e%252e/%252e%252e/secret.png",
+        "/v/1.0.0/images/secret.png",
+        "/v/1.0.0/images/arch.png%00/../../../secret.png",
+        "/v/%2e%2e/%2e%2e/secret.png",
+        "/v/1.0.0/%2e%2e%5c%2e%2e%5csecret.png",
+        "/blobs/sha256/%2e%2e/%2e%2e/secret.png",
+        "/%2e%2e/secret.png",
+        "/secret.png",
+    ] {
+        for headers in [&[][..], &[("Range", "bytes=0-")][..]] {
+            let r = server.get_with(target, headers);
+            assert!(
+                r.status == 400 || r.status == 404,
+                "{target} {headers:?}: {}",
+                r.status
+            );
+            assert!(
+                !String::from_utf8_lossy(&r.body).contains(&secret),
+                "{target} leaked the planted file"
+            );
+        }
+    }
+    assert_eq!(server.get("/v/1.0.0/images/arch.png").status, 200);
 }
 
 /// A changed image between two git revisions, or between a revision and the work tree, shows
@@ -1158,6 +1248,25 @@ fn the_viewer_answers_a_byte_range_of_an_asset() {
     );
     let r = server.get_with("/v/1.0.0/images/arch.png", &[("Range", "bytes=0-1,4-5")]);
     assert_eq!((r.status, r.body.len()), (200, len));
+    // If-Range (RFC 9110 13.1.5): the range only while the ETag is the one named (a strong
+    // comparison); another ETag, a weak one or a date brings the whole file.
+    let etag = whole.header("etag").unwrap().to_string();
+    let ranged = |if_range: &str| {
+        server.get_with(
+            "/v/1.0.0/images/arch.png",
+            &[("Range", "bytes=0-9"), ("If-Range", if_range)],
+        )
+    };
+    let r = ranged(&etag);
+    assert_eq!((r.status, r.body.as_slice()), (206, &png[..10]));
+    for other in [
+        "\"0000\"".to_string(),
+        format!("W/{etag}"),
+        "Mon, 07 Dec 2026 10:00:00 GMT".to_string(),
+    ] {
+        let r = ranged(&other);
+        assert_eq!((r.status, r.body.len()), (200, len), "If-Range: {other}");
+    }
     let r = server.get_with("/index.json", &[("Range", "bytes=0-9")]);
     assert_eq!(r.status, 200);
     assert_eq!(r.header("accept-ranges"), None);

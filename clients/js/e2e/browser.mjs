@@ -7,7 +7,8 @@
 //   3. in another database at 1.0.0, refuses a tampered blob (IntegrityError naming its URL)
 //      and keeps showing 1.0.0;
 //   4. reloads with the registry unreachable and still shows 1.1.0 from IndexedDB;
-// and it checks that the IndexedDB store keeps an asset as a Blob, read back as its bytes.
+// and it checks that the IndexedDB store keeps an asset as a Blob, read back as its bytes and
+// through assetStream (hashed in plain JavaScript).
 // Environment: REGISTRY (URL of kbrel serve, with /), PAGE_PORT, CHROMIUM, PLAYWRIGHT_DIR,
 // USER_DATA_DIR, ARTIFACTS.
 import assert from "node:assert/strict";
@@ -77,8 +78,34 @@ window.blobs = async () => {
   const [a, d] = [await raw("asset"), await raw("doc")];
   const back = await store.getObject("asset");
   const same = back instanceof Uint8Array && back.length === bytes.length && back.every((x, i) => x === bytes[i]);
-  await store.close();
-  return { assetIsBlob: a instanceof Blob, docIsBlob: d instanceof Blob, same };
+  // assetStream: the Blob streamed and hashed in plain JavaScript (no node:crypto here), and
+  // other bytes of the same size never streamed complete.
+  const sha = await kbrel.sha256Hex(bytes);
+  await store.putObject(sha, bytes, { asset: true });
+  const tree = { format: kbrel.CACHE_FORMAT, name: "x", version: "1.0.0", languages: [], manifest_sha256: "0".repeat(64), documents: [], assets: [{ path: "media/a.bin", sha256: sha, size: bytes.length }] };
+  await store.commit({ tree, state: { format: kbrel.CACHE_FORMAT, source: "", index_etag: null, highest_sequence: 0, trusted_keys: [] }, indexBytes: null });
+  const kb = new kbrel.Docs({ registry: "http://127.0.0.1:9/", store });
+  await kb.open();
+  const drain = async () => {
+    const parts = [];
+    try {
+      for (const r = (await kb.assetStream("media/a.bin")).getReader(); ;) {
+        const { done, value } = await r.read();
+        if (done) break;
+        parts.push(value);
+      }
+    } catch (e) {
+      return { error: e.name, got: parts.reduce((n, p) => n + p.length, 0) };
+    }
+    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (all.set(p, at), at + p.length), 0);
+    return { chunks: parts.length, same: all.length === bytes.length && all.every((x, i) => x === bytes[i]) };
+  };
+  const streamed = await drain();
+  await store.putObject(sha, new Uint8Array(bytes.length), { asset: true });
+  const tampered = await drain();
+  await kb.close();
+  return { assetIsBlob: a instanceof Blob, docIsBlob: d instanceof Blob, same, streamed, tampered };
 };
 window.ready = true;
 </script>`;
@@ -170,6 +197,8 @@ try {
   // An asset is stored as a Blob and read back as its bytes.
   const blobs = await page.evaluate(() => window.blobs());
   check(blobs.assetIsBlob && !blobs.docIsBlob && blobs.same, `assets as Blobs in IndexedDB: ${JSON.stringify(blobs)}`);
+  check(blobs.streamed.same, `assetStream streams the Blob, verified: ${JSON.stringify(blobs.streamed)}`);
+  check(blobs.tampered.error === "IntegrityError" && blobs.tampered.got < 1 << 20, `assetStream never completes other bytes: ${JSON.stringify(blobs.tampered)}`);
 
   // 4. Reload with the registry unreachable: IndexedDB still shows 1.1.0.
   await page.route(`${registry}**`, (route) => route.abort("internetdisconnected"));

@@ -16,6 +16,10 @@ async function main(signal: AbortSignal): Promise<void> {
     const title: string | null = doc.title;
     console.log(md, title, doc.meta["tags"], doc.key, doc.path, wire);
   }
+  const png: Uint8Array | null = await kb.asset("images/arch.png");
+  const video: ReadableStream<Uint8Array> | null = await kb.assetStream("media/intro.mp4");
+  const reader = video?.getReader();
+  for (let r = await reader?.read(); r && !r.done; r = await reader?.read()) console.log(r.value.byteLength, png?.length);
   try {
     await kb.update();
   } catch (e) {
@@ -26,6 +30,9 @@ async function main(signal: AbortSignal): Promise<void> {
   await openDocs({ store: new MemoryStore() });
   // @ts-expect-error get takes a language and a key
   await kb.get("en");
+  // @ts-expect-error assetStream gives a stream, not bytes
+  const bytes: Uint8Array | null = await kb.assetStream("media/intro.mp4");
+  console.log(bytes);
   // @ts-expect-error markdown is a string
   const n: number | undefined = doc?.markdown;
   console.log(n);

@@ -43,6 +43,8 @@ const readOrNull = (p) => {
 const unlinkQuiet = (p) => { try { fs.unlinkSync(p); } catch { /* gone already, or left for later */ } };
 const READ_OBJECT = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
 const BUFFER = Buffer.allocUnsafe(1 << 16);
+/** The chunk an object is streamed in (objectStream). */
+const STREAM_CHUNK = 256 << 10;
 
 function fsyncPath(p) {
   const fd = fs.openSync(p, "r");
@@ -182,13 +184,61 @@ export class FolderStore {
 
   async getObject(sha) {
     // Objects may have been collected by a kbrel sync; the current tree always has the bytes.
+    // The Buffer read is returned as a Uint8Array over the same memory, not a copy of it (a
+    // small one from Node's shared pool is copied, so that `.buffer` holds these bytes alone).
+    const view = (b) => (b.byteOffset === 0 && b.buffer.byteLength === b.length ? new Uint8Array(b.buffer) : new Uint8Array(b));
     const b = (() => { try { return readOrNull(this.objectPath(sha)); } catch { return null; } })();
-    if (b) return new Uint8Array(b);
+    if (b) return view(b);
     const tree = await this.currentTree();
     const d = tree?.documents.find((x) => x.sha256 === sha);
-    if (d) return new Uint8Array(fs.readFileSync(`${this.meta}/current/${d.lang}/${d.path}`));
+    if (d) return view(fs.readFileSync(`${this.meta}/current/${d.lang}/${d.path}`));
     const a = tree?.assets?.find((x) => x.sha256 === sha);
-    return a ? new Uint8Array(fs.readFileSync(`${this.meta}/current/${a.path}`)) : null;
+    return a ? view(fs.readFileSync(`${this.meta}/current/${a.path}`)) : null;
+  }
+
+  /**
+   * An object's bytes as a web ReadableStream, read from its file in 256 KiB chunks only as
+   * they are asked for (never whole); the file of the current tree when the object was
+   * collected (as getObject); null when absent. Opened like every object (no final symlink
+   * followed, never blocking on a FIFO) and only when it is a regular file.
+   */
+  async objectStream(sha) {
+    const open = (p) => {
+      let fd;
+      try { fd = fs.openSync(p, READ_OBJECT); } catch { return null; }
+      if (fs.fstatSync(fd).isFile()) return fd;
+      fs.closeSync(fd);
+      return null;
+    };
+    let fd = open(this.objectPath(sha));
+    if (fd === null) {
+      const tree = await this.currentTree();
+      const d = tree?.documents.find((x) => x.sha256 === sha);
+      const a = d ? null : tree?.assets?.find((x) => x.sha256 === sha);
+      if (d) fd = open(`${this.meta}/current/${d.lang}/${d.path}`);
+      else if (a) fd = open(`${this.meta}/current/${a.path}`);
+    }
+    if (fd === null) return null;
+    const close = () => {
+      if (fd !== null) fs.closeSync(fd);
+      fd = null;
+    };
+    return new ReadableStream({
+      pull: (controller) => new Promise((resolve) => {
+        const buf = new Uint8Array(STREAM_CHUNK);
+        fs.read(fd, buf, 0, buf.length, null, (e, n) => {
+          if (e) {
+            close();
+            controller.error(new KbrelError("store", `cannot read object ${sha}: ${e.message}`, { cause: e }));
+          } else if (n === 0) {
+            close();
+            controller.close();
+          } else controller.enqueue(buf.subarray(0, n));
+          resolve();
+        });
+      }),
+      cancel: close,
+    }, { highWaterMark: 0 });
   }
 
   /** An object's final path and a fresh temporary name beside it (its folder made once). */

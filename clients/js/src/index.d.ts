@@ -91,6 +91,11 @@ export interface Store {
    * into the objects by `commit()` once its size and sha256 are checked.
    */
   stageObject?(sha256: string): { restart(): void; write(chunk: Uint8Array): void; commit(): Promise<void>; discard(): void };
+  /**
+   * Optional (the folder and IndexedDB stores have it): an object's bytes as a stream read as
+   * it is consumed, for `Docs.assetStream`; null when absent.
+   */
+  objectStream?(sha256: string): Promise<ReadableStream<Uint8Array> | null>;
   getManifest(sha256: string): Promise<Uint8Array | null>;
   putManifest(sha256: string, bytes: Uint8Array): Promise<void>;
   commitIndex(state: CacheState, indexBytes: Uint8Array | null): Promise<void>;
@@ -213,6 +218,12 @@ export class Docs {
   get(lang: string, keyOrPath: string): Promise<Doc | null>;
   /** An asset's bytes by its content-root path (`images/arch.png`), verified; null if absent. */
   asset(path: string): Promise<Uint8Array | null>;
+  /**
+   * The same asset as a stream read from the store as it is consumed (never whole in memory),
+   * hashed as it goes: its last chunk comes only once the whole matched its size and sha256,
+   * else the stream errors with an IntegrityError. Null if absent.
+   */
+  assetStream(path: string): Promise<ReadableStream<Uint8Array> | null>;
   close(): Promise<void>;
 }
 
@@ -228,7 +239,15 @@ export function parseIndex(bytes: Uint8Array, url?: string): any;
 export function parseManifest(bytes: Uint8Array, url: string): any;
 export function canonicalJson(value: unknown): Uint8Array;
 export function sha256Hex(bytes: Uint8Array): Promise<string>;
+/** An incremental SHA-256: node:crypto's in Node, else plain JavaScript. */
+export function sha256Stream(): { update(bytes: Uint8Array): unknown; hex(): string };
+export class Sha256 {
+  update(bytes: Uint8Array): this;
+  hex(): string;
+}
 export function parsePublicKey(s: string): Uint8Array | null;
+/** Transport detail, exported for the tests: a 200 fetch Response's body read within `limit`. */
+export function readBody(res: Response, options: { limit: number; expect?: number | null }): Promise<{ bytes: Uint8Array; n: number; wire: number }>;
 export function isSafePath(p: string): boolean;
 export function blobPath(sha256: string): string;
 export function mapLimit<T, R>(items: T[], n: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]>;

@@ -119,6 +119,95 @@ export async function sha256Hex(bytes) {
   return s;
 }
 
+/**
+ * An incremental SHA-256 (`update(bytes)` any number of times, then `hex()`), for streams
+ * where WebCrypto, which digests one whole buffer, would need the bytes held: node:crypto's
+ * in Node, else this plain JavaScript one (FIPS 180-4; checked against node:crypto in the
+ * unit tests).
+ */
+export function sha256Stream() {
+  if (nodeCrypto) {
+    const h = nodeCrypto.createHash("sha256");
+    return { update(b) { h.update(b); return this; }, hex: () => h.digest("hex") };
+  }
+  return new Sha256();
+}
+
+const K256 = new Int32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+
+/** SHA-256 in plain JavaScript, incremental (see sha256Stream). */
+export class Sha256 {
+  constructor() {
+    this.h = new Int32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+    this.w = new Int32Array(64);
+    this.block = new Uint8Array(64);
+    this.fill = 0; // bytes waiting in `block`
+    this.length = 0; // bytes taken in total
+  }
+  update(bytes) {
+    this.length += bytes.length;
+    let at = 0;
+    if (this.fill > 0) {
+      const n = Math.min(64 - this.fill, bytes.length);
+      this.block.set(bytes.subarray(0, n), this.fill);
+      this.fill += n;
+      at = n;
+      if (this.fill < 64) return this;
+      this.compress(this.block, 0);
+      this.fill = 0;
+    }
+    for (; at + 64 <= bytes.length; at += 64) this.compress(bytes, at);
+    if (at < bytes.length) {
+      this.block.set(bytes.subarray(at), 0);
+      this.fill = bytes.length - at;
+    }
+    return this;
+  }
+  compress(b, at) {
+    const w = this.w, h = this.h;
+    for (let i = 0; i < 16; i++, at += 4) w[i] = (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
+    for (let i = 16; i < 64; i++) {
+      const x = w[i - 15], y = w[i - 2];
+      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+    }
+    let a = h[0], b1 = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (let i = 0; i < 64; i++) {
+      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const t1 = (k + S1 + ((e & f) ^ (~e & g)) + K256[i] + w[i]) | 0;
+      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const t2 = (S0 + ((a & b1) ^ (a & c) ^ (b1 & c))) | 0;
+      k = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b1; b1 = a; a = (t1 + t2) | 0;
+    }
+    h[0] = (h[0] + a) | 0; h[1] = (h[1] + b1) | 0; h[2] = (h[2] + c) | 0; h[3] = (h[3] + d) | 0;
+    h[4] = (h[4] + e) | 0; h[5] = (h[5] + f) | 0; h[6] = (h[6] + g) | 0; h[7] = (h[7] + k) | 0;
+  }
+  hex() {
+    const bits = this.length * 8;
+    const pad = new Uint8Array(((this.fill < 56 ? 56 : 120) - this.fill) + 8);
+    pad[0] = 0x80;
+    const v = new DataView(pad.buffer);
+    v.setUint32(pad.length - 8, Math.floor(bits / 2 ** 32));
+    v.setUint32(pad.length - 4, bits >>> 0);
+    const length = this.length;
+    this.update(pad);
+    this.length = length;
+    let s = "";
+    for (const x of this.h) s += (x >>> 0).toString(16).padStart(8, "0");
+    return s;
+  }
+}
+
 function b64decode(s) {
   if (typeof s !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return null;
   const bin = atob(s);
@@ -288,8 +377,16 @@ export function selectVersion(index, spec = "latest", url = null) {
 // --- the registry's formats ---------------------------------------------------------------
 
 const isSha = (s) => typeof s === "string" && /^[0-9a-f]{64}$/.test(s);
-const isSegment = (s) => typeof s === "string" && s !== "" && s !== "." && s !== ".." && !/[/\\\0]/.test(s);
-/** A relative `/`-separated path with no `.`/`..` segments, backslash, NUL or colon. */
+/** A name a URL's `%XX` escapes decode to `.`, `..` or a name with `/`, `\` or NUL (`%2e%2e`,
+ * `..%2f`), which a tool decoding paths would climb out with (kbrel's manifest reader's rule). */
+const decodesUnsafely = (s) => {
+  if (!s.includes("%")) return false;
+  const d = s.replace(/%([0-9a-fA-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+  return d === "." || d === ".." || /[/\\\0]/.test(d);
+};
+const isSegment = (s) => typeof s === "string" && s !== "" && s !== "." && s !== ".." && !/[/\\\0]/.test(s) && !decodesUnsafely(s);
+/** A relative `/`-separated path with no `.`/`..` segments, backslash, NUL or colon, as
+ * written or with `%XX` escapes decoded (`%2e%2e/x`, `..%2fx`). */
 export const isSafePath = (p) => typeof p === "string" && p !== "" && !p.startsWith("/") && !p.includes(":") && p.split("/").every(isSegment);
 const SURROGATE = /[\uD800-\uDFFF]/;
 /** Rust's `str` order (UTF-8 bytes), which the manifest's document order follows. */
@@ -665,6 +762,62 @@ function nodeStream(url, headers, signal, limit, sink, idleMs) {
   });
 }
 
+/**
+ * The body of a fetch Response (status 200) as {bytes, n, wire}, or throws {retryable,
+ * message}: at most `limit` bytes. With a Content-Length (and no encoding) it is read into one
+ * buffer of that size, not into chunks copied together afterwards: an asset is held once, not
+ * twice. Without one (chunked, or decoded by fetch), into one buffer of `expect` bytes (the
+ * size the manifest records), in chunks only past it (a longer body, which its hash refuses).
+ */
+export async function readBody(res, { limit, expect = null }) {
+  const declared = Number(res.headers.get("content-length"));
+  const encoded = res.headers.get("content-encoding");
+  const sized = !encoded && res.headers.has("content-length") && Number.isSafeInteger(declared) && declared >= 0;
+  if (sized && declared > limit) {
+    await res.body?.cancel().catch(() => {});
+    throw { retryable: false, message: `the response is larger than the ${limit} bytes expected` };
+  }
+  const guessed = !sized && Number.isSafeInteger(expect) && expect >= 0 && expect <= limit;
+  let into = sized ? new Uint8Array(declared) : guessed ? new Uint8Array(expect) : null;
+  const chunks = [];
+  let n = 0;
+  try {
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (n + value.length > limit || (sized && n + value.length > declared)) {
+        await reader.cancel().catch(() => {});
+        if (sized && n + value.length <= limit) throw { retryable: true, message: `incomplete response: more than the ${declared} bytes of its Content-Length` };
+        throw { retryable: false, message: `the response is larger than the ${limit} bytes expected` };
+      }
+      if (into && !sized && n + value.length > into.length) {
+        // Longer than recorded (its hash will say so): read on in chunks, up to the limit.
+        chunks.push(into.subarray(0, n));
+        into = null;
+      }
+      if (into) into.set(value, n);
+      else chunks.push(value);
+      n += value.length;
+    }
+  } catch (e) {
+    if (e && typeof e.retryable === "boolean") throw e;
+    throw { retryable: true, message: `incomplete response: ${e?.cause?.message ?? e?.message ?? e}` };
+  }
+  // fetch decodes Content-Encoding itself: the wire size is Content-Length when compressed.
+  const wire = encoded && encoded !== "identity" && Number.isFinite(declared) && declared > 0 ? declared : n;
+  if (!encoded && Number.isFinite(declared) && res.headers.has("content-length") && declared !== n) {
+    throw { retryable: true, message: `incomplete response: ${n} of ${declared} bytes` };
+  }
+  let bytes = into && n < into.length ? into.subarray(0, n) : into;
+  if (!bytes) {
+    bytes = new Uint8Array(n);
+    let at = 0;
+    for (const c of chunks) { bytes.set(c, at); at += c.length; }
+  }
+  return { bytes, n, wire };
+}
+
 class Http {
   constructor(base, { fetch: f, retries, timeoutMs, signal, stats }) {
     this.base = base.endsWith("/") ? base : base + "/";
@@ -684,8 +837,12 @@ class Http {
     if (this.signal?.aborted) throw new AbortError(`aborted: ${this.signal.reason?.message ?? this.signal.reason ?? "AbortSignal"}`);
   }
 
-  /** One attempt: {status, bytes?, etag?} or throws {retryable, message}. */
-  async once(rel, { etag, limit }) {
+  /**
+   * One attempt: {status, bytes?, etag?} or throws {retryable, message}. `expect`: the size the
+   * manifest records for the body (an asset's, a document's), which it is read into when there
+   * is no Content-Length to size the buffer.
+   */
+  async once(rel, { etag, limit, expect = null }) {
     const url = this.url(rel);
     const signals = [AbortSignal.timeout(this.timeoutMs)];
     if (this.signal) signals.push(this.signal);
@@ -714,48 +871,15 @@ class Http {
       await res.body?.cancel().catch(() => {});
       throw { retryable: status >= 500 || status === 429, status, message: `HTTP ${status}` };
     }
-    const declared = Number(res.headers.get("content-length"));
-    const encoded = res.headers.get("content-encoding");
-    // With a Content-Length (and no encoding) the body is read into one buffer of that size,
-    // not into chunks copied together afterwards: an asset is held once, not twice.
-    const sized = !encoded && res.headers.has("content-length") && Number.isSafeInteger(declared) && declared >= 0;
-    if (sized && declared > limit) {
-      await res.body?.cancel().catch(() => {});
-      throw { retryable: false, message: `the response is larger than the ${limit} bytes expected` };
-    }
-    const into = sized ? new Uint8Array(declared) : null;
-    const chunks = [];
-    let n = 0;
+    let read;
     try {
-      const reader = res.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (n + value.length > limit || (into && n + value.length > declared)) {
-          await reader.cancel().catch(() => {});
-          if (into && n + value.length <= limit) throw { retryable: true, message: `incomplete response: more than the ${declared} bytes of its Content-Length` };
-          throw { retryable: false, message: `the response is larger than the ${limit} bytes expected` };
-        }
-        if (into) into.set(value, n);
-        else chunks.push(value);
-        n += value.length;
-      }
+      read = await readBody(res, { limit, expect });
     } catch (e) {
       if (e && typeof e.retryable === "boolean") throw e;
       this.checkAbort();
       throw { retryable: true, message: `incomplete response: ${e?.cause?.message ?? e?.message ?? e}` };
     }
-    // fetch decodes Content-Encoding itself: the wire size is Content-Length when compressed.
-    const wire = encoded && encoded !== "identity" && Number.isFinite(declared) && declared > 0 ? declared : n;
-    if (!encoded && Number.isFinite(declared) && res.headers.has("content-length") && declared !== n) {
-      throw { retryable: true, message: `incomplete response: ${n} of ${declared} bytes` };
-    }
-    let bytes = into;
-    if (!bytes) {
-      bytes = new Uint8Array(n);
-      let at = 0;
-      for (const c of chunks) { bytes.set(c, at); at += c.length; }
-    }
+    const { bytes, n, wire } = read;
     this.stats.bytesOnWire += wire;
     this.stats.bytesDecoded += n;
     return { status, bytes, etag: res.headers.get("etag") };
@@ -815,8 +939,8 @@ class Http {
   }
 
   /** With retries (backoff 100 ms × 4^k) on network errors, 5xx, 429 and incomplete bodies. */
-  async get(rel, { etag = null, limit } = {}) {
-    return this.retrying(rel, () => this.once(rel, { etag, limit }));
+  async get(rel, { etag = null, limit, expect = null } = {}) {
+    return this.retrying(rel, () => this.once(rel, { etag, limit, expect }));
   }
 
   async retrying(rel, attemptOnce) {
@@ -918,6 +1042,14 @@ export class IndexedDbStore {
     const v = (await idbReq(this.db.transaction("objects").objectStore("objects").get(sha))) ?? null;
     return typeof Blob === "function" && v instanceof Blob ? new Uint8Array(await v.arrayBuffer()) : v;
   }
+  /** An object's bytes as a stream: an asset's Blob read as the browser streams it (never
+   * whole in memory), other bytes in one chunk; null when absent. */
+  async objectStream(sha) {
+    const v = (await idbReq(this.db.transaction("objects").objectStore("objects").get(sha))) ?? null;
+    if (v === null) return null;
+    if (typeof Blob === "function" && v instanceof Blob) return v.stream();
+    return oneChunk(v);
+  }
   /** An asset is stored as a Blob (which the browser may keep on disk rather than in the
    * database's memory); documents and manifests as bytes. */
   async putObject(sha, bytes, { asset = false } = {}) {
@@ -955,6 +1087,63 @@ export class IndexedDbStore {
     }
   }
   async close() { this.db?.close(); }
+}
+
+/** A stream of one chunk (bytes already in memory). */
+const oneChunk = (bytes) => new ReadableStream({ start(c) { c.enqueue(bytes); c.close(); } });
+
+/**
+ * `source` (an object's bytes as a store streams them) checked as it is read against the
+ * asset `a` ({path, sha256, size}): hashed chunk by chunk, and one chunk held back, so the last
+ * bytes are handed out only once the whole matched its size and sha256. A mismatch, or more
+ * bytes than recorded, errors the stream instead (an IntegrityError): a reader never gets a
+ * complete wrong asset. Pulled only as it is read (highWaterMark 0): memory stays a chunk or two.
+ */
+function verifiedStream(source, a) {
+  const reader = source.getReader();
+  const hash = sha256Stream();
+  let n = 0;
+  let held = null;
+  const wrong = (actual, how) => new IntegrityError(`asset ${a.path} in the store does not match sha256 ${a.sha256} (${how})`, { expected: a.sha256, actual });
+  return new ReadableStream({
+    async pull(controller) {
+      for (;;) {
+        let r;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          controller.error(e instanceof KbrelError ? e : new KbrelError("store", `cannot read asset ${a.path} from the store: ${e?.message ?? e}`, { cause: e }));
+          return;
+        }
+        if (r.done) {
+          const actual = hash.hex();
+          if (n !== a.size || actual !== a.sha256) controller.error(wrong(actual, `got ${actual}, ${n} bytes of ${a.size}`));
+          else {
+            if (held) controller.enqueue(held);
+            controller.close();
+          }
+          return;
+        }
+        const chunk = r.value;
+        n += chunk.length;
+        if (n > a.size) {
+          reader.cancel().catch(() => {});
+          controller.error(wrong(null, `it holds more than its ${a.size} bytes`));
+          return;
+        }
+        hash.update(chunk);
+        const out = held;
+        held = chunk;
+        if (out) {
+          controller.enqueue(out);
+          return;
+        }
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }
 
 // --- the client -----------------------------------------------------------------------------
@@ -1404,7 +1593,7 @@ export class Docs {
     // A document from a delta has no size yet: the limit is then DELTA_BLOB_LIMIT.
     const limit = d.size === null ? DELTA_BLOB_LIMIT : Math.max(1024, d.size + 1024);
     for (let attempt = 0; ; attempt++) {
-      const r = await http.get(rel, { limit });
+      const r = await http.get(rel, { limit, expect: d.size });
       if (r.status !== 200) {
         const refusal = d.asset ? { reason: "missing-asset", url, path: d.path } : { reason: "missing-document", url, lang: d.lang, path: d.path };
         throw new FetchError(`${url} is missing (${d.asset ? "" : "document "}${what})`, { url, status: r.status, refusal });
@@ -1523,6 +1712,28 @@ export class Docs {
     const actual = await sha256Hex(bytes);
     if (actual !== a.sha256) throw new IntegrityError(`asset ${path} in the store does not match sha256 ${a.sha256} (got ${actual})`, { expected: a.sha256, actual });
     return bytes;
+  }
+
+  /**
+   * One asset of the current version as a web ReadableStream of its bytes, for assets too
+   * large to hold (a video): read from the store as it is consumed (the folder store's file in
+   * Node, the IndexedDB Blob in a browser; a store without `objectStream`, such as the memory
+   * store, gives the bytes it holds), hashed as it goes, its last chunk handed out only once
+   * the whole matched the manifest's size and sha256 (else the stream errors with an
+   * IntegrityError). Null when the version has no such asset. In Node,
+   * `stream.Readable.fromWeb(s)` makes it a Node stream.
+   */
+  async assetStream(path) {
+    const a = this.tree?.assets?.find((x) => x.path === path);
+    if (!a) return null;
+    let source = null;
+    if (typeof this.store.objectStream === "function") source = await this.store.objectStream(a.sha256);
+    else {
+      const bytes = await this.store.getObject(a.sha256);
+      if (bytes) source = oneChunk(bytes);
+    }
+    if (!source) throw new KbrelError("store", `asset ${path} (sha256 ${a.sha256}) is missing from the store`);
+    return verifiedStream(source, a);
   }
 
   async close() {

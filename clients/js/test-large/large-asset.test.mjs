@@ -115,6 +115,21 @@ test("a large asset streams into the folder store: verified, in place, memory we
     const placed = join(dir, "cache", path);
     assert.equal(fs.statSync(placed).size, size);
     assert.equal(sha256File(placed), sha);
+    // Read back through assetStream: from the file as it is consumed, hashed as it goes, so the
+    // memory in use stays far below the asset's size (asset() would hold all of it).
+    const rssBefore = process.memoryUsage.rss();
+    let rssPeak = rssBefore;
+    const h = createHash("sha256");
+    let read = 0;
+    for await (const chunk of await kb.assetStream(path)) {
+      h.update(chunk);
+      read += chunk.length;
+      rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+    }
+    assert.equal(read, size);
+    assert.equal(h.digest("hex"), sha);
+    assert.ok(rssPeak - rssBefore < size / 2, `RSS grew by ${rssPeak - rssBefore} bytes while streaming a ${size}-byte asset`);
+    console.log(`assetStream: RSS grew by ${((rssPeak - rssBefore) / 2 ** 20).toFixed(1)} MiB for a ${(size / 2 ** 20).toFixed(0)} MiB asset`);
     // Nothing staged is left behind.
     assert.deepEqual(files(join(dir, "cache", ".kbrel", "objects")).filter((f) => f.includes(".tmp-")), []);
   } finally {

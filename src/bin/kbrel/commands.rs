@@ -21,6 +21,20 @@ use crate::cli::{
 };
 use crate::output;
 
+/// A command-line error: arguments that do not fit together, or something the binary reads
+/// itself. The library's refusals are typed (`kbrel::Error`); these are the binary's own, as
+/// text (exit 2 like every error, no hint).
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 pub fn run(mut cli: Cli) -> Result<u8> {
     // Read-only commands whose output is not stored skip libgit2's re-hash of every object
     // they read, as git does; whatever writes a registry or vouches for content keeps it
@@ -122,7 +136,7 @@ fn run_remote(mut cli: Cli, url: &str) -> Result<u8> {
         kbrel::remote::Location::Dir(_) => unreachable!("checked by remote_arg"),
     };
     if let Command::Push(a) = &cli.command {
-        return Err(kbrel::Error::Usage(format!(
+        return Err(Usage(format!(
             "--registry {url} with push: push reads a local registry; use `kbrel push {} --to {url}` to copy one into object storage",
             a.version
         ))
@@ -215,7 +229,7 @@ fn load_config(g: &Global) -> Result<Config> {
     let path = match &g.config {
         Some(p) => p.clone(),
         None => find_config(&cwd).ok_or_else(|| {
-            kbrel::Error::Usage(format!(
+            Usage(format!(
                 "no {CONFIG_FILE} in `{}` or any parent folder; pass --config FILE",
                 cwd.display()
             ))
@@ -231,7 +245,7 @@ fn load_config(g: &Global) -> Result<Config> {
             let rel = repo.relative(&path)?;
             let bytes = repo.read_file(rev, &rel)?;
             let text = String::from_utf8(bytes)
-                .map_err(|_| kbrel::Error::Usage(format!("`{rel}` at `{rev}` is not UTF-8")))?;
+                .map_err(|_| Usage(format!("`{rel}` at `{rev}` is not UTF-8")))?;
             Config::parse(&text, &path)?
         }
         _ => Config::load(&path)?,
@@ -277,7 +291,7 @@ fn load_source_as(
 ) -> Result<(KnowledgeBase, Option<String>)> {
     match &g.from_git {
         Some(rev) if rev.is_empty() => {
-            anyhow::bail!(kbrel::Error::Usage(
+            anyhow::bail!(Usage(
                 "--from-git needs a revision (a commit, tag or branch)".into()
             ))
         }
@@ -389,7 +403,7 @@ fn init(args: InitArgs) -> Result<u8> {
     if let Some(name) = &args.name
         && let Err(msg) = kbrel::npm::validate_package_name(name)
     {
-        anyhow::bail!(kbrel::Error::Usage(format!("--name `{name}`: {msg}")));
+        anyhow::bail!(Usage(format!("--name `{name}`: {msg}")));
     }
     let proposal = kbrel::init::propose(&dir, args.name.as_deref())?;
     let written = if args.dry_run {
@@ -444,7 +458,7 @@ fn check(g: &Global, args: CheckArgs) -> Result<u8> {
         .map(|b| baseline::apply(b, &kb, &checked.findings));
     if args.prune_baseline {
         let (Some(b), Some(gate)) = (&loaded, &gate) else {
-            anyhow::bail!(kbrel::Error::Usage(format!(
+            anyhow::bail!(Usage(format!(
                 "--prune-baseline: there is no baseline file at `{}` (write one with --write-baseline)",
                 baseline_path.display()
             )));
@@ -562,7 +576,7 @@ fn node_permission_flag() -> Result<Option<&'static str>> {
         .arg("--version")
         .env_clear()
         .output()
-        .map_err(|e| kbrel::Error::Usage(format!("compare-package needs node on PATH: {e}")))?;
+        .map_err(|e| Usage(format!("compare-package needs node on PATH: {e}")))?;
     let v = String::from_utf8_lossy(&out.stdout);
     let major: u32 = v
         .trim()
@@ -583,7 +597,7 @@ fn node_permission_flag() -> Result<Option<&'static str>> {
 fn evaluate_sandboxed(root: &std::path::Path, input: &serde_json::Value) -> Result<Vec<u8>> {
     use std::io::{Read as _, Write as _};
     let Some(permission) = node_permission_flag()? else {
-        anyhow::bail!(kbrel::Error::Usage(
+        anyhow::bail!(Usage(
             "compare-package runs the old package's JavaScript under node's permission model, \
              which needs node 20 or later"
                 .into()
@@ -605,7 +619,7 @@ fn evaluate_sandboxed(root: &std::path::Path, input: &serde_json::Value) -> Resu
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| kbrel::Error::Usage(format!("compare-package needs node on PATH: {e}")))?;
+        .map_err(|e| Usage(format!("compare-package needs node on PATH: {e}")))?;
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let out = std::thread::spawn(move || {
@@ -635,11 +649,11 @@ fn evaluate_sandboxed(root: &std::path::Path, input: &serde_json::Value) -> Resu
     let stdout = out.join().expect("reader")?;
     let stderr = err.join().expect("reader")?;
     match status {
-        None => anyhow::bail!(kbrel::Error::Usage(format!(
+        None => anyhow::bail!(Usage(format!(
             "node did not finish evaluating the packages within {} s",
             EVALUATE_DEADLINE.as_secs()
         ))),
-        Some(s) if !s.success() => anyhow::bail!(kbrel::Error::Usage(format!(
+        Some(s) if !s.success() => anyhow::bail!(Usage(format!(
             "node could not evaluate the packages: {}",
             String::from_utf8_lossy(&stderr).trim()
         ))),
@@ -651,7 +665,7 @@ fn compare_package(g: &Global, args: ComparePackageArgs) -> Result<u8> {
     use std::io::Write as _;
     let cfg = load_config(g)?;
     let old_tgz = std::fs::read(&args.old)
-        .map_err(|e| kbrel::Error::Usage(format!("cannot read `{}`: {e}", args.old.display())))?;
+        .map_err(|e| Usage(format!("cannot read `{}`: {e}", args.old.display())))?;
     let old = kbrel::package::unpack(
         &old_tgz,
         &args.old.display().to_string(),
@@ -722,7 +736,7 @@ fn compare_package(g: &Global, args: ComparePackageArgs) -> Result<u8> {
                 } else {
                     format!("release {version}")
                 };
-                anyhow::bail!(kbrel::Error::Usage(format!(
+                anyhow::bail!(Usage(format!(
                     "cannot evaluate `{}` of {of} in the sandbox: {error}",
                     r.path
                 )));
@@ -770,7 +784,7 @@ fn keys(g: &Global, args: KeysArgs) -> Result<u8> {
     if let Some(lang) = &args.lang
         && !cfg.content.languages.contains(lang)
     {
-        anyhow::bail!(kbrel::Error::Usage(format!(
+        anyhow::bail!(Usage(format!(
             "--lang `{lang}` is not one of content.languages ({})",
             cfg.content.languages.join(", ")
         )));
@@ -850,7 +864,7 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
                 && !args.allow_dirty
                 && !args.dry_run
             {
-                anyhow::bail!(kbrel::Error::Usage(format!(
+                anyhow::bail!(Usage(format!(
                     "the content folder `{root}` has uncommitted changes; commit them, or pass --allow-dirty to publish anyway (recorded as dirty)"
                 )));
             }
@@ -878,12 +892,12 @@ fn publish(g: &Global, args: PublishArgs) -> Result<u8> {
             && let Some(existing) = r.tag_target(&tag_name(v))
             && existing != gi.commit
         {
-            return Err(kbrel::Error::Usage(format!(
-                "git tag `{}` already exists on commit {} (this release is commit {}); use another version or --no-tag",
-                tag_name(v),
-                &existing[..12],
-                &gi.commit[..12]
-            )));
+            return Err(kbrel::error::PublishError::TagTaken {
+                tag: tag_name(v),
+                existing,
+                commit: gi.commit.clone(),
+            }
+            .into());
         }
         Ok(())
     };
@@ -951,12 +965,10 @@ fn import(g: &Global, args: ImportArgs) -> Result<u8> {
     use std::io::IsTerminal;
     match g.from_git.as_deref() {
         Some("") => {}
-        Some(rev) => anyhow::bail!(kbrel::Error::Usage(format!(
+        Some(rev) => anyhow::bail!(Usage(format!(
             "`kbrel import --from-git` reads every release tag and takes no revision (got `{rev}`); use --tags GLOB to choose tags"
         ))),
-        None => anyhow::bail!(kbrel::Error::Usage(
-            "kbrel import needs a source: --from-git".into()
-        )),
+        None => anyhow::bail!(Usage("kbrel import needs a source: --from-git".into())),
     }
     let cfg = load_config(&Global {
         from_git: None,
@@ -966,7 +978,7 @@ fn import(g: &Global, args: ImportArgs) -> Result<u8> {
     let tags = match &args.tags {
         Some(t) => Some(
             globset::Glob::new(t)
-                .map_err(|e| kbrel::Error::Usage(format!("--tags {t}: {e}")))?
+                .map_err(|e| Usage(format!("--tags {t}: {e}")))?
                 .compile_matcher(),
         ),
         None => None,
@@ -1037,7 +1049,7 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
     let color = use_color(args.color);
     for l in &args.lang {
         if !cfg.content.languages.contains(l) {
-            anyhow::bail!(kbrel::Error::Usage(format!(
+            anyhow::bail!(Usage(format!(
                 "--lang {l}: not one of the configured languages ({})",
                 cfg.content.languages.join(", ")
             )));
@@ -1045,9 +1057,7 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
     }
     let mut globs = globset::GlobSetBuilder::new();
     for p in &args.path {
-        globs.add(
-            globset::Glob::new(p).map_err(|e| kbrel::Error::Usage(format!("--path {p}: {e}")))?,
-        );
+        globs.add(globset::Glob::new(p).map_err(|e| Usage(format!("--path {p}: {e}")))?);
     }
     let globs = globs.build().context("invalid --path globs")?;
     let keep = |lang: &str, id: Option<&str>, path: &str| {
@@ -1058,7 +1068,7 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
 
     if args.package {
         if matches!(mode, output::DiffMode::Word | output::DiffMode::Sections) {
-            anyhow::bail!(kbrel::Error::Usage(
+            anyhow::bail!(Usage(
                 "--package supports --stat, --name-status, --patch and --json".into()
             ));
         }
@@ -1158,7 +1168,7 @@ fn changelog(g: &Global, args: ChangelogArgs) -> Result<u8> {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read `{}`", file.display()))?;
         let ctx: kbrel::changelog::ChangelogContext = serde_json::from_str(&text).map_err(|e| {
-            kbrel::Error::Usage(format!(
+            Usage(format!(
                 "`{}` is not a changelog context: {e}",
                 file.display()
             ))
@@ -1333,7 +1343,7 @@ fn ack(g: &Global, args: AckArgs) -> Result<u8> {
         .iter()
         .find(|d| d.lang == src && d.id == args.id)
         .ok_or_else(|| {
-            kbrel::Error::Usage(format!(
+            Usage(format!(
                 "no `{src}` document has the id `{}` (see `kbrel status`)",
                 args.id
             ))
@@ -1352,7 +1362,7 @@ fn ack(g: &Global, args: AckArgs) -> Result<u8> {
     let mut added = Vec::new();
     for lang in &langs {
         if !cfg.content.languages.contains(lang) || lang == src {
-            anyhow::bail!(kbrel::Error::Usage(format!(
+            anyhow::bail!(Usage(format!(
                 "--lang {lang}: not a translation language of this knowledge base"
             )));
         }
@@ -1413,13 +1423,13 @@ fn registry_arg(g: &Global, arg: Option<&PathBuf>) -> Result<PathBuf> {
 
 fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
     if let Some(bad) = args.cors.iter().find(|o| !kbrel::server::is_cors_origin(o)) {
-        return Err(kbrel::Error::Usage(format!(
+        return Err(Usage(format!(
             "--cors {bad:?}: expected `*` or an origin such as https://console.example.com (scheme, host and optional port; no path)"
         ))
         .into());
     }
     if args.poll.is_some() {
-        return Err(kbrel::Error::Usage(
+        return Err(Usage(
             "--poll is for a registry in object storage (s3://, gs://, az://); a folder's index.json is checked on every request".into(),
         )
         .into());
@@ -1447,7 +1457,7 @@ fn serve(g: &Global, args: ServeArgs) -> Result<u8> {
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.addr).await.map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (the port is in use: pick another with --addr)" } else { "" };
-            kbrel::Error::Usage(format!("cannot listen on {}: {e}{hint}", args.addr))
+            Usage(format!("cannot listen on {}: {e}{hint}", args.addr))
         })?;
         let local = listener.local_addr().context("listener address")?;
         if !g.quiet {
@@ -1478,7 +1488,7 @@ fn push(g: &Global, args: PushArgs) -> Result<u8> {
     let index = kbrel::server::check_registry(&reg)?;
     let bucket = kbrel::remote::is_remote_url(&args.to) && !args.to.starts_with("http");
     if args.sign_key.is_some() && (!bucket || args.version == "all") {
-        return Err(kbrel::Error::Usage(
+        return Err(Usage(
             "--sign-key signs the merged index of one version pushed to object storage; \
              `push all` copies the registry's own index.json.sig, and an npm registry signs nothing"
                 .into(),

@@ -512,7 +512,41 @@ pub fn is_sha256_hex(s: &str) -> bool {
 }
 
 fn is_safe_segment(s: &str) -> bool {
-    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0'])
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && !s.contains(['/', '\\', '\0'])
+        && !url_decodes_unsafely(s)
+}
+
+/// Whether a name that is safe as it is written becomes `.`, `..` or a name holding `/`, `\`
+/// or NUL once a URL's `%XX` escapes are decoded (`%2e%2e`, `..%2f`, `%5c`, `%00`): a consumer
+/// serving its cache over HTTP, or any tool that decodes paths, would climb out with it.
+fn url_decodes_unsafely(s: &str) -> bool {
+    if !s.contains('%') {
+        return false;
+    }
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut decoded = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (
+            b[i],
+            b.get(i + 1).and_then(|&c| hex(c)),
+            b.get(i + 2).and_then(|&c| hex(c)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                decoded.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, ..) => {
+                decoded.push(c);
+                i += 1;
+            }
+        }
+    }
+    decoded == b"." || decoded == b".." || decoded.iter().any(|c| matches!(c, b'/' | b'\\' | 0))
 }
 
 /// Why one file or folder name is not portable, if it is not: what every file system kbrel's
@@ -528,6 +562,12 @@ pub fn portable_name_problem(name: &str) -> Option<String> {
             "contains the control character {}",
             c.escape_unicode()
         ));
+    }
+    if url_decodes_unsafely(name) {
+        return Some(
+            "decodes as a URL (`%2e`, `%2f`, `%5c`, `%00`) to `.`, `..` or a name with `/`, `\\` or NUL"
+                .into(),
+        );
     }
     if let Some(c) = name.chars().find(|c| ":\\/<>\"|?*".contains(*c)) {
         return Some(format!(
@@ -556,7 +596,8 @@ pub fn portable_name_problem(name: &str) -> Option<String> {
     None
 }
 
-/// A relative `/`-separated path with no `..`, no absolute root, no backslashes or NULs.
+/// A relative `/`-separated path with no `..`, no absolute root, no backslashes or NULs, as
+/// written or with `%XX` escapes decoded (`%2e%2e/x`, `..%2fx`).
 pub fn is_safe_relative_path(p: &str) -> bool {
     !p.is_empty() && !p.starts_with('/') && p.split('/').all(is_safe_segment) && !p.contains(':')
 }
@@ -705,6 +746,31 @@ mod tests {
         assert!(is_safe_relative_path("en/a/b.md"));
         for p in ["../x", "/etc/passwd", "a/../b", "a\\b", "", "a//b", "c:/x"] {
             assert!(!is_safe_relative_path(p), "{p}");
+        }
+        // What a URL decodes into a traversal, in either case, is refused as the decoded path
+        // would be, and publish refuses to write such a name (KB030).
+        for p in [
+            "%2e%2e/%2e%2e/etc/passwd",
+            "images/%2E%2E/x.png",
+            "images/..%2fx.png",
+            "images/..%2F..%2Fx.png",
+            "%2e/x",
+            ".%2e/x",
+            "a%5cb",
+            "a%00.png",
+        ] {
+            assert!(!is_safe_relative_path(p), "{p}");
+            let name = p.split('/').find(|s| url_decodes_unsafely(s)).unwrap();
+            assert!(portable_name_problem(name).is_some(), "{name}");
+        }
+        // A `%` that decodes to nothing unsafe is an ordinary character.
+        for p in [
+            "images/100%.png",
+            "a/%41%42.md",
+            "x/%2e%2e%2e.png",
+            "%zz/%2",
+        ] {
+            assert!(is_safe_relative_path(p), "{p}");
         }
     }
 }

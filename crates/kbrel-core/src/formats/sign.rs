@@ -9,7 +9,7 @@ use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ConfigError, Error, Result};
+use crate::error::{ConfigError, Error, KeyError, Result};
 use crate::hash::sha256_hex;
 use crate::manifest::SCHEMA_VERSION;
 
@@ -49,8 +49,9 @@ pub struct Endorsement {
 /// A new random signing key.
 pub fn generate() -> Result<SigningKey> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed)
-        .map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+    getrandom::fill(&mut seed).map_err(|e| KeyError::NoRandomness {
+        reason: e.to_string(),
+    })?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
@@ -60,15 +61,14 @@ pub fn public_key_string(key: &VerifyingKey) -> String {
 
 /// Parse `ed25519:<base64>` (the prefix is optional).
 pub fn parse_public_key(s: &str) -> Result<VerifyingKey> {
-    let bad = |why: &str| {
-        Error::Usage(format!(
-            "invalid public key `{s}`: {why} (expected ed25519:<base64 of 32 bytes>)"
-        ))
+    let bad = |reason: &'static str| KeyError::InvalidPublicKey {
+        value: s.to_string(),
+        reason,
     };
     let raw = s.trim().strip_prefix(PUBLIC_PREFIX).unwrap_or(s.trim());
     let bytes = b64().decode(raw).map_err(|_| bad("not base64"))?;
     let arr: [u8; 32] = bytes.try_into().map_err(|_| bad("wrong length"))?;
-    VerifyingKey::from_bytes(&arr).map_err(|_| bad("not a valid ed25519 point"))
+    Ok(VerifyingKey::from_bytes(&arr).map_err(|_| bad("not a valid ed25519 point"))?)
 }
 
 /// The text of a private key file.
@@ -213,6 +213,31 @@ pub fn verify_index(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_refusals_are_data_with_the_messages_they_had() {
+        let e = parse_public_key(" ed25519:@@ ").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid public key ` ed25519:@@ `: not base64 (expected ed25519:<base64 of 32 bytes>)"
+        );
+        assert!(
+            matches!(&e, Error::Key(k) if **k == KeyError::InvalidPublicKey { value: " ed25519:@@ ".into(), reason: "not base64" })
+        );
+        let e = parse_public_key("ed25519:AAAA").unwrap_err();
+        assert!(
+            matches!(&e, Error::Key(k) if matches!(**k, KeyError::InvalidPublicKey { reason: "wrong length", .. }))
+        );
+        let e: Error = KeyError::NoRandomness {
+            reason: "getrandom: unsupported".into(),
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "no randomness available: getrandom: unsupported"
+        );
+        assert_eq!(e.hint(), None);
+    }
 
     #[test]
     fn sign_verify_rotate() {

@@ -70,8 +70,10 @@ pub enum Error {
     #[error("corrupt registry file `{}`: {message}", path.display())]
     CorruptRegistry { path: PathBuf, message: String },
 
-    #[error("{0}")]
-    Usage(String),
+    /// A signing key that cannot be made or read (no randomness, a public key that is not
+    /// one), as data.
+    #[error(transparent)]
+    Key(Box<KeyError>),
 
     /// The error of a crate above kbrel-core met inside one of core's callbacks (a
     /// `TextSource` reading a registry, a key `Reader` reading git), carried through unchanged:
@@ -191,6 +193,25 @@ impl std::error::Error for ConfigError {}
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Error::Config(Box::new(e))
+    }
+}
+
+/// Why a signing key cannot be made or used, as data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The operating system gave no random bytes for a new key (`reason` is getrandom's).
+    #[error("no randomness available: {reason}")]
+    NoRandomness { reason: String },
+
+    /// `value` (as given) is not an `ed25519:<base64>` public key: `reason` says which part
+    /// failed (not base64, wrong length, not a valid ed25519 point).
+    #[error("invalid public key `{value}`: {reason} (expected ed25519:<base64 of 32 bytes>)")]
+    InvalidPublicKey { value: String, reason: &'static str },
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        Error::Key(Box::new(e))
     }
 }
 

@@ -6,10 +6,41 @@ use std::path::Path;
 use git2::{ObjectType, Oid, Repository};
 
 use crate::content::SourceFile;
-use crate::error::{Error, Result};
+use crate::error::Error;
 
-fn git_err(what: impl std::fmt::Display, e: git2::Error) -> Error {
-    Error::Usage(format!("{what}: {}", e.message()))
+/// Why [`write_history`] failed: what it was doing when git refused (git's message), or a
+/// file of the work tree that could not be written (kbrel-core's I/O error).
+#[derive(Debug)]
+pub enum RepoError {
+    Git { what: String, message: String },
+    Io(Error),
+}
+
+impl std::fmt::Display for RepoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RepoError::Git { what, message } => write!(f, "{what}: {message}"),
+            RepoError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RepoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RepoError::Git { .. } => None,
+            RepoError::Io(e) => e.source(),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, RepoError>;
+
+fn git_err(what: impl std::fmt::Display, e: git2::Error) -> RepoError {
+    RepoError::Git {
+        what: what.to_string(),
+        message: e.message().to_string(),
+    }
 }
 
 /// One commit for [`write_history`]: the whole tree (paths relative to the repository root),
@@ -66,9 +97,10 @@ pub fn write_history(dir: &Path, commits: &[HistoryCommit]) -> Result<()> {
             let path = dir.join(&f.path);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
-                    .map_err(|e| Error::io("create directory", parent, e))?;
+                    .map_err(|e| RepoError::Io(Error::io("create directory", parent, e)))?;
             }
-            std::fs::write(&path, &f.bytes).map_err(|e| Error::io("write", &path, e))?;
+            std::fs::write(&path, &f.bytes)
+                .map_err(|e| RepoError::Io(Error::io("write", &path, e)))?;
         }
         let tree = repo
             .head()
