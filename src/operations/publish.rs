@@ -318,7 +318,7 @@ pub struct PublishReport {
     pub backport: bool,
     /// The dist-tags this publish set.
     pub tags_set: Vec<String>,
-    pub dist_tags: BTreeMap<String, String>,
+    pub dist_tags: BTreeMap<String, semver::Version>,
     pub summary: BTreeMap<String, ChangeCounts>,
     pub tarball: TarballRef,
     /// New content-addressed blobs (documents not in any earlier release).
@@ -1627,26 +1627,21 @@ pub(crate) fn update_dist_tags(
     if tag.is_empty() || parse_version(tag).is_ok() || tag.contains(['/', ' ']) {
         return Err(PublishError::InvalidDistTag { tag: tag.into() }.into());
     }
-    let vs = version.to_string();
     let mut set = Vec::new();
     let mut backport = false;
     if tag == "latest" {
-        let current = index
-            .dist_tags
-            .get("latest")
-            .and_then(|v| semver::Version::parse(v).ok());
-        match current {
-            Some(c) if c > *version => backport = true,
+        match index.dist_tags.get("latest") {
+            Some(c) if c > version => backport = true,
             _ => {
-                index.dist_tags.insert("latest".into(), vs.clone());
+                index.dist_tags.insert("latest".into(), version.clone());
                 set.push("latest".into());
             }
         }
     } else {
-        index.dist_tags.insert(tag.to_string(), vs.clone());
+        index.dist_tags.insert(tag.to_string(), version.clone());
         set.push(tag.to_string());
         if !index.dist_tags.contains_key("latest") && version.pre.is_empty() {
-            index.dist_tags.insert("latest".into(), vs);
+            index.dist_tags.insert("latest".into(), version.clone());
             set.push("latest".into());
         }
     }

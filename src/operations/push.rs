@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{CoreError, Error, PushError, RemoteError, Result};
@@ -21,14 +21,16 @@ pub struct PushOptions {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PushOutcome {
     Published,
     AlreadyPresent,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// What `push` did; `kbrel push --json` prints it, and reads back into it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PushReport {
     pub name: String,
     pub version: String,
@@ -90,7 +92,7 @@ pub fn push(
     let our_tag = index
         .dist_tags
         .iter()
-        .find(|(_, ver)| **ver == v.version.to_string())
+        .find(|(_, ver)| **ver == v.version)
         .map(|(t, _)| t.clone());
     // Neither --tag nor a tag of ours names this version: `latest` by default, as npm does.
     let implicit_latest = opts.tag.is_none() && our_tag.is_none();
@@ -267,13 +269,13 @@ pub fn push_to_bucket(
         Some(theirs) => theirs.clone(),
         None => Index::new(&index.name),
     };
-    if let Some(theirs) = merged.get(&v.version.to_string()) {
+    if let Some(theirs) = merged.get_version(&v.version) {
         if theirs.manifest.sha256 == v.manifest.sha256 && theirs.tarball.sha256 == v.tarball.sha256
         {
             let tags: Vec<String> = merged
                 .dist_tags
                 .iter()
-                .filter(|(_, ver)| **ver == v.version.to_string())
+                .filter(|(_, ver)| **ver == v.version)
                 .map(|(t, _)| t.clone())
                 .collect();
             return Ok((
@@ -296,9 +298,8 @@ pub fn push_to_bucket(
         }));
     }
     if let Some(p) = &v.previous {
-        let p = &p.to_string();
-        let ours = index.get(p).map(|o| &o.manifest.sha256);
-        match merged.get(p) {
+        let ours = index.get_version(p).map(|o| &o.manifest.sha256);
+        match merged.get_version(p) {
             None => {
                 return Err(PushError::PreviousNotListed {
                     version: v.version.clone(),
@@ -351,7 +352,7 @@ pub fn push_to_bucket(
         None => index
             .dist_tags
             .iter()
-            .filter(|(_, ver)| **ver == v.version.to_string())
+            .filter(|(_, ver)| **ver == v.version)
             .map(|(t, _)| t.clone())
             .collect(),
     };

@@ -868,7 +868,8 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str, gzip: bool) -
     if let Some(file) = sub.strip_prefix("-/") {
         return tarball(file.rsplit('/').next().unwrap_or(file));
     }
-    let version = index.dist_tags.get(sub).map(String::as_str).unwrap_or(sub);
+    let tagged = index.dist_tags.get(sub).map(ToString::to_string);
+    let version = tagged.as_deref().unwrap_or(sub);
     let (_, _, _, docs) = match state.current() {
         Some(c) => c,
         None => return Reply::not_found(),

@@ -1090,7 +1090,7 @@ pub fn current_tree(cache: &Path) -> crate::Result<Option<Tree>> {
 /// Choose the version a spec names.
 pub fn select<'a>(index: &'a Index, spec: Option<&str>) -> crate::Result<&'a IndexVersion> {
     let spec = spec.unwrap_or("latest");
-    if let Some(v) = index.dist_tags.get(spec).and_then(|v| index.get(v)) {
+    if let Some(v) = index.dist_tags.get(spec).and_then(|v| index.get_version(v)) {
         return Ok(v);
     }
     if let Some(v) = index.get(spec.strip_prefix('v').unwrap_or(spec)) {
@@ -2603,7 +2603,7 @@ mod tests {
         let mut i = Index::new("acme");
         i.dist_tags = tags
             .iter()
-            .map(|(t, v)| (t.to_string(), v.to_string()))
+            .map(|(t, v)| (t.to_string(), semver::Version::parse(v).unwrap()))
             .collect();
         i.versions = versions
             .iter()

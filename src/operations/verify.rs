@@ -190,7 +190,7 @@ fn check_index(
     referenced: &mut BTreeSet<String>,
 ) -> bool {
     let mut all_read = true;
-    let mut manifests: BTreeMap<String, Manifest> = BTreeMap::new();
+    let mut manifests: BTreeMap<semver::Version, Manifest> = BTreeMap::new();
     // Each blob with the largest size a manifest records for it (reads are bounded by it).
     let mut blobs: BTreeMap<String, u64> = BTreeMap::new();
     for v in &index.versions {
@@ -225,7 +225,7 @@ fn check_index(
             let size = blobs.entry(asset.sha256.clone()).or_insert(0);
             *size = (*size).max(asset.size);
         }
-        manifests.insert(v.version.to_string(), m);
+        manifests.insert(v.version.clone(), m);
     }
     // Blobs, each once, in parallel.
     report.blobs = blobs.len();
@@ -263,7 +263,7 @@ fn check_index(
         .par_iter()
         .map(|v| {
             let mut out = Vec::new();
-            let Some(m) = manifests.get(&v.version.to_string()) else {
+            let Some(m) = manifests.get(&v.version) else {
                 return out;
             };
             check_tarball(reg, v, m, &mut out);
@@ -670,7 +670,7 @@ fn check_diff(
     index: &Index,
     v: &manifest::IndexVersion,
     m: &Manifest,
-    manifests: &BTreeMap<String, Manifest>,
+    manifests: &BTreeMap<semver::Version, Manifest>,
     out: &mut Vec<Problem>,
 ) {
     let stored = match reg
@@ -683,22 +683,21 @@ fn check_diff(
             return;
         }
     };
-    let prev_docs: &[manifest::ManifestDoc] =
-        match v.previous.as_ref().map(ToString::to_string).as_deref() {
-            Some(p) => match manifests.get(p) {
-                Some(pm) => &pm.documents,
-                None if index.get(p).is_none() => {
-                    out.push(problem(
-                        &v.diff.path,
-                        ProblemKind::Diff,
-                        format!("previous version {p} is not in the index"),
-                    ));
-                    return;
-                }
-                None => return,
-            },
-            None => &[],
-        };
+    let prev_docs: &[manifest::ManifestDoc] = match &v.previous {
+        Some(p) => match manifests.get(p) {
+            Some(pm) => &pm.documents,
+            None if index.get_version(p).is_none() => {
+                out.push(problem(
+                    &v.diff.path,
+                    ProblemKind::Diff,
+                    format!("previous version {p} is not in the index"),
+                ));
+                return;
+            }
+            None => return,
+        },
+        None => &[],
+    };
     let text = |d: &manifest::ManifestDoc| -> Result<String, CoreError> {
         String::from_utf8(reg.read_blob_sized(&d.sha256, d.size)?)
             .map_err(|_| CoreError::corrupt(reg.path(&registry::blob_path(&d.sha256)), "not UTF-8"))

@@ -49,7 +49,7 @@ pub fn changelog_context(
         let manifest = reg.read_manifest(v)?;
         rc.drift = manifest.drift.clone();
         if let (Some(repo), Some(git)) = (repo, &manifest.git) {
-            let prev_commit = match v.previous.as_ref().and_then(|p| index.get(&p.to_string())) {
+            let prev_commit = match v.previous.as_ref().and_then(|p| index.get_version(p)) {
                 Some(p) => reg.read_manifest(p)?.git.map(|g| g.commit),
                 None => None,
             };

@@ -66,7 +66,7 @@ pub fn resolve_version<'a>(
     };
     let index = index.ok_or_else(unknown)?;
     if let Some(v) = index.dist_tags.get(name) {
-        return index.get(v).ok_or_else(unknown);
+        return index.get_version(v).ok_or_else(unknown);
     }
     let bare = name.strip_prefix('v').unwrap_or(name);
     index.get(bare).ok_or_else(unknown)
@@ -113,6 +113,27 @@ impl Snapshot {
                     .collect(),
             ),
         }
+    }
+
+    /// [`Snapshot::working`], taking the texts out of `kb` rather than copying them (the
+    /// documents of two git revisions that differ, read for this comparison only).
+    pub fn working_owned(cfg: &crate::config::Config, kb: KnowledgeBase) -> Snapshot {
+        let mut snap = Snapshot::working(
+            cfg,
+            &KnowledgeBase {
+                documents: Vec::new(),
+                assets: kb.assets.clone(),
+                ..KnowledgeBase::default()
+            },
+        );
+        snap.docs = crate::content::manifest_docs(cfg, &kb);
+        snap.source = Source::Working(
+            kb.documents
+                .into_iter()
+                .map(|d| (d.sha256, d.text))
+                .collect(),
+        );
+        snap
     }
 
     /// Keep only documents matching `keep`.
@@ -211,9 +232,15 @@ pub fn git_pair_with(
     count_documents: bool,
     walked: &dyn Fn(usize),
 ) -> Result<(Snapshot, Snapshot)> {
-    let changed = crate::git::load_changed_with(cfg, repo, rev_a, rev_b, walked)?;
-    let mut a = Snapshot::working(cfg, &changed.old);
-    let mut b = Snapshot::working(cfg, &changed.new);
+    let mut changed = crate::git::load_changed_with(cfg, repo, rev_a, rev_b, walked)?;
+    let (old, new) = (
+        std::mem::take(&mut changed.old),
+        std::mem::take(&mut changed.new),
+    );
+    let (mut a, mut b) = (
+        Snapshot::working_owned(cfg, old),
+        Snapshot::working_owned(cfg, new),
+    );
     a.label = format!("git:{}", &changed.old_commit[..12]);
     b.label = format!("git:{}", &changed.new_commit[..12]);
     if count_documents {
@@ -267,11 +294,17 @@ pub fn git_worktree_pair(
     rev_a: &str,
     count_documents: bool,
 ) -> Result<Option<(Snapshot, Snapshot)>> {
-    let Some(changed) = crate::git::load_changed_worktree(cfg, repo, rev_a)? else {
+    let Some(mut changed) = crate::git::load_changed_worktree(cfg, repo, rev_a)? else {
         return Ok(None);
     };
-    let mut a = Snapshot::working(cfg, &changed.old);
-    let mut b = Snapshot::working(cfg, &changed.new);
+    let (old, new) = (
+        std::mem::take(&mut changed.old),
+        std::mem::take(&mut changed.new),
+    );
+    let (mut a, mut b) = (
+        Snapshot::working_owned(cfg, old),
+        Snapshot::working_owned(cfg, new),
+    );
     a.label = format!("git:{}", &changed.old_commit[..12]);
     if count_documents {
         let counts = crate::git::document_counts(cfg, repo, rev_a, &changed.folders.0)?;
@@ -410,7 +443,7 @@ impl Composed {
                     open.remove(&old_at(c));
                 }
             }
-            match v.previous.as_ref().and_then(|p| index.get(&p.to_string())) {
+            match v.previous.as_ref().and_then(|p| index.get_version(p)) {
                 Some(p) => v = p,
                 None => break,
             }

@@ -554,9 +554,31 @@ fn both_consumers_fetch_assets_and_then_only_the_changed_image() {
     let rust = |url: &str, cache: &std::path::Path, args: &[&str]| {
         crate::common::sync::sync(url, cache, args)
     };
-    let kbrel_tree = consumer_fetches_assets(&rust, "assets_fetched", "documents_fetched");
+    // kbrel's report is the library's `SyncReport`; the JavaScript client's is its own JSON.
+    let rust_counts = |r: &Run| {
+        let report: kbrel::sync::SyncReport = r.parse();
+        (
+            report.assets_fetched,
+            report.documents_fetched,
+            report.delta,
+        )
+    };
+    let js_counts = |r: &Run| {
+        let report = r.json();
+        let count = |name: &str| {
+            report[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name}: {r:?}"))
+        };
+        (
+            count("assetsFetched"),
+            count("documentsFetched"),
+            report["delta"].as_bool().expect("delta"),
+        )
+    };
+    let kbrel_tree = consumer_fetches_assets(&rust, &rust_counts);
     if let Some(js) = js {
-        let js_tree = consumer_fetches_assets(&js, "assetsFetched", "documentsFetched");
+        let js_tree = consumer_fetches_assets(&js, &js_counts);
         assert_eq!(
             String::from_utf8(js_tree).unwrap(),
             String::from_utf8(kbrel_tree).unwrap()
@@ -565,12 +587,11 @@ fn both_consumers_fetch_assets_and_then_only_the_changed_image() {
 }
 
 /// The scenario of [`both_consumers_fetch_assets_and_then_only_the_changed_image`] for one
-/// consumer (`sync(url, cache, args)`, its report's names for the counts); returns the
-/// `tree.json` of 1.1.0.
+/// consumer (`sync(url, cache, args)`, and `counts` reading its `--json` report as assets
+/// fetched, documents fetched, delta); returns the `tree.json` of 1.1.0.
 fn consumer_fetches_assets(
     sync: &dyn Fn(&str, &std::path::Path, &[&str]) -> Run,
-    assets_fetched: &str,
-    documents_fetched: &str,
+    counts: &dyn Fn(&Run) -> (u64, u64, bool),
 ) -> Vec<u8> {
     use crate::common::sync::TestServer;
     let kb = kb_with_images();
@@ -579,7 +600,7 @@ fn consumer_fetches_assets(
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let r = sync(&server.url, &cache, &["--json"]).success();
-    assert_eq!(r.json()[assets_fetched], 3, "setup.png is one blob: {r:?}");
+    assert_eq!(counts(&r).0, 3, "setup.png is one blob: {r:?}");
     assert_eq!(
         fs::read(cache.join("images/arch.png")).unwrap(),
         png(40, 30, 1)
@@ -608,20 +629,7 @@ fn consumer_fetches_assets(
     let mut log: Vec<String> = server.take_log().into_iter().map(|l| l.path).collect();
     log.sort();
     assert_eq!(log, [blob.as_str(), "index.json", "v/1.1.0/diff.json"]);
-    let report = r.json();
-    assert_eq!(
-        (
-            &report[assets_fetched],
-            &report[documents_fetched],
-            &report["delta"]
-        ),
-        (
-            &serde_json::json!(1),
-            &serde_json::json!(0),
-            &serde_json::json!(true)
-        ),
-        "{report}"
-    );
+    assert_eq!(counts(&r), (1, 0, true), "{r:?}");
     assert_eq!(
         fs::read(cache.join("images/arch.png")).unwrap(),
         png(40, 30, 9)
@@ -827,6 +835,8 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
     const LIMIT: u64 = 160 << 20;
     let r = verify(LIMIT);
     assert_eq!(r.code, 0, "{r:?}");
+    let report: kbrel::verify::VerifyReport = r.parse();
+    assert!(report.ok() && report.blobs > 0, "{report:?}");
     // The limit bites: a process holding 192 MiB fails under it.
     let mut hold = std::process::Command::new("sh");
     hold.args([
@@ -956,8 +966,18 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
         r.body.len()
     );
     let r = verify(LIMIT);
-    assert_ne!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains(&sha[2..]), "{r:?}");
+    assert_eq!(r.code, 1, "{r:?}");
+    let problems: Vec<(String, kbrel::verify::ProblemKind)> = r
+        .parse::<kbrel::verify::VerifyReport>()
+        .problems
+        .into_iter()
+        .map(|p| (p.path, p.kind))
+        .collect();
+    assert_eq!(
+        problems,
+        [(blob_rel(&sha), kbrel::verify::ProblemKind::Corrupt)],
+        "{r:?}"
+    );
     // Served as it is streamed, the changed blob is cut short: never a complete wrong body.
     let r = get("GET", "/v/1.0.0/downloads/big.bin");
     assert_eq!(r.header("content-length"), Some(SIZE.to_string().as_str()));
@@ -967,6 +987,13 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
         "{}",
         server.log()
     );
+    // Put back as it was (a new state of the file, never verified): a range is served again,
+    // after the whole file is hashed and found to match.
+    std::os::unix::fs::FileExt::write_at(&f, b"\0", 50 << 20).unwrap();
+    let at = 50u64 << 20;
+    let r = ranged("GET", &[("Range", &format!("bytes={at}-{}", at + 9))]);
+    assert_eq!(r.status, 206, "{r:?}");
+    assert_eq!(r.body, vec![0u8; 10]);
 }
 
 /// URL-encoded traversal (`%2e%2e`, `..%2f`, double encoding) through the viewer's asset route

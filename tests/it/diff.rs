@@ -1292,7 +1292,7 @@ fn guide_json_formats_and_patch() {
     let g = guide();
     let index = check_registry_json(&g.project);
     assert_eq!(index.versions.len(), 2);
-    assert_eq!(index.dist_tags["latest"], "1.1.0");
+    assert_eq!(index.dist_tags["latest"].to_string(), "1.1.0");
     check_status_json(
         &g.project
             .run(Some(&g.content), &["status", "--json"])

@@ -403,12 +403,7 @@ fn assert_registry_consistent(reg: &Path) {
         assert_eq!(diff.summary, v.summary);
     }
     for tag_target in index.dist_tags.values() {
-        assert!(
-            index
-                .versions
-                .iter()
-                .any(|v| v.version.to_string() == *tag_target)
-        );
+        assert!(index.versions.iter().any(|v| v.version == *tag_target));
     }
     // No stray files: everything is the index, the lock, the static npm packument (named after
     // the package), or referenced by the index or a manifest.
@@ -616,7 +611,7 @@ fn import_publishes_every_semver_tag_in_order_dated_by_tag_or_commit() {
 
     let index = fx.index();
     assert_eq!(versions(&index), ["1.0.0", "1.1.0", "1.2.0"]);
-    assert_eq!(index.dist_tags["latest"], "1.2.0");
+    assert_eq!(index.dist_tags["latest"].to_string(), "1.2.0");
     // Lightweight tags: the commit's date; annotated: the tagger's date (not the commit's).
     assert_eq!(index_entry(&index, "1.0.0").published, rfc3339(l.d100));
     assert_eq!(index_entry(&index, "1.1.0").published, rfc3339(l.d110));

@@ -322,7 +322,7 @@ fn no_removal_follows_a_link_out_of_the_registry() {
             let named = plant(&p);
             let before = p.world();
             let out = match removal {
-                "verify --repair" => p.run(&["verify", "--repair"]),
+                "verify --repair" => p.run(&["verify", "--repair", "--json"]),
                 _ => {
                     p.edit_content();
                     let b = p.world();
@@ -357,10 +357,15 @@ fn no_removal_follows_a_link_out_of_the_registry() {
                     ));
                 }
                 // The link is reported (exit 1), by path, as something to fix by hand.
-                if out.code != 1
-                    || !out.all().contains(&named)
-                    || !out.all().contains("symbolic link")
-                {
+                let reported = serde_json::from_str::<kbrel::verify::VerifyReport>(&out.stdout)
+                    .is_ok_and(|r| {
+                        r.problems.iter().any(|p| {
+                            p.path == named
+                                && p.kind == kbrel::verify::ProblemKind::Foreign
+                                && p.message.contains("symbolic link")
+                        })
+                    });
+                if out.code != 1 || !reported {
                     failures.push(format!(
                         "[{what}] verify --repair must report `{named}` as a symbolic link\n{}",
                         out.brief()
@@ -438,6 +443,8 @@ fn a_folder_without_index_json_is_not_a_registry() {
             "{args:?}\n{}",
             out.brief()
         );
+        // A refusal prints no report, not even an empty one a script could take for "ok".
+        assert_eq!(out.stdout, "", "{args:?}");
         assert_same(&before, &snapshot(&dir), &format!("{args:?}"));
     }
 }

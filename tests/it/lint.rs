@@ -92,11 +92,11 @@ fn binary_check_json_matches_expected_findings() {
             .output()
             .expect("run kbrel");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let report: serde_json::Value = match serde_json::from_str(&stdout) {
+        let report: crate::common::CheckJson = match serde_json::from_str(&stdout) {
             Ok(v) => v,
             Err(e) => {
                 failures.push(format!(
-                    "{}: stdout is not JSON ({e}); exit {:?}\nstdout: {stdout}\nstderr: {}",
+                    "{}: stdout is not check's JSON ({e}); exit {:?}\nstdout: {stdout}\nstderr: {}",
                     name(&dir),
                     output.status.code(),
                     String::from_utf8_lossy(&output.stderr)
@@ -104,40 +104,30 @@ fn binary_check_json_matches_expected_findings() {
                 continue;
             }
         };
-        assert_eq!(report["schema_version"], 1, "{}", name(&dir));
-        let findings = report["findings"].as_array().expect("findings array");
+        assert_eq!(report.schema_version, 1, "{}", name(&dir));
         let mut got = BTreeSet::new();
         let (mut errors, mut warnings) = (0, 0);
-        for f in findings {
-            let code = f["code"].as_str().expect("code").to_string();
-            let file = f["file"].as_str().expect("file").to_string();
-            let line = f["line"].as_u64().expect("line") as usize;
-            let message = f["message"].as_str().expect("message");
+        for f in &report.findings {
+            let code = f.code.to_string();
             assert!(
-                !message.trim().is_empty(),
+                !f.message.trim().is_empty(),
                 "{}: empty message for {code}",
                 name(&dir)
             );
-            match f["severity"].as_str() {
-                Some("error") => errors += 1,
-                Some("warning") => warnings += 1,
-                other => panic!("{}: bad severity {other:?}", name(&dir)),
+            match f.severity {
+                kbrel::findings::Severity::Error => errors += 1,
+                kbrel::findings::Severity::Warning => warnings += 1,
             }
             assert_eq!(
-                f["severity"] == "warning",
+                f.severity == kbrel::findings::Severity::Warning,
                 WARNING_CODES.contains(&code.as_str()),
                 "{}: severity of {code}",
                 name(&dir)
             );
-            got.insert((code, file, line));
+            got.insert((code, f.file.clone(), f.line));
         }
-        assert_eq!(report["errors"], errors, "{}: errors count", name(&dir));
-        assert_eq!(
-            report["warnings"],
-            warnings,
-            "{}: warnings count",
-            name(&dir)
-        );
+        assert_eq!(report.errors, errors, "{}: errors count", name(&dir));
+        assert_eq!(report.warnings, warnings, "{}: warnings count", name(&dir));
         let want = expected(&dir);
         if got != want {
             failures.push(format!(

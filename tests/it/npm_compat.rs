@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::extract_tgz;
+use kbrel::push::{PushOutcome, PushReport};
 
 type Docs = BTreeMap<String, String>;
 
@@ -331,10 +332,18 @@ fn kbrel_push_to_verdaccio_then_npm_install() {
     let r = push(&kb.registry(), "1.0.0", &[]).success();
     assert!(r.stdout.contains("already present"), "{r}");
     let r = push(&kb.registry(), "latest", &["--json"]).success();
-    assert_eq!(r.json()["outcome"], "published", "{r}");
-    assert_eq!(r.json()["version"], "1.1.0");
+    let report: PushReport = r.parse();
+    assert_eq!(
+        (report.outcome, report.version.as_str()),
+        (PushOutcome::Published, "1.1.0"),
+        "{r}"
+    );
     let r = push(&kb.registry(), "1.1.0", &["--json"]).success();
-    assert_eq!(r.json()["outcome"], "already-present", "{r}");
+    assert_eq!(
+        r.parse::<PushReport>().outcome,
+        PushOutcome::AlreadyPresent,
+        "{r}"
+    );
 
     // npm installs from Verdaccio what kbrel pushed.
     let tarball_prefix = format!("{url}acme-kb/-/");

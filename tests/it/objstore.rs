@@ -816,7 +816,7 @@ fn push_one_version_at_a_time_merges_into_the_bucket_index() {
     let r = push_one(&kb, m.port, &mirror, "1.0.0").success();
     assert!(r.stdout.contains("acme-kb@1.0.0 pushed"), "{}", r.stdout);
     assert_eq!(versions(&m), ["1.0.0"]);
-    assert_eq!(index(&m).dist_tags["latest"], "1.0.0");
+    assert_eq!(index(&m).dist_tags["latest"].to_string(), "1.0.0");
     // blobs + 3 version files + tarball + index + packument
     assert_eq!(
         uploaded_count(&r),

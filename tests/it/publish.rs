@@ -36,10 +36,10 @@ fn index_entry(kb: &Kb, version: &str) -> IndexVersion {
 }
 
 /// `name → version` (dist-tags).
-fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, semver::Version> {
     pairs
         .iter()
-        .map(|(t, v)| (t.to_string(), v.to_string()))
+        .map(|(t, v)| (t.to_string(), semver::Version::parse(v).unwrap()))
         .collect()
 }
 
@@ -74,7 +74,7 @@ impl Export {
 struct Packument {
     name: String,
     #[serde(rename = "dist-tags")]
-    dist_tags: BTreeMap<String, String>,
+    dist_tags: BTreeMap<String, semver::Version>,
     versions: BTreeMap<String, PackumentVersion>,
 }
 
@@ -741,7 +741,7 @@ fn concurrent_publishes_are_serialised_by_the_lock() {
     let idx = index(&kb);
     assert_eq!(idx.sequence, 2);
     assert_eq!(idx.versions.len(), 2);
-    assert_eq!(idx.dist_tags["latest"], "1.1.0");
+    assert_eq!(idx.dist_tags["latest"].to_string(), "1.1.0");
     let changelog = fs::read_to_string(kb.changelog()).unwrap();
     assert_eq!(changelog.matches("## [1.1.0]").count(), 1, "{changelog}");
     assert_eq!(changelog.matches("## [1.0.0]").count(), 1, "{changelog}");
@@ -1210,7 +1210,7 @@ fn bump_picks_the_next_version_from_the_highest_published() {
     kb.publish(&["--bump", "major"])
         .success()
         .stdout_has(&["Published acme-kb@2.0.0"]);
-    assert_eq!(index(&kb).dist_tags["latest"], "2.0.0");
+    assert_eq!(index(&kb).dist_tags["latest"].to_string(), "2.0.0");
     assert_eq!(bumped(&kb, "minor"), "2.1.0");
 }
 
@@ -1601,7 +1601,7 @@ fn a_failure_after_the_version_folder_is_placed_rolls_it_back() {
     // Once the obstacle is gone the same publish succeeds.
     fs::remove_dir_all(kb.reg("acme-kb-1.1.0.tgz")).unwrap();
     kb.publish(&["1.1.0"]).success();
-    assert_eq!(index(&kb).dist_tags["latest"], "1.1.0");
+    assert_eq!(index(&kb).dist_tags["latest"].to_string(), "1.1.0");
 }
 
 #[test]

@@ -17,6 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Rng, cp_a, env_seed, env_u64};
+use kbrel::sync::SyncReport;
 use tempfile::TempDir;
 
 type Docs = BTreeMap<String, Vec<u8>>;
@@ -339,19 +340,25 @@ fn a_tampered_manifest_or_delta_is_refused_naming_both_hashes() {
     let fx = fixture();
     let server = TestServer::start(&fx.kb.registry());
     let (_tmp, cache) = cache_at(&server, "1.0.0", &fx.v1, &[]);
-    let index = read_json(&fx.kb.registry().join("index.json"));
+    let index: kbrel::manifest::Index = common::read_as(&fx.kb.registry().join("index.json"));
     // The cache holds 1.0.0, which 1.1.0 was diffed against: sync reads the delta (diff.json);
     // when the registry has none (404) it reads the whole manifest. Either, tampered, is refused.
-    for (file, field, no_delta) in [
-        ("v/1.1.0/diff.json", "diff", false),
-        ("v/1.1.0/manifest.json", "manifest", true),
+    for (file, field, listed, no_delta) in [
+        (
+            "v/1.1.0/diff.json",
+            "diff",
+            &index.versions[1].diff.sha256,
+            false,
+        ),
+        (
+            "v/1.1.0/manifest.json",
+            "manifest",
+            &index.versions[1].manifest.sha256,
+            true,
+        ),
     ] {
         let mut tampered = fs::read(fx.kb.registry().join(file)).unwrap();
         tampered.extend_from_slice(b" ");
-        let listed = index["versions"][1][field]["sha256"]
-            .as_str()
-            .unwrap()
-            .to_string();
         let t = tampered.clone();
         server.take_log();
         server.behave(move |r| {
@@ -530,10 +537,10 @@ fn a_rotated_key_is_trusted_through_its_endorsement() {
         DATE,
         &["--sign-key", &old, "--next-key", &new_pk],
     );
-    let sig = read_json(&kb.registry().join("index.json.sig"));
+    let sig: kbrel::sign::IndexSignature = common::read_as(&kb.registry().join("index.json.sig"));
     assert_eq!(
-        (sig["key"].as_str(), sig["next_key"]["key"].as_str()),
-        (Some(old_pk.as_str()), Some(new_pk.as_str()))
+        (sig.key.as_str(), sig.next_key.map(|n| n.key)),
+        (old_pk.as_str(), Some(new_pk.clone()))
     );
     let server = TestServer::start(&kb.registry());
     let (_tmp, cache) = cache_at(
@@ -591,8 +598,8 @@ fn an_expired_signed_index_is_refused() {
         &["--sign-key", &k],
     );
     assert_eq!(
-        read_json(&stale.join("index.json"))["expires"],
-        "2020-01-03T00:00:00Z"
+        common::read_as::<kbrel::manifest::Index>(&stale.join("index.json")).expires,
+        Some("2020-01-03T00:00:00Z".to_string())
     );
 
     let server = TestServer::start(&fresh);
@@ -623,14 +630,10 @@ fn nothing_new_costs_one_request_answered_304() {
             bytes: 0
         }]
     );
-    let report = r.json();
+    let report: SyncReport = r.parse();
     assert_eq!(
-        (
-            report["not_modified"].as_bool(),
-            report["up_to_date"].as_bool(),
-            report["requests"].as_u64()
-        ),
-        (Some(true), Some(true), Some(1))
+        (report.not_modified, report.up_to_date, report.requests),
+        (true, true, 1)
     );
     assert_shows(&cache, &fx.v2, "1.1.0");
 }
@@ -670,18 +673,18 @@ fn an_update_fetches_only_the_changed_document() {
     ];
     want.sort_by(|a, b| a.path.cmp(&b.path));
     assert_eq!(log, want);
-    let report = r.json();
-    assert_eq!(report["documents_fetched"], 1);
-    assert_eq!(report["requests"], 3);
+    let report: SyncReport = r.parse();
+    assert_eq!(report.documents_fetched, 1);
+    assert_eq!(report.requests, 3);
     assert_eq!(
-        report["bytes_fetched"].as_u64().unwrap(),
+        report.bytes_fetched,
         want.iter().map(|l| l.bytes).sum::<u64>()
     );
     // This server never compresses: what came over the wire is what was decoded.
-    assert_eq!(report["bytes_on_wire"], report["bytes_fetched"]);
-    assert_eq!(report["bytes_decoded"], report["bytes_fetched"]);
-    assert_eq!(report["delta"], true);
-    assert_eq!(report["changes"]["en"]["updated"], 1);
+    assert_eq!(report.bytes_on_wire, report.bytes_fetched);
+    assert_eq!(report.bytes_decoded, report.bytes_fetched);
+    assert!(report.delta);
+    assert_eq!(report.changes["en"].updated, 1);
     assert_shows(&cache, &expected(&reg, "1.1.0"), "1.1.0");
     // The tree built from the delta is the one the manifest gives, byte for byte.
     let (_tmp2, fresh) = cache_at(&server, "1.1.0", &expected(&reg, "1.1.0"), &[]);
@@ -703,14 +706,14 @@ fn sync_reports_wire_and_decoded_bytes_separately() {
     let reg = kb.registry();
     let serve = common::serve::Serve::start(&reg, &[]);
     let (_tmp, cache) = new_cache();
-    let report = sync(&serve.url(), &cache, &["--json"]).success().json();
-    let manifest = common::read_json(&reg.join("v/1.0.0/manifest.json"));
+    let report: SyncReport = sync(&serve.url(), &cache, &["--json"]).success().parse();
+    let manifest: kbrel::manifest::Manifest = common::read_as(&reg.join("v/1.0.0/manifest.json"));
     let mut paths = vec![
         "index.json".to_string(),
         "v/1.0.0/manifest.json".to_string(),
     ];
-    for d in manifest["documents"].as_array().unwrap() {
-        let blob = common::blob_rel(d["sha256"].as_str().unwrap());
+    for d in &manifest.documents {
+        let blob = common::blob_rel(&d.sha256);
         if !paths.contains(&blob) {
             paths.push(blob);
         }
@@ -722,10 +725,10 @@ fn sync_reports_wire_and_decoded_bytes_separately() {
         wire += resp.body.len() as u64;
         decoded += fs::metadata(reg.join(p)).unwrap().len();
     }
-    assert_eq!(report["requests"], paths.len() as u64);
-    assert_eq!(report["bytes_fetched"], decoded);
-    assert_eq!(report["bytes_decoded"], decoded);
-    assert_eq!(report["bytes_on_wire"], wire);
+    assert_eq!(report.requests, paths.len() as u64);
+    assert_eq!(report.bytes_fetched, decoded);
+    assert_eq!(report.bytes_decoded, decoded);
+    assert_eq!(report.bytes_on_wire, wire);
     assert!(wire < decoded, "gzip saved nothing: {wire} of {decoded}");
 
     let (_tmp2, cache2) = new_cache();

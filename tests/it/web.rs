@@ -585,7 +585,9 @@ fn big_registry(dir: &Path, docs: usize) -> Registry {
         previous = Some((version.into(), mdocs, texts));
     }
     index.sequence = 2;
-    index.dist_tags.insert("latest".into(), "1.1.0".into());
+    index
+        .dist_tags
+        .insert("latest".into(), semver::Version::new(1, 1, 0));
     write(
         kbrel::registry::INDEX_FILE,
         &manifest::to_json_bytes(&index),

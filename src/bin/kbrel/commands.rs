@@ -318,7 +318,7 @@ fn load_side(
     if let Some(rev) = name.strip_prefix("git:") {
         let repo = Repo::discover(&cfg.base_dir)?;
         let (kb, commit) = kbrel::git::load_kb(cfg, &repo, rev)?;
-        let mut snap = Snapshot::working(cfg, &kb);
+        let mut snap = Snapshot::working_owned(cfg, kb);
         snap.label = format!("git:{}", &commit[..12]);
         return Ok(snap);
     }

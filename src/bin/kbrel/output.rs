@@ -676,7 +676,10 @@ pub fn publish(
         r.tarball.path, r.tarball.file_count, r.tarball.size, r.tarball.integrity
     );
     if r.backport {
-        let latest = r.dist_tags.get("latest").map(String::as_str).unwrap_or("?");
+        let latest = r
+            .dist_tags
+            .get("latest")
+            .map_or_else(|| "?".to_string(), ToString::to_string);
         let _ = writeln!(s, "  backport: `latest` stays at {latest}");
     }
     if !r.tags_set.is_empty() {

@@ -143,6 +143,6 @@ pub(super) fn latest(index: &Index) -> Option<&IndexVersion> {
     index
         .dist_tags
         .get("latest")
-        .and_then(|v| index.get(v))
+        .and_then(|v| index.get_version(v))
         .or_else(|| index.versions.last())
 }

@@ -31,8 +31,8 @@ pub fn index_page(reg: &Registry, index: &Index) -> Result<String> {
                 m,
                 "<li><span class=\"tag\">{}</span> → <a href=\"#v-{}\">{}</a></li>",
                 esc(tag),
-                esc(v),
-                esc(v)
+                esc(&v.to_string()),
+                esc(&v.to_string())
             );
         }
         m.push_str("</ul>\n");
@@ -46,7 +46,7 @@ pub fn index_page(reg: &Registry, index: &Index) -> Result<String> {
         let tags: Vec<&String> = index
             .dist_tags
             .iter()
-            .filter(|(_, x)| **x == v.version.to_string())
+            .filter(|(_, x)| **x == v.version)
             .map(|(t, _)| t)
             .collect();
         let _ = write!(

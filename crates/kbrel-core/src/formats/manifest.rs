@@ -22,7 +22,10 @@ pub struct Index {
     pub name: String,
     /// Increases by one with every change of the index (rollback protection for consumers).
     pub sequence: u64,
-    pub dist_tags: BTreeMap<String, String>,
+    /// Tag name → version, each validated once when the index is read (see
+    /// [`index_dist_tags`]) and written back as its canonical string, the one it was read from.
+    #[serde(deserialize_with = "index_dist_tags")]
+    pub dist_tags: BTreeMap<String, semver::Version>,
     /// Every published version, in ascending semver order.
     pub versions: Vec<IndexVersion>,
     /// RFC 3339: consumers that verify signatures refuse this index after that time
@@ -111,6 +114,22 @@ fn index_previous<'de, D: serde::Deserializer<'de>>(
     semver::Version::parse(&s).map(Some).map_err(|e| {
         serde::de::Error::custom(format!("index lists invalid version `{s}` (previous): {e}"))
     })
+}
+
+/// The index's dist-tags, each value as [`index_version`], refusing the index with a message
+/// that names the tag and the value.
+fn index_dist_tags<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, semver::Version>, D::Error> {
+    BTreeMap::<String, String>::deserialize(d)?
+        .into_iter()
+        .map(|(tag, s)| match semver::Version::parse(&s) {
+            Ok(v) => Ok((tag, v)),
+            Err(e) => Err(serde::de::Error::custom(format!(
+                "index lists invalid version `{s}` (dist-tag `{tag}`): {e}"
+            ))),
+        })
+        .collect()
 }
 
 /// A manifest's `version`, as [`index_version`] reads the index's.
@@ -496,7 +515,7 @@ impl Index {
             prev = Some(&v.version);
         }
         for (tag, version) in &self.dist_tags {
-            if self.get(version).is_none() {
+            if self.get_version(version).is_none() {
                 return Err(Error::corrupt(
                     path,
                     format!("dist-tag `{tag}` points at unlisted version `{version}`"),
@@ -697,6 +716,58 @@ mod tests {
             e.contains("index lists invalid version `v1.0.0` (previous)"),
             "{e}"
         );
+    }
+
+    /// Dist-tag values are versions read once: `releases/index.json` reads and writes back to
+    /// its bytes; a value that is not semver is refused as corrupt naming the file, the tag and
+    /// the value; a valid version the index does not list is refused as before.
+    #[test]
+    fn dist_tags_are_typed_and_an_invalid_one_is_refused_naming_file_and_tag() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../releases/index.json");
+        let bytes = std::fs::read(&path).unwrap();
+        let index = parse_index(&bytes, &path).unwrap();
+        assert!(
+            index.dist_tags.contains_key("latest"),
+            "{:?}",
+            index.dist_tags
+        );
+        assert_eq!(to_json_bytes(&index), bytes);
+
+        let text = String::from_utf8(index_json(&["1.0.0", "1.1.0-beta.1"])).unwrap();
+        let tagged = |tags: &str| {
+            text.replacen(
+                "\"dist_tags\": {}",
+                &format!("\"dist_tags\": {{{tags}}}"),
+                1,
+            )
+        };
+        let good = tagged("\n    \"latest\": \"1.0.0\",\n    \"next\": \"1.1.0-beta.1\"\n  ");
+        assert_ne!(good, text);
+        let index = parse_index(good.as_bytes(), Path::new("index.json")).unwrap();
+        assert_eq!(
+            index.dist_tags["next"],
+            semver::Version::parse("1.1.0-beta.1").unwrap()
+        );
+        assert_eq!(String::from_utf8(to_json_bytes(&index)).unwrap(), good);
+        for (bad, why) in [
+            (
+                "\"beta\": \"v1.0.0\"",
+                "index lists invalid version `v1.0.0` (dist-tag `beta`)",
+            ),
+            (
+                "\"beta\": \"1.0\"",
+                "index lists invalid version `1.0` (dist-tag `beta`)",
+            ),
+            (
+                "\"beta\": \"1.2.0\"",
+                "dist-tag `beta` points at unlisted version `1.2.0`",
+            ),
+        ] {
+            let e = parse_index(tagged(bad).as_bytes(), Path::new("r/index.json")).unwrap_err();
+            assert!(matches!(e, Error::CorruptRegistry { .. }), "{e:?}");
+            let e = e.to_string();
+            assert!(e.contains("`r/index.json`") && e.contains(why), "{e}");
+        }
     }
 
     /// Every manifest in `releases/` reads with typed versions and writes back to its bytes;

@@ -246,7 +246,10 @@ pub fn packument(
         .unwrap_or("");
     time.insert("created".into(), json!(created));
     time.insert("modified".into(), json!(modified));
-    let latest_doc = index.dist_tags.get("latest").and_then(|l| docs.get(l));
+    let latest_doc = index
+        .dist_tags
+        .get("latest")
+        .and_then(|l| docs.get(&l.to_string()));
     let description = latest_doc
         .and_then(|d| d.get("description"))
         .cloned()

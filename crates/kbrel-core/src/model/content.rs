@@ -485,13 +485,13 @@ fn split_front_matter(text: &str) -> Split<'_> {
 /// Top-level `key: value` fields of a YAML mapping, verbatim, with their line numbers.
 fn raw_fields(yaml: &str, first_line: usize) -> BTreeMap<String, RawField> {
     let mut out: BTreeMap<String, RawField> = BTreeMap::new();
-    let mut current: Option<String> = None;
+    let mut current: Option<&str> = None;
     for (i, line) in yaml.lines().enumerate() {
         let starts_key = !line.starts_with([' ', '\t', '#', '-']) && !line.is_empty();
         if starts_key && let Some(colon) = line.find(':') {
-            let key = line[..colon].trim().trim_matches(['"', '\'']).to_string();
+            let key = line[..colon].trim().trim_matches(['"', '\'']);
             out.insert(
-                key.clone(),
+                key.to_string(),
                 RawField {
                     raw: line[colon + 1..].trim().to_string(),
                     line: first_line + i,
@@ -500,7 +500,7 @@ fn raw_fields(yaml: &str, first_line: usize) -> BTreeMap<String, RawField> {
             current = Some(key);
             continue;
         }
-        if let Some(k) = &current
+        if let Some(k) = current
             && let Some(f) = out.get_mut(k)
         {
             if f.raw.is_empty() {
@@ -746,6 +746,18 @@ pub fn front_matter_data(text: &str) -> serde_json::Map<String, serde_json::Valu
         }
     }
     map
+}
+
+/// A normalised text's front matter (its YAML; `None` without closed front matter) and its
+/// body ([`body_of`]), split once.
+pub fn front_matter_and_body(text: &str) -> (Option<&str>, &str) {
+    match split_front_matter(text) {
+        Split::Some {
+            yaml, body_start, ..
+        } => (Some(yaml), &text[body_start..]),
+        Split::None => (None, text),
+        Split::Unclosed => (None, ""),
+    }
 }
 
 /// The body of a normalised text: what follows its front matter.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use similar::Algorithm;
 
 use crate::FastMap;
-use crate::content::{body_of, raw_front_matter};
+use crate::content::{front_matter_and_body, raw_front_matter};
 use crate::error::Result;
 use crate::manifest::{ChangeCounts, ChangeStatus, DocChange, ManifestDoc};
 
@@ -76,18 +76,14 @@ pub fn count_lines<'t>(old: &'t str, new: &'t str) -> LineCounts {
             approximate: false,
         };
     }
+    // Only the lines between the common prefix and suffix are split and searched.
+    let (old, new) = trim_common_lines(old, new);
     let a: Vec<&str> = old.split_inclusive('\n').collect();
     let b: Vec<&str> = new.split_inclusive('\n').collect();
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix = a[prefix..]
-        .iter()
-        .rev()
-        .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let (a, b) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
+    let (a, b) = (a.as_slice(), b.as_slice());
     // Lines → dense ids, and on which side each id occurs.
-    let mut ids: HashMap<&str, u32> = HashMap::with_capacity(a.len() + b.len());
+    let mut ids: FastMap<&str, u32> =
+        FastMap::with_capacity_and_hasher(a.len() + b.len(), Default::default());
     let mut sides: Vec<[bool; 2]> = Vec::new();
     let mut intern = |line: &'t str, side: usize| -> u32 {
         let next = sides.len() as u32;
@@ -129,6 +125,58 @@ pub fn count_lines<'t>(old: &'t str, new: &'t str) -> LineCounts {
         removed: (a.len() - kept) as u64,
         approximate,
     }
+}
+
+/// `a` and `b` without the whole lines they begin and end with in common, found on the
+/// bytes (as comparing line by line would find them, without splitting the lines first).
+fn trim_common_lines<'t>(a: &'t str, b: &'t str) -> (&'t str, &'t str) {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    // Up to the last line end among the bytes both begin with.
+    let same = common_len(x.iter().zip(y), x.len().min(y.len()), |i| {
+        (&x[i..i + 64], &y[i..i + 64])
+    });
+    let start = x[..same]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    let (x, y) = (&x[start..], &y[start..]);
+    // From the first line start among the bytes both end with that starts a line on both.
+    let (lx, ly) = (x.len(), y.len());
+    let same = common_len(x.iter().rev().zip(y.iter().rev()), lx.min(ly), |i| {
+        (&x[lx - i - 64..lx - i], &y[ly - i - 64..ly - i])
+    });
+    let (ex, ey) = (lx - same, ly - same);
+    let starts_line = |s: &[u8], i: usize| i == 0 || s[i - 1] == b'\n';
+    let skip = if starts_line(x, ex) && starts_line(y, ey) {
+        0
+    } else {
+        x[ex..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(same, |i| i + 1)
+    };
+    let end = same - skip;
+    (&a[start..start + lx - end], &b[start..start + ly - end])
+}
+
+/// How many of the `n` byte pairs of `pairs` are equal before the first that differs;
+/// `chunk(i)` gives the 64 bytes of each side from the `i`-th pair on, compared whole first.
+fn common_len<'b>(
+    mut pairs: impl Iterator<Item = (&'b u8, &'b u8)>,
+    n: usize,
+    chunk: impl Fn(usize) -> (&'b [u8], &'b [u8]),
+) -> usize {
+    let mut i = 0;
+    while i + 64 <= n && {
+        let (p, q) = chunk(i);
+        p == q
+    } {
+        i += 64;
+    }
+    if i > 0 {
+        pairs.nth(i - 1);
+    }
+    i + pairs.take_while(|(p, q)| p == q).count()
 }
 
 /// Items an edit script keeps.
@@ -692,9 +740,12 @@ fn change(
     similarity: Option<u8>,
 ) -> DocChange {
     let counts = count_lines(old_text, new_text);
-    // Front-matter fields are compared only when both sides exist.
+    // Front-matter fields are compared only when both sides exist, and only when the front
+    // matter's text differs (the same text reads as the same fields).
     let mut fields_changed: Vec<String> = Vec::new();
-    if old.is_some() && new.is_some() {
+    let (old_fm, old_body) = front_matter_and_body(old_text);
+    let (new_fm, new_body) = front_matter_and_body(new_text);
+    if old.is_some() && new.is_some() && old_fm != new_fm {
         let (of, nf) = (raw_front_matter(old_text), raw_front_matter(new_text));
         fields_changed = of
             .iter()
@@ -730,7 +781,7 @@ fn change(
         removed_lines: counts.removed,
         similarity,
         fields_changed,
-        body_changed: body_of(old_text) != body_of(new_text),
+        body_changed: old_body != new_body,
         approximate: counts.approximate,
     }
 }
@@ -1253,6 +1304,50 @@ mod tests {
             let expected = ((b.len() - lcs) as u64, (a.len() - lcs) as u64);
             assert_eq!(line_counts(&old, &new), expected, "seed {seed}");
         }
+    }
+
+    proptest::proptest! {
+        /// Whatever the texts share at their ends (whole lines or not, a final newline or
+        /// not), the counts are the lengths less the longest common subsequence of lines.
+        #[test]
+        fn counts_are_lengths_less_the_lcs(
+            head in proptest::collection::vec(0u8..4, 0..80),
+            old in proptest::collection::vec(0u8..4, 0..12),
+            new in proptest::collection::vec(0u8..4, 0..12),
+            tail in proptest::collection::vec(0u8..4, 0..80),
+            ends in 0u8..4,
+        ) {
+            let alphabet = ["a\n", "b\n", "a", "\n"];
+            let text = |parts: &[&Vec<u8>], end: bool| {
+                let mut t: String = parts.iter().flat_map(|p| p.iter()).map(|i| alphabet[*i as usize]).collect();
+                if end { t.push_str("ab"); }
+                t
+            };
+            let old = text(&[&head, &old, &tail], ends & 1 == 1);
+            let new = text(&[&head, &new, &tail], ends & 2 == 2);
+            let (a, b): (Vec<&str>, Vec<&str>) = (
+                old.split_inclusive('\n').collect(),
+                new.split_inclusive('\n').collect(),
+            );
+            let lcs = lcs_len(&a, &b);
+            proptest::prop_assert_eq!(
+                line_counts(&old, &new),
+                ((b.len() - lcs) as u64, (a.len() - lcs) as u64)
+            );
+        }
+    }
+
+    #[test]
+    fn trimming_keeps_whole_lines_only() {
+        assert_eq!(trim_common_lines("ab\ncd\n", "ab\nxd\n"), ("cd\n", "xd\n"));
+        assert_eq!(
+            trim_common_lines("x\nab\n", "y\nzab\n"),
+            ("x\nab\n", "y\nzab\n")
+        );
+        assert_eq!(trim_common_lines("a\nb", "a\nb\nc\n"), ("b", "b\nc\n"));
+        let long = "line of text\n".repeat(20);
+        let (a, b) = (format!("{long}old\n{long}"), format!("{long}new\n{long}"));
+        assert_eq!(trim_common_lines(&a, &b), ("old\n", "new\n"));
     }
 
     #[test]
