@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io::Write as _;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -147,6 +148,9 @@ type Current = (Arc<Index>, Bytes, String, Arc<BTreeMap<String, Value>>);
 /// What loading an index gives: parsed, raw bytes, each version's package.json.
 type LoadedIndex = (Index, Vec<u8>, BTreeMap<String, Value>);
 
+/// `index.json.gz` as checked for the index with an ETag: (ETag, the copy; `None`: none).
+type IndexGz = (String, Option<Bytes>);
+
 /// A reload of `index.json` in progress: set to `true` (and notified) when it ends.
 type ReloadDone = Arc<(Mutex<bool>, Condvar)>;
 
@@ -160,8 +164,14 @@ struct State {
     /// Reads and parses the index (a parameter so tests can make it slow).
     loader: fn(&State, &std::path::Path) -> Result<LoadedIndex>,
     files: Mutex<FileCache>,
-    /// `index.json.gz` checked to decode to the index with this ETag: (ETag, bytes).
-    index_gz: Mutex<Option<(String, Bytes)>>,
+    /// `index.json.gz` as checked for the index with an ETag: (ETag, the copy when it decodes
+    /// to that index; `None`, its absence, is kept only while [`Self::watch`] would see a new
+    /// one), and a generation counted up whenever the watch sees the copy change, so that a
+    /// read that raced the change is not kept.
+    index_gz: Mutex<(u64, Option<IndexGz>)>,
+    /// The registry folder watched for changes of `index.json` (`None`: not on this system, or
+    /// not watchable; every request then checks the file itself, on the blocking pool).
+    watch: Option<IndexWatch>,
     /// Streamed files hashed whole and found to match, as they were then ([`Verified`]).
     verified: Verified,
 }
@@ -252,7 +262,8 @@ impl State {
             reload: Mutex::new(None),
             loader: State::load,
             files: Mutex::new(FileCache::new(CACHE_LIMIT, CACHE_FILE_LIMIT)),
-            index_gz: Mutex::new(None),
+            index_gz: Mutex::new((0, None)),
+            watch: None,
             verified: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -261,6 +272,37 @@ impl State {
     /// the request waits at most [`RELOAD_WAIT`] for it, else is answered from the last good
     /// index; a bad new index is logged and the last good one kept.
     fn current(self: &Arc<Self>) -> Option<Current> {
+        self.refresh(RELOAD_WAIT);
+        self.snapshot()
+    }
+
+    /// A state whose registry folder is watched ([`IndexWatch`]; the watch is added before the
+    /// first load, so no change after it goes unseen, and its thread is started by
+    /// [`Self::start_watch`] once the first index is loaded).
+    fn watched(reg: Registry, opts: ServeOptions) -> Arc<State> {
+        let mut state = State::new(reg, opts);
+        state.watch = IndexWatch::new(&state.reg.dir);
+        Arc::new(state)
+    }
+
+    /// Start the watch's thread ([`watch_index`]), which ends with the server.
+    fn start_watch(self: &Arc<Self>) {
+        if self.watch.is_none() {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("kbrel-index-watch".into())
+            .spawn(move || watch_index(weak));
+        if let Err(e) = spawned {
+            // The watch stays unsettled: every request checks index.json itself, as without one.
+            (self.opts.log)(&format!("error: cannot start the index watch: {e}"));
+        }
+    }
+
+    /// Stat `index.json` and, when it changed since it was loaded, reload it (on a thread of
+    /// its own) and wait up to `wait` for that.
+    fn refresh(self: &Arc<Self>, wait: Duration) {
         let path = self.reg.path(registry::INDEX_FILE);
         let key = std::fs::metadata(&path).ok().map(|m| file_key(&m));
         let stale = {
@@ -276,10 +318,15 @@ impl State {
             let (finished, cv) = &*done;
             let guard = finished.lock().unwrap_or_else(|p| p.into_inner());
             let _ = cv
-                .wait_timeout_while(guard, RELOAD_WAIT, |f| !*f)
+                .wait_timeout_while(guard, wait, |f| !*f)
                 .unwrap_or_else(|p| p.into_inner());
         }
-        self.snapshot()
+    }
+
+    /// Whether the loaded index is the one on disk without looking at the disk: the watch saw
+    /// no change of `index.json` or its `.gz` copy that it has not yet taken in. Never blocks.
+    fn index_is_current(&self) -> bool {
+        self.watch.as_ref().is_some_and(IndexWatch::quiet)
     }
 
     fn snapshot(&self) -> Option<Current> {
@@ -496,21 +543,60 @@ impl State {
     /// again only when the index changes: a publish renames it right after `index.json`, so
     /// until then the old one is not used.
     fn index_sibling(&self, bytes: &Bytes, etag: &str) -> Option<Bytes> {
-        let mut cached = self.index_gz.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((e, gz)) = cached.as_ref()
-            && e == etag
-        {
-            return Some(gz.clone());
-        }
-        let key = format!("{}{}", registry::INDEX_FILE, registry::GZ_SUFFIX);
-        match self.read_sibling(&key, bytes.len() as u64) {
-            Ok(Some((gz, plain))) if plain == bytes[..] => {
-                let gz = Bytes::from(gz);
-                *cached = Some((etag.to_string(), gz.clone()));
-                Some(gz)
+        let generation = {
+            let cached = self.index_gz.lock().unwrap_or_else(|p| p.into_inner());
+            if let (_, Some((e, gz))) = &*cached
+                && e == etag
+            {
+                return gz.clone();
             }
+            cached.0
+        };
+        let key = format!("{}{}", registry::INDEX_FILE, registry::GZ_SUFFIX);
+        let found = match self.read_sibling(&key, bytes.len() as u64) {
+            Ok(Some((gz, plain))) if plain == bytes[..] => Some(Bytes::from(gz)),
+            _ => None,
+        };
+        // No copy is remembered only while the watch would see one appear (a publish renames
+        // it in right after index.json).
+        let mut cached = self.index_gz.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.0 == generation && (found.is_some() || self.watch.is_some()) {
+            cached.1 = Some((etag.to_string(), found.clone()));
+        }
+        found
+    }
+
+    /// [`Self::index_sibling`] from memory: `None` when it was not looked up for this ETag.
+    fn index_sibling_cached(&self, etag: &str) -> Option<Option<Bytes>> {
+        match &self.index_gz.lock().unwrap_or_else(|p| p.into_inner()).1 {
+            Some((e, gz)) if e == etag => Some(gz.clone()),
             _ => None,
         }
+    }
+
+    /// Forget the `.gz` copy of the index (the watch saw it change).
+    fn forget_index_sibling(&self) {
+        let mut cached = self.index_gz.lock().unwrap_or_else(|p| p.into_inner());
+        cached.0 += 1;
+        cached.1 = None;
+    }
+
+    /// A cached file: `Some(bytes)`, else `None` (not read yet, or not kept).
+    fn cached(&self, rel: &str) -> Option<Bytes> {
+        self.files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(rel)
+    }
+
+    /// The cached `.gz` copy of `rel` from memory: `Some(Some(copy))`, `Some(None)` when `rel`
+    /// has none (or is not precompressed), `None` when it was not looked up yet.
+    fn cached_sibling(&self, rel: &str) -> Option<Option<Bytes>> {
+        if !registry::precompressed(rel) {
+            return Some(None);
+        }
+        let b = self.cached(&format!("{rel}{}", registry::GZ_SUFFIX))?;
+        Some((!b.is_empty()).then_some(b))
     }
 
     fn packument(&self, host: &str, abbreviated: bool) -> Option<(Bytes, String)> {
@@ -656,6 +742,15 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The content type of a document blob.
+const MARKDOWN: &str = "text/markdown; charset=utf-8";
+
+/// The sha256 a blob path names (`ab/cdef…` after `blobs/sha256/`), when well formed.
+fn blob_sha256(sha: &str) -> Option<String> {
+    let hex: String = sha.split('/').collect();
+    (sha.len() == 65 && sha.as_bytes()[2] == b'/' && manifest::is_sha256_hex(&hex)).then_some(hex)
+}
+
 /// `gzip`: the client accepts gzip, so a file's precompressed sibling is looked up.
 fn route(state: &Arc<State>, path: &str, host: &str, accept: &str, gzip: bool) -> Reply {
     let Some(decoded) = percent_decode(path) else {
@@ -691,13 +786,10 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str, gzip: bool) -
         };
     }
     if let Some(sha) = rest.strip_prefix("blobs/sha256/") {
-        let hex: String = sha.split('/').collect();
-        let well_formed =
-            sha.len() == 65 && sha.as_bytes()[2] == b'/' && manifest::is_sha256_hex(&hex);
-        if !well_formed {
+        let Some(hex) = blob_sha256(sha) else {
             return Reply::not_found();
-        }
-        let markdown = "text/markdown; charset=utf-8";
+        };
+        let markdown = MARKDOWN;
         if let Some(gz) = gzip
             .then(|| state.sibling(rest, &hex, STREAM_ABOVE))
             .flatten()
@@ -800,6 +892,63 @@ fn route(state: &Arc<State>, path: &str, host: &str, accept: &str, gzip: bool) -
         }
         None => Reply::not_found(),
     }
+}
+
+/// The reply to a GET or HEAD from memory alone, for the async worker, which must never wait
+/// for the disk: `index.json` while the watch vouches that it is the loaded one, and the
+/// blobs and `v/<version>/{manifest,diff,package}.json` files (or their `.gz` copies) held in
+/// the cache. The same reply [`web_or_route`] gives; `None` when it would need the disk (a
+/// cache miss, a viewer page, anything else) or no index is loaded yet.
+fn memory_reply(state: &State, path: &str, gzip: bool) -> Option<Reply> {
+    // Percent-escapes, `.` and `..` segments, and everything else unusual take the long way.
+    if path.contains(['%', '\\', '\0']) || path.split('/').any(|s| s == ".." || s == ".") {
+        return None;
+    }
+    let rest = path.strip_prefix('/')?;
+    if let Some(sha) = rest.strip_prefix("blobs/sha256/") {
+        let hex = blob_sha256(sha)?;
+        // A loaded index never goes away (a bad new one keeps the last good one served).
+        let loaded = (state.loaded.lock().unwrap_or_else(|p| p.into_inner())).is_some();
+        return loaded.then(|| memory_file(state, rest, &hex, MARKDOWN, gzip))?;
+    }
+    if !state.index_is_current() {
+        return None;
+    }
+    let (index, bytes, etag, _) = state.snapshot()?;
+    if rest == registry::INDEX_FILE {
+        let gz = if gzip {
+            state.index_sibling_cached(&etag)?
+        } else {
+            None
+        };
+        return Some(Reply::ok(bytes, "application/json", etag, SHORT).with_gz(gz));
+    }
+    let (version, file) = rest.strip_prefix("v/")?.split_once('/')?;
+    let v = index.get(version)?;
+    let f = match file {
+        "manifest.json" => &v.manifest,
+        "diff.json" => &v.diff,
+        "package.json" => &v.package_json,
+        _ => return None,
+    };
+    memory_file(state, &f.path, &f.sha256, "application/json", gzip)
+}
+
+/// An immutable file's reply from the cache (its `.gz` copy to a client that accepts gzip):
+/// `None` when either has not been read yet.
+fn memory_file(
+    state: &State,
+    rel: &str,
+    sha256: &str,
+    content_type: &'static str,
+    gzip: bool,
+) -> Option<Reply> {
+    let etag = format!("\"{sha256}\"");
+    if gzip && let Some(gz) = state.cached_sibling(rel)? {
+        return Some(Reply::gz_only(gz, content_type, etag, IMMUTABLE));
+    }
+    let body = state.cached(rel)?;
+    Some(Reply::ok(body, content_type, etag, IMMUTABLE))
 }
 
 /// The release viewer's pages ([`crate::web`]: `/`, `/diff/…`, `/v/<version>/<lang>/<path>`,
@@ -940,9 +1089,10 @@ fn preflight(state: &State, origin: &str) -> Response<Body> {
     resp
 }
 
-/// The reply to a GET or HEAD. Every route may read a file (the index on reload, a blob, a
-/// tarball) or diff thousands of documents: never on the async workers, and never longer than
-/// the deadline, so no file can stop the server from answering or from stopping.
+/// The reply to a GET or HEAD. What memory holds is answered right here ([`memory_reply`]);
+/// every other route may read a file (the index on reload, a blob, a tarball) or diff
+/// thousands of documents: never on the async workers, and never longer than the deadline, so
+/// no file can stop the server from answering or from stopping.
 async fn answer(
     state: &Arc<State>,
     path: &str,
@@ -951,6 +1101,9 @@ async fn answer(
     accept: String,
     gzip: bool,
 ) -> Reply {
+    if let Some(reply) = memory_reply(state, path, gzip) {
+        return reply;
+    }
     let st = state.clone();
     let p = path.to_string();
     let work =
@@ -1328,7 +1481,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     check_registry(&reg)?;
-    let state = Arc::new(State::new(reg, opts.clone()));
+    let state = State::watched(reg, opts.clone());
     {
         // The first index is loaded before the first request (however long it takes).
         let st = state.clone();
@@ -1340,6 +1493,7 @@ pub async fn serve(
         })
         .await;
     }
+    state.start_watch();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
@@ -1378,6 +1532,203 @@ pub async fn serve(
         _ = tokio::time::sleep(opts.shutdown_grace) => {}
     }
     Ok(())
+}
+
+/// How often the watch looks at `index.json` itself when no event came (a registry on a
+/// network filesystem changed by another machine sends none).
+const WATCH_PERIOD_MS: i32 = 1000;
+
+/// The index watch's thread: take in every change of `index.json` (reloaded before the watch
+/// says it is quiet again) and forget a changed `index.json.gz`; ends with the server.
+fn watch_index(state: Weak<State>) {
+    // Its own descriptor to wait on, so that waiting does not keep the server's state alive.
+    let Some(fd) = state
+        .upgrade()
+        .and_then(|st| st.watch.as_ref().and_then(IndexWatch::clone_fd))
+    else {
+        return;
+    };
+    loop {
+        let Some(st) = state.upgrade() else { return };
+        let Some(watch) = st.watch.as_ref() else {
+            return;
+        };
+        watch.unsettle();
+        let seen = watch.drain();
+        if seen.broken {
+            (st.opts.log)(
+                "error: the registry folder was moved or replaced; index.json is now checked on every request",
+            );
+            return; // unsettled for good: requests check index.json themselves
+        }
+        if seen.any {
+            st.forget_index_sibling();
+        }
+        st.refresh(Duration::from_secs(24 * 3600));
+        // A link's target can change without an event in the folder: not vouched for.
+        let linked = std::fs::symlink_metadata(st.reg.path(registry::INDEX_FILE))
+            .is_ok_and(|m| m.file_type().is_symlink());
+        if !linked {
+            watch.settle();
+        }
+        drop(st);
+        IndexWatch::wait(&fd, WATCH_PERIOD_MS);
+    }
+}
+
+/// Changes of a registry folder's `index.json` seen through inotify, so that a request can
+/// know the loaded index is current without a `stat` on the async worker. Events are queued
+/// by the kernel inside the `rename` or `write` that causes them, so once a publish has
+/// returned, a request sees them waiting ([`Self::quiet`]) until the watch's thread has read
+/// them and reloaded the index.
+struct IndexWatch {
+    inotify: std::fs::File,
+    /// The folder's (device, inode) when the watch was added.
+    folder: (u64, u64),
+    dir: std::path::PathBuf,
+    /// Set while the watch's thread takes in events (and until its first pass).
+    unsettled: AtomicBool,
+}
+
+/// What the events read at once said.
+struct Seen {
+    /// Any event in the folder.
+    any: bool,
+    /// The folder itself moved or went away (or events were lost): the watch is no longer
+    /// worth anything.
+    broken: bool,
+}
+
+#[cfg(target_os = "linux")]
+impl IndexWatch {
+    fn new(dir: &std::path::Path) -> Option<IndexWatch> {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(dir).ok()?;
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: plain system calls; the descriptor is owned by the File from here on.
+        let inotify = unsafe {
+            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+            if fd < 0 {
+                return None;
+            }
+            std::fs::File::from_raw_fd(fd)
+        };
+        // Finished changes only: a file being written (IN_MODIFY, IN_CREATE) is read when it
+        // is closed, as a request after the writer is done would read it. A new hard link is
+        // left to the periodic look.
+        let mask = libc::IN_DELETE
+            | libc::IN_CLOSE_WRITE
+            | libc::IN_MOVED_FROM
+            | libc::IN_MOVED_TO
+            | libc::IN_ATTRIB
+            | libc::IN_DELETE_SELF
+            | libc::IN_MOVE_SELF
+            | libc::IN_ONLYDIR;
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid descriptor and a NUL-terminated path.
+        if unsafe { libc::inotify_add_watch(inotify.as_raw_fd(), path.as_ptr(), mask) } < 0 {
+            return None;
+        }
+        Some(IndexWatch {
+            inotify,
+            folder: (meta.dev(), meta.ino()),
+            dir: dir.to_path_buf(),
+            unsettled: AtomicBool::new(true),
+        })
+    }
+
+    /// No event is waiting and the watch's thread has taken in every earlier one (one `ioctl`
+    /// on the inotify descriptor: never blocks, never touches the disk).
+    fn quiet(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        if self.unsettled.load(Ordering::SeqCst) {
+            return false;
+        }
+        let mut waiting: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int.
+        let r = unsafe { libc::ioctl(self.inotify.as_raw_fd(), libc::FIONREAD as _, &mut waiting) };
+        r == 0 && waiting == 0
+    }
+
+    fn unsettle(&self) {
+        self.unsettled.store(true, Ordering::SeqCst);
+    }
+
+    /// Quiet again, unless an event came meanwhile (the next pass takes it in).
+    fn settle(&self) {
+        self.unsettled.store(false, Ordering::SeqCst);
+    }
+
+    /// Read every waiting event.
+    fn drain(&self) -> Seen {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        let mut seen = Seen {
+            any: false,
+            broken: !std::fs::metadata(&self.dir).is_ok_and(|m| (m.dev(), m.ino()) == self.folder),
+        };
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = (&self.inotify).read(&mut buf) {
+            let mut at = 0;
+            // struct inotify_event: wd (i32), mask (u32), cookie (u32), len (u32), name.
+            while n > 0 && at + 16 <= n {
+                let word = |i: usize| {
+                    u32::from_ne_bytes(buf[at + i..at + i + 4].try_into().unwrap_or([0; 4]))
+                };
+                let (mask, len) = (word(4), word(12) as usize);
+                seen.any = true;
+                // Lost events (IN_Q_OVERFLOW) are harmless: index.json is looked at next.
+                seen.broken |=
+                    mask & (libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_IGNORED) != 0;
+                at += 16 + len;
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        seen
+    }
+
+    fn clone_fd(&self) -> Option<std::fs::File> {
+        self.inotify.try_clone().ok()
+    }
+
+    /// Wait up to `ms` for `fd` to have an event.
+    fn wait(fd: &std::fs::File, ms: i32) {
+        use std::os::fd::AsRawFd;
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut p, 1, ms) };
+    }
+}
+
+/// Elsewhere there is no watch: every request checks `index.json` on the blocking pool.
+#[cfg(not(target_os = "linux"))]
+impl IndexWatch {
+    fn new(_dir: &std::path::Path) -> Option<IndexWatch> {
+        None
+    }
+    fn quiet(&self) -> bool {
+        false
+    }
+    fn unsettle(&self) {}
+    fn settle(&self) {}
+    fn drain(&self) -> Seen {
+        Seen {
+            any: false,
+            broken: true,
+        }
+    }
+    fn clone_fd(&self) -> Option<std::fs::File> {
+        None
+    }
+    fn wait(_fd: &std::fs::File, _ms: i32) {}
 }
 
 #[cfg(test)]
@@ -1466,6 +1817,129 @@ mod tests {
         }
         assert!(started.elapsed() >= Duration::from_secs(6));
         DELAY_MS.store(0, Ordering::SeqCst);
+    }
+
+    /// A served registry folder with `index.json` (sequence 1) and one blob with its `.gz` copy,
+    /// loaded and watched as `serve` does it.
+    fn watched_registry(dir: &std::path::Path) -> (Arc<State>, String) {
+        std::fs::write(dir.join(registry::INDEX_FILE), index_json(1)).unwrap();
+        let text = "# A document\n\n".to_string() + &"Some words, again and again. ".repeat(80);
+        let rel = registry::blob_path(&sha256_hex(text.as_bytes()));
+        std::fs::create_dir_all(dir.join(&rel).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(&rel), &text).unwrap();
+        let gz = gzip(text.as_bytes()).unwrap();
+        std::fs::write(dir.join(format!("{rel}{}", registry::GZ_SUFFIX)), gz).unwrap();
+        let st = State::watched(Registry::new(dir), opts(Arc::new(Mutex::new(Vec::new()))));
+        assert!(st.watch.is_some(), "inotify is there on Linux");
+        let path = st.reg.path(registry::INDEX_FILE);
+        st.reload_now(file_key(&std::fs::metadata(&path).unwrap()), &path);
+        st.start_watch();
+        (st, format!("/{rel}"))
+    }
+
+    /// What a client gets of a reply (everything `respond` reads).
+    fn seen(
+        r: &Reply,
+    ) -> (
+        StatusCode,
+        Bytes,
+        &'static str,
+        Option<String>,
+        Option<&str>,
+        Option<Bytes>,
+    ) {
+        (
+            r.status,
+            r.body.clone(),
+            r.content_type,
+            r.etag.clone(),
+            r.cache,
+            r.gz.clone(),
+        )
+    }
+
+    /// Wait until the watch has taken in what changed.
+    fn settled(st: &State) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !st.index_is_current() {
+            assert!(Instant::now() < deadline, "the watch never settled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// What memory answers is what the blocking path answers, gzip or not; a file not read
+    /// yet is not answered from memory; the index's `.gz` copy, absent and then renamed in
+    /// (as a publish does), is forgotten and then sent from memory too.
+    #[test]
+    fn memory_replies_are_the_replies_of_the_blocking_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let (st, blob) = watched_registry(dir.path());
+        settled(&st);
+        for path in ["/index.json", blob.as_str()] {
+            for gzip in [false, true] {
+                if path == blob {
+                    assert!(memory_reply(&st, path, gzip).is_none(), "{path} read yet");
+                }
+                let slow = web_or_route(&st, path, "", "localhost", "", gzip);
+                assert_eq!(slow.status, StatusCode::OK);
+                let fast = memory_reply(&st, path, gzip).expect("answered from memory");
+                assert_eq!(seen(&fast), seen(&slow), "{path} gzip {gzip}");
+            }
+        }
+        assert!(memory_reply(&st, &blob, true).unwrap().gz.is_some());
+        assert!(memory_reply(&st, "/index.json", true).unwrap().gz.is_none());
+        // index.json.gz appears after index.json: forgotten, then read and sent from memory.
+        let gz = gzip(index_json(1).as_bytes()).unwrap();
+        let tmp = dir.path().join("index.json.gz.tmp");
+        std::fs::write(&tmp, &gz).unwrap();
+        std::fs::rename(&tmp, dir.path().join("index.json.gz")).unwrap();
+        settled(&st);
+        assert!(
+            memory_reply(&st, "/index.json", true).is_none(),
+            "the copy is looked at"
+        );
+        let slow = web_or_route(&st, "/index.json", "", "localhost", "", true);
+        assert_eq!(slow.gz.as_deref(), Some(&gz[..]));
+        let fast = memory_reply(&st, "/index.json", true).unwrap();
+        assert_eq!(seen(&fast), seen(&slow));
+        // Paths memory does not answer.
+        for path in [
+            "/index.json.sig",
+            "/",
+            "/%69ndex.json",
+            "/blobs/sha256/xx",
+            "/v/1.0.0/manifest.json",
+        ] {
+            assert!(memory_reply(&st, path, false).is_none(), "{path}");
+        }
+    }
+
+    /// Right after `index.json` is replaced (renamed over, as a publish does, or written in
+    /// place), memory never answers with the old one: the change is waiting in the watch
+    /// until its thread has loaded the new index, and the blocking path reloads it itself.
+    #[test]
+    fn a_replaced_index_is_never_answered_from_memory_with_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (st, _) = watched_registry(dir.path());
+        let path = dir.path().join(registry::INDEX_FILE);
+        for sequence in 2..40u64 {
+            settled(&st);
+            let new = index_json(sequence);
+            if sequence % 2 == 0 {
+                let tmp = dir.path().join("index.json.tmp");
+                std::fs::write(&tmp, &new).unwrap();
+                std::fs::rename(&tmp, &path).unwrap();
+            } else {
+                std::fs::write(&path, &new).unwrap();
+            }
+            if let Some(r) = memory_reply(&st, "/index.json", false) {
+                assert_eq!(r.body, new.as_bytes(), "the old index from memory");
+            }
+            assert_eq!(st.current().unwrap().0.sequence, sequence);
+        }
+        settled(&st);
+        let r = memory_reply(&st, "/index.json", false).unwrap();
+        assert_eq!(r.body, index_json(39).as_bytes());
     }
 
     /// `Range: bytes=…`: one range, clamped to the end; anything else is no range at all.

@@ -554,9 +554,31 @@ fn both_consumers_fetch_assets_and_then_only_the_changed_image() {
     let rust = |url: &str, cache: &std::path::Path, args: &[&str]| {
         crate::common::sync::sync(url, cache, args)
     };
-    let kbrel_tree = consumer_fetches_assets(&rust, "assets_fetched", "documents_fetched");
+    // kbrel's report is the library's `SyncReport`; the JavaScript client's is its own JSON.
+    let rust_counts = |r: &Run| {
+        let report: kbrel::sync::SyncReport = r.parse();
+        (
+            report.assets_fetched,
+            report.documents_fetched,
+            report.delta,
+        )
+    };
+    let js_counts = |r: &Run| {
+        let report = r.json();
+        let count = |name: &str| {
+            report[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name}: {r:?}"))
+        };
+        (
+            count("assetsFetched"),
+            count("documentsFetched"),
+            report["delta"].as_bool().expect("delta"),
+        )
+    };
+    let kbrel_tree = consumer_fetches_assets(&rust, &rust_counts);
     if let Some(js) = js {
-        let js_tree = consumer_fetches_assets(&js, "assetsFetched", "documentsFetched");
+        let js_tree = consumer_fetches_assets(&js, &js_counts);
         assert_eq!(
             String::from_utf8(js_tree).unwrap(),
             String::from_utf8(kbrel_tree).unwrap()
@@ -565,12 +587,11 @@ fn both_consumers_fetch_assets_and_then_only_the_changed_image() {
 }
 
 /// The scenario of [`both_consumers_fetch_assets_and_then_only_the_changed_image`] for one
-/// consumer (`sync(url, cache, args)`, its report's names for the counts); returns the
-/// `tree.json` of 1.1.0.
+/// consumer (`sync(url, cache, args)`, and `counts` reading its `--json` report as assets
+/// fetched, documents fetched, delta); returns the `tree.json` of 1.1.0.
 fn consumer_fetches_assets(
     sync: &dyn Fn(&str, &std::path::Path, &[&str]) -> Run,
-    assets_fetched: &str,
-    documents_fetched: &str,
+    counts: &dyn Fn(&Run) -> (u64, u64, bool),
 ) -> Vec<u8> {
     use crate::common::sync::TestServer;
     let kb = kb_with_images();
@@ -579,7 +600,7 @@ fn consumer_fetches_assets(
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let r = sync(&server.url, &cache, &["--json"]).success();
-    assert_eq!(r.json()[assets_fetched], 3, "setup.png is one blob: {r:?}");
+    assert_eq!(counts(&r).0, 3, "setup.png is one blob: {r:?}");
     assert_eq!(
         fs::read(cache.join("images/arch.png")).unwrap(),
         png(40, 30, 1)
@@ -608,20 +629,7 @@ fn consumer_fetches_assets(
     let mut log: Vec<String> = server.take_log().into_iter().map(|l| l.path).collect();
     log.sort();
     assert_eq!(log, [blob.as_str(), "index.json", "v/1.1.0/diff.json"]);
-    let report = r.json();
-    assert_eq!(
-        (
-            &report[assets_fetched],
-            &report[documents_fetched],
-            &report["delta"]
-        ),
-        (
-            &serde_json::json!(1),
-            &serde_json::json!(0),
-            &serde_json::json!(true)
-        ),
-        "{report}"
-    );
+    assert_eq!(counts(&r), (1, 0, true), "{r:?}");
     assert_eq!(
         fs::read(cache.join("images/arch.png")).unwrap(),
         png(40, 30, 9)

@@ -886,3 +886,73 @@ fn the_viewer_reads_no_project_configuration() {
         named.join("\n")
     );
 }
+
+/// The library's errors are data: no variant of an error enum (`enum …Error`) in kbrel,
+/// kbrel-core or kbrel-synth carries a bare `String` as its whole payload, as `Usage(String)`
+/// did. The binary's own command-line errors are its `commands::Usage`, which the library
+/// cannot name.
+#[test]
+fn library_error_enums_have_no_bare_string_variant() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["src", "crates/kbrel-core/src", "crates/kbrel-synth/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    files.retain(|f| !f.components().any(|c| c.as_os_str() == "bin"));
+    let (mut enums, mut bare) = (Vec::new(), Vec::new());
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let code = without_test_modules(&code_only(&text));
+        let b = code.as_bytes();
+        let mut from = 0;
+        while let Some(at) = code[from..].find("enum ").map(|i| from + i) {
+            from = at + 5;
+            if at > 0 && is_ident(b[at - 1]) {
+                continue;
+            }
+            let name: String = code[from..]
+                .bytes()
+                .take_while(|c| is_ident(*c))
+                .map(char::from)
+                .collect();
+            let Some(open) = code[from..].find('{').map(|i| from + i) else {
+                break;
+            };
+            let (mut depth, mut close) = (0, open);
+            for (i, c) in b.iter().enumerate().skip(open) {
+                match c {
+                    b'{' => depth += 1,
+                    b'}' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    close = i;
+                    break;
+                }
+            }
+            if name.ends_with("Error") {
+                enums.push(name.clone());
+                for line in code[open..close].lines() {
+                    let l: String = line.split_whitespace().collect();
+                    if l.ends_with("(String),") || l.ends_with("(String)") {
+                        bare.push(format!("{}: {name}: {}", f.display(), line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    for e in [
+        "Error",
+        "PublishError",
+        "ImportError",
+        "KeyError",
+        "VerifyError",
+    ] {
+        assert!(enums.iter().any(|n| n == e), "{e} not found in {enums:?}");
+    }
+    assert!(
+        bare.is_empty(),
+        "error variants that are only a string (give them fields):\n{}",
+        bare.join("\n")
+    );
+}
