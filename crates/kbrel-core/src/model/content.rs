@@ -844,7 +844,12 @@ fn parse_document(
 /// invalid UTF-8.
 fn decode(full: &str, bytes: Vec<u8>, findings: &mut Vec<Finding>) -> Option<String> {
     // git's test for binary content: a NUL byte in the first 8,000 bytes.
-    if let Some(at) = bytes.iter().take(8000).position(|b| *b == 0) {
+    // `contains` looks for the byte with memchr; a byte-by-byte `position` was a tenth of
+    // reading a changed document.
+    let head = &bytes[..bytes.len().min(8000)];
+    if head.contains(&0)
+        && let Some(at) = head.iter().position(|b| *b == 0)
+    {
         findings.push(Finding::error(
             Code::BinaryDocument,
             full,
