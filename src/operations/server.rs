@@ -272,7 +272,7 @@ impl State {
     /// the request waits at most [`RELOAD_WAIT`] for it, else is answered from the last good
     /// index; a bad new index is logged and the last good one kept.
     fn current(self: &Arc<Self>) -> Option<Current> {
-        self.refresh(RELOAD_WAIT);
+        let _ = self.refresh(RELOAD_WAIT);
         self.snapshot()
     }
 
@@ -301,8 +301,8 @@ impl State {
     }
 
     /// Stat `index.json` and, when it changed since it was loaded, reload it (on a thread of
-    /// its own) and wait up to `wait` for that.
-    fn refresh(self: &Arc<Self>, wait: Duration) {
+    /// its own) and wait up to `wait` for that. Whether it had changed.
+    fn refresh(self: &Arc<Self>, wait: Duration) -> bool {
         let path = self.reg.path(registry::INDEX_FILE);
         let key = std::fs::metadata(&path).ok().map(|m| file_key(&m));
         let stale = {
@@ -321,6 +321,7 @@ impl State {
                 .wait_timeout_while(guard, wait, |f| !*f)
                 .unwrap_or_else(|p| p.into_inner());
         }
+        stale
     }
 
     /// Whether the loaded index is the one on disk without looking at the disk: the watch saw
@@ -1564,11 +1565,16 @@ fn watch_index(state: Weak<State>) {
         if seen.any {
             st.forget_index_sibling();
         }
-        st.refresh(Duration::from_secs(24 * 3600));
+        // Reloaded until what is loaded is what is there (a reload a request started may have
+        // read an earlier state of the file); a file that keeps changing leaves the watch
+        // unsettled until its next pass. With no index loaded at all, the requests keep
+        // trying as they always did, not the watch.
+        let some = (st.loaded.lock().unwrap_or_else(|p| p.into_inner())).is_some();
+        let loaded = some && (0..4).any(|_| !st.refresh(Duration::from_secs(24 * 3600)));
         // A link's target can change without an event in the folder: not vouched for.
         let linked = std::fs::symlink_metadata(st.reg.path(registry::INDEX_FILE))
             .is_ok_and(|m| m.file_type().is_symlink());
-        if !linked {
+        if loaded && !linked {
             watch.settle();
         }
         drop(st);
@@ -1641,15 +1647,16 @@ impl IndexWatch {
 
     /// No event is waiting and the watch's thread has taken in every earlier one (one `ioctl`
     /// on the inotify descriptor: never blocks, never touches the disk).
+    ///
+    /// In this order: an event queued before the request is either still waiting, or was read
+    /// by the thread, which unsettled the watch before reading it and settles it only once the
+    /// index is reloaded; the flag read first could be stale by the time the queue is empty.
     fn quiet(&self) -> bool {
         use std::os::fd::AsRawFd;
-        if self.unsettled.load(Ordering::SeqCst) {
-            return false;
-        }
         let mut waiting: libc::c_int = 0;
         // SAFETY: FIONREAD writes one c_int.
         let r = unsafe { libc::ioctl(self.inotify.as_raw_fd(), libc::FIONREAD as _, &mut waiting) };
-        r == 0 && waiting == 0
+        r == 0 && waiting == 0 && !self.unsettled.load(Ordering::SeqCst)
     }
 
     fn unsettle(&self) {
