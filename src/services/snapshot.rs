@@ -117,22 +117,12 @@ impl Snapshot {
 
     /// [`Snapshot::working`], taking the texts out of `kb` rather than copying them (the
     /// documents of two git revisions that differ, read for this comparison only).
-    pub fn working_owned(cfg: &crate::config::Config, kb: KnowledgeBase) -> Snapshot {
-        let mut snap = Snapshot::working(
-            cfg,
-            &KnowledgeBase {
-                documents: Vec::new(),
-                assets: kb.assets.clone(),
-                ..KnowledgeBase::default()
-            },
-        );
-        snap.docs = crate::content::manifest_docs(cfg, &kb);
-        snap.source = Source::Working(
-            kb.documents
-                .into_iter()
-                .map(|d| (d.sha256, d.text))
-                .collect(),
-        );
+    pub fn working_owned(cfg: &crate::config::Config, mut kb: KnowledgeBase) -> Snapshot {
+        let documents = std::mem::take(&mut kb.documents);
+        let mut snap = Snapshot::working(cfg, &kb);
+        let (docs, texts) = crate::content::into_manifest_docs(cfg, documents);
+        snap.docs = docs;
+        snap.source = Source::Working(texts.into_iter().collect());
         snap
     }
 

@@ -1841,6 +1841,34 @@ pub fn manifest_docs(cfg: &Config, kb: &KnowledgeBase) -> Vec<ManifestDoc> {
         .collect()
 }
 
+/// [`manifest_docs`] of documents needed no more: each one's fields move into its entry rather
+/// than being copied, and its text comes back beside it, by sha256.
+pub fn into_manifest_docs(
+    cfg: &Config,
+    documents: Vec<Document>,
+) -> (Vec<ManifestDoc>, Vec<(String, String)>) {
+    let keyed_only = cfg.bundle.documents == crate::config::BundleDocuments::Keyed;
+    documents
+        .into_iter()
+        .map(|d| {
+            let (size, bundled) = (d.size(), !keyed_only || d.keyed);
+            let doc = ManifestDoc {
+                id: d.id,
+                lang: d.lang,
+                path: d.path,
+                key: d.key,
+                aliases: d.aliases,
+                bundled,
+                title: d.title,
+                url: d.url,
+                sha256: d.sha256.clone(),
+                size,
+            };
+            (doc, (d.sha256, d.text))
+        })
+        .unzip()
+}
+
 fn manifest_doc(d: &Document, keyed_only: bool) -> ManifestDoc {
     ManifestDoc {
         id: d.id.clone(),
