@@ -666,10 +666,11 @@ fn long_functions(code: &str, max: usize) -> Vec<(String, usize, usize)> {
 #[test]
 fn pipeline_functions_stay_within_150_lines() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<PathBuf> = ["publish.rs", "sync.rs", "server.rs"]
+    let mut files: Vec<PathBuf> = ["publish.rs", "sync.rs"]
         .iter()
         .map(|f| root.join("src/operations").join(f))
         .collect();
+    rust_files(&root.join("src/operations/server"), &mut files);
     rust_files(&root.join("src/operations/web"), &mut files);
     files.push(root.join("src/services/package.rs"));
     rust_files(&root.join("src/services/package"), &mut files);
@@ -857,6 +858,7 @@ fn crates_point_down_and_kbrel_core_stays_pure() {
 fn the_viewer_reads_no_project_configuration() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
+    rust_files(&root.join("src/operations/server"), &mut files);
     rust_files(&root.join("src/operations/web"), &mut files);
     assert!(files.len() > 3, "{files:?}");
     let mut named = Vec::new();
