@@ -51,6 +51,10 @@ const PINS: &[(&str, &str)] = &[
         "1.4.2",
         "sha512-+p4CWIfz97jLsC1SF3IwYEvgoHha1Hqdn4n/hSYFOzpjEqCB8G+kTpy6LU841zFtuilZsvXe5wUjtDS8QNBgQw==",
     ),
+    (
+        "1.4.3",
+        "sha512-AN8aIbFqqjR1DUVzSkNU7dgjh8wMI46vtGZBPtqCMDdHQ6P1XMuOodXrFhaoCk7xcxqX2XMbL7tmz4TIpvflGQ==",
+    ),
 ];
 
 fn sri512(bytes: &[u8]) -> String {
