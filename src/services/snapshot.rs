@@ -223,15 +223,7 @@ pub fn git_pair_with(
     walked: &dyn Fn(usize),
 ) -> Result<(Snapshot, Snapshot)> {
     let mut changed = crate::git::load_changed_with(cfg, repo, rev_a, rev_b, walked)?;
-    let (old, new) = (
-        std::mem::take(&mut changed.old),
-        std::mem::take(&mut changed.new),
-    );
-    let (mut a, mut b) = (
-        Snapshot::working_owned(cfg, old),
-        Snapshot::working_owned(cfg, new),
-    );
-    a.label = format!("git:{}", &changed.old_commit[..12]);
+    let (mut a, mut b) = changed_sides(cfg, &mut changed);
     b.label = format!("git:{}", &changed.new_commit[..12]);
     if count_documents {
         let counts = crate::git::document_counts(cfg, repo, rev_a, &changed.folders.0)?;
@@ -246,6 +238,18 @@ pub fn git_pair_with(
         a.documents = Some(counts);
     }
     Ok((a, b))
+}
+
+/// The two sides of a change read from git, their documents moved (not copied) out of it;
+/// the old side labelled with its commit.
+fn changed_sides(
+    cfg: &crate::config::Config,
+    changed: &mut crate::git::ChangedDocs,
+) -> (Snapshot, Snapshot) {
+    let mut a = Snapshot::working_owned(cfg, std::mem::take(&mut changed.old));
+    let b = Snapshot::working_owned(cfg, std::mem::take(&mut changed.new));
+    a.label = format!("git:{}", &changed.old_commit[..12]);
+    (a, b)
 }
 
 /// `before` (documents per language) less the documents of `read.0`, plus those of `read.1`
@@ -287,31 +291,11 @@ pub fn git_worktree_pair(
     let Some(mut changed) = crate::git::load_changed_worktree(cfg, repo, rev_a)? else {
         return Ok(None);
     };
-    let (old, new) = (
-        std::mem::take(&mut changed.old),
-        std::mem::take(&mut changed.new),
-    );
-    let (mut a, mut b) = (
-        Snapshot::working_owned(cfg, old),
-        Snapshot::working_owned(cfg, new),
-    );
-    a.label = format!("git:{}", &changed.old_commit[..12]);
+    let (mut a, mut b) = changed_sides(cfg, &mut changed);
     if count_documents {
         let counts = crate::git::document_counts(cfg, repo, rev_a, &changed.folders.0)?;
-        let classifier = crate::content::Classifier::new(cfg)?;
-        let mut after = counts.clone();
-        for (paths, add) in [(&changed.read.0, false), (&changed.read.1, true)] {
-            for p in paths {
-                if let Some((lang, _)) = p.split_once('/')
-                    && classifier.classify(p) == crate::content::FileClass::Document
-                {
-                    let c = after.entry(lang.to_string()).or_default();
-                    *c = if add { *c + 1 } else { c.saturating_sub(1) };
-                }
-            }
-        }
+        b.documents = Some(counts_after(cfg, &counts, &changed.read)?);
         a.documents = Some(counts);
-        b.documents = Some(after);
     }
     Ok(Some((a, b)))
 }
