@@ -95,25 +95,31 @@ pub struct ChangeCounts {
     pub removed_lines: u64,
 }
 
+/// `s` as semver, or the error a reader of `file` ("index", "manifest") reports, naming the
+/// value and, after it, the field (`field` is empty or " (previous)" and the like).
+fn version_in<E: serde::de::Error>(
+    file: &str,
+    s: &str,
+    field: &str,
+) -> std::result::Result<semver::Version, E> {
+    semver::Version::parse(s)
+        .map_err(|e| E::custom(format!("{file} lists invalid version `{s}`{field}: {e}")))
+}
+
 /// Reads an index version as semver, refusing the index with a message that names the value.
 fn index_version<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<semver::Version, D::Error> {
-    let s = String::deserialize(d)?;
-    semver::Version::parse(&s)
-        .map_err(|e| serde::de::Error::custom(format!("index lists invalid version `{s}`: {e}")))
+    version_in("index", &String::deserialize(d)?, "")
 }
 
 /// An index version's `previous` (null for a first release), as [`index_version`].
 fn index_previous<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<semver::Version>, D::Error> {
-    let Some(s) = Option::<String>::deserialize(d)? else {
-        return Ok(None);
-    };
-    semver::Version::parse(&s).map(Some).map_err(|e| {
-        serde::de::Error::custom(format!("index lists invalid version `{s}` (previous): {e}"))
-    })
+    Option::<String>::deserialize(d)?
+        .map(|s| version_in("index", &s, " (previous)"))
+        .transpose()
 }
 
 /// The index's dist-tags, each value as [`index_version`], refusing the index with a message
@@ -123,11 +129,11 @@ fn index_dist_tags<'de, D: serde::Deserializer<'de>>(
 ) -> std::result::Result<BTreeMap<String, semver::Version>, D::Error> {
     BTreeMap::<String, String>::deserialize(d)?
         .into_iter()
-        .map(|(tag, s)| match semver::Version::parse(&s) {
-            Ok(v) => Ok((tag, v)),
-            Err(e) => Err(serde::de::Error::custom(format!(
-                "index lists invalid version `{s}` (dist-tag `{tag}`): {e}"
-            ))),
+        .map(|(tag, s)| {
+            Ok((
+                tag.clone(),
+                version_in("index", &s, &format!(" (dist-tag `{tag}`)"))?,
+            ))
         })
         .collect()
 }
@@ -136,26 +142,16 @@ fn index_dist_tags<'de, D: serde::Deserializer<'de>>(
 fn manifest_version<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<semver::Version, D::Error> {
-    let s = String::deserialize(d)?;
-    semver::Version::parse(&s).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "manifest lists invalid version `{s}` (version): {e}"
-        ))
-    })
+    version_in("manifest", &String::deserialize(d)?, " (version)")
 }
 
 /// A manifest's `previous` (null for a first release).
 fn manifest_previous<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<semver::Version>, D::Error> {
-    let Some(s) = Option::<String>::deserialize(d)? else {
-        return Ok(None);
-    };
-    semver::Version::parse(&s).map(Some).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "manifest lists invalid version `{s}` (previous): {e}"
-        ))
-    })
+    Option::<String>::deserialize(d)?
+        .map(|s| version_in("manifest", &s, " (previous)"))
+        .transpose()
 }
 
 impl ChangeCounts {
