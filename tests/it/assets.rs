@@ -967,12 +967,7 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
     );
     let r = verify(LIMIT);
     assert_eq!(r.code, 1, "{r:?}");
-    let problems: Vec<(String, kbrel::verify::ProblemKind)> = r
-        .parse::<kbrel::verify::VerifyReport>()
-        .problems
-        .into_iter()
-        .map(|p| (p.path, p.kind))
-        .collect();
+    let problems = r.verify_problems();
     assert_eq!(
         problems,
         [(blob_rel(&sha), kbrel::verify::ProblemKind::Corrupt)],

@@ -109,13 +109,11 @@ fn build(kind: &str) -> Fixture {
 /// The target's path in the registry and its expected sha256.
 fn target_of(fx: &Fixture, target: &str) -> (String, String) {
     let reg = fx.kb.registry();
-    let index = read_json(&reg.join("index.json"));
-    let v11 = index["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["version"] == "1.1.0")
-        .unwrap();
+    let index: kbrel::manifest::Index =
+        serde_json::from_slice(&fs::read(reg.join("index.json")).unwrap()).unwrap();
+    let v11 = index
+        .get_version(&semver::Version::new(1, 1, 0))
+        .expect("1.1.0 in the index");
     let blob = |path: &str| {
         let sha = doc_sha(&reg, "1.1.0", "en", path);
         (blob_rel(&sha), sha)
@@ -126,15 +124,12 @@ fn target_of(fx: &Fixture, target: &str) -> (String, String) {
             (target.to_string(), sha256_hex(&bytes))
         }
         "manifest" | "delta" => {
-            let field = if target == "manifest" {
-                "manifest"
+            let file = if target == "manifest" {
+                &v11.manifest
             } else {
-                "diff"
+                &v11.diff
             };
-            (
-                v11[field]["path"].as_str().unwrap().to_string(),
-                v11[field]["sha256"].as_str().unwrap().to_string(),
-            )
+            (file.path.clone(), file.sha256.clone())
         }
         "changed-blob" => blob("d004.md"),
         "added-blob" => blob("d100.md"),

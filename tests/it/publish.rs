@@ -1963,12 +1963,7 @@ fn precompressed_siblings_are_written_verified_and_repaired() {
     fs::create_dir_all(kb.reg(&orphan).parent().unwrap()).unwrap();
     fs::copy(kb.reg(&format!("{kept}.gz")), kb.reg(&orphan)).unwrap();
     let bad = run(kb.cmd().args(["verify", "--json"])).code(1);
-    let problems: Vec<(String, kbrel::verify::ProblemKind)> = bad
-        .parse::<kbrel::verify::VerifyReport>()
-        .problems
-        .into_iter()
-        .map(|p| (p.path, p.kind))
-        .collect();
+    let problems = bad.verify_problems();
     let damaged_gz = format!("{damaged}.gz");
     use kbrel::verify::ProblemKind::{Corrupt, Garbage};
     for (path, kind) in [

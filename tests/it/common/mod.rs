@@ -126,6 +126,15 @@ impl Run {
         self
     }
 
+    /// `verify --json`'s problems as (path, kind), in the report's order.
+    pub fn verify_problems(&self) -> Vec<(String, kbrel::verify::ProblemKind)> {
+        self.parse::<kbrel::verify::VerifyReport>()
+            .problems
+            .into_iter()
+            .map(|p| (p.path, p.kind))
+            .collect()
+    }
+
     pub fn json(&self) -> serde_json::Value {
         self.parse()
     }
