@@ -2,6 +2,7 @@
 //! database (no checkout), list release tags, record the commit a release came from, create
 //! annotated tags, and find the commits that touched a document. The only user of `git2`.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -16,8 +17,16 @@ type Result<T, E = Error> = std::result::Result<T, E>;
 use crate::findings::{Code, Finding};
 
 /// An open repository.
+///
+/// What it resolves is remembered for the life of the handle, as one command reads one
+/// repository: revisions (each lookup tries several reference names and re-checks the
+/// configuration files), tags, and the work tree's canonical path (one `readlink` per path
+/// component). [`Repo::create_tag`], the one write, forgets the revisions and tags.
 pub struct Repo {
     repo: Repository,
+    commits: RefCell<HashMap<String, Oid>>,
+    tags: RefCell<HashMap<String, Option<String>>>,
+    canonical: RefCell<HashMap<PathBuf, PathBuf>>,
 }
 
 /// A tag that names a release.
@@ -76,12 +85,35 @@ impl Repo {
                 e,
             )
         })?;
-        Ok(Repo { repo })
+        Ok(Repo::with(repo))
     }
 
     /// Like [`discover`](Self::discover) but `None` outside a repository.
     pub fn try_discover(path: &Path) -> Option<Repo> {
-        Repository::discover(path).ok().map(|repo| Repo { repo })
+        Repository::discover(path).ok().map(Repo::with)
+    }
+
+    fn with(repo: Repository) -> Repo {
+        Repo {
+            repo,
+            commits: RefCell::default(),
+            tags: RefCell::default(),
+            canonical: RefCell::default(),
+        }
+    }
+
+    /// `path` canonicalised ([`canonical_prefix`] when `prefix`), remembered.
+    fn canonical(&self, path: &Path, prefix: bool) -> std::io::Result<PathBuf> {
+        if let Some(c) = self.canonical.borrow().get(path) {
+            return Ok(c.clone());
+        }
+        let c = if prefix {
+            canonical_prefix(path)
+        } else {
+            path.canonicalize()?
+        };
+        (self.canonical.borrow_mut()).insert(path.to_path_buf(), c.clone());
+        Ok(c)
     }
 
     pub fn is_bare(&self) -> bool {
@@ -97,10 +129,9 @@ impl Repo {
     pub fn relative(&self, path: &Path) -> Result<String> {
         let rel: PathBuf = match self.repo.workdir() {
             Some(wd) => {
-                let wd = wd.canonicalize().map_err(|e| Error::io("resolve", wd, e))?;
-                let abs = canonical_prefix(
-                    &std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?,
-                );
+                let wd = (self.canonical(wd, false)).map_err(|e| Error::io("resolve", wd, e))?;
+                let abs = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
+                let abs = self.canonical(&abs, true).unwrap_or(abs);
                 abs.strip_prefix(&wd).map(Path::to_path_buf).map_err(|_| {
                     Error::from(GitError::OutsideRepository {
                         path: path.to_path_buf(),
@@ -136,6 +167,10 @@ impl Repo {
     }
 
     fn commit_of(&self, rev: &str) -> Result<git2::Commit<'_>> {
+        let known = self.commits.borrow().get(rev).copied();
+        if let Some(c) = known.and_then(|id| self.repo.find_commit(id).ok()) {
+            return Ok(c);
+        }
         let obj = self.repo.revparse_single(rev).map_err(|e| {
             let hint = if self.repo.is_shallow() {
                 " (this is a shallow clone; the commit may be missing: fetch with --unshallow)"
@@ -147,8 +182,11 @@ impl Repo {
                 known: format!("no such revision in the repository: {}{hint}", e.message()),
             }
         })?;
-        obj.peel_to_commit()
-            .map_err(|e| git_err(format!("revision `{rev}` does not name a commit"), e))
+        let commit = obj
+            .peel_to_commit()
+            .map_err(|e| git_err(format!("revision `{rev}` does not name a commit"), e))?;
+        (self.commits.borrow_mut()).insert(rev.to_string(), commit.id());
+        Ok(commit)
     }
 
     /// Resolve a revision to a full commit id.
@@ -735,16 +773,23 @@ impl Repo {
 
     /// The commit a tag points at, if the tag exists.
     pub fn tag_target(&self, name: &str) -> Option<String> {
-        let r = self
-            .repo
-            .find_reference(&format!("refs/tags/{name}"))
-            .ok()?;
-        r.peel_to_commit().ok().map(|c| c.id().to_string())
+        if let Some(known) = self.tags.borrow().get(name) {
+            return known.clone();
+        }
+        let target = (self.repo.find_reference(&format!("refs/tags/{name}")).ok())
+            .and_then(|r| r.peel_to_commit().ok())
+            .map(|c| c.id().to_string());
+        (self.tags.borrow_mut()).insert(name.to_string(), target.clone());
+        target
     }
 
     /// Create an annotated tag `name` on `commit`. An existing tag on the same commit is left as
     /// it is; on another commit it is an error.
     pub fn create_tag(&self, name: &str, commit: &str, message: &str) -> Result<bool> {
+        // What was resolved before may be stale now (another process may have tagged), and
+        // is after this tag.
+        self.commits.borrow_mut().clear();
+        self.tags.borrow_mut().clear();
         if let Some(existing) = self.tag_target(name) {
             if existing == commit {
                 return Ok(false);
@@ -769,6 +814,7 @@ impl Repo {
         self.repo
             .tag(name, &obj, &sig, message, false)
             .map_err(|e| git_err(format!("creating tag `{name}`"), e))?;
+        self.tags.borrow_mut().clear();
         Ok(true)
     }
 

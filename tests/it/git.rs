@@ -2384,3 +2384,41 @@ fn import_pairs_differently_named_files_by_url_slug_and_takes_bare_documents() {
     );
     fx.kbrel(&["verify"]).success();
 }
+
+/// `Repo` remembers revisions and tags it resolved (a command asks for the same ones several
+/// times); its own tag write forgets them, so a tag it creates is seen at once, and a name
+/// it could not resolve before resolves after.
+#[test]
+fn a_repo_handle_sees_the_tags_it_creates() {
+    let fx = Fx::committed();
+    let head = fx.rev("HEAD");
+    let repo = kbrel::git::Repo::discover(&fx.wt()).expect("open");
+    assert_eq!(repo.tag_target("v1.0.0"), None);
+    assert!(repo.resolve("v1.0.0").is_err());
+    assert_eq!(repo.release_tag("v1.0.0"), None);
+    assert!(repo.create_tag("v1.0.0", &head, "release").expect("tag"));
+    assert_eq!(repo.tag_target("v1.0.0").as_deref(), Some(head.as_str()));
+    assert_eq!(repo.resolve("v1.0.0").expect("resolves"), head);
+    let (name, version) = repo.release_tag("v1.0.0").expect("a release tag");
+    assert_eq!(
+        (name.as_str(), version.to_string().as_str()),
+        ("v1.0.0", "1.0.0")
+    );
+    // The same tag again: nothing to do; on another commit: refused, naming both.
+    assert!(
+        !repo
+            .create_tag("v1.0.0", &head, "release")
+            .expect("same commit")
+    );
+    fx.write("content/en/intro.md", "changed\n");
+    let next = fx.commit("next");
+    // A tag moved behind the handle's back is seen by its next write.
+    fx.git(&["tag", "-f", "v1.0.0", &next]);
+    let err = repo
+        .create_tag("v1.0.0", &head, "release")
+        .expect_err("moved");
+    assert!(
+        err.to_string().contains(&next[..7]) || err.to_string().contains(&next),
+        "{err}"
+    );
+}
