@@ -2,7 +2,7 @@
 //! database (no checkout), list release tags, record the commit a release came from, create
 //! annotated tags, and find the commits that touched a document. The only user of `git2`.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,9 @@ pub struct Repo {
     repo: Repository,
     commits: RefCell<HashMap<String, Oid>>,
     tags: RefCell<HashMap<String, Option<String>>>,
+    /// The work tree, canonicalised.
+    workdir: OnceCell<PathBuf>,
+    /// [`canonical_prefix`] of the absolute paths asked about.
     canonical: RefCell<HashMap<PathBuf, PathBuf>>,
 }
 
@@ -98,22 +101,28 @@ impl Repo {
             repo,
             commits: RefCell::default(),
             tags: RefCell::default(),
+            workdir: OnceCell::new(),
             canonical: RefCell::default(),
         }
     }
 
-    /// `path` canonicalised ([`canonical_prefix`] when `prefix`), remembered.
-    fn canonical(&self, path: &Path, prefix: bool) -> std::io::Result<PathBuf> {
-        if let Some(c) = self.canonical.borrow().get(path) {
-            return Ok(c.clone());
+    /// The work tree `wd`, canonicalised once.
+    fn canonical_workdir(&self, wd: &Path) -> Result<&Path> {
+        if let Some(w) = self.workdir.get() {
+            return Ok(w);
         }
-        let c = if prefix {
-            canonical_prefix(path)
-        } else {
-            path.canonicalize()?
-        };
-        (self.canonical.borrow_mut()).insert(path.to_path_buf(), c.clone());
-        Ok(c)
+        let w = wd.canonicalize().map_err(|e| Error::io("resolve", wd, e))?;
+        Ok(self.workdir.get_or_init(|| w))
+    }
+
+    /// [`canonical_prefix`] of an absolute path, remembered.
+    fn canonical_prefix(&self, abs: PathBuf) -> PathBuf {
+        if let Some(c) = self.canonical.borrow().get(&abs) {
+            return c.clone();
+        }
+        let c = canonical_prefix(&abs);
+        (self.canonical.borrow_mut()).insert(abs, c.clone());
+        c
     }
 
     pub fn is_bare(&self) -> bool {
@@ -129,13 +138,13 @@ impl Repo {
     pub fn relative(&self, path: &Path) -> Result<String> {
         let rel: PathBuf = match self.repo.workdir() {
             Some(wd) => {
-                let wd = (self.canonical(wd, false)).map_err(|e| Error::io("resolve", wd, e))?;
+                let wd = self.canonical_workdir(wd)?;
                 let abs = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
-                let abs = self.canonical(&abs, true).unwrap_or(abs);
-                abs.strip_prefix(&wd).map(Path::to_path_buf).map_err(|_| {
+                let abs = self.canonical_prefix(abs);
+                abs.strip_prefix(wd).map(Path::to_path_buf).map_err(|_| {
                     Error::from(GitError::OutsideRepository {
                         path: path.to_path_buf(),
-                        repo: wd.clone(),
+                        repo: wd.to_path_buf(),
                     })
                 })?
             }
@@ -786,8 +795,7 @@ impl Repo {
     /// Create an annotated tag `name` on `commit`. An existing tag on the same commit is left as
     /// it is; on another commit it is an error.
     pub fn create_tag(&self, name: &str, commit: &str, message: &str) -> Result<bool> {
-        // What was resolved before may be stale now (another process may have tagged), and
-        // is after this tag.
+        // Another process may have tagged since a lookup: look again, and again after tagging.
         self.commits.borrow_mut().clear();
         self.tags.borrow_mut().clear();
         if let Some(existing) = self.tag_target(name) {
