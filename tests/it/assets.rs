@@ -805,7 +805,6 @@ fn assets_are_read_from_git_trees_like_the_working_tree() {
 ///   and sends no byte of a range before the changed file is hashed whole again.
 #[test]
 fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
-    use std::os::unix::process::CommandExt;
     const SIZE: u64 = 128 << 20;
     let kb = kb_with_images();
     let cfg = fs::read_to_string(kb.config()).unwrap();
@@ -814,26 +813,13 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
     let big = kb.content().join("downloads/big.bin");
     fs::File::create(&big).unwrap().set_len(SIZE).unwrap();
     kb.publish(&["1.0.0"]).success();
-    let verify = |limit: u64| {
+    const LIMIT: u64 = 160 << 20;
+    let verify = || {
         let mut cmd = kb.cmd();
         cmd.args(["verify", "--json"]);
-        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                let r = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                if libc::setrlimit(libc::RLIMIT_DATA, &r) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        run(&mut cmd)
+        run(with_data_limit(&mut cmd, LIMIT))
     };
-    const LIMIT: u64 = 160 << 20;
-    let r = verify(LIMIT);
+    let r = verify();
     assert_eq!(r.code, 0, "{r:?}");
     let report: kbrel::verify::VerifyReport = r.parse();
     assert!(report.ok() && report.blobs > 0, "{report:?}");
@@ -843,18 +829,7 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
         "-c",
         "v=$(head -c 201326592 /dev/zero | tr '\\0' a); echo ${#v}",
     ]);
-    // SAFETY: as above.
-    unsafe {
-        hold.pre_exec(|| {
-            let r = libc::rlimit {
-                rlim_cur: LIMIT,
-                rlim_max: LIMIT,
-            };
-            libc::setrlimit(libc::RLIMIT_DATA, &r);
-            Ok(())
-        });
-    }
-    let held = hold.output().unwrap();
+    let held = with_data_limit(&mut hold, LIMIT).output().unwrap();
     assert!(
         !String::from_utf8_lossy(&held.stdout).contains("201326592"),
         "RLIMIT_DATA is not enforced here: {held:?}"
@@ -918,8 +893,6 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
         assert!(out.stdout.contains("ℹ pass 3"), "{out:?}");
     }
 
-    // Byte ranges of the streamed file (verified whole by the complete GETs above): read from
-    // the file at the offset; If-Range as for files held whole; HEAD tells without a body.
     let big = "/v/1.0.0/downloads/big.bin";
     let ranged = |method: &str, headers: &[(&str, &str)]| {
         serve::request_within(
@@ -930,28 +903,7 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
             std::time::Duration::from_secs(120),
         )
     };
-    let last = SIZE - 1;
-    for (range, from, to) in [
-        ("bytes=100-199", 100, 199),
-        ("bytes=-10", SIZE - 10, last),
-        (&*format!("bytes={}-", SIZE - 3), SIZE - 3, last),
-    ] {
-        let r = ranged("GET", &[("Range", range), ("If-Range", &etag)]);
-        assert_eq!(r.status, 206, "{range}: {r:?}");
-        let want = format!("bytes {from}-{to}/{SIZE}");
-        assert_eq!(r.header("content-range"), Some(want.as_str()), "{range}");
-        assert_eq!(r.header("accept-ranges"), Some("bytes"));
-        assert_eq!(r.body, vec![0u8; (to - from + 1) as usize], "{range}");
-    }
-    let r = ranged("HEAD", &[("Range", "bytes=0-9"), ("If-Range", "\"other\"")]);
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-length"), Some(SIZE.to_string().as_str()));
-    let r = ranged("GET", &[("Range", &format!("bytes={SIZE}-"))]);
-    assert_eq!(r.status, 416);
-    assert_eq!(
-        r.header("content-range"),
-        Some(format!("bytes */{SIZE}").as_str())
-    );
+    ranges_of_a_zero_filled_file(ranged, SIZE, &etag);
 
     let blob = kb.reg(&blob_rel(&sha));
     let f = fs::OpenOptions::new().write(true).open(&blob).unwrap();
@@ -965,7 +917,7 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
         "{} bytes of a changed file",
         r.body.len()
     );
-    let r = verify(LIMIT);
+    let r = verify();
     assert_eq!(r.code, 1, "{r:?}");
     let problems = r.verify_problems();
     assert_eq!(
@@ -989,6 +941,57 @@ fn a_large_asset_streams_through_verify_the_viewer_and_the_javascript_client() {
     let r = ranged("GET", &[("Range", &format!("bytes={at}-{}", at + 9))]);
     assert_eq!(r.status, 206, "{r:?}");
     assert_eq!(r.body, vec![0u8; 10]);
+}
+
+/// `cmd` run with its heap and anonymous mappings limited to `limit` bytes (`RLIMIT_DATA`); a
+/// limit that cannot be set fails the spawn.
+fn with_data_limit(cmd: &mut std::process::Command, limit: u64) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_DATA, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Byte ranges of a streamed file of `size` zero bytes, verified whole before (`get` sends a
+/// request for it with these headers): read from the file at the offset; `If-Range` as for
+/// files held whole; HEAD tells without a body; past the end, 416.
+fn ranges_of_a_zero_filled_file(
+    get: impl Fn(&str, &[(&str, &str)]) -> serve::Resp,
+    size: u64,
+    etag: &str,
+) {
+    let last = size - 1;
+    for (range, from, to) in [
+        ("bytes=100-199", 100, 199),
+        ("bytes=-10", size - 10, last),
+        (&*format!("bytes={}-", size - 3), size - 3, last),
+    ] {
+        let r = get("GET", &[("Range", range), ("If-Range", etag)]);
+        assert_eq!(r.status, 206, "{range}: {r:?}");
+        let want = format!("bytes {from}-{to}/{size}");
+        assert_eq!(r.header("content-range"), Some(want.as_str()), "{range}");
+        assert_eq!(r.header("accept-ranges"), Some("bytes"));
+        assert_eq!(r.body, vec![0u8; (to - from + 1) as usize], "{range}");
+    }
+    let r = get("HEAD", &[("Range", "bytes=0-9"), ("If-Range", "\"other\"")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some(size.to_string().as_str()));
+    let r = get("GET", &[("Range", &format!("bytes={size}-"))]);
+    assert_eq!(r.status, 416);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes */{size}").as_str())
+    );
 }
 
 /// URL-encoded traversal (`%2e%2e`, `..%2f`, double encoding) through the viewer's asset route
