@@ -190,6 +190,8 @@ measure() {
     fi
     t1=$(now)
     WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    # Unrounded, for ratios of runs of a few milliseconds (3 decimals is ±8 % of 6 ms).
+    WALL_US=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) * 1e6 }')
     if ((HAVE_GNU_TIME)); then
         RSS_KB=$(awk '{ print $2 }' "$tfile")
         CPU_S=$(awk '{ printf "%.2f", $3 + $4 }' "$tfile")
@@ -1305,17 +1307,22 @@ diff_fraction_row() {
     git -C "$dir/repo" diff --stat "$t1" "$t2" >/dev/null
     "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never >/dev/null
     "$KBREL" "${kb[@]}" diff "git:$t1" "git:$t2" --stat --color never >/dev/null
+    # Runs of a few milliseconds vary by more than their differences: 4 × BENCH_RUNS below
+    # 100,000 documents, medians of unrounded times (µs), shown in seconds to 0.1 ms.
+    local runs=${BENCH_FRACTION_RUNS:-$((total < 100000 ? BENCH_RUNS * 4 : BENCH_RUNS))}
     local g=() k=() gg=() kg=()
-    for ((i = 1; i <= BENCH_RUNS; i++)); do
-        measure git git -C "$dir/repo" diff --stat "$t1" "$t2"; g+=("$WALL")
-        measure kbrel "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never; k+=("$WALL")
-        measure git git -C "$dir/repo" diff --stat "$t1" "$t2" -- "$root"; gg+=("$WALL")
-        measure kbrel "$KBREL" "${kb[@]}" diff "git:$t1" "git:$t2" --stat --color never; kg+=("$WALL")
+    for ((i = 1; i <= runs; i++)); do
+        measure git git -C "$dir/repo" diff --stat "$t1" "$t2"; g+=("$WALL_US")
+        measure kbrel "$KBREL" "${kb[@]}" diff 1.0.0 1.1.0 --stat --color never; k+=("$WALL_US")
+        measure git git -C "$dir/repo" diff --stat "$t1" "$t2" -- "$root"; gg+=("$WALL_US")
+        measure kbrel "$KBREL" "${kb[@]}" diff "git:$t1" "git:$t2" --stat --color never; kg+=("$WALL_US")
     done
     local gm km ggm kgm r1 r2
     gm=$(echo "${g[*]}" | median); km=$(echo "${k[*]}" | median)
     ggm=$(echo "${gg[*]}" | median); kgm=$(echo "${kg[*]}" | median)
     r1=$(div "$km" "$gm"); r2=$(div "$kgm" "$ggm")
+    gm=$(div "$gm" 1e6 %.4f); km=$(div "$km" 1e6 %.4f)
+    ggm=$(div "$ggm" 1e6 %.4f); kgm=$(div "$kgm" 1e6 %.4f)
     log "   $corpus, $total docs, $pct % ($changed files): releases $km s vs git $gm s ($r1); git:A git:B $kgm s vs git $ggm s ($r2)"
     ROW="| $corpus | $total | $pct % | $changed | $gm | $km | $r1 | $(passfail "$r1" 1.0) | $ggm | $kgm | $r2 | $(passfail "$r2" 1.0) |"
 }
@@ -1355,7 +1362,8 @@ bench_diff_fractions() {
         printf 'and moves one), tags v1.0.0 and v1.1.0 imported with `import --from-git`. Consecutive\n'
         printf 'releases answer from the stored `diff.json`; two git revisions compare tree hashes and\n'
         printf 'read only the blobs that differ. `files`: `git diff --name-only` below the content\n'
-        printf 'root. %s runs each, alternating, medians.\n\n' "$BENCH_RUNS"
+        printf 'root. %s runs each (%s below 100,000 documents), alternating, medians of unrounded times.\n\n' \
+            "${BENCH_FRACTION_RUNS:-$BENCH_RUNS}" "${BENCH_FRACTION_RUNS:-$((BENCH_RUNS * 4))}"
         machine_md
         printf -- '- %s\n' "$(git --version)"
         printf -- '- load average before the run: %s\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -332,14 +332,17 @@ impl Repo {
     /// to the content roots) when they exist there. The same entries as [`read_tree`]
     /// (`Self::read_tree`) reads are considered: names starting with `.`, `node_modules`
     /// folders, symlinks and submodules are left out; and of those, only the paths each
-    /// side's `keep` accepts are read.
-    pub fn changed_files(
+    /// side's `keep` accepts are read. Each file read is passed to `each` with its side (0 for
+    /// `a`, 1 for `b`), on rayon's workers while the next ones are read
+    /// ([`Self::read_blob_sides`]).
+    pub fn changed_files<T: Send>(
         &self,
         (rev_a, root_a): (&str, &str),
         (rev_b, root_b): (&str, &str),
         also: &BTreeSet<String>,
         (keep_a, keep_b): (&Keep<'_>, &Keep<'_>),
-    ) -> Result<ChangedFiles> {
+        each: &(dyn Fn(usize, SourceFile) -> T + Sync),
+    ) -> Result<ChangedFiles<T>> {
         let (ca, cb) = (self.commit_of(rev_a)?, self.commit_of(rev_b)?);
         let (ta, tb) = (
             self.root_tree(&ca, rev_a, root_a)?,
@@ -388,8 +391,8 @@ impl Repo {
         };
         let in_a: &(dyn Fn(&str) -> String + Sync) = &|p| in_root(root_a, p);
         let in_b: &(dyn Fn(&str) -> String + Sync) = &|p| in_root(root_b, p);
-        let mut read =
-            self.read_blob_sides(&[(old.as_slice(), rev_a, in_a), (new.as_slice(), rev_b, in_b)])?;
+        let sides = [(old.as_slice(), rev_a, in_a), (new.as_slice(), rev_b, in_b)];
+        let mut read = self.read_blob_sides(&sides, each)?;
         let (new, old) = (
             read.pop().unwrap_or_default(),
             read.pop().unwrap_or_default(),
@@ -527,28 +530,72 @@ impl Repo {
         Ok(out)
     }
 
-    /// The blobs `wanted` (path, id), read in parallel: libgit2 handles are not shared between
-    /// threads, so the list is cut into two runs per thread, each reading through a handle of
-    /// its own. Errors are reported for the first failing path in tree order.
+    /// The blobs `wanted` (path, id) as files, read in parallel; errors are reported for the
+    /// first failing path in tree order. libgit2 handles are not shared between threads, so
+    /// the list is cut into two runs per thread, each read through a handle of its own
+    /// (`map_init` would open the repository once per rayon job, and opening reads the
+    /// configuration each time). Unlike a change's blobs ([`Self::read_blob_sides`]), a whole
+    /// tree has nothing to do with what is read but keep it, so it gets as many readers as
+    /// threads: `check --from-git` of a synth tree of 100,000 documents took 4.7 s this way
+    /// and 6.4 s with one reader (a deltified messy tree: 3.0 s either way).
     fn read_blobs(
         &self,
         wanted: &[(String, Oid)],
         rev: &str,
         in_root: &(dyn Fn(&str) -> String + Sync),
     ) -> Result<Vec<SourceFile>> {
-        let mut read = self.read_blob_sides(&[(wanted, rev, in_root)])?;
-        Ok(read.pop().unwrap_or_default())
+        use rayon::prelude::*;
+        let read = |repo: &Repository, (path, oid): &(String, Oid)| {
+            read_blob(repo, path, *oid, rev, in_root)
+        };
+        // A few blobs, or a single thread: read on this thread, since opening the repository
+        // once per worker would cost more than reading them.
+        if wanted.len() <= 64 || rayon::current_num_threads() == 1 {
+            return wanted.iter().map(|w| read(&self.repo, w)).collect();
+        }
+        let git_dir = self.repo.path().to_path_buf();
+        let run = wanted.len().div_ceil(2 * rayon::current_num_threads());
+        let parts: Vec<Result<Vec<SourceFile>>> = wanted
+            .par_chunks(run)
+            .map(|part| {
+                let repo = Repository::open(&git_dir).map_err(|e| {
+                    Error::from(GitError::Open {
+                        repo: git_dir.clone(),
+                        message: e.message().to_string(),
+                    })
+                })?;
+                part.iter().map(|w| read(&repo, w)).collect()
+            })
+            .collect();
+        let mut all = Vec::with_capacity(wanted.len());
+        for part in parts {
+            all.extend(part?);
+        }
+        Ok(all)
     }
 
-    /// The blobs of each side (paths and blobs, read at the side's revision), each side's
-    /// files in its order, the first error in that order. A path on several sides has its
-    /// versions read one right after the other, as git's diff reads a pair: a changed
-    /// document's blob is often stored as a delta of its other version, and libgit2 keeps a
-    /// delta's base in a cache of 16 MiB; reading one whole side before the other evicted
-    /// the bases of a large change, which were then inflated twice (1.7 times the bytes
-    /// `git diff` inflates, for 3,585 changed documents).
-    fn read_blob_sides(&self, sides: &[BlobSide<'_>]) -> Result<Vec<Vec<SourceFile>>> {
-        use rayon::prelude::*;
+    /// The blobs of each side (paths and blobs, read at the side's revision), each one
+    /// passed to `each` with its side's index, each side's results in its order, the first
+    /// error in that order.
+    ///
+    /// The blobs are read by one reader (for a small change this thread, through this handle;
+    /// else one of rayon's workers, through a handle of its own), and batches of what it read
+    /// go to the other workers for `each` while it reads on. libgit2 gains nothing from a
+    /// second reader on a deltified pack: its threads share each pack's delta-base cache
+    /// (16 MiB, behind one lock) and evict each other's bases, so two readers took as long as
+    /// one with 1.5 times the CPU for 28,414 changed blobs (BENCHMARKS.md, "Sixth pass"); the
+    /// work done with what is read is what runs in parallel.
+    ///
+    /// A path on several sides has its versions read one right after the other, as git's
+    /// diff reads a pair: a changed document's blob is often stored as a delta of its other
+    /// version, and reading one whole side before the other evicted the bases of a large
+    /// change, which were then inflated twice (1.7 times the bytes `git diff` inflates, for
+    /// 3,585 changed documents).
+    fn read_blob_sides<T: Send>(
+        &self,
+        sides: &[BlobSide<'_>],
+        each: &(dyn Fn(usize, SourceFile) -> T + Sync),
+    ) -> Result<Vec<Vec<T>>> {
         // (side, index) in reading order: each path's versions together.
         let at: Vec<HashMap<&str, usize>> = (sides.iter())
             .map(|(list, ..)| {
@@ -577,44 +624,64 @@ impl Repo {
                 }
             }
         }
-        let read = |repo: &Repository, &(s, i): &(usize, usize)| {
+        let read = |&(s, i): &(usize, usize)| {
             let (list, rev, in_root) = sides[s];
-            read_blob(repo, &list[i].0, list[i].1, rev, in_root)
+            read_blob(&self.repo, &list[i].0, list[i].1, rev, in_root)
         };
-        // A few blobs (a small change), or a single thread: read on this thread, since
-        // opening the repository once per worker would cost more than reading them.
-        let results: Vec<Result<SourceFile>> =
-            if order.len() <= 64 * sides.len() || rayon::current_num_threads() == 1 {
-                order.iter().map(|o| read(&self.repo, o)).collect()
-            } else {
-                // A few runs of blobs per thread, each with its own handle (`map_init` would
-                // open the repository once per rayon job, and opening reads the configuration
-                // each time).
-                let git_dir = self.repo.path().to_path_buf();
-                let run = order.len().div_ceil(2 * rayon::current_num_threads());
-                let parts: Vec<Result<Vec<Result<SourceFile>>>> = order
-                    .par_chunks(run)
-                    .map(|part| {
-                        let repo = Repository::open(&git_dir).map_err(|e| {
-                            Error::from(GitError::Open {
-                                repo: git_dir.clone(),
-                                message: e.message().to_string(),
-                            })
-                        })?;
-                        Ok(part.iter().map(|o| read(&repo, o)).collect())
-                    })
-                    .collect();
-                let mut all = Vec::with_capacity(order.len());
-                for part in parts {
-                    all.extend(part?);
-                }
-                all
-            };
-        let mut out: Vec<Vec<Option<Result<SourceFile>>>> = (sides.iter())
+        let mut out: Vec<Vec<Option<Result<T>>>> = (sides.iter())
             .map(|(l, ..)| std::iter::repeat_with(|| None).take(l.len()).collect())
             .collect();
-        for ((s, i), r) in order.into_iter().zip(results) {
-            out[s][i] = Some(r);
+        // A few blobs (a small change), or a single thread: all of it on this thread.
+        if order.len() <= 64 * sides.len() || rayon::current_num_threads() == 1 {
+            for o in &order {
+                out[o.0][o.1] = Some(read(o).map(|f| each(o.0, f)));
+            }
+        } else {
+            // The reader is one of rayon's workers, with a handle of its own (this one stays
+            // on this thread), so that it and the workers `each` runs on are as many threads
+            // as there are cores; read files go out in batches, results come back by channel.
+            const BATCH: usize = 32;
+            let git_dir = self.repo.path().to_path_buf();
+            let (tx, rx) = std::sync::mpsc::channel::<Vec<((usize, usize), T)>>();
+            let failed: Vec<((usize, usize), Error)> = rayon::scope(|scope| {
+                let repo = match Repository::open(&git_dir) {
+                    Ok(repo) => repo,
+                    Err(e) => {
+                        let e = Error::from(GitError::Open {
+                            repo: git_dir.clone(),
+                            message: e.message().to_string(),
+                        });
+                        return vec![(order[0], e)];
+                    }
+                };
+                let mut failed = Vec::new();
+                let mut batch = Vec::with_capacity(BATCH);
+                for &(s, i) in &order {
+                    let (list, rev, in_root) = sides[s];
+                    match read_blob(&repo, &list[i].0, list[i].1, rev, in_root) {
+                        Ok(f) => batch.push(((s, i), f)),
+                        Err(e) => failed.push(((s, i), e)),
+                    }
+                    if batch.len() == BATCH {
+                        let (full, tx) = (std::mem::take(&mut batch), tx.clone());
+                        scope.spawn(move |_| {
+                            let done = full.into_iter().map(|(o, f)| (o, each(o.0, f)));
+                            // The receiver outlives the scope.
+                            let _ = tx.send(done.collect());
+                        });
+                    }
+                }
+                let done = batch.into_iter().map(|(o, f)| (o, each(o.0, f)));
+                let _ = tx.send(done.collect());
+                failed
+            });
+            drop(tx);
+            for ((s, i), e) in failed {
+                out[s][i] = Some(Err(e));
+            }
+            for ((s, i), t) in rx.into_iter().flatten() {
+                out[s][i] = Some(Ok(t));
+            }
         }
         out.into_iter()
             .map(|side| side.into_iter().flatten().collect())
@@ -926,12 +993,12 @@ impl Repo {
 }
 
 /// What [`Repo::changed_files`] found: each side's files (relative to its content root) that
-/// differ from the other side's.
-pub struct ChangedFiles {
+/// differ from the other side's, as its `each` made them.
+pub struct ChangedFiles<T> {
     pub old_commit: String,
     pub new_commit: String,
-    pub old: Vec<SourceFile>,
-    pub new: Vec<SourceFile>,
+    pub old: Vec<T>,
+    pub new: Vec<T>,
     /// The other files that differ (not documents: assets, symlinks, anything else), by
     /// path below the roots; never read.
     pub other: Vec<String>,
@@ -1542,9 +1609,10 @@ pub fn load_changed(
 }
 
 /// [`load_changed`], calling `walked` with the number of files that differ (the documents
-/// read on both sides and the assets to hash) once the trees are walked and before they are
-/// parsed: the caller's chance to choose how the rest runs (the binary runs a small change
-/// on its own thread rather than on rayon's workers).
+/// read on both sides and the assets to hash) once the documents are read and parsed (each
+/// as soon as it is read, [`Repo::changed_files`]) and before the assets are hashed: the
+/// caller's chance to choose how the rest runs (the binary runs a small change on its own
+/// thread rather than on rayon's workers).
 pub fn load_changed_with(
     cfg: &crate::config::Config,
     repo: &Repo,
@@ -1554,6 +1622,11 @@ pub fn load_changed_with(
 ) -> Result<ChangedDocs> {
     let ((fa, keys_a), (fb, keys_b)) = (side_at(cfg, repo, rev_a)?, side_at(cfg, repo, rev_b)?);
     let redeclared = crate::content::redeclared_paths(&keys_a, &keys_b);
+    // Each changed document is parsed as soon as it is read.
+    let parsers = [
+        crate::content::DocParser::new(cfg, &keys_a).map_err(|e| at_revision(rev_a, e))?,
+        crate::content::DocParser::new(cfg, &keys_b).map_err(|e| at_revision(rev_b, e))?,
+    ];
     let (mut old, mut new) = (Vec::new(), Vec::new());
     let (mut old_commit, mut new_commit) = (String::new(), String::new());
     let classifier = crate::content::Classifier::new(cfg)?;
@@ -1565,6 +1638,14 @@ pub fn load_changed_with(
             (rev_b, &b.dir),
             &a.below(&redeclared),
             (&|p| a.keep(p), &|p| b.keep(p)),
+            &|side, f| {
+                let path = [a, b][side].content_path(&f.path);
+                let parsed = parsers[side].parse(SourceFile {
+                    path: path.clone(),
+                    bytes: f.bytes,
+                });
+                (path, parsed)
+            },
         )?;
         for (f, others, assets) in [
             (a, &changed.old_others, &mut assets_a),
@@ -1578,25 +1659,15 @@ pub fn load_changed_with(
             }
         }
         (old_commit, new_commit) = (changed.old_commit, changed.new_commit);
-        old.extend(changed.old.into_iter().map(|f| SourceFile {
-            path: a.content_path(&f.path),
-            bytes: f.bytes,
-        }));
-        new.extend(changed.new.into_iter().map(|f| SourceFile {
-            path: b.content_path(&f.path),
-            bytes: f.bytes,
-        }));
+        old.extend(changed.old);
+        new.extend(changed.new);
     }
     walked(old.len() + new.len() + assets_a.len() + assets_b.len());
-    let read = paths_of(&old, &new);
-    let (old, new) = rayon::join(
-        || crate::content::build_some(cfg, old, &keys_a),
-        || crate::content::build_some(cfg, new, &keys_b),
-    );
-    let (mut old, mut new) = (
-        old.map_err(|e| at_revision(rev_a, e))?,
-        new.map_err(|e| at_revision(rev_b, e))?,
-    );
+    let paths = |files: &[(String, _)]| files.iter().map(|(p, _)| p.clone()).collect();
+    let read = (paths(&old), paths(&new));
+    let [pa, pb] = &parsers;
+    let mut old = pa.assemble(old.into_iter().filter_map(|(_, parsed)| parsed));
+    let mut new = pb.assemble(new.into_iter().filter_map(|(_, parsed)| parsed));
     let no_links = BTreeSet::new();
     for (kb, assets) in [(&mut old, assets_a), (&mut new, assets_b)] {
         if assets.is_empty() {

@@ -793,6 +793,102 @@ fn stat_is_byte_for_byte_gits_on_plain_changes() {
     parse_stat(&ours).unwrap();
 }
 
+/// A change of hundreds of files is read by one reader handing documents to rayon's workers
+/// (`Repo::read_blob_sides`; under 128 blobs everything runs on one thread): with two worker
+/// threads forced, `--stat` is still git's byte for byte, every document in its place, and an
+/// LFS pointer among the changed files is still an error naming it.
+#[test]
+fn a_large_change_read_by_one_reader_and_parsed_by_workers_is_gits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::write(
+        dir.join("kbrel.toml"),
+        CONFIG.replace("front-matter:url", "path"),
+    )
+    .unwrap();
+    git(dir, &["init", "-q"]);
+    let doc = |path: String, n: usize, salt: usize| GenDoc {
+        path,
+        url: None,
+        front_matter: salt.is_multiple_of(3),
+        lines: (0..n).map(|i| format!("line {i} of {salt}")).collect(),
+    };
+    let mut docs: Vec<GenDoc> = (0..243)
+        .map(|i| {
+            let lang = if i % 2 == 0 { "en" } else { "zh" };
+            doc(format!("{lang}/第 {} 章/doc {i}.md", i % 7), 20 + i % 50, i)
+        })
+        .collect();
+    commit(dir, &docs, "v1");
+    // Every document edited at a place of its own, 10 removed and 10 added: 486 blobs, not
+    // a multiple of the reader's batches of 32.
+    for (i, d) in docs.iter_mut().enumerate() {
+        let at = i % d.lines.len();
+        d.lines[at] = format!("edited {i}");
+        if i % 4 == 0 {
+            d.lines.push(format!("appended {i}"));
+        }
+    }
+    docs.truncate(233);
+    docs.extend((0..10).map(|i| doc(format!("en/new/{i}.md"), 15, 1000 + i)));
+    commit(dir, &docs, "v2");
+    let two_threads = |args: &[&str]| {
+        common::run_lossy(
+            common::kbrel()
+                .current_dir(dir)
+                .env("NO_COLOR", "1")
+                .env("RAYON_NUM_THREADS", "2")
+                .env_remove("GIT_DIR")
+                .args(args),
+        )
+    };
+    let ours = two_threads(&["diff", "git:v1", "git:v2", "--stat"]);
+    assert_eq!(ours.code, 0, "{ours}");
+    let theirs = git(
+        dir,
+        &["diff", "--stat=80", "-M", "--relative=content", "v1", "v2"],
+    );
+    let sorted = |s: &str| {
+        let mut l: Vec<&str> = s.lines().collect();
+        let last = l.pop();
+        l.sort();
+        l.extend(last);
+        l.join("\n")
+    };
+    assert!(theirs.contains("253 files changed"), "{theirs}");
+    assert_eq!(
+        sorted(&ours.stdout),
+        sorted(&theirs),
+        "ours:\n{ours}\ngit's:\n{theirs}"
+    );
+    // And the same through the single-threaded path.
+    let one = common::run_lossy(
+        common::kbrel()
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .env("RAYON_NUM_THREADS", "1")
+            .env_remove("GIT_DIR")
+            .args(["diff", "git:v1", "git:v2", "--stat"]),
+    );
+    assert_eq!(one.stdout, ours.stdout);
+
+    // An LFS pointer among the changed files: an error naming it, wherever it is read.
+    let lfs = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n";
+    for (i, d) in docs.iter_mut().enumerate() {
+        d.lines.push(format!("again {i}"));
+    }
+    commit(dir, &docs, "v3");
+    fs::write(dir.join("content/zh/第 3 章/doc 101.md"), lfs).unwrap();
+    git(dir, &["commit", "-qam", "lfs"]);
+    git(dir, &["tag", "v4"]);
+    let err = two_threads(&["diff", "git:v2", "git:v4", "--stat"]);
+    assert_eq!(err.code, 2, "{err}");
+    assert!(
+        err.stderr.contains("LFS") && err.stderr.contains("doc 101.md"),
+        "{err}"
+    );
+}
+
 /// The parsers reject what git never prints.
 #[test]
 fn the_git_format_parsers_reject_invalid_lines() {

@@ -1096,11 +1096,7 @@ pub fn build(
             ),
         });
     }
-    let lang_rank = |l: &str| langs.iter().position(|x| x == l).unwrap_or(usize::MAX);
-    documents.sort_by(|a, b| (lang_rank(&a.lang), &a.path).cmp(&(lang_rank(&b.lang), &b.path)));
-    if cfg.content.pairing == Pairing::FrontMatterUrl {
-        displace_claimed_urls(&mut documents);
-    }
+    settle_order(cfg, &mut documents);
     problems.sort();
     Ok(KnowledgeBase {
         languages: langs.clone(),
@@ -1155,20 +1151,9 @@ fn parse_all(
     files: Vec<SourceFile>,
     key_of_path: &KeysOfPath<'_>,
 ) -> (Vec<Document>, Vec<Finding>) {
-    let langs = &cfg.content.languages;
-    let empty = BTreeMap::new();
-    let parsed: Vec<(Option<Document>, Vec<Finding>)> = files
+    let parsed: Vec<Parsed> = files
         .into_par_iter()
-        .filter_map(|f| {
-            let (lang, rest) = f.path.split_once('/')?;
-            if !langs.iter().any(|l| l == lang)
-                || classifier.classify(&f.path) != FileClass::Document
-            {
-                return None;
-            }
-            let kop = key_of_path.get(lang).unwrap_or(&empty);
-            Some(parse_document(cfg, lang, rest, f.bytes, kop))
-        })
+        .filter_map(|f| parse_file(cfg, classifier, key_of_path, f))
         .collect();
     let mut documents = Vec::with_capacity(parsed.len());
     let mut problems = Vec::new();
@@ -1177,6 +1162,28 @@ fn parse_all(
         problems.extend(findings);
     }
     (documents, problems)
+}
+
+/// One file parsed: its document (`None` when it could not be read as one) and the findings
+/// of reading it.
+pub type Parsed = (Option<Document>, Vec<Finding>);
+
+/// `f` parsed when it is a document of one of the configured languages ([`FileClass::Document`]).
+fn parse_file(
+    cfg: &Config,
+    classifier: &Classifier,
+    key_of_path: &KeysOfPath<'_>,
+    f: SourceFile,
+) -> Option<Parsed> {
+    let (lang, rest) = f.path.split_once('/')?;
+    if !cfg.content.languages.iter().any(|l| l == lang)
+        || classifier.classify(&f.path) != FileClass::Document
+    {
+        return None;
+    }
+    let empty = BTreeMap::new();
+    let kop = key_of_path.get(lang).unwrap_or(&empty);
+    Some(parse_document(cfg, lang, rest, f.bytes, kop))
 }
 
 /// The document paths (`en/guide/a.md`) whose declared keys differ between two key maps:
@@ -1205,25 +1212,71 @@ pub fn redeclared_paths(a: &KeyMap, b: &KeyMap) -> BTreeSet<String> {
 /// whole tree (empty language folders, keys naming folders or missing documents). What a
 /// diff of two git revisions reads: only the files that differ between them.
 pub fn build_some(cfg: &Config, files: Vec<SourceFile>, keys: &KeyMap) -> Result<KnowledgeBase> {
-    let classifier = Classifier::new(cfg)?;
-    let key_of_path = declarations(keys);
-    let (mut documents, mut problems) = parse_all(cfg, &classifier, files, &key_of_path);
+    let parser = DocParser::new(cfg, keys)?;
+    let parsed: Vec<Parsed> = files
+        .into_par_iter()
+        .filter_map(|f| parser.parse(f))
+        .collect();
+    Ok(parser.assemble(parsed))
+}
+
+/// [`build_some`] in two steps, for a caller that has its files one at a time (as they are
+/// read from git): [`DocParser::parse`] each file, on any thread, in any order, then
+/// [`DocParser::assemble`] the results into the knowledge base `build_some` builds.
+pub struct DocParser<'k> {
+    cfg: &'k Config,
+    keys: &'k KeyMap,
+    classifier: Classifier,
+    key_of_path: KeysOfPath<'k>,
+}
+
+impl<'k> DocParser<'k> {
+    /// A parser for `cfg`'s documents with the keys `keys` declares.
+    pub fn new(cfg: &'k Config, keys: &'k KeyMap) -> Result<Self> {
+        Ok(DocParser {
+            cfg,
+            keys,
+            classifier: Classifier::new(cfg)?,
+            key_of_path: declarations(keys),
+        })
+    }
+
+    /// `file` parsed, when it is a document (`None` for any other file).
+    pub fn parse(&self, file: SourceFile) -> Option<Parsed> {
+        parse_file(self.cfg, &self.classifier, &self.key_of_path, file)
+    }
+
+    /// The knowledge base of the parsed files (documents in language and path order).
+    pub fn assemble(&self, parsed: impl IntoIterator<Item = Parsed>) -> KnowledgeBase {
+        let mut documents = Vec::new();
+        let mut problems = Vec::new();
+        for (doc, findings) in parsed {
+            documents.extend(doc);
+            problems.extend(findings);
+        }
+        settle_order(self.cfg, &mut documents);
+        problems.sort();
+        KnowledgeBase {
+            languages: self.cfg.content.languages.clone(),
+            source_language: self.cfg.source_language().to_string(),
+            documents,
+            files: BTreeSet::new(),
+            problems,
+            keys: self.keys.clone(),
+            ..KnowledgeBase::default()
+        }
+    }
+}
+
+/// `documents` in language (configured order) and path order, url claims settled in that
+/// order ([`displace_claimed_urls`]).
+fn settle_order(cfg: &Config, documents: &mut [Document]) {
     let langs = &cfg.content.languages;
     let lang_rank = |l: &str| langs.iter().position(|x| x == l).unwrap_or(usize::MAX);
     documents.sort_by(|a, b| (lang_rank(&a.lang), &a.path).cmp(&(lang_rank(&b.lang), &b.path)));
     if cfg.content.pairing == Pairing::FrontMatterUrl {
-        displace_claimed_urls(&mut documents);
+        displace_claimed_urls(documents);
     }
-    problems.sort();
-    Ok(KnowledgeBase {
-        languages: langs.clone(),
-        source_language: cfg.source_language().to_string(),
-        documents,
-        files: BTreeSet::new(),
-        problems,
-        keys: keys.clone(),
-        ..KnowledgeBase::default()
-    })
 }
 
 /// With `front-matter:url` pairing, two documents of one language claiming one `url` cannot
