@@ -558,12 +558,7 @@ impl Repo {
         let parts: Vec<Result<Vec<SourceFile>>> = wanted
             .par_chunks(run)
             .map(|part| {
-                let repo = Repository::open(&git_dir).map_err(|e| {
-                    Error::from(GitError::Open {
-                        repo: git_dir.clone(),
-                        message: e.message().to_string(),
-                    })
-                })?;
+                let repo = reopen(&git_dir)?;
                 part.iter().map(|w| read(&repo, w)).collect()
             })
             .collect();
@@ -624,17 +619,17 @@ impl Repo {
                 }
             }
         }
-        let read = |&(s, i): &(usize, usize)| {
+        let read = |repo: &Repository, (s, i): (usize, usize)| {
             let (list, rev, in_root) = sides[s];
-            read_blob(&self.repo, &list[i].0, list[i].1, rev, in_root)
+            read_blob(repo, &list[i].0, list[i].1, rev, in_root)
         };
         let mut out: Vec<Vec<Option<Result<T>>>> = (sides.iter())
             .map(|(l, ..)| std::iter::repeat_with(|| None).take(l.len()).collect())
             .collect();
         // A few blobs (a small change), or a single thread: all of it on this thread.
         if order.len() <= 64 * sides.len() || rayon::current_num_threads() == 1 {
-            for o in &order {
-                out[o.0][o.1] = Some(read(o).map(|f| each(o.0, f)));
+            for &(s, i) in &order {
+                out[s][i] = Some(read(&self.repo, (s, i)).map(|f| each(s, f)));
             }
         } else {
             // The reader is one of rayon's workers, with a handle of its own (this one stays
@@ -644,21 +639,14 @@ impl Repo {
             let git_dir = self.repo.path().to_path_buf();
             let (tx, rx) = std::sync::mpsc::channel::<Vec<((usize, usize), T)>>();
             let failed: Vec<((usize, usize), Error)> = rayon::scope(|scope| {
-                let repo = match Repository::open(&git_dir) {
+                let repo = match reopen(&git_dir) {
                     Ok(repo) => repo,
-                    Err(e) => {
-                        let e = Error::from(GitError::Open {
-                            repo: git_dir.clone(),
-                            message: e.message().to_string(),
-                        });
-                        return vec![(order[0], e)];
-                    }
+                    Err(e) => return vec![(order[0], e)],
                 };
                 let mut failed = Vec::new();
                 let mut batch = Vec::with_capacity(BATCH);
                 for &(s, i) in &order {
-                    let (list, rev, in_root) = sides[s];
-                    match read_blob(&repo, &list[i].0, list[i].1, rev, in_root) {
+                    match read(&repo, (s, i)) {
                         Ok(f) => batch.push(((s, i), f)),
                         Err(e) => failed.push(((s, i), e)),
                     }
@@ -1014,6 +1002,20 @@ type BlobSide<'s> = (
     &'s str,
     &'s (dyn Fn(&str) -> String + Sync),
 );
+
+/// Another handle on the repository at `git_dir`, for another thread (libgit2 handles are
+/// not shared between threads).
+fn reopen(git_dir: &Path) -> Result<Repository> {
+    Repository::open(git_dir).map_err(|e| open_failed(git_dir, &e))
+}
+
+/// The error of opening the repository at `git_dir` again.
+fn open_failed(git_dir: &Path, e: &git2::Error) -> Error {
+    Error::from(GitError::Open {
+        repo: git_dir.to_path_buf(),
+        message: e.message().to_string(),
+    })
+}
 
 /// One blob as a source file; a Git LFS pointer is an error.
 fn read_blob(
@@ -1622,14 +1624,14 @@ pub fn load_changed_with(
 ) -> Result<ChangedDocs> {
     let ((fa, keys_a), (fb, keys_b)) = (side_at(cfg, repo, rev_a)?, side_at(cfg, repo, rev_b)?);
     let redeclared = crate::content::redeclared_paths(&keys_a, &keys_b);
+    let classifier = crate::content::Classifier::new(cfg)?;
     // Each changed document is parsed as soon as it is read.
     let parsers = [
-        crate::content::DocParser::new(cfg, &keys_a).map_err(|e| at_revision(rev_a, e))?,
-        crate::content::DocParser::new(cfg, &keys_b).map_err(|e| at_revision(rev_b, e))?,
+        crate::content::DocParser::new(cfg, &classifier, &keys_a),
+        crate::content::DocParser::new(cfg, &classifier, &keys_b),
     ];
     let (mut old, mut new) = (Vec::new(), Vec::new());
     let (mut old_commit, mut new_commit) = (String::new(), String::new());
-    let classifier = crate::content::Classifier::new(cfg)?;
     // The assets that differ (content path → blob), on each side.
     let (mut assets_a, mut assets_b) = (BTreeMap::new(), BTreeMap::new());
     for (a, b) in fa.iter().zip(&fb) {
@@ -1981,12 +1983,7 @@ fn tree_assets(
         .map_init(
             || Repository::open(&git_dir),
             |r, (path, oid)| {
-                let r = r.as_ref().map_err(|e| {
-                    Error::from(GitError::Open {
-                        repo: git_dir.clone(),
-                        message: e.message().to_string(),
-                    })
-                })?;
+                let r = r.as_ref().map_err(|e| open_failed(&git_dir, e))?;
                 let what = || format!("asset `{path}`");
                 let odb = r.odb().map_err(|e| git_err(what(), e))?;
                 let (size, _) = odb.read_header(*oid).map_err(|e| git_err(what(), e))?;

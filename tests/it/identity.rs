@@ -44,14 +44,17 @@ fn git(dir: &Path, args: &[&str]) -> String {
     run.stdout
 }
 
+/// kbrel in `dir`, without colour or an inherited `GIT_DIR`.
+fn kbrel_in(dir: &Path) -> Command {
+    let mut cmd = common::kbrel();
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("GIT_DIR");
+    cmd
+}
+
 fn kbrel(dir: &Path, args: &[&str]) -> Run {
-    let run = common::run_lossy(
-        common::kbrel()
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env_remove("GIT_DIR")
-            .args(args),
-    );
+    let run = common::run_lossy(kbrel_in(dir).args(args));
     assert_eq!(run.code, 0, "kbrel {args:?}\n{run}");
     run
 }
@@ -732,24 +735,61 @@ fn duplicate_urls_and_url_changes_on_fixed_paths_are_what_git_sees() {
     assert_eq!((exact, rules.len()), (2, 0));
 }
 
-/// On a history without identity subtleties (edits, additions, removals, a move with an
-/// edit), kbrel's `--stat` is git's `--stat -M`, byte for byte (rows sorted).
-#[test]
-fn stat_is_byte_for_byte_gits_on_plain_changes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// A repository in `dir` whose documents pair by path (none of url pairing's subtleties).
+fn path_paired_repo(dir: &Path) {
     fs::write(
         dir.join("kbrel.toml"),
         CONFIG.replace("front-matter:url", "path"),
     )
     .unwrap();
     git(dir, &["init", "-q"]);
-    let doc = |path: &str, n: usize, salt: usize| GenDoc {
+}
+
+/// A document of `n` lines unique to `salt`, without a url.
+fn salted_doc(path: impl Into<String>, n: usize, salt: usize, front_matter: bool) -> GenDoc {
+    GenDoc {
         path: path.into(),
         url: None,
-        front_matter: false,
+        front_matter,
         lines: (0..n).map(|i| format!("line {i} of {salt}")).collect(),
-    };
+    }
+}
+
+/// `git diff --stat -M` of the content root between `a` and `b`, at kbrel's width.
+fn git_stat(dir: &Path, a: &str, b: &str) -> String {
+    git(
+        dir,
+        &["diff", "--stat=80", "-M", "--relative=content", a, b],
+    )
+}
+
+/// A `--stat` with its file rows sorted (kbrel and git order renames differently), the
+/// summary line last.
+fn sorted_rows(stat: &str) -> String {
+    let mut l: Vec<&str> = stat.lines().collect();
+    let last = l.pop();
+    l.sort();
+    l.extend(last);
+    l.join("\n")
+}
+
+/// kbrel in `dir` on `threads` rayon threads, whatever its exit code.
+fn kbrel_on_threads(dir: &Path, threads: usize, args: &[&str]) -> Run {
+    common::run_lossy(
+        kbrel_in(dir)
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .args(args),
+    )
+}
+
+/// On a history without identity subtleties (edits, additions, removals, a move with an
+/// edit), kbrel's `--stat` is git's `--stat -M`, byte for byte (rows sorted).
+#[test]
+fn stat_is_byte_for_byte_gits_on_plain_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    path_paired_repo(dir);
+    let doc = |path: &str, n: usize, salt: usize| salted_doc(path, n, salt, false);
     let mut docs = vec![
         doc(
             "en/guide/a very long folder name for the stat width/setup.md",
@@ -773,20 +813,10 @@ fn stat_is_byte_for_byte_gits_on_plain_changes() {
     docs.push(doc("en/new.md", 300, 6));
     commit(dir, &docs, "v2");
     let ours = kbrel(dir, &["diff", "git:v1", "git:v2", "--stat"]).stdout;
-    let theirs = git(
-        dir,
-        &["diff", "--stat=80", "-M", "--relative=content", "v1", "v2"],
-    );
-    let sorted = |s: &str| {
-        let mut l: Vec<&str> = s.lines().collect();
-        let last = l.pop();
-        l.sort();
-        l.extend(last);
-        l.join("\n")
-    };
+    let theirs = git_stat(dir, "v1", "v2");
     assert_eq!(
-        sorted(&ours),
-        sorted(&theirs),
+        sorted_rows(&ours),
+        sorted_rows(&theirs),
         "ours:\n{ours}\ngit's:\n{theirs}"
     );
     parse_stat(&theirs).unwrap();
@@ -801,18 +831,9 @@ fn stat_is_byte_for_byte_gits_on_plain_changes() {
 fn a_large_change_read_by_one_reader_and_parsed_by_workers_is_gits() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    fs::write(
-        dir.join("kbrel.toml"),
-        CONFIG.replace("front-matter:url", "path"),
-    )
-    .unwrap();
-    git(dir, &["init", "-q"]);
-    let doc = |path: String, n: usize, salt: usize| GenDoc {
-        path,
-        url: None,
-        front_matter: salt.is_multiple_of(3),
-        lines: (0..n).map(|i| format!("line {i} of {salt}")).collect(),
-    };
+    path_paired_repo(dir);
+    let doc =
+        |path: String, n: usize, salt: usize| salted_doc(path, n, salt, salt.is_multiple_of(3));
     let mut docs: Vec<GenDoc> = (0..243)
         .map(|i| {
             let lang = if i % 2 == 0 { "en" } else { "zh" };
@@ -832,44 +853,17 @@ fn a_large_change_read_by_one_reader_and_parsed_by_workers_is_gits() {
     docs.truncate(233);
     docs.extend((0..10).map(|i| doc(format!("en/new/{i}.md"), 15, 1000 + i)));
     commit(dir, &docs, "v2");
-    let two_threads = |args: &[&str]| {
-        common::run_lossy(
-            common::kbrel()
-                .current_dir(dir)
-                .env("NO_COLOR", "1")
-                .env("RAYON_NUM_THREADS", "2")
-                .env_remove("GIT_DIR")
-                .args(args),
-        )
-    };
-    let ours = two_threads(&["diff", "git:v1", "git:v2", "--stat"]);
+    let ours = kbrel_on_threads(dir, 2, &["diff", "git:v1", "git:v2", "--stat"]);
     assert_eq!(ours.code, 0, "{ours}");
-    let theirs = git(
-        dir,
-        &["diff", "--stat=80", "-M", "--relative=content", "v1", "v2"],
-    );
-    let sorted = |s: &str| {
-        let mut l: Vec<&str> = s.lines().collect();
-        let last = l.pop();
-        l.sort();
-        l.extend(last);
-        l.join("\n")
-    };
+    let theirs = git_stat(dir, "v1", "v2");
     assert!(theirs.contains("253 files changed"), "{theirs}");
     assert_eq!(
-        sorted(&ours.stdout),
-        sorted(&theirs),
+        sorted_rows(&ours.stdout),
+        sorted_rows(&theirs),
         "ours:\n{ours}\ngit's:\n{theirs}"
     );
     // And the same through the single-threaded path.
-    let one = common::run_lossy(
-        common::kbrel()
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env("RAYON_NUM_THREADS", "1")
-            .env_remove("GIT_DIR")
-            .args(["diff", "git:v1", "git:v2", "--stat"]),
-    );
+    let one = kbrel_on_threads(dir, 1, &["diff", "git:v1", "git:v2", "--stat"]);
     assert_eq!(one.stdout, ours.stdout);
 
     // An LFS pointer among the changed files: an error naming it, wherever it is read.
@@ -881,7 +875,7 @@ fn a_large_change_read_by_one_reader_and_parsed_by_workers_is_gits() {
     fs::write(dir.join("content/zh/第 3 章/doc 101.md"), lfs).unwrap();
     git(dir, &["commit", "-qam", "lfs"]);
     git(dir, &["tag", "v4"]);
-    let err = two_threads(&["diff", "git:v2", "git:v4", "--stat"]);
+    let err = kbrel_on_threads(dir, 2, &["diff", "git:v2", "git:v4", "--stat"]);
     assert_eq!(err.code, 2, "{err}");
     assert!(
         err.stderr.contains("LFS") && err.stderr.contains("doc 101.md"),

@@ -1031,9 +1031,10 @@ fn diff(g: &Global, args: DiffArgs) -> Result<u8> {
     let from = args.from.clone().unwrap_or_else(|| "latest".into());
     let to = args.to.clone().unwrap_or_else(|| ".".into());
     // Two git revisions name no release: the registry is not read.
-    let index = match from.starts_with("git:") && to.starts_with("git:") && !args.package {
-        true => None,
-        false => reg.read_index()?.map(|(i, _)| i),
+    let index = if from.starts_with("git:") && to.starts_with("git:") && !args.package {
+        None
+    } else {
+        reg.read_index()?.map(|(i, _)| i)
     };
     let mode = if args.name_status {
         output::DiffMode::NameStatus

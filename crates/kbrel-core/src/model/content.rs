@@ -1212,7 +1212,8 @@ pub fn redeclared_paths(a: &KeyMap, b: &KeyMap) -> BTreeSet<String> {
 /// whole tree (empty language folders, keys naming folders or missing documents). What a
 /// diff of two git revisions reads: only the files that differ between them.
 pub fn build_some(cfg: &Config, files: Vec<SourceFile>, keys: &KeyMap) -> Result<KnowledgeBase> {
-    let parser = DocParser::new(cfg, keys)?;
+    let classifier = Classifier::new(cfg)?;
+    let parser = DocParser::new(cfg, &classifier, keys);
     let parsed: Vec<Parsed> = files
         .into_par_iter()
         .filter_map(|f| parser.parse(f))
@@ -1225,25 +1226,26 @@ pub fn build_some(cfg: &Config, files: Vec<SourceFile>, keys: &KeyMap) -> Result
 /// [`DocParser::assemble`] the results into the knowledge base `build_some` builds.
 pub struct DocParser<'k> {
     cfg: &'k Config,
+    classifier: &'k Classifier,
     keys: &'k KeyMap,
-    classifier: Classifier,
     key_of_path: KeysOfPath<'k>,
 }
 
 impl<'k> DocParser<'k> {
-    /// A parser for `cfg`'s documents with the keys `keys` declares.
-    pub fn new(cfg: &'k Config, keys: &'k KeyMap) -> Result<Self> {
-        Ok(DocParser {
+    /// A parser for `cfg`'s documents (told from other files by `classifier`, `cfg`'s) with
+    /// the keys `keys` declares.
+    pub fn new(cfg: &'k Config, classifier: &'k Classifier, keys: &'k KeyMap) -> Self {
+        DocParser {
             cfg,
+            classifier,
             keys,
-            classifier: Classifier::new(cfg)?,
             key_of_path: declarations(keys),
-        })
+        }
     }
 
     /// `file` parsed, when it is a document (`None` for any other file).
     pub fn parse(&self, file: SourceFile) -> Option<Parsed> {
-        parse_file(self.cfg, &self.classifier, &self.key_of_path, file)
+        parse_file(self.cfg, self.classifier, &self.key_of_path, file)
     }
 
     /// The knowledge base of the parsed files (documents in language and path order).
